@@ -1,0 +1,260 @@
+/* ir.h: our IR, a MIL-like program. The contract every stage builds on.
+ *
+ * program -> functions ("main") -> one body block -> ops in order.
+ * An op has named inputs (MIL parameter name -> one or more bindings to values),
+ * output values, optional nested blocks (cond / while_loop bodies) and a source
+ * location for error messages. A value has a type (dtype + shape; dims may be
+ * symbolic) and, when it is the output of a `const` op, its constant payload.
+ *
+ * Memory: everything belongs to the program's arena and is freed by
+ * ir_program_free(). Constant payloads may point into memory the program does not
+ * own (e.g. a torch tensor's storage, read in place); the owner registers a
+ * release callback with ir_program_hold() so it outlives the program.
+ */
+#ifndef IR_H
+#define IR_H
+
+#include "common/pc.h"
+
+#include <stdio.h>
+
+/* ---- op kinds, from the one table ---- */
+typedef enum {
+#define IR_OP(E, NAME) IR_OP_##E,
+#include "ir/ops.def"
+#undef IR_OP
+    IR_OP_COUNT,
+    IR_OP_UNKNOWN = IR_OP_COUNT /* an op type we do not know (read from a file) */
+} ir_opkind;
+
+const char *ir_op_kind_name(ir_opkind k);      /* "conv"; "?" for UNKNOWN */
+ir_opkind ir_op_kind_from_name(const char *s); /* IR_OP_UNKNOWN if not in the table */
+
+/* ---- types ---- */
+typedef enum {
+    IR_DT_INVALID = 0,
+    IR_BOOL,
+    IR_FP16,
+    IR_FP32,
+    IR_FP64,
+    IR_INT8,
+    IR_INT16,
+    IR_INT32,
+    IR_INT64,
+    IR_UINT8,
+    IR_UINT16,
+    IR_UINT32,
+    IR_UINT64,
+    IR_STRING, /* payload: array of const char* (arena strings) */
+    IR_DT_COUNT
+} ir_dtype;
+
+const char *ir_dtype_name(ir_dtype t);      /* "fp32", "int32", "bool", "string", ... */
+ir_dtype ir_dtype_from_name(const char *s); /* IR_DT_INVALID if unknown */
+size_t ir_dtype_size(ir_dtype t);           /* bytes per element; sizeof(char*) for STRING */
+int ir_dtype_is_float(ir_dtype t);
+int ir_dtype_is_int(ir_dtype t);            /* signed or unsigned integer (not bool) */
+
+#define IR_MAX_RANK 8
+
+typedef enum {
+    IR_TK_TENSOR = 0, /* tensor of `dtype`, `rank` dims; rank 0 is a scalar */
+    IR_TK_LIST        /* MIL list (reserved for control flow; elem type in dtype/rank/dims) */
+} ir_typekind;
+
+/* A dim >= 0 is known. A dim < 0 is symbolic: symbol id = -dim - 1 (printed as s<id>);
+ * equal ids are equal sizes. rank == -1 means unknown rank. */
+typedef struct ir_type {
+    ir_typekind kind;
+    ir_dtype dtype;
+    int rank;
+    int64_t dims[IR_MAX_RANK];
+} ir_type;
+
+#define IR_SYM(id) (-(int64_t)(id)-1)
+#define IR_IS_SYM(d) ((d) < 0)
+
+ir_type ir_tensor_type(ir_dtype dt, int rank, const int64_t *dims);
+ir_type ir_scalar_type(ir_dtype dt);
+int ir_type_equal(const ir_type *a, const ir_type *b);
+int ir_type_is_static(const ir_type *t); /* known rank and every dim known */
+int64_t ir_type_numel(const ir_type *t);  /* -1 if not static */
+/* "fp32[1,3,224,224]", "int32[]", "fp32[s0,8]"; returns buf. */
+char *ir_type_str(const ir_type *t, char *buf, size_t n);
+
+/* ---- constants ---- */
+/* Payload of a const: `count` elements stored as `store` at `data`, C order.
+ * The logical dtype is the value's type dtype; `store` may differ (fp32 bytes
+ * for an fp16 const, int64 bytes for an int32 const) and readers convert with
+ * ir_const_read_*(). Payload memory is not owned by the tensor. */
+typedef struct ir_const {
+    ir_dtype store;
+    int64_t count;
+    const void *data;
+} ir_const;
+
+/* Element i of a constant, converted (works for every numeric/bool store dtype). */
+double ir_const_get_f64(const ir_const *c, int64_t i);
+int64_t ir_const_get_i64(const ir_const *c, int64_t i);
+/* Copy all elements converted to the destination type (dst holds count elements). */
+void ir_const_read_f32(const ir_const *c, float *dst);
+void ir_const_read_i64(const ir_const *c, int64_t *dst);
+
+/* ---- values, ops, blocks ---- */
+typedef struct ir_value ir_value;
+typedef struct ir_op ir_op;
+typedef struct ir_block ir_block;
+typedef struct ir_function ir_function;
+typedef struct ir_program ir_program;
+
+struct ir_value {
+    const char *name;  /* unique within its function */
+    ir_type type;
+    ir_op *def;        /* defining op; NULL for function / block inputs */
+    int def_index;     /* which output of def */
+    ir_const *konst;   /* set iff def is a const op */
+    int nuses;         /* valid after ir_count_uses() */
+    int id;            /* program-unique, dense; for side tables */
+};
+
+typedef struct ir_arg {
+    const char *name; /* MIL parameter name: "x", "weight", "values", ... */
+    int n;            /* number of bindings (> 1 only for variadic params like concat.values) */
+    ir_value **v;
+} ir_arg;
+
+struct ir_op {
+    ir_opkind kind;
+    const char *type_name; /* MIL type string (table name, or the file's for UNKNOWN) */
+    const char *name;      /* MIL "name" attribute */
+    int nin;
+    ir_arg *in;
+    int nout;
+    ir_value **out;
+    int nblocks;
+    ir_block **blocks;
+    const char *loc;       /* where it came from, for errors: "aten::conv2d at model.py:12"; may be NULL */
+    ir_block *parent;      /* NULL while detached */
+    ir_program *prog;
+    ir_op *prev, *next;
+    int incap;             /* capacity of in[] */
+};
+
+struct ir_block {
+    int nin;
+    ir_value **in;   /* block inputs (loop-carried values); none for a function body */
+    ir_op *first, *last;
+    int nout;
+    ir_value **out;
+    ir_op *parent;   /* owning op (NULL for a function body) */
+    ir_function *fn; /* may be NULL for a block of a detached op */
+    ir_program *prog;
+};
+
+struct ir_function {
+    const char *name;  /* "main" */
+    const char *opset; /* "CoreML5".."CoreML8" */
+    int nin;
+    ir_value **in;
+    ir_block *body;
+    ir_program *prog;
+};
+
+struct ir_program {
+    pc_arena *arena;
+    int nfunc;
+    ir_function **funcs;
+    int next_value_id;  /* ids handed out so far */
+    int next_symbol;    /* symbolic dim ids handed out so far */
+    int name_counter;   /* for ir_fresh_name */
+    struct ir_hold *holds;
+};
+
+/* ---- program ---- */
+ir_program *ir_program_new(void);              /* NULL on OOM */
+void ir_program_free(ir_program *p);           /* runs hold callbacks, frees the arena */
+/* Keep `obj` alive as long as p: release(obj) is called by ir_program_free. */
+int ir_program_hold(ir_program *p, void *obj, void (*release)(void *));
+ir_function *ir_function_new(ir_program *p, const char *name, const char *opset);
+ir_function *ir_program_main(const ir_program *p); /* the function named "main", else the first */
+/* A fresh value name "prefix_N", unique in the program. */
+const char *ir_fresh_name(ir_program *p, const char *prefix);
+
+/* ---- building ---- */
+ir_value *ir_value_new(ir_program *p, const char *name, ir_type t);
+ir_value *ir_function_add_input(ir_function *f, const char *name, ir_type t);
+ir_block *ir_block_new(ir_program *p, ir_function *fn, ir_op *parent);
+ir_value *ir_block_add_input(ir_block *b, const char *name, ir_type t);
+int ir_block_set_outputs(ir_block *b, int n, ir_value *const *vals);
+
+/* New op appended at the end of b (b may be NULL: the op is detached; place it
+ * with ir_op_insert_before / ir_op_append). `name` is copied; NULL -> fresh name. */
+ir_op *ir_op_new(ir_program *p, ir_block *b, ir_opkind k, const char *name);
+/* Set input `pname` (copied unless it is a string literal you own; we copy) to one value /
+ * to a list of values. Setting a name again replaces its binding. */
+int ir_op_set_input(ir_op *op, const char *pname, ir_value *v);
+int ir_op_set_inputs(ir_op *op, const char *pname, int n, ir_value *const *v);
+/* Add an output value of type t, named `name` (NULL -> the op's name for output 0,
+ * "<opname>_<i>" after). */
+ir_value *ir_op_add_output(ir_op *op, const char *name, ir_type t);
+ir_block *ir_op_add_block(ir_op *op);
+
+ir_value *ir_op_input(const ir_op *op, const char *pname); /* first binding, or NULL */
+const ir_arg *ir_op_arg(const ir_op *op, const char *pname);
+
+/* List surgery. */
+void ir_op_append(ir_block *b, ir_op *op);
+void ir_op_insert_before(ir_op *pos, ir_op *op);
+void ir_op_insert_after(ir_op *pos, ir_op *op);
+void ir_op_unlink(ir_op *op);                  /* detach from its block (memory stays in arena) */
+/* Replace every use of `from` by `to` in the block tree of fn (op inputs, block and
+ * function outputs). Returns the number of uses replaced. */
+int ir_replace_uses(ir_function *fn, ir_value *from, ir_value *to);
+/* Recompute nuses for every value of fn (op inputs and block outputs count). */
+void ir_count_uses(ir_function *fn);
+
+/* ---- constants ---- */
+/* A const op at the end of b with output of type t; payload points at data
+ * (copy != 0: copied into the arena; otherwise the caller keeps data alive, e.g.
+ * with ir_program_hold). For STRING, data is `const char *const *` and strings
+ * are always copied. */
+ir_value *ir_const_new(ir_program *p, ir_block *b, const char *name, ir_type t,
+                       ir_dtype store, const void *data, int copy);
+ir_value *ir_const_f32(ir_program *p, ir_block *b, const char *name, float v);   /* scalar */
+ir_value *ir_const_i32(ir_program *p, ir_block *b, const char *name, int32_t v); /* scalar */
+ir_value *ir_const_bool(ir_program *p, ir_block *b, const char *name, int v);     /* scalar */
+ir_value *ir_const_str(ir_program *p, ir_block *b, const char *name, const char *s);
+ir_value *ir_const_i32_vec(ir_program *p, ir_block *b, const char *name, int n, const int64_t *v);
+ir_value *ir_const_f32_vec(ir_program *p, ir_block *b, const char *name, int n, const float *v);
+
+/* ---- walking ---- */
+/* Call f on every op of fn in program order, depth-first into nested blocks
+ * (an op is visited before its blocks' ops). Stops and returns f's value if nonzero. */
+int ir_walk(ir_function *fn, int (*f)(ir_op *op, void *ctx), void *ctx);
+
+/* ---- shape inference (ir/infer.c) ---- */
+/* Create op's outputs from its inputs' types, following the MIL op definition.
+ * Fails with PC_E_VALUE naming the op and the mismatch (e.g. conv channels). */
+int ir_infer(ir_program *p, ir_op *op, pc_err *e);
+
+/* ---- text form (ir/print.c, ir/parse.c) ---- */
+/* The textual form:
+ *   program(CoreML5)
+ *   func main(%x: fp32[1,3,8,8]) {
+ *     %w: fp32[4,3,3,3] = const(val=[...])          # payload printed in full when small
+ *     %y: fp32[1,4,6,6] = conv(x=%x, weight=%w, pad_type=%pt, ...)
+ *     %z: fp32[1,4,6,6] = relu(x=%y)
+ *   } -> (%z)
+ * An op with blocks prints them in braces after its inputs. The parser accepts
+ * everything the printer writes when constants are printed in full. */
+int ir_print(FILE *f, const ir_program *p, int max_const_elems); /* <0: print all */
+char *ir_print_str(const ir_program *p, int max_const_elems);    /* malloc'd; NULL on OOM */
+int ir_parse(const char *text, ir_program **out, pc_err *e);
+
+/* ---- checking (ir/check.c) ---- */
+/* Structural invariants: every input defined before use and in scope, names unique,
+ * const payloads sized to their type, known ops have their required params.
+ * Runs between passes in debug builds (PC_DEBUG). */
+int ir_check(const ir_program *p, pc_err *e);
+
+#endif

@@ -1,0 +1,47 @@
+/* lower.h: TorchScript graph -> IR program (MIL ops).
+ *
+ * One registry entry per TorchScript op kind (lower/registry.def), each a function
+ * in a file of its op family (lower/conv.c, lower/elementwise.c, ...). Before any
+ * op is lowered every node kind is checked against the registry, and all missing
+ * kinds are reported at once (count and first source location each).
+ */
+#ifndef LOWER_H
+#define LOWER_H
+
+#include "ir/ir.h"
+#include "torchscript/ts.h"
+
+typedef struct lower_input {
+    const char *name;   /* MIL input name (NULL: derived from the graph input) */
+    ir_type type;       /* dtype (fp32, fp16, int32, bool) and shape; dims may be symbolic */
+} lower_input;
+
+typedef struct lower_output {
+    const char *name;   /* NULL: keep the default name */
+} lower_output;
+
+/* A converter written in Python (issue 7) or elsewhere: called for node kinds the
+ * registry lacks (or overrides). Returns 1 if it handled the node, 0 if not, -1 on error. */
+typedef struct lower_ctx lower_ctx;
+typedef int (*lower_external_fn)(void *ud, lower_ctx *cx, const ts_node *n, pc_err *e);
+
+typedef struct lower_opts {
+    int ninputs;
+    const lower_input *inputs;   /* one per graph input after self, in order */
+    int noutputs;                /* 0: names from the graph */
+    const lower_output *outputs;
+    const char *opset;           /* "CoreML5".. */
+    int debug;                   /* print each node and the ops it became to stderr */
+    lower_external_fn external;  /* may be NULL */
+    void *external_ud;
+    int (*external_has)(void *ud, const char *kind); /* does external handle this kind? */
+} lower_opts;
+
+/* Lower g into a new program with one function "main". */
+int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err *e);
+
+/* The TorchScript kinds the registry handles, for the README's op table:
+ * calls f(kind, note) for each; note says limits ("" if none). */
+void lower_list_ops(void (*f)(const char *kind, const char *note, void *ud), void *ud);
+
+#endif

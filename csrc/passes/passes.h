@@ -1,0 +1,27 @@
+/* passes.h: graph passes on the IR. One pass per file (passes/<name>.c), each
+ * opening with what it requires, keeps and breaks. The pipeline (passes/pipeline.c)
+ * is one function that reads as a list of calls; in debug builds (PC_DEBUG) the IR
+ * checker runs after every pass.
+ */
+#ifndef PASSES_H
+#define PASSES_H
+
+#include "ir/ir.h"
+
+typedef enum { PASS_FP32 = 0, PASS_FP16 = 1 } pass_precision;
+
+typedef struct pass_opts {
+    pass_precision precision;  /* FP16: fp16 compute with fp32 inputs/outputs (coremltools' default) */
+} pass_opts;
+
+int pass_pipeline(ir_program *p, const pass_opts *o, pc_err *e);
+
+/* Individual passes (each returns 0 or -1 with e set). */
+int pass_dead_code(ir_function *fn, pc_err *e);       /* drop ops whose outputs are unused */
+int pass_const_fold(ir_function *fn, pc_err *e);      /* evaluate ops whose inputs are all const */
+int pass_fuse_conv_bn(ir_function *fn, pc_err *e);    /* conv -> batch_norm into one conv */
+int pass_fuse_conv_bias(ir_function *fn, pc_err *e);  /* conv -> add(const) into conv bias */
+int pass_fp16(ir_function *fn, pc_err *e);            /* fp32 -> fp16 compute, casts at the edges */
+int pass_dedup_const(ir_function *fn, pc_err *e);     /* share identical small consts */
+
+#endif

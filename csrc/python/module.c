@@ -1,0 +1,646 @@
+/* module.c: pt2coreml._core, the binding between Python and the C stages.
+ *
+ * Python stays thin: it prepares the TorchScript graph (freeze, inline) and
+ * calls convert(); everything else (reading the graph, lowering, passes,
+ * serialization, execution) happens here and below. Module state, no globals;
+ * only PyInit__core is exported.
+ */
+#include "python/py.h"
+
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include "lower/lower.h"
+#include "passes/passes.h"
+#include "runtime/rt.h"
+#include "serialize/ser.h"
+#include "torchscript/ts.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int py_desc_from_dict(PyObject *dict, ser_desc *d, pc_arena *a);
+PyObject *py_desc_to_dict(const ser_desc *d);
+
+typedef struct {
+    PyObject_HEAD
+    ir_program *prog;
+    rt_model *rt;     /* prepared lazily, under the GIL */
+    PyObject *module; /* strong ref: reaches the module state */
+} ProgramObject;
+
+static py_state *get_state(PyObject *module) { return (py_state *)PyModule_GetState(module); }
+
+PyObject *py_raise(PyObject *module, const pc_err *e) {
+    if (e->kind == PC_OK) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "pt2coreml: unknown error");
+        return NULL;
+    }
+    PyObject *cause = NULL, *ctype = NULL, *ctb = NULL;
+    PyErr_Fetch(&ctype, &cause, &ctb); /* a pending Python error becomes context */
+    PyObject *type;
+    switch (e->kind) {
+    case PC_E_VALUE:
+    case PC_E_FORMAT: type = PyExc_ValueError; break;
+    case PC_E_TYPE: type = PyExc_TypeError; break;
+    case PC_E_CONVERT:
+    case PC_E_UNSUPPORTED: type = get_state(module)->ConversionError; break;
+    case PC_E_IO: type = PyExc_OSError; break;
+    case PC_E_NOMEM: type = PyExc_MemoryError; break;
+    default: type = PyExc_RuntimeError; break;
+    }
+    PyErr_SetString(type, e->msg);
+    if (ctype) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        PyErr_NormalizeException(&ctype, &cause, &ctb);
+        if (cause) PyException_SetContext(v, cause); /* steals cause */
+        else Py_XDECREF(cause);
+        Py_XDECREF(ctype);
+        Py_XDECREF(ctb);
+        PyErr_Restore(t, v, tb);
+    }
+    return NULL;
+}
+
+void py_release_object(void *obj) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    Py_XDECREF((PyObject *)obj);
+    PyGILState_Release(g);
+}
+
+/* ---- Program ---- */
+static PyObject *program_wrap(PyObject *module, ir_program *p) {
+    py_state *st = get_state(module);
+    ProgramObject *o = PyObject_New(ProgramObject, st->ProgramType);
+    if (!o) {
+        ir_program_free(p);
+        return NULL;
+    }
+    o->prog = p;
+    o->rt = NULL;
+    o->module = Py_NewRef(module);
+    return (PyObject *)o;
+}
+
+static void program_dealloc(ProgramObject *o) {
+    PyTypeObject *tp = Py_TYPE(o);
+    rt_free(o->rt);
+    ir_program_free(o->prog);
+    Py_XDECREF(o->module);
+    PyObject_Free(o);
+    Py_DECREF(tp);
+}
+
+static PyObject *program_text(ProgramObject *o, PyObject *args, PyObject *kw) {
+    static char *kws[] = {"max_const", NULL};
+    int max_const = 16;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|i", kws, &max_const)) return NULL;
+    char *s = ir_print_str(o->prog, max_const);
+    if (!s) return PyErr_NoMemory();
+    PyObject *r = PyUnicode_FromString(s);
+    free(s);
+    return r;
+}
+
+static PyObject *type_tuple(const ir_type *t) {
+    PyObject *shape = PyTuple_New(t->rank < 0 ? 0 : t->rank);
+    if (!shape) return NULL;
+    for (int i = 0; i < t->rank; i++) {
+        PyObject *d = t->dims[i] >= 0 ? PyLong_FromLongLong(t->dims[i]) : Py_NewRef(Py_None);
+        if (!d) {
+            Py_DECREF(shape);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(shape, i, d);
+    }
+    return Py_BuildValue("(sN)", ir_dtype_name(t->dtype), shape);
+}
+
+static PyObject *values_list(int n, ir_value *const *v) {
+    PyObject *l = PyList_New(n);
+    if (!l) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *t = type_tuple(&v[i]->type);
+        PyObject *e = t ? Py_BuildValue("(sN)", v[i]->name, t) : NULL;
+        if (!e) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, i, e);
+    }
+    return l;
+}
+
+/* io() -> ([(name, (dtype, shape))], [(name, (dtype, shape))]) of "main"; None dims are symbolic. */
+static PyObject *program_io(ProgramObject *o, PyObject *unused) {
+    ir_function *fn = ir_program_main(o->prog);
+    if (!fn) return Py_BuildValue("([],[])");
+    PyObject *in = values_list(fn->nin, fn->in);
+    PyObject *out = in ? values_list(fn->body->nout, fn->body->out) : NULL;
+    if (!out) {
+        Py_XDECREF(in);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", in, out);
+}
+
+static int hist_op(ir_op *op, void *ctx) {
+    PyObject *d = ctx;
+    PyObject *k = PyUnicode_FromString(op->type_name);
+    if (!k) return -1;
+    PyObject *v = PyDict_GetItemWithError(d, k);
+    long n = v ? PyLong_AsLong(v) : 0;
+    PyObject *nv = (PyErr_Occurred()) ? NULL : PyLong_FromLong(n + 1);
+    int r = nv ? PyDict_SetItem(d, k, nv) : -1;
+    Py_DECREF(k);
+    Py_XDECREF(nv);
+    return r;
+}
+
+static PyObject *program_histogram(ProgramObject *o, PyObject *unused) {
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    for (int i = 0; i < o->prog->nfunc; i++)
+        if (ir_walk(o->prog->funcs[i], hist_op, d)) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    return d;
+}
+
+static PyObject *program_save(ProgramObject *o, PyObject *args) {
+    const char *path;
+    PyObject *desc;
+    if (!PyArg_ParseTuple(args, "sO!", &path, &PyDict_Type, &desc)) return NULL;
+    pc_arena *a = pc_arena_new();
+    if (!a) return PyErr_NoMemory();
+    ser_desc d;
+    if (py_desc_from_dict(desc, &d, a)) {
+        pc_arena_free(a);
+        return NULL;
+    }
+    pc_err e = {0};
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = ser_write_package(o->prog, &d, path, &e);
+    Py_END_ALLOW_THREADS
+    pc_arena_free(a);
+    if (r) return py_raise(o->module, &e);
+    Py_RETURN_NONE;
+}
+
+static int np_to_ir_dtype(int t) {
+    switch (t) {
+    case NPY_FLOAT32: return IR_FP32;
+    case NPY_FLOAT16: return IR_FP16;
+    case NPY_FLOAT64: return IR_FP64;
+    case NPY_INT32: return IR_INT32;
+    case NPY_INT64: return IR_INT64;
+    case NPY_INT8: return IR_INT8;
+    case NPY_UINT8: return IR_UINT8;
+    case NPY_BOOL: return IR_BOOL;
+    case NPY_INT16: return IR_INT16;
+    case NPY_UINT16: return IR_UINT16;
+    default: return IR_DT_INVALID;
+    }
+}
+
+static int ir_to_np_dtype(ir_dtype t) {
+    switch (t) {
+    case IR_FP32: return NPY_FLOAT32;
+    case IR_FP16: return NPY_FLOAT16;
+    case IR_FP64: return NPY_FLOAT64;
+    case IR_INT32: return NPY_INT32;
+    case IR_INT64: return NPY_INT64;
+    case IR_INT8: return NPY_INT8;
+    case IR_UINT8: return NPY_UINT8;
+    case IR_BOOL: return NPY_BOOL;
+    case IR_INT16: return NPY_INT16;
+    case IR_UINT16: return NPY_UINT16;
+    default: return -1;
+    }
+}
+
+static int ensure_rt(ProgramObject *o) {
+    if (o->rt) return 0;
+    pc_err e = {0};
+    if (rt_prepare(o->prog, "main", &o->rt, &e)) {
+        py_raise(o->module, &e);
+        return -1;
+    }
+    return 0;
+}
+
+/* run([ndarray]) -> [ndarray]: inputs in declared order, already of the declared
+ * dtype (the Python layer converts and checks names). Releases the GIL. */
+static PyObject *program_run(ProgramObject *o, PyObject *args) {
+    PyObject *seq_in;
+    if (!PyArg_ParseTuple(args, "O", &seq_in)) return NULL;
+    if (ensure_rt(o)) return NULL;
+    PyObject *seq = PySequence_Fast(seq_in, "run() takes a list of arrays");
+    if (!seq) return NULL;
+    int nin = rt_num_inputs(o->rt), nout = rt_num_outputs(o->rt);
+    if (PySequence_Fast_GET_SIZE(seq) != nin) {
+        PyErr_Format(PyExc_ValueError, "the model takes %d inputs, got %zd", nin, PySequence_Fast_GET_SIZE(seq));
+        Py_DECREF(seq);
+        return NULL;
+    }
+    PyObject **arrs = calloc((size_t)(nin ? nin : 1), sizeof(PyObject *));
+    rt_tensor *ins = calloc((size_t)(nin ? nin : 1), sizeof(rt_tensor));
+    rt_tensor *outs = calloc((size_t)(nout ? nout : 1), sizeof(rt_tensor));
+    PyObject *result = NULL;
+    if (!arrs || !ins || !outs) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int i = 0; i < nin; i++) {
+        const ir_value *v = rt_input(o->rt, i);
+        int npt = ir_to_np_dtype(v->type.dtype);
+        if (npt < 0) {
+            PyErr_Format(PyExc_TypeError, "input '%s' has dtype %s, which predict() cannot feed", v->name,
+                         ir_dtype_name(v->type.dtype));
+            goto done;
+        }
+        arrs[i] = PyArray_FROMANY(PySequence_Fast_GET_ITEM(seq, i), npt, 0, IR_MAX_RANK,
+                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+        if (!arrs[i]) goto done;
+        PyArrayObject *a = (PyArrayObject *)arrs[i];
+        ins[i].dtype = (ir_dtype)np_to_ir_dtype(PyArray_TYPE(a));
+        ins[i].rank = PyArray_NDIM(a);
+        for (int k = 0; k < ins[i].rank; k++) ins[i].dims[k] = PyArray_DIM(a, k);
+        ins[i].data = PyArray_DATA(a);
+    }
+    pc_err e = {0};
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = rt_run(o->rt, ins, outs, &e);
+    Py_END_ALLOW_THREADS
+    if (r) {
+        py_raise(o->module, &e);
+        goto done;
+    }
+    result = PyList_New(nout);
+    if (!result) goto done;
+    for (int i = 0; i < nout; i++) {
+        int npt = ir_to_np_dtype(outs[i].dtype);
+        if (npt < 0) {
+            PyErr_Format(PyExc_TypeError, "output %d has dtype %s, which numpy cannot hold", i,
+                         ir_dtype_name(outs[i].dtype));
+            Py_CLEAR(result);
+            goto done;
+        }
+        npy_intp dims[IR_MAX_RANK];
+        for (int k = 0; k < outs[i].rank; k++) dims[k] = (npy_intp)outs[i].dims[k];
+        PyObject *arr = PyArray_SimpleNew(outs[i].rank, dims, npt);
+        if (!arr) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        memcpy(PyArray_DATA((PyArrayObject *)arr), outs[i].data, (size_t)PyArray_NBYTES((PyArrayObject *)arr));
+        PyList_SET_ITEM(result, i, arr);
+    }
+done:
+    if (outs)
+        for (int i = 0; i < nout; i++) rt_tensor_release(&outs[i]);
+    if (arrs)
+        for (int i = 0; i < nin; i++) Py_XDECREF(arrs[i]);
+    free(arrs);
+    free(ins);
+    free(outs);
+    Py_DECREF(seq);
+    return result;
+}
+
+static int pass_by_name(ir_program *p, const char *name, pc_err *e) {
+    static const struct { const char *name; int (*fn)(ir_function *, pc_err *); } table[] = {
+        {"dead_code", pass_dead_code},       {"const_fold", pass_const_fold},
+        {"fuse_conv_bn", pass_fuse_conv_bn}, {"fuse_conv_bias", pass_fuse_conv_bias},
+        {"fp16", pass_fp16},                 {"dedup_const", pass_dedup_const},
+    };
+    for (int i = 0; i < PC_ARRAY_LEN(table); i++) {
+        if (strcmp(table[i].name, name) != 0) continue;
+        for (int f = 0; f < p->nfunc; f++)
+            if (table[i].fn(p->funcs[f], e)) return -1;
+        return ir_check(p, e);
+    }
+    return pc_fail(e, PC_E_VALUE, "no pass named '%s'", name);
+}
+
+/* run_pass(name): apply one pass in place (for text-in/text-out tests). */
+static PyObject *program_run_pass(ProgramObject *o, PyObject *args) {
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    pc_err e = {0};
+    rt_free(o->rt);
+    o->rt = NULL;
+    if (pass_by_name(o->prog, name, &e)) return py_raise(o->module, &e);
+    Py_RETURN_NONE;
+}
+
+static PyObject *program_check(ProgramObject *o, PyObject *unused) {
+    pc_err e = {0};
+    if (ir_check(o->prog, &e)) return py_raise(o->module, &e);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef program_methods[] = {
+    {"text", (PyCFunction)(void (*)(void))program_text, METH_VARARGS | METH_KEYWORDS,
+     "text(max_const=16): the program in our textual MIL form"},
+    {"io", (PyCFunction)program_io, METH_NOARGS, "io(): inputs and outputs of main as (name, (dtype, shape))"},
+    {"histogram", (PyCFunction)program_histogram, METH_NOARGS, "histogram(): {op type: count}"},
+    {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc): write an .mlpackage"},
+    {"run", (PyCFunction)program_run, METH_VARARGS, "run([arrays]): execute main in the reference runtime"},
+    {"run_pass", (PyCFunction)program_run_pass, METH_VARARGS, "run_pass(name): apply one graph pass"},
+    {"check", (PyCFunction)program_check, METH_NOARGS, "check(): run the IR checker"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot program_slots[] = {
+    {Py_tp_dealloc, program_dealloc},
+    {Py_tp_methods, program_methods},
+    {Py_tp_doc, "A compiled ML Program held by the C core."},
+    {0, NULL},
+};
+
+static PyType_Spec program_spec = {
+    .name = "pt2coreml._core.Program",
+    .basicsize = sizeof(ProgramObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = program_slots,
+};
+
+/* ---- module functions ---- */
+
+/* parse(text) -> Program */
+static PyObject *mod_parse(PyObject *m, PyObject *args) {
+    const char *text;
+    if (!PyArg_ParseTuple(args, "s", &text)) return NULL;
+    pc_err e = {0};
+    ir_program *p = NULL;
+    if (ir_parse(text, &p, &e)) return py_raise(m, &e);
+    return program_wrap(m, p);
+}
+
+/* load(path) -> (Program, desc dict) */
+static PyObject *mod_load(PyObject *m, PyObject *args) {
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+    pc_arena *a = pc_arena_new();
+    if (!a) return PyErr_NoMemory();
+    pc_err e = {0};
+    ir_program *p = NULL;
+    ser_desc d;
+    memset(&d, 0, sizeof d);
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = ser_read_package(path, a, &p, &d, &e);
+    Py_END_ALLOW_THREADS
+    if (r) {
+        pc_arena_free(a);
+        return py_raise(m, &e);
+    }
+    PyObject *dd = py_desc_to_dict(&d);
+    pc_arena_free(a);
+    if (!dd) {
+        ir_program_free(p);
+        return NULL;
+    }
+    PyObject *prog = program_wrap(m, p);
+    if (!prog) {
+        Py_DECREF(dd);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", prog, dd);
+}
+
+/* Parse one input spec (name|None, dtype str, shape sequence of int|None). */
+static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_arena *a) {
+    PyObject *name, *shape;
+    const char *dt;
+    if (!PyArg_ParseTuple(spec, "OsO", &name, &dt, &shape)) return -1;
+    in->name = NULL;
+    if (name != Py_None) {
+        const char *s = PyUnicode_AsUTF8(name);
+        if (!s || !(in->name = pc_strdup(a, s))) return -1;
+    }
+    ir_dtype t = ir_dtype_from_name(dt);
+    if (t == IR_DT_INVALID) {
+        PyErr_Format(PyExc_ValueError, "unknown input dtype '%s'", dt);
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(shape, "input shape must be a sequence");
+    if (!seq) return -1;
+    Py_ssize_t r = PySequence_Fast_GET_SIZE(seq);
+    if (r > IR_MAX_RANK) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "input rank %zd exceeds %d", r, IR_MAX_RANK);
+        return -1;
+    }
+    int64_t dims[IR_MAX_RANK];
+    for (Py_ssize_t i = 0; i < r; i++) {
+        PyObject *d = PySequence_Fast_GET_ITEM(seq, i);
+        if (d == Py_None) {
+            dims[i] = IR_SYM(symbols->next_symbol++);
+        } else {
+            dims[i] = PyLong_AsLongLong(d);
+            if (dims[i] == -1 && PyErr_Occurred()) {
+                Py_DECREF(seq);
+                return -1;
+            }
+        }
+    }
+    Py_DECREF(seq);
+    in->type = ir_tensor_type(t, (int)r, dims);
+    return 0;
+}
+
+/* convert(graph, inputs, outputs, opset, precision, debug) -> Program
+ *   graph: torch._C.Graph of a frozen, inlined module
+ *   inputs: [(name|None, dtype, shape)], one per graph input after self
+ *   outputs: [name|None] or None
+ *   precision: "fp16" | "fp32" */
+static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
+    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", NULL};
+    PyObject *graph, *inputs, *outputs = Py_None;
+    const char *opset = "CoreML5", *precision = "fp16";
+    int debug = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|Ossp", kws, &graph, &inputs, &outputs, &opset, &precision, &debug))
+        return NULL;
+    pass_opts po = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16};
+    pc_arena *a = pc_arena_new();
+    ir_program *sym = ir_program_new(); /* hands out symbol ids; copied into the result */
+    if (!a || !sym) {
+        pc_arena_free(a);
+        ir_program_free(sym);
+        return PyErr_NoMemory();
+    }
+    PyObject *result = NULL;
+    ts_graph *g = NULL;
+    ir_program *p = NULL;
+    pc_err e = {0};
+    lower_opts lo = {.opset = opset, .debug = debug};
+    PyObject *iseq = PySequence_Fast(inputs, "inputs must be a list");
+    if (!iseq) goto done;
+    lo.ninputs = (int)PySequence_Fast_GET_SIZE(iseq);
+    lower_input *li = pc_alloc(a, sizeof(lower_input) * (size_t)(lo.ninputs ? lo.ninputs : 1));
+    if (!li) {
+        PyErr_NoMemory();
+        Py_DECREF(iseq);
+        goto done;
+    }
+    for (int i = 0; i < lo.ninputs; i++)
+        if (parse_input(PySequence_Fast_GET_ITEM(iseq, i), &li[i], sym, a)) {
+            Py_DECREF(iseq);
+            goto done;
+        }
+    Py_DECREF(iseq);
+    lo.inputs = li;
+    if (outputs != Py_None) {
+        PyObject *oseq = PySequence_Fast(outputs, "outputs must be a list");
+        if (!oseq) goto done;
+        lo.noutputs = (int)PySequence_Fast_GET_SIZE(oseq);
+        lower_output *lout = pc_alloc(a, sizeof(lower_output) * (size_t)(lo.noutputs ? lo.noutputs : 1));
+        if (!lout) {
+            Py_DECREF(oseq);
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (int i = 0; i < lo.noutputs; i++) {
+            PyObject *nm = PySequence_Fast_GET_ITEM(oseq, i);
+            if (nm != Py_None) {
+                const char *s = PyUnicode_AsUTF8(nm);
+                if (!s || !(lout[i].name = pc_strdup(a, s))) {
+                    Py_DECREF(oseq);
+                    goto done;
+                }
+            }
+        }
+        Py_DECREF(oseq);
+        lo.outputs = lout;
+    }
+    if (ts_read(graph, &g, &e)) {
+        py_raise(m, &e);
+        goto done;
+    }
+    if (lower_graph(g, &lo, &p, &e)) {
+        py_raise(m, &e);
+        goto done;
+    }
+    p->next_symbol = PC_MAX(p->next_symbol, sym->next_symbol);
+    if (ts_transfer_holds(g, p)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (pass_pipeline(p, &po, &e)) {
+        py_raise(m, &e);
+        goto done;
+    }
+    result = program_wrap(m, p);
+    p = NULL;
+done:
+    ir_program_free(p);
+    ts_graph_free(g);
+    ir_program_free(sym);
+    pc_arena_free(a);
+    return result;
+}
+
+static void add_op_row(const char *kind, const char *note, void *ud) {
+    PyObject *l = ud;
+    if (PyErr_Occurred()) return;
+    PyObject *t = Py_BuildValue("(ss)", kind, note ? note : "");
+    if (t) {
+        PyList_Append(l, t);
+        Py_DECREF(t);
+    }
+}
+
+/* lowered_ops() -> [(torchscript kind, note)] from the lowering registry */
+static PyObject *mod_lowered_ops(PyObject *m, PyObject *unused) {
+    PyObject *l = PyList_New(0);
+    if (!l) return NULL;
+    lower_list_ops(add_op_row, l);
+    if (PyErr_Occurred()) {
+        Py_DECREF(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* mil_ops() -> [MIL op type] the IR (and runtime) knows */
+static PyObject *mod_mil_ops(PyObject *m, PyObject *unused) {
+    PyObject *l = PyList_New(IR_OP_COUNT);
+    if (!l) return NULL;
+    for (int i = 0; i < IR_OP_COUNT; i++) {
+        PyObject *s = PyUnicode_FromString(ir_op_kind_name((ir_opkind)i));
+        if (!s) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, i, s);
+    }
+    return l;
+}
+
+static PyObject *mod_set_num_threads(PyObject *m, PyObject *args) {
+    int n;
+    if (!PyArg_ParseTuple(args, "i", &n)) return NULL;
+    rt_set_num_threads(n);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef mod_methods[] = {
+    {"convert", (PyCFunction)(void (*)(void))mod_convert, METH_VARARGS | METH_KEYWORDS,
+     "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False) -> Program"},
+    {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
+    {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
+    {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
+    {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
+    {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},
+    {NULL, NULL, 0, NULL},
+};
+
+static int mod_exec(PyObject *m) {
+    py_state *st = get_state(m);
+    import_array1(-1);
+    st->ConversionError = PyErr_NewExceptionWithDoc(
+        "pt2coreml.ConversionError", "A model (or part of it) cannot be converted to Core ML.", PyExc_Exception, NULL);
+    if (!st->ConversionError || PyModule_AddObjectRef(m, "ConversionError", st->ConversionError) < 0) return -1;
+    st->ProgramType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &program_spec, NULL);
+    if (!st->ProgramType || PyModule_AddObjectRef(m, "Program", (PyObject *)st->ProgramType) < 0) return -1;
+    return 0;
+}
+
+static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
+    py_state *st = get_state(m);
+    Py_VISIT(st->ConversionError);
+    Py_VISIT(st->ProgramType);
+    return 0;
+}
+
+static int mod_clear(PyObject *m) {
+    py_state *st = get_state(m);
+    Py_CLEAR(st->ConversionError);
+    Py_CLEAR(st->ProgramType);
+    return 0;
+}
+
+static PyModuleDef_Slot mod_slots[] = {
+    {Py_mod_exec, mod_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef moddef = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pt2coreml._core",
+    .m_doc = "C core of pt2coreml: TorchScript reader, lowering, passes, Core ML writer/reader, runtime.",
+    .m_size = sizeof(py_state),
+    .m_methods = mod_methods,
+    .m_slots = mod_slots,
+    .m_traverse = mod_traverse,
+    .m_clear = mod_clear,
+};
+
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit__core(void) { return PyModuleDef_Init(&moddef); }

@@ -1,0 +1,67 @@
+/* ser.h: Core ML files. Writes an IR program and its model description as an
+ * .mlpackage (Manifest.json, model.mlmodel = Model protobuf with an mlProgram,
+ * weights/weight.bin = MIL blob storage) and reads such a package (ours or any
+ * tool's) back into IR + description. The protobuf schema is our own subset of
+ * Apple's (serialize/coreml.proto), same field numbers and wire types.
+ */
+#ifndef SER_H
+#define SER_H
+
+#include "ir/ir.h"
+
+typedef enum { SER_FEAT_ARRAY = 0, SER_FEAT_IMAGE, SER_FEAT_INT64, SER_FEAT_DOUBLE, SER_FEAT_STRING,
+               SER_FEAT_DICT, SER_FEAT_OTHER } ser_featkind;
+
+/* Image color spaces as in ImageFeatureType.ColorSpace. */
+enum { SER_GRAYSCALE = 10, SER_RGB = 20, SER_BGR = 30, SER_GRAYSCALE_FLOAT16 = 40 };
+
+typedef struct ser_feature {
+    const char *name;
+    const char *short_description;
+    ser_featkind kind;
+    /* ARRAY: */
+    ir_dtype dtype;             /* FP32, FP16, FP64, INT32 */
+    int rank;
+    int64_t shape[IR_MAX_RANK]; /* default shape (lower bound for flexible dims) */
+    int64_t upper[IR_MAX_RANK]; /* flexible dims: upper bound (-1 unbounded); equal to shape when fixed */
+    int flexible;               /* 1 if any dim has a range */
+    /* IMAGE: */
+    int64_t width, height;
+    int color_space;
+    /* DICT (classifier probabilities): key kind: 0 string, 1 int64 */
+    int dict_key_int;
+    int optional;
+} ser_feature;
+
+typedef struct ser_kv { const char *key, *value; } ser_kv;
+
+typedef struct ser_desc {
+    int spec_version;           /* 6 = iOS15 ... 9 = iOS18 */
+    int ninputs, noutputs;
+    ser_feature *inputs, *outputs;
+    const char *predicted_feature_name;       /* classifiers; NULL otherwise */
+    const char *predicted_probabilities_name;
+    /* metadata */
+    const char *short_description, *version, *author, *license;
+    int nuser;
+    ser_kv *user;               /* userDefined map */
+    /* classifier labels (classLabels oneof of the ML program model), n == 0: none */
+    int nlabels;
+    int labels_are_int;
+    const char **string_labels;
+    int64_t *int_labels;
+} ser_desc;
+
+/* Write `p` (its "main" function and any others) with description d to `path`
+ * (a directory ending in .mlpackage). The package is built beside the target and
+ * renamed into place, so an existing package is replaced whole or left as it was. */
+int ser_write_package(const ir_program *p, const ser_desc *d, const char *path, pc_err *e);
+
+/* Read a package (or a bare model.mlmodel file that holds an ML Program with no
+ * blob weights) into a new program and description. Weights from weight.bin are
+ * read into the program's arena. Every length, offset and count is validated:
+ * a corrupt or truncated file gives PC_E_FORMAT, never a crash. d's strings and
+ * arrays live in `arena`. */
+int ser_read_package(const char *path, pc_arena *arena, ir_program **p, ser_desc *d, pc_err *e);
+
+#endif
