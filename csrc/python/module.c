@@ -21,6 +21,7 @@
 
 int py_desc_from_dict(PyObject *dict, ser_desc *d, pc_arena *a);
 PyObject *py_desc_to_dict(const ser_desc *d);
+PyObject *py_read_spec(PyObject *module, PyObject *args);
 
 typedef struct {
     PyObject_HEAD
@@ -596,6 +597,7 @@ static PyMethodDef mod_methods[] = {
      "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False) -> Program"},
     {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
+    {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},
