@@ -19,7 +19,8 @@
  * written `func name<CoreML6>(...)`. An op whose MIL name differs from its first
  * output's name carries ` [name="..."]` after its arguments. Value names made of
  * [A-Za-z0-9_.] print bare, others quoted (%"a b"). Const payloads print flat in
- * C order; floats with %.9g (fp64: %.17g) so they read back exactly.
+ * C order; floats in the shortest %g form (at most %.9g, fp64 %.17g) that reads
+ * back exactly.
  */
 #include "ir/ir.h"
 
@@ -129,8 +130,14 @@ static void put_decl(sbuf *b, const ir_value *v) {
 static void put_float(sbuf *b, double d, int dbl) {
     if (isnan(d)) sb_puts(b, "nan");
     else if (isinf(d)) sb_puts(b, d < 0 ? "-inf" : "inf");
-    else if (dbl) sb_printf(b, "%.17g", d);
-    else sb_printf(b, "%.9g", (double)(float)d);
+    else { /* the shortest %g form that reads back to the same value */
+        char tmp[40];
+        for (int prec = dbl ? 15 : 6; prec <= (dbl ? 17 : 9); prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+            if (dbl ? strtod(tmp, NULL) == d : strtof(tmp, NULL) == (float)d) break;
+        }
+        sb_puts(b, tmp);
+    }
 }
 
 static void put_elem(sbuf *b, const ir_value *v, int64_t i) {
