@@ -269,6 +269,7 @@ int rt_k_CONV_TRANSPOSE(rt_ctx *c) {
     if (nos >= 0 && nos != g.nsp && nos != g.nsp + 2)
         return rt_fail(c, "output_shape has %d entries for %d spatial dims", nos, g.nsp);
     int same = strncmp(pt, "same", 4) == 0;
+    for (int d = 0; d < 3 - g.nsp; d++) g.out[d] = 1;
     for (int d = 3 - g.nsp; d < 3; d++) {
         int64_t keff = (g.k[d] - 1) * g.dil[d] + 1, full = (g.in[d] - 1) * g.s[d] + keff;
         int64_t out;
