@@ -1,6 +1,7 @@
 """Graph passes, QBE style: textual IR in, expected textual IR out."""
 import textwrap
 
+import numpy as np
 import pytest
 
 from pt2coreml import _core
@@ -187,12 +188,13 @@ def test_const_fold_all_const_inputs():
           %o: fp32[2] = add(x=%x, y=%c)
         } -> (%o)
     """
-    got = run(text, "const_fold", "dead_code")
-    # folded once the runtime evaluates ops; left alone (not an error) before that
-    if "mul(" in got:
-        expect(got, text)
-    else:
-        assert "%c: fp32[2] = const(val=[0.5, 8])" in got
+    expect(run(text, "const_fold", "dead_code"), """
+        program(CoreML5)
+        func main(%x: fp32[2]) {
+          %c: fp32[2] = const(val=[0.5, 8])
+          %o: fp32[2] = add(x=%x, y=%c)
+        } -> (%o)
+    """)
 
 
 def test_const_fold_skips_big_broadcast():
@@ -332,3 +334,19 @@ def test_unknown_pass():
     p = _core.parse("program(CoreML5)\nfunc main(%x: fp32[2]) {\n} -> (%x)\n")
     with pytest.raises(ValueError, match="no pass named"):
         p.run_pass("nope")
+
+
+@pytest.mark.parametrize("passes,tol", [
+    (("fuse_conv_bn", "dead_code"), 1e-5),
+    (("fuse_conv_bn", "fuse_conv_bias", "dead_code"), 1e-5),
+    (("fuse_conv_bn", "fuse_conv_bias", "dead_code", "fp16", "dedup_const", "dead_code"), 2e-3),
+])
+def test_passes_keep_numerics(passes, tol):
+    x = np.random.RandomState(0).randn(1, 2, 4, 4).astype(np.float32)
+    ref = _core.parse(textwrap.dedent(CONV_BN_ADD).lstrip()).run([x])[0]
+    p = _core.parse(textwrap.dedent(CONV_BN_ADD).lstrip())
+    for name in passes:
+        p.run_pass(name)
+    got = p.run([x])[0]
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
