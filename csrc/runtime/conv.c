@@ -134,11 +134,7 @@ static void im2col_range(void *ctx, int64_t c0, int64_t c1) {
                         }
                         const float *src = xc + (id * H + ih) * W; /* src[ow * sw + c0w] is in range for lo <= ow < hi */
                         if (lo) memset(dst, 0, sizeof(float) * (size_t)lo);
-                        if (sw == 1) {
-                            if (hi > lo) memcpy(dst + lo, src + lo + c0w, sizeof(float) * (size_t)(hi - lo));
-                        } else {
-                            for (int64_t ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw + c0w];
-                        }
+                        rt_row_gather(dst, src, W, lo, hi, sw, c0w);
                         if (hi < OW) memset(dst + hi, 0, sizeof(float) * (size_t)(OW - hi));
                     }
                 }
@@ -201,8 +197,9 @@ int rt_k_CONV(rt_ctx *c) {
             }
             for (int64_t q0 = 0; q0 < rows; q0 += tile) {
                 int64_t q1 = PC_MIN(rows, q0 + tile), ncols = (q1 - q0) * OW;
+                /* single-threaded: BLAS's spinning workers would fight our threads */
                 im2col_job j = {xg, &g, q0, q1, col};
-                rt_parallel_for(Cg, (double)(K * ncols), im2col_range, &j);
+                im2col_range(&j, 0, Cg);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cog, (int)ncols, (int)KK, 1.0f, wg, (int)KK,
                             col, (int)ncols, 1.0f, yg + q0 * OW, (int)OSP);
             }
@@ -313,7 +310,7 @@ int rt_k_CONV_TRANSPOSE(rt_ctx *c) {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)MK, (int)ncols, (int)Cg, 1.0f, wg, (int)MK,
                             xg + q0 * IW, (int)ISP, 0.0f, col, (int)ncols);
                 col2im_job j = {col, &g, q0, q1, yg};
-                rt_parallel_for(Cog, (double)(K * ncols), col2im_range, &j);
+                col2im_range(&j, 0, Cog);
             }
         }
     return 0;

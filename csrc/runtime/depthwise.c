@@ -2,16 +2,44 @@
  * multiplier allowed), any stride, dilation and padding.
  *
  * Each input plane is first copied into a zero-padded buffer whose columns are
- * split by stride phase, so every kernel tap reads a contiguous run of the
- * buffer for a row of outputs. Outputs are computed in register blocks of 32
- * (vector extensions), planes in parallel. On x86 an AVX2/FMA build of the inner
- * kernel is chosen at run time. */
+ * split by stride phase (and whose rows are rounded up to whole vectors), so
+ * every kernel tap reads a contiguous run of the buffer for a row of outputs.
+ * Unpadded stride-1 planes whose width is a multiple of 8 are read in place.
+ * Outputs are computed in register blocks of 32 (GCC/clang vector extensions),
+ * planes in parallel. On x86 an AVX2/FMA build of the kernels is chosen at run
+ * time. */
 #include "runtime/rt_internal.h"
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 
-/* Rows of one output plane: y[oh][ow] = bias + sum_t w[t] * P[oh * rs + off[t] + ow]. */
+/* Rows of one output plane: y[oh][ow] = bias + sum_t w[t] * P[oh * rs + off[t] + ow].
+ * Blocks of 32 outputs keep 4 independent accumulators; the last < 32 outputs use
+ * ceil(r / 8) vectors (the buffer holds whole vectors per row) with taps split
+ * over two accumulator sets so short rows are not one long FMA latency chain. */
+#define DW_ACC(k) a##k += wa * *(const v8u *)(sa + 8 * k), b##k += wb * *(const v8u *)(sb + 8 * k)
+#define DW_TAIL(NB, ...)                                                                                       \
+    {                                                                                                          \
+        v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};                     \
+        int t = 0;                                                                                             \
+        for (; t + 2 <= nt; t += 2) {                                                                          \
+            const float *sa = base + off[t] + ow, *sb = base + off[t + 1] + ow;                                \
+            const float wa = w[t], wb = w[t + 1];                                                              \
+            __VA_ARGS__;                                                                                       \
+        }                                                                                                      \
+        if (t < nt) {                                                                                          \
+            const float *sa = base + off[t] + ow, *sb = sa;                                                    \
+            const float wa = w[t], wb = 0.0f;                                                                  \
+            __VA_ARGS__;                                                                                       \
+        }                                                                                                      \
+        float tmp[32];                                                                                         \
+        *(v8u *)(tmp) = a0 + b0 + bias;                                                                        \
+        if (NB > 1) *(v8u *)(tmp + 8) = a1 + b1 + bias;                                                        \
+        if (NB > 2) *(v8u *)(tmp + 16) = a2 + b2 + bias;                                                       \
+        if (NB > 3) *(v8u *)(tmp + 24) = a3 + b3 + bias;                                                       \
+        memcpy(y + ow, tmp, sizeof(float) * (size_t)(OW - ow));                                                \
+    }
+
 #define DW_PLANE(NAME, ATTR)                                                                                   \
     ATTR static void NAME(const float *P, int64_t rs, const int64_t *off, const float *w, int nt, float bias,  \
                           float *Y, int64_t OH, int64_t OW) {                                                  \
@@ -38,16 +66,12 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
                 *(v8u *)(y + ow + 16) = a2;                                                                    \
                 *(v8u *)(y + ow + 24) = a3;                                                                    \
             }                                                                                                  \
-            for (; ow + 8 <= OW; ow += 8) {                                                                    \
-                v8 a0 = {0};                                                                                   \
-                a0 += bias;                                                                                    \
-                for (int t = 0; t < nt; t++) a0 += w[t] * *(const v8u *)(base + off[t] + ow);                  \
-                *(v8u *)(y + ow) = a0;                                                                         \
-            }                                                                                                  \
-            for (; ow < OW; ow++) {                                                                            \
-                float a = bias;                                                                                \
-                for (int t = 0; t < nt; t++) a += w[t] * base[off[t] + ow];                                    \
-                y[ow] = a;                                                                                     \
+            switch ((OW - ow + 7) / 8) {                                                                       \
+            case 1: DW_TAIL(1, DW_ACC(0)) break;                                                               \
+            case 2: DW_TAIL(2, DW_ACC(0), DW_ACC(1)) break;                                                    \
+            case 3: DW_TAIL(3, DW_ACC(0), DW_ACC(1), DW_ACC(2)) break;                                         \
+            case 4: DW_TAIL(4, DW_ACC(0), DW_ACC(1), DW_ACC(2), DW_ACC(3)) break;                              \
+            default: break;                                                                                    \
             }                                                                                                  \
         }                                                                                                      \
     }
@@ -60,7 +84,7 @@ DW_PLANE(dw_plane_avx2, __attribute__((target("avx2,fma"))))
 DW_PLANE(dw_plane_avx2, __attribute__((target("avx2,fma"), optimize("fp-contract=fast"))))
 #endif
 static int use_avx2(void) {
-    __builtin_cpu_init();
+    /* the cpu model is initialised by libgcc's constructor before any of our code runs */
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #else
@@ -80,36 +104,80 @@ typedef struct {
     volatile int failed;
 } dw_job;
 
-/* Zero-padded, phase-split copy of plane X into P. */
-static void fill_plane(const dw_job *j, const float *X, float *P) {
-    const rt_geom *g = j->g;
-    int64_t H = g->in[1], W = g->in[2], sw = g->s[2], pt = g->pb[1], pl = g->pb[2];
-    for (int64_t r = 0; r < j->Hp; r++) {
-        float *prow = P + r * j->rs;
-        int64_t ih = r - pt;
-        if (ih < 0 || ih >= H) {
-            memset(prow, 0, sizeof(float) * (size_t)j->rs);
-            continue;
-        }
-        const float *xr = X + ih * W;
-        for (int64_t p = 0; p < sw; p++) {
-            float *dst = prow + p * j->Wq;
-            /* dst[q] = x[q * sw + p - pl] */
-            int64_t c0 = p - pl;
-            int64_t lo = c0 >= 0 ? 0 : (-c0 + sw - 1) / sw;
-            int64_t hi = (W - 1 - c0) < 0 ? 0 : (W - 1 - c0) / sw + 1;
-            if (hi > j->Wq) hi = j->Wq;
-            if (lo > hi) lo = hi;
-            if (lo) memset(dst, 0, sizeof(float) * (size_t)lo);
-            if (sw == 1) {
-                if (hi > lo) memcpy(dst + lo, xr + lo + c0, sizeof(float) * (size_t)(hi - lo));
-            } else {
-                for (int64_t q = lo; q < hi; q++) dst[q] = xr[q * sw + c0];
-            }
-            if (hi < j->Wq) memset(dst + hi, 0, sizeof(float) * (size_t)(j->Wq - hi));
-        }
+#if defined(__clang__)
+#define EVEN8(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#else
+typedef int v8i __attribute__((vector_size(32)));
+#define EVEN8(a, b) __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#endif
+
+/* dst[q] = xr[q * s + c0] for q in [lo, hi) (all inside the row of W floats). */
+#define DW_GATHER(NAME, ATTR)                                                                                  \
+    ATTR static void NAME(float *dst, const float *xr, int64_t W, int64_t lo, int64_t hi, int64_t s,           \
+                          int64_t c0) {                                                                        \
+        int64_t q = lo;                                                                                        \
+        if (s == 1) {                                                                                          \
+            if (hi > lo) memcpy(dst + lo, xr + lo + c0, sizeof(float) * (size_t)(hi - lo));                    \
+            return;                                                                                            \
+        }                                                                                                      \
+        if (s == 2) /* 16 loads -> 8 even lanes, staying inside the row */                                     \
+            for (; q + 8 <= hi && 2 * q + c0 + 16 <= W; q += 8) {                                              \
+                const float *p = xr + 2 * q + c0;                                                              \
+                v8 a = *(const v8u *)p, b = *(const v8u *)(p + 8);                                             \
+                *(v8u *)(dst + q) = EVEN8(a, b);                                                               \
+            }                                                                                                  \
+        for (; q < hi; q++) dst[q] = xr[q * s + c0];                                                           \
     }
+
+DW_GATHER(gather_generic, )
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+DW_GATHER(gather_avx2, __attribute__((target("avx2,fma"))))
+#else
+#define gather_avx2 gather_generic
+#endif
+
+void rt_row_gather(float *dst, const float *xr, int64_t W, int64_t lo, int64_t hi, int64_t s, int64_t c0) {
+    (use_avx2() ? gather_avx2 : gather_generic)(dst, xr, W, lo, hi, s, c0);
 }
+
+/* Zero-padded, phase-split copy of plane X into P: row r, phase p holds
+ * P[r][p][q] = x[r - pt][q * sw + p - pl] (0 outside x). */
+#define DW_FILL(NAME, ATTR)                                                                                    \
+    ATTR static void NAME(const dw_job *j, const float *X, float *P) {                                         \
+        const rt_geom *g = j->g;                                                                               \
+        int64_t H = g->in[1], W = g->in[2], sw = g->s[2], pt = g->pb[1], pl = g->pb[2];                        \
+        for (int64_t r = 0; r < j->Hp; r++) {                                                                  \
+            float *prow = P + r * j->rs;                                                                       \
+            int64_t ih = r - pt;                                                                               \
+            if (ih < 0 || ih >= H) {                                                                           \
+                memset(prow, 0, sizeof(float) * (size_t)j->rs);                                                \
+                continue;                                                                                      \
+            }                                                                                                  \
+            const float *xr = X + ih * W;                                                                      \
+            for (int64_t p = 0; p < sw; p++) {                                                                 \
+                float *dst = prow + p * j->Wq;                                                                 \
+                int64_t c0 = p - pl;                                                                           \
+                int64_t lo = c0 >= 0 ? 0 : (-c0 + sw - 1) / sw;                                                \
+                int64_t hi = (W - 1 - c0) < 0 ? 0 : (W - 1 - c0) / sw + 1;                                     \
+                if (hi > j->Wq) hi = j->Wq;                                                                    \
+                if (lo > hi) lo = hi;                                                                          \
+                if (lo) memset(dst, 0, sizeof(float) * (size_t)lo);                                            \
+                GATHER(dst, xr, W, lo, hi, sw, c0);                                                            \
+                if (hi < j->Wq) memset(dst + hi, 0, sizeof(float) * (size_t)(j->Wq - hi));                     \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+
+#define GATHER gather_generic
+DW_FILL(fill_generic, )
+#undef GATHER
+#define GATHER gather_avx2
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+DW_FILL(fill_avx2, __attribute__((target("avx2,fma"))))
+#else
+#define fill_avx2 fill_generic
+#endif
+#undef GATHER
 
 static void dw_range(void *ctx, int64_t lo, int64_t hi) {
     dw_job *j = ctx;
@@ -131,7 +199,7 @@ static void dw_range(void *ctx, int64_t lo, int64_t hi) {
         const float *src = X;
         if (!j->direct) {
             int64_t plane = n * j->Cin + ci;
-            if (plane != last_plane) fill_plane(j, X, P); /* multiplier > 1 reuses the buffer */
+            if (plane != last_plane) (j->avx2 ? fill_avx2 : fill_generic)(j, X, P); /* multiplier > 1 reuses the buffer */
             last_plane = plane;
             src = P;
         }
@@ -160,7 +228,7 @@ int rt_conv_depthwise(rt_ctx *c, const float *x, const float *w, const float *bi
     int64_t OH = g->out[1], OW = g->out[2];
     j.Hp = (OH - 1) * g->s[1] + (KH - 1) * dh + 1;
     int64_t Wp = (OW - 1) * sw + (KW - 1) * dw + 1;
-    j.direct = g->pb[1] == 0 && g->pb[2] == 0 && sw == 1 && j.Hp <= g->in[1] && Wp <= g->in[2];
+    j.direct = g->pb[1] == 0 && g->pb[2] == 0 && sw == 1 && j.Hp <= g->in[1] && Wp <= g->in[2] && OW % 8 == 0;
     int64_t *off = rt_scratch(c, sizeof(int64_t) * (size_t)j.K, 0);
     if (!off) return -1;
     if (j.direct) {
@@ -169,7 +237,7 @@ int rt_conv_depthwise(rt_ctx *c, const float *x, const float *w, const float *bi
         for (int64_t kh = 0; kh < KH; kh++)
             for (int64_t kw = 0; kw < KW; kw++) off[kh * KW + kw] = kh * dh * j.rs + kw * dw;
     } else {
-        j.Wq = OW + ((KW - 1) * dw) / sw;
+        j.Wq = (OW + 7) / 8 * 8 + ((KW - 1) * dw) / sw; /* whole vectors per output row */
         j.rs = sw * j.Wq;
         for (int64_t kh = 0; kh < KH; kh++)
             for (int64_t kw = 0; kw < KW; kw++)

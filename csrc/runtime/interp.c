@@ -498,7 +498,6 @@ int rt_k_CONST(rt_ctx *c) {
 }
 
 void rt_set_num_threads(int n) {
-    extern void rt_threads_set(int n);
     rt_threads_set(n);
     openblas_set_num_threads(n > 0 ? n : rt_threads());
 }

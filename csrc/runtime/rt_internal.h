@@ -112,6 +112,7 @@ void rt_strided_copy(void *out, const void *in, size_t elem, int rank, const int
  * the rough work per item in flops. Returns when every range is done. */
 void rt_parallel_for(int64_t n, double cost, void (*f)(void *ctx, int64_t lo, int64_t hi), void *ctx);
 int rt_threads(void);
+void rt_threads_set(int n); /* 0 = number of online CPUs */
 
 /* ---- spatial geometry shared by conv, conv_transpose and pools (conv.c) ---- */
 /* Spatial dims are kept as 3 (D, H, W): 1-D and 2-D ops pad the front with 1s. */
@@ -132,6 +133,10 @@ int rt_geom_out(rt_ctx *c, rt_geom *g, int ceil_mode);
  * [N, Cout, OH, OW] with Cout = C_in * multiplier (depthwise.c). */
 int rt_conv_depthwise(rt_ctx *c, const float *x, const float *w, const float *bias, const rt_geom *g, int64_t Cout,
                       float *y);
+
+/* dst[q] = row[q * s + c0] for q in [lo, hi), every read inside the row of W floats
+ * (vectorized for s <= 2; depthwise.c). */
+void rt_row_gather(float *dst, const float *row, int64_t W, int64_t lo, int64_t hi, int64_t s, int64_t c0);
 
 /* Const payload -> value in its logical dtype (used by prepare and eval_op).
  * Memory comes from malloc and is recorded in *allocs (freed by the owner). */

@@ -10,7 +10,6 @@
 
 static volatile int g_threads; /* 0: not set, use the number of online CPUs */
 
-void rt_threads_set(int n);
 void rt_threads_set(int n) { g_threads = n > 0 ? PC_MIN(n, RT_MAX_THREADS) : 0; }
 
 int rt_threads(void) {
