@@ -1,9 +1,0 @@
-/* stub.c: placeholders until the real stage code lands (delete entries as they are implemented). */
-#include "ir/ir.h"
-#include <stdlib.h>
-#include <string.h>
-int ir_infer(ir_program *p, ir_op *op, pc_err *e) { return pc_fail(e, PC_E_INTERNAL, "ir_infer: not implemented"); }
-int ir_print(FILE *f, const ir_program *p, int m) { return -1; }
-char *ir_print_str(const ir_program *p, int m) { return strdup("<printer not implemented>"); }
-int ir_parse(const char *t, ir_program **o, pc_err *e) { return pc_fail(e, PC_E_INTERNAL, "ir_parse: not implemented"); }
-int ir_check(const ir_program *p, pc_err *e) { return 0; }
