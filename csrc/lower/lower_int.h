@@ -81,7 +81,8 @@ ir_value *lower_shape_tensor(lower_ctx *cx, lv *l);
 /* ---- building ops ---- */
 /* A unique name "<base><suffix>" (suffix may be NULL). */
 const char *lower_name(lower_ctx *cx, const char *suffix);
-/* A new op in the current block, named lower_name(suffix). */
+/* A new op named lower_name(suffix), detached: lower_finish appends it to the current block (so the
+ * const params made in between come first), infers its outputs and returns output 0. */
 ir_op *lower_op(lower_ctx *cx, ir_opkind k, const char *suffix);
 /* Infer op's outputs (ir_infer) and return output 0 (NULL on error). */
 ir_value *lower_finish(lower_ctx *cx, ir_op *op);

@@ -250,7 +250,7 @@ ir_value *lower_shape_tensor(lower_ctx *cx, lv *l) {
 /* ---- building ops ---- */
 ir_op *lower_op(lower_ctx *cx, ir_opkind k, const char *suffix) {
     const char *name = lower_name(cx, suffix);
-    ir_op *op = name ? ir_op_new(cx->p, cx->b, k, name) : NULL;
+    ir_op *op = name ? ir_op_new(cx->p, NULL, k, name) : NULL; /* placed by lower_finish, after its params */
     if (!op) {
         oom(cx);
         return NULL;
@@ -261,6 +261,7 @@ ir_op *lower_op(lower_ctx *cx, ir_opkind k, const char *suffix) {
 
 ir_value *lower_finish(lower_ctx *cx, ir_op *op) {
     if (!op) return NULL;
+    if (!op->parent) ir_op_append(cx->b, op);
     if (ir_infer(cx->p, op, cx->e)) {
         const ts_node *n = cx->node;
         if (n)

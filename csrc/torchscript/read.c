@@ -798,6 +798,7 @@ int ts_read(void *py_graph, ts_graph **out, pc_err *e) {
     g->arena = a;
     rd r = {.a = a, .g = g, .e = e};
     int rc = -1;
+    int gc_was_on = PyGC_Disable(); /* the read makes many short-lived objects and no cycles */
     if (rd_init(&r)) {
         py_fail(&r, "setting up the reader (import torch)", NULL);
         goto done;
@@ -831,6 +832,7 @@ int ts_read(void *py_graph, ts_graph **out, pc_err *e) {
     rc = 0;
 done:
     rd_clear(&r);
+    if (gc_was_on) PyGC_Enable();
     if (rc) {
         ts_graph_free(g);
         return -1;
