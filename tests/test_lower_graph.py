@@ -9,6 +9,7 @@ import torch.nn as nn
 
 import pt2coreml as ct
 from pt2coreml import _core
+from lower_common import CHECK_COREMLTOOLS
 from parity import check_parity, compare
 
 
@@ -125,8 +126,8 @@ class Consts(nn.Module):
 
 
 def test_tensor_constants_of_every_dtype():
-    check_parity(Consts(), [torch.randn(2, 4)], check_coremltools=False)
-    check_parity(Consts(), [torch.randn(2, 4)], script=True, check_coremltools=False)
+    check_parity(Consts(), [torch.randn(2, 4)], check_coremltools=CHECK_COREMLTOOLS)
+    check_parity(Consts(), [torch.randn(2, 4)], script=True, check_coremltools=CHECK_COREMLTOOLS)
 
 
 def test_weights_are_not_copied():
@@ -157,7 +158,7 @@ def test_scripted_constants_lists_and_none():
 
         def forward(self, x):
             return self.m(x)
-    check_parity(Wrap(), [torch.randn(2, 3, 4)], script=True, check_coremltools=False)
+    check_parity(Wrap(), [torch.randn(2, 3, 4)], script=True, check_coremltools=CHECK_COREMLTOOLS)
 
 
 # ---- symbolic dims ----
@@ -186,7 +187,7 @@ def test_torchvision(name):
     import torchvision
     torch.manual_seed(0)
     m = getattr(torchvision.models, name)(weights=None).eval()
-    mlmodel, err = check_parity(m, [torch.randn(1, 3, 224, 224)], check_coremltools=False)
+    mlmodel, err = check_parity(m, [torch.randn(1, 3, 224, 224)], check_coremltools=CHECK_COREMLTOOLS)
     hist = mlmodel._prog.histogram()
     assert hist.get("conv", 0) >= 20
 

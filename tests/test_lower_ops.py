@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lower_common import CHECK_COREMLTOOLS
 from parity import check_parity
 
 torch.manual_seed(0)
@@ -30,7 +31,7 @@ def r(*shape):
 
 
 def run(module, inputs, ops=(), absent=(), script=False):
-    mlmodel, err = check_parity(module, inputs, precision="fp32", script=script, check_coremltools=False)
+    mlmodel, err = check_parity(module, inputs, precision="fp32", script=script, check_coremltools=CHECK_COREMLTOOLS)
     hist = mlmodel._prog.histogram()
     for op in ops:
         assert op in hist, f"expected a '{op}' op, got {hist}"
