@@ -15,10 +15,17 @@
 
 #define MAX_WEIGHT_FILES 16
 
-typedef struct {
-    const char *key;
+/* Names: MIL scopes value names by block (sibling blocks of a while_loop may
+ * both call their inputs "x"), our IR wants names unique in a function. So a
+ * scoped table maps the file's names to values, and a value whose file name is
+ * already taken in the function gets a fresh variant as its IR name. */
+typedef struct bind_entry {
+    const char *key; /* the name in the file */
     ir_value *v;
-} slot;
+    int scope;
+    size_t bucket;
+    struct bind_entry *next; /* same bucket, older */
+} bind_entry;
 
 typedef struct {
     ir_program *p;
@@ -26,8 +33,15 @@ typedef struct {
     const char *file; /* model.mlmodel, for messages */
     const char *dir;  /* what @model_path stands for */
     pc_err *e;
-    slot *slots;      /* open addressing, power-of-two capacity */
-    size_t cap, n;
+    /* scoped table: chained buckets; log = live entries in insertion order */
+    bind_entry **buckets;
+    size_t nbuckets;
+    bind_entry **log;
+    size_t nlog, caplog;
+    int scope, next_scope;
+    /* IR names used in the current function (open addressing, insert only) */
+    const char **used;
+    size_t capused, nused;
     int nfiles;
     struct {
         const char *path;
@@ -37,7 +51,7 @@ typedef struct {
 
 #define OOM(r) pc_fail((r)->e, PC_E_NOMEM, "out of memory reading %s", (r)->file)
 
-/* ---- name table ---- */
+/* ---- names ---- */
 
 static uint64_t hash(const char *s) {
     uint64_t h = 1469598103934665603ull;
@@ -45,54 +59,116 @@ static uint64_t hash(const char *s) {
     return h;
 }
 
-static ir_value *lookup(rd *r, const char *name) {
-    if (!r->cap) return NULL;
-    for (size_t i = hash(name) & (r->cap - 1);; i = (i + 1) & (r->cap - 1)) {
-        if (!r->slots[i].key) return NULL;
-        if (strcmp(r->slots[i].key, name) == 0) return r->slots[i].v;
+static int is_used(rd *r, const char *name) {
+    if (!r->capused) return 0;
+    for (size_t i = hash(name) & (r->capused - 1);; i = (i + 1) & (r->capused - 1)) {
+        if (!r->used[i]) return 0;
+        if (strcmp(r->used[i], name) == 0) return 1;
     }
 }
 
-static int insert(rd *r, const char *name, ir_value *v) {
-    if ((r->n + 1) * 2 > r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 256;
-        slot *ns = calloc(nc, sizeof *ns);
-        if (!ns) return OOM(r);
-        for (size_t i = 0; i < r->cap; i++) {
-            if (!r->slots[i].key) continue;
-            size_t j = hash(r->slots[i].key) & (nc - 1);
-            while (ns[j].key) j = (j + 1) & (nc - 1);
-            ns[j] = r->slots[i];
+static int mark_used(rd *r, const char *name) {
+    if ((r->nused + 1) * 2 > r->capused) {
+        size_t nc = r->capused ? r->capused * 2 : 256;
+        const char **nu = calloc(nc, sizeof *nu);
+        if (!nu) return OOM(r);
+        for (size_t i = 0; i < r->capused; i++) {
+            if (!r->used[i]) continue;
+            size_t j = hash(r->used[i]) & (nc - 1);
+            while (nu[j]) j = (j + 1) & (nc - 1);
+            nu[j] = r->used[i];
         }
-        free(r->slots);
-        r->slots = ns;
-        r->cap = nc;
+        free(r->used);
+        r->used = nu;
+        r->capused = nc;
     }
-    size_t i = hash(name) & (r->cap - 1);
-    while (r->slots[i].key) {
-        if (strcmp(r->slots[i].key, name) == 0)
-            return pc_fail(r->e, PC_E_FORMAT, "%s: the value name '%s' is defined twice", r->file, name);
-        i = (i + 1) & (r->cap - 1);
+    size_t i = hash(name) & (r->capused - 1);
+    while (r->used[i]) {
+        if (strcmp(r->used[i], name) == 0) return 0;
+        i = (i + 1) & (r->capused - 1);
     }
-    r->slots[i].key = v->name;
-    r->slots[i].v = v;
-    r->n++;
+    r->used[i] = name;
+    r->nused++;
     return 0;
 }
 
-static void reset_names(rd *r) {
-    if (r->slots) memset(r->slots, 0, sizeof(slot) * r->cap);
-    r->n = 0;
+/* The IR name for a value the file calls `name`: itself, or name_1, name_2, ...
+ * when the function already has a value of that name. Copied into the program. */
+static const char *ir_name(rd *r, const char *name) {
+    if (!is_used(r, name)) return pc_strdup(r->p->arena, name);
+    for (int i = 1;; i++) {
+        const char *s = pc_sprintf(r->tmp, "%s_%d", name, i);
+        if (!s) return NULL;
+        if (!is_used(r, s)) return pc_strdup(r->p->arena, s);
+    }
 }
 
-/* A value name not yet used: base, else base_1, base_2, ... */
-static const char *unused_name(rd *r, const char *base) {
-    if (!lookup(r, base)) return pc_strdup(r->p->arena, base);
-    for (int i = 1;; i++) {
-        const char *s = pc_sprintf(r->tmp, "%s_%d", base, i);
-        if (!s) return NULL;
-        if (!lookup(r, s)) return pc_strdup(r->p->arena, s);
+static ir_value *lookup(rd *r, const char *name) {
+    if (!r->nbuckets) return NULL;
+    for (bind_entry *b = r->buckets[hash(name) & (r->nbuckets - 1)]; b; b = b->next)
+        if (strcmp(b->key, name) == 0) return b->v;
+    return NULL;
+}
+
+static void push_bucket(rd *r, bind_entry *b) {
+    b->bucket = hash(b->key) & (r->nbuckets - 1);
+    b->next = r->buckets[b->bucket];
+    r->buckets[b->bucket] = b;
+}
+
+/* Make `name` (a file name) refer to v in the current scope. */
+static int bind(rd *r, const char *name, ir_value *v) {
+    for (bind_entry *b = r->nbuckets ? r->buckets[hash(name) & (r->nbuckets - 1)] : NULL; b; b = b->next)
+        if (b->scope == r->scope && strcmp(b->key, name) == 0)
+            return pc_fail(r->e, PC_E_FORMAT, "%s: the value name '%s' is defined twice", r->file, name);
+    if (mark_used(r, v->name)) return -1;
+    if (r->nlog == r->caplog) {
+        size_t nc = r->caplog ? r->caplog * 2 : 256;
+        bind_entry **nl = realloc(r->log, nc * sizeof *nl);
+        if (!nl) return OOM(r);
+        r->log = nl;
+        r->caplog = nc;
     }
+    if (r->nlog + 1 > r->nbuckets) { /* grow and rehash in insertion order */
+        size_t nb = r->nbuckets ? r->nbuckets * 2 : 256;
+        bind_entry **bk = calloc(nb, sizeof *bk);
+        if (!bk) return OOM(r);
+        free(r->buckets);
+        r->buckets = bk;
+        r->nbuckets = nb;
+        for (size_t i = 0; i < r->nlog; i++) push_bucket(r, r->log[i]);
+    }
+    bind_entry *b = pc_alloc(r->tmp, sizeof *b);
+    if (!b || !(b->key = pc_strdup(r->tmp, name))) return OOM(r);
+    b->v = v;
+    b->scope = r->scope;
+    push_bucket(r, b);
+    r->log[r->nlog++] = b;
+    return 0;
+}
+
+/* Enter a block scope; returns the mark scope_end needs. */
+static size_t scope_begin(rd *r, int *saved) {
+    *saved = r->scope;
+    r->scope = ++r->next_scope;
+    return r->nlog;
+}
+
+/* Leave a scope: its names are no longer visible (entries go LIFO, so each
+ * one is at the head of its bucket when removed). */
+static void scope_end(rd *r, size_t mark, int saved) {
+    while (r->nlog > mark) {
+        bind_entry *b = r->log[--r->nlog];
+        r->buckets[b->bucket] = b->next;
+    }
+    r->scope = saved;
+}
+
+static void reset_names(rd *r) {
+    if (r->buckets) memset(r->buckets, 0, sizeof(*r->buckets) * r->nbuckets);
+    if (r->used) memset(r->used, 0, sizeof(*r->used) * r->capused);
+    r->nlog = r->nused = 0;
+    r->scope = ++r->next_scope;
 }
 
 /* ---- types ---- */
@@ -354,15 +430,19 @@ static int read_value(rd *r, const Cml__Value *v, const ir_type *want, const cha
 }
 
 /* A const op at the end of b named `name`, output `outname` of type t. */
+/* A const op at the end of b named `name`, output of type t named `outname` in
+ * the file (bound in the current scope) or, with outname NULL, an internal
+ * const named after `name`. */
 static ir_value *add_const(rd *r, ir_block *b, const char *name, const char *outname, ir_type t, ir_const *c) {
-    ir_op *op = ir_op_new(r->p, b, IR_OP_CONST, name);
-    ir_value *v = op ? ir_op_add_output(op, outname, t) : NULL;
+    const char *vn = ir_name(r, outname ? outname : name);
+    ir_op *op = vn ? ir_op_new(r->p, b, IR_OP_CONST, outname ? name : vn) : NULL;
+    ir_value *v = op ? ir_op_add_output(op, vn, t) : NULL;
     if (!v) {
         OOM(r);
         return NULL;
     }
     v->konst = c;
-    if (insert(r, v->name, v)) return NULL;
+    if (outname ? bind(r, outname, v) : mark_used(r, v->name)) return NULL;
     return v;
 }
 
@@ -377,12 +457,7 @@ static ir_value *inline_const(rd *r, ir_block *b, const char *opname, const char
     ir_const *c;
     ir_type t;
     if (read_value(r, val, NULL, ctx, &c) || read_type(r, val->type, &t, ctx)) return NULL;
-    const char *nm = unused_name(r, base);
-    if (!nm) {
-        OOM(r);
-        return NULL;
-    }
-    return add_const(r, b, nm, nm, t, c);
+    return add_const(r, b, base, NULL, t, c);
 }
 
 /* ---- ops and blocks ---- */
@@ -505,9 +580,10 @@ static int read_op(rd *r, ir_block *b, const Cml__Operation *o) {
         if (!nv->name || !*nv->name) return pc_fail(r->e, PC_E_FORMAT, "%s: %s has no name", r->file, ctx);
         ir_type t;
         if (read_type(r, nv->type, &t, ctx)) return -1;
-        ir_value *v = ir_op_add_output(op, nv->name, t);
+        const char *vn = ir_name(r, nv->name);
+        ir_value *v = vn ? ir_op_add_output(op, vn, t) : NULL;
         if (!v) return OOM(r);
-        if (insert(r, v->name, v)) return -1;
+        if (bind(r, nv->name, v)) return -1;
     }
     return 0;
 }
@@ -518,14 +594,17 @@ static int read_named_input(rd *r, const Cml__NamedValueType *nv, ir_function *f
     if (!c2) return OOM(r);
     ir_type t;
     if (read_type(r, nv->type, &t, c2)) return -1;
-    ir_value *v = fn ? ir_function_add_input(fn, nv->name, t) : ir_block_add_input(b, nv->name, t);
+    const char *vn = ir_name(r, nv->name);
+    ir_value *v = !vn ? NULL : fn ? ir_function_add_input(fn, vn, t) : ir_block_add_input(b, vn, t);
     if (!v) return OOM(r);
-    return insert(r, v->name, v);
+    return bind(r, nv->name, v);
 }
 
 static int read_block(rd *r, ir_block *b, const Cml__Block *bs, int nested, const char *ctx) {
     if (!bs) return pc_fail(r->e, PC_E_FORMAT, "%s: %s is missing", r->file, ctx);
     if (!nested && bs->n_inputs) return pc_fail(r->e, PC_E_FORMAT, "%s: the body of %s has block inputs", r->file, ctx);
+    int saved = 0;
+    size_t mark = nested ? scope_begin(r, &saved) : 0;
     for (size_t i = 0; i < bs->n_inputs; i++)
         if (read_named_input(r, bs->inputs[i], NULL, b, ctx)) return -1;
     for (size_t i = 0; i < bs->n_operations; i++)
@@ -536,6 +615,7 @@ static int read_block(rd *r, ir_block *b, const Cml__Block *bs, int nested, cons
         if (!(outs[i] = lookup(r, bs->outputs[i])))
             return pc_fail(r->e, PC_E_FORMAT, "%s: %s outputs unknown value '%s'", r->file, ctx, bs->outputs[i]);
     if (ir_block_set_outputs(b, (int)bs->n_outputs, outs)) return OOM(r);
+    if (nested) scope_end(r, mark, saved);
     return 0;
 }
 
@@ -623,7 +703,9 @@ done:
     if (m) cml__model__free_unpacked(m, NULL);
     free(buf);
     for (int i = 0; i < r.nfiles; i++) ser_blob_close(&r.files[i].bf);
-    free(r.slots);
+    free(r.buckets);
+    free(r.log);
+    free(r.used);
     ir_program_free(r.p);
     pc_arena_free(r.tmp);
     if (rc) memset(d, 0, sizeof *d);
