@@ -226,6 +226,7 @@ static int js_container(jsp *j, ser_json *v, int depth) {
     for (;;) {
         const char *key = NULL;
         js_ws(j);
+        if (j->p >= j->end) return js_fail(j, obj ? "unterminated object" : "unterminated array");
         if (obj) {
             if (j->p >= j->end || *j->p != '"') return js_fail(j, "object key (a string) expected");
             if (js_string(j, &key)) return -1;
