@@ -233,9 +233,12 @@ ir_value *ir_const_f32_vec(ir_program *p, ir_block *b, const char *name, int n, 
 int ir_walk(ir_function *fn, int (*f)(ir_op *op, void *ctx), void *ctx);
 
 /* ---- shape inference (ir/infer.c) ---- */
-/* Create op's outputs from its inputs' types, following the MIL op definition.
- * Fails with PC_E_VALUE naming the op and the mismatch (e.g. conv channels). */
+/* Create op's outputs from its inputs' types, following the MIL op definition
+ * (an op that already has outputs gets them retyped). Fails with PC_E_VALUE naming the op and the mismatch (e.g. conv channels). */
 int ir_infer(ir_program *p, ir_op *op, pc_err *e);
+/* The same inference without touching the op: *out (n = *nout types, in p's arena).
+ * Fresh symbolic dims come from p->next_symbol. */
+int ir_infer_types(ir_program *p, const ir_op *op, ir_type **out, int *nout, pc_err *e);
 
 /* ---- text form (ir/print.c, ir/parse.c) ---- */
 /* The textual form:

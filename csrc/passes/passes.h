@@ -23,5 +23,6 @@ int pass_fuse_conv_bn(ir_function *fn, pc_err *e);    /* conv -> batch_norm into
 int pass_fuse_conv_bias(ir_function *fn, pc_err *e);  /* conv -> add(const) into conv bias */
 int pass_fp16(ir_function *fn, pc_err *e);            /* fp32 -> fp16 compute, casts at the edges */
 int pass_dedup_const(ir_function *fn, pc_err *e);     /* share identical small consts */
+int pass_reinfer(ir_function *fn, pc_err *e);         /* check declared types against ir_infer */
 
 #endif

@@ -1,4 +1,17 @@
-"""pt2coreml: convert PyTorch TorchScript models to Apple Core ML, with a C core."""
-from ._core import ConversionError  # noqa: F401
+"""pt2coreml: convert PyTorch TorchScript models to Apple Core ML, with a C core.
 
+    import pt2coreml as ct
+    mlmodel = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=(1, 3, 224, 224))])
+    mlmodel.save("model.mlpackage")
+    mlmodel.predict({"x": x})          # runs in pt2coreml's reference runtime, on any OS
+"""
 __version__ = "0.1.0"
+
+from . import models  # noqa: E402,F401
+from ._convert import convert  # noqa: E402,F401
+from ._core import ConversionError  # noqa: E402,F401
+from ._types import (ClassifierConfig, ComputeUnit, EnumeratedShapes, ImageType, RangeDim, Shape,  # noqa: E402,F401
+                     TensorType, colorlayout, precision, target)
+
+__all__ = ["convert", "ConversionError", "TensorType", "ImageType", "RangeDim", "Shape", "EnumeratedShapes",
+           "precision", "target", "colorlayout", "ComputeUnit", "ClassifierConfig", "models", "__version__"]

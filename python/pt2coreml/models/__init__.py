@@ -1,0 +1,2 @@
+"""ct.models: the MLModel class."""
+from .model import MLModel  # noqa: F401

@@ -1,0 +1,37 @@
+/* infer_int.h: helpers shared by the shape-inference files (ir/infer*.c), private to ir/.
+ * Each helper returns 0 or -1 with the error (naming the op) in c->e. */
+#ifndef IR_INFER_INT_H
+#define IR_INFER_INT_H
+
+#include "ir/ir.h"
+
+typedef struct infer_ctx {
+    ir_program *p;
+    const ir_op *op;
+    pc_err *e;
+    ir_type *out; /* output types (arena) */
+    int nout, cap;
+} infer_ctx;
+
+int inf_fail(infer_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Type of input `name`; a missing required input is an error, a missing optional one gives *t = NULL. */
+int inf_input(infer_ctx *c, const char *name, int required, const ir_type **t);
+/* Const params (scalar or 1-element). Absent -> the default. Present but not const -> error. */
+int inf_int(infer_ctx *c, const char *name, int64_t dflt, int64_t *v);
+int inf_bool(infer_ctx *c, const char *name, int dflt, int *v);
+int inf_str(infer_ctx *c, const char *name, const char *dflt, const char **v);
+/* Const int vector: *n = element count, or -1 when absent (optional) or not const (when allow_dyn). */
+int inf_ints(infer_ctx *c, const char *name, int required, int allow_dyn, int64_t *v, int max, int *n);
+/* Normalize an axis into [0, rank). */
+int inf_axis(infer_ctx *c, const char *what, int64_t axis, int rank, int *out);
+int64_t inf_fresh(infer_ctx *c); /* a new symbolic dim */
+/* numpy broadcasting of a and b into out (dtype of out untouched). */
+int inf_broadcast(infer_ctx *c, const ir_type *a, const ir_type *b, ir_type *out);
+int inf_out(infer_ctx *c, ir_type t); /* append an output type */
+/* "fp32[1,3,8,8]" into a static per-call buffer ring (for messages). */
+const char *inf_tstr(const ir_type *t);
+
+int inf_nn(infer_ctx *c);    /* conv, conv_transpose, linear, matmul, norms, pools (infer_nn.c) */
+int inf_shape(infer_ctx *c); /* reshape, transpose, concat, split, ... (infer_shape.c) */
+
+#endif

@@ -1,0 +1,229 @@
+/* infer_nn.c: shape inference for conv, conv_transpose, linear, matmul,
+ * batch_norm, layer_norm, max_pool and avg_pool (MIL iOS15 definitions:
+ * conv weight [Cout, Cin/groups, *K], conv_transpose weight [Cin, Cout/groups, *K],
+ * linear weight [out, in], pads as [begin0, end0, begin1, end1, ...]).
+ */
+#include "ir/infer_int.h"
+
+#include <string.h>
+
+typedef struct {
+    int n;                      /* spatial dims */
+    int64_t k[IR_MAX_RANK];     /* kernel */
+    int64_t s[IR_MAX_RANK];     /* strides */
+    int64_t d[IR_MAX_RANK];     /* dilations */
+    int64_t pad[2 * IR_MAX_RANK];
+    const char *pad_type;
+    int ceil_mode;
+} window;
+
+/* strides, dilations (conv only), pad_type, pad; defaults per MIL. */
+static int read_window(infer_ctx *c, window *w, int dilations) {
+    int n;
+    for (int i = 0; i < w->n; i++) w->s[i] = w->d[i] = 1;
+    memset(w->pad, 0, sizeof w->pad);
+    if (inf_ints(c, "strides", 0, 0, w->s, IR_MAX_RANK, &n)) return -1;
+    if (n >= 0 && n != w->n) return inf_fail(c, "strides has %d entries, expected %d", n, w->n);
+    if (dilations) {
+        if (inf_ints(c, "dilations", 0, 0, w->d, IR_MAX_RANK, &n)) return -1;
+        if (n >= 0 && n != w->n) return inf_fail(c, "dilations has %d entries, expected %d", n, w->n);
+    }
+    if (inf_str(c, "pad_type", "valid", &w->pad_type)) return -1;
+    if (strcmp(w->pad_type, "valid") && strcmp(w->pad_type, "same") && strcmp(w->pad_type, "custom") &&
+        strcmp(w->pad_type, "same_lower"))
+        return inf_fail(c, "unknown pad_type '%s'", w->pad_type);
+    if (inf_ints(c, "pad", 0, 0, w->pad, 2 * IR_MAX_RANK, &n)) return -1;
+    if (!strcmp(w->pad_type, "custom") && n != 2 * w->n)
+        return inf_fail(c, "pad has %d entries, expected %d for pad_type custom", n < 0 ? 0 : n, 2 * w->n);
+    for (int i = 0; i < w->n; i++) {
+        if (w->s[i] < 1 || w->d[i] < 1) return inf_fail(c, "strides and dilations must be >= 1");
+        if (w->pad[2 * i] < 0 || w->pad[2 * i + 1] < 0) return inf_fail(c, "pad must be >= 0");
+    }
+    return 0;
+}
+
+/* Output size of spatial dim i (coremltools' spatial_dimensions_out_shape). */
+static int window_out(infer_ctx *c, const window *w, int i, int64_t in, int64_t *out) {
+    if (IR_IS_SYM(in)) {
+        *out = inf_fresh(c);
+        return 0;
+    }
+    int64_t ek = (w->k[i] - 1) * w->d[i] + 1, s = w->s[i], pad = 0;
+    if (!strcmp(w->pad_type, "custom")) {
+        pad = w->pad[2 * i] + w->pad[2 * i + 1];
+    } else if (strcmp(w->pad_type, "valid")) { /* same, same_lower */
+        pad = s * ((in + s - 1) / s) - in + ek - s;
+        if (pad < 0) pad = 0;
+    }
+    int64_t o;
+    if (!w->ceil_mode) {
+        o = (in + pad - ek) >= 0 ? (in + pad - ek) / s + 1 : 0;
+    } else {
+        int64_t num = in + pad - ek + s - 1;
+        o = num >= 0 ? num / s + 1 : 0;
+        if (pad > 0 && 2 * (o - 1) * s >= 2 * in + pad) o--; /* the last window starts in the padding */
+    }
+    if (o <= 0) return inf_fail(c, "spatial dim %d: input %lld with kernel %lld gives no output", i, (long long)in, (long long)ek);
+    *out = o;
+    return 0;
+}
+
+static int infer_conv(infer_ctx *c, int transpose) {
+    const ir_type *x, *wt, *b;
+    int64_t groups;
+    if (inf_input(c, "x", 1, &x) || inf_input(c, "weight", 1, &wt) || inf_input(c, "bias", 0, &b) ||
+        inf_int(c, "groups", 1, &groups))
+        return -1;
+    if (x->rank < 3 || wt->rank != x->rank)
+        return inf_fail(c, "x %s and weight %s must have equal rank >= 3", inf_tstr(x), inf_tstr(wt));
+    if (groups < 1) return inf_fail(c, "groups must be >= 1");
+    window w = {.n = x->rank - 2};
+    for (int i = 0; i < w.n; i++) w.k[i] = wt->dims[2 + i];
+    if (read_window(c, &w, 1)) return -1;
+    int64_t cin = x->dims[1], cout;
+    if (!transpose) {
+        cout = wt->dims[0];
+        if (!IR_IS_SYM(cin) && (cin % groups || cin / groups != wt->dims[1]))
+            return inf_fail(c, "x has %lld channels, weight %s expects %lld per group x %lld groups", (long long)cin,
+                            inf_tstr(wt), (long long)wt->dims[1], (long long)groups);
+    } else {
+        cout = IR_IS_SYM(wt->dims[1]) ? wt->dims[1] : wt->dims[1] * groups;
+        if (!IR_IS_SYM(cin) && cin != wt->dims[0])
+            return inf_fail(c, "x has %lld channels, weight %s expects %lld", (long long)cin, inf_tstr(wt),
+                            (long long)wt->dims[0]);
+    }
+    if (b && (b->rank != 1 || b->dims[0] != cout))
+        return inf_fail(c, "bias %s does not match %lld output channels", inf_tstr(b), (long long)cout);
+    ir_type t = *x;
+    t.dims[1] = cout;
+    if (transpose) {
+        int64_t os[IR_MAX_RANK];
+        int n;
+        if (inf_ints(c, "output_shape", 0, 1, os, IR_MAX_RANK, &n)) return -1;
+        if (n >= 0) {
+            if (n != x->rank) return inf_fail(c, "output_shape has %d entries, expected %d", n, x->rank);
+            for (int i = 2; i < n; i++) t.dims[i] = os[i];
+            return inf_out(c, t);
+        }
+        for (int i = 0; i < w.n; i++) {
+            int64_t in = x->dims[2 + i], ek = (w.k[i] - 1) * w.d[i] + 1;
+            if (IR_IS_SYM(in)) {
+                t.dims[2 + i] = inf_fresh(c);
+                continue;
+            }
+            int64_t o;
+            if (!strcmp(w.pad_type, "same") || !strcmp(w.pad_type, "same_lower")) o = w.s[i] * in;
+            else if (!strcmp(w.pad_type, "valid")) o = w.s[i] * (in - 1) + ek;
+            else o = w.s[i] * (in - 1) + ek - w.pad[2 * i] - w.pad[2 * i + 1];
+            if (o <= 0) return inf_fail(c, "spatial dim %d has output size %lld", i, (long long)o);
+            t.dims[2 + i] = o;
+        }
+        return inf_out(c, t);
+    }
+    for (int i = 0; i < w.n; i++)
+        if (window_out(c, &w, i, x->dims[2 + i], &t.dims[2 + i])) return -1;
+    return inf_out(c, t);
+}
+
+static int infer_pool(infer_ctx *c) {
+    const ir_type *x;
+    if (inf_input(c, "x", 1, &x)) return -1;
+    window w = {.n = 0};
+    int n;
+    if (inf_ints(c, "kernel_sizes", 1, 0, w.k, IR_MAX_RANK, &n)) return -1;
+    w.n = n;
+    if (x->rank < 0 || x->rank < n + 1 || n < 1)
+        return inf_fail(c, "x %s does not fit %d kernel dims", inf_tstr(x), n);
+    if (read_window(c, &w, 0) || inf_bool(c, "ceil_mode", 0, &w.ceil_mode)) return -1;
+    for (int i = 0; i < n; i++)
+        if (w.k[i] < 1) return inf_fail(c, "kernel_sizes must be >= 1");
+    ir_type t = *x;
+    for (int i = 0; i < n; i++)
+        if (window_out(c, &w, i, x->dims[x->rank - n + i], &t.dims[x->rank - n + i])) return -1;
+    return inf_out(c, t);
+}
+
+static int same_dim(int64_t a, int64_t b) { return a == b || IR_IS_SYM(a) || IR_IS_SYM(b); }
+
+static int infer_linear(infer_ctx *c) {
+    const ir_type *x, *w, *b;
+    if (inf_input(c, "x", 1, &x) || inf_input(c, "weight", 1, &w) || inf_input(c, "bias", 0, &b)) return -1;
+    if (x->rank < 1 || w->rank != 2) return inf_fail(c, "x %s and weight %s: need rank >= 1 and 2", inf_tstr(x), inf_tstr(w));
+    if (!same_dim(x->dims[x->rank - 1], w->dims[1]))
+        return inf_fail(c, "x %s has %lld features, weight %s expects %lld", inf_tstr(x),
+                        (long long)x->dims[x->rank - 1], inf_tstr(w), (long long)w->dims[1]);
+    if (b && (b->rank != 1 || !same_dim(b->dims[0], w->dims[0])))
+        return inf_fail(c, "bias %s does not match weight %s", inf_tstr(b), inf_tstr(w));
+    ir_type t = *x;
+    t.dims[t.rank - 1] = w->dims[0];
+    return inf_out(c, t);
+}
+
+static int infer_matmul(infer_ctx *c) {
+    const ir_type *x, *y;
+    int tx, ty;
+    if (inf_input(c, "x", 1, &x) || inf_input(c, "y", 1, &y) || inf_bool(c, "transpose_x", 0, &tx) ||
+        inf_bool(c, "transpose_y", 0, &ty))
+        return -1;
+    if (x->rank < 1 || y->rank < 1) return inf_fail(c, "x %s and y %s need rank >= 1", inf_tstr(x), inf_tstr(y));
+    if (x->dtype != y->dtype) return inf_fail(c, "x is %s, y is %s", ir_dtype_name(x->dtype), ir_dtype_name(y->dtype));
+    ir_type a = *x, b = *y; /* promoted to rank >= 2 */
+    if (a.rank == 1) {
+        a.rank = 2;
+        a.dims[1] = a.dims[0];
+        a.dims[0] = 1;
+        tx = 0;
+    }
+    if (b.rank == 1) {
+        b.rank = 2;
+        b.dims[1] = 1;
+        ty = 0;
+    }
+    int64_t m = a.dims[a.rank - (tx ? 1 : 2)], ka = a.dims[a.rank - (tx ? 2 : 1)];
+    int64_t kb = b.dims[b.rank - (ty ? 1 : 2)], n = b.dims[b.rank - (ty ? 2 : 1)];
+    if (!same_dim(ka, kb)) return inf_fail(c, "inner dims differ: x %s, y %s", inf_tstr(x), inf_tstr(y));
+    ir_type ba = a, bb = b, t = *x;
+    ba.rank -= 2;
+    bb.rank -= 2;
+    if (inf_broadcast(c, &ba, &bb, &t)) return -1;
+    if (x->rank > 1) t.dims[t.rank++] = m;
+    if (y->rank > 1) t.dims[t.rank++] = n;
+    return inf_out(c, t);
+}
+
+/* batch_norm: per-channel params of shape [C]; layer_norm: axes valid, gamma/beta over them. */
+static int infer_norm(infer_ctx *c, int layer) {
+    const ir_type *x;
+    if (inf_input(c, "x", 1, &x)) return -1;
+    if (!layer) {
+        if (x->rank < 2) return inf_fail(c, "x %s needs rank >= 2", inf_tstr(x));
+        static const char *const params[] = {"mean", "variance", "gamma", "beta"};
+        for (int i = 0; i < 4; i++) {
+            const ir_type *p;
+            if (inf_input(c, params[i], i < 2, &p)) return -1;
+            if (p && (p->rank != 1 || !same_dim(p->dims[0], x->dims[1])))
+                return inf_fail(c, "%s %s does not match %lld channels", params[i], inf_tstr(p), (long long)x->dims[1]);
+        }
+        return inf_out(c, *x);
+    }
+    int64_t axes[IR_MAX_RANK];
+    int n, ax;
+    if (inf_ints(c, "axes", 0, 0, axes, IR_MAX_RANK, &n)) return -1;
+    for (int i = 0; i < n; i++)
+        if (inf_axis(c, "axis", axes[i], x->rank, &ax)) return -1;
+    return inf_out(c, *x);
+}
+
+int inf_nn(infer_ctx *c) {
+    switch (c->op->kind) {
+    case IR_OP_CONV: return infer_conv(c, 0);
+    case IR_OP_CONV_TRANSPOSE: return infer_conv(c, 1);
+    case IR_OP_MAX_POOL:
+    case IR_OP_AVG_POOL: return infer_pool(c);
+    case IR_OP_LINEAR: return infer_linear(c);
+    case IR_OP_MATMUL: return infer_matmul(c);
+    case IR_OP_BATCH_NORM: return infer_norm(c, 0);
+    case IR_OP_LAYER_NORM: return infer_norm(c, 1);
+    default: return inf_fail(c, "not an nn op");
+    }
+}

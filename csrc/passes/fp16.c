@@ -1,0 +1,114 @@
+/* fp16.c: fp16 compute precision, coremltools' default for ML Programs.
+ *
+ * - each fp32 function input x gets `%x_to_fp16 = cast(x=%x, dtype="fp16")` at the
+ *   top of the body, and every use of x reads the cast instead;
+ * - every other fp32 value (op outputs, consts, block inputs) becomes fp16; a
+ *   const only changes its logical dtype (its payload stays fp32, readers
+ *   convert); a `cast(dtype="fp32")` inside the graph becomes a cast to fp16;
+ * - each fp32 function output gets `cast(x=..., dtype="fp32")` at the end, and
+ *   the cast's output carries the output's original name (the fp16 value is
+ *   renamed <name>_cast_fp16), so output names and dtypes do not change.
+ * Requires: a well-formed function. Keeps: the interface (input and output names
+ * and dtypes), every non-fp32 value. Breaks: nothing; dedup_const merges the
+ * dtype string consts it adds.
+ */
+#include "passes/pass_util.h"
+
+#include <string.h>
+
+typedef struct {
+    ir_function *fn;
+    unsigned char *converted; /* by value id */
+    pc_err *e;
+} fp16_ctx;
+
+/* A string const named after `base`, placed before pos (or appended to b when pos is NULL). */
+static ir_value *str_const(ir_function *fn, ir_block *b, ir_op *pos, const char *base, const char *s) {
+    const char *name = pass_unique_name(fn, base);
+    if (!name) return NULL;
+    ir_value *v = ir_const_new(fn->prog, NULL, name, ir_scalar_type(IR_STRING), IR_STRING, &s, 1);
+    if (!v) return NULL;
+    if (pos) ir_op_insert_before(pos, v->def);
+    else ir_op_append(b, v->def);
+    return v;
+}
+
+/* cast(x, dtype) named `name`, placed like str_const. */
+static ir_value *cast_op(ir_function *fn, ir_block *b, ir_op *pos, const char *name, ir_value *x, ir_dtype to) {
+    ir_program *p = fn->prog;
+    const char *dn = ir_dtype_name(to);
+    ir_value *dt = str_const(fn, b, pos, pc_sprintf(p->arena, "%s_dtype", name), dn);
+    ir_op *op = dt ? ir_op_new(p, NULL, IR_OP_CAST, name) : NULL;
+    if (!op) return NULL;
+    ir_type t = x->type;
+    t.dtype = to;
+    ir_value *y = ir_op_add_output(op, name, t);
+    if (!y || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "dtype", dt)) return NULL;
+    if (pos) ir_op_insert_before(pos, op);
+    else ir_op_append(b, op);
+    return y;
+}
+
+static void to_fp16(fp16_ctx *c, ir_value *v) {
+    if (v->type.dtype != IR_FP32) return;
+    v->type.dtype = IR_FP16;
+    c->converted[v->id] = 1;
+}
+
+static int convert_op(ir_op *op, void *vctx) {
+    fp16_ctx *c = vctx;
+    if (op->kind == IR_OP_CAST) {
+        ir_value *dt = ir_op_input(op, "dtype");
+        if (dt && dt->konst && dt->konst->store == IR_STRING && dt->konst->count == 1 &&
+            strcmp(((const char *const *)dt->konst->data)[0], "fp32") == 0) {
+            ir_value *n = str_const(c->fn, NULL, op, pc_sprintf(c->fn->prog->arena, "%s_dtype_fp16", op->name), "fp16");
+            if (!n || ir_op_set_input(op, "dtype", n)) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+        }
+    }
+    for (int i = 0; i < op->nout; i++) to_fp16(c, op->out[i]);
+    for (int k = 0; k < op->nblocks; k++)
+        for (int i = 0; i < op->blocks[k]->nin; i++) to_fp16(c, op->blocks[k]->in[i]);
+    return 0;
+}
+
+int pass_fp16(ir_function *fn, pc_err *e) {
+    ir_program *p = fn->prog;
+    ir_block *body = fn->body;
+    fp16_ctx c = {.fn = fn, .e = e};
+    /* 1. convert the graph (before adding casts, whose types are already right) */
+    c.converted = pc_alloc(p->arena, (size_t)p->next_value_id + 1);
+    if (!c.converted) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
+    size_t nconv = (size_t)p->next_value_id;
+    if (ir_walk(fn, convert_op, &c)) return -1;
+    /* 2. inputs: cast to fp16 at the top */
+    ir_op *anchor = body->first;
+    for (int i = 0; i < fn->nin; i++) {
+        ir_value *x = fn->in[i];
+        if (x->type.dtype != IR_FP32 || x->type.kind != IR_TK_TENSOR) continue;
+        ir_value *y = cast_op(fn, body, anchor, pass_unique_name(fn, pc_sprintf(p->arena, "%s_to_fp16", x->name)), x,
+                              IR_FP16);
+        if (!y) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
+        ir_replace_uses(fn, x, y);
+        ir_op_set_input(y->def, "x", x); /* the cast itself reads the input */
+        for (int k = 0; k < body->nout; k++) /* an input returned as is stays itself */
+            if (body->out[k] == y) body->out[k] = x;
+    }
+    /* 3. outputs: cast back to fp32 under the original name */
+    ir_value **orig = pc_alloc(p->arena, sizeof(*orig) * (size_t)(body->nout + 1));
+    if (!orig) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
+    for (int i = 0; i < body->nout; i++) {
+        ir_value *v = orig[i] = body->out[i];
+        if (v->id < 0 || (size_t)v->id >= nconv || !c.converted[v->id]) continue;
+        ir_value *y = NULL;
+        for (int k = 0; k < i && !y; k++) /* the same value returned twice: one cast */
+            if (orig[k] == v) y = body->out[k];
+        if (!y) {
+            y = cast_op(fn, body, NULL, pass_unique_name(fn, pc_sprintf(p->arena, "%s_to_fp32", v->name)), v, IR_FP32);
+            const char *nn = y ? pass_unique_name(fn, pc_sprintf(p->arena, "%s_cast_fp16", v->name)) : NULL;
+            if (!nn) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
+            pass_swap_name(y, v, nn);
+        }
+        body->out[i] = y;
+    }
+    return 0;
+}

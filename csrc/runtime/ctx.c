@@ -1,0 +1,195 @@
+/* ctx.c: what a kernel sees of the interpreter: inputs by parameter name, typed
+ * views, parameter readers, output and scratch allocation. */
+#include "runtime/rt_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+int rt_fail(rt_ctx *c, const char *fmt, ...) {
+    if (!c->e) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->e->msg, sizeof c->e->msg, fmt, ap);
+    va_end(ap);
+    c->e->kind = PC_E_RUNTIME;
+    return -1;
+}
+
+/* ---- inputs ---- */
+const rt_tensor *rt_in_at(rt_ctx *c, const char *name, int j) {
+    const ir_arg *a = ir_op_arg(c->op, name);
+    if (!a || j < 0 || j >= a->n || !a->v[j]) return NULL;
+    const rt_val *v = c->lookup(c, a->v[j]);
+    return v ? &v->t : NULL;
+}
+
+const rt_tensor *rt_in(rt_ctx *c, const char *name) { return rt_in_at(c, name, 0); }
+
+int rt_in_count(rt_ctx *c, const char *name) {
+    const ir_arg *a = ir_op_arg(c->op, name);
+    return a ? a->n : 0;
+}
+
+const rt_tensor *rt_in_req(rt_ctx *c, const char *name) {
+    const rt_tensor *t = rt_in(c, name);
+    if (!t) rt_fail(c, "missing required input '%s'", name);
+    return t;
+}
+
+void *rt_scratch(rt_ctx *c, size_t bytes, int zero) {
+    if (!c->scratch) {
+        c->scratch = c->scratch0;
+        c->capscratch = RT_MAX_SCRATCH;
+    }
+    if (c->nscratch == c->capscratch) {
+        int cap = c->capscratch * 2;
+        void **ns = malloc(sizeof(void *) * (size_t)cap);
+        if (!ns) {
+            rt_fail(c, "out of memory (scratch list)");
+            c->e->kind = PC_E_NOMEM;
+            return NULL;
+        }
+        memcpy(ns, c->scratch, sizeof(void *) * (size_t)c->nscratch);
+        if (c->scratch != c->scratch0) free(c->scratch);
+        c->scratch = ns;
+        c->capscratch = cap;
+    }
+    void *p = zero ? calloc(1, bytes ? bytes : 1) : malloc(bytes ? bytes : 1);
+    if (!p) {
+        rt_fail(c, "out of memory (%zu bytes of scratch)", bytes);
+        c->e->kind = PC_E_NOMEM;
+        return NULL;
+    }
+    c->scratch[c->nscratch++] = p;
+    return p;
+}
+
+const float *rt_f32(rt_ctx *c, const rt_tensor *t) {
+    const rt_val *v = (const rt_val *)t;
+    if (v->f32) return v->f32;
+    if (t->dtype == IR_FP32) return t->data;
+    if (t->dtype == IR_STRING || t->dtype == IR_DT_INVALID) {
+        rt_fail(c, "expected a numeric tensor, got %s", ir_dtype_name(t->dtype));
+        return NULL;
+    }
+    int64_t n = rt_numel(t);
+    float *d = rt_scratch(c, sizeof(float) * (size_t)n, 0);
+    if (d) rt_convert(d, IR_FP32, t->data, t->dtype, n);
+    return d;
+}
+
+const int64_t *rt_i64(rt_ctx *c, const rt_tensor *t) {
+    if (t->dtype == IR_INT64) return t->data;
+    if (t->dtype == IR_STRING || t->dtype == IR_DT_INVALID) {
+        rt_fail(c, "expected a numeric tensor, got %s", ir_dtype_name(t->dtype));
+        return NULL;
+    }
+    int64_t n = rt_numel(t);
+    int64_t *d = rt_scratch(c, sizeof(int64_t) * (size_t)n, 0);
+    if (d) rt_convert(d, IR_INT64, t->data, t->dtype, n);
+    return d;
+}
+
+/* ---- parameters ---- */
+static int numeric(rt_ctx *c, const char *name, const rt_tensor *t) {
+    if (t->dtype == IR_STRING || t->dtype == IR_DT_INVALID)
+        return rt_fail(c, "parameter '%s' must be numeric, got %s", name, ir_dtype_name(t->dtype));
+    return 0;
+}
+
+int rt_param_ints(rt_ctx *c, const char *name, int64_t *dst, int max, int *n) {
+    const rt_tensor *t = rt_in(c, name);
+    *n = -1;
+    if (!t) return 0;
+    if (numeric(c, name, t)) return -1;
+    int64_t cnt = rt_numel(t);
+    if (cnt > max) return rt_fail(c, "parameter '%s' has %lld elements (at most %d allowed)", name, (long long)cnt, max);
+    rt_convert(dst, IR_INT64, t->data, t->dtype, cnt);
+    *n = (int)cnt;
+    return 0;
+}
+
+int rt_param_int(rt_ctx *c, const char *name, int64_t def, int64_t *out) {
+    const rt_tensor *t = rt_in(c, name);
+    *out = def;
+    if (!t) return 0;
+    if (numeric(c, name, t)) return -1;
+    if (rt_numel(t) != 1) return rt_fail(c, "parameter '%s' must be a scalar (has %lld elements)", name, (long long)rt_numel(t));
+    rt_convert(out, IR_INT64, t->data, t->dtype, 1);
+    return 0;
+}
+
+int rt_param_bool(rt_ctx *c, const char *name, int def, int *out) {
+    int64_t v;
+    if (rt_param_int(c, name, def, &v)) return -1;
+    *out = v != 0;
+    return 0;
+}
+
+int rt_param_float(rt_ctx *c, const char *name, double def, double *out) {
+    const rt_tensor *t = rt_in(c, name);
+    *out = def;
+    if (!t) return 0;
+    if (numeric(c, name, t)) return -1;
+    if (rt_numel(t) != 1) return rt_fail(c, "parameter '%s' must be a scalar (has %lld elements)", name, (long long)rt_numel(t));
+    rt_convert(out, IR_FP64, t->data, t->dtype, 1);
+    return 0;
+}
+
+const char *rt_param_str(rt_ctx *c, const char *name, const char *def) {
+    const rt_tensor *t = rt_in(c, name);
+    if (!t) return def;
+    if (t->dtype != IR_STRING || rt_numel(t) != 1 || !t->data) {
+        rt_fail(c, "parameter '%s' must be a string", name);
+        return NULL;
+    }
+    const char *s = ((const char *const *)t->data)[0];
+    return s ? s : "";
+}
+
+/* ---- outputs ---- */
+void *rt_out(rt_ctx *c, int i, int rank, const int64_t *dims, ir_dtype kdt) {
+    const ir_op *op = c->op;
+    if (i < 0 || i >= op->nout || i >= RT_MAX_OUTS) {
+        rt_fail(c, "internal: output %d of an op with %d outputs", i, op->nout);
+        return NULL;
+    }
+    const ir_type *ty = &op->out[i]->type;
+    char sa[200], sb[200];
+    if (ty->rank >= 0) {
+        int bad = ty->rank != rank;
+        for (int k = 0; !bad && k < rank; k++) bad = ty->dims[k] >= 0 && ty->dims[k] != dims[k];
+        if (bad)
+            return rt_fail(c, "computed output shape %s but the program declares %s for '%s'",
+                           rt_dims_str(rank, dims, sa, sizeof sa), ir_type_str(ty, sb, sizeof sb), op->out[i]->name),
+                   NULL;
+    }
+    for (int k = 0; k < rank; k++)
+        if (dims[k] < 0) return rt_fail(c, "negative output dim %lld", (long long)dims[k]), NULL;
+    ir_dtype dt = ty->dtype;
+    if (dt == IR_DT_INVALID) dt = kdt;
+    rt_tensor *t = &c->outs[i];
+    if (t->data) {
+        rt_fail(c, "internal: output %d allocated twice", i);
+        return NULL;
+    }
+    int64_t n = rt_numel_dims(rank, dims);
+    size_t es = ir_dtype_size(dt);
+    if (!es || dt == IR_STRING) return rt_fail(c, "cannot produce a %s tensor", ir_dtype_name(dt)), NULL;
+    t->data = malloc(n ? (size_t)n * es : 1);
+    if (!t->data) {
+        rt_fail(c, "out of memory (output of %lld elements)", (long long)n);
+        c->e->kind = PC_E_NOMEM;
+        return NULL;
+    }
+    t->owned = 1;
+    t->dtype = dt;
+    t->rank = rank;
+    for (int k = 0; k < rank; k++) t->dims[k] = dims[k];
+    if (kdt == dt) return t->data;
+    void *p = rt_scratch(c, n ? (size_t)n * ir_dtype_size(kdt) : 1, 0);
+    if (!p) return NULL;
+    c->pending[i] = p;
+    c->pending_dt[i] = kdt;
+    return p;
+}

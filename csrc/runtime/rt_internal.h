@@ -1,0 +1,140 @@
+/* rt_internal.h: what the runtime's files share (not a contract for other stages).
+ *
+ * Every op kind in ir/ops.def has exactly one kernel `int rt_k_<ENUM>(rt_ctx *c)`;
+ * the dispatch table in interp.c is built from the same X-macro, so an op without a
+ * kernel does not compile. A kernel reads its inputs by MIL parameter name through
+ * the context, computes its outputs' shapes from the actual input shapes, asks for
+ * output buffers with rt_out() and returns 0, or -1 with c->e set.
+ *
+ * Values at run time are rt_val: the tensor in its logical dtype (fp16 as uint16
+ * halves, bool as uint8) plus, for prepared float constants, an fp32 copy kernels
+ * can use directly. Float kernels compute in fp32; rt_out() hands them an fp32
+ * buffer and the interpreter rounds it into the declared output dtype afterwards,
+ * so fp16 rounding happens exactly at the op boundaries the program declares.
+ */
+#ifndef RT_INTERNAL_H
+#define RT_INTERNAL_H
+
+#include "runtime/rt.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct rt_val {
+    rt_tensor t;        /* must stay first: kernels see &val->t */
+    const float *f32;   /* fp32 view of a float constant (prepared once), else NULL */
+} rt_val;
+
+#define RT_MAX_SCRATCH 16
+#define RT_MAX_OUTS 64
+
+typedef struct rt_ctx rt_ctx;
+struct rt_ctx {
+    const ir_op *op;
+    pc_err *e;
+    /* Input lookup: the interpreter's slot table, or const payloads for rt_eval_op. */
+    const rt_val *(*lookup)(rt_ctx *c, const ir_value *v);
+    void *lookup_ctx;
+    rt_tensor *outs;              /* op->nout tensors, filled by rt_out() */
+    void *pending[RT_MAX_OUTS];   /* kernel-dtype buffer to convert into outs[i], or NULL */
+    ir_dtype pending_dt[RT_MAX_OUTS];
+    void **scratch;                /* freed after the op (starts as scratch0) */
+    void *scratch0[RT_MAX_SCRATCH];
+    int nscratch, capscratch;
+};
+
+/* ---- kernels: one per op kind ---- */
+#define IR_OP(E, NAME) int rt_k_##E(rt_ctx *c);
+#include "ir/ops.def"
+#undef IR_OP
+
+/* ---- errors ---- */
+/* Fail the current op with a message (the interpreter prefixes the op's name). */
+int rt_fail(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- inputs ---- */
+/* Input bound to parameter `name` (binding j), or NULL when absent. */
+const rt_tensor *rt_in(rt_ctx *c, const char *name);
+const rt_tensor *rt_in_at(rt_ctx *c, const char *name, int j);
+int rt_in_count(rt_ctx *c, const char *name); /* number of bindings (0 if absent) */
+/* Required input: NULL with an error set when absent. */
+const rt_tensor *rt_in_req(rt_ctx *c, const char *name);
+
+/* fp32 view of t's elements (t itself, the prepared copy, or a converted scratch copy).
+ * NULL with an error on OOM / non-numeric dtype. */
+const float *rt_f32(rt_ctx *c, const rt_tensor *t);
+/* int64 copy of t's elements (scratch). */
+const int64_t *rt_i64(rt_ctx *c, const rt_tensor *t);
+
+/* Parameter readers. A missing parameter yields the default (returns 0).
+ * Ints: *n gets the count (-1 when absent); more than max elements is an error. */
+int rt_param_ints(rt_ctx *c, const char *name, int64_t *dst, int max, int *n);
+int rt_param_int(rt_ctx *c, const char *name, int64_t def, int64_t *out);
+int rt_param_bool(rt_ctx *c, const char *name, int def, int *out);
+int rt_param_float(rt_ctx *c, const char *name, double def, double *out);
+/* String parameter, or def when absent; NULL with an error when not a string. */
+const char *rt_param_str(rt_ctx *c, const char *name, const char *def);
+
+/* ---- outputs and scratch ---- */
+/* Allocate output i with the given shape. The buffer returned holds elements of
+ * `kdt` (what the kernel writes); when the declared output dtype differs, it is a
+ * scratch buffer converted after the kernel returns. The shape is checked against
+ * the declared output type (rank and known dims). NULL with an error on failure. */
+void *rt_out(rt_ctx *c, int i, int rank, const int64_t *dims, ir_dtype kdt);
+/* Scratch memory freed after the op (zeroed when zero != 0). */
+void *rt_scratch(rt_ctx *c, size_t bytes, int zero);
+
+/* ---- tensor helpers (tensor.c) ---- */
+int64_t rt_numel(const rt_tensor *t);
+int64_t rt_numel_dims(int rank, const int64_t *dims);
+/* Normalize an axis in [-rank, rank) to [0, rank); -1 with an error when out of range. */
+int rt_axis(rt_ctx *c, int64_t axis, int rank, const char *what);
+/* Convert n elements between numeric dtypes (fp16 rounds to nearest even; float->int
+ * truncates toward zero, saturating at the int64 range, then wraps to the width). */
+void rt_convert(void *dst, ir_dtype ddt, const void *src, ir_dtype sdt, int64_t n);
+/* Shape string "[1,3,8,8]" into buf. */
+const char *rt_dims_str(int rank, const int64_t *dims, char *buf, size_t n);
+/* Broadcast two shapes (numpy rules); -1 with an error if incompatible. */
+int rt_broadcast_shape(rt_ctx *c, int ra, const int64_t *da, int rb, const int64_t *db, int *rank,
+                       int64_t *dims);
+/* Element strides of a (rank ra) aligned to an output of rank r, 0 on broadcast dims. */
+void rt_bcast_strides(int ra, const int64_t *da, int r, const int64_t *dout, int64_t *strides);
+/* Generic strided copy: out[idx] = in[sum idx_k * strides[k]], elem bytes each,
+ * iterating dims of the output in C order (rank <= 2 * IR_MAX_RANK; strides may
+ * be negative or zero). */
+void rt_strided_copy(void *out, const void *in, size_t elem, int rank, const int64_t *dims,
+                     const int64_t *strides);
+
+/* ---- threads (threads.c) ---- */
+/* Split [0, n) into one contiguous range per worker thread and run f(ctx, lo, hi)
+ * on each (inline when the work is small or one thread is configured). `cost` is
+ * the rough work per item in flops. Returns when every range is done. */
+void rt_parallel_for(int64_t n, double cost, void (*f)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+int rt_threads(void);
+
+/* ---- spatial geometry shared by conv, conv_transpose and pools (conv.c) ---- */
+/* Spatial dims are kept as 3 (D, H, W): 1-D and 2-D ops pad the front with 1s. */
+typedef struct rt_geom {
+    int nsp;                 /* spatial dims of the op (1..3) */
+    int64_t N, C;            /* batch and channels of x */
+    int64_t in[3], k[3], s[3], dil[3], pb[3], pa[3], out[3];
+} rt_geom;
+
+/* Read x's spatial dims, `kernel` (nsp sizes), strides, dilations, pad_type and pad
+ * into g and compute the padding (valid / custom / same / same_lower). Output
+ * sizes are left to the caller (conv and pools differ). */
+int rt_geom_read(rt_ctx *c, const rt_tensor *x, const int64_t *kernel, int use_dilations, rt_geom *g);
+/* Output spatial sizes for conv / pool (floor, or ceil_mode per MIL). */
+int rt_geom_out(rt_ctx *c, rt_geom *g, int ceil_mode);
+
+/* Depthwise conv (groups == C_in, one input channel per group, 1-D/2-D): y gets
+ * [N, Cout, OH, OW] with Cout = C_in * multiplier (depthwise.c). */
+int rt_conv_depthwise(rt_ctx *c, const float *x, const float *w, const float *bias, const rt_geom *g, int64_t Cout,
+                      float *y);
+
+/* Const payload -> value in its logical dtype (used by prepare and eval_op).
+ * Memory comes from malloc and is recorded in *allocs (freed by the owner). */
+int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, pc_err *e);
+
+#endif

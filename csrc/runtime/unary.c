@@ -1,0 +1,150 @@
+/* unary.c: elementwise unary math and activations (fp32 compute; abs, sign,
+ * square and exp2 also on integers), clip, and the parameterised ones
+ * (inverse/rsqrt/log epsilon, elu/leaky_relu alpha, gelu mode). */
+#include "runtime/rt_internal.h"
+
+#include <math.h>
+
+typedef struct {
+    const float *x;
+    float *o;
+    int64_t n;
+    float a, b;
+} un_job;
+
+/* Kernel E computes o = EXPR(x, a, b) elementwise over fp32, in parallel chunks.
+ * PARAMS reads a/b from the op's parameters (may return -1). COST: flops per element. */
+#define DEF_UNARY(E, COST, PARAMS, EXPR)                                                                       \
+    static void un_##E(void *ctx, int64_t lo, int64_t hi) {                                                    \
+        const un_job *j = ctx;                                                                                 \
+        const float *restrict xp = j->x;                                                                       \
+        float *restrict op = j->o;                                                                             \
+        const float a = j->a, b = j->b;                                                                        \
+        (void)a;                                                                                               \
+        (void)b;                                                                                               \
+        for (int64_t i = lo; i < hi; i++) {                                                                    \
+            const float x = xp[i];                                                                             \
+            op[i] = (EXPR);                                                                                    \
+        }                                                                                                      \
+    }                                                                                                          \
+    int rt_k_##E(rt_ctx *c) {                                                                                  \
+        un_job j = {0};                                                                                        \
+        const rt_tensor *t = rt_in_req(c, "x");                                                                \
+        if (!t) return -1;                                                                                     \
+        PARAMS;                                                                                                \
+        j.x = rt_f32(c, t);                                                                                    \
+        j.o = j.x ? rt_out(c, 0, t->rank, t->dims, IR_FP32) : NULL;                                            \
+        if (!j.o) return -1;                                                                                   \
+        j.n = rt_numel(t);                                                                                     \
+        rt_parallel_for(j.n, (double)(COST), un_##E, &j);                                                      \
+        return 0;                                                                                              \
+    }
+
+#define NOPARAM (void)0
+#define PARAM_A(NAME, DEF)                                                                                     \
+    do {                                                                                                       \
+        double v_;                                                                                             \
+        if (rt_param_float(c, NAME, DEF, &v_)) return -1;                                                      \
+        j.a = (float)v_;                                                                                       \
+    } while (0)
+#define PARAM_AB(NA, DA, NB, DB)                                                                               \
+    do {                                                                                                       \
+        double v_;                                                                                             \
+        if (rt_param_float(c, NA, DA, &v_)) return -1;                                                         \
+        j.a = (float)v_;                                                                                       \
+        if (rt_param_float(c, NB, DB, &v_)) return -1;                                                         \
+        j.b = (float)v_;                                                                                       \
+    } while (0)
+
+static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float softplus1(float x) { return log1pf(expf(-fabsf(x))) + (x > 0 ? x : 0.0f); }
+static inline float gelu_tanh(float x) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+static inline float gelu_exact(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+static inline float signf(float x) { return x > 0 ? 1.0f : x < 0 ? -1.0f : x; /* keeps 0 and nan */ }
+
+DEF_UNARY(ACOS, 20, NOPARAM, acosf(x))
+DEF_UNARY(ASIN, 20, NOPARAM, asinf(x))
+DEF_UNARY(ATAN, 20, NOPARAM, atanf(x))
+DEF_UNARY(CEIL, 1, NOPARAM, ceilf(x))
+DEF_UNARY(COS, 20, NOPARAM, cosf(x))
+DEF_UNARY(COSH, 20, NOPARAM, coshf(x))
+DEF_UNARY(ERF, 20, NOPARAM, erff(x))
+DEF_UNARY(EXP, 20, NOPARAM, expf(x))
+DEF_UNARY(FLOOR, 1, NOPARAM, floorf(x))
+DEF_UNARY(ROUND, 1, NOPARAM, rintf(x)) /* half to even, like numpy */
+DEF_UNARY(SIN, 20, NOPARAM, sinf(x))
+DEF_UNARY(SINH, 20, NOPARAM, sinhf(x))
+DEF_UNARY(SQRT, 4, NOPARAM, sqrtf(x))
+DEF_UNARY(TAN, 20, NOPARAM, tanf(x))
+DEF_UNARY(TANH, 20, NOPARAM, tanhf(x))
+DEF_UNARY(INVERSE, 2, PARAM_A("epsilon", 1e-4), 1.0f / (x + a))
+DEF_UNARY(RSQRT, 4, PARAM_A("epsilon", 1e-12), 1.0f / sqrtf(x + a))
+DEF_UNARY(LOG, 20, PARAM_A("epsilon", 1e-45), logf(x + a))
+DEF_UNARY(RELU, 1, NOPARAM, x > 0 ? x : (x == x ? 0.0f : x))
+DEF_UNARY(RELU6, 1, NOPARAM, x > 6.0f ? 6.0f : x > 0 ? x : (x == x ? 0.0f : x))
+DEF_UNARY(SIGMOID, 20, NOPARAM, sigm(x))
+DEF_UNARY(SILU, 20, NOPARAM, x *sigm(x))
+DEF_UNARY(SOFTPLUS, 40, NOPARAM, softplus1(x))
+DEF_UNARY(ELU, 20, PARAM_A("alpha", 1.0), x > 0 ? x : a * expm1f(x))
+DEF_UNARY(LEAKY_RELU, 1, PARAM_A("alpha", 0.01), x >= 0 ? x : a * x)
+DEF_UNARY(CLIP, 1, PARAM_AB("alpha", 0.0, "beta", 6.0), fminf(fmaxf(x, a), b))
+
+/* gelu: three modes, chosen once per op */
+DEF_UNARY(GELU_EXACT_, 30, NOPARAM, gelu_exact(x))
+DEF_UNARY(GELU_TANH_, 30, NOPARAM, gelu_tanh(x))
+DEF_UNARY(GELU_SIGMOID_, 20, NOPARAM, x *sigm(1.702f * x))
+
+int rt_k_GELU(rt_ctx *c) {
+    const char *mode = rt_param_str(c, "mode", "EXACT");
+    if (!mode) return -1;
+    if (strcmp(mode, "EXACT") == 0) return rt_k_GELU_EXACT_(c);
+    if (strcmp(mode, "TANH_APPROXIMATION") == 0) return rt_k_GELU_TANH_(c);
+    if (strcmp(mode, "SIGMOID_APPROXIMATION") == 0) return rt_k_GELU_SIGMOID_(c);
+    return rt_fail(c, "unknown gelu mode '%s' (EXACT, TANH_APPROXIMATION or SIGMOID_APPROXIMATION)", mode);
+}
+
+/* abs, sign, square, exp2 keep integer inputs integer */
+DEF_UNARY(ABS_F_, 1, NOPARAM, fabsf(x))
+DEF_UNARY(SIGN_F_, 1, NOPARAM, signf(x))
+DEF_UNARY(SQUARE_F_, 1, NOPARAM, x *x)
+DEF_UNARY(EXP2_F_, 20, NOPARAM, exp2f(x))
+
+static int int_unary(rt_ctx *c, int (*ff)(rt_ctx *), int which) {
+    const rt_tensor *t = rt_in_req(c, "x");
+    if (!t) return -1;
+    if (ir_dtype_is_float(t->dtype)) return ff(c);
+    const int64_t *x = rt_i64(c, t);
+    int64_t *o = x ? rt_out(c, 0, t->rank, t->dims, IR_INT64) : NULL;
+    if (!o) return -1;
+    int64_t n = rt_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = x[i];
+        switch (which) {
+        case 0: o[i] = v < 0 ? (int64_t)(0 - (uint64_t)v) : v; break;
+        case 1: o[i] = (v > 0) - (v < 0); break;
+        case 2: o[i] = (int64_t)((uint64_t)v * (uint64_t)v); break;
+        default: o[i] = (v >= 0 && v < 63) ? ((int64_t)1 << v) : 0; break;
+        }
+    }
+    return 0;
+}
+
+int rt_k_ABS(rt_ctx *c) { return int_unary(c, rt_k_ABS_F_, 0); }
+int rt_k_SIGN(rt_ctx *c) { return int_unary(c, rt_k_SIGN_F_, 1); }
+int rt_k_SQUARE(rt_ctx *c) { return int_unary(c, rt_k_SQUARE_F_, 2); }
+int rt_k_EXP2(rt_ctx *c) { return int_unary(c, rt_k_EXP2_F_, 3); }
+
+int rt_k_LOGICAL_NOT(rt_ctx *c) {
+    const rt_tensor *t = rt_in_req(c, "x");
+    if (!t) return -1;
+    int64_t n = rt_numel(t);
+    uint8_t *b = rt_scratch(c, (size_t)n, 0);
+    uint8_t *o = b ? rt_out(c, 0, t->rank, t->dims, IR_BOOL) : NULL;
+    if (!o) return -1;
+    rt_convert(b, IR_BOOL, t->data, t->dtype, n);
+    for (int64_t i = 0; i < n; i++) o[i] = !b[i];
+    return 0;
+}

@@ -1,0 +1,241 @@
+"""MLModel: a converted or loaded Core ML model, as coremltools' ct.models.MLModel.
+
+It holds the compiled program (in the C core) and the model description as a
+plain dict (inputs, outputs, metadata). save() writes an .mlpackage; predict()
+runs the program in pt2coreml's reference runtime, on any OS.
+"""
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from .. import _core
+
+_NP = {"fp32": np.float32, "fp16": np.float16, "fp64": np.float64, "int32": np.int32, "int64": np.int64,
+       "bool": np.bool_, "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16}
+
+
+class _Descriptions:
+    """input_description / output_description: name -> short description, editable."""
+
+    def __init__(self, features):
+        self._features = features
+
+    def _find(self, name):
+        for f in self._features:
+            if f["name"] == name:
+                return f
+        raise KeyError(f"no feature named {name!r}; the model has {[f['name'] for f in self._features]}")
+
+    def __getitem__(self, name):
+        return self._find(name).get("short_description", "")
+
+    def __setitem__(self, name, text):
+        if not isinstance(text, str):
+            raise TypeError("a feature description must be a str")
+        self._find(name)["short_description"] = text
+
+    def __iter__(self):
+        return iter(f["name"] for f in self._features)
+
+    def __len__(self):
+        return len(self._features)
+
+    def __repr__(self):
+        return repr({f["name"]: f.get("short_description", "") for f in self._features})
+
+
+class _SpecView:
+    """Read-only attribute view of a protobuf-as-dicts tree (get_spec())."""
+
+    def __init__(self, d):
+        object.__setattr__(self, "_d", d)
+
+    def __getattr__(self, k):
+        try:
+            return _wrap(self._d[k])
+        except KeyError:
+            raise AttributeError(k) from None
+
+    def __setattr__(self, k, v):
+        raise AttributeError("get_spec() returns a read-only view; edit metadata through MLModel's properties")
+
+    def __getitem__(self, k):
+        return _wrap(self._d[k])
+
+    def __contains__(self, k):
+        return k in self._d
+
+    def HasField(self, k):
+        return k in self._d and self._d[k] not in (None, {}, [])
+
+    def WhichOneof(self, group):
+        for k in self._d.get("_oneofs", {}).get(group, []):
+            if k in self._d:
+                return k
+        return None
+
+    def keys(self):
+        return self._d.keys()
+
+    def __repr__(self):
+        return f"Spec({self._d!r})"
+
+
+class _ListView(tuple):
+    pass
+
+
+def _wrap(v):
+    if isinstance(v, dict):
+        return _SpecView(v)
+    if isinstance(v, list):
+        return _ListView(_wrap(x) for x in v)
+    return v
+
+
+class MLModel:
+    """A Core ML model: ``MLModel(path)`` loads an .mlpackage; convert() returns one too."""
+
+    def __init__(self, model, is_temp_package=False, mil_program=None, skip_model_load=False,
+                 compute_units=None, weights_dir=None, function_name=None):
+        if isinstance(model, MLModel):
+            self._prog, self._desc, self._path = model._prog, _copy_desc(model._desc), model._path
+            return
+        if not isinstance(model, (str, os.PathLike)):
+            raise TypeError("MLModel() takes a path to an .mlpackage (or another MLModel)")
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no Core ML model at '{path}'")
+        self._prog, self._desc = _core.load(path)
+        self._path = path
+
+    @classmethod
+    def _from_program(cls, prog, desc):
+        m = cls.__new__(cls)
+        m._prog, m._desc, m._path = prog, desc, None
+        return m
+
+    # ---- metadata ----
+    def _meta(key):  # noqa: N805 - property factory
+        def get(self):
+            return self._desc.get(key) or ""
+
+        def set_(self, value):
+            if not isinstance(value, str):
+                raise TypeError(f"{key} must be a str")
+            self._desc[key] = value
+        return property(get, set_)
+
+    author = _meta("author")
+    license = _meta("license")
+    short_description = _meta("short_description")
+    version = _meta("version")
+    del _meta
+
+    @property
+    def user_defined_metadata(self):
+        return self._desc.setdefault("user_defined", {})
+
+    @property
+    def input_description(self):
+        return _Descriptions(self._desc["inputs"])
+
+    @property
+    def output_description(self):
+        return _Descriptions(self._desc["outputs"])
+
+    # ---- program ----
+    def get_spec(self):
+        """A read-only view of the Model protobuf (fields named as in Apple's schema)."""
+        tmp = tempfile.mkdtemp(prefix="pt2coreml-spec-")
+        try:
+            path = os.path.join(tmp, "model.mlpackage")
+            self.save(path)
+            return _SpecView(_core.read_spec(path))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def print_program(self, max_const=16):
+        """Print the ML Program in pt2coreml's textual MIL form."""
+        print(self._prog.text(max_const=max_const))
+
+    def get_program_text(self, max_const=16):
+        return self._prog.text(max_const=max_const)
+
+    def op_histogram(self):
+        return dict(sorted(self._prog.histogram().items()))
+
+    def save(self, path):
+        """Write the model as an .mlpackage directory (replaced whole if it exists)."""
+        path = os.fspath(path)
+        if not path.endswith(".mlpackage"):
+            raise ValueError(f"pt2coreml saves ML Programs as .mlpackage directories; got '{path}'")
+        self._prog.save(path, self._desc)
+
+    # ---- prediction ----
+    def predict(self, data, state=None):
+        """Run the model in the reference runtime: dict name -> np.ndarray in, dict out."""
+        if not isinstance(data, dict):
+            raise TypeError("predict() takes a dict mapping input names to numpy arrays")
+        ins, outs = self._prog.io()
+        names = [n for n, _ in ins]
+        unknown = sorted(set(data) - set(names))
+        missing = [n for n in names if n not in data]
+        if unknown or missing:
+            parts = []
+            if missing:
+                parts.append(f"missing input(s) {missing}")
+            if unknown:
+                parts.append(f"unknown input(s) {unknown}")
+            raise ValueError(f"predict(): {', '.join(parts)}; the model's inputs are {names}")
+        arrays = []
+        for (name, (dtype, shape)), feat in zip(ins, self._desc["inputs"]):
+            arrays.append(_prepare_input(name, data[name], dtype, shape, feat))
+        results = self._prog.run(arrays)
+        return {name: r for (name, _), r in zip(outs, results)}
+
+    def __repr__(self):
+        ins = ", ".join(f"{f['name']}: {f['kind']} {f.get('dtype', '')}{list(f.get('shape', []))}"
+                        for f in self._desc["inputs"])
+        outs = ", ".join(f"{f['name']}: {f.get('dtype', '')}{list(f.get('shape', []))}" for f in self._desc["outputs"])
+        return f"MLModel(inputs=[{ins}], outputs=[{outs}], spec_version={self._desc.get('spec_version')})"
+
+
+def _copy_desc(d):
+    import copy
+    return copy.deepcopy(d)
+
+
+def _prepare_input(name, value, dtype, shape, feat):
+    """Check one input against the model's declared type and make it a C-contiguous array."""
+    want = _NP.get(dtype)
+    if feat.get("kind") == "image" and not isinstance(value, np.ndarray):
+        raise TypeError(f"input {name!r} is an image input: PIL images are supported from the ImageType issue on; "
+                        "pass a float32 array (1, C, H, W)")
+    arr = np.asarray(value)
+    if arr.dtype == np.float64 and want == np.float32:
+        arr = arr.astype(np.float32)
+    elif arr.dtype == np.int64 and want == np.int32:
+        if arr.size and (arr.max() > np.iinfo(np.int32).max or arr.min() < np.iinfo(np.int32).min):
+            raise ValueError(f"input {name!r}: int64 values do not fit int32 (Core ML has no int64)")
+        arr = arr.astype(np.int32)
+    if arr.dtype != want:
+        try:
+            safe = np.can_cast(arr.dtype, want, casting="same_kind")
+        except TypeError:
+            safe = False
+        if not safe:
+            raise TypeError(f"input {name!r} must be {np.dtype(want).name}, got {arr.dtype.name}")
+        arr = arr.astype(want)
+    if arr.ndim != len(shape) or any(d is not None and d != s for d, s in zip(shape, arr.shape)):
+        lo = feat.get("shape", [])
+        up = feat.get("upper", [])
+        ok = arr.ndim == len(shape) and all(
+            (d is not None and d == s) or (d is None and s >= lo[i] and (up[i] < 0 or s <= up[i]))
+            for i, (d, s) in enumerate(zip(shape, arr.shape)))
+        if not ok:
+            want_s = tuple("?" if d is None else d for d in shape)
+            raise ValueError(f"input {name!r} must have shape {want_s}, got {tuple(arr.shape)}")
+    return np.ascontiguousarray(arr)
