@@ -89,6 +89,15 @@ def _control_flow(kind):
     return torch.jit.script((Loop if kind == "loop" else Cond)().eval())
 
 
+def torch_model(kind):
+    """The PyTorch module a package of this kind was converted from (same weights)."""
+    if kind in ("cnn16", "cnn32", "image", "flex"):
+        return _cnn()
+    if kind in ("misc", "misc18"):
+        return _misc()
+    return _control_flow(kind)
+
+
 @functools.lru_cache(maxsize=None)
 def package(kind):
     """Path of a coremltools-made .mlpackage of the given kind."""

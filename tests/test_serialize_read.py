@@ -56,6 +56,7 @@ def test_io_and_histogram_match_coremltools(kind):
     pkg = M.package(kind)
     spec = M.spec_of(pkg)
     prog, desc = _core.load(pkg)
+    prog.check()  # the IR checker accepts what we built
     ins, outs = prog.io()
     sins, souts = spec_io(spec)
     assert [(n, (t, tuple(s))) for n, (t, s) in ins] == sins
