@@ -200,6 +200,21 @@ def test_fp16_weights_from_fp32_payload(tmp_path):
     assert [(f["name"], f["shape"]) for f in desc["outputs"]] == [("out", [1, 4, 8, 8])]
 
 
+def test_fp16_io_needs_ios16(tmp_path):
+    text = """program(CoreML6)
+func main(%x: fp16[4]) {
+  %y: fp16[4] = relu(x=%x)
+} -> (%y)
+"""
+    prog = _core.parse(text)
+    with pytest.raises(ValueError, match="iOS16"):
+        prog.save(str(tmp_path / "a.mlpackage"), {"spec_version": 6})
+    assert os.listdir(tmp_path) == []
+    prog.save(str(tmp_path / "b.mlpackage"), {"spec_version": 7})
+    arr = M.spec_of(str(tmp_path / "b.mlpackage")).description.input[0].type.multiArrayType
+    assert arr.dataType == 65552  # FLOAT16
+
+
 def test_large_fp16_streamed_through_buffer(tmp_path):
     """Enough elements to take several conversion chunks."""
     n = 40000

@@ -267,15 +267,25 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
     return 0;
 }
 
-static int features_to_proto(const ser_feature *fs, int n, pc_arena *a, Cml__FeatureDescription ***out, size_t *nout,
-                             pc_err *e) {
+/* Core ML reads fp16 model inputs/outputs (arrays, GRAYSCALE_FLOAT16 images) from iOS16 = spec 7 on. */
+static int check_fp16_io(const ser_feature *f, int spec_version, pc_err *e) {
+    int fp16 = (f->kind == SER_FEAT_ARRAY && f->dtype == IR_FP16) ||
+               (f->kind == SER_FEAT_IMAGE && f->color_space == SER_GRAYSCALE_FLOAT16);
+    if (fp16 && spec_version < 7)
+        return pc_fail(e, PC_E_VALUE, "feature '%s' is fp16, which Core ML allows from iOS16 (specification version 7), not %d",
+                       f->name ? f->name : "?", spec_version);
+    return 0;
+}
+
+static int features_to_proto(const ser_feature *fs, int n, int spec_version, pc_arena *a,
+                             Cml__FeatureDescription ***out, size_t *nout, pc_err *e) {
     *out = pc_alloc(a, sizeof(**out) * (size_t)(n > 0 ? n : 1));
     if (!*out) return pc_fail(e, PC_E_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < i; j++)
             if (fs[i].name && fs[j].name && strcmp(fs[i].name, fs[j].name) == 0)
                 return pc_fail(e, PC_E_VALUE, "two features are named '%s'", fs[i].name);
-        if (feature_to_proto(&fs[i], a, &(*out)[i], e)) return -1;
+        if (check_fp16_io(&fs[i], spec_version, e) || feature_to_proto(&fs[i], a, &(*out)[i], e)) return -1;
     }
     *nout = (size_t)(n > 0 ? n : 0);
     return 0;
@@ -285,8 +295,8 @@ int ser_desc_to_proto(const ser_desc *d, pc_arena *a, Cml__ModelDescription **ou
     Cml__ModelDescription *md = NEW(a, Cml__ModelDescription, CML__MODEL_DESCRIPTION__INIT);
     Cml__Metadata *meta = NEW(a, Cml__Metadata, CML__METADATA__INIT);
     if (!md || !meta) return pc_fail(e, PC_E_NOMEM, "out of memory");
-    if (features_to_proto(d->inputs, d->ninputs, a, &md->input, &md->n_input, e)) return pc_prefix(e, "model input: ");
-    if (features_to_proto(d->outputs, d->noutputs, a, &md->output, &md->n_output, e)) return pc_prefix(e, "model output: ");
+    if (features_to_proto(d->inputs, d->ninputs, d->spec_version, a, &md->input, &md->n_input, e)) return pc_prefix(e, "model input: ");
+    if (features_to_proto(d->outputs, d->noutputs, d->spec_version, a, &md->output, &md->n_output, e)) return pc_prefix(e, "model output: ");
     md->predictedfeaturename = s_or_empty(d->predicted_feature_name);
     md->predictedprobabilitiesname = s_or_empty(d->predicted_probabilities_name);
     meta->shortdescription = s_or_empty(d->short_description);

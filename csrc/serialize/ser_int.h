@@ -111,7 +111,8 @@ int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_err *e);
 /* ---- feature descriptions (features.c) ---- */
 /* Model.description -> d (strings copied into a). `what` names the file. */
 int ser_desc_from_proto(const Cml__Model *m, pc_arena *a, ser_desc *d, const char *what, pc_err *e);
-/* d -> a ModelDescription allocated in a (for packing). */
+/* d -> a ModelDescription allocated in a (for packing); d->spec_version must be
+ * set (fp16 inputs/outputs need 7 or more). */
 int ser_desc_to_proto(const ser_desc *d, pc_arena *a, Cml__ModelDescription **out, pc_err *e);
 
 /* Max bytes of a model.mlmodel we accept (protobuf messages stop at 2 GiB). */
