@@ -123,7 +123,7 @@ static ir_dtype promote(const lv *a, const lv *b, binop op) {
     int float_num = (a->kind == LV_FLOAT && !a->dyn) || (b->kind == LV_FLOAT && !b->dyn);
     if (t == IR_DT_INVALID) t = float_num ? IR_FP32 : IR_INT32;
     if (!ir_dtype_is_float(t) && (float_num || op == B_DIV || op == B_ATAN2)) t = IR_FP32;
-    if (t == IR_BOOL && !is_cmp(op)) t = IR_INT32;
+    if (t == IR_BOOL) t = IR_INT32; /* Core ML compares and computes on fp16/fp32/int32 only */
     return t;
 }
 
