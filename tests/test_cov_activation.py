@@ -20,6 +20,8 @@ MODULES = {
     "softsign": nn.Softsign(), "prelu1": nn.PReLU(), "prelu_channels": nn.PReLU(5, 0.1),
     "glu": nn.GLU(dim=-1), "glu_dim1": nn.GLU(dim=2), "log_sigmoid": nn.LogSigmoid(),
     "threshold": nn.Threshold(0.5, -2.0), "softmax": nn.Softmax(dim=1), "softmax_neg": nn.Softmax(dim=-1),
+    "rrelu": nn.RReLU(0.1, 0.3), "hardshrink": nn.Hardshrink(0.7), "softshrink": nn.Softshrink(0.6),
+    "tanhshrink": nn.Tanhshrink(),
     "log_softmax": nn.LogSoftmax(dim=-1), "log_softmax0": nn.LogSoftmax(dim=0), "softmin": nn.Softmin(dim=1),
 }
 with torch.no_grad():

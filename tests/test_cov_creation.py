@@ -67,7 +67,7 @@ class Scripted(nn.Module):
         z = torch.zeros(x.size(0), n, x.size(2)) + torch.ones([4]) + torch.full([1], 0.5)
         t = torch.tensor([1.0, 2.0, 3.0, 4.0]) + torch.tensor(2.0) + torch.scalar_tensor(1)
         e = torch.eye(n)
-        s = torch.tensor(x.size(0)).float()
+        s = torch.tensor(x.size(0)).float() + torch.as_tensor(x.int(), dtype=torch.float32)
         return (x + z + t + s, a.unsqueeze(0) @ e, torch.linspace(0.0, 1.0, 5), x.new_zeros(2, 2), x.to(torch.int32),
                 torch.zeros_like(x, dtype=torch.int32), x.int().float(), x.type_as(a))
 
