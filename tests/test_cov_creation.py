@@ -87,3 +87,22 @@ def test_tensor_2d_and_int_of_tensor():
 def test_fp16():
     run(Fn(lambda x: x + torch.arange(4) * 0.5 + torch.linspace(0, 1, 4) + torch.ones_like(x)), [A], precision="fp16")
     run(Fn(lambda x: x.half().float() * torch.full((3, 4), 2.0)), [A], precision="fp16")
+
+
+def test_like_with_run_time_shape():
+    import numpy as np
+    import pt2coreml as ct
+    from parity import compare
+
+    class M(nn.Module):
+        def forward(self, x):
+            return (torch.zeros_like(x) + torch.ones_like(x) * 2 + torch.full_like(x, 0.5)
+                    + torch.empty_like(x).fill_(1.0) + torch.ones_like(x, dtype=torch.int32))
+    sm = torch.jit.trace(M().eval(), (A,))
+    shape = ct.Shape(shape=(ct.RangeDim(1, 8, default=2), 3, 4))
+    m = ct.convert(sm, inputs=[ct.TensorType(name="x", shape=shape)], compute_precision=ct.precision.FLOAT32)
+    for b in (1, 5):
+        x = torch.randn(b, 3, 4)
+        x[0, 0, 0] = float("inf")
+        x[0, 0, 1] = float("nan")
+        compare("out", list(m.predict({"x": x.numpy()}).values())[0], sm(x).numpy(), 1e-6)

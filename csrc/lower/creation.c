@@ -79,6 +79,24 @@ static int number_at(lower_ctx *cx, const ts_node *n, int i, double *v, lv_kind 
 
 static ir_dtype dtype_of_kind(lv_kind k) { return k == LV_FLOAT ? IR_FP32 : k == LV_BOOL ? IR_BOOL : IR_INT32; }
 
+/* A _like / fill_ result for an input whose shape is known only at run time:
+ * cast(cast(x, bool), dt) * 0 + value (exact: nan and inf become 1 before the * 0). */
+static int like_dynamic(lower_ctx *cx, const ts_node *n, ir_value *x, int full, double val, int inplace) {
+    ir_dtype dt = x->type.dtype;
+    if (!inplace && dtype_at(cx, n, full ? 2 : 1, &dt)) return -1;
+    ir_dtype wd = dt == IR_BOOL ? IR_INT32 : dt;
+    ir_value *b = x->type.dtype == IR_BOOL ? x : lower_cast(cx, x, IR_BOOL, "nonzero");
+    ir_value *w = b ? lower_cast(cx, b, wd, "ones") : NULL;
+    ir_value *z = w ? lower_const_scalar(cx, 0, wd, "zero") : NULL;
+    ir_value *zs = z ? lower_binary(cx, IR_OP_MUL, w, z, val != 0 || wd != dt ? "zeros" : NULL) : NULL;
+    if (zs && val != 0) {
+        ir_value *v = lower_const_scalar(cx, val, wd, "value");
+        zs = v ? lower_binary(cx, IR_OP_ADD, zs, v, wd != dt ? "filled" : NULL) : NULL;
+    }
+    if (zs && wd != dt) zs = lower_cast(cx, zs, dt, NULL);
+    return lower_out_tensor(cx, n, 0, zs);
+}
+
 /* zeros / ones / empty(size, dtype, ...), full(size, value, dtype, ...), their _like(x, ...) and
  * new_(x, size, ...) forms; fill_(x, value), zero_(x). */
 int lower_fill_like(lower_ctx *cx, const ts_node *n) {
@@ -99,9 +117,13 @@ int lower_fill_like(lower_ctx *cx, const ts_node *n) {
         rank = x->type.rank;
         for (int d = 0; d < rank; d++) dims[d] = x->type.dims[d];
         i = 1;
-        if (like || inplace)
-            for (int d = 0; d < rank; d++)
-                if (dims[d] < 0) return lower_fail(cx, "the input's shape must be known at conversion time");
+        int sym = 0;
+        for (int d = 0; d < rank; d++) sym |= dims[d] < 0;
+        if ((like || inplace) && sym) {
+            lv_kind vk2;
+            if (full && number_at(cx, n, 1, &val, &vk2)) return -1;
+            return like_dynamic(cx, n, x, full, val, inplace);
+        }
     }
     if (!like && !inplace && size_at(cx, n, i++, dims, &rank)) return -1;
     if (full) {
