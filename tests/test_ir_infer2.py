@@ -30,9 +30,20 @@ CASES = {
         %c: fp32[] = reduce_l1_norm(x=%x)
         %d: fp32[3] = reduce_sum_square(x=%x, axes=%ax)
         %e: fp32[3] = reduce_log_sum(x=%x, axes=%ax)"""),
+    "norms": ("%x: fp32[s0,3,5,5], %s: fp32[2,3,4,5,6]", """
+        %g: fp32[3] = const(val=[1, 2, 3])
+        %e: fp32[] = const(val=0.001)
+        %a: fp32[s0,3,5,5] = instance_norm(x=%x, gamma=%g, beta=%g, epsilon=%e)
+        %n: int32[] = const(val=3)
+        %b: fp32[s0,3,5,5] = local_response_norm(x=%a, size=%n)
+        %c: fp32[2,3,4,5,6] = l2_norm(x=%s, epsilon=%e)"""),
 }
 
 BAD = [
+    ("%x: fp32[1,3,4,4]", "%g: fp32[2] = const(val=[1, 2])\n%y: fp32[1,3,4,4] = instance_norm(x=%x, gamma=%g)",
+     r"gamma fp32\[2\] does not match 3 channels"),
+    ("%x: fp32[4,4]", "%y: fp32[4,4] = l2_norm(x=%x)", "must have rank >= 3"),
+    ("%x: fp32[1,3,4,4]", "%y: fp32[1,3,4,4] = local_response_norm(x=%x)", "missing required input 'size'"),
     ("%x: fp32[1,3,4]", "%a: fp32[3] = const(val=[1, 2, 3])\n%y: fp32[1,3,4] = prelu(x=%x, alpha=%a)",
      "rank-3 x needs one alpha value"),
     ("%x: fp32[1,3,4,4]", "%a: fp32[2] = const(val=[1, 2])\n%y: fp32[1,3,4,4] = prelu(x=%x, alpha=%a)",

@@ -106,3 +106,43 @@ def test_reduce_log_sum_exp_large_and_fp16():
     run("reduce_log_sum_exp", {"x": x}, {"axes": [1]}, torch.logsumexp(T(x), 1).numpy())
     h = (randn(4, 6) * 3).astype(np.float16)
     run("reduce_l2_norm", {"x": h}, {"axes": [1]}, np.linalg.norm(h.astype(np.float32), axis=1).astype(np.float16))
+
+
+# ---------------------------------------------------------------- normalization
+@pytest.mark.parametrize("shape", [(2, 3, 7), (2, 4, 5, 6)])
+@pytest.mark.parametrize("affine", [False, True])
+def test_instance_norm(shape, affine):
+    x = randn(*shape) * 3 + 1
+    C = shape[1]
+    g, b = randn(C), randn(C)
+    params = {"epsilon": 1e-3}
+    if affine:
+        params.update(gamma=g, beta=b)
+    ref = F.instance_norm(T(x), weight=T(g) if affine else None, bias=T(b) if affine else None, eps=1e-3).numpy()
+    run("instance_norm", {"x": x}, params, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_instance_norm_fp16_default_eps():
+    x = (randn(1, 2, 4, 4) * 2).astype(np.float16)
+    ref = F.instance_norm(T(x.astype(np.float32))).numpy().astype(np.float16)
+    run("instance_norm", {"x": x}, {}, ref)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (2, 3, 4, 5), (2, 2, 2, 3, 4)])
+def test_l2_norm(shape):
+    x = randn(*shape)
+    flat = x.reshape(-1, int(np.prod(shape[-3:]))).astype(np.float64)
+    ref = (flat / np.sqrt((flat ** 2).sum(1, keepdims=True) + 1e-6)).reshape(shape)
+    run("l2_norm", {"x": x}, {}, ref.astype(np.float32))
+    ref = (flat / np.sqrt((flat ** 2).sum(1, keepdims=True) + 0.5)).reshape(shape)
+    run("l2_norm", {"x": x}, {"epsilon": 0.5}, ref.astype(np.float32))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+@pytest.mark.parametrize("shape", [(2, 7, 4, 4), (1, 6, 9)])
+def test_local_response_norm(size, shape):
+    x = randn(*shape) * 3
+    ref = F.local_response_norm(T(x), size, alpha=0.01, beta=0.6, k=2.0).numpy()
+    run("local_response_norm", {"x": x}, {"size": size, "alpha": 0.01, "beta": 0.6, "k": 2.0}, ref, rtol=1e-5, atol=1e-5)
+    ref = F.local_response_norm(T(x), size).numpy()
+    run("local_response_norm", {"x": x}, {"size": size}, ref, rtol=1e-5, atol=1e-5)
