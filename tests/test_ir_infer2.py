@@ -37,9 +37,93 @@ CASES = {
         %n: int32[] = const(val=3)
         %b: fp32[s0,3,5,5] = local_response_norm(x=%a, size=%n)
         %c: fp32[2,3,4,5,6] = l2_norm(x=%s, epsilon=%e)"""),
+    "gathers": ("%x: fp32[4,5,6], %i: int32[4,2,6], %j: int32[3,2], %k: int32[4,3,1]", """
+        %ax: int32[] = const(val=-2)
+        %a: fp32[4,2,6] = gather_along_axis(x=%x, indices=%i, axis=%ax)
+        %b: fp32[3,6] = gather_nd(x=%x, indices=%j)
+        %bd: int32[] = const(val=1)
+        %c: fp32[4,3,6] = gather_nd(x=%x, indices=%k, batch_dims=%bd)"""),
+    "scatters": ("%d: fp32[4,5], %i: int32[3], %u: fp32[4,3], %i2: int32[2,5], %u2: fp32[2,5], %i3: int32[6,1], %u3: fp32[6,5]", """
+        %ax: int32[] = const(val=1)
+        %m: string[] = const(val="max")
+        %a: fp32[4,5] = scatter(data=%d, indices=%i, updates=%u, axis=%ax, mode=%m)
+        %b: fp32[4,5] = scatter_along_axis(data=%a, indices=%i2, updates=%u2)
+        %c: fp32[4,5] = scatter_nd(data=%b, indices=%i3, updates=%u3)"""),
+    "slice_by_size": ("%x: fp32[5,s0,7], %b: int32[3]", """
+        %bc: int32[3] = const(val=[1, 0, -3])
+        %s: int32[3] = const(val=[2, -1, -1])
+        %a: fp32[2,s0,3] = slice_by_size(x=%x, begin=%bc, size=%s)
+        %z: int32[3] = const(val=[0, 0, 0])
+        %c: fp32[2,s0,7] = slice_by_size(x=%x, begin=%z, size=%s)
+        %d: fp32[2,s2,s3] = slice_by_size(x=%x, begin=%b, size=%s)
+        %e: fp32[s4,s5,s6] = slice_by_size(x=%x, begin=%b, size=%b)"""),
+    "same_shape_ops": ("%x: fp32[3,s0,5]", """
+        %ax: int32[2] = const(val=[0, -1])
+        %a: fp32[3,s0,5] = reverse(x=%x, axes=%ax)
+        %l: int32[] = const(val=-1)
+        %b: fp32[3,s0,5] = band_part(x=%a, lower=%l)
+        %t: bool[] = const(val=true)
+        %c: fp32[3,s0,5] = cumsum(x=%b, axis=%l, exclusive=%t, reverse=%t)
+        %d: int32[3,s0,5] = argsort(x=%c, ascending=%t)"""),
+    "topk": ("%x: fp32[3,10], %y: int32[4,6]", """
+        %k: int32[] = const(val=4)
+        %ax: int32[] = const(val=0)
+        (%v: fp32[3,4], %i: int32[3,4]) = topk(x=%x, k=%k)
+        %m: int32[] = const(val=-1)
+        %f: bool[] = const(val=false)
+        %w: int32[4,6] = topk(x=%y, k=%m, axis=%ax, return_indices=%f)
+        %u: string[] = const(val="uint16")
+        (%v2: fp32[3,4], %i2: uint16[3,4]) = topk(x=%x, k=%k, output_indices_dtype=%u)"""),
+    "one_hot": ("%i: int32[2,3], %n: int32[]", """
+        %d: int32[] = const(val=5)
+        %a: int32[2,3,5] = one_hot(indices=%i, one_hot_vector_size=%d)
+        %ax: int32[] = const(val=1)
+        %on: fp16[] = const(val=2.0)
+        %b: fp16[2,5,3] = one_hot(indices=%i, one_hot_vector_size=%d, axis=%ax, on_value=%on, off_value=%on)
+        %c: int32[s0,2,3] = one_hot(indices=%i, one_hot_vector_size=%n, axis=%ax0)""".replace("%ax0", "%z")
+        .replace('%c: int32', '%z: int32[] = const(val=0)\n        %c: int32')),
+    "non_zero": ("%x: fp32[s0,4,2]", "%y: int32[s1,3] = non_zero(x=%x)"),
+    "fill": ("%s: int32[3], %r: fp16[2,s0]", """
+        %sc: int32[2] = const(val=[4, 2])
+        %v: int32[] = const(val=7)
+        %a: int32[4,2] = fill(shape=%sc, value=%v)
+        %b: fp32[s1,s2,s3] = fill(shape=%s)
+        %c: fp32[2,s0] = fill_like(ref_tensor=%r)
+        %vb: bool[] = const(val=true)
+        %d: bool[2,s0] = fill_like(ref_tensor=%r, value=%vb)"""),
+    "range_1d": ("%e: fp32[]", """
+        %s: int32[] = const(val=2)
+        %e2: int32[] = const(val=11)
+        %d: int32[] = const(val=3)
+        %a: int32[3] = range_1d(start=%s, end=%e2, step=%d)
+        %sf: fp32[] = const(val=0.5)
+        %b: fp32[s0] = range_1d(start=%sf, end=%e, step=%sf)
+        %nd: int32[] = const(val=-1)
+        %c: int32[0] = range_1d(start=%s, end=%e2, step=%nd)"""),
+    "flatten2d": ("%x: fp32[2,3,4,5], %y: fp32[s0,3,4]", """
+        %a: fp32[2,60] = flatten2d(x=%x)
+        %m: int32[] = const(val=-1)
+        %b: fp32[24,5] = flatten2d(x=%x, axis=%m)
+        %z: int32[] = const(val=0)
+        %c: fp32[1,120] = flatten2d(x=%x, axis=%z)
+        %d: fp32[s1,12] = flatten2d(x=%y)"""),
 }
 
 BAD = [
+    ("%x: fp32[4,5], %i: int32[3,5]", "%y: fp32[3,5] = gather_along_axis(x=%x, indices=%i, axis=%x)",
+     "parameter 'axis' must be a constant"),
+    ("%x: fp32[4,5], %i: int32[3,4]", "%y: fp32[3,4] = gather_along_axis(x=%x, indices=%i)", "differ in dim 1"),
+    ("%x: fp32[4,5], %i: int32[3,3]", "%y: fp32[3] = gather_nd(x=%x, indices=%i)", "do not fit"),
+    ("%d: fp32[4,5], %i: int32[3], %u: fp32[3,4]", "%y: fp32[4,5] = scatter(data=%d, indices=%i, updates=%u)",
+     r"updates fp32\[3,4\] should have shape fp32\[3,5\]"),
+    ("%d: fp32[4,5], %i: int32[3], %u: fp32[3,5]",
+     "%m: string[] = const(val=\"avg\")\n%y: fp32[4,5] = scatter(data=%d, indices=%i, updates=%u, mode=%m)", "unknown mode 'avg'"),
+    ("%x: fp32[3,4]", "%k: int32[] = const(val=5)\n(%v: fp32[3,5], %i: int32[3,5]) = topk(x=%x, k=%k)", "k = 5 is invalid"),
+    ("%x: fp32[3,4]", "%a: int32[] = const(val=-2)\n%y: fp32[3,4] = cumsum(x=%x, axis=%a)", r"axis -2 must be in \[-1, 1\]"),
+    ("%x: fp32[5]", "%y: fp32[5] = band_part(x=%x)", "needs rank >= 2"),
+    ("%s: int32[], %e: fp32[]", "%y: int32[s0] = range_1d(start=%s, end=%e, step=%s)", "must have one dtype"),
+    ("%x: fp32[4,5]", "%b: int32[2] = const(val=[3, 0])\n%s: int32[2] = const(val=[2, 5])\n"
+     "%y: fp32[2,5] = slice_by_size(x=%x, begin=%b, size=%s)", "out of range for dim 0"),
     ("%x: fp32[1,3,4,4]", "%g: fp32[2] = const(val=[1, 2])\n%y: fp32[1,3,4,4] = instance_norm(x=%x, gamma=%g)",
      r"gamma fp32\[2\] does not match 3 channels"),
     ("%x: fp32[4,4]", "%y: fp32[4,4] = l2_norm(x=%x)", "must have rank >= 3"),

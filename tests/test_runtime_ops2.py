@@ -146,3 +146,259 @@ def test_local_response_norm(size, shape):
     run("local_response_norm", {"x": x}, {"size": size, "alpha": 0.01, "beta": 0.6, "k": 2.0}, ref, rtol=1e-5, atol=1e-5)
     ref = F.local_response_norm(T(x), size).numpy()
     run("local_response_norm", {"x": x}, {"size": size}, ref, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- gather / scatter
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("dt", [np.float32, np.float16, np.int32])
+def test_gather_along_axis(axis, dt):
+    x = (randn(3, 4, 5) * 10).astype(dt)
+    ishape = list(x.shape)
+    ishape[axis] = 6
+    idx = RNG.integers(0, x.shape[axis], ishape).astype(np.int32)
+    ref = torch.gather(T(x), axis, T(idx).long()).numpy()
+    neg = np.where(RNG.random(idx.shape) < 0.3, idx - x.shape[axis], idx).astype(np.int32)
+    run("gather_along_axis", {"x": x, "indices": neg}, {"axis": axis}, ref, rtol=0, atol=0)
+
+
+def test_gather_along_axis_out_of_range():
+    x, idx = randn(2, 3), np.array([[0, 3, 1], [0, 0, 0]], np.int32)
+    with pytest.raises(RuntimeError, match="index 3 out of range for dim 1 of size 3"):
+        _core.parse(program("gather_along_axis", {"x": x, "indices": idx}, {"axis": 1}, [x])).run([x, idx])
+
+
+def np_gather_nd(x, idx, bd=0):
+    if bd == 0:
+        flat = idx.reshape(-1, idx.shape[-1])
+        out = np.stack([x[tuple(t)] for t in flat]) if len(flat) else np.zeros((0,) + x.shape[idx.shape[-1]:], x.dtype)
+        return out.reshape(idx.shape[:-1] + x.shape[idx.shape[-1]:])
+    return np.stack([np_gather_nd(x[b], idx[b], bd - 1) for b in range(x.shape[0])])
+
+
+@pytest.mark.parametrize("xs,ish,bd", [((4, 5, 6), (3, 2), 0), ((4, 5, 6), (2, 3, 3), 0), ((4, 5, 6), (7, 1), 0),
+                                       ((4, 5, 6), (4, 3, 1), 1), ((2, 3, 5, 6), (2, 3, 4, 2), 2)])
+def test_gather_nd(xs, ish, bd):
+    x = randn(*xs)
+    K = ish[-1]
+    idx = np.stack([RNG.integers(0, xs[bd + k], ish[:-1]) for k in range(K)], -1).astype(np.int32)
+    ref = np_gather_nd(x, idx, bd)
+    run("gather_nd", {"x": x, "indices": idx}, {"batch_dims": bd} if bd else {}, ref, rtol=0, atol=0)
+
+
+MODES = {"update": lambda d, u: u, "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+         "max": np.maximum, "min": np.minimum}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("axis", [0, -1])
+def test_scatter(mode, axis):
+    data = randn(4, 5)
+    idx = np.array([3, 0, 3, -1], np.int32) if axis == 0 else np.array([1, 4, 4], np.int32)
+    ush = list(data.shape)
+    ush[axis] = len(idx)
+    upd = randn(*ush) + (2.0 if mode == "div" else 0.0)
+    ref = data.copy().astype(np.float64)
+    f = MODES[mode]
+    for j, q in enumerate(idx):
+        if axis == 0:
+            ref[q] = f(ref[q], upd[j])
+        else:
+            ref[:, q] = f(ref[:, q], upd[:, j])
+    run("scatter", {"data": data, "indices": idx, "updates": upd}, {"axis": axis, "mode": mode}, ref.astype(np.float32))
+
+
+def test_scatter_default_mode_is_add_and_int():
+    data = np.arange(12, dtype=np.int32).reshape(3, 4)
+    idx = np.array([2, 2], np.int32)
+    upd = np.ones((2, 4), np.int32) * 5
+    ref = data.copy()
+    ref[2] += 10
+    run("scatter", {"data": data, "indices": idx, "updates": upd}, {}, ref)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_scatter_along_axis_matches_torch(axis):
+    data = randn(3, 4, 5)
+    ish = list(data.shape)
+    ish[axis] = 2
+    # distinct indices per line so "update" is deterministic in torch
+    perm = np.argsort(RNG.random(list(data.shape[:axis]) + [data.shape[axis]] + list(data.shape[axis + 1:]) if axis != -1
+                                 else list(data.shape)), axis=axis)
+    idx = np.take(perm, np.arange(2), axis=axis).astype(np.int32)
+    upd = randn(*ish)
+    ref = torch.scatter(T(data), axis, T(idx).long(), T(upd)).numpy()
+    run("scatter_along_axis", {"data": data, "indices": idx, "updates": upd}, {"axis": axis, "mode": "update"}, ref)
+    ref = torch.scatter_add(T(data), axis, T(idx).long(), T(upd)).numpy()
+    run("scatter_along_axis", {"data": data, "indices": idx, "updates": upd}, {"axis": axis}, ref)
+    ref = torch.scatter_reduce(T(data), axis, T(idx).long(), T(upd), "amax").numpy()
+    run("scatter_along_axis", {"data": data, "indices": idx, "updates": upd}, {"axis": axis, "mode": "max"}, ref)
+
+
+@pytest.mark.parametrize("mode", ["update", "add", "mul"])
+def test_scatter_nd(mode):
+    data = randn(4, 5, 3)
+    idx = np.array([[0, 1], [3, 4], [0, 1]], np.int32)
+    upd = randn(3, 3)
+    ref = data.copy()
+    for t, u in zip(idx, upd):
+        ref[tuple(t)] = MODES[mode](ref[tuple(t)], u)
+    run("scatter_nd", {"data": data, "indices": idx, "updates": upd}, {"mode": mode}, ref)
+    idx1 = np.array([[2], [-1]], np.int32)
+    upd1 = randn(2, 5, 3)
+    ref = data.copy()
+    ref[2] += upd1[0]
+    ref[3] += upd1[1]
+    run("scatter_nd", {"data": data, "indices": idx1, "updates": upd1}, {}, ref)
+
+
+# ---------------------------------------------------------------- slicing and layout
+def test_slice_by_size():
+    x = randn(5, 6, 7)
+    run("slice_by_size", {"x": x}, {"begin": [1, 0, -3], "size": [2, -1, 3]}, x[1:3, :, 4:7])
+    b, s = np.array([0, 2, 1], np.int32), np.array([5, 3, -1], np.int32)
+    run("slice_by_size", {"x": x, "begin": b, "size": s}, {}, x[:, 2:5, 1:])
+    with pytest.raises(RuntimeError, match="out of range"):
+        run("slice_by_size", {"x": x}, {"begin": [4, 0, 0], "size": [2, 1, 1]}, x[4:6, :1, :1])
+
+
+@pytest.mark.parametrize("axes", [None, [0], [-1], [0, 2], [1, 2]])
+def test_reverse(axes):
+    x = randn(3, 4, 5)
+    ref = np.flip(x, axis=tuple(axes) if axes is not None else None).copy()
+    run("reverse", {"x": x}, {"axes": axes} if axes is not None else {}, ref)
+    xi = np.arange(6, dtype=np.int32).reshape(2, 3)
+    run("reverse", {"x": xi}, {"axes": [1]}, xi[:, ::-1].copy())
+
+
+@pytest.mark.parametrize("lower,upper", [(-1, 0), (0, -1), (0, 0), (1, 2), (-1, -1), (2, -1)])
+def test_band_part(lower, upper):
+    x = randn(2, 5, 6)
+    m = np.arange(5)[:, None]
+    n = np.arange(6)[None, :]
+    keep = ((lower < 0) | (m - n <= lower)) & ((upper < 0) | (n - m <= upper))
+    run("band_part", {"x": x}, {"lower": lower, "upper": upper}, np.where(keep, x, 0).astype(np.float32))
+    if (lower, upper) == (-1, 0):
+        np.testing.assert_array_equal(np.where(keep, x, 0), torch.tril(T(x)).numpy())
+
+
+def test_flatten2d():
+    x = randn(2, 3, 4, 5)
+    for axis, shape in [(1, (2, 60)), (0, (1, 120)), (-1, (24, 5)), (4, (120, 1)), (-4, (1, 120))]:
+        run("flatten2d", {"x": x}, {"axis": axis}, x.reshape(shape))
+    run("flatten2d", {"x": x}, {}, x.reshape(2, 60))
+
+
+# ---------------------------------------------------------------- sorting
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+@pytest.mark.parametrize("ascending", [False, True])
+def test_topk(axis, ascending):
+    x = RNG.permutation(60).astype(np.float32).reshape(3, 4, 5)
+    k = 2
+    v, i = torch.topk(T(x), k, dim=axis, largest=not ascending)
+    run("topk", {"x": x}, {"k": k, "axis": axis, "ascending": ascending}, [v.numpy(), i.numpy().astype(np.int32)])
+
+
+def test_topk_variants():
+    x = RNG.permutation(30).astype(np.int32).reshape(5, 6)
+    v, i = torch.topk(T(x), 1)
+    run("topk", {"x": x}, {}, [v.numpy(), i.numpy().astype(np.int32)])
+    v, i = torch.sort(T(x), dim=0, descending=True)
+    run("topk", {"x": x}, {"k": -1, "axis": 0}, [v.numpy(), i.numpy().astype(np.int32)])
+    h = RNG.permutation(40).astype(np.float16).reshape(4, 10)
+    v, i = torch.topk(T(h.astype(np.float32)), 3)
+    run("topk", {"x": h}, {"k": 3}, [v.numpy().astype(np.float16), i.numpy().astype(np.int32)])
+    run("topk", {"x": h}, {"k": 3, "return_indices": False}, [v.numpy().astype(np.float16)])
+    nan = np.array([1.0, np.nan, 3.0, -2.0], np.float32)
+    v, i = torch.topk(T(nan), 2)
+    run("topk", {"x": nan}, {"k": 2}, [v.numpy(), i.numpy().astype(np.int32)])
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("ascending", [False, True])
+def test_argsort(axis, ascending):
+    x = RNG.integers(0, 5, (6, 7)).astype(np.float32)  # ties: stable order
+    ref = torch.argsort(T(x), dim=axis, descending=not ascending, stable=True).numpy().astype(np.int32)
+    run("argsort", {"x": x}, {"axis": axis, "ascending": ascending}, ref)
+    xi = x.astype(np.int32)
+    run("argsort", {"x": xi}, {"axis": axis, "ascending": ascending}, ref)
+
+
+# ---------------------------------------------------------------- cumsum, one_hot, non_zero, fill, range
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("exclusive", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cumsum(axis, exclusive, reverse):
+    x = randn(3, 4, 5)
+    t = np.flip(x, axis) if reverse else x
+    ref = np.cumsum(t.astype(np.float64), axis=axis)
+    if exclusive:
+        ref = ref - t
+    if reverse:
+        ref = np.flip(ref, axis)
+    run("cumsum", {"x": x}, {"axis": axis, "exclusive": exclusive, "reverse": reverse}, ref.astype(np.float32),
+        rtol=1e-5, atol=1e-5)
+    xi = np.arange(12, dtype=np.int32).reshape(3, 4)
+    run("cumsum", {"x": xi}, {"axis": -1}, np.cumsum(xi, -1).astype(np.int32))
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1, -2])
+def test_one_hot(axis):
+    idx = np.array([[0, 3, 1], [2, 2, 7]], np.int32)
+    ref = F.one_hot(T(np.clip(idx, 0, 4)).long(), 5).numpy().astype(np.int32)
+    ref[1, 2] = 0  # out-of-range index: all off
+    ref = np.moveaxis(ref, -1, axis if axis >= 0 else axis + 3)
+    run("one_hot", {"indices": idx}, {"one_hot_vector_size": 5, "axis": axis}, ref)
+    run("one_hot", {"indices": idx}, {"one_hot_vector_size": 5, "axis": axis, "on_value": 2.5, "off_value": -1.0},
+        np.where(ref == 1, 2.5, -1.0).astype(np.float32))
+    # depth from a run-time tensor
+    run("one_hot", {"indices": idx, "one_hot_vector_size": np.array(5, np.int32)}, {"axis": axis}, ref)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.int32, np.bool_, np.float16])
+def test_non_zero(dt):
+    x = (RNG.random((3, 4, 2)) < 0.4).astype(dt)
+    run("non_zero", {"x": x}, {}, torch.nonzero(T(x)).numpy().astype(np.int32))
+    run("non_zero", {"x": np.zeros((2, 3), dt)}, {}, np.zeros((0, 2), np.int32))
+
+
+def test_non_zero_runtime_shapes():
+    """non_zero's row count is only known at run time; later ops run on it."""
+    text = """program(CoreML5)
+func main(%x: fp32[s0,3]) {
+  %z: fp32[] = const(val=0.5)
+  %m: bool[s0,3] = greater(x=%x, y=%z)
+  %i: int32[s1,2] = non_zero(x=%m)
+  %g: fp32[s1] = gather_nd(x=%x, indices=%i)
+  %ax: int32[1] = const(val=[0])
+  %s: fp32[] = reduce_sum(x=%g, axes=%ax)
+} -> (%i, %g, %s)
+"""
+    p = _core.parse(text)
+    for n in (1, 4, 9):
+        x = RNG.random((n, 3)).astype(np.float32)
+        i, g, s = p.run([x])
+        np.testing.assert_array_equal(i, np.argwhere(x > 0.5))
+        np.testing.assert_array_equal(g, x[x > 0.5])
+        np.testing.assert_allclose(s, x[x > 0.5].sum(), rtol=1e-6)
+    p.run_pass("reinfer")
+
+
+def test_fill_and_fill_like():
+    run("fill", {}, {"shape": [2, 3], "value": 1.5}, np.full((2, 3), 1.5, np.float32))
+    run("fill", {}, {"shape": [4]}, np.zeros(4, np.float32))
+    run("fill", {"shape": np.array([3, 1, 2], np.int32)}, {"value": np.array(7, np.int32)}, np.full((3, 1, 2), 7, np.int32))
+    run("fill", {}, {"shape": [2], "value": np.array(True)}, np.ones(2, np.bool_))
+    ref = randn(2, 5)
+    run("fill_like", {"ref_tensor": ref}, {"value": -2.0}, np.full((2, 5), -2.0, np.float32))
+    run("fill_like", {"ref_tensor": ref.astype(np.float16)}, {"value": np.array(3, np.int32)}, np.full((2, 5), 3, np.int32))
+    run("fill_like", {"ref_tensor": ref}, {}, np.zeros((2, 5), np.float32))
+
+
+@pytest.mark.parametrize("se", [(0, 10, 1), (2, 11, 3), (10, 0, -3), (5, 5, 1), (5, 0, 1), (-4, 4, 3)])
+def test_range_1d(se):
+    s, e, d = se
+    run("range_1d", {}, {"start": s, "end": e, "step": d}, np.arange(s, e, d, dtype=np.int32))
+    f = np.arange(np.float32(s * 0.5), np.float32(e * 0.5 + 0.1), np.float32(d * 0.7), dtype=np.float64).astype(np.float32)
+    run("range_1d", {}, {"start": s * 0.5, "end": e * 0.5 + 0.1, "step": d * 0.7}, f)
+    run("range_1d", {"start": np.array(s, np.int32), "end": np.array(e, np.int32), "step": np.array(d, np.int32)}, {},
+        np.arange(s, e, d, dtype=np.int32))
