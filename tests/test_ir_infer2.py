@@ -107,9 +107,50 @@ CASES = {
         %z: int32[] = const(val=0)
         %c: fp32[1,120] = flatten2d(x=%x, axis=%z)
         %d: fp32[s1,12] = flatten2d(x=%y)"""),
+    "pixel": ("%x: fp32[2,18,4,s0], %y: fp32[s1,8,6,4]", """
+        %f: int32[] = const(val=3)
+        %a: fp32[2,2,12,s2] = pixel_shuffle(x=%x, upscale_factor=%f)
+        %u: uint32[] = const(val=2)
+        %b: fp32[s1,32,3,2] = pixel_unshuffle(x=%y, downscale_factor=%u)
+        %c: fp32[2,2,12,s3] = depth_to_space(x=%x, block_size=%f)
+        %bs: int32[] = const(val=2)
+        %d: fp32[s1,32,3,2] = space_to_depth(x=%y, block_size=%bs)
+        %bl: int32[2] = const(val=[2, 3])
+        %pd: int32[2,2] = const(val=[1, 1, 1, 1])
+        %e: fp32[s4,8,4,2] = space_to_batch(x=%y, block_shape=%bl, paddings=%pd)
+        %g: fp32[s5,8,6,4] = batch_to_space(x=%e, block_shape=%bl, crops=%pd)"""),
+    "resampling": ("%x: fp32[1,3,7,6], %s: fp16[2,4,s0], %g: fp32[1,5,9,2]", """
+        %sh: fp32[] = const(val=1.5)
+        %sw: int32[] = const(val=2)
+        %a: fp32[1,3,10,12] = upsample_nearest_neighbor(x=%x, scale_factor_height=%sh, scale_factor_width=%sw)
+        %f: bool[] = const(val=false)
+        %b: fp32[1,3,10,12] = upsample_bilinear(x=%x, scale_factor_height=%sh, scale_factor_width=%sw, align_corners=%f, half_pixel_centers=%f)
+        %c: fp16[2,4,s1] = upsample_bilinear(x=%s, scale_factor_width=%sw)
+        %d: fp16[2,4,s0] = upsample_nearest_neighbor(x=%s)
+        %th: int32[] = const(val=5)
+        %tw: int32[] = const(val=3)
+        %e: fp16[2,5,3] = resize_nearest_neighbor(x=%s, target_size_height=%th, target_size_width=%tw)
+        %m: string[] = const(val="OFFSET_CORNERS")
+        %h: fp32[1,3,5,3] = resize_bilinear(x=%x, target_size_height=%th, target_size_width=%tw, sampling_mode=%m)
+        %sm: string[] = const(val="bilinear")
+        %pm: string[] = const(val="symmetric")
+        %pv: fp32[] = const(val=0.0)
+        %cm: string[] = const(val="normalized_minus_one_to_one")
+        %r: fp32[1,3,5,9] = resample(x=%x, coordinates=%g, sampling_mode=%sm, padding_mode=%pm, padding_value=%pv, coordinates_mode=%cm, align_corners=%f)"""),
 }
 
 BAD = [
+    ("%x: fp32[1,8,4,4]", "%f: int32[] = const(val=3)\n%y: fp32[1,1,12,12] = pixel_shuffle(x=%x, upscale_factor=%f)",
+     "channel count 8 is not divisible by 9"),
+    ("%x: fp32[1,8,5,4]", "%f: int32[] = const(val=2)\n%y: fp32[1,32,2,2] = space_to_depth(x=%x, block_size=%f)",
+     "height 5 is not divisible by 2"),
+    ("%x: fp32[8,4]", "%y: fp32[8,4] = upsample_nearest_neighbor(x=%x)", "must have rank >= 3"),
+    ("%x: fp32[1,3,4,4]", "%m: string[] = const(val=\"BICUBIC\")\n%y: fp32[1,3,1,1] = resize_bilinear(x=%x, sampling_mode=%m)",
+     "unknown sampling_mode 'BICUBIC'"),
+    ("%x: fp32[1,3,4,4]", "%t: int32[] = const(val=2)\n%y: fp32[1,3,2,4] = resize_nearest_neighbor(x=%x, target_size_height=%t)",
+     "missing required input 'target_size_width'"),
+    ("%x: fp32[1,3,4,4], %g: fp32[1,2,2,2]", "%y: fp32[1,3,2,2] = resample(x=%x, coordinates=%g)",
+     "missing required input 'sampling_mode'"),
     ("%x: fp32[4,5], %i: int32[3,5]", "%y: fp32[3,5] = gather_along_axis(x=%x, indices=%i, axis=%x)",
      "parameter 'axis' must be a constant"),
     ("%x: fp32[4,5], %i: int32[3,4]", "%y: fp32[3,4] = gather_along_axis(x=%x, indices=%i)", "differ in dim 1"),

@@ -402,3 +402,182 @@ def test_range_1d(se):
     run("range_1d", {}, {"start": s * 0.5, "end": e * 0.5 + 0.1, "step": d * 0.7}, f)
     run("range_1d", {"start": np.array(s, np.int32), "end": np.array(e, np.int32), "step": np.array(d, np.int32)}, {},
         np.arange(s, e, d, dtype=np.int32))
+
+
+# ---------------------------------------------------------------- pixel rearranging
+@pytest.mark.parametrize("f", [1, 2, 3])
+@pytest.mark.parametrize("dt", [np.float32, np.float16])
+def test_pixel_shuffle_unshuffle(f, dt):
+    x = randn(2, 2 * f * f, 3, 5).astype(dt)
+    y = F.pixel_shuffle(T(x.astype(np.float32)), f).numpy().astype(dt)
+    run("pixel_shuffle", {"x": x}, {"upscale_factor": f}, y, rtol=0, atol=0)
+    run("pixel_unshuffle", {"x": y}, {"downscale_factor": f}, x, rtol=0, atol=0)
+    assert np.array_equal(F.pixel_unshuffle(T(y.astype(np.float32)), f).numpy().astype(dt), x)
+
+
+def np_depth_to_space(x, b):  # TensorFlow DCR order on NCHW
+    n, c, h, w = x.shape
+    t = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+    return t.reshape(n, c // (b * b), h * b, w * b)
+
+
+@pytest.mark.parametrize("b", [2, 3])
+def test_depth_space(b):
+    x = randn(2, 3 * b * b, 4, 3)
+    y = np_depth_to_space(x, b)
+    run("depth_to_space", {"x": x}, {"block_size": b}, y, rtol=0, atol=0)
+    run("space_to_depth", {"x": y}, {"block_size": b}, x, rtol=0, atol=0)
+    # matches the MIL op's own example (one channel per block)
+    v = np.array([[[[9.0]], [[5.0]], [[1.0]], [[3.0]]]], np.float32)
+    run("depth_to_space", {"x": v}, {"block_size": 2}, np.array([[[[9.0, 5.0], [1.0, 3.0]]]], np.float32))
+
+
+def np_space_to_batch(x, bs, pads):  # TensorFlow SpaceToBatchND on the H, W dims of NCHW
+    x = np.pad(x, ((0, 0), (0, 0), tuple(pads[0]), tuple(pads[1])))
+    n, c, h, w = x.shape
+    t = x.reshape(n, c, h // bs[0], bs[0], w // bs[1], bs[1]).transpose(3, 5, 0, 1, 2, 4)
+    return t.reshape(n * bs[0] * bs[1], c, h // bs[0], w // bs[1])
+
+
+@pytest.mark.parametrize("bs,pads", [((2, 2), ((0, 0), (0, 0))), ((2, 3), ((1, 1), (2, 1))), ((1, 2), ((0, 1), (1, 0)))])
+def test_space_batch(bs, pads):
+    x = randn(2, 3, 4 + 2 - sum(pads[0]), 6 - sum(pads[1]))
+    y = np_space_to_batch(x, bs, pads)
+    run("space_to_batch", {"x": x}, {"block_shape": list(bs), "paddings": np.array(pads, np.int32)}, y, rtol=0, atol=0)
+    run("batch_to_space", {"x": y}, {"block_shape": list(bs), "crops": np.array(pads, np.int32)}, x, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------- resampling
+def interp(x, **kw):
+    return F.interpolate(T(x), **kw).numpy()
+
+
+@pytest.mark.parametrize("hw,s", [((4, 5), (2, 2)), ((5, 3), (3, 2)), ((7, 6), (1.5, 2.5)), ((6, 9), (0.5, 1 / 3))])
+@pytest.mark.parametrize("dt", [np.float32, np.float16])
+def test_upsample_nearest(hw, s, dt):
+    x = randn(1, 2, *hw).astype(dt)
+    oh, ow = int(np.floor(np.float32(s[0]) * hw[0])), int(np.floor(np.float32(s[1]) * hw[1]))
+    # scale = out / in, as a converter derives it from the output size
+    ref = interp(x.astype(np.float32), size=(oh, ow), mode="nearest").astype(dt)
+    sc = {"scale_factor_height": float(oh / hw[0]), "scale_factor_width": float(ow / hw[1])}
+    run("upsample_nearest_neighbor", {"x": x}, sc, ref, rtol=0, atol=0)
+    if all(float(v).is_integer() for v in s):
+        run("upsample_nearest_neighbor", {"x": x}, {"scale_factor_height": int(s[0]), "scale_factor_width": int(s[1])}, ref)
+
+
+def test_upsample_nearest_given_scale_and_rank3():
+    x = randn(3, 5, 5)
+    ref = interp(x[None], scale_factor=1.7, mode="nearest")[0]  # torch uses floor(i / 1.7)
+    run("upsample_nearest_neighbor", {"x": x}, {"scale_factor_height": 1.7, "scale_factor_width": 1.7}, ref)
+
+
+@pytest.mark.parametrize("hw,out", [((4, 5), (8, 10)), ((5, 3), (11, 7)), ((6, 8), (3, 5)), ((1, 4), (3, 1))])
+def test_resize_nearest(hw, out):
+    x = randn(2, 3, *hw)
+    run("resize_nearest_neighbor", {"x": x}, {"target_size_height": out[0], "target_size_width": out[1]},
+        interp(x, size=out, mode="nearest"), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("hw,s", [((4, 5), (2, 2)), ((5, 3), (3, 2)), ((6, 7), (1.5, 2.5)), ((8, 6), (0.5, 0.5))])
+@pytest.mark.parametrize("mode", ["align_corners", "half_pixel", "asymmetric"])
+def test_upsample_bilinear(hw, s, mode):
+    x = randn(1, 2, *hw)
+    oh, ow = int(np.floor(np.float32(s[0]) * hw[0])), int(np.floor(np.float32(s[1]) * hw[1]))
+    params = {"scale_factor_height": float(s[0]), "scale_factor_width": float(s[1])}
+    if mode == "align_corners":
+        ref = interp(x, size=(oh, ow), mode="bilinear", align_corners=True)
+        run("upsample_bilinear", {"x": x}, params, ref, rtol=1e-5, atol=1e-5)  # align_corners defaults to True
+    elif mode == "half_pixel":
+        ref = interp(x, size=(oh, ow), mode="bilinear", align_corners=False)
+        run("upsample_bilinear", {"x": x}, dict(params, align_corners=False), ref, rtol=1e-5, atol=1e-5)
+        run("upsample_bilinear", {"x": x}, dict(params, align_corners=False, half_pixel_centers=True), ref, rtol=1e-5,
+            atol=1e-5)
+    else:  # TF's asymmetric (align_corners=False, half_pixel_centers=False): src = i * in / out
+        ys, xs = np.arange(oh) * hw[0] / oh, np.arange(ow) * hw[1] / ow
+        ref = np_bilinear(x, ys, xs)
+        run("upsample_bilinear", {"x": x}, dict(params, align_corners=False, half_pixel_centers=False), ref,
+            rtol=1e-5, atol=1e-5)
+
+
+def np_bilinear(x, ys, xs):
+    H, W = x.shape[-2:]
+    ys, xs = np.clip(ys, 0, H - 1), np.clip(xs, 0, W - 1)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, H - 1), np.minimum(x0 + 1, W - 1)
+    wy, wx = (ys - y0)[:, None], (xs - x0)[None, :]
+    a, b = x[..., y0[:, None], x0[None, :]], x[..., y0[:, None], x1[None, :]]
+    c, d = x[..., y1[:, None], x0[None, :]], x[..., y1[:, None], x1[None, :]]
+    return ((a * (1 - wx) + b * wx) * (1 - wy) + (c * (1 - wx) + d * wx) * wy).astype(np.float32)
+
+
+def grid_points(mode, X, Y):
+    i = np.arange(Y, dtype=np.float64)
+    if mode in ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS"):
+        if Y == 1:
+            return np.array([0.0 if mode == "STRICT_ALIGN_CORNERS" else (X - 1) / 2])
+        return i * (X - 1) / (Y - 1)
+    if mode == "DEFAULT":
+        return i * X / Y
+    if mode == "OFFSET_CORNERS":
+        delta = max(1, X - 1) / Y
+        return 0.5 * delta + i * delta
+    return (i + 0.5) * X / Y - 0.5
+
+
+@pytest.mark.parametrize("mode", ["STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "OFFSET_CORNERS", "UNALIGN_CORNERS"])
+@pytest.mark.parametrize("hw,out", [((4, 5), (7, 10)), ((6, 6), (3, 4)), ((2, 3), (1, 5))])
+def test_resize_bilinear(mode, hw, out):
+    x = randn(1, 3, *hw)
+    ref = np_bilinear(x.astype(np.float64), grid_points(mode, hw[0], out[0]), grid_points(mode, hw[1], out[1]))
+    params = {"target_size_height": out[0], "target_size_width": out[1], "sampling_mode": mode}
+    run("resize_bilinear", {"x": x}, params, ref, rtol=1e-5, atol=1e-5)
+    if mode == "UNALIGN_CORNERS":
+        run("resize_bilinear", {"x": x}, params, interp(x, size=out, mode="bilinear", align_corners=False),
+            rtol=1e-5, atol=1e-5)
+    if mode == "STRICT_ALIGN_CORNERS" and min(out) > 1:
+        run("resize_bilinear", {"x": x}, params, interp(x, size=out, mode="bilinear", align_corners=True),
+            rtol=1e-5, atol=1e-5)
+
+
+def test_resize_bilinear_doc_grid():
+    # the grid points MIL documents for Xin = 2, Xout = 5 / 6, probed with x = [0, 1]
+    x = np.array([[[[0.0, 1.0]]]], np.float32)
+    docs = {("DEFAULT", 5): [0, .4, .8, 1, 1], ("OFFSET_CORNERS", 5): [.1, .3, .5, .7, .9],
+            ("UNALIGN_CORNERS", 6): [0, 0, 1 / 3, 2 / 3, 1, 1], ("ALIGN_CORNERS", 6): [0, .2, .4, .6, .8, 1]}
+    for (mode, n), want in docs.items():
+        run("resize_bilinear", {"x": x}, {"target_size_height": 1, "target_size_width": n, "sampling_mode": mode},
+            np.array(want, np.float32).reshape(1, 1, 1, n), atol=1e-6)
+
+
+@pytest.mark.parametrize("sampling", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [False, True])
+def test_resample_matches_grid_sample(sampling, padding, align):
+    x = randn(2, 3, 5, 7)
+    g = (RNG.random((2, 4, 6, 2)) * 3 - 1.5).astype(np.float32)  # reaches outside [-1, 1]
+    if sampling == "nearest":  # keep clear of .5 ties, where rounding conventions may differ
+        for k, n in ((0, 7), (1, 5)):
+            u = ((g[..., k] + 1) / 2 * (n - 1)) if align else (((g[..., k] + 1) * n - 1) / 2)
+            u = np.where(np.abs(u - np.floor(u) - 0.5) < 0.05, u + 0.2, u)
+            g[..., k] = (u / (n - 1) * 2 - 1) if align else ((2 * u + 1) / n - 1)
+    ref = F.grid_sample(T(x), T(g), mode=sampling, padding_mode=padding, align_corners=align).numpy()
+    pm = {"zeros": "constant", "border": "border", "reflection": "reflection" if align else "symmetric"}[padding]
+    params = {"sampling_mode": sampling, "padding_mode": pm, "padding_value": 0.0,
+              "coordinates_mode": "normalized_minus_one_to_one", "align_corners": align}
+    run("resample", {"x": x, "coordinates": g}, params, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_resample_other_modes():
+    x = randn(1, 1, 3, 4)
+    g = np.array([[[[0.0, 0.0], [3.0, 2.0], [1.5, 0.5], [-1.0, 0.0]]]], np.float32)  # unnormalized (x, y)
+    p = {"sampling_mode": "bilinear", "padding_mode": "constant", "padding_value": 9.0, "coordinates_mode": "unnormalized",
+         "align_corners": True}
+    v = x[0, 0]
+    mid = (v[0, 1] + v[0, 2] + v[1, 1] + v[1, 2]) / 4
+    left = 0.0 * v[0, 0] + 9.0  # entirely in the padding
+    run("resample", {"x": x, "coordinates": g}, p, np.array([[[[v[0, 0], v[2, 3], mid, left]]]], np.float32))
+    g01 = (g + np.array([1, 1], np.float32)) / np.array([5.0, 4.0], np.float32)  # [0, 1] coordinates, align_corners
+    gm = g01 * 2 - 1
+    ref = F.grid_sample(T(x), T(gm * np.array([3 / 3, 2 / 2], np.float32)), align_corners=True).numpy()
+    p01 = dict(p, coordinates_mode="normalized_zero_to_one", padding_value=0.0)
+    run("resample", {"x": x, "coordinates": g01}, p01, ref, rtol=1e-5, atol=1e-5)

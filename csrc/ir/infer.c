@@ -326,6 +326,10 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_ARGSORT: case IR_OP_CUMSUM: case IR_OP_ONE_HOT: case IR_OP_NON_ZERO: case IR_OP_FILL: case IR_OP_FILL_LIKE:
     case IR_OP_RANGE_1D: case IR_OP_FLATTEN2D:
         return inf_index(c);
+    case IR_OP_PIXEL_SHUFFLE: case IR_OP_PIXEL_UNSHUFFLE: case IR_OP_DEPTH_TO_SPACE: case IR_OP_SPACE_TO_DEPTH:
+    case IR_OP_SPACE_TO_BATCH: case IR_OP_BATCH_TO_SPACE: case IR_OP_UPSAMPLE_NEAREST_NEIGHBOR: case IR_OP_UPSAMPLE_BILINEAR:
+    case IR_OP_RESIZE_NEAREST_NEIGHBOR: case IR_OP_RESIZE_BILINEAR: case IR_OP_RESAMPLE:
+        return inf_image(c);
     case IR_OP_CONST:
         if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
         return inf_out(c, c->op->out[0]->type);
