@@ -47,6 +47,8 @@ class BuildExt(build_ext):
 
 
 sources = sorted(glob.glob("csrc/**/*.c", recursive=True)) + generated_sources()
+# Headers and X-macro tables: a change to any of them rebuilds every source.
+depends = sorted(glob.glob("csrc/**/*.h", recursive=True) + glob.glob("csrc/**/*.def", recursive=True))
 cflags = ["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers",
           "-fvisibility=hidden", "-D_GNU_SOURCE"]
 cflags += ["-O0", "-g", "-DPC_DEBUG=1"] if DEBUG else ["-O2", "-g0", "-DNDEBUG"]
@@ -54,6 +56,7 @@ cflags += ["-O0", "-g", "-DPC_DEBUG=1"] if DEBUG else ["-O2", "-g0", "-DNDEBUG"]
 ext = Extension(
     "pt2coreml._core",
     sources=sources,
+    depends=depends,
     include_dirs=["csrc", GEN, numpy.get_include()],
     libraries=["protobuf-c", "openblas", "m"],
     extra_compile_args=cflags,

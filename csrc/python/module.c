@@ -234,6 +234,33 @@ static int ensure_rt(ProgramObject *o) {
     return 0;
 }
 
+static void free_capsule(PyObject *cap) { free(PyCapsule_GetPointer(cap, "pt2coreml.buffer")); }
+
+/* A numpy array over a runtime output: takes ownership of runtime-allocated data
+ * (freed with the array), copies otherwise. */
+static PyObject *output_array(rt_tensor *t, npy_intp *dims, int npt) {
+    if (t->owned && t->data) {
+        PyObject *arr = PyArray_SimpleNewFromData(t->rank, dims, npt, t->data);
+        if (!arr) return NULL;
+        PyObject *cap = PyCapsule_New(t->data, "pt2coreml.buffer", free_capsule);
+        if (!cap) {
+            Py_DECREF(arr);
+            return NULL;
+        }
+        t->owned = 0; /* the capsule frees it now */
+        if (PyArray_SetBaseObject((PyArrayObject *)arr, cap) < 0) { /* steals cap */
+            Py_DECREF(arr);
+            return NULL;
+        }
+        return arr;
+    }
+    PyObject *arr = PyArray_SimpleNew(t->rank, dims, npt);
+    if (!arr) return NULL;
+    size_t nb = (size_t)PyArray_NBYTES((PyArrayObject *)arr);
+    if (nb && t->data) memcpy(PyArray_DATA((PyArrayObject *)arr), t->data, nb);
+    return arr;
+}
+
 /* run([ndarray]) -> [ndarray]: inputs in declared order, already of the declared
  * dtype (the Python layer converts and checks names). Releases the GIL. */
 static PyObject *program_run(ProgramObject *o, PyObject *args) {
@@ -294,12 +321,11 @@ static PyObject *program_run(ProgramObject *o, PyObject *args) {
         }
         npy_intp dims[IR_MAX_RANK];
         for (int k = 0; k < outs[i].rank; k++) dims[k] = (npy_intp)outs[i].dims[k];
-        PyObject *arr = PyArray_SimpleNew(outs[i].rank, dims, npt);
+        PyObject *arr = output_array(&outs[i], dims, npt);
         if (!arr) {
             Py_CLEAR(result);
             goto done;
         }
-        memcpy(PyArray_DATA((PyArrayObject *)arr), outs[i].data, (size_t)PyArray_NBYTES((PyArrayObject *)arr));
         PyList_SET_ITEM(result, i, arr);
     }
 done:

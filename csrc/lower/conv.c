@@ -1,0 +1,101 @@
+/* conv.c: aten::_convolution (all flags), conv1d/2d/3d, conv_transpose1d/2d ->
+ * MIL conv / conv_transpose with pad_type "custom" and explicit pads. */
+#include "lower/lower_int.h"
+
+#include <string.h>
+
+/* Expand a torch int list param (one value means "all dims") to `sp` values. */
+static int spatial_param(lower_ctx *cx, const ts_node *n, int i, int sp, int64_t dflt, int64_t *out) {
+    int cnt = 0;
+    int64_t v[8];
+    if (i >= n->nin || lower_is_none(cx, n, i)) {
+        for (int k = 0; k < sp; k++) out[k] = dflt;
+        return 0;
+    }
+    if (lower_ints_in(cx, n, i, v, 8, &cnt)) return -1;
+    if (cnt == 0) {
+        for (int k = 0; k < sp; k++) out[k] = dflt;
+    } else if (cnt == 1) {
+        for (int k = 0; k < sp; k++) out[k] = v[0];
+    } else if (cnt == sp) {
+        memcpy(out, v, sizeof(int64_t) * (size_t)sp);
+    } else {
+        return lower_fail(cx, "input %d has %d values for %d spatial dims", i, cnt, sp);
+    }
+    return 0;
+}
+
+int lower_convolution(lower_ctx *cx, const ts_node *n) {
+    const char *k = n->kind + 6;
+    int transposed = 0;
+    /* argument positions per overload */
+    int i_stride = 3, i_pad = 4, i_dil = 5, i_groups = 6, i_outpad = -1;
+    if (strcmp(k, "_convolution") == 0) {
+        i_outpad = 7;
+        i_groups = 8;
+        if (lower_bool_in(cx, n, 6, &transposed)) return -1;
+    } else if (strncmp(k, "conv_transpose", 14) == 0) {
+        transposed = 1;
+        i_outpad = 5;
+        i_groups = 6;
+        i_dil = 7;
+    }
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    ir_value *w = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    if (!x || !w) return -1;
+    int sp = w->type.rank - 2;
+    if (sp < 1 || sp > 3) return lower_fail(cx, "weight of rank %d", w->type.rank);
+    int64_t stride[3], pad[3], dil[3], outpad[3] = {0, 0, 0}, groups = 1;
+    if (spatial_param(cx, n, i_stride, sp, 1, stride) || spatial_param(cx, n, i_dil, sp, 1, dil)) return -1;
+    if (i_groups < n->nin && lower_int_in(cx, n, i_groups, &groups)) return -1;
+    if (i_outpad >= 0 && transposed && spatial_param(cx, n, i_outpad, sp, 0, outpad)) return -1;
+    int64_t mil_pad[6];
+    lv *pl = lower_in(cx, n, i_pad);
+    if (!pl) return -1;
+    if (pl->kind == LV_STR) { /* conv2d.padding: "same" / "valid" */
+        for (int d = 0; d < sp; d++) {
+            int64_t total = strcmp(pl->s, "same") == 0 ? dil[d] * (w->type.dims[2 + d] - 1) : 0;
+            if (strcmp(pl->s, "same") != 0 && strcmp(pl->s, "valid") != 0)
+                return lower_fail(cx, "padding='%s'", pl->s);
+            mil_pad[2 * d] = total / 2;
+            mil_pad[2 * d + 1] = total - total / 2;
+        }
+    } else {
+        if (spatial_param(cx, n, i_pad, sp, 0, pad)) return -1;
+        for (int d = 0; d < sp; d++) {
+            mil_pad[2 * d] = pad[d];
+            mil_pad[2 * d + 1] = pad[d] - outpad[d]; /* transposed: output_padding adds at the end */
+            if (mil_pad[2 * d + 1] < 0)
+                return lower_fail(cx, "output_padding %lld larger than padding %lld is not supported",
+                                  (long long)outpad[d], (long long)pad[d]);
+        }
+    }
+    /* unbatched input: add the batch dim around the op */
+    int unbatched = x->type.rank == sp + 1;
+    if (unbatched) {
+        int64_t ax = 0;
+        ir_op *e = lower_op(cx, IR_OP_EXPAND_DIMS, "batched");
+        if (!e || ir_op_set_input(e, "x", x) || lower_param_i32v(cx, e, "axes", 1, &ax) || !(x = lower_finish(cx, e)))
+            return -1;
+    } else if (x->type.rank != sp + 2) {
+        return lower_fail(cx, "input of rank %d for a %dd convolution", x->type.rank, sp);
+    }
+    ir_op *op = lower_op(cx, transposed ? IR_OP_CONV_TRANSPOSE : IR_OP_CONV, unbatched ? "conv" : NULL);
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w)) return -1;
+    if (!lower_is_none(cx, n, 2)) {
+        ir_value *b = lower_tensor_in(cx, n, 2, IR_DT_INVALID);
+        if (!b || ir_op_set_input(op, "bias", b)) return -1;
+    }
+    if (lower_param_i32v(cx, op, "strides", sp, stride) || lower_param_str(cx, op, "pad_type", "custom") ||
+        lower_param_i32v(cx, op, "pad", 2 * sp, mil_pad) || lower_param_i32v(cx, op, "dilations", sp, dil) ||
+        lower_param_i32(cx, op, "groups", (int32_t)groups))
+        return -1;
+    ir_value *r = lower_finish(cx, op);
+    if (r && unbatched) {
+        int64_t ax = 0;
+        ir_op *s = lower_op(cx, IR_OP_SQUEEZE, NULL);
+        if (!s || ir_op_set_input(s, "x", r) || lower_param_i32v(cx, s, "axes", 1, &ax)) return -1;
+        r = lower_finish(cx, s);
+    }
+    return lower_out_tensor(cx, n, 0, r);
+}

@@ -1,0 +1,356 @@
+/* lower.c: the lowering driver (see lower.h).
+ *
+ * 1. Every node kind (nested blocks too) is checked against the registry and the
+ *    external converter; all missing kinds are reported at once.
+ * 2. Graph inputs after `self` become function inputs typed from lower_opts.
+ * 3. Nodes are lowered in order; each maps its outputs to lowered values (lv).
+ * 4. Graph outputs (tuples flattened) become the function's outputs; an identity
+ *    is inserted where an output would otherwise be a function input, a const or
+ *    a value already returned.
+ */
+#include "lower/lower_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- registry ---- */
+static const struct {
+    const char *kind;
+    lower_fn fn;
+    const char *note;
+} registry[] = {
+#define LOWER_OP(KIND, FN, NOTE) {KIND, FN, NOTE},
+#include "lower/registry.def"
+#undef LOWER_OP
+};
+
+lower_fn lower_find(const char *kind) {
+    for (int i = 0; i < PC_ARRAY_LEN(registry); i++)
+        if (strcmp(registry[i].kind, kind) == 0) return registry[i].fn;
+    return NULL;
+}
+
+void lower_list_ops(void (*f)(const char *kind, const char *note, void *ud), void *ud) {
+    for (int i = 0; i < PC_ARRAY_LEN(registry); i++) f(registry[i].kind, registry[i].note, ud);
+}
+
+/* ---- unique names (open addressing, arena storage) ---- */
+struct lower_names {
+    const char **key;
+    ir_value **val;
+    int cap, n;
+};
+
+static uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+static int names_slot(const lower_names *t, const char *s) {
+    int m = t->cap - 1, h = (int)(str_hash(s) & (uint64_t)m);
+    while (t->key[h] && strcmp(t->key[h], s) != 0) h = (h + 1) & m;
+    return h;
+}
+
+int lower_names_has(lower_ctx *cx, const char *name) {
+    lower_names *t = cx->names;
+    return t->key[names_slot(t, name)] != NULL;
+}
+
+int lower_names_add(lower_ctx *cx, const char *name, ir_value *v) {
+    lower_names *t = cx->names;
+    if ((t->n + 1) * 2 > t->cap) {
+        lower_names nt = {.cap = t->cap * 2};
+        nt.key = pc_alloc(cx->p->arena, sizeof(*nt.key) * (size_t)nt.cap);
+        nt.val = pc_alloc(cx->p->arena, sizeof(*nt.val) * (size_t)nt.cap);
+        if (!nt.key || !nt.val) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        for (int i = 0; i < t->cap; i++)
+            if (t->key[i]) {
+                int h = names_slot(&nt, t->key[i]);
+                nt.key[h] = t->key[i];
+                nt.val[h] = t->val[i];
+            }
+        nt.n = t->n;
+        *t = nt;
+    }
+    int h = names_slot(t, name);
+    if (!t->key[h]) t->n++;
+    t->key[h] = name;
+    if (v || !t->val[h]) t->val[h] = v;
+    return 0;
+}
+
+static ir_value *names_value(lower_ctx *cx, const char *name) {
+    lower_names *t = cx->names;
+    int h = names_slot(t, name);
+    return t->key[h] ? t->val[h] : NULL;
+}
+
+/* A MIL-safe identifier from a TorchScript debug name ("input.1" -> "input_1"). */
+static char *sanitize(pc_arena *a, const char *s) {
+    size_t n = strlen(s);
+    char *o = pc_alloc(a, n + 5);
+    if (!o) return NULL;
+    size_t k = 0;
+    if (n == 0 || (s[0] >= '0' && s[0] <= '9')) {
+        memcpy(o, "var_", 4);
+        k = 4;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        o[k++] = ok ? c : '_';
+    }
+    o[k] = 0;
+    return o;
+}
+
+const char *lower_name(lower_ctx *cx, const char *suffix) {
+    const char *base = cx->base ? cx->base : "var";
+    char *s = suffix ? pc_sprintf(cx->p->arena, "%s_%s", base, suffix) : pc_strdup(cx->p->arena, base);
+    if (!s) return NULL;
+    if (lower_names_has(cx, s)) {
+        char *t = NULL;
+        for (int i = 1;; i++) {
+            t = pc_sprintf(cx->p->arena, "%s_%d", s, i);
+            if (!t || !lower_names_has(cx, t)) break;
+        }
+        s = t;
+    }
+    if (!s || lower_names_add(cx, s, NULL)) return NULL;
+    return s;
+}
+
+int lower_fail(lower_ctx *cx, const char *fmt, ...) {
+    char buf[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    const ts_node *n = cx->node;
+    if (!n) return pc_fail(cx->e, PC_E_CONVERT, "%s", buf);
+    return pc_fail(cx->e, PC_E_CONVERT, "%s (output %%%s)%s%s%s%s: %s", n->kind, n->nout ? n->out[0]->name : "?",
+                   n->loc ? " at " : "", n->loc ? n->loc : "", n->src ? ": " : "", n->src ? n->src : "", buf);
+}
+
+/* ---- checking kinds ---- */
+typedef struct {
+    const char *kind;
+    int count;
+    const ts_node *first;
+} missing;
+
+static int collect_missing(const lower_opts *o, const ts_block *b, missing *m, int *nm, int cap) {
+    for (int i = 0; i < b->nnodes; i++) {
+        const ts_node *n = b->nodes[i];
+        int ext = o->external && o->external_has && o->external_has(o->external_ud, n->kind);
+        if (!ext && !lower_find(n->kind)) {
+            int k = 0;
+            while (k < *nm && m[k].kind != n->kind) k++;
+            if (k == *nm && *nm < cap) m[(*nm)++] = (missing){n->kind, 0, n};
+            if (k < *nm) m[k].count++;
+        }
+        for (int j = 0; j < n->nblocks; j++) collect_missing(o, n->blocks[j], m, nm, cap);
+    }
+    return 0;
+}
+
+static int check_kinds(const ts_graph *g, const lower_opts *o, pc_err *e) {
+    missing m[64];
+    int nm = 0;
+    collect_missing(o, g->top, m, &nm, PC_ARRAY_LEN(m));
+    if (!nm) return 0;
+    char msg[sizeof e->msg];
+    int k = snprintf(msg, sizeof msg, "%d TorchScript op kind%s cannot be converted:", nm, nm > 1 ? "s" : "");
+    for (int i = 0; i < nm && k < (int)sizeof msg; i++) {
+        const ts_node *n = m[i].first;
+        k += snprintf(msg + k, sizeof msg - (size_t)k, "\n  %s (%d use%s%s%s)", m[i].kind, m[i].count,
+                      m[i].count > 1 ? "s" : "", n->loc ? ", first at " : "", n->loc ? n->loc : "");
+    }
+    if (k < (int)sizeof msg)
+        snprintf(msg + k, sizeof msg - (size_t)k,
+                 "\nRegister a converter for each with @pt2coreml.register_torch_op (see the README).");
+    return pc_fail(e, PC_E_UNSUPPORTED, "%s", msg);
+}
+
+/* ---- lowering nodes ---- */
+static int lower_node(lower_ctx *cx, const ts_node *n) {
+    cx->node = n;
+    cx->base = NULL;
+    if (n->nout > 0) {
+        cx->base = sanitize(cx->p->arena, n->out[0]->name);
+        if (!cx->base) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    }
+    cx->loc = n->loc ? pc_sprintf(cx->p->arena, "%s at %s", n->kind, n->loc) : n->kind;
+    const lower_opts *o = cx->o;
+    if (o->external && o->external_has && o->external_has(o->external_ud, n->kind)) {
+        int r = o->external(o->external_ud, cx, n, cx->e);
+        if (r < 0) return -1;
+        if (r > 0) goto bound;
+    }
+    lower_fn fn = lower_find(n->kind);
+    if (!fn) return lower_fail(cx, "no converter for this op");
+    if (fn(cx, n)) return -1;
+bound:
+    for (int i = 0; i < n->nout; i++)
+        if (!cx->vals[n->out[i]->id]) return lower_fail(cx, "internal: output %d was not bound", i);
+    /* in-place ops (add_, relu_, ...) also rebind the mutated input */
+    size_t kl = strlen(n->kind);
+    if (kl > 2 && n->kind[kl - 1] == '_' && n->kind[kl - 2] != '_' && n->nin > 0 && n->nout > 0) {
+        lv *self = cx->vals[n->in[0]->id];
+        if (self && self->kind == LV_TENSOR) cx->vals[n->in[0]->id] = cx->vals[n->out[0]->id];
+    }
+    if (o->debug) {
+        fprintf(stderr, "[lower] %s %s ->", n->kind, n->nout ? n->out[0]->name : "");
+        for (int i = 0; i < n->nout; i++) {
+            lv *l = cx->vals[n->out[i]->id];
+            fprintf(stderr, " %s", l->kind == LV_TENSOR || l->dyn ? l->v->name : lv_kind_name(l->kind));
+        }
+        fprintf(stderr, "\n");
+    }
+    return 0;
+}
+
+int lower_block_nodes(lower_ctx *cx, const ts_block *b) {
+    for (int i = 0; i < b->nnodes; i++)
+        if (lower_node(cx, b->nodes[i])) return -1;
+    return 0;
+}
+
+/* ---- inputs and outputs ---- */
+static int add_inputs(lower_ctx *cx) {
+    const ts_block *top = cx->g->top;
+    int first = cx->g->has_self ? 1 : 0, n = top->nin - first;
+    if (n != cx->o->ninputs)
+        return pc_fail(cx->e, PC_E_VALUE, "the model's forward takes %d input%s but %d input type%s given", n,
+                       n == 1 ? "" : "s", cx->o->ninputs, cx->o->ninputs == 1 ? " was" : "s were");
+    for (int i = 0; i < n; i++) {
+        const ts_value *tv = top->in[first + i];
+        const lower_input *li = &cx->o->inputs[i];
+        if (tv->ty != TS_TY_TENSOR)
+            return pc_fail(cx->e, PC_E_CONVERT, "input %d ('%s') has type %s; only tensor inputs can be converted",
+                           i, tv->name, tv->type_str ? tv->type_str : "?");
+        const char *name = li->name ? li->name : sanitize(cx->p->arena, tv->name);
+        if (!name) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        if (lower_names_has(cx, name))
+            return pc_fail(cx->e, PC_E_VALUE, "two inputs are named '%s'", name);
+        ir_type t = li->type;
+        for (int d = 0; d < t.rank; d++) /* symbols handed out by the caller stay reserved */
+            if (IR_IS_SYM(t.dims[d]) && (int)(-t.dims[d]) > cx->p->next_symbol) cx->p->next_symbol = (int)(-t.dims[d]);
+        if (t.dtype == IR_INT64) t.dtype = IR_INT32; /* Core ML has no int64 tensors */
+        if (t.dtype == IR_FP64) t.dtype = IR_FP32;
+        ir_value *v = ir_function_add_input(cx->fn, name, t);
+        if (!v || lower_names_add(cx, v->name, v)) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        if (!(cx->vals[tv->id] = lv_tensor(cx, v))) return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    lv **leaf;
+    const ts_value **from;
+    int n, cap;
+} leaves;
+
+static int flatten_out(lower_ctx *cx, lv *l, const ts_value *from, leaves *o) {
+    if (l->kind == LV_TUPLE || l->kind == LV_LIST) {
+        for (int i = 0; i < l->n; i++)
+            if (flatten_out(cx, l->items[i], from, o)) return -1;
+        return 0;
+    }
+    if (o->n == o->cap) {
+        int cap = o->cap ? o->cap * 2 : 8;
+        lv **nl = pc_alloc(cx->p->arena, sizeof(*nl) * (size_t)cap);
+        const ts_value **nf = pc_alloc(cx->p->arena, sizeof(*nf) * (size_t)cap);
+        if (!nl || !nf) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        if (o->n) {
+            memcpy(nl, o->leaf, sizeof(*nl) * (size_t)o->n);
+            memcpy(nf, o->from, sizeof(*nf) * (size_t)o->n);
+        }
+        o->leaf = nl;
+        o->from = nf;
+        o->cap = cap;
+    }
+    o->leaf[o->n] = l;
+    o->from[o->n++] = from;
+    return 0;
+}
+
+/* Give v the name `name`: a value already holding it is renamed first. */
+static int rename_value(lower_ctx *cx, ir_value *v, const char *name) {
+    if (strcmp(v->name, name) == 0) return 0;
+    if (lower_names_has(cx, name)) {
+        ir_value *other = names_value(cx, name);
+        if (!other || other->def == NULL)
+            return pc_fail(cx->e, PC_E_VALUE, "output name '%s' is already used by an input or op", name);
+        cx->base = name;
+        const char *fresh = lower_name(cx, "renamed");
+        if (!fresh) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        other->name = fresh;
+        if (lower_names_add(cx, fresh, other)) return -1;
+    }
+    v->name = pc_strdup(cx->p->arena, name);
+    if (!v->name) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    return lower_names_add(cx, v->name, v);
+}
+
+static int add_outputs(lower_ctx *cx) {
+    const ts_block *top = cx->g->top;
+    leaves lf = {0};
+    cx->node = NULL;
+    for (int i = 0; i < top->nout; i++)
+        if (flatten_out(cx, cx->vals[top->out[i]->id], top->out[i], &lf)) return -1;
+    if (cx->o->noutputs && cx->o->noutputs != lf.n)
+        return pc_fail(cx->e, PC_E_VALUE, "%d output name%s given but the model returns %d tensor%s", cx->o->noutputs,
+                       cx->o->noutputs == 1 ? " was" : "s were", lf.n, lf.n == 1 ? "" : "s");
+    ir_value **outs = pc_alloc(cx->p->arena, sizeof(*outs) * (size_t)(lf.n ? lf.n : 1));
+    if (!outs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int i = 0; i < lf.n; i++) {
+        lv *l = lf.leaf[i];
+        if (l->kind == LV_STR || l->kind == LV_NONE || l->kind == LV_DEVICE)
+            return pc_fail(cx->e, PC_E_CONVERT, "output %d (%%%s) is a %s; Core ML outputs must be tensors", i,
+                           lf.from[i]->name, lv_kind_name(l->kind));
+        const char *want = cx->o->noutputs && cx->o->outputs[i].name ? cx->o->outputs[i].name : NULL;
+        cx->base = sanitize(cx->p->arena, lf.from[i]->name);
+        if (!cx->base) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        ir_value *v = lower_as_tensor(cx, l, IR_DT_INVALID);
+        if (!v) return -1;
+        int used = 0;
+        for (int k = 0; k < i; k++) used |= outs[k] == v;
+        if (!v->def || v->def->kind == IR_OP_CONST || used) {
+            v = lower_unary(cx, IR_OP_IDENTITY, v, "out");
+            if (!v) return -1;
+        }
+        if (want && rename_value(cx, v, want)) return -1;
+        outs[i] = v;
+    }
+    if (ir_block_set_outputs(cx->fn->body, lf.n, outs)) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    return 0;
+}
+
+int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err *e) {
+    *out = NULL;
+    if (check_kinds(g, o, e)) return -1;
+    ir_program *p = ir_program_new();
+    if (!p) return pc_fail(e, PC_E_NOMEM, "lowering: out of memory");
+    lower_names names = {.cap = 256};
+    lower_ctx cx = {.p = p, .g = g, .o = o, .e = e, .names = &names};
+    names.key = pc_alloc(p->arena, sizeof(*names.key) * (size_t)names.cap);
+    names.val = pc_alloc(p->arena, sizeof(*names.val) * (size_t)names.cap);
+    cx.vals = pc_alloc(p->arena, sizeof(*cx.vals) * (size_t)(g->nvalues ? g->nvalues : 1));
+    cx.fn = ir_function_new(p, "main", o->opset ? o->opset : "CoreML5");
+    if (!names.key || !names.val || !cx.vals || !cx.fn) {
+        ir_program_free(p);
+        return pc_fail(e, PC_E_NOMEM, "lowering: out of memory");
+    }
+    cx.b = cx.fn->body;
+    if (add_inputs(&cx) || lower_block_nodes(&cx, g->top) || add_outputs(&cx)) {
+        ir_program_free(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}

@@ -1,0 +1,118 @@
+/* lower_int.h: what the lowering files share (not a stage contract; lower.h is).
+ *
+ * Every TorchScript value maps to a lowered value (lv): an IR tensor, a
+ * compile-time scalar (int/float/bool, or a run-time scalar held in a rank-0
+ * IR tensor when `dyn`), a str / None / device, or a list / tuple of lvs.
+ * A lowering function reads its node's inputs as lvs and binds its outputs.
+ */
+#ifndef LOWER_INT_H
+#define LOWER_INT_H
+
+#include "lower/lower.h"
+
+typedef enum { LV_TENSOR = 1, LV_INT, LV_FLOAT, LV_BOOL, LV_STR, LV_NONE, LV_DEVICE, LV_LIST, LV_TUPLE } lv_kind;
+
+typedef struct lv {
+    lv_kind kind;
+    ir_value *v;       /* TENSOR; INT/FLOAT/BOOL when dyn (rank-0 tensor) */
+    int dyn;           /* scalar known only at run time */
+    int64_t i;         /* INT, BOOL */
+    double f;          /* FLOAT */
+    const char *s;     /* STR, DEVICE */
+    int n;             /* LIST, TUPLE */
+    struct lv **items;
+} lv;
+
+typedef int (*lower_fn)(lower_ctx *cx, const ts_node *n);
+
+typedef struct lower_names lower_names;
+
+struct lower_ctx {
+    ir_program *p;
+    ir_function *fn;
+    ir_block *b;            /* where new ops go */
+    const ts_graph *g;
+    const lower_opts *o;
+    pc_err *e;
+    lv **vals;              /* by ts_value id */
+    const ts_node *node;    /* being lowered */
+    const char *base;       /* name base for the node's ops (sanitized output name) */
+    const char *loc;        /* "aten::conv2d at model.py:12" */
+    lower_names *names;
+};
+
+/* ---- the registry (registry.def) ---- */
+#define LOWER_OP(KIND, FN, NOTE) int FN(lower_ctx *cx, const ts_node *n);
+#include "lower/registry.def"
+#undef LOWER_OP
+lower_fn lower_find(const char *kind);
+
+/* ---- lowered values ---- */
+lv *lv_new(lower_ctx *cx, lv_kind k);
+lv *lv_tensor(lower_ctx *cx, ir_value *v);
+lv *lv_int(lower_ctx *cx, int64_t i);
+lv *lv_float(lower_ctx *cx, double f);
+lv *lv_bool(lower_ctx *cx, int b);
+lv *lv_none(lower_ctx *cx);
+const char *lv_kind_name(lv_kind k);
+
+/* Input i of n (fails naming the node when missing). */
+lv *lower_in(lower_ctx *cx, const ts_node *n, int i);
+/* Bind output i of n. */
+int lower_out(lower_ctx *cx, const ts_node *n, int i, lv *v);
+int lower_out_tensor(lower_ctx *cx, const ts_node *n, int i, ir_value *v);
+/* Fail (PC_E_CONVERT) naming the node; returns -1. */
+int lower_fail(lower_ctx *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Typed reads of node inputs (fail when the input is not of that kind or not static). */
+int lower_is_none(lower_ctx *cx, const ts_node *n, int i);      /* 1/0 (0 also for a missing input) */
+int lower_int_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out);
+int lower_float_in(lower_ctx *cx, const ts_node *n, int i, double *out); /* int or float */
+int lower_bool_in(lower_ctx *cx, const ts_node *n, int i, int *out);
+/* A static int list (a single int is a list of one). *cnt = elements; max: capacity. */
+int lower_ints_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out, int max, int *cnt);
+int lv_ints(lower_ctx *cx, const lv *l, int64_t *out, int max, int *cnt); /* -1 (no error set) if not static */
+/* Input i as an IR tensor; scalars become consts of dtype dt (IR_DT_INVALID: their own). */
+ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt);
+ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt);
+/* An int list (static or with run-time elements) as an int32 [n] tensor. */
+ir_value *lower_shape_tensor(lower_ctx *cx, lv *l);
+
+/* ---- building ops ---- */
+/* A unique name "<base><suffix>" (suffix may be NULL). */
+const char *lower_name(lower_ctx *cx, const char *suffix);
+/* A new op named lower_name(suffix), detached: lower_finish appends it to the current block (so the
+ * const params made in between come first), infers its outputs and returns output 0. */
+ir_op *lower_op(lower_ctx *cx, ir_opkind k, const char *suffix);
+/* Infer op's outputs (ir_infer) and return output 0 (NULL on error). */
+ir_value *lower_finish(lower_ctx *cx, ir_op *op);
+/* Const parameters named "<op>_<param>", bound to op's param. */
+int lower_param_i32(lower_ctx *cx, ir_op *op, const char *pname, int32_t v);
+int lower_param_i32v(lower_ctx *cx, ir_op *op, const char *pname, int n, const int64_t *v);
+int lower_param_f(lower_ctx *cx, ir_op *op, const char *pname, double v, ir_dtype dt);
+int lower_param_bool(lower_ctx *cx, ir_op *op, const char *pname, int v);
+int lower_param_boolv(lower_ctx *cx, ir_op *op, const char *pname, int n, const int *v);
+int lower_param_str(lower_ctx *cx, ir_op *op, const char *pname, const char *s);
+/* Const values (not bound). */
+ir_value *lower_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix);
+ir_value *lower_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix);
+
+/* Common one-liners: op(x=x) and op(x=x, y=y). */
+ir_value *lower_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix);
+ir_value *lower_binary(lower_ctx *cx, ir_opkind k, ir_value *x, ir_value *y, const char *suffix);
+ir_value *lower_cast(lower_ctx *cx, ir_value *x, ir_dtype dt, const char *suffix);
+ir_value *lower_reshape(lower_ctx *cx, ir_value *x, int n, const int64_t *shape, const char *suffix);
+
+/* Normalize a possibly negative axis against rank; fails when out of range. */
+int lower_axis(lower_ctx *cx, int64_t axis, int rank, int *out);
+/* The IR dtype a torch ScalarType code maps to (int64 -> int32, double -> fp32). */
+int lower_scalar_type(lower_ctx *cx, int64_t code, ir_dtype *out);
+
+/* Names (lower.c). */
+int lower_names_add(lower_ctx *cx, const char *name, ir_value *v);
+int lower_names_has(lower_ctx *cx, const char *name);
+
+/* Blocks of control flow (plumbing.c uses it): lower every node of b, in order. */
+int lower_block_nodes(lower_ctx *cx, const ts_block *b);
+
+#endif

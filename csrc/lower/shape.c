@@ -1,0 +1,337 @@
+/* shape.c: size/dim/numel, flatten, view/reshape, permute/transpose/t, cat/stack,
+ * unsqueeze/squeeze, slice/select, chunk/split. Static dims stay compile-time ints;
+ * symbolic dims are read at run time with shape + gather. */
+#include "lower/lower_int.h"
+
+#include <string.h>
+
+/* Dimension d of x as an lv: a compile-time int, or a run-time int32 scalar. */
+static lv *dim_lv(lower_ctx *cx, ir_value *x, int d) {
+    if (x->type.dims[d] >= 0) return lv_int(cx, x->type.dims[d]);
+    ir_value *s = lower_unary(cx, IR_OP_SHAPE, x, "shape");
+    ir_value *idx = s ? lower_const_scalar(cx, d, IR_INT32, "index") : NULL;
+    ir_op *op = idx ? lower_op(cx, IR_OP_GATHER, "dim") : NULL;
+    if (!op || ir_op_set_input(op, "x", s) || ir_op_set_input(op, "indices", idx) || lower_param_i32(cx, op, "axis", 0))
+        return NULL;
+    ir_value *v = lower_finish(cx, op);
+    lv *l = v ? lv_new(cx, LV_INT) : NULL;
+    if (l) {
+        l->dyn = 1;
+        l->v = v;
+    }
+    return l;
+}
+
+static ir_value *tensor_in(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (x && x->type.rank < 0) {
+        lower_fail(cx, "the input's rank is unknown");
+        return NULL;
+    }
+    return x;
+}
+
+int lower_size(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    if (!x) return -1;
+    if (n->nin > 1) {
+        int64_t d;
+        int a;
+        if (lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+        return lower_out(cx, n, 0, dim_lv(cx, x, a));
+    }
+    lv *l = lv_new(cx, LV_LIST);
+    if (!l) return -1;
+    l->n = x->type.rank;
+    l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n ? l->n : 1));
+    if (!l->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int i = 0; i < l->n; i++)
+        if (!(l->items[i] = dim_lv(cx, x, i))) return -1;
+    return lower_out(cx, n, 0, l);
+}
+
+int lower_dim(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    return x ? lower_out(cx, n, 0, lv_int(cx, x->type.rank)) : -1;
+}
+
+int lower_numel(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    if (!x) return -1;
+    int64_t k = ir_type_numel(&x->type);
+    if (k < 0) return lower_fail(cx, "numel() of a tensor with symbolic dims");
+    return lower_out(cx, n, 0, lv_int(cx, k));
+}
+
+/* reshape to a shape given as an lv list (static -> const shape; else built at run time). */
+static ir_value *reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
+    ir_value *s = lower_shape_tensor(cx, shape);
+    ir_op *op = s ? lower_op(cx, IR_OP_RESHAPE, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
+    return lower_finish(cx, op);
+}
+
+int lower_reshape_op(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    lv *s = x ? lower_in(cx, n, 1) : NULL;
+    if (!s) return -1;
+    int64_t v[IR_MAX_RANK];
+    int cnt;
+    if (!lv_ints(cx, s, v, IR_MAX_RANK, &cnt)) {
+        /* a no-op reshape stays a value, not an op */
+        if (cnt == x->type.rank && ir_type_is_static(&x->type)) {
+            int same = 1;
+            for (int i = 0; i < cnt; i++) same &= v[i] == x->type.dims[i];
+            if (same) return lower_out_tensor(cx, n, 0, x);
+        }
+        return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, cnt, v, NULL));
+    }
+    return lower_out_tensor(cx, n, 0, reshape_lv(cx, x, s));
+}
+
+/* flatten(self, start_dim=0, end_dim=-1) */
+int lower_flatten(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    int64_t s0 = 0, e0 = -1;
+    if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &s0)) || (n->nin > 2 && lower_int_in(cx, n, 2, &e0))) return -1;
+    int r = x->type.rank, s, e;
+    if (r == 0) return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, 1, (int64_t[]){1}, NULL));
+    if (lower_axis(cx, s0, r, &s) || lower_axis(cx, e0, r, &e)) return -1;
+    if (s > e) return lower_fail(cx, "start_dim after end_dim");
+    if (s == e) return lower_out_tensor(cx, n, 0, x);
+    lv *shape = lv_new(cx, LV_LIST);
+    if (!shape) return -1;
+    shape->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r);
+    if (!shape->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    int64_t prod = 1;
+    int dyn = 0;
+    for (int i = s; i <= e; i++) {
+        if (x->type.dims[i] < 0) dyn = 1;
+        else prod *= x->type.dims[i];
+    }
+    for (int i = 0; i < r; i++) {
+        if (i > s && i <= e) continue;
+        lv *d = i == s ? lv_int(cx, dyn ? -1 : prod) : dim_lv(cx, x, i);
+        if (!d) return -1;
+        shape->items[shape->n++] = d;
+    }
+    return lower_out_tensor(cx, n, 0, reshape_lv(cx, x, shape));
+}
+
+static ir_value *transpose(lower_ctx *cx, ir_value *x, int r, const int64_t *perm) {
+    int id = 1;
+    for (int i = 0; i < r; i++) id &= perm[i] == i;
+    if (id) return x;
+    ir_op *op = lower_op(cx, IR_OP_TRANSPOSE, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "perm", r, perm)) return NULL;
+    return lower_finish(cx, op);
+}
+
+int lower_permute(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    int64_t raw[IR_MAX_RANK], perm[IR_MAX_RANK];
+    int cnt;
+    if (!x || lower_ints_in(cx, n, 1, raw, IR_MAX_RANK, &cnt)) return -1;
+    if (cnt != x->type.rank) return lower_fail(cx, "permutation of %d dims for a rank-%d tensor", cnt, x->type.rank);
+    for (int i = 0; i < cnt; i++) {
+        int a;
+        if (lower_axis(cx, raw[i], cnt, &a)) return -1;
+        perm[i] = a;
+    }
+    return lower_out_tensor(cx, n, 0, transpose(cx, x, cnt, perm));
+}
+
+/* transpose(self, dim0, dim1) and t(self) */
+int lower_transpose_op(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    if (!x) return -1;
+    int r = x->type.rank, a = 0, b = 1;
+    if (strcmp(n->kind, "aten::t") == 0) {
+        if (r < 2) return lower_out_tensor(cx, n, 0, x);
+    } else {
+        int64_t d0, d1;
+        if (lower_int_in(cx, n, 1, &d0) || lower_int_in(cx, n, 2, &d1) || lower_axis(cx, d0, r, &a) ||
+            lower_axis(cx, d1, r, &b))
+            return -1;
+    }
+    int64_t perm[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) perm[i] = i;
+    perm[a] = b;
+    perm[b] = a;
+    return lower_out_tensor(cx, n, 0, transpose(cx, x, r, perm));
+}
+
+/* cat / concat (tensors, dim) and stack (tensors, dim) */
+int lower_cat(lower_ctx *cx, const ts_node *n) {
+    lv *l = lower_in(cx, n, 0);
+    int64_t dim = 0;
+    if (!l || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n == 0) return lower_fail(cx, "expected a non-empty list of tensors");
+    int stack = strcmp(n->kind, "aten::stack") == 0;
+    ir_value **vs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
+    if (!vs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    ir_dtype dt = IR_DT_INVALID;
+    for (int i = 0; i < l->n; i++) {
+        if (!(vs[i] = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
+        ir_dtype t = vs[i]->type.dtype;
+        if (dt == IR_DT_INVALID || (ir_dtype_is_float(t) && !ir_dtype_is_float(dt))) dt = t;
+    }
+    for (int i = 0; i < l->n; i++)
+        if (vs[i]->type.dtype != dt && !(vs[i] = lower_cast(cx, vs[i], dt, "cast"))) return -1;
+    int r = vs[0]->type.rank, axis;
+    if (lower_axis(cx, dim, stack ? r + 1 : r, &axis)) return -1;
+    if (l->n == 1 && !stack) return lower_out_tensor(cx, n, 0, vs[0]);
+    ir_op *op = lower_op(cx, stack ? IR_OP_STACK : IR_OP_CONCAT, NULL);
+    if (!op || ir_op_set_inputs(op, "values", l->n, vs) || lower_param_i32(cx, op, "axis", axis)) return -1;
+    if (!stack && lower_param_bool(cx, op, "interleave", 0)) return -1;
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+int lower_unsqueeze(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    int64_t d;
+    int a;
+    if (!x || lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank + 1, &a)) return -1;
+    int64_t ax = a;
+    ir_op *op = lower_op(cx, IR_OP_EXPAND_DIMS, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", 1, &ax)) return -1;
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+/* squeeze(self), squeeze(self, dim), squeeze(self, dims): only dims known to be 1 go
+ * (torch leaves other dims alone). */
+int lower_squeeze(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    if (!x) return -1;
+    int r = x->type.rank, cnt = 0, nax = 0;
+    int64_t raw[IR_MAX_RANK], axes[IR_MAX_RANK];
+    if (n->nin > 1) {
+        if (lower_ints_in(cx, n, 1, raw, IR_MAX_RANK, &cnt)) return -1;
+        for (int i = 0; i < cnt; i++) {
+            int a;
+            if (lower_axis(cx, raw[i], r, &a)) return -1;
+            if (r > 0 && x->type.dims[a] == 1) axes[nax++] = a;
+            else if (r > 0 && x->type.dims[a] < 0) return lower_fail(cx, "squeeze of a symbolic dim");
+        }
+    } else {
+        for (int i = 0; i < r; i++)
+            if (x->type.dims[i] == 1) axes[nax++] = i;
+    }
+    if (nax == 0) return lower_out_tensor(cx, n, 0, x);
+    if (nax == r) return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, 0, NULL, NULL));
+    ir_op *op = lower_op(cx, IR_OP_SQUEEZE, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", nax, axes)) return -1;
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+/* slice_by_index over one axis: begin/end at `axis`, masks elsewhere. */
+static ir_value *slice_axis(lower_ctx *cx, ir_value *x, int axis, int64_t b, int64_t e, int end_open, int64_t step,
+                            int squeeze) {
+    int r = x->type.rank;
+    int64_t begin[IR_MAX_RANK] = {0}, end[IR_MAX_RANK] = {0}, stride[IR_MAX_RANK];
+    int bm[IR_MAX_RANK], em[IR_MAX_RANK], sm[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        stride[i] = 1;
+        bm[i] = em[i] = i != axis;
+        sm[i] = 0;
+    }
+    begin[axis] = b;
+    end[axis] = e;
+    em[axis] = end_open;
+    stride[axis] = step;
+    sm[axis] = squeeze;
+    ir_op *op = lower_op(cx, IR_OP_SLICE_BY_INDEX, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "begin", r, begin) ||
+        lower_param_i32v(cx, op, "end", r, end) || lower_param_i32v(cx, op, "stride", r, stride) ||
+        lower_param_boolv(cx, op, "begin_mask", r, bm) || lower_param_boolv(cx, op, "end_mask", r, em))
+        return NULL;
+    if (squeeze && lower_param_boolv(cx, op, "squeeze_mask", r, sm)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* slice(self, dim=0, start=None, end=None, step=1) */
+int lower_slice(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    int64_t dim = 0, start = 0, end = INT64_MAX, step = 1;
+    int a;
+    if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
+    if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_int_in(cx, n, 2, &start)) return -1;
+    if (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_int_in(cx, n, 3, &end)) return -1;
+    if (n->nin > 4 && lower_int_in(cx, n, 4, &step)) return -1;
+    if (lower_axis(cx, dim, x->type.rank, &a)) return -1;
+    if (step < 1) return lower_fail(cx, "slice step must be positive");
+    int64_t size = x->type.dims[a];
+    if (size >= 0) { /* normalize and clamp like Python */
+        if (start < 0) start += size;
+        if (end < 0) end += size;
+        start = PC_MAX(0, PC_MIN(start, size));
+        end = PC_MAX(start, PC_MIN(end, size));
+        if (start == 0 && end == size && step == 1) return lower_out_tensor(cx, n, 0, x);
+        return lower_out_tensor(cx, n, 0, slice_axis(cx, x, a, start, end, 0, step, 0));
+    }
+    int open = end >= INT32_MAX;
+    if (start < INT32_MIN || start > INT32_MAX || (!open && end < INT32_MIN)) return lower_fail(cx, "slice bound out of range");
+    return lower_out_tensor(cx, n, 0, slice_axis(cx, x, a, start, open ? 0 : end, open, step, 0));
+}
+
+/* select(self, dim, index) */
+int lower_select(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    int64_t dim, idx;
+    int a;
+    if (!x || lower_int_in(cx, n, 1, &dim) || lower_int_in(cx, n, 2, &idx) || lower_axis(cx, dim, x->type.rank, &a))
+        return -1;
+    int64_t size = x->type.dims[a];
+    if (size >= 0) {
+        if (idx < -size || idx >= size) return lower_fail(cx, "index %lld out of range for size %lld", (long long)idx, (long long)size);
+        if (idx < 0) idx += size;
+    }
+    return lower_out_tensor(cx, n, 0, slice_axis(cx, x, a, idx, idx + 1, idx == -1, 1, 1));
+}
+
+/* chunk(self, chunks, dim=0), split(self, split_size | sizes, dim=0), split_with_sizes(self, sizes, dim=0):
+ * a list of tensors (static sizes). */
+int lower_split(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    int64_t dim = 0, sizes[256];
+    int cnt = 0, a;
+    if (!x || (n->nin > 2 && lower_int_in(cx, n, 2, &dim)) || lower_axis(cx, dim, x->type.rank, &a)) return -1;
+    int64_t size = x->type.dims[a];
+    if (size < 0) return lower_fail(cx, "splitting a symbolic dim");
+    lv *arg = lower_in(cx, n, 1);
+    if (!arg) return -1;
+    int is_chunk = strcmp(n->kind, "aten::chunk") == 0;
+    if (arg->kind == LV_INT && !arg->dyn) {
+        int64_t k = arg->i;
+        if (k <= 0) return lower_fail(cx, "chunk / split size must be positive");
+        int64_t piece = is_chunk ? (size + k - 1) / k : k;
+        if (piece == 0) piece = 1;
+        for (int64_t off = 0; off < size; off += piece) {
+            if (cnt == PC_ARRAY_LEN(sizes)) return lower_fail(cx, "more than %d pieces", PC_ARRAY_LEN(sizes));
+            sizes[cnt++] = PC_MIN(piece, size - off);
+        }
+        if (size == 0) sizes[cnt++] = 0;
+    } else if (lower_ints_in(cx, n, 1, sizes, PC_ARRAY_LEN(sizes), &cnt)) {
+        return -1;
+    }
+    int64_t total = 0;
+    for (int i = 0; i < cnt; i++) total += sizes[i];
+    if (total != size) return lower_fail(cx, "split sizes sum to %lld, not %lld", (long long)total, (long long)size);
+    lv *l = lv_new(cx, LV_LIST);
+    if (!l) return -1;
+    l->n = cnt;
+    l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(cnt ? cnt : 1));
+    if (!l->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    if (cnt == 1) {
+        l->items[0] = lv_tensor(cx, x);
+        return lower_out(cx, n, 0, l);
+    }
+    ir_op *op = lower_op(cx, IR_OP_SPLIT, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "split_sizes", cnt, sizes) ||
+        lower_param_i32(cx, op, "axis", a) || !lower_finish(cx, op))
+        return -1;
+    if (op->nout != cnt) return lower_fail(cx, "internal: split made %d outputs for %d pieces", op->nout, cnt);
+    for (int i = 0; i < cnt; i++)
+        if (!(l->items[i] = lv_tensor(cx, op->out[i]))) return -1;
+    return lower_out(cx, n, 0, l);
+}

@@ -1,0 +1,417 @@
+/* util.c: lowered values, typed input reads and op building shared by the op files. */
+#include "lower/lower_int.h"
+
+#include <math.h>
+#include <string.h>
+
+static int oom(lower_ctx *cx) { return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"); }
+
+/* ---- lowered values ---- */
+lv *lv_new(lower_ctx *cx, lv_kind k) {
+    lv *l = pc_alloc(cx->p->arena, sizeof *l);
+    if (!l) {
+        oom(cx);
+        return NULL;
+    }
+    l->kind = k;
+    return l;
+}
+
+lv *lv_tensor(lower_ctx *cx, ir_value *v) {
+    lv *l = lv_new(cx, LV_TENSOR);
+    if (l) l->v = v;
+    return l;
+}
+
+lv *lv_int(lower_ctx *cx, int64_t i) {
+    lv *l = lv_new(cx, LV_INT);
+    if (l) l->i = i;
+    return l;
+}
+
+lv *lv_float(lower_ctx *cx, double f) {
+    lv *l = lv_new(cx, LV_FLOAT);
+    if (l) l->f = f;
+    return l;
+}
+
+lv *lv_bool(lower_ctx *cx, int b) {
+    lv *l = lv_new(cx, LV_BOOL);
+    if (l) l->i = b != 0;
+    return l;
+}
+
+lv *lv_none(lower_ctx *cx) { return lv_new(cx, LV_NONE); }
+
+const char *lv_kind_name(lv_kind k) {
+    switch (k) {
+    case LV_TENSOR: return "tensor";
+    case LV_INT: return "int";
+    case LV_FLOAT: return "float";
+    case LV_BOOL: return "bool";
+    case LV_STR: return "str";
+    case LV_NONE: return "None";
+    case LV_DEVICE: return "device";
+    case LV_LIST: return "list";
+    case LV_TUPLE: return "tuple";
+    }
+    return "?";
+}
+
+lv *lower_in(lower_ctx *cx, const ts_node *n, int i) {
+    if (i >= n->nin) {
+        lower_fail(cx, "expected at least %d inputs, got %d", i + 1, n->nin);
+        return NULL;
+    }
+    lv *l = cx->vals[n->in[i]->id];
+    if (!l) lower_fail(cx, "input %d (%%%s) has no lowered value", i, n->in[i]->name);
+    return l;
+}
+
+int lower_out(lower_ctx *cx, const ts_node *n, int i, lv *v) {
+    if (!v) return -1;
+    if (i >= n->nout) return lower_fail(cx, "internal: output %d of %d", i, n->nout);
+    cx->vals[n->out[i]->id] = v;
+    return 0;
+}
+
+int lower_out_tensor(lower_ctx *cx, const ts_node *n, int i, ir_value *v) {
+    if (!v) return -1;
+    return lower_out(cx, n, i, lv_tensor(cx, v));
+}
+
+/* ---- typed reads ---- */
+int lower_is_none(lower_ctx *cx, const ts_node *n, int i) {
+    if (i >= n->nin) return 0;
+    lv *l = cx->vals[n->in[i]->id];
+    return l && l->kind == LV_NONE;
+}
+
+int lower_int_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out) {
+    lv *l = lower_in(cx, n, i);
+    if (!l) return -1;
+    if ((l->kind == LV_INT || l->kind == LV_BOOL) && !l->dyn) {
+        *out = l->i;
+        return 0;
+    }
+    if (l->kind == LV_LIST && l->n == 1 && l->items[0]->kind == LV_INT && !l->items[0]->dyn) {
+        *out = l->items[0]->i;
+        return 0;
+    }
+    return lower_fail(cx, "input %d (%%%s) must be an int known at conversion time (got %s%s)", i, n->in[i]->name,
+                      l->dyn ? "run-time " : "", lv_kind_name(l->kind));
+}
+
+int lower_float_in(lower_ctx *cx, const ts_node *n, int i, double *out) {
+    lv *l = lower_in(cx, n, i);
+    if (!l) return -1;
+    if (!l->dyn && (l->kind == LV_INT || l->kind == LV_BOOL)) {
+        *out = (double)l->i;
+        return 0;
+    }
+    if (!l->dyn && l->kind == LV_FLOAT) {
+        *out = l->f;
+        return 0;
+    }
+    return lower_fail(cx, "input %d (%%%s) must be a number known at conversion time (got %s%s)", i, n->in[i]->name,
+                      l->dyn ? "run-time " : "", lv_kind_name(l->kind));
+}
+
+int lower_bool_in(lower_ctx *cx, const ts_node *n, int i, int *out) {
+    int64_t v;
+    if (lower_int_in(cx, n, i, &v)) return -1;
+    *out = v != 0;
+    return 0;
+}
+
+int lv_ints(lower_ctx *cx, const lv *l, int64_t *out, int max, int *cnt) {
+    if ((l->kind == LV_INT || l->kind == LV_BOOL) && !l->dyn) {
+        if (max < 1) return -1;
+        out[0] = l->i;
+        *cnt = 1;
+        return 0;
+    }
+    if (l->kind != LV_LIST && l->kind != LV_TUPLE) return -1;
+    if (l->n > max) return -1;
+    for (int k = 0; k < l->n; k++) {
+        const lv *x = l->items[k];
+        if ((x->kind != LV_INT && x->kind != LV_BOOL) || x->dyn) return -1;
+        out[k] = x->i;
+    }
+    *cnt = l->n;
+    return 0;
+}
+
+int lower_ints_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out, int max, int *cnt) {
+    lv *l = lower_in(cx, n, i);
+    if (!l) return -1;
+    if (lv_ints(cx, l, out, max, cnt))
+        return lower_fail(cx, "input %d (%%%s) must be a list of at most %d ints known at conversion time", i,
+                          n->in[i]->name, max);
+    return 0;
+}
+
+ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
+    switch (l->kind) {
+    case LV_TENSOR:
+        return l->v;
+    case LV_INT:
+    case LV_BOOL:
+    case LV_FLOAT:
+        if (l->dyn) {
+            if (dt == IR_DT_INVALID || l->v->type.dtype == dt) return l->v;
+            return lower_cast(cx, l->v, dt, "cast");
+        }
+        if (dt == IR_DT_INVALID) dt = l->kind == LV_FLOAT ? IR_FP32 : l->kind == LV_BOOL ? IR_BOOL : IR_INT32;
+        return lower_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, "const");
+    case LV_LIST:
+    case LV_TUPLE: {
+        int64_t iv[64];
+        int cnt;
+        if (!lv_ints(cx, l, iv, 64, &cnt) && (dt == IR_DT_INVALID || dt == IR_INT32))
+            return lower_const_i32v(cx, cnt, iv, "const");
+        int all_num = l->n <= 64;
+        float fv[64];
+        for (int k = 0; k < l->n && all_num; k++) {
+            lv *x = l->items[k];
+            all_num = !x->dyn && (x->kind == LV_INT || x->kind == LV_FLOAT || x->kind == LV_BOOL);
+            if (all_num) fv[k] = x->kind == LV_FLOAT ? (float)x->f : (float)x->i;
+        }
+        if (all_num) {
+            int64_t d = l->n;
+            ir_type t = ir_tensor_type(dt == IR_DT_INVALID ? IR_FP32 : dt, 1, &d);
+            ir_value *v = ir_const_new(cx->p, cx->b, lower_name(cx, "const"), t, IR_FP32, fv, 1);
+            if (!v) oom(cx);
+            else lower_names_add(cx, v->name, v);
+            return v;
+        }
+        if (dt == IR_DT_INVALID || dt == IR_INT32) return lower_shape_tensor(cx, l);
+        break;
+    }
+    default:
+        break;
+    }
+    lower_fail(cx, "expected a tensor, got %s", lv_kind_name(l->kind));
+    return NULL;
+}
+
+ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt) {
+    lv *l = lower_in(cx, n, i);
+    return l ? lower_as_tensor(cx, l, dt) : NULL;
+}
+
+ir_value *lower_shape_tensor(lower_ctx *cx, lv *l) {
+    int64_t iv[IR_MAX_RANK * 8];
+    int cnt;
+    if (!lv_ints(cx, l, iv, PC_ARRAY_LEN(iv), &cnt)) return lower_const_i32v(cx, cnt, iv, "shape");
+    if (l->kind != LV_LIST && l->kind != LV_TUPLE) {
+        if ((l->kind == LV_INT) && l->dyn) {
+            int64_t ax = 0;
+            ir_op *op = lower_op(cx, IR_OP_EXPAND_DIMS, "expand");
+            if (!op || ir_op_set_input(op, "x", l->v) || lower_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
+            return lower_finish(cx, op);
+        }
+        lower_fail(cx, "expected a list of ints, got %s", lv_kind_name(l->kind));
+        return NULL;
+    }
+    /* mixed static / run-time elements: concat of [1]-shaped pieces */
+    ir_value *parts[64];
+    int np = 0;
+    if (l->n > 64) {
+        lower_fail(cx, "list of %d ints is too long", l->n);
+        return NULL;
+    }
+    for (int k = 0; k < l->n; k++) {
+        lv *x = l->items[k];
+        if (x->kind != LV_INT && x->kind != LV_BOOL) {
+            lower_fail(cx, "expected a list of ints, element %d is %s", k, lv_kind_name(x->kind));
+            return NULL;
+        }
+        ir_value *piece;
+        if (x->dyn) {
+            int64_t ax = 0;
+            ir_value *s = x->v->type.dtype == IR_INT32 ? x->v : lower_cast(cx, x->v, IR_INT32, "cast");
+            ir_op *op = s ? lower_op(cx, IR_OP_EXPAND_DIMS, "expand") : NULL;
+            if (!op || ir_op_set_input(op, "x", s) || lower_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
+            piece = lower_finish(cx, op);
+        } else {
+            piece = lower_const_i32v(cx, 1, &x->i, "dim");
+        }
+        if (!piece) return NULL;
+        parts[np++] = piece;
+    }
+    ir_op *op = lower_op(cx, IR_OP_CONCAT, "shape");
+    if (!op || ir_op_set_inputs(op, "values", np, parts) || lower_param_i32(cx, op, "axis", 0) ||
+        lower_param_bool(cx, op, "interleave", 0))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+/* ---- building ops ---- */
+ir_op *lower_op(lower_ctx *cx, ir_opkind k, const char *suffix) {
+    const char *name = lower_name(cx, suffix);
+    ir_op *op = name ? ir_op_new(cx->p, NULL, k, name) : NULL; /* placed by lower_finish, after its params */
+    if (!op) {
+        oom(cx);
+        return NULL;
+    }
+    op->loc = cx->loc;
+    return op;
+}
+
+ir_value *lower_finish(lower_ctx *cx, ir_op *op) {
+    if (!op) return NULL;
+    if (!op->parent) ir_op_append(cx->b, op);
+    if (ir_infer(cx->p, op, cx->e)) {
+        const ts_node *n = cx->node;
+        if (n)
+            pc_prefix(cx->e, "%s (output %%%s)%s%s%s%s: ", n->kind, n->nout ? n->out[0]->name : "?",
+                      n->loc ? " at " : "", n->loc ? n->loc : "", n->src ? ": " : "", n->src ? n->src : "");
+        return NULL;
+    }
+    for (int i = 0; i < op->nout; i++) {
+        ir_value *v = op->out[i];
+        if (i > 0 && lower_names_has(cx, v->name)) {
+            const char *nm = lower_name(cx, "out");
+            if (!nm) return NULL;
+            v->name = nm;
+        }
+        if (lower_names_add(cx, v->name, v)) return NULL;
+    }
+    if (op->nout < 1) {
+        lower_fail(cx, "internal: %s produced no output", ir_op_kind_name(op->kind));
+        return NULL;
+    }
+    return op->out[0];
+}
+
+static ir_value *named_const(lower_ctx *cx, ir_value *v) {
+    if (!v) {
+        oom(cx);
+        return NULL;
+    }
+    v->def->loc = cx->loc;
+    if (lower_names_add(cx, v->name, v)) return NULL;
+    return v;
+}
+
+static const char *param_name(lower_ctx *cx, ir_op *op, const char *pname) {
+    const char *save = cx->base;
+    cx->base = op->name;
+    const char *nm = lower_name(cx, pname);
+    cx->base = save;
+    return nm;
+}
+
+static int bind(lower_ctx *cx, ir_op *op, const char *pname, ir_value *v) {
+    if (!v) return -1;
+    if (ir_op_set_input(op, pname, v)) return oom(cx);
+    return 0;
+}
+
+int lower_param_i32(lower_ctx *cx, ir_op *op, const char *pname, int32_t v) {
+    const char *nm = param_name(cx, op, pname);
+    return nm ? bind(cx, op, pname, named_const(cx, ir_const_i32(cx->p, cx->b, nm, v))) : -1;
+}
+
+int lower_param_i32v(lower_ctx *cx, ir_op *op, const char *pname, int n, const int64_t *v) {
+    const char *nm = param_name(cx, op, pname);
+    return nm ? bind(cx, op, pname, named_const(cx, ir_const_i32_vec(cx->p, cx->b, nm, n, v))) : -1;
+}
+
+int lower_param_f(lower_ctx *cx, ir_op *op, const char *pname, double v, ir_dtype dt) {
+    const char *nm = param_name(cx, op, pname);
+    float f = (float)v;
+    ir_value *c = nm ? ir_const_new(cx->p, cx->b, nm, ir_scalar_type(dt == IR_FP16 ? IR_FP16 : IR_FP32), IR_FP32, &f, 1)
+                     : NULL;
+    return nm ? bind(cx, op, pname, named_const(cx, c)) : -1;
+}
+
+int lower_param_bool(lower_ctx *cx, ir_op *op, const char *pname, int v) {
+    const char *nm = param_name(cx, op, pname);
+    return nm ? bind(cx, op, pname, named_const(cx, ir_const_bool(cx->p, cx->b, nm, v))) : -1;
+}
+
+int lower_param_boolv(lower_ctx *cx, ir_op *op, const char *pname, int n, const int *v) {
+    const char *nm = param_name(cx, op, pname);
+    uint8_t b[IR_MAX_RANK];
+    if (n > IR_MAX_RANK) return lower_fail(cx, "internal: mask of %d", n);
+    for (int i = 0; i < n; i++) b[i] = v[i] != 0;
+    int64_t d = n;
+    return nm ? bind(cx, op, pname, named_const(cx, ir_const_new(cx->p, cx->b, nm, ir_tensor_type(IR_BOOL, 1, &d), IR_BOOL, b, 1)))
+              : -1;
+}
+
+int lower_param_str(lower_ctx *cx, ir_op *op, const char *pname, const char *s) {
+    const char *nm = param_name(cx, op, pname);
+    return nm ? bind(cx, op, pname, named_const(cx, ir_const_str(cx->p, cx->b, nm, s))) : -1;
+}
+
+ir_value *lower_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix) {
+    const char *nm = lower_name(cx, suffix);
+    if (!nm) return NULL;
+    ir_value *c;
+    if (ir_dtype_is_float(dt)) {
+        float f = (float)v;
+        c = ir_const_new(cx->p, cx->b, nm, ir_scalar_type(dt == IR_FP16 ? IR_FP16 : IR_FP32), IR_FP32, &f, 1);
+    } else if (dt == IR_BOOL) {
+        c = ir_const_bool(cx->p, cx->b, nm, v != 0);
+    } else {
+        double lim = 2147483647.0;
+        c = ir_const_i32(cx->p, cx->b, nm, (int32_t)(v > lim ? lim : v < -lim - 1 ? -lim - 1 : v));
+    }
+    return named_const(cx, c);
+}
+
+ir_value *lower_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix) {
+    const char *nm = lower_name(cx, suffix);
+    return nm ? named_const(cx, ir_const_i32_vec(cx->p, cx->b, nm, n, v)) : NULL;
+}
+
+ir_value *lower_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix) {
+    ir_op *op = x ? lower_op(cx, k, suffix) : NULL;
+    if (!op || bind(cx, op, "x", x)) return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lower_binary(lower_ctx *cx, ir_opkind k, ir_value *x, ir_value *y, const char *suffix) {
+    ir_op *op = x && y ? lower_op(cx, k, suffix) : NULL;
+    if (!op || bind(cx, op, "x", x) || bind(cx, op, "y", y)) return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lower_cast(lower_ctx *cx, ir_value *x, ir_dtype dt, const char *suffix) {
+    ir_op *op = x ? lower_op(cx, IR_OP_CAST, suffix) : NULL;
+    if (!op || bind(cx, op, "x", x) || lower_param_str(cx, op, "dtype", ir_dtype_name(dt))) return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lower_reshape(lower_ctx *cx, ir_value *x, int n, const int64_t *shape, const char *suffix) {
+    ir_op *op = x ? lower_op(cx, IR_OP_RESHAPE, suffix) : NULL;
+    if (!op || bind(cx, op, "x", x) || lower_param_i32v(cx, op, "shape", n, shape)) return NULL;
+    return lower_finish(cx, op);
+}
+
+int lower_axis(lower_ctx *cx, int64_t axis, int rank, int *out) {
+    if (rank < 0) return lower_fail(cx, "the input's rank is unknown");
+    int64_t a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= (rank ? rank : 1)) return lower_fail(cx, "dim %lld is out of range for rank %d", (long long)axis, rank);
+    *out = (int)a;
+    return 0;
+}
+
+int lower_scalar_type(lower_ctx *cx, int64_t code, ir_dtype *out) {
+    switch (code) {
+    case TS_UINT8: /* Core ML (iOS15) casts only to int32/fp16/fp32/bool */
+    case TS_INT8:
+    case TS_INT16:
+    case TS_INT32:
+    case TS_INT64: *out = IR_INT32; return 0;
+    case TS_HALF: *out = IR_FP16; return 0;
+    case TS_FLOAT:
+    case TS_DOUBLE:
+    case TS_BFLOAT16: *out = IR_FP32; return 0;
+    case TS_BOOL: *out = IR_BOOL; return 0;
+    default: return lower_fail(cx, "torch dtype code %lld has no Core ML equivalent", (long long)code);
+    }
+}

@@ -1,0 +1,172 @@
+/* manifest.c: the .mlpackage layout. Reading: Manifest.json -> the root model
+ * item -> the path of model.mlmodel. Writing: Manifest.json with one entry for
+ * the model and one for the weights directory, keyed by fresh UUIDs. */
+#include "serialize/ser_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MANIFEST_MAX_BYTES (1u << 20)
+
+/* A relative path that stays inside its directory (no "..", no absolute path). */
+static int safe_relpath(const char *p) {
+    if (!*p || p[0] == '/') return 0;
+    const char *s = p;
+    while (*s) {
+        const char *t = strchr(s, '/');
+        size_t l = t ? (size_t)(t - s) : strlen(s);
+        if (l == 2 && s[0] == '.' && s[1] == '.') return 0;
+        if (!t) break;
+        s = t + 1;
+    }
+    return 1;
+}
+
+static char *dir_of(pc_arena *a, const char *file) {
+    const char *sl = strrchr(file, '/');
+    if (!sl) return pc_strdup(a, ".");
+    if (sl == file) return pc_strdup(a, "/");
+    return pc_strndup(a, file, (size_t)(sl - file));
+}
+
+/* Parse "major.minor.patch"; 0 on success. */
+static int parse_version(const char *s, long v[3]) {
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        if (*s < '0' || *s > '9') return -1;
+        v[i] = strtol(s, &end, 10);
+        s = end;
+        if (i < 2) {
+            if (*s != '.') return -1;
+            s++;
+        }
+    }
+    return *s ? -1 : 0;
+}
+
+int ser_locate_model(const char *path, pc_arena *a, const char **model_file, const char **model_dir, pc_err *e) {
+    struct stat st;
+    if (!path || !*path) return pc_fail(e, PC_E_VALUE, "empty model path");
+    if (stat(path, &st) != 0)
+        return pc_fail(e, errno == ENOENT ? PC_E_FORMAT : PC_E_IO, "cannot open model %s: %s", path, strerror(errno));
+    if (S_ISREG(st.st_mode)) {
+        *model_file = pc_strdup(a, path);
+        *model_dir = dir_of(a, path);
+        if (!*model_file || !*model_dir) return pc_fail(e, PC_E_NOMEM, "out of memory");
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode)) return pc_fail(e, PC_E_FORMAT, "%s is neither an .mlpackage directory nor a model file", path);
+    char *mpath = pc_sprintf(a, "%s/Manifest.json", path);
+    if (!mpath) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    if (access(mpath, F_OK) != 0)
+        return pc_fail(e, PC_E_FORMAT, "%s: Manifest.json is missing (not an .mlpackage?)", path);
+    unsigned char *buf;
+    size_t len;
+    if (ser_read_file(mpath, MANIFEST_MAX_BYTES, &buf, &len, e)) return -1;
+    ser_json *root;
+    int r = ser_json_parse((const char *)buf, len, mpath, a, &root, e);
+    free(buf);
+    if (r) return -1;
+    if (root->kind != SER_JS_OBJ) return pc_fail(e, PC_E_FORMAT, "%s: the manifest is not a JSON object", mpath);
+    const ser_json *ver = ser_json_get(root, "fileFormatVersion");
+    long v[3];
+    if (!ver || ver->kind != SER_JS_STR || parse_version(ver->str, v))
+        return pc_fail(e, PC_E_FORMAT, "%s: missing or malformed fileFormatVersion", mpath);
+    if (v[0] != 1 || v[1] > 0)
+        return pc_fail(e, PC_E_FORMAT, "%s: manifest version %s is newer than 1.0.x, which we read", mpath, ver->str);
+    const ser_json *entries = ser_json_get(root, "itemInfoEntries");
+    const ser_json *rootid = ser_json_get(root, "rootModelIdentifier");
+    if (!entries || entries->kind != SER_JS_OBJ) return pc_fail(e, PC_E_FORMAT, "%s: missing itemInfoEntries", mpath);
+    if (!rootid || rootid->kind != SER_JS_STR) return pc_fail(e, PC_E_FORMAT, "%s: missing rootModelIdentifier", mpath);
+    const ser_json *item = ser_json_get(entries, rootid->str);
+    if (!item || item->kind != SER_JS_OBJ)
+        return pc_fail(e, PC_E_FORMAT, "%s: rootModelIdentifier '%s' has no entry in itemInfoEntries", mpath, rootid->str);
+    const ser_json *ipath = ser_json_get(item, "path");
+    if (!ipath || ipath->kind != SER_JS_STR) return pc_fail(e, PC_E_FORMAT, "%s: the root model entry has no path", mpath);
+    if (!safe_relpath(ipath->str))
+        return pc_fail(e, PC_E_FORMAT, "%s: the root model path '%s' leaves the package", mpath, ipath->str);
+    char *mf = pc_sprintf(a, "%s/Data/%s", path, ipath->str);
+    if (!mf) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    if (stat(mf, &st) != 0 || !S_ISREG(st.st_mode))
+        return pc_fail(e, PC_E_FORMAT, "%s: the root model file %s is missing", path, mf);
+    *model_file = mf;
+    *model_dir = dir_of(a, mf);
+    if (!*model_dir) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    return 0;
+}
+
+void ser_uuid(char buf[37]) {
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t r = getrandom(b + got, sizeof b - got, 0);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    if (got < sizeof b) { /* no entropy source: mix clock and pid (uniqueness is what matters) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 17);
+        static unsigned counter;
+        x ^= (uint64_t)(++counter) * 0x9E3779B97F4A7C15ull;
+        for (int i = 0; i < 16; i++) {
+            x ^= x >> 33;
+            x *= 0xFF51AFD7ED558CCDull;
+            x ^= x >> 29;
+            b[i] = (unsigned char)x;
+        }
+    }
+    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* RFC 4122 variant */
+    static const char hex[] = "0123456789abcdef";
+    int k = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) buf[k++] = '-';
+        buf[k++] = hex[b[i] >> 4];
+        buf[k++] = hex[b[i] & 15];
+    }
+    buf[k] = 0;
+}
+
+int ser_write_manifest(const char *pkg, pc_err *e) {
+    char model_id[37], weights_id[37];
+    ser_uuid(model_id);
+    do ser_uuid(weights_id);
+    while (strcmp(model_id, weights_id) == 0);
+    char text[1024];
+    int n = snprintf(text, sizeof text,
+                     "{\n"
+                     "    \"fileFormatVersion\": \"1.0.0\",\n"
+                     "    \"itemInfoEntries\": {\n"
+                     "        \"%s\": {\n"
+                     "            \"author\": \"com.apple.CoreML\",\n"
+                     "            \"description\": \"CoreML Model Specification\",\n"
+                     "            \"name\": \"model.mlmodel\",\n"
+                     "            \"path\": \"com.apple.CoreML/model.mlmodel\"\n"
+                     "        },\n"
+                     "        \"%s\": {\n"
+                     "            \"author\": \"com.apple.CoreML\",\n"
+                     "            \"description\": \"CoreML Model Weights\",\n"
+                     "            \"name\": \"weights\",\n"
+                     "            \"path\": \"com.apple.CoreML/weights\"\n"
+                     "        }\n"
+                     "    },\n"
+                     "    \"rootModelIdentifier\": \"%s\"\n"
+                     "}",
+                     model_id, weights_id, model_id);
+    if (n < 0 || (size_t)n >= sizeof text) return pc_fail(e, PC_E_INTERNAL, "manifest text overflow");
+    size_t pl = strlen(pkg);
+    char *p = malloc(pl + 16);
+    if (!p) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    memcpy(p, pkg, pl);
+    memcpy(p + pl, "/Manifest.json", 15);
+    int r = ser_write_file(p, text, (size_t)n, e);
+    free(p);
+    return r;
+}

@@ -1,0 +1,122 @@
+/* ser_int.h: pieces shared inside serialize/ (and by python/spec.c): the JSON
+ * reader, the package layout, MIL blob storage, type-code tables, file helpers
+ * and the feature-description conversions. Not a stage contract: ser.h is.
+ */
+#ifndef SER_INT_H
+#define SER_INT_H
+
+#include "serialize/ser.h"
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdio.h>
+
+#include "coreml.pb-c.h"
+
+/* ---- JSON (json.c): a strict reader for small documents such as Manifest.json ---- */
+typedef enum { SER_JS_NULL, SER_JS_BOOL, SER_JS_NUM, SER_JS_STR, SER_JS_ARR, SER_JS_OBJ } ser_jskind;
+
+typedef struct ser_json {
+    ser_jskind kind;
+    int b;                   /* BOOL */
+    double num;              /* NUM */
+    const char *str;         /* STR (NUL-terminated; embedded NULs are rejected) */
+    int n;                   /* ARR / OBJ: number of items */
+    const char **keys;       /* OBJ: keys, in document order (unique) */
+    struct ser_json **items; /* ARR / OBJ: values */
+} ser_json;
+
+/* Parse text[0..len) into a tree in `a`. Errors are PC_E_FORMAT naming `what`
+ * (the file) and the line/column of the problem. */
+int ser_json_parse(const char *text, size_t len, const char *what, pc_arena *a, ser_json **out, pc_err *e);
+/* Member `key` of an object (NULL if absent or j is not an object). */
+const ser_json *ser_json_get(const ser_json *j, const char *key);
+
+/* ---- package layout (manifest.c) ---- */
+/* Resolve what `path` names (an .mlpackage directory, or a bare model.mlmodel)
+ * into the path of the Model protobuf file and the directory "@model_path"
+ * stands for. Strings live in a. */
+int ser_locate_model(const char *path, pc_arena *a, const char **model_file, const char **model_dir, pc_err *e);
+/* Write Manifest.json into package directory `pkg` (model and weights entries,
+ * fresh random UUIDs). */
+int ser_write_manifest(const char *pkg, pc_err *e);
+/* A random (version 4) UUID, lower case, into buf[37]. */
+void ser_uuid(char buf[37]);
+
+/* ---- files (files.c) ---- */
+/* Read a whole file into malloc'd memory (*buf, *len; free() it). Files larger
+ * than max_len fail with PC_E_FORMAT. */
+int ser_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len, pc_err *e);
+/* Write len bytes to a new file at path. */
+int ser_write_file(const char *path, const void *buf, size_t len, pc_err *e);
+/* mkdir -p for a path inside a directory we own. */
+int ser_mkdirs(const char *path, pc_err *e);
+/* Remove a directory tree we created (no error if it does not exist). */
+void ser_rmtree(const char *path);
+/* Put the finished package directory `tmp` at `dst`: renamed into place when dst
+ * is absent, exchanged with an existing directory (the old one is then removed).
+ * On failure dst is as it was and tmp still exists. */
+int ser_replace_dir(const char *tmp, const char *dst, pc_err *e);
+
+/* ---- protobuf helpers (pbcheck.c) ---- */
+/* Walk an encoded message with its descriptor before unpacking it: checks every
+ * tag, varint and length against the buffer and bounds the nesting of messages
+ * at max_depth (a crafted file must not exhaust the stack). PC_E_FORMAT naming
+ * `what` and the byte offset of the problem. */
+int ser_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, int max_depth,
+                 const char *what, pc_err *e);
+
+/* ---- type codes (types.c) ---- */
+int ser_mil_code(ir_dtype t);             /* MIL DataType code; -1 if none */
+ir_dtype ser_mil_dtype(int code);         /* IR dtype of a MIL code; IR_DT_INVALID if we cannot hold it */
+const char *ser_mil_code_name(int code);  /* "fp32", "int4", ...; NULL if the code is not a MIL type */
+int ser_blob_code(ir_dtype t);            /* blob storage dtype code; -1 if not storable */
+ir_dtype ser_blob_dtype(int code);        /* IR dtype of a blob code; IR_DT_INVALID if none we hold */
+int ser_array_code(ir_dtype t);           /* ArrayFeatureType.ArrayDataType; -1 if none */
+ir_dtype ser_array_dtype(int code);       /* IR dtype of an ArrayDataType; IR_DT_INVALID if unknown */
+
+/* ---- MIL blob storage (blob.c) ---- */
+#define SER_BLOB_SENTINEL 0xDEADBEEFu
+#define SER_BLOB_VERSION 2u
+#define SER_BLOB_ALIGN 64u
+#define SER_WEIGHTS_REF "@model_path/weights/weight.bin"
+
+typedef struct ser_blobfile {
+    const char *path; /* for messages */
+    FILE *f;
+    uint64_t size;
+} ser_blobfile;
+
+/* Open a weight file and check its header (size, version 2). */
+int ser_blob_open(ser_blobfile *bf, const char *path, pc_err *e);
+void ser_blob_close(ser_blobfile *bf);
+/* Read the blob whose metadata record is at `meta_off` into dst (nbytes bytes).
+ * Checks the record lies in the file, its sentinel, that its dtype code is
+ * `code` and its size is nbytes, and that the data lies in the file. */
+int ser_blob_read(ser_blobfile *bf, uint64_t meta_off, int code, uint64_t nbytes, void *dst, pc_err *e);
+
+/* One blob to write: payload c (converted to dtype on the way out). */
+typedef struct ser_blob {
+    const ir_const *c;
+    ir_dtype dtype;
+    uint64_t nbytes;   /* count * size of dtype */
+    uint64_t meta_off; /* where its metadata record goes (filled by ser_blob_layout) */
+} ser_blob;
+
+/* Assign metadata offsets to blobs[0..n) in order, 64-byte aligned after the header. */
+void ser_blob_layout(ser_blob *blobs, int n);
+/* Write the weight file: header, then per blob its metadata and data. Payloads
+ * whose store differs from dtype are converted through a small buffer. */
+int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_err *e);
+
+/* ---- feature descriptions (features.c) ---- */
+/* Model.description -> d (strings copied into a). `what` names the file. */
+int ser_desc_from_proto(const Cml__Model *m, pc_arena *a, ser_desc *d, const char *what, pc_err *e);
+/* d -> a ModelDescription allocated in a (for packing); d->spec_version must be
+ * set (fp16 inputs/outputs need 7 or more). */
+int ser_desc_to_proto(const ser_desc *d, pc_arena *a, Cml__ModelDescription **out, pc_err *e);
+
+/* Max bytes of a model.mlmodel we accept (protobuf messages stop at 2 GiB). */
+#define SER_MAX_MODEL_BYTES ((size_t)2 << 30)
+#define SER_MAX_PB_DEPTH 100
+
+#endif

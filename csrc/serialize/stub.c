@@ -1,4 +1,0 @@
-/* stub.c: placeholder until the writer/reader land. */
-#include "serialize/ser.h"
-int ser_write_package(const ir_program *p, const ser_desc *d, const char *path, pc_err *e) { return pc_fail(e, PC_E_INTERNAL, "ser_write_package: not implemented"); }
-int ser_read_package(const char *path, pc_arena *a, ir_program **p, ser_desc *d, pc_err *e) { return pc_fail(e, PC_E_INTERNAL, "ser_read_package: not implemented"); }
