@@ -176,7 +176,14 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
     snprintf(k, sizeof k, "%s", n->kind + 6);
     size_t len = strlen(k);
     if (len && k[len - 1] == '_') k[len - 1] = 0;
-    ir_value *x = float_in(cx, n), *r = NULL;
+    ir_value *xi = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (xi && xi->type.dtype == IR_INT32 && (strcmp(k, "relu") == 0 || strcmp(k, "relu6") == 0)) { /* stays int */
+        ir_value *z = lower_const_scalar(cx, 0, IR_INT32, "zero");
+        ir_value *m = z ? lower_binary(cx, IR_OP_MAXIMUM, xi, z, k[4] ? "relu" : NULL) : NULL;
+        if (m && k[4]) m = lower_binary(cx, IR_OP_MINIMUM, m, lower_const_scalar(cx, 6, IR_INT32, "six"), NULL);
+        return lower_out_tensor(cx, n, 0, m);
+    }
+    ir_value *x = xi ? float_in(cx, n) : NULL, *r = NULL;
     if (!x) return -1;
     if (strcmp(k, "relu") == 0) {
         r = lower_unary(cx, IR_OP_RELU, x, NULL);
