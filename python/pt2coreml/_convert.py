@@ -1,7 +1,7 @@
 """convert(): PyTorch TorchScript -> Core ML ML Program, as coremltools' ct.convert."""
 import numpy as np
 
-from . import __version__, _core
+from . import __version__, _core, _registry
 from ._frontend import forward_graph, load_module
 from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, TensorType,
                      colorlayout, precision, target)
@@ -97,7 +97,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
             raise ValueError(f"output name(s) {sorted(clash)} clash with input names")
 
     prog = _core.convert(graph, [(s[0], s[1], s[2]) for s in specs], out_names,
-                         OPSET_OF_SPEC[spec], compute_precision.value, bool(debug))
+                         OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers())
     del frozen  # tensors the program points into are held by the program itself
 
     in_io, out_io = prog.io()
