@@ -175,7 +175,7 @@ static int check_kinds(const ts_graph *g, const lower_opts *o, pc_err *e) {
     }
     if (k < (int)sizeof msg)
         snprintf(msg + k, sizeof msg - (size_t)k,
-                 "\nRegister a converter for each with @pt2coreml.register_torch_op (see the README).");
+                 "\nRegister a converter for each with @pt2coreml.register_torch_op (see docs/troubleshooting.md).");
     return pc_fail(e, PC_E_UNSUPPORTED, "%s", msg);
 }
 

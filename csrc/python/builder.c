@@ -533,8 +533,7 @@ void py_ext_end(py_ext *x) {
 
 /* ---- debug text: written to Python's sys.stdout (Jupyter shows it) ---- */
 void py_debug_print(void *ud, const char *text) {
-    py_ext *x = ud;
-    if (x && x->etype) return; /* an error is waiting: stay quiet */
+    py_ext *x = ud; /* a stashed exception is not pending: writing is safe */
     PyObject *out = PySys_GetObject("stdout"); /* borrowed */
     if (!out || out == Py_None) return;
     PyObject *r = PyObject_CallMethod(out, "write", "s", text);

@@ -131,7 +131,7 @@ def _as_array(op, pname, value, float_dtype):
         arr = arr.astype(float_dtype if not isinstance(value, np.ndarray) else np.float32)
     elif arr.dtype.kind not in "fiub":
         raise TypeError(f"mb.{op}: input '{pname}' has dtype {arr.dtype}, which MIL cannot hold")
-    return np.ascontiguousarray(arr)
+    return arr if arr.flags.c_contiguous and arr.flags.aligned else arr.copy(order="C")  # keeps rank 0
 
 
 def _as_var(builder, op, pname, value, base, float_dtype):
