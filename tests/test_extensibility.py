@@ -236,7 +236,7 @@ def test_converter_exception_names_node_and_is_released():
         raise Boom("no luck")
 
     register_torch_op(scaled_add, torch_alias=["pt2c_test::scaled_add"])
-    sm = torch.jit.trace(ScaledAdd(), (torch.randn(2, 8), torch.randn(2, 8)))
+    sm = torch.jit.trace(ScaledAdd().eval(), (torch.randn(2, 8), torch.randn(2, 8)))
     types = [ct.TensorType(shape=(2, 8)), ct.TensorType(shape=(2, 8))]
     gc.collect()
     before = sys.getrefcount(scaled_add)
@@ -250,6 +250,7 @@ def test_converter_exception_names_node_and_is_released():
     gc.collect()
     assert sys.getrefcount(scaled_add) == before
     assert held[0].name and held[0].dtype == "fp32"  # cached description survives
+    assert repr(held[0]) == f"Var({held[0].name})"
     with pytest.raises(RuntimeError):
         held[0].val
 
@@ -259,7 +260,7 @@ def test_converter_must_bind_outputs():
     def scaled_add(context, node):
         mb.relu(x=context[node.inputs[0]])
 
-    sm = torch.jit.trace(ScaledAdd(), (torch.randn(2, 8), torch.randn(2, 8)))
+    sm = torch.jit.trace(ScaledAdd().eval(), (torch.randn(2, 8), torch.randn(2, 8)))
     with pytest.raises(ct.ConversionError, match=r"did not bind output 0 .*context.add"):
         ct.convert(sm, inputs=[ct.TensorType(shape=(2, 8)), ct.TensorType(shape=(2, 8))])
 
@@ -269,7 +270,7 @@ def test_context_add_unknown_output():
     def scaled_add(context, node):
         context.add(context[node.inputs[0]], torch_name="nope")
 
-    sm = torch.jit.trace(ScaledAdd(), (torch.randn(2, 8), torch.randn(2, 8)))
+    sm = torch.jit.trace(ScaledAdd().eval(), (torch.randn(2, 8), torch.randn(2, 8)))
     with pytest.raises(ct.ConversionError, match=r"'nope' is not an output of pt2c_test::scaled_add"):
         ct.convert(sm, inputs=[ct.TensorType(shape=(2, 8)), ct.TensorType(shape=(2, 8))])
 
@@ -281,7 +282,7 @@ def test_debug_prints_nodes_and_ops(capsys):
         x, y, a = (context[n] for n in node.inputs)
         context.add(mb.add(x=x, y=mb.mul(x=y, y=a), name=node.name))
 
-    sm = torch.jit.trace(ScaledAdd(), (torch.randn(2, 8), torch.randn(2, 8)))
+    sm = torch.jit.trace(ScaledAdd().eval(), (torch.randn(2, 8), torch.randn(2, 8)))
     ct.convert(sm, inputs=[ct.TensorType(shape=(2, 8)), ct.TensorType(shape=(2, 8))], debug=True)
     out = capsys.readouterr().out
     assert "[lower] pt2c_test::scaled_add" in out and "= mul(" in out and "= add(" in out
@@ -297,7 +298,7 @@ def test_debug_on_failure_prints_partial_program(capsys):
         def forward(self, x, y):
             return torch.ops.pt2c_test.scaled_add(torch.sigmoid(x), y, 2.0)
 
-    sm = torch.jit.trace(M(), (torch.randn(2, 8), torch.randn(2, 8)))
+    sm = torch.jit.trace(M().eval(), (torch.randn(2, 8), torch.randn(2, 8)))
     with pytest.raises(ct.ConversionError):
         ct.convert(sm, inputs=[ct.TensorType(shape=(2, 8)), ct.TensorType(shape=(2, 8))], debug=True)
     out = capsys.readouterr().out

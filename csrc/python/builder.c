@@ -117,9 +117,9 @@ static PyObject *var_get_op_type(VarObject *o, void *c) {
 
 static PyObject *var_repr(VarObject *o) {
     char buf[200];
-    ir_type t = o->v->type;
     BuilderObject *b = (BuilderObject *)o->builder;
-    if (!b->prog) return PyUnicode_FromFormat("Var(%U)", o->name);
+    if (!b->prog) return PyUnicode_FromFormat("Var(%U)", o->name); /* the program may be gone */
+    ir_type t = o->v->type;
     return PyUnicode_FromFormat("Var(%U: %s)", o->name, ir_type_str(&t, buf, sizeof buf));
 }
 
