@@ -74,7 +74,7 @@ const float *rt_f32(rt_ctx *c, const rt_tensor *t) {
     }
     int64_t n = rt_numel(t);
     float *d = rt_scratch(c, sizeof(float) * (size_t)n, 0);
-    if (d) rt_convert(d, IR_FP32, t->data, t->dtype, n);
+    if (d) rt_convert_par(d, IR_FP32, t->data, t->dtype, n);
     return d;
 }
 

@@ -93,6 +93,8 @@ int rt_axis(rt_ctx *c, int64_t axis, int rank, const char *what);
 /* Convert n elements between numeric dtypes (fp16 rounds to nearest even; float->int
  * truncates toward zero, saturating at the int64 range, then wraps to the width). */
 void rt_convert(void *dst, ir_dtype ddt, const void *src, ir_dtype sdt, int64_t n);
+/* rt_convert, split over the runtime's threads when large (fp16 <-> fp32 only). */
+void rt_convert_par(void *dst, ir_dtype ddt, const void *src, ir_dtype sdt, int64_t n);
 /* Shape string "[1,3,8,8]" into buf. */
 const char *rt_dims_str(int rank, const int64_t *dims, char *buf, size_t n);
 /* Broadcast two shapes (numpy rules); -1 with an error if incompatible. */
