@@ -39,12 +39,19 @@ static int dispatch(rt_ctx *c) {
     return rt_fail(c, "unsupported op type '%s'", c->op->type_name ? c->op->type_name : "?");
 }
 
+static void release_to(rt_bufpool *pool, rt_tensor *t) {
+    if (t->owned) rt_pool_put(pool, t->data);
+    t->data = NULL;
+    t->owned = 0;
+}
+
 /* Run one op: kernel, output checks, pending dtype conversions, scratch release.
  * On failure every output is released and the message names the op. */
 static int run_op(const ir_op *op, const rt_val *(*lookup)(rt_ctx *, const ir_value *), void *lctx,
-                  rt_tensor *outs, pc_err *e) {
+                  rt_tensor *outs, rt_bufpool *pool, pc_err *e) {
     rt_ctx c;
     memset(&c, 0, sizeof c);
+    c.pool = pool;
     c.op = op;
     c.e = e;
     c.lookup = lookup;
@@ -57,10 +64,10 @@ static int run_op(const ir_op *op, const rt_val *(*lookup)(rt_ctx *, const ir_va
         if (!outs[i].data) r = rt_fail(&c, "internal: kernel did not produce output %d", i);
         else if (c.pending[i]) rt_convert_par(outs[i].data, outs[i].dtype, c.pending[i], c.pending_dt[i], rt_numel(&outs[i]));
     }
-    for (int i = 0; i < c.nscratch; i++) free(c.scratch[i]);
+    for (int i = 0; i < c.nscratch; i++) rt_pool_put(pool, c.scratch[i]);
     if (c.scratch != c.scratch0) free(c.scratch);
     if (r) {
-        for (int i = 0; i < op->nout; i++) rt_tensor_release(&outs[i]);
+        for (int i = 0; i < op->nout; i++) release_to(pool, &outs[i]);
         if (e) {
             if (e->kind == PC_OK) e->kind = PC_E_RUNTIME;
             pc_prefix(e, "op '%s' (%s)%s%s: ", op->name ? op->name : "?", op->type_name ? op->type_name : "?",
@@ -427,7 +434,13 @@ int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) 
         /* symbol table sized for 64 inputs; more inputs only check known dims */
     }
     rt_val *vals = calloc((size_t)(m->nslots ? m->nslots : 1), sizeof(rt_val));
-    if (!vals) return pc_fail(e, PC_E_NOMEM, "out of memory starting a run");
+    rt_bufpool *pool = malloc(sizeof *pool);
+    if (!vals || !pool) {
+        free(vals);
+        free(pool);
+        return pc_fail(e, PC_E_NOMEM, "out of memory starting a run");
+    }
+    pool->n = 0;
     int r = 0;
     for (int i = 0; i < fn->nin; i++) {
         const ir_value *v = fn->in[i];
@@ -445,12 +458,12 @@ int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) 
         const ir_op *op = m->steps[s];
         rt_tensor outs[RT_MAX_OUTS];
         memset(outs, 0, sizeof(rt_tensor) * (size_t)PC_MIN(op->nout, RT_MAX_OUTS));
-        if (run_op(op, run_lookup, &st, outs, e)) {
+        if (run_op(op, run_lookup, &st, outs, pool, e)) {
             r = -1;
             goto done;
         }
         for (int i = 0; i < op->nout; i++) vals[op->out[i]->id].t = outs[i];
-        for (int k = m->free_start[s]; k < m->free_start[s + 1]; k++) rt_tensor_release(&vals[m->free_ids[k]].t);
+        for (int k = m->free_start[s]; k < m->free_start[s + 1]; k++) release_to(pool, &vals[m->free_ids[k]].t);
     }
     for (int i = 0; i < m->nout; i++) {
         const ir_value *v = m->outs[i];
@@ -469,6 +482,8 @@ done:
     for (int i = 0; i < m->nslots; i++)
         if (vals[i].t.owned) free(vals[i].t.data);
     free(vals);
+    rt_pool_clear(pool);
+    free(pool);
     return r;
 }
 
@@ -521,7 +536,7 @@ int rt_eval_op(const ir_op *op, rt_tensor *outputs, pc_err *e) {
         }
     }
     if (!r && op->nout > RT_MAX_OUTS) r = pc_fail(e, PC_E_UNSUPPORTED, "op '%s' has too many outputs", op->name);
-    if (!r) r = run_op(op, eval_lookup, &st, outputs, e);
+    if (!r) r = run_op(op, eval_lookup, &st, outputs, NULL, e);
 done:
     for (int i = 0; i < nallocs; i++) free(allocs[i]);
     free(allocs);

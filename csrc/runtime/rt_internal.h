@@ -26,6 +26,22 @@ typedef struct rt_val {
     const float *f32;   /* fp32 view of a float constant (prepared once), else NULL */
 } rt_val;
 
+/* ---- buffer pool (bufpool.c): idle blocks of one run, reused best-fit ---- */
+#define RT_POOL_SLOTS 64
+#define RT_POOL_MIN 65536 /* smaller blocks go straight to malloc/free */
+typedef struct rt_bufpool {
+    int n;
+    void *p[RT_POOL_SLOTS];
+    size_t cap[RT_POOL_SLOTS];
+} rt_bufpool;
+/* A block of at least `bytes` (an idle one when it fits, else malloc); NULL on OOM.
+ * bp may be NULL (plain malloc). */
+void *rt_pool_get(rt_bufpool *bp, size_t bytes);
+/* Give a block back for reuse (freed when small, the pool is full or bp is NULL). */
+void rt_pool_put(rt_bufpool *bp, void *p);
+/* Free every idle block. */
+void rt_pool_clear(rt_bufpool *bp);
+
 #define RT_MAX_SCRATCH 16
 #define RT_MAX_OUTS 64
 
@@ -39,6 +55,7 @@ struct rt_ctx {
     rt_tensor *outs;              /* op->nout tensors, filled by rt_out() */
     void *pending[RT_MAX_OUTS];   /* kernel-dtype buffer to convert into outs[i], or NULL */
     ir_dtype pending_dt[RT_MAX_OUTS];
+    rt_bufpool *pool;              /* the run's buffer pool (NULL: plain malloc) */
     void **scratch;                /* freed after the op (starts as scratch0) */
     void *scratch0[RT_MAX_SCRATCH];
     int nscratch, capscratch;
