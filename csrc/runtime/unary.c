@@ -14,7 +14,7 @@ typedef struct {
 
 /* Kernel E computes o = EXPR(x, a, b) elementwise over fp32, in parallel chunks.
  * PARAMS reads a/b from the op's parameters (may return -1). COST: flops per element. */
-#define DEF_UNARY(E, COST, PARAMS, EXPR)                                                                       \
+#define DEF_UNARY_V(E, COST, PARAMS, EXPR, VH)                                                                \
     static void un_##E(void *ctx, int64_t lo, int64_t hi) {                                                    \
         const un_job *j = ctx;                                                                                 \
         const float *restrict xp = j->x;                                                                       \
@@ -22,7 +22,7 @@ typedef struct {
         const float a = j->a, b = j->b;                                                                        \
         (void)a;                                                                                               \
         (void)b;                                                                                               \
-        int64_t i = VHEAD(E)(xp, op, lo, hi, a, b);                                                            \
+        int64_t i = VH(xp, op, lo, hi, a, b);                                                            \
         for (; i < hi; i++) {                                                                                  \
             const float x = xp[i];                                                                             \
             op[i] = (EXPR);                                                                                    \
@@ -68,41 +68,8 @@ static inline int64_t vhead_RELU6(const float *x, float *o, int64_t lo, int64_t 
     }
     return lo;
 }
-#define VHEAD(E) VHEAD_##E
-#define VHEAD_RELU vhead_RELU
-#define VHEAD_RELU6 vhead_RELU6
-#define VHEAD_E vhead_none
-#define VHEAD_ACOS vhead_none
-#define VHEAD_ASIN vhead_none
-#define VHEAD_ATAN vhead_none
-#define VHEAD_CEIL vhead_none
-#define VHEAD_COS vhead_none
-#define VHEAD_COSH vhead_none
-#define VHEAD_ERF vhead_none
-#define VHEAD_EXP vhead_none
-#define VHEAD_FLOOR vhead_none
-#define VHEAD_ROUND vhead_none
-#define VHEAD_SIN vhead_none
-#define VHEAD_SINH vhead_none
-#define VHEAD_SQRT vhead_none
-#define VHEAD_TAN vhead_none
-#define VHEAD_TANH vhead_none
-#define VHEAD_INVERSE vhead_none
-#define VHEAD_RSQRT vhead_none
-#define VHEAD_LOG vhead_none
-#define VHEAD_SIGMOID vhead_none
-#define VHEAD_SILU vhead_none
-#define VHEAD_SOFTPLUS vhead_none
-#define VHEAD_ELU vhead_none
-#define VHEAD_LEAKY_RELU vhead_none
-#define VHEAD_CLIP vhead_none
-#define VHEAD_GELU_EXACT_ vhead_none
-#define VHEAD_GELU_TANH_ vhead_none
-#define VHEAD_GELU_SIGMOID_ vhead_none
-#define VHEAD_ABS_F_ vhead_none
-#define VHEAD_SIGN_F_ vhead_none
-#define VHEAD_SQUARE_F_ vhead_none
-#define VHEAD_EXP2_F_ vhead_none
+/* the plain form: scalar loop only */
+#define DEF_UNARY(E, COST, PARAMS, EXPR) DEF_UNARY_V(E, COST, PARAMS, EXPR, vhead_none)
 #define PARAM_A(NAME, DEF)                                                                                     \
     do {                                                                                                       \
         double v_;                                                                                             \
@@ -162,8 +129,8 @@ DEF_UNARY(INVERSE, 2, PARAM_A("epsilon", 1e-4), 1.0f / (x + a))
 DEF_UNARY(RSQRT, 4, PARAM_A("epsilon", 1e-12), 1.0f / sqrtf(x + a))
 DEF_UNARY(LOG, 20, PARAM_A("epsilon", 1e-45), logf(x + a))
 /* relu/relu6 keep nan and turn -0 into +0 */
-DEF_UNARY(RELU, 1, NOPARAM, x > 0 ? x : (x == x ? 0.0f : x))
-DEF_UNARY(RELU6, 1, NOPARAM, x > 6.0f ? 6.0f : x > 0 ? x : (x == x ? 0.0f : x))
+DEF_UNARY_V(RELU, 1, NOPARAM, x > 0 ? x : (x == x ? 0.0f : x), vhead_RELU)
+DEF_UNARY_V(RELU6, 1, NOPARAM, x > 6.0f ? 6.0f : x > 0 ? x : (x == x ? 0.0f : x), vhead_RELU6)
 DEF_UNARY(SIGMOID, 20, NOPARAM, sigm(x))
 DEF_UNARY(SILU, 20, NOPARAM, x *sigm(x))
 DEF_UNARY(SOFTPLUS, 40, NOPARAM, softplus1(x))
