@@ -448,13 +448,12 @@ int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) 
         /* symbol table sized for 64 inputs; more inputs only check known dims */
     }
     rt_val *vals = calloc((size_t)(m->nslots ? m->nslots : 1), sizeof(rt_val));
-    rt_bufpool *pool = malloc(sizeof *pool);
+    rt_bufpool *pool = calloc(1, sizeof *pool);
     if (!vals || !pool) {
         free(vals);
         free(pool);
         return pc_fail(e, PC_E_NOMEM, "out of memory starting a run");
     }
-    pool->n = 0;
     int r = 0;
     for (int i = 0; i < fn->nin; i++) {
         const ir_value *v = fn->in[i];

@@ -31,6 +31,7 @@ typedef struct rt_val {
 #define RT_POOL_MIN 65536 /* smaller blocks go straight to malloc/free */
 typedef struct rt_bufpool {
     int n;
+    size_t idle, limit; /* bytes held idle; at most the largest block asked for so far */
     void *p[RT_POOL_SLOTS];
     size_t cap[RT_POOL_SLOTS];
 } rt_bufpool;
@@ -39,7 +40,7 @@ typedef struct rt_bufpool {
 void *rt_pool_get(rt_bufpool *bp, size_t bytes);
 /* Give a block back for reuse (freed when small, the pool is full or bp is NULL). */
 void rt_pool_put(rt_bufpool *bp, void *p);
-/* Free every idle block. */
+/* Free every idle block. A pool starts zeroed. */
 void rt_pool_clear(rt_bufpool *bp);
 
 #define RT_MAX_SCRATCH 16
