@@ -10,3 +10,8 @@ sys.path.insert(0, HERE)
 warnings.filterwarnings("ignore", message=r".*torch\.jit\..*deprecated.*")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+
+# Record which lowered TorchScript kinds reach predict() (checked by test_zz_op_coverage.py).
+import op_coverage  # noqa: E402
+
+op_coverage.install()

@@ -341,6 +341,16 @@ done:
     return result;
 }
 
+/* memory_plan() -> dict of the runtime's static memory figures (bytes). */
+static PyObject *program_memory_plan(ProgramObject *o, PyObject *unused) {
+    if (ensure_rt(o)) return NULL;
+    rt_mem_plan mp;
+    rt_memory_plan(o->rt, &mp);
+    return Py_BuildValue("{sLsLsLsL}", "const_bytes", (long long)mp.const_bytes, "const_f32_bytes",
+                         (long long)mp.const_f32_bytes, "peak_live_bytes", (long long)mp.peak_live_bytes,
+                         "largest_value_bytes", (long long)mp.largest_value_bytes);
+}
+
 static int pass_by_name(ir_program *p, const char *name, pc_err *e) {
     static const struct { const char *name; int (*fn)(ir_function *, pc_err *); } table[] = {
         {"dead_code", pass_dead_code},       {"const_fold", pass_const_fold},
@@ -381,6 +391,8 @@ static PyMethodDef program_methods[] = {
     {"histogram", (PyCFunction)program_histogram, METH_NOARGS, "histogram(): {op type: count}"},
     {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc): write an .mlpackage"},
     {"run", (PyCFunction)program_run, METH_VARARGS, "run([arrays]): execute main in the reference runtime"},
+    {"memory_plan", (PyCFunction)program_memory_plan, METH_NOARGS,
+     "memory_plan(): runtime memory figures in bytes (constants, fp32 copies, peak live activations)"},
     {"run_pass", (PyCFunction)program_run_pass, METH_VARARGS, "run_pass(name): apply one graph pass"},
     {"check", (PyCFunction)program_check, METH_NOARGS, "check(): run the IR checker"},
     {NULL, NULL, 0, NULL},

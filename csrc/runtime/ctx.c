@@ -54,7 +54,8 @@ void *rt_scratch(rt_ctx *c, size_t bytes, int zero) {
         c->scratch = ns;
         c->capscratch = cap;
     }
-    void *p = zero ? calloc(1, bytes ? bytes : 1) : malloc(bytes ? bytes : 1);
+    void *p = rt_pool_get(c->pool, bytes);
+    if (p && zero) memset(p, 0, bytes);
     if (!p) {
         rt_fail(c, "out of memory (%zu bytes of scratch)", bytes);
         c->e->kind = PC_E_NOMEM;
@@ -74,7 +75,7 @@ const float *rt_f32(rt_ctx *c, const rt_tensor *t) {
     }
     int64_t n = rt_numel(t);
     float *d = rt_scratch(c, sizeof(float) * (size_t)n, 0);
-    if (d) rt_convert(d, IR_FP32, t->data, t->dtype, n);
+    if (d) rt_convert_par(d, IR_FP32, t->data, t->dtype, n);
     return d;
 }
 
@@ -176,7 +177,7 @@ void *rt_out(rt_ctx *c, int i, int rank, const int64_t *dims, ir_dtype kdt) {
     int64_t n = rt_numel_dims(rank, dims);
     size_t es = ir_dtype_size(dt);
     if (!es || dt == IR_STRING) return rt_fail(c, "cannot produce a %s tensor", ir_dtype_name(dt)), NULL;
-    t->data = malloc(n ? (size_t)n * es : 1);
+    t->data = rt_pool_get(c->pool, n ? (size_t)n * es : 1);
     if (!t->data) {
         rt_fail(c, "out of memory (output of %lld elements)", (long long)n);
         c->e->kind = PC_E_NOMEM;

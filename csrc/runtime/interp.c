@@ -24,6 +24,7 @@ struct rt_model {
     int *free_ids;        /* value ids released after each step */
     int nout;
     const ir_value **outs;
+    rt_mem_plan plan;
 };
 
 /* ---- dispatch: one case per op kind, generated from ops.def ---- */
@@ -38,12 +39,19 @@ static int dispatch(rt_ctx *c) {
     return rt_fail(c, "unsupported op type '%s'", c->op->type_name ? c->op->type_name : "?");
 }
 
+static void release_to(rt_bufpool *pool, rt_tensor *t) {
+    if (t->owned) rt_pool_put(pool, t->data);
+    t->data = NULL;
+    t->owned = 0;
+}
+
 /* Run one op: kernel, output checks, pending dtype conversions, scratch release.
  * On failure every output is released and the message names the op. */
 static int run_op(const ir_op *op, const rt_val *(*lookup)(rt_ctx *, const ir_value *), void *lctx,
-                  rt_tensor *outs, pc_err *e) {
+                  rt_tensor *outs, rt_bufpool *pool, pc_err *e) {
     rt_ctx c;
     memset(&c, 0, sizeof c);
+    c.pool = pool;
     c.op = op;
     c.e = e;
     c.lookup = lookup;
@@ -54,12 +62,12 @@ static int run_op(const ir_op *op, const rt_val *(*lookup)(rt_ctx *, const ir_va
     if (!r) r = dispatch(&c);
     for (int i = 0; !r && i < op->nout; i++) {
         if (!outs[i].data) r = rt_fail(&c, "internal: kernel did not produce output %d", i);
-        else if (c.pending[i]) rt_convert(outs[i].data, outs[i].dtype, c.pending[i], c.pending_dt[i], rt_numel(&outs[i]));
+        else if (c.pending[i]) rt_convert_par(outs[i].data, outs[i].dtype, c.pending[i], c.pending_dt[i], rt_numel(&outs[i]));
     }
-    for (int i = 0; i < c.nscratch; i++) free(c.scratch[i]);
+    for (int i = 0; i < c.nscratch; i++) rt_pool_put(pool, c.scratch[i]);
     if (c.scratch != c.scratch0) free(c.scratch);
     if (r) {
-        for (int i = 0; i < op->nout; i++) rt_tensor_release(&outs[i]);
+        for (int i = 0; i < op->nout; i++) release_to(pool, &outs[i]);
         if (e) {
             if (e->kind == PC_OK) e->kind = PC_E_RUNTIME;
             pc_prefix(e, "op '%s' (%s)%s%s: ", op->name ? op->name : "?", op->type_name ? op->type_name : "?",
@@ -170,6 +178,53 @@ static int value_ok(const rt_model *m, const ir_value *v, const char *who, pc_er
     if (v->id < 0 || v->id >= m->nslots) return pc_fail(e, PC_E_RUNTIME, "%s: value '%s' has a bad id", who, v->name);
     return 0;
 }
+
+static int64_t value_bytes(const ir_value *v) {
+    int64_t n = ir_type_numel(&v->type);
+    return n < 0 ? -1 : n * (int64_t)ir_dtype_size(v->type.dtype);
+}
+
+/* Static memory figures: constants, and a replay of the step schedule summing the
+ * activations alive at each step (state[id] == 3 marks produced values). */
+static void plan_memory(rt_model *m, const char *state) {
+    rt_mem_plan *p = &m->plan;
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < m->nslots; i++) {
+        if (state[i] != 2) continue;
+        const rt_val *v = &m->consts[i];
+        int64_t n = rt_numel(&v->t);
+        p->const_bytes += n * (int64_t)ir_dtype_size(v->t.dtype);
+        if (v->f32 && (const void *)v->f32 != v->t.data) p->const_f32_bytes += n * (int64_t)sizeof(float);
+    }
+    int64_t live = 0;
+    int unknown = 0;
+    for (int i = 0; i < m->fn->nin; i++) {
+        int64_t b = value_bytes(m->fn->in[i]);
+        if (b < 0) unknown = 1;
+        else live += b;
+    }
+    int64_t *size = calloc((size_t)(m->nslots ? m->nslots : 1), sizeof(int64_t));
+    if (!size) unknown = 1;
+    for (int s = 0; s < m->nsteps && !unknown; s++) {
+        const ir_op *op = m->steps[s];
+        for (int i = 0; i < op->nout; i++) {
+            int64_t b = value_bytes(op->out[i]);
+            if (b < 0) {
+                unknown = 1;
+                break;
+            }
+            size[op->out[i]->id] = b;
+            live += b;
+            if (b > p->largest_value_bytes) p->largest_value_bytes = b;
+        }
+        if (live > p->peak_live_bytes) p->peak_live_bytes = live;
+        for (int k = m->free_start[s]; k < m->free_start[s + 1]; k++) live -= size[m->free_ids[k]];
+    }
+    free(size);
+    if (unknown) p->peak_live_bytes = p->largest_value_bytes = -1;
+}
+
+void rt_memory_plan(const rt_model *m, rt_mem_plan *out) { *out = m->plan; }
 
 int rt_prepare(ir_program *p, const char *fn_name, rt_model **out, pc_err *e) {
     *out = NULL;
@@ -297,6 +352,7 @@ int rt_prepare(ir_program *p, const char *fn_name, rt_model **out, pc_err *e) {
                 m->free_ids[m->free_start[lastuse[i]] + fill[lastuse[i]]++] = i;
         free(fill);
     }
+    plan_memory(m, state);
     free(lastuse);
     free(state);
     *out = m;
@@ -392,7 +448,12 @@ int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) 
         /* symbol table sized for 64 inputs; more inputs only check known dims */
     }
     rt_val *vals = calloc((size_t)(m->nslots ? m->nslots : 1), sizeof(rt_val));
-    if (!vals) return pc_fail(e, PC_E_NOMEM, "out of memory starting a run");
+    rt_bufpool *pool = calloc(1, sizeof *pool);
+    if (!vals || !pool) {
+        free(vals);
+        free(pool);
+        return pc_fail(e, PC_E_NOMEM, "out of memory starting a run");
+    }
     int r = 0;
     for (int i = 0; i < fn->nin; i++) {
         const ir_value *v = fn->in[i];
@@ -410,12 +471,12 @@ int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) 
         const ir_op *op = m->steps[s];
         rt_tensor outs[RT_MAX_OUTS];
         memset(outs, 0, sizeof(rt_tensor) * (size_t)PC_MIN(op->nout, RT_MAX_OUTS));
-        if (run_op(op, run_lookup, &st, outs, e)) {
+        if (run_op(op, run_lookup, &st, outs, pool, e)) {
             r = -1;
             goto done;
         }
         for (int i = 0; i < op->nout; i++) vals[op->out[i]->id].t = outs[i];
-        for (int k = m->free_start[s]; k < m->free_start[s + 1]; k++) rt_tensor_release(&vals[m->free_ids[k]].t);
+        for (int k = m->free_start[s]; k < m->free_start[s + 1]; k++) release_to(pool, &vals[m->free_ids[k]].t);
     }
     for (int i = 0; i < m->nout; i++) {
         const ir_value *v = m->outs[i];
@@ -434,6 +495,8 @@ done:
     for (int i = 0; i < m->nslots; i++)
         if (vals[i].t.owned) free(vals[i].t.data);
     free(vals);
+    rt_pool_clear(pool);
+    free(pool);
     return r;
 }
 
@@ -486,7 +549,7 @@ int rt_eval_op(const ir_op *op, rt_tensor *outputs, pc_err *e) {
         }
     }
     if (!r && op->nout > RT_MAX_OUTS) r = pc_fail(e, PC_E_UNSUPPORTED, "op '%s' has too many outputs", op->name);
-    if (!r) r = run_op(op, eval_lookup, &st, outputs, e);
+    if (!r) r = run_op(op, eval_lookup, &st, outputs, NULL, e);
 done:
     for (int i = 0; i < nallocs; i++) free(allocs[i]);
     free(allocs);

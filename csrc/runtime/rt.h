@@ -41,6 +41,17 @@ void rt_tensor_release(rt_tensor *t);
  * cannot be evaluated (unknown op kind, non-const input). */
 int rt_eval_op(const ir_op *op, rt_tensor *outputs, pc_err *e);
 
+/* Static memory figures of a prepared function, in bytes (from the IR value
+ * types; peak_live_bytes is -1 when a shape is symbolic). */
+typedef struct rt_mem_plan {
+    int64_t const_bytes;     /* constants as the model holds them (logical dtype) */
+    int64_t const_f32_bytes; /* fp32 working copies of non-fp32 float constants */
+    int64_t peak_live_bytes; /* largest set of activations alive at one step: function
+                              * inputs, live intermediates and the step's outputs */
+    int64_t largest_value_bytes; /* the largest single activation */
+} rt_mem_plan;
+void rt_memory_plan(const rt_model *m, rt_mem_plan *out);
+
 /* Threads used for BLAS and parallel kernels (0 = library default). */
 void rt_set_num_threads(int n);
 

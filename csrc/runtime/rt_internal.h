@@ -26,6 +26,23 @@ typedef struct rt_val {
     const float *f32;   /* fp32 view of a float constant (prepared once), else NULL */
 } rt_val;
 
+/* ---- buffer pool (bufpool.c): idle blocks of one run, reused best-fit ---- */
+#define RT_POOL_SLOTS 64
+#define RT_POOL_MIN 65536 /* smaller blocks go straight to malloc/free */
+typedef struct rt_bufpool {
+    int n;
+    size_t idle, limit; /* bytes held idle; at most the largest block asked for so far */
+    void *p[RT_POOL_SLOTS];
+    size_t cap[RT_POOL_SLOTS];
+} rt_bufpool;
+/* A block of at least `bytes` (an idle one when it fits, else malloc); NULL on OOM.
+ * bp may be NULL (plain malloc). */
+void *rt_pool_get(rt_bufpool *bp, size_t bytes);
+/* Give a block back for reuse (freed when small, the pool is full or bp is NULL). */
+void rt_pool_put(rt_bufpool *bp, void *p);
+/* Free every idle block. A pool starts zeroed. */
+void rt_pool_clear(rt_bufpool *bp);
+
 #define RT_MAX_SCRATCH 16
 #define RT_MAX_OUTS 64
 
@@ -39,6 +56,7 @@ struct rt_ctx {
     rt_tensor *outs;              /* op->nout tensors, filled by rt_out() */
     void *pending[RT_MAX_OUTS];   /* kernel-dtype buffer to convert into outs[i], or NULL */
     ir_dtype pending_dt[RT_MAX_OUTS];
+    rt_bufpool *pool;              /* the run's buffer pool (NULL: plain malloc) */
     void **scratch;                /* freed after the op (starts as scratch0) */
     void *scratch0[RT_MAX_SCRATCH];
     int nscratch, capscratch;
@@ -93,6 +111,8 @@ int rt_axis(rt_ctx *c, int64_t axis, int rank, const char *what);
 /* Convert n elements between numeric dtypes (fp16 rounds to nearest even; float->int
  * truncates toward zero, saturating at the int64 range, then wraps to the width). */
 void rt_convert(void *dst, ir_dtype ddt, const void *src, ir_dtype sdt, int64_t n);
+/* rt_convert, split over the runtime's threads when large (fp16 <-> fp32 only). */
+void rt_convert_par(void *dst, ir_dtype ddt, const void *src, ir_dtype sdt, int64_t n);
 /* Shape string "[1,3,8,8]" into buf. */
 const char *rt_dims_str(int rank, const int64_t *dims, char *buf, size_t n);
 /* Broadcast two shapes (numpy rules); -1 with an error if incompatible. */

@@ -1,0 +1,57 @@
+"""Which lowered TorchScript kinds the suite runs through the runtime.
+
+install() (called from conftest) wraps _core.convert and MLModel.predict for the test
+session: every conversion records the node kinds of the TorchScript graph it was given
+(nested blocks included), and a predict() that returns marks that model's kinds as run.
+Only kinds that went through convert -> predict count: a conversion-only test does not.
+test_zz_op_coverage.py compares the result with _core.lowered_ops() at the end of a
+full run. The recorder only reads graphs; conversions and results are unchanged."""
+import threading
+
+COVERED = set()
+_last = threading.local()
+
+
+def _kinds(graph):
+    out = set()
+    stack = [graph.nodes()]
+    while stack:
+        for n in stack.pop():
+            out.add(n.kind())
+            for b in n.blocks():
+                stack.append(b.nodes())
+    return out
+
+
+def install():
+    from pt2coreml import _convert, _core
+    from pt2coreml.models import model as model_mod
+    if getattr(_core, "_coverage_installed", False):
+        return
+    real_convert, real_api_convert = _core.convert, _convert.convert
+    real_predict = model_mod.MLModel.predict
+
+    def convert(graph, *a, **k):
+        _last.kinds = _kinds(graph)
+        return real_convert(graph, *a, **k)
+
+    def api_convert(*a, **k):
+        _last.kinds = set()
+        ml = real_api_convert(*a, **k)
+        try:
+            ml._lowered_kinds = frozenset(_last.kinds)
+        except AttributeError:
+            pass
+        return ml
+
+    def predict(self, *a, **k):
+        out = real_predict(self, *a, **k)
+        COVERED.update(getattr(self, "_lowered_kinds", ()))
+        return out
+
+    _core.convert = convert
+    _core._coverage_installed = True
+    _convert.convert = api_convert
+    import pt2coreml
+    pt2coreml.convert = api_convert
+    model_mod.MLModel.predict = predict
