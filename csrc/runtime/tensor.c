@@ -29,28 +29,8 @@ const char *rt_dims_str(int rank, const int64_t *dims, char *buf, size_t n) {
 }
 
 /* ---- conversion ---- */
-/* fp16 <-> fp32 of n elements: F16C (8 lanes, round to nearest even, subnormals,
- * inf and quiet nan exactly as pc_f32_to_f16) when the CPU has it, else the
- * portable scalar code. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-__attribute__((target("avx,f16c"))) static void h2f_f16c(float *d, const uint16_t *s, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
-    for (; i < n; i++) d[i] = pc_f16_to_f32(s[i]);
-}
-__attribute__((target("avx,f16c"))) static void f2h_f16c(uint16_t *d, const float *s, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; i++) d[i] = pc_f32_to_f16(s[i]);
-}
-static int has_f16c(void) { return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"); }
-#else
-static void h2f_f16c(float *d, const uint16_t *s, int64_t n) { pc_f16_to_f32_n(d, s, (size_t)n); }
-static void f2h_f16c(uint16_t *d, const float *s, int64_t n) { pc_f32_to_f16_n(d, s, (size_t)n); }
-static int has_f16c(void) { return 0; }
-#endif
+/* fp16 <-> fp32 bulk conversion is pc_f32_to_f16_n / pc_f16_to_f32_n (common/fp16.c:
+ * F16C where the CPU has it); rt_convert_par splits large arrays over threads. */
 
 typedef struct {
     void *dst;
@@ -60,13 +40,8 @@ typedef struct {
 
 static void h_range(void *ctx, int64_t lo, int64_t hi) {
     const h_job *j = ctx;
-    if (j->to_half) {
-        if (has_f16c()) f2h_f16c((uint16_t *)j->dst + lo, (const float *)j->src + lo, hi - lo);
-        else pc_f32_to_f16_n((uint16_t *)j->dst + lo, (const float *)j->src + lo, (size_t)(hi - lo));
-    } else {
-        if (has_f16c()) h2f_f16c((float *)j->dst + lo, (const uint16_t *)j->src + lo, hi - lo);
-        else pc_f16_to_f32_n((float *)j->dst + lo, (const uint16_t *)j->src + lo, (size_t)(hi - lo));
-    }
+    if (j->to_half) pc_f32_to_f16_n((uint16_t *)j->dst + lo, (const float *)j->src + lo, (size_t)(hi - lo));
+    else pc_f16_to_f32_n((float *)j->dst + lo, (const uint16_t *)j->src + lo, (size_t)(hi - lo));
 }
 
 void rt_convert_par(void *dst, ir_dtype ddt, const void *src, ir_dtype sdt, int64_t n) {
