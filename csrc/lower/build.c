@@ -24,8 +24,16 @@ ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t 
         lower_param_i32v(cx, op, "end", r, e) || lower_param_i32v(cx, op, "stride", r, s) ||
         lower_param_boolv(cx, op, "begin_mask", r, bm) || lower_param_boolv(cx, op, "end_mask", r, em))
         return NULL;
-    if (squeeze && lower_param_boolv(cx, op, "squeeze_mask", r, sm)) return NULL;
-    return lower_finish(cx, op);
+    /* the axis is dropped by a squeeze op, not squeeze_mask: coremltools' slice_by_index rewrites the
+     * stride of squeezed axes in place, which corrupts constants shared (deduplicated) with other ops */
+    (void)sm;
+    ir_value *y = lower_finish(cx, op);
+    if (!y || !squeeze) return y;
+    if (r == 1) return lower_reshape(cx, y, 0, NULL, "scalar");
+    int64_t ax = axis;
+    ir_op *sq = lower_op(cx, IR_OP_SQUEEZE, "squeeze");
+    if (!sq || ir_op_set_input(sq, "x", y) || lower_param_i32v(cx, sq, "axes", 1, &ax)) return NULL;
+    return lower_finish(cx, sq);
 }
 
 ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm) {
