@@ -25,6 +25,24 @@ static int spatial_param(lower_ctx *cx, const ts_node *n, int i, int sp, int64_t
     return 0;
 }
 
+/* y (N, C, *sp) padded with zeros at the end of each spatial dim by extra[d], then + bias (C). */
+static ir_value *pad_end(lower_ctx *cx, ir_value *y, int sp, const int64_t *extra, ir_value *bias) {
+    int64_t pads[6];
+    for (int d = 0; d < sp; d++) {
+        pads[2 * d] = 0;
+        pads[2 * d + 1] = extra[d];
+    }
+    ir_op *op = lower_op(cx, IR_OP_PAD, "outpad");
+    if (!op || ir_op_set_input(op, "x", y) || lower_param_i32v(cx, op, "pad", 2 * sp, pads) ||
+        lower_param_str(cx, op, "mode", "constant") || lower_param_f(cx, op, "constant_val", 0.0, y->type.dtype))
+        return NULL;
+    y = lower_finish(cx, op);
+    if (!y || !bias) return y;
+    int64_t shape[5] = {bias->type.dims[0], 1, 1, 1, 1};
+    ir_value *b = lower_reshape(cx, bias, sp + 1, shape, "bias");
+    return b ? lower_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
+}
+
 int lower_convolution(lower_ctx *cx, const ts_node *n) {
     const char *k = n->kind + 6;
     int transposed = 0;
@@ -49,7 +67,8 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
     if (spatial_param(cx, n, i_stride, sp, 1, stride) || spatial_param(cx, n, i_dil, sp, 1, dil)) return -1;
     if (i_groups < n->nin && lower_int_in(cx, n, i_groups, &groups)) return -1;
     if (i_outpad >= 0 && transposed && spatial_param(cx, n, i_outpad, sp, 0, outpad)) return -1;
-    int64_t mil_pad[6];
+    int64_t mil_pad[6], extra[3] = {0, 0, 0}; /* extra: output rows past the kernel's reach (output_padding > padding) */
+    int any_extra = 0;
     lv *pl = lower_in(cx, n, i_pad);
     if (!pl) return -1;
     if (pl->kind == LV_STR) { /* conv2d.padding: "same" / "valid" */
@@ -65,9 +84,11 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
         for (int d = 0; d < sp; d++) {
             mil_pad[2 * d] = pad[d];
             mil_pad[2 * d + 1] = pad[d] - outpad[d]; /* transposed: output_padding adds at the end */
-            if (mil_pad[2 * d + 1] < 0)
-                return lower_fail(cx, "output_padding %lld larger than padding %lld is not supported",
-                                  (long long)outpad[d], (long long)pad[d]);
+            if (mil_pad[2 * d + 1] < 0) { /* rows no input reaches: zeros (then the bias), added with a pad op */
+                extra[d] = -mil_pad[2 * d + 1];
+                mil_pad[2 * d + 1] = 0;
+                any_extra = 1;
+            }
         }
     }
     /* unbatched input: add the batch dim around the op */
@@ -82,15 +103,17 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
     }
     ir_op *op = lower_op(cx, transposed ? IR_OP_CONV_TRANSPOSE : IR_OP_CONV, unbatched ? "conv" : NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w)) return -1;
+    ir_value *bias = NULL;
     if (!lower_is_none(cx, n, 2)) {
-        ir_value *b = lower_tensor_in(cx, n, 2, IR_DT_INVALID);
-        if (!b || ir_op_set_input(op, "bias", b)) return -1;
+        bias = lower_tensor_in(cx, n, 2, IR_DT_INVALID);
+        if (!bias || (!any_extra && ir_op_set_input(op, "bias", bias))) return -1;
     }
     if (lower_param_i32v(cx, op, "strides", sp, stride) || lower_param_str(cx, op, "pad_type", "custom") ||
         lower_param_i32v(cx, op, "pad", 2 * sp, mil_pad) || lower_param_i32v(cx, op, "dilations", sp, dil) ||
         lower_param_i32(cx, op, "groups", (int32_t)groups))
         return -1;
     ir_value *r = lower_finish(cx, op);
+    if (r && any_extra) r = pad_end(cx, r, sp, extra, bias);
     if (r && unbatched) {
         int64_t ax = 0;
         ir_op *s = lower_op(cx, IR_OP_SQUEEZE, NULL);

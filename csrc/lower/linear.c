@@ -1,14 +1,26 @@
 /* linear.c: aten::linear, addmm, matmul, mm, bmm -> MIL linear / matmul. */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <string.h>
 
+/* MIL matmul with vector operands made matrices first (Core ML's matmul rule wants rank >= 2 for y,
+ * and a rank-1 x against a batched y), the added dims squeezed after. */
 static ir_value *matmul(lower_ctx *cx, ir_value *x, ir_value *y, int ty, const char *suffix) {
-    ir_op *op = lower_op(cx, IR_OP_MATMUL, suffix);
+    int xv = x->type.rank == 1, yv = y->type.rank == 1;
+    if (xv && !(x = lb_expand(cx, x, 1, (int64_t[]){0}))) return NULL;
+    if (yv && !(y = lb_expand(cx, y, 1, (int64_t[]){ty ? 0 : 1}))) return NULL;
+    ir_op *op = lower_op(cx, IR_OP_MATMUL, xv || yv ? "matmul" : suffix);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "y", y) ||
         lower_param_bool(cx, op, "transpose_x", 0) || lower_param_bool(cx, op, "transpose_y", ty))
         return NULL;
-    return lower_finish(cx, op);
+    ir_value *r = lower_finish(cx, op);
+    if (!r || (!xv && !yv)) return r;
+    int rk = r->type.rank;
+    int64_t axes[2];
+    int na = 0;
+    if (xv) axes[na++] = rk - 2;
+    if (yv) axes[na++] = rk - 1;
+    return lb_squeeze(cx, r, na, axes);
 }
 
 /* linear(input, weight, bias?): MIL linear when the weight is a const and x has
@@ -30,7 +42,8 @@ int lower_linear(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, r);
 }
 
-/* addmm(self, mat1, mat2, beta=1, alpha=1) = beta*self + alpha*(mat1 @ mat2) */
+/* addmm(self, mat1, mat2, beta=1, alpha=1) = beta*self + alpha*(mat1 @ mat2); baddbmm and addmv
+ * the same with batched / vector operands; addbmm sums the batched product over the batch. */
 int lower_addmm(lower_ctx *cx, const ts_node *n) {
     double beta = 1, alpha = 1;
     if (n->nin > 3 && lower_float_in(cx, n, 3, &beta)) return -1;
@@ -39,6 +52,7 @@ int lower_addmm(lower_ctx *cx, const ts_node *n) {
     ir_value *a = bias ? lower_tensor_in(cx, n, 1, bias->type.dtype) : NULL;
     ir_value *m = a ? lower_tensor_in(cx, n, 2, bias->type.dtype) : NULL;
     ir_value *p = m ? matmul(cx, a, m, 0, "matmul") : NULL;
+    if (p && strcmp(n->kind, "aten::addbmm") == 0) p = lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, (int64_t[]){0}, 0);
     if (!p) return -1;
     ir_dtype dt = p->type.dtype;
     if (alpha != 1) {
@@ -59,4 +73,24 @@ int lower_matmul(lower_ctx *cx, const ts_node *n) {
     ir_value *y = x ? lower_tensor_in(cx, n, 1, x->type.dtype) : NULL;
     if (!y) return -1;
     return lower_out_tensor(cx, n, 0, matmul(cx, x, y, 0, NULL));
+}
+
+/* outer / ger (a, b): a[:, None] * b[None, :] */
+int lower_outer(lower_ctx *cx, const ts_node *n) {
+    ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    ir_value *b = a ? lower_tensor_in(cx, n, 1, a->type.dtype) : NULL;
+    if (!b) return -1;
+    if (a->type.rank != 1 || b->type.rank != 1) return lower_fail(cx, "outer of non-vectors");
+    ir_value *ca = lb_expand(cx, a, 1, (int64_t[]){1}), *rb = lb_expand(cx, b, 1, (int64_t[]){0});
+    return lower_out_tensor(cx, n, 0, ca && rb ? lower_binary(cx, IR_OP_MUL, ca, rb, NULL) : NULL);
+}
+
+/* dot / vdot / inner of vectors: sum(a * b), a scalar */
+int lower_dot(lower_ctx *cx, const ts_node *n) {
+    ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    ir_value *b = a ? lower_tensor_in(cx, n, 1, a->type.dtype) : NULL;
+    if (!b) return -1;
+    if (a->type.rank != 1 || b->type.rank != 1) return lower_fail(cx, "dot of non-vectors");
+    ir_value *m = lower_binary(cx, IR_OP_MUL, a, b, "prod");
+    return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, m, 1, (int64_t[]){0}, 0));
 }

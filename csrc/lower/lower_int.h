@@ -26,6 +26,7 @@ typedef struct lv {
 typedef int (*lower_fn)(lower_ctx *cx, const ts_node *n);
 
 typedef struct lower_names lower_names;
+typedef struct lower_view lower_view;
 
 struct lower_ctx {
     ir_program *p;
@@ -39,6 +40,7 @@ struct lower_ctx {
     const char *base;       /* name base for the node's ops (sanitized output name) */
     const char *loc;        /* "aten::conv2d at model.py:12" */
     lower_names *names;
+    lower_view **views;     /* by ts_value id: what a slice/select output is a view of (view.c), lazily made */
 };
 
 /* ---- the registry (registry.def) ---- */
@@ -112,6 +114,12 @@ int lower_scalar_type(lower_ctx *cx, int64_t code, ir_dtype *out);
 char *lower_sanitize(pc_arena *a, const char *s);
 int lower_names_add(lower_ctx *cx, const char *name, ir_value *v);
 int lower_names_has(lower_ctx *cx, const char *name);
+
+/* Views (view.c): note that `view` is base[begin:end:step] along axis (squeeze: a select); after an
+ * in-place op on `view`, write its new value back into its base (and so on up the chain). */
+int lower_view_note(lower_ctx *cx, const ts_value *view, const ts_value *base, int axis, int64_t begin, int64_t end,
+                    int64_t step, int squeeze);
+int lower_view_writeback(lower_ctx *cx, const ts_value *view);
 
 /* Blocks of control flow (plumbing.c uses it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);

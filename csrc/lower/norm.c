@@ -1,5 +1,9 @@
-/* norm.c: aten::batch_norm (inference) and aten::layer_norm. */
-#include "lower/lower_int.h"
+/* norm.c: aten::batch_norm (inference), layer_norm, group_norm, instance_norm, and the vector
+ * norms F.normalize traces to (linalg_vector_norm, norm, frobenius_norm). */
+#include "lower/build.h"
+
+#include <math.h>
+#include <string.h>
 
 /* batch_norm(input, weight?, bias?, running_mean?, running_var?, training, momentum, eps, cudnn) */
 int lower_batch_norm(lower_ctx *cx, const ts_node *n) {
@@ -67,4 +71,130 @@ int lower_layer_norm(lower_ctx *cx, const ts_node *n) {
     }
     if (lower_param_f(cx, op, "epsilon", eps, dt)) return -1;
     return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+/* x normalized over its axes [from, rank) (layer_norm without affine), per-channel gamma/beta
+ * (shape [C], channel axis 1) applied after. */
+static ir_value *norm_from(lower_ctx *cx, ir_value *x, int from, double eps) {
+    int64_t axes[IR_MAX_RANK];
+    int k = 0;
+    for (int i = from; i < x->type.rank; i++) axes[k++] = i;
+    ir_op *op = lower_op(cx, IR_OP_LAYER_NORM, "normed");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", k, axes) ||
+        lower_param_f(cx, op, "epsilon", eps, x->type.dtype))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+static ir_value *channel_affine(lower_ctx *cx, const ts_node *n, ir_value *y, int ig, int ib) {
+    int r = y->type.rank;
+    int64_t shape[IR_MAX_RANK];
+    shape[0] = -1;
+    for (int i = 1; i < r - 1; i++) shape[i] = 1;
+    for (int pass = 0; pass < 2 && y; pass++) {
+        int i = pass ? ib : ig;
+        if (i >= n->nin || lower_is_none(cx, n, i)) continue;
+        ir_value *p = lower_tensor_in(cx, n, i, y->type.dtype);
+        if (!p) return NULL;
+        if (r > 2) p = lower_reshape(cx, p, r - 1, shape, pass ? "beta" : "gamma");
+        y = p ? lower_binary(cx, pass ? IR_OP_ADD : IR_OP_MUL, y, p, pass ? "shifted" : "scaled") : NULL;
+    }
+    return y;
+}
+
+/* group_norm(input, num_groups, weight?, bias?, eps, cudnn): (N, C, *) -> (N, G, rest) normalized
+ * over the last axis -> back, then the per-channel affine. */
+int lower_group_norm(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t g;
+    double eps = 1e-5;
+    if (!x || lower_int_in(cx, n, 1, &g) || (n->nin > 4 && lower_float_in(cx, n, 4, &eps))) return -1;
+    int r = x->type.rank;
+    if (r < 2) return lower_fail(cx, "group_norm of a rank-%d input", r);
+    int64_t c = x->type.dims[1], rest = 1;
+    for (int i = 2; i < r; i++) rest = x->type.dims[i] < 0 || rest < 0 ? -1 : rest * x->type.dims[i];
+    if (c < 0 || rest < 0) return lower_fail(cx, "group_norm needs static channel and spatial dims");
+    if (g < 1 || c % g) return lower_fail(cx, "%lld channels in %lld groups", (long long)c, (long long)g);
+    int64_t gs[3] = {-1, g, c / g * rest}, back[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) back[i] = i == 0 ? -1 : x->type.dims[i];
+    ir_value *y = lower_reshape(cx, x, 3, gs, "grouped");
+    y = y ? norm_from(cx, y, 2, eps) : NULL;
+    y = y ? lower_reshape(cx, y, r, back, "ungrouped") : NULL;
+    return lower_out_tensor(cx, n, 0, y ? channel_affine(cx, n, y, 2, 3) : NULL);
+}
+
+/* instance_norm(input, weight?, bias?, running_mean?, running_var?, use_input_stats, momentum, eps, cudnn):
+ * normalized over the spatial axes per sample and channel; with running statistics it is batch_norm. */
+int lower_instance_norm(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int use_stats = 1;
+    double eps = 1e-5;
+    if (!x || lower_bool_in(cx, n, 5, &use_stats) || lower_float_in(cx, n, 7, &eps)) return -1;
+    if (x->type.rank < 3) return lower_fail(cx, "instance_norm of a rank-%d input", x->type.rank);
+    if (!use_stats) {
+        if (lower_is_none(cx, n, 3) || lower_is_none(cx, n, 4))
+            return lower_fail(cx, "instance_norm without input statistics needs running statistics");
+        ir_dtype dt = x->type.dtype;
+        ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = mean ? lower_tensor_in(cx, n, 4, dt) : NULL;
+        ir_op *op = var ? lower_op(cx, IR_OP_BATCH_NORM, NULL) : NULL;
+        if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "mean", mean) || ir_op_set_input(op, "variance", var))
+            return -1;
+        for (int i = 1; i <= 2; i++) {
+            if (lower_is_none(cx, n, i)) continue;
+            ir_value *p = lower_tensor_in(cx, n, i, dt);
+            if (!p || ir_op_set_input(op, i == 1 ? "gamma" : "beta", p)) return -1;
+        }
+        if (lower_param_f(cx, op, "epsilon", eps, dt)) return -1;
+        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    }
+    ir_value *y = norm_from(cx, x, 2, eps);
+    return lower_out_tensor(cx, n, 0, y ? channel_affine(cx, n, y, 1, 2) : NULL);
+}
+
+/* linalg_vector_norm(self, ord=2, dim=None, keepdim=False, dtype=None) and
+ * norm(self, p, dim, keepdim[, dtype]) / norm(self, p=2) / frobenius_norm(self, dim, keepdim):
+ * p = 2 -> sqrt(sum(x*x)), 1 -> sum|x|, inf -> max|x|, -inf -> min|x|, 0 -> count of nonzeros,
+ * other p -> sum(|x|^p)^(1/p). */
+int lower_norm_p(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return -1;
+    int fro = strcmp(n->kind, "aten::frobenius_norm") == 0;
+    double p = 2;
+    int idim = fro ? 1 : 2, ikeep = fro ? 2 : 3, keep = 0;
+    if (!fro && n->nin > 1 && !lower_is_none(cx, n, 1) && lower_float_in(cx, n, 1, &p)) return -1;
+    int r = x->type.rank, nax = 0;
+    int64_t axes[IR_MAX_RANK], raw[IR_MAX_RANK];
+    if (idim < n->nin && !lower_is_none(cx, n, idim)) {
+        int cnt;
+        if (lower_ints_in(cx, n, idim, raw, IR_MAX_RANK, &cnt)) return -1;
+        for (int i = 0; i < cnt; i++) {
+            int a;
+            if (lower_axis(cx, raw[i], r, &a)) return -1;
+            axes[nax++] = a;
+        }
+    }
+    if (nax == 0)
+        for (nax = 0; nax < r; nax++) axes[nax] = nax;
+    if (ikeep < n->nin && lower_bool_in(cx, n, ikeep, &keep)) return -1;
+    if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
+    ir_value *y;
+    if (p == 2) {
+        ir_value *sq = lower_binary(cx, IR_OP_MUL, x, x, "sq");
+        y = lower_unary(cx, IR_OP_SQRT, lb_reduce(cx, IR_OP_REDUCE_SUM, sq, nax, axes, keep), NULL);
+    } else if (p == 1) {
+        y = lb_reduce(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_ABS, x, "abs"), nax, axes, keep);
+    } else if (isinf(p)) {
+        y = lb_reduce(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, lower_unary(cx, IR_OP_ABS, x, "abs"), nax, axes, keep);
+    } else if (p == 0) {
+        ir_value *z = lower_const_scalar(cx, 0, x->type.dtype, "zero");
+        ir_value *nz = z ? lower_binary(cx, IR_OP_NOT_EQUAL, x, z, "nz") : NULL;
+        y = lb_reduce(cx, IR_OP_REDUCE_SUM, nz ? lower_cast(cx, nz, x->type.dtype, "count") : NULL, nax, axes, keep);
+    } else {
+        ir_value *a = lower_unary(cx, IR_OP_ABS, x, "abs");
+        ir_value *pw = a ? lower_const_scalar(cx, p, x->type.dtype, "p") : NULL;
+        ir_value *s = pw ? lb_reduce(cx, IR_OP_REDUCE_SUM, lower_binary(cx, IR_OP_POW, a, pw, "pow"), nax, axes, keep) : NULL;
+        ir_value *ip = s ? lower_const_scalar(cx, 1.0 / p, x->type.dtype, "inv_p") : NULL;
+        y = ip ? lower_binary(cx, IR_OP_POW, s, ip, NULL) : NULL;
+    }
+    return lower_out_tensor(cx, n, 0, y);
 }

@@ -1,10 +1,11 @@
-/* pool.c: max/avg pooling (1d, 2d), adaptive average pooling (global -> reduce_mean,
- * evenly dividing -> avg_pool), and the mean / sum reductions. */
-#include "lower/lower_int.h"
+/* pool.c: max/avg pooling (1d, 2d, 3d), adaptive average / max pooling (global -> reduce,
+ * evenly dividing -> pool, otherwise per-window slices + reduce + concat, one axis at a time),
+ * and the mean / sum reductions. */
+#include "lower/build.h"
 
 #include <string.h>
 
-static int spatial_of(const char *kind) { return strstr(kind, "1d") ? 1 : 2; }
+static int spatial_of(const char *kind) { return strstr(kind, "1d") ? 1 : strstr(kind, "3d") ? 3 : 2; }
 
 static int list_param(lower_ctx *cx, const ts_node *n, int i, int sp, int64_t dflt, int64_t *out, int *given) {
     int64_t v[8];
@@ -40,13 +41,40 @@ static ir_value *unbatch(lower_ctx *cx, ir_value *y, int added) {
     return lower_finish(cx, s);
 }
 
+/* x, kernel, strides, pads, ceil_mode of a pooling op. torch drops a last ceil_mode window that starts
+ * past the input (+ left padding) where MIL keeps it when there is no padding: floor mode is used
+ * wherever both agree on the size. Core ML has no ceil_mode for 3-D pooling: there the extra windows
+ * come from end padding instead (*end_padded = 1). */
 static int pool_common(lower_ctx *cx, ir_op *op, ir_value *x, int sp, const int64_t *k, const int64_t *s,
-                       const int64_t *p, int ceil_mode) {
-    int64_t pad[4];
-    for (int d = 0; d < sp; d++) pad[2 * d] = pad[2 * d + 1] = p[d];
+                       const int64_t *p, int ceil_mode, int *end_padded) {
+    int64_t pad[6], extra[3] = {0, 0, 0};
+    int need_ceil = 0;
+    if (end_padded) *end_padded = 0;
+    for (int d = 0; d < sp && ceil_mode; d++) {
+        int64_t in = x->type.dims[x->type.rank - sp + d];
+        if (in < 0) {
+            need_ceil = 1;
+            continue;
+        }
+        int64_t span = in + 2 * p[d] - k[d], fl = span / s[d] + 1, ce = (span + s[d] - 1) / s[d] + 1;
+        if ((ce - 1) * s[d] >= in + p[d]) ce--;
+        need_ceil |= ce != fl;
+        extra[d] = ce != fl ? (ce - 1) * s[d] + k[d] - (in + 2 * p[d]) : 0;
+    }
+    ceil_mode = need_ceil;
+    if (ceil_mode && sp == 3) {
+        for (int d = 0; d < sp; d++)
+            if (x->type.dims[x->type.rank - sp + d] < 0) return lower_fail(cx, "3-D ceil_mode pooling of a symbolic dim");
+        ceil_mode = 0;
+        if (end_padded) *end_padded = 1;
+    }
+    for (int d = 0; d < sp; d++) {
+        pad[2 * d] = p[d];
+        pad[2 * d + 1] = p[d] + (ceil_mode ? 0 : extra[d]);
+    }
     if (ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "kernel_sizes", sp, k) ||
         lower_param_i32v(cx, op, "strides", sp, s) || lower_param_str(cx, op, "pad_type", "custom") ||
-        lower_param_i32v(cx, op, "pad", 2 * sp, pad) || lower_param_bool(cx, op, "ceil_mode", ceil_mode))
+        lower_param_i32v(cx, op, "pad", 2 * sp, pad) || (sp < 3 && lower_param_bool(cx, op, "ceil_mode", ceil_mode)))
         return -1;
     return 0;
 }
@@ -54,7 +82,7 @@ static int pool_common(lower_ctx *cx, ir_op *op, ir_value *x, int sp, const int6
 /* max_pool{1,2}d(self, kernel_size, stride=[], padding=0, dilation=1, ceil_mode=False) */
 int lower_max_pool(lower_ctx *cx, const ts_node *n) {
     int sp = spatial_of(n->kind), given, ceil_mode = 0, added;
-    int64_t k[2], s[2], p[2], dil[2];
+    int64_t k[3], s[3], p[3], dil[3];
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x || list_param(cx, n, 1, sp, 1, k, &given) || list_param(cx, n, 2, sp, 0, s, &given)) return -1;
     if (!given) memcpy(s, k, sizeof s);
@@ -64,7 +92,7 @@ int lower_max_pool(lower_ctx *cx, const ts_node *n) {
         if (dil[d] != 1) return lower_fail(cx, "max pooling with dilation %lld is not supported", (long long)dil[d]);
     if (!(x = batched(cx, x, sp, &added))) return -1;
     ir_op *op = lower_op(cx, IR_OP_MAX_POOL, added ? "pool" : NULL);
-    if (!op || pool_common(cx, op, x, sp, k, s, p, ceil_mode)) return -1;
+    if (!op || pool_common(cx, op, x, sp, k, s, p, ceil_mode, NULL)) return -1;
     return lower_out_tensor(cx, n, 0, unbatch(cx, lower_finish(cx, op), added));
 }
 
@@ -72,7 +100,7 @@ int lower_max_pool(lower_ctx *cx, const ts_node *n) {
  * divisor_override=None (2d only)) */
 int lower_avg_pool(lower_ctx *cx, const ts_node *n) {
     int sp = spatial_of(n->kind), given, ceil_mode = 0, include_pad = 1, added;
-    int64_t k[2], s[2], p[2], divisor = 0;
+    int64_t k[3], s[3], p[3], divisor = 0;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x || list_param(cx, n, 1, sp, 1, k, &given) || list_param(cx, n, 2, sp, 0, s, &given)) return -1;
     if (!given) memcpy(s, k, sizeof s);
@@ -90,9 +118,11 @@ int lower_avg_pool(lower_ctx *cx, const ts_node *n) {
         return lower_fail(cx, "divisor_override together with ceil_mode or count_include_pad=False cannot be expressed");
     if (!(x = batched(cx, x, sp, &added))) return -1;
     ir_op *op = lower_op(cx, IR_OP_AVG_POOL, added || (divisor && divisor != window) ? "pool" : NULL);
-    if (!op || pool_common(cx, op, x, sp, k, s, p, ceil_mode) ||
-        lower_param_bool(cx, op, "exclude_padding_from_average", !include_pad))
-        return -1;
+    int end_padded;
+    if (!op || pool_common(cx, op, x, sp, k, s, p, ceil_mode, &end_padded)) return -1;
+    if (end_padded && include_pad && padded) /* torch counts the real padding but not the ceil overhang */
+        return lower_fail(cx, "3-D average pooling with ceil_mode, padding and count_include_pad cannot be expressed");
+    if (lower_param_bool(cx, op, "exclude_padding_from_average", !include_pad || end_padded)) return -1;
     ir_value *y = lower_finish(cx, op);
     if (y && divisor && divisor != window) { /* sum / divisor = mean * window / divisor */
         ir_value *c = lower_const_scalar(cx, (double)window / (double)divisor, y->type.dtype, "scale");
@@ -110,10 +140,30 @@ static ir_value *reduce(lower_ctx *cx, ir_opkind kind, ir_value *x, int nax, con
     return lower_finish(cx, op);
 }
 
-/* adaptive_avg_pool{1,2}d(self, output_size) */
-int lower_adaptive_avg_pool(lower_ctx *cx, const ts_node *n) {
-    int sp = spatial_of(n->kind), added;
-    int64_t out[2];
+/* One spatial axis of adaptive pooling with uneven windows: torch's window i spans
+ * [floor(i*in/out), ceil((i+1)*in/out)); each is sliced, reduced, and the pieces concatenated. */
+static ir_value *adaptive_axis(lower_ctx *cx, ir_value *x, int axis, int64_t out, int is_max) {
+    int64_t in = x->type.dims[axis];
+    if (in == out) return x;
+    ir_value **parts = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)out);
+    if (!parts) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < out; i++) {
+        int64_t b = i * in / out, e = ((i + 1) * in + out - 1) / out;
+        int64_t ax = axis;
+        ir_value *w = lb_slice(cx, x, axis, b, e, 0, 1, 0);
+        if (!(parts[i] = lb_reduce(cx, is_max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MEAN, w, 1, &ax, 1))) return NULL;
+    }
+    return lb_concat(cx, (int)out, parts, axis);
+}
+
+/* adaptive_avg_pool{1,2,3}d(self, output_size), adaptive_max_pool{1,2,3}d(self, output_size) -> (values, indices);
+ * the indices output cannot be used. */
+int lower_adaptive_pool(lower_ctx *cx, const ts_node *n) {
+    int sp = spatial_of(n->kind), added, is_max = strstr(n->kind, "max") != NULL;
+    int64_t out[3];
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     lv *ol = lower_in(cx, n, 1);
@@ -127,24 +177,36 @@ int lower_adaptive_avg_pool(lower_ctx *cx, const ts_node *n) {
         else return lower_fail(cx, "output_size must be known at conversion time");
     }
     int global = 1, even = 1;
-    int64_t k[2];
+    int64_t k[3];
     for (int d = 0; d < sp; d++) {
         int64_t in = x->type.dims[r - sp + d];
         global &= out[d] == 1;
         if (in < 0 || out[d] <= 0 || in % out[d]) even = 0;
         else k[d] = in / out[d];
     }
+    ir_opkind red = is_max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MEAN;
     if (global) {
-        int64_t axes[2];
+        int64_t axes[3];
         for (int d = 0; d < sp; d++) axes[d] = r - sp + d;
-        return lower_out_tensor(cx, n, 0, reduce(cx, IR_OP_REDUCE_MEAN, x, sp, axes, 1, NULL));
+        if (is_max && n->nout > 1 && lower_out(cx, n, 1, lv_none(cx))) return -1; /* indices: not computed */
+        return lower_out_tensor(cx, n, 0, lb_reduce(cx, red, x, sp, axes, 1));
     }
-    if (!even)
-        return lower_fail(cx, "adaptive pooling to a size that does not evenly divide the (known) input size");
-    int64_t zero[2] = {0, 0};
+    if (!even) {
+        for (int d = 0; d < sp; d++) {
+            int64_t in = x->type.dims[r - sp + d];
+            if (in < 0) return lower_fail(cx, "adaptive pooling of a symbolic spatial dim to a size other than 1");
+            if (out[d] <= 0 || out[d] > 4096) return lower_fail(cx, "adaptive pooling to size %lld", (long long)out[d]);
+            if (!(x = adaptive_axis(cx, x, r - sp + d, out[d], is_max))) return -1;
+        }
+        if (is_max && n->nout > 1 && lower_out(cx, n, 1, lv_none(cx))) return -1; /* indices: not computed */
+        return lower_out_tensor(cx, n, 0, x);
+    }
+    int64_t zero[3] = {0, 0, 0};
+    if (is_max && n->nout > 1 && lower_out(cx, n, 1, lv_none(cx))) return -1; /* indices: not computed */
     if (!(x = batched(cx, x, sp, &added))) return -1;
-    ir_op *op = lower_op(cx, IR_OP_AVG_POOL, added ? "pool" : NULL);
-    if (!op || pool_common(cx, op, x, sp, k, k, zero, 0) || lower_param_bool(cx, op, "exclude_padding_from_average", 0))
+    ir_op *op = lower_op(cx, is_max ? IR_OP_MAX_POOL : IR_OP_AVG_POOL, added ? "pool" : NULL);
+    if (!op || pool_common(cx, op, x, sp, k, k, zero, 0, NULL) ||
+        (!is_max && lower_param_bool(cx, op, "exclude_padding_from_average", 0)))
         return -1;
     return lower_out_tensor(cx, n, 0, unbatch(cx, lower_finish(cx, op), added));
 }

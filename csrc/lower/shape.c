@@ -245,8 +245,16 @@ static ir_value *slice_axis(lower_ctx *cx, ir_value *x, int axis, int64_t b, int
         lower_param_i32v(cx, op, "end", r, end) || lower_param_i32v(cx, op, "stride", r, stride) ||
         lower_param_boolv(cx, op, "begin_mask", r, bm) || lower_param_boolv(cx, op, "end_mask", r, em))
         return NULL;
-    if (squeeze && lower_param_boolv(cx, op, "squeeze_mask", r, sm)) return NULL;
-    return lower_finish(cx, op);
+    /* the axis is dropped by a squeeze op, not squeeze_mask: coremltools' slice_by_index rewrites the
+     * stride of squeezed axes in place, which corrupts constants shared (deduplicated) with other ops */
+    (void)sm;
+    ir_value *y = lower_finish(cx, op);
+    if (!y || !squeeze) return y;
+    if (r == 1) return lower_reshape(cx, y, 0, NULL, "scalar");
+    int64_t ax = axis;
+    ir_op *sq = lower_op(cx, IR_OP_SQUEEZE, "squeeze");
+    if (!sq || ir_op_set_input(sq, "x", y) || lower_param_i32v(cx, sq, "axes", 1, &ax)) return NULL;
+    return lower_finish(cx, sq);
 }
 
 /* slice(self, dim=0, start=None, end=None, step=1) */
@@ -266,6 +274,7 @@ int lower_slice(lower_ctx *cx, const ts_node *n) {
         if (end < 0) end += size;
         start = PC_MAX(0, PC_MIN(start, size));
         end = PC_MAX(start, PC_MIN(end, size));
+        if (lower_view_note(cx, n->out[0], n->in[0], a, start, end, step, 0)) return -1;
         if (start == 0 && end == size && step == 1) return lower_out_tensor(cx, n, 0, x);
         return lower_out_tensor(cx, n, 0, slice_axis(cx, x, a, start, end, 0, step, 0));
     }
@@ -285,6 +294,7 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     if (size >= 0) {
         if (idx < -size || idx >= size) return lower_fail(cx, "index %lld out of range for size %lld", (long long)idx, (long long)size);
         if (idx < 0) idx += size;
+        if (lower_view_note(cx, n->out[0], n->in[0], a, idx, idx + 1, 1, 1)) return -1;
     }
     return lower_out_tensor(cx, n, 0, slice_axis(cx, x, a, idx, idx + 1, idx == -1, 1, 1));
 }

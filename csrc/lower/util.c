@@ -80,6 +80,80 @@ int lower_out_tensor(lower_ctx *cx, const ts_node *n, int i, ir_value *v) {
     return lower_out(cx, n, i, lv_tensor(cx, v));
 }
 
+/* ---- folding run-time scalars built from constants ----
+ * Traced size arithmetic (x.shape[1] // 4 through NumToTensor / floor_divide / Int) becomes IR ops on
+ * rank-0 consts; where an int is needed at conversion time it is evaluated here. */
+static int fold_scalar(const ir_value *v, double *out, int depth) {
+    if (!v || depth > 32) return -1;
+    if (v->konst) {
+        if (v->konst->count != 1) return -1;
+        *out = ir_const_get_f64(v->konst, 0);
+        return 0;
+    }
+    const ir_op *op = v->def;
+    if (!op || v->type.rank < 0 || ir_type_numel(&v->type) != 1) return -1;
+    double a, b;
+    switch (op->kind) {
+    case IR_OP_IDENTITY:
+    case IR_OP_RESHAPE:
+    case IR_OP_SQUEEZE:
+    case IR_OP_EXPAND_DIMS:
+    case IR_OP_CAST:
+        if (fold_scalar(ir_op_input(op, "x"), &a, depth + 1)) return -1;
+        if (v->type.dtype == IR_INT32) a = trunc(a);
+        else if (v->type.dtype == IR_BOOL) a = a != 0;
+        *out = a;
+        return 0;
+    case IR_OP_ADD:
+    case IR_OP_SUB:
+    case IR_OP_MUL:
+    case IR_OP_REAL_DIV:
+    case IR_OP_FLOOR_DIV:
+    case IR_OP_MAXIMUM:
+    case IR_OP_MINIMUM:
+        if (fold_scalar(ir_op_input(op, "x"), &a, depth + 1) || fold_scalar(ir_op_input(op, "y"), &b, depth + 1)) return -1;
+        switch (op->kind) {
+        case IR_OP_ADD: *out = a + b; break;
+        case IR_OP_SUB: *out = a - b; break;
+        case IR_OP_MUL: *out = a * b; break;
+        case IR_OP_REAL_DIV:
+            if (b == 0) return -1;
+            *out = a / b;
+            if (v->type.dtype == IR_INT32) *out = trunc(*out);
+            break;
+        case IR_OP_FLOOR_DIV:
+            if (b == 0) return -1;
+            *out = floor(a / b);
+            break;
+        case IR_OP_MAXIMUM: *out = a > b ? a : b; break;
+        default: *out = a < b ? a : b; break;
+        }
+        return 0;
+    case IR_OP_GATHER: { /* shape(x)[i] of a statically known dim */
+        const ir_value *src = ir_op_input(op, "x"), *idx = ir_op_input(op, "indices");
+        if (!src || !src->def || src->def->kind != IR_OP_SHAPE || fold_scalar(idx, &a, depth + 1)) return -1;
+        const ir_value *x = ir_op_input(src->def, "x");
+        int r = x ? x->type.rank : -1, i = (int)a;
+        if (r < 0 || i < -r || i >= r) return -1;
+        if (i < 0) i += r;
+        if (x->type.dims[i] < 0) return -1;
+        *out = (double)x->type.dims[i];
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* A dyn int / float lv whose value can be computed now becomes static (in place). */
+static void settle(lv *l) {
+    double d;
+    if (!l || !l->dyn || !l->v || fold_scalar(l->v, &d, 0)) return;
+    l->dyn = 0;
+    if (l->kind == LV_FLOAT) l->f = d;
+    else l->i = (int64_t)d;
+}
+
 /* ---- typed reads ---- */
 int lower_is_none(lower_ctx *cx, const ts_node *n, int i) {
     if (i >= n->nin) return 0;
@@ -90,6 +164,7 @@ int lower_is_none(lower_ctx *cx, const ts_node *n, int i) {
 int lower_int_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out) {
     lv *l = lower_in(cx, n, i);
     if (!l) return -1;
+    settle(l);
     if ((l->kind == LV_INT || l->kind == LV_BOOL) && !l->dyn) {
         *out = l->i;
         return 0;
@@ -105,6 +180,7 @@ int lower_int_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out) {
 int lower_float_in(lower_ctx *cx, const ts_node *n, int i, double *out) {
     lv *l = lower_in(cx, n, i);
     if (!l) return -1;
+    settle(l);
     if (!l->dyn && (l->kind == LV_INT || l->kind == LV_BOOL)) {
         *out = (double)l->i;
         return 0;
@@ -125,6 +201,9 @@ int lower_bool_in(lower_ctx *cx, const ts_node *n, int i, int *out) {
 }
 
 int lv_ints(lower_ctx *cx, const lv *l, int64_t *out, int max, int *cnt) {
+    settle((lv *)l);
+    if ((l->kind == LV_LIST || l->kind == LV_TUPLE))
+        for (int k = 0; k < l->n; k++) settle(l->items[k]);
     if ((l->kind == LV_INT || l->kind == LV_BOOL) && !l->dyn) {
         if (max < 1) return -1;
         out[0] = l->i;

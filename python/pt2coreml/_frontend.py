@@ -99,7 +99,27 @@ def forward_graph(module):
         frozen = torch._C._freeze_module(module._c, [], True, False)
     graph = frozen._get_method("forward").graph
     torch._C._jit_pass_inline(graph)
+    _split_tensor_list_constants(graph)
     return graph, frozen
+
+
+def _split_tensor_list_constants(graph):
+    """Freezing folds `x[idx]`'s index list (Tensor?[]) into one constant, which the C reader keeps
+    opaque: rebuild it as tensor constants + prim::ListConstruct."""
+    for node in list(graph.nodes()):
+        if node.kind() != "prim::Constant" or not node.hasAttribute("value") or node.kindOf("value") != "ival":
+            continue
+        out = node.output()
+        val = node.ival("value")
+        if not isinstance(val, (list, tuple)) or not val or not any(hasattr(v, "dtype") for v in val):
+            continue
+        with graph.insert_point_guard(node):
+            items = [graph.insertConstant(v) for v in val]
+            lst = graph.create("prim::ListConstruct", items)
+            lst.output().setType(out.type())
+            graph.insertNode(lst)
+        out.replaceAllUsesWith(lst.output())
+        node.destroy()
 
 
 def forward_signature(module):

@@ -1,0 +1,189 @@
+/* build.c: the small MIL op builders of build.h. */
+#include "lower/build.h"
+
+#include <string.h>
+
+ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t end, int end_open, int64_t step,
+                   int squeeze) {
+    if (!x) return NULL;
+    int r = x->type.rank;
+    int64_t b[IR_MAX_RANK] = {0}, e[IR_MAX_RANK] = {0}, s[IR_MAX_RANK];
+    int bm[IR_MAX_RANK], em[IR_MAX_RANK], sm[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        s[i] = 1;
+        bm[i] = em[i] = i != axis;
+        sm[i] = 0;
+    }
+    b[axis] = begin;
+    e[axis] = end;
+    em[axis] = end_open;
+    s[axis] = step;
+    sm[axis] = squeeze;
+    ir_op *op = lower_op(cx, IR_OP_SLICE_BY_INDEX, "slice");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "begin", r, b) ||
+        lower_param_i32v(cx, op, "end", r, e) || lower_param_i32v(cx, op, "stride", r, s) ||
+        lower_param_boolv(cx, op, "begin_mask", r, bm) || lower_param_boolv(cx, op, "end_mask", r, em))
+        return NULL;
+    /* the axis is dropped by a squeeze op, not squeeze_mask: coremltools' slice_by_index rewrites the
+     * stride of squeezed axes in place, which corrupts constants shared (deduplicated) with other ops */
+    (void)sm;
+    ir_value *y = lower_finish(cx, op);
+    if (!y || !squeeze) return y;
+    if (r == 1) return lower_reshape(cx, y, 0, NULL, "scalar");
+    int64_t ax = axis;
+    ir_op *sq = lower_op(cx, IR_OP_SQUEEZE, "squeeze");
+    if (!sq || ir_op_set_input(sq, "x", y) || lower_param_i32v(cx, sq, "axes", 1, &ax)) return NULL;
+    return lower_finish(cx, sq);
+}
+
+ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm) {
+    if (!x) return NULL;
+    int r = x->type.rank, id = 1;
+    for (int i = 0; i < r; i++) id &= perm[i] == i;
+    if (id) return x;
+    ir_op *op = lower_op(cx, IR_OP_TRANSPOSE, "transpose");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "perm", r, perm)) return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lb_swap(lower_ctx *cx, ir_value *x, int a, int b) {
+    if (!x) return NULL;
+    int64_t perm[IR_MAX_RANK];
+    for (int i = 0; i < x->type.rank; i++) perm[i] = i;
+    perm[a] = b;
+    perm[b] = a;
+    return lb_transpose(cx, x, perm);
+}
+
+static ir_value *join(lower_ctx *cx, ir_opkind k, int n, ir_value *const *vs, int axis) {
+    for (int i = 0; i < n; i++)
+        if (!vs[i]) return NULL;
+    if (n == 1 && k == IR_OP_CONCAT) return vs[0];
+    ir_op *op = lower_op(cx, k, k == IR_OP_CONCAT ? "concat" : "stack");
+    if (!op || ir_op_set_inputs(op, "values", n, vs) || lower_param_i32(cx, op, "axis", axis)) return NULL;
+    if (k == IR_OP_CONCAT && lower_param_bool(cx, op, "interleave", 0)) return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lb_concat(lower_ctx *cx, int n, ir_value *const *vs, int axis) { return join(cx, IR_OP_CONCAT, n, vs, axis); }
+ir_value *lb_stack(lower_ctx *cx, int n, ir_value *const *vs, int axis) { return join(cx, IR_OP_STACK, n, vs, axis); }
+
+static ir_value *axes_op(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes) {
+    if (!x) return NULL;
+    if (n == 0) return x;
+    ir_op *op = lower_op(cx, k, k == IR_OP_SQUEEZE ? "squeeze" : "expand");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", n, axes)) return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lb_expand(lower_ctx *cx, ir_value *x, int n, const int64_t *axes) { return axes_op(cx, IR_OP_EXPAND_DIMS, x, n, axes); }
+
+ir_value *lb_squeeze(lower_ctx *cx, ir_value *x, int n, const int64_t *axes) {
+    if (x && n > 0 && n == x->type.rank) return lower_reshape(cx, x, 0, NULL, "scalar");
+    return axes_op(cx, IR_OP_SQUEEZE, x, n, axes);
+}
+
+ir_value *lb_reduce(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes, int keep) {
+    if (!x) return NULL;
+    ir_op *op = lower_op(cx, k, "reduce");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", n, axes) ||
+        lower_param_bool(cx, op, "keep_dims", keep))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lb_matmul(lower_ctx *cx, ir_value *x, ir_value *y, int tx, int ty) {
+    if (!x || !y) return NULL;
+    ir_op *op = lower_op(cx, IR_OP_MATMUL, "matmul");
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "y", y) || lower_param_bool(cx, op, "transpose_x", tx) ||
+        lower_param_bool(cx, op, "transpose_y", ty))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis) {
+    if (!x || !idx) return NULL;
+    ir_op *op = lower_op(cx, IR_OP_GATHER, "gather");
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", idx) || lower_param_i32(cx, op, "axis", axis))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, ir_value **outs) {
+    if (!x) return -1;
+    if (n == 1) {
+        outs[0] = x;
+        return 0;
+    }
+    ir_op *op = lower_op(cx, IR_OP_SPLIT, "split");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "split_sizes", n, sizes) ||
+        lower_param_i32(cx, op, "axis", axis) || !lower_finish(cx, op))
+        return -1;
+    if (op->nout != n) return lower_fail(cx, "internal: split made %d outputs for %d pieces", op->nout, n);
+    for (int i = 0; i < n; i++) outs[i] = op->out[i];
+    return 0;
+}
+
+ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
+    if (!x) return NULL;
+    int id = 1;
+    for (int i = 0; i < x->type.rank; i++) id &= reps[i] == 1;
+    if (id) return x;
+    ir_op *op = lower_op(cx, IR_OP_TILE, "tile");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "reps", x->type.rank, reps)) return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, const float *data, const char *suffix) {
+    const char *nm = lower_name(cx, suffix);
+    if (!nm) return NULL;
+    ir_type t = ir_tensor_type(dt, rank, dims);
+    int64_t n = ir_type_numel(&t);
+    ir_value *v;
+    if (dt == IR_INT32 || dt == IR_BOOL) {
+        size_t es = dt == IR_INT32 ? 4 : 1;
+        uint8_t *buf = pc_alloc(cx->p->arena, (size_t)(n ? n : 1) * es);
+        if (!buf) return NULL;
+        for (int64_t i = 0; i < n; i++) {
+            if (dt == IR_INT32) ((int32_t *)buf)[i] = (int32_t)data[i];
+            else buf[i] = data[i] != 0;
+        }
+        v = ir_const_new(cx->p, cx->b, nm, t, dt, buf, 0); /* arena-owned */
+    } else {
+        float *buf = pc_alloc(cx->p->arena, (size_t)(n ? n : 1) * sizeof(float));
+        if (!buf) return NULL;
+        memcpy(buf, data, (size_t)n * sizeof(float));
+        v = ir_const_new(cx->p, cx->b, nm, t, IR_FP32, buf, 0);
+    }
+    if (!v) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    v->def->loc = cx->loc;
+    return lower_names_add(cx, v->name, v) ? NULL : v;
+}
+
+ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s) {
+    if (!x) return NULL;
+    ir_value *c = lower_const_scalar(cx, s, x->type.dtype, "c");
+    return c ? lower_binary(cx, k, x, c, NULL) : NULL;
+}
+
+ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b) {
+    if (x && a != 1) x = lb_scalar_op(cx, IR_OP_MUL, x, a);
+    if (x && b != 0) x = lb_scalar_op(cx, IR_OP_ADD, x, b);
+    return x;
+}
+
+ir_value *lb_softmax(lower_ctx *cx, ir_value *x, int axis) {
+    if (!x) return NULL;
+    ir_op *op = lower_op(cx, IR_OP_SOFTMAX, "softmax");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis)) return NULL;
+    return lower_finish(cx, op);
+}
+
+int lb_static(lower_ctx *cx, ir_value *x, const char *what) {
+    if (!x) return -1;
+    if (!ir_type_is_static(&x->type)) return lower_fail(cx, "%s needs a static shape", what);
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* build.h: small MIL op builders shared by the coverage lowering files (pad.c, layout.c,
+ * index.c, einsum.c, rnn.c, attention.c, and the norm/pool/linear extensions).
+ * Each returns the op's output 0, or NULL with cx->e set. Not a stage contract. */
+#ifndef LOWER_BUILD_H
+#define LOWER_BUILD_H
+
+#include "lower/lower_int.h"
+
+/* x[begin:end:step] along one axis (end_open: to the end); squeeze drops the axis. */
+ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t end, int end_open, int64_t step,
+                   int squeeze);
+/* transpose by perm (identity perm returns x). */
+ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm);
+/* swap two axes. */
+ir_value *lb_swap(lower_ctx *cx, ir_value *x, int a, int b);
+/* concat / stack of n values along axis. */
+ir_value *lb_concat(lower_ctx *cx, int n, ir_value *const *vs, int axis);
+ir_value *lb_stack(lower_ctx *cx, int n, ir_value *const *vs, int axis);
+/* expand_dims / squeeze of the given axes. */
+ir_value *lb_expand(lower_ctx *cx, ir_value *x, int n, const int64_t *axes);
+ir_value *lb_squeeze(lower_ctx *cx, ir_value *x, int n, const int64_t *axes);
+/* reduce_<kind>(x, axes, keep_dims). */
+ir_value *lb_reduce(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes, int keep);
+/* matmul(x, y, transpose_x, transpose_y). */
+ir_value *lb_matmul(lower_ctx *cx, ir_value *x, ir_value *y, int tx, int ty);
+/* gather(x, indices, axis). */
+ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis);
+/* split x into n pieces of the given sizes along axis; outs[i] receives each piece. */
+int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, ir_value **outs);
+/* tile(x, reps). */
+ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps);
+/* A constant tensor of dtype dt (fp32/fp16/int32/bool) from float data. */
+ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, const float *data, const char *suffix);
+/* x * a + b for scalars (skips the identities). */
+ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b);
+/* A binary op with a scalar right operand of x's dtype. */
+ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s);
+/* softmax(x, axis). */
+ir_value *lb_softmax(lower_ctx *cx, ir_value *x, int axis);
+/* Static dims of x, or a failure naming what. */
+int lb_static(lower_ctx *cx, ir_value *x, const char *what);
+
+#endif

@@ -1,0 +1,308 @@
+/* index.c: index_select, embedding, gather / take_along_dim (flat-index gather for static shapes),
+ * aten::index (advanced indexing with int tensors, constant bool masks), copy_ / fill_ (slice
+ * assignment, see view.c), index_put_ (bool masks via select; constant int indices via gather),
+ * masked_scatter-free forms only. */
+#include "lower/build.h"
+
+#include <string.h>
+
+static ir_value *as_index(lower_ctx *cx, ir_value *i) {
+    if (!i) return NULL;
+    if (i->type.dtype == IR_INT32) return i;
+    if (i->type.dtype == IR_BOOL) {
+        lower_fail(cx, "a bool index here");
+        return NULL;
+    }
+    return lower_cast(cx, i, IR_INT32, "index");
+}
+
+/* index_select(self, dim, index) */
+int lower_index_select(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t d;
+    int a;
+    if (!x || lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+    ir_value *idx = as_index(cx, lower_tensor_in(cx, n, 2, IR_DT_INVALID));
+    if (idx && idx->type.rank == 0) idx = lower_reshape(cx, idx, 1, (int64_t[]){1}, "index1");
+    return lower_out_tensor(cx, n, 0, lb_gather(cx, x, idx, a));
+}
+
+/* embedding(weight, indices, padding_idx=-1, scale_grad_by_freq, sparse): rows of weight. */
+int lower_embedding(lower_ctx *cx, const ts_node *n) {
+    ir_value *w = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    ir_value *idx = w ? as_index(cx, lower_tensor_in(cx, n, 1, IR_DT_INVALID)) : NULL;
+    return lower_out_tensor(cx, n, 0, lb_gather(cx, w, idx, 0));
+}
+
+/* x gathered along axis a at run-time indices idx (same rank, idx dims <= x dims off the axis):
+ * flat = idx * stride[a] + offset(position), gathered from x flattened. */
+static ir_value *gather_along(lower_ctx *cx, ir_value *x, ir_value *idx, int a) {
+    if (lb_static(cx, x, "gather") || lb_static(cx, idx, "gather indices")) return NULL;
+    int r = x->type.rank;
+    if (idx->type.rank != r) {
+        lower_fail(cx, "gather indices of rank %d for a rank-%d input", idx->type.rank, r);
+        return NULL;
+    }
+    int64_t stride[IR_MAX_RANK], cnt = ir_type_numel(&idx->type);
+    stride[r - 1] = 1;
+    for (int i = r - 2; i >= 0; i--) stride[i] = stride[i + 1] * x->type.dims[i + 1];
+    for (int i = 0; i < r; i++)
+        if (i != a && idx->type.dims[i] > x->type.dims[i]) {
+            lower_fail(cx, "gather index dim %d larger than the input's", i);
+            return NULL;
+        }
+    float *off = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(cnt ? cnt : 1));
+    if (!off) return NULL;
+    for (int64_t p = 0; p < cnt; p++) {
+        int64_t rem = p, o = 0;
+        for (int i = r - 1; i >= 0; i--) {
+            int64_t c = rem % idx->type.dims[i];
+            rem /= idx->type.dims[i];
+            if (i != a) o += c * stride[i];
+        }
+        off[p] = (float)o;
+    }
+    if (stride[a] * x->type.dims[a] > (1 << 24)) {
+        lower_fail(cx, "gather over more than 2^24 elements");
+        return NULL;
+    }
+    ir_value *offs = lb_const(cx, IR_INT32, r, idx->type.dims, off, "offsets");
+    ir_value *sc = offs ? lb_scalar_op(cx, IR_OP_MUL, idx, (double)stride[a]) : NULL;
+    ir_value *flat_idx = sc ? lower_binary(cx, IR_OP_ADD, sc, offs, "flat_index") : NULL;
+    int64_t all = -1;
+    ir_value *flat = flat_idx ? lower_reshape(cx, x, 1, &all, "flat") : NULL;
+    return lb_gather(cx, flat, flat_idx, 0);
+}
+
+/* gather(self, dim, index, sparse_grad=False), take_along_dim(self, indices, dim) */
+int lower_gather_op(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int take = strcmp(n->kind, "aten::take_along_dim") == 0;
+    int64_t d = 0;
+    int a;
+    if (!x) return -1;
+    ir_value *idx = as_index(cx, lower_tensor_in(cx, n, take ? 1 : 2, IR_DT_INVALID));
+    if (!idx) return -1;
+    if (take && (n->nin < 3 || lower_is_none(cx, n, 2))) {
+        int64_t all = -1;
+        x = lower_reshape(cx, x, 1, &all, "flat");
+        idx = lower_reshape(cx, idx, 1, &all, "flat_idx");
+        return lower_out_tensor(cx, n, 0, lb_gather(cx, x, idx, 0));
+    }
+    if (lower_int_in(cx, n, take ? 2 : 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+    return lower_out_tensor(cx, n, 0, gather_along(cx, x, idx, a));
+}
+
+/* The int32 positions of a constant bool mask (nonzero, flattened over its dims). */
+static ir_value *mask_positions(lower_ctx *cx, ir_value *m, int64_t *count) {
+    if (!m->konst || lb_static(cx, m, "bool index")) {
+        if (!m->konst) lower_fail(cx, "indexing with a run-time bool mask (data-dependent shape)");
+        return NULL;
+    }
+    int64_t total = ir_type_numel(&m->type), k = 0;
+    float *pos = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(total ? total : 1));
+    if (!pos) return NULL;
+    for (int64_t i = 0; i < total; i++)
+        if (ir_const_get_i64(m->konst, i)) pos[k++] = (float)i;
+    if (!k) {
+        lower_fail(cx, "bool mask selects nothing");
+        return NULL;
+    }
+    *count = k;
+    return lb_const(cx, IR_INT32, 1, &k, pos, "mask_pos");
+}
+
+/* index(self, indices: Tensor?[]): the indexed dims (int tensors, broadcast together) are merged
+ * into one and gathered with a flat index; non-adjacent indexed dims put the result dims first,
+ * like torch. A constant bool mask covering k dims becomes those dims' positions. */
+int lower_index(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    lv *l = x ? lower_in(cx, n, 1) : NULL;
+    if (!l) return -1;
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE)) return lower_fail(cx, "indices must be a list");
+    int r = x->type.rank, nd = 0, first = -1, last = -1, dim = 0;
+    int64_t axes[IR_MAX_RANK];
+    ir_value *idx[IR_MAX_RANK];
+    for (int i = 0; i < l->n; i++) {
+        lv *e = l->items[i];
+        if (e->kind == LV_NONE) {
+            dim++;
+            continue;
+        }
+        ir_value *t = lower_as_tensor(cx, e, IR_DT_INVALID);
+        if (!t) return -1;
+        if (t->type.dtype == IR_BOOL) { /* a mask over t.rank dims -> flat positions over them */
+            int k = t->type.rank;
+            if (dim + k > r) return lower_fail(cx, "bool mask of rank %d at dim %d of a rank-%d tensor", k, dim, r);
+            for (int j = 0; j < k; j++)
+                if (t->type.dims[j] != x->type.dims[dim + j]) return lower_fail(cx, "bool mask shape does not match");
+            int64_t cnt;
+            ir_value *pos = mask_positions(cx, t, &cnt);
+            if (!pos) return -1;
+            if (k != 1) { /* merge the masked dims of x */
+                int64_t shape[IR_MAX_RANK], m = 0, prod = 1;
+                for (int j = 0; j < r; j++) {
+                    if (j >= dim && j < dim + k) {
+                        prod *= x->type.dims[j];
+                        if (j == dim + k - 1) shape[m++] = prod;
+                    } else {
+                        shape[m++] = x->type.dims[j];
+                    }
+                }
+                if (lb_static(cx, x, "bool indexing") || !(x = lower_reshape(cx, x, (int)m, shape, "merged"))) return -1;
+                r = (int)m;
+            }
+            idx[nd] = pos;
+            axes[nd++] = dim;
+            if (first < 0) first = dim;
+            last = dim;
+            dim++;
+            continue;
+        }
+        if (!(t = as_index(cx, t))) return -1;
+        idx[nd] = t;
+        axes[nd++] = dim;
+        if (first < 0) first = dim;
+        last = dim;
+        dim++;
+    }
+    if (nd == 0) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL));
+    if (nd == 1) return lower_out_tensor(cx, n, 0, lb_gather(cx, x, idx[0], (int)axes[0]));
+    int adjacent = last - first + 1 == nd;
+    /* move the indexed dims to the front (in order), merge them, gather on axis 0 */
+    int64_t perm[IR_MAX_RANK], shape[IR_MAX_RANK];
+    int m = 0;
+    for (int i = 0; i < nd; i++) perm[m++] = axes[i];
+    for (int i = 0; i < r; i++) {
+        int used = 0;
+        for (int j = 0; j < nd; j++) used |= axes[j] == i;
+        if (!used) perm[m++] = i;
+    }
+    if (lb_static(cx, x, "advanced indexing")) return -1;
+    ir_value *xt = lb_transpose(cx, x, perm);
+    int64_t prod = 1;
+    for (int i = 0; i < nd; i++) prod *= x->type.dims[axes[i]];
+    shape[0] = prod;
+    for (int i = nd; i < r; i++) shape[i - nd + 1] = x->type.dims[perm[i]];
+    ir_value *xm = lower_reshape(cx, xt, r - nd + 1, shape, "merged");
+    ir_value *flat = NULL;
+    int64_t stride = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        ir_value *t = stride == 1 ? idx[i] : lb_scalar_op(cx, IR_OP_MUL, idx[i], (double)stride);
+        flat = flat ? lower_binary(cx, IR_OP_ADD, t, flat, "flat_index") : t;
+        if (!flat) return -1;
+        stride *= x->type.dims[axes[i]];
+    }
+    ir_value *g = lb_gather(cx, xm, flat, 0);
+    if (!g) return -1;
+    if (adjacent && first > 0) { /* the result dims go where the indexed dims were */
+        int br = flat->type.rank, gr = g->type.rank;
+        int64_t p2[IR_MAX_RANK];
+        int k = 0;
+        for (int i = 0; i < first; i++) p2[k++] = br + i;
+        for (int i = 0; i < br; i++) p2[k++] = i;
+        for (int i = br + first; i < gr; i++) p2[k++] = i;
+        g = lb_transpose(cx, g, p2);
+    }
+    return lower_out_tensor(cx, n, 0, g);
+}
+
+/* value (scalar or tensor) broadcast to x's shape and dtype */
+static ir_value *fill_like(lower_ctx *cx, ir_value *x, lv *val) {
+    ir_value *v = lower_as_tensor(cx, val, x->type.dtype);
+    if (!v || lb_static(cx, x, "fill / copy target")) return NULL;
+    if (v->type.dtype != x->type.dtype && !(v = lower_cast(cx, v, x->type.dtype, "cast"))) return NULL;
+    int r = x->type.rank, vr = v->type.rank;
+    if (vr > r) {
+        lower_fail(cx, "source of rank %d for a rank-%d target", vr, r);
+        return NULL;
+    }
+    int64_t shape[IR_MAX_RANK], reps[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        int vi = i - (r - vr);
+        shape[i] = vi >= 0 ? v->type.dims[vi] : 1;
+        if (shape[i] != 1 && shape[i] != x->type.dims[i]) {
+            lower_fail(cx, "source does not broadcast to the target");
+            return NULL;
+        }
+        reps[i] = shape[i] == 1 ? x->type.dims[i] : 1;
+    }
+    if (vr != r && !(v = lower_reshape(cx, v, r, shape, "src"))) return NULL;
+    int any = 0;
+    for (int i = 0; i < r; i++) any |= reps[i] != 1;
+    if (!any) return lower_unary(cx, IR_OP_IDENTITY, v, NULL);
+    return lb_tile(cx, v, reps);
+}
+
+/* copy_(self, src, non_blocking=False), fill_(self, value): the new value of self (view.c writes it back). */
+int lower_copy_fill(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    lv *val = x ? lower_in(cx, n, 1) : NULL;
+    return val ? lower_out_tensor(cx, n, 0, fill_like(cx, x, val)) : -1;
+}
+
+/* index_put / index_put_(self, indices, values, accumulate=False): a bool mask of self's shape
+ * (x[mask] = v) -> select; one constant int index list on one dim -> gather from concat(self, values). */
+int lower_index_put(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    lv *l = x ? lower_in(cx, n, 1) : NULL;
+    lv *vl = l ? lower_in(cx, n, 2) : NULL;
+    int acc = 0;
+    if (!vl || (n->nin > 3 && lower_bool_in(cx, n, 3, &acc))) return -1;
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE)) return lower_fail(cx, "indices must be a list");
+    int nd = 0, dim = -1;
+    ir_value *t = NULL;
+    for (int i = 0; i < l->n; i++) {
+        if (l->items[i]->kind == LV_NONE) continue;
+        nd++;
+        dim = i;
+        if (!(t = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
+    }
+    if (nd != 1) return lower_fail(cx, "index_put with %d index tensors", nd);
+    if (t->type.dtype == IR_BOOL && dim == 0) {
+        ir_value *v = lower_as_tensor(cx, vl, x->type.dtype);
+        if (!v) return -1;
+        if (v->type.dtype != x->type.dtype && !(v = lower_cast(cx, v, x->type.dtype, "cast"))) return -1;
+        int vn = (int)ir_type_numel(&v->type);
+        if (vn != 1 && !(v->type.rank == x->type.rank && ir_type_equal(&v->type, &x->type)))
+            return lower_fail(cx, "masked assignment of a non-scalar value (data-dependent placement)");
+        ir_value *mask = t;
+        if (t->type.rank < x->type.rank) { /* the mask covers leading dims */
+            int64_t ax[IR_MAX_RANK];
+            int k = 0;
+            for (int i = t->type.rank; i < x->type.rank; i++) ax[k++] = i;
+            mask = lb_expand(cx, t, k, ax);
+        }
+        if (acc) v = lower_binary(cx, IR_OP_ADD, x, v, "accumulated");
+        ir_op *op = mask && v ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+        if (!op || ir_op_set_input(op, "cond", mask) || ir_op_set_input(op, "a", v) || ir_op_set_input(op, "b", x)) return -1;
+        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    }
+    if (!t->konst || t->type.rank > 1) return lower_fail(cx, "index_put with run-time int indices (needs scatter)");
+    if (lb_static(cx, x, "index_put")) return -1;
+    int64_t size = x->type.dims[dim], cnt = t->konst->count;
+    int64_t vshape[IR_MAX_RANK];
+    for (int i = 0; i < x->type.rank; i++) vshape[i] = i == dim ? cnt : x->type.dims[i];
+    /* values broadcast to the indexed block */
+    ir_type bt = ir_tensor_type(x->type.dtype, x->type.rank, vshape);
+    ir_value fake = {0}; /* only fill_like's target type */
+    fake.type = bt;
+    ir_value *v = fill_like(cx, &fake, vl);
+    if (!v) return -1;
+    float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
+    if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int64_t i = 0; i < size; i++) idx[i] = (float)i;
+    for (int64_t j = 0; j < cnt; j++) {
+        int64_t p = ir_const_get_i64(t->konst, j);
+        if (p < 0) p += size;
+        if (p < 0 || p >= size) return lower_fail(cx, "index %lld out of range", (long long)p);
+        idx[p] = (float)(size + j);
+    }
+    if (acc) { /* x at the indices + v */
+        ir_value *cur = lb_gather(cx, x, t->type.dtype == IR_INT32 ? t : lower_cast(cx, t, IR_INT32, "idx"), dim);
+        if (!(v = lower_binary(cx, IR_OP_ADD, cur, v, "accumulated"))) return -1;
+    }
+    ir_value *both[2] = {x, v};
+    ir_value *cat = lb_concat(cx, 2, both, dim);
+    return lower_out_tensor(cx, n, 0, lb_gather(cx, cat, lb_const(cx, IR_INT32, 1, &size, idx, "put_idx"), dim));
+}

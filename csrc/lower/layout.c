@@ -1,0 +1,429 @@
+/* layout.c: shape ops beyond shape.c: expand/expand_as/broadcast_to, repeat/tile, repeat_interleave,
+ * flip, roll, unflatten, unbind, narrow, movedim/swapaxes, view_as/reshape_as, hstack/vstack,
+ * meshgrid, triu/tril, diag. Static shapes unless noted. */
+#include "lower/build.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static ir_value *tin(lower_ctx *cx, const ts_node *n, int i) {
+    ir_value *x = lower_tensor_in(cx, n, i, IR_DT_INVALID);
+    if (x && x->type.rank < 0) {
+        lower_fail(cx, "the input's rank is unknown");
+        return NULL;
+    }
+    return x;
+}
+
+/* x broadcast to `shape` (k dims; -1 keeps x's dim): leading dims added, size-1 dims tiled. */
+static ir_value *broadcast_to(lower_ctx *cx, ir_value *x, int k, const int64_t *shape) {
+    int r = x->type.rank;
+    if (k < r) {
+        lower_fail(cx, "expand to %d dims of a rank-%d tensor", k, r);
+        return NULL;
+    }
+    if (k > r) {
+        int64_t lead[IR_MAX_RANK];
+        for (int i = 0; i < k - r; i++) lead[i] = i;
+        if (!(x = lb_expand(cx, x, k - r, lead))) return NULL;
+    }
+    int64_t reps[IR_MAX_RANK];
+    for (int i = 0; i < k; i++) {
+        int64_t d = x->type.dims[i], want = shape[i];
+        reps[i] = 1;
+        if (want == -1 || want == d) continue;
+        if (d != 1) {
+            lower_fail(cx, "cannot expand dim %d of size %lld to %lld", i, (long long)d, (long long)want);
+            return NULL;
+        }
+        if (want < 0) {
+            lower_fail(cx, "expand to a size known only at run time");
+            return NULL;
+        }
+        reps[i] = want;
+    }
+    return lb_tile(cx, x, reps);
+}
+
+/* expand(self, size, implicit=False), broadcast_to(self, size), expand_as(self, other) */
+int lower_expand(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    if (!x) return -1;
+    int64_t shape[IR_MAX_RANK];
+    int k;
+    if (strcmp(n->kind, "aten::expand_as") == 0) {
+        ir_value *o = tin(cx, n, 1);
+        if (!o) return -1;
+        k = o->type.rank;
+        for (int i = 0; i < k; i++) shape[i] = o->type.dims[i] < 0 ? -1 : o->type.dims[i];
+    } else {
+        lv *l = lower_in(cx, n, 1);
+        if (!l) return -1;
+        if (lv_ints(cx, l, shape, IR_MAX_RANK, &k)) { /* run-time sizes: fine where they keep x's dim */
+            if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n > IR_MAX_RANK)
+                return lower_fail(cx, "expand size must be a list of ints");
+            k = l->n;
+            for (int i = 0; i < k; i++) {
+                lv *e = l->items[i];
+                int xi = i - (k - x->type.rank);
+                if (e->kind == LV_INT && !e->dyn) shape[i] = e->i;
+                else if (xi >= 0 && x->type.dims[xi] != 1) shape[i] = -1; /* must equal x's dim */
+                else return lower_fail(cx, "expand to a size known only at run time");
+            }
+        }
+    }
+    ir_value *y = broadcast_to(cx, x, k, shape);
+    return lower_out_tensor(cx, n, 0, y);
+}
+
+/* repeat(self, repeats), tile(self, dims) */
+int lower_repeat(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t reps[IR_MAX_RANK], full[IR_MAX_RANK];
+    int k;
+    if (!x || lower_ints_in(cx, n, 1, reps, IR_MAX_RANK, &k)) return -1;
+    int r = x->type.rank;
+    int tile = strcmp(n->kind, "aten::tile") == 0;
+    if (!tile && k < r) return lower_fail(cx, "repeat with %d sizes for a rank-%d tensor", k, r);
+    int m = k > r ? k : r;
+    for (int i = 0; i < m; i++) full[i] = i < m - k ? 1 : reps[i - (m - k)];
+    if (m > r) {
+        int64_t lead[IR_MAX_RANK];
+        for (int i = 0; i < m - r; i++) lead[i] = i;
+        if (!(x = lb_expand(cx, x, m - r, lead))) return -1;
+    }
+    for (int i = 0; i < m; i++)
+        if (full[i] < 0) return lower_fail(cx, "negative repeat");
+        else if (full[i] == 0) return lower_fail(cx, "repeat by 0 (empty result)");
+    ir_value *y = lb_tile(cx, x, full);
+    if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    return lower_out_tensor(cx, n, 0, y);
+}
+
+/* repeat_interleave(self, repeats: int | Tensor, dim=None, output_size=None): an int repeats via
+ * expand_dims + tile + reshape; a tensor of repeats (known at conversion time) via gather. */
+int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    if (!x || lb_static(cx, x, "repeat_interleave")) return -1;
+    int a = 0;
+    if (n->nin > 2 && !lower_is_none(cx, n, 2)) {
+        int64_t d;
+        if (lower_int_in(cx, n, 2, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+    } else {
+        int64_t all = -1;
+        if (!(x = lower_reshape(cx, x, 1, &all, "flat"))) return -1;
+    }
+    lv *rl = lower_in(cx, n, 1);
+    if (!rl) return -1;
+    int64_t size = x->type.dims[a];
+    if (rl->kind == LV_INT && !rl->dyn) {
+        int64_t k = rl->i, shape[IR_MAX_RANK], reps[IR_MAX_RANK], ax = a + 1;
+        if (k < 1) return lower_fail(cx, "repeats must be >= 1");
+        ir_value *e = lb_expand(cx, x, 1, &ax);
+        for (int i = 0; i <= x->type.rank; i++) reps[i] = i == a + 1 ? k : 1;
+        ir_value *t = lb_tile(cx, e, reps);
+        for (int i = 0; i < x->type.rank; i++) shape[i] = i == a ? size * k : x->type.dims[i];
+        return lower_out_tensor(cx, n, 0, t ? lower_reshape(cx, t, x->type.rank, shape, NULL) : NULL);
+    }
+    ir_value *rv = lower_as_tensor(cx, rl, IR_DT_INVALID);
+    if (!rv) return -1;
+    if (!rv->konst || rv->type.rank > 1) return lower_fail(cx, "repeats must be an int or a constant tensor");
+    int64_t cnt = rv->konst->count, total = 0;
+    if (cnt != 1 && cnt != size) return lower_fail(cx, "%lld repeats for size %lld", (long long)cnt, (long long)size);
+    for (int64_t i = 0; i < cnt; i++) total += ir_const_get_i64(rv->konst, i) * (cnt == 1 ? size : 1);
+    float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(total ? total : 1));
+    if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    int64_t k = 0;
+    for (int64_t i = 0; i < size; i++)
+        for (int64_t j = 0; j < ir_const_get_i64(rv->konst, cnt == 1 ? 0 : i); j++) idx[k++] = (float)i;
+    ir_value *iv = lb_const(cx, IR_INT32, 1, &total, idx, "indices");
+    return lower_out_tensor(cx, n, 0, lb_gather(cx, x, iv, a));
+}
+
+/* x reversed along axis a (gather with constant reversed indices). */
+static ir_value *reverse_axis(lower_ctx *cx, ir_value *x, int a) {
+    int64_t size = x->type.dims[a];
+    if (size < 0) {
+        lower_fail(cx, "flip of a symbolic dim");
+        return NULL;
+    }
+    float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
+    if (!idx) return NULL;
+    for (int64_t i = 0; i < size; i++) idx[i] = (float)(size - 1 - i);
+    return lb_gather(cx, x, lb_const(cx, IR_INT32, 1, &size, idx, "reversed"), a);
+}
+
+/* flip(self, dims), fliplr, flipud */
+int lower_flip(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t dims[IR_MAX_RANK];
+    int k = 1;
+    if (!x) return -1;
+    if (strcmp(n->kind, "aten::fliplr") == 0) dims[0] = 1;
+    else if (strcmp(n->kind, "aten::flipud") == 0) dims[0] = 0;
+    else if (lower_ints_in(cx, n, 1, dims, IR_MAX_RANK, &k)) return -1;
+    for (int i = 0; i < k && x; i++) {
+        int a;
+        if (lower_axis(cx, dims[i], x->type.rank, &a)) return -1;
+        x = reverse_axis(cx, x, a);
+    }
+    return lower_out_tensor(cx, n, 0, x);
+}
+
+/* roll(self, shifts, dims=[]): per dim, concat(tail, head); no dims: over the flattened tensor. */
+int lower_roll(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t sh[IR_MAX_RANK], dims[IR_MAX_RANK];
+    int ns, nd = 0;
+    if (!x || lb_static(cx, x, "roll") || lower_ints_in(cx, n, 1, sh, IR_MAX_RANK, &ns)) return -1;
+    if (n->nin > 2 && lower_ints_in(cx, n, 2, dims, IR_MAX_RANK, &nd)) return -1;
+    ir_value *src = x;
+    if (nd == 0) {
+        int64_t all = -1;
+        if (ns != 1 || !(x = lower_reshape(cx, x, 1, &all, "flat"))) return ns != 1 ? lower_fail(cx, "roll without dims takes one shift") : -1;
+        dims[0] = 0;
+        nd = 1;
+    }
+    if (nd != ns) return lower_fail(cx, "%d shifts for %d dims", ns, nd);
+    for (int i = 0; i < nd && x; i++) {
+        int a;
+        if (lower_axis(cx, dims[i], x->type.rank, &a)) return -1;
+        int64_t size = x->type.dims[a], s = size ? ((sh[i] % size) + size) % size : 0;
+        if (!s) continue;
+        ir_value *parts[2] = {lb_slice(cx, x, a, size - s, size, 0, 1, 0), lb_slice(cx, x, a, 0, size - s, 0, 1, 0)};
+        x = lb_concat(cx, 2, parts, a);
+    }
+    if (x && x->type.rank != src->type.rank) x = lower_reshape(cx, x, src->type.rank, src->type.dims, "rolled");
+    if (x == src) x = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    return lower_out_tensor(cx, n, 0, x);
+}
+
+/* unflatten(self, dim, sizes) */
+int lower_unflatten(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t d, sizes[IR_MAX_RANK], shape[IR_MAX_RANK];
+    int k, a;
+    if (!x || lower_int_in(cx, n, 1, &d) || lower_ints_in(cx, n, 2, sizes, IR_MAX_RANK, &k) ||
+        lower_axis(cx, d, x->type.rank, &a))
+        return -1;
+    int r = x->type.rank, m = 0;
+    if (r - 1 + k > IR_MAX_RANK) return lower_fail(cx, "result rank exceeds %d", IR_MAX_RANK);
+    for (int i = 0; i < r; i++) {
+        if (i != a) {
+            shape[m++] = x->type.dims[i] < 0 ? (i == 0 ? -1 : 0) : x->type.dims[i];
+            continue;
+        }
+        for (int j = 0; j < k; j++) shape[m++] = sizes[j];
+    }
+    for (int i = 0; i < m; i++)
+        if (shape[i] == 0) return lower_fail(cx, "unflatten next to a symbolic dim");
+    return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, m, shape, NULL));
+}
+
+/* unbind(self, dim=0): a list of the slices along dim, dim dropped. */
+int lower_unbind(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t d = 0;
+    int a;
+    if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &d)) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+    int64_t size = x->type.dims[a];
+    if (size < 0 || size > 4096) return lower_fail(cx, "unbind of a symbolic or huge dim");
+    lv *l = lv_new(cx, LV_LIST);
+    if (!l) return -1;
+    l->n = (int)size;
+    l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(size ? size : 1));
+    if (!l->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int64_t i = 0; i < size; i++)
+        if (!(l->items[i] = lv_tensor(cx, lb_slice(cx, x, a, i, i + 1, 0, 1, 1))) || !l->items[i]->v) return -1;
+    return lower_out(cx, n, 0, l);
+}
+
+/* narrow(self, dim, start, length) */
+int lower_narrow(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t d, s, len;
+    int a;
+    if (!x || lower_int_in(cx, n, 1, &d) || lower_int_in(cx, n, 2, &s) || lower_int_in(cx, n, 3, &len) ||
+        lower_axis(cx, d, x->type.rank, &a))
+        return -1;
+    int64_t size = x->type.dims[a];
+    if (s < 0) {
+        if (size < 0) return lower_fail(cx, "negative start on a symbolic dim");
+        s += size;
+    }
+    return lower_out_tensor(cx, n, 0, lb_slice(cx, x, a, s, s + len, 0, 1, 0));
+}
+
+/* movedim / moveaxis(self, source, destination), swapaxes / swapdims(self, a, b) */
+int lower_movedim(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t src[IR_MAX_RANK], dst[IR_MAX_RANK], perm[IR_MAX_RANK];
+    int ns, nd, r;
+    if (!x || lower_ints_in(cx, n, 1, src, IR_MAX_RANK, &ns) || lower_ints_in(cx, n, 2, dst, IR_MAX_RANK, &nd)) return -1;
+    r = x->type.rank;
+    if (ns != nd) return lower_fail(cx, "%d source dims for %d destinations", ns, nd);
+    int swap = strncmp(n->kind, "aten::swap", 10) == 0;
+    int used[IR_MAX_RANK] = {0}, placed[IR_MAX_RANK] = {0};
+    for (int i = 0; i < r; i++) perm[i] = -1;
+    for (int i = 0; i < ns; i++) {
+        int s, d;
+        if (lower_axis(cx, src[i], r, &s) || lower_axis(cx, dst[i], r, &d)) return -1;
+        if (swap) {
+            for (int k = 0; k < r; k++) perm[k] = k;
+            perm[s] = d;
+            perm[d] = s;
+            return lower_out_tensor(cx, n, 0, lb_transpose(cx, x, perm));
+        }
+        perm[d] = s;
+        used[s] = placed[d] = 1;
+    }
+    int next = 0;
+    for (int i = 0; i < r; i++) {
+        if (placed[i]) continue;
+        while (used[next]) next++;
+        perm[i] = next++;
+    }
+    ir_value *y = lb_transpose(cx, x, perm);
+    if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    return lower_out_tensor(cx, n, 0, y);
+}
+
+/* view_as / reshape_as(self, other) */
+int lower_view_as(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0), *o = x ? tin(cx, n, 1) : NULL;
+    if (!o || lb_static(cx, o, "view_as")) return -1;
+    return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, o->type.rank, o->type.dims, NULL));
+}
+
+/* hstack / vstack / dstack / column_stack (tensors) */
+int lower_hvstack(lower_ctx *cx, const ts_node *n) {
+    lv *l = lower_in(cx, n, 0);
+    if (!l) return -1;
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n < 1) return lower_fail(cx, "expected a list of tensors");
+    char which = n->kind[6];
+    if (strcmp(n->kind, "aten::column_stack") == 0) which = 'c';
+    ir_value **vs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
+    if (!vs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    int axis = 0;
+    for (int i = 0; i < l->n; i++) {
+        ir_value *v = lower_as_tensor(cx, l->items[i], IR_DT_INVALID);
+        if (!v) return -1;
+        int r = v->type.rank;
+        if (which == 'v' && r < 2) v = lower_reshape(cx, v, 2, (int64_t[]){1, r ? v->type.dims[0] : 1}, "row");
+        if (which == 'h' && r == 0) v = lower_reshape(cx, v, 1, (int64_t[]){1}, "one");
+        if (which == 'c' && r < 2) v = lower_reshape(cx, v, 2, (int64_t[]){r ? v->type.dims[0] : 1, 1}, "col");
+        if (which == 'd' && r < 3)
+            v = lower_reshape(cx, v, 3, r == 2 ? (int64_t[]){v->type.dims[0], v->type.dims[1], 1}
+                                               : (int64_t[]){1, r ? v->type.dims[0] : 1, 1}, "depth");
+        if (!(vs[i] = v)) return -1;
+    }
+    if (which == 'h') axis = vs[0]->type.rank == 1 ? 0 : 1;
+    else if (which == 'c') axis = 1;
+    else if (which == 'd') axis = 2;
+    for (int i = 1; i < l->n; i++)
+        if (vs[i]->type.dtype != vs[0]->type.dtype && !(vs[i] = lower_cast(cx, vs[i], vs[0]->type.dtype, "cast"))) return -1;
+    ir_value *y = lb_concat(cx, l->n, vs, axis);
+    if (y == vs[0] && l->n == 1) y = lower_unary(cx, IR_OP_IDENTITY, y, NULL);
+    return lower_out_tensor(cx, n, 0, y);
+}
+
+/* meshgrid(tensors, indexing="ij"): each 1-D tensor reshaped onto its axis and tiled. */
+int lower_meshgrid(lower_ctx *cx, const ts_node *n) {
+    lv *l = lower_in(cx, n, 0);
+    if (!l) return -1;
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n < 1 || l->n > IR_MAX_RANK)
+        return lower_fail(cx, "expected a list of 1 to %d tensors", IR_MAX_RANK);
+    int xy = 0;
+    if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
+        lv *s = lower_in(cx, n, 1);
+        if (!s || s->kind != LV_STR) return lower_fail(cx, "indexing must be a string");
+        xy = strcmp(s->s, "xy") == 0;
+    }
+    int k = l->n;
+    ir_value *v[IR_MAX_RANK];
+    int64_t full[IR_MAX_RANK];
+    for (int i = 0; i < k; i++) {
+        if (!(v[i] = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
+        if (v[i]->type.rank > 1 || (v[i]->type.rank == 1 && v[i]->type.dims[0] < 0))
+            return lower_fail(cx, "meshgrid of a non-vector or symbolic size");
+        full[i] = v[i]->type.rank ? v[i]->type.dims[0] : 1;
+    }
+    if (xy && k >= 2) {
+        int64_t t = full[0];
+        full[0] = full[1];
+        full[1] = t;
+    }
+    lv *out = lv_new(cx, LV_LIST);
+    if (!out) return -1;
+    out->n = k;
+    out->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)k);
+    if (!out->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int i = 0; i < k; i++) {
+        int pos = xy && k >= 2 && i < 2 ? 1 - i : i;
+        int64_t shape[IR_MAX_RANK], reps[IR_MAX_RANK];
+        for (int j = 0; j < k; j++) {
+            shape[j] = j == pos ? full[j] : 1;
+            reps[j] = j == pos ? 1 : full[j];
+        }
+        ir_value *y = lb_tile(cx, lower_reshape(cx, v[i], k, shape, "axis"), reps);
+        if (!(out->items[i] = lv_tensor(cx, y)) || !y) return -1;
+    }
+    return lower_out(cx, n, 0, out);
+}
+
+/* triu / tril(self, diagonal=0): select(mask, x, 0) with a constant mask over the last two dims. */
+int lower_tri(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t k = 0;
+    if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &k))) return -1;
+    int r = x->type.rank;
+    if (r < 2) return lower_fail(cx, "triu/tril of a rank-%d tensor", r);
+    int64_t h = x->type.dims[r - 2], w = x->type.dims[r - 1];
+    if (h < 0 || w < 0) return lower_fail(cx, "triu/tril of symbolic dims");
+    int upper = strncmp(n->kind, "aten::triu", 10) == 0;
+    float *m = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(h * w > 0 ? h * w : 1));
+    if (!m) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int64_t i = 0; i < h; i++)
+        for (int64_t j = 0; j < w; j++) m[i * w + j] = upper ? (j - i >= k) : (j - i <= k);
+    ir_value *mask = lb_const(cx, IR_BOOL, 2, (int64_t[]){h, w}, m, "mask");
+    ir_value *zero = mask ? lower_const_scalar(cx, 0, x->type.dtype, "zero") : NULL;
+    ir_op *op = zero ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "cond", mask) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", zero)) return -1;
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+/* diag(self, diagonal=0): a vector -> a square matrix with it on a diagonal; a matrix -> that diagonal. */
+int lower_diag(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    int64_t k = 0;
+    if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &k)) || lb_static(cx, x, "diag")) return -1;
+    if (x->type.rank == 1) {
+        int64_t len = x->type.dims[0], m = len + (k < 0 ? -k : k);
+        ir_value *row = lower_reshape(cx, x, 2, (int64_t[]){1, len}, "row");
+        /* eye(len) * row -> diag(len); then pad to m x m at the offset */
+        float *e = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(len * len > 0 ? len * len : 1));
+        if (!e || !row) return e ? -1 : pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        for (int64_t i = 0; i < len * len; i++) e[i] = i / len == i % len;
+        ir_value *eye = lb_const(cx, x->type.dtype, 2, (int64_t[]){len, len}, e, "eye");
+        ir_value *d = eye ? lower_binary(cx, IR_OP_MUL, eye, row, "d") : NULL;
+        if (!d) return -1;
+        if (k == 0) return lower_out_tensor(cx, n, 0, d);
+        int64_t pad[4] = {k < 0 ? -k : 0, k < 0 ? 0 : k, k > 0 ? k : 0, k > 0 ? 0 : -k};
+        ir_op *op = lower_op(cx, IR_OP_PAD, NULL);
+        if (!op || ir_op_set_input(op, "x", d) || lower_param_i32v(cx, op, "pad", 4, pad) ||
+            lower_param_str(cx, op, "mode", "constant") || lower_param_f(cx, op, "constant_val", 0, x->type.dtype))
+            return -1;
+        (void)m;
+        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    }
+    if (x->type.rank != 2) return lower_fail(cx, "diag of a rank-%d tensor", x->type.rank);
+    int64_t h = x->type.dims[0], w = x->type.dims[1], cnt = 0;
+    float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(h + w + 1));
+    if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int64_t i = 0; i < h; i++)
+        if (i + k >= 0 && i + k < w) idx[cnt++] = (float)(i * w + i + k);
+    if (!cnt) return lower_fail(cx, "empty diagonal");
+    int64_t all = -1;
+    ir_value *flat = lower_reshape(cx, x, 1, &all, "flat");
+    return lower_out_tensor(cx, n, 0, lb_gather(cx, flat, lb_const(cx, IR_INT32, 1, &cnt, idx, "diag_idx"), 0));
+}

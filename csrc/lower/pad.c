@@ -1,0 +1,111 @@
+/* pad.c: constant_pad_nd, pad (constant / reflect / replicate / circular), reflection_pad1d/2d/3d,
+ * replication_pad1d/2d/3d. torch pads list the LAST dim first as (left, right) pairs; negative
+ * amounts crop. -> MIL pad (its pad list runs over the last dims, first dim first), slices for
+ * crops, slices + concat for circular. */
+#include "lower/build.h"
+
+#include <string.h>
+
+/* Crop negative amounts (slices), then pad the rest with MIL pad in `mode`. */
+static ir_value *pad_nd(lower_ctx *cx, ir_value *x, int np, const int64_t *tp, const char *mode, double value) {
+    int r = x->type.rank, nd = np / 2;
+    if (np % 2 || nd > r) {
+        lower_fail(cx, "pad of %d values for a rank-%d tensor", np, r);
+        return NULL;
+    }
+    int64_t mp[2 * IR_MAX_RANK];
+    int any = 0;
+    for (int i = 0; i < nd; i++) { /* torch pair i is dim r-1-i */
+        int d = r - 1 - i;
+        int64_t lo = tp[2 * i], hi = tp[2 * i + 1];
+        if (lo < 0 || hi < 0) {
+            int64_t size = x->type.dims[d];
+            if (size < 0) {
+                lower_fail(cx, "negative padding of a symbolic dim");
+                return NULL;
+            }
+            int64_t b = lo < 0 ? -lo : 0, e = hi < 0 ? size + hi : size;
+            if (!(x = lb_slice(cx, x, d, b, e, 0, 1, 0))) return NULL;
+        }
+        mp[2 * (d - (r - nd))] = lo > 0 ? lo : 0;
+        mp[2 * (d - (r - nd)) + 1] = hi > 0 ? hi : 0;
+        any |= lo > 0 || hi > 0;
+    }
+    if (!any) return x;
+    if (strcmp(mode, "circular") == 0) { /* wrap: concat(tail, x, head) per dim */
+        for (int i = 0; i < nd; i++) {
+            int d = r - 1 - i;
+            int64_t lo = mp[2 * (d - (r - nd))], hi = mp[2 * (d - (r - nd)) + 1], size = x->type.dims[d];
+            if (!lo && !hi) continue;
+            if (size < 0 || lo > size || hi > size) {
+                lower_fail(cx, "circular padding larger than the (known) dim");
+                return NULL;
+            }
+            ir_value *parts[3];
+            int k = 0;
+            if (lo) parts[k++] = lb_slice(cx, x, d, size - lo, size, 0, 1, 0);
+            parts[k++] = x;
+            if (hi) parts[k++] = lb_slice(cx, x, d, 0, hi, 0, 1, 0);
+            if (!(x = lb_concat(cx, k, parts, d))) return NULL;
+        }
+        return x;
+    }
+    int lead = 0; /* MIL pads the last dims given; skip leading zero pairs */
+    while (lead < nd && mp[2 * lead] == 0 && mp[2 * lead + 1] == 0) lead++;
+    if (strcmp(mode, "constant") != 0 && nd - lead > 2) {
+        /* reflect / replicate over more than 2 dims: one pad per dim */
+        for (int i = lead; i < nd; i++) {
+            int64_t one[2] = {mp[2 * i], mp[2 * i + 1]};
+            if (!one[0] && !one[1]) continue;
+            int d = r - nd + i;
+            int64_t perm[IR_MAX_RANK];
+            for (int k = 0; k < r; k++) perm[k] = k;
+            perm[d] = r - 1;
+            perm[r - 1] = d;
+            ir_value *t = lb_transpose(cx, x, perm);
+            ir_op *op = t ? lower_op(cx, IR_OP_PAD, "pad") : NULL;
+            if (!op || ir_op_set_input(op, "x", t) || lower_param_i32v(cx, op, "pad", 2, one) ||
+                lower_param_str(cx, op, "mode", mode))
+                return NULL;
+            if (!(x = lb_transpose(cx, lower_finish(cx, op), perm))) return NULL;
+        }
+        return x;
+    }
+    ir_op *op = lower_op(cx, IR_OP_PAD, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "pad", 2 * (nd - lead), mp + 2 * lead) ||
+        lower_param_str(cx, op, "mode", mode))
+        return NULL;
+    if (strcmp(mode, "constant") == 0 && lower_param_f(cx, op, "constant_val", value, x->type.dtype)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* constant_pad_nd(self, pad, value=0); pad(self, pad, mode="constant", value=None);
+ * reflection_padNd / replication_padNd(self, padding). */
+int lower_pad(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t tp[2 * IR_MAX_RANK];
+    int np;
+    if (!x || lower_ints_in(cx, n, 1, tp, 2 * IR_MAX_RANK, &np)) return -1;
+    if (x->type.rank < 0) return lower_fail(cx, "the input's rank is unknown");
+    const char *mode = "constant";
+    double value = 0;
+    const char *k = n->kind + 6;
+    if (strncmp(k, "reflection_pad", 14) == 0) {
+        mode = "reflect";
+    } else if (strncmp(k, "replication_pad", 15) == 0) {
+        mode = "replicate";
+    } else if (strcmp(k, "constant_pad_nd") == 0) {
+        if (n->nin > 2 && lower_float_in(cx, n, 2, &value)) return -1;
+    } else { /* aten::pad */
+        if (n->nin > 2 && !lower_is_none(cx, n, 2)) {
+            lv *m = lower_in(cx, n, 2);
+            if (!m) return -1;
+            if (m->kind != LV_STR) return lower_fail(cx, "pad mode must be a string");
+            mode = m->s;
+        }
+        if (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_float_in(cx, n, 3, &value)) return -1;
+        if (strcmp(mode, "reflect") && strcmp(mode, "replicate") && strcmp(mode, "constant") && strcmp(mode, "circular"))
+            return lower_fail(cx, "pad mode '%s'", mode);
+    }
+    return lower_out_tensor(cx, n, 0, pad_nd(cx, x, np, tp, mode, value));
+}

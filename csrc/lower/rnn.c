@@ -1,0 +1,188 @@
+/* rnn.c: aten::lstm, aten::gru, aten::rnn_tanh, aten::rnn_relu (the (input, hx, params, has_biases,
+ * num_layers, dropout, train, bidirectional, batch_first) overloads), unrolled over the static
+ * sequence length: one linear for the input projection of every step, then per step a linear of the
+ * hidden state and the gate math (sigmoid/tanh/mul/add). Plus aten::zeros, which traced RNNs use
+ * for missing initial states. */
+#include "lower/build.h"
+
+#include <string.h>
+
+typedef enum { CELL_LSTM, CELL_GRU, CELL_TANH, CELL_RELU } cell_kind;
+
+static ir_value *linear(lower_ctx *cx, ir_value *x, ir_value *w, ir_value *b) {
+    ir_op *op = lower_op(cx, IR_OP_LINEAR, "linear");
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) || (b && ir_op_set_input(op, "bias", b)))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+static ir_value *act(lower_ctx *cx, ir_opkind k, ir_value *x) { return lower_unary(cx, k, x, NULL); }
+
+/* One direction of one layer over xs[0..T) ([B, I] each); h, c: [B, H] initial states (c LSTM only).
+ * Writes hs[t] and the final h / c. */
+static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *wih, ir_value *whh, ir_value *bih,
+                   ir_value *bhh, int reverse, ir_value **h, ir_value **c, ir_value **hs) {
+    int G = ck == CELL_LSTM ? 4 : ck == CELL_GRU ? 3 : 1;
+    int64_t H = whh->type.dims[1];
+    int64_t sizes[4] = {H, H, H, H};
+    for (int s = 0; s < T; s++) {
+        int t = reverse ? T - 1 - s : s;
+        ir_value *gx = linear(cx, xs[t], wih, bih);
+        ir_value *gh = linear(cx, *h, whh, bhh);
+        if (!gx || !gh) return -1;
+        if (ck == CELL_TANH || ck == CELL_RELU) {
+            *h = act(cx, ck == CELL_TANH ? IR_OP_TANH : IR_OP_RELU, lower_binary(cx, IR_OP_ADD, gx, gh, "pre"));
+        } else if (ck == CELL_LSTM) {
+            ir_value *g[4];
+            if (lb_split(cx, lower_binary(cx, IR_OP_ADD, gx, gh, "gates"), 1, G, sizes, g)) return -1;
+            ir_value *i = act(cx, IR_OP_SIGMOID, g[0]), *f = act(cx, IR_OP_SIGMOID, g[1]);
+            ir_value *gg = act(cx, IR_OP_TANH, g[2]), *o = act(cx, IR_OP_SIGMOID, g[3]);
+            ir_value *fc = f && *c ? lower_binary(cx, IR_OP_MUL, f, *c, "fc") : NULL;
+            ir_value *ig = i && gg ? lower_binary(cx, IR_OP_MUL, i, gg, "ig") : NULL;
+            *c = fc && ig ? lower_binary(cx, IR_OP_ADD, fc, ig, "c") : NULL;
+            ir_value *tc = *c ? act(cx, IR_OP_TANH, *c) : NULL;
+            *h = tc && o ? lower_binary(cx, IR_OP_MUL, o, tc, "h") : NULL;
+        } else { /* GRU: r, z, n; n uses r * (W_hn h + b_hn) */
+            ir_value *a[3], *b[3];
+            if (lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b)) return -1;
+            ir_value *r = act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
+            ir_value *z = act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[1], b[1], "z"));
+            ir_value *rn = r ? lower_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
+            ir_value *nn = rn ? act(cx, IR_OP_TANH, lower_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
+            /* h' = n + z * (h - n) */
+            ir_value *d = nn ? lower_binary(cx, IR_OP_SUB, *h, nn, "hn") : NULL;
+            ir_value *zd = d && z ? lower_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
+            *h = zd ? lower_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
+        }
+        if (!*h) return -1;
+        hs[t] = *h;
+    }
+    return 0;
+}
+
+static ir_value *tensor_of(lower_ctx *cx, lv *l, ir_dtype dt) {
+    ir_value *v = lower_as_tensor(cx, l, dt);
+    if (v && v->type.dtype != dt) v = lower_cast(cx, v, dt, "cast");
+    return v;
+}
+
+int lower_rnn(lower_ctx *cx, const ts_node *n) {
+    cell_kind ck = strcmp(n->kind, "aten::lstm") == 0 ? CELL_LSTM : strcmp(n->kind, "aten::gru") == 0 ? CELL_GRU
+                 : strcmp(n->kind, "aten::rnn_relu") == 0 ? CELL_RELU : CELL_TANH;
+    if (n->nin != 9) return lower_fail(cx, "only the (input, hx, params, ...) overload is supported (no packed sequences)");
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    lv *hx = x ? lower_in(cx, n, 1) : NULL, *params = hx ? lower_in(cx, n, 2) : NULL;
+    int has_b, bidir, batch_first, train;
+    int64_t layers;
+    if (!params || lower_bool_in(cx, n, 3, &has_b) || lower_int_in(cx, n, 4, &layers) || lower_bool_in(cx, n, 6, &train) ||
+        lower_bool_in(cx, n, 7, &bidir) || lower_bool_in(cx, n, 8, &batch_first))
+        return -1;
+    if (lb_static(cx, x, "a recurrent layer's input")) return -1;
+    int unbatched = x->type.rank == 2;
+    if (!unbatched && x->type.rank != 3) return lower_fail(cx, "input of rank %d", x->type.rank);
+    ir_dtype dt = x->type.dtype;
+    if (unbatched) {
+        int64_t ax = 1;
+        x = lb_expand(cx, x, 1, &ax); /* (T, I) -> (T, 1, I) */
+    } else if (batch_first) {
+        x = lb_swap(cx, x, 0, 1);
+    }
+    if (!x) return -1;
+    int T = (int)x->type.dims[0], D = bidir ? 2 : 1, per = has_b ? 4 : 2;
+    int64_t B = x->type.dims[1];
+    if (T < 1 || T > 4096) return lower_fail(cx, "sequence length %d cannot be unrolled", T);
+    if (params->kind != LV_LIST && params->kind != LV_TUPLE) return lower_fail(cx, "params must be a list");
+    if (params->n != layers * D * per) return lower_fail(cx, "%d params for %lld layers", params->n, (long long)layers);
+    /* initial states: [L*D, B, H] (unbatched: [L*D, H]) */
+    int nh = ck == CELL_LSTM ? 2 : 1;
+    ir_value *h0[2] = {NULL, NULL};
+    if (ck == CELL_LSTM) {
+        if ((hx->kind != LV_LIST && hx->kind != LV_TUPLE) || hx->n != 2) return lower_fail(cx, "lstm hx must be (h0, c0)");
+        h0[0] = tensor_of(cx, hx->items[0], dt);
+        h0[1] = tensor_of(cx, hx->items[1], dt);
+    } else {
+        h0[0] = tensor_of(cx, hx, dt);
+    }
+    for (int k = 0; k < nh; k++) {
+        if (!h0[k]) return -1;
+        if (unbatched) {
+            int64_t ax = 1;
+            if (!(h0[k] = lb_expand(cx, h0[k], 1, &ax))) return -1;
+        }
+    }
+    ir_value **xs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)T * 3);
+    ir_value *fin[2][64];
+    if (!xs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    if (layers * D > 64) return lower_fail(cx, "more than 64 layer directions");
+    ir_value **hs[2] = {xs + T, xs + 2 * T};
+    int64_t *ones = pc_alloc(cx->p->arena, sizeof(int64_t) * (size_t)T);
+    if (!ones) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int t = 0; t < T; t++) ones[t] = 1;
+    /* the steps of the input */
+    {
+        ir_value **pieces = hs[0];
+        if (lb_split(cx, x, 0, T, ones, pieces)) return -1;
+        for (int t = 0; t < T; t++) {
+            int64_t ax = 0;
+            if (!(xs[t] = lb_squeeze(cx, pieces[t], 1, &ax))) return -1;
+        }
+    }
+    ir_value *seq = NULL;
+    for (int L = 0; L < layers; L++) {
+        for (int d = 0; d < D; d++) {
+            int pi = (L * D + d) * per;
+            ir_value *w[4] = {NULL, NULL, NULL, NULL};
+            for (int k = 0; k < per; k++)
+                if (!(w[k] = tensor_of(cx, params->items[pi + k], dt))) return -1;
+            int idx = L * D + d;
+            ir_value *h = lb_slice(cx, h0[0], 0, idx, idx + 1, 0, 1, 1), *c = NULL;
+            if (ck == CELL_LSTM && !(c = lb_slice(cx, h0[1], 0, idx, idx + 1, 0, 1, 1))) return -1;
+            if (!h || run_dir(cx, ck, T, xs, w[0], w[1], w[2], w[3], d == 1, &h, &c, hs[d])) return -1;
+            fin[0][idx] = h;
+            fin[1][idx] = c;
+        }
+        /* this layer's output per step: [B, D*H] */
+        for (int t = 0; t < T; t++) {
+            ir_value *both[2] = {hs[0][t], D == 2 ? hs[1][t] : NULL};
+            if (!(xs[t] = D == 2 ? lb_concat(cx, 2, both, 1) : hs[0][t])) return -1;
+        }
+    }
+    if (!(seq = lb_stack(cx, T, xs, 0))) return -1; /* [T, B, D*H] */
+    if (unbatched) {
+        int64_t ax = 1;
+        seq = lb_squeeze(cx, seq, 1, &ax);
+    } else if (batch_first) {
+        seq = lb_swap(cx, seq, 0, 1);
+    }
+    if (!seq || lower_out_tensor(cx, n, 0, seq)) return -1;
+    (void)B;
+    for (int k = 0; k < nh; k++) {
+        ir_value *st = lb_stack(cx, (int)(layers * D), fin[k], 0);
+        if (st && unbatched) {
+            int64_t ax = 1;
+            st = lb_squeeze(cx, st, 1, &ax);
+        }
+        if (lower_out_tensor(cx, n, 1 + k, st)) return -1;
+    }
+    return 0;
+}
+
+/* zeros(size, dtype=None, layout, device, pin_memory) with a static size: a constant. */
+int lower_zeros_const(lower_ctx *cx, const ts_node *n) {
+    int64_t dims[IR_MAX_RANK], total = 1;
+    int k;
+    if (lower_ints_in(cx, n, 0, dims, IR_MAX_RANK, &k)) return -1;
+    ir_dtype dt = IR_FP32;
+    if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
+        int64_t code;
+        if (lower_int_in(cx, n, 1, &code) || lower_scalar_type(cx, code, &dt)) return -1;
+    }
+    for (int i = 0; i < k; i++) {
+        if (dims[i] < 0) return lower_fail(cx, "negative size");
+        total *= dims[i];
+    }
+    if (total > (1 << 24)) return lower_fail(cx, "zeros of %lld elements", (long long)total);
+    float *z = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(total ? total : 1));
+    if (!z) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    return lower_out_tensor(cx, n, 0, lb_const(cx, dt, k, dims, z, NULL));
+}
