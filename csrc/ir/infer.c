@@ -292,6 +292,8 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_GATHER: case IR_OP_TILE:
     case IR_OP_PAD:
         return inf_shape(c);
+    case IR_OP_COND: case IR_OP_WHILE_LOOP:
+        return inf_control(c);
     case IR_OP_CONST:
         if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
         return inf_out(c, c->op->out[0]->type);

@@ -33,5 +33,6 @@ const char *inf_tstr(const ir_type *t);
 
 int inf_nn(infer_ctx *c);    /* conv, conv_transpose, linear, matmul, norms, pools (infer_nn.c) */
 int inf_shape(infer_ctx *c); /* reshape, transpose, concat, split, ... (infer_shape.c) */
+int inf_control(infer_ctx *c); /* cond, while_loop: types from their blocks (infer_control.c) */
 
 #endif

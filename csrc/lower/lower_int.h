@@ -21,6 +21,7 @@ typedef struct lv {
     const char *s;     /* STR, DEVICE */
     int n;             /* LIST, TUPLE */
     struct lv **items;
+    lv_kind elem;      /* LIST when dyn: element kind; v is the elements stacked on a new axis 0 */
 } lv;
 
 typedef int (*lower_fn)(lower_ctx *cx, const ts_node *n);
@@ -112,7 +113,12 @@ int lower_scalar_type(lower_ctx *cx, int64_t code, ir_dtype *out);
 int lower_names_add(lower_ctx *cx, const char *name, ir_value *v);
 int lower_names_has(lower_ctx *cx, const char *name);
 
-/* Blocks of control flow (plumbing.c uses it): lower every node of b, in order. */
+/* Lists known only at run time (control.c): length, element i, all elements concatenated. */
+lv *lower_list_len(lower_ctx *cx, lv *l);
+lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx);
+ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack);
+
+/* Blocks of control flow (control.c uses it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);
 
 #endif

@@ -166,6 +166,7 @@ int lower_cat(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     int64_t dim = 0;
     if (!l || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
+    if (l->kind == LV_LIST && l->dyn) return lower_out_tensor(cx, n, 0, lower_list_cat(cx, l, dim, strcmp(n->kind, "aten::stack") == 0));
     if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n == 0) return lower_fail(cx, "expected a non-empty list of tensors");
     int stack = strcmp(n->kind, "aten::stack") == 0;
     ir_value **vs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
@@ -279,8 +280,26 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tensor_in(cx, n);
     int64_t dim, idx;
     int a;
-    if (!x || lower_int_in(cx, n, 1, &dim) || lower_int_in(cx, n, 2, &idx) || lower_axis(cx, dim, x->type.rank, &a))
-        return -1;
+    if (!x || lower_int_in(cx, n, 1, &dim) || lower_axis(cx, dim, x->type.rank, &a)) return -1;
+    lv *li = lower_in(cx, n, 2);
+    if (!li) return -1;
+    if (li->dyn) { /* index known at run time: gather (a negative index counts from the end) */
+        ir_value *i = lower_as_tensor(cx, li, IR_INT32);
+        lv *len = i ? dim_lv(cx, x, a) : NULL;
+        ir_value *lt = len ? lower_as_tensor(cx, len, IR_INT32) : NULL;
+        ir_value *zero = lt ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+        ir_value *neg = zero ? lower_binary(cx, IR_OP_LESS, i, zero, "neg") : NULL;
+        ir_value *wrapped = neg ? lower_binary(cx, IR_OP_ADD, i, lt, "wrapped") : NULL;
+        ir_op *sel = wrapped ? lower_op(cx, IR_OP_SELECT, "index") : NULL;
+        if (!sel || ir_op_set_input(sel, "cond", neg) || ir_op_set_input(sel, "a", wrapped) || ir_op_set_input(sel, "b", i))
+            return -1;
+        ir_value *ix = lower_finish(cx, sel);
+        ir_op *op = ix ? lower_op(cx, IR_OP_GATHER, NULL) : NULL;
+        if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", ix) || lower_param_i32(cx, op, "axis", a))
+            return -1;
+        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    }
+    if (lower_int_in(cx, n, 2, &idx)) return -1;
     int64_t size = x->type.dims[a];
     if (size >= 0) {
         if (idx < -size || idx >= size) return lower_fail(cx, "index %lld out of range for size %lld", (long long)idx, (long long)size);

@@ -54,9 +54,17 @@ def forward_graph(module):
         warnings.warn("the model is in training mode; converting with eval semantics (dropout off, batch "
                       "norm on running statistics). Call model.eval() before tracing to silence this.",
                       stacklevel=3)
-        module = module.copy()  # ScriptModule.copy shares tensors; eval() then stays on the copy
+        # freeze in eval mode, then give every submodule its training flag back (scripted modules have no
+        # cheap copy: copy.copy shares submodules, deepcopy copies every weight)
+        flags = [(m, m.training) for m in module.modules()]
         module.eval()
-    frozen = torch._C._freeze_module(module._c, [], True, False)
+        try:
+            frozen = torch._C._freeze_module(module._c, [], True, False)
+        finally:
+            for m, t in flags:
+                m.training = t
+    else:
+        frozen = torch._C._freeze_module(module._c, [], True, False)
     graph = frozen._get_method("forward").graph
     torch._C._jit_pass_inline(graph)
     return graph, frozen
