@@ -117,6 +117,8 @@ int lower_names_has(lower_ctx *cx, const char *name);
 lv *lower_list_len(lower_ctx *cx, lv *l);
 lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx);
 ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack);
+/* __and__ / __or__ / __xor__ of two numbers (compile-time or run-time bools / ints). */
+int lower_logic_scalar(lower_ctx *cx, const ts_node *n);
 
 /* Blocks of control flow (control.c uses it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);

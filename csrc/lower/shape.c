@@ -250,12 +250,49 @@ static ir_value *slice_axis(lower_ctx *cx, ir_value *x, int axis, int64_t b, int
     return lower_finish(cx, op);
 }
 
+/* slice_by_index over one axis with bounds known at run time (lvs; NULL end: to the end). */
+static ir_value *slice_axis_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
+    int r = x->type.rank;
+    lv *bl = lv_new(cx, LV_LIST), *el = lv_new(cx, LV_LIST);
+    if (!bl || !el || !(bl->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)) ||
+        !(el->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)))
+        return NULL;
+    int64_t stride[IR_MAX_RANK];
+    int bm[IR_MAX_RANK], em[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        stride[i] = i == axis ? step : 1;
+        bm[i] = i != axis;
+        em[i] = i != axis || !e;
+        bl->items[i] = i == axis ? b : lv_int(cx, 0);
+        el->items[i] = i == axis && e ? e : lv_int(cx, 0);
+        if (!bl->items[i] || !el->items[i]) return NULL;
+    }
+    bl->n = el->n = r;
+    ir_value *bv = lower_shape_tensor(cx, bl), *ev = bv ? lower_shape_tensor(cx, el) : NULL;
+    ir_op *op = ev ? lower_op(cx, IR_OP_SLICE_BY_INDEX, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "begin", bv) || ir_op_set_input(op, "end", ev) ||
+        lower_param_i32v(cx, op, "stride", r, stride) || lower_param_boolv(cx, op, "begin_mask", r, bm) ||
+        lower_param_boolv(cx, op, "end_mask", r, em))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
 /* slice(self, dim=0, start=None, end=None, step=1) */
 int lower_slice(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tensor_in(cx, n);
     int64_t dim = 0, start = 0, end = INT64_MAX, step = 1;
     int a;
     if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
+    lv *ls = n->nin > 2 ? lower_in(cx, n, 2) : NULL, *le = n->nin > 3 ? lower_in(cx, n, 3) : NULL;
+    if ((ls && ls->dyn) || (le && le->dyn)) { /* bounds known at run time */
+        if (n->nin > 4 && lower_int_in(cx, n, 4, &step)) return -1;
+        if (step < 1) return lower_fail(cx, "slice step must be positive");
+        if (lower_axis(cx, dim, x->type.rank, &a)) return -1;
+        lv *b = !ls || ls->kind == LV_NONE ? lv_int(cx, 0) : ls;
+        lv *e = !le || le->kind == LV_NONE || (!le->dyn && le->i >= INT32_MAX) ? NULL : le;
+        if (!b) return -1;
+        return lower_out_tensor(cx, n, 0, slice_axis_dyn(cx, x, a, b, e, step));
+    }
     if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_int_in(cx, n, 2, &start)) return -1;
     if (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_int_in(cx, n, 3, &end)) return -1;
     if (n->nin > 4 && lower_int_in(cx, n, 4, &step)) return -1;
