@@ -383,6 +383,32 @@ int lower_if(lower_ctx *cx, const ts_node *n) {
     }
     for (int k = 0; k < s.n; k++)
         if (!s.known[k]) return lower_fail(cx, "an empty list on both paths of a run-time if cannot be typed");
+    /* branches that only pick between values made outside: one select per value, no cond */
+    int simple = !blk[0]->first && !blk[1]->first && s.n > 0;
+    for (int k = 0; k < s.n && simple; k++)
+        simple = s.kind[k] != LV_LIST && (s.kind[k] != LV_TENSOR || ir_type_equal(&s.a[k]->v->type, &s.b[k]->v->type));
+    if (simple) {
+        cx->b = outer;
+        ir_value **outs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)s.n);
+        if (!outs) return oom(cx);
+        for (int k = 0; k < s.n; k++) {
+            ir_value *va = leaf_value(cx, &s, k, s.a[k]), *vb = va ? leaf_value(cx, &s, k, s.b[k]) : NULL;
+            ir_op *sel = vb ? lower_op(cx, IR_OP_SELECT, "picked") : NULL;
+            if (!sel || ir_op_set_input(sel, "cond", pred) || ir_op_set_input(sel, "a", va) || ir_op_set_input(sel, "b", vb) ||
+                !(outs[k] = lower_finish(cx, sel)))
+                return -1;
+        }
+        for (int i = 0; i < nt; i++) {
+            lv *l = instantiate(cx, tm[i], &s, outs);
+            if (!l) return -1;
+            if (i < n->nout) {
+                if (lower_out(cx, n, i, l)) return -1;
+            } else {
+                cx->vals[(int)(intptr_t)ids.v[i - n->nout]] = l;
+            }
+        }
+        return 0;
+    }
     for (int side = 0; side < 2; side++) {
         ir_value **outs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)(s.n ? s.n : 1));
         if (!outs) return oom(cx);

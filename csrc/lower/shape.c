@@ -68,7 +68,14 @@ static ir_value *reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
     ir_value *s = lower_shape_tensor(cx, shape);
     ir_op *op = s ? lower_op(cx, IR_OP_RESHAPE, NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
-    return lower_finish(cx, op);
+    ir_value *r = lower_finish(cx, op);
+    /* entries known at conversion time are known dims of the result (the rest stay symbolic) */
+    if (r && (shape->kind == LV_LIST || shape->kind == LV_TUPLE) && shape->n == r->type.rank)
+        for (int i = 0; i < shape->n; i++) {
+            const lv *d = shape->items[i];
+            if ((d->kind == LV_INT || d->kind == LV_BOOL) && !d->dyn && d->i >= 0) r->type.dims[i] = d->i;
+        }
+    return r;
 }
 
 int lower_reshape_op(lower_ctx *cx, const ts_node *n) {
