@@ -84,6 +84,8 @@ CASES = {
     "linalg_norm_ord": (lambda x: torch.linalg.norm(x, 1, dim=-1), A),
     "linalg_norm_fro": (lambda x: torch.linalg.norm(x, "fro", dim=(0, 1)), A),
     "frobenius": (lambda x: torch.frobenius_norm(x, (1, 2)), A),
+    "count_nonzero": (lambda x: torch.count_nonzero(x.round()), A),
+    "count_nonzero_dims": (lambda x: torch.count_nonzero(x.round(), dim=(0, -1)), A),
     # logsumexp
     "logsumexp": (lambda x: torch.logsumexp(x, -1), A),
     "logsumexp_dims_keep": (lambda x: torch.logsumexp(x * 10, (0, 2), keepdim=True), A),

@@ -124,6 +124,34 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
         ir_value *neg = pos ? lower_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
         ir_value *wn = neg ? lower_binary(cx, IR_OP_MUL, neg, w, "wneg") : NULL;
         *r = wn ? lower_binary(cx, IR_OP_ADD, pos, wn, NULL) : NULL;
+    } else if (strcmp(k, "rrelu") == 0) { /* inference: leaky_relu with the mean slope */
+        double lo, hi;
+        int training = 0;
+        if (optional_float(cx, n, 1, 1.0 / 8, &lo) || optional_float(cx, n, 2, 1.0 / 3, &hi) ||
+            (n->nin > 3 && lower_bool_in(cx, n, 3, &training)))
+            return -1;
+        if (training) return lower_fail(cx, "rrelu in training mode is random");
+        *r = with_alpha(cx, IR_OP_LEAKY_RELU, x, "alpha", (lo + hi) / 2);
+    } else if (strcmp(k, "hardshrink") == 0 || strcmp(k, "softshrink") == 0) {
+        double l;
+        if (optional_float(cx, n, 1, 0.5, &l)) return -1;
+        if (k[0] == 's') { /* x - clip(x, -l, l) */
+            ir_op *op = lower_op(cx, IR_OP_CLIP, "inner");
+            if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", -l, x->type.dtype) ||
+                lower_param_f(cx, op, "beta", l, x->type.dtype))
+                return -1;
+            ir_value *c = lower_finish(cx, op);
+            *r = c ? lower_binary(cx, IR_OP_SUB, x, c, NULL) : NULL;
+        } else { /* |x| > l ? x : 0 */
+            ir_value *t = cst(cx, l, x, "lambd"), *z = t ? cst(cx, 0, x, "zero") : NULL;
+            ir_value *c = z ? lower_binary(cx, IR_OP_GREATER, lower_unary(cx, IR_OP_ABS, x, "abs"), t, "outside") : NULL;
+            ir_op *op = c ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+            if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", z))
+                return -1;
+            *r = lower_finish(cx, op);
+        }
+    } else if (strcmp(k, "tanhshrink") == 0) {
+        *r = lower_binary(cx, IR_OP_SUB, x, lower_unary(cx, IR_OP_TANH, x, "tanh"), NULL);
     } else if (strcmp(k, "glu") == 0) { /* a * sigmoid(b), a and b the halves along dim */
         int64_t dim = -1, sizes[2];
         int axis;
@@ -148,7 +176,14 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
     snprintf(k, sizeof k, "%s", n->kind + 6);
     size_t len = strlen(k);
     if (len && k[len - 1] == '_') k[len - 1] = 0;
-    ir_value *x = float_in(cx, n), *r = NULL;
+    ir_value *xi = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (xi && xi->type.dtype == IR_INT32 && (strcmp(k, "relu") == 0 || strcmp(k, "relu6") == 0)) { /* stays int */
+        ir_value *z = lower_const_scalar(cx, 0, IR_INT32, "zero");
+        ir_value *m = z ? lower_binary(cx, IR_OP_MAXIMUM, xi, z, k[4] ? "relu" : NULL) : NULL;
+        if (m && k[4]) m = lower_binary(cx, IR_OP_MINIMUM, m, lower_const_scalar(cx, 6, IR_INT32, "six"), NULL);
+        return lower_out_tensor(cx, n, 0, m);
+    }
+    ir_value *x = xi ? float_in(cx, n) : NULL, *r = NULL;
     if (!x) return -1;
     if (strcmp(k, "relu") == 0) {
         r = lower_unary(cx, IR_OP_RELU, x, NULL);

@@ -109,7 +109,8 @@ int lower_axis(lower_ctx *cx, int64_t axis, int rank, int *out);
 /* The IR dtype a torch ScalarType code maps to (int64 -> int32, double -> fp32). */
 int lower_scalar_type(lower_ctx *cx, int64_t code, ir_dtype *out);
 
-/* Names (lower.c). */
+/* Names (lower.c). lower_sanitize: a MIL-safe identifier from a TorchScript debug name. */
+char *lower_sanitize(pc_arena *a, const char *s);
 int lower_names_add(lower_ctx *cx, const char *name, ir_value *v);
 int lower_names_has(lower_ctx *cx, const char *name);
 
@@ -117,6 +118,8 @@ int lower_names_has(lower_ctx *cx, const char *name);
 lv *lower_list_len(lower_ctx *cx, lv *l);
 lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx);
 ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack);
+/* aten::arange with bounds known only at run time (transformer.c). */
+int lower_arange_dyn(lower_ctx *cx, const ts_node *n);
 /* __and__ / __or__ / __xor__ of two numbers (compile-time or run-time bools / ints). */
 int lower_logic_scalar(lower_ctx *cx, const ts_node *n);
 

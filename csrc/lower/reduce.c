@@ -295,6 +295,17 @@ int lower_norm(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, pnorm(cx, x, p, &a, keep));
 }
 
+/* count_nonzero(x, dim=None): sum of (x != 0) as int32; dim an int or a list. */
+int lower_count_nonzero(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    axes_t a;
+    if (!x || dims_in(cx, n, 1, x->type.rank, &a)) return -1;
+    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    ir_value *nz = lower_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
+    ir_value *c = nz ? lower_cast(cx, nz, IR_INT32, "count") : NULL;
+    return lower_out_tensor(cx, n, 0, red(cx, IR_OP_REDUCE_SUM, c, &a, 0, NULL));
+}
+
 /* logsumexp(x, dim, keepdim) = m + log(sum(exp(x - m))), m the max over dim. */
 int lower_logsumexp(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);

@@ -1,5 +1,5 @@
 /* transformer.c: ops of transformer language models (GPT-2 and kin) that no other
- * family covers: embedding lookups. */
+ * family covers: embedding lookups, arange over a run-time length. */
 #include "lower/lower_int.h"
 
 /* embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse): rows of weight. */
@@ -15,9 +15,9 @@ int lower_embedding(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
 }
 
-/* arange(end, dtype, ...), arange(start, end, dtype, ...), arange(start, end, step, dtype, ...):
- * MIL range_1d; bounds may be known only at run time (a sequence length). */
-int lower_arange(lower_ctx *cx, const ts_node *n) {
+/* arange(end, dtype, ...), arange(start, end, dtype, ...), arange(start, end, step, dtype, ...)
+ * with bounds known only at run time (a sequence length): MIL range_1d (creation.c calls it). */
+int lower_arange_dyn(lower_ctx *cx, const ts_node *n) {
     int nb = n->nin == 5 ? 1 : n->nin == 6 ? 2 : n->nin == 7 ? 3 : 0;
     if (!nb) return lower_fail(cx, "aten::arange with %d arguments", n->nin);
     lv *b[3];

@@ -7,6 +7,7 @@
  */
 #include "python/py.h"
 
+#define PY_ARRAY_UNIQUE_SYMBOL pt2coreml_ARRAY_API
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
@@ -490,12 +491,17 @@ static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_
  *   outputs: [name|None] or None
  *   precision: "fp16" | "fp32" */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
-    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", NULL};
-    PyObject *graph, *inputs, *outputs = Py_None;
+    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", NULL};
+    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None;
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|Ossp", kws, &graph, &inputs, &outputs, &opset, &precision, &debug))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
+                                     &converters))
         return NULL;
+    if (converters != Py_None && !PyDict_Check(converters)) {
+        PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
+        return NULL;
+    }
     pass_opts po = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16};
     pc_arena *a = pc_arena_new();
     ir_program *sym = ir_program_new(); /* hands out symbol ids; copied into the result */
@@ -508,7 +514,10 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     ts_graph *g = NULL;
     ir_program *p = NULL;
     pc_err e = {0};
-    lower_opts lo = {.opset = opset, .debug = debug};
+    lower_opts lo = {.opset = opset, .debug = debug, .debug_print = py_debug_print};
+    py_ext ext;
+    memset(&ext, 0, sizeof ext);
+    lo.debug_ud = &ext;
     PyObject *iseq = PySequence_Fast(inputs, "inputs must be a list");
     if (!iseq) goto done;
     lo.ninputs = (int)PySequence_Fast_GET_SIZE(iseq);
@@ -552,10 +561,14 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
         py_raise(m, &e);
         goto done;
     }
-    if (lower_graph(g, &lo, &p, &e)) {
+    if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, &lo)) goto done;
+    int lr = lower_graph(g, &lo, &p, &e);
+    py_ext_end(&ext); /* a converter's exception is pending again from here */
+    if (lr) {
         py_raise(m, &e);
         goto done;
     }
+    if (PyErr_Occurred()) goto done; /* debug output could not be written */
     p->next_symbol = PC_MAX(p->next_symbol, sym->next_symbol);
     if (ts_transfer_holds(g, p)) {
         PyErr_NoMemory();
@@ -639,6 +652,7 @@ static int mod_exec(PyObject *m) {
     if (!st->ConversionError || PyModule_AddObjectRef(m, "ConversionError", st->ConversionError) < 0) return -1;
     st->ProgramType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &program_spec, NULL);
     if (!st->ProgramType || PyModule_AddObjectRef(m, "Program", (PyObject *)st->ProgramType) < 0) return -1;
+    if (py_builder_types(m)) return -1;
     return 0;
 }
 
@@ -646,6 +660,8 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     py_state *st = get_state(m);
     Py_VISIT(st->ConversionError);
     Py_VISIT(st->ProgramType);
+    Py_VISIT(st->VarType);
+    Py_VISIT(st->BuilderType);
     return 0;
 }
 
@@ -653,6 +669,8 @@ static int mod_clear(PyObject *m) {
     py_state *st = get_state(m);
     Py_CLEAR(st->ConversionError);
     Py_CLEAR(st->ProgramType);
+    Py_CLEAR(st->VarType);
+    Py_CLEAR(st->BuilderType);
     return 0;
 }
 
