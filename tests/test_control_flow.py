@@ -442,3 +442,36 @@ def test_runtime_reports_op_inside_loop():
     bad = WHILE_PROGRAM.replace("%shp: int32[2] = const(val=[1, 1])", "%shp: int32[2] = const(val=[2, 1])")
     with pytest.raises(Exception, match="r|reshape"):
         _core.parse(bad).run([np.array([[1]], np.int32), np.array([1], np.int32)])
+
+
+class AppendUnderCondition(torch.nn.Module):
+    """A list appended to only on some iterations (a run-time if inside a loop), then stacked."""
+
+    def forward(self, x):
+        kept: List[torch.Tensor] = [x[0] * 0]
+        for i in range(x.size(0)):
+            if bool(x[i].sum() > 0):
+                kept.append(x[i])
+        return torch.stack(kept, dim=0).sum(dim=0), x[0] * 0 + len(kept)
+
+
+def test_list_append_under_runtime_condition():
+    torch.manual_seed(1)
+    run_sizes(AppendUnderCondition(), lambda n: [torch.randn(n, 3)], (1, 4, 7),
+              [ct.TensorType(name="x", shape=(ct.RangeDim(1, 8), 3))])
+
+
+class InnerBreak(torch.nn.Module):
+    def forward(self, x):
+        total = x[0, 0] * 0
+        for i in range(x.size(0)):
+            for j in range(x.size(1)):
+                if bool(x[i, j] < 0):
+                    break
+                total = total + x[i, j]
+        return total
+
+
+def test_break_in_inner_loop():
+    torch.manual_seed(2)
+    run_sizes(InnerBreak(), lambda n: [torch.randn(n, 5)], (1, 3, 6), [ct.TensorType(name="x", shape=(ct.RangeDim(1, 8), 5))])
