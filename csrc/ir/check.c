@@ -30,6 +30,7 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_CLAMPED_RELU] = {"x", "alpha", "beta"},
     [IR_OP_CLIP] = {"x", "alpha", "beta"},
     [IR_OP_CONCAT] = {"values", "axis"},
+    [IR_OP_COND] = {"pred"},
     [IR_OP_CONV] = {"x", "weight"},
     [IR_OP_CONV_TRANSPOSE] = {"x", "weight"},
     [IR_OP_COS] = {"x"},
@@ -140,6 +141,7 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_TRANSPOSE] = {"x", "perm"},
     [IR_OP_UPSAMPLE_BILINEAR] = {"x"},
     [IR_OP_UPSAMPLE_NEAREST_NEIGHBOR] = {"x"},
+    [IR_OP_WHILE_LOOP] = {"loop_vars"},
 };
 
 typedef struct {
@@ -198,6 +200,23 @@ static int check_const(checker *c, const ir_op *op) {
 
 static int check_block(checker *c, const ir_block *b);
 
+/* Block shapes MIL requires of the control-flow ops. */
+static int check_control(checker *c, const ir_op *op) {
+    if (op->nblocks != 2) return cfail(c, op, "needs 2 blocks%s", op->kind == IR_OP_COND ? " (true, false)" : " (cond, body)", NULL);
+    const ir_block *a = op->blocks[0], *b = op->blocks[1];
+    if (op->kind == IR_OP_COND) {
+        if (a->nin || b->nin) return cfail(c, op, "the blocks of a cond take no inputs", NULL, NULL);
+        if (a->nout != op->nout || b->nout != op->nout) return cfail(c, op, "each block must return one value per output", NULL, NULL);
+        return 0;
+    }
+    const ir_arg *lv = ir_op_arg(op, "loop_vars");
+    int n = lv ? lv->n : 0;
+    if (a->nin != n || b->nin != n) return cfail(c, op, "each block needs one input per loop var", NULL, NULL);
+    if (a->nout != 1) return cfail(c, op, "the cond block must return one value", NULL, NULL);
+    if (b->nout != n || op->nout != n) return cfail(c, op, "the body and the op need one output per loop var", NULL, NULL);
+    return 0;
+}
+
 static int check_op(checker *c, const ir_block *b, const ir_op *op) {
     if (op->parent != b || op->prog != c->p) return cfail(c, op, "op linked into the wrong block", NULL, NULL);
     if ((op->next && op->next->prev != op) || (!op->next && b->last != op))
@@ -214,6 +233,7 @@ static int check_op(checker *c, const ir_block *b, const ir_op *op) {
         for (int r = 0; r < MAX_REQ && required[op->kind][r]; r++)
             if (!ir_op_arg(op, required[op->kind][r])) return cfail(c, op, "missing required input '%s'", required[op->kind][r], NULL);
     }
+    if ((op->kind == IR_OP_COND || op->kind == IR_OP_WHILE_LOOP) && check_control(c, op)) return -1;
     for (int k = 0; k < op->nblocks; k++) {
         const ir_block *nb = op->blocks[k];
         if (!nb || nb->parent != op) return cfail(c, op, "nested block not owned by its op", NULL, NULL);

@@ -35,6 +35,7 @@ const char *inf_tstr(const ir_type *t);
 
 int inf_nn(infer_ctx *c);    /* conv, conv_transpose, linear, matmul, norms, pools, per-channel activations (infer_nn.c) */
 int inf_shape(infer_ctx *c); /* reshape, transpose, concat, split, ... (infer_shape.c) */
+int inf_control(infer_ctx *c); /* cond, while_loop: types from their blocks (infer_control.c) */
 int inf_image(infer_ctx *c); /* pixel rearranging and image resampling ops (infer_image.c) */
 int inf_index(infer_ctx *c); /* gather/scatter families, topk, cumsum, fill, range_1d, ... (infer_index.c) */
 

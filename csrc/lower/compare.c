@@ -59,6 +59,9 @@ static ir_value *select_full(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *
 
 /* logical_and / or / xor / not, and the bitwise forms on bools (&, |, ^, ~). */
 int lower_logical(lower_ctx *cx, const ts_node *n) {
+    if (n->nin >= 2 && cx->vals[n->in[0]->id] && cx->vals[n->in[1]->id] && cx->vals[n->in[0]->id]->kind != LV_TENSOR &&
+        cx->vals[n->in[1]->id]->kind != LV_TENSOR)
+        return lower_logic_scalar(cx, n); /* bools / ints of scripted code (control.c) */
     char buf[32];
     const char *k = base_kind(n, buf, sizeof buf);
     if (strstr(k, "not")) { /* logical_not, bitwise_not */

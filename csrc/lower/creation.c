@@ -137,6 +137,10 @@ int lower_fill_like(lower_ctx *cx, const ts_node *n) {
 /* arange(end, ...), arange(start, end, ...), arange(start, end, step, ...). */
 int lower_arange(lower_ctx *cx, const ts_node *n) {
     int nargs = n->nin >= 7 ? 3 : n->nin == 6 ? 2 : 1;
+    for (int i = 0; i < nargs && i < n->nin; i++) { /* a bound known only at run time: range_1d (transformer.c) */
+        lv *b = cx->vals[n->in[i]->id];
+        if (b && (b->dyn || (b->kind == LV_TENSOR && !b->v->konst))) return lower_arange_dyn(cx, n);
+    }
     double v[3] = {0, 0, 1};
     int any_float = 0;
     for (int i = 0; i < nargs; i++) {

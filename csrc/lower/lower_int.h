@@ -21,6 +21,7 @@ typedef struct lv {
     const char *s;     /* STR, DEVICE */
     int n;             /* LIST, TUPLE */
     struct lv **items;
+    lv_kind elem;      /* LIST when dyn: element kind; v is the elements stacked on a new axis 0 */
 } lv;
 
 typedef int (*lower_fn)(lower_ctx *cx, const ts_node *n);
@@ -121,7 +122,16 @@ int lower_view_note(lower_ctx *cx, const ts_value *view, const ts_value *base, i
                     int64_t step, int squeeze);
 int lower_view_writeback(lower_ctx *cx, const ts_value *view);
 
-/* Blocks of control flow (plumbing.c uses it): lower every node of b, in order. */
+/* Lists known only at run time (control.c): length, element i, all elements concatenated. */
+lv *lower_list_len(lower_ctx *cx, lv *l);
+lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx);
+ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack);
+/* aten::arange with bounds known only at run time (transformer.c). */
+int lower_arange_dyn(lower_ctx *cx, const ts_node *n);
+/* __and__ / __or__ / __xor__ of two numbers (compile-time or run-time bools / ints). */
+int lower_logic_scalar(lower_ctx *cx, const ts_node *n);
+
+/* Blocks of control flow (control.c uses it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);
 
 #endif

@@ -1,5 +1,5 @@
 /* plumbing.c: constants, lists and tuples, scalar conversions, identity-like ops,
- * aten::to, and control flow whose condition is known at conversion time. */
+ * aten::to. (Control flow is in control.c.) */
 #include "lower/lower_int.h"
 
 #include <string.h>
@@ -89,9 +89,11 @@ int lower_list_unpack(lower_ctx *cx, const ts_node *n) {
 }
 
 int lower_getitem(lower_ctx *cx, const ts_node *n) {
-    lv *l = lower_in(cx, n, 0);
+    lv *l = lower_in(cx, n, 0), *li = lower_in(cx, n, 1);
     int64_t idx;
-    if (!l || lower_int_in(cx, n, 1, &idx)) return -1;
+    if (!l || !li) return -1;
+    if ((l->kind == LV_LIST && l->dyn) || (li->kind == LV_INT && li->dyn)) return lower_out(cx, n, 0, lower_list_item(cx, l, li));
+    if (lower_int_in(cx, n, 1, &idx)) return -1;
     if (l->kind != LV_LIST && l->kind != LV_TUPLE) return lower_fail(cx, "cannot index a %s", lv_kind_name(l->kind));
     if (idx < 0) idx += l->n;
     if (idx < 0 || idx >= l->n) return lower_fail(cx, "index out of range (length %d)", l->n);
@@ -101,6 +103,7 @@ int lower_getitem(lower_ctx *cx, const ts_node *n) {
 int lower_len(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     if (!l) return -1;
+    if (l->kind == LV_LIST && l->dyn) return lower_out(cx, n, 0, lower_list_len(cx, l));
     if (l->kind == LV_LIST || l->kind == LV_TUPLE) return lower_out(cx, n, 0, lv_int(cx, l->n));
     if (l->kind == LV_TENSOR && l->v->type.rank > 0 && l->v->type.dims[0] >= 0)
         return lower_out(cx, n, 0, lv_int(cx, l->v->type.dims[0]));
@@ -131,6 +134,15 @@ int lower_is(lower_ctx *cx, const ts_node *n) {
 
 int lower_not(lower_ctx *cx, const ts_node *n) {
     int b;
+    lv *l = lower_in(cx, n, 0);
+    if (!l) return -1;
+    if (l->dyn || l->kind == LV_TENSOR) {
+        ir_value *v = lower_as_tensor(cx, l, IR_BOOL);
+        lv *r = v ? lv_new(cx, LV_BOOL) : NULL;
+        if (!r || !(r->v = lower_unary(cx, IR_OP_LOGICAL_NOT, v, NULL))) return -1;
+        r->dyn = 1;
+        return lower_out(cx, n, 0, r);
+    }
     if (lower_bool_in(cx, n, 0, &b)) return -1;
     return lower_out(cx, n, 0, lv_bool(cx, !b));
 }
@@ -274,59 +286,4 @@ int lower_prim_device(lower_ctx *cx, const ts_node *n) {
     if (!l) return -1;
     l->s = "cpu";
     return lower_out(cx, n, 0, l);
-}
-
-/* ---- control flow ---- */
-int lower_if(lower_ctx *cx, const ts_node *n) {
-    int c;
-    if (n->nblocks != 2) return lower_fail(cx, "prim::If with %d blocks", n->nblocks);
-    lv *cond = lower_in(cx, n, 0);
-    if (!cond) return -1;
-    if (cond->dyn || cond->kind == LV_TENSOR)
-        return lower_fail(cx, "the condition is computed at run time; only conditions known at conversion time "
-                              "(shapes, constants, None checks) can be converted");
-    if (lower_bool_in(cx, n, 0, &c)) return -1;
-    const ts_node *self = n;
-    const ts_block *b = n->blocks[c ? 0 : 1];
-    if (lower_block_nodes(cx, b)) return -1;
-    cx->node = self;
-    if (b->nout != n->nout) return lower_fail(cx, "branch returns %d values for %d outputs", b->nout, n->nout);
-    for (int i = 0; i < n->nout; i++) {
-        lv *l = cx->vals[b->out[i]->id];
-        if (!l) return lower_fail(cx, "branch output %d has no value", i);
-        if (lower_out(cx, n, i, l)) return -1;
-    }
-    return 0;
-}
-
-/* prim::Loop(max_trip_count, initial_condition, carried...) { block(i, carried...) -> (cond, carried...) } */
-int lower_loop(lower_ctx *cx, const ts_node *n) {
-    enum { MAX_UNROLL = 4096 };
-    if (n->nblocks != 1 || n->nin < 2) return lower_fail(cx, "malformed prim::Loop");
-    const ts_node *self = n;
-    const ts_block *b = n->blocks[0];
-    int64_t trips;
-    int cond;
-    if (lower_int_in(cx, n, 0, &trips) || lower_bool_in(cx, n, 1, &cond)) return -1;
-    int ncar = n->nin - 2;
-    if (b->nin != ncar + 1 || b->nout != ncar + 1 || n->nout != ncar) return lower_fail(cx, "malformed prim::Loop");
-    lv **car = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(ncar ? ncar : 1));
-    if (!car) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
-    for (int i = 0; i < ncar; i++)
-        if (!(car[i] = lower_in(cx, n, 2 + i))) return -1;
-    for (int64_t it = 0; it < trips && cond; it++) {
-        if (it >= MAX_UNROLL) return lower_fail(cx, "loop runs more than %d times; too long to unroll", MAX_UNROLL);
-        if (!(cx->vals[b->in[0]->id] = lv_int(cx, it))) return -1;
-        for (int i = 0; i < ncar; i++) cx->vals[b->in[1 + i]->id] = car[i];
-        if (lower_block_nodes(cx, b)) return -1;
-        cx->node = self;
-        lv *c = cx->vals[b->out[0]->id];
-        if (!c || c->dyn || (c->kind != LV_BOOL && c->kind != LV_INT))
-            return lower_fail(cx, "the loop condition is computed at run time; cannot unroll");
-        cond = c->i != 0;
-        for (int i = 0; i < ncar; i++) car[i] = cx->vals[b->out[1 + i]->id];
-    }
-    for (int i = 0; i < ncar; i++)
-        if (lower_out(cx, n, i, car[i])) return -1;
-    return 0;
 }

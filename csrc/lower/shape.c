@@ -68,7 +68,14 @@ static ir_value *reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
     ir_value *s = lower_shape_tensor(cx, shape);
     ir_op *op = s ? lower_op(cx, IR_OP_RESHAPE, NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
-    return lower_finish(cx, op);
+    ir_value *r = lower_finish(cx, op);
+    /* entries known at conversion time are known dims of the result (the rest stay symbolic) */
+    if (r && (shape->kind == LV_LIST || shape->kind == LV_TUPLE) && shape->n == r->type.rank)
+        for (int i = 0; i < shape->n; i++) {
+            const lv *d = shape->items[i];
+            if ((d->kind == LV_INT || d->kind == LV_BOOL) && !d->dyn && d->i >= 0) r->type.dims[i] = d->i;
+        }
+    return r;
 }
 
 int lower_reshape_op(lower_ctx *cx, const ts_node *n) {
@@ -166,6 +173,7 @@ int lower_cat(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     int64_t dim = 0;
     if (!l || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
+    if (l->kind == LV_LIST && l->dyn) return lower_out_tensor(cx, n, 0, lower_list_cat(cx, l, dim, strcmp(n->kind, "aten::stack") == 0));
     if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n == 0) return lower_fail(cx, "expected a non-empty list of tensors");
     int stack = strcmp(n->kind, "aten::stack") == 0;
     ir_value **vs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
@@ -257,12 +265,49 @@ static ir_value *slice_axis(lower_ctx *cx, ir_value *x, int axis, int64_t b, int
     return lower_finish(cx, sq);
 }
 
+/* slice_by_index over one axis with bounds known at run time (lvs; NULL end: to the end). */
+static ir_value *slice_axis_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
+    int r = x->type.rank;
+    lv *bl = lv_new(cx, LV_LIST), *el = lv_new(cx, LV_LIST);
+    if (!bl || !el || !(bl->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)) ||
+        !(el->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)))
+        return NULL;
+    int64_t stride[IR_MAX_RANK];
+    int bm[IR_MAX_RANK], em[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        stride[i] = i == axis ? step : 1;
+        bm[i] = i != axis;
+        em[i] = i != axis || !e;
+        bl->items[i] = i == axis ? b : lv_int(cx, 0);
+        el->items[i] = i == axis && e ? e : lv_int(cx, 0);
+        if (!bl->items[i] || !el->items[i]) return NULL;
+    }
+    bl->n = el->n = r;
+    ir_value *bv = lower_shape_tensor(cx, bl), *ev = bv ? lower_shape_tensor(cx, el) : NULL;
+    ir_op *op = ev ? lower_op(cx, IR_OP_SLICE_BY_INDEX, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "begin", bv) || ir_op_set_input(op, "end", ev) ||
+        lower_param_i32v(cx, op, "stride", r, stride) || lower_param_boolv(cx, op, "begin_mask", r, bm) ||
+        lower_param_boolv(cx, op, "end_mask", r, em))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
 /* slice(self, dim=0, start=None, end=None, step=1) */
 int lower_slice(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tensor_in(cx, n);
     int64_t dim = 0, start = 0, end = INT64_MAX, step = 1;
     int a;
     if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
+    lv *ls = n->nin > 2 ? lower_in(cx, n, 2) : NULL, *le = n->nin > 3 ? lower_in(cx, n, 3) : NULL;
+    if ((ls && ls->dyn) || (le && le->dyn)) { /* bounds known at run time */
+        if (n->nin > 4 && lower_int_in(cx, n, 4, &step)) return -1;
+        if (step < 1) return lower_fail(cx, "slice step must be positive");
+        if (lower_axis(cx, dim, x->type.rank, &a)) return -1;
+        lv *b = !ls || ls->kind == LV_NONE ? lv_int(cx, 0) : ls;
+        lv *e = !le || le->kind == LV_NONE || (!le->dyn && le->i >= INT32_MAX) ? NULL : le;
+        if (!b) return -1;
+        return lower_out_tensor(cx, n, 0, slice_axis_dyn(cx, x, a, b, e, step));
+    }
     if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_int_in(cx, n, 2, &start)) return -1;
     if (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_int_in(cx, n, 3, &end)) return -1;
     if (n->nin > 4 && lower_int_in(cx, n, 4, &step)) return -1;
@@ -288,8 +333,26 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tensor_in(cx, n);
     int64_t dim, idx;
     int a;
-    if (!x || lower_int_in(cx, n, 1, &dim) || lower_int_in(cx, n, 2, &idx) || lower_axis(cx, dim, x->type.rank, &a))
-        return -1;
+    if (!x || lower_int_in(cx, n, 1, &dim) || lower_axis(cx, dim, x->type.rank, &a)) return -1;
+    lv *li = lower_in(cx, n, 2);
+    if (!li) return -1;
+    if (li->dyn) { /* index known at run time: gather (a negative index counts from the end) */
+        ir_value *i = lower_as_tensor(cx, li, IR_INT32);
+        lv *len = i ? dim_lv(cx, x, a) : NULL;
+        ir_value *lt = len ? lower_as_tensor(cx, len, IR_INT32) : NULL;
+        ir_value *zero = lt ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+        ir_value *neg = zero ? lower_binary(cx, IR_OP_LESS, i, zero, "neg") : NULL;
+        ir_value *wrapped = neg ? lower_binary(cx, IR_OP_ADD, i, lt, "wrapped") : NULL;
+        ir_op *sel = wrapped ? lower_op(cx, IR_OP_SELECT, "index") : NULL;
+        if (!sel || ir_op_set_input(sel, "cond", neg) || ir_op_set_input(sel, "a", wrapped) || ir_op_set_input(sel, "b", i))
+            return -1;
+        ir_value *ix = lower_finish(cx, sel);
+        ir_op *op = ix ? lower_op(cx, IR_OP_GATHER, NULL) : NULL;
+        if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", ix) || lower_param_i32(cx, op, "axis", a))
+            return -1;
+        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    }
+    if (lower_int_in(cx, n, 2, &idx)) return -1;
     int64_t size = x->type.dims[a];
     if (size >= 0) {
         if (idx < -size || idx >= size) return lower_fail(cx, "index %lld out of range for size %lld", (long long)idx, (long long)size);

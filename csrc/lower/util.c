@@ -245,6 +245,8 @@ ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
         return lower_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, "const");
     case LV_LIST:
     case LV_TUPLE: {
+        if (l->dyn) /* a list built at run time: its elements stacked */
+            return dt == IR_DT_INVALID || l->v->type.dtype == dt ? l->v : lower_cast(cx, l->v, dt, "cast");
         int64_t iv[64];
         int cnt;
         if (!lv_ints(cx, l, iv, 64, &cnt) && (dt == IR_DT_INVALID || dt == IR_INT32))

@@ -24,5 +24,6 @@ int pass_fuse_conv_bias(ir_function *fn, pc_err *e);  /* conv -> add(const) into
 int pass_fp16(ir_function *fn, pc_err *e);            /* fp32 -> fp16 compute, casts at the edges */
 int pass_dedup_const(ir_function *fn, pc_err *e);     /* share identical small consts */
 int pass_reinfer(ir_function *fn, pc_err *e);         /* check declared types against ir_infer */
+int pass_block_outputs(ir_function *fn, pc_err *e);   /* nested block outputs made inside their block */
 
 #endif

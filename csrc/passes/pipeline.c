@@ -22,5 +22,6 @@ int pass_pipeline(ir_program *p, const pass_opts *o, pc_err *e) {
     if (o && o->precision == PASS_FP16 && run(p, "fp16", pass_fp16, e)) return -1;
     if (run(p, "dedup_const", pass_dedup_const, e)) return -1;
     if (run(p, "dead_code", pass_dead_code, e)) return -1;
+    if (run(p, "block_outputs", pass_block_outputs, e)) return -1;
     return 0;
 }

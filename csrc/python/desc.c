@@ -116,6 +116,45 @@ static int feature_from_dict(PyObject *d, ser_feature *f, pc_arena *a) {
     }
     for (int i = 0; i < f->rank; i++)
         if (f->upper[i] != f->shape[i]) f->flexible = 1;
+    int rl = int_list(d, "lower", f->lower, IR_MAX_RANK, &err);
+    if (err) return -1;
+    if (rl >= 0) {
+        if (rl != f->rank) {
+            PyErr_SetString(PyExc_ValueError, "'lower' must have the rank of 'shape'");
+            return -1;
+        }
+        f->has_lower = 1;
+        for (int i = 0; i < f->rank; i++)
+            if (f->lower[i] != f->upper[i]) f->flexible = 1;
+    }
+    PyObject *en = PyDict_GetItemString(d, "enumerated");
+    if (en && en != Py_None) {
+        PyObject *seq = PySequence_Fast(en, "'enumerated' must be a list of shapes");
+        if (!seq) return -1;
+        Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
+        f->enum_shapes = k > 0 && k <= 4096 ? pc_alloc(a, sizeof(int64_t) * (size_t)k * (size_t)(f->rank ? f->rank : 1)) : NULL;
+        if (k > 0 && !f->enum_shapes) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "'enumerated': 1 to 4096 shapes");
+            return -1;
+        }
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *one = PyDict_New();
+            int64_t dims[IR_MAX_RANK];
+            int bad = !one || PyDict_SetItemString(one, "s", PySequence_Fast_GET_ITEM(seq, j));
+            int rk = bad ? -1 : int_list(one, "s", dims, IR_MAX_RANK, &err);
+            Py_XDECREF(one);
+            if (bad || err || rk != f->rank) {
+                Py_DECREF(seq);
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "each enumerated shape must have the rank of 'shape'");
+                return -1;
+            }
+            for (int i = 0; i < f->rank; i++) f->enum_shapes[j * f->rank + i] = dims[i];
+        }
+        Py_DECREF(seq);
+        f->nenum = (int)k;
+        if (k > 1) f->flexible = 1;
+    }
     f->width = get_int(d, "width", 0, &err);
     f->height = get_int(d, "height", 0, &err);
     f->color_space = (int)get_int(d, "color_space", SER_RGB, &err);
@@ -282,6 +321,29 @@ static PyObject *feature_to_dict(const ser_feature *f) {
         goto fail;
     }
     Py_DECREF(s);
+    if (f->has_lower) {
+        s = int_tuple(f->lower, f->rank);
+        if (!s || PyDict_SetItemString(d, "lower", s)) {
+            Py_XDECREF(s);
+            goto fail;
+        }
+        Py_DECREF(s);
+    }
+    if (f->nenum > 0) {
+        PyObject *l = PyList_New(f->nenum);
+        if (!l) goto fail;
+        for (int k = 0; k < f->nenum; k++) {
+            PyObject *t = int_tuple(f->enum_shapes + (size_t)k * (size_t)f->rank, f->rank);
+            if (!t) {
+                Py_DECREF(l);
+                goto fail;
+            }
+            PyList_SET_ITEM(l, k, t);
+        }
+        int r = PyDict_SetItemString(d, "enumerated", l);
+        Py_DECREF(l);
+        if (r) goto fail;
+    }
     return d;
 fail:
     Py_DECREF(d);

@@ -11,17 +11,26 @@
 #include <cblas.h>
 #include <stdio.h>
 
+/* The plan of one block: its non-const ops in order, the plans of their nested
+ * blocks, and the values to release after each step. */
+typedef struct rt_plan rt_plan;
+struct rt_plan {
+    const ir_block *b;
+    int nsteps;
+    const ir_op **steps;
+    rt_plan ***subs;      /* [nsteps]: plans of a step's nested blocks (NULL for ops without) */
+    int *free_start;      /* [nsteps + 1]: CSR index into free_ids */
+    int *free_ids;        /* value ids released after each step */
+};
+
 struct rt_model {
     ir_program *prog;
     ir_function *fn;
     int nslots;           /* value ids < nslots */
     rt_val *consts;       /* [nslots]: prepared constants (by value id) */
-    void **allocs;        /* buffers owned by the model */
+    void **allocs;        /* buffers owned by the model (plans included) */
     int nallocs, capallocs;
-    int nsteps;
-    const ir_op **steps;
-    int *free_start;      /* [nsteps + 1]: CSR index into free_ids */
-    int *free_ids;        /* value ids released after each step */
+    rt_plan *top;         /* the function body */
     int nout;
     const ir_value **outs;
     rt_mem_plan plan;
@@ -48,11 +57,12 @@ static void release_to(rt_bufpool *pool, rt_tensor *t) {
 /* Run one op: kernel, output checks, pending dtype conversions, scratch release.
  * On failure every output is released and the message names the op. */
 static int run_op(const ir_op *op, const rt_val *(*lookup)(rt_ctx *, const ir_value *), void *lctx,
-                  rt_tensor *outs, rt_bufpool *pool, pc_err *e) {
+                  rt_tensor *outs, rt_bufpool *pool, pc_err *e, rt_plan *const *sub) {
     rt_ctx c;
     memset(&c, 0, sizeof c);
     c.pool = pool;
     c.op = op;
+    c.sub = (const void *const *)sub;
     c.e = e;
     c.lookup = lookup;
     c.lookup_ctx = lctx;
@@ -166,9 +176,6 @@ void rt_free(rt_model *m) {
     for (int i = 0; i < m->nallocs; i++) free(m->allocs[i]);
     free(m->allocs);
     free(m->consts);
-    free(m->steps);
-    free(m->free_start);
-    free(m->free_ids);
     free(m->outs);
     free(m);
 }
@@ -179,13 +186,171 @@ static int value_ok(const rt_model *m, const ir_value *v, const char *who, pc_er
     return 0;
 }
 
+static void *model_calloc(rt_model *m, size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size);
+    if (p && model_hold(m, p)) {
+        free(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* Planning state: per value id whether it is defined (0 undefined, 1 block/function
+ * input, 2 const, 3 produced), the block depth that defines it and the step (of
+ * that block) after which it is last needed; step[d] is the step being planned at
+ * depth d, so a use inside a nested block counts as a use by the op that owns it. */
+typedef struct planner {
+    rt_model *m;
+    pc_err *e;
+    int *lastuse;
+    char *state;
+    int *depth_of;
+    int step[65];
+} planner;
+
+static int use_value(planner *pl, const ir_value *v, const char *who, const char *what, const char *pname) {
+    if (value_ok(pl->m, v, who, pl->e)) return -1;
+    if (!pl->state[v->id])
+        return pc_fail(pl->e, PC_E_RUNTIME, "%s: %s '%s' (%s) is used before it is defined (or outside its block)", who,
+                       what, pname, v->name);
+    if (pl->state[v->id] == 3) pl->lastuse[v->id] = pl->step[pl->depth_of[v->id]];
+    return 0;
+}
+
+static int prepare_const(planner *pl, const ir_op *op) {
+    rt_model *m = pl->m;
+    for (int i = 0; i < op->nout; i++) {
+        const ir_value *v = op->out[i];
+        if (value_ok(m, v, op->name, pl->e)) return -1;
+        void *al[2];
+        int na = 0;
+        int r = rt_const_value(v, &m->consts[v->id], al, &na, pl->e);
+        for (int k = 0; k < na; k++)
+            if (model_hold(m, al[k])) {
+                for (int j = k; j < na; j++) free(al[j]);
+                return pc_fail(pl->e, PC_E_NOMEM, "out of memory preparing the runtime");
+            }
+        if (r) return -1;
+        pl->state[v->id] = 2;
+        pl->depth_of[v->id] = 0;
+    }
+    return 0;
+}
+
+/* Plan block b at depth d (0: the function body). */
+static rt_plan *plan_block(planner *pl, const ir_block *b, int d) {
+    rt_model *m = pl->m;
+    pc_err *e = pl->e;
+    if (d >= (int)PC_ARRAY_LEN(pl->step) - 1) {
+        pc_fail(e, PC_E_UNSUPPORTED, "blocks nested too deeply");
+        return NULL;
+    }
+    int nops = 0;
+    for (const ir_op *op = b->first; op; op = op->next) nops++;
+    rt_plan *p = model_calloc(m, 1, sizeof *p);
+    if (p) {
+        p->b = b;
+        p->steps = model_calloc(m, (size_t)nops, sizeof(ir_op *));
+        p->subs = model_calloc(m, (size_t)nops, sizeof(rt_plan **));
+    }
+    if (!p || !p->steps || !p->subs) {
+        pc_fail(e, PC_E_NOMEM, "out of memory preparing the runtime");
+        return NULL;
+    }
+    for (int i = 0; i < b->nin; i++) {
+        if (value_ok(m, b->in[i], "block input", e)) return NULL;
+        pl->state[b->in[i]->id] = 1;
+        pl->depth_of[b->in[i]->id] = d;
+    }
+    for (const ir_op *op = b->first; op; op = op->next) {
+        const char *tn = op->type_name ? op->type_name : ir_op_kind_name(op->kind);
+        if (op->kind == IR_OP_UNKNOWN || op->kind < 0 || op->kind > IR_OP_COUNT) {
+            pc_fail(e, PC_E_UNSUPPORTED, "the runtime cannot run op '%s': unknown op type '%s'", op->name, tn);
+            return NULL;
+        }
+        if (op->kind == IR_OP_CONST) {
+            if (prepare_const(pl, op)) return NULL;
+            continue;
+        }
+        int step = p->nsteps;
+        pl->step[d] = step;
+        for (int i = 0; i < op->nin; i++)
+            for (int j = 0; j < op->in[i].n; j++)
+                if (use_value(pl, op->in[i].v[j], op->name, "input", op->in[i].name)) return NULL;
+        if (op->nblocks) {
+            if (op->kind != IR_OP_COND && op->kind != IR_OP_WHILE_LOOP) {
+                pc_fail(e, PC_E_UNSUPPORTED, "the runtime cannot run op '%s' (%s): it has nested blocks", op->name, tn);
+                return NULL;
+            }
+            p->subs[step] = model_calloc(m, (size_t)op->nblocks, sizeof(rt_plan *));
+            if (!p->subs[step]) {
+                pc_fail(e, PC_E_NOMEM, "out of memory preparing the runtime");
+                return NULL;
+            }
+            for (int k = 0; k < op->nblocks; k++)
+                if (!(p->subs[step][k] = plan_block(pl, op->blocks[k], d + 1))) return NULL;
+        }
+        for (int i = 0; i < op->nout; i++) {
+            const ir_value *v = op->out[i];
+            if (value_ok(m, v, op->name, e)) return NULL;
+            if (v->type.kind != IR_TK_TENSOR) {
+                pc_fail(e, PC_E_UNSUPPORTED, "op '%s' (%s): list outputs are not supported", op->name, tn);
+                return NULL;
+            }
+            pl->state[v->id] = 3;
+            pl->depth_of[v->id] = d;
+            pl->lastuse[v->id] = step; /* dead right away unless used later */
+        }
+        p->steps[p->nsteps++] = op;
+    }
+    pl->step[d] = p->nsteps;
+    for (int i = 0; i < b->nout; i++) {
+        const ir_value *v = b->out[i];
+        if (use_value(pl, v, b->parent ? b->parent->name : "function", "output", v ? v->name : "?")) return NULL;
+        if (pl->state[v->id] == 3 && pl->depth_of[v->id] == d) pl->lastuse[v->id] = p->nsteps; /* kept */
+    }
+    /* CSR list of this block's produced values to release after each step */
+    p->free_start = model_calloc(m, (size_t)p->nsteps + 2, sizeof(int));
+    int nfree = 0;
+    for (int s = 0; s < p->nsteps; s++)
+        for (int i = 0; i < p->steps[s]->nout; i++) {
+            int id = p->steps[s]->out[i]->id;
+            if (pl->lastuse[id] >= 0 && pl->lastuse[id] < p->nsteps) nfree++;
+        }
+    p->free_ids = model_calloc(m, (size_t)nfree, sizeof(int));
+    int *fill = calloc((size_t)p->nsteps + 1, sizeof(int));
+    if (!p->free_start || !p->free_ids || !fill) {
+        free(fill);
+        pc_fail(e, PC_E_NOMEM, "out of memory preparing the runtime");
+        return NULL;
+    }
+    for (int s = 0; s < p->nsteps; s++)
+        for (int i = 0; i < p->steps[s]->nout; i++) {
+            int id = p->steps[s]->out[i]->id;
+            if (pl->lastuse[id] >= 0 && pl->lastuse[id] < p->nsteps) p->free_start[pl->lastuse[id] + 1]++;
+        }
+    for (int s = 0; s < p->nsteps; s++) p->free_start[s + 1] += p->free_start[s];
+    for (int s = 0; s < p->nsteps; s++)
+        for (int i = 0; i < p->steps[s]->nout; i++) {
+            int id = p->steps[s]->out[i]->id, lu = pl->lastuse[id];
+            if (lu >= 0 && lu < p->nsteps) p->free_ids[p->free_start[lu] + fill[lu]++] = id;
+        }
+    free(fill);
+    if (d > 0) { /* values of a nested block are out of scope after it */
+        for (int i = 0; i < b->nin; i++) pl->state[b->in[i]->id] = 0;
+        for (int s = 0; s < p->nsteps; s++)
+            for (int i = 0; i < p->steps[s]->nout; i++) pl->state[p->steps[s]->out[i]->id] = 0;
+    }
+    return p;
+}
+
 static int64_t value_bytes(const ir_value *v) {
     int64_t n = ir_type_numel(&v->type);
     return n < 0 ? -1 : n * (int64_t)ir_dtype_size(v->type.dtype);
 }
 
-/* Static memory figures: constants, and a replay of the step schedule summing the
- * activations alive at each step (state[id] == 3 marks produced values). */
+/* Static memory figures: constants, and a replay of the body's step schedule summing
+ * the activations alive at each step (nested blocks' values are not counted). */
 static void plan_memory(rt_model *m, const char *state) {
     rt_mem_plan *p = &m->plan;
     memset(p, 0, sizeof *p);
@@ -205,8 +370,8 @@ static void plan_memory(rt_model *m, const char *state) {
     }
     int64_t *size = calloc((size_t)(m->nslots ? m->nslots : 1), sizeof(int64_t));
     if (!size) unknown = 1;
-    for (int s = 0; s < m->nsteps && !unknown; s++) {
-        const ir_op *op = m->steps[s];
+    for (int s = 0; s < m->top->nsteps && !unknown; s++) {
+        const ir_op *op = m->top->steps[s];
         for (int i = 0; i < op->nout; i++) {
             int64_t b = value_bytes(op->out[i]);
             if (b < 0) {
@@ -218,7 +383,7 @@ static void plan_memory(rt_model *m, const char *state) {
             if (b > p->largest_value_bytes) p->largest_value_bytes = b;
         }
         if (live > p->peak_live_bytes) p->peak_live_bytes = live;
-        for (int k = m->free_start[s]; k < m->free_start[s + 1]; k++) live -= size[m->free_ids[k]];
+        for (int k = m->top->free_start[s]; k < m->top->free_start[s + 1]; k++) live -= size[m->top->free_ids[k]];
     }
     free(size);
     if (unknown) p->peak_live_bytes = p->largest_value_bytes = -1;
@@ -243,127 +408,42 @@ int rt_prepare(ir_program *p, const char *fn_name, rt_model **out, pc_err *e) {
     m->fn = fn;
     m->nslots = p->next_value_id;
     int n = m->nslots ? m->nslots : 1;
-    int nops = 0;
-    for (const ir_op *op = fn->body->first; op; op = op->next) nops++;
+    planner pl = {.m = m, .e = e};
     m->consts = calloc((size_t)n, sizeof(rt_val));
-    m->steps = calloc((size_t)(nops ? nops : 1), sizeof(ir_op *));
-    int *lastuse = malloc(sizeof(int) * (size_t)n);
-    char *state = calloc((size_t)n, 1); /* 0 undefined, 1 input, 2 const, 3 produced */
+    pl.lastuse = malloc(sizeof(int) * (size_t)n);
+    pl.state = calloc((size_t)n, 1);
+    pl.depth_of = calloc((size_t)n, sizeof(int));
     const ir_block *body = fn->body;
     m->nout = body->nout;
     m->outs = calloc((size_t)(body->nout ? body->nout : 1), sizeof(ir_value *));
-    if (!m->consts || !m->steps || !lastuse || !state || !m->outs) {
+    if (!m->consts || !pl.lastuse || !pl.state || !pl.depth_of || !m->outs) {
         pc_fail(e, PC_E_NOMEM, "out of memory preparing the runtime");
         goto fail;
     }
-    for (int i = 0; i < n; i++) lastuse[i] = -1;
+    for (int i = 0; i < n; i++) pl.lastuse[i] = -1;
     for (int i = 0; i < fn->nin; i++) {
         if (value_ok(m, fn->in[i], "function input", e)) goto fail;
         if (fn->in[i]->type.kind != IR_TK_TENSOR) {
             pc_fail(e, PC_E_UNSUPPORTED, "function input '%s' is not a tensor", fn->in[i]->name);
             goto fail;
         }
-        state[fn->in[i]->id] = 1;
+        pl.state[fn->in[i]->id] = 1;
     }
-    for (const ir_op *op = body->first; op; op = op->next) {
-        const char *tn = op->type_name ? op->type_name : ir_op_kind_name(op->kind);
-        if (op->kind == IR_OP_UNKNOWN || op->kind < 0 || op->kind > IR_OP_COUNT) {
-            pc_fail(e, PC_E_UNSUPPORTED, "the runtime cannot run op '%s': unknown op type '%s'", op->name, tn);
-            goto fail;
-        }
-        if (op->nblocks) {
-            pc_fail(e, PC_E_UNSUPPORTED, "the runtime cannot run op '%s' (%s): ops with nested blocks are not supported yet",
-                    op->name, tn);
-            goto fail;
-        }
-        if (op->kind == IR_OP_CONST) {
-            for (int i = 0; i < op->nout; i++) {
-                const ir_value *v = op->out[i];
-                if (value_ok(m, v, op->name, e)) goto fail;
-                void *al[2];
-                int na = 0;
-                int r = rt_const_value(v, &m->consts[v->id], al, &na, e);
-                for (int k = 0; k < na; k++)
-                    if (model_hold(m, al[k])) {
-                        for (int j = k; j < na; j++) free(al[j]);
-                        pc_fail(e, PC_E_NOMEM, "out of memory preparing the runtime");
-                        goto fail;
-                    }
-                if (r) goto fail;
-                state[v->id] = 2;
-            }
-            continue;
-        }
-        int step = m->nsteps;
-        for (int i = 0; i < op->nin; i++) {
-            for (int j = 0; j < op->in[i].n; j++) {
-                const ir_value *v = op->in[i].v[j];
-                if (value_ok(m, v, op->name, e)) goto fail;
-                if (!state[v->id]) {
-                    pc_fail(e, PC_E_RUNTIME, "op '%s' (%s): input '%s' (%s) is used before it is defined", op->name, tn,
-                            op->in[i].name, v->name);
-                    goto fail;
-                }
-                lastuse[v->id] = step;
-            }
-        }
-        for (int i = 0; i < op->nout; i++) {
-            if (value_ok(m, op->out[i], op->name, e)) goto fail;
-            if (op->out[i]->type.kind != IR_TK_TENSOR) {
-                pc_fail(e, PC_E_UNSUPPORTED, "op '%s' (%s): list outputs are not supported", op->name, tn);
-                goto fail;
-            }
-            state[op->out[i]->id] = 3;
-            lastuse[op->out[i]->id] = step; /* dead right away unless used later */
-        }
-        m->steps[m->nsteps++] = op;
-    }
-    for (int i = 0; i < body->nout; i++) {
-        const ir_value *v = body->out[i];
-        if (value_ok(m, v, "function output", e)) goto fail;
-        if (!state[v->id]) {
-            pc_fail(e, PC_E_RUNTIME, "function output '%s' is never defined", v->name);
-            goto fail;
-        }
-        m->outs[i] = v;
-        lastuse[v->id] = m->nsteps; /* never released by the loop */
-    }
-    /* CSR list of produced values to release after each step */
-    m->free_start = calloc((size_t)m->nsteps + 2, sizeof(int));
-    int nfree = 0;
-    for (int i = 0; i < n; i++)
-        if (state[i] == 3 && lastuse[i] >= 0 && lastuse[i] < m->nsteps) nfree++;
-    m->free_ids = malloc(sizeof(int) * (size_t)(nfree ? nfree : 1));
-    if (!m->free_start || !m->free_ids) {
-        pc_fail(e, PC_E_NOMEM, "out of memory preparing the runtime");
-        goto fail;
-    }
-    for (int i = 0; i < n; i++)
-        if (state[i] == 3 && lastuse[i] >= 0 && lastuse[i] < m->nsteps) m->free_start[lastuse[i] + 1]++;
-    for (int s = 0; s < m->nsteps; s++) m->free_start[s + 1] += m->free_start[s];
-    {
-        int *fill = calloc((size_t)m->nsteps + 1, sizeof(int));
-        if (!fill) {
-            pc_fail(e, PC_E_NOMEM, "out of memory preparing the runtime");
-            goto fail;
-        }
-        for (int i = 0; i < n; i++)
-            if (state[i] == 3 && lastuse[i] >= 0 && lastuse[i] < m->nsteps)
-                m->free_ids[m->free_start[lastuse[i]] + fill[lastuse[i]]++] = i;
-        free(fill);
-    }
-    plan_memory(m, state);
-    free(lastuse);
-    free(state);
+    if (!(m->top = plan_block(&pl, body, 0))) goto fail;
+    for (int i = 0; i < body->nout; i++) m->outs[i] = body->out[i];
+    plan_memory(m, pl.state);
+    free(pl.lastuse);
+    free(pl.state);
+    free(pl.depth_of);
     *out = m;
     return 0;
 fail:
-    free(lastuse);
-    free(state);
+    free(pl.lastuse);
+    free(pl.state);
+    free(pl.depth_of);
     rt_free(m);
     return -1;
 }
-
 int rt_num_inputs(const rt_model *m) { return m ? m->fn->nin : 0; }
 const ir_value *rt_input(const rt_model *m, int i) { return (m && i >= 0 && i < m->fn->nin) ? m->fn->in[i] : NULL; }
 int rt_num_outputs(const rt_model *m) { return m ? m->nout : 0; }
@@ -372,7 +452,8 @@ const ir_value *rt_output(const rt_model *m, int i) { return (m && i >= 0 && i <
 /* ---- run ---- */
 typedef struct run_state {
     const rt_model *m;
-    rt_val *vals; /* [nslots] */
+    rt_val *vals;      /* [nslots] */
+    rt_bufpool *pool;  /* this run's buffer pool */
 } run_state;
 
 static const rt_val *run_lookup(rt_ctx *c, const ir_value *v) {
@@ -438,6 +519,65 @@ static int copy_tensor(rt_tensor *dst, const rt_tensor *src, pc_err *e) {
     return 0;
 }
 
+/* Run the steps of one block plan on the shared slot table. */
+static int exec_plan(run_state *st, const rt_plan *p, pc_err *e) {
+    rt_val *vals = st->vals;
+    for (int s = 0; s < p->nsteps; s++) {
+        const ir_op *op = p->steps[s];
+        rt_tensor outs[RT_MAX_OUTS];
+        memset(outs, 0, sizeof(rt_tensor) * (size_t)PC_MIN(op->nout, RT_MAX_OUTS));
+        if (run_op(op, run_lookup, st, outs, st->pool, e, p->subs[s])) return -1;
+        for (int i = 0; i < op->nout; i++) {
+            rt_val *slot = &vals[op->out[i]->id];
+            release_to(st->pool, &slot->t); /* a loop body's value from the previous iteration */
+            slot->t = outs[i];
+            slot->f32 = NULL;
+        }
+        for (int k = p->free_start[s]; k < p->free_start[s + 1]; k++) release_to(st->pool, &vals[p->free_ids[k]].t);
+    }
+    return 0;
+}
+
+/* Run nested block k of the current op (see rt_internal.h). */
+int rt_block_run(rt_ctx *c, int k, int nin, const rt_tensor *in, rt_tensor *out) {
+    if (!c->sub || k < 0 || k >= c->op->nblocks || !c->sub[k]) return rt_fail(c, "internal: block %d has no plan", k);
+    run_state *st = c->lookup_ctx;
+    const rt_plan *p = c->sub[k];
+    const ir_block *b = p->b;
+    if (nin != b->nin) return rt_fail(c, "internal: block %d takes %d inputs, got %d", k, b->nin, nin);
+    for (int i = 0; i < b->nin; i++) {
+        rt_val *slot = &st->vals[b->in[i]->id];
+        slot->t = in[i];
+        slot->t.owned = 0;
+        slot->f32 = NULL;
+    }
+    for (int i = 0; i < b->nout; i++) memset(&out[i], 0, sizeof out[i]);
+    int r = exec_plan(st, p, c->e);
+    int done = 0;
+    for (; !r && done < b->nout; done++) {
+        const ir_value *v = b->out[done];
+        int dup = -1;
+        for (int j = 0; j < done; j++)
+            if (b->out[j] == v) dup = j;
+        rt_val *src = v->konst ? &st->m->consts[v->id] : &st->vals[v->id];
+        if (dup >= 0) {
+            r = copy_tensor(&out[done], &out[dup], c->e);
+        } else if (!src->t.data) {
+            r = rt_fail(c, "internal: output %d of block %d ('%s') was not computed", done, k, v->name);
+        } else if (src->t.owned && v->def && v->def->parent == b) {
+            out[done] = src->t; /* hand over */
+            src->t.owned = 0;
+            src->t.data = NULL;
+        } else {
+            r = copy_tensor(&out[done], &src->t, c->e);
+        }
+    }
+    if (r)
+        for (int i = 0; i < done; i++) rt_tensor_release(&out[i]);
+    for (int i = 0; i < b->nin; i++) memset(&st->vals[b->in[i]->id], 0, sizeof(rt_val));
+    return r ? -1 : 0;
+}
+
 int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) {
     static uint64_t empty_input[1];
     const ir_function *fn = m->fn;
@@ -466,17 +606,10 @@ int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) 
         vals[v->id].t.owned = 0;
         if (!vals[v->id].t.data) vals[v->id].t.data = empty_input;
     }
-    run_state st = {m, vals};
-    for (int s = 0; s < m->nsteps; s++) {
-        const ir_op *op = m->steps[s];
-        rt_tensor outs[RT_MAX_OUTS];
-        memset(outs, 0, sizeof(rt_tensor) * (size_t)PC_MIN(op->nout, RT_MAX_OUTS));
-        if (run_op(op, run_lookup, &st, outs, pool, e)) {
-            r = -1;
-            goto done;
-        }
-        for (int i = 0; i < op->nout; i++) vals[op->out[i]->id].t = outs[i];
-        for (int k = m->free_start[s]; k < m->free_start[s + 1]; k++) release_to(pool, &vals[m->free_ids[k]].t);
+    run_state st = {m, vals, pool};
+    if (exec_plan(&st, m->top, e)) {
+        r = -1;
+        goto done;
     }
     for (int i = 0; i < m->nout; i++) {
         const ir_value *v = m->outs[i];
@@ -549,7 +682,7 @@ int rt_eval_op(const ir_op *op, rt_tensor *outputs, pc_err *e) {
         }
     }
     if (!r && op->nout > RT_MAX_OUTS) r = pc_fail(e, PC_E_UNSUPPORTED, "op '%s' has too many outputs", op->name);
-    if (!r) r = run_op(op, eval_lookup, &st, outputs, NULL, e);
+    if (!r) r = run_op(op, eval_lookup, &st, outputs, NULL, e, NULL);
 done:
     for (int i = 0; i < nallocs; i++) free(allocs[i]);
     free(allocs);

@@ -53,6 +53,7 @@ struct rt_ctx {
     /* Input lookup: the interpreter's slot table, or const payloads for rt_eval_op. */
     const rt_val *(*lookup)(rt_ctx *c, const ir_value *v);
     void *lookup_ctx;
+    const void *const *sub;       /* plans of the op's nested blocks (interp.c), NULL outside rt_run */
     rt_tensor *outs;              /* op->nout tensors, filled by rt_out() */
     void *pending[RT_MAX_OUTS];   /* kernel-dtype buffer to convert into outs[i], or NULL */
     ir_dtype pending_dt[RT_MAX_OUTS];
@@ -93,6 +94,12 @@ int rt_param_bool(rt_ctx *c, const char *name, int def, int *out);
 int rt_param_float(rt_ctx *c, const char *name, double def, double *out);
 /* String parameter, or def when absent; NULL with an error when not a string. */
 const char *rt_param_str(rt_ctx *c, const char *name, const char *def);
+
+/* ---- nested blocks (cond / while_loop, control.c) ---- */
+/* Run nested block k of the current op with its inputs bound to `in` (borrowed) and
+ * hand its outputs to `out` (owned, b->nout of them; moved when the block made them,
+ * copied otherwise). -1 with an error naming the failing op. */
+int rt_block_run(rt_ctx *c, int k, int nin, const rt_tensor *in, rt_tensor *out);
 
 /* ---- outputs and scratch ---- */
 /* Allocate output i with the given shape. The buffer returned holds elements of

@@ -49,12 +49,36 @@ static int feature_from_proto(const Cml__FeatureDescription *fd, ser_feature *f,
                 if (r->lowerbound > INT64_MAX || (r->upperbound >= 0 && (uint64_t)r->upperbound < r->lowerbound) ||
                     r->upperbound < -1)
                     return pc_fail(e, PC_E_FORMAT, "%s: feature '%s' has a bad size range on dim %zu", what, f->name, i);
+                int64_t def = f->shape[i];
                 f->shape[i] = (int64_t)r->lowerbound;
                 f->upper[i] = r->upperbound;
+                f->lower[i] = f->shape[i];
                 if (f->upper[i] != f->shape[i]) f->flexible = 1;
+                if (i < at->n_shape && def > f->shape[i] && (f->upper[i] < 0 || def <= f->upper[i])) { /* a default */
+                    f->shape[i] = def;
+                    f->has_lower = 1;
+                }
             }
             if (f->shape[i] < 0)
                 return pc_fail(e, PC_E_FORMAT, "%s: feature '%s' has a negative dimension", what, f->name);
+        }
+        if (at->shape_flexibility_case == CML__ARRAY_FEATURE_TYPE__SHAPE_FLEXIBILITY_ENUMERATED_SHAPES && at->enumeratedshapes &&
+            at->enumeratedshapes->n_shapes > 0) {
+            const Cml__ArrayFeatureType__EnumeratedShapes *es = at->enumeratedshapes;
+            if (es->n_shapes > 4096) return pc_fail(e, PC_E_FORMAT, "%s: feature '%s' has too many shapes", what, f->name);
+            f->enum_shapes = pc_alloc(a, sizeof(int64_t) * es->n_shapes * (rank ? rank : 1));
+            if (!f->enum_shapes) return pc_fail(e, PC_E_NOMEM, "out of memory");
+            for (size_t k = 0; k < es->n_shapes; k++) {
+                if (!es->shapes[k] || es->shapes[k]->n_shape != rank)
+                    return pc_fail(e, PC_E_FORMAT, "%s: feature '%s': enumerated shape %zu has the wrong rank", what, f->name, k);
+                for (size_t i = 0; i < rank; i++) {
+                    int64_t d = es->shapes[k]->shape[i];
+                    if (d < 0) return pc_fail(e, PC_E_FORMAT, "%s: feature '%s' has a negative dimension", what, f->name);
+                    f->enum_shapes[k * rank + i] = d;
+                    if (d != f->shape[i]) f->flexible = 1;
+                }
+            }
+            f->nenum = (int)es->n_shapes;
         }
         break;
     }
@@ -179,7 +203,8 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
     if (f->rank < 0 || f->rank > IR_MAX_RANK)
         return pc_fail(e, PC_E_VALUE, "feature '%s' has rank %d (0..%d)", nm, f->rank, IR_MAX_RANK);
     for (int i = 0; i < f->rank; i++)
-        if (f->shape[i] < 0 || f->upper[i] < -1 || (f->upper[i] >= 0 && f->upper[i] < f->shape[i]))
+        if (f->shape[i] < 0 || f->upper[i] < -1 || (f->upper[i] >= 0 && f->upper[i] < f->shape[i]) ||
+            (f->has_lower && (f->lower[i] < 0 || f->lower[i] > f->shape[i])))
             return pc_fail(e, PC_E_VALUE, "feature '%s' has a bad size on dim %d (%lld..%lld)", nm, i,
                            (long long)f->shape[i], (long long)f->upper[i]);
     switch (f->kind) {
@@ -195,13 +220,34 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
         at->shape = pc_alloc(a, sizeof(int64_t) * (size_t)(f->rank ? f->rank : 1));
         if (!at->shape) return pc_fail(e, PC_E_NOMEM, "out of memory");
         memcpy(at->shape, f->shape, sizeof(int64_t) * (size_t)f->rank);
-        if (f->flexible) {
+        if (f->nenum > 0) {
+            Cml__ArrayFeatureType__EnumeratedShapes *es =
+                NEW(a, Cml__ArrayFeatureType__EnumeratedShapes, CML__ARRAY_FEATURE_TYPE__ENUMERATED_SHAPES__INIT);
+            Cml__ArrayFeatureType__Shape **ss = pc_alloc(a, sizeof(*ss) * (size_t)f->nenum);
+            if (!es || !ss || !f->enum_shapes) return pc_fail(e, PC_E_NOMEM, "out of memory");
+            for (int k = 0; k < f->nenum; k++) {
+                ss[k] = NEW(a, Cml__ArrayFeatureType__Shape, CML__ARRAY_FEATURE_TYPE__SHAPE__INIT);
+                int64_t *d = pc_alloc(a, sizeof(int64_t) * (size_t)(f->rank ? f->rank : 1));
+                if (!ss[k] || !d) return pc_fail(e, PC_E_NOMEM, "out of memory");
+                for (int i = 0; i < f->rank; i++) {
+                    d[i] = f->enum_shapes[(size_t)k * (size_t)f->rank + (size_t)i];
+                    if (d[i] < 0) return pc_fail(e, PC_E_VALUE, "feature '%s': enumerated shape %d has a negative size", nm, k);
+                }
+                ss[k]->n_shape = (size_t)f->rank;
+                ss[k]->shape = d;
+            }
+            es->n_shapes = (size_t)f->nenum;
+            es->shapes = ss;
+            at->shape_flexibility_case = CML__ARRAY_FEATURE_TYPE__SHAPE_FLEXIBILITY_ENUMERATED_SHAPES;
+            at->enumeratedshapes = es;
+        } else if (f->flexible) {
             Cml__ArrayFeatureType__ShapeRange *sr =
                 NEW(a, Cml__ArrayFeatureType__ShapeRange, CML__ARRAY_FEATURE_TYPE__SHAPE_RANGE__INIT);
             Cml__SizeRange **rs = pc_alloc(a, sizeof(*rs) * (size_t)(f->rank ? f->rank : 1));
             if (!sr || !rs) return pc_fail(e, PC_E_NOMEM, "out of memory");
             for (int i = 0; i < f->rank; i++)
-                if (!(rs[i] = size_range(a, f->shape[i], f->upper[i]))) return pc_fail(e, PC_E_NOMEM, "out of memory");
+                if (!(rs[i] = size_range(a, f->has_lower ? f->lower[i] : f->shape[i], f->upper[i])))
+                    return pc_fail(e, PC_E_NOMEM, "out of memory");
             sr->n_sizeranges = (size_t)f->rank;
             sr->sizeranges = rs;
             at->shape_flexibility_case = CML__ARRAY_FEATURE_TYPE__SHAPE_FLEXIBILITY_SHAPE_RANGE;

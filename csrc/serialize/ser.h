@@ -31,6 +31,11 @@ typedef struct ser_feature {
     /* DICT (classifier probabilities): key kind: 0 string, 1 int64 */
     int dict_key_int;
     int optional;
+    /* ARRAY flexibility (added with dynamic shapes; zero keeps the behaviour above): */
+    int has_lower;              /* lower[] holds the range's lower bounds; shape[] is then the default shape */
+    int64_t lower[IR_MAX_RANK];
+    int nenum;                  /* > 0: enumerated shapes, enum_shapes[k * rank + i]; shape[] is the default */
+    int64_t *enum_shapes;
 } ser_feature;
 
 typedef struct ser_kv { const char *key, *value; } ser_kv;

@@ -15,20 +15,40 @@ def _input_spec(i, t):
         raise TypeError(f"inputs[{i}] must be ct.TensorType or ct.ImageType, got {type(t).__name__}")
     if t.shape is None:
         raise ValueError(f"inputs[{i}] ({t.name or 'unnamed'}) needs a shape: TorchScript graphs do not record one")
+    enumerated = None
     if isinstance(t.shape, EnumeratedShapes):
-        raise NotImplementedError("EnumeratedShapes inputs are not supported yet; use RangeDim")
-    shape = t.shape
-    dims, lower, upper = [], [], []
-    for d in shape.shape:
-        if isinstance(d, RangeDim):
-            dims.append(None)
-            lower.append(d.lower_bound)
-            upper.append(d.upper_bound)
-        else:
-            dims.append(d)
-            lower.append(d)
-            upper.append(d)
+        # the program gets a symbolic dim wherever the shapes differ; the description lists them
+        shapes = [tuple(int(d) for d in sh.shape) for sh in t.shape.shapes]
+        if any(isinstance(d, RangeDim) for sh in t.shape.shapes for d in sh.shape):
+            raise ValueError(f"inputs[{i}]: EnumeratedShapes entries must be fixed shapes (no RangeDim)")
+        rank = len(shapes[0])
+        if any(len(sh) != rank for sh in shapes):
+            raise ValueError(f"inputs[{i}]: EnumeratedShapes entries must all have rank {rank}")
+        default = tuple(int(d) for d in t.shape.default)
+        if default not in shapes:
+            raise ValueError(f"inputs[{i}]: the default shape {default} is not one of the enumerated shapes")
+        dims = [shapes[0][k] if all(sh[k] == shapes[0][k] for sh in shapes) else None for k in range(rank)]
+        lower = [min(sh[k] for sh in shapes) for k in range(rank)]
+        upper = [max(sh[k] for sh in shapes) for k in range(rank)]
+        enumerated = [list(sh) for sh in shapes]
+    else:
+        shape = t.shape if hasattr(t.shape, "default") else Shape(t.shape)
+        default = list(shape.default)
+        dims, lower, upper = [], [], []
+        for d in shape.shape:
+            if isinstance(d, RangeDim):
+                dims.append(None)
+                lower.append(d.lower_bound)
+                upper.append(d.upper_bound)
+            else:
+                dims.append(d)
+                lower.append(d)
+                upper.append(d)
+    shape = Shape(dims if None not in dims else [d if d is not None else RangeDim(lo, up)
+                                                 for d, lo, up in zip(dims, lower, upper)])
     if isinstance(t, ImageType):
+        if enumerated is not None:
+            raise ValueError(f"ImageType {t.name!r}: EnumeratedShapes are supported on TensorType inputs only")
         if len(dims) != 4 or dims[0] != 1:
             raise ValueError(f"ImageType {t.name!r} needs a shape (1, C, H, W), got {tuple(shape.shape)}")
         if dims[1] != t.channels:
@@ -37,7 +57,7 @@ def _input_spec(i, t):
         dtype = "fp32"
     else:
         dtype = t.dtype_name or "fp32"
-    return t.name, dtype, dims, lower, upper
+    return t.name, dtype, dims, lower, upper, list(default), enumerated
 
 
 _INT_TORCH = ("Long", "Int", "Short", "Char", "Byte")
@@ -152,7 +172,9 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     desc_inputs = []
     for (name, (dtype, shape)), t, s in zip(in_io, inputs, specs):
         feat = {"name": name, "kind": "array", "dtype": dtype if dtype != "fp16" or spec >= 7 else "fp32",
-                "shape": list(s[3]), "upper": list(s[4])}
+                "shape": list(s[5]), "lower": list(s[3]), "upper": list(s[4])}
+        if s[6] is not None:
+            feat["enumerated"] = s[6]
         if isinstance(t, ImageType):
             feat.update(kind="image", width=s[2][3], height=s[2][2], color_space=t.color_layout.value)
         desc_inputs.append(feat)

@@ -90,7 +90,10 @@ _PARAMS = {
     "topk": "x k?! axis?! ascending?!",
     "upsample_bilinear": "x scale_factor_height?! scale_factor_width?! align_corners?!",
     "upsample_nearest_neighbor": "x scale_factor_height?! scale_factor_width?!",
+    "cond": "pred",
+    "while_loop": "loop_vars*",
 }
+_WITH_BLOCKS = {"cond", "while_loop"}  # need nested blocks: made by lowering scripted control flow
 
 
 def _parse_params(spec):
@@ -206,6 +209,9 @@ def _build(op, kwargs):
     if name is not None and not isinstance(name, str):
         raise TypeError(f"mb.{op}: name must be a str, got {type(name).__name__}")
     params = PARAMS.get(op)
+    if op in _WITH_BLOCKS:
+        raise NotImplementedError(f"mb.{op}: ops with nested blocks cannot be built from Python; script the "
+                                  "loop or branch in the model (prim::If / prim::Loop convert to cond / while_loop)")
     if params is None:
         raise ValueError(f"mb.{op}: this MIL op has no parameter table in pt2coreml")
     unknown = sorted(set(kwargs) - set(params))

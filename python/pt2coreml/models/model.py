@@ -229,8 +229,12 @@ def _prepare_input(name, value, dtype, shape, feat):
         if not safe:
             raise TypeError(f"input {name!r} must be {np.dtype(want).name}, got {arr.dtype.name}")
         arr = arr.astype(want)
+    enum = feat.get("enumerated")
+    if enum and [list(e) for e in enum].count(list(arr.shape)) == 0:
+        raise ValueError(f"input {name!r} has shape {tuple(arr.shape)}, not one of the model's enumerated shapes "
+                         f"{[tuple(e) for e in enum]}")
     if arr.ndim != len(shape) or any(d is not None and d != s for d, s in zip(shape, arr.shape)):
-        lo = feat.get("shape", [])
+        lo = feat.get("lower", feat.get("shape", []))
         up = feat.get("upper", [])
         ok = arr.ndim == len(shape) and all(
             (d is not None and d == s) or (d is None and s >= lo[i] and (up[i] < 0 or s <= up[i]))
