@@ -14,6 +14,15 @@
 typedef struct lower_input {
     const char *name;   /* MIL input name (NULL: derived from the graph input) */
     ir_type type;       /* dtype (fp32, fp16, int32, bool) and shape; dims may be symbolic */
+    /* Image preprocessing (ct.ImageType), applied right after the input as Core ML
+     * expects of ML Programs: y = x * scale + bias[c] per channel (mul skipped when
+     * scale == 1, add when every bias is 0). Zeroed (preprocess = 0): none. */
+    int preprocess;     /* 1: apply scale / bias */
+    double scale;
+    int nbias;          /* channels: 1 (grayscale) or 3 (RGB / BGR) */
+    double bias[3];
+    int channel_last;   /* the graph wants NHWC: transpose [0,2,3,1] after the scale / bias
+                           (the input itself stays NCHW, as Core ML feeds images) */
 } lower_input;
 
 typedef struct lower_output {

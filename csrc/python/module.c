@@ -443,11 +443,41 @@ static PyObject *mod_load(PyObject *m, PyObject *args) {
     return Py_BuildValue("(NN)", prog, dd);
 }
 
-/* Parse one input spec (name|None, dtype str, shape sequence of int|None). */
+/* Image preprocessing (scale, [bias per channel][, channel_last]) of an input, or None. */
+static int parse_preprocess(PyObject *pre, lower_input *in) {
+    PyObject *bias;
+    int channel_last = 0;
+    if (!pre || pre == Py_None) return 0;
+    if (!PyArg_ParseTuple(pre, "dO|p", &in->scale, &bias, &channel_last)) return -1;
+    in->channel_last = channel_last;
+    PyObject *seq = PySequence_Fast(bias, "image bias must be a sequence");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n != 1 && n != 3) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "image bias needs 1 or 3 values, got %zd", n);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        in->bias[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
+        if (in->bias[i] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    in->nbias = (int)n;
+    in->preprocess = 1;
+    return 0;
+}
+
+/* Parse one input spec (name|None, dtype str, shape sequence of int|None[, preprocess]). */
 static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_arena *a) {
-    PyObject *name, *shape;
+    PyObject *name, *shape, *pre = NULL;
     const char *dt;
-    if (!PyArg_ParseTuple(spec, "OsO", &name, &dt, &shape)) return -1;
+    memset(in, 0, sizeof *in);
+    if (!PyArg_ParseTuple(spec, "OsO|O", &name, &dt, &shape, &pre)) return -1;
+    if (parse_preprocess(pre, in)) return -1;
     in->name = NULL;
     if (name != Py_None) {
         const char *s = PyUnicode_AsUTF8(name);
@@ -486,7 +516,8 @@ static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_
 
 /* convert(graph, inputs, outputs, opset, precision, debug) -> Program
  *   graph: torch._C.Graph of a frozen, inlined module
- *   inputs: [(name|None, dtype, shape)], one per graph input after self
+ *   inputs: [(name|None, dtype, shape[, (scale, [bias])])], one per graph input after self;
+ *           the optional 4th item is image preprocessing (None: none)
  *   outputs: [name|None] or None
  *   precision: "fp16" | "fp32" */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {

@@ -7,8 +7,9 @@ from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageTyp
                      colorlayout, precision, target)
 
 
-def _input_spec(i, t):
-    """One input type -> (name, dtype name, shape with None for flexible dims, desc feature)."""
+def _input_spec(i, t, spec):
+    """One input type -> (name, dtype name, shape with None for flexible dims, lower bounds, upper bounds,
+    image preprocessing or None). An ImageType's program input is NCHW even when the graph is NHWC."""
     if not isinstance(t, (TensorType, ImageType)):
         raise TypeError(f"inputs[{i}] must be ct.TensorType or ct.ImageType, got {type(t).__name__}")
     if t.shape is None:
@@ -26,16 +27,45 @@ def _input_spec(i, t):
             dims.append(d)
             lower.append(d)
             upper.append(d)
+    pre = None
     if isinstance(t, ImageType):
+        channel_last = t.channel_first is False
         if len(dims) != 4 or dims[0] != 1:
-            raise ValueError(f"ImageType {t.name!r} needs a shape (1, C, H, W), got {tuple(shape.shape)}")
+            layout = "(1, H, W, C)" if channel_last else "(1, C, H, W)"
+            raise ValueError(f"ImageType {t.name!r} needs a shape {layout}, got {tuple(shape.shape)}")
+        if channel_last:  # the model takes NHWC; Core ML feeds NCHW and a transpose follows the scale/bias
+            dims, lower, upper = ([v[0], v[3], v[1], v[2]] for v in (dims, lower, upper))
         if dims[1] != t.channels:
             raise ValueError(f"ImageType {t.name!r}: {t.color_layout.name} has {t.channels} channel(s) but the "
                              f"shape says {dims[1]}")
-        dtype = "fp32"
+        if t.color_layout == colorlayout.GRAYSCALE_FLOAT16:
+            if spec < int(target.iOS16):
+                raise ValueError(f"ImageType {t.name!r}: GRAYSCALE_FLOAT16 images need "
+                                 "minimum_deployment_target=ct.target.iOS16 (macOS13) or later")
+            dtype = "fp16"
+        else:
+            dtype = "fp32"
+        pre = (t.scale, list(t.bias), channel_last)
     else:
         dtype = t.dtype_name or "fp32"
-    return t.name, dtype, dims, lower, upper
+    return t.name, dtype, dims, lower, upper, pre
+
+
+def _image_output_feature(i, o, feat):
+    """Describe output `feat` as the image `o` asks for: rank 4 (1, C, H, W) of known size, C from the layout."""
+    shape = feat["shape"]
+    if o.color_layout == colorlayout.GRAYSCALE_FLOAT16:
+        raise NotImplementedError(f"outputs[{i}] ({feat['name']!r}): GRAYSCALE_FLOAT16 image outputs are not supported "
+                                  "yet; use ct.colorlayout.GRAYSCALE")
+    if len(shape) != 4 or shape[0] != 1 or shape[1] != o.channels:
+        raise ValueError(f"outputs[{i}] ({feat['name']!r}) is a {o.color_layout.name} image, so the model must return "
+                         f"a tensor of shape (1, {o.channels}, H, W); it returns {tuple(shape)}")
+    if feat["upper"] != shape:
+        raise ValueError(f"outputs[{i}] ({feat['name']!r}): image outputs need a fixed size, got {tuple(shape)} "
+                         "with flexible dims")
+    if feat["dtype"] != "fp32":
+        raise ValueError(f"outputs[{i}] ({feat['name']!r}): image outputs must be fp32, the model returns {feat['dtype']}")
+    feat.update(kind="image", width=shape[3], height=shape[2], color_space=o.color_layout.value)
 
 
 def convert(model, source="auto", inputs=None, outputs=None, classifier_config=None,
@@ -76,7 +106,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     n_graph_inputs = len(list(graph.inputs())) - 1  # minus self
     if len(inputs) != n_graph_inputs:
         raise ValueError(f"the model's forward takes {n_graph_inputs} input(s) but inputs= lists {len(inputs)}")
-    specs = [_input_spec(i, t) for i, t in enumerate(inputs)]
+    specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
     names = [s[0] for s in specs if s[0]]
     if len(set(names)) != len(names):
         raise ValueError(f"input names must be unique, got {names}")
@@ -96,7 +126,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         if clash:
             raise ValueError(f"output name(s) {sorted(clash)} clash with input names")
 
-    prog = _core.convert(graph, [(s[0], s[1], s[2]) for s in specs], out_names,
+    prog = _core.convert(graph, [(s[0], s[1], s[2], s[5]) for s in specs], out_names,
                          OPSET_OF_SPEC[spec], compute_precision.value, bool(debug))
     del frozen  # tensors the program points into are held by the program itself
 
@@ -106,12 +136,16 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         feat = {"name": name, "kind": "array", "dtype": dtype if dtype != "fp16" or spec >= 7 else "fp32",
                 "shape": list(s[3]), "upper": list(s[4])}
         if isinstance(t, ImageType):
-            feat.update(kind="image", width=s[2][3], height=s[2][2], color_space=t.color_layout.value)
+            feat.update(kind="image", width=s[3][3], height=s[3][2], color_space=t.color_layout.value)
         desc_inputs.append(feat)
     desc_outputs = [{"name": name, "kind": "array", "dtype": dtype,
                      "shape": [d if d is not None else 1 for d in shape],
                      "upper": [d if d is not None else -1 for d in shape]}
                     for name, (dtype, shape) in out_io]
+    if outputs is not None:
+        for i, (o, feat) in enumerate(zip(outputs, desc_outputs)):
+            if isinstance(o, ImageType):
+                _image_output_feature(i, o, feat)
     desc = {"spec_version": spec, "inputs": desc_inputs, "outputs": desc_outputs,
             "short_description": "", "version": "", "author": "", "license": "",
             "user_defined": {"pt2coreml.source": "torch==" + _torch_version(),
