@@ -49,6 +49,23 @@ typedef struct lower_opts {
 /* Lower g into a new program with one function "main". */
 int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err *e);
 
+/* A classifier (ct.ClassifierConfig): labels for the probabilities the model returns. */
+typedef struct lower_classifier {
+    int nlabels;
+    int labels_are_int;                 /* int64 labels, else strings */
+    const char *const *string_labels;
+    const int64_t *int_labels;
+    const char *predicted_feature_name; /* NULL: "classLabel"; the probabilities are "<name>_probs" */
+    const char *probabilities_output;   /* value holding the probabilities; NULL: the output of the
+                                           last non-const op with one output (coremltools' rule) */
+} lower_classifier;
+
+/* End main with a MIL `classify` op, as coremltools does for classifiers (after the
+ * graph passes): the probabilities (cast to fp32 if needed) and the labels go in;
+ * the label (scalar string / int64) and the probabilities dictionary become the
+ * first two outputs, replacing the probabilities output. */
+int lower_add_classifier(ir_program *p, const lower_classifier *c, pc_err *e);
+
 /* The TorchScript kinds the registry handles, for the README's op table:
  * calls f(kind, note) for each; note says limits ("" if none). */
 void lower_list_ops(void (*f)(const char *kind, const char *note, void *ud), void *ud);

@@ -240,7 +240,7 @@ int rt_prepare(ir_program *p, const char *fn_name, rt_model **out, pc_err *e) {
         }
         for (int i = 0; i < op->nout; i++) {
             if (value_ok(m, op->out[i], op->name, e)) goto fail;
-            if (op->out[i]->type.kind != IR_TK_TENSOR) {
+            if (op->out[i]->type.kind != IR_TK_TENSOR && !(op->kind == IR_OP_CLASSIFY && op->out[i]->type.kind == IR_TK_DICT)) {
                 pc_fail(e, PC_E_UNSUPPORTED, "op '%s' (%s): list outputs are not supported", op->name, tn);
                 goto fail;
             }

@@ -98,8 +98,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         raise ValueError("inputs= is required for PyTorch models, e.g. inputs=[ct.TensorType(shape=(1, 3, 224, 224))]")
     if not isinstance(inputs, (list, tuple)):
         raise TypeError("inputs must be a list of ct.TensorType / ct.ImageType")
-    if classifier_config is not None:
-        raise NotImplementedError("classifier_config is not supported yet")
+    classifier = _classifier_spec(classifier_config)
 
     module = load_module(model)
     graph, frozen = forward_graph(module)
@@ -127,7 +126,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
             raise ValueError(f"output name(s) {sorted(clash)} clash with input names")
 
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[5]) for s in specs], out_names,
-                         OPSET_OF_SPEC[spec], compute_precision.value, bool(debug))
+                         OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), classifier)
     del frozen  # tensors the program points into are held by the program itself
 
     in_io, out_io = prog.io()
@@ -142,16 +141,42 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
                      "shape": [d if d is not None else 1 for d in shape],
                      "upper": [d if d is not None else -1 for d in shape]}
                     for name, (dtype, shape) in out_io]
+    label_name = probs_name = None
+    if classifier is not None:  # classify's outputs come first: the label, then the probabilities dict
+        int_labels = isinstance(classifier[0][0], int)
+        label_name, probs_name = desc_outputs[0]["name"], desc_outputs[1]["name"]
+        desc_outputs[0] = {"name": label_name, "kind": "int64" if int_labels else "string",
+                           "dtype": "int64" if int_labels else "string", "shape": [], "upper": []}
+        desc_outputs[1] = {"name": probs_name, "kind": "dict", "dict_key_int": int(int_labels), "shape": [], "upper": []}
     if outputs is not None:
-        for i, (o, feat) in enumerate(zip(outputs, desc_outputs)):
+        tensor_outs = desc_outputs[2:] if classifier is not None else desc_outputs
+        for i, (o, feat) in enumerate(zip(outputs, tensor_outs)):
             if isinstance(o, ImageType):
                 _image_output_feature(i, o, feat)
     desc = {"spec_version": spec, "inputs": desc_inputs, "outputs": desc_outputs,
             "short_description": "", "version": "", "author": "", "license": "",
             "user_defined": {"pt2coreml.source": "torch==" + _torch_version(),
                              "pt2coreml.version": __version__},
-            "class_labels": None}
+            "class_labels": None, "predicted_feature_name": label_name, "predicted_probabilities_name": probs_name}
     return MLModel._from_program(prog, desc)
+
+
+def _classifier_spec(cfg):
+    """ClassifierConfig -> (labels, predicted_feature_name, probabilities output) for the C core, or None."""
+    if cfg is None:
+        return None
+    if not isinstance(cfg, ClassifierConfig):
+        raise TypeError(f"classifier_config must be a ct.ClassifierConfig, got {type(cfg).__name__}")
+    labels = list(cfg.class_labels)
+    if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in labels):
+        labels = [int(x) for x in labels]
+    elif not all(isinstance(x, str) for x in labels):
+        bad = next(x for x in labels if not isinstance(x, str))
+        raise TypeError(f"class labels must be all str or all int, got {bad!r} ({type(bad).__name__}) among them")
+    if len(set(labels)) != len(labels):
+        dup = sorted({str(x) for x in labels if labels.count(x) > 1})
+        raise ValueError(f"class labels must be unique; repeated: {dup[:5]}")
+    return labels, cfg.predicted_feature_name, cfg.predicted_probabilities_output or None
 
 
 def _torch_version():
