@@ -67,6 +67,19 @@ int inf_int(infer_ctx *c, const char *name, int64_t dflt, int64_t *v) {
     return 0;
 }
 
+int inf_float(infer_ctx *c, const char *name, int required, double dflt, double *v) {
+    int absent, err;
+    const ir_const *k = param_const(c, name, &absent, &err);
+    if (err) return -1;
+    if (absent) {
+        *v = dflt;
+        return required ? inf_fail(c, "missing required input '%s'", name) : 0;
+    }
+    if (k->count != 1 || k->store == IR_STRING) return inf_fail(c, "parameter '%s' must be one number", name);
+    *v = ir_const_get_f64(k, 0);
+    return 0;
+}
+
 int inf_bool(infer_ctx *c, const char *name, int dflt, int *v) {
     int64_t x = 0;
     if (inf_int(c, name, dflt, &x)) return -1;
@@ -182,6 +195,16 @@ static int infer_unary(infer_ctx *c, ir_dtype force) {
     return inf_out(c, t);
 }
 
+/* Activations with scalar const alpha (and beta): same type as x. */
+static int infer_act2(infer_ctx *c, int has_beta) {
+    const ir_type *x;
+    double a, b;
+    if (inf_input(c, "x", 1, &x) || inf_float(c, "alpha", 1, 0.0, &a) || (has_beta && inf_float(c, "beta", 1, 0.0, &b)))
+        return -1;
+    if (!ir_dtype_is_float(x->dtype)) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name(x->dtype));
+    return inf_out(c, *x);
+}
+
 static int infer_select(infer_ctx *c) {
     const ir_type *cond, *a, *b;
     if (inf_input(c, "cond", 1, &cond) || inf_input(c, "a", 1, &a) || inf_input(c, "b", 1, &b)) return -1;
@@ -284,7 +307,7 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_EQUAL: case IR_OP_NOT_EQUAL: case IR_OP_GREATER: case IR_OP_GREATER_EQUAL:
     case IR_OP_LESS: case IR_OP_LESS_EQUAL:
         return infer_binary(c, 1, 0);
-    case IR_OP_LOGICAL_AND: case IR_OP_LOGICAL_OR:
+    case IR_OP_LOGICAL_AND: case IR_OP_LOGICAL_OR: case IR_OP_LOGICAL_XOR:
         return infer_binary(c, 1, 1);
     case IR_OP_LOGICAL_NOT:
         return infer_unary(c, IR_BOOL);
@@ -293,8 +316,12 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_FLOOR: case IR_OP_GELU: case IR_OP_IDENTITY: case IR_OP_INVERSE: case IR_OP_LEAKY_RELU:
     case IR_OP_LOG: case IR_OP_RELU: case IR_OP_RELU6: case IR_OP_ROUND: case IR_OP_RSQRT: case IR_OP_SIGMOID:
     case IR_OP_SIGN: case IR_OP_SILU: case IR_OP_SIN: case IR_OP_SINH: case IR_OP_SOFTPLUS: case IR_OP_SQRT:
-    case IR_OP_SQUARE: case IR_OP_TAN: case IR_OP_TANH:
+    case IR_OP_SQUARE: case IR_OP_TAN: case IR_OP_TANH: case IR_OP_SOFTSIGN:
         return infer_unary(c, IR_DT_INVALID);
+    case IR_OP_CLAMPED_RELU: case IR_OP_LINEAR_ACTIVATION: case IR_OP_SCALED_TANH: case IR_OP_SIGMOID_HARD:
+        return infer_act2(c, 1);
+    case IR_OP_THRESHOLDED_RELU:
+        return infer_act2(c, 0);
     case IR_OP_SELECT: return infer_select(c);
     case IR_OP_CAST: return infer_cast(c);
     case IR_OP_SOFTMAX: return infer_axis_op(c);
@@ -303,15 +330,26 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_REDUCE_ARGMAX: case IR_OP_REDUCE_ARGMIN:
         return infer_reduce(c, 1);
     case IR_OP_REDUCE_MAX: case IR_OP_REDUCE_MEAN: case IR_OP_REDUCE_MIN: case IR_OP_REDUCE_PROD:
-    case IR_OP_REDUCE_SUM:
+    case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_L1_NORM: case IR_OP_REDUCE_L2_NORM: case IR_OP_REDUCE_LOG_SUM:
+    case IR_OP_REDUCE_LOG_SUM_EXP: case IR_OP_REDUCE_SUM_SQUARE:
         return infer_reduce(c, 0);
     case IR_OP_CONV: case IR_OP_CONV_TRANSPOSE: case IR_OP_LINEAR: case IR_OP_MATMUL: case IR_OP_BATCH_NORM:
-    case IR_OP_LAYER_NORM: case IR_OP_MAX_POOL: case IR_OP_AVG_POOL:
+    case IR_OP_LAYER_NORM: case IR_OP_MAX_POOL: case IR_OP_AVG_POOL: case IR_OP_PRELU: case IR_OP_SOFTPLUS_PARAMETRIC:
+    case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM:
         return inf_nn(c);
     case IR_OP_RESHAPE: case IR_OP_TRANSPOSE: case IR_OP_CONCAT: case IR_OP_SPLIT: case IR_OP_STACK:
     case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_GATHER: case IR_OP_TILE:
     case IR_OP_PAD:
         return inf_shape(c);
+    case IR_OP_GATHER_ALONG_AXIS: case IR_OP_GATHER_ND: case IR_OP_SCATTER: case IR_OP_SCATTER_ALONG_AXIS:
+    case IR_OP_SCATTER_ND: case IR_OP_SLICE_BY_SIZE: case IR_OP_REVERSE: case IR_OP_BAND_PART: case IR_OP_TOPK:
+    case IR_OP_ARGSORT: case IR_OP_CUMSUM: case IR_OP_ONE_HOT: case IR_OP_NON_ZERO: case IR_OP_FILL: case IR_OP_FILL_LIKE:
+    case IR_OP_RANGE_1D: case IR_OP_FLATTEN2D:
+        return inf_index(c);
+    case IR_OP_PIXEL_SHUFFLE: case IR_OP_PIXEL_UNSHUFFLE: case IR_OP_DEPTH_TO_SPACE: case IR_OP_SPACE_TO_DEPTH:
+    case IR_OP_SPACE_TO_BATCH: case IR_OP_BATCH_TO_SPACE: case IR_OP_UPSAMPLE_NEAREST_NEIGHBOR: case IR_OP_UPSAMPLE_BILINEAR:
+    case IR_OP_RESIZE_NEAREST_NEIGHBOR: case IR_OP_RESIZE_BILINEAR: case IR_OP_RESAMPLE:
+        return inf_image(c);
     case IR_OP_CONST:
         if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
         return inf_out(c, c->op->out[0]->type);

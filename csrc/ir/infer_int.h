@@ -19,6 +19,8 @@ int inf_input(infer_ctx *c, const char *name, int required, const ir_type **t);
 /* Const params (scalar or 1-element). Absent -> the default. Present but not const -> error. */
 int inf_int(infer_ctx *c, const char *name, int64_t dflt, int64_t *v);
 int inf_bool(infer_ctx *c, const char *name, int dflt, int *v);
+/* Const number (int or float payload); a missing required one is an error. */
+int inf_float(infer_ctx *c, const char *name, int required, double dflt, double *v);
 int inf_str(infer_ctx *c, const char *name, const char *dflt, const char **v);
 /* Const int vector: *n = element count, or -1 when absent (optional) or not const (when allow_dyn). */
 int inf_ints(infer_ctx *c, const char *name, int required, int allow_dyn, int64_t *v, int max, int *n);
@@ -31,7 +33,9 @@ int inf_out(infer_ctx *c, ir_type t); /* append an output type */
 /* "fp32[1,3,8,8]" into a static per-call buffer ring (for messages). */
 const char *inf_tstr(const ir_type *t);
 
-int inf_nn(infer_ctx *c);    /* conv, conv_transpose, linear, matmul, norms, pools (infer_nn.c) */
+int inf_nn(infer_ctx *c);    /* conv, conv_transpose, linear, matmul, norms, pools, per-channel activations (infer_nn.c) */
 int inf_shape(infer_ctx *c); /* reshape, transpose, concat, split, ... (infer_shape.c) */
+int inf_image(infer_ctx *c); /* pixel rearranging and image resampling ops (infer_image.c) */
+int inf_index(infer_ctx *c); /* gather/scatter families, topk, cumsum, fill, range_1d, ... (infer_index.c) */
 
 #endif

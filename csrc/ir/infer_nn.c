@@ -214,6 +214,67 @@ static int infer_norm(infer_ctx *c, int layer) {
     return inf_out(c, *x);
 }
 
+/* prelu (alpha [C], rank 3..5; ranks 3 and 5 need one alpha value, as Core ML runs them)
+ * and softplus_parametric (alpha, beta [C], rank >= 3): per-channel on dim 1. */
+static int infer_channel_act(infer_ctx *c, int softplus) {
+    const ir_type *x, *p;
+    if (inf_input(c, "x", 1, &x) || inf_input(c, "alpha", 1, &p)) return -1;
+    if (!ir_dtype_is_float(x->dtype)) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name(x->dtype));
+    if (softplus ? x->rank < 3 : (x->rank < 3 || x->rank > 5))
+        return inf_fail(c, "x %s must have rank %s", inf_tstr(x), softplus ? ">= 3" : "3, 4 or 5");
+    for (int i = 0; i < 1 + softplus; i++) {
+        const char *name = i ? "beta" : "alpha";
+        if (i && inf_input(c, "beta", 1, &p)) return -1;
+        const ir_arg *a = ir_op_arg(c->op, name);
+        if (!a->v[0]->konst) return inf_fail(c, "parameter '%s' must be a constant", name);
+        if (p->rank != 1 || !same_dim(p->dims[0], x->dims[1]))
+            return inf_fail(c, "%s %s does not match %lld channels", name, inf_tstr(p), (long long)x->dims[1]);
+        if (!softplus && x->rank != 4) {
+            const ir_const *k = a->v[0]->konst;
+            for (int64_t j = 1; j < k->count; j++)
+                if (ir_const_get_f64(k, j) != ir_const_get_f64(k, 0))
+                    return inf_fail(c, "rank-%d x needs one alpha value for all channels", x->rank);
+        }
+    }
+    return inf_out(c, *x);
+}
+
+/* instance_norm (gamma / beta [C], rank 3..4), l2_norm (rank >= 3),
+ * local_response_norm (size >= 1, rank 3..4): same type as x. */
+static int infer_norm2(infer_ctx *c) {
+    const ir_type *x;
+    if (inf_input(c, "x", 1, &x)) return -1;
+    if (x->rank < 0) return inf_fail(c, "x needs a known rank");
+    if (!ir_dtype_is_float(x->dtype)) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name(x->dtype));
+    double eps;
+    if (inf_float(c, "epsilon", 0, 1e-5, &eps)) return -1;
+    switch (c->op->kind) {
+    case IR_OP_INSTANCE_NORM:
+        if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
+        for (int i = 0; i < 2; i++) {
+            const ir_type *p;
+            if (inf_input(c, i ? "beta" : "gamma", 0, &p)) return -1;
+            if (p && (p->rank != 1 || !same_dim(p->dims[0], x->dims[1])))
+                return inf_fail(c, "%s %s does not match %lld channels", i ? "beta" : "gamma", inf_tstr(p), (long long)x->dims[1]);
+        }
+        break;
+    case IR_OP_L2_NORM:
+        if (x->rank < 3) return inf_fail(c, "x %s must have rank >= 3", inf_tstr(x));
+        break;
+    default: { /* local_response_norm */
+        int64_t size;
+        double a, b, k;
+        const ir_type *st;
+        if (inf_input(c, "size", 1, &st) || inf_int(c, "size", 1, &size) || inf_float(c, "alpha", 0, 1e-4, &a) ||
+            inf_float(c, "beta", 0, 0.75, &b) || inf_float(c, "k", 0, 1.0, &k))
+            return -1;
+        if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
+        if (size < 1) return inf_fail(c, "size must be >= 1, got %lld", (long long)size);
+    }
+    }
+    return inf_out(c, *x);
+}
+
 int inf_nn(infer_ctx *c) {
     switch (c->op->kind) {
     case IR_OP_CONV: return infer_conv(c, 0);
@@ -224,6 +285,9 @@ int inf_nn(infer_ctx *c) {
     case IR_OP_MATMUL: return infer_matmul(c);
     case IR_OP_BATCH_NORM: return infer_norm(c, 0);
     case IR_OP_LAYER_NORM: return infer_norm(c, 1);
+    case IR_OP_PRELU: return infer_channel_act(c, 0);
+    case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM: return infer_norm2(c);
+    case IR_OP_SOFTPLUS_PARAMETRIC: return infer_channel_act(c, 1);
     default: return inf_fail(c, "not an nn op");
     }
 }

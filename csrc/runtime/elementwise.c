@@ -128,6 +128,7 @@ DEF_BIN(f_gt, float, uint8_t, x > y)
 DEF_BIN(f_ge, float, uint8_t, x >= y)
 DEF_BIN(f_and, float, uint8_t, (x != 0) & (y != 0))
 DEF_BIN(f_or, float, uint8_t, (x != 0) | (y != 0))
+DEF_BIN(f_xor, float, uint8_t, (x != 0) ^ (y != 0))
 /* int64 -> int64 */
 DEF_BIN(i_add, int64_t, int64_t, (int64_t)((uint64_t)x + (uint64_t)y))
 DEF_BIN(i_sub, int64_t, int64_t, (int64_t)((uint64_t)x - (uint64_t)y))
@@ -147,6 +148,7 @@ DEF_BIN(i_gt, int64_t, uint8_t, x > y)
 DEF_BIN(i_ge, int64_t, uint8_t, x >= y)
 DEF_BIN(i_and, int64_t, uint8_t, (x != 0) & (y != 0))
 DEF_BIN(i_or, int64_t, uint8_t, (x != 0) | (y != 0))
+DEF_BIN(i_xor, int64_t, uint8_t, (x != 0) ^ (y != 0))
 
 typedef void (*bin_f)(const bc2 *, const float *, const float *, void *);
 typedef void (*bin_i)(const bc2 *, const int64_t *, const int64_t *, void *);
@@ -196,6 +198,7 @@ BIN_KERNEL(GREATER, f_gt, i_gt, 1)
 BIN_KERNEL(GREATER_EQUAL, f_ge, i_ge, 1)
 BIN_KERNEL(LOGICAL_AND, f_and, i_and, 1)
 BIN_KERNEL(LOGICAL_OR, f_or, i_or, 1)
+BIN_KERNEL(LOGICAL_XOR, f_xor, i_xor, 1)
 
 /* ---- select(cond, a, b): three-way broadcast ---- */
 int rt_k_SELECT(rt_ctx *c) {

@@ -1,5 +1,5 @@
-/* reduce.c: reduce_{sum,mean,prod,max,min} over `axes` (None = all) with
- * keep_dims, reduce_argmax/argmin along one axis (int32 result, first index on
+/* reduce.c: reduce_{sum,mean,prod,max,min} and reduce_{l1_norm,l2_norm,
+ * log_sum,log_sum_exp,sum_square} over `axes` (None = all) with keep_dims, reduce_argmax/argmin along one axis (int32 result, first index on
  * ties), and softmax along an axis. Reductions view the input as
  * [outer, R, inner]; axes that are not one contiguous block are first gathered
  * into that layout with a transposing copy. */
@@ -7,7 +7,34 @@
 
 #include <math.h>
 
-enum { R_SUM, R_MEAN, R_PROD, R_MAX, R_MIN };
+enum { R_SUM, R_MEAN, R_PROD, R_MAX, R_MIN, R_L1, R_L2, R_LOG_SUM, R_LSE, R_SUM_SQ };
+
+/* The norm-like reductions over [pre, R, inner] (double accumulation; log_sum_exp
+ * shifts by the maximum so large inputs do not overflow). */
+static void reduce_special(int kind, const float *x, int64_t pre, int64_t R, int64_t inner, double *out) {
+    for (int64_t p = 0; p < pre; p++)
+        for (int64_t j = 0; j < inner; j++) {
+            const float *b = x + p * R * inner + j;
+            double acc = 0, m = -INFINITY;
+            if (kind == R_LSE) {
+                for (int64_t k = 0; k < R; k++) m = b[k * inner] > m || b[k * inner] != b[k * inner] ? b[k * inner] : m;
+                if (!isfinite(m)) { /* empty, all -inf, any +inf or nan: the maximum is the answer */
+                    out[p * inner + j] = m;
+                    continue;
+                }
+            }
+            for (int64_t k = 0; k < R; k++) {
+                double v = b[k * inner];
+                switch (kind) {
+                case R_L1: acc += fabs(v); break;
+                case R_LSE: acc += exp(v - m); break;
+                case R_LOG_SUM: acc += v; break;
+                default: acc += v * v; break; /* l2, sum_square */
+                }
+            }
+            out[p * inner + j] = kind == R_L2 ? sqrt(acc) : kind == R_LOG_SUM ? log(acc) : kind == R_LSE ? log(acc) + m : acc;
+        }
+}
 
 /* Reduced axes as flags; returns -1 with an error on bad axes. */
 static int read_axes(rt_ctx *c, const rt_tensor *x, const char *pname, int *red) {
@@ -73,7 +100,7 @@ static int reduce_axes(rt_ctx *c, int kind) {
         if (red[i]) R *= x->dims[i];
         else outer *= x->dims[i];
     }
-    int is_float = ir_dtype_is_float(x->dtype);
+    int is_float = ir_dtype_is_float(x->dtype) || kind >= R_L1;
     const float *xf = NULL;
     const int64_t *xi = NULL;
     if (is_float) xf = rt_f32(c, x);
@@ -119,7 +146,9 @@ static int reduce_axes(rt_ctx *c, int kind) {
         float *o = rt_out(c, 0, ro, od, IR_FP32);
         double *acc = o ? rt_scratch(c, sizeof(double) * (size_t)(nout ? nout : 1), 0) : NULL;
         if (!acc) return -1;
-        if (inner == 1) {
+        if (kind >= R_L1) {
+            reduce_special(kind, xf, pre, R, inner, acc);
+        } else if (inner == 1) {
             reduce_rows_f(kind, xf, nout, R, acc);
         } else {
             for (int64_t p = 0; p < pre; p++) {
@@ -167,6 +196,11 @@ int rt_k_REDUCE_MEAN(rt_ctx *c) { return reduce_axes(c, R_MEAN); }
 int rt_k_REDUCE_PROD(rt_ctx *c) { return reduce_axes(c, R_PROD); }
 int rt_k_REDUCE_MAX(rt_ctx *c) { return reduce_axes(c, R_MAX); }
 int rt_k_REDUCE_MIN(rt_ctx *c) { return reduce_axes(c, R_MIN); }
+int rt_k_REDUCE_L1_NORM(rt_ctx *c) { return reduce_axes(c, R_L1); }
+int rt_k_REDUCE_L2_NORM(rt_ctx *c) { return reduce_axes(c, R_L2); }
+int rt_k_REDUCE_LOG_SUM(rt_ctx *c) { return reduce_axes(c, R_LOG_SUM); }
+int rt_k_REDUCE_LOG_SUM_EXP(rt_ctx *c) { return reduce_axes(c, R_LSE); }
+int rt_k_REDUCE_SUM_SQUARE(rt_ctx *c) { return reduce_axes(c, R_SUM_SQ); }
 
 /* ---- argmax / argmin ---- */
 static int reduce_arg(rt_ctx *c, int want_max) {

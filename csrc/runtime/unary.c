@@ -56,6 +56,22 @@ typedef struct {
         j.b = (float)v_;                                                                                       \
     } while (0)
 
+/* Required scalar params (MIL gives them no default). */
+#define PARAM_REQ_A(NAME)                                                                                      \
+    do {                                                                                                       \
+        double v_;                                                                                             \
+        if (!rt_in_req(c, NAME) || rt_param_float(c, NAME, 0.0, &v_)) return -1;                               \
+        j.a = (float)v_;                                                                                       \
+    } while (0)
+#define PARAM_REQ_AB                                                                                           \
+    do {                                                                                                       \
+        double v_;                                                                                             \
+        if (!rt_in_req(c, "alpha") || !rt_in_req(c, "beta") || rt_param_float(c, "alpha", 0.0, &v_)) return -1; \
+        j.a = (float)v_;                                                                                       \
+        if (rt_param_float(c, "beta", 0.0, &v_)) return -1;                                                    \
+        j.b = (float)v_;                                                                                       \
+    } while (0)
+
 static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline float softplus1(float x) { return log1pf(expf(-fabsf(x))) + (x > 0 ? x : 0.0f); }
 static inline float gelu_tanh(float x) {
@@ -91,6 +107,14 @@ DEF_UNARY(SOFTPLUS, 40, NOPARAM, softplus1(x))
 DEF_UNARY(ELU, 20, PARAM_A("alpha", 1.0), x > 0 ? x : a * expm1f(x))
 DEF_UNARY(LEAKY_RELU, 1, PARAM_A("alpha", 0.01), x >= 0 ? x : a * x)
 DEF_UNARY(CLIP, 1, PARAM_AB("alpha", 0.0, "beta", 6.0), fminf(fmaxf(x, a), b))
+
+/* scalar-parameter activations (MIL activation.py) */
+DEF_UNARY(SOFTSIGN, 2, NOPARAM, x / (1.0f + fabsf(x)))
+DEF_UNARY(SIGMOID_HARD, 2, PARAM_REQ_AB, fminf(fmaxf(a * x + b, 0.0f), 1.0f))
+DEF_UNARY(SCALED_TANH, 20, PARAM_REQ_AB, a *tanhf(b * x))
+DEF_UNARY(CLAMPED_RELU, 2, PARAM_REQ_AB, fminf(x >= 0 ? x : a * x, b))
+DEF_UNARY(THRESHOLDED_RELU, 1, PARAM_REQ_A("alpha"), x >= a ? x : (x == x ? 0.0f : x))
+DEF_UNARY(LINEAR_ACTIVATION, 1, PARAM_REQ_AB, a *x + b)
 
 /* gelu: three modes, chosen once per op */
 DEF_UNARY(GELU_EXACT_, 30, NOPARAM, gelu_exact(x))
