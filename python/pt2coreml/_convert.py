@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import __version__, _core
-from ._frontend import forward_graph, load_module
+from ._frontend import check_outputs, forward_graph, load_module
 from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, TensorType,
                      colorlayout, precision, target)
 
@@ -102,6 +102,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
 
     module = load_module(model)
     graph, frozen = forward_graph(module)
+    check_outputs(graph)
     n_graph_inputs = len(list(graph.inputs())) - 1  # minus self
     if len(inputs) != n_graph_inputs:
         raise ValueError(f"the model's forward takes {n_graph_inputs} input(s) but inputs= lists {len(inputs)}")
