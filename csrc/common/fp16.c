@@ -55,10 +55,50 @@ float pc_f16_to_f32(uint16_t h) {
     return f;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PC_HAVE_F16C_PATH 1
+
+__attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)(dst + i), h);
+    }
+    for (; i < n; i++) dst[i] = pc_f32_to_f16(src[i]);
+}
+
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(float *dst, const uint16_t *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++) dst[i] = pc_f16_to_f32(src[i]);
+}
+
+static int have_f16c(void) {
+    static int cached = -1; /* benign race: every thread computes the same value */
+    if (cached < 0) cached = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    return cached;
+}
+#endif
+
+/* Bulk conversions: the hardware's F16C instructions where the CPU has them (same
+ * rounding: nearest even), the portable scalar code otherwise. */
 void pc_f32_to_f16_n(uint16_t *dst, const float *src, size_t n) {
+#ifdef PC_HAVE_F16C_PATH
+    if (have_f16c()) {
+        f32_to_f16_f16c(dst, src, n);
+        return;
+    }
+#endif
     for (size_t i = 0; i < n; i++) dst[i] = pc_f32_to_f16(src[i]);
 }
 
 void pc_f16_to_f32_n(float *dst, const uint16_t *src, size_t n) {
+#ifdef PC_HAVE_F16C_PATH
+    if (have_f16c()) {
+        f16_to_f32_f16c(dst, src, n);
+        return;
+    }
+#endif
     for (size_t i = 0; i < n; i++) dst[i] = pc_f16_to_f32(src[i]);
 }

@@ -102,7 +102,7 @@ char *ir_type_str(const ir_type *t, char *buf, size_t n) {
 }
 
 /* ---- constants ---- */
-double ir_const_get_f64(const ir_const *c, int64_t i) {
+static double raw_f64(const ir_const *c, int64_t i) {
     const void *d = c->data;
     switch (c->store) {
     case IR_BOOL: return ((const uint8_t *)d)[i] ? 1.0 : 0.0;
@@ -121,6 +121,11 @@ double ir_const_get_f64(const ir_const *c, int64_t i) {
     }
 }
 
+double ir_const_get_f64(const ir_const *c, int64_t i) {
+    double x = raw_f64(c, i);
+    return c->scale ? x * c->scale[i / c->scale_inner] : x;
+}
+
 int64_t ir_const_get_i64(const ir_const *c, int64_t i) {
     switch (c->store) {
     case IR_INT64: return ((const int64_t *)c->data)[i];
@@ -130,15 +135,26 @@ int64_t ir_const_get_i64(const ir_const *c, int64_t i) {
     }
 }
 
-void ir_const_read_f32(const ir_const *c, float *dst) {
+void ir_const_read_f32_range(const ir_const *c, int64_t start, int64_t n, float *dst) {
     if (c->store == IR_FP32) {
-        memcpy(dst, c->data, sizeof(float) * (size_t)c->count);
+        memcpy(dst, (const float *)c->data + start, sizeof(float) * (size_t)n);
     } else if (c->store == IR_FP16) {
-        pc_f16_to_f32_n(dst, c->data, (size_t)c->count);
+        pc_f16_to_f32_n(dst, (const uint16_t *)c->data + start, (size_t)n);
     } else {
-        for (int64_t i = 0; i < c->count; i++) dst[i] = (float)ir_const_get_f64(c, i);
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)raw_f64(c, start + i);
+    }
+    if (c->scale) { /* one run of equal scale per slice: no division per element */
+        int64_t in = c->scale_inner, s = start / in, i = 0;
+        while (i < n) {
+            int64_t run = PC_MIN(n - i, (s + 1) * in - (start + i));
+            float k = c->scale[s++];
+            for (int64_t j = 0; j < run; j++) dst[i + j] *= k;
+            i += run;
+        }
     }
 }
+
+void ir_const_read_f32(const ir_const *c, float *dst) { ir_const_read_f32_range(c, 0, c->count, dst); }
 
 void ir_const_read_i64(const ir_const *c, int64_t *dst) {
     for (int64_t i = 0; i < c->count; i++) dst[i] = ir_const_get_i64(c, i);

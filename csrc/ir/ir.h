@@ -93,7 +93,17 @@ typedef struct ir_const {
     ir_dtype store;
     int64_t count;
     const void *data;
+    /* Optional per-slice scale, so folding a per-channel factor into weights (conv +
+     * batch_norm) needs no copy of them: element i is data[i] * scale[i / scale_inner].
+     * NULL: none. Only float payloads carry a scale; the ir_const_read_* and
+     * ir_const_get_f64 readers apply it, so code that uses `data` directly must check
+     * ir_const_is_raw() first. */
+    const float *scale;
+    int64_t scale_inner;
 } ir_const;
+
+/* The payload bytes are the values as they are (no scale to apply). */
+static inline int ir_const_is_raw(const ir_const *c) { return c->scale == NULL; }
 
 /* Element i of a constant, converted (works for every numeric/bool store dtype). */
 double ir_const_get_f64(const ir_const *c, int64_t i);
@@ -101,6 +111,8 @@ int64_t ir_const_get_i64(const ir_const *c, int64_t i);
 /* Copy all elements converted to the destination type (dst holds count elements). */
 void ir_const_read_f32(const ir_const *c, float *dst);
 void ir_const_read_i64(const ir_const *c, int64_t *dst);
+/* Elements [start, start+n) converted to fp32 (scale applied). */
+void ir_const_read_f32_range(const ir_const *c, int64_t start, int64_t n, float *dst);
 
 /* ---- values, ops, blocks ---- */
 typedef struct ir_value ir_value;

@@ -54,7 +54,8 @@ static int dedup_block(ir_function *fn, ir_block *b, pc_err *e) {
             if (dedup_block(fn, op->blocks[k], e)) return -1;
         if (op->kind != IR_OP_CONST || op->nout != 1 || !op->out[0]->konst) continue;
         ir_value *v = op->out[0];
-        if (v->konst->count > DEDUP_MAX_ELEMS || (!v->konst->data && v->konst->count)) continue;
+        if (v->konst->count > DEDUP_MAX_ELEMS || (!v->konst->data && v->konst->count) || !ir_const_is_raw(v->konst))
+            continue;
         uint64_t h = const_hash(v);
         size_t i = (size_t)h & (cap - 1);
         while (tab[i] && !(hs[i] == h && const_equal(tab[i], v))) i = (i + 1) & (cap - 1);

@@ -6,8 +6,9 @@
  * Requires: conv weight (and bias, if any) and all batch_norm params constant,
  * float; the conv output used only by the batch_norm; weight [Cout, Cin/g, *K].
  * Keeps: the batch_norm output's name (the conv's output takes it), the conv's
- * other params and the weights' logical dtype (new payloads are stored fp32 in
- * the arena). Breaks: nothing; the old weight/bias consts are left for dead_code.
+ * other params and the weights' logical dtype. The new weight shares the old
+ * payload (often a torch tensor read in place) and carries s as a per-channel
+ * scale (ir_const.scale), so folding copies no weights; the new bias is in the arena. Breaks: nothing; the old weight/bias consts are left for dead_code.
  */
 #include "passes/pass_util.h"
 
@@ -36,21 +37,29 @@ static int fuse_one(ir_function *fn, ir_op *conv, ir_op *bn, pc_err *e) {
     double eps = eps_v ? ir_const_get_f64(eps_v->konst, 0) : 1e-5;
     float *mean = pc_alloc(a, sizeof(float) * (size_t)cout * 5), *var = mean + cout, *gamma = var + cout,
           *beta = gamma + cout, *bias = beta + cout;
-    float *wt = pc_alloc(a, sizeof(float) * (size_t)w->konst->count);
-    if (!mean || !wt) return pc_fail(e, PC_E_NOMEM, "fuse_conv_bn: out of memory");
+    float *scale = pc_alloc(a, sizeof(float) * (size_t)(cout ? cout : 1));
+    if (!mean || !scale) return pc_fail(e, PC_E_NOMEM, "fuse_conv_bn: out of memory");
     if (read_vec(ir_op_input(bn, "mean"), cout, 0, mean) || read_vec(ir_op_input(bn, "variance"), cout, 1, var) ||
         read_vec(ir_op_input(bn, "gamma"), cout, 1, gamma) || read_vec(ir_op_input(bn, "beta"), cout, 0, beta) ||
         read_vec(b, cout, 0, bias) || !ir_op_input(bn, "mean") || !ir_op_input(bn, "variance"))
         return 0;
-    ir_const_read_f32(w->konst, wt);
+    const ir_const *wk = w->konst;
+    if (wk->scale && wk->scale_inner != per) return 0; /* scaled along another split: leave it */
     for (int64_t o = 0; o < cout; o++) {
         double s = gamma[o] / sqrt((double)var[o] + eps);
-        for (int64_t i = 0; i < per; i++) wt[o * per + i] = (float)(wt[o * per + i] * s);
+        scale[o] = (float)(s * (wk->scale ? wk->scale[o] : 1.0));
         bias[o] = (float)((bias[o] - mean[o]) * s + beta[o]);
     }
     ir_type bt = ir_tensor_type(w->type.dtype, 1, &cout);
-    ir_value *nw = pass_const_before(conv, pass_unique_name(fn, pc_sprintf(a, "%s_weight_fused", conv->name)),
-                                     w->type, IR_FP32, wt);
+    /* The fused weight shares the original payload and carries the per-channel scale
+     * (applied by every reader), so no copy of the weights is made. */
+    ir_value *nw = ir_const_new(fn->prog, NULL, pass_unique_name(fn, pc_sprintf(a, "%s_weight_fused", conv->name)),
+                                w->type, wk->store, wk->data, 0);
+    if (nw) {
+        nw->konst->scale = scale;
+        nw->konst->scale_inner = per ? per : 1;
+        ir_op_insert_before(conv, nw->def);
+    }
     ir_value *nb = nw ? pass_const_before(conv, pass_unique_name(fn, pc_sprintf(a, "%s_bias_fused", conv->name)),
                                           bt, IR_FP32, bias)
                       : NULL;

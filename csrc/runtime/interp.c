@@ -104,8 +104,22 @@ int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, 
     }
     if (!ir_dtype_size(dt) || !ir_dtype_size(k->store))
         return pc_fail(e, PC_E_RUNTIME, "constant '%s' has an invalid dtype", v->name);
-    if (k->store == dt) {
+    if (k->store == dt && ir_const_is_raw(k)) {
         out->t.data = (void *)(n ? k->data : empty_payload);
+    } else if (!ir_const_is_raw(k)) { /* scaled payload (folded batch_norm): materialize */
+        float *f = malloc(n ? (size_t)n * sizeof(float) : 1);
+        if (!f) return pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);
+        allocs[(*nallocs)++] = f;
+        ir_const_read_f32(k, f);
+        if (dt == IR_FP32) {
+            out->t.data = f;
+        } else {
+            void *d = malloc(n ? (size_t)n * ir_dtype_size(dt) : 1);
+            if (!d) return pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);
+            allocs[(*nallocs)++] = d;
+            rt_convert(d, dt, f, IR_FP32, n); /* rounds through fp16 for fp16 values */
+            out->t.data = d;
+        }
     } else {
         void *d = malloc(n ? (size_t)n * ir_dtype_size(dt) : 1);
         if (!d) return pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);

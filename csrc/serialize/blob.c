@@ -113,6 +113,16 @@ void ser_blob_layout(ser_blob *blobs, int n) {
 
 /* Convert elements [i0, i0+n) of c into dst as dtype t. */
 static int convert(const ir_const *c, ir_dtype t, int64_t i0, int64_t n, void *dst, pc_err *e) {
+    if (!ir_const_is_raw(c) && (t == IR_FP16 || t == IR_FP32)) { /* scaled payload: through fp32 */
+        float *f = t == IR_FP32 ? dst : malloc((size_t)(n ? n : 1) * sizeof(float));
+        if (!f) return pc_fail(e, PC_E_NOMEM, "blob writer: out of memory");
+        ir_const_read_f32_range(c, i0, n, f);
+        if (t == IR_FP16) {
+            pc_f32_to_f16_n(dst, f, (size_t)n);
+            free(f);
+        }
+        return 0;
+    }
     if (t == IR_FP16 && c->store == IR_FP32) {
         pc_f32_to_f16_n(dst, (const float *)c->data + i0, (size_t)n);
         return 0;
@@ -181,7 +191,7 @@ static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, 
         wr64(m + 8, b->nbytes);
         wr64(m + 16, b->meta_off + META_BYTES);
         if (put(f, m, sizeof m, path, e)) return -1;
-        if (b->c->store == b->dtype) {
+        if (b->c->store == b->dtype && ir_const_is_raw(b->c)) {
             if (put(f, b->c->data, (size_t)b->nbytes, path, e)) return -1;
         } else {
             for (int64_t i0 = 0; i0 < b->c->count; i0 += CHUNK_ELEMS) {

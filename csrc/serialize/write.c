@@ -179,7 +179,7 @@ static int get_int(wr *w, const ir_const *c, ir_dtype t, int64_t i, int64_t *out
 /* Raw little-endian bytes of c as dtype t (fp16 or an integer type). */
 static void *as_bytes(wr *w, const ir_const *c, ir_dtype t, const char *what) {
     size_t es = ir_dtype_size(t), n = (size_t)c->count;
-    if (c->store == t) return (void *)c->data;
+    if (c->store == t && ir_const_is_raw(c)) return (void *)c->data;
     size_t nb = n * es;
     unsigned char *b = pc_alloc(w->a, nb ? nb : 1);
     if (!b) {
@@ -214,9 +214,9 @@ static Cml__TensorValue *tensor_value(wr *w, const ir_const *c, ir_dtype t, cons
     switch (t) {
     case IR_FP32: {
         Cml__TensorValue__RepeatedFloats *f = NEW(w, Cml__TensorValue__RepeatedFloats, CML__TENSOR_VALUE__REPEATED_FLOATS__INIT);
-        float *v = c->store == IR_FP32 ? (float *)c->data : pc_alloc(w->a, cap * sizeof(float));
+        float *v = (c->store == IR_FP32 && ir_const_is_raw(c)) ? (float *)c->data : pc_alloc(w->a, cap * sizeof(float));
         if (!f || !v) goto oom;
-        if (c->store != IR_FP32)
+        if (c->store != IR_FP32 || !ir_const_is_raw(c))
             for (size_t i = 0; i < n; i++) v[i] = (float)ir_const_get_f64(c, (int64_t)i);
         f->n_values = n;
         f->values = v;
@@ -226,9 +226,9 @@ static Cml__TensorValue *tensor_value(wr *w, const ir_const *c, ir_dtype t, cons
     }
     case IR_FP64: {
         Cml__TensorValue__RepeatedDoubles *f = NEW(w, Cml__TensorValue__RepeatedDoubles, CML__TENSOR_VALUE__REPEATED_DOUBLES__INIT);
-        double *v = c->store == IR_FP64 ? (double *)c->data : pc_alloc(w->a, cap * sizeof(double));
+        double *v = (c->store == IR_FP64 && ir_const_is_raw(c)) ? (double *)c->data : pc_alloc(w->a, cap * sizeof(double));
         if (!f || !v) goto oom;
-        if (c->store != IR_FP64)
+        if (c->store != IR_FP64 || !ir_const_is_raw(c))
             for (size_t i = 0; i < n; i++) v[i] = ir_const_get_f64(c, (int64_t)i);
         f->n_values = n;
         f->values = v;
