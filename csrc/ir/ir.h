@@ -267,6 +267,8 @@ int ir_infer_types(ir_program *p, const ir_op *op, ir_type **out, int *nout, pc_
 int ir_print(FILE *f, const ir_program *p, int max_const_elems); /* <0: print all */
 char *ir_print_str(const ir_program *p, int max_const_elems);    /* malloc'd; NULL on OOM */
 int ir_parse(const char *text, ir_program **out, pc_err *e);
+/* One op (with its nested blocks) in the same form, indented by `depth` levels; malloc'd, NULL on OOM. */
+char *ir_print_op_str(const ir_op *op, int depth, int max_const_elems);
 
 /* ---- checking (ir/check.c) ---- */
 /* Structural invariants: every input defined before use and in scope, names unique,

@@ -280,6 +280,17 @@ char *ir_print_str(const ir_program *p, int max_const) {
     return b.s;
 }
 
+/* One op as text into a malloc'd string; NULL on OOM. */
+char *ir_print_op_str(const ir_op *op, int depth, int max_const) {
+    sbuf b = {0};
+    put_op(&b, op, depth, max_const);
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
 /* Write the text form to f; 0 or -1 (OOM or write error). */
 int ir_print(FILE *f, const ir_program *p, int max_const) {
     char *s = ir_print_str(p, max_const);

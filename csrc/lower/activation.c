@@ -1,5 +1,6 @@
 /* activation.c: relu family, hardtanh, sigmoid/tanh/silu, gelu, leaky_relu, elu,
- * softplus, softmax and log_softmax. */
+ * softplus, softmax and log_softmax; composed ones (selu, celu, mish, hardswish,
+ * hardsigmoid, softsign, prelu, glu, log_sigmoid, threshold). */
 #include "lower/lower_int.h"
 
 #include <string.h>
@@ -23,12 +24,166 @@ static int optional_float(lower_ctx *cx, const ts_node *n, int i, double dflt, d
     return lower_float_in(cx, n, i, out);
 }
 
+/* A scalar constant of x's dtype. */
+static ir_value *cst(lower_ctx *cx, double v, const ir_value *x, const char *suffix) {
+    return lower_const_scalar(cx, v, x->type.dtype, suffix);
+}
+
+/* x * v (v a number). */
+static ir_value *scale_by(lower_ctx *cx, ir_value *x, double v, const char *suffix) {
+    ir_value *c = x ? cst(cx, v, x, "k") : NULL;
+    return c ? lower_binary(cx, IR_OP_MUL, x, c, suffix) : NULL;
+}
+
+/* torch elu: scale * (x if x > 0 else alpha * (exp(input_scale * x) - 1)). */
+static ir_value *elu(lower_ctx *cx, ir_value *x, double alpha, double scale, double iscale) {
+    ir_value *r;
+    if (iscale == 1) {
+        r = with_alpha(cx, IR_OP_ELU, x, "alpha", alpha);
+    } else { /* max(x, 0) + alpha * (exp(input_scale * min(x, 0)) - 1) */
+        ir_value *z = cst(cx, 0, x, "zero");
+        ir_value *pos = z ? lower_binary(cx, IR_OP_MAXIMUM, x, z, "pos") : NULL;
+        ir_value *neg = pos ? lower_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
+        ir_value *e = neg ? lower_unary(cx, IR_OP_EXP, scale_by(cx, neg, iscale, "scaled"), "exp") : NULL;
+        ir_value *one = e ? cst(cx, 1, x, "one") : NULL;
+        ir_value *em1 = one ? lower_binary(cx, IR_OP_SUB, e, one, "expm1") : NULL;
+        r = em1 ? lower_binary(cx, IR_OP_ADD, pos, scale_by(cx, em1, alpha, "negpart"), "sum") : NULL;
+    }
+    return scale == 1 || !r ? r : scale_by(cx, r, scale, NULL);
+}
+
+/* torch softplus: x if beta * x > threshold else log(1 + exp(beta * x)) / beta. The
+ * switch is emitted only when it is visible in fp32 (threshold below 20). */
+static ir_value *softplus(lower_ctx *cx, ir_value *x, double beta, double th) {
+    if (beta == 0) {
+        lower_fail(cx, "softplus with beta 0");
+        return NULL;
+    }
+    ir_value *bx = beta == 1 ? x : scale_by(cx, x, beta, "bx");
+    ir_value *sp = bx ? lower_unary(cx, IR_OP_SOFTPLUS, bx, beta == 1 && th >= 20 ? NULL : "sp") : NULL;
+    if (sp && beta != 1) sp = scale_by(cx, sp, 1 / beta, th >= 20 ? NULL : "spb");
+    if (!sp || th >= 20) return sp;
+    ir_value *t = cst(cx, th, x, "threshold");
+    ir_value *c = t ? lower_binary(cx, IR_OP_GREATER, bx, t, "above") : NULL;
+    ir_op *op = c ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", sp)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* Activations composed of several MIL ops. Sets *r (NULL when k is not one of them). */
+static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x, ir_value **r) {
+    *r = NULL;
+    if (strcmp(k, "selu") == 0) {
+        *r = elu(cx, x, 1.6732632423543772848170429916717, 1.0507009873554804934193349852946, 1);
+    } else if (strcmp(k, "celu") == 0) { /* alpha * elu(x / alpha) */
+        double a;
+        if (optional_float(cx, n, 1, 1, &a)) return -1;
+        if (a == 0) return lower_fail(cx, "celu with alpha 0");
+        *r = a == 1 ? elu(cx, x, 1, 1, 1) : scale_by(cx, elu(cx, scale_by(cx, x, 1 / a, "xa"), 1, 1, 1), a, NULL);
+    } else if (strcmp(k, "mish") == 0) { /* x * tanh(softplus(x)) */
+        ir_value *t = lower_unary(cx, IR_OP_TANH, lower_unary(cx, IR_OP_SOFTPLUS, x, "sp"), "tanh");
+        *r = t ? lower_binary(cx, IR_OP_MUL, x, t, NULL) : NULL;
+    } else if (strcmp(k, "hardsigmoid") == 0 || strcmp(k, "hardswish") == 0) { /* relu6(x + 3) / 6 (* x) */
+        ir_value *three = cst(cx, 3, x, "three");
+        ir_value *r6 = three ? lower_unary(cx, IR_OP_RELU6, lower_binary(cx, IR_OP_ADD, x, three, "shift"), "relu6") : NULL;
+        ir_value *six = r6 ? cst(cx, 6, x, "six") : NULL;
+        if (strcmp(k, "hardsigmoid") == 0) {
+            *r = six ? lower_binary(cx, IR_OP_REAL_DIV, r6, six, NULL) : NULL;
+        } else {
+            ir_value *m = six ? lower_binary(cx, IR_OP_MUL, x, r6, "xr6") : NULL;
+            *r = m ? lower_binary(cx, IR_OP_REAL_DIV, m, six, NULL) : NULL;
+        }
+    } else if (strcmp(k, "softsign") == 0) { /* x / (1 + |x|) */
+        ir_value *one = cst(cx, 1, x, "one");
+        ir_value *d = one ? lower_binary(cx, IR_OP_ADD, lower_unary(cx, IR_OP_ABS, x, "abs"), one, "den") : NULL;
+        *r = d ? lower_binary(cx, IR_OP_REAL_DIV, x, d, NULL) : NULL;
+    } else if (strcmp(k, "log_sigmoid") == 0) { /* -softplus(-x) */
+        *r = scale_by(cx, lower_unary(cx, IR_OP_SOFTPLUS, scale_by(cx, x, -1, "negx"), "sp"), -1, NULL);
+    } else if (strcmp(k, "threshold") == 0) { /* x > threshold ? x : value */
+        double th, val;
+        if (lower_float_in(cx, n, 1, &th) || lower_float_in(cx, n, 2, &val)) return -1;
+        ir_value *t = cst(cx, th, x, "threshold"), *v = t ? cst(cx, val, x, "value") : NULL;
+        ir_value *c = v ? lower_binary(cx, IR_OP_GREATER, x, t, "above") : NULL;
+        ir_op *op = c ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+        if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", v)) return -1;
+        *r = lower_finish(cx, op);
+    } else if (strcmp(k, "prelu") == 0) { /* max(x, 0) + w * min(x, 0), w along dim 1 */
+        ir_value *w = lower_tensor_in(cx, n, 1, x->type.dtype);
+        if (!w) return -1;
+        int64_t c = ir_type_numel(&w->type);
+        if (c != 1 && x->type.rank >= 2) {
+            int64_t shape[IR_MAX_RANK];
+            shape[0] = c;
+            for (int i = 2; i < x->type.rank; i++) shape[i - 1] = 1;
+            if (!(w = lower_reshape(cx, w, x->type.rank - 1, shape, "weight"))) return -1;
+        } else if (c != 1) {
+            return lower_fail(cx, "prelu with %lld weights on a rank-%d input", (long long)c, x->type.rank);
+        }
+        ir_value *z = cst(cx, 0, x, "zero");
+        ir_value *pos = z ? lower_binary(cx, IR_OP_MAXIMUM, x, z, "pos") : NULL;
+        ir_value *neg = pos ? lower_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
+        ir_value *wn = neg ? lower_binary(cx, IR_OP_MUL, neg, w, "wneg") : NULL;
+        *r = wn ? lower_binary(cx, IR_OP_ADD, pos, wn, NULL) : NULL;
+    } else if (strcmp(k, "rrelu") == 0) { /* inference: leaky_relu with the mean slope */
+        double lo, hi;
+        int training = 0;
+        if (optional_float(cx, n, 1, 1.0 / 8, &lo) || optional_float(cx, n, 2, 1.0 / 3, &hi) ||
+            (n->nin > 3 && lower_bool_in(cx, n, 3, &training)))
+            return -1;
+        if (training) return lower_fail(cx, "rrelu in training mode is random");
+        *r = with_alpha(cx, IR_OP_LEAKY_RELU, x, "alpha", (lo + hi) / 2);
+    } else if (strcmp(k, "hardshrink") == 0 || strcmp(k, "softshrink") == 0) {
+        double l;
+        if (optional_float(cx, n, 1, 0.5, &l)) return -1;
+        if (k[0] == 's') { /* x - clip(x, -l, l) */
+            ir_op *op = lower_op(cx, IR_OP_CLIP, "inner");
+            if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", -l, x->type.dtype) ||
+                lower_param_f(cx, op, "beta", l, x->type.dtype))
+                return -1;
+            ir_value *c = lower_finish(cx, op);
+            *r = c ? lower_binary(cx, IR_OP_SUB, x, c, NULL) : NULL;
+        } else { /* |x| > l ? x : 0 */
+            ir_value *t = cst(cx, l, x, "lambd"), *z = t ? cst(cx, 0, x, "zero") : NULL;
+            ir_value *c = z ? lower_binary(cx, IR_OP_GREATER, lower_unary(cx, IR_OP_ABS, x, "abs"), t, "outside") : NULL;
+            ir_op *op = c ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+            if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", z))
+                return -1;
+            *r = lower_finish(cx, op);
+        }
+    } else if (strcmp(k, "tanhshrink") == 0) {
+        *r = lower_binary(cx, IR_OP_SUB, x, lower_unary(cx, IR_OP_TANH, x, "tanh"), NULL);
+    } else if (strcmp(k, "glu") == 0) { /* a * sigmoid(b), a and b the halves along dim */
+        int64_t dim = -1, sizes[2];
+        int axis;
+        if ((n->nin > 1 && lower_int_in(cx, n, 1, &dim)) || lower_axis(cx, dim, x->type.rank, &axis)) return -1;
+        int64_t d = x->type.dims[axis];
+        if (d < 0 || d % 2) return lower_fail(cx, "glu needs an even, known size along dim %lld (got %lld)", (long long)dim, (long long)d);
+        sizes[0] = sizes[1] = d / 2;
+        ir_op *op = lower_op(cx, IR_OP_SPLIT, "halves");
+        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "split_sizes", 2, sizes) ||
+            lower_param_i32(cx, op, "axis", axis) || !lower_finish(cx, op))
+            return -1;
+        ir_value *s = lower_unary(cx, IR_OP_SIGMOID, op->out[1], "gate");
+        *r = s ? lower_binary(cx, IR_OP_MUL, op->out[0], s, NULL) : NULL;
+    } else {
+        return 0;
+    }
+    return *r ? 0 : -1;
+}
+
 int lower_activation(lower_ctx *cx, const ts_node *n) {
     char k[32];
     snprintf(k, sizeof k, "%s", n->kind + 6);
     size_t len = strlen(k);
     if (len && k[len - 1] == '_') k[len - 1] = 0;
-    ir_value *x = float_in(cx, n), *r = NULL;
+    ir_value *xi = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (xi && xi->type.dtype == IR_INT32 && (strcmp(k, "relu") == 0 || strcmp(k, "relu6") == 0)) { /* stays int */
+        ir_value *z = lower_const_scalar(cx, 0, IR_INT32, "zero");
+        ir_value *m = z ? lower_binary(cx, IR_OP_MAXIMUM, xi, z, k[4] ? "relu" : NULL) : NULL;
+        if (m && k[4]) m = lower_binary(cx, IR_OP_MINIMUM, m, lower_const_scalar(cx, 6, IR_INT32, "six"), NULL);
+        return lower_out_tensor(cx, n, 0, m);
+    }
+    ir_value *x = xi ? float_in(cx, n) : NULL, *r = NULL;
     if (!x) return -1;
     if (strcmp(k, "relu") == 0) {
         r = lower_unary(cx, IR_OP_RELU, x, NULL);
@@ -71,13 +226,15 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
         double a, scale, iscale;
         if (optional_float(cx, n, 1, 1, &a) || optional_float(cx, n, 2, 1, &scale) || optional_float(cx, n, 3, 1, &iscale))
             return -1;
-        if (scale != 1 || iscale != 1) return lower_fail(cx, "elu with scale or input_scale other than 1");
-        r = with_alpha(cx, IR_OP_ELU, x, "alpha", a);
+        r = elu(cx, x, a, scale, iscale);
     } else if (strcmp(k, "softplus") == 0) {
-        double beta;
-        if (optional_float(cx, n, 1, 1, &beta)) return -1;
-        if (beta != 1) return lower_fail(cx, "softplus with beta %g (only 1)", beta);
-        r = lower_unary(cx, IR_OP_SOFTPLUS, x, NULL);
+        double beta, th;
+        if (optional_float(cx, n, 1, 1, &beta) || optional_float(cx, n, 2, 20, &th)) return -1;
+        r = softplus(cx, x, beta, th);
+    } else if (composed(cx, n, k, x, &r) < 0) {
+        return -1;
+    } else if (r) {
+        /* composed */
     } else {
         return lower_fail(cx, "internal: unknown activation");
     }
@@ -94,13 +251,20 @@ static ir_value *reduce1(lower_ctx *cx, ir_opkind k, ir_value *x, int axis, cons
     return lower_finish(cx, op);
 }
 
-/* softmax(x, dim, dtype?) and log_softmax: the latter as (x - max) - log(sum(exp(x - max))). */
+/* softmax(x, dim, dtype?), log_softmax, and _softmax / _log_softmax(x, dim, half_to_float): the latter as (x - max) - log(sum(exp(x - max))). */
 int lower_softmax(lower_ctx *cx, const ts_node *n) {
     ir_value *x = float_in(cx, n);
     int64_t dim;
     int axis;
     if (!x || lower_int_in(cx, n, 1, &dim) || lower_axis(cx, dim, x->type.rank, &axis)) return -1;
-    if (strcmp(n->kind, "aten::softmax") == 0) {
+    if (n->kind[6] != '_' && n->nin > 2 && !lower_is_none(cx, n, 2)) { /* dtype= */
+        int64_t code;
+        ir_dtype dt;
+        if (lower_int_in(cx, n, 2, &code) || lower_scalar_type(cx, code, &dt)) return -1;
+        if (!ir_dtype_is_float(dt)) return lower_fail(cx, "softmax in a non-float dtype");
+        if (dt != x->type.dtype && !(x = lower_cast(cx, x, dt, "dtype"))) return -1;
+    }
+    if (strcmp(n->kind, "aten::softmax") == 0 || strcmp(n->kind, "aten::_softmax") == 0) {
         ir_op *op = lower_op(cx, IR_OP_SOFTMAX, NULL);
         if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis)) return -1;
         return lower_out_tensor(cx, n, 0, lower_finish(cx, op));

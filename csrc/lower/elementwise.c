@@ -5,14 +5,17 @@
 #include <math.h>
 #include <string.h>
 
-typedef enum { B_ADD, B_SUB, B_RSUB, B_MUL, B_DIV, B_FLOORDIV, B_MOD, B_POW, B_MAX, B_MIN, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE } binop;
+typedef enum { B_ADD, B_SUB, B_RSUB, B_MUL, B_DIV, B_FLOORDIV, B_MOD, B_POW, B_MAX, B_MIN, B_FMOD, B_ATAN2, B_TRUNCDIV,
+               B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE } binop;
 
 static int parse_binop(const char *kind, binop *op) {
     static const struct { const char *name; binop op; } tab[] = {
         {"add", B_ADD}, {"sub", B_SUB}, {"rsub", B_RSUB}, {"mul", B_MUL}, {"div", B_DIV}, {"true_divide", B_DIV},
         {"floor_divide", B_FLOORDIV}, {"floordiv", B_FLOORDIV}, {"remainder", B_MOD}, {"pow", B_POW},
         {"maximum", B_MAX}, {"minimum", B_MIN}, {"eq", B_EQ}, {"ne", B_NE}, {"lt", B_LT}, {"le", B_LE},
-        {"gt", B_GT}, {"ge", B_GE},
+        {"gt", B_GT}, {"ge", B_GE}, {"fmod", B_FMOD}, {"atan2", B_ATAN2}, {"arctan2", B_ATAN2},
+        {"divide", B_DIV}, {"multiply", B_MUL}, {"subtract", B_SUB}, {"fmax", B_MAX}, {"fmin", B_MIN},
+        {"greater", B_GT}, {"greater_equal", B_GE}, {"less", B_LT}, {"less_equal", B_LE}, {"not_equal", B_NE},
     };
     const char *k = strstr(kind, "::");
     k = k ? k + 2 : kind;
@@ -41,6 +44,9 @@ static ir_opkind ir_kind_of(binop op) {
     case B_POW: return IR_OP_POW;
     case B_MAX: return IR_OP_MAXIMUM;
     case B_MIN: return IR_OP_MINIMUM;
+    case B_FMOD:
+    case B_ATAN2:
+    case B_TRUNCDIV: return IR_OP_MOD; /* composed, see composed_binary */
     case B_EQ: return IR_OP_EQUAL;
     case B_NE: return IR_OP_NOT_EQUAL;
     case B_LT: return IR_OP_LESS;
@@ -81,6 +87,13 @@ static lv *fold(lower_ctx *cx, binop op, const lv *a, const lv *b, double alpha)
         return lv_float(cx, pow(x, y));
     case B_MAX: return fl ? lv_float(cx, x > y ? x : y) : lv_int(cx, xi > yi ? xi : yi);
     case B_MIN: return fl ? lv_float(cx, x < y ? x : y) : lv_int(cx, xi < yi ? xi : yi);
+    case B_FMOD:
+        if (y == 0) break;
+        return fl ? lv_float(cx, fmod(x, y)) : lv_int(cx, xi % yi);
+    case B_ATAN2: return lv_float(cx, atan2(x, y));
+    case B_TRUNCDIV:
+        if (y == 0) break;
+        return fl ? lv_float(cx, trunc(x / y)) : lv_int(cx, xi / yi);
     case B_EQ: return lv_bool(cx, x == y);
     case B_NE: return lv_bool(cx, x != y);
     case B_LT: return lv_bool(cx, x < y);
@@ -109,8 +122,8 @@ static ir_dtype promote(const lv *a, const lv *b, binop op) {
     else t = ir_dtype_is_float(ta) ? IR_FP32 : IR_INT32;
     int float_num = (a->kind == LV_FLOAT && !a->dyn) || (b->kind == LV_FLOAT && !b->dyn);
     if (t == IR_DT_INVALID) t = float_num ? IR_FP32 : IR_INT32;
-    if (!ir_dtype_is_float(t) && (float_num || op == B_DIV)) t = IR_FP32;
-    if (t == IR_BOOL && !is_cmp(op)) t = IR_INT32;
+    if (!ir_dtype_is_float(t) && (float_num || op == B_DIV || op == B_ATAN2)) t = IR_FP32;
+    if (t == IR_BOOL) t = IR_INT32; /* Core ML compares and computes on fp16/fp32/int32 only */
     return t;
 }
 
@@ -126,6 +139,40 @@ static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) 
     return lower_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, suffix);
 }
 
+static ir_value *trunc_of(lower_ctx *cx, ir_value *x);
+static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix);
+
+/* fmod, atan2 and truncating division, composed from MIL ops (x, y already in one dtype). */
+static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value *y) {
+    ir_dtype dt = x->type.dtype;
+    if (op == B_FMOD) { /* sign(x) * mod(|x|, |y|): C fmod, exact */
+        ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *m = ay ? lower_binary(cx, IR_OP_MOD, ax, ay, "mod") : NULL;
+        ir_value *sg = m ? lower_unary(cx, IR_OP_SIGN, x, "sign") : NULL;
+        return sg ? lower_binary(cx, IR_OP_MUL, sg, m, NULL) : NULL;
+    }
+    if (op == B_TRUNCDIV) {
+        if (ir_dtype_is_float(dt)) return trunc_of(cx, lower_binary(cx, IR_OP_REAL_DIV, x, y, "quot"));
+        /* ints: sign(x) * sign(y) * (|x| // |y|), exact */
+        ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *q = ay ? lower_binary(cx, IR_OP_FLOOR_DIV, ax, ay, "quot") : NULL;
+        ir_value *sx = q ? lower_unary(cx, IR_OP_SIGN, x, "signx") : NULL, *sy = sx ? lower_unary(cx, IR_OP_SIGN, y, "signy") : NULL;
+        ir_value *s = sy ? lower_binary(cx, IR_OP_MUL, sx, sy, "sign") : NULL;
+        return s ? lower_binary(cx, IR_OP_MUL, s, q, NULL) : NULL;
+    }
+    /* atan2(x=y-coordinate, y=x-coordinate): atan(x / y), moved by +-pi when y < 0 (select's
+     * a and b always carry the full shape: Core ML's select does not broadcast cond) */
+    ir_value *a = lower_unary(cx, IR_OP_ATAN, lower_binary(cx, IR_OP_REAL_DIV, x, y, "ratio"), "atan");
+    ir_value *pp = a ? lower_const_scalar(cx, 3.14159265358979323846, dt, "pi") : NULL;
+    ir_value *plus = pp ? lower_binary(cx, IR_OP_ADD, a, pp, "plus_pi") : NULL;
+    ir_value *minus = plus ? lower_binary(cx, IR_OP_SUB, a, pp, "minus_pi") : NULL;
+    ir_value *z = minus ? lower_const_scalar(cx, 0, dt, "zero") : NULL;
+    ir_value *up = z ? lower_binary(cx, IR_OP_GREATER_EQUAL, x, z, "upper") : NULL;
+    ir_value *moved = up ? select3(cx, up, plus, minus, "moved") : NULL;
+    ir_value *left = moved ? lower_binary(cx, IR_OP_LESS, y, z, "left") : NULL;
+    return left ? select3(cx, left, moved, a, NULL) : NULL;
+}
+
 int lower_binary_op(lower_ctx *cx, const ts_node *n) {
     binop op;
     if (parse_binop(n->kind, &op)) return lower_fail(cx, "internal: unknown binary op");
@@ -137,7 +184,8 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         lv *m = lower_in(cx, n, 2);
         if (!m || m->kind != LV_STR) return lower_fail(cx, "rounding_mode must be a str");
         if (strcmp(m->s, "floor") == 0) op = B_FLOORDIV;
-        else return lower_fail(cx, "rounding_mode '%s' is not supported (only None and 'floor')", m->s);
+        else if (strcmp(m->s, "trunc") == 0) op = B_TRUNCDIV;
+        else return lower_fail(cx, "rounding_mode '%s' is not supported (None, 'floor' or 'trunc')", m->s);
     }
     /* list concatenation (aten::add.t) */
     if (op == B_ADD && (a->kind == LV_LIST || a->kind == LV_TUPLE) && a->kind == b->kind) {
@@ -177,7 +225,8 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         y = operand(cx, b, dt, "y");
     }
     if (!y) return -1;
-    ir_value *r = lower_binary(cx, ir_kind_of(op), x, y, NULL);
+    ir_value *r = op == B_FMOD || op == B_ATAN2 || op == B_TRUNCDIV ? composed_binary(cx, op, x, y)
+                                                                     : lower_binary(cx, ir_kind_of(op), x, y, NULL);
     if (!r) return -1;
     if (scalar_result) {
         lv *l = lv_new(cx, is_cmp(op) ? LV_BOOL : ir_dtype_is_float(r->type.dtype) ? LV_FLOAT : LV_INT);
@@ -190,45 +239,110 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
 }
 
 /* ---- unary ---- */
+/* trunc(x) of a float tensor: ceil below zero, floor above. */
+static ir_value *trunc_of(lower_ctx *cx, ir_value *x) {
+    ir_value *z = lower_const_scalar(cx, 0, x->type.dtype, "zero");
+    ir_value *neg = z ? lower_binary(cx, IR_OP_LESS, x, z, "negative") : NULL;
+    ir_value *c = neg ? lower_unary(cx, IR_OP_CEIL, x, "ceil") : NULL;
+    ir_value *f = c ? lower_unary(cx, IR_OP_FLOOR, x, "floor") : NULL;
+    ir_op *op = f ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "cond", neg) || ir_op_set_input(op, "a", c) || ir_op_set_input(op, "b", f)) return NULL;
+    return lower_finish(cx, op);
+}
+
+static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
+    ir_op *op = c && a && b ? lower_op(cx, IR_OP_SELECT, suffix) : NULL;
+    if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* x (op) c for a number c in x's dtype. */
+static ir_value *with_num(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix) {
+    ir_value *v = x ? lower_const_scalar(cx, c, x->type.dtype, "c") : NULL;
+    return v ? lower_binary(cx, k, x, v, suffix) : NULL;
+}
+
+/* Math on a compile-time number; 1 when k is not known here. */
+static int fold_unary(lower_ctx *cx, const ts_node *n, const char *k, const lv *a) {
+    double x = a->kind == LV_FLOAT ? a->f : (double)a->i, r;
+    if (strcmp(k, "neg") == 0) return lower_out(cx, n, 0, a->kind == LV_FLOAT ? lv_float(cx, -x) : lv_int(cx, -a->i));
+    if (strcmp(k, "abs") == 0) return lower_out(cx, n, 0, a->kind == LV_FLOAT ? lv_float(cx, fabs(x)) : lv_int(cx, a->i < 0 ? -a->i : a->i));
+    if (strcmp(k, "floor") == 0) return lower_out(cx, n, 0, lv_int(cx, (int64_t)floor(x)));
+    if (strcmp(k, "ceil") == 0) return lower_out(cx, n, 0, lv_int(cx, (int64_t)ceil(x)));
+    if (strcmp(k, "round") == 0) return lower_out(cx, n, 0, a->kind == LV_FLOAT ? lv_float(cx, nearbyint(x)) : lv_int(cx, a->i));
+    static const struct { const char *name; double (*f)(double); } tab[] = {
+        {"sqrt", sqrt}, {"exp", exp}, {"log", log}, {"sin", sin}, {"cos", cos}, {"tan", tan}, {"asin", asin},
+        {"acos", acos}, {"atan", atan}, {"sinh", sinh}, {"cosh", cosh}, {"tanh", tanh}, {"erf", erf},
+        {"log2", log2}, {"log10", log10}, {"log1p", log1p}, {"exp2", exp2}, {"expm1", expm1}, {"trunc", trunc},
+    };
+    for (int i = 0; i < PC_ARRAY_LEN(tab); i++)
+        if (strcmp(tab[i].name, k) == 0) {
+            r = tab[i].f(x);
+            return lower_out(cx, n, 0, lv_float(cx, r));
+        }
+    return 1;
+}
+
 int lower_unary_op(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
+    char k[32];
+    snprintf(k, sizeof k, "%s", n->kind + 6);
+    size_t kl = strlen(k);
+    if (kl > 1 && k[kl - 1] == '_') k[kl - 1] = 0; /* in-place form */
+    if (strcmp(k, "fix") == 0) snprintf(k, sizeof k, "trunc");
+    if (strcmp(k, "negative") == 0) snprintf(k, sizeof k, "neg");
     lv *a = lower_in(cx, n, 0);
     if (!a) return -1;
     if (is_num(a) && !a->dyn) { /* math on a compile-time number */
-        double x = a->kind == LV_FLOAT ? a->f : (double)a->i, r;
-        if (strcmp(k, "neg") == 0) return lower_out(cx, n, 0, a->kind == LV_FLOAT ? lv_float(cx, -x) : lv_int(cx, -a->i));
-        if (strcmp(k, "abs") == 0) return lower_out(cx, n, 0, a->kind == LV_FLOAT ? lv_float(cx, fabs(x)) : lv_int(cx, a->i < 0 ? -a->i : a->i));
-        if (strcmp(k, "floor") == 0) return lower_out(cx, n, 0, lv_int(cx, (int64_t)floor(x)));
-        if (strcmp(k, "ceil") == 0) return lower_out(cx, n, 0, lv_int(cx, (int64_t)ceil(x)));
-        if (strcmp(k, "sqrt") == 0) r = sqrt(x);
-        else if (strcmp(k, "exp") == 0) r = exp(x);
-        else if (strcmp(k, "log") == 0) r = log(x);
-        else if (strcmp(k, "sin") == 0) r = sin(x);
-        else if (strcmp(k, "cos") == 0) r = cos(x);
-        else return lower_fail(cx, "not supported on a number");
-        return lower_out(cx, n, 0, lv_float(cx, r));
+        int rc = fold_unary(cx, n, k, a);
+        return rc == 1 ? lower_fail(cx, "not supported on a number") : rc;
     }
     ir_value *x = lower_as_tensor(cx, a, IR_DT_INVALID);
     if (!x) return -1;
     ir_dtype dt = x->type.dtype;
-    int needs_float = strcmp(k, "neg") != 0 && strcmp(k, "abs") != 0 && strcmp(k, "square") != 0;
-    if (needs_float && !ir_dtype_is_float(dt)) {
-        if (strcmp(k, "floor") == 0 || strcmp(k, "ceil") == 0) return lower_out(cx, n, 0, a);
+    int keeps_int = strcmp(k, "neg") == 0 || strcmp(k, "abs") == 0 || strcmp(k, "square") == 0 || strcmp(k, "sign") == 0;
+    int int_identity = strcmp(k, "floor") == 0 || strcmp(k, "ceil") == 0 || strcmp(k, "round") == 0 || strcmp(k, "trunc") == 0;
+    if (int_identity && !ir_dtype_is_float(dt)) return lower_out(cx, n, 0, a);
+    if (!keeps_int && !ir_dtype_is_float(dt)) {
         if (!(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
         dt = IR_FP32;
     }
+    if (keeps_int && dt == IR_BOOL) {
+        if (!(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+        dt = IR_INT32;
+    }
     ir_value *r;
     if (strcmp(k, "neg") == 0) {
-        ir_value *m = lower_const_scalar(cx, -1, dt, "minus_one");
-        r = m ? lower_binary(cx, IR_OP_MUL, x, m, NULL) : NULL;
+        r = with_num(cx, IR_OP_MUL, x, -1, NULL);
     } else if (strcmp(k, "reciprocal") == 0) {
         ir_value *one = lower_const_scalar(cx, 1, dt, "one");
         r = one ? lower_binary(cx, IR_OP_REAL_DIV, one, x, NULL) : NULL;
+    } else if (strcmp(k, "trunc") == 0) {
+        r = trunc_of(cx, x);
+    } else if (strcmp(k, "round") == 0 && n->nin > 1 && !lower_is_none(cx, n, 1)) { /* round(x, decimals) */
+        int64_t d;
+        if (lower_int_in(cx, n, 1, &d)) return -1;
+        double sc = pow(10.0, (double)d);
+        r = with_num(cx, IR_OP_REAL_DIV, lower_unary(cx, IR_OP_ROUND, with_num(cx, IR_OP_MUL, x, sc, "scaled"), "round"), sc, NULL);
+    } else if (strcmp(k, "log2") == 0 || strcmp(k, "log10") == 0) { /* log(x) / log(base) */
+        r = with_num(cx, IR_OP_MUL, lower_unary(cx, IR_OP_LOG, x, "log"), 1.0 / log(k[3] == '2' ? 2.0 : 10.0), NULL);
+    } else if (strcmp(k, "log1p") == 0) {
+        r = lower_unary(cx, IR_OP_LOG, with_num(cx, IR_OP_ADD, x, 1, "plus1"), NULL);
+    } else if (strcmp(k, "expm1") == 0) {
+        r = with_num(cx, IR_OP_SUB, lower_unary(cx, IR_OP_EXP, x, "exp"), 1, NULL);
+    } else if (strcmp(k, "isnan") == 0) {
+        r = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, NULL);
+    } else if (strcmp(k, "isinf") == 0) {
+        r = with_num(cx, IR_OP_EQUAL, lower_unary(cx, IR_OP_ABS, x, "abs"), INFINITY, NULL);
+    } else if (strcmp(k, "isfinite") == 0) { /* x - x is 0 unless x is inf or nan */
+        r = with_num(cx, IR_OP_EQUAL, lower_binary(cx, IR_OP_SUB, x, x, "diff"), 0, NULL);
     } else {
         static const struct { const char *name; ir_opkind k; } tab[] = {
             {"sqrt", IR_OP_SQRT}, {"rsqrt", IR_OP_RSQRT}, {"exp", IR_OP_EXP},   {"log", IR_OP_LOG},
             {"abs", IR_OP_ABS},   {"floor", IR_OP_FLOOR}, {"ceil", IR_OP_CEIL}, {"sin", IR_OP_SIN},
             {"cos", IR_OP_COS},   {"erf", IR_OP_ERF},    {"square", IR_OP_SQUARE},
+            {"tan", IR_OP_TAN},   {"asin", IR_OP_ASIN},  {"acos", IR_OP_ACOS},  {"atan", IR_OP_ATAN},
+            {"sinh", IR_OP_SINH}, {"cosh", IR_OP_COSH},  {"tanh", IR_OP_TANH},  {"exp2", IR_OP_EXP2},
+            {"sign", IR_OP_SIGN}, {"round", IR_OP_ROUND},
         };
         int i = 0;
         while (i < PC_ARRAY_LEN(tab) && strcmp(tab[i].name, k) != 0) i++;
@@ -237,13 +351,48 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
     }
     if (!r) return -1;
     if (a->dyn) {
-        lv *l = lv_new(cx, ir_dtype_is_float(r->type.dtype) ? LV_FLOAT : LV_INT);
+        lv *l = lv_new(cx, ir_dtype_is_float(r->type.dtype) ? LV_FLOAT : r->type.dtype == IR_BOOL ? LV_BOOL : LV_INT);
         if (!l) return -1;
         l->dyn = 1;
         l->v = r;
         return lower_out(cx, n, 0, l);
     }
     return lower_out_tensor(cx, n, 0, r);
+}
+
+/* nan_to_num(x, nan=0, posinf=None, neginf=None): None means the dtype's largest finite value. */
+int lower_nan_to_num(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return -1;
+    if (!ir_dtype_is_float(x->type.dtype)) return lower_out_tensor(cx, n, 0, x);
+    double big = x->type.dtype == IR_FP16 ? 65504.0 : 3.4028234663852886e38, v[3] = {0, big, -big};
+    for (int i = 0; i < 3; i++)
+        if (n->nin > i + 1 && !lower_is_none(cx, n, i + 1) && lower_float_in(cx, n, i + 1, &v[i])) return -1;
+    ir_dtype dt = x->type.dtype;
+    ir_value *r = x;
+    ir_value *isnan = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan");
+    ir_value *nanv = isnan ? lower_const_scalar(cx, v[0], dt, "nan") : NULL;
+    r = nanv ? select3(cx, isnan, nanv, r, "nonan") : NULL;
+    ir_value *isp = r ? with_num(cx, IR_OP_EQUAL, x, INFINITY, "isposinf") : NULL;
+    ir_value *pv = isp ? lower_const_scalar(cx, v[1], dt, "posinf") : NULL;
+    r = pv ? select3(cx, isp, pv, r, "noposinf") : NULL;
+    ir_value *isn = r ? with_num(cx, IR_OP_EQUAL, x, -INFINITY, "isneginf") : NULL;
+    ir_value *nv = isn ? lower_const_scalar(cx, v[2], dt, "neginf") : NULL;
+    return lower_out_tensor(cx, n, 0, nv ? select3(cx, isn, nv, r, NULL) : NULL);
+}
+
+/* lerp(start, end, weight) = start + weight * (end - start); weight a number or a tensor. */
+int lower_lerp(lower_ctx *cx, const ts_node *n) {
+    ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!a) return -1;
+    ir_dtype dt = ir_dtype_is_float(a->type.dtype) ? a->type.dtype : IR_FP32;
+    if (a->type.dtype != dt && !(a = lower_cast(cx, a, dt, "start"))) return -1;
+    ir_value *b = lower_tensor_in(cx, n, 1, dt), *w = b ? lower_tensor_in(cx, n, 2, dt) : NULL;
+    if (b && b->type.dtype != dt) b = lower_cast(cx, b, dt, "end");
+    if (w && w->type.dtype != dt) w = lower_cast(cx, w, dt, "weight");
+    ir_value *d = b && w ? lower_binary(cx, IR_OP_SUB, b, a, "diff") : NULL;
+    ir_value *wd = d ? lower_binary(cx, IR_OP_MUL, w, d, "step") : NULL;
+    return lower_out_tensor(cx, n, 0, wd ? lower_binary(cx, IR_OP_ADD, a, wd, NULL) : NULL);
 }
 
 /* ---- clamp ---- */
@@ -265,7 +414,10 @@ int lower_clamp(lower_ctx *cx, const ts_node *n) {
     if (!x) return -1;
     int hlo, hhi;
     lv *lo, *hi;
-    const char *k = n->kind + 6;
+    char k[16];
+    snprintf(k, sizeof k, "%s", n->kind + 6);
+    size_t kl = strlen(k);
+    if (kl > 1 && k[kl - 1] == '_') k[kl - 1] = 0; /* in-place form */
     if (strcmp(k, "clamp_min") == 0) {
         if (bound(cx, n, 1, &hlo, &lo)) return -1;
         hhi = 0;

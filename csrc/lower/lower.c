@@ -109,6 +109,8 @@ static char *sanitize(pc_arena *a, const char *s) {
     return o;
 }
 
+char *lower_sanitize(pc_arena *a, const char *s) { return sanitize(a, s); }
+
 const char *lower_name(lower_ctx *cx, const char *suffix) {
     const char *base = cx->base ? cx->base : "var";
     char *s = suffix ? pc_sprintf(cx->p->arena, "%s_%s", base, suffix) : pc_strdup(cx->p->arena, base);
@@ -168,13 +170,68 @@ static int check_kinds(const ts_graph *g, const lower_opts *o, pc_err *e) {
     int k = snprintf(msg, sizeof msg, "%d TorchScript op kind%s cannot be converted:", nm, nm > 1 ? "s" : "");
     for (int i = 0; i < nm && k < (int)sizeof msg; i++) {
         const ts_node *n = m[i].first;
-        k += snprintf(msg + k, sizeof msg - (size_t)k, "\n  %s (%d use%s%s%s)", m[i].kind, m[i].count,
-                      m[i].count > 1 ? "s" : "", n->loc ? ", first at " : "", n->loc ? n->loc : "");
+        k += snprintf(msg + k, sizeof msg - (size_t)k, "\n  %s (%d use%s%s%s%s%s)", m[i].kind, m[i].count,
+                      m[i].count > 1 ? "s" : "", n->loc ? ", first at " : "", n->loc ? n->loc : "",
+                      n->loc && n->src ? ": " : "", n->loc && n->src ? n->src : "");
     }
     if (k < (int)sizeof msg)
         snprintf(msg + k, sizeof msg - (size_t)k,
-                 "\nRegister a converter for each with @pt2coreml.register_torch_op (see the README).");
+                 "\nRegister a converter for each with @pt2coreml.register_torch_op (see docs/troubleshooting.md).");
     return pc_fail(e, PC_E_UNSUPPORTED, "%s", msg);
+}
+
+/* ---- debug output (lower_opts.debug): text through o->debug_print, never stdio ---- */
+static void debug_emit(lower_ctx *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void debug_emit(lower_ctx *cx, const char *fmt, ...) {
+    if (!cx->o->debug_print) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    cx->o->debug_print(cx->o->debug_ud, buf);
+}
+
+static void debug_node_head(lower_ctx *cx, const ts_node *n, const char *what) {
+    debug_emit(cx, "%s%s", what, n->kind);
+    for (int i = 0; i < n->nout; i++) debug_emit(cx, "%s%%%s", i ? ", " : " -> ", n->out[i]->name);
+    if (n->loc) debug_emit(cx, "  (%s%s%s)", n->loc, n->src ? ": " : "", n->src ? n->src : "");
+    debug_emit(cx, "\n");
+}
+
+/* The node and the MIL ops it added to blk after `before` (NULL: from the start). */
+static void debug_node(lower_ctx *cx, const ts_node *n, ir_block *blk, ir_op *before) {
+    if (!cx->o->debug_print) return;
+    debug_node_head(cx, n, "[lower] ");
+    int any = 0;
+    for (ir_op *op = before ? before->next : blk->first; op; op = op->next) {
+        char *s = ir_print_op_str(op, 1, 8);
+        if (!s) return;
+        cx->o->debug_print(cx->o->debug_ud, s);
+        free(s);
+        any = 1;
+    }
+    if (!any) {
+        debug_emit(cx, "    (no ops:");
+        for (int i = 0; i < n->nout; i++) {
+            lv *l = cx->vals[n->out[i]->id];
+            debug_emit(cx, " %s", l->kind == LV_TENSOR || l->dyn ? l->v->name : lv_kind_name(l->kind));
+        }
+        debug_emit(cx, ")\n");
+    }
+}
+
+/* On failure: the program built so far and the node that failed. */
+static void debug_failure(lower_ctx *cx) {
+    if (!cx->o->debug || !cx->o->debug_print) return;
+    char *s = ir_print_str(cx->p, 8);
+    if (s) {
+        debug_emit(cx, "[lower] conversion failed; the program so far:\n");
+        cx->o->debug_print(cx->o->debug_ud, s);
+        debug_emit(cx, "\n");
+        free(s);
+    }
+    if (cx->node) debug_node_head(cx, cx->node, "[lower] failing node: ");
 }
 
 /* ---- lowering nodes ---- */
@@ -187,6 +244,8 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
     }
     cx->loc = n->loc ? pc_sprintf(cx->p->arena, "%s at %s", n->kind, n->loc) : n->kind;
     const lower_opts *o = cx->o;
+    ir_block *blk = cx->b;
+    ir_op *before = blk->last; /* ops after it are this node's (debug) */
     if (o->external && o->external_has && o->external_has(o->external_ud, n->kind)) {
         int r = o->external(o->external_ud, cx, n, cx->e);
         if (r < 0) return -1;
@@ -204,14 +263,7 @@ bound:
         lv *self = cx->vals[n->in[0]->id];
         if (self && self->kind == LV_TENSOR) cx->vals[n->in[0]->id] = cx->vals[n->out[0]->id];
     }
-    if (o->debug) {
-        fprintf(stderr, "[lower] %s %s ->", n->kind, n->nout ? n->out[0]->name : "");
-        for (int i = 0; i < n->nout; i++) {
-            lv *l = cx->vals[n->out[i]->id];
-            fprintf(stderr, " %s", l->kind == LV_TENSOR || l->dyn ? l->v->name : lv_kind_name(l->kind));
-        }
-        fprintf(stderr, "\n");
-    }
+    if (o->debug) debug_node(cx, n, blk, before);
     return 0;
 }
 
@@ -403,6 +455,7 @@ int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err
     }
     cx.b = cx.fn->body;
     if (add_inputs(&cx) || lower_block_nodes(&cx, g->top) || add_outputs(&cx)) {
+        debug_failure(&cx);
         ir_program_free(p);
         return -1;
     }

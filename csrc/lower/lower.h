@@ -40,11 +40,46 @@ typedef struct lower_opts {
     int noutputs;                /* 0: names from the graph */
     const lower_output *outputs;
     const char *opset;           /* "CoreML5".. */
-    int debug;                   /* print each node and the ops it became to stderr */
+    int debug;                   /* report each node and the ops it became through debug_print */
     lower_external_fn external;  /* may be NULL */
     void *external_ud;
     int (*external_has)(void *ud, const char *kind); /* does external handle this kind? */
+    /* Debug text sink (lines end in '\n'); NULL: debug output is dropped. The C core never
+     * prints: the binding turns these into writes to Python's sys.stdout. */
+    void (*debug_print)(void *ud, const char *text);
+    void *debug_ud;
 } lower_opts;
+
+/* ---- for external converters (lower/external.c) ----
+ * A lowered TorchScript value as a plain tree: a tensor (also a scalar known only at
+ * run time, as a rank-0 tensor), a compile-time int / float / bool / str / None /
+ * device, or a list / tuple of such trees. */
+typedef enum {
+    LOWER_X_TENSOR = 1, LOWER_X_INT, LOWER_X_FLOAT, LOWER_X_BOOL, LOWER_X_STR, LOWER_X_NONE, LOWER_X_DEVICE,
+    LOWER_X_LIST, LOWER_X_TUPLE
+} lower_xkind;
+
+typedef struct lower_xv {
+    lower_xkind kind;
+    ir_value *v;             /* TENSOR */
+    int64_t i;               /* INT, BOOL */
+    double f;                /* FLOAT */
+    const char *s;           /* STR, DEVICE */
+    int n;                   /* LIST, TUPLE */
+    struct lower_xv *items;  /* n items */
+} lower_xv;
+
+/* The program and block new ops go into, the op location string of the node being lowered. */
+ir_program *lower_ext_program(lower_ctx *cx);
+ir_block *lower_ext_block(lower_ctx *cx);
+const char *lower_ext_loc(lower_ctx *cx);
+/* A unique MIL-safe value name from `base` (NULL: the node's output name); in the program's arena. */
+const char *lower_ext_name(lower_ctx *cx, const char *base);
+/* The lowered value of input i of the node being lowered, as a tree in the program's arena. */
+int lower_ext_input(lower_ctx *cx, int i, lower_xv **out, pc_err *e);
+/* Bind output i of the node being lowered to `val` (copied). */
+int lower_ext_bind(lower_ctx *cx, int i, const lower_xv *val, pc_err *e);
+int lower_ext_is_bound(lower_ctx *cx, int i);
 
 /* Lower g into a new program with one function "main". */
 int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err *e);

@@ -108,7 +108,8 @@ int lower_axis(lower_ctx *cx, int64_t axis, int rank, int *out);
 /* The IR dtype a torch ScalarType code maps to (int64 -> int32, double -> fp32). */
 int lower_scalar_type(lower_ctx *cx, int64_t code, ir_dtype *out);
 
-/* Names (lower.c). */
+/* Names (lower.c). lower_sanitize: a MIL-safe identifier from a TorchScript debug name. */
+char *lower_sanitize(pc_arena *a, const char *s);
 int lower_names_add(lower_ctx *cx, const char *name, ir_value *v);
 int lower_names_has(lower_ctx *cx, const char *name);
 

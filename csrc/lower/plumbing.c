@@ -112,6 +112,14 @@ int lower_passthrough(lower_ctx *cx, const ts_node *n) {
     return l ? lower_out(cx, n, 0, l) : -1;
 }
 
+/* prim::RaiseException: scripted argument checks put it in branches that a static
+ * condition discards; reached, the model would raise, so conversion fails with its message. */
+int lower_raise(lower_ctx *cx, const ts_node *n) {
+    lv *m = n->nin > 0 ? lower_in(cx, n, 0) : NULL;
+    return lower_fail(cx, "the model raises an exception here%s%s", m && m->kind == LV_STR ? ": " : "",
+                      m && m->kind == LV_STR ? m->s : "");
+}
+
 int lower_is(lower_ctx *cx, const ts_node *n) {
     lv *a = lower_in(cx, n, 0), *b = lower_in(cx, n, 1);
     if (!a || !b) return -1;

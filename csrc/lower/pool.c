@@ -168,11 +168,20 @@ int lower_reduce(lower_ctx *cx, const ts_node *n) {
             if (lower_axis(cx, raw[i], r, &a)) return -1;
             axes[nax++] = a;
         }
-        if (n->nin > 2 && lower_bool_in(cx, n, 2, &keep)) return -1;
     }
+    if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_bool_in(cx, n, 2, &keep)) return -1;
     if (all)
         for (nax = 0; nax < r; nax++) axes[nax] = nax;
+    int dt_i = n->nin <= 2 ? 1 : 3; /* sum(x, dtype) / sum(x, dim, keepdim, dtype) */
+    if (dt_i < n->nin && !lower_is_none(cx, n, dt_i)) {
+        int64_t code;
+        ir_dtype dt;
+        if (lower_int_in(cx, n, dt_i, &code) || lower_scalar_type(cx, code, &dt)) return -1;
+        if (dt != x->type.dtype && !(x = lower_cast(cx, x, dt, "dtype"))) return -1;
+    }
+    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
     if (kind == IR_OP_REDUCE_MEAN && !ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "float")))
         return -1;
+    if (r == 0) return lower_out_tensor(cx, n, 0, x);
     return lower_out_tensor(cx, n, 0, reduce(cx, kind, x, nax, axes, keep, NULL));
 }

@@ -7,6 +7,7 @@
  */
 #include "python/py.h"
 
+#define PY_ARRAY_UNIQUE_SYMBOL pt2coreml_ARRAY_API
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
@@ -600,7 +601,7 @@ static int parse_classifier(PyObject *spec, lower_classifier *c, pc_arena *a) {
     return 0;
 }
 
-/* convert(graph, inputs, outputs, opset, precision, debug, classifier) -> Program
+/* convert(graph, inputs, outputs, opset, precision, debug, converters, classifier) -> Program
  *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
  *   graph: torch._C.Graph of a frozen, inlined module
  *   inputs: [(name|None, dtype, shape[, (scale, [bias])])], one per graph input after self;
@@ -608,13 +609,17 @@ static int parse_classifier(PyObject *spec, lower_classifier *c, pc_arena *a) {
  *   outputs: [name|None] or None
  *   precision: "fp16" | "fp32" */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
-    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "classifier", NULL};
-    PyObject *graph, *inputs, *outputs = Py_None, *classifier = Py_None;
+    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier", NULL};
+    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None;
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
-                                     &classifier))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
+                                     &converters, &classifier))
         return NULL;
+    if (converters != Py_None && !PyDict_Check(converters)) {
+        PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
+        return NULL;
+    }
     pass_opts po = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16};
     pc_arena *a = pc_arena_new();
     ir_program *sym = ir_program_new(); /* hands out symbol ids; copied into the result */
@@ -627,7 +632,10 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     ts_graph *g = NULL;
     ir_program *p = NULL;
     pc_err e = {0};
-    lower_opts lo = {.opset = opset, .debug = debug};
+    lower_opts lo = {.opset = opset, .debug = debug, .debug_print = py_debug_print};
+    py_ext ext;
+    memset(&ext, 0, sizeof ext);
+    lo.debug_ud = &ext;
     PyObject *iseq = PySequence_Fast(inputs, "inputs must be a list");
     if (!iseq) goto done;
     lo.ninputs = (int)PySequence_Fast_GET_SIZE(iseq);
@@ -671,10 +679,14 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
         py_raise(m, &e);
         goto done;
     }
-    if (lower_graph(g, &lo, &p, &e)) {
+    if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, &lo)) goto done;
+    int lr = lower_graph(g, &lo, &p, &e);
+    py_ext_end(&ext); /* a converter's exception is pending again from here */
+    if (lr) {
         py_raise(m, &e);
         goto done;
     }
+    if (PyErr_Occurred()) goto done; /* debug output could not be written */
     p->next_symbol = PC_MAX(p->next_symbol, sym->next_symbol);
     if (ts_transfer_holds(g, p)) {
         PyErr_NoMemory();
@@ -748,7 +760,7 @@ static PyObject *mod_set_num_threads(PyObject *m, PyObject *args) {
 
 static PyMethodDef mod_methods[] = {
     {"convert", (PyCFunction)(void (*)(void))mod_convert, METH_VARARGS | METH_KEYWORDS,
-     "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, classifier=None) -> Program"},
+     "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, converters=None, classifier=None) -> Program"},
     {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
     {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},
@@ -766,6 +778,7 @@ static int mod_exec(PyObject *m) {
     if (!st->ConversionError || PyModule_AddObjectRef(m, "ConversionError", st->ConversionError) < 0) return -1;
     st->ProgramType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &program_spec, NULL);
     if (!st->ProgramType || PyModule_AddObjectRef(m, "Program", (PyObject *)st->ProgramType) < 0) return -1;
+    if (py_builder_types(m)) return -1;
     return 0;
 }
 
@@ -773,6 +786,8 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     py_state *st = get_state(m);
     Py_VISIT(st->ConversionError);
     Py_VISIT(st->ProgramType);
+    Py_VISIT(st->VarType);
+    Py_VISIT(st->BuilderType);
     return 0;
 }
 
@@ -780,6 +795,8 @@ static int mod_clear(PyObject *m) {
     py_state *st = get_state(m);
     Py_CLEAR(st->ConversionError);
     Py_CLEAR(st->ProgramType);
+    Py_CLEAR(st->VarType);
+    Py_CLEAR(st->BuilderType);
     return 0;
 }
 

@@ -12,6 +12,8 @@
 typedef struct py_state {
     PyObject *ConversionError; /* subclass of ValueError? no: of Exception, like coremltools' */
     PyTypeObject *ProgramType;
+    PyTypeObject *VarType;     /* builder.c: a value of the program being built */
+    PyTypeObject *BuilderType; /* builder.c: what Python converters build ops with */
 } py_state;
 
 /* Raise the Python exception that matches e->kind (a pending Python error wins when
@@ -20,5 +22,23 @@ PyObject *py_raise(PyObject *module, const pc_err *e);
 
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);
+
+/* ---- builder.c: Python converters (register_torch_op) and the mb builder ---- */
+struct lower_opts;
+int py_builder_types(PyObject *module); /* create Var and Builder types (module exec) */
+
+/* One convert() call's hookup of Python converters: handlers maps a TorchScript kind
+ * to a callable(builder, node_info). py_ext_begin sets o->external*; py_ext_end
+ * invalidates the builder and restores a Python exception a handler raised (so it
+ * becomes the context of the error convert() raises). */
+typedef struct py_ext {
+    PyObject *handlers;            /* borrowed dict */
+    PyObject *builder;
+    PyObject *etype, *evalue, *etb; /* stashed exception */
+} py_ext;
+int py_ext_begin(py_ext *x, PyObject *module, PyObject *handlers, struct lower_opts *o);
+void py_ext_end(py_ext *x);
+/* lower_opts.debug_print: writes to sys.stdout (ud: the py_ext, may be zeroed). */
+void py_debug_print(void *ud, const char *text);
 
 #endif

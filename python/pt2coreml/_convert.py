@@ -1,8 +1,10 @@
 """convert(): PyTorch TorchScript -> Core ML ML Program, as coremltools' ct.convert."""
+import warnings
+
 import numpy as np
 
-from . import __version__, _core
-from ._frontend import check_outputs, forward_graph, load_module
+from . import __version__, _core, _registry
+from ._frontend import check_graph_outputs, forward_graph, forward_signature, load_module
 from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, TensorType,
                      colorlayout, precision, target)
 
@@ -68,6 +70,39 @@ def _image_output_feature(i, o, feat):
     feat.update(kind="image", width=shape[3], height=shape[2], color_space=o.color_layout.value)
 
 
+_INT_TORCH = ("Long", "Int", "Short", "Char", "Byte")
+_FLOAT_TORCH = ("Float", "Double", "Half", "BFloat16")
+
+
+def _check_input(i, arg, tdtype, tshape, t, spec):
+    """Compare one declared input with what the trace recorded for forward's argument `arg`."""
+    label = f"inputs[{i}] ({t.name or arg})"
+    if isinstance(t, TensorType) and t.dtype is not None:
+        try:
+            dt = np.dtype(t.dtype)
+        except TypeError:
+            dt = None
+        if dt == np.int64:
+            warnings.warn(f"{label}: Core ML has no int64 tensors; the input is int32 (values must fit in int32). "
+                          "Pass dtype=np.int32 to silence this.", UserWarning, stacklevel=3)
+        elif dt == np.float64:
+            warnings.warn(f"{label}: Core ML has no float64 tensors; the input is float32.", UserWarning,
+                          stacklevel=3)
+    dtype = spec[1]
+    if tdtype is not None:
+        declared_int = dtype.startswith("int")
+        declared_float = dtype.startswith("fp")
+        hint = {"Long": "np.int32 (Core ML has no int64)", "Int": "np.int32", "Bool": "np.bool_"}.get(
+            tdtype, "np.float32 (the default)")
+        if (tdtype in _INT_TORCH and not declared_int) or (tdtype in _FLOAT_TORCH and not declared_float) or \
+                (tdtype == "Bool" and dtype != "bool"):
+            raise ValueError(f"{label}: forward's argument '{arg}' was traced with a {tdtype} tensor but the input "
+                             f"is declared {dtype}: pass dtype={hint}")
+    if tshape is not None and len(tshape) != len(spec[2]):
+        raise ValueError(f"{label}: forward's argument '{arg}' was traced with shape {tshape} (rank {len(tshape)}) "
+                         f"but the input is declared with shape {tuple(t.shape.shape)} (rank {len(spec[2])})")
+
+
 def convert(model, source="auto", inputs=None, outputs=None, classifier_config=None,
             minimum_deployment_target=None, convert_to=None, compute_precision=None, skip_model_load=False,
             compute_units=None, package_dir=None, debug=False, pass_pipeline=None, states=None):
@@ -101,25 +136,37 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     classifier = _classifier_spec(classifier_config)
 
     module = load_module(model)
-    graph, frozen = forward_graph(module)
-    check_outputs(graph)
-    n_graph_inputs = len(list(graph.inputs())) - 1  # minus self
-    if len(inputs) != n_graph_inputs:
-        raise ValueError(f"the model's forward takes {n_graph_inputs} input(s) but inputs= lists {len(inputs)}")
+    signature = forward_signature(module)
+    arg_names = [a[0] for a in signature]
+    if len(inputs) != len(signature):
+        raise ValueError(f"the model's forward takes {len(signature)} input(s) but inputs= lists {len(inputs)}: "
+                         f"give one ct.TensorType per argument of forward({', '.join(arg_names)}), in order")
     specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
     names = [s[0] for s in specs if s[0]]
     if len(set(names)) != len(names):
         raise ValueError(f"input names must be unique, got {names}")
+    if len(names) == len(arg_names) and set(names) == set(arg_names) and names != arg_names:
+        raise ValueError(f"inputs= are matched to forward's arguments by position, but they are named {names} "
+                         f"while forward takes ({', '.join(arg_names)}): list them in forward's order")
+    for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs)):
+        _check_input(i, arg, tdtype, tshape, t, s)
+    graph, frozen = forward_graph(module)
+    check_graph_outputs(graph)
     out_names = None
     if outputs is not None:
         if not isinstance(outputs, (list, tuple)):
             raise TypeError("outputs must be a list of ct.TensorType (or ct.ImageType)")
         out_names = []
         for i, o in enumerate(outputs):
+            if isinstance(o, str):
+                raise TypeError(f"outputs[{i}] is the string {o!r}: name outputs with "
+                                f"outputs=[ct.TensorType(name={o!r}), ...]")
             if not isinstance(o, (TensorType, ImageType)):
                 raise TypeError(f"outputs[{i}] must be ct.TensorType or ct.ImageType, got {type(o).__name__}")
             out_names.append(o.name)
         given = [n for n in out_names if n]
+        if any(not isinstance(n, str) or not n.strip() for n in given):
+            raise ValueError("output names must be non-empty strings")
         if len(set(given)) != len(given):
             raise ValueError(f"output names must be unique, got {given}")
         clash = set(given) & set(names)
@@ -127,7 +174,8 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
             raise ValueError(f"output name(s) {sorted(clash)} clash with input names")
 
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[5]) for s in specs], out_names,
-                         OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), classifier)
+                         OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
+                         classifier=classifier)
     del frozen  # tensors the program points into are held by the program itself
 
     in_io, out_io = prog.io()

@@ -39,45 +39,6 @@ def load_module(model):
                     f"got {type(model).__name__}")
 
 
-def _non_tensor_outputs(ty, path):
-    """Paths of the parts of an output type that are not tensors (tuples and lists of tensors are fine)."""
-    torch = _torch()
-    if isinstance(ty, torch.TensorType):
-        return []
-    if isinstance(ty, torch.TupleType):
-        return [p for i, t in enumerate(ty.elements()) for p in _non_tensor_outputs(t, f"{path}[{i}]")]
-    if isinstance(ty, torch.ListType) and isinstance(ty.getElementType(), torch.TensorType):
-        return []
-    return [(path, ty)]
-
-
-def check_outputs(graph):
-    """Fail early, with the fix, when forward returns something other than tensors (a dict, a str, ...)."""
-    torch = _torch()
-    bad = [b for i, o in enumerate(graph.outputs()) for b in _non_tensor_outputs(o.type(), f"output {i}")]
-    if not bad:
-        return
-    where, ty = bad[0]
-    if isinstance(ty, torch.DictType) or "Dict" in str(ty):
-        keys = ""
-        node = next(iter(graph.outputs())).node()
-        if node.kind() == "prim::DictConstruct":
-            ks = [i.toIValue() for i in list(node.inputs())[0::2] if i.node().kind() == "prim::Constant"]
-            keys = f" (keys {ks})" if ks else ""
-        key = repr(ks[0]) if keys else '"out"'
-        raise TypeError(
-            f"the model returns a dict{keys}; Core ML outputs must be tensors. Wrap the model so forward returns "
-            f"tensors and trace the wrapper:\n"
-            f"    class Wrapped(torch.nn.Module):\n"
-            f"        def __init__(self, m):\n"
-            f"            super().__init__(); self.m = m\n"
-            f"        def forward(self, x):\n"
-            f"            return self.m(x)[{key}]\n"
-            f"    traced = torch.jit.trace(Wrapped(model).eval(), example_input)")
-    raise TypeError(f"{where} of the model is a {ty}, not a tensor; Core ML outputs must be tensors (or tuples/lists "
-                    "of tensors). Wrap the model so forward returns only tensors, then trace the wrapper.")
-
-
 def _is_training(module):
     try:
         return bool(module.training) or any(m.training for m in module.modules())
@@ -85,21 +46,96 @@ def _is_training(module):
         return False
 
 
+_TRAIN_FLAG = {"aten::batch_norm": 5, "aten::instance_norm": 5, "aten::dropout": 2, "aten::dropout_": 2,
+               "aten::feature_dropout": 2, "aten::alpha_dropout": 2, "aten::feature_alpha_dropout": 2}
+
+
+def _to_eval_graph(torch, frozen):
+    """A graph traced in training mode keeps training=True constants and batch-norm counter
+    updates even when frozen in eval mode: turn the flags off, drop the counter updates (their
+    results are unused) and freeze again so the running statistics become constants."""
+    graph = frozen._get_method("forward").graph
+    changed = False
+    for node in list(graph.nodes()):
+        kind = node.kind()
+        i = _TRAIN_FLAG.get(kind)
+        if i is not None and i < len(list(node.inputs())):
+            flag = node.inputsAt(i)
+            if flag.node().kind() == "prim::Constant" and flag.toIValue() is True:
+                with graph.insert_point_guard(node):
+                    off = graph.insertConstant(False)
+                node.replaceInput(i, off)
+                changed = True
+        elif kind == "aten::add_" and not node.output().uses():
+            src = node.inputsAt(0).node()
+            if src.kind() == "prim::GetAttr" and src.s("name") == "num_batches_tracked":
+                node.destroy()
+                changed = True
+    if not changed:
+        return frozen
+    torch._C._jit_pass_dce(graph)
+    return torch._C._freeze_module(frozen, [], True, False)
+
+
 def forward_graph(module):
     """Freeze `module` (parameters become constants, submodule calls are inlined) and
-    return (graph, frozen_module). The user's module is not changed."""
+    return (graph, frozen_module). The user's module is not changed (a module in training
+    mode is frozen in eval mode, its flags restored after)."""
     torch = _torch()
-    if _is_training(module):
+    training = _is_training(module)
+    if training:
         warnings.warn("the model is in training mode; converting with eval semantics (dropout off, batch "
                       "norm on running statistics). Call model.eval() before tracing to silence this.",
                       stacklevel=3)
-        if hasattr(module, "copy"):
-            module = module.copy()  # ScriptModule.copy shares tensors; eval() then stays on the copy
-        else:  # traced modules (RecursiveScriptModule) have no copy(): a deep copy keeps the user's module as is
-            import copy
-            module = copy.deepcopy(module)
+        flags = [(m, m.training) for m in module.modules()]
         module.eval()
-    frozen = torch._C._freeze_module(module._c, [], True, False)
+        try:
+            frozen = torch._C._freeze_module(module._c, [], True, False)
+        finally:
+            for m, f in flags:
+                m.training = f
+        frozen = _to_eval_graph(torch, frozen)
+    else:
+        frozen = torch._C._freeze_module(module._c, [], True, False)
     graph = frozen._get_method("forward").graph
     torch._C._jit_pass_inline(graph)
     return graph, frozen
+
+
+def forward_signature(module):
+    """[(argument name, traced dtype name or None, traced shape or None)] of forward's inputs after
+    self. Traced modules record dtype and shape of the example inputs; scripted ones do not."""
+    try:
+        names = [a.name for a in module.forward.schema.arguments][1:]
+    except Exception:
+        names = None
+    out = []
+    for i, v in enumerate(list(module.graph.inputs())[1:]):
+        t = v.type()
+        dtype = sizes = None
+        try:
+            dtype = t.scalarType()
+            sizes = t.sizes()
+        except Exception:
+            pass
+        name = names[i] if names and i < len(names) else v.debugName().split(".")[0]
+        out.append((name, dtype, tuple(sizes) if sizes is not None else None))
+    return out
+
+
+def check_graph_outputs(graph):
+    """Core ML outputs are tensors: a dict (or a non-tensor) returned by forward cannot be converted."""
+    for i, o in enumerate(graph.outputs()):
+        kind = o.type().kind()
+        if kind == "DictType":
+            raise ValueError(
+                f"the model returns a dict ({o.type()}); Core ML outputs are tensors. Return a tuple instead, "
+                "e.g. wrap the model:\n"
+                "    class Wrapped(torch.nn.Module):\n"
+                "        def __init__(self, m):\n"
+                "            super().__init__()\n"
+                "            self.m = m\n"
+                "        def forward(self, x):\n"
+                "            out = self.m(x)\n"
+                "            return out['logits'], out['boxes']   # the entries you need, in a fixed order\n"
+                "and trace Wrapped(model).eval(); name the outputs with outputs=[ct.TensorType(name=...), ...]")

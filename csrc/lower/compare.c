@@ -1,0 +1,186 @@
+/* compare.c: logic on tensors: logical_and/or/xor/not, bitwise ops on bools, where (3-arg),
+ * masked_fill, any / all. Comparisons (eq, lt, ...) live with the binary ops in elementwise.c. */
+#include "lower/lower_int.h"
+
+#include <string.h>
+
+static int is_num(const lv *l) { return l->kind == LV_INT || l->kind == LV_FLOAT || l->kind == LV_BOOL; }
+
+/* The kind without namespace and in-place underscore, into buf. */
+static const char *base_kind(const ts_node *n, char *buf, size_t cap) {
+    const char *k = strstr(n->kind, "::");
+    snprintf(buf, cap, "%s", k ? k + 2 : n->kind);
+    size_t len = strlen(buf);
+    if (len > 1 && buf[len - 1] == '_' && buf[len - 2] != '_') buf[len - 1] = 0;
+    return buf;
+}
+
+/* Input i as a bool tensor (numbers and other dtypes: != 0). */
+static ir_value *bool_in(lower_ctx *cx, const ts_node *n, int i) {
+    ir_value *x = lower_tensor_in(cx, n, i, IR_DT_INVALID);
+    if (!x || x->type.dtype == IR_BOOL) return x;
+    return lower_cast(cx, x, IR_BOOL, "bool");
+}
+
+static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
+    ir_op *op = c && a && b ? lower_op(cx, IR_OP_SELECT, suffix) : NULL;
+    if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* Does broadcasting a and b already give cond's shape? Core ML's select takes its output
+ * shape from a and b only, so a cond of a larger shape must be folded into a. */
+static int covers(const ir_type *a, const ir_type *b, const ir_type *c) {
+    if (c->rank > a->rank && c->rank > b->rank) return 0;
+    for (int i = 1; i <= c->rank; i++) {
+        int64_t cd = c->dims[c->rank - i];
+        int64_t ad = i <= a->rank ? a->dims[a->rank - i] : 1, bd = i <= b->rank ? b->dims[b->rank - i] : 1;
+        int64_t o = ad == 1 ? bd : ad;
+        if (cd != 1 && cd != o) return 0;
+    }
+    return 1;
+}
+
+/* select(cond, a, b) whose output has the full broadcast shape of all three. */
+static ir_value *select_full(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
+    if (!c || !a || !b) return NULL;
+    if (!covers(&a->type, &b->type, &c->type)) { /* a + 0 * cond, in a's dtype (bool via int32) */
+        ir_dtype dt = a->type.dtype == IR_BOOL ? IR_INT32 : a->type.dtype;
+        ir_value *ai = dt == a->type.dtype ? a : lower_cast(cx, a, dt, "a_int");
+        ir_value *cz = ai ? lower_cast(cx, c, dt, "cond_num") : NULL;
+        ir_value *z = cz ? lower_const_scalar(cx, 0, dt, "zero") : NULL;
+        ir_value *zc = z ? lower_binary(cx, IR_OP_MUL, cz, z, "zeros") : NULL;
+        a = zc ? lower_binary(cx, IR_OP_ADD, ai, zc, "a_full") : NULL;
+        if (a && a->type.dtype != b->type.dtype) a = lower_cast(cx, a, b->type.dtype, "a_back");
+        if (!a) return NULL;
+    }
+    return select3(cx, c, a, b, suffix);
+}
+
+/* logical_and / or / xor / not, and the bitwise forms on bools (&, |, ^, ~). */
+int lower_logical(lower_ctx *cx, const ts_node *n) {
+    char buf[32];
+    const char *k = base_kind(n, buf, sizeof buf);
+    if (strstr(k, "not")) { /* logical_not, bitwise_not */
+        ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+        if (!x) return -1;
+        if (strcmp(k, "bitwise_not") == 0 && x->type.dtype != IR_BOOL) { /* ~x == -x - 1 on ints */
+            if (ir_dtype_is_float(x->type.dtype)) return lower_fail(cx, "bitwise_not of a float tensor");
+            ir_value *m = lower_const_scalar(cx, -1, x->type.dtype, "minus_one");
+            ir_value *neg = m ? lower_binary(cx, IR_OP_MUL, x, m, "neg") : NULL;
+            return lower_out_tensor(cx, n, 0, neg ? lower_binary(cx, IR_OP_ADD, neg, m, NULL) : NULL);
+        }
+        ir_value *b = x->type.dtype == IR_BOOL ? x : lower_cast(cx, x, IR_BOOL, "bool");
+        return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_LOGICAL_NOT, b, NULL));
+    }
+    int bitwise = strncmp(k, "bitwise_", 8) == 0 || k[0] == '_';
+    if (bitwise) { /* only bools: Core ML has no integer bit operations */
+        for (int i = 0; i < 2; i++) {
+            lv *l = lower_in(cx, n, i);
+            if (!l) return -1;
+            ir_dtype dt = l->kind == LV_TENSOR || l->dyn ? l->v->type.dtype : l->kind == LV_BOOL ? IR_BOOL : IR_INT32;
+            if (dt != IR_BOOL) return lower_fail(cx, "%s on %s values: only bool tensors are supported", n->kind,
+                                                  ir_dtype_name(dt));
+        }
+    }
+    ir_value *a = bool_in(cx, n, 0), *b = a ? bool_in(cx, n, 1) : NULL;
+    if (!b) return -1;
+    ir_value *r;
+    if (strstr(k, "and")) {
+        r = lower_binary(cx, IR_OP_LOGICAL_AND, a, b, NULL);
+    } else if (strstr(k, "xor")) { /* (a or b) and not (a and b) */
+        ir_value *o = lower_binary(cx, IR_OP_LOGICAL_OR, a, b, "or");
+        ir_value *both = o ? lower_binary(cx, IR_OP_LOGICAL_AND, a, b, "and") : NULL;
+        ir_value *nb = both ? lower_unary(cx, IR_OP_LOGICAL_NOT, both, "nand") : NULL;
+        r = nb ? lower_binary(cx, IR_OP_LOGICAL_AND, o, nb, NULL) : NULL;
+    } else {
+        r = lower_binary(cx, IR_OP_LOGICAL_OR, a, b, NULL);
+    }
+    return lower_out_tensor(cx, n, 0, r);
+}
+
+/* The dtype two value operands share (torch promotion, int64 as int32). */
+static ir_dtype value_dtype(const lv *a, const lv *b) {
+    const lv *ops[2] = {a, b};
+    ir_dtype t[2];
+    int float_num = 0;
+    for (int i = 0; i < 2; i++) {
+        const lv *l = ops[i];
+        t[i] = l->kind == LV_TENSOR || l->dyn ? l->v->type.dtype : IR_DT_INVALID;
+        if (t[i] == IR_DT_INVALID && l->kind == LV_FLOAT) float_num = 1;
+    }
+    if (ir_dtype_is_float(t[0]) || ir_dtype_is_float(t[1])) {
+        if (ir_dtype_is_float(t[0]) && ir_dtype_is_float(t[1]) && t[0] != t[1]) return IR_FP32;
+        return ir_dtype_is_float(t[0]) ? t[0] : t[1];
+    }
+    if (float_num) return IR_FP32;
+    int nb[2];
+    for (int i = 0; i < 2; i++) nb[i] = t[i] == IR_BOOL || (t[i] == IR_DT_INVALID && ops[i]->kind == LV_BOOL);
+    if (nb[0] && nb[1]) return IR_BOOL;
+    return IR_INT32;
+}
+
+static ir_value *value_in(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) {
+    if (l->kind != LV_TENSOR && !is_num(l)) {
+        lower_fail(cx, "expected a tensor or a number, got %s", lv_kind_name(l->kind));
+        return NULL;
+    }
+    if (l->kind == LV_TENSOR || l->dyn) return l->v->type.dtype == dt ? l->v : lower_cast(cx, l->v, dt, suffix);
+    return lower_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, suffix);
+}
+
+/* where(cond, a, b); the 1-arg form (indices of nonzero elements) needs non_zero. */
+int lower_where(lower_ctx *cx, const ts_node *n) {
+    if (n->nin < 3) return lower_fail(cx, "where(cond) (indices of nonzero elements) is not supported");
+    ir_value *c = bool_in(cx, n, 0);
+    lv *a = c ? lower_in(cx, n, 1) : NULL, *b = a ? lower_in(cx, n, 2) : NULL;
+    if (!b) return -1;
+    ir_dtype dt = value_dtype(a, b);
+    ir_value *va = value_in(cx, a, dt, "a"), *vb = va ? value_in(cx, b, dt, "b") : NULL;
+    return lower_out_tensor(cx, n, 0, select_full(cx, c, va, vb, NULL));
+}
+
+/* masked_fill(x, mask, value): value (a number or a one-element tensor) where mask is true. */
+int lower_masked_fill(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    ir_value *m = x ? bool_in(cx, n, 1) : NULL;
+    lv *v = m ? lower_in(cx, n, 2) : NULL;
+    if (!v) return -1;
+    ir_value *fill = value_in(cx, v, x->type.dtype, "value");
+    if (!fill) return -1;
+    if (fill->type.rank > 0) {
+        if (ir_type_numel(&fill->type) != 1) return lower_fail(cx, "masked_fill value must have one element");
+        if (!(fill = lower_reshape(cx, fill, 0, NULL, "value_scalar"))) return -1;
+    }
+    return lower_out_tensor(cx, n, 0, select_full(cx, m, fill, x, NULL));
+}
+
+/* any / all (x), (x, dim, keepdim), (x, dims, keepdim): reduce_max / reduce_min over int32 truth values. */
+int lower_any_all(lower_ctx *cx, const ts_node *n) {
+    int is_any = strcmp(n->kind, "aten::any") == 0;
+    ir_value *x = bool_in(cx, n, 0);
+    if (!x) return -1;
+    int rank = x->type.rank, nax = 0, keep = 0;
+    int64_t axes[IR_MAX_RANK];
+    if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
+        int64_t raw[IR_MAX_RANK];
+        int cnt;
+        if (lower_ints_in(cx, n, 1, raw, IR_MAX_RANK, &cnt)) return -1;
+        for (int i = 0; i < cnt; i++) {
+            int a;
+            if (lower_axis(cx, raw[i], rank, &a)) return -1;
+            axes[nax++] = a;
+        }
+        if (n->nin > 2 && lower_bool_in(cx, n, 2, &keep)) return -1;
+    } else {
+        for (nax = 0; nax < rank; nax++) axes[nax] = nax;
+    }
+    if (rank == 0) return lower_out_tensor(cx, n, 0, x);
+    ir_value *xi = lower_cast(cx, x, IR_INT32, "int");
+    ir_op *op = xi ? lower_op(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, "reduce") : NULL;
+    if (!op || ir_op_set_input(op, "x", xi) || lower_param_i32v(cx, op, "axes", nax, axes) ||
+        lower_param_bool(cx, op, "keep_dims", keep))
+        return -1;
+    ir_value *r = lower_finish(cx, op);
+    return lower_out_tensor(cx, n, 0, r ? lower_cast(cx, r, IR_BOOL, NULL) : NULL);
+}

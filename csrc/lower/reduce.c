@@ -1,0 +1,362 @@
+/* reduce.c: reductions beyond sum/mean (pool.c): max/min (global, along a dim with indices,
+ * or elementwise of two tensors), amax/amin, prod, argmax/argmin, var/std (unbiased or
+ * correction, with their _mean pairs), vector and Frobenius norms, logsumexp, and the
+ * scans cumsum/cumprod (log-step prefix scans: exact for negatives and zeros). */
+#include "lower/lower_int.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    int nax;
+    int64_t axes[IR_MAX_RANK];
+} axes_t;
+
+/* All axes of a rank-r value. */
+static void all_axes(axes_t *a, int r) {
+    for (a->nax = 0; a->nax < r; a->nax++) a->axes[a->nax] = a->nax;
+}
+
+/* Input i holds dims: an int, a list (empty: all), or None / missing (all). */
+static int dims_in(lower_ctx *cx, const ts_node *n, int i, int rank, axes_t *a) {
+    if (i >= n->nin || lower_is_none(cx, n, i)) {
+        all_axes(a, rank);
+        return 0;
+    }
+    int64_t raw[IR_MAX_RANK];
+    int cnt;
+    if (lower_ints_in(cx, n, i, raw, IR_MAX_RANK, &cnt)) return -1;
+    if (cnt == 0) {
+        all_axes(a, rank);
+        return 0;
+    }
+    a->nax = 0;
+    for (int k = 0; k < cnt; k++) {
+        int ax;
+        if (lower_axis(cx, raw[k], rank, &ax)) return -1;
+        for (int j = 0; j < a->nax; j++)
+            if (a->axes[j] == ax) return lower_fail(cx, "dim %d appears twice", ax);
+        a->axes[a->nax++] = ax;
+    }
+    return 0;
+}
+
+static int optional_bool(lower_ctx *cx, const ts_node *n, int i, int dflt, int *out) {
+    *out = dflt;
+    if (i >= n->nin || lower_is_none(cx, n, i)) return 0;
+    return lower_bool_in(cx, n, i, out);
+}
+
+/* Cast x to the torch dtype code held by input i (None: unchanged; ints: fp32 unless
+ * keep_int). */
+static ir_value *dtype_in(lower_ctx *cx, const ts_node *n, int i, ir_value *x, int keep_int) {
+    if (!x) return NULL;
+    if (i >= 0 && i < n->nin && !lower_is_none(cx, n, i)) {
+        int64_t code;
+        ir_dtype dt;
+        if (lower_int_in(cx, n, i, &code) || lower_scalar_type(cx, code, &dt)) return NULL;
+        return dt == x->type.dtype ? x : lower_cast(cx, x, dt, "dtype");
+    }
+    if (x->type.dtype == IR_BOOL) return lower_cast(cx, x, keep_int ? IR_INT32 : IR_FP32, "num");
+    if (!keep_int && !ir_dtype_is_float(x->type.dtype)) return lower_cast(cx, x, IR_FP32, "float");
+    return x;
+}
+
+static ir_value *red(lower_ctx *cx, ir_opkind k, ir_value *x, const axes_t *a, int keep, const char *suffix) {
+    if (!x) return NULL;
+    if (a->nax == 0) return x; /* rank 0 */
+    ir_op *op = lower_op(cx, k, suffix);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", a->nax, a->axes) ||
+        lower_param_bool(cx, op, "keep_dims", keep))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+static ir_value *num(lower_ctx *cx, double v, const ir_value *like, const char *suffix) {
+    return like ? lower_const_scalar(cx, v, like->type.dtype, suffix) : NULL;
+}
+
+/* Number of elements the axes reduce over (static shapes only). */
+static int count_of(lower_ctx *cx, const ir_value *x, const axes_t *a, int64_t *out) {
+    int64_t c = 1;
+    for (int i = 0; i < a->nax; i++) {
+        int64_t d = x->type.dims[a->axes[i]];
+        if (d < 0) return lower_fail(cx, "the size of dim %lld is not known at conversion time", (long long)a->axes[i]);
+        c *= d;
+    }
+    *out = c;
+    return 0;
+}
+
+/* max / min: (x) global; (x, other) elementwise; (x, dim, keepdim) -> (values, indices). */
+int lower_max_min(lower_ctx *cx, const ts_node *n) {
+    int is_max = strcmp(n->kind, "aten::max") == 0;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return -1;
+    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    lv *a1 = n->nin > 1 ? lower_in(cx, n, 1) : NULL;
+    if (n->nin > 1 && !a1) return -1;
+    axes_t a;
+    if (a1 && a1->kind == LV_TENSOR) { /* elementwise */
+        ir_value *y = a1->v;
+        ir_dtype dt = x->type.dtype;
+        if (ir_dtype_is_float(y->type.dtype) && !ir_dtype_is_float(dt)) dt = y->type.dtype;
+        if (y->type.dtype == IR_BOOL || (ir_dtype_is_float(dt) && !ir_dtype_is_float(y->type.dtype)) ||
+            (ir_dtype_is_float(dt) && y->type.dtype != dt))
+            y = lower_cast(cx, y, dt, "y");
+        if (x->type.dtype != dt) x = lower_cast(cx, x, dt, "x");
+        return lower_out_tensor(cx, n, 0, lower_binary(cx, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, NULL));
+    }
+    if (!a1) {
+        all_axes(&a, x->type.rank);
+        return lower_out_tensor(cx, n, 0, red(cx, is_max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, x, &a, 0, NULL));
+    }
+    int64_t dim;
+    int axis, keep;
+    if (lower_int_in(cx, n, 1, &dim) || lower_axis(cx, dim, x->type.rank, &axis) || optional_bool(cx, n, 2, 0, &keep))
+        return -1;
+    a.nax = 1;
+    a.axes[0] = axis;
+    ir_value *v = red(cx, is_max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, x, &a, keep, "values");
+    if (!v || lower_out_tensor(cx, n, 0, v)) return -1;
+    if (n->nout < 2) return 0;
+    if (x->type.rank == 0) return lower_out_tensor(cx, n, 1, lower_const_scalar(cx, 0, IR_INT32, "index"));
+    ir_op *op = lower_op(cx, is_max ? IR_OP_REDUCE_ARGMAX : IR_OP_REDUCE_ARGMIN, "indices");
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis) || lower_param_bool(cx, op, "keep_dims", keep))
+        return -1;
+    return lower_out_tensor(cx, n, 1, lower_finish(cx, op));
+}
+
+/* amax / amin(x, dim=[], keepdim=False). */
+int lower_amax_amin(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    axes_t a;
+    int keep;
+    if (!x || dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 2, 0, &keep)) return -1;
+    int bool_in = x->type.dtype == IR_BOOL;
+    if (bool_in && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    ir_value *r = red(cx, strcmp(n->kind, "aten::amax") == 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, x, &a, keep,
+                      bool_in ? "reduce" : NULL);
+    return lower_out_tensor(cx, n, 0, bool_in && r ? lower_cast(cx, r, IR_BOOL, NULL) : r);
+}
+
+/* prod(x, dtype) or prod(x, dim, keepdim, dtype). */
+int lower_prod(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return -1;
+    axes_t a;
+    int keep = 0;
+    if (n->nin <= 2) {
+        all_axes(&a, x->type.rank);
+        x = dtype_in(cx, n, 1, x, 1);
+    } else {
+        int64_t dim;
+        int ax;
+        if (lower_int_in(cx, n, 1, &dim) || lower_axis(cx, dim, x->type.rank, &ax) || optional_bool(cx, n, 2, 0, &keep))
+            return -1;
+        a.nax = 1;
+        a.axes[0] = ax;
+        x = dtype_in(cx, n, 3, x, 1);
+    }
+    return lower_out_tensor(cx, n, 0, red(cx, IR_OP_REDUCE_PROD, x, &a, keep, NULL));
+}
+
+/* argmax / argmin(x, dim=None, keepdim=False): no dim means over the flattened input. */
+int lower_argmax_argmin(lower_ctx *cx, const ts_node *n) {
+    int is_max = strcmp(n->kind, "aten::argmax") == 0;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int keep;
+    if (!x || optional_bool(cx, n, 2, 0, &keep)) return -1;
+    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    int axis = 0, rank = x->type.rank, flat = n->nin < 2 || lower_is_none(cx, n, 1);
+    if (flat) {
+        int64_t m1 = -1;
+        if (rank != 1 && !(x = lower_reshape(cx, x, 1, &m1, "flat"))) return -1;
+    } else {
+        int64_t dim;
+        if (lower_int_in(cx, n, 1, &dim) || lower_axis(cx, dim, rank, &axis)) return -1;
+        if (rank == 0) return lower_out_tensor(cx, n, 0, lower_const_scalar(cx, 0, IR_INT32, NULL));
+    }
+    ir_op *op = lower_op(cx, is_max ? IR_OP_REDUCE_ARGMAX : IR_OP_REDUCE_ARGMIN, flat && keep ? "index" : NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis) ||
+        lower_param_bool(cx, op, "keep_dims", flat ? 0 : keep))
+        return -1;
+    ir_value *r = lower_finish(cx, op);
+    if (r && flat && keep) { /* every dim kept as 1 */
+        int64_t ones[IR_MAX_RANK];
+        for (int i = 0; i < rank; i++) ones[i] = 1;
+        r = lower_reshape(cx, r, rank, ones, NULL);
+    }
+    return lower_out_tensor(cx, n, 0, r);
+}
+
+/* var / std / var_mean / std_mean:
+ *   (x, unbiased), (x, dim, unbiased, keepdim), (x, dim, correction, keepdim). */
+int lower_var_std(lower_ctx *cx, const ts_node *n) {
+    const char *k = n->kind + 6;
+    int is_std = k[0] == 's', with_mean = strstr(k, "_mean") != NULL;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x || !(x = dtype_in(cx, n, -1, x, 0))) return -1;
+    axes_t a;
+    int keep = 0;
+    double correction = 1;
+    lv *c;
+    if (n->nin <= 2) {
+        all_axes(&a, x->type.rank);
+        c = n->nin > 1 ? lower_in(cx, n, 1) : NULL;
+    } else {
+        if (dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 3, 0, &keep)) return -1;
+        c = lower_in(cx, n, 2);
+        if (!c) return -1;
+    }
+    if (c && c->kind == LV_BOOL && !c->dyn) correction = c->i ? 1 : 0;
+    else if (c && (c->kind == LV_INT || c->kind == LV_FLOAT) && !c->dyn) correction = c->kind == LV_FLOAT ? c->f : (double)c->i;
+    else if (c && c->kind != LV_NONE) return lower_fail(cx, "unbiased / correction must be known at conversion time");
+    int64_t cnt = 0;
+    if (count_of(cx, x, &a, &cnt)) return -1;
+    ir_value *m = red(cx, IR_OP_REDUCE_MEAN, x, &a, 1, "mean");
+    ir_value *d = m ? lower_binary(cx, IR_OP_SUB, x, m, "centered") : NULL;
+    ir_value *ss = red(cx, IR_OP_REDUCE_SUM, d ? lower_unary(cx, IR_OP_SQUARE, d, "sq") : NULL, &a, keep, "ss");
+    double den = (double)cnt - correction;
+    ir_value *v = ss ? lower_binary(cx, IR_OP_MUL, ss, num(cx, den > 0 ? 1.0 / den : NAN, ss, "inv_n"), is_std ? "var" : NULL) : NULL;
+    if (v && is_std) v = lower_unary(cx, IR_OP_SQRT, v, NULL);
+    if (!v || lower_out_tensor(cx, n, 0, v)) return -1;
+    if (!with_mean) return 0;
+    if (!keep && a.nax && !(m = red(cx, IR_OP_REDUCE_MEAN, x, &a, 0, "mean_out"))) return -1;
+    return lower_out_tensor(cx, n, 1, m);
+}
+
+/* The p-norm of x over axes a. */
+static ir_value *pnorm(lower_ctx *cx, ir_value *x, double p, const axes_t *a, int keep) {
+    if (p == 2) return lower_unary(cx, IR_OP_SQRT, red(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_SQUARE, x, "sq"), a, keep, "ss"), NULL);
+    ir_value *ab = lower_unary(cx, IR_OP_ABS, x, "abs");
+    if (p == 1) return red(cx, IR_OP_REDUCE_SUM, ab, a, keep, NULL);
+    if (isinf(p)) return red(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, ab, a, keep, NULL);
+    if (p == 0) {
+        ir_value *nz = ab ? lower_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero") : NULL;
+        return red(cx, IR_OP_REDUCE_SUM, nz ? lower_cast(cx, nz, x->type.dtype, "count") : NULL, a, keep, NULL);
+    }
+    ir_value *pw = ab ? lower_binary(cx, IR_OP_POW, ab, num(cx, p, x, "p"), "pow") : NULL;
+    ir_value *s = red(cx, IR_OP_REDUCE_SUM, pw, a, keep, "sum");
+    return s ? lower_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL) : NULL;
+}
+
+/* A norm order: a number, None (dflt), or 'fro' (2 over the given dims). */
+static int order_in(lower_ctx *cx, const ts_node *n, int i, double dflt, double *p) {
+    *p = dflt;
+    if (i >= n->nin || lower_is_none(cx, n, i)) return 0;
+    lv *l = lower_in(cx, n, i);
+    if (!l) return -1;
+    if (l->kind == LV_STR) {
+        if (strcmp(l->s, "fro") == 0) {
+            *p = 2;
+            return 0;
+        }
+        return lower_fail(cx, "matrix norm '%s' is not supported (only 'fro')", l->s);
+    }
+    return lower_float_in(cx, n, i, p);
+}
+
+/* norm(x, p), norm(x, p, dtype), norm(x, p, dim, keepdim[, dtype]); linalg_vector_norm(x, ord, dim,
+ * keepdim, dtype); linalg_norm(x, ord, dim, keepdim, dtype) (vector norms and 'fro');
+ * frobenius_norm(x, dim, keepdim). */
+int lower_norm(lower_ctx *cx, const ts_node *n) {
+    const char *k = n->kind + 6;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return -1;
+    axes_t a;
+    int keep = 0, dt_i = -1;
+    double p = 2;
+    if (strcmp(k, "frobenius_norm") == 0) {
+        if (dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 2, 0, &keep)) return -1;
+    } else if (strcmp(k, "norm") == 0) {
+        if (order_in(cx, n, 1, 2, &p)) return -1;
+        if (n->nin <= 3) {
+            all_axes(&a, x->type.rank);
+            dt_i = n->nin == 3 ? 2 : -1;
+        } else {
+            if (dims_in(cx, n, 2, x->type.rank, &a) || optional_bool(cx, n, 3, 0, &keep)) return -1;
+            dt_i = 4;
+        }
+    } else { /* linalg_vector_norm, linalg_norm */
+        int matrix = strcmp(k, "linalg_norm") == 0;
+        if (order_in(cx, n, 1, 2, &p) || dims_in(cx, n, 2, x->type.rank, &a) || optional_bool(cx, n, 3, 0, &keep))
+            return -1;
+        dt_i = 4;
+        if (matrix && !lower_is_none(cx, n, 1)) {
+            lv *o = lower_in(cx, n, 1);
+            int two_dims = (!lower_is_none(cx, n, 2) && a.nax == 2) || (lower_is_none(cx, n, 2) && x->type.rank == 2);
+            if (two_dims && o && o->kind != LV_STR)
+                return lower_fail(cx, "linalg_norm matrix norm of order %g is not supported (only 'fro' / None)", p);
+            if (o && o->kind == LV_STR && !two_dims) return lower_fail(cx, "'fro' needs a 2-D input or two dims");
+        }
+    }
+    if (!(x = dtype_in(cx, n, dt_i, x, 0))) return -1;
+    return lower_out_tensor(cx, n, 0, pnorm(cx, x, p, &a, keep));
+}
+
+/* count_nonzero(x, dim=None): sum of (x != 0) as int32; dim an int or a list. */
+int lower_count_nonzero(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    axes_t a;
+    if (!x || dims_in(cx, n, 1, x->type.rank, &a)) return -1;
+    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    ir_value *nz = lower_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
+    ir_value *c = nz ? lower_cast(cx, nz, IR_INT32, "count") : NULL;
+    return lower_out_tensor(cx, n, 0, red(cx, IR_OP_REDUCE_SUM, c, &a, 0, NULL));
+}
+
+/* logsumexp(x, dim, keepdim) = m + log(sum(exp(x - m))), m the max over dim. */
+int lower_logsumexp(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    axes_t a;
+    int keep;
+    if (!x || !(x = dtype_in(cx, n, -1, x, 0)) || dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 2, 0, &keep))
+        return -1;
+    ir_value *m = red(cx, IR_OP_REDUCE_MAX, x, &a, 1, "max");
+    ir_value *e = m ? lower_unary(cx, IR_OP_EXP, lower_binary(cx, IR_OP_SUB, x, m, "shifted"), "exp") : NULL;
+    ir_value *lg = lower_unary(cx, IR_OP_LOG, red(cx, IR_OP_REDUCE_SUM, e, &a, keep, "sum"), "log");
+    if (lg && !keep && a.nax && !(m = red(cx, IR_OP_REDUCE_MAX, x, &a, 0, "max_out"))) return -1;
+    return lower_out_tensor(cx, n, 0, lg ? lower_binary(cx, IR_OP_ADD, lg, m, NULL) : NULL);
+}
+
+/* cumsum / cumprod(x, dim, dtype): an inclusive prefix scan in ceil(log2(n)) steps,
+ * y = y (op) shift(y, s) for s = 1, 2, 4, ...; shift pads s identity elements in front
+ * (0 or 1) and drops the last s. Integers scan in fp32 (exact below 2^24) and cast back. */
+int lower_cumulative(lower_ctx *cx, const ts_node *n) {
+    int is_prod = strncmp(n->kind + 6, "cumprod", 7) == 0;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t dim;
+    int axis;
+    if (!x || lower_int_in(cx, n, 1, &dim)) return -1;
+    int rank = x->type.rank;
+    if (rank == 0) return lower_out_tensor(cx, n, 0, dtype_in(cx, n, 2, x, 1));
+    if (lower_axis(cx, dim, rank, &axis) || !(x = dtype_in(cx, n, 2, x, 1))) return -1;
+    ir_dtype out_dt = x->type.dtype;
+    if (!ir_dtype_is_float(out_dt) && !(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
+    int64_t len = x->type.dims[axis];
+    if (len < 0) return lower_fail(cx, "the size of dim %d must be known at conversion time", axis);
+    ir_value *y = x;
+    for (int64_t s = 1; s < len; s *= 2) {
+        int64_t pad[2 * IR_MAX_RANK] = {0}, begin[IR_MAX_RANK] = {0}, end[IR_MAX_RANK] = {0};
+        int np = 2 * (rank - axis), mask[IR_MAX_RANK];
+        pad[0] = s;
+        ir_op *op = lower_op(cx, IR_OP_PAD, "padded");
+        if (!op || ir_op_set_input(op, "x", y) || lower_param_i32v(cx, op, "pad", np, pad) ||
+            lower_param_str(cx, op, "mode", "constant") || lower_param_f(cx, op, "constant_val", is_prod ? 1 : 0, y->type.dtype))
+            return -1;
+        ir_value *pd = lower_finish(cx, op);
+        for (int i = 0; i < rank; i++) mask[i] = i != axis;
+        end[axis] = len;
+        ir_op *sl = pd ? lower_op(cx, IR_OP_SLICE_BY_INDEX, "shifted") : NULL;
+        if (!sl || ir_op_set_input(sl, "x", pd) || lower_param_i32v(cx, sl, "begin", rank, begin) ||
+            lower_param_i32v(cx, sl, "end", rank, end) || lower_param_boolv(cx, sl, "begin_mask", rank, mask) ||
+            lower_param_boolv(cx, sl, "end_mask", rank, mask))
+            return -1;
+        ir_value *sh = lower_finish(cx, sl);
+        if (!(y = sh ? lower_binary(cx, is_prod ? IR_OP_MUL : IR_OP_ADD, y, sh, s * 2 < len ? "step" : NULL) : NULL)) return -1;
+    }
+    if (y == x && !(y = lower_unary(cx, IR_OP_IDENTITY, x, NULL))) return -1;
+    if (y->type.dtype != out_dt && !(y = lower_cast(cx, y, out_dt, NULL))) return -1;
+    return lower_out_tensor(cx, n, 0, y);
+}
