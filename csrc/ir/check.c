@@ -28,6 +28,7 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_CAST] = {"x", "dtype"},
     [IR_OP_CEIL] = {"x"},
     [IR_OP_CLAMPED_RELU] = {"x", "alpha", "beta"},
+    [IR_OP_CLASSIFY] = {"probabilities", "classes"},
     [IR_OP_CLIP] = {"x", "alpha", "beta"},
     [IR_OP_CONCAT] = {"values", "axis"},
     [IR_OP_COND] = {"pred"},

@@ -273,6 +273,25 @@ static int infer_reduce(infer_ctx *c, int arg) {
     return inf_out(c, t);
 }
 
+/* classify(probabilities: fp32 tensor of N elements, classes: const [N] string or int64)
+ * -> (label: scalar of the class dtype, probabilities: dict<class dtype, fp64>). */
+static int infer_classify(infer_ctx *c) {
+    const ir_type *p, *k;
+    if (inf_input(c, "probabilities", 1, &p) || inf_input(c, "classes", 1, &k)) return -1;
+    if (p->kind != IR_TK_TENSOR || p->dtype != IR_FP32)
+        return inf_fail(c, "probabilities must be an fp32 tensor, got %s", inf_tstr(p));
+    const ir_value *cv = ir_op_input(c->op, "classes");
+    if (!cv->konst || k->kind != IR_TK_TENSOR || k->rank != 1 || (k->dtype != IR_STRING && k->dtype != IR_INT64))
+        return inf_fail(c, "classes must be a const list of string or int64 labels, got %s", inf_tstr(k));
+    int64_t n = ir_type_numel(p);
+    if (n >= 0 && n != k->dims[0])
+        return inf_fail(c, "%lld probabilities (%s) for %lld classes", (long long)n, inf_tstr(p), (long long)k->dims[0]);
+    ir_type d = ir_scalar_type(k->dtype);
+    d.kind = IR_TK_DICT;
+    if (inf_out(c, ir_scalar_type(k->dtype))) return -1;
+    return inf_out(c, d);
+}
+
 static int infer_shape_op(infer_ctx *c) {
     const ir_type *x;
     if (inf_input(c, "x", 1, &x)) return -1;
@@ -307,6 +326,7 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_CAST: return infer_cast(c);
     case IR_OP_SOFTMAX: return infer_axis_op(c);
     case IR_OP_SHAPE: return infer_shape_op(c);
+    case IR_OP_CLASSIFY: return infer_classify(c);
     case IR_OP_REDUCE_ARGMAX: case IR_OP_REDUCE_ARGMIN:
         return infer_reduce(c, 1);
     case IR_OP_REDUCE_MAX: case IR_OP_REDUCE_MEAN: case IR_OP_REDUCE_MIN: case IR_OP_REDUCE_PROD:

@@ -78,6 +78,10 @@ int64_t ir_type_numel(const ir_type *t) {
 
 char *ir_type_str(const ir_type *t, char *buf, size_t n) {
     size_t k = 0;
+    if (t->kind == IR_TK_DICT) {
+        snprintf(buf, n, "dict<%s,fp64>", ir_dtype_name(t->dtype));
+        return buf;
+    }
     k += (size_t)snprintf(buf, n, "%s%s", t->kind == IR_TK_LIST ? "list<" : "", ir_dtype_name(t->dtype));
     if (t->rank < 0) {
         k += (size_t)snprintf(buf + PC_MIN(k, n), n - PC_MIN(k, n), "[*]");

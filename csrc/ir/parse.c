@@ -211,6 +211,22 @@ static const char *expect_ident(parser *ps, const char *what) {
 static int parse_type(parser *ps, ir_type *t) {
     memset(t, 0, sizeof *t);
     int list = 0;
+    if (is_ident(ps, "dict")) { /* dict<key dtype,fp64> */
+        next(ps);
+        if (expect_punct(ps, '<')) return -1;
+        token kt = ps->tok;
+        const char *key = expect_ident(ps, "expected the key dtype of a dict (string or int64)");
+        if (!key) return -1;
+        t->kind = IR_TK_DICT;
+        t->dtype = ir_dtype_from_name(key);
+        if (t->dtype != IR_STRING && t->dtype != IR_INT64) return fail_at(ps, &kt, "dict keys are string or int64");
+        if (expect_punct(ps, ',')) return -1;
+        token vt = ps->tok;
+        const char *val = expect_ident(ps, "expected the value dtype of a dict (fp64)");
+        if (!val) return -1;
+        if (strcmp(val, "fp64") != 0) return fail_at(ps, &vt, "dict values are fp64");
+        return expect_punct(ps, '>');
+    }
     if (is_ident(ps, "list")) {
         list = 1;
         next(ps);

@@ -2,7 +2,8 @@
  *
  * 1. Every node kind (nested blocks too) is checked against the registry and the
  *    external converter; all missing kinds are reported at once.
- * 2. Graph inputs after `self` become function inputs typed from lower_opts.
+ * 2. Graph inputs after `self` become function inputs typed from lower_opts;
+ *    image inputs get their scale / bias ops right after them.
  * 3. Nodes are lowered in order; each maps its outputs to lowered values (lv).
  * 4. Graph outputs (tuples flattened) become the function's outputs; an identity
  *    is inserted where an output would otherwise be a function input, a const or
@@ -274,6 +275,59 @@ int lower_block_nodes(lower_ctx *cx, const ts_block *b) {
 }
 
 /* ---- inputs and outputs ---- */
+
+/* An image input's preprocessing, as coremltools emits it for ML Programs:
+ * `<x>__scaled__ = mul(x, scale)` (a scalar of the input's dtype), then
+ * `<x>__biased__ = add(., bias)` with bias shaped [1, C, 1, 1] (C = 3) or [1]
+ * (grayscale); a channel-last graph then gets a transpose to NHWC. Returns the
+ * value the graph should read instead of x. */
+static ir_value *preprocess_image(lower_ctx *cx, const lower_input *li, ir_value *x) {
+    const ir_type *t = &x->type;
+    if (!ir_dtype_is_float(t->dtype)) {
+        pc_fail(cx->e, PC_E_VALUE, "image input '%s' must be fp32 or fp16, not %s", x->name, ir_dtype_name(t->dtype));
+        return NULL;
+    }
+    if (li->nbias != 1 && li->nbias != 3) {
+        pc_fail(cx->e, PC_E_VALUE, "image input '%s': bias needs 1 or 3 values, got %d", x->name, li->nbias);
+        return NULL;
+    }
+    if (t->rank != 4 || (t->dims[1] >= 0 && t->dims[1] != li->nbias)) {
+        char b[128];
+        pc_fail(cx->e, PC_E_VALUE, "image input '%s' has type %s; an image is [1, %d, H, W]", x->name,
+                ir_type_str(t, b, sizeof b), li->nbias);
+        return NULL;
+    }
+    cx->node = NULL;
+    cx->base = x->name;
+    cx->loc = pc_sprintf(cx->p->arena, "preprocessing of image input '%s'", x->name);
+    ir_value *y = x;
+    if (li->scale != 1.0) {
+        ir_value *s = lower_const_scalar(cx, li->scale, t->dtype, "_scale__");
+        if (!s || !(y = lower_binary(cx, IR_OP_MUL, y, s, "_scaled__"))) return NULL;
+    }
+    int any = 0;
+    for (int c = 0; c < li->nbias; c++) any |= li->bias[c] != 0.0;
+    if (any) {
+        float bv[3];
+        for (int c = 0; c < li->nbias; c++) bv[c] = (float)li->bias[c];
+        int64_t dims[4] = {1, li->nbias, 1, 1}, one = 1;
+        ir_type bt = li->nbias == 3 ? ir_tensor_type(t->dtype, 4, dims) : ir_tensor_type(t->dtype, 1, &one);
+        const char *nm = lower_name(cx, "_bias__");
+        ir_value *b = nm ? ir_const_new(cx->p, cx->b, nm, bt, IR_FP32, bv, 1) : NULL;
+        if (!b || lower_names_add(cx, b->name, b)) {
+            pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+            return NULL;
+        }
+        if (!(y = lower_binary(cx, IR_OP_ADD, y, b, "_biased__"))) return NULL;
+    }
+    if (li->channel_last) {
+        static const int64_t perm[4] = {0, 2, 3, 1};
+        ir_op *tr = lower_op(cx, IR_OP_TRANSPOSE, "_channel_last__");
+        if (!tr || ir_op_set_input(tr, "x", y) || lower_param_i32v(cx, tr, "perm", 4, perm)) return NULL;
+        y = lower_finish(cx, tr);
+    }
+    return y;
+}
 static int add_inputs(lower_ctx *cx) {
     const ts_block *top = cx->g->top;
     int first = cx->g->has_self ? 1 : 0, n = top->nin - first;
@@ -297,6 +351,7 @@ static int add_inputs(lower_ctx *cx) {
         if (t.dtype == IR_FP64) t.dtype = IR_FP32;
         ir_value *v = ir_function_add_input(cx->fn, name, t);
         if (!v || lower_names_add(cx, v->name, v)) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        if (li->preprocess && !(v = preprocess_image(cx, li, v))) return -1;
         if (!(cx->vals[tv->id] = lv_tensor(cx, v))) return -1;
     }
     return 0;

@@ -14,6 +14,15 @@
 typedef struct lower_input {
     const char *name;   /* MIL input name (NULL: derived from the graph input) */
     ir_type type;       /* dtype (fp32, fp16, int32, bool) and shape; dims may be symbolic */
+    /* Image preprocessing (ct.ImageType), applied right after the input as Core ML
+     * expects of ML Programs: y = x * scale + bias[c] per channel (mul skipped when
+     * scale == 1, add when every bias is 0). Zeroed (preprocess = 0): none. */
+    int preprocess;     /* 1: apply scale / bias */
+    double scale;
+    int nbias;          /* channels: 1 (grayscale) or 3 (RGB / BGR) */
+    double bias[3];
+    int channel_last;   /* the graph wants NHWC: transpose [0,2,3,1] after the scale / bias
+                           (the input itself stays NCHW, as Core ML feeds images) */
 } lower_input;
 
 typedef struct lower_output {
@@ -74,6 +83,23 @@ int lower_ext_is_bound(lower_ctx *cx, int i);
 
 /* Lower g into a new program with one function "main". */
 int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err *e);
+
+/* A classifier (ct.ClassifierConfig): labels for the probabilities the model returns. */
+typedef struct lower_classifier {
+    int nlabels;
+    int labels_are_int;                 /* int64 labels, else strings */
+    const char *const *string_labels;
+    const int64_t *int_labels;
+    const char *predicted_feature_name; /* NULL: "classLabel"; the probabilities are "<name>_probs" */
+    const char *probabilities_output;   /* value holding the probabilities; NULL: the output of the
+                                           last non-const op with one output (coremltools' rule) */
+} lower_classifier;
+
+/* End main with a MIL `classify` op, as coremltools does for classifiers (after the
+ * graph passes): the probabilities (cast to fp32 if needed) and the labels go in;
+ * the label (scalar string / int64) and the probabilities dictionary become the
+ * first two outputs, replacing the probabilities output. */
+int lower_add_classifier(ir_program *p, const lower_classifier *c, pc_err *e);
 
 /* The TorchScript kinds the registry handles, for the README's op table:
  * calls f(kind, note) for each; note says limits ("" if none). */

@@ -107,6 +107,7 @@ static PyObject *program_text(ProgramObject *o, PyObject *args, PyObject *kw) {
 }
 
 static PyObject *type_tuple(const ir_type *t) {
+    if (t->kind == IR_TK_DICT) return Py_BuildValue("(s())", "dict");
     PyObject *shape = PyTuple_New(t->rank < 0 ? 0 : t->rank);
     if (!shape) return NULL;
     for (int i = 0; i < t->rank; i++) {
@@ -135,7 +136,8 @@ static PyObject *values_list(int n, ir_value *const *v) {
     return l;
 }
 
-/* io() -> ([(name, (dtype, shape))], [(name, (dtype, shape))]) of "main"; None dims are symbolic. */
+/* io() -> ([(name, (dtype, shape))], [(name, (dtype, shape))]) of "main"; None dims are symbolic;
+ * a dictionary (classify's probabilities) is ("dict", ()). */
 static PyObject *program_io(ProgramObject *o, PyObject *unused) {
     ir_function *fn = ir_program_main(o->prog);
     if (!fn) return Py_BuildValue("([],[])");
@@ -262,8 +264,34 @@ static PyObject *output_array(rt_tensor *t, npy_intp *dims, int npt) {
     return arr;
 }
 
+/* A classify output: the label (str or int) for a rank-0 string/int64 tensor, or
+ * {label: probability} for the dictionary, keyed by the producing op's classes. */
+static PyObject *classifier_output(const ir_value *v, const rt_tensor *t) {
+    if (v->type.kind == IR_TK_DICT) {
+        const ir_value *cv = v->def ? ir_op_input(v->def, "classes") : NULL;
+        const ir_const *k = cv ? cv->konst : NULL;
+        if (!k || t->dtype != IR_FP64 || t->rank != 1 || k->count != t->dims[0]) {
+            PyErr_Format(PyExc_RuntimeError, "output '%s': a dictionary without its class labels", v->name);
+            return NULL;
+        }
+        PyObject *d = PyDict_New();
+        for (int64_t i = 0; d && i < k->count; i++) {
+            PyObject *key = k->store == IR_STRING ? PyUnicode_FromString(((const char *const *)k->data)[i])
+                                                  : PyLong_FromLongLong(ir_const_get_i64(k, i));
+            PyObject *val = key ? PyFloat_FromDouble(((const double *)t->data)[i]) : NULL;
+            if (!val || PyDict_SetItem(d, key, val) < 0) Py_CLEAR(d);
+            Py_XDECREF(key);
+            Py_XDECREF(val);
+        }
+        return d;
+    }
+    if (t->dtype == IR_STRING) return PyUnicode_FromString(((const char *const *)t->data)[0]);
+    return PyLong_FromLongLong(((const int64_t *)t->data)[0]);
+}
+
 /* run([ndarray]) -> [ndarray]: inputs in declared order, already of the declared
- * dtype (the Python layer converts and checks names). Releases the GIL. */
+ * dtype (the Python layer converts and checks names). Releases the GIL. A
+ * classifier's label is a str / int and its probabilities a dict. */
 static PyObject *program_run(ProgramObject *o, PyObject *args) {
     PyObject *seq_in;
     if (!PyArg_ParseTuple(args, "O", &seq_in)) return NULL;
@@ -313,6 +341,17 @@ static PyObject *program_run(ProgramObject *o, PyObject *args) {
     result = PyList_New(nout);
     if (!result) goto done;
     for (int i = 0; i < nout; i++) {
+        const ir_value *ov = rt_output(o->rt, i);
+        if (ov && (ov->type.kind == IR_TK_DICT || (ov->type.rank == 0 && outs[i].dtype == IR_STRING) ||
+                   (ov->def && ov->def->kind == IR_OP_CLASSIFY))) {
+            PyObject *x = classifier_output(ov, &outs[i]);
+            if (!x) {
+                Py_CLEAR(result);
+                goto done;
+            }
+            PyList_SET_ITEM(result, i, x);
+            continue;
+        }
         int npt = ir_to_np_dtype(outs[i].dtype);
         if (npt < 0) {
             PyErr_Format(PyExc_TypeError, "output %d has dtype %s, which numpy cannot hold", i,
@@ -456,11 +495,41 @@ static PyObject *mod_load(PyObject *m, PyObject *args) {
     return Py_BuildValue("(NN)", prog, dd);
 }
 
-/* Parse one input spec (name|None, dtype str, shape sequence of int|None). */
+/* Image preprocessing (scale, [bias per channel][, channel_last]) of an input, or None. */
+static int parse_preprocess(PyObject *pre, lower_input *in) {
+    PyObject *bias;
+    int channel_last = 0;
+    if (!pre || pre == Py_None) return 0;
+    if (!PyArg_ParseTuple(pre, "dO|p", &in->scale, &bias, &channel_last)) return -1;
+    in->channel_last = channel_last;
+    PyObject *seq = PySequence_Fast(bias, "image bias must be a sequence");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n != 1 && n != 3) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "image bias needs 1 or 3 values, got %zd", n);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        in->bias[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
+        if (in->bias[i] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    in->nbias = (int)n;
+    in->preprocess = 1;
+    return 0;
+}
+
+/* Parse one input spec (name|None, dtype str, shape sequence of int|None[, preprocess]). */
 static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_arena *a) {
-    PyObject *name, *shape;
+    PyObject *name, *shape, *pre = NULL;
     const char *dt;
-    if (!PyArg_ParseTuple(spec, "OsO", &name, &dt, &shape)) return -1;
+    memset(in, 0, sizeof *in);
+    if (!PyArg_ParseTuple(spec, "OsO|O", &name, &dt, &shape, &pre)) return -1;
+    if (parse_preprocess(pre, in)) return -1;
     in->name = NULL;
     if (name != Py_None) {
         const char *s = PyUnicode_AsUTF8(name);
@@ -497,18 +566,67 @@ static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_
     return 0;
 }
 
-/* convert(graph, inputs, outputs, opset, precision, debug) -> Program
+/* Classifier spec (labels: [str] | [int], predicted_feature_name|None, probabilities output|None). */
+static int parse_classifier(PyObject *spec, lower_classifier *c, pc_arena *a) {
+    PyObject *labels, *pfn, *pout;
+    memset(c, 0, sizeof *c);
+    if (!PyArg_ParseTuple(spec, "OOO", &labels, &pfn, &pout)) return -1;
+    PyObject *seq = PySequence_Fast(labels, "class labels must be a list");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    c->nlabels = (int)n;
+    c->labels_are_int = n > 0 && PyLong_Check(PySequence_Fast_GET_ITEM(seq, 0));
+    const char **ss = pc_alloc(a, sizeof(char *) * (size_t)(n ? n : 1));
+    int64_t *is = pc_alloc(a, sizeof(int64_t) * (size_t)(n ? n : 1));
+    if (!ss || !is) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(seq, i);
+        if (c->labels_are_int != (PyLong_Check(it) && !PyBool_Check(it)) || (!c->labels_are_int && !PyUnicode_Check(it))) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_TypeError, "class labels must be all str or all int; label %zd is %s", i, Py_TYPE(it)->tp_name);
+            return -1;
+        }
+        if (c->labels_are_int) {
+            is[i] = PyLong_AsLongLong(it);
+            if (is[i] == -1 && PyErr_Occurred()) {
+                Py_DECREF(seq);
+                return -1;
+            }
+        } else {
+            const char *s = PyUnicode_AsUTF8(it);
+            if (!s || !(ss[i] = pc_strdup(a, s))) {
+                Py_DECREF(seq);
+                if (!PyErr_Occurred()) PyErr_NoMemory();
+                return -1;
+            }
+        }
+    }
+    Py_DECREF(seq);
+    c->string_labels = ss;
+    c->int_labels = is;
+    if (pfn != Py_None && !(c->predicted_feature_name = PyUnicode_AsUTF8(pfn))) return -1;
+    if (pout != Py_None && !(c->probabilities_output = PyUnicode_AsUTF8(pout))) return -1;
+    return 0;
+}
+
+/* convert(graph, inputs, outputs, opset, precision, debug, converters, classifier) -> Program
+ *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
  *   graph: torch._C.Graph of a frozen, inlined module
- *   inputs: [(name|None, dtype, shape)], one per graph input after self
+ *   inputs: [(name|None, dtype, shape[, (scale, [bias])])], one per graph input after self;
+ *           the optional 4th item is image preprocessing (None: none)
  *   outputs: [name|None] or None
  *   precision: "fp16" | "fp32" */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
-    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", NULL};
-    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None;
+    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier", NULL};
+    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None;
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
-                                     &converters))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
+                                     &converters, &classifier))
         return NULL;
     if (converters != Py_None && !PyDict_Check(converters)) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
@@ -590,6 +708,14 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
         py_raise(m, &e);
         goto done;
     }
+    if (classifier != Py_None) {
+        lower_classifier lc;
+        if (parse_classifier(classifier, &lc, a)) goto done;
+        if (lower_add_classifier(p, &lc, &e)) {
+            py_raise(m, &e);
+            goto done;
+        }
+    }
     result = program_wrap(m, p);
     p = NULL;
 done:
@@ -646,7 +772,7 @@ static PyObject *mod_set_num_threads(PyObject *m, PyObject *args) {
 
 static PyMethodDef mod_methods[] = {
     {"convert", (PyCFunction)(void (*)(void))mod_convert, METH_VARARGS | METH_KEYWORDS,
-     "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False) -> Program"},
+     "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, converters=None, classifier=None) -> Program"},
     {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
     {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},

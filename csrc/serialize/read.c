@@ -219,7 +219,19 @@ static int read_type(rd *r, const Cml__ValueType *vt, ir_type *t, const char *ct
         t->kind = IR_TK_LIST;
         return 0;
     case CML__VALUE_TYPE__TYPE_TUPLE_TYPE: return pc_fail(r->e, PC_E_FORMAT, "%s: %s has a tuple type, which we do not support", r->file, ctx);
-    case CML__VALUE_TYPE__TYPE_DICTIONARY_TYPE: return pc_fail(r->e, PC_E_FORMAT, "%s: %s has a dictionary type, which we do not support", r->file, ctx);
+    case CML__VALUE_TYPE__TYPE_DICTIONARY_TYPE: { /* classify's probabilities: scalar string/int64 -> scalar fp64/fp32 */
+        const Cml__DictionaryType *dt = vt->dictionarytype;
+        ir_type kt, vt2;
+        if (!dt->keytype || !dt->valuetype || read_type(r, dt->keytype, &kt, ctx) || read_type(r, dt->valuetype, &vt2, ctx))
+            return r->e->kind ? -1 : pc_fail(r->e, PC_E_FORMAT, "%s: %s has a dictionary type without key or value type", r->file, ctx);
+        if (kt.kind != IR_TK_TENSOR || kt.rank != 0 || (kt.dtype != IR_STRING && kt.dtype != IR_INT64) ||
+            vt2.kind != IR_TK_TENSOR || vt2.rank != 0 || (vt2.dtype != IR_FP64 && vt2.dtype != IR_FP32))
+            return pc_fail(r->e, PC_E_FORMAT, "%s: %s has a dictionary type other than string/int64 -> fp64, which we do not support",
+                           r->file, ctx);
+        *t = ir_scalar_type(kt.dtype);
+        t->kind = IR_TK_DICT;
+        return 0;
+    }
     case CML__VALUE_TYPE__TYPE_STATE_TYPE: return pc_fail(r->e, PC_E_FORMAT, "%s: %s has a state type, which we do not support", r->file, ctx);
     default: return pc_fail(r->e, PC_E_FORMAT, "%s: %s has an empty type", r->file, ctx);
     }
@@ -446,6 +458,43 @@ static ir_value *add_const(rd *r, ir_block *b, const char *name, const char *out
     return v;
 }
 
+/* An immediate list of scalars (classify's `classes`) -> payload of a [N] const
+ * of the element dtype (*t). Every element must be a scalar of the declared type. */
+static int read_list_value(rd *r, const Cml__Value *v, const char *ctx, ir_type *t, ir_const **out) {
+    const Cml__ListType *lt = v->type->listtype;
+    ir_type et;
+    if (!lt->type || read_type(r, lt->type, &et, ctx))
+        return r->e->kind ? -1 : pc_fail(r->e, PC_E_FORMAT, "%s: %s is a list without an element type", r->file, ctx);
+    if (et.kind != IR_TK_TENSOR || et.rank != 0)
+        return pc_fail(r->e, PC_E_FORMAT, "%s: %s is a list literal whose elements are not scalars, which we do not support",
+                       r->file, ctx);
+    const Cml__ListValue *l = v->immediatevalue->list;
+    size_t n = l ? l->n_values : 0;
+    if (lt->length && lt->length->dimension_case == CML__DIMENSION__DIMENSION_CONSTANT && lt->length->constant &&
+        lt->length->constant->size != (uint64_t)n)
+        return pc_fail(r->e, PC_E_FORMAT, "%s: %s is a list of declared length %llu holding %zu values", r->file, ctx,
+                       (unsigned long long)lt->length->constant->size, n);
+    size_t es = ir_dtype_size(et.dtype);
+    if (!es) return pc_fail(r->e, PC_E_FORMAT, "%s: %s is a list of %s", r->file, ctx, ir_dtype_name(et.dtype));
+    char *data = pc_alloc(r->p->arena, (n ? n : 1) * es);
+    if (!data) return OOM(r);
+    for (size_t i = 0; i < n; i++) {
+        const Cml__Value *item = l->values[i];
+        ir_const *c1;
+        if (read_value(r, item, &et, ctx, &c1)) return -1;
+        memcpy(data + i * es, c1->data, es);
+    }
+    int64_t dn = (int64_t)n;
+    *t = ir_tensor_type(et.dtype, 1, &dn);
+    ir_const *c = pc_alloc(r->p->arena, sizeof *c);
+    if (!c) return OOM(r);
+    c->store = et.dtype;
+    c->count = dn;
+    c->data = data;
+    *out = c;
+    return 0;
+}
+
 /* An inline Value (binding or attribute) -> a new const op before the op being read. */
 static ir_value *inline_const(rd *r, ir_block *b, const char *opname, const char *param, const Cml__Value *val) {
     const char *ctx = pc_sprintf(r->tmp, "op '%s' input '%s'", opname, param);
@@ -454,8 +503,14 @@ static ir_value *inline_const(rd *r, ir_block *b, const char *opname, const char
         OOM(r);
         return NULL;
     }
-    ir_const *c;
+    ir_const *c = NULL;
     ir_type t;
+    if (val->type && val->type->type_case == CML__VALUE_TYPE__TYPE_LIST_TYPE &&
+        val->value_case == CML__VALUE__VALUE_IMMEDIATE_VALUE &&
+        val->immediatevalue->value_case == CML__VALUE__IMMEDIATE_VALUE__VALUE_LIST) {
+        if (read_list_value(r, val, ctx, &t, &c)) return NULL;
+        return add_const(r, b, base, NULL, t, c);
+    }
     if (read_value(r, val, NULL, ctx, &c) || read_type(r, val->type, &t, ctx)) return NULL;
     return add_const(r, b, base, NULL, t, c);
 }

@@ -82,7 +82,25 @@ static Cml__TensorType *tensor_type(wr *w, const ir_type *t, const char *what) {
     return tt;
 }
 
+static Cml__ValueType *value_type(wr *w, const ir_type *t, const char *what);
+
+/* A dictionary type (classify's probabilities): scalar keys of t->dtype -> scalar fp64. */
+static Cml__ValueType *dict_type(wr *w, const ir_type *t, const char *what) {
+    Cml__ValueType *vt = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
+    Cml__DictionaryType *dt = NEW(w, Cml__DictionaryType, CML__DICTIONARY_TYPE__INIT);
+    if (!vt || !dt) {
+        OOM(w);
+        return NULL;
+    }
+    ir_type kt = ir_scalar_type(t->dtype), vt64 = ir_scalar_type(IR_FP64);
+    if (!(dt->keytype = value_type(w, &kt, what)) || !(dt->valuetype = value_type(w, &vt64, what))) return NULL;
+    vt->type_case = CML__VALUE_TYPE__TYPE_DICTIONARY_TYPE;
+    vt->dictionarytype = dt;
+    return vt;
+}
+
 static Cml__ValueType *value_type(wr *w, const ir_type *t, const char *what) {
+    if (t->kind == IR_TK_DICT) return dict_type(w, t, what);
     Cml__ValueType *vt = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
     Cml__TensorType *tt = vt ? tensor_type(w, t, what) : NULL;
     if (!vt || !tt) {
@@ -315,6 +333,67 @@ static Cml__Value *immediate(wr *w, const ir_type *t, const ir_const *c, const c
     return v;
 }
 
+/* A const [N] as an immediate MIL list of N scalars (classify's `classes`, which
+ * Core ML wants as a list literal bound to the op, not a const op). */
+static Cml__Value *list_value(wr *w, const ir_value *v, const char *what) {
+    const ir_const *c = v->konst;
+    if (!c || v->type.kind != IR_TK_TENSOR || v->type.rank != 1 || c->count != v->type.dims[0]) {
+        pc_fail(w->e, PC_E_VALUE, "%s: a list literal needs a const of rank 1", what);
+        return NULL;
+    }
+    Cml__Value *lv = NEW(w, Cml__Value, CML__VALUE__INIT);
+    Cml__Value__ImmediateValue *iv = NEW(w, Cml__Value__ImmediateValue, CML__VALUE__IMMEDIATE_VALUE__INIT);
+    Cml__ListValue *l = NEW(w, Cml__ListValue, CML__LIST_VALUE__INIT);
+    Cml__ValueType *vt = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
+    Cml__ListType *lt = NEW(w, Cml__ListType, CML__LIST_TYPE__INIT);
+    Cml__Dimension *len = NEW(w, Cml__Dimension, CML__DIMENSION__INIT);
+    Cml__Dimension__ConstantDimension *cd = NEW(w, Cml__Dimension__ConstantDimension, CML__DIMENSION__CONSTANT_DIMENSION__INIT);
+    size_t n = (size_t)c->count;
+    Cml__Value **items = pc_alloc(w->a, sizeof(*items) * (n ? n : 1));
+    if (!lv || !iv || !l || !vt || !lt || !len || !cd || !items) {
+        OOM(w);
+        return NULL;
+    }
+    ir_type et = ir_scalar_type(v->type.dtype);
+    if (!(lt->type = value_type(w, &et, what))) return NULL;
+    cd->size = (uint64_t)n;
+    len->dimension_case = CML__DIMENSION__DIMENSION_CONSTANT;
+    len->constant = cd;
+    lt->length = len;
+    vt->type_case = CML__VALUE_TYPE__TYPE_LIST_TYPE;
+    vt->listtype = lt;
+    size_t es = ir_dtype_size(c->store);
+    for (size_t i = 0; i < n; i++) {
+        ir_const one = {.store = c->store, .count = 1, .data = (const char *)c->data + i * es};
+        if (!(items[i] = immediate(w, &et, &one, what))) return NULL;
+    }
+    l->n_values = n;
+    l->values = items;
+    iv->value_case = CML__VALUE__IMMEDIATE_VALUE__VALUE_LIST;
+    iv->list = l;
+    lv->type = vt;
+    lv->value_case = CML__VALUE__VALUE_IMMEDIATE_VALUE;
+    lv->immediatevalue = iv;
+    return lv;
+}
+
+/* Is `v` a const read only as the `classes` of classify ops in b (so it is
+ * written as a list literal there and its const op is left out)? */
+static int is_classes_literal(const ir_block *b, const ir_value *v) {
+    if (!v->konst) return 0;
+    int used = 0;
+    for (const ir_op *op = b->first; op; op = op->next)
+        for (int i = 0; i < op->nin; i++)
+            for (int j = 0; j < op->in[i].n; j++) {
+                if (op->in[i].v[j] != v) continue;
+                if (op->kind != IR_OP_CLASSIFY || strcmp(op->in[i].name, "classes") != 0) return 0;
+                used = 1;
+            }
+    for (int i = 0; i < b->nout; i++)
+        if (b->out[i] == v) return 0;
+    return used;
+}
+
 static Cml__Value *string_value(wr *w, const char *s) {
     ir_const c = {.store = IR_STRING, .count = 1, .data = &s};
     ir_type t = ir_scalar_type(IR_STRING);
@@ -448,6 +527,12 @@ static Cml__Operation *op_msg(wr *w, const ir_op *op) {
             }
             bs[j] = NEW(w, Cml__Argument__Binding, CML__ARGUMENT__BINDING__INIT);
             if (!bs[j]) goto oom;
+            if (op->kind == IR_OP_CLASSIFY && strcmp(a->name, "classes") == 0 && op->parent &&
+                is_classes_literal(op->parent, a->v[j])) {
+                bs[j]->binding_case = CML__ARGUMENT__BINDING__BINDING_VALUE;
+                if (!(bs[j]->value = list_value(w, a->v[j], what))) return NULL;
+                continue;
+            }
             bs[j]->binding_case = CML__ARGUMENT__BINDING__BINDING_NAME;
             bs[j]->name = (char *)a->v[j]->name;
         }
@@ -500,8 +585,13 @@ static Cml__Block *block_msg(wr *w, const ir_block *b, int nested, const char *w
         pc_fail(w->e, PC_E_VALUE, "the body of %s has block inputs", where);
         return NULL;
     }
-    for (const ir_op *op = b->first; op; op = op->next)
+    int has_classify = 0;
+    for (const ir_op *op = b->first; op; op = op->next) has_classify |= op->kind == IR_OP_CLASSIFY;
+    for (const ir_op *op = b->first; op; op = op->next) {
+        if (has_classify && op->kind == IR_OP_CONST && op->nout == 1 && is_classes_literal(b, op->out[0]))
+            continue; /* bound inline to classify */
         if (!(bm->operations[bm->n_operations++] = op_msg(w, op))) return NULL;
+    }
     for (int i = 0; i < b->nout; i++) {
         if (!b->out[i] || !b->out[i]->name) {
             pc_fail(w->e, PC_E_VALUE, "output %d of %s is not bound", i, where);

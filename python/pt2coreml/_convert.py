@@ -9,8 +9,9 @@ from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageTyp
                      colorlayout, precision, target)
 
 
-def _input_spec(i, t):
-    """One input type -> (name, dtype name, shape with None for flexible dims, desc feature)."""
+def _input_spec(i, t, spec):
+    """One input type -> (name, dtype name, shape with None for flexible dims, lower bounds, upper bounds,
+    default shape, enumerated shapes or None, image preprocessing or None). An ImageType's program input is NCHW even when the graph is NHWC."""
     if not isinstance(t, (TensorType, ImageType)):
         raise TypeError(f"inputs[{i}] must be ct.TensorType or ct.ImageType, got {type(t).__name__}")
     if t.shape is None:
@@ -46,18 +47,47 @@ def _input_spec(i, t):
                 upper.append(d)
     shape = Shape(dims if None not in dims else [d if d is not None else RangeDim(lo, up)
                                                  for d, lo, up in zip(dims, lower, upper)])
+    pre = None
     if isinstance(t, ImageType):
         if enumerated is not None:
             raise ValueError(f"ImageType {t.name!r}: EnumeratedShapes are supported on TensorType inputs only")
+        channel_last = t.channel_first is False
         if len(dims) != 4 or dims[0] != 1:
-            raise ValueError(f"ImageType {t.name!r} needs a shape (1, C, H, W), got {tuple(shape.shape)}")
+            layout = "(1, H, W, C)" if channel_last else "(1, C, H, W)"
+            raise ValueError(f"ImageType {t.name!r} needs a shape {layout}, got {tuple(shape.shape)}")
+        if channel_last:  # the model takes NHWC; Core ML feeds NCHW and a transpose follows the scale/bias
+            dims, lower, upper, default = ([v[0], v[3], v[1], v[2]] for v in (dims, lower, upper, default))
         if dims[1] != t.channels:
             raise ValueError(f"ImageType {t.name!r}: {t.color_layout.name} has {t.channels} channel(s) but the "
                              f"shape says {dims[1]}")
-        dtype = "fp32"
+        if t.color_layout == colorlayout.GRAYSCALE_FLOAT16:
+            if spec < int(target.iOS16):
+                raise ValueError(f"ImageType {t.name!r}: GRAYSCALE_FLOAT16 images need "
+                                 "minimum_deployment_target=ct.target.iOS16 (macOS13) or later")
+            dtype = "fp16"
+        else:
+            dtype = "fp32"
+        pre = (t.scale, list(t.bias), channel_last)
     else:
         dtype = t.dtype_name or "fp32"
-    return t.name, dtype, dims, lower, upper, list(default), enumerated
+    return t.name, dtype, dims, lower, upper, list(default), enumerated, pre
+
+
+def _image_output_feature(i, o, feat):
+    """Describe output `feat` as the image `o` asks for: rank 4 (1, C, H, W) of known size, C from the layout."""
+    shape = feat["shape"]
+    if o.color_layout == colorlayout.GRAYSCALE_FLOAT16:
+        raise NotImplementedError(f"outputs[{i}] ({feat['name']!r}): GRAYSCALE_FLOAT16 image outputs are not supported "
+                                  "yet; use ct.colorlayout.GRAYSCALE")
+    if len(shape) != 4 or shape[0] != 1 or shape[1] != o.channels:
+        raise ValueError(f"outputs[{i}] ({feat['name']!r}) is a {o.color_layout.name} image, so the model must return "
+                         f"a tensor of shape (1, {o.channels}, H, W); it returns {tuple(shape)}")
+    if feat["upper"] != shape:
+        raise ValueError(f"outputs[{i}] ({feat['name']!r}): image outputs need a fixed size, got {tuple(shape)} "
+                         "with flexible dims")
+    if feat["dtype"] != "fp32":
+        raise ValueError(f"outputs[{i}] ({feat['name']!r}): image outputs must be fp32, the model returns {feat['dtype']}")
+    feat.update(kind="image", width=shape[3], height=shape[2], color_space=o.color_layout.value)
 
 
 _INT_TORCH = ("Long", "Int", "Short", "Char", "Byte")
@@ -123,8 +153,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         raise ValueError("inputs= is required for PyTorch models, e.g. inputs=[ct.TensorType(shape=(1, 3, 224, 224))]")
     if not isinstance(inputs, (list, tuple)):
         raise TypeError("inputs must be a list of ct.TensorType / ct.ImageType")
-    if classifier_config is not None:
-        raise NotImplementedError("classifier_config is not supported yet")
+    classifier = _classifier_spec(classifier_config)
 
     module = load_module(model)
     signature = forward_signature(module)
@@ -132,7 +161,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     if len(inputs) != len(signature):
         raise ValueError(f"the model's forward takes {len(signature)} input(s) but inputs= lists {len(inputs)}: "
                          f"give one ct.TensorType per argument of forward({', '.join(arg_names)}), in order")
-    specs = [_input_spec(i, t) for i, t in enumerate(inputs)]
+    specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
     names = [s[0] for s in specs if s[0]]
     if len(set(names)) != len(names):
         raise ValueError(f"input names must be unique, got {names}")
@@ -164,8 +193,9 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         if clash:
             raise ValueError(f"output name(s) {sorted(clash)} clash with input names")
 
-    prog = _core.convert(graph, [(s[0], s[1], s[2]) for s in specs], out_names,
-                         OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers())
+    prog = _core.convert(graph, [(s[0], s[1], s[2], s[7]) for s in specs], out_names,
+                         OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
+                         classifier=classifier)
     del frozen  # tensors the program points into are held by the program itself
 
     in_io, out_io = prog.io()
@@ -182,12 +212,42 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
                      "shape": [d if d is not None else 1 for d in shape],
                      "upper": [d if d is not None else -1 for d in shape]}
                     for name, (dtype, shape) in out_io]
+    label_name = probs_name = None
+    if classifier is not None:  # classify's outputs come first: the label, then the probabilities dict
+        int_labels = isinstance(classifier[0][0], int)
+        label_name, probs_name = desc_outputs[0]["name"], desc_outputs[1]["name"]
+        desc_outputs[0] = {"name": label_name, "kind": "int64" if int_labels else "string",
+                           "dtype": "int64" if int_labels else "string", "shape": [], "upper": []}
+        desc_outputs[1] = {"name": probs_name, "kind": "dict", "dict_key_int": int(int_labels), "shape": [], "upper": []}
+    if outputs is not None:
+        tensor_outs = desc_outputs[2:] if classifier is not None else desc_outputs
+        for i, (o, feat) in enumerate(zip(outputs, tensor_outs)):
+            if isinstance(o, ImageType):
+                _image_output_feature(i, o, feat)
     desc = {"spec_version": spec, "inputs": desc_inputs, "outputs": desc_outputs,
             "short_description": "", "version": "", "author": "", "license": "",
             "user_defined": {"pt2coreml.source": "torch==" + _torch_version(),
                              "pt2coreml.version": __version__},
-            "class_labels": None}
+            "class_labels": None, "predicted_feature_name": label_name, "predicted_probabilities_name": probs_name}
     return MLModel._from_program(prog, desc)
+
+
+def _classifier_spec(cfg):
+    """ClassifierConfig -> (labels, predicted_feature_name, probabilities output) for the C core, or None."""
+    if cfg is None:
+        return None
+    if not isinstance(cfg, ClassifierConfig):
+        raise TypeError(f"classifier_config must be a ct.ClassifierConfig, got {type(cfg).__name__}")
+    labels = list(cfg.class_labels)
+    if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in labels):
+        labels = [int(x) for x in labels]
+    elif not all(isinstance(x, str) for x in labels):
+        bad = next(x for x in labels if not isinstance(x, str))
+        raise TypeError(f"class labels must be all str or all int, got {bad!r} ({type(bad).__name__}) among them")
+    if len(set(labels)) != len(labels):
+        dup = sorted({str(x) for x in labels if labels.count(x) > 1})
+        raise ValueError(f"class labels must be unique; repeated: {dup[:5]}")
+    return labels, cfg.predicted_feature_name, cfg.predicted_probabilities_output or None
 
 
 def _torch_version():

@@ -24,7 +24,7 @@ _PARAMS = {
     "abs": "x", "acos": "x", "add": "x y", "asin": "x", "atan": "x",
     "avg_pool": "x kernel_sizes! strides?! pad_type! pad?! exclude_padding_from_average?! ceil_mode?!",
     "batch_norm": "x mean! variance! gamma?! beta?! epsilon?!",
-    "cast": "x dtype!", "ceil": "x", "clip": "x alpha! beta!",
+    "cast": "x dtype!", "ceil": "x", "classify": "probabilities classes!", "clip": "x alpha! beta!",
     "concat": "values* axis! interleave?!",
     "conv": "x weight bias?! strides?! pad_type?! pad?! dilations?! groups?!",
     "conv_transpose": "x weight! bias?! pad?! output_shape?! pad_type?! strides?! dilations?! groups?!",

@@ -194,13 +194,81 @@ class MLModel:
         for (name, (dtype, shape)), feat in zip(ins, self._desc["inputs"]):
             arrays.append(_prepare_input(name, data[name], dtype, shape, feat))
         results = self._prog.run(arrays)
-        return {name: r for (name, _), r in zip(outs, results)}
+        feats = {f["name"]: f for f in self._desc["outputs"]}
+        return {name: _finish_output(r, feats.get(name)) for (name, _), r in zip(outs, results)}
 
     def __repr__(self):
         ins = ", ".join(f"{f['name']}: {f['kind']} {f.get('dtype', '')}{list(f.get('shape', []))}"
                         for f in self._desc["inputs"])
         outs = ", ".join(f"{f['name']}: {f.get('dtype', '')}{list(f.get('shape', []))}" for f in self._desc["outputs"])
         return f"MLModel(inputs=[{ins}], outputs=[{outs}], spec_version={self._desc.get('spec_version')})"
+
+
+# Color spaces (ImageFeatureType.ColorSpace) -> (name, PIL mode, channels).
+_COLOR = {10: ("GRAYSCALE", "L", 1), 20: ("RGB", "RGB", 3), 30: ("BGR", "RGB", 3), 40: ("GRAYSCALE_FLOAT16", "F", 1)}
+
+
+def _pil_image_class():
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is installed wherever images are used
+        return None
+    return Image.Image
+
+
+def _image_to_array(name, img, feat):
+    """A PIL image for image input `name` -> the (1, C, H, W) array Core ML would feed the program:
+    pixel values 0..255 (RGB, or channels swapped for BGR; one channel for grayscale)."""
+    pil = _pil_image_class()
+    cs, mode, ch = _COLOR.get(feat.get("color_space"), ("?", "RGB", 3))
+    if pil is None or not isinstance(img, pil):
+        raise TypeError(f"input {name!r} is a {cs} image input: pass a PIL.Image (mode {mode!r}) or a float array of "
+                        f"shape (1, {ch}, H, W), not {type(img).__name__}")
+    w, h = feat.get("width"), feat.get("height")
+    lo, up = feat.get("shape", [0] * 4), feat.get("upper", [0] * 4)
+    flexible = len(lo) == 4 and (lo[2] != up[2] or lo[3] != up[3])
+    if flexible:
+        ok = (lo[3] <= img.width and (up[3] < 0 or img.width <= up[3]) and
+              lo[2] <= img.height and (up[2] < 0 or img.height <= up[2]))
+        if not ok:
+            raise ValueError(f"input {name!r}: the image is {img.width}x{img.height} (width x height) but the model "
+                             f"takes widths {lo[3]}..{up[3] if up[3] >= 0 else 'any'} and heights "
+                             f"{lo[2]}..{up[2] if up[2] >= 0 else 'any'}")
+    elif (img.width, img.height) != (w, h):
+        raise ValueError(f"input {name!r}: expected a {w}x{h} image (width x height), got {img.width}x{img.height}; "
+                         f"resize it first, e.g. img.resize(({w}, {h}))")
+    if img.mode != mode:
+        raise ValueError(f"input {name!r}: expected a PIL image of mode {mode!r} ({cs}), got mode {img.mode!r}; "
+                         f"convert it first, e.g. img.convert({mode!r})")
+    arr = np.asarray(img, dtype=np.float32)
+    if ch == 1:
+        arr = arr[None, None, :, :]
+    else:
+        arr = arr.transpose(2, 0, 1)[None]
+        if cs == "BGR":
+            arr = arr[:, ::-1]
+    return np.ascontiguousarray(arr, dtype=np.float16 if cs == "GRAYSCALE_FLOAT16" else np.float32)
+
+
+def _array_to_image(arr, feat):
+    """An image output (1, C, H, W), values 0..255 -> a PIL image (RGB or L), as Core ML returns it."""
+    from PIL import Image
+    cs, mode, ch = _COLOR.get(feat.get("color_space"), ("RGB", "RGB", 3))
+    a = np.asarray(arr, dtype=np.float32).reshape(arr.shape[-3:])
+    if cs == "GRAYSCALE_FLOAT16":
+        return Image.fromarray(np.ascontiguousarray(a[0], dtype=np.float32))
+    px = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    if ch == 1:
+        return Image.fromarray(np.ascontiguousarray(px[0]))
+    if cs == "BGR":
+        px = px[::-1]
+    return Image.fromarray(np.ascontiguousarray(px.transpose(1, 2, 0)))
+
+
+def _finish_output(r, feat):
+    if feat is not None and feat.get("kind") == "image" and isinstance(r, np.ndarray):
+        return _array_to_image(r, feat)
+    return r
 
 
 def _copy_desc(d):
@@ -212,8 +280,7 @@ def _prepare_input(name, value, dtype, shape, feat):
     """Check one input against the model's declared type and make it a C-contiguous array."""
     want = _NP.get(dtype)
     if feat.get("kind") == "image" and not isinstance(value, np.ndarray):
-        raise TypeError(f"input {name!r} is an image input: PIL images are supported from the ImageType issue on; "
-                        "pass a float32 array (1, C, H, W)")
+        value = _image_to_array(name, value, feat)
     arr = np.asarray(value)
     if arr.dtype == np.float64 and want == np.float32:
         arr = arr.astype(np.float32)

@@ -1,0 +1,218 @@
+/* resample.c: spatial resampling of NCHW tensors: upsample_bilinear2d and
+ * upsample_nearest2d (output_size or scale_factor forms, as `interpolate`
+ * traces them), pixel_shuffle / pixel_unshuffle and grid_sampler.
+ *
+ * Sizes are resolved at conversion time (H and W must be known). Whole-number
+ * ratios become MIL upsample_* ops (what coremltools emits); other sizes become
+ * resize_* with target sizes. PyTorch maps output pixels with 1 / scale_factor
+ * when a scale factor is given and in / out otherwise; MIL always uses in / out,
+ * so a fractional factor that does not produce a whole size is refused. */
+#include "lower/lower_int.h"
+
+#include <math.h>
+#include <string.h>
+
+/* x must be rank 4 with known H and W. */
+static ir_value *image_in(lower_ctx *cx, const ts_node *n, int64_t *H, int64_t *W) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return NULL;
+    if (x->type.rank != 4) {
+        lower_fail(cx, "input of rank %d; only 4-D (N, C, H, W) inputs are supported", x->type.rank);
+        return NULL;
+    }
+    *H = x->type.dims[2];
+    *W = x->type.dims[3];
+    if (*H < 0 || *W < 0) {
+        lower_fail(cx, "the input's height and width must be known at conversion time");
+        return NULL;
+    }
+    if (!ir_dtype_is_float(x->type.dtype)) x = lower_cast(cx, x, IR_FP32, "fp32");
+    return x;
+}
+
+/* Two scale factors from input i: a list of 2 numbers, a single number, or None (*given = 0). */
+static int scales_in(lower_ctx *cx, const ts_node *n, int i, double *s, int *given) {
+    *given = 0;
+    if (i >= n->nin || lower_is_none(cx, n, i)) return 0;
+    lv *l = lower_in(cx, n, i);
+    if (!l) return -1;
+    if (l->kind == LV_LIST || l->kind == LV_TUPLE) {
+        if (l->n != 2) return lower_fail(cx, "scale factors: %d values for 2 spatial dims", l->n);
+        for (int k = 0; k < 2; k++) {
+            lv *x = l->items[k];
+            if (x->dyn || (x->kind != LV_FLOAT && x->kind != LV_INT))
+                return lower_fail(cx, "scale factors must be known at conversion time");
+            s[k] = x->kind == LV_FLOAT ? x->f : (double)x->i;
+        }
+    } else if ((l->kind == LV_FLOAT || l->kind == LV_INT) && !l->dyn) {
+        s[0] = s[1] = l->kind == LV_FLOAT ? l->f : (double)l->i;
+    } else {
+        return lower_fail(cx, "scale factors must be known at conversion time");
+    }
+    if (!(s[0] > 0) || !(s[1] > 0)) return lower_fail(cx, "scale factors must be > 0, got %g and %g", s[0], s[1]);
+    *given = 1;
+    return 0;
+}
+
+/* The output size: from output_size (input osz) or floor(in * scale) (scales si, or sh/sw at
+ * sh_i, sw_i for the 5-input overload). Refuses factors whose pixel mapping MIL cannot express. */
+static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, int64_t H, int64_t W, int64_t *OH,
+                    int64_t *OW) {
+    double s[2];
+    int given = 0;
+    if (si >= 0) {
+        if (scales_in(cx, n, si, s, &given)) return -1;
+    } else if (sh_i < n->nin && !lower_is_none(cx, n, sh_i) && sh_i + 1 < n->nin && !lower_is_none(cx, n, sh_i + 1)) {
+        if (lower_float_in(cx, n, sh_i, &s[0]) || lower_float_in(cx, n, sh_i + 1, &s[1])) return -1;
+        given = 1;
+    }
+    if (osz < n->nin && !lower_is_none(cx, n, osz)) {
+        int64_t v[2];
+        int cnt;
+        if (lower_ints_in(cx, n, osz, v, 2, &cnt)) return -1;
+        if (cnt != 2) return lower_fail(cx, "output_size has %d values for 2 spatial dims", cnt);
+        *OH = v[0];
+        *OW = v[1];
+    } else if (given) {
+        *OH = (int64_t)floor((double)H * s[0]);
+        *OW = (int64_t)floor((double)W * s[1]);
+    } else {
+        return lower_fail(cx, "neither output_size nor scale factors are given");
+    }
+    if (*OH <= 0 || *OW <= 0) return lower_fail(cx, "output size %lldx%lld is empty", (long long)*OH, (long long)*OW);
+    if (given) { /* torch maps with 1 / scale; MIL with in / out: they agree only when in * scale == out */
+        if (fabs((double)H * s[0] - (double)*OH) > 1e-6 * (double)*OH ||
+            fabs((double)W * s[1] - (double)*OW) > 1e-6 * (double)*OW)
+            return lower_fail(cx,
+                              "scale factors (%g, %g) on a %lldx%lld input do not give a whole output size; Core ML "
+                              "resamples with in/out ratios, so pass size=(%lld, %lld) to interpolate instead (or "
+                              "recompute_scale_factor=True)",
+                              s[0], s[1], (long long)H, (long long)W, (long long)*OH, (long long)*OW);
+    }
+    return 0;
+}
+
+static int whole_ratio(int64_t in, int64_t out) { return in > 0 && out >= in && out % in == 0; }
+
+/* upsample_bilinear2d(x, output_size, align_corners, scales_h, scales_w) and
+ * upsample_bilinear2d.vec(x, output_size?, align_corners, scale_factors?) */
+int lower_upsample_bilinear(lower_ctx *cx, const ts_node *n) {
+    int64_t H, W, OH, OW;
+    int ac = 0;
+    ir_value *x = image_in(cx, n, &H, &W);
+    if (!x || lower_bool_in(cx, n, 2, &ac)) return -1;
+    int vec = n->nin == 4;
+    if (out_size(cx, n, 1, vec ? 3 : -1, 3, H, W, &OH, &OW)) return -1;
+    ir_op *op;
+    if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
+        op = lower_op(cx, IR_OP_UPSAMPLE_BILINEAR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) ||
+            lower_param_i32(cx, op, "scale_factor_height", (int32_t)(OH / H)) ||
+            lower_param_i32(cx, op, "scale_factor_width", (int32_t)(OW / W)) ||
+            lower_param_bool(cx, op, "align_corners", ac))
+            return -1;
+    } else {
+        op = lower_op(cx, IR_OP_RESIZE_BILINEAR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "target_size_height", (int32_t)OH) ||
+            lower_param_i32(cx, op, "target_size_width", (int32_t)OW) ||
+            lower_param_str(cx, op, "sampling_mode", ac ? "STRICT_ALIGN_CORNERS" : "UNALIGN_CORNERS"))
+            return -1;
+    }
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+/* upsample_nearest2d(x, output_size, scales_h, scales_w) and
+ * upsample_nearest2d.vec(x, output_size?, scale_factors?) */
+int lower_upsample_nearest(lower_ctx *cx, const ts_node *n) {
+    int64_t H, W, OH, OW;
+    ir_value *x = image_in(cx, n, &H, &W);
+    if (!x) return -1;
+    int vec = n->nin == 3;
+    if (out_size(cx, n, 1, vec ? 2 : -1, 2, H, W, &OH, &OW)) return -1;
+    ir_op *op;
+    if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
+        op = lower_op(cx, IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "scale_factor_height", (int32_t)(OH / H)) ||
+            lower_param_i32(cx, op, "scale_factor_width", (int32_t)(OW / W)))
+            return -1;
+    } else {
+        op = lower_op(cx, IR_OP_RESIZE_NEAREST_NEIGHBOR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "target_size_height", (int32_t)OH) ||
+            lower_param_i32(cx, op, "target_size_width", (int32_t)OW))
+            return -1;
+    }
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+static int factor_in(lower_ctx *cx, const ts_node *n, ir_value **x, int64_t *f) {
+    if (!(*x = lower_tensor_in(cx, n, 0, IR_DT_INVALID)) || lower_int_in(cx, n, 1, f)) return -1;
+    if ((*x)->type.rank != 4) return lower_fail(cx, "input of rank %d; only 4-D (N, C, H, W) inputs are supported", (*x)->type.rank);
+    if (*f < 1 || *f > 1 << 16) return lower_fail(cx, "factor %lld is out of range", (long long)*f);
+    return 0;
+}
+
+/* pixel_shuffle(x, upscale_factor) */
+int lower_pixel_shuffle(lower_ctx *cx, const ts_node *n) {
+    ir_value *x;
+    int64_t f;
+    if (factor_in(cx, n, &x, &f)) return -1;
+    ir_op *op = lower_op(cx, IR_OP_PIXEL_SHUFFLE, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "upscale_factor", (int32_t)f)) return -1;
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+/* pixel_unshuffle(x, downscale_factor): MIL pixel_unshuffle from iOS16 (CoreML6); before,
+ * reshape (N, C, H/r, r, W/r, r) -> transpose (0, 1, 3, 5, 2, 4) -> reshape (N, C r^2, H/r, W/r). */
+int lower_pixel_unshuffle(lower_ctx *cx, const ts_node *n) {
+    ir_value *x;
+    int64_t f;
+    if (factor_in(cx, n, &x, &f)) return -1;
+    const char *opset = cx->o->opset ? cx->o->opset : "CoreML5";
+    if (strcmp(opset, "CoreML5") != 0) {
+        ir_op *op = lower_op(cx, IR_OP_PIXEL_UNSHUFFLE, NULL);
+        uint32_t u = (uint32_t)f;
+        const char *nm = op ? lower_name(cx, "downscale_factor") : NULL;
+        ir_value *fv = nm ? ir_const_new(cx->p, cx->b, nm, ir_scalar_type(IR_UINT32), IR_UINT32, &u, 1) : NULL;
+        if (!fv || lower_names_add(cx, fv->name, fv) || ir_op_set_input(op, "x", x) ||
+            ir_op_set_input(op, "downscale_factor", fv))
+            return lower_fail(cx, "out of memory");
+        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    }
+    const int64_t *d = x->type.dims;
+    for (int k = 0; k < 4; k++)
+        if (d[k] < 0) return lower_fail(cx, "pixel_unshuffle before iOS16 needs a static input shape");
+    if (d[2] % f || d[3] % f)
+        return lower_fail(cx, "height %lld and width %lld must be divisible by %lld", (long long)d[2], (long long)d[3],
+                          (long long)f);
+    int64_t s6[6] = {d[0], d[1], d[2] / f, f, d[3] / f, f}, perm[6] = {0, 1, 3, 5, 2, 4},
+            s4[4] = {d[0], d[1] * f * f, d[2] / f, d[3] / f};
+    ir_value *y = lower_reshape(cx, x, 6, s6, "split");
+    ir_op *tr = y ? lower_op(cx, IR_OP_TRANSPOSE, "perm") : NULL;
+    if (!tr || ir_op_set_input(tr, "x", y) || lower_param_i32v(cx, tr, "perm", 6, perm)) return -1;
+    y = lower_finish(cx, tr);
+    return lower_out_tensor(cx, n, 0, lower_reshape(cx, y, 4, s4, NULL));
+}
+
+/* grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners) */
+int lower_grid_sampler(lower_ctx *cx, const ts_node *n) {
+    static const char *const modes[] = {"bilinear", "nearest"};
+    static const char *const pads[] = {"constant", "border", "reflection"};
+    int64_t mode, pad;
+    int ac;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *g = x ? lower_tensor_in(cx, n, 1, x->type.dtype) : NULL;
+    if (!g || lower_int_in(cx, n, 2, &mode) || lower_int_in(cx, n, 3, &pad) || lower_bool_in(cx, n, 4, &ac)) return -1;
+    if (x->type.rank != 4) return lower_fail(cx, "input of rank %d; only 4-D grid sampling is supported", x->type.rank);
+    if (mode < 0 || mode > 1)
+        return lower_fail(cx, "interpolation mode %lld is not supported (bilinear or nearest)", (long long)mode);
+    if (pad < 0 || pad > 2) return lower_fail(cx, "padding mode %lld is unknown", (long long)pad);
+    /* torch's reflection without align_corners reflects about the pixel edges: MIL's "symmetric" */
+    const char *pm = pad == 2 && !ac ? "symmetric" : pads[pad];
+    ir_op *op = lower_op(cx, IR_OP_RESAMPLE, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "coordinates", g) ||
+        lower_param_str(cx, op, "sampling_mode", modes[mode]) || lower_param_str(cx, op, "padding_mode", pm) ||
+        lower_param_f(cx, op, "padding_value", 0.0, IR_FP32) ||
+        lower_param_str(cx, op, "coordinates_mode", "normalized_minus_one_to_one") ||
+        lower_param_bool(cx, op, "align_corners", ac))
+        return -1;
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
