@@ -32,6 +32,16 @@ static int parse_binop(const char *kind, binop *op) {
 static int is_cmp(binop op) { return op >= B_EQ; }
 static int is_num(const lv *l) { return l->kind == LV_INT || l->kind == LV_FLOAT || l->kind == LV_BOOL; }
 
+/* A static number, or a one-element constant tensor read as a number; NULL otherwise. */
+static lv *const_number(lower_ctx *cx, lv *l) {
+    if (is_num(l) && !l->dyn) return l;
+    if (l->kind != LV_TENSOR || !l->v || !l->v->konst || l->v->konst->count != 1) return NULL;
+    const ir_value *v = l->v;
+    if (ir_dtype_is_float(v->type.dtype)) return lv_float(cx, ir_const_get_f64(v->konst, 0));
+    if (v->type.dtype == IR_BOOL) return lv_bool(cx, ir_const_get_i64(v->konst, 0) != 0);
+    return lv_int(cx, ir_const_get_i64(v->konst, 0));
+}
+
 static ir_opkind ir_kind_of(binop op) {
     switch (op) {
     case B_ADD: return IR_OP_ADD;
@@ -201,6 +211,17 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
     if (!(a->kind == LV_TENSOR || is_num(a)) || !(b->kind == LV_TENSOR || is_num(b)))
         return lower_fail(cx, "operands are %s and %s", lv_kind_name(a->kind), lv_kind_name(b->kind));
     if (a->kind != LV_TENSOR && b->kind != LV_TENSOR && !a->dyn && !b->dyn) return lower_out(cx, n, 0, fold(cx, op, a, b, alpha));
+    /* one-element constant tensors (traced size arithmetic: NumToTensor'd sizes) fold too, so that
+     * shapes computed from them stay known at conversion time */
+    lv *na = const_number(cx, a), *nb = const_number(cx, b);
+    if (na && nb) {
+        ir_dtype dt = promote(a, b, op);
+        lv *f = fold(cx, op == B_RSUB ? B_SUB : op, op == B_RSUB ? nb : na, op == B_RSUB ? na : nb, alpha);
+        if (!f) return -1;
+        if (f->kind == LV_BOOL) dt = IR_BOOL;
+        ir_value *r = lower_const_scalar(cx, f->kind == LV_FLOAT ? f->f : (double)f->i, dt, NULL);
+        return r ? lower_out_tensor(cx, n, 0, r) : -1;
+    }
     int scalar_result = a->kind != LV_TENSOR && b->kind != LV_TENSOR; /* run-time numbers */
     ir_dtype dt = promote(a, b, op);
     if (op == B_RSUB) { /* other - alpha * self */
