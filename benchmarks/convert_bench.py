@@ -1,7 +1,7 @@
 """Conversion speed and memory, side by side in one run: pt2coreml vs coremltools vs the I/O floor.
 
-Each measurement runs in a fresh subprocess: the model is built and traced (not timed), the peak
-RSS counter is reset, then the timed region runs convert + save. Peak memory is reported above the
+Each measurement runs in a fresh subprocess: the model is built and traced (not timed), then the timed
+region runs convert + save while a thread samples RSS every millisecond. Peak memory is reported above the
 RSS right before the timed region (torch's baseline: model + traced module). The I/O floor writes
 the same weights as fp16 with numpy (`w.astype(np.float16).tofile(f)`).
 
@@ -41,12 +41,31 @@ def _rss_kb(field):
     return 0
 
 
-def _reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+class _PeakSampler:
+    """Samples VmRSS every millisecond in a thread: the peak of the timed region. (Resetting the
+    kernel's VmHWM through /proc/self/clear_refs does not work in every container.)"""
+
+    def __init__(self):
+        import threading
+        self.peak = _rss_kb("VmRSS")
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+        with open("/proc/self/statm") as f:
+            while not self._stop.is_set():
+                f.seek(0)
+                self.peak = max(self.peak, int(f.read().split()[1]) * page_kb)
+                self._stop.wait(0.001)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
 
 
 def build(name):
@@ -90,18 +109,18 @@ def run_one(tool, name):
         import coremltools as ct
     import gc
     gc.collect()
-    _reset_peak()
     base = _rss_kb("VmRSS")
-    t0 = time.perf_counter()
-    if tool == "io_floor":
-        with open(os.path.join(tmp, "w.bin"), "wb") as f:
-            for w in weights:
-                w.astype(np.float16).tofile(f)
-    else:
-        ml = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=(1, 3, size, size))])
-        ml.save(out)
-    dt = time.perf_counter() - t0
-    peak = _rss_kb("VmHWM")
+    with _PeakSampler() as sampler:
+        t0 = time.perf_counter()
+        if tool == "io_floor":
+            with open(os.path.join(tmp, "w.bin"), "wb") as f:
+                for w in weights:
+                    w.astype(np.float16).tofile(f)
+        else:
+            ml = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=(1, 3, size, size))])
+            ml.save(out)
+        dt = time.perf_counter() - t0
+    peak = sampler.peak
     shutil.rmtree(tmp, ignore_errors=True)
     return {"tool": tool, "model": name, "seconds": dt, "peak_above_base_mb": (peak - base) / 1024,
             "weights_mb": wbytes / 2**20}
@@ -140,7 +159,7 @@ def main():
                 continue
             vs = f"{r['seconds'] / floor:8.2f}x" if floor else ""
             ct_us = f"{r['seconds'] / ours:7.1f}x" if (ours and t == "coremltools") else ""
-            print(f"{name:22s} {t:12s} {r['seconds']:8.3f} {r['peak_above_base_mb']:8.0f} {vs:>9s} {ct_us:>8s}"
+            print(f"{name:22s} {t:12s} {r['seconds']:8.3f} {r['peak_above_base_mb']:8.1f} {vs:>9s} {ct_us:>8s}"
                   f"   (weights {r['weights_mb']:.0f} MB fp32)")
 
 
