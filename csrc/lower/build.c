@@ -8,17 +8,15 @@ ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t 
     if (!x) return NULL;
     int r = x->type.rank;
     int64_t b[IR_MAX_RANK] = {0}, e[IR_MAX_RANK] = {0}, s[IR_MAX_RANK];
-    int bm[IR_MAX_RANK], em[IR_MAX_RANK], sm[IR_MAX_RANK];
+    int bm[IR_MAX_RANK], em[IR_MAX_RANK];
     for (int i = 0; i < r; i++) {
         s[i] = 1;
         bm[i] = em[i] = i != axis;
-        sm[i] = 0;
     }
     b[axis] = begin;
     e[axis] = end;
     em[axis] = end_open;
     s[axis] = step;
-    sm[axis] = squeeze;
     ir_op *op = lower_op(cx, IR_OP_SLICE_BY_INDEX, "slice");
     if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "begin", r, b) ||
         lower_param_i32v(cx, op, "end", r, e) || lower_param_i32v(cx, op, "stride", r, s) ||
@@ -26,7 +24,6 @@ ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t 
         return NULL;
     /* the axis is dropped by a squeeze op, not squeeze_mask: coremltools' slice_by_index rewrites the
      * stride of squeezed axes in place, which corrupts constants shared (deduplicated) with other ops */
-    (void)sm;
     ir_value *y = lower_finish(cx, op);
     if (!y || !squeeze) return y;
     if (r == 1) return lower_reshape(cx, y, 0, NULL, "scalar");

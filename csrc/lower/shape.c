@@ -1,6 +1,7 @@
 /* shape.c: size/dim/numel, flatten, view/reshape, permute/transpose/t, cat/stack,
  * unsqueeze/squeeze, slice/select, chunk/split. Static dims stay compile-time ints;
  * symbolic dims are read at run time with shape + gather. */
+#include "lower/build.h"
 #include "lower/lower_int.h"
 
 #include <string.h>
@@ -232,39 +233,6 @@ int lower_squeeze(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
 }
 
-/* slice_by_index over one axis: begin/end at `axis`, masks elsewhere. */
-static ir_value *slice_axis(lower_ctx *cx, ir_value *x, int axis, int64_t b, int64_t e, int end_open, int64_t step,
-                            int squeeze) {
-    int r = x->type.rank;
-    int64_t begin[IR_MAX_RANK] = {0}, end[IR_MAX_RANK] = {0}, stride[IR_MAX_RANK];
-    int bm[IR_MAX_RANK], em[IR_MAX_RANK], sm[IR_MAX_RANK];
-    for (int i = 0; i < r; i++) {
-        stride[i] = 1;
-        bm[i] = em[i] = i != axis;
-        sm[i] = 0;
-    }
-    begin[axis] = b;
-    end[axis] = e;
-    em[axis] = end_open;
-    stride[axis] = step;
-    sm[axis] = squeeze;
-    ir_op *op = lower_op(cx, IR_OP_SLICE_BY_INDEX, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "begin", r, begin) ||
-        lower_param_i32v(cx, op, "end", r, end) || lower_param_i32v(cx, op, "stride", r, stride) ||
-        lower_param_boolv(cx, op, "begin_mask", r, bm) || lower_param_boolv(cx, op, "end_mask", r, em))
-        return NULL;
-    /* the axis is dropped by a squeeze op, not squeeze_mask: coremltools' slice_by_index rewrites the
-     * stride of squeezed axes in place, which corrupts constants shared (deduplicated) with other ops */
-    (void)sm;
-    ir_value *y = lower_finish(cx, op);
-    if (!y || !squeeze) return y;
-    if (r == 1) return lower_reshape(cx, y, 0, NULL, "scalar");
-    int64_t ax = axis;
-    ir_op *sq = lower_op(cx, IR_OP_SQUEEZE, "squeeze");
-    if (!sq || ir_op_set_input(sq, "x", y) || lower_param_i32v(cx, sq, "axes", 1, &ax)) return NULL;
-    return lower_finish(cx, sq);
-}
-
 /* slice_by_index over one axis with bounds known at run time (lvs; NULL end: to the end). */
 static ir_value *slice_axis_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
     int r = x->type.rank;
@@ -321,11 +289,11 @@ int lower_slice(lower_ctx *cx, const ts_node *n) {
         end = PC_MAX(start, PC_MIN(end, size));
         if (lower_view_note(cx, n->out[0], n->in[0], a, start, end, step, 0)) return -1;
         if (start == 0 && end == size && step == 1) return lower_out_tensor(cx, n, 0, x);
-        return lower_out_tensor(cx, n, 0, slice_axis(cx, x, a, start, end, 0, step, 0));
+        return lower_out_tensor(cx, n, 0, lb_slice(cx, x, a, start, end, 0, step, 0));
     }
     int open = end >= INT32_MAX;
     if (start < INT32_MIN || start > INT32_MAX || (!open && end < INT32_MIN)) return lower_fail(cx, "slice bound out of range");
-    return lower_out_tensor(cx, n, 0, slice_axis(cx, x, a, start, open ? 0 : end, open, step, 0));
+    return lower_out_tensor(cx, n, 0, lb_slice(cx, x, a, start, open ? 0 : end, open, step, 0));
 }
 
 /* select(self, dim, index) */
@@ -359,7 +327,7 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
         if (idx < 0) idx += size;
         if (lower_view_note(cx, n->out[0], n->in[0], a, idx, idx + 1, 1, 1)) return -1;
     }
-    return lower_out_tensor(cx, n, 0, slice_axis(cx, x, a, idx, idx + 1, idx == -1, 1, 1));
+    return lower_out_tensor(cx, n, 0, lb_slice(cx, x, a, idx, idx + 1, idx == -1, 1, 1));
 }
 
 /* chunk(self, chunks, dim=0), split(self, split_size | sizes, dim=0), split_with_sizes(self, sizes, dim=0):
