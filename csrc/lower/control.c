@@ -27,6 +27,29 @@
 
 static int oom(lower_ctx *cx) { return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"); }
 
+/* Walk the loop-carried templates (guess) against values of the same structure and
+ * return, per slot, the value that fills it (NULL where the structure differs).
+ * NULL on OOM. */
+static lv **slot_leaves(lower_ctx *cx, lv **guess, lv **vals, int nc, int nslots) {
+    pc_arena *a = cx->p->arena;
+    lv **leaf = pc_alloc(a, sizeof(lv *) * (size_t)(nslots ? nslots : 1)); /* zeroed */
+    pc_vec stack_t = {0}, stack_x = {0};
+    if (!leaf) return NULL;
+    for (int i = 0; i < nc; i++)
+        if (pc_vec_push(a, &stack_t, guess[i]) || pc_vec_push(a, &stack_x, vals[i])) return NULL;
+    while (stack_t.n) {
+        lv *t = stack_t.v[--stack_t.n], *x = stack_x.v[--stack_x.n];
+        if (t->kind == LV_SLOT) {
+            leaf[t->i] = x;
+        } else if ((t->kind == LV_TUPLE || t->kind == LV_LIST) && !t->dyn && x->kind == t->kind && x->n == t->n) {
+            for (int i = 0; i < t->n; i++)
+                if (pc_vec_push(a, &stack_t, t->items[i]) || pc_vec_push(a, &stack_x, x->items[i])) return NULL;
+        }
+    }
+    return leaf;
+}
+
+
 static int is_num(const lv *l) { return l->kind == LV_INT || l->kind == LV_FLOAT || l->kind == LV_BOOL; }
 
 static ir_dtype num_dtype(lv_kind k) { return k == LV_FLOAT ? IR_FP32 : k == LV_BOOL ? IR_BOOL : IR_INT32; }
@@ -657,26 +680,8 @@ int lower_loop(lower_ctx *cx, const ts_node *n) {
         if (!(bout[1] = bool_scalar(cx, cexit))) return -1;
         has_cond = cexit->dyn || cexit->kind == LV_TENSOR || !c0_static || cexit->i == 0;
         /* leaves of the exit in the order of the guess's slots */
-        lv **leaf = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(gs.n ? gs.n : 1));
+        lv **leaf = slot_leaves(cx, guess, ex, nc, gs.n);
         if (!leaf) return oom(cx);
-        for (int k = 0; k < gs.n; k++) leaf[k] = NULL;
-        {
-            /* collect exit leaves by walking guess templates against exits */
-            pc_vec stack_t = {0}, stack_x = {0};
-            for (int i = 0; i < nc; i++) {
-                if (pc_vec_push(cx->p->arena, &stack_t, guess[i]) || pc_vec_push(cx->p->arena, &stack_x, ex[i])) return oom(cx);
-            }
-            while (stack_t.n) {
-                lv *t = stack_t.v[--stack_t.n], *x = stack_x.v[--stack_x.n];
-                if (t->kind == LV_SLOT) {
-                    leaf[t->i] = x;
-                } else if ((t->kind == LV_TUPLE || t->kind == LV_LIST) && !t->dyn && x->kind == t->kind && x->n == t->n) {
-                    for (int i = 0; i < t->n; i++)
-                        if (pc_vec_push(cx->p->arena, &stack_t, t->items[i]) || pc_vec_push(cx->p->arena, &stack_x, x->items[i]))
-                            return oom(cx);
-                }
-            }
-        }
         for (int k = 0; k < gs.n; k++) {
             if (!leaf[k]) return lower_fail(cx, "internal: loop slot %d has no exit value", k);
             if (!(bout[2 + k] = leaf_value(cx, &gs, k, leaf[k]))) return -1;
@@ -705,22 +710,8 @@ int lower_loop(lower_ctx *cx, const ts_node *n) {
     if (!init) return oom(cx);
     if (!(init[0] = lower_const_scalar(cx, 0, IR_INT32, "iter0")) || !(init[1] = bool_scalar(cx, c0))) return -1;
     {
-        pc_vec stack_t = {0}, stack_x = {0};
-        lv **eleaf = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(gs.n ? gs.n : 1));
+        lv **eleaf = slot_leaves(cx, guess, ent, nc, gs.n);
         if (!eleaf) return oom(cx);
-        for (int k = 0; k < gs.n; k++) eleaf[k] = NULL;
-        for (int i = 0; i < nc; i++)
-            if (pc_vec_push(cx->p->arena, &stack_t, guess[i]) || pc_vec_push(cx->p->arena, &stack_x, ent[i])) return oom(cx);
-        while (stack_t.n) {
-            lv *t = stack_t.v[--stack_t.n], *x = stack_x.v[--stack_x.n];
-            if (t->kind == LV_SLOT) {
-                eleaf[t->i] = x;
-            } else if ((t->kind == LV_TUPLE || t->kind == LV_LIST) && !t->dyn && x->kind == t->kind && x->n == t->n) {
-                for (int i = 0; i < t->n; i++)
-                    if (pc_vec_push(cx->p->arena, &stack_t, t->items[i]) || pc_vec_push(cx->p->arena, &stack_x, x->items[i]))
-                        return oom(cx);
-            }
-        }
         for (int k = 0; k < gs.n; k++) {
             if (!eleaf[k]) return lower_fail(cx, "internal: loop slot %d has no entry value", k);
             if (!(init[2 + k] = leaf_value(cx, &gs, k, eleaf[k]))) return -1;
