@@ -219,6 +219,21 @@ def test_unique(name):
 
 
 # ---------------------------------------------------------------- data-dependent sizes
+CHAINS = {  # a run-time length flowing into later ops
+    "reduce": lambda x: x[x > 0].mean() + x[x > 0].sum(),
+    "size": lambda x: x.sum() / torch.nonzero(x > 0).size(0),
+    "sort": lambda x: torch.sort(x[x > 0], descending=True),
+    "where_index": lambda x: x[torch.where(x > 0)] * 2,
+    "unique": lambda x: torch.unique((x[x > -0.5] * 2).round(), return_inverse=True, return_counts=True),
+    "unique_consecutive": lambda x: torch.unique_consecutive((x[x > -0.5] * 2).round(), return_counts=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_dynamic_chain(name):
+    run_sets(CHAINS[name], [[r(3, 4)], [r(3, 4, seed=3)]])
+
+
 def test_nonzero_counts():
     run_sets(lambda x: (torch.nonzero(x > 0), torch.argwhere(x < -0.5)), [[r(3, 4)], [r(3, 4, seed=3)], [r(3, 4) * 0]],
              ops=("non_zero",))

@@ -165,17 +165,6 @@ int lower_searchsorted(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, ci, 1, &last, 0));
 }
 
-/* A const int32 / bool vector of n copies of v. */
-static ir_value *const_vec(lower_ctx *cx, ir_dtype dt, int64_t n, float v, const char *suffix) {
-    float *d = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(n ? n : 1));
-    if (!d) {
-        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
-        return NULL;
-    }
-    for (int64_t i = 0; i < n; i++) d[i] = v;
-    return lb_const(cx, dt, 1, &n, d, suffix);
-}
-
 /* scatter(data, indices, updates, axis 0, mode) on 1-D tensors. */
 static ir_value *scatter1(lower_ctx *cx, ir_value *data, ir_value *idx, ir_value *upd, const char *mode) {
     ir_op *op = data && idx && upd ? lower_op(cx, IR_OP_SCATTER, "scatter") : NULL;
@@ -198,9 +187,11 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
     if (!x || (n->nin > at && lower_bool_in(cx, n, at, &inv)) || (n->nin > at + 1 && lower_bool_in(cx, n, at + 1, &cnt)))
         return -1;
     if (consec && n->nin > 3 && !lower_is_none(cx, n, 3)) return lower_fail(cx, "unique_consecutive with a dim");
-    if (lb_static(cx, x, "unique input")) return -1;
-    int64_t len = ir_type_numel(&x->type), all = -1;
-    if (len < 1) return lower_fail(cx, "unique of an empty tensor");
+    if (x->type.rank < 0) return lower_fail(cx, "unique of a tensor of unknown rank");
+    int stat = ir_type_is_static(&x->type);
+    int64_t len = stat ? ir_type_numel(&x->type) : -1, all = -1; /* -1: known at run time */
+    if (len == 0) return lower_fail(cx, "unique of an empty tensor");
+    if (!stat && inv && x->type.rank > 1) return lower_fail(cx, "unique inverse of a multi-dim tensor with run-time sizes");
     ir_dtype back;
     ir_value *flat = lower_reshape(cx, sortable(cx, x, &back), 1, &all, "flat");
     ir_value *order = NULL, *s = flat;
@@ -209,10 +200,11 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
         s = gather_axis(cx, flat, order, 0);
     }
     if (!s) return -1;
-    ir_value *start = const_vec(cx, IR_BOOL, 1, 1, "first");
+    int64_t one = 1;
+    ir_value *start = lb_const(cx, IR_BOOL, 1, &one, (float[]){1}, "first");
     ir_value *mark = start;
-    if (len > 1) {
-        ir_value *a = lb_slice(cx, s, 0, 1, 0, 1, 1, 0), *b = lb_slice(cx, s, 0, 0, len - 1, 0, 1, 0);
+    if (len != 1) { /* s[1:] != s[:-1] */
+        ir_value *a = lb_slice(cx, s, 0, 1, 0, 1, 1, 0), *b = lb_slice(cx, s, 0, 0, -1, 0, 1, 0);
         ir_value *ch = a && b ? lower_binary(cx, IR_OP_NOT_EQUAL, a, b, "changed") : NULL;
         ir_value *parts[2] = {start, ch};
         mark = ch ? lb_concat(cx, 2, parts, 0) : NULL;
@@ -226,15 +218,16 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
         if (!(run = lb_mask_ranks(cx, mark))) return -1; /* mark[0] is set: never clamped */
     }
     ir_value *empty = (!inv || !cnt) ? lb_const(cx, IR_INT32, 1, (int64_t[]){0}, NULL, "empty") : NULL;
+    ir_value *zeros = run ? lb_scalar_op(cx, IR_OP_MUL, run, 0) : NULL; /* [len], also for run-time lengths */
     if (!inv) {
         if (lower_out_tensor(cx, n, 1, empty)) return -1;
     } else {
-        ir_value *r = run;
-        if (!consec) r = scatter1(cx, const_vec(cx, IR_INT32, len, 0, "zeros"), order, run, "update");
-        if (lower_out_tensor(cx, n, 1, lower_reshape(cx, r, x->type.rank, x->type.dims, "inverse"))) return -1;
+        ir_value *r = consec ? run : scatter1(cx, zeros, order, run, "update");
+        if (stat && x->type.rank != 1) r = lower_reshape(cx, r, x->type.rank, x->type.dims, "inverse");
+        if (lower_out_tensor(cx, n, 1, r)) return -1;
     }
     if (!cnt) return lower_out_tensor(cx, n, 2, empty);
-    ir_value *per_run = scatter1(cx, const_vec(cx, IR_INT32, len, 0, "zeros"), run, const_vec(cx, IR_INT32, len, 1, "ones"), "add");
+    ir_value *per_run = scatter1(cx, zeros, run, lb_scalar_op(cx, IR_OP_ADD, zeros, 1), "add");
     ir_value *ids = lb_gather(cx, run, starts, 0); /* 0, 1, ..., U-1 */
     return lower_out_tensor(cx, n, 2, lb_gather(cx, per_run, ids, 0));
 }
