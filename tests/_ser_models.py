@@ -21,7 +21,11 @@ def _workdir():
 
 
 def ct():
+    """coremltools, which makes these packages; the calling test skips when it is not installed
+    (e.g. under `make test-torch1`, whose Debian venv has no coremltools)."""
     import logging
+    import pytest
+    pytest.importorskip("coremltools", reason="the reference packages are made by coremltools")
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -165,8 +169,8 @@ def spec_of(pkg):
 
 def mil_program(pkg):
     """coremltools' own rebuild of the package's program (re-runs type inference)."""
-    from coremltools.converters.mil.frontend.milproto.load import load
     spec = spec_of(pkg)
+    from coremltools.converters.mil.frontend.milproto.load import load
     return load(spec, spec.specificationVersion, weights_dir(pkg))
 
 

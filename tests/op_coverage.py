@@ -9,6 +9,7 @@ full run. The recorder only reads graphs; conversions and results are unchanged.
 import threading
 
 COVERED = set()
+SKIPPED_FILES = set()  # test files skipped whole at collection (an optional package is missing)
 _last = threading.local()
 
 

@@ -7,11 +7,20 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 import torch
 
 import pt2coreml as ct
 
 TOL = {"fp32": 1e-4, "fp16": 1e-2}
+TORCH_MAJOR = int(torch.__version__.split(".")[0])
+
+
+def need_torch2(what):
+    """Skip the calling test under torch 1.x (Debian 12's python3-torch 1.13, `make test-torch1`),
+    naming the torch >= 2 feature the test's model is written with."""
+    if TORCH_MAJOR < 2:
+        pytest.skip(f"needs torch >= 2: {what} (this is torch {torch.__version__})")
 
 
 def to_script(module, example_inputs, script=False):

@@ -10,7 +10,7 @@ import torch
 
 import pt2coreml as ct
 from cov2_common import Fn, r, run
-from parity import compare, torch_outputs
+from parity import compare, need_torch2, torch_outputs
 
 
 def ints(*shape, lo=0, hi=5, seed=0):
@@ -125,6 +125,8 @@ SLICE_SCATTER = {
 
 @pytest.mark.parametrize("name", sorted(SLICE_SCATTER))
 def test_slice_scatter(name):
+    if name in ("slice", "slice_neg", "slice_default"):  # eager torch 1.13 reads step=1 wrong here
+        need_torch2("torch.slice_scatter with the default step")
     fn, shapes = SLICE_SCATTER[name]
     run(Fn(fn), [r(*s, seed=i) for i, s in enumerate(shapes)])
 

@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cov2_common import Fn, r, run
-from parity import check_parity
+from parity import check_parity, need_torch2
 from lower_common import CHECK_COREMLTOOLS
 
 RNNS = [
@@ -80,11 +80,13 @@ SDPA = {
 
 @pytest.mark.parametrize("name", list(SDPA))
 def test_sdpa(name):
+    need_torch2("F.scaled_dot_product_attention")
     q, k, v = attn_inputs(L=6 if name == "causal" else 4)
     run(Fn(SDPA[name]), [q, k, v])
 
 
 def test_sdpa_fp16():
+    need_torch2("F.scaled_dot_product_attention")
     run(Fn(SDPA["causal"]), list(attn_inputs(L=6)), precision="fp16")
 
 

@@ -24,7 +24,8 @@ def run_notebook(name, **env):
 
     nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
     kenv = dict(os.environ)
-    kenv["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python")] + [p for p in sys.path if p])
+    pkg = os.environ.get("PT2COREML_PKG_DIR") or os.path.join(ROOT, "python")  # as in conftest.py
+    kenv["PYTHONPATH"] = os.pathsep.join([pkg] + [p for p in sys.path if p])
     kenv.update({k: str(v) for k, v in env.items()})
     client = nbclient.NotebookClient(nb, timeout=1200, kernel_name=NATIVE_KERNEL_NAME,
                                      resources={"metadata": {"path": NOTEBOOKS}})
