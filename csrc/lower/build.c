@@ -184,3 +184,18 @@ int lb_static(lower_ctx *cx, ir_value *x, const char *what) {
     if (!ir_type_is_static(&x->type)) return lower_fail(cx, "%s needs a static shape", what);
     return 0;
 }
+
+static int block_reads(const ts_block *b, const ts_value *v) {
+    for (int i = 0; i < b->nout; i++)
+        if (b->out[i] == v) return 1;
+    for (int i = 0; i < b->nnodes; i++) {
+        const ts_node *m = b->nodes[i];
+        for (int k = 0; k < m->nin; k++)
+            if (m->in[k] == v) return 1;
+        for (int k = 0; k < m->nblocks; k++)
+            if (block_reads(m->blocks[k], v)) return 1;
+    }
+    return 0;
+}
+
+int lb_used(lower_ctx *cx, const ts_node *n, int i) { return i < n->nout && block_reads(cx->g->top, n->out[i]); }

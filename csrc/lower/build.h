@@ -39,5 +39,7 @@ ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s);
 ir_value *lb_softmax(lower_ctx *cx, ir_value *x, int axis);
 /* Static dims of x, or a failure naming what. */
 int lb_static(lower_ctx *cx, ir_value *x, const char *what);
+/* 1 when output i of n is read by some node or returned by a block of the graph (nested blocks too). */
+int lb_used(lower_ctx *cx, const ts_node *n, int i);
 
 #endif
