@@ -96,3 +96,138 @@ def test_weight_norm_module():
 def test_native_bn_eval_stats_refused():
     conv_error(lambda x: A.native_batch_norm(x, None, None, B4, C4, False, 0.1, 1e-5)[1] + 1, r(2, 4, 3),
                match="empty tensors")
+
+
+# ---- pooling: indices, dilation, unpool, lp ----
+
+POOL_IDX = {  # name: (fn, input shape)
+    "mp2d_idx": (lambda x: F.max_pool2d(x, 2, return_indices=True), (2, 3, 6, 8)),
+    "mp2d_idx_stride_pad": (lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True), (1, 2, 7, 9)),
+    "mp2d_idx_ceil": (lambda x: F.max_pool2d(x, (2, 3), (2, 2), ceil_mode=True, return_indices=True), (1, 2, 7, 8)),
+    "mp2d_idx_dil": (lambda x: F.max_pool2d(x, 3, 1, 1, dilation=2, return_indices=True), (1, 2, 7, 6)),
+    "mp2d_idx_unbatched": (lambda x: F.max_pool2d(x, 2, return_indices=True), (3, 4, 6)),
+    "mp2d_idx_only": (lambda x: F.max_pool2d(x, 2, 1, return_indices=True)[1], (1, 2, 5, 5)),
+    "mp2d_module": (nn.MaxPool2d(3, 2, return_indices=True), (1, 3, 9, 9)),
+    "mp1d_idx": (lambda x: F.max_pool1d(x, 3, 2, 1, return_indices=True), (2, 3, 10)),
+    "mp1d_idx_ceil_dil": (lambda x: F.max_pool1d(x, 2, 2, 0, 2, ceil_mode=True, return_indices=True), (1, 2, 10)),
+    "mp3d_idx": (lambda x: F.max_pool3d(x, 2, return_indices=True), (1, 2, 4, 4, 6)),
+    "mp3d_idx_pad": (lambda x: F.max_pool3d(x, (3, 2, 2), (2, 1, 2), (1, 0, 1), return_indices=True), (1, 2, 5, 3, 4)),
+    "mp2d_values_dilated": (lambda x: F.max_pool2d(x, 2, 2, 1, dilation=(2, 1)), (1, 3, 8, 8)),
+    "mp1d_values_dilated": (lambda x: F.max_pool1d(x, 3, 1, 0, 2), (2, 3, 9)),
+    "mp2d_idx_unused": (lambda x: F.max_pool2d(x, 2, return_indices=True)[0] * 2, (1, 2, 6, 6)),
+    "amp2d_idx": (lambda x: F.adaptive_max_pool2d(x, (3, 4), return_indices=True), (2, 2, 7, 9)),
+    "amp2d_idx_even": (lambda x: F.adaptive_max_pool2d(x, 2, return_indices=True), (1, 3, 6, 6)),
+    "amp2d_idx_none": (lambda x: F.adaptive_max_pool2d(x, (None, 2), return_indices=True), (1, 2, 5, 7)),
+    "amp1d_idx": (lambda x: F.adaptive_max_pool1d(x, 4, return_indices=True), (2, 3, 10)),
+    "amp3d_idx": (lambda x: F.adaptive_max_pool3d(x, (2, 3, 2), return_indices=True), (1, 2, 5, 4, 3)),
+    "amp1d_idx_global": (lambda x: F.adaptive_max_pool1d(x, 1, return_indices=True), (2, 3, 7)),
+}
+
+
+@pytest.mark.parametrize("name", list(POOL_IDX))
+def test_pool_indices(name):
+    fn, shape = POOL_IDX[name]
+    run(fn if isinstance(fn, nn.Module) else Fn(fn), [ints(*shape)])
+
+
+def test_pool_indices_ties():
+    """Equal values in a window: torch keeps the first in row-major order, so do we."""
+    x = torch.randint(0, 3, (1, 2, 7, 7), generator=torch.Generator().manual_seed(3)).float()
+    run(Fn(lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True)), [x])
+    run(Fn(lambda x: F.adaptive_max_pool2d(x, (3, 2), return_indices=True)), [x])
+
+
+@pytest.mark.parametrize("name", ["mp2d_idx_stride_pad", "amp2d_idx", "mp2d_values_dilated"])
+def test_pool_indices_fp16(name):
+    fn, shape = POOL_IDX[name]
+    run(Fn(fn), [ints(*shape)], precision="fp16")
+
+
+UNPOOL = {
+    "unpool2d": (lambda x: A.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), [6, 8]), (2, 3, 6, 8)),
+    "unpool2d_larger": (lambda x: A.max_unpool2d(*F.max_pool2d(x, 3, 2, 1, return_indices=True), [8, 9]), (1, 2, 7, 9)),
+    "unpool2d_unbatched": (lambda x: A.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), [4, 6]), (2, 4, 6)),
+    "unpool3d": (lambda x: A.max_unpool3d(*F.max_pool3d(x, 2, return_indices=True), [4, 4, 6], [2, 2, 2], [0, 0, 0]),
+                 (1, 2, 4, 4, 6)),
+}
+
+
+@pytest.mark.parametrize("name", list(UNPOOL))
+def test_max_unpool(name):
+    fn, shape = UNPOOL[name]
+    run(Fn(fn), [ints(*shape)])
+
+
+LP = {
+    "lp1d": (lambda x: F.lp_pool1d(x, 2, 3, 2), (2, 3, 11)),
+    "lp2d": (lambda x: F.lp_pool2d(x, 3.0, (2, 3), 2), (1, 2, 6, 7)),
+    "lp2d_ceil": (lambda x: F.lp_pool2d(x, 1.5, 2, ceil_mode=True), (1, 2, 5, 5)),
+    "lp3d": (lambda x: F.lp_pool3d(x, 2, 2), (1, 2, 4, 4, 4)),
+}
+
+
+@pytest.mark.parametrize("name", list(LP))
+def test_lp_pool(name):
+    fn, shape = LP[name]
+    run(Fn(fn), [r(*shape).abs() + 0.1])  # p-th roots of negative averages are NaN
+
+
+def test_fractional_max_pool_refused():
+    conv_error(lambda x: F.fractional_max_pool2d(x, 2, output_size=3, _random_samples=torch.rand(1, 2, 2)),
+               r(1, 2, 6, 6), match="fractional_max_pool2d")
+
+
+# ---- interpolation ----
+
+INTERP = {  # name: (interpolate kwargs, input shape)
+    "near1d_x2": (dict(scale_factor=2), (2, 3, 5)),
+    "near1d_frac": (dict(scale_factor=1.7), (1, 2, 7)),
+    "near1d_size_down": (dict(size=4), (1, 2, 9)),
+    "near3d_x2": (dict(scale_factor=2), (1, 2, 2, 3, 4)),
+    "near3d_size": (dict(size=(3, 5, 7)), (1, 2, 4, 3, 5)),
+    "nex1d": (dict(scale_factor=2, mode="nearest-exact"), (1, 2, 5)),
+    "nex1d_size": (dict(size=7, mode="nearest-exact"), (1, 2, 5)),
+    "nex2d": (dict(scale_factor=(1.5, 3), mode="nearest-exact"), (1, 2, 4, 3)),
+    "nex2d_down": (dict(size=(3, 2), mode="nearest-exact"), (1, 2, 7, 5)),
+    "nex3d": (dict(size=(3, 4, 5), mode="nearest-exact"), (1, 1, 2, 3, 4)),
+    "lin1d": (dict(scale_factor=2, mode="linear"), (2, 3, 6)),
+    "lin1d_ac": (dict(scale_factor=2, mode="linear", align_corners=True), (2, 3, 6)),
+    "lin1d_size": (dict(size=11, mode="linear"), (1, 2, 6)),
+    "lin1d_size_ac": (dict(size=11, mode="linear", align_corners=True), (1, 2, 6)),
+    "lin1d_frac": (dict(scale_factor=1.3, mode="linear"), (1, 2, 7)),
+    "lin1d_down": (dict(size=3, mode="linear"), (1, 2, 8)),
+    "tri3d": (dict(scale_factor=2, mode="trilinear"), (1, 2, 3, 3, 4)),
+    "tri3d_ac": (dict(size=(4, 5, 3), mode="trilinear", align_corners=True), (1, 2, 3, 3, 4)),
+    "tri3d_mixed": (dict(scale_factor=(1, 2, 0.5), mode="trilinear"), (1, 1, 3, 4, 6)),
+    "bicubic": (dict(scale_factor=2, mode="bicubic"), (1, 2, 5, 6)),
+    "bicubic_ac": (dict(scale_factor=2, mode="bicubic", align_corners=True), (1, 2, 5, 6)),
+    "bicubic_size": (dict(size=(7, 4), mode="bicubic"), (2, 2, 5, 6)),
+    "bicubic_frac": (dict(scale_factor=1.6, mode="bicubic"), (1, 1, 5, 5)),
+    "bilinear_aa_down": (dict(size=(4, 3), mode="bilinear", antialias=True), (1, 2, 13, 10)),
+    "bilinear_aa_up": (dict(scale_factor=2, mode="bilinear", antialias=True), (1, 2, 4, 5)),
+    "bilinear_aa_ac": (dict(size=(5, 3), mode="bilinear", antialias=True, align_corners=True), (1, 2, 11, 9)),
+    "bicubic_aa_down": (dict(scale_factor=0.4, mode="bicubic", antialias=True), (1, 2, 15, 10)),
+    "bicubic_aa_up": (dict(size=(7, 9), mode="bicubic", antialias=True), (1, 1, 4, 5)),
+    "bilinear_frac": (dict(scale_factor=1.3, mode="bilinear"), (1, 2, 7, 7)),
+    "bilinear_frac_ac": (dict(scale_factor=(1.3, 0.7), mode="bilinear", align_corners=True), (1, 2, 7, 9)),
+    "nearest2d_frac": (dict(scale_factor=1.3), (1, 2, 7, 7)),
+    "recompute_scale": (dict(scale_factor=1.3, mode="bilinear", recompute_scale_factor=True), (1, 2, 7, 7)),
+    "recompute_scale_1d": (dict(scale_factor=1.3, mode="linear", recompute_scale_factor=True), (1, 2, 7)),
+}
+
+
+@pytest.mark.parametrize("name", list(INTERP))
+def test_interpolate(name):
+    kw, shape = INTERP[name]
+    run(Fn(lambda x: F.interpolate(x, **kw)), [r(*shape)])
+
+
+@pytest.mark.parametrize("name", ["lin1d_frac", "tri3d", "bicubic_size", "bilinear_aa_down", "nex2d"])
+def test_interpolate_fp16(name):
+    kw, shape = INTERP[name]
+    run(Fn(lambda x: F.interpolate(x, **kw)), [r(*shape)], precision="fp16")
+
+
+def test_upsample_modules():
+    m = nn.Sequential(nn.Upsample(scale_factor=2, mode="trilinear"), nn.Conv3d(2, 2, 1), nn.Upsample(size=(5, 7, 9)))
+    run(m, [r(1, 2, 2, 3, 4)])

@@ -6,7 +6,8 @@
  * ratios become MIL upsample_* ops (what coremltools emits); other sizes become
  * resize_* with target sizes. PyTorch maps output pixels with 1 / scale_factor
  * when a scale factor is given and in / out otherwise; MIL always uses in / out,
- * so a fractional factor that does not produce a whole size is refused. */
+ * so a fractional factor that does not produce a whole size goes to interp.c
+ * (torch's per-axis map as gathers). */
 #include "lower/lower_int.h"
 
 #include <math.h>
@@ -55,7 +56,8 @@ static int scales_in(lower_ctx *cx, const ts_node *n, int i, double *s, int *giv
 }
 
 /* The output size: from output_size (input osz) or floor(in * scale) (scales si, or sh/sw at
- * sh_i, sw_i for the 5-input overload). Refuses factors whose pixel mapping MIL cannot express. */
+ * sh_i, sw_i for the 5-input overload). Returns 1 for factors whose pixel mapping MIL's resize ops
+ * cannot express (interp.c then builds torch's exact per-axis map), 0 when they can, -1 on error. */
 static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, int64_t H, int64_t W, int64_t *OH,
                     int64_t *OW) {
     double s[2];
@@ -83,11 +85,7 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
     if (given) { /* torch maps with 1 / scale; MIL with in / out: they agree only when in * scale == out */
         if (fabs((double)H * s[0] - (double)*OH) > 1e-6 * (double)*OH ||
             fabs((double)W * s[1] - (double)*OW) > 1e-6 * (double)*OW)
-            return lower_fail(cx,
-                              "scale factors (%g, %g) on a %lldx%lld input do not give a whole output size; Core ML "
-                              "resamples with in/out ratios, so pass size=(%lld, %lld) to interpolate instead (or "
-                              "recompute_scale_factor=True)",
-                              s[0], s[1], (long long)H, (long long)W, (long long)*OH, (long long)*OW);
+            return 1;
     }
     return 0;
 }
@@ -101,8 +99,8 @@ int lower_upsample_bilinear(lower_ctx *cx, const ts_node *n) {
     int ac = 0;
     ir_value *x = image_in(cx, n, &H, &W);
     if (!x || lower_bool_in(cx, n, 2, &ac)) return -1;
-    int vec = n->nin == 4;
-    if (out_size(cx, n, 1, vec ? 3 : -1, 3, H, W, &OH, &OW)) return -1;
+    int vec = n->nin == 4, rc = out_size(cx, n, 1, vec ? 3 : -1, 3, H, W, &OH, &OW);
+    if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
     if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
         op = lower_op(cx, IR_OP_UPSAMPLE_BILINEAR, NULL);
@@ -127,8 +125,8 @@ int lower_upsample_nearest(lower_ctx *cx, const ts_node *n) {
     int64_t H, W, OH, OW;
     ir_value *x = image_in(cx, n, &H, &W);
     if (!x) return -1;
-    int vec = n->nin == 3;
-    if (out_size(cx, n, 1, vec ? 2 : -1, 2, H, W, &OH, &OW)) return -1;
+    int vec = n->nin == 3, rc = out_size(cx, n, 1, vec ? 2 : -1, 2, H, W, &OH, &OW);
+    if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
     if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
         op = lower_op(cx, IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
