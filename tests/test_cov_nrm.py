@@ -231,3 +231,72 @@ def test_interpolate_fp16(name):
 def test_upsample_modules():
     m = nn.Sequential(nn.Upsample(scale_factor=2, mode="trilinear"), nn.Conv3d(2, 2, 1), nn.Upsample(size=(5, 7, 9)))
     run(m, [r(1, 2, 2, 3, 4)])
+
+
+# ---- unfold / fold, affine_grid, channel_shuffle ----
+
+UNFOLD = {  # name: (kwargs, input shape)
+    "k2": (dict(kernel_size=2), (2, 3, 4, 5)),
+    "k3_pad_stride": (dict(kernel_size=3, padding=1, stride=2), (1, 2, 7, 6)),
+    "rect_dil": (dict(kernel_size=(2, 3), dilation=(2, 1), padding=(1, 0), stride=(1, 2)), (1, 2, 6, 8)),
+    "unbatched": (dict(kernel_size=2, stride=2), (3, 4, 6)),
+}
+
+
+@pytest.mark.parametrize("name", list(UNFOLD))
+def test_unfold(name):
+    kw, shape = UNFOLD[name]
+    run(Fn(lambda x: F.unfold(x, **kw)), [r(*shape)])
+
+
+FOLD = {  # name: (output_size, kwargs, input shape [N, C*kh*kw, L])
+    "k2_s2": ((4, 6), dict(kernel_size=2, stride=2), (2, 12, 6)),
+    "k3_overlap": ((5, 5), dict(kernel_size=3, padding=1), (1, 18, 25)),
+    "stride_gap": ((7, 6), dict(kernel_size=2, stride=3), (1, 8, 4)),  # rows past the last block are zeros
+    "rect_dil": ((6, 8), dict(kernel_size=(2, 3), dilation=(2, 1), padding=(1, 0), stride=(1, 2)), (1, 12, 18)),
+    "unbatched": ((4, 4), dict(kernel_size=2), (4, 9)),
+}
+
+
+@pytest.mark.parametrize("name", list(FOLD))
+def test_fold(name):
+    os_, kw, shape = FOLD[name]
+    run(Fn(lambda x: F.fold(x, os_, **kw)), [r(*shape)])
+
+
+def test_unfold_fold_roundtrip_fp16():
+    run(Fn(lambda x: F.fold(F.unfold(x, 3, padding=1), (5, 6), 3, padding=1)), [r(1, 2, 5, 6)], precision="fp16")
+
+
+@pytest.mark.parametrize("ac", [False, True])
+@pytest.mark.parametrize("size", [(2, 3, 4, 5), (1, 1, 1, 3)])
+def test_affine_grid(ac, size):
+    run(Fn(lambda t: F.affine_grid(t, size, align_corners=ac)), [r(size[0], 2, 3)])
+
+
+@pytest.mark.parametrize("ac", [False, True])
+def test_affine_grid_3d(ac):
+    run(Fn(lambda t: F.affine_grid(t, (1, 2, 3, 4, 5), align_corners=ac)), [r(1, 3, 4)])
+
+
+@pytest.mark.parametrize("ac", [False, True])
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_spatial_transformer(ac, precision):
+    """affine_grid + grid_sample: the spatial transformer's sampling, theta as a second input."""
+    fn = lambda x, t: F.grid_sample(x, F.affine_grid(t, (2, 3, 5, 7), align_corners=ac), align_corners=ac)
+    theta = torch.tensor([[[0.9, 0.2, 0.1], [-0.1, 1.1, -0.2]], [[1.2, 0.0, 0.3], [0.1, 0.8, 0.0]]])
+    run(Fn(fn), [r(2, 3, 5, 7), theta], precision=precision)
+
+
+SHUFFLE = {
+    "module": (nn.ChannelShuffle(2), (2, 6, 3, 4)),
+    "fn_3groups": (lambda x: F.channel_shuffle(x, 3), (1, 6, 5)),
+    "native": (lambda x: torch.native_channel_shuffle(x, 2), (1, 4, 2, 3, 2)),
+    "native_one_group": (lambda x: torch.native_channel_shuffle(x, 1) + 1, (1, 4, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(SHUFFLE))
+def test_channel_shuffle(name):
+    fn, shape = SHUFFLE[name]
+    run(fn if isinstance(fn, nn.Module) else Fn(fn), [r(*shape)])
