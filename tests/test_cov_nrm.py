@@ -300,3 +300,44 @@ SHUFFLE = {
 def test_channel_shuffle(name):
     fn, shape = SHUFFLE[name]
     run(fn if isinstance(fn, nn.Module) else Fn(fn), [r(*shape)])
+
+
+class _Up3(nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=2.0, mode="trilinear")
+
+
+class _Lin(nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, size=9, mode="linear", align_corners=True)
+
+
+class _Fold(nn.Module):
+    def forward(self, x):
+        return F.fold(F.unfold(x, 2), (4, 6), 2)
+
+
+class _Idx(nn.Module):
+    def forward(self, x):
+        return F.max_pool2d(x, 2, 2, 0, 1, False, True)
+
+
+@pytest.mark.parametrize("mod,shape", [(_Up3, (1, 2, 2, 3, 4)), (_Lin, (1, 2, 5)), (_Fold, (1, 2, 4, 6)), (_Idx, (1, 2, 4, 6))],
+                         ids=["trilinear", "linear", "unfold_fold", "pool_indices"])
+def test_scripted(mod, shape):
+    run(mod(), [ints(*shape)], script=True)
+
+
+@pytest.mark.parametrize("kw,shape", [(dict(size=(3, 4), mode="area"), (1, 2, 7, 9)), (dict(size=3, mode="area"), (1, 2, 8))],
+                         ids=["area2d", "area1d"])
+def test_interpolate_area(kw, shape):
+    run(Fn(lambda x: F.interpolate(x, **kw)), [r(*shape)])
+
+
+def test_symbolic_spatial_dim_refused():
+    tr = torch.jit.trace(Fn(lambda x: F.interpolate(x, scale_factor=2, mode="bicubic")).eval(), r(1, 2, 4, 5))
+    with pytest.raises(ct.ConversionError, match="upsample_bicubic2d.*static spatial dims"):
+        ct.convert(tr, inputs=[ct.TensorType(shape=(1, 2, ct.RangeDim(2, 8), 5))])
+    tr = torch.jit.trace(Fn(lambda x: F.max_pool2d(x, 2, return_indices=True)).eval(), r(1, 2, 4, 6))
+    with pytest.raises(ct.ConversionError, match="max_pool2d_with_indices.*static spatial dims"):
+        ct.convert(tr, inputs=[ct.TensorType(shape=(1, 2, 4, ct.RangeDim(2, 8)))])
