@@ -322,3 +322,34 @@ def test_losses_flexible_batch():
     tm = torch.jit.trace(Fn(lambda a, b: torch.broadcast_tensors(a, b[0])[1]).eval(), (A, T))
     with pytest.raises(ct.ConversionError, match=r"aten::broadcast_tensors.*known only at run time"):
         ct.convert(tm, inputs=types)
+
+
+def _predict(fn, x):
+    tm = torch.jit.trace(Fn(fn).eval(), (x,))
+    m = ct.convert(tm, inputs=[ct.TensorType(name="x", shape=x.shape)], compute_precision=ct.precision.FLOAT32)
+    return next(iter(m.predict({"x": x.numpy()}).values()))
+
+
+TINY = torch.tensor([1e-30, -1e-20, 1e-12, -3e-9, 1e-7, -2e-6, 1e-5, 3e-4, -1e-3, 0.05, -0.5, 2.0, 30.0, 0.0])
+
+
+@pytest.mark.parametrize("name", ["log1p", "expm1", "asinh", "atanh"])
+def test_relative_accuracy_near_zero(name):
+    """Element-wise relative error (not scaled by the largest output) stays at a few ulp near 0."""
+    import numpy as np
+    fn = getattr(torch, name)
+    x = TINY.clamp(-0.9, 0.9) if name == "atanh" else TINY
+    ref = getattr(np, {"asinh": "arcsinh", "atanh": "arctanh"}.get(name, name))(x.numpy().astype(np.float64))
+    got = _predict(fn, x).astype(np.float64)
+    rel = np.abs(got - ref) / np.maximum(np.abs(ref), 1e-300)
+    assert rel.max() < 1e-6, (name, rel.max(), x[int(rel.argmax())])
+
+
+def test_infinities():
+    """-inf operands (masked scores) as torch: logaddexp / logcumsumexp stay -inf, atanh(+-1) = +-inf."""
+    import numpy as np
+    ninf = float("-inf")
+    x = torch.tensor([[ninf, ninf, 0.0, ninf, 2.0], [ninf, 1.0, ninf, ninf, ninf]])
+    for fn in (lambda x: torch.logaddexp(x, x.flip(1)), lambda x: torch.logcumsumexp(x, 1), lambda x: torch.logaddexp(x, x),
+               lambda x: torch.atanh(x.clamp(-1, 1))):
+        np.testing.assert_allclose(_predict(fn, x), fn(x).numpy(), rtol=1e-6)

@@ -195,6 +195,8 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
         double c = k[9] == '2' ? log(2.0) : 1.0;
         ir_value *m = lower_binary(cx, IR_OP_MAXIMUM, x, y, "max");
         ir_value *d = m ? lower_unary(cx, IR_OP_ABS, lower_binary(cx, IR_OP_SUB, x, y, "diff"), "absdiff") : NULL;
+        ir_value *eq = d ? lower_binary(cx, IR_OP_EQUAL, x, y, "same") : NULL; /* equal infinities: d = 0, not NaN */
+        if (eq) d = lm_select(cx, eq, num_as(cx, 0, d, "zero"), d, "absdiff_eq");
         ir_value *sp = d ? lower_unary(cx, IR_OP_SOFTPLUS, with_c(cx, IR_OP_MUL, d, -c, "neg"), "softplus") : NULL;
         if (sp && c != 1.0) sp = with_c(cx, IR_OP_MUL, sp, 1 / c, "log2");
         r = sp ? lower_binary(cx, IR_OP_ADD, m, sp, NULL) : NULL;

@@ -419,6 +419,8 @@ static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, in
     } else { /* max(a, b) + log(1 + exp(-|a - b|)) */
         ir_value *m = lower_binary(cx, IR_OP_MAXIMUM, hi, lo, "max");
         ir_value *d = m ? lower_unary(cx, IR_OP_ABS, lower_binary(cx, IR_OP_SUB, hi, lo, "diff"), "absdiff") : NULL;
+        ir_value *eq = d ? lower_binary(cx, IR_OP_EQUAL, hi, lo, "same") : NULL; /* equal infinities: d = 0, not NaN */
+        if (eq) d = lm_select(cx, eq, lower_const_scalar(cx, 0, d->type.dtype, "zero"), d, "absdiff_eq");
         ir_value *sp = d ? lower_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, d, -1), "softplus") : NULL;
         c = sp ? lower_binary(cx, IR_OP_ADD, m, sp, "lse") : NULL;
     }
