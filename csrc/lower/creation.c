@@ -107,6 +107,11 @@ int lower_fill_like(lower_ctx *cx, const ts_node *n) {
     int full = strstr(k, "full") != NULL || strcmp(k, "fill_") == 0;
     double val = strstr(k, "ones") ? 1 : 0;
     lv_kind vk = LV_FLOAT;
+    if (strcmp(k, "fill_") == 0) { /* a value known only at run time: broadcast it (index.c) */
+        lv *v = lower_in(cx, n, 1);
+        if (!v) return -1;
+        if (v->dyn || (v->kind == LV_TENSOR && !v->v->konst)) return lower_copy_fill(cx, n);
+    }
     int64_t dims[IR_MAX_RANK];
     int rank = 0, i = 0;
     ir_dtype dt = IR_FP32;
