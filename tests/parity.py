@@ -15,6 +15,8 @@ TOL = {"fp32": 1e-4, "fp16": 1e-2}
 
 
 def to_script(module, example_inputs, script=False):
+    if isinstance(module, torch.jit.ScriptFunction):  # a scripted function or one built from a graph
+        return module
     module = module.eval()
     if isinstance(module, torch.jit.ScriptModule):
         return module
