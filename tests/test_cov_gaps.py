@@ -452,3 +452,20 @@ def test_script_function_graph_not_folded():
     before = str(fn.graph)
     run(fn, [A])
     assert str(fn.graph) == before
+
+
+@torch.jit.script
+def _inner(x):
+    return x.relu() * 2
+
+
+@torch.jit.script
+def _outer(x):
+    return _inner(x) + _inner(-x)
+
+
+def test_script_function_calls_are_inlined():
+    """Calls to other scripted functions are inlined into a copy; the function keeps its calls."""
+    assert _outer.graph.findNode("prim::CallFunction") is not None
+    run(_outer, [A])
+    assert _outer.graph.findNode("prim::CallFunction") is not None
