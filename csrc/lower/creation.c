@@ -178,8 +178,8 @@ int lower_linspace(lower_ctx *cx, const ts_node *n) {
     double *vals = pc_alloc(cx->p->arena, sizeof(double) * (size_t)(steps ? steps : 1));
     if (!vals) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     double step = steps > 1 ? (b - a) / (double)(steps - 1) : 0;
-    for (int64_t i = 0; i < steps; i++) /* torch fills the second half from the end */
-        vals[i] = i < steps / 2 ? a + step * (double)i : b - step * (double)(steps - 1 - i);
+    for (int64_t i = 0; i < steps; i++) /* torch fills the second half from the end; one step is start */
+        vals[i] = i < steps / 2 || steps == 1 ? a + step * (double)i : b - step * (double)(steps - 1 - i);
     if (!ir_dtype_is_float(dt))
         for (int64_t i = 0; i < steps; i++) vals[i] = trunc(vals[i]);
     return lower_out_tensor(cx, n, 0, make_const(cx, dt, 1, &steps, vals, 0));

@@ -311,6 +311,7 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
     if (kl > 1 && k[kl - 1] == '_') k[kl - 1] = 0; /* in-place form */
     if (strcmp(k, "fix") == 0) snprintf(k, sizeof k, "trunc");
     if (strcmp(k, "negative") == 0) snprintf(k, sizeof k, "neg");
+    if (strncmp(k, "arc", 3) == 0) memmove(k + 1, k + 3, strlen(k + 3) + 1); /* arccos -> acos */
     lv *a = lower_in(cx, n, 0);
     if (!a) return -1;
     if (is_num(a) && !a->dyn) { /* math on a compile-time number */

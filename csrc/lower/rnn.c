@@ -1,8 +1,7 @@
 /* rnn.c: aten::lstm, aten::gru, aten::rnn_tanh, aten::rnn_relu (the (input, hx, params, has_biases,
  * num_layers, dropout, train, bidirectional, batch_first) overloads), unrolled over the static
  * sequence length: one linear for the input projection of every step, then per step a linear of the
- * hidden state and the gate math (sigmoid/tanh/mul/add). Plus aten::zeros, which traced RNNs use
- * for missing initial states. */
+ * hidden state and the gate math (sigmoid/tanh/mul/add). */
 #include "lower/build.h"
 
 #include <string.h>
