@@ -23,17 +23,26 @@ def need_torch2(what):
         pytest.skip(f"needs torch >= 2: {what} (this is torch {torch.__version__})")
 
 
+# packages written for coremltools' reader go to memory when we can (the disk is shared and slow)
+_SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
 def to_script(module, example_inputs, script=False):
+    if isinstance(module, torch.jit.ScriptFunction):  # a scripted function or one built from a graph
+        return module
     module = module.eval()
     if isinstance(module, torch.jit.ScriptModule):
         return module
     if script:
         return torch.jit.script(module)
-    return torch.jit.trace(module, tuple(example_inputs))
+    # no check_trace: it re-traces and re-runs the model, and the comparison below runs the trace anyway
+    return torch.jit.trace(module, tuple(example_inputs), check_trace=False)
 
 
 def torch_outputs(script_module, example_inputs):
-    with torch.no_grad():
+    """The script module's outputs, flattened. Run by the plain interpreter: the profiling executor's
+    first calls (profile, then optimize) cost more than the run, and the graph computes the same."""
+    with torch.no_grad(), torch.jit.optimized_execution(False):
         out = script_module(*example_inputs)
     if isinstance(out, torch.Tensor):
         out = (out,)
@@ -66,12 +75,14 @@ def compare(name, got, ref, tol, rel_scale=None):
 
 
 def check_parity(module, example_inputs, precision="fp32", script=False, input_types=None, tol=None,
-                 check_coremltools=True, names=None, **convert_kwargs):
-    """Convert `module` (an nn.Module, traced/scripted here, or a ScriptModule), run it in our
-    runtime and compare every output with PyTorch's. Returns (mlmodel, max relative error)."""
+                 check_coremltools=True, names=None, refs=None, **convert_kwargs):
+    """Convert `module` (an nn.Module, traced/scripted here, a ScriptModule or a ScriptFunction), run it
+    in our runtime and compare every output with PyTorch's (`refs`: torch_outputs() already computed
+    for this module and inputs). Returns (mlmodel, max relative error)."""
     example_inputs = list(example_inputs)
     sm = to_script(module, example_inputs, script=script)
-    refs = torch_outputs(sm, example_inputs)
+    if refs is None:
+        refs = torch_outputs(sm, example_inputs)
     if input_types is None:
         input_types = []
         for i, x in enumerate(example_inputs):
@@ -96,7 +107,7 @@ def check_parity(module, example_inputs, precision="fp32", script=False, input_t
     for n, r in zip(out_names, refs):
         worst = max(worst, compare(n, out[n], r, t))
     if check_coremltools:
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory(dir=_SCRATCH) as d:
             path = os.path.join(d, "m.mlpackage")
             mlmodel.save(path)
             coremltools_check(path)

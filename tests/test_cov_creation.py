@@ -106,3 +106,17 @@ def test_like_with_run_time_shape():
         x[0, 0, 0] = float("inf")
         x[0, 0, 1] = float("nan")
         compare("out", list(m.predict({"x": x.numpy()}).values())[0], sm(x).numpy(), 1e-6)
+
+
+def test_fill_with_run_time_value():
+    """fill_ with a tensor value computed from the input (not a constant), also through a view."""
+    class M(nn.Module):
+        def forward(self, x):
+            y = torch.zeros(2, 3, 4)
+            y.fill_(x.mean())
+            z = x.clone()
+            z[:, 0].fill_(x.max())
+            return y + z
+
+    run(M(), [A])
+    run(M(), [A], script=True)

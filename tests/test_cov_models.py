@@ -2,6 +2,7 @@
 own small GPT-2-style decoder, BERT-style encoder and LSTM language model, converted and compared with
 PyTorch in fp32 and fp16 through the reference runtime. A model that still needs an op of a family
 another branch adds (activations, elementwise, creation, comparison) is an expected failure naming it."""
+import functools
 import math
 import os
 import re
@@ -15,7 +16,7 @@ import torchvision
 
 import pt2coreml as ct
 from lower_common import CHECK_COREMLTOOLS
-from parity import check_parity, need_torch2
+from parity import check_parity, need_torch2, torch_outputs
 
 tv = torchvision.models
 
@@ -147,12 +148,27 @@ OTHER_FAMILIES = re.compile(r"aten::(hardswish|hardsigmoid|masked_fill|new_zeros
 FP16_TOL = {"efficientnet_b0": 5e-2}
 
 
-def convert_and_compare(model, inputs, precision, tol=None):
+@functools.lru_cache(maxsize=3)
+def traced(kind, name):
+    """(traced model, inputs, torch's outputs) of a model, shared by its fp32 and fp16 tests (tracing
+    and the first TorchScript run cost more than a conversion)."""
+    if kind == "vision":
+        make, size, _ = VISION[name]
+        torch.manual_seed(0)
+        model = make().eval()
+        inputs = [torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))]
+    else:
+        model, inputs = text_model(name)
     with torch.no_grad():
-        traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
+        tr = torch.jit.trace(model, tuple(inputs), check_trace=False)
+    return tr, inputs, torch_outputs(tr, inputs)
+
+
+def convert_and_compare(kind, name, precision, tol=None):
+    tr, inputs, refs = traced(kind, name)
     try:
         t0 = time.time()
-        _, err = check_parity(traced, inputs, precision=precision, tol=tol, check_coremltools=CHECK_COREMLTOOLS)
+        _, err = check_parity(tr, inputs, precision=precision, tol=tol, check_coremltools=CHECK_COREMLTOOLS, refs=refs)
     except ct.ConversionError as e:
         missing = str(e)
         if OTHER_FAMILIES.search(missing) and ("cannot be converted" in missing or "rounding_mode" in missing):
@@ -175,11 +191,7 @@ def vision_params():
 
 @pytest.mark.parametrize("name,precision", list(vision_params()))
 def test_vision_model(name, precision):
-    make, size, _ = VISION[name]
-    torch.manual_seed(0)
-    m = make().eval()
-    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    convert_and_compare(m, [x], precision, tol=FP16_TOL.get(name) if precision == "fp16" else None)
+    convert_and_compare("vision", name, precision, tol=FP16_TOL.get(name) if precision == "fp16" else None)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
@@ -187,5 +199,4 @@ def test_vision_model(name, precision):
 def test_text_model(name, precision):
     if name == "gpt2_tiny":
         need_torch2("F.scaled_dot_product_attention in its attention")
-    m, inputs = text_model(name)
-    convert_and_compare(m, inputs, precision)
+    convert_and_compare("text", name, precision)

@@ -306,3 +306,10 @@ def test_scripted_control_flow():
                 x = x * 2 + i
             return x
     run(M(), [r(2, 3)], ops=["add", "mul"], script=True)
+
+
+def test_registry_has_one_entry_per_kind():
+    import collections
+    from pt2coreml import _core
+    counts = collections.Counter(k for k, _ in _core.lowered_ops())
+    assert not [k for k, c in counts.items() if c > 1], "kinds registered more than once (only the first runs)"

@@ -1,9 +1,8 @@
 """Every TorchScript kind the converter lowers (_core.lowered_ops()) is run through the
 runtime by some test: converted, predicted and (in those tests) compared with PyTorch.
 Named to run last; it needs the whole suite, so it skips when only part of tests/ ran.
-Kinds no Python-built model reaches after torch's own compiler and freezing are listed in
-UNREACHED with the reason: they are known gaps (a test feeding hand-written graphs through
-torch._C.parse_ir would reach them), reported by the test but not failing it."""
+Kinds torch's own compiler and freezing rewrite away (aliases, detach, `is None`, implicit
+conversions) are reached by hand-written graphs (torch._C.parse_ir, tests/test_cov_gaps.py)."""
 import glob
 import os
 
@@ -15,20 +14,14 @@ from pt2coreml import _core
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# kind -> why no test model reaches it through ct.convert (known gaps, see the docstring)
-_FOLDED = "folded away by torch's freezing (constant propagation, tuple lowering, loop unrolling)"
-_CANON = "torch's script compiler rewrites it to its canonical alias"
-_IMPLICIT = "tensor -> scalar implicit conversion; needs a hand-written graph"
-UNREACHED = {
-    "aten::concat": _CANON + " (aten::cat)",
-    "aten::true_divide": _CANON + " (aten::div)",
-    "aten::__is__": _FOLDED,
-    "aten::__isnot__": _FOLDED,
-    "aten::detach": _FOLDED,
-    "aten::FloatImplicit": _IMPLICIT,
-    "aten::IntImplicit": _IMPLICIT,
-    "aten::ScalarImplicit": _IMPLICIT,
-}
+# kind -> why no test reaches it through ct.convert + predict(): reported by the test, not failing it.
+# Empty: kinds torch's compiler or freezing rewrites away are reached by hand-written graphs
+# (tests/test_cov_gaps.py). Keep it that way; an entry here needs a reason that no graph can hold the kind.
+UNREACHED = {}
+
+# Kinds registered whose tests do not yet reach them through ct.convert + predict(). Known gaps to
+# close; the test fails for any kind that is in neither table. Empty: don't add to it.
+KNOWN_GAPS = set()
 
 # kind -> the torch >= 2 feature that makes it: under torch 1.x (`make test-torch1`, Debian 12's
 # python3-torch 1.13) the tests that reach it skip, so it is not counted as missing there.
@@ -36,70 +29,19 @@ TORCH2_ONLY = {
     "aten::scaled_dot_product_attention": "F.scaled_dot_product_attention (torch 2.0)",
 }
 
-# Kinds merged in this round whose tests do not yet reach them through ct.convert + predict() (an alias
-# torch rewrites, a family test that uses a lower-level entry point, or no test yet). Known gaps to close:
-# the test fails for any kind that is in neither table.
-KNOWN_GAPS = {
-    "aten::_log_softmax",
-    "aten::_pad_circular",
-    "aten::_softmax",
-    "aten::_to_copy",
-    "aten::adaptive_max_pool3d",
-    "aten::arccos",
-    "aten::arcsin",
-    "aten::arctan",
-    "aten::arctan2",
-    "aten::bitwise_and",
-    "aten::bitwise_or",
-    "aten::bitwise_xor",
-    "aten::clip",
-    "aten::clip_",
-    "aten::column_stack",
-    "aten::constant_pad_nd",
-    "aten::conv_transpose3d",
-    "aten::divide",
-    "aten::dstack",
-    "aten::empty",
-    "aten::fix",
-    "aten::flipud",
-    "aten::fmax",
-    "aten::fmin",
-    "aten::format",
-    "aten::full",
-    "aten::ger",
-    "aten::greater",
-    "aten::greater_equal",
-    "aten::less",
-    "aten::less_equal",
-    "aten::linspace",
-    "aten::moveaxis",
-    "aten::multiply",
-    "aten::negative",
-    "aten::norm",
-    "aten::not_equal",
-    "aten::reflection_pad1d",
-    "aten::reflection_pad2d",
-    "aten::reflection_pad3d",
-    "aten::replication_pad1d",
-    "aten::replication_pad2d",
-    "aten::replication_pad3d",
-    "aten::reshape_as",
-    "aten::rrelu_",
-    "aten::rsqrt_",
-    "aten::rsub_",
-    "aten::scalar_tensor",
-    "aten::softsign",
-    "aten::subtract",
-    "aten::swapaxes",
-    "aten::swapdims",
-    "aten::tanhshrink",
-    "aten::true_divide_",
-    "aten::vdot",
-    "aten::view_as",
-    "aten::warn",
-    "prim::Uninitialized",
-    "prim::unchecked_cast",
-}
+
+def test_registry_has_one_entry_per_torch_op():
+    """Every registered kind is registered once (a second entry would never run) and every aten:: kind
+    is an operator torch has (a kind torch never emits can be in no TorchScript graph)."""
+    import torch
+    from collections import Counter
+    kinds = Counter(k for k, _ in _core.lowered_ops())
+    twice = sorted(k for k, c in kinds.items() if c > 1)
+    assert not twice, f"registered more than once (only the first entry is used): {twice}"
+    if TORCH_MAJOR < 2:  # torch 1.x lacks the operators added since; torch 2 (the main venv) checks them
+        return
+    unknown = sorted(k for k in kinds if k.startswith("aten::") and not torch._C._jit_get_schemas_for_operator(k))
+    assert not unknown, f"not torch operators: {unknown}"
 
 
 def test_every_lowered_kind_runs_through_the_runtime(request):

@@ -1,6 +1,6 @@
 /* activation.c: relu family, hardtanh, sigmoid/tanh/silu, gelu, leaky_relu, elu,
  * softplus, softmax and log_softmax; composed ones (selu, celu, mish, hardswish,
- * hardsigmoid, softsign, prelu, glu, log_sigmoid, threshold). */
+ * hardsigmoid, prelu, glu, log_sigmoid, threshold). */
 #include "lower/lower_int.h"
 
 #include <string.h>
@@ -93,10 +93,6 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
             ir_value *m = six ? lower_binary(cx, IR_OP_MUL, x, r6, "xr6") : NULL;
             *r = m ? lower_binary(cx, IR_OP_REAL_DIV, m, six, NULL) : NULL;
         }
-    } else if (strcmp(k, "softsign") == 0) { /* x / (1 + |x|) */
-        ir_value *one = cst(cx, 1, x, "one");
-        ir_value *d = one ? lower_binary(cx, IR_OP_ADD, lower_unary(cx, IR_OP_ABS, x, "abs"), one, "den") : NULL;
-        *r = d ? lower_binary(cx, IR_OP_REAL_DIV, x, d, NULL) : NULL;
     } else if (strcmp(k, "log_sigmoid") == 0) { /* -softplus(-x) */
         *r = scale_by(cx, lower_unary(cx, IR_OP_SOFTPLUS, scale_by(cx, x, -1, "negx"), "sp"), -1, NULL);
     } else if (strcmp(k, "threshold") == 0) { /* x > threshold ? x : value */
@@ -150,8 +146,6 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
                 return -1;
             *r = lower_finish(cx, op);
         }
-    } else if (strcmp(k, "tanhshrink") == 0) {
-        *r = lower_binary(cx, IR_OP_SUB, x, lower_unary(cx, IR_OP_TANH, x, "tanh"), NULL);
     } else if (strcmp(k, "glu") == 0) { /* a * sigmoid(b), a and b the halves along dim */
         int64_t dim = -1, sizes[2];
         int axis;

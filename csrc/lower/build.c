@@ -244,3 +244,17 @@ ir_value *lb_broadcast(lower_ctx *cx, ir_value *v, const ir_type *t) {
     if (!any) return lower_unary(cx, IR_OP_IDENTITY, v, NULL);
     return lb_tile(cx, v, reps);
 }
+static int block_reads(const ts_block *b, const ts_value *v) {
+    for (int i = 0; i < b->nout; i++)
+        if (b->out[i] == v) return 1;
+    for (int i = 0; i < b->nnodes; i++) {
+        const ts_node *m = b->nodes[i];
+        for (int k = 0; k < m->nin; k++)
+            if (m->in[k] == v) return 1;
+        for (int k = 0; k < m->nblocks; k++)
+            if (block_reads(m->blocks[k], v)) return 1;
+    }
+    return 0;
+}
+
+int lb_used(lower_ctx *cx, const ts_node *n, int i) { return i < n->nout && block_reads(cx->g->top, n->out[i]); }

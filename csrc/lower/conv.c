@@ -1,4 +1,4 @@
-/* conv.c: aten::_convolution (all flags), conv1d/2d/3d, conv_transpose1d/2d ->
+/* conv.c: aten::_convolution (all flags), conv1d/2d/3d, conv_transpose1d/2d/3d ->
  * MIL conv / conv_transpose with pad_type "custom" and explicit pads. */
 #include "lower/lower_int.h"
 
@@ -25,6 +25,13 @@ static int spatial_param(lower_ctx *cx, const ts_node *n, int i, int sp, int64_t
     return 0;
 }
 
+/* y (N, C, *sp) + bias (C), the bias reshaped to broadcast over the spatial dims. */
+static ir_value *add_bias(lower_ctx *cx, ir_value *y, int sp, ir_value *bias) {
+    int64_t shape[5] = {bias->type.dims[0], 1, 1, 1, 1};
+    ir_value *b = lower_reshape(cx, bias, sp + 1, shape, "bias");
+    return b ? lower_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
+}
+
 /* y (N, C, *sp) padded with zeros at the end of each spatial dim by extra[d], then + bias (C). */
 static ir_value *pad_end(lower_ctx *cx, ir_value *y, int sp, const int64_t *extra, ir_value *bias) {
     int64_t pads[6];
@@ -37,10 +44,7 @@ static ir_value *pad_end(lower_ctx *cx, ir_value *y, int sp, const int64_t *extr
         lower_param_str(cx, op, "mode", "constant") || lower_param_f(cx, op, "constant_val", 0.0, y->type.dtype))
         return NULL;
     y = lower_finish(cx, op);
-    if (!y || !bias) return y;
-    int64_t shape[5] = {bias->type.dims[0], 1, 1, 1, 1};
-    ir_value *b = lower_reshape(cx, bias, sp + 1, shape, "bias");
-    return b ? lower_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
+    return y && bias ? add_bias(cx, y, sp, bias) : y;
 }
 
 int lower_convolution(lower_ctx *cx, const ts_node *n) {
@@ -63,6 +67,9 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
     if (!x || !w) return -1;
     int sp = w->type.rank - 2;
     if (sp < 1 || sp > 3) return lower_fail(cx, "weight of rank %d", w->type.rank);
+    if (transposed && !w->konst)
+        return lower_fail(cx, "Core ML's conv_transpose takes its weight at compile time, but this weight is computed "
+                              "at run time (make it a parameter or buffer of the module)");
     int64_t stride[3], pad[3], dil[3], outpad[3] = {0, 0, 0}, groups = 1;
     if (spatial_param(cx, n, i_stride, sp, 1, stride) || spatial_param(cx, n, i_dil, sp, 1, dil)) return -1;
     if (i_groups < n->nin && lower_int_in(cx, n, i_groups, &groups)) return -1;
@@ -104,9 +111,11 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
     ir_op *op = lower_op(cx, transposed ? IR_OP_CONV_TRANSPOSE : IR_OP_CONV, unbatched ? "conv" : NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w)) return -1;
     ir_value *bias = NULL;
+    int late_bias = any_extra; /* Core ML's conv bias is a compile-time const: a run-time bias is added after */
     if (!lower_is_none(cx, n, 2)) {
         bias = lower_tensor_in(cx, n, 2, IR_DT_INVALID);
-        if (!bias || (!any_extra && ir_op_set_input(op, "bias", bias))) return -1;
+        late_bias |= bias && !bias->konst;
+        if (!bias || (!late_bias && ir_op_set_input(op, "bias", bias))) return -1;
     }
     if (lower_param_i32v(cx, op, "strides", sp, stride) || lower_param_str(cx, op, "pad_type", "custom") ||
         lower_param_i32v(cx, op, "pad", 2 * sp, mil_pad) || lower_param_i32v(cx, op, "dilations", sp, dil) ||
@@ -114,6 +123,7 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
         return -1;
     ir_value *r = lower_finish(cx, op);
     if (r && any_extra) r = pad_end(cx, r, sp, extra, bias);
+    else if (r && late_bias) r = add_bias(cx, r, sp, bias);
     if (r && unbatched) {
         int64_t ax = 0;
         ir_op *s = lower_op(cx, IR_OP_SQUEEZE, NULL);

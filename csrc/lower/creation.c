@@ -107,6 +107,11 @@ int lower_fill_like(lower_ctx *cx, const ts_node *n) {
     int full = strstr(k, "full") != NULL || strcmp(k, "fill_") == 0;
     double val = strstr(k, "ones") ? 1 : 0;
     lv_kind vk = LV_FLOAT;
+    if (strcmp(k, "fill_") == 0) { /* a value known only at run time: broadcast it (index.c) */
+        lv *v = lower_in(cx, n, 1);
+        if (!v) return -1;
+        if (v->dyn || (v->kind == LV_TENSOR && !v->v->konst)) return lower_copy_fill(cx, n);
+    }
     int64_t dims[IR_MAX_RANK];
     int rank = 0, i = 0;
     ir_dtype dt = IR_FP32;
@@ -173,8 +178,8 @@ int lower_linspace(lower_ctx *cx, const ts_node *n) {
     double *vals = pc_alloc(cx->p->arena, sizeof(double) * (size_t)(steps ? steps : 1));
     if (!vals) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     double step = steps > 1 ? (b - a) / (double)(steps - 1) : 0;
-    for (int64_t i = 0; i < steps; i++) /* torch fills the second half from the end */
-        vals[i] = i < steps / 2 ? a + step * (double)i : b - step * (double)(steps - 1 - i);
+    for (int64_t i = 0; i < steps; i++) /* torch fills the second half from the end; one step is start */
+        vals[i] = i < steps / 2 || steps == 1 ? a + step * (double)i : b - step * (double)(steps - 1 - i);
     if (!ir_dtype_is_float(dt))
         for (int64_t i = 0; i < steps; i++) vals[i] = trunc(vals[i]);
     return lower_out_tensor(cx, n, 0, make_const(cx, dt, 1, &steps, vals, 0));

@@ -94,6 +94,8 @@ int lower_pad(lower_ctx *cx, const ts_node *n) {
         mode = "reflect";
     } else if (strncmp(k, "replication_pad", 15) == 0) {
         mode = "replicate";
+    } else if (strcmp(k, "_pad_circular") == 0) {
+        mode = "circular";
     } else if (strcmp(k, "constant_pad_nd") == 0) {
         if (n->nin > 2 && lower_float_in(cx, n, 2, &value)) return -1;
     } else { /* aten::pad */

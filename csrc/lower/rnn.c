@@ -1,8 +1,7 @@
 /* rnn.c: aten::lstm, aten::gru, aten::rnn_tanh, aten::rnn_relu (the (input, hx, params, has_biases,
  * num_layers, dropout, train, bidirectional, batch_first) overloads), unrolled over the static
  * sequence length: one linear for the input projection of every step, then per step a linear of the
- * hidden state and the gate math (sigmoid/tanh/mul/add). Plus aten::zeros, which traced RNNs use
- * for missing initial states. */
+ * hidden state and the gate math (sigmoid/tanh/mul/add). */
 #include "lower/build.h"
 
 #include <string.h>
@@ -165,24 +164,4 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
         if (lower_out_tensor(cx, n, 1 + k, st)) return -1;
     }
     return 0;
-}
-
-/* zeros(size, dtype=None, layout, device, pin_memory) with a static size: a constant. */
-int lower_zeros_const(lower_ctx *cx, const ts_node *n) {
-    int64_t dims[IR_MAX_RANK], total = 1;
-    int k;
-    if (lower_ints_in(cx, n, 0, dims, IR_MAX_RANK, &k)) return -1;
-    ir_dtype dt = IR_FP32;
-    if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
-        int64_t code;
-        if (lower_int_in(cx, n, 1, &code) || lower_scalar_type(cx, code, &dt)) return -1;
-    }
-    for (int i = 0; i < k; i++) {
-        if (dims[i] < 0) return lower_fail(cx, "negative size");
-        total *= dims[i];
-    }
-    if (total > (1 << 24)) return lower_fail(cx, "zeros of %lld elements", (long long)total);
-    float *z = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(total ? total : 1));
-    if (!z) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
-    return lower_out_tensor(cx, n, 0, lb_const(cx, dt, k, dims, z, NULL));
 }

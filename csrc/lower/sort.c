@@ -47,19 +47,28 @@ static ir_value *gather_axis(lower_ctx *cx, ir_value *x, ir_value *idx, int axis
     return lower_finish(cx, op);
 }
 
+/* The shared arguments of topk and kthvalue: (self, k, dim=-1, flag) with k checked
+ * against the dim's size; *flag keeps its default when the argument is absent. */
+static int topk_args(lower_ctx *cx, const ts_node *n, const char *what, ir_value **x, int64_t *k, int *axis, int *flag) {
+    int64_t dim = -1;
+    *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!*x || lower_int_in(cx, n, 1, k) || (n->nin > 2 && lower_int_in(cx, n, 2, &dim)) ||
+        (n->nin > 3 && lower_bool_in(cx, n, 3, flag)))
+        return -1;
+    if ((*x)->type.rank == 0) return lower_fail(cx, "%s of a 0-d tensor", what);
+    if (lower_axis(cx, dim, (*x)->type.rank, axis)) return -1;
+    int64_t size = (*x)->type.dims[*axis];
+    if (*k <= 0 || (size >= 0 && *k > size))
+        return lower_fail(cx, "k = %lld is invalid for dim %d of size %lld", (long long)*k, *axis, (long long)size);
+    return 0;
+}
+
 /* topk(self, k, dim=-1, largest=True, sorted=True): always sorted (unsorted order is unspecified). */
 int lower_topk(lower_ctx *cx, const ts_node *n) {
-    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    int64_t k, dim = -1;
+    ir_value *x;
+    int64_t k;
     int largest = 1, axis;
-    if (!x || lower_int_in(cx, n, 1, &k) || (n->nin > 2 && lower_int_in(cx, n, 2, &dim)) ||
-        (n->nin > 3 && lower_bool_in(cx, n, 3, &largest)))
-        return -1;
-    if (x->type.rank == 0) return lower_fail(cx, "topk of a 0-d tensor");
-    if (lower_axis(cx, dim, x->type.rank, &axis)) return -1;
-    int64_t size = x->type.dims[axis];
-    if (k <= 0 || (size >= 0 && k > size))
-        return lower_fail(cx, "k = %lld is invalid for dim %d of size %lld", (long long)k, axis, (long long)size);
+    if (topk_args(cx, n, "topk", &x, &k, &axis, &largest)) return -1;
     ir_dtype back;
     ir_value *v, *i;
     if (topk_op(cx, sortable(cx, x, &back), k, axis, !largest, &v, &i)) return -1;
@@ -69,17 +78,10 @@ int lower_topk(lower_ctx *cx, const ts_node *n) {
 
 /* kthvalue(self, k, dim=-1, keepdim=False): the k-th smallest (topk ascending, last entry). */
 int lower_kthvalue(lower_ctx *cx, const ts_node *n) {
-    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    int64_t k, dim = -1;
+    ir_value *x;
+    int64_t k;
     int keep = 0, axis;
-    if (!x || lower_int_in(cx, n, 1, &k) || (n->nin > 2 && lower_int_in(cx, n, 2, &dim)) ||
-        (n->nin > 3 && lower_bool_in(cx, n, 3, &keep)))
-        return -1;
-    if (x->type.rank == 0) return lower_fail(cx, "kthvalue of a 0-d tensor");
-    if (lower_axis(cx, dim, x->type.rank, &axis)) return -1;
-    int64_t size = x->type.dims[axis];
-    if (k <= 0 || (size >= 0 && k > size))
-        return lower_fail(cx, "k = %lld is invalid for dim %d of size %lld", (long long)k, axis, (long long)size);
+    if (topk_args(cx, n, "kthvalue", &x, &k, &axis, &keep)) return -1;
     ir_dtype back;
     ir_value *v, *i;
     if (topk_op(cx, sortable(cx, x, &back), k, axis, 1, &v, &i)) return -1;

@@ -158,9 +158,12 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     module = load_module(model)
     signature = forward_signature(module)
     arg_names = [a[0] for a in signature]
+    is_fn = not hasattr(module, "forward")  # a ScriptFunction
+    fwd = getattr(module, "name", "f") if is_fn else "forward"
     if len(inputs) != len(signature):
-        raise ValueError(f"the model's forward takes {len(signature)} input(s) but inputs= lists {len(inputs)}: "
-                         f"give one ct.TensorType per argument of forward({', '.join(arg_names)}), in order")
+        raise ValueError(f"{'the function ' + fwd if is_fn else 'the model' + chr(39) + 's forward'} takes "
+                         f"{len(signature)} input(s) but inputs= lists {len(inputs)}: give one ct.TensorType per "
+                         f"argument of {fwd}({', '.join(arg_names)}), in order")
     specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
     names = [s[0] for s in specs if s[0]]
     if len(set(names)) != len(names):

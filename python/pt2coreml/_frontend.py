@@ -16,7 +16,8 @@ def _torch():
 
 
 def load_module(model):
-    """Return a torch.jit.ScriptModule for `model` (a ScriptModule or a path to one)."""
+    """Return a torch.jit.ScriptModule for `model` (a ScriptModule or a path to one), or `model`
+    itself when it is a torch.jit.ScriptFunction (a scripted function, or one made from a graph)."""
     torch = _torch()
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
@@ -29,13 +30,12 @@ def load_module(model):
     if isinstance(model, torch.jit.ScriptModule):
         return model
     if isinstance(model, torch.jit.ScriptFunction):
-        raise TypeError("convert() takes a TorchScript module; wrap the function in an nn.Module and script "
-                        "or trace the module")
+        return model
     if isinstance(model, torch.nn.Module):
         raise TypeError(
             f"convert() takes TorchScript, not a plain {type(model).__name__} (nn.Module): trace or script it "
             "first, e.g. traced = torch.jit.trace(model.eval(), example_input), then ct.convert(traced, ...)")
-    raise TypeError(f"convert() takes a torch.jit.ScriptModule or a path to a TorchScript file, "
+    raise TypeError(f"convert() takes a torch.jit.ScriptModule, a torch.jit.ScriptFunction or a path to a TorchScript file, "
                     f"got {type(model).__name__}")
 
 
@@ -77,11 +77,21 @@ def _to_eval_graph(torch, frozen):
     return torch._C._freeze_module(frozen, [], True, False)
 
 
+def _is_function(torch, module):
+    return isinstance(module, torch.jit.ScriptFunction)
+
+
 def forward_graph(module):
     """Freeze `module` (parameters become constants, submodule calls are inlined) and
     return (graph, frozen_module). The user's module is not changed (a module in training
-    mode is frozen in eval mode, its flags restored after)."""
+    mode is frozen in eval mode, its flags restored after). A ScriptFunction has no state to
+    freeze: a copy of its graph is converted as written, calls inlined and nothing folded."""
     torch = _torch()
+    if _is_function(torch, module):
+        graph = module.graph.copy()
+        torch._C._jit_pass_inline(graph)
+        _split_tensor_list_constants(graph)
+        return graph, module
     training = _is_training(module)
     if training:
         warnings.warn("the model is in training mode; converting with eval semantics (dropout off, batch "
@@ -124,13 +134,16 @@ def _split_tensor_list_constants(graph):
 
 def forward_signature(module):
     """[(argument name, traced dtype name or None, traced shape or None)] of forward's inputs after
-    self. Traced modules record dtype and shape of the example inputs; scripted ones do not."""
+    self (a ScriptFunction has no self). Traced modules record dtype and shape of the example inputs;
+    scripted ones do not."""
+    skip = 0 if _is_function(_torch(), module) else 1
     try:
-        names = [a.name for a in module.forward.schema.arguments][1:]
+        schema = module.schema if skip == 0 else module.forward.schema
+        names = [a.name for a in schema.arguments][skip:]
     except Exception:
         names = None
     out = []
-    for i, v in enumerate(list(module.graph.inputs())[1:]):
+    for i, v in enumerate(list(module.graph.inputs())[skip:]):
         t = v.type()
         dtype = sizes = None
         try:
