@@ -17,11 +17,11 @@ process was descheduled, so at 1 thread it is the fair measure), and ratios ours
 Memory (`--mem`, a separate subprocess per model and precision, torch never imported in it): the
 model is saved as an .mlpackage first, then the child loads it with ct.models.MLModel and the RSS
 high-water mark (VmHWM, reset through /proc/self/clear_refs) is read around predict:
-  first  = peak of the first predict (which prepares the runtime: fp32 copies of fp16 weights)
-           above the RSS right before it,
+  first  = peak of the first predict above the RSS right before it,
   steady = peak of a later predict above the RSS before it (activations + scratch only),
-next to the runtime's static figures (Program.memory_plan()): weights as held (constants plus
-fp32 working copies) and the largest set of activations alive at one step, computed from the
+next to the runtime's static figures (Program.memory_plan()): weights as held (the model's
+constants in their own dtype, plus fp32 copies of small fp16 constants; large fp16 weights are
+converted in blocks while running, so an fp16 model holds them once, as fp16) and the largest set of activations alive at one step, computed from the
 program's value types; bound = weights + 2 x largest activation set.
 """
 import argparse
@@ -122,7 +122,7 @@ def run_memory(name, precision, path):
     x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
     rss0 = _rss_kb("VmRSS")
     ml = ct.models.MLModel(path)
-    plan = ml._prog.memory_plan()  # prepares the runtime (fp32 working copies of fp16 weights)
+    plan = ml._prog.memory_plan()  # prepares the runtime
     rss1 = _rss_kb("VmRSS")
     _reset_peak()
     ml.predict({"x": x})
@@ -171,7 +171,7 @@ def main():
                           f"{r['torch_cpu'] * 1e3:9.1f} {r['ours_cpu'] / r['torch_cpu']:5.2f}  {r['rel_err']:.1e}",
                           flush=True)
     if not a.no_mem:
-        print("\npredict memory, MB: weights = constants + fp32 copies (memory_plan), act = largest live "
+        print("\npredict memory, MB: weights = constants as held (memory_plan), act = largest live "
               "activation set,\nbound = weights + 2 act; held = RSS growth of load + prepare, predict = peak of the "
               "first predict above that, total = held + predict")
         print(f"{'model':13s} {'prec':4s} {'weights':>7s} {'act':>6s} {'bound':>6s} {'held':>6s} {'predict':>7s} "

@@ -50,10 +50,11 @@ def test_upsample_modules_and_batch():
     check_parity(m, [torch.rand(2, 2, 5, 7)])
 
 
-def test_fractional_scale_refused():
-    tr = torch.jit.trace(Interp(scale_factor=1.3, mode="bilinear", align_corners=False).eval(), torch.rand(1, 3, 7, 7))
-    with pytest.raises(ct.ConversionError, match="whole output size.*size="):
-        ct.convert(tr, inputs=[ct.TensorType(name="x", shape=(1, 3, 7, 7))])
+def test_fractional_scale():
+    """torch maps pixels with 1 / scale_factor, MIL's resize with in / out: where they differ the
+    conversion builds torch's map (gathers) instead of a resize op."""
+    m, _ = check_parity(Interp(scale_factor=1.3, mode="bilinear", align_corners=False), [torch.rand(1, 3, 7, 7)])
+    assert "resize_bilinear" not in m._prog.histogram()
 
 
 class Shuffle(torch.nn.Module):

@@ -37,7 +37,6 @@ KNOWN_GAPS = {
     "aten::_pad_circular",
     "aten::_softmax",
     "aten::_to_copy",
-    "aten::adaptive_max_pool3d",
     "aten::arccos",
     "aten::arcsin",
     "aten::arctan",

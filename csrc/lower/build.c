@@ -184,3 +184,77 @@ int lb_static(lower_ctx *cx, ir_value *x, const char *what) {
     if (!ir_type_is_static(&x->type)) return lower_fail(cx, "%s needs a static shape", what);
     return 0;
 }
+
+ir_value *lb_assign(lower_ctx *cx, ir_value *b, ir_value *nv, int a, int64_t begin, int64_t end, int64_t step) {
+    if (!b || !nv) return NULL;
+    int64_t size = b->type.dims[a];
+    if (size < 0) {
+        lower_fail(cx, "assignment into a slice of a symbolic dim");
+        return NULL;
+    }
+    if (step != 1) { /* interleave: gather from concat(base, new) with constant indices */
+        ir_value *both[2] = {b, nv};
+        ir_value *cat = lb_concat(cx, 2, both, a);
+        float *idx = cat ? pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1)) : NULL;
+        if (!idx) return NULL;
+        for (int64_t i = 0; i < size; i++) {
+            int in = i >= begin && i < end && (i - begin) % step == 0;
+            idx[i] = (float)(in ? size + (i - begin) / step : i);
+        }
+        return lb_gather(cx, cat, lb_const(cx, IR_INT32, 1, &size, idx, "assign_idx"), a);
+    }
+    ir_value *parts[3];
+    int k = 0;
+    if (begin > 0) parts[k++] = lb_slice(cx, b, a, 0, begin, 0, 1, 0);
+    parts[k++] = nv;
+    if (end < size) parts[k++] = lb_slice(cx, b, a, end, size, 0, 1, 0);
+    return k == 1 ? lower_unary(cx, IR_OP_IDENTITY, nv, "assigned") : lb_concat(cx, k, parts, a);
+}
+
+ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *m) {
+    if (!m) return NULL;
+    if (m->type.dtype != IR_INT32 && !(m = lower_cast(cx, m, IR_INT32, "mask_int"))) return NULL;
+    ir_op *op = lower_op(cx, IR_OP_CUMSUM, "ranks");
+    if (!op || ir_op_set_input(op, "x", m) || lower_param_i32(cx, op, "axis", 0)) return NULL;
+    ir_value *c = lb_scalar_op(cx, IR_OP_SUB, lower_finish(cx, op), 1);
+    return lb_scalar_op(cx, IR_OP_MAXIMUM, c, 0);
+}
+
+ir_value *lb_broadcast(lower_ctx *cx, ir_value *v, const ir_type *t) {
+    if (!v) return NULL;
+    if (v->type.dtype != t->dtype && !(v = lower_cast(cx, v, t->dtype, "cast"))) return NULL;
+    int r = t->rank, vr = v->type.rank;
+    if (vr > r) {
+        lower_fail(cx, "source of rank %d for a rank-%d target", vr, r);
+        return NULL;
+    }
+    int64_t shape[IR_MAX_RANK], reps[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        int vi = i - (r - vr);
+        shape[i] = vi >= 0 ? v->type.dims[vi] : 1;
+        if (shape[i] != 1 && shape[i] != t->dims[i]) {
+            lower_fail(cx, "source does not broadcast to the target");
+            return NULL;
+        }
+        reps[i] = shape[i] == 1 ? t->dims[i] : 1;
+    }
+    if (vr != r && !(v = lower_reshape(cx, v, r, shape, "src"))) return NULL;
+    int any = 0;
+    for (int i = 0; i < r; i++) any |= reps[i] != 1;
+    if (!any) return lower_unary(cx, IR_OP_IDENTITY, v, NULL);
+    return lb_tile(cx, v, reps);
+}
+static int block_reads(const ts_block *b, const ts_value *v) {
+    for (int i = 0; i < b->nout; i++)
+        if (b->out[i] == v) return 1;
+    for (int i = 0; i < b->nnodes; i++) {
+        const ts_node *m = b->nodes[i];
+        for (int k = 0; k < m->nin; k++)
+            if (m->in[k] == v) return 1;
+        for (int k = 0; k < m->nblocks; k++)
+            if (block_reads(m->blocks[k], v)) return 1;
+    }
+    return 0;
+}
+
+int lb_used(lower_ctx *cx, const ts_node *n, int i) { return i < n->nout && block_reads(cx->g->top, n->out[i]); }

@@ -39,5 +39,17 @@ ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s);
 ir_value *lb_softmax(lower_ctx *cx, ir_value *x, int axis);
 /* Static dims of x, or a failure naming what. */
 int lb_static(lower_ctx *cx, ir_value *x, const char *what);
+/* base with base[begin:end:step] along axis replaced by nv (nv keeps the axis, in base's dtype;
+ * 0 <= begin <= end <= size, step >= 1): concat of the pieces, or for step > 1 a gather from
+ * concat(base, nv) with constant indices. */
+ir_value *lb_assign(lower_ctx *cx, ir_value *base, ir_value *nv, int axis, int64_t begin, int64_t end, int64_t step);
+/* v (any static-broadcastable shape) cast to t's dtype and tiled to t's static shape (a new
+ * value: identity when nothing changes). */
+ir_value *lb_broadcast(lower_ctx *cx, ir_value *v, const ir_type *t);
+/* For a flattened mask (any dtype, nonzero = true): int32 positions where the k-th true element
+ * reads element k of a packed source (cumsum - 1, clamped at 0 before the first true one). */
+ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *mask_flat);
+/* 1 when output i of n is read by some node or returned by a block of the graph (nested blocks too). */
+int lb_used(lower_ctx *cx, const ts_node *n, int i);
 
 #endif

@@ -132,9 +132,9 @@ static ir_value *value_in(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix)
     return lower_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, suffix);
 }
 
-/* where(cond, a, b); the 1-arg form (indices of nonzero elements) needs non_zero. */
+/* where(cond, a, b); the 1-arg form (indices of nonzero elements) is mask.c's. */
 int lower_where(lower_ctx *cx, const ts_node *n) {
-    if (n->nin < 3) return lower_fail(cx, "where(cond) (indices of nonzero elements) is not supported");
+    if (n->nin < 3) return lower_nonzero_tuple(cx, n);
     ir_value *c = bool_in(cx, n, 0);
     lv *a = c ? lower_in(cx, n, 1) : NULL, *b = a ? lower_in(cx, n, 2) : NULL;
     if (!b) return -1;

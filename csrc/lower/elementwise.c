@@ -1,6 +1,6 @@
 /* elementwise.c: binary arithmetic / comparison (tensors, scalars, alpha, in-place
  * variants, int arithmetic on compile-time numbers), unary math, clamp. */
-#include "lower/lower_int.h"
+#include "lower/math.h"
 
 #include <math.h>
 #include <string.h>
@@ -346,10 +346,12 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
         r = with_num(cx, IR_OP_REAL_DIV, lower_unary(cx, IR_OP_ROUND, with_num(cx, IR_OP_MUL, x, sc, "scaled"), "round"), sc, NULL);
     } else if (strcmp(k, "log2") == 0 || strcmp(k, "log10") == 0) { /* log(x) / log(base) */
         r = with_num(cx, IR_OP_MUL, lower_unary(cx, IR_OP_LOG, x, "log"), 1.0 / log(k[3] == '2' ? 2.0 : 10.0), NULL);
-    } else if (strcmp(k, "log1p") == 0) {
-        r = lower_unary(cx, IR_OP_LOG, with_num(cx, IR_OP_ADD, x, 1, "plus1"), NULL);
-    } else if (strcmp(k, "expm1") == 0) {
-        r = with_num(cx, IR_OP_SUB, lower_unary(cx, IR_OP_EXP, x, "exp"), 1, NULL);
+    } else if (strcmp(k, "log1p") == 0) { /* accurate near 0 (math.c) */
+        r = lm_log1p(cx, x, NULL);
+    } else if (strcmp(k, "expm1") == 0) { /* 2 exp(x/2) sinh(x/2): no cancellation near 0, no overflow */
+        ir_value *h = with_num(cx, IR_OP_MUL, x, 0.5, "half");
+        ir_value *p = h ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_EXP, h, "exp"), lower_unary(cx, IR_OP_SINH, h, "sinh"), "prod") : NULL;
+        r = p ? with_num(cx, IR_OP_MUL, p, 2, NULL) : NULL;
     } else if (strcmp(k, "isnan") == 0) {
         r = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, NULL);
     } else if (strcmp(k, "isinf") == 0) {

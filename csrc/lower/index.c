@@ -1,7 +1,6 @@
 /* index.c: index_select, embedding, gather / take_along_dim (flat-index gather for static shapes),
- * aten::index (advanced indexing with int tensors, constant bool masks), copy_ / fill_ (slice
- * assignment, see view.c), index_put_ (bool masks via select; constant int indices via gather),
- * masked_scatter-free forms only. */
+ * aten::index (advanced indexing with int tensors and bool masks: constant positions, or non_zero
+ * at run time), copy_ / fill_ (slice assignment, see view.c). index_put is put.c's. */
 #include "lower/build.h"
 
 #include <string.h>
@@ -93,11 +92,18 @@ int lower_gather_op(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, gather_along(cx, x, idx, a));
 }
 
-/* The int32 positions of a constant bool mask (nonzero, flattened over its dims). */
+/* The int32 positions of a bool mask, flattened over its dims: constants for a constant mask,
+ * else non_zero of the flattened mask at run time ([N], N known only at run time). */
 static ir_value *mask_positions(lower_ctx *cx, ir_value *m, int64_t *count) {
-    if (!m->konst || lb_static(cx, m, "bool index")) {
-        if (!m->konst) lower_fail(cx, "indexing with a run-time bool mask (data-dependent shape)");
-        return NULL;
+    if (lb_static(cx, m, "bool index")) return NULL;
+    if (!m->konst) {
+        int64_t all = -1;
+        ir_value *flat = lower_reshape(cx, m, 1, &all, "mask_flat");
+        ir_op *op = flat ? lower_op(cx, IR_OP_NON_ZERO, "mask_nz") : NULL;
+        if (!op || ir_op_set_input(op, "x", flat)) return NULL;
+        ir_value *nz = lower_finish(cx, op);
+        *count = -1;
+        return nz ? lower_reshape(cx, nz, 1, &all, "mask_pos") : NULL;
     }
     int64_t total = ir_type_numel(&m->type), k = 0;
     float *pos = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(total ? total : 1));
@@ -114,9 +120,20 @@ static ir_value *mask_positions(lower_ctx *cx, ir_value *m, int64_t *count) {
 
 /* index(self, indices: Tensor?[]): the indexed dims (int tensors, broadcast together) are merged
  * into one and gathered with a flat index; non-adjacent indexed dims put the result dims first,
- * like torch. A constant bool mask covering k dims becomes those dims' positions. */
+ * like torch. A bool mask covering k dims becomes those dims' flat positions (constants, or
+ * non_zero at run time). */
+static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x);
+
 int lower_index(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x || x->type.dtype != IR_BOOL) return x ? index_impl(cx, n, x) : -1;
+    /* MIL gathers take no bools: index an int32 copy, cast back */
+    if (index_impl(cx, n, lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    lv *r = cx->vals[n->out[0]->id];
+    return lower_out_tensor(cx, n, 0, lower_cast(cx, r->v, IR_BOOL, "restored"));
+}
+
+static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
     lv *l = x ? lower_in(cx, n, 1) : NULL;
     if (!l) return -1;
     if ((l->kind != LV_LIST && l->kind != LV_TUPLE)) return lower_fail(cx, "indices must be a list");
@@ -211,27 +228,7 @@ int lower_index(lower_ctx *cx, const ts_node *n) {
 static ir_value *fill_like(lower_ctx *cx, ir_value *x, lv *val) {
     ir_value *v = lower_as_tensor(cx, val, x->type.dtype);
     if (!v || lb_static(cx, x, "fill / copy target")) return NULL;
-    if (v->type.dtype != x->type.dtype && !(v = lower_cast(cx, v, x->type.dtype, "cast"))) return NULL;
-    int r = x->type.rank, vr = v->type.rank;
-    if (vr > r) {
-        lower_fail(cx, "source of rank %d for a rank-%d target", vr, r);
-        return NULL;
-    }
-    int64_t shape[IR_MAX_RANK], reps[IR_MAX_RANK];
-    for (int i = 0; i < r; i++) {
-        int vi = i - (r - vr);
-        shape[i] = vi >= 0 ? v->type.dims[vi] : 1;
-        if (shape[i] != 1 && shape[i] != x->type.dims[i]) {
-            lower_fail(cx, "source does not broadcast to the target");
-            return NULL;
-        }
-        reps[i] = shape[i] == 1 ? x->type.dims[i] : 1;
-    }
-    if (vr != r && !(v = lower_reshape(cx, v, r, shape, "src"))) return NULL;
-    int any = 0;
-    for (int i = 0; i < r; i++) any |= reps[i] != 1;
-    if (!any) return lower_unary(cx, IR_OP_IDENTITY, v, NULL);
-    return lb_tile(cx, v, reps);
+    return lb_broadcast(cx, v, &x->type);
 }
 
 /* copy_(self, src, non_blocking=False), fill_(self, value): the new value of self (view.c writes it back). */
@@ -239,70 +236,4 @@ int lower_copy_fill(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     lv *val = x ? lower_in(cx, n, 1) : NULL;
     return val ? lower_out_tensor(cx, n, 0, fill_like(cx, x, val)) : -1;
-}
-
-/* index_put / index_put_(self, indices, values, accumulate=False): a bool mask of self's shape
- * (x[mask] = v) -> select; one constant int index list on one dim -> gather from concat(self, values). */
-int lower_index_put(lower_ctx *cx, const ts_node *n) {
-    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    lv *l = x ? lower_in(cx, n, 1) : NULL;
-    lv *vl = l ? lower_in(cx, n, 2) : NULL;
-    int acc = 0;
-    if (!vl || (n->nin > 3 && lower_bool_in(cx, n, 3, &acc))) return -1;
-    if ((l->kind != LV_LIST && l->kind != LV_TUPLE)) return lower_fail(cx, "indices must be a list");
-    int nd = 0, dim = -1;
-    ir_value *t = NULL;
-    for (int i = 0; i < l->n; i++) {
-        if (l->items[i]->kind == LV_NONE) continue;
-        nd++;
-        dim = i;
-        if (!(t = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
-    }
-    if (nd != 1) return lower_fail(cx, "index_put with %d index tensors", nd);
-    if (t->type.dtype == IR_BOOL && dim == 0) {
-        ir_value *v = lower_as_tensor(cx, vl, x->type.dtype);
-        if (!v) return -1;
-        if (v->type.dtype != x->type.dtype && !(v = lower_cast(cx, v, x->type.dtype, "cast"))) return -1;
-        int vn = (int)ir_type_numel(&v->type);
-        if (vn != 1 && !(v->type.rank == x->type.rank && ir_type_equal(&v->type, &x->type)))
-            return lower_fail(cx, "masked assignment of a non-scalar value (data-dependent placement)");
-        ir_value *mask = t;
-        if (t->type.rank < x->type.rank) { /* the mask covers leading dims */
-            int64_t ax[IR_MAX_RANK];
-            int k = 0;
-            for (int i = t->type.rank; i < x->type.rank; i++) ax[k++] = i;
-            mask = lb_expand(cx, t, k, ax);
-        }
-        if (acc) v = lower_binary(cx, IR_OP_ADD, x, v, "accumulated");
-        ir_op *op = mask && v ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
-        if (!op || ir_op_set_input(op, "cond", mask) || ir_op_set_input(op, "a", v) || ir_op_set_input(op, "b", x)) return -1;
-        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
-    }
-    if (!t->konst || t->type.rank > 1) return lower_fail(cx, "index_put with run-time int indices (needs scatter)");
-    if (lb_static(cx, x, "index_put")) return -1;
-    int64_t size = x->type.dims[dim], cnt = t->konst->count;
-    int64_t vshape[IR_MAX_RANK];
-    for (int i = 0; i < x->type.rank; i++) vshape[i] = i == dim ? cnt : x->type.dims[i];
-    /* values broadcast to the indexed block */
-    ir_type bt = ir_tensor_type(x->type.dtype, x->type.rank, vshape);
-    ir_value fake = {0}; /* only fill_like's target type */
-    fake.type = bt;
-    ir_value *v = fill_like(cx, &fake, vl);
-    if (!v) return -1;
-    float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
-    if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
-    for (int64_t i = 0; i < size; i++) idx[i] = (float)i;
-    for (int64_t j = 0; j < cnt; j++) {
-        int64_t p = ir_const_get_i64(t->konst, j);
-        if (p < 0) p += size;
-        if (p < 0 || p >= size) return lower_fail(cx, "index %lld out of range", (long long)p);
-        idx[p] = (float)(size + j);
-    }
-    if (acc) { /* x at the indices + v */
-        ir_value *cur = lb_gather(cx, x, t->type.dtype == IR_INT32 ? t : lower_cast(cx, t, IR_INT32, "idx"), dim);
-        if (!(v = lower_binary(cx, IR_OP_ADD, cur, v, "accumulated"))) return -1;
-    }
-    ir_value *both[2] = {x, v};
-    ir_value *cat = lb_concat(cx, 2, both, dim);
-    return lower_out_tensor(cx, n, 0, lb_gather(cx, cat, lb_const(cx, IR_INT32, 1, &size, idx, "put_idx"), dim));
 }

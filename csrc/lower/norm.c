@@ -1,5 +1,5 @@
-/* norm.c: aten::batch_norm (inference), layer_norm, group_norm, instance_norm, and the vector
- * norms F.normalize traces to (linalg_vector_norm, norm, frobenius_norm). */
+/* norm.c: aten::batch_norm (inference), layer_norm, group_norm, instance_norm (vector and
+ * matrix norms are in reduce.c). */
 #include "lower/build.h"
 
 #include <math.h>
@@ -149,52 +149,4 @@ int lower_instance_norm(lower_ctx *cx, const ts_node *n) {
     }
     ir_value *y = norm_from(cx, x, 2, eps);
     return lower_out_tensor(cx, n, 0, y ? channel_affine(cx, n, y, 1, 2) : NULL);
-}
-
-/* linalg_vector_norm(self, ord=2, dim=None, keepdim=False, dtype=None) and
- * norm(self, p, dim, keepdim[, dtype]) / norm(self, p=2) / frobenius_norm(self, dim, keepdim):
- * p = 2 -> sqrt(sum(x*x)), 1 -> sum|x|, inf -> max|x|, -inf -> min|x|, 0 -> count of nonzeros,
- * other p -> sum(|x|^p)^(1/p). */
-int lower_norm_p(lower_ctx *cx, const ts_node *n) {
-    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    if (!x) return -1;
-    int fro = strcmp(n->kind, "aten::frobenius_norm") == 0;
-    double p = 2;
-    int idim = fro ? 1 : 2, ikeep = fro ? 2 : 3, keep = 0;
-    if (!fro && n->nin > 1 && !lower_is_none(cx, n, 1) && lower_float_in(cx, n, 1, &p)) return -1;
-    int r = x->type.rank, nax = 0;
-    int64_t axes[IR_MAX_RANK], raw[IR_MAX_RANK];
-    if (idim < n->nin && !lower_is_none(cx, n, idim)) {
-        int cnt;
-        if (lower_ints_in(cx, n, idim, raw, IR_MAX_RANK, &cnt)) return -1;
-        for (int i = 0; i < cnt; i++) {
-            int a;
-            if (lower_axis(cx, raw[i], r, &a)) return -1;
-            axes[nax++] = a;
-        }
-    }
-    if (nax == 0)
-        for (nax = 0; nax < r; nax++) axes[nax] = nax;
-    if (ikeep < n->nin && lower_bool_in(cx, n, ikeep, &keep)) return -1;
-    if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
-    ir_value *y;
-    if (p == 2) {
-        ir_value *sq = lower_binary(cx, IR_OP_MUL, x, x, "sq");
-        y = lower_unary(cx, IR_OP_SQRT, lb_reduce(cx, IR_OP_REDUCE_SUM, sq, nax, axes, keep), NULL);
-    } else if (p == 1) {
-        y = lb_reduce(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_ABS, x, "abs"), nax, axes, keep);
-    } else if (isinf(p)) {
-        y = lb_reduce(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, lower_unary(cx, IR_OP_ABS, x, "abs"), nax, axes, keep);
-    } else if (p == 0) {
-        ir_value *z = lower_const_scalar(cx, 0, x->type.dtype, "zero");
-        ir_value *nz = z ? lower_binary(cx, IR_OP_NOT_EQUAL, x, z, "nz") : NULL;
-        y = lb_reduce(cx, IR_OP_REDUCE_SUM, nz ? lower_cast(cx, nz, x->type.dtype, "count") : NULL, nax, axes, keep);
-    } else {
-        ir_value *a = lower_unary(cx, IR_OP_ABS, x, "abs");
-        ir_value *pw = a ? lower_const_scalar(cx, p, x->type.dtype, "p") : NULL;
-        ir_value *s = pw ? lb_reduce(cx, IR_OP_REDUCE_SUM, lower_binary(cx, IR_OP_POW, a, pw, "pow"), nax, axes, keep) : NULL;
-        ir_value *ip = s ? lower_const_scalar(cx, 1.0 / p, x->type.dtype, "inv_p") : NULL;
-        y = ip ? lower_binary(cx, IR_OP_POW, s, ip, NULL) : NULL;
-    }
-    return lower_out_tensor(cx, n, 0, y);
 }

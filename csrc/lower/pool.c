@@ -89,7 +89,7 @@ int lower_max_pool(lower_ctx *cx, const ts_node *n) {
     if (list_param(cx, n, 3, sp, 0, p, &given) || list_param(cx, n, 4, sp, 1, dil, &given)) return -1;
     if (n->nin > 5 && lower_bool_in(cx, n, 5, &ceil_mode)) return -1;
     for (int d = 0; d < sp; d++)
-        if (dil[d] != 1) return lower_fail(cx, "max pooling with dilation %lld is not supported", (long long)dil[d]);
+        if (dil[d] != 1) return lower_max_pool_indices(cx, n); /* window decomposition (pool_idx.c) */
     if (!(x = batched(cx, x, sp, &added))) return -1;
     ir_op *op = lower_op(cx, IR_OP_MAX_POOL, added ? "pool" : NULL);
     if (!op || pool_common(cx, op, x, sp, k, s, p, ceil_mode, NULL)) return -1;
@@ -160,10 +160,11 @@ static ir_value *adaptive_axis(lower_ctx *cx, ir_value *x, int axis, int64_t out
 }
 
 /* adaptive_avg_pool{1,2,3}d(self, output_size), adaptive_max_pool{1,2,3}d(self, output_size) -> (values, indices);
- * the indices output cannot be used. */
+ * when the indices are read, pool_idx.c computes both. */
 int lower_adaptive_pool(lower_ctx *cx, const ts_node *n) {
     int sp = spatial_of(n->kind), added, is_max = strstr(n->kind, "max") != NULL;
     int64_t out[3];
+    if (is_max && lb_used(cx, n, 1)) return lower_max_pool_indices(cx, n); /* indices read: pool_idx.c */
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     lv *ol = lower_in(cx, n, 1);

@@ -1,8 +1,8 @@
 /* reduce.c: reductions beyond sum/mean (pool.c): max/min (global, along a dim with indices,
  * or elementwise of two tensors), amax/amin, prod, argmax/argmin, var/std (unbiased or
- * correction, with their _mean pairs), vector and Frobenius norms, logsumexp, and the
- * scans cumsum/cumprod (log-step prefix scans: exact for negatives and zeros). */
-#include "lower/lower_int.h"
+ * correction, with their _mean pairs), vector and matrix norms, renorm, logsumexp, and the
+ * scans cumsum (MIL cumsum), cumprod and logcumsumexp (log-step scans). */
+#include "lower/math.h"
 
 #include <math.h>
 #include <string.h>
@@ -241,58 +241,144 @@ static ir_value *pnorm(lower_ctx *cx, ir_value *x, double p, const axes_t *a, in
     return s ? lower_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL) : NULL;
 }
 
-/* A norm order: a number, None (dflt), or 'fro' (2 over the given dims). */
-static int order_in(lower_ctx *cx, const ts_node *n, int i, double dflt, double *p) {
+/* See math.h: pnorm over a list of axes. */
+ir_value *lower_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep) {
+    axes_t a = {nax, {0}};
+    for (int i = 0; i < nax && i < IR_MAX_RANK; i++) a.axes[i] = axes[i];
+    return pnorm(cx, x, p, &a, keep);
+}
+
+/* A norm order at input i: a number, None (*has = 0, p = dflt), or a str (*str). */
+static int order_in(lower_ctx *cx, const ts_node *n, int i, double dflt, double *p, const char **str, int *has) {
     *p = dflt;
+    *str = NULL;
+    *has = 0;
     if (i >= n->nin || lower_is_none(cx, n, i)) return 0;
     lv *l = lower_in(cx, n, i);
     if (!l) return -1;
+    *has = 1;
     if (l->kind == LV_STR) {
-        if (strcmp(l->s, "fro") == 0) {
-            *p = 2;
-            return 0;
-        }
-        return lower_fail(cx, "matrix norm '%s' is not supported (only 'fro')", l->s);
+        *str = l->s;
+        return 0;
     }
     return lower_float_in(cx, n, i, p);
 }
 
+/* The matrix norm of x over the two axes (a0, a1) (rows, columns): 'fro' (or a NULL str with
+ * p = 'fro'), 1 / -1 (max / min over a1 of the sums over a0 of |x|), inf / -inf (the same
+ * with the axes swapped). 'nuc' and +-2 need singular values: a clear failure. */
+static ir_value *matrix_norm(lower_ctx *cx, ir_value *x, const char *str, double p, int a0, int a1, int keep) {
+    axes_t a = {2, {a0, a1}};
+    if (a0 == a1) {
+        lower_fail(cx, "a matrix norm needs two different dims, got %d twice", a0);
+        return NULL;
+    }
+    if (str && strcmp(str, "fro") == 0) return pnorm(cx, x, 2, &a, keep);
+    if (str && strcmp(str, "nuc") == 0) {
+        lower_fail(cx, "the nuclear norm needs singular values (SVD), which Core ML has no op for");
+        return NULL;
+    }
+    if (str) {
+        lower_fail(cx, "matrix norm '%s' is not supported ('fro', 'nuc', 1, -1, inf, -inf)", str);
+        return NULL;
+    }
+    if (fabs(p) == 2) {
+        lower_fail(cx, "the matrix norm of order %g needs singular values (SVD), which Core ML has no op for", p);
+        return NULL;
+    }
+    if (fabs(p) != 1 && !isinf(p)) {
+        lower_fail(cx, "matrix norm of order %g is not supported ('fro', 1, -1, inf, -inf)", p);
+        return NULL;
+    }
+    axes_t s_ax = {1, {isinf(p) ? a1 : a0}}, m_ax = {1, {isinf(p) ? a0 : a1}};
+    ir_value *s = red(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_ABS, x, "abs"), &s_ax, 1, "sum");
+    ir_value *r = red(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, s, &m_ax, 1, keep ? NULL : "keep");
+    if (!r || keep) return r;
+    int64_t sq[2] = {a0 < a1 ? a0 : a1, a0 < a1 ? a1 : a0};
+    return lb_squeeze(cx, r, 2, sq);
+}
+
 /* norm(x, p), norm(x, p, dtype), norm(x, p, dim, keepdim[, dtype]); linalg_vector_norm(x, ord, dim,
- * keepdim, dtype); linalg_norm(x, ord, dim, keepdim, dtype) (vector norms and 'fro');
- * frobenius_norm(x, dim, keepdim). */
+ * keepdim, dtype); linalg_norm(x, ord, dim, keepdim, dtype) (vector or matrix norms by ord and dims);
+ * linalg_matrix_norm(x, ord, dim=(-2, -1), keepdim, dtype); frobenius_norm(x, dim, keepdim). */
 int lower_norm(lower_ctx *cx, const ts_node *n) {
     const char *k = n->kind + 6;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     axes_t a;
-    int keep = 0, dt_i = -1;
+    int keep = 0, dt_i = -1, has_ord = 0, matrix = 0, rank = x->type.rank;
     double p = 2;
+    const char *str = NULL;
     if (strcmp(k, "frobenius_norm") == 0) {
-        if (dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 2, 0, &keep)) return -1;
+        if (dims_in(cx, n, 1, rank, &a) || optional_bool(cx, n, 2, 0, &keep)) return -1;
     } else if (strcmp(k, "norm") == 0) {
-        if (order_in(cx, n, 1, 2, &p)) return -1;
+        if (order_in(cx, n, 1, 2, &p, &str, &has_ord)) return -1;
         if (n->nin <= 3) {
-            all_axes(&a, x->type.rank);
+            all_axes(&a, rank);
             dt_i = n->nin == 3 ? 2 : -1;
         } else {
-            if (dims_in(cx, n, 2, x->type.rank, &a) || optional_bool(cx, n, 3, 0, &keep)) return -1;
+            if (dims_in(cx, n, 2, rank, &a) || optional_bool(cx, n, 3, 0, &keep)) return -1;
             dt_i = 4;
         }
+        if (str && strcmp(str, "fro") != 0) matrix = 1;
+        else if (str) str = NULL; /* 'fro': the 2-norm over the dims */
+    } else if (strcmp(k, "linalg_matrix_norm") == 0) {
+        if (order_in(cx, n, 1, 2, &p, &str, &has_ord) || optional_bool(cx, n, 3, 0, &keep)) return -1;
+        if (!has_ord) str = "fro";
+        int64_t raw[2] = {-2, -1};
+        int cnt = 2;
+        if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_ints_in(cx, n, 2, raw, 2, &cnt)) return -1;
+        if (cnt != 2) return lower_fail(cx, "linalg_matrix_norm needs two dims, got %d", cnt);
+        int a0, a1;
+        if (lower_axis(cx, raw[0], rank, &a0) || lower_axis(cx, raw[1], rank, &a1)) return -1;
+        a.nax = 2;
+        a.axes[0] = a0;
+        a.axes[1] = a1;
+        matrix = 1;
+        dt_i = 4;
     } else { /* linalg_vector_norm, linalg_norm */
-        int matrix = strcmp(k, "linalg_norm") == 0;
-        if (order_in(cx, n, 1, 2, &p) || dims_in(cx, n, 2, x->type.rank, &a) || optional_bool(cx, n, 3, 0, &keep))
+        if (order_in(cx, n, 1, 2, &p, &str, &has_ord) || dims_in(cx, n, 2, rank, &a) || optional_bool(cx, n, 3, 0, &keep))
             return -1;
         dt_i = 4;
-        if (matrix && !lower_is_none(cx, n, 1)) {
-            lv *o = lower_in(cx, n, 1);
-            int two_dims = (!lower_is_none(cx, n, 2) && a.nax == 2) || (lower_is_none(cx, n, 2) && x->type.rank == 2);
-            if (two_dims && o && o->kind != LV_STR)
-                return lower_fail(cx, "linalg_norm matrix norm of order %g is not supported (only 'fro' / None)", p);
-            if (o && o->kind == LV_STR && !two_dims) return lower_fail(cx, "'fro' needs a 2-D input or two dims");
+        int no_dim = n->nin <= 2 || lower_is_none(cx, n, 2);
+        if (strcmp(k, "linalg_vector_norm") == 0) {
+            if (str) return lower_fail(cx, "linalg_vector_norm takes a numeric ord, got '%s'", str);
+        } else if (has_ord) {
+            if ((no_dim && rank == 2) || (!no_dim && a.nax == 2)) matrix = 1;
+            else if (str) return lower_fail(cx, "matrix norm '%s' needs a 2-D input or two dims", str);
+            else if (no_dim && rank != 1)
+                return lower_fail(cx, "linalg_norm with a numeric ord and no dim needs a 1-D or 2-D input, got %d-D", rank);
         }
     }
     if (!(x = dtype_in(cx, n, dt_i, x, 0))) return -1;
+    if (matrix) {
+        if (a.nax != 2) return lower_fail(cx, "a matrix norm needs two dims, got %d", a.nax);
+        return lower_out_tensor(cx, n, 0, matrix_norm(cx, x, str, p, (int)a.axes[0], (int)a.axes[1], keep));
+    }
     return lower_out_tensor(cx, n, 0, pnorm(cx, x, p, &a, keep));
+}
+
+/* renorm(x, p, dim, maxnorm): every slice along dim whose p-norm (over the other dims) exceeds
+ * maxnorm is scaled by maxnorm / (norm + 1e-7). */
+int lower_renorm(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    double p, maxnorm;
+    int64_t dim;
+    int axis;
+    if (!x || !(x = dtype_in(cx, n, -1, x, 0)) || lower_float_in(cx, n, 1, &p) || lower_int_in(cx, n, 2, &dim) ||
+        lower_float_in(cx, n, 3, &maxnorm) || lower_axis(cx, dim, x->type.rank, &axis))
+        return -1;
+    axes_t a = {0, {0}};
+    for (int i = 0; i < x->type.rank; i++)
+        if (i != axis) a.axes[a.nax++] = i;
+    ir_value *nr = pnorm(cx, x, p, &a, 1);
+    ir_value *over = nr ? lower_binary(cx, IR_OP_GREATER, nr, num(cx, maxnorm, nr, "maxnorm"), "over") : NULL;
+    ir_value *f = over ? lower_binary(cx, IR_OP_REAL_DIV, num(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale") : NULL;
+    ir_op *op = f ? lower_op(cx, IR_OP_SELECT, "factor") : NULL;
+    if (!op || ir_op_set_input(op, "cond", over) || ir_op_set_input(op, "a", f) || ir_op_set_input(op, "b", num(cx, 1, nr, "one")))
+        return -1;
+    ir_value *fac = lower_finish(cx, op);
+    return lower_out_tensor(cx, n, 0, fac ? lower_binary(cx, IR_OP_MUL, x, fac, NULL) : NULL);
 }
 
 /* count_nonzero(x, dim=None): sum of (x != 0) as int32; dim an int or a list. */
@@ -320,43 +406,52 @@ int lower_logsumexp(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, lg ? lower_binary(cx, IR_OP_ADD, lg, m, NULL) : NULL);
 }
 
-/* cumsum / cumprod(x, dim, dtype): an inclusive prefix scan in ceil(log2(n)) steps,
- * y = y (op) shift(y, s) for s = 1, 2, 4, ...; shift pads s identity elements in front
- * (0 or 1) and drops the last s. Integers scan in fp32 (exact below 2^24) and cast back. */
+/* One step of an inclusive scan along axis (Hillis-Steele, no identity element needed):
+ * y[i] = y[i] (op) y[i - s] for i >= s, y[i] kept below s; op is mul, or log-add-exp when lse. */
+static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, int64_t s, int lse) {
+    ir_value *head = lb_slice(cx, y, axis, 0, s, 0, 1, 0);
+    ir_value *hi = head ? lb_slice(cx, y, axis, s, 0, 1, 1, 0) : NULL;
+    ir_value *lo = hi ? lb_slice(cx, y, axis, 0, len - s, 0, 1, 0) : NULL;
+    ir_value *c;
+    if (!lo) return NULL;
+    if (!lse) {
+        c = lower_binary(cx, IR_OP_MUL, hi, lo, "prod");
+    } else { /* max(a, b) + log(1 + exp(-|a - b|)) */
+        ir_value *m = lower_binary(cx, IR_OP_MAXIMUM, hi, lo, "max");
+        ir_value *d = m ? lower_unary(cx, IR_OP_ABS, lower_binary(cx, IR_OP_SUB, hi, lo, "diff"), "absdiff") : NULL;
+        ir_value *eq = d ? lower_binary(cx, IR_OP_EQUAL, hi, lo, "same") : NULL; /* equal infinities: d = 0, not NaN */
+        if (eq) d = lm_select(cx, eq, lower_const_scalar(cx, 0, d->type.dtype, "zero"), d, "absdiff_eq");
+        ir_value *sp = d ? lower_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, d, -1), "softplus") : NULL;
+        c = sp ? lower_binary(cx, IR_OP_ADD, m, sp, "lse") : NULL;
+    }
+    ir_value *parts[2] = {head, c};
+    return c ? lb_concat(cx, 2, parts, axis) : NULL;
+}
+
+/* cumsum(x, dim, dtype): MIL cumsum (ints stay int32, exact). cumprod(x, dim, dtype) and
+ * logcumsumexp(x, dim): an inclusive scan in ceil(log2(n)) steps of slices, one op and a concat
+ * (exact for negatives and zeros; ints multiply in int32); logcumsumexp combines by log-add-exp,
+ * which stays finite where exp would overflow or underflow. */
 int lower_cumulative(lower_ctx *cx, const ts_node *n) {
-    int is_prod = strncmp(n->kind + 6, "cumprod", 7) == 0;
+    const char *k = n->kind + 6;
+    int is_prod = strncmp(k, "cumprod", 7) == 0, is_lse = strcmp(k, "logcumsumexp") == 0;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t dim;
     int axis;
     if (!x || lower_int_in(cx, n, 1, &dim)) return -1;
-    int rank = x->type.rank;
-    if (rank == 0) return lower_out_tensor(cx, n, 0, dtype_in(cx, n, 2, x, 1));
-    if (lower_axis(cx, dim, rank, &axis) || !(x = dtype_in(cx, n, 2, x, 1))) return -1;
-    ir_dtype out_dt = x->type.dtype;
-    if (!ir_dtype_is_float(out_dt) && !(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
+    int rank = x->type.rank, dt_i = is_lse ? -1 : 2;
+    if (is_lse && !(x = dtype_in(cx, n, -1, x, 0))) return -1;
+    if (rank == 0) return lower_out_tensor(cx, n, 0, is_lse ? x : dtype_in(cx, n, dt_i, x, 1));
+    if (lower_axis(cx, dim, rank, &axis) || !(x = dtype_in(cx, n, dt_i, x, 1))) return -1;
+    if (!is_prod && !is_lse) {
+        ir_op *op = lower_op(cx, IR_OP_CUMSUM, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis)) return -1;
+        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    }
     int64_t len = x->type.dims[axis];
     if (len < 0) return lower_fail(cx, "the size of dim %d must be known at conversion time", axis);
     ir_value *y = x;
-    for (int64_t s = 1; s < len; s *= 2) {
-        int64_t pad[2 * IR_MAX_RANK] = {0}, begin[IR_MAX_RANK] = {0}, end[IR_MAX_RANK] = {0};
-        int np = 2 * (rank - axis), mask[IR_MAX_RANK];
-        pad[0] = s;
-        ir_op *op = lower_op(cx, IR_OP_PAD, "padded");
-        if (!op || ir_op_set_input(op, "x", y) || lower_param_i32v(cx, op, "pad", np, pad) ||
-            lower_param_str(cx, op, "mode", "constant") || lower_param_f(cx, op, "constant_val", is_prod ? 1 : 0, y->type.dtype))
-            return -1;
-        ir_value *pd = lower_finish(cx, op);
-        for (int i = 0; i < rank; i++) mask[i] = i != axis;
-        end[axis] = len;
-        ir_op *sl = pd ? lower_op(cx, IR_OP_SLICE_BY_INDEX, "shifted") : NULL;
-        if (!sl || ir_op_set_input(sl, "x", pd) || lower_param_i32v(cx, sl, "begin", rank, begin) ||
-            lower_param_i32v(cx, sl, "end", rank, end) || lower_param_boolv(cx, sl, "begin_mask", rank, mask) ||
-            lower_param_boolv(cx, sl, "end_mask", rank, mask))
-            return -1;
-        ir_value *sh = lower_finish(cx, sl);
-        if (!(y = sh ? lower_binary(cx, is_prod ? IR_OP_MUL : IR_OP_ADD, y, sh, s * 2 < len ? "step" : NULL) : NULL)) return -1;
-    }
-    if (y == x && !(y = lower_unary(cx, IR_OP_IDENTITY, x, NULL))) return -1;
-    if (y->type.dtype != out_dt && !(y = lower_cast(cx, y, out_dt, NULL))) return -1;
+    for (int64_t s = 1; s < len && y; s *= 2) y = scan_step(cx, y, axis, len, s, is_lse);
+    if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }

@@ -1,15 +1,18 @@
 /* resample.c: spatial resampling of NCHW tensors: upsample_bilinear2d and
  * upsample_nearest2d (output_size or scale_factor forms, as `interpolate`
- * traces them), pixel_shuffle / pixel_unshuffle and grid_sampler.
+ * traces them), pixel_shuffle / pixel_unshuffle / channel_shuffle, grid_sampler and
+ * affine_grid_generator (the spatial transformer's two halves).
  *
  * Sizes are resolved at conversion time (H and W must be known). Whole-number
  * ratios become MIL upsample_* ops (what coremltools emits); other sizes become
  * resize_* with target sizes. PyTorch maps output pixels with 1 / scale_factor
  * when a scale factor is given and in / out otherwise; MIL always uses in / out,
- * so a fractional factor that does not produce a whole size is refused. */
-#include "lower/lower_int.h"
+ * so a fractional factor that does not produce a whole size goes to interp.c
+ * (torch's per-axis map as gathers). */
+#include "lower/build.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* x must be rank 4 with known H and W. */
@@ -55,7 +58,8 @@ static int scales_in(lower_ctx *cx, const ts_node *n, int i, double *s, int *giv
 }
 
 /* The output size: from output_size (input osz) or floor(in * scale) (scales si, or sh/sw at
- * sh_i, sw_i for the 5-input overload). Refuses factors whose pixel mapping MIL cannot express. */
+ * sh_i, sw_i for the 5-input overload). Returns 1 for factors whose pixel mapping MIL's resize ops
+ * cannot express (interp.c then builds torch's exact per-axis map), 0 when they can, -1 on error. */
 static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, int64_t H, int64_t W, int64_t *OH,
                     int64_t *OW) {
     double s[2];
@@ -83,11 +87,7 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
     if (given) { /* torch maps with 1 / scale; MIL with in / out: they agree only when in * scale == out */
         if (fabs((double)H * s[0] - (double)*OH) > 1e-6 * (double)*OH ||
             fabs((double)W * s[1] - (double)*OW) > 1e-6 * (double)*OW)
-            return lower_fail(cx,
-                              "scale factors (%g, %g) on a %lldx%lld input do not give a whole output size; Core ML "
-                              "resamples with in/out ratios, so pass size=(%lld, %lld) to interpolate instead (or "
-                              "recompute_scale_factor=True)",
-                              s[0], s[1], (long long)H, (long long)W, (long long)*OH, (long long)*OW);
+            return 1;
     }
     return 0;
 }
@@ -101,8 +101,8 @@ int lower_upsample_bilinear(lower_ctx *cx, const ts_node *n) {
     int ac = 0;
     ir_value *x = image_in(cx, n, &H, &W);
     if (!x || lower_bool_in(cx, n, 2, &ac)) return -1;
-    int vec = n->nin == 4;
-    if (out_size(cx, n, 1, vec ? 3 : -1, 3, H, W, &OH, &OW)) return -1;
+    int vec = n->nin == 4, rc = out_size(cx, n, 1, vec ? 3 : -1, 3, H, W, &OH, &OW);
+    if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
     if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
         op = lower_op(cx, IR_OP_UPSAMPLE_BILINEAR, NULL);
@@ -127,8 +127,8 @@ int lower_upsample_nearest(lower_ctx *cx, const ts_node *n) {
     int64_t H, W, OH, OW;
     ir_value *x = image_in(cx, n, &H, &W);
     if (!x) return -1;
-    int vec = n->nin == 3;
-    if (out_size(cx, n, 1, vec ? 2 : -1, 2, H, W, &OH, &OW)) return -1;
+    int vec = n->nin == 3, rc = out_size(cx, n, 1, vec ? 2 : -1, 2, H, W, &OH, &OW);
+    if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
     if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
         op = lower_op(cx, IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
@@ -215,4 +215,94 @@ int lower_grid_sampler(lower_ctx *cx, const ts_node *n) {
         lower_param_bool(cx, op, "align_corners", ac))
         return -1;
     return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
+/* channel_shuffle(x, groups) / native_channel_shuffle: (N, C, *) -> (N, g, C/g, *) -> swap 1, 2 -> (N, C, *). */
+int lower_channel_shuffle(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t g;
+    if (!x || lower_int_in(cx, n, 1, &g)) return -1;
+    int r = x->type.rank;
+    if (r < 3 || r + 1 > IR_MAX_RANK) return lower_fail(cx, "channel_shuffle of a rank-%d input", r);
+    const int64_t *d = x->type.dims;
+    for (int i = 1; i < r; i++)
+        if (d[i] < 0) return lower_fail(cx, "channel_shuffle needs static channel and spatial dims");
+    if (g < 1 || d[1] % g) return lower_fail(cx, "%lld channels in %lld groups", (long long)d[1], (long long)g);
+    if (g == 1 || g == d[1]) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL));
+    int64_t split[IR_MAX_RANK], back[IR_MAX_RANK], perm[IR_MAX_RANK];
+    split[0] = back[0] = d[0] < 0 ? -1 : d[0];
+    split[1] = g;
+    split[2] = d[1] / g;
+    back[1] = d[1];
+    for (int i = 2; i < r; i++) split[i + 1] = back[i] = d[i];
+    for (int i = 0; i <= r; i++) perm[i] = i;
+    perm[1] = 2;
+    perm[2] = 1;
+    ir_value *y = lower_reshape(cx, x, r + 1, split, "groups");
+    ir_op *tr = y ? lower_op(cx, IR_OP_TRANSPOSE, "swapped") : NULL;
+    if (!tr || ir_op_set_input(tr, "x", y) || lower_param_i32v(cx, tr, "perm", r + 1, perm)) return -1;
+    return lower_out_tensor(cx, n, 0, lower_reshape(cx, lower_finish(cx, tr), r, back, NULL));
+}
+
+/* torch's linspace_from_neg_one in float: linspace(-1, 1, n) (filled from both ends), times (n - 1) / n
+ * without align_corners; a single step is 0. */
+static void neg_one_to_one(int64_t n, int ac, float *v) {
+    if (n <= 1) {
+        v[0] = 0;
+        return;
+    }
+    float step = 2.0f / (float)(n - 1);
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = i < n / 2 ? -1.0f + step * (float)i : 1.0f - step * (float)(n - 1 - i);
+        if (!ac) v[i] = v[i] * (float)(n - 1) / (float)n;
+    }
+}
+
+/* affine_grid_generator(theta, size, align_corners): theta [N, 2, 3] with size (N, C, H, W) -> grid
+ * [N, H, W, 2], or [N, 3, 4] with (N, C, D, H, W) -> [N, D, H, W, 3]: a constant base grid of (x, y[, z], 1)
+ * rows times theta transposed (one matmul), reshaped. */
+int lower_affine_grid(lower_ctx *cx, const ts_node *n) {
+    int64_t sz[5];
+    int cnt, ac;
+    ir_value *th = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!th || lower_ints_in(cx, n, 1, sz, 5, &cnt) || lower_bool_in(cx, n, 2, &ac)) return -1;
+    if (cnt != 4 && cnt != 5) return lower_fail(cx, "size has %d values (4 or 5)", cnt);
+    int sp = cnt - 2;
+    if (th->type.rank != 3 || (th->type.dims[1] >= 0 && th->type.dims[1] != sp) ||
+        (th->type.dims[2] >= 0 && th->type.dims[2] != sp + 1))
+        return lower_fail(cx, "theta must be [N, %d, %d] for a %d-D size", sp, sp + 1, cnt);
+    int64_t pts = 1, len[3];
+    for (int d = 0; d < sp; d++) {
+        len[d] = sz[2 + d]; /* D, H, W */
+        if (len[d] < 1) return lower_fail(cx, "size entry %lld", (long long)len[d]);
+        pts *= len[d];
+    }
+    if (pts > (1 << 24)) return lower_fail(cx, "a grid of %lld points is too large", (long long)pts);
+    float *base = malloc(sizeof(float) * (size_t)(pts * (sp + 1))), *lin[3] = {NULL, NULL, NULL};
+    int ok = base != NULL;
+    for (int d = 0; d < sp && ok; d++) ok = (lin[d] = malloc(sizeof(float) * (size_t)len[d])) != NULL;
+    ir_value *bv = NULL;
+    if (ok) {
+        for (int d = 0; d < sp; d++) neg_one_to_one(len[d], ac, lin[d]);
+        for (int64_t q = 0; q < pts; q++) { /* point q = (.., h, w) row-major; columns x (w), y (h), z (d), 1 */
+            int64_t rem = q;
+            float *row = base + q * (sp + 1);
+            for (int d = sp - 1; d >= 0; d--) {
+                row[sp - 1 - d] = lin[d][rem % len[d]];
+                rem /= len[d];
+            }
+            row[sp] = 1;
+        }
+        int64_t bd[2] = {pts, sp + 1};
+        bv = lb_const(cx, th->type.dtype, 2, bd, base, "base_grid");
+    } else {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    }
+    free(base);
+    for (int d = 0; d < sp; d++) free(lin[d]);
+    ir_value *y = bv ? lb_matmul(cx, bv, th, 0, 1) : NULL;
+    int64_t shape[5] = {sz[0]};
+    for (int d = 0; d < sp; d++) shape[1 + d] = len[d];
+    shape[1 + sp] = sp;
+    return lower_out_tensor(cx, n, 0, lower_reshape(cx, y, sp + 2, shape, NULL));
 }

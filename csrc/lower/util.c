@@ -129,6 +129,11 @@ static int fold_scalar(const ir_value *v, double *out, int depth) {
         default: *out = a < b ? a : b; break;
         }
         return 0;
+    case IR_OP_FLOOR: /* interpolate(recompute_scale_factor=True): floor(size * scale) */
+    case IR_OP_CEIL:
+        if (fold_scalar(ir_op_input(op, "x"), &a, depth + 1)) return -1;
+        *out = op->kind == IR_OP_FLOOR ? floor(a) : ceil(a);
+        return 0;
     case IR_OP_GATHER: { /* shape(x)[i] of a statically known dim */
         const ir_value *src = ir_op_input(op, "x"), *idx = ir_op_input(op, "indices");
         if (!src || !src->def || src->def->kind != IR_OP_SHAPE || fold_scalar(idx, &a, depth + 1)) return -1;

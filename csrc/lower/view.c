@@ -36,31 +36,11 @@ int lower_view_writeback(lower_ctx *cx, const ts_value *view) {
         if (!nv) return -1;
         if (nv->type.dtype != b->type.dtype && !(nv = lower_cast(cx, nv, b->type.dtype, "cast"))) return -1;
         int a = w->axis;
-        int64_t size = b->type.dims[a];
-        if (size < 0) return lower_fail(cx, "assignment into a slice of a symbolic dim");
         if (w->squeeze) {
             int64_t ax = a;
             if (!(nv = lb_expand(cx, nv, 1, &ax))) return -1;
         }
-        if (w->step != 1) {
-            /* strided: interleave by gathering from concat(base, new) with constant indices */
-            ir_value *both[2] = {b, nv};
-            ir_value *cat = lb_concat(cx, 2, both, a);
-            float *idx = cat ? pc_alloc(cx->p->arena, sizeof(float) * (size_t)size) : NULL;
-            if (!idx) return -1;
-            for (int64_t i = 0; i < size; i++) {
-                int in = i >= w->begin && i < w->end && (i - w->begin) % w->step == 0;
-                idx[i] = (float)(in ? size + (i - w->begin) / w->step : i);
-            }
-            b = lb_gather(cx, cat, lb_const(cx, IR_INT32, 1, &size, idx, "assign_idx"), a);
-        } else {
-            ir_value *parts[3];
-            int k = 0;
-            if (w->begin > 0) parts[k++] = lb_slice(cx, b, a, 0, w->begin, 0, 1, 0);
-            parts[k++] = nv;
-            if (w->end < size) parts[k++] = lb_slice(cx, b, a, w->end, size, 0, 1, 0);
-            b = k == 1 ? lower_unary(cx, IR_OP_IDENTITY, nv, "assigned") : lb_concat(cx, k, parts, a);
-        }
+        b = lb_assign(cx, b, nv, a, w->begin, w->end, w->step);
         if (!b || !(cx->vals[w->base->id] = lv_tensor(cx, b))) return -1;
         view = w->base;
     }

@@ -5,6 +5,7 @@
  * - every other fp32 value (op outputs, consts, block inputs) becomes fp16; a
  *   const only changes its logical dtype (its payload stays fp32, readers
  *   convert); a `cast(dtype="fp32")` inside the graph becomes a cast to fp16;
+ * - resample's coordinates stay fp32 (iOS15 takes no fp16 grid): a cast back to fp32 before it;
  * - each fp32 function output gets `cast(x=..., dtype="fp32")` at the end, and
  *   the cast's output carries the output's original name (the fp16 value is
  *   renamed <name>_cast_fp16), so output names and dtypes do not change.
@@ -71,6 +72,18 @@ static int convert_op(ir_op *op, void *vctx) {
     return 0;
 }
 
+/* resample's coordinates are fp32 or int32 before iOS16: an fp16 grid is cast back to fp32 for it. */
+static int fp32_coordinates(ir_op *op, void *vctx) {
+    fp16_ctx *c = vctx;
+    ir_value *g = op->kind == IR_OP_RESAMPLE ? ir_op_input(op, "coordinates") : NULL;
+    if (!g || g->type.dtype != IR_FP16) return 0;
+    ir_program *p = c->fn->prog;
+    ir_value *y = cast_op(c->fn, NULL, op, pass_unique_name(c->fn, pc_sprintf(p->arena, "%s_coordinates_fp32", op->name)),
+                          g, IR_FP32);
+    if (!y || ir_op_set_input(op, "coordinates", y)) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+    return 0;
+}
+
 int pass_fp16(ir_function *fn, pc_err *e) {
     ir_program *p = fn->prog;
     ir_block *body = fn->body;
@@ -93,6 +106,7 @@ int pass_fp16(ir_function *fn, pc_err *e) {
         for (int k = 0; k < body->nout; k++) /* an input returned as is stays itself */
             if (body->out[k] == y) body->out[k] = x;
     }
+    if (ir_walk(fn, fp32_coordinates, &c)) return -1;
     /* 3. outputs: cast back to fp32 under the original name */
     ir_value **orig = pc_alloc(p->arena, sizeof(*orig) * (size_t)(body->nout + 1));
     if (!orig) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");

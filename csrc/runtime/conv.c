@@ -4,7 +4,9 @@
  * conv: depthwise 1-D/2-D convs go to the direct kernel in depthwise.c; the rest
  * is GEMM per (batch, group): 1x1 stride-1 unpadded convs multiply the input
  * directly, others build an im2col matrix for a tile of output rows (bounded
- * memory) and call cblas_sgemm. conv_transpose is GEMM into a column matrix
+ * memory) and call cblas_sgemm. With fp16 tensors (activations, or weights held
+ * without an fp32 copy) both go through conv_*_tiled, which convert in bounded
+ * fp32 tiles instead of whole-tensor copies. conv_transpose is GEMM into a column matrix
  * followed by col2im accumulation. Weight layouts follow MIL:
  * conv [Cout, Cin/groups, k...], conv_transpose [Cin, Cout/groups, k...]. */
 #include "runtime/rt_internal.h"
@@ -100,10 +102,12 @@ static void out_dims(const rt_geom *g, int64_t C, int64_t *od) {
 
 /* ---- im2col for a tile of output rows [q0, q1) (row = od * OH + oh) ---- */
 typedef struct {
-    const float *x; /* group's input [Cg][D][H][W] */
+    const float *x;      /* group's input [Cg][D][H][W] */
+    const uint16_t *x16; /* or the same in fp16 (x unused), converted a plane at a time */
+    float *plane;        /* [D * H * W] scratch for that conversion */
     const rt_geom *g;
     int64_t q0, q1;
-    float *col;     /* [Cg * K][(q1 - q0) * OW] */
+    float *col;          /* [Cg * K][(q1 - q0) * OW] */
 } im2col_job;
 
 static void im2col_range(void *ctx, int64_t c0, int64_t c1) {
@@ -113,7 +117,13 @@ static void im2col_range(void *ctx, int64_t c0, int64_t c1) {
     int64_t KD = g->k[0], KH = g->k[1], KW = g->k[2];
     int64_t ncols = (j->q1 - j->q0) * OW;
     for (int64_t ch = c0; ch < c1; ch++) {
-        const float *xc = j->x + ch * D * H * W;
+        const float *xc;
+        if (j->x16) {
+            pc_f16_to_f32_n(j->plane, j->x16 + ch * D * H * W, (size_t)(D * H * W));
+            xc = j->plane;
+        } else {
+            xc = j->x + ch * D * H * W;
+        }
         for (int64_t kd = 0; kd < KD; kd++)
             for (int64_t kh = 0; kh < KH; kh++)
                 for (int64_t kw = 0; kw < KW; kw++) {
@@ -142,6 +152,92 @@ static void im2col_range(void *ctx, int64_t c0, int64_t c1) {
 }
 
 #define COL_LIMIT (2 << 20) /* floats in one im2col / col2im tile */
+#define COL_LIMIT16 (256 << 10) /* the same for the fp16 streaming path */
+#define W_BLOCK (256 << 10) /* floats of fp16 weight converted at a time */
+
+/* conv as GEMM with fp16 streaming: x, the weight and y may each be fp16 and are
+ * converted through bounded fp32 tiles (an im2col tile with fp16 planes converted
+ * on the fly, blocks of weight rows, an output tile converted into y), so peak
+ * scratch is a few MB whatever the tensor sizes. Same arithmetic as the fp32 path. */
+static int conv_gemm_tiled(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, const float *bf, const rt_geom *g,
+                           int64_t groups, int64_t Cout, void *yv, int o16) {
+    int64_t Cin = g->C, Cg = Cin / groups, Cog = Cout / groups;
+    int64_t ISP = g->in[0] * g->in[1] * g->in[2], OSP = g->out[0] * g->out[1] * g->out[2];
+    int64_t K = g->k[0] * g->k[1] * g->k[2], KK = Cg * K, rows = g->out[0] * g->out[1], OW = g->out[2];
+    int x16 = x->dtype == IR_FP16 && !rt_has_f32(x);
+    const float *xf = x16 ? NULL : rt_f32(c, x);
+    if (!x16 && !xf) return -1;
+    int64_t tile = PC_MAX(1, COL_LIMIT16 / PC_MAX(1, PC_MAX(KK, o16 ? Cog : 1) * OW)); /* col and y tiles */
+    if (tile > rows) tile = rows;
+    int64_t mb = rt_has_f32(w) || Cout * KK <= W_BLOCK ? Cog : PC_MAX(1, PC_MIN(Cog, W_BLOCK / PC_MAX(1, KK)));
+    const float *wall = NULL;
+    float *wbuf = NULL;
+    if (mb == Cog) {
+        wall = rt_f32(c, w);
+        if (!wall) return -1;
+    } else if (!(wbuf = rt_scratch(c, sizeof(float) * (size_t)(mb * KK), 0))) {
+        return -1;
+    }
+    float *col = rt_scratch(c, sizeof(float) * (size_t)(KK * tile * OW), 0);
+    float *plane = x16 ? rt_scratch(c, sizeof(float) * (size_t)ISP, 0) : NULL;
+    float *yt = o16 ? rt_scratch(c, sizeof(float) * (size_t)(Cog * tile * OW), 0) : NULL;
+    if (!col || (x16 && !plane) || (o16 && !yt)) return -1;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t gi = 0; gi < groups; gi++) {
+            im2col_job j = {xf ? xf + (n * Cin + gi * Cg) * ISP : NULL,
+                            x16 ? (const uint16_t *)x->data + (n * Cin + gi * Cg) * ISP : NULL, plane, g, 0, 0, col};
+            int64_t ybase = (n * Cout + gi * Cog) * OSP;
+            for (int64_t q0 = 0; q0 < rows; q0 += tile) {
+                int64_t q1 = PC_MIN(rows, q0 + tile), ncols = (q1 - q0) * OW;
+                j.q0 = q0;
+                j.q1 = q1;
+                im2col_range(&j, 0, Cg);
+                for (int64_t m0 = 0; m0 < Cog; m0 += mb) {
+                    int64_t mc = PC_MIN(mb, Cog - m0), co0 = gi * Cog + m0;
+                    const float *wr = wall ? wall + co0 * KK : rt_f32_part(w, co0 * KK, mc * KK, wbuf);
+                    float *dst = o16 ? yt + m0 * ncols : (float *)yv + ybase + m0 * OSP + q0 * OW;
+                    int64_t ld = o16 ? ncols : OSP;
+                    for (int64_t i = 0; i < mc; i++) {
+                        float bv = bf ? bf[co0 + i] : 0.0f;
+                        for (int64_t q = 0; q < ncols; q++) dst[i * ld + q] = bv;
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mc, (int)ncols, (int)KK, 1.0f, wr, (int)KK,
+                                col, (int)ncols, 1.0f, dst, (int)ld);
+                }
+                if (o16)
+                    for (int64_t co = 0; co < Cog; co++)
+                        pc_f32_to_f16_n((uint16_t *)yv + ybase + co * OSP + q0 * OW, yt + co * ncols, (size_t)ncols);
+            }
+        }
+    return 0;
+}
+
+/* Depthwise conv with fp16 x or y: runs the direct kernel on blocks of channels,
+ * converting each block's input planes and output through fp32 scratch. */
+static int conv_depthwise_tiled(rt_ctx *c, const rt_tensor *x, const float *wf, const float *bf, const rt_geom *g,
+                                int64_t Cout, void *yv, int o16) {
+    int64_t Cin = g->C, mult = Cout / Cin;
+    int64_t ISP = g->in[0] * g->in[1] * g->in[2], OSP = g->out[0] * g->out[1] * g->out[2], K = g->k[1] * g->k[2];
+    int x16 = x->dtype == IR_FP16 && !rt_has_f32(x);
+    const float *xf = x16 ? NULL : rt_f32(c, x);
+    if (!x16 && !xf) return -1;
+    int64_t cb = PC_MAX(1, PC_MIN(Cin, COL_LIMIT16 / PC_MAX(1, ISP + mult * OSP)));
+    float *xb = x16 ? rt_scratch(c, sizeof(float) * (size_t)(cb * ISP), 0) : NULL;
+    float *yb = o16 ? rt_scratch(c, sizeof(float) * (size_t)(cb * mult * OSP), 0) : NULL;
+    if ((x16 && !xb) || (o16 && !yb)) return -1;
+    rt_geom gb = *g;
+    gb.N = 1;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t c0 = 0; c0 < Cin; c0 += cb) {
+            int64_t cn = PC_MIN(cb, Cin - c0), xoff = (n * Cin + c0) * ISP, yoff = (n * Cout + c0 * mult) * OSP;
+            const float *xs = x16 ? (pc_f16_to_f32_n(xb, (const uint16_t *)x->data + xoff, (size_t)(cn * ISP)), xb) : xf + xoff;
+            float *ys = o16 ? yb : (float *)yv + yoff;
+            gb.C = cn;
+            if (rt_conv_depthwise(c, xs, wf + c0 * mult * K, bf ? bf + c0 * mult : NULL, &gb, cn * mult, ys)) return -1;
+            if (o16) pc_f32_to_f16_n((uint16_t *)yv + yoff, yb, (size_t)(cn * mult * OSP));
+        }
+    return 0;
+}
 
 int rt_k_CONV(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x"), *w = x ? rt_in_req(c, "weight") : NULL;
@@ -163,15 +259,26 @@ int rt_k_CONV(rt_ctx *c) {
     if (b && rt_numel(b) != Cout) return rt_fail(c, "bias has %lld values for %lld output channels", (long long)rt_numel(b), (long long)Cout);
     int64_t od[5];
     out_dims(&g, Cout, od);
+    int64_t K = g.k[0] * g.k[1] * g.k[2];
+    int depthwise = groups == Cin && Cg == 1 && g.k[0] == 1 && g.in[0] == 1 && K > 1;
+    /* fp16 activations or fp16 weights without an fp32 copy: stream through tiles */
+    int o16 = rt_out_f16(c, 0);
+    if (o16 || (x->dtype == IR_FP16 && !rt_has_f32(x)) || (!depthwise && !rt_has_f32(w))) {
+        const float *bf = b ? rt_f32(c, b) : NULL, *wf = depthwise ? rt_f32(c, w) : NULL;
+        if ((b && !bf) || (depthwise && !wf)) return -1;
+        void *yv = rt_out(c, 0, x->rank, od, o16 ? IR_FP16 : IR_FP32);
+        if (!yv) return -1;
+        if (rt_numel_dims(x->rank, od) == 0) return 0;
+        if (depthwise) return conv_depthwise_tiled(c, x, wf, bf, &g, Cout, yv, o16);
+        return conv_gemm_tiled(c, x, w, bf, &g, groups, Cout, yv, o16);
+    }
     const float *xf = rt_f32(c, x), *wf = xf ? rt_f32(c, w) : NULL, *bf = (wf && b) ? rt_f32(c, b) : NULL;
     if (!wf || (b && !bf)) return -1;
     float *y = rt_out(c, 0, x->rank, od, IR_FP32);
     if (!y) return -1;
     int64_t ISP = g.in[0] * g.in[1] * g.in[2], OSP = g.out[0] * g.out[1] * g.out[2];
-    int64_t K = g.k[0] * g.k[1] * g.k[2];
     if (rt_numel_dims(x->rank, od) == 0) return 0;
-    if (groups == Cin && Cg == 1 && g.k[0] == 1 && g.in[0] == 1 && K > 1)
-        return rt_conv_depthwise(c, xf, wf, bf, &g, Cout, y);
+    if (depthwise) return rt_conv_depthwise(c, xf, wf, bf, &g, Cout, y);
     /* bias first, GEMM accumulates onto it */
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t co = 0; co < Cout; co++) {
@@ -198,7 +305,7 @@ int rt_k_CONV(rt_ctx *c) {
             for (int64_t q0 = 0; q0 < rows; q0 += tile) {
                 int64_t q1 = PC_MIN(rows, q0 + tile), ncols = (q1 - q0) * OW;
                 /* single-threaded: BLAS's spinning workers would fight our threads */
-                im2col_job j = {xg, &g, q0, q1, col};
+                im2col_job j = {xg, NULL, NULL, &g, q0, q1, col};
                 im2col_range(&j, 0, Cg);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cog, (int)ncols, (int)KK, 1.0f, wg, (int)KK,
                             col, (int)ncols, 1.0f, yg + q0 * OW, (int)OSP);

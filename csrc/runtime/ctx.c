@@ -79,6 +79,19 @@ const float *rt_f32(rt_ctx *c, const rt_tensor *t) {
     return d;
 }
 
+int rt_has_f32(const rt_tensor *t) { return ((const rt_val *)t)->f32 || t->dtype == IR_FP32; }
+
+const float *rt_f32_part(const rt_tensor *t, int64_t off, int64_t n, float *buf) {
+    const rt_val *v = (const rt_val *)t;
+    if (v->f32) return v->f32 + off;
+    if (t->dtype == IR_FP32) return (const float *)t->data + off;
+    if (t->dtype == IR_FP16) pc_f16_to_f32_n(buf, (const uint16_t *)t->data + off, (size_t)n);
+    else rt_convert(buf, IR_FP32, (const char *)t->data + off * (int64_t)ir_dtype_size(t->dtype), t->dtype, n);
+    return buf;
+}
+
+int rt_out_f16(rt_ctx *c, int i) { return i >= 0 && i < c->op->nout && c->op->out[i]->type.dtype == IR_FP16; }
+
 const int64_t *rt_i64(rt_ctx *c, const rt_tensor *t) {
     if (t->dtype == IR_INT64) return t->data;
     if (t->dtype == IR_STRING || t->dtype == IR_DT_INVALID) {

@@ -40,13 +40,68 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
         memcpy(y + ow, tmp, sizeof(float) * (size_t)(OW - ow));                                                \
     }
 
-#define DW_PLANE(NAME, ATTR)                                                                                   \
+/* Two output rows at once in blocks of 32: eight independent accumulators, so the
+ * FMA latency chains of the one-row loop overlap. */
+#define DW_ROWS2(NAME, ATTR)                                                                                   \
+    ATTR static int64_t NAME(const float *b0p, const float *b1p, const int64_t *off, const float *w, int nt,   \
+                             float bias, float *y0, float *y1, int64_t OW) {                                   \
+        int64_t ow = 0;                                                                                        \
+        for (; ow + 32 <= OW; ow += 32) {                                                                      \
+            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};                 \
+            a0 += bias;                                                                                        \
+            a1 += bias;                                                                                        \
+            a2 += bias;                                                                                        \
+            a3 += bias;                                                                                        \
+            c0 += bias;                                                                                        \
+            c1 += bias;                                                                                        \
+            c2 += bias;                                                                                        \
+            c3 += bias;                                                                                        \
+            for (int t = 0; t < nt; t++) {                                                                     \
+                const float *s = b0p + off[t] + ow, *u = b1p + off[t] + ow;                                    \
+                const float wt = w[t];                                                                         \
+                a0 += wt * *(const v8u *)(s);                                                                  \
+                a1 += wt * *(const v8u *)(s + 8);                                                              \
+                a2 += wt * *(const v8u *)(s + 16);                                                             \
+                a3 += wt * *(const v8u *)(s + 24);                                                             \
+                c0 += wt * *(const v8u *)(u);                                                                  \
+                c1 += wt * *(const v8u *)(u + 8);                                                              \
+                c2 += wt * *(const v8u *)(u + 16);                                                             \
+                c3 += wt * *(const v8u *)(u + 24);                                                             \
+            }                                                                                                  \
+            *(v8u *)(y0 + ow) = a0;                                                                            \
+            *(v8u *)(y0 + ow + 8) = a1;                                                                        \
+            *(v8u *)(y0 + ow + 16) = a2;                                                                       \
+            *(v8u *)(y0 + ow + 24) = a3;                                                                       \
+            *(v8u *)(y1 + ow) = c0;                                                                            \
+            *(v8u *)(y1 + ow + 8) = c1;                                                                        \
+            *(v8u *)(y1 + ow + 16) = c2;                                                                       \
+            *(v8u *)(y1 + ow + 24) = c3;                                                                       \
+        }                                                                                                      \
+        return ow;                                                                                             \
+    }
+
+#define DW_PLANE(NAME, ROWS2, ATTR)                                                                            \
     ATTR static void NAME(const float *P, int64_t rs, const int64_t *off, const float *w, int nt, float bias,  \
                           float *Y, int64_t OH, int64_t OW) {                                                  \
         for (int64_t oh = 0; oh < OH; oh++) {                                                                  \
             const float *base = P + oh * rs;                                                                   \
             float *y = Y + oh * OW;                                                                            \
             int64_t ow = 0;                                                                                    \
+            if (oh + 1 < OH && OW >= 32) { /* a row pair: the 32-blocks of both, then each row's tail */      \
+                int64_t done = ROWS2(base, base + rs, off, w, nt, bias, y, y + OW, OW);                        \
+                const float *base1 = base + rs;                                                                \
+                float *y1 = y + OW;                                                                            \
+                ow = done;                                                                                     \
+                {                                                                                              \
+                    const float *base = base1;                                                                 \
+                    float *y = y1;                                                                             \
+                    DW_TAILS                                                                                   \
+                }                                                                                              \
+                ow = done;                                                                                     \
+                DW_TAILS                                                                                       \
+                oh++;                                                                                          \
+                continue;                                                                                      \
+            }                                                                                                  \
             for (; ow + 32 <= OW; ow += 32) {                                                                  \
                 v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                                     \
                 a0 += bias;                                                                                    \
@@ -66,23 +121,30 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
                 *(v8u *)(y + ow + 16) = a2;                                                                    \
                 *(v8u *)(y + ow + 24) = a3;                                                                    \
             }                                                                                                  \
-            switch ((OW - ow + 7) / 8) {                                                                       \
-            case 1: DW_TAIL(1, DW_ACC(0)) break;                                                               \
-            case 2: DW_TAIL(2, DW_ACC(0), DW_ACC(1)) break;                                                    \
-            case 3: DW_TAIL(3, DW_ACC(0), DW_ACC(1), DW_ACC(2)) break;                                         \
-            case 4: DW_TAIL(4, DW_ACC(0), DW_ACC(1), DW_ACC(2), DW_ACC(3)) break;                              \
-            default: break;                                                                                    \
-            }                                                                                                  \
+            DW_TAILS                                                                                           \
         }                                                                                                      \
     }
 
-DW_PLANE(dw_plane_generic, )
+/* the last < 32 outputs of a row (base, y, ow in scope) */
+#define DW_TAILS                                                                                               \
+    switch ((OW - ow + 7) / 8) {                                                                               \
+    case 1: DW_TAIL(1, DW_ACC(0)) break;                                                                       \
+    case 2: DW_TAIL(2, DW_ACC(0), DW_ACC(1)) break;                                                            \
+    case 3: DW_TAIL(3, DW_ACC(0), DW_ACC(1), DW_ACC(2)) break;                                                 \
+    case 4: DW_TAIL(4, DW_ACC(0), DW_ACC(1), DW_ACC(2), DW_ACC(3)) break;                                      \
+    default: break;                                                                                            \
+    }
+
+DW_ROWS2(dw_rows2_generic, )
+DW_PLANE(dw_plane_generic, dw_rows2_generic, )
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)
-DW_PLANE(dw_plane_avx2, __attribute__((target("avx2,fma"))))
+#define DW_AVX2 __attribute__((target("avx2,fma")))
 #else
-DW_PLANE(dw_plane_avx2, __attribute__((target("avx2,fma"), optimize("fp-contract=fast"))))
+#define DW_AVX2 __attribute__((target("avx2,fma"), optimize("fp-contract=fast")))
 #endif
+DW_ROWS2(dw_rows2_avx2, DW_AVX2)
+DW_PLANE(dw_plane_avx2, dw_rows2_avx2, DW_AVX2)
 static int use_avx2(void) {
     /* the cpu model is initialised by libgcc's constructor before any of our code runs */
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

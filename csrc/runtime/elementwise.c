@@ -153,6 +153,69 @@ DEF_BIN(i_xor, int64_t, uint8_t, (x != 0) ^ (y != 0))
 typedef void (*bin_f)(const bc2 *, const float *, const float *, void *);
 typedef void (*bin_i)(const bc2 *, const int64_t *, const int64_t *, void *);
 
+/* One float operand of a tiled binary op: fp32 at hand (whole), or fp16 converted
+ * per tile of plan rows (s0 = its stride on the plan's dim 0, ext = the span of one
+ * row block beyond its first element). */
+typedef struct {
+    const rt_tensor *t;
+    const float *whole; /* fp32 view of every element, or NULL when converted per tile */
+    float *buf;
+    int64_t s0, ext;
+} bin_src;
+
+static int bin_src_init(rt_ctx *c, bin_src *s, const rt_tensor *t, const bc2 *p, int64_t rows) {
+    s->t = t;
+    s->s0 = p->sa[0]; /* caller swaps sa/sb in */
+    s->ext = 0;
+    for (int q = 1; q < p->r; q++) s->ext += (p->d[q] - 1) * p->sa[q];
+    s->buf = NULL;
+    s->whole = NULL;
+    if (rt_has_f32(t) || t->dtype != IR_FP16 || s->s0 <= 0 || rt_numel(t) <= RT_F16_TILE) {
+        s->whole = rt_f32(c, t);
+        return s->whole ? 0 : -1;
+    }
+    s->buf = rt_scratch(c, sizeof(float) * (size_t)((rows - 1) * s->s0 + s->ext + 1), 0);
+    return s->buf ? 0 : -1;
+}
+
+static const float *bin_src_rows(const bin_src *s, int64_t k0, int64_t k1) {
+    if (s->whole) return s->whole + k0 * s->s0;
+    return rt_f32_part(s->t, k0 * s->s0, (k1 - k0 - 1) * s->s0 + s->ext + 1, s->buf);
+}
+
+/* Float binary op with an fp16 operand or output: runs the plan in blocks of dim-0
+ * rows, converting fp16 operands and the fp16 result through fp32 tiles of about
+ * RT_F16_TILE elements, so no tensor-sized fp32 copies are made. */
+static int binary_tiled(rt_ctx *c, bin_f ff, const rt_tensor *x, const rt_tensor *y, const bc2 *p, int r,
+                        const int64_t *dims, int to_bool) {
+    int64_t rowlen = 1;
+    for (int q = 1; q < p->r; q++) rowlen *= p->d[q];
+    int64_t rows = PC_MAX(1, RT_F16_TILE / PC_MAX(1, rowlen));
+    if (rows > p->d[0]) rows = p->d[0];
+    bc2 pa = *p, pb = *p;
+    memcpy(pb.sa, p->sb, sizeof pb.sa);
+    bin_src a, b;
+    if (bin_src_init(c, &a, x, &pa, rows) || bin_src_init(c, &b, y, &pb, rows)) return -1;
+    int o16 = !to_bool && rt_out_f16(c, 0);
+    void *o = rt_out(c, 0, r, dims, to_bool ? IR_BOOL : o16 ? IR_FP16 : IR_FP32);
+    float *ob = o && o16 ? rt_scratch(c, sizeof(float) * (size_t)(rows * rowlen), 0) : NULL;
+    if (!o || (o16 && !ob)) return -1;
+    if (rt_numel_dims(r, dims) == 0) return 0;
+    for (int64_t k0 = 0; k0 < p->d[0]; k0 += rows) {
+        int64_t k1 = PC_MIN(p->d[0], k0 + rows), n = (k1 - k0) * rowlen;
+        bc2 sub = *p;
+        sub.d[0] = k1 - k0;
+        const float *xa = bin_src_rows(&a, k0, k1), *yb = bin_src_rows(&b, k0, k1);
+        if (to_bool) ff(&sub, xa, yb, (uint8_t *)o + k0 * rowlen);
+        else if (!o16) ff(&sub, xa, yb, (float *)o + k0 * rowlen);
+        else {
+            ff(&sub, xa, yb, ob);
+            pc_f32_to_f16_n((uint16_t *)o + k0 * rowlen, ob, (size_t)n);
+        }
+    }
+    return 0;
+}
+
 static int binary(rt_ctx *c, bin_f ff, bin_i fi, int to_bool) {
     const rt_tensor *x = rt_in_req(c, "x"), *y = x ? rt_in_req(c, "y") : NULL;
     if (!y) return -1;
@@ -164,6 +227,9 @@ static int binary(rt_ctx *c, bin_f ff, bin_i fi, int to_bool) {
     bc2 p;
     bc2_plan(&p, r, dims, sa, sb);
     int use_float = ir_dtype_is_float(x->dtype) || ir_dtype_is_float(y->dtype);
+    int tiled = (x->dtype == IR_FP16 && !rt_has_f32(x)) || (y->dtype == IR_FP16 && !rt_has_f32(y)) ||
+                (!to_bool && rt_out_f16(c, 0));
+    if (use_float && tiled) return binary_tiled(c, ff, x, y, &p, r, dims, to_bool);
     if (use_float) {
         const float *a = rt_f32(c, x), *b = a ? rt_f32(c, y) : NULL;
         void *o = b ? rt_out(c, 0, r, dims, to_bool ? IR_BOOL : IR_FP32) : NULL;

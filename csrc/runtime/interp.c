@@ -1,7 +1,8 @@
 /* interp.c: plan (rt_prepare) and execute (rt_run, rt_eval_op) ML Program functions.
  *
  * Plan: constants are converted once into their logical dtype (plus an fp32 view
- * for float constants); the body's non-const ops become steps in program order;
+ * for float constants, except large fp16 ones, which kernels convert in blocks as
+ * they run so fp16 weights are held once, as fp16); the body's non-const ops become steps in program order;
  * each value gets the step after which it is dead, so rt_run frees intermediates
  * as soon as they are no longer needed. Slots are indexed by value id.
  * rt_run keeps all of its state on its own stack/heap: the model is read-only.
@@ -148,7 +149,7 @@ int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, 
     }
     if (dt == IR_FP32) {
         out->f32 = out->t.data;
-    } else if (ir_dtype_is_float(dt)) {
+    } else if (ir_dtype_is_float(dt) && !(dt == IR_FP16 && n > RT_F32_COPY_MAX)) {
         float *f = malloc(n ? (size_t)n * sizeof(float) : 1);
         if (!f) return pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);
         allocs[(*nallocs)++] = f;

@@ -5,6 +5,8 @@
 
 #include <cblas.h>
 
+#define LIN_W_BLOCK (256 << 10) /* floats of an fp16 weight converted at a time */
+
 int rt_k_LINEAR(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x"), *w = x ? rt_in_req(c, "weight") : NULL;
     if (!w) return -1;
@@ -19,15 +21,22 @@ int rt_k_LINEAR(rt_ctx *c) {
     od[x->rank - 1] = Out;
     int64_t M = rt_numel(x) / (In ? In : 1);
     if (In == 0) M = rt_numel_dims(x->rank - 1, x->dims);
-    const float *xf = rt_f32(c, x), *wf = xf ? rt_f32(c, w) : NULL, *bf = (wf && b) ? rt_f32(c, b) : NULL;
-    if (!wf || (b && !bf)) return -1;
+    /* an fp16 weight without an fp32 copy is converted a block of rows at a time */
+    int64_t mb = rt_has_f32(w) ? Out : PC_MAX(1, PC_MIN(Out, LIN_W_BLOCK / PC_MAX(1, In)));
+    const float *xf = rt_f32(c, x), *wf = xf && mb == Out ? rt_f32(c, w) : NULL, *bf = (xf && b) ? rt_f32(c, b) : NULL;
+    float *wbuf = xf && mb < Out ? rt_scratch(c, sizeof(float) * (size_t)(mb * In), 0) : NULL;
+    if (!xf || (!wf && !wbuf) || (b && !bf)) return -1;
     float *y = rt_out(c, 0, x->rank, od, IR_FP32);
     if (!y) return -1;
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < Out; j++) y[i * Out + j] = bf ? bf[j] : 0.0f;
     if (M && Out && In)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)Out, (int)In, 1.0f, xf, (int)In, wf, (int)In,
-                    1.0f, y, (int)Out);
+        for (int64_t j0 = 0; j0 < Out; j0 += mb) {
+            int64_t mc = PC_MIN(mb, Out - j0);
+            const float *wr = wf ? wf + j0 * In : rt_f32_part(w, j0 * In, mc * In, wbuf);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)mc, (int)In, 1.0f, xf, (int)In, wr, (int)In,
+                        1.0f, y + j0, (int)Out);
+        }
     return 0;
 }
 

@@ -2,7 +2,8 @@
  * pad_type / pad, ceil_mode; avg_pool's exclude_padding_from_average). Windows
  * that run past the padded input in ceil_mode are clipped; the average divides by
  * the window clipped to the padded extent (PyTorch's count_include_pad) or by the
- * number of real inputs when padding is excluded. Planes run in parallel. */
+ * number of real inputs when padding is excluded. Planes run in parallel; fp16
+ * tensors are converted a plane at a time. */
 #include "runtime/rt_internal.h"
 
 #include <math.h>
@@ -10,17 +11,33 @@
 typedef struct {
     const float *x;
     float *y;
+    const uint16_t *x16; /* fp16 x / y (x, y unused): converted a plane at a time */
+    uint16_t *y16;
     rt_geom g;
-    int is_max, exclude;
+    int is_max, exclude, failed;
 } pool_job;
 
 static void pool_range(void *ctx, int64_t lo, int64_t hi) {
     const pool_job *j = ctx;
     const rt_geom *g = &j->g;
     int64_t D = g->in[0], H = g->in[1], W = g->in[2], OD = g->out[0], OH = g->out[1], OW = g->out[2];
+    float *buf = NULL;
+    if (j->x16 || j->y16) {
+        buf = malloc(sizeof(float) * (size_t)(D * H * W + OD * OH * OW));
+        if (!buf) {
+            ((pool_job *)ctx)->failed = 1;
+            return;
+        }
+    }
     for (int64_t p = lo; p < hi; p++) {
-        const float *x = j->x + p * D * H * W;
-        float *y = j->y + p * OD * OH * OW;
+        const float *x;
+        float *y = j->y16 ? buf + D * H * W : j->y + p * OD * OH * OW;
+        if (j->x16) {
+            pc_f16_to_f32_n(buf, j->x16 + p * D * H * W, (size_t)(D * H * W));
+            x = buf;
+        } else {
+            x = j->x + p * D * H * W;
+        }
         for (int64_t od = 0; od < OD; od++) {
             int64_t d0 = od * g->s[0] - g->pb[0], d1 = PC_MIN(d0 + g->k[0], D + g->pa[0]);
             int64_t dn = d1 - d0, da = PC_MAX(d0, 0), db = PC_MIN(d1, D);
@@ -56,7 +73,9 @@ static void pool_range(void *ctx, int64_t lo, int64_t hi) {
                 }
             }
         }
+        if (j->y16) pc_f32_to_f16_n(j->y16 + p * OD * OH * OW, y, (size_t)(OD * OH * OW));
     }
+    free(buf);
 }
 
 static int pool(rt_ctx *c, int is_max) {
@@ -77,11 +96,25 @@ static int pool(rt_ctx *c, int is_max) {
     od[0] = j.g.N;
     od[1] = j.g.C;
     for (int i = 0; i < j.g.nsp; i++) od[2 + i] = j.g.out[3 - j.g.nsp + i];
-    j.x = rt_f32(c, x);
-    j.y = j.x ? rt_out(c, 0, x->rank, od, IR_FP32) : NULL;
-    if (!j.y) return -1;
+    j.x = NULL;
+    j.x16 = NULL;
+    j.y = NULL;
+    j.y16 = NULL;
+    j.failed = 0;
+    if (x->dtype == IR_FP16 && !rt_has_f32(x)) j.x16 = x->data;
+    else if (!(j.x = rt_f32(c, x))) return -1;
+    int o16 = rt_out_f16(c, 0);
+    void *y = rt_out(c, 0, x->rank, od, o16 ? IR_FP16 : IR_FP32);
+    if (!y) return -1;
+    if (o16) j.y16 = y;
+    else j.y = y;
     int64_t K = j.g.k[0] * j.g.k[1] * j.g.k[2], OSP = j.g.out[0] * j.g.out[1] * j.g.out[2];
     rt_parallel_for(j.g.N * j.g.C, (double)(K * OSP), pool_range, &j);
+    if (j.failed) {
+        rt_fail(c, "out of memory (pool plane buffer)");
+        c->e->kind = PC_E_NOMEM;
+        return -1;
+    }
     return 0;
 }
 

@@ -45,7 +45,7 @@ int rt_eval_op(const ir_op *op, rt_tensor *outputs, pc_err *e);
  * types; peak_live_bytes is -1 when a shape is symbolic). */
 typedef struct rt_mem_plan {
     int64_t const_bytes;     /* constants as the model holds them (logical dtype) */
-    int64_t const_f32_bytes; /* fp32 working copies of non-fp32 float constants */
+    int64_t const_f32_bytes; /* fp32 working copies of small non-fp32 float constants */
     int64_t peak_live_bytes; /* largest set of activations alive at one step: function
                               * inputs, live intermediates and the step's outputs */
     int64_t largest_value_bytes; /* the largest single activation */

@@ -8,9 +8,13 @@
  *
  * Values at run time are rt_val: the tensor in its logical dtype (fp16 as uint16
  * halves, bool as uint8) plus, for prepared float constants, an fp32 copy kernels
- * can use directly. Float kernels compute in fp32; rt_out() hands them an fp32
- * buffer and the interpreter rounds it into the declared output dtype afterwards,
- * so fp16 rounding happens exactly at the op boundaries the program declares.
+ * can use directly (not for large fp16 constants: see RT_F32_COPY_MAX). Float
+ * kernels compute in fp32; rt_out() hands them an fp32 buffer and the interpreter
+ * rounds it into the declared output dtype afterwards, so fp16 rounding happens
+ * exactly at the op boundaries the program declares. The kernels of the big
+ * tensors (conv, linear, pools, unary and binary elementwise) instead stream fp16
+ * through small fp32 tiles and write fp16 outputs themselves, with the same
+ * rounding, so an fp16 model never holds fp32 copies of its largest tensors.
  */
 #ifndef RT_INTERNAL_H
 #define RT_INTERNAL_H
@@ -83,6 +87,19 @@ const rt_tensor *rt_in_req(rt_ctx *c, const char *name);
 /* fp32 view of t's elements (t itself, the prepared copy, or a converted scratch copy).
  * NULL with an error on OOM / non-numeric dtype. */
 const float *rt_f32(rt_ctx *c, const rt_tensor *t);
+/* Whether t's fp32 elements are at hand without a copy (fp32 data or a prepared copy). */
+int rt_has_f32(const rt_tensor *t);
+/* fp32 elements [off, off + n) of t: a pointer into fp32 data when rt_has_f32(t),
+ * else converted into buf (n floats) and buf returned. t must be a float tensor. */
+const float *rt_f32_part(const rt_tensor *t, int64_t off, int64_t n, float *buf);
+/* Whether output i is declared fp16: kernels that convert in tiles write it directly
+ * (rt_out(c, i, ..., IR_FP16)) instead of through a full fp32 pending buffer. */
+int rt_out_f16(rt_ctx *c, int i);
+/* Elements per fp32 tile when kernels stream fp16 tensors (bounds scratch memory). */
+#define RT_F16_TILE 16384
+/* fp16 constants with more elements than this get no prepared fp32 copy: kernels
+ * convert them in blocks while running, so a model's weights stay fp16 in memory. */
+#define RT_F32_COPY_MAX 16384
 /* int64 copy of t's elements (scratch). */
 const int64_t *rt_i64(rt_ctx *c, const rt_tensor *t);
 

@@ -8,24 +8,41 @@
 typedef struct {
     const float *x;
     float *o;
+    const uint16_t *x16; /* fp16 input streamed through fp32 tiles (x unused), or NULL */
+    uint16_t *o16;       /* fp16 output written tile by tile (o unused), or NULL */
     int64_t n;
     float a, b;
 } un_job;
 
-/* Kernel E computes o = EXPR(x, a, b) elementwise over fp32, in parallel chunks.
- * PARAMS reads a/b from the op's parameters (may return -1). COST: flops per element. */
+/* Kernel E computes o = EXPR(x, a, b) elementwise over fp32, in parallel chunks;
+ * fp16 inputs and outputs go through small fp32 tiles on the stack, so no
+ * tensor-sized fp32 copy is made. PARAMS reads a/b from the op's parameters
+ * (may return -1). COST: flops per element. */
+#define UN_TILE 1024
 #define DEF_UNARY_V(E, COST, PARAMS, EXPR, VH)                                                                \
-    static void un_##E(void *ctx, int64_t lo, int64_t hi) {                                                    \
-        const un_job *j = ctx;                                                                                 \
-        const float *restrict xp = j->x;                                                                       \
-        float *restrict op = j->o;                                                                             \
-        const float a = j->a, b = j->b;                                                                        \
+    static void un_span_##E(const float *restrict xp, float *restrict op, int64_t lo, int64_t hi, float a,     \
+                            float b) {                                                                         \
         (void)a;                                                                                               \
         (void)b;                                                                                               \
-        int64_t i = VH(xp, op, lo, hi, a, b);                                                            \
+        int64_t i = VH(xp, op, lo, hi, a, b);                                                                  \
         for (; i < hi; i++) {                                                                                  \
             const float x = xp[i];                                                                             \
             op[i] = (EXPR);                                                                                    \
+        }                                                                                                      \
+    }                                                                                                          \
+    static void un_##E(void *ctx, int64_t lo, int64_t hi) {                                                    \
+        const un_job *j = ctx;                                                                                 \
+        if (!j->x16 && !j->o16) {                                                                              \
+            un_span_##E(j->x, j->o, lo, hi, j->a, j->b);                                                       \
+            return;                                                                                            \
+        }                                                                                                      \
+        float bx[UN_TILE], bo[UN_TILE];                                                                        \
+        for (int64_t s = lo; s < hi; s += UN_TILE) {                                                           \
+            int64_t m = PC_MIN(UN_TILE, hi - s);                                                               \
+            if (j->x16) pc_f16_to_f32_n(bx, j->x16 + s, (size_t)m);                                            \
+            const float *xs = j->x16 ? bx : j->x + s;                                                          \
+            un_span_##E(xs, j->o16 ? bo : j->o + s, 0, m, j->a, j->b);                                         \
+            if (j->o16) pc_f32_to_f16_n(j->o16 + s, bo, (size_t)m);                                            \
         }                                                                                                      \
     }                                                                                                          \
     int rt_k_##E(rt_ctx *c) {                                                                                  \
@@ -33,9 +50,13 @@ typedef struct {
         const rt_tensor *t = rt_in_req(c, "x");                                                                \
         if (!t) return -1;                                                                                     \
         PARAMS;                                                                                                \
-        j.x = rt_f32(c, t);                                                                                    \
-        j.o = j.x ? rt_out(c, 0, t->rank, t->dims, IR_FP32) : NULL;                                            \
-        if (!j.o) return -1;                                                                                   \
+        if (t->dtype == IR_FP16 && !rt_has_f32(t)) j.x16 = t->data;                                            \
+        else if (!(j.x = rt_f32(c, t))) return -1;                                                             \
+        int o16 = rt_out_f16(c, 0);                                                                            \
+        void *o = rt_out(c, 0, t->rank, t->dims, o16 ? IR_FP16 : IR_FP32);                                     \
+        if (!o) return -1;                                                                                     \
+        if (o16) j.o16 = o;                                                                                    \
+        else j.o = o;                                                                                          \
         j.n = rt_numel(t);                                                                                     \
         rt_parallel_for(j.n, (double)(COST), un_##E, &j);                                                      \
         return 0;                                                                                              \

@@ -1,0 +1,290 @@
+/* math.c: elementwise math MIL has no single op for, composed from MIL ops: inverse hyperbolic
+ * functions (accurate near 0 through a log1p), frac, sinc, deg2rad / rad2deg, logit, sgn,
+ * xlogy, hypot, logaddexp(2), copysign, heaviside, float_power, addcmul / addcdiv; and
+ * is_floating_point plus the window functions (constants made at conversion time). */
+#include "lower/math.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PI 3.14159265358979323846
+
+/* ---- helpers ---- */
+static ir_value *num_as(lower_ctx *cx, double v, const ir_value *like, const char *suffix) {
+    return like ? lower_const_scalar(cx, v, like->type.dtype, suffix) : NULL;
+}
+
+/* x (k) c for a number c in x's dtype, named by suffix. */
+static ir_value *with_c(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix) {
+    ir_value *v = num_as(cx, c, x, "c");
+    return v ? lower_binary(cx, k, x, v, suffix) : NULL;
+}
+
+/* See math.h. */
+ir_value *lm_log(lower_ctx *cx, ir_value *x, const char *suffix) {
+    ir_op *op = x ? lower_op(cx, IR_OP_LOG, suffix) : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "epsilon", 0, x->type.dtype)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* See math.h. */
+ir_value *lm_select(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
+    ir_op *op = c && a && b ? lower_op(cx, IR_OP_SELECT, suffix) : NULL;
+    if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* See math.h. */
+ir_value *lm_log1p(lower_ctx *cx, ir_value *u, const char *suffix) {
+    ir_value *w = with_c(cx, IR_OP_ADD, u, 1, "w");
+    ir_value *d = w ? with_c(cx, IR_OP_SUB, w, 1, "wm1") : NULL;
+    ir_value *q = d ? lower_binary(cx, IR_OP_MUL, lm_log(cx, w, "logw"), u, "logw_u") : NULL;
+    ir_value *r = q ? lower_binary(cx, IR_OP_REAL_DIV, q, d, "ratio") : NULL;
+    ir_value *one = r ? with_c(cx, IR_OP_EQUAL, w, 1, "tiny") : NULL;
+    return one ? lm_select(cx, one, u, r, suffix) : NULL;
+}
+
+/* See math.h. */
+ir_value *lm_float_in(lower_ctx *cx, const ts_node *n, int i) {
+    ir_value *x = lower_tensor_in(cx, n, i, IR_FP32);
+    if (x && !ir_dtype_is_float(x->type.dtype)) x = lower_cast(cx, x, IR_FP32, i ? "y_float" : "float");
+    return x;
+}
+
+/* The dtype of an operand: a tensor's, or IR_DT_INVALID for a number (float numbers set *fnum). */
+static ir_dtype lv_dtype(const lv *l, int *fnum) {
+    if (l->kind == LV_TENSOR || l->dyn) return l->v->type.dtype;
+    if (l->kind == LV_FLOAT) *fnum = 1;
+    return IR_DT_INVALID;
+}
+
+/* See math.h. */
+int lm_common_in(lower_ctx *cx, const ts_node *n, int first, int cnt, int want_float, ir_value **out) {
+    ir_dtype dt = IR_DT_INVALID;
+    int fnum = 0;
+    for (int i = 0; i < cnt; i++) {
+        lv *l = lower_in(cx, n, first + i);
+        if (!l) return -1;
+        ir_dtype t = lv_dtype(l, &fnum);
+        if (t == IR_DT_INVALID) continue;
+        if (t == IR_BOOL) t = IR_INT32;
+        if (dt == IR_DT_INVALID || (ir_dtype_is_float(t) && !ir_dtype_is_float(dt))) dt = t;
+        else if (ir_dtype_is_float(t) && t != dt) dt = IR_FP32;
+    }
+    if (dt == IR_DT_INVALID) dt = IR_INT32;
+    if (!ir_dtype_is_float(dt) && (fnum || want_float)) dt = IR_FP32;
+    for (int i = 0; i < cnt; i++) {
+        ir_value *v = lower_tensor_in(cx, n, first + i, dt);
+        if (v && v->type.dtype != dt) v = lower_cast(cx, v, dt, "cast");
+        if (!(out[i] = v)) return -1;
+    }
+    return 0;
+}
+
+/* ---- unary ---- */
+/* acosh: below 2, log1p((x - 1) + sqrt((x - 1)(x + 1))) (x - 1 is exact there); from 2 on,
+ * log(x) + log(1 + sqrt((1 - 1/x)(1 + 1/x))), which cannot overflow. */
+static ir_value *acosh_of(lower_ctx *cx, ir_value *x) {
+    ir_value *d = with_c(cx, IR_OP_SUB, x, 1, "xm1");
+    ir_value *pr = d ? lower_binary(cx, IR_OP_MUL, d, with_c(cx, IR_OP_ADD, x, 1, "xp1"), "prod") : NULL;
+    ir_value *u = pr ? lower_binary(cx, IR_OP_ADD, d, lower_unary(cx, IR_OP_SQRT, pr, "root"), "u") : NULL;
+    ir_value *nearv = u ? lm_log1p(cx, u, "near") : NULL;
+    ir_value *inv = nearv ? lower_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, x, "one"), x, "inv") : NULL;
+    ir_value *pf = inv ? lower_binary(cx, IR_OP_MUL, lb_affine(cx, inv, -1, 1), with_c(cx, IR_OP_ADD, inv, 1, "inv_p1"), "prod_far") : NULL;
+    ir_value *lf = pf ? lm_log(cx, with_c(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQRT, pf, "root_far"), 1, "one_plus"), "log_far") : NULL;
+    ir_value *far = lf ? lower_binary(cx, IR_OP_ADD, lm_log(cx, x, "logx"), lf, "far") : NULL;
+    ir_value *small = far ? with_c(cx, IR_OP_LESS, x, 2, "below2") : NULL;
+    return small ? lm_select(cx, small, nearv, far, NULL) : NULL;
+}
+
+/* asinh: sign(x) * log1p(a + a / (1/a + sqrt(1 + 1/a^2))), a = |x| (a^2 / (1 + sqrt(1 + a^2))
+ * divided through by a, so nothing overflows; a = 0 gives 0). */
+static ir_value *asinh_of(lower_ctx *cx, ir_value *x) {
+    ir_value *a = lower_unary(cx, IR_OP_ABS, x, "abs");
+    ir_value *inv = a ? lower_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, x, "one"), a, "inv") : NULL;
+    ir_value *rt = inv ? lower_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQUARE, inv, "inv_sq"), 1, "inv_sq_p1"), "root") : NULL;
+    ir_value *q = rt ? lower_binary(cx, IR_OP_REAL_DIV, a, lower_binary(cx, IR_OP_ADD, inv, rt, "den"), "q") : NULL;
+    ir_value *l = q ? lm_log1p(cx, lower_binary(cx, IR_OP_ADD, a, q, "u"), "log1p") : NULL;
+    return l ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_SIGN, x, "sign"), l, NULL) : NULL;
+}
+
+/* atanh: (log1p(x) - log1p(-x)) / 2; +-1 give +-inf, |x| > 1 NaN. */
+static ir_value *atanh_of(lower_ctx *cx, ir_value *x) {
+    ir_value *p = lm_log1p(cx, x, "log1p_pos");
+    ir_value *m = p ? lm_log1p(cx, with_c(cx, IR_OP_MUL, x, -1, "neg"), "log1p_neg") : NULL;
+    return m ? with_c(cx, IR_OP_MUL, lower_binary(cx, IR_OP_SUB, p, m, "diff"), 0.5, NULL) : NULL;
+}
+
+/* acosh / asinh / atanh / frac / sinc / deg2rad / rad2deg / logit(x, eps) / sgn. */
+/* The kind without "aten::" and without the in-place '_'. */
+static const char *base_kind(const ts_node *n, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s", n->kind + 6);
+    size_t l = strlen(buf);
+    if (l > 1 && buf[l - 1] == '_') buf[l - 1] = 0;
+    return buf;
+}
+
+int lower_math_unary(lower_ctx *cx, const ts_node *n) {
+    char kb[32];
+    const char *k = base_kind(n, kb, sizeof kb);
+    if (strcmp(k, "sgn") == 0) { /* real tensors: sign, ints stay ints */
+        ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+        if (x && x->type.dtype == IR_BOOL) return lower_out_tensor(cx, n, 0, x);
+        return lower_out_tensor(cx, n, 0, x ? lower_unary(cx, IR_OP_SIGN, x, NULL) : NULL);
+    }
+    ir_value *x = lm_float_in(cx, n, 0), *r = NULL;
+    if (!x) return -1;
+    if (strcmp(k, "acosh") == 0) {
+        r = acosh_of(cx, x);
+    } else if (strcmp(k, "asinh") == 0) {
+        r = asinh_of(cx, x);
+    } else if (strcmp(k, "atanh") == 0) {
+        r = atanh_of(cx, x);
+    } else if (strcmp(k, "frac") == 0) { /* x - sign(x) * floor(|x|) */
+        ir_value *f = lower_unary(cx, IR_OP_FLOOR, lower_unary(cx, IR_OP_ABS, x, "abs"), "floor");
+        ir_value *t = f ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_SIGN, x, "sign"), f, "trunc") : NULL;
+        r = t ? lower_binary(cx, IR_OP_SUB, x, t, NULL) : NULL;
+    } else if (strcmp(k, "sinc") == 0) { /* sin(pi x) / (pi x), 1 at 0 */
+        ir_value *px = with_c(cx, IR_OP_MUL, x, PI, "pix");
+        ir_value *q = px ? lower_binary(cx, IR_OP_REAL_DIV, lower_unary(cx, IR_OP_SIN, px, "sin"), px, "ratio") : NULL;
+        ir_value *z = q ? with_c(cx, IR_OP_EQUAL, x, 0, "zero") : NULL;
+        r = z ? lm_select(cx, z, num_as(cx, 1, x, "one"), q, NULL) : NULL;
+    } else if (strcmp(k, "deg2rad") == 0 || strcmp(k, "rad2deg") == 0) {
+        r = with_c(cx, IR_OP_MUL, x, k[0] == 'd' ? PI / 180 : 180 / PI, NULL);
+    } else if (strcmp(k, "logit") == 0) { /* log(z / (1 - z)), z = clamp(x, eps, 1 - eps) when eps given */
+        ir_value *z = x;
+        if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
+            double eps;
+            if (lower_float_in(cx, n, 1, &eps)) return -1;
+            ir_op *op = lower_op(cx, IR_OP_CLIP, "clamped");
+            if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", eps, x->type.dtype) ||
+                lower_param_f(cx, op, "beta", 1 - eps, x->type.dtype) || !(z = lower_finish(cx, op)))
+                return -1;
+        }
+        ir_value *om = lb_affine(cx, z, -1, 1);
+        r = om ? lm_log(cx, lower_binary(cx, IR_OP_REAL_DIV, z, om, "odds"), NULL) : NULL;
+    } else {
+        return lower_fail(cx, "internal: unknown math op");
+    }
+    return lower_out_tensor(cx, n, 0, r);
+}
+
+/* ---- binary ---- */
+/* xlogy / hypot / logaddexp / logaddexp2 / copysign / heaviside / float_power (tensor or
+ * number operands, broadcast). */
+int lower_math_binary(lower_ctx *cx, const ts_node *n) {
+    char kb[32];
+    const char *k = base_kind(n, kb, sizeof kb);
+    ir_value *v[2], *r = NULL;
+    int keep_int = strcmp(k, "heaviside") == 0;
+    if (lm_common_in(cx, n, 0, 2, !keep_int, v)) return -1;
+    ir_value *x = v[0], *y = v[1];
+    if (strcmp(k, "float_power") == 0) {
+        r = lower_binary(cx, IR_OP_POW, x, y, NULL);
+    } else if (strcmp(k, "xlogy") == 0) { /* x * log(y), 0 where x == 0 and y is not NaN */
+        ir_value *p = lower_binary(cx, IR_OP_MUL, x, lm_log(cx, y, "log"), "prod");
+        ir_value *z = p ? with_c(cx, IR_OP_EQUAL, x, 0, "x_zero") : NULL;
+        ir_value *c = z ? lower_binary(cx, IR_OP_LOGICAL_AND, z, lower_binary(cx, IR_OP_EQUAL, y, y, "y_num"), "zero") : NULL;
+        r = c ? lm_select(cx, c, num_as(cx, 0, x, "zero_v"), p, NULL) : NULL;
+    } else if (strcmp(k, "hypot") == 0) {
+        ir_value *s = lower_binary(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQUARE, x, "x_sq"), lower_unary(cx, IR_OP_SQUARE, y, "y_sq"), "sum");
+        r = s ? lower_unary(cx, IR_OP_SQRT, s, NULL) : NULL;
+    } else if (strcmp(k, "logaddexp") == 0 || strcmp(k, "logaddexp2") == 0) {
+        /* max + softplus(-|x - y| c) / c, c = 1 or ln 2 */
+        double c = k[9] == '2' ? log(2.0) : 1.0;
+        ir_value *m = lower_binary(cx, IR_OP_MAXIMUM, x, y, "max");
+        ir_value *d = m ? lower_unary(cx, IR_OP_ABS, lower_binary(cx, IR_OP_SUB, x, y, "diff"), "absdiff") : NULL;
+        ir_value *eq = d ? lower_binary(cx, IR_OP_EQUAL, x, y, "same") : NULL; /* equal infinities: d = 0, not NaN */
+        if (eq) d = lm_select(cx, eq, num_as(cx, 0, d, "zero"), d, "absdiff_eq");
+        ir_value *sp = d ? lower_unary(cx, IR_OP_SOFTPLUS, with_c(cx, IR_OP_MUL, d, -c, "neg"), "softplus") : NULL;
+        if (sp && c != 1.0) sp = with_c(cx, IR_OP_MUL, sp, 1 / c, "log2");
+        r = sp ? lower_binary(cx, IR_OP_ADD, m, sp, NULL) : NULL;
+    } else if (strcmp(k, "copysign") == 0) { /* |x| * (1 - 2 [y < 0 or 1/y < 0]): -0.0 counts as negative */
+        ir_value *neg = with_c(cx, IR_OP_LESS, y, 0, "neg");
+        ir_value *inv = neg ? lower_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, y, "one"), y, "inv") : NULL;
+        ir_value *any = inv ? lower_binary(cx, IR_OP_LOGICAL_OR, neg, with_c(cx, IR_OP_LESS, inv, 0, "neg_zero"), "negative") : NULL;
+        ir_value *f = any ? lb_affine(cx, lower_cast(cx, any, x->type.dtype, "flag"), -2, 1) : NULL;
+        r = f ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_ABS, x, "abs"), f, NULL) : NULL;
+    } else if (strcmp(k, "heaviside") == 0) { /* [x > 0] + [x == 0] * values */
+        ir_value *pos = lower_cast(cx, with_c(cx, IR_OP_GREATER, x, 0, "pos"), x->type.dtype, "pos_v");
+        ir_value *z = pos ? lower_cast(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), x->type.dtype, "zero_v") : NULL;
+        r = z ? lower_binary(cx, IR_OP_ADD, pos, lower_binary(cx, IR_OP_MUL, z, y, "at_zero"), NULL) : NULL;
+    } else {
+        return lower_fail(cx, "internal: unknown math op");
+    }
+    return lower_out_tensor(cx, n, 0, r);
+}
+
+/* addcmul(self, t1, t2, value=1) = self + value * t1 * t2; addcdiv: self + value * t1 / t2. */
+int lower_addc(lower_ctx *cx, const ts_node *n) {
+    int is_div = strncmp(n->kind + 6, "addcdiv", 7) == 0;
+    ir_value *v[3];
+    double value = 1;
+    if (lm_common_in(cx, n, 0, 3, is_div, v) || (n->nin > 3 && lower_float_in(cx, n, 3, &value))) return -1;
+    ir_value *t = lower_binary(cx, is_div ? IR_OP_REAL_DIV : IR_OP_MUL, v[1], v[2], is_div ? "quot" : "prod");
+    if (t && value != 1) t = with_c(cx, IR_OP_MUL, t, value, "scaled");
+    return lower_out_tensor(cx, n, 0, t ? lower_binary(cx, IR_OP_ADD, v[0], t, NULL) : NULL);
+}
+
+/* is_floating_point(x): known from x's dtype at conversion time. */
+int lower_is_floating_point(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    return x ? lower_out(cx, n, 0, lv_bool(cx, ir_dtype_is_float(x->type.dtype))) : -1;
+}
+
+/* ---- windows ---- */
+/* The modified Bessel function I0 (power series; converges for the betas windows use). */
+static double bessel_i0(double x) {
+    double s = 1, t = 1, q = x * x / 4;
+    for (int k = 1; k < 500 && t > 1e-17 * s; k++) {
+        t *= q / ((double)k * k);
+        s += t;
+    }
+    return s;
+}
+
+/* hann / hamming / blackman / bartlett / kaiser_window(L[, periodic[, alpha / beta[, beta]]],
+ * dtype, layout, device, pin_memory): a constant; L known at conversion time. Periodic (the
+ * default) is the symmetric window of L + 1 without its last value. */
+int lower_window(lower_ctx *cx, const ts_node *n) {
+    const char *k = n->kind + 6;
+    int64_t len;
+    int periodic = 1, extra = n->nin - 5; /* inputs between L and dtype */
+    double a = 0.54, b = 0.46;
+    if (strncmp(k, "kaiser", 6) == 0) a = 12.0;
+    if (extra < 0 || extra > 3) return lower_fail(cx, "unexpected window signature (%d inputs)", n->nin);
+    lv *l = lower_in(cx, n, 0);
+    if (!l) return -1;
+    if (l->kind != LV_INT || l->dyn) return lower_fail(cx, "the window length must be known at conversion time");
+    len = l->i;
+    if (extra >= 1 && lower_bool_in(cx, n, 1, &periodic)) return -1;
+    if (extra >= 2 && lower_float_in(cx, n, 2, &a)) return -1;
+    if (extra >= 3 && lower_float_in(cx, n, 3, &b)) return -1;
+    if (len <= 0) return lower_fail(cx, "window length %lld: an empty window cannot be converted", (long long)len);
+    if (len > (1 << 24)) return lower_fail(cx, "window length %lld is too large", (long long)len);
+    ir_dtype dt = IR_FP32;
+    int di = 1 + extra;
+    if (!lower_is_none(cx, n, di)) {
+        int64_t code;
+        if (lower_int_in(cx, n, di, &code) || lower_scalar_type(cx, code, &dt)) return -1;
+        if (!ir_dtype_is_float(dt)) return lower_fail(cx, "window dtype must be floating point");
+    }
+    float *w = pc_alloc(cx->p->arena, (size_t)len * sizeof(float));
+    if (!w) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    double N = (double)(periodic ? len : len - 1);
+    for (int64_t i = 0; i < len; i++) {
+        double t = len == 1 ? 0 : (double)i / N, v;
+        if (len == 1) v = 1;
+        else if (strncmp(k, "hann", 4) == 0) v = 0.5 - 0.5 * cos(2 * PI * t);
+        else if (strncmp(k, "hamming", 7) == 0) v = a - b * cos(2 * PI * t);
+        else if (strncmp(k, "blackman", 8) == 0) v = 0.42 - 0.5 * cos(2 * PI * t) + 0.08 * cos(4 * PI * t);
+        else if (strncmp(k, "bartlett", 8) == 0) v = 1 - fabs(2 * t - 1);
+        else { /* kaiser, beta in a */
+            double r = 2 * t - 1;
+            v = bessel_i0(a * sqrt(fmax(0.0, 1 - r * r))) / bessel_i0(a);
+        }
+        w[i] = (float)v;
+    }
+    return lower_out_tensor(cx, n, 0, lb_const(cx, dt, 1, &len, w, NULL));
+}
