@@ -4,7 +4,7 @@ fp16 comparison means something, and a check that the network is there.
 A random network is a poor parity subject in two opposite ways:
 - degenerate: with torchvision's init and BatchNorm's default statistics (mean 0, variance 1) many
   networks shrink their activations block after block (MobileNet V2/V3 and EfficientNet end near 1e-10
-  to 1e-14, GoogLeNet/Inception/ShuffleNet outputs are their classifier's bias to 1e-5 or better), so
+  to 1e-14; GoogLeNet, Inception and ShuffleNet output their classifier's bias to 1e-4 or better), so
   the output hardly depends on the input and a comparison relative to its scale says nothing;
 - chaotic: re-estimating the statistics from random images (every BatchNorm then outputs unit variance)
   fixes that, but a deep random network with unit-gain BatchNorm amplifies small perturbations: rounding
