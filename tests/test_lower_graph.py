@@ -185,8 +185,13 @@ def test_symbolic_batch_dim():
 def test_torchvision(name):
     import torchvision
     torch.manual_seed(0)
+    from models_common import check_regime, init_batch_norm
     m = getattr(torchvision.models, name)(weights=None).eval()
-    mlmodel, err = check_parity(m, [torch.randn(1, 3, 224, 224)], check_coremltools=CHECK_COREMLTOOLS)
+    x = torch.rand(1, 3, 224, 224)
+    if name == "mobilenet_v2":  # default statistics shrink its output to ~1e-10: nothing to compare
+        init_batch_norm(m, 224, 0.9)
+    check_regime(m, x)
+    mlmodel, err = check_parity(m, [x], check_coremltools=CHECK_COREMLTOOLS)
     hist = mlmodel._prog.histogram()
     assert hist.get("conv", 0) >= 20
 

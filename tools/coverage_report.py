@@ -37,19 +37,31 @@ def theirs():
 
 
 def model_tests():
-    """Whole-model parity tests in tests/ (functions named test_* in files with 'model' in their name)."""
-    found = []
+    """Whole models with parity tests: the string keys of the module-level model tables in tests/test_*.py,
+    the dicts named MODELS or *_MODELS (name: constructor, or a tuple of constructor and settings).
+    Returns [(name, [test files])]."""
+    files = {}
     tdir = os.path.join(ROOT, "tests")
     for fn in sorted(os.listdir(tdir)):
-        if "model" not in fn or not fn.endswith(".py"):
+        if not (fn.startswith("test_") and fn.endswith(".py")):
             continue
         tree = ast.parse(open(os.path.join(tdir, fn), encoding="utf-8").read())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Dict):
-                for k, v in zip(node.keys, node.values):
-                    if isinstance(k, ast.Constant) and isinstance(k.value, str) and isinstance(v, ast.Lambda):
-                        found.append((fn, k.value))
-    return found
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                targets = [node.target.id]
+            else:
+                continue
+            if not any(t == "MODELS" or t.endswith("_MODELS") for t in targets) or not isinstance(node.value, ast.Dict):
+                continue
+            for k in node.value.keys:
+                if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
+                    continue
+                files.setdefault(k.value, [])
+                if fn not in files[k.value]:
+                    files[k.value].append(fn)
+    return sorted(files.items())
 
 
 def main():
@@ -73,7 +85,7 @@ def main():
     models = model_tests()
     if models:
         lines += ["", f"Whole models with parity tests: {len(models)}", ""]
-        lines += [f"- {name} ({fn})" for fn, name in models]
+        lines += [f"- {name} ({', '.join(fns)})" for name, fns in models]
     text = "\n".join(lines) + "\n"
     if a.markdown:
         with open(a.markdown, "w", encoding="utf-8") as f:

@@ -109,6 +109,9 @@ def forward_graph(module):
         frozen = torch._C._freeze_module(module._c, [], True, False)
     graph = frozen._get_method("forward").graph
     torch._C._jit_pass_inline(graph)
+    # calls inlined only now (functions such as F.nll_loss's reduction lookup) may compare or
+    # branch on constants: fold them as freezing folded the rest
+    torch._C._jit_pass_constant_propagation(graph)
     _split_tensor_list_constants(graph)
     return graph, frozen
 
