@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import pt2coreml as ct
 from cov2_common import Fn, r, run
+from parity import need_torch2
 
 A = torch.ops.aten
 
@@ -40,7 +41,7 @@ NORMS = {
     "rms_last": lambda x: F.rms_norm(x, (6,)),
     "rms_weight_eps": lambda x: F.rms_norm(x, (6,), W6, 1e-3),
     "rms_two_dims": lambda x: F.rms_norm(x, (4, 6), W46),
-    "rms_module": nn.RMSNorm([4, 6], eps=1e-6),
+    "rms_module": nn.RMSNorm([4, 6], eps=1e-6) if hasattr(nn, "RMSNorm") else None,  # torch >= 2.4
     "native_ln": lambda x: A.native_layer_norm(x, [6], W6, W6 - 1, 1e-5)[0],
     "native_ln_stats": lambda x: A.native_layer_norm(x, [4, 6], None, None, 1e-5),
     "native_gn": lambda x: A.native_group_norm(x, C4, B4, 2, 4, 6, 2, 1e-5)[0],
@@ -57,19 +58,33 @@ NORMS = {
 }
 
 
+# cases written with APIs newer than torch 1.13 (Debian 12's, `make test-torch1`): skipped there
+TORCH2_CASES = {
+    "rms_last": "F.rms_norm", "rms_weight_eps": "F.rms_norm", "rms_two_dims": "F.rms_norm", "rms_module": "nn.RMSNorm",
+    "bn_legit_no_training": "aten::_native_batch_norm_legit_no_training",
+    "bn_legit_eval": "aten::_native_batch_norm_legit", "bn_legit_no_stats": "aten::_native_batch_norm_legit",
+    "lp3d": "F.lp_pool3d",
+}
+
+
 @pytest.mark.parametrize("name", list(NORMS))
 def test_norm_ext(name):
+    if name in TORCH2_CASES:
+        need_torch2(TORCH2_CASES[name])
     f = NORMS[name]
     run(f if isinstance(f, nn.Module) else Fn(f), [r(2, 4, 6, scale=2.0)])
 
 
 def test_native_bn_2d_input():
     run(Fn(lambda x: A.native_batch_norm(x, C4, B4, B4, C4, False, 0.1, 1e-5)[0]), [r(3, 4)])
+    need_torch2("aten::_native_batch_norm_legit")
     run(Fn(lambda x: A._native_batch_norm_legit(x, C4, None, True, 0.1, 1e-5)), [r(5, 4)])
 
 
 @pytest.mark.parametrize("name", ["rms_two_dims", "native_gn_stats", "native_bn_train"])
 def test_norm_ext_fp16(name):
+    if name in TORCH2_CASES:
+        need_torch2(TORCH2_CASES[name])
     run(Fn(NORMS[name]), [r(2, 4, 6)], precision="fp16")
 
 
@@ -88,6 +103,7 @@ def test_weight_norm(name):
 
 
 def test_weight_norm_module():
+    need_torch2("nn.utils.parametrizations.weight_norm")
     torch.manual_seed(0)
     m = nn.utils.parametrizations.weight_norm(nn.Linear(5, 3))
     run(Fn(lambda x: m(x), m=m), [r(2, 5)])
@@ -168,6 +184,8 @@ LP = {
 
 @pytest.mark.parametrize("name", list(LP))
 def test_lp_pool(name):
+    if name in TORCH2_CASES:
+        need_torch2(TORCH2_CASES[name])
     fn, shape = LP[name]
     run(Fn(fn), [r(*shape).abs() + 0.1])  # p-th roots of negative averages are NaN
 

@@ -26,6 +26,9 @@ KNOWN_GAPS = set()
 # kind -> the torch >= 2 feature that makes it: under torch 1.x (`make test-torch1`, Debian 12's
 # python3-torch 1.13) the tests that reach it skip, so it is not counted as missing there.
 TORCH2_ONLY = {
+    "aten::_native_batch_norm_legit": "the operator (torch 2.0)",
+    "aten::_native_batch_norm_legit_no_training": "the operator (torch 2.1)",
+    "aten::rms_norm": "F.rms_norm (torch 2.4)",
     "aten::scaled_dot_product_attention": "F.scaled_dot_product_attention (torch 2.0)",
 }
 
