@@ -30,6 +30,9 @@ TORCH2_ONLY = {
     "aten::_native_batch_norm_legit_no_training": "the operator (torch 2.1)",
     "aten::rms_norm": "F.rms_norm (torch 2.4)",
     "aten::scaled_dot_product_attention": "F.scaled_dot_product_attention (torch 2.0)",
+    "aten::_unsafe_index": "the operator (torch 2.1)",
+    "aten::_unsafe_index_put": "the operator (torch 2.1)",
+    "aten::_assert_scalar": "the operator (torch 2.3)",
 }
 
 

@@ -81,6 +81,13 @@ static ir_value *reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
 
 int lower_reshape_op(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tensor_in(cx, n);
+    if (x && n->nin > 1 && n->in[1]->ty == TS_TY_INT) { /* view(self, dtype): a bit reinterpretation */
+        int64_t code;
+        ir_dtype dt;
+        if (lower_int_in(cx, n, 1, &code) || lower_scalar_type(cx, code, &dt)) return -1;
+        if (dt != x->type.dtype) return lower_fail(cx, "view as another dtype (reinterpreting the bits) is not supported");
+        return lower_out_tensor(cx, n, 0, x);
+    }
     lv *s = x ? lower_in(cx, n, 1) : NULL;
     if (!s) return -1;
     int64_t v[IR_MAX_RANK];
@@ -154,7 +161,7 @@ int lower_transpose_op(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tensor_in(cx, n);
     if (!x) return -1;
     int r = x->type.rank, a = 0, b = 1;
-    if (strcmp(n->kind, "aten::t") == 0) {
+    if (strcmp(n->kind, "aten::t") == 0 || strcmp(n->kind, "aten::t_copy") == 0) {
         if (r < 2) return lower_out_tensor(cx, n, 0, x);
     } else {
         int64_t d0, d1;

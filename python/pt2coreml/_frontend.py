@@ -47,7 +47,8 @@ def _is_training(module):
 
 
 _TRAIN_FLAG = {"aten::batch_norm": 5, "aten::instance_norm": 5, "aten::dropout": 2, "aten::dropout_": 2,
-               "aten::feature_dropout": 2, "aten::alpha_dropout": 2, "aten::feature_alpha_dropout": 2}
+               "aten::feature_dropout": 2, "aten::alpha_dropout": 2, "aten::feature_alpha_dropout": 2,
+               "aten::native_dropout": 2}
 
 
 def _to_eval_graph(torch, frozen):
