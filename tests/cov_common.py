@@ -25,10 +25,11 @@ def r(*shape, scale=1.0, seed=None):
     return torch.randn(*shape, generator=g) * scale
 
 
-def run(module, inputs, precision="fp32", script=False, ops=(), absent=(), tol=None):
-    """Convert (traced, or scripted), run and compare; optionally check the MIL op histogram."""
+def run(module, inputs, precision="fp32", script=False, ops=(), absent=(), tol=None, **kw):
+    """Convert (traced, or scripted), run and compare every output (kw: more check_parity arguments);
+    optionally check the MIL op histogram."""
     mlmodel, _ = check_parity(module, inputs, precision=precision, script=script, tol=tol,
-                              check_coremltools=CHECK_COREMLTOOLS)
+                              check_coremltools=CHECK_COREMLTOOLS, **kw)
     if ops or absent:
         hist = mlmodel._prog.histogram()
         for op in ops:

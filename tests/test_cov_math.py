@@ -316,7 +316,7 @@ def test_window_values():
 
 def test_losses_flexible_batch():
     """broadcast_tensors (traced before every regression loss) with batch sizes known only at run time."""
-    from cov2_common import CHECK_COREMLTOOLS
+    from lower_common import CHECK_COREMLTOOLS
     from parity import check_parity
     m = Fn(lambda a, b: (F.mse_loss(a, b), F.l1_loss(a, b, reduction="none"), torch.broadcast_tensors(a, b[:, :1])[1]))
     types = [ct.TensorType(name=f"input_{i}", shape=(ct.RangeDim(1, 8), 4)) for i in range(2)]
