@@ -4,14 +4,6 @@
 
 static size_t esize(const rt_tensor *t) { return ir_dtype_size(t->dtype); }
 
-static void c_strides(const rt_tensor *x, int64_t *st) {
-    int64_t acc = 1;
-    for (int i = x->rank - 1; i >= 0; i--) {
-        st[i] = acc;
-        acc *= x->dims[i];
-    }
-}
-
 /* ---- slice_by_index ---- */
 static int read_mask(rt_ctx *c, const char *name, int rank, int *m) {
     int64_t v[IR_MAX_RANK];
@@ -33,7 +25,7 @@ int rt_k_SLICE_BY_INDEX(rt_ctx *c) {
         return -1;
     if (nb < 0 || ne < 0) return rt_fail(c, "missing required input '%s'", nb < 0 ? "begin" : "end");
     int64_t st[IR_MAX_RANK], od[IR_MAX_RANK], cnt[IR_MAX_RANK], ostr[IR_MAX_RANK], off = 0;
-    c_strides(x, st);
+    rt_c_strides(x, st);
     int ro = 0;
     for (int i = 0; i < r; i++) {
         int64_t D = x->dims[i], step = (ns > i) ? s[i] : 1;
@@ -130,7 +122,7 @@ int rt_k_TILE(rt_ctx *c) {
     if (n < 0) return rt_fail(c, "missing required input 'reps'");
     if (n != x->rank) return rt_fail(c, "reps has %d entries for a rank-%d x", n, x->rank);
     int64_t st[IR_MAX_RANK], od[IR_MAX_RANK], d2[2 * IR_MAX_RANK], s2[2 * IR_MAX_RANK];
-    c_strides(x, st);
+    rt_c_strides(x, st);
     for (int i = 0; i < n; i++) {
         if (reps[i] < 0) return rt_fail(c, "negative reps[%d]", i);
         od[i] = x->dims[i] * reps[i];
@@ -205,7 +197,7 @@ int rt_k_PAD(rt_ctx *c) {
         return 0;
     }
     int64_t st[IR_MAX_RANK];
-    c_strides(x, st);
+    rt_c_strides(x, st);
     int64_t W = od[r - 1], Din = x->dims[r - 1], pl = before[r - 1];
     int64_t rows = total / W, idx[IR_MAX_RANK] = {0};
     const char *xd = x->data;

@@ -6,14 +6,6 @@
 
 static size_t esize(const rt_tensor *t) { return ir_dtype_size(t->dtype); }
 
-static void c_strides(const rt_tensor *x, int64_t *st) {
-    int64_t acc = 1;
-    for (int i = x->rank - 1; i >= 0; i--) {
-        st[i] = acc;
-        acc *= x->dims[i];
-    }
-}
-
 int rt_k_SLICE_BY_SIZE(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x");
     if (!x || !rt_in_req(c, "begin") || !rt_in_req(c, "size")) return -1;
@@ -22,7 +14,7 @@ int rt_k_SLICE_BY_SIZE(rt_ctx *c) {
     if (rt_param_ints(c, "begin", b, IR_MAX_RANK, &nb) || rt_param_ints(c, "size", s, IR_MAX_RANK, &ns)) return -1;
     if (nb != x->rank || ns != x->rank)
         return rt_fail(c, "begin and size have %d and %d entries, x has rank %d", nb, ns, x->rank);
-    c_strides(x, st);
+    rt_c_strides(x, st);
     for (int i = 0; i < x->rank; i++) {
         int64_t d = x->dims[i], bi = b[i] < 0 ? b[i] + d : b[i];
         int64_t n = s[i] == -1 ? d - bi : s[i];
@@ -51,7 +43,7 @@ int rt_k_REVERSE(rt_ctx *c) {
         if (a < 0) return -1;
         rev[a] = 1;
     }
-    c_strides(x, st);
+    rt_c_strides(x, st);
     for (int i = 0; i < x->rank; i++)
         if (rev[i] && x->dims[i] > 0) {
             off += (x->dims[i] - 1) * st[i];

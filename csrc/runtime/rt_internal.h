@@ -129,6 +129,8 @@ void *rt_scratch(rt_ctx *c, size_t bytes, int zero);
 
 /* ---- tensor helpers (tensor.c) ---- */
 int64_t rt_numel(const rt_tensor *t);
+/* Element strides of t's dims in C order (last dim 1). */
+void rt_c_strides(const rt_tensor *t, int64_t *st);
 int64_t rt_numel_dims(int rank, const int64_t *dims);
 /* Normalize an axis in [-rank, rank) to [0, rank); -1 with an error when out of range. */
 int rt_axis(rt_ctx *c, int64_t axis, int rank, const char *what);

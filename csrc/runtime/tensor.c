@@ -10,6 +10,14 @@ int64_t rt_numel_dims(int rank, const int64_t *dims) {
     return n;
 }
 
+void rt_c_strides(const rt_tensor *t, int64_t *st) {
+    int64_t acc = 1;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        st[i] = acc;
+        acc *= t->dims[i];
+    }
+}
+
 int64_t rt_numel(const rt_tensor *t) { return rt_numel_dims(t->rank, t->dims); }
 
 int rt_axis(rt_ctx *c, int64_t axis, int rank, const char *what) {
