@@ -18,6 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
+from _proc import rss_kb as _rss_kb  # noqa: E402
 
 MODELS = {
     "resnet18": (224, lambda tv: tv.models.resnet18(weights=None)),
@@ -31,14 +32,6 @@ MODELS = {
 class _SegWrap:  # replaced by a real nn.Module subclass in build(); kept simple for pickling-free use
     def __init__(self, m):
         self.m = m
-
-
-def _rss_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 class _PeakSampler:
