@@ -1,0 +1,278 @@
+"""Op coverage, odd leftovers (coremltools registry names we did not lower): prim::ConstantChunk,
+aten::sym_size, aten::sym_constrain_range(_for_size), aten::_reshape_from_tensor,
+aten::_scaled_dot_product_flash_attention_for_cpu; the overloads coremltools names apart
+(arange.start_step, std/var.correction, where.ScalarSelf) under their TorchScript kinds; fmax / fmin
+with NaN; unique(dim=...); det / inverse / slogdet / logdet of any static size (Gauss-Jordan / LU with
+partial pivoting beyond 4 x 4). Each is converted, run in our runtime and compared with PyTorch."""
+import warnings
+from typing import Optional
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor
+
+import pt2coreml as ct
+from cov_common import Fn, r, run
+from parity import compare, torch_outputs
+from test_cov_gaps import graph_fn, kinds
+
+
+def ints(*shape, lo=0, hi=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(lo, hi, shape, generator=g)
+
+
+def run_sets(fn, sets, precision="fp32", tol=None):
+    """Convert fn (a ScriptFunction, or a lambda to trace) with the first input set, then predict every set."""
+    mod = fn if isinstance(fn, torch.jit.ScriptFunction) else torch.jit.trace(Fn(fn).eval(), tuple(sets[0]))
+    ml = run(mod, sets[0], precision=precision, tol=tol)
+    names = [f["name"] for f in ml._desc["inputs"]]
+    outs = [f["name"] for f in ml._desc["outputs"]]
+    t = tol if tol is not None else {"fp32": 1e-4, "fp16": 1e-2}[precision]
+    for xs in sets[1:]:
+        got = ml.predict({n: x.numpy().astype(np.int32) if x.dtype == torch.int64 else x.numpy()
+                          for n, x in zip(names, xs)})
+        for n, ref in zip(outs, torch_outputs(mod, xs)):
+            compare(n, got[n], ref, t)
+    return ml
+
+
+# ---------------------------------------------------------------- prim::ConstantChunk
+def chunk_fn(chunks, dim, nout, ret=None):
+    """A graph of one prim::ConstantChunk with nout outputs, returning the first `ret` of them."""
+    ret = nout if ret is None else ret
+    outs = ", ".join(f"%o{i} : Tensor" for i in range(nout))
+    refs = ", ".join(f"%o{i}" for i in range(ret))
+    text = (f"graph(%x : Tensor):\n  {outs} = prim::ConstantChunk[chunks={chunks}, dim={dim}](%x)\n"
+            f"  %t : ({', '.join(['Tensor'] * ret)}) = prim::TupleConstruct({refs})\n  return (%t)\n")
+    return graph_fn(text)
+
+
+@pytest.mark.parametrize("chunks,dim,shape,nout", [(2, 0, (4, 3), 2), (3, -1, (2, 7), 3), (3, 1, (2, 6, 2), 3),
+                                                   (4, -2, (1, 7, 3), 4), (1, 0, (3, 2), 1)],
+                         ids=["even", "uneven_neg", "mid", "uneven_4", "one"])
+def test_constant_chunk(chunks, dim, shape, nout):
+    fn = chunk_fn(chunks, dim, nout)
+    assert "prim::ConstantChunk" in kinds(fn.graph)
+    run(fn, [r(*shape)])
+
+
+def test_constant_chunk_fp16_int():
+    run(chunk_fn(2, 1, 2), [r(2, 4, 3)], precision="fp16")
+    run(chunk_fn(3, 0, 3), [ints(6, 2)])
+
+
+@pytest.mark.parametrize("nout", [4, 2])
+def test_constant_chunk_piece_count_is_checked(nout):
+    fn = chunk_fn(4, 0, nout)  # 5 rows in pieces of 2 make 3 chunks (torch raises for 4 outputs)
+    with pytest.raises(ct.ConversionError, match=rf"prim::ConstantChunk.*3 chunks.*{nout} outputs"):
+        ct.convert(fn, inputs=[ct.TensorType(shape=(5, 2))])
+
+
+# ---------------------------------------------------------------- sym_size, sym_constrain_range
+SYM = """graph(%x : Tensor):
+  %d : int = prim::Constant[value=1]()
+  %nd : int = prim::Constant[value=-1]()
+  %lo : int = prim::Constant[value=0]()
+  %hi : int = prim::Constant[value=16]()
+  %none : NoneType = prim::Constant()
+  %s : int = aten::sym_size(%x, %d)
+  %l : int[] = aten::sym_size(%x)
+  %s0 : int = aten::__getitem__(%l, %lo)
+  %sl : int = aten::sym_size(%x, %nd)
+  %p : int = aten::mul(%s, %s0)
+  %q : int = aten::add(%p, %sl)
+  %r : Tensor = aten::mul(%x, %q)
+  %v : Tensor = aten::view(%x, %l)
+  %t : (Tensor, Tensor) = prim::TupleConstruct(%r, %v)
+  return (%t)
+"""
+
+
+def sym_fn(extra=()):
+    """SYM with output-less aten::<name>(args) nodes (names of SYM's values) inserted before the return."""
+    g = torch._C.parse_ir(SYM)
+    names = [ln.split(":")[0].strip()[1:] for ln in SYM.splitlines()[1:] if " = " in ln]
+    vals = dict(zip(names, [nd.output() for nd in g.nodes()]))  # parse_ir renames values: match by position
+    last = list(g.nodes())[-1]
+    for name, args in extra:
+        node = g.create(f"aten::{name}", [vals[a] for a in args], 0)
+        with g.insert_point_guard(last):
+            g.insertNode(node)
+    return torch._C._create_function_from_graph("f", g)
+
+
+def test_sym_size():
+    fn = sym_fn()
+    assert "aten::sym_size" in kinds(fn.graph)
+    run(fn, [r(3, 4, 2)])
+
+
+@pytest.mark.parametrize("name", ["sym_constrain_range", "sym_constrain_range_for_size"])
+def test_sym_constrain_range(name):
+    fn = sym_fn([(name, ["s", "lo", "hi"]), (name, ["sl", "none", "none"]), (name, ["s0", "lo", "none"])])
+    assert f"aten::{name}" in kinds(fn.graph)
+    run(fn, [r(3, 4, 2)])
+
+
+def test_sym_constrain_range_known_outside_is_a_clear_error():
+    fn = sym_fn([("sym_constrain_range", ["s", "lo", "d"])])  # size 4 outside [0, 1]
+    with pytest.raises(ct.ConversionError, match=r"aten::sym_constrain_range.*4 is outside .*\[0, 1\]"):
+        ct.convert(fn, inputs=[ct.TensorType(shape=(3, 4, 2))])
+
+
+# ---------------------------------------------------------------- _reshape_from_tensor
+@torch.jit.script
+def reshape_like(x, y):
+    return torch.ops.aten._reshape_from_tensor(x, torch._shape_as_tensor(y)) * 2
+
+
+@torch.jit.script
+def reshape_given(x, s):
+    return torch.ops.aten._reshape_from_tensor(x, s) + 1
+
+
+def test_reshape_from_tensor_constant_shape():
+    text = """graph(%x : Tensor, %s : Tensor):
+  %r : Tensor = aten::_reshape_from_tensor(%x, %s)
+  return (%r)
+"""
+    fn = graph_fn(text, {1: torch.tensor([4, 6, -1])})
+    assert "aten::_reshape_from_tensor" in kinds(fn.graph)
+    run(fn, [r(2, 3, 8)])
+    run(fn, [r(2, 3, 8)], precision="fp16")
+
+
+def test_reshape_from_tensor_shape_of_input():
+    run(reshape_like, [r(2, 3, 4), r(6, 4)])
+
+
+def test_reshape_from_tensor_run_time_shape():
+    ml = run_sets(reshape_given, [[r(2, 6), torch.tensor([3, 4])], [r(2, 6), torch.tensor([4, 3])],
+                                  [r(2, 6), torch.tensor([-1, 2])]])
+    assert ml is not None
+
+
+def test_reshape_from_tensor_float_shape_is_a_clear_error():
+    with pytest.raises(ct.ConversionError, match=r"aten::_reshape_from_tensor.*integer tensor"):
+        ct.convert(reshape_given, inputs=[ct.TensorType(shape=(2, 6)), ct.TensorType(shape=(2,))])
+
+
+# ---------------------------------------------------------------- _scaled_dot_product_flash_attention_for_cpu
+@torch.jit.script
+def flash(q, k, v):
+    o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)
+    return o, lse
+
+
+@torch.jit.script
+def flash_causal_scale(q, k, v):
+    o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, True, scale=0.3)
+    return o, lse
+
+
+@torch.jit.script
+def flash_mask(q, k, v, m):
+    o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=m)
+    return o, lse
+
+
+@torch.jit.script
+def flash_dropout(q, k, v):
+    o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.25)
+    return o
+
+
+Q, K, V = r(2, 3, 5, 4), r(2, 3, 6, 4, seed=1), r(2, 3, 6, 4, seed=2)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_flash_attention_for_cpu(precision):
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in kinds(flash.graph)
+    run(flash, [Q, K, V], precision=precision)
+
+
+def test_flash_attention_for_cpu_causal_scale():
+    run(flash_causal_scale, [Q, r(2, 3, 5, 4, seed=3), r(2, 3, 5, 4, seed=4)])
+    run(flash_causal_scale, [Q, K, V])  # causal with more keys than queries: the top-left triangle
+
+
+def test_flash_attention_for_cpu_mask():
+    run(flash_mask, [Q, K, V, r(5, 6, seed=5)])
+    run(flash_mask, [Q, K, V, r(2, 1, 5, 6, seed=6)])
+
+
+def test_flash_attention_for_cpu_dropout_is_a_clear_error():
+    with pytest.raises(ct.ConversionError, match=r"aten::_scaled_dot_product_flash_attention_for_cpu.*dropout_p"):
+        ct.convert(flash_dropout, inputs=[ct.TensorType(shape=Q.shape), ct.TensorType(shape=K.shape),
+                                          ct.TensorType(shape=V.shape)])
+
+
+# ---------------------------------------------------------------- overloads coremltools names apart
+# (TorchScript kinds carry no overload name: these run under aten::arange / std / var / where)
+@torch.jit.script
+def arange_start_step(x):
+    n = x.shape[0] + 1
+    a = torch.arange(1, n, 2)
+    b = torch.arange(0.5, 3.0, 0.75)
+    c = torch.arange(5, -3, -2, dtype=torch.float32)
+    return x[: a.shape[0]] * a, b, c + x.sum()
+
+
+def test_arange_start_step():
+    assert "aten::arange" in kinds(arange_start_step.graph)
+    run(arange_start_step, [r(8)])
+
+
+OVERLOADS = {
+    "std_correction": lambda x: torch.std(x, dim=1, correction=0),
+    "std_correction_2_keepdim": lambda x: torch.std(x, dim=(0, 2), correction=2, keepdim=True),
+    "std_correction_all": lambda x: torch.std(x, correction=1),
+    "var_correction": lambda x: torch.var(x, dim=-1, correction=0),
+    "var_correction_half": lambda x: torch.var(x, dim=[1], correction=0.5, keepdim=True),
+    "var_correction_none": lambda x: torch.var(x, dim=0, correction=None),
+    "where_scalarself": lambda x: torch.where(x > 0, 2.5, x),
+    "where_scalarself_int": lambda x: torch.where(x > 0, 3, x * 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OVERLOADS))
+def test_overload(name):
+    run(Fn(OVERLOADS[name]), [r(3, 4, 5)])
+
+
+# ---------------------------------------------------------------- fmax / fmin with NaN
+def nan_inputs():
+    a = r(3, 4)
+    b = r(3, 4, seed=1)
+    a[0, 1] = a[1, 0] = float("nan")
+    b[0, 2] = b[2, 0] = float("nan")  # no place NaN in both, also when b's row 0 or column 0 is broadcast
+    return a, b
+
+
+@pytest.mark.parametrize("name", ["fmax", "fmin"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_fmax_fmin_nan(name, precision):
+    a, b = nan_inputs()
+    f = getattr(torch, name)
+    run(Fn(lambda x, y: f(x, y)), [a, b], precision=precision)
+    run(Fn(lambda x, y: f(x, y)), [a, b[0]], precision=precision)  # broadcast: y's NaN reaches every row
+    run(Fn(lambda x, y: f(y, x)), [a, b[:, :1]], precision=precision)
+
+
+@pytest.mark.parametrize("name", ["fmax", "fmin"])
+def test_fmax_fmin_both_nan(name):
+    a, b = nan_inputs()
+    b[1, 0] = float("nan")  # NaN in both: NaN
+    sm = torch.jit.trace(Fn(lambda x, y: getattr(torch, name)(x, y)), (a, b))
+    ml = ct.convert(sm, inputs=[ct.TensorType(shape=a.shape), ct.TensorType(shape=b.shape)],
+                    compute_precision=ct.precision.FLOAT32)
+    names = [f["name"] for f in ml._desc["inputs"]]
+    got = list(ml.predict(dict(zip(names, [a.numpy(), b.numpy()]))).values())[0]
+    np.testing.assert_allclose(got, getattr(torch, name)(a, b).numpy(), rtol=1e-6, equal_nan=True)
+    assert np.isnan(got[1, 0]) and not np.isnan(got[0, 1]) and not np.isnan(got[2, 0])
+
+
+def test_fmax_int():
+    run(Fn(lambda x, y: torch.fmax(x, y) + torch.fmin(x, y)), [ints(3, 4), ints(4, seed=1)])
