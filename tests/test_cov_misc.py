@@ -276,3 +276,78 @@ def test_fmax_fmin_both_nan(name):
 
 def test_fmax_int():
     run(Fn(lambda x, y: torch.fmax(x, y) + torch.fmin(x, y)), [ints(3, 4), ints(4, seed=1)])
+
+
+# ---------------------------------------------------------------- det / inverse / slogdet / logdet, any static n
+def well(*shape, seed=0):
+    """identity * n + randn: well-conditioned, with a row order that needs pivoting (columns permuted)."""
+    n = shape[-1]
+    a = r(*shape, seed=seed) + n * torch.eye(n)
+    return a[..., torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+
+
+LINALG = {
+    "det": lambda x: torch.linalg.det(x),
+    "inv": lambda x: torch.linalg.inv(x),
+    "slogdet": lambda x: torch.linalg.slogdet(x),
+    "slogdet_old": lambda x: torch.slogdet(x),
+    "logdet": lambda x: torch.logdet(x),
+    "inv_ex": lambda x: torch.linalg.inv_ex(x),
+}
+
+
+@pytest.mark.parametrize("n", [5, 8, 16])
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_linalg_elimination(name, n):
+    x = well(2, n, n, seed=n)
+    if name == "logdet":  # logdet is NaN for det < 0: flip a row of those matrices
+        x[torch.linalg.det(x) < 0, 0] *= -1
+    run(Fn(LINALG[name]), [x])
+
+
+@pytest.mark.parametrize("name", ["det", "inv", "slogdet", "logdet"])
+def test_linalg_small_closed_forms(name):
+    x = well(3, 3, 3, seed=3)
+    x[torch.linalg.det(x) < 0, 0] *= -1  # logdet needs det > 0
+    run(Fn(LINALG[name]), [x])
+
+
+@pytest.mark.parametrize("name", ["det", "inv", "slogdet"])
+def test_linalg_elimination_fp16(name):
+    run(Fn(LINALG[name]), [well(6, 6, seed=1)], precision="fp16")
+
+
+def test_linalg_elimination_batch_dims_and_2d():
+    run(Fn(lambda x: (torch.linalg.inv(x), torch.linalg.det(x[0, 1]))), [well(2, 3, 7, 7, seed=4)])
+
+
+def test_linalg_zero_pivot_needs_swap():
+    """A zero on the diagonal (a permutation matrix plus a small part): only pivoting finds a row."""
+    p = torch.eye(9)[torch.tensor([3, 0, 8, 1, 2, 7, 4, 6, 5])]
+    x = (p * 5 + 0.1 * r(9, 9, seed=2)).unsqueeze(0)
+    x[0, 0, 0] = 0.0
+    run(Fn(lambda a: (torch.linalg.inv(a), torch.linalg.slogdet(a), torch.linalg.det(a))), [x])
+
+
+def test_linalg_negative_det_logdet_nan():
+    x = well(5, 5, seed=7)
+    x[0] *= -1 if torch.linalg.det(x) > 0 else 1  # det < 0: logdet is NaN, slogdet's sign -1
+    sm = torch.jit.trace(Fn(lambda a: (torch.logdet(a), torch.linalg.slogdet(a)[0])), (x,))
+    ml = ct.convert(sm, inputs=[ct.TensorType(shape=x.shape)], compute_precision=ct.precision.FLOAT32)
+    got = list(ml.predict({ml._desc["inputs"][0]["name"]: x.numpy()}).values())
+    assert np.isnan(got[0]) and torch.isnan(torch.logdet(x)) and got[1] == -1
+
+
+# det / inverse under their old names: scripting and tracing record linalg_det / linalg_inv
+@pytest.mark.parametrize("kind", ["aten::det", "aten::inverse"])
+@pytest.mark.parametrize("n", [3, 6])
+def test_det_inverse_old_names(kind, n):
+    fn = graph_fn(f"graph(%x : Tensor):\n  %r : Tensor = {kind}(%x)\n  return (%r)\n")
+    assert kind in kinds(fn.graph)
+    run(fn, [well(2, n, n, seed=n)])
+
+
+def test_linalg_too_large_is_a_clear_error():
+    sm = torch.jit.trace(Fn(lambda x: torch.linalg.det(x)), (well(33, 33),))
+    with pytest.raises(ct.ConversionError, match=r"aten::linalg_det.*to 32 x 32.*33 x 33"):
+        ct.convert(sm, inputs=[ct.TensorType(shape=(33, 33))])
