@@ -351,3 +351,47 @@ def test_linalg_too_large_is_a_clear_error():
     sm = torch.jit.trace(Fn(lambda x: torch.linalg.det(x)), (well(33, 33),))
     with pytest.raises(ct.ConversionError, match=r"aten::linalg_det.*to 32 x 32.*33 x 33"):
         ct.convert(sm, inputs=[ct.TensorType(shape=(33, 33))])
+
+
+# ---------------------------------------------------------------- unique along a dim
+UNIQUE_DIM = {
+    "dim1_all": lambda x: torch.unique(x, dim=1, return_inverse=True, return_counts=True),
+    "dim0": lambda x: torch.unique(x, dim=0),
+    "dim_neg_counts": lambda x: torch.unique(x, dim=-1, return_counts=True),
+    "unsorted_flag": lambda x: torch.unique(x, sorted=False, dim=1, return_inverse=True),
+    "mid_dim_3d": lambda x: torch.unique(x.reshape(3, 3, 2), dim=1, return_inverse=True, return_counts=True),
+    "float": lambda x: torch.unique(x.float() / 2 - 1, dim=1, return_inverse=True, return_counts=True),
+    "bool": lambda x: torch.unique(x > 2, dim=1, return_counts=True)[0].float(),
+    "consecutive_dim": lambda x: torch.unique_consecutive(x, dim=1, return_inverse=True, return_counts=True),
+    "consecutive_dim0": lambda x: torch.unique_consecutive(x.t(), dim=0, return_counts=True),
+}
+# columns 0 / 2 and 1 / 3 equal (and 3 / 4 equal in B): repeats, ties in the first row, runs
+UA = torch.tensor([[3, 1, 3, 1, 0, 1], [2, 5, 2, 5, 1, 5], [1, 1, 1, 1, 0, 0]])
+UB = torch.tensor([[2, 2, 2, 0, 0, 4], [1, 1, 1, 3, 3, 4], [4, 4, 4, 2, 2, 4]])
+
+
+@pytest.mark.parametrize("name", sorted(UNIQUE_DIM))
+def test_unique_dim(name):
+    run_sets(UNIQUE_DIM[name], [[UA], [UB], [UA * 0 + 2]])  # another count of distinct slices; one value
+
+
+def test_unique_dim_scripted_kinds():
+    @torch.jit.script
+    def f(x):
+        a = torch.ops.aten.unique_dim(x, 1, True, True, True)
+        b = torch.ops.aten.unique_dim_consecutive(x, 0, True, True)
+        return a[0], a[1], a[2], b[0], b[1], b[2]
+
+    assert {"aten::unique_dim", "aten::unique_dim_consecutive"} <= kinds(f.graph)
+    run_sets(f, [[UA], [UB]])
+
+
+def test_unique_dim_fp16():
+    run_sets(lambda x: torch.unique(x, dim=0, return_inverse=True, return_counts=True),
+             [[UA.t().float() * 0.5], [UB.t().float() * 0.25]], precision="fp16")
+
+
+def test_unique_dim_too_large_is_a_clear_error():
+    sm = torch.jit.trace(Fn(lambda x: torch.unique(x, dim=0)), (ints(300, 200),))
+    with pytest.raises(ct.ConversionError, match=r"aten::unique_dim.*300 rows of 200.*pairwise"):
+        ct.convert(sm, inputs=[ct.TensorType(shape=(300, 200), dtype=np.int32)])
