@@ -225,6 +225,19 @@ def test_arange_start_step():
     run(arange_start_step, [r(8)])
 
 
+@torch.jit.script
+def softsign_truediv(x, y):
+    n = x.shape[0]
+    return torch.nn.functional.softsign(x) * (n / 3) + y / 2  # int / int and tensor / number: aten::div
+
+
+def test_softsign_truediv():
+    """coremltools' softsign and truediv: not TorchScript kinds, recorded as aten::abs / add / div."""
+    assert "aten::div" in kinds(torch.jit.trace(Fn(torch.nn.functional.softsign), (r(3),)).graph)
+    run(Fn(torch.nn.functional.softsign), [r(3, 4) * 3])
+    run(softsign_truediv, [r(4, 5) * 3, r(4, 5, seed=1)])
+
+
 OVERLOADS = {
     "std_correction": lambda x: torch.std(x, dim=1, correction=0),
     "std_correction_2_keepdim": lambda x: torch.std(x, dim=(0, 2), correction=2, keepdim=True),
