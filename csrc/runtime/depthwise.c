@@ -137,14 +137,38 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 
 /* A padded plane, flattened: with phase-plane rows rs floats apart and output
  * (oh, ow) at index i = oh * rs + ow, every tap reads P[i + off[t]], so the whole
- * plane is one run of i computed in blocks of 32 (the rs - OW columns past each
+ * plane is one run of i computed in blocks of 64, then 32 (the rs - OW columns past each
  * row's end are computed and dropped). No per-row tails: small planes (OW well
  * under 32) keep whole vectors busy. Z gets the flat outputs (n32 floats); P
  * must be readable up to n32 + max(off). */
 #define DW_FLAT(NAME, ATTR)                                                                                    \
     ATTR static void NAME(const float *P, int64_t rs, const int64_t *off, const float *w, int nt, float bias,  \
                           float *Y, int64_t OH, int64_t OW, float *Z, int64_t n32) {                           \
-        for (int64_t i = 0; i < n32; i += 32) {                                                                \
+        int64_t i = 0;                                                                                         \
+        for (; i + 64 <= n32; i += 64) { /* 64 outputs: eight accumulators from one tap at a time */           \
+            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};                 \
+            for (int t = 0; t < nt; t++) {                                                                     \
+                const float *s = P + off[t] + i;                                                               \
+                const float ws = w[t];                                                                         \
+                a0 += ws * *(const v8u *)(s);                                                                  \
+                a1 += ws * *(const v8u *)(s + 8);                                                              \
+                a2 += ws * *(const v8u *)(s + 16);                                                             \
+                a3 += ws * *(const v8u *)(s + 24);                                                             \
+                a4 += ws * *(const v8u *)(s + 32);                                                             \
+                a5 += ws * *(const v8u *)(s + 40);                                                             \
+                a6 += ws * *(const v8u *)(s + 48);                                                             \
+                a7 += ws * *(const v8u *)(s + 56);                                                             \
+            }                                                                                                  \
+            *(v8u *)(Z + i) = a0 + bias;                                                                       \
+            *(v8u *)(Z + i + 8) = a1 + bias;                                                                   \
+            *(v8u *)(Z + i + 16) = a2 + bias;                                                                  \
+            *(v8u *)(Z + i + 24) = a3 + bias;                                                                  \
+            *(v8u *)(Z + i + 32) = a4 + bias;                                                                  \
+            *(v8u *)(Z + i + 40) = a5 + bias;                                                                  \
+            *(v8u *)(Z + i + 48) = a6 + bias;                                                                  \
+            *(v8u *)(Z + i + 56) = a7 + bias;                                                                  \
+        }                                                                                                      \
+        for (; i < n32; i += 32) {                                                                             \
             v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};                 \
             int t = 0;                                                                                         \
             for (; t + 2 <= nt; t += 2) {                                                                      \
@@ -250,30 +274,23 @@ void rt_row_gather(float *dst, const float *xr, int64_t W, int64_t lo, int64_t h
 /* Zero-padded, phase-split copy of plane X into P: padded row r, column phase p
  * holds x[r - pt][q * sw + p - pl] at q (0 outside x), in the plane of its (row
  * phase r % sh, column phase p), Hq rows of Wq floats each, so every tap of a
- * strided conv reads one contiguous run: P + ((r % sh * sw + p) * Hq + r / sh) * Wq. */
+ * strided conv reads one contiguous run: P + ((r % sh * sw + p) * Hq + r / sh) * Wq.
+ * Only the positions that hold x are written: P is zeroed once per thread, and the
+ * padding positions are the same for every plane. */
 #define DW_FILL(NAME, ATTR)                                                                                    \
     ATTR static void NAME(const dw_job *j, const float *X, float *P) {                                         \
         const rt_geom *g = j->g;                                                                               \
         int64_t H = g->in[1], W = g->in[2], sh = g->s[1], sw = g->s[2], pt = g->pb[1], pl = g->pb[2];          \
-        int64_t pstride = j->Hq * j->Wq;                                                                       \
-        for (int64_t r = 0; r < sh * j->Hq; r++) {                                                             \
+        int64_t pstride = j->Hq * j->Wq, r0 = PC_MAX(0, pt), r1 = PC_MIN(sh * j->Hq, H + pt);                  \
+        for (int64_t r = r0; r < r1; r++) {                                                                    \
             float *prow = P + ((r % sh) * sw * j->Hq + r / sh) * j->Wq;                                        \
-            int64_t ih = r - pt;                                                                               \
-            const float *xr = X + ih * W;                                                                      \
+            const float *xr = X + (r - pt) * W;                                                                \
             for (int64_t p = 0; p < sw; p++) {                                                                 \
-                float *dst = prow + p * pstride;                                                               \
-                if (ih < 0 || ih >= H) {                                                                       \
-                    memset(dst, 0, sizeof(float) * (size_t)j->Wq);                                             \
-                    continue;                                                                                  \
-                }                                                                                              \
                 int64_t c0 = p - pl;                                                                           \
                 int64_t lo = c0 >= 0 ? 0 : (-c0 + sw - 1) / sw;                                                \
                 int64_t hi = (W - 1 - c0) < 0 ? 0 : (W - 1 - c0) / sw + 1;                                     \
                 if (hi > j->Wq) hi = j->Wq;                                                                    \
-                if (lo > hi) lo = hi;                                                                          \
-                if (lo) memset(dst, 0, sizeof(float) * (size_t)lo);                                            \
-                GATHER(dst, xr, W, lo, hi, sw, c0);                                                            \
-                if (hi < j->Wq) memset(dst + hi, 0, sizeof(float) * (size_t)(j->Wq - hi));                     \
+                if (lo < hi) GATHER(prow + p * pstride, xr, W, lo, hi, sw, c0);                                \
             }                                                                                                  \
         }                                                                                                      \
     }
@@ -301,7 +318,7 @@ static void dw_range(void *ctx, int64_t lo, int64_t hi) {
             j->failed = 1;
             return;
         }
-        memset(P + np, 0, sizeof(float) * (size_t)j->slack); /* read by the last block of DW_FLAT */
+        memset(P, 0, sizeof(float) * (np + (size_t)j->slack)); /* padding, and the slack DW_FLAT's last block reads */
         Z = P + np + j->slack;
     }
     int64_t last_plane = -1;
