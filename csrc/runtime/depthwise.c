@@ -5,9 +5,9 @@
  * row of outputs at a time (DW_PLANE). Every other plane is first copied into a
  * zero-padded buffer split into stride-phase planes (DW_FILL), in which each tap
  * of the whole output plane reads one contiguous run, so the plane is computed as
- * one flat run with no per-row tails (DW_FLAT). Outputs are computed in register blocks of 32 (GCC/clang vector extensions),
- * planes in parallel. On x86 an AVX2/FMA build of the kernels is chosen at run
- * time. */
+ * one flat run with no per-row tails (DW_FLAT). Outputs are computed in register
+ * blocks (GCC/clang vector extensions), planes in parallel. On x86 an AVX2/FMA
+ * build of the kernels is chosen at run time. */
 #include "runtime/rt_internal.h"
 
 typedef float v8 __attribute__((vector_size(32)));
