@@ -186,3 +186,30 @@ def test_outputs_survive_the_model(model):
     gc.collect()
     arr = next(iter(out.values()))
     assert np.isfinite(arr).all() and arr.base is not None  # the runtime buffer, owned by the array
+
+
+def _predict_in_child(ml, x, out_name, q):
+    try:
+        q.put(("ok", ml.predict({"x": x})[out_name]))
+    except Exception as e:  # noqa: BLE001 - sent to the parent
+        q.put(("error", repr(e)))
+
+
+def test_predict_in_forked_child(model):
+    """The runtime's thread pool is process-wide: a child forked after the parent used
+    it (as DataLoader workers and multiprocessing pools are) starts an empty pool of
+    its own and computes the same result."""
+    import multiprocessing as mp
+    ml, _ = model
+    x = _inputs(1)[0]
+    out_name = ml._desc["outputs"][0]["name"]
+    want = ml.predict({"x": x})[out_name]  # the parent's pool is running now
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_predict_in_child, args=(ml, x, out_name, q))
+    p.start()
+    status, got = q.get(timeout=120)
+    p.join(timeout=60)
+    assert status == "ok", got
+    np.testing.assert_array_equal(got, want)
+    assert p.exitcode == 0
