@@ -149,11 +149,15 @@ int lower_angle(lower_ctx *cx, const ts_node *n) {
 
 /* ---- the driver's hook: other kinds with a complex input ---- */
 
-/* abs(z) = sqrt(re^2 + im^2); neg(z). */
+/* abs(z) = sqrt(re^2 + im^2); neg(z); reciprocal(z) = conj(z) / |z|^2. */
 static int complex_unary(lower_ctx *cx, const ts_node *n) {
     ir_value *p = pair_in(cx, n, 0);
     if (!p) return -1;
     if (strncmp(n->kind, "aten::neg", 9) == 0) return lower_out(cx, n, 0, lc_new(cx, lb_scalar_op(cx, IR_OP_MUL, p, -1)));
+    if (strncmp(n->kind, "aten::reciprocal", 16) == 0) {
+        ir_value *c = conj_of(cx, p), *d = c ? abs2_keep(cx, p) : NULL;
+        return d ? lower_out(cx, n, 0, lc_new(cx, lower_binary(cx, IR_OP_REAL_DIV, c, d, NULL))) : -1;
+    }
     int64_t ax = p->type.rank - 1;
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_L2_NORM, p, 1, &ax, 0));
 }
@@ -244,6 +248,144 @@ static int complex_shape(lower_ctx *cx, const ts_node *n) {
     return lower_out(cx, n, 0, l);
 }
 
+/* ---- view and layout ops: the registry's function on the pair tensor, dims mapped ----
+ * The pair axis stays last, so a dim of the complex shape (made non-negative) names the same axis of
+ * the pair tensor; permute gains the pair axis, a reshape's shape gains [2]; cat / stack items are
+ * pairs (real items join as (x, 0)). The node's inputs are rebound for the call and restored after. */
+
+typedef struct {
+    const char *kind;
+    signed char dim[2]; /* inputs holding dims (int or int list), -1: none */
+    char plus1;         /* dims count one more axis (unsqueeze, stack) */
+    char what;          /* 'p' permute, 's' a shape, 'l' a list of tensors as input 0 */
+} view_spec;
+
+static const view_spec VIEWS[] = {
+    {"aten::select", {1, -1}, 0, 0},    {"aten::slice", {1, -1}, 0, 0},   {"aten::narrow", {1, -1}, 0, 0},
+    {"aten::transpose", {1, 2}, 0, 0},  {"aten::movedim", {1, 2}, 0, 0},  {"aten::flatten", {1, 2}, 0, 0},
+    {"aten::squeeze", {1, -1}, 0, 0},   {"aten::unsqueeze", {1, -1}, 1, 0}, {"aten::unbind", {1, -1}, 0, 0},
+    {"aten::permute", {1, -1}, 0, 'p'}, {"aten::reshape", {-1, -1}, 0, 's'}, {"aten::view", {-1, -1}, 0, 's'},
+    {"aten::cat", {1, -1}, 0, 'l'},     {"aten::stack", {1, -1}, 1, 'l'},
+};
+
+/* A dim (or a list of them) normalized against rank; `append` adds one more int (permute's pair axis). */
+static lv *norm_dims(lower_ctx *cx, lv *l, int rank, int append) {
+    if (l->kind == LV_INT && !l->dyn && !append) {
+        int a;
+        return lower_axis(cx, l->i, rank, &a) ? NULL : lv_int(cx, a);
+    }
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->dyn) {
+        lower_fail(cx, "the dims of an op on a complex tensor must be known at conversion time");
+        return NULL;
+    }
+    lv *o = lv_new(cx, l->kind);
+    if (!o || !(o->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n + 1)))) return NULL;
+    o->n = l->n + (append != 0);
+    for (int i = 0; i < l->n; i++) {
+        lv *it = l->items[i];
+        int a;
+        if (it->kind != LV_INT || it->dyn) {
+            lower_fail(cx, "the dims of an op on a complex tensor must be known at conversion time");
+            return NULL;
+        }
+        if (lower_axis(cx, it->i, rank, &a) || !(o->items[i] = lv_int(cx, a))) return NULL;
+    }
+    if (append && !(o->items[l->n] = lv_int(cx, rank))) return NULL;
+    return o;
+}
+
+/* A shape list with 2 appended. */
+static lv *pair_shape(lower_ctx *cx, lv *l) {
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->dyn) {
+        lower_fail(cx, "the shape of a complex tensor must be a list known at conversion time");
+        return NULL;
+    }
+    lv *o = lv_new(cx, l->kind);
+    if (!o || !(o->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n + 1)))) return NULL;
+    o->n = l->n + 1;
+    for (int i = 0; i < l->n; i++) o->items[i] = l->items[i];
+    return (o->items[l->n] = lv_int(cx, 2)) ? o : NULL;
+}
+
+/* cat / stack items as pair tensors (LV_TENSOR lvs); *rank: the complex rank. */
+static lv *pair_items(lower_ctx *cx, lv *l, int *rank) {
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->dyn || l->n < 1) {
+        lower_fail(cx, "expects a list of tensors known at conversion time");
+        return NULL;
+    }
+    ir_dtype dt = IR_FP32;
+    for (int i = 0; i < l->n; i++)
+        if (l->items[i]->kind == LV_COMPLEX) {
+            dt = l->items[i]->v->type.dtype;
+            *rank = l->items[i]->v->type.rank - 1;
+        }
+    lv *o = lv_new(cx, l->kind);
+    if (!o || !(o->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)l->n))) return NULL;
+    o->n = l->n;
+    for (int i = 0; i < l->n; i++) {
+        int is_pair;
+        ir_value *v = operand(cx, l->items[i], dt, &is_pair);
+        if (v && !is_pair) v = lower_binary(cx, IR_OP_MUL, v, pair_const(cx, dt, 1, 0, "re_only"), "as_pair");
+        if (!v || !(o->items[i] = lv_tensor(cx, v))) return NULL;
+    }
+    return o;
+}
+
+/* Tensor results of the call become complex (lists item by item). */
+static lv *as_complex(lower_ctx *cx, lv *l) {
+    if (l->kind == LV_TENSOR) return lc_new(cx, l->v);
+    if (l->kind != LV_LIST && l->kind != LV_TUPLE) return l;
+    lv *o = lv_new(cx, l->kind);
+    if (!o || !(o->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n ? l->n : 1)))) return NULL;
+    o->n = l->n;
+    o->dyn = l->dyn;
+    o->v = l->v;
+    o->elem = l->elem;
+    for (int i = 0; i < l->n; i++)
+        if (!(o->items[i] = as_complex(cx, l->items[i]))) return NULL;
+    return o;
+}
+
+static int complex_view(lower_ctx *cx, const ts_node *n) {
+    const view_spec *sp = NULL;
+    for (int i = 0; i < PC_ARRAY_LEN(VIEWS); i++)
+        if (strcmp(VIEWS[i].kind, n->kind) == 0) sp = &VIEWS[i];
+    lower_fn fn = lower_find(n->kind);
+    if (!sp || !fn) return lower_fail(cx, "internal: not a view op");
+    lv *x = lower_in(cx, n, 0);
+    if (!x) return -1;
+    int rank = x->kind == LV_COMPLEX ? x->v->type.rank - 1 : 0;
+    lv *nx = sp->what == 'l' ? pair_items(cx, x, &rank) : lv_tensor(cx, x->v);
+    if (!nx) return -1;
+    /* rebind: input 0, the dims / shape; restored in reverse order */
+    int ids[3], k = 0, rc = 0;
+    lv *saved[3], *repl[3];
+    repl[k] = nx;
+    ids[k++] = n->in[0]->id;
+    for (int j = 0; j < 2 && !rc; j++) {
+        int i = sp->what == 's' ? (j == 0 ? 1 : -1) : sp->dim[j];
+        if (i < 0 || i >= n->nin || lower_is_none(cx, n, i)) continue;
+        lv *l = lower_in(cx, n, i);
+        lv *m = !l ? NULL : sp->what == 's' ? pair_shape(cx, l) : norm_dims(cx, l, rank + sp->plus1, sp->what == 'p');
+        if (!m) return -1;
+        repl[k] = m;
+        ids[k++] = n->in[i]->id;
+    }
+    for (int i = 0; i < k; i++) {
+        saved[i] = cx->vals[ids[i]];
+        cx->vals[ids[i]] = repl[i];
+    }
+    rc = fn(cx, n);
+    for (int i = k - 1; i >= 0; i--) cx->vals[ids[i]] = saved[i];
+    if (rc) return -1;
+    for (int i = 0; i < n->nout; i++) {
+        lv *o = cx->vals[n->out[i]->id];
+        if (o && !(cx->vals[n->out[i]->id] = as_complex(cx, o))) return -1;
+        if (cx->views) cx->views[n->out[i]->id] = NULL; /* no slice assignment through complex views */
+    }
+    return 1;
+}
+
 typedef struct {
     const char *kind;
     int (*fn)(lower_ctx *cx, const ts_node *n); /* NULL: the registry's function takes complex values */
@@ -254,7 +396,7 @@ static const complex_entry HOOK[] = {
     {"aten::add_", complex_binary},     {"aten::sub", complex_binary},        {"aten::sub_", complex_binary},
     {"aten::rsub", complex_binary},     {"aten::mul", complex_binary},        {"aten::mul_", complex_binary},
     {"aten::div", complex_binary},      {"aten::div_", complex_binary},       {"aten::true_divide", complex_binary},
-    {"aten::size", complex_shape},      {"aten::dim", complex_shape},
+    {"aten::size", complex_shape},      {"aten::dim", complex_shape},         {"aten::reciprocal", complex_unary},
     /* these kinds' own functions take complex values */
     {"prim::TupleConstruct", NULL},     {"prim::ListConstruct", NULL},        {"prim::TupleUnpack", NULL},
     {"prim::ListUnpack", NULL},         {"prim::TupleIndex", NULL},           {"aten::__getitem__", NULL},
@@ -262,17 +404,25 @@ static const complex_entry HOOK[] = {
     {"aten::dropout", NULL},            {"aten::view_as_real", NULL},         {"aten::real", NULL},
     {"aten::imag", NULL},               {"aten::angle", NULL},                {"aten::conj", NULL},
     {"aten::_conj", NULL},              {"aten::conj_physical", NULL},        {"aten::resolve_conj", NULL},
-    {"aten::resolve_neg", NULL},        {"aten::istft", NULL},
+    {"aten::resolve_neg", NULL},        {"aten::istft", NULL},                {"aten::len", NULL},
+    {"aten::list", NULL},
 };
 
 int lower_complex_node(lower_ctx *cx, const ts_node *n) {
     int first = -1;
-    for (int i = 0; i < n->nin && first < 0; i++)
-        if (lc_is_complex(cx, n, i)) first = i;
+    for (int i = 0; i < n->nin && first < 0; i++) {
+        const lv *l = cx->vals[n->in[i]->id];
+        if (l && l->kind == LV_COMPLEX) first = i;
+        if (l && (l->kind == LV_LIST || l->kind == LV_TUPLE) && n->kind[0] == 'a') /* aten::cat([z, ...]) */
+            for (int k = 0; k < l->n && first < 0; k++)
+                if (l->items[k]->kind == LV_COMPLEX) first = i;
+    }
     if (first < 0) return 0;
     if (strncmp(n->kind, "aten::fft_", 10) == 0) return 0;
     for (int i = 0; i < PC_ARRAY_LEN(HOOK); i++)
         if (strcmp(HOOK[i].kind, n->kind) == 0) return HOOK[i].fn ? (HOOK[i].fn(cx, n) ? -1 : 1) : 0;
+    for (int i = 0; i < PC_ARRAY_LEN(VIEWS); i++)
+        if (strcmp(VIEWS[i].kind, n->kind) == 0) return complex_view(cx, n);
     return lower_fail(cx, "input %d (%%%s) is a complex tensor, which this op cannot take (Core ML has no complex "
                           "type; complex values convert through torch.fft / stft, arithmetic, abs, angle, real, imag "
                           "and view_as_real)",

@@ -264,7 +264,7 @@ bound:
     size_t kl = strlen(n->kind);
     if (kl > 2 && n->kind[kl - 1] == '_' && n->kind[kl - 2] != '_' && n->nin > 0 && n->nout > 0) {
         lv *self = cx->vals[n->in[0]->id];
-        if (self && self->kind == LV_TENSOR) cx->vals[n->in[0]->id] = cx->vals[n->out[0]->id];
+        if (self && (self->kind == LV_TENSOR || self->kind == LV_COMPLEX)) cx->vals[n->in[0]->id] = cx->vals[n->out[0]->id];
         if (lower_view_writeback(cx, n->in[0])) return -1; /* slice assignment: update the viewed tensor */
     }
     if (o->debug) debug_node(cx, n, blk, before);
