@@ -72,6 +72,17 @@ FFT_CASES = {
     "ifft2": (lambda x, y: VR(F.ifft2(C(x, y), s=(4, 4))), [(3, 5), (3, 5)]),
     "rfft2": (lambda x: VR(F.rfft2(x, norm="ortho")), [(2, 6, 7)]),
     "irfft2": (lambda x: F.irfft2(F.rfft2(x), s=(6, 7)), [(2, 6, 7)]),
+    # shifts and sample frequencies
+    "fftshift_all": (lambda x: F.fftshift(x), [(4, 7)]),
+    "fftshift_dim": (lambda x: F.fftshift(x, dim=-1) + F.fftshift(x, dim=(0,)), [(5, 8)]),
+    "ifftshift_all": (lambda x: F.ifftshift(x), [(5, 7)]),
+    "ifftshift_dims": (lambda x: F.ifftshift(F.fftshift(x, dim=(0, 1)), dim=(1, 0)), [(3, 5, 2)]),
+    "fftshift_complex": (lambda x: VR(F.fftshift(F.fft(x))), [(3, 9)]),
+    "ifftshift_complex_dim": (lambda x: F.ifftshift(F.fft2(x), dim=-2).abs(), [(2, 5, 4)]),
+    "fftfreq": (lambda x: x * F.fftfreq(8) + F.fftfreq(8, d=0.25), [(3, 8)]),
+    "fftfreq_odd": (lambda x: x + F.fftfreq(7, 2.0), [(7,)]),
+    "rfftfreq": (lambda x: x * F.rfftfreq(10, d=0.1), [(2, 6)]),
+    "rfftfreq_odd": (lambda x: x * F.rfftfreq(9), [(2, 5)]),
 }
 
 
@@ -290,7 +301,8 @@ def _s_fft2(x: torch.Tensor, y: torch.Tensor):
     d = torch.fft.irfft2(z)
     e = torch.fft.hfft(z, n=8) + torch.view_as_real(torch.fft.ihfft(y).resolve_conj()).sum()
     f = torch.view_as_real(torch.fft.ifftn(z, s=[4, 8]))
-    return a, b, c, d, e, f
+    g = x * torch.fft.fftfreq(8, d=0.5) + torch.fft.rfftfreq(14, 2.0, dtype=torch.float32)
+    return a, b, c, d, e, f, g
 
 
 @torch.jit.script

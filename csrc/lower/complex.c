@@ -405,7 +405,7 @@ static const complex_entry HOOK[] = {
     {"aten::imag", NULL},               {"aten::angle", NULL},                {"aten::conj", NULL},
     {"aten::_conj", NULL},              {"aten::conj_physical", NULL},        {"aten::resolve_conj", NULL},
     {"aten::resolve_neg", NULL},        {"aten::istft", NULL},                {"aten::len", NULL},
-    {"aten::list", NULL},
+    {"aten::list", NULL},               {"aten::fft_fftshift", NULL},         {"aten::fft_ifftshift", NULL},
 };
 
 int lower_complex_node(lower_ctx *cx, const ts_node *n) {

@@ -233,3 +233,56 @@ int lower_fft(lower_ctx *cx, const ts_node *n) {
     if (sp->kind == LC_C2R && !(x = one_axis(cx, n, x, &pair, axes[nd - 1], len[nd - 1], sp, LC_C2R))) return -1;
     return pair ? lower_out(cx, n, 0, lc_new(cx, x)) : lower_out_tensor(cx, n, 0, x);
 }
+
+/* fft_fftshift / fft_ifftshift(self, dim=None): a roll by n / 2 (ifftshift: by -(n / 2)) of each dim (all dims
+ * when None), as two slices and a concat; complex tensors roll their pairs. */
+int lower_fftshift(lower_ctx *cx, const ts_node *n) {
+    int inv = strcmp(n->kind, "aten::fft_ifftshift") == 0;
+    lv *xl = lower_in(cx, n, 0);
+    if (!xl) return -1;
+    int pair = xl->kind == LV_COMPLEX;
+    ir_value *x = pair ? xl->v : lower_as_tensor(cx, xl, IR_DT_INVALID);
+    if (!x) return -1;
+    int rank = x->type.rank - pair, nd = 0;
+    int64_t dimv[IR_MAX_RANK];
+    if (rank < 0) return lower_fail(cx, "the input's rank is unknown");
+    if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
+        if (lower_ints_in(cx, n, 1, dimv, IR_MAX_RANK, &nd)) return -1;
+    } else {
+        for (int i = 0; i < rank; i++) dimv[nd++] = i;
+    }
+    for (int i = 0; i < nd && x; i++) {
+        int a;
+        if (lower_axis(cx, dimv[i], rank, &a)) return -1;
+        int64_t size = x->type.dims[a];
+        if (size < 0) return lower_fail(cx, "the size of dim %d must be known at conversion time", a);
+        int64_t cut = inv ? size / 2 : size - size / 2; /* the first `cut` values move to the end */
+        if (cut == 0 || cut == size) continue;
+        ir_value *parts[2] = {lb_slice(cx, x, a, cut, size, 0, 1, 0), lb_slice(cx, x, a, 0, cut, 0, 1, 0)};
+        x = parts[0] && parts[1] ? lb_concat(cx, 2, parts, a) : NULL;
+    }
+    if (!x) return -1;
+    return pair ? lower_out(cx, n, 0, lc_new(cx, x)) : lower_out_tensor(cx, n, 0, x);
+}
+
+/* fft_fftfreq / fft_rfftfreq(n, d=1.0, dtype, layout, device, pin_memory): the sample frequencies, a constant. */
+int lower_fftfreq(lower_ctx *cx, const ts_node *n) {
+    int rf = strcmp(n->kind, "aten::fft_rfftfreq") == 0;
+    int64_t len, code;
+    double d = 1.0;
+    ir_dtype dt = IR_FP32;
+    if (lower_int_in(cx, n, 0, &len)) return -1;
+    if (n->nin > 1 && !lower_is_none(cx, n, 1) && lower_float_in(cx, n, 1, &d)) return -1;
+    if (n->nin > 2 && !lower_is_none(cx, n, 2) && (lower_int_in(cx, n, 2, &code) || lower_scalar_type(cx, code, &dt)))
+        return -1;
+    if (!ir_dtype_is_float(dt)) return lower_fail(cx, "fftfreq needs a floating point dtype");
+    if (len < 1 || len > (1 << 24)) return lower_fail(cx, "n must be in [1, 2^24], got %lld", (long long)len);
+    int64_t cnt = rf ? len / 2 + 1 : len;
+    float *v = pc_alloc(cx->p->arena, sizeof(float) * (size_t)cnt);
+    if (!v) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int64_t k = 0; k < cnt; k++) {
+        int64_t f = rf || k <= (len - 1) / 2 ? k : k - len;
+        v[k] = (float)((double)f / (d * (double)len));
+    }
+    return lower_out_tensor(cx, n, 0, lc_const(cx, dt, 1, &cnt, v, NULL));
+}
