@@ -219,6 +219,21 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         for (int i = 0; i < b->n; i++) l->items[a->n + i] = b->items[i];
         return lower_out(cx, n, 0, l);
     }
+    /* list repetition (aten::mul.left_t / right_t: [1] * k), k known at conversion time */
+    if (op == B_MUL && ((a->kind == LV_LIST && !a->dyn && b->kind == LV_INT && !b->dyn) ||
+                        (b->kind == LV_LIST && !b->dyn && a->kind == LV_INT && !a->dyn))) {
+        lv *src = a->kind == LV_LIST ? a : b;
+        int64_t k = a->kind == LV_LIST ? b->i : a->i;
+        if (k < 0) k = 0;
+        if (k > 4096 || (int64_t)src->n * k > 65536) return lower_fail(cx, "list repetition too long");
+        lv *l = lv_new(cx, LV_LIST);
+        if (!l) return -1;
+        l->n = (int)(src->n * k);
+        l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n ? l->n : 1));
+        if (!l->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        for (int i = 0; i < l->n; i++) l->items[i] = src->items[i % src->n];
+        return lower_out(cx, n, 0, l);
+    }
     if (!(a->kind == LV_TENSOR || is_num(a)) || !(b->kind == LV_TENSOR || is_num(b)))
         return lower_fail(cx, "operands are %s and %s", lv_kind_name(a->kind), lv_kind_name(b->kind));
     if (a->kind != LV_TENSOR && b->kind != LV_TENSOR && !a->dyn && !b->dyn) return lower_out(cx, n, 0, fold(cx, op, a, b, alpha));

@@ -42,6 +42,9 @@ static int to_x(lower_ctx *cx, const lv *l, lower_xv *x, pc_err *e) {
     case LV_STR: x->kind = LOWER_X_STR; x->s = l->s; return 0;
     case LV_DEVICE: x->kind = LOWER_X_DEVICE; x->s = l->s; return 0;
     case LV_NONE: x->kind = LOWER_X_NONE; return 0;
+    case LV_COMPLEX:
+        return pc_fail(e, PC_E_CONVERT, "%s: a complex tensor cannot be passed to a Python converter (Core ML has "
+                       "no complex type)", cx->loc ? cx->loc : "lowering");
     case LV_LIST:
     case LV_TUPLE:
         x->kind = l->kind == LV_LIST ? LOWER_X_LIST : LOWER_X_TUPLE;

@@ -251,6 +251,9 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
         if (r < 0) return -1;
         if (r > 0) goto bound;
     }
+    int hooked = lower_complex_node(cx, n); /* complex inputs: complex.c lowers the node or refuses it */
+    if (hooked < 0) return -1;
+    if (hooked > 0) goto bound;
     lower_fn fn = lower_find(n->kind);
     if (!fn) return lower_fail(cx, "no converter for this op");
     if (fn(cx, n)) return -1;
@@ -261,7 +264,7 @@ bound:
     size_t kl = strlen(n->kind);
     if (kl > 2 && n->kind[kl - 1] == '_' && n->kind[kl - 2] != '_' && n->nin > 0 && n->nout > 0) {
         lv *self = cx->vals[n->in[0]->id];
-        if (self && self->kind == LV_TENSOR) cx->vals[n->in[0]->id] = cx->vals[n->out[0]->id];
+        if (self && (self->kind == LV_TENSOR || self->kind == LV_COMPLEX)) cx->vals[n->in[0]->id] = cx->vals[n->out[0]->id];
         if (lower_view_writeback(cx, n->in[0])) return -1; /* slice assignment: update the viewed tensor */
     }
     if (o->debug) debug_node(cx, n, blk, before);
@@ -418,6 +421,10 @@ static int add_outputs(lower_ctx *cx) {
     if (!outs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int i = 0; i < lf.n; i++) {
         lv *l = lf.leaf[i];
+        if (l->kind == LV_COMPLEX)
+            return pc_fail(cx->e, PC_E_CONVERT,
+                           "output %d (%%%s) is a complex tensor; Core ML has no complex type: return "
+                           "torch.view_as_real(x), x.real / x.imag or x.abs() instead", i, lf.from[i]->name);
         if (l->kind == LV_STR || l->kind == LV_NONE || l->kind == LV_DEVICE)
             return pc_fail(cx->e, PC_E_CONVERT, "output %d (%%%s) is a %s; Core ML outputs must be tensors", i,
                            lf.from[i]->name, lv_kind_name(l->kind));

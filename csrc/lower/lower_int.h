@@ -10,11 +10,13 @@
 
 #include "lower/lower.h"
 
-typedef enum { LV_TENSOR = 1, LV_INT, LV_FLOAT, LV_BOOL, LV_STR, LV_NONE, LV_DEVICE, LV_LIST, LV_TUPLE } lv_kind;
+typedef enum { LV_TENSOR = 1, LV_INT, LV_FLOAT, LV_BOOL, LV_STR, LV_NONE, LV_DEVICE, LV_LIST, LV_TUPLE,
+               LV_COMPLEX /* a complex tensor: v is a real tensor of its shape + [2] (re, im), see cplx.h */
+} lv_kind;
 
 typedef struct lv {
     lv_kind kind;
-    ir_value *v;       /* TENSOR; INT/FLOAT/BOOL when dyn (rank-0 tensor) */
+    ir_value *v;       /* TENSOR, COMPLEX; INT/FLOAT/BOOL when dyn (rank-0 tensor) */
     int dyn;           /* scalar known only at run time */
     int64_t i;         /* INT, BOOL */
     double f;          /* FLOAT */
@@ -130,6 +132,11 @@ ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack);
 int lower_arange_dyn(lower_ctx *cx, const ts_node *n);
 /* __and__ / __or__ / __xor__ of two numbers (compile-time or run-time bools / ints). */
 int lower_logic_scalar(lower_ctx *cx, const ts_node *n);
+
+/* Complex values (complex.c), called by the driver before lowering a node with a complex input:
+ * 1 when it lowered the node, 0 when the node's own function takes complex values, -1 on failure
+ * (a kind that cannot take them fails naming the node). */
+int lower_complex_node(lower_ctx *cx, const ts_node *n);
 
 /* Blocks of control flow (control.c uses it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);

@@ -268,7 +268,27 @@ static ir_value *slice_axis_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv 
 }
 
 /* slice(self, dim=0, start=None, end=None, step=1) */
+/* aten::slice.t(l, start=None, end=None, step=1): a Python slice of a list known at conversion time. */
+static int slice_list(lower_ctx *cx, const ts_node *n, lv *src) {
+    int64_t b = 0, e = src->n, st = 1, len = src->n;
+    if (n->nin > 3 && lower_int_in(cx, n, 3, &st)) return -1;
+    if (st < 1) return lower_fail(cx, "list slice step must be positive");
+    if (n->nin > 1 && !lower_is_none(cx, n, 1) && lower_int_in(cx, n, 1, &b)) return -1;
+    if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_int_in(cx, n, 2, &e)) return -1;
+    if (b < 0) b += len;
+    if (e < 0) e += len;
+    b = PC_MAX(0, PC_MIN(b, len));
+    e = PC_MAX(b, PC_MIN(e, len));
+    lv *l = lv_new(cx, src->kind);
+    if (!l || !(l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(len ? len : 1))))
+        return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int64_t i = b; i < e; i += st) l->items[l->n++] = src->items[i];
+    return lower_out(cx, n, 0, l);
+}
+
 int lower_slice(lower_ctx *cx, const ts_node *n) {
+    lv *src = n->nin > 0 ? lower_in(cx, n, 0) : NULL;
+    if (src && (src->kind == LV_LIST || src->kind == LV_TUPLE) && !src->dyn) return slice_list(cx, n, src);
     ir_value *x = tensor_in(cx, n);
     int64_t dim = 0, start = 0, end = INT64_MAX, step = 1;
     int a;

@@ -54,6 +54,7 @@ const char *lv_kind_name(lv_kind k) {
     case LV_DEVICE: return "device";
     case LV_LIST: return "list";
     case LV_TUPLE: return "tuple";
+    case LV_COMPLEX: return "complex tensor";
     }
     return "?";
 }

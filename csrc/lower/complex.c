@@ -1,0 +1,430 @@
+/* complex.c: complex tensors as pairs (cplx.h). The kinds that make or read them (aten::complex, polar,
+ * view_as_complex, view_as_real, real, imag, angle, conj and its internal spellings), and the driver's
+ * hook for nodes with a complex input: arithmetic (add / sub / rsub / mul / div with complex, real tensor
+ * and number operands), abs, neg, size / dim and list plumbing; any other kind fails naming the node. */
+#include "lower/cplx.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The pair tensor of input i (complex), or NULL with a failure. */
+static ir_value *pair_in(lower_ctx *cx, const ts_node *n, int i) {
+    lv *l = lower_in(cx, n, i);
+    if (!l) return NULL;
+    if (l->kind != LV_COMPLEX) {
+        lower_fail(cx, "input %d must be a complex tensor, got %s", i, lv_kind_name(l->kind));
+        return NULL;
+    }
+    return l->v;
+}
+
+/* x[..., k:k+1] of a pair (keeps the pair axis, size 1). */
+static ir_value *part(lower_ctx *cx, ir_value *p, int k) {
+    return lb_slice(cx, p, p->type.rank - 1, k, k + 1, 0, 1, 0);
+}
+
+/* A [2] const (a, b) of dtype dt: broadcasts against the pair axis. */
+static ir_value *pair_const(lower_ctx *cx, ir_dtype dt, double a, double b, const char *suffix) {
+    float *d = pc_alloc(cx->p->arena, 2 * sizeof(float));
+    if (!d) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    d[0] = (float)a;
+    d[1] = (float)b;
+    int64_t two = 2;
+    return lc_const(cx, dt, 1, &two, d, suffix);
+}
+
+static ir_value *conj_of(lower_ctx *cx, ir_value *p) {
+    return lower_binary(cx, IR_OP_MUL, p, pair_const(cx, p->type.dtype, 1, -1, "conj_sign"), "conj");
+}
+
+/* |p|^2 with the pair axis kept (size 1). */
+static ir_value *abs2_keep(lower_ctx *cx, ir_value *p) {
+    int64_t ax = p->type.rank - 1;
+    return lb_reduce(cx, IR_OP_REDUCE_SUM_SQUARE, p, 1, &ax, 1);
+}
+
+/* a * b of two pairs: (ar br - ai bi, ar bi + ai br). */
+static ir_value *cmul(lower_ctx *cx, ir_value *a, ir_value *b) {
+    ir_value *ar = part(cx, a, 0), *ai = part(cx, a, 1), *br = part(cx, b, 0), *bi = part(cx, b, 1);
+    if (!ar || !ai || !br || !bi) return NULL;
+    ir_value *re = lower_binary(cx, IR_OP_SUB, lower_binary(cx, IR_OP_MUL, ar, br, "rr"),
+                                lower_binary(cx, IR_OP_MUL, ai, bi, "ii"), "re");
+    ir_value *im = re ? lower_binary(cx, IR_OP_ADD, lower_binary(cx, IR_OP_MUL, ar, bi, "ri"),
+                                     lower_binary(cx, IR_OP_MUL, ai, br, "ir"), "im")
+                      : NULL;
+    ir_value *parts[2] = {re, im};
+    return im ? lb_concat(cx, 2, parts, re->type.rank - 1) : NULL;
+}
+
+/* ---- kinds that make or read complex values ---- */
+
+/* complex(real, imag); polar(abs, angle): broadcast, then interleaved as pairs. */
+int lower_complex(lower_ctx *cx, const ts_node *n) {
+    ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *b = a ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    if (!b) return -1;
+    if (!ir_dtype_is_float(a->type.dtype) || !ir_dtype_is_float(b->type.dtype))
+        return lower_fail(cx, "expects float tensors, got %s and %s", ir_dtype_name(a->type.dtype),
+                          ir_dtype_name(b->type.dtype));
+    ir_dtype dt = a->type.dtype;
+    if (b->type.dtype != dt && !(b = lower_cast(cx, b, dt, "cast"))) return -1;
+    if (strcmp(n->kind, "aten::polar") == 0) {
+        ir_value *c = lower_unary(cx, IR_OP_COS, b, "cos"), *s = c ? lower_unary(cx, IR_OP_SIN, b, "sin") : NULL;
+        ir_value *re = s ? lower_binary(cx, IR_OP_MUL, a, c, "re") : NULL;
+        ir_value *im = re ? lower_binary(cx, IR_OP_MUL, a, s, "im") : NULL;
+        if (!im) return -1;
+        a = re;
+        b = im;
+    }
+    int64_t ax = -1;
+    ir_value *ea = lb_expand(cx, a, 1, &ax), *eb = ea ? lb_expand(cx, b, 1, &ax) : NULL;
+    ir_value *pa = eb ? lower_binary(cx, IR_OP_MUL, ea, pair_const(cx, dt, 1, 0, "re_only"), "re_pair") : NULL;
+    ir_value *pb = pa ? lower_binary(cx, IR_OP_MUL, eb, pair_const(cx, dt, 0, 1, "im_only"), "im_pair") : NULL;
+    return pb ? lower_out(cx, n, 0, lc_new(cx, lower_binary(cx, IR_OP_ADD, pa, pb, NULL))) : -1;
+}
+
+/* view_as_complex(x): a float tensor whose last dim is 2. */
+int lower_view_as_complex(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return -1;
+    int r = x->type.rank;
+    if (r < 1 || x->type.dims[r - 1] != 2 || !ir_dtype_is_float(x->type.dtype))
+        return lower_fail(cx, "expects a float tensor whose last dim is 2");
+    return lower_out(cx, n, 0, lc_new(cx, lower_unary(cx, IR_OP_IDENTITY, x, NULL)));
+}
+
+/* view_as_real(z): the pair itself. */
+int lower_view_as_real(lower_ctx *cx, const ts_node *n) {
+    ir_value *p = pair_in(cx, n, 0);
+    return p ? lower_out_tensor(cx, n, 0, p) : -1;
+}
+
+/* real(z) / imag(z): one half of the pair (real of a real tensor is itself). */
+int lower_real_imag(lower_ctx *cx, const ts_node *n) {
+    int im = strcmp(n->kind, "aten::imag") == 0;
+    if (!lc_is_complex(cx, n, 0)) {
+        if (im) return lower_fail(cx, "imag is not implemented for real tensors");
+        lv *l = lower_in(cx, n, 0);
+        return l ? lower_out(cx, n, 0, l) : -1;
+    }
+    ir_value *p = pair_in(cx, n, 0);
+    return p ? lower_out_tensor(cx, n, 0, lb_slice(cx, p, p->type.rank - 1, im, im + 1, 0, 1, 1)) : -1;
+}
+
+/* conj / _conj / conj_physical / resolve_conj / resolve_neg: conjugate pairs, pass real tensors. */
+int lower_conj(lower_ctx *cx, const ts_node *n) {
+    lv *l = lower_in(cx, n, 0);
+    if (!l) return -1;
+    int resolve = strncmp(n->kind, "aten::resolve_", 14) == 0;
+    if (l->kind != LV_COMPLEX || resolve) return lower_out(cx, n, 0, l);
+    return lower_out(cx, n, 0, lc_new(cx, conj_of(cx, l->v)));
+}
+
+/* angle(z) = atan2(im, re); of a real x: pi where x < 0, else 0. */
+int lower_angle(lower_ctx *cx, const ts_node *n) {
+    if (!lc_is_complex(cx, n, 0)) {
+        ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+        if (!x) return -1;
+        ir_dtype dt = ir_dtype_is_float(x->type.dtype) ? x->type.dtype : IR_FP32;
+        ir_value *neg = lower_binary(cx, IR_OP_LESS, x, lower_const_scalar(cx, 0, x->type.dtype, "zero"), "neg");
+        ir_value *f = neg ? lower_cast(cx, neg, dt, "negf") : NULL;
+        return f ? lower_out_tensor(cx, n, 0, lb_scalar_op(cx, IR_OP_MUL, f, M_PI)) : -1;
+    }
+    ir_value *p = pair_in(cx, n, 0);
+    if (!p) return -1;
+    int r = p->type.rank - 1;
+    ir_dtype dt = p->type.dtype;
+    ir_value *re = lb_slice(cx, p, r, 0, 1, 0, 1, 1), *im = re ? lb_slice(cx, p, r, 1, 2, 0, 1, 1) : NULL;
+    /* atan(im / re), moved by +pi (im >= 0) or -pi (im < 0) where re < 0 */
+    ir_value *a = im ? lower_unary(cx, IR_OP_ATAN, lower_binary(cx, IR_OP_REAL_DIV, im, re, "ratio"), "atan") : NULL;
+    ir_value *z = a ? lower_const_scalar(cx, 0, dt, "zero") : NULL;
+    ir_value *left = z ? lower_cast(cx, lower_binary(cx, IR_OP_LESS, re, z, "left"), dt, "leftf") : NULL;
+    ir_value *up = left ? lower_cast(cx, lower_binary(cx, IR_OP_GREATER_EQUAL, im, z, "up"), dt, "upf") : NULL;
+    ir_value *sg = up ? lb_affine(cx, up, 2.0 * M_PI, -M_PI) : NULL; /* +pi or -pi */
+    ir_value *shift = sg ? lower_binary(cx, IR_OP_MUL, left, sg, "shift") : NULL;
+    return shift ? lower_out_tensor(cx, n, 0, lower_binary(cx, IR_OP_ADD, a, shift, NULL)) : -1;
+}
+
+/* ---- the driver's hook: other kinds with a complex input ---- */
+
+/* abs(z) = sqrt(re^2 + im^2); neg(z); reciprocal(z) = conj(z) / |z|^2. */
+static int complex_unary(lower_ctx *cx, const ts_node *n) {
+    ir_value *p = pair_in(cx, n, 0);
+    if (!p) return -1;
+    if (strncmp(n->kind, "aten::neg", 9) == 0) return lower_out(cx, n, 0, lc_new(cx, lb_scalar_op(cx, IR_OP_MUL, p, -1)));
+    if (strncmp(n->kind, "aten::reciprocal", 16) == 0) {
+        ir_value *c = conj_of(cx, p), *d = c ? abs2_keep(cx, p) : NULL;
+        return d ? lower_out(cx, n, 0, lc_new(cx, lower_binary(cx, IR_OP_REAL_DIV, c, d, NULL))) : -1;
+    }
+    int64_t ax = p->type.rank - 1;
+    return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_L2_NORM, p, 1, &ax, 0));
+}
+
+/* An operand of complex arithmetic as a pair (*is_pair = 1) or as a real tensor / number shaped to
+ * broadcast against pairs (trailing axis of size 1, *is_pair = 0), in dtype dt. */
+static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, int *is_pair) {
+    *is_pair = l->kind == LV_COMPLEX;
+    if (*is_pair) return l->v->type.dtype == dt ? l->v : lower_cast(cx, l->v, dt, "cast");
+    if (l->kind != LV_TENSOR && l->kind != LV_INT && l->kind != LV_FLOAT && l->kind != LV_BOOL) {
+        lower_fail(cx, "cannot combine a complex tensor with a %s", lv_kind_name(l->kind));
+        return NULL;
+    }
+    ir_value *x = lower_as_tensor(cx, l, dt);
+    if (x && x->type.dtype != dt) x = lower_cast(cx, x, dt, "cast");
+    int64_t ax = -1;
+    return x ? lb_expand(cx, x, 1, &ax) : NULL;
+}
+
+/* add / sub / rsub (alpha) / mul / div of complex with complex, real or number operands. */
+static int complex_binary(lower_ctx *cx, const ts_node *n) {
+    const char *k = n->kind + 6;
+    size_t kl = strlen(k);
+    char op[16] = {0};
+    memcpy(op, k, kl < 15 ? (k[kl - 1] == '_' ? kl - 1 : kl) : 15);
+    if (strcmp(op, "true_divide") == 0) strcpy(op, "div");
+    lv *al = lower_in(cx, n, 0), *bl = al ? lower_in(cx, n, 1) : NULL;
+    if (!bl) return -1;
+    ir_dtype dt = (al->kind == LV_COMPLEX ? al : bl)->v->type.dtype;
+    double alpha = 1;
+    int has_alpha = !strcmp(op, "add") || !strcmp(op, "sub") || !strcmp(op, "rsub");
+    if (has_alpha && n->nin >= 3 && lower_float_in(cx, n, 2, &alpha)) return -1;
+    if (!strcmp(op, "div") && n->nin >= 3 && !lower_is_none(cx, n, 2))
+        return lower_fail(cx, "rounding_mode is not defined for complex tensors");
+    if (!strcmp(op, "rsub")) { /* other - alpha * self */
+        lv *t = al;
+        al = bl;
+        bl = t;
+        strcpy(op, "rsub_");
+    }
+    int pa, pb;
+    ir_value *a = operand(cx, al, dt, &pa), *b = a ? operand(cx, bl, dt, &pb) : NULL;
+    if (!b) return -1;
+    ir_value *y = NULL;
+    if (has_alpha) {
+        if (alpha != 1.0 && !(b = lb_scalar_op(cx, IR_OP_MUL, b, alpha))) return -1;
+        /* a real operand joins as (x, 0) */
+        if (!pa && !(a = lower_binary(cx, IR_OP_MUL, a, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
+        if (!pb && !(b = lower_binary(cx, IR_OP_MUL, b, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
+        y = lower_binary(cx, strcmp(op, "add") == 0 ? IR_OP_ADD : IR_OP_SUB, a, b, NULL);
+    } else if (!strcmp(op, "mul")) {
+        y = pa && pb ? cmul(cx, a, b) : lower_binary(cx, IR_OP_MUL, a, b, NULL);
+    } else if (!strcmp(op, "div")) {
+        if (!pb) {
+            y = lower_binary(cx, IR_OP_REAL_DIV, a, b, NULL);
+        } else { /* a * conj(b) / |b|^2 */
+            ir_value *num = pa ? cmul(cx, a, conj_of(cx, b)) : lower_binary(cx, IR_OP_MUL, a, conj_of(cx, b), "num");
+            ir_value *den = num ? abs2_keep(cx, b) : NULL;
+            y = den ? lower_binary(cx, IR_OP_REAL_DIV, num, den, NULL) : NULL;
+        }
+    } else {
+        return lower_fail(cx, "is not supported for complex tensors");
+    }
+    return y ? lower_out(cx, n, 0, lc_new(cx, y)) : -1;
+}
+
+/* size(z[, dim]) / dim(z): of the complex shape. */
+static int complex_shape(lower_ctx *cx, const ts_node *n) {
+    ir_value *p = pair_in(cx, n, 0);
+    if (!p) return -1;
+    int r = p->type.rank - 1;
+    if (strcmp(n->kind, "aten::dim") == 0) return lower_out(cx, n, 0, lv_int(cx, r));
+    if (n->nin >= 2) {
+        int64_t d;
+        int ax;
+        if (lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, r, &ax)) return -1;
+        if (p->type.dims[ax] < 0) return lower_fail(cx, "the size of a complex tensor must be known at conversion time");
+        return lower_out(cx, n, 0, lv_int(cx, p->type.dims[ax]));
+    }
+    lv *l = lv_new(cx, LV_LIST);
+    if (!l || !(l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(r ? r : 1))))
+        return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    l->n = r;
+    for (int i = 0; i < r; i++) {
+        if (p->type.dims[i] < 0) return lower_fail(cx, "the size of a complex tensor must be known at conversion time");
+        if (!(l->items[i] = lv_int(cx, p->type.dims[i]))) return -1;
+    }
+    return lower_out(cx, n, 0, l);
+}
+
+/* ---- view and layout ops: the registry's function on the pair tensor, dims mapped ----
+ * The pair axis stays last, so a dim of the complex shape (made non-negative) names the same axis of
+ * the pair tensor; permute gains the pair axis, a reshape's shape gains [2]; cat / stack items are
+ * pairs (real items join as (x, 0)). The node's inputs are rebound for the call and restored after. */
+
+typedef struct {
+    const char *kind;
+    signed char dim[2]; /* inputs holding dims (int or int list), -1: none */
+    char plus1;         /* dims count one more axis (unsqueeze, stack) */
+    char what;          /* 'p' permute, 's' a shape, 'l' a list of tensors as input 0 */
+} view_spec;
+
+static const view_spec VIEWS[] = {
+    {"aten::select", {1, -1}, 0, 0},    {"aten::slice", {1, -1}, 0, 0},   {"aten::narrow", {1, -1}, 0, 0},
+    {"aten::transpose", {1, 2}, 0, 0},  {"aten::movedim", {1, 2}, 0, 0},  {"aten::flatten", {1, 2}, 0, 0},
+    {"aten::squeeze", {1, -1}, 0, 0},   {"aten::unsqueeze", {1, -1}, 1, 0}, {"aten::unbind", {1, -1}, 0, 0},
+    {"aten::permute", {1, -1}, 0, 'p'}, {"aten::reshape", {-1, -1}, 0, 's'}, {"aten::view", {-1, -1}, 0, 's'},
+    {"aten::cat", {1, -1}, 0, 'l'},     {"aten::stack", {1, -1}, 1, 'l'},
+};
+
+/* A dim (or a list of them) normalized against rank; `append` adds one more int (permute's pair axis). */
+static lv *norm_dims(lower_ctx *cx, lv *l, int rank, int append) {
+    if (l->kind == LV_INT && !l->dyn && !append) {
+        int a;
+        return lower_axis(cx, l->i, rank, &a) ? NULL : lv_int(cx, a);
+    }
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->dyn) {
+        lower_fail(cx, "the dims of an op on a complex tensor must be known at conversion time");
+        return NULL;
+    }
+    lv *o = lv_new(cx, l->kind);
+    if (!o || !(o->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n + 1)))) return NULL;
+    o->n = l->n + (append != 0);
+    for (int i = 0; i < l->n; i++) {
+        lv *it = l->items[i];
+        int a;
+        if (it->kind != LV_INT || it->dyn) {
+            lower_fail(cx, "the dims of an op on a complex tensor must be known at conversion time");
+            return NULL;
+        }
+        if (lower_axis(cx, it->i, rank, &a) || !(o->items[i] = lv_int(cx, a))) return NULL;
+    }
+    if (append && !(o->items[l->n] = lv_int(cx, rank))) return NULL;
+    return o;
+}
+
+/* A shape list with 2 appended. */
+static lv *pair_shape(lower_ctx *cx, lv *l) {
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->dyn) {
+        lower_fail(cx, "the shape of a complex tensor must be a list known at conversion time");
+        return NULL;
+    }
+    lv *o = lv_new(cx, l->kind);
+    if (!o || !(o->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n + 1)))) return NULL;
+    o->n = l->n + 1;
+    for (int i = 0; i < l->n; i++) o->items[i] = l->items[i];
+    return (o->items[l->n] = lv_int(cx, 2)) ? o : NULL;
+}
+
+/* cat / stack items as pair tensors (LV_TENSOR lvs); *rank: the complex rank. */
+static lv *pair_items(lower_ctx *cx, lv *l, int *rank) {
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->dyn || l->n < 1) {
+        lower_fail(cx, "expects a list of tensors known at conversion time");
+        return NULL;
+    }
+    ir_dtype dt = IR_FP32;
+    for (int i = 0; i < l->n; i++)
+        if (l->items[i]->kind == LV_COMPLEX) {
+            dt = l->items[i]->v->type.dtype;
+            *rank = l->items[i]->v->type.rank - 1;
+        }
+    lv *o = lv_new(cx, l->kind);
+    if (!o || !(o->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)l->n))) return NULL;
+    o->n = l->n;
+    for (int i = 0; i < l->n; i++) {
+        int is_pair;
+        ir_value *v = operand(cx, l->items[i], dt, &is_pair);
+        if (v && !is_pair) v = lower_binary(cx, IR_OP_MUL, v, pair_const(cx, dt, 1, 0, "re_only"), "as_pair");
+        if (!v || !(o->items[i] = lv_tensor(cx, v))) return NULL;
+    }
+    return o;
+}
+
+/* Tensor results of the call become complex (lists item by item). */
+static lv *as_complex(lower_ctx *cx, lv *l) {
+    if (l->kind == LV_TENSOR) return lc_new(cx, l->v);
+    if (l->kind != LV_LIST && l->kind != LV_TUPLE) return l;
+    lv *o = lv_new(cx, l->kind);
+    if (!o || !(o->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n ? l->n : 1)))) return NULL;
+    o->n = l->n;
+    o->dyn = l->dyn;
+    o->v = l->v;
+    o->elem = l->elem;
+    for (int i = 0; i < l->n; i++)
+        if (!(o->items[i] = as_complex(cx, l->items[i]))) return NULL;
+    return o;
+}
+
+static int complex_view(lower_ctx *cx, const ts_node *n) {
+    const view_spec *sp = NULL;
+    for (int i = 0; i < PC_ARRAY_LEN(VIEWS); i++)
+        if (strcmp(VIEWS[i].kind, n->kind) == 0) sp = &VIEWS[i];
+    lower_fn fn = lower_find(n->kind);
+    if (!sp || !fn) return lower_fail(cx, "internal: not a view op");
+    lv *x = lower_in(cx, n, 0);
+    if (!x) return -1;
+    int rank = x->kind == LV_COMPLEX ? x->v->type.rank - 1 : 0;
+    lv *nx = sp->what == 'l' ? pair_items(cx, x, &rank) : lv_tensor(cx, x->v);
+    if (!nx) return -1;
+    /* rebind: input 0, the dims / shape; restored in reverse order */
+    int ids[3], k = 0, rc = 0;
+    lv *saved[3], *repl[3];
+    repl[k] = nx;
+    ids[k++] = n->in[0]->id;
+    for (int j = 0; j < 2 && !rc; j++) {
+        int i = sp->what == 's' ? (j == 0 ? 1 : -1) : sp->dim[j];
+        if (i < 0 || i >= n->nin || lower_is_none(cx, n, i)) continue;
+        lv *l = lower_in(cx, n, i);
+        lv *m = !l ? NULL : sp->what == 's' ? pair_shape(cx, l) : norm_dims(cx, l, rank + sp->plus1, sp->what == 'p');
+        if (!m) return -1;
+        repl[k] = m;
+        ids[k++] = n->in[i]->id;
+    }
+    for (int i = 0; i < k; i++) {
+        saved[i] = cx->vals[ids[i]];
+        cx->vals[ids[i]] = repl[i];
+    }
+    rc = fn(cx, n);
+    for (int i = k - 1; i >= 0; i--) cx->vals[ids[i]] = saved[i];
+    if (rc) return -1;
+    for (int i = 0; i < n->nout; i++) {
+        lv *o = cx->vals[n->out[i]->id];
+        if (o && !(cx->vals[n->out[i]->id] = as_complex(cx, o))) return -1;
+        if (cx->views) cx->views[n->out[i]->id] = NULL; /* no slice assignment through complex views */
+    }
+    return 1;
+}
+
+typedef struct {
+    const char *kind;
+    int (*fn)(lower_ctx *cx, const ts_node *n); /* NULL: the registry's function takes complex values */
+} complex_entry;
+
+static const complex_entry HOOK[] = {
+    {"aten::abs", complex_unary},       {"aten::neg", complex_unary},         {"aten::add", complex_binary},
+    {"aten::add_", complex_binary},     {"aten::sub", complex_binary},        {"aten::sub_", complex_binary},
+    {"aten::rsub", complex_binary},     {"aten::mul", complex_binary},        {"aten::mul_", complex_binary},
+    {"aten::div", complex_binary},      {"aten::div_", complex_binary},       {"aten::true_divide", complex_binary},
+    {"aten::size", complex_shape},      {"aten::dim", complex_shape},         {"aten::reciprocal", complex_unary},
+    /* these kinds' own functions take complex values */
+    {"prim::TupleConstruct", NULL},     {"prim::ListConstruct", NULL},        {"prim::TupleUnpack", NULL},
+    {"prim::ListUnpack", NULL},         {"prim::TupleIndex", NULL},           {"aten::__getitem__", NULL},
+    {"aten::detach", NULL},             {"aten::clone", NULL},                {"aten::contiguous", NULL},
+    {"aten::dropout", NULL},            {"aten::view_as_real", NULL},         {"aten::real", NULL},
+    {"aten::imag", NULL},               {"aten::angle", NULL},                {"aten::conj", NULL},
+    {"aten::_conj", NULL},              {"aten::conj_physical", NULL},        {"aten::resolve_conj", NULL},
+    {"aten::resolve_neg", NULL},        {"aten::istft", NULL},                {"aten::len", NULL},
+    {"aten::list", NULL},               {"aten::fft_fftshift", NULL},         {"aten::fft_ifftshift", NULL},
+};
+
+int lower_complex_node(lower_ctx *cx, const ts_node *n) {
+    int first = -1;
+    for (int i = 0; i < n->nin && first < 0; i++) {
+        const lv *l = cx->vals[n->in[i]->id];
+        if (l && l->kind == LV_COMPLEX) first = i;
+        if (l && (l->kind == LV_LIST || l->kind == LV_TUPLE) && n->kind[0] == 'a') /* aten::cat([z, ...]) */
+            for (int k = 0; k < l->n && first < 0; k++)
+                if (l->items[k]->kind == LV_COMPLEX) first = i;
+    }
+    if (first < 0) return 0;
+    if (strncmp(n->kind, "aten::fft_", 10) == 0) return 0;
+    for (int i = 0; i < PC_ARRAY_LEN(HOOK); i++)
+        if (strcmp(HOOK[i].kind, n->kind) == 0) return HOOK[i].fn ? (HOOK[i].fn(cx, n) ? -1 : 1) : 0;
+    for (int i = 0; i < PC_ARRAY_LEN(VIEWS); i++)
+        if (strcmp(VIEWS[i].kind, n->kind) == 0) return complex_view(cx, n);
+    return lower_fail(cx, "input %d (%%%s) is a complex tensor, which this op cannot take (Core ML has no complex "
+                          "type; complex values convert through torch.fft / stft, arithmetic, abs, angle, real, imag "
+                          "and view_as_real)",
+                      first, n->in[first]->name);
+}
