@@ -22,7 +22,19 @@ typedef struct lv {
     int n;             /* LIST, TUPLE */
     struct lv **items;
     lv_kind elem;      /* LIST when dyn: element kind; v is the elements stacked on a new axis 0 */
+    const struct lower_qp *q; /* TENSOR holding a quantized tensor's real values (quant.c), else NULL */
 } lv;
+
+/* Quantization parameters of a quantized tensor (quant.c). The lowered tensor holds its real values,
+ * (q - zero_point) * scale in fp32, already on the quantization grid. */
+typedef struct lower_qp {
+    int axis;             /* -1: per tensor */
+    int n;                /* scales / zero points: 1, or the size of axis */
+    const double *scale;
+    const int64_t *zp;
+    int64_t qmin, qmax;   /* integer range of the quantized dtype */
+    int qtype;            /* torch ScalarType: 12 qint8, 13 quint8, 14 qint32 */
+} lower_qp;
 
 typedef int (*lower_fn)(lower_ctx *cx, const ts_node *n);
 
@@ -130,6 +142,12 @@ ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack);
 int lower_arange_dyn(lower_ctx *cx, const ts_node *n);
 /* __and__ / __or__ / __xor__ of two numbers (compile-time or run-time bools / ints). */
 int lower_logic_scalar(lower_ctx *cx, const ts_node *n);
+
+/* Quantized values (quant.c): after any node, give the tensor outputs of a non-quantized op that read
+ * a quantized tensor the quantization torch gives them (requantizing where the op rounds); fail for a
+ * quantized tensor returned by the model. */
+int lower_quant_after(lower_ctx *cx, const ts_node *n);
+int lower_quant_check_output(lower_ctx *cx, const lv *l, int i);
 
 /* Blocks of control flow (control.c uses it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);
