@@ -426,7 +426,8 @@ int lower_qcat(lower_ctx *cx, const ts_node *n) {
     return out_q(cx, n, 0, fake_quant(cx, y, qo, strstr(n->kind, "_relu") != NULL), qo);
 }
 
-/* quantized::hardswish(x, scale, zp), sigmoid(x, scale, zp), leaky_relu(x, slope, inplace, scale, zp). */
+/* quantized::hardswish(x, scale, zp), sigmoid(x, scale, zp), leaky_relu(x, slope, inplace, scale, zp),
+ * relu6(x, inplace) (keeps x's quantization). */
 int lower_qactivation(lower_ctx *cx, const ts_node *n) {
     const char *k = n->kind + 11;
     const lower_qp *qx;
@@ -434,7 +435,10 @@ int lower_qactivation(lower_ctx *cx, const ts_node *n) {
     if (!x) return -1;
     ir_value *y;
     const lower_qp *qo;
-    if (strcmp(k, "leaky_relu") == 0) {
+    if (strcmp(k, "relu6") == 0) { /* the input's quantization */
+        qo = qx;
+        y = lower_unary(cx, IR_OP_RELU6, x, "relu6");
+    } else if (strcmp(k, "leaky_relu") == 0) {
         double slope;
         if (const_num(cx, n, 1, &slope) || !(qo = qout(cx, n, 3, 4, qx))) return -1;
         ir_op *op = lower_op(cx, IR_OP_LEAKY_RELU, "lrelu");

@@ -7,7 +7,8 @@ such constant is replaced, in place in the frozen graph, by plain constants:
 - a conv packed object -> prim::TupleConstruct(weight, bias or None, stride, padding, dilation, groups,
   transposed), the weight dequantized to fp32 ((q - zero_point) * scale, per tensor or per channel);
 - a linear packed object -> prim::TupleConstruct(weight, bias or None);
-- an embedding packed object (8 or 4 bit, float scale / zero point per row) -> its dequantized weight;
+- an embedding packed object (8 or 4 bit, float scale / zero point per row) -> its dequantized weight
+  (every row looked up with torch's own op, so the values are exactly torch's);
 - a quantized tensor constant -> aten::quantize_per_tensor / quantize_per_channel of its dequantized
   values, so the C lowering tracks its quantization parameters like any other quantized value.
 
@@ -48,8 +49,11 @@ def _packed(torch, graph, obj, cls):
                  _const(graph, None if b is None else b.detach().float().contiguous())]
         return _tuple(torch, graph, items)
     if cls == "EmbeddingPackedParamsBase":
+        # every row through torch's own lookup (the 4-bit form keeps its scales in fp16)
         w = torch.ops.quantized.embedding_bag_unpack(obj)
-        return _const(graph, _float_weight(w))
+        lookup = torch.ops.quantized.embedding_4bit if w.dtype == torch.quint4x2 else torch.ops.quantized.embedding_byte
+        rows = lookup(obj, torch.arange(w.shape[0], dtype=torch.int64))
+        return _const(graph, rows.float().contiguous())
     return None
 
 
