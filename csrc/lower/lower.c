@@ -246,6 +246,8 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
     const lower_opts *o = cx->o;
     ir_block *blk = cx->b;
     ir_op *before = blk->last; /* ops after it are this node's (debug) */
+    lv *qsaved = NULL; /* quant.c: an averaging op's quantized input, swapped for its integer steps */
+    if (lower_quant_before(cx, n, &qsaved)) return -1;
     if (o->external && o->external_has && o->external_has(o->external_ud, n->kind)) {
         int r = o->external(o->external_ud, cx, n, cx->e);
         if (r < 0) return -1;
@@ -257,7 +259,7 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
 bound:
     for (int i = 0; i < n->nout; i++)
         if (!cx->vals[n->out[i]->id]) return lower_fail(cx, "internal: output %d was not bound", i);
-    if (lower_quant_after(cx, n)) return -1;
+    if (lower_quant_after(cx, n, qsaved)) return -1;
     /* in-place ops (add_, relu_, ...) also rebind the mutated input */
     size_t kl = strlen(n->kind);
     if (kl > 2 && n->kind[kl - 1] == '_' && n->kind[kl - 2] != '_' && n->nin > 0 && n->nout > 0) {

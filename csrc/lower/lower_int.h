@@ -143,10 +143,13 @@ int lower_arange_dyn(lower_ctx *cx, const ts_node *n);
 /* __and__ / __or__ / __xor__ of two numbers (compile-time or run-time bools / ints). */
 int lower_logic_scalar(lower_ctx *cx, const ts_node *n);
 
-/* Quantized values (quant.c): after any node, give the tensor outputs of a non-quantized op that read
- * a quantized tensor the quantization torch gives them (requantizing where the op rounds); fail for a
- * quantized tensor returned by the model. */
-int lower_quant_after(lower_ctx *cx, const ts_node *n);
+/* Quantized values (quant.c), around each registered node's lowering: before, an averaging op (mean,
+ * avg pools) on a quantized tensor is given its integer steps instead (*saved: the real input, restored
+ * after, NULL otherwise); after, the tensor outputs of a non-quantized op that read a quantized tensor
+ * get the quantization torch gives them (requantizing where the op rounds). lower_quant_check_output
+ * fails for a quantized tensor returned by the model. */
+int lower_quant_before(lower_ctx *cx, const ts_node *n, lv **saved);
+int lower_quant_after(lower_ctx *cx, const ts_node *n, lv *saved);
 int lower_quant_check_output(lower_ctx *cx, const lv *l, int i);
 
 /* Blocks of control flow (control.c uses it): lower every node of b, in order. */

@@ -651,7 +651,48 @@ static int give_q(lower_ctx *cx, lv *l, const lower_qp *q, int exact, int *slot_
     return 0;
 }
 
-int lower_quant_after(lower_ctx *cx, const ts_node *n) {
+/* Averages of a quantized tensor: torch sums the integer steps exactly and rounds the mean half to even,
+ * so a mean that is a tie (sum / count = n + 0.5, common for small windows) must stay one. Summing the
+ * real values k * scale in fp32 would nudge it either way; the op runs on k instead. */
+static const char *const averaging_kinds[] = {
+    "mean", "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d", NULL,
+};
+
+int lower_quant_before(lower_ctx *cx, const ts_node *n, lv **saved) {
+    *saved = NULL;
+    if (strncmp(n->kind, "aten::", 6) != 0 || !in_list(n->kind + 6, averaging_kinds) || n->nin < 1) return 0;
+    lv *l = cx->vals[n->in[0]->id];
+    if (!l || l->kind != LV_TENSOR || !l->q || l->q->axis >= 0) return 0;
+    ir_value *k = lb_scalar_op(cx, IR_OP_MUL, l->v, (double)(1.0f / (float)l->q->scale[0]));
+    k = k ? lower_unary(cx, IR_OP_ROUND, k, "steps") : NULL;
+    lv *kl = k ? lv_tensor(cx, k) : NULL;
+    if (!kl) return -1;
+    *saved = l;
+    cx->vals[n->in[0]->id] = kl;
+    return 0;
+}
+
+/* The output of an averaging op run on integer steps: rounded, clamped and scaled back (q of saved). */
+static int finish_average(lower_ctx *cx, const ts_node *n, lv *saved) {
+    const lower_qp *q = saved->q;
+    cx->vals[n->in[0]->id] = saved;
+    for (int i = 0; i < n->nout; i++) {
+        lv *l = cx->vals[n->out[i]->id];
+        if (l->kind != LV_TENSOR || !l->v) continue;
+        ir_value *r = lower_unary(cx, IR_OP_ROUND, l->v, "qround");
+        r = r ? clip(cx, r, (double)(q->qmin - q->zp[0]), (double)(q->qmax - q->zp[0]), "qclip") : NULL;
+        r = r ? lb_scalar_op(cx, IR_OP_MUL, r, (double)(float)q->scale[0]) : NULL;
+        lv *nl = r ? lv_tensor(cx, r) : NULL;
+        if (!nl) return -1;
+        nl->q = q;
+        cx->vals[n->out[i]->id] = nl;
+    }
+    return 0;
+}
+
+int lower_quant_after(lower_ctx *cx, const ts_node *n, lv *saved) {
+    if (saved) return finish_average(cx, n, saved);
     const char *k = n->kind;
     if (strncmp(k, "aten::", 6) != 0) return 0; /* prim:: plumbing keeps lvs; quantized:: ops set their own */
     k += 6;
