@@ -299,7 +299,7 @@ def _convert(fn, *xs):
     (lambda x: torch.linalg.matrix_norm(x, 2), r"aten::linalg_matrix_norm.*order 2 needs singular values"),
     (lambda x: torch.linalg.norm(x[0], -2), r"aten::linalg_norm.*order -2 needs singular values"),
     (lambda x: torch.nuclear_norm(x[0]), r"aten::nuclear_norm"),  # 2-D: torch 1.13 refuses 3-D when tracing
-    (lambda x: torch.linalg.inv(torch.cat([x, x], 1)[:, :5, :5] + 0), r"aten::linalg_inv.*up to 4 x 4"),
+    (lambda x: torch.linalg.inv(x.repeat(1, 7, 7)[:, :33, :33] + 40 * torch.eye(33)), r"aten::linalg_inv.*to 32 x 32"),
 ])
 def test_errors(fn, msg):
     with pytest.raises(ct.ConversionError, match=msg):

@@ -352,6 +352,9 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_SPACE_TO_BATCH: case IR_OP_BATCH_TO_SPACE: case IR_OP_UPSAMPLE_NEAREST_NEIGHBOR: case IR_OP_UPSAMPLE_BILINEAR:
     case IR_OP_RESIZE_NEAREST_NEIGHBOR: case IR_OP_RESIZE_BILINEAR: case IR_OP_RESAMPLE:
         return inf_image(c);
+    case IR_OP_RANDOM_UNIFORM: case IR_OP_RANDOM_NORMAL: case IR_OP_RANDOM_BERNOULLI: case IR_OP_RANDOM_CATEGORICAL:
+    case IR_OP_NON_MAXIMUM_SUPPRESSION:
+        return inf_random(c);
     case IR_OP_CONST:
         if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
         return inf_out(c, c->op->out[0]->type);

@@ -7,9 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-/* softmax(q k^T * scale + mask) v; q [.., L, E], k [.., S, E], v [.., S, Ev]. probs (optional) gets the weights. */
-static ir_value *sdpa(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *v, ir_value *mask, int causal, double scale,
-                      ir_value **probs) {
+/* The attention scores q k^T * scale + mask (causal: -inf above the diagonal); q [.., L, E], k [.., S, E]. */
+static ir_value *sdpa_scores(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *mask, int causal, double scale) {
     int r = q->type.rank;
     int64_t L = q->type.dims[r - 2], S = k->type.dims[k->type.rank - 2], E = q->type.dims[r - 1];
     if (scale <= 0) {
@@ -52,9 +51,16 @@ static ir_value *sdpa(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *v, ir_v
         }
         if (!s) return NULL;
     }
-    ir_value *p = lb_softmax(cx, s, s->type.rank - 1);
+    return s;
+}
+
+/* softmax(q k^T * scale + mask) v; q [.., L, E], k [.., S, E], v [.., S, Ev]. probs (optional) gets the weights. */
+static ir_value *sdpa(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *v, ir_value *mask, int causal, double scale,
+                      ir_value **probs) {
+    ir_value *s = sdpa_scores(cx, q, k, mask, causal, scale);
+    ir_value *p = s ? lb_softmax(cx, s, s->type.rank - 1) : NULL;
     if (probs) *probs = p;
-    return lb_matmul(cx, p, v, 0, 0);
+    return p ? lb_matmul(cx, p, v, 0, 0) : NULL;
 }
 
 /* scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0, is_causal=False, scale=None, enable_gqa=False) */
@@ -73,6 +79,34 @@ int lower_sdpa(lower_ctx *cx, const ts_node *n) {
     if (gqa) return lower_fail(cx, "enable_gqa is not supported");
     if (q->type.rank < 2 || k->type.rank < 2 || v->type.rank < 2) return lower_fail(cx, "attention inputs need rank >= 2");
     return lower_out_tensor(cx, n, 0, sdpa(cx, q, k, v, mask, causal, scale, NULL));
+}
+
+/* _scaled_dot_product_flash_attention_for_cpu(q, k, v, dropout_p=0, is_causal=False, *, attn_mask=None,
+ * scale=None) -> (output, logsumexp): q/k/v [B, H, L|S, E]; logsumexp [B, H, L] is the log of each score
+ * row's softmax denominator (fp32, as torch keeps it). */
+int lower_sdpa_flash_cpu(lower_ctx *cx, const ts_node *n) {
+    ir_value *q = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    ir_value *k = q ? lower_tensor_in(cx, n, 1, q->type.dtype) : NULL;
+    ir_value *v = k ? lower_tensor_in(cx, n, 2, q->type.dtype) : NULL;
+    if (!v) return -1;
+    double drop = 0, scale = 0;
+    int causal = 0;
+    ir_value *mask = NULL;
+    if (n->nin > 3 && lower_float_in(cx, n, 3, &drop)) return -1;
+    if (n->nin > 4 && lower_bool_in(cx, n, 4, &causal)) return -1;
+    if (n->nin > 5 && !lower_is_none(cx, n, 5) && !(mask = lower_tensor_in(cx, n, 5, IR_DT_INVALID))) return -1;
+    if (n->nin > 6 && !lower_is_none(cx, n, 6) && lower_float_in(cx, n, 6, &scale)) return -1;
+    if (drop != 0) return lower_fail(cx, "dropout_p = %g (only 0: Core ML has no random dropout)", drop);
+    if (q->type.rank != 4 || k->type.rank != 4 || v->type.rank != 4)
+        return lower_fail(cx, "needs 4-D query / key / value [batch, heads, length, dim], got ranks %d / %d / %d",
+                          q->type.rank, k->type.rank, v->type.rank);
+    if (mask && mask->type.dtype == IR_BOOL) return lower_fail(cx, "a bool attn_mask (torch takes a float mask here)");
+    ir_value *s = sdpa_scores(cx, q, k, mask, causal, scale);
+    ir_value *p = s ? lb_softmax(cx, s, 3) : NULL;
+    if (!p || lower_out_tensor(cx, n, 0, lb_matmul(cx, p, v, 0, 0))) return -1;
+    if (s->type.dtype != IR_FP32 && !(s = lower_cast(cx, s, IR_FP32, "scores32"))) return -1;
+    int64_t last = 3;
+    return lower_out_tensor(cx, n, 1, lb_reduce(cx, IR_OP_REDUCE_LOG_SUM_EXP, s, 1, &last, 0));
 }
 
 /* rows [i*E, (i+1)*E) of a packed projection weight / bias */

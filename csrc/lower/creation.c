@@ -99,6 +99,24 @@ static int like_dynamic(lower_ctx *cx, const ts_node *n, ir_value *x, int full, 
 
 /* zeros / ones / empty(size, dtype, ...), full(size, value, dtype, ...), their _like(x, ...) and
  * new_(x, size, ...) forms; fill_(x, value), zero_(x). */
+/* zeros / ones / full / empty / new_* with a size list holding run-time numbers (sizes at input i):
+ * MIL fill(shape, value) in the dtype asked for (full: the value's kind; new_*: dt, self's dtype). */
+static int fill_dynamic(lower_ctx *cx, const ts_node *n, lv *sizes, int i, int full, int is_new, double val, ir_dtype dt) {
+    ir_value *shape = lower_shape_tensor(cx, sizes);
+    if (!shape) return -1;
+    i++;
+    lv_kind vk = LV_FLOAT;
+    if (full) {
+        if (number_at(cx, n, i++, &val, &vk)) return -1;
+        if (!is_new) dt = dtype_of_kind(vk);
+    }
+    if (dtype_at(cx, n, i, &dt)) return -1;
+    ir_value *v = lower_const_scalar(cx, val, dt, "value");
+    ir_op *op = v ? lower_op(cx, IR_OP_FILL, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "shape", shape) || ir_op_set_input(op, "value", v)) return -1;
+    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+}
+
 int lower_fill_like(lower_ctx *cx, const ts_node *n) {
     char k[24];
     snprintf(k, sizeof k, "%s", n->kind + 6);
@@ -129,6 +147,12 @@ int lower_fill_like(lower_ctx *cx, const ts_node *n) {
             if (full && number_at(cx, n, 1, &val, &vk2)) return -1;
             return like_dynamic(cx, n, x, full, val, inplace);
         }
+    }
+    if (!like && !inplace) { /* sizes known only at run time: fill(shape, value) */
+        lv *sl = lower_in(cx, n, i);
+        if (!sl) return -1;
+        if (lv_ints(cx, sl, dims, IR_MAX_RANK, &rank) != 0 && (sl->kind == LV_LIST || sl->kind == LV_TUPLE))
+            return fill_dynamic(cx, n, sl, i, full, is_new, val, dt);
     }
     if (!like && !inplace && size_at(cx, n, i++, dims, &rank)) return -1;
     if (full) {

@@ -1,6 +1,6 @@
-/* diag.c: diagonals and small square matrices, composed from MIL ops: trace, diagonal
- * (offset, any two dims), diag_embed, and linalg_det / linalg_inv of static matrices up to
- * 4 x 4 by cofactor expansion (Core ML has no LU or matrix-inverse op). */
+/* diag.c: diagonals and square matrices, composed from MIL ops: trace, diagonal (offset, any two
+ * dims), diag_embed, and det / inverse / slogdet / logdet of static matrices: up to 4 x 4 by cofactor
+ * expansion, larger by elimination with partial pivoting (lu.c; Core ML has no LU or inverse op). */
 #include "lower/math.h"
 
 #include <string.h>
@@ -129,31 +129,23 @@ static ir_value *minor_det(lower_ctx *cx, const mat_t *m, const int *rows, const
     return acc;
 }
 
-/* linalg_det(A) / linalg_inv(A): A [.., n, n] with n <= 4 static; det by cofactor expansion,
- * inv = adjugate / det. A singular A gives inf / NaN where torch raises. */
-int lower_det_inv(lower_ctx *cx, const ts_node *n) {
-    int is_inv = strcmp(n->kind, "aten::linalg_inv") == 0;
-    ir_value *x = lm_float_in(cx, n, 0);
-    if (!x) return -1;
+/* The elements of x [.., N, N] (N <= 4) as [.., 1, 1] values, and det(x) [.., 1, 1]. */
+static ir_value *closed_det(lower_ctx *cx, ir_value *x, int64_t N, mat_t *m) {
     int r = x->type.rank;
-    if (r < 2) return lower_fail(cx, "needs a matrix (at least 2 dims), got %d-D", r);
-    int64_t N = x->type.dims[r - 1];
-    if (N < 0 || x->type.dims[r - 2] != N) return lower_fail(cx, "needs static square matrices");
-    if (N > 4) return lower_fail(cx, "only matrices up to 4 x 4 are supported (cofactor expansion), got %lld x %lld",
-                                 (long long)N, (long long)N);
-    mat_t m;
     ir_value *rows[4];
     int64_t ones[4] = {1, 1, 1, 1};
-    if (lb_split(cx, x, r - 2, (int)N, ones, rows)) return -1;
+    if (lb_split(cx, x, r - 2, (int)N, ones, rows)) return NULL;
     for (int i = 0; i < N; i++)
-        if (lb_split(cx, rows[i], r - 1, (int)N, ones, m.e[i])) return -1;
+        if (lb_split(cx, rows[i], r - 1, (int)N, ones, m->e[i])) return NULL;
     int idx[4] = {0, 1, 2, 3};
-    ir_value *det = minor_det(cx, &m, idx, idx, (int)N);
-    if (!det) return -1;
-    int64_t sq[2] = {r - 2, r - 1};
-    if (!is_inv) return lower_out_tensor(cx, n, 0, lb_squeeze(cx, det, 2, sq));
+    return minor_det(cx, m, idx, idx, (int)N);
+}
+
+/* inv(x) = adjugate / det for N <= 4 (m, det: from closed_det). */
+static ir_value *closed_inv(lower_ctx *cx, ir_value *x, int64_t N, const mat_t *m, ir_value *det) {
+    int r = x->type.rank;
     ir_value *inv_det = lower_binary(cx, IR_OP_REAL_DIV, lower_const_scalar(cx, 1, x->type.dtype, "one"), det, "inv_det");
-    if (!inv_det) return -1;
+    if (!inv_det) return NULL;
     ir_value *out_rows[4];
     for (int i = 0; i < N; i++) {
         ir_value *row[4];
@@ -163,11 +155,68 @@ int lower_det_inv(lower_ctx *cx, const ts_node *n) {
                 if (q != j) rr[a++] = q;
                 if (q != i) cc[b++] = q;
             }
-            ir_value *c = N == 1 ? lower_const_scalar(cx, 1, x->type.dtype, "unit") : minor_det(cx, &m, rr, cc, (int)N - 1);
+            ir_value *c = N == 1 ? lower_const_scalar(cx, 1, x->type.dtype, "unit") : minor_det(cx, m, rr, cc, (int)N - 1);
             if (c && (i + j) % 2) c = lb_scalar_op(cx, IR_OP_MUL, c, -1);
-            if (!(row[j] = c ? lower_binary(cx, IR_OP_MUL, c, inv_det, "entry") : NULL)) return -1;
+            if (!(row[j] = c ? lower_binary(cx, IR_OP_MUL, c, inv_det, "entry") : NULL)) return NULL;
         }
-        if (!(out_rows[i] = lb_concat(cx, (int)N, row, r - 1))) return -1;
+        if (!(out_rows[i] = lb_concat(cx, (int)N, row, r - 1))) return NULL;
     }
-    return lower_out_tensor(cx, n, 0, lb_concat(cx, (int)N, out_rows, r - 2));
+    return lb_concat(cx, (int)N, out_rows, r - 2);
+}
+
+/* linalg_det / det, linalg_inv / inverse / linalg_inv_ex (inverse, info = 0), slogdet / linalg_slogdet
+ * (sign, logabsdet) and logdet of A [.., n, n] with n static: closed forms for n <= 4 (cofactor
+ * expansion, inv = adjugate / det), elimination with partial pivoting beyond (lu.c). A singular A gives
+ * inf / NaN where torch's inverse raises; logdet is NaN for det < 0 and -inf for det = 0, as torch. */
+int lower_det_inv(lower_ctx *cx, const ts_node *n) {
+    const char *k = n->kind + 6; /* after "aten::" */
+    int is_inv = strstr(k, "inv") != NULL, is_slog = strstr(k, "slogdet") != NULL, is_log = strcmp(k, "logdet") == 0;
+    ir_value *x = lm_float_in(cx, n, 0);
+    if (!x) return -1;
+    int r = x->type.rank;
+    if (r < 2) return lower_fail(cx, "needs a matrix (at least 2 dims), got %d-D", r);
+    int64_t N = x->type.dims[r - 1];
+    if (N < 0 || x->type.dims[r - 2] != N) return lower_fail(cx, "needs static square matrices");
+    if (N < 1 || N > LM_ELIM_MAX)
+        return lower_fail(cx, "only matrices from 1 x 1 to %d x %d are supported (unrolled elimination), got %lld x %lld",
+                          LM_ELIM_MAX, LM_ELIM_MAX, (long long)N, (long long)N);
+    int64_t sq[2] = {r - 2, r - 1};
+    mat_t m;
+    ir_value *det = NULL, *sign = NULL, *logabs = NULL;
+    if (is_inv) {
+        ir_value *inv;
+        if (N <= 4) {
+            det = closed_det(cx, x, N, &m);
+            inv = det ? closed_inv(cx, x, N, &m, det) : NULL;
+        } else {
+            inv = lm_elim_inverse(cx, x);
+        }
+        if (lower_out_tensor(cx, n, 0, inv)) return -1;
+        if (n->nout < 2) return 0;
+        /* linalg_inv_ex's info: 0 for every matrix (a singular one is not detected) */
+        if (lb_static(cx, x, "linalg_inv_ex's batch")) return -1;
+        int64_t cnt = 1;
+        for (int i = 0; i < r - 2; i++) cnt *= x->type.dims[i];
+        float *zeros = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(cnt ? cnt : 1));
+        if (!zeros) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return lower_out_tensor(cx, n, 1, lb_const(cx, IR_INT32, r - 2, x->type.dims, zeros, "info"));
+    }
+    if (N <= 4) {
+        ir_value *d = closed_det(cx, x, N, &m);
+        if (!(det = d ? lb_squeeze(cx, d, 2, sq) : NULL)) return -1;
+        if (is_slog) {
+            sign = lower_unary(cx, IR_OP_SIGN, det, "sign");
+            logabs = lm_log(cx, lower_unary(cx, IR_OP_ABS, det, "abs_det"), "logabsdet");
+        }
+        if (is_log) return lower_out_tensor(cx, n, 0, lm_log(cx, det, NULL));
+    } else {
+        if (lm_elim_det(cx, x, is_slog || is_log ? NULL : &det, is_slog || is_log ? &sign : NULL,
+                        is_slog || is_log ? &logabs : NULL))
+            return -1;
+        if (is_log) /* log|det| + log(sign): + 0, -inf for a zero and NaN for a negative det */
+            return lower_out_tensor(cx, n, 0, lower_binary(cx, IR_OP_ADD, logabs, lm_log(cx, sign, "log_sign"), NULL));
+    }
+    if (!is_slog) return lower_out_tensor(cx, n, 0, det);
+    if (lower_out_tensor(cx, n, 0, sign)) return -1;
+    return lower_out_tensor(cx, n, 1, logabs);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 typedef enum { B_ADD, B_SUB, B_RSUB, B_MUL, B_DIV, B_FLOORDIV, B_MOD, B_POW, B_MAX, B_MIN, B_FMOD, B_ATAN2, B_TRUNCDIV,
-               B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE } binop;
+               B_FMAX, B_FMIN, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE } binop;
 
 static int parse_binop(const char *kind, binop *op) {
     static const struct { const char *name; binop op; } tab[] = {
@@ -14,7 +14,7 @@ static int parse_binop(const char *kind, binop *op) {
         {"floor_divide", B_FLOORDIV}, {"floordiv", B_FLOORDIV}, {"remainder", B_MOD}, {"pow", B_POW},
         {"maximum", B_MAX}, {"minimum", B_MIN}, {"eq", B_EQ}, {"ne", B_NE}, {"lt", B_LT}, {"le", B_LE},
         {"gt", B_GT}, {"ge", B_GE}, {"fmod", B_FMOD}, {"atan2", B_ATAN2}, {"arctan2", B_ATAN2},
-        {"divide", B_DIV}, {"multiply", B_MUL}, {"subtract", B_SUB}, {"fmax", B_MAX}, {"fmin", B_MIN},
+        {"divide", B_DIV}, {"multiply", B_MUL}, {"subtract", B_SUB}, {"fmax", B_FMAX}, {"fmin", B_FMIN},
         {"greater", B_GT}, {"greater_equal", B_GE}, {"less", B_LT}, {"less_equal", B_LE}, {"not_equal", B_NE},
     };
     const char *k = strstr(kind, "::");
@@ -52,8 +52,10 @@ static ir_opkind ir_kind_of(binop op) {
     case B_FLOORDIV: return IR_OP_FLOOR_DIV;
     case B_MOD: return IR_OP_MOD;
     case B_POW: return IR_OP_POW;
-    case B_MAX: return IR_OP_MAXIMUM;
-    case B_MIN: return IR_OP_MINIMUM;
+    case B_MAX:
+    case B_FMAX: return IR_OP_MAXIMUM;
+    case B_MIN:
+    case B_FMIN: return IR_OP_MINIMUM;
     case B_FMOD:
     case B_ATAN2:
     case B_TRUNCDIV: return IR_OP_MOD; /* composed, see composed_binary */
@@ -101,6 +103,8 @@ static lv *fold(lower_ctx *cx, binop op, const lv *a, const lv *b, double alpha)
         if (y == 0) break;
         return fl ? lv_float(cx, fmod(x, y)) : lv_int(cx, xi % yi);
     case B_ATAN2: return lv_float(cx, atan2(x, y));
+    case B_FMAX: return fl ? lv_float(cx, fmax(x, y)) : lv_int(cx, xi > yi ? xi : yi);
+    case B_FMIN: return fl ? lv_float(cx, fmin(x, y)) : lv_int(cx, xi < yi ? xi : yi);
     case B_TRUNCDIV:
         if (y == 0) break;
         return fl ? lv_float(cx, trunc(x / y)) : lv_int(cx, xi / yi);
@@ -152,9 +156,16 @@ static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) 
 static ir_value *trunc_of(lower_ctx *cx, ir_value *x);
 static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix);
 
-/* fmod, atan2 and truncating division, composed from MIL ops (x, y already in one dtype). */
+/* fmod, atan2, truncating division and fmax / fmin, composed from MIL ops (x, y already in one dtype). */
 static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value *y) {
     ir_dtype dt = x->type.dtype;
+    if (op == B_FMAX || op == B_FMIN) { /* NaN is missing data: the other operand where one is NaN */
+        ir_value *m = lower_binary(cx, op == B_FMAX ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, op == B_FMAX ? "max" : "min");
+        if (!ir_dtype_is_float(dt) || !m) return m;
+        ir_value *xn = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, "x_nan"), *yn = xn ? lower_binary(cx, IR_OP_NOT_EQUAL, y, y, "y_nan") : NULL;
+        ir_value *r = yn ? select3(cx, yn, x, m, "y_missing") : NULL; /* a / b broadcast to the full shape */
+        return r ? select3(cx, xn, y, r, NULL) : NULL;
+    }
     if (op == B_FMOD) { /* sign(x) * mod(|x|, |y|): C fmod, exact */
         ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
         ir_value *m = ay ? lower_binary(cx, IR_OP_MOD, ax, ay, "mod") : NULL;
@@ -246,7 +257,7 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         y = operand(cx, b, dt, "y");
     }
     if (!y) return -1;
-    ir_value *r = op == B_FMOD || op == B_ATAN2 || op == B_TRUNCDIV ? composed_binary(cx, op, x, y)
+    ir_value *r = op == B_FMOD || op == B_ATAN2 || op == B_TRUNCDIV || op == B_FMAX || op == B_FMIN ? composed_binary(cx, op, x, y)
                                                                      : lower_binary(cx, ir_kind_of(op), x, y, NULL);
     if (!r) return -1;
     if (scalar_result) {

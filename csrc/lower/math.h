@@ -21,4 +21,13 @@ int lm_common_in(lower_ctx *cx, const ts_node *n, int first, int cnt, int want_f
 /* The p-norm of x over the given axes: 2, 1, +-inf, 0 (count of nonzeros) or any p. */
 ir_value *lower_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep);
 
+/* Matrices up to this size are inverted / factored by unrolled elimination (lu.c). */
+#define LM_ELIM_MAX 32
+/* The inverse of a [.., n, n] float tensor (static n <= LM_ELIM_MAX) by Gauss-Jordan elimination with
+ * partial pivoting; a singular matrix gives inf / NaN. */
+ir_value *lm_elim_inverse(lower_ctx *cx, ir_value *a);
+/* det, sign(det) and log|det| (each optional: NULL skips it) of a [.., n, n] float tensor, shaped [..],
+ * by LU with partial pivoting. */
+int lm_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_value **logabs);
+
 #endif

@@ -1,8 +1,16 @@
 /* rnn.c: aten::lstm, aten::gru, aten::rnn_tanh, aten::rnn_relu (the (input, hx, params, has_biases,
  * num_layers, dropout, train, bidirectional, batch_first) overloads), unrolled over the static
  * sequence length: one linear for the input projection of every step, then per step a linear of the
- * hidden state and the gate math (sigmoid/tanh/mul/add). */
+ * hidden state and the gate math (sigmoid/tanh/mul/add).
+ *
+ * The data overloads (data, batch_sizes, hx, params, has_biases, num_layers, dropout, train,
+ * bidirectional) run over packed sequences (packed.h): the same unrolled steps over the padded
+ * time-major tensor behind the data, where a sequence past its length keeps its state (a select
+ * on the step's mask), so the reverse direction starts at each sequence's own last step and the
+ * final states are those at each sequence's length; the output is packed again with the input's
+ * indices. */
 #include "lower/build.h"
+#include "lower/packed.h"
 
 #include <string.h>
 
@@ -17,15 +25,23 @@ static ir_value *linear(lower_ctx *cx, ir_value *x, ir_value *w, ir_value *b) {
 
 static ir_value *act(lower_ctx *cx, ir_opkind k, ir_value *x) { return lower_unary(cx, k, x, NULL); }
 
+/* select(m, a, b) */
+static ir_value *keep_where(lower_ctx *cx, ir_value *m, ir_value *a, ir_value *b) {
+    ir_op *op = m && a && b ? lower_op(cx, IR_OP_SELECT, "keep") : NULL;
+    if (!op || ir_op_set_input(op, "cond", m) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
+    return lower_finish(cx, op);
+}
+
 /* One direction of one layer over xs[0..T) ([B, I] each); h, c: [B, H] initial states (c LSTM only).
- * Writes hs[t] and the final h / c. */
+ * ms: NULL, or per step a bool [B, 1] (off: the state does not change). Writes hs[t] and the final h / c. */
 static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *wih, ir_value *whh, ir_value *bih,
-                   ir_value *bhh, int reverse, ir_value **h, ir_value **c, ir_value **hs) {
+                   ir_value *bhh, int reverse, ir_value **h, ir_value **c, ir_value **hs, ir_value **ms) {
     int G = ck == CELL_LSTM ? 4 : ck == CELL_GRU ? 3 : 1;
     int64_t H = whh->type.dims[1];
     int64_t sizes[4] = {H, H, H, H};
     for (int s = 0; s < T; s++) {
         int t = reverse ? T - 1 - s : s;
+        ir_value *hp = *h, *cp = c ? *c : NULL;
         ir_value *gx = linear(cx, xs[t], wih, bih);
         ir_value *gh = linear(cx, *h, whh, bhh);
         if (!gx || !gh) return -1;
@@ -54,6 +70,10 @@ static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *
             *h = zd ? lower_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
         }
         if (!*h) return -1;
+        if (ms) {
+            if (!(*h = keep_where(cx, ms[t], *h, hp))) return -1;
+            if (ck == CELL_LSTM && !(*c = keep_where(cx, ms[t], *c, cp))) return -1;
+        }
         hs[t] = *h;
     }
     return 0;
@@ -68,15 +88,21 @@ static ir_value *tensor_of(lower_ctx *cx, lv *l, ir_dtype dt) {
 int lower_rnn(lower_ctx *cx, const ts_node *n) {
     cell_kind ck = strcmp(n->kind, "aten::lstm") == 0 ? CELL_LSTM : strcmp(n->kind, "aten::gru") == 0 ? CELL_GRU
                  : strcmp(n->kind, "aten::rnn_relu") == 0 ? CELL_RELU : CELL_TANH;
-    if (n->nin != 9) return lower_fail(cx, "only the (input, hx, params, ...) overload is supported (no packed sequences)");
-    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    lv *hx = x ? lower_in(cx, n, 1) : NULL, *params = hx ? lower_in(cx, n, 2) : NULL;
-    int has_b, bidir, batch_first, train;
+    if (n->nin != 9) return lower_fail(cx, "only the (input, hx, params, ...) and (data, batch_sizes, hx, params, ...) overloads are supported");
+    lv *a3 = lower_in(cx, n, 3);
+    if (!a3) return -1;
+    int packed = a3->kind == LV_LIST || a3->kind == LV_TUPLE, o = packed; /* data overload: inputs shift by one */
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *mask = NULL, *nz = NULL;
+    if (x && packed && lower_packed_parts(cx, x, &x, &mask, &nz)) return -1;
+    lv *hx = x ? lower_in(cx, n, 1 + o) : NULL, *params = hx ? lower_in(cx, n, 2 + o) : NULL;
+    int has_b, bidir, batch_first = 0, train;
     int64_t layers;
-    if (!params || lower_bool_in(cx, n, 3, &has_b) || lower_int_in(cx, n, 4, &layers) || lower_bool_in(cx, n, 6, &train) ||
-        lower_bool_in(cx, n, 7, &bidir) || lower_bool_in(cx, n, 8, &batch_first))
+    if (!params || lower_bool_in(cx, n, 3 + o, &has_b) || lower_int_in(cx, n, 4 + o, &layers) ||
+        lower_bool_in(cx, n, 6 + o, &train) || lower_bool_in(cx, n, 7 + o, &bidir) ||
+        (!packed && lower_bool_in(cx, n, 8, &batch_first)))
         return -1;
     if (lb_static(cx, x, "a recurrent layer's input")) return -1;
+    if (packed && x->type.rank != 3) return lower_fail(cx, "packed data of %d-D sequences (needs [T, B, features])", x->type.rank);
     int unbatched = x->type.rank == 2;
     if (!unbatched && x->type.rank != 3) return lower_fail(cx, "input of rank %d", x->type.rank);
     ir_dtype dt = x->type.dtype;
@@ -104,6 +130,11 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
     }
     for (int k = 0; k < nh; k++) {
         if (!h0[k]) return -1;
+        if (packed) { /* its batch size came from batch_sizes[0]: a run-time number, here B */
+            ir_value *whh = tensor_of(cx, params->items[1], dt);
+            int64_t hs3[3] = {layers * D, B, whh ? whh->type.dims[1] : 0};
+            if (!whh || !(h0[k] = lower_reshape(cx, h0[k], 3, hs3, "h0"))) return -1;
+        }
         if (unbatched) {
             int64_t ax = 1;
             if (!(h0[k] = lb_expand(cx, h0[k], 1, &ax))) return -1;
@@ -126,6 +157,15 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
             if (!(xs[t] = lb_squeeze(cx, pieces[t], 1, &ax))) return -1;
         }
     }
+    ir_value **ms = NULL; /* packed: per step the mask of the sequences still running, [B, 1] */
+    if (packed) {
+        int64_t ax2 = 2, ax0 = 0;
+        ir_value *m3 = lb_expand(cx, mask, 1, &ax2), **pieces = xs + T; /* hs[0] as scratch */
+        if (!(ms = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)T))) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        if (!m3 || lb_split(cx, m3, 0, T, ones, pieces)) return -1;
+        for (int t = 0; t < T; t++)
+            if (!(ms[t] = lb_squeeze(cx, pieces[t], 1, &ax0))) return -1;
+    }
     ir_value *seq = NULL;
     for (int L = 0; L < layers; L++) {
         for (int d = 0; d < D; d++) {
@@ -136,7 +176,7 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
             int idx = L * D + d;
             ir_value *h = lb_slice(cx, h0[0], 0, idx, idx + 1, 0, 1, 1), *c = NULL;
             if (ck == CELL_LSTM && !(c = lb_slice(cx, h0[1], 0, idx, idx + 1, 0, 1, 1))) return -1;
-            if (!h || run_dir(cx, ck, T, xs, w[0], w[1], w[2], w[3], d == 1, &h, &c, hs[d])) return -1;
+            if (!h || run_dir(cx, ck, T, xs, w[0], w[1], w[2], w[3], d == 1, &h, &c, hs[d], ms)) return -1;
             fin[0][idx] = h;
             fin[1][idx] = c;
         }
@@ -153,6 +193,7 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
     } else if (batch_first) {
         seq = lb_swap(cx, seq, 0, 1);
     }
+    if (packed) seq = lower_packed_data(cx, seq, nz);
     if (!seq || lower_out_tensor(cx, n, 0, seq)) return -1;
     (void)B;
     for (int k = 0; k < nh; k++) {

@@ -1,7 +1,8 @@
 /* sort.c: ordering ops: topk and kthvalue (topk), sort / argsort / msort (argsort +
  * gather_along_axis), searchsorted and bucketize (a broadcast compare summed: MIL has no binary
  * search), unique (_unique2) and unique_consecutive (sort, mark where the value changes,
- * non_zero of the marks: a run-time length; inverse and counts by cumsum and scatter).
+ * non_zero of the marks: a run-time length; inverse and counts by cumsum and scatter; along a dim:
+ * unique.c).
  * Values keep the input's dtype (bools go through int32); indices are int32. */
 #include "lower/build.h"
 
@@ -188,7 +189,7 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
     int inv = 0, cnt = 0, at = consec ? 1 : 2;
     if (!x || (n->nin > at && lower_bool_in(cx, n, at, &inv)) || (n->nin > at + 1 && lower_bool_in(cx, n, at + 1, &cnt)))
         return -1;
-    if (consec && n->nin > 3 && !lower_is_none(cx, n, 3)) return lower_fail(cx, "unique_consecutive with a dim");
+    if (consec && n->nin > 3 && !lower_is_none(cx, n, 3)) return lower_unique_dim(cx, n); /* unique.c */
     if (x->type.rank < 0) return lower_fail(cx, "unique of a tensor of unknown rank");
     int stat = ir_type_is_static(&x->type);
     int64_t len = stat ? ir_type_numel(&x->type) : -1, all = -1; /* -1: known at run time */

@@ -770,6 +770,12 @@ static PyObject *mod_set_num_threads(PyObject *m, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_set_winograd(PyObject *m, PyObject *args) {
+    int on;
+    if (!PyArg_ParseTuple(args, "p", &on)) return NULL;
+    return PyBool_FromLong(rt_set_winograd(on));
+}
+
 static PyMethodDef mod_methods[] = {
     {"convert", (PyCFunction)(void (*)(void))mod_convert, METH_VARARGS | METH_KEYWORDS,
      "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, converters=None, classifier=None) -> Program"},
@@ -779,6 +785,7 @@ static PyMethodDef mod_methods[] = {
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},
+    {"set_winograd", mod_set_winograd, METH_VARARGS, "set_winograd(on) -> previous: allow Winograd for 3x3 convs"},
     {NULL, NULL, 0, NULL},
 };
 

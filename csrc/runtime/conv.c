@@ -4,7 +4,8 @@
  * conv: depthwise 1-D/2-D convs go to the direct kernel in depthwise.c; the rest
  * is GEMM per (batch, group): 1x1 stride-1 unpadded convs multiply the input
  * directly, others build an im2col matrix for a tile of output rows (bounded
- * memory) and call cblas_sgemm. With fp16 tensors (activations, or weights held
+ * memory) and call cblas_sgemm; 3x3 stride-1 2-D convs where it pays go to
+ * Winograd F(4x4, 3x3) in winograd.c first. With fp16 tensors (activations, or weights held
  * without an fp32 copy) both go through conv_*_tiled, which convert in bounded
  * fp32 tiles instead of whole-tensor copies. conv_transpose is GEMM into a column matrix
  * followed by col2im accumulation. Weight layouts follow MIL:
@@ -270,6 +271,8 @@ int rt_k_CONV(rt_ctx *c) {
         if (!yv) return -1;
         if (rt_numel_dims(x->rank, od) == 0) return 0;
         if (depthwise) return conv_depthwise_tiled(c, x, wf, bf, &g, Cout, yv, o16);
+        int r = rt_conv_winograd(c, x, w, bf, &g, groups, Cout, yv, o16, 2 * COL_LIMIT16);
+        if (r <= 0) return r;
         return conv_gemm_tiled(c, x, w, bf, &g, groups, Cout, yv, o16);
     }
     const float *xf = rt_f32(c, x), *wf = xf ? rt_f32(c, w) : NULL, *bf = (wf && b) ? rt_f32(c, b) : NULL;
@@ -279,6 +282,8 @@ int rt_k_CONV(rt_ctx *c) {
     int64_t ISP = g.in[0] * g.in[1] * g.in[2], OSP = g.out[0] * g.out[1] * g.out[2];
     if (rt_numel_dims(x->rank, od) == 0) return 0;
     if (depthwise) return rt_conv_depthwise(c, xf, wf, bf, &g, Cout, y);
+    int wr = rt_conv_winograd(c, x, w, bf, &g, groups, Cout, y, 0, COL_LIMIT);
+    if (wr <= 0) return wr;
     /* bias first, GEMM accumulates onto it */
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t co = 0; co < Cout; co++) {

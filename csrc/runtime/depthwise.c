@@ -1,11 +1,11 @@
 /* depthwise.c: direct depthwise conv for 1-D/2-D (groups == C_in, channel
  * multiplier allowed), any stride, dilation and padding.
  *
- * Each input plane is first copied into a zero-padded buffer whose columns are
- * split by stride phase (and whose rows are rounded up to whole vectors), so
- * every kernel tap reads a contiguous run of the buffer for a row of outputs.
- * Unpadded stride-1 planes whose width is a multiple of 8 are read in place.
- * Outputs are computed in register blocks of 32 (GCC/clang vector extensions),
+ * Unpadded stride-1 planes whose width is a multiple of 8 are read in place, a
+ * row of outputs at a time (DW_PLANE). Every other plane is first copied into a
+ * zero-padded buffer split into stride-phase planes (DW_FILL), in which each tap
+ * of the whole output plane reads one contiguous run, so the plane is computed as
+ * one flat run with no per-row tails (DW_FLAT). Outputs are computed in register blocks of 32 (GCC/clang vector extensions),
  * planes in parallel. On x86 an AVX2/FMA build of the kernels is chosen at run
  * time. */
 #include "runtime/rt_internal.h"
@@ -135,6 +135,47 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
     default: break;                                                                                            \
     }
 
+/* A padded plane, flattened: with phase-plane rows rs floats apart and output
+ * (oh, ow) at index i = oh * rs + ow, every tap reads P[i + off[t]], so the whole
+ * plane is one run of i computed in blocks of 32 (the rs - OW columns past each
+ * row's end are computed and dropped). No per-row tails: small planes (OW well
+ * under 32) keep whole vectors busy. Z gets the flat outputs (n32 floats); P
+ * must be readable up to n32 + max(off). */
+#define DW_FLAT(NAME, ATTR)                                                                                    \
+    ATTR static void NAME(const float *P, int64_t rs, const int64_t *off, const float *w, int nt, float bias,  \
+                          float *Y, int64_t OH, int64_t OW, float *Z, int64_t n32) {                           \
+        for (int64_t i = 0; i < n32; i += 32) {                                                                \
+            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};                 \
+            int t = 0;                                                                                         \
+            for (; t + 2 <= nt; t += 2) {                                                                      \
+                const float *s = P + off[t] + i, *u = P + off[t + 1] + i;                                      \
+                const float ws = w[t], wu = w[t + 1];                                                          \
+                a0 += ws * *(const v8u *)(s);                                                                  \
+                a1 += ws * *(const v8u *)(s + 8);                                                              \
+                a2 += ws * *(const v8u *)(s + 16);                                                             \
+                a3 += ws * *(const v8u *)(s + 24);                                                             \
+                c0 += wu * *(const v8u *)(u);                                                                  \
+                c1 += wu * *(const v8u *)(u + 8);                                                              \
+                c2 += wu * *(const v8u *)(u + 16);                                                             \
+                c3 += wu * *(const v8u *)(u + 24);                                                             \
+            }                                                                                                  \
+            if (t < nt) {                                                                                      \
+                const float *s = P + off[t] + i;                                                               \
+                const float ws = w[t];                                                                         \
+                a0 += ws * *(const v8u *)(s);                                                                  \
+                a1 += ws * *(const v8u *)(s + 8);                                                              \
+                a2 += ws * *(const v8u *)(s + 16);                                                             \
+                a3 += ws * *(const v8u *)(s + 24);                                                             \
+            }                                                                                                  \
+            *(v8u *)(Z + i) = a0 + c0 + bias;                                                                  \
+            *(v8u *)(Z + i + 8) = a1 + c1 + bias;                                                              \
+            *(v8u *)(Z + i + 16) = a2 + c2 + bias;                                                             \
+            *(v8u *)(Z + i + 24) = a3 + c3 + bias;                                                             \
+        }                                                                                                      \
+        for (int64_t oh = 0; oh < OH; oh++) memcpy(Y + oh * OW, Z + oh * rs, sizeof(float) * (size_t)OW);     \
+    }
+
+DW_FLAT(dw_flat_generic, )
 DW_ROWS2(dw_rows2_generic, )
 DW_PLANE(dw_plane_generic, dw_rows2_generic, )
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -145,12 +186,14 @@ DW_PLANE(dw_plane_generic, dw_rows2_generic, )
 #endif
 DW_ROWS2(dw_rows2_avx2, DW_AVX2)
 DW_PLANE(dw_plane_avx2, dw_rows2_avx2, DW_AVX2)
+DW_FLAT(dw_flat_avx2, DW_AVX2)
 static int use_avx2(void) {
     /* the cpu model is initialised by libgcc's constructor before any of our code runs */
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #else
 #define dw_plane_avx2 dw_plane_generic
+#define dw_flat_avx2 dw_flat_generic
 static int use_avx2(void) { return 0; }
 #endif
 
@@ -158,8 +201,10 @@ typedef struct {
     const float *x, *w, *bias;
     const rt_geom *g;
     int64_t Cin, Cout, mult, K;
-    int64_t Hp, Wq, rs;  /* padded rows, columns per phase, floats per padded row */
+    int64_t Hp, Wq, rs;  /* rows read; columns of a phase plane; floats between the rows a kernel reads */
     int direct;          /* read x in place (no padding, stride 1) */
+    int64_t Hq, np;      /* rows per phase plane; floats of the padded plane buffer */
+    int64_t n32, slack;  /* flat outputs computed per plane; zeroed floats past np */
     const int64_t *off;  /* per tap offset into the padded plane */
     float *y;
     int avx2;
@@ -202,22 +247,25 @@ void rt_row_gather(float *dst, const float *xr, int64_t W, int64_t lo, int64_t h
     (use_avx2() ? gather_avx2 : gather_generic)(dst, xr, W, lo, hi, s, c0);
 }
 
-/* Zero-padded, phase-split copy of plane X into P: row r, phase p holds
- * P[r][p][q] = x[r - pt][q * sw + p - pl] (0 outside x). */
+/* Zero-padded, phase-split copy of plane X into P: padded row r, column phase p
+ * holds x[r - pt][q * sw + p - pl] at q (0 outside x), in the plane of its (row
+ * phase r % sh, column phase p), Hq rows of Wq floats each, so every tap of a
+ * strided conv reads one contiguous run: P + ((r % sh * sw + p) * Hq + r / sh) * Wq. */
 #define DW_FILL(NAME, ATTR)                                                                                    \
     ATTR static void NAME(const dw_job *j, const float *X, float *P) {                                         \
         const rt_geom *g = j->g;                                                                               \
-        int64_t H = g->in[1], W = g->in[2], sw = g->s[2], pt = g->pb[1], pl = g->pb[2];                        \
-        for (int64_t r = 0; r < j->Hp; r++) {                                                                  \
-            float *prow = P + r * j->rs;                                                                       \
+        int64_t H = g->in[1], W = g->in[2], sh = g->s[1], sw = g->s[2], pt = g->pb[1], pl = g->pb[2];          \
+        int64_t pstride = j->Hq * j->Wq;                                                                       \
+        for (int64_t r = 0; r < sh * j->Hq; r++) {                                                             \
+            float *prow = P + ((r % sh) * sw * j->Hq + r / sh) * j->Wq;                                        \
             int64_t ih = r - pt;                                                                               \
-            if (ih < 0 || ih >= H) {                                                                           \
-                memset(prow, 0, sizeof(float) * (size_t)j->rs);                                                \
-                continue;                                                                                      \
-            }                                                                                                  \
             const float *xr = X + ih * W;                                                                      \
             for (int64_t p = 0; p < sw; p++) {                                                                 \
-                float *dst = prow + p * j->Wq;                                                                 \
+                float *dst = prow + p * pstride;                                                               \
+                if (ih < 0 || ih >= H) {                                                                       \
+                    memset(dst, 0, sizeof(float) * (size_t)j->Wq);                                             \
+                    continue;                                                                                  \
+                }                                                                                              \
                 int64_t c0 = p - pl;                                                                           \
                 int64_t lo = c0 >= 0 ? 0 : (-c0 + sw - 1) / sw;                                                \
                 int64_t hi = (W - 1 - c0) < 0 ? 0 : (W - 1 - c0) / sw + 1;                                     \
@@ -245,14 +293,16 @@ static void dw_range(void *ctx, int64_t lo, int64_t hi) {
     dw_job *j = ctx;
     const rt_geom *g = j->g;
     int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2], sh = g->s[1];
-    float *P = NULL;
+    float *P = NULL, *Z = NULL;
     if (!j->direct) {
-        size_t np = (size_t)(j->Hp * j->rs);
-        P = malloc(sizeof(float) * (np ? np : 1));
+        size_t np = (size_t)j->np;
+        P = malloc(sizeof(float) * (np + (size_t)(j->slack + j->n32) + 1));
         if (!P) {
             j->failed = 1;
             return;
         }
+        memset(P + np, 0, sizeof(float) * (size_t)j->slack); /* read by the last block of DW_FLAT */
+        Z = P + np + j->slack;
     }
     int64_t last_plane = -1;
     for (int64_t i = lo; i < hi; i++) {
@@ -267,7 +317,10 @@ static void dw_range(void *ctx, int64_t lo, int64_t hi) {
         }
         float *Y = j->y + (n * j->Cout + co) * OH * OW;
         float b = j->bias ? j->bias[co] : 0.0f;
-        if (j->avx2) dw_plane_avx2(src, sh * j->rs, j->off, j->w + co * j->K, (int)j->K, b, Y, OH, OW);
+        if (!j->direct)
+            (j->avx2 ? dw_flat_avx2 : dw_flat_generic)(src, j->rs, j->off, j->w + co * j->K, (int)j->K, b, Y, OH, OW, Z,
+                                                       j->n32);
+        else if (j->avx2) dw_plane_avx2(src, sh * j->rs, j->off, j->w + co * j->K, (int)j->K, b, Y, OH, OW);
         else dw_plane_generic(src, sh * j->rs, j->off, j->w + co * j->K, (int)j->K, b, Y, OH, OW);
     }
     free(P);
@@ -298,12 +351,21 @@ int rt_conv_depthwise(rt_ctx *c, const float *x, const float *w, const float *bi
         j.Wq = g->in[2];
         for (int64_t kh = 0; kh < KH; kh++)
             for (int64_t kw = 0; kw < KW; kw++) off[kh * KW + kw] = kh * dh * j.rs + kw * dw;
-    } else {
-        j.Wq = (OW + 7) / 8 * 8 + ((KW - 1) * dw) / sw; /* whole vectors per output row */
-        j.rs = sw * j.Wq;
+    } else { /* padded or strided: one flat run per plane over its phase planes */
+        int64_t sh = g->s[1];
+        j.Wq = OW + ((KW - 1) * dw) / sw;
+        j.Hq = OH + ((KH - 1) * dh) / sh;
+        j.rs = j.Wq;
+        j.np = sh * sw * j.Hq * j.Wq;
+        j.n32 = ((OH - 1) * j.Wq + OW + 31) / 32 * 32;
+        int64_t maxoff = 0;
         for (int64_t kh = 0; kh < KH; kh++)
-            for (int64_t kw = 0; kw < KW; kw++)
-                off[kh * KW + kw] = kh * dh * j.rs + ((kw * dw) % sw) * j.Wq + (kw * dw) / sw;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                int64_t rp = (kh * dh) % sh, cp = (kw * dw) % sw;
+                off[kh * KW + kw] = ((rp * sw + cp) * j.Hq + (kh * dh) / sh) * j.Wq + (kw * dw) / sw;
+                maxoff = PC_MAX(maxoff, off[kh * KW + kw]);
+            }
+        j.slack = PC_MAX(0, j.n32 + maxoff - j.np); /* the last block reads up to n32 - 1 + maxoff */
     }
     j.off = off;
     j.avx2 = use_avx2();

@@ -55,4 +55,8 @@ void rt_memory_plan(const rt_model *m, rt_mem_plan *out);
 /* Threads used for BLAS and parallel kernels (0 = library default). */
 void rt_set_num_threads(int n);
 
+/* Whether 3x3 stride-1 convs may use Winograd F(4x4, 3x3) where it pays (default 1;
+ * 0 forces im2col + GEMM, for comparisons). Returns the previous setting. */
+int rt_set_winograd(int on);
+
 #endif

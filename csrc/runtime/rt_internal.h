@@ -180,6 +180,13 @@ int rt_geom_out(rt_ctx *c, rt_geom *g, int ceil_mode);
 int rt_conv_depthwise(rt_ctx *c, const float *x, const float *w, const float *bias, const rt_geom *g, int64_t Cout,
                       float *y);
 
+/* 2-D 3x3 stride-1 conv by Winograd F(4x4, 3x3) (winograd.c): any dilation, padding
+ * and groups; x, w and y (o16: fp16) may be fp16; scratch stays within `budget`
+ * floats. Returns 1 (nothing done) when the geometry does not suit it or would not
+ * pay, 0 when y is written, -1 with an error. */
+int rt_conv_winograd(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, const float *bias, const rt_geom *g,
+                     int64_t groups, int64_t Cout, void *y, int o16, int64_t budget);
+
 /* dst[q] = row[q * s + c0] for q in [lo, hi), every read inside the row of W floats
  * (vectorized for s <= 2; depthwise.c). */
 void rt_row_gather(float *dst, const float *row, int64_t W, int64_t lo, int64_t hi, int64_t s, int64_t c0);

@@ -26,13 +26,13 @@ enum {
     N_INPUTS, N_OUTPUTS, N_NODES, N_KIND, N_INPUTS_SIZE, N_INPUTS_AT, N_OUTPUTS_SIZE, N_OUTPUTS_AT,
     N_BLOCKS, N_DEBUG_NAME, N_UNIQUE, N_TYPE, N_SIZES, N_ELEM_TYPE, N_SOURCE_RANGE, N_SCOPE_NAME,
     N_HAS_ATTRIBUTE, N_KIND_OF, N_I, N_F, N_S, N_T, N_IVAL, N_IS, N_FS, N_DETACH, N_IS_CONTIGUOUS,
-    N_CONTIGUOUS, N_FLOAT, N_NUMPY, N_DTYPE, N_COUNT
+    N_CONTIGUOUS, N_FLOAT, N_NUMPY, N_DTYPE, N_ATTRIBUTE_NAMES, N_COUNT
 };
 static const char *const method_names[N_COUNT] = {
     "inputs", "outputs", "nodes", "kind", "inputsSize", "inputsAt", "outputsSize", "outputsAt",
     "blocks", "debugName", "unique", "type", "sizes", "getElementType", "sourceRange", "scopeName",
     "hasAttribute", "kindOf", "i", "f", "s", "t", "ival", "is_", "fs", "detach", "is_contiguous",
-    "contiguous", "float", "numpy", "dtype",
+    "contiguous", "float", "numpy", "dtype", "attributeNames",
 };
 
 typedef struct {
@@ -612,6 +612,60 @@ static int read_constant(rd *r, PyObject *pn, ts_node *n) {
 
 /* ---- nodes and blocks ---- */
 
+/* Kinds whose arguments are node attributes rather than inputs (all int-valued). */
+static int has_int_attrs(const char *kind) { return strcmp(kind, "prim::ConstantChunk") == 0; }
+
+/* The int attributes of n (has_int_attrs kinds): names and values into the arena. */
+static int read_int_attrs(rd *r, PyObject *pn, ts_node *n) {
+    PyObject *names = call0(r, pn, N_ATTRIBUTE_NAMES);
+    PyObject *seq = names ? PySequence_Fast(names, "attribute names") : NULL;
+    Py_XDECREF(names);
+    if (!seq) return py_fail(r, "Node.attributeNames()", n->kind);
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
+    n->attr_names = pc_alloc(r->a, sizeof(*n->attr_names) * (size_t)(k ? k : 1));
+    n->attr_ints = pc_alloc(r->a, sizeof(*n->attr_ints) * (size_t)(k ? k : 1));
+    if (!n->attr_names || !n->attr_ints) {
+        Py_DECREF(seq);
+        return nomem(r);
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *nm = PySequence_Fast_GET_ITEM(seq, i);
+        const char *s = PyUnicode_Check(nm) ? PyUnicode_AsUTF8(nm) : NULL;
+        PyObject *kd = s ? call1(r, pn, N_KIND_OF, nm) : NULL;
+        const char *ks = kd ? PyUnicode_AsUTF8(kd) : NULL;
+        int is_int = ks && strcmp(ks, "i") == 0;
+        Py_XDECREF(kd);
+        if (!s || !ks) {
+            Py_DECREF(seq);
+            return py_fail(r, "reading the node's attributes", n->kind);
+        }
+        if (!is_int) continue; /* only int attributes are read */
+        PyObject *v = call1(r, pn, N_I, nm);
+        int64_t x = v ? PyLong_AsLongLong(v) : -1;
+        Py_XDECREF(v);
+        if (!v || (x == -1 && PyErr_Occurred())) {
+            Py_DECREF(seq);
+            return py_fail(r, "reading an int attribute", n->kind);
+        }
+        if (!(n->attr_names[n->nattrs] = pc_strdup(r->a, s))) {
+            Py_DECREF(seq);
+            return nomem(r);
+        }
+        n->attr_ints[n->nattrs++] = x;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+int ts_node_attr_int(const ts_node *n, const char *name, int64_t *out) {
+    for (int i = 0; i < n->nattrs; i++)
+        if (strcmp(n->attr_names[i], name) == 0) {
+            *out = n->attr_ints[i];
+            return 0;
+        }
+    return -1;
+}
+
 static int read_block_body(rd *r, PyObject *nodes_iter, PyObject *outs, ts_block *b);
 
 /* Kinds that never carry blocks: skip the (costly) blocks() call for them. */
@@ -736,6 +790,7 @@ static ts_node *read_node(rd *r, PyObject *pn) {
     }
     int is_const = strcmp(n->kind, "prim::Constant") == 0;
     if (is_const && n->nout == 1 && read_constant(r, pn, n)) return NULL;
+    if (!is_const && has_int_attrs(n->kind) && read_int_attrs(r, pn, n)) return NULL;
     if (!is_const) read_location(r, pn, n);
     return n;
 }

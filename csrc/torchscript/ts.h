@@ -96,6 +96,10 @@ struct ts_node {
     const char *src;      /* the source line text when known, or NULL */
     const char *scope;    /* module scope ("__module.layer1.0.conv1") when known */
     const char *schema;   /* overload schema string when available (may be NULL) */
+    int nattrs;           /* int attributes, read only for the kinds that carry their arguments as
+                           * attributes (prim::ConstantChunk: chunks, dim); 0 for all others */
+    const char **attr_names;
+    int64_t *attr_ints;
 };
 
 struct ts_block {
@@ -119,6 +123,8 @@ typedef struct ts_graph {
  * exception may also be pending; the binding clears it in favour of e). */
 int ts_read(void *py_graph, ts_graph **out, pc_err *e);
 void ts_graph_free(ts_graph *g);
+/* The int attribute `name` of n (see ts_node.nattrs): 0 and *out set, or -1 when n has none. */
+int ts_node_attr_int(const ts_node *n, const char *name, int64_t *out);
 /* Move the graph's Python references (tensor buffers) to p: they stay alive as long
  * as the IR program whose constants point into them. */
 struct ir_program;

@@ -113,12 +113,53 @@ def forward_graph(module):
         frozen = torch._C._freeze_module(module._c, [], True, False)
     graph = frozen._get_method("forward").graph
     torch._C._jit_pass_inline(graph)
+    _fold_attribute_reads(torch, graph, frozen)
     # calls inlined only now (functions such as F.nll_loss's reduction lookup) may compare or
     # branch on constants: fold them as freezing folded the rest
     torch._C._jit_pass_constant_propagation(graph)
     _quant.rewrite_quantized_constants(torch, graph)
     _split_tensor_list_constants(graph)
     return graph, frozen
+
+
+def _fold_attribute_reads(torch, graph, frozen):
+    """Freezing keeps a parameter read (prim::GetAttr) when alias analysis cannot rule out a write to
+    it, e.g. an in-place op on a fresh tensor next to a list holding the parameters
+    (pack_padded_sequence(enforce_sorted=False) in front of an RNN). A read nothing in the graph writes
+    through is the parameter's value: make it a constant (tensors and lists of tensors)."""
+    inputs = list(graph.inputs())
+    if not inputs:
+        return
+    owners = {inputs[0].unique(): frozen}
+    changed = False
+    stack = [graph.nodes()]
+    while stack:
+        for node in stack.pop():
+            for b in node.blocks():
+                stack.append(b.nodes())
+            if node.kind() != "prim::GetAttr" or node.input().unique() not in owners:
+                continue
+            owner = owners[node.input().unique()]
+            name = node.s("name")
+            if not owner.hasattr(name):
+                continue
+            val = owner.getattr(name)
+            out = node.output()
+            if isinstance(val, torch._C.ScriptModule):
+                owners[out.unique()] = val
+                continue
+            is_tensors = isinstance(val, torch.Tensor) or (
+                isinstance(val, (list, tuple)) and val and all(isinstance(v, torch.Tensor) for v in val))
+            written = any(u.user.kind().endswith("_") and not u.user.kind().endswith("__") and u.offset == 0
+                          for u in out.uses())
+            if not is_tensors or written:
+                continue
+            with graph.insert_point_guard(node):
+                c = graph.insertConstant([v.detach() for v in val] if isinstance(val, (list, tuple)) else val.detach())
+            out.replaceAllUsesWith(c)
+            changed = True
+    if changed:
+        torch._C._jit_pass_dce(graph)
 
 
 def _split_tensor_list_constants(graph):

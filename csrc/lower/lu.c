@@ -1,0 +1,125 @@
+/* lu.c: elimination with partial pivoting of static n x n matrices, unrolled into MIL ops over the
+ * batch (Core ML has no LU, solve or inverse op): Gauss-Jordan on [A | I] for the inverse, LU for the
+ * determinant and its sign / log. Each step picks the row of the largest |entry| at or below the
+ * diagonal (reduce_argmax), swaps it with the diagonal row by a gather_along_axis whose indices are
+ * built from a one-hot compare, then eliminates with one broadcast multiply-subtract. diag.c keeps its
+ * closed forms for n <= 4 and calls these beyond. */
+#include "lower/math.h"
+
+/* A [n, 1] constant of dtype dt: f(i) for row i. */
+static ir_value *col_const(lower_ctx *cx, ir_dtype dt, int64_t n, int kind, int64_t k, const char *suffix) {
+    float v[LM_ELIM_MAX];
+    for (int64_t i = 0; i < n; i++)
+        v[i] = kind == 0 ? (float)i : kind == 1 ? (float)(i == k) : kind == 2 ? (float)(i >= k) : (float)(i > k);
+    return lb_const(cx, dt, 2, (int64_t[]){n, 1}, v, suffix);
+}
+
+/* Bring the row of the largest |M[.., i, k]| (i >= k) to row k. *flip (optional) gets -1 where rows
+ * were swapped, else 1, shaped [.., 1, 1] in M's dtype. */
+static ir_value *pivot(lower_ctx *cx, ir_value *m, int64_t n, int64_t k, ir_value **flip) {
+    int r = m->type.rank, R = r - 2, C = r - 1;
+    ir_dtype dt = m->type.dtype;
+    ir_value *a = lower_unary(cx, IR_OP_ABS, lb_slice(cx, m, C, k, k + 1, 0, 1, 0), "col_abs");
+    if (a && k > 0) { /* rows above k are done: never picked */
+        ir_value *ok = col_const(cx, IR_BOOL, n, 2, k, "rows_left");
+        a = lm_select(cx, ok, a, lower_const_scalar(cx, -1, dt, "minus_one"), "candidates");
+    }
+    ir_op *op = a ? lower_op(cx, IR_OP_REDUCE_ARGMAX, "pivot_row") : NULL;
+    if (!op || ir_op_set_input(op, "x", a) || lower_param_i32(cx, op, "axis", R) || lower_param_bool(cx, op, "keep_dims", 1))
+        return NULL;
+    ir_value *p = lower_finish(cx, op); /* [.., 1, 1] */
+    ir_value *iota = p ? col_const(cx, IR_INT32, n, 0, k, "iota") : NULL;
+    ir_value *ep = iota ? lower_cast(cx, lower_binary(cx, IR_OP_EQUAL, iota, p, "is_pivot"), IR_INT32, "pivot_hot") : NULL;
+    ir_value *diff = ep ? lower_binary(cx, IR_OP_SUB, col_const(cx, IR_INT32, n, 1, k, "diag_hot"), ep, "hot_diff") : NULL;
+    ir_value *d = diff ? lb_scalar_op(cx, IR_OP_SUB, p, (double)k) : NULL; /* p - k */
+    /* row order: i, except k -> p and p -> k */
+    ir_value *idx = d ? lower_binary(cx, IR_OP_ADD, iota, lower_binary(cx, IR_OP_MUL, d, diff, "moves"), "row_order") : NULL;
+    int64_t reps[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) reps[i] = 1;
+    reps[C] = m->type.dims[C];
+    ir_value *idx_full = idx ? lb_tile(cx, idx, reps) : NULL; /* [.., n, 1] (rank r, as p) -> [.., n, W] */
+    if (!idx_full) return NULL;
+    op = lower_op(cx, IR_OP_GATHER_ALONG_AXIS, "swapped");
+    if (!op || ir_op_set_input(op, "x", m) || ir_op_set_input(op, "indices", idx_full) || lower_param_i32(cx, op, "axis", R))
+        return NULL;
+    ir_value *out = lower_finish(cx, op);
+    if (out && flip) { /* 1 - 2 * (p != k) */
+        ir_value *sw = lower_cast(cx, lower_binary(cx, IR_OP_NOT_EQUAL, p, lower_const_scalar(cx, (double)k, IR_INT32, "k"),
+                                                   "was_swapped"),
+                                  dt, "swap");
+        if (!(*flip = sw ? lb_affine(cx, sw, -2, 1) : NULL)) return NULL;
+    }
+    return out;
+}
+
+/* See math.h. */
+ir_value *lm_elim_inverse(lower_ctx *cx, ir_value *a) {
+    int r = a->type.rank, R = r - 2, C = r - 1;
+    int64_t n = a->type.dims[C];
+    if (n < 1 || n > LM_ELIM_MAX || a->type.dims[R] != n) {
+        lower_fail(cx, "inverse by elimination needs static n x n matrices with 1 <= n <= %d", LM_ELIM_MAX);
+        return NULL;
+    }
+    float *eye = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(n * n));
+    if (!eye) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) eye[i * n + i] = 1;
+    /* [A | I] with I broadcast over A's batch (A * 0 + I keeps symbolic batch dims) */
+    ir_value *z = lb_scalar_op(cx, IR_OP_MUL, a, 0);
+    ir_value *id = z ? lower_binary(cx, IR_OP_ADD, z, lb_const(cx, a->type.dtype, 2, (int64_t[]){n, n}, eye, "eye"), "identity") : NULL;
+    ir_value *parts[2] = {a, id};
+    ir_value *m = id ? lb_concat(cx, 2, parts, C) : NULL;
+    for (int64_t k = 0; k < n && m; k++) {
+        if (k < n - 1 && !(m = pivot(cx, m, n, k, NULL))) return NULL;
+        ir_value *piv = lb_slice(cx, lb_slice(cx, m, R, k, k + 1, 0, 1, 0), C, k, k + 1, 0, 1, 0); /* [.., 1, 1] */
+        ir_value *rk = piv ? lower_binary(cx, IR_OP_REAL_DIV, lb_slice(cx, m, R, k, k + 1, 0, 1, 0), piv, "pivot_row") : NULL;
+        /* every row i gets row_i - (M[i, k] - [i == k]) * rk: zero in column k, row k becomes rk */
+        ir_value *f = rk ? lower_binary(cx, IR_OP_SUB, lb_slice(cx, m, C, k, k + 1, 0, 1, 0),
+                                        col_const(cx, a->type.dtype, n, 1, k, "unit"), "factors")
+                         : NULL;
+        m = f ? lower_binary(cx, IR_OP_SUB, m, lower_binary(cx, IR_OP_MUL, f, rk, "update"), "eliminated") : NULL;
+    }
+    return m ? lb_slice(cx, m, C, n, 2 * n, 0, 1, 0) : NULL;
+}
+
+/* See math.h. */
+int lm_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_value **logabs) {
+    int r = a->type.rank, R = r - 2, C = r - 1;
+    int64_t n = a->type.dims[C];
+    if (n < 1 || n > LM_ELIM_MAX || a->type.dims[R] != n)
+        return lower_fail(cx, "determinant by elimination needs static n x n matrices with 1 <= n <= %d", LM_ELIM_MAX);
+    ir_value *m = a, *d = NULL, *s = NULL, *l = NULL;
+    for (int64_t k = 0; k < n; k++) {
+        ir_value *flip = NULL;
+        if (k < n - 1 && !(m = pivot(cx, m, n, k, &flip))) return -1;
+        ir_value *rk = lb_slice(cx, m, R, k, k + 1, 0, 1, 0);
+        ir_value *piv = rk ? lb_slice(cx, rk, C, k, k + 1, 0, 1, 0) : NULL;
+        if (!piv) return -1;
+        if (det) {
+            ir_value *t = flip ? lower_binary(cx, IR_OP_MUL, piv, flip, "signed_pivot") : piv;
+            if (!(d = !t ? NULL : d ? lower_binary(cx, IR_OP_MUL, d, t, "det") : t)) return -1;
+        }
+        if (sign) {
+            ir_value *t = lower_unary(cx, IR_OP_SIGN, piv, "pivot_sign");
+            if (t && flip) t = lower_binary(cx, IR_OP_MUL, t, flip, "signed");
+            if (!(s = !t ? NULL : s ? lower_binary(cx, IR_OP_MUL, s, t, "sign") : t)) return -1;
+        }
+        if (logabs) {
+            ir_value *t = lm_log(cx, lower_unary(cx, IR_OP_ABS, piv, "pivot_abs"), "pivot_log");
+            if (!(l = !t ? NULL : l ? lower_binary(cx, IR_OP_ADD, l, t, "logabsdet") : t)) return -1;
+        }
+        if (k == n - 1) break;
+        /* rows below k: row_i - (M[i, k] / pivot) * row_k */
+        ir_value *f = lower_binary(cx, IR_OP_REAL_DIV, lb_slice(cx, m, C, k, k + 1, 0, 1, 0), piv, "ratios");
+        f = f ? lower_binary(cx, IR_OP_MUL, f, col_const(cx, a->type.dtype, n, 3, k, "below"), "factors") : NULL;
+        if (!(m = f ? lower_binary(cx, IR_OP_SUB, m, lower_binary(cx, IR_OP_MUL, f, rk, "update"), "eliminated") : NULL))
+            return -1;
+    }
+    int64_t sq[2] = {R, C};
+    if (det && !(*det = lb_squeeze(cx, d, 2, sq))) return -1;
+    if (sign && !(*sign = lb_squeeze(cx, s, 2, sq))) return -1;
+    if (logabs && !(*logabs = lb_squeeze(cx, l, 2, sq))) return -1;
+    return 0;
+}
