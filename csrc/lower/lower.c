@@ -246,6 +246,8 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
     const lower_opts *o = cx->o;
     ir_block *blk = cx->b;
     ir_op *before = blk->last; /* ops after it are this node's (debug) */
+    lv *qsaved = NULL; /* quant.c: an averaging op's quantized input, swapped for its integer steps */
+    if (lower_quant_before(cx, n, &qsaved)) return -1;
     if (o->external && o->external_has && o->external_has(o->external_ud, n->kind)) {
         int r = o->external(o->external_ud, cx, n, cx->e);
         if (r < 0) return -1;
@@ -260,6 +262,7 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
 bound:
     for (int i = 0; i < n->nout; i++)
         if (!cx->vals[n->out[i]->id]) return lower_fail(cx, "internal: output %d was not bound", i);
+    if (lower_quant_after(cx, n, qsaved)) return -1;
     /* in-place ops (add_, relu_, ...) also rebind the mutated input */
     size_t kl = strlen(n->kind);
     if (kl > 2 && n->kind[kl - 1] == '_' && n->kind[kl - 2] != '_' && n->nin > 0 && n->nout > 0) {
@@ -428,6 +431,7 @@ static int add_outputs(lower_ctx *cx) {
         if (l->kind == LV_STR || l->kind == LV_NONE || l->kind == LV_DEVICE)
             return pc_fail(cx->e, PC_E_CONVERT, "output %d (%%%s) is a %s; Core ML outputs must be tensors", i,
                            lf.from[i]->name, lv_kind_name(l->kind));
+        if (lower_quant_check_output(cx, l, i)) return -1;
         const char *want = cx->o->noutputs && cx->o->outputs[i].name ? cx->o->outputs[i].name : NULL;
         cx->base = sanitize(cx->p->arena, lf.from[i]->name);
         if (!cx->base) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");

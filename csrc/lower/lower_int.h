@@ -24,7 +24,19 @@ typedef struct lv {
     int n;             /* LIST, TUPLE */
     struct lv **items;
     lv_kind elem;      /* LIST when dyn: element kind; v is the elements stacked on a new axis 0 */
+    const struct lower_qp *q; /* TENSOR holding a quantized tensor's real values (quant.c), else NULL */
 } lv;
+
+/* Quantization parameters of a quantized tensor (quant.c). The lowered tensor holds its real values,
+ * (q - zero_point) * scale in fp32, already on the quantization grid. */
+typedef struct lower_qp {
+    int axis;             /* -1: per tensor */
+    int n;                /* scales / zero points: 1, or the size of axis */
+    const double *scale;
+    const int64_t *zp;
+    int64_t qmin, qmax;   /* integer range of the quantized dtype */
+    int qtype;            /* torch ScalarType: 12 qint8, 13 quint8, 14 qint32 */
+} lower_qp;
 
 typedef int (*lower_fn)(lower_ctx *cx, const ts_node *n);
 
@@ -137,6 +149,15 @@ int lower_logic_scalar(lower_ctx *cx, const ts_node *n);
  * 1 when it lowered the node, 0 when the node's own function takes complex values, -1 on failure
  * (a kind that cannot take them fails naming the node). */
 int lower_complex_node(lower_ctx *cx, const ts_node *n);
+
+/* Quantized values (quant.c), around each registered node's lowering: before, an averaging op (mean,
+ * avg pools) on a quantized tensor is given its integer steps instead (*saved: the real input, restored
+ * after, NULL otherwise); after, the tensor outputs of a non-quantized op that read a quantized tensor
+ * get the quantization torch gives them (requantizing where the op rounds). lower_quant_check_output
+ * fails for a quantized tensor returned by the model. */
+int lower_quant_before(lower_ctx *cx, const ts_node *n, lv **saved);
+int lower_quant_after(lower_ctx *cx, const ts_node *n, lv *saved);
+int lower_quant_check_output(lower_ctx *cx, const lv *l, int i);
 
 /* Blocks of control flow (control.c uses it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);

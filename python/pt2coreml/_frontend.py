@@ -6,6 +6,8 @@ loading and running saved models does not need it.
 import os
 import warnings
 
+from . import _quant
+
 
 def _torch():
     try:
@@ -91,6 +93,7 @@ def forward_graph(module):
     if _is_function(torch, module):
         graph = module.graph.copy()
         torch._C._jit_pass_inline(graph)
+        _quant.rewrite_quantized_constants(torch, graph)
         _split_tensor_list_constants(graph)
         return graph, module
     training = _is_training(module)
@@ -114,6 +117,7 @@ def forward_graph(module):
     # calls inlined only now (functions such as F.nll_loss's reduction lookup) may compare or
     # branch on constants: fold them as freezing folded the rest
     torch._C._jit_pass_constant_propagation(graph)
+    _quant.rewrite_quantized_constants(torch, graph)
     _split_tensor_list_constants(graph)
     return graph, frozen
 
