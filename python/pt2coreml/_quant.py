@@ -13,6 +13,11 @@ such constant is replaced, in place in the frozen graph, by plain constants:
   values, so the C lowering tracks its quantization parameters like any other quantized value.
 
 The quantized ops themselves (quantized::conv2d, ...) are lowered in C (csrc/lower/quant.c).
+
+int4 weight-only linear layers (aten::_weight_int4pack_mm_for_cpu) read a weight packed by
+aten::_convert_weight_to_int4pack_for_cpu in a backend-specific byte layout, which freezing folds into a
+constant. unpack_int4_weights puts the plain [N, K] int values (0..15) in its place, recovered with torch's own
+op; csrc/lower/int4.c lowers both ops on that plain form.
 """
 
 _CONV_UNPACK = {"Conv2dPackedParamsBase": "conv2d_unpack", "Conv3dPackedParamsBase": "conv3d_unpack"}
@@ -78,6 +83,53 @@ def _qtensor(torch, graph, t):
     return node.output()
 
 
+def _int4_plain(torch, packed, group_size):
+    """The [N, K] int32 values (0..15) of a weight packed by _convert_weight_to_int4pack_for_cpu, or None.
+    Torch's own matmul against the identity with scale 1 and zero 8 per group gives q - 8 + 8 = q exactly."""
+    if packed.dtype != torch.uint8 or packed.dim() != 2 or group_size <= 0:
+        return None
+    n, k = packed.shape[0], packed.shape[1] * 2
+    if k % group_size:
+        return None
+    unit = torch.empty(k // group_size, n, 2)
+    unit[..., 0] = 1.0
+    unit[..., 1] = 8.0
+    try:
+        with torch.no_grad():
+            wt = torch.ops.aten._weight_int4pack_mm_for_cpu(torch.eye(k), packed, group_size, unit)
+    except RuntimeError:
+        return None
+    return wt.round().t().to(torch.int32).contiguous()
+
+
+def unpack_int4_weights(torch, graph):
+    """Give each aten::_weight_int4pack_mm_for_cpu whose packed weight and group size are constants the plain
+    [N, K] int weight instead (see the module doc). A weight it cannot read is left as it is: the C lowering
+    then reports it. Returns True when something was replaced."""
+    changed = False
+    stack = [graph.nodes()]
+    while stack:
+        for node in list(stack.pop()):
+            for b in node.blocks():
+                stack.append(b.nodes())
+            if node.kind() != "aten::_weight_int4pack_mm_for_cpu":
+                continue
+            ins = list(node.inputs())
+            wn, gn = ins[1].node(), ins[2].node()
+            if wn.kind() != "prim::Constant" or gn.kind() != "prim::Constant" or not wn.hasAttribute("value") \
+                    or wn.kindOf("value") != "t" or not gn.hasAttribute("value") or gn.kindOf("value") != "i":
+                continue
+            plain = _int4_plain(torch, wn.t("value"), gn.i("value"))
+            if plain is None:
+                continue
+            with graph.insert_point_guard(node):
+                node.replaceInput(1, graph.insertConstant(plain))
+            changed = True
+    if changed:
+        torch._C._jit_pass_dce(graph)
+    return changed
+
+
 def rewrite_quantized_constants(torch, graph):
     """Replace packed-parameter objects and quantized tensor constants in `graph` (see the module doc).
     Returns True when something was replaced."""
@@ -105,4 +157,4 @@ def rewrite_quantized_constants(torch, graph):
         out.replaceAllUsesWith(new)
         node.destroy()
         changed = True
-    return changed
+    return unpack_int4_weights(torch, graph) or changed
