@@ -144,3 +144,11 @@ def test_int4_runtime_scales_fail_naming_the_node():
     fn = torch.jit.trace(f, (r(2, 128), r(4, 32, 2)))
     with pytest.raises(Exception, match=r"_weight_int4pack_mm_for_cpu.*scales and zeros.*constant"):
         ct.convert(fn, inputs=[ct.TensorType(name="x", shape=(2, 128)), ct.TensorType(name="sz", shape=(4, 32, 2))])
+
+
+def test_int4_unreadable_packed_weight_fails_naming_the_node():
+    """A group size torch's kernel refuses (16) leaves the packed constant unread: a clear error, no crash."""
+    m = torch.jit.script(PrePacked(16, 96, 32, 2).eval())
+    m.group = 16
+    with pytest.raises(Exception, match=r"_weight_int4pack_mm_for_cpu.*packed byte layout"):
+        ct.convert(m, inputs=[ct.TensorType(name="x", shape=(4, 96))])
