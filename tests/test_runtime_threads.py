@@ -196,9 +196,9 @@ def _predict_in_child(ml, x, out_name, q):
 
 
 def test_predict_in_forked_child(model):
-    """A child forked after the parent computed with threads (ours and OpenBLAS's), as
-    DataLoader workers and multiprocessing pools are, predicts the same result and
-    does not hang on threads it did not inherit."""
+    """The runtime's thread pool is process-wide: a child forked after the parent used
+    it (as DataLoader workers and multiprocessing pools are) starts a fresh pool of its
+    own and predicts the same result instead of waiting on workers it did not inherit."""
     import multiprocessing as mp
     ml, _ = model
     x = _inputs(1)[0]
