@@ -117,10 +117,17 @@ static void im2col_range(void *ctx, int64_t c0, int64_t c1) {
     int64_t D = g->in[0], H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
     int64_t KD = g->k[0], KH = g->k[1], KW = g->k[2];
     int64_t ncols = (j->q1 - j->q0) * OW;
+    /* fp16 input: convert only the rows this tile reads (2-D), not the whole plane per tile */
+    int64_t r0 = 0, r1 = D * H;
+    if (D == 1 && j->x16) {
+        r0 = PC_MAX(0, j->q0 * g->s[1] - g->pb[1]);
+        r1 = PC_MIN(H, (j->q1 - 1) * g->s[1] - g->pb[1] + (KH - 1) * g->dil[1] + 1);
+        if (r1 < r0) r1 = r0;
+    }
     for (int64_t ch = c0; ch < c1; ch++) {
         const float *xc;
         if (j->x16) {
-            pc_f16_to_f32_n(j->plane, j->x16 + ch * D * H * W, (size_t)(D * H * W));
+            pc_f16_to_f32_n(j->plane + r0 * W, j->x16 + ch * D * H * W + r0 * W, (size_t)((r1 - r0) * W));
             xc = j->plane;
         } else {
             xc = j->x + ch * D * H * W;
