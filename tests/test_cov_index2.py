@@ -10,34 +10,14 @@ import torch
 
 import pt2coreml as ct
 from cov2_common import Fn, r, run
-from parity import compare, need_torch2, torch_outputs
-
-
-def ints(*shape, lo=0, hi=5, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(lo, hi, shape, generator=g)
+from cov_common import ints, run_sets
+from parity import need_torch2
 
 
 def perm_index(shape, dim, seed=0):
     """An index for scatter without repeats along dim (a permutation along dim)."""
     g = torch.Generator().manual_seed(seed)
     return torch.argsort(torch.rand(*shape, generator=g), dim=dim)
-
-
-def run_sets(fn, sets, precision="fp32", ops=(), tol=None):
-    """Convert with the first input set, then predict every set and compare with torch."""
-    mod = Fn(fn).eval()
-    ml = run(mod, sets[0], precision=precision, ops=ops, tol=tol)
-    sm = torch.jit.trace(mod, tuple(sets[0]))
-    names = [f["name"] for f in ml._desc["inputs"]]
-    outs = [f["name"] for f in ml._desc["outputs"]]
-    t = tol if tol is not None else {"fp32": 1e-4, "fp16": 1e-2}[precision]
-    for xs in sets[1:]:
-        got = ml.predict({n: x.numpy().astype(np.int32) if x.dtype == torch.int64 else x.numpy()
-                          for n, x in zip(names, xs)})
-        for n, ref in zip(outs, torch_outputs(sm, xs)):
-            compare(n, got[n], ref, t)
-    return ml
 
 
 # ---------------------------------------------------------------- scatter family

@@ -4,8 +4,6 @@ aten::_scaled_dot_product_flash_attention_for_cpu; the overloads coremltools nam
 (arange.start_step, std/var.correction, where.ScalarSelf) under their TorchScript kinds; fmax / fmin
 with NaN; unique(dim=...); det / inverse / slogdet / logdet of any static size (Gauss-Jordan / LU with
 partial pivoting beyond 4 x 4). Each is converted, run in our runtime and compared with PyTorch."""
-import warnings
-from typing import Optional
 
 import numpy as np
 import pytest
@@ -13,29 +11,8 @@ import torch
 from torch import Tensor
 
 import pt2coreml as ct
-from cov_common import Fn, r, run
-from parity import compare, torch_outputs
+from cov_common import Fn, ints, r, run, run_sets
 from test_cov_gaps import graph_fn, kinds
-
-
-def ints(*shape, lo=0, hi=5, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(lo, hi, shape, generator=g)
-
-
-def run_sets(fn, sets, precision="fp32", tol=None):
-    """Convert fn (a ScriptFunction, or a lambda to trace) with the first input set, then predict every set."""
-    mod = fn if isinstance(fn, torch.jit.ScriptFunction) else torch.jit.trace(Fn(fn).eval(), tuple(sets[0]))
-    ml = run(mod, sets[0], precision=precision, tol=tol)
-    names = [f["name"] for f in ml._desc["inputs"]]
-    outs = [f["name"] for f in ml._desc["outputs"]]
-    t = tol if tol is not None else {"fp32": 1e-4, "fp16": 1e-2}[precision]
-    for xs in sets[1:]:
-        got = ml.predict({n: x.numpy().astype(np.int32) if x.dtype == torch.int64 else x.numpy()
-                          for n, x in zip(names, xs)})
-        for n, ref in zip(outs, torch_outputs(mod, xs)):
-            compare(n, got[n], ref, t)
-    return ml
 
 
 # ---------------------------------------------------------------- prim::ConstantChunk

@@ -158,6 +158,25 @@ int inf_out(infer_ctx *c, ir_type t) {
     return 0;
 }
 
+int inf_out_shaped(infer_ctx *c, ir_dtype dt, const ir_type *st, const int64_t *sh, int n) {
+    ir_type t = ir_tensor_type(dt, 0, NULL);
+    if (n >= 0) {
+        for (int i = 0; i < n; i++) {
+            if (sh[i] < 0) return inf_fail(c, "shape entry %lld is negative", (long long)sh[i]);
+            t.dims[i] = sh[i];
+        }
+        t.rank = n;
+    } else if (st->rank == 1 && !IR_IS_SYM(st->dims[0])) {
+        if (st->dims[0] > IR_MAX_RANK) return inf_fail(c, "shape %s gives a rank above %d", inf_tstr(st), IR_MAX_RANK);
+        t.rank = (int)st->dims[0];
+        for (int i = 0; i < t.rank; i++) t.dims[i] = inf_fresh(c);
+    } else {
+        if (st->rank != 1 && st->rank >= 0) return inf_fail(c, "shape %s must be 1-D", inf_tstr(st));
+        t.rank = -1;
+    }
+    return inf_out(c, t);
+}
+
 /* ---- elementwise ---- */
 static int dtype_rank(ir_dtype t) {
     if (t == IR_BOOL) return 0;

@@ -254,22 +254,7 @@ static int infer_fill(infer_ctx *c) {
     ir_dtype dt;
     if (inf_input(c, "shape", 1, &st) || inf_ints(c, "shape", 1, 1, sh, IR_MAX_RANK, &n) || value_dtype(c, &dt)) return -1;
     if (!ir_dtype_is_int(st->dtype)) return inf_fail(c, "shape must be integers, got %s", ir_dtype_name(st->dtype));
-    ir_type t = ir_tensor_type(dt, 0, NULL);
-    if (n >= 0) {
-        for (int i = 0; i < n; i++) {
-            if (sh[i] < 0) return inf_fail(c, "shape entry %lld is negative", (long long)sh[i]);
-            t.dims[i] = sh[i];
-        }
-        t.rank = n;
-    } else if (st->rank == 1 && !IR_IS_SYM(st->dims[0])) {
-        if (st->dims[0] > IR_MAX_RANK) return inf_fail(c, "shape %s gives a rank above %d", inf_tstr(st), IR_MAX_RANK);
-        t.rank = (int)st->dims[0];
-        for (int i = 0; i < t.rank; i++) t.dims[i] = inf_fresh(c);
-    } else {
-        if (st->rank != 1 && st->rank >= 0) return inf_fail(c, "shape %s must be 1-D", inf_tstr(st));
-        t.rank = -1;
-    }
-    return inf_out(c, t);
+    return inf_out_shaped(c, dt, st, sh, n);
 }
 
 static int infer_fill_like(infer_ctx *c) {

@@ -30,6 +30,9 @@ int64_t inf_fresh(infer_ctx *c); /* a new symbolic dim */
 /* numpy broadcasting of a and b into out (dtype of out untouched). */
 int inf_broadcast(infer_ctx *c, const ir_type *a, const ir_type *b, ir_type *out);
 int inf_out(infer_ctx *c, ir_type t); /* append an output type */
+/* Append a dt tensor type shaped by a `shape` input st with n values sh (n < 0: values unknown at
+ * conversion; then fresh symbols of its static length, else unknown rank). */
+int inf_out_shaped(infer_ctx *c, ir_dtype dt, const ir_type *st, const int64_t *sh, int n);
 /* "fp32[1,3,8,8]" into a static per-call buffer ring (for messages). */
 const char *inf_tstr(const ir_type *t);
 

@@ -36,21 +36,7 @@ static int shaped_out(infer_ctx *c, ir_dtype dt) {
     if (inf_input(c, "shape", 1, &st) || inf_ints(c, "shape", 1, 1, sh, IR_MAX_RANK, &n)) return -1;
     if (st->dtype != IR_INT32) return inf_fail(c, "shape must be int32, got %s", ir_dtype_name(st->dtype));
     if (st->rank != 1) return inf_fail(c, "shape %s must be 1-D", inf_tstr(st));
-    ir_type t = ir_tensor_type(dt, 0, NULL);
-    if (n >= 0) {
-        for (int i = 0; i < n; i++) {
-            if (sh[i] < 0) return inf_fail(c, "shape entry %lld is negative", (long long)sh[i]);
-            t.dims[i] = sh[i];
-        }
-        t.rank = n;
-    } else if (!IR_IS_SYM(st->dims[0])) {
-        if (st->dims[0] > IR_MAX_RANK) return inf_fail(c, "shape %s gives a rank above %d", inf_tstr(st), IR_MAX_RANK);
-        t.rank = (int)st->dims[0];
-        for (int i = 0; i < t.rank; i++) t.dims[i] = inf_fresh(c);
-    } else {
-        t.rank = -1;
-    }
-    return inf_out(c, t);
+    return inf_out_shaped(c, dt, st, sh, n);
 }
 
 static int infer_dist(infer_ctx *c, const char *p1, const char *p2) {
