@@ -13,6 +13,14 @@
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 
+/* The four accumulators acc0..acc3 += wt * the 32 floats at s; store them (+ add) at d. */
+#define DW_FMA4(acc, s, wt)                                                                                    \
+    (acc##0 += (wt) * *(const v8u *)(s), acc##1 += (wt) * *(const v8u *)((s) + 8),                           \
+     acc##2 += (wt) * *(const v8u *)((s) + 16), acc##3 += (wt) * *(const v8u *)((s) + 24))
+#define DW_STORE4(d, acc, add)                                                                                 \
+    (*(v8u *)(d) = acc##0 + (add), *(v8u *)((d) + 8) = acc##1 + (add), *(v8u *)((d) + 16) = acc##2 + (add),   \
+     *(v8u *)((d) + 24) = acc##3 + (add))
+
 /* Rows of one output plane: y[oh][ow] = bias + sum_t w[t] * P[oh * rs + off[t] + ow].
  * Blocks of 32 outputs keep 4 independent accumulators; the last < 32 outputs use
  * ceil(r / 8) vectors (the buffer holds whole vectors per row) with taps split
@@ -57,25 +65,11 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
             c2 += bias;                                                                                        \
             c3 += bias;                                                                                        \
             for (int t = 0; t < nt; t++) {                                                                     \
-                const float *s = b0p + off[t] + ow, *u = b1p + off[t] + ow;                                    \
-                const float wt = w[t];                                                                         \
-                a0 += wt * *(const v8u *)(s);                                                                  \
-                a1 += wt * *(const v8u *)(s + 8);                                                              \
-                a2 += wt * *(const v8u *)(s + 16);                                                             \
-                a3 += wt * *(const v8u *)(s + 24);                                                             \
-                c0 += wt * *(const v8u *)(u);                                                                  \
-                c1 += wt * *(const v8u *)(u + 8);                                                              \
-                c2 += wt * *(const v8u *)(u + 16);                                                             \
-                c3 += wt * *(const v8u *)(u + 24);                                                             \
+                DW_FMA4(a, b0p + off[t] + ow, w[t]);                                                           \
+                DW_FMA4(c, b1p + off[t] + ow, w[t]);                                                           \
             }                                                                                                  \
-            *(v8u *)(y0 + ow) = a0;                                                                            \
-            *(v8u *)(y0 + ow + 8) = a1;                                                                        \
-            *(v8u *)(y0 + ow + 16) = a2;                                                                       \
-            *(v8u *)(y0 + ow + 24) = a3;                                                                       \
-            *(v8u *)(y1 + ow) = c0;                                                                            \
-            *(v8u *)(y1 + ow + 8) = c1;                                                                        \
-            *(v8u *)(y1 + ow + 16) = c2;                                                                       \
-            *(v8u *)(y1 + ow + 24) = c3;                                                                       \
+            DW_STORE4(y0 + ow, a, 0.0f);                                                                       \
+            DW_STORE4(y1 + ow, c, 0.0f);                                                                       \
         }                                                                                                      \
         return ow;                                                                                             \
     }
@@ -108,18 +102,8 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
                 a1 += bias;                                                                                    \
                 a2 += bias;                                                                                    \
                 a3 += bias;                                                                                    \
-                for (int t = 0; t < nt; t++) {                                                                 \
-                    const float *s = base + off[t] + ow;                                                       \
-                    const float wt = w[t];                                                                     \
-                    a0 += wt * *(const v8u *)(s);                                                              \
-                    a1 += wt * *(const v8u *)(s + 8);                                                          \
-                    a2 += wt * *(const v8u *)(s + 16);                                                         \
-                    a3 += wt * *(const v8u *)(s + 24);                                                         \
-                }                                                                                              \
-                *(v8u *)(y + ow) = a0;                                                                         \
-                *(v8u *)(y + ow + 8) = a1;                                                                     \
-                *(v8u *)(y + ow + 16) = a2;                                                                    \
-                *(v8u *)(y + ow + 24) = a3;                                                                    \
+                for (int t = 0; t < nt; t++) DW_FMA4(a, base + off[t] + ow, w[t]);                             \
+                DW_STORE4(y + ow, a, 0.0f);                                                                    \
             }                                                                                                  \
             DW_TAILS                                                                                           \
         }                                                                                                      \
@@ -146,55 +130,25 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
                           float *Y, int64_t OH, int64_t OW, float *Z, int64_t n32) {                           \
         int64_t i = 0;                                                                                         \
         for (; i + 64 <= n32; i += 64) { /* 64 outputs: eight accumulators from one tap at a time */           \
-            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};                 \
+            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};                 \
             for (int t = 0; t < nt; t++) {                                                                     \
                 const float *s = P + off[t] + i;                                                               \
-                const float ws = w[t];                                                                         \
-                a0 += ws * *(const v8u *)(s);                                                                  \
-                a1 += ws * *(const v8u *)(s + 8);                                                              \
-                a2 += ws * *(const v8u *)(s + 16);                                                             \
-                a3 += ws * *(const v8u *)(s + 24);                                                             \
-                a4 += ws * *(const v8u *)(s + 32);                                                             \
-                a5 += ws * *(const v8u *)(s + 40);                                                             \
-                a6 += ws * *(const v8u *)(s + 48);                                                             \
-                a7 += ws * *(const v8u *)(s + 56);                                                             \
+                DW_FMA4(a, s, w[t]);                                                                           \
+                DW_FMA4(b, s + 32, w[t]);                                                                      \
             }                                                                                                  \
-            *(v8u *)(Z + i) = a0 + bias;                                                                       \
-            *(v8u *)(Z + i + 8) = a1 + bias;                                                                   \
-            *(v8u *)(Z + i + 16) = a2 + bias;                                                                  \
-            *(v8u *)(Z + i + 24) = a3 + bias;                                                                  \
-            *(v8u *)(Z + i + 32) = a4 + bias;                                                                  \
-            *(v8u *)(Z + i + 40) = a5 + bias;                                                                  \
-            *(v8u *)(Z + i + 48) = a6 + bias;                                                                  \
-            *(v8u *)(Z + i + 56) = a7 + bias;                                                                  \
+            DW_STORE4(Z + i, a, bias);                                                                         \
+            DW_STORE4(Z + i + 32, b, bias);                                                                    \
         }                                                                                                      \
-        for (; i < n32; i += 32) {                                                                             \
+        for (; i < n32; i += 32) { /* taps in pairs over two accumulator sets */                           \
             v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};                 \
             int t = 0;                                                                                         \
             for (; t + 2 <= nt; t += 2) {                                                                      \
-                const float *s = P + off[t] + i, *u = P + off[t + 1] + i;                                      \
-                const float ws = w[t], wu = w[t + 1];                                                          \
-                a0 += ws * *(const v8u *)(s);                                                                  \
-                a1 += ws * *(const v8u *)(s + 8);                                                              \
-                a2 += ws * *(const v8u *)(s + 16);                                                             \
-                a3 += ws * *(const v8u *)(s + 24);                                                             \
-                c0 += wu * *(const v8u *)(u);                                                                  \
-                c1 += wu * *(const v8u *)(u + 8);                                                              \
-                c2 += wu * *(const v8u *)(u + 16);                                                             \
-                c3 += wu * *(const v8u *)(u + 24);                                                             \
+                DW_FMA4(a, P + off[t] + i, w[t]);                                                              \
+                DW_FMA4(c, P + off[t + 1] + i, w[t + 1]);                                                      \
             }                                                                                                  \
-            if (t < nt) {                                                                                      \
-                const float *s = P + off[t] + i;                                                               \
-                const float ws = w[t];                                                                         \
-                a0 += ws * *(const v8u *)(s);                                                                  \
-                a1 += ws * *(const v8u *)(s + 8);                                                              \
-                a2 += ws * *(const v8u *)(s + 16);                                                             \
-                a3 += ws * *(const v8u *)(s + 24);                                                             \
-            }                                                                                                  \
-            *(v8u *)(Z + i) = a0 + c0 + bias;                                                                  \
-            *(v8u *)(Z + i + 8) = a1 + c1 + bias;                                                              \
-            *(v8u *)(Z + i + 16) = a2 + c2 + bias;                                                             \
-            *(v8u *)(Z + i + 24) = a3 + c3 + bias;                                                             \
+            if (t < nt) DW_FMA4(a, P + off[t] + i, w[t]);                                                      \
+            v8 s0 = a0 + c0, s1 = a1 + c1, s2 = a2 + c2, s3 = a3 + c3;                                         \
+            DW_STORE4(Z + i, s, bias);                                                                         \
         }                                                                                                      \
         for (int64_t oh = 0; oh < OH; oh++) memcpy(Y + oh * OW, Z + oh * rs, sizeof(float) * (size_t)OW);     \
     }
