@@ -117,10 +117,7 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
         late_bias |= bias && !bias->konst;
         if (!bias || (!late_bias && ir_op_set_input(op, "bias", bias))) return -1;
     }
-    if (lower_param_i32v(cx, op, "strides", sp, stride) || lower_param_str(cx, op, "pad_type", "custom") ||
-        lower_param_i32v(cx, op, "pad", 2 * sp, mil_pad) || lower_param_i32v(cx, op, "dilations", sp, dil) ||
-        lower_param_i32(cx, op, "groups", (int32_t)groups))
-        return -1;
+    if (lower_conv_params(cx, op, sp, stride, mil_pad, dil, groups)) return -1;
     ir_value *r = lower_finish(cx, op);
     if (r && any_extra) r = pad_end(cx, r, sp, extra, bias);
     else if (r && late_bias) r = add_bias(cx, r, sp, bias);

@@ -59,9 +59,8 @@ static ir_value *one_hot_kernel(lower_ctx *cx, int64_t C, const fold_geom *g) {
 
 static int conv_params(lower_ctx *cx, ir_op *op, ir_value *x, ir_value *w, const fold_geom *g, int64_t C) {
     int64_t pad[4] = {g->p[0], g->p[0], g->p[1], g->p[1]};
-    if (ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) || lower_param_i32v(cx, op, "strides", 2, g->s) ||
-        lower_param_str(cx, op, "pad_type", "custom") || lower_param_i32v(cx, op, "pad", 4, pad) ||
-        lower_param_i32v(cx, op, "dilations", 2, g->d) || lower_param_i32(cx, op, "groups", (int32_t)C))
+    if (ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) ||
+        lower_conv_params(cx, op, 2, g->s, pad, g->d, C))
         return -1;
     return 0;
 }

@@ -110,6 +110,10 @@ int lower_param_f(lower_ctx *cx, ir_op *op, const char *pname, double v, ir_dtyp
 int lower_param_bool(lower_ctx *cx, ir_op *op, const char *pname, int v);
 int lower_param_boolv(lower_ctx *cx, ir_op *op, const char *pname, int n, const int *v);
 int lower_param_str(lower_ctx *cx, ir_op *op, const char *pname, const char *s);
+/* conv / conv_transpose geometry over sp spatial dims: strides, pad_type "custom", pad (2 * sp:
+ * before/after per dim), dilations, groups. */
+int lower_conv_params(lower_ctx *cx, ir_op *op, int sp, const int64_t *strides, const int64_t *pad, const int64_t *dil,
+                      int64_t groups);
 /* Const values (not bound). */
 ir_value *lower_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix);
 ir_value *lower_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix);

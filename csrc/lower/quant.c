@@ -348,9 +348,8 @@ int lower_qconv(lower_ctx *cx, const ts_node *n) {
     for (int d = 0; d < sp; d++) mil_pad[2 * d] = mil_pad[2 * d + 1] = pad[d];
     ir_op *op = lower_op(cx, IR_OP_CONV, "conv");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) ||
-        (bias && bias->konst && ir_op_set_input(op, "bias", bias)) || lower_param_i32v(cx, op, "strides", sp, stride) ||
-        lower_param_str(cx, op, "pad_type", "custom") || lower_param_i32v(cx, op, "pad", 2 * sp, mil_pad) ||
-        lower_param_i32v(cx, op, "dilations", sp, dil) || lower_param_i32(cx, op, "groups", (int32_t)groups))
+        (bias && bias->konst && ir_op_set_input(op, "bias", bias)) ||
+        lower_conv_params(cx, op, sp, stride, mil_pad, dil, groups))
         return -1;
     ir_value *y = lower_finish(cx, op);
     if (y && bias && !bias->konst) {

@@ -122,9 +122,7 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
     ir_op *op = xe ? lower_op(cx, IR_OP_CONV, "frames") : NULL;
     ir_value *wv = op ? lc_const(cx, x->type.dtype, 3, wd, wt, "basis") : NULL;
     if (!wv || ir_op_set_input(op, "x", xe) || ir_op_set_input(op, "weight", wv) ||
-        lower_param_i32v(cx, op, "strides", 1, &hop) || lower_param_str(cx, op, "pad_type", "custom") ||
-        lower_param_i32v(cx, op, "pad", 2, pads) || lower_param_i32v(cx, op, "dilations", 1, &one) ||
-        lower_param_i32(cx, op, "groups", 1))
+        lower_conv_params(cx, op, 1, &hop, pads, &one, 1))
         return -1;
     ir_value *y = lower_finish(cx, op); /* [B, 2 bins, frames] */
     int64_t sh[4] = {b, bins, 2, frames}, perm[4] = {0, 1, 3, 2};
@@ -192,9 +190,7 @@ int lower_istft(lower_ctx *cx, const ts_node *n) {
     ir_op *op = xin ? lower_op(cx, IR_OP_CONV_TRANSPOSE, "overlap_add") : NULL;
     ir_value *wv = op ? lc_const(cx, p->type.dtype, 3, wd, wt, "basis") : NULL;
     if (!wv || ir_op_set_input(op, "x", xin) || ir_op_set_input(op, "weight", wv) ||
-        lower_param_i32v(cx, op, "strides", 1, &hop) || lower_param_str(cx, op, "pad_type", "custom") ||
-        lower_param_i32v(cx, op, "pad", 2, pads) || lower_param_i32v(cx, op, "dilations", 1, &one) ||
-        lower_param_i32(cx, op, "groups", 1))
+        lower_conv_params(cx, op, 1, &hop, pads, &one, 1))
         return -1;
     ir_value *y = lower_finish(cx, op); /* [B, cout, full] */
     /* trim as torch does, divide by the window envelope (sum of the shifted squared windows) */

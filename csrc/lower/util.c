@@ -434,6 +434,15 @@ int lower_param_str(lower_ctx *cx, ir_op *op, const char *pname, const char *s) 
     return nm ? bind(cx, op, pname, named_const(cx, ir_const_str(cx->p, cx->b, nm, s))) : -1;
 }
 
+int lower_conv_params(lower_ctx *cx, ir_op *op, int sp, const int64_t *strides, const int64_t *pad, const int64_t *dil,
+                      int64_t groups) {
+    if (lower_param_i32v(cx, op, "strides", sp, strides) || lower_param_str(cx, op, "pad_type", "custom") ||
+        lower_param_i32v(cx, op, "pad", 2 * sp, pad) || lower_param_i32v(cx, op, "dilations", sp, dil) ||
+        lower_param_i32(cx, op, "groups", (int32_t)groups))
+        return -1;
+    return 0;
+}
+
 ir_value *lower_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix) {
     const char *nm = lower_name(cx, suffix);
     if (!nm) return NULL;
