@@ -4,6 +4,7 @@ Tolerances (max abs error relative to the output's scale, scale = max(|ref|, 1e-
 fp32 1e-4, fp16 1e-2. On failure the worst element is printed with both values.
 """
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -23,8 +24,19 @@ def need_torch2(what):
         pytest.skip(f"needs torch >= 2: {what} (this is torch {torch.__version__})")
 
 
-# packages written for coremltools' reader go to memory when we can (the disk is shared and slow)
-_SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+def _scratch_dir():
+    """Packages written for coremltools' reader go to memory when it has room (the disk is shared and
+    slow); a small /dev/shm (64 MB in a default container) would fail the big models, so then the disk."""
+    d = "/dev/shm"
+    try:
+        if os.access(d, os.W_OK) and shutil.disk_usage(d).free >= 2 << 30:
+            return d
+    except OSError:
+        pass
+    return None
+
+
+_SCRATCH = _scratch_dir()
 
 
 def to_script(module, example_inputs, script=False):

@@ -43,8 +43,8 @@ def printed(nb, prefix):
 
 
 @pytest.mark.parametrize("precision,floor", [("fp32", 0.999), ("fp16", 0.99)])
-def test_segmentation_notebook(precision, floor):
-    nb = run_notebook("segmentation.ipynb", SEG_SIZE=160, SEG_PRECISION=precision)
+def test_segmentation_notebook(precision, floor, tmp_path):
+    nb = run_notebook("segmentation.ipynb", SEG_SIZE=160, SEG_PRECISION=precision, SEG_OUT_DIR=tmp_path)
     res = json.loads(printed(nb, "RESULT "))
     print(res)
     assert res["size"] == 160 and res["precision"] == precision
@@ -52,3 +52,4 @@ def test_segmentation_notebook(precision, floor):
     images = [o for c in nb.cells for o in c.get("outputs", [])
               if {"image/png", "image/jpeg"} & set(o.get("data", {}))]
     assert len(images) >= 2  # the input picture and the mask overlay
+    assert (tmp_path / "SegmentationModel.mlpackage" / "Manifest.json").is_file()  # saved where it was told
