@@ -1,4 +1,4 @@
-"""Conv kernel speed of the reference runtime vs torch CPU at ResNet / MobileNet sizes.
+"""Conv and pool kernel speed of the reference runtime vs torch CPU at ResNet / MobileNet sizes.
 
     PYTHONPATH=python python benchmarks/rt_kernels.py [--threads N] [--reps R] [--cpu]
 
@@ -8,7 +8,8 @@ counted), so it is what the ratios in reports quote.
 
 Each case is a one-op program (x and weight fed as inputs) run through
 Program.run, timed against torch.nn.functional.conv2d with the same thread
-count. Each side runs in its own block of reps (interleaving single runs lets
+count (pools: max_pool2d / avg_pool2d; an fp16 case runs our fp16 kernel against
+torch's fp32 one). Each side runs in its own block of reps (interleaving single runs lets
 torch's spinning OpenMP workers steal the cores from OpenBLAS's threads); the
 blocks are repeated twice and the best time of each side is reported.
 ratio = ours / torch (below 1 means we are faster)."""
@@ -40,6 +41,32 @@ CASES = [
     ("dilated 3x3 d4 512@28", (1, 512, 28, 28), 512, 3, 1, 4, 4, 1),
     ("dilated dw 3x3 d2 384@28", (1, 384, 28, 28), 384, 3, 1, 2, 2, 384),
 ]
+
+POOL_CASES = [
+    # name, op, x shape, k, stride, pad, dtype
+    ("resnet maxpool 3x3 s2 64@112", "max_pool", (1, 64, 112, 112), 3, 2, 1, "fp32"),
+    ("resnet maxpool fp16", "max_pool", (1, 64, 112, 112), 3, 2, 1, "fp16"),
+    ("avgpool 2x2 s2 256@56", "avg_pool", (1, 256, 56, 56), 2, 2, 0, "fp32"),
+    ("inception maxpool 3x3 s1 192@28", "max_pool", (1, 192, 28, 28), 3, 1, 1, "fp32"),
+    ("inception avgpool 3x3 s1 192@28", "avg_pool", (1, 192, 28, 28), 3, 1, 1, "fp32"),
+]
+
+
+def pool_program(op, xs, k, s, p, dt):
+    n, c, h, w = xs
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    excl = "\n  %ex: bool[] = const(val=false)" if op == "avg_pool" else ""
+    exa = ", exclude_padding_from_average=%ex" if op == "avg_pool" else ""
+    return f"""program(CoreML5)
+func main(%x: {dt}[{n},{c},{h},{w}]) {{
+  %pt: string[] = const(val="custom")
+  %pd: int32[4] = const(val=[{p}, {p}, {p}, {p}])
+  %st: int32[2] = const(val=[{s}, {s}])
+  %ks: int32[2] = const(val=[{k}, {k}])
+  %cm: bool[] = const(val=false){excl}
+  %y: {dt}[{n},{c},{oh},{ow}] = {op}(x=%x, kernel_sizes=%ks, strides=%st, pad_type=%pt, pad=%pd, ceil_mode=%cm{exa})
+}} -> (%y)
+"""
 
 
 def program(xs, cout, k, s, p, d, g):
@@ -86,18 +113,11 @@ def main():
     print(f"threads={a.threads}  {'cpu' if a.cpu else 'wall'} time, best of 2 blocks x {a.reps} runs")
     print(f"{'case':30s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>6s}  max|diff|")
     ratios = {}
-    for name, xs, cout, k, s, p, d, g in CASES:
-        if a.only and a.only not in name:
-            continue
-        x = rng.standard_normal(xs).astype(np.float32)
-        w = (rng.standard_normal((cout, xs[1] // g, k, k)) * 0.1).astype(np.float32)
-        b = rng.standard_normal(cout).astype(np.float32)
-        prog = _core.parse(program(xs, cout, k, s, p, d, g))
-        tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-        ours = lambda: prog.run([x, w, b])
-        ref = lambda: F.conv2d(tx, tw, tb, stride=s, padding=p, dilation=d, groups=g)
+
+    def measure(name, ours, ref):
         with torch.no_grad():
-            diff = float(np.abs(ours()[0] - ref().numpy()).max())
+            got = ours()[0]
+            diff = float(np.abs(got.astype(np.float32) - ref().numpy()).max())
             to, tt = [], []
             for _ in range(2):
                 to.append(best(ours, a.reps))
@@ -107,6 +127,25 @@ def main():
         o, t = min(to), min(tt)
         ratios[name] = o / t
         print(f"{name:30s} {o * 1e3:9.2f} {t * 1e3:9.2f} {o / t:6.2f}  {diff:.1e}")
+
+    for name, xs, cout, k, s, p, d, g in CASES:
+        if a.only and a.only not in name:
+            continue
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = (rng.standard_normal((cout, xs[1] // g, k, k)) * 0.1).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        prog = _core.parse(program(xs, cout, k, s, p, d, g))
+        tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+        measure(name, lambda: prog.run([x, w, b]), lambda: F.conv2d(tx, tw, tb, stride=s, padding=p, dilation=d, groups=g))
+    for name, op, xs, k, s, p, dt in POOL_CASES:
+        if a.only and a.only not in name:
+            continue
+        x = rng.standard_normal(xs).astype(np.float32)
+        prog = _core.parse(pool_program(op, xs, k, s, p, dt))
+        xo = x.astype(np.float16) if dt == "fp16" else x
+        tx = torch.from_numpy(xo.astype(np.float32))
+        tf = F.max_pool2d if op == "max_pool" else F.avg_pool2d
+        measure(name, lambda: prog.run([xo]), lambda: tf(tx, k, s, p))
     return ratios
 
 
