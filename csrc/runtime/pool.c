@@ -16,6 +16,7 @@
 #include "runtime/rt_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -39,52 +40,89 @@ typedef struct {
     volatile int failed;
 } pool_job;
 
-/* ---- portable row kernels ---- */
+/* ---- portable row kernels (GCC / clang vector extensions: SSE2, NEON, ...) ---- */
+typedef float v4 __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef float v4u __attribute__((vector_size(16), aligned(4), may_alias));
 
-/* dst[c] = reduction over the n rows of rows[i][c], c in [0, nc) (identity if n == 0). */
+/* max(a, v) that is NaN when either is */
+static inline float max_nan(float a, float v) { return a != a ? a : (v > a || v != v) ? v : a; }
+
+/* m = max(m, v) keeping m's NaN; v's NaN is or-ed into nn as all ones */
+static inline v4 max4(v4 m, v4 v, v4i *nn) {
+    v4i gt = v > m;
+    *nn |= v != v;
+    return (v4)(((v4i)v & gt) | ((v4i)m & ~gt));
+}
+
+/* dst[c] = reduction over the n rows of rows[i][c] (fp32), c in [0, nc) (identity if n == 0). */
 static void vert_generic(int is_max, const void *const *rows, int n, float *dst, int64_t nc) {
+    int64_t c = 0;
     if (n == 0) {
-        for (int64_t c = 0; c < nc; c++) dst[c] = is_max ? -INFINITY : 0.0f;
+        for (; c < nc; c++) dst[c] = is_max ? -INFINITY : 0.0f;
         return;
     }
-    memcpy(dst, rows[0], sizeof(float) * (size_t)nc);
-    for (int i = 1; i < n; i++) {
-        const float *r = rows[i];
-        if (is_max) {
-            for (int64_t c = 0; c < nc; c++)
-                if (r[c] > dst[c] || r[c] != r[c]) dst[c] = dst[c] != dst[c] ? dst[c] : r[c];
-        } else {
-            for (int64_t c = 0; c < nc; c++) dst[c] += r[c];
+    for (; c + 4 <= nc; c += 4) {
+        v4 m = *(const v4u *)((const float *)rows[0] + c);
+        v4i nn = {0, 0, 0, 0};
+        for (int i = 1; i < n; i++) {
+            v4 v = *(const v4u *)((const float *)rows[i] + c);
+            if (is_max) m = max4(m, v, &nn);
+            else m += v;
         }
+        *(v4u *)(dst + c) = is_max ? (v4)((v4i)m | nn) : m;
+    }
+    for (; c < nc; c++) {
+        float a = ((const float *)rows[0])[c];
+        for (int i = 1; i < n; i++) {
+            float v = ((const float *)rows[i])[c];
+            a = is_max ? max_nan(a, v) : a + v;
+        }
+        dst[c] = a;
     }
 }
 
-/* y[q] = reduction over the k taps of tap[t][q], q in [0, OW); averages divide by
- * max(cw[q] * ch, 1) (a zero count only happens where the sum is 0). */
+/* y[q] = reduction over the k taps of tap[t][q], q in [0, OW) (taps are read in whole
+ * vectors); averages divide by max(cw[q] * ch, 1) (a zero count only happens where
+ * the sum is 0). */
 static void horiz_generic(int is_max, const float *const *tap, int k, int64_t OW, const float *cw, float ch, float *y) {
-    for (int64_t q = 0; q < OW; q++) {
-        float a = tap[0][q];
+    for (int64_t q = 0; q < OW; q += 4) {
+        v4 m = *(const v4u *)(tap[0] + q);
+        v4i nn = {0, 0, 0, 0};
         for (int t = 1; t < k; t++) {
-            float v = tap[t][q];
-            if (is_max) {
-                if ((v > a || v != v) && a == a) a = v;
-            } else {
-                a += v;
+            v4 v = *(const v4u *)(tap[t] + q);
+            if (is_max) m = max4(m, v, &nn);
+            else m += v;
+        }
+        float o[4];
+        if (is_max) {
+            *(v4u *)o = (v4)((v4i)m | nn);
+        } else {
+            *(v4u *)o = m;
+            for (int i = 0; i < 4; i++) {
+                float d = cw[q + i] * ch;
+                o[i] /= d < 1.0f ? 1.0f : d;
             }
         }
-        if (!is_max) {
-            float d = cw[q] * ch;
-            a /= d < 1.0f ? 1.0f : d;
-        }
-        y[q] = a;
+        memcpy(y + q, o, sizeof(float) * (size_t)PC_MIN(4, OW - q));
     }
 }
 
 /* ---- AVX2 row kernels ---- */
 #ifdef POOL_X86
-POOL_AVX2 static inline __m256 ld8(const void *row, int f16, int64_t c) {
-    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
-    return _mm256_loadu_ps((const float *)row + c);
+static const int32_t mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* 8 floats of a row at column c (n < 8: only the first n are read, the rest are 0). */
+POOL_AVX2 static inline __m256 ld8(const void *row, int f16, int64_t c, int64_t n) {
+    if (f16) {
+        const uint16_t *r = (const uint16_t *)row + c;
+        if (n == 8) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)r));
+        uint16_t t[8] = {0};
+        memcpy(t, r, 2 * (size_t)n);
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
+    }
+    if (n == 8) return _mm256_loadu_ps((const float *)row + c);
+    return _mm256_maskload_ps((const float *)row + c, _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - n)));
 }
 
 /* max over a (NaN kept from m only) with unordered pairs or-ed into nn: a NaN among
@@ -93,48 +131,57 @@ POOL_AVX2 static inline __m256 ld8(const void *row, int f16, int64_t c) {
 #define MAX_STEP(m, a) ((m) = _mm256_max_ps((a), (m)))
 #define NAN_PAIR(nn, a, b) ((nn) = _mm256_or_ps((nn), _mm256_cmp_ps((a), (b), _CMP_UNORD_Q)))
 
+/* m = the reduction over the n rows of the 8 columns LD(i) loads from row i */
+#define RED_MAX(LD)                                                                                            \
+    __m256 m = LD(0), nn = _mm256_setzero_ps();                                                                \
+    int i = 1;                                                                                                 \
+    for (; i + 2 <= n; i += 2) {                                                                               \
+        __m256 a = LD(i), b = LD(i + 1);                                                                       \
+        MAX_STEP(m, a);                                                                                        \
+        MAX_STEP(m, b);                                                                                        \
+        NAN_PAIR(nn, a, b);                                                                                    \
+    }                                                                                                          \
+    if (i < n) {                                                                                               \
+        __m256 a = LD(i);                                                                                      \
+        MAX_STEP(m, a);                                                                                        \
+        NAN_PAIR(nn, a, a);                                                                                    \
+    }                                                                                                          \
+    m = _mm256_or_ps(m, nn);
+#define RED_SUM(LD)                                                                                            \
+    __m256 m = LD(0);                                                                                          \
+    for (int i = 1; i < n; i++) m = _mm256_add_ps(m, LD(i));
+#define LD_F32(i) _mm256_loadu_ps((const float *)rows[i] + c)
+#define LD_F16(i) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)rows[i] + c)))
+#define LD_TAIL32(i) ld8(rows[i], 0, c, w)
+#define LD_TAIL16(i) ld8(rows[i], 1, c, w)
+
+/* vert_generic (n >= 1) over fp32 or fp16 rows, one build per reduction and row
+ * type; the last < 8 columns by masked loads (rows are never read past their end). */
+#define VERT_AVX2(NAME, RED, LD, LD_TAIL)                                                                      \
+    POOL_AVX2 static void NAME(const void *const *rows, int n, float *dst, int64_t nc) {                       \
+        int64_t c = 0;                                                                                         \
+        for (; c + 8 <= nc; c += 8) {                                                                          \
+            RED(LD)                                                                                            \
+            _mm256_storeu_ps(dst + c, m);                                                                      \
+        }                                                                                                      \
+        if (c < nc) {                                                                                          \
+            int64_t w = nc - c;                                                                                \
+            RED(LD_TAIL)                                                                                       \
+            _mm256_maskstore_ps(dst + c, _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - w)), m);         \
+        }                                                                                                      \
+    }
+VERT_AVX2(vert_max32_avx2, RED_MAX, LD_F32, LD_TAIL32)
+VERT_AVX2(vert_max16_avx2, RED_MAX, LD_F16, LD_TAIL16)
+VERT_AVX2(vert_sum32_avx2, RED_SUM, LD_F32, LD_TAIL32)
+VERT_AVX2(vert_sum16_avx2, RED_SUM, LD_F16, LD_TAIL16)
+
 /* vert_generic over fp32 or fp16 (f16) rows. */
 POOL_AVX2 static void vert_avx2(int is_max, const void *const *rows, int f16, int n, float *dst, int64_t nc) {
-    int64_t c = 0;
     if (n == 0) {
-        __m256 id = _mm256_set1_ps(is_max ? -INFINITY : 0.0f);
-        for (; c + 8 <= nc; c += 8) _mm256_storeu_ps(dst + c, id);
-        for (; c < nc; c++) dst[c] = is_max ? -INFINITY : 0.0f;
+        for (int64_t c = 0; c < nc; c++) dst[c] = is_max ? -INFINITY : 0.0f;
         return;
     }
-    if (is_max) {
-        for (; c + 8 <= nc; c += 8) {
-            __m256 m = ld8(rows[0], f16, c), nn = _mm256_setzero_ps();
-            int i = 1;
-            for (; i + 2 <= n; i += 2) {
-                __m256 a = ld8(rows[i], f16, c), b = ld8(rows[i + 1], f16, c);
-                MAX_STEP(m, a);
-                MAX_STEP(m, b);
-                NAN_PAIR(nn, a, b);
-            }
-            if (i < n) {
-                __m256 a = ld8(rows[i], f16, c);
-                MAX_STEP(m, a);
-                NAN_PAIR(nn, a, a);
-            }
-            _mm256_storeu_ps(dst + c, _mm256_or_ps(m, nn));
-        }
-    } else {
-        for (; c + 8 <= nc; c += 8) {
-            __m256 s = ld8(rows[0], f16, c);
-            for (int i = 1; i < n; i++) s = _mm256_add_ps(s, ld8(rows[i], f16, c));
-            _mm256_storeu_ps(dst + c, s);
-        }
-    }
-    for (; c < nc; c++) { /* tail columns, one at a time (rows are not read past their end) */
-        float a = f16 ? pc_f16_to_f32(((const uint16_t *)rows[0])[c]) : ((const float *)rows[0])[c];
-        for (int i = 1; i < n; i++) {
-            float v = f16 ? pc_f16_to_f32(((const uint16_t *)rows[i])[c]) : ((const float *)rows[i])[c];
-            if (!is_max) a += v;
-            else if ((v > a || v != v) && a == a) a = v;
-        }
-        dst[c] = a;
-    }
+    (is_max ? (f16 ? vert_max16_avx2 : vert_max32_avx2) : (f16 ? vert_sum16_avx2 : vert_sum32_avx2))(rows, n, dst, nc);
 }
 
 /* Stride-2 phase rows: p0[q] = r[2q], p1[q] = r[2q + 1], q in [0, Q) (Q % 8 == 0). */
@@ -147,16 +194,22 @@ POOL_AVX2 static void deinterleave2_avx2(const float *r, float *p0, float *p1, i
     }
 }
 
+/* Store the first n (<= 8) floats of v at y + q, or as fp16 at y16 + q. */
 POOL_AVX2 static inline void st8(float *y, uint16_t *y16, int64_t q, int64_t n, __m256 v) {
-    if (n == 8) {
-        if (y16) _mm_storeu_si128((__m128i *)(y16 + q), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        else _mm256_storeu_ps(y + q, v);
-        return;
+    if (y16) {
+        __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        if (n == 8) {
+            _mm_storeu_si128((__m128i *)(y16 + q), h);
+        } else {
+            uint16_t t[8];
+            _mm_storeu_si128((__m128i *)t, h);
+            memcpy(y16 + q, t, 2 * (size_t)n);
+        }
+    } else if (n == 8) {
+        _mm256_storeu_ps(y + q, v);
+    } else {
+        _mm256_maskstore_ps(y + q, _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - n)), v);
     }
-    float t[8];
-    _mm256_storeu_ps(t, v);
-    if (y16) pc_f32_to_f16_n(y16 + q, t, (size_t)n);
-    else memcpy(y + q, t, sizeof(float) * (size_t)n);
 }
 
 /* horiz_generic writing fp32 y or fp16 y16; taps are read in whole vectors. */
@@ -188,7 +241,10 @@ POOL_AVX2 static void horiz_avx2(int is_max, const float *const *tap, int k, int
     }
 }
 
+/* AVX2 unless the CPU lacks it or PT2COREML_RT_PORTABLE is set (tests run the portable loops so). */
 static int use_avx2(void) {
+    const char *env = getenv("PT2COREML_RT_PORTABLE");
+    if (env && *env && strcmp(env, "0") != 0) return 0;
     /* the cpu model is initialised by libgcc's constructor before any of our code runs */
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
