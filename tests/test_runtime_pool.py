@@ -217,3 +217,12 @@ def test_pool_threads_agree():
     finally:
         _core.set_num_threads(0)  # back to the default (online CPUs)
     np.testing.assert_array_equal(one, two)
+
+
+def test_pool_kernel_too_large():
+    """An absurd kernel (padded to fit) fails with a clear error instead of huge row buffers."""
+    x = r(1, 1, 4, seed=6).numpy()
+    params = {"kernel_sizes": [2000000], "strides": [1], "pad_type": "custom", "pad": [2000000, 0]}
+    prog = _core.parse(program("max_pool", {"x": x}, params, [np.zeros((1, 1, 5), np.float32)]))
+    with pytest.raises(RuntimeError, match="max_pool.*kernel size 2000000 is too large"):
+        prog.run([x])

@@ -260,7 +260,7 @@ static void pool_range(void *ctx, int64_t lo, int64_t hi) {
     const rt_geom *g = &j->g;
     int64_t D = g->in[0], H = g->in[1], W = g->in[2], OD = g->out[0], OH = g->out[1], OW = g->out[2];
     int64_t ISP = D * H * W, OSP = OD * OH * OW, s = g->s[2], k = g->k[2], pb = g->pb[2];
-    int64_t nph = s == 2 ? 2 : s > 1 ? PC_MIN(s, k) : 0, nrow = g->k[0] * g->k[1];
+    int64_t nph = s == 2 ? 2 : s > 1 ? PC_MIN(s, k) : 0, nrow = PC_MIN(g->k[0], D) * PC_MIN(g->k[1], H);
     int conv_plane = j->x16 && !j->avx2;
     size_t nf = (size_t)(j->RL + nph * j->Q + RUP8(OW) + RUP8(OW) + (conv_plane ? RUP8(ISP) : 0));
     float *R = malloc(sizeof(float) * nf + sizeof(void *) * (size_t)(k + nrow));
@@ -357,6 +357,8 @@ static int pool(rt_ctx *c, int is_max) {
     const rt_geom *g = &j.g;
     int64_t OSP = g->out[0] * g->out[1] * g->out[2], s = g->s[2], k = g->k[2];
     if (j.g.N * j.g.C == 0 || OSP == 0) return 0;
+    for (int d = 0; d < 3; d++) /* the row kernels count rows and taps in int */
+        if (g->k[d] > (1 << 20)) return rt_fail(c, "kernel size %lld is too large (at most 1048576)", (long long)g->k[d]);
     j.avx2 = use_avx2();
     j.L = (g->out[2] - 1) * s + k;
     j.Q = RUP8(RUP8(g->out[2]) + (k - 1) / s);
