@@ -70,8 +70,13 @@ test-torch1: deps-torch1 $(T1_VENV)/.stamp
 	@dpkg-query -W python3-torch python3-torchvision  # torch.__version__ of this build says 1.13.0a0
 	PT2COREML_PKG_DIR=$(CURDIR)/$(T1_LIB) $(T1_PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
 
+# side-by-side benchmarks (ratios to coremltools / PyTorch in one run each): conversion, whole-model
+# predict latency and memory, single kernels at one and two threads
 bench: build
-	$(VPY) benchmarks/run.py
+	PYTHONPATH=python $(VPY) benchmarks/convert_bench.py
+	PYTHONPATH=python $(VPY) benchmarks/runtime_bench.py
+	PYTHONPATH=python $(VPY) benchmarks/rt_kernels.py --threads 1 --cpu
+	PYTHONPATH=python $(VPY) benchmarks/rt_kernels.py --threads 2
 
 clean:
 	rm -rf build python/pt2coreml/_core*.so *.egg-info

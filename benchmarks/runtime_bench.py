@@ -1,15 +1,16 @@
 """Predict latency and memory of the reference runtime vs PyTorch CPU eager, whole models.
 
     PYTHONPATH=python .venv/bin/python benchmarks/runtime_bench.py [--models resnet50 mobilenet_v2]
-        [--threads 1 2] [--precisions fp32 fp16] [--runs 10]
+        [--threads 1 2] [--precisions fp32 fp16] [--runs 4] [--blocks 6]
 
 Every configuration (model, precision, threads) runs in a fresh subprocess so runs do not share
 allocator state, thread pools or caches. In it: torchvision model with random weights
 (weights=None, torch.manual_seed(0)), traced, converted with pt2coreml (compute_precision fp32 or
 fp16), then, with torch.set_num_threads(n) and _core.set_num_threads(n):
 MLModel.predict and torch eager (no_grad) on the same input, each warmed up, then timed in
-alternating blocks of runs (our block, torch block, twice; blocks rather than single runs so
-neither side's spinning workers steal the other's cores). Reported: the median over all timed runs
+alternating blocks of runs (our block, torch block, --blocks times; blocks rather than single runs
+so neither side's spinning workers steal the other's cores, many short blocks so that a slow stretch
+of a shared machine hits both sides alike). Reported: the median over all timed runs
 of wall time and of process CPU time (the machine may be shared: CPU time does not count time the
 process was descheduled, so at 1 thread it is the fair measure), and ratios ours / torch
 (below 1 = faster than PyTorch).
@@ -87,7 +88,7 @@ def _timed(f, runs):
     return wall, cpu
 
 
-def run_latency(name, precision, threads, runs):
+def run_latency(name, precision, threads, runs, blocks):
     import numpy as np
     import torch
     from pt2coreml import _core
@@ -107,7 +108,7 @@ def run_latency(name, precision, threads, runs):
             ours()
             theirs()
         res = {"ours_wall": [], "ours_cpu": [], "torch_wall": [], "torch_cpu": []}
-        for _ in range(2):
+        for _ in range(blocks):
             w, c = _timed(ours, runs)
             res["ours_wall"] += w
             res["ours_cpu"] += c
@@ -148,26 +149,27 @@ def main():
     ap.add_argument("--models", nargs="*", default=["resnet50", "mobilenet_v2"])
     ap.add_argument("--precisions", nargs="*", default=["fp32", "fp16"])
     ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
-    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=4, help="timed runs per block")
+    ap.add_argument("--blocks", type=int, default=6, help="alternating blocks per side")
     ap.add_argument("--no-mem", action="store_true")
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--mem", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(run_latency(a.one[0], a.one[1], int(a.one[2]), a.runs)))
+        print(json.dumps(run_latency(a.one[0], a.one[1], int(a.one[2]), a.runs, a.blocks)))
         return
     if a.mem:
         print(json.dumps(run_memory(*a.mem)))
         return
     if not a.no_latency:
-        print(f"median of {2 * a.runs} runs; ratio = ours / torch eager (below 1: faster)")
+        print(f"median of {a.blocks * a.runs} runs; ratio = ours / torch eager (below 1: faster)")
         print(f"{'model':13s} {'prec':4s} {'thr':>3s} {'ours ms':>8s} {'torch ms':>8s} {'wall':>5s} "
               f"{'ours cpu':>8s} {'torch cpu':>9s} {'cpu':>5s}  rel err")
         for name in a.models:
             for prec in a.precisions:
                 for t in a.threads:
-                    r = _child(["--one", name, prec, str(t), "--runs", str(a.runs)])
+                    r = _child(["--one", name, prec, str(t), "--runs", str(a.runs), "--blocks", str(a.blocks)])
                     if "error" in r:
                         print(f"{name:13s} {prec:4s} {t:3d} error: {r['error']}")
                         continue

@@ -43,7 +43,7 @@ def model(request):
 
 @pytest.fixture(autouse=True)
 def two_threads():
-    _core.set_num_threads(2)  # our parallel-for and OpenBLAS both threaded inside each call
+    _core.set_num_threads(2)  # our parallel-for threads inside each call (GEMMs split over them too)
     yield
     _core.set_num_threads(0)
 

@@ -4,15 +4,13 @@
  * conv: depthwise 1-D/2-D convs go to the direct kernel in depthwise.c; the rest
  * is GEMM per (batch, group): 1x1 stride-1 unpadded convs multiply the input
  * directly, others build an im2col matrix for a tile of output rows (bounded
- * memory) and call cblas_sgemm; 3x3 stride-1 2-D convs where it pays go to
+ * memory) and call rt_sgemm; 3x3 stride-1 2-D convs where it pays go to
  * Winograd F(4x4, 3x3) in winograd.c first. With fp16 tensors (activations, or weights held
  * without an fp32 copy) both go through conv_*_tiled, which convert in bounded
  * fp32 tiles instead of whole-tensor copies. conv_transpose is GEMM into a column matrix
  * followed by col2im accumulation. Weight layouts follow MIL:
  * conv [Cout, Cin/groups, k...], conv_transpose [Cin, Cout/groups, k...]. */
 #include "runtime/rt_internal.h"
-
-#include <cblas.h>
 
 /* ---- geometry ---- */
 static int read_vec(rt_ctx *c, const char *name, int nsp, int64_t def, int64_t *dst3) {
@@ -159,6 +157,43 @@ static void im2col_range(void *ctx, int64_t c0, int64_t c1) {
     }
 }
 
+/* im2col over the threads: part p of `parts` builds the rows of channels
+ * [Cg p / parts, Cg (p + 1) / parts), converting fp16 planes into plane p of the
+ * scratch (j->plane holds `parts` planes). */
+typedef struct {
+    const im2col_job *j;
+    int64_t Cg, parts;
+} im2col_split;
+
+static void im2col_parts(void *ctx, int64_t p0, int64_t p1) {
+    const im2col_split *s = ctx;
+    const rt_geom *g = s->j->g;
+    for (int64_t p = p0; p < p1; p++) {
+        im2col_job jj = *s->j;
+        if (jj.plane) jj.plane += p * g->in[0] * g->in[1] * g->in[2];
+        im2col_range(&jj, s->Cg * p / s->parts, s->Cg * (p + 1) / s->parts);
+    }
+}
+
+static void im2col_run(const im2col_job *j, int64_t Cg, int64_t parts) {
+    const rt_geom *g = j->g;
+    im2col_split s = {j, Cg, parts};
+    double per = (double)Cg / (double)parts * (double)(g->k[0] * g->k[1] * g->k[2]) * (double)((j->q1 - j->q0) * g->out[2]);
+    rt_parallel_for(parts, per, im2col_parts, &s);
+}
+
+/* An fp32 tile [rows][ncols] into rows of an fp16 tensor ld apart, over the threads. */
+typedef struct {
+    uint16_t *dst;
+    const float *src;
+    int64_t ncols, ld;
+} tile_f16_job;
+
+static void tile_f16_range(void *ctx, int64_t r0, int64_t r1) {
+    const tile_f16_job *j = ctx;
+    for (int64_t r = r0; r < r1; r++) pc_f32_to_f16_n(j->dst + r * j->ld, j->src + r * j->ncols, (size_t)j->ncols);
+}
+
 #define COL_LIMIT (2 << 20) /* floats in one im2col / col2im tile */
 #define COL_LIMIT16 (256 << 10) /* the same for the fp16 streaming path */
 #define W_BLOCK (256 << 10) /* floats of fp16 weight converted at a time */
@@ -186,8 +221,9 @@ static int conv_gemm_tiled(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, co
     } else if (!(wbuf = rt_scratch(c, sizeof(float) * (size_t)(mb * KK), 0))) {
         return -1;
     }
+    int64_t parts = PC_MAX(1, PC_MIN(rt_threads(), Cg));
     float *col = rt_scratch(c, sizeof(float) * (size_t)(KK * tile * OW), 0);
-    float *plane = x16 ? rt_scratch(c, sizeof(float) * (size_t)ISP, 0) : NULL;
+    float *plane = x16 ? rt_scratch(c, sizeof(float) * (size_t)(parts * ISP), 0) : NULL;
     float *yt = o16 ? rt_scratch(c, sizeof(float) * (size_t)(Cog * tile * OW), 0) : NULL;
     if (!col || (x16 && !plane) || (o16 && !yt)) return -1;
     for (int64_t n = 0; n < g->N; n++)
@@ -199,7 +235,7 @@ static int conv_gemm_tiled(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, co
                 int64_t q1 = PC_MIN(rows, q0 + tile), ncols = (q1 - q0) * OW;
                 j.q0 = q0;
                 j.q1 = q1;
-                im2col_range(&j, 0, Cg);
+                im2col_run(&j, Cg, parts);
                 for (int64_t m0 = 0; m0 < Cog; m0 += mb) {
                     int64_t mc = PC_MIN(mb, Cog - m0), co0 = gi * Cog + m0;
                     const float *wr = wall ? wall + co0 * KK : rt_f32_part(w, co0 * KK, mc * KK, wbuf);
@@ -209,12 +245,12 @@ static int conv_gemm_tiled(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, co
                         float bv = bf ? bf[co0 + i] : 0.0f;
                         for (int64_t q = 0; q < ncols; q++) dst[i * ld + q] = bv;
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mc, (int)ncols, (int)KK, 1.0f, wr, (int)KK,
-                                col, (int)ncols, 1.0f, dst, (int)ld);
+                    rt_sgemm(0, 0, mc, ncols, KK, 1.0f, wr, KK, col, ncols, 1.0f, dst, ld);
                 }
-                if (o16)
-                    for (int64_t co = 0; co < Cog; co++)
-                        pc_f32_to_f16_n((uint16_t *)yv + ybase + co * OSP + q0 * OW, yt + co * ncols, (size_t)ncols);
+                if (o16) {
+                    tile_f16_job tj = {(uint16_t *)yv + ybase + q0 * OW, yt, ncols, OSP};
+                    rt_parallel_for(Cog, 2.0 * (double)ncols, tile_f16_range, &tj);
+                }
             }
         }
     return 0;
@@ -304,23 +340,21 @@ int rt_k_CONV(rt_ctx *c) {
     if (tile > rows) tile = rows;
     float *col = direct ? NULL : rt_scratch(c, sizeof(float) * (size_t)(KK * tile * OW), 0);
     if (!direct && !col) return -1;
+    int64_t parts = PC_MAX(1, PC_MIN(rt_threads(), Cg));
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t gi = 0; gi < groups; gi++) {
             const float *xg = xf + (n * Cin + gi * Cg) * ISP;
             const float *wg = wf + gi * Cog * KK;
             float *yg = y + (n * Cout + gi * Cog) * OSP;
             if (direct) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cog, (int)OSP, (int)KK, 1.0f, wg, (int)KK, xg,
-                            (int)ISP, 1.0f, yg, (int)OSP);
+                rt_sgemm(0, 0, Cog, OSP, KK, 1.0f, wg, KK, xg, ISP, 1.0f, yg, OSP);
                 continue;
             }
             for (int64_t q0 = 0; q0 < rows; q0 += tile) {
                 int64_t q1 = PC_MIN(rows, q0 + tile), ncols = (q1 - q0) * OW;
-                /* single-threaded: BLAS's spinning workers would fight our threads */
                 im2col_job j = {xg, NULL, NULL, &g, q0, q1, col};
-                im2col_range(&j, 0, Cg);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cog, (int)ncols, (int)KK, 1.0f, wg, (int)KK,
-                            col, (int)ncols, 1.0f, yg + q0 * OW, (int)OSP);
+                im2col_run(&j, Cg, parts);
+                rt_sgemm(0, 0, Cog, ncols, KK, 1.0f, wg, KK, col, ncols, 1.0f, yg + q0 * OW, OSP);
             }
         }
     return 0;
@@ -426,10 +460,9 @@ int rt_k_CONV_TRANSPOSE(rt_ctx *c) {
             float *yg = y + (n * Cout + gi * Cog) * OSP;
             for (int64_t q0 = 0; q0 < rows; q0 += tile) {
                 int64_t q1 = PC_MIN(rows, q0 + tile), ncols = (q1 - q0) * IW;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)MK, (int)ncols, (int)Cg, 1.0f, wg, (int)MK,
-                            xg + q0 * IW, (int)ISP, 0.0f, col, (int)ncols);
+                rt_sgemm(1, 0, MK, ncols, Cg, 1.0f, wg, MK, xg + q0 * IW, ISP, 0.0f, col, ncols);
                 col2im_job j = {col, &g, q0, q1, yg};
-                col2im_range(&j, 0, Cog);
+                rt_parallel_for(Cog, (double)(MK / PC_MAX(1, Cog)) * (double)ncols, col2im_range, &j);
             }
         }
     return 0;

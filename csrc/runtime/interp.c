@@ -9,7 +9,6 @@
  */
 #include "runtime/rt_internal.h"
 
-#include <cblas.h>
 #include <stdio.h>
 
 /* The plan of one block: its non-const ops in order, the plans of their nested
@@ -710,5 +709,5 @@ int rt_k_CONST(rt_ctx *c) {
 
 void rt_set_num_threads(int n) {
     rt_threads_set(n);
-    openblas_set_num_threads(n > 0 ? n : rt_threads());
+    rt_gemm_init(); /* BLAS stays at one thread: rt_sgemm splits GEMMs over our own */
 }

@@ -1,9 +1,7 @@
 /* matmul.c: linear (y = x W^T + b, W [out, in]) and matmul (numpy matmul with
  * transpose_x / transpose_y, rank-1 operands, batch broadcasting), as
- * cblas_sgemm calls; batches of x against one shared y fold into one GEMM. */
+ * rt_sgemm calls; batches of x against one shared y fold into one GEMM. */
 #include "runtime/rt_internal.h"
-
-#include <cblas.h>
 
 #define LIN_W_BLOCK (256 << 10) /* floats of an fp16 weight converted at a time */
 
@@ -34,8 +32,7 @@ int rt_k_LINEAR(rt_ctx *c) {
         for (int64_t j0 = 0; j0 < Out; j0 += mb) {
             int64_t mc = PC_MIN(mb, Out - j0);
             const float *wr = wf ? wf + j0 * In : rt_f32_part(w, j0 * In, mc * In, wbuf);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)mc, (int)In, 1.0f, xf, (int)In, wr, (int)In,
-                        1.0f, y + j0, (int)Out);
+            rt_sgemm(0, 1, M, mc, In, 1.0f, xf, In, wr, In, 1.0f, y + j0, Out);
         }
     return 0;
 }
@@ -94,8 +91,7 @@ int rt_k_MATMUL(rt_ctx *c) {
         memset(o, 0, sizeof(float) * (size_t)(B * MN));
         return 0;
     }
-    int lda = (int)(tx ? M : K), ldb = (int)(ty ? K : N);
-    enum CBLAS_TRANSPOSE ta = tx ? CblasTrans : CblasNoTrans, tb = ty ? CblasTrans : CblasNoTrans;
+    int64_t lda = tx ? M : K, ldb = ty ? K : N;
     /* y shared by every batch and x not transposed: one GEMM with M' = B * M */
     int y_shared = 1, x_dense = 1;
     for (int i = 0; i < br; i++) y_shared &= syb[i] == 0;
@@ -105,13 +101,12 @@ int rt_k_MATMUL(rt_ctx *c) {
         expect *= bd[i];
     }
     if (y_shared && x_dense && !tx) {
-        cblas_sgemm(CblasRowMajor, ta, tb, (int)(B * M), (int)N, (int)K, 1.0f, xf, lda, yf, ldb, 0.0f, o, (int)N);
+        rt_sgemm(0, ty, B * M, N, K, 1.0f, xf, lda, yf, ldb, 0.0f, o, N);
         return 0;
     }
     int64_t idx[IR_MAX_RANK] = {0}, ox = 0, oy = 0;
     for (int64_t bi = 0; bi < B; bi++) {
-        cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, xf + ox * MK, lda, yf + oy * KN, ldb, 0.0f,
-                    o + bi * MN, (int)N);
+        rt_sgemm(tx, ty, M, N, K, 1.0f, xf + ox * MK, lda, yf + oy * KN, ldb, 0.0f, o + bi * MN, N);
         for (int q = br - 1; q >= 0; q--) {
             ox += sxb[q];
             oy += syb[q];

@@ -160,6 +160,16 @@ void rt_parallel_for(int64_t n, double cost, void (*f)(void *ctx, int64_t lo, in
 int rt_threads(void);
 void rt_threads_set(int n); /* 0 = number of online CPUs */
 
+/* ---- GEMM (gemm.c): row-major C = alpha op(A) op(B) + beta C, op = transpose when t* ---- */
+/* Split over the runtime's threads, each part a single-threaded BLAS call. */
+void rt_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+              const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The same on the calling thread only: for code already inside rt_parallel_for. */
+void rt_sgemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Keep BLAS at one thread (idempotent; rt_sgemm calls it). */
+void rt_gemm_init(void);
+
 /* ---- spatial geometry shared by conv, conv_transpose and pools (conv.c) ---- */
 /* Spatial dims are kept as 3 (D, H, W): 1-D and 2-D ops pad the front with 1s. */
 typedef struct rt_geom {

@@ -21,7 +21,6 @@
  * is fp32; the transforms' extra rounding is ~1e-6 relative. */
 #include "runtime/rt_internal.h"
 
-#include <cblas.h>
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
@@ -278,6 +277,20 @@ static int wg_oom(rt_ctx *c, const char *what) {
     return -1;
 }
 
+/* The 36 independent GEMMs of a block, M[xi] = U[xi] V[xi], split over threads by xi. */
+typedef struct {
+    int64_t kbn, tc, Cg, C8, ldv;
+    const float *U, *V;
+    float *M;
+} wg_mm_job;
+
+static void wg_mm_range(void *ctx, int64_t x0, int64_t x1) {
+    const wg_mm_job *j = ctx;
+    for (int64_t xi = x0; xi < x1; xi++)
+        rt_sgemm_serial(0, 0, j->kbn, j->tc, j->Cg, 1.0f, j->U + xi * j->kbn * j->C8, j->C8, j->V + xi * j->Cg * j->ldv,
+                        j->ldv, 0.0f, j->M + xi * j->kbn * j->tc, j->tc);
+}
+
 /* Filter transform of output channels [k0, k0 + kbn) of group gi into U. */
 static int wg_filters(rt_ctx *c, const wg_plan *p, const rt_tensor *w, const float *wall, float *wbuf, int64_t gi,
                       int64_t k0, int64_t kbn, float *U) {
@@ -320,10 +333,8 @@ int rt_conv_winograd(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, const fl
             for (int64_t k0 = 0; k0 < Cog; k0 += kb) {
                 int64_t kbn = PC_MIN(kb, Cog - k0);
                 if (kb < Cog && wg_filters(c, &p, w, wall, wbuf, gi, k0, kbn, U)) return -1;
-                for (int xi = 0; xi < 36; xi++)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)kbn, (int)tc, (int)Cg, 1.0f,
-                                U + xi * kbn * C8, (int)C8, V + xi * Cg * ij.ldv, (int)ij.ldv, 0.0f, M + xi * kbn * tc,
-                                (int)tc);
+                wg_mm_job mj = {kbn, tc, Cg, C8, ij.ldv, U, V, M};
+                rt_parallel_for(36, 2.0 * (double)kbn * (double)tc * (double)Cg, wg_mm_range, &mj);
                 oj.kbn = kbn, oj.k0 = k0, oj.q0 = q0, oj.q1 = q1, oj.tc = tc;
                 rt_parallel_for(kbn, 60.0 * (double)tc, wg_out_range, &oj);
                 if (oj.failed) return wg_oom(c, "output buffer");
