@@ -1,17 +1,21 @@
 /* threads.c: the parallel-for that every multi-threaded kernel of the runtime
  * uses, GEMMs included (gemm.c).
  *
- * A process-wide pool of workers, started on first use, runs the chunks. Kernels of
+ * A process-wide pool of workers, started on first use, runs the loops. Kernels of
  * one run come back to back, so a worker spins for a short while after each job
  * before it sleeps on a condition variable, and the caller spins the same way while
- * it waits for the workers: a parallel-for then costs a few microseconds instead of
- * a thread start and join. One parallel-for owns the pool at a time; a concurrent
- * call (another rt_run on another thread, or a parallel-for inside a chunk) that
- * finds it busy starts threads of its own for that call, as does any call when the
- * pool's workers cannot be started. A forked child starts with an empty pool. */
+ * it waits: a parallel-for then costs a few microseconds instead of a thread start
+ * and join. A loop is cut into a few chunks per thread that threads claim as they
+ * come, the caller included, so a worker the system has not scheduled yet (a shared
+ * machine, another busy process) delays nothing. One parallel-for owns the pool at
+ * a time; a concurrent call (another rt_run on another thread, or a parallel-for
+ * inside a chunk) that finds it busy starts threads of its own for that call, as
+ * does any call when the pool's workers cannot be started. A forked child starts
+ * with an empty pool. */
 #include "runtime/rt_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,15 +54,33 @@ static void *run_chunk(void *arg) {
     return NULL;
 }
 
-/* ---- the pool ---- */
+/* ---- the pool ----
+ * A job is split into nchunks chunks that threads claim one at a time: the caller
+ * publishes the job in `claim` (its tag, chunk count and next chunk in one word),
+ * wakes the workers, and claims chunks itself like any worker. A worker that the
+ * system has not yet scheduled (the machine is shared, or another process holds the
+ * other core) then just claims nothing, and the caller waits only for chunks that
+ * are already running. A worker reads the job's fields only after claiming one of
+ * its chunks, and the caller cannot start another job before that chunk is done, so
+ * a late worker never sees a half-written job. */
+#define TAG_SHIFT 32
+#define NCH_SHIFT 16
+#define FIELD_MASK 0xffffu
+#define MAX_CHUNKS 0xffff
+#define CHUNKS_PER_THREAD 4
+
 static struct {
     pthread_mutex_t owner;         /* held by the parallel-for using the pool */
     pthread_mutex_t mu;            /* with wake / done: sleeping and waking */
     pthread_cond_t wake, done;
-    int nworkers;                  /* started (worker k runs jobs[k + 1]) */
-    atomic_ulong gen;              /* job generation: a new value means new jobs */
-    atomic_int pending;            /* workers that have not finished this generation */
-    chunk jobs[RT_MAX_THREADS];    /* jobs[0] is the caller's; empty ones have end <= begin */
+    int nworkers;                  /* started */
+    atomic_ulong gen;              /* job generation: a new value means a new job */
+    atomic_uint_least64_t claim;   /* (tag << 32) | (nchunks << 16) | next chunk */
+    atomic_int finished;           /* chunks of the current job done */
+    atomic_int active;             /* workers 0 .. active - 1 take part in the current job */
+    void (*f)(void *, int64_t, int64_t); /* the current job, published by `claim` */
+    void *ctx;
+    int64_t n;
     unsigned long start_gen[RT_MAX_THREADS]; /* gen when worker k was started */
 } g_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
             PTHREAD_COND_INITIALIZER};
@@ -76,19 +98,48 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Spin until *gen differs from seen or SPIN_NS pass; whether it changed. */
+/* One step of a spin loop: pause, and now and then give the core away in case the
+ * thread we wait for shares it (an oversubscribed machine); whether SPIN_NS from
+ * `until` has passed. */
+static int spin_step(int i, int64_t until) {
+    cpu_relax();
+    if ((i & 63) != 63) return 0;
+    if ((i & 1023) == 1023) sched_yield();
+    return now_ns() > until;
+}
+
+/* Spin until gen differs from seen or SPIN_NS pass; whether it changed. */
 static int spin_gen(unsigned long seen) {
     int64_t until = now_ns() + SPIN_NS;
     for (int i = 0;; i++) {
         if (atomic_load_explicit(&g_pool.gen, memory_order_acquire) != seen) return 1;
-        if ((i & 63) == 63 && now_ns() > until) return 0;
-        cpu_relax();
+        if (spin_step(i, until)) return 0;
+    }
+}
+
+/* Claim and run chunks of the job tagged `tag` until none is left. */
+static void run_chunks(uint32_t tag) {
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&g_pool.claim, memory_order_acquire);
+        if ((uint32_t)(w >> TAG_SHIFT) != tag) return; /* another job's word */
+        int64_t nch = (int64_t)((w >> NCH_SHIFT) & FIELD_MASK), i = (int64_t)(w & FIELD_MASK);
+        if (i >= nch) return;
+        if (!atomic_compare_exchange_weak_explicit(&g_pool.claim, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        int64_t n = g_pool.n, lo = n * i / nch, hi = n * (i + 1) / nch;
+        if (hi > lo) g_pool.f(g_pool.ctx, lo, hi);
+        if (atomic_fetch_add_explicit(&g_pool.finished, 1, memory_order_acq_rel) + 1 == nch) {
+            pthread_mutex_lock(&g_pool.mu);
+            pthread_cond_signal(&g_pool.done);
+            pthread_mutex_unlock(&g_pool.mu);
+        }
     }
 }
 
 static void *worker(void *arg) {
     int k = (int)(intptr_t)arg;
-    /* the generation when this worker was started: a job dispatched before the
+    /* the generation when this worker was started: a job published before the
      * thread first runs still has a newer one */
     unsigned long seen = g_pool.start_gen[k];
     for (;;) {
@@ -98,12 +149,7 @@ static void *worker(void *arg) {
             pthread_mutex_unlock(&g_pool.mu);
         }
         seen = atomic_load_explicit(&g_pool.gen, memory_order_acquire);
-        run_chunk(&g_pool.jobs[k + 1]);
-        if (atomic_fetch_sub_explicit(&g_pool.pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&g_pool.mu);
-            pthread_cond_signal(&g_pool.done);
-            pthread_mutex_unlock(&g_pool.mu);
-        }
+        if (k < atomic_load_explicit(&g_pool.active, memory_order_relaxed)) run_chunks((uint32_t)seen);
     }
     return NULL;
 }
@@ -116,7 +162,9 @@ static void pool_after_fork(void) {
     pthread_cond_init(&g_pool.done, NULL);
     g_pool.nworkers = 0;
     atomic_store(&g_pool.gen, 0);
-    atomic_store(&g_pool.pending, 0);
+    atomic_store(&g_pool.claim, 0);
+    atomic_store(&g_pool.finished, 0);
+    atomic_store(&g_pool.active, 0);
 }
 
 static void pool_register_fork(void) { pthread_atfork(NULL, NULL, pool_after_fork); }
@@ -138,25 +186,30 @@ static int pool_grow(int n) {
     return g_pool.nworkers;
 }
 
-/* With the pool owned and nt - 1 workers running: run ch[0..nt) and wait for all. */
-static void pool_run(const chunk *ch, int nt) {
-    int nw = g_pool.nworkers;
-    for (int k = 0; k < nw; k++) g_pool.jobs[k + 1] = k + 1 < nt ? ch[k + 1] : (chunk){NULL, NULL, 0, 0};
-    atomic_store(&g_pool.pending, nw);
+/* With the pool owned: run f over [0, n) in nch chunks on this thread and nt - 1
+ * workers, and wait until every chunk is done. */
+static void pool_run(int nt, int64_t n, int64_t nch, void (*f)(void *, int64_t, int64_t), void *ctx) {
+    atomic_store_explicit(&g_pool.active, nt - 1, memory_order_relaxed);
+    g_pool.f = f;
+    g_pool.ctx = ctx;
+    g_pool.n = n;
+    atomic_store_explicit(&g_pool.finished, 0, memory_order_relaxed);
+    uint32_t tag = (uint32_t)(atomic_load(&g_pool.gen) + 1);
+    atomic_store_explicit(&g_pool.claim, ((uint64_t)tag << TAG_SHIFT) | ((uint64_t)nch << NCH_SHIFT),
+                          memory_order_release);
     pthread_mutex_lock(&g_pool.mu);
     atomic_fetch_add_explicit(&g_pool.gen, 1, memory_order_release);
     pthread_cond_broadcast(&g_pool.wake);
     pthread_mutex_unlock(&g_pool.mu);
-    run_chunk((chunk *)&ch[0]);
+    run_chunks(tag);
     int64_t until = now_ns() + SPIN_NS;
-    for (int i = 0; atomic_load_explicit(&g_pool.pending, memory_order_acquire) > 0; i++) {
-        if ((i & 63) == 63 && now_ns() > until) {
+    for (int i = 0; atomic_load_explicit(&g_pool.finished, memory_order_acquire) < nch; i++) {
+        if (spin_step(i, until)) {
             pthread_mutex_lock(&g_pool.mu);
-            while (atomic_load(&g_pool.pending) > 0) pthread_cond_wait(&g_pool.done, &g_pool.mu);
+            while (atomic_load(&g_pool.finished) < nch) pthread_cond_wait(&g_pool.done, &g_pool.mu);
             pthread_mutex_unlock(&g_pool.mu);
             break;
         }
-        cpu_relax();
     }
 }
 
@@ -192,7 +245,8 @@ void rt_parallel_for(int64_t n, double cost, void (*f)(void *ctx, int64_t lo, in
     }
     if (pthread_mutex_trylock(&g_pool.owner) == 0) {
         if (pool_grow(nt - 1) >= nt - 1) {
-            pool_run(ch, nt);
+            /* a few chunks per thread, so a late or slow thread leaves its share to the others */
+            pool_run(nt, n, PC_MIN(n, PC_MIN((int64_t)nt * CHUNKS_PER_THREAD, MAX_CHUNKS)), f, ctx);
             pthread_mutex_unlock(&g_pool.owner);
             return;
         }
