@@ -1,6 +1,6 @@
 """Conv and pool kernel speed of the reference runtime vs torch CPU at ResNet / MobileNet sizes.
 
-    PYTHONPATH=python python benchmarks/rt_kernels.py [--threads N] [--reps R] [--cpu]
+    PYTHONPATH=python python benchmarks/rt_kernels.py [--threads N] [--reps R] [--blocks B] [--cpu] [--best]
 
 --cpu times process CPU time instead of wall time: with --threads 1 that is the
 fair measure on a shared, oversubscribed machine (descheduled time is not
@@ -10,10 +10,12 @@ Each case is a one-op program (x and weight fed as inputs) run through
 Program.run, timed against torch.nn.functional.conv2d with the same thread
 count (pools: max_pool2d / avg_pool2d; an fp16 case runs our fp16 kernel against
 torch's fp32 one). Each side runs in its own block of reps (interleaving single runs lets
-torch's spinning OpenMP workers steal the cores from OpenBLAS's threads); the
-blocks are repeated twice and the best time of each side is reported.
+one side's spinning workers steal the cores from the other's); the blocks alternate
+--blocks times, so a slow stretch of a shared machine hits both sides alike, and the
+median over all runs of each side is reported (--best: the best run instead).
 ratio = ours / torch (below 1 means we are faster)."""
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -88,19 +90,21 @@ func main(%x: fp32[{n},{c},{h},{w}], %w: fp32[{cout},{c // g},{k},{k}], %b: fp32
 CLOCK = time.perf_counter
 
 
-def best(f, reps):
+def timed(f, reps):
     ts = []
     for _ in range(reps):
         t0 = CLOCK()
         f()
         ts.append(CLOCK() - t0)
-    return min(ts)
+    return ts
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=5, help="runs per block")
+    ap.add_argument("--blocks", type=int, default=8, help="alternating blocks per side")
+    ap.add_argument("--best", action="store_true", help="report each side's best run, not the median")
     ap.add_argument("--only", default="")
     ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
     a = ap.parse_args()
@@ -110,7 +114,7 @@ def main():
     torch.set_num_threads(a.threads)
     _core.set_num_threads(a.threads)
     rng = np.random.default_rng(0)
-    print(f"threads={a.threads}  {'cpu' if a.cpu else 'wall'} time, best of 2 blocks x {a.reps} runs")
+    print(f"threads={a.threads}  {'cpu' if a.cpu else 'wall'} time, {'best' if a.best else 'median'} of {a.blocks} alternating blocks x {a.reps} runs per side")
     print(f"{'case':30s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>6s}  max|diff|")
     ratios = {}
 
@@ -119,12 +123,13 @@ def main():
             got = ours()[0]
             diff = float(np.abs(got.astype(np.float32) - ref().numpy()).max())
             to, tt = [], []
-            for _ in range(2):
-                to.append(best(ours, a.reps))
-                time.sleep(0.05)
-                tt.append(best(ref, a.reps))
-                time.sleep(0.05)
-        o, t = min(to), min(tt)
+            for _ in range(a.blocks):
+                to += timed(ours, a.reps)
+                time.sleep(0.02)
+                tt += timed(ref, a.reps)
+                time.sleep(0.02)
+        pick = min if a.best else statistics.median
+        o, t = pick(to), pick(tt)
         ratios[name] = o / t
         print(f"{name:30s} {o * 1e3:9.2f} {t * 1e3:9.2f} {o / t:6.2f}  {diff:.1e}")
 
