@@ -102,8 +102,8 @@ def timed(f, reps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--reps", type=int, default=5, help="runs per block")
-    ap.add_argument("--blocks", type=int, default=8, help="alternating blocks per side")
+    ap.add_argument("--reps", type=int, default=20, help="runs per block (the first of a block may find idle threads asleep)")
+    ap.add_argument("--blocks", type=int, default=6, help="alternating blocks per side")
     ap.add_argument("--best", action="store_true", help="report each side's best run, not the median")
     ap.add_argument("--only", default="")
     ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")

@@ -24,6 +24,12 @@ GEOMS = [
     ((17, 40), (3, 5), (2, 3), (1, 2), (1, 0, 4, 4)),
     ((9, 70), (7, 7), (1, 1), (1, 1), (3, 3, 3, 3)),
     ((3, 3), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),     # one vector holds the plane
+    # column stride 2 deals each row to both phase planes in one pass: every left pad parity
+    ((112, 112), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),  # MobileNet
+    ((30, 64), (3, 3), (2, 2), (1, 1), (0, 1, 0, 1)),    # TF-style "same"
+    ((21, 50), (5, 5), (2, 2), (1, 1), (0, 0, 0, 0)),    # unpadded
+    ((11, 15), (3, 3), (1, 2), (1, 2), (0, 0, 3, 3)),    # W < 16 (no full vector), dilated columns
+    ((9, 47), (3, 3), (3, 2), (1, 1), (2, 0, 5, 2)),     # row stride 3
 ]
 
 
@@ -31,7 +37,10 @@ GEOMS = [
     g[0][0], g[0][1], "".join(map(str, g[1])), "".join(map(str, g[2])), "".join(map(str, g[3])),
     "".join(map(str, g[4]))))
 @pytest.mark.parametrize("mult", [1, 2])
-def test_depthwise_matches_reference(geom, mult):
+@pytest.mark.parametrize("kernels", ["avx2", "portable"])
+def test_depthwise_matches_reference(geom, mult, kernels, monkeypatch):
+    if kernels == "portable":  # the generic-vector loops a CPU without AVX2 runs
+        monkeypatch.setenv("PT2COREML_RT_PORTABLE", "1")
     (h, w_), k, s, d, p = geom
     c = 12
     x = RNG.standard_normal((2, c, h, w_)).astype(np.float32)

@@ -165,13 +165,20 @@ DW_PLANE(dw_plane_generic, dw_rows2_generic, )
 DW_ROWS2(dw_rows2_avx2, DW_AVX2)
 DW_PLANE(dw_plane_avx2, dw_rows2_avx2, DW_AVX2)
 DW_FLAT(dw_flat_avx2, DW_AVX2)
-static int use_avx2(void) {
+static int cpu_avx2(void) {
     /* the cpu model is initialised by libgcc's constructor before any of our code runs */
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+/* Per conv: AVX2 unless the CPU lacks it or PT2COREML_RT_PORTABLE is set (tests run
+ * the portable loops so). */
+static int use_avx2(void) {
+    const char *env = getenv("PT2COREML_RT_PORTABLE");
+    return !(env && *env && strcmp(env, "0") != 0) && cpu_avx2();
 }
 #else
 #define dw_plane_avx2 dw_plane_generic
 #define dw_flat_avx2 dw_flat_generic
+static int cpu_avx2(void) { return 0; }
 static int use_avx2(void) { return 0; }
 #endif
 
@@ -191,9 +198,11 @@ typedef struct {
 
 #if defined(__clang__)
 #define EVEN8(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODD8(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
 #else
 typedef int v8i __attribute__((vector_size(32)));
 #define EVEN8(a, b) __builtin_shuffle(a, b, (v8i){0, 2, 4, 6, 8, 10, 12, 14})
+#define ODD8(a, b) __builtin_shuffle(a, b, (v8i){1, 3, 5, 7, 9, 11, 13, 15})
 #endif
 
 /* dst[q] = xr[q * s + c0] for q in [lo, hi) (all inside the row of W floats). */
@@ -222,7 +231,7 @@ DW_GATHER(gather_avx2, __attribute__((target("avx2,fma"))))
 #endif
 
 void rt_row_gather(float *dst, const float *xr, int64_t W, int64_t lo, int64_t hi, int64_t s, int64_t c0) {
-    (use_avx2() ? gather_avx2 : gather_generic)(dst, xr, W, lo, hi, s, c0);
+    (cpu_avx2() ? gather_avx2 : gather_generic)(dst, xr, W, lo, hi, s, c0); /* per row: no getenv */
 }
 
 /* Zero-padded, phase-split copy of plane X into P: padded row r, column phase p
@@ -260,6 +269,41 @@ DW_FILL(fill_avx2, __attribute__((target("avx2,fma"))))
 #endif
 #undef GATHER
 
+/* DW_FILL for column stride 2, in one pass per x row: x[i] goes to column phase
+ * (i + pl) % 2 at (i + pl) / 2, so 16 loads deal 8 floats to each phase plane (the
+ * general fill reads each row once per phase and calls a gather per phase and row).
+ * Writes the same positions as DW_FILL. */
+#define DW_FILL2(NAME, ATTR)                                                                                   \
+    ATTR static void NAME(const dw_job *j, const float *X, float *P) {                                         \
+        const rt_geom *g = j->g;                                                                               \
+        int64_t H = g->in[1], W = g->in[2], sh = g->s[1], pt = g->pb[1], pl = g->pb[2], Wq = j->Wq;            \
+        int64_t pstride = j->Hq * Wq, r0 = PC_MAX(0, pt), r1 = PC_MIN(sh * j->Hq, H + pt);                     \
+        /* x[t + 2m] -> phase pe at t / 2 + qe + m, x[t + 2m + 1] -> phase 1 - pe at t / 2 + qo + m */        \
+        int64_t pe = pl & 1, qe = pl >> 1, qo = (pl + 1) >> 1, tv = 0;                                         \
+        while (tv + 16 <= W && tv / 2 + PC_MAX(qe, qo) + 8 <= Wq) tv += 16;                                    \
+        for (int64_t r = r0; r < r1; r++) {                                                                    \
+            float *pr = P + ((r % sh) * 2 * j->Hq + r / sh) * Wq;                                              \
+            float *de = pr + pe * pstride + qe, *dd = pr + (1 - pe) * pstride + qo;                            \
+            const float *xr = X + (r - pt) * W;                                                                \
+            for (int64_t t = 0; t < tv; t += 16) {                                                             \
+                v8 a = *(const v8u *)(xr + t), b = *(const v8u *)(xr + t + 8);                                 \
+                *(v8u *)(de + t / 2) = EVEN8(a, b);                                                            \
+                *(v8u *)(dd + t / 2) = ODD8(a, b);                                                             \
+            }                                                                                                  \
+            for (int64_t i = tv; i < W; i++) {                                                                 \
+                int64_t q = (i + pl) >> 1;                                                                     \
+                if (q < Wq) pr[((i + pl) & 1) * pstride + q] = xr[i];                                          \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+
+DW_FILL2(fill2_generic, )
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+DW_FILL2(fill2_avx2, __attribute__((target("avx2,fma"))))
+#else
+#define fill2_avx2 fill2_generic
+#endif
+
 static void dw_range(void *ctx, int64_t lo, int64_t hi) {
     dw_job *j = ctx;
     const rt_geom *g = j->g;
@@ -282,7 +326,13 @@ static void dw_range(void *ctx, int64_t lo, int64_t hi) {
         const float *src = X;
         if (!j->direct) {
             int64_t plane = n * j->Cin + ci;
-            if (plane != last_plane) (j->avx2 ? fill_avx2 : fill_generic)(j, X, P); /* multiplier > 1 reuses the buffer */
+            if (plane == last_plane) {
+                /* multiplier > 1 reuses the buffer */
+            } else if (g->s[2] == 2) {
+                (j->avx2 ? fill2_avx2 : fill2_generic)(j, X, P);
+            } else {
+                (j->avx2 ? fill_avx2 : fill_generic)(j, X, P);
+            }
             last_plane = plane;
             src = P;
         }
