@@ -9,6 +9,7 @@ import torch
 
 import pt2coreml as ct
 from cov_common import Fn, r, run
+from parity import need_torch2
 
 F = torch.fft
 VR = torch.view_as_real
@@ -137,6 +138,7 @@ def test_stft(name):
 
 
 def test_stft_return_real():
+    need_torch2("stft's return_complex=False deprecation warning")
     """return_complex=False (deprecated in torch, still accepted): the (re, im) pairs directly."""
     fn = Fn(lambda x: torch.stft(x, 16, hop_length=4, window=_hann(16), return_complex=False) * 2)
     with pytest.warns(UserWarning):
@@ -399,6 +401,7 @@ def test_dynamic_batch_is_a_clear_error():
 
 
 def test_stft_align_to_window_is_a_clear_error():
+    need_torch2("stft's align_to_window argument")
     fn = Fn(lambda x: VR(A.stft(x, 16, 4, 16, None, False, None, True, True)))
     sm = torch.jit.trace(fn.eval(), (r(2, 64),), check_trace=False)
     with pytest.raises(Exception, match=r"aten::stft.*align_to_window"):

@@ -12,6 +12,10 @@ import torch.nn as nn
 
 import pt2coreml as ct
 from cov_common import r, run
+from parity import TORCH_MAJOR
+
+if TORCH_MAJOR < 2:
+    pytest.skip(f"torch {torch.__version__} has no int4 weight packing ops", allow_module_level=True)
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -24,9 +24,18 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.ao.quant
 pytestmark = pytest.mark.filterwarnings("ignore")  # deprecation / tracer / observer notices of torch.ao
 
 import torch.ao.quantization as tq  # noqa: E402
-import torch.ao.quantization.fx._decomposed  # noqa: E402,F401  (registers torch.ops.quantized_decomposed)
+try:  # registers torch.ops.quantized_decomposed (torch >= 2)
+    import torch.ao.quantization.fx._decomposed  # noqa: E402,F401
+    HAS_DECOMPOSED = True
+except ImportError:
+    HAS_DECOMPOSED = False
+needs_decomposed = pytest.mark.skipif(not HAS_DECOMPOSED, reason=f"torch {torch.__version__} has no quantized_decomposed ops")
 
-ENGINE = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
+_ENGINES = [e for e in ("x86", "fbgemm") if e in torch.backends.quantized.supported_engines]
+if not _ENGINES:  # e.g. Debian's torch 1.13: qnnpack / onednn only, other observers and kernels
+    pytest.skip(f"torch {torch.__version__} has no x86 / fbgemm quantized engine "
+                f"(has {torch.backends.quantized.supported_engines})", allow_module_level=True)
+ENGINE = _ENGINES[0]
 
 
 @pytest.fixture(autouse=True)
@@ -400,6 +409,7 @@ def test_embedding_4bit():
 
 # ---- quantized_decomposed (integer tensors, parameters as arguments) ----
 
+@needs_decomposed
 def test_decomposed_per_tensor_and_channel():
     qd = torch.ops.quantized_decomposed
 
@@ -416,6 +426,7 @@ def test_decomposed_per_tensor_and_channel():
     check_parity(f, [r(2, 3, 4, scale=3)], check_coremltools=CHECK_COREMLTOOLS)
 
 
+@needs_decomposed
 def test_decomposed_per_token_dynamic():
     qd = torch.ops.quantized_decomposed
 

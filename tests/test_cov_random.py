@@ -18,7 +18,7 @@ import torch
 
 import pt2coreml as ct
 from cov_common import Fn, run
-from parity import _SCRATCH, coremltools_check
+from parity import _SCRATCH, coremltools_check, need_torch2
 from pt2coreml import _core
 
 PRECISIONS = ["fp32", "fp16"]
@@ -265,6 +265,7 @@ def test_seed_categorical_and_threads():
 
 # ---------------------------------------------------------------- unsupported variants
 def test_generator_is_refused():
+    need_torch2("TorchScript Generator arguments")
     """A torch.Generator's state is not in the graph: a clear error naming the node."""
     g = torch._C.parse_ir("""graph(%x : Float(3, 4)):
       %g : Generator = prim::Constant[value=torch.Generator(device="cpu", seed=5)]()
