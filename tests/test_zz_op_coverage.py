@@ -23,19 +23,6 @@ UNREACHED = {}
 # close; the test fails for any kind that is in neither table. Empty: don't add to it.
 KNOWN_GAPS = set()
 
-# kind -> the torch >= 2 feature that makes it: under torch 1.x (`make test-torch1`, Debian 12's
-# python3-torch 1.13) the tests that reach it skip, so it is not counted as missing there.
-TORCH2_ONLY = {
-    "aten::_native_batch_norm_legit": "the operator (torch 2.0)",
-    "aten::_native_batch_norm_legit_no_training": "the operator (torch 2.1)",
-    "aten::rms_norm": "F.rms_norm (torch 2.4)",
-    "aten::scaled_dot_product_attention": "F.scaled_dot_product_attention (torch 2.0)",
-    "aten::_unsafe_index": "the operator (torch 2.1)",
-    "aten::_unsafe_index_put": "the operator (torch 2.1)",
-    "aten::_assert_scalar": "the operator (torch 2.3)",
-}
-
-
 def test_registry_has_one_entry_per_torch_op():
     """Every registered kind is registered once (a second entry would never run) and every aten:: kind
     is an operator torch has (a kind torch never emits can be in no TorchScript graph)."""
@@ -51,13 +38,15 @@ def test_registry_has_one_entry_per_torch_op():
 
 
 def test_every_lowered_kind_runs_through_the_runtime(request):
+    if TORCH_MAJOR < 2:  # `make test-torch1`: the tests of every kind torch 2 added (int4, quantized_decomposed,
+        # sym_*, flash attention, ...) skip there, so the tally is the main venv's (torch 2) job
+        pytest.skip("op coverage is checked under torch 2, where every kind's tests run")
     files = {os.path.basename(p) for p in glob.glob(os.path.join(HERE, "test_*.py"))}
     ran = {os.path.basename(str(item.fspath)) for item in request.session.items} | op_coverage.SKIPPED_FILES
     if not files <= ran:
         pytest.skip(f"needs the whole suite (not collected: {sorted(files - ran)[:5]}...)")
     lowered = sorted({k for k, _ in _core.lowered_ops()})
-    missing = [k for k in lowered if k not in op_coverage.COVERED and k not in UNREACHED and k not in KNOWN_GAPS
-               and not (TORCH_MAJOR < 2 and k in TORCH2_ONLY)]
+    missing = [k for k in lowered if k not in op_coverage.COVERED and k not in UNREACHED and k not in KNOWN_GAPS]
     if os.environ.get("PT2COREML_OP_COVERAGE_OUT"):  # for a report of the gaps
         with open(os.environ["PT2COREML_OP_COVERAGE_OUT"], "w") as f:
             f.write("\n".join(missing) + "\n")
