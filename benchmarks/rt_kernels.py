@@ -1,6 +1,6 @@
 """Conv and pool kernel speed of the reference runtime vs torch CPU at ResNet / MobileNet sizes.
 
-    PYTHONPATH=python python benchmarks/rt_kernels.py [--threads N] [--reps R] [--blocks B] [--cpu] [--best]
+    PYTHONPATH=python python benchmarks/rt_kernels.py [--threads N] [--reps R] [--blocks B] [--warm W] [--cpu] [--best]
 
 --cpu times process CPU time instead of wall time: with --threads 1 that is the
 fair measure on a shared, oversubscribed machine (descheduled time is not
@@ -12,7 +12,11 @@ count (pools: max_pool2d / avg_pool2d; an fp16 case runs our fp16 kernel against
 torch's fp32 one). Each side runs in its own block of reps (interleaving single runs lets
 one side's spinning workers steal the cores from the other's); the blocks alternate
 --blocks times, so a slow stretch of a shared machine hits both sides alike, and the
-median over all runs of each side is reported (--best: the best run instead).
+median over all runs of each side is reported (--best: the best run instead). Each
+block starts with --warm untimed runs: after the pause between blocks, the first
+millisecond or so of a 2-thread run finds the other vCPU idle and slow to wake on
+this VM, which says more about the VM than about the kernel (inside a predict the
+kernels run back to back).
 ratio = ours / torch (below 1 means we are faster)."""
 import argparse
 import statistics
@@ -104,6 +108,7 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--reps", type=int, default=20, help="runs per block (the first of a block may find idle threads asleep)")
     ap.add_argument("--blocks", type=int, default=6, help="alternating blocks per side")
+    ap.add_argument("--warm", type=int, default=5, help="untimed runs at the start of each block")
     ap.add_argument("--best", action="store_true", help="report each side's best run, not the median")
     ap.add_argument("--only", default="")
     ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
@@ -124,8 +129,10 @@ def main():
             diff = float(np.abs(got.astype(np.float32) - ref().numpy()).max())
             to, tt = [], []
             for _ in range(a.blocks):
+                timed(ours, a.warm)
                 to += timed(ours, a.reps)
                 time.sleep(0.02)
+                timed(ref, a.warm)
                 tt += timed(ref, a.reps)
                 time.sleep(0.02)
         pick = min if a.best else statistics.median

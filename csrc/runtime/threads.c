@@ -15,6 +15,7 @@
 #include "runtime/rt_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +78,7 @@ static struct {
     atomic_uint_least64_t claim;   /* (tag << 32) | (nchunks << 16) | next chunk */
     atomic_int finished;           /* chunks of the current job done */
     atomic_int active;             /* workers 0 .. active - 1 take part in the current job */
+    atomic_int caller_cpu;         /* the CPU the current job's caller published it from */
     void (*f)(void *, int64_t, int64_t); /* the current job, published by `claim` */
     void *ctx;
     int64_t n;
@@ -135,8 +137,21 @@ static void run_chunks(uint32_t tag) {
     }
 }
 
+/* A worker woken onto the CPU its caller runs on (the scheduler likes to place a
+ * woken thread beside its waker) would only take turns with the caller there while
+ * another CPU idles: it moves itself off that CPU (and lets the scheduler place it
+ * anywhere again afterwards). */
+static void leave_cpu(int cpu, const cpu_set_t *all) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu || !CPU_ISSET(cpu, all) || CPU_COUNT(all) < 2) return;
+    cpu_set_t other = *all;
+    CPU_CLR(cpu, &other);
+    if (sched_setaffinity(0, sizeof other, &other) == 0) sched_setaffinity(0, sizeof *all, all);
+}
+
 static void *worker(void *arg) {
     int k = (int)(intptr_t)arg;
+    cpu_set_t all;
+    if (sched_getaffinity(0, sizeof all, &all) != 0) CPU_ZERO(&all);
     /* the generation when this worker was started: a job published before the
      * thread first runs still has a newer one */
     unsigned long seen = g_pool.start_gen[k];
@@ -147,7 +162,10 @@ static void *worker(void *arg) {
             pthread_mutex_unlock(&g_pool.mu);
         }
         seen = atomic_load_explicit(&g_pool.gen, memory_order_acquire);
-        if (k < atomic_load_explicit(&g_pool.active, memory_order_relaxed)) run_chunks((uint32_t)seen);
+        if (k < atomic_load_explicit(&g_pool.active, memory_order_relaxed)) {
+            leave_cpu(atomic_load_explicit(&g_pool.caller_cpu, memory_order_relaxed), &all);
+            run_chunks((uint32_t)seen);
+        }
     }
     return NULL;
 }
@@ -188,6 +206,7 @@ static int pool_grow(int n) {
  * workers, and wait until every chunk is done. */
 static void pool_run(int nt, int64_t n, int64_t nch, void (*f)(void *, int64_t, int64_t), void *ctx) {
     atomic_store_explicit(&g_pool.active, nt - 1, memory_order_relaxed);
+    atomic_store_explicit(&g_pool.caller_cpu, sched_getcpu(), memory_order_relaxed);
     g_pool.f = f;
     g_pool.ctx = ctx;
     g_pool.n = n;
