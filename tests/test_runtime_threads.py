@@ -213,3 +213,23 @@ def test_predict_in_forked_child(model):
     assert status == "ok", got
     np.testing.assert_array_equal(got, want)
     assert p.exitcode == 0
+
+
+def test_workers_keep_the_process_cpu_mask(model):
+    """A worker that moves itself off its caller's CPU restores its own CPU mask right after: after many
+    predicts every thread of the process may still run on every CPU the main thread may."""
+    import os
+    ml, _ = model
+    x = np.random.default_rng(0).random((1, 3, 48, 48), dtype=np.float32)
+    for _ in range(50):
+        ml.predict({"x": x})
+
+    def allowed(tid):
+        with open(f"/proc/self/task/{tid}/status") as f:
+            return next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list"))
+
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("no /proc task list")
+    main = allowed(threading.get_native_id())
+    masks = {tid: allowed(tid) for tid in os.listdir("/proc/self/task")}
+    assert all(m == main for m in masks.values()), masks
