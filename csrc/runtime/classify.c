@@ -31,8 +31,7 @@ int rt_k_CLASSIFY(rt_ctx *c) {
         free(label->data);
         free(probs->data);
         label->data = probs->data = NULL;
-        c->e->kind = PC_E_NOMEM;
-        return rt_fail(c, "out of memory");
+        return rt_fail_nomem(c, "classifier outputs");
     }
     label->owned = probs->owned = 1;
     label->rank = 0;

@@ -20,7 +20,7 @@ static int dup_tensor(rt_ctx *c, rt_tensor *dst, const rt_tensor *src) {
     dst->owned = 1;
     if (!dst->data) {
         dst->owned = 0;
-        return rt_fail(c, "out of memory copying a loop var");
+        return rt_fail_nomem(c, "copying a loop var");
     }
     if (nb) memcpy(dst->data, src->data, nb);
     return 0;

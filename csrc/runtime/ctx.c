@@ -15,6 +15,18 @@ int rt_fail(rt_ctx *c, const char *fmt, ...) {
     return -1;
 }
 
+int rt_fail_nomem(rt_ctx *c, const char *fmt, ...) {
+    if (!c->e) return -1;
+    char what[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    rt_fail(c, "out of memory (%s)", what);
+    c->e->kind = PC_E_NOMEM;
+    return -1;
+}
+
 /* ---- inputs ---- */
 const rt_tensor *rt_in_at(rt_ctx *c, const char *name, int j) {
     const ir_arg *a = ir_op_arg(c->op, name);
@@ -44,11 +56,7 @@ void *rt_scratch(rt_ctx *c, size_t bytes, int zero) {
     if (c->nscratch == c->capscratch) {
         int cap = c->capscratch * 2;
         void **ns = malloc(sizeof(void *) * (size_t)cap);
-        if (!ns) {
-            rt_fail(c, "out of memory (scratch list)");
-            c->e->kind = PC_E_NOMEM;
-            return NULL;
-        }
+        if (!ns) return rt_fail_nomem(c, "scratch list"), NULL;
         memcpy(ns, c->scratch, sizeof(void *) * (size_t)c->nscratch);
         if (c->scratch != c->scratch0) free(c->scratch);
         c->scratch = ns;
@@ -56,11 +64,7 @@ void *rt_scratch(rt_ctx *c, size_t bytes, int zero) {
     }
     void *p = rt_pool_get(c->pool, bytes);
     if (p && zero) memset(p, 0, bytes);
-    if (!p) {
-        rt_fail(c, "out of memory (%zu bytes of scratch)", bytes);
-        c->e->kind = PC_E_NOMEM;
-        return NULL;
-    }
+    if (!p) return rt_fail_nomem(c, "%zu bytes of scratch", bytes), NULL;
     c->scratch[c->nscratch++] = p;
     return p;
 }
@@ -191,11 +195,7 @@ void *rt_out(rt_ctx *c, int i, int rank, const int64_t *dims, ir_dtype kdt) {
     size_t es = ir_dtype_size(dt);
     if (!es || dt == IR_STRING) return rt_fail(c, "cannot produce a %s tensor", ir_dtype_name(dt)), NULL;
     t->data = rt_pool_get(c->pool, n ? (size_t)n * es : 1);
-    if (!t->data) {
-        rt_fail(c, "out of memory (output of %lld elements)", (long long)n);
-        c->e->kind = PC_E_NOMEM;
-        return NULL;
-    }
+    if (!t->data) return rt_fail_nomem(c, "output of %lld elements", (long long)n), NULL;
     t->owned = 1;
     t->dtype = dt;
     t->rank = rank;

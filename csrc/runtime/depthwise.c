@@ -391,10 +391,5 @@ int rt_conv_depthwise(rt_ctx *c, const float *x, const float *w, const float *bi
     j.off = off;
     j.avx2 = use_avx2();
     rt_parallel_for(g->N * Cout, (double)(2 * j.K * OH * OW), dw_range, &j);
-    if (j.failed) {
-        rt_fail(c, "out of memory (depthwise conv buffer)");
-        c->e->kind = PC_E_NOMEM;
-        return -1;
-    }
-    return 0;
+    return j.failed ? rt_fail_nomem(c, "depthwise conv buffer") : 0;
 }

@@ -365,12 +365,7 @@ static int pool(rt_ctx *c, int is_max) {
     j.RL = RUP8(PC_MAX(j.L, j.Q * s) + 16);
     double cost = (double)(g->k[0] * g->k[1] * g->in[2] + g->k[2] * g->out[2]) * (double)(g->out[0] * g->out[1]);
     rt_parallel_for(j.g.N * j.g.C, cost, pool_range, &j);
-    if (j.failed) {
-        rt_fail(c, "out of memory (pool row buffers)");
-        c->e->kind = PC_E_NOMEM;
-        return -1;
-    }
-    return 0;
+    return j.failed ? rt_fail_nomem(c, "pool row buffers") : 0;
 }
 
 int rt_k_MAX_POOL(rt_ctx *c) { return pool(c, 1); }

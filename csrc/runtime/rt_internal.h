@@ -75,6 +75,8 @@ struct rt_ctx {
 /* ---- errors ---- */
 /* Fail the current op with a message (the interpreter prefixes the op's name). */
 int rt_fail(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a failed allocation: "out of memory (<what>)", error kind PC_E_NOMEM. */
+int rt_fail_nomem(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- inputs ---- */
 /* Input bound to parameter `name` (binding j), or NULL when absent. */

@@ -271,11 +271,7 @@ static int wg_make_plan(rt_ctx *c, const rt_geom *g, int64_t groups, int64_t Cou
     return 0;
 }
 
-static int wg_oom(rt_ctx *c, const char *what) {
-    rt_fail(c, "out of memory (winograd %s)", what);
-    c->e->kind = PC_E_NOMEM;
-    return -1;
-}
+static int wg_oom(rt_ctx *c, const char *what) { return rt_fail_nomem(c, "winograd %s", what); }
 
 /* The 36 independent GEMMs of a block, M[xi] = U[xi] V[xi], split over threads by xi. */
 typedef struct {
