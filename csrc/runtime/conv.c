@@ -175,6 +175,9 @@ static void im2col_parts(void *ctx, int64_t p0, int64_t p1) {
     }
 }
 
+/* Parts of an im2col over Cg channels: one per thread (fp16 inputs need a plane each). */
+static int64_t im2col_nparts(int64_t Cg) { return PC_MAX(1, PC_MIN(rt_threads(), Cg)); }
+
 static void im2col_run(const im2col_job *j, int64_t Cg, int64_t parts) {
     const rt_geom *g = j->g;
     im2col_split s = {j, Cg, parts};
@@ -221,7 +224,7 @@ static int conv_gemm_tiled(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, co
     } else if (!(wbuf = rt_scratch(c, sizeof(float) * (size_t)(mb * KK), 0))) {
         return -1;
     }
-    int64_t parts = PC_MAX(1, PC_MIN(rt_threads(), Cg));
+    int64_t parts = im2col_nparts(Cg);
     float *col = rt_scratch(c, sizeof(float) * (size_t)(KK * tile * OW), 0);
     float *plane = x16 ? rt_scratch(c, sizeof(float) * (size_t)(parts * ISP), 0) : NULL;
     float *yt = o16 ? rt_scratch(c, sizeof(float) * (size_t)(Cog * tile * OW), 0) : NULL;
@@ -340,7 +343,7 @@ int rt_k_CONV(rt_ctx *c) {
     if (tile > rows) tile = rows;
     float *col = direct ? NULL : rt_scratch(c, sizeof(float) * (size_t)(KK * tile * OW), 0);
     if (!direct && !col) return -1;
-    int64_t parts = PC_MAX(1, PC_MIN(rt_threads(), Cg));
+    int64_t parts = im2col_nparts(Cg);
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t gi = 0; gi < groups; gi++) {
             const float *xg = xf + (n * Cin + gi * Cg) * ISP;
@@ -462,7 +465,7 @@ int rt_k_CONV_TRANSPOSE(rt_ctx *c) {
                 int64_t q1 = PC_MIN(rows, q0 + tile), ncols = (q1 - q0) * IW;
                 rt_sgemm(1, 0, MK, ncols, Cg, 1.0f, wg, MK, xg + q0 * IW, ISP, 0.0f, col, ncols);
                 col2im_job j = {col, &g, q0, q1, yg};
-                rt_parallel_for(Cog, (double)(MK / PC_MAX(1, Cog)) * (double)ncols, col2im_range, &j);
+                rt_parallel_for(Cog, (double)K * (double)ncols, col2im_range, &j);
             }
         }
     return 0;

@@ -27,6 +27,11 @@ int rt_fail_nomem(rt_ctx *c, const char *fmt, ...) {
     return -1;
 }
 
+int rt_portable_kernels(void) {
+    const char *env = getenv("PT2COREML_RT_PORTABLE");
+    return env && *env && strcmp(env, "0") != 0;
+}
+
 /* ---- inputs ---- */
 const rt_tensor *rt_in_at(rt_ctx *c, const char *name, int j) {
     const ir_arg *a = ir_op_arg(c->op, name);

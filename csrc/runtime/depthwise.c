@@ -171,10 +171,7 @@ static int cpu_avx2(void) {
 }
 /* Per conv: AVX2 unless the CPU lacks it or PT2COREML_RT_PORTABLE is set (tests run
  * the portable loops so). */
-static int use_avx2(void) {
-    const char *env = getenv("PT2COREML_RT_PORTABLE");
-    return !(env && *env && strcmp(env, "0") != 0) && cpu_avx2();
-}
+static int use_avx2(void) { return !rt_portable_kernels() && cpu_avx2(); }
 #else
 #define dw_plane_avx2 dw_plane_generic
 #define dw_flat_avx2 dw_flat_generic

@@ -5,8 +5,9 @@
  * so one set of threads serves every kernel. Letting OpenBLAS thread its own GEMMs
  * instead leaves its workers spinning for a while after each call, on the cores the
  * direct kernels (depthwise, pools, elementwise) that follow need. OpenBLAS is
- * therefore kept at one thread (rt_gemm_init). rt_sgemm_serial is the plain call,
- * for callers that already run inside a parallel loop. */
+ * therefore kept at one thread, set before the first call. rt_sgemm_serial is the
+ * plain call, for callers that already run inside a parallel loop (and the one
+ * place that calls BLAS). */
 #include "runtime/rt_internal.h"
 
 #include <cblas.h>
@@ -16,11 +17,10 @@ static pthread_once_t g_blas_once = PTHREAD_ONCE_INIT;
 
 static void blas_one_thread(void) { openblas_set_num_threads(1); }
 
-void rt_gemm_init(void) { pthread_once(&g_blas_once, blas_one_thread); }
-
 void rt_sgemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
+    pthread_once(&g_blas_once, blas_one_thread);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
                 alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
@@ -64,7 +64,6 @@ static void gemm_parts(void *ctx, int64_t p0, int64_t p1) {
 
 void rt_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    rt_gemm_init();
     if (M <= 0 || N <= 0) return;
     int nt = rt_threads();
     double work = (double)M * (double)N * (double)(K > 0 ? K : 1);

@@ -708,6 +708,5 @@ int rt_k_CONST(rt_ctx *c) {
 }
 
 void rt_set_num_threads(int n) {
-    rt_threads_set(n);
-    rt_gemm_init(); /* BLAS stays at one thread: rt_sgemm splits GEMMs over our own */
+    rt_threads_set(n); /* BLAS stays at one thread: rt_sgemm splits GEMMs over ours */
 }

@@ -243,8 +243,7 @@ POOL_AVX2 static void horiz_avx2(int is_max, const float *const *tap, int k, int
 
 /* AVX2 unless the CPU lacks it or PT2COREML_RT_PORTABLE is set (tests run the portable loops so). */
 static int use_avx2(void) {
-    const char *env = getenv("PT2COREML_RT_PORTABLE");
-    if (env && *env && strcmp(env, "0") != 0) return 0;
+    if (rt_portable_kernels()) return 0;
     /* the cpu model is initialised by libgcc's constructor before any of our code runs */
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }

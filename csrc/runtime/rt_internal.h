@@ -78,6 +78,10 @@ int rt_fail(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* The same for a failed allocation: "out of memory (<what>)", error kind PC_E_NOMEM. */
 int rt_fail_nomem(rt_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Whether PT2COREML_RT_PORTABLE asks for the portable kernel loops instead of the
+ * AVX2 ones (tests run both on one machine); read once per kernel call. */
+int rt_portable_kernels(void);
+
 /* ---- inputs ---- */
 /* Input bound to parameter `name` (binding j), or NULL when absent. */
 const rt_tensor *rt_in(rt_ctx *c, const char *name);
@@ -166,11 +170,10 @@ void rt_threads_set(int n); /* 0 = number of online CPUs */
 /* Split over the runtime's threads, each part a single-threaded BLAS call. */
 void rt_sgemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-/* The same on the calling thread only: for code already inside rt_parallel_for. */
+/* The same on the calling thread only: for code already inside rt_parallel_for.
+ * BLAS is set to one thread before its first call. */
 void rt_sgemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-/* Keep BLAS at one thread (idempotent; rt_sgemm calls it). */
-void rt_gemm_init(void);
 
 /* ---- spatial geometry shared by conv, conv_transpose and pools (conv.c) ---- */
 /* Spatial dims are kept as 3 (D, H, W): 1-D and 2-D ops pad the front with 1s. */

@@ -253,13 +253,6 @@ void rt_parallel_for(int64_t n, double cost, void (*f)(void *ctx, int64_t lo, in
         if (n > 0) f(ctx, 0, n);
         return;
     }
-    chunk ch[RT_MAX_THREADS];
-    for (int t = 0; t < nt; t++) {
-        ch[t].f = f;
-        ch[t].ctx = ctx;
-        ch[t].begin = n * t / nt;
-        ch[t].end = n * (t + 1) / nt;
-    }
     if (pthread_mutex_trylock(&g_pool.owner) == 0) {
         if (pool_grow(nt - 1) >= nt - 1) {
             /* a few chunks per thread, so a late or slow thread leaves its share to the others */
@@ -268,6 +261,13 @@ void rt_parallel_for(int64_t n, double cost, void (*f)(void *ctx, int64_t lo, in
             return;
         }
         pthread_mutex_unlock(&g_pool.owner);
+    }
+    chunk ch[RT_MAX_THREADS];
+    for (int t = 0; t < nt; t++) {
+        ch[t].f = f;
+        ch[t].ctx = ctx;
+        ch[t].begin = n * t / nt;
+        ch[t].end = n * (t + 1) / nt;
     }
     spawn_run(ch, nt);
 }

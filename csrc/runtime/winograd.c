@@ -21,7 +21,6 @@
  * is fp32; the transforms' extra rounding is ~1e-6 relative. */
 #include "runtime/rt_internal.h"
 
-
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 
