@@ -63,6 +63,32 @@ static ir_value *sdpa(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *v, ir_v
     return p ? lb_matmul(cx, p, v, 0, 0) : NULL;
 }
 
+/* enable_gqa: key / value [.., Hkv, S, E] serve q's Hq = g * Hkv heads (axis -3), each kv head read by g
+ * consecutive query heads, as torch's repeat_interleave does: a gather along the heads axis. */
+static ir_value *gqa_repeat(lower_ctx *cx, ir_value *q, ir_value *kv, const char *what) {
+    int rq = q->type.rank, r = kv->type.rank;
+    if (rq < 3 || r < 3) return kv; /* no heads axis: nothing to repeat */
+    int64_t hq = q->type.dims[rq - 3], hk = kv->type.dims[r - 3];
+    if (hq == hk) return kv;
+    if (hq < 0 || hk <= 0) {
+        lower_fail(cx, "enable_gqa with a symbolic number of heads");
+        return NULL;
+    }
+    if (hq % hk) {
+        lower_fail(cx, "enable_gqa: %lld query heads are not a multiple of %lld %s heads", (long long)hq, (long long)hk,
+                   what);
+        return NULL;
+    }
+    float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)hq);
+    if (!idx) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < hq; i++) idx[i] = (float)(i / (hq / hk));
+    ir_value *iv = lb_const(cx, IR_INT32, 1, &hq, idx, "gqa_heads");
+    return iv ? lb_gather(cx, kv, iv, r - 3) : NULL;
+}
+
 /* scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0, is_causal=False, scale=None, enable_gqa=False) */
 int lower_sdpa(lower_ctx *cx, const ts_node *n) {
     ir_value *q = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
@@ -76,8 +102,8 @@ int lower_sdpa(lower_ctx *cx, const ts_node *n) {
     if (n->nin > 5 && lower_bool_in(cx, n, 5, &causal)) return -1;
     if (n->nin > 6 && !lower_is_none(cx, n, 6) && lower_float_in(cx, n, 6, &scale)) return -1;
     if (n->nin > 7 && lower_bool_in(cx, n, 7, &gqa)) return -1;
-    if (gqa) return lower_fail(cx, "enable_gqa is not supported");
     if (q->type.rank < 2 || k->type.rank < 2 || v->type.rank < 2) return lower_fail(cx, "attention inputs need rank >= 2");
+    if (gqa && (!(k = gqa_repeat(cx, q, k, "key")) || !(v = gqa_repeat(cx, q, v, "value")))) return -1;
     return lower_out_tensor(cx, n, 0, sdpa(cx, q, k, v, mask, causal, scale, NULL));
 }
 

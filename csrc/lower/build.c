@@ -13,6 +13,12 @@ ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t 
         s[i] = 1;
         bm[i] = em[i] = i != axis;
     }
+    int64_t size = x->type.dims[axis];
+    if (size >= 0) { /* positive bounds: coremltools' type inference rewrites a negative end of a const in
+                      * place, which corrupts the same (deduplicated) const read by another slice */
+        if (begin < 0) begin += size;
+        if (!end_open && end < 0) end += size;
+    }
     b[axis] = begin;
     e[axis] = end;
     em[axis] = end_open;

@@ -1,6 +1,6 @@
 /* compare.c: logic on tensors: logical_and/or/xor/not, bitwise ops on bools, where (3-arg),
  * masked_fill, any / all. Comparisons (eq, lt, ...) live with the binary ops in elementwise.c. */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <string.h>
 
@@ -161,6 +161,24 @@ int lower_masked_fill(lower_ctx *cx, const ts_node *n) {
 /* any / all (x), (x, dim, keepdim), (x, dims, keepdim): reduce_max / reduce_min over int32 truth values. */
 int lower_any_all(lower_ctx *cx, const ts_node *n) {
     int is_any = strcmp(n->kind, "aten::any") == 0;
+    lv *l = lower_in(cx, n, 0);
+    if (!l) return -1;
+    if (l->kind == LV_LIST && !l->dyn) { /* any / all of a list of bools (Python's builtins) */
+        int known = 1, acc = !is_any;
+        for (int i = 0; i < l->n; i++) {
+            lv *it = l->items[i];
+            if (it->dyn || (it->kind != LV_BOOL && it->kind != LV_INT)) known = 0;
+            else if (is_any ? it->i != 0 : it->i == 0) acc = is_any;
+        }
+        if (known || acc == is_any) return lower_out(cx, n, 0, lv_bool(cx, acc));
+        ir_value *t = lower_as_tensor(cx, l, IR_BOOL), *xi = t ? lower_cast(cx, t, IR_INT32, "int") : NULL;
+        int64_t ax = 0;
+        ir_value *red = xi ? lb_reduce(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, xi, 1, &ax, 0) : NULL;
+        lv *r = red ? lv_new(cx, LV_BOOL) : NULL;
+        if (!r || !(r->v = lower_cast(cx, red, IR_BOOL, NULL))) return -1;
+        r->dyn = 1;
+        return lower_out(cx, n, 0, r);
+    }
     ir_value *x = bool_in(cx, n, 0);
     if (!x) return -1;
     int rank = x->type.rank, nax = 0, keep = 0;

@@ -208,6 +208,9 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         else if (strcmp(m->s, "trunc") == 0) op = B_TRUNCDIV;
         else return lower_fail(cx, "rounding_mode '%s' is not supported (None, 'floor' or 'trunc')", m->s);
     }
+    /* list equality (aten::eq.int_list, ne: `x.size() != expected`) */
+    if ((op == B_EQ || op == B_NE) && (a->kind == LV_LIST || a->kind == LV_TUPLE) && (b->kind == LV_LIST || b->kind == LV_TUPLE))
+        return lower_list_equal(cx, n, a, b, op == B_NE);
     /* list concatenation (aten::add.t) */
     if (op == B_ADD && (a->kind == LV_LIST || a->kind == LV_TUPLE) && a->kind == b->kind) {
         lv *l = lv_new(cx, a->kind);

@@ -63,6 +63,8 @@ struct lower_ctx {
 #include "lower/registry.def"
 #undef LOWER_OP
 lower_fn lower_find(const char *kind);
+/* eq / ne of two lists known at conversion time (script.c; lower_binary_op's list form). */
+int lower_list_equal(lower_ctx *cx, const ts_node *n, lv *a, lv *b, int negate);
 
 /* ---- lowered values ---- */
 lv *lv_new(lower_ctx *cx, lv_kind k);

@@ -266,3 +266,34 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
     int64_t last = r;
     return lower_out_tensor(cx, n, 0, d ? lower_pnorm(cx, d, p, 1, &last, 0) : NULL);
 }
+
+/* bilinear(x1 [.., I1], x2 [.., I2], weight [O, I1, I2], bias [O] or None) -> [.., O]:
+ * y_o = x1 W_o x2^T + b_o, as one matmul of x1 with W laid out [I1, O * I2], a product with x2 and a sum. */
+int lower_bilinear(lower_ctx *cx, const ts_node *n) {
+    ir_value *x1 = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    ir_value *x2 = x1 ? lower_tensor_in(cx, n, 1, x1->type.dtype) : NULL;
+    ir_value *w = x2 ? lower_tensor_in(cx, n, 2, x1->type.dtype) : NULL, *b = NULL;
+    if (!w || (n->nin > 3 && !lower_is_none(cx, n, 3) && !(b = lower_tensor_in(cx, n, 3, x1->type.dtype)))) return -1;
+    if (lb_static(cx, x1, "bilinear's input1") || lb_static(cx, x2, "bilinear's input2") || lb_static(cx, w, "bilinear's weight"))
+        return -1;
+    int r = x1->type.rank;
+    if (w->type.rank != 3 || r < 1 || x2->type.rank != r) return lower_fail(cx, "needs inputs of one rank >= 1 and a 3-D weight");
+    int64_t O = w->type.dims[0], I1 = w->type.dims[1], I2 = w->type.dims[2];
+    if (x1->type.dims[r - 1] != I1 || x2->type.dims[r - 1] != I2)
+        return lower_fail(cx, "input sizes %lld / %lld do not match the weight's %lld / %lld",
+                          (long long)x1->type.dims[r - 1], (long long)x2->type.dims[r - 1], (long long)I1, (long long)I2);
+    int64_t perm[3] = {1, 0, 2}, flat[2] = {I1, O * I2}, shape[IR_MAX_RANK + 1];
+    for (int i = 0; i < r - 1; i++) shape[i] = x1->type.dims[i];
+    shape[r - 1] = O;
+    shape[r] = I2;
+    ir_value *wt = lb_transpose(cx, w, perm);
+    wt = wt ? lower_reshape(cx, wt, 2, flat, "weight2d") : NULL;
+    ir_value *t = wt ? lb_matmul(cx, x1, wt, 0, 0) : NULL;
+    t = t ? lower_reshape(cx, t, r + 1, shape, "per_out") : NULL;
+    int64_t ax = r - 1, last = r;
+    ir_value *x2e = t ? lb_expand(cx, x2, 1, &ax) : NULL;
+    ir_value *p = x2e ? lower_binary(cx, IR_OP_MUL, t, x2e, "prod") : NULL;
+    ir_value *y = p ? lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &last, 0) : NULL;
+    if (y && b) y = lower_binary(cx, IR_OP_ADD, y, b, NULL);
+    return lower_out_tensor(cx, n, 0, y);
+}

@@ -51,6 +51,16 @@ int lower_constant(lower_ctx *cx, const ts_node *n) {
             if (!l->items[i]) return -1;
         }
         break;
+    case TS_C_STRS:
+        if (!(l = lv_new(cx, LV_LIST))) return -1;
+        l->n = c->n;
+        if (!(l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(c->n ? c->n : 1))))
+            return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        for (int i = 0; i < c->n; i++) {
+            if (!(l->items[i] = lv_new(cx, LV_STR))) return -1;
+            l->items[i]->s = c->strs[i];
+        }
+        break;
     case TS_C_TENSOR: {
         ir_dtype logical = IR_FP32, store = IR_FP32;
         if (const_dtypes(cx, c->t.dtype, &logical, &store)) return -1;
@@ -107,6 +117,11 @@ int lower_len(lower_ctx *cx, const ts_node *n) {
     if (l->kind == LV_LIST || l->kind == LV_TUPLE) return lower_out(cx, n, 0, lv_int(cx, l->n));
     if (l->kind == LV_TENSOR && l->v->type.rank > 0 && l->v->type.dims[0] >= 0)
         return lower_out(cx, n, 0, lv_int(cx, l->v->type.dims[0]));
+    if (l->kind == LV_STR && l->s) { /* code points, as Python counts them: UTF-8 lead bytes */
+        int64_t k = 0;
+        for (const unsigned char *p = (const unsigned char *)l->s; *p; p++) k += (*p & 0xC0) != 0x80;
+        return lower_out(cx, n, 0, lv_int(cx, k));
+    }
     return lower_fail(cx, "len() of a %s is not known at conversion time", lv_kind_name(l->kind));
 }
 

@@ -455,3 +455,40 @@ int lower_cumulative(lower_ctx *cx, const ts_node *n) {
     if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
+
+/* diff(self, n=1, dim=-1, prepend=None, append=None): x[1:] - x[:-1] along dim, n times, after concatenating
+ * prepend and append (promoted to a common dtype as torch.cat does); bool tensors differ by xor. */
+int lower_diff(lower_ctx *cx, const ts_node *n) {
+    ir_value *parts[3];
+    int np = 0;
+    int64_t times = 1, dim = -1;
+    if (!lower_is_none(cx, n, 3) && !(parts[np++] = lower_tensor_in(cx, n, 3, IR_DT_INVALID))) return -1;
+    if (!(parts[np++] = lower_tensor_in(cx, n, 0, IR_DT_INVALID))) return -1;
+    if (!lower_is_none(cx, n, 4) && !(parts[np++] = lower_tensor_in(cx, n, 4, IR_DT_INVALID))) return -1;
+    if ((n->nin > 1 && lower_int_in(cx, n, 1, &times)) || (n->nin > 2 && lower_int_in(cx, n, 2, &dim))) return -1;
+    if (times < 0) return lower_fail(cx, "order n must be non-negative, got %lld", (long long)times);
+    ir_dtype dt = parts[0]->type.dtype;
+    int rank = parts[0]->type.rank, axis;
+    if (rank == 0) return lower_fail(cx, "diff needs a tensor of rank >= 1");
+    for (int i = 1; i < np; i++) {
+        ir_dtype t = parts[i]->type.dtype;
+        if ((ir_dtype_is_float(t) && !ir_dtype_is_float(dt)) || (dt == IR_BOOL && t != IR_BOOL)) dt = t;
+        if (parts[i]->type.rank != rank) return lower_fail(cx, "prepend / append must have the input's rank %d", rank);
+    }
+    if (lower_axis(cx, dim, rank, &axis)) return -1;
+    for (int i = 0; i < np; i++)
+        if (parts[i]->type.dtype != dt && !(parts[i] = lower_cast(cx, parts[i], dt, "cast"))) return -1;
+    ir_value *x = np > 1 ? lb_concat(cx, np, parts, axis) : parts[0];
+    if (!x) return -1;
+    int64_t len = x->type.dims[axis];
+    if (len >= 0 && times >= len && times > 0)
+        return lower_fail(cx, "order %lld leaves no element of the %lld along dim %d", (long long)times, (long long)len,
+                          axis);
+    for (int64_t t = 0; t < times && x; t++) {
+        ir_value *hi = lb_slice(cx, x, axis, 1, 0, 1, 1, 0), *lo = lb_slice(cx, x, axis, 0, -1, 0, 1, 0);
+        if (!hi || !lo) return -1;
+        x = lower_binary(cx, dt == IR_BOOL ? IR_OP_LOGICAL_XOR : IR_OP_SUB, hi, lo, t + 1 == times ? NULL : "step");
+    }
+    if (x && times == 0) x = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    return lower_out_tensor(cx, n, 0, x);
+}

@@ -35,9 +35,9 @@ static ir_value *keep_where(lower_ctx *cx, ir_value *m, ir_value *a, ir_value *b
 /* One direction of one layer over xs[0..T) ([B, I] each); h, c: [B, H] initial states (c LSTM only).
  * ms: NULL, or per step a bool [B, 1] (off: the state does not change). Writes hs[t] and the final h / c. */
 static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *wih, ir_value *whh, ir_value *bih,
-                   ir_value *bhh, int reverse, ir_value **h, ir_value **c, ir_value **hs, ir_value **ms) {
+                   ir_value *bhh, ir_value *whr, int reverse, ir_value **h, ir_value **c, ir_value **hs, ir_value **ms) {
     int G = ck == CELL_LSTM ? 4 : ck == CELL_GRU ? 3 : 1;
-    int64_t H = whh->type.dims[1];
+    int64_t H = wih->type.dims[0] / G; /* whh is [G*H, H], or [G*H, P] when an LSTM projects h to P */
     int64_t sizes[4] = {H, H, H, H};
     for (int s = 0; s < T; s++) {
         int t = reverse ? T - 1 - s : s;
@@ -57,6 +57,7 @@ static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *
             *c = fc && ig ? lower_binary(cx, IR_OP_ADD, fc, ig, "c") : NULL;
             ir_value *tc = *c ? act(cx, IR_OP_TANH, *c) : NULL;
             *h = tc && o ? lower_binary(cx, IR_OP_MUL, o, tc, "h") : NULL;
+            if (whr && *h) *h = linear(cx, *h, whr, NULL); /* proj_size: h = W_hr (o * tanh(c)) */
         } else { /* GRU: r, z, n; n uses r * (W_hn h + b_hn) */
             ir_value *a[3], *b[3];
             if (lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b)) return -1;
@@ -113,11 +114,13 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
         x = lb_swap(cx, x, 0, 1);
     }
     if (!x) return -1;
-    int T = (int)x->type.dims[0], D = bidir ? 2 : 1, per = has_b ? 4 : 2;
+    int T = (int)x->type.dims[0], D = bidir ? 2 : 1, per = has_b ? 4 : 2, proj = 0;
     int64_t B = x->type.dims[1];
     if (T < 1 || T > 4096) return lower_fail(cx, "sequence length %d cannot be unrolled", T);
     if (params->kind != LV_LIST && params->kind != LV_TUPLE) return lower_fail(cx, "params must be a list");
-    if (params->n != layers * D * per) return lower_fail(cx, "%d params for %lld layers", params->n, (long long)layers);
+    if (ck == CELL_LSTM && params->n == layers * D * (per + 1)) proj = 1; /* w_hr after the biases (proj_size) */
+    if (params->n != layers * D * (per + proj)) return lower_fail(cx, "%d params for %lld layers", params->n, (long long)layers);
+    per += proj;
     /* initial states: [L*D, B, H] (unbatched: [L*D, H]) */
     int nh = ck == CELL_LSTM ? 2 : 1;
     ir_value *h0[2] = {NULL, NULL};
@@ -170,13 +173,17 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
     for (int L = 0; L < layers; L++) {
         for (int d = 0; d < D; d++) {
             int pi = (L * D + d) * per;
-            ir_value *w[4] = {NULL, NULL, NULL, NULL};
+            ir_value *w[5] = {NULL, NULL, NULL, NULL, NULL}, *whr = NULL;
             for (int k = 0; k < per; k++)
                 if (!(w[k] = tensor_of(cx, params->items[pi + k], dt))) return -1;
+            if (proj) {
+                whr = w[per - 1];
+                w[per - 1] = NULL;
+            }
             int idx = L * D + d;
             ir_value *h = lb_slice(cx, h0[0], 0, idx, idx + 1, 0, 1, 1), *c = NULL;
             if (ck == CELL_LSTM && !(c = lb_slice(cx, h0[1], 0, idx, idx + 1, 0, 1, 1))) return -1;
-            if (!h || run_dir(cx, ck, T, xs, w[0], w[1], w[2], w[3], d == 1, &h, &c, hs[d], ms)) return -1;
+            if (!h || run_dir(cx, ck, T, xs, w[0], w[1], w[2], w[3], whr, d == 1, &h, &c, hs[d], ms)) return -1;
             fin[0][idx] = h;
             fin[1][idx] = c;
         }
@@ -203,6 +210,54 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
             st = lb_squeeze(cx, st, 1, &ax);
         }
         if (lower_out_tensor(cx, n, 1 + k, st)) return -1;
+    }
+    return 0;
+}
+
+/* lstm_cell(input, hx: [h, c], w_ih, w_hh, b_ih=None, b_hh=None) -> (h, c); gru_cell / rnn_tanh_cell /
+ * rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> h: one step of the layers above.
+ * input [B, I] or unbatched [I]; hx None means zeros. */
+int lower_rnn_cell(lower_ctx *cx, const ts_node *n) {
+    const char *k = n->kind + 6;
+    cell_kind ck = strncmp(k, "lstm", 4) == 0 ? CELL_LSTM : strncmp(k, "gru", 3) == 0 ? CELL_GRU
+                 : strncmp(k, "rnn_relu", 8) == 0 ? CELL_RELU : CELL_TANH;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return -1;
+    ir_dtype dt = x->type.dtype;
+    ir_value *w[4] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4; i++) {
+        if (i >= 2 && (n->nin <= 2 + i || lower_is_none(cx, n, 2 + i))) continue;
+        lv *l = lower_in(cx, n, 2 + i);
+        if (!l || !(w[i] = tensor_of(cx, l, dt))) return -1;
+    }
+    if (w[0]->type.rank != 2 || w[1]->type.rank != 2) return lower_fail(cx, "cell weights must be 2-D");
+    int unbatched = x->type.rank == 1;
+    if (!unbatched && x->type.rank != 2) return lower_fail(cx, "cell input of rank %d (needs [batch, features] or [features])", x->type.rank);
+    int64_t ax0 = 0;
+    if (unbatched && !(x = lb_expand(cx, x, 1, &ax0))) return -1;
+    if (lb_static(cx, x, "a recurrent cell's input")) return -1;
+    int64_t B = x->type.dims[0], H = w[1]->type.dims[1];
+    ir_value *st[2] = {NULL, NULL};
+    int ns = ck == CELL_LSTM ? 2 : 1;
+    lv *hx = lower_in(cx, n, 1);
+    if (!hx) return -1;
+    for (int i = 0; i < ns; i++) {
+        lv *item = hx->kind == LV_NONE ? NULL : ck == CELL_LSTM ? (hx->kind == LV_LIST || hx->kind == LV_TUPLE) && hx->n == 2 ? hx->items[i] : NULL : hx;
+        if (hx->kind != LV_NONE && !item) return lower_fail(cx, "lstm_cell hx must be [h, c]");
+        if (item) {
+            if (!(st[i] = tensor_of(cx, item, dt))) return -1;
+            if (unbatched && !(st[i] = lb_expand(cx, st[i], 1, &ax0))) return -1;
+        } else {
+            int64_t dims[2] = {B, H};
+            float *z = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(B * H > 0 ? B * H : 1));
+            if (!z || !(st[i] = lb_const(cx, dt, 2, dims, z, "zeros"))) return -1;
+        }
+    }
+    ir_value *hs[1];
+    if (run_dir(cx, ck, 1, &x, w[0], w[1], w[2], w[3], NULL, 0, &st[0], ns > 1 ? &st[1] : NULL, hs, NULL)) return -1;
+    for (int i = 0; i < ns; i++) {
+        if (unbatched && !(st[i] = lb_squeeze(cx, st[i], 1, &ax0))) return -1;
+        if (lower_out_tensor(cx, n, i, st[i])) return -1;
     }
     return 0;
 }

@@ -192,13 +192,21 @@ int lower_cat(lower_ctx *cx, const ts_node *n) {
         ir_dtype t = vs[i]->type.dtype;
         if (dt == IR_DT_INVALID || (ir_dtype_is_float(t) && !ir_dtype_is_float(dt))) dt = t;
     }
-    for (int i = 0; i < l->n; i++)
+    int nv = l->n;
+    if (!stack) { /* torch's legacy rule: 1-D tensors of size 0 are skipped whatever the others' rank */
+        int k = 0;
+        for (int i = 0; i < nv; i++)
+            if (!(vs[i]->type.rank == 1 && vs[i]->type.dims[0] == 0)) vs[k++] = vs[i];
+        if (k == 0) return lower_out_tensor(cx, n, 0, dt == vs[0]->type.dtype ? vs[0] : lower_cast(cx, vs[0], dt, "cast"));
+        nv = k;
+    }
+    for (int i = 0; i < nv; i++)
         if (vs[i]->type.dtype != dt && !(vs[i] = lower_cast(cx, vs[i], dt, "cast"))) return -1;
     int r = vs[0]->type.rank, axis;
     if (lower_axis(cx, dim, stack ? r + 1 : r, &axis)) return -1;
-    if (l->n == 1 && !stack) return lower_out_tensor(cx, n, 0, vs[0]);
+    if (nv == 1 && !stack) return lower_out_tensor(cx, n, 0, vs[0]);
     ir_op *op = lower_op(cx, stack ? IR_OP_STACK : IR_OP_CONCAT, NULL);
-    if (!op || ir_op_set_inputs(op, "values", l->n, vs) || lower_param_i32(cx, op, "axis", axis)) return -1;
+    if (!op || ir_op_set_inputs(op, "values", nv, vs) || lower_param_i32(cx, op, "axis", axis)) return -1;
     if (!stack && lower_param_bool(cx, op, "interleave", 0)) return -1;
     return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
 }
@@ -368,7 +376,7 @@ int lower_split(lower_ctx *cx, const ts_node *n) {
     if (size < 0) return lower_fail(cx, "splitting a symbolic dim");
     lv *arg = lower_in(cx, n, 1);
     if (!arg) return -1;
-    int is_chunk = strcmp(n->kind, "aten::chunk") == 0;
+    int is_chunk = strcmp(n->kind, "aten::chunk") == 0 || strcmp(n->kind, "aten::unsafe_chunk") == 0;
     if (arg->kind == LV_INT && !arg->dyn) {
         int64_t k = arg->i;
         if (k <= 0) return lower_fail(cx, "chunk / split size must be positive");

@@ -234,3 +234,33 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
     ir_value *ids = lb_gather(cx, run, starts, 0); /* 0, 1, ..., U-1 */
     return lower_out_tensor(cx, n, 2, lb_gather(cx, per_run, ids, 0));
 }
+
+/* median(self) and median(self, dim, keepdim=False) -> (values, indices): the lower median, the
+ * ((n - 1) / 2 + 1)-th smallest (topk ascending, last entry), as torch takes it for even sizes. */
+int lower_median(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    if (!x) return -1;
+    int global = n->nin < 2, keep = 0, axis = 0;
+    int64_t dim = 0;
+    if (!global && (lower_int_in(cx, n, 1, &dim) || (n->nin > 2 && lower_bool_in(cx, n, 2, &keep)))) return -1;
+    if (global) {
+        if (lb_static(cx, x, "median's input")) return -1;
+        int64_t all = -1;
+        if (!(x = lower_reshape(cx, x, 1, &all, "flat"))) return -1;
+    } else if (x->type.rank == 0) {
+        if (lower_out_tensor(cx, n, 0, x)) return -1;
+        return lower_out_tensor(cx, n, 1, lower_const_scalar(cx, 0, IR_INT32, "index"));
+    } else if (lower_axis(cx, dim, x->type.rank, &axis)) {
+        return -1;
+    }
+    int64_t size = x->type.dims[axis];
+    if (size <= 0) return lower_fail(cx, "median needs a non-empty dim of size known at conversion time");
+    int64_t k = (size - 1) / 2 + 1;
+    ir_dtype back;
+    ir_value *v, *i;
+    if (topk_op(cx, sortable(cx, x, &back), k, axis, 1, &v, &i)) return -1;
+    v = lb_slice(cx, v, axis, k - 1, k, 0, 1, global || !keep);
+    if (lower_out_tensor(cx, n, 0, restore(cx, v, back))) return -1;
+    if (global) return 0;
+    return lower_out_tensor(cx, n, 1, lb_slice(cx, i, axis, k - 1, k, 0, 1, !keep));
+}

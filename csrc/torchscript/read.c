@@ -475,15 +475,27 @@ fail:
     return py_fail(r, "reading a tensor constant", kind);
 }
 
-/* A Python list of ints / floats / bools -> INTS / FLOATS / BOOLS; else OTHER. */
+/* A Python list of ints / floats / bools / strs -> INTS / FLOATS / BOOLS / STRS; else OTHER. */
 static int read_list(rd *r, PyObject *l, ts_const *c, ts_tykind elem) {
     Py_ssize_t n = PyList_GET_SIZE(l);
-    int all_bool = 1, all_int = 1, all_num = 1;
+    int all_bool = 1, all_int = 1, all_num = 1, all_str = n > 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *x = PyList_GET_ITEM(l, i);
         if (!PyBool_Check(x)) all_bool = 0;
         if (!PyLong_Check(x) || PyBool_Check(x)) all_int = 0;
         if (!PyLong_Check(x) && !PyFloat_Check(x)) all_num = 0;
+        if (!PyUnicode_Check(x)) all_str = 0;
+    }
+    if (all_str) {
+        c->kind = TS_C_STRS;
+        c->n = (int)n;
+        if (!(c->strs = pc_alloc(r->a, sizeof(char *) * (size_t)n))) return nomem(r);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const char *s = PyUnicode_AsUTF8(PyList_GET_ITEM(l, i));
+            if (!s) return -1;
+            if (!(c->strs[i] = pc_strdup(r->a, s))) return nomem(r);
+        }
+        return 0;
     }
     if (n == 0) {
         all_bool = elem == TS_TY_BOOL;

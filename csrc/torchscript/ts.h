@@ -39,6 +39,7 @@ typedef enum {
     TS_C_INTS,
     TS_C_FLOATS,
     TS_C_BOOLS,
+    TS_C_STRS,    /* a list of str: strs[n] */
     TS_C_TENSOR,
     TS_C_OTHER    /* something we keep opaque (s holds its repr) */
 } ts_ckind;
@@ -65,6 +66,7 @@ typedef struct ts_const {
     int n;           /* INTS, FLOATS, BOOLS */
     int64_t *ints;   /* INTS, BOOLS */
     double *floats;  /* FLOATS */
+    const char **strs; /* STRS */
     ts_tensor t;     /* TENSOR */
 } ts_const;
 

@@ -4,7 +4,8 @@ import warnings
 import numpy as np
 
 from . import __version__, _core, _registry
-from ._frontend import check_graph_outputs, forward_graph, forward_signature, load_module
+from ._frontend import (bind_defaults, check_graph_outputs, forward_graph, forward_signature, load_module,
+                        trailing_defaults)
 from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, TensorType,
                      colorlayout, precision, target)
 
@@ -160,6 +161,9 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     arg_names = [a[0] for a in signature]
     is_fn = not hasattr(module, "forward")  # a ScriptFunction
     fwd = getattr(module, "name", "f") if is_fn else "forward"
+    defaults = trailing_defaults(module, len(inputs)) if len(inputs) < len(signature) else None
+    if defaults is not None:  # trailing arguments with defaults (None state of an RNN cell) take them
+        signature = signature[:len(inputs)]
     if len(inputs) != len(signature):
         raise ValueError(f"{'the function ' + fwd if is_fn else 'the model' + chr(39) + 's forward'} takes "
                          f"{len(signature)} input(s) but inputs= lists {len(inputs)}: give one ct.TensorType per "
@@ -174,6 +178,8 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs)):
         _check_input(i, arg, tdtype, tshape, t, s)
     graph, frozen = forward_graph(module)
+    if defaults is not None:
+        bind_defaults(graph, len(inputs), defaults, is_fn)
     check_graph_outputs(graph)
     out_names = None
     if outputs is not None:

@@ -205,6 +205,40 @@ def forward_signature(module):
     return out
 
 
+def trailing_defaults(module, given):
+    """The default values of forward's arguments after the first `given` (scripted code such as
+    nn.LSTMCell's `hx: Optional[Tensor] = None`), or None when one of them has no default."""
+    skip = 0 if _is_function(_torch(), module) else 1
+    try:
+        schema = module.schema if skip == 0 else module.forward.schema
+        args = list(schema.arguments)[skip + given:]
+    except Exception:
+        return None
+    if not args or not all(a.has_default_value() for a in args):
+        return None
+    return [a.default_value for a in args]
+
+
+def bind_defaults(graph, given, defaults, is_function):
+    """Give forward's trailing arguments their default values: each becomes a constant of the graph
+    (so `hx is None` branches fold) and is no longer an input."""
+    torch = _torch()
+    first = (0 if is_function else 1) + given
+    inputs = list(graph.inputs())
+    nodes = list(graph.nodes())
+    for k, value in enumerate(defaults):
+        if nodes:
+            with graph.insert_point_guard(nodes[0]):
+                c = graph.insertConstant(value)
+        else:
+            c = graph.insertConstant(value)
+        inputs[first + k].replaceAllUsesWith(c)
+    for k in reversed(range(len(defaults))):
+        graph.eraseInput(first + k)
+    torch._C._jit_pass_constant_propagation(graph)
+    torch._C._jit_pass_dce(graph)
+
+
 def check_graph_outputs(graph):
     """Core ML outputs are tensors: a dict (or a non-tensor) returned by forward cannot be converted."""
     for i, o in enumerate(graph.outputs()):

@@ -1,0 +1,113 @@
+/* script.c: what scripted code (torch.jit.script, and scripted torch.nn modules such as LSTM, LSTMCell and
+ * MultiheadAttention) asks of its environment and of Python's builtins: grad / autocast / nested-tensor
+ * queries (answered for inference: a converted model records no gradients, runs no autocast and holds no
+ * nested tensors), `x.device.type`, `in` on lists, and the index arithmetic of `for i in range(a, b, s)`. */
+#include "lower/build.h"
+
+#include <string.h>
+
+/* is_grad_enabled(), is_autocast_enabled(), prim::requires_grad(t), prim::is_nested(t), ...: false. */
+int lower_query_false(lower_ctx *cx, const ts_node *n) {
+    return lower_out(cx, n, 0, lv_bool(cx, 0));
+}
+
+/* prim::type(device) -> "cpu" (the type part of "cpu:0"). */
+int lower_device_type(lower_ctx *cx, const ts_node *n) {
+    lv *d = lower_in(cx, n, 0);
+    if (!d) return -1;
+    if (d->kind != LV_DEVICE && d->kind != LV_STR) return lower_fail(cx, "expected a device, got %s", lv_kind_name(d->kind));
+    const char *s = d->s ? d->s : "cpu";
+    const char *colon = strchr(s, ':');
+    lv *r = lv_new(cx, LV_STR);
+    if (!r || !(r->s = colon ? pc_strndup(cx->p->arena, s, (size_t)(colon - s)) : s)) return -1;
+    return lower_out(cx, n, 0, r);
+}
+
+static int lv_equal(const lv *a, const lv *b) {
+    if ((a->kind == LV_STR || a->kind == LV_DEVICE) && (b->kind == LV_STR || b->kind == LV_DEVICE))
+        return a->s && b->s && strcmp(a->s, b->s) == 0;
+    if (a->kind == LV_NONE || b->kind == LV_NONE) return a->kind == b->kind;
+    double x = a->kind == LV_FLOAT ? a->f : (double)a->i, y = b->kind == LV_FLOAT ? b->f : (double)b->i;
+    return x == y;
+}
+
+static int is_static_scalar(const lv *l) {
+    return !l->dyn && (l->kind == LV_INT || l->kind == LV_FLOAT || l->kind == LV_BOOL || l->kind == LV_STR ||
+                       l->kind == LV_DEVICE || l->kind == LV_NONE);
+}
+
+/* eq / ne of two lists (or tuples) of values known at conversion time. */
+int lower_list_equal(lower_ctx *cx, const ts_node *n, lv *a, lv *b, int negate) {
+    if (a->dyn || b->dyn) return lower_fail(cx, "comparing lists known only at run time");
+    int same = a->n == b->n;
+    for (int i = 0; i < a->n && same; i++) {
+        if (!is_static_scalar(a->items[i]) || !is_static_scalar(b->items[i]))
+            return lower_fail(cx, "comparing lists whose items are known only at run time");
+        same = lv_equal(a->items[i], b->items[i]);
+    }
+    return lower_out(cx, n, 0, lv_bool(cx, negate ? !same : same));
+}
+
+/* aten::__contains__(list, x): `x in [..]` on values known at conversion time. */
+int lower_contains(lower_ctx *cx, const ts_node *n) {
+    lv *l = lower_in(cx, n, 0), *x = lower_in(cx, n, 1);
+    if (!l || !x) return -1;
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->dyn || !is_static_scalar(x))
+        return lower_fail(cx, "`in` needs a list and a value known at conversion time");
+    int found = 0;
+    for (int i = 0; i < l->n && !found; i++) {
+        if (!is_static_scalar(l->items[i])) return lower_fail(cx, "`in` on a list of values known only at run time");
+        found = lv_equal(l->items[i], x);
+    }
+    return lower_out(cx, n, 0, lv_bool(cx, found));
+}
+
+/* An int operand as a rank-0 int32 tensor. */
+static ir_value *int_tensor(lower_ctx *cx, lv *l) {
+    return lower_as_tensor(cx, l, IR_INT32);
+}
+
+static int out_dyn_int(lower_ctx *cx, const ts_node *n, ir_value *v) {
+    lv *r = v ? lv_new(cx, LV_INT) : NULL;
+    if (!r) return -1;
+    r->dyn = 1;
+    r->v = v;
+    return lower_out(cx, n, 0, r);
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* aten::__range_length(lo, hi, step): how many times `for i in range(lo, hi, step)` runs. */
+int lower_range_length(lower_ctx *cx, const ts_node *n) {
+    lv *lo = lower_in(cx, n, 0), *hi = lower_in(cx, n, 1), *st = lower_in(cx, n, 2);
+    if (!lo || !hi || !st) return -1;
+    if (st->dyn || st->kind != LV_INT) return lower_fail(cx, "range() needs a step known at conversion time");
+    int64_t s = st->i;
+    if (s == 0) return lower_fail(cx, "range() step must not be zero");
+    if (!lo->dyn && !hi->dyn) {
+        int64_t len = s > 0 ? floor_div(hi->i - lo->i + s - 1, s) : floor_div(lo->i - hi->i - s - 1, -s);
+        return lower_out(cx, n, 0, lv_int(cx, len < 0 ? 0 : len));
+    }
+    /* (hi - lo + s - 1) // s for s > 0, (lo - hi - s - 1) // -s for s < 0, at least 0 */
+    ir_value *a = int_tensor(cx, s > 0 ? hi : lo), *b = a ? int_tensor(cx, s > 0 ? lo : hi) : NULL;
+    ir_value *d = b ? lower_binary(cx, IR_OP_SUB, a, b, "span") : NULL;
+    int64_t as = s > 0 ? s : -s;
+    d = d ? lb_scalar_op(cx, IR_OP_ADD, d, (double)(as - 1)) : NULL;
+    d = d ? lb_scalar_op(cx, IR_OP_FLOOR_DIV, d, (double)as) : NULL;
+    d = d ? lb_scalar_op(cx, IR_OP_MAXIMUM, d, 0) : NULL;
+    return out_dyn_int(cx, n, d);
+}
+
+/* aten::__derive_index(index, start, step): the loop variable start + index * step. */
+int lower_derive_index(lower_ctx *cx, const ts_node *n) {
+    lv *ix = lower_in(cx, n, 0), *start = lower_in(cx, n, 1), *st = lower_in(cx, n, 2);
+    if (!ix || !start || !st) return -1;
+    if (!ix->dyn && !start->dyn && !st->dyn) return lower_out(cx, n, 0, lv_int(cx, start->i + ix->i * st->i));
+    ir_value *a = int_tensor(cx, ix), *b = a ? int_tensor(cx, st) : NULL;
+    ir_value *m = b ? lower_binary(cx, IR_OP_MUL, a, b, "offset") : NULL;
+    ir_value *s = m ? int_tensor(cx, start) : NULL;
+    return out_dyn_int(cx, n, s ? lower_binary(cx, IR_OP_ADD, s, m, NULL) : NULL);
+}
