@@ -182,7 +182,7 @@ def _first_line(e):
     return f"{type(e).__name__}: {' | '.join(lines)}"[:400]
 
 
-def run(family, model_type, cls_name, precision="fp32", use_cache=None, timeout=240):
+def run(family, model_type, cls_name, precision="fp32", use_cache=None, timeout=240, reader_check=False):
     """Try one architecture. Returns a dict: stage reached ('build', 'trace', 'convert', 'predict',
     'match', 'ok'), the error's first line, max relative error, seconds."""
     import pt2coreml as ct
@@ -208,6 +208,14 @@ def run(family, model_type, cls_name, precision="fp32", use_cache=None, timeout=
             ml = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=tuple(x.shape), dtype=dt)],
                             compute_precision=prec)
             res["ops"] = sum(ml.op_histogram().values())
+            if reader_check:  # Apple's reader (coremltools' MIL loader) opens the package
+                import os
+                import tempfile
+                from parity import _SCRATCH, coremltools_check
+                with tempfile.TemporaryDirectory(dir=_SCRATCH) as d:
+                    path = os.path.join(d, "m.mlpackage")
+                    ml.save(path)
+                    coremltools_check(path)
             res["stage"] = "predict"
             got = list(ml.predict({"x": x.numpy().astype(dt)}).values())[0]
             res["stage"] = "match"

@@ -297,3 +297,104 @@ int lower_bilinear(lower_ctx *cx, const ts_node *n) {
     if (y && b) y = lower_binary(cx, IR_OP_ADD, y, b, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
+
+/* A constant int32 vector 0, 1, .., n-1 shaped by dims (rank r, n elements). */
+static ir_value *iota(lower_ctx *cx, int r, const int64_t *dims, int64_t n, const char *suffix) {
+    float *v = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!v) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) v[i] = (float)i;
+    return lb_const(cx, IR_INT32, r, dims, v, suffix);
+}
+
+/* _grouped_mm(self [S, K], mat2 [E, K, N], offs [E] int32, bias=None, out_dtype=None) -> [S, N]: row s
+ * is multiplied by the expert g whose group holds it (offs are the groups' cumulative ends). Every row
+ * is multiplied by every expert ([E, S, N]) and each row's expert gathered: no data-dependent shapes.
+ * Rows past the last offset (left unwritten by torch) take the last expert. */
+int lower_grouped_mm(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    ir_value *w = x ? lower_tensor_in(cx, n, 1, x->type.dtype) : NULL;
+    ir_value *offs = w && n->nin > 2 && !lower_is_none(cx, n, 2) ? lower_tensor_in(cx, n, 2, IR_INT32) : NULL;
+    if (!w) return -1;
+    if (!offs) return lower_fail(cx, "grouped_mm without offsets");
+    if (n->nin > 3 && !lower_is_none(cx, n, 3)) return lower_fail(cx, "grouped_mm with a bias");
+    if (x->type.rank != 2 || w->type.rank != 3 || offs->type.rank != 1)
+        return lower_fail(cx, "grouped_mm of a %d-D input and a %d-D weight (supported: 2-D input, 3-D experts)",
+                          x->type.rank, w->type.rank);
+    if (lb_static(cx, x, "grouped_mm's input") || lb_static(cx, w, "grouped_mm's weight")) return -1;
+    int64_t S = x->type.dims[0], E = w->type.dims[0], N = w->type.dims[2];
+    if (offs->type.dims[0] != E) return lower_fail(cx, "%lld offsets for %lld experts", (long long)offs->type.dims[0], (long long)E);
+    ir_value *all = lb_matmul(cx, x, w, 0, 0); /* [E, S, N] */
+    /* group of row s: how many offsets are <= s, clamped to E - 1 */
+    int64_t col[2] = {S, 1}, ax1 = 1, one_sn[3] = {1, 1, N};
+    ir_value *rows = all ? iota(cx, 2, col, S, "rows") : NULL;
+    ir_value *ge = rows ? lower_binary(cx, IR_OP_GREATER_EQUAL, rows, offs, "past") : NULL;
+    ir_value *gi = ge ? lower_cast(cx, ge, IR_INT32, "past_i") : NULL;
+    ir_value *g = gi ? lb_reduce(cx, IR_OP_REDUCE_SUM, gi, 1, &ax1, 0) : NULL;
+    g = g ? lb_scalar_op(cx, IR_OP_MINIMUM, g, (double)(E - 1)) : NULL;
+    int64_t g3[3] = {1, S, 1};
+    ir_value *gs = g ? lower_reshape(cx, g, 3, g3, "group") : NULL;
+    ir_value *gt = gs ? lb_tile(cx, gs, one_sn) : NULL;
+    ir_op *op = gt ? lower_op(cx, IR_OP_GATHER_ALONG_AXIS, "rows") : NULL;
+    if (!op || ir_op_set_input(op, "x", all) || ir_op_set_input(op, "indices", gt) || lower_param_i32(cx, op, "axis", 0))
+        return -1;
+    ir_value *picked = lower_finish(cx, op);
+    int64_t ax0 = 0;
+    return lower_out_tensor(cx, n, 0, picked ? lb_squeeze(cx, picked, 1, &ax0) : NULL);
+}
+
+/* histc(self, bins=100, min=0, max=0): counts of equal-width bins over [min, max] (both 0: the data's
+ * range), values outside ignored, max itself in the last bin; the input's float dtype. A compare of each
+ * element's bin with every bin, summed. */
+int lower_histc(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t bins = 100;
+    double lo = 0, hi = 0;
+    if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &bins)) || (n->nin > 2 && lower_float_in(cx, n, 2, &lo)) ||
+        (n->nin > 3 && lower_float_in(cx, n, 3, &hi)))
+        return -1;
+    if (bins <= 0) return lower_fail(cx, "bins must be positive, got %lld", (long long)bins);
+    if (lo > hi) return lower_fail(cx, "max %g must not be below min %g", hi, lo);
+    if (!ir_dtype_is_float(x->type.dtype)) return lower_fail(cx, "histc of an integer tensor (torch takes floats here)");
+    if (lb_static(cx, x, "histc's input")) return -1;
+    ir_dtype dt = x->type.dtype;
+    int64_t all = -1, ax0 = 0;
+    ir_value *f = lower_reshape(cx, x, 1, &all, "flat");
+    if (!f || (dt != IR_FP32 && !(f = lower_cast(cx, f, IR_FP32, "flat32")))) return -1;
+    ir_value *vlo, *vhi;
+    if (lo == hi) { /* the data's range (widened by one when it is a single value, as torch does) */
+        vlo = lb_reduce(cx, IR_OP_REDUCE_MIN, f, 1, &ax0, 0);
+        vhi = vlo ? lb_reduce(cx, IR_OP_REDUCE_MAX, f, 1, &ax0, 0) : NULL;
+        ir_value *same = vhi ? lower_binary(cx, IR_OP_EQUAL, vlo, vhi, "same") : NULL;
+        ir_value *sf = same ? lower_cast(cx, same, IR_FP32, "same_f") : NULL;
+        vlo = sf ? lower_binary(cx, IR_OP_SUB, vlo, sf, "lo") : NULL;
+        vhi = vlo ? lower_binary(cx, IR_OP_ADD, vhi, sf, "hi") : NULL;
+    } else {
+        vlo = lower_const_scalar(cx, lo, IR_FP32, "lo");
+        vhi = vlo ? lower_const_scalar(cx, hi, IR_FP32, "hi") : NULL;
+    }
+    if (!vhi) return -1;
+    /* bin = floor((x - lo) * bins / (hi - lo)), the top edge in the last bin */
+    ir_value *span = lower_binary(cx, IR_OP_SUB, vhi, vlo, "span");
+    ir_value *rel = span ? lower_binary(cx, IR_OP_SUB, f, vlo, "rel") : NULL;
+    rel = rel ? lb_scalar_op(cx, IR_OP_MUL, rel, (double)bins) : NULL;
+    ir_value *pos = rel ? lower_binary(cx, IR_OP_REAL_DIV, rel, span, "pos") : NULL;
+    ir_value *b = pos ? lower_unary(cx, IR_OP_FLOOR, pos, "bin_f") : NULL;
+    b = b ? lb_scalar_op(cx, IR_OP_MINIMUM, b, (double)(bins - 1)) : NULL;
+    ir_value *bi = b ? lower_cast(cx, b, IR_INT32, "bin") : NULL;
+    ir_value *in_lo = bi ? lower_binary(cx, IR_OP_GREATER_EQUAL, f, vlo, "in_lo") : NULL;
+    ir_value *in_hi = in_lo ? lower_binary(cx, IR_OP_LESS_EQUAL, f, vhi, "in_hi") : NULL;
+    ir_value *valid = in_hi ? lower_binary(cx, IR_OP_LOGICAL_AND, in_lo, in_hi, "valid") : NULL;
+    int64_t ax1 = 1, row[2] = {1, bins};
+    ir_value *bc = valid ? lb_expand(cx, bi, 1, &ax1) : NULL; /* [M, 1] */
+    ir_value *vc = bc ? lb_expand(cx, valid, 1, &ax1) : NULL;
+    ir_value *ids = vc ? iota(cx, 2, row, bins, "bins") : NULL;
+    ir_value *hit = ids ? lower_binary(cx, IR_OP_EQUAL, bc, ids, "hit") : NULL;
+    hit = hit ? lower_binary(cx, IR_OP_LOGICAL_AND, hit, vc, "counted") : NULL;
+    ir_value *hf = hit ? lower_cast(cx, hit, IR_FP32, "hit_f") : NULL;
+    ir_value *cnt = hf ? lb_reduce(cx, IR_OP_REDUCE_SUM, hf, 1, &ax0, 0) : NULL;
+    if (cnt && dt != IR_FP32) cnt = lower_cast(cx, cnt, dt, NULL);
+    return lower_out_tensor(cx, n, 0, cnt);
+}

@@ -1,0 +1,46 @@
+"""A sample of the model-zoo sweep (tools/zoo.py, `make zoo`, runs every architecture): transformers'
+decoder language models traced the plain way, with and without the KV cache, a mixture-of-experts
+decoder, an encoder, a vision and an audio model. Each converts, opens in coremltools' reader and
+matches PyTorch."""
+import pytest
+
+import zoo_models
+
+pytest.importorskip("transformers")
+
+SAMPLE = [
+    ("causal-lm", "gpt2", None), ("causal-lm", "gpt2", False),
+    ("causal-lm", "llama", None), ("causal-lm", "llama", False),
+    ("causal-lm", "qwen2", None), ("causal-lm", "qwen2", False),
+    ("causal-lm", "mistral", None), ("causal-lm", "mistral", False),
+    ("causal-lm", "opt", None), ("causal-lm", "opt", False),
+    ("causal-lm", "mixtral", None),
+    ("masked-lm", "bert", None),
+    ("vision", "vit", None),
+    ("audio", "wav2vec2", None),
+]
+FP16 = [("causal-lm", "gpt2", None), ("causal-lm", "llama", None)]
+
+
+def _cls(family, model_type):
+    archs = dict(zoo_models.architectures(family))
+    if model_type not in archs:
+        pytest.skip(f"this transformers has no {family} {model_type}")
+    return archs[model_type]
+
+
+def _check(family, model_type, use_cache, precision):
+    r = zoo_models.run(family, model_type, _cls(family, model_type), precision=precision, use_cache=use_cache,
+                       reader_check=True)
+    assert r["stage"] == "ok", f"{model_type}: failed at {r['stage']}: {r['error']}"
+
+
+@pytest.mark.parametrize("family,model_type,use_cache", SAMPLE,
+                         ids=[f"{m}-{'cache' if c is None else 'nocache'}" for _, m, c in SAMPLE])
+def test_zoo_sample(family, model_type, use_cache):
+    _check(family, model_type, use_cache, "fp32")
+
+
+@pytest.mark.parametrize("family,model_type,use_cache", FP16, ids=[m for _, m, _ in FP16])
+def test_zoo_sample_fp16(family, model_type, use_cache):
+    _check(family, model_type, use_cache, "fp16")
