@@ -22,7 +22,7 @@ T1_PY    := $(T1_VENV)/bin/python
 T1_LIB   := build/torch1/lib
 T1_APT   := python3-torch python3-torchvision python3-numpy python3-dev python3-venv python3-setuptools
 
-.PHONY: all deps venv build demo test bench clean deps-torch1 test-torch1
+.PHONY: all deps venv build demo test bench clean deps-torch1 test-torch1 zoo
 
 all: build
 
@@ -77,6 +77,11 @@ bench: build
 	PYTHONPATH=python $(VPY) benchmarks/runtime_bench.py
 	PYTHONPATH=python $(VPY) benchmarks/rt_kernels.py --threads 1 --cpu
 	PYTHONPATH=python $(VPY) benchmarks/rt_kernels.py --threads 2
+
+# the model-zoo sweep: every transformers architecture of the swept families, converted and compared
+# with PyTorch; prints the table and rewrites it in the README (about an hour on 2 cores)
+zoo: build
+	$(VPY) tools/zoo.py --readme
 
 clean:
 	rm -rf build python/pt2coreml/_core*.so *.egg-info
