@@ -83,16 +83,14 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
     } else if (strcmp(k, "mish") == 0) { /* x * tanh(softplus(x)) */
         ir_value *t = lower_unary(cx, IR_OP_TANH, lower_unary(cx, IR_OP_SOFTPLUS, x, "sp"), "tanh");
         *r = t ? lower_binary(cx, IR_OP_MUL, x, t, NULL) : NULL;
-    } else if (strcmp(k, "hardsigmoid") == 0 || strcmp(k, "hardswish") == 0) { /* relu6(x + 3) / 6 (* x) */
-        ir_value *three = cst(cx, 3, x, "three");
-        ir_value *r6 = three ? lower_unary(cx, IR_OP_RELU6, lower_binary(cx, IR_OP_ADD, x, three, "shift"), "relu6") : NULL;
-        ir_value *six = r6 ? cst(cx, 6, x, "six") : NULL;
-        if (strcmp(k, "hardsigmoid") == 0) {
-            *r = six ? lower_binary(cx, IR_OP_REAL_DIV, r6, six, NULL) : NULL;
-        } else {
-            ir_value *m = six ? lower_binary(cx, IR_OP_MUL, x, r6, "xr6") : NULL;
-            *r = m ? lower_binary(cx, IR_OP_REAL_DIV, m, six, NULL) : NULL;
-        }
+    } else if (strcmp(k, "hardsigmoid") == 0 || strcmp(k, "hardswish") == 0) {
+        /* relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1): MIL's sigmoid_hard, one op as coremltools writes it (* x) */
+        ir_op *op = lower_op(cx, IR_OP_SIGMOID_HARD, strcmp(k, "hardswish") == 0 ? "hsig" : NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", 1.0 / 6.0, x->type.dtype) ||
+            lower_param_f(cx, op, "beta", 0.5, x->type.dtype))
+            return -1;
+        ir_value *hs = lower_finish(cx, op);
+        *r = strcmp(k, "hardsigmoid") == 0 || !hs ? hs : lower_binary(cx, IR_OP_MUL, x, hs, NULL);
     } else if (strcmp(k, "log_sigmoid") == 0) { /* -softplus(-x) */
         *r = scale_by(cx, lower_unary(cx, IR_OP_SOFTPLUS, scale_by(cx, x, -1, "negx"), "sp"), -1, NULL);
     } else if (strcmp(k, "threshold") == 0) { /* x > threshold ? x : value */
