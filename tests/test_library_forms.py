@@ -239,3 +239,59 @@ class Contains(torch.nn.Module):
 
 def test_scripted_environment_queries():
     check_parity(Contains(), [torch.randn(3)], script=True)
+
+
+class NewGELU(torch.nn.Module):
+    """GPT-2's gelu_new as transformers writes it, and the same with the halving last."""
+
+    def __init__(self, half_last):
+        super().__init__()
+        self.half_last = half_last
+
+    def forward(self, x):
+        inner = torch.tanh(0.7978845608028654 * (x + 0.044715 * torch.pow(x, 3.0)))
+        if self.half_last:
+            return x * (1.0 + inner) * 0.5
+        return 0.5 * x * (1.0 + inner)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("half_last", [False, True])
+def test_written_out_gelu_is_one_op(half_last, precision):
+    torch.manual_seed(0)
+    ml, _ = check_parity(NewGELU(half_last), [torch.randn(4, 16) * 3], precision=precision)
+    hist = ml.op_histogram()
+    assert hist.get("gelu") == 1 and "tanh" not in hist and "pow" not in hist, hist
+
+
+class TensorSplit(torch.nn.Module):
+    def __init__(self, arg, dim):
+        super().__init__()
+        self.arg, self.dim = arg, dim
+
+    def forward(self, x):
+        return [p * (i + 1) for i, p in enumerate(torch.tensor_split(x, self.arg, dim=self.dim)) if p.numel()]
+
+
+@pytest.mark.parametrize("arg,dim", [(3, 1), (4, -1), ([2, 5], 1), ([0, 3], 1), ([-2], -1), ([3, 3, 9], 1), (2, 0)])
+def test_tensor_split(arg, dim):
+    """mamba's form: tensor_split(x, [k], dim) with k possibly 0 (an empty piece) and sections that do
+    not divide the size."""
+    torch.manual_seed(0)
+    check_parity(TensorSplit(arg, dim), [torch.randn(2, 7, 3)])
+
+
+class Windows(torch.nn.Module):
+    def __init__(self, dim, size, step):
+        super().__init__()
+        self.dim, self.size, self.step = dim, size, step
+
+    def forward(self, x):
+        return x.unfold(self.dim, self.size, self.step).flip(-1)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("dim,size,step", [(-1, 3, 1), (1, 2, 2), (0, 1, 1), (-1, 7, 1), (2, 2, 3)])
+def test_tensor_unfold(dim, size, step, precision):
+    torch.manual_seed(0)
+    check_parity(Windows(dim, size, step), [torch.randn(2, 4, 7)], precision=precision)

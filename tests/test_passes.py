@@ -350,3 +350,79 @@ def test_passes_keep_numerics(passes, tol):
     got = p.run([x])[0]
     assert got.dtype == np.float32 and got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+GELU_TANH = """
+    program(CoreML5)
+    func main(%x: fp32[2,3]) {
+      %three: fp32[] = const(val=3)
+      %p: fp32[2,3] = pow(x=%x, y=%three)
+      %k: fp32[] = const(val=0.044715)
+      %a: fp32[2,3] = mul(x=%p, y=%k)
+      %s: fp32[2,3] = add(x=%x, y=%a)
+      %c: fp32[] = const(val=0.7978846)
+      %m: fp32[2,3] = mul(x=%c, y=%s)
+      %t: fp32[2,3] = tanh(x=%m)
+      %one: fp32[] = const(val=1)
+      %u: fp32[2,3] = add(x=%one, y=%t)
+      %half: fp32[] = const(val=0.5)
+      %h: fp32[2,3] = mul(x=%x, y=%half)
+      %y: fp32[2,3] = mul(x=%h, y=%u)
+    } -> (%y)
+"""
+
+
+def test_fuse_gelu_tanh():
+    expect(run(GELU_TANH, "fuse_gelu_tanh", "dead_code"), """
+        program(CoreML5)
+        func main(%x: fp32[2,3]) {
+          %y_gelu_mode: string[] = const(val="TANH_APPROXIMATION")
+          %y: fp32[2,3] = gelu(x=%x, mode=%y_gelu_mode)
+        } -> (%y)
+    """)
+
+
+def test_fuse_gelu_tanh_needs_its_constants():
+    """0.04 in place of 0.044715 is another function: nothing changes."""
+    text = GELU_TANH.replace("0.044715", "0.04")
+    assert run(text, "fuse_gelu_tanh") == run(text)
+
+
+def test_fuse_gelu_tanh_keeps_shared_values():
+    """tanh's result read twice: the pattern's intermediate values are not its own, nothing changes."""
+    text = GELU_TANH.replace("} -> (%y)", "  %z: fp32[2,3] = add(x=%y, y=%t)\n    } -> (%z)")
+    assert "gelu" not in run(text, "fuse_gelu_tanh")
+
+
+NOOPS = """
+    program(CoreML5)
+    func main(%x: fp32[2,3]) {
+      %zeros: fp32[3] = const(val=[0, 0, 0])
+      %a: fp32[2,3] = add(x=%x, y=%zeros)
+      %ones: fp32[] = const(val=1)
+      %b: fp32[2,3] = mul(x=%ones, y=%a)
+      %shape: int32[2] = const(val=[2, 3])
+      %c: fp32[2,3] = reshape(x=%b, shape=%shape)
+      %perm: int32[2] = const(val=[0, 1])
+      %d: fp32[2,3] = transpose(x=%c, perm=%perm)
+      %big: fp32[4,2,3] = const(val=[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+      %e: fp32[4,2,3] = add(x=%d, y=%big)
+      %f: fp32[4,2,3] = relu(x=%e)
+      %g: fp32[4,2,3] = sub(x=%f, y=%zeros)
+    } -> (%g)
+"""
+
+
+def test_noop_elim():
+    """add 0, mul 1, same-shape reshape and identity transpose go; an add that broadcasts stays, and so
+    does the op whose output is the function's (its name is the model's output name)."""
+    expect(run(NOOPS, "noop_elim", "dead_code"), """
+        program(CoreML5)
+        func main(%x: fp32[2,3]) {
+          %zeros: fp32[3] = const(val=[0, 0, 0])
+          %big: fp32[4,2,3] = const(val=[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+          %e: fp32[4,2,3] = add(x=%x, y=%big)
+          %f: fp32[4,2,3] = relu(x=%e)
+          %g: fp32[4,2,3] = sub(x=%f, y=%zeros)
+        } -> (%g)
+    """)

@@ -114,6 +114,21 @@ def _shrink(cfg, depth=0):
     return cfg
 
 
+def _break_ties(model):
+    """Random init leaves some weights constant (zero router gates: every expert ties, and which one
+    topk picks is up to the implementation) or uninitialized (torch.empty): perturb the one, redraw the
+    other, with a fixed seed."""
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.is_floating_point() or p.numel() < 2:
+                continue
+            if not torch.isfinite(p).all() or p.abs().max() > 1e4:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+            elif bool((p == p.flatten()[0]).all()):
+                p.add_(torch.randn(p.shape, generator=g) * 0.02)
+
+
 def architectures(family):
     """(model_type, class name) pairs of a family, sorted."""
     from transformers.models.auto import modeling_auto
@@ -131,6 +146,7 @@ def build(family, model_type, cls_name, use_cache=None):
         cfg.use_cache = use_cache
     cls = getattr(transformers, cls_name)
     model = cls(cfg).eval()
+    _break_ties(model)
     kind = FAMILIES[family][1]
     g = torch.Generator().manual_seed(1)
     if kind == "text":

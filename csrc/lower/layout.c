@@ -427,3 +427,42 @@ int lower_diag(lower_ctx *cx, const ts_node *n) {
     ir_value *flat = lower_reshape(cx, x, 1, &all, "flat");
     return lower_out_tensor(cx, n, 0, lb_gather(cx, flat, lb_const(cx, IR_INT32, 1, &cnt, idx, "diag_idx"), 0));
 }
+
+/* Tensor.unfold(dimension, size, step): the windows x[.., w*step : w*step+size, ..] along dim, the window
+ * index in dim's place and the window's elements as a new last dim. One gather with constant indices
+ * (w*step + j), a reshape and a transpose. */
+int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t dim, size, step;
+    int a;
+    if (!x || lower_int_in(cx, n, 1, &dim) || lower_int_in(cx, n, 2, &size) || lower_int_in(cx, n, 3, &step)) return -1;
+    int r = x->type.rank;
+    if (r == 0) { /* a 0-d tensor unfolds to [size] with size 1 */
+        if (size != 1) return lower_fail(cx, "size %lld of a 0-d tensor (must be 1)", (long long)size);
+        int64_t one = 1;
+        return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, 1, &one, NULL));
+    }
+    if (lower_axis(cx, dim, r, &a) || lb_static(cx, x, "unfold's input")) return -1;
+    int64_t len = x->type.dims[a];
+    if (size < 0 || size > len || step <= 0)
+        return lower_fail(cx, "size %lld / step %lld do not fit dim %d of size %lld", (long long)size, (long long)step, a,
+                          (long long)len);
+    int64_t nw = (len - size) / step + 1, m = nw * size;
+    if (m == 0 || m > (1 << 24)) return lower_fail(cx, "unfold into %lld x %lld windows", (long long)nw, (long long)size);
+    float *ix = pc_alloc(cx->p->arena, sizeof(float) * (size_t)m);
+    if (!ix) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int64_t w = 0; w < nw; w++)
+        for (int64_t j = 0; j < size; j++) ix[w * size + j] = (float)(w * step + j);
+    ir_value *iv = lb_const(cx, IR_INT32, 1, &m, ix, "windows");
+    ir_value *g = iv ? lb_gather(cx, x, iv, a) : NULL;
+    int64_t shape[IR_MAX_RANK + 1], perm[IR_MAX_RANK + 1];
+    for (int i = 0, k = 0; i < r; i++) {
+        shape[k++] = i == a ? nw : x->type.dims[i];
+        if (i == a) shape[k++] = size;
+    }
+    for (int i = 0, k = 0; i <= r; i++)
+        if (i != a + 1) perm[k++] = i;
+    perm[r] = a + 1;
+    ir_value *y = g ? lower_reshape(cx, g, r + 1, shape, "windows") : NULL;
+    return lower_out_tensor(cx, n, 0, y ? lb_transpose(cx, y, perm) : NULL);
+}

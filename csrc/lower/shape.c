@@ -365,6 +365,50 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, lb_slice(cx, x, a, idx, idx + 1, idx == -1, 1, 1));
 }
 
+static int split_pieces(lower_ctx *cx, const ts_node *n, ir_value *x, int a, int cnt, const int64_t *sizes);
+
+/* tensor_split(self, sections | indices | tensor_indices_or_sections, dim=0): `sections` pieces (the first
+ * size % sections one longer), or the pieces between the given indices (clipped to the dim; may be empty). */
+int lower_tensor_split(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tensor_in(cx, n);
+    int64_t dim = 0, sizes[256], idx[255];
+    int cnt = 0, a, ni = 0;
+    if (!x || (n->nin > 2 && lower_int_in(cx, n, 2, &dim)) || lower_axis(cx, dim, x->type.rank, &a)) return -1;
+    int64_t size = x->type.dims[a];
+    if (size < 0) return lower_fail(cx, "splitting a symbolic dim");
+    lv *arg = lower_in(cx, n, 1);
+    if (!arg) return -1;
+    if (arg->kind == LV_INT && !arg->dyn) {
+        int64_t k = arg->i;
+        if (k <= 0 || k > (int64_t)PC_ARRAY_LEN(sizes)) return lower_fail(cx, "sections must be in 1..%d, got %lld", (int)PC_ARRAY_LEN(sizes), (long long)k);
+        for (int64_t i = 0; i < k; i++) sizes[cnt++] = size / k + (i < size % k);
+        return split_pieces(cx, n, x, a, cnt, sizes);
+    }
+    if (arg->kind == LV_TENSOR && arg->v->konst && arg->v->type.rank <= 1) { /* a constant tensor of sections / indices */
+        int64_t m = ir_type_numel(&arg->v->type);
+        if (arg->v->type.rank == 0) {
+            int64_t k = (int64_t)ir_const_get_f64(arg->v->konst, 0);
+            if (k <= 0 || k > (int64_t)PC_ARRAY_LEN(sizes)) return lower_fail(cx, "sections must be in 1..%d", (int)PC_ARRAY_LEN(sizes));
+            for (int64_t i = 0; i < k; i++) sizes[cnt++] = size / k + (i < size % k);
+            return split_pieces(cx, n, x, a, cnt, sizes);
+        }
+        if (m > (int64_t)PC_ARRAY_LEN(idx)) return lower_fail(cx, "more than %d indices", (int)PC_ARRAY_LEN(idx));
+        for (int64_t i = 0; i < m; i++) idx[ni++] = (int64_t)ir_const_get_f64(arg->v->konst, i);
+    } else if (lower_ints_in(cx, n, 1, idx, PC_ARRAY_LEN(idx), &ni)) {
+        return -1;
+    }
+    int64_t prev = 0;
+    for (int i = 0; i <= ni; i++) { /* x[idx[i-1]:idx[i]], indices wrapped and clipped as slicing does */
+        int64_t end = i < ni ? idx[i] : size;
+        if (end < 0) end = PC_MAX(end + size, 0);
+        end = PC_MIN(end, size);
+        if (end < prev) return lower_fail(cx, "decreasing indices (%lld after %lld): overlapping pieces", (long long)end, (long long)prev);
+        sizes[cnt++] = end - prev;
+        prev = end;
+    }
+    return split_pieces(cx, n, x, a, cnt, sizes);
+}
+
 /* chunk(self, chunks, dim=0), split(self, split_size | sizes, dim=0), split_with_sizes(self, sizes, dim=0):
  * a list of tensors (static sizes). */
 int lower_split(lower_ctx *cx, const ts_node *n) {
@@ -393,6 +437,12 @@ int lower_split(lower_ctx *cx, const ts_node *n) {
     int64_t total = 0;
     for (int i = 0; i < cnt; i++) total += sizes[i];
     if (total != size) return lower_fail(cx, "split sizes sum to %lld, not %lld", (long long)total, (long long)size);
+    return split_pieces(cx, n, x, a, cnt, sizes);
+}
+
+/* Output 0 of n: the list of x's pieces of the given sizes along axis a (sizes sum to the dim). A piece
+ * of size 0 (tensor_split) is an empty slice; otherwise one MIL split. */
+static int split_pieces(lower_ctx *cx, const ts_node *n, ir_value *x, int a, int cnt, const int64_t *sizes) {
     lv *l = lv_new(cx, LV_LIST);
     if (!l) return -1;
     l->n = cnt;
@@ -400,6 +450,14 @@ int lower_split(lower_ctx *cx, const ts_node *n) {
     if (!l->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     if (cnt == 1) {
         l->items[0] = lv_tensor(cx, x);
+        return lower_out(cx, n, 0, l);
+    }
+    int any_empty = 0;
+    for (int i = 0; i < cnt; i++) any_empty |= sizes[i] == 0;
+    if (any_empty) {
+        int64_t off = 0;
+        for (int i = 0; i < cnt; off += sizes[i], i++)
+            if (!(l->items[i] = lv_tensor(cx, lb_slice(cx, x, a, off, off + sizes[i], 0, 1, 0)))) return -1;
         return lower_out(cx, n, 0, l);
     }
     ir_op *op = lower_op(cx, IR_OP_SPLIT, NULL);

@@ -21,6 +21,8 @@ int pass_dead_code(ir_function *fn, pc_err *e);       /* drop ops whose outputs 
 int pass_const_fold(ir_function *fn, pc_err *e);      /* evaluate ops whose inputs are all const */
 int pass_fuse_conv_bn(ir_function *fn, pc_err *e);    /* conv -> batch_norm into one conv */
 int pass_fuse_conv_bias(ir_function *fn, pc_err *e);  /* conv -> add(const) into conv bias */
+int pass_noop_elim(ir_function *fn, pc_err *e);        /* add 0, mul 1, same-shape reshape, identity transpose */
+int pass_fuse_gelu_tanh(ir_function *fn, pc_err *e);  /* written-out tanh GELU -> gelu(TANH_APPROXIMATION) */
 int pass_fp16(ir_function *fn, pc_err *e);            /* fp32 -> fp16 compute, casts at the edges */
 int pass_dedup_const(ir_function *fn, pc_err *e);     /* share identical small consts */
 int pass_reinfer(ir_function *fn, pc_err *e);         /* check declared types against ir_infer */

@@ -18,6 +18,8 @@ int pass_pipeline(ir_program *p, const pass_opts *o, pc_err *e) {
     if (run(p, "dead_code", pass_dead_code, e)) return -1;
     if (run(p, "fuse_conv_bn", pass_fuse_conv_bn, e)) return -1;
     if (run(p, "fuse_conv_bias", pass_fuse_conv_bias, e)) return -1;
+    if (run(p, "fuse_gelu_tanh", pass_fuse_gelu_tanh, e)) return -1;
+    if (run(p, "noop_elim", pass_noop_elim, e)) return -1;
     if (run(p, "dead_code", pass_dead_code, e)) return -1;
     if (o && o->precision == PASS_FP16 && run(p, "fp16", pass_fp16, e)) return -1;
     if (run(p, "dedup_const", pass_dedup_const, e)) return -1;

@@ -396,6 +396,7 @@ static int pass_by_name(ir_program *p, const char *name, pc_err *e) {
         {"fuse_conv_bn", pass_fuse_conv_bn}, {"fuse_conv_bias", pass_fuse_conv_bias},
         {"fp16", pass_fp16},                 {"dedup_const", pass_dedup_const},
         {"reinfer", pass_reinfer},           {"block_outputs", pass_block_outputs},
+        {"fuse_gelu_tanh", pass_fuse_gelu_tanh}, {"noop_elim", pass_noop_elim},
     };
     for (int i = 0; i < PC_ARRAY_LEN(table); i++) {
         if (strcmp(table[i].name, name) != 0) continue;
