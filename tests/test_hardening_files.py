@@ -16,6 +16,8 @@ import torch
 import pt2coreml as ct
 from pt2coreml import _core
 
+from _pkg_helpers import package_fixtures, tree
+
 PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(ct.__file__)))
 COMPONENTS = {  # name -> path inside the package
     "Manifest.json": "Manifest.json",
@@ -35,21 +37,16 @@ def _module():
 X = torch.randn(1, 3, 8, 8)
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
+def _converted():
     m = _module()
-    ml = ct.convert(torch.jit.trace(m, X), inputs=[ct.TensorType(name="x", shape=X.shape)])
-    p = str(tmp_path_factory.mktemp("pkg") / "m.mlpackage")
-    ml.save(p)
-    assert os.path.isfile(os.path.join(p, COMPONENTS["weight.bin"]))
-    return p
+    return ct.convert(torch.jit.trace(m, X), inputs=[ct.TensorType(name="x", shape=X.shape)])
 
 
-@pytest.fixture
-def pkg(saved, tmp_path):
-    p = str(tmp_path / "m.mlpackage")
-    shutil.copytree(saved, p)
-    return p
+saved, pkg = package_fixtures(_converted)
+
+
+def test_saved_package_has_a_weight_file(saved):
+    assert os.path.isfile(os.path.join(saved, COMPONENTS["weight.bin"]))
 
 
 def _predict_ok(path):
@@ -172,34 +169,17 @@ def test_intact_package_loads(pkg):
 
 # ---- save() over what exists ----
 
-def _converted():
-    m = _module()
-    return ct.convert(torch.jit.trace(m, X), inputs=[ct.TensorType(name="x", shape=X.shape)])
-
-
-def _tree(d):
-    out = {}
-    for root, dirs, files in os.walk(d):
-        for f in files:
-            p = os.path.join(root, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, d)] = fh.read()
-        for x in dirs:
-            out[os.path.relpath(os.path.join(root, x), d) + "/"] = None
-    return out
-
-
 def test_save_refuses_a_user_directory(tmp_path):
     target = tmp_path / "userdir.mlpackage"
     (target / "sub").mkdir(parents=True)
     (target / "notes.txt").write_text("my notes")
     (target / "sub" / "data.bin").write_bytes(b"\x00\x01")
-    before = _tree(str(target))
+    before = tree(str(target))
     with pytest.raises(OSError) as ei:
         _converted().save(str(target))
     msg = str(ei.value)
     assert str(target) in msg and "not a Core ML package" in msg and "Manifest.json" in msg, msg
-    assert _tree(str(target)) == before
+    assert tree(str(target)) == before
     assert os.listdir(tmp_path) == ["userdir.mlpackage"]  # no temp directory left
 
 
@@ -231,13 +211,13 @@ def test_save_refuses_a_symlink_target(tmp_path, saved, points_to):
     elif points_to == "userdir":
         real.mkdir()
         (real / "keep.txt").write_text("keep")
-    before = _tree(str(real)) if real.exists() else None
+    before = tree(str(real)) if real.exists() else None
     link = tmp_path / "link.mlpackage"
     os.symlink(str(real), str(link))
     with pytest.raises(OSError, match="symbolic link"):
         _converted().save(str(link))
     assert os.path.islink(str(link)) and os.readlink(str(link)) == str(real)
-    assert (_tree(str(real)) if real.exists() else None) == before
+    assert (tree(str(real)) if real.exists() else None) == before
     assert sorted(os.listdir(tmp_path)) == sorted(["link.mlpackage"] + (["real"] if real.exists() else []))
 
 

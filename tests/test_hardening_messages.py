@@ -4,13 +4,14 @@ UnicodeDecodeError, nor a name silently cut short), a NUL in a name given from P
 shapes that int64 cannot hold and non-finite image scale / bias are refused where they are declared."""
 import math
 import os
-import shutil
 
 import pytest
 import torch
 
 import pt2coreml as ct
 from pt2coreml import _core
+
+from _pkg_helpers import package_fixtures
 
 X = torch.randn(1, 3, 8, 8)
 IN, OUT = "inp_\u00e9", "out_\u00e9"  # 'é' is c3 a9 in UTF-8; c3 28 is invalid
@@ -23,18 +24,7 @@ def _converted(**kw):
                       outputs=[ct.TensorType(name=OUT)], **kw)
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    p = str(tmp_path_factory.mktemp("names") / "m.mlpackage")
-    _converted().save(p)
-    return p
-
-
-@pytest.fixture
-def pkg(saved, tmp_path):
-    p = str(tmp_path / "m.mlpackage")
-    shutil.copytree(saved, p)
-    return p
+saved, pkg = package_fixtures(_converted)
 
 
 def _model_file(p):
