@@ -163,6 +163,15 @@ def test_symlinked_package_root_is_allowed(pkg, tmp_path):
     assert "mlProgram" in _core.read_spec(link)
 
 
+def test_symlinked_bare_model_file_is_allowed(pkg, tmp_path):
+    # a model file named by the caller may be a link; its weights are read beside the name given
+    d = tmp_path / "bare"
+    d.mkdir()
+    os.symlink(os.path.join(pkg, COMPONENTS["model.mlmodel"]), str(d / "model.mlmodel"))
+    shutil.copytree(os.path.join(pkg, COMPONENTS["weights"]), str(d / "weights"))
+    _predict_ok(str(d / "model.mlmodel"))
+
+
 def test_intact_package_loads(pkg):
     _predict_ok(pkg)
 
