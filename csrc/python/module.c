@@ -33,26 +33,6 @@ typedef struct {
 
 static py_state *get_state(PyObject *module) { return (py_state *)PyModule_GetState(module); }
 
-PyObject *py_str(const char *s) {
-    if (!s) s = "";
-    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
-}
-
-const char *py_cstr(PyObject *o, const char *what) {
-    if (!PyUnicode_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a str, got %s", what, Py_TYPE(o)->tp_name);
-        return NULL;
-    }
-    Py_ssize_t n;
-    const char *s = PyUnicode_AsUTF8AndSize(o, &n);
-    if (!s) return NULL;
-    if ((size_t)n != strlen(s)) {
-        PyErr_Format(PyExc_ValueError, "%s %R contains a NUL character", what, o);
-        return NULL;
-    }
-    return s;
-}
-
 PyObject *py_raise(PyObject *module, const pc_err *e) {
     if (e->kind == PC_OK) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "pt2coreml: unknown error");

@@ -20,6 +20,7 @@ typedef struct py_state {
  * e->kind is PC_OK). Returns NULL for convenience. */
 PyObject *py_raise(PyObject *module, const pc_err *e);
 
+/* ---- strings.c ---- */
 /* A C string from a file or the core as a str: invalid UTF-8 is replaced (U+FFFD)
  * rather than raising a UnicodeDecodeError that would hide the real error. NULL -> "". */
 PyObject *py_str(const char *s);
