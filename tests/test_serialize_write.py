@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import _ser_models as M
+from _pkg_helpers import tree
 from pt2coreml import _core
 
 BLOB_CODE = {10: 1, 11: 2, 31: 3, 21: 4, 22: 6, 32: 7, 23: 14, 33: 15}  # MIL dtype -> blob dtype
@@ -302,16 +303,6 @@ func main(%x: fp32[s0,6]) {
 
 # ---- atomic save ----
 
-def _tree(path):
-    out = {}
-    for root, _, files in os.walk(path):
-        for fn in files:
-            p = os.path.join(root, fn)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, path)] = f.read()
-    return out
-
-
 @pytest.fixture
 def old_package(tmp_path):
     pkg = str(tmp_path / "model.mlpackage")
@@ -330,7 +321,7 @@ def test_save_replaces_existing_package_whole(old_package, tmp_path):
 
 
 def test_failed_save_keeps_old_package(old_package, tmp_path):
-    before = _tree(old_package)
+    before = tree(old_package)
     prog, desc = _core.load(M.package("cnn16"))
     bad = dict(desc, inputs=[dict(desc["inputs"][0], name="not_an_input")])
     with pytest.raises(ValueError, match="not_an_input"):
@@ -338,7 +329,7 @@ def test_failed_save_keeps_old_package(old_package, tmp_path):
     bad = dict(desc, inputs=[dict(desc["inputs"][0], dtype="int64")])  # no Core ML array type
     with pytest.raises(ValueError, match="int64"):
         prog.save(old_package, bad)
-    assert _tree(old_package) == before
+    assert tree(old_package) == before
     assert sorted(os.listdir(tmp_path)) == ["model.mlpackage"]  # temp dirs removed
 
 

@@ -48,7 +48,7 @@ static PyObject *var_new(BuilderObject *b, ir_value *v) {
     if (!o) return NULL;
     o->builder = Py_NewRef((PyObject *)b);
     o->v = v;
-    o->name = PyUnicode_FromString(v->name);
+    o->name = py_str(v->name);
     o->dtype = PyUnicode_FromString(ir_dtype_name(v->type.dtype));
     o->shape = NULL;
     if (v->type.rank >= 0) {
@@ -95,7 +95,7 @@ static PyObject *var_get_val(VarObject *o, void *c) {
     const ir_value *v = o->v;
     if (!v->konst || v->type.rank < 0 || v->konst->store == IR_STRING) {
         if (v->konst && v->konst->store == IR_STRING && v->konst->count == 1)
-            return PyUnicode_FromString(((const char *const *)v->konst->data)[0]);
+            return py_str(((const char *const *)v->konst->data)[0]);
         Py_RETURN_NONE;
     }
     npy_intp dims[IR_MAX_RANK];
@@ -112,7 +112,7 @@ static PyObject *var_get_val(VarObject *o, void *c) {
 static PyObject *var_get_op_type(VarObject *o, void *c) {
     BuilderObject *b = (BuilderObject *)o->builder;
     if (!b->prog || !o->v->def) Py_RETURN_NONE;
-    return PyUnicode_FromString(o->v->def->type_name ? o->v->def->type_name : ir_op_kind_name(o->v->def->kind));
+    return py_str(o->v->def->type_name ? o->v->def->type_name : ir_op_kind_name(o->v->def->kind));
 }
 
 static PyObject *var_repr(VarObject *o) {
@@ -192,7 +192,7 @@ static PyObject *builder_op(BuilderObject *b, PyObject *args) {
         return NULL;
     }
     const char *base = NULL;
-    if (name != Py_None && !(base = PyUnicode_AsUTF8(name))) return NULL;
+    if (name != Py_None && !(base = py_cstr(name, "op name"))) return NULL;
     ir_program *p = lower_ext_program(b->cx);
     const char *nm = lower_ext_name(b->cx, base);
     ir_op *op = nm ? ir_op_new(p, NULL, k, nm) : NULL; /* detached until inferred: a failed op never lands */
@@ -201,7 +201,7 @@ static PyObject *builder_op(BuilderObject *b, PyObject *args) {
     PyObject *key, *val;
     Py_ssize_t pos = 0;
     while (PyDict_Next(inputs, &pos, &key, &val)) {
-        const char *pname = PyUnicode_AsUTF8(key);
+        const char *pname = py_cstr(key, "parameter name");
         if (!pname) return NULL;
         if (PyList_Check(val) || PyTuple_Check(val)) {
             Py_ssize_t n = PySequence_Fast_GET_SIZE(val);
@@ -248,14 +248,14 @@ static PyObject *builder_const(BuilderObject *b, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OO", &val, &name)) return NULL;
     if (builder_live(b)) return NULL;
     const char *base = NULL;
-    if (name != Py_None && !(base = PyUnicode_AsUTF8(name))) return NULL;
+    if (name != Py_None && !(base = py_cstr(name, "const name"))) return NULL;
     ir_program *p = lower_ext_program(b->cx);
     ir_block *blk = lower_ext_block(b->cx);
     const char *nm = lower_ext_name(b->cx, base);
     if (!nm) return PyErr_NoMemory();
     ir_value *v = NULL;
     if (PyUnicode_Check(val)) {
-        const char *s = PyUnicode_AsUTF8(val);
+        const char *s = py_cstr(val, "string const");
         if (!s) return NULL;
         v = ir_const_str(p, blk, nm, s);
     } else {
@@ -316,7 +316,7 @@ static int to_xv(BuilderObject *b, PyObject *o, lower_xv *x) {
     }
     if (PyUnicode_Check(o)) {
         x->kind = LOWER_X_STR;
-        return (x->s = PyUnicode_AsUTF8(o)) ? 0 : -1; /* copied by lower_ext_bind */
+        return (x->s = py_cstr(o, "string")) ? 0 : -1; /* copied by lower_ext_bind */
     }
     if (PyList_Check(o) || PyTuple_Check(o)) {
         x->kind = PyList_Check(o) ? LOWER_X_LIST : LOWER_X_TUPLE;
@@ -398,7 +398,7 @@ static PyObject *xv_to_py(BuilderObject *b, const lower_xv *v) {
     case LOWER_X_BOOL: return PyBool_FromLong((long)v->i);
     case LOWER_X_FLOAT: return PyFloat_FromDouble(v->f);
     case LOWER_X_STR:
-    case LOWER_X_DEVICE: return PyUnicode_FromString(v->s ? v->s : "");
+    case LOWER_X_DEVICE: return py_str(v->s);
     case LOWER_X_NONE: Py_RETURN_NONE;
     case LOWER_X_LIST:
     case LOWER_X_TUPLE: {
@@ -422,7 +422,7 @@ static PyObject *xv_to_py(BuilderObject *b, const lower_xv *v) {
 static PyObject *names_tuple(int n, ts_value *const *v) {
     PyObject *t = PyTuple_New(n);
     for (int i = 0; t && i < n; i++) {
-        PyObject *s = PyUnicode_FromString(v[i]->name);
+        PyObject *s = py_str(v[i]->name);
         if (!s) Py_CLEAR(t);
         else PyTuple_SET_ITEM(t, i, s);
     }

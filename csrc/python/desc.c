@@ -21,7 +21,7 @@ static const char *kind_names[] = {"array", "image", "int64", "double", "string"
 static const char *get_str(PyObject *d, const char *key, pc_arena *a, int *err) {
     PyObject *v = PyDict_GetItemString(d, key); /* borrowed */
     if (!v || v == Py_None) return NULL;
-    const char *s = PyUnicode_AsUTF8(v);
+    const char *s = py_cstr(v, key);
     if (!s) {
         *err = 1;
         return NULL;
@@ -224,8 +224,10 @@ int py_desc_from_dict(PyObject *dict, ser_desc *d, pc_arena *a) {
                 PyErr_SetString(PyExc_TypeError, "user_defined metadata keys and values must be str");
                 return -1;
             }
-            d->user[i].key = pc_strdup(a, PyUnicode_AsUTF8(k));
-            d->user[i].value = pc_strdup(a, PyUnicode_AsUTF8(v));
+            const char *ks = py_cstr(k, "user_defined metadata key"), *vs = ks ? py_cstr(v, "user_defined metadata value") : NULL;
+            if (!vs) return -1;
+            d->user[i].key = pc_strdup(a, ks);
+            d->user[i].value = pc_strdup(a, vs);
             if (!d->user[i].key || !d->user[i].value) {
                 PyErr_NoMemory();
                 return -1;
@@ -257,7 +259,7 @@ int py_desc_from_dict(PyObject *dict, ser_desc *d, pc_arena *a) {
                     return -1;
                 }
             } else {
-                const char *s = PyUnicode_Check(it) ? PyUnicode_AsUTF8(it) : NULL;
+                const char *s = PyUnicode_Check(it) ? py_cstr(it, "class label") : NULL;
                 if (!s) {
                     Py_DECREF(seq);
                     if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "class labels must be all str or all int");
@@ -272,7 +274,7 @@ int py_desc_from_dict(PyObject *dict, ser_desc *d, pc_arena *a) {
 }
 
 static int set_str(PyObject *d, const char *key, const char *s) {
-    PyObject *v = s ? PyUnicode_FromString(s) : Py_NewRef(Py_None);
+    PyObject *v = s ? py_str(s) : Py_NewRef(Py_None);
     if (!v) return -1;
     int r = PyDict_SetItemString(d, key, v);
     Py_DECREF(v);
@@ -394,7 +396,7 @@ PyObject *py_desc_to_dict(const ser_desc *d) {
         if (!l) goto fail;
         for (int i = 0; i < d->nlabels; i++) {
             PyObject *x = d->labels_are_int ? PyLong_FromLongLong(d->int_labels[i])
-                                            : PyUnicode_FromString(d->string_labels[i] ? d->string_labels[i] : "");
+                                            : py_str(d->string_labels[i]);
             if (!x) {
                 Py_DECREF(l);
                 goto fail;

@@ -51,7 +51,10 @@ PyObject *py_raise(PyObject *module, const pc_err *e) {
     case PC_E_NOMEM: type = PyExc_MemoryError; break;
     default: type = PyExc_RuntimeError; break;
     }
-    PyErr_SetString(type, e->msg);
+    PyObject *msg = py_str(e->msg);
+    if (!msg) return NULL;
+    PyErr_SetObject(type, msg);
+    Py_DECREF(msg);
     if (ctype) {
         PyObject *t, *v, *tb;
         PyErr_Fetch(&t, &v, &tb);
@@ -101,7 +104,7 @@ static PyObject *program_text(ProgramObject *o, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|i", kws, &max_const)) return NULL;
     char *s = ir_print_str(o->prog, max_const);
     if (!s) return PyErr_NoMemory();
-    PyObject *r = PyUnicode_FromString(s);
+    PyObject *r = py_str(s);
     free(s);
     return r;
 }
@@ -126,7 +129,7 @@ static PyObject *values_list(int n, ir_value *const *v) {
     if (!l) return NULL;
     for (int i = 0; i < n; i++) {
         PyObject *t = type_tuple(&v[i]->type);
-        PyObject *e = t ? Py_BuildValue("(sN)", v[i]->name, t) : NULL;
+        PyObject *e = t ? Py_BuildValue("(NN)", py_str(v[i]->name), t) : NULL;
         if (!e) {
             Py_DECREF(l);
             return NULL;
@@ -152,7 +155,7 @@ static PyObject *program_io(ProgramObject *o, PyObject *unused) {
 
 static int hist_op(ir_op *op, void *ctx) {
     PyObject *d = ctx;
-    PyObject *k = PyUnicode_FromString(op->type_name);
+    PyObject *k = py_str(op->type_name);
     if (!k) return -1;
     PyObject *v = PyDict_GetItemWithError(d, k);
     long n = v ? PyLong_AsLong(v) : 0;
@@ -276,7 +279,7 @@ static PyObject *classifier_output(const ir_value *v, const rt_tensor *t) {
         }
         PyObject *d = PyDict_New();
         for (int64_t i = 0; d && i < k->count; i++) {
-            PyObject *key = k->store == IR_STRING ? PyUnicode_FromString(((const char *const *)k->data)[i])
+            PyObject *key = k->store == IR_STRING ? py_str(((const char *const *)k->data)[i])
                                                   : PyLong_FromLongLong(ir_const_get_i64(k, i));
             PyObject *val = key ? PyFloat_FromDouble(((const double *)t->data)[i]) : NULL;
             if (!val || PyDict_SetItem(d, key, val) < 0) Py_CLEAR(d);
@@ -285,7 +288,7 @@ static PyObject *classifier_output(const ir_value *v, const rt_tensor *t) {
         }
         return d;
     }
-    if (t->dtype == IR_STRING) return PyUnicode_FromString(((const char *const *)t->data)[0]);
+    if (t->dtype == IR_STRING) return py_str(((const char *const *)t->data)[0]);
     return PyLong_FromLongLong(((const int64_t *)t->data)[0]);
 }
 
@@ -533,8 +536,12 @@ static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_
     if (parse_preprocess(pre, in)) return -1;
     in->name = NULL;
     if (name != Py_None) {
-        const char *s = PyUnicode_AsUTF8(name);
-        if (!s || !(in->name = pc_strdup(a, s))) return -1;
+        const char *s = py_cstr(name, "input name");
+        if (!s) return -1;
+        if (!(in->name = pc_strdup(a, s))) {
+            PyErr_NoMemory();
+            return -1;
+        }
     }
     ir_dtype t = ir_dtype_from_name(dt);
     if (t == IR_DT_INVALID) {
@@ -598,7 +605,7 @@ static int parse_classifier(PyObject *spec, lower_classifier *c, pc_arena *a) {
                 return -1;
             }
         } else {
-            const char *s = PyUnicode_AsUTF8(it);
+            const char *s = py_cstr(it, "class label");
             if (!s || !(ss[i] = pc_strdup(a, s))) {
                 Py_DECREF(seq);
                 if (!PyErr_Occurred()) PyErr_NoMemory();
@@ -609,8 +616,8 @@ static int parse_classifier(PyObject *spec, lower_classifier *c, pc_arena *a) {
     Py_DECREF(seq);
     c->string_labels = ss;
     c->int_labels = is;
-    if (pfn != Py_None && !(c->predicted_feature_name = PyUnicode_AsUTF8(pfn))) return -1;
-    if (pout != Py_None && !(c->probabilities_output = PyUnicode_AsUTF8(pout))) return -1;
+    if (pfn != Py_None && !(c->predicted_feature_name = py_cstr(pfn, "predicted_feature_name"))) return -1;
+    if (pout != Py_None && !(c->probabilities_output = py_cstr(pout, "predicted_probabilities_output"))) return -1;
     return 0;
 }
 
@@ -678,9 +685,10 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
         for (int i = 0; i < lo.noutputs; i++) {
             PyObject *nm = PySequence_Fast_GET_ITEM(oseq, i);
             if (nm != Py_None) {
-                const char *s = PyUnicode_AsUTF8(nm);
+                const char *s = py_cstr(nm, "output name");
                 if (!s || !(lout[i].name = pc_strdup(a, s))) {
                     Py_DECREF(oseq);
+                    if (!PyErr_Occurred()) PyErr_NoMemory();
                     goto done;
                 }
             }

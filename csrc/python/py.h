@@ -20,6 +20,15 @@ typedef struct py_state {
  * e->kind is PC_OK). Returns NULL for convenience. */
 PyObject *py_raise(PyObject *module, const pc_err *e);
 
+/* ---- strings.c ---- */
+/* A C string from a file or the core as a str: invalid UTF-8 is replaced (U+FFFD)
+ * rather than raising a UnicodeDecodeError that would hide the real error. NULL -> "". */
+PyObject *py_str(const char *s);
+/* The UTF-8 of str o for the core (valid while o lives). An embedded NUL, where C
+ * would cut the string short, is a ValueError naming `what` and the string. NULL
+ * with an exception on failure (also when o is not a str). */
+const char *py_cstr(PyObject *o, const char *what);
+
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);
 

@@ -159,15 +159,17 @@ static Cml__Model *load_model(const char *path, pc_err *e) {
         pc_fail(e, PC_E_NOMEM, "out of memory");
         return NULL;
     }
-    const char *file, *dir;
+    ser_model_loc loc;
     unsigned char *buf = NULL;
     size_t len = 0;
     Cml__Model *m = NULL;
-    if (ser_locate_model(path, a, &file, &dir, e) || ser_read_file(file, SER_MAX_MODEL_BYTES, &buf, &len, e) ||
-        ser_pb_check(&cml__model__descriptor, buf, len, SER_MAX_PB_DEPTH, file, e))
-        goto done;
+    if (ser_locate_model(path, a, &loc, e)) goto done;
+    int r = ser_read_model_file(&loc, &buf, &len, e) ||
+            ser_pb_check(&cml__model__descriptor, buf, len, SER_MAX_PB_DEPTH, loc.file, e);
+    ser_model_loc_close(&loc);
+    if (r) goto done;
     m = cml__model__unpack(NULL, len, buf);
-    if (!m) pc_fail(e, PC_E_FORMAT, "%s: corrupt Model protobuf", file);
+    if (!m) pc_fail(e, PC_E_FORMAT, "%s: corrupt Model protobuf", loc.file);
 done:
     free(buf);
     pc_arena_free(a);

@@ -77,7 +77,7 @@ static int run_op(const ir_op *op, const rt_val *(*lookup)(rt_ctx *, const ir_va
     for (int i = 0; i < c.nscratch; i++) rt_pool_put(pool, c.scratch[i]);
     if (c.scratch != c.scratch0) free(c.scratch);
     if (r) {
-        for (int i = 0; i < op->nout; i++) release_to(pool, &outs[i]);
+        for (int i = 0; i < PC_MIN(op->nout, RT_MAX_OUTS); i++) release_to(pool, &outs[i]);
         if (e) {
             if (e->kind == PC_OK) e->kind = PC_E_RUNTIME;
             pc_prefix(e, "op '%s' (%s)%s%s: ", op->name ? op->name : "?", op->type_name ? op->type_name : "?",
@@ -96,7 +96,22 @@ void rt_tensor_release(rt_tensor *t) {
 }
 
 /* ---- constants ---- */
-int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, pc_err *e) {
+/* A buffer of n elements of `size` bytes for constant v, appended to allocs[*nallocs..cap). */
+static void *const_alloc(const ir_value *v, int64_t n, size_t size, void **allocs, int *nallocs, int cap, pc_err *e) {
+    if (*nallocs >= cap) {
+        pc_fail(e, PC_E_INTERNAL, "constant '%s' needs more than the %d buffers its caller has room for", v->name, cap);
+        return NULL;
+    }
+    void *p = malloc(n ? (size_t)n * size : 1);
+    if (!p) {
+        pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);
+        return NULL;
+    }
+    allocs[(*nallocs)++] = p;
+    return p;
+}
+
+int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, int cap, pc_err *e) {
     const ir_const *k = v->konst;
     const ir_type *ty = &v->type;
     memset(out, 0, sizeof *out);
@@ -125,23 +140,20 @@ int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, 
     if (k->store == dt && ir_const_is_raw(k)) {
         out->t.data = (void *)(n ? k->data : empty_payload);
     } else if (!ir_const_is_raw(k)) { /* scaled payload (folded batch_norm): materialize */
-        float *f = malloc(n ? (size_t)n * sizeof(float) : 1);
-        if (!f) return pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);
-        allocs[(*nallocs)++] = f;
+        float *f = const_alloc(v, n, sizeof(float), allocs, nallocs, cap, e);
+        if (!f) return -1;
         ir_const_read_f32(k, f);
         if (dt == IR_FP32) {
             out->t.data = f;
         } else {
-            void *d = malloc(n ? (size_t)n * ir_dtype_size(dt) : 1);
-            if (!d) return pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);
-            allocs[(*nallocs)++] = d;
+            void *d = const_alloc(v, n, ir_dtype_size(dt), allocs, nallocs, cap, e);
+            if (!d) return -1;
             rt_convert(d, dt, f, IR_FP32, n); /* rounds through fp16 for fp16 values */
             out->t.data = d;
         }
     } else {
-        void *d = malloc(n ? (size_t)n * ir_dtype_size(dt) : 1);
-        if (!d) return pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);
-        allocs[(*nallocs)++] = d;
+        void *d = const_alloc(v, n, ir_dtype_size(dt), allocs, nallocs, cap, e);
+        if (!d) return -1;
         /* fp32-stored fp16 constants are rounded through fp16 here */
         rt_convert(d, dt, k->data, k->store, n);
         out->t.data = d;
@@ -149,9 +161,8 @@ int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, 
     if (dt == IR_FP32) {
         out->f32 = out->t.data;
     } else if (ir_dtype_is_float(dt) && !(dt == IR_FP16 && n > RT_F32_COPY_MAX)) {
-        float *f = malloc(n ? (size_t)n * sizeof(float) : 1);
-        if (!f) return pc_fail(e, PC_E_NOMEM, "out of memory converting constant '%s'", v->name);
-        allocs[(*nallocs)++] = f;
+        float *f = const_alloc(v, n, sizeof(float), allocs, nallocs, cap, e);
+        if (!f) return -1;
         rt_convert(f, IR_FP32, out->t.data, dt, n);
         out->f32 = f;
     }
@@ -222,9 +233,9 @@ static int prepare_const(planner *pl, const ir_op *op) {
     for (int i = 0; i < op->nout; i++) {
         const ir_value *v = op->out[i];
         if (value_ok(m, v, op->name, pl->e)) return -1;
-        void *al[2];
+        void *al[RT_CONST_ALLOCS];
         int na = 0;
-        int r = rt_const_value(v, &m->consts[v->id], al, &na, pl->e);
+        int r = rt_const_value(v, &m->consts[v->id], al, &na, RT_CONST_ALLOCS, pl->e);
         for (int k = 0; k < na; k++)
             if (model_hold(m, al[k])) {
                 for (int j = k; j < na; j++) free(al[j]);
@@ -657,7 +668,8 @@ int rt_eval_op(const ir_op *op, rt_tensor *outputs, pc_err *e) {
     st.n = 0;
     st.v = calloc((size_t)(n ? n : 1), sizeof(ir_value *));
     st.vals = calloc((size_t)(n ? n : 1), sizeof(rt_val));
-    void **allocs = calloc((size_t)(2 * n + 1), sizeof(void *));
+    int cap = RT_CONST_ALLOCS * (n ? n : 1);
+    void **allocs = calloc((size_t)cap, sizeof(void *));
     int nallocs = 0, r = 0;
     if (!st.v || !st.vals || !allocs) {
         r = pc_fail(e, PC_E_NOMEM, "out of memory evaluating op '%s'", op->name);
@@ -674,7 +686,7 @@ int rt_eval_op(const ir_op *op, rt_tensor *outputs, pc_err *e) {
             int seen = 0;
             for (int k = 0; k < st.n; k++) seen |= st.v[k] == v;
             if (seen) continue;
-            if (rt_const_value(v, &st.vals[st.n], allocs, &nallocs, e)) {
+            if (rt_const_value(v, &st.vals[st.n], allocs, &nallocs, cap, e)) {
                 r = -1;
                 break;
             }
@@ -695,10 +707,10 @@ done:
 int rt_k_CONST(rt_ctx *c) {
     for (int i = 0; i < c->op->nout; i++) {
         const ir_value *v = c->op->out[i];
-        void *al[2];
+        void *al[RT_CONST_ALLOCS];
         int na = 0;
         rt_val cv;
-        int r = rt_const_value(v, &cv, al, &na, c->e);
+        int r = rt_const_value(v, &cv, al, &na, RT_CONST_ALLOCS, c->e);
         void *d = r ? NULL : rt_out(c, i, cv.t.rank, cv.t.dims, cv.t.dtype);
         if (d) memcpy(d, cv.t.data, (size_t)rt_numel(&cv.t) * ir_dtype_size(cv.t.dtype));
         for (int k = 0; k < na; k++) free(al[k]);

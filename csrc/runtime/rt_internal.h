@@ -206,8 +206,14 @@ int rt_conv_winograd(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, const fl
  * (vectorized for s <= 2; depthwise.c). */
 void rt_row_gather(float *dst, const float *row, int64_t W, int64_t lo, int64_t hi, int64_t s, int64_t c0);
 
+/* Most buffers rt_const_value allocates for one constant: a scaled payload's fp32
+ * values, their copy in the logical dtype, and that copy's fp32 view. */
+#define RT_CONST_ALLOCS 3
+
 /* Const payload -> value in its logical dtype (used by prepare and eval_op).
- * Memory comes from malloc and is recorded in *allocs (freed by the owner). */
-int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, pc_err *e);
+ * Memory comes from malloc and is appended to allocs[*nallocs..cap) (freed by the
+ * owner, also on failure); a full list fails with PC_E_INTERNAL before allocating.
+ * cap - *nallocs >= RT_CONST_ALLOCS always suffices. */
+int rt_const_value(const ir_value *v, rt_val *out, void **allocs, int *nallocs, int cap, pc_err *e);
 
 #endif

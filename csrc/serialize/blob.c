@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define HEADER_BYTES 64u
 #define META_BYTES 64u
@@ -39,11 +40,15 @@ static const char *blob_code_name(int code) {
 
 /* ---- reading ---- */
 
-int ser_blob_open(ser_blobfile *bf, const char *path, pc_err *e) {
+int ser_blob_open(ser_blobfile *bf, int fd, const char *path, pc_err *e) {
     memset(bf, 0, sizeof *bf);
     bf->path = path;
-    bf->f = fopen(path, "rb");
-    if (!bf->f) return pc_fail(e, errno == ENOENT ? PC_E_FORMAT : PC_E_IO, "cannot open weight file %s: %s", path, strerror(errno));
+    bf->f = fdopen(fd, "rb");
+    if (!bf->f) {
+        int er = errno;
+        close(fd);
+        return pc_fail(e, PC_E_IO, "cannot open weight file %s: %s", path, strerror(er));
+    }
     struct stat st;
     if (fstat(fileno(bf->f), &st) != 0 || !S_ISREG(st.st_mode)) {
         ser_blob_close(bf);

@@ -4,6 +4,7 @@
 #include "serialize/ser_int.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -13,30 +14,126 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int ser_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len, pc_err *e) {
-    *buf = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return pc_fail(e, errno == ENOENT ? PC_E_FORMAT : PC_E_IO, "cannot open %s: %s", path, strerror(errno));
+const char *ser_kind_of(unsigned mode) {
+    if (S_ISREG(mode)) return "a regular file";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "not a regular file";
+}
+
+/* Why openat(dirfd, name) failed with er, as a message naming `shown`. */
+static int open_failed(int dirfd, const char *name, int er, const char *shown, const char *want, pc_err *e) {
+    struct stat st;
+    if (er == ENOENT) return pc_fail(e, PC_E_FORMAT, "%s is missing", shown);
+    if ((er == ELOOP || er == ENOTDIR) && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return pc_fail(e, PC_E_FORMAT, "%s is a symbolic link (links inside a package are not followed)", shown);
+        return pc_fail(e, PC_E_FORMAT, "%s is %s, not %s", shown, ser_kind_of(st.st_mode), want);
+    }
+    return pc_fail(e, PC_E_IO, "cannot open %s: %s", shown, strerror(er));
+}
+
+/* fd was opened non-blocking: keep it only if it is a regular file, then make it blocking. */
+static int regular_only(int fd, const char *shown, pc_err *e) {
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int er = errno;
         close(fd);
-        return pc_fail(e, PC_E_IO, "cannot stat %s: %s", path, strerror(er));
+        return pc_fail(e, PC_E_IO, "cannot stat %s: %s", shown, strerror(er));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return pc_fail(e, PC_E_FORMAT, "%s is not a regular file", path);
+        return pc_fail(e, PC_E_FORMAT, "%s is %s, not a regular file", shown, ser_kind_of(st.st_mode));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int er = errno;
+        close(fd);
+        return pc_fail(e, PC_E_IO, "cannot read %s: %s", shown, strerror(er));
+    }
+    return fd;
+}
+
+int ser_open_file(int dirfd, const char *rel, int beneath, const char *shown, pc_err *e) {
+    enum { FILE_FLAGS = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK };
+    if (!beneath) {
+        int fd = openat(dirfd, rel, FILE_FLAGS);
+        if (fd < 0) return open_failed(dirfd, rel, errno, shown, "a regular file", e);
+        return regular_only(fd, shown, e);
+    }
+    size_t n = strlen(rel);
+    char *p = malloc(n + 1);
+    if (!p) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    memcpy(p, rel, n + 1);
+    int cur = dirfd, r = -1;
+    char *s = p;
+    for (;;) {
+        char *t = strchr(s, '/');
+        if (t) *t = 0;
+        if (!*s || strcmp(s, ".") == 0) { /* empty or "." component */
+        } else if (strcmp(s, "..") == 0) {
+            r = pc_fail(e, PC_E_FORMAT, "%s leaves its package", shown);
+            break;
+        } else if (!t) { /* the file itself */
+            int fd = openat(cur, s, FILE_FLAGS | O_NOFOLLOW);
+            r = fd < 0 ? open_failed(cur, s, errno, shown, "a regular file", e) : regular_only(fd, shown, e);
+            break;
+        } else {
+            int fd = openat(cur, s, O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW);
+            if (fd < 0) { /* name the component: shown ends with rel */
+                int er = errno;
+                size_t sl = strlen(shown);
+                size_t keep = sl >= n && strcmp(shown + sl - n, rel) == 0 ? sl - n + (size_t)(t - p) : sl;
+                char *comp = malloc(keep + 1);
+                if (!comp) {
+                    r = pc_fail(e, PC_E_NOMEM, "out of memory");
+                    break;
+                }
+                memcpy(comp, shown, keep);
+                comp[keep] = 0;
+                r = open_failed(cur, s, er, comp, "a directory", e);
+                free(comp);
+                break;
+            }
+            if (cur != dirfd) close(cur);
+            cur = fd;
+        }
+        if (!t) {
+            r = pc_fail(e, PC_E_FORMAT, "%s names no file", shown);
+            break;
+        }
+        s = t + 1;
+    }
+    if (cur != dirfd) close(cur);
+    free(p);
+    return r;
+}
+
+int ser_read_file(int dirfd, const char *rel, int beneath, const char *shown, size_t max_len, unsigned char **buf,
+                  size_t *len, pc_err *e) {
+    *buf = NULL;
+    *len = 0;
+    int fd = ser_open_file(dirfd, rel, beneath, shown, e);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int er = errno;
+        close(fd);
+        return pc_fail(e, PC_E_IO, "cannot stat %s: %s", shown, strerror(er));
     }
     if ((uint64_t)st.st_size > max_len) {
         close(fd);
-        return pc_fail(e, PC_E_FORMAT, "%s is too large (%lld bytes)", path, (long long)st.st_size);
+        return pc_fail(e, PC_E_FORMAT, "%s is too large (%lld bytes)", shown, (long long)st.st_size);
     }
     size_t n = (size_t)st.st_size;
     unsigned char *b = malloc(n ? n : 1);
     if (!b) {
         close(fd);
-        return pc_fail(e, PC_E_NOMEM, "out of memory reading %s (%zu bytes)", path, n);
+        return pc_fail(e, PC_E_NOMEM, "out of memory reading %s (%zu bytes)", shown, n);
     }
     size_t got = 0;
     while (got < n) {
@@ -46,8 +143,8 @@ int ser_read_file(const char *path, size_t max_len, unsigned char **buf, size_t 
             int er = r < 0 ? errno : 0;
             free(b);
             close(fd);
-            if (r == 0) return pc_fail(e, PC_E_FORMAT, "%s changed size while being read", path);
-            return pc_fail(e, PC_E_IO, "cannot read %s: %s", path, strerror(er));
+            if (r == 0) return pc_fail(e, PC_E_FORMAT, "%s changed size while being read", shown);
+            return pc_fail(e, PC_E_IO, "cannot read %s: %s", shown, strerror(er));
         }
         got += (size_t)r;
     }
@@ -116,6 +213,41 @@ static int exchange(const char *a, const char *b) {
 #endif
 }
 
+/* Whether directory dst may be replaced: a Core ML package (a Manifest.json regular
+ * file inside) or an empty directory (*empty set). Anything else is a user's
+ * directory, which save() must not delete: 0 with PC_E_IO. */
+static int is_package(const char *dst, int *empty, pc_err *e) {
+    int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        pc_fail(e, PC_E_IO, "cannot inspect %s: %s", dst, strerror(errno));
+        return 0;
+    }
+    struct stat st;
+    if (fstatat(dfd, "Manifest.json", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+        close(dfd);
+        return 1;
+    }
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        pc_fail(e, PC_E_IO, "cannot inspect %s: %s", dst, strerror(errno));
+        close(dfd);
+        return 0;
+    }
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) n++;
+    closedir(d);
+    if (n) {
+        pc_fail(e, PC_E_IO,
+                "cannot save to %s: it is a directory that is not a Core ML package (no Manifest.json); "
+                "its %d entr%s would be deleted, so it is left as it is",
+                dst, n, n == 1 ? "y" : "ies");
+        return 0;
+    }
+    *empty = 1;
+    return 1;
+}
+
 int ser_replace_dir(const char *tmp, const char *dst, pc_err *e) {
     struct stat st;
     if (lstat(dst, &st) != 0) {
@@ -123,11 +255,18 @@ int ser_replace_dir(const char *tmp, const char *dst, pc_err *e) {
         if (rename(tmp, dst) != 0) return pc_fail(e, PC_E_IO, "cannot move the package to %s: %s", dst, strerror(errno));
         return 0;
     }
+    if (S_ISLNK(st.st_mode))
+        return pc_fail(e, PC_E_IO, "cannot save to %s: it is a symbolic link (save to the path it points to, or remove it)",
+                       dst);
     if (!S_ISDIR(st.st_mode))
-        return pc_fail(e, PC_E_IO, "cannot save to %s: it exists and is not a directory (a package is one)", dst);
-    /* Atomic swap: afterwards tmp holds the old package, which we remove. */
+        return pc_fail(e, PC_E_IO, "cannot save to %s: it exists and is %s, not a directory (a package is one)", dst,
+                       ser_kind_of(st.st_mode));
+    int empty = 0;
+    if (!is_package(dst, &empty, e)) return -1;
+    /* Atomic swap: afterwards tmp holds the old package (or empty directory), which we remove. */
     if (exchange(tmp, dst) == 0) {
-        ser_rmtree(tmp);
+        if (empty) rmdir(tmp); /* left in place if files appeared in it meanwhile */
+        else ser_rmtree(tmp);
         return 0;
     }
     if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
@@ -149,7 +288,8 @@ int ser_replace_dir(const char *tmp, const char *dst, pc_err *e) {
         free(old);
         return pc_fail(e, PC_E_IO, "cannot move the package to %s: %s", dst, strerror(er));
     }
-    ser_rmtree(old);
+    if (empty) rmdir(old);
+    else ser_rmtree(old);
     free(old);
     return 0;
 }

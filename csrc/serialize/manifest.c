@@ -4,6 +4,7 @@
 #include "serialize/ser_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,25 +51,33 @@ static int parse_version(const char *s, long v[3]) {
     return *s ? -1 : 0;
 }
 
-int ser_locate_model(const char *path, pc_arena *a, const char **model_file, const char **model_dir, pc_err *e) {
+static int locate(const char *path, pc_arena *a, ser_model_loc *loc, pc_err *e) {
     struct stat st;
     if (!path || !*path) return pc_fail(e, PC_E_VALUE, "empty model path");
     if (stat(path, &st) != 0)
         return pc_fail(e, errno == ENOENT ? PC_E_FORMAT : PC_E_IO, "cannot open model %s: %s", path, strerror(errno));
-    if (S_ISREG(st.st_mode)) {
-        *model_file = pc_strdup(a, path);
-        *model_dir = dir_of(a, path);
-        if (!*model_file || !*model_dir) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    if (S_ISREG(st.st_mode)) { /* a bare model file: weights are beside it */
+        loc->file = pc_strdup(a, path);
+        loc->dir = dir_of(a, path);
+        if (!loc->file || !loc->dir) return pc_fail(e, PC_E_NOMEM, "out of memory");
+        loc->dir_rel = ".";
+        loc->rootfd = open(loc->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (loc->rootfd < 0) return pc_fail(e, PC_E_IO, "cannot open directory %s: %s", loc->dir, strerror(errno));
         return 0;
     }
-    if (!S_ISDIR(st.st_mode)) return pc_fail(e, PC_E_FORMAT, "%s is neither an .mlpackage directory nor a model file", path);
+    if (!S_ISDIR(st.st_mode))
+        return pc_fail(e, PC_E_FORMAT, "%s is %s, neither an .mlpackage directory nor a model file", path,
+                       ser_kind_of(st.st_mode));
+    /* the package directory may be a symbolic link; nothing inside it is followed */
+    loc->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (loc->rootfd < 0) return pc_fail(e, PC_E_IO, "cannot open directory %s: %s", path, strerror(errno));
     char *mpath = pc_sprintf(a, "%s/Manifest.json", path);
     if (!mpath) return pc_fail(e, PC_E_NOMEM, "out of memory");
-    if (access(mpath, F_OK) != 0)
+    if (fstatat(loc->rootfd, "Manifest.json", &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
         return pc_fail(e, PC_E_FORMAT, "%s: Manifest.json is missing (not an .mlpackage?)", path);
     unsigned char *buf;
     size_t len;
-    if (ser_read_file(mpath, MANIFEST_MAX_BYTES, &buf, &len, e)) return -1;
+    if (ser_read_file(loc->rootfd, "Manifest.json", 1, mpath, MANIFEST_MAX_BYTES, &buf, &len, e)) return -1;
     ser_json *root;
     int r = ser_json_parse((const char *)buf, len, mpath, a, &root, e);
     free(buf);
@@ -91,14 +100,30 @@ int ser_locate_model(const char *path, pc_arena *a, const char **model_file, con
     if (!ipath || ipath->kind != SER_JS_STR) return pc_fail(e, PC_E_FORMAT, "%s: the root model entry has no path", mpath);
     if (!safe_relpath(ipath->str))
         return pc_fail(e, PC_E_FORMAT, "%s: the root model path '%s' leaves the package", mpath, ipath->str);
-    char *mf = pc_sprintf(a, "%s/Data/%s", path, ipath->str);
-    if (!mf) return pc_fail(e, PC_E_NOMEM, "out of memory");
-    if (stat(mf, &st) != 0 || !S_ISREG(st.st_mode))
-        return pc_fail(e, PC_E_FORMAT, "%s: the root model file %s is missing", path, mf);
-    *model_file = mf;
-    *model_dir = dir_of(a, mf);
-    if (!*model_dir) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    loc->file_rel = pc_sprintf(a, "Data/%s", ipath->str);
+    loc->file = pc_sprintf(a, "%s/Data/%s", path, ipath->str);
+    loc->dir = loc->file ? dir_of(a, loc->file) : NULL;
+    loc->dir_rel = loc->file_rel ? dir_of(a, loc->file_rel) : NULL;
+    if (!loc->file_rel || !loc->file || !loc->dir || !loc->dir_rel) return pc_fail(e, PC_E_NOMEM, "out of memory");
     return 0;
+}
+
+int ser_locate_model(const char *path, pc_arena *a, ser_model_loc *loc, pc_err *e) {
+    memset(loc, 0, sizeof *loc);
+    loc->rootfd = -1;
+    if (!locate(path, a, loc, e)) return 0;
+    ser_model_loc_close(loc);
+    return -1;
+}
+
+int ser_read_model_file(const ser_model_loc *loc, unsigned char **buf, size_t *len, pc_err *e) {
+    if (!loc->file_rel) return ser_read_file(AT_FDCWD, loc->file, 0, loc->file, SER_MAX_MODEL_BYTES, buf, len, e);
+    return ser_read_file(loc->rootfd, loc->file_rel, 1, loc->file, SER_MAX_MODEL_BYTES, buf, len, e);
+}
+
+void ser_model_loc_close(ser_model_loc *loc) {
+    if (loc->rootfd >= 0) close(loc->rootfd);
+    loc->rootfd = -1;
 }
 
 void ser_uuid(char buf[37]) {

@@ -1,7 +1,9 @@
 /* pbcheck.c: a pre-pass over protobuf wire data, before protobuf-c unpacks it.
  * protobuf-c validates lengths but recurses into nested messages without a
  * limit and reports failure without a reason; this walk gives the reason and
- * the byte offset (truncation, bad tag, bad wire type) and bounds the depth. */
+ * the byte offset (truncation, bad tag, bad wire type) and bounds the depth.
+ * String fields must be UTF-8 (as protobuf requires) without NUL characters
+ * (C strings would silently end there). */
 #include "serialize/ser_int.h"
 
 typedef struct {
@@ -24,6 +26,33 @@ static int varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out) {
         }
     }
     return -1;
+}
+
+/* Length of the valid UTF-8 prefix of s[0..n) without NULs (n when all is valid). */
+static size_t utf8_ok_prefix(const uint8_t *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t k;
+        uint32_t cp, min;
+        if (c == 0) return i;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xE0) == 0xC0) k = 1, cp = c & 0x1F, min = 0x80;
+        else if ((c & 0xF0) == 0xE0) k = 2, cp = c & 0x0F, min = 0x800;
+        else if ((c & 0xF8) == 0xF0) k = 3, cp = c & 0x07, min = 0x10000;
+        else return i;
+        if (n - i <= k) return i;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80) return i;
+            cp = cp << 6 | (s[i + j] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i; /* overlong, surrogate */
+        i += k + 1;
+    }
+    return n;
 }
 
 static int walk(pbw *w, const ProtobufCMessageDescriptor *d, size_t start, size_t len, int depth) {
@@ -60,6 +89,13 @@ static int walk(pbw *w, const ProtobufCMessageDescriptor *d, size_t start, size_
                                "%s: truncated protobuf (field %u at byte %zu claims %llu bytes, %zu remain)", w->what, num,
                                at, (unsigned long long)v, len - pos);
             const ProtobufCFieldDescriptor *f = d ? protobuf_c_message_descriptor_get_field(d, num) : NULL;
+            if (f && f->type == PROTOBUF_C_TYPE_STRING) {
+                size_t ok = utf8_ok_prefix(p + pos, (size_t)v);
+                if (ok < v)
+                    return pc_fail(w->e, PC_E_FORMAT, "%s: string field '%s' at byte %zu (\"%.*s...\") has %s at its byte %zu",
+                                   w->what, f->name, at, (int)PC_MIN(ok, 64), (const char *)p + pos,
+                                   p[pos + ok] ? "invalid UTF-8" : "a NUL character", ok);
+            }
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
                 if (depth + 1 > w->max_depth)
                     return pc_fail(w->e, PC_E_FORMAT, "%s: messages nested deeper than %d (byte %zu)", w->what,

@@ -32,6 +32,7 @@ typedef struct {
     pc_arena *tmp;
     const char *file; /* model.mlmodel, for messages */
     const char *dir;  /* what @model_path stands for */
+    ser_model_loc loc;
     pc_err *e;
     /* scoped table: chained buckets; log = live entries in insertion order */
     bind_entry **buckets;
@@ -388,7 +389,13 @@ static ser_blobfile *weight_file(rd *r, const char *ref, const char *ctx) {
         pc_fail(r->e, PC_E_FORMAT, "%s: more than %d weight files", r->file, MAX_WEIGHT_FILES);
         return NULL;
     }
-    if (ser_blob_open(&r->files[r->nfiles].bf, path, r->e)) return NULL;
+    const char *below = pc_sprintf(r->tmp, "%s/%s", r->loc.dir_rel, rel);
+    if (!below) {
+        OOM(r);
+        return NULL;
+    }
+    int fd = ser_open_file(r->loc.rootfd, below, 1, path, r->e);
+    if (fd < 0 || ser_blob_open(&r->files[r->nfiles].bf, fd, path, r->e)) return NULL;
     r->files[r->nfiles].path = path;
     return &r->files[r->nfiles++].bf;
 }
@@ -726,7 +733,7 @@ static int read_model(rd *r, const Cml__Model *m) {
 int ser_read_package(const char *path, pc_arena *arena, ir_program **out, ser_desc *d, pc_err *e) {
     *out = NULL;
     memset(d, 0, sizeof *d);
-    rd r = {.e = e};
+    rd r = {.e = e, .loc = {.rootfd = -1}};
     r.tmp = pc_arena_new();
     r.p = ir_program_new();
     unsigned char *buf = NULL;
@@ -736,9 +743,11 @@ int ser_read_package(const char *path, pc_arena *arena, ir_program **out, ser_de
         pc_fail(e, PC_E_NOMEM, "out of memory");
         goto done;
     }
-    if (ser_locate_model(path, r.tmp, &r.file, &r.dir, e)) goto done;
+    if (ser_locate_model(path, r.tmp, &r.loc, e)) goto done;
+    r.file = r.loc.file;
+    r.dir = r.loc.dir;
     size_t len;
-    if (ser_read_file(r.file, SER_MAX_MODEL_BYTES, &buf, &len, e)) goto done;
+    if (ser_read_model_file(&r.loc, &buf, &len, e)) goto done;
     if (len == 0) {
         pc_fail(e, PC_E_FORMAT, "%s is empty", r.file);
         goto done;
@@ -758,6 +767,7 @@ done:
     if (m) cml__model__free_unpacked(m, NULL);
     free(buf);
     for (int i = 0; i < r.nfiles; i++) ser_blob_close(&r.files[i].bf);
+    ser_model_loc_close(&r.loc);
     free(r.buckets);
     free(r.log);
     free(r.used);

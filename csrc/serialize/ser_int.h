@@ -32,10 +32,23 @@ int ser_json_parse(const char *text, size_t len, const char *what, pc_arena *a, 
 const ser_json *ser_json_get(const ser_json *j, const char *key);
 
 /* ---- package layout (manifest.c) ---- */
+/* Where a model's files are. Files inside a package are opened below rootfd
+ * without following symbolic links (the package directory itself may be one). */
+typedef struct ser_model_loc {
+    int rootfd;           /* the package directory, or a bare model file's directory (close it) */
+    const char *file;     /* the Model protobuf file, for messages */
+    const char *file_rel; /* ... below rootfd; NULL for a bare file, opened by its path */
+    const char *dir;      /* what "@model_path" stands for, for messages */
+    const char *dir_rel;  /* ... below rootfd ("." for rootfd itself) */
+} ser_model_loc;
+
 /* Resolve what `path` names (an .mlpackage directory, or a bare model.mlmodel)
- * into the path of the Model protobuf file and the directory "@model_path"
- * stands for. Strings live in a. */
-int ser_locate_model(const char *path, pc_arena *a, const char **model_file, const char **model_dir, pc_err *e);
+ * into loc (strings in a; loc->rootfd is -1 on failure). */
+int ser_locate_model(const char *path, pc_arena *a, ser_model_loc *loc, pc_err *e);
+/* Read the Model protobuf file loc names (malloc'd; free() it). */
+int ser_read_model_file(const ser_model_loc *loc, unsigned char **buf, size_t *len, pc_err *e);
+/* Close loc->rootfd. */
+void ser_model_loc_close(ser_model_loc *loc);
 /* Write Manifest.json into package directory `pkg` (model and weights entries,
  * fresh random UUIDs). */
 int ser_write_manifest(const char *pkg, pc_err *e);
@@ -43,9 +56,17 @@ int ser_write_manifest(const char *pkg, pc_err *e);
 void ser_uuid(char buf[37]);
 
 /* ---- files (files.c) ---- */
-/* Read a whole file into malloc'd memory (*buf, *len; free() it). Files larger
- * than max_len fail with PC_E_FORMAT. */
-int ser_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len, pc_err *e);
+/* Open rel (relative to directory fd dirfd, or AT_FDCWD) for reading without
+ * blocking on a FIFO or device: regular files only (PC_E_FORMAT naming `shown` and
+ * what it is otherwise). beneath: no component of rel may be a symbolic link, "..",
+ * or leave dirfd. Returns a (blocking) fd, or -1. */
+int ser_open_file(int dirfd, const char *rel, int beneath, const char *shown, pc_err *e);
+/* Read a whole file so opened into malloc'd memory (*buf, *len; free() it). Files
+ * larger than max_len fail with PC_E_FORMAT. */
+int ser_read_file(int dirfd, const char *rel, int beneath, const char *shown, size_t max_len, unsigned char **buf,
+                  size_t *len, pc_err *e);
+/* "a directory", "a FIFO", "a symbolic link", ... for a st_mode. */
+const char *ser_kind_of(unsigned mode);
 /* Write len bytes to a new file at path. */
 int ser_write_file(const char *path, const void *buf, size_t len, pc_err *e);
 /* mkdir -p for a path inside a directory we own. */
@@ -53,8 +74,10 @@ int ser_mkdirs(const char *path, pc_err *e);
 /* Remove a directory tree we created (no error if it does not exist). */
 void ser_rmtree(const char *path);
 /* Put the finished package directory `tmp` at `dst`: renamed into place when dst
- * is absent, exchanged with an existing directory (the old one is then removed).
- * On failure dst is as it was and tmp still exists. */
+ * is absent, exchanged with an existing package or empty directory (the old one
+ * is then removed). A symbolic link, a file or a directory that is not a package
+ * (no Manifest.json) at dst is refused with PC_E_IO and left alone. On failure
+ * dst is as it was and tmp still exists. */
 int ser_replace_dir(const char *tmp, const char *dst, pc_err *e);
 
 /* ---- protobuf helpers (pbcheck.c) ---- */
@@ -86,8 +109,9 @@ typedef struct ser_blobfile {
     uint64_t size;
 } ser_blobfile;
 
-/* Open a weight file and check its header (size, version 2). */
-int ser_blob_open(ser_blobfile *bf, const char *path, pc_err *e);
+/* Take over fd (a regular file opened for reading; closed on failure too) as the
+ * weight file named path and check its header (size, version 2). */
+int ser_blob_open(ser_blobfile *bf, int fd, const char *path, pc_err *e);
 void ser_blob_close(ser_blobfile *bf);
 /* Read the blob whose metadata record is at `meta_off` into dst (nbytes bytes).
  * Checks the record lies in the file, its sentinel, that its dtype code is

@@ -1,5 +1,6 @@
 """Input/output specification classes, named and shaped as in coremltools."""
 import enum
+import math
 
 import numpy as np
 
@@ -61,10 +62,23 @@ class ComputeUnit(enum.Enum):
     CPU_AND_NE = 4
 
 
+#: Largest dim and element count a shape may have (Core ML and the runtime count in int64).
+_INT64_MAX = 2 ** 63 - 1
+
+
+def _fits_int64(what, v):
+    if int(v) > _INT64_MAX:
+        raise ValueError(f"{what} {int(v)} does not fit in int64 (at most 2**63 - 1)")
+
+
 class RangeDim:
     """A dimension that may take any size in [lower_bound, upper_bound] (-1: unbounded)."""
 
     def __init__(self, lower_bound=1, upper_bound=-1, default=None, symbol=None):
+        _fits_int64("RangeDim lower_bound", lower_bound)
+        _fits_int64("RangeDim upper_bound", upper_bound)
+        if default is not None:
+            _fits_int64("RangeDim default", default)
         if int(lower_bound) < 0:
             raise ValueError(f"RangeDim lower_bound must be >= 0, got {lower_bound}")
         if int(upper_bound) != -1 and int(upper_bound) < int(lower_bound):
@@ -91,6 +105,7 @@ class Shape:
             if isinstance(d, RangeDim):
                 dims.append(d)
             elif isinstance(d, (int, np.integer)) and int(d) >= 0:
+                _fits_int64("shape entry", d)
                 dims.append(int(d))
             else:
                 raise ValueError(f"shape entries must be non-negative ints or RangeDim, got {d!r}")
@@ -135,10 +150,22 @@ def _dtype_name(dtype):
     raise TypeError(f"unsupported input dtype {dtype!r}: use np.float32, np.float16, np.int32 or np.bool_")
 
 
+def _largest_numel(shape):
+    """Element count of the largest shape `shape` (a Shape) allows: bounded ranges at their upper bound."""
+    n = 1
+    for d in shape.shape:
+        if isinstance(d, RangeDim):
+            d = d.upper_bound if d.upper_bound != -1 else max(d.lower_bound, d.default)
+        n *= d
+    return n
+
+
 class _InputType:
     def __init__(self, name=None, shape=None):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"input name must be a str, got {type(name).__name__}")
+        if name is not None and "\0" in name:
+            raise ValueError(f"input name {name!r} contains a NUL character")
         self.name = name
         if shape is None:
             self.shape = None
@@ -149,6 +176,14 @@ class _InputType:
                 self.shape = Shape(tuple(shape))
             except TypeError:
                 raise TypeError(f"shape must be a tuple of ints/RangeDim, a Shape or EnumeratedShapes, got {shape!r}")
+            except ValueError as e:
+                raise ValueError(f"{type(self).__name__} {name!r}: shape {tuple(shape)!r}: {e}") from None
+        if self.shape is not None:
+            for sh in self.shape.shapes if isinstance(self.shape, EnumeratedShapes) else [self.shape]:
+                n = _largest_numel(sh)
+                if n > _INT64_MAX:
+                    raise ValueError(f"{type(self).__name__} {name!r}: shape {list(sh.shape)} has {n} elements, more "
+                                     "than int64 can count")
 
 
 class TensorType(_InputType):
@@ -179,12 +214,16 @@ class ImageType(_InputType):
             raise TypeError("color_layout must be a ct.colorlayout value")
         self.color_layout = color_layout
         self.scale = float(scale)
+        if not math.isfinite(self.scale):
+            raise ValueError(f"ImageType {name!r}: scale must be a finite number, got {scale!r}")
         nch = 1 if color_layout in (colorlayout.GRAYSCALE, colorlayout.GRAYSCALE_FLOAT16) else 3
         if bias is None:
             bias = [0.0] * nch
         elif isinstance(bias, (int, float)):
             bias = [float(bias)] * nch
         bias = [float(b) for b in bias]
+        if not all(math.isfinite(b) for b in bias):
+            raise ValueError(f"ImageType {name!r}: bias must be finite numbers, got {bias!r}")
         if len(bias) != nch:
             raise ValueError(f"ImageType bias needs {nch} value(s) for {color_layout.name}, got {len(bias)}")
         self.bias = bias

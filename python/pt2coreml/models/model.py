@@ -168,7 +168,9 @@ class MLModel:
         return dict(sorted(self._prog.histogram().items()))
 
     def save(self, path):
-        """Write the model as an .mlpackage directory (replaced whole if it exists)."""
+        """Write the model as an .mlpackage directory. An existing package there (or an empty directory) is
+        replaced whole; any other directory, a file or a symbolic link at `path` is refused (OSError) and left
+        as it was."""
         path = os.fspath(path)
         if not path.endswith(".mlpackage"):
             raise ValueError(f"pt2coreml saves ML Programs as .mlpackage directories; got '{path}'")
