@@ -1,5 +1,6 @@
 /* util.c: lowered values, typed input reads and op building shared by the op files. */
 #include "lower/lower_int.h"
+#include "runtime/rt.h"
 
 #include <math.h>
 #include <string.h>
@@ -346,6 +347,41 @@ ir_op *lower_op(lower_ctx *cx, ir_opkind k, const char *suffix) {
     return op;
 }
 
+/* Size arithmetic is folded as it is lowered: an op of at most LOWER_FOLD_MAX elements whose inputs are
+ * all constants (x.size() turned into tensors by tracing, then divided, ceiled, clamped, as timm's "same"
+ * padding does) becomes a constant at once, so aten::Int and the ops that need numbers known at conversion
+ * time read it as one, exactly as if the model had written the number. */
+#define LOWER_FOLD_MAX 16
+
+/* 1 with *c the constant that replaces op, 0 when op stays, -1 on error. */
+static int fold_small(lower_ctx *cx, ir_op *op, ir_value **c) {
+    if (op->nout != 1 || op->nblocks || op->kind == IR_OP_CONST || op->kind == IR_OP_UNKNOWN ||
+        op->kind == IR_OP_RANDOM_BERNOULLI || op->kind == IR_OP_RANDOM_CATEGORICAL || op->kind == IR_OP_RANDOM_NORMAL ||
+        op->kind == IR_OP_RANDOM_UNIFORM)
+        return 0;
+    const ir_type *t = &op->out[0]->type;
+    int64_t n = ir_type_is_static(t) ? ir_type_numel(t) : -1;
+    if (n < 0 || n > LOWER_FOLD_MAX || t->dtype == IR_STRING) return 0;
+    for (int i = 0; i < op->nin; i++)
+        for (int j = 0; j < op->in[i].n; j++)
+            if (!op->in[i].v[j] || !op->in[i].v[j]->konst) return 0;
+    rt_tensor out;
+    pc_err ignored = {0};
+    if (rt_eval_op(op, &out, &ignored)) {
+        rt_tensor_release(&out);
+        return 0; /* the runtime cannot evaluate it: the op stays */
+    }
+    int ok = out.data && out.rank == t->rank && (out.dtype == t->dtype || (t->dtype == IR_FP16 && out.dtype == IR_FP32));
+    for (int k = 0; ok && k < t->rank; k++) ok = out.dims[k] == t->dims[k];
+    if (ok) {
+        ir_op_unlink(op);
+        if (!(*c = ir_const_new(cx->p, cx->b, op->out[0]->name, *t, out.dtype, out.data, 1))) ok = -1;
+        else (*c)->def->loc = op->loc;
+    }
+    rt_tensor_release(&out);
+    return ok < 0 ? pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory") : ok;
+}
+
 ir_value *lower_finish(lower_ctx *cx, ir_op *op) {
     if (!op) return NULL;
     if (!op->parent) ir_op_append(cx->b, op);
@@ -356,6 +392,10 @@ ir_value *lower_finish(lower_ctx *cx, ir_op *op) {
                       n->loc ? " at " : "", n->loc ? n->loc : "", n->src ? ": " : "", n->src ? n->src : "");
         return NULL;
     }
+    ir_value *folded = NULL;
+    int f = fold_small(cx, op, &folded);
+    if (f < 0) return NULL;
+    if (f) return lower_names_add(cx, folded->name, folded) ? NULL : folded;
     for (int i = 0; i < op->nout; i++) {
         ir_value *v = op->out[i];
         if (i > 0 && lower_names_has(cx, v->name)) {
