@@ -162,10 +162,16 @@ def test_input_rank_mismatch():
         ct.convert(_two_in(), inputs=[_t(4, 2, 1, name="x"), _t(2, dtype=np.int32)])
 
 
-def test_input_dtype_mismatch():
-    with pytest.raises(ValueError, match=r"inputs\[1\] \(idx\): forward's argument 'idx' was traced with a Long "
-                                         r"tensor but the input is declared fp32: pass dtype=np.int32"):
-        ct.convert(_two_in(), inputs=[_t(4, 2), _t(2, name="idx")])
+def test_input_declared_dtype_is_cast():
+    """An index input declared fp32 (traced Long) and a float input declared int32 are cast to the traced
+    dtypes at the program's start, as coremltools does."""
+    m = ct.convert(_two_in(), inputs=[_t(4, 2, name="x", dtype=np.int32), _t(2, name="idx")],
+                   compute_precision=ct.precision.FLOAT32)
+    assert m._desc["inputs"][0]["dtype"] == "int32" and m._desc["inputs"][1]["dtype"] == "fp32"
+    assert m.op_histogram().get("cast", 0) >= 2
+    x = np.arange(8, dtype=np.int32).reshape(4, 2)
+    out = m.predict({"x": x, "idx": np.array([3, 0], np.float32)})
+    assert np.allclose(list(out.values())[0], x * 2 + [3, 0])
 
 
 def test_int64_input_narrowed_with_warning():

@@ -4,8 +4,8 @@ import warnings
 import numpy as np
 
 from . import __version__, _core, _registry
-from ._frontend import (bind_defaults, check_graph_outputs, forward_graph, forward_signature, load_module,
-                        trailing_defaults)
+from ._frontend import (bind_defaults, cast_inputs, check_graph_outputs, forward_graph, forward_signature,
+                        load_module, trailing_defaults)
 from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, TensorType,
                      colorlayout, precision, target)
 
@@ -110,18 +110,17 @@ def _check_input(i, arg, tdtype, tshape, t, spec):
             warnings.warn(f"{label}: Core ML has no float64 tensors; the input is float32.", UserWarning,
                           stacklevel=3)
     dtype = spec[1]
+    cast_to = None
     if tdtype is not None:
         declared_int = dtype.startswith("int")
         declared_float = dtype.startswith("fp")
-        hint = {"Long": "np.int32 (Core ML has no int64)", "Int": "np.int32", "Bool": "np.bool_"}.get(
-            tdtype, "np.float32 (the default)")
         if (tdtype in _INT_TORCH and not declared_int) or (tdtype in _FLOAT_TORCH and not declared_float) or \
                 (tdtype == "Bool" and dtype != "bool"):
-            raise ValueError(f"{label}: forward's argument '{arg}' was traced with a {tdtype} tensor but the input "
-                             f"is declared {dtype}: pass dtype={hint}")
+            cast_to = tdtype  # as coremltools does: the program casts the declared input to the traced dtype
     if tshape is not None and len(tshape) != len(spec[2]):
         raise ValueError(f"{label}: forward's argument '{arg}' was traced with shape {tshape} (rank {len(tshape)}) "
                          f"but the input is declared with shape {tuple(t.shape.shape)} (rank {len(spec[2])})")
+    return cast_to
 
 
 def convert(model, source="auto", inputs=None, outputs=None, classifier_config=None,
@@ -175,9 +174,10 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     if len(names) == len(arg_names) and set(names) == set(arg_names) and names != arg_names:
         raise ValueError(f"inputs= are matched to forward's arguments by position, but they are named {names} "
                          f"while forward takes ({', '.join(arg_names)}): list them in forward's order")
-    for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs)):
-        _check_input(i, arg, tdtype, tshape, t, s)
+    casts = [_check_input(i, arg, tdtype, tshape, t, s)
+             for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs))]
     graph, frozen = forward_graph(module)
+    cast_inputs(graph, casts, is_fn)
     if defaults is not None:
         bind_defaults(graph, len(inputs), defaults, is_fn)
     check_graph_outputs(graph)

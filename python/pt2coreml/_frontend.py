@@ -239,6 +239,47 @@ def bind_defaults(graph, given, defaults, is_function):
     torch._C._jit_pass_dce(graph)
 
 
+_SCALAR_TYPE = {"Byte": 0, "Char": 1, "Short": 2, "Int": 3, "Long": 4, "Half": 5, "Float": 6, "Double": 7, "Bool": 11}
+
+
+def cast_inputs(graph, casts, is_function):
+    """Inputs declared with a dtype other than the traced one (an index input declared fp32, a float input
+    declared int32) are cast to the traced dtype at the program's start, as coremltools does: an aten::to
+    after the graph input, which every use of the input then reads."""
+    first = 0 if is_function else 1
+    inputs = list(graph.inputs())
+    nodes = list(graph.nodes())
+    for k, tdtype in enumerate(casts):
+        if tdtype is None or tdtype not in _SCALAR_TYPE:
+            continue
+        v = inputs[first + k]
+        anchor = nodes[0] if nodes else None
+        with graph.insert_point_guard(anchor) if anchor is not None else _nullcontext():
+            dt = graph.insertConstant(_SCALAR_TYPE[tdtype])
+            no = graph.insertConstant(False)
+            none = graph.insertConstant(None)
+            node = graph.create("aten::to", [v, dt, no, no, none])
+            graph.insertNode(node)
+        out = node.output()
+        try:
+            out.setType(v.type().with_dtype(getattr(_torch(), {"Long": "int64", "Int": "int32", "Float": "float32",
+                                                                 "Bool": "bool", "Half": "float16", "Double": "float64",
+                                                                 "Byte": "uint8", "Char": "int8",
+                                                                 "Short": "int16"}[tdtype])))
+        except Exception:
+            pass
+        v.replaceAllUsesWith(out)
+        node.replaceInput(0, v)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def check_graph_outputs(graph):
     """Core ML outputs are tensors: a dict (or a non-tensor) returned by forward cannot be converted."""
     for i, o in enumerate(graph.outputs()):
