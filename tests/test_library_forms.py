@@ -295,3 +295,32 @@ class Windows(torch.nn.Module):
 def test_tensor_unfold(dim, size, step, precision):
     torch.manual_seed(0)
     check_parity(Windows(dim, size, step), [torch.randn(2, 4, 7)], precision=precision)
+
+
+class LSTMState(torch.nn.Module):
+    """An LSTM whose (h, c) state comes in as one tuple argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.LSTM(4, 8, batch_first=True)
+
+    def forward(self, x, state):
+        y, (h, c) = self.rnn(x, state)
+        return y, h, c
+
+
+def test_tuple_input_flattened():
+    """forward(x, state=(h, c)): the tuple is one input per element (named state_0, state_1 unless
+    named), as coremltools does."""
+    torch.manual_seed(0)
+    m = LSTMState().eval()
+    x, st = torch.randn(2, 5, 4), (torch.randn(1, 2, 8), torch.randn(1, 2, 8))
+    t = torch.jit.trace(m, (x, st))
+    ml = ct.convert(t, inputs=[ct.TensorType(shape=x.shape), ct.TensorType(shape=(1, 2, 8)),
+                               ct.TensorType(shape=(1, 2, 8))], compute_precision=ct.precision.FLOAT32)
+    assert [f["name"] for f in ml._desc["inputs"]] == ["x", "state_0", "state_1"]
+    out = ml.predict({"x": x.numpy(), "state_0": st[0].numpy(), "state_1": st[1].numpy()})
+    with torch.no_grad():
+        ref = m(x, st)
+    for got, want in zip(out.values(), ref):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)

@@ -4,8 +4,8 @@ import warnings
 import numpy as np
 
 from . import __version__, _core, _registry
-from ._frontend import (bind_defaults, cast_inputs, check_graph_outputs, forward_graph, forward_signature,
-                        load_module, trailing_defaults)
+from ._frontend import (bind_defaults, cast_inputs, check_graph_outputs, flatten_tuple_inputs, forward_graph,
+                        forward_signature, load_module, trailing_defaults)
 from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, TensorType,
                      colorlayout, precision, target)
 
@@ -177,6 +177,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     casts = [_check_input(i, arg, tdtype, tshape, t, s)
              for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs))]
     graph, frozen = forward_graph(module)
+    flatten_tuple_inputs(graph, is_fn)
     cast_inputs(graph, casts, is_fn)
     if defaults is not None:
         bind_defaults(graph, len(inputs), defaults, is_fn)

@@ -201,8 +201,54 @@ def forward_signature(module):
         except Exception:
             pass
         name = names[i] if names and i < len(names) else v.debugName().split(".")[0]
+        elems = _tuple_elements(t)
+        if elems is not None:  # a tuple of tensors (an RNN's (h, c)) is one input per element, as coremltools does
+            out.extend((f"{name}_{k}", None, None) for k in range(elems))
+            continue
         out.append((name, dtype, tuple(sizes) if sizes is not None else None))
     return out
+
+
+def _tuple_elements(t):
+    """The element count of a (flat) tuple-of-tensors type, else None."""
+    try:
+        if t.kind() != "TupleType":
+            return None
+        elems = t.elements()
+        return len(elems) if all(e.kind() == "TensorType" for e in elems) else None
+    except Exception:
+        return None
+
+
+def flatten_tuple_inputs(graph, is_function):
+    """Graph inputs that are tuples of tensors become one input per element, in order, rebuilt into the
+    tuple (prim::TupleConstruct) where the graph reads them."""
+    first = 0 if is_function else 1
+    old = list(graph.inputs())[first:]
+    if not any(_tuple_elements(v.type()) is not None for v in old):
+        return
+    nodes = list(graph.nodes())
+    for v in old:
+        n = _tuple_elements(v.type())
+        if n is None:
+            nv = graph.addInput(v.debugName().split(".")[0])
+            nv.setType(v.type())
+            v.replaceAllUsesWith(nv)
+            continue
+        parts = []
+        for k in range(n):
+            p = graph.addInput(f"{v.debugName().split('.')[0]}_{k}")
+            p.setType(v.type().elements()[k])
+            parts.append(p)
+        tc = graph.create("prim::TupleConstruct", parts)
+        if nodes:
+            tc.insertBefore(nodes[0])
+        else:
+            graph.insertNode(tc)
+        tc.output().setType(v.type())
+        v.replaceAllUsesWith(tc.output())
+    for i in reversed(range(first, first + len(old))):
+        graph.eraseInput(i)
 
 
 def trailing_defaults(module, given):
