@@ -324,3 +324,23 @@ def test_tuple_input_flattened():
         ref = m(x, st)
     for got, want in zip(out.values(), ref):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
+
+
+class Einsum(torch.nn.Module):
+    def __init__(self, eq):
+        super().__init__()
+        self.eq = eq
+
+    def forward(self, *xs):
+        return torch.einsum(self.eq, *xs)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("eq,shapes", [
+    ("ii->i", [(4, 4)]), ("ii", [(4, 4)]), ("ii->", [(3, 3)]), ("bii->bi", [(2, 3, 3)]),
+    ("iji->j", [(3, 2, 3)]), ("jiii,ijjk->jk", [(2, 3, 3, 3), (3, 2, 2, 4)]), ("ij,jj->ij", [(2, 3), (3, 3)]),
+])
+def test_einsum_repeated_index(eq, shapes, precision):
+    """An index repeated within one operand reads the diagonal, as torch computes it."""
+    torch.manual_seed(0)
+    check_parity(Einsum(eq), [torch.randn(*s) for s in shapes], precision=precision)

@@ -1,8 +1,8 @@
 /* einsum.c: aten::einsum(equation, tensors, path=None) for static shapes, composed of
  * reduce_sum (indices summed out of one operand), transpose + reshape + matmul (pairwise
  * contraction: batch, kept and contracted indices) and a final transpose to the output order.
- * '...' is expanded to fresh indices; operands are contracted left to right. Repeated indices
- * within one operand (diagonals) are not supported. */
+ * '...' is expanded to fresh indices; operands are contracted left to right. An index repeated
+ * within one operand reads the diagonal (diagonals()). */
 #include "lower/build.h"
 
 #include <stdio.h>
@@ -55,6 +55,46 @@ static int has(const char *s, char c) { return c && strchr(s, c) != NULL; }
 static int64_t dim_of(const term *t, char c) {
     const char *p = strchr(t->ix, c);
     return p ? t->v->type.dims[p - t->ix] : 1;
+}
+
+/* An index repeated within one operand ("ii->i", "jiii,ijjk->jk") reads its diagonal: for each repeat,
+ * the two axes move last, merge into one of n * n and a gather keeps elements 0, n + 1, 2 (n + 1), ..;
+ * the index then stands once, last. */
+static int diagonals(lower_ctx *cx, term *t) {
+    for (;;) {
+        int r = (int)strlen(t->ix), a = -1, b = -1;
+        for (int i = 0; i < r && a < 0; i++) {
+            const char *q = strchr(t->ix + i + 1, t->ix[i]);
+            if (q) a = i, b = (int)(q - t->ix);
+        }
+        if (a < 0) return 0;
+        int64_t nd = t->v->type.dims[a];
+        if (nd < 0 || t->v->type.dims[b] != nd)
+            return lower_fail(cx, "einsum: index '%c' repeated over dims of sizes %lld and %lld", t->ix[a], (long long)nd,
+                              (long long)t->v->type.dims[b]);
+        int64_t perm[EMAX], shape[EMAX];
+        char ix[3 * EMAX + 1];
+        int k = 0;
+        for (int i = 0; i < r; i++)
+            if (i != a && i != b) {
+                shape[k] = t->v->type.dims[i];
+                ix[k] = t->ix[i];
+                perm[k++] = i;
+            }
+        perm[k] = a;
+        perm[k + 1] = b;
+        shape[k] = nd * nd;
+        ix[k] = t->ix[a];
+        ix[k + 1] = 0;
+        float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(nd > 0 ? nd : 1));
+        if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        for (int64_t i = 0; i < nd; i++) idx[i] = (float)(i * (nd + 1));
+        ir_value *x = lb_transpose(cx, t->v, perm);
+        x = x ? lower_reshape(cx, x, k + 1, shape, "pairs") : NULL;
+        ir_value *iv = x ? lb_const(cx, IR_INT32, 1, &nd, idx, "diagonal") : NULL;
+        if (!iv || !(t->v = lb_gather(cx, x, iv, k))) return -1;
+        memcpy(t->ix, ix, (size_t)k + 2);
+    }
 }
 
 /* Sum out of t the indices not in `keep`. */
@@ -180,8 +220,6 @@ int lower_einsum(lower_ctx *cx, const ts_node *n) {
     }
     for (int i = 0; i < ops->n; i++) {
         if (expand_ellipsis(cx, tp[i], tl[i], t[i].v->type.rank, &ell, t[i].ix)) return -1;
-        for (int a = 0; t[i].ix[a]; a++)
-            if (strchr(t[i].ix + a + 1, t[i].ix[a])) return lower_fail(cx, "einsum: repeated index '%c' in one operand", t[i].ix[a]);
     }
     ir_dtype dt = t[0].v->type.dtype;
     for (int i = 1; i < ops->n; i++)
@@ -198,11 +236,14 @@ int lower_einsum(lower_ctx *cx, const ts_node *n) {
         for (int i = 0; i < ell; i++) outix[k++] = (char)('0' + i);
         for (char c = 'A'; c <= 'z'; c++) {
             int cnt = 0;
-            for (int i = 0; i < ops->n; i++) cnt += has(t[i].ix, c);
+            for (int i = 0; i < ops->n; i++)
+                for (const char *q = t[i].ix; *q; q++) cnt += *q == c; /* "ii" has i twice: a trace */
             if (cnt == 1) outix[k++] = c;
         }
         outix[k] = 0;
     }
+    for (int i = 0; i < ops->n; i++)
+        if (diagonals(cx, &t[i])) return -1;
     term acc = t[0];
     for (int i = 1; i < ops->n; i++) {
         char keep[EMAX * 8 + 1];
