@@ -66,7 +66,8 @@ static ir_value *gather_along(lower_ctx *cx, ir_value *x, ir_value *idx, int a) 
         return NULL;
     }
     ir_value *offs = lb_const(cx, IR_INT32, r, idx->type.dims, off, "offsets");
-    ir_value *sc = offs ? lb_scalar_op(cx, IR_OP_MUL, idx, (double)stride[a]) : NULL;
+    ir_value *w = offs ? lb_wrap_index(cx, idx, x->type.dims[a]) : NULL; /* take_along_dim's -1 is the last */
+    ir_value *sc = w ? lb_scalar_op(cx, IR_OP_MUL, w, (double)stride[a]) : NULL;
     ir_value *flat_idx = sc ? lower_binary(cx, IR_OP_ADD, sc, offs, "flat_index") : NULL;
     int64_t all = -1;
     ir_value *flat = flat_idx ? lower_reshape(cx, x, 1, &all, "flat") : NULL;
@@ -204,8 +205,9 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
     ir_value *xm = lower_reshape(cx, xt, r - nd + 1, shape, "merged");
     ir_value *flat = NULL;
     int64_t stride = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        ir_value *t = stride == 1 ? idx[i] : lb_scalar_op(cx, IR_OP_MUL, idx[i], (double)stride);
+    for (int i = nd - 1; i >= 0; i--) { /* negative entries count from the end of their own dim */
+        ir_value *w = lb_wrap_index(cx, idx[i], x->type.dims[axes[i]]);
+        ir_value *t = stride == 1 || !w ? w : lb_scalar_op(cx, IR_OP_MUL, w, (double)stride);
         flat = flat ? lower_binary(cx, IR_OP_ADD, t, flat, "flat_index") : t;
         if (!flat) return -1;
         stride *= x->type.dims[axes[i]];
