@@ -188,8 +188,18 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
         ir_value *c = z ? lower_binary(cx, IR_OP_LOGICAL_AND, z, lower_binary(cx, IR_OP_EQUAL, y, y, "y_num"), "zero") : NULL;
         r = c ? lm_select(cx, c, num_as(cx, 0, x, "zero_v"), p, NULL) : NULL;
     } else if (strcmp(k, "hypot") == 0) {
-        ir_value *s = lower_binary(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQUARE, x, "x_sq"), lower_unary(cx, IR_OP_SQUARE, y, "y_sq"), "sum");
-        r = s ? lower_unary(cx, IR_OP_SQRT, s, NULL) : NULL;
+        /* m sqrt(1 + (n / m)^2) with m, n = max, min of |x|, |y|: no overflow of the squares; 0 for two
+         * zeros, inf where either is infinite (even with a NaN), else NaN propagates */
+        ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *m = ay ? lower_binary(cx, IR_OP_MAXIMUM, ax, ay, "max") : NULL;
+        ir_value *q = m ? lower_binary(cx, IR_OP_REAL_DIV, lower_binary(cx, IR_OP_MINIMUM, ax, ay, "min"), m, "ratio") : NULL;
+        ir_value *mz = q ? with_c(cx, IR_OP_EQUAL, m, 0, "zeros") : NULL;
+        q = mz ? lm_select(cx, mz, num_as(cx, 0, q, "zero"), q, "ratio_z") : NULL;
+        ir_value *s = q ? lower_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQUARE, q, "sq"), 1, "one_sq"), "root") : NULL;
+        ir_value *h = s ? lower_binary(cx, IR_OP_MUL, m, s, "scaled") : NULL;
+        ir_value *inf = h ? lower_binary(cx, IR_OP_LOGICAL_OR, with_c(cx, IR_OP_EQUAL, ax, INFINITY, "x_inf"),
+                                         with_c(cx, IR_OP_EQUAL, ay, INFINITY, "y_inf"), "inf") : NULL;
+        r = inf ? lm_select(cx, inf, num_as(cx, INFINITY, h, "inf_v"), h, NULL) : NULL;
     } else if (strcmp(k, "logaddexp") == 0 || strcmp(k, "logaddexp2") == 0) {
         /* max + softplus(-|x - y| c) / c, c = 1 or ln 2 */
         double c = k[9] == '2' ? log(2.0) : 1.0;
@@ -206,10 +216,11 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
         ir_value *any = inv ? lower_binary(cx, IR_OP_LOGICAL_OR, neg, with_c(cx, IR_OP_LESS, inv, 0, "neg_zero"), "negative") : NULL;
         ir_value *f = any ? lb_affine(cx, lower_cast(cx, any, x->type.dtype, "flag"), -2, 1) : NULL;
         r = f ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_ABS, x, "abs"), f, NULL) : NULL;
-    } else if (strcmp(k, "heaviside") == 0) { /* [x > 0] + [x == 0] * values */
+    } else if (strcmp(k, "heaviside") == 0) { /* values where x == 0, else [x > 0] (values may be inf / NaN) */
         ir_value *pos = lower_cast(cx, with_c(cx, IR_OP_GREATER, x, 0, "pos"), x->type.dtype, "pos_v");
-        ir_value *z = pos ? lower_cast(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), x->type.dtype, "zero_v") : NULL;
-        r = z ? lower_binary(cx, IR_OP_ADD, pos, lower_binary(cx, IR_OP_MUL, z, y, "at_zero"), NULL) : NULL;
+        r = pos ? lm_select(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), y, pos, NULL) : NULL;
+        ir_value *t0 = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+        if (r && t0 && t0->type.dtype == IR_BOOL) r = lower_cast(cx, r, IR_BOOL, "bool"); /* torch: bools stay bool */
     } else {
         return lower_fail(cx, "internal: unknown math op");
     }
