@@ -90,6 +90,19 @@ int lower_gather_op(lower_ctx *cx, const ts_node *n) {
         return lower_out_tensor(cx, n, 0, lb_gather(cx, x, idx, 0));
     }
     if (lower_int_in(cx, n, take ? 2 : 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+    if (take && x->type.rank == idx->type.rank) { /* take_along_dim broadcasts x and idx off the axis */
+        if (lb_static(cx, x, "take_along_dim input") || lb_static(cx, idx, "take_along_dim indices")) return -1;
+        int64_t xd[IR_MAX_RANK], id[IR_MAX_RANK];
+        for (int i = 0; i < x->type.rank; i++) {
+            int64_t p = x->type.dims[i], q = idx->type.dims[i];
+            if (i != a && p != q && p != 1 && q != 1) return lower_fail(cx, "take_along_dim: dim %d of sizes %lld and %lld do not broadcast", i, (long long)p, (long long)q);
+            xd[i] = i == a ? p : p > q ? p : q;
+            id[i] = i == a ? q : xd[i];
+        }
+        ir_type xt = ir_tensor_type(x->type.dtype, x->type.rank, xd), it = ir_tensor_type(IR_INT32, idx->type.rank, id);
+        if (!ir_type_equal(&xt, &x->type) && !(x = lb_broadcast(cx, x, &xt))) return -1;
+        if (!ir_type_equal(&it, &idx->type) && !(idx = lb_broadcast(cx, idx, &it))) return -1;
+    }
     return lower_out_tensor(cx, n, 0, gather_along(cx, x, idx, a));
 }
 
