@@ -109,6 +109,29 @@ def test_binary_special_values(op, precision):
     check_grid(FLOAT_OPS[op], [x, y], precision, labels=lambda w: f"({vals[w[-2]]}, {vals[w[-1]]})")
 
 
+SCALAR_OPS = {k: FLOAT_OPS[k] for k in ("add", "sub", "mul", "div", "div_floor", "div_trunc", "floor_divide",
+                                         "remainder", "fmod", "pow", "compare")}
+SCALARS = [0.0, -0.0, INF, -INF, NAN, 1.0, -1.0, 2.0, 0.5, -0.5, -2.5, 3, -2]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("op", sorted(SCALAR_OPS))
+def test_binary_special_numbers(op, precision):
+    """x op c and c op x for special Python numbers c (constants in the graph: other lowering paths,
+    e.g. pow by 2 or 0.5), x the special values."""
+    fn = SCALAR_OPS[op]
+    x = grid(precision)[0][:, 0].contiguous()
+
+    def model(t):
+        outs = []
+        for c in SCALARS:
+            outs.append(fn(t, c))
+            if op not in ("compare",) and not (op == "pow" and c != c):  # torch has no pow(nan number, tensor)
+                outs.append(fn(c, t) if op not in ("div_floor", "div_trunc", "floor_divide", "fmod") else fn(t * 0 + c, t))
+        return torch.stack(outs)
+    check_grid(model, [x], precision)
+
+
 # ---------------------------------------------------------------- type promotion
 TENSORS = {
     "b": torch.tensor([True, False, True, False, True, True]),
@@ -232,3 +255,10 @@ def test_nan_to_num_default_in_fp16(args):
     np.testing.assert_array_equal(got[0], want)
     got32, ref32 = convert_predict(lambda t: torch.nan_to_num(t, **args), [x], "fp32")
     np.testing.assert_array_equal(got32[0], ref32[0])
+
+
+def test_rsqrt_special_values():
+    """rsqrt(0) = inf and rsqrt(-0) = -inf as torch (MIL's rsqrt adds an epsilon)."""
+    x = torch.tensor([0.0, -0.0, INF, -1.0, 4.0, NAN])
+    got, ref = convert_predict(torch.rsqrt, [x], "fp32")
+    assert not len(mismatches(got[0], ref[0], 1e-6)), (got[0], ref[0])

@@ -167,7 +167,13 @@ static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, c
 static ir_value *with_num(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix);
 static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value *y);
 
-/* The sign bit of x as bool: x < 0 or 1 / x < 0 (so -0.0 counts; NaN does not). */
+/* rsqrt as 1 / sqrt(x): MIL's rsqrt adds epsilon (default 1e-12: rsqrt(0) = 1e6, rsqrt(-0) = +inf;
+ * torch gives inf and -inf). */
+static ir_value *rsqrt_of(lower_ctx *cx, ir_value *x) {
+    ir_value *one = x ? lower_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
+    return one ? lower_binary(cx, IR_OP_REAL_DIV, one, lower_unary(cx, IR_OP_SQRT, x, "sqrt"), NULL) : NULL;
+}
+
 static ir_value *signbit_of(lower_ctx *cx, ir_value *x, const char *suffix) {
     ir_value *lt = with_num(cx, IR_OP_LESS, x, 0, "lt0");
     ir_value *one = lt ? lower_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
@@ -334,6 +340,10 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         y = operand(cx, b, dt, "y");
     }
     if (!y) return -1;
+    lv *ny = op == B_POW && ir_dtype_is_float(dt) ? const_number(cx, b) : NULL;
+    double ey = ny ? (ny->kind == LV_FLOAT ? ny->f : (double)ny->i) : 0;
+    if (ny && (ey == 0.5 || ey == -0.5) && !scalar_result) /* torch: sqrt / rsqrt (pow(-inf, 0.5) is NaN, not inf) */
+        return lower_out_tensor(cx, n, 0, ey > 0 ? lower_unary(cx, IR_OP_SQRT, x, NULL) : rsqrt_of(cx, x));
     int composed = op == B_FMOD || op == B_ATAN2 || op == B_TRUNCDIV || op == B_FMAX || op == B_FMIN ||
                    (op == B_FLOORDIV && ir_dtype_is_float(dt));
     ir_value *r = composed ? composed_binary(cx, op, x, y) : lower_binary(cx, ir_kind_of(op), x, y, NULL);
@@ -430,6 +440,8 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
         r = one ? lower_binary(cx, IR_OP_REAL_DIV, one, x, NULL) : NULL;
     } else if (strcmp(k, "trunc") == 0) {
         r = trunc_of(cx, x);
+    } else if (strcmp(k, "rsqrt") == 0) {
+        r = rsqrt_of(cx, x);
     } else if (strcmp(k, "round") == 0 && n->nin > 1 && !lower_is_none(cx, n, 1)) { /* round(x, decimals) */
         int64_t d;
         if (lower_int_in(cx, n, 1, &d)) return -1;
