@@ -5,7 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-#define PI_2 1.57079632679489661923
 
 typedef enum { B_ADD, B_SUB, B_RSUB, B_MUL, B_DIV, B_FLOORDIV, B_MOD, B_POW, B_MAX, B_MIN, B_FMOD, B_ATAN2, B_TRUNCDIV,
                B_FMAX, B_FMIN, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE } binop;
@@ -174,40 +173,6 @@ static ir_value *rsqrt_of(lower_ctx *cx, ir_value *x) {
     return one ? lower_binary(cx, IR_OP_REAL_DIV, one, lower_unary(cx, IR_OP_SQRT, x, "sqrt"), NULL) : NULL;
 }
 
-static ir_value *signbit_of(lower_ctx *cx, ir_value *x, const char *suffix) {
-    ir_value *lt = with_num(cx, IR_OP_LESS, x, 0, "lt0");
-    ir_value *one = lt ? lower_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
-    ir_value *inv = one ? lower_binary(cx, IR_OP_REAL_DIV, one, x, "inv") : NULL;
-    return inv ? lower_binary(cx, IR_OP_LOGICAL_OR, lt, with_num(cx, IR_OP_LESS, inv, 0, "inv_lt0"), suffix) : NULL;
-}
-
-/* atan2(x = y-coordinate, y = x-coordinate) as C's: t = min(|x|, |y|) / max(|x|, |y|) in [0, 1]
- * (0 for two zeros, 1 for two infinities), a = atan(t), pi/2 - a when |x| > |y|, pi - a when y's
- * sign bit is set, negated when x's is; NaN propagates through max / min. (select's a and b carry
- * the full shape: Core ML's select does not broadcast them to cond's.) */
-static ir_value *atan2_of(lower_ctx *cx, ir_value *x, ir_value *y) {
-    ir_dtype dt = x->type.dtype;
-    ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
-    ir_value *mx = ay ? lower_binary(cx, IR_OP_MAXIMUM, ax, ay, "max") : NULL;
-    ir_value *mn = mx ? lower_binary(cx, IR_OP_MINIMUM, ax, ay, "min") : NULL;
-    ir_value *t = mn ? lower_binary(cx, IR_OP_REAL_DIV, mn, mx, "ratio") : NULL;
-    ir_value *zero = t ? lower_const_scalar(cx, 0, dt, "zero") : NULL, *one = zero ? lower_const_scalar(cx, 1, dt, "one") : NULL;
-    ir_value *infs = one ? with_num(cx, IR_OP_EQUAL, mn, INFINITY, "infs") : NULL;
-    t = infs ? select3(cx, infs, one, t, "ratio_inf") : NULL;
-    ir_value *zeros = t ? with_num(cx, IR_OP_EQUAL, mx, 0, "zeros") : NULL;
-    t = zeros ? select3(cx, zeros, zero, t, "ratio_zero") : NULL;
-    ir_value *a = t ? lower_unary(cx, IR_OP_ATAN, t, "atan") : NULL;
-    ir_value *steep = a ? lower_binary(cx, IR_OP_GREATER, ax, ay, "steep") : NULL;
-    ir_value *comp = steep ? lb_affine(cx, a, -1, PI_2) : NULL;
-    a = comp ? select3(cx, steep, comp, a, "octant") : NULL;
-    ir_value *left = a ? signbit_of(cx, y, "left") : NULL;
-    ir_value *back = left ? lb_affine(cx, a, -1, 2 * PI_2) : NULL;
-    a = back ? select3(cx, left, back, a, "half") : NULL;
-    ir_value *below = a ? signbit_of(cx, x, "below") : NULL;
-    ir_value *neg = below ? with_num(cx, IR_OP_MUL, a, -1, "neg") : NULL;
-    return neg ? select3(cx, below, neg, a, NULL) : NULL;
-}
-
 /* Float floor division as torch computes it (exact where floor(x / y) rounds wrong, NaN for an
  * infinite x, -1 for x / y = -0 with a nonzero x): m = fmod(x, y); d = (x - m) / y, one less when
  * m != 0 and m, y differ in sign; floor(d), plus 1 when d is more than half above it; x / y where
@@ -256,7 +221,7 @@ static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value 
         return s ? lower_binary(cx, IR_OP_MUL, s, q, NULL) : NULL;
     }
     if (op == B_FLOORDIV) return floor_div_float(cx, x, y);
-    return atan2_of(cx, x, y);
+    return lm_atan2(cx, x, y);
 }
 
 int lower_binary_op(lower_ctx *cx, const ts_node *n) {
