@@ -95,15 +95,9 @@ FLOAT_OPS = {
                                          torch.logical_xor(x, y)]).float(),
 }
 
-# Cases the sweep found that are out of reach of the lowering (each names why).
-FLOAT_XFAIL = {}
-
-
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("op", sorted(FLOAT_OPS))
 def test_binary_special_values(op, precision):
-    if (op, precision) in FLOAT_XFAIL:
-        pytest.xfail(FLOAT_XFAIL[op, precision])
     x, y = grid(precision)
     vals = x[:, 0].tolist()
     check_grid(FLOAT_OPS[op], [x, y], precision, labels=lambda w: f"({vals[w[-2]]}, {vals[w[-1]]})")

@@ -5,7 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-
 typedef enum { B_ADD, B_SUB, B_RSUB, B_MUL, B_DIV, B_FLOORDIV, B_MOD, B_POW, B_MAX, B_MIN, B_FMOD, B_ATAN2, B_TRUNCDIV,
                B_FMAX, B_FMIN, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE } binop;
 

@@ -95,7 +95,8 @@ int lower_gather_op(lower_ctx *cx, const ts_node *n) {
         int64_t xd[IR_MAX_RANK], id[IR_MAX_RANK];
         for (int i = 0; i < x->type.rank; i++) {
             int64_t p = x->type.dims[i], q = idx->type.dims[i];
-            if (i != a && p != q && p != 1 && q != 1) return lower_fail(cx, "take_along_dim: dim %d of sizes %lld and %lld do not broadcast", i, (long long)p, (long long)q);
+            if (i != a && p != q && p != 1 && q != 1)
+                return lower_fail(cx, "take_along_dim: dim %d of sizes %lld and %lld do not broadcast", i, (long long)p, (long long)q);
             xd[i] = i == a ? p : p > q ? p : q;
             id[i] = i == a ? q : xd[i];
         }
@@ -154,6 +155,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
     int r = x->type.rank, nd = 0, first = -1, last = -1, dim = 0;
     int64_t axes[IR_MAX_RANK];
     ir_value *idx[IR_MAX_RANK];
+    int from_mask[IR_MAX_RANK]; /* mask positions are never negative */
     for (int i = 0; i < l->n; i++) {
         lv *e = l->items[i];
         if (e->kind == LV_NONE) {
@@ -162,6 +164,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
         }
         ir_value *t = lower_as_tensor(cx, e, IR_DT_INVALID);
         if (!t) return -1;
+        if (nd == IR_MAX_RANK || dim >= r) return lower_fail(cx, "too many indices for a rank-%d tensor", r);
         if (t->type.dtype == IR_BOOL) { /* a mask over t.rank dims -> flat positions over them */
             int k = t->type.rank;
             if (dim + k > r) return lower_fail(cx, "bool mask of rank %d at dim %d of a rank-%d tensor", k, dim, r);
@@ -184,6 +187,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
                 r = (int)m;
             }
             idx[nd] = pos;
+            from_mask[nd] = 1;
             axes[nd++] = dim;
             if (first < 0) first = dim;
             last = dim;
@@ -192,6 +196,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
         }
         if (!(t = as_index(cx, t))) return -1;
         idx[nd] = t;
+        from_mask[nd] = 0;
         axes[nd++] = dim;
         if (first < 0) first = dim;
         last = dim;
@@ -219,7 +224,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
     ir_value *flat = NULL;
     int64_t stride = 1;
     for (int i = nd - 1; i >= 0; i--) { /* negative entries count from the end of their own dim */
-        ir_value *w = lb_wrap_index(cx, idx[i], x->type.dims[axes[i]]);
+        ir_value *w = from_mask[i] ? idx[i] : lb_wrap_index(cx, idx[i], x->type.dims[axes[i]]);
         ir_value *t = stride == 1 || !w ? w : lb_scalar_op(cx, IR_OP_MUL, w, (double)stride);
         flat = flat ? lower_binary(cx, IR_OP_ADD, t, flat, "flat_index") : t;
         if (!flat) return -1;
