@@ -203,7 +203,8 @@ def test_inplace_variants():
 
 def test_unary_math():
     a = r(2, 3, 4)
-    run(Fn(lambda s, x: torch.sqrt(x.abs()) + torch.rsqrt(x.abs() + 1)), [a], ops=["sqrt", "rsqrt", "abs"])
+    # rsqrt is 1 / sqrt: MIL's rsqrt adds an epsilon (rsqrt(0) would be finite, rsqrt(-0) +inf)
+    run(Fn(lambda s, x: torch.sqrt(x.abs()) + torch.rsqrt(x.abs() + 1)), [a], ops=["sqrt", "real_div", "abs"], absent=["rsqrt"])
     run(Fn(lambda s, x: torch.exp(x) - torch.log(x.abs() + 0.1)), [a], ops=["exp", "log"])
     run(Fn(lambda s, x: -x), [a], ops=["mul"])
     run(Fn(lambda s, x: torch.reciprocal(x.abs() + 1)), [a], ops=["real_div"])

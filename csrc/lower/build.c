@@ -172,6 +172,27 @@ ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s) {
     return c ? lower_binary(cx, k, x, c, NULL) : NULL;
 }
 
+ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
+    if (!idx) return NULL;
+    if (idx->konst && idx->konst->count == ir_type_numel(&idx->type)) {
+        int64_t cnt = idx->konst->count, neg = 0;
+        for (int64_t i = 0; i < cnt; i++) neg |= ir_const_get_i64(idx->konst, i) < 0;
+        if (!neg) return idx;
+        float *w = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(cnt ? cnt : 1));
+        if (!w) return NULL;
+        for (int64_t i = 0; i < cnt; i++) {
+            int64_t v = ir_const_get_i64(idx->konst, i);
+            w[i] = (float)(v < 0 ? v + size : v);
+        }
+        return lb_const(cx, IR_INT32, idx->type.rank, idx->type.dims, w, "wrapped");
+    }
+    ir_value *z = lower_const_scalar(cx, 0, IR_INT32, "zero");
+    ir_value *lt = z ? lower_binary(cx, IR_OP_LESS, idx, z, "negative") : NULL;
+    ir_value *li = lt ? lower_cast(cx, lt, IR_INT32, "negative_int") : NULL;
+    ir_value *off = li ? lb_scalar_op(cx, IR_OP_MUL, li, (double)size) : NULL;
+    return off ? lower_binary(cx, IR_OP_ADD, idx, off, "wrapped") : NULL;
+}
+
 ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b) {
     if (x && a != 1) x = lb_scalar_op(cx, IR_OP_MUL, x, a);
     if (x && b != 0) x = lb_scalar_op(cx, IR_OP_ADD, x, b);

@@ -35,6 +35,9 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
 ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b);
 /* A binary op with a scalar right operand of x's dtype. */
 ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s);
+/* An int32 index with its negative entries counted from the end of a dim of `size` (idx + size where
+ * idx < 0): a constant index is wrapped at conversion time, a run-time one by ops. */
+ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size);
 /* softmax(x, axis). */
 ir_value *lb_softmax(lower_ctx *cx, ir_value *x, int axis);
 /* Static dims of x, or a failure naming what. */

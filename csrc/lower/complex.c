@@ -3,6 +3,7 @@
  * hook for nodes with a complex input: arithmetic (add / sub / rsub / mul / div with complex, real tensor
  * and number operands), abs, neg, size / dim and list plumbing; any other kind fails naming the node. */
 #include "lower/cplx.h"
+#include "lower/math.h"
 
 #include <math.h>
 #include <string.h>
@@ -46,6 +47,19 @@ static ir_value *abs2_keep(lower_ctx *cx, ir_value *p) {
     return lb_reduce(cx, IR_OP_REDUCE_SUM_SQUARE, p, 1, &ax, 1);
 }
 
+/* Zeros shaped like x, exactly (x * 0 is NaN for inf): x - x where that is 0, else 0. */
+static ir_value *zeros_of(lower_ctx *cx, ir_value *x) {
+    ir_value *d = lower_binary(cx, IR_OP_SUB, x, x, "diff");
+    ir_value *ok = d ? lower_binary(cx, IR_OP_EQUAL, d, d, "finite") : NULL;
+    return ok ? lm_select(cx, ok, d, lower_const_scalar(cx, 0, x->type.dtype, "zero"), "zeros") : NULL;
+}
+
+/* A real operand shaped [..., 1] as the pair (x, 0). */
+static ir_value *real_pair(lower_ctx *cx, ir_value *x) {
+    ir_value *parts[2] = {x, zeros_of(cx, x)};
+    return parts[1] ? lb_concat(cx, 2, parts, x->type.rank - 1) : NULL;
+}
+
 /* a * b of two pairs: (ar br - ai bi, ar bi + ai br). */
 static ir_value *cmul(lower_ctx *cx, ir_value *a, ir_value *b) {
     ir_value *ar = part(cx, a, 0), *ai = part(cx, a, 1), *br = part(cx, b, 0), *bi = part(cx, b, 1);
@@ -78,11 +92,16 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
         a = re;
         b = im;
     }
-    int64_t ax = -1;
-    ir_value *ea = lb_expand(cx, a, 1, &ax), *eb = ea ? lb_expand(cx, b, 1, &ax) : NULL;
-    ir_value *pa = eb ? lower_binary(cx, IR_OP_MUL, ea, pair_const(cx, dt, 1, 0, "re_only"), "re_pair") : NULL;
-    ir_value *pb = pa ? lower_binary(cx, IR_OP_MUL, eb, pair_const(cx, dt, 0, 1, "im_only"), "im_pair") : NULL;
-    return pb ? lower_out(cx, n, 0, lc_new(cx, lower_binary(cx, IR_OP_ADD, pa, pb, NULL))) : -1;
+    /* stacked on a new last axis (not masked products: inf * 0 would be NaN), broadcast together first
+     * by adding the other's zeros */
+    if (!ir_type_equal(&a->type, &b->type)) {
+        ir_value *za = zeros_of(cx, a), *zb = za ? zeros_of(cx, b) : NULL;
+        a = zb ? lower_binary(cx, IR_OP_ADD, a, zb, "re_b") : NULL;
+        b = a ? lower_binary(cx, IR_OP_ADD, b, za, "im_b") : NULL;
+        if (!b) return -1;
+    }
+    ir_value *parts[2] = {a, b};
+    return lower_out(cx, n, 0, lc_new(cx, lb_stack(cx, 2, parts, a->type.rank)));
 }
 
 /* view_as_complex(x): a float tensor whose last dim is 2. */
@@ -122,7 +141,7 @@ int lower_conj(lower_ctx *cx, const ts_node *n) {
     return lower_out(cx, n, 0, lc_new(cx, conj_of(cx, l->v)));
 }
 
-/* angle(z) = atan2(im, re); of a real x: pi where x < 0, else 0. */
+/* angle(z) = atan2(im, re); of a real x: pi where x < 0, NaN for NaN, else 0. */
 int lower_angle(lower_ctx *cx, const ts_node *n) {
     if (!lc_is_complex(cx, n, 0)) {
         ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
@@ -130,21 +149,16 @@ int lower_angle(lower_ctx *cx, const ts_node *n) {
         ir_dtype dt = ir_dtype_is_float(x->type.dtype) ? x->type.dtype : IR_FP32;
         ir_value *neg = lower_binary(cx, IR_OP_LESS, x, lower_const_scalar(cx, 0, x->type.dtype, "zero"), "neg");
         ir_value *f = neg ? lower_cast(cx, neg, dt, "negf") : NULL;
-        return f ? lower_out_tensor(cx, n, 0, lb_scalar_op(cx, IR_OP_MUL, f, M_PI)) : -1;
+        ir_value *a = f ? lb_scalar_op(cx, IR_OP_MUL, f, M_PI) : NULL;
+        if (a && ir_dtype_is_float(x->type.dtype)) /* NaN stays NaN */
+            a = lm_select(cx, lower_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan"), x, a, NULL);
+        return a ? lower_out_tensor(cx, n, 0, a) : -1;
     }
     ir_value *p = pair_in(cx, n, 0);
     if (!p) return -1;
     int r = p->type.rank - 1;
-    ir_dtype dt = p->type.dtype;
     ir_value *re = lb_slice(cx, p, r, 0, 1, 0, 1, 1), *im = re ? lb_slice(cx, p, r, 1, 2, 0, 1, 1) : NULL;
-    /* atan(im / re), moved by +pi (im >= 0) or -pi (im < 0) where re < 0 */
-    ir_value *a = im ? lower_unary(cx, IR_OP_ATAN, lower_binary(cx, IR_OP_REAL_DIV, im, re, "ratio"), "atan") : NULL;
-    ir_value *z = a ? lower_const_scalar(cx, 0, dt, "zero") : NULL;
-    ir_value *left = z ? lower_cast(cx, lower_binary(cx, IR_OP_LESS, re, z, "left"), dt, "leftf") : NULL;
-    ir_value *up = left ? lower_cast(cx, lower_binary(cx, IR_OP_GREATER_EQUAL, im, z, "up"), dt, "upf") : NULL;
-    ir_value *sg = up ? lb_affine(cx, up, 2.0 * M_PI, -M_PI) : NULL; /* +pi or -pi */
-    ir_value *shift = sg ? lower_binary(cx, IR_OP_MUL, left, sg, "shift") : NULL;
-    return shift ? lower_out_tensor(cx, n, 0, lower_binary(cx, IR_OP_ADD, a, shift, NULL)) : -1;
+    return im ? lower_out_tensor(cx, n, 0, lm_atan2(cx, im, re)) : -1;
 }
 
 /* ---- the driver's hook: other kinds with a complex input ---- */
@@ -204,7 +218,8 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
     ir_value *y = NULL;
     if (has_alpha) {
         if (alpha != 1.0 && !(b = lb_scalar_op(cx, IR_OP_MUL, b, alpha))) return -1;
-        /* a real operand joins as (x, 0) */
+        /* a real operand joins as (x, 0): as x * (1, 0), which is what torch computes (x + alpha * y
+         * multiplies in complex: an infinite real part gives a NaN imaginary one) */
         if (!pa && !(a = lower_binary(cx, IR_OP_MUL, a, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
         if (!pb && !(b = lower_binary(cx, IR_OP_MUL, b, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
         y = lower_binary(cx, strcmp(op, "add") == 0 ? IR_OP_ADD : IR_OP_SUB, a, b, NULL);
@@ -325,7 +340,7 @@ static lv *pair_items(lower_ctx *cx, lv *l, int *rank) {
     for (int i = 0; i < l->n; i++) {
         int is_pair;
         ir_value *v = operand(cx, l->items[i], dt, &is_pair);
-        if (v && !is_pair) v = lower_binary(cx, IR_OP_MUL, v, pair_const(cx, dt, 1, 0, "re_only"), "as_pair");
+        if (v && !is_pair) v = real_pair(cx, v);
         if (!v || !(o->items[i] = lv_tensor(cx, v))) return NULL;
     }
     return o;

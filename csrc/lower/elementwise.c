@@ -141,6 +141,12 @@ static ir_dtype promote(const lv *a, const lv *b, binop op) {
     return t;
 }
 
+/* A bool operand: a bool tensor or run-time bool, or a bool number. */
+static int is_bool(const lv *l) {
+    if (l->kind == LV_TENSOR || l->dyn) return l->v && l->v->type.dtype == IR_BOOL;
+    return l->kind == LV_BOOL;
+}
+
 static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) {
     if (l->kind == LV_TENSOR || l->dyn) {
         if (l->v->type.dtype == dt) return l->v;
@@ -156,7 +162,39 @@ static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) 
 static ir_value *trunc_of(lower_ctx *cx, ir_value *x);
 static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix);
 
-/* fmod, atan2, truncating division and fmax / fmin, composed from MIL ops (x, y already in one dtype). */
+static ir_value *with_num(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix);
+static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value *y);
+
+/* rsqrt as 1 / sqrt(x): MIL's rsqrt adds epsilon (default 1e-12: rsqrt(0) = 1e6, rsqrt(-0) = +inf;
+ * torch gives inf and -inf). */
+static ir_value *rsqrt_of(lower_ctx *cx, ir_value *x) {
+    ir_value *one = x ? lower_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
+    return one ? lower_binary(cx, IR_OP_REAL_DIV, one, lower_unary(cx, IR_OP_SQRT, x, "sqrt"), NULL) : NULL;
+}
+
+/* Float floor division as torch computes it (exact where floor(x / y) rounds wrong, NaN for an
+ * infinite x, -1 for x / y = -0 with a nonzero x): m = fmod(x, y); d = (x - m) / y, one less when
+ * m != 0 and m, y differ in sign; floor(d), plus 1 when d is more than half above it; x / y where
+ * y == 0. */
+static ir_value *floor_div_float(lower_ctx *cx, ir_value *x, ir_value *y) {
+    ir_dtype dt = x->type.dtype;
+    ir_value *m = composed_binary(cx, B_FMOD, x, y);
+    ir_value *d = m ? lower_binary(cx, IR_OP_REAL_DIV, lower_binary(cx, IR_OP_SUB, x, m, "x_m"), y, "d") : NULL;
+    ir_value *mnz = d ? with_num(cx, IR_OP_NOT_EQUAL, m, 0, "m_nz") : NULL;
+    ir_value *sd = mnz ? lower_binary(cx, IR_OP_LOGICAL_XOR, with_num(cx, IR_OP_LESS, y, 0, "y_neg"),
+                                      with_num(cx, IR_OP_LESS, m, 0, "m_neg"), "signs") : NULL;
+    ir_value *adj = sd ? lower_cast(cx, lower_binary(cx, IR_OP_LOGICAL_AND, mnz, sd, "adjust"), dt, "adjust_v") : NULL;
+    d = adj ? lower_binary(cx, IR_OP_SUB, d, adj, "d_adj") : NULL;
+    ir_value *f = d ? lower_unary(cx, IR_OP_FLOOR, d, "floor") : NULL;
+    ir_value *up = f ? with_num(cx, IR_OP_GREATER, lower_binary(cx, IR_OP_SUB, d, f, "frac"), 0.5, "round_up") : NULL;
+    f = up ? lower_binary(cx, IR_OP_ADD, f, lower_cast(cx, up, dt, "round_up_v"), "floor_adj") : NULL;
+    ir_value *q = f ? lower_binary(cx, IR_OP_REAL_DIV, x, y, "quot") : NULL;
+    ir_value *yz = q ? with_num(cx, IR_OP_EQUAL, y, 0, "y_zero") : NULL;
+    return yz ? select3(cx, yz, q, f, NULL) : NULL;
+}
+
+/* fmod, atan2, truncating division, float floor division and fmax / fmin, composed from MIL ops (x, y
+ * already in one dtype). */
 static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value *y) {
     ir_dtype dt = x->type.dtype;
     if (op == B_FMAX || op == B_FMIN) { /* NaN is missing data: the other operand where one is NaN */
@@ -181,17 +219,8 @@ static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value 
         ir_value *s = sy ? lower_binary(cx, IR_OP_MUL, sx, sy, "sign") : NULL;
         return s ? lower_binary(cx, IR_OP_MUL, s, q, NULL) : NULL;
     }
-    /* atan2(x=y-coordinate, y=x-coordinate): atan(x / y), moved by +-pi when y < 0 (select's
-     * a and b always carry the full shape: Core ML's select does not broadcast cond) */
-    ir_value *a = lower_unary(cx, IR_OP_ATAN, lower_binary(cx, IR_OP_REAL_DIV, x, y, "ratio"), "atan");
-    ir_value *pp = a ? lower_const_scalar(cx, 3.14159265358979323846, dt, "pi") : NULL;
-    ir_value *plus = pp ? lower_binary(cx, IR_OP_ADD, a, pp, "plus_pi") : NULL;
-    ir_value *minus = plus ? lower_binary(cx, IR_OP_SUB, a, pp, "minus_pi") : NULL;
-    ir_value *z = minus ? lower_const_scalar(cx, 0, dt, "zero") : NULL;
-    ir_value *up = z ? lower_binary(cx, IR_OP_GREATER_EQUAL, x, z, "upper") : NULL;
-    ir_value *moved = up ? select3(cx, up, plus, minus, "moved") : NULL;
-    ir_value *left = moved ? lower_binary(cx, IR_OP_LESS, y, z, "left") : NULL;
-    return left ? select3(cx, left, moved, a, NULL) : NULL;
+    if (op == B_FLOORDIV) return floor_div_float(cx, x, y);
+    return lm_atan2(cx, x, y);
 }
 
 int lower_binary_op(lower_ctx *cx, const ts_node *n) {
@@ -253,6 +282,9 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
     }
     int scalar_result = a->kind != LV_TENSOR && b->kind != LV_TENSOR; /* run-time numbers */
     ir_dtype dt = promote(a, b, op);
+    /* bool with bool stays bool in torch (add: or, mul: and, max / min, pow); computed on int32 */
+    int bool_result = is_bool(a) && is_bool(b) &&
+                      (op == B_ADD || op == B_MUL || op == B_MAX || op == B_MIN || op == B_FMAX || op == B_FMIN || op == B_POW);
     if (op == B_RSUB) { /* other - alpha * self */
         lv *t = a;
         a = b;
@@ -275,11 +307,17 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         y = operand(cx, b, dt, "y");
     }
     if (!y) return -1;
-    ir_value *r = op == B_FMOD || op == B_ATAN2 || op == B_TRUNCDIV || op == B_FMAX || op == B_FMIN ? composed_binary(cx, op, x, y)
-                                                                     : lower_binary(cx, ir_kind_of(op), x, y, NULL);
+    lv *ny = op == B_POW && ir_dtype_is_float(dt) ? const_number(cx, b) : NULL;
+    double ey = ny ? (ny->kind == LV_FLOAT ? ny->f : (double)ny->i) : 0;
+    if (ny && (ey == 0.5 || ey == -0.5) && !scalar_result) /* torch: sqrt / rsqrt (pow(-inf, 0.5) is NaN, not inf) */
+        return lower_out_tensor(cx, n, 0, ey > 0 ? lower_unary(cx, IR_OP_SQRT, x, NULL) : rsqrt_of(cx, x));
+    int composed = op == B_FMOD || op == B_ATAN2 || op == B_TRUNCDIV || op == B_FMAX || op == B_FMIN ||
+                   (op == B_FLOORDIV && ir_dtype_is_float(dt));
+    ir_value *r = composed ? composed_binary(cx, op, x, y) : lower_binary(cx, ir_kind_of(op), x, y, NULL);
+    if (r && bool_result) r = lower_cast(cx, r, IR_BOOL, "bool");
     if (!r) return -1;
     if (scalar_result) {
-        lv *l = lv_new(cx, is_cmp(op) ? LV_BOOL : ir_dtype_is_float(r->type.dtype) ? LV_FLOAT : LV_INT);
+        lv *l = lv_new(cx, is_cmp(op) || bool_result ? LV_BOOL : ir_dtype_is_float(r->type.dtype) ? LV_FLOAT : LV_INT);
         if (!l) return -1;
         l->dyn = 1;
         l->v = r;
@@ -369,6 +407,8 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
         r = one ? lower_binary(cx, IR_OP_REAL_DIV, one, x, NULL) : NULL;
     } else if (strcmp(k, "trunc") == 0) {
         r = trunc_of(cx, x);
+    } else if (strcmp(k, "rsqrt") == 0) {
+        r = rsqrt_of(cx, x);
     } else if (strcmp(k, "round") == 0 && n->nin > 1 && !lower_is_none(cx, n, 1)) { /* round(x, decimals) */
         int64_t d;
         if (lower_int_in(cx, n, 1, &d)) return -1;
@@ -419,22 +459,42 @@ int lower_nan_to_num(lower_ctx *cx, const ts_node *n) {
     if (!x) return -1;
     if (!ir_dtype_is_float(x->type.dtype)) return lower_out_tensor(cx, n, 0, x);
     double big = x->type.dtype == IR_FP16 ? 65504.0 : 3.4028234663852886e38, v[3] = {0, big, -big};
-    for (int i = 0; i < 3; i++)
-        if (n->nin > i + 1 && !lower_is_none(cx, n, i + 1) && lower_float_in(cx, n, i + 1, &v[i])) return -1;
+    int dflt[3];
+    for (int i = 0; i < 3; i++) {
+        dflt[i] = n->nin <= i + 1 || lower_is_none(cx, n, i + 1);
+        if (!dflt[i] && lower_float_in(cx, n, i + 1, &v[i])) return -1;
+    }
     ir_dtype dt = x->type.dtype;
+    /* select(cond[k], value[k], ...) in turn; the last select is the output */
+    ir_value *cond[5], *val[5];
+    double ovf[5] = {0}; /* +-inf: the condition is r == ovf[k] */
+    int k = 0;
+    cond[k] = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan");
+    val[k++] = lower_const_scalar(cx, v[0], dt, "nan");
+    cond[k] = with_num(cx, IR_OP_EQUAL, x, INFINITY, "isposinf");
+    val[k++] = lower_const_scalar(cx, v[1], dt, "posinf");
+    cond[k] = with_num(cx, IR_OP_EQUAL, x, -INFINITY, "isneginf");
+    val[k++] = lower_const_scalar(cx, v[2], dt, "neginf");
+    /* The default replacements are the dtype's largest finite values: under fp16 compute precision
+     * fp32's overflow to +-inf, and only they can be infinite after the selects above, so those become
+     * fp16's (torch's for half). These selects never fire in fp32. */
+    for (int i = 1; i < 3 && dt == IR_FP32; i++)
+        if (dflt[i]) {
+            cond[k] = NULL;
+            ovf[k] = i == 1 ? INFINITY : -INFINITY;
+            val[k++] = lower_const_scalar(cx, i == 1 ? 65504.0 : -65504.0, dt, i == 1 ? "half_max" : "half_min");
+        }
     ir_value *r = x;
-    ir_value *isnan = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan");
-    ir_value *nanv = isnan ? lower_const_scalar(cx, v[0], dt, "nan") : NULL;
-    r = nanv ? select3(cx, isnan, nanv, r, "nonan") : NULL;
-    ir_value *isp = r ? with_num(cx, IR_OP_EQUAL, x, INFINITY, "isposinf") : NULL;
-    ir_value *pv = isp ? lower_const_scalar(cx, v[1], dt, "posinf") : NULL;
-    r = pv ? select3(cx, isp, pv, r, "noposinf") : NULL;
-    ir_value *isn = r ? with_num(cx, IR_OP_EQUAL, x, -INFINITY, "isneginf") : NULL;
-    ir_value *nv = isn ? lower_const_scalar(cx, v[2], dt, "neginf") : NULL;
-    return lower_out_tensor(cx, n, 0, nv ? select3(cx, isn, nv, r, NULL) : NULL);
+    for (int i = 0; i < k && r; i++) {
+        ir_value *c = ovf[i] != 0 ? with_num(cx, IR_OP_EQUAL, r, ovf[i], "overflow") : cond[i];
+        r = select3(cx, c, val[i], r, i == k - 1 ? NULL : "replaced");
+    }
+    return lower_out_tensor(cx, n, 0, r);
 }
 
-/* lerp(start, end, weight) = start + weight * (end - start); weight a number or a tensor. */
+/* lerp(start, end, weight), torch's two forms: start + weight * (end - start) for |weight| < 0.5,
+ * else end - (end - start) * (1 - weight) (they differ with infinities, and in rounding); weight a
+ * number (the form picked here) or a tensor (a select). */
 int lower_lerp(lower_ctx *cx, const ts_node *n) {
     ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!a) return -1;
@@ -444,8 +504,17 @@ int lower_lerp(lower_ctx *cx, const ts_node *n) {
     if (b && b->type.dtype != dt) b = lower_cast(cx, b, dt, "end");
     if (w && w->type.dtype != dt) w = lower_cast(cx, w, dt, "weight");
     ir_value *d = b && w ? lower_binary(cx, IR_OP_SUB, b, a, "diff") : NULL;
-    ir_value *wd = d ? lower_binary(cx, IR_OP_MUL, w, d, "step") : NULL;
-    return lower_out_tensor(cx, n, 0, wd ? lower_binary(cx, IR_OP_ADD, a, wd, NULL) : NULL);
+    int small = 0, wnum = w && w->konst && w->konst->count == 1;
+    if (wnum) small = fabs(ir_const_get_f64(w->konst, 0)) < 0.5;
+    ir_value *lo = NULL, *hi = NULL;
+    if (d && (!wnum || small)) lo = lower_binary(cx, IR_OP_ADD, a, lower_binary(cx, IR_OP_MUL, w, d, "step"), "from_start");
+    if (d && (!wnum || !small)) {
+        ir_value *rest = lb_affine(cx, w, -1, 1); /* 1 - weight */
+        hi = rest ? lower_binary(cx, IR_OP_SUB, b, lower_binary(cx, IR_OP_MUL, d, rest, "back"), "from_end") : NULL;
+    }
+    if (wnum) return lower_out_tensor(cx, n, 0, small ? lo : hi);
+    ir_value *near = lo && hi ? with_num(cx, IR_OP_LESS, lower_unary(cx, IR_OP_ABS, w, "absw"), 0.5, "near_start") : NULL;
+    return lower_out_tensor(cx, n, 0, near ? select3(cx, near, lo, hi, NULL) : NULL);
 }
 
 /* ---- clamp ---- */

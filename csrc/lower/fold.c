@@ -57,8 +57,8 @@ static ir_value *one_hot_kernel(lower_ctx *cx, int64_t C, const fold_geom *g) {
     return v;
 }
 
-static int conv_params(lower_ctx *cx, ir_op *op, ir_value *x, ir_value *w, const fold_geom *g, int64_t C) {
-    int64_t pad[4] = {g->p[0], g->p[0], g->p[1], g->p[1]};
+/* pad: [top, bottom, left, right] (for the conv_transpose of fold, what is cropped). */
+static int conv_params(lower_ctx *cx, ir_op *op, ir_value *x, ir_value *w, const fold_geom *g, int64_t C, const int64_t *pad) {
     if (ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) ||
         lower_conv_params(cx, op, 2, g->s, pad, g->d, C))
         return -1;
@@ -81,7 +81,8 @@ int lower_im2col(lower_ctx *cx, const ts_node *n) {
     if (unb && !(x = lb_expand(cx, x, 1, &ax))) return -1;
     ir_value *w = one_hot_kernel(cx, C, &g);
     ir_op *op = w ? lower_op(cx, IR_OP_CONV, "patches") : NULL;
-    if (!op || conv_params(cx, op, x, w, &g, C)) return -1;
+    int64_t pad[4] = {g.p[0], g.p[0], g.p[1], g.p[1]};
+    if (!op || conv_params(cx, op, x, w, &g, C, pad)) return -1;
     ir_value *y = lower_finish(cx, op);
     int64_t shape[3] = {unb ? 1 : x->type.dims[0] < 0 ? -1 : x->type.dims[0], C * K, OH * OW};
     y = lower_reshape(cx, y, 3, shape, unb ? "cols" : NULL);
@@ -113,18 +114,21 @@ int lower_col2im(lower_ctx *cx, const ts_node *n) {
     int64_t s4[4] = {N, C * K, OH, OW};
     ir_value *w = one_hot_kernel(cx, C, &g);
     ir_value *x4 = w ? lower_reshape(cx, x, 4, s4, "blocks") : NULL;
+    /* The transpose covers the padded rows [0, full); the output is [p, p + os): crop p at the start,
+     * what lies past p + os at the end, and add zero rows where no window reaches. */
+    int64_t crop[4], pads[4], any = 0;
+    for (int a = 0; a < 2; a++) {
+        int64_t full = ((a ? OW : OH) - 1) * g.s[a] + g.d[a] * (g.k[a] - 1) + 1, rest = full - g.p[a] - os[a];
+        crop[2 * a] = g.p[a];
+        crop[2 * a + 1] = rest > 0 ? rest : 0;
+        pads[2 * a] = 0;
+        pads[2 * a + 1] = rest < 0 ? -rest : 0;
+        any |= rest < 0;
+    }
     ir_op *op = x4 ? lower_op(cx, IR_OP_CONV_TRANSPOSE, "folded") : NULL;
-    if (!op || conv_params(cx, op, x4, w, &g, C)) return -1;
+    if (!op || conv_params(cx, op, x4, w, &g, C, crop)) return -1;
     ir_value *y = lower_finish(cx, op);
     if (!y) return -1;
-    int64_t pads[4], any = 0;
-    for (int a = 0; a < 2; a++) {
-        int64_t got = ((a ? OW : OH) - 1) * g.s[a] + g.d[a] * (g.k[a] - 1) + 1 - 2 * g.p[a];
-        pads[2 * a] = 0;
-        pads[2 * a + 1] = os[a] - got;
-        any |= pads[2 * a + 1] != 0;
-        if (pads[2 * a + 1] < 0) return lower_fail(cx, "internal: fold output %lld > %lld", (long long)got, (long long)os[a]);
-    }
     if (any) {
         ir_op *pd = lower_op(cx, IR_OP_PAD, "tail");
         if (!pd || ir_op_set_input(pd, "x", y) || lower_param_i32v(cx, pd, "pad", 4, pads) ||

@@ -66,7 +66,8 @@ static ir_value *gather_along(lower_ctx *cx, ir_value *x, ir_value *idx, int a) 
         return NULL;
     }
     ir_value *offs = lb_const(cx, IR_INT32, r, idx->type.dims, off, "offsets");
-    ir_value *sc = offs ? lb_scalar_op(cx, IR_OP_MUL, idx, (double)stride[a]) : NULL;
+    ir_value *w = offs ? lb_wrap_index(cx, idx, x->type.dims[a]) : NULL; /* take_along_dim's -1 is the last */
+    ir_value *sc = w ? lb_scalar_op(cx, IR_OP_MUL, w, (double)stride[a]) : NULL;
     ir_value *flat_idx = sc ? lower_binary(cx, IR_OP_ADD, sc, offs, "flat_index") : NULL;
     int64_t all = -1;
     ir_value *flat = flat_idx ? lower_reshape(cx, x, 1, &all, "flat") : NULL;
@@ -89,6 +90,20 @@ int lower_gather_op(lower_ctx *cx, const ts_node *n) {
         return lower_out_tensor(cx, n, 0, lb_gather(cx, x, idx, 0));
     }
     if (lower_int_in(cx, n, take ? 2 : 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+    if (take && x->type.rank == idx->type.rank) { /* take_along_dim broadcasts x and idx off the axis */
+        if (lb_static(cx, x, "take_along_dim input") || lb_static(cx, idx, "take_along_dim indices")) return -1;
+        int64_t xd[IR_MAX_RANK], id[IR_MAX_RANK];
+        for (int i = 0; i < x->type.rank; i++) {
+            int64_t p = x->type.dims[i], q = idx->type.dims[i];
+            if (i != a && p != q && p != 1 && q != 1)
+                return lower_fail(cx, "take_along_dim: dim %d of sizes %lld and %lld do not broadcast", i, (long long)p, (long long)q);
+            xd[i] = i == a ? p : p > q ? p : q;
+            id[i] = i == a ? q : xd[i];
+        }
+        ir_type xt = ir_tensor_type(x->type.dtype, x->type.rank, xd), it = ir_tensor_type(IR_INT32, idx->type.rank, id);
+        if (!ir_type_equal(&xt, &x->type) && !(x = lb_broadcast(cx, x, &xt))) return -1;
+        if (!ir_type_equal(&it, &idx->type) && !(idx = lb_broadcast(cx, idx, &it))) return -1;
+    }
     return lower_out_tensor(cx, n, 0, gather_along(cx, x, idx, a));
 }
 
@@ -140,6 +155,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
     int r = x->type.rank, nd = 0, first = -1, last = -1, dim = 0;
     int64_t axes[IR_MAX_RANK];
     ir_value *idx[IR_MAX_RANK];
+    int from_mask[IR_MAX_RANK]; /* mask positions are never negative */
     for (int i = 0; i < l->n; i++) {
         lv *e = l->items[i];
         if (e->kind == LV_NONE) {
@@ -148,6 +164,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
         }
         ir_value *t = lower_as_tensor(cx, e, IR_DT_INVALID);
         if (!t) return -1;
+        if (nd == IR_MAX_RANK || dim >= r) return lower_fail(cx, "too many indices for a rank-%d tensor", r);
         if (t->type.dtype == IR_BOOL) { /* a mask over t.rank dims -> flat positions over them */
             int k = t->type.rank;
             if (dim + k > r) return lower_fail(cx, "bool mask of rank %d at dim %d of a rank-%d tensor", k, dim, r);
@@ -170,6 +187,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
                 r = (int)m;
             }
             idx[nd] = pos;
+            from_mask[nd] = 1;
             axes[nd++] = dim;
             if (first < 0) first = dim;
             last = dim;
@@ -178,6 +196,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
         }
         if (!(t = as_index(cx, t))) return -1;
         idx[nd] = t;
+        from_mask[nd] = 0;
         axes[nd++] = dim;
         if (first < 0) first = dim;
         last = dim;
@@ -204,8 +223,9 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
     ir_value *xm = lower_reshape(cx, xt, r - nd + 1, shape, "merged");
     ir_value *flat = NULL;
     int64_t stride = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        ir_value *t = stride == 1 ? idx[i] : lb_scalar_op(cx, IR_OP_MUL, idx[i], (double)stride);
+    for (int i = nd - 1; i >= 0; i--) { /* negative entries count from the end of their own dim */
+        ir_value *w = from_mask[i] ? idx[i] : lb_wrap_index(cx, idx[i], x->type.dims[axes[i]]);
+        ir_value *t = stride == 1 || !w ? w : lb_scalar_op(cx, IR_OP_MUL, w, (double)stride);
         flat = flat ? lower_binary(cx, IR_OP_ADD, t, flat, "flat_index") : t;
         if (!flat) return -1;
         stride *= x->type.dims[axes[i]];

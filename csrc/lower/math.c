@@ -45,6 +45,41 @@ ir_value *lm_log1p(lower_ctx *cx, ir_value *u, const char *suffix) {
     return one ? lm_select(cx, one, u, r, suffix) : NULL;
 }
 
+/* The sign bit of x as bool: x < 0 or 1 / x < 0 (so -0.0 counts; NaN does not). */
+static ir_value *signbit_of(lower_ctx *cx, ir_value *x, const char *suffix) {
+    ir_value *lt = with_c(cx, IR_OP_LESS, x, 0, "lt0");
+    ir_value *one = lt ? lower_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
+    ir_value *inv = one ? lower_binary(cx, IR_OP_REAL_DIV, one, x, "inv") : NULL;
+    return inv ? lower_binary(cx, IR_OP_LOGICAL_OR, lt, with_c(cx, IR_OP_LESS, inv, 0, "inv_lt0"), suffix) : NULL;
+}
+
+/* See math.h. t = min(|x|, |y|) / max(|x|, |y|) in [0, 1] (0 for two zeros, 1 for two infinities),
+ * a = atan(t), pi/2 - a when |y| > |x|, pi - a when x's sign bit is set, negated when y's is; NaN
+ * propagates through max / min. (select's a and b carry the full shape: Core ML's select does not
+ * broadcast them to cond's.) */
+ir_value *lm_atan2(lower_ctx *cx, ir_value *y, ir_value *x) {
+    ir_dtype dt = y->type.dtype;
+    ir_value *ay = lower_unary(cx, IR_OP_ABS, y, "absy"), *ax = ay ? lower_unary(cx, IR_OP_ABS, x, "absx") : NULL;
+    ir_value *mx = ax ? lower_binary(cx, IR_OP_MAXIMUM, ay, ax, "max") : NULL;
+    ir_value *mn = mx ? lower_binary(cx, IR_OP_MINIMUM, ay, ax, "min") : NULL;
+    ir_value *t = mn ? lower_binary(cx, IR_OP_REAL_DIV, mn, mx, "ratio") : NULL;
+    ir_value *zero = t ? lower_const_scalar(cx, 0, dt, "zero") : NULL, *one = zero ? lower_const_scalar(cx, 1, dt, "one") : NULL;
+    ir_value *infs = one ? with_c(cx, IR_OP_EQUAL, mn, INFINITY, "infs") : NULL;
+    t = infs ? lm_select(cx, infs, one, t, "ratio_inf") : NULL;
+    ir_value *zeros = t ? with_c(cx, IR_OP_EQUAL, mx, 0, "zeros") : NULL;
+    t = zeros ? lm_select(cx, zeros, zero, t, "ratio_zero") : NULL;
+    ir_value *a = t ? lower_unary(cx, IR_OP_ATAN, t, "atan") : NULL;
+    ir_value *steep = a ? lower_binary(cx, IR_OP_GREATER, ay, ax, "steep") : NULL;
+    ir_value *comp = steep ? lb_affine(cx, a, -1, PI / 2) : NULL;
+    a = comp ? lm_select(cx, steep, comp, a, "octant") : NULL;
+    ir_value *left = a ? signbit_of(cx, x, "left") : NULL;
+    ir_value *back = left ? lb_affine(cx, a, -1, PI) : NULL;
+    a = back ? lm_select(cx, left, back, a, "half") : NULL;
+    ir_value *below = a ? signbit_of(cx, y, "below") : NULL;
+    ir_value *neg = below ? with_c(cx, IR_OP_MUL, a, -1, "neg") : NULL;
+    return neg ? lm_select(cx, below, neg, a, NULL) : NULL;
+}
+
 /* See math.h. */
 ir_value *lm_float_in(lower_ctx *cx, const ts_node *n, int i) {
     ir_value *x = lower_tensor_in(cx, n, i, IR_FP32);
@@ -188,8 +223,18 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
         ir_value *c = z ? lower_binary(cx, IR_OP_LOGICAL_AND, z, lower_binary(cx, IR_OP_EQUAL, y, y, "y_num"), "zero") : NULL;
         r = c ? lm_select(cx, c, num_as(cx, 0, x, "zero_v"), p, NULL) : NULL;
     } else if (strcmp(k, "hypot") == 0) {
-        ir_value *s = lower_binary(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQUARE, x, "x_sq"), lower_unary(cx, IR_OP_SQUARE, y, "y_sq"), "sum");
-        r = s ? lower_unary(cx, IR_OP_SQRT, s, NULL) : NULL;
+        /* m sqrt(1 + (n / m)^2) with m, n = max, min of |x|, |y|: no overflow of the squares; 0 for two
+         * zeros, inf where either is infinite (even with a NaN), else NaN propagates */
+        ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *m = ay ? lower_binary(cx, IR_OP_MAXIMUM, ax, ay, "max") : NULL;
+        ir_value *q = m ? lower_binary(cx, IR_OP_REAL_DIV, lower_binary(cx, IR_OP_MINIMUM, ax, ay, "min"), m, "ratio") : NULL;
+        ir_value *mz = q ? with_c(cx, IR_OP_EQUAL, m, 0, "zeros") : NULL;
+        q = mz ? lm_select(cx, mz, num_as(cx, 0, q, "zero"), q, "ratio_z") : NULL;
+        ir_value *s = q ? lower_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQUARE, q, "sq"), 1, "one_sq"), "root") : NULL;
+        ir_value *h = s ? lower_binary(cx, IR_OP_MUL, m, s, "scaled") : NULL;
+        ir_value *inf = h ? lower_binary(cx, IR_OP_LOGICAL_OR, with_c(cx, IR_OP_EQUAL, ax, INFINITY, "x_inf"),
+                                         with_c(cx, IR_OP_EQUAL, ay, INFINITY, "y_inf"), "inf") : NULL;
+        r = inf ? lm_select(cx, inf, num_as(cx, INFINITY, h, "inf_v"), h, NULL) : NULL;
     } else if (strcmp(k, "logaddexp") == 0 || strcmp(k, "logaddexp2") == 0) {
         /* max + softplus(-|x - y| c) / c, c = 1 or ln 2 */
         double c = k[9] == '2' ? log(2.0) : 1.0;
@@ -200,16 +245,15 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
         ir_value *sp = d ? lower_unary(cx, IR_OP_SOFTPLUS, with_c(cx, IR_OP_MUL, d, -c, "neg"), "softplus") : NULL;
         if (sp && c != 1.0) sp = with_c(cx, IR_OP_MUL, sp, 1 / c, "log2");
         r = sp ? lower_binary(cx, IR_OP_ADD, m, sp, NULL) : NULL;
-    } else if (strcmp(k, "copysign") == 0) { /* |x| * (1 - 2 [y < 0 or 1/y < 0]): -0.0 counts as negative */
-        ir_value *neg = with_c(cx, IR_OP_LESS, y, 0, "neg");
-        ir_value *inv = neg ? lower_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, y, "one"), y, "inv") : NULL;
-        ir_value *any = inv ? lower_binary(cx, IR_OP_LOGICAL_OR, neg, with_c(cx, IR_OP_LESS, inv, 0, "neg_zero"), "negative") : NULL;
+    } else if (strcmp(k, "copysign") == 0) { /* |x| * (1 - 2 [y's sign bit]): -0.0 counts as negative */
+        ir_value *any = signbit_of(cx, y, "negative");
         ir_value *f = any ? lb_affine(cx, lower_cast(cx, any, x->type.dtype, "flag"), -2, 1) : NULL;
         r = f ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_ABS, x, "abs"), f, NULL) : NULL;
-    } else if (strcmp(k, "heaviside") == 0) { /* [x > 0] + [x == 0] * values */
+    } else if (strcmp(k, "heaviside") == 0) { /* values where x == 0, else [x > 0] (values may be inf / NaN) */
         ir_value *pos = lower_cast(cx, with_c(cx, IR_OP_GREATER, x, 0, "pos"), x->type.dtype, "pos_v");
-        ir_value *z = pos ? lower_cast(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), x->type.dtype, "zero_v") : NULL;
-        r = z ? lower_binary(cx, IR_OP_ADD, pos, lower_binary(cx, IR_OP_MUL, z, y, "at_zero"), NULL) : NULL;
+        r = pos ? lm_select(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), y, pos, NULL) : NULL;
+        ir_value *t0 = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+        if (r && t0 && t0->type.dtype == IR_BOOL) r = lower_cast(cx, r, IR_BOOL, "bool"); /* torch: bools stay bool */
     } else {
         return lower_fail(cx, "internal: unknown math op");
     }

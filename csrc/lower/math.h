@@ -18,6 +18,8 @@ ir_value *lm_float_in(lower_ctx *cx, const ts_node *n, int i);
  * when float tensors differ), else int32 (bools count as ints) unless a float number or
  * want_float makes it fp32. */
 int lm_common_in(lower_ctx *cx, const ts_node *n, int first, int cnt, int want_float, ir_value **out);
+/* C's atan2(y, x) of two float tensors of one dtype (signed zeros, infinities and NaN as in C). */
+ir_value *lm_atan2(lower_ctx *cx, ir_value *y, ir_value *x);
 /* The p-norm of x over the given axes: 2, 1, +-inf, 0 (count of nonzeros) or any p. */
 ir_value *lower_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep);
 

@@ -10,21 +10,6 @@
 
 #include <string.h>
 
-/* x with negative entries of an int32 index made positive for a dim of size `size`. */
-static ir_value *wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
-    if (!idx) return NULL;
-    if (idx->konst) {
-        int neg = 0;
-        for (int64_t i = 0; i < idx->konst->count; i++) neg |= ir_const_get_i64(idx->konst, i) < 0;
-        if (!neg) return idx;
-    }
-    ir_value *z = lower_const_scalar(cx, 0, IR_INT32, "zero");
-    ir_value *lt = z ? lower_binary(cx, IR_OP_LESS, idx, z, "negative") : NULL;
-    ir_value *li = lt ? lower_cast(cx, lt, IR_INT32, "negative_int") : NULL;
-    ir_value *off = li ? lb_scalar_op(cx, IR_OP_MUL, li, (double)size) : NULL;
-    return off ? lower_binary(cx, IR_OP_ADD, idx, off, "wrapped") : NULL;
-}
-
 static ir_value *select_op(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b) {
     ir_op *op = c && a && b ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
@@ -107,7 +92,7 @@ static ir_value *const_put(lower_ctx *cx, ir_value *x, ir_value *t, int dim, lv 
         idx[p] = (float)(size + j);
     }
     if (acc) { /* x at the indices + v */
-        ir_value *cur = lb_gather(cx, x, wrap_index(cx, t->type.dtype == IR_INT32 ? t : lower_cast(cx, t, IR_INT32, "idx"), size), dim);
+        ir_value *cur = lb_gather(cx, x, lb_wrap_index(cx, t->type.dtype == IR_INT32 ? t : lower_cast(cx, t, IR_INT32, "idx"), size), dim);
         if (!(v = lower_binary(cx, IR_OP_ADD, cur, v, "accumulated"))) return NULL;
     }
     ir_value *both[2] = {x, v};
@@ -201,7 +186,7 @@ static ir_value *scatter_put(lower_ctx *cx, ir_value *x, int nd, const int *d, i
         us[k++] = L;
         for (int i = 0; i < no; i++) us[k++] = x->type.dims[others[i]];
         ir_value *fi = lower_reshape(cx, ix[0], 1, &all, "index_flat");
-        fi = wrap_index(cx, fi, x->type.dims[d[0]]);
+        fi = lb_wrap_index(cx, fi, x->type.dims[d[0]]);
         if (br != 1 && !(v = lower_reshape(cx, v, k, us, "updates"))) return NULL;
         ir_op *op = fi ? lower_op(cx, IR_OP_SCATTER, NULL) : NULL;
         if (!op || ir_op_set_input(op, "data", xt) || ir_op_set_input(op, "indices", fi) || ir_op_set_input(op, "updates", v) ||
@@ -212,7 +197,7 @@ static ir_value *scatter_put(lower_ctx *cx, ir_value *x, int nd, const int *d, i
         ir_value *cols[IR_MAX_RANK];
         ir_type bt = ir_tensor_type(IR_INT32, br, B);
         for (int i = 0; i < nd; i++)
-            if (!(cols[i] = lb_broadcast(cx, wrap_index(cx, ix[i], x->type.dims[d[i]]), &bt))) return NULL;
+            if (!(cols[i] = lb_broadcast(cx, lb_wrap_index(cx, ix[i], x->type.dims[d[i]]), &bt))) return NULL;
         ir_value *coords = lb_stack(cx, nd, cols, br);
         ir_op *op = coords ? lower_op(cx, IR_OP_SCATTER_ND, NULL) : NULL;
         if (!op || ir_op_set_input(op, "data", xt) || ir_op_set_input(op, "indices", coords) ||
