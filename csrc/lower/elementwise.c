@@ -278,6 +278,9 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         if (!f) return -1;
         if (f->kind == LV_BOOL) dt = IR_BOOL;
         ir_value *r = lower_const_scalar(cx, f->kind == LV_FLOAT ? f->f : (double)f->i, dt, NULL);
+        const ir_type *shaped = a->kind == LV_TENSOR ? &a->v->type : NULL; /* keep the operands' [1, 1, ..] */
+        if (b->kind == LV_TENSOR && (!shaped || b->v->type.rank > shaped->rank)) shaped = &b->v->type;
+        if (r && shaped && shaped->rank > 0) r = lower_reshape(cx, r, shaped->rank, shaped->dims, "shaped");
         return r ? lower_out_tensor(cx, n, 0, r) : -1;
     }
     int scalar_result = a->kind != LV_TENSOR && b->kind != LV_TENSOR; /* run-time numbers */
