@@ -5,7 +5,7 @@
  * serialization, execution) happens here and below. Module state, no globals;
  * only PyInit__core is exported.
  */
-#include "python/py.h"
+#include "python/bounds.h"
 
 #define PY_ARRAY_UNIQUE_SYMBOL pt2coreml_ARRAY_API
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int py_desc_from_dict(PyObject *dict, ser_desc *d, pc_arena *a);
-PyObject *py_desc_to_dict(const ser_desc *d);
 PyObject *py_read_spec(PyObject *module, PyObject *args);
 
 typedef struct {
@@ -29,6 +27,7 @@ typedef struct {
     ir_program *prog;
     rt_model *rt;     /* prepared lazily, under the GIL */
     PyObject *module; /* strong ref: reaches the module state */
+    py_bounds *bounds; /* input sizes the description allows (NULL: only the program's types) */
 } ProgramObject;
 
 static py_state *get_state(PyObject *module) { return (py_state *)PyModule_GetState(module); }
@@ -82,6 +81,7 @@ static PyObject *program_wrap(PyObject *module, ir_program *p) {
     }
     o->prog = p;
     o->rt = NULL;
+    o->bounds = NULL;
     o->module = Py_NewRef(module);
     return (PyObject *)o;
 }
@@ -89,6 +89,7 @@ static PyObject *program_wrap(PyObject *module, ir_program *p) {
 static void program_dealloc(ProgramObject *o) {
     PyTypeObject *tp = Py_TYPE(o);
     rt_free(o->rt);
+    py_bounds_free(o->bounds);
     ir_program_free(o->prog);
     Py_XDECREF(o->module);
     PyObject_Free(o);
@@ -320,7 +321,20 @@ static PyObject *program_run(ProgramObject *o, PyObject *args) {
                          ir_dtype_name(v->type.dtype));
             goto done;
         }
-        arrs[i] = PyArray_FROMANY(PySequence_Fast_GET_ITEM(seq, i), npt, 0, IR_MAX_RANK,
+        PyObject *given = PySequence_Fast_GET_ITEM(seq, i);
+        if (PyArray_Check(given)) { /* same-kind casts only: fp64 -> fp32, not fp32 -> int32 */
+            PyArray_Descr *want = PyArray_DescrFromType(npt);
+            int ok = want && PyArray_CanCastTypeTo(PyArray_DESCR((PyArrayObject *)given), want, NPY_SAME_KIND_CASTING);
+            Py_XDECREF(want);
+            if (!ok) {
+                int gt = np_to_ir_dtype(PyArray_TYPE((PyArrayObject *)given));
+                PyErr_Format(PyExc_TypeError, "input '%s' must be %s, got %s", v->name,
+                             ir_dtype_name(v->type.dtype), gt != IR_DT_INVALID ? ir_dtype_name((ir_dtype)gt) :
+                             PyArray_DESCR((PyArrayObject *)given)->typeobj->tp_name);
+                goto done;
+            }
+        }
+        arrs[i] = PyArray_FROMANY(given, npt, 0, IR_MAX_RANK,
                                   NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
         if (!arrs[i]) goto done;
         PyArrayObject *a = (PyArrayObject *)arrs[i];
@@ -328,6 +342,7 @@ static PyObject *program_run(ProgramObject *o, PyObject *args) {
         ins[i].rank = PyArray_NDIM(a);
         for (int k = 0; k < ins[i].rank; k++) ins[i].dims[k] = PyArray_DIM(a, k);
         ins[i].data = PyArray_DATA(a);
+        if (py_bounds_check(o->bounds, i, v, ins[i].rank, ins[i].dims)) goto done;
     }
     pc_err e = {0};
     int r;
@@ -390,6 +405,15 @@ static PyObject *program_memory_plan(ProgramObject *o, PyObject *unused) {
                          "largest_value_bytes", (long long)mp.largest_value_bytes);
 }
 
+/* set_description(desc): check desc against main and enforce its input bounds in run(). */
+static PyObject *program_set_description(ProgramObject *o, PyObject *desc) {
+    py_bounds *b = py_bounds_from_dict(o->module, o->prog, desc);
+    if (!b) return NULL;
+    py_bounds_free(o->bounds);
+    o->bounds = b;
+    Py_RETURN_NONE;
+}
+
 static int pass_by_name(ir_program *p, const char *name, pc_err *e) {
     static const struct { const char *name; int (*fn)(ir_function *, pc_err *); } table[] = {
         {"dead_code", pass_dead_code},       {"const_fold", pass_const_fold},
@@ -430,6 +454,8 @@ static PyMethodDef program_methods[] = {
     {"histogram", (PyCFunction)program_histogram, METH_NOARGS, "histogram(): {op type: count}"},
     {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc): write an .mlpackage"},
     {"run", (PyCFunction)program_run, METH_VARARGS, "run([arrays]): execute main in the reference runtime"},
+    {"set_description", (PyCFunction)program_set_description, METH_O,
+     "set_description(desc): check the description dict against main; run() then enforces its input bounds"},
     {"memory_plan", (PyCFunction)program_memory_plan, METH_NOARGS,
      "memory_plan(): runtime memory figures in bytes (constants, fp32 copies, peak live activations)"},
     {"run_pass", (PyCFunction)program_run_pass, METH_VARARGS, "run_pass(name): apply one graph pass"},
@@ -482,16 +508,20 @@ static PyObject *mod_load(PyObject *m, PyObject *args) {
         return py_raise(m, &e);
     }
     PyObject *dd = py_desc_to_dict(&d);
+    py_bounds *b = dd ? py_bounds_new(ir_program_main(p), &d) : NULL;
     pc_arena_free(a);
-    if (!dd) {
+    if (!b) {
+        Py_XDECREF(dd);
         ir_program_free(p);
         return NULL;
     }
     PyObject *prog = program_wrap(m, p);
     if (!prog) {
+        py_bounds_free(b);
         Py_DECREF(dd);
         return NULL;
     }
+    ((ProgramObject *)prog)->bounds = b;
     return Py_BuildValue("(NN)", prog, dd);
 }
 

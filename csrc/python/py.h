@@ -20,6 +20,11 @@ typedef struct py_state {
  * e->kind is PC_OK). Returns NULL for convenience. */
 PyObject *py_raise(PyObject *module, const pc_err *e);
 
+/* desc.c: model description dict <-> ser_desc (serialize/ser.h). */
+struct ser_desc;
+int py_desc_from_dict(PyObject *dict, struct ser_desc *d, pc_arena *a);
+PyObject *py_desc_to_dict(const struct ser_desc *d);
+
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);
 

@@ -270,8 +270,8 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
         if (f->flexible && f->rank == 4) {
             Cml__ImageFeatureType__ImageSizeRange *r =
                 NEW(a, Cml__ImageFeatureType__ImageSizeRange, CML__IMAGE_FEATURE_TYPE__IMAGE_SIZE_RANGE__INIT);
-            if (!r || !(r->heightrange = size_range(a, f->shape[2], f->upper[2])) ||
-                !(r->widthrange = size_range(a, f->shape[3], f->upper[3])))
+            if (!r || !(r->heightrange = size_range(a, ser_feature_lower(f, 2), f->upper[2])) ||
+                !(r->widthrange = size_range(a, ser_feature_lower(f, 3), f->upper[3])))
                 return pc_fail(e, PC_E_NOMEM, "out of memory");
             it->size_flexibility_case = CML__IMAGE_FEATURE_TYPE__SIZE_FLEXIBILITY_IMAGE_SIZE_RANGE;
             it->imagesizerange = r;

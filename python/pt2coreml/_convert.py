@@ -209,7 +209,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         if s[6] is not None:
             feat["enumerated"] = s[6]
         if isinstance(t, ImageType):
-            feat.update(kind="image", width=s[2][3], height=s[2][2], color_space=t.color_layout.value)
+            feat.update(kind="image", width=s[5][3], height=s[5][2], color_space=t.color_layout.value)
         desc_inputs.append(feat)
     desc_outputs = [{"name": name, "kind": "array", "dtype": dtype,
                      "shape": [d if d is not None else 1 for d in shape],
