@@ -136,63 +136,61 @@ def _main_block(spec):
     return fn.block_specializations[fn.opset]
 
 
-def test_renamed_input_is_refused():
-    def edit(spec):
-        spec.description.input[1].name = "bee"
-    p = _tampered("mb_two_io", edit, "renamed_input")
-    _refused(p, "input 'bee'", "not one the program's main function takes", "'a', 'b'")
+def _array_type(code_name):
+    return getattr(M.ct().proto.FeatureTypes_pb2.ArrayFeatureType, code_name)
 
 
-def test_retyped_input_is_refused():
-    def edit(spec):
-        spec.description.input[0].type.multiArrayType.dataType = M.ct().proto.FeatureTypes_pb2.ArrayFeatureType.INT32
-    p = _tampered("mb_two_io", edit, "retyped_input")
-    _refused(p, "input 'a'", "description says int32 array [2,3]", "takes fp32[2,3]")
+def _rename_input(spec):
+    spec.description.input[1].name = "bee"
 
 
-def test_reshaped_input_is_refused():
-    def edit(spec):
-        spec.description.input[0].type.multiArrayType.shape[1] = 5
-    p = _tampered("mb_two_io", edit, "reshaped_input")
-    _refused(p, "input 'a'", "fp32 array [2,5]", "takes fp32[2,3]")
+def _retype_input(spec):
+    spec.description.input[0].type.multiArrayType.dataType = _array_type("INT32")
 
 
-def test_flexible_description_of_fixed_input_is_refused():
-    def edit(spec):
-        arr = spec.description.input[0].type.multiArrayType
-        for lo, up in ((2, 2), (1, 8)):
-            r = arr.shapeRange.sizeRanges.add()
-            r.lowerBound, r.upperBound = lo, up
-    p = _tampered("mb_two_io", edit, "flexible_fixed_input")
-    _refused(p, "input 'a'", "[2,1..8]", "takes fp32[2,3]")
+def _reshape_input(spec):
+    spec.description.input[0].type.multiArrayType.shape[1] = 5
 
 
-def test_dropped_input_is_refused():
-    def edit(spec):
-        del spec.description.input[1]
-    p = _tampered("mb_two_io", edit, "dropped_input")
-    _refused(p, "takes input 'b' (fp32[2,3]), which the model description does not list")
+def _flexible_fixed_input(spec):
+    arr = spec.description.input[0].type.multiArrayType
+    for lo, up in ((2, 2), (1, 8)):
+        r = arr.shapeRange.sizeRanges.add()
+        r.lowerBound, r.upperBound = lo, up
 
 
-def test_renamed_output_is_refused():
-    def edit(spec):
-        spec.description.output[0].name = "sum"
-    p = _tampered("mb_two_io", edit, "renamed_output")
-    _refused(p, "output 'sum'", "not one the program's main function returns", "'s', 'd'")
+def _drop_input(spec):
+    del spec.description.input[1]
 
 
-def test_retyped_output_is_refused():
-    def edit(spec):
-        spec.description.output[1].type.multiArrayType.dataType = M.ct().proto.FeatureTypes_pb2.ArrayFeatureType.FLOAT16
-    p = _tampered("mb_two_io", edit, "retyped_output")
-    _refused(p, "output 'd'", "description says fp16 array [2,3]", "returns fp32[2,3]")
+def _rename_output(spec):
+    spec.description.output[0].name = "sum"
 
 
-def test_dropped_output_is_refused():
-    def edit(spec):
-        del spec.description.output[0]
-    p = _tampered("mb_two_io", edit, "dropped_output")
-    _refused(p, "returns output 's' (fp32[2,3]), which the model description does not list")
+def _retype_output(spec):
+    spec.description.output[1].type.multiArrayType.dataType = _array_type("FLOAT16")
+
+
+def _drop_output(spec):
+    del spec.description.output[0]
+
+
+TAMPERED = {  # edit of the description of a two-input, two-output program -> what the error names
+    "renamed_input": (_rename_input, ["input 'bee'", "not one the program's main function takes", "'a', 'b'"]),
+    "retyped_input": (_retype_input, ["input 'a'", "description says int32 array [2,3]", "takes fp32[2,3]"]),
+    "reshaped_input": (_reshape_input, ["input 'a'", "fp32 array [2,5]", "takes fp32[2,3]"]),
+    "flexible_fixed_input": (_flexible_fixed_input, ["input 'a'", "[2,1..8]", "takes fp32[2,3]"]),
+    "dropped_input": (_drop_input, ["takes input 'b' (fp32[2,3]), which the model description does not list"]),
+    "renamed_output": (_rename_output, ["output 'sum'", "not one the program's main function returns", "'s', 'd'"]),
+    "retyped_output": (_retype_output, ["output 'd'", "description says fp16 array [2,3]", "returns fp32[2,3]"]),
+    "dropped_output": (_drop_output, ["returns output 's' (fp32[2,3]), which the model description does not list"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED))
+def test_tampered_description_is_refused(case):
+    edit, fragments = TAMPERED[case]
+    _refused(_tampered("mb_two_io", edit, case), *fragments)
 
 
 def test_main_block_returning_another_value_is_refused():
@@ -263,3 +261,25 @@ def test_set_description_checks_a_program_against_a_description():
     with pytest.raises(ValueError, match=r"output 's': the model description says int32 array \[2,3\], but the "
                                          r"program's main function returns fp32\[2,3\]"):
         prog.set_description(desc)
+
+
+def test_fp16_input_needs_ios16(tmp_path):
+    """Before iOS16 the description cannot say fp16, so an fp16 program input would not be the described one."""
+    import torch
+
+    class Twice(torch.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    tr = torch.jit.trace(Twice().eval(), torch.rand(2, 3))
+    with pytest.raises(ValueError, match=r"inputs\[0\] \(x\): fp16 inputs need minimum_deployment_target=ct.target.iOS16"):
+        pt2coreml.convert(tr, inputs=[pt2coreml.TensorType(name="x", shape=(2, 3), dtype=np.float16)])
+    m = pt2coreml.convert(tr, inputs=[pt2coreml.TensorType(name="x", shape=(2, 3), dtype=np.float16)],
+                          minimum_deployment_target=pt2coreml.target.iOS16)
+    path = str(tmp_path / "h.mlpackage")
+    m.save(path)
+    loaded = pt2coreml.models.MLModel(path)
+    assert loaded._desc["inputs"][0]["dtype"] == "fp16"
+    x = np.array([[0.5, 1, 2], [3, 4, 5]], np.float16)
+    (y,) = loaded.predict({"x": x}).values()
+    np.testing.assert_array_equal(y, x * 2)

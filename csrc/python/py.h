@@ -20,6 +20,22 @@ typedef struct py_state {
  * e->kind is PC_OK). Returns NULL for convenience. */
 PyObject *py_raise(PyObject *module, const pc_err *e);
 
+/* A compiled program (pt2coreml._core.Program). */
+struct rt_model;
+struct py_bounds;
+typedef struct {
+    PyObject_HEAD
+    ir_program *prog;
+    struct rt_model *rt;      /* prepared lazily, under the GIL */
+    PyObject *module;         /* strong ref: reaches the module state */
+    struct py_bounds *bounds; /* input sizes the description allows (NULL: only the program's types) */
+} ProgramObject;
+
+/* run.c: the Program methods that run it */
+PyObject *py_program_run(ProgramObject *o, PyObject *args);
+PyObject *py_program_memory_plan(ProgramObject *o, PyObject *unused);
+PyObject *py_program_set_description(ProgramObject *o, PyObject *desc);
+
 /* desc.c: model description dict <-> ser_desc (serialize/ser.h). */
 struct ser_desc;
 int py_desc_from_dict(PyObject *dict, struct ser_desc *d, pc_arena *a);

@@ -270,6 +270,8 @@ def _array_to_image(arr, feat):
 def _finish_output(r, feat):
     if feat is not None and feat.get("kind") == "image" and isinstance(r, np.ndarray):
         return _array_to_image(r, feat)
+    if isinstance(r, np.ndarray) and r.ndim == 0:
+        return r.reshape(1)  # Core ML has no rank-0 arrays: a scalar output comes back as shape (1,)
     return r
 
 
