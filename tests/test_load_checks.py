@@ -77,6 +77,16 @@ def built(kind):
                 t = torch.jit.trace(Net().eval(), torch.rand(1, 1, 4, 4))
                 kw.update(inputs=[c.ImageType(name="x", shape=(1, 1, 4, 4), color_layout=c.colorlayout.GRAYSCALE)])
                 ex = {"x": ex["x"][:, :1]}
+            elif kind == "optional_default":  # an optional input with a default value, at iOS16
+                class Add(torch.nn.Module):
+                    def forward(self, x, y):
+                        return x + y
+
+                t = torch.jit.trace(Add().eval(), (torch.rand(2, 3), torch.rand(2, 3)))
+                kw.update(minimum_deployment_target=c.target.iOS16,
+                          inputs=[c.TensorType(name="x", shape=(2, 3)),
+                                  c.TensorType(name="y", shape=(2, 3), default_value=np.full((2, 3), 0.5, np.float32))])
+                ex = {"x": np.ones((2, 3), np.float16), "y": np.ones((2, 3), np.float32)}
             elif kind == "classifier":
                 class Cls(torch.nn.Module):
                     def forward(self, x):
@@ -92,7 +102,7 @@ def built(kind):
 
 
 KINDS = ["mb_two_io", "mb_int", "fp16_io", "range", "enumerated", "enumerated18", "image_range", "gray",
-         "classifier"]
+         "optional_default", "classifier"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -283,3 +293,22 @@ def test_fp16_input_needs_ios16(tmp_path):
     x = np.array([[0.5, 1, 2], [3, 4, 5]], np.float16)
     (y,) = loaded.predict({"x": x}).values()
     np.testing.assert_array_equal(y, x * 2)
+
+
+def test_optional_input_default_value(tmp_path):
+    """coremltools' default_value for an optional input: kept through our save, and predict() fills a
+    left-out input with it, as Core ML does."""
+    path, ex = built("optional_default")
+    m = pt2coreml.models.MLModel(path)
+    y = next(f for f in m._desc["inputs"] if f["name"] == "y")
+    assert (y["optional"], y["default_value"], y["default_type"]) == (1, 0.5, "float")
+    again = str(tmp_path / "again.mlpackage")
+    m.save(again)
+    spec = M.spec_of(again)
+    assert spec.description.input[1].type.multiArrayType.floatDefaultValue == 0.5
+    assert spec.description.input[1].type.isOptional
+    for model in (m, pt2coreml.models.MLModel(again)):
+        (out,) = model.predict({"x": ex["x"]}).values()
+        np.testing.assert_allclose(out, np.full((2, 3), 1.5))
+        (out,) = model.predict(ex).values()
+        np.testing.assert_allclose(out, np.full((2, 3), 2.0))

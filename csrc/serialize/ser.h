@@ -36,6 +36,10 @@ typedef struct ser_feature {
     int64_t lower[IR_MAX_RANK];
     int nenum;                  /* > 0: enumerated shapes, enum_shapes[k * rank + i]; shape[] is the default */
     int64_t *enum_shapes;
+    /* ARRAY, optional inputs: the value Core ML fills the array with when the input is not given
+     * (default_kind: 0 none, 1 int, 2 float, 3 double: ArrayFeatureType.defaultOptionalValue) */
+    int default_kind;
+    double default_value;
 } ser_feature;
 
 typedef struct ser_kv { const char *key, *value; } ser_kv;

@@ -182,7 +182,11 @@ class MLModel:
             raise TypeError("predict() takes a dict mapping input names to numpy arrays")
         ins, outs = self._prog.io()
         names = [n for n, _ in ins]
+        in_feats = {f["name"]: f for f in self._desc["inputs"]}
         unknown = sorted(set(data) - set(names))
+        defaults = {n: _default_input(in_feats[n], dt) for n, (dt, _) in ins
+                    if n not in data and n in in_feats and in_feats[n].get("default_value") is not None}
+        data = {**defaults, **data}
         missing = [n for n in names if n not in data]
         if unknown or missing:
             parts = []
@@ -192,7 +196,6 @@ class MLModel:
                 parts.append(f"unknown input(s) {unknown}")
             raise ValueError(f"predict(): {', '.join(parts)}; the model's inputs are {names}")
         arrays = []
-        in_feats = {f["name"]: f for f in self._desc["inputs"]}
         for name, (dtype, shape) in ins:
             arrays.append(_prepare_input(name, data[name], dtype, shape, in_feats.get(name, {})))
         results = self._prog.run(arrays)
@@ -278,6 +281,12 @@ def _finish_output(r, feat):
 def _copy_desc(d):
     import copy
     return copy.deepcopy(d)
+
+
+def _default_input(feat, dtype):
+    """An optional input left out: Core ML fills it with the description's default value, in the
+    default shape."""
+    return np.full(feat.get("shape", []), feat["default_value"], dtype=_NP.get(dtype, np.float32))
 
 
 def _check_bounds(name, shape, feat):
