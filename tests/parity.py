@@ -70,6 +70,8 @@ def torch_outputs(script_module, example_inputs):
 def compare(name, got, ref, tol, rel_scale=None):
     got = np.asarray(got)
     ref = np.asarray(ref)
+    if ref.shape == () and got.shape == (1,):  # predict() returns a scalar as Core ML does, shape (1,)
+        got = got.reshape(())
     assert got.shape == ref.shape, f"{name}: shape {got.shape} != torch's {ref.shape}"
     if ref.dtype == np.bool_ or np.issubdtype(ref.dtype, np.integer):
         bad = np.flatnonzero(got.astype(ref.dtype) != ref)

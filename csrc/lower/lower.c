@@ -439,7 +439,13 @@ static int add_outputs(lower_ctx *cx) {
         if (!v) return -1;
         int used = 0;
         for (int k = 0; k < i; k++) used |= outs[k] == v;
-        if (!v->def || v->def->kind == IR_OP_CONST || used) {
+        if (v->type.kind == IR_TK_TENSOR && v->type.dtype == IR_BOOL) {
+            /* Core ML arrays hold no bools: the output is cast to fp32 (0 / 1), as coremltools does,
+             * and the cast takes the output's name */
+            const char *name = want ? want : v->def && v->def->kind != IR_OP_CONST ? v->name : NULL;
+            v = lower_cast(cx, v, IR_FP32, "out_fp32");
+            if (!v || (name && rename_value(cx, v, name))) return -1;
+        } else if (!v->def || v->def->kind == IR_OP_CONST || used) {
             v = lower_unary(cx, IR_OP_IDENTITY, v, "out");
             if (!v) return -1;
         }

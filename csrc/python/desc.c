@@ -9,7 +9,8 @@
  *              "double"|"string"|"dict", "dtype": "fp32"|"fp16"|"fp64"|"int32",
  *              "shape": [int], "upper": [int] (optional, -1 = unbounded),
  *              "width": int, "height": int, "color_space": int,
- *              "dict_key_int": bool, "optional": bool}
+ *              "dict_key_int": bool, "optional": bool,
+ *              "default_value": number, "default_type": "int"|"float"|"double" (optional arrays only)}
  */
 #include "python/py.h"
 #include "serialize/ser.h"
@@ -160,6 +161,17 @@ static int feature_from_dict(PyObject *d, ser_feature *f, pc_arena *a) {
     f->color_space = (int)get_int(d, "color_space", SER_RGB, &err);
     f->dict_key_int = (int)get_int(d, "dict_key_int", 0, &err);
     f->optional = (int)get_int(d, "optional", 0, &err);
+    PyObject *dv = PyDict_GetItemString(d, "default_value");
+    if (!err && dv && dv != Py_None) {
+        const char *dk = get_str(d, "default_type", a, &err);
+        f->default_value = PyFloat_AsDouble(dv);
+        if (err || (f->default_value == -1.0 && PyErr_Occurred())) return -1;
+        f->default_kind = !dk || strcmp(dk, "float") == 0 ? 2 : strcmp(dk, "int") == 0 ? 1 : strcmp(dk, "double") == 0 ? 3 : 0;
+        if (!f->default_kind) {
+            PyErr_Format(PyExc_ValueError, "feature '%s': default_type must be 'int', 'float' or 'double'", f->name);
+            return -1;
+        }
+    }
     return err ? -1 : 0;
 }
 
@@ -311,6 +323,13 @@ static PyObject *feature_to_dict(const ser_feature *f) {
         set_int(d, "width", f->width) || set_int(d, "height", f->height) || set_int(d, "color_space", f->color_space) ||
         set_int(d, "dict_key_int", f->dict_key_int) || set_int(d, "optional", f->optional))
         goto fail;
+    if (f->default_kind) {
+        static const char *kinds[] = {"", "int", "float", "double"};
+        PyObject *v = PyFloat_FromDouble(f->default_value);
+        int r = !v || PyDict_SetItemString(d, "default_value", v) || set_str(d, "default_type", kinds[f->default_kind]);
+        Py_XDECREF(v);
+        if (r) goto fail;
+    }
     PyObject *s = int_tuple(f->shape, f->rank);
     if (!s || PyDict_SetItemString(d, "shape", s)) {
         Py_XDECREF(s);

@@ -28,6 +28,26 @@ PyObject *py_str(const char *s);
  * would cut the string short, is a ValueError naming `what` and the string. NULL
  * with an exception on failure (also when o is not a str). */
 const char *py_cstr(PyObject *o, const char *what);
+/* A compiled program (pt2coreml._core.Program). */
+struct rt_model;
+struct py_bounds;
+typedef struct {
+    PyObject_HEAD
+    ir_program *prog;
+    struct rt_model *rt;      /* prepared lazily, under the GIL */
+    PyObject *module;         /* strong ref: reaches the module state */
+    struct py_bounds *bounds; /* input sizes the description allows (NULL: only the program's types) */
+} ProgramObject;
+
+/* run.c: the Program methods that run it */
+PyObject *py_program_run(ProgramObject *o, PyObject *args);
+PyObject *py_program_memory_plan(ProgramObject *o, PyObject *unused);
+PyObject *py_program_set_description(ProgramObject *o, PyObject *desc);
+
+/* desc.c: model description dict <-> ser_desc (serialize/ser.h). */
+struct ser_desc;
+int py_desc_from_dict(PyObject *dict, struct ser_desc *d, pc_arena *a);
+PyObject *py_desc_to_dict(const struct ser_desc *d);
 
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);

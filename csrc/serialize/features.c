@@ -80,6 +80,18 @@ static int feature_from_proto(const Cml__FeatureDescription *fd, ser_feature *f,
             }
             f->nenum = (int)es->n_shapes;
         }
+        switch (at->default_optional_value_case) {
+        case CML__ARRAY_FEATURE_TYPE__DEFAULT_OPTIONAL_VALUE_INT_DEFAULT_VALUE:
+            f->default_kind = 1, f->default_value = at->intdefaultvalue;
+            break;
+        case CML__ARRAY_FEATURE_TYPE__DEFAULT_OPTIONAL_VALUE_FLOAT_DEFAULT_VALUE:
+            f->default_kind = 2, f->default_value = at->floatdefaultvalue;
+            break;
+        case CML__ARRAY_FEATURE_TYPE__DEFAULT_OPTIONAL_VALUE_DOUBLE_DEFAULT_VALUE:
+            f->default_kind = 3, f->default_value = at->doubledefaultvalue;
+            break;
+        default: break;
+        }
         break;
     }
     case CML__FEATURE_TYPE__TYPE_IMAGE_TYPE: {
@@ -253,6 +265,16 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
             at->shape_flexibility_case = CML__ARRAY_FEATURE_TYPE__SHAPE_FLEXIBILITY_SHAPE_RANGE;
             at->shaperange = sr;
         }
+        if (f->default_kind == 1) {
+            at->default_optional_value_case = CML__ARRAY_FEATURE_TYPE__DEFAULT_OPTIONAL_VALUE_INT_DEFAULT_VALUE;
+            at->intdefaultvalue = (int32_t)f->default_value;
+        } else if (f->default_kind == 2) {
+            at->default_optional_value_case = CML__ARRAY_FEATURE_TYPE__DEFAULT_OPTIONAL_VALUE_FLOAT_DEFAULT_VALUE;
+            at->floatdefaultvalue = (float)f->default_value;
+        } else if (f->default_kind == 3) {
+            at->default_optional_value_case = CML__ARRAY_FEATURE_TYPE__DEFAULT_OPTIONAL_VALUE_DOUBLE_DEFAULT_VALUE;
+            at->doubledefaultvalue = f->default_value;
+        }
         t->type_case = CML__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE;
         t->multiarraytype = at;
         break;
@@ -270,8 +292,8 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
         if (f->flexible && f->rank == 4) {
             Cml__ImageFeatureType__ImageSizeRange *r =
                 NEW(a, Cml__ImageFeatureType__ImageSizeRange, CML__IMAGE_FEATURE_TYPE__IMAGE_SIZE_RANGE__INIT);
-            if (!r || !(r->heightrange = size_range(a, f->shape[2], f->upper[2])) ||
-                !(r->widthrange = size_range(a, f->shape[3], f->upper[3])))
+            if (!r || !(r->heightrange = size_range(a, ser_feature_lower(f, 2), f->upper[2])) ||
+                !(r->widthrange = size_range(a, ser_feature_lower(f, 3), f->upper[3])))
                 return pc_fail(e, PC_E_NOMEM, "out of memory");
             it->size_flexibility_case = CML__IMAGE_FEATURE_TYPE__SIZE_FLEXIBILITY_IMAGE_SIZE_RANGE;
             it->imagesizerange = r;

@@ -759,7 +759,7 @@ int ser_read_package(const char *path, pc_arena *arena, ir_program **out, ser_de
         goto done;
     }
     if (read_model(&r, m)) goto done;
-    if (ser_desc_from_proto(m, arena, d, r.file, e)) goto done;
+    if (ser_desc_from_proto(m, arena, d, r.file, e) || ser_check_desc(r.p, d, r.file, e)) goto done;
     *out = r.p;
     r.p = NULL;
     rc = 0;

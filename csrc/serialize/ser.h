@@ -36,6 +36,10 @@ typedef struct ser_feature {
     int64_t lower[IR_MAX_RANK];
     int nenum;                  /* > 0: enumerated shapes, enum_shapes[k * rank + i]; shape[] is the default */
     int64_t *enum_shapes;
+    /* ARRAY, optional inputs: the value Core ML fills the array with when the input is not given
+     * (default_kind: 0 none, 1 int, 2 float, 3 double: ArrayFeatureType.defaultOptionalValue) */
+    int default_kind;
+    double default_value;
 } ser_feature;
 
 typedef struct ser_kv { const char *key, *value; } ser_kv;
@@ -68,5 +72,16 @@ int ser_write_package(const ir_program *p, const ser_desc *d, const char *path, 
  * a corrupt or truncated file gives PC_E_FORMAT, never a crash. d's strings and
  * arrays live in `arena`. */
 int ser_read_package(const char *path, pc_arena *arena, ir_program **p, ser_desc *d, pc_err *e);
+
+/* Does description d say what p's main function takes and returns (names,
+ * kinds, dtypes, shapes; flexible dims as coremltools writes them)? PC_E_FORMAT
+ * naming `what`, the feature, what the description says and what the program
+ * has. ser_read_package calls it. */
+int ser_check_desc(const ir_program *p, const ser_desc *d, const char *what, pc_err *e);
+/* The lower bound of an array / image feature's dim i (its default shape when
+ * the feature has no separate lower bounds). */
+int64_t ser_feature_lower(const ser_feature *f, int i);
+/* What the description says of f ("fp32 array [1,8..64]", "RGB image 4x4 ..."), into buf. */
+const char *ser_feature_str(const ser_feature *f, char *buf, size_t n);
 
 #endif

@@ -71,6 +71,9 @@ def _input_spec(i, t, spec):
         pre = (t.scale, list(t.bias), channel_last)
     else:
         dtype = t.dtype_name or "fp32"
+        if dtype == "fp16" and spec < int(target.iOS16):
+            raise ValueError(f"inputs[{i}] ({t.name or 'unnamed'}): fp16 inputs need minimum_deployment_target="
+                             "ct.target.iOS16 (macOS13) or later; Core ML before that takes fp32 inputs")
     return t.name, dtype, dims, lower, upper, list(default), enumerated, pre
 
 
@@ -211,12 +214,12 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     in_io, out_io = prog.io()
     desc_inputs = []
     for (name, (dtype, shape)), t, s in zip(in_io, inputs, specs):
-        feat = {"name": name, "kind": "array", "dtype": dtype if dtype != "fp16" or spec >= 7 else "fp32",
+        feat = {"name": name, "kind": "array", "dtype": dtype,
                 "shape": list(s[5]), "lower": list(s[3]), "upper": list(s[4])}
         if s[6] is not None:
             feat["enumerated"] = s[6]
         if isinstance(t, ImageType):
-            feat.update(kind="image", width=s[2][3], height=s[2][2], color_space=t.color_layout.value)
+            feat.update(kind="image", width=s[5][3], height=s[5][2], color_space=t.color_layout.value)
         desc_inputs.append(feat)
     desc_outputs = [{"name": name, "kind": "array", "dtype": dtype,
                      "shape": [d if d is not None else 1 for d in shape],

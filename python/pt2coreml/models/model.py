@@ -113,6 +113,7 @@ class MLModel:
 
     @classmethod
     def _from_program(cls, prog, desc):
+        prog.set_description(desc)  # checks it against the program; run() enforces its input bounds
         m = cls.__new__(cls)
         m._prog, m._desc, m._path = prog, desc, None
         return m
@@ -183,7 +184,11 @@ class MLModel:
             raise TypeError("predict() takes a dict mapping input names to numpy arrays")
         ins, outs = self._prog.io()
         names = [n for n, _ in ins]
+        in_feats = {f["name"]: f for f in self._desc["inputs"]}
         unknown = sorted(set(data) - set(names))
+        defaults = {n: _default_input(in_feats[n], dt) for n, (dt, _) in ins
+                    if n not in data and n in in_feats and in_feats[n].get("default_value") is not None}
+        data = {**defaults, **data}
         missing = [n for n in names if n not in data]
         if unknown or missing:
             parts = []
@@ -193,8 +198,8 @@ class MLModel:
                 parts.append(f"unknown input(s) {unknown}")
             raise ValueError(f"predict(): {', '.join(parts)}; the model's inputs are {names}")
         arrays = []
-        for (name, (dtype, shape)), feat in zip(ins, self._desc["inputs"]):
-            arrays.append(_prepare_input(name, data[name], dtype, shape, feat))
+        for name, (dtype, shape) in ins:
+            arrays.append(_prepare_input(name, data[name], dtype, shape, in_feats.get(name, {})))
         results = self._prog.run(arrays)
         feats = {f["name"]: f for f in self._desc["outputs"]}
         return {name: _finish_output(r, feats.get(name)) for (name, _), r in zip(outs, results)}
@@ -227,7 +232,7 @@ def _image_to_array(name, img, feat):
         raise TypeError(f"input {name!r} is a {cs} image input: pass a PIL.Image (mode {mode!r}) or a float array of "
                         f"shape (1, {ch}, H, W), not {type(img).__name__}")
     w, h = feat.get("width"), feat.get("height")
-    lo, up = feat.get("shape", [0] * 4), feat.get("upper", [0] * 4)
+    lo, up = feat.get("lower", feat.get("shape", [0] * 4)), feat.get("upper", [0] * 4)
     flexible = len(lo) == 4 and (lo[2] != up[2] or lo[3] != up[3])
     if flexible:
         ok = (lo[3] <= img.width and (up[3] < 0 or img.width <= up[3]) and
@@ -270,12 +275,40 @@ def _array_to_image(arr, feat):
 def _finish_output(r, feat):
     if feat is not None and feat.get("kind") == "image" and isinstance(r, np.ndarray):
         return _array_to_image(r, feat)
+    if isinstance(r, np.ndarray) and r.ndim == 0:
+        return r.reshape(1)  # Core ML has no rank-0 arrays: a scalar output comes back as shape (1,)
     return r
 
 
 def _copy_desc(d):
     import copy
     return copy.deepcopy(d)
+
+
+def _default_input(feat, dtype):
+    """An optional input left out: Core ML fills it with the description's default value, in the
+    default shape."""
+    return np.full(feat.get("shape", []), feat["default_value"], dtype=_NP.get(dtype, np.float32))
+
+
+def _check_bounds(name, shape, feat):
+    """The sizes the description allows (EnumeratedShapes, RangeDim bounds), as Core ML enforces them."""
+    enum = feat.get("enumerated")
+    if enum:
+        if [list(e) for e in enum].count(list(shape)) == 0:
+            shapes = " or ".join("[" + ",".join(str(d) for d in e) + "]" for e in enum)
+            raise ValueError(f"input {name!r} has shape {tuple(shape)}, which is not one of the shapes the model "
+                             f"allows: {shapes}")
+        return
+    lo = feat.get("lower", feat.get("shape", []))
+    up = feat.get("upper", lo)
+    if len(lo) != len(shape) or len(up) != len(shape):
+        return
+    for k, s in enumerate(shape):
+        if s < lo[k] or (up[k] >= 0 and s > up[k]):
+            allowed = f"the range {lo[k]}..{up[k]}" if up[k] >= 0 else f"the lower bound {lo[k]}"
+            raise ValueError(f"input {name!r}: dim {k} has size {s}, outside {allowed} the model allows "
+                             f"(given shape {tuple(shape)})")
 
 
 def _prepare_input(name, value, dtype, shape, feat):
@@ -298,17 +331,8 @@ def _prepare_input(name, value, dtype, shape, feat):
         if not safe:
             raise TypeError(f"input {name!r} must be {np.dtype(want).name}, got {arr.dtype.name}")
         arr = arr.astype(want)
-    enum = feat.get("enumerated")
-    if enum and [list(e) for e in enum].count(list(arr.shape)) == 0:
-        raise ValueError(f"input {name!r} has shape {tuple(arr.shape)}, not one of the model's enumerated shapes "
-                         f"{[tuple(e) for e in enum]}")
     if arr.ndim != len(shape) or any(d is not None and d != s for d, s in zip(shape, arr.shape)):
-        lo = feat.get("lower", feat.get("shape", []))
-        up = feat.get("upper", [])
-        ok = arr.ndim == len(shape) and all(
-            (d is not None and d == s) or (d is None and s >= lo[i] and (up[i] < 0 or s <= up[i]))
-            for i, (d, s) in enumerate(zip(shape, arr.shape)))
-        if not ok:
-            want_s = tuple("?" if d is None else d for d in shape)
-            raise ValueError(f"input {name!r} must have shape {want_s}, got {tuple(arr.shape)}")
+        want_s = tuple("?" if d is None else d for d in shape)
+        raise ValueError(f"input {name!r} must have shape {want_s}, got {tuple(arr.shape)}")
+    _check_bounds(name, arr.shape, feat)
     return np.ascontiguousarray(arr)
