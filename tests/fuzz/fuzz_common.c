@@ -1,0 +1,116 @@
+/* fuzz_common.c: see fuzz_common.h. */
+#include "fuzz_common.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/rt.h"
+
+static char scratch[PATH_MAX];
+static char ref[PATH_MAX];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_DP) rmdir(path);
+    else unlink(path);
+    return 0;
+}
+
+static void cleanup(void) {
+    if (scratch[0]) nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void fz_init(const char *argv0) {
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(scratch, sizeof scratch, "%s/pt2coreml-fuzz-XXXXXX", base);
+    if (!mkdtemp(scratch)) {
+        perror("mkdtemp");
+        abort();
+    }
+    atexit(cleanup);
+    const char *env = getenv("PT2COREML_FUZZ_REF");
+    if (env && *env) {
+        snprintf(ref, sizeof ref, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX];
+    if (!realpath(argv0, exe)) snprintf(exe, sizeof exe, "%s", argv0);
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    else snprintf(exe, sizeof exe, ".");
+    snprintf(ref, sizeof ref, "%s/ref/model.mlpackage", exe);
+}
+
+const char *fz_scratch(void) { return scratch; }
+const char *fz_ref(void) { return ref; }
+
+void fz_write(const char *dir, const char *rel, const void *data, size_t len) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    for (char *s = path + strlen(dir) + 1; (s = strchr(s, '/')); s++) { /* mkdir -p of rel's directories */
+        *s = 0;
+        mkdir(path, 0700);
+        *s = '/';
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || (len && write(fd, data, len) != (ssize_t)len) || close(fd) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
+unsigned char *fz_slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    unsigned char *b = malloc(cap);
+    size_t r;
+    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) b = realloc(b, cap *= 2);
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+#define MAX_INPUT_ELEMS (1 << 20)
+
+void fz_run_zero(ir_program *p) {
+    pc_err e = {0};
+    rt_model *m = NULL;
+    if (rt_prepare(p, "main", &m, &e)) return;
+    int nin = rt_num_inputs(m), nout = rt_num_outputs(m);
+    rt_tensor *ins = calloc((size_t)nin + 1, sizeof *ins);
+    rt_tensor *outs = calloc((size_t)nout + 1, sizeof *outs);
+    int ok = ins && outs;
+    for (int i = 0; ok && i < nin; i++) {
+        const ir_type *t = &rt_input(m, i)->type;
+        if (t->kind != IR_TK_TENSOR || t->rank < 0 || t->dtype == IR_STRING) {
+            ok = 0;
+            break;
+        }
+        int64_t n = 1;
+        ins[i].dtype = t->dtype;
+        ins[i].rank = t->rank;
+        for (int k = 0; k < t->rank; k++) {
+            ins[i].dims[k] = IR_IS_SYM(t->dims[k]) ? 1 : t->dims[k];
+            if (ins[i].dims[k] && n > MAX_INPUT_ELEMS / ins[i].dims[k]) ok = 0;
+            else n *= ins[i].dims[k];
+        }
+        if (ok && !(ins[i].data = calloc((size_t)n + 1, ir_dtype_size(t->dtype)))) ok = 0;
+    }
+    if (ok && rt_run(m, ins, outs, &e) == 0)
+        for (int i = 0; i < nout; i++) rt_tensor_release(&outs[i]);
+    for (int i = 0; ins && i < nin; i++) free(ins[i].data);
+    free(ins);
+    free(outs);
+    rt_free(m);
+}
