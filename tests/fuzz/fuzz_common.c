@@ -2,7 +2,6 @@
 #include "fuzz_common.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,21 +10,12 @@
 #include <unistd.h>
 
 #include "runtime/rt.h"
+#include "serialize/ser_int.h"
 
 static char scratch[PATH_MAX];
 static char ref[PATH_MAX];
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP) rmdir(path);
-    else unlink(path);
-    return 0;
-}
-
-static void cleanup(void) {
-    if (scratch[0]) nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void cleanup(void) { ser_rmtree(scratch); }
 
 void fz_init(const char *argv0) {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -113,4 +103,19 @@ void fz_run_zero(ir_program *p) {
     free(ins);
     free(outs);
     rt_free(m);
+}
+
+void fz_read(const unsigned char *model, size_t len, int run) {
+    pc_arena *a = pc_arena_new();
+    if (!a) return;
+    ir_program *p = NULL;
+    ser_desc d;
+    pc_err e = {0};
+    int r = model ? ser_read_model_mem(model, len, "model.mlmodel", scratch, a, &p, &d, &e)
+                  : ser_read_package(scratch, a, &p, &d, &e);
+    if (r == 0) {
+        if (run) fz_run_zero(p);
+        ir_program_free(p);
+    }
+    pc_arena_free(a);
 }

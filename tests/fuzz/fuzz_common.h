@@ -23,5 +23,8 @@ unsigned char *fz_slurp(const char *path, size_t *len);
  * Errors are expected and ignored; crashes and sanitizer reports are the finding.
  * Inputs larger than 1M elements, string inputs and unknown ranks are skipped. */
 void fz_run_zero(ir_program *p);
+/* Read model[0..len) (its weight files under the scratch directory) or, model NULL, the package that
+ * is the scratch directory; with run, run what was read through fz_run_zero. */
+void fz_read(const unsigned char *model, size_t len, int run);
 
 #endif

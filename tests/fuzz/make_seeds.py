@@ -19,40 +19,17 @@ import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("PT2COREML_PKG_DIR") or os.path.join(HERE, "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import pt2coreml as ct  # noqa: E402
+from _ser_models import _cnn, _misc  # noqa: E402  (the serialize tests' small models)
 
 MARK = b"\n--pt2coreml-weight.bin--\n"  # fuzz_model.c's FZ_MARK
 DATA = os.path.join("Data", "com.apple.CoreML")
-
-
-class CNN(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
-        self.bn = torch.nn.BatchNorm2d(4)
-        self.fc = torch.nn.Linear(4 * 2 * 2, 5)
-
-    def forward(self, x):
-        y = torch.relu(self.bn(self.conv(x)))
-        y = torch.nn.functional.max_pool2d(y, 2)
-        return torch.softmax(self.fc(y.flatten(1)), dim=1)
-
-
-class Misc(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("idx", torch.tensor([11, 0, 3, 3, 7, 1, 2, 9, 10, 4, 5, 6]))
-        self.w = torch.nn.Parameter(torch.randn(12, 6))
-
-    def forward(self, x):
-        g = x[:, self.idx]
-        y = torch.where(g > 0, g, g * 0.5) @ self.w
-        return torch.cat([y, y.mean(dim=1, keepdim=True)], dim=1)
 
 
 class Loop(torch.nn.Module):
@@ -78,15 +55,13 @@ class Norms(torch.nn.Module):
 
 def models():
     torch.manual_seed(0)
-    x = torch.randn(1, 3, 4, 4)
-    cnn = torch.jit.trace(CNN().eval(), x)
+    x = torch.randn(1, 3, 8, 8)
+    cnn = torch.jit.trace(_cnn(), x)
     yield "cnn", lambda: ct.convert(cnn, inputs=[ct.TensorType(name="x", shape=x.shape)])
     yield "cnn_fp32", lambda: ct.convert(cnn, inputs=[ct.TensorType(name="x", shape=x.shape)],
                                          compute_precision=ct.precision.FLOAT32)
-    yield "cnn_flex", lambda: ct.convert(cnn, inputs=[ct.TensorType(
-        name="x", shape=ct.Shape((1, 3, ct.RangeDim(4, 16), ct.RangeDim(4, 16))))])
     xm = torch.randn(2, 12)
-    misc = torch.jit.trace(Misc().eval(), xm)
+    misc = torch.jit.trace(_misc(), xm)
     yield "misc", lambda: ct.convert(misc, inputs=[ct.TensorType(name="x", shape=xm.shape)])
     loop = torch.jit.script(Loop().eval())
     yield "loop", lambda: ct.convert(loop, inputs=[ct.TensorType(name="x", shape=(2, 3)),
@@ -94,6 +69,8 @@ def models():
     tok = torch.randint(0, 20, (2, 4))
     norms = torch.jit.trace(Norms().eval(), tok)
     yield "norms", lambda: ct.convert(norms, inputs=[ct.TensorType(name="tok", shape=tok.shape, dtype=np.int32)])
+    yield "norms_flex", lambda: ct.convert(norms, inputs=[ct.TensorType(
+        name="tok", shape=ct.Shape((2, ct.RangeDim(1, 16))), dtype=np.int32)])
 
 
 def read(path):
