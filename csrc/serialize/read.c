@@ -205,6 +205,7 @@ static int read_tensor_type(rd *r, const Cml__TensorType *tt, ir_type *t, const 
             return pc_fail(r->e, PC_E_FORMAT, "%s: %s has dimension %d with no size", r->file, ctx, i);
         }
     }
+    if (ir_type_too_large(t)) return pc_fail(r->e, PC_E_FORMAT, "%s: %s has an absurdly large shape", r->file, ctx);
     return 0;
 }
 
