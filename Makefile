@@ -89,15 +89,19 @@ bench: build
 ASAN_LIB     := build/asan/lib
 ASAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_ENV     := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so.6)" \
-                ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+                ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(CURDIR)/build/asan/report \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/build/asan/report
 
 asan-build: build
 	@rm -f $(ASAN_LIB)/pt2coreml/*.py $(ASAN_LIB)/pt2coreml/models/*.py
 	CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" $(VPY) setup.py -q build --build-lib $(ASAN_LIB) \
 	  --build-temp build/asan/temp 2>&1 | { grep -v 'byte-compiling is disabled' || true; }
 
+# Reports go to build/asan/report.<pid> (an abort loses what pytest captured) and are printed on failure.
 test-asan: asan-build
-	$(ASAN_ENV) PT2COREML_PKG_DIR=$(CURDIR)/$(ASAN_LIB) $(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+	@rm -f build/asan/report.*
+	$(ASAN_ENV) PT2COREML_PKG_DIR=$(CURDIR)/$(ASAN_LIB) $(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests \
+	  || { cat build/asan/report.* 2>/dev/null; exit 1; }
 
 # ---- fuzzing (tests/fuzz/README.md) ----
 # One libFuzzer target per reader: fuzz_model (model.mlmodel + weight.bin, then a zero-input run),
