@@ -21,7 +21,8 @@ void fz_write(const char *dir, const char *rel, const void *data, size_t len);
 unsigned char *fz_slurp(const char *path, size_t *len);
 /* Prepare p's main function and run it once on zero inputs (symbolic dims = 1).
  * Errors are expected and ignored; crashes and sanitizer reports are the finding.
- * Inputs larger than 1M elements, string inputs and unknown ranks are skipped. */
+ * Inputs larger than 1M elements, string inputs and unknown ranks are skipped, and so are programs whose
+ * declared values (rt_memory_plan) exceed 256 MB each or 512 MB live at once. */
 void fz_run_zero(ir_program *p);
 /* Read model[0..len) (its weight files under the scratch directory) or, model NULL, the package that
  * is the scratch directory; with run, run what was read through fz_run_zero. */
