@@ -2,6 +2,8 @@
 #   make demo   converts the built-in example model and prints what it made
 #   make test   runs the test suite
 #   make test-torch1  runs it again under Debian 12's own torch 1.13 (python3-torch), see below
+#   make fuzz   builds the libFuzzer targets (clang) and runs each for FUZZ_SECONDS, see below
+#   make test-asan  runs the suite with the extension built under AddressSanitizer + UBSan
 # Both install what is missing first: Debian packages, the .venv, the C extension.
 
 PY       ?= python3
@@ -22,7 +24,7 @@ T1_PY    := $(T1_VENV)/bin/python
 T1_LIB   := build/torch1/lib
 T1_APT   := python3-torch python3-torchvision python3-numpy python3-dev python3-venv python3-setuptools
 
-.PHONY: all deps venv build demo test bench clean deps-torch1 test-torch1 zoo
+.PHONY: all deps venv build demo test bench clean deps-torch1 test-torch1 zoo deps-fuzz fuzz-build fuzz fuzz-seeds asan-build test-asan
 
 all: build
 
@@ -82,6 +84,85 @@ bench: build
 # with PyTorch; prints the table and rewrites it in the README (about an hour on 2 cores)
 zoo: build
 	$(VPY) tools/zoo.py --readme
+
+# ---- AddressSanitizer + UndefinedBehaviorSanitizer (README: "Sanitizers") ----
+# The extension built with gcc -fsanitize=address,undefined into build/asan/lib (package copy + .so,
+# like test-torch1: the in-place build stays as it is) and the suite run against it. libasan must be
+# the first library of the process, so it is preloaded into python; libstdc++ too, because ASan's
+# __cxa_throw interceptor needs the real one at start-up and torch throws C++ exceptions. Leak
+# detection is off: the interpreter and torch keep memory until exit (tests/test_leaks.py measures ours).
+ASAN_LIB     := build/asan/lib
+ASAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_ENV     := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so.6)" \
+                ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(CURDIR)/build/asan/report \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/build/asan/report
+
+asan-build: build
+	@rm -f $(ASAN_LIB)/pt2coreml/*.py $(ASAN_LIB)/pt2coreml/models/*.py
+	CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" $(VPY) setup.py -q build --build-lib $(ASAN_LIB) \
+	  --build-temp build/asan/temp 2>&1 | { grep -v 'byte-compiling is disabled' || true; }
+
+# Reports go to build/asan/report.<pid> (an abort loses what pytest captured) and are printed on failure.
+test-asan: asan-build
+	@rm -f build/asan/report.*
+	$(ASAN_ENV) PT2COREML_PKG_DIR=$(CURDIR)/$(ASAN_LIB) $(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests \
+	  || { cat build/asan/report.* 2>/dev/null; exit 1; }
+
+# ---- fuzzing (tests/fuzz/README.md) ----
+# One libFuzzer target per reader: fuzz_model (model.mlmodel + weight.bin, then a zero-input run),
+# fuzz_weights (weight.bin), fuzz_manifest (Manifest.json), fuzz_ir_text (the IR text parser).
+# They link the C stages that need no Python (common, ir, serialize, runtime) built with clang
+# -fsanitize=fuzzer,address,undefined into build/fuzz. Seeds come from real conversions
+# (tests/fuzz/make_seeds.py, into build/fuzz/seeds) plus tests/fuzz/regressions; the corpus each
+# run grows is build/fuzz/corpus/<target>. Crashes land in build/fuzz/crashes/<target>: copy each
+# into tests/fuzz/regressions/<target>/ (the test suite replays them) and fix it.
+FUZZ_APT     := clang libclang-rt-14-dev
+FUZZ_DIR     := build/fuzz
+FUZZ_TARGETS := fuzz_model fuzz_weights fuzz_manifest fuzz_ir_text
+FUZZ_SECONDS ?= 600
+FUZZ_ARGS    ?=
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Icsrc -Ibuild/gen \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS    := $(sort $(wildcard csrc/common/*.c csrc/ir/*.c csrc/serialize/*.c csrc/runtime/*.c)) \
+                build/gen/coreml.pb-c.c tests/fuzz/fuzz_common.c
+FUZZ_OBJS    := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRCS))
+# libFuzzer options of every run: inputs up to 64 KB, 2 GB RSS, 60 s per input (wall clock: a busy machine stalls)
+FUZZ_OPTS    := -max_len=65536 -rss_limit_mb=2048 -timeout=60 -print_final_stats=1
+
+deps-fuzz:
+	@$(call apt_install,$(APT_PKGS) $(FUZZ_APT))
+
+build/gen/coreml.pb-c.c: csrc/serialize/coreml.proto
+	@mkdir -p build/gen
+	protoc-c --proto_path=csrc/serialize --c_out=build/gen $<
+
+$(FUZZ_DIR)/obj/%.o: %.c | build/gen/coreml.pb-c.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(FUZZ_OBJS:.o=.d)
+.SECONDARY: $(FUZZ_OBJS)
+
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -o $@ -lprotobuf-c -lopenblas -lm -lpthread
+
+fuzz-build: deps-fuzz
+	@$(MAKE) --no-print-directory $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
+
+# seeds: a few converted models' files (needs the venv and the extension)
+fuzz-seeds: build
+	$(VPY) tests/fuzz/make_seeds.py $(FUZZ_DIR)
+
+# Long run: each target FUZZ_SECONDS (default 600 s) in turn, e.g. make fuzz FUZZ_SECONDS=3600;
+# FUZZ_ARGS adds libFuzzer options (-runs=10000000, -jobs=2 ...).
+fuzz: fuzz-build fuzz-seeds
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/crashes/$$t; \
+	  echo "== $$t: $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_DIR)/$$t $(FUZZ_OPTS) -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/crashes/$$t/ $(FUZZ_ARGS) \
+	    $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/seeds/$$t $$(test -d tests/fuzz/regressions/$$t && echo tests/fuzz/regressions/$$t) \
+	    || exit 1; \
+	done
 
 clean:
 	rm -rf build python/pt2coreml/_core*.so *.egg-info

@@ -107,6 +107,10 @@ BAD = [
     ("program(CoreML5)\nfunc main(%x: fp32[2]) {\n} -> (%x) trailing", "expected 'func' or end"),
     ("program(CoreML5)\nfunc main(%x: fp32[2]) {\n  %y: fp32[2] = relu(x=%x, x=%x)\n} -> (%y)\n", "given twice"),
     ("program(CoreML5)\nfunc main(%x: fp32[2]) {\n  %c: fp32[s0] = const(val=[1])\n} -> (%x)\n", "static"),
+    # dims whose product overflows int64 (found by fuzz_ir_text)
+    ("program(CoreML5)\nfunc main(%x: fp32[2]) {\n  %c: int64[3333333333333333333,6] = const(val=[1])\n} -> (%x)\n",
+     "line 3:7: shape too large"),
+    ("program(CoreML5)\nfunc main(%x: fp32[4294967296,4294967296]) {\n} -> (%x)\n", "shape too large"),
 ]
 
 

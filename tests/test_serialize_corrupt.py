@@ -201,6 +201,16 @@ def test_unknown_value_reference(pkg):
     load_fails(pkg, "unknown value 'nowhere'")
 
 
+def test_output_shape_whose_element_count_overflows(pkg):
+    def edit(spec):
+        relu = next(op for op in main_ops(spec) if op.type == "relu")
+        dims = relu.outputs[0].type.tensorType.dimensions
+        for d in dims:
+            d.constant.size = 1 << 40
+    rewrite_spec(pkg, edit)
+    load_fails(pkg, "absurdly large shape")
+
+
 def test_missing_block_for_opset(pkg):
     def edit(spec):
         spec.mlProgram.functions["main"].opset = "CoreML9"

@@ -56,6 +56,7 @@ float pc_f16_to_f32(uint16_t h) {
 }
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define PC_HAVE_F16C_PATH 1
 
@@ -76,10 +77,19 @@ __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(float *dst, cons
 
 static int have_f16c(void) {
     static int cached = -1; /* benign race: every thread computes the same value */
-    if (cached < 0) cached = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    if (cached < 0) cached = __builtin_cpu_supports("avx") && pc_cpu_has_f16c();
     return cached;
 }
 #endif
+
+int pc_cpu_has_f16c(void) {
+#ifdef PC_HAVE_F16C_PATH
+    unsigned a, b, c = 0, d; /* CPUID leaf 1, ECX bit 29 */
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+#else
+    return 0;
+#endif
+}
 
 /* Bulk conversions: the hardware's F16C instructions where the CPU has them (same
  * rounding: nearest even), the portable scalar code otherwise. */

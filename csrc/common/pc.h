@@ -62,6 +62,8 @@ uint16_t pc_f32_to_f16(float f);
 float pc_f16_to_f32(uint16_t h);
 void pc_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
 void pc_f16_to_f32_n(float *dst, const uint16_t *src, size_t n);
+/* The CPU has F16C (x86; read from CPUID: clang before 15 has no "f16c" for __builtin_cpu_supports). */
+int pc_cpu_has_f16c(void);
 
 /* ---- small utilities ---- */
 #define PC_ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))

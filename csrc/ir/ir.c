@@ -76,6 +76,16 @@ int64_t ir_type_numel(const ir_type *t) {
     return n;
 }
 
+int ir_type_too_large(const ir_type *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] <= 0) continue; /* symbolic or empty */
+        if (n > IR_MAX_ELEMS / t->dims[i]) return 1;
+        n *= t->dims[i];
+    }
+    return 0;
+}
+
 char *ir_type_str(const ir_type *t, char *buf, size_t n) {
     size_t k = 0;
     if (t->kind == IR_TK_DICT) {

@@ -81,6 +81,10 @@ ir_type ir_scalar_type(ir_dtype dt);
 int ir_type_equal(const ir_type *a, const ir_type *b);
 int ir_type_is_static(const ir_type *t); /* known rank and every dim known */
 int64_t ir_type_numel(const ir_type *t);  /* -1 if not static */
+/* Readers bound declared shapes so that element and byte counts never overflow: 1 when the known
+ * dims multiply past IR_MAX_ELEMS. */
+#define IR_MAX_ELEMS (INT64_MAX / 16)
+int ir_type_too_large(const ir_type *t);
 /* "fp32[1,3,224,224]", "int32[]", "fp32[s0,8]"; returns buf. */
 char *ir_type_str(const ir_type *t, char *buf, size_t n);
 

@@ -264,6 +264,7 @@ static int parse_type(parser *ps, ir_type *t) {
             next(ps);
         }
     }
+    if (!ps->failed && ir_type_too_large(t)) return fail_at(ps, &dt_tok, "shape too large (element count overflows)");
     if (expect_punct(ps, ']')) return -1;
     if (list && expect_punct(ps, '>')) return -1;
     return ps->failed ? -1 : 0;

@@ -245,7 +245,7 @@ POOL_AVX2 static void horiz_avx2(int is_max, const float *const *tap, int k, int
 static int use_avx2(void) {
     if (rt_portable_kernels()) return 0;
     /* the cpu model is initialised by libgcc's constructor before any of our code runs */
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && pc_cpu_has_f16c();
 }
 #else
 static int use_avx2(void) { return 0; }

@@ -10,6 +10,8 @@
  * const inputs of that parameter name. */
 #include "serialize/ser_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,6 +208,7 @@ static int read_tensor_type(rd *r, const Cml__TensorType *tt, ir_type *t, const 
             return pc_fail(r->e, PC_E_FORMAT, "%s: %s has dimension %d with no size", r->file, ctx, i);
         }
     }
+    if (ir_type_too_large(t)) return pc_fail(r->e, PC_E_FORMAT, "%s: %s has an absurdly large shape", r->file, ctx);
     return 0;
 }
 
@@ -730,41 +733,56 @@ static int read_model(rd *r, const Cml__Model *m) {
     return 0;
 }
 
-int ser_read_package(const char *path, pc_arena *arena, ir_program **out, ser_desc *d, pc_err *e) {
+/* Unpack and read buf[0..len) (the Model protobuf of r->file). */
+static int read_buffer(rd *r, const unsigned char *buf, size_t len, pc_arena *arena, ser_desc *d) {
+    if (len == 0) return pc_fail(r->e, PC_E_FORMAT, "%s is empty", r->file);
+    if (len > SER_MAX_MODEL_BYTES) return pc_fail(r->e, PC_E_FORMAT, "%s is too large (%zu bytes)", r->file, len);
+    if (ser_pb_check(&cml__model__descriptor, buf, len, SER_MAX_PB_DEPTH, r->file, r->e)) return -1;
+    Cml__Model *m = cml__model__unpack(NULL, len, buf);
+    if (!m)
+        return pc_fail(r->e, PC_E_FORMAT, "%s: corrupt Model protobuf (a field has the wrong wire type or bad UTF-8)", r->file);
+    int rc = read_model(r, m) || ser_desc_from_proto(m, arena, d, r->file, r->e) || ser_check_desc(r->p, d, r->file, r->e) ? -1 : 0;
+    cml__model__free_unpacked(m, NULL);
+    return rc;
+}
+
+/* The reader over the package or model file at `path` or, path NULL, over the model in mem
+ * (named `file` in messages, its weight files under `dir`). */
+static int read_any(const char *path, const unsigned char *mem, size_t memlen, const char *file, const char *dir,
+                    pc_arena *arena, ir_program **out, ser_desc *d, pc_err *e) {
     *out = NULL;
     memset(d, 0, sizeof *d);
     rd r = {.e = e, .loc = {.rootfd = -1}};
     r.tmp = pc_arena_new();
     r.p = ir_program_new();
     unsigned char *buf = NULL;
-    Cml__Model *m = NULL;
     int rc = -1;
     if (!r.tmp || !r.p) {
         pc_fail(e, PC_E_NOMEM, "out of memory");
         goto done;
     }
-    if (ser_locate_model(path, r.tmp, &r.loc, e)) goto done;
-    r.file = r.loc.file;
-    r.dir = r.loc.dir;
-    size_t len;
-    if (ser_read_model_file(&r.loc, &buf, &len, e)) goto done;
-    if (len == 0) {
-        pc_fail(e, PC_E_FORMAT, "%s is empty", r.file);
-        goto done;
+    size_t len = memlen;
+    if (path) {
+        if (ser_locate_model(path, r.tmp, &r.loc, e)) goto done;
+        r.file = r.loc.file;
+        r.dir = r.loc.dir;
+        if (ser_read_model_file(&r.loc, &buf, &len, e)) goto done;
+        mem = buf;
+    } else { /* weight files below dir, opened as a package's are */
+        r.file = r.loc.file = file;
+        r.dir = r.loc.dir = dir;
+        r.loc.dir_rel = ".";
+        r.loc.rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (r.loc.rootfd < 0) {
+            pc_fail(e, PC_E_IO, "cannot open directory %s: %s", dir, strerror(errno));
+            goto done;
+        }
     }
-    if (ser_pb_check(&cml__model__descriptor, buf, len, SER_MAX_PB_DEPTH, r.file, e)) goto done;
-    m = cml__model__unpack(NULL, len, buf);
-    if (!m) {
-        pc_fail(e, PC_E_FORMAT, "%s: corrupt Model protobuf (a field has the wrong wire type or bad UTF-8)", r.file);
-        goto done;
-    }
-    if (read_model(&r, m)) goto done;
-    if (ser_desc_from_proto(m, arena, d, r.file, e) || ser_check_desc(r.p, d, r.file, e)) goto done;
+    if (read_buffer(&r, mem, len, arena, d)) goto done;
     *out = r.p;
     r.p = NULL;
     rc = 0;
 done:
-    if (m) cml__model__free_unpacked(m, NULL);
     free(buf);
     for (int i = 0; i < r.nfiles; i++) ser_blob_close(&r.files[i].bf);
     ser_model_loc_close(&r.loc);
@@ -775,4 +793,13 @@ done:
     pc_arena_free(r.tmp);
     if (rc) memset(d, 0, sizeof *d);
     return rc;
+}
+
+int ser_read_package(const char *path, pc_arena *arena, ir_program **out, ser_desc *d, pc_err *e) {
+    return read_any(path, NULL, 0, NULL, NULL, arena, out, d, e);
+}
+
+int ser_read_model_mem(const unsigned char *buf, size_t len, const char *file, const char *dir, pc_arena *arena,
+                       ir_program **out, ser_desc *d, pc_err *e) {
+    return read_any(NULL, buf, len, file, dir, arena, out, d, e);
 }

@@ -72,6 +72,10 @@ int ser_write_package(const ir_program *p, const ser_desc *d, const char *path, 
  * a corrupt or truncated file gives PC_E_FORMAT, never a crash. d's strings and
  * arrays live in `arena`. */
 int ser_read_package(const char *path, pc_arena *arena, ir_program **p, ser_desc *d, pc_err *e);
+/* The same reader over a Model protobuf in memory (buf[0..len), the fuzz targets' entry):
+ * `file` names it in messages, `dir` is what @model_path stands for (weight files). */
+int ser_read_model_mem(const unsigned char *buf, size_t len, const char *file, const char *dir, pc_arena *arena,
+                       ir_program **p, ser_desc *d, pc_err *e);
 
 /* Does description d say what p's main function takes and returns (names,
  * kinds, dtypes, shapes; flexible dims as coremltools writes them)? PC_E_FORMAT

@@ -111,7 +111,9 @@ def forward_graph(module):
         frozen = _to_eval_graph(torch, frozen)
     else:
         frozen = torch._C._freeze_module(module._c, [], True, False)
-    graph = frozen._get_method("forward").graph
+    # A copy: torch never frees a frozen module's graph (its class stays registered), so passes
+    # run on the original would grow memory that is never returned, once per convert().
+    graph = frozen._get_method("forward").graph.copy()
     torch._C._jit_pass_inline(graph)
     _fold_attribute_reads(torch, graph, frozen)
     # calls inlined only now (functions such as F.nll_loss's reduction lookup) may compare or

@@ -1,0 +1,123 @@
+"""Seed corpora for the libFuzzer targets, from real conversions.
+
+    python tests/fuzz/make_seeds.py OUTDIR      (make fuzz-seeds: OUTDIR = build/fuzz)
+
+Converts a few small models with pt2coreml and writes
+  OUTDIR/ref/model.mlpackage          the reference package (a small CNN) whose files the
+                                      single-file targets take for the files they do not fuzz
+  OUTDIR/seeds/fuzz_model/<m>         model.mlmodel + MARK + weights/weight.bin of each model
+  OUTDIR/seeds/fuzz_weights/<m>       weight.bin of the models whose program is the reference's
+  OUTDIR/seeds/fuzz_manifest/<m>      Manifest.json variants
+  OUTDIR/seeds/fuzz_ir_text/<m>       each program's IR text (constants in full)
+Nothing generated here is committed; tests/fuzz/regressions holds the small committed inputs.
+"""
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ.get("PT2COREML_PKG_DIR") or os.path.join(HERE, "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import pt2coreml as ct  # noqa: E402
+from _ser_models import _cnn, _misc  # noqa: E402  (the serialize tests' small models)
+
+MARK = b"\n--pt2coreml-weight.bin--\n"  # fuzz_model.c's FZ_MARK
+DATA = os.path.join("Data", "com.apple.CoreML")
+
+
+class Loop(torch.nn.Module):
+    def forward(self, x, n):
+        y = x
+        for _ in range(int(n)):
+            y = y * 0.5 + 1.0
+        if bool(y.sum() > 0):
+            y = y - 1.0
+        return y
+
+
+class Norms(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln = torch.nn.LayerNorm(16)
+        self.emb = torch.nn.Embedding(20, 16)
+
+    def forward(self, tok):
+        h = self.ln(self.emb(tok))
+        return torch.nn.functional.gelu(h).transpose(0, 1).reshape(-1, 8).sum(dim=0)
+
+
+def models():
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 8, 8)
+    cnn = torch.jit.trace(_cnn(), x)
+    yield "cnn", lambda: ct.convert(cnn, inputs=[ct.TensorType(name="x", shape=x.shape)])
+    yield "cnn_fp32", lambda: ct.convert(cnn, inputs=[ct.TensorType(name="x", shape=x.shape)],
+                                         compute_precision=ct.precision.FLOAT32)
+    xm = torch.randn(2, 12)
+    misc = torch.jit.trace(_misc(), xm)
+    yield "misc", lambda: ct.convert(misc, inputs=[ct.TensorType(name="x", shape=xm.shape)])
+    loop = torch.jit.script(Loop().eval())
+    yield "loop", lambda: ct.convert(loop, inputs=[ct.TensorType(name="x", shape=(2, 3)),
+                                                   ct.TensorType(name="n", shape=(), dtype=np.int32)])
+    tok = torch.randint(0, 20, (2, 4))
+    norms = torch.jit.trace(Norms().eval(), tok)
+    yield "norms", lambda: ct.convert(norms, inputs=[ct.TensorType(name="tok", shape=tok.shape, dtype=np.int32)])
+    yield "norms_flex", lambda: ct.convert(norms, inputs=[ct.TensorType(
+        name="tok", shape=ct.Shape((2, ct.RangeDim(1, 16))), dtype=np.int32)])
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def main(out):
+    seeds = os.path.join(out, "seeds")
+    shutil.rmtree(seeds, ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix="pt2coreml-seeds-")
+    made = []
+    try:
+        for name, make in models():
+            try:
+                mlmodel = make()
+            except Exception as exc:  # a model this torch cannot convert: fewer seeds, not a failure
+                print(f"make_seeds: skipping {name}: {exc}", file=sys.stderr)
+                continue
+            pkg = os.path.join(tmp, name + ".mlpackage")
+            mlmodel.save(pkg)
+            model = read(os.path.join(pkg, DATA, "model.mlmodel"))
+            wpath = os.path.join(pkg, DATA, "weights", "weight.bin")
+            weights = read(wpath) if os.path.exists(wpath) else b""
+            write(os.path.join(seeds, "fuzz_model", name), model + MARK + weights)
+            write(os.path.join(seeds, "fuzz_ir_text", name), mlmodel.get_program_text(max_const=-1).encode())
+            if name == "cnn":
+                ref = os.path.join(out, "ref", "model.mlpackage")
+                shutil.rmtree(ref, ignore_errors=True)
+                shutil.copytree(pkg, ref)
+                write(os.path.join(seeds, "fuzz_weights", name), weights)
+                manifest = read(os.path.join(pkg, "Manifest.json"))
+                write(os.path.join(seeds, "fuzz_manifest", name), manifest)
+                write(os.path.join(seeds, "fuzz_manifest", name + "_min"), manifest.replace(b"\n", b"").replace(b"  ", b""))
+            made.append(name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if "cnn" not in made:
+        sys.exit("make_seeds: the reference model (cnn) did not convert")
+    print(f"make_seeds: {len(made)} models -> {seeds}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "build", "fuzz"))
