@@ -79,6 +79,10 @@ def sweep(families, out_path, resume, use_cache_both=True, retry=False, max_runs
 
 
 def table(results):
+    last = {}
+    for r in results:  # one row per architecture and cache setting: the latest run
+        last[(r["family"], r["model_type"], r["use_cache"])] = r
+    results = list(last.values())
     by_fam = collections.OrderedDict((f, []) for f in zoo_models.FAMILIES)
     for r in results:
         by_fam.setdefault(r["family"], []).append(r)
