@@ -344,3 +344,17 @@ def test_einsum_repeated_index(eq, shapes, precision):
     """An index repeated within one operand reads the diagonal, as torch computes it."""
     torch.manual_seed(0)
     check_parity(Einsum(eq), [torch.randn(*s) for s in shapes], precision=precision)
+
+
+class TensorQueries(torch.nn.Module):
+    def forward(self, x):
+        off = x.is_cuda or x.is_sparse or x.is_mkldnn or x.is_meta or x.is_quantized or x.is_mps
+        if off or torch.is_autocast_cpu_enabled() or x.is_nested:
+            return x - 1
+        return x + 1
+
+
+def test_scripted_tensor_queries():
+    """x.is_cuda, is_sparse, is_mkldnn, is_meta, is_quantized, is_mps, is_nested and the autocast query
+    are false in a converted model."""
+    check_parity(TensorQueries(), [torch.randn(3)], script=True)
