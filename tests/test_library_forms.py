@@ -45,12 +45,14 @@ def test_scripted_range_runtime_bounds():
         np.testing.assert_allclose(list(got.values())[0], sm(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
-class LSTMCellUse(torch.nn.Module):
+class _CellHolder(torch.nn.Module):
     def __init__(self, cell, with_state):
         super().__init__()
         self.cell = cell
         self.with_state = with_state
 
+
+class LSTMCellUse(_CellHolder):
     def forward(self, x, h):
         if self.with_state:
             a, b = self.cell(x, (h, h * 0.5))
@@ -59,12 +61,7 @@ class LSTMCellUse(torch.nn.Module):
         return a + b
 
 
-class CellUse(torch.nn.Module):
-    def __init__(self, cell, with_state):
-        super().__init__()
-        self.cell = cell
-        self.with_state = with_state
-
+class CellUse(_CellHolder):
     def forward(self, x, h):
         if self.with_state:
             return self.cell(x, h)
