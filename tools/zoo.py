@@ -86,7 +86,7 @@ def table(results):
     by_fam = collections.OrderedDict((f, []) for f in zoo_models.FAMILIES)
     for r in results:
         by_fam.setdefault(r["family"], []).append(r)
-    lines = ["| family | architectures | trace | convert | match PyTorch (fp32) | matched / traced |",
+    lines = ["| family | runs (architectures x cache settings) | traced | converted | match PyTorch (fp32) | matched / traced |",
              "|---|---|---|---|---|---|"]
     fails = []
     for fam, rs in by_fam.items():
