@@ -3,6 +3,7 @@
 This is the only place that touches torch. It imports torch lazily so that
 loading and running saved models does not need it.
 """
+import contextlib
 import os
 import warnings
 
@@ -273,12 +274,8 @@ def bind_defaults(graph, given, defaults, is_function):
     torch = _torch()
     first = (0 if is_function else 1) + given
     inputs = list(graph.inputs())
-    nodes = list(graph.nodes())
     for k, value in enumerate(defaults):
-        if nodes:
-            with graph.insert_point_guard(nodes[0]):
-                c = graph.insertConstant(value)
-        else:
+        with _at_start(graph):
             c = graph.insertConstant(value)
         inputs[first + k].replaceAllUsesWith(c)
     for k in reversed(range(len(defaults))):
@@ -287,7 +284,16 @@ def bind_defaults(graph, given, defaults, is_function):
     torch._C._jit_pass_dce(graph)
 
 
-_SCALAR_TYPE = {"Byte": 0, "Char": 1, "Short": 2, "Int": 3, "Long": 4, "Half": 5, "Float": 6, "Double": 7, "Bool": 11}
+# torch scalar type name (as traced signatures report it) -> (ScalarType code, torch dtype attribute)
+_SCALAR_TYPE = {"Byte": (0, "uint8"), "Char": (1, "int8"), "Short": (2, "int16"), "Int": (3, "int32"),
+                "Long": (4, "int64"), "Half": (5, "float16"), "Float": (6, "float32"), "Double": (7, "float64"),
+                "Bool": (11, "bool")}
+
+
+def _at_start(graph):
+    """A context in which inserted nodes go before the graph's first node (its end when it has none)."""
+    nodes = list(graph.nodes())
+    return graph.insert_point_guard(nodes[0]) if nodes else contextlib.nullcontext()
 
 
 def cast_inputs(graph, casts, is_function):
@@ -296,36 +302,24 @@ def cast_inputs(graph, casts, is_function):
     after the graph input, which every use of the input then reads."""
     first = 0 if is_function else 1
     inputs = list(graph.inputs())
-    nodes = list(graph.nodes())
     for k, tdtype in enumerate(casts):
-        if tdtype is None or tdtype not in _SCALAR_TYPE:
+        if tdtype not in _SCALAR_TYPE:
             continue
+        code, name = _SCALAR_TYPE[tdtype]
         v = inputs[first + k]
-        anchor = nodes[0] if nodes else None
-        with graph.insert_point_guard(anchor) if anchor is not None else _nullcontext():
-            dt = graph.insertConstant(_SCALAR_TYPE[tdtype])
+        with _at_start(graph):
+            dt = graph.insertConstant(code)
             no = graph.insertConstant(False)
             none = graph.insertConstant(None)
             node = graph.create("aten::to", [v, dt, no, no, none])
             graph.insertNode(node)
         out = node.output()
         try:
-            out.setType(v.type().with_dtype(getattr(_torch(), {"Long": "int64", "Int": "int32", "Float": "float32",
-                                                                 "Bool": "bool", "Half": "float16", "Double": "float64",
-                                                                 "Byte": "uint8", "Char": "int8",
-                                                                 "Short": "int16"}[tdtype])))
+            out.setType(v.type().with_dtype(getattr(_torch(), name)))
         except Exception:
             pass
         v.replaceAllUsesWith(out)
         node.replaceInput(0, v)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def check_graph_outputs(graph):
