@@ -94,6 +94,7 @@ def forward_graph(module):
     if _is_function(torch, module):
         graph = module.graph.copy()
         torch._C._jit_pass_inline(graph)
+        _inline_autograd_functions(torch, graph)
         _quant.rewrite_quantized_constants(torch, graph)
         _split_tensor_list_constants(graph)
         return graph, module
@@ -116,6 +117,7 @@ def forward_graph(module):
     # run on the original would grow memory that is never returned, once per convert().
     graph = frozen._get_method("forward").graph.copy()
     torch._C._jit_pass_inline(graph)
+    _inline_autograd_functions(torch, graph)
     _fold_attribute_reads(torch, graph, frozen)
     # calls inlined only now (functions such as F.nll_loss's reduction lookup) may compare or
     # branch on constants: fold them as freezing folded the rest
@@ -163,6 +165,112 @@ def _fold_attribute_reads(torch, graph, frozen):
             changed = True
     if changed:
         torch._C._jit_pass_dce(graph)
+
+
+def _autograd_outputs(torch, node, sub):
+    """The subgraph the tracer keeps for a custom autograd Function (prim::PythonOp) lists the
+    Function's outputs in the order their ops ran, not in the order forward returned them, and leaves
+    out an output that is one of its inputs. Match them by value: run the subgraph and the Function
+    on the same random inputs (shapes and dtypes as traced) and pair outputs that are equal. Returns
+    one subgraph value (output or input) per Function output, or None when they cannot be paired."""
+    outs = list(node.outputs())
+    if len(outs) == 1 and isinstance(outs[0].type(), torch._C.TupleType):
+        n_out = len(outs[0].type().elements())
+    else:
+        n_out = len(outs)
+    sub_outs, sub_ins = list(sub.outputs()), list(sub.inputs())
+    if n_out == 1 and len(sub_outs) == 1:
+        return sub_outs
+    try:
+        gen = torch.Generator().manual_seed(0)
+        tensors = []
+        for v in sub_ins:      # the node's own inputs lose their traced types when the module is frozen
+            t = v.type()
+            shape, dtype = t.sizes(), t.dtype()
+            if shape is None or dtype is None:
+                return None
+            if dtype.is_floating_point or dtype.is_complex:
+                tensors.append(torch.randn(shape, generator=gen).to(dtype))
+            elif dtype == torch.bool:
+                tensors.append(torch.randint(0, 2, shape, generator=gen).bool())
+            else:
+                tensors.append(torch.randint(0, 3, shape, generator=gen).to(dtype))
+        scalars, ti, si, args = list(node.scalar_args()), 0, 0, []
+        for c in node.cconv():
+            if c == "d":
+                args.append(tensors[ti]); ti += 1
+            else:
+                args.append(scalars[si]); si += 1
+        with torch.no_grad():
+            want = node.pyobj()(*args)      # the Function's apply
+            runnable = sub.copy()
+            if len(sub_outs) != 1:
+                runnable.makeMultiOutputIntoTuple()
+            fn = torch._C._create_function_from_graph("autograd_function_subgraph", runnable)
+            got = fn(*tensors)
+    except Exception:      # the Function or its subgraph does not run on made-up inputs
+        return None
+    want = list(want) if isinstance(want, (tuple, list)) else [want]
+    got = list(got) if isinstance(got, (tuple, list)) else [got]
+    candidates = list(zip(sub_outs, got)) + list(zip(sub_ins, tensors))
+    pairs = []
+    for w in want:
+        hit = [v for v, g in candidates
+               if isinstance(w, torch.Tensor) and isinstance(g, torch.Tensor) and w.shape == g.shape
+               and w.dtype == g.dtype and (torch.equal(w, g) or (w.is_floating_point() and torch.allclose(
+                   w, g, rtol=1e-6, atol=1e-6, equal_nan=True)))]
+        if not hit:
+            return None
+        pairs.append(hit[0])
+    return pairs if len(pairs) == n_out else None
+
+
+def _inline_autograd_functions(torch, graph):
+    """Replace each call of a custom autograd Function (prim::PythonOp: GeLUFunction.apply, XSoftmax.apply
+    in transformers) by the ops its forward ran while tracing, which the tracer keeps as the node's
+    Subgraph. A Function whose outputs cannot be paired with the subgraph's stays as it is and is reported
+    as an op that cannot be converted."""
+    calls, stack = [], [graph.block()]
+    while stack:
+        for node in stack.pop().nodes():
+            stack.extend(node.blocks())
+            if node.kind() == "prim::PythonOp" and node.hasAttribute("Subgraph"):
+                calls.append(node)
+    if not calls:
+        return
+    for node in calls:
+        sub = node.g("Subgraph")
+        vals = _autograd_outputs(torch, node, sub)
+        if vals is None:
+            continue
+        picks = []
+        for v in vals:
+            if v.node().kind() == "prim::Param":
+                picks.append(("in", [i.unique() for i in sub.inputs()].index(v.unique())))
+            else:
+                picks.append(("out", [o.unique() for o in sub.outputs()].index(v.unique())))
+        with graph.insert_point_guard(node):
+            made = graph.insertGraph(sub, list(node.inputs()))
+            ins = list(node.inputs())
+            results = [ins[i] if where == "in" else made[i] for where, i in picks]
+            outs = list(node.outputs())
+            if len(outs) == 1 and isinstance(outs[0].type(), torch._C.TupleType):
+                for use in list(outs[0].uses()):
+                    if use.user.kind() == "prim::TupleUnpack":
+                        for o, r in zip(list(use.user.outputs()), results):
+                            o.replaceAllUsesWith(r)
+                        use.user.destroy()
+                if outs[0].uses():
+                    tup = graph.create("prim::TupleConstruct", results)
+                    tup.output().setType(outs[0].type())
+                    graph.insertNode(tup)
+                    outs[0].replaceAllUsesWith(tup.output())
+            else:
+                for o, r in zip(outs, results):
+                    o.replaceAllUsesWith(r)
+        node.destroy()
+    torch._C._jit_pass_dce(graph)
+    torch._C._jit_pass_constant_propagation(graph)
 
 
 def _split_tensor_list_constants(graph):
