@@ -91,3 +91,57 @@ def test_matmul_fp16():
     run(Fn(lambda a, b: torch.matmul(a, b)), [r(2, 2, 3, 4), r(4, 5)], precision="fp16")
     torch.manual_seed(0)
     run(nn.Linear(6, 4), [r(2, 3, 6)], precision="fp16")
+
+
+def _tri(*shape, upper=False, seed=0):
+    """A matrix whose upper (lower) triangle is well conditioned: diagonal 1..2, other entries ~0.3 (both
+    triangles are filled: a solve must read only its own)."""
+    d = 1 + torch.rand(*shape[:-1], generator=torch.Generator().manual_seed(seed + 1))
+    return r(*shape, seed=seed) * 0.3 + torch.diag_embed(d)
+
+
+SOLVE = [((5, 5), (5, 3)), ((8, 8), (2, 8, 4)), ((2, 3, 6, 6), (3, 6, 2)), ((1, 1), (1, 4)), ((33, 33), (33, 2))]
+
+
+@pytest.mark.parametrize("sa,sb", SOLVE, ids=[f"{a}x{b}" for a, b in SOLVE])
+@pytest.mark.parametrize("upper", [False, True])
+@pytest.mark.parametrize("unit", [False, True])
+def test_solve_triangular_left(sa, sb, upper, unit):
+    run(Fn(lambda a, b: torch.linalg.solve_triangular(a, b, upper=upper, unitriangular=unit)),
+        [_tri(*sa, upper=upper), r(*sb, seed=3)], tol=1e-3)
+
+
+@pytest.mark.parametrize("upper", [False, True])
+@pytest.mark.parametrize("unit", [False, True])
+def test_solve_triangular_right(upper, unit):
+    run(Fn(lambda a, b: torch.linalg.solve_triangular(a, b, upper=upper, left=False, unitriangular=unit)),
+        [_tri(2, 7, 7, upper=upper), r(2, 3, 7, seed=4)], tol=1e-3)
+
+
+def test_solve_triangular_ignores_other_triangle():
+    a = _tri(6, 6) + torch.triu(r(6, 6, seed=9) * 5, 1)   # garbage above the diagonal of a lower solve
+    run(Fn(lambda a, b: torch.linalg.solve_triangular(a, b, upper=False)), [a, r(6, 2)], tol=1e-3)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("upper", [False, True])
+def test_triangular_solve_legacy(transpose, upper):
+    run(Fn(lambda b, a: torch.triangular_solve(b, a, upper=upper, transpose=transpose)),
+        [r(2, 6, 3, seed=5), _tri(2, 6, 6, upper=upper)], tol=1e-3)
+
+
+def test_solve_triangular_chunked_delta_rule_form():
+    """The form transformers' gated delta-rule layers (Qwen3-Next, Qwen3.5, OLMo-hybrid) use: a unit
+    lower-triangular system built in the model, solved for two right-hand sides."""
+    def f(k, beta, v):
+        attn = -((k * beta) @ k.transpose(-1, -2)).masked_fill(torch.triu(torch.ones(8, 8, dtype=torch.bool)), 0)
+        eye = torch.eye(8)
+        ut = eye + attn
+        return torch.linalg.solve_triangular(ut, v * beta, upper=False, unitriangular=True)
+    run(Fn(f), [r(2, 2, 8, 4, scale=0.5), torch.rand(2, 2, 8, 1), r(2, 2, 8, 4, seed=2)], tol=1e-3)
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_solve_triangular_fp16(upper):
+    run(Fn(lambda a, b: torch.linalg.solve_triangular(a, b, upper=upper)),
+        [_tri(6, 6, upper=upper), r(6, 3, seed=3)], precision="fp16")

@@ -3,7 +3,10 @@
  * determinant and its sign / log. Each step picks the row of the largest |entry| at or below the
  * diagonal (reduce_argmax), swaps it with the diagonal row by a gather_along_axis whose indices are
  * built from a one-hot compare, then eliminates with one broadcast multiply-subtract. diag.c keeps its
- * closed forms for n <= 4 and calls these beyond. */
+ * closed forms for n <= 4 and calls these beyond.
+ * Triangular solves (lower_solve_triangular) need no elimination: see there. */
+#include <string.h>
+
 #include "lower/math.h"
 
 /* A [n, 1] constant of dtype dt: f(i) for row i. */
@@ -122,4 +125,62 @@ int lm_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_
     if (sign && !(*sign = lb_squeeze(cx, s, 2, sq))) return -1;
     if (logabs && !(*logabs = lb_squeeze(cx, l, 2, sq))) return -1;
     return 0;
+}
+
+/* A [n, n] constant: 1 on the diagonal (strict = 0) or strictly below / above it (strict = 1). */
+static ir_value *tri_mask(lower_ctx *cx, ir_dtype dt, int64_t n, int strict, int upper, const char *suffix) {
+    float *m = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(n * n));
+    if (!m) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) m[i * n + j] = !strict ? i == j : upper ? j > i : j < i;
+    return lb_const(cx, dt, 2, (int64_t[]){n, n}, m, suffix);
+}
+
+/* linalg_solve_triangular(A, B, upper, left, unitriangular) and triangular_solve(B, A, upper, transpose,
+ * unitriangular) -> (X, A). Write the triangle of A as D (I + M), M = D^-1 N with N its strict part
+ * (D = I when unitriangular). M is nilpotent (M^n = 0), so (I + M)^-1 = (I - M)(I + M^2)(I + M^4)..., up
+ * to the power 2^s >= n: applied to B that is 2 matmuls per doubling, log2(n) of them, over any batch.
+ * Entries of the other triangle are ignored, as torch does. */
+int lower_solve_triangular(lower_ctx *cx, const ts_node *n) {
+    int legacy = strcmp(n->kind, "aten::triangular_solve") == 0;
+    int upper = legacy, left = 1, unit = 0, transpose = 0;
+    ir_value *a = lm_float_in(cx, n, legacy ? 1 : 0), *b = lm_float_in(cx, n, legacy ? 0 : 1);
+    if (!a || !b) return -1;
+    if (n->nin > 2 && lower_bool_in(cx, n, 2, &upper)) return -1;
+    if (n->nin > 3 && lower_bool_in(cx, n, 3, legacy ? &transpose : &left)) return -1;
+    if (n->nin > 4 && lower_bool_in(cx, n, 4, &unit)) return -1;
+    int r = a->type.rank, R = r - 2, C = r - 1;
+    if (r < 2 || b->type.rank < 2) return lower_fail(cx, "needs matrices (at least 2 dims), got %d-D and %d-D", r, b->type.rank);
+    int64_t sz = a->type.dims[C];
+    if (sz < 1 || a->type.dims[R] != sz) return lower_fail(cx, "needs static square coefficient matrices");
+    if (b->type.dtype != a->type.dtype) b = lower_cast(cx, b, a->type.dtype, "rhs");
+    ir_value *at = transpose ? lb_swap(cx, a, R, C) : a;
+    if (transpose) upper = !upper;
+    ir_dtype dt = a->type.dtype;
+    ir_value *m = at ? lower_binary(cx, IR_OP_MUL, at, tri_mask(cx, dt, sz, 1, upper, "strict"), "strict_part") : NULL;
+    ir_value *d = NULL; /* the diagonal as a column [.., n, 1] */
+    if (!unit && m) {
+        ir_value *diag = lower_binary(cx, IR_OP_MUL, at, tri_mask(cx, dt, sz, 0, upper, "eye"), "diag_part");
+        d = diag ? lb_reduce(cx, IR_OP_REDUCE_SUM, diag, 1, (int64_t[]){C}, 1) : NULL;
+        m = d ? lower_binary(cx, IR_OP_REAL_DIV, m, d, "scaled_strict") : NULL;
+    }
+    /* left: X = (I + M)^-1 D^-1 B; right (X A = B): X = B (I + M)^-1 D^-1 */
+    ir_value *y = b;
+    if (left && d) y = lower_binary(cx, IR_OP_REAL_DIV, y, d, "rhs_scaled");
+    if (sz > 1 && m && y) {
+        y = lower_binary(cx, IR_OP_SUB, y, left ? lb_matmul(cx, m, y, 0, 0) : lb_matmul(cx, y, m, 0, 0), "solve");
+        ir_value *mk = m;
+        for (int64_t span = 2; span < sz && y; span *= 2) {
+            mk = lb_matmul(cx, mk, mk, 0, 0);
+            y = mk ? lower_binary(cx, IR_OP_ADD, y, left ? lb_matmul(cx, mk, y, 0, 0) : lb_matmul(cx, y, mk, 0, 0), "solve")
+                   : NULL;
+        }
+    }
+    if (!left && d && y) y = lower_binary(cx, IR_OP_REAL_DIV, y, lb_swap(cx, d, R, C), "solution");
+    if (!y || !m) return -1;
+    if (lower_out_tensor(cx, n, 0, y)) return -1;
+    return n->nout > 1 ? lower_out_tensor(cx, n, 1, a) : 0;
 }
