@@ -66,6 +66,40 @@ def test_logic(name):
     run(Fn(bools(LOGIC[name])), [MF, NF])
 
 
+def _ints(*shape, lo=-2**31, hi=2**31 - 1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(lo, hi, shape, generator=g, dtype=torch.int64).int()
+
+
+INT_BITWISE = {
+    "and": lambda a, b: a & b,
+    "or": lambda a, b: a | b,
+    "xor": lambda a, b: a ^ b,
+    "functions": lambda a, b: torch.bitwise_or(torch.bitwise_and(a, b), torch.bitwise_xor(a, 12345)),
+    "with_bool": lambda a, b: (a | (b > 0)) + (a & (b < 0)) * 3 + (a ^ (b > 100)),
+    "scalar": lambda a, b: (a & 255) + (a | -256) + (a ^ 7),
+    "broadcast": lambda a, b: a[:1] | b[:, :1],
+    "inplace": lambda a, b: a.clone().bitwise_or_(b).bitwise_and_(b ^ 0x0F0F0F0F),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INT_BITWISE))
+def test_int_bitwise(name):
+    """Integer &, |, ^ over the whole int32 range (negative values: two's complement bits)."""
+    a = _ints(3, 5)
+    a[0, :4] = torch.tensor([0, -1, -2**31, 2**31 - 1], dtype=torch.int32)
+    run(Fn(INT_BITWISE[name]), [a, _ints(3, 5, seed=1)])
+
+
+def test_int_bitwise_mask_form():
+    """transformers' CPM-Ant builds its attention mask as int | (bool & bool)."""
+    ctx = torch.tensor([[1, 1, 0, 0, 1], [0, 1, 1, 1, 1]])
+    def f(c):
+        d = torch.arange(5) <= torch.arange(5).view(-1, 1)
+        return (c[:, None, :] | (c[:, :, None].logical_not() & d.view(1, 5, 5))).float()
+    run(Fn(f), [ctx])
+
+
 WHERE = {
     "tensors": (lambda x, y: torch.where(x > y, x, y), [A, B]),
     "scalar_other": (lambda x, y: torch.where(x > 0, x, 0.0), [A, B]),

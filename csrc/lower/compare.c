@@ -57,6 +57,44 @@ static ir_value *select_full(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *
     return select3(cx, c, a, b, suffix);
 }
 
+/* a & b, a | b or a ^ b of int32 tensors (bools count as 0 / 1); Core ML has no bit operations. The 31
+ * low bits of each operand come out as one trailing axis, mod(floor_div(x, 2^i), 2) (floor division
+ * is an arithmetic shift, so negative values give their two's complement bits), are combined (a * b,
+ * max, (a + b) mod 2) and summed back with their weights; the sign bit (x < 0) is combined alike and
+ * weighs INT32_MIN. */
+static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, const char *k) {
+    ir_value *x[2], *bits[2], *sign[2];
+    float w[31];
+    for (int i = 0; i < 31; i++) w[i] = (float)((int64_t)1 << i);
+    ir_value *weights = lb_const(cx, IR_INT32, 1, (int64_t[]){31}, w, "bit_weights");
+    ir_value *two = lower_const_scalar(cx, 2, IR_INT32, "two"), *zero = lower_const_scalar(cx, 0, IR_INT32, "zero");
+    for (int i = 0; i < 2; i++) {
+        if (!weights || !two || !zero || !(x[i] = lower_tensor_in(cx, n, i, IR_INT32))) return NULL;
+        if (x[i]->type.dtype != IR_INT32 && !(x[i] = lower_cast(cx, x[i], IR_INT32, "as_int"))) return NULL;
+        ir_value *xe = lb_expand(cx, x[i], 1, (int64_t[]){x[i]->type.rank});
+        ir_value *q = xe ? lower_binary(cx, IR_OP_FLOOR_DIV, xe, weights, "shifted") : NULL;
+        bits[i] = q ? lower_binary(cx, IR_OP_MOD, q, two, "bits") : NULL;
+        sign[i] = bits[i] ? lower_cast(cx, lower_binary(cx, IR_OP_LESS, x[i], zero, "negative"), IR_INT32, "sign_bit") : NULL;
+        if (!sign[i]) return NULL;
+    }
+    ir_value *rb, *rs;
+    if (strstr(k, "and")) {
+        rb = lower_binary(cx, IR_OP_MUL, bits[0], bits[1], "and_bits");
+        rs = lower_binary(cx, IR_OP_MUL, sign[0], sign[1], "and_sign");
+    } else if (strstr(k, "xor")) {
+        rb = lower_binary(cx, IR_OP_MOD, lower_binary(cx, IR_OP_ADD, bits[0], bits[1], "bit_sum"), two, "xor_bits");
+        rs = lower_binary(cx, IR_OP_MOD, lower_binary(cx, IR_OP_ADD, sign[0], sign[1], "sign_sum"), two, "xor_sign");
+    } else {
+        rb = lower_binary(cx, IR_OP_MAXIMUM, bits[0], bits[1], "or_bits");
+        rs = lower_binary(cx, IR_OP_MAXIMUM, sign[0], sign[1], "or_sign");
+    }
+    if (!rb || !rs) return NULL;
+    int ax = rb->type.rank - 1;
+    ir_value *low = lb_reduce(cx, IR_OP_REDUCE_SUM, lower_binary(cx, IR_OP_MUL, rb, weights, "weighted"), 1, (int64_t[]){ax}, 0);
+    ir_value *high = lower_binary(cx, IR_OP_MUL, rs, lower_const_scalar(cx, (double)INT32_MIN, IR_INT32, "int32_min"), "high");
+    return low && high ? lower_binary(cx, IR_OP_ADD, low, high, NULL) : NULL;
+}
+
 /* logical_and / or / xor / not, and the bitwise forms on bools (&, |, ^, ~). */
 int lower_logical(lower_ctx *cx, const ts_node *n) {
     if (n->nin >= 2 && cx->vals[n->in[0]->id] && cx->vals[n->in[1]->id] && cx->vals[n->in[0]->id]->kind != LV_TENSOR &&
@@ -77,14 +115,17 @@ int lower_logical(lower_ctx *cx, const ts_node *n) {
         return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_LOGICAL_NOT, b, NULL));
     }
     int bitwise = strncmp(k, "bitwise_", 8) == 0 || k[0] == '_';
-    if (bitwise) { /* only bools: Core ML has no integer bit operations */
+    if (bitwise) { /* bools logically; integers bit by bit (int_bitwise) */
+        int any_int = 0;
         for (int i = 0; i < 2; i++) {
             lv *l = lower_in(cx, n, i);
             if (!l) return -1;
             ir_dtype dt = l->kind == LV_TENSOR || l->dyn ? l->v->type.dtype : l->kind == LV_BOOL ? IR_BOOL : IR_INT32;
-            if (dt != IR_BOOL) return lower_fail(cx, "%s on %s values: only bool tensors are supported", n->kind,
-                                                  ir_dtype_name(dt));
+            if (ir_dtype_is_float(dt)) return lower_fail(cx, "%s on %s values: torch allows only integer and bool tensors", n->kind,
+                                                         ir_dtype_name(dt));
+            any_int |= dt != IR_BOOL;
         }
+        if (any_int) return lower_out_tensor(cx, n, 0, int_bitwise(cx, n, k));
     }
     ir_value *a = bool_in(cx, n, 0), *b = a ? bool_in(cx, n, 1) : NULL;
     if (!b) return -1;
