@@ -258,6 +258,9 @@ COMPLEX_CASES = {
     "size_of_complex": (lambda x, y: x * F.fft(x).size(-1) + F.rfft(y).shape[1], [(3, 8), (3, 8)]),
     "tuple_of_complex": (lambda x, y: (lambda t: VR(t[0] * t[1]))((C(x, y), C(y, x))), [(3, 5), (3, 5)]),
     "detach_clone": (lambda x, y: VR(C(x, y).detach().clone().contiguous()), [(3, 5), (3, 5)]),
+    "to_device_and_complex": (lambda x, y: VR(C(x, y).to(x.device).to(torch.complex64) * C(y, x).to(C(x, x))),
+                              [(3, 5), (3, 5)]),
+    "to_real_dtype": (lambda x, y: C(x, y).to(torch.float32) * 2 + C(y, x).to(torch.int32), [(3, 5), (3, 5)]),
     # layout ops on complex tensors
     "select": (lambda x, y: VR(C(x, y)[1] * C(x, y)[:, -1:].select(1, 0)[2]), [(3, 5), (3, 5)]),
     "slice_step": (lambda x, y: VR(C(x, y)[:, 1::2]), [(3, 5), (3, 5)]),

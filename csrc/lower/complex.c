@@ -401,6 +401,28 @@ static int complex_view(lower_ctx *cx, const ts_node *n) {
     return 1;
 }
 
+/* to(z, device), to(z, complex dtype), to(z, other complex tensor): z itself; to a real dtype (or like a
+ * real tensor): the real part in that dtype, as torch does (it warns that the imaginary part is lost). */
+static int complex_to(lower_ctx *cx, const ts_node *n) {
+    lv *z = lower_in(cx, n, 0);
+    if (!z) return -1;
+    ir_dtype dt = IR_DT_INVALID;
+    for (int i = 1; i < n->nin && i < 3 && dt == IR_DT_INVALID; i++) {
+        lv *l = lower_in(cx, n, i);
+        if (!l) return -1;
+        if (l->kind == LV_COMPLEX) break;
+        if (l->kind == LV_TENSOR) {
+            dt = l->v->type.dtype;
+        } else if (l->kind == LV_INT && !l->dyn) {
+            if (l->i >= TS_COMPLEX_HALF && l->i <= TS_COMPLEX_DOUBLE) break;
+            if (lower_scalar_type(cx, l->i, &dt)) return -1;
+        }
+    }
+    if (dt == IR_DT_INVALID) return lower_out(cx, n, 0, z);
+    ir_value *p = z->v, *re = lb_slice(cx, p, p->type.rank - 1, 0, 1, 0, 1, 1);
+    return lower_out_tensor(cx, n, 0, re && re->type.dtype != dt ? lower_cast(cx, re, dt, NULL) : re);
+}
+
 typedef struct {
     const char *kind;
     int (*fn)(lower_ctx *cx, const ts_node *n); /* NULL: the registry's function takes complex values */
@@ -412,6 +434,7 @@ static const complex_entry HOOK[] = {
     {"aten::rsub", complex_binary},     {"aten::mul", complex_binary},        {"aten::mul_", complex_binary},
     {"aten::div", complex_binary},      {"aten::div_", complex_binary},       {"aten::true_divide", complex_binary},
     {"aten::size", complex_shape},      {"aten::dim", complex_shape},         {"aten::reciprocal", complex_unary},
+    {"aten::to", complex_to},
     /* these kinds' own functions take complex values */
     {"prim::TupleConstruct", NULL},     {"prim::ListConstruct", NULL},        {"prim::TupleUnpack", NULL},
     {"prim::ListUnpack", NULL},         {"prim::TupleIndex", NULL},           {"aten::__getitem__", NULL},

@@ -47,7 +47,8 @@ typedef enum {
 /* torch dtypes as the ScalarType codes TorchScript uses in aten:: args. */
 typedef enum {
     TS_UINT8 = 0, TS_INT8 = 1, TS_INT16 = 2, TS_INT32 = 3, TS_INT64 = 4, TS_HALF = 5,
-    TS_FLOAT = 6, TS_DOUBLE = 7, TS_BOOL = 11, TS_BFLOAT16 = 15
+    TS_FLOAT = 6, TS_DOUBLE = 7, TS_COMPLEX_HALF = 8, TS_COMPLEX_FLOAT = 9, TS_COMPLEX_DOUBLE = 10, TS_BOOL = 11,
+    TS_BFLOAT16 = 15
 } ts_scalar_type;
 
 typedef struct ts_tensor {
