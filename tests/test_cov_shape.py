@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import pt2coreml as ct
+
 from cov2_common import Fn, r, run
 from parity import need_torch2
 
@@ -151,3 +153,41 @@ def test_index_runtime_indices():
 def test_shape_fp16(name):
     fn, shapes = CASES[name]
     run(Fn(fn), [r(*s, seed=i) for i, s in enumerate(shapes)], precision="fp16")
+
+
+def _chunk_overlap(h, w=2):
+    """transformers' Longformer: chunks of 2w rows overlapping by w, by as_strided on a view."""
+    h = h.view(h.size(0), h.size(1) // (2 * w), 2 * w, h.size(2))
+    size = list(h.size())
+    size[1] = size[1] * 2 - 1
+    stride = list(h.stride())
+    stride[1] = stride[1] // 2
+    return h.as_strided(size=size, stride=stride)
+
+
+AS_STRIDED = {
+    "overlapping_chunks": (_chunk_overlap, [(2, 8, 3)]),
+    "windows_offset": (lambda x: torch.as_strided(x, (3, 4), (2, 1), 1) * 2, [(12,)]),
+    "broadcast_stride_0": (lambda x: x.as_strided((3, 2, 4), (0, 4, 1)) + 1, [(2, 4)]),
+    "after_contiguous": (lambda x: x.t().contiguous().as_strided((2, 3), (1, 2)), [(3, 4)]),
+    # the strides refer to the storage of the tensor the views came from
+    "of_transpose": (lambda x: x.t().as_strided((2, 3), (1, 2)), [(3, 4)]),
+    "of_viewing_reshape": (lambda x: x.transpose(1, 2).reshape(4, 8, 16).view(4, 2, 4, 16).as_strided(
+        (4, 3, 4, 16), (128, 32, 16, 1)), [(1, 8, 4, 16)]),
+    "of_copying_reshape": (lambda x: x.transpose(1, 2).reshape(32, 4).as_strided((3, 8), (4, 1), 2), [(2, 4, 16)]),
+    "of_permute_movedim": (lambda x: torch.movedim(x.permute(2, 0, 1), 0, 2).as_strided((5, 4), (3, 2)), [(2, 3, 4)]),
+    "longformer_chunk_of_transposes": (lambda x: _chunk_overlap(x.transpose(0, 1).transpose(1, 2).reshape(8, 8, 4)),
+                                       [(8, 2, 4, 4)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AS_STRIDED))
+def test_as_strided(name):
+    fn, shapes = AS_STRIDED[name]
+    run(Fn(fn), [r(*s) for s in shapes])
+
+
+def test_as_strided_of_a_slice_is_a_clear_error():
+    mod = torch.jit.trace(Fn(lambda x: x[1:].as_strided((2, 3), (1, 2))).eval(), (r(3, 4),))
+    with pytest.raises(ct.ConversionError, match="view made by aten::slice"):
+        ct.convert(mod, inputs=[ct.TensorType(name="x", shape=(3, 4))])

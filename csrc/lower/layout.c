@@ -466,3 +466,168 @@ int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
     ir_value *y = g ? lower_reshape(cx, g, r + 1, shape, "windows") : NULL;
     return lower_out_tensor(cx, n, 0, y ? lb_transpose(cx, y, perm) : NULL);
 }
+
+/* torch's strides of a view of sizes nd[0..nn) over a tensor of sizes od / strides os (rank on), or -1 when
+ * that view would need a copy (torch's rule: each run of old dims that are contiguous with one another
+ * must map onto whole new dims). */
+static int view_strides(const int64_t *od, const int64_t *os, int on, const int64_t *nd, int nn, int64_t *ns) {
+    int64_t numel = 1;
+    for (int i = 0; i < on; i++) numel *= od[i];
+    if (numel == 0 || on == 0) {
+        for (int i = nn - 1, st = 1; i >= 0; i--) ns[i] = st, st *= nd[i] > 0 ? nd[i] : 1;
+        return 0;
+    }
+    int v = nn - 1;
+    int64_t base = os[on - 1], run = 1, got = 1;
+    for (int t = on - 1; t >= 0; t--) {
+        run *= od[t];
+        if (t == 0 || (od[t - 1] != 1 && os[t - 1] != run * base)) { /* a run of contiguous old dims ends at t */
+            while (v >= 0 && (got < run || nd[v] == 1)) {
+                ns[v] = got * base;
+                got *= nd[v--];
+            }
+            if (got != run) return -1;
+            if (t > 0) base = os[t - 1], run = 1, got = 1;
+        }
+    }
+    return v == -1 ? 0 : -1;
+}
+
+/* The storage as_strided reads: walk back from its input through ops that are views in torch (shape
+ * changes and transposes) to the last tensor that owns its storage (any other op's result, or a reshape
+ * that had to copy), replaying torch's strides forward to tell a viewing reshape from a copying one.
+ * Returns that tensor's value, contiguous in its own storage; NULL with the reason in cx->e for a view
+ * whose storage offset or layout we do not follow (slices, expand, diagonal, ...). */
+static const ts_value *strided_storage(lower_ctx *cx, const ts_value *v) {
+    static const char *const shape_views[] = {"view", "reshape", "flatten", "unflatten", "unsqueeze", "squeeze",
+                                              "view_as", "reshape_as"};
+    static const char *const moves[] = {"transpose", "permute", "t", "movedim", "swapaxes", "swapdims", "numpy_T",
+                                        "mT", "T"};
+    static const char *const others[] = {"select", "slice", "narrow", "expand", "expand_as", "diagonal", "unfold",
+                                         "as_strided", "split", "chunk", "unbind", "indices", "real", "imag", "view_as_real"};
+    const ts_value *chain[64];
+    int nc = 0;
+    for (;;) {
+        const char *k = v->def && strncmp(v->def->kind, "aten::", 6) == 0 ? v->def->kind + 6 : "";
+        int is_view = 0;
+        for (int i = 0; i < PC_ARRAY_LEN(shape_views) && !is_view; i++) is_view = strcmp(k, shape_views[i]) == 0;
+        for (int i = 0; i < PC_ARRAY_LEN(moves) && !is_view; i++) is_view = strcmp(k, moves[i]) == 0;
+        if (!is_view && (strcmp(k, "detach") == 0 || strcmp(k, "alias") == 0)) is_view = 1;
+        for (int i = 0; i < PC_ARRAY_LEN(others); i++)
+            if (strcmp(k, others[i]) == 0) {
+                lower_fail(cx, "its input is a view made by aten::%s, whose storage layout is not followed (call "
+                               ".contiguous() before as_strided)", k);
+                return NULL;
+            }
+        if (!is_view) break;
+        if (nc == PC_ARRAY_LEN(chain)) {
+            lower_fail(cx, "views nested more than 64 deep");
+            return NULL;
+        }
+        chain[nc++] = v;
+        v = v->def->in[0];
+    }
+    /* replay forward from the owner v: strides of each view; a reshape that cannot view copies */
+    const ts_value *owner = v;
+    lv *ol = cx->vals[v->id];
+    if (!ol || ol->kind != LV_TENSOR) return owner;
+    int64_t st[IR_MAX_RANK], dims[IR_MAX_RANK];
+    int rank = ol->v->type.rank;
+    for (int i = rank - 1, s = 1; i >= 0; i--) dims[i] = ol->v->type.dims[i], st[i] = s, s *= dims[i];
+    for (int c = nc - 1; c >= 0; c--) {
+        lv *l = cx->vals[chain[c]->id];
+        if (!l || l->kind != LV_TENSOR) return owner;
+        const ir_type *t = &l->v->type;
+        const char *k = chain[c]->def->kind + 6;
+        int64_t ns[IR_MAX_RANK];
+        int moved = 0;
+        for (int i = 0; i < PC_ARRAY_LEN(moves) && !moved; i++) moved = strcmp(k, moves[i]) == 0;
+        if (moved) { /* each new dim is some old dim of the same size: strides move with them */
+            int used[IR_MAX_RANK] = {0};
+            const ts_node *d = chain[c]->def;
+            int64_t p[IR_MAX_RANK];
+            int np = 0;
+            if (strcmp(k, "permute") == 0 && lower_ints_in(cx, d, 1, p, IR_MAX_RANK, &np)) return NULL;
+            if ((strcmp(k, "transpose") == 0 || strcmp(k, "swapaxes") == 0 || strcmp(k, "swapdims") == 0 ||
+                 strcmp(k, "movedim") == 0)) {
+                int64_t a0, a1;
+                if (lower_int_in(cx, d, 1, &a0) || lower_int_in(cx, d, 2, &a1)) return NULL;
+                a0 = a0 < 0 ? a0 + rank : a0, a1 = a1 < 0 ? a1 + rank : a1;
+                np = rank;
+                if (strcmp(k, "movedim") == 0) { /* the others in order, a0 inserted at a1 */
+                    for (int i = 0, j = 0; j < rank; j++) {
+                        if (j == a1) {
+                            p[j] = a0;
+                            continue;
+                        }
+                        if (i == a0) i++;
+                        p[j] = i++;
+                    }
+                } else {
+                    for (int i = 0; i < rank; i++) p[i] = i == a0 ? a1 : i == a1 ? a0 : i;
+                }
+            } else if (np == 0) { /* t, mT, T, numpy_T: reverse (the last two for mT) */
+                np = rank;
+                for (int i = 0; i < rank; i++) p[i] = i;
+                int lo = strcmp(k, "mT") == 0 ? rank - 2 : 0;
+                for (int i = lo; i < rank; i++) p[i] = lo + rank - 1 - i;
+            }
+            if (np != rank || t->rank != rank) return owner;
+            for (int i = 0; i < rank; i++) {
+                int64_t q = p[i] < 0 ? p[i] + rank : p[i];
+                if (q < 0 || q >= rank || used[q]) return owner;
+                used[q] = 1;
+                ns[i] = st[q];
+            }
+        } else if (view_strides(dims, st, rank, t->dims, t->rank, ns)) { /* a reshape that copies */
+            owner = chain[c];
+            for (int i = t->rank - 1, s = 1; i >= 0; i--) ns[i] = s, s *= t->dims[i];
+        }
+        rank = t->rank;
+        for (int i = 0; i < rank; i++) dims[i] = t->dims[i], st[i] = ns[i];
+    }
+    return owner;
+}
+
+/* as_strided(x, size, stride, storage_offset): element (i0, .., ik) is x's storage element
+ * offset + sum i_j * stride_j: one gather of constant indices from the tensor that owns the storage,
+ * flattened (static shapes; longformer's overlapping chunks). */
+int lower_as_strided(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t size[IR_MAX_RANK], stride[IR_MAX_RANK], off = 0;
+    int ns, nst;
+    if (!x || lower_ints_in(cx, n, 1, size, IR_MAX_RANK, &ns) || lower_ints_in(cx, n, 2, stride, IR_MAX_RANK, &nst) ||
+        (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_int_in(cx, n, 3, &off)) || lb_static(cx, x, "as_strided's input"))
+        return -1;
+    if (ns != nst) return lower_fail(cx, "%d sizes but %d strides", ns, nst);
+    const ts_value *owner = strided_storage(cx, n->in[0]);
+    lv *ol = owner ? cx->vals[owner->id] : NULL;
+    if (!ol) return -1;
+    if (ol->kind != LV_TENSOR || lb_static(cx, ol->v, "as_strided's storage")) return lower_fail(cx, "as_strided of a non-tensor");
+    x = ol->v; /* its storage: element i of the owner flattened */
+    int64_t numel = 1, m = 1;
+    for (int i = 0; i < x->type.rank; i++) numel *= x->type.dims[i];
+    for (int i = 0; i < ns; i++) {
+        if (size[i] < 0 || stride[i] < 0) return lower_fail(cx, "negative size or stride");
+        m *= size[i];
+        if (m > (1 << 24)) return lower_fail(cx, "more than 2^24 elements");
+    }
+    if (m == 0) return lower_fail(cx, "an empty result");
+    float *ix = pc_alloc(cx->p->arena, sizeof(float) * (size_t)m);
+    if (!ix) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int64_t e = 0; e < m; e++) {
+        int64_t rest = e, at = off;
+        for (int i = ns - 1; i >= 0; i--) {
+            at += rest % size[i] * stride[i];
+            rest /= size[i];
+        }
+        if (at < 0 || at >= numel)
+            return lower_fail(cx, "element %lld reads storage offset %lld, outside the input's %lld elements", (long long)e,
+                              (long long)at, (long long)numel);
+        ix[e] = (float)at;
+    }
+    int64_t flat = numel;
+    ir_value *xf = lower_reshape(cx, x, 1, &flat, "flat");
+    ir_value *iv = xf ? lb_const(cx, IR_INT32, ns, size, ix, "strided_index") : NULL;
+    return lower_out_tensor(cx, n, 0, iv ? lb_gather(cx, xf, iv, 0) : NULL);
+}
