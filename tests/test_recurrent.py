@@ -1,5 +1,6 @@
 """Recurrent layers as Core ML ops: nn.LSTM / nn.RNN become one MIL lstm / rnn op per layer (bidirectional LSTM
-one op, bidirectional RNN a forward and a reverse op), so the sequence length may be a RangeDim; converted with
+one op, bidirectional RNN a forward and a reverse op), nn.GRU a while_loop per layer and direction, so the
+sequence length may be a RangeDim; converted with
 a symbolic time axis, run at several lengths in our runtime and compared with PyTorch (fp32 and fp16).
 The MIL ops' own semantics (gru's reset gate, reverse and bidirectional outputs, peepholes, clip, activations)
 are checked on programs coremltools' builder writes, and packages coremltools converts (an LSTM, a GRU, a
@@ -47,6 +48,10 @@ FORMS = [  # (class, kwargs, initial states given, MIL op, ops expected)
     (nn.RNN, dict(input_size=6, hidden_size=5, num_layers=2), True, "rnn", 2),
     (nn.RNN, dict(input_size=6, hidden_size=5, nonlinearity="relu", bidirectional=True, batch_first=True), True, "rnn", 2),
     (nn.RNN, dict(input_size=6, hidden_size=5, bias=False), False, "rnn", 1),
+    # torch's GRU is not MIL gru (see test_mil_gru_...): a while_loop per layer and direction, as coremltools writes
+    (nn.GRU, dict(input_size=6, hidden_size=5, num_layers=2), True, "while_loop", 2),
+    (nn.GRU, dict(input_size=6, hidden_size=4, bidirectional=True, batch_first=True), False, "while_loop", 2),
+    (nn.GRU, dict(input_size=6, hidden_size=4, bias=False), True, "while_loop", 1),
 ]
 
 
@@ -78,7 +83,8 @@ def test_layer_is_one_op_per_layer_with_a_rangedim_sequence(i, precision):
     ml = ct.convert(traced, inputs=inputs, compute_precision=prec)
     hist = ml.op_histogram()
     assert hist.get(op, 0) == nops, hist
-    assert "sigmoid" not in hist and "tanh" not in hist, hist  # nothing unrolled
+    if op != "while_loop":
+        assert "sigmoid" not in hist and "tanh" not in hist, hist  # nothing unrolled
     outs = [f["name"] for f in ml._desc["outputs"]]
     for T in (1, 5, 23):
         xt = _x(kw, T, seed=T)
@@ -87,7 +93,7 @@ def test_layer_is_one_op_per_layer_with_a_rangedim_sequence(i, precision):
         got = ml.predict(feed)
         for n, r in zip(outs, refs):
             compare(f"{n} (T={T})", got[n], r, TOL[precision])
-    if i in (2, 5):  # coremltools reads the symbolic-length lstm / rnn programs
+    if i in (2, 5, 8):  # coremltools reads the symbolic-length lstm / rnn / gru loop programs
         with tempfile.TemporaryDirectory() as d:
             ml.save(os.path.join(d, "m.mlpackage"))
             coremltools_check(os.path.join(d, "m.mlpackage"))

@@ -115,6 +115,67 @@ static ir_value *mil_weight(lower_ctx *cx, cell_kind ck, ir_value *w, ir_value *
     return lb_const(cx, dt, w->type.rank, w->type.dims, dst, b2 ? "bias" : "weight");
 }
 
+static ir_value *reverse_time(lower_ctx *cx, ir_value *x) {
+    ir_op *op = x ? lower_op(cx, IR_OP_REVERSE, "reverse") : NULL;
+    int64_t ax = 0;
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* A new input of block b like v (named after what), known to the lowering's names. */
+static ir_value *block_var(lower_ctx *cx, ir_block *b, ir_value *v, const char *what) {
+    const char *nm = lower_name(cx, what);
+    ir_value *in = nm ? ir_block_add_input(b, nm, v->type) : NULL;
+    if (!in || lower_names_add(cx, nm, in)) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
+    return in;
+}
+
+/* One GRU direction over x [T, B, I] (any T) as a while_loop: the input projections G = x W_ih^T + b_ih
+ * [T, B, 3H] outside, and per iteration step i of G, h W_hh^T + b_hh and torch's gate math, the new h
+ * scattered into row i of a [T, B, H] loop var. reverse: G reversed in time before, the rows after. */
+static int gru_loop(lower_ctx *cx, ir_value *x, ir_value *h, ir_value *const *w, int reverse, ir_value **seq, ir_value **hT) {
+    int64_t H = w[1]->type.dims[1], ax0 = 0, sizes[3] = {H, H, H};
+    ir_value *G = linear(cx, x, w[0], w[2]);
+    if (G && reverse) G = reverse_time(cx, G);
+    ir_value *like = G ? lb_slice(cx, G, 2, 0, H, 0, 1, 0) : NULL, *shp = like ? lower_unary(cx, IR_OP_SHAPE, like, "shape") : NULL;
+    ir_op *f = shp ? lower_op(cx, IR_OP_FILL, "steps") : NULL;
+    if (!f || ir_op_set_input(f, "shape", shp) || lower_param_f(cx, f, "value", 0.0, x->type.dtype)) return -1;
+    ir_value *buf = lower_finish(cx, f), *sx = lower_unary(cx, IR_OP_SHAPE, x, "shape");
+    ir_value *T = sx ? lb_gather(cx, sx, lower_const_scalar(cx, 0, IR_INT32, "time_axis"), 0) : NULL;
+    ir_value *init[3] = {lower_const_scalar(cx, 0, IR_INT32, "step0"), h, buf}, *ci[3], *bi[3], *bo[3];
+    ir_op *op = buf && T && init[0] ? lower_op(cx, IR_OP_WHILE_LOOP, "gru") : NULL;
+    ir_block *cb = op ? ir_op_add_block(op) : NULL, *bb = cb ? ir_op_add_block(op) : NULL, *outer = cx->b;
+    if (!bb) return -1;
+    cb->fn = bb->fn = cx->fn;
+    for (int k = 0; k < 3; k++)
+        if (!(ci[k] = block_var(cx, cb, init[k], "gru_c")) || !(bi[k] = block_var(cx, bb, init[k], "gru_v"))) return -1;
+    cx->b = cb;
+    ir_value *go = lower_binary(cx, IR_OP_LESS, ci[0], T, "go");
+    cx->b = bb;
+    if (!go || ir_block_set_outputs(cb, 1, &go)) return cx->b = outer, -1;
+    ir_value *a[3], *b[3], *gx = lb_gather(cx, G, bi[0], 0), *gh = linear(cx, bi[1], w[1], w[3]);
+    int bad = lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b);
+    ir_value *r = bad ? NULL : act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
+    ir_value *z = r ? act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[1], b[1], "z")) : NULL;
+    ir_value *rn = z ? lower_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
+    ir_value *nn = rn ? act(cx, IR_OP_TANH, lower_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
+    ir_value *d = nn ? lower_binary(cx, IR_OP_SUB, bi[1], nn, "hn") : NULL; /* h' = n + z * (h - n) */
+    ir_value *zd = d ? lower_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
+    ir_value *hn = zd ? lower_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
+    ir_value *upd = hn ? lb_expand(cx, hn, 1, &ax0) : NULL, *at = upd ? lb_expand(cx, bi[0], 1, &ax0) : NULL;
+    ir_op *sc = at ? lower_op(cx, IR_OP_SCATTER, "step_out") : NULL;
+    if (!sc || ir_op_set_input(sc, "data", bi[2]) || ir_op_set_input(sc, "indices", at) || ir_op_set_input(sc, "updates", upd) ||
+        lower_param_i32(cx, sc, "axis", 0) || lower_param_str(cx, sc, "mode", "update") || !(bo[2] = lower_finish(cx, sc)))
+        return cx->b = outer, -1;
+    bo[0] = lower_binary(cx, IR_OP_ADD, bi[0], lower_const_scalar(cx, 1, IR_INT32, "one"), "next_step");
+    bo[1] = hn;
+    cx->b = outer;
+    if (!bo[0] || ir_block_set_outputs(bb, 3, bo) || ir_op_set_inputs(op, "loop_vars", 3, init) || !lower_finish(cx, op)) return -1;
+    *hT = op->out[1];
+    *seq = reverse ? reverse_time(cx, op->out[2]) : op->out[2];
+    return *seq ? 0 : -1;
+}
+
 /* One MIL lstm / rnn op over x [T, B, I]; w: weight_ih, weight_hh, bias (or NULL), then the same for the
  * backward direction of a bidirectional lstm (or NULLs). outs: sequence, h, c. */
 static int mil_op(lower_ctx *cx, cell_kind ck, ir_value *x, ir_value *h, ir_value *c, ir_value *const *w, const char *dir,
@@ -139,7 +200,7 @@ static int mil_op(lower_ctx *cx, cell_kind ck, ir_value *x, ir_value *h, ir_valu
  * 1 when the form needs the unrolled path (nothing emitted), 0 done (seq, fin filled), -1 error. */
 static int lower_rnn_mil(lower_ctx *cx, cell_kind ck, ir_value *x, ir_value **h0, lv *params, int64_t layers, int D, int per,
                          ir_dtype dt, ir_value **seq, ir_value **fin) {
-    if (ck == CELL_GRU || dt != IR_FP32 || layers * D > 64) return 1;
+    if (dt != IR_FP32 || layers * D > 64) return 1;
     int npar = (int)(layers * D * per);
     ir_value **w = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)(npar + 1));
     if (!w) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
@@ -150,6 +211,18 @@ static int lower_rnn_mil(lower_ctx *cx, cell_kind ck, ir_value *x, ir_value **h0
     int nf = 0;
     for (int L = 0; L < layers; L++) {
         ir_value *mw[2][6] = {{NULL}}, *st[2][2] = {{NULL}}, *o[2][3];
+        if (ck == CELL_GRU) { /* torch's weights as they are, in a loop per direction */
+            ir_value *ys[2];
+            for (int d = 0; d < D; d++) {
+                ir_value *h = lb_slice(cx, h0[0], 0, L * D + d, L * D + d + 1, 0, 1, 1);
+                ir_value *gw[4] = {w[(L * D + d) * per], w[(L * D + d) * per + 1], per == 4 ? w[(L * D + d) * per + 2] : NULL,
+                                   per == 4 ? w[(L * D + d) * per + 3] : NULL};
+                if (!h || gru_loop(cx, x, h, gw, d == 1, &ys[d], &fin[nf + d])) return -1;
+            }
+            if (!(x = D == 2 ? lb_concat(cx, 2, ys, 2) : ys[0])) return -1;
+            nf += D;
+            continue;
+        }
         for (int d = 0; d < D; d++) {
             ir_value **pw = w + (L * D + d) * per;
             int k = ck == CELL_LSTM ? d * 3 : 0; /* a bidirectional lstm takes both directions' weights */
@@ -177,12 +250,7 @@ static int lower_rnn_mil(lower_ctx *cx, cell_kind ck, ir_value *x, ir_value **h0
                 fin[nf + d] = o[d][1];
                 ys[d] = o[d][0];
             }
-            if (D == 2) { /* the reverse op's outputs run in step order: back to time order */
-                ir_op *rv = lower_op(cx, IR_OP_REVERSE, "reverse");
-                int64_t ax = 0;
-                if (!rv || ir_op_set_input(rv, "x", ys[1]) || lower_param_i32v(cx, rv, "axes", 1, &ax) || !(ys[1] = lower_finish(cx, rv)))
-                    return -1;
-            }
+            if (D == 2 && !(ys[1] = reverse_time(cx, ys[1]))) return -1; /* the reverse op runs in step order */
             if (!(x = D == 2 ? lb_concat(cx, 2, ys, 2) : ys[0])) return -1;
         }
         nf += D;
