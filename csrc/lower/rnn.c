@@ -7,10 +7,12 @@
  * order, so it is reversed back). The time axis may be symbolic (a RangeDim). LSTM weights go from
  * torch's gate order [i, f, g, o] to MIL's [i, f, o, z], and b_ih + b_hh becomes the one MIL bias.
  *
+ * GRU layers become a while_loop per layer and direction over the time axis (gru_loop; any length too):
+ * MIL gru applies the reset gate to h before the output gate's weights (R_o (r * h)), torch to the
+ * product (r * (W_hn h + b_hn)), so no MIL gru computes torch's GRU; coremltools loops the same way.
+ *
  * The rest is unrolled over the static sequence length: one linear for the input projection of every
  * step, then per step a linear of the hidden state and the gate math (sigmoid/tanh/mul/add). That is
- * - GRU: MIL gru applies the reset gate to h before the output gate's weights (R_o (r * h)), torch
- *   to the product (r * (W_hn h + b_hn)), so no MIL gru computes torch's GRU;
  * - LSTM with proj_size (MIL lstm has no projection of h);
  * - packed sequences (below: MIL lstm has no per-sequence lengths);
  * - weights computed at run time (MIL takes constant weights) and fp16 source models.
