@@ -153,6 +153,10 @@ _DEFAULTS.update({
     "scatter_along_axis": lambda r: dict(axis=0, mode="add"),
     "scatter_nd": lambda r: dict(mode="add"),
     "gather_along_axis": lambda r: dict(axis=0),
+    "lstm": lambda r: dict(direction="forward", output_sequence=False, recurrent_activation="sigmoid",
+                           cell_activation="tanh", activation="tanh"),
+    "gru": lambda r: dict(direction="forward", output_sequence=False, recurrent_activation="sigmoid", activation="tanh"),
+    "rnn": lambda r: dict(direction="forward", output_sequence=False, activation="tanh"),
 })
 for _op in ("reduce_l1_norm", "reduce_l2_norm", "reduce_log_sum", "reduce_log_sum_exp", "reduce_sum_square",
             "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum"):
