@@ -15,6 +15,7 @@ import torch.nn as nn
 
 import pt2coreml as ct
 from parity import TOL, compare, coremltools_check, torch_outputs
+from test_cov_seq import WithState as Seq  # the layer called with the states given (or none)
 
 try:
     import coremltools as cml
@@ -23,21 +24,6 @@ except Exception:  # noqa: BLE001 - optional reference
     cml = None
 
 need_coremltools = pytest.mark.skipif(cml is None, reason="coremltools is not importable")
-
-
-class Seq(nn.Module):
-    """The layer's outputs flattened: sequence, then the final state(s)."""
-
-    def __init__(self, rnn):
-        super().__init__()
-        self.rnn = rnn
-
-    def forward(self, x, *state):
-        if len(state) == 2:
-            y, (h, c) = self.rnn(x, (state[0], state[1]))
-            return y, h, c
-        y, h = self.rnn(x, state[0]) if state else self.rnn(x)
-        return (y, h[0], h[1]) if isinstance(h, tuple) else (y, h)
 
 
 FORMS = [  # (class, kwargs, initial states given, MIL op, ops expected)
