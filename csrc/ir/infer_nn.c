@@ -159,6 +159,51 @@ static int infer_linear(infer_ctx *c) {
     return inf_out(c, t);
 }
 
+/* lstm / gru / rnn (MIL recurrent.py): x [s, b, I], weight_ih [G*H, I], weight_hh [G*H, H] (G = 4, 3, 1);
+ * outputs [s or 1, b, D*H] and the final h (and c for lstm) [b, D*H], D = 2 for a bidirectional lstm. */
+static int infer_recurrent(infer_ctx *c) {
+    ir_opkind k = c->op->kind;
+    int G = k == IR_OP_LSTM ? 4 : k == IR_OP_GRU ? 3 : 1, seq;
+    const ir_type *x, *h0, *c0 = NULL, *wi, *wh, *b;
+    const char *dir;
+    if (inf_input(c, "x", 1, &x) || inf_input(c, "initial_h", 1, &h0) ||
+        (k == IR_OP_LSTM && inf_input(c, "initial_c", 1, &c0)) || inf_input(c, "weight_ih", 1, &wi) ||
+        inf_input(c, "weight_hh", 1, &wh) || inf_input(c, "bias", 0, &b) || inf_str(c, "direction", "forward", &dir) ||
+        inf_bool(c, "output_sequence", 0, &seq))
+        return -1;
+    int D = strcmp(dir, "bidirectional") == 0 ? 2 : 1;
+    if (strcmp(dir, "forward") && strcmp(dir, "reverse") && !(D == 2 && k == IR_OP_LSTM))
+        return inf_fail(c, "direction '%s' is not supported (forward, reverse%s)", dir, k == IR_OP_LSTM ? ", bidirectional" : "");
+    if (x->rank != 3) return inf_fail(c, "x %s must be [seq, batch, features]", inf_tstr(x));
+    if (x->dtype != IR_FP32 && x->dtype != IR_FP16) return inf_fail(c, "x must be fp32 or fp16, got %s", ir_dtype_name(x->dtype));
+    if (wi->rank != 2 || wh->rank != 2) return inf_fail(c, "weight_ih %s and weight_hh %s must be rank 2", inf_tstr(wi), inf_tstr(wh));
+    int64_t H = wh->dims[1];
+    if (IR_IS_SYM(H) || wh->dims[0] != G * H || wi->dims[0] != G * H || !same_dim(wi->dims[1], x->dims[2]))
+        return inf_fail(c, "weight_ih %s and weight_hh %s do not fit x %s (need [%d*H, I] and [%d*H, H])", inf_tstr(wi),
+                        inf_tstr(wh), inf_tstr(x), G, G);
+    if (b && (b->rank != 1 || b->dims[0] != G * H)) return inf_fail(c, "bias %s must be [%lld]", inf_tstr(b), (long long)(G * H));
+    for (int i = 0; i < 2; i++) {
+        const ir_type *s = i ? c0 : h0;
+        if (s && (s->rank != 2 || !same_dim(s->dims[0], x->dims[1]) || !same_dim(s->dims[1], D * H)))
+            return inf_fail(c, "%s %s must be [batch, %lld]", i ? "initial_c" : "initial_h", inf_tstr(s), (long long)(D * H));
+    }
+    if (D == 2) {
+        const ir_type *wib, *whb;
+        if (inf_input(c, "weight_ih_back", 1, &wib) || inf_input(c, "weight_hh_back", 1, &whb)) return -1;
+        if (wib->rank != 2 || whb->rank != 2 || wib->dims[0] != G * H || whb->dims[0] != G * H || whb->dims[1] != H)
+            return inf_fail(c, "weight_ih_back %s / weight_hh_back %s do not match the forward weights", inf_tstr(wib), inf_tstr(whb));
+    }
+    ir_type t = *x;
+    t.dims[0] = seq ? x->dims[0] : 1;
+    t.dims[2] = D * H;
+    ir_type st = t;
+    st.rank = 2;
+    st.dims[0] = x->dims[1];
+    st.dims[1] = D * H;
+    if (inf_out(c, t) || inf_out(c, st)) return -1;
+    return k == IR_OP_LSTM ? inf_out(c, st) : 0;
+}
+
 static int infer_matmul(infer_ctx *c) {
     const ir_type *x, *y;
     int tx, ty;
@@ -283,6 +328,7 @@ int inf_nn(infer_ctx *c) {
     case IR_OP_AVG_POOL: return infer_pool(c);
     case IR_OP_LINEAR: return infer_linear(c);
     case IR_OP_MATMUL: return infer_matmul(c);
+    case IR_OP_LSTM: case IR_OP_GRU: case IR_OP_RNN: return infer_recurrent(c);
     case IR_OP_BATCH_NORM: return infer_norm(c, 0);
     case IR_OP_LAYER_NORM: return infer_norm(c, 1);
     case IR_OP_PRELU: return infer_channel_act(c, 0);

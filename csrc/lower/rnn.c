@@ -1,7 +1,21 @@
 /* rnn.c: aten::lstm, aten::gru, aten::rnn_tanh, aten::rnn_relu (the (input, hx, params, has_biases,
- * num_layers, dropout, train, bidirectional, batch_first) overloads), unrolled over the static
- * sequence length: one linear for the input projection of every step, then per step a linear of the
- * hidden state and the gate math (sigmoid/tanh/mul/add).
+ * num_layers, dropout, train, bidirectional, batch_first) overloads).
+ *
+ * LSTM and simple RNN layers become MIL `lstm` / `rnn` ops, one per layer (MIL has no num_layers),
+ * a bidirectional LSTM layer one `lstm` with direction "bidirectional", a bidirectional RNN layer a
+ * forward and a "reverse" `rnn` (MIL rnn has no bidirectional form; its reverse output runs in step
+ * order, so it is reversed back). The time axis may be symbolic (a RangeDim). LSTM weights go from
+ * torch's gate order [i, f, g, o] to MIL's [i, f, o, z], and b_ih + b_hh becomes the one MIL bias.
+ *
+ * GRU layers become a while_loop per layer and direction over the time axis (gru_loop; any length too):
+ * MIL gru applies the reset gate to h before the output gate's weights (R_o (r * h)), torch to the
+ * product (r * (W_hn h + b_hn)), so no MIL gru computes torch's GRU; coremltools loops the same way.
+ *
+ * The rest is unrolled over the static sequence length: one linear for the input projection of every
+ * step, then per step a linear of the hidden state and the gate math (sigmoid/tanh/mul/add). That is
+ * - LSTM with proj_size (MIL lstm has no projection of h);
+ * - packed sequences (below: MIL lstm has no per-sequence lengths);
+ * - weights computed at run time (MIL takes constant weights) and fp16 source models.
  *
  * The data overloads (data, batch_sizes, hx, params, has_biases, num_layers, dropout, train,
  * bidirectional) run over packed sequences (packed.h): the same unrolled steps over the padded
@@ -86,6 +100,183 @@ static ir_value *tensor_of(lower_ctx *cx, lv *l, ir_dtype dt) {
     return v;
 }
 
+/* A weight (or the sum of two biases when b2) as a new constant, gate blocks in MIL's order for an
+ * LSTM ([i, f, g, o] -> [i, f, o, z]). */
+static ir_value *mil_weight(lower_ctx *cx, cell_kind ck, ir_value *w, ir_value *b2, ir_dtype dt) {
+    int64_t n = ir_type_numel(&w->type);
+    float *src = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(n + 1) * 3), *add = src + n + 1, *dst = add + n + 1;
+    if (!src) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
+    ir_const_read_f32(w->konst, src);
+    if (b2) {
+        ir_const_read_f32(b2->konst, add);
+        for (int64_t i = 0; i < n; i++) src[i] += add[i];
+    }
+    static const int order[4] = {0, 1, 3, 2};
+    int64_t blk = ck == CELL_LSTM ? n / 4 : n;
+    for (int q = 0; q < (ck == CELL_LSTM ? 4 : 1); q++) memcpy(dst + q * blk, src + order[q] * blk, sizeof(float) * (size_t)blk);
+    return lb_const(cx, dt, w->type.rank, w->type.dims, dst, b2 ? "bias" : "weight");
+}
+
+static ir_value *reverse_time(lower_ctx *cx, ir_value *x) {
+    ir_op *op = x ? lower_op(cx, IR_OP_REVERSE, "reverse") : NULL;
+    int64_t ax = 0;
+    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
+    return lower_finish(cx, op);
+}
+
+/* A new input of block b like v (named after what), known to the lowering's names. */
+static ir_value *block_var(lower_ctx *cx, ir_block *b, ir_value *v, const char *what) {
+    const char *nm = lower_name(cx, what);
+    ir_value *in = nm ? ir_block_add_input(b, nm, v->type) : NULL;
+    if (!in || lower_names_add(cx, nm, in)) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
+    return in;
+}
+
+/* One GRU direction over x [T, B, I] (any T) as a while_loop: the input projections G = x W_ih^T + b_ih
+ * [T, B, 3H] outside, and per iteration step i of G, h W_hh^T + b_hh and torch's gate math, the new h
+ * scattered into row i of a [T, B, H] loop var. reverse: G reversed in time before, the rows after. */
+static int gru_loop(lower_ctx *cx, ir_value *x, ir_value *h, ir_value *const *w, int reverse, ir_value **seq, ir_value **hT) {
+    int64_t H = w[1]->type.dims[1], ax0 = 0, sizes[3] = {H, H, H};
+    ir_value *G = linear(cx, x, w[0], w[2]);
+    if (G && reverse) G = reverse_time(cx, G);
+    ir_value *like = G ? lb_slice(cx, G, 2, 0, H, 0, 1, 0) : NULL, *shp = like ? lower_unary(cx, IR_OP_SHAPE, like, "shape") : NULL;
+    ir_op *f = shp ? lower_op(cx, IR_OP_FILL, "steps") : NULL;
+    if (!f || ir_op_set_input(f, "shape", shp) || lower_param_f(cx, f, "value", 0.0, x->type.dtype)) return -1;
+    ir_value *buf = lower_finish(cx, f), *sx = lower_unary(cx, IR_OP_SHAPE, x, "shape");
+    ir_value *T = sx ? lb_gather(cx, sx, lower_const_scalar(cx, 0, IR_INT32, "time_axis"), 0) : NULL;
+    ir_value *init[3] = {lower_const_scalar(cx, 0, IR_INT32, "step0"), h, buf}, *ci[3], *bi[3], *bo[3];
+    ir_op *op = buf && T && init[0] ? lower_op(cx, IR_OP_WHILE_LOOP, "gru") : NULL;
+    ir_block *cb = op ? ir_op_add_block(op) : NULL, *bb = cb ? ir_op_add_block(op) : NULL, *outer = cx->b;
+    if (!bb) return -1;
+    cb->fn = bb->fn = cx->fn;
+    for (int k = 0; k < 3; k++)
+        if (!(ci[k] = block_var(cx, cb, init[k], "gru_c")) || !(bi[k] = block_var(cx, bb, init[k], "gru_v"))) return -1;
+    cx->b = cb;
+    ir_value *go = lower_binary(cx, IR_OP_LESS, ci[0], T, "go");
+    cx->b = bb;
+    if (!go || ir_block_set_outputs(cb, 1, &go)) return cx->b = outer, -1;
+    ir_value *a[3], *b[3], *gx = lb_gather(cx, G, bi[0], 0), *gh = linear(cx, bi[1], w[1], w[3]);
+    int bad = lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b);
+    ir_value *r = bad ? NULL : act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
+    ir_value *z = r ? act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[1], b[1], "z")) : NULL;
+    ir_value *rn = z ? lower_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
+    ir_value *nn = rn ? act(cx, IR_OP_TANH, lower_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
+    ir_value *d = nn ? lower_binary(cx, IR_OP_SUB, bi[1], nn, "hn") : NULL; /* h' = n + z * (h - n) */
+    ir_value *zd = d ? lower_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
+    ir_value *hn = zd ? lower_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
+    ir_value *upd = hn ? lb_expand(cx, hn, 1, &ax0) : NULL, *at = upd ? lb_expand(cx, bi[0], 1, &ax0) : NULL;
+    ir_op *sc = at ? lower_op(cx, IR_OP_SCATTER, "step_out") : NULL;
+    if (!sc || ir_op_set_input(sc, "data", bi[2]) || ir_op_set_input(sc, "indices", at) || ir_op_set_input(sc, "updates", upd) ||
+        lower_param_i32(cx, sc, "axis", 0) || lower_param_str(cx, sc, "mode", "update") || !(bo[2] = lower_finish(cx, sc)))
+        return cx->b = outer, -1;
+    bo[0] = lower_binary(cx, IR_OP_ADD, bi[0], lower_const_scalar(cx, 1, IR_INT32, "one"), "next_step");
+    bo[1] = hn;
+    cx->b = outer;
+    if (!bo[0] || ir_block_set_outputs(bb, 3, bo) || ir_op_set_inputs(op, "loop_vars", 3, init) || !lower_finish(cx, op)) return -1;
+    *hT = op->out[1];
+    *seq = reverse ? reverse_time(cx, op->out[2]) : op->out[2];
+    return *seq ? 0 : -1;
+}
+
+/* One MIL lstm / rnn op over x [T, B, I]; w: weight_ih, weight_hh, bias (or NULL), then the same for the
+ * backward direction of a bidirectional lstm (or NULLs). outs: sequence, h, c. */
+static int mil_op(lower_ctx *cx, cell_kind ck, ir_value *x, ir_value *h, ir_value *c, ir_value *const *w, const char *dir,
+                  ir_value **outs) {
+    static const char *const names[6] = {"weight_ih", "weight_hh", "bias", "weight_ih_back", "weight_hh_back", "bias_back"};
+    ir_op *op = lower_op(cx, ck == CELL_LSTM ? IR_OP_LSTM : IR_OP_RNN, ck == CELL_LSTM ? "lstm" : "rnn");
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "initial_h", h) || (c && ir_op_set_input(op, "initial_c", c)))
+        return -1;
+    for (int i = 0; i < 6; i++)
+        if (w[i] && ir_op_set_input(op, names[i], w[i])) return -1;
+    if (lower_param_str(cx, op, "direction", dir) || lower_param_bool(cx, op, "output_sequence", 1)) return -1;
+    if (ck == CELL_LSTM ? lower_param_str(cx, op, "recurrent_activation", "sigmoid") ||
+                              lower_param_str(cx, op, "cell_activation", "tanh") || lower_param_str(cx, op, "activation", "tanh")
+                        : lower_param_str(cx, op, "activation", ck == CELL_RELU ? "relu" : "tanh"))
+        return -1;
+    if (!lower_finish(cx, op)) return -1;
+    for (int i = 0; i < op->nout; i++) outs[i] = op->out[i];
+    return 0;
+}
+
+/* The layers as MIL lstm / rnn ops: x [T, B, I] (T may be symbolic), h0 / c0 [L*D, B, H].
+ * 1 when the form needs the unrolled path (nothing emitted), 0 done (seq, fin filled), -1 error. */
+static int lower_rnn_mil(lower_ctx *cx, cell_kind ck, ir_value *x, ir_value **h0, lv *params, int64_t layers, int D, int per,
+                         ir_dtype dt, ir_value **seq, ir_value **fin) {
+    if (dt != IR_FP32 || layers * D > 64) return 1;
+    int npar = (int)(layers * D * per);
+    ir_value **w = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)(npar + 1));
+    if (!w) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    for (int k = 0; k < npar; k++) {
+        if (!(w[k] = tensor_of(cx, params->items[k], dt))) return -1;
+        if (!w[k]->konst || !ir_type_is_static(&w[k]->type)) return 1;
+    }
+    int nf = 0;
+    for (int L = 0; L < layers; L++) {
+        ir_value *mw[2][6] = {{NULL}}, *st[2][2] = {{NULL}}, *o[2][3];
+        if (ck == CELL_GRU) { /* torch's weights as they are, in a loop per direction */
+            ir_value *ys[2];
+            for (int d = 0; d < D; d++) {
+                ir_value *h = lb_slice(cx, h0[0], 0, L * D + d, L * D + d + 1, 0, 1, 1);
+                ir_value *gw[4] = {w[(L * D + d) * per], w[(L * D + d) * per + 1], per == 4 ? w[(L * D + d) * per + 2] : NULL,
+                                   per == 4 ? w[(L * D + d) * per + 3] : NULL};
+                if (!h || gru_loop(cx, x, h, gw, d == 1, &ys[d], &fin[nf + d])) return -1;
+            }
+            if (!(x = D == 2 ? lb_concat(cx, 2, ys, 2) : ys[0])) return -1;
+            nf += D;
+            continue;
+        }
+        for (int d = 0; d < D; d++) {
+            ir_value **pw = w + (L * D + d) * per;
+            int k = ck == CELL_LSTM ? d * 3 : 0; /* a bidirectional lstm takes both directions' weights */
+            if (!(mw[d][k] = mil_weight(cx, ck, pw[0], NULL, dt)) || !(mw[d][k + 1] = mil_weight(cx, ck, pw[1], NULL, dt)) ||
+                (per == 4 && !(mw[d][k + 2] = mil_weight(cx, ck, pw[2], pw[3], dt))))
+                return -1;
+            for (int s = 0; s < (ck == CELL_LSTM ? 2 : 1); s++)
+                if (!(st[s][d] = lb_slice(cx, h0[s], 0, L * D + d, L * D + d + 1, 0, 1, 1))) return -1;
+        }
+        if (ck == CELL_LSTM) {
+            for (int k = 0; k < 3; k++) mw[0][3 + k] = mw[1][3 + k];
+            ir_value *hi = D == 2 ? lb_concat(cx, 2, st[0], 1) : st[0][0], *ci = D == 2 ? lb_concat(cx, 2, st[1], 1) : st[1][0];
+            if (!hi || !ci || mil_op(cx, ck, x, hi, ci, mw[0], D == 2 ? "bidirectional" : "forward", o[0])) return -1;
+            x = o[0][0];
+            for (int s = 0; s < 2; s++) /* [B, D*H] -> D states [B, H] */
+                for (int d = 0; d < D; d++) {
+                    int64_t H = o[0][1 + s]->type.dims[1] / D;
+                    if (!(fin[s * 64 + nf + d] = D == 2 ? lb_slice(cx, o[0][1 + s], 1, d * H, (d + 1) * H, 0, 1, 0) : o[0][1 + s]))
+                        return -1;
+                }
+        } else {
+            ir_value *ys[2];
+            for (int d = 0; d < D; d++) {
+                if (mil_op(cx, ck, x, st[0][d], NULL, mw[d], d ? "reverse" : "forward", o[d])) return -1;
+                fin[nf + d] = o[d][1];
+                ys[d] = o[d][0];
+            }
+            if (D == 2 && !(ys[1] = reverse_time(cx, ys[1]))) return -1; /* the reverse op runs in step order */
+            if (!(x = D == 2 ? lb_concat(cx, 2, ys, 2) : ys[0])) return -1;
+        }
+        nf += D;
+    }
+    *seq = x;
+    return 0;
+}
+
+/* The node's outputs from the sequence [T, B, D*H] and the final states fin[k][0..LD) [B, H]. */
+static int rnn_outputs(lower_ctx *cx, const ts_node *n, ir_value *seq, ir_value *fin[2][64], int LD, int nh, int unbatched,
+                       int batch_first, int packed, ir_value *nz) {
+    int64_t ax = 1;
+    if (unbatched) seq = lb_squeeze(cx, seq, 1, &ax);
+    else if (batch_first) seq = lb_swap(cx, seq, 0, 1);
+    if (packed) seq = lower_packed_data(cx, seq, nz);
+    if (!seq || lower_out_tensor(cx, n, 0, seq)) return -1;
+    for (int k = 0; k < nh; k++) {
+        ir_value *st = lb_stack(cx, LD, fin[k], 0);
+        if (st && unbatched) st = lb_squeeze(cx, st, 1, &ax);
+        if (lower_out_tensor(cx, n, 1 + k, st)) return -1;
+    }
+    return 0;
+}
+
 int lower_rnn(lower_ctx *cx, const ts_node *n) {
     cell_kind ck = strcmp(n->kind, "aten::lstm") == 0 ? CELL_LSTM : strcmp(n->kind, "aten::gru") == 0 ? CELL_GRU
                  : strcmp(n->kind, "aten::rnn_relu") == 0 ? CELL_RELU : CELL_TANH;
@@ -102,7 +293,6 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
         lower_bool_in(cx, n, 6 + o, &train) || lower_bool_in(cx, n, 7 + o, &bidir) ||
         (!packed && lower_bool_in(cx, n, 8, &batch_first)))
         return -1;
-    if (lb_static(cx, x, "a recurrent layer's input")) return -1;
     if (packed && x->type.rank != 3) return lower_fail(cx, "packed data of %d-D sequences (needs [T, B, features])", x->type.rank);
     int unbatched = x->type.rank == 2;
     if (!unbatched && x->type.rank != 3) return lower_fail(cx, "input of rank %d", x->type.rank);
@@ -114,9 +304,8 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
         x = lb_swap(cx, x, 0, 1);
     }
     if (!x) return -1;
-    int T = (int)x->type.dims[0], D = bidir ? 2 : 1, per = has_b ? 4 : 2, proj = 0;
+    int D = bidir ? 2 : 1, per = has_b ? 4 : 2, proj = 0;
     int64_t B = x->type.dims[1];
-    if (T < 1 || T > 4096) return lower_fail(cx, "sequence length %d cannot be unrolled", T);
     if (params->kind != LV_LIST && params->kind != LV_TUPLE) return lower_fail(cx, "params must be a list");
     if (ck == CELL_LSTM && params->n == layers * D * (per + 1)) proj = 1; /* w_hr after the biases (proj_size) */
     if (params->n != layers * D * (per + proj)) return lower_fail(cx, "%d params for %lld layers", params->n, (long long)layers);
@@ -143,8 +332,14 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
             if (!(h0[k] = lb_expand(cx, h0[k], 1, &ax))) return -1;
         }
     }
+    ir_value *fin[2][64], *seq = NULL;
+    int mil = packed || proj ? 1 : lower_rnn_mil(cx, ck, x, h0, params, layers, D, per, dt, &seq, &fin[0][0]);
+    if (mil < 0) return -1;
+    if (mil == 0) return rnn_outputs(cx, n, seq, fin, (int)(layers * D), nh, unbatched, batch_first, packed, NULL);
+    if (lb_static(cx, x, "a recurrent layer's input")) return -1;
+    int T = (int)x->type.dims[0];
+    if (T < 1 || T > 4096) return lower_fail(cx, "sequence length %d cannot be unrolled", T);
     ir_value **xs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)T * 3);
-    ir_value *fin[2][64];
     if (!xs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     if (layers * D > 64) return lower_fail(cx, "more than 64 layer directions");
     ir_value **hs[2] = {xs + T, xs + 2 * T};
@@ -169,7 +364,6 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
         for (int t = 0; t < T; t++)
             if (!(ms[t] = lb_squeeze(cx, pieces[t], 1, &ax0))) return -1;
     }
-    ir_value *seq = NULL;
     for (int L = 0; L < layers; L++) {
         for (int d = 0; d < D; d++) {
             int pi = (L * D + d) * per;
@@ -194,24 +388,7 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
         }
     }
     if (!(seq = lb_stack(cx, T, xs, 0))) return -1; /* [T, B, D*H] */
-    if (unbatched) {
-        int64_t ax = 1;
-        seq = lb_squeeze(cx, seq, 1, &ax);
-    } else if (batch_first) {
-        seq = lb_swap(cx, seq, 0, 1);
-    }
-    if (packed) seq = lower_packed_data(cx, seq, nz);
-    if (!seq || lower_out_tensor(cx, n, 0, seq)) return -1;
-    (void)B;
-    for (int k = 0; k < nh; k++) {
-        ir_value *st = lb_stack(cx, (int)(layers * D), fin[k], 0);
-        if (st && unbatched) {
-            int64_t ax = 1;
-            st = lb_squeeze(cx, st, 1, &ax);
-        }
-        if (lower_out_tensor(cx, n, 1 + k, st)) return -1;
-    }
-    return 0;
+    return rnn_outputs(cx, n, seq, fin, (int)(layers * D), nh, unbatched, batch_first, packed, nz);
 }
 
 /* lstm_cell(input, hx: [h, c], w_ih, w_hh, b_ih=None, b_hh=None) -> (h, c); gru_cell / rnn_tanh_cell /

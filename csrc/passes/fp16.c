@@ -6,6 +6,9 @@
  *   const only changes its logical dtype (its payload stays fp32, readers
  *   convert); a `cast(dtype="fp32")` inside the graph becomes a cast to fp16;
  * - resample's coordinates stay fp32 (iOS15 takes no fp16 grid): a cast back to fp32 before it;
+ * - lstm, gru and rnn take fp16 only from iOS17 (opset CoreML7): before that they stay fp32, their
+ *   tensor inputs cast to fp32 (constant weights keep fp32, as MIL wants them constant) and their
+ *   outputs cast back to fp16 (the fp32 output gets a new name, the fp16 cast the old one);
  * - each fp32 function output gets `cast(x=..., dtype="fp32")` at the end, and
  *   the cast's output carries the output's original name (the fp16 value is
  *   renamed <name>_cast_fp16), so output names and dtypes do not change.
@@ -15,6 +18,7 @@
  */
 #include "passes/pass_util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -84,6 +88,49 @@ static int fp32_coordinates(ir_op *op, void *vctx) {
     return 0;
 }
 
+static int is_recurrent(const ir_op *op) { return op->kind == IR_OP_LSTM || op->kind == IR_OP_GRU || op->kind == IR_OP_RNN; }
+
+/* lstm / gru / rnn back to fp32 for opsets before CoreML7 (see the header). */
+static int fp32_recurrent(ir_op *op, void *vctx) {
+    fp16_ctx *c = vctx;
+    if (!is_recurrent(op)) return 0;
+    ir_function *fn = c->fn;
+    ir_program *p = fn->prog;
+    for (int i = 0; i < op->nin; i++) {
+        ir_value *v = op->in[i].n == 1 ? op->in[i].v[0] : NULL, *nv = NULL;
+        if (!v || v->type.dtype != IR_FP16) continue;
+        const char *nm = pass_unique_name(fn, pc_sprintf(p->arena, "%s_fp32", v->name));
+        if (!nm) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+        if (v->konst && v->nuses == 1) { /* the op's own constant: its payload is fp32 anyway */
+            v->type.dtype = IR_FP32;
+            continue;
+        }
+        if (v->konst) { /* shared: an fp32 copy of the values for this op */
+            int64_t n = ir_type_numel(&v->type);
+            float *f = pc_alloc(p->arena, sizeof(float) * (size_t)(n + 1));
+            ir_type t = v->type;
+            t.dtype = IR_FP32;
+            if (f) ir_const_read_f32(v->konst, f);
+            if (f && (nv = ir_const_new(p, NULL, nm, t, IR_FP32, f, 0))) ir_op_insert_before(op, nv->def);
+        } else {
+            nv = cast_op(fn, NULL, op, nm, v, IR_FP32);
+        }
+        if (!nv || ir_op_set_input(op, op->in[i].name, nv)) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+    }
+    for (int i = op->nout - 1; i >= 0; i--) {
+        ir_value *v = op->out[i];
+        if (v->type.dtype != IR_FP16) continue;
+        v->type.dtype = IR_FP32;
+        const char *nm = pass_unique_name(fn, pc_sprintf(p->arena, "%s_fp32", v->name));
+        ir_value *y = nm ? cast_op(fn, op->parent, op->next, pass_unique_name(fn, pc_sprintf(p->arena, "%s_fp16", v->name)), v, IR_FP16) : NULL;
+        if (!y) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+        ir_replace_uses(fn, v, y);
+        ir_op_set_input(y->def, "x", v); /* the cast itself reads the fp32 output */
+        pass_swap_name(y, v, nm);
+    }
+    return 0;
+}
+
 int pass_fp16(ir_function *fn, pc_err *e) {
     ir_program *p = fn->prog;
     ir_block *body = fn->body;
@@ -123,6 +170,11 @@ int pass_fp16(ir_function *fn, pc_err *e) {
             pass_swap_name(y, v, nn);
         }
         body->out[i] = y;
+    }
+    /* 4. lstm / gru / rnn before iOS17: back to fp32 */
+    if (!fn->opset || strncmp(fn->opset, "CoreML", 6) != 0 || atoi(fn->opset + 6) < 7) {
+        ir_count_uses(fn);
+        if (ir_walk(fn, fp32_recurrent, &c)) return -1;
     }
     return 0;
 }

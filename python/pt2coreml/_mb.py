@@ -56,11 +56,15 @@ _PARAMS = {
     "flatten2d": "x axis?!",
     "gather_along_axis": "x indices axis?!",
     "gather_nd": "x indices",
+    "gru": "x initial_h weight_ih! weight_hh! bias?! direction?! output_sequence?! recurrent_activation?! activation?!",
     "instance_norm": "x gamma?! beta?! epsilon?!",
     "l2_norm": "x epsilon?!",
     "linear_activation": "x alpha! beta!",
     "local_response_norm": "x size! alpha?! beta?! k?!",
     "logical_xor": "x y",
+    "lstm": "x initial_h initial_c weight_ih! weight_hh! bias?! peephole?! weight_ih_back?! weight_hh_back?! "
+            "bias_back?! peephole_back?! direction?! output_sequence?! recurrent_activation?! cell_activation?! "
+            "activation?! clip?!",
     "non_maximum_suppression": "boxes scores iou_threshold! score_threshold?! max_boxes! per_class_suppression?!",
     "non_zero": "x",
     "one_hot": "indices one_hot_vector_size axis?! on_value?! off_value?!",
@@ -81,6 +85,7 @@ _PARAMS = {
     "resize_bilinear": "x target_size_height?! target_size_width?! sampling_mode?!",
     "resize_nearest_neighbor": "x target_size_height! target_size_width!",
     "reverse": "x axes?!",
+    "rnn": "x initial_h weight_ih! weight_hh! bias?! direction?! output_sequence?! activation?!",
     "scaled_tanh": "x alpha! beta!",
     "scatter": "data indices updates axis?! mode?!",
     "scatter_along_axis": "data indices updates axis?! mode?!",
@@ -148,6 +153,10 @@ _DEFAULTS.update({
     "scatter_along_axis": lambda r: dict(axis=0, mode="add"),
     "scatter_nd": lambda r: dict(mode="add"),
     "gather_along_axis": lambda r: dict(axis=0),
+    "lstm": lambda r: dict(direction="forward", output_sequence=False, recurrent_activation="sigmoid",
+                           cell_activation="tanh", activation="tanh"),
+    "gru": lambda r: dict(direction="forward", output_sequence=False, recurrent_activation="sigmoid", activation="tanh"),
+    "rnn": lambda r: dict(direction="forward", output_sequence=False, activation="tanh"),
 })
 for _op in ("reduce_l1_norm", "reduce_l2_norm", "reduce_log_sum", "reduce_log_sum_exp", "reduce_sum_square",
             "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum"):
