@@ -330,7 +330,7 @@ static int dispatch(infer_ctx *c) {
         return infer_binary(c, 1, 1);
     case IR_OP_LOGICAL_NOT:
         return infer_unary(c, IR_BOOL);
-    case IR_OP_ABS: case IR_OP_ACOS: case IR_OP_ASIN: case IR_OP_ATAN: case IR_OP_CEIL: case IR_OP_CLIP:
+    case IR_OP_ABS: case IR_OP_ACOS: case IR_OP_ASIN: case IR_OP_ATAN: case IR_OP_ATANH: case IR_OP_CEIL: case IR_OP_CLIP:
     case IR_OP_COS: case IR_OP_COSH: case IR_OP_ELU: case IR_OP_ERF: case IR_OP_EXP: case IR_OP_EXP2:
     case IR_OP_FLOOR: case IR_OP_GELU: case IR_OP_IDENTITY: case IR_OP_INVERSE: case IR_OP_LEAKY_RELU:
     case IR_OP_LOG: case IR_OP_RELU: case IR_OP_RELU6: case IR_OP_ROUND: case IR_OP_RSQRT: case IR_OP_SIGMOID:
@@ -339,7 +339,7 @@ static int dispatch(infer_ctx *c) {
         return infer_unary(c, IR_DT_INVALID);
     case IR_OP_CLAMPED_RELU: case IR_OP_LINEAR_ACTIVATION: case IR_OP_SCALED_TANH: case IR_OP_SIGMOID_HARD:
         return infer_act2(c, 1);
-    case IR_OP_THRESHOLDED_RELU:
+    case IR_OP_THRESHOLD: case IR_OP_THRESHOLDED_RELU:
         return infer_act2(c, 0);
     case IR_OP_SELECT: return infer_select(c);
     case IR_OP_CAST: return infer_cast(c);
@@ -374,6 +374,9 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_RANDOM_UNIFORM: case IR_OP_RANDOM_NORMAL: case IR_OP_RANDOM_BERNOULLI: case IR_OP_RANDOM_CATEGORICAL:
     case IR_OP_NON_MAXIMUM_SUPPRESSION:
         return inf_random(c);
+    case IR_OP_CONSTEXPR_AFFINE_DEQUANTIZE: case IR_OP_CONSTEXPR_CAST: case IR_OP_CONSTEXPR_LUT_TO_DENSE:
+    case IR_OP_CONSTEXPR_SPARSE_TO_DENSE: case IR_OP_QUANTIZE: case IR_OP_DEQUANTIZE:
+        return inf_quant(c);
     case IR_OP_CONST:
         if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
         return inf_out(c, c->op->out[0]->type);

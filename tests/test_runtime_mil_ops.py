@@ -1,0 +1,182 @@
+"""MIL ops that other tools write and our lowering never emits: each is written into an .mlpackage by
+coremltools' own MIL builder (`coremltools.converters.mil.Builder`, ct.convert of the program, saved
+without loading), loaded with pt2coreml.models.MLModel and predicted in our runtime; the result is
+compared with a numpy reference written from the op's MIL documentation (coremltools ops/defs),
+not from our kernel. Skipped when coremltools is not importable (it is a test reference only)."""
+import warnings
+
+import numpy as np
+import pytest
+
+import pt2coreml
+
+pytest.importorskip("coremltools")
+
+RNG = np.random.default_rng(7)
+
+
+def _ct():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import coremltools as ct
+        from coremltools.converters.mil import Builder as mb
+    return ct, mb
+
+
+def run_mil(tmp_path, build, inputs, target="iOS17", fp16=False, passes=True):
+    """build(mb, *vars) -> output Var(s) of a program over `inputs` (name -> array, fp32 inputs);
+    write it with coremltools, load and predict with pt2coreml; returns the outputs in order."""
+    ct, mb = _ct()
+    tgt = getattr(ct.target, target)
+    specs = [mb.TensorSpec(shape=a.shape, dtype=ct.converters.mil.mil.types.numpy_type_to_builtin_type(a.dtype.type))
+             for a in inputs.values()]
+
+    # coremltools names the program's inputs after the function's parameters: x, y, z in that order
+    assert list(inputs) == ["x", "y", "z"][:len(inputs)], "inputs are named x, y, z"
+    body = [lambda x: build(mb, x), lambda x, y: build(mb, x, y), lambda x, y, z: build(mb, x, y, z)][len(inputs) - 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = mb.program(input_specs=specs, opset_version=tgt)(body)
+        kw = dict(convert_to="mlprogram", minimum_deployment_target=tgt, skip_model_load=True,
+                  compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32)
+        if not passes:
+            kw["pass_pipeline"] = ct.PassPipeline.EMPTY
+        mm = ct.convert(prog, **kw)
+    path = str(tmp_path / "m.mlpackage")
+    mm.save(path)
+    ops = {op.type for f in mm.get_spec().mlProgram.functions.values()
+           for blk in f.block_specializations.values() for op in blk.operations}
+    m = pt2coreml.models.MLModel(path)
+    outs = m.predict(dict(inputs))
+    names = [o.name for o in mm.get_spec().description.output]
+    return [outs[n] for n in names], ops
+
+
+# ---------------------------------------------------------------- elementwise
+def test_threshold(tmp_path):
+    x = RNG.standard_normal((2, 3, 5)).astype(np.float32)
+    x[0, 0, 0] = np.nan
+    (y,), ops = run_mil(tmp_path, lambda mb, x: mb.threshold(x=x, alpha=0.25), {"x": x})
+    assert "threshold" in ops
+    np.testing.assert_array_equal(y, np.where(np.isnan(x), x, np.maximum(x, np.float32(0.25))))
+
+
+def test_atanh(tmp_path):
+    x = RNG.uniform(-0.95, 0.95, (4, 6)).astype(np.float32)
+    (y,), ops = run_mil(tmp_path, lambda mb, x: mb.atanh(x=x), {"x": x}, target="iOS15")
+    assert "atanh" in ops
+    np.testing.assert_allclose(y, 0.5 * np.log((1 + x.astype(np.float64)) / (1 - x)), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- compressed weights (iOS16 constexpr ops)
+def _unpack_bits(packed, nbits, n):
+    """LSB-first bit fields of `nbits` bits, as the MIL docs describe the packing."""
+    bits = np.unpackbits(packed, bitorder="little")
+    fields = bits[: n * nbits].reshape(n, nbits)
+    return (fields * (1 << np.arange(nbits))).sum(axis=1)
+
+
+def _pack_bits(vals, nbits):
+    bits = ((np.asarray(vals)[:, None] >> np.arange(nbits)) & 1).astype(np.uint8).reshape(-1)
+    return np.packbits(bits, bitorder="little")
+
+
+@pytest.mark.parametrize("zp_dtype", [np.int8, np.float32])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_constexpr_affine_dequantize(tmp_path, per_channel, zp_dtype):
+    q = RNG.integers(-128, 128, (4, 6)).astype(np.int8)
+    scale = (RNG.random(4).astype(np.float32) + 0.1) if per_channel else np.float32(0.05)
+    zp = (np.arange(4) - 2).astype(zp_dtype) if per_channel else zp_dtype(3)
+    x = RNG.standard_normal((3, 6)).astype(np.float32)
+
+    def build(mb, x):
+        w = mb.constexpr_affine_dequantize(quantized_data=q, zero_point=zp, scale=scale, axis=0)
+        return mb.linear(x=x, weight=w)
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x}, target="iOS16")
+    assert "constexpr_affine_dequantize" in ops
+    ax = (slice(None), None)
+    w = (np.asarray(scale)[ax] if per_channel else scale) * (q.astype(np.float32) - (np.asarray(zp)[ax] if per_channel else zp))
+    np.testing.assert_allclose(y, x @ w.T, rtol=1e-5, atol=1e-5)
+
+
+def test_constexpr_cast(tmp_path):
+    w = RNG.standard_normal((5, 4)).astype(np.float16)
+    x = RNG.standard_normal((2, 4)).astype(np.float32)
+    (y,), ops = run_mil(tmp_path, lambda mb, x: mb.linear(x=x, weight=mb.constexpr_cast(source_val=w, output_dtype="fp32")),
+                        {"x": x}, target="iOS16")
+    assert "constexpr_cast" in ops
+    np.testing.assert_allclose(y, x @ w.astype(np.float32).T, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("nbits", [1, 2, 4, 6, 8])
+def test_constexpr_lut_to_dense(tmp_path, nbits):
+    shape = (3, 7)  # 21 indices: fields straddle byte boundaries for 6 bits and leave padding bits
+    idx = RNG.integers(0, 1 << nbits, int(np.prod(shape)))
+    lut = RNG.standard_normal(1 << nbits).astype(np.float32)
+    packed = _pack_bits(idx, nbits)
+    assert np.array_equal(_unpack_bits(packed, nbits, idx.size), idx)
+    x = RNG.standard_normal(shape).astype(np.float32)
+
+    def build(mb, x):
+        return mb.add(x=x, y=mb.constexpr_lut_to_dense(indices=packed, lut=lut, shape=np.array(shape, np.uint32)))
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x}, target="iOS16")
+    assert "constexpr_lut_to_dense" in ops
+    np.testing.assert_allclose(y, x + lut[idx].reshape(shape), rtol=1e-6)
+
+
+def test_constexpr_sparse_to_dense(tmp_path):
+    shape = (4, 5)
+    dense = RNG.standard_normal(shape).astype(np.float32)
+    dense[RNG.random(shape) < 0.6] = 0
+    mask = np.packbits((dense != 0).reshape(-1).astype(np.uint8), bitorder="little")
+    nz = dense[dense != 0]
+    x = RNG.standard_normal(shape).astype(np.float32)
+
+    def build(mb, x):
+        return mb.mul(x=x, y=mb.constexpr_sparse_to_dense(nonzero_data=nz, mask=mask, shape=np.array(shape, np.uint32)))
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x}, target="iOS16")
+    assert "constexpr_sparse_to_dense" in ops
+    np.testing.assert_array_equal(y, x * dense)
+
+
+def test_compressed_weights_in_fp16(tmp_path):
+    """An fp16 program: lut of fp16 values feeding an fp16 linear."""
+    idx = RNG.integers(0, 16, 24)
+    lut = RNG.standard_normal(16).astype(np.float16)
+    x = RNG.standard_normal((2, 4)).astype(np.float32)
+
+    def build(mb, x):
+        w = mb.constexpr_lut_to_dense(indices=_pack_bits(idx, 4), lut=lut, shape=np.array([6, 4], np.uint32))
+        return mb.cast(x=mb.linear(x=mb.cast(x=x, dtype="fp16"), weight=w), dtype="fp32")
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x}, target="iOS16", fp16=True)
+    assert "constexpr_lut_to_dense" in ops
+    ref = x.astype(np.float16).astype(np.float32) @ lut[idx].reshape(6, 4).astype(np.float32).T
+    np.testing.assert_allclose(y, ref, rtol=1e-2, atol=1e-2)
+
+
+# ---------------------------------------------------------------- iOS17 quantize / dequantize
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_quantize_dequantize(tmp_path, dtype, per_channel):
+    x = (RNG.standard_normal((3, 4)) * 4).astype(np.float32)
+    x[0, :2] = [0.25, 0.75]  # exact halves of the scale: ties round to even
+    npdt = np.dtype(dtype).type
+    scale = np.array([0.5, 0.25, 1.0], np.float32) if per_channel else np.float32(0.5)
+    zp = np.array([0, 3, -2] if dtype == "int8" else [128, 120, 130], npdt) if per_channel else npdt(1 if dtype == "int8" else 128)
+
+    def build(mb, x):
+        kw = dict(axis=0) if per_channel else {}
+        q = mb.quantize(input=x, scale=scale, zero_point=zp, output_dtype=dtype, **kw)
+        return mb.dequantize(input=q, scale=scale, zero_point=zp, **kw)
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x}, passes=False)
+    assert {"quantize", "dequantize"} <= ops
+    s = np.asarray(scale).reshape(-1, 1) if per_channel else scale
+    z = np.asarray(zp).astype(np.float32).reshape(-1, 1) if per_channel else np.float32(zp)
+    info = np.iinfo(npdt)
+    q = np.clip(np.round(x / s) + z, info.min, info.max)
+    np.testing.assert_allclose(y, s * (q - z), rtol=1e-6)
