@@ -180,3 +180,65 @@ def test_quantize_dequantize(tmp_path, dtype, per_channel):
     info = np.iinfo(npdt)
     q = np.clip(np.round(x / s) + z, info.min, info.max)
     np.testing.assert_allclose(y, s * (q - z), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- iOS18 slice_update, scaled_dot_product_attention
+@pytest.mark.parametrize("case", [
+    dict(begin=[1, 0, 1], end=[3, 4, 5], stride=[1, 2, 2]),
+    dict(begin=[0, 3, 0], end=[2, 0, 6], stride=[1, -1, 3], begin_mask=[True, False, False], end_mask=[False, True, True]),
+    dict(begin=[2, 1, 0], end=[3, 2, 6], squeeze_mask=[True, False, False]),
+])
+def test_slice_update(tmp_path, case):
+    x = RNG.standard_normal((4, 5, 6)).astype(np.float32)
+    # the reference slice, from slice_by_index's documented rules
+    sl = []
+    for i in range(3):
+        b = None if case.get("begin_mask", [False] * 3)[i] else case["begin"][i]
+        e = None if case.get("end_mask", [False] * 3)[i] else case["end"][i]
+        sl.append(b if case.get("squeeze_mask", [False] * 3)[i] else slice(b, e, case.get("stride", [1] * 3)[i]))
+    ref = x.copy()
+    upd = RNG.standard_normal(ref[tuple(sl)].shape).astype(np.float32)
+    ref[tuple(sl)] = upd
+    params = {k: np.array(v, np.int32 if k in ("begin", "end", "stride") else bool) for k, v in case.items()}
+
+    def build(mb, x, y):
+        return mb.slice_update(x=x, update=y, **params)
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x, "y": upd}, target="iOS18")
+    assert "slice_update" in ops
+    np.testing.assert_array_equal(y, ref)
+
+
+def _softmax(a):
+    e = np.exp(a - a.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("mask", [None, "bool", "float"])
+@pytest.mark.parametrize("fp16", [False, True])
+def test_scaled_dot_product_attention(tmp_path, mask, fp16):
+    B, H, L, S, E, EV = 2, 3, 5, 7, 8, 4
+    q = RNG.standard_normal((B, H, L, E)).astype(np.float32)
+    k = RNG.standard_normal((B, H, S, E)).astype(np.float32)
+    v = RNG.standard_normal((B, H, S, EV)).astype(np.float32)
+    m = None
+    if mask == "bool":
+        m = RNG.random((L, S)) < 0.7
+        m[:, 0] = True  # no row fully masked
+    elif mask == "float":
+        m = RNG.standard_normal((1, H, 1, S)).astype(np.float32)
+
+    def build(mb, x, y, z):
+        kw = {} if m is None else {"attn_mask": m}
+        return mb.scaled_dot_product_attention(query=x, key=y, value=z, **kw)
+
+    (y,), ops = run_mil(tmp_path, build, {"x": q, "y": k, "z": v}, target="iOS18", fp16=fp16)
+    assert "scaled_dot_product_attention" in ops
+    s = q.astype(np.float64) @ np.swapaxes(k, -1, -2) / np.sqrt(E)
+    if mask == "bool":
+        s = np.where(m, s, -np.inf)
+    elif mask == "float":
+        s = s + m
+    ref = _softmax(s) @ v
+    tol = 2e-2 if fp16 else 1e-5
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)

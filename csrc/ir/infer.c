@@ -354,10 +354,10 @@ static int dispatch(infer_ctx *c) {
         return infer_reduce(c, 0);
     case IR_OP_CONV: case IR_OP_CONV_TRANSPOSE: case IR_OP_LINEAR: case IR_OP_MATMUL: case IR_OP_BATCH_NORM:
     case IR_OP_LAYER_NORM: case IR_OP_MAX_POOL: case IR_OP_AVG_POOL: case IR_OP_PRELU: case IR_OP_SOFTPLUS_PARAMETRIC:
-    case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM:
+    case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM: case IR_OP_SCALED_DOT_PRODUCT_ATTENTION:
         return inf_nn(c);
     case IR_OP_RESHAPE: case IR_OP_TRANSPOSE: case IR_OP_CONCAT: case IR_OP_SPLIT: case IR_OP_STACK:
-    case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_GATHER: case IR_OP_TILE:
+    case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_SLICE_UPDATE: case IR_OP_GATHER: case IR_OP_TILE:
     case IR_OP_PAD:
         return inf_shape(c);
     case IR_OP_COND: case IR_OP_WHILE_LOOP:

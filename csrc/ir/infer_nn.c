@@ -275,6 +275,40 @@ static int infer_norm2(infer_ctx *c) {
     return inf_out(c, *x);
 }
 
+/* scaled_dot_product_attention (iOS18): query [B.., L, E], key [B.., S, E], value [B.., S, EV], same batch
+ * dims, optional attn_mask (bool or float) broadcastable to [B.., L, S] -> [B.., L, EV]. */
+static int infer_sdpa(infer_ctx *c) {
+    const ir_type *q, *k, *v, *m;
+    if (inf_input(c, "query", 1, &q) || inf_input(c, "key", 1, &k) || inf_input(c, "value", 1, &v) ||
+        inf_input(c, "attn_mask", 0, &m))
+        return -1;
+    if (q->dtype != IR_FP16 && q->dtype != IR_FP32) return inf_fail(c, "query must be fp16 or fp32, got %s", inf_tstr(q));
+    if (k->dtype != q->dtype || v->dtype != q->dtype) return inf_fail(c, "query, key and value must have one dtype");
+    if (m && m->dtype != IR_BOOL && m->dtype != IR_FP16 && m->dtype != IR_FP32)
+        return inf_fail(c, "attn_mask must be bool, fp16 or fp32, got %s", inf_tstr(m));
+    if (q->rank < 0 || k->rank < 0 || v->rank < 0) return inf_fail(c, "query, key and value need known ranks");
+    if (q->rank < 3 || k->rank != q->rank || v->rank != q->rank)
+        return inf_fail(c, "query %s, key %s and value %s must have one rank >= 3", inf_tstr(q), inf_tstr(k), inf_tstr(v));
+    int r = q->rank;
+    for (int i = 0; i < r - 2; i++)
+        if ((!IR_IS_SYM(k->dims[i]) && !IR_IS_SYM(q->dims[i]) && k->dims[i] != q->dims[i]) ||
+            (!IR_IS_SYM(v->dims[i]) && !IR_IS_SYM(q->dims[i]) && v->dims[i] != q->dims[i]))
+            return inf_fail(c, "query %s, key %s and value %s must have the same batch dims", inf_tstr(q), inf_tstr(k), inf_tstr(v));
+    if (!IR_IS_SYM(q->dims[r - 1]) && !IR_IS_SYM(k->dims[r - 1]) && q->dims[r - 1] != k->dims[r - 1])
+        return inf_fail(c, "query %s and key %s must have one embedding size", inf_tstr(q), inf_tstr(k));
+    if (!IR_IS_SYM(k->dims[r - 2]) && !IR_IS_SYM(v->dims[r - 2]) && k->dims[r - 2] != v->dims[r - 2])
+        return inf_fail(c, "key %s and value %s must have one sequence length", inf_tstr(k), inf_tstr(v));
+    ir_type t = *q;
+    t.dims[r - 1] = v->dims[r - 1];
+    if (m) {
+        ir_type sc = *q, b;
+        sc.dims[r - 1] = k->dims[r - 2];
+        if (inf_broadcast(c, m, &sc, &b)) return -1;
+        if (b.rank != r) return inf_fail(c, "attn_mask %s does not broadcast to the scores %s", inf_tstr(m), inf_tstr(&sc));
+    }
+    return inf_out(c, t);
+}
+
 int inf_nn(infer_ctx *c) {
     switch (c->op->kind) {
     case IR_OP_CONV: return infer_conv(c, 0);
@@ -288,6 +322,7 @@ int inf_nn(infer_ctx *c) {
     case IR_OP_PRELU: return infer_channel_act(c, 0);
     case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM: return infer_norm2(c);
     case IR_OP_SOFTPLUS_PARAMETRIC: return infer_channel_act(c, 1);
+    case IR_OP_SCALED_DOT_PRODUCT_ATTENTION: return infer_sdpa(c);
     default: return inf_fail(c, "not an nn op");
     }
 }
