@@ -242,3 +242,93 @@ def test_scaled_dot_product_attention(tmp_path, mask, fp16):
     ref = _softmax(s) @ v
     tol = 2e-2 if fp16 else 1e-5
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------- iOS18 compression (sub-byte storage)
+def _np_sub(name):
+    from coremltools.converters.mil.mil import types
+    return getattr(types, f"np_{name}_dtype")
+
+
+def _block_repeat(t, shape):
+    """A per-block table repeated up to the data's shape (each data dim a multiple of the table's)."""
+    for ax, (d, g) in enumerate(zip(shape, t.shape)):
+        t = np.repeat(t, d // g, axis=ax)
+    return t
+
+
+@pytest.mark.parametrize("dtype", ["int4", "uint4", "int8"])
+@pytest.mark.parametrize("size", ["small", "large"])  # an immediate value, and a blob in weight.bin
+def test_constexpr_blockwise_shift_scale(tmp_path, dtype, size):
+    shape = (4, 6) if size == "small" else (32, 64)
+    lo, hi = {"int4": (-8, 8), "uint4": (0, 16), "int8": (-128, 128)}[dtype]
+    npdt = np.int8 if dtype == "int8" else _np_sub(dtype)
+    data = RNG.integers(lo, hi, shape)
+    scale = (RNG.random((shape[0], 2)) + 0.5).astype(np.float32)  # blocks of 1 x (cols / 2)
+    offset = RNG.integers(lo, hi, scale.shape)
+    x = RNG.standard_normal((3, shape[1])).astype(np.float32)
+
+    def build(mb, x):
+        w = mb.constexpr_blockwise_shift_scale(data=data.astype(npdt), scale=scale, offset=offset.astype(npdt))
+        return mb.linear(x=x, weight=w)
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x}, target="iOS18")
+    assert "constexpr_blockwise_shift_scale" in ops
+    w = _block_repeat(scale, shape) * (data - _block_repeat(offset, shape))
+    np.testing.assert_allclose(y, x @ w.T, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("nbits,vector", [(1, 1), (2, 1), (3, 1), (4, 1), (6, 1), (8, 1), (4, 2)])
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_constexpr_lut_to_dense_ios18(tmp_path, nbits, vector, size):
+    rows, cols = (4, 6) if size == "small" else (32, 48)
+    ishape = (rows // vector, cols)  # vector palettization along axis 0
+    idx = RNG.integers(0, 1 << nbits, ishape)
+    lut = RNG.standard_normal((2, 1, 1 << nbits, vector)).astype(np.float32)  # one table per half of the rows
+    npdt = np.uint8 if nbits == 8 else _np_sub(f"uint{nbits}")
+    x = RNG.standard_normal((rows, cols)).astype(np.float32)
+
+    def build(mb, x):
+        kw = {"vector_axis": 0} if vector > 1 else {}
+        return mb.add(x=x, y=mb.constexpr_lut_to_dense(indices=idx.astype(npdt), lut=lut, **kw))
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x}, target="iOS18")
+    assert "constexpr_lut_to_dense" in ops
+    dense = np.zeros((rows, cols), np.float32)
+    for i in range(ishape[0]):
+        for j in range(cols):
+            g = i // (ishape[0] // 2)
+            dense[i * vector:(i + 1) * vector, j] = lut[g, 0, idx[i, j], :]
+    np.testing.assert_allclose(y, x + dense, rtol=1e-6)
+
+
+def test_constexpr_sparse_ops_ios18(tmp_path):
+    """sparse_to_dense of a uint1 mask, fed by lut_to_sparse and by sparse_blockwise_shift_scale."""
+    shape = (4, 8)
+    mask = RNG.random(shape) < 0.5
+    D = int(mask.sum())
+    nz = RNG.standard_normal(D).astype(np.float32)
+    q = RNG.integers(0, 4, D)
+    lut = RNG.standard_normal((1, 1, 4, 1)).astype(np.float32)
+    qd = RNG.integers(-8, 8, D)
+    scale = (RNG.random((1, 2)) + 0.5).astype(np.float32)
+    u1 = _np_sub("uint1")
+    x = RNG.standard_normal(shape).astype(np.float32)
+
+    def build(mb, x):
+        a = mb.constexpr_sparse_to_dense(nonzero_data=nz, mask=mask.astype(u1))
+        m1, v1 = mb.constexpr_lut_to_sparse(indices_mask=mask.astype(u1), indices_nonzero_data=q.astype(_np_sub("uint2")), lut=lut)
+        b = mb.constexpr_sparse_to_dense(nonzero_data=v1, mask=m1)
+        m2, v2 = mb.constexpr_sparse_blockwise_shift_scale(data_mask=mask.astype(u1), nonzero_data=qd.astype(_np_sub("int4")), scale=scale)
+        d = mb.constexpr_sparse_to_dense(nonzero_data=v2, mask=m2)
+        return mb.add(x=mb.add(x=x, y=a), y=mb.mul(x=b, y=d))
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x}, target="iOS18")
+    assert {"constexpr_sparse_to_dense", "constexpr_lut_to_sparse", "constexpr_sparse_blockwise_shift_scale"} <= ops
+    a = np.zeros(shape, np.float32)
+    a[mask] = nz
+    b = np.zeros(shape, np.float32)
+    b[mask] = lut[0, 0, q, 0]
+    d = np.zeros(shape, np.float32)
+    d[mask] = (_block_repeat(scale, shape)[mask] * qd)
+    np.testing.assert_allclose(y, x + a + b * d, rtol=1e-5, atol=1e-6)

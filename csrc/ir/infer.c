@@ -376,6 +376,8 @@ static int dispatch(infer_ctx *c) {
         return inf_random(c);
     case IR_OP_CONSTEXPR_AFFINE_DEQUANTIZE: case IR_OP_CONSTEXPR_CAST: case IR_OP_CONSTEXPR_LUT_TO_DENSE:
     case IR_OP_CONSTEXPR_SPARSE_TO_DENSE: case IR_OP_QUANTIZE: case IR_OP_DEQUANTIZE:
+    case IR_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE: case IR_OP_CONSTEXPR_LUT_TO_SPARSE:
+    case IR_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE:
         return inf_quant(c);
     case IR_OP_CONST:
         if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");

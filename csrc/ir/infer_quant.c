@@ -1,8 +1,11 @@
 /* infer_quant.c: shape inference for quantized and compressed tensors: the iOS16 constexpr ops
  * (constexpr_affine_dequantize, constexpr_cast, constexpr_lut_to_dense, constexpr_sparse_to_dense,
  * whose inputs are all constants) and iOS17 quantize / dequantize (a run-time input, const scale
- * and zero point, scalar or one per slice along `axis`). Definitions: coremltools ops/defs
- * iOS16/constexpr_ops.py and iOS17/quantization_ops.py.
+ * and zero point, scalar or one per slice along `axis`), and the iOS18 family: lut_to_dense and
+ * sparse_to_dense redefined (told apart from iOS16's by having no `shape`), blockwise_shift_scale,
+ * lut_to_sparse and sparse_blockwise_shift_scale (the last two give a mask and nonzero values for a
+ * following sparse_to_dense). Sub-byte inputs (int4, uint1..uint6) are held one byte per element.
+ * Definitions: coremltools ops/defs iOS16/constexpr_ops.py, iOS17/quantization_ops.py, iOS18/compression.py.
  */
 #include "ir/infer_int.h"
 
@@ -132,6 +135,102 @@ static int infer_sparse_to_dense(infer_ctx *c) {
     return inf_out(c, t);
 }
 
+/* ---- iOS18 ---- */
+
+/* Every dim of x a multiple of the block grid g's (same rank). */
+static int blocks_ok(infer_ctx *c, const ir_type *x, const char *xn, const ir_type *g, const char *gn, int grank) {
+    if (x->rank < 0 || g->rank < 0) return inf_fail(c, "%s and %s need known ranks", xn, gn);
+    if (grank != x->rank) return inf_fail(c, "%s %s and %s %s do not have matching ranks", xn, inf_tstr(x), gn, inf_tstr(g));
+    for (int i = 0; i < x->rank; i++)
+        if (!IR_IS_SYM(x->dims[i]) && !IR_IS_SYM(g->dims[i]) && (g->dims[i] == 0 || x->dims[i] % g->dims[i]))
+            return inf_fail(c, "%s %s is not made of whole blocks of %s %s", xn, inf_tstr(x), gn, inf_tstr(g));
+    return 0;
+}
+
+static int scale_offset(infer_ctx *c, const ir_type *x, const char *xn, const ir_type **s) {
+    const ir_type *o;
+    if (inf_input(c, "scale", 1, s) || inf_input(c, "offset", 0, &o)) return -1;
+    if (!is_fp((*s)->dtype)) return inf_fail(c, "scale must be fp16 or fp32, got %s", inf_tstr(*s));
+    int same = o ? o->rank == (*s)->rank : 1;
+    for (int i = 0; same && i < (*s)->rank; i++) same = o->dims[i] == (*s)->dims[i];
+    if (!same) return inf_fail(c, "offset %s must have scale's shape %s", inf_tstr(o), inf_tstr(*s));
+    return x ? blocks_ok(c, x, xn, *s, "scale", (*s)->rank) : 0;
+}
+
+static int infer_blockwise(infer_ctx *c) {
+    const ir_type *d, *s;
+    if (inf_input(c, "data", 1, &d) || scale_offset(c, d, "data", &s)) return -1;
+    ir_type t = *d;
+    t.dtype = s->dtype;
+    return inf_out(c, t);
+}
+
+/* lut [groups.., palettes, V] for positions of shape x: the output shape (dims[vector_axis] *= V). */
+static int lut_out(infer_ctx *c, const ir_type *x, const char *xn, ir_type *t) {
+    const ir_type *lut;
+    if (inf_input(c, "lut", 1, &lut)) return -1;
+    if (!lut_dtype_ok(lut->dtype)) return inf_fail(c, "lut must be int8, uint8, fp16 or fp32, got %s", inf_tstr(lut));
+    if (x->rank < 0 || lut->rank != x->rank + 2)
+        return inf_fail(c, "lut %s needs 2 more dims than %s %s", inf_tstr(lut), xn, inf_tstr(x));
+    if (blocks_ok(c, x, xn, lut, "lut", x->rank)) return -1;
+    *t = *x;
+    t->dtype = lut->dtype;
+    int64_t V = lut->dims[lut->rank - 1], axis;
+    if (V == 1 || IR_IS_SYM(V)) return 0;
+    const ir_type *at;
+    int ax;
+    if (inf_input(c, "vector_axis", 1, &at) || inf_int(c, "vector_axis", 0, &axis) || inf_axis(c, "vector_axis", axis, x->rank, &ax))
+        return -1;
+    if (!IR_IS_SYM(t->dims[ax])) t->dims[ax] *= V;
+    return 0;
+}
+
+static int infer_lut18(infer_ctx *c) {
+    const ir_type *idx;
+    ir_type t;
+    if (inf_input(c, "indices", 1, &idx) || lut_out(c, idx, "indices", &t)) return -1;
+    if (idx->dtype != IR_UINT8) return inf_fail(c, "indices must be unsigned (uint1..uint8), got %s", inf_tstr(idx));
+    return inf_out(c, t);
+}
+
+static int infer_sparse18(infer_ctx *c) {
+    const ir_type *nz, *mask;
+    if (inf_input(c, "nonzero_data", 1, &nz) || inf_input(c, "mask", 1, &mask)) return -1;
+    if (nz->rank != 1) return inf_fail(c, "nonzero_data %s must be a vector", inf_tstr(nz));
+    if (mask->dtype != IR_UINT8) return inf_fail(c, "mask must be uint1, got %s", inf_tstr(mask));
+    ir_type t = *mask;
+    t.dtype = nz->dtype;
+    return inf_out(c, t);
+}
+
+static int infer_lut_to_sparse(infer_ctx *c) {
+    const ir_type *mask, *nz;
+    ir_type t;
+    if (inf_input(c, "indices_mask", 1, &mask) || inf_input(c, "indices_nonzero_data", 1, &nz) ||
+        lut_out(c, mask, "indices_mask", &t))
+        return -1;
+    if (nz->rank != 1) return inf_fail(c, "indices_nonzero_data %s must be a vector", inf_tstr(nz));
+    const ir_type *lut = &ir_op_arg(c->op, "lut")->v[0]->type;
+    int64_t V = lut->dims[lut->rank - 1], n = IR_IS_SYM(nz->dims[0]) || IR_IS_SYM(V) ? inf_fresh(c) : nz->dims[0] * V;
+    ir_dtype vdt = t.dtype;
+    t.dtype = IR_UINT8;
+    if (inf_out(c, t)) return -1;
+    return inf_out(c, ir_tensor_type(vdt, 1, &n));
+}
+
+static int infer_sparse_blockwise(infer_ctx *c) {
+    const ir_type *mask, *nz, *s;
+    if (inf_input(c, "data_mask", 1, &mask) || inf_input(c, "nonzero_data", 1, &nz) || scale_offset(c, mask, "data_mask", &s))
+        return -1;
+    if (nz->rank != 1) return inf_fail(c, "nonzero_data %s must be a vector", inf_tstr(nz));
+    ir_type t = *mask;
+    t.dtype = IR_UINT8;
+    if (inf_out(c, t)) return -1;
+    t = *nz;
+    t.dtype = s->dtype;
+    return inf_out(c, t);
+}
+
 static int infer_quantize(infer_ctx *c) {
     const ir_type *x, *zp, *s;
     const char *dt;
@@ -167,8 +266,11 @@ int inf_quant(infer_ctx *c) {
     switch (c->op->kind) {
     case IR_OP_CONSTEXPR_AFFINE_DEQUANTIZE: return infer_affine_dequantize(c);
     case IR_OP_CONSTEXPR_CAST: return infer_constexpr_cast(c);
-    case IR_OP_CONSTEXPR_LUT_TO_DENSE: return infer_lut_to_dense(c);
-    case IR_OP_CONSTEXPR_SPARSE_TO_DENSE: return infer_sparse_to_dense(c);
+    case IR_OP_CONSTEXPR_LUT_TO_DENSE: return ir_op_arg(c->op, "shape") ? infer_lut_to_dense(c) : infer_lut18(c);
+    case IR_OP_CONSTEXPR_SPARSE_TO_DENSE: return ir_op_arg(c->op, "shape") ? infer_sparse_to_dense(c) : infer_sparse18(c);
+    case IR_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE: return infer_blockwise(c);
+    case IR_OP_CONSTEXPR_LUT_TO_SPARSE: return infer_lut_to_sparse(c);
+    case IR_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE: return infer_sparse_blockwise(c);
     case IR_OP_QUANTIZE: return infer_quantize(c);
     case IR_OP_DEQUANTIZE: return infer_dequantize(c);
     default: return inf_fail(c, "no shape inference for this op type");

@@ -50,9 +50,12 @@ _PARAMS = {
     "batch_to_space": "x block_shape! crops!",
     "clamped_relu": "x alpha! beta!",
     "constexpr_affine_dequantize": "quantized_data! zero_point! scale! axis!",
+    "constexpr_blockwise_shift_scale": "data! scale! offset?!",
     "constexpr_cast": "source_val! output_dtype!",
-    "constexpr_lut_to_dense": "indices! lut! shape!",
-    "constexpr_sparse_to_dense": "nonzero_data! mask! shape!",
+    "constexpr_lut_to_dense": "indices! lut! shape?! vector_axis?!",  # iOS16: shape; iOS18: vector_axis
+    "constexpr_lut_to_sparse": "indices_mask indices_nonzero_data lut! vector_axis?!",
+    "constexpr_sparse_blockwise_shift_scale": "data_mask! nonzero_data! scale! offset?!",
+    "constexpr_sparse_to_dense": "nonzero_data mask shape?!",  # iOS16: shape
     "cumsum": "x axis?! exclusive?! reverse?!",
     "depth_to_space": "x block_size!",
     "dequantize": "input zero_point?! scale! axis?!",
