@@ -332,3 +332,48 @@ def test_constexpr_sparse_ops_ios18(tmp_path):
     d = np.zeros(shape, np.float32)
     d[mask] = (_block_repeat(scale, shape)[mask] * qd)
     np.testing.assert_allclose(y, x + a + b * d, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- data movement: crop, sliding_windows, reverse_sequence, reshape_like
+def test_crop(tmp_path):
+    x = RNG.standard_normal((1, 2, 6, 7)).astype(np.float32)
+    (y,), ops = run_mil(tmp_path, lambda mb, x: mb.crop(x=x, crop_height=[1, 2], crop_width=[0, 3]), {"x": x}, passes=False)
+    assert "crop" in ops
+    np.testing.assert_array_equal(y, x[..., 1:6 - 2, 0:7 - 3])
+
+
+@pytest.mark.parametrize("axis,size,stride", [(1, 3, 1), (-1, 2, 2), (0, 4, 3)])
+def test_sliding_windows(tmp_path, axis, size, stride):
+    x = RNG.standard_normal((5, 6, 4)).astype(np.float32)
+    (y,), ops = run_mil(tmp_path, lambda mb, x: mb.sliding_windows(x=x, axis=axis, size=size, stride=stride), {"x": x},
+                        passes=False)
+    assert "sliding_windows" in ops
+    ax = axis % 3
+    n = (x.shape[ax] - size) // stride + 1
+    ref = np.stack([np.take(x, range(w * stride, w * stride + size), axis=ax) for w in range(n)], axis=ax)
+    np.testing.assert_array_equal(y, ref)
+
+
+def test_reverse_sequence(tmp_path):
+    x = RNG.standard_normal((3, 5, 2)).astype(np.float32)
+    lengths = np.array([2, 5, 0], np.int32)
+    (y,), ops = run_mil(tmp_path, lambda mb, x: mb.reverse_sequence(x=x, lengths=lengths, seq_axis=1, batch_axis=0),
+                        {"x": x}, passes=False)
+    assert "reverse_sequence" in ops
+    ref = x.copy()
+    for b, n in enumerate(lengths):
+        ref[b, :n] = x[b, :n][::-1]
+    np.testing.assert_array_equal(y, ref)
+
+
+def test_reshape_like(tmp_path):
+    x = RNG.standard_normal((6, 10)).astype(np.float32)
+    a = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    b = RNG.standard_normal((1, 5, 2)).astype(np.float32)
+
+    def build(mb, x, y, z):
+        return mb.reshape_like(x=x, ref_tensors=(y, z), begins=(0, 1), ends=(2, 0), end_masks=(False, True))
+
+    (y,), ops = run_mil(tmp_path, build, {"x": x, "y": a, "z": b}, target="iOS16", passes=False)
+    assert "reshape_like" in ops
+    np.testing.assert_array_equal(y, x.reshape(2, 3, 5, 2))
