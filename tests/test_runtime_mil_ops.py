@@ -377,3 +377,43 @@ def test_reshape_like(tmp_path):
     (y,), ops = run_mil(tmp_path, build, {"x": x, "y": a, "z": b}, target="iOS16", passes=False)
     assert "reshape_like" in ops
     np.testing.assert_array_equal(y, x.reshape(2, 3, 5, 2))
+
+
+# ---------------------------------------------------------------- l2_pool, einsum
+@pytest.mark.parametrize("case", [
+    dict(shape=(1, 2, 7, 6), kernel_sizes=[3, 2], strides=[2, 1], pad_type="valid"),
+    dict(shape=(2, 3, 5, 5), kernel_sizes=[3, 3], strides=[2, 2], pad_type="custom", pad=[1, 1, 0, 1]),
+    dict(shape=(1, 2, 9), kernel_sizes=[4], strides=[3], pad_type="valid"),
+])
+def test_l2_pool(tmp_path, case):
+    case = dict(case)
+    x = RNG.standard_normal(case.pop("shape")).astype(np.float32)
+    (y,), ops = run_mil(tmp_path, lambda mb, x: mb.l2_pool(x=x, **case), {"x": x}, passes=False)
+    assert "l2_pool" in ops
+    # reference: zero padding, then the root of the sum of squares over each window
+    k, s = case["kernel_sizes"], case["strides"]
+    pad = case.get("pad", [0] * (2 * len(k)))
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(pad[2 * i], pad[2 * i + 1]) for i in range(len(k))])
+    outs = [(xp.shape[2 + i] - k[i]) // s[i] + 1 for i in range(len(k))]
+    ref = np.zeros(x.shape[:2] + tuple(outs))
+    for idx in np.ndindex(*outs):
+        win = tuple(slice(idx[i] * s[i], idx[i] * s[i] + k[i]) for i in range(len(k)))
+        ref[(...,) + idx] = np.sqrt((xp[(..., ) + win] ** 2).reshape(x.shape[:2] + (-1,)).sum(-1))
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("eq,sa,sb", [
+    ("nchw,nwhu->nchu", (2, 3, 4, 5), (2, 5, 4, 6)),
+    ("abcd,adce->abce", (1, 3, 4, 5), (2, 5, 1, 6)),  # B and H broadcast
+    ("chw,whr->chr", (3, 4, 5), (5, 4, 2)),
+])
+def test_einsum(tmp_path, eq, sa, sb):
+    a = RNG.standard_normal(sa).astype(np.float32)
+    b = RNG.standard_normal(sb).astype(np.float32)
+    (y,), ops = run_mil(tmp_path, lambda mb, x, y: mb.einsum(values=(x, y), equation=eq), {"x": a, "y": b}, passes=False)
+    assert "einsum" in ops
+    if len(sa) == 4:  # numpy's einsum does not broadcast size-1 dims: expand them first
+        B, H = max(sa[0], sb[0]), max(sa[2], sb[2])
+        a = np.broadcast_to(a, (B, sa[1], H, sa[3]))
+        b = np.broadcast_to(b, (B, sb[1], H, sb[3]))
+    np.testing.assert_allclose(y, np.einsum(eq, a, b), rtol=1e-5, atol=1e-5)

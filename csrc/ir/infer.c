@@ -353,7 +353,7 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_REDUCE_LOG_SUM_EXP: case IR_OP_REDUCE_SUM_SQUARE:
         return infer_reduce(c, 0);
     case IR_OP_CONV: case IR_OP_CONV_TRANSPOSE: case IR_OP_LINEAR: case IR_OP_MATMUL: case IR_OP_BATCH_NORM:
-    case IR_OP_LAYER_NORM: case IR_OP_MAX_POOL: case IR_OP_AVG_POOL: case IR_OP_PRELU: case IR_OP_SOFTPLUS_PARAMETRIC:
+    case IR_OP_LAYER_NORM: case IR_OP_MAX_POOL: case IR_OP_AVG_POOL: case IR_OP_L2_POOL: case IR_OP_EINSUM: case IR_OP_PRELU: case IR_OP_SOFTPLUS_PARAMETRIC:
     case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM: case IR_OP_SCALED_DOT_PRODUCT_ATTENTION:
         return inf_nn(c);
     case IR_OP_RESHAPE: case IR_OP_TRANSPOSE: case IR_OP_CONCAT: case IR_OP_SPLIT: case IR_OP_STACK:

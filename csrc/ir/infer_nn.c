@@ -134,6 +134,8 @@ static int infer_pool(infer_ctx *c) {
     w.n = n;
     if (x->rank < 0 || x->rank < n + 1 || n < 1)
         return inf_fail(c, "x %s does not fit %d kernel dims", inf_tstr(x), n);
+    if (c->op->kind == IR_OP_L2_POOL && (n > 2 || x->rank != n + 2))
+        return inf_fail(c, "l2_pool takes 1-D or 2-D windows over x [N, C, ...], got %d for %s", n, inf_tstr(x));
     if (read_window(c, &w, 0) || inf_bool(c, "ceil_mode", 0, &w.ceil_mode)) return -1;
     for (int i = 0; i < n; i++)
         if (w.k[i] < 1) return inf_fail(c, "kernel_sizes must be >= 1");
@@ -309,12 +311,72 @@ static int infer_sdpa(infer_ctx *c) {
     return inf_out(c, t);
 }
 
+/* einsum (MIL iOS15): the one family MIL defines, "nchw,nwhu->nchu" (rank 4) and "chw,whr->chr"
+ * (rank 3) under any letters: y[b, c, h, u] = sum_w a[b, c, h, w] * b[b, w, h, u], B and H
+ * broadcast when 1. The equation's letters are checked for that pattern. */
+int ir_einsum_rank(const char *eq, int *rank) {
+    char a[8], b[8], o[8];
+    int na = 0, nb = 0, no = 0, part = 0;
+    for (const char *p = eq; *p; p++) {
+        if (*p == ' ') continue;
+        if (*p == ',' && part == 0) part = 1;
+        else if (*p == '-' && p[1] == '>' && part == 1) part = 2, p++;
+        else if (*p >= 'a' && *p <= 'z') {
+            if (part == 0 && na < 5) a[na++] = *p;
+            else if (part == 1 && nb < 5) b[nb++] = *p;
+            else if (part == 2 && no < 5) o[no++] = *p;
+            else return -1;
+        } else
+            return -1;
+    }
+    if (part != 2 || na != nb || na != no || (na != 3 && na != 4)) return -1;
+    int s = na - 3; /* a = [B] c h w, b = [B] w h u, o = [B] c h u */
+    char B = s ? a[0] : 0, C = a[s], H = a[s + 1], W = a[s + 2], U = b[s + 2];
+    if ((s && (b[0] != B || o[0] != B)) || b[s] != W || b[s + 1] != H || o[s] != C || o[s + 1] != H || o[s + 2] != U)
+        return -1;
+    const char l[5] = {B ? B : '.', C, H, W, U};
+    for (int i = 0; i < 5; i++)
+        for (int k = i + 1; k < 5; k++)
+            if (l[i] == l[k]) return -1;
+    *rank = na;
+    return 0;
+}
+
+static int infer_einsum(infer_ctx *c) {
+    const char *eq;
+    const ir_arg *v = ir_op_arg(c->op, "values");
+    int rank;
+    if (inf_str(c, "equation", NULL, &eq)) return -1;
+    if (!eq || !v) return inf_fail(c, "missing required input '%s'", eq ? "values" : "equation");
+    if (ir_einsum_rank(eq, &rank)) return inf_fail(c, "equation '%s' is not of the form 'nchw,nwhu->nchu' or 'chw,whr->chr'", eq);
+    if (v->n != 2) return inf_fail(c, "values must hold two tensors, got %d", v->n);
+    const ir_type *a = &v->v[0]->type, *b = &v->v[1]->type;
+    if (a->rank != rank || b->rank != rank) return inf_fail(c, "values %s and %s must have rank %d", inf_tstr(a), inf_tstr(b), rank);
+    if ((a->dtype != IR_FP16 && a->dtype != IR_FP32) || b->dtype != a->dtype)
+        return inf_fail(c, "values must be both fp16 or both fp32");
+    int s = rank - 3;
+    if (!same_dim(a->dims[s + 2], b->dims[s])) return inf_fail(c, "values %s and %s do not share the summed size", inf_tstr(a), inf_tstr(b));
+    ir_type t = *a;
+    for (int i = 0; i < 2; i++) {
+        int k = i ? s + 1 : 0;
+        if (i == 0 && !s) continue;
+        int64_t da = a->dims[k], db = b->dims[k];
+        if (!IR_IS_SYM(da) && !IR_IS_SYM(db) && da != db && da != 1 && db != 1)
+            return inf_fail(c, "values %s and %s do not broadcast", inf_tstr(a), inf_tstr(b));
+        t.dims[k] = da == 1 ? db : da;
+    }
+    t.dims[s + 2] = b->dims[s + 2];
+    return inf_out(c, t);
+}
+
 int inf_nn(infer_ctx *c) {
     switch (c->op->kind) {
     case IR_OP_CONV: return infer_conv(c, 0);
     case IR_OP_CONV_TRANSPOSE: return infer_conv(c, 1);
     case IR_OP_MAX_POOL:
     case IR_OP_AVG_POOL: return infer_pool(c);
+    case IR_OP_L2_POOL: return infer_pool(c);
+    case IR_OP_EINSUM: return infer_einsum(c);
     case IR_OP_LINEAR: return infer_linear(c);
     case IR_OP_MATMUL: return infer_matmul(c);
     case IR_OP_BATCH_NORM: return infer_norm(c, 0);
