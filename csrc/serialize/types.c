@@ -87,3 +87,18 @@ ir_dtype ser_array_dtype(int code) {
         if (array_codes[i].code == code) return array_codes[i].t;
     return IR_DT_INVALID;
 }
+
+const char *ser_subbyte_op(const ir_op *op) {
+    switch (op->kind) {
+    case IR_OP_CONSTEXPR_LUT_TO_DENSE: {
+        const ir_arg *lut = ir_op_arg(op, "lut");
+        if (ir_op_arg(op, "shape") || !lut || lut->n != 1) return NULL; /* iOS16: uint8 bytes */
+        const ir_type *t = &lut->v[0]->type;
+        return t->rank >= 2 && t->dims[t->rank - 2] == 256 ? NULL : "its indices";
+    }
+    case IR_OP_CONSTEXPR_SPARSE_TO_DENSE: return ir_op_arg(op, "shape") ? NULL : "its mask";
+    case IR_OP_CONSTEXPR_LUT_TO_SPARSE: return "its masks and indices";
+    case IR_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE: return "its masks";
+    default: return NULL;
+    }
+}
