@@ -245,17 +245,8 @@ def render():
 
 
 def main():
-    new = render()
-    old = open(OUT, encoding="utf-8").read() if os.path.exists(OUT) else ""
-    if "--check" in sys.argv:
-        if new != old:
-            print("docs/mil_ops.md is stale: run tools/gen_mil_table.py")
-            return 1
-        return 0
-    if new != old:
-        with open(OUT, "w", encoding="utf-8") as f:
-            f.write(new)
-    return 0
+    from _generated import write_or_check
+    return write_or_check(OUT, lambda old: render(), "docs/mil_ops.md", "gen_mil_table.py")
 
 
 if __name__ == "__main__":
