@@ -330,7 +330,7 @@ static int dispatch(infer_ctx *c) {
         return infer_binary(c, 1, 1);
     case IR_OP_LOGICAL_NOT:
         return infer_unary(c, IR_BOOL);
-    case IR_OP_ABS: case IR_OP_ACOS: case IR_OP_ASIN: case IR_OP_ATAN: case IR_OP_CEIL: case IR_OP_CLIP:
+    case IR_OP_ABS: case IR_OP_ACOS: case IR_OP_ASIN: case IR_OP_ATAN: case IR_OP_ATANH: case IR_OP_CEIL: case IR_OP_CLIP:
     case IR_OP_COS: case IR_OP_COSH: case IR_OP_ELU: case IR_OP_ERF: case IR_OP_EXP: case IR_OP_EXP2:
     case IR_OP_FLOOR: case IR_OP_GELU: case IR_OP_IDENTITY: case IR_OP_INVERSE: case IR_OP_LEAKY_RELU:
     case IR_OP_LOG: case IR_OP_RELU: case IR_OP_RELU6: case IR_OP_ROUND: case IR_OP_RSQRT: case IR_OP_SIGMOID:
@@ -339,7 +339,7 @@ static int dispatch(infer_ctx *c) {
         return infer_unary(c, IR_DT_INVALID);
     case IR_OP_CLAMPED_RELU: case IR_OP_LINEAR_ACTIVATION: case IR_OP_SCALED_TANH: case IR_OP_SIGMOID_HARD:
         return infer_act2(c, 1);
-    case IR_OP_THRESHOLDED_RELU:
+    case IR_OP_THRESHOLD: case IR_OP_THRESHOLDED_RELU:
         return infer_act2(c, 0);
     case IR_OP_SELECT: return infer_select(c);
     case IR_OP_CAST: return infer_cast(c);
@@ -353,11 +353,12 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_REDUCE_LOG_SUM_EXP: case IR_OP_REDUCE_SUM_SQUARE:
         return infer_reduce(c, 0);
     case IR_OP_CONV: case IR_OP_CONV_TRANSPOSE: case IR_OP_LINEAR: case IR_OP_MATMUL: case IR_OP_BATCH_NORM:
-    case IR_OP_LAYER_NORM: case IR_OP_MAX_POOL: case IR_OP_AVG_POOL: case IR_OP_PRELU: case IR_OP_SOFTPLUS_PARAMETRIC:
-    case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM: case IR_OP_LSTM: case IR_OP_GRU: case IR_OP_RNN:
+    case IR_OP_LAYER_NORM: case IR_OP_MAX_POOL: case IR_OP_AVG_POOL: case IR_OP_L2_POOL: case IR_OP_EINSUM: case IR_OP_PRELU:
+    case IR_OP_SOFTPLUS_PARAMETRIC: case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM:
+    case IR_OP_SCALED_DOT_PRODUCT_ATTENTION: case IR_OP_LSTM: case IR_OP_GRU: case IR_OP_RNN:
         return inf_nn(c);
     case IR_OP_RESHAPE: case IR_OP_TRANSPOSE: case IR_OP_CONCAT: case IR_OP_SPLIT: case IR_OP_STACK:
-    case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_GATHER: case IR_OP_TILE:
+    case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_SLICE_UPDATE: case IR_OP_GATHER: case IR_OP_TILE:
     case IR_OP_PAD:
         return inf_shape(c);
     case IR_OP_COND: case IR_OP_WHILE_LOOP:
@@ -374,6 +375,13 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_RANDOM_UNIFORM: case IR_OP_RANDOM_NORMAL: case IR_OP_RANDOM_BERNOULLI: case IR_OP_RANDOM_CATEGORICAL:
     case IR_OP_NON_MAXIMUM_SUPPRESSION:
         return inf_random(c);
+    case IR_OP_CONSTEXPR_AFFINE_DEQUANTIZE: case IR_OP_CONSTEXPR_CAST: case IR_OP_CONSTEXPR_LUT_TO_DENSE:
+    case IR_OP_CONSTEXPR_SPARSE_TO_DENSE: case IR_OP_QUANTIZE: case IR_OP_DEQUANTIZE:
+    case IR_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE: case IR_OP_CONSTEXPR_LUT_TO_SPARSE:
+    case IR_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE:
+        return inf_quant(c);
+    case IR_OP_CROP: case IR_OP_SLIDING_WINDOWS: case IR_OP_REVERSE_SEQUENCE: case IR_OP_RESHAPE_LIKE:
+        return inf_window(c);
     case IR_OP_CONST:
         if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
         return inf_out(c, c->op->out[0]->type);

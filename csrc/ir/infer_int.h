@@ -41,6 +41,8 @@ int inf_shape(infer_ctx *c); /* reshape, transpose, concat, split, ... (infer_sh
 int inf_control(infer_ctx *c); /* cond, while_loop: types from their blocks (infer_control.c) */
 int inf_image(infer_ctx *c); /* pixel rearranging and image resampling ops (infer_image.c) */
 int inf_index(infer_ctx *c); /* gather/scatter families, topk, cumsum, fill, range_1d, ... (infer_index.c) */
+int inf_quant(infer_ctx *c); /* constexpr_* (iOS16), quantize, dequantize (infer_quant.c) */
+int inf_window(infer_ctx *c); /* crop, sliding_windows, reverse_sequence, reshape_like (infer_window.c) */
 int inf_random(infer_ctx *c); /* random_*, non_maximum_suppression (infer_random.c) */
 
 #endif

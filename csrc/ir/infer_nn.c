@@ -134,6 +134,8 @@ static int infer_pool(infer_ctx *c) {
     w.n = n;
     if (x->rank < 0 || x->rank < n + 1 || n < 1)
         return inf_fail(c, "x %s does not fit %d kernel dims", inf_tstr(x), n);
+    if (c->op->kind == IR_OP_L2_POOL && (n > 2 || x->rank != n + 2))
+        return inf_fail(c, "l2_pool takes 1-D or 2-D windows over x [N, C, ...], got %d for %s", n, inf_tstr(x));
     if (read_window(c, &w, 0) || inf_bool(c, "ceil_mode", 0, &w.ceil_mode)) return -1;
     for (int i = 0; i < n; i++)
         if (w.k[i] < 1) return inf_fail(c, "kernel_sizes must be >= 1");
@@ -320,12 +322,106 @@ static int infer_norm2(infer_ctx *c) {
     return inf_out(c, *x);
 }
 
+/* scaled_dot_product_attention (iOS18): query [B.., L, E], key [B.., S, E], value [B.., S, EV], same batch
+ * dims, optional attn_mask (bool or float) broadcastable to [B.., L, S] -> [B.., L, EV]. */
+static int infer_sdpa(infer_ctx *c) {
+    const ir_type *q, *k, *v, *m;
+    if (inf_input(c, "query", 1, &q) || inf_input(c, "key", 1, &k) || inf_input(c, "value", 1, &v) ||
+        inf_input(c, "attn_mask", 0, &m))
+        return -1;
+    if (q->dtype != IR_FP16 && q->dtype != IR_FP32) return inf_fail(c, "query must be fp16 or fp32, got %s", inf_tstr(q));
+    if (k->dtype != q->dtype || v->dtype != q->dtype) return inf_fail(c, "query, key and value must have one dtype");
+    if (m && m->dtype != IR_BOOL && m->dtype != IR_FP16 && m->dtype != IR_FP32)
+        return inf_fail(c, "attn_mask must be bool, fp16 or fp32, got %s", inf_tstr(m));
+    if (q->rank < 0 || k->rank < 0 || v->rank < 0) return inf_fail(c, "query, key and value need known ranks");
+    if (q->rank < 3 || k->rank != q->rank || v->rank != q->rank)
+        return inf_fail(c, "query %s, key %s and value %s must have one rank >= 3", inf_tstr(q), inf_tstr(k), inf_tstr(v));
+    int r = q->rank;
+    for (int i = 0; i < r - 2; i++)
+        if ((!IR_IS_SYM(k->dims[i]) && !IR_IS_SYM(q->dims[i]) && k->dims[i] != q->dims[i]) ||
+            (!IR_IS_SYM(v->dims[i]) && !IR_IS_SYM(q->dims[i]) && v->dims[i] != q->dims[i]))
+            return inf_fail(c, "query %s, key %s and value %s must have the same batch dims", inf_tstr(q), inf_tstr(k), inf_tstr(v));
+    if (!IR_IS_SYM(q->dims[r - 1]) && !IR_IS_SYM(k->dims[r - 1]) && q->dims[r - 1] != k->dims[r - 1])
+        return inf_fail(c, "query %s and key %s must have one embedding size", inf_tstr(q), inf_tstr(k));
+    if (!IR_IS_SYM(k->dims[r - 2]) && !IR_IS_SYM(v->dims[r - 2]) && k->dims[r - 2] != v->dims[r - 2])
+        return inf_fail(c, "key %s and value %s must have one sequence length", inf_tstr(k), inf_tstr(v));
+    ir_type t = *q;
+    t.dims[r - 1] = v->dims[r - 1];
+    if (m) {
+        ir_type sc = *q, b;
+        sc.dims[r - 1] = k->dims[r - 2];
+        if (inf_broadcast(c, m, &sc, &b)) return -1;
+        if (b.rank != r) return inf_fail(c, "attn_mask %s does not broadcast to the scores %s", inf_tstr(m), inf_tstr(&sc));
+    }
+    return inf_out(c, t);
+}
+
+/* einsum (MIL iOS15): the one family MIL defines, "nchw,nwhu->nchu" (rank 4) and "chw,whr->chr"
+ * (rank 3) under any letters: y[b, c, h, u] = sum_w a[b, c, h, w] * b[b, w, h, u], B and H
+ * broadcast when 1. The equation's letters are checked for that pattern. */
+int ir_einsum_rank(const char *eq, int *rank) {
+    char a[8], b[8], o[8];
+    int na = 0, nb = 0, no = 0, part = 0;
+    for (const char *p = eq; *p; p++) {
+        if (*p == ' ') continue;
+        if (*p == ',' && part == 0) part = 1;
+        else if (*p == '-' && p[1] == '>' && part == 1) part = 2, p++;
+        else if (*p >= 'a' && *p <= 'z') {
+            if (part == 0 && na < 5) a[na++] = *p;
+            else if (part == 1 && nb < 5) b[nb++] = *p;
+            else if (part == 2 && no < 5) o[no++] = *p;
+            else return -1;
+        } else
+            return -1;
+    }
+    if (part != 2 || na != nb || na != no || (na != 3 && na != 4)) return -1;
+    int s = na - 3; /* a = [B] c h w, b = [B] w h u, o = [B] c h u */
+    char B = s ? a[0] : 0, C = a[s], H = a[s + 1], W = a[s + 2], U = b[s + 2];
+    if ((s && (b[0] != B || o[0] != B)) || b[s] != W || b[s + 1] != H || o[s] != C || o[s + 1] != H || o[s + 2] != U)
+        return -1;
+    const char l[5] = {B ? B : '.', C, H, W, U};
+    for (int i = 0; i < 5; i++)
+        for (int k = i + 1; k < 5; k++)
+            if (l[i] == l[k]) return -1;
+    *rank = na;
+    return 0;
+}
+
+static int infer_einsum(infer_ctx *c) {
+    const char *eq;
+    const ir_arg *v = ir_op_arg(c->op, "values");
+    int rank;
+    if (inf_str(c, "equation", NULL, &eq)) return -1;
+    if (!eq || !v) return inf_fail(c, "missing required input '%s'", eq ? "values" : "equation");
+    if (ir_einsum_rank(eq, &rank)) return inf_fail(c, "equation '%s' is not of the form 'nchw,nwhu->nchu' or 'chw,whr->chr'", eq);
+    if (v->n != 2) return inf_fail(c, "values must hold two tensors, got %d", v->n);
+    const ir_type *a = &v->v[0]->type, *b = &v->v[1]->type;
+    if (a->rank != rank || b->rank != rank) return inf_fail(c, "values %s and %s must have rank %d", inf_tstr(a), inf_tstr(b), rank);
+    if ((a->dtype != IR_FP16 && a->dtype != IR_FP32) || b->dtype != a->dtype)
+        return inf_fail(c, "values must be both fp16 or both fp32");
+    int s = rank - 3;
+    if (!same_dim(a->dims[s + 2], b->dims[s])) return inf_fail(c, "values %s and %s do not share the summed size", inf_tstr(a), inf_tstr(b));
+    ir_type t = *a;
+    for (int i = 0; i < 2; i++) {
+        int k = i ? s + 1 : 0;
+        if (i == 0 && !s) continue;
+        int64_t da = a->dims[k], db = b->dims[k];
+        if (!IR_IS_SYM(da) && !IR_IS_SYM(db) && da != db && da != 1 && db != 1)
+            return inf_fail(c, "values %s and %s do not broadcast", inf_tstr(a), inf_tstr(b));
+        t.dims[k] = da == 1 ? db : da;
+    }
+    t.dims[s + 2] = b->dims[s + 2];
+    return inf_out(c, t);
+}
+
 int inf_nn(infer_ctx *c) {
     switch (c->op->kind) {
     case IR_OP_CONV: return infer_conv(c, 0);
     case IR_OP_CONV_TRANSPOSE: return infer_conv(c, 1);
     case IR_OP_MAX_POOL:
     case IR_OP_AVG_POOL: return infer_pool(c);
+    case IR_OP_L2_POOL: return infer_pool(c);
+    case IR_OP_EINSUM: return infer_einsum(c);
     case IR_OP_LINEAR: return infer_linear(c);
     case IR_OP_MATMUL: return infer_matmul(c);
     case IR_OP_LSTM: case IR_OP_GRU: case IR_OP_RNN: return infer_recurrent(c);
@@ -334,6 +430,7 @@ int inf_nn(infer_ctx *c) {
     case IR_OP_PRELU: return infer_channel_act(c, 0);
     case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM: return infer_norm2(c);
     case IR_OP_SOFTPLUS_PARAMETRIC: return infer_channel_act(c, 1);
+    case IR_OP_SCALED_DOT_PRODUCT_ATTENTION: return infer_sdpa(c);
     default: return inf_fail(c, "not an nn op");
     }
 }

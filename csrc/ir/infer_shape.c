@@ -214,6 +214,20 @@ static int infer_slice(infer_ctx *c) {
     return inf_out(c, t);
 }
 
+/* slice_update: x's type, once update has the slice's shape. */
+static int infer_slice_update(infer_ctx *c) {
+    const ir_type *x, *u;
+    if (inf_input(c, "update", 1, &u) || infer_slice(c)) return -1;
+    x = &ir_op_arg(c->op, "x")->v[0]->type;
+    ir_type *s = &c->out[--c->nout];
+    if (u->dtype != x->dtype) return inf_fail(c, "update is %s, x %s", ir_dtype_name(u->dtype), ir_dtype_name(x->dtype));
+    int ok = u->rank < 0 || u->rank == s->rank;
+    for (int i = 0; ok && u->rank > 0 && i < s->rank; i++)
+        ok = IR_IS_SYM(u->dims[i]) || IR_IS_SYM(s->dims[i]) || u->dims[i] == s->dims[i];
+    if (!ok) return inf_fail(c, "update %s does not have the slice's shape %s", inf_tstr(u), inf_tstr(s));
+    return inf_out(c, *x);
+}
+
 static int infer_gather(infer_ctx *c) {
     const ir_type *x, *idx;
     int64_t axis, bd;
@@ -281,6 +295,7 @@ int inf_shape(infer_ctx *c) {
     case IR_OP_SQUEEZE: return infer_squeeze(c, 0);
     case IR_OP_EXPAND_DIMS: return infer_squeeze(c, 1);
     case IR_OP_SLICE_BY_INDEX: return infer_slice(c);
+    case IR_OP_SLICE_UPDATE: return infer_slice_update(c);
     case IR_OP_GATHER: return infer_gather(c);
     case IR_OP_TILE: return infer_tile(c);
     case IR_OP_PAD: return infer_pad(c);

@@ -27,7 +27,10 @@ typedef enum {
     IR_OP_UNKNOWN = IR_OP_COUNT /* an op type we do not know (read from a file) */
 } ir_opkind;
 
-const char *ir_op_kind_name(ir_opkind k);      /* "conv"; "?" for UNKNOWN */
+const char *ir_op_kind_name(ir_opkind k);
+/* An einsum equation of the form MIL defines ("nchw,nwhu->nchu", "chw,whr->chr" under any letters):
+ * 0 with its rank (3 or 4), -1 for any other (infer_nn.c). */
+int ir_einsum_rank(const char *eq, int *rank);      /* "conv"; "?" for UNKNOWN */
 ir_opkind ir_op_kind_from_name(const char *s); /* IR_OP_UNKNOWN if not in the table */
 
 /* ---- types ---- */

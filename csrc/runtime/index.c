@@ -1,4 +1,4 @@
-/* index.c: slice_by_index (python slice rules per dim, masks), gather (axis,
+/* index.c: slice_by_index (python slice rules per dim, masks) and slice_update, gather (axis,
  * batch_dims, negative indices), tile and pad (constant / reflect / replicate). */
 #include "runtime/rt_internal.h"
 
@@ -13,9 +13,15 @@ static int read_mask(rt_ctx *c, const char *name, int rank, int *m) {
     return 0;
 }
 
-int rt_k_SLICE_BY_INDEX(rt_ctx *c) {
-    const rt_tensor *x = rt_in_req(c, "x");
-    if (!x) return -1;
+/* The slice x[begin:end:stride] (with masks): per dim of x its element count cnt and step in
+ * elements ostr, the offset of its first element, and the result's dims od[*ro] (squeezed dims
+ * left out). */
+typedef struct slice_plan {
+    int64_t cnt[IR_MAX_RANK], ostr[IR_MAX_RANK], off, od[IR_MAX_RANK];
+    int ro;
+} slice_plan;
+
+static int plan_slice(rt_ctx *c, const rt_tensor *x, slice_plan *p) {
     int r = x->rank;
     int64_t b[IR_MAX_RANK], e[IR_MAX_RANK], s[IR_MAX_RANK];
     int nb, ne, ns, bm[IR_MAX_RANK], em[IR_MAX_RANK], sm[IR_MAX_RANK];
@@ -24,9 +30,9 @@ int rt_k_SLICE_BY_INDEX(rt_ctx *c) {
         read_mask(c, "end_mask", r, em) || read_mask(c, "squeeze_mask", r, sm))
         return -1;
     if (nb < 0 || ne < 0) return rt_fail(c, "missing required input '%s'", nb < 0 ? "begin" : "end");
-    int64_t st[IR_MAX_RANK], od[IR_MAX_RANK], cnt[IR_MAX_RANK], ostr[IR_MAX_RANK], off = 0;
+    int64_t st[IR_MAX_RANK];
     rt_c_strides(x, st);
-    int ro = 0;
+    p->off = 0, p->ro = 0;
     for (int i = 0; i < r; i++) {
         int64_t D = x->dims[i], step = (ns > i) ? s[i] : 1;
         if (step == 0) return rt_fail(c, "stride[%d] is 0", i);
@@ -57,15 +63,53 @@ int rt_k_SLICE_BY_INDEX(rt_ctx *c) {
             hi = hi < -1 ? -1 : hi > D - 1 ? D - 1 : hi;
             n = lo > hi ? (lo - hi + (-step) - 1) / (-step) : 0;
         }
-        cnt[i] = n;
-        ostr[i] = step * st[i];
-        if (n > 0) off += lo * st[i];
-        if (!sm[i]) od[ro++] = n;
+        p->cnt[i] = n;
+        p->ostr[i] = step * st[i];
+        if (n > 0) p->off += lo * st[i];
+        if (!sm[i]) p->od[p->ro++] = n;
     }
-    void *o = rt_out(c, 0, ro, od, x->dtype);
+    return 0;
+}
+
+int rt_k_SLICE_BY_INDEX(rt_ctx *c) {
+    const rt_tensor *x = rt_in_req(c, "x");
+    slice_plan p;
+    if (!x || plan_slice(c, x, &p)) return -1;
+    void *o = rt_out(c, 0, p.ro, p.od, x->dtype);
     if (!o) return -1;
-    if (rt_numel_dims(r, cnt) > 0)
-        rt_strided_copy(o, (const char *)x->data + off * (int64_t)esize(x), esize(x), r, cnt, ostr);
+    if (rt_numel_dims(x->rank, p.cnt) > 0)
+        rt_strided_copy(o, (const char *)x->data + p.off * (int64_t)esize(x), esize(x), x->rank, p.cnt, p.ostr);
+    return 0;
+}
+
+/* ---- slice_update (iOS18): x with x[begin:end:stride] = update ---- */
+int rt_k_SLICE_UPDATE(rt_ctx *c) {
+    const rt_tensor *x = rt_in_req(c, "x"), *u = x ? rt_in_req(c, "update") : NULL;
+    slice_plan p;
+    if (!u || plan_slice(c, x, &p)) return -1;
+    if (u->dtype != x->dtype) return rt_fail(c, "update is %s, x %s", ir_dtype_name(u->dtype), ir_dtype_name(x->dtype));
+    int same = u->rank == p.ro;
+    for (int i = 0; same && i < p.ro; i++) same = u->dims[i] == p.od[i];
+    if (!same) {
+        char a[96], b[96];
+        return rt_fail(c, "update has shape %s, the slice %s", rt_dims_str(u->rank, u->dims, a, sizeof a),
+                       rt_dims_str(p.ro, p.od, b, sizeof b));
+    }
+    size_t es = esize(x);
+    char *o = rt_out(c, 0, x->rank, x->dims, x->dtype);
+    if (!o) return -1;
+    memcpy(o, x->data, (size_t)rt_numel(x) * es);
+    int64_t n = rt_numel_dims(x->rank, p.cnt), idx[IR_MAX_RANK] = {0}, pos = p.off;
+    const char *src = u->data;
+    for (int64_t k = 0; k < n; k++) { /* walk the slice in C order, as update is laid out */
+        memcpy(o + pos * (int64_t)es, src + k * (int64_t)es, es);
+        for (int d = x->rank - 1; d >= 0; d--) {
+            pos += p.ostr[d];
+            if (++idx[d] < p.cnt[d]) break;
+            pos -= p.ostr[d] * p.cnt[d];
+            idx[d] = 0;
+        }
+    }
     return 0;
 }
 

@@ -118,3 +118,38 @@ int rt_k_MATMUL(rt_ctx *c) {
     }
     return 0;
 }
+
+/* einsum (MIL iOS15): y[b, c, h, u] = sum_w a[b, c, h, w] * b[b, w, h, u], B and H broadcast when 1
+ * (the equation checked by ir_einsum_rank). */
+int rt_k_EINSUM(rt_ctx *c) {
+    const char *eq = rt_param_str(c, "equation", NULL);
+    int rank;
+    if (!eq) return rt_fail(c, "missing required input 'equation'");
+    if (ir_einsum_rank(eq, &rank)) return rt_fail(c, "equation '%s' is not of the form 'nchw,nwhu->nchu' or 'chw,whr->chr'", eq);
+    if (rt_in_count(c, "values") != 2) return rt_fail(c, "values must hold two tensors");
+    const rt_tensor *a = rt_in_at(c, "values", 0), *b = rt_in_at(c, "values", 1);
+    if (a->rank != rank || b->rank != rank) return rt_fail(c, "values must have rank %d", rank);
+    int s = rank - 3;
+    int64_t Ba = s ? a->dims[0] : 1, Bb = s ? b->dims[0] : 1, C = a->dims[s], Ha = a->dims[s + 1], W = a->dims[s + 2];
+    int64_t Hb = b->dims[s + 1], U = b->dims[s + 2];
+    if (b->dims[s] != W || (Ba != Bb && Ba != 1 && Bb != 1) || (Ha != Hb && Ha != 1 && Hb != 1))
+        return rt_fail(c, "values do not fit the equation (sizes or broadcast)");
+    int64_t Bo = Ba == 1 ? Bb : Ba, Ho = Ha == 1 ? Hb : Ha, od[4];
+    const float *af = rt_f32(c, a), *bf = af ? rt_f32(c, b) : NULL;
+    if (s) od[0] = Bo;
+    od[s] = C, od[s + 1] = Ho, od[s + 2] = U;
+    float *y = bf ? rt_out(c, 0, rank, od, IR_FP32) : NULL;
+    if (!y) return -1;
+    for (int64_t n = 0; n < Bo; n++)
+        for (int64_t ci = 0; ci < C; ci++)
+            for (int64_t h = 0; h < Ho; h++) {
+                const float *ar = af + (((Ba == 1 ? 0 : n) * C + ci) * Ha + (Ha == 1 ? 0 : h)) * W;
+                for (int64_t u = 0; u < U; u++) {
+                    double acc = 0;
+                    for (int64_t w = 0; w < W; w++)
+                        acc += (double)ar[w] * bf[(((Bb == 1 ? 0 : n) * W + w) * Hb + (Hb == 1 ? 0 : h)) * U + u];
+                    y[((n * C + ci) * Ho + h) * U + u] = (float)acc;
+                }
+            }
+    return 0;
+}

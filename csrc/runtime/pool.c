@@ -369,3 +369,38 @@ static int pool(rt_ctx *c, int is_max) {
 
 int rt_k_MAX_POOL(rt_ctx *c) { return pool(c, 1); }
 int rt_k_AVG_POOL(rt_ctx *c) { return pool(c, 0); }
+
+/* l2_pool (1-D and 2-D): sqrt of the sum of squares over each window, padding counting as zeros.
+ * A direct loop: other tools write it rarely, so it gets no row kernels. */
+int rt_k_L2_POOL(rt_ctx *c) {
+    const rt_tensor *x = rt_in_req(c, "x");
+    int64_t ks[IR_MAX_RANK];
+    int nk;
+    if (!x || rt_param_ints(c, "kernel_sizes", ks, IR_MAX_RANK, &nk)) return -1;
+    if (nk < 0) return rt_fail(c, "missing required input 'kernel_sizes'");
+    if (nk != x->rank - 2 || nk < 1 || nk > 2) return rt_fail(c, "kernel_sizes has %d entries for rank-%d x (1-D or 2-D only)", nk, x->rank);
+    rt_geom g;
+    if (rt_geom_read(c, x, ks, 0, &g) || rt_geom_out(c, &g, 0)) return -1;
+    int64_t od[4] = {g.N, g.C, g.out[3 - g.nsp], g.out[2]};
+    const float *xf = rt_f32(c, x);
+    float *y = xf ? rt_out(c, 0, x->rank, od, IR_FP32) : NULL;
+    if (!y) return -1;
+    int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+    for (int64_t p = 0; p < g.N * g.C; p++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                double acc = 0;
+                for (int64_t kh = 0; kh < g.k[1]; kh++) {
+                    int64_t ih = oh * g.s[1] - g.pb[1] + kh;
+                    for (int64_t kw = 0; ih >= 0 && ih < H && kw < g.k[2]; kw++) {
+                        int64_t iw = ow * g.s[2] - g.pb[2] + kw;
+                        if (iw >= 0 && iw < W) {
+                            double v = xf[(p * H + ih) * W + iw];
+                            acc += v * v;
+                        }
+                    }
+                }
+                y[(p * OH + oh) * OW + ow] = (float)sqrt(acc);
+            }
+    return 0;
+}

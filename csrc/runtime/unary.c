@@ -134,6 +134,7 @@ static inline float signf(float x) { return x > 0 ? 1.0f : x < 0 ? -1.0f : x; /*
 DEF_UNARY(ACOS, 20, NOPARAM, acosf(x))
 DEF_UNARY(ASIN, 20, NOPARAM, asinf(x))
 DEF_UNARY(ATAN, 20, NOPARAM, atanf(x))
+DEF_UNARY(ATANH, 20, NOPARAM, atanhf(x))
 DEF_UNARY(CEIL, 1, NOPARAM, ceilf(x))
 DEF_UNARY(COS, 20, NOPARAM, cosf(x))
 DEF_UNARY(COSH, 20, NOPARAM, coshf(x))
@@ -164,6 +165,7 @@ DEF_UNARY(SOFTSIGN, 2, NOPARAM, x / (1.0f + fabsf(x)))
 DEF_UNARY(SIGMOID_HARD, 2, PARAM_REQ_AB, fminf(fmaxf(a * x + b, 0.0f), 1.0f))
 DEF_UNARY(SCALED_TANH, 20, PARAM_REQ_AB, a *tanhf(b * x))
 DEF_UNARY(CLAMPED_RELU, 2, PARAM_REQ_AB, fminf(x >= 0 ? x : a * x, b))
+DEF_UNARY(THRESHOLD, 1, PARAM_REQ_A("alpha"), x >= a ? x : (x == x ? a : x)) /* max(x, alpha), nan kept */
 DEF_UNARY(THRESHOLDED_RELU, 1, PARAM_REQ_A("alpha"), x >= a ? x : (x == x ? 0.0f : x))
 DEF_UNARY(LINEAR_ACTIVATION, 1, PARAM_REQ_AB, a *x + b)
 

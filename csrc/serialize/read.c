@@ -46,6 +46,7 @@ typedef struct {
     const char **used;
     size_t capused, nused;
     int nfiles;
+    int sub_ok; /* reading a constant: sub-byte types allowed (held one byte per element) */
     struct {
         const char *path;
         ser_blobfile bf;
@@ -181,6 +182,8 @@ static int read_tensor_type(rd *r, const Cml__TensorType *tt, ir_type *t, const 
     t->kind = IR_TK_TENSOR;
     int code = (int)tt->datatype;
     t->dtype = ser_mil_dtype(code);
+    int sgn, bcode;
+    if (t->dtype == IR_DT_INVALID && r->sub_ok && ser_mil_subbyte(code, &sgn, &bcode)) t->dtype = sgn ? IR_INT8 : IR_UINT8;
     if (t->dtype == IR_DT_INVALID) {
         const char *nm = ser_mil_code_name(code);
         if (nm) return pc_fail(r->e, PC_E_FORMAT, "%s: %s has data type %s, which we do not support", r->file, ctx, nm);
@@ -403,6 +406,37 @@ static ser_blobfile *weight_file(rd *r, const char *ref, const char *ctx) {
     return &r->files[r->nfiles++].bf;
 }
 
+/* Sub-byte values (iOS18 compressed weights): packed bytes, immediate or in a blob, unpacked to one byte each. */
+static int read_packed(rd *r, const Cml__Value *v, int64_t count, int bits, int sgn, int bcode, const char *ctx, void **out) {
+    uint64_t nbytes = ((uint64_t)count * (uint64_t)bits + 7) / 8;
+    const uint8_t *src = NULL;
+    if (v->value_case == CML__VALUE__VALUE_IMMEDIATE_VALUE) {
+        const Cml__Value__ImmediateValue *iv = v->immediatevalue;
+        if (iv->value_case != CML__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR || !iv->tensor ||
+            iv->tensor->value_case != CML__TENSOR_VALUE__VALUE_BYTES || iv->tensor->bytes->values.len != nbytes)
+            return pc_fail(r->e, PC_E_FORMAT, "%s: %s: %lld %d-bit values must be %llu packed bytes", r->file, ctx,
+                           (long long)count, bits, (unsigned long long)nbytes);
+        src = iv->tensor->bytes->values.data;
+    } else if (v->value_case == CML__VALUE__VALUE_BLOB_FILE_VALUE) {
+        ser_blobfile *bf = weight_file(r, v->blobfilevalue->filename, ctx);
+        if (!bf) return -1;
+        if (nbytes > bf->size)
+            return pc_fail(r->e, PC_E_FORMAT, "%s: %s needs %llu bytes of weights but %s has only %llu", r->file, ctx,
+                           (unsigned long long)nbytes, bf->path, (unsigned long long)bf->size);
+        uint8_t *tmp = pc_alloc(r->tmp, (size_t)nbytes + 1);
+        if (!tmp) return OOM(r);
+        if (ser_blob_read(bf, v->blobfilevalue->offset, bcode, nbytes, tmp, r->e)) return pc_prefix(r->e, "%s: ", ctx);
+        src = tmp;
+    } else {
+        return pc_fail(r->e, PC_E_FORMAT, "%s: %s has no value", r->file, ctx);
+    }
+    uint8_t *dst = pc_alloc_aligned(r->p->arena, (size_t)count + 1, 64);
+    if (!dst) return OOM(r);
+    ser_unpack_bits(src, count, bits, sgn, dst);
+    *out = dst;
+    return 0;
+}
+
 /* The payload of a Value of tensor type *t (which must match the value's own type). */
 static int read_value(rd *r, const Cml__Value *v, const ir_type *want, const char *ctx, ir_const **out) {
     ir_type t;
@@ -415,7 +449,12 @@ static int read_value(rd *r, const Cml__Value *v, const ir_type *want, const cha
                        r->file, ctx, ir_type_str(&t, a, sizeof a), ir_type_str(want, b, sizeof b));
     }
     void *data = NULL;
-    if (v->value_case == CML__VALUE__VALUE_IMMEDIATE_VALUE) {
+    int sgn = 0, bcode = 0;
+    int bits = v->type->type_case == CML__VALUE_TYPE__TYPE_TENSOR_TYPE
+                   ? ser_mil_subbyte((int)v->type->tensortype->datatype, &sgn, &bcode) : 0;
+    if (bits) {
+        if (read_packed(r, v, count, bits, sgn, bcode, ctx, &data)) return -1;
+    } else if (v->value_case == CML__VALUE__VALUE_IMMEDIATE_VALUE) {
         const Cml__Value__ImmediateValue *iv = v->immediatevalue;
         if (iv->value_case != CML__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR)
             return pc_fail(r->e, PC_E_FORMAT, "%s: %s holds a %s value, which we do not support", r->file, ctx,
@@ -521,8 +560,10 @@ static ir_value *inline_const(rd *r, ir_block *b, const char *opname, const char
         if (read_list_value(r, val, ctx, &t, &c)) return NULL;
         return add_const(r, b, base, NULL, t, c);
     }
-    if (read_value(r, val, NULL, ctx, &c) || read_type(r, val->type, &t, ctx)) return NULL;
-    return add_const(r, b, base, NULL, t, c);
+    r->sub_ok = 1;
+    int bad = read_value(r, val, NULL, ctx, &c) || read_type(r, val->type, &t, ctx);
+    r->sub_ok = 0;
+    return bad ? NULL : add_const(r, b, base, NULL, t, c);
 }
 
 /* ---- ops and blocks ---- */
@@ -560,8 +601,10 @@ static int read_const_op(rd *r, ir_block *b, const Cml__Operation *o, const char
     if (!out->name || !*out->name) return pc_fail(r->e, PC_E_FORMAT, "%s: %s has an unnamed output", r->file, ctx);
     ir_type t;
     ir_const *c;
-    if (read_type(r, out->type, &t, ctx) || read_value(r, val, &t, ctx, &c)) return -1;
-    return add_const(r, b, name, out->name, t, c) ? 0 : -1;
+    r->sub_ok = 1;
+    int bad = read_type(r, out->type, &t, ctx) || read_value(r, val, &t, ctx, &c);
+    r->sub_ok = 0;
+    return !bad && add_const(r, b, name, out->name, t, c) ? 0 : -1;
 }
 
 static int read_op(rd *r, ir_block *b, const Cml__Operation *o) {
@@ -644,7 +687,10 @@ static int read_op(rd *r, ir_block *b, const Cml__Operation *o) {
         if (!ctx) return OOM(r);
         if (!nv->name || !*nv->name) return pc_fail(r->e, PC_E_FORMAT, "%s: %s has no name", r->file, ctx);
         ir_type t;
-        if (read_type(r, nv->type, &t, ctx)) return -1;
+        r->sub_ok = strncmp(o->type, "constexpr_", 10) == 0; /* sparse masks of the iOS18 constexpr ops are uint1 */
+        int bad = read_type(r, nv->type, &t, ctx);
+        r->sub_ok = 0;
+        if (bad) return -1;
         const char *vn = ir_name(r, nv->name);
         ir_value *v = vn ? ir_op_add_output(op, vn, t) : NULL;
         if (!v) return OOM(r);

@@ -93,6 +93,13 @@ int ser_mil_code(ir_dtype t);             /* MIL DataType code; -1 if none */
 ir_dtype ser_mil_dtype(int code);         /* IR dtype of a MIL code; IR_DT_INVALID if we cannot hold it */
 const char *ser_mil_code_name(int code);  /* "fp32", "int4", ...; NULL if the code is not a MIL type */
 int ser_blob_code(ir_dtype t);            /* blob storage dtype code; -1 if not storable */
+/* Bits of a sub-byte MIL type (int4, uint1/2/3/4/6), its signedness and blob code; 0 for other codes. */
+int ser_mil_subbyte(int code, int *sgn, int *blob_code);
+/* What of an iOS18 compressed-weight op Core ML wants in a sub-byte type (uint1..uint6), which we hold as
+ * bytes and cannot write back yet ("its mask"); NULL when the op writes as it is. */
+const char *ser_subbyte_op(const ir_op *op);
+/* n packed elements of `bits` bits (LSB first, ceil(n * bits / 8) bytes) -> one byte each (sign-extended when sgn). */
+void ser_unpack_bits(const uint8_t *src, int64_t n, int bits, int sgn, uint8_t *dst);
 ir_dtype ser_blob_dtype(int code);        /* IR dtype of a blob code; IR_DT_INVALID if none we hold */
 int ser_array_code(ir_dtype t);           /* ArrayFeatureType.ArrayDataType; -1 if none */
 ir_dtype ser_array_dtype(int code);       /* IR dtype of an ArrayDataType; IR_DT_INVALID if unknown */

@@ -506,6 +506,12 @@ static Cml__Operation *op_msg(wr *w, const ir_op *op) {
         return NULL;
     }
     o->type = (char *)type;
+    const char *sub = ser_subbyte_op(op);
+    if (sub) {
+        pc_fail(w->e, PC_E_VALUE, "%s: writing %s in a sub-byte type is not supported (the model loads and predicts, "
+                "but cannot be saved again)", what, sub);
+        return NULL;
+    }
     int is_const = op->kind == IR_OP_CONST;
     if (is_const && (op->nout != 1 || op->nin || op->nblocks)) {
         pc_fail(w->e, PC_E_VALUE, "%s must have one output and no inputs or blocks", what);
