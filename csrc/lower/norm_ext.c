@@ -136,6 +136,20 @@ int lower_native_group_norm(lower_ctx *cx, const ts_node *n) {
     return unused_none(cx, n, 1);
 }
 
+/* Batch norm with the batch's own statistics: x (N, C, *) normalized per channel over every dim but 1 with the
+ * biased variance, then g, b ([C], either may be NULL); *mean and *rstd (kept dims) as computed. */
+ir_value *lower_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
+                               ir_value **rstd) {
+    int64_t axes[IR_MAX_RANK];
+    int nax = 0;
+    for (int i = 0; i < x->type.rank; i++)
+        if (i != 1) axes[nax++] = i;
+    ir_value *d;
+    if (moments(cx, x, nax, axes, eps, mean, &d, rstd)) return NULL;
+    ir_value *y = lower_binary(cx, IR_OP_MUL, d, *rstd, "normed");
+    return y ? channel_scale_shift(cx, y, g, b) : NULL;
+}
+
 /* native_batch_norm(input, weight?, bias?, running_mean?, running_var?, training, momentum, eps),
  * _native_batch_norm_legit(same) / _native_batch_norm_legit.no_stats(input, weight?, bias?, training, momentum, eps),
  * _native_batch_norm_legit_no_training(input, weight?, bias?, running_mean, running_var, momentum, eps)
@@ -157,14 +171,9 @@ int lower_native_batch_norm(lower_ctx *cx, const ts_node *n) {
     if (!no_stats && !training && (lower_is_none(cx, n, 3) || lower_is_none(cx, n, 4)))
         return lower_fail(cx, "batch norm in inference mode without running statistics");
     if (no_stats || training) {
-        int64_t axes[IR_MAX_RANK], c1[1] = {-1};
-        int nax = 0;
-        for (int i = 0; i < r; i++)
-            if (i != 1) axes[nax++] = i;
-        ir_value *mean, *d, *rstd;
-        if (moments(cx, x, nax, axes, eps, &mean, &d, &rstd)) return -1;
-        ir_value *y = lower_binary(cx, IR_OP_MUL, d, rstd, "normed");
-        if (!y || lower_out_tensor(cx, n, 0, channel_scale_shift(cx, y, g, b))) return -1;
+        int64_t c1[1] = {-1};
+        ir_value *mean, *rstd;
+        if (lower_out_tensor(cx, n, 0, lower_bn_batch_stats(cx, x, g, b, eps, &mean, &rstd))) return -1;
         if (lb_used(cx, n, 1) && lower_out_tensor(cx, n, 1, lower_reshape(cx, mean, 1, c1, "save_mean"))) return -1;
         if (lb_used(cx, n, 2) && lower_out_tensor(cx, n, 2, lower_reshape(cx, rstd, 1, c1, "save_invstd"))) return -1;
         return unused_none(cx, n, 1);
