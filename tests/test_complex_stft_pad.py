@@ -71,9 +71,3 @@ def test_pad_of_complex_tensor(name, precision):
     fn, shape = PAD[name]
     run(Fn(fn), [r(*shape), r(*shape, seed=11)], precision=precision)
 
-
-def test_onesided_stft_of_complex_is_refused_by_torch_first():
-    """torch itself refuses a onesided transform of a complex signal, so a traced model never holds one."""
-    a = r(64)
-    with pytest.raises(RuntimeError):
-        torch.stft(C(a, a), 16, hop_length=4, onesided=True, return_complex=True)
