@@ -170,3 +170,38 @@ def test_scripted_functional_batch_norm_training(tmp_path):
                                     ct.TensorType(name="b", shape=(3,))], compute_precision=ct.precision.FLOAT32)
     out = list(mlmodel.predict({"x": x.numpy(), "w": w.numpy(), "b": b.numpy()}).values())[0]
     compare("out", out, ref, TOL["fp32"])
+
+
+def test_flexible_batch_traced_in_training_mode(tmp_path):
+    """A RangeDim batch: each prediction normalizes over its own batch, as PyTorch does for that batch."""
+    m = _perturbed(nn.BatchNorm2d(3)).train()
+    sm = torch.jit.trace(m, (r(4, 3, 5, 5),), check_trace=False)
+    with pytest.warns(UserWarning):
+        mlmodel = ct.convert(sm, inputs=[ct.TensorType(name="x", shape=(ct.RangeDim(2, 8, default=4), 3, 5, 5))],
+                             compute_precision=ct.precision.FLOAT32)
+    for n in (2, 3, 7):
+        x = r(n, 3, 5, 5, seed=n) * 3
+        with torch.no_grad():
+            ref = copy.deepcopy(m)(x).numpy()
+        compare("out", list(mlmodel.predict({"x": x.numpy()}).values())[0], ref, TOL["fp32"])
+    path = str(tmp_path / "m.mlpackage")
+    mlmodel.save(path)
+    coremltools_check(path)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_instance_norm_with_running_stats_traced_in_training_mode(precision, tmp_path):
+    """InstanceNorm with track_running_stats=True traced in training mode used the input's statistics."""
+    m = nn.InstanceNorm2d(3, affine=True, track_running_stats=True)
+    with torch.no_grad():
+        m.running_mean.normal_()
+        m.running_var.uniform_(0.5, 2.0)
+        m.weight.normal_()
+    m.train()
+    x = r(2, 3, 6, 6) * 2 + 1
+    with torch.no_grad():
+        ref = copy.deepcopy(m)(x).numpy()
+        assert not np.allclose(copy.deepcopy(m).eval()(x).numpy(), ref, atol=1e-3)
+    sm = torch.jit.trace(m, (x,), check_trace=False)
+    with pytest.warns(UserWarning, match="training mode"):
+        _convert_and_compare(sm, x, ref, precision, tmp_path)
