@@ -205,3 +205,16 @@ def test_instance_norm_with_running_stats_traced_in_training_mode(precision, tmp
     sm = torch.jit.trace(m, (x,), check_trace=False)
     with pytest.warns(UserWarning, match="training mode"):
         _convert_and_compare(sm, x, ref, precision, tmp_path)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_batch_statistics_of_large_values(precision, tmp_path):
+    """Activations of a few hundred: their squared deviations overflow fp16 (max 65504) if computed as written, so
+    the normalization must not square fp16 data."""
+    m = nn.BatchNorm2d(3).train()
+    x = r(2, 3, 6, 6) * 400 + 100
+    with torch.no_grad():
+        ref = copy.deepcopy(m)(x).numpy()
+    sm = torch.jit.trace(m, (x,), check_trace=False)
+    with pytest.warns(UserWarning):
+        _convert_and_compare(sm, x, ref, precision, tmp_path)

@@ -17,11 +17,11 @@ int lower_batch_norm(lower_ctx *cx, const ts_node *n) {
     if (training || lower_is_none(cx, n, 3) || lower_is_none(cx, n, 4)) {
         /* traced in training mode, track_running_stats=False or F.batch_norm(training=True): the batch's
          * own statistics, as torch computed them (running statistics are not updated) */
-        ir_value *g = NULL, *b = NULL, *mean, *rstd;
+        ir_value *g = NULL, *b = NULL;
         if ((!lower_is_none(cx, n, 1) && !(g = lower_tensor_in(cx, n, 1, dt))) ||
             (!lower_is_none(cx, n, 2) && !(b = lower_tensor_in(cx, n, 2, dt))))
             return -1;
-        return lower_out_tensor(cx, n, 0, lower_bn_batch_stats(cx, x, g, b, eps, &mean, &rstd));
+        return lower_out_tensor(cx, n, 0, lower_bn_batch_stats(cx, x, g, b, eps, NULL, NULL));
     }
     ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = mean ? lower_tensor_in(cx, n, 4, dt) : NULL;
     if (!var) return -1;
