@@ -1,6 +1,6 @@
 /* stft.c: aten::stft (both overloads) as one strided conv whose weights are the windowed DFT basis
- * (framing and transform at once; a complex signal's real and imaginary parts are its two input channels), and aten::istft as one strided conv_transpose with the windowed
- * inverse basis (inverse transform and overlap-add at once) divided by the window envelope, a constant
+ * (framing and transform at once; a complex signal's real and imaginary parts are its two input
+ * channels), and aten::istft as one strided conv_transpose with the windowed inverse basis (inverse transform and overlap-add at once) divided by the window envelope, a constant
  * computed at conversion time. n_fft, hop, window and the signal length must be static. */
 #include "lower/cplx.h"
 
@@ -91,11 +91,12 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
     if (r != 1 && r != 2) return lower_fail(cx, "expects a 1-D or 2-D signal, got rank %d", r);
     if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
     if (!ir_type_is_static(&x->type)) return lower_fail(cx, "the signal's length must be known at conversion time");
-    /* x -> [B, channels, L], channels 1 (real) or 2 (re, im) */
-    int64_t cin = 1 + cplx, lead[2] = {0, 1}, to_ch1[3] = {1, 0, 0}, to_ch2[3] = {0, 2, 1};
-    if (cplx && !(x = lb_transpose(cx, x, r == 1 ? to_ch1 : to_ch2))) return -1;
-    if (!(x = cplx ? (r == 1 ? lb_expand(cx, x, 1, lead) : x) : lb_expand(cx, x, r == 1 ? 2 : 1, r == 1 ? lead : lead + 1)))
-        return -1;
+    /* x -> [B, channels, L]: channels 1 (a real signal) or 2 (a complex one's re, im) */
+    int64_t cin = 1 + cplx, ax0 = 0, ax1 = 1, pair_first[2] = {1, 0}, pair_mid[3] = {0, 2, 1};
+    if (cplx) x = lb_transpose(cx, x, r == 1 ? pair_first : pair_mid); /* [2, L] or [B, 2, L] */
+    else x = lb_expand(cx, x, 1, r == 1 ? &ax0 : &ax1);                /* [1, L] or [B, 1, L] */
+    if (x && r == 1) x = lb_expand(cx, x, 1, &ax0);
+    if (!x) return -1;
     if (center) {
         int64_t pad[2] = {n_fft / 2, n_fft / 2};
         const char *mode = strcmp(pad_mode, "constant") == 0 || strcmp(pad_mode, "reflect") == 0 ? pad_mode
@@ -131,10 +132,9 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
             }
         }
     int64_t wd[3] = {2 * bins, cin, n_fft}, one = 1, pads[2] = {0, 0}, ax;
-    ir_value *xe = x;
     ir_op *op = lower_op(cx, IR_OP_CONV, "frames");
     ir_value *wv = op ? lc_const(cx, x->type.dtype, 3, wd, wt, "basis") : NULL;
-    if (!wv || ir_op_set_input(op, "x", xe) || ir_op_set_input(op, "weight", wv) ||
+    if (!wv || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", wv) ||
         lower_conv_params(cx, op, 1, &hop, pads, &one, 1))
         return -1;
     ir_value *y = lower_finish(cx, op); /* [B, 2 bins, frames] */
