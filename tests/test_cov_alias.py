@@ -150,7 +150,7 @@ def test_native_dropout_training_is_a_clear_error():
 
 
 def test_native_dropout_training_module_converts_in_eval_mode():
-    """A model still in training mode converts with eval semantics (a warning), like aten::dropout."""
+    """A model still in training mode converts with dropout off (a warning), like aten::dropout."""
     fn = torch.jit.trace(Fn(_dropout_train), [r(3, 4)], check_trace=False)
     fn.train()
     with pytest.warns(UserWarning, match="training mode"):

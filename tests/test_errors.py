@@ -68,7 +68,9 @@ class BnDropScripted(torch.nn.Module):
 
 
 @pytest.mark.parametrize("mode", ["trace", "script"])
-def test_training_mode_warns_and_converts_with_eval_semantics(mode):
+def test_training_mode_warns_and_converts_with_dropout_off(mode):
+    """Dropout is off in the converted model; a traced batch norm normalizes with the batch's statistics as
+    PyTorch did when tracing, scripted code reads self.training as False (running statistics)."""
     torch.manual_seed(0)
     m = BnDropTraced() if mode == "trace" else BnDropScripted()
     if mode == "trace":
@@ -81,7 +83,9 @@ def test_training_mode_warns_and_converts_with_eval_semantics(mode):
         ref = m.eval()(x).numpy()  # after tracing: tracing in train mode moved the running stats
         m.train()
         assert not np.allclose(copy.deepcopy(m)(x).numpy(), ref)  # train mode really differs
-    with pytest.warns(UserWarning, match="the model is in training mode; converting with eval semantics"):
+        if mode == "trace":
+            ref = copy.deepcopy(m.bn)(x).numpy()  # batch statistics, dropout off
+    with pytest.warns(UserWarning, match="the model is in training mode; converting with dropout off"):
         mlmodel = ct.convert(sm, inputs=[ct.TensorType(name="x", shape=x.shape)],
                              compute_precision=ct.precision.FLOAT32)
     assert sm.training  # the user's module is left as it was

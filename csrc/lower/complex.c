@@ -444,6 +444,10 @@ static const complex_entry HOOK[] = {
     {"aten::_conj", NULL},              {"aten::conj_physical", NULL},        {"aten::resolve_conj", NULL},
     {"aten::resolve_neg", NULL},        {"aten::istft", NULL},                {"aten::len", NULL},
     {"aten::list", NULL},               {"aten::fft_fftshift", NULL},         {"aten::fft_ifftshift", NULL},
+    {"aten::stft", NULL},               {"aten::pad", NULL},                  {"aten::constant_pad_nd", NULL},
+    {"aten::reflection_pad1d", NULL},   {"aten::reflection_pad2d", NULL},     {"aten::reflection_pad3d", NULL},
+    {"aten::replication_pad1d", NULL},  {"aten::replication_pad2d", NULL},    {"aten::replication_pad3d", NULL},
+    {"aten::_pad_circular", NULL},
 };
 
 int lower_complex_node(lower_ctx *cx, const ts_node *n) {

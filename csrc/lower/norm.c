@@ -1,4 +1,4 @@
-/* norm.c: aten::batch_norm (inference), layer_norm, group_norm, instance_norm (vector and
+/* norm.c: aten::batch_norm (running or batch statistics), layer_norm, group_norm, instance_norm (vector and
  * matrix norms are in reduce.c). */
 #include "lower/build.h"
 
@@ -11,14 +11,20 @@ int lower_batch_norm(lower_ctx *cx, const ts_node *n) {
     int training = 0;
     double eps;
     if (!x || lower_bool_in(cx, n, 5, &training) || lower_float_in(cx, n, 7, &eps)) return -1;
-    if (lower_is_none(cx, n, 3) || lower_is_none(cx, n, 4))
-        return lower_fail(cx, "batch_norm without running statistics (track_running_stats=False) is not supported");
-    if (training) return lower_fail(cx, "batch_norm in training mode; call model.eval() before tracing");
     ir_dtype dt = x->type.dtype;
-    ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = mean ? lower_tensor_in(cx, n, 4, dt) : NULL;
-    if (!var) return -1;
     int r = x->type.rank;
     if (r < 2 || r > 5) return lower_fail(cx, "batch_norm of a rank-%d input", r);
+    if (training || lower_is_none(cx, n, 3) || lower_is_none(cx, n, 4)) {
+        /* traced in training mode, track_running_stats=False or F.batch_norm(training=True): the batch's
+         * own statistics, as torch computed them (running statistics are not updated) */
+        ir_value *g = NULL, *b = NULL;
+        if ((!lower_is_none(cx, n, 1) && !(g = lower_tensor_in(cx, n, 1, dt))) ||
+            (!lower_is_none(cx, n, 2) && !(b = lower_tensor_in(cx, n, 2, dt))))
+            return -1;
+        return lower_out_tensor(cx, n, 0, lower_bn_batch_stats(cx, x, g, b, eps, NULL, NULL));
+    }
+    ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = mean ? lower_tensor_in(cx, n, 4, dt) : NULL;
+    if (!var) return -1;
     if (r == 2) { /* (N, C) -> (N, C, 1) and back */
         int64_t ax = 2;
         ir_op *e = lower_op(cx, IR_OP_EXPAND_DIMS, "rank3");

@@ -136,6 +136,31 @@ int lower_native_group_norm(lower_ctx *cx, const ts_node *n) {
     return unused_none(cx, n, 1);
 }
 
+/* Batch norm with the batch's own statistics: x (N, C, *) normalized per channel over every dim but 1 with the
+ * biased variance, then g, b ([C], either may be NULL). The normalization is one layer_norm over x with its
+ * channel axis moved first (it keeps fp16 data from overflowing in the squares); mean / rstd (kept dims), when
+ * asked for (non-NULL), are computed apart. */
+ir_value *lower_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
+                               ir_value **rstd) {
+    int r = x->type.rank, nax = 0;
+    int64_t axes[IR_MAX_RANK], perm[IR_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        perm[i] = i == 0 ? 1 : i == 1 ? 0 : i;
+        if (i != 1) axes[nax++] = i;
+    }
+    if (mean && rstd) {
+        ir_value *d;
+        if (moments(cx, x, nax, axes, eps, mean, &d, rstd)) return NULL;
+    }
+    ir_value *xt = lb_transpose(cx, x, perm), *y = NULL;
+    ir_op *op = xt ? lower_op(cx, IR_OP_LAYER_NORM, "normed") : NULL;
+    for (int i = 1; i < r; i++) axes[i - 1] = i;
+    if (op && !ir_op_set_input(op, "x", xt) && !lower_param_i32v(cx, op, "axes", r - 1, axes) &&
+        !lower_param_f(cx, op, "epsilon", eps, x->type.dtype))
+        y = lb_transpose(cx, lower_finish(cx, op), perm);
+    return y ? channel_scale_shift(cx, y, g, b) : NULL;
+}
+
 /* native_batch_norm(input, weight?, bias?, running_mean?, running_var?, training, momentum, eps),
  * _native_batch_norm_legit(same) / _native_batch_norm_legit.no_stats(input, weight?, bias?, training, momentum, eps),
  * _native_batch_norm_legit_no_training(input, weight?, bias?, running_mean, running_var, momentum, eps)
@@ -157,14 +182,11 @@ int lower_native_batch_norm(lower_ctx *cx, const ts_node *n) {
     if (!no_stats && !training && (lower_is_none(cx, n, 3) || lower_is_none(cx, n, 4)))
         return lower_fail(cx, "batch norm in inference mode without running statistics");
     if (no_stats || training) {
-        int64_t axes[IR_MAX_RANK], c1[1] = {-1};
-        int nax = 0;
-        for (int i = 0; i < r; i++)
-            if (i != 1) axes[nax++] = i;
-        ir_value *mean, *d, *rstd;
-        if (moments(cx, x, nax, axes, eps, &mean, &d, &rstd)) return -1;
-        ir_value *y = lower_binary(cx, IR_OP_MUL, d, rstd, "normed");
-        if (!y || lower_out_tensor(cx, n, 0, channel_scale_shift(cx, y, g, b))) return -1;
+        int64_t c1[1] = {-1};
+        ir_value *mean = NULL, *rstd = NULL;
+        int stats = lb_used(cx, n, 1) || lb_used(cx, n, 2);
+        if (lower_out_tensor(cx, n, 0, lower_bn_batch_stats(cx, x, g, b, eps, stats ? &mean : NULL, stats ? &rstd : NULL)))
+            return -1;
         if (lb_used(cx, n, 1) && lower_out_tensor(cx, n, 1, lower_reshape(cx, mean, 1, c1, "save_mean"))) return -1;
         if (lb_used(cx, n, 2) && lower_out_tensor(cx, n, 2, lower_reshape(cx, rstd, 1, c1, "save_invstd"))) return -1;
         return unused_none(cx, n, 1);

@@ -1,8 +1,8 @@
 /* pad.c: constant_pad_nd, pad (constant / reflect / replicate / circular), reflection_pad1d/2d/3d,
  * replication_pad1d/2d/3d. torch pads list the LAST dim first as (left, right) pairs; negative
  * amounts crop. -> MIL pad (its pad list runs over the last dims, first dim first), slices for
- * crops, slices + concat for circular. */
-#include "lower/build.h"
+ * crops, slices + concat for circular. A complex tensor (cplx.h) pads its pair tensor. */
+#include "lower/cplx.h"
 
 #include <string.h>
 
@@ -82,10 +82,13 @@ static ir_value *pad_nd(lower_ctx *cx, ir_value *x, int np, const int64_t *tp, c
 /* constant_pad_nd(self, pad, value=0); pad(self, pad, mode="constant", value=None);
  * reflection_padNd / replication_padNd(self, padding). */
 int lower_pad(lower_ctx *cx, const ts_node *n) {
-    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    int64_t tp[2 * IR_MAX_RANK];
+    lv *xl = lower_in(cx, n, 0);
+    int cplx = xl && xl->kind == LV_COMPLEX; /* the pair tensor, its trailing (re, im) axis not padded */
+    ir_value *x = !xl ? NULL : cplx ? xl->v : lower_tensor_in(cx, n, 0, IR_DT_INVALID);
+    int64_t tp[2 * IR_MAX_RANK + 2] = {0, 0};
     int np;
-    if (!x || lower_ints_in(cx, n, 1, tp, 2 * IR_MAX_RANK, &np)) return -1;
+    if (!x || lower_ints_in(cx, n, 1, tp + 2 * cplx, 2 * IR_MAX_RANK, &np)) return -1;
+    np += 2 * cplx;
     if (x->type.rank < 0) return lower_fail(cx, "the input's rank is unknown");
     const char *mode = "constant";
     double value = 0;
@@ -109,5 +112,16 @@ int lower_pad(lower_ctx *cx, const ts_node *n) {
         if (strcmp(mode, "reflect") && strcmp(mode, "replicate") && strcmp(mode, "constant") && strcmp(mode, "circular"))
             return lower_fail(cx, "pad mode '%s'", mode);
     }
-    return lower_out_tensor(cx, n, 0, pad_nd(cx, x, np, tp, mode, value));
+    if (!cplx) return lower_out_tensor(cx, n, 0, pad_nd(cx, x, np, tp, mode, value));
+    ir_value *y;
+    if (value == 0) {
+        y = pad_nd(cx, x, np, tp, mode, 0);
+    } else { /* the fill is value + 0i: the parts padded apart */
+        int last = x->type.rank - 1;
+        ir_value *re = lb_slice(cx, x, last, 0, 1, 0, 1, 1), *im = re ? lb_slice(cx, x, last, 1, 2, 0, 1, 1) : NULL;
+        ir_value *parts[2] = {re ? pad_nd(cx, re, np - 2, tp + 2, mode, value) : NULL, NULL};
+        parts[1] = parts[0] && im ? pad_nd(cx, im, np - 2, tp + 2, mode, 0) : NULL;
+        y = parts[1] ? lb_stack(cx, 2, parts, last) : NULL;
+    }
+    return y ? lower_out(cx, n, 0, lc_new(cx, y)) : -1;
 }

@@ -1,6 +1,6 @@
 /* stft.c: aten::stft (both overloads) as one strided conv whose weights are the windowed DFT basis
- * (framing and transform at once), and aten::istft as one strided conv_transpose with the windowed
- * inverse basis (inverse transform and overlap-add at once) divided by the window envelope, a constant
+ * (framing and transform at once; a complex signal's real and imaginary parts are its two input
+ * channels), and aten::istft as one strided conv_transpose with the windowed inverse basis (inverse transform and overlap-add at once) divided by the window envelope, a constant
  * computed at conversion time. n_fft, hop, window and the signal length must be static. */
 #include "lower/cplx.h"
 
@@ -78,25 +78,34 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
         opt_bool(cx, n, 7 + o, &ret_complex) || opt_bool(cx, n, 8 + o, &align))
         return -1;
     if (align == 1) return lower_fail(cx, "align_to_window=True is not supported");
-    if (onesided < 0) onesided = 1;
     double *w = window_in(cx, n, 4, n_fft, win);
-    ir_value *x = w ? lower_tensor_in(cx, n, 0, IR_DT_INVALID) : NULL;
+    lv *xl = w ? lower_in(cx, n, 0) : NULL;
+    if (!xl) return -1;
+    int cplx = xl->kind == LV_COMPLEX; /* a complex signal: its (re, im) pair as two input channels */
+    ir_value *x = cplx ? xl->v : lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
-    int r = x->type.rank;
+    int r = x->type.rank - cplx;
+    if (onesided < 0) onesided = !cplx;
+    if (cplx && onesided) return lower_fail(cx, "a onesided stft of a complex signal is not defined (onesided=False)");
+    if (cplx && ret_complex == 0) return lower_fail(cx, "the stft of a complex signal needs return_complex=True");
     if (r != 1 && r != 2) return lower_fail(cx, "expects a 1-D or 2-D signal, got rank %d", r);
     if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
     if (!ir_type_is_static(&x->type)) return lower_fail(cx, "the signal's length must be known at conversion time");
-    int64_t ax = 0;
-    if (r == 1 && !(x = lb_expand(cx, x, 1, &ax))) return -1;
+    /* x -> [B, channels, L]: channels 1 (a real signal) or 2 (a complex one's re, im) */
+    int64_t cin = 1 + cplx, ax0 = 0, ax1 = 1, pair_first[2] = {1, 0}, pair_mid[3] = {0, 2, 1};
+    if (cplx) x = lb_transpose(cx, x, r == 1 ? pair_first : pair_mid); /* [2, L] or [B, 2, L] */
+    else x = lb_expand(cx, x, 1, r == 1 ? &ax0 : &ax1);                /* [1, L] or [B, 1, L] */
+    if (x && r == 1) x = lb_expand(cx, x, 1, &ax0);
+    if (!x) return -1;
     if (center) {
         int64_t pad[2] = {n_fft / 2, n_fft / 2};
         const char *mode = strcmp(pad_mode, "constant") == 0 || strcmp(pad_mode, "reflect") == 0 ? pad_mode
                            : strcmp(pad_mode, "replicate") == 0                                ? "replicate"
                                                                                                : NULL;
         if (!mode) return lower_fail(cx, "pad_mode '%s' is not supported (constant, reflect, replicate)", pad_mode);
-        if (!strcmp(mode, "reflect") && pad[0] >= x->type.dims[1])
+        if (!strcmp(mode, "reflect") && pad[0] >= x->type.dims[2])
             return lower_fail(cx, "reflect padding of %lld needs a longer signal than %lld", (long long)pad[0],
-                              (long long)x->type.dims[1]);
+                              (long long)x->type.dims[2]);
         ir_op *op = lower_op(cx, IR_OP_PAD, "center");
         if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "pad", 2, pad) ||
             lower_param_str(cx, op, "mode", mode) ||
@@ -104,24 +113,28 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
             !(x = lower_finish(cx, op)))
             return -1;
     }
-    int64_t b = x->type.dims[0], len = x->type.dims[1];
+    int64_t b = x->type.dims[0], len = x->type.dims[2];
     if (len < n_fft) return lower_fail(cx, "the signal (%lld) is shorter than n_fft (%lld)", (long long)len, (long long)n_fft);
     int64_t bins = onesided ? n_fft / 2 + 1 : n_fft, frames = 1 + (len - n_fft) / hop;
-    /* weight [2 bins, 1, n_fft]: channel 2k + c is window * (cos, -sin)(2 pi k t / n_fft) */
-    float *wt = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(2 * bins * n_fft));
+    /* weight [2 bins, cin, n_fft]: output channel 2k + c (re, im) of (a + ib) e^{-i 2 pi k t / n_fft} windowed:
+     * re = a cos + b sin, im = b cos - a sin (b = 0 for a real signal) */
+    float *wt = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(2 * bins * cin * n_fft));
     if (!wt) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     double sc = normalized ? 1.0 / sqrt((double)n_fft) : 1.0;
     for (int64_t k = 0; k < bins; k++)
         for (int64_t t = 0; t < n_fft; t++) {
-            wt[(2 * k) * n_fft + t] = (float)(w[t] * sc * lc_cos(k, t, n_fft));
-            wt[(2 * k + 1) * n_fft + t] = (float)(-w[t] * sc * lc_sin(k, t, n_fft));
+            double c = w[t] * sc * lc_cos(k, t, n_fft), sn = w[t] * sc * lc_sin(k, t, n_fft);
+            wt[(2 * k * cin) * n_fft + t] = (float)c;
+            wt[((2 * k + 1) * cin) * n_fft + t] = (float)-sn;
+            if (cplx) {
+                wt[(2 * k * cin + 1) * n_fft + t] = (float)sn;
+                wt[((2 * k + 1) * cin + 1) * n_fft + t] = (float)c;
+            }
         }
-    int64_t wd[3] = {2 * bins, 1, n_fft}, one = 1, pads[2] = {0, 0};
-    ax = 1;
-    ir_value *xe = lb_expand(cx, x, 1, &ax);
-    ir_op *op = xe ? lower_op(cx, IR_OP_CONV, "frames") : NULL;
+    int64_t wd[3] = {2 * bins, cin, n_fft}, one = 1, pads[2] = {0, 0}, ax;
+    ir_op *op = lower_op(cx, IR_OP_CONV, "frames");
     ir_value *wv = op ? lc_const(cx, x->type.dtype, 3, wd, wt, "basis") : NULL;
-    if (!wv || ir_op_set_input(op, "x", xe) || ir_op_set_input(op, "weight", wv) ||
+    if (!wv || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", wv) ||
         lower_conv_params(cx, op, 1, &hop, pads, &one, 1))
         return -1;
     ir_value *y = lower_finish(cx, op); /* [B, 2 bins, frames] */

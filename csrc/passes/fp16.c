@@ -178,3 +178,26 @@ int pass_fp16(ir_function *fn, pc_err *e) {
     }
     return 0;
 }
+
+/* Output i of fn returned as dtype dt (a GRAYSCALE_FLOAT16 image output is fp16): a cast at the end that takes
+ * over the output's name. An input returned as is, or a value returned twice, cannot be renamed: refused. */
+int pass_cast_output(ir_function *fn, int i, ir_dtype dt, pc_err *e) {
+    ir_block *body = fn->body;
+    if (i < 0 || i >= body->nout) return pc_fail(e, PC_E_VALUE, "the program has no output %d", i);
+    ir_value *v = body->out[i];
+    if (v->type.kind != IR_TK_TENSOR || !ir_dtype_is_float(v->type.dtype) || !ir_dtype_is_float(dt))
+        return pc_fail(e, PC_E_VALUE, "output '%s' is not a float tensor", v->name);
+    if (v->type.dtype == dt) return 0;
+    for (int k = 0; k < fn->nin; k++)
+        if (fn->in[k] == v) return pc_fail(e, PC_E_VALUE, "output '%s' is an input returned as is", v->name);
+    for (int k = 0; k < body->nout; k++)
+        if (k != i && body->out[k] == v) return pc_fail(e, PC_E_VALUE, "output '%s' is returned twice", v->name);
+    ir_program *p = fn->prog;
+    const char *name = pass_unique_name(fn, pc_sprintf(p->arena, "%s_to_%s", v->name, ir_dtype_name(dt)));
+    ir_value *y = name ? cast_op(fn, body, NULL, name, v, dt) : NULL;
+    const char *nn = y ? pass_unique_name(fn, pc_sprintf(p->arena, "%s_%s", v->name, ir_dtype_name(v->type.dtype))) : NULL;
+    if (!nn) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    pass_swap_name(y, v, nn);
+    body->out[i] = y;
+    return 0;
+}

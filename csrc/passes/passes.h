@@ -24,6 +24,7 @@ int pass_fuse_conv_bias(ir_function *fn, pc_err *e);  /* conv -> add(const) into
 int pass_noop_elim(ir_function *fn, pc_err *e);        /* add 0, mul 1, same-shape reshape, identity transpose */
 int pass_fuse_gelu_tanh(ir_function *fn, pc_err *e);  /* written-out tanh GELU -> gelu(TANH_APPROXIMATION) */
 int pass_fp16(ir_function *fn, pc_err *e);            /* fp32 -> fp16 compute, casts at the edges */
+int pass_cast_output(ir_function *fn, int i, ir_dtype dt, pc_err *e); /* output i returned as dt (fp16.c) */
 int pass_dedup_const(ir_function *fn, pc_err *e);     /* share identical small consts */
 int pass_reinfer(ir_function *fn, pc_err *e);         /* check declared types against ir_infer */
 int pass_block_outputs(ir_function *fn, pc_err *e);   /* nested block outputs made inside their block */

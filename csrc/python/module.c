@@ -208,6 +208,22 @@ static int pass_by_name(ir_program *p, const char *name, pc_err *e) {
     return pc_fail(e, PC_E_VALUE, "no pass named '%s'", name);
 }
 
+/* cast_output(i, dtype): output i of main returned as dtype under its name (fp16 image outputs). */
+static PyObject *program_cast_output(ProgramObject *o, PyObject *args) {
+    int i;
+    const char *dn;
+    if (!PyArg_ParseTuple(args, "is", &i, &dn)) return NULL;
+    ir_dtype dt = ir_dtype_from_name(dn);
+    if (dt == IR_DT_INVALID) return PyErr_Format(PyExc_ValueError, "unknown dtype '%s'", dn);
+    pc_err e = {0};
+    rt_free(o->rt);
+    o->rt = NULL;
+    ir_function *fn = ir_program_main(o->prog);
+    if (!fn) return PyErr_Format(PyExc_ValueError, "the program has no main function");
+    if (pass_cast_output(fn, i, dt, &e) || ir_check(o->prog, &e)) return py_raise(o->module, &e);
+    Py_RETURN_NONE;
+}
+
 /* run_pass(name): apply one pass in place (for text-in/text-out tests). */
 static PyObject *program_run_pass(ProgramObject *o, PyObject *args) {
     const char *name;
@@ -237,6 +253,8 @@ static PyMethodDef program_methods[] = {
     {"memory_plan", (PyCFunction)py_program_memory_plan, METH_NOARGS,
      "memory_plan(): runtime memory figures in bytes (constants, fp32 copies, peak live activations)"},
     {"run_pass", (PyCFunction)program_run_pass, METH_VARARGS, "run_pass(name): apply one graph pass"},
+    {"cast_output", (PyCFunction)program_cast_output, METH_VARARGS,
+     "cast_output(i, dtype): output i of main returned as dtype under its name"},
     {"check", (PyCFunction)program_check, METH_NOARGS, "check(): run the IR checker"},
     {NULL, NULL, 0, NULL},
 };

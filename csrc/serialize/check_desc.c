@@ -60,9 +60,15 @@ const char *ser_feature_str(const ser_feature *f, char *buf, size_t n) {
     case SER_FEAT_IMAGE:
         APPEND("%s image %lldx%lld (width x height)", color_name(f->color_space), (long long)f->width,
                (long long)f->height);
-        if (f->flexible && f->rank == 4)
+        if (f->nenum > 0 && f->rank == 4) {
+            APPEND(", sizes");
+            for (int j = 0; j < f->nenum && j < 8; j++)
+                APPEND("%s %lldx%lld", j ? "," : "", (long long)f->enum_shapes[j * 4 + 3], (long long)f->enum_shapes[j * 4 + 2]);
+            if (f->nenum > 8) APPEND(", ...");
+        } else if (f->flexible && f->rank == 4) {
             APPEND(", widths %lld..%lld, heights %lld..%lld", (long long)f->shape[3], (long long)f->upper[3],
                    (long long)f->shape[2], (long long)f->upper[2]);
+        }
         break;
     case SER_FEAT_INT64: APPEND("int64"); break;
     case SER_FEAT_DOUBLE: APPEND("double"); break;

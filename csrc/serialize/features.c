@@ -126,6 +126,25 @@ static int feature_from_proto(const Cml__FeatureDescription *fd, ser_feature *f,
                 if (f->upper[i] != f->shape[i]) f->flexible = 1;
             }
         }
+        if (it->size_flexibility_case == CML__IMAGE_FEATURE_TYPE__SIZE_FLEXIBILITY_ENUMERATED_SIZES && it->enumeratedsizes &&
+            it->enumeratedsizes->n_sizes > 0) {
+            const Cml__ImageFeatureType__EnumeratedImageSizes *es = it->enumeratedsizes;
+            if (es->n_sizes > 4096) return pc_fail(e, PC_E_FORMAT, "%s: feature '%s' has too many sizes", what, f->name);
+            if (!(f->enum_shapes = pc_alloc(a, sizeof(int64_t) * 4 * es->n_sizes)))
+                return pc_fail(e, PC_E_NOMEM, "out of memory");
+            for (size_t k = 0; k < es->n_sizes; k++) {
+                const Cml__ImageFeatureType__ImageSize *sz = es->sizes[k];
+                if (!sz || sz->width > INT32_MAX || sz->height > INT32_MAX)
+                    return pc_fail(e, PC_E_FORMAT, "%s: image feature '%s' has a bad enumerated size", what, f->name);
+                int64_t d[4] = {1, ch, (int64_t)sz->height, (int64_t)sz->width};
+                for (int i = 0; i < 4; i++) f->enum_shapes[k * 4 + (size_t)i] = d[i];
+                for (int i = 2; i < 4; i++) { /* shape keeps the default size; upper the largest */
+                    if (d[i] != f->shape[i]) f->flexible = 1;
+                    if (d[i] > f->upper[i]) f->upper[i] = d[i];
+                }
+            }
+            f->nenum = (int)es->n_sizes;
+        }
         break;
     }
     case CML__FEATURE_TYPE__TYPE_INT64_TYPE: f->kind = SER_FEAT_INT64; f->dtype = IR_INT64; break;
@@ -289,7 +308,25 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
         it->width = f->width;
         it->height = f->height;
         it->colorspace = (Cml__ImageFeatureType__ColorSpace)f->color_space;
-        if (f->flexible && f->rank == 4) {
+        if (f->nenum > 0 && f->rank == 4) { /* EnumeratedShapes: the (width, height) of each */
+            Cml__ImageFeatureType__EnumeratedImageSizes *es =
+                NEW(a, Cml__ImageFeatureType__EnumeratedImageSizes, CML__IMAGE_FEATURE_TYPE__ENUMERATED_IMAGE_SIZES__INIT);
+            Cml__ImageFeatureType__ImageSize **ss = pc_alloc(a, sizeof(*ss) * (size_t)f->nenum);
+            if (!es || !ss || !f->enum_shapes) return pc_fail(e, PC_E_NOMEM, "out of memory");
+            for (int k = 0; k < f->nenum; k++) {
+                const int64_t *d = f->enum_shapes + (size_t)k * 4;
+                if (!(ss[k] = NEW(a, Cml__ImageFeatureType__ImageSize, CML__IMAGE_FEATURE_TYPE__IMAGE_SIZE__INIT)))
+                    return pc_fail(e, PC_E_NOMEM, "out of memory");
+                if (d[2] <= 0 || d[3] <= 0)
+                    return pc_fail(e, PC_E_VALUE, "image feature '%s': enumerated size %d is not positive", nm, k);
+                ss[k]->height = (uint64_t)d[2];
+                ss[k]->width = (uint64_t)d[3];
+            }
+            es->n_sizes = (size_t)f->nenum;
+            es->sizes = ss;
+            it->size_flexibility_case = CML__IMAGE_FEATURE_TYPE__SIZE_FLEXIBILITY_ENUMERATED_SIZES;
+            it->enumeratedsizes = es;
+        } else if (f->flexible && f->rank == 4) {
             Cml__ImageFeatureType__ImageSizeRange *r =
                 NEW(a, Cml__ImageFeatureType__ImageSizeRange, CML__IMAGE_FEATURE_TYPE__IMAGE_SIZE_RANGE__INIT);
             if (!r || !(r->heightrange = size_range(a, ser_feature_lower(f, 2), f->upper[2])) ||

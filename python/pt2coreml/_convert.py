@@ -5,7 +5,7 @@ import numpy as np
 
 from . import __version__, _core, _registry
 from ._frontend import (bind_defaults, cast_inputs, check_graph_outputs, flatten_tuple_inputs, forward_graph,
-                        forward_signature, load_module, trailing_defaults)
+                        forward_signature, load_module, trailing_defaults, warn_batch_statistics)
 from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, TensorType,
                      colorlayout, precision, target)
 
@@ -50,14 +50,19 @@ def _input_spec(i, t, spec):
                                                  for d, lo, up in zip(dims, lower, upper)])
     pre = None
     if isinstance(t, ImageType):
-        if enumerated is not None:
-            raise ValueError(f"ImageType {t.name!r}: EnumeratedShapes are supported on TensorType inputs only")
         channel_last = t.channel_first is False
+        layout = "(1, H, W, C)" if channel_last else "(1, C, H, W)"
         if len(dims) != 4 or dims[0] != 1:
-            layout = "(1, H, W, C)" if channel_last else "(1, C, H, W)"
             raise ValueError(f"ImageType {t.name!r} needs a shape {layout}, got {tuple(shape.shape)}")
+        if enumerated is not None and any(sh[0] != 1 or sh[3 if channel_last else 1] != t.channels
+                                           for sh in enumerated):
+            bad = next(sh for sh in enumerated if sh[0] != 1 or sh[3 if channel_last else 1] != t.channels)
+            raise ValueError(f"ImageType {t.name!r}: every enumerated shape must be {layout} with {t.channels} "
+                             f"channel(s), got {tuple(bad)}")
         if channel_last:  # the model takes NHWC; Core ML feeds NCHW and a transpose follows the scale/bias
             dims, lower, upper, default = ([v[0], v[3], v[1], v[2]] for v in (dims, lower, upper, default))
+            if enumerated is not None:
+                enumerated = [[sh[0], sh[3], sh[1], sh[2]] for sh in enumerated]
         if dims[1] != t.channels:
             raise ValueError(f"ImageType {t.name!r}: {t.color_layout.name} has {t.channels} channel(s) but the "
                              f"shape says {dims[1]}")
@@ -77,20 +82,23 @@ def _input_spec(i, t, spec):
     return t.name, dtype, dims, lower, upper, list(default), enumerated, pre
 
 
+def _image_output_dtype(o):
+    """The element type Core ML returns an image output in: fp16 for GRAYSCALE_FLOAT16, else fp32."""
+    return "fp16" if o.color_layout == colorlayout.GRAYSCALE_FLOAT16 else "fp32"
+
+
 def _image_output_feature(i, o, feat):
     """Describe output `feat` as the image `o` asks for: rank 4 (1, C, H, W) of known size, C from the layout."""
     shape = feat["shape"]
-    if o.color_layout == colorlayout.GRAYSCALE_FLOAT16:
-        raise NotImplementedError(f"outputs[{i}] ({feat['name']!r}): GRAYSCALE_FLOAT16 image outputs are not supported "
-                                  "yet; use ct.colorlayout.GRAYSCALE")
     if len(shape) != 4 or shape[0] != 1 or shape[1] != o.channels:
         raise ValueError(f"outputs[{i}] ({feat['name']!r}) is a {o.color_layout.name} image, so the model must return "
                          f"a tensor of shape (1, {o.channels}, H, W); it returns {tuple(shape)}")
     if feat["upper"] != shape:
         raise ValueError(f"outputs[{i}] ({feat['name']!r}): image outputs need a fixed size, got {tuple(shape)} "
                          "with flexible dims")
-    if feat["dtype"] != "fp32":
-        raise ValueError(f"outputs[{i}] ({feat['name']!r}): image outputs must be fp32, the model returns {feat['dtype']}")
+    if feat["dtype"] != _image_output_dtype(o):
+        raise ValueError(f"outputs[{i}] ({feat['name']!r}): {o.color_layout.name} image outputs must be "
+                         f"{_image_output_dtype(o)}, the model returns {feat['dtype']}")
     feat.update(kind="image", width=shape[3], height=shape[2], color_space=o.color_layout.value)
 
 
@@ -185,6 +193,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     if defaults is not None:
         bind_defaults(graph, len(inputs), defaults, is_fn)
     check_graph_outputs(graph)
+    warn_batch_statistics(graph)
     out_names = None
     if outputs is not None:
         if not isinstance(outputs, (list, tuple)):
@@ -196,6 +205,10 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
                                 f"outputs=[ct.TensorType(name={o!r}), ...]")
             if not isinstance(o, (TensorType, ImageType)):
                 raise TypeError(f"outputs[{i}] must be ct.TensorType or ct.ImageType, got {type(o).__name__}")
+            if isinstance(o, ImageType) and o.color_layout == colorlayout.GRAYSCALE_FLOAT16 and spec < int(target.iOS16):
+                raise TypeError(f"outputs[{i}]: float16 dtype for outputs (a GRAYSCALE_FLOAT16 image) is only supported "
+                                "for deployment target >= iOS16/macOS13/watchOS9/tvOS16: pass "
+                                "minimum_deployment_target=ct.target.iOS16")
             out_names.append(o.name)
         given = [n for n in out_names if n]
         if any(not isinstance(n, str) or not n.strip() for n in given):
@@ -212,6 +225,14 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
     del frozen  # tensors the program points into are held by the program itself
 
     in_io, out_io = prog.io()
+    if outputs is not None:  # image outputs in the type Core ML returns them in (fp16 only for GRAYSCALE_FLOAT16)
+        first = 2 if classifier is not None else 0
+        for i, o in enumerate(outputs):
+            k = first + i
+            if isinstance(o, ImageType) and k < len(out_io) and out_io[k][1][0] in ("fp16", "fp32") and \
+                    out_io[k][1][0] != _image_output_dtype(o):
+                prog.cast_output(k, _image_output_dtype(o))
+        in_io, out_io = prog.io()
     desc_inputs = []
     for (name, (dtype, shape)), t, s in zip(in_io, inputs, specs):
         feat = {"name": name, "kind": "array", "dtype": dtype,

@@ -49,14 +49,16 @@ def _is_training(module):
         return False
 
 
-_TRAIN_FLAG = {"aten::batch_norm": 5, "aten::instance_norm": 5, "aten::dropout": 2, "aten::dropout_": 2,
+# the training flags turned off in a module converted in training mode: dropout only (batch norm keeps its flag and
+# normalizes with the batch's statistics, as torch did when tracing)
+_TRAIN_FLAG = {"aten::dropout": 2, "aten::dropout_": 2,
                "aten::feature_dropout": 2, "aten::alpha_dropout": 2, "aten::feature_alpha_dropout": 2,
                "aten::native_dropout": 2}
 
 
 def _to_eval_graph(torch, frozen):
     """A graph traced in training mode keeps training=True constants and batch-norm counter
-    updates even when frozen in eval mode: turn the flags off, drop the counter updates (their
+    updates even when frozen in eval mode: turn the dropout flags off, drop the counter updates (their
     results are unused) and freeze again so the running statistics become constants."""
     graph = frozen._get_method("forward").graph
     changed = False
@@ -81,6 +83,22 @@ def _to_eval_graph(torch, frozen):
     return torch._C._freeze_module(frozen, [], True, False)
 
 
+def warn_batch_statistics(graph):
+    """One warning per conversion when a batch_norm has running statistics but training=True (a module traced
+    in training mode, F.batch_norm(training=True)): the converted model normalizes with each batch's own
+    statistics, as PyTorch computed the traced outputs. Without running statistics (track_running_stats=False)
+    batch statistics are the only meaning, so nothing is said."""
+    for node in graph.findAllNodes("aten::batch_norm"):
+        ins = list(node.inputs())
+        flag, rm = ins[5].node(), ins[3].node()
+        if flag.kind() == "prim::Constant" and flag.output().toIValue() is True and not (
+                rm.kind() == "prim::Constant" and rm.output().toIValue() is None):
+            warnings.warn("batch_norm was traced in training mode (training=True): the converted model normalizes "
+                          "with each batch's own statistics, as PyTorch did when tracing, not the running "
+                          "statistics. Call model.eval() before tracing for inference behaviour.", stacklevel=3)
+            return
+
+
 def _is_function(torch, module):
     return isinstance(module, torch.jit.ScriptFunction)
 
@@ -100,9 +118,9 @@ def forward_graph(module):
         return graph, module
     training = _is_training(module)
     if training:
-        warnings.warn("the model is in training mode; converting with eval semantics (dropout off, batch "
-                      "norm on running statistics). Call model.eval() before tracing to silence this.",
-                      stacklevel=3)
+        warnings.warn("the model is in training mode; converting with dropout off (batch norm traced in training "
+                      "mode uses each batch's own statistics, as PyTorch did; scripted code reads self.training as "
+                      "False). Call model.eval() before tracing to silence this.", stacklevel=3)
         flags = [(m, m.training) for m in module.modules()]
         module.eval()
         try:

@@ -234,7 +234,13 @@ def _image_to_array(name, img, feat):
     w, h = feat.get("width"), feat.get("height")
     lo, up = feat.get("lower", feat.get("shape", [0] * 4)), feat.get("upper", [0] * 4)
     flexible = len(lo) == 4 and (lo[2] != up[2] or lo[3] != up[3])
-    if flexible:
+    sizes = [(int(sh[3]), int(sh[2])) for sh in feat.get("enumerated") or []]
+    if sizes:
+        if (img.width, img.height) not in sizes:
+            listed = ", ".join(f"{a}x{b}" for a, b in sizes)
+            raise ValueError(f"input {name!r}: the image is {img.width}x{img.height} (width x height), which is not "
+                             f"one of the sizes the model takes: {listed}; resize it first")
+    elif flexible:
         ok = (lo[3] <= img.width and (up[3] < 0 or img.width <= up[3]) and
               lo[2] <= img.height and (up[2] < 0 or img.height <= up[2]))
         if not ok:
