@@ -91,6 +91,7 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_RANDOM_NORMAL] = {"shape"},
     [IR_OP_RANDOM_UNIFORM] = {"shape"},
     [IR_OP_RANGE_1D] = {"end", "start", "step"},
+    [IR_OP_READ_STATE] = {"input"},
     [IR_OP_REAL_DIV] = {"x", "y"},
     [IR_OP_REDUCE_ARGMAX] = {"x"},
     [IR_OP_REDUCE_ARGMIN] = {"x"},
@@ -148,6 +149,7 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_UPSAMPLE_BILINEAR] = {"x"},
     [IR_OP_UPSAMPLE_NEAREST_NEIGHBOR] = {"x"},
     [IR_OP_WHILE_LOOP] = {"loop_vars"},
+    [IR_OP_WRITE_STATE] = {"input", "data"},
 };
 
 typedef struct {

@@ -336,7 +336,7 @@ static ir_value *preprocess_image(lower_ctx *cx, const lower_input *li, ir_value
 }
 static int add_inputs(lower_ctx *cx) {
     const ts_block *top = cx->g->top;
-    int first = cx->g->has_self ? 1 : 0, n = top->nin - first;
+    int first = cx->g->has_self ? 1 : 0, n = top->nin - first - cx->o->nstates;
     if (n != cx->o->ninputs)
         return pc_fail(cx->e, PC_E_VALUE, "the model's forward takes %d input%s but %d input type%s given", n,
                        n == 1 ? "" : "s", cx->o->ninputs, cx->o->ninputs == 1 ? " was" : "s were");
@@ -360,7 +360,7 @@ static int add_inputs(lower_ctx *cx) {
         if (li->preprocess && !(v = preprocess_image(cx, li, v))) return -1;
         if (!(cx->vals[tv->id] = lv_tensor(cx, v))) return -1;
     }
-    return 0;
+    return lower_states_begin(cx, first + n);
 }
 
 typedef struct {
@@ -472,7 +472,8 @@ int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err
         return pc_fail(e, PC_E_NOMEM, "lowering: out of memory");
     }
     cx.b = cx.fn->body;
-    if (add_inputs(&cx) || lower_block_nodes(&cx, g->top) || add_outputs(&cx)) {
+    int first_state = g->top->nin - o->nstates;
+    if (add_inputs(&cx) || lower_block_nodes(&cx, g->top) || lower_states_end(&cx, first_state) || add_outputs(&cx)) {
         debug_failure(&cx);
         ir_program_free(p);
         return -1;
