@@ -238,27 +238,79 @@ def test_coremltools_reads_the_state_description(tmp_path):
         assert "read_state" in [op.op_type for op in prog.functions["main"].operations]
 
 
+class Slots(torch.nn.Module):
+    """An accumulator and a cache written at a position given as input (`kc[:, pos] = x`: coremltools
+    makes it slice_update)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("acc", torch.zeros(1, 3))
+        self.register_buffer("kc", torch.zeros(1, 4, 3))
+
+    def forward(self, x, pos):
+        self.acc.add_(x)
+        self.kc[:, pos] = x
+        return self.acc * 2 + self.kc.sum(1)
+
+
 def test_coremltools_stateful_package_runs_in_our_runtime(tmp_path):
-    """An accumulator converted by coremltools itself (coreml_update_state written as write_state +
-    read_state) loads and runs here with a state."""
+    """A stateful model converted by coremltools itself (coreml_update_state saved as write_state +
+    read_state, the position write as slice_update) loads and runs here, step by step as PyTorch."""
     ctools = pytest.importorskip("coremltools")
-    m = Accumulator()
+    m = Slots()
+    st_types = [ctools.StateType(wrapped_type=ctools.TensorType(shape=shape, dtype=np.float16), name=name)
+                for name, shape in (("acc", (1, 3)), ("kc", (1, 4, 3)))]
     try:
-        ref_ml = ctools.convert(trace(m, torch.ones(1, 3)), inputs=[ctools.TensorType(name="x", shape=(1, 3))],
-                                states=[ctools.StateType(wrapped_type=ctools.TensorType(shape=(1, 3), dtype=np.float16),
-                                                         name="acc")],
-                                minimum_deployment_target=ctools.target.iOS18, skip_model_load=True)
+        ref_ml = ctools.convert(trace(m, torch.ones(1, 3), torch.tensor(1)),
+                                inputs=[ctools.TensorType(name="x", shape=(1, 3)),
+                                        ctools.TensorType(name="pos", shape=(1,), dtype=np.int32)],
+                                states=st_types, minimum_deployment_target=ctools.target.iOS18, skip_model_load=True)
     except Exception as exc:  # pragma: no cover - coremltools versions without torch support for this torch
         pytest.skip(f"coremltools cannot convert here: {exc}")
     path = os.path.join(tmp_path, "ref.mlpackage")
     ref_ml.save(path)
     ml = ct.models.MLModel(path)
-    st = ml.make_state()
-    x = np.array([[1, 2, 3]], np.float16)
-    for k in range(1, 4):
-        out = list(ml.predict({"x": x}, state=st).values())[0]
-        assert np.allclose(out, 2 * k * x)
-    assert np.allclose(st.read_state("acc"), 3 * x)
+    assert ml.op_histogram()["slice_update"] == 1
+    rng = np.random.default_rng(2)
+    steps = []
+    for pos in (0, 2, 1, 2, 3):
+        x = rng.standard_normal((1, 3)).astype(np.float16)  # coremltools makes the inputs fp16 here
+        steps.append(({"x": x, "pos": np.array([pos], np.int32)}, (torch.from_numpy(x.astype(np.float32)),
+                                                                     torch.tensor(pos))))
+    ref, st, _ = _run_steps(ml, m, steps, TOL["fp16"])
+    np.testing.assert_allclose(st.read_state("kc"), ref.kc.numpy(), atol=1e-2)
+
+
+@pytest.mark.parametrize("begin, end, stride, squeeze", [
+    ([0, 1, 0], [2, 3, 4], [1, 1, 2], [0, 0, 0]),
+    ([1, 2, 0], [2, 3, 4], [1, 1, 1], [1, 0, 0]),
+    ([-1, 0, 3], [0, 3, 0], [-1, 2, -1], [0, 0, 0]),
+])
+def test_slice_update_writes_what_slice_by_index_reads(begin, end, stride, squeeze):
+    """slice_update (iOS18) replaces exactly the elements slice_by_index selects, numpy's rule."""
+    from pt2coreml import _core
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    sl = tuple(b if sq else slice(b, e, s) for b, e, s, sq in zip(begin, end, stride, squeeze))
+    want = x.copy()
+    shape = x[sl].shape
+    upd = -np.arange(1, int(np.prod(shape)) + 1, dtype=np.float32).reshape(shape)
+    want[sl] = upd
+
+    def ints(v):
+        return "[" + ", ".join(str(int(a)) for a in v) + "]"
+
+    sq = "[" + ", ".join("true" if q else "false" for q in squeeze) + "]"
+    text = f"""program(CoreML8)
+func main(%x: fp32[2,3,4], %u: fp32[{','.join(str(d) for d in shape)}]) {{
+  %b: int32[3] = const(val={ints(begin)})
+  %e: int32[3] = const(val={ints(end)})
+  %s: int32[3] = const(val={ints(stride)})
+  %q: bool[3] = const(val={sq})
+  %y: fp32[2,3,4] = slice_update(x=%x, update=%u, begin=%b, end=%e, stride=%s, squeeze_mask=%q)
+}} -> (%y)
+"""
+    (got,) = _core.parse(text).run([x, upd])
+    np.testing.assert_array_equal(got, want)
 
 
 def test_state_type_in_text_ir_round_trips():

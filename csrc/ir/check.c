@@ -127,6 +127,7 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_SIN] = {"x"},
     [IR_OP_SINH] = {"x"},
     [IR_OP_SLICE_BY_INDEX] = {"x", "begin", "end"},
+    [IR_OP_SLICE_UPDATE] = {"x", "update", "begin", "end"},
     [IR_OP_SLICE_BY_SIZE] = {"x", "begin", "size"},
     [IR_OP_SOFTMAX] = {"x"},
     [IR_OP_SOFTPLUS] = {"x"},

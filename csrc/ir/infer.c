@@ -377,7 +377,7 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM:
         return inf_nn(c);
     case IR_OP_RESHAPE: case IR_OP_TRANSPOSE: case IR_OP_CONCAT: case IR_OP_SPLIT: case IR_OP_STACK:
-    case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_GATHER: case IR_OP_TILE:
+    case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_SLICE_UPDATE: case IR_OP_GATHER: case IR_OP_TILE:
     case IR_OP_PAD:
         return inf_shape(c);
     case IR_OP_COND: case IR_OP_WHILE_LOOP:

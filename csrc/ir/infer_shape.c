@@ -214,6 +214,21 @@ static int infer_slice(infer_ctx *c) {
     return inf_out(c, t);
 }
 
+/* slice_update (iOS18): x's type; update has the type slice_by_index would give with the same parameters. */
+static int infer_slice_update(infer_ctx *c) {
+    const ir_type *x, *u;
+    if (inf_input(c, "x", 1, &x) || inf_input(c, "update", 1, &u) || infer_slice(c)) return -1;
+    ir_type sl = c->out[--c->nout];
+    if (u->dtype != x->dtype) return inf_fail(c, "update is %s but x is %s", ir_dtype_name(u->dtype), ir_dtype_name(x->dtype));
+    if (u->rank >= 0 && sl.rank >= 0) {
+        int ok = u->rank == sl.rank;
+        for (int i = 0; ok && i < sl.rank; i++)
+            ok = IR_IS_SYM(u->dims[i]) || IR_IS_SYM(sl.dims[i]) || u->dims[i] == sl.dims[i];
+        if (!ok) return inf_fail(c, "update %s does not have the slice's shape %s", inf_tstr(u), inf_tstr(&sl));
+    }
+    return inf_out(c, *x);
+}
+
 static int infer_gather(infer_ctx *c) {
     const ir_type *x, *idx;
     int64_t axis, bd;
@@ -281,6 +296,7 @@ int inf_shape(infer_ctx *c) {
     case IR_OP_SQUEEZE: return infer_squeeze(c, 0);
     case IR_OP_EXPAND_DIMS: return infer_squeeze(c, 1);
     case IR_OP_SLICE_BY_INDEX: return infer_slice(c);
+    case IR_OP_SLICE_UPDATE: return infer_slice_update(c);
     case IR_OP_GATHER: return infer_gather(c);
     case IR_OP_TILE: return infer_tile(c);
     case IR_OP_PAD: return infer_pad(c);

@@ -1,4 +1,4 @@
-/* index.c: slice_by_index (python slice rules per dim, masks), gather (axis,
+/* index.c: slice_by_index (python slice rules per dim, masks) and slice_update, gather (axis,
  * batch_dims, negative indices), tile and pad (constant / reflect / replicate). */
 #include "runtime/rt_internal.h"
 
@@ -13,20 +13,21 @@ static int read_mask(rt_ctx *c, const char *name, int rank, int *m) {
     return 0;
 }
 
-int rt_k_SLICE_BY_INDEX(rt_ctx *c) {
-    const rt_tensor *x = rt_in_req(c, "x");
-    if (!x) return -1;
+/* The elements slice_by_index's parameters select from x: *off (elements) to the first, per dim the count
+ * cnt and the step ostr (elements); od / *ro the output shape (squeezed dims left out). */
+static int slice_geometry(rt_ctx *c, const rt_tensor *x, int64_t *off, int64_t *cnt, int64_t *ostr, int64_t *od,
+                          int *ro) {
     int r = x->rank;
-    int64_t b[IR_MAX_RANK], e[IR_MAX_RANK], s[IR_MAX_RANK];
+    int64_t b[IR_MAX_RANK], e[IR_MAX_RANK], s[IR_MAX_RANK], st[IR_MAX_RANK];
     int nb, ne, ns, bm[IR_MAX_RANK], em[IR_MAX_RANK], sm[IR_MAX_RANK];
     if (rt_param_ints(c, "begin", b, IR_MAX_RANK, &nb) || rt_param_ints(c, "end", e, IR_MAX_RANK, &ne) ||
         rt_param_ints(c, "stride", s, IR_MAX_RANK, &ns) || read_mask(c, "begin_mask", r, bm) ||
         read_mask(c, "end_mask", r, em) || read_mask(c, "squeeze_mask", r, sm))
         return -1;
     if (nb < 0 || ne < 0) return rt_fail(c, "missing required input '%s'", nb < 0 ? "begin" : "end");
-    int64_t st[IR_MAX_RANK], od[IR_MAX_RANK], cnt[IR_MAX_RANK], ostr[IR_MAX_RANK], off = 0;
     rt_c_strides(x, st);
-    int ro = 0;
+    *off = 0;
+    *ro = 0;
     for (int i = 0; i < r; i++) {
         int64_t D = x->dims[i], step = (ns > i) ? s[i] : 1;
         if (step == 0) return rt_fail(c, "stride[%d] is 0", i);
@@ -59,13 +60,49 @@ int rt_k_SLICE_BY_INDEX(rt_ctx *c) {
         }
         cnt[i] = n;
         ostr[i] = step * st[i];
-        if (n > 0) off += lo * st[i];
-        if (!sm[i]) od[ro++] = n;
+        if (n > 0) *off += lo * st[i];
+        if (!sm[i]) od[(*ro)++] = n;
     }
+    return 0;
+}
+
+int rt_k_SLICE_BY_INDEX(rt_ctx *c) {
+    const rt_tensor *x = rt_in_req(c, "x");
+    int64_t off, cnt[IR_MAX_RANK], ostr[IR_MAX_RANK], od[IR_MAX_RANK];
+    int ro;
+    if (!x || slice_geometry(c, x, &off, cnt, ostr, od, &ro)) return -1;
     void *o = rt_out(c, 0, ro, od, x->dtype);
     if (!o) return -1;
-    if (rt_numel_dims(r, cnt) > 0)
-        rt_strided_copy(o, (const char *)x->data + off * (int64_t)esize(x), esize(x), r, cnt, ostr);
+    if (rt_numel_dims(x->rank, cnt) > 0)
+        rt_strided_copy(o, (const char *)x->data + off * (int64_t)esize(x), esize(x), x->rank, cnt, ostr);
+    return 0;
+}
+
+/* slice_update (iOS18): x with the elements slice_by_index would select replaced by `update` (of the
+ * slice's shape). */
+int rt_k_SLICE_UPDATE(rt_ctx *c) {
+    const rt_tensor *x = rt_in_req(c, "x"), *u = x ? rt_in_req(c, "update") : NULL;
+    int64_t off, cnt[IR_MAX_RANK], ostr[IR_MAX_RANK], od[IR_MAX_RANK];
+    int ro;
+    if (!u || slice_geometry(c, x, &off, cnt, ostr, od, &ro)) return -1;
+    if (u->dtype != x->dtype) return rt_fail(c, "update is %s but x is %s", ir_dtype_name(u->dtype), ir_dtype_name(x->dtype));
+    if (rt_numel(u) != rt_numel_dims(ro, od) || (u->rank == ro && memcmp(u->dims, od, sizeof(int64_t) * (size_t)ro))) {
+        char a[200], b2[200];
+        return rt_fail(c, "update has shape %s but the slice has shape %s", rt_dims_str(u->rank, u->dims, a, sizeof a),
+                       rt_dims_str(ro, od, b2, sizeof b2));
+    }
+    char *o = rt_out(c, 0, x->rank, x->dims, x->dtype);
+    if (!o) return -1;
+    size_t es = esize(x);
+    memcpy(o, x->data, (size_t)rt_numel(x) * es);
+    int64_t n = rt_numel_dims(x->rank, cnt), idx[IR_MAX_RANK] = {0};
+    const char *src = u->data;
+    for (int64_t k = 0; k < n; k++) { /* odometer over the slice, last dim fastest */
+        int64_t at = off;
+        for (int i = 0; i < x->rank; i++) at += idx[i] * ostr[i];
+        memcpy(o + at * (int64_t)es, src + k * (int64_t)es, es);
+        for (int i = x->rank - 1; i >= 0 && ++idx[i] == cnt[i]; i--) idx[i] = 0;
+    }
     return 0;
 }
 
