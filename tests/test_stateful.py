@@ -193,6 +193,33 @@ def test_scripted_model_with_in_place_add():
     _run_steps(ml, m, steps, 1e-2)
 
 
+def test_scripted_loop_with_chained_in_place_ops():
+    """A run-time loop decays and feeds the state with a chained in-place op (h.mul_(a).add_(x)): the state
+    is carried through while_loop and the chain updates it, not only its first op."""
+
+    class Decay(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("h", torch.zeros(1, 4))
+
+        def forward(self, x, n):
+            for _ in range(int(n)):
+                self.h.mul_(0.5).add_(x)
+            return self.h.clone()
+
+    m = Decay().eval()
+    ml = ct.convert(torch.jit.script(copy.deepcopy(m)), inputs=[ct.TensorType(name="x", shape=(1, 4)),
+                                                              ct.TensorType(name="n", shape=(1,), dtype=np.int32)],
+                    states=[state("h", (1, 4))], minimum_deployment_target=IOS18)
+    assert "while_loop" in ml.op_histogram()
+    rng = np.random.default_rng(3)
+    steps = []
+    for n in (3, 1, 2, 0):
+        x = rng.standard_normal((1, 4)).astype(np.float32)
+        steps.append(({"x": x, "n": np.array([n], np.int32)}, (torch.from_numpy(x), torch.tensor([n]))))
+    _run_steps(ml, m, steps, TOL["fp16"])
+
+
 def test_saved_package_holds_states_and_loads_back(tmp_path):
     torch.manual_seed(0)
     m = KVCache()

@@ -56,6 +56,7 @@ struct lower_ctx {
     const char *loc;        /* "aten::conv2d at model.py:12" */
     lower_names *names;
     lower_view **views;     /* by ts_value id: what a slice/select output is a view of (view.c), lazily made */
+    const ts_value **inplace_of; /* by ts_value id: the tensor an in-place op's output is (lower_node), lazily made */
     ir_value **state_in;    /* by state (lower_opts.states): the state function input (state.c) */
     ir_value **state_read;  /* by state: the value read at the start, in the buffer's dtype */
 };

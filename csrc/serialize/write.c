@@ -99,46 +99,46 @@ static Cml__ValueType *dict_type(wr *w, const ir_type *t, const char *what) {
     return vt;
 }
 
-static Cml__ValueType *value_type(wr *w, const ir_type *t, const char *what) {
-    if (t->kind == IR_TK_DICT) return dict_type(w, t, what);
+/* A ValueType holding tensor type tt (NULL on OOM). */
+static Cml__ValueType *value_of_tensor(wr *w, Cml__TensorType *tt) {
     Cml__ValueType *vt = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
-    Cml__TensorType *tt = vt ? tensor_type(w, t, what) : NULL;
-    if (!vt || !tt) {
-        if (!vt) OOM(w);
+    if (!vt) {
+        OOM(w);
         return NULL;
     }
-    if (t->kind == IR_TK_TENSOR) {
-        vt->type_case = CML__VALUE_TYPE__TYPE_TENSOR_TYPE;
-        vt->tensortype = tt;
-        return vt;
-    }
-    if (t->kind == IR_TK_STATE) { /* state<tensor>: MIL's StateType wraps the tensor type */
-        Cml__ValueType *inner = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
+    vt->type_case = CML__VALUE_TYPE__TYPE_TENSOR_TYPE;
+    vt->tensortype = tt;
+    return vt;
+}
+
+/* A tensor, a state<tensor> (MIL's StateType wraps the tensor type) or a list of tensors. */
+static Cml__ValueType *value_type(wr *w, const ir_type *t, const char *what) {
+    if (t->kind == IR_TK_DICT) return dict_type(w, t, what);
+    Cml__TensorType *tt = tensor_type(w, t, what);
+    Cml__ValueType *inner = tt ? value_of_tensor(w, tt) : NULL;
+    if (!inner || t->kind == IR_TK_TENSOR) return inner;
+    Cml__ValueType *vt = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
+    if (t->kind == IR_TK_STATE) {
         Cml__StateType *st = NEW(w, Cml__StateType, CML__STATE_TYPE__INIT);
-        if (!inner || !st) {
+        if (!vt || !st) {
             OOM(w);
             return NULL;
         }
-        inner->type_case = CML__VALUE_TYPE__TYPE_TENSOR_TYPE;
-        inner->tensortype = tt;
         st->wrappedtype = inner;
         vt->type_case = CML__VALUE_TYPE__TYPE_STATE_TYPE;
         vt->statetype = st;
         return vt;
     }
-    Cml__ValueType *elem = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
     Cml__ListType *lt = NEW(w, Cml__ListType, CML__LIST_TYPE__INIT);
     Cml__Dimension *len = NEW(w, Cml__Dimension, CML__DIMENSION__INIT);
     Cml__Dimension__UnknownDimension *u = NEW(w, Cml__Dimension__UnknownDimension, CML__DIMENSION__UNKNOWN_DIMENSION__INIT);
-    if (!elem || !lt || !len || !u) {
+    if (!vt || !lt || !len || !u) {
         OOM(w);
         return NULL;
     }
-    elem->type_case = CML__VALUE_TYPE__TYPE_TENSOR_TYPE;
-    elem->tensortype = tt;
     len->dimension_case = CML__DIMENSION__DIMENSION_UNKNOWN;
     len->unknown = u;
-    lt->type = elem;
+    lt->type = inner;
     lt->length = len;
     vt->type_case = CML__VALUE_TYPE__TYPE_LIST_TYPE;
     vt->listtype = lt;
