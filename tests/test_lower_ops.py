@@ -201,6 +201,19 @@ def test_inplace_variants():
     run(InPlace(), [r(2, 3)], ops=["add", "mul", "sub", "relu"], script=True)
 
 
+class InPlaceChain(nn.Module):
+    def forward(self, x):
+        y = x.clone()
+        y.mul_(2).add_(1)  # add_ mutates y through mul_'s result
+        z = x.clone()
+        z.abs_().sub_(0.5).relu_()
+        return y, z
+
+
+def test_chained_inplace_ops_update_the_first_tensor():
+    run(InPlaceChain(), [r(2, 3)], ops=["add", "mul", "sub", "relu"], script=True)
+
+
 def test_unary_math():
     a = r(2, 3, 4)
     # rsqrt is 1 / sqrt: MIL's rsqrt adds an epsilon (rsqrt(0) would be finite, rsqrt(-0) +inf)

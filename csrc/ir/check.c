@@ -106,6 +106,7 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_RANDOM_NORMAL] = {"shape"},
     [IR_OP_RANDOM_UNIFORM] = {"shape"},
     [IR_OP_RANGE_1D] = {"end", "start", "step"},
+    [IR_OP_READ_STATE] = {"input"},
     [IR_OP_REAL_DIV] = {"x", "y"},
     [IR_OP_REDUCE_ARGMAX] = {"x"},
     [IR_OP_REDUCE_ARGMIN] = {"x"},
@@ -146,8 +147,8 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_SINH] = {"x"},
     [IR_OP_SLIDING_WINDOWS] = {"x", "axis", "size"},
     [IR_OP_SLICE_BY_INDEX] = {"x", "begin", "end"},
-    [IR_OP_SLICE_BY_SIZE] = {"x", "begin", "size"},
     [IR_OP_SLICE_UPDATE] = {"x", "update", "begin", "end"},
+    [IR_OP_SLICE_BY_SIZE] = {"x", "begin", "size"},
     [IR_OP_SOFTMAX] = {"x"},
     [IR_OP_SOFTPLUS] = {"x"},
     [IR_OP_SOFTPLUS_PARAMETRIC] = {"x", "alpha", "beta"},
@@ -170,6 +171,7 @@ static const char *const required[IR_OP_COUNT][MAX_REQ] = {
     [IR_OP_UPSAMPLE_BILINEAR] = {"x"},
     [IR_OP_UPSAMPLE_NEAREST_NEIGHBOR] = {"x"},
     [IR_OP_WHILE_LOOP] = {"loop_vars"},
+    [IR_OP_WRITE_STATE] = {"input", "data"},
 };
 
 typedef struct {

@@ -318,6 +318,24 @@ static int infer_shape_op(infer_ctx *c) {
     return inf_out(c, ir_tensor_type(IR_INT32, 1, &d));
 }
 
+/* read_state(input: state<T>) -> T; write_state(input: state<T>, data: T) -> nothing (iOS18). */
+static int infer_state_op(infer_ctx *c, int write) {
+    const ir_type *s;
+    if (inf_input(c, "input", 1, &s)) return -1;
+    if (s->kind != IR_TK_STATE) return inf_fail(c, "input must be a state, got %s", inf_tstr(s));
+    ir_type t = *s;
+    t.kind = IR_TK_TENSOR;
+    if (!write) return inf_out(c, t);
+    const ir_type *d;
+    if (inf_input(c, "data", 1, &d)) return -1;
+    if (d->kind != IR_TK_TENSOR || d->dtype != t.dtype || d->rank != t.rank)
+        return inf_fail(c, "data %s does not fit the state's %s", inf_tstr(d), inf_tstr(&t));
+    for (int i = 0; i < t.rank; i++)
+        if (!IR_IS_SYM(d->dims[i]) && !IR_IS_SYM(t.dims[i]) && d->dims[i] != t.dims[i])
+            return inf_fail(c, "data %s does not fit the state's %s", inf_tstr(d), inf_tstr(&t));
+    return 0;
+}
+
 static int dispatch(infer_ctx *c) {
     switch (c->op->kind) {
     case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_REAL_DIV: case IR_OP_FLOOR_DIV:
@@ -346,6 +364,8 @@ static int dispatch(infer_ctx *c) {
     case IR_OP_SOFTMAX: return infer_axis_op(c);
     case IR_OP_SHAPE: return infer_shape_op(c);
     case IR_OP_CLASSIFY: return infer_classify(c);
+    case IR_OP_READ_STATE: return infer_state_op(c, 0);
+    case IR_OP_WRITE_STATE: return infer_state_op(c, 1);
     case IR_OP_REDUCE_ARGMAX: case IR_OP_REDUCE_ARGMIN:
         return infer_reduce(c, 1);
     case IR_OP_REDUCE_MAX: case IR_OP_REDUCE_MEAN: case IR_OP_REDUCE_MIN: case IR_OP_REDUCE_PROD:

@@ -92,7 +92,8 @@ char *ir_type_str(const ir_type *t, char *buf, size_t n) {
         snprintf(buf, n, "dict<%s,fp64>", ir_dtype_name(t->dtype));
         return buf;
     }
-    k += (size_t)snprintf(buf, n, "%s%s", t->kind == IR_TK_LIST ? "list<" : "", ir_dtype_name(t->dtype));
+    k += (size_t)snprintf(buf, n, "%s%s", t->kind == IR_TK_LIST ? "list<" : t->kind == IR_TK_STATE ? "state<" : "",
+                          ir_dtype_name(t->dtype));
     if (t->rank < 0) {
         k += (size_t)snprintf(buf + PC_MIN(k, n), n - PC_MIN(k, n), "[*]");
     } else {
@@ -107,7 +108,7 @@ char *ir_type_str(const ir_type *t, char *buf, size_t n) {
         }
         k += (size_t)snprintf(buf + PC_MIN(k, n), n - PC_MIN(k, n), "]");
     }
-    if (t->kind == IR_TK_LIST) snprintf(buf + PC_MIN(k, n), n - PC_MIN(k, n), ">");
+    if (t->kind == IR_TK_LIST || t->kind == IR_TK_STATE) snprintf(buf + PC_MIN(k, n), n - PC_MIN(k, n), ">");
     return buf;
 }
 

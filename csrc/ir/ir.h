@@ -63,8 +63,10 @@ int ir_dtype_is_int(ir_dtype t);            /* signed or unsigned integer (not b
 typedef enum {
     IR_TK_TENSOR = 0, /* tensor of `dtype`, `rank` dims; rank 0 is a scalar */
     IR_TK_LIST,       /* MIL list (reserved for control flow; elem type in dtype/rank/dims) */
-    IR_TK_DICT        /* MIL dictionary, keys of `dtype` (string or int64) -> fp64 values; rank 0
+    IR_TK_DICT,       /* MIL dictionary, keys of `dtype` (string or int64) -> fp64 values; rank 0
                          (classify's probabilities output) */
+    IR_TK_STATE       /* MIL state wrapping a tensor of `dtype`, `rank` dims (a function input of a
+                         stateful model, iOS18; read_state / write_state take it) */
 } ir_typekind;
 
 /* A dim >= 0 is known. A dim < 0 is symbolic: symbol id = -dim - 1 (printed as s<id>);

@@ -227,15 +227,15 @@ static int parse_type(parser *ps, ir_type *t) {
         if (strcmp(val, "fp64") != 0) return fail_at(ps, &vt, "dict values are fp64");
         return expect_punct(ps, '>');
     }
-    if (is_ident(ps, "list")) {
-        list = 1;
+    if (is_ident(ps, "list") || is_ident(ps, "state")) {
+        list = is_ident(ps, "list") ? 1 : 2;
         next(ps);
         if (expect_punct(ps, '<')) return -1;
     }
     token dt_tok = ps->tok;
     const char *dt = expect_ident(ps, "expected a dtype (fp32, int32, ...)");
     if (!dt) return -1;
-    t->kind = list ? IR_TK_LIST : IR_TK_TENSOR;
+    t->kind = list == 1 ? IR_TK_LIST : list == 2 ? IR_TK_STATE : IR_TK_TENSOR;
     t->dtype = ir_dtype_from_name(dt);
     if (t->dtype == IR_DT_INVALID) return fail_at(ps, &dt_tok, "unknown dtype");
     if (expect_punct(ps, '[')) return -1;

@@ -263,12 +263,20 @@ bound:
     for (int i = 0; i < n->nout; i++)
         if (!cx->vals[n->out[i]->id]) return lower_fail(cx, "internal: output %d was not bound", i);
     if (lower_quant_after(cx, n, qsaved)) return -1;
-    /* in-place ops (add_, relu_, ...) also rebind the mutated input */
+    /* in-place ops (add_, relu_, ...) also rebind the mutated input; their output is that tensor too, so
+     * a chained one (x.mul_(a).add_(b)) rebinds x as well */
     size_t kl = strlen(n->kind);
     if (kl > 2 && n->kind[kl - 1] == '_' && n->kind[kl - 2] != '_' && n->nin > 0 && n->nout > 0) {
-        lv *self = cx->vals[n->in[0]->id];
-        if (self && (self->kind == LV_TENSOR || self->kind == LV_COMPLEX)) cx->vals[n->in[0]->id] = cx->vals[n->out[0]->id];
-        if (lower_view_writeback(cx, n->in[0])) return -1; /* slice assignment: update the viewed tensor */
+        const ts_value *in = n->in[0], *root = cx->inplace_of && cx->inplace_of[in->id] ? cx->inplace_of[in->id] : in;
+        lv *self = cx->vals[in->id];
+        if (self && (self->kind == LV_TENSOR || self->kind == LV_COMPLEX)) {
+            cx->vals[in->id] = cx->vals[root->id] = cx->vals[n->out[0]->id];
+            if (!cx->inplace_of &&
+                !(cx->inplace_of = pc_alloc(cx->p->arena, sizeof(*cx->inplace_of) * (size_t)(cx->g->nvalues ? cx->g->nvalues : 1))))
+                return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+            cx->inplace_of[n->out[0]->id] = root;
+        }
+        if (lower_view_writeback(cx, root)) return -1; /* slice assignment: update the viewed tensor */
     }
     if (o->debug) debug_node(cx, n, blk, before);
     return 0;
@@ -336,7 +344,7 @@ static ir_value *preprocess_image(lower_ctx *cx, const lower_input *li, ir_value
 }
 static int add_inputs(lower_ctx *cx) {
     const ts_block *top = cx->g->top;
-    int first = cx->g->has_self ? 1 : 0, n = top->nin - first;
+    int first = cx->g->has_self ? 1 : 0, n = top->nin - first - cx->o->nstates;
     if (n != cx->o->ninputs)
         return pc_fail(cx->e, PC_E_VALUE, "the model's forward takes %d input%s but %d input type%s given", n,
                        n == 1 ? "" : "s", cx->o->ninputs, cx->o->ninputs == 1 ? " was" : "s were");
@@ -360,7 +368,7 @@ static int add_inputs(lower_ctx *cx) {
         if (li->preprocess && !(v = preprocess_image(cx, li, v))) return -1;
         if (!(cx->vals[tv->id] = lv_tensor(cx, v))) return -1;
     }
-    return 0;
+    return lower_states_begin(cx, first + n);
 }
 
 typedef struct {
@@ -472,7 +480,8 @@ int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err
         return pc_fail(e, PC_E_NOMEM, "lowering: out of memory");
     }
     cx.b = cx.fn->body;
-    if (add_inputs(&cx) || lower_block_nodes(&cx, g->top) || add_outputs(&cx)) {
+    int first_state = g->top->nin - o->nstates;
+    if (add_inputs(&cx) || lower_block_nodes(&cx, g->top) || lower_states_end(&cx, first_state) || add_outputs(&cx)) {
         debug_failure(&cx);
         ir_program_free(p);
         return -1;

@@ -25,6 +25,16 @@ typedef struct lower_input {
                            (the input itself stays NCHW, as Core ML feeds images) */
 } lower_input;
 
+/* A state of a stateful model (iOS18): a registered buffer the model reads and writes in place. It
+ * is the graph input after the regular ones (the frontend turns the buffer's reads into it); the
+ * program reads it with read_state and, when the model wrote it, ends with write_state of its last
+ * value, cast to the state's dtype. */
+typedef struct lower_state {
+    const char *name;   /* the buffer's name (MIL input name) */
+    ir_type type;       /* IR_TK_STATE, fp16, fixed shape */
+    ir_dtype graph_dtype; /* the buffer's dtype in the graph (fp32 or fp16) */
+} lower_state;
+
 typedef struct lower_output {
     const char *name;   /* NULL: keep the default name */
 } lower_output;
@@ -37,6 +47,8 @@ typedef int (*lower_external_fn)(void *ud, lower_ctx *cx, const ts_node *n, pc_e
 typedef struct lower_opts {
     int ninputs;
     const lower_input *inputs;   /* one per graph input after self, in order */
+    int nstates;                 /* graph inputs after the inputs that are states */
+    const lower_state *states;
     int noutputs;                /* 0: names from the graph */
     const lower_output *outputs;
     const char *opset;           /* "CoreML5".. */

@@ -56,6 +56,9 @@ struct lower_ctx {
     const char *loc;        /* "aten::conv2d at model.py:12" */
     lower_names *names;
     lower_view **views;     /* by ts_value id: what a slice/select output is a view of (view.c), lazily made */
+    const ts_value **inplace_of; /* by ts_value id: the tensor an in-place op's output is (lower_node), lazily made */
+    ir_value **state_in;    /* by state (lower_opts.states): the state function input (state.c) */
+    ir_value **state_read;  /* by state: the value read at the start, in the buffer's dtype */
 };
 
 /* ---- the registry (registry.def) ---- */
@@ -164,6 +167,11 @@ int lower_complex_node(lower_ctx *cx, const ts_node *n);
 int lower_quant_before(lower_ctx *cx, const ts_node *n, lv **saved);
 int lower_quant_after(lower_ctx *cx, const ts_node *n, lv *saved);
 int lower_quant_check_output(lower_ctx *cx, const lv *l, int i);
+
+/* States (state.c): the graph inputs from `first` on are the states; begin makes their function inputs
+ * and reads, end writes back each state the model changed. */
+int lower_states_begin(lower_ctx *cx, int first);
+int lower_states_end(lower_ctx *cx, int first);
 
 /* Blocks of control flow (control.c uses it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);

@@ -1,12 +1,12 @@
 /* desc.c: model description dict <-> ser_desc (see serialize/ser.h).
  *
  * The dict, as python/pt2coreml builds and reads it:
- *   {"spec_version": 6, "inputs": [feature], "outputs": [feature],
+ *   {"spec_version": 6, "inputs": [feature], "outputs": [feature], "states": [feature] (optional, kind "state"),
  *    "predicted_feature_name": str|None, "predicted_probabilities_name": str|None,
  *    "short_description": str, "version": str, "author": str, "license": str,
  *    "user_defined": {str: str}, "class_labels": [str] | [int] | None}
  *   feature = {"name": str, "short_description": str, "kind": "array"|"image"|"int64"|
- *              "double"|"string"|"dict", "dtype": "fp32"|"fp16"|"fp64"|"int32",
+ *              "double"|"string"|"dict"|"state", "dtype": "fp32"|"fp16"|"fp64"|"int32",
  *              "shape": [int], "upper": [int] (optional, -1 = unbounded),
  *              "width": int, "height": int, "color_space": int,
  *              "dict_key_int": bool, "optional": bool,
@@ -17,7 +17,8 @@
 
 #include <string.h>
 
-static const char *kind_names[] = {"array", "image", "int64", "double", "string", "dict", "other"};
+static const char *kind_names[] = {"array", "image", "int64", "double", "string", "dict", "other", "state"};
+_Static_assert(PC_ARRAY_LEN(kind_names) == SER_FEAT_STATE + 1, "kind_names and ser_featkind disagree");
 
 static const char *get_str(PyObject *d, const char *key, pc_arena *a, int *err) {
     PyObject *v = PyDict_GetItemString(d, key); /* borrowed */
@@ -211,6 +212,7 @@ int py_desc_from_dict(PyObject *dict, ser_desc *d, pc_arena *a) {
     if (err) return -1;
     if (features_from_list(dict, "inputs", &d->inputs, &d->ninputs, a)) return -1;
     if (features_from_list(dict, "outputs", &d->outputs, &d->noutputs, a)) return -1;
+    if (features_from_list(dict, "states", &d->states, &d->nstates, a)) return -1;
     d->predicted_feature_name = get_str(dict, "predicted_feature_name", a, &err);
     d->predicted_probabilities_name = get_str(dict, "predicted_probabilities_name", a, &err);
     d->short_description = get_str(dict, "short_description", a, &err);
@@ -391,7 +393,7 @@ PyObject *py_desc_to_dict(const ser_desc *d) {
     PyObject *r = PyDict_New();
     if (!r) return NULL;
     if (set_int(r, "spec_version", d->spec_version) || set_features(r, "inputs", d->inputs, d->ninputs) ||
-        set_features(r, "outputs", d->outputs, d->noutputs) ||
+        set_features(r, "outputs", d->outputs, d->noutputs) || set_features(r, "states", d->states, d->nstates) ||
         set_str(r, "predicted_feature_name", d->predicted_feature_name) ||
         set_str(r, "predicted_probabilities_name", d->predicted_probabilities_name) ||
         set_str(r, "short_description", d->short_description ? d->short_description : "") ||

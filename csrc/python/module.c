@@ -117,33 +117,42 @@ static PyObject *type_tuple(const ir_type *t) {
     return Py_BuildValue("(sN)", ir_dtype_name(t->dtype), shape);
 }
 
-static PyObject *values_list(int n, ir_value *const *v) {
-    PyObject *l = PyList_New(n);
+/* [(name, (dtype, shape))] of v[0..n); states: -1 all, 0 no state values, 1 only states. */
+static PyObject *values_list(int n, ir_value *const *v, int states) {
+    PyObject *l = PyList_New(0);
     if (!l) return NULL;
     for (int i = 0; i < n; i++) {
+        if (states >= 0 && (v[i]->type.kind == IR_TK_STATE) != states) continue;
         PyObject *t = type_tuple(&v[i]->type);
         PyObject *e = t ? Py_BuildValue("(NN)", py_str(v[i]->name), t) : NULL;
-        if (!e) {
+        if (!e || PyList_Append(l, e)) {
+            Py_XDECREF(e);
             Py_DECREF(l);
             return NULL;
         }
-        PyList_SET_ITEM(l, i, e);
+        Py_DECREF(e);
     }
     return l;
 }
 
 /* io() -> ([(name, (dtype, shape))], [(name, (dtype, shape))]) of "main"; None dims are symbolic;
- * a dictionary (classify's probabilities) is ("dict", ()). */
+ * a dictionary (classify's probabilities) is ("dict", ()). State inputs are left out (states()). */
 static PyObject *program_io(ProgramObject *o, PyObject *unused) {
     ir_function *fn = ir_program_main(o->prog);
     if (!fn) return Py_BuildValue("([],[])");
-    PyObject *in = values_list(fn->nin, fn->in);
-    PyObject *out = in ? values_list(fn->body->nout, fn->body->out) : NULL;
+    PyObject *in = values_list(fn->nin, fn->in, 0);
+    PyObject *out = in ? values_list(fn->body->nout, fn->body->out, -1) : NULL;
     if (!out) {
         Py_XDECREF(in);
         return NULL;
     }
     return Py_BuildValue("(NN)", in, out);
+}
+
+/* states() -> [(name, (dtype, shape))]: the state inputs of "main", in order. */
+static PyObject *program_states(ProgramObject *o, PyObject *unused) {
+    ir_function *fn = ir_program_main(o->prog);
+    return fn ? values_list(fn->nin, fn->in, 1) : PyList_New(0);
 }
 
 static int hist_op(ir_op *op, void *ctx) {
@@ -245,6 +254,7 @@ static PyMethodDef program_methods[] = {
     {"text", (PyCFunction)(void (*)(void))program_text, METH_VARARGS | METH_KEYWORDS,
      "text(max_const=16): the program in our textual MIL form"},
     {"io", (PyCFunction)program_io, METH_NOARGS, "io(): inputs and outputs of main as (name, (dtype, shape))"},
+    {"states", (PyCFunction)program_states, METH_NOARGS, "states(): state inputs of main as (name, (dtype, shape))"},
     {"histogram", (PyCFunction)program_histogram, METH_NOARGS, "histogram(): {op type: count}"},
     {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc): write an .mlpackage"},
     {"run", (PyCFunction)py_program_run, METH_VARARGS, "run([arrays]): execute main in the reference runtime"},
@@ -346,6 +356,37 @@ static int parse_preprocess(PyObject *pre, lower_input *in) {
     Py_DECREF(seq);
     in->nbias = (int)n;
     in->preprocess = 1;
+    return 0;
+}
+
+static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_arena *a);
+
+/* The states: [(name, buffer dtype, shape)], one per graph input after the inputs; each a fp16
+ * state of that shape, read and written as the buffer's dtype. */
+static int parse_states(PyObject *states, lower_opts *lo, ir_program *symbols, pc_arena *a) {
+    PyObject *seq = PySequence_Fast(states, "states must be a list");
+    if (!seq) return -1;
+    lo->nstates = (int)PySequence_Fast_GET_SIZE(seq);
+    lower_state *ls = pc_alloc(a, sizeof(lower_state) * (size_t)(lo->nstates ? lo->nstates : 1));
+    if (!ls) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < lo->nstates; i++) {
+        lower_input in;
+        if (parse_input(PySequence_Fast_GET_ITEM(seq, i), &in, symbols, a)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        ls[i].name = in.name;
+        ls[i].graph_dtype = in.type.dtype;
+        ls[i].type = in.type;
+        ls[i].type.kind = IR_TK_STATE;
+        ls[i].type.dtype = IR_FP16;
+    }
+    Py_DECREF(seq);
+    lo->states = ls;
     return 0;
 }
 
@@ -451,12 +492,13 @@ static int parse_classifier(PyObject *spec, lower_classifier *c, pc_arena *a) {
  *   outputs: [name|None] or None
  *   precision: "fp16" | "fp32" */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
-    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier", NULL};
-    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None;
+    static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier",
+                          "states", NULL};
+    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None;
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
-                                     &converters, &classifier))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
+                                     &converters, &classifier, &states))
         return NULL;
     if (converters != Py_None && !PyDict_Check(converters)) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
@@ -494,6 +536,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
         }
     Py_DECREF(iseq);
     lo.inputs = li;
+    if (states != Py_None && parse_states(states, &lo, sym, a)) goto done;
     if (outputs != Py_None) {
         PyObject *oseq = PySequence_Fast(outputs, "outputs must be a list");
         if (!oseq) goto done;
@@ -609,7 +652,8 @@ static PyObject *mod_set_winograd(PyObject *m, PyObject *args) {
 
 static PyMethodDef mod_methods[] = {
     {"convert", (PyCFunction)(void (*)(void))mod_convert, METH_VARARGS | METH_KEYWORDS,
-     "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, converters=None, classifier=None) -> Program"},
+     "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, converters=None, classifier=None, "
+     "states=None) -> Program"},
     {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
     {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},

@@ -108,18 +108,64 @@ static PyObject *classifier_output(const ir_value *v, const rt_tensor *t) {
     return PyLong_FromLongLong(((const int64_t *)t->data)[0]);
 }
 
-/* run([ndarray]) -> [ndarray]: inputs in declared order, already of the declared
- * dtype (the Python layer converts and checks names). Releases the GIL. A
- * classifier's label is a str / int and its probabilities a dict. */
+/* An input as an array of its declared dtype (same-kind casts only: fp64 -> fp32, not fp32 -> int32). */
+static PyObject *input_array(const ir_value *v, PyObject *given) {
+    int npt = ir_to_np_dtype(v->type.dtype);
+    if (npt < 0) {
+        PyErr_Format(PyExc_TypeError, "input '%s' has dtype %s, which predict() cannot feed", v->name,
+                     ir_dtype_name(v->type.dtype));
+        return NULL;
+    }
+    if (PyArray_Check(given)) {
+        PyArray_Descr *want = PyArray_DescrFromType(npt);
+        int ok = want && PyArray_CanCastTypeTo(PyArray_DESCR((PyArrayObject *)given), want, NPY_SAME_KIND_CASTING);
+        Py_XDECREF(want);
+        if (!ok) {
+            int gt = np_to_ir_dtype(PyArray_TYPE((PyArrayObject *)given));
+            PyErr_Format(PyExc_TypeError, "input '%s' must be %s, got %s", v->name, ir_dtype_name(v->type.dtype),
+                         gt != IR_DT_INVALID ? ir_dtype_name((ir_dtype)gt) :
+                         PyArray_DESCR((PyArrayObject *)given)->typeobj->tp_name);
+            return NULL;
+        }
+    }
+    return PyArray_FROMANY(given, npt, 0, IR_MAX_RANK, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+}
+
+/* A state's buffer, updated in place by the run: an ndarray of exactly the state's dtype, C-contiguous,
+ * aligned and writeable (the MLState's own array). */
+static PyObject *state_array(const ir_value *v, PyObject *given) {
+    int npt = ir_to_np_dtype(v->type.dtype);
+    if (!PyArray_Check(given) || PyArray_TYPE((PyArrayObject *)given) != npt ||
+        !PyArray_ISCARRAY((PyArrayObject *)given)) {
+        PyErr_Format(PyExc_TypeError, "state '%s' must be a writeable C-contiguous %s numpy array", v->name,
+                     ir_dtype_name(v->type.dtype));
+        return NULL;
+    }
+    return Py_NewRef(given);
+}
+
+/* run([ndarray], [state ndarray]) -> [ndarray]: inputs in declared order, already of the declared
+ * dtype (the Python layer converts and checks names); a stateful model's states in the order of
+ * states(), updated in place. Releases the GIL. A classifier's label is a str / int and its
+ * probabilities a dict. */
 PyObject *py_program_run(ProgramObject *o, PyObject *args) {
-    PyObject *seq_in;
-    if (!PyArg_ParseTuple(args, "O", &seq_in)) return NULL;
+    PyObject *seq_in, *st_in = NULL;
+    if (!PyArg_ParseTuple(args, "O|O", &seq_in, &st_in)) return NULL;
     if (ensure_rt(o)) return NULL;
     PyObject *seq = PySequence_Fast(seq_in, "run() takes a list of arrays");
     if (!seq) return NULL;
-    int nin = rt_num_inputs(o->rt), nout = rt_num_outputs(o->rt);
-    if (PySequence_Fast_GET_SIZE(seq) != nin) {
-        PyErr_Format(PyExc_ValueError, "the model takes %d inputs, got %zd", nin, PySequence_Fast_GET_SIZE(seq));
+    int nin = rt_num_inputs(o->rt), nout = rt_num_outputs(o->rt), nst = 0;
+    for (int i = 0; i < nin; i++) nst += rt_input(o->rt, i)->type.kind == IR_TK_STATE;
+    Py_ssize_t ngiven_st = st_in && st_in != Py_None ? PySequence_Size(st_in) : 0;
+    if (ngiven_st < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    if (PySequence_Fast_GET_SIZE(seq) != nin - nst || ngiven_st != nst) {
+        if (ngiven_st != nst)
+            PyErr_Format(PyExc_ValueError, "the model has %d state(s), got %zd", nst, ngiven_st);
+        else
+            PyErr_Format(PyExc_ValueError, "the model takes %d inputs, got %zd", nin - nst, PySequence_Fast_GET_SIZE(seq));
         Py_DECREF(seq);
         return NULL;
     }
@@ -131,34 +177,20 @@ PyObject *py_program_run(ProgramObject *o, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    for (int i = 0; i < nin; i++) {
+    for (int i = 0, k = 0, ks = 0; i < nin; i++) {
         const ir_value *v = rt_input(o->rt, i);
-        int npt = ir_to_np_dtype(v->type.dtype);
-        if (npt < 0) {
-            PyErr_Format(PyExc_TypeError, "input '%s' has dtype %s, which predict() cannot feed", v->name,
-                         ir_dtype_name(v->type.dtype));
-            goto done;
+        if (v->type.kind == IR_TK_STATE) {
+            PyObject *given = PySequence_GetItem(st_in, ks++);
+            arrs[i] = given ? state_array(v, given) : NULL;
+            Py_XDECREF(given);
+        } else {
+            arrs[i] = input_array(v, PySequence_Fast_GET_ITEM(seq, k++));
         }
-        PyObject *given = PySequence_Fast_GET_ITEM(seq, i);
-        if (PyArray_Check(given)) { /* same-kind casts only: fp64 -> fp32, not fp32 -> int32 */
-            PyArray_Descr *want = PyArray_DescrFromType(npt);
-            int ok = want && PyArray_CanCastTypeTo(PyArray_DESCR((PyArrayObject *)given), want, NPY_SAME_KIND_CASTING);
-            Py_XDECREF(want);
-            if (!ok) {
-                int gt = np_to_ir_dtype(PyArray_TYPE((PyArrayObject *)given));
-                PyErr_Format(PyExc_TypeError, "input '%s' must be %s, got %s", v->name,
-                             ir_dtype_name(v->type.dtype), gt != IR_DT_INVALID ? ir_dtype_name((ir_dtype)gt) :
-                             PyArray_DESCR((PyArrayObject *)given)->typeobj->tp_name);
-                goto done;
-            }
-        }
-        arrs[i] = PyArray_FROMANY(given, npt, 0, IR_MAX_RANK,
-                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
         if (!arrs[i]) goto done;
         PyArrayObject *a = (PyArrayObject *)arrs[i];
         ins[i].dtype = (ir_dtype)np_to_ir_dtype(PyArray_TYPE(a));
         ins[i].rank = PyArray_NDIM(a);
-        for (int k = 0; k < ins[i].rank; k++) ins[i].dims[k] = PyArray_DIM(a, k);
+        for (int d = 0; d < ins[i].rank; d++) ins[i].dims[d] = PyArray_DIM(a, d);
         ins[i].data = PyArray_DATA(a);
         if (py_bounds_check(o->bounds, i, v, ins[i].rank, ins[i].dims)) goto done;
     }

@@ -434,8 +434,8 @@ int rt_prepare(ir_program *p, const char *fn_name, rt_model **out, pc_err *e) {
     for (int i = 0; i < n; i++) pl.lastuse[i] = -1;
     for (int i = 0; i < fn->nin; i++) {
         if (value_ok(m, fn->in[i], "function input", e)) goto fail;
-        if (fn->in[i]->type.kind != IR_TK_TENSOR) {
-            pc_fail(e, PC_E_UNSUPPORTED, "function input '%s' is not a tensor", fn->in[i]->name);
+        if (fn->in[i]->type.kind != IR_TK_TENSOR && fn->in[i]->type.kind != IR_TK_STATE) {
+            pc_fail(e, PC_E_UNSUPPORTED, "function input '%s' is not a tensor or a state", fn->in[i]->name);
             goto fail;
         }
         pl.state[fn->in[i]->id] = 1;

@@ -13,6 +13,7 @@
 #include "serialize/ser_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *color_name(int cs) {
@@ -52,8 +53,9 @@ static void dims_str(const ser_feature *f, char *buf, size_t n, size_t k) {
 const char *ser_feature_str(const ser_feature *f, char *buf, size_t n) {
     size_t k = 0;
     switch (f->kind) {
+    case SER_FEAT_STATE:
     case SER_FEAT_ARRAY:
-        APPEND("%s array ", ir_dtype_name(f->dtype));
+        APPEND("%s %s ", ir_dtype_name(f->dtype), f->kind == SER_FEAT_STATE ? "state" : "array");
         if (f->rank == 0) APPEND("(shape not given)");
         else dims_str(f, buf, n, k);
         break;
@@ -132,6 +134,11 @@ static int feature_matches(const ser_feature *f, const ir_type *t, int is_input)
     case SER_FEAT_DOUBLE: return scalar_like(t) && (t->dtype == IR_FP64 || t->dtype == IR_FP32);
     case SER_FEAT_STRING: return scalar_like(t) && t->dtype == IR_STRING;
     case SER_FEAT_DICT: return t->kind == IR_TK_DICT && t->dtype == (f->dict_key_int ? IR_INT64 : IR_STRING);
+    case SER_FEAT_STATE: /* the state's exact type: fixed shape */
+        if (t->kind != IR_TK_STATE || t->dtype != f->dtype || t->rank != f->rank) return 0;
+        for (int i = 0; i < t->rank; i++)
+            if (t->dims[i] != f->shape[i]) return 0;
+        return 1;
     default: return 0;
     }
 }
@@ -193,9 +200,21 @@ static int check_side(const char *what, const char *side, ir_value *const *vs, i
 int ser_check_desc(const ir_program *p, const ser_desc *d, const char *what, pc_err *e) {
     const ir_function *fn = ir_program_main(p);
     if (!fn) return 0;
-    if (check_side(what, "input", fn->in, fn->nin, d->inputs, d->ninputs, 1, e) ||
-        check_side(what, "output", fn->body->out, fn->body->nout, d->outputs, d->noutputs, 0, e))
-        return -1;
+    /* the function's state inputs are the description's states, the others its inputs */
+    ir_value **ins = malloc(sizeof(ir_value *) * (size_t)(2 * fn->nin + 1)), **sts = ins ? ins + fn->nin : NULL;
+    if (!ins) return pc_fail(e, PC_E_NOMEM, "out of memory");
+    int nin = 0, nst = 0;
+    for (int i = 0; i < fn->nin; i++) {
+        if (fn->in[i]->type.kind == IR_TK_STATE) sts[nst++] = fn->in[i];
+        else ins[nin++] = fn->in[i];
+    }
+    int bad = check_side(what, "input", ins, nin, d->inputs, d->ninputs, 1, e) ||
+              check_side(what, "state", sts, nst, d->states, d->nstates, 1, e);
+    free(ins);
+    if (bad || check_side(what, "output", fn->body->out, fn->body->nout, d->outputs, d->noutputs, 0, e)) return -1;
+    if (nst > 0 && d->spec_version < 9)
+        return pc_fail(e, PC_E_FORMAT, "%s: the program has states, which need specification version 9 (iOS18), "
+                       "but the model says %d", what, d->spec_version);
     const char *cls[2] = {d->predicted_feature_name, d->predicted_probabilities_name};
     const char *role[2] = {"predictedFeatureName", "predictedProbabilitiesName"};
     for (int i = 0; i < 2; i++)

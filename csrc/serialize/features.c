@@ -24,9 +24,13 @@ static int feature_from_proto(const Cml__FeatureDescription *fd, ser_feature *f,
     f->optional = t->isoptional ? 1 : 0;
     f->dtype = IR_FP32;
     switch (t->type_case) {
+    case CML__FEATURE_TYPE__TYPE_STATE_TYPE:
     case CML__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE: {
-        const Cml__ArrayFeatureType *at = t->multiarraytype;
-        f->kind = SER_FEAT_ARRAY;
+        int state = t->type_case == CML__FEATURE_TYPE__TYPE_STATE_TYPE;
+        if (state && (!t->statetype->arraytype || t->statetype->type_case != CML__STATE_FEATURE_TYPE__TYPE_ARRAY_TYPE))
+            return pc_fail(e, PC_E_FORMAT, "%s: state '%s' does not wrap an array type", what, f->name);
+        const Cml__ArrayFeatureType *at = state ? t->statetype->arraytype : t->multiarraytype;
+        f->kind = state ? SER_FEAT_STATE : SER_FEAT_ARRAY;
         f->dtype = ser_array_dtype((int)at->datatype);
         if (f->dtype == IR_DT_INVALID)
             return pc_fail(e, PC_E_FORMAT, "%s: feature '%s' has unknown array data type code %d", what, f->name,
@@ -176,6 +180,11 @@ int ser_desc_from_proto(const Cml__Model *m, pc_arena *a, ser_desc *d, const cha
     if (!md) return 0;
     if (features_from_proto(md->input, md->n_input, &d->inputs, &d->ninputs, a, what, e)) return -1;
     if (features_from_proto(md->output, md->n_output, &d->outputs, &d->noutputs, a, what, e)) return -1;
+    if (features_from_proto(md->state, md->n_state, &d->states, &d->nstates, a, what, e)) return -1;
+    for (int i = 0; i < d->nstates; i++)
+        if (d->states[i].kind != SER_FEAT_STATE)
+            return pc_fail(e, PC_E_FORMAT, "%s: the model description's state '%s' is not of state type", what,
+                           d->states[i].name);
     d->predicted_feature_name = dup_or_null(a, md->predictedfeaturename);
     d->predicted_probabilities_name = dup_or_null(a, md->predictedprobabilitiesname);
     const Cml__Metadata *meta = md->metadata;
@@ -239,6 +248,7 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
             return pc_fail(e, PC_E_VALUE, "feature '%s' has a bad size on dim %d (%lld..%lld)", nm, i,
                            (long long)f->shape[i], (long long)f->upper[i]);
     switch (f->kind) {
+    case SER_FEAT_STATE:
     case SER_FEAT_ARRAY: {
         Cml__ArrayFeatureType *at = NEW(a, Cml__ArrayFeatureType, CML__ARRAY_FEATURE_TYPE__INIT);
         if (!at) return pc_fail(e, PC_E_NOMEM, "out of memory");
@@ -293,6 +303,15 @@ static int feature_to_proto(const ser_feature *f, pc_arena *a, Cml__FeatureDescr
         } else if (f->default_kind == 3) {
             at->default_optional_value_case = CML__ARRAY_FEATURE_TYPE__DEFAULT_OPTIONAL_VALUE_DOUBLE_DEFAULT_VALUE;
             at->doubledefaultvalue = f->default_value;
+        }
+        if (f->kind == SER_FEAT_STATE) {
+            Cml__StateFeatureType *st = NEW(a, Cml__StateFeatureType, CML__STATE_FEATURE_TYPE__INIT);
+            if (!st) return pc_fail(e, PC_E_NOMEM, "out of memory");
+            st->type_case = CML__STATE_FEATURE_TYPE__TYPE_ARRAY_TYPE;
+            st->arraytype = at;
+            t->type_case = CML__FEATURE_TYPE__TYPE_STATE_TYPE;
+            t->statetype = st;
+            break;
         }
         t->type_case = CML__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE;
         t->multiarraytype = at;
@@ -402,6 +421,13 @@ int ser_desc_to_proto(const ser_desc *d, pc_arena *a, Cml__ModelDescription **ou
     if (!md || !meta) return pc_fail(e, PC_E_NOMEM, "out of memory");
     if (features_to_proto(d->inputs, d->ninputs, d->spec_version, a, &md->input, &md->n_input, e)) return pc_prefix(e, "model input: ");
     if (features_to_proto(d->outputs, d->noutputs, d->spec_version, a, &md->output, &md->n_output, e)) return pc_prefix(e, "model output: ");
+    if (d->nstates > 0 && d->spec_version < 9)
+        return pc_fail(e, PC_E_VALUE, "model states need iOS18 (specification version 9), not %d", d->spec_version);
+    for (int i = 0; i < d->nstates; i++)
+        if (d->states[i].kind != SER_FEAT_STATE || d->states[i].dtype != IR_FP16 || d->states[i].flexible)
+            return pc_fail(e, PC_E_VALUE, "model state '%s': Core ML states are fp16 arrays of fixed shape",
+                           d->states[i].name ? d->states[i].name : "?");
+    if (features_to_proto(d->states, d->nstates, d->spec_version, a, &md->state, &md->n_state, e)) return pc_prefix(e, "model state: ");
     md->predictedfeaturename = s_or_empty(d->predicted_feature_name);
     md->predictedprobabilitiesname = s_or_empty(d->predicted_probabilities_name);
     meta->shortdescription = s_or_empty(d->short_description);

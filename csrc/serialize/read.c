@@ -239,7 +239,12 @@ static int read_type(rd *r, const Cml__ValueType *vt, ir_type *t, const char *ct
         t->kind = IR_TK_DICT;
         return 0;
     }
-    case CML__VALUE_TYPE__TYPE_STATE_TYPE: return pc_fail(r->e, PC_E_FORMAT, "%s: %s has a state type, which we do not support", r->file, ctx);
+    case CML__VALUE_TYPE__TYPE_STATE_TYPE: /* a stateful model's state input: state<tensor> */
+        if (!vt->statetype->wrappedtype || vt->statetype->wrappedtype->type_case != CML__VALUE_TYPE__TYPE_TENSOR_TYPE)
+            return pc_fail(r->e, PC_E_FORMAT, "%s: %s is a state that does not wrap a tensor", r->file, ctx);
+        if (read_tensor_type(r, vt->statetype->wrappedtype->tensortype, t, ctx)) return -1;
+        t->kind = IR_TK_STATE;
+        return 0;
     default: return pc_fail(r->e, PC_E_FORMAT, "%s: %s has an empty type", r->file, ctx);
     }
 }

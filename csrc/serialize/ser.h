@@ -10,7 +10,8 @@
 #include "ir/ir.h"
 
 typedef enum { SER_FEAT_ARRAY = 0, SER_FEAT_IMAGE, SER_FEAT_INT64, SER_FEAT_DOUBLE, SER_FEAT_STRING,
-               SER_FEAT_DICT, SER_FEAT_OTHER } ser_featkind;
+               SER_FEAT_DICT, SER_FEAT_OTHER,
+               SER_FEAT_STATE /* a state (iOS18): an fp16 array of fixed shape, described as ARRAY is */ } ser_featkind;
 
 /* Image color spaces as in ImageFeatureType.ColorSpace. */
 enum { SER_GRAYSCALE = 10, SER_RGB = 20, SER_BGR = 30, SER_GRAYSCALE_FLOAT16 = 40 };
@@ -48,6 +49,8 @@ typedef struct ser_desc {
     int spec_version;           /* 6 = iOS15 ... 9 = iOS18 */
     int ninputs, noutputs;
     ser_feature *inputs, *outputs;
+    int nstates;                /* a stateful model's states (ModelDescription.state), kind SER_FEAT_STATE */
+    ser_feature *states;
     const char *predicted_feature_name;       /* classifiers; NULL otherwise */
     const char *predicted_probabilities_name;
     /* metadata */

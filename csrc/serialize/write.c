@@ -99,32 +99,46 @@ static Cml__ValueType *dict_type(wr *w, const ir_type *t, const char *what) {
     return vt;
 }
 
-static Cml__ValueType *value_type(wr *w, const ir_type *t, const char *what) {
-    if (t->kind == IR_TK_DICT) return dict_type(w, t, what);
+/* A ValueType holding tensor type tt (NULL on OOM). */
+static Cml__ValueType *value_of_tensor(wr *w, Cml__TensorType *tt) {
     Cml__ValueType *vt = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
-    Cml__TensorType *tt = vt ? tensor_type(w, t, what) : NULL;
-    if (!vt || !tt) {
-        if (!vt) OOM(w);
-        return NULL;
-    }
-    if (t->kind == IR_TK_TENSOR) {
-        vt->type_case = CML__VALUE_TYPE__TYPE_TENSOR_TYPE;
-        vt->tensortype = tt;
-        return vt;
-    }
-    Cml__ValueType *elem = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
-    Cml__ListType *lt = NEW(w, Cml__ListType, CML__LIST_TYPE__INIT);
-    Cml__Dimension *len = NEW(w, Cml__Dimension, CML__DIMENSION__INIT);
-    Cml__Dimension__UnknownDimension *u = NEW(w, Cml__Dimension__UnknownDimension, CML__DIMENSION__UNKNOWN_DIMENSION__INIT);
-    if (!elem || !lt || !len || !u) {
+    if (!vt) {
         OOM(w);
         return NULL;
     }
-    elem->type_case = CML__VALUE_TYPE__TYPE_TENSOR_TYPE;
-    elem->tensortype = tt;
+    vt->type_case = CML__VALUE_TYPE__TYPE_TENSOR_TYPE;
+    vt->tensortype = tt;
+    return vt;
+}
+
+/* A tensor, a state<tensor> (MIL's StateType wraps the tensor type) or a list of tensors. */
+static Cml__ValueType *value_type(wr *w, const ir_type *t, const char *what) {
+    if (t->kind == IR_TK_DICT) return dict_type(w, t, what);
+    Cml__TensorType *tt = tensor_type(w, t, what);
+    Cml__ValueType *inner = tt ? value_of_tensor(w, tt) : NULL;
+    if (!inner || t->kind == IR_TK_TENSOR) return inner;
+    Cml__ValueType *vt = NEW(w, Cml__ValueType, CML__VALUE_TYPE__INIT);
+    if (t->kind == IR_TK_STATE) {
+        Cml__StateType *st = NEW(w, Cml__StateType, CML__STATE_TYPE__INIT);
+        if (!vt || !st) {
+            OOM(w);
+            return NULL;
+        }
+        st->wrappedtype = inner;
+        vt->type_case = CML__VALUE_TYPE__TYPE_STATE_TYPE;
+        vt->statetype = st;
+        return vt;
+    }
+    Cml__ListType *lt = NEW(w, Cml__ListType, CML__LIST_TYPE__INIT);
+    Cml__Dimension *len = NEW(w, Cml__Dimension, CML__DIMENSION__INIT);
+    Cml__Dimension__UnknownDimension *u = NEW(w, Cml__Dimension__UnknownDimension, CML__DIMENSION__UNKNOWN_DIMENSION__INIT);
+    if (!vt || !lt || !len || !u) {
+        OOM(w);
+        return NULL;
+    }
     len->dimension_case = CML__DIMENSION__DIMENSION_UNKNOWN;
     len->unknown = u;
-    lt->type = elem;
+    lt->type = inner;
     lt->length = len;
     vt->type_case = CML__VALUE_TYPE__TYPE_LIST_TYPE;
     vt->listtype = lt;
@@ -653,7 +667,7 @@ static int derive_features(wr *w, ir_value *const *vs, int n, ser_feature **out)
     for (int i = 0; i < n; i++) {
         const ir_type *t = &vs[i]->type;
         fs[i].name = vs[i]->name;
-        fs[i].kind = SER_FEAT_ARRAY;
+        fs[i].kind = t->kind == IR_TK_STATE ? SER_FEAT_STATE : SER_FEAT_ARRAY;
         fs[i].dtype = t->dtype;
         fs[i].rank = t->rank < 0 ? 0 : t->rank;
         for (int k = 0; k < fs[i].rank; k++) {
@@ -666,10 +680,27 @@ static int derive_features(wr *w, ir_value *const *vs, int n, ser_feature **out)
     return 0;
 }
 
-/* The description matches main: the same input and output names. */
+/* The inputs of fn that are states (want 1) or not (want 0), into a new arena array; the count. */
+static int inputs_of_kind(wr *w, const ir_function *fn, int want, ir_value ***out) {
+    int n = 0;
+    *out = pc_alloc(w->a, sizeof(ir_value *) * (size_t)(fn->nin ? fn->nin : 1));
+    if (!*out) return OOM(w);
+    for (int i = 0; i < fn->nin; i++)
+        if ((fn->in[i]->type.kind == IR_TK_STATE) == want) (*out)[n++] = fn->in[i];
+    return n;
+}
+
+/* The description matches main: the same input, state and output names. */
 static int check_desc(wr *w, const ser_desc *d, const ir_function *fn) {
-    if (d->ninputs != fn->nin)
-        return pc_fail(w->e, PC_E_VALUE, "the description lists %d inputs, function main has %d", d->ninputs, fn->nin);
+    if (d->ninputs + d->nstates != fn->nin)
+        return pc_fail(w->e, PC_E_VALUE, "the description lists %d inputs and %d states, function main has %d inputs",
+                       d->ninputs, d->nstates, fn->nin);
+    for (int i = 0; i < d->nstates; i++) {
+        const ir_value *v = d->states[i].name ? find_value(fn->in, fn->nin, d->states[i].name) : NULL;
+        if (!v || v->type.kind != IR_TK_STATE)
+            return pc_fail(w->e, PC_E_VALUE, "description state '%s' is not a state input of function main",
+                           d->states[i].name ? d->states[i].name : "");
+    }
     if (d->noutputs != fn->body->nout)
         return pc_fail(w->e, PC_E_VALUE, "the description lists %d outputs, function main has %d", d->noutputs,
                        fn->body->nout);
@@ -691,9 +722,13 @@ static Cml__Model *model_msg(wr *w, const ir_program *p, const ser_desc *d0) {
         return NULL;
     }
     ser_desc d = *d0;
-    if (d.ninputs == 0 && main_fn->nin) {
-        if (derive_features(w, main_fn->in, main_fn->nin, &d.inputs)) return NULL;
-        d.ninputs = main_fn->nin;
+    for (int st = 0; st < 2; st++) {
+        ir_value **vs;
+        int n = inputs_of_kind(w, main_fn, st, &vs);
+        if (n < 0) return NULL;
+        if (n == 0 || (st ? d.nstates : d.ninputs) != 0) continue;
+        if (derive_features(w, vs, n, st ? &d.states : &d.inputs)) return NULL;
+        *(st ? &d.nstates : &d.ninputs) = n;
     }
     if (d.noutputs == 0 && main_fn->body->nout) {
         if (derive_features(w, main_fn->body->out, main_fn->body->nout, &d.outputs)) return NULL;

@@ -13,8 +13,8 @@ from ._registry import register_torch_op, unregister_torch_op  # noqa: E402,F401
 from ._convert import convert  # noqa: E402,F401
 from ._core import ConversionError  # noqa: E402,F401
 from ._types import (ClassifierConfig, ComputeUnit, EnumeratedShapes, ImageType, RangeDim, Shape,  # noqa: E402,F401
-                     TensorType, colorlayout, precision, target)
+                     StateType, TensorType, colorlayout, precision, target)
 
-__all__ = ["convert", "ConversionError", "TensorType", "ImageType", "RangeDim", "Shape", "EnumeratedShapes",
+__all__ = ["convert", "ConversionError", "TensorType", "ImageType", "StateType", "RangeDim", "Shape", "EnumeratedShapes",
            "precision", "target", "colorlayout", "ComputeUnit", "ClassifierConfig", "models", "utils", "mb",
            "register_torch_op", "unregister_torch_op", "__version__"]

@@ -4,10 +4,11 @@ import warnings
 import numpy as np
 
 from . import __version__, _core, _registry
-from ._frontend import (bind_defaults, cast_inputs, check_graph_outputs, flatten_tuple_inputs, forward_graph,
-                        forward_signature, load_module, trailing_defaults, warn_batch_statistics)
-from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, TensorType,
-                     colorlayout, precision, target)
+from ._frontend import (bind_defaults, cast_inputs, check_buffer_writes, check_graph_outputs, flatten_tuple_inputs,
+                        forward_graph, forward_signature, load_module, state_inputs, trailing_defaults,
+                        warn_batch_statistics)
+from ._types import (OPSET_OF_SPEC, ClassifierConfig, EnumeratedShapes, ImageType, RangeDim, Shape, StateType,
+                     TensorType, colorlayout, precision, target)
 
 
 def _input_spec(i, t, spec):
@@ -145,11 +146,15 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
 
     if source not in ("auto", "pytorch", "torch"):
         raise ValueError(f"source={source!r}: pt2coreml converts PyTorch (TorchScript) models only")
+    if states and (convert_to not in (None, "mlprogram") or minimum_deployment_target is None or
+                   int(minimum_deployment_target) < int(target.iOS18)):
+        got = f"convert_to={convert_to!r}" if convert_to not in (None, "mlprogram") else \
+            f"minimum_deployment_target={target(int(minimum_deployment_target)).name if minimum_deployment_target else None}"
+        raise ValueError("stateful models (states=) are supported only from iOS18: convert with "
+                         f"minimum_deployment_target=ct.target.iOS18 (macOS15) or later, as an ML Program ({got})")
     if convert_to not in (None, "mlprogram"):
         raise ValueError(f"convert_to={convert_to!r} is not supported: pt2coreml writes ML Programs "
                          "(convert_to='mlprogram')")
-    if states:
-        raise NotImplementedError("stateful models (states=) are not supported yet")
     if pass_pipeline is not None:
         raise NotImplementedError("custom pass pipelines are not supported yet")
     spec = int(minimum_deployment_target) if minimum_deployment_target is not None else int(target.iOS15)
@@ -164,9 +169,12 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         raise ValueError("inputs= is required for PyTorch models, e.g. inputs=[ct.TensorType(shape=(1, 3, 224, 224))]")
     if not isinstance(inputs, (list, tuple)):
         raise TypeError("inputs must be a list of ct.TensorType / ct.ImageType")
+    if any(isinstance(t, StateType) for t in inputs):
+        raise ValueError("inputs cannot contain a ct.StateType: pass the model's states with states=[...]")
     classifier = _classifier_spec(classifier_config)
 
     module = load_module(model)
+    state_specs = _state_specs(states, module, compute_precision) if states else []
     signature = forward_signature(module)
     arg_names = [a[0] for a in signature]
     is_fn = not hasattr(module, "forward")  # a ScriptFunction
@@ -187,11 +195,14 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
                          f"while forward takes ({', '.join(arg_names)}): list them in forward's order")
     casts = [_check_input(i, arg, tdtype, tshape, t, s)
              for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs))]
-    graph, frozen = forward_graph(module)
+    graph, frozen = forward_graph(module, preserve=[s[3] for s in state_specs])
     flatten_tuple_inputs(graph, is_fn)
     cast_inputs(graph, casts, is_fn)
     if defaults is not None:
         bind_defaults(graph, len(inputs), defaults, is_fn)
+    if state_specs:
+        state_inputs(graph, [s[3] for s in state_specs])
+    check_buffer_writes(graph, module)
     check_graph_outputs(graph)
     warn_batch_statistics(graph)
     out_names = None
@@ -221,7 +232,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
 
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[7]) for s in specs], out_names,
                          OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
-                         classifier=classifier)
+                         classifier=classifier, states=[s[:3] for s in state_specs] or None)
     del frozen  # tensors the program points into are held by the program itself
 
     in_io, out_io = prog.io()
@@ -259,11 +270,56 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
             if isinstance(o, ImageType):
                 _image_output_feature(i, o, feat)
     desc = {"spec_version": spec, "inputs": desc_inputs, "outputs": desc_outputs,
+            "states": [{"name": name, "kind": "state", "dtype": "fp16", "shape": list(shape), "upper": list(shape)}
+                       for name, _, shape, _ in state_specs],
             "short_description": "", "version": "", "author": "", "license": "",
             "user_defined": {"pt2coreml.source": "torch==" + _torch_version(),
                              "pt2coreml.version": __version__},
             "class_labels": None, "predicted_feature_name": label_name, "predicted_probabilities_name": probs_name}
     return MLModel._from_program(prog, desc)
+
+
+def _state_specs(states, module, compute_precision):
+    """ct.StateType list -> [(Core ML name, buffer dtype, shape, buffer name)], checked as coremltools checks
+    them: each names a buffer of the module (named_buffers()), has its shape and is fp16."""
+    import torch
+    if not isinstance(states, (list, tuple)):
+        raise TypeError("states must be a list of ct.StateType")
+    buffers = dict(module.named_buffers()) if hasattr(module, "named_buffers") else {}
+    out, seen = [], set()
+    for i, st in enumerate(states):
+        if not isinstance(st, StateType):
+            raise TypeError(f"states[{i}] must be a ct.StateType, got {type(st).__name__}")
+        if st.name is None or st.name not in buffers:
+            raise ValueError(f"StateType named {st.name!r} not provided or not found in the source torch model: the "
+                             "name in ct.StateType(name=..., wrapped_type=ct.TensorType(...)) must be one of the "
+                             f"model's named_buffers(): {list(buffers)}")
+        if st.name in seen:
+            raise ValueError(f"states: buffer {st.name!r} is listed twice")
+        seen.add(st.name)
+        buf = buffers[st.name]
+        if st.shape is None:
+            raise ValueError(f"state {st.name!r} needs a shape: ct.TensorType(shape={tuple(buf.shape)}, dtype=np.float16)")
+        if isinstance(st.shape, EnumeratedShapes) or st.shape.has_symbolic:
+            raise ValueError(f"state {st.name!r}: flexible shape model states are not supported; give the fixed "
+                             f"shape {tuple(buf.shape)}")
+        shape = tuple(int(d) for d in st.shape.shape)
+        if shape != tuple(buf.shape):
+            raise ValueError(f"StateType shape {shape} must match the torch buffer shape {tuple(buf.shape)} "
+                             f"(state {st.name!r})")
+        dtype = st.wrapped_type.dtype_name or ("fp16" if compute_precision == precision.FLOAT16 else "fp32")
+        if dtype != "fp16":
+            raise ValueError(f"state {st.name!r} is {dtype}: Core ML states are fp16 only; declare "
+                             f"ct.StateType(wrapped_type=ct.TensorType(shape={shape}, dtype=np.float16), name={st.name!r})")
+        if buf.dtype not in (torch.float32, torch.float16, torch.float64):
+            raise ValueError(f"state {st.name!r}: the buffer is {buf.dtype}; Core ML states hold fp16, so only "
+                             "floating-point buffers can be states")
+        name = "".join(c if c.isalnum() or c == "_" else "_" for c in st.name)
+        out.append((name, "fp16" if buf.dtype == torch.float16 else "fp32", list(shape), st.name))
+    names = [s[0] for s in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"states: buffer names {[s[3] for s in out]} give the same Core ML name twice")
+    return out
 
 
 def _classifier_spec(cfg):

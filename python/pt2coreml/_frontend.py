@@ -56,7 +56,7 @@ _TRAIN_FLAG = {"aten::dropout": 2, "aten::dropout_": 2,
                "aten::native_dropout": 2}
 
 
-def _to_eval_graph(torch, frozen):
+def _to_eval_graph(torch, frozen, preserve):
     """A graph traced in training mode keeps training=True constants and batch-norm counter
     updates even when frozen in eval mode: turn the dropout flags off, drop the counter updates (their
     results are unused) and freeze again so the running statistics become constants."""
@@ -80,7 +80,7 @@ def _to_eval_graph(torch, frozen):
     if not changed:
         return frozen
     torch._C._jit_pass_dce(graph)
-    return torch._C._freeze_module(frozen, [], True, False)
+    return torch._C._freeze_module(frozen, list(preserve), True, False)
 
 
 def warn_batch_statistics(graph):
@@ -103,11 +103,12 @@ def _is_function(torch, module):
     return isinstance(module, torch.jit.ScriptFunction)
 
 
-def forward_graph(module):
+def forward_graph(module, preserve=()):
     """Freeze `module` (parameters become constants, submodule calls are inlined) and
     return (graph, frozen_module). The user's module is not changed (a module in training
     mode is frozen in eval mode, its flags restored after). A ScriptFunction has no state to
-    freeze: a copy of its graph is converted as written, calls inlined and nothing folded."""
+    freeze: a copy of its graph is converted as written, calls inlined and nothing folded.
+    Attributes named in `preserve` (dotted paths: a stateful model's buffers) stay attribute reads."""
     torch = _torch()
     if _is_function(torch, module):
         graph = module.graph.copy()
@@ -124,19 +125,19 @@ def forward_graph(module):
         flags = [(m, m.training) for m in module.modules()]
         module.eval()
         try:
-            frozen = torch._C._freeze_module(module._c, [], True, False)
+            frozen = torch._C._freeze_module(module._c, list(preserve), True, False)
         finally:
             for m, f in flags:
                 m.training = f
-        frozen = _to_eval_graph(torch, frozen)
+        frozen = _to_eval_graph(torch, frozen, preserve)
     else:
-        frozen = torch._C._freeze_module(module._c, [], True, False)
+        frozen = torch._C._freeze_module(module._c, list(preserve), True, False)
     # A copy: torch never frees a frozen module's graph (its class stays registered), so passes
     # run on the original would grow memory that is never returned, once per convert().
     graph = frozen._get_method("forward").graph.copy()
     torch._C._jit_pass_inline(graph)
     _inline_autograd_functions(torch, graph)
-    _fold_attribute_reads(torch, graph, frozen)
+    _fold_attribute_reads(torch, graph, frozen, preserve)
     # calls inlined only now (functions such as F.nll_loss's reduction lookup) may compare or
     # branch on constants: fold them as freezing folded the rest
     torch._C._jit_pass_constant_propagation(graph)
@@ -145,7 +146,7 @@ def forward_graph(module):
     return graph, frozen
 
 
-def _fold_attribute_reads(torch, graph, frozen):
+def _fold_attribute_reads(torch, graph, frozen, preserve=()):
     """Freezing keeps a parameter read (prim::GetAttr) when alias analysis cannot rule out a write to
     it, e.g. an in-place op on a fresh tensor next to a list holding the parameters
     (pack_padded_sequence(enforce_sorted=False) in front of an RNN). A read nothing in the graph writes
@@ -153,7 +154,7 @@ def _fold_attribute_reads(torch, graph, frozen):
     inputs = list(graph.inputs())
     if not inputs:
         return
-    owners = {inputs[0].unique(): frozen}
+    owners = {inputs[0].unique(): (frozen, "")}
     changed = False
     stack = [graph.nodes()]
     while stack:
@@ -162,14 +163,14 @@ def _fold_attribute_reads(torch, graph, frozen):
                 stack.append(b.nodes())
             if node.kind() != "prim::GetAttr" or node.input().unique() not in owners:
                 continue
-            owner = owners[node.input().unique()]
+            owner, prefix = owners[node.input().unique()]
             name = node.s("name")
-            if not owner.hasattr(name):
+            if not owner.hasattr(name) or prefix + name in preserve:
                 continue
             val = owner.getattr(name)
             out = node.output()
             if isinstance(val, torch._C.ScriptModule):
-                owners[out.unique()] = val
+                owners[out.unique()] = (val, prefix + name + ".")
                 continue
             is_tensors = isinstance(val, torch.Tensor) or (
                 isinstance(val, (list, tuple)) and val and all(isinstance(v, torch.Tensor) for v in val))
@@ -289,6 +290,59 @@ def _inline_autograd_functions(torch, graph):
         node.destroy()
     torch._C._jit_pass_dce(graph)
     torch._C._jit_pass_constant_propagation(graph)
+
+
+def _attribute_reads(graph):
+    """[(dotted attribute name, value)] of every prim::GetAttr chain from self (blocks included) that
+    reads something other than a submodule."""
+    inputs = list(graph.inputs())
+    if not inputs:
+        return []
+    path = {inputs[0].unique(): ""}
+    reads = []
+    stack = [graph.nodes()]
+    while stack:
+        for node in list(stack.pop()):
+            stack.extend(b.nodes() for b in node.blocks())
+            if node.kind() != "prim::GetAttr" or node.input().unique() not in path:
+                continue
+            full = path[node.input().unique()] + node.s("name")
+            out = node.output()
+            if out.type().kind() == "ClassType":
+                path[out.unique()] = full + "."
+            else:
+                reads.append((full, out))
+    return reads
+
+
+def state_inputs(graph, names):
+    """A stateful model's buffers (dotted names, as named_buffers() gives them): every read of one
+    (a prim::GetAttr chain from self) becomes a new graph input, one per buffer, after the others, in
+    the order of `names`."""
+    found = {}
+    for full, out in _attribute_reads(graph):
+        if full in names:
+            found.setdefault(full, []).append(out)
+    for name in names:
+        v = graph.addInput(name.replace(".", "_"))
+        for out in found.get(name, []):
+            v.setType(out.type())
+            out.replaceAllUsesWith(v)
+    _torch()._C._jit_pass_dce(graph)
+
+
+def check_buffer_writes(graph, module):
+    """Freezing keeps the reads of a buffer the model writes in place: without states= such a model
+    cannot keep the buffer between predictions, so say how to declare it."""
+    buffers = dict(module.named_buffers()) if hasattr(module, "named_buffers") else {}
+    for full, _ in _attribute_reads(graph):
+        if full in buffers:
+            b = buffers[full]
+            raise ValueError(
+                f"the model updates its buffer {full!r} in place; a Core ML model keeps such a buffer between "
+                "predictions only as a state (iOS18): convert with states=[ct.StateType(wrapped_type=ct.TensorType("
+                f"shape={tuple(b.shape)}, dtype=np.float16), name={full!r})] and "
+                "minimum_deployment_target=ct.target.iOS18, then predict with state=mlmodel.make_state()")
 
 
 def _split_tensor_list_constants(graph):

@@ -42,6 +42,7 @@ _PARAMS = {
     "reshape": "x shape", "round": "x", "rsqrt": "x epsilon?!", "select": "cond a b", "shape": "x",
     "sigmoid": "x", "sign": "x", "silu": "x", "sin": "x", "sinh": "x",
     "slice_by_index": "x begin end stride?! begin_mask?! end_mask?! squeeze_mask?!", "softmax": "x axis?!",
+    "slice_update": "x update begin end stride?! begin_mask?! end_mask?! squeeze_mask?!",
     "softplus": "x", "split": "x num_splits?! split_sizes?! axis!", "sqrt": "x", "square": "x",
     "squeeze": "x axes?!", "stack": "values* axis!", "sub": "x y", "tan": "x", "tanh": "x", "tile": "x reps",
     "transpose": "x perm!",
@@ -108,7 +109,6 @@ _PARAMS = {
     "sigmoid_hard": "x alpha! beta!",
     "slice_by_size": "x begin size",
     "sliding_windows": "x axis! size! stride?!",
-    "slice_update": "x update begin end stride?! begin_mask?! end_mask?! squeeze_mask?!",
     "softplus_parametric": "x alpha! beta!",
     "softsign": "x",
     "space_to_batch": "x block_shape! paddings!",
@@ -120,8 +120,11 @@ _PARAMS = {
     "upsample_nearest_neighbor": "x scale_factor_height?! scale_factor_width?!",
     "cond": "pred",
     "while_loop": "loop_vars*",
+    "read_state": "input",
+    "write_state": "input data",
 }
 _WITH_BLOCKS = {"cond", "while_loop"}  # need nested blocks: made by lowering scripted control flow
+_STATE_OPS = {"read_state", "write_state"}  # states exist only in conversions with states=: made by the lowering
 
 
 def _parse_params(spec):
@@ -244,6 +247,9 @@ def _build(op, kwargs):
     if op in _WITH_BLOCKS:
         raise NotImplementedError(f"mb.{op}: ops with nested blocks cannot be built from Python; script the "
                                   "loop or branch in the model (prim::If / prim::Loop convert to cond / while_loop)")
+    if op in _STATE_OPS:
+        raise NotImplementedError(f"mb.{op}: model states are read and written by the conversion itself; declare "
+                                  "the buffer with convert(states=[ct.StateType(...)])")
     if params is None:
         raise ValueError(f"mb.{op}: this MIL op has no parameter table in pt2coreml")
     unknown = sorted(set(kwargs) - set(params))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 __all__ = ["TensorType", "ImageType", "RangeDim", "Shape", "EnumeratedShapes", "precision", "target",
-           "colorlayout", "ComputeUnit", "ClassifierConfig"]
+           "colorlayout", "ComputeUnit", "ClassifierConfig", "StateType"]
 
 
 class precision(enum.Enum):
@@ -197,6 +197,34 @@ class TensorType(_InputType):
 
     def __repr__(self):
         return f"TensorType(name={self.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+class StateType:
+    """A state of a stateful model (iOS18): a registered buffer the model updates in place, named as
+    ``named_buffers()`` names it, wrapping a ``TensorType`` of its shape (Core ML states are fp16)::
+
+        ct.StateType(wrapped_type=ct.TensorType(shape=(1, 8, 64), dtype=np.float16), name="k_cache")
+    """
+
+    def __init__(self, wrapped_type, name=None):
+        if not isinstance(wrapped_type, TensorType):
+            raise ValueError(f"StateType only supports ct.TensorType as wrapped_type, got {type(wrapped_type).__name__}")
+        if wrapped_type.name is not None:
+            raise ValueError("name cannot be set in the state wrapped_type: name the StateType instead")
+        if wrapped_type.default_value is not None:
+            raise ValueError("default_value cannot be set in the state wrapped_type")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"state name must be a str, got {type(name).__name__}")
+        self.name = name
+        self.wrapped_type = wrapped_type
+        self.shape = wrapped_type.shape
+        self.dtype = wrapped_type.dtype
+
+    def can_be_output(self):
+        return False
+
+    def __repr__(self):
+        return f"StateType[{self.wrapped_type}]"
 
 
 class ImageType(_InputType):

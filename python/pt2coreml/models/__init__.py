@@ -1,2 +1,2 @@
 """ct.models: the MLModel class."""
-from .model import MLModel  # noqa: F401
+from .model import MLModel, MLState  # noqa: F401

@@ -178,10 +178,18 @@ class MLModel:
         self._prog.save(path, self._desc)
 
     # ---- prediction ----
+    def make_state(self):
+        """A new state for a stateful model (iOS18): its buffers start as zeros, as Core ML's MLModel.makeState()
+        allocates them. Pass it to predict(data, state=...), which reads and updates it; a stateless model gives
+        an empty state."""
+        return MLState(self._prog.states())
+
     def predict(self, data, state=None):
-        """Run the model in the reference runtime: dict name -> np.ndarray in, dict out."""
+        """Run the model in the reference runtime: dict name -> np.ndarray in, dict out. A stateful model
+        takes state=make_state(), updated in place."""
         if not isinstance(data, dict):
             raise TypeError("predict() takes a dict mapping input names to numpy arrays")
+        state_arrays = _state_arrays(self._prog.states(), state)
         ins, outs = self._prog.io()
         names = [n for n, _ in ins]
         in_feats = {f["name"]: f for f in self._desc["inputs"]}
@@ -200,7 +208,7 @@ class MLModel:
         arrays = []
         for name, (dtype, shape) in ins:
             arrays.append(_prepare_input(name, data[name], dtype, shape, in_feats.get(name, {})))
-        results = self._prog.run(arrays)
+        results = self._prog.run(arrays, state_arrays) if state_arrays else self._prog.run(arrays)
         feats = {f["name"]: f for f in self._desc["outputs"]}
         return {name: _finish_output(r, feats.get(name)) for (name, _), r in zip(outs, results)}
 
@@ -209,6 +217,55 @@ class MLModel:
                         for f in self._desc["inputs"])
         outs = ", ".join(f"{f['name']}: {f.get('dtype', '')}{list(f.get('shape', []))}" for f in self._desc["outputs"])
         return f"MLModel(inputs=[{ins}], outputs=[{outs}], spec_version={self._desc.get('spec_version')})"
+
+
+class MLState:
+    """The state buffers of a stateful model (MLModel.make_state()): fp16 arrays, zeros at first, that
+    predict(data, state=...) reads and updates in place. Two states of one model are independent."""
+
+    def __init__(self, specs):
+        self._specs = [(name, tuple(shape)) for name, (_, shape) in specs]
+        self._bufs = {name: np.zeros(shape, dtype=np.float16) for name, shape in self._specs}
+
+    def _buf(self, name):
+        if name not in self._bufs:
+            raise KeyError(f"no state named {name!r}; the model's states are {list(self._bufs)}")
+        return self._bufs[name]
+
+    def read_state(self, name):
+        """A copy of state `name` (np.float16 array)."""
+        return self._buf(name).copy()
+
+    def write_state(self, name, value):
+        """Set state `name` to `value` (an array of its shape, converted to fp16)."""
+        buf = self._buf(name)
+        value = np.asarray(value)
+        if value.shape != buf.shape:
+            raise ValueError(f"state {name!r} has shape {buf.shape}, got an array of shape {value.shape}")
+        if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+            raise TypeError(f"state {name!r} holds fp16 numbers, got an array of {value.dtype}")
+        np.copyto(buf, value.astype(np.float16))
+
+    def __repr__(self):
+        return f"MLState({', '.join(f'{n}: fp16{list(s)}' for n, s in self._specs)})"
+
+
+def _state_arrays(specs, state):
+    """The buffers of `state` in the order of the model's states (None when the model has none)."""
+    if state is not None and not isinstance(state, MLState):
+        raise TypeError(f"state must be an MLState from model.make_state(), got {type(state).__name__}")
+    if not specs:
+        if state is not None and state._specs:
+            raise ValueError("predict(): this model has no states, but state= holds some (from another model)")
+        return None
+    if state is None:
+        raise ValueError(f"predict(): the model is stateful (states {[n for n, _ in specs]}): pass "
+                         "state=model.make_state() (and the same state again for the next step)")
+    want = [(name, tuple(shape)) for name, (_, shape) in specs]
+    if state._specs != want:
+        raise ValueError(f"predict(): the state holds {state._specs} but the model's states are {want}: make it with "
+                         "this model's make_state()")
+    return [state._bufs[name] for name, _ in want]
 
 
 # Color spaces (ImageFeatureType.ColorSpace) -> (name, PIL mode, channels).
