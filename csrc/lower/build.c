@@ -137,6 +137,25 @@ ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
     return lower_finish(cx, op);
 }
 
+ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
+    if (!x) return NULL;
+    int64_t st[IR_MAX_RANK];
+    int cnt, r = x->type.rank;
+    lv *l = lower_list_of(cx, r, reps);
+    if (!l) return NULL;
+    if (!lv_ints(cx, l, st, IR_MAX_RANK, &cnt)) return lb_tile(cx, x, st);
+    ir_value *rv = lower_shape_tensor(cx, l);
+    ir_op *op = rv ? lower_op(cx, IR_OP_TILE, "tile") : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "reps", rv)) return NULL;
+    ir_value *y = lower_finish(cx, op);
+    if (y) /* dims tiled a known number of times keep what is known of their size */
+        for (int i = 0; i < r; i++) {
+            int64_t d = x->type.dims[i], k = reps[i]->i;
+            if (!reps[i]->dyn && (k == 1 || !IR_IS_SYM(d))) y->type.dims[i] = IR_IS_SYM(d) ? d : d * k;
+        }
+    return y;
+}
+
 ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, const float *data, const char *suffix) {
     const char *nm = lower_name(cx, suffix);
     if (!nm) return NULL;

@@ -29,6 +29,8 @@ ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis);
 int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, ir_value **outs);
 /* tile(x, reps). */
 ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps);
+/* tile(x, reps) with reps as int lvs (one per dim of x), built at run time when some are run-time ints. */
+ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps);
 /* A constant tensor of dtype dt (fp32/fp16/int32/bool) from float data. */
 ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, const float *data, const char *suffix);
 /* x * a + b for scalars (skips the identities). */

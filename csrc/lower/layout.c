@@ -15,8 +15,9 @@ static ir_value *tin(lower_ctx *cx, const ts_node *n, int i) {
     return x;
 }
 
-/* x broadcast to `shape` (k dims; -1 keeps x's dim): leading dims added, size-1 dims tiled. */
-static ir_value *broadcast_to(lower_ctx *cx, ir_value *x, int k, const int64_t *shape) {
+/* x broadcast to k dims of sizes want[i] (int lvs, static or run-time; NULL or -1: keep x's dim): leading
+ * dims added, size-1 dims tiled (by a run-time count where the size is known only at run time). */
+static ir_value *broadcast_to(lower_ctx *cx, ir_value *x, int k, lv *const *want) {
     int r = x->type.rank;
     if (k < r) {
         lower_fail(cx, "expand to %d dims of a rank-%d tensor", k, r);
@@ -27,75 +28,96 @@ static ir_value *broadcast_to(lower_ctx *cx, ir_value *x, int k, const int64_t *
         for (int i = 0; i < k - r; i++) lead[i] = i;
         if (!(x = lb_expand(cx, x, k - r, lead))) return NULL;
     }
-    int64_t reps[IR_MAX_RANK];
+    lv *reps[IR_MAX_RANK], *one = lv_int(cx, 1);
+    if (!one) return NULL;
     for (int i = 0; i < k; i++) {
-        int64_t d = x->type.dims[i], want = shape[i];
-        reps[i] = 1;
-        if (want == -1 || want == d) continue;
+        int64_t d = x->type.dims[i];
+        const lv *w = want[i];
+        reps[i] = one;
+        if (!w || (!w->dyn && (w->i == -1 || w->i == d))) continue;
         if (d != 1) {
-            lower_fail(cx, "cannot expand dim %d of size %lld to %lld", i, (long long)d, (long long)want);
+            if (w->dyn) continue; /* torch requires the run-time size to equal x's */
+            lower_fail(cx, "cannot expand dim %d of size %lld to %lld", i, (long long)d, (long long)w->i);
             return NULL;
         }
-        if (want < 0) {
-            lower_fail(cx, "expand to a size known only at run time");
+        if (!w->dyn && w->i < 0) {
+            lower_fail(cx, "cannot expand dim %d to size %lld", i, (long long)w->i);
             return NULL;
         }
-        reps[i] = want;
+        reps[i] = (lv *)w;
     }
-    return lb_tile(cx, x, reps);
+    return lb_tile_lv(cx, x, reps);
 }
 
 /* expand(self, size, implicit=False), broadcast_to(self, size), expand_as(self, other) */
 int lower_expand(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
     if (!x) return -1;
-    int64_t shape[IR_MAX_RANK];
+    lv *want[IR_MAX_RANK];
     int k;
     if (strcmp(n->kind, "aten::expand_as") == 0) {
         ir_value *o = tin(cx, n, 1);
         if (!o) return -1;
         k = o->type.rank;
-        for (int i = 0; i < k; i++) shape[i] = o->type.dims[i] < 0 ? -1 : o->type.dims[i];
+        for (int i = 0; i < k; i++)
+            if (!(want[i] = lower_dim_lv(cx, o, i))) return -1;
     } else {
         lv *l = lower_in(cx, n, 1);
+        int64_t st[IR_MAX_RANK];
         if (!l) return -1;
-        if (lv_ints(cx, l, shape, IR_MAX_RANK, &k)) { /* run-time sizes: fine where they keep x's dim */
+        lv_ints(cx, l, st, IR_MAX_RANK, &k); /* settles the items that fold */
+        if (l->kind == LV_INT) {
+            k = 1;
+            want[0] = l;
+        } else {
             if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n > IR_MAX_RANK)
-                return lower_fail(cx, "expand size must be a list of ints");
+                return lower_fail(cx, "expand size must be a list of at most %d ints", IR_MAX_RANK);
             k = l->n;
             for (int i = 0; i < k; i++) {
-                lv *e = l->items[i];
-                int xi = i - (k - x->type.rank);
-                if (e->kind == LV_INT && !e->dyn) shape[i] = e->i;
-                else if (xi >= 0 && x->type.dims[xi] != 1) shape[i] = -1; /* must equal x's dim */
-                else return lower_fail(cx, "expand to a size known only at run time");
+                want[i] = l->items[i];
+                if (want[i]->kind != LV_INT) return lower_fail(cx, "expand size %d is %s, not an int", i, lv_kind_name(want[i]->kind));
             }
         }
     }
-    ir_value *y = broadcast_to(cx, x, k, shape);
+    ir_value *y = broadcast_to(cx, x, k, want);
     return lower_out_tensor(cx, n, 0, y);
 }
 
-/* repeat(self, repeats), tile(self, dims) */
+/* repeat(self, repeats), tile(self, dims): counts known at conversion time or at run time */
 int lower_repeat(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
-    int64_t reps[IR_MAX_RANK], full[IR_MAX_RANK];
+    lv *l = x ? lower_in(cx, n, 1) : NULL;
+    if (!l) return -1;
+    lv *reps[IR_MAX_RANK], *full[IR_MAX_RANK], *one = lv_int(cx, 1);
+    int64_t st[IR_MAX_RANK];
     int k;
-    if (!x || lower_ints_in(cx, n, 1, reps, IR_MAX_RANK, &k)) return -1;
+    if (!one) return -1;
+    lv_ints(cx, l, st, IR_MAX_RANK, &k); /* settles the items that fold */
+    if (l->kind == LV_INT) {
+        k = 1;
+        reps[0] = l;
+    } else {
+        if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n > IR_MAX_RANK)
+            return lower_fail(cx, "repeats must be a list of at most %d ints", IR_MAX_RANK);
+        k = l->n;
+        for (int i = 0; i < k; i++)
+            if ((reps[i] = l->items[i])->kind != LV_INT) return lower_fail(cx, "repeat %d is %s, not an int", i, lv_kind_name(reps[i]->kind));
+    }
     int r = x->type.rank;
     int tile = strcmp(n->kind, "aten::tile") == 0;
     if (!tile && k < r) return lower_fail(cx, "repeat with %d sizes for a rank-%d tensor", k, r);
     int m = k > r ? k : r;
-    for (int i = 0; i < m; i++) full[i] = i < m - k ? 1 : reps[i - (m - k)];
+    for (int i = 0; i < m; i++) full[i] = i < m - k ? one : reps[i - (m - k)];
     if (m > r) {
         int64_t lead[IR_MAX_RANK];
         for (int i = 0; i < m - r; i++) lead[i] = i;
         if (!(x = lb_expand(cx, x, m - r, lead))) return -1;
     }
     for (int i = 0; i < m; i++)
-        if (full[i] < 0) return lower_fail(cx, "negative repeat");
-        else if (full[i] == 0) return lower_fail(cx, "repeat by 0 (empty result)");
-    ir_value *y = lb_tile(cx, x, full);
+        if (full[i]->dyn) continue; /* a run-time count: the runtime refuses a negative one */
+        else if (full[i]->i < 0) return lower_fail(cx, "negative repeat");
+        else if (full[i]->i == 0) return lower_fail(cx, "repeat by 0 (empty result)");
+    ir_value *y = lb_tile_lv(cx, x, full);
     if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
@@ -238,14 +260,24 @@ int lower_unbind(lower_ctx *cx, const ts_node *n) {
     return lower_out(cx, n, 0, l);
 }
 
-/* narrow(self, dim, start, length) */
+/* narrow(self, dim, start, length); start and length may be known only at run time */
 int lower_narrow(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
     int64_t d, s, len;
     int a;
-    if (!x || lower_int_in(cx, n, 1, &d) || lower_int_in(cx, n, 2, &s) || lower_int_in(cx, n, 3, &len) ||
-        lower_axis(cx, d, x->type.rank, &a))
-        return -1;
+    if (!x || lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+    lv *ls = lower_in(cx, n, 2), *ll = ls ? lower_in(cx, n, 3) : NULL;
+    if (!ll) return -1;
+    if (ls->kind == LV_INT && ll->kind == LV_INT && (ls->dyn || ll->dyn)) { /* end = start + length at run time */
+        ir_value *sv = lower_as_tensor(cx, ls, IR_INT32), *lvv = sv ? lower_as_tensor(cx, ll, IR_INT32) : NULL;
+        ir_value *ev = lvv ? lower_binary(cx, IR_OP_ADD, sv, lvv, "end") : NULL;
+        lv *e = ev ? lv_new(cx, LV_INT) : NULL;
+        if (!e) return -1;
+        e->dyn = 1;
+        e->v = ev;
+        return lower_out_tensor(cx, n, 0, lower_slice_dyn(cx, x, a, ls, e, 1));
+    }
+    if (lower_int_in(cx, n, 2, &s) || lower_int_in(cx, n, 3, &len)) return -1;
     int64_t size = x->type.dims[a];
     if (s < 0) {
         if (size < 0) return lower_fail(cx, "negative start on a symbolic dim");

@@ -79,13 +79,51 @@ static ir_value *pad_nd(lower_ctx *cx, ir_value *x, int np, const int64_t *tp, c
     return lower_finish(cx, op);
 }
 
+/* Amounts known only at run time (sizes computed from x.size()): one MIL pad whose pad input is built at run
+ * time, two entries per dim of x as MIL requires of a non-constant pad. Run-time amounts must be >= 0 (the
+ * runtime refuses a negative one); circular padding needs them at conversion time. */
+static ir_value *pad_dyn(lower_ctx *cx, ir_value *x, lv *l, const char *mode, double value) {
+    int r = x->type.rank, np = l->n;
+    if (np % 2 || np / 2 > r) {
+        lower_fail(cx, "pad of %d values for a rank-%d tensor", np, r);
+        return NULL;
+    }
+    if (strcmp(mode, "circular") == 0) {
+        lower_fail(cx, "circular padding by amounts known only at run time (this lowering slices the input by "
+                       "them and needs them at conversion time)");
+        return NULL;
+    }
+    lv *zero = lv_int(cx, 0), *m = lv_new(cx, LV_LIST);
+    lv **items = m ? pc_alloc(cx->p->arena, sizeof(lv *) * 2 * (size_t)r) : NULL;
+    if (!zero || !items) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    for (int d = 0; d < r; d++) { /* torch pair i is dim r-1-i */
+        int i = r - 1 - d;
+        items[2 * d] = i < np / 2 ? l->items[2 * i] : zero;
+        items[2 * d + 1] = i < np / 2 ? l->items[2 * i + 1] : zero;
+    }
+    m->n = 2 * r;
+    m->items = items;
+    ir_value *pv = lower_shape_tensor(cx, m);
+    ir_op *op = pv ? lower_op(cx, IR_OP_PAD, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "pad", pv) || lower_param_str(cx, op, "mode", mode))
+        return NULL;
+    if (strcmp(mode, "constant") == 0 && lower_param_f(cx, op, "constant_val", value, x->type.dtype)) return NULL;
+    return lower_finish(cx, op);
+}
+
 /* constant_pad_nd(self, pad, value=0); pad(self, pad, mode="constant", value=None);
  * reflection_padNd / replication_padNd(self, padding). */
 int lower_pad(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t tp[2 * IR_MAX_RANK];
     int np;
-    if (!x || lower_ints_in(cx, n, 1, tp, 2 * IR_MAX_RANK, &np)) return -1;
+    lv *pl = x ? lower_in(cx, n, 1) : NULL;
+    if (!pl) return -1;
+    int dyn = (pl->kind == LV_LIST || pl->kind == LV_TUPLE) && lv_ints(cx, pl, tp, 2 * IR_MAX_RANK, &np);
+    if (!dyn && lower_ints_in(cx, n, 1, tp, 2 * IR_MAX_RANK, &np)) return -1;
     if (x->type.rank < 0) return lower_fail(cx, "the input's rank is unknown");
     const char *mode = "constant";
     double value = 0;
@@ -109,5 +147,5 @@ int lower_pad(lower_ctx *cx, const ts_node *n) {
         if (strcmp(mode, "reflect") && strcmp(mode, "replicate") && strcmp(mode, "constant") && strcmp(mode, "circular"))
             return lower_fail(cx, "pad mode '%s'", mode);
     }
-    return lower_out_tensor(cx, n, 0, pad_nd(cx, x, np, tp, mode, value));
+    return lower_out_tensor(cx, n, 0, dyn ? pad_dyn(cx, x, pl, mode, value) : pad_nd(cx, x, np, tp, mode, value));
 }

@@ -6,8 +6,7 @@
 
 #include <string.h>
 
-/* Dimension d of x as an lv: a compile-time int, or a run-time int32 scalar. */
-static lv *dim_lv(lower_ctx *cx, ir_value *x, int d) {
+lv *lower_dim_lv(lower_ctx *cx, ir_value *x, int d) {
     if (x->type.dims[d] >= 0) return lv_int(cx, x->type.dims[d]);
     ir_value *s = lower_unary(cx, IR_OP_SHAPE, x, "shape");
     ir_value *idx = s ? lower_const_scalar(cx, d, IR_INT32, "index") : NULL;
@@ -39,7 +38,7 @@ int lower_size(lower_ctx *cx, const ts_node *n) {
         int64_t d;
         int a;
         if (lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
-        return lower_out(cx, n, 0, dim_lv(cx, x, a));
+        return lower_out(cx, n, 0, lower_dim_lv(cx, x, a));
     }
     lv *l = lv_new(cx, LV_LIST);
     if (!l) return -1;
@@ -47,7 +46,7 @@ int lower_size(lower_ctx *cx, const ts_node *n) {
     l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n ? l->n : 1));
     if (!l->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int i = 0; i < l->n; i++)
-        if (!(l->items[i] = dim_lv(cx, x, i))) return -1;
+        if (!(l->items[i] = lower_dim_lv(cx, x, i))) return -1;
     return lower_out(cx, n, 0, l);
 }
 
@@ -126,7 +125,7 @@ int lower_flatten(lower_ctx *cx, const ts_node *n) {
     }
     for (int i = 0; i < r; i++) {
         if (i > s && i <= e) continue;
-        lv *d = i == s ? lv_int(cx, dyn ? -1 : prod) : dim_lv(cx, x, i);
+        lv *d = i == s ? lv_int(cx, dyn ? -1 : prod) : lower_dim_lv(cx, x, i);
         if (!d) return -1;
         shape->items[shape->n++] = d;
     }
@@ -248,8 +247,7 @@ int lower_squeeze(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
 }
 
-/* slice_by_index over one axis with bounds known at run time (lvs; NULL end: to the end). */
-static ir_value *slice_axis_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
+ir_value *lower_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
     int r = x->type.rank;
     lv *bl = lv_new(cx, LV_LIST), *el = lv_new(cx, LV_LIST);
     if (!bl || !el || !(bl->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)) ||
@@ -309,7 +307,7 @@ int lower_slice(lower_ctx *cx, const ts_node *n) {
         lv *b = !ls || ls->kind == LV_NONE ? lv_int(cx, 0) : ls;
         lv *e = !le || le->kind == LV_NONE || (!le->dyn && le->i >= INT32_MAX) ? NULL : le;
         if (!b) return -1;
-        return lower_out_tensor(cx, n, 0, slice_axis_dyn(cx, x, a, b, e, step));
+        return lower_out_tensor(cx, n, 0, lower_slice_dyn(cx, x, a, b, e, step));
     }
     if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_int_in(cx, n, 2, &start)) return -1;
     if (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_int_in(cx, n, 3, &end)) return -1;
@@ -341,7 +339,7 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     if (!li) return -1;
     if (li->dyn) { /* index known at run time: gather (a negative index counts from the end) */
         ir_value *i = lower_as_tensor(cx, li, IR_INT32);
-        lv *len = i ? dim_lv(cx, x, a) : NULL;
+        lv *len = i ? lower_dim_lv(cx, x, a) : NULL;
         ir_value *lt = len ? lower_as_tensor(cx, len, IR_INT32) : NULL;
         ir_value *zero = lt ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
         ir_value *neg = zero ? lower_binary(cx, IR_OP_LESS, i, zero, "neg") : NULL;
