@@ -373,15 +373,15 @@ int lower_meshgrid(lower_ctx *cx, const ts_node *n) {
     }
     int k = l->n;
     ir_value *v[IR_MAX_RANK];
-    int64_t full[IR_MAX_RANK];
+    lv *full[IR_MAX_RANK], *one = lv_int(cx, 1); /* sizes: known now or at run time */
+    if (!one) return -1;
     for (int i = 0; i < k; i++) {
         if (!(v[i] = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
-        if (v[i]->type.rank > 1 || (v[i]->type.rank == 1 && v[i]->type.dims[0] < 0))
-            return lower_fail(cx, "meshgrid of a non-vector or symbolic size");
-        full[i] = v[i]->type.rank ? v[i]->type.dims[0] : 1;
+        if (v[i]->type.rank > 1) return lower_fail(cx, "meshgrid of a rank-%d tensor (needs 0-D or 1-D)", v[i]->type.rank);
+        if (!(full[i] = v[i]->type.rank ? lower_dim_lv(cx, v[i], 0) : one)) return -1;
     }
     if (xy && k >= 2) {
-        int64_t t = full[0];
+        lv *t = full[0];
         full[0] = full[1];
         full[1] = t;
     }
@@ -392,12 +392,17 @@ int lower_meshgrid(lower_ctx *cx, const ts_node *n) {
     if (!out->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int i = 0; i < k; i++) {
         int pos = xy && k >= 2 && i < 2 ? 1 - i : i;
-        int64_t shape[IR_MAX_RANK], reps[IR_MAX_RANK];
+        int64_t axes[IR_MAX_RANK], ones[IR_MAX_RANK];
+        lv *reps[IR_MAX_RANK];
+        int na = 0;
         for (int j = 0; j < k; j++) {
-            shape[j] = j == pos ? full[j] : 1;
-            reps[j] = j == pos ? 1 : full[j];
+            reps[j] = j == pos ? one : full[j];
+            ones[j] = 1;
+            if (j != pos) axes[na++] = j;
         }
-        ir_value *y = lb_tile(cx, lower_reshape(cx, v[i], k, shape, "axis"), reps);
+        ir_value *placed = !v[i]->type.rank ? lower_reshape(cx, v[i], k, ones, "axis") : na ? lb_expand(cx, v[i], na, axes) : v[i];
+        ir_value *y = placed ? lb_tile_lv(cx, placed, reps) : NULL;
+        if (y == v[i]) y = lower_unary(cx, IR_OP_IDENTITY, y, NULL);
         if (!(out->items[i] = lv_tensor(cx, y)) || !y) return -1;
     }
     return lower_out(cx, n, 0, out);
