@@ -122,11 +122,12 @@ int lower_repeat(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, y);
 }
 
-/* repeat_interleave(self, repeats: int | Tensor, dim=None, output_size=None): an int repeats via
- * expand_dims + tile + reshape; a tensor of repeats (known at conversion time) via gather. */
+/* repeat_interleave(self, repeats: int | Tensor, dim=None, output_size=None): an int (known now or at run
+ * time) repeats via expand_dims + tile + reshape; a tensor of repeats (known at conversion time) via gather.
+ * A tensor of counts known only at run time makes a data-dependent shape and fails. */
 int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
-    if (!x || lb_static(cx, x, "repeat_interleave")) return -1;
+    if (!x) return -1;
     int a = 0;
     if (n->nin > 2 && !lower_is_none(cx, n, 2)) {
         int64_t d;
@@ -137,19 +138,30 @@ int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
     }
     lv *rl = lower_in(cx, n, 1);
     if (!rl) return -1;
-    int64_t size = x->type.dims[a];
-    if (rl->kind == LV_INT && !rl->dyn) {
-        int64_t k = rl->i, shape[IR_MAX_RANK], reps[IR_MAX_RANK], ax = a + 1;
-        if (k < 1) return lower_fail(cx, "repeats must be >= 1");
+    int64_t size = x->type.dims[a], rs;
+    int nrs;
+    lv_ints(cx, rl, &rs, 1, &nrs); /* settles a count that folds */
+    if (rl->kind == LV_INT) { /* one count, known now or at run time: expand_dims + tile + reshape */
+        if (!rl->dyn && rl->i < 1) return lower_fail(cx, "repeats must be >= 1");
+        int64_t ax = a + 1;
+        lv *reps[IR_MAX_RANK], *shape[IR_MAX_RANK], *one = lv_int(cx, 1), *rest = lv_int(cx, -1);
+        if (!one || !rest) return -1;
         ir_value *e = lb_expand(cx, x, 1, &ax);
-        for (int i = 0; i <= x->type.rank; i++) reps[i] = i == a + 1 ? k : 1;
-        ir_value *t = lb_tile(cx, e, reps);
-        for (int i = 0; i < x->type.rank; i++) shape[i] = i == a ? size * k : x->type.dims[i];
-        return lower_out_tensor(cx, n, 0, t ? lower_reshape(cx, t, x->type.rank, shape, NULL) : NULL);
+        for (int i = 0; i <= x->type.rank; i++) reps[i] = i == a + 1 ? rl : one;
+        for (int i = 0; i < x->type.rank; i++)
+            if (!(shape[i] = i == a ? rest : lower_dim_lv(cx, x, i))) return -1;
+        ir_value *t = e ? lb_tile_lv(cx, e, reps) : NULL;
+        lv *sl = t ? lower_list_of(cx, x->type.rank, shape) : NULL;
+        ir_value *y = sl ? lower_reshape_lv(cx, t, sl) : NULL;
+        if (y && !rl->dyn && size >= 0) y->type.dims[a] = size * rl->i;
+        return lower_out_tensor(cx, n, 0, y);
     }
+    if (lb_static(cx, x, "repeat_interleave by a tensor of counts")) return -1;
     ir_value *rv = lower_as_tensor(cx, rl, IR_DT_INVALID);
     if (!rv) return -1;
-    if (!rv->konst || rv->type.rank > 1) return lower_fail(cx, "repeats must be an int or a constant tensor");
+    if (!rv->konst || rv->type.rank > 1)
+        return lower_fail(cx, "repeats must be an int or a tensor known at conversion time (counts known only at run "
+                              "time give a data-dependent shape)");
     int64_t cnt = rv->konst->count, total = 0;
     if (cnt != 1 && cnt != size) return lower_fail(cx, "%lld repeats for size %lld", (long long)cnt, (long long)size);
     for (int64_t i = 0; i < cnt; i++) total += ir_const_get_i64(rv->konst, i) * (cnt == 1 ? size : 1);

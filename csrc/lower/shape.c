@@ -63,8 +63,7 @@ int lower_numel(lower_ctx *cx, const ts_node *n) {
     return lower_out(cx, n, 0, lv_int(cx, k));
 }
 
-/* reshape to a shape given as an lv list (static -> const shape; else built at run time). */
-static ir_value *reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
+ir_value *lower_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
     ir_value *s = lower_shape_tensor(cx, shape);
     ir_op *op = s ? lower_op(cx, IR_OP_RESHAPE, NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
@@ -100,7 +99,7 @@ int lower_reshape_op(lower_ctx *cx, const ts_node *n) {
         }
         return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, cnt, v, NULL));
     }
-    return lower_out_tensor(cx, n, 0, reshape_lv(cx, x, s));
+    return lower_out_tensor(cx, n, 0, lower_reshape_lv(cx, x, s));
 }
 
 /* flatten(self, start_dim=0, end_dim=-1) */
@@ -129,7 +128,7 @@ int lower_flatten(lower_ctx *cx, const ts_node *n) {
         if (!d) return -1;
         shape->items[shape->n++] = d;
     }
-    return lower_out_tensor(cx, n, 0, reshape_lv(cx, x, shape));
+    return lower_out_tensor(cx, n, 0, lower_reshape_lv(cx, x, shape));
 }
 
 static ir_value *transpose(lower_ctx *cx, ir_value *x, int r, const int64_t *perm) {
