@@ -480,6 +480,41 @@ int lower_diag(lower_ctx *cx, const ts_node *n) {
 /* Tensor.unfold(dimension, size, step): the windows x[.., w*step : w*step+size, ..] along dim, the window
  * index in dim's place and the window's elements as a new last dim. One gather with constant indices
  * (w*step + j), a reshape and a transpose. */
+/* Tensor.unfold of an input with symbolic dims: window starts range(0, nw * step, step) with
+ * nw = (len - size) / step + 1 counted at run time, plus range(size); one gather with these [nw, size]
+ * indices puts the window axis after `a`, and a transpose moves it last. */
+static ir_value *unfold_dyn(lower_ctx *cx, ir_value *x, int a, int64_t size, int64_t step) {
+    int r = x->type.rank;
+    if (size < 0 || step <= 0) {
+        lower_fail(cx, "unfold size %lld / step %lld", (long long)size, (long long)step);
+        return NULL;
+    }
+    lv *len = lower_dim_lv(cx, x, a);
+    if (!len) return NULL;
+    ir_value *lenv = lower_as_tensor(cx, len, IR_INT32);
+    ir_value *span = lenv ? lb_scalar_op(cx, IR_OP_SUB, lenv, (double)size) : NULL;
+    ir_value *nw = span ? lb_scalar_op(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_FLOOR_DIV, span, (double)step), 1) : NULL;
+    ir_value *end = nw ? lb_scalar_op(cx, IR_OP_MUL, nw, (double)step) : NULL;
+    ir_value *zero = end ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+    ir_value *st = zero ? lower_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
+    ir_op *op = st ? lower_op(cx, IR_OP_RANGE_1D, "starts") : NULL;
+    if (!op || ir_op_set_input(op, "end", end) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", st))
+        return NULL;
+    ir_value *starts = lower_finish(cx, op);
+    int64_t one = 1;
+    starts = starts ? lb_expand(cx, starts, 1, &one) : NULL; /* [nw, 1] */
+    float *off = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
+    if (!off || !starts) return NULL;
+    for (int64_t j = 0; j < size; j++) off[j] = (float)j;
+    ir_value *idx = lower_binary(cx, IR_OP_ADD, starts, lb_const(cx, IR_INT32, 1, &size, off, "offsets"), "windows");
+    ir_value *g = idx ? lb_gather(cx, x, idx, a) : NULL;
+    int64_t perm[IR_MAX_RANK + 1];
+    for (int i = 0, k = 0; i <= r; i++)
+        if (i != a + 1) perm[k++] = i;
+    perm[r] = a + 1;
+    return g ? lb_transpose(cx, g, perm) : NULL;
+}
+
 int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t dim, size, step;
@@ -491,7 +526,8 @@ int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
         int64_t one = 1;
         return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, 1, &one, NULL));
     }
-    if (lower_axis(cx, dim, r, &a) || lb_static(cx, x, "unfold's input")) return -1;
+    if (lower_axis(cx, dim, r, &a)) return -1;
+    if (ir_type_numel(&x->type) < 0) return lower_out_tensor(cx, n, 0, unfold_dyn(cx, x, a, size, step));
     int64_t len = x->type.dims[a];
     if (size < 0 || size > len || step <= 0)
         return lower_fail(cx, "size %lld / step %lld do not fit dim %d of size %lld", (long long)size, (long long)step, a,
