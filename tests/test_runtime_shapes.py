@@ -375,3 +375,71 @@ def test_enumerated_shapes_same_padding_and_interpolate():
 
     shapes = ct.EnumeratedShapes([(1, 3, 16, 16), (1, 3, 9, 13), (1, 3, 32, 24)], default=(1, 3, 16, 16))
     _run_shapes(Net(), shapes, [(16, 16), (9, 13), (32, 24)])
+
+
+# ---- values MIL's ops take as constants, given at run time ----
+class FullOfSize(torch.nn.Module):
+    """torch.full with a value from the input's size (MIL's fill takes a constant value)."""
+
+    def forward(self, x):
+        return x + torch.full((1, 1, 1, 1), x.size(2)) + torch.full_like(x, x.size(3) * 0.5)
+
+
+class StepFromSize(torch.nn.Module):
+    """A slice step from the input's size (MIL's slice_by_index takes a constant stride)."""
+
+    def forward(self, x):
+        k = x.size(2) // 4
+        return x[:, :, ::k] + 1, x[:, :, 1 : x.size(2) - 1 : k, -x.size(3) // 2 :: 2]
+
+
+class RollBySize(torch.nn.Module):
+    def forward(self, x):
+        return torch.roll(x, x.size(2) // 3, 2) + torch.roll(x, (1, -x.size(3) // 2), (2, 3))
+
+
+class CircularPad(torch.nn.Module):
+    def forward(self, x):
+        return F.pad(x, (x.size(3) // 4, 1, 2, x.size(2) // 3), mode="circular")
+
+
+@pytest.mark.parametrize("script", [False, True])
+def test_full_with_value_from_size(script):
+    _run_shapes(FullOfSize(), HW, SIZES, script=script)
+
+
+@pytest.mark.parametrize("script", [False, True])
+def test_slice_step_from_size(script):
+    _run_shapes(StepFromSize(), HW, SIZES, script=script)
+
+
+def test_roll_by_size_scripted():
+    """(tracing records torch.roll's shifts as numbers: only scripting keeps them computed)"""
+    _run_shapes(RollBySize(), HW, SIZES, script=True)
+
+
+def test_roll_on_run_time_shape_traced():
+    class Roll(torch.nn.Module):
+        def forward(self, x):
+            return torch.roll(x, (2, -3), (2, 3)) - torch.roll(x, 5)
+
+    _run_shapes(Roll(), HW, SIZES)
+
+
+@pytest.mark.parametrize("script", [False, True])
+def test_circular_pad_by_size(script):
+    _run_shapes(CircularPad(), HW, SIZES, script=script)
+
+
+def test_run_time_scale_factor_names_the_mil_constant():
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, scale_factor=float(x.size(2)) / 8.0, mode="nearest")
+
+    sm = torch.jit.script(Net().eval())
+    with pytest.raises(ct.ConversionError) as ei:
+        ct.convert(sm, inputs=[ct.TensorType(name="x", shape=HW)])
+    msg = str(ei.value)
+    for frag in ("aten::upsample_nearest2d", "upsample_nearest_neighbor", "scale_factor_height",
+                 "constants known at conversion time"):
+        assert frag in msg, (frag, msg)

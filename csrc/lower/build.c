@@ -137,6 +137,30 @@ ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
     return lower_finish(cx, op);
 }
 
+ir_value *lb_scalar(lower_ctx *cx, lv *l, ir_dtype dt) {
+    ir_value *v = lower_as_tensor(cx, l, dt);
+    if (v && v->type.rank) v = lower_reshape(cx, v, 0, NULL, "scalar");
+    return v;
+}
+
+ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffix) {
+    ir_value *zero = end ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+    ir_value *st = zero ? lower_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
+    ir_op *op = st ? lower_op(cx, IR_OP_RANGE_1D, suffix) : NULL;
+    if (!op || ir_op_set_input(op, "end", end) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", st))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) {
+    lv *len = lower_dim_lv(cx, x, axis);
+    ir_value *lv_len = len ? lb_scalar(cx, len, IR_INT32) : NULL, *cv = lv_len ? lb_scalar(cx, count, IR_INT32) : NULL;
+    ir_value *sv = cv ? lb_scalar(cx, shift, IR_INT32) : NULL;
+    ir_value *r = sv ? lb_range(cx, cv, 1, "positions") : NULL;
+    ir_value *idx = r ? lower_binary(cx, IR_OP_MOD, lower_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped") : NULL;
+    return idx ? lb_gather(cx, x, idx, axis) : NULL;
+}
+
 ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
     if (!x) return NULL;
     int64_t st[IR_MAX_RANK];

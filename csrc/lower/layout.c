@@ -205,11 +205,54 @@ int lower_flip(lower_ctx *cx, const ts_node *n) {
 }
 
 /* roll(self, shifts, dims=[]): per dim, concat(tail, head); no dims: over the flattened tensor. */
+/* roll with a shift known only at run time, or of a tensor with symbolic dims: per dim, a gather at
+ * (i - shift) mod size. */
+static int roll_dyn(lower_ctx *cx, const ts_node *n, ir_value *x) {
+    lv *sl = lower_in(cx, n, 1), *sh[IR_MAX_RANK];
+    int64_t dims[IR_MAX_RANK];
+    int ns = 1, nd = 0, r = x->type.rank;
+    if (!sl) return -1;
+    if (sl->kind == LV_LIST || sl->kind == LV_TUPLE) {
+        if ((ns = sl->n) > IR_MAX_RANK) return lower_fail(cx, "roll with %d shifts", ns);
+        for (int i = 0; i < ns; i++) sh[i] = sl->items[i];
+    } else {
+        sh[0] = sl;
+    }
+    for (int i = 0; i < ns; i++)
+        if (sh[i]->kind != LV_INT) return lower_fail(cx, "roll shift %d is %s, not an int", i, lv_kind_name(sh[i]->kind));
+    if (n->nin > 2 && lower_ints_in(cx, n, 2, dims, IR_MAX_RANK, &nd)) return -1;
+    ir_value *src = x;
+    if (nd == 0) {
+        int64_t all = -1;
+        if (ns != 1) return lower_fail(cx, "roll without dims takes one shift");
+        if (!(x = lower_reshape(cx, x, 1, &all, "flat"))) return -1;
+        dims[0] = 0;
+        nd = 1;
+    }
+    if (nd != ns) return lower_fail(cx, "%d shifts for %d dims", ns, nd);
+    for (int i = 0; i < nd && x; i++) {
+        int a;
+        if (lower_axis(cx, dims[i], x->type.rank, &a)) return -1;
+        lv *size = lower_dim_lv(cx, x, a);
+        x = size ? lb_cyclic(cx, x, a, size, sh[i]) : NULL;
+    }
+    if (x && x->type.rank != r) {
+        lv *shape[IR_MAX_RANK];
+        for (int i = 0; i < r; i++)
+            if (!(shape[i] = lower_dim_lv(cx, src, i))) return -1;
+        lv *l = lower_list_of(cx, r, shape);
+        x = l ? lower_reshape_lv(cx, x, l) : NULL;
+    }
+    return lower_out_tensor(cx, n, 0, x);
+}
+
 int lower_roll(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
     int64_t sh[IR_MAX_RANK], dims[IR_MAX_RANK];
     int ns, nd = 0;
-    if (!x || lb_static(cx, x, "roll") || lower_ints_in(cx, n, 1, sh, IR_MAX_RANK, &ns)) return -1;
+    lv *sl = x ? lower_in(cx, n, 1) : NULL;
+    if (!sl) return -1;
+    if (ir_type_numel(&x->type) < 0 || lv_ints(cx, sl, sh, IR_MAX_RANK, &ns)) return roll_dyn(cx, n, x);
     if (n->nin > 2 && lower_ints_in(cx, n, 2, dims, IR_MAX_RANK, &nd)) return -1;
     ir_value *src = x;
     if (nd == 0) {
@@ -491,16 +534,11 @@ static ir_value *unfold_dyn(lower_ctx *cx, ir_value *x, int a, int64_t size, int
     }
     lv *len = lower_dim_lv(cx, x, a);
     if (!len) return NULL;
-    ir_value *lenv = lower_as_tensor(cx, len, IR_INT32);
+    ir_value *lenv = lb_scalar(cx, len, IR_INT32);
     ir_value *span = lenv ? lb_scalar_op(cx, IR_OP_SUB, lenv, (double)size) : NULL;
     ir_value *nw = span ? lb_scalar_op(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_FLOOR_DIV, span, (double)step), 1) : NULL;
     ir_value *end = nw ? lb_scalar_op(cx, IR_OP_MUL, nw, (double)step) : NULL;
-    ir_value *zero = end ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
-    ir_value *st = zero ? lower_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
-    ir_op *op = st ? lower_op(cx, IR_OP_RANGE_1D, "starts") : NULL;
-    if (!op || ir_op_set_input(op, "end", end) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", st))
-        return NULL;
-    ir_value *starts = lower_finish(cx, op);
+    ir_value *starts = end ? lb_range(cx, end, step, "starts") : NULL;
     int64_t one = 1;
     starts = starts ? lb_expand(cx, starts, 1, &one) : NULL; /* [nw, 1] */
     float *off = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));

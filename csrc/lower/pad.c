@@ -81,17 +81,29 @@ static ir_value *pad_nd(lower_ctx *cx, ir_value *x, int np, const int64_t *tp, c
 
 /* Amounts known only at run time (sizes computed from x.size()): one MIL pad whose pad input is built at run
  * time, two entries per dim of x as MIL requires of a non-constant pad. Run-time amounts must be >= 0 (the
- * runtime refuses a negative one); circular padding needs them at conversion time. */
+ * runtime refuses a negative one); circular padding gathers at wrapped positions (negative amounts crop). */
 static ir_value *pad_dyn(lower_ctx *cx, ir_value *x, lv *l, const char *mode, double value) {
     int r = x->type.rank, np = l->n;
     if (np % 2 || np / 2 > r) {
         lower_fail(cx, "pad of %d values for a rank-%d tensor", np, r);
         return NULL;
     }
-    if (strcmp(mode, "circular") == 0) {
-        lower_fail(cx, "circular padding by amounts known only at run time (this lowering slices the input by "
-                       "them and needs them at conversion time)");
-        return NULL;
+    if (strcmp(mode, "circular") == 0) { /* per dim: a gather at (i - before) mod size */
+        for (int i = 0; i < np / 2 && x; i++) {
+            int d = r - 1 - i;
+            lv *lo = l->items[2 * i], *hi = l->items[2 * i + 1], *size = lower_dim_lv(cx, x, d);
+            if (!size) return NULL;
+            if (!lo->dyn && !hi->dyn && lo->i == 0 && hi->i == 0) continue;
+            ir_value *c = lb_scalar(cx, size, IR_INT32);
+            c = c ? lower_binary(cx, IR_OP_ADD, c, lb_scalar(cx, lo, IR_INT32), "count") : NULL;
+            c = c ? lower_binary(cx, IR_OP_ADD, c, lb_scalar(cx, hi, IR_INT32), "count") : NULL;
+            lv *cnt = c ? lv_new(cx, LV_INT) : NULL;
+            if (!cnt) return NULL;
+            cnt->dyn = 1;
+            cnt->v = c;
+            x = lb_cyclic(cx, x, d, cnt, lo);
+        }
+        return x;
     }
     lv *zero = lv_int(cx, 0), *m = lv_new(cx, LV_LIST);
     lv **items = m ? pc_alloc(cx->p->arena, sizeof(lv *) * 2 * (size_t)r) : NULL;

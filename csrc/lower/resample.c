@@ -29,6 +29,12 @@ static ir_value *image_in(lower_ctx *cx, const ts_node *n, int64_t *H, int64_t *
     return x;
 }
 
+static int scale_const_fail(lower_ctx *cx, const ts_node *n) {
+    return lower_fail(cx, "scale factors known only at run time: MIL's %s takes scale_factor_height / scale_factor_width "
+                          "as constants known at conversion time (interpolate to a size= computed from the input's "
+                          "size instead)", strstr(n->kind, "nearest") ? "upsample_nearest_neighbor" : "upsample_bilinear");
+}
+
 /* Two scale factors from input i: a list of 2 numbers, a single number, or None (*given = 0). */
 static int scales_in(lower_ctx *cx, const ts_node *n, int i, double *s, int *given) {
     *given = 0;
@@ -39,14 +45,16 @@ static int scales_in(lower_ctx *cx, const ts_node *n, int i, double *s, int *giv
         if (l->n != 2) return lower_fail(cx, "scale factors: %d values for 2 spatial dims", l->n);
         for (int k = 0; k < 2; k++) {
             lv *x = l->items[k];
-            if (x->dyn || (x->kind != LV_FLOAT && x->kind != LV_INT))
-                return lower_fail(cx, "scale factors must be known at conversion time");
+            if (x->dyn) return scale_const_fail(cx, n);
+            if (x->kind != LV_FLOAT && x->kind != LV_INT) return lower_fail(cx, "scale factors must be numbers");
             s[k] = x->kind == LV_FLOAT ? x->f : (double)x->i;
         }
     } else if ((l->kind == LV_FLOAT || l->kind == LV_INT) && !l->dyn) {
         s[0] = s[1] = l->kind == LV_FLOAT ? l->f : (double)l->i;
+    } else if (l->dyn) {
+        return scale_const_fail(cx, n);
     } else {
-        return lower_fail(cx, "scale factors must be known at conversion time");
+        return lower_fail(cx, "scale factors must be numbers");
     }
     if (!(s[0] > 0) || !(s[1] > 0)) return lower_fail(cx, "scale factors must be > 0, got %g and %g", s[0], s[1]);
     *given = 1;
@@ -100,23 +108,12 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
  * each output row / column to its source ones at run time (torch's formulas on range_1d, then gathers), as
  * MIL's resize_* ops need their target sizes at conversion time. */
 
-/* A rank-0 value of lv l as dtype dt. */
-static ir_value *scalar_of(lower_ctx *cx, lv *l, ir_dtype dt) {
-    ir_value *v = lower_as_tensor(cx, l, dt);
-    if (v && v->type.rank) v = lower_reshape(cx, v, 0, NULL, "scalar");
-    return v;
-}
-
 /* x resampled along axis a (2 or 3) from run-time size `in` to `out` (int lvs): nearest or bilinear with
  * torch's source-index formulas; scale > 0: the factor torch maps with (1 / scale), else in / out. */
 static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *out, int bilinear, int ac, double scale) {
-    ir_value *vin = scalar_of(cx, in, IR_FP32), *vout = vin ? scalar_of(cx, out, IR_INT32) : NULL;
-    ir_value *zero = vout ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
-    ir_value *one = zero ? lower_const_scalar(cx, 1, IR_INT32, "one") : NULL;
-    ir_op *op = one ? lower_op(cx, IR_OP_RANGE_1D, "dst") : NULL;
-    if (!op || ir_op_set_input(op, "end", vout) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", one))
-        return NULL;
-    ir_value *dst = lower_cast(cx, lower_finish(cx, op), IR_FP32, "dstf");
+    ir_value *vin = lb_scalar(cx, in, IR_FP32), *vout = vin ? lb_scalar(cx, out, IR_INT32) : NULL;
+    ir_value *r0 = vout ? lb_range(cx, vout, 1, "dst") : NULL;
+    ir_value *dst = r0 ? lower_cast(cx, r0, IR_FP32, "dstf") : NULL;
     ir_value *fout = dst ? lower_cast(cx, vout, IR_FP32, "outf") : NULL, *r;
     if (!fout) return NULL;
     if (bilinear && ac) { /* (in - 1) / (out - 1), 0 for a single output */

@@ -291,6 +291,34 @@ static int slice_list(lower_ctx *cx, const ts_node *n, lv *src) {
     return lower_out(cx, n, 0, l);
 }
 
+/* A slice bound v (an int lv; NULL: `dflt`) as Python reads it for a dim of run-time size len: counted from
+ * the end when negative, clamped to [0, len]. A rank-0 int32 value. */
+static ir_value *bound_dyn(lower_ctx *cx, lv *v, ir_value *len, ir_value *dflt) {
+    if (!v || v->kind == LV_NONE) return dflt;
+    if (!v->dyn && v->i >= INT32_MAX) return len; /* "to the end" as tracing writes it */
+    if (!v->dyn && v->i <= INT32_MIN) return lower_const_scalar(cx, 0, IR_INT32, "zero");
+    ir_value *b = lb_scalar(cx, v, IR_INT32);
+    ir_value *neg = b ? lower_cast(cx, lb_scalar_op(cx, IR_OP_LESS, b, 0), IR_INT32, "neg") : NULL;
+    ir_value *w = neg ? lower_binary(cx, IR_OP_ADD, b, lower_binary(cx, IR_OP_MUL, neg, len, "wrap"), "bound") : NULL;
+    w = w ? lb_scalar_op(cx, IR_OP_MAXIMUM, w, 0) : NULL;
+    return w ? lower_binary(cx, IR_OP_MINIMUM, w, len, "clamped") : NULL;
+}
+
+/* x[b:e:step] along axis a with a step known only at run time (MIL's slice_by_index takes its stride as a
+ * constant): a gather at range_1d(b, e, step), the bounds read as Python does. */
+static ir_value *slice_step_dyn(lower_ctx *cx, ir_value *x, int a, lv *b, lv *e, lv *step) {
+    lv *size = lower_dim_lv(cx, x, a);
+    ir_value *len = size ? lb_scalar(cx, size, IR_INT32) : NULL;
+    ir_value *zero = len ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+    ir_value *bv = zero ? bound_dyn(cx, b, len, zero) : NULL, *ev = bv ? bound_dyn(cx, e, len, len) : NULL;
+    ir_value *sv = ev ? lb_scalar(cx, step, IR_INT32) : NULL;
+    ir_op *op = sv ? lower_op(cx, IR_OP_RANGE_1D, "positions") : NULL;
+    if (!op || ir_op_set_input(op, "end", ev) || ir_op_set_input(op, "start", bv) || ir_op_set_input(op, "step", sv))
+        return NULL;
+    ir_value *idx = lower_finish(cx, op);
+    return idx ? lb_gather(cx, x, idx, a) : NULL;
+}
+
 int lower_slice(lower_ctx *cx, const ts_node *n) {
     lv *src = n->nin > 0 ? lower_in(cx, n, 0) : NULL;
     if (src && (src->kind == LV_LIST || src->kind == LV_TUPLE) && !src->dyn) return slice_list(cx, n, src);
@@ -299,6 +327,11 @@ int lower_slice(lower_ctx *cx, const ts_node *n) {
     int a;
     if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
     lv *ls = n->nin > 2 ? lower_in(cx, n, 2) : NULL, *le = n->nin > 3 ? lower_in(cx, n, 3) : NULL;
+    lv *lst = n->nin > 4 ? lower_in(cx, n, 4) : NULL;
+    if (lst && lst->kind == LV_INT && lst->dyn) { /* a step known at run time */
+        if (lower_axis(cx, dim, x->type.rank, &a)) return -1;
+        return lower_out_tensor(cx, n, 0, slice_step_dyn(cx, x, a, ls, le, lst));
+    }
     if ((ls && ls->dyn) || (le && le->dyn)) { /* bounds known at run time */
         if (n->nin > 4 && lower_int_in(cx, n, 4, &step)) return -1;
         if (step < 1) return lower_fail(cx, "slice step must be positive");
