@@ -443,3 +443,12 @@ def test_run_time_scale_factor_names_the_mil_constant():
     for frag in ("aten::upsample_nearest2d", "upsample_nearest_neighbor", "scale_factor_height",
                  "constants known at conversion time"):
         assert frag in msg, (frag, msg)
+
+
+# ---- fp16 compute: the positions a run-time resize reads are computed in fp32 ----
+@pytest.mark.parametrize("module", [InterpSize("nearest"), InterpSize("bilinear"), InterpHalf(),
+                                    InterpScale("bilinear", 1.5), InterpScale("nearest", 0.5)],
+                         ids=["nearest_size", "bilinear_size", "bilinear_align_corners", "bilinear_scale",
+                              "nearest_scale"])
+def test_interpolate_run_time_size_fp16(module):
+    _run_shapes(module, HW, SIZES + [(47, 61), (23, 37)], precision="fp16")

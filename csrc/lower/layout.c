@@ -49,6 +49,25 @@ static ir_value *broadcast_to(lower_ctx *cx, ir_value *x, int k, lv *const *want
     return lb_tile_lv(cx, x, reps);
 }
 
+/* An int or a list of ints (each known now or at run time) as up to IR_MAX_RANK int lvs in out; *k: how many.
+ * `what` names the argument in failures. */
+static int int_lvs(lower_ctx *cx, lv *l, const char *what, lv **out, int *k) {
+    int64_t st[IR_MAX_RANK];
+    lv_ints(cx, l, st, IR_MAX_RANK, k); /* settles the items that fold */
+    if (l->kind == LV_INT) {
+        *k = 1;
+        out[0] = l;
+        return 0;
+    }
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n > IR_MAX_RANK)
+        return lower_fail(cx, "%s must be a list of at most %d ints", what, IR_MAX_RANK);
+    *k = l->n;
+    for (int i = 0; i < l->n; i++)
+        if ((out[i] = l->items[i])->kind != LV_INT)
+            return lower_fail(cx, "%s: element %d is %s, not an int", what, i, lv_kind_name(out[i]->kind));
+    return 0;
+}
+
 /* expand(self, size, implicit=False), broadcast_to(self, size), expand_as(self, other) */
 int lower_expand(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
@@ -63,21 +82,7 @@ int lower_expand(lower_ctx *cx, const ts_node *n) {
             if (!(want[i] = lower_dim_lv(cx, o, i))) return -1;
     } else {
         lv *l = lower_in(cx, n, 1);
-        int64_t st[IR_MAX_RANK];
-        if (!l) return -1;
-        lv_ints(cx, l, st, IR_MAX_RANK, &k); /* settles the items that fold */
-        if (l->kind == LV_INT) {
-            k = 1;
-            want[0] = l;
-        } else {
-            if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n > IR_MAX_RANK)
-                return lower_fail(cx, "expand size must be a list of at most %d ints", IR_MAX_RANK);
-            k = l->n;
-            for (int i = 0; i < k; i++) {
-                want[i] = l->items[i];
-                if (want[i]->kind != LV_INT) return lower_fail(cx, "expand size %d is %s, not an int", i, lv_kind_name(want[i]->kind));
-            }
-        }
+        if (!l || int_lvs(cx, l, "expand size", want, &k)) return -1;
     }
     ir_value *y = broadcast_to(cx, x, k, want);
     return lower_out_tensor(cx, n, 0, y);
@@ -89,20 +94,8 @@ int lower_repeat(lower_ctx *cx, const ts_node *n) {
     lv *l = x ? lower_in(cx, n, 1) : NULL;
     if (!l) return -1;
     lv *reps[IR_MAX_RANK], *full[IR_MAX_RANK], *one = lv_int(cx, 1);
-    int64_t st[IR_MAX_RANK];
     int k;
-    if (!one) return -1;
-    lv_ints(cx, l, st, IR_MAX_RANK, &k); /* settles the items that fold */
-    if (l->kind == LV_INT) {
-        k = 1;
-        reps[0] = l;
-    } else {
-        if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n > IR_MAX_RANK)
-            return lower_fail(cx, "repeats must be a list of at most %d ints", IR_MAX_RANK);
-        k = l->n;
-        for (int i = 0; i < k; i++)
-            if ((reps[i] = l->items[i])->kind != LV_INT) return lower_fail(cx, "repeat %d is %s, not an int", i, lv_kind_name(reps[i]->kind));
-    }
+    if (!one || int_lvs(cx, l, "repeats", reps, &k)) return -1;
     int r = x->type.rank;
     int tile = strcmp(n->kind, "aten::tile") == 0;
     if (!tile && k < r) return lower_fail(cx, "repeat with %d sizes for a rank-%d tensor", k, r);
@@ -210,16 +203,8 @@ int lower_flip(lower_ctx *cx, const ts_node *n) {
 static int roll_dyn(lower_ctx *cx, const ts_node *n, ir_value *x) {
     lv *sl = lower_in(cx, n, 1), *sh[IR_MAX_RANK];
     int64_t dims[IR_MAX_RANK];
-    int ns = 1, nd = 0, r = x->type.rank;
-    if (!sl) return -1;
-    if (sl->kind == LV_LIST || sl->kind == LV_TUPLE) {
-        if ((ns = sl->n) > IR_MAX_RANK) return lower_fail(cx, "roll with %d shifts", ns);
-        for (int i = 0; i < ns; i++) sh[i] = sl->items[i];
-    } else {
-        sh[0] = sl;
-    }
-    for (int i = 0; i < ns; i++)
-        if (sh[i]->kind != LV_INT) return lower_fail(cx, "roll shift %d is %s, not an int", i, lv_kind_name(sh[i]->kind));
+    int ns, nd = 0, r = x->type.rank;
+    if (!sl || int_lvs(cx, sl, "roll shifts", sh, &ns)) return -1;
     if (n->nin > 2 && lower_ints_in(cx, n, 2, dims, IR_MAX_RANK, &nd)) return -1;
     ir_value *src = x;
     if (nd == 0) {
