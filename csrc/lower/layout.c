@@ -197,13 +197,13 @@ int lower_flip(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, x);
 }
 
-/* roll(self, shifts, dims=[]): per dim, concat(tail, head); no dims: over the flattened tensor. */
-/* roll with a shift known only at run time, or of a tensor with symbolic dims: per dim, a gather at
- * (i - shift) mod size. */
-static int roll_dyn(lower_ctx *cx, const ts_node *n, ir_value *x) {
-    lv *sl = lower_in(cx, n, 1), *sh[IR_MAX_RANK];
+/* roll(self, shifts, dims=[]): per dim, concat(tail, head); a shift known only at run time or a symbolic dim:
+ * a gather at (i - shift) mod size. No dims: over the flattened tensor. */
+int lower_roll(lower_ctx *cx, const ts_node *n) {
+    ir_value *x = tin(cx, n, 0);
+    lv *sl = x ? lower_in(cx, n, 1) : NULL, *sh[IR_MAX_RANK];
     int64_t dims[IR_MAX_RANK];
-    int ns, nd = 0, r = x->type.rank;
+    int ns, nd = 0, r = x ? x->type.rank : 0;
     if (!sl || int_lvs(cx, sl, "roll shifts", sh, &ns)) return -1;
     if (n->nin > 2 && lower_ints_in(cx, n, 2, dims, IR_MAX_RANK, &nd)) return -1;
     ir_value *src = x;
@@ -218,8 +218,16 @@ static int roll_dyn(lower_ctx *cx, const ts_node *n, ir_value *x) {
     for (int i = 0; i < nd && x; i++) {
         int a;
         if (lower_axis(cx, dims[i], x->type.rank, &a)) return -1;
-        lv *size = lower_dim_lv(cx, x, a);
-        x = size ? lb_cyclic(cx, x, a, size, sh[i]) : NULL;
+        int64_t size = x->type.dims[a];
+        if (size < 0 || sh[i]->dyn) {
+            lv *sz = lower_dim_lv(cx, x, a);
+            x = sz ? lb_cyclic(cx, x, a, sz, sh[i]) : NULL;
+            continue;
+        }
+        int64_t s = size ? ((sh[i]->i % size) + size) % size : 0;
+        if (!s) continue;
+        ir_value *parts[2] = {lb_slice(cx, x, a, size - s, size, 0, 1, 0), lb_slice(cx, x, a, 0, size - s, 0, 1, 0)};
+        x = lb_concat(cx, 2, parts, a);
     }
     if (x && x->type.rank != r) {
         lv *shape[IR_MAX_RANK];
@@ -228,34 +236,6 @@ static int roll_dyn(lower_ctx *cx, const ts_node *n, ir_value *x) {
         lv *l = lower_list_of(cx, r, shape);
         x = l ? lower_reshape_lv(cx, x, l) : NULL;
     }
-    return lower_out_tensor(cx, n, 0, x);
-}
-
-int lower_roll(lower_ctx *cx, const ts_node *n) {
-    ir_value *x = tin(cx, n, 0);
-    int64_t sh[IR_MAX_RANK], dims[IR_MAX_RANK];
-    int ns, nd = 0;
-    lv *sl = x ? lower_in(cx, n, 1) : NULL;
-    if (!sl) return -1;
-    if (ir_type_numel(&x->type) < 0 || lv_ints(cx, sl, sh, IR_MAX_RANK, &ns)) return roll_dyn(cx, n, x);
-    if (n->nin > 2 && lower_ints_in(cx, n, 2, dims, IR_MAX_RANK, &nd)) return -1;
-    ir_value *src = x;
-    if (nd == 0) {
-        int64_t all = -1;
-        if (ns != 1 || !(x = lower_reshape(cx, x, 1, &all, "flat"))) return ns != 1 ? lower_fail(cx, "roll without dims takes one shift") : -1;
-        dims[0] = 0;
-        nd = 1;
-    }
-    if (nd != ns) return lower_fail(cx, "%d shifts for %d dims", ns, nd);
-    for (int i = 0; i < nd && x; i++) {
-        int a;
-        if (lower_axis(cx, dims[i], x->type.rank, &a)) return -1;
-        int64_t size = x->type.dims[a], s = size ? ((sh[i] % size) + size) % size : 0;
-        if (!s) continue;
-        ir_value *parts[2] = {lb_slice(cx, x, a, size - s, size, 0, 1, 0), lb_slice(cx, x, a, 0, size - s, 0, 1, 0)};
-        x = lb_concat(cx, 2, parts, a);
-    }
-    if (x && x->type.rank != src->type.rank) x = lower_reshape(cx, x, src->type.rank, src->type.dims, "rolled");
     if (x == src) x = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, x);
 }
