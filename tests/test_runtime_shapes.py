@@ -112,11 +112,6 @@ def test_same_padding_scripted(mode):
     _run_shapes(SamePadScript(mode), HW, SIZES, script=True)
 
 
-@pytest.mark.parametrize("script", [False, True])
-def test_pad_to_multiple(script):
-    _run_shapes(PadToMultiple(), HW, SIZES, script=script)
-
-
 # ---- interpolate ----
 class InterpSize(torch.nn.Module):
     def __init__(self, mode):
@@ -175,11 +170,6 @@ def test_interpolate_scale_factor(mode, scale):
     _run_shapes(InterpScale(mode, scale), HW, SIZES)
 
 
-@pytest.mark.parametrize("script", [False, True])
-def test_interpolate_to_other_size(script):
-    _run_shapes(InterpLike(), HW, SIZES, script=script)
-
-
 # ---- reshape, view, flatten, expand ----
 class Heads(torch.nn.Module):
     """Patch tokens: flatten H*W, split channels into heads, and back."""
@@ -205,21 +195,6 @@ class Expand(torch.nn.Module):
         return m.expand(b, c, h, w) + m.expand_as(x) * 0.5 + x[:, :1].expand(-1, c, -1, -1)
 
 
-@pytest.mark.parametrize("script", [False, True])
-def test_reshape_view_flatten(script):
-    _run_shapes(Heads(), HW, SIZES, script=script)
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_view_with_minus_one(script):
-    _run_shapes(ViewNeg(), HW, SIZES, script=script)
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_expand_to_computed_size(script):
-    _run_shapes(Expand(), HW, SIZES, script=script)
-
-
 # ---- repeat / tile ----
 class Repeat(torch.nn.Module):
     def forward(self, x):
@@ -232,16 +207,6 @@ class Tile(torch.nn.Module):
     def forward(self, x):
         w = x.shape[-1]
         return torch.tile(x[..., :2], (1, 1, 1, w // 2 + 1))
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_repeat_computed_reps(script):
-    _run_shapes(Repeat(), HW, SIZES, script=script)
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_tile_computed_reps(script):
-    _run_shapes(Tile(), HW, SIZES, script=script)
 
 
 # ---- slicing ----
@@ -258,16 +223,6 @@ class SliceStep(torch.nn.Module):
     def forward(self, x):
         n = x.size(2)
         return x[:, :, 1:n - 1:2, ::2] * x[:, :, : (n - 1) // 2 * 2 + 1:2][:, :, 1:, ::2]
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_slice_computed_bounds(script):
-    _run_shapes(SliceComputed(), HW, SIZES, script=script)
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_slice_computed_with_step(script):
-    _run_shapes(SliceStep(), HW, SIZES, script=script)
 
 
 # ---- creation from sizes ----
@@ -288,16 +243,6 @@ class ZerosLike(torch.nn.Module):
         return z + o + f * x + e
 
 
-@pytest.mark.parametrize("script", [False, True])
-def test_arange_from_size(script):
-    _run_shapes(Arange(), HW, SIZES, script=script)
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_zeros_ones_full_from_shape(script):
-    _run_shapes(ZerosLike(), HW, SIZES, script=script)
-
-
 class Meshgrid(torch.nn.Module):
     """Position grids from the input size (the grid DETR and RoPE-2D build)."""
 
@@ -309,11 +254,6 @@ class Meshgrid(torch.nn.Module):
         return x[:, :2] * grid
 
 
-@pytest.mark.parametrize("script", [False, True])
-def test_meshgrid_from_size(script):
-    _run_shapes(Meshgrid(), HW, SIZES, script=script)
-
-
 # ---- repeat_interleave, unfold, einsum ----
 class RepeatInterleave(torch.nn.Module):
     def forward(self, x):
@@ -321,11 +261,6 @@ class RepeatInterleave(torch.nn.Module):
         r = m.repeat_interleave(x.size(2), dim=1)          # [1, 3 * h]
         s = x.repeat_interleave(2, dim=3)                  # [1, 3, h, 2w]
         return r.sum(-1, keepdim=True) + s.sum(dim=(1, 2, 3))
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_repeat_interleave_dynamic(script):
-    _run_shapes(RepeatInterleave(), HW, SIZES, script=script)
 
 
 class Unfold(torch.nn.Module):
@@ -354,11 +289,6 @@ class Einsum(torch.nn.Module):
         a = torch.einsum("bchw,bcvw->bhv", x, x)
         b = torch.einsum("bchw->bwh", x)
         return a.sum(-1) + b.sum(1) + torch.einsum("bchw,c->bhw", x, torch.tensor([1.0, 2.0, 3.0])).sum(-1)
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_einsum_dynamic(script):
-    _run_shapes(Einsum(), HW, SIZES, script=script)
 
 
 # ---- EnumeratedShapes ----
@@ -403,16 +333,6 @@ class CircularPad(torch.nn.Module):
         return F.pad(x, (x.size(3) // 4, 1, 2, x.size(2) // 3), mode="circular")
 
 
-@pytest.mark.parametrize("script", [False, True])
-def test_full_with_value_from_size(script):
-    _run_shapes(FullOfSize(), HW, SIZES, script=script)
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_slice_step_from_size(script):
-    _run_shapes(StepFromSize(), HW, SIZES, script=script)
-
-
 def test_roll_by_size_scripted():
     """(tracing records torch.roll's shifts as numbers: only scripting keeps them computed)"""
     _run_shapes(RollBySize(), HW, SIZES, script=True)
@@ -424,11 +344,6 @@ def test_roll_on_run_time_shape_traced():
             return torch.roll(x, (2, -3), (2, 3)) - torch.roll(x, 5)
 
     _run_shapes(Roll(), HW, SIZES)
-
-
-@pytest.mark.parametrize("script", [False, True])
-def test_circular_pad_by_size(script):
-    _run_shapes(CircularPad(), HW, SIZES, script=script)
 
 
 def test_run_time_scale_factor_names_the_mil_constant():
@@ -452,3 +367,31 @@ def test_run_time_scale_factor_names_the_mil_constant():
                               "nearest_scale"])
 def test_interpolate_run_time_size_fp16(module):
     _run_shapes(module, HW, SIZES + [(47, 61), (23, 37)], precision="fp16")
+
+
+# ---- every form above that both tracing and scripting keep computed ----
+TRACED_AND_SCRIPTED = [
+    ("pad_to_multiple", PadToMultiple),
+    ("interpolate_to_other_size", InterpLike),
+    ("reshape_view_flatten", Heads),
+    ("view_with_minus_one", ViewNeg),
+    ("expand_to_computed_size", Expand),
+    ("repeat_computed_reps", Repeat),
+    ("tile_computed_reps", Tile),
+    ("slice_computed_bounds", SliceComputed),
+    ("slice_computed_with_step", SliceStep),
+    ("arange_from_size", Arange),
+    ("zeros_ones_full_from_shape", ZerosLike),
+    ("meshgrid_from_size", Meshgrid),
+    ("repeat_interleave_dynamic", RepeatInterleave),
+    ("einsum_dynamic", Einsum),
+    ("full_with_value_from_size", FullOfSize),
+    ("slice_step_from_size", StepFromSize),
+    ("circular_pad_by_size", CircularPad),
+]
+
+
+@pytest.mark.parametrize("script", [False, True], ids=["traced", "scripted"])
+@pytest.mark.parametrize("make", [c for _, c in TRACED_AND_SCRIPTED], ids=[n for n, _ in TRACED_AND_SCRIPTED])
+def test_sizes_from_the_input(make, script):
+    _run_shapes(make(), HW, SIZES, script=script)
