@@ -237,18 +237,32 @@ def test_fp16():
           %d: fp16[2,3] = exp(x=%x_to_fp16)
           %e_cast_fp16: fp16[2,3] = add(x=%d, y=%x_to_fp16)
           %dt: string[] = const(val="fp32")
-          %f_dtype_fp16: string[] = const(val="fp16")
-          %f: fp16[2] = cast(x=%i, dtype=%f_dtype_fp16)
-          %one: fp16[] = const(val=1)
-          %one2: fp16[] = const(val=1)
-          %g: fp16[2] = add(x=%f, y=%one)
-          %h_cast_fp16: fp16[2] = mul(x=%g, y=%one2)
+          %f: fp32[2] = cast(x=%i, dtype=%dt)
+          %one: fp32[] = const(val=1)
+          %one2: fp32[] = const(val=1)
+          %g: fp32[2] = add(x=%f, y=%one)
+          %h: fp32[2] = mul(x=%g, y=%one2)
           %e_to_fp32_dtype: string[] = const(val="fp32")
           %e: fp32[2,3] = cast(x=%e_cast_fp16, dtype=%e_to_fp32_dtype)
-          %h_to_fp32_dtype: string[] = const(val="fp32")
-          %h: fp32[2] = cast(x=%h_cast_fp16, dtype=%h_to_fp32_dtype)
         } -> (%e, %sh, %h, %e, %x)
     """)
+
+
+def test_fp16_keeps_index_arithmetic_fp32():
+    """Positions computed from int sizes stay fp32 (fp16 would round them to other pixels); an fp16
+    computation that reads one reads a cast."""
+    got = run("""
+        program(CoreML5)
+        func main(%x: fp32[5], %n: int32[]) {
+          %nf_dt: string[] = const(val="fp32")
+          %nf: fp32[] = cast(x=%n, dtype=%nf_dt)
+          %s: fp32[] = const(val=0.3)
+          %p: fp32[] = mul(x=%nf, y=%s)
+          %y: fp32[5] = add(x=%x, y=%p)
+        } -> (%y)
+    """, "fp16")
+    assert "%p: fp32[] = mul(x=%nf, y=%s)" in got and "%s: fp32[] = const(val=0.3)" in got, got
+    assert "%p_to_fp16: fp16[] = cast(x=%p" in got and "add(x=%x_to_fp16, y=%p_to_fp16)" in got, got
 
 
 def test_fp16_output_names_and_dtypes_unchanged():
@@ -268,12 +282,11 @@ def test_fp16_then_dedup():
           %d: fp16[2,3] = exp(x=%x_to_fp16)
           %e_cast_fp16: fp16[2,3] = add(x=%d, y=%x_to_fp16)
           %dt: string[] = const(val="fp32")
-          %f: fp16[2] = cast(x=%i, dtype=%x_to_fp16_dtype)
-          %one: fp16[] = const(val=1)
-          %g: fp16[2] = add(x=%f, y=%one)
-          %h_cast_fp16: fp16[2] = mul(x=%g, y=%one)
+          %f: fp32[2] = cast(x=%i, dtype=%dt)
+          %one: fp32[] = const(val=1)
+          %g: fp32[2] = add(x=%f, y=%one)
+          %h: fp32[2] = mul(x=%g, y=%one)
           %e: fp32[2,3] = cast(x=%e_cast_fp16, dtype=%dt)
-          %h: fp32[2] = cast(x=%h_cast_fp16, dtype=%dt)
         } -> (%e, %sh, %h, %e, %x)
     """)
 

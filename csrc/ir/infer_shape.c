@@ -248,13 +248,28 @@ static int infer_gather(infer_ctx *c) {
     return inf_out(c, t);
 }
 
+/* The length of a run-time int vector input `name` (a 1-D tensor of known length), or -1 with c failed. */
+static int dyn_len(infer_ctx *c, const char *name) {
+    const ir_type *t;
+    if (inf_input(c, name, 1, &t)) return -1;
+    if (t->rank != 1 || IR_IS_SYM(t->dims[0]) || ir_dtype_is_float(t->dtype))
+        return inf_fail(c, "run-time '%s' %s must be a 1-D int tensor of known length", name, inf_tstr(t));
+    return (int)t->dims[0];
+}
+
 static int infer_tile(infer_ctx *c) {
     const ir_type *x;
     int64_t reps[IR_MAX_RANK];
     int n;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "reps", 1, 0, reps, IR_MAX_RANK, &n)) return -1;
-    if (n != x->rank) return inf_fail(c, "reps has %d entries for rank %d", n, x->rank);
+    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "reps", 1, 1, reps, IR_MAX_RANK, &n)) return -1;
     ir_type t = *x;
+    if (n < 0) { /* run-time reps: every dim may change */
+        if ((n = dyn_len(c, "reps")) < 0) return -1;
+        if (n != x->rank) return inf_fail(c, "reps has %d entries for rank %d", n, x->rank);
+        for (int i = 0; i < n; i++) t.dims[i] = inf_fresh(c);
+        return inf_out(c, t);
+    }
+    if (n != x->rank) return inf_fail(c, "reps has %d entries for rank %d", n, x->rank);
     for (int i = 0; i < n; i++) {
         if (reps[i] < 1) return inf_fail(c, "reps entry %lld must be >= 1", (long long)reps[i]);
         t.dims[i] = IR_IS_SYM(x->dims[i]) ? (reps[i] == 1 ? x->dims[i] : inf_fresh(c)) : x->dims[i] * reps[i];
@@ -267,13 +282,19 @@ static int infer_pad(infer_ctx *c) {
     int64_t pad[2 * IR_MAX_RANK];
     int n;
     const char *mode;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "pad", 1, 0, pad, 2 * IR_MAX_RANK, &n) ||
+    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "pad", 1, 1, pad, 2 * IR_MAX_RANK, &n) ||
         inf_str(c, "mode", "constant", &mode))
         return -1;
     if (strcmp(mode, "constant") && strcmp(mode, "reflect") && strcmp(mode, "replicate"))
         return inf_fail(c, "unknown mode '%s'", mode);
-    if (n % 2 || n / 2 > x->rank) return inf_fail(c, "pad has %d entries for rank %d", n, x->rank);
     ir_type t = *x;
+    if (n < 0) { /* run-time amounts: MIL wants two per dim of x */
+        if ((n = dyn_len(c, "pad")) < 0) return -1;
+        if (n != 2 * x->rank) return inf_fail(c, "run-time pad has %d entries, needs %d (two per dim)", n, 2 * x->rank);
+        for (int i = 0; i < x->rank; i++) t.dims[i] = inf_fresh(c);
+        return inf_out(c, t);
+    }
+    if (n % 2 || n / 2 > x->rank) return inf_fail(c, "pad has %d entries for rank %d", n, x->rank);
     for (int i = 0; i < n / 2; i++) {
         int k = x->rank - n / 2 + i;
         int64_t d = x->dims[k], lo = pad[2 * i], hi = pad[2 * i + 1];

@@ -137,6 +137,49 @@ ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
     return lower_finish(cx, op);
 }
 
+ir_value *lb_scalar(lower_ctx *cx, lv *l, ir_dtype dt) {
+    ir_value *v = lower_as_tensor(cx, l, dt);
+    if (v && v->type.rank) v = lower_reshape(cx, v, 0, NULL, "scalar");
+    return v;
+}
+
+ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffix) {
+    ir_value *zero = end ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+    ir_value *st = zero ? lower_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
+    ir_op *op = st ? lower_op(cx, IR_OP_RANGE_1D, suffix) : NULL;
+    if (!op || ir_op_set_input(op, "end", end) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", st))
+        return NULL;
+    return lower_finish(cx, op);
+}
+
+ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) {
+    lv *len = lower_dim_lv(cx, x, axis);
+    ir_value *lv_len = len ? lb_scalar(cx, len, IR_INT32) : NULL, *cv = lv_len ? lb_scalar(cx, count, IR_INT32) : NULL;
+    ir_value *sv = cv ? lb_scalar(cx, shift, IR_INT32) : NULL;
+    ir_value *r = sv ? lb_range(cx, cv, 1, "positions") : NULL;
+    ir_value *idx = r ? lower_binary(cx, IR_OP_MOD, lower_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped") : NULL;
+    return idx ? lb_gather(cx, x, idx, axis) : NULL;
+}
+
+ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
+    if (!x) return NULL;
+    int64_t st[IR_MAX_RANK];
+    int cnt, r = x->type.rank;
+    lv *l = lower_list_of(cx, r, reps);
+    if (!l) return NULL;
+    if (!lv_ints(cx, l, st, IR_MAX_RANK, &cnt)) return lb_tile(cx, x, st);
+    ir_value *rv = lower_shape_tensor(cx, l);
+    ir_op *op = rv ? lower_op(cx, IR_OP_TILE, "tile") : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "reps", rv)) return NULL;
+    ir_value *y = lower_finish(cx, op);
+    if (y) /* dims tiled a known number of times keep what is known of their size */
+        for (int i = 0; i < r; i++) {
+            int64_t d = x->type.dims[i], k = reps[i]->i;
+            if (!reps[i]->dyn && (k == 1 || !IR_IS_SYM(d))) y->type.dims[i] = IR_IS_SYM(d) ? d : d * k;
+        }
+    return y;
+}
+
 ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, const float *data, const char *suffix) {
     const char *nm = lower_name(cx, suffix);
     if (!nm) return NULL;

@@ -29,6 +29,15 @@ ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis);
 int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, ir_value **outs);
 /* tile(x, reps). */
 ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps);
+/* tile(x, reps) with reps as int lvs (one per dim of x), built at run time when some are run-time ints. */
+ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps);
+/* A rank-0 value of the number lv l (static or run-time) as dtype dt. */
+ir_value *lb_scalar(lower_ctx *cx, lv *l, ir_dtype dt);
+/* range_1d(0, end, step) with end a rank-0 int32 value (known now or at run time). */
+ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffix);
+/* x gathered along axis at (i - shift) mod size for i in [0, count), size x's dim there: roll (count = size)
+ * and circular padding (count = size + before + after, shift = before); count and shift are int lvs. */
+ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift);
 /* A constant tensor of dtype dt (fp32/fp16/int32/bool) from float data. */
 ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, const float *data, const char *suffix);
 /* x * a + b for scalars (skips the identities). */

@@ -117,6 +117,23 @@ static int fill_dynamic(lower_ctx *cx, const ts_node *n, lv *sizes, int i, int f
     return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
 }
 
+/* full / full_like / new_full with a value known only at run time (MIL's fill takes its value as a
+ * constant): the tensor full of 0, plus the value. */
+static int full_dyn_value(lower_ctx *cx, const ts_node *n, int vi) {
+    lv *v = cx->vals[n->in[vi]->id], zero = *v;
+    zero.dyn = 0;
+    zero.v = NULL;
+    zero.i = 0;
+    zero.f = 0;
+    cx->vals[n->in[vi]->id] = &zero;
+    int rc = lower_fill_like(cx, n);
+    cx->vals[n->in[vi]->id] = v;
+    lv *o = rc ? NULL : cx->vals[n->out[0]->id];
+    if (!o || o->kind != LV_TENSOR) return rc ? rc : lower_fail(cx, "internal: no tensor made");
+    ir_value *vv = lower_as_tensor(cx, v, o->v->type.dtype);
+    return lower_out_tensor(cx, n, 0, vv ? lower_binary(cx, IR_OP_ADD, o->v, vv, "value") : NULL);
+}
+
 int lower_fill_like(lower_ctx *cx, const ts_node *n) {
     char k[24];
     snprintf(k, sizeof k, "%s", n->kind + 6);
@@ -129,6 +146,10 @@ int lower_fill_like(lower_ctx *cx, const ts_node *n) {
         lv *v = lower_in(cx, n, 1);
         if (!v) return -1;
         if (v->dyn || (v->kind == LV_TENSOR && !v->v->konst)) return lower_copy_fill(cx, n);
+    } else if (full && !inplace) {
+        int vi = is_new ? 2 : 1;
+        lv *v = vi < n->nin ? cx->vals[n->in[vi]->id] : NULL;
+        if (v && v->dyn && (v->kind == LV_INT || v->kind == LV_FLOAT)) return full_dyn_value(cx, n, vi);
     }
     int64_t dims[IR_MAX_RANK];
     int rank = 0, i = 0;

@@ -1,8 +1,9 @@
-/* einsum.c: aten::einsum(equation, tensors, path=None) for static shapes, composed of
+/* einsum.c: aten::einsum(equation, tensors, path=None), composed of
  * reduce_sum (indices summed out of one operand), transpose + reshape + matmul (pairwise
  * contraction: batch, kept and contracted indices) and a final transpose to the output order.
  * '...' is expanded to fresh indices; operands are contracted left to right. An index repeated
- * within one operand reads the diagonal (diagonals()). */
+ * within one operand reads the diagonal (diagonals()). Sizes known only at run time (symbolic dims) make
+ * the reshapes' shapes at run time. */
 #include "lower/build.h"
 
 #include <stdio.h>
@@ -123,6 +124,62 @@ static int reorder(lower_ctx *cx, term *t, const char *order) {
     return 0;
 }
 
+/* The product of the sizes of indices cs in t (an index t lacks counts 1): an int known now, or one
+ * computed at run time from t's shape. */
+static lv *size_of(lower_ctx *cx, const term *t, const char *cs) {
+    int64_t prod = 1;
+    ir_value *dyn = NULL;
+    for (const char *c = cs; *c; c++) {
+        const char *p = strchr(t->ix, *c);
+        if (!p) continue;
+        int d = (int)(p - t->ix);
+        if (t->v->type.dims[d] >= 0) {
+            prod *= t->v->type.dims[d];
+            continue;
+        }
+        lv *l = lower_dim_lv(cx, t->v, d);
+        if (!l || !(dyn = dyn ? lower_binary(cx, IR_OP_MUL, dyn, l->v, "size") : l->v)) return NULL;
+    }
+    if (!dyn) return lv_int(cx, prod);
+    if (prod != 1 && !(dyn = lb_scalar_op(cx, IR_OP_MUL, dyn, (double)prod))) return NULL;
+    lv *r = lv_new(cx, LV_INT);
+    if (r) {
+        r->dyn = 1;
+        r->v = dyn;
+    }
+    return r;
+}
+
+/* x reshaped to n sizes (int lvs). */
+static ir_value *reshape_to(lower_ctx *cx, ir_value *x, int n, lv *const *sizes) {
+    for (int i = 0; i < n; i++)
+        if (!sizes[i]) return NULL;
+    lv *l = lower_list_of(cx, n, sizes);
+    return l ? lower_reshape_lv(cx, x, l) : NULL;
+}
+
+/* contract()'s matmul when some dims are symbolic: a is [bat, ao, con], b is [bat, con, bo]. */
+static ir_value *contract_dyn(lower_ctx *cx, term *a, term *b, int nb, const char *ao, const char *con, const char *bo) {
+    lv *sa[EMAX + 2], *sb[EMAX + 2], *so[IR_MAX_RANK];
+    int na = (int)strlen(ao), nc = (int)strlen(con), nbo = (int)strlen(bo);
+    for (int i = 0; i < nb; i++) {
+        sa[i] = lower_dim_lv(cx, a->v, i);
+        sb[i] = lower_dim_lv(cx, b->v, i);
+    }
+    sa[nb] = size_of(cx, a, ao);
+    sa[nb + 1] = size_of(cx, a, con);
+    sb[nb] = size_of(cx, b, con);
+    sb[nb + 1] = size_of(cx, b, bo);
+    ir_value *ra = reshape_to(cx, a->v, nb + 2, sa), *rb = ra ? reshape_to(cx, b->v, nb + 2, sb) : NULL;
+    ir_value *m = rb ? lb_matmul(cx, ra, rb, 0, 0) : NULL;
+    if (!m) return NULL;
+    int k = 0;
+    for (int i = 0; i < nb; i++) so[k++] = lower_dim_lv(cx, m, i); /* batch dims as the matmul broadcast them */
+    for (int i = 0; i < na; i++) so[k++] = lower_dim_lv(cx, a->v, nb + i);
+    for (int i = 0; i < nbo; i++) so[k++] = lower_dim_lv(cx, b->v, nb + nc + i);
+    return reshape_to(cx, m, k, so);
+}
+
 /* Contract a and b into a term holding exactly the indices of `keep` present in a or b. */
 static int contract(lower_ctx *cx, term *a, term *b, const char *keep, term *out) {
     char ka[EMAX + 1] = "", kb[EMAX + 1] = "";
@@ -155,13 +212,19 @@ static int contract(lower_ctx *cx, term *a, term *b, const char *keep, term *out
     for (int i = 0; i < nbo; i++) pb *= dim_of(b, bo[i]);
     for (int i = 0; i < nc; i++) {
         int64_t da = dim_of(a, con[i]), db = dim_of(b, con[i]);
-        if (da != db) return lower_fail(cx, "einsum: index '%c' has sizes %lld and %lld", con[i], (long long)da, (long long)db);
+        if (da != db && da >= 0 && db >= 0) return lower_fail(cx, "einsum: index '%c' has sizes %lld and %lld", con[i], (long long)da, (long long)db);
         pc *= da;
     }
     char oa[3 * EMAX + 1], ob[3 * EMAX + 1];
     snprintf(oa, sizeof oa, "%s%s%s", bat, ao, con);
     snprintf(ob, sizeof ob, "%s%s%s", bat, con, bo);
     if (reorder(cx, a, oa) || reorder(cx, b, ob)) return -1;
+    if (nb + na + nbo > IR_MAX_RANK) return lower_fail(cx, "einsum: intermediate of rank %d", nb + na + nbo);
+    if (ir_type_numel(&a->v->type) < 0 || ir_type_numel(&b->v->type) < 0) {
+        if (!(out->v = contract_dyn(cx, a, b, nb, ao, con, bo))) return -1;
+        snprintf(out->ix, sizeof out->ix, "%s%s%s", bat, ao, bo);
+        return 0;
+    }
     /* batch dims broadcast: take the larger size */
     int64_t bd[EMAX];
     for (int i = 0; i < nb; i++) {
@@ -180,7 +243,6 @@ static int contract(lower_ctx *cx, term *a, term *b, const char *keep, term *out
     ir_value *rb = ra ? lower_reshape(cx, b->v, nb + 2, shape, "rhs") : NULL;
     ir_value *m = lb_matmul(cx, ra, rb, 0, 0);
     if (!m) return -1;
-    if (nb + na + nbo > IR_MAX_RANK) return lower_fail(cx, "einsum: intermediate of rank %d", nb + na + nbo);
     int k2 = 0;
     for (int i = 0; i < nb; i++) shape[k2++] = bd[i];
     for (int i = 0; i < na; i++) shape[k2++] = dim_of(a, ao[i]);
@@ -202,7 +264,8 @@ int lower_einsum(lower_ctx *cx, const ts_node *n) {
     int ell = 0;
     const char *p = s;
     for (int i = 0; i < ops->n; i++) { /* split the terms; ellipsis width = the widest operand's */
-        if (!(t[i].v = lower_as_tensor(cx, ops->items[i], IR_DT_INVALID)) || lb_static(cx, t[i].v, "einsum")) return -1;
+        if (!(t[i].v = lower_as_tensor(cx, ops->items[i], IR_DT_INVALID))) return -1;
+        if (t[i].v->type.rank < 0) return lower_fail(cx, "einsum operand %d has an unknown rank", i);
         const char *end = p;
         while (*end && *end != ',' && (!arrow || end < arrow)) end++;
         while (*p == ' ') p++;

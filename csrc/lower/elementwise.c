@@ -446,7 +446,9 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
         r = lower_unary(cx, tab[i].k, x, NULL);
     }
     if (!r) return -1;
-    if (a->dyn) {
+    if (a->dyn) { /* a run-time number: math.ceil / floor / round of a float give an int */
+        if (n->out[0]->ty == TS_TY_INT && ir_dtype_is_float(r->type.dtype) && !(r = lower_cast(cx, r, IR_INT32, "int")))
+            return -1;
         lv *l = lv_new(cx, ir_dtype_is_float(r->type.dtype) ? LV_FLOAT : r->type.dtype == IR_BOOL ? LV_BOOL : LV_INT);
         if (!l) return -1;
         l->dyn = 1;

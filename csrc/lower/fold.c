@@ -73,9 +73,10 @@ int lower_im2col(lower_ctx *cx, const ts_node *n) {
     int r = x->type.rank, unb = r == 3;
     if (r != 3 && r != 4) return lower_fail(cx, "unfold of a rank-%d input (3-D or 4-D)", r);
     const int64_t *d = x->type.dims + (unb ? 0 : 1);
-    if (d[0] < 0 || d[1] < 0 || d[2] < 0) return lower_fail(cx, "unfold needs static channel and spatial dims");
+    if (d[0] < 0) return lower_fail(cx, "unfold needs a channel count known at conversion time (its kernel is a constant)");
+    int sym = d[1] < 0 || d[2] < 0; /* spatial sizes known only at run time: the blocks are counted then */
     int64_t C = d[0], OH = blocks(&g, 0, d[1]), OW = blocks(&g, 1, d[2]), K = g.k[0] * g.k[1];
-    if (OH < 1 || OW < 1) return lower_fail(cx, "the kernel does not fit the padded %lldx%lld input", (long long)d[1], (long long)d[2]);
+    if (!sym && (OH < 1 || OW < 1)) return lower_fail(cx, "the kernel does not fit the padded %lldx%lld input", (long long)d[1], (long long)d[2]);
     int64_t ax = 0;
     if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "fp32"))) return -1;
     if (unb && !(x = lb_expand(cx, x, 1, &ax))) return -1;
@@ -84,8 +85,14 @@ int lower_im2col(lower_ctx *cx, const ts_node *n) {
     int64_t pad[4] = {g.p[0], g.p[0], g.p[1], g.p[1]};
     if (!op || conv_params(cx, op, x, w, &g, C, pad)) return -1;
     ir_value *y = lower_finish(cx, op);
-    int64_t shape[3] = {unb ? 1 : x->type.dims[0] < 0 ? -1 : x->type.dims[0], C * K, OH * OW};
-    y = lower_reshape(cx, y, 3, shape, unb ? "cols" : NULL);
+    if (y && sym) { /* [N, C*K, -1] */
+        lv *sh[3] = {unb ? lv_int(cx, 1) : lower_dim_lv(cx, y, 0), lv_int(cx, C * K), lv_int(cx, -1)};
+        lv *l = sh[0] && sh[1] && sh[2] ? lower_list_of(cx, 3, sh) : NULL;
+        y = l ? lower_reshape_lv(cx, y, l) : NULL;
+    } else {
+        int64_t shape[3] = {unb ? 1 : x->type.dims[0] < 0 ? -1 : x->type.dims[0], C * K, OH * OW};
+        y = lower_reshape(cx, y, 3, shape, unb ? "cols" : NULL);
+    }
     if (y && unb) y = lb_squeeze(cx, y, 1, &ax);
     return lower_out_tensor(cx, n, 0, y);
 }

@@ -15,8 +15,9 @@ static ir_value *tin(lower_ctx *cx, const ts_node *n, int i) {
     return x;
 }
 
-/* x broadcast to `shape` (k dims; -1 keeps x's dim): leading dims added, size-1 dims tiled. */
-static ir_value *broadcast_to(lower_ctx *cx, ir_value *x, int k, const int64_t *shape) {
+/* x broadcast to k dims of sizes want[i] (int lvs, static or run-time; NULL or -1: keep x's dim): leading
+ * dims added, size-1 dims tiled (by a run-time count where the size is known only at run time). */
+static ir_value *broadcast_to(lower_ctx *cx, ir_value *x, int k, lv *const *want) {
     int r = x->type.rank;
     if (k < r) {
         lower_fail(cx, "expand to %d dims of a rank-%d tensor", k, r);
@@ -27,84 +28,99 @@ static ir_value *broadcast_to(lower_ctx *cx, ir_value *x, int k, const int64_t *
         for (int i = 0; i < k - r; i++) lead[i] = i;
         if (!(x = lb_expand(cx, x, k - r, lead))) return NULL;
     }
-    int64_t reps[IR_MAX_RANK];
+    lv *reps[IR_MAX_RANK], *one = lv_int(cx, 1);
+    if (!one) return NULL;
     for (int i = 0; i < k; i++) {
-        int64_t d = x->type.dims[i], want = shape[i];
-        reps[i] = 1;
-        if (want == -1 || want == d) continue;
+        int64_t d = x->type.dims[i];
+        const lv *w = want[i];
+        reps[i] = one;
+        if (!w || (!w->dyn && (w->i == -1 || w->i == d))) continue;
         if (d != 1) {
-            lower_fail(cx, "cannot expand dim %d of size %lld to %lld", i, (long long)d, (long long)want);
+            if (w->dyn) continue; /* torch requires the run-time size to equal x's */
+            lower_fail(cx, "cannot expand dim %d of size %lld to %lld", i, (long long)d, (long long)w->i);
             return NULL;
         }
-        if (want < 0) {
-            lower_fail(cx, "expand to a size known only at run time");
+        if (!w->dyn && w->i < 0) {
+            lower_fail(cx, "cannot expand dim %d to size %lld", i, (long long)w->i);
             return NULL;
         }
-        reps[i] = want;
+        reps[i] = (lv *)w;
     }
-    return lb_tile(cx, x, reps);
+    return lb_tile_lv(cx, x, reps);
+}
+
+/* An int or a list of ints (each known now or at run time) as up to IR_MAX_RANK int lvs in out; *k: how many.
+ * `what` names the argument in failures. */
+static int int_lvs(lower_ctx *cx, lv *l, const char *what, lv **out, int *k) {
+    int64_t st[IR_MAX_RANK];
+    lv_ints(cx, l, st, IR_MAX_RANK, k); /* settles the items that fold */
+    if (l->kind == LV_INT) {
+        *k = 1;
+        out[0] = l;
+        return 0;
+    }
+    if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n > IR_MAX_RANK)
+        return lower_fail(cx, "%s must be a list of at most %d ints", what, IR_MAX_RANK);
+    *k = l->n;
+    for (int i = 0; i < l->n; i++)
+        if ((out[i] = l->items[i])->kind != LV_INT)
+            return lower_fail(cx, "%s: element %d is %s, not an int", what, i, lv_kind_name(out[i]->kind));
+    return 0;
 }
 
 /* expand(self, size, implicit=False), broadcast_to(self, size), expand_as(self, other) */
 int lower_expand(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
     if (!x) return -1;
-    int64_t shape[IR_MAX_RANK];
+    lv *want[IR_MAX_RANK];
     int k;
     if (strcmp(n->kind, "aten::expand_as") == 0) {
         ir_value *o = tin(cx, n, 1);
         if (!o) return -1;
         k = o->type.rank;
-        for (int i = 0; i < k; i++) shape[i] = o->type.dims[i] < 0 ? -1 : o->type.dims[i];
+        for (int i = 0; i < k; i++)
+            if (!(want[i] = lower_dim_lv(cx, o, i))) return -1;
     } else {
         lv *l = lower_in(cx, n, 1);
-        if (!l) return -1;
-        if (lv_ints(cx, l, shape, IR_MAX_RANK, &k)) { /* run-time sizes: fine where they keep x's dim */
-            if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n > IR_MAX_RANK)
-                return lower_fail(cx, "expand size must be a list of ints");
-            k = l->n;
-            for (int i = 0; i < k; i++) {
-                lv *e = l->items[i];
-                int xi = i - (k - x->type.rank);
-                if (e->kind == LV_INT && !e->dyn) shape[i] = e->i;
-                else if (xi >= 0 && x->type.dims[xi] != 1) shape[i] = -1; /* must equal x's dim */
-                else return lower_fail(cx, "expand to a size known only at run time");
-            }
-        }
+        if (!l || int_lvs(cx, l, "expand size", want, &k)) return -1;
     }
-    ir_value *y = broadcast_to(cx, x, k, shape);
+    ir_value *y = broadcast_to(cx, x, k, want);
     return lower_out_tensor(cx, n, 0, y);
 }
 
-/* repeat(self, repeats), tile(self, dims) */
+/* repeat(self, repeats), tile(self, dims): counts known at conversion time or at run time */
 int lower_repeat(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
-    int64_t reps[IR_MAX_RANK], full[IR_MAX_RANK];
+    lv *l = x ? lower_in(cx, n, 1) : NULL;
+    if (!l) return -1;
+    lv *reps[IR_MAX_RANK], *full[IR_MAX_RANK], *one = lv_int(cx, 1);
     int k;
-    if (!x || lower_ints_in(cx, n, 1, reps, IR_MAX_RANK, &k)) return -1;
+    if (!one || int_lvs(cx, l, "repeats", reps, &k)) return -1;
     int r = x->type.rank;
     int tile = strcmp(n->kind, "aten::tile") == 0;
     if (!tile && k < r) return lower_fail(cx, "repeat with %d sizes for a rank-%d tensor", k, r);
     int m = k > r ? k : r;
-    for (int i = 0; i < m; i++) full[i] = i < m - k ? 1 : reps[i - (m - k)];
+    for (int i = 0; i < m; i++) full[i] = i < m - k ? one : reps[i - (m - k)];
     if (m > r) {
         int64_t lead[IR_MAX_RANK];
         for (int i = 0; i < m - r; i++) lead[i] = i;
         if (!(x = lb_expand(cx, x, m - r, lead))) return -1;
     }
     for (int i = 0; i < m; i++)
-        if (full[i] < 0) return lower_fail(cx, "negative repeat");
-        else if (full[i] == 0) return lower_fail(cx, "repeat by 0 (empty result)");
-    ir_value *y = lb_tile(cx, x, full);
+        if (full[i]->dyn) continue; /* a run-time count: the runtime refuses a negative one */
+        else if (full[i]->i < 0) return lower_fail(cx, "negative repeat");
+        else if (full[i]->i == 0) return lower_fail(cx, "repeat by 0 (empty result)");
+    ir_value *y = lb_tile_lv(cx, x, full);
     if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
 
-/* repeat_interleave(self, repeats: int | Tensor, dim=None, output_size=None): an int repeats via
- * expand_dims + tile + reshape; a tensor of repeats (known at conversion time) via gather. */
+/* repeat_interleave(self, repeats: int | Tensor, dim=None, output_size=None): an int (known now or at run
+ * time) repeats via expand_dims + tile + reshape; a tensor of repeats (known at conversion time) via gather.
+ * A tensor of counts known only at run time makes a data-dependent shape and fails. */
 int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
-    if (!x || lb_static(cx, x, "repeat_interleave")) return -1;
+    if (!x) return -1;
     int a = 0;
     if (n->nin > 2 && !lower_is_none(cx, n, 2)) {
         int64_t d;
@@ -115,19 +131,30 @@ int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
     }
     lv *rl = lower_in(cx, n, 1);
     if (!rl) return -1;
-    int64_t size = x->type.dims[a];
-    if (rl->kind == LV_INT && !rl->dyn) {
-        int64_t k = rl->i, shape[IR_MAX_RANK], reps[IR_MAX_RANK], ax = a + 1;
-        if (k < 1) return lower_fail(cx, "repeats must be >= 1");
+    int64_t size = x->type.dims[a], rs;
+    int nrs;
+    lv_ints(cx, rl, &rs, 1, &nrs); /* settles a count that folds */
+    if (rl->kind == LV_INT) { /* one count, known now or at run time: expand_dims + tile + reshape */
+        if (!rl->dyn && rl->i < 1) return lower_fail(cx, "repeats must be >= 1");
+        int64_t ax = a + 1;
+        lv *reps[IR_MAX_RANK], *shape[IR_MAX_RANK], *one = lv_int(cx, 1), *rest = lv_int(cx, -1);
+        if (!one || !rest) return -1;
         ir_value *e = lb_expand(cx, x, 1, &ax);
-        for (int i = 0; i <= x->type.rank; i++) reps[i] = i == a + 1 ? k : 1;
-        ir_value *t = lb_tile(cx, e, reps);
-        for (int i = 0; i < x->type.rank; i++) shape[i] = i == a ? size * k : x->type.dims[i];
-        return lower_out_tensor(cx, n, 0, t ? lower_reshape(cx, t, x->type.rank, shape, NULL) : NULL);
+        for (int i = 0; i <= x->type.rank; i++) reps[i] = i == a + 1 ? rl : one;
+        for (int i = 0; i < x->type.rank; i++)
+            if (!(shape[i] = i == a ? rest : lower_dim_lv(cx, x, i))) return -1;
+        ir_value *t = e ? lb_tile_lv(cx, e, reps) : NULL;
+        lv *sl = t ? lower_list_of(cx, x->type.rank, shape) : NULL;
+        ir_value *y = sl ? lower_reshape_lv(cx, t, sl) : NULL;
+        if (y && !rl->dyn && size >= 0) y->type.dims[a] = size * rl->i;
+        return lower_out_tensor(cx, n, 0, y);
     }
+    if (lb_static(cx, x, "repeat_interleave by a tensor of counts")) return -1;
     ir_value *rv = lower_as_tensor(cx, rl, IR_DT_INVALID);
     if (!rv) return -1;
-    if (!rv->konst || rv->type.rank > 1) return lower_fail(cx, "repeats must be an int or a constant tensor");
+    if (!rv->konst || rv->type.rank > 1)
+        return lower_fail(cx, "repeats must be an int or a tensor known at conversion time (counts known only at run "
+                              "time give a data-dependent shape)");
     int64_t cnt = rv->konst->count, total = 0;
     if (cnt != 1 && cnt != size) return lower_fail(cx, "%lld repeats for size %lld", (long long)cnt, (long long)size);
     for (int64_t i = 0; i < cnt; i++) total += ir_const_get_i64(rv->konst, i) * (cnt == 1 ? size : 1);
@@ -170,17 +197,20 @@ int lower_flip(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, x);
 }
 
-/* roll(self, shifts, dims=[]): per dim, concat(tail, head); no dims: over the flattened tensor. */
+/* roll(self, shifts, dims=[]): per dim, concat(tail, head); a shift known only at run time or a symbolic dim:
+ * a gather at (i - shift) mod size. No dims: over the flattened tensor. */
 int lower_roll(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
-    int64_t sh[IR_MAX_RANK], dims[IR_MAX_RANK];
-    int ns, nd = 0;
-    if (!x || lb_static(cx, x, "roll") || lower_ints_in(cx, n, 1, sh, IR_MAX_RANK, &ns)) return -1;
+    lv *sl = x ? lower_in(cx, n, 1) : NULL, *sh[IR_MAX_RANK];
+    int64_t dims[IR_MAX_RANK];
+    int ns, nd = 0, r = x ? x->type.rank : 0;
+    if (!sl || int_lvs(cx, sl, "roll shifts", sh, &ns)) return -1;
     if (n->nin > 2 && lower_ints_in(cx, n, 2, dims, IR_MAX_RANK, &nd)) return -1;
     ir_value *src = x;
     if (nd == 0) {
         int64_t all = -1;
-        if (ns != 1 || !(x = lower_reshape(cx, x, 1, &all, "flat"))) return ns != 1 ? lower_fail(cx, "roll without dims takes one shift") : -1;
+        if (ns != 1) return lower_fail(cx, "roll without dims takes one shift");
+        if (!(x = lower_reshape(cx, x, 1, &all, "flat"))) return -1;
         dims[0] = 0;
         nd = 1;
     }
@@ -188,12 +218,24 @@ int lower_roll(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < nd && x; i++) {
         int a;
         if (lower_axis(cx, dims[i], x->type.rank, &a)) return -1;
-        int64_t size = x->type.dims[a], s = size ? ((sh[i] % size) + size) % size : 0;
+        int64_t size = x->type.dims[a];
+        if (size < 0 || sh[i]->dyn) {
+            lv *sz = lower_dim_lv(cx, x, a);
+            x = sz ? lb_cyclic(cx, x, a, sz, sh[i]) : NULL;
+            continue;
+        }
+        int64_t s = size ? ((sh[i]->i % size) + size) % size : 0;
         if (!s) continue;
         ir_value *parts[2] = {lb_slice(cx, x, a, size - s, size, 0, 1, 0), lb_slice(cx, x, a, 0, size - s, 0, 1, 0)};
         x = lb_concat(cx, 2, parts, a);
     }
-    if (x && x->type.rank != src->type.rank) x = lower_reshape(cx, x, src->type.rank, src->type.dims, "rolled");
+    if (x && x->type.rank != r) {
+        lv *shape[IR_MAX_RANK];
+        for (int i = 0; i < r; i++)
+            if (!(shape[i] = lower_dim_lv(cx, src, i))) return -1;
+        lv *l = lower_list_of(cx, r, shape);
+        x = l ? lower_reshape_lv(cx, x, l) : NULL;
+    }
     if (x == src) x = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, x);
 }
@@ -238,14 +280,24 @@ int lower_unbind(lower_ctx *cx, const ts_node *n) {
     return lower_out(cx, n, 0, l);
 }
 
-/* narrow(self, dim, start, length) */
+/* narrow(self, dim, start, length); start and length may be known only at run time */
 int lower_narrow(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
     int64_t d, s, len;
     int a;
-    if (!x || lower_int_in(cx, n, 1, &d) || lower_int_in(cx, n, 2, &s) || lower_int_in(cx, n, 3, &len) ||
-        lower_axis(cx, d, x->type.rank, &a))
-        return -1;
+    if (!x || lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
+    lv *ls = lower_in(cx, n, 2), *ll = ls ? lower_in(cx, n, 3) : NULL;
+    if (!ll) return -1;
+    if (ls->kind == LV_INT && ll->kind == LV_INT && (ls->dyn || ll->dyn)) { /* end = start + length at run time */
+        ir_value *sv = lower_as_tensor(cx, ls, IR_INT32), *lvv = sv ? lower_as_tensor(cx, ll, IR_INT32) : NULL;
+        ir_value *ev = lvv ? lower_binary(cx, IR_OP_ADD, sv, lvv, "end") : NULL;
+        lv *e = ev ? lv_new(cx, LV_INT) : NULL;
+        if (!e) return -1;
+        e->dyn = 1;
+        e->v = ev;
+        return lower_out_tensor(cx, n, 0, lower_slice_dyn(cx, x, a, ls, e, 1));
+    }
+    if (lower_int_in(cx, n, 2, &s) || lower_int_in(cx, n, 3, &len)) return -1;
     int64_t size = x->type.dims[a];
     if (s < 0) {
         if (size < 0) return lower_fail(cx, "negative start on a symbolic dim");
@@ -341,15 +393,15 @@ int lower_meshgrid(lower_ctx *cx, const ts_node *n) {
     }
     int k = l->n;
     ir_value *v[IR_MAX_RANK];
-    int64_t full[IR_MAX_RANK];
+    lv *full[IR_MAX_RANK], *one = lv_int(cx, 1); /* sizes: known now or at run time */
+    if (!one) return -1;
     for (int i = 0; i < k; i++) {
         if (!(v[i] = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
-        if (v[i]->type.rank > 1 || (v[i]->type.rank == 1 && v[i]->type.dims[0] < 0))
-            return lower_fail(cx, "meshgrid of a non-vector or symbolic size");
-        full[i] = v[i]->type.rank ? v[i]->type.dims[0] : 1;
+        if (v[i]->type.rank > 1) return lower_fail(cx, "meshgrid of a rank-%d tensor (needs 0-D or 1-D)", v[i]->type.rank);
+        if (!(full[i] = v[i]->type.rank ? lower_dim_lv(cx, v[i], 0) : one)) return -1;
     }
     if (xy && k >= 2) {
-        int64_t t = full[0];
+        lv *t = full[0];
         full[0] = full[1];
         full[1] = t;
     }
@@ -360,12 +412,17 @@ int lower_meshgrid(lower_ctx *cx, const ts_node *n) {
     if (!out->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int i = 0; i < k; i++) {
         int pos = xy && k >= 2 && i < 2 ? 1 - i : i;
-        int64_t shape[IR_MAX_RANK], reps[IR_MAX_RANK];
+        int64_t axes[IR_MAX_RANK], ones[IR_MAX_RANK];
+        lv *reps[IR_MAX_RANK];
+        int na = 0;
         for (int j = 0; j < k; j++) {
-            shape[j] = j == pos ? full[j] : 1;
-            reps[j] = j == pos ? 1 : full[j];
+            reps[j] = j == pos ? one : full[j];
+            ones[j] = 1;
+            if (j != pos) axes[na++] = j;
         }
-        ir_value *y = lb_tile(cx, lower_reshape(cx, v[i], k, shape, "axis"), reps);
+        ir_value *placed = !v[i]->type.rank ? lower_reshape(cx, v[i], k, ones, "axis") : na ? lb_expand(cx, v[i], na, axes) : v[i];
+        ir_value *y = placed ? lb_tile_lv(cx, placed, reps) : NULL;
+        if (y == v[i]) y = lower_unary(cx, IR_OP_IDENTITY, y, NULL);
         if (!(out->items[i] = lv_tensor(cx, y)) || !y) return -1;
     }
     return lower_out(cx, n, 0, out);
@@ -431,6 +488,36 @@ int lower_diag(lower_ctx *cx, const ts_node *n) {
 /* Tensor.unfold(dimension, size, step): the windows x[.., w*step : w*step+size, ..] along dim, the window
  * index in dim's place and the window's elements as a new last dim. One gather with constant indices
  * (w*step + j), a reshape and a transpose. */
+/* Tensor.unfold of an input with symbolic dims: window starts range(0, nw * step, step) with
+ * nw = (len - size) / step + 1 counted at run time, plus range(size); one gather with these [nw, size]
+ * indices puts the window axis after `a`, and a transpose moves it last. */
+static ir_value *unfold_dyn(lower_ctx *cx, ir_value *x, int a, int64_t size, int64_t step) {
+    int r = x->type.rank;
+    if (size < 0 || step <= 0) {
+        lower_fail(cx, "unfold size %lld / step %lld", (long long)size, (long long)step);
+        return NULL;
+    }
+    lv *len = lower_dim_lv(cx, x, a);
+    if (!len) return NULL;
+    ir_value *lenv = lb_scalar(cx, len, IR_INT32);
+    ir_value *span = lenv ? lb_scalar_op(cx, IR_OP_SUB, lenv, (double)size) : NULL;
+    ir_value *nw = span ? lb_scalar_op(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_FLOOR_DIV, span, (double)step), 1) : NULL;
+    ir_value *end = nw ? lb_scalar_op(cx, IR_OP_MUL, nw, (double)step) : NULL;
+    ir_value *starts = end ? lb_range(cx, end, step, "starts") : NULL;
+    int64_t one = 1;
+    starts = starts ? lb_expand(cx, starts, 1, &one) : NULL; /* [nw, 1] */
+    float *off = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
+    if (!off || !starts) return NULL;
+    for (int64_t j = 0; j < size; j++) off[j] = (float)j;
+    ir_value *idx = lower_binary(cx, IR_OP_ADD, starts, lb_const(cx, IR_INT32, 1, &size, off, "offsets"), "windows");
+    ir_value *g = idx ? lb_gather(cx, x, idx, a) : NULL;
+    int64_t perm[IR_MAX_RANK + 1];
+    for (int i = 0, k = 0; i <= r; i++)
+        if (i != a + 1) perm[k++] = i;
+    perm[r] = a + 1;
+    return g ? lb_transpose(cx, g, perm) : NULL;
+}
+
 int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t dim, size, step;
@@ -442,7 +529,8 @@ int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
         int64_t one = 1;
         return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, 1, &one, NULL));
     }
-    if (lower_axis(cx, dim, r, &a) || lb_static(cx, x, "unfold's input")) return -1;
+    if (lower_axis(cx, dim, r, &a)) return -1;
+    if (ir_type_numel(&x->type) < 0) return lower_out_tensor(cx, n, 0, unfold_dyn(cx, x, a, size, step));
     int64_t len = x->type.dims[a];
     if (size < 0 || size > len || step <= 0)
         return lower_fail(cx, "size %lld / step %lld do not fit dim %d of size %lld", (long long)size, (long long)step, a,

@@ -99,6 +99,14 @@ ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt);
 ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt);
 /* An int list (static or with run-time elements) as an int32 [n] tensor. */
 ir_value *lower_shape_tensor(lower_ctx *cx, lv *l);
+/* A list lv of n items (the array is copied). */
+lv *lower_list_of(lower_ctx *cx, int n, lv *const *items);
+/* Dimension d of x as an lv: a compile-time int, or a run-time int32 scalar (shape.c). */
+lv *lower_dim_lv(lower_ctx *cx, ir_value *x, int d);
+/* reshape of x to a shape given as an int list lv (static: a const shape; else built at run time) (shape.c). */
+ir_value *lower_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape);
+/* slice_by_index of x over one axis with bounds known at run time (int lvs; NULL end: to the end) (shape.c). */
+ir_value *lower_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step);
 
 /* ---- building ops ---- */
 /* A unique name "<base><suffix>" (suffix may be NULL). */

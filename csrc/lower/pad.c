@@ -79,6 +79,53 @@ static ir_value *pad_nd(lower_ctx *cx, ir_value *x, int np, const int64_t *tp, c
     return lower_finish(cx, op);
 }
 
+/* Amounts known only at run time (sizes computed from x.size()): one MIL pad whose pad input is built at run
+ * time, two entries per dim of x as MIL requires of a non-constant pad. Run-time amounts must be >= 0 (the
+ * runtime refuses a negative one); circular padding gathers at wrapped positions (negative amounts crop). */
+static ir_value *pad_dyn(lower_ctx *cx, ir_value *x, lv *l, const char *mode, double value) {
+    int r = x->type.rank, np = l->n;
+    if (np % 2 || np / 2 > r) {
+        lower_fail(cx, "pad of %d values for a rank-%d tensor", np, r);
+        return NULL;
+    }
+    if (strcmp(mode, "circular") == 0) { /* per dim: a gather at (i - before) mod size */
+        for (int i = 0; i < np / 2 && x; i++) {
+            int d = r - 1 - i;
+            lv *lo = l->items[2 * i], *hi = l->items[2 * i + 1], *size = lower_dim_lv(cx, x, d);
+            if (!size) return NULL;
+            if (!lo->dyn && !hi->dyn && lo->i == 0 && hi->i == 0) continue;
+            ir_value *c = lb_scalar(cx, size, IR_INT32);
+            c = c ? lower_binary(cx, IR_OP_ADD, c, lb_scalar(cx, lo, IR_INT32), "count") : NULL;
+            c = c ? lower_binary(cx, IR_OP_ADD, c, lb_scalar(cx, hi, IR_INT32), "count") : NULL;
+            lv *cnt = c ? lv_new(cx, LV_INT) : NULL;
+            if (!cnt) return NULL;
+            cnt->dyn = 1;
+            cnt->v = c;
+            x = lb_cyclic(cx, x, d, cnt, lo);
+        }
+        return x;
+    }
+    lv *zero = lv_int(cx, 0), *m = lv_new(cx, LV_LIST);
+    lv **items = m ? pc_alloc(cx->p->arena, sizeof(lv *) * 2 * (size_t)r) : NULL;
+    if (!zero || !items) {
+        pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        return NULL;
+    }
+    for (int d = 0; d < r; d++) { /* torch pair i is dim r-1-i */
+        int i = r - 1 - d;
+        items[2 * d] = i < np / 2 ? l->items[2 * i] : zero;
+        items[2 * d + 1] = i < np / 2 ? l->items[2 * i + 1] : zero;
+    }
+    m->n = 2 * r;
+    m->items = items;
+    ir_value *pv = lower_shape_tensor(cx, m);
+    ir_op *op = pv ? lower_op(cx, IR_OP_PAD, NULL) : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "pad", pv) || lower_param_str(cx, op, "mode", mode))
+        return NULL;
+    if (strcmp(mode, "constant") == 0 && lower_param_f(cx, op, "constant_val", value, x->type.dtype)) return NULL;
+    return lower_finish(cx, op);
+}
+
 /* constant_pad_nd(self, pad, value=0); pad(self, pad, mode="constant", value=None);
  * reflection_padNd / replication_padNd(self, padding). */
 int lower_pad(lower_ctx *cx, const ts_node *n) {
@@ -87,8 +134,12 @@ int lower_pad(lower_ctx *cx, const ts_node *n) {
     ir_value *x = !xl ? NULL : cplx ? xl->v : lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t tp[2 * IR_MAX_RANK + 2] = {0, 0};
     int np;
-    if (!x || lower_ints_in(cx, n, 1, tp + 2 * cplx, 2 * IR_MAX_RANK, &np)) return -1;
-    np += 2 * cplx;
+    lv *pl = x ? lower_in(cx, n, 1) : NULL;
+    if (!pl) return -1;
+    /* pad amounts known only at run time (not for complex inputs, whose pair axis comes first in tp) */
+    int dyn = !cplx && (pl->kind == LV_LIST || pl->kind == LV_TUPLE) && lv_ints(cx, pl, tp, 2 * IR_MAX_RANK, &np);
+    if (!dyn && lower_ints_in(cx, n, 1, tp + 2 * cplx, 2 * IR_MAX_RANK, &np)) return -1;
+    if (!dyn) np += 2 * cplx;
     if (x->type.rank < 0) return lower_fail(cx, "the input's rank is unknown");
     const char *mode = "constant";
     double value = 0;
@@ -112,6 +163,7 @@ int lower_pad(lower_ctx *cx, const ts_node *n) {
         if (strcmp(mode, "reflect") && strcmp(mode, "replicate") && strcmp(mode, "constant") && strcmp(mode, "circular"))
             return lower_fail(cx, "pad mode '%s'", mode);
     }
+    if (dyn) return lower_out_tensor(cx, n, 0, pad_dyn(cx, x, pl, mode, value));
     if (!cplx) return lower_out_tensor(cx, n, 0, pad_nd(cx, x, np, tp, mode, value));
     ir_value *y;
     if (value == 0) {

@@ -176,14 +176,30 @@ int lower_scalar_minmax(lower_ctx *cx, const ts_node *n) {
         if (!(items[0] = lower_in(cx, n, 0)) || !(items[1] = lower_in(cx, n, 1))) return -1;
         cnt = 2;
     }
-    int any_float = 0;
+    int any_float = 0, any_dyn = 0;
+    for (int i = 0; i < cnt; i++) {
+        if (it[i]->kind != LV_INT && it[i]->kind != LV_FLOAT && it[i]->kind != LV_BOOL)
+            return lower_fail(cx, "operands must be numbers, operand %d is %s", i, lv_kind_name(it[i]->kind));
+        any_float |= it[i]->kind == LV_FLOAT;
+        any_dyn |= it[i]->dyn;
+    }
+    if (any_dyn) { /* numbers known at run time (sizes of a run-time shape): maximum / minimum of rank-0 tensors */
+        ir_dtype dt = any_float ? IR_FP32 : IR_INT32;
+        ir_value *acc = lower_as_tensor(cx, it[0], dt);
+        for (int i = 1; i < cnt && acc; i++) {
+            ir_value *v = lower_as_tensor(cx, it[i], dt);
+            acc = v ? lower_binary(cx, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, acc, v, NULL) : NULL;
+        }
+        lv *r = acc ? lv_new(cx, any_float ? LV_FLOAT : LV_INT) : NULL;
+        if (!r) return -1;
+        r->dyn = 1;
+        r->v = acc;
+        return lower_out(cx, n, 0, r);
+    }
     double best = 0;
     for (int i = 0; i < cnt; i++) {
         lv *x = it[i];
-        if (x->dyn || (x->kind != LV_INT && x->kind != LV_FLOAT && x->kind != LV_BOOL))
-            return lower_fail(cx, "operands must be numbers known at conversion time");
         double v = x->kind == LV_FLOAT ? x->f : (double)x->i;
-        any_float |= x->kind == LV_FLOAT;
         if (i == 0 || (is_max ? v > best : v < best)) best = v;
     }
     return lower_out(cx, n, 0, any_float ? lv_float(cx, best) : lv_int(cx, (int64_t)best));

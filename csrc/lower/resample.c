@@ -3,7 +3,7 @@
  * traces them), pixel_shuffle / pixel_unshuffle / channel_shuffle, grid_sampler and
  * affine_grid_generator (the spatial transformer's two halves).
  *
- * Sizes are resolved at conversion time (H and W must be known). Whole-number
+ * Sizes known at conversion time are resolved then. Whole-number
  * ratios become MIL upsample_* ops (what coremltools emits); other sizes become
  * resize_* with target sizes. PyTorch maps output pixels with 1 / scale_factor
  * when a scale factor is given and in / out otherwise; MIL always uses in / out,
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* x must be rank 4 with known H and W. */
+/* x must be rank 4 (H and W may be symbolic: then *H or *W is negative). */
 static ir_value *image_in(lower_ctx *cx, const ts_node *n, int64_t *H, int64_t *W) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return NULL;
@@ -25,12 +25,14 @@ static ir_value *image_in(lower_ctx *cx, const ts_node *n, int64_t *H, int64_t *
     }
     *H = x->type.dims[2];
     *W = x->type.dims[3];
-    if (*H < 0 || *W < 0) {
-        lower_fail(cx, "the input's height and width must be known at conversion time");
-        return NULL;
-    }
     if (!ir_dtype_is_float(x->type.dtype)) x = lower_cast(cx, x, IR_FP32, "fp32");
     return x;
+}
+
+static int scale_const_fail(lower_ctx *cx, const ts_node *n) {
+    return lower_fail(cx, "scale factors known only at run time: MIL's %s takes scale_factor_height / scale_factor_width "
+                          "as constants known at conversion time (interpolate to a size= computed from the input's "
+                          "size instead)", strstr(n->kind, "nearest") ? "upsample_nearest_neighbor" : "upsample_bilinear");
 }
 
 /* Two scale factors from input i: a list of 2 numbers, a single number, or None (*given = 0). */
@@ -43,14 +45,16 @@ static int scales_in(lower_ctx *cx, const ts_node *n, int i, double *s, int *giv
         if (l->n != 2) return lower_fail(cx, "scale factors: %d values for 2 spatial dims", l->n);
         for (int k = 0; k < 2; k++) {
             lv *x = l->items[k];
-            if (x->dyn || (x->kind != LV_FLOAT && x->kind != LV_INT))
-                return lower_fail(cx, "scale factors must be known at conversion time");
+            if (x->dyn) return scale_const_fail(cx, n);
+            if (x->kind != LV_FLOAT && x->kind != LV_INT) return lower_fail(cx, "scale factors must be numbers");
             s[k] = x->kind == LV_FLOAT ? x->f : (double)x->i;
         }
     } else if ((l->kind == LV_FLOAT || l->kind == LV_INT) && !l->dyn) {
         s[0] = s[1] = l->kind == LV_FLOAT ? l->f : (double)l->i;
+    } else if (l->dyn) {
+        return scale_const_fail(cx, n);
     } else {
-        return lower_fail(cx, "scale factors must be known at conversion time");
+        return lower_fail(cx, "scale factors must be numbers");
     }
     if (!(s[0] > 0) || !(s[1] > 0)) return lower_fail(cx, "scale factors must be > 0, got %g and %g", s[0], s[1]);
     *given = 1;
@@ -60,16 +64,22 @@ static int scales_in(lower_ctx *cx, const ts_node *n, int i, double *s, int *giv
 /* The output size: from output_size (input osz) or floor(in * scale) (scales si, or sh/sw at
  * sh_i, sw_i for the 5-input overload). Returns 1 for factors whose pixel mapping MIL's resize ops
  * cannot express (interp.c then builds torch's exact per-axis map), 0 when they can, -1 on error. */
+/* The scale factors of either overload: the list at si (.vec), or scales_h / scales_w at sh_i, sh_i + 1. */
+static int node_scales(lower_ctx *cx, const ts_node *n, int si, int sh_i, double *s, int *given) {
+    *given = 0;
+    if (si >= 0) return scales_in(cx, n, si, s, given);
+    if (sh_i < n->nin && !lower_is_none(cx, n, sh_i) && sh_i + 1 < n->nin && !lower_is_none(cx, n, sh_i + 1)) {
+        if (lower_float_in(cx, n, sh_i, &s[0]) || lower_float_in(cx, n, sh_i + 1, &s[1])) return -1;
+        *given = 1;
+    }
+    return 0;
+}
+
 static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, int64_t H, int64_t W, int64_t *OH,
                     int64_t *OW) {
     double s[2];
     int given = 0;
-    if (si >= 0) {
-        if (scales_in(cx, n, si, s, &given)) return -1;
-    } else if (sh_i < n->nin && !lower_is_none(cx, n, sh_i) && sh_i + 1 < n->nin && !lower_is_none(cx, n, sh_i + 1)) {
-        if (lower_float_in(cx, n, sh_i, &s[0]) || lower_float_in(cx, n, sh_i + 1, &s[1])) return -1;
-        given = 1;
-    }
+    if (node_scales(cx, n, si, sh_i, s, &given)) return -1;
     if (osz < n->nin && !lower_is_none(cx, n, osz)) {
         int64_t v[2];
         int cnt;
@@ -92,6 +102,107 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
     return 0;
 }
 
+/* ---- sizes known only at run time ----
+ * An input of symbolic H or W, or an output_size computed from run-time sizes: whole-number scale factors
+ * keep MIL's upsample_* (its scale factors are constants, the input's size may vary); everything else maps
+ * each output row / column to its source ones at run time (torch's formulas on range_1d, then gathers), as
+ * MIL's resize_* ops need their target sizes at conversion time. */
+
+/* x resampled along axis a (2 or 3) from run-time size `in` to `out` (int lvs): nearest or bilinear with
+ * torch's source-index formulas; scale > 0: the factor torch maps with (1 / scale), else in / out. */
+static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *out, int bilinear, int ac, double scale) {
+    ir_value *vin = lb_scalar(cx, in, IR_FP32), *vout = vin ? lb_scalar(cx, out, IR_INT32) : NULL;
+    ir_value *r0 = vout ? lb_range(cx, vout, 1, "dst") : NULL;
+    ir_value *dst = r0 ? lower_cast(cx, r0, IR_FP32, "dstf") : NULL;
+    ir_value *fout = dst ? lower_cast(cx, vout, IR_FP32, "outf") : NULL, *r;
+    if (!fout) return NULL;
+    if (bilinear && ac) { /* (in - 1) / (out - 1), 0 for a single output */
+        ir_value *num = lb_scalar_op(cx, IR_OP_SUB, vin, 1), *den = lb_scalar_op(cx, IR_OP_SUB, fout, 1);
+        ir_value *safe = den ? lb_scalar_op(cx, IR_OP_MAXIMUM, den, 1) : NULL;
+        r = num && safe ? lower_binary(cx, IR_OP_REAL_DIV, num, safe, "scale") : NULL;
+    } else if (scale > 0) {
+        r = lower_const_scalar(cx, 1.0 / scale, IR_FP32, "scale");
+    } else {
+        r = lower_binary(cx, IR_OP_REAL_DIV, vin, fout, "scale");
+    }
+    ir_value *lastf = lb_scalar_op(cx, IR_OP_SUB, vin, 1);
+    ir_value *last = lastf ? lower_cast(cx, lastf, IR_INT32, "last") : NULL;
+    if (!r || !last) return NULL;
+    if (!bilinear) { /* min(floor(dst * scale), in - 1) */
+        ir_value *src = lower_unary(cx, IR_OP_FLOOR, lower_binary(cx, IR_OP_MUL, dst, r, "src"), "floor");
+        ir_value *idx = src ? lower_cast(cx, src, IR_INT32, "idx") : NULL;
+        idx = idx ? lower_binary(cx, IR_OP_MINIMUM, idx, last, "clamp") : NULL;
+        return idx ? lb_gather(cx, x, idx, a) : NULL;
+    }
+    ir_value *src = lower_binary(cx, IR_OP_MUL, ac ? dst : lb_scalar_op(cx, IR_OP_ADD, dst, 0.5), r, "src");
+    if (!ac && src) src = lb_scalar_op(cx, IR_OP_MAXIMUM, lb_scalar_op(cx, IR_OP_SUB, src, 0.5), 0);
+    ir_value *fl = src ? lower_unary(cx, IR_OP_FLOOR, src, "floor") : NULL;
+    ir_value *i0 = fl ? lower_binary(cx, IR_OP_MINIMUM, lower_cast(cx, fl, IR_INT32, "i0"), last, "i0c") : NULL;
+    ir_value *i1 = i0 ? lower_binary(cx, IR_OP_MINIMUM, lb_scalar_op(cx, IR_OP_ADD, i0, 1), last, "i1") : NULL;
+    ir_value *l1 = i1 ? lower_binary(cx, IR_OP_SUB, src, lower_cast(cx, i0, IR_FP32, "i0f"), "l1") : NULL;
+    if (l1 && x->type.dtype != IR_FP32) l1 = lower_cast(cx, l1, x->type.dtype, "l1c");
+    if (l1 && a == 2) l1 = lb_expand(cx, l1, 1, (int64_t[]){1}); /* [out, 1]: broadcasts over W */
+    ir_value *g0 = l1 ? lb_gather(cx, x, i0, a) : NULL, *g1 = g0 ? lb_gather(cx, x, i1, a) : NULL;
+    ir_value *d = g1 ? lower_binary(cx, IR_OP_SUB, g1, g0, "diff") : NULL; /* g0 + (g1 - g0) * l1 */
+    return d ? lower_binary(cx, IR_OP_ADD, g0, lower_binary(cx, IR_OP_MUL, d, l1, "step"), NULL) : NULL;
+}
+
+/* The run-time form of upsample_{nearest,bilinear}2d (osz: output_size input; si / sh_i: scales as in
+ * out_size). */
+static int upsample_dyn(lower_ctx *cx, const ts_node *n, ir_value *x, int bilinear, int ac, int osz, int si, int sh_i) {
+    double s[2];
+    int given;
+    if (node_scales(cx, n, si, sh_i, s, &given)) return -1;
+    int has_size = osz < n->nin && !lower_is_none(cx, n, osz);
+    if (!has_size && !given) return lower_fail(cx, "neither output_size nor scale factors are given");
+    if (!has_size && s[0] == floor(s[0]) && s[1] == floor(s[1]) && s[0] < 1 << 16 && s[1] < 1 << 16) {
+        /* whole factors: MIL's upsample_* maps pixels as torch does, whatever the input's size */
+        ir_op *op = lower_op(cx, bilinear ? IR_OP_UPSAMPLE_BILINEAR : IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "scale_factor_height", (int32_t)s[0]) ||
+            lower_param_i32(cx, op, "scale_factor_width", (int32_t)s[1]) ||
+            (bilinear && lower_param_bool(cx, op, "align_corners", ac)))
+            return -1;
+        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    }
+    lv *out[2];
+    if (has_size) {
+        lv *l = lower_in(cx, n, osz);
+        if (!l) return -1;
+        if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n != 2)
+            return lower_fail(cx, "output_size must be a list of 2 ints");
+        out[0] = l->items[0];
+        out[1] = l->items[1];
+    }
+    for (int k = 0; k < 2; k++) {
+        lv *in = lower_dim_lv(cx, x, 2 + k);
+        if (!in) return -1;
+        if (!has_size) { /* floor(in * scale) */
+            if (!in->dyn) {
+                out[k] = lv_int(cx, (int64_t)floor((double)in->i * s[k]));
+            } else {
+                ir_value *f = lb_scalar_op(cx, IR_OP_MUL, lower_cast(cx, in->v, IR_FP32, "inf"), s[k]);
+                f = f ? lower_cast(cx, lower_unary(cx, IR_OP_FLOOR, f, "floor"), IR_INT32, "out") : NULL;
+                if (f && (out[k] = lv_new(cx, LV_INT))) {
+                    out[k]->dyn = 1;
+                    out[k]->v = f;
+                }
+            }
+            if (!out[k]) return -1;
+        }
+        if (!in->dyn && !out[k]->dyn && in->i == out[k]->i && (!given || s[k] == 1)) continue; /* same size */
+        if (!(x = resample_axis(cx, x, 2 + k, in, out[k], bilinear, ac, given && !has_size ? s[k] : -1))) return -1;
+    }
+    return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL));
+}
+
+static int size_is_dyn(lower_ctx *cx, const ts_node *n, int osz) {
+    if (osz >= n->nin || lower_is_none(cx, n, osz)) return 0;
+    lv *l = lower_in(cx, n, osz);
+    int64_t v[IR_MAX_RANK];
+    int cnt;
+    return l && (l->kind == LV_LIST || l->kind == LV_TUPLE) && lv_ints(cx, l, v, IR_MAX_RANK, &cnt) != 0;
+}
+
 static int whole_ratio(int64_t in, int64_t out) { return in > 0 && out >= in && out % in == 0; }
 
 /* upsample_bilinear2d(x, output_size, align_corners, scales_h, scales_w) and
@@ -101,7 +212,9 @@ int lower_upsample_bilinear(lower_ctx *cx, const ts_node *n) {
     int ac = 0;
     ir_value *x = image_in(cx, n, &H, &W);
     if (!x || lower_bool_in(cx, n, 2, &ac)) return -1;
-    int vec = n->nin == 4, rc = out_size(cx, n, 1, vec ? 3 : -1, 3, H, W, &OH, &OW);
+    int vec = n->nin == 4;
+    if (H < 0 || W < 0 || size_is_dyn(cx, n, 1)) return upsample_dyn(cx, n, x, 1, ac, 1, vec ? 3 : -1, 3);
+    int rc = out_size(cx, n, 1, vec ? 3 : -1, 3, H, W, &OH, &OW);
     if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
     if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
@@ -127,7 +240,9 @@ int lower_upsample_nearest(lower_ctx *cx, const ts_node *n) {
     int64_t H, W, OH, OW;
     ir_value *x = image_in(cx, n, &H, &W);
     if (!x) return -1;
-    int vec = n->nin == 3, rc = out_size(cx, n, 1, vec ? 2 : -1, 2, H, W, &OH, &OW);
+    int vec = n->nin == 3;
+    if (H < 0 || W < 0 || size_is_dyn(cx, n, 1)) return upsample_dyn(cx, n, x, 0, 0, 1, vec ? 2 : -1, 2);
+    int rc = out_size(cx, n, 1, vec ? 2 : -1, 2, H, W, &OH, &OW);
     if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
     if (whole_ratio(H, OH) && whole_ratio(W, OW)) {

@@ -6,8 +6,7 @@
 
 #include <string.h>
 
-/* Dimension d of x as an lv: a compile-time int, or a run-time int32 scalar. */
-static lv *dim_lv(lower_ctx *cx, ir_value *x, int d) {
+lv *lower_dim_lv(lower_ctx *cx, ir_value *x, int d) {
     if (x->type.dims[d] >= 0) return lv_int(cx, x->type.dims[d]);
     ir_value *s = lower_unary(cx, IR_OP_SHAPE, x, "shape");
     ir_value *idx = s ? lower_const_scalar(cx, d, IR_INT32, "index") : NULL;
@@ -39,7 +38,7 @@ int lower_size(lower_ctx *cx, const ts_node *n) {
         int64_t d;
         int a;
         if (lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
-        return lower_out(cx, n, 0, dim_lv(cx, x, a));
+        return lower_out(cx, n, 0, lower_dim_lv(cx, x, a));
     }
     lv *l = lv_new(cx, LV_LIST);
     if (!l) return -1;
@@ -47,7 +46,7 @@ int lower_size(lower_ctx *cx, const ts_node *n) {
     l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(l->n ? l->n : 1));
     if (!l->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int i = 0; i < l->n; i++)
-        if (!(l->items[i] = dim_lv(cx, x, i))) return -1;
+        if (!(l->items[i] = lower_dim_lv(cx, x, i))) return -1;
     return lower_out(cx, n, 0, l);
 }
 
@@ -64,8 +63,7 @@ int lower_numel(lower_ctx *cx, const ts_node *n) {
     return lower_out(cx, n, 0, lv_int(cx, k));
 }
 
-/* reshape to a shape given as an lv list (static -> const shape; else built at run time). */
-static ir_value *reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
+ir_value *lower_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
     ir_value *s = lower_shape_tensor(cx, shape);
     ir_op *op = s ? lower_op(cx, IR_OP_RESHAPE, NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
@@ -101,7 +99,7 @@ int lower_reshape_op(lower_ctx *cx, const ts_node *n) {
         }
         return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, cnt, v, NULL));
     }
-    return lower_out_tensor(cx, n, 0, reshape_lv(cx, x, s));
+    return lower_out_tensor(cx, n, 0, lower_reshape_lv(cx, x, s));
 }
 
 /* flatten(self, start_dim=0, end_dim=-1) */
@@ -126,11 +124,11 @@ int lower_flatten(lower_ctx *cx, const ts_node *n) {
     }
     for (int i = 0; i < r; i++) {
         if (i > s && i <= e) continue;
-        lv *d = i == s ? lv_int(cx, dyn ? -1 : prod) : dim_lv(cx, x, i);
+        lv *d = i == s ? lv_int(cx, dyn ? -1 : prod) : lower_dim_lv(cx, x, i);
         if (!d) return -1;
         shape->items[shape->n++] = d;
     }
-    return lower_out_tensor(cx, n, 0, reshape_lv(cx, x, shape));
+    return lower_out_tensor(cx, n, 0, lower_reshape_lv(cx, x, shape));
 }
 
 static ir_value *transpose(lower_ctx *cx, ir_value *x, int r, const int64_t *perm) {
@@ -248,8 +246,7 @@ int lower_squeeze(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
 }
 
-/* slice_by_index over one axis with bounds known at run time (lvs; NULL end: to the end). */
-static ir_value *slice_axis_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
+ir_value *lower_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
     int r = x->type.rank;
     lv *bl = lv_new(cx, LV_LIST), *el = lv_new(cx, LV_LIST);
     if (!bl || !el || !(bl->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)) ||
@@ -294,6 +291,34 @@ static int slice_list(lower_ctx *cx, const ts_node *n, lv *src) {
     return lower_out(cx, n, 0, l);
 }
 
+/* A slice bound v (an int lv; NULL: `dflt`) as Python reads it for a dim of run-time size len: counted from
+ * the end when negative, clamped to [0, len]. A rank-0 int32 value. */
+static ir_value *bound_dyn(lower_ctx *cx, lv *v, ir_value *len, ir_value *dflt) {
+    if (!v || v->kind == LV_NONE) return dflt;
+    if (!v->dyn && v->i >= INT32_MAX) return len; /* "to the end" as tracing writes it */
+    if (!v->dyn && v->i <= INT32_MIN) return lower_const_scalar(cx, 0, IR_INT32, "zero");
+    ir_value *b = lb_scalar(cx, v, IR_INT32);
+    ir_value *neg = b ? lower_cast(cx, lb_scalar_op(cx, IR_OP_LESS, b, 0), IR_INT32, "neg") : NULL;
+    ir_value *w = neg ? lower_binary(cx, IR_OP_ADD, b, lower_binary(cx, IR_OP_MUL, neg, len, "wrap"), "bound") : NULL;
+    w = w ? lb_scalar_op(cx, IR_OP_MAXIMUM, w, 0) : NULL;
+    return w ? lower_binary(cx, IR_OP_MINIMUM, w, len, "clamped") : NULL;
+}
+
+/* x[b:e:step] along axis a with a step known only at run time (MIL's slice_by_index takes its stride as a
+ * constant): a gather at range_1d(b, e, step), the bounds read as Python does. */
+static ir_value *slice_step_dyn(lower_ctx *cx, ir_value *x, int a, lv *b, lv *e, lv *step) {
+    lv *size = lower_dim_lv(cx, x, a);
+    ir_value *len = size ? lb_scalar(cx, size, IR_INT32) : NULL;
+    ir_value *zero = len ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+    ir_value *bv = zero ? bound_dyn(cx, b, len, zero) : NULL, *ev = bv ? bound_dyn(cx, e, len, len) : NULL;
+    ir_value *sv = ev ? lb_scalar(cx, step, IR_INT32) : NULL;
+    ir_op *op = sv ? lower_op(cx, IR_OP_RANGE_1D, "positions") : NULL;
+    if (!op || ir_op_set_input(op, "end", ev) || ir_op_set_input(op, "start", bv) || ir_op_set_input(op, "step", sv))
+        return NULL;
+    ir_value *idx = lower_finish(cx, op);
+    return idx ? lb_gather(cx, x, idx, a) : NULL;
+}
+
 int lower_slice(lower_ctx *cx, const ts_node *n) {
     lv *src = n->nin > 0 ? lower_in(cx, n, 0) : NULL;
     if (src && (src->kind == LV_LIST || src->kind == LV_TUPLE) && !src->dyn) return slice_list(cx, n, src);
@@ -302,6 +327,11 @@ int lower_slice(lower_ctx *cx, const ts_node *n) {
     int a;
     if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
     lv *ls = n->nin > 2 ? lower_in(cx, n, 2) : NULL, *le = n->nin > 3 ? lower_in(cx, n, 3) : NULL;
+    lv *lst = n->nin > 4 ? lower_in(cx, n, 4) : NULL;
+    if (lst && lst->kind == LV_INT && lst->dyn) { /* a step known at run time */
+        if (lower_axis(cx, dim, x->type.rank, &a)) return -1;
+        return lower_out_tensor(cx, n, 0, slice_step_dyn(cx, x, a, ls, le, lst));
+    }
     if ((ls && ls->dyn) || (le && le->dyn)) { /* bounds known at run time */
         if (n->nin > 4 && lower_int_in(cx, n, 4, &step)) return -1;
         if (step < 1) return lower_fail(cx, "slice step must be positive");
@@ -309,7 +339,7 @@ int lower_slice(lower_ctx *cx, const ts_node *n) {
         lv *b = !ls || ls->kind == LV_NONE ? lv_int(cx, 0) : ls;
         lv *e = !le || le->kind == LV_NONE || (!le->dyn && le->i >= INT32_MAX) ? NULL : le;
         if (!b) return -1;
-        return lower_out_tensor(cx, n, 0, slice_axis_dyn(cx, x, a, b, e, step));
+        return lower_out_tensor(cx, n, 0, lower_slice_dyn(cx, x, a, b, e, step));
     }
     if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_int_in(cx, n, 2, &start)) return -1;
     if (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_int_in(cx, n, 3, &end)) return -1;
@@ -341,7 +371,7 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     if (!li) return -1;
     if (li->dyn) { /* index known at run time: gather (a negative index counts from the end) */
         ir_value *i = lower_as_tensor(cx, li, IR_INT32);
-        lv *len = i ? dim_lv(cx, x, a) : NULL;
+        lv *len = i ? lower_dim_lv(cx, x, a) : NULL;
         ir_value *lt = len ? lower_as_tensor(cx, len, IR_INT32) : NULL;
         ir_value *zero = lt ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
         ir_value *neg = zero ? lower_binary(cx, IR_OP_LESS, i, zero, "neg") : NULL;

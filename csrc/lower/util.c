@@ -288,6 +288,19 @@ ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt) {
     return l ? lower_as_tensor(cx, l, dt) : NULL;
 }
 
+lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
+    lv *l = lv_new(cx, LV_LIST);
+    lv **it = l ? pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(n ? n : 1)) : NULL;
+    if (!it) {
+        oom(cx);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) it[i] = items[i];
+    l->n = n;
+    l->items = it;
+    return l;
+}
+
 ir_value *lower_shape_tensor(lower_ctx *cx, lv *l) {
     int64_t iv[IR_MAX_RANK * 8];
     int cnt;

@@ -9,6 +9,10 @@
  * - lstm, gru and rnn take fp16 only from iOS17 (opset CoreML7): before that they stay fp32, their
  *   tensor inputs cast to fp32 (constant weights keep fp32, as MIL wants them constant) and their
  *   outputs cast back to fp16 (the fp32 output gets a new name, the fp16 cast the old one);
+ * - index arithmetic stays fp32: a float computed from ints (a cast of a rank-0 / 1 int value) and one-element
+ *   constants through elementwise ops (the source positions of a resize to a run-time size) would round
+ *   in fp16 and pick other pixels than torch; it keeps fp32, and any other op that reads it (an fp16
+ *   computation, a nested block's output) reads a cast to fp16;
  * - each fp32 function output gets `cast(x=..., dtype="fp32")` at the end, and
  *   the cast's output carries the output's original name (the fp16 value is
  *   renamed <name>_cast_fp16), so output names and dtypes do not change.
@@ -24,8 +28,12 @@
 typedef struct {
     ir_function *fn;
     unsigned char *converted; /* by value id */
+    unsigned char *index;     /* by value id: fp32 index arithmetic that stays fp32 */
+    int nids;                 /* ids the tables cover (values made by the pass come after) */
     pc_err *e;
 } fp16_ctx;
+
+static int is_index(const fp16_ctx *c, const ir_value *v) { return v->id >= 0 && v->id < c->nids && c->index[v->id]; }
 
 /* A string const named after `base`, placed before pos (or appended to b when pos is NULL). */
 static ir_value *str_const(ir_function *fn, ir_block *b, ir_op *pos, const char *base, const char *s) {
@@ -55,14 +63,73 @@ static ir_value *cast_op(ir_function *fn, ir_block *b, ir_op *pos, const char *n
 }
 
 static void to_fp16(fp16_ctx *c, ir_value *v) {
-    if (v->type.dtype != IR_FP32) return;
+    if (v->type.dtype != IR_FP32 || is_index(c, v)) return;
     v->type.dtype = IR_FP16;
     c->converted[v->id] = 1;
 }
 
+static int index_kind(ir_opkind k) {
+    return k == IR_OP_ADD || k == IR_OP_SUB || k == IR_OP_MUL || k == IR_OP_REAL_DIV || k == IR_OP_FLOOR ||
+           k == IR_OP_CEIL || k == IR_OP_MAXIMUM || k == IR_OP_MINIMUM || k == IR_OP_EXPAND_DIMS;
+}
+
+/* Marks the fp32 outputs of index arithmetic (ops in program order: inputs are marked before readers). */
+static int mark_index(ir_op *op, void *vctx) {
+    fp16_ctx *c = vctx;
+    if (op->nout != 1 || op->out[0]->type.dtype != IR_FP32) return 0;
+    if (op->kind == IR_OP_CAST) {
+        ir_value *x = ir_op_input(op, "x");
+        if (x && x->type.dtype != IR_STRING && !ir_dtype_is_float(x->type.dtype) && x->type.rank >= 0 && x->type.rank <= 1)
+            c->index[op->out[0]->id] = 1; /* sizes and positions (rank 0 / 1), not int data */
+        return 0;
+    }
+    if (!index_kind(op->kind)) return 0;
+    int any = 0;
+    for (int i = 0; i < op->nin; i++)
+        for (int j = 0; j < op->in[i].n; j++) {
+            const ir_value *v = op->in[i].v[j];
+            if (v->type.dtype != IR_FP32) continue; /* axes, ints */
+            if (is_index(c, v)) any = 1;
+            else if (!v->konst || ir_type_numel(&v->type) != 1) return 0;
+        }
+    if (!any) return 0;
+    for (int i = 0; i < op->nin; i++) /* its one-element constants stay fp32 with it */
+        for (int j = 0; j < op->in[i].n; j++)
+            if (op->in[i].v[j]->type.dtype == IR_FP32) c->index[op->in[i].v[j]->id] = 1;
+    c->index[op->out[0]->id] = 1;
+    return 0;
+}
+
+/* An fp32 index value v read where fp16 is expected: a cast to fp16 placed before `pos` (or at the end of b). */
+static ir_value *index_to_fp16(fp16_ctx *c, ir_block *b, ir_op *pos, ir_value *v) {
+    ir_program *p = c->fn->prog;
+    ir_value *y = cast_op(c->fn, b, pos, pass_unique_name(c->fn, pc_sprintf(p->arena, "%s_to_fp16", v->name)), v, IR_FP16);
+    if (!y) pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+    return y;
+}
+
+/* Readers of index values other than index arithmetic and casts read them cast to fp16. */
+static int index_readers(ir_op *op, void *vctx) {
+    fp16_ctx *c = vctx;
+    int reader = !(op->kind == IR_OP_CAST || (op->nout == 1 && is_index(c, op->out[0])));
+    for (int i = 0; reader && i < op->nin; i++)
+        for (int j = 0; j < op->in[i].n; j++) {
+            ir_value *v = op->in[i].v[j];
+            if (v->type.dtype != IR_FP32 || !is_index(c, v)) continue;
+            if (!(op->in[i].v[j] = index_to_fp16(c, NULL, op, v))) return -1;
+        }
+    for (int k = 0; k < op->nblocks; k++) { /* a nested block's outputs are typed as the op's (fp16) */
+        ir_block *b = op->blocks[k];
+        for (int i = 0; i < b->nout; i++)
+            if (b->out[i]->type.dtype == IR_FP32 && is_index(c, b->out[i]) && !(b->out[i] = index_to_fp16(c, b, NULL, b->out[i])))
+                return -1;
+    }
+    return 0;
+}
+
 static int convert_op(ir_op *op, void *vctx) {
     fp16_ctx *c = vctx;
-    if (op->kind == IR_OP_CAST) {
+    if (op->kind == IR_OP_CAST && !(op->nout == 1 && is_index(c, op->out[0]))) {
         ir_value *dt = ir_op_input(op, "dtype");
         if (dt && dt->konst && dt->konst->store == IR_STRING && dt->konst->count == 1 &&
             strcmp(((const char *const *)dt->konst->data)[0], "fp32") == 0) {
@@ -137,9 +204,12 @@ int pass_fp16(ir_function *fn, pc_err *e) {
     fp16_ctx c = {.fn = fn, .e = e};
     /* 1. convert the graph (before adding casts, whose types are already right) */
     c.converted = pc_alloc(p->arena, (size_t)p->next_value_id + 1);
-    if (!c.converted) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
+    c.index = pc_alloc(p->arena, (size_t)p->next_value_id + 1);
+    if (!c.converted || !c.index) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
+    memset(c.index, 0, (size_t)p->next_value_id + 1);
+    c.nids = p->next_value_id;
     size_t nconv = (size_t)p->next_value_id;
-    if (ir_walk(fn, convert_op, &c)) return -1;
+    if (ir_walk(fn, mark_index, &c) || ir_walk(fn, convert_op, &c) || ir_walk(fn, index_readers, &c)) return -1;
     /* 2. inputs: cast to fp16 at the top */
     ir_op *anchor = body->first;
     for (int i = 0; i < fn->nin; i++) {
