@@ -217,9 +217,9 @@ def run(family, model_type, cls_name, precision="fp32", use_cache=None, timeout=
     t0 = time.time()
     if family == "timm":
         import zoo_timm
-        n = zoo_timm.params(model_type)
-        if n is not None and n > zoo_timm.PARAM_CAP:
-            res.update(stage="skipped", error=f"too large ({n / 1e6:.0f} M params)", seconds=0.0)
+        why = zoo_timm.too_large(model_type, cls_name)
+        if why:
+            res.update(stage="skipped", error=why, seconds=0.0)
             return res
     try:
         with _deadline(timeout), warnings.catch_warnings():

@@ -8,7 +8,9 @@ nano < tiny < small < base < large ..., then the first number: resnet18 before r
 before regnetx_320) and the first SHORTLIST are built on the meta device and counted; the smallest of
 those is the family's model. The picks are cached per timm version in build/zoo/.
 
-Families whose smallest model has more than PARAM_CAP parameters are recorded as skipped (too large).
+Families whose smallest model is too large are recorded as skipped: more than PARAM_CAP parameters, or
+more than WORK_CAP parameters scaled by its input's pixels over 224x224 (a 167 M-parameter ViT at 768x768
+has 2304 tokens: about 800 GFLOPs, an hour of a shared core for the reference and the runtime).
 """
 import json
 import os
@@ -21,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # pretrained=False downloads nothi
 
 SHORTLIST = 6
 PARAM_CAP = 200_000_000
+WORK_CAP = 500_000_000
 
 _SIZE_WORDS = {
     "test": 0, "yocto": 1, "zepto": 1, "atto": 1, "femto": 2, "pico": 3, "nano": 4, "micro": 5, "xxxs": 5,
@@ -85,14 +88,21 @@ def architectures():
     return sorted((fam, v[0]) for fam, v in picks().items())
 
 
-def params(family):
-    """The family's pick's parameter count from the cache (None before picks() made it: the suite's
-    sample names its models and never counts them all)."""
+def too_large(family, name):
+    """Why the family's pick is skipped, or None. Its parameter count comes from the cache (none before
+    picks() made it: the suite's sample names its models and never counts them all)."""
+    import timm
     path = _cache_path()
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        return json.load(f).get(family, [None, None])[1]
+        n = json.load(f).get(family, [None, None])[1]
+    size = timm.models.get_pretrained_cfg(name).input_size or (3, 224, 224)
+    if n is None:
+        return None
+    if n > PARAM_CAP or n * size[1] * size[2] / 224 ** 2 > WORK_CAP:
+        return f"too large ({n / 1e6:.0f} M params at {size[1]}x{size[2]})"
+    return None
 
 
 def build(name):
