@@ -80,8 +80,9 @@ bench: build
 	PYTHONPATH=python $(VPY) benchmarks/rt_kernels.py --threads 1 --cpu
 	PYTHONPATH=python $(VPY) benchmarks/rt_kernels.py --threads 2
 
-# the model-zoo sweep: every transformers architecture of the swept families, converted and compared
-# with PyTorch; prints the table and rewrites it in the README (about an hour on 2 cores)
+# the model-zoo sweep: every transformers architecture of the swept families and one model per timm
+# architecture family, converted and compared with PyTorch; prints the tables and rewrites them in the
+# README (transformers about an hour on 2 cores; timm's time is in the README)
 zoo: build
 	$(VPY) tools/zoo.py --readme
 

@@ -162,3 +162,15 @@ def test_transformer_encoder_layer_traced():
     x = r(2, 5, 8)
     t = torch.jit.trace(layer, (x,), check_trace=False)  # grad on: the decomposed (slow) path
     needs_other_families(lambda: check_parity(t, [x], check_coremltools=CHECK_COREMLTOOLS))
+
+
+def test_long_unrolled_lstm_converts_in_linear_time():
+    """A 6-layer bidirectional LSTM over 60 steps unrolls to ~10000 ops that ask for the same few names;
+    finding each a free "_<i>" suffix from 1 again made the conversion quadratic (minutes; timm's
+    sequencer2d_s, 36 such LSTMs, over 4 minutes). Now it takes a few seconds."""
+    import time
+    m = nn.LSTM(16, 16, num_layers=6, batch_first=True, bidirectional=True).eval()
+    x = r(4, 60, 16)
+    t0 = time.process_time()
+    check_parity(m, [x], check_coremltools=False)
+    assert time.process_time() - t0 < 30, f"conversion + predict took {time.process_time() - t0:.0f} s of CPU"

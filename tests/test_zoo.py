@@ -1,12 +1,15 @@
 """A sample of the model-zoo sweep (tools/zoo.py, `make zoo`, runs every architecture): transformers'
 decoder language models traced the plain way, with and without the KV cache, a mixture-of-experts
-decoder, an encoder, a vision and an audio model. Each converts, opens in coremltools' reader and
-matches PyTorch."""
+decoder, an encoder, a vision and an audio model; and timm's small models of a few architecture families
+(tests/zoo_timm.py) at their default input size. Each converts, opens in coremltools' reader and matches
+PyTorch."""
 import pytest
 
 import zoo_models
 
-pytest.importorskip("transformers")
+TIMM = [("resnet", "test_resnet"), ("vision_transformer", "test_vit"), ("convnext", "test_convnext"),
+        ("efficientnet", "test_efficientnet"), ("byobnet", "test_byobnet"), ("mobilenetv3", "mobilenetv3_small_050")]
+TIMM_FP16 = [("vision_transformer", "test_vit"), ("efficientnet", "test_efficientnet")]
 
 SAMPLE = [
     ("causal-lm", "gpt2", None), ("causal-lm", "gpt2", False),
@@ -23,6 +26,7 @@ FP16 = [("causal-lm", "gpt2", None), ("causal-lm", "llama", None)]
 
 
 def _cls(family, model_type):
+    pytest.importorskip("transformers")
     archs = dict(zoo_models.architectures(family))
     if model_type not in archs:
         pytest.skip(f"this transformers has no {family} {model_type}")
@@ -44,3 +48,21 @@ def test_zoo_sample(family, model_type, use_cache):
 @pytest.mark.parametrize("family,model_type,use_cache", FP16, ids=[m for _, m, _ in FP16])
 def test_zoo_sample_fp16(family, model_type, use_cache):
     _check(family, model_type, use_cache, "fp16")
+
+
+def _check_timm(family, name, precision):
+    timm = pytest.importorskip("timm")
+    if name not in timm.list_models(module=family):
+        pytest.skip(f"this timm has no {name} in {family}")
+    r = zoo_models.run("timm", family, name, precision=precision, reader_check=True)
+    assert r["stage"] == "ok", f"{name}: failed at {r['stage']}: {r['error']}"
+
+
+@pytest.mark.parametrize("family,name", TIMM, ids=[n for _, n in TIMM])
+def test_zoo_timm_sample(family, name):
+    _check_timm(family, name, "fp32")
+
+
+@pytest.mark.parametrize("family,name", TIMM_FP16, ids=[n for _, n in TIMM_FP16])
+def test_zoo_timm_sample_fp16(family, name):
+    _check_timm(family, name, "fp16")

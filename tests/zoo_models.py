@@ -22,6 +22,7 @@ FAMILIES = {
     "vision": ("MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES", "image"),
     "audio": ("MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES", "audio"),
     "audio-ctc": ("MODEL_FOR_CTC_MAPPING_NAMES", "audio"),
+    "timm": (None, "timm"),  # one model per timm architecture family (tests/zoo_timm.py)
 }
 
 VOCAB = 512
@@ -130,7 +131,10 @@ def _break_ties(model):
 
 
 def architectures(family):
-    """(model_type, class name) pairs of a family, sorted."""
+    """(model_type, class name) pairs of a family, sorted (timm: (family, model name))."""
+    if family == "timm":
+        import zoo_timm
+        return zoo_timm.architectures()
     from transformers.models.auto import modeling_auto
     names = getattr(modeling_auto, FAMILIES[family][0])
     return sorted((t, c if isinstance(c, str) else c[0]) for t, c in names.items())
@@ -138,6 +142,9 @@ def architectures(family):
 
 def build(family, model_type, cls_name, use_cache=None):
     """A small random model of that architecture, in eval mode, and its example input (a tensor)."""
+    if family == "timm":
+        import zoo_timm
+        return zoo_timm.build(cls_name)
     import transformers
     from transformers import AutoConfig
     torch.manual_seed(0)
@@ -171,6 +178,8 @@ class MainTensor(torch.nn.Module):
 
     def forward(self, x):
         out = self.m(x)
+        if isinstance(out, torch.Tensor):
+            return out
         if isinstance(out, (tuple, list)):
             return out[0]
         return out[next(iter(out.keys()))]
@@ -206,6 +215,12 @@ def run(family, model_type, cls_name, precision="fp32", use_cache=None, timeout=
     res = {"family": family, "model_type": model_type, "class": cls_name, "precision": precision,
            "use_cache": use_cache, "stage": "build", "error": "", "rel_err": None}
     t0 = time.time()
+    if family == "timm":
+        import zoo_timm
+        why = zoo_timm.too_large(model_type, cls_name)
+        if why:
+            res.update(stage="skipped", error=why, seconds=0.0)
+            return res
     try:
         with _deadline(timeout), warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -41,6 +41,7 @@ void lower_list_ops(void (*f)(const char *kind, const char *note, void *ud), voi
 struct lower_names {
     const char **key;
     ir_value **val;
+    int *next; /* per taken name: the first "_<i>" suffix lower_name has not tried for it yet */
     int cap, n;
 };
 
@@ -67,12 +68,14 @@ int lower_names_add(lower_ctx *cx, const char *name, ir_value *v) {
         lower_names nt = {.cap = t->cap * 2};
         nt.key = pc_alloc(cx->p->arena, sizeof(*nt.key) * (size_t)nt.cap);
         nt.val = pc_alloc(cx->p->arena, sizeof(*nt.val) * (size_t)nt.cap);
-        if (!nt.key || !nt.val) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+        nt.next = pc_alloc(cx->p->arena, sizeof(*nt.next) * (size_t)nt.cap);
+        if (!nt.key || !nt.val || !nt.next) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         for (int i = 0; i < t->cap; i++)
             if (t->key[i]) {
                 int h = names_slot(&nt, t->key[i]);
                 nt.key[h] = t->key[i];
                 nt.val[h] = t->val[i];
+                nt.next[h] = t->next[i];
             }
         nt.n = t->n;
         *t = nt;
@@ -115,12 +118,18 @@ const char *lower_name(lower_ctx *cx, const char *suffix) {
     const char *base = cx->base ? cx->base : "var";
     char *s = suffix ? pc_sprintf(cx->p->arena, "%s_%s", base, suffix) : pc_strdup(cx->p->arena, base);
     if (!s) return NULL;
-    if (lower_names_has(cx, s)) {
+    lower_names *nt = cx->names;
+    int h = names_slot(nt, s);
+    if (nt->key[h]) {
+        /* the search for a free "_<i>" resumes where the last one for this name stopped: an unrolled
+           loop asks for the same name thousands of times, and starting at 1 each time is quadratic */
         char *t = NULL;
-        for (int i = 1;; i++) {
+        int i = nt->next[h] > 0 ? nt->next[h] : 1;
+        for (;; i++) {
             t = pc_sprintf(cx->p->arena, "%s_%d", s, i);
             if (!t || !lower_names_has(cx, t)) break;
         }
+        nt->next[h] = i + 1;
         s = t;
     }
     if (!s || lower_names_add(cx, s, NULL)) return NULL;
@@ -473,9 +482,10 @@ int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err
     lower_ctx cx = {.p = p, .g = g, .o = o, .e = e, .names = &names};
     names.key = pc_alloc(p->arena, sizeof(*names.key) * (size_t)names.cap);
     names.val = pc_alloc(p->arena, sizeof(*names.val) * (size_t)names.cap);
+    names.next = pc_alloc(p->arena, sizeof(*names.next) * (size_t)names.cap);
     cx.vals = pc_alloc(p->arena, sizeof(*cx.vals) * (size_t)(g->nvalues ? g->nvalues : 1));
     cx.fn = ir_function_new(p, "main", o->opset ? o->opset : "CoreML5");
-    if (!names.key || !names.val || !cx.vals || !cx.fn) {
+    if (!names.key || !names.val || !names.next || !cx.vals || !cx.fn) {
         ir_program_free(p);
         return pc_fail(e, PC_E_NOMEM, "lowering: out of memory");
     }
