@@ -79,7 +79,7 @@ INT_BITWISE = {
     "with_bool": lambda a, b: (a | (b > 0)) + (a & (b < 0)) * 3 + (a ^ (b > 100)),
     "scalar": lambda a, b: (a & 255) + (a | -256) + (a ^ 7),
     "broadcast": lambda a, b: a[:1] | b[:, :1],
-    "inplace": lambda a, b: a.clone().bitwise_or_(b).bitwise_and_(b ^ 0x0F0F0F0F),
+    "inplace": lambda a, b: a.clone().bitwise_or_(b).bitwise_and_(b ^ 0x0F0F0F0F).bitwise_xor_(a),
 }
 
 
