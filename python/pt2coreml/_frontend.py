@@ -262,16 +262,12 @@ def _inline_autograd_functions(torch, graph):
         vals = _autograd_outputs(torch, node, sub)
         if vals is None:
             continue
-        picks = []
-        for v in vals:
-            if v.node().kind() == "prim::Param":
-                picks.append(("in", [i.unique() for i in sub.inputs()].index(v.unique())))
-            else:
-                picks.append(("out", [o.unique() for o in sub.outputs()].index(v.unique())))
         with graph.insert_point_guard(node):
-            made = graph.insertGraph(sub, list(node.inputs()))
             ins = list(node.inputs())
-            results = [ins[i] if where == "in" else made[i] for where, i in picks]
+            made = graph.insertGraph(sub, ins)
+            # each subgraph value paired with a Function output, as the value it became in this graph
+            here = {v.unique(): h for v, h in zip(list(sub.inputs()) + list(sub.outputs()), ins + list(made))}
+            results = [here[v.unique()] for v in vals]
             outs = list(node.outputs())
             if len(outs) == 1 and isinstance(outs[0].type(), torch._C.TupleType):
                 for use in list(outs[0].uses()):
