@@ -1,21 +1,21 @@
 /* activation.c: relu family, hardtanh, sigmoid/tanh/silu, gelu, leaky_relu, elu,
  * softplus, softmax and log_softmax; composed ones (selu, celu, mish, hardswish,
  * hardsigmoid, prelu, glu, log_sigmoid, threshold). */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <string.h>
 
 static ir_value *float_in(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    if (x && !ir_dtype_is_float(x->type.dtype)) x = lower_cast(cx, x, IR_FP32, "float");
+    if (x && !ir_dtype_is_float(x->type.dtype)) x = lb_cast(cx, x, IR_FP32, "float");
     return x;
 }
 
 /* op(x=x, <pname>=v) with a float scalar parameter. */
 static ir_value *with_alpha(lower_ctx *cx, ir_opkind k, ir_value *x, const char *pname, double v) {
-    ir_op *op = lower_op(cx, k, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, pname, v, x->type.dtype)) return NULL;
-    return lower_finish(cx, op);
+    ir_op *op = lb_op(cx, k, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, pname, v, x->type.dtype)) return NULL;
+    return lb_finish(cx, op);
 }
 
 static int optional_float(lower_ctx *cx, const ts_node *n, int i, double dflt, double *out) {
@@ -26,13 +26,13 @@ static int optional_float(lower_ctx *cx, const ts_node *n, int i, double dflt, d
 
 /* A scalar constant of x's dtype. */
 static ir_value *cst(lower_ctx *cx, double v, const ir_value *x, const char *suffix) {
-    return lower_const_scalar(cx, v, x->type.dtype, suffix);
+    return lb_const_scalar(cx, v, x->type.dtype, suffix);
 }
 
 /* x * v (v a number). */
 static ir_value *scale_by(lower_ctx *cx, ir_value *x, double v, const char *suffix) {
     ir_value *c = x ? cst(cx, v, x, "k") : NULL;
-    return c ? lower_binary(cx, IR_OP_MUL, x, c, suffix) : NULL;
+    return c ? lb_binary(cx, IR_OP_MUL, x, c, suffix) : NULL;
 }
 
 /* torch elu: scale * (x if x > 0 else alpha * (exp(input_scale * x) - 1)). */
@@ -42,12 +42,12 @@ static ir_value *elu(lower_ctx *cx, ir_value *x, double alpha, double scale, dou
         r = with_alpha(cx, IR_OP_ELU, x, "alpha", alpha);
     } else { /* max(x, 0) + alpha * (exp(input_scale * min(x, 0)) - 1) */
         ir_value *z = cst(cx, 0, x, "zero");
-        ir_value *pos = z ? lower_binary(cx, IR_OP_MAXIMUM, x, z, "pos") : NULL;
-        ir_value *neg = pos ? lower_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
-        ir_value *e = neg ? lower_unary(cx, IR_OP_EXP, scale_by(cx, neg, iscale, "scaled"), "exp") : NULL;
+        ir_value *pos = z ? lb_binary(cx, IR_OP_MAXIMUM, x, z, "pos") : NULL;
+        ir_value *neg = pos ? lb_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
+        ir_value *e = neg ? lb_unary(cx, IR_OP_EXP, scale_by(cx, neg, iscale, "scaled"), "exp") : NULL;
         ir_value *one = e ? cst(cx, 1, x, "one") : NULL;
-        ir_value *em1 = one ? lower_binary(cx, IR_OP_SUB, e, one, "expm1") : NULL;
-        r = em1 ? lower_binary(cx, IR_OP_ADD, pos, scale_by(cx, em1, alpha, "negpart"), "sum") : NULL;
+        ir_value *em1 = one ? lb_binary(cx, IR_OP_SUB, e, one, "expm1") : NULL;
+        r = em1 ? lb_binary(cx, IR_OP_ADD, pos, scale_by(cx, em1, alpha, "negpart"), "sum") : NULL;
     }
     return scale == 1 || !r ? r : scale_by(cx, r, scale, NULL);
 }
@@ -60,14 +60,14 @@ static ir_value *softplus(lower_ctx *cx, ir_value *x, double beta, double th) {
         return NULL;
     }
     ir_value *bx = beta == 1 ? x : scale_by(cx, x, beta, "bx");
-    ir_value *sp = bx ? lower_unary(cx, IR_OP_SOFTPLUS, bx, beta == 1 && th >= 20 ? NULL : "sp") : NULL;
+    ir_value *sp = bx ? lb_unary(cx, IR_OP_SOFTPLUS, bx, beta == 1 && th >= 20 ? NULL : "sp") : NULL;
     if (sp && beta != 1) sp = scale_by(cx, sp, 1 / beta, th >= 20 ? NULL : "spb");
     if (!sp || th >= 20) return sp;
     ir_value *t = cst(cx, th, x, "threshold");
-    ir_value *c = t ? lower_binary(cx, IR_OP_GREATER, bx, t, "above") : NULL;
-    ir_op *op = c ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+    ir_value *c = t ? lb_binary(cx, IR_OP_GREATER, bx, t, "above") : NULL;
+    ir_op *op = c ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", sp)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* Activations composed of several MIL ops. Sets *r (NULL when k is not one of them). */
@@ -81,26 +81,26 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
         if (a == 0) return lower_fail(cx, "celu with alpha 0");
         *r = a == 1 ? elu(cx, x, 1, 1, 1) : scale_by(cx, elu(cx, scale_by(cx, x, 1 / a, "xa"), 1, 1, 1), a, NULL);
     } else if (strcmp(k, "mish") == 0) { /* x * tanh(softplus(x)) */
-        ir_value *t = lower_unary(cx, IR_OP_TANH, lower_unary(cx, IR_OP_SOFTPLUS, x, "sp"), "tanh");
-        *r = t ? lower_binary(cx, IR_OP_MUL, x, t, NULL) : NULL;
+        ir_value *t = lb_unary(cx, IR_OP_TANH, lb_unary(cx, IR_OP_SOFTPLUS, x, "sp"), "tanh");
+        *r = t ? lb_binary(cx, IR_OP_MUL, x, t, NULL) : NULL;
     } else if (strcmp(k, "hardsigmoid") == 0 || strcmp(k, "hardswish") == 0) {
         /* relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1): MIL's sigmoid_hard, one op as coremltools writes it (* x) */
-        ir_op *op = lower_op(cx, IR_OP_SIGMOID_HARD, strcmp(k, "hardswish") == 0 ? "hsig" : NULL);
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", 1.0 / 6.0, x->type.dtype) ||
-            lower_param_f(cx, op, "beta", 0.5, x->type.dtype))
+        ir_op *op = lb_op(cx, IR_OP_SIGMOID_HARD, strcmp(k, "hardswish") == 0 ? "hsig" : NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", 1.0 / 6.0, x->type.dtype) ||
+            lb_param_f(cx, op, "beta", 0.5, x->type.dtype))
             return -1;
-        ir_value *hs = lower_finish(cx, op);
-        *r = strcmp(k, "hardsigmoid") == 0 || !hs ? hs : lower_binary(cx, IR_OP_MUL, x, hs, NULL);
+        ir_value *hs = lb_finish(cx, op);
+        *r = strcmp(k, "hardsigmoid") == 0 || !hs ? hs : lb_binary(cx, IR_OP_MUL, x, hs, NULL);
     } else if (strcmp(k, "log_sigmoid") == 0) { /* -softplus(-x) */
-        *r = scale_by(cx, lower_unary(cx, IR_OP_SOFTPLUS, scale_by(cx, x, -1, "negx"), "sp"), -1, NULL);
+        *r = scale_by(cx, lb_unary(cx, IR_OP_SOFTPLUS, scale_by(cx, x, -1, "negx"), "sp"), -1, NULL);
     } else if (strcmp(k, "threshold") == 0) { /* x > threshold ? x : value */
         double th, val;
         if (lower_float_in(cx, n, 1, &th) || lower_float_in(cx, n, 2, &val)) return -1;
         ir_value *t = cst(cx, th, x, "threshold"), *v = t ? cst(cx, val, x, "value") : NULL;
-        ir_value *c = v ? lower_binary(cx, IR_OP_GREATER, x, t, "above") : NULL;
-        ir_op *op = c ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+        ir_value *c = v ? lb_binary(cx, IR_OP_GREATER, x, t, "above") : NULL;
+        ir_op *op = c ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
         if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", v)) return -1;
-        *r = lower_finish(cx, op);
+        *r = lb_finish(cx, op);
     } else if (strcmp(k, "prelu") == 0) { /* max(x, 0) + w * min(x, 0), w along dim 1 */
         ir_value *w = lower_tensor_in(cx, n, 1, x->type.dtype);
         if (!w) return -1;
@@ -109,15 +109,15 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
             int64_t shape[IR_MAX_RANK];
             shape[0] = c;
             for (int i = 2; i < x->type.rank; i++) shape[i - 1] = 1;
-            if (!(w = lower_reshape(cx, w, x->type.rank - 1, shape, "weight"))) return -1;
+            if (!(w = lb_reshape(cx, w, x->type.rank - 1, shape, "weight"))) return -1;
         } else if (c != 1) {
             return lower_fail(cx, "prelu with %lld weights on a rank-%d input", (long long)c, x->type.rank);
         }
         ir_value *z = cst(cx, 0, x, "zero");
-        ir_value *pos = z ? lower_binary(cx, IR_OP_MAXIMUM, x, z, "pos") : NULL;
-        ir_value *neg = pos ? lower_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
-        ir_value *wn = neg ? lower_binary(cx, IR_OP_MUL, neg, w, "wneg") : NULL;
-        *r = wn ? lower_binary(cx, IR_OP_ADD, pos, wn, NULL) : NULL;
+        ir_value *pos = z ? lb_binary(cx, IR_OP_MAXIMUM, x, z, "pos") : NULL;
+        ir_value *neg = pos ? lb_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
+        ir_value *wn = neg ? lb_binary(cx, IR_OP_MUL, neg, w, "wneg") : NULL;
+        *r = wn ? lb_binary(cx, IR_OP_ADD, pos, wn, NULL) : NULL;
     } else if (strcmp(k, "rrelu") == 0) { /* inference: leaky_relu with the mean slope */
         double lo, hi;
         int training = 0;
@@ -130,19 +130,19 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
         double l;
         if (optional_float(cx, n, 1, 0.5, &l)) return -1;
         if (k[0] == 's') { /* x - clip(x, -l, l) */
-            ir_op *op = lower_op(cx, IR_OP_CLIP, "inner");
-            if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", -l, x->type.dtype) ||
-                lower_param_f(cx, op, "beta", l, x->type.dtype))
+            ir_op *op = lb_op(cx, IR_OP_CLIP, "inner");
+            if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", -l, x->type.dtype) ||
+                lb_param_f(cx, op, "beta", l, x->type.dtype))
                 return -1;
-            ir_value *c = lower_finish(cx, op);
-            *r = c ? lower_binary(cx, IR_OP_SUB, x, c, NULL) : NULL;
+            ir_value *c = lb_finish(cx, op);
+            *r = c ? lb_binary(cx, IR_OP_SUB, x, c, NULL) : NULL;
         } else { /* |x| > l ? x : 0 */
             ir_value *t = cst(cx, l, x, "lambd"), *z = t ? cst(cx, 0, x, "zero") : NULL;
-            ir_value *c = z ? lower_binary(cx, IR_OP_GREATER, lower_unary(cx, IR_OP_ABS, x, "abs"), t, "outside") : NULL;
-            ir_op *op = c ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+            ir_value *c = z ? lb_binary(cx, IR_OP_GREATER, lb_unary(cx, IR_OP_ABS, x, "abs"), t, "outside") : NULL;
+            ir_op *op = c ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
             if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", z))
                 return -1;
-            *r = lower_finish(cx, op);
+            *r = lb_finish(cx, op);
         }
     } else if (strcmp(k, "glu") == 0) { /* a * sigmoid(b), a and b the halves along dim */
         int64_t dim = -1, sizes[2];
@@ -151,12 +151,12 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
         int64_t d = x->type.dims[axis];
         if (d < 0 || d % 2) return lower_fail(cx, "glu needs an even, known size along dim %lld (got %lld)", (long long)dim, (long long)d);
         sizes[0] = sizes[1] = d / 2;
-        ir_op *op = lower_op(cx, IR_OP_SPLIT, "halves");
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "split_sizes", 2, sizes) ||
-            lower_param_i32(cx, op, "axis", axis) || !lower_finish(cx, op))
+        ir_op *op = lb_op(cx, IR_OP_SPLIT, "halves");
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "split_sizes", 2, sizes) ||
+            lb_param_i32(cx, op, "axis", axis) || !lb_finish(cx, op))
             return -1;
-        ir_value *s = lower_unary(cx, IR_OP_SIGMOID, op->out[1], "gate");
-        *r = s ? lower_binary(cx, IR_OP_MUL, op->out[0], s, NULL) : NULL;
+        ir_value *s = lb_unary(cx, IR_OP_SIGMOID, op->out[1], "gate");
+        *r = s ? lb_binary(cx, IR_OP_MUL, op->out[0], s, NULL) : NULL;
     } else {
         return 0;
     }
@@ -170,34 +170,34 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
     if (len && k[len - 1] == '_') k[len - 1] = 0;
     ir_value *xi = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (xi && xi->type.dtype == IR_INT32 && (strcmp(k, "relu") == 0 || strcmp(k, "relu6") == 0)) { /* stays int */
-        ir_value *z = lower_const_scalar(cx, 0, IR_INT32, "zero");
-        ir_value *m = z ? lower_binary(cx, IR_OP_MAXIMUM, xi, z, k[4] ? "relu" : NULL) : NULL;
-        if (m && k[4]) m = lower_binary(cx, IR_OP_MINIMUM, m, lower_const_scalar(cx, 6, IR_INT32, "six"), NULL);
+        ir_value *z = lb_const_scalar(cx, 0, IR_INT32, "zero");
+        ir_value *m = z ? lb_binary(cx, IR_OP_MAXIMUM, xi, z, k[4] ? "relu" : NULL) : NULL;
+        if (m && k[4]) m = lb_binary(cx, IR_OP_MINIMUM, m, lb_const_scalar(cx, 6, IR_INT32, "six"), NULL);
         return lower_out_tensor(cx, n, 0, m);
     }
     ir_value *x = xi ? float_in(cx, n) : NULL, *r = NULL;
     if (!x) return -1;
     if (strcmp(k, "relu") == 0) {
-        r = lower_unary(cx, IR_OP_RELU, x, NULL);
+        r = lb_unary(cx, IR_OP_RELU, x, NULL);
     } else if (strcmp(k, "relu6") == 0) {
-        r = lower_unary(cx, IR_OP_RELU6, x, NULL);
+        r = lb_unary(cx, IR_OP_RELU6, x, NULL);
     } else if (strcmp(k, "sigmoid") == 0) {
-        r = lower_unary(cx, IR_OP_SIGMOID, x, NULL);
+        r = lb_unary(cx, IR_OP_SIGMOID, x, NULL);
     } else if (strcmp(k, "tanh") == 0) {
-        r = lower_unary(cx, IR_OP_TANH, x, NULL);
+        r = lb_unary(cx, IR_OP_TANH, x, NULL);
     } else if (strcmp(k, "silu") == 0) {
-        r = lower_unary(cx, IR_OP_SILU, x, NULL);
+        r = lb_unary(cx, IR_OP_SILU, x, NULL);
     } else if (strcmp(k, "hardtanh") == 0) {
         double lo, hi;
         if (optional_float(cx, n, 1, -1, &lo) || optional_float(cx, n, 2, 1, &hi)) return -1;
         if (lo == 0 && hi == 6) {
-            r = lower_unary(cx, IR_OP_RELU6, x, NULL);
+            r = lb_unary(cx, IR_OP_RELU6, x, NULL);
         } else {
-            ir_op *op = lower_op(cx, IR_OP_CLIP, NULL);
-            if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", lo, x->type.dtype) ||
-                lower_param_f(cx, op, "beta", hi, x->type.dtype))
+            ir_op *op = lb_op(cx, IR_OP_CLIP, NULL);
+            if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", lo, x->type.dtype) ||
+                lb_param_f(cx, op, "beta", hi, x->type.dtype))
                 return -1;
-            r = lower_finish(cx, op);
+            r = lb_finish(cx, op);
         }
     } else if (strcmp(k, "gelu") == 0) {
         const char *mode = "EXACT";
@@ -207,9 +207,9 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
             if (strcmp(a->s, "tanh") == 0) mode = "TANH_APPROXIMATION";
             else if (strcmp(a->s, "none") != 0) return lower_fail(cx, "approximate='%s' is not supported", a->s);
         }
-        ir_op *op = lower_op(cx, IR_OP_GELU, NULL);
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_str(cx, op, "mode", mode)) return -1;
-        r = lower_finish(cx, op);
+        ir_op *op = lb_op(cx, IR_OP_GELU, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_str(cx, op, "mode", mode)) return -1;
+        r = lb_finish(cx, op);
     } else if (strcmp(k, "leaky_relu") == 0) {
         double a;
         if (optional_float(cx, n, 1, 0.01, &a)) return -1;
@@ -236,11 +236,11 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
 /* Reduction over one axis keeping dims: reduce_<k>(x, axes=[axis], keep_dims=true). */
 static ir_value *reduce1(lower_ctx *cx, ir_opkind k, ir_value *x, int axis, const char *suffix) {
     int64_t ax = axis;
-    ir_op *op = lower_op(cx, k, suffix);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", 1, &ax) ||
-        lower_param_bool(cx, op, "keep_dims", 1))
+    ir_op *op = lb_op(cx, k, suffix);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", 1, &ax) ||
+        lb_param_bool(cx, op, "keep_dims", 1))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* softmax(x, dim, dtype?), log_softmax, and _softmax / _log_softmax(x, dim, half_to_float): the latter as (x - max) - log(sum(exp(x - max))). */
@@ -254,17 +254,17 @@ int lower_softmax(lower_ctx *cx, const ts_node *n) {
         ir_dtype dt;
         if (lower_int_in(cx, n, 2, &code) || lower_scalar_type(cx, code, &dt)) return -1;
         if (!ir_dtype_is_float(dt)) return lower_fail(cx, "softmax in a non-float dtype");
-        if (dt != x->type.dtype && !(x = lower_cast(cx, x, dt, "dtype"))) return -1;
+        if (dt != x->type.dtype && !(x = lb_cast(cx, x, dt, "dtype"))) return -1;
     }
     if (strcmp(n->kind, "aten::softmax") == 0 || strcmp(n->kind, "aten::_softmax") == 0) {
-        ir_op *op = lower_op(cx, IR_OP_SOFTMAX, NULL);
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis)) return -1;
-        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+        ir_op *op = lb_op(cx, IR_OP_SOFTMAX, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis)) return -1;
+        return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     ir_value *m = reduce1(cx, IR_OP_REDUCE_MAX, x, axis, "max");
-    ir_value *s = m ? lower_binary(cx, IR_OP_SUB, x, m, "shifted") : NULL;
-    ir_value *e = s ? lower_unary(cx, IR_OP_EXP, s, "exp") : NULL;
+    ir_value *s = m ? lb_binary(cx, IR_OP_SUB, x, m, "shifted") : NULL;
+    ir_value *e = s ? lb_unary(cx, IR_OP_EXP, s, "exp") : NULL;
     ir_value *sum = e ? reduce1(cx, IR_OP_REDUCE_SUM, e, axis, "sum") : NULL;
-    ir_value *lg = sum ? lower_unary(cx, IR_OP_LOG, sum, "log") : NULL;
-    return lower_out_tensor(cx, n, 0, lg ? lower_binary(cx, IR_OP_SUB, s, lg, NULL) : NULL);
+    ir_value *lg = sum ? lb_unary(cx, IR_OP_LOG, sum, "log") : NULL;
+    return lower_out_tensor(cx, n, 0, lg ? lb_binary(cx, IR_OP_SUB, s, lg, NULL) : NULL);
 }

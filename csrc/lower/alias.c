@@ -45,11 +45,11 @@ static ir_value *bool_like(lower_ctx *cx, ir_value *x, int value) {
         for (int64_t i = 0; i < cnt; i++) ones[i] = (float)value;
         return lb_const(cx, IR_BOOL, x->type.rank, x->type.dims, ones, "mask");
     }
-    ir_value *shp = lower_unary(cx, IR_OP_SHAPE, x, "shape");
-    ir_op *f = shp ? lower_op(cx, IR_OP_FILL, "mask_i") : NULL;
-    if (!f || ir_op_set_input(f, "shape", shp) || lower_param_f(cx, f, "value", value, IR_INT32)) return NULL;
-    ir_value *m = lower_finish(cx, f);
-    return m ? lower_cast(cx, m, IR_BOOL, "mask") : NULL;
+    ir_value *shp = lb_unary(cx, IR_OP_SHAPE, x, "shape");
+    ir_op *f = shp ? lb_op(cx, IR_OP_FILL, "mask_i") : NULL;
+    if (!f || ir_op_set_input(f, "shape", shp) || lb_param_f(cx, f, "value", value, IR_INT32)) return NULL;
+    ir_value *m = lb_finish(cx, f);
+    return m ? lb_cast(cx, m, IR_BOOL, "mask") : NULL;
 }
 
 /* native_dropout(input, p, train: bool?) -> (output, mask). Inference (train False) and p = 0 keep
@@ -72,8 +72,8 @@ int lower_shape_as_tensor(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     if (x->type.rank == 0) return lower_fail(cx, "_shape_as_tensor of a rank-0 tensor (an empty shape) is not supported");
-    if (ir_type_is_static(&x->type)) return lower_out_tensor(cx, n, 0, lower_const_i32v(cx, x->type.rank, x->type.dims, NULL));
-    return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_SHAPE, x, NULL));
+    if (ir_type_is_static(&x->type)) return lower_out_tensor(cx, n, 0, lb_const_i32v(cx, x->type.rank, x->type.dims, NULL));
+    return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_SHAPE, x, NULL));
 }
 
 /* _add_relu(self, other, alpha=1) / _add_relu_: relu(self + alpha * other), other a tensor or number;
@@ -93,16 +93,16 @@ int lower_add_relu(lower_ctx *cx, const ts_node *n) {
         dt = IR_FP32;
     }
     if (dt == IR_BOOL) return lower_fail(cx, "_add_relu of bool tensors");
-    if (x->type.dtype != dt && !(x = lower_cast(cx, x, dt, "self"))) return -1;
+    if (x->type.dtype != dt && !(x = lb_cast(cx, x, dt, "self"))) return -1;
     ir_value *y = lower_tensor_in(cx, n, 1, dt);
     if (!y) return -1;
-    if (y->type.dtype != dt && !(y = lower_cast(cx, y, dt, "other"))) return -1;
+    if (y->type.dtype != dt && !(y = lb_cast(cx, y, dt, "other"))) return -1;
     if (alpha != 1 && !(y = lb_scalar_op(cx, IR_OP_MUL, y, alpha))) return -1;
-    ir_value *s = lower_binary(cx, IR_OP_ADD, x, y, "sum");
+    ir_value *s = lb_binary(cx, IR_OP_ADD, x, y, "sum");
     if (!s) return -1;
-    if (dt == IR_FP32 || dt == IR_FP16) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_RELU, s, NULL));
-    ir_value *z = lower_const_scalar(cx, 0, dt, "zero");
-    return lower_out_tensor(cx, n, 0, z ? lower_binary(cx, IR_OP_MAXIMUM, s, z, NULL) : NULL);
+    if (dt == IR_FP32 || dt == IR_FP16) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_RELU, s, NULL));
+    ir_value *z = lb_const_scalar(cx, 0, dt, "zero");
+    return lower_out_tensor(cx, n, 0, z ? lb_binary(cx, IR_OP_MAXIMUM, s, z, NULL) : NULL);
 }
 
 /* 1 when lv l is a number known at conversion time and zero (0 when not known). */

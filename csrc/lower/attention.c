@@ -32,22 +32,22 @@ static ir_value *sdpa_scores(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *
         for (int64_t i = 0; i < L; i++)
             for (int64_t j = 0; j < S; j++) m[i * S + j] = j <= i;
         ir_value *cm = lb_const(cx, IR_BOOL, 2, (int64_t[]){L, S}, m, "causal");
-        ir_value *ninf = cm ? lower_const_scalar(cx, -INFINITY, dt, "neg_inf") : NULL;
-        ir_op *op = ninf ? lower_op(cx, IR_OP_SELECT, "causal_scores") : NULL;
+        ir_value *ninf = cm ? lb_const_scalar(cx, -INFINITY, dt, "neg_inf") : NULL;
+        ir_op *op = ninf ? lb_op(cx, IR_OP_SELECT, "causal_scores") : NULL;
         if (!op || ir_op_set_input(op, "cond", cm) || ir_op_set_input(op, "a", s) || ir_op_set_input(op, "b", ninf))
             return NULL;
-        if (!(s = lower_finish(cx, op))) return NULL;
+        if (!(s = lb_finish(cx, op))) return NULL;
     }
     if (mask) {
         if (mask->type.dtype == IR_BOOL) {
-            ir_value *ninf = lower_const_scalar(cx, -INFINITY, dt, "neg_inf");
-            ir_op *op = ninf ? lower_op(cx, IR_OP_SELECT, "masked_scores") : NULL;
+            ir_value *ninf = lb_const_scalar(cx, -INFINITY, dt, "neg_inf");
+            ir_op *op = ninf ? lb_op(cx, IR_OP_SELECT, "masked_scores") : NULL;
             if (!op || ir_op_set_input(op, "cond", mask) || ir_op_set_input(op, "a", s) || ir_op_set_input(op, "b", ninf))
                 return NULL;
-            s = lower_finish(cx, op);
+            s = lb_finish(cx, op);
         } else {
-            if (mask->type.dtype != dt && !(mask = lower_cast(cx, mask, dt, "mask"))) return NULL;
-            s = lower_binary(cx, IR_OP_ADD, s, mask, "masked_scores");
+            if (mask->type.dtype != dt && !(mask = lb_cast(cx, mask, dt, "mask"))) return NULL;
+            s = lb_binary(cx, IR_OP_ADD, s, mask, "masked_scores");
         }
         if (!s) return NULL;
     }
@@ -130,7 +130,7 @@ int lower_sdpa_flash_cpu(lower_ctx *cx, const ts_node *n) {
     ir_value *s = sdpa_scores(cx, q, k, mask, causal, scale);
     ir_value *p = s ? lb_softmax(cx, s, 3) : NULL;
     if (!p || lower_out_tensor(cx, n, 0, lb_matmul(cx, p, v, 0, 0))) return -1;
-    if (s->type.dtype != IR_FP32 && !(s = lower_cast(cx, s, IR_FP32, "scores32"))) return -1;
+    if (s->type.dtype != IR_FP32 && !(s = lb_cast(cx, s, IR_FP32, "scores32"))) return -1;
     int64_t last = 3;
     return lower_out_tensor(cx, n, 1, lb_reduce(cx, IR_OP_REDUCE_LOG_SUM_EXP, s, 1, &last, 0));
 }
@@ -143,16 +143,16 @@ static ir_value *part(lower_ctx *cx, ir_value *w, int i, int64_t E) {
 /* x [B, L, E] -> [B, H, L, E/H] */
 static ir_value *heads(lower_ctx *cx, ir_value *x, int64_t H) {
     int64_t B = x->type.dims[0], L = x->type.dims[1], E = x->type.dims[2];
-    ir_value *r = lower_reshape(cx, x, 4, (int64_t[]){B, L, H, E / H}, "heads");
+    ir_value *r = lb_reshape(cx, x, 4, (int64_t[]){B, L, H, E / H}, "heads");
     return lb_transpose(cx, r, (int64_t[]){0, 2, 1, 3});
 }
 
 static ir_value *proj(lower_ctx *cx, ir_value *x, ir_value *w, ir_value *b) {
     if (!x || !w) return NULL;
-    ir_op *op = lower_op(cx, IR_OP_LINEAR, "proj");
+    ir_op *op = lb_op(cx, IR_OP_LINEAR, "proj");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) || (b && ir_op_set_input(op, "bias", b)))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* multi-head attention of batch-first q/k/v inputs [B, L, E] with a packed in-projection;
@@ -173,15 +173,15 @@ static ir_value *mha(lower_ctx *cx, ir_value *qi, ir_value *ki, ir_value *vi, in
     ir_value *probs = NULL;
     if (mask && mask->type.rank == 2 && mask->type.dims[0] == qi->type.dims[0] && mask->type.dims[1] == ki->type.dims[1] &&
         mask->type.dims[0] != qi->type.dims[1]) { /* key padding mask [B, S] (True = ignore) -> [B, 1, 1, S] */
-        ir_value *m = lower_reshape(cx, mask, 4, (int64_t[]){mask->type.dims[0], 1, 1, mask->type.dims[1]}, "kpm");
-        mask = m && m->type.dtype == IR_BOOL ? lower_unary(cx, IR_OP_LOGICAL_NOT, m, "keep") : m;
+        ir_value *m = lb_reshape(cx, mask, 4, (int64_t[]){mask->type.dims[0], 1, 1, mask->type.dims[1]}, "kpm");
+        mask = m && m->type.dtype == IR_BOOL ? lb_unary(cx, IR_OP_LOGICAL_NOT, m, "keep") : m;
         if (!mask) return NULL;
     } else if (mask && mask->type.dtype == IR_BOOL) { /* attn_mask: True = ignore */
-        if (!(mask = lower_unary(cx, IR_OP_LOGICAL_NOT, mask, "keep"))) return NULL;
+        if (!(mask = lb_unary(cx, IR_OP_LOGICAL_NOT, mask, "keep"))) return NULL;
     }
     ir_value *o = sdpa(cx, heads(cx, q, H), heads(cx, k, H), heads(cx, v, H), mask, 0, 0, &probs);
     o = lb_transpose(cx, o, (int64_t[]){0, 2, 1, 3});
-    o = o ? lower_reshape(cx, o, 3, (int64_t[]){qi->type.dims[0], qi->type.dims[1], E}, "merged") : NULL;
+    o = o ? lb_reshape(cx, o, 3, (int64_t[]){qi->type.dims[0], qi->type.dims[1], E}, "merged") : NULL;
     if (avg_probs && probs) *avg_probs = lb_reduce(cx, IR_OP_REDUCE_MEAN, probs, 1, (int64_t[]){1}, 0);
     return proj(cx, o, wo, bo);
 }
@@ -225,11 +225,11 @@ int lower_native_mha(lower_ctx *cx, const ts_node *n) {
 
 static ir_value *lnorm(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps) {
     int64_t ax = x->type.rank - 1;
-    ir_op *op = lower_op(cx, IR_OP_LAYER_NORM, "norm");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", 1, &ax) || ir_op_set_input(op, "gamma", g) ||
-        ir_op_set_input(op, "beta", b) || lower_param_f(cx, op, "epsilon", eps, x->type.dtype))
+    ir_op *op = lb_op(cx, IR_OP_LAYER_NORM, "norm");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", 1, &ax) || ir_op_set_input(op, "gamma", g) ||
+        ir_op_set_input(op, "beta", b) || lb_param_f(cx, op, "epsilon", eps, x->type.dtype))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* _transformer_encoder_layer_fwd(src, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias,
@@ -256,19 +256,19 @@ int lower_encoder_layer(lower_ctx *cx, const ts_node *n) {
     if (unbatched && !(x = lb_expand(cx, x, 1, (int64_t[]){0}))) return -1;
     ir_value *a = first ? lnorm(cx, x, p[10], p[11], eps) : x;
     ir_value *att = a ? mha(cx, a, a, a, E, H, p[3], p[4], p[5], p[6], mask, NULL) : NULL;
-    ir_value *y = att ? lower_binary(cx, IR_OP_ADD, x, att, "res1") : NULL;
+    ir_value *y = att ? lb_binary(cx, IR_OP_ADD, x, att, "res1") : NULL;
     if (y && !first) y = lnorm(cx, y, p[10], p[11], eps);
     ir_value *f = y && first ? lnorm(cx, y, p[12], p[13], eps) : y;
     f = proj(cx, f, p[14], p[15]);
     if (f && gelu) {
-        ir_op *op = lower_op(cx, IR_OP_GELU, "gelu");
-        if (!op || ir_op_set_input(op, "x", f) || lower_param_str(cx, op, "mode", "EXACT")) return -1;
-        f = lower_finish(cx, op);
+        ir_op *op = lb_op(cx, IR_OP_GELU, "gelu");
+        if (!op || ir_op_set_input(op, "x", f) || lb_param_str(cx, op, "mode", "EXACT")) return -1;
+        f = lb_finish(cx, op);
     } else if (f) {
-        f = lower_unary(cx, IR_OP_RELU, f, "relu");
+        f = lb_unary(cx, IR_OP_RELU, f, "relu");
     }
     f = proj(cx, f, p[16], p[17]);
-    ir_value *z = f ? lower_binary(cx, IR_OP_ADD, y, f, "res2") : NULL;
+    ir_value *z = f ? lb_binary(cx, IR_OP_ADD, y, f, "res2") : NULL;
     if (z && !first) z = lnorm(cx, z, p[12], p[13], eps);
     if (z && unbatched) z = lb_squeeze(cx, z, 1, (int64_t[]){0});
     return lower_out_tensor(cx, n, 0, z);

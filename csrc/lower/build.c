@@ -23,20 +23,20 @@ ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t 
     e[axis] = end;
     em[axis] = end_open;
     s[axis] = step;
-    ir_op *op = lower_op(cx, IR_OP_SLICE_BY_INDEX, "slice");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "begin", r, b) ||
-        lower_param_i32v(cx, op, "end", r, e) || lower_param_i32v(cx, op, "stride", r, s) ||
-        lower_param_boolv(cx, op, "begin_mask", r, bm) || lower_param_boolv(cx, op, "end_mask", r, em))
+    ir_op *op = lb_op(cx, IR_OP_SLICE_BY_INDEX, "slice");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "begin", r, b) ||
+        lb_param_i32v(cx, op, "end", r, e) || lb_param_i32v(cx, op, "stride", r, s) ||
+        lb_param_boolv(cx, op, "begin_mask", r, bm) || lb_param_boolv(cx, op, "end_mask", r, em))
         return NULL;
     /* the axis is dropped by a squeeze op, not squeeze_mask: coremltools' slice_by_index rewrites the
      * stride of squeezed axes in place, which corrupts constants shared (deduplicated) with other ops */
-    ir_value *y = lower_finish(cx, op);
+    ir_value *y = lb_finish(cx, op);
     if (!y || !squeeze) return y;
-    if (r == 1) return lower_reshape(cx, y, 0, NULL, "scalar");
+    if (r == 1) return lb_reshape(cx, y, 0, NULL, "scalar");
     int64_t ax = axis;
-    ir_op *sq = lower_op(cx, IR_OP_SQUEEZE, "squeeze");
-    if (!sq || ir_op_set_input(sq, "x", y) || lower_param_i32v(cx, sq, "axes", 1, &ax)) return NULL;
-    return lower_finish(cx, sq);
+    ir_op *sq = lb_op(cx, IR_OP_SQUEEZE, "squeeze");
+    if (!sq || ir_op_set_input(sq, "x", y) || lb_param_i32v(cx, sq, "axes", 1, &ax)) return NULL;
+    return lb_finish(cx, sq);
 }
 
 ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm) {
@@ -44,9 +44,9 @@ ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm) {
     int r = x->type.rank, id = 1;
     for (int i = 0; i < r; i++) id &= perm[i] == i;
     if (id) return x;
-    ir_op *op = lower_op(cx, IR_OP_TRANSPOSE, "transpose");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "perm", r, perm)) return NULL;
-    return lower_finish(cx, op);
+    ir_op *op = lb_op(cx, IR_OP_TRANSPOSE, "transpose");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "perm", r, perm)) return NULL;
+    return lb_finish(cx, op);
 }
 
 ir_value *lb_swap(lower_ctx *cx, ir_value *x, int a, int b) {
@@ -62,10 +62,10 @@ static ir_value *join(lower_ctx *cx, ir_opkind k, int n, ir_value *const *vs, in
     for (int i = 0; i < n; i++)
         if (!vs[i]) return NULL;
     if (n == 1 && k == IR_OP_CONCAT) return vs[0];
-    ir_op *op = lower_op(cx, k, k == IR_OP_CONCAT ? "concat" : "stack");
-    if (!op || ir_op_set_inputs(op, "values", n, vs) || lower_param_i32(cx, op, "axis", axis)) return NULL;
-    if (k == IR_OP_CONCAT && lower_param_bool(cx, op, "interleave", 0)) return NULL;
-    return lower_finish(cx, op);
+    ir_op *op = lb_op(cx, k, k == IR_OP_CONCAT ? "concat" : "stack");
+    if (!op || ir_op_set_inputs(op, "values", n, vs) || lb_param_i32(cx, op, "axis", axis)) return NULL;
+    if (k == IR_OP_CONCAT && lb_param_bool(cx, op, "interleave", 0)) return NULL;
+    return lb_finish(cx, op);
 }
 
 ir_value *lb_concat(lower_ctx *cx, int n, ir_value *const *vs, int axis) { return join(cx, IR_OP_CONCAT, n, vs, axis); }
@@ -74,42 +74,42 @@ ir_value *lb_stack(lower_ctx *cx, int n, ir_value *const *vs, int axis) { return
 static ir_value *axes_op(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes) {
     if (!x) return NULL;
     if (n == 0) return x;
-    ir_op *op = lower_op(cx, k, k == IR_OP_SQUEEZE ? "squeeze" : "expand");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", n, axes)) return NULL;
-    return lower_finish(cx, op);
+    ir_op *op = lb_op(cx, k, k == IR_OP_SQUEEZE ? "squeeze" : "expand");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", n, axes)) return NULL;
+    return lb_finish(cx, op);
 }
 
 ir_value *lb_expand(lower_ctx *cx, ir_value *x, int n, const int64_t *axes) { return axes_op(cx, IR_OP_EXPAND_DIMS, x, n, axes); }
 
 ir_value *lb_squeeze(lower_ctx *cx, ir_value *x, int n, const int64_t *axes) {
-    if (x && n > 0 && n == x->type.rank) return lower_reshape(cx, x, 0, NULL, "scalar");
+    if (x && n > 0 && n == x->type.rank) return lb_reshape(cx, x, 0, NULL, "scalar");
     return axes_op(cx, IR_OP_SQUEEZE, x, n, axes);
 }
 
 ir_value *lb_reduce(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes, int keep) {
     if (!x) return NULL;
-    ir_op *op = lower_op(cx, k, "reduce");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", n, axes) ||
-        lower_param_bool(cx, op, "keep_dims", keep))
+    ir_op *op = lb_op(cx, k, "reduce");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", n, axes) ||
+        lb_param_bool(cx, op, "keep_dims", keep))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 ir_value *lb_matmul(lower_ctx *cx, ir_value *x, ir_value *y, int tx, int ty) {
     if (!x || !y) return NULL;
-    ir_op *op = lower_op(cx, IR_OP_MATMUL, "matmul");
-    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "y", y) || lower_param_bool(cx, op, "transpose_x", tx) ||
-        lower_param_bool(cx, op, "transpose_y", ty))
+    ir_op *op = lb_op(cx, IR_OP_MATMUL, "matmul");
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "y", y) || lb_param_bool(cx, op, "transpose_x", tx) ||
+        lb_param_bool(cx, op, "transpose_y", ty))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis) {
     if (!x || !idx) return NULL;
-    ir_op *op = lower_op(cx, IR_OP_GATHER, "gather");
-    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", idx) || lower_param_i32(cx, op, "axis", axis))
+    ir_op *op = lb_op(cx, IR_OP_GATHER, "gather");
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", axis))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, ir_value **outs) {
@@ -118,9 +118,9 @@ int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, 
         outs[0] = x;
         return 0;
     }
-    ir_op *op = lower_op(cx, IR_OP_SPLIT, "split");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "split_sizes", n, sizes) ||
-        lower_param_i32(cx, op, "axis", axis) || !lower_finish(cx, op))
+    ir_op *op = lb_op(cx, IR_OP_SPLIT, "split");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "split_sizes", n, sizes) ||
+        lb_param_i32(cx, op, "axis", axis) || !lb_finish(cx, op))
         return -1;
     if (op->nout != n) return lower_fail(cx, "internal: split made %d outputs for %d pieces", op->nout, n);
     for (int i = 0; i < n; i++) outs[i] = op->out[i];
@@ -132,24 +132,24 @@ ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
     int id = 1;
     for (int i = 0; i < x->type.rank; i++) id &= reps[i] == 1;
     if (id) return x;
-    ir_op *op = lower_op(cx, IR_OP_TILE, "tile");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "reps", x->type.rank, reps)) return NULL;
-    return lower_finish(cx, op);
+    ir_op *op = lb_op(cx, IR_OP_TILE, "tile");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "reps", x->type.rank, reps)) return NULL;
+    return lb_finish(cx, op);
 }
 
 ir_value *lb_scalar(lower_ctx *cx, lv *l, ir_dtype dt) {
-    ir_value *v = lower_as_tensor(cx, l, dt);
-    if (v && v->type.rank) v = lower_reshape(cx, v, 0, NULL, "scalar");
+    ir_value *v = lb_as_tensor(cx, l, dt);
+    if (v && v->type.rank) v = lb_reshape(cx, v, 0, NULL, "scalar");
     return v;
 }
 
 ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffix) {
-    ir_value *zero = end ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
-    ir_value *st = zero ? lower_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
-    ir_op *op = st ? lower_op(cx, IR_OP_RANGE_1D, suffix) : NULL;
+    ir_value *zero = end ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+    ir_value *st = zero ? lb_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
+    ir_op *op = st ? lb_op(cx, IR_OP_RANGE_1D, suffix) : NULL;
     if (!op || ir_op_set_input(op, "end", end) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", st))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) {
@@ -157,7 +157,7 @@ ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) 
     ir_value *lv_len = len ? lb_scalar(cx, len, IR_INT32) : NULL, *cv = lv_len ? lb_scalar(cx, count, IR_INT32) : NULL;
     ir_value *sv = cv ? lb_scalar(cx, shift, IR_INT32) : NULL;
     ir_value *r = sv ? lb_range(cx, cv, 1, "positions") : NULL;
-    ir_value *idx = r ? lower_binary(cx, IR_OP_MOD, lower_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped") : NULL;
+    ir_value *idx = r ? lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped") : NULL;
     return idx ? lb_gather(cx, x, idx, axis) : NULL;
 }
 
@@ -168,10 +168,10 @@ ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
     lv *l = lower_list_of(cx, r, reps);
     if (!l) return NULL;
     if (!lv_ints(cx, l, st, IR_MAX_RANK, &cnt)) return lb_tile(cx, x, st);
-    ir_value *rv = lower_shape_tensor(cx, l);
-    ir_op *op = rv ? lower_op(cx, IR_OP_TILE, "tile") : NULL;
+    ir_value *rv = lb_shape_tensor(cx, l);
+    ir_op *op = rv ? lb_op(cx, IR_OP_TILE, "tile") : NULL;
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "reps", rv)) return NULL;
-    ir_value *y = lower_finish(cx, op);
+    ir_value *y = lb_finish(cx, op);
     if (y) /* dims tiled a known number of times keep what is known of their size */
         for (int i = 0; i < r; i++) {
             int64_t d = x->type.dims[i], k = reps[i]->i;
@@ -181,7 +181,7 @@ ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
 }
 
 ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, const float *data, const char *suffix) {
-    const char *nm = lower_name(cx, suffix);
+    const char *nm = cx->e->kind == PC_OK ? lower_name(cx, suffix) : NULL;
     if (!nm) return NULL;
     ir_type t = ir_tensor_type(dt, rank, dims);
     int64_t n = ir_type_numel(&t);
@@ -211,8 +211,8 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
 
 ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s) {
     if (!x) return NULL;
-    ir_value *c = lower_const_scalar(cx, s, x->type.dtype, "c");
-    return c ? lower_binary(cx, k, x, c, NULL) : NULL;
+    ir_value *c = lb_const_scalar(cx, s, x->type.dtype, "c");
+    return c ? lb_binary(cx, k, x, c, NULL) : NULL;
 }
 
 ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
@@ -229,11 +229,11 @@ ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
         }
         return lb_const(cx, IR_INT32, idx->type.rank, idx->type.dims, w, "wrapped");
     }
-    ir_value *z = lower_const_scalar(cx, 0, IR_INT32, "zero");
-    ir_value *lt = z ? lower_binary(cx, IR_OP_LESS, idx, z, "negative") : NULL;
-    ir_value *li = lt ? lower_cast(cx, lt, IR_INT32, "negative_int") : NULL;
+    ir_value *z = lb_const_scalar(cx, 0, IR_INT32, "zero");
+    ir_value *lt = z ? lb_binary(cx, IR_OP_LESS, idx, z, "negative") : NULL;
+    ir_value *li = lt ? lb_cast(cx, lt, IR_INT32, "negative_int") : NULL;
     ir_value *off = li ? lb_scalar_op(cx, IR_OP_MUL, li, (double)size) : NULL;
-    return off ? lower_binary(cx, IR_OP_ADD, idx, off, "wrapped") : NULL;
+    return off ? lb_binary(cx, IR_OP_ADD, idx, off, "wrapped") : NULL;
 }
 
 ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b) {
@@ -244,9 +244,9 @@ ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b) {
 
 ir_value *lb_softmax(lower_ctx *cx, ir_value *x, int axis) {
     if (!x) return NULL;
-    ir_op *op = lower_op(cx, IR_OP_SOFTMAX, "softmax");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis)) return NULL;
-    return lower_finish(cx, op);
+    ir_op *op = lb_op(cx, IR_OP_SOFTMAX, "softmax");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis)) return NULL;
+    return lb_finish(cx, op);
 }
 
 int lb_static(lower_ctx *cx, ir_value *x, const char *what) {
@@ -278,21 +278,21 @@ ir_value *lb_assign(lower_ctx *cx, ir_value *b, ir_value *nv, int a, int64_t beg
     if (begin > 0) parts[k++] = lb_slice(cx, b, a, 0, begin, 0, 1, 0);
     parts[k++] = nv;
     if (end < size) parts[k++] = lb_slice(cx, b, a, end, size, 0, 1, 0);
-    return k == 1 ? lower_unary(cx, IR_OP_IDENTITY, nv, "assigned") : lb_concat(cx, k, parts, a);
+    return k == 1 ? lb_unary(cx, IR_OP_IDENTITY, nv, "assigned") : lb_concat(cx, k, parts, a);
 }
 
 ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *m) {
     if (!m) return NULL;
-    if (m->type.dtype != IR_INT32 && !(m = lower_cast(cx, m, IR_INT32, "mask_int"))) return NULL;
-    ir_op *op = lower_op(cx, IR_OP_CUMSUM, "ranks");
-    if (!op || ir_op_set_input(op, "x", m) || lower_param_i32(cx, op, "axis", 0)) return NULL;
-    ir_value *c = lb_scalar_op(cx, IR_OP_SUB, lower_finish(cx, op), 1);
+    if (m->type.dtype != IR_INT32 && !(m = lb_cast(cx, m, IR_INT32, "mask_int"))) return NULL;
+    ir_op *op = lb_op(cx, IR_OP_CUMSUM, "ranks");
+    if (!op || ir_op_set_input(op, "x", m) || lb_param_i32(cx, op, "axis", 0)) return NULL;
+    ir_value *c = lb_scalar_op(cx, IR_OP_SUB, lb_finish(cx, op), 1);
     return lb_scalar_op(cx, IR_OP_MAXIMUM, c, 0);
 }
 
 ir_value *lb_broadcast(lower_ctx *cx, ir_value *v, const ir_type *t) {
     if (!v) return NULL;
-    if (v->type.dtype != t->dtype && !(v = lower_cast(cx, v, t->dtype, "cast"))) return NULL;
+    if (v->type.dtype != t->dtype && !(v = lb_cast(cx, v, t->dtype, "cast"))) return NULL;
     int r = t->rank, vr = v->type.rank;
     if (vr > r) {
         lower_fail(cx, "source of rank %d for a rank-%d target", vr, r);
@@ -308,10 +308,10 @@ ir_value *lb_broadcast(lower_ctx *cx, ir_value *v, const ir_type *t) {
         }
         reps[i] = shape[i] == 1 ? t->dims[i] : 1;
     }
-    if (vr != r && !(v = lower_reshape(cx, v, r, shape, "src"))) return NULL;
+    if (vr != r && !(v = lb_reshape(cx, v, r, shape, "src"))) return NULL;
     int any = 0;
     for (int i = 0; i < r; i++) any |= reps[i] != 1;
-    if (!any) return lower_unary(cx, IR_OP_IDENTITY, v, NULL);
+    if (!any) return lb_unary(cx, IR_OP_IDENTITY, v, NULL);
     return lb_tile(cx, v, reps);
 }
 static int block_reads(const ts_block *b, const ts_value *v) {

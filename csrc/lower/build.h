@@ -1,6 +1,10 @@
-/* build.h: small MIL op builders shared by the coverage lowering files (pad.c, layout.c,
- * index.c, einsum.c, rnn.c, attention.c, and the norm/pool/linear extensions).
- * Each returns the op's output 0, or NULL with cx->e set. Not a stage contract. */
+/* build.h: the builder vocabulary of lower/ (prefix lb_): functions that add MIL ops to the block
+ * being lowered and return the op's output 0 (or an int status).
+ *
+ * Sticky errors: once cx->e holds an error, every builder returns NULL (or -1) without adding
+ * anything, and every builder accepts NULL for a value argument (the result of a failed builder).
+ * A lowering function can therefore chain builders without checking each result and check once,
+ * at its end (lower_out_tensor fails on a NULL value). Not a stage contract (lower.h is). */
 #ifndef LOWER_BUILD_H
 #define LOWER_BUILD_H
 
@@ -64,9 +68,72 @@ ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *mask_flat);
 /* Batch norm on the batch's own statistics (norm_ext.c): x (N, C, *) normalized per channel over every
  * other dim (biased variance, eps), then the optional [C] scale g and shift b; mean / rstd (kept dims) are
  * computed only when both pointers are given. */
-ir_value *lower_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
+ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
                                ir_value **rstd);
 /* 1 when output i of n is read by some node or returned by a block of the graph (nested blocks too). */
 int lb_used(lower_ctx *cx, const ts_node *n, int i);
+
+/* ---- ops and their parameters ---- */
+/* A unique name "<base><suffix>" (suffix may be NULL). */
+const char *lower_name(lower_ctx *cx, const char *suffix);
+/* A new op named lower_name(suffix), detached: lb_finish appends it to the current block (so the
+ * const params made in between come first), infers its outputs and returns output 0. */
+ir_op *lb_op(lower_ctx *cx, ir_opkind k, const char *suffix);
+/* Infer op's outputs (ir_infer) and return output 0 (NULL on error). */
+ir_value *lb_finish(lower_ctx *cx, ir_op *op);
+/* Const parameters named "<op>_<param>", bound to op's param. */
+int lb_param_i32(lower_ctx *cx, ir_op *op, const char *pname, int32_t v);
+int lb_param_i32v(lower_ctx *cx, ir_op *op, const char *pname, int n, const int64_t *v);
+int lb_param_f(lower_ctx *cx, ir_op *op, const char *pname, double v, ir_dtype dt);
+int lb_param_bool(lower_ctx *cx, ir_op *op, const char *pname, int v);
+int lb_param_boolv(lower_ctx *cx, ir_op *op, const char *pname, int n, const int *v);
+int lb_param_str(lower_ctx *cx, ir_op *op, const char *pname, const char *s);
+/* conv / conv_transpose geometry over sp spatial dims: strides, pad_type "custom", pad (2 * sp:
+ * before/after per dim), dilations, groups. */
+int lb_conv_params(lower_ctx *cx, ir_op *op, int sp, const int64_t *strides, const int64_t *pad, const int64_t *dil,
+                      int64_t groups);
+/* Const values (not bound). */
+ir_value *lb_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix);
+ir_value *lb_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix);
+
+/* Common one-liners: op(x=x) and op(x=x, y=y). */
+ir_value *lb_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix);
+ir_value *lb_binary(lower_ctx *cx, ir_opkind k, ir_value *x, ir_value *y, const char *suffix);
+ir_value *lb_cast(lower_ctx *cx, ir_value *x, ir_dtype dt, const char *suffix);
+ir_value *lb_reshape(lower_ctx *cx, ir_value *x, int n, const int64_t *shape, const char *suffix);
+
+
+/* ---- values from lowered values (lvs) ---- */
+ir_value *lb_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt);
+/* An int list (static or with run-time elements) as an int32 [n] tensor. */
+ir_value *lb_shape_tensor(lower_ctx *cx, lv *l);
+/* reshape of x to a shape given as an int list lv (static: a const shape; else built at run time) (shape.c). */
+ir_value *lb_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape);
+/* slice_by_index of x over one axis with bounds known at run time (int lvs; NULL end: to the end) (shape.c). */
+ir_value *lb_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step);
+ir_value *lb_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack);
+
+/* ---- math (math.c, matrix.c, lu.c; lb_pnorm in reduce.c) ---- */
+/* log(x) with epsilon 0 (MIL's default 1e-45 makes log(0) finite; torch gives -inf). */
+ir_value *lb_log(lower_ctx *cx, ir_value *x, const char *suffix);
+/* select(cond, a, b). */
+ir_value *lb_select(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix);
+/* log(1 + u), accurate for small u: log(w) * u / (w - 1) with w = 1 + u rounded (the rounding
+ * error of w cancels in the ratio), or u where w == 1. */
+ir_value *lb_log1p(lower_ctx *cx, ir_value *u, const char *suffix);
+/* C's atan2(y, x) of two float tensors of one dtype (signed zeros, infinities and NaN as in C). */
+ir_value *lb_atan2(lower_ctx *cx, ir_value *y, ir_value *x);
+/* The p-norm of x over the given axes: 2, 1, +-inf, 0 (count of nonzeros) or any p. */
+ir_value *lb_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep);
+
+/* Matrices up to this size are inverted / factored by unrolled elimination (lu.c). */
+#define LB_ELIM_MAX 32
+/* The inverse of a [.., n, n] float tensor (static n <= LB_ELIM_MAX) by Gauss-Jordan elimination with
+ * partial pivoting; a singular matrix gives inf / NaN. */
+ir_value *lb_elim_inverse(lower_ctx *cx, ir_value *a);
+/* det, sign(det) and log|det| (each optional: NULL skips it) of a [.., n, n] float tensor, shaped [..],
+ * by LU with partial pivoting. */
+int lb_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_value **logabs);
+
 
 #endif

@@ -19,13 +19,13 @@ static const char *base_kind(const ts_node *n, char *buf, size_t cap) {
 static ir_value *bool_in(lower_ctx *cx, const ts_node *n, int i) {
     ir_value *x = lower_tensor_in(cx, n, i, IR_DT_INVALID);
     if (!x || x->type.dtype == IR_BOOL) return x;
-    return lower_cast(cx, x, IR_BOOL, "bool");
+    return lb_cast(cx, x, IR_BOOL, "bool");
 }
 
 static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    ir_op *op = c && a && b ? lower_op(cx, IR_OP_SELECT, suffix) : NULL;
+    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, suffix) : NULL;
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* Does broadcasting a and b already give cond's shape? Core ML's select takes its output
@@ -46,12 +46,12 @@ static ir_value *select_full(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *
     if (!c || !a || !b) return NULL;
     if (!covers(&a->type, &b->type, &c->type)) { /* a + 0 * cond, in a's dtype (bool via int32) */
         ir_dtype dt = a->type.dtype == IR_BOOL ? IR_INT32 : a->type.dtype;
-        ir_value *ai = dt == a->type.dtype ? a : lower_cast(cx, a, dt, "a_int");
-        ir_value *cz = ai ? lower_cast(cx, c, dt, "cond_num") : NULL;
-        ir_value *z = cz ? lower_const_scalar(cx, 0, dt, "zero") : NULL;
-        ir_value *zc = z ? lower_binary(cx, IR_OP_MUL, cz, z, "zeros") : NULL;
-        a = zc ? lower_binary(cx, IR_OP_ADD, ai, zc, "a_full") : NULL;
-        if (a && a->type.dtype != b->type.dtype) a = lower_cast(cx, a, b->type.dtype, "a_back");
+        ir_value *ai = dt == a->type.dtype ? a : lb_cast(cx, a, dt, "a_int");
+        ir_value *cz = ai ? lb_cast(cx, c, dt, "cond_num") : NULL;
+        ir_value *z = cz ? lb_const_scalar(cx, 0, dt, "zero") : NULL;
+        ir_value *zc = z ? lb_binary(cx, IR_OP_MUL, cz, z, "zeros") : NULL;
+        a = zc ? lb_binary(cx, IR_OP_ADD, ai, zc, "a_full") : NULL;
+        if (a && a->type.dtype != b->type.dtype) a = lb_cast(cx, a, b->type.dtype, "a_back");
         if (!a) return NULL;
     }
     return select3(cx, c, a, b, suffix);
@@ -67,32 +67,32 @@ static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, const char *k) {
     float w[31];
     for (int i = 0; i < 31; i++) w[i] = (float)((int64_t)1 << i);
     ir_value *weights = lb_const(cx, IR_INT32, 1, (int64_t[]){31}, w, "bit_weights");
-    ir_value *two = lower_const_scalar(cx, 2, IR_INT32, "two"), *zero = lower_const_scalar(cx, 0, IR_INT32, "zero");
+    ir_value *two = lb_const_scalar(cx, 2, IR_INT32, "two"), *zero = lb_const_scalar(cx, 0, IR_INT32, "zero");
     for (int i = 0; i < 2; i++) {
         if (!weights || !two || !zero || !(x[i] = lower_tensor_in(cx, n, i, IR_INT32))) return NULL;
-        if (x[i]->type.dtype != IR_INT32 && !(x[i] = lower_cast(cx, x[i], IR_INT32, "as_int"))) return NULL;
+        if (x[i]->type.dtype != IR_INT32 && !(x[i] = lb_cast(cx, x[i], IR_INT32, "as_int"))) return NULL;
         ir_value *xe = lb_expand(cx, x[i], 1, (int64_t[]){x[i]->type.rank});
-        ir_value *q = xe ? lower_binary(cx, IR_OP_FLOOR_DIV, xe, weights, "shifted") : NULL;
-        bits[i] = q ? lower_binary(cx, IR_OP_MOD, q, two, "bits") : NULL;
-        sign[i] = bits[i] ? lower_cast(cx, lower_binary(cx, IR_OP_LESS, x[i], zero, "negative"), IR_INT32, "sign_bit") : NULL;
+        ir_value *q = xe ? lb_binary(cx, IR_OP_FLOOR_DIV, xe, weights, "shifted") : NULL;
+        bits[i] = q ? lb_binary(cx, IR_OP_MOD, q, two, "bits") : NULL;
+        sign[i] = bits[i] ? lb_cast(cx, lb_binary(cx, IR_OP_LESS, x[i], zero, "negative"), IR_INT32, "sign_bit") : NULL;
         if (!sign[i]) return NULL;
     }
     ir_value *rb, *rs;
     if (strstr(k, "and")) {
-        rb = lower_binary(cx, IR_OP_MUL, bits[0], bits[1], "and_bits");
-        rs = lower_binary(cx, IR_OP_MUL, sign[0], sign[1], "and_sign");
+        rb = lb_binary(cx, IR_OP_MUL, bits[0], bits[1], "and_bits");
+        rs = lb_binary(cx, IR_OP_MUL, sign[0], sign[1], "and_sign");
     } else if (strstr(k, "xor")) {
-        rb = lower_binary(cx, IR_OP_MOD, lower_binary(cx, IR_OP_ADD, bits[0], bits[1], "bit_sum"), two, "xor_bits");
-        rs = lower_binary(cx, IR_OP_MOD, lower_binary(cx, IR_OP_ADD, sign[0], sign[1], "sign_sum"), two, "xor_sign");
+        rb = lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_ADD, bits[0], bits[1], "bit_sum"), two, "xor_bits");
+        rs = lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_ADD, sign[0], sign[1], "sign_sum"), two, "xor_sign");
     } else {
-        rb = lower_binary(cx, IR_OP_MAXIMUM, bits[0], bits[1], "or_bits");
-        rs = lower_binary(cx, IR_OP_MAXIMUM, sign[0], sign[1], "or_sign");
+        rb = lb_binary(cx, IR_OP_MAXIMUM, bits[0], bits[1], "or_bits");
+        rs = lb_binary(cx, IR_OP_MAXIMUM, sign[0], sign[1], "or_sign");
     }
     if (!rb || !rs) return NULL;
     int ax = rb->type.rank - 1;
-    ir_value *low = lb_reduce(cx, IR_OP_REDUCE_SUM, lower_binary(cx, IR_OP_MUL, rb, weights, "weighted"), 1, (int64_t[]){ax}, 0);
-    ir_value *high = lower_binary(cx, IR_OP_MUL, rs, lower_const_scalar(cx, (double)INT32_MIN, IR_INT32, "int32_min"), "high");
-    return low && high ? lower_binary(cx, IR_OP_ADD, low, high, NULL) : NULL;
+    ir_value *low = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, rb, weights, "weighted"), 1, (int64_t[]){ax}, 0);
+    ir_value *high = lb_binary(cx, IR_OP_MUL, rs, lb_const_scalar(cx, (double)INT32_MIN, IR_INT32, "int32_min"), "high");
+    return low && high ? lb_binary(cx, IR_OP_ADD, low, high, NULL) : NULL;
 }
 
 /* logical_and / or / xor / not, and the bitwise forms on bools (&, |, ^, ~). */
@@ -107,12 +107,12 @@ int lower_logical(lower_ctx *cx, const ts_node *n) {
         if (!x) return -1;
         if (strcmp(k, "bitwise_not") == 0 && x->type.dtype != IR_BOOL) { /* ~x == -x - 1 on ints */
             if (ir_dtype_is_float(x->type.dtype)) return lower_fail(cx, "bitwise_not of a float tensor");
-            ir_value *m = lower_const_scalar(cx, -1, x->type.dtype, "minus_one");
-            ir_value *neg = m ? lower_binary(cx, IR_OP_MUL, x, m, "neg") : NULL;
-            return lower_out_tensor(cx, n, 0, neg ? lower_binary(cx, IR_OP_ADD, neg, m, NULL) : NULL);
+            ir_value *m = lb_const_scalar(cx, -1, x->type.dtype, "minus_one");
+            ir_value *neg = m ? lb_binary(cx, IR_OP_MUL, x, m, "neg") : NULL;
+            return lower_out_tensor(cx, n, 0, neg ? lb_binary(cx, IR_OP_ADD, neg, m, NULL) : NULL);
         }
-        ir_value *b = x->type.dtype == IR_BOOL ? x : lower_cast(cx, x, IR_BOOL, "bool");
-        return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_LOGICAL_NOT, b, NULL));
+        ir_value *b = x->type.dtype == IR_BOOL ? x : lb_cast(cx, x, IR_BOOL, "bool");
+        return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_LOGICAL_NOT, b, NULL));
     }
     int bitwise = strncmp(k, "bitwise_", 8) == 0 || k[0] == '_';
     if (bitwise) { /* bools logically; integers bit by bit (int_bitwise) */
@@ -131,14 +131,14 @@ int lower_logical(lower_ctx *cx, const ts_node *n) {
     if (!b) return -1;
     ir_value *r;
     if (strstr(k, "and")) {
-        r = lower_binary(cx, IR_OP_LOGICAL_AND, a, b, NULL);
+        r = lb_binary(cx, IR_OP_LOGICAL_AND, a, b, NULL);
     } else if (strstr(k, "xor")) { /* (a or b) and not (a and b) */
-        ir_value *o = lower_binary(cx, IR_OP_LOGICAL_OR, a, b, "or");
-        ir_value *both = o ? lower_binary(cx, IR_OP_LOGICAL_AND, a, b, "and") : NULL;
-        ir_value *nb = both ? lower_unary(cx, IR_OP_LOGICAL_NOT, both, "nand") : NULL;
-        r = nb ? lower_binary(cx, IR_OP_LOGICAL_AND, o, nb, NULL) : NULL;
+        ir_value *o = lb_binary(cx, IR_OP_LOGICAL_OR, a, b, "or");
+        ir_value *both = o ? lb_binary(cx, IR_OP_LOGICAL_AND, a, b, "and") : NULL;
+        ir_value *nb = both ? lb_unary(cx, IR_OP_LOGICAL_NOT, both, "nand") : NULL;
+        r = nb ? lb_binary(cx, IR_OP_LOGICAL_AND, o, nb, NULL) : NULL;
     } else {
-        r = lower_binary(cx, IR_OP_LOGICAL_OR, a, b, NULL);
+        r = lb_binary(cx, IR_OP_LOGICAL_OR, a, b, NULL);
     }
     return lower_out_tensor(cx, n, 0, r);
 }
@@ -169,8 +169,8 @@ static ir_value *value_in(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix)
         lower_fail(cx, "expected a tensor or a number, got %s", lv_kind_name(l->kind));
         return NULL;
     }
-    if (l->kind == LV_TENSOR || l->dyn) return l->v->type.dtype == dt ? l->v : lower_cast(cx, l->v, dt, suffix);
-    return lower_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, suffix);
+    if (l->kind == LV_TENSOR || l->dyn) return l->v->type.dtype == dt ? l->v : lb_cast(cx, l->v, dt, suffix);
+    return lb_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, suffix);
 }
 
 /* where(cond, a, b); the 1-arg form (indices of nonzero elements) is mask.c's. */
@@ -194,7 +194,7 @@ int lower_masked_fill(lower_ctx *cx, const ts_node *n) {
     if (!fill) return -1;
     if (fill->type.rank > 0) {
         if (ir_type_numel(&fill->type) != 1) return lower_fail(cx, "masked_fill value must have one element");
-        if (!(fill = lower_reshape(cx, fill, 0, NULL, "value_scalar"))) return -1;
+        if (!(fill = lb_reshape(cx, fill, 0, NULL, "value_scalar"))) return -1;
     }
     return lower_out_tensor(cx, n, 0, select_full(cx, m, fill, x, NULL));
 }
@@ -212,11 +212,11 @@ int lower_any_all(lower_ctx *cx, const ts_node *n) {
             else if (is_any ? it->i != 0 : it->i == 0) acc = is_any;
         }
         if (known || acc == is_any) return lower_out(cx, n, 0, lv_bool(cx, acc));
-        ir_value *t = lower_as_tensor(cx, l, IR_BOOL), *xi = t ? lower_cast(cx, t, IR_INT32, "int") : NULL;
+        ir_value *t = lb_as_tensor(cx, l, IR_BOOL), *xi = t ? lb_cast(cx, t, IR_INT32, "int") : NULL;
         int64_t ax = 0;
         ir_value *red = xi ? lb_reduce(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, xi, 1, &ax, 0) : NULL;
         lv *r = red ? lv_new(cx, LV_BOOL) : NULL;
-        if (!r || !(r->v = lower_cast(cx, red, IR_BOOL, NULL))) return -1;
+        if (!r || !(r->v = lb_cast(cx, red, IR_BOOL, NULL))) return -1;
         r->dyn = 1;
         return lower_out(cx, n, 0, r);
     }
@@ -238,11 +238,11 @@ int lower_any_all(lower_ctx *cx, const ts_node *n) {
         for (nax = 0; nax < rank; nax++) axes[nax] = nax;
     }
     if (rank == 0) return lower_out_tensor(cx, n, 0, x);
-    ir_value *xi = lower_cast(cx, x, IR_INT32, "int");
-    ir_op *op = xi ? lower_op(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, "reduce") : NULL;
-    if (!op || ir_op_set_input(op, "x", xi) || lower_param_i32v(cx, op, "axes", nax, axes) ||
-        lower_param_bool(cx, op, "keep_dims", keep))
+    ir_value *xi = lb_cast(cx, x, IR_INT32, "int");
+    ir_op *op = xi ? lb_op(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, "reduce") : NULL;
+    if (!op || ir_op_set_input(op, "x", xi) || lb_param_i32v(cx, op, "axes", nax, axes) ||
+        lb_param_bool(cx, op, "keep_dims", keep))
         return -1;
-    ir_value *r = lower_finish(cx, op);
-    return lower_out_tensor(cx, n, 0, r ? lower_cast(cx, r, IR_BOOL, NULL) : NULL);
+    ir_value *r = lb_finish(cx, op);
+    return lower_out_tensor(cx, n, 0, r ? lb_cast(cx, r, IR_BOOL, NULL) : NULL);
 }

@@ -3,7 +3,7 @@
  * hook for nodes with a complex input: arithmetic (add / sub / rsub / mul / div with complex, real tensor
  * and number operands), abs, neg, size / dim and list plumbing; any other kind fails naming the node. */
 #include "lower/cplx.h"
-#include "lower/math.h"
+#include "lower/build.h"
 
 #include <math.h>
 #include <string.h>
@@ -38,7 +38,7 @@ static ir_value *pair_const(lower_ctx *cx, ir_dtype dt, double a, double b, cons
 }
 
 static ir_value *conj_of(lower_ctx *cx, ir_value *p) {
-    return lower_binary(cx, IR_OP_MUL, p, pair_const(cx, p->type.dtype, 1, -1, "conj_sign"), "conj");
+    return lb_binary(cx, IR_OP_MUL, p, pair_const(cx, p->type.dtype, 1, -1, "conj_sign"), "conj");
 }
 
 /* |p|^2 with the pair axis kept (size 1). */
@@ -49,9 +49,9 @@ static ir_value *abs2_keep(lower_ctx *cx, ir_value *p) {
 
 /* Zeros shaped like x, exactly (x * 0 is NaN for inf): x - x where that is 0, else 0. */
 static ir_value *zeros_of(lower_ctx *cx, ir_value *x) {
-    ir_value *d = lower_binary(cx, IR_OP_SUB, x, x, "diff");
-    ir_value *ok = d ? lower_binary(cx, IR_OP_EQUAL, d, d, "finite") : NULL;
-    return ok ? lm_select(cx, ok, d, lower_const_scalar(cx, 0, x->type.dtype, "zero"), "zeros") : NULL;
+    ir_value *d = lb_binary(cx, IR_OP_SUB, x, x, "diff");
+    ir_value *ok = d ? lb_binary(cx, IR_OP_EQUAL, d, d, "finite") : NULL;
+    return ok ? lb_select(cx, ok, d, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "zeros") : NULL;
 }
 
 /* A real operand shaped [..., 1] as the pair (x, 0). */
@@ -64,10 +64,10 @@ static ir_value *real_pair(lower_ctx *cx, ir_value *x) {
 static ir_value *cmul(lower_ctx *cx, ir_value *a, ir_value *b) {
     ir_value *ar = part(cx, a, 0), *ai = part(cx, a, 1), *br = part(cx, b, 0), *bi = part(cx, b, 1);
     if (!ar || !ai || !br || !bi) return NULL;
-    ir_value *re = lower_binary(cx, IR_OP_SUB, lower_binary(cx, IR_OP_MUL, ar, br, "rr"),
-                                lower_binary(cx, IR_OP_MUL, ai, bi, "ii"), "re");
-    ir_value *im = re ? lower_binary(cx, IR_OP_ADD, lower_binary(cx, IR_OP_MUL, ar, bi, "ri"),
-                                     lower_binary(cx, IR_OP_MUL, ai, br, "ir"), "im")
+    ir_value *re = lb_binary(cx, IR_OP_SUB, lb_binary(cx, IR_OP_MUL, ar, br, "rr"),
+                                lb_binary(cx, IR_OP_MUL, ai, bi, "ii"), "re");
+    ir_value *im = re ? lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, ar, bi, "ri"),
+                                     lb_binary(cx, IR_OP_MUL, ai, br, "ir"), "im")
                       : NULL;
     ir_value *parts[2] = {re, im};
     return im ? lb_concat(cx, 2, parts, re->type.rank - 1) : NULL;
@@ -83,11 +83,11 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
         return lower_fail(cx, "expects float tensors, got %s and %s", ir_dtype_name(a->type.dtype),
                           ir_dtype_name(b->type.dtype));
     ir_dtype dt = a->type.dtype;
-    if (b->type.dtype != dt && !(b = lower_cast(cx, b, dt, "cast"))) return -1;
+    if (b->type.dtype != dt && !(b = lb_cast(cx, b, dt, "cast"))) return -1;
     if (strcmp(n->kind, "aten::polar") == 0) {
-        ir_value *c = lower_unary(cx, IR_OP_COS, b, "cos"), *s = c ? lower_unary(cx, IR_OP_SIN, b, "sin") : NULL;
-        ir_value *re = s ? lower_binary(cx, IR_OP_MUL, a, c, "re") : NULL;
-        ir_value *im = re ? lower_binary(cx, IR_OP_MUL, a, s, "im") : NULL;
+        ir_value *c = lb_unary(cx, IR_OP_COS, b, "cos"), *s = c ? lb_unary(cx, IR_OP_SIN, b, "sin") : NULL;
+        ir_value *re = s ? lb_binary(cx, IR_OP_MUL, a, c, "re") : NULL;
+        ir_value *im = re ? lb_binary(cx, IR_OP_MUL, a, s, "im") : NULL;
         if (!im) return -1;
         a = re;
         b = im;
@@ -96,8 +96,8 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
      * by adding the other's zeros */
     if (!ir_type_equal(&a->type, &b->type)) {
         ir_value *za = zeros_of(cx, a), *zb = za ? zeros_of(cx, b) : NULL;
-        a = zb ? lower_binary(cx, IR_OP_ADD, a, zb, "re_b") : NULL;
-        b = a ? lower_binary(cx, IR_OP_ADD, b, za, "im_b") : NULL;
+        a = zb ? lb_binary(cx, IR_OP_ADD, a, zb, "re_b") : NULL;
+        b = a ? lb_binary(cx, IR_OP_ADD, b, za, "im_b") : NULL;
         if (!b) return -1;
     }
     ir_value *parts[2] = {a, b};
@@ -111,7 +111,7 @@ int lower_view_as_complex(lower_ctx *cx, const ts_node *n) {
     int r = x->type.rank;
     if (r < 1 || x->type.dims[r - 1] != 2 || !ir_dtype_is_float(x->type.dtype))
         return lower_fail(cx, "expects a float tensor whose last dim is 2");
-    return lower_out(cx, n, 0, lc_new(cx, lower_unary(cx, IR_OP_IDENTITY, x, NULL)));
+    return lower_out(cx, n, 0, lc_new(cx, lb_unary(cx, IR_OP_IDENTITY, x, NULL)));
 }
 
 /* view_as_real(z): the pair itself. */
@@ -147,18 +147,18 @@ int lower_angle(lower_ctx *cx, const ts_node *n) {
         ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
         if (!x) return -1;
         ir_dtype dt = ir_dtype_is_float(x->type.dtype) ? x->type.dtype : IR_FP32;
-        ir_value *neg = lower_binary(cx, IR_OP_LESS, x, lower_const_scalar(cx, 0, x->type.dtype, "zero"), "neg");
-        ir_value *f = neg ? lower_cast(cx, neg, dt, "negf") : NULL;
+        ir_value *neg = lb_binary(cx, IR_OP_LESS, x, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "neg");
+        ir_value *f = neg ? lb_cast(cx, neg, dt, "negf") : NULL;
         ir_value *a = f ? lb_scalar_op(cx, IR_OP_MUL, f, M_PI) : NULL;
         if (a && ir_dtype_is_float(x->type.dtype)) /* NaN stays NaN */
-            a = lm_select(cx, lower_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan"), x, a, NULL);
+            a = lb_select(cx, lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan"), x, a, NULL);
         return a ? lower_out_tensor(cx, n, 0, a) : -1;
     }
     ir_value *p = pair_in(cx, n, 0);
     if (!p) return -1;
     int r = p->type.rank - 1;
     ir_value *re = lb_slice(cx, p, r, 0, 1, 0, 1, 1), *im = re ? lb_slice(cx, p, r, 1, 2, 0, 1, 1) : NULL;
-    return im ? lower_out_tensor(cx, n, 0, lm_atan2(cx, im, re)) : -1;
+    return im ? lower_out_tensor(cx, n, 0, lb_atan2(cx, im, re)) : -1;
 }
 
 /* ---- the driver's hook: other kinds with a complex input ---- */
@@ -170,7 +170,7 @@ static int complex_unary(lower_ctx *cx, const ts_node *n) {
     if (strncmp(n->kind, "aten::neg", 9) == 0) return lower_out(cx, n, 0, lc_new(cx, lb_scalar_op(cx, IR_OP_MUL, p, -1)));
     if (strncmp(n->kind, "aten::reciprocal", 16) == 0) {
         ir_value *c = conj_of(cx, p), *d = c ? abs2_keep(cx, p) : NULL;
-        return d ? lower_out(cx, n, 0, lc_new(cx, lower_binary(cx, IR_OP_REAL_DIV, c, d, NULL))) : -1;
+        return d ? lower_out(cx, n, 0, lc_new(cx, lb_binary(cx, IR_OP_REAL_DIV, c, d, NULL))) : -1;
     }
     int64_t ax = p->type.rank - 1;
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_L2_NORM, p, 1, &ax, 0));
@@ -180,13 +180,13 @@ static int complex_unary(lower_ctx *cx, const ts_node *n) {
  * broadcast against pairs (trailing axis of size 1, *is_pair = 0), in dtype dt. */
 static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, int *is_pair) {
     *is_pair = l->kind == LV_COMPLEX;
-    if (*is_pair) return l->v->type.dtype == dt ? l->v : lower_cast(cx, l->v, dt, "cast");
+    if (*is_pair) return l->v->type.dtype == dt ? l->v : lb_cast(cx, l->v, dt, "cast");
     if (l->kind != LV_TENSOR && l->kind != LV_INT && l->kind != LV_FLOAT && l->kind != LV_BOOL) {
         lower_fail(cx, "cannot combine a complex tensor with a %s", lv_kind_name(l->kind));
         return NULL;
     }
-    ir_value *x = lower_as_tensor(cx, l, dt);
-    if (x && x->type.dtype != dt) x = lower_cast(cx, x, dt, "cast");
+    ir_value *x = lb_as_tensor(cx, l, dt);
+    if (x && x->type.dtype != dt) x = lb_cast(cx, x, dt, "cast");
     int64_t ax = -1;
     return x ? lb_expand(cx, x, 1, &ax) : NULL;
 }
@@ -220,18 +220,18 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
         if (alpha != 1.0 && !(b = lb_scalar_op(cx, IR_OP_MUL, b, alpha))) return -1;
         /* a real operand joins as (x, 0): as x * (1, 0), which is what torch computes (x + alpha * y
          * multiplies in complex: an infinite real part gives a NaN imaginary one) */
-        if (!pa && !(a = lower_binary(cx, IR_OP_MUL, a, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
-        if (!pb && !(b = lower_binary(cx, IR_OP_MUL, b, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
-        y = lower_binary(cx, strcmp(op, "add") == 0 ? IR_OP_ADD : IR_OP_SUB, a, b, NULL);
+        if (!pa && !(a = lb_binary(cx, IR_OP_MUL, a, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
+        if (!pb && !(b = lb_binary(cx, IR_OP_MUL, b, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
+        y = lb_binary(cx, strcmp(op, "add") == 0 ? IR_OP_ADD : IR_OP_SUB, a, b, NULL);
     } else if (!strcmp(op, "mul")) {
-        y = pa && pb ? cmul(cx, a, b) : lower_binary(cx, IR_OP_MUL, a, b, NULL);
+        y = pa && pb ? cmul(cx, a, b) : lb_binary(cx, IR_OP_MUL, a, b, NULL);
     } else if (!strcmp(op, "div")) {
         if (!pb) {
-            y = lower_binary(cx, IR_OP_REAL_DIV, a, b, NULL);
+            y = lb_binary(cx, IR_OP_REAL_DIV, a, b, NULL);
         } else { /* a * conj(b) / |b|^2 */
-            ir_value *num = pa ? cmul(cx, a, conj_of(cx, b)) : lower_binary(cx, IR_OP_MUL, a, conj_of(cx, b), "num");
+            ir_value *num = pa ? cmul(cx, a, conj_of(cx, b)) : lb_binary(cx, IR_OP_MUL, a, conj_of(cx, b), "num");
             ir_value *den = num ? abs2_keep(cx, b) : NULL;
-            y = den ? lower_binary(cx, IR_OP_REAL_DIV, num, den, NULL) : NULL;
+            y = den ? lb_binary(cx, IR_OP_REAL_DIV, num, den, NULL) : NULL;
         }
     } else {
         return lower_fail(cx, "is not supported for complex tensors");
@@ -420,7 +420,7 @@ static int complex_to(lower_ctx *cx, const ts_node *n) {
     }
     if (dt == IR_DT_INVALID) return lower_out(cx, n, 0, z);
     ir_value *p = z->v, *re = lb_slice(cx, p, p->type.rank - 1, 0, 1, 0, 1, 1);
-    return lower_out_tensor(cx, n, 0, re && re->type.dtype != dt ? lower_cast(cx, re, dt, NULL) : re);
+    return lower_out_tensor(cx, n, 0, re && re->type.dtype != dt ? lb_cast(cx, re, dt, NULL) : re);
 }
 
 typedef struct {

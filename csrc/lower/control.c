@@ -15,7 +15,7 @@
  * guess is widened and the body lowered again. Static unrolling is kept for small
  * known trip counts whose condition stays known; otherwise a while_loop is made.
  */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +25,7 @@
 #define MAX_UNROLL_NODES 2048 /* ... whose unrolled body stays this small */
 #define MAX_PASSES 8
 
-static int oom(lower_ctx *cx) { return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"); }
+static int oom(lower_ctx *cx) { return cx->e->kind ? -1 : pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"); }
 
 /* Walk the loop-carried templates (guess) against values of the same structure and
  * return, per slot, the value that fills it (NULL where the structure differs).
@@ -263,14 +263,14 @@ static ir_value *leaf_value(lower_ctx *cx, const slots *s, int k, lv *l) {
         ir_value **items = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
         if (!items) return oom(cx), NULL;
         for (int i = 0; i < l->n; i++)
-            if (!(items[i] = lower_as_tensor(cx, l->items[i], t->dtype))) return NULL;
-        ir_op *op = lower_op(cx, IR_OP_STACK, "stacked");
-        if (!op || ir_op_set_inputs(op, "values", l->n, items) || lower_param_i32(cx, op, "axis", 0)) return NULL;
-        return lower_finish(cx, op);
+            if (!(items[i] = lb_as_tensor(cx, l->items[i], t->dtype))) return NULL;
+        ir_op *op = lb_op(cx, IR_OP_STACK, "stacked");
+        if (!op || ir_op_set_inputs(op, "values", l->n, items) || lb_param_i32(cx, op, "axis", 0)) return NULL;
+        return lb_finish(cx, op);
     }
-    v = lower_as_tensor(cx, l, t->dtype);
-    if (v && v->type.dtype != t->dtype) v = lower_cast(cx, v, t->dtype, "cast");
-    if (v && s->kind[k] != LV_TENSOR && s->kind[k] != LV_LIST && v->type.rank != 0) v = lower_reshape(cx, v, 0, NULL, "scalar");
+    v = lb_as_tensor(cx, l, t->dtype);
+    if (v && v->type.dtype != t->dtype) v = lb_cast(cx, v, t->dtype, "cast");
+    if (v && s->kind[k] != LV_TENSOR && s->kind[k] != LV_LIST && v->type.rank != 0) v = lb_reshape(cx, v, 0, NULL, "scalar");
     return v;
 }
 
@@ -319,10 +319,10 @@ static void restore_node(lower_ctx *cx, const ts_node *n, const char *base, cons
 }
 
 static ir_value *bool_scalar(lower_ctx *cx, lv *c) {
-    ir_value *v = lower_as_tensor(cx, c, IR_BOOL);
+    ir_value *v = lb_as_tensor(cx, c, IR_BOOL);
     if (v && v->type.rank != 0) {
         if (ir_type_numel(&v->type) != 1) return lower_fail(cx, "the condition must have one element"), NULL;
-        v = lower_reshape(cx, v, 0, NULL, "pred");
+        v = lb_reshape(cx, v, 0, NULL, "pred");
     }
     return v;
 }
@@ -368,7 +368,7 @@ int lower_if(lower_ctx *cx, const ts_node *n) {
     mark_defs(n->blocks[0], inner);
     mark_defs(n->blocks[1], inner);
     ir_block *outer = cx->b;
-    ir_op *op = lower_op(cx, IR_OP_COND, NULL);
+    ir_op *op = lb_op(cx, IR_OP_COND, NULL);
     if (!op || ir_op_set_input(op, "pred", pred)) return oom(cx);
     ir_block *blk[2];
     lv **res[2];
@@ -416,9 +416,9 @@ int lower_if(lower_ctx *cx, const ts_node *n) {
         if (!outs) return oom(cx);
         for (int k = 0; k < s.n; k++) {
             ir_value *va = leaf_value(cx, &s, k, s.a[k]), *vb = va ? leaf_value(cx, &s, k, s.b[k]) : NULL;
-            ir_op *sel = vb ? lower_op(cx, IR_OP_SELECT, "picked") : NULL;
+            ir_op *sel = vb ? lb_op(cx, IR_OP_SELECT, "picked") : NULL;
             if (!sel || ir_op_set_input(sel, "cond", pred) || ir_op_set_input(sel, "a", va) || ir_op_set_input(sel, "b", vb) ||
-                !(outs[k] = lower_finish(cx, sel)))
+                !(outs[k] = lb_finish(cx, sel)))
                 return -1;
         }
         for (int i = 0; i < nt; i++) {
@@ -447,7 +447,7 @@ int lower_if(lower_ctx *cx, const ts_node *n) {
         for (int i = n->nout; i < nt; i++) cx->vals[(int)(intptr_t)ids.v[i - n->nout]] = tm[i];
         return 0;
     }
-    if (!lower_finish(cx, op)) return -1;
+    if (!lb_finish(cx, op)) return -1;
     for (int i = 0; i < nt; i++) {
         lv *l = instantiate(cx, tm[i], &s, op->out);
         if (!l) return -1;
@@ -606,7 +606,7 @@ int lower_loop(lower_ctx *cx, const ts_node *n) {
         }
         /* the cond var exists when the loop condition may be computed at run time */
         restore(cx, snap);
-        op = lower_op(cx, IR_OP_WHILE_LOOP, NULL);
+        op = lb_op(cx, IR_OP_WHILE_LOOP, NULL);
         if (!op || !(cb = ir_op_add_block(op)) || !(bb = ir_op_add_block(op))) return oom(cx);
         cb->fn = bb->fn = cx->fn;
         int nv = 2 + gs.n; /* iteration, condition, slots */
@@ -675,8 +675,8 @@ int lower_loop(lower_ctx *cx, const ts_node *n) {
         cx->b = bb;
         ir_value **bout = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)nv);
         if (!bout) return oom(cx);
-        ir_value *one = lower_const_scalar(cx, 1, IR_INT32, "one");
-        if (!one || !(bout[0] = lower_binary(cx, IR_OP_ADD, bin[0], one, "next_iter"))) return -1;
+        ir_value *one = lb_const_scalar(cx, 1, IR_INT32, "one");
+        if (!one || !(bout[0] = lb_binary(cx, IR_OP_ADD, bin[0], one, "next_iter"))) return -1;
         if (!(bout[1] = bool_scalar(cx, cexit))) return -1;
         has_cond = cexit->dyn || cexit->kind == LV_TENSOR || !c0_static || cexit->i == 0;
         /* leaves of the exit in the order of the guess's slots */
@@ -695,12 +695,12 @@ int lower_loop(lower_ctx *cx, const ts_node *n) {
     cx->b = cb;
     ir_value *go = NULL;
     if (!infinite) {
-        ir_value *lim = lower_as_tensor(cx, trip, IR_INT32);
-        if (!lim || !(go = lower_binary(cx, IR_OP_LESS, cb->in[0], lim, "in_range"))) return -1;
+        ir_value *lim = lb_as_tensor(cx, trip, IR_INT32);
+        if (!lim || !(go = lb_binary(cx, IR_OP_LESS, cb->in[0], lim, "in_range"))) return -1;
     }
-    if (has_cond) go = go ? lower_binary(cx, IR_OP_LOGICAL_AND, go, cb->in[1], "go") : cb->in[1];
+    if (has_cond) go = go ? lb_binary(cx, IR_OP_LOGICAL_AND, go, cb->in[1], "go") : cb->in[1];
     if (!go) return lower_fail(cx, "the loop never ends (no trip count and a condition that stays true)");
-    if (go->def == NULL || go->def->parent != cb) go = lower_unary(cx, IR_OP_IDENTITY, go, "go");
+    if (go->def == NULL || go->def->parent != cb) go = lb_unary(cx, IR_OP_IDENTITY, go, "go");
     if (!go || ir_block_set_outputs(cb, 1, &go)) return -1;
     /* entry values, then the op itself */
     cx->b = outer;
@@ -708,7 +708,7 @@ int lower_loop(lower_ctx *cx, const ts_node *n) {
     int nv = 2 + gs.n;
     ir_value **init = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)nv);
     if (!init) return oom(cx);
-    if (!(init[0] = lower_const_scalar(cx, 0, IR_INT32, "iter0")) || !(init[1] = bool_scalar(cx, c0))) return -1;
+    if (!(init[0] = lb_const_scalar(cx, 0, IR_INT32, "iter0")) || !(init[1] = bool_scalar(cx, c0))) return -1;
     {
         lv **eleaf = slot_leaves(cx, guess, ent, nc, gs.n);
         if (!eleaf) return oom(cx);
@@ -718,7 +718,7 @@ int lower_loop(lower_ctx *cx, const ts_node *n) {
         }
     }
     if (ir_op_set_inputs(op, "loop_vars", nv, init)) return oom(cx);
-    if (!lower_finish(cx, op)) return -1;
+    if (!lb_finish(cx, op)) return -1;
     for (int i = 0; i < nc; i++) {
         lv *l = instantiate(cx, guess[i], &gs, op->out + 2);
         if (!l) return -1;
@@ -735,12 +735,12 @@ int lower_loop(lower_ctx *cx, const ts_node *n) {
 /* Dimension d of x: a compile-time int, or a run-time int32 scalar. */
 static lv *dim_of(lower_ctx *cx, ir_value *x, int d) {
     if (x->type.dims[d] >= 0) return lv_int(cx, x->type.dims[d]);
-    ir_value *s = lower_unary(cx, IR_OP_SHAPE, x, "shape");
-    ir_value *idx = s ? lower_const_scalar(cx, d, IR_INT32, "index") : NULL;
-    ir_op *op = idx ? lower_op(cx, IR_OP_GATHER, "dim") : NULL;
-    if (!op || ir_op_set_input(op, "x", s) || ir_op_set_input(op, "indices", idx) || lower_param_i32(cx, op, "axis", 0))
+    ir_value *s = lb_unary(cx, IR_OP_SHAPE, x, "shape");
+    ir_value *idx = s ? lb_const_scalar(cx, d, IR_INT32, "index") : NULL;
+    ir_op *op = idx ? lb_op(cx, IR_OP_GATHER, "dim") : NULL;
+    if (!op || ir_op_set_input(op, "x", s) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", 0))
         return NULL;
-    return dyn_lv(cx, LV_INT, 0, lower_finish(cx, op));
+    return dyn_lv(cx, LV_INT, 0, lb_finish(cx, op));
 }
 
 /* The elements of a list as one tensor [n, ...] (ints: int32 [n]). */
@@ -752,15 +752,15 @@ static ir_value *list_tensor(lower_ctx *cx, lv *l) {
         ir_dtype dt = num_dtype(ek);
         for (int i = 0; i < l->n; i++)
             if (l->items[i]->kind == LV_FLOAT) dt = IR_FP32;
-        return lower_as_tensor(cx, l, dt);
+        return lb_as_tensor(cx, l, dt);
     }
     ir_value **items = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
     if (!items) return oom(cx), NULL;
     for (int i = 0; i < l->n; i++)
-        if (!(items[i] = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return NULL;
-    ir_op *op = lower_op(cx, IR_OP_STACK, "stacked");
-    if (!op || ir_op_set_inputs(op, "values", l->n, items) || lower_param_i32(cx, op, "axis", 0)) return NULL;
-    return lower_finish(cx, op);
+        if (!(items[i] = lb_as_tensor(cx, l->items[i], IR_DT_INVALID))) return NULL;
+    ir_op *op = lb_op(cx, IR_OP_STACK, "stacked");
+    if (!op || ir_op_set_inputs(op, "values", l->n, items) || lb_param_i32(cx, op, "axis", 0)) return NULL;
+    return lb_finish(cx, op);
 }
 
 lv *lower_list_len(lower_ctx *cx, lv *l) {
@@ -778,16 +778,16 @@ lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx) {
     ir_value *i;
     if (!idx->dyn && idx->i < 0) { /* from the end */
         lv *len = lower_list_len(cx, l);
-        ir_value *lt = len ? lower_as_tensor(cx, len, IR_INT32) : NULL;
-        ir_value *off = lt ? lower_const_scalar(cx, (double)idx->i, IR_INT32, "index") : NULL;
-        i = off ? lower_binary(cx, IR_OP_ADD, lt, off, "index") : NULL;
+        ir_value *lt = len ? lb_as_tensor(cx, len, IR_INT32) : NULL;
+        ir_value *off = lt ? lb_const_scalar(cx, (double)idx->i, IR_INT32, "index") : NULL;
+        i = off ? lb_binary(cx, IR_OP_ADD, lt, off, "index") : NULL;
     } else {
-        i = lower_as_tensor(cx, idx, IR_INT32);
+        i = lb_as_tensor(cx, idx, IR_INT32);
     }
-    ir_op *op = i ? lower_op(cx, IR_OP_GATHER, "item") : NULL;
-    if (!op || ir_op_set_input(op, "x", v) || ir_op_set_input(op, "indices", i) || lower_param_i32(cx, op, "axis", 0))
+    ir_op *op = i ? lb_op(cx, IR_OP_GATHER, "item") : NULL;
+    if (!op || ir_op_set_input(op, "x", v) || ir_op_set_input(op, "indices", i) || lb_param_i32(cx, op, "axis", 0))
         return NULL;
-    ir_value *r = lower_finish(cx, op);
+    ir_value *r = lb_finish(cx, op);
     lv_kind ek = l->dyn ? l->elem : list_elem(l);
     if (!r) return NULL;
     if (ek == LV_TENSOR) return lv_tensor(cx, r);
@@ -795,7 +795,7 @@ lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx) {
 }
 
 /* cat (elements joined along dim) or stack (along a new dim) of a list. */
-ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack) {
+ir_value *lb_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack) {
     ir_value *v = list_tensor(cx, l);
     if (!v) return NULL;
     int r = v->type.rank - 1, d; /* element rank */
@@ -807,8 +807,8 @@ ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack) {
     for (int i = d + 1; i <= r; i++) perm[k++] = i;
     ir_value *t = v;
     if (d > 0) {
-        ir_op *op = lower_op(cx, IR_OP_TRANSPOSE, "moved");
-        if (!op || ir_op_set_input(op, "x", v) || lower_param_i32v(cx, op, "perm", r + 1, perm) || !(t = lower_finish(cx, op)))
+        ir_op *op = lb_op(cx, IR_OP_TRANSPOSE, "moved");
+        if (!op || ir_op_set_input(op, "x", v) || lb_param_i32v(cx, op, "perm", r + 1, perm) || !(t = lb_finish(cx, op)))
             return NULL;
     }
     if (stack) return t;
@@ -821,10 +821,10 @@ ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack) {
         if (!x) return NULL;
         shape->items[shape->n++] = x;
     }
-    ir_value *s = lower_shape_tensor(cx, shape);
-    ir_op *op = s ? lower_op(cx, IR_OP_RESHAPE, NULL) : NULL;
+    ir_value *s = lb_shape_tensor(cx, shape);
+    ir_op *op = s ? lb_op(cx, IR_OP_RESHAPE, NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", t) || ir_op_set_input(op, "shape", s)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* list.append(x): a new list bound to the list's value (the mutation) and the output. */
@@ -841,14 +841,14 @@ int lower_append(lower_ctx *cx, const ts_node *n) {
         for (int i = 0; i < l->n; i++) r->items[i] = l->items[i];
         r->items[l->n] = x;
     } else {
-        ir_value *e = lower_as_tensor(cx, x, l->v->type.dtype);
+        ir_value *e = lb_as_tensor(cx, x, l->v->type.dtype);
         int64_t ax = 0;
-        ir_op *op = e ? lower_op(cx, IR_OP_EXPAND_DIMS, "item") : NULL;
-        if (!op || ir_op_set_input(op, "x", e) || lower_param_i32v(cx, op, "axes", 1, &ax)) return -1;
-        ir_value *vs[2] = {l->v, lower_finish(cx, op)};
-        ir_op *cat = vs[1] ? lower_op(cx, IR_OP_CONCAT, NULL) : NULL;
-        if (!cat || ir_op_set_inputs(cat, "values", 2, vs) || lower_param_i32(cx, cat, "axis", 0) ||
-            lower_param_bool(cx, cat, "interleave", 0) || !(r->v = lower_finish(cx, cat)))
+        ir_op *op = e ? lb_op(cx, IR_OP_EXPAND_DIMS, "item") : NULL;
+        if (!op || ir_op_set_input(op, "x", e) || lb_param_i32v(cx, op, "axes", 1, &ax)) return -1;
+        ir_value *vs[2] = {l->v, lb_finish(cx, op)};
+        ir_op *cat = vs[1] ? lb_op(cx, IR_OP_CONCAT, NULL) : NULL;
+        if (!cat || ir_op_set_inputs(cat, "values", 2, vs) || lb_param_i32(cx, cat, "axis", 0) ||
+            lb_param_bool(cx, cat, "interleave", 0) || !(r->v = lb_finish(cx, cat)))
             return -1;
         r->dyn = 1;
         r->elem = l->elem;
@@ -873,13 +873,13 @@ int lower_logic_scalar(lower_ctx *cx, const ts_node *n) {
         return lower_out(cx, n, 0, (a->kind == LV_BOOL && b->kind == LV_BOOL) ? lv_bool(cx, (int)r) : lv_int(cx, r));
     }
     int logical = strncmp(n->kind + 6, "logical_", 8) == 0;
-    ir_value *x = lower_as_tensor(cx, a, IR_DT_INVALID), *y = x ? lower_as_tensor(cx, b, IR_DT_INVALID) : NULL;
+    ir_value *x = lb_as_tensor(cx, a, IR_DT_INVALID), *y = x ? lb_as_tensor(cx, b, IR_DT_INVALID) : NULL;
     if (!y) return -1;
     if (!logical && (x->type.dtype != IR_BOOL || y->type.dtype != IR_BOOL))
         return lower_fail(cx, "bitwise ops on integer tensors have no Core ML op (only bools)");
-    if (x->type.dtype != IR_BOOL && !(x = lower_cast(cx, x, IR_BOOL, "bool"))) return -1;
-    if (y->type.dtype != IR_BOOL && !(y = lower_cast(cx, y, IR_BOOL, "bool"))) return -1;
-    ir_value *r = lower_binary(cx, op == 0 ? IR_OP_LOGICAL_AND : op == 1 ? IR_OP_LOGICAL_OR : IR_OP_NOT_EQUAL, x, y, NULL);
+    if (x->type.dtype != IR_BOOL && !(x = lb_cast(cx, x, IR_BOOL, "bool"))) return -1;
+    if (y->type.dtype != IR_BOOL && !(y = lb_cast(cx, y, IR_BOOL, "bool"))) return -1;
+    ir_value *r = lb_binary(cx, op == 0 ? IR_OP_LOGICAL_AND : op == 1 ? IR_OP_LOGICAL_OR : IR_OP_NOT_EQUAL, x, y, NULL);
     if (!r) return -1;
     if (a->kind != LV_TENSOR && b->kind != LV_TENSOR) return lower_out(cx, n, 0, dyn_lv(cx, LV_BOOL, 0, r));
     return lower_out_tensor(cx, n, 0, r);

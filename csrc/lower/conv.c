@@ -1,6 +1,6 @@
 /* conv.c: aten::_convolution (all flags), conv1d/2d/3d, conv_transpose1d/2d/3d ->
  * MIL conv / conv_transpose with pad_type "custom" and explicit pads. */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <string.h>
 
@@ -28,8 +28,8 @@ static int spatial_param(lower_ctx *cx, const ts_node *n, int i, int sp, int64_t
 /* y (N, C, *sp) + bias (C), the bias reshaped to broadcast over the spatial dims. */
 static ir_value *add_bias(lower_ctx *cx, ir_value *y, int sp, ir_value *bias) {
     int64_t shape[5] = {bias->type.dims[0], 1, 1, 1, 1};
-    ir_value *b = lower_reshape(cx, bias, sp + 1, shape, "bias");
-    return b ? lower_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
+    ir_value *b = lb_reshape(cx, bias, sp + 1, shape, "bias");
+    return b ? lb_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
 }
 
 /* y (N, C, *sp) padded with zeros at the end of each spatial dim by extra[d], then + bias (C). */
@@ -39,11 +39,11 @@ static ir_value *pad_end(lower_ctx *cx, ir_value *y, int sp, const int64_t *extr
         pads[2 * d] = 0;
         pads[2 * d + 1] = extra[d];
     }
-    ir_op *op = lower_op(cx, IR_OP_PAD, "outpad");
-    if (!op || ir_op_set_input(op, "x", y) || lower_param_i32v(cx, op, "pad", 2 * sp, pads) ||
-        lower_param_str(cx, op, "mode", "constant") || lower_param_f(cx, op, "constant_val", 0.0, y->type.dtype))
+    ir_op *op = lb_op(cx, IR_OP_PAD, "outpad");
+    if (!op || ir_op_set_input(op, "x", y) || lb_param_i32v(cx, op, "pad", 2 * sp, pads) ||
+        lb_param_str(cx, op, "mode", "constant") || lb_param_f(cx, op, "constant_val", 0.0, y->type.dtype))
         return NULL;
-    y = lower_finish(cx, op);
+    y = lb_finish(cx, op);
     return y && bias ? add_bias(cx, y, sp, bias) : y;
 }
 
@@ -102,13 +102,13 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
     int unbatched = x->type.rank == sp + 1;
     if (unbatched) {
         int64_t ax = 0;
-        ir_op *e = lower_op(cx, IR_OP_EXPAND_DIMS, "batched");
-        if (!e || ir_op_set_input(e, "x", x) || lower_param_i32v(cx, e, "axes", 1, &ax) || !(x = lower_finish(cx, e)))
+        ir_op *e = lb_op(cx, IR_OP_EXPAND_DIMS, "batched");
+        if (!e || ir_op_set_input(e, "x", x) || lb_param_i32v(cx, e, "axes", 1, &ax) || !(x = lb_finish(cx, e)))
             return -1;
     } else if (x->type.rank != sp + 2) {
         return lower_fail(cx, "input of rank %d for a %dd convolution", x->type.rank, sp);
     }
-    ir_op *op = lower_op(cx, transposed ? IR_OP_CONV_TRANSPOSE : IR_OP_CONV, unbatched ? "conv" : NULL);
+    ir_op *op = lb_op(cx, transposed ? IR_OP_CONV_TRANSPOSE : IR_OP_CONV, unbatched ? "conv" : NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w)) return -1;
     ir_value *bias = NULL;
     int late_bias = any_extra; /* Core ML's conv bias is a compile-time const: a run-time bias is added after */
@@ -117,15 +117,15 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
         late_bias |= bias && !bias->konst;
         if (!bias || (!late_bias && ir_op_set_input(op, "bias", bias))) return -1;
     }
-    if (lower_conv_params(cx, op, sp, stride, mil_pad, dil, groups)) return -1;
-    ir_value *r = lower_finish(cx, op);
+    if (lb_conv_params(cx, op, sp, stride, mil_pad, dil, groups)) return -1;
+    ir_value *r = lb_finish(cx, op);
     if (r && any_extra) r = pad_end(cx, r, sp, extra, bias);
     else if (r && late_bias) r = add_bias(cx, r, sp, bias);
     if (r && unbatched) {
         int64_t ax = 0;
-        ir_op *s = lower_op(cx, IR_OP_SQUEEZE, NULL);
-        if (!s || ir_op_set_input(s, "x", r) || lower_param_i32v(cx, s, "axes", 1, &ax)) return -1;
-        r = lower_finish(cx, s);
+        ir_op *s = lb_op(cx, IR_OP_SQUEEZE, NULL);
+        if (!s || ir_op_set_input(s, "x", r) || lb_param_i32v(cx, s, "axes", 1, &ax)) return -1;
+        r = lb_finish(cx, s);
     }
     return lower_out_tensor(cx, n, 0, r);
 }

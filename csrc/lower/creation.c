@@ -2,7 +2,7 @@
  * zeros/ones/full/empty and their _like / new_ forms, linspace, eye, scalar_tensor, tensor,
  * fill_/zero_) become const ops; _to_copy casts. Sizes known only at run time need a
  * MIL fill and are reported as such. */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <math.h>
 #include <string.h>
@@ -85,15 +85,15 @@ static int like_dynamic(lower_ctx *cx, const ts_node *n, ir_value *x, int full, 
     ir_dtype dt = x->type.dtype;
     if (!inplace && dtype_at(cx, n, full ? 2 : 1, &dt)) return -1;
     ir_dtype wd = dt == IR_BOOL ? IR_INT32 : dt;
-    ir_value *b = x->type.dtype == IR_BOOL ? x : lower_cast(cx, x, IR_BOOL, "nonzero");
-    ir_value *w = b ? lower_cast(cx, b, wd, "ones") : NULL;
-    ir_value *z = w ? lower_const_scalar(cx, 0, wd, "zero") : NULL;
-    ir_value *zs = z ? lower_binary(cx, IR_OP_MUL, w, z, val != 0 || wd != dt ? "zeros" : NULL) : NULL;
+    ir_value *b = x->type.dtype == IR_BOOL ? x : lb_cast(cx, x, IR_BOOL, "nonzero");
+    ir_value *w = b ? lb_cast(cx, b, wd, "ones") : NULL;
+    ir_value *z = w ? lb_const_scalar(cx, 0, wd, "zero") : NULL;
+    ir_value *zs = z ? lb_binary(cx, IR_OP_MUL, w, z, val != 0 || wd != dt ? "zeros" : NULL) : NULL;
     if (zs && val != 0) {
-        ir_value *v = lower_const_scalar(cx, val, wd, "value");
-        zs = v ? lower_binary(cx, IR_OP_ADD, zs, v, wd != dt ? "filled" : NULL) : NULL;
+        ir_value *v = lb_const_scalar(cx, val, wd, "value");
+        zs = v ? lb_binary(cx, IR_OP_ADD, zs, v, wd != dt ? "filled" : NULL) : NULL;
     }
-    if (zs && wd != dt) zs = lower_cast(cx, zs, dt, NULL);
+    if (zs && wd != dt) zs = lb_cast(cx, zs, dt, NULL);
     return lower_out_tensor(cx, n, 0, zs);
 }
 
@@ -102,7 +102,7 @@ static int like_dynamic(lower_ctx *cx, const ts_node *n, ir_value *x, int full, 
 /* zeros / ones / full / empty / new_* with a size list holding run-time numbers (sizes at input i):
  * MIL fill(shape, value) in the dtype asked for (full: the value's kind; new_*: dt, self's dtype). */
 static int fill_dynamic(lower_ctx *cx, const ts_node *n, lv *sizes, int i, int full, int is_new, double val, ir_dtype dt) {
-    ir_value *shape = lower_shape_tensor(cx, sizes);
+    ir_value *shape = lb_shape_tensor(cx, sizes);
     if (!shape) return -1;
     i++;
     lv_kind vk = LV_FLOAT;
@@ -111,10 +111,10 @@ static int fill_dynamic(lower_ctx *cx, const ts_node *n, lv *sizes, int i, int f
         if (!is_new) dt = dtype_of_kind(vk);
     }
     if (dtype_at(cx, n, i, &dt)) return -1;
-    ir_value *v = lower_const_scalar(cx, val, dt, "value");
-    ir_op *op = v ? lower_op(cx, IR_OP_FILL, NULL) : NULL;
+    ir_value *v = lb_const_scalar(cx, val, dt, "value");
+    ir_op *op = v ? lb_op(cx, IR_OP_FILL, NULL) : NULL;
     if (!op || ir_op_set_input(op, "shape", shape) || ir_op_set_input(op, "value", v)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
 /* full / full_like / new_full with a value known only at run time (MIL's fill takes its value as a
@@ -130,8 +130,8 @@ static int full_dyn_value(lower_ctx *cx, const ts_node *n, int vi) {
     cx->vals[n->in[vi]->id] = v;
     lv *o = rc ? NULL : cx->vals[n->out[0]->id];
     if (!o || o->kind != LV_TENSOR) return rc ? rc : lower_fail(cx, "internal: no tensor made");
-    ir_value *vv = lower_as_tensor(cx, v, o->v->type.dtype);
-    return lower_out_tensor(cx, n, 0, vv ? lower_binary(cx, IR_OP_ADD, o->v, vv, "value") : NULL);
+    ir_value *vv = lb_as_tensor(cx, v, o->v->type.dtype);
+    return lower_out_tensor(cx, n, 0, vv ? lb_binary(cx, IR_OP_ADD, o->v, vv, "value") : NULL);
 }
 
 int lower_fill_like(lower_ctx *cx, const ts_node *n) {
@@ -282,7 +282,7 @@ int lower_tensor_ctor(lower_ctx *cx, const ts_node *n) {
     if (l->dyn || l->kind == LV_TENSOR) { /* a run-time number: its rank-0 value */
         ir_value *v = l->v;
         if (dt == IR_DT_INVALID) dt = scalar ? IR_FP32 : v->type.dtype;
-        return lower_out_tensor(cx, n, 0, v->type.dtype == dt ? v : lower_cast(cx, v, dt, NULL));
+        return lower_out_tensor(cx, n, 0, v->type.dtype == dt ? v : lb_cast(cx, v, dt, NULL));
     }
     enum { CAP = 1 << 16 };
     double *vals = pc_alloc(cx->p->arena, sizeof(double) * CAP);
@@ -290,7 +290,7 @@ int lower_tensor_ctor(lower_ctx *cx, const ts_node *n) {
     int64_t dims[IR_MAX_RANK], cnt = 0;
     int rank = 0, any_float = 0, all_bool = 1;
     if ((l->kind == LV_LIST || l->kind == LV_TUPLE) && l->n > 0 && (l->items[0]->dyn)) {
-        ir_value *v = lower_as_tensor(cx, l, dt == IR_DT_INVALID ? IR_DT_INVALID : dt); /* 1-D, run-time elements */
+        ir_value *v = lb_as_tensor(cx, l, dt == IR_DT_INVALID ? IR_DT_INVALID : dt); /* 1-D, run-time elements */
         return lower_out_tensor(cx, n, 0, v);
     }
     if (flatten(cx, l, 0, dims, &rank, vals, &cnt, CAP, &any_float, &all_bool)) return -1;
@@ -305,5 +305,5 @@ int lower_to_copy(lower_ctx *cx, const ts_node *n) {
     if (!x) return -1;
     dt = x->type.dtype;
     if (dtype_at(cx, n, 1, &dt)) return -1;
-    return lower_out_tensor(cx, n, 0, dt == x->type.dtype ? x : lower_cast(cx, x, dt, NULL));
+    return lower_out_tensor(cx, n, 0, dt == x->type.dtype ? x : lb_cast(cx, x, dt, NULL));
 }

@@ -1,7 +1,7 @@
 /* diag.c: diagonals and square matrices, composed from MIL ops: trace, diagonal (offset, any two
  * dims), diag_embed, and det / inverse / slogdet / logdet of static matrices: up to 4 x 4 by cofactor
  * expansion, larger by elimination with partial pivoting (lu.c; Core ML has no LU or inverse op). */
-#include "lower/math.h"
+#include "lower/build.h"
 
 #include <string.h>
 
@@ -11,13 +11,13 @@ int lower_trace(lower_ctx *cx, const ts_node *n) {
     if (!x) return -1;
     if (x->type.rank != 2) return lower_fail(cx, "trace needs a 2-D tensor, got %d-D", x->type.rank);
     if (lb_static(cx, x, "trace")) return -1;
-    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
     int64_t R = x->type.dims[0], C = x->type.dims[1];
     if (R * C > (1 << 24)) return lower_fail(cx, "trace of a %lld x %lld matrix is too large", (long long)R, (long long)C);
     float *eye = pc_alloc(cx->p->arena, (size_t)(R * C > 0 ? R * C : 1) * sizeof(float));
     if (!eye) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int64_t i = 0; i < R && i < C; i++) eye[i * C + i] = 1;
-    ir_value *m = lower_binary(cx, IR_OP_MUL, x, lb_const(cx, x->type.dtype, 2, x->type.dims, eye, "eye"), "masked");
+    ir_value *m = lb_binary(cx, IR_OP_MUL, x, lb_const(cx, x->type.dtype, 2, x->type.dims, eye, "eye"), "masked");
     int64_t axes[2] = {0, 1};
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, m, 2, axes, 0));
 }
@@ -47,7 +47,7 @@ int lower_diagonal(lower_ctx *cx, const ts_node *n) {
     if (len <= 0) return lower_fail(cx, "diagonal with offset %lld of a %lld x %lld matrix is empty", (long long)off, (long long)n1, (long long)n2);
     shp[r - 2] = n1 * n2;
     ir_value *t = lb_transpose(cx, x, perm);
-    ir_value *f = t ? lower_reshape(cx, t, r - 1, shp, "flat") : NULL;
+    ir_value *f = t ? lb_reshape(cx, t, r - 1, shp, "flat") : NULL;
     int64_t begin = r0 * n2 + c0;
     return lower_out_tensor(cx, n, 0, lb_slice(cx, f, r - 2, begin, begin + (len - 1) * (n2 + 1) + 1, 0, n2 + 1, 0));
 }
@@ -63,7 +63,7 @@ int lower_diag_embed(lower_ctx *cx, const ts_node *n) {
         return -1;
     if (x->type.rank < 1) return lower_fail(cx, "diag_embed needs at least 1 dim");
     if (lb_static(cx, x, "diag_embed")) return -1;
-    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
     int r = x->type.rank, R = r + 1, a1, a2;
     if (lower_axis(cx, d1, R, &a1) || lower_axis(cx, d2, R, &a2)) return -1;
     if (a1 == a2) return lower_fail(cx, "diag_embed dims must differ (both are %d)", a1);
@@ -73,7 +73,7 @@ int lower_diag_embed(lower_ctx *cx, const ts_node *n) {
     if (!eye) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int64_t i = 0; i < nn; i++) eye[i * nn + i] = 1;
     int64_t last = r, ed[2] = {nn, nn};
-    ir_value *y = lower_binary(cx, IR_OP_MUL, lb_expand(cx, x, 1, &last), lb_const(cx, x->type.dtype, 2, ed, eye, "eye"), "diag");
+    ir_value *y = lb_binary(cx, IR_OP_MUL, lb_expand(cx, x, 1, &last), lb_const(cx, x->type.dtype, 2, ed, eye, "eye"), "diag");
     if (!y) return -1;
     if (k > 0) { /* offset > 0: k zero columns in front, k zero rows below; < 0: rows above, columns after */
         int64_t zd[IR_MAX_RANK];
@@ -111,9 +111,9 @@ typedef struct {
 static ir_value *minor_det(lower_ctx *cx, const mat_t *m, const int *rows, const int *cols, int k) {
     if (k == 1) return m->e[rows[0]][cols[0]];
     if (k == 2) {
-        ir_value *p = lower_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[0]], m->e[rows[1]][cols[1]], "ad");
-        ir_value *q = p ? lower_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[1]], m->e[rows[1]][cols[0]], "bc") : NULL;
-        return q ? lower_binary(cx, IR_OP_SUB, p, q, "det2") : NULL;
+        ir_value *p = lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[0]], m->e[rows[1]][cols[1]], "ad");
+        ir_value *q = p ? lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[1]], m->e[rows[1]][cols[0]], "bc") : NULL;
+        return q ? lb_binary(cx, IR_OP_SUB, p, q, "det2") : NULL;
     }
     ir_value *acc = NULL;
     for (int j = 0; j < k; j++) {
@@ -121,9 +121,9 @@ static ir_value *minor_det(lower_ctx *cx, const mat_t *m, const int *rows, const
         for (int q = 0; q < k; q++)
             if (q != j) sub[c++] = cols[q];
         ir_value *d = minor_det(cx, m, rows + 1, sub, k - 1);
-        ir_value *t = d ? lower_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[j]], d, "term") : NULL;
+        ir_value *t = d ? lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[j]], d, "term") : NULL;
         if (!t) return NULL;
-        acc = !acc ? t : lower_binary(cx, j % 2 ? IR_OP_SUB : IR_OP_ADD, acc, t, "acc");
+        acc = !acc ? t : lb_binary(cx, j % 2 ? IR_OP_SUB : IR_OP_ADD, acc, t, "acc");
         if (!acc) return NULL;
     }
     return acc;
@@ -144,7 +144,7 @@ static ir_value *closed_det(lower_ctx *cx, ir_value *x, int64_t N, mat_t *m) {
 /* inv(x) = adjugate / det for N <= 4 (m, det: from closed_det). */
 static ir_value *closed_inv(lower_ctx *cx, ir_value *x, int64_t N, const mat_t *m, ir_value *det) {
     int r = x->type.rank;
-    ir_value *inv_det = lower_binary(cx, IR_OP_REAL_DIV, lower_const_scalar(cx, 1, x->type.dtype, "one"), det, "inv_det");
+    ir_value *inv_det = lb_binary(cx, IR_OP_REAL_DIV, lb_const_scalar(cx, 1, x->type.dtype, "one"), det, "inv_det");
     if (!inv_det) return NULL;
     ir_value *out_rows[4];
     for (int i = 0; i < N; i++) {
@@ -155,9 +155,9 @@ static ir_value *closed_inv(lower_ctx *cx, ir_value *x, int64_t N, const mat_t *
                 if (q != j) rr[a++] = q;
                 if (q != i) cc[b++] = q;
             }
-            ir_value *c = N == 1 ? lower_const_scalar(cx, 1, x->type.dtype, "unit") : minor_det(cx, m, rr, cc, (int)N - 1);
+            ir_value *c = N == 1 ? lb_const_scalar(cx, 1, x->type.dtype, "unit") : minor_det(cx, m, rr, cc, (int)N - 1);
             if (c && (i + j) % 2) c = lb_scalar_op(cx, IR_OP_MUL, c, -1);
-            if (!(row[j] = c ? lower_binary(cx, IR_OP_MUL, c, inv_det, "entry") : NULL)) return NULL;
+            if (!(row[j] = c ? lb_binary(cx, IR_OP_MUL, c, inv_det, "entry") : NULL)) return NULL;
         }
         if (!(out_rows[i] = lb_concat(cx, (int)N, row, r - 1))) return NULL;
     }
@@ -171,15 +171,15 @@ static ir_value *closed_inv(lower_ctx *cx, ir_value *x, int64_t N, const mat_t *
 int lower_det_inv(lower_ctx *cx, const ts_node *n) {
     const char *k = n->kind + 6; /* after "aten::" */
     int is_inv = strstr(k, "inv") != NULL, is_slog = strstr(k, "slogdet") != NULL, is_log = strcmp(k, "logdet") == 0;
-    ir_value *x = lm_float_in(cx, n, 0);
+    ir_value *x = lower_float_tensor_in(cx, n, 0);
     if (!x) return -1;
     int r = x->type.rank;
     if (r < 2) return lower_fail(cx, "needs a matrix (at least 2 dims), got %d-D", r);
     int64_t N = x->type.dims[r - 1];
     if (N < 0 || x->type.dims[r - 2] != N) return lower_fail(cx, "needs static square matrices");
-    if (N < 1 || N > LM_ELIM_MAX)
+    if (N < 1 || N > LB_ELIM_MAX)
         return lower_fail(cx, "only matrices from 1 x 1 to %d x %d are supported (unrolled elimination), got %lld x %lld",
-                          LM_ELIM_MAX, LM_ELIM_MAX, (long long)N, (long long)N);
+                          LB_ELIM_MAX, LB_ELIM_MAX, (long long)N, (long long)N);
     int64_t sq[2] = {r - 2, r - 1};
     mat_t m;
     ir_value *det = NULL, *sign = NULL, *logabs = NULL;
@@ -189,7 +189,7 @@ int lower_det_inv(lower_ctx *cx, const ts_node *n) {
             det = closed_det(cx, x, N, &m);
             inv = det ? closed_inv(cx, x, N, &m, det) : NULL;
         } else {
-            inv = lm_elim_inverse(cx, x);
+            inv = lb_elim_inverse(cx, x);
         }
         if (lower_out_tensor(cx, n, 0, inv)) return -1;
         if (n->nout < 2) return 0;
@@ -205,16 +205,16 @@ int lower_det_inv(lower_ctx *cx, const ts_node *n) {
         ir_value *d = closed_det(cx, x, N, &m);
         if (!(det = d ? lb_squeeze(cx, d, 2, sq) : NULL)) return -1;
         if (is_slog) {
-            sign = lower_unary(cx, IR_OP_SIGN, det, "sign");
-            logabs = lm_log(cx, lower_unary(cx, IR_OP_ABS, det, "abs_det"), "logabsdet");
+            sign = lb_unary(cx, IR_OP_SIGN, det, "sign");
+            logabs = lb_log(cx, lb_unary(cx, IR_OP_ABS, det, "abs_det"), "logabsdet");
         }
-        if (is_log) return lower_out_tensor(cx, n, 0, lm_log(cx, det, NULL));
+        if (is_log) return lower_out_tensor(cx, n, 0, lb_log(cx, det, NULL));
     } else {
-        if (lm_elim_det(cx, x, is_slog || is_log ? NULL : &det, is_slog || is_log ? &sign : NULL,
+        if (lb_elim_det(cx, x, is_slog || is_log ? NULL : &det, is_slog || is_log ? &sign : NULL,
                         is_slog || is_log ? &logabs : NULL))
             return -1;
         if (is_log) /* log|det| + log(sign): + 0, -inf for a zero and NaN for a negative det */
-            return lower_out_tensor(cx, n, 0, lower_binary(cx, IR_OP_ADD, logabs, lm_log(cx, sign, "log_sign"), NULL));
+            return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_ADD, logabs, lb_log(cx, sign, "log_sign"), NULL));
     }
     if (!is_slog) return lower_out_tensor(cx, n, 0, det);
     if (lower_out_tensor(cx, n, 0, sign)) return -1;

@@ -91,7 +91,7 @@ static int diagonals(lower_ctx *cx, term *t) {
         if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         for (int64_t i = 0; i < nd; i++) idx[i] = (float)(i * (nd + 1));
         ir_value *x = lb_transpose(cx, t->v, perm);
-        x = x ? lower_reshape(cx, x, k + 1, shape, "pairs") : NULL;
+        x = x ? lb_reshape(cx, x, k + 1, shape, "pairs") : NULL;
         ir_value *iv = x ? lb_const(cx, IR_INT32, 1, &nd, idx, "diagonal") : NULL;
         if (!iv || !(t->v = lb_gather(cx, x, iv, k))) return -1;
         memcpy(t->ix, ix, (size_t)k + 2);
@@ -138,7 +138,7 @@ static lv *size_of(lower_ctx *cx, const term *t, const char *cs) {
             continue;
         }
         lv *l = lower_dim_lv(cx, t->v, d);
-        if (!l || !(dyn = dyn ? lower_binary(cx, IR_OP_MUL, dyn, l->v, "size") : l->v)) return NULL;
+        if (!l || !(dyn = dyn ? lb_binary(cx, IR_OP_MUL, dyn, l->v, "size") : l->v)) return NULL;
     }
     if (!dyn) return lv_int(cx, prod);
     if (prod != 1 && !(dyn = lb_scalar_op(cx, IR_OP_MUL, dyn, (double)prod))) return NULL;
@@ -155,7 +155,7 @@ static ir_value *reshape_to(lower_ctx *cx, ir_value *x, int n, lv *const *sizes)
     for (int i = 0; i < n; i++)
         if (!sizes[i]) return NULL;
     lv *l = lower_list_of(cx, n, sizes);
-    return l ? lower_reshape_lv(cx, x, l) : NULL;
+    return l ? lb_reshape_lv(cx, x, l) : NULL;
 }
 
 /* contract()'s matmul when some dims are symbolic: a is [bat, ao, con], b is [bat, con, bo]. */
@@ -236,18 +236,18 @@ static int contract(lower_ctx *cx, term *a, term *b, const char *keep, term *out
     for (int i = 0; i < nb; i++) shape[i] = a->v->type.dims[i];
     shape[nb] = pa;
     shape[nb + 1] = pc;
-    ir_value *ra = lower_reshape(cx, a->v, nb + 2, shape, "lhs");
+    ir_value *ra = lb_reshape(cx, a->v, nb + 2, shape, "lhs");
     for (int i = 0; i < nb; i++) shape[i] = b->v->type.dims[i];
     shape[nb] = pc;
     shape[nb + 1] = pb;
-    ir_value *rb = ra ? lower_reshape(cx, b->v, nb + 2, shape, "rhs") : NULL;
+    ir_value *rb = ra ? lb_reshape(cx, b->v, nb + 2, shape, "rhs") : NULL;
     ir_value *m = lb_matmul(cx, ra, rb, 0, 0);
     if (!m) return -1;
     int k2 = 0;
     for (int i = 0; i < nb; i++) shape[k2++] = bd[i];
     for (int i = 0; i < na; i++) shape[k2++] = dim_of(a, ao[i]);
     for (int i = 0; i < nbo; i++) shape[k2++] = dim_of(b, bo[i]);
-    if (!(out->v = lower_reshape(cx, m, k2, shape, "contracted"))) return -1;
+    if (!(out->v = lb_reshape(cx, m, k2, shape, "contracted"))) return -1;
     snprintf(out->ix, sizeof out->ix, "%s%s%s", bat, ao, bo);
     return 0;
 }
@@ -264,7 +264,7 @@ int lower_einsum(lower_ctx *cx, const ts_node *n) {
     int ell = 0;
     const char *p = s;
     for (int i = 0; i < ops->n; i++) { /* split the terms; ellipsis width = the widest operand's */
-        if (!(t[i].v = lower_as_tensor(cx, ops->items[i], IR_DT_INVALID))) return -1;
+        if (!(t[i].v = lb_as_tensor(cx, ops->items[i], IR_DT_INVALID))) return -1;
         if (t[i].v->type.rank < 0) return lower_fail(cx, "einsum operand %d has an unknown rank", i);
         const char *end = p;
         while (*end && *end != ',' && (!arrow || end < arrow)) end++;
@@ -286,7 +286,7 @@ int lower_einsum(lower_ctx *cx, const ts_node *n) {
     }
     ir_dtype dt = t[0].v->type.dtype;
     for (int i = 1; i < ops->n; i++)
-        if (t[i].v->type.dtype != dt && !(t[i].v = lower_cast(cx, t[i].v, dt, "cast"))) return -1;
+        if (t[i].v->type.dtype != dt && !(t[i].v = lb_cast(cx, t[i].v, dt, "cast"))) return -1;
     char outix[EMAX + 1];
     if (arrow) {
         const char *o = arrow + 2;
@@ -319,6 +319,6 @@ int lower_einsum(lower_ctx *cx, const ts_node *n) {
     if (sum_out(cx, &acc, outix)) return -1;
     if ((int)strlen(acc.ix) != (int)strlen(outix)) return lower_fail(cx, "einsum: output indices '%s' not all in the inputs", outix);
     if (reorder(cx, &acc, outix)) return -1;
-    if (acc.v == t[0].v && ops->n == 1) acc.v = lower_unary(cx, IR_OP_IDENTITY, acc.v, NULL);
+    if (acc.v == t[0].v && ops->n == 1) acc.v = lb_unary(cx, IR_OP_IDENTITY, acc.v, NULL);
     return lower_out_tensor(cx, n, 0, acc.v);
 }

@@ -1,6 +1,6 @@
 /* elementwise.c: binary arithmetic / comparison (tensors, scalars, alpha, in-place
  * variants, int arithmetic on compile-time numbers), unary math, clamp. */
-#include "lower/math.h"
+#include "lower/build.h"
 
 #include <math.h>
 #include <string.h>
@@ -150,13 +150,13 @@ static int is_bool(const lv *l) {
 static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) {
     if (l->kind == LV_TENSOR || l->dyn) {
         if (l->v->type.dtype == dt) return l->v;
-        return lower_cast(cx, l->v, dt, suffix);
+        return lb_cast(cx, l->v, dt, suffix);
     }
     if (!is_num(l)) {
         lower_fail(cx, "operand is a %s", lv_kind_name(l->kind));
         return NULL;
     }
-    return lower_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, suffix);
+    return lb_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, suffix);
 }
 
 static ir_value *trunc_of(lower_ctx *cx, ir_value *x);
@@ -168,8 +168,8 @@ static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value 
 /* rsqrt as 1 / sqrt(x): MIL's rsqrt adds epsilon (default 1e-12: rsqrt(0) = 1e6, rsqrt(-0) = +inf;
  * torch gives inf and -inf). */
 static ir_value *rsqrt_of(lower_ctx *cx, ir_value *x) {
-    ir_value *one = x ? lower_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
-    return one ? lower_binary(cx, IR_OP_REAL_DIV, one, lower_unary(cx, IR_OP_SQRT, x, "sqrt"), NULL) : NULL;
+    ir_value *one = x ? lb_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
+    return one ? lb_binary(cx, IR_OP_REAL_DIV, one, lb_unary(cx, IR_OP_SQRT, x, "sqrt"), NULL) : NULL;
 }
 
 /* Float floor division as torch computes it (exact where floor(x / y) rounds wrong, NaN for an
@@ -179,16 +179,16 @@ static ir_value *rsqrt_of(lower_ctx *cx, ir_value *x) {
 static ir_value *floor_div_float(lower_ctx *cx, ir_value *x, ir_value *y) {
     ir_dtype dt = x->type.dtype;
     ir_value *m = composed_binary(cx, B_FMOD, x, y);
-    ir_value *d = m ? lower_binary(cx, IR_OP_REAL_DIV, lower_binary(cx, IR_OP_SUB, x, m, "x_m"), y, "d") : NULL;
+    ir_value *d = m ? lb_binary(cx, IR_OP_REAL_DIV, lb_binary(cx, IR_OP_SUB, x, m, "x_m"), y, "d") : NULL;
     ir_value *mnz = d ? with_num(cx, IR_OP_NOT_EQUAL, m, 0, "m_nz") : NULL;
-    ir_value *sd = mnz ? lower_binary(cx, IR_OP_LOGICAL_XOR, with_num(cx, IR_OP_LESS, y, 0, "y_neg"),
+    ir_value *sd = mnz ? lb_binary(cx, IR_OP_LOGICAL_XOR, with_num(cx, IR_OP_LESS, y, 0, "y_neg"),
                                       with_num(cx, IR_OP_LESS, m, 0, "m_neg"), "signs") : NULL;
-    ir_value *adj = sd ? lower_cast(cx, lower_binary(cx, IR_OP_LOGICAL_AND, mnz, sd, "adjust"), dt, "adjust_v") : NULL;
-    d = adj ? lower_binary(cx, IR_OP_SUB, d, adj, "d_adj") : NULL;
-    ir_value *f = d ? lower_unary(cx, IR_OP_FLOOR, d, "floor") : NULL;
-    ir_value *up = f ? with_num(cx, IR_OP_GREATER, lower_binary(cx, IR_OP_SUB, d, f, "frac"), 0.5, "round_up") : NULL;
-    f = up ? lower_binary(cx, IR_OP_ADD, f, lower_cast(cx, up, dt, "round_up_v"), "floor_adj") : NULL;
-    ir_value *q = f ? lower_binary(cx, IR_OP_REAL_DIV, x, y, "quot") : NULL;
+    ir_value *adj = sd ? lb_cast(cx, lb_binary(cx, IR_OP_LOGICAL_AND, mnz, sd, "adjust"), dt, "adjust_v") : NULL;
+    d = adj ? lb_binary(cx, IR_OP_SUB, d, adj, "d_adj") : NULL;
+    ir_value *f = d ? lb_unary(cx, IR_OP_FLOOR, d, "floor") : NULL;
+    ir_value *up = f ? with_num(cx, IR_OP_GREATER, lb_binary(cx, IR_OP_SUB, d, f, "frac"), 0.5, "round_up") : NULL;
+    f = up ? lb_binary(cx, IR_OP_ADD, f, lb_cast(cx, up, dt, "round_up_v"), "floor_adj") : NULL;
+    ir_value *q = f ? lb_binary(cx, IR_OP_REAL_DIV, x, y, "quot") : NULL;
     ir_value *yz = q ? with_num(cx, IR_OP_EQUAL, y, 0, "y_zero") : NULL;
     return yz ? select3(cx, yz, q, f, NULL) : NULL;
 }
@@ -198,29 +198,29 @@ static ir_value *floor_div_float(lower_ctx *cx, ir_value *x, ir_value *y) {
 static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value *y) {
     ir_dtype dt = x->type.dtype;
     if (op == B_FMAX || op == B_FMIN) { /* NaN is missing data: the other operand where one is NaN */
-        ir_value *m = lower_binary(cx, op == B_FMAX ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, op == B_FMAX ? "max" : "min");
+        ir_value *m = lb_binary(cx, op == B_FMAX ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, op == B_FMAX ? "max" : "min");
         if (!ir_dtype_is_float(dt) || !m) return m;
-        ir_value *xn = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, "x_nan"), *yn = xn ? lower_binary(cx, IR_OP_NOT_EQUAL, y, y, "y_nan") : NULL;
+        ir_value *xn = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "x_nan"), *yn = xn ? lb_binary(cx, IR_OP_NOT_EQUAL, y, y, "y_nan") : NULL;
         ir_value *r = yn ? select3(cx, yn, x, m, "y_missing") : NULL; /* a / b broadcast to the full shape */
         return r ? select3(cx, xn, y, r, NULL) : NULL;
     }
     if (op == B_FMOD) { /* sign(x) * mod(|x|, |y|): C fmod, exact */
-        ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
-        ir_value *m = ay ? lower_binary(cx, IR_OP_MOD, ax, ay, "mod") : NULL;
-        ir_value *sg = m ? lower_unary(cx, IR_OP_SIGN, x, "sign") : NULL;
-        return sg ? lower_binary(cx, IR_OP_MUL, sg, m, NULL) : NULL;
+        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *m = ay ? lb_binary(cx, IR_OP_MOD, ax, ay, "mod") : NULL;
+        ir_value *sg = m ? lb_unary(cx, IR_OP_SIGN, x, "sign") : NULL;
+        return sg ? lb_binary(cx, IR_OP_MUL, sg, m, NULL) : NULL;
     }
     if (op == B_TRUNCDIV) {
-        if (ir_dtype_is_float(dt)) return trunc_of(cx, lower_binary(cx, IR_OP_REAL_DIV, x, y, "quot"));
+        if (ir_dtype_is_float(dt)) return trunc_of(cx, lb_binary(cx, IR_OP_REAL_DIV, x, y, "quot"));
         /* ints: sign(x) * sign(y) * (|x| // |y|), exact */
-        ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
-        ir_value *q = ay ? lower_binary(cx, IR_OP_FLOOR_DIV, ax, ay, "quot") : NULL;
-        ir_value *sx = q ? lower_unary(cx, IR_OP_SIGN, x, "signx") : NULL, *sy = sx ? lower_unary(cx, IR_OP_SIGN, y, "signy") : NULL;
-        ir_value *s = sy ? lower_binary(cx, IR_OP_MUL, sx, sy, "sign") : NULL;
-        return s ? lower_binary(cx, IR_OP_MUL, s, q, NULL) : NULL;
+        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *q = ay ? lb_binary(cx, IR_OP_FLOOR_DIV, ax, ay, "quot") : NULL;
+        ir_value *sx = q ? lb_unary(cx, IR_OP_SIGN, x, "signx") : NULL, *sy = sx ? lb_unary(cx, IR_OP_SIGN, y, "signy") : NULL;
+        ir_value *s = sy ? lb_binary(cx, IR_OP_MUL, sx, sy, "sign") : NULL;
+        return s ? lb_binary(cx, IR_OP_MUL, s, q, NULL) : NULL;
     }
     if (op == B_FLOORDIV) return floor_div_float(cx, x, y);
-    return lm_atan2(cx, x, y);
+    return lb_atan2(cx, x, y);
 }
 
 int lower_binary_op(lower_ctx *cx, const ts_node *n) {
@@ -277,10 +277,10 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         lv *f = fold(cx, op == B_RSUB ? B_SUB : op, op == B_RSUB ? nb : na, op == B_RSUB ? na : nb, alpha);
         if (!f) return -1;
         if (f->kind == LV_BOOL) dt = IR_BOOL;
-        ir_value *r = lower_const_scalar(cx, f->kind == LV_FLOAT ? f->f : (double)f->i, dt, NULL);
+        ir_value *r = lb_const_scalar(cx, f->kind == LV_FLOAT ? f->f : (double)f->i, dt, NULL);
         const ir_type *shaped = a->kind == LV_TENSOR ? &a->v->type : NULL; /* keep the operands' [1, 1, ..] */
         if (b->kind == LV_TENSOR && (!shaped || b->v->type.rank > shaped->rank)) shaped = &b->v->type;
-        if (r && shaped && shaped->rank > 0) r = lower_reshape(cx, r, shaped->rank, shaped->dims, "shaped");
+        if (r && shaped && shaped->rank > 0) r = lb_reshape(cx, r, shaped->rank, shaped->dims, "shaped");
         return r ? lower_out_tensor(cx, n, 0, r) : -1;
     }
     int scalar_result = a->kind != LV_TENSOR && b->kind != LV_TENSOR; /* run-time numbers */
@@ -301,8 +301,8 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         y = sb ? operand(cx, sb, dt, "y") : NULL;
     } else if (alpha != 1 && (b->kind == LV_TENSOR || b->dyn)) {
         ir_value *yb = operand(cx, b, dt, "y");
-        ir_value *al = yb ? lower_const_scalar(cx, alpha, dt, "alpha") : NULL;
-        y = al ? lower_binary(cx, IR_OP_MUL, yb, al, "scaled") : NULL;
+        ir_value *al = yb ? lb_const_scalar(cx, alpha, dt, "alpha") : NULL;
+        y = al ? lb_binary(cx, IR_OP_MUL, yb, al, "scaled") : NULL;
     } else if (alpha != 1) {
         lv *sb = fold(cx, B_MUL, b, lv_float(cx, alpha), 1);
         y = sb ? operand(cx, sb, dt, "y") : NULL;
@@ -313,11 +313,11 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
     lv *ny = op == B_POW && ir_dtype_is_float(dt) ? const_number(cx, b) : NULL;
     double ey = ny ? (ny->kind == LV_FLOAT ? ny->f : (double)ny->i) : 0;
     if (ny && (ey == 0.5 || ey == -0.5) && !scalar_result) /* torch: sqrt / rsqrt (pow(-inf, 0.5) is NaN, not inf) */
-        return lower_out_tensor(cx, n, 0, ey > 0 ? lower_unary(cx, IR_OP_SQRT, x, NULL) : rsqrt_of(cx, x));
+        return lower_out_tensor(cx, n, 0, ey > 0 ? lb_unary(cx, IR_OP_SQRT, x, NULL) : rsqrt_of(cx, x));
     int composed = op == B_FMOD || op == B_ATAN2 || op == B_TRUNCDIV || op == B_FMAX || op == B_FMIN ||
                    (op == B_FLOORDIV && ir_dtype_is_float(dt));
-    ir_value *r = composed ? composed_binary(cx, op, x, y) : lower_binary(cx, ir_kind_of(op), x, y, NULL);
-    if (r && bool_result) r = lower_cast(cx, r, IR_BOOL, "bool");
+    ir_value *r = composed ? composed_binary(cx, op, x, y) : lb_binary(cx, ir_kind_of(op), x, y, NULL);
+    if (r && bool_result) r = lb_cast(cx, r, IR_BOOL, "bool");
     if (!r) return -1;
     if (scalar_result) {
         lv *l = lv_new(cx, is_cmp(op) || bool_result ? LV_BOOL : ir_dtype_is_float(r->type.dtype) ? LV_FLOAT : LV_INT);
@@ -332,25 +332,25 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
 /* ---- unary ---- */
 /* trunc(x) of a float tensor: ceil below zero, floor above. */
 static ir_value *trunc_of(lower_ctx *cx, ir_value *x) {
-    ir_value *z = lower_const_scalar(cx, 0, x->type.dtype, "zero");
-    ir_value *neg = z ? lower_binary(cx, IR_OP_LESS, x, z, "negative") : NULL;
-    ir_value *c = neg ? lower_unary(cx, IR_OP_CEIL, x, "ceil") : NULL;
-    ir_value *f = c ? lower_unary(cx, IR_OP_FLOOR, x, "floor") : NULL;
-    ir_op *op = f ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+    ir_value *z = lb_const_scalar(cx, 0, x->type.dtype, "zero");
+    ir_value *neg = z ? lb_binary(cx, IR_OP_LESS, x, z, "negative") : NULL;
+    ir_value *c = neg ? lb_unary(cx, IR_OP_CEIL, x, "ceil") : NULL;
+    ir_value *f = c ? lb_unary(cx, IR_OP_FLOOR, x, "floor") : NULL;
+    ir_op *op = f ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "cond", neg) || ir_op_set_input(op, "a", c) || ir_op_set_input(op, "b", f)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    ir_op *op = c && a && b ? lower_op(cx, IR_OP_SELECT, suffix) : NULL;
+    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, suffix) : NULL;
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* x (op) c for a number c in x's dtype. */
 static ir_value *with_num(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix) {
-    ir_value *v = x ? lower_const_scalar(cx, c, x->type.dtype, "c") : NULL;
-    return v ? lower_binary(cx, k, x, v, suffix) : NULL;
+    ir_value *v = x ? lb_const_scalar(cx, c, x->type.dtype, "c") : NULL;
+    return v ? lb_binary(cx, k, x, v, suffix) : NULL;
 }
 
 /* Math on a compile-time number; 1 when k is not known here. */
@@ -388,26 +388,26 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
         int rc = fold_unary(cx, n, k, a);
         return rc == 1 ? lower_fail(cx, "not supported on a number") : rc;
     }
-    ir_value *x = lower_as_tensor(cx, a, IR_DT_INVALID);
+    ir_value *x = lb_as_tensor(cx, a, IR_DT_INVALID);
     if (!x) return -1;
     ir_dtype dt = x->type.dtype;
     int keeps_int = strcmp(k, "neg") == 0 || strcmp(k, "abs") == 0 || strcmp(k, "square") == 0 || strcmp(k, "sign") == 0;
     int int_identity = strcmp(k, "floor") == 0 || strcmp(k, "ceil") == 0 || strcmp(k, "round") == 0 || strcmp(k, "trunc") == 0;
     if (int_identity && !ir_dtype_is_float(dt)) return lower_out(cx, n, 0, a);
     if (!keeps_int && !ir_dtype_is_float(dt)) {
-        if (!(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
+        if (!(x = lb_cast(cx, x, IR_FP32, "float"))) return -1;
         dt = IR_FP32;
     }
     if (keeps_int && dt == IR_BOOL) {
-        if (!(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+        if (!(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
         dt = IR_INT32;
     }
     ir_value *r;
     if (strcmp(k, "neg") == 0) {
         r = with_num(cx, IR_OP_MUL, x, -1, NULL);
     } else if (strcmp(k, "reciprocal") == 0) {
-        ir_value *one = lower_const_scalar(cx, 1, dt, "one");
-        r = one ? lower_binary(cx, IR_OP_REAL_DIV, one, x, NULL) : NULL;
+        ir_value *one = lb_const_scalar(cx, 1, dt, "one");
+        r = one ? lb_binary(cx, IR_OP_REAL_DIV, one, x, NULL) : NULL;
     } else if (strcmp(k, "trunc") == 0) {
         r = trunc_of(cx, x);
     } else if (strcmp(k, "rsqrt") == 0) {
@@ -416,21 +416,21 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
         int64_t d;
         if (lower_int_in(cx, n, 1, &d)) return -1;
         double sc = pow(10.0, (double)d);
-        r = with_num(cx, IR_OP_REAL_DIV, lower_unary(cx, IR_OP_ROUND, with_num(cx, IR_OP_MUL, x, sc, "scaled"), "round"), sc, NULL);
+        r = with_num(cx, IR_OP_REAL_DIV, lb_unary(cx, IR_OP_ROUND, with_num(cx, IR_OP_MUL, x, sc, "scaled"), "round"), sc, NULL);
     } else if (strcmp(k, "log2") == 0 || strcmp(k, "log10") == 0) { /* log(x) / log(base) */
-        r = with_num(cx, IR_OP_MUL, lower_unary(cx, IR_OP_LOG, x, "log"), 1.0 / log(k[3] == '2' ? 2.0 : 10.0), NULL);
+        r = with_num(cx, IR_OP_MUL, lb_unary(cx, IR_OP_LOG, x, "log"), 1.0 / log(k[3] == '2' ? 2.0 : 10.0), NULL);
     } else if (strcmp(k, "log1p") == 0) { /* accurate near 0 (math.c) */
-        r = lm_log1p(cx, x, NULL);
+        r = lb_log1p(cx, x, NULL);
     } else if (strcmp(k, "expm1") == 0) { /* 2 exp(x/2) sinh(x/2): no cancellation near 0, no overflow */
         ir_value *h = with_num(cx, IR_OP_MUL, x, 0.5, "half");
-        ir_value *p = h ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_EXP, h, "exp"), lower_unary(cx, IR_OP_SINH, h, "sinh"), "prod") : NULL;
+        ir_value *p = h ? lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_EXP, h, "exp"), lb_unary(cx, IR_OP_SINH, h, "sinh"), "prod") : NULL;
         r = p ? with_num(cx, IR_OP_MUL, p, 2, NULL) : NULL;
     } else if (strcmp(k, "isnan") == 0) {
-        r = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, NULL);
+        r = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, NULL);
     } else if (strcmp(k, "isinf") == 0) {
-        r = with_num(cx, IR_OP_EQUAL, lower_unary(cx, IR_OP_ABS, x, "abs"), INFINITY, NULL);
+        r = with_num(cx, IR_OP_EQUAL, lb_unary(cx, IR_OP_ABS, x, "abs"), INFINITY, NULL);
     } else if (strcmp(k, "isfinite") == 0) { /* x - x is 0 unless x is inf or nan */
-        r = with_num(cx, IR_OP_EQUAL, lower_binary(cx, IR_OP_SUB, x, x, "diff"), 0, NULL);
+        r = with_num(cx, IR_OP_EQUAL, lb_binary(cx, IR_OP_SUB, x, x, "diff"), 0, NULL);
     } else {
         static const struct { const char *name; ir_opkind k; } tab[] = {
             {"sqrt", IR_OP_SQRT}, {"rsqrt", IR_OP_RSQRT}, {"exp", IR_OP_EXP},   {"log", IR_OP_LOG},
@@ -443,11 +443,11 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
         int i = 0;
         while (i < PC_ARRAY_LEN(tab) && strcmp(tab[i].name, k) != 0) i++;
         if (i == PC_ARRAY_LEN(tab)) return lower_fail(cx, "internal: unknown unary op");
-        r = lower_unary(cx, tab[i].k, x, NULL);
+        r = lb_unary(cx, tab[i].k, x, NULL);
     }
     if (!r) return -1;
     if (a->dyn) { /* a run-time number: math.ceil / floor / round of a float give an int */
-        if (n->out[0]->ty == TS_TY_INT && ir_dtype_is_float(r->type.dtype) && !(r = lower_cast(cx, r, IR_INT32, "int")))
+        if (n->out[0]->ty == TS_TY_INT && ir_dtype_is_float(r->type.dtype) && !(r = lb_cast(cx, r, IR_INT32, "int")))
             return -1;
         lv *l = lv_new(cx, ir_dtype_is_float(r->type.dtype) ? LV_FLOAT : r->type.dtype == IR_BOOL ? LV_BOOL : LV_INT);
         if (!l) return -1;
@@ -474,12 +474,12 @@ int lower_nan_to_num(lower_ctx *cx, const ts_node *n) {
     ir_value *cond[5], *val[5];
     double ovf[5] = {0}; /* +-inf: the condition is r == ovf[k] */
     int k = 0;
-    cond[k] = lower_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan");
-    val[k++] = lower_const_scalar(cx, v[0], dt, "nan");
+    cond[k] = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan");
+    val[k++] = lb_const_scalar(cx, v[0], dt, "nan");
     cond[k] = with_num(cx, IR_OP_EQUAL, x, INFINITY, "isposinf");
-    val[k++] = lower_const_scalar(cx, v[1], dt, "posinf");
+    val[k++] = lb_const_scalar(cx, v[1], dt, "posinf");
     cond[k] = with_num(cx, IR_OP_EQUAL, x, -INFINITY, "isneginf");
-    val[k++] = lower_const_scalar(cx, v[2], dt, "neginf");
+    val[k++] = lb_const_scalar(cx, v[2], dt, "neginf");
     /* The default replacements are the dtype's largest finite values: under fp16 compute precision
      * fp32's overflow to +-inf, and only they can be infinite after the selects above, so those become
      * fp16's (torch's for half). These selects never fire in fp32. */
@@ -487,7 +487,7 @@ int lower_nan_to_num(lower_ctx *cx, const ts_node *n) {
         if (dflt[i]) {
             cond[k] = NULL;
             ovf[k] = i == 1 ? INFINITY : -INFINITY;
-            val[k++] = lower_const_scalar(cx, i == 1 ? 65504.0 : -65504.0, dt, i == 1 ? "half_max" : "half_min");
+            val[k++] = lb_const_scalar(cx, i == 1 ? 65504.0 : -65504.0, dt, i == 1 ? "half_max" : "half_min");
         }
     ir_value *r = x;
     for (int i = 0; i < k && r; i++) {
@@ -504,21 +504,21 @@ int lower_lerp(lower_ctx *cx, const ts_node *n) {
     ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!a) return -1;
     ir_dtype dt = ir_dtype_is_float(a->type.dtype) ? a->type.dtype : IR_FP32;
-    if (a->type.dtype != dt && !(a = lower_cast(cx, a, dt, "start"))) return -1;
+    if (a->type.dtype != dt && !(a = lb_cast(cx, a, dt, "start"))) return -1;
     ir_value *b = lower_tensor_in(cx, n, 1, dt), *w = b ? lower_tensor_in(cx, n, 2, dt) : NULL;
-    if (b && b->type.dtype != dt) b = lower_cast(cx, b, dt, "end");
-    if (w && w->type.dtype != dt) w = lower_cast(cx, w, dt, "weight");
-    ir_value *d = b && w ? lower_binary(cx, IR_OP_SUB, b, a, "diff") : NULL;
+    if (b && b->type.dtype != dt) b = lb_cast(cx, b, dt, "end");
+    if (w && w->type.dtype != dt) w = lb_cast(cx, w, dt, "weight");
+    ir_value *d = b && w ? lb_binary(cx, IR_OP_SUB, b, a, "diff") : NULL;
     int small = 0, wnum = w && w->konst && w->konst->count == 1;
     if (wnum) small = fabs(ir_const_get_f64(w->konst, 0)) < 0.5;
     ir_value *lo = NULL, *hi = NULL;
-    if (d && (!wnum || small)) lo = lower_binary(cx, IR_OP_ADD, a, lower_binary(cx, IR_OP_MUL, w, d, "step"), "from_start");
+    if (d && (!wnum || small)) lo = lb_binary(cx, IR_OP_ADD, a, lb_binary(cx, IR_OP_MUL, w, d, "step"), "from_start");
     if (d && (!wnum || !small)) {
         ir_value *rest = lb_affine(cx, w, -1, 1); /* 1 - weight */
-        hi = rest ? lower_binary(cx, IR_OP_SUB, b, lower_binary(cx, IR_OP_MUL, d, rest, "back"), "from_end") : NULL;
+        hi = rest ? lb_binary(cx, IR_OP_SUB, b, lb_binary(cx, IR_OP_MUL, d, rest, "back"), "from_end") : NULL;
     }
     if (wnum) return lower_out_tensor(cx, n, 0, small ? lo : hi);
-    ir_value *near = lo && hi ? with_num(cx, IR_OP_LESS, lower_unary(cx, IR_OP_ABS, w, "absw"), 0.5, "near_start") : NULL;
+    ir_value *near = lo && hi ? with_num(cx, IR_OP_LESS, lb_unary(cx, IR_OP_ABS, w, "absw"), 0.5, "near_start") : NULL;
     return lower_out_tensor(cx, n, 0, near ? select3(cx, near, lo, hi, NULL) : NULL);
 }
 
@@ -564,25 +564,25 @@ int lower_clamp(lower_ctx *cx, const ts_node *n) {
     if (lo_static && hi_static && ir_dtype_is_float(dt)) {
         ir_op *op;
         if (vlo == 0 && vhi == 6) {
-            r = lower_unary(cx, IR_OP_RELU6, x, NULL);
-        } else if (!(op = lower_op(cx, IR_OP_CLIP, NULL)) || ir_op_set_input(op, "x", x) ||
-                   lower_param_f(cx, op, "alpha", vlo, dt) || lower_param_f(cx, op, "beta", vhi, dt)) {
+            r = lb_unary(cx, IR_OP_RELU6, x, NULL);
+        } else if (!(op = lb_op(cx, IR_OP_CLIP, NULL)) || ir_op_set_input(op, "x", x) ||
+                   lb_param_f(cx, op, "alpha", vlo, dt) || lb_param_f(cx, op, "beta", vhi, dt)) {
             return -1;
         } else {
-            r = lower_finish(cx, op);
+            r = lb_finish(cx, op);
         }
         return lower_out_tensor(cx, n, 0, r);
     }
     if (!hlo && !hhi) return lower_out_tensor(cx, n, 0, x);
-    if (lo_static && !hhi && vlo == 0 && ir_dtype_is_float(dt)) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_RELU, x, NULL));
+    if (lo_static && !hhi && vlo == 0 && ir_dtype_is_float(dt)) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_RELU, x, NULL));
     r = x;
     if (hlo) {
         ir_value *b = operand(cx, lo, dt, "min");
-        if (!b || !(r = lower_binary(cx, IR_OP_MAXIMUM, r, b, hhi ? "lo" : NULL))) return -1;
+        if (!b || !(r = lb_binary(cx, IR_OP_MAXIMUM, r, b, hhi ? "lo" : NULL))) return -1;
     }
     if (hhi) {
         ir_value *b = operand(cx, hi, dt, "max");
-        if (!b || !(r = lower_binary(cx, IR_OP_MINIMUM, r, b, NULL))) return -1;
+        if (!b || !(r = lb_binary(cx, IR_OP_MINIMUM, r, b, NULL))) return -1;
     }
     return lower_out_tensor(cx, n, 0, r);
 }

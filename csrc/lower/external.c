@@ -3,7 +3,7 @@
  * block to build into, unique names, and the node's inputs and outputs as plain
  * trees (lower_xv) converted from and to lowered values (lv).
  */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <string.h>
 

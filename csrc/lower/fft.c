@@ -99,7 +99,7 @@ ir_value *lc_dft(lower_ctx *cx, ir_value *x, int in_pair, int axis, int64_t n, l
         lower_fail(cx, "invalid number of data points (%lld)", (long long)n);
         return NULL;
     }
-    if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "float"))) return NULL;
+    if (!ir_dtype_is_float(x->type.dtype) && !(x = lb_cast(cx, x, IR_FP32, "float"))) return NULL;
     int64_t len = x->type.dims[axis];
     int64_t rows = kind == LC_C2R ? n / 2 + 1 : n, cols = kind == LC_C2R ? n : kind == LC_R2C ? n / 2 + 1 : n;
     if (rows > len) rows = len; /* zero padding: the missing rows contribute nothing */
@@ -120,7 +120,7 @@ ir_value *lc_dft(lower_ctx *cx, ir_value *x, int in_pair, int axis, int64_t n, l
     for (int i = 0; i < r - 1; i++) shape[i] = x->type.dims[perm[i]];
     if (t && in_pair) {
         shape[r - 1] = rows * 2;
-        t = lower_reshape(cx, t, r, shape, "rows");
+        t = lb_reshape(cx, t, r, shape, "rows");
     }
     float *w = t ? dft_matrix(cx, kind, sign, n, rows, cin, cols, cout, scale) : NULL;
     if (t && !w) {
@@ -132,7 +132,7 @@ ir_value *lc_dft(lower_ctx *cx, ir_value *x, int in_pair, int axis, int64_t n, l
     if (y && cout == 2) {
         shape[r - 1] = cols;
         shape[r] = 2;
-        y = lower_reshape(cx, y, r + 1, shape, "pairs");
+        y = lb_reshape(cx, y, r + 1, shape, "pairs");
     }
     for (int i = 0; i < r; i++) inv[perm[i]] = i;
     inv[r] = r;
@@ -179,7 +179,7 @@ int lower_fft(lower_ctx *cx, const ts_node *n) {
     lv *xl = lower_in(cx, n, 0);
     if (!xl) return -1;
     int pair = xl->kind == LV_COMPLEX;
-    ir_value *x = pair ? xl->v : lower_as_tensor(cx, xl, IR_DT_INVALID);
+    ir_value *x = pair ? xl->v : lb_as_tensor(cx, xl, IR_DT_INVALID);
     if (!x) return -1;
     if (pair && sp->kind == LC_R2C)
         return lower_fail(cx, "fft_%s expects a real input, got a complex tensor", sp->name);
@@ -241,7 +241,7 @@ int lower_fftshift(lower_ctx *cx, const ts_node *n) {
     lv *xl = lower_in(cx, n, 0);
     if (!xl) return -1;
     int pair = xl->kind == LV_COMPLEX;
-    ir_value *x = pair ? xl->v : lower_as_tensor(cx, xl, IR_DT_INVALID);
+    ir_value *x = pair ? xl->v : lb_as_tensor(cx, xl, IR_DT_INVALID);
     if (!x) return -1;
     int rank = x->type.rank - pair, nd = 0;
     int64_t dimv[IR_MAX_RANK];

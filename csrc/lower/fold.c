@@ -60,7 +60,7 @@ static ir_value *one_hot_kernel(lower_ctx *cx, int64_t C, const fold_geom *g) {
 /* pad: [top, bottom, left, right] (for the conv_transpose of fold, what is cropped). */
 static int conv_params(lower_ctx *cx, ir_op *op, ir_value *x, ir_value *w, const fold_geom *g, int64_t C, const int64_t *pad) {
     if (ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) ||
-        lower_conv_params(cx, op, 2, g->s, pad, g->d, C))
+        lb_conv_params(cx, op, 2, g->s, pad, g->d, C))
         return -1;
     return 0;
 }
@@ -78,20 +78,20 @@ int lower_im2col(lower_ctx *cx, const ts_node *n) {
     int64_t C = d[0], OH = blocks(&g, 0, d[1]), OW = blocks(&g, 1, d[2]), K = g.k[0] * g.k[1];
     if (!sym && (OH < 1 || OW < 1)) return lower_fail(cx, "the kernel does not fit the padded %lldx%lld input", (long long)d[1], (long long)d[2]);
     int64_t ax = 0;
-    if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "fp32"))) return -1;
+    if (!ir_dtype_is_float(x->type.dtype) && !(x = lb_cast(cx, x, IR_FP32, "fp32"))) return -1;
     if (unb && !(x = lb_expand(cx, x, 1, &ax))) return -1;
     ir_value *w = one_hot_kernel(cx, C, &g);
-    ir_op *op = w ? lower_op(cx, IR_OP_CONV, "patches") : NULL;
+    ir_op *op = w ? lb_op(cx, IR_OP_CONV, "patches") : NULL;
     int64_t pad[4] = {g.p[0], g.p[0], g.p[1], g.p[1]};
     if (!op || conv_params(cx, op, x, w, &g, C, pad)) return -1;
-    ir_value *y = lower_finish(cx, op);
+    ir_value *y = lb_finish(cx, op);
     if (y && sym) { /* [N, C*K, -1] */
         lv *sh[3] = {unb ? lv_int(cx, 1) : lower_dim_lv(cx, y, 0), lv_int(cx, C * K), lv_int(cx, -1)};
         lv *l = sh[0] && sh[1] && sh[2] ? lower_list_of(cx, 3, sh) : NULL;
-        y = l ? lower_reshape_lv(cx, y, l) : NULL;
+        y = l ? lb_reshape_lv(cx, y, l) : NULL;
     } else {
         int64_t shape[3] = {unb ? 1 : x->type.dims[0] < 0 ? -1 : x->type.dims[0], C * K, OH * OW};
-        y = lower_reshape(cx, y, 3, shape, unb ? "cols" : NULL);
+        y = lb_reshape(cx, y, 3, shape, unb ? "cols" : NULL);
     }
     if (y && unb) y = lb_squeeze(cx, y, 1, &ax);
     return lower_out_tensor(cx, n, 0, y);
@@ -117,10 +117,10 @@ int lower_col2im(lower_ctx *cx, const ts_node *n) {
         return lower_fail(cx, "%lld blocks given, the output size and kernel make %lldx%lld", (long long)d[1],
                           (long long)OH, (long long)OW);
     int64_t C = d[0] / K, ax = 0, N = unb ? 1 : x->type.dims[0] < 0 ? -1 : x->type.dims[0];
-    if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "fp32"))) return -1;
+    if (!ir_dtype_is_float(x->type.dtype) && !(x = lb_cast(cx, x, IR_FP32, "fp32"))) return -1;
     int64_t s4[4] = {N, C * K, OH, OW};
     ir_value *w = one_hot_kernel(cx, C, &g);
-    ir_value *x4 = w ? lower_reshape(cx, x, 4, s4, "blocks") : NULL;
+    ir_value *x4 = w ? lb_reshape(cx, x, 4, s4, "blocks") : NULL;
     /* The transpose covers the padded rows [0, full); the output is [p, p + os): crop p at the start,
      * what lies past p + os at the end, and add zero rows where no window reaches. */
     int64_t crop[4], pads[4], any = 0;
@@ -132,16 +132,16 @@ int lower_col2im(lower_ctx *cx, const ts_node *n) {
         pads[2 * a + 1] = rest < 0 ? -rest : 0;
         any |= rest < 0;
     }
-    ir_op *op = x4 ? lower_op(cx, IR_OP_CONV_TRANSPOSE, "folded") : NULL;
+    ir_op *op = x4 ? lb_op(cx, IR_OP_CONV_TRANSPOSE, "folded") : NULL;
     if (!op || conv_params(cx, op, x4, w, &g, C, crop)) return -1;
-    ir_value *y = lower_finish(cx, op);
+    ir_value *y = lb_finish(cx, op);
     if (!y) return -1;
     if (any) {
-        ir_op *pd = lower_op(cx, IR_OP_PAD, "tail");
-        if (!pd || ir_op_set_input(pd, "x", y) || lower_param_i32v(cx, pd, "pad", 4, pads) ||
-            lower_param_str(cx, pd, "mode", "constant") || lower_param_f(cx, pd, "constant_val", 0.0, y->type.dtype))
+        ir_op *pd = lb_op(cx, IR_OP_PAD, "tail");
+        if (!pd || ir_op_set_input(pd, "x", y) || lb_param_i32v(cx, pd, "pad", 4, pads) ||
+            lb_param_str(cx, pd, "mode", "constant") || lb_param_f(cx, pd, "constant_val", 0.0, y->type.dtype))
             return -1;
-        y = lower_finish(cx, pd);
+        y = lb_finish(cx, pd);
     }
     if (y && unb) y = lb_squeeze(cx, y, 1, &ax);
     return lower_out_tensor(cx, n, 0, y);

@@ -12,7 +12,7 @@ static ir_value *as_index(lower_ctx *cx, ir_value *i) {
         lower_fail(cx, "a bool index here");
         return NULL;
     }
-    return lower_cast(cx, i, IR_INT32, "index");
+    return lb_cast(cx, i, IR_INT32, "index");
 }
 
 /* index_select(self, dim, index) */
@@ -22,7 +22,7 @@ int lower_index_select(lower_ctx *cx, const ts_node *n) {
     int a;
     if (!x || lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
     ir_value *idx = as_index(cx, lower_tensor_in(cx, n, 2, IR_DT_INVALID));
-    if (idx && idx->type.rank == 0) idx = lower_reshape(cx, idx, 1, (int64_t[]){1}, "index1");
+    if (idx && idx->type.rank == 0) idx = lb_reshape(cx, idx, 1, (int64_t[]){1}, "index1");
     return lower_out_tensor(cx, n, 0, lb_gather(cx, x, idx, a));
 }
 
@@ -68,9 +68,9 @@ static ir_value *gather_along(lower_ctx *cx, ir_value *x, ir_value *idx, int a) 
     ir_value *offs = lb_const(cx, IR_INT32, r, idx->type.dims, off, "offsets");
     ir_value *w = offs ? lb_wrap_index(cx, idx, x->type.dims[a]) : NULL; /* take_along_dim's -1 is the last */
     ir_value *sc = w ? lb_scalar_op(cx, IR_OP_MUL, w, (double)stride[a]) : NULL;
-    ir_value *flat_idx = sc ? lower_binary(cx, IR_OP_ADD, sc, offs, "flat_index") : NULL;
+    ir_value *flat_idx = sc ? lb_binary(cx, IR_OP_ADD, sc, offs, "flat_index") : NULL;
     int64_t all = -1;
-    ir_value *flat = flat_idx ? lower_reshape(cx, x, 1, &all, "flat") : NULL;
+    ir_value *flat = flat_idx ? lb_reshape(cx, x, 1, &all, "flat") : NULL;
     return lb_gather(cx, flat, flat_idx, 0);
 }
 
@@ -85,8 +85,8 @@ int lower_gather_op(lower_ctx *cx, const ts_node *n) {
     if (!idx) return -1;
     if (take && (n->nin < 3 || lower_is_none(cx, n, 2))) {
         int64_t all = -1;
-        x = lower_reshape(cx, x, 1, &all, "flat");
-        idx = lower_reshape(cx, idx, 1, &all, "flat_idx");
+        x = lb_reshape(cx, x, 1, &all, "flat");
+        idx = lb_reshape(cx, idx, 1, &all, "flat_idx");
         return lower_out_tensor(cx, n, 0, lb_gather(cx, x, idx, 0));
     }
     if (lower_int_in(cx, n, take ? 2 : 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
@@ -113,12 +113,12 @@ static ir_value *mask_positions(lower_ctx *cx, ir_value *m, int64_t *count) {
     if (lb_static(cx, m, "bool index")) return NULL;
     if (!m->konst) {
         int64_t all = -1;
-        ir_value *flat = lower_reshape(cx, m, 1, &all, "mask_flat");
-        ir_op *op = flat ? lower_op(cx, IR_OP_NON_ZERO, "mask_nz") : NULL;
+        ir_value *flat = lb_reshape(cx, m, 1, &all, "mask_flat");
+        ir_op *op = flat ? lb_op(cx, IR_OP_NON_ZERO, "mask_nz") : NULL;
         if (!op || ir_op_set_input(op, "x", flat)) return NULL;
-        ir_value *nz = lower_finish(cx, op);
+        ir_value *nz = lb_finish(cx, op);
         *count = -1;
-        return nz ? lower_reshape(cx, nz, 1, &all, "mask_pos") : NULL;
+        return nz ? lb_reshape(cx, nz, 1, &all, "mask_pos") : NULL;
     }
     int64_t total = ir_type_numel(&m->type), k = 0;
     float *pos = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(total ? total : 1));
@@ -143,9 +143,9 @@ int lower_index(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x || x->type.dtype != IR_BOOL) return x ? index_impl(cx, n, x) : -1;
     /* MIL gathers take no bools: index an int32 copy, cast back */
-    if (index_impl(cx, n, lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    if (index_impl(cx, n, lb_cast(cx, x, IR_INT32, "int"))) return -1;
     lv *r = cx->vals[n->out[0]->id];
-    return lower_out_tensor(cx, n, 0, lower_cast(cx, r->v, IR_BOOL, "restored"));
+    return lower_out_tensor(cx, n, 0, lb_cast(cx, r->v, IR_BOOL, "restored"));
 }
 
 static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
@@ -162,7 +162,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
             dim++;
             continue;
         }
-        ir_value *t = lower_as_tensor(cx, e, IR_DT_INVALID);
+        ir_value *t = lb_as_tensor(cx, e, IR_DT_INVALID);
         if (!t) return -1;
         if (nd == IR_MAX_RANK || dim >= r) return lower_fail(cx, "too many indices for a rank-%d tensor", r);
         if (t->type.dtype == IR_BOOL) { /* a mask over t.rank dims -> flat positions over them */
@@ -183,7 +183,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
                         shape[m++] = x->type.dims[j];
                     }
                 }
-                if (lb_static(cx, x, "bool indexing") || !(x = lower_reshape(cx, x, (int)m, shape, "merged"))) return -1;
+                if (lb_static(cx, x, "bool indexing") || !(x = lb_reshape(cx, x, (int)m, shape, "merged"))) return -1;
                 r = (int)m;
             }
             idx[nd] = pos;
@@ -202,7 +202,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
         last = dim;
         dim++;
     }
-    if (nd == 0) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL));
+    if (nd == 0) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_IDENTITY, x, NULL));
     if (nd == 1) return lower_out_tensor(cx, n, 0, lb_gather(cx, x, idx[0], (int)axes[0]));
     int adjacent = last - first + 1 == nd;
     /* move the indexed dims to the front (in order), merge them, gather on axis 0 */
@@ -220,13 +220,13 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
     for (int i = 0; i < nd; i++) prod *= x->type.dims[axes[i]];
     shape[0] = prod;
     for (int i = nd; i < r; i++) shape[i - nd + 1] = x->type.dims[perm[i]];
-    ir_value *xm = lower_reshape(cx, xt, r - nd + 1, shape, "merged");
+    ir_value *xm = lb_reshape(cx, xt, r - nd + 1, shape, "merged");
     ir_value *flat = NULL;
     int64_t stride = 1;
     for (int i = nd - 1; i >= 0; i--) { /* negative entries count from the end of their own dim */
         ir_value *w = from_mask[i] ? idx[i] : lb_wrap_index(cx, idx[i], x->type.dims[axes[i]]);
         ir_value *t = stride == 1 || !w ? w : lb_scalar_op(cx, IR_OP_MUL, w, (double)stride);
-        flat = flat ? lower_binary(cx, IR_OP_ADD, t, flat, "flat_index") : t;
+        flat = flat ? lb_binary(cx, IR_OP_ADD, t, flat, "flat_index") : t;
         if (!flat) return -1;
         stride *= x->type.dims[axes[i]];
     }
@@ -246,7 +246,7 @@ static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
 
 /* value (scalar or tensor) broadcast to x's shape and dtype */
 static ir_value *fill_like(lower_ctx *cx, ir_value *x, lv *val) {
-    ir_value *v = lower_as_tensor(cx, val, x->type.dtype);
+    ir_value *v = lb_as_tensor(cx, val, x->type.dtype);
     if (!v || lb_static(cx, x, "fill / copy target")) return NULL;
     return lb_broadcast(cx, v, &x->type);
 }

@@ -93,7 +93,7 @@ int lower_int4pack_mm(lower_ctx *cx, const ts_node *n) {
         }
     ir_value *wc = lb_const(cx, x->type.dtype, 2, (int64_t[]){nout, kdim}, w, "weight");
     if (!wc) return -1;
-    ir_op *op = lower_op(cx, IR_OP_LINEAR, NULL);
+    ir_op *op = lb_op(cx, IR_OP_LINEAR, NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", wc)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }

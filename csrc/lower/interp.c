@@ -148,13 +148,13 @@ static ir_value *apply_map(lower_ctx *cx, ir_value *x, int a, int64_t in, int64_
         ir_value *g = ic ? lb_gather(cx, x, ic, a) : NULL;
         if (g && !ones) {
             ir_value *wc = lb_const(cx, x->type.dtype, r - a, wd, w, "weights");
-            g = wc ? lower_binary(cx, IR_OP_MUL, g, wc, "tap") : NULL;
+            g = wc ? lb_binary(cx, IR_OP_MUL, g, wc, "tap") : NULL;
         }
         if (!g) {
             acc = NULL;
             goto done;
         }
-        acc = acc ? lower_binary(cx, IR_OP_ADD, acc, g, "sum") : g;
+        acc = acc ? lb_binary(cx, IR_OP_ADD, acc, g, "sum") : g;
         if (!acc) goto done;
     }
 done:
@@ -243,6 +243,6 @@ int lower_interp(lower_ctx *cx, const ts_node *n) {
     }
     for (int d = 0; d < sp; d++)
         if (has[d] && !(s[d] > 0)) has[d] = 0; /* torch ignores non-positive scales */
-    if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "fp32"))) return -1;
+    if (!ir_dtype_is_float(x->type.dtype) && !(x = lb_cast(cx, x, IR_FP32, "fp32"))) return -1;
     return lower_out_tensor(cx, n, 0, interp_axes(cx, x, sp, m, out, ac, has, s));
 }

@@ -111,7 +111,7 @@ int lower_repeat(lower_ctx *cx, const ts_node *n) {
         else if (full[i]->i < 0) return lower_fail(cx, "negative repeat");
         else if (full[i]->i == 0) return lower_fail(cx, "repeat by 0 (empty result)");
     ir_value *y = lb_tile_lv(cx, x, full);
-    if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    if (y == x) y = lb_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
 
@@ -127,7 +127,7 @@ int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
         if (lower_int_in(cx, n, 2, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
     } else {
         int64_t all = -1;
-        if (!(x = lower_reshape(cx, x, 1, &all, "flat"))) return -1;
+        if (!(x = lb_reshape(cx, x, 1, &all, "flat"))) return -1;
     }
     lv *rl = lower_in(cx, n, 1);
     if (!rl) return -1;
@@ -145,12 +145,12 @@ int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
             if (!(shape[i] = i == a ? rest : lower_dim_lv(cx, x, i))) return -1;
         ir_value *t = e ? lb_tile_lv(cx, e, reps) : NULL;
         lv *sl = t ? lower_list_of(cx, x->type.rank, shape) : NULL;
-        ir_value *y = sl ? lower_reshape_lv(cx, t, sl) : NULL;
+        ir_value *y = sl ? lb_reshape_lv(cx, t, sl) : NULL;
         if (y && !rl->dyn && size >= 0) y->type.dims[a] = size * rl->i;
         return lower_out_tensor(cx, n, 0, y);
     }
     if (lb_static(cx, x, "repeat_interleave by a tensor of counts")) return -1;
-    ir_value *rv = lower_as_tensor(cx, rl, IR_DT_INVALID);
+    ir_value *rv = lb_as_tensor(cx, rl, IR_DT_INVALID);
     if (!rv) return -1;
     if (!rv->konst || rv->type.rank > 1)
         return lower_fail(cx, "repeats must be an int or a tensor known at conversion time (counts known only at run "
@@ -210,7 +210,7 @@ int lower_roll(lower_ctx *cx, const ts_node *n) {
     if (nd == 0) {
         int64_t all = -1;
         if (ns != 1) return lower_fail(cx, "roll without dims takes one shift");
-        if (!(x = lower_reshape(cx, x, 1, &all, "flat"))) return -1;
+        if (!(x = lb_reshape(cx, x, 1, &all, "flat"))) return -1;
         dims[0] = 0;
         nd = 1;
     }
@@ -234,9 +234,9 @@ int lower_roll(lower_ctx *cx, const ts_node *n) {
         for (int i = 0; i < r; i++)
             if (!(shape[i] = lower_dim_lv(cx, src, i))) return -1;
         lv *l = lower_list_of(cx, r, shape);
-        x = l ? lower_reshape_lv(cx, x, l) : NULL;
+        x = l ? lb_reshape_lv(cx, x, l) : NULL;
     }
-    if (x == src) x = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    if (x == src) x = lb_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, x);
 }
 
@@ -259,7 +259,7 @@ int lower_unflatten(lower_ctx *cx, const ts_node *n) {
     }
     for (int i = 0; i < m; i++)
         if (shape[i] == 0) return lower_fail(cx, "unflatten next to a symbolic dim");
-    return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, m, shape, NULL));
+    return lower_out_tensor(cx, n, 0, lb_reshape(cx, x, m, shape, NULL));
 }
 
 /* unbind(self, dim=0): a list of the slices along dim, dim dropped. */
@@ -289,13 +289,13 @@ int lower_narrow(lower_ctx *cx, const ts_node *n) {
     lv *ls = lower_in(cx, n, 2), *ll = ls ? lower_in(cx, n, 3) : NULL;
     if (!ll) return -1;
     if (ls->kind == LV_INT && ll->kind == LV_INT && (ls->dyn || ll->dyn)) { /* end = start + length at run time */
-        ir_value *sv = lower_as_tensor(cx, ls, IR_INT32), *lvv = sv ? lower_as_tensor(cx, ll, IR_INT32) : NULL;
-        ir_value *ev = lvv ? lower_binary(cx, IR_OP_ADD, sv, lvv, "end") : NULL;
+        ir_value *sv = lb_as_tensor(cx, ls, IR_INT32), *lvv = sv ? lb_as_tensor(cx, ll, IR_INT32) : NULL;
+        ir_value *ev = lvv ? lb_binary(cx, IR_OP_ADD, sv, lvv, "end") : NULL;
         lv *e = ev ? lv_new(cx, LV_INT) : NULL;
         if (!e) return -1;
         e->dyn = 1;
         e->v = ev;
-        return lower_out_tensor(cx, n, 0, lower_slice_dyn(cx, x, a, ls, e, 1));
+        return lower_out_tensor(cx, n, 0, lb_slice_dyn(cx, x, a, ls, e, 1));
     }
     if (lower_int_in(cx, n, 2, &s) || lower_int_in(cx, n, 3, &len)) return -1;
     int64_t size = x->type.dims[a];
@@ -336,7 +336,7 @@ int lower_movedim(lower_ctx *cx, const ts_node *n) {
         perm[i] = next++;
     }
     ir_value *y = lb_transpose(cx, x, perm);
-    if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    if (y == x) y = lb_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
 
@@ -344,7 +344,7 @@ int lower_movedim(lower_ctx *cx, const ts_node *n) {
 int lower_view_as(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0), *o = x ? tin(cx, n, 1) : NULL;
     if (!o || lb_static(cx, o, "view_as")) return -1;
-    return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, o->type.rank, o->type.dims, NULL));
+    return lower_out_tensor(cx, n, 0, lb_reshape(cx, x, o->type.rank, o->type.dims, NULL));
 }
 
 /* hstack / vstack / dstack / column_stack (tensors) */
@@ -358,14 +358,14 @@ int lower_hvstack(lower_ctx *cx, const ts_node *n) {
     if (!vs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     int axis = 0;
     for (int i = 0; i < l->n; i++) {
-        ir_value *v = lower_as_tensor(cx, l->items[i], IR_DT_INVALID);
+        ir_value *v = lb_as_tensor(cx, l->items[i], IR_DT_INVALID);
         if (!v) return -1;
         int r = v->type.rank;
-        if (which == 'v' && r < 2) v = lower_reshape(cx, v, 2, (int64_t[]){1, r ? v->type.dims[0] : 1}, "row");
-        if (which == 'h' && r == 0) v = lower_reshape(cx, v, 1, (int64_t[]){1}, "one");
-        if (which == 'c' && r < 2) v = lower_reshape(cx, v, 2, (int64_t[]){r ? v->type.dims[0] : 1, 1}, "col");
+        if (which == 'v' && r < 2) v = lb_reshape(cx, v, 2, (int64_t[]){1, r ? v->type.dims[0] : 1}, "row");
+        if (which == 'h' && r == 0) v = lb_reshape(cx, v, 1, (int64_t[]){1}, "one");
+        if (which == 'c' && r < 2) v = lb_reshape(cx, v, 2, (int64_t[]){r ? v->type.dims[0] : 1, 1}, "col");
         if (which == 'd' && r < 3)
-            v = lower_reshape(cx, v, 3, r == 2 ? (int64_t[]){v->type.dims[0], v->type.dims[1], 1}
+            v = lb_reshape(cx, v, 3, r == 2 ? (int64_t[]){v->type.dims[0], v->type.dims[1], 1}
                                                : (int64_t[]){1, r ? v->type.dims[0] : 1, 1}, "depth");
         if (!(vs[i] = v)) return -1;
     }
@@ -373,9 +373,9 @@ int lower_hvstack(lower_ctx *cx, const ts_node *n) {
     else if (which == 'c') axis = 1;
     else if (which == 'd') axis = 2;
     for (int i = 1; i < l->n; i++)
-        if (vs[i]->type.dtype != vs[0]->type.dtype && !(vs[i] = lower_cast(cx, vs[i], vs[0]->type.dtype, "cast"))) return -1;
+        if (vs[i]->type.dtype != vs[0]->type.dtype && !(vs[i] = lb_cast(cx, vs[i], vs[0]->type.dtype, "cast"))) return -1;
     ir_value *y = lb_concat(cx, l->n, vs, axis);
-    if (y == vs[0] && l->n == 1) y = lower_unary(cx, IR_OP_IDENTITY, y, NULL);
+    if (y == vs[0] && l->n == 1) y = lb_unary(cx, IR_OP_IDENTITY, y, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
 
@@ -396,7 +396,7 @@ int lower_meshgrid(lower_ctx *cx, const ts_node *n) {
     lv *full[IR_MAX_RANK], *one = lv_int(cx, 1); /* sizes: known now or at run time */
     if (!one) return -1;
     for (int i = 0; i < k; i++) {
-        if (!(v[i] = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
+        if (!(v[i] = lb_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
         if (v[i]->type.rank > 1) return lower_fail(cx, "meshgrid of a rank-%d tensor (needs 0-D or 1-D)", v[i]->type.rank);
         if (!(full[i] = v[i]->type.rank ? lower_dim_lv(cx, v[i], 0) : one)) return -1;
     }
@@ -420,9 +420,9 @@ int lower_meshgrid(lower_ctx *cx, const ts_node *n) {
             ones[j] = 1;
             if (j != pos) axes[na++] = j;
         }
-        ir_value *placed = !v[i]->type.rank ? lower_reshape(cx, v[i], k, ones, "axis") : na ? lb_expand(cx, v[i], na, axes) : v[i];
+        ir_value *placed = !v[i]->type.rank ? lb_reshape(cx, v[i], k, ones, "axis") : na ? lb_expand(cx, v[i], na, axes) : v[i];
         ir_value *y = placed ? lb_tile_lv(cx, placed, reps) : NULL;
-        if (y == v[i]) y = lower_unary(cx, IR_OP_IDENTITY, y, NULL);
+        if (y == v[i]) y = lb_unary(cx, IR_OP_IDENTITY, y, NULL);
         if (!(out->items[i] = lv_tensor(cx, y)) || !y) return -1;
     }
     return lower_out(cx, n, 0, out);
@@ -443,10 +443,10 @@ int lower_tri(lower_ctx *cx, const ts_node *n) {
     for (int64_t i = 0; i < h; i++)
         for (int64_t j = 0; j < w; j++) m[i * w + j] = upper ? (j - i >= k) : (j - i <= k);
     ir_value *mask = lb_const(cx, IR_BOOL, 2, (int64_t[]){h, w}, m, "mask");
-    ir_value *zero = mask ? lower_const_scalar(cx, 0, x->type.dtype, "zero") : NULL;
-    ir_op *op = zero ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+    ir_value *zero = mask ? lb_const_scalar(cx, 0, x->type.dtype, "zero") : NULL;
+    ir_op *op = zero ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "cond", mask) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", zero)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
 /* diag(self, diagonal=0): a vector -> a square matrix with it on a diagonal; a matrix -> that diagonal. */
@@ -456,22 +456,22 @@ int lower_diag(lower_ctx *cx, const ts_node *n) {
     if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &k)) || lb_static(cx, x, "diag")) return -1;
     if (x->type.rank == 1) {
         int64_t len = x->type.dims[0], m = len + (k < 0 ? -k : k);
-        ir_value *row = lower_reshape(cx, x, 2, (int64_t[]){1, len}, "row");
+        ir_value *row = lb_reshape(cx, x, 2, (int64_t[]){1, len}, "row");
         /* eye(len) * row -> diag(len); then pad to m x m at the offset */
         float *e = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(len * len > 0 ? len * len : 1));
         if (!e || !row) return e ? -1 : pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         for (int64_t i = 0; i < len * len; i++) e[i] = i / len == i % len;
         ir_value *eye = lb_const(cx, x->type.dtype, 2, (int64_t[]){len, len}, e, "eye");
-        ir_value *d = eye ? lower_binary(cx, IR_OP_MUL, eye, row, "d") : NULL;
+        ir_value *d = eye ? lb_binary(cx, IR_OP_MUL, eye, row, "d") : NULL;
         if (!d) return -1;
         if (k == 0) return lower_out_tensor(cx, n, 0, d);
         int64_t pad[4] = {k < 0 ? -k : 0, k < 0 ? 0 : k, k > 0 ? k : 0, k > 0 ? 0 : -k};
-        ir_op *op = lower_op(cx, IR_OP_PAD, NULL);
-        if (!op || ir_op_set_input(op, "x", d) || lower_param_i32v(cx, op, "pad", 4, pad) ||
-            lower_param_str(cx, op, "mode", "constant") || lower_param_f(cx, op, "constant_val", 0, x->type.dtype))
+        ir_op *op = lb_op(cx, IR_OP_PAD, NULL);
+        if (!op || ir_op_set_input(op, "x", d) || lb_param_i32v(cx, op, "pad", 4, pad) ||
+            lb_param_str(cx, op, "mode", "constant") || lb_param_f(cx, op, "constant_val", 0, x->type.dtype))
             return -1;
         (void)m;
-        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+        return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     if (x->type.rank != 2) return lower_fail(cx, "diag of a rank-%d tensor", x->type.rank);
     int64_t h = x->type.dims[0], w = x->type.dims[1], cnt = 0;
@@ -481,7 +481,7 @@ int lower_diag(lower_ctx *cx, const ts_node *n) {
         if (i + k >= 0 && i + k < w) idx[cnt++] = (float)(i * w + i + k);
     if (!cnt) return lower_fail(cx, "empty diagonal");
     int64_t all = -1;
-    ir_value *flat = lower_reshape(cx, x, 1, &all, "flat");
+    ir_value *flat = lb_reshape(cx, x, 1, &all, "flat");
     return lower_out_tensor(cx, n, 0, lb_gather(cx, flat, lb_const(cx, IR_INT32, 1, &cnt, idx, "diag_idx"), 0));
 }
 
@@ -509,7 +509,7 @@ static ir_value *unfold_dyn(lower_ctx *cx, ir_value *x, int a, int64_t size, int
     float *off = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
     if (!off || !starts) return NULL;
     for (int64_t j = 0; j < size; j++) off[j] = (float)j;
-    ir_value *idx = lower_binary(cx, IR_OP_ADD, starts, lb_const(cx, IR_INT32, 1, &size, off, "offsets"), "windows");
+    ir_value *idx = lb_binary(cx, IR_OP_ADD, starts, lb_const(cx, IR_INT32, 1, &size, off, "offsets"), "windows");
     ir_value *g = idx ? lb_gather(cx, x, idx, a) : NULL;
     int64_t perm[IR_MAX_RANK + 1];
     for (int i = 0, k = 0; i <= r; i++)
@@ -527,7 +527,7 @@ int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
     if (r == 0) { /* a 0-d tensor unfolds to [size] with size 1 */
         if (size != 1) return lower_fail(cx, "size %lld of a 0-d tensor (must be 1)", (long long)size);
         int64_t one = 1;
-        return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, 1, &one, NULL));
+        return lower_out_tensor(cx, n, 0, lb_reshape(cx, x, 1, &one, NULL));
     }
     if (lower_axis(cx, dim, r, &a)) return -1;
     if (ir_type_numel(&x->type) < 0) return lower_out_tensor(cx, n, 0, unfold_dyn(cx, x, a, size, step));
@@ -551,7 +551,7 @@ int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
     for (int i = 0, k = 0; i <= r; i++)
         if (i != a + 1) perm[k++] = i;
     perm[r] = a + 1;
-    ir_value *y = g ? lower_reshape(cx, g, r + 1, shape, "windows") : NULL;
+    ir_value *y = g ? lb_reshape(cx, g, r + 1, shape, "windows") : NULL;
     return lower_out_tensor(cx, n, 0, y ? lb_transpose(cx, y, perm) : NULL);
 }
 
@@ -715,7 +715,7 @@ int lower_as_strided(lower_ctx *cx, const ts_node *n) {
         ix[e] = (float)at;
     }
     int64_t flat = numel;
-    ir_value *xf = lower_reshape(cx, x, 1, &flat, "flat");
+    ir_value *xf = lb_reshape(cx, x, 1, &flat, "flat");
     ir_value *iv = xf ? lb_const(cx, IR_INT32, ns, size, ix, "strided_index") : NULL;
     return lower_out_tensor(cx, n, 0, iv ? lb_gather(cx, xf, iv, 0) : NULL);
 }

@@ -9,11 +9,11 @@ static ir_value *matmul(lower_ctx *cx, ir_value *x, ir_value *y, int ty, const c
     int xv = x->type.rank == 1, yv = y->type.rank == 1;
     if (xv && !(x = lb_expand(cx, x, 1, (int64_t[]){0}))) return NULL;
     if (yv && !(y = lb_expand(cx, y, 1, (int64_t[]){ty ? 0 : 1}))) return NULL;
-    ir_op *op = lower_op(cx, IR_OP_MATMUL, xv || yv ? "matmul" : suffix);
+    ir_op *op = lb_op(cx, IR_OP_MATMUL, xv || yv ? "matmul" : suffix);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "y", y) ||
-        lower_param_bool(cx, op, "transpose_x", 0) || lower_param_bool(cx, op, "transpose_y", ty))
+        lb_param_bool(cx, op, "transpose_x", 0) || lb_param_bool(cx, op, "transpose_y", ty))
         return NULL;
-    ir_value *r = lower_finish(cx, op);
+    ir_value *r = lb_finish(cx, op);
     if (!r || (!xv && !yv)) return r;
     int rk = r->type.rank;
     int64_t axes[2];
@@ -32,13 +32,13 @@ int lower_linear(lower_ctx *cx, const ts_node *n) {
     ir_value *b = NULL;
     if (n->nin > 2 && !lower_is_none(cx, n, 2) && !(b = lower_tensor_in(cx, n, 2, x->type.dtype))) return -1;
     if (w->konst && (!b || b->konst) && x->type.rank >= 1 && x->type.rank <= 3 && w->type.rank == 2) {
-        ir_op *op = lower_op(cx, IR_OP_LINEAR, NULL);
+        ir_op *op = lb_op(cx, IR_OP_LINEAR, NULL);
         if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) || (b && ir_op_set_input(op, "bias", b)))
             return -1;
-        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+        return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     ir_value *r = matmul(cx, x, w, 1, b ? "matmul" : NULL);
-    if (r && b) r = lower_binary(cx, IR_OP_ADD, r, b, NULL);
+    if (r && b) r = lb_binary(cx, IR_OP_ADD, r, b, NULL);
     return lower_out_tensor(cx, n, 0, r);
 }
 
@@ -56,15 +56,15 @@ int lower_addmm(lower_ctx *cx, const ts_node *n) {
     if (!p) return -1;
     ir_dtype dt = p->type.dtype;
     if (alpha != 1) {
-        ir_value *c = lower_const_scalar(cx, alpha, dt, "alpha");
-        if (!c || !(p = lower_binary(cx, IR_OP_MUL, p, c, "scaled"))) return -1;
+        ir_value *c = lb_const_scalar(cx, alpha, dt, "alpha");
+        if (!c || !(p = lb_binary(cx, IR_OP_MUL, p, c, "scaled"))) return -1;
     }
-    if (beta == 0) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, p, NULL));
+    if (beta == 0) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_IDENTITY, p, NULL));
     if (beta != 1) {
-        ir_value *c = lower_const_scalar(cx, beta, dt, "beta");
-        if (!c || !(bias = lower_binary(cx, IR_OP_MUL, bias, c, "bias"))) return -1;
+        ir_value *c = lb_const_scalar(cx, beta, dt, "beta");
+        if (!c || !(bias = lb_binary(cx, IR_OP_MUL, bias, c, "bias"))) return -1;
     }
-    return lower_out_tensor(cx, n, 0, lower_binary(cx, IR_OP_ADD, p, bias, NULL));
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_ADD, p, bias, NULL));
 }
 
 /* matmul / mm / bmm: numpy-style matmul, which MIL matmul follows (rank-1 operands included). */
@@ -82,7 +82,7 @@ int lower_outer(lower_ctx *cx, const ts_node *n) {
     if (!b) return -1;
     if (a->type.rank != 1 || b->type.rank != 1) return lower_fail(cx, "outer of non-vectors");
     ir_value *ca = lb_expand(cx, a, 1, (int64_t[]){1}), *rb = lb_expand(cx, b, 1, (int64_t[]){0});
-    return lower_out_tensor(cx, n, 0, ca && rb ? lower_binary(cx, IR_OP_MUL, ca, rb, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, ca && rb ? lb_binary(cx, IR_OP_MUL, ca, rb, NULL) : NULL);
 }
 
 /* dot / vdot / inner of vectors: sum(a * b), a scalar */
@@ -91,6 +91,6 @@ int lower_dot(lower_ctx *cx, const ts_node *n) {
     ir_value *b = a ? lower_tensor_in(cx, n, 1, a->type.dtype) : NULL;
     if (!b) return -1;
     if (a->type.rank != 1 || b->type.rank != 1) return lower_fail(cx, "dot of non-vectors");
-    ir_value *m = lower_binary(cx, IR_OP_MUL, a, b, "prod");
+    ir_value *m = lb_binary(cx, IR_OP_MUL, a, b, "prod");
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, m, 1, (int64_t[]){0}, 0));
 }

@@ -2,7 +2,7 @@
  * mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy(_with_logits),
  * nll_loss (nll_loss_nd, nll_loss2d) and cross_entropy_loss (class indices or probabilities,
  * class weights, ignore_index, label_smoothing). */
-#include "lower/math.h"
+#include "lower/build.h"
 
 #include <string.h>
 
@@ -34,22 +34,22 @@ int lower_regression_loss(lower_ctx *cx, const ts_node *n) {
     const char *k = n->kind + 6;
     ir_value *v[2];
     int64_t red;
-    if (lm_common_in(cx, n, 0, 2, 1, v) || reduction_in(cx, n, 2, &red)) return -1;
-    ir_value *d = lower_binary(cx, IR_OP_SUB, v[0], v[1], "diff"), *l;
+    if (lower_common_in(cx, n, 0, 2, 1, v) || reduction_in(cx, n, 2, &red)) return -1;
+    ir_value *d = lb_binary(cx, IR_OP_SUB, v[0], v[1], "diff"), *l;
     if (!d) return -1;
     if (strcmp(k, "mse_loss") == 0) {
-        l = lower_unary(cx, IR_OP_SQUARE, d, "sq");
+        l = lb_unary(cx, IR_OP_SQUARE, d, "sq");
     } else {
         double t = 1;
         if (k[0] != 'l' && n->nin > 3 && lower_float_in(cx, n, 3, &t)) return -1;
-        ir_value *a = lower_unary(cx, IR_OP_ABS, d, "abs");
+        ir_value *a = lb_unary(cx, IR_OP_ABS, d, "abs");
         if (k[0] == 'l' || t == 0) {
             l = a;
         } else {
             if (t < 0) return lower_fail(cx, "%s needs a non-negative beta / delta, got %g", k, t);
-            ir_value *c = a ? lower_binary(cx, IR_OP_MINIMUM, a, lower_const_scalar(cx, t, a->type.dtype, "delta"), "clipped") : NULL;
-            ir_value *h = c ? lower_binary(cx, IR_OP_SUB, a, lb_scalar_op(cx, IR_OP_MUL, c, 0.5), "rest") : NULL;
-            l = h ? lower_binary(cx, IR_OP_MUL, c, h, "huber") : NULL;
+            ir_value *c = a ? lb_binary(cx, IR_OP_MINIMUM, a, lb_const_scalar(cx, t, a->type.dtype, "delta"), "clipped") : NULL;
+            ir_value *h = c ? lb_binary(cx, IR_OP_SUB, a, lb_scalar_op(cx, IR_OP_MUL, c, 0.5), "rest") : NULL;
+            l = h ? lb_binary(cx, IR_OP_MUL, c, h, "huber") : NULL;
             if (l && k[0] == 's') l = lb_scalar_op(cx, IR_OP_MUL, l, 1 / t);
         }
     }
@@ -64,31 +64,31 @@ int lower_bce(lower_ctx *cx, const ts_node *n) {
     int logits = strstr(n->kind, "logits") != NULL;
     ir_value *v[2];
     int64_t red;
-    if (lm_common_in(cx, n, 0, 2, 1, v) || reduction_in(cx, n, logits ? 4 : 3, &red)) return -1;
+    if (lower_common_in(cx, n, 0, 2, 1, v) || reduction_in(cx, n, logits ? 4 : 3, &red)) return -1;
     ir_value *x = v[0], *t = v[1], *l;
     ir_dtype dt = x->type.dtype;
     ir_value *omt = lb_affine(cx, t, -1, 1);
     if (!omt) return -1;
     if (logits) {
-        ir_value *sp = lower_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, x, -1), "softplus");
+        ir_value *sp = lb_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, x, -1), "softplus");
         if (sp && !lower_is_none(cx, n, 3)) {
             ir_value *pw = lower_tensor_in(cx, n, 3, dt);
-            if (pw && pw->type.dtype != dt) pw = lower_cast(cx, pw, dt, "pos_weight");
-            ir_value *lw = pw ? lb_affine(cx, lower_binary(cx, IR_OP_MUL, lb_scalar_op(cx, IR_OP_SUB, pw, 1), t, "pw_t"), 1, 1) : NULL;
-            sp = lw ? lower_binary(cx, IR_OP_MUL, lw, sp, "weighted") : NULL;
+            if (pw && pw->type.dtype != dt) pw = lb_cast(cx, pw, dt, "pos_weight");
+            ir_value *lw = pw ? lb_affine(cx, lb_binary(cx, IR_OP_MUL, lb_scalar_op(cx, IR_OP_SUB, pw, 1), t, "pw_t"), 1, 1) : NULL;
+            sp = lw ? lb_binary(cx, IR_OP_MUL, lw, sp, "weighted") : NULL;
         }
-        l = sp ? lower_binary(cx, IR_OP_ADD, lower_binary(cx, IR_OP_MUL, omt, x, "lin"), sp, "bce") : NULL;
+        l = sp ? lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, omt, x, "lin"), sp, "bce") : NULL;
     } else {
-        ir_value *lo = lower_const_scalar(cx, -100, dt, "floor");
-        ir_value *lx = lo ? lower_binary(cx, IR_OP_MAXIMUM, lm_log(cx, x, "log"), lo, "log_c") : NULL;
-        ir_value *l1 = lx ? lower_binary(cx, IR_OP_MAXIMUM, lm_log(cx, lb_affine(cx, x, -1, 1), "log1m"), lo, "log1m_c") : NULL;
-        ir_value *s = l1 ? lower_binary(cx, IR_OP_ADD, lower_binary(cx, IR_OP_MUL, t, lx, "pos"), lower_binary(cx, IR_OP_MUL, omt, l1, "neg"), "sum") : NULL;
+        ir_value *lo = lb_const_scalar(cx, -100, dt, "floor");
+        ir_value *lx = lo ? lb_binary(cx, IR_OP_MAXIMUM, lb_log(cx, x, "log"), lo, "log_c") : NULL;
+        ir_value *l1 = lx ? lb_binary(cx, IR_OP_MAXIMUM, lb_log(cx, lb_affine(cx, x, -1, 1), "log1m"), lo, "log1m_c") : NULL;
+        ir_value *s = l1 ? lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, t, lx, "pos"), lb_binary(cx, IR_OP_MUL, omt, l1, "neg"), "sum") : NULL;
         l = s ? lb_scalar_op(cx, IR_OP_MUL, s, -1) : NULL;
     }
     if (l && !lower_is_none(cx, n, 2)) {
         ir_value *w = lower_tensor_in(cx, n, 2, dt);
-        if (w && w->type.dtype != dt) w = lower_cast(cx, w, dt, "weight");
-        l = w ? lower_binary(cx, IR_OP_MUL, l, w, "weighted_loss") : NULL;
+        if (w && w->type.dtype != dt) w = lb_cast(cx, w, dt, "weight");
+        l = w ? lb_binary(cx, IR_OP_MUL, l, w, "weighted_loss") : NULL;
     }
     return lower_out_tensor(cx, n, 0, reduce_loss(cx, l, red));
 }
@@ -96,9 +96,9 @@ int lower_bce(lower_ctx *cx, const ts_node *n) {
 /* log_softmax along axis: (x - max) - log(sum(exp(x - max))). */
 static ir_value *log_softmax(lower_ctx *cx, ir_value *x, int axis) {
     int64_t ax = axis;
-    ir_value *s = lower_binary(cx, IR_OP_SUB, x, lb_reduce(cx, IR_OP_REDUCE_MAX, x, 1, &ax, 1), "shifted");
-    ir_value *lse = s ? lower_unary(cx, IR_OP_LOG, lb_reduce(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_EXP, s, "exp"), 1, &ax, 1), "lse") : NULL;
-    return lse ? lower_binary(cx, IR_OP_SUB, s, lse, "logp") : NULL;
+    ir_value *s = lb_binary(cx, IR_OP_SUB, x, lb_reduce(cx, IR_OP_REDUCE_MAX, x, 1, &ax, 1), "shifted");
+    ir_value *lse = s ? lb_unary(cx, IR_OP_LOG, lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_EXP, s, "exp"), 1, &ax, 1), "lse") : NULL;
+    return lse ? lb_binary(cx, IR_OP_SUB, s, lse, "logp") : NULL;
 }
 
 /* Class weights at input wi (None: ones) laid out along the class axis of a rank-r input
@@ -117,13 +117,13 @@ static ir_value *class_weights(lower_ctx *cx, const ts_node *n, int wi, int64_t 
     ir_value *w = lb_const(cx, dt, r - axis, shp, keep, "class_keep");
     if (w && wi < n->nin && !lower_is_none(cx, n, wi)) {
         ir_value *u = lower_tensor_in(cx, n, wi, dt);
-        if (u && u->type.dtype != dt) u = lower_cast(cx, u, dt, "weight_cast");
+        if (u && u->type.dtype != dt) u = lb_cast(cx, u, dt, "weight_cast");
         if (u && (u->type.rank != 1 || u->type.dims[0] != C)) {
             lower_fail(cx, "weight must have %lld values (one per class)", (long long)C);
             return NULL;
         }
-        if (u && r - axis > 1) u = lower_reshape(cx, u, r - axis, shp, "weight");
-        w = u ? lower_binary(cx, IR_OP_MUL, u, w, "weights") : NULL;
+        if (u && r - axis > 1) u = lb_reshape(cx, u, r - axis, shp, "weight");
+        w = u ? lb_binary(cx, IR_OP_MUL, u, w, "weights") : NULL;
     }
     return w;
 }
@@ -135,7 +135,7 @@ static ir_value *class_weights(lower_ctx *cx, const ts_node *n, int wi, int64_t 
  * class) times the class weights picks each element's weight; 'mean' divides by their sum. */
 int lower_nll(lower_ctx *cx, const ts_node *n) {
     int ce = strcmp(n->kind, "aten::cross_entropy_loss") == 0;
-    ir_value *x = lm_float_in(cx, n, 0);
+    ir_value *x = lower_float_tensor_in(cx, n, 0);
     lv *tl = x ? lower_in(cx, n, 1) : NULL;
     int64_t red, ignore = -100;
     double eps = 0;
@@ -148,19 +148,19 @@ int lower_nll(lower_ctx *cx, const ts_node *n) {
     if (C < 0) return lower_fail(cx, "the number of classes must be known at conversion time");
     ir_dtype dt = x->type.dtype;
     if (ce && !(x = log_softmax(cx, x, axis))) return -1;
-    ir_value *t = lower_as_tensor(cx, tl, IR_DT_INVALID);
+    ir_value *t = lb_as_tensor(cx, tl, IR_DT_INVALID);
     if (!t) return -1;
     ir_value *w = class_weights(cx, n, 2, C, r, axis, dt, ce && ir_dtype_is_float(t->type.dtype) ? C : ignore);
     if (!w) return -1;
     if (ir_dtype_is_float(t->type.dtype)) { /* cross_entropy with class probabilities */
         if (!ce) return lower_fail(cx, "nll_loss needs integer class indices");
-        if (t->type.dtype != dt && !(t = lower_cast(cx, t, dt, "target"))) return -1;
+        if (t->type.dtype != dt && !(t = lb_cast(cx, t, dt, "target"))) return -1;
         if (eps != 0 && !(t = lb_affine(cx, t, 1 - eps, eps / (double)C))) return -1;
-        ir_value *p = lower_binary(cx, IR_OP_MUL, lower_binary(cx, IR_OP_MUL, x, t, "xt"), w, "xtw");
+        ir_value *p = lb_binary(cx, IR_OP_MUL, lb_binary(cx, IR_OP_MUL, x, t, "xt"), w, "xtw");
         ir_value *l = p ? lb_scalar_op(cx, IR_OP_MUL, lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &cax, 0), -1) : NULL;
         return lower_out_tensor(cx, n, 0, reduce_loss(cx, l, red)); /* 'mean': over the N * .. elements */
     }
-    if (t->type.dtype != IR_INT32 && !(t = lower_cast(cx, t, IR_INT32, "target"))) return -1;
+    if (t->type.dtype != IR_INT32 && !(t = lb_cast(cx, t, IR_INT32, "target"))) return -1;
     if (t->type.rank != r - 1) return lower_fail(cx, "target has %d dims, expected %d", t->type.rank, r - 1);
     /* classes 0..C-1 along the class axis: [C, 1, ..] */
     float *cls = pc_alloc(cx->p->arena, (size_t)C * sizeof(float));
@@ -169,23 +169,23 @@ int lower_nll(lower_ctx *cx, const ts_node *n) {
     int64_t shp[IR_MAX_RANK];
     shp[0] = C;
     for (int i = 1; i < r - axis; i++) shp[i] = 1;
-    ir_value *onehot = lower_binary(cx, IR_OP_EQUAL, lb_expand(cx, t, 1, &cax), lb_const(cx, IR_INT32, r - axis, shp, cls, "classes"), "onehot");
-    ir_value *mw = onehot ? lower_binary(cx, IR_OP_MUL, lower_cast(cx, onehot, dt, "mask"), w, "picked_w") : NULL;
-    ir_value *pk = mw ? lb_reduce(cx, IR_OP_REDUCE_SUM, lower_binary(cx, IR_OP_MUL, mw, x, "picked"), 1, &cax, 0) : NULL;
+    ir_value *onehot = lb_binary(cx, IR_OP_EQUAL, lb_expand(cx, t, 1, &cax), lb_const(cx, IR_INT32, r - axis, shp, cls, "classes"), "onehot");
+    ir_value *mw = onehot ? lb_binary(cx, IR_OP_MUL, lb_cast(cx, onehot, dt, "mask"), w, "picked_w") : NULL;
+    ir_value *pk = mw ? lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, mw, x, "picked"), 1, &cax, 0) : NULL;
     ir_value *l = pk ? lb_scalar_op(cx, IR_OP_MUL, pk, -1) : NULL;
     ir_value *den = NULL;
     if (l && red == 1 && !(den = reduce_all(cx, mw, IR_OP_REDUCE_SUM))) return -1;
-    ir_value *nll = !l ? NULL : red == 1 ? lower_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, l, IR_OP_REDUCE_SUM), den, "mean")
+    ir_value *nll = !l ? NULL : red == 1 ? lb_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, l, IR_OP_REDUCE_SUM), den, "mean")
                                          : reduce_loss(cx, l, red);
     if (!nll || !ce || eps == 0) return lower_out_tensor(cx, n, 0, nll);
     /* label smoothing: (1 - eps) nll + eps / C * smooth, smooth = -sum_c(w logp), 0 at ignored targets */
-    ir_value *ign = lower_binary(cx, IR_OP_NOT_EQUAL, t, lower_const_scalar(cx, (double)ignore, IR_INT32, "ignore"), "kept");
+    ir_value *ign = lb_binary(cx, IR_OP_NOT_EQUAL, t, lb_const_scalar(cx, (double)ignore, IR_INT32, "ignore"), "kept");
     ir_value *wr = ign ? class_weights(cx, n, 2, C, r, axis, dt, C) : NULL; /* weights without the ignore mask */
-    ir_value *ws = wr ? lb_reduce(cx, IR_OP_REDUCE_SUM, lower_binary(cx, IR_OP_MUL, x, wr, "xw"), 1, &cax, 0) : NULL;
-    ir_value *sm = ws ? lower_binary(cx, IR_OP_MUL, lb_scalar_op(cx, IR_OP_MUL, ws, -1), lower_cast(cx, ign, dt, "kept_f"), "smooth") : NULL;
-    ir_value *sr = !sm ? NULL : red == 1 ? lower_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, sm, IR_OP_REDUCE_SUM), den, "smooth_mean")
+    ir_value *ws = wr ? lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, x, wr, "xw"), 1, &cax, 0) : NULL;
+    ir_value *sm = ws ? lb_binary(cx, IR_OP_MUL, lb_scalar_op(cx, IR_OP_MUL, ws, -1), lb_cast(cx, ign, dt, "kept_f"), "smooth") : NULL;
+    ir_value *sr = !sm ? NULL : red == 1 ? lb_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, sm, IR_OP_REDUCE_SUM), den, "smooth_mean")
                                          : reduce_loss(cx, sm, red);
     ir_value *a = sr ? lb_scalar_op(cx, IR_OP_MUL, nll, 1 - eps) : NULL;
     ir_value *b = a ? lb_scalar_op(cx, IR_OP_MUL, sr, eps / (double)C) : NULL;
-    return lower_out_tensor(cx, n, 0, b ? lower_binary(cx, IR_OP_ADD, a, b, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, b ? lb_binary(cx, IR_OP_ADD, a, b, NULL) : NULL);
 }

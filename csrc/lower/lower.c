@@ -9,7 +9,7 @@
  *    is inserted where an output would otherwise be a function input, a const or
  *    a value already returned.
  */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -325,8 +325,8 @@ static ir_value *preprocess_image(lower_ctx *cx, const lower_input *li, ir_value
     cx->loc = pc_sprintf(cx->p->arena, "preprocessing of image input '%s'", x->name);
     ir_value *y = x;
     if (li->scale != 1.0) {
-        ir_value *s = lower_const_scalar(cx, li->scale, t->dtype, "_scale__");
-        if (!s || !(y = lower_binary(cx, IR_OP_MUL, y, s, "_scaled__"))) return NULL;
+        ir_value *s = lb_const_scalar(cx, li->scale, t->dtype, "_scale__");
+        if (!s || !(y = lb_binary(cx, IR_OP_MUL, y, s, "_scaled__"))) return NULL;
     }
     int any = 0;
     for (int c = 0; c < li->nbias; c++) any |= li->bias[c] != 0.0;
@@ -341,13 +341,13 @@ static ir_value *preprocess_image(lower_ctx *cx, const lower_input *li, ir_value
             pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
             return NULL;
         }
-        if (!(y = lower_binary(cx, IR_OP_ADD, y, b, "_biased__"))) return NULL;
+        if (!(y = lb_binary(cx, IR_OP_ADD, y, b, "_biased__"))) return NULL;
     }
     if (li->channel_last) {
         static const int64_t perm[4] = {0, 2, 3, 1};
-        ir_op *tr = lower_op(cx, IR_OP_TRANSPOSE, "_channel_last__");
-        if (!tr || ir_op_set_input(tr, "x", y) || lower_param_i32v(cx, tr, "perm", 4, perm)) return NULL;
-        y = lower_finish(cx, tr);
+        ir_op *tr = lb_op(cx, IR_OP_TRANSPOSE, "_channel_last__");
+        if (!tr || ir_op_set_input(tr, "x", y) || lb_param_i32v(cx, tr, "perm", 4, perm)) return NULL;
+        y = lb_finish(cx, tr);
     }
     return y;
 }
@@ -452,7 +452,7 @@ static int add_outputs(lower_ctx *cx) {
         const char *want = cx->o->noutputs && cx->o->outputs[i].name ? cx->o->outputs[i].name : NULL;
         cx->base = sanitize(cx->p->arena, lf.from[i]->name);
         if (!cx->base) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
-        ir_value *v = lower_as_tensor(cx, l, IR_DT_INVALID);
+        ir_value *v = lb_as_tensor(cx, l, IR_DT_INVALID);
         if (!v) return -1;
         int used = 0;
         for (int k = 0; k < i; k++) used |= outs[k] == v;
@@ -460,10 +460,10 @@ static int add_outputs(lower_ctx *cx) {
             /* Core ML arrays hold no bools: the output is cast to fp32 (0 / 1), as coremltools does,
              * and the cast takes the output's name */
             const char *name = want ? want : v->def && v->def->kind != IR_OP_CONST ? v->name : NULL;
-            v = lower_cast(cx, v, IR_FP32, "out_fp32");
+            v = lb_cast(cx, v, IR_FP32, "out_fp32");
             if (!v || (name && rename_value(cx, v, name))) return -1;
         } else if (!v->def || v->def->kind == IR_OP_CONST || used) {
-            v = lower_unary(cx, IR_OP_IDENTITY, v, "out");
+            v = lb_unary(cx, IR_OP_IDENTITY, v, "out");
             if (!v) return -1;
         }
         if (want && rename_value(cx, v, want)) return -1;

@@ -96,46 +96,16 @@ int lower_ints_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out, int max,
 int lv_ints(lower_ctx *cx, const lv *l, int64_t *out, int max, int *cnt); /* -1 (no error set) if not static */
 /* Input i as an IR tensor; scalars become consts of dtype dt (IR_DT_INVALID: their own). */
 ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt);
-ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt);
-/* An int list (static or with run-time elements) as an int32 [n] tensor. */
-ir_value *lower_shape_tensor(lower_ctx *cx, lv *l);
+/* Input i as a float tensor: ints and bools cast to fp32, numbers become fp32 constants. */
+ir_value *lower_float_tensor_in(lower_ctx *cx, const ts_node *n, int i);
+/* Inputs first .. first+cnt-1 as tensors of one dtype, torch-style: a float tensor's dtype (fp32
+ * when float tensors differ), else int32 (bools count as ints) unless a float number or
+ * want_float makes it fp32. */
+int lower_common_in(lower_ctx *cx, const ts_node *n, int first, int cnt, int want_float, ir_value **out);
 /* A list lv of n items (the array is copied). */
 lv *lower_list_of(lower_ctx *cx, int n, lv *const *items);
 /* Dimension d of x as an lv: a compile-time int, or a run-time int32 scalar (shape.c). */
 lv *lower_dim_lv(lower_ctx *cx, ir_value *x, int d);
-/* reshape of x to a shape given as an int list lv (static: a const shape; else built at run time) (shape.c). */
-ir_value *lower_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape);
-/* slice_by_index of x over one axis with bounds known at run time (int lvs; NULL end: to the end) (shape.c). */
-ir_value *lower_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step);
-
-/* ---- building ops ---- */
-/* A unique name "<base><suffix>" (suffix may be NULL). */
-const char *lower_name(lower_ctx *cx, const char *suffix);
-/* A new op named lower_name(suffix), detached: lower_finish appends it to the current block (so the
- * const params made in between come first), infers its outputs and returns output 0. */
-ir_op *lower_op(lower_ctx *cx, ir_opkind k, const char *suffix);
-/* Infer op's outputs (ir_infer) and return output 0 (NULL on error). */
-ir_value *lower_finish(lower_ctx *cx, ir_op *op);
-/* Const parameters named "<op>_<param>", bound to op's param. */
-int lower_param_i32(lower_ctx *cx, ir_op *op, const char *pname, int32_t v);
-int lower_param_i32v(lower_ctx *cx, ir_op *op, const char *pname, int n, const int64_t *v);
-int lower_param_f(lower_ctx *cx, ir_op *op, const char *pname, double v, ir_dtype dt);
-int lower_param_bool(lower_ctx *cx, ir_op *op, const char *pname, int v);
-int lower_param_boolv(lower_ctx *cx, ir_op *op, const char *pname, int n, const int *v);
-int lower_param_str(lower_ctx *cx, ir_op *op, const char *pname, const char *s);
-/* conv / conv_transpose geometry over sp spatial dims: strides, pad_type "custom", pad (2 * sp:
- * before/after per dim), dilations, groups. */
-int lower_conv_params(lower_ctx *cx, ir_op *op, int sp, const int64_t *strides, const int64_t *pad, const int64_t *dil,
-                      int64_t groups);
-/* Const values (not bound). */
-ir_value *lower_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix);
-ir_value *lower_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix);
-
-/* Common one-liners: op(x=x) and op(x=x, y=y). */
-ir_value *lower_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix);
-ir_value *lower_binary(lower_ctx *cx, ir_opkind k, ir_value *x, ir_value *y, const char *suffix);
-ir_value *lower_cast(lower_ctx *cx, ir_value *x, ir_dtype dt, const char *suffix);
-ir_value *lower_reshape(lower_ctx *cx, ir_value *x, int n, const int64_t *shape, const char *suffix);
 
 /* Normalize a possibly negative axis against rank; fails when out of range. */
 int lower_axis(lower_ctx *cx, int64_t axis, int rank, int *out);
@@ -156,7 +126,6 @@ int lower_view_writeback(lower_ctx *cx, const ts_value *view);
 /* Lists known only at run time (control.c): length, element i, all elements concatenated. */
 lv *lower_list_len(lower_ctx *cx, lv *l);
 lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx);
-ir_value *lower_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack);
 /* aten::arange with bounds known only at run time (transformer.c). */
 int lower_arange_dyn(lower_ctx *cx, const ts_node *n);
 /* __and__ / __or__ / __xor__ of two numbers (compile-time or run-time bools / ints). */

@@ -13,11 +13,11 @@ static ir_value *nonzero_of(lower_ctx *cx, ir_value *x) {
         return NULL;
     }
     if (x->type.dtype != IR_BOOL && x->type.dtype != IR_INT32 && !ir_dtype_is_float(x->type.dtype) &&
-        !(x = lower_cast(cx, x, IR_INT32, "int")))
+        !(x = lb_cast(cx, x, IR_INT32, "int")))
         return NULL;
-    ir_op *op = lower_op(cx, IR_OP_NON_ZERO, "nonzero");
+    ir_op *op = lb_op(cx, IR_OP_NON_ZERO, "nonzero");
     if (!op || ir_op_set_input(op, "x", x)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* nonzero(x), argwhere(x): [N, rank] indices */
@@ -36,7 +36,7 @@ int lower_nonzero_tuple(lower_ctx *cx, const ts_node *n) {
     l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r);
     if (!l->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int i = 0; i < r; i++) {
-        ir_value *col = lower_const_scalar(cx, i, IR_INT32, "col");
+        ir_value *col = lb_const_scalar(cx, i, IR_INT32, "col");
         if (!(l->items[i] = lv_tensor(cx, lb_gather(cx, nz, col, 1)))) return -1;
     }
     return lower_out(cx, n, 0, l);
@@ -47,7 +47,7 @@ int lower_masked_select(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     ir_value *m = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
     if (!m || lb_static(cx, x, "masked_select input") || lb_static(cx, m, "masked_select mask")) return -1;
-    if (m->type.dtype != IR_BOOL && !(m = lower_cast(cx, m, IR_BOOL, "mask"))) return -1;
+    if (m->type.dtype != IR_BOOL && !(m = lb_cast(cx, m, IR_BOOL, "mask"))) return -1;
     /* broadcast both to the common shape */
     int r = x->type.rank > m->type.rank ? x->type.rank : m->type.rank;
     int64_t shape[IR_MAX_RANK];
@@ -68,24 +68,24 @@ int lower_masked_select(lower_ctx *cx, const ts_node *n) {
             reps[i] = s[i] == shape[i] ? 1 : shape[i];
             tile |= reps[i] != 1;
         }
-        if (need && !(v = lower_reshape(cx, v, r, s, "bshape"))) return -1;
+        if (need && !(v = lb_reshape(cx, v, r, s, "bshape"))) return -1;
         if (tile && v->type.dtype == IR_BOOL) { /* tile bools through int32 */
-            ir_value *vi = lower_cast(cx, v, IR_INT32, "mask_int");
-            v = vi ? lower_cast(cx, lb_tile(cx, vi, reps), IR_BOOL, "mask_b") : NULL;
+            ir_value *vi = lb_cast(cx, v, IR_INT32, "mask_int");
+            v = vi ? lb_cast(cx, lb_tile(cx, vi, reps), IR_BOOL, "mask_b") : NULL;
         } else if (tile) {
             v = lb_tile(cx, v, reps);
         }
         if (!v) return -1;
         int64_t all = -1;
-        if (!(vs[k] = lower_reshape(cx, v, 1, &all, k ? "mask_flat" : "flat"))) return -1;
+        if (!(vs[k] = lb_reshape(cx, v, 1, &all, k ? "mask_flat" : "flat"))) return -1;
     }
     ir_value *nz = nonzero_of(cx, vs[1]);
     int is_bool = x->type.dtype == IR_BOOL; /* MIL gathers take no bools */
-    ir_value *src = is_bool ? lower_cast(cx, vs[0], IR_INT32, "int") : vs[0];
-    ir_op *op = nz && src ? lower_op(cx, IR_OP_GATHER_ND, is_bool ? "picked" : NULL) : NULL;
+    ir_value *src = is_bool ? lb_cast(cx, vs[0], IR_INT32, "int") : vs[0];
+    ir_op *op = nz && src ? lb_op(cx, IR_OP_GATHER_ND, is_bool ? "picked" : NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", src) || ir_op_set_input(op, "indices", nz)) return -1;
-    ir_value *g = lower_finish(cx, op);
-    return lower_out_tensor(cx, n, 0, is_bool && g ? lower_cast(cx, g, IR_BOOL, NULL) : g);
+    ir_value *g = lb_finish(cx, op);
+    return lower_out_tensor(cx, n, 0, is_bool && g ? lb_cast(cx, g, IR_BOOL, NULL) : g);
 }
 
 /* one_hot(x, num_classes=-1): int32 one-hot vectors on a new last axis. num_classes = -1 takes
@@ -96,28 +96,28 @@ int lower_one_hot(lower_ctx *cx, const ts_node *n) {
     if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &k))) return -1;
     if (ir_dtype_is_float(x->type.dtype) || x->type.dtype == IR_BOOL)
         return lower_fail(cx, "one_hot of a %s tensor (needs integer class indices)", ir_dtype_name(x->type.dtype));
-    if (x->type.dtype != IR_INT32 && !(x = lower_cast(cx, x, IR_INT32, "idx"))) return -1;
+    if (x->type.dtype != IR_INT32 && !(x = lb_cast(cx, x, IR_INT32, "idx"))) return -1;
     if (k < -1) return lower_fail(cx, "num_classes %lld is invalid", (long long)k);
     ir_value *depth;
     if (k >= 0) {
-        depth = lower_const_scalar(cx, (double)k, IR_INT32, "depth");
+        depth = lb_const_scalar(cx, (double)k, IR_INT32, "depth");
     } else if (x->konst) {
         int64_t mx = -1, cnt = ir_type_numel(&x->type);
         for (int64_t i = 0; i < cnt; i++) {
             int64_t v = ir_const_get_i64(x->konst, i);
             if (v > mx) mx = v;
         }
-        depth = lower_const_scalar(cx, (double)(mx + 1), IR_INT32, "depth");
+        depth = lb_const_scalar(cx, (double)(mx + 1), IR_INT32, "depth");
     } else {
         if (x->type.rank < 1) return lower_fail(cx, "one_hot of a run-time 0-d tensor needs num_classes");
         int64_t axes[IR_MAX_RANK];
         for (int i = 0; i < x->type.rank; i++) axes[i] = i;
         depth = lb_scalar_op(cx, IR_OP_ADD, lb_reduce(cx, IR_OP_REDUCE_MAX, x, x->type.rank, axes, 0), 1);
     }
-    ir_op *op = depth ? lower_op(cx, IR_OP_ONE_HOT, NULL) : NULL;
+    ir_op *op = depth ? lb_op(cx, IR_OP_ONE_HOT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "indices", x) || ir_op_set_input(op, "one_hot_vector_size", depth) ||
-        lower_param_i32(cx, op, "axis", -1) || lower_param_i32(cx, op, "on_value", 1) ||
-        lower_param_i32(cx, op, "off_value", 0))
+        lb_param_i32(cx, op, "axis", -1) || lb_param_i32(cx, op, "on_value", 1) ||
+        lb_param_i32(cx, op, "off_value", 0))
         return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }

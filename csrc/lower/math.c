@@ -2,7 +2,7 @@
  * functions (accurate near 0 through a log1p), frac, sinc, deg2rad / rad2deg, logit, sgn,
  * xlogy, hypot, logaddexp(2), copysign, heaviside, float_power, addcmul / addcdiv; and
  * is_floating_point plus the window functions (constants made at conversion time). */
-#include "lower/math.h"
+#include "lower/build.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,78 +12,78 @@
 
 /* ---- helpers ---- */
 static ir_value *num_as(lower_ctx *cx, double v, const ir_value *like, const char *suffix) {
-    return like ? lower_const_scalar(cx, v, like->type.dtype, suffix) : NULL;
+    return like ? lb_const_scalar(cx, v, like->type.dtype, suffix) : NULL;
 }
 
 /* x (k) c for a number c in x's dtype, named by suffix. */
 static ir_value *with_c(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix) {
     ir_value *v = num_as(cx, c, x, "c");
-    return v ? lower_binary(cx, k, x, v, suffix) : NULL;
+    return v ? lb_binary(cx, k, x, v, suffix) : NULL;
 }
 
 /* See math.h. */
-ir_value *lm_log(lower_ctx *cx, ir_value *x, const char *suffix) {
-    ir_op *op = x ? lower_op(cx, IR_OP_LOG, suffix) : NULL;
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "epsilon", 0, x->type.dtype)) return NULL;
-    return lower_finish(cx, op);
+ir_value *lb_log(lower_ctx *cx, ir_value *x, const char *suffix) {
+    ir_op *op = x ? lb_op(cx, IR_OP_LOG, suffix) : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "epsilon", 0, x->type.dtype)) return NULL;
+    return lb_finish(cx, op);
 }
 
 /* See math.h. */
-ir_value *lm_select(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    ir_op *op = c && a && b ? lower_op(cx, IR_OP_SELECT, suffix) : NULL;
+ir_value *lb_select(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
+    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, suffix) : NULL;
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* See math.h. */
-ir_value *lm_log1p(lower_ctx *cx, ir_value *u, const char *suffix) {
+ir_value *lb_log1p(lower_ctx *cx, ir_value *u, const char *suffix) {
     ir_value *w = with_c(cx, IR_OP_ADD, u, 1, "w");
     ir_value *d = w ? with_c(cx, IR_OP_SUB, w, 1, "wm1") : NULL;
-    ir_value *q = d ? lower_binary(cx, IR_OP_MUL, lm_log(cx, w, "logw"), u, "logw_u") : NULL;
-    ir_value *r = q ? lower_binary(cx, IR_OP_REAL_DIV, q, d, "ratio") : NULL;
+    ir_value *q = d ? lb_binary(cx, IR_OP_MUL, lb_log(cx, w, "logw"), u, "logw_u") : NULL;
+    ir_value *r = q ? lb_binary(cx, IR_OP_REAL_DIV, q, d, "ratio") : NULL;
     ir_value *one = r ? with_c(cx, IR_OP_EQUAL, w, 1, "tiny") : NULL;
-    return one ? lm_select(cx, one, u, r, suffix) : NULL;
+    return one ? lb_select(cx, one, u, r, suffix) : NULL;
 }
 
 /* The sign bit of x as bool: x < 0 or 1 / x < 0 (so -0.0 counts; NaN does not). */
 static ir_value *signbit_of(lower_ctx *cx, ir_value *x, const char *suffix) {
     ir_value *lt = with_c(cx, IR_OP_LESS, x, 0, "lt0");
-    ir_value *one = lt ? lower_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
-    ir_value *inv = one ? lower_binary(cx, IR_OP_REAL_DIV, one, x, "inv") : NULL;
-    return inv ? lower_binary(cx, IR_OP_LOGICAL_OR, lt, with_c(cx, IR_OP_LESS, inv, 0, "inv_lt0"), suffix) : NULL;
+    ir_value *one = lt ? lb_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
+    ir_value *inv = one ? lb_binary(cx, IR_OP_REAL_DIV, one, x, "inv") : NULL;
+    return inv ? lb_binary(cx, IR_OP_LOGICAL_OR, lt, with_c(cx, IR_OP_LESS, inv, 0, "inv_lt0"), suffix) : NULL;
 }
 
 /* See math.h. t = min(|x|, |y|) / max(|x|, |y|) in [0, 1] (0 for two zeros, 1 for two infinities),
  * a = atan(t), pi/2 - a when |y| > |x|, pi - a when x's sign bit is set, negated when y's is; NaN
  * propagates through max / min. (select's a and b carry the full shape: Core ML's select does not
  * broadcast them to cond's.) */
-ir_value *lm_atan2(lower_ctx *cx, ir_value *y, ir_value *x) {
+ir_value *lb_atan2(lower_ctx *cx, ir_value *y, ir_value *x) {
     ir_dtype dt = y->type.dtype;
-    ir_value *ay = lower_unary(cx, IR_OP_ABS, y, "absy"), *ax = ay ? lower_unary(cx, IR_OP_ABS, x, "absx") : NULL;
-    ir_value *mx = ax ? lower_binary(cx, IR_OP_MAXIMUM, ay, ax, "max") : NULL;
-    ir_value *mn = mx ? lower_binary(cx, IR_OP_MINIMUM, ay, ax, "min") : NULL;
-    ir_value *t = mn ? lower_binary(cx, IR_OP_REAL_DIV, mn, mx, "ratio") : NULL;
-    ir_value *zero = t ? lower_const_scalar(cx, 0, dt, "zero") : NULL, *one = zero ? lower_const_scalar(cx, 1, dt, "one") : NULL;
+    ir_value *ay = lb_unary(cx, IR_OP_ABS, y, "absy"), *ax = ay ? lb_unary(cx, IR_OP_ABS, x, "absx") : NULL;
+    ir_value *mx = ax ? lb_binary(cx, IR_OP_MAXIMUM, ay, ax, "max") : NULL;
+    ir_value *mn = mx ? lb_binary(cx, IR_OP_MINIMUM, ay, ax, "min") : NULL;
+    ir_value *t = mn ? lb_binary(cx, IR_OP_REAL_DIV, mn, mx, "ratio") : NULL;
+    ir_value *zero = t ? lb_const_scalar(cx, 0, dt, "zero") : NULL, *one = zero ? lb_const_scalar(cx, 1, dt, "one") : NULL;
     ir_value *infs = one ? with_c(cx, IR_OP_EQUAL, mn, INFINITY, "infs") : NULL;
-    t = infs ? lm_select(cx, infs, one, t, "ratio_inf") : NULL;
+    t = infs ? lb_select(cx, infs, one, t, "ratio_inf") : NULL;
     ir_value *zeros = t ? with_c(cx, IR_OP_EQUAL, mx, 0, "zeros") : NULL;
-    t = zeros ? lm_select(cx, zeros, zero, t, "ratio_zero") : NULL;
-    ir_value *a = t ? lower_unary(cx, IR_OP_ATAN, t, "atan") : NULL;
-    ir_value *steep = a ? lower_binary(cx, IR_OP_GREATER, ay, ax, "steep") : NULL;
+    t = zeros ? lb_select(cx, zeros, zero, t, "ratio_zero") : NULL;
+    ir_value *a = t ? lb_unary(cx, IR_OP_ATAN, t, "atan") : NULL;
+    ir_value *steep = a ? lb_binary(cx, IR_OP_GREATER, ay, ax, "steep") : NULL;
     ir_value *comp = steep ? lb_affine(cx, a, -1, PI / 2) : NULL;
-    a = comp ? lm_select(cx, steep, comp, a, "octant") : NULL;
+    a = comp ? lb_select(cx, steep, comp, a, "octant") : NULL;
     ir_value *left = a ? signbit_of(cx, x, "left") : NULL;
     ir_value *back = left ? lb_affine(cx, a, -1, PI) : NULL;
-    a = back ? lm_select(cx, left, back, a, "half") : NULL;
+    a = back ? lb_select(cx, left, back, a, "half") : NULL;
     ir_value *below = a ? signbit_of(cx, y, "below") : NULL;
     ir_value *neg = below ? with_c(cx, IR_OP_MUL, a, -1, "neg") : NULL;
-    return neg ? lm_select(cx, below, neg, a, NULL) : NULL;
+    return neg ? lb_select(cx, below, neg, a, NULL) : NULL;
 }
 
 /* See math.h. */
-ir_value *lm_float_in(lower_ctx *cx, const ts_node *n, int i) {
+ir_value *lower_float_tensor_in(lower_ctx *cx, const ts_node *n, int i) {
     ir_value *x = lower_tensor_in(cx, n, i, IR_FP32);
-    if (x && !ir_dtype_is_float(x->type.dtype)) x = lower_cast(cx, x, IR_FP32, i ? "y_float" : "float");
+    if (x && !ir_dtype_is_float(x->type.dtype)) x = lb_cast(cx, x, IR_FP32, i ? "y_float" : "float");
     return x;
 }
 
@@ -95,7 +95,7 @@ static ir_dtype lv_dtype(const lv *l, int *fnum) {
 }
 
 /* See math.h. */
-int lm_common_in(lower_ctx *cx, const ts_node *n, int first, int cnt, int want_float, ir_value **out) {
+int lower_common_in(lower_ctx *cx, const ts_node *n, int first, int cnt, int want_float, ir_value **out) {
     ir_dtype dt = IR_DT_INVALID;
     int fnum = 0;
     for (int i = 0; i < cnt; i++) {
@@ -111,7 +111,7 @@ int lm_common_in(lower_ctx *cx, const ts_node *n, int first, int cnt, int want_f
     if (!ir_dtype_is_float(dt) && (fnum || want_float)) dt = IR_FP32;
     for (int i = 0; i < cnt; i++) {
         ir_value *v = lower_tensor_in(cx, n, first + i, dt);
-        if (v && v->type.dtype != dt) v = lower_cast(cx, v, dt, "cast");
+        if (v && v->type.dtype != dt) v = lb_cast(cx, v, dt, "cast");
         if (!(out[i] = v)) return -1;
     }
     return 0;
@@ -122,33 +122,33 @@ int lm_common_in(lower_ctx *cx, const ts_node *n, int first, int cnt, int want_f
  * log(x) + log(1 + sqrt((1 - 1/x)(1 + 1/x))), which cannot overflow. */
 static ir_value *acosh_of(lower_ctx *cx, ir_value *x) {
     ir_value *d = with_c(cx, IR_OP_SUB, x, 1, "xm1");
-    ir_value *pr = d ? lower_binary(cx, IR_OP_MUL, d, with_c(cx, IR_OP_ADD, x, 1, "xp1"), "prod") : NULL;
-    ir_value *u = pr ? lower_binary(cx, IR_OP_ADD, d, lower_unary(cx, IR_OP_SQRT, pr, "root"), "u") : NULL;
-    ir_value *nearv = u ? lm_log1p(cx, u, "near") : NULL;
-    ir_value *inv = nearv ? lower_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, x, "one"), x, "inv") : NULL;
-    ir_value *pf = inv ? lower_binary(cx, IR_OP_MUL, lb_affine(cx, inv, -1, 1), with_c(cx, IR_OP_ADD, inv, 1, "inv_p1"), "prod_far") : NULL;
-    ir_value *lf = pf ? lm_log(cx, with_c(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQRT, pf, "root_far"), 1, "one_plus"), "log_far") : NULL;
-    ir_value *far = lf ? lower_binary(cx, IR_OP_ADD, lm_log(cx, x, "logx"), lf, "far") : NULL;
+    ir_value *pr = d ? lb_binary(cx, IR_OP_MUL, d, with_c(cx, IR_OP_ADD, x, 1, "xp1"), "prod") : NULL;
+    ir_value *u = pr ? lb_binary(cx, IR_OP_ADD, d, lb_unary(cx, IR_OP_SQRT, pr, "root"), "u") : NULL;
+    ir_value *nearv = u ? lb_log1p(cx, u, "near") : NULL;
+    ir_value *inv = nearv ? lb_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, x, "one"), x, "inv") : NULL;
+    ir_value *pf = inv ? lb_binary(cx, IR_OP_MUL, lb_affine(cx, inv, -1, 1), with_c(cx, IR_OP_ADD, inv, 1, "inv_p1"), "prod_far") : NULL;
+    ir_value *lf = pf ? lb_log(cx, with_c(cx, IR_OP_ADD, lb_unary(cx, IR_OP_SQRT, pf, "root_far"), 1, "one_plus"), "log_far") : NULL;
+    ir_value *far = lf ? lb_binary(cx, IR_OP_ADD, lb_log(cx, x, "logx"), lf, "far") : NULL;
     ir_value *small = far ? with_c(cx, IR_OP_LESS, x, 2, "below2") : NULL;
-    return small ? lm_select(cx, small, nearv, far, NULL) : NULL;
+    return small ? lb_select(cx, small, nearv, far, NULL) : NULL;
 }
 
 /* asinh: sign(x) * log1p(a + a / (1/a + sqrt(1 + 1/a^2))), a = |x| (a^2 / (1 + sqrt(1 + a^2))
  * divided through by a, so nothing overflows; a = 0 gives 0). */
 static ir_value *asinh_of(lower_ctx *cx, ir_value *x) {
-    ir_value *a = lower_unary(cx, IR_OP_ABS, x, "abs");
-    ir_value *inv = a ? lower_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, x, "one"), a, "inv") : NULL;
-    ir_value *rt = inv ? lower_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQUARE, inv, "inv_sq"), 1, "inv_sq_p1"), "root") : NULL;
-    ir_value *q = rt ? lower_binary(cx, IR_OP_REAL_DIV, a, lower_binary(cx, IR_OP_ADD, inv, rt, "den"), "q") : NULL;
-    ir_value *l = q ? lm_log1p(cx, lower_binary(cx, IR_OP_ADD, a, q, "u"), "log1p") : NULL;
-    return l ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_SIGN, x, "sign"), l, NULL) : NULL;
+    ir_value *a = lb_unary(cx, IR_OP_ABS, x, "abs");
+    ir_value *inv = a ? lb_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, x, "one"), a, "inv") : NULL;
+    ir_value *rt = inv ? lb_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lb_unary(cx, IR_OP_SQUARE, inv, "inv_sq"), 1, "inv_sq_p1"), "root") : NULL;
+    ir_value *q = rt ? lb_binary(cx, IR_OP_REAL_DIV, a, lb_binary(cx, IR_OP_ADD, inv, rt, "den"), "q") : NULL;
+    ir_value *l = q ? lb_log1p(cx, lb_binary(cx, IR_OP_ADD, a, q, "u"), "log1p") : NULL;
+    return l ? lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_SIGN, x, "sign"), l, NULL) : NULL;
 }
 
 /* atanh: (log1p(x) - log1p(-x)) / 2; +-1 give +-inf, |x| > 1 NaN. */
 static ir_value *atanh_of(lower_ctx *cx, ir_value *x) {
-    ir_value *p = lm_log1p(cx, x, "log1p_pos");
-    ir_value *m = p ? lm_log1p(cx, with_c(cx, IR_OP_MUL, x, -1, "neg"), "log1p_neg") : NULL;
-    return m ? with_c(cx, IR_OP_MUL, lower_binary(cx, IR_OP_SUB, p, m, "diff"), 0.5, NULL) : NULL;
+    ir_value *p = lb_log1p(cx, x, "log1p_pos");
+    ir_value *m = p ? lb_log1p(cx, with_c(cx, IR_OP_MUL, x, -1, "neg"), "log1p_neg") : NULL;
+    return m ? with_c(cx, IR_OP_MUL, lb_binary(cx, IR_OP_SUB, p, m, "diff"), 0.5, NULL) : NULL;
 }
 
 /* acosh / asinh / atanh / frac / sinc / deg2rad / rad2deg / logit(x, eps) / sgn. */
@@ -166,9 +166,9 @@ int lower_math_unary(lower_ctx *cx, const ts_node *n) {
     if (strcmp(k, "sgn") == 0) { /* real tensors: sign, ints stay ints */
         ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
         if (x && x->type.dtype == IR_BOOL) return lower_out_tensor(cx, n, 0, x);
-        return lower_out_tensor(cx, n, 0, x ? lower_unary(cx, IR_OP_SIGN, x, NULL) : NULL);
+        return lower_out_tensor(cx, n, 0, x ? lb_unary(cx, IR_OP_SIGN, x, NULL) : NULL);
     }
-    ir_value *x = lm_float_in(cx, n, 0), *r = NULL;
+    ir_value *x = lower_float_tensor_in(cx, n, 0), *r = NULL;
     if (!x) return -1;
     if (strcmp(k, "acosh") == 0) {
         r = acosh_of(cx, x);
@@ -177,14 +177,14 @@ int lower_math_unary(lower_ctx *cx, const ts_node *n) {
     } else if (strcmp(k, "atanh") == 0) {
         r = atanh_of(cx, x);
     } else if (strcmp(k, "frac") == 0) { /* x - sign(x) * floor(|x|) */
-        ir_value *f = lower_unary(cx, IR_OP_FLOOR, lower_unary(cx, IR_OP_ABS, x, "abs"), "floor");
-        ir_value *t = f ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_SIGN, x, "sign"), f, "trunc") : NULL;
-        r = t ? lower_binary(cx, IR_OP_SUB, x, t, NULL) : NULL;
+        ir_value *f = lb_unary(cx, IR_OP_FLOOR, lb_unary(cx, IR_OP_ABS, x, "abs"), "floor");
+        ir_value *t = f ? lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_SIGN, x, "sign"), f, "trunc") : NULL;
+        r = t ? lb_binary(cx, IR_OP_SUB, x, t, NULL) : NULL;
     } else if (strcmp(k, "sinc") == 0) { /* sin(pi x) / (pi x), 1 at 0 */
         ir_value *px = with_c(cx, IR_OP_MUL, x, PI, "pix");
-        ir_value *q = px ? lower_binary(cx, IR_OP_REAL_DIV, lower_unary(cx, IR_OP_SIN, px, "sin"), px, "ratio") : NULL;
+        ir_value *q = px ? lb_binary(cx, IR_OP_REAL_DIV, lb_unary(cx, IR_OP_SIN, px, "sin"), px, "ratio") : NULL;
         ir_value *z = q ? with_c(cx, IR_OP_EQUAL, x, 0, "zero") : NULL;
-        r = z ? lm_select(cx, z, num_as(cx, 1, x, "one"), q, NULL) : NULL;
+        r = z ? lb_select(cx, z, num_as(cx, 1, x, "one"), q, NULL) : NULL;
     } else if (strcmp(k, "deg2rad") == 0 || strcmp(k, "rad2deg") == 0) {
         r = with_c(cx, IR_OP_MUL, x, k[0] == 'd' ? PI / 180 : 180 / PI, NULL);
     } else if (strcmp(k, "logit") == 0) { /* log(z / (1 - z)), z = clamp(x, eps, 1 - eps) when eps given */
@@ -192,13 +192,13 @@ int lower_math_unary(lower_ctx *cx, const ts_node *n) {
         if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
             double eps;
             if (lower_float_in(cx, n, 1, &eps)) return -1;
-            ir_op *op = lower_op(cx, IR_OP_CLIP, "clamped");
-            if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", eps, x->type.dtype) ||
-                lower_param_f(cx, op, "beta", 1 - eps, x->type.dtype) || !(z = lower_finish(cx, op)))
+            ir_op *op = lb_op(cx, IR_OP_CLIP, "clamped");
+            if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", eps, x->type.dtype) ||
+                lb_param_f(cx, op, "beta", 1 - eps, x->type.dtype) || !(z = lb_finish(cx, op)))
                 return -1;
         }
         ir_value *om = lb_affine(cx, z, -1, 1);
-        r = om ? lm_log(cx, lower_binary(cx, IR_OP_REAL_DIV, z, om, "odds"), NULL) : NULL;
+        r = om ? lb_log(cx, lb_binary(cx, IR_OP_REAL_DIV, z, om, "odds"), NULL) : NULL;
     } else {
         return lower_fail(cx, "internal: unknown math op");
     }
@@ -213,47 +213,47 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
     const char *k = base_kind(n, kb, sizeof kb);
     ir_value *v[2], *r = NULL;
     int keep_int = strcmp(k, "heaviside") == 0;
-    if (lm_common_in(cx, n, 0, 2, !keep_int, v)) return -1;
+    if (lower_common_in(cx, n, 0, 2, !keep_int, v)) return -1;
     ir_value *x = v[0], *y = v[1];
     if (strcmp(k, "float_power") == 0) {
-        r = lower_binary(cx, IR_OP_POW, x, y, NULL);
+        r = lb_binary(cx, IR_OP_POW, x, y, NULL);
     } else if (strcmp(k, "xlogy") == 0) { /* x * log(y), 0 where x == 0 and y is not NaN */
-        ir_value *p = lower_binary(cx, IR_OP_MUL, x, lm_log(cx, y, "log"), "prod");
+        ir_value *p = lb_binary(cx, IR_OP_MUL, x, lb_log(cx, y, "log"), "prod");
         ir_value *z = p ? with_c(cx, IR_OP_EQUAL, x, 0, "x_zero") : NULL;
-        ir_value *c = z ? lower_binary(cx, IR_OP_LOGICAL_AND, z, lower_binary(cx, IR_OP_EQUAL, y, y, "y_num"), "zero") : NULL;
-        r = c ? lm_select(cx, c, num_as(cx, 0, x, "zero_v"), p, NULL) : NULL;
+        ir_value *c = z ? lb_binary(cx, IR_OP_LOGICAL_AND, z, lb_binary(cx, IR_OP_EQUAL, y, y, "y_num"), "zero") : NULL;
+        r = c ? lb_select(cx, c, num_as(cx, 0, x, "zero_v"), p, NULL) : NULL;
     } else if (strcmp(k, "hypot") == 0) {
         /* m sqrt(1 + (n / m)^2) with m, n = max, min of |x|, |y|: no overflow of the squares; 0 for two
          * zeros, inf where either is infinite (even with a NaN), else NaN propagates */
-        ir_value *ax = lower_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lower_unary(cx, IR_OP_ABS, y, "absy") : NULL;
-        ir_value *m = ay ? lower_binary(cx, IR_OP_MAXIMUM, ax, ay, "max") : NULL;
-        ir_value *q = m ? lower_binary(cx, IR_OP_REAL_DIV, lower_binary(cx, IR_OP_MINIMUM, ax, ay, "min"), m, "ratio") : NULL;
+        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *m = ay ? lb_binary(cx, IR_OP_MAXIMUM, ax, ay, "max") : NULL;
+        ir_value *q = m ? lb_binary(cx, IR_OP_REAL_DIV, lb_binary(cx, IR_OP_MINIMUM, ax, ay, "min"), m, "ratio") : NULL;
         ir_value *mz = q ? with_c(cx, IR_OP_EQUAL, m, 0, "zeros") : NULL;
-        q = mz ? lm_select(cx, mz, num_as(cx, 0, q, "zero"), q, "ratio_z") : NULL;
-        ir_value *s = q ? lower_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lower_unary(cx, IR_OP_SQUARE, q, "sq"), 1, "one_sq"), "root") : NULL;
-        ir_value *h = s ? lower_binary(cx, IR_OP_MUL, m, s, "scaled") : NULL;
-        ir_value *inf = h ? lower_binary(cx, IR_OP_LOGICAL_OR, with_c(cx, IR_OP_EQUAL, ax, INFINITY, "x_inf"),
+        q = mz ? lb_select(cx, mz, num_as(cx, 0, q, "zero"), q, "ratio_z") : NULL;
+        ir_value *s = q ? lb_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lb_unary(cx, IR_OP_SQUARE, q, "sq"), 1, "one_sq"), "root") : NULL;
+        ir_value *h = s ? lb_binary(cx, IR_OP_MUL, m, s, "scaled") : NULL;
+        ir_value *inf = h ? lb_binary(cx, IR_OP_LOGICAL_OR, with_c(cx, IR_OP_EQUAL, ax, INFINITY, "x_inf"),
                                          with_c(cx, IR_OP_EQUAL, ay, INFINITY, "y_inf"), "inf") : NULL;
-        r = inf ? lm_select(cx, inf, num_as(cx, INFINITY, h, "inf_v"), h, NULL) : NULL;
+        r = inf ? lb_select(cx, inf, num_as(cx, INFINITY, h, "inf_v"), h, NULL) : NULL;
     } else if (strcmp(k, "logaddexp") == 0 || strcmp(k, "logaddexp2") == 0) {
         /* max + softplus(-|x - y| c) / c, c = 1 or ln 2 */
         double c = k[9] == '2' ? log(2.0) : 1.0;
-        ir_value *m = lower_binary(cx, IR_OP_MAXIMUM, x, y, "max");
-        ir_value *d = m ? lower_unary(cx, IR_OP_ABS, lower_binary(cx, IR_OP_SUB, x, y, "diff"), "absdiff") : NULL;
-        ir_value *eq = d ? lower_binary(cx, IR_OP_EQUAL, x, y, "same") : NULL; /* equal infinities: d = 0, not NaN */
-        if (eq) d = lm_select(cx, eq, num_as(cx, 0, d, "zero"), d, "absdiff_eq");
-        ir_value *sp = d ? lower_unary(cx, IR_OP_SOFTPLUS, with_c(cx, IR_OP_MUL, d, -c, "neg"), "softplus") : NULL;
+        ir_value *m = lb_binary(cx, IR_OP_MAXIMUM, x, y, "max");
+        ir_value *d = m ? lb_unary(cx, IR_OP_ABS, lb_binary(cx, IR_OP_SUB, x, y, "diff"), "absdiff") : NULL;
+        ir_value *eq = d ? lb_binary(cx, IR_OP_EQUAL, x, y, "same") : NULL; /* equal infinities: d = 0, not NaN */
+        if (eq) d = lb_select(cx, eq, num_as(cx, 0, d, "zero"), d, "absdiff_eq");
+        ir_value *sp = d ? lb_unary(cx, IR_OP_SOFTPLUS, with_c(cx, IR_OP_MUL, d, -c, "neg"), "softplus") : NULL;
         if (sp && c != 1.0) sp = with_c(cx, IR_OP_MUL, sp, 1 / c, "log2");
-        r = sp ? lower_binary(cx, IR_OP_ADD, m, sp, NULL) : NULL;
+        r = sp ? lb_binary(cx, IR_OP_ADD, m, sp, NULL) : NULL;
     } else if (strcmp(k, "copysign") == 0) { /* |x| * (1 - 2 [y's sign bit]): -0.0 counts as negative */
         ir_value *any = signbit_of(cx, y, "negative");
-        ir_value *f = any ? lb_affine(cx, lower_cast(cx, any, x->type.dtype, "flag"), -2, 1) : NULL;
-        r = f ? lower_binary(cx, IR_OP_MUL, lower_unary(cx, IR_OP_ABS, x, "abs"), f, NULL) : NULL;
+        ir_value *f = any ? lb_affine(cx, lb_cast(cx, any, x->type.dtype, "flag"), -2, 1) : NULL;
+        r = f ? lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_ABS, x, "abs"), f, NULL) : NULL;
     } else if (strcmp(k, "heaviside") == 0) { /* values where x == 0, else [x > 0] (values may be inf / NaN) */
-        ir_value *pos = lower_cast(cx, with_c(cx, IR_OP_GREATER, x, 0, "pos"), x->type.dtype, "pos_v");
-        r = pos ? lm_select(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), y, pos, NULL) : NULL;
+        ir_value *pos = lb_cast(cx, with_c(cx, IR_OP_GREATER, x, 0, "pos"), x->type.dtype, "pos_v");
+        r = pos ? lb_select(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), y, pos, NULL) : NULL;
         ir_value *t0 = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-        if (r && t0 && t0->type.dtype == IR_BOOL) r = lower_cast(cx, r, IR_BOOL, "bool"); /* torch: bools stay bool */
+        if (r && t0 && t0->type.dtype == IR_BOOL) r = lb_cast(cx, r, IR_BOOL, "bool"); /* torch: bools stay bool */
     } else {
         return lower_fail(cx, "internal: unknown math op");
     }
@@ -265,10 +265,10 @@ int lower_addc(lower_ctx *cx, const ts_node *n) {
     int is_div = strncmp(n->kind + 6, "addcdiv", 7) == 0;
     ir_value *v[3];
     double value = 1;
-    if (lm_common_in(cx, n, 0, 3, is_div, v) || (n->nin > 3 && lower_float_in(cx, n, 3, &value))) return -1;
-    ir_value *t = lower_binary(cx, is_div ? IR_OP_REAL_DIV : IR_OP_MUL, v[1], v[2], is_div ? "quot" : "prod");
+    if (lower_common_in(cx, n, 0, 3, is_div, v) || (n->nin > 3 && lower_float_in(cx, n, 3, &value))) return -1;
+    ir_value *t = lb_binary(cx, is_div ? IR_OP_REAL_DIV : IR_OP_MUL, v[1], v[2], is_div ? "quot" : "prod");
     if (t && value != 1) t = with_c(cx, IR_OP_MUL, t, value, "scaled");
-    return lower_out_tensor(cx, n, 0, t ? lower_binary(cx, IR_OP_ADD, v[0], t, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, t ? lb_binary(cx, IR_OP_ADD, v[0], t, NULL) : NULL);
 }
 
 /* is_floating_point(x): known from x's dtype at conversion time. */

@@ -2,7 +2,7 @@
  * cosine_similarity, pairwise_distance, cdist, linalg_vecdot, trace, diagonal, diag_embed,
  * atleast_1d/2d/3d, broadcast_tensors, numpy_T / mT / mH, and linalg_det / linalg_inv of small
  * static matrices (cofactor expansion, up to 4 x 4). */
-#include "lower/math.h"
+#include "lower/build.h"
 
 #include <string.h>
 
@@ -65,7 +65,7 @@ int lower_broadcast_tensors(lower_ctx *cx, const ts_node *n) {
     int64_t dims[IR_MAX_RANK];
     int r = 0;
     for (int i = 0; i < l->n; i++) {
-        ir_value *v = lower_as_tensor(cx, l->items[i], IR_DT_INVALID);
+        ir_value *v = lb_as_tensor(cx, l->items[i], IR_DT_INVALID);
         if (!v) return -1;
         if (i == 0) {
             t = v->type;
@@ -80,7 +80,7 @@ int lower_broadcast_tensors(lower_ctx *cx, const ts_node *n) {
     out->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)l->n);
     if (!out->items) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int i = 0; i < l->n; i++) {
-        ir_value *v = lower_as_tensor(cx, l->items[i], IR_DT_INVALID);
+        ir_value *v = lb_as_tensor(cx, l->items[i], IR_DT_INVALID);
         if (!(v = bcast_to(cx, v, t.rank, t.dims)) || !(out->items[i] = lv_tensor(cx, v))) return -1;
     }
     return lower_out(cx, n, 0, out);
@@ -89,7 +89,7 @@ int lower_broadcast_tensors(lower_ctx *cx, const ts_node *n) {
 /* atleast_1d / 2d / 3d(x) (or a list of tensors): leading 1-dims (and a trailing one for 3d,
  * as torch: [n] -> [1, n, 1], [m, n] -> [m, n, 1]). */
 static lv *atleast(lower_ctx *cx, lv *l, int want) {
-    ir_value *x = lower_as_tensor(cx, l, IR_DT_INVALID);
+    ir_value *x = lb_as_tensor(cx, l, IR_DT_INVALID);
     if (!x) return NULL;
     int r = x->type.rank, na = 0;
     int64_t axes[3];
@@ -132,7 +132,7 @@ int lower_matrix_transpose(lower_ctx *cx, const ts_node *n) {
         perm[r - 1] = r - 2;
     }
     ir_value *y = lb_transpose(cx, x, perm);
-    return lower_out_tensor(cx, n, 0, y == x ? lower_unary(cx, IR_OP_IDENTITY, x, NULL) : y);
+    return lower_out_tensor(cx, n, 0, y == x ? lb_unary(cx, IR_OP_IDENTITY, x, NULL) : y);
 }
 
 /* ---- products and distances ---- */
@@ -140,7 +140,7 @@ int lower_matrix_transpose(lower_ctx *cx, const ts_node *n) {
  * size 3), broadcast; c_i = a_{i+1} b_{i+2} - a_{i+2} b_{i+1}. */
 int lower_cross(lower_ctx *cx, const ts_node *n) {
     ir_value *v[2];
-    if (lm_common_in(cx, n, 0, 2, 0, v)) return -1;
+    if (lower_common_in(cx, n, 0, 2, 0, v)) return -1;
     int r = v[0]->type.rank > v[1]->type.rank ? v[0]->type.rank : v[1]->type.rank;
     ir_value *a = rank_up(cx, v[0], r), *b = rank_up(cx, v[1], r);
     if (!a || !b) return -1;
@@ -163,9 +163,9 @@ int lower_cross(lower_ctx *cx, const ts_node *n) {
     }
     for (int i = 0; i < 3; i++) {
         int j = (i + 1) % 3, k = (i + 2) % 3;
-        ir_value *p = lower_binary(cx, IR_OP_MUL, as[j], bs[k], "p");
-        ir_value *q = p ? lower_binary(cx, IR_OP_MUL, as[k], bs[j], "q") : NULL;
-        if (!(c[i] = q ? lower_binary(cx, IR_OP_SUB, p, q, "c") : NULL)) return -1;
+        ir_value *p = lb_binary(cx, IR_OP_MUL, as[j], bs[k], "p");
+        ir_value *q = p ? lb_binary(cx, IR_OP_MUL, as[k], bs[j], "q") : NULL;
+        if (!(c[i] = q ? lb_binary(cx, IR_OP_SUB, p, q, "c") : NULL)) return -1;
     }
     return lower_out_tensor(cx, n, 0, lb_concat(cx, 3, c, axis));
 }
@@ -175,8 +175,8 @@ int lower_vecdot(lower_ctx *cx, const ts_node *n) {
     ir_value *v[2];
     int64_t d = -1;
     int axis;
-    if (lm_common_in(cx, n, 0, 2, 0, v) || (n->nin > 2 && lower_int_in(cx, n, 2, &d))) return -1;
-    ir_value *p = lower_binary(cx, IR_OP_MUL, v[0], v[1], "prod");
+    if (lower_common_in(cx, n, 0, 2, 0, v) || (n->nin > 2 && lower_int_in(cx, n, 2, &d))) return -1;
+    ir_value *p = lb_binary(cx, IR_OP_MUL, v[0], v[1], "prod");
     if (!p || lower_axis(cx, d, p->type.rank, &axis)) return -1;
     int64_t ax = axis;
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &ax, 0));
@@ -189,19 +189,19 @@ int lower_cosine_similarity(lower_ctx *cx, const ts_node *n) {
     int64_t d = 1;
     double eps = 1e-8;
     int axis;
-    if (lm_common_in(cx, n, 0, 2, 1, v) || (n->nin > 2 && lower_int_in(cx, n, 2, &d)) ||
+    if (lower_common_in(cx, n, 0, 2, 1, v) || (n->nin > 2 && lower_int_in(cx, n, 2, &d)) ||
         (n->nin > 3 && lower_float_in(cx, n, 3, &eps)) || bcast_pair(cx, &v[0], &v[1]) ||
         lower_axis(cx, d, v[0]->type.rank, &axis))
         return -1;
     int64_t ax = axis;
     ir_value *u[2];
     for (int i = 0; i < 2; i++) {
-        ir_value *nr = lower_pnorm(cx, v[i], 2, 1, &ax, 1);
-        ir_value *e = nr ? lower_const_scalar(cx, eps, nr->type.dtype, "eps") : NULL;
-        ir_value *cl = e ? lower_binary(cx, IR_OP_MAXIMUM, nr, e, "norm") : NULL;
-        if (!(u[i] = cl ? lower_binary(cx, IR_OP_REAL_DIV, v[i], cl, "unit") : NULL)) return -1;
+        ir_value *nr = lb_pnorm(cx, v[i], 2, 1, &ax, 1);
+        ir_value *e = nr ? lb_const_scalar(cx, eps, nr->type.dtype, "eps") : NULL;
+        ir_value *cl = e ? lb_binary(cx, IR_OP_MAXIMUM, nr, e, "norm") : NULL;
+        if (!(u[i] = cl ? lb_binary(cx, IR_OP_REAL_DIV, v[i], cl, "unit") : NULL)) return -1;
     }
-    return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, lower_binary(cx, IR_OP_MUL, u[0], u[1], "prod"), 1, &ax, 0));
+    return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, u[0], u[1], "prod"), 1, &ax, 0));
 }
 
 /* pairwise_distance(x1, x2, p=2, eps=1e-6, keepdim=False): the p-norm of x1 - x2 + eps over the
@@ -210,15 +210,15 @@ int lower_pairwise_distance(lower_ctx *cx, const ts_node *n) {
     ir_value *v[2];
     double p = 2, eps = 1e-6;
     int keep = 0;
-    if (lm_common_in(cx, n, 0, 2, 1, v) || (n->nin > 2 && lower_float_in(cx, n, 2, &p)) ||
+    if (lower_common_in(cx, n, 0, 2, 1, v) || (n->nin > 2 && lower_float_in(cx, n, 2, &p)) ||
         (n->nin > 3 && lower_float_in(cx, n, 3, &eps)) || (n->nin > 4 && lower_bool_in(cx, n, 4, &keep)))
         return -1;
-    ir_value *d = lower_binary(cx, IR_OP_SUB, v[0], v[1], "diff");
-    ir_value *e = d ? lower_const_scalar(cx, eps, d->type.dtype, "eps") : NULL;
-    if (!e || !(d = lower_binary(cx, IR_OP_ADD, d, e, "shifted"))) return -1;
+    ir_value *d = lb_binary(cx, IR_OP_SUB, v[0], v[1], "diff");
+    ir_value *e = d ? lb_const_scalar(cx, eps, d->type.dtype, "eps") : NULL;
+    if (!e || !(d = lb_binary(cx, IR_OP_ADD, d, e, "shifted"))) return -1;
     if (d->type.rank == 0) return lower_fail(cx, "pairwise_distance needs inputs of at least 1 dim");
     int64_t ax = d->type.rank - 1;
-    return lower_out_tensor(cx, n, 0, lower_pnorm(cx, d, p, 1, &ax, keep));
+    return lower_out_tensor(cx, n, 0, lb_pnorm(cx, d, p, 1, &ax, keep));
 }
 
 /* cdist(x1 [.., P, M], x2 [.., R, M], p, compute_mode) -> [.., P, R]. p = 2 through matmul
@@ -228,7 +228,7 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
     ir_value *v[2];
     double p = 2;
     int64_t mode = 0;
-    if (lm_common_in(cx, n, 0, 2, 1, v) || (n->nin > 2 && lower_float_in(cx, n, 2, &p)) ||
+    if (lower_common_in(cx, n, 0, 2, 1, v) || (n->nin > 2 && lower_float_in(cx, n, 2, &p)) ||
         (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_int_in(cx, n, 3, &mode)))
         return -1;
     if (p < 0) return lower_fail(cx, "cdist needs p >= 0, got %g", p);
@@ -240,8 +240,8 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
     int use_mm = p == 2 && (mode == 1 || (mode == 0 && (P < 0 || R < 0 || P > 25 || R > 25)));
     if (use_mm) { /* as torch: [-2a, |a|^2, 1] . [b, 1, |b|^2], one dot product per pair */
         int64_t last = r - 1;
-        ir_value *na = lb_reduce(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_SQUARE, a, "a_sq"), 1, &last, 1);
-        ir_value *nb = na ? lb_reduce(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_SQUARE, b, "b_sq"), 1, &last, 1) : NULL;
+        ir_value *na = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, a, "a_sq"), 1, &last, 1);
+        ir_value *nb = na ? lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, b, "b_sq"), 1, &last, 1) : NULL;
         if (!nb) return -1;
         ir_value *d2;
         if (ir_type_is_static(&na->type) && ir_type_is_static(&nb->type) && ir_type_numel(&na->type) <= (1 << 20) &&
@@ -255,16 +255,16 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
             d2 = lb_matmul(cx, lb_concat(cx, 3, pa, r - 1), lb_concat(cx, 3, pb, r - 1), 0, 1);
         } else {
             ir_value *ab = lb_matmul(cx, a, b, 0, 1);
-            ir_value *s = ab ? lower_binary(cx, IR_OP_ADD, na, lb_swap(cx, nb, r - 2, r - 1), "norms") : NULL;
-            d2 = s ? lower_binary(cx, IR_OP_SUB, s, lb_scalar_op(cx, IR_OP_MUL, ab, 2), "d2") : NULL;
+            ir_value *s = ab ? lb_binary(cx, IR_OP_ADD, na, lb_swap(cx, nb, r - 2, r - 1), "norms") : NULL;
+            d2 = s ? lb_binary(cx, IR_OP_SUB, s, lb_scalar_op(cx, IR_OP_MUL, ab, 2), "d2") : NULL;
         }
-        ir_value *cl = d2 ? lower_binary(cx, IR_OP_MAXIMUM, d2, lower_const_scalar(cx, 0, d2->type.dtype, "zero"), "clamped") : NULL;
-        return lower_out_tensor(cx, n, 0, cl ? lower_unary(cx, IR_OP_SQRT, cl, NULL) : NULL);
+        ir_value *cl = d2 ? lb_binary(cx, IR_OP_MAXIMUM, d2, lb_const_scalar(cx, 0, d2->type.dtype, "zero"), "clamped") : NULL;
+        return lower_out_tensor(cx, n, 0, cl ? lb_unary(cx, IR_OP_SQRT, cl, NULL) : NULL);
     }
     int64_t ea = r - 1, eb = r - 2;
-    ir_value *d = lower_binary(cx, IR_OP_SUB, lb_expand(cx, a, 1, &ea), lb_expand(cx, b, 1, &eb), "diff");
+    ir_value *d = lb_binary(cx, IR_OP_SUB, lb_expand(cx, a, 1, &ea), lb_expand(cx, b, 1, &eb), "diff");
     int64_t last = r;
-    return lower_out_tensor(cx, n, 0, d ? lower_pnorm(cx, d, p, 1, &last, 0) : NULL);
+    return lower_out_tensor(cx, n, 0, d ? lb_pnorm(cx, d, p, 1, &last, 0) : NULL);
 }
 
 /* bilinear(x1 [.., I1], x2 [.., I2], weight [O, I1, I2], bias [O] or None) -> [.., O]:
@@ -287,14 +287,14 @@ int lower_bilinear(lower_ctx *cx, const ts_node *n) {
     shape[r - 1] = O;
     shape[r] = I2;
     ir_value *wt = lb_transpose(cx, w, perm);
-    wt = wt ? lower_reshape(cx, wt, 2, flat, "weight2d") : NULL;
+    wt = wt ? lb_reshape(cx, wt, 2, flat, "weight2d") : NULL;
     ir_value *t = wt ? lb_matmul(cx, x1, wt, 0, 0) : NULL;
-    t = t ? lower_reshape(cx, t, r + 1, shape, "per_out") : NULL;
+    t = t ? lb_reshape(cx, t, r + 1, shape, "per_out") : NULL;
     int64_t ax = r - 1, last = r;
     ir_value *x2e = t ? lb_expand(cx, x2, 1, &ax) : NULL;
-    ir_value *p = x2e ? lower_binary(cx, IR_OP_MUL, t, x2e, "prod") : NULL;
+    ir_value *p = x2e ? lb_binary(cx, IR_OP_MUL, t, x2e, "prod") : NULL;
     ir_value *y = p ? lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &last, 0) : NULL;
-    if (y && b) y = lower_binary(cx, IR_OP_ADD, y, b, NULL);
+    if (y && b) y = lb_binary(cx, IR_OP_ADD, y, b, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
 
@@ -330,17 +330,17 @@ int lower_grouped_mm(lower_ctx *cx, const ts_node *n) {
     /* group of row s: how many offsets are <= s, clamped to E - 1 */
     int64_t col[2] = {S, 1}, ax1 = 1, one_sn[3] = {1, 1, N};
     ir_value *rows = all ? iota(cx, 2, col, S, "rows") : NULL;
-    ir_value *ge = rows ? lower_binary(cx, IR_OP_GREATER_EQUAL, rows, offs, "past") : NULL;
-    ir_value *gi = ge ? lower_cast(cx, ge, IR_INT32, "past_i") : NULL;
+    ir_value *ge = rows ? lb_binary(cx, IR_OP_GREATER_EQUAL, rows, offs, "past") : NULL;
+    ir_value *gi = ge ? lb_cast(cx, ge, IR_INT32, "past_i") : NULL;
     ir_value *g = gi ? lb_reduce(cx, IR_OP_REDUCE_SUM, gi, 1, &ax1, 0) : NULL;
     g = g ? lb_scalar_op(cx, IR_OP_MINIMUM, g, (double)(E - 1)) : NULL;
     int64_t g3[3] = {1, S, 1};
-    ir_value *gs = g ? lower_reshape(cx, g, 3, g3, "group") : NULL;
+    ir_value *gs = g ? lb_reshape(cx, g, 3, g3, "group") : NULL;
     ir_value *gt = gs ? lb_tile(cx, gs, one_sn) : NULL;
-    ir_op *op = gt ? lower_op(cx, IR_OP_GATHER_ALONG_AXIS, "rows") : NULL;
-    if (!op || ir_op_set_input(op, "x", all) || ir_op_set_input(op, "indices", gt) || lower_param_i32(cx, op, "axis", 0))
+    ir_op *op = gt ? lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "rows") : NULL;
+    if (!op || ir_op_set_input(op, "x", all) || ir_op_set_input(op, "indices", gt) || lb_param_i32(cx, op, "axis", 0))
         return -1;
-    ir_value *picked = lower_finish(cx, op);
+    ir_value *picked = lb_finish(cx, op);
     int64_t ax0 = 0;
     return lower_out_tensor(cx, n, 0, picked ? lb_squeeze(cx, picked, 1, &ax0) : NULL);
 }
@@ -361,40 +361,40 @@ int lower_histc(lower_ctx *cx, const ts_node *n) {
     if (lb_static(cx, x, "histc's input")) return -1;
     ir_dtype dt = x->type.dtype;
     int64_t all = -1, ax0 = 0;
-    ir_value *f = lower_reshape(cx, x, 1, &all, "flat");
-    if (!f || (dt != IR_FP32 && !(f = lower_cast(cx, f, IR_FP32, "flat32")))) return -1;
+    ir_value *f = lb_reshape(cx, x, 1, &all, "flat");
+    if (!f || (dt != IR_FP32 && !(f = lb_cast(cx, f, IR_FP32, "flat32")))) return -1;
     ir_value *vlo, *vhi;
     if (lo == hi) { /* the data's range (widened by one when it is a single value, as torch does) */
         vlo = lb_reduce(cx, IR_OP_REDUCE_MIN, f, 1, &ax0, 0);
         vhi = vlo ? lb_reduce(cx, IR_OP_REDUCE_MAX, f, 1, &ax0, 0) : NULL;
-        ir_value *same = vhi ? lower_binary(cx, IR_OP_EQUAL, vlo, vhi, "same") : NULL;
-        ir_value *sf = same ? lower_cast(cx, same, IR_FP32, "same_f") : NULL;
-        vlo = sf ? lower_binary(cx, IR_OP_SUB, vlo, sf, "lo") : NULL;
-        vhi = vlo ? lower_binary(cx, IR_OP_ADD, vhi, sf, "hi") : NULL;
+        ir_value *same = vhi ? lb_binary(cx, IR_OP_EQUAL, vlo, vhi, "same") : NULL;
+        ir_value *sf = same ? lb_cast(cx, same, IR_FP32, "same_f") : NULL;
+        vlo = sf ? lb_binary(cx, IR_OP_SUB, vlo, sf, "lo") : NULL;
+        vhi = vlo ? lb_binary(cx, IR_OP_ADD, vhi, sf, "hi") : NULL;
     } else {
-        vlo = lower_const_scalar(cx, lo, IR_FP32, "lo");
-        vhi = vlo ? lower_const_scalar(cx, hi, IR_FP32, "hi") : NULL;
+        vlo = lb_const_scalar(cx, lo, IR_FP32, "lo");
+        vhi = vlo ? lb_const_scalar(cx, hi, IR_FP32, "hi") : NULL;
     }
     if (!vhi) return -1;
     /* bin = floor((x - lo) * bins / (hi - lo)), the top edge in the last bin */
-    ir_value *span = lower_binary(cx, IR_OP_SUB, vhi, vlo, "span");
-    ir_value *rel = span ? lower_binary(cx, IR_OP_SUB, f, vlo, "rel") : NULL;
+    ir_value *span = lb_binary(cx, IR_OP_SUB, vhi, vlo, "span");
+    ir_value *rel = span ? lb_binary(cx, IR_OP_SUB, f, vlo, "rel") : NULL;
     rel = rel ? lb_scalar_op(cx, IR_OP_MUL, rel, (double)bins) : NULL;
-    ir_value *pos = rel ? lower_binary(cx, IR_OP_REAL_DIV, rel, span, "pos") : NULL;
-    ir_value *b = pos ? lower_unary(cx, IR_OP_FLOOR, pos, "bin_f") : NULL;
+    ir_value *pos = rel ? lb_binary(cx, IR_OP_REAL_DIV, rel, span, "pos") : NULL;
+    ir_value *b = pos ? lb_unary(cx, IR_OP_FLOOR, pos, "bin_f") : NULL;
     b = b ? lb_scalar_op(cx, IR_OP_MINIMUM, b, (double)(bins - 1)) : NULL;
-    ir_value *bi = b ? lower_cast(cx, b, IR_INT32, "bin") : NULL;
-    ir_value *in_lo = bi ? lower_binary(cx, IR_OP_GREATER_EQUAL, f, vlo, "in_lo") : NULL;
-    ir_value *in_hi = in_lo ? lower_binary(cx, IR_OP_LESS_EQUAL, f, vhi, "in_hi") : NULL;
-    ir_value *valid = in_hi ? lower_binary(cx, IR_OP_LOGICAL_AND, in_lo, in_hi, "valid") : NULL;
+    ir_value *bi = b ? lb_cast(cx, b, IR_INT32, "bin") : NULL;
+    ir_value *in_lo = bi ? lb_binary(cx, IR_OP_GREATER_EQUAL, f, vlo, "in_lo") : NULL;
+    ir_value *in_hi = in_lo ? lb_binary(cx, IR_OP_LESS_EQUAL, f, vhi, "in_hi") : NULL;
+    ir_value *valid = in_hi ? lb_binary(cx, IR_OP_LOGICAL_AND, in_lo, in_hi, "valid") : NULL;
     int64_t ax1 = 1, row[2] = {1, bins};
     ir_value *bc = valid ? lb_expand(cx, bi, 1, &ax1) : NULL; /* [M, 1] */
     ir_value *vc = bc ? lb_expand(cx, valid, 1, &ax1) : NULL;
     ir_value *ids = vc ? iota(cx, 2, row, bins, "bins") : NULL;
-    ir_value *hit = ids ? lower_binary(cx, IR_OP_EQUAL, bc, ids, "hit") : NULL;
-    hit = hit ? lower_binary(cx, IR_OP_LOGICAL_AND, hit, vc, "counted") : NULL;
-    ir_value *hf = hit ? lower_cast(cx, hit, IR_FP32, "hit_f") : NULL;
+    ir_value *hit = ids ? lb_binary(cx, IR_OP_EQUAL, bc, ids, "hit") : NULL;
+    hit = hit ? lb_binary(cx, IR_OP_LOGICAL_AND, hit, vc, "counted") : NULL;
+    ir_value *hf = hit ? lb_cast(cx, hit, IR_FP32, "hit_f") : NULL;
     ir_value *cnt = hf ? lb_reduce(cx, IR_OP_REDUCE_SUM, hf, 1, &ax0, 0) : NULL;
-    if (cnt && dt != IR_FP32) cnt = lower_cast(cx, cnt, dt, NULL);
+    if (cnt && dt != IR_FP32) cnt = lb_cast(cx, cnt, dt, NULL);
     return lower_out_tensor(cx, n, 0, cnt);
 }

@@ -28,10 +28,10 @@ int lower_constant_chunk(lower_ctx *cx, const ts_node *n) {
     if (cnt != n->nout) /* torch raises for fewer; a node with fewer outputs than pieces is malformed */
         return lower_fail(cx, "a dim of size %lld makes %d chunks of %lld, the node has %d outputs", (long long)size, cnt,
                           (long long)piece, n->nout);
-    if (cnt == 1) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL));
-    ir_op *op = lower_op(cx, IR_OP_SPLIT, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "split_sizes", cnt, sizes) ||
-        lower_param_i32(cx, op, "axis", a) || !lower_finish(cx, op))
+    if (cnt == 1) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_IDENTITY, x, NULL));
+    ir_op *op = lb_op(cx, IR_OP_SPLIT, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "split_sizes", cnt, sizes) ||
+        lb_param_i32(cx, op, "axis", a) || !lb_finish(cx, op))
         return -1;
     for (int i = 0; i < cnt; i++)
         if (lower_out_tensor(cx, n, i, op->out[i])) return -1;
@@ -72,10 +72,10 @@ int lower_reshape_from_tensor(lower_ctx *cx, const ts_node *n) {
     if (s->konst) {
         int64_t v[IR_MAX_RANK];
         for (int64_t i = 0; i < len; i++) v[i] = ir_const_get_i64(s->konst, i);
-        return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, (int)len, v, NULL));
+        return lower_out_tensor(cx, n, 0, lb_reshape(cx, x, (int)len, v, NULL));
     }
-    if (s->type.dtype != IR_INT32 && !(s = lower_cast(cx, s, IR_INT32, "shape"))) return -1;
-    ir_op *op = lower_op(cx, IR_OP_RESHAPE, NULL);
+    if (s->type.dtype != IR_INT32 && !(s = lb_cast(cx, s, IR_INT32, "shape"))) return -1;
+    ir_op *op = lb_op(cx, IR_OP_RESHAPE, NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }

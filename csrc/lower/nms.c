@@ -30,7 +30,7 @@ int lower_nms(lower_ctx *cx, const ts_node *n) {
     if (boxes->type.rank != 2 || boxes->type.dims[1] != 4) return lower_fail(cx, "boxes must have shape [N, 4]");
     if (scores->type.rank != 1) return lower_fail(cx, "scores must have shape [N]");
     if (!ir_dtype_is_float(scores->type.dtype)) return lower_fail(cx, "scores must be floats");
-    if (scores->type.dtype != dt && !(scores = lower_cast(cx, scores, dt, "scores"))) return -1;
+    if (scores->type.dtype != dt && !(scores = lb_cast(cx, scores, dt, "scores"))) return -1;
     const char *opset = cx->o->opset ? cx->o->opset : "CoreML5";
     int ios17 = strncmp(opset, "CoreML", 6) == 0 && atoi(opset + 6) >= 7;
     int64_t N = boxes->type.dims[0];
@@ -44,9 +44,9 @@ int lower_nms(lower_ctx *cx, const ts_node *n) {
     ir_value *c[4];
     int64_t ones[4] = {1, 1, 1, 1};
     if (lb_split(cx, boxes, 1, 4, ones, c)) return -1;
-    ir_value *w = lower_binary(cx, IR_OP_SUB, c[2], c[0], "w"), *h = lower_binary(cx, IR_OP_SUB, c[3], c[1], "h");
-    ir_value *cxv = w ? lower_binary(cx, IR_OP_ADD, c[0], lb_scalar_op(cx, IR_OP_MUL, w, 0.5), "cx") : NULL;
-    ir_value *cyv = h ? lower_binary(cx, IR_OP_ADD, c[1], lb_scalar_op(cx, IR_OP_MUL, h, 0.5), "cy") : NULL;
+    ir_value *w = lb_binary(cx, IR_OP_SUB, c[2], c[0], "w"), *h = lb_binary(cx, IR_OP_SUB, c[3], c[1], "h");
+    ir_value *cxv = w ? lb_binary(cx, IR_OP_ADD, c[0], lb_scalar_op(cx, IR_OP_MUL, w, 0.5), "cx") : NULL;
+    ir_value *cyv = h ? lb_binary(cx, IR_OP_ADD, c[1], lb_scalar_op(cx, IR_OP_MUL, h, 0.5), "cy") : NULL;
     ir_value *parts[4] = {cxv, cyv, w, h};
     ir_value *cs = cxv && cyv ? lb_concat(cx, 4, parts, 1) : NULL; /* [N, 4] */
     int64_t a0 = 0, a01[2] = {0, ios17 ? 1 : 2};
@@ -54,27 +54,27 @@ int lower_nms(lower_ctx *cx, const ts_node *n) {
     ir_value *s3 = lb_expand(cx, scores, 2, a01);          /* [1, N, 1] / [1, 1, N] */
     if (!b3 || !s3) return -1;
     if (ios17 && !(b3 = lb_transpose(cx, b3, (int64_t[]){0, 2, 1}))) return -1;
-    ir_op *op = lower_op(cx, IR_OP_NON_MAXIMUM_SUPPRESSION, "nms");
+    ir_op *op = lb_op(cx, IR_OP_NON_MAXIMUM_SUPPRESSION, "nms");
     if (!op || ir_op_set_input(op, "boxes", b3) || ir_op_set_input(op, "scores", s3) ||
-        lower_param_f(cx, op, "iou_threshold", thr, IR_FP32) ||
-        (!ios17 && lower_param_f(cx, op, "score_threshold", -FLT_MAX, IR_FP32)) ||
-        lower_param_i32(cx, op, "max_boxes", (int32_t)maxb) || lower_param_bool(cx, op, "per_class_suppression", 0) ||
-        !lower_finish(cx, op))
+        lb_param_f(cx, op, "iou_threshold", thr, IR_FP32) ||
+        (!ios17 && lb_param_f(cx, op, "score_threshold", -FLT_MAX, IR_FP32)) ||
+        lb_param_i32(cx, op, "max_boxes", (int32_t)maxb) || lb_param_bool(cx, op, "per_class_suppression", 0) ||
+        !lb_finish(cx, op))
         return -1;
     int64_t all = -1;
-    ir_value *idx = lower_reshape(cx, op->out[2], 1, &all, "indices"); /* [M], -1 after the kept ones */
+    ir_value *idx = lb_reshape(cx, op->out[2], 1, &all, "indices"); /* [M], -1 after the kept ones */
     ir_value *count;
     if (ios17) {
-        ir_value *valid = idx ? lower_binary(cx, IR_OP_GREATER, idx, lower_const_scalar(cx, -1, IR_INT32, "neg1"), "valid") : NULL;
-        ir_value *vi = valid ? lower_cast(cx, valid, IR_INT32, "valid_i") : NULL;
+        ir_value *valid = idx ? lb_binary(cx, IR_OP_GREATER, idx, lb_const_scalar(cx, -1, IR_INT32, "neg1"), "valid") : NULL;
+        ir_value *vi = valid ? lb_cast(cx, valid, IR_INT32, "valid_i") : NULL;
         count = vi ? lb_reduce(cx, IR_OP_REDUCE_SUM, vi, 1, &a0, 0) : NULL;
     } else {
-        count = lower_reshape(cx, op->out[3], 0, NULL, "count");
+        count = lb_reshape(cx, op->out[3], 0, NULL, "count");
     }
-    ir_op *r = count ? lower_op(cx, IR_OP_RANGE_1D, "kept") : NULL;
-    if (!r || ir_op_set_input(r, "start", lower_const_scalar(cx, 0, IR_INT32, "start")) || ir_op_set_input(r, "end", count) ||
-        ir_op_set_input(r, "step", lower_const_scalar(cx, 1, IR_INT32, "step")))
+    ir_op *r = count ? lb_op(cx, IR_OP_RANGE_1D, "kept") : NULL;
+    if (!r || ir_op_set_input(r, "start", lb_const_scalar(cx, 0, IR_INT32, "start")) || ir_op_set_input(r, "end", count) ||
+        ir_op_set_input(r, "step", lb_const_scalar(cx, 1, IR_INT32, "step")))
         return -1;
-    ir_value *pos = lower_finish(cx, r);
+    ir_value *pos = lb_finish(cx, r);
     return lower_out_tensor(cx, n, 0, pos ? lb_gather(cx, idx, pos, 0) : NULL);
 }

@@ -11,11 +11,11 @@
 static int moments(lower_ctx *cx, ir_value *x, int nax, const int64_t *axes, double eps, ir_value **mean,
                    ir_value **d, ir_value **rstd) {
     *mean = lb_reduce(cx, IR_OP_REDUCE_MEAN, x, nax, axes, 1);
-    *d = *mean ? lower_binary(cx, IR_OP_SUB, x, *mean, "centered") : NULL;
-    ir_value *sq = *d ? lower_binary(cx, IR_OP_MUL, *d, *d, "sq") : NULL;
+    *d = *mean ? lb_binary(cx, IR_OP_SUB, x, *mean, "centered") : NULL;
+    ir_value *sq = *d ? lb_binary(cx, IR_OP_MUL, *d, *d, "sq") : NULL;
     ir_value *var = lb_reduce(cx, IR_OP_REDUCE_MEAN, sq, nax, axes, 1);
     ir_value *ve = var ? lb_scalar_op(cx, IR_OP_ADD, var, eps) : NULL;
-    *rstd = ve ? lower_unary(cx, IR_OP_RSQRT, ve, "rstd") : NULL;
+    *rstd = ve ? lb_unary(cx, IR_OP_RSQRT, ve, "rstd") : NULL;
     return *rstd ? 0 : -1;
 }
 
@@ -40,12 +40,12 @@ static ir_value *channel_scale_shift(lower_ctx *cx, ir_value *y, ir_value *g, ir
     shape[0] = -1;
     for (int i = 1; i < r - 1; i++) shape[i] = 1;
     if (g && y) {
-        ir_value *gg = r > 2 ? lower_reshape(cx, g, r - 1, shape, "gamma") : g;
-        y = gg ? lower_binary(cx, IR_OP_MUL, y, gg, "scaled") : NULL;
+        ir_value *gg = r > 2 ? lb_reshape(cx, g, r - 1, shape, "gamma") : g;
+        y = gg ? lb_binary(cx, IR_OP_MUL, y, gg, "scaled") : NULL;
     }
     if (b && y) {
-        ir_value *bb = r > 2 ? lower_reshape(cx, b, r - 1, shape, "beta") : b;
-        y = bb ? lower_binary(cx, IR_OP_ADD, y, bb, "shifted") : NULL;
+        ir_value *bb = r > 2 ? lb_reshape(cx, b, r - 1, shape, "beta") : b;
+        y = bb ? lb_binary(cx, IR_OP_ADD, y, bb, "shifted") : NULL;
     }
     return y;
 }
@@ -70,12 +70,12 @@ int lower_rms_norm(lower_ctx *cx, const ts_node *n) {
         axes[i] = r - k + i;
     }
     if (opt_tensor(cx, n, 2, x->type.dtype, &w)) return -1;
-    ir_value *sq = lower_binary(cx, IR_OP_MUL, x, x, "sq");
+    ir_value *sq = lb_binary(cx, IR_OP_MUL, x, x, "sq");
     ir_value *ms = lb_reduce(cx, IR_OP_REDUCE_MEAN, sq, k, axes, 1);
     ir_value *me = ms ? lb_scalar_op(cx, IR_OP_ADD, ms, eps) : NULL;
-    ir_value *rs = me ? lower_unary(cx, IR_OP_RSQRT, me, "rrms") : NULL;
-    ir_value *y = rs ? lower_binary(cx, IR_OP_MUL, x, rs, w ? "normed" : NULL) : NULL;
-    if (y && w) y = lower_binary(cx, IR_OP_MUL, y, w, NULL);
+    ir_value *rs = me ? lb_unary(cx, IR_OP_RSQRT, me, "rrms") : NULL;
+    ir_value *y = rs ? lb_binary(cx, IR_OP_MUL, x, rs, w ? "normed" : NULL) : NULL;
+    if (y && w) y = lb_binary(cx, IR_OP_MUL, y, w, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
 
@@ -92,10 +92,10 @@ int lower_native_layer_norm(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < k; i++) axes[i] = r - k + i;
     ir_dtype dt = x->type.dtype;
     if (opt_tensor(cx, n, 2, dt, &g) || opt_tensor(cx, n, 3, dt, &b)) return -1;
-    ir_op *op = lower_op(cx, IR_OP_LAYER_NORM, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", k, axes) ||
+    ir_op *op = lb_op(cx, IR_OP_LAYER_NORM, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", k, axes) ||
         (g && ir_op_set_input(op, "gamma", g)) || (b && ir_op_set_input(op, "beta", b)) ||
-        lower_param_f(cx, op, "epsilon", eps, dt) || lower_out_tensor(cx, n, 0, lower_finish(cx, op)))
+        lb_param_f(cx, op, "epsilon", eps, dt) || lower_out_tensor(cx, n, 0, lb_finish(cx, op)))
         return -1;
     if (lb_used(cx, n, 1) || lb_used(cx, n, 2)) {
         ir_value *mean, *d, *rstd;
@@ -124,15 +124,15 @@ int lower_native_group_norm(lower_ctx *cx, const ts_node *n) {
         if ((back[i] = x->type.dims[i]) < 0) return lower_fail(cx, "native_group_norm needs static spatial dims");
     back[0] = N;
     back[1] = C;
-    ir_value *xg = lower_reshape(cx, x, 3, gs, "grouped"), *mean, *d, *rstd;
+    ir_value *xg = lb_reshape(cx, x, 3, gs, "grouped"), *mean, *d, *rstd;
     if (!xg || moments(cx, xg, 1, &ax, eps, &mean, &d, &rstd)) return -1;
-    ir_value *y = lower_binary(cx, IR_OP_MUL, d, rstd, "normed");
-    y = y ? lower_reshape(cx, y, r, back, "ungrouped") : NULL;
+    ir_value *y = lb_binary(cx, IR_OP_MUL, d, rstd, "normed");
+    y = y ? lb_reshape(cx, y, r, back, "ungrouped") : NULL;
     y = y ? channel_scale_shift(cx, y, g, b) : NULL;
     if (lower_out_tensor(cx, n, 0, y)) return -1;
     int64_t ng[2] = {N, G};
-    if (lb_used(cx, n, 1) && lower_out_tensor(cx, n, 1, lower_reshape(cx, mean, 2, ng, "mean"))) return -1;
-    if (lb_used(cx, n, 2) && lower_out_tensor(cx, n, 2, lower_reshape(cx, rstd, 2, ng, "rstd"))) return -1;
+    if (lb_used(cx, n, 1) && lower_out_tensor(cx, n, 1, lb_reshape(cx, mean, 2, ng, "mean"))) return -1;
+    if (lb_used(cx, n, 2) && lower_out_tensor(cx, n, 2, lb_reshape(cx, rstd, 2, ng, "rstd"))) return -1;
     return unused_none(cx, n, 1);
 }
 
@@ -140,7 +140,7 @@ int lower_native_group_norm(lower_ctx *cx, const ts_node *n) {
  * biased variance, then g, b ([C], either may be NULL). The normalization is one layer_norm over x with its
  * channel axis moved first (it keeps fp16 data from overflowing in the squares); mean / rstd (kept dims), when
  * asked for (non-NULL), are computed apart. */
-ir_value *lower_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
+ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
                                ir_value **rstd) {
     int r = x->type.rank, nax = 0;
     int64_t axes[IR_MAX_RANK], perm[IR_MAX_RANK];
@@ -153,11 +153,11 @@ ir_value *lower_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value
         if (moments(cx, x, nax, axes, eps, mean, &d, rstd)) return NULL;
     }
     ir_value *xt = lb_transpose(cx, x, perm), *y = NULL;
-    ir_op *op = xt ? lower_op(cx, IR_OP_LAYER_NORM, "normed") : NULL;
+    ir_op *op = xt ? lb_op(cx, IR_OP_LAYER_NORM, "normed") : NULL;
     for (int i = 1; i < r; i++) axes[i - 1] = i;
-    if (op && !ir_op_set_input(op, "x", xt) && !lower_param_i32v(cx, op, "axes", r - 1, axes) &&
-        !lower_param_f(cx, op, "epsilon", eps, x->type.dtype))
-        y = lb_transpose(cx, lower_finish(cx, op), perm);
+    if (op && !ir_op_set_input(op, "x", xt) && !lb_param_i32v(cx, op, "axes", r - 1, axes) &&
+        !lb_param_f(cx, op, "epsilon", eps, x->type.dtype))
+        y = lb_transpose(cx, lb_finish(cx, op), perm);
     return y ? channel_scale_shift(cx, y, g, b) : NULL;
 }
 
@@ -185,10 +185,10 @@ int lower_native_batch_norm(lower_ctx *cx, const ts_node *n) {
         int64_t c1[1] = {-1};
         ir_value *mean = NULL, *rstd = NULL;
         int stats = lb_used(cx, n, 1) || lb_used(cx, n, 2);
-        if (lower_out_tensor(cx, n, 0, lower_bn_batch_stats(cx, x, g, b, eps, stats ? &mean : NULL, stats ? &rstd : NULL)))
+        if (lower_out_tensor(cx, n, 0, lb_bn_batch_stats(cx, x, g, b, eps, stats ? &mean : NULL, stats ? &rstd : NULL)))
             return -1;
-        if (lb_used(cx, n, 1) && lower_out_tensor(cx, n, 1, lower_reshape(cx, mean, 1, c1, "save_mean"))) return -1;
-        if (lb_used(cx, n, 2) && lower_out_tensor(cx, n, 2, lower_reshape(cx, rstd, 1, c1, "save_invstd"))) return -1;
+        if (lb_used(cx, n, 1) && lower_out_tensor(cx, n, 1, lb_reshape(cx, mean, 1, c1, "save_mean"))) return -1;
+        if (lb_used(cx, n, 2) && lower_out_tensor(cx, n, 2, lb_reshape(cx, rstd, 1, c1, "save_invstd"))) return -1;
         return unused_none(cx, n, 1);
     }
     if (lb_used(cx, n, 1) || lb_used(cx, n, 2))
@@ -198,12 +198,12 @@ int lower_native_batch_norm(lower_ctx *cx, const ts_node *n) {
     if (!var) return -1;
     int64_t ax = 2;
     if (r == 2 && !(x = lb_expand(cx, x, 1, &ax))) return -1;
-    ir_op *op = lower_op(cx, IR_OP_BATCH_NORM, r == 2 ? "bn" : NULL);
+    ir_op *op = lb_op(cx, IR_OP_BATCH_NORM, r == 2 ? "bn" : NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "mean", mean) ||
         ir_op_set_input(op, "variance", var) || (g && ir_op_set_input(op, "gamma", g)) ||
-        (b && ir_op_set_input(op, "beta", b)) || lower_param_f(cx, op, "epsilon", eps, dt))
+        (b && ir_op_set_input(op, "beta", b)) || lb_param_f(cx, op, "epsilon", eps, dt))
         return -1;
-    ir_value *y = lower_finish(cx, op);
+    ir_value *y = lb_finish(cx, op);
     if (y && r == 2) y = lb_squeeze(cx, y, 1, &ax);
     return lower_out_tensor(cx, n, 0, y) ? -1 : unused_none(cx, n, 1);
 }
@@ -219,13 +219,13 @@ int lower_weight_norm(lower_ctx *cx, const ts_node *n) {
     if (dim < -1 || dim >= r) return lower_fail(cx, "dim %lld is out of range for rank %d", (long long)dim, r);
     for (int i = 0; i < r; i++)
         if (i != dim) axes[nax++] = i;
-    ir_value *sq = lower_binary(cx, IR_OP_MUL, v, v, "sq");
-    ir_value *nrm = lower_unary(cx, IR_OP_SQRT, lb_reduce(cx, IR_OP_REDUCE_SUM, sq, nax, axes, 1), "norm");
-    ir_value *s = nrm ? lower_binary(cx, IR_OP_REAL_DIV, g, nrm, "gain") : NULL;
-    if (!s || lower_out_tensor(cx, n, 0, lower_binary(cx, IR_OP_MUL, v, s, NULL))) return -1;
+    ir_value *sq = lb_binary(cx, IR_OP_MUL, v, v, "sq");
+    ir_value *nrm = lb_unary(cx, IR_OP_SQRT, lb_reduce(cx, IR_OP_REDUCE_SUM, sq, nax, axes, 1), "norm");
+    ir_value *s = nrm ? lb_binary(cx, IR_OP_REAL_DIV, g, nrm, "gain") : NULL;
+    if (!s || lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_MUL, v, s, NULL))) return -1;
     if (n->nout > 1 && lb_used(cx, n, 1)) {
         if (!ir_type_is_static(&g->type)) return lower_fail(cx, "weight norm's norms output needs g of a static shape");
-        return lower_out_tensor(cx, n, 1, lower_reshape(cx, nrm, g->type.rank, g->type.dims, "norms"));
+        return lower_out_tensor(cx, n, 1, lb_reshape(cx, nrm, g->type.rank, g->type.dims, "norms"));
     }
     return unused_none(cx, n, 1);
 }

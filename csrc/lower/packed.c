@@ -27,9 +27,9 @@ int lower_packed_parts(lower_ctx *cx, ir_value *data, ir_value **padded, ir_valu
 }
 
 ir_value *lower_packed_data(lower_ctx *cx, ir_value *padded, ir_value *nz) {
-    ir_op *op = padded && nz ? lower_op(cx, IR_OP_GATHER_ND, "packed") : NULL;
+    ir_op *op = padded && nz ? lb_op(cx, IR_OP_GATHER_ND, "packed") : NULL;
     if (!op || ir_op_set_input(op, "x", padded) || ir_op_set_input(op, "indices", nz)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* x[0:end] along axis 0 for an int32 scalar `end` known at run time. */
@@ -38,14 +38,14 @@ static ir_value *head_dyn(lower_ctx *cx, ir_value *x, ir_value *end) {
     int64_t zeros[IR_MAX_RANK] = {0}, one = 1;
     int em[IR_MAX_RANK];
     for (int i = 0; i < r; i++) em[i] = i != 0;
-    ir_value *e1 = lower_reshape(cx, end, 1, &one, "end");
-    ir_value *parts[2] = {e1, r > 1 ? lower_const_i32v(cx, r - 1, zeros, "end_rest") : NULL};
+    ir_value *e1 = lb_reshape(cx, end, 1, &one, "end");
+    ir_value *parts[2] = {e1, r > 1 ? lb_const_i32v(cx, r - 1, zeros, "end_rest") : NULL};
     ir_value *ev = e1 && (r == 1 || parts[1]) ? lb_concat(cx, r > 1 ? 2 : 1, parts, 0) : NULL;
-    ir_op *op = ev ? lower_op(cx, IR_OP_SLICE_BY_INDEX, "head") : NULL;
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "begin", r, zeros) || ir_op_set_input(op, "end", ev) ||
-        lower_param_boolv(cx, op, "end_mask", r, em))
+    ir_op *op = ev ? lb_op(cx, IR_OP_SLICE_BY_INDEX, "head") : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "begin", r, zeros) || ir_op_set_input(op, "end", ev) ||
+        lb_param_boolv(cx, op, "end_mask", r, em))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* _pack_padded_sequence(input, lengths, batch_first) -> (data, batch_sizes) */
@@ -68,16 +68,16 @@ int lower_pack_padded(lower_ctx *cx, const ts_node *n) {
                 return lower_fail(cx, "lengths must be sorted in decreasing order (or use enforce_sorted=False)");
         }
     }
-    ir_value *L = len->type.dtype == IR_INT32 ? len : lower_cast(cx, len, IR_INT32, "lengths");
+    ir_value *L = len->type.dtype == IR_INT32 ? len : lb_cast(cx, len, IR_INT32, "lengths");
     float *steps = pc_alloc(cx->p->arena, sizeof(float) * (size_t)T);
     if (!steps) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int64_t t = 0; t < T; t++) steps[t] = (float)t;
     int64_t tshape[2] = {T, 1}, ax0 = 0;
     ir_value *tv = lb_const(cx, IR_INT32, 2, tshape, steps, "steps");
-    ir_value *mask = tv && L ? lower_binary(cx, IR_OP_LESS, tv, L, "mask") : NULL; /* [T, B] */
-    ir_op *z = mask ? lower_op(cx, IR_OP_NON_ZERO, "rows") : NULL;
+    ir_value *mask = tv && L ? lb_binary(cx, IR_OP_LESS, tv, L, "mask") : NULL; /* [T, B] */
+    ir_op *z = mask ? lb_op(cx, IR_OP_NON_ZERO, "rows") : NULL;
     if (!z || ir_op_set_input(z, "x", mask)) return -1;
-    ir_value *nz = lower_finish(cx, z);
+    ir_value *nz = lb_finish(cx, z);
     if (lower_out_tensor(cx, n, 0, lower_packed_data(cx, xt, nz))) return -1;
     ir_value *bs;
     if (len->konst) {
@@ -90,7 +90,7 @@ int lower_pack_padded(lower_ctx *cx, const ts_node *n) {
         }
         bs = lb_const(cx, IR_INT32, 1, &maxl, v, "batch_sizes");
     } else {
-        ir_value *mi = lower_cast(cx, mask, IR_INT32, "mask_i");
+        ir_value *mi = lb_cast(cx, mask, IR_INT32, "mask_i");
         int64_t ax1 = 1;
         ir_value *all = mi ? lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax1, 0) : NULL; /* [T] */
         ir_value *mx = lb_reduce(cx, IR_OP_REDUCE_MAX, L, 1, &ax0, 0);
@@ -115,10 +115,10 @@ int lower_pad_packed(lower_ctx *cx, const ts_node *n) {
     int64_t axes[IR_MAX_RANK];
     for (int i = 2; i < r; i++) axes[i - 2] = i;
     ir_value *me = r > 2 ? lb_expand(cx, mask, r - 2, axes) : mask;
-    ir_value *pv = lower_const_scalar(cx, pad, xt->type.dtype, "padding");
-    ir_op *s = me && pv ? lower_op(cx, IR_OP_SELECT, "padded") : NULL;
+    ir_value *pv = lb_const_scalar(cx, pad, xt->type.dtype, "padding");
+    ir_op *s = me && pv ? lb_op(cx, IR_OP_SELECT, "padded") : NULL;
     if (!s || ir_op_set_input(s, "cond", me) || ir_op_set_input(s, "a", xt) || ir_op_set_input(s, "b", pv)) return -1;
-    ir_value *y = lower_finish(cx, s);
+    ir_value *y = lb_finish(cx, s);
     if (!y) return -1;
     if (tl->kind == LV_INT && !tl->dyn) {
         if (tl->i < 1) return lower_fail(cx, "total_length %lld", (long long)tl->i);
@@ -128,11 +128,11 @@ int lower_pad_packed(lower_ctx *cx, const ts_node *n) {
             int64_t d[IR_MAX_RANK];
             for (int i = 0; i < r; i++) d[i] = xt->type.dims[i];
             d[0] = tl->i - T;
-            ir_op *op = lower_op(cx, IR_OP_FILL, "extra");
-            if (!op || ir_op_set_input(op, "shape", lower_const_i32v(cx, r, d, "extra_shape")) ||
-                lower_param_f(cx, op, "value", pad, xt->type.dtype))
+            ir_op *op = lb_op(cx, IR_OP_FILL, "extra");
+            if (!op || ir_op_set_input(op, "shape", lb_const_i32v(cx, r, d, "extra_shape")) ||
+                lb_param_f(cx, op, "value", pad, xt->type.dtype))
                 return -1;
-            ir_value *parts[2] = {y, lower_finish(cx, op)};
+            ir_value *parts[2] = {y, lb_finish(cx, op)};
             y = lb_concat(cx, 2, parts, 0);
         }
     } else if (tl->kind == LV_INT) {
@@ -143,6 +143,6 @@ int lower_pad_packed(lower_ctx *cx, const ts_node *n) {
     if (y && bf) y = lb_swap(cx, y, 0, 1);
     if (lower_out_tensor(cx, n, 0, y)) return -1;
     int64_t ax0 = 0;
-    ir_value *mi = lower_cast(cx, mask, IR_INT32, "mask_i");
+    ir_value *mi = lb_cast(cx, mask, IR_INT32, "mask_i");
     return lower_out_tensor(cx, n, 1, mi ? lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax0, 0) : NULL);
 }

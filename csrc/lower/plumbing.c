@@ -1,6 +1,6 @@
 /* plumbing.c: constants, lists and tuples, scalar conversions, identity-like ops,
  * aten::to. (Control flow is in control.c.) */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 #include <string.h>
 
@@ -152,9 +152,9 @@ int lower_not(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     if (!l) return -1;
     if (l->dyn || l->kind == LV_TENSOR) {
-        ir_value *v = lower_as_tensor(cx, l, IR_BOOL);
+        ir_value *v = lb_as_tensor(cx, l, IR_BOOL);
         lv *r = v ? lv_new(cx, LV_BOOL) : NULL;
-        if (!r || !(r->v = lower_unary(cx, IR_OP_LOGICAL_NOT, v, NULL))) return -1;
+        if (!r || !(r->v = lb_unary(cx, IR_OP_LOGICAL_NOT, v, NULL))) return -1;
         r->dyn = 1;
         return lower_out(cx, n, 0, r);
     }
@@ -185,10 +185,10 @@ int lower_scalar_minmax(lower_ctx *cx, const ts_node *n) {
     }
     if (any_dyn) { /* numbers known at run time (sizes of a run-time shape): maximum / minimum of rank-0 tensors */
         ir_dtype dt = any_float ? IR_FP32 : IR_INT32;
-        ir_value *acc = lower_as_tensor(cx, it[0], dt);
+        ir_value *acc = lb_as_tensor(cx, it[0], dt);
         for (int i = 1; i < cnt && acc; i++) {
-            ir_value *v = lower_as_tensor(cx, it[i], dt);
-            acc = v ? lower_binary(cx, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, acc, v, NULL) : NULL;
+            ir_value *v = lb_as_tensor(cx, it[i], dt);
+            acc = v ? lb_binary(cx, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, acc, v, NULL) : NULL;
         }
         lv *r = acc ? lv_new(cx, any_float ? LV_FLOAT : LV_INT) : NULL;
         if (!r) return -1;
@@ -222,8 +222,8 @@ int lower_scalar_convert(lower_ctx *cx, const ts_node *n) {
             return lower_out(cx, n, 0, want == LV_FLOAT ? lv_float(cx, d) : want == LV_BOOL ? lv_bool(cx, d != 0) : lv_int(cx, (int64_t)d));
         }
         ir_dtype dt = want == LV_FLOAT ? IR_FP32 : want == LV_BOOL ? IR_BOOL : IR_INT32;
-        if (v->type.rank != 0 && !(v = lower_reshape(cx, v, 0, NULL, "scalar"))) return -1;
-        if (v->type.dtype != dt && !(v = lower_cast(cx, v, dt, "cast"))) return -1;
+        if (v->type.rank != 0 && !(v = lb_reshape(cx, v, 0, NULL, "scalar"))) return -1;
+        if (v->type.dtype != dt && !(v = lb_cast(cx, v, dt, "cast"))) return -1;
         lv *r = lv_new(cx, want);
         if (!r) return -1;
         r->dyn = 1;
@@ -234,7 +234,7 @@ int lower_scalar_convert(lower_ctx *cx, const ts_node *n) {
         return lower_fail(cx, "cannot convert a %s to a number", lv_kind_name(l->kind));
     if (!want || want == l->kind) return lower_out(cx, n, 0, l);
     if (l->dyn) {
-        ir_value *v = lower_cast(cx, l->v, want == LV_FLOAT ? IR_FP32 : want == LV_BOOL ? IR_BOOL : IR_INT32, "cast");
+        ir_value *v = lb_cast(cx, l->v, want == LV_FLOAT ? IR_FP32 : want == LV_BOOL ? IR_BOOL : IR_INT32, "cast");
         lv *r = v ? lv_new(cx, want) : NULL;
         if (!r) return -1;
         r->dyn = 1;
@@ -249,7 +249,7 @@ int lower_scalar_convert(lower_ctx *cx, const ts_node *n) {
 static lv *cast_lv(lower_ctx *cx, lv *l, ir_dtype dt) {
     if (l->kind == LV_TENSOR || l->dyn) {
         if (l->v->type.dtype == dt) return l;
-        ir_value *v = lower_cast(cx, l->v, dt, NULL);
+        ir_value *v = lb_cast(cx, l->v, dt, NULL);
         if (!v) return NULL;
         if (l->kind == LV_TENSOR) return lv_tensor(cx, v);
         lv *r = lv_new(cx, ir_dtype_is_float(dt) ? LV_FLOAT : dt == IR_BOOL ? LV_BOOL : LV_INT);

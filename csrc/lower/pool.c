@@ -27,18 +27,18 @@ static ir_value *batched(lower_ctx *cx, ir_value *x, int sp, int *added) {
         return NULL;
     }
     int64_t ax = 0;
-    ir_op *e = lower_op(cx, IR_OP_EXPAND_DIMS, "batched");
-    if (!e || ir_op_set_input(e, "x", x) || lower_param_i32v(cx, e, "axes", 1, &ax)) return NULL;
+    ir_op *e = lb_op(cx, IR_OP_EXPAND_DIMS, "batched");
+    if (!e || ir_op_set_input(e, "x", x) || lb_param_i32v(cx, e, "axes", 1, &ax)) return NULL;
     *added = 1;
-    return lower_finish(cx, e);
+    return lb_finish(cx, e);
 }
 
 static ir_value *unbatch(lower_ctx *cx, ir_value *y, int added) {
     if (!y || !added) return y;
     int64_t ax = 0;
-    ir_op *s = lower_op(cx, IR_OP_SQUEEZE, NULL);
-    if (!s || ir_op_set_input(s, "x", y) || lower_param_i32v(cx, s, "axes", 1, &ax)) return NULL;
-    return lower_finish(cx, s);
+    ir_op *s = lb_op(cx, IR_OP_SQUEEZE, NULL);
+    if (!s || ir_op_set_input(s, "x", y) || lb_param_i32v(cx, s, "axes", 1, &ax)) return NULL;
+    return lb_finish(cx, s);
 }
 
 /* x, kernel, strides, pads, ceil_mode of a pooling op. torch drops a last ceil_mode window that starts
@@ -72,9 +72,9 @@ static int pool_common(lower_ctx *cx, ir_op *op, ir_value *x, int sp, const int6
         pad[2 * d] = p[d];
         pad[2 * d + 1] = p[d] + (ceil_mode ? 0 : extra[d]);
     }
-    if (ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "kernel_sizes", sp, k) ||
-        lower_param_i32v(cx, op, "strides", sp, s) || lower_param_str(cx, op, "pad_type", "custom") ||
-        lower_param_i32v(cx, op, "pad", 2 * sp, pad) || (sp < 3 && lower_param_bool(cx, op, "ceil_mode", ceil_mode)))
+    if (ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "kernel_sizes", sp, k) ||
+        lb_param_i32v(cx, op, "strides", sp, s) || lb_param_str(cx, op, "pad_type", "custom") ||
+        lb_param_i32v(cx, op, "pad", 2 * sp, pad) || (sp < 3 && lb_param_bool(cx, op, "ceil_mode", ceil_mode)))
         return -1;
     return 0;
 }
@@ -91,9 +91,9 @@ int lower_max_pool(lower_ctx *cx, const ts_node *n) {
     for (int d = 0; d < sp; d++)
         if (dil[d] != 1) return lower_max_pool_indices(cx, n); /* window decomposition (pool_idx.c) */
     if (!(x = batched(cx, x, sp, &added))) return -1;
-    ir_op *op = lower_op(cx, IR_OP_MAX_POOL, added ? "pool" : NULL);
+    ir_op *op = lb_op(cx, IR_OP_MAX_POOL, added ? "pool" : NULL);
     if (!op || pool_common(cx, op, x, sp, k, s, p, ceil_mode, NULL)) return -1;
-    return lower_out_tensor(cx, n, 0, unbatch(cx, lower_finish(cx, op), added));
+    return lower_out_tensor(cx, n, 0, unbatch(cx, lb_finish(cx, op), added));
 }
 
 /* avg_pool{1,2}d(self, kernel_size, stride=[], padding=0, ceil_mode=False, count_include_pad=True,
@@ -117,27 +117,27 @@ int lower_avg_pool(lower_ctx *cx, const ts_node *n) {
     if (divisor && (ceil_mode || (padded && !include_pad)))
         return lower_fail(cx, "divisor_override together with ceil_mode or count_include_pad=False cannot be expressed");
     if (!(x = batched(cx, x, sp, &added))) return -1;
-    ir_op *op = lower_op(cx, IR_OP_AVG_POOL, added || (divisor && divisor != window) ? "pool" : NULL);
+    ir_op *op = lb_op(cx, IR_OP_AVG_POOL, added || (divisor && divisor != window) ? "pool" : NULL);
     int end_padded;
     if (!op || pool_common(cx, op, x, sp, k, s, p, ceil_mode, &end_padded)) return -1;
     if (end_padded && include_pad && padded) /* torch counts the real padding but not the ceil overhang */
         return lower_fail(cx, "3-D average pooling with ceil_mode, padding and count_include_pad cannot be expressed");
-    if (lower_param_bool(cx, op, "exclude_padding_from_average", !include_pad || end_padded)) return -1;
-    ir_value *y = lower_finish(cx, op);
+    if (lb_param_bool(cx, op, "exclude_padding_from_average", !include_pad || end_padded)) return -1;
+    ir_value *y = lb_finish(cx, op);
     if (y && divisor && divisor != window) { /* sum / divisor = mean * window / divisor */
-        ir_value *c = lower_const_scalar(cx, (double)window / (double)divisor, y->type.dtype, "scale");
-        y = c ? lower_binary(cx, IR_OP_MUL, y, c, added ? "scaled" : NULL) : NULL;
+        ir_value *c = lb_const_scalar(cx, (double)window / (double)divisor, y->type.dtype, "scale");
+        y = c ? lb_binary(cx, IR_OP_MUL, y, c, added ? "scaled" : NULL) : NULL;
     }
     return lower_out_tensor(cx, n, 0, unbatch(cx, y, added));
 }
 
 static ir_value *reduce(lower_ctx *cx, ir_opkind kind, ir_value *x, int nax, const int64_t *axes, int keep,
                         const char *suffix) {
-    ir_op *op = lower_op(cx, kind, suffix);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", nax, axes) ||
-        lower_param_bool(cx, op, "keep_dims", keep))
+    ir_op *op = lb_op(cx, kind, suffix);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", nax, axes) ||
+        lb_param_bool(cx, op, "keep_dims", keep))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* One spatial axis of adaptive pooling with uneven windows: torch's window i spans
@@ -205,11 +205,11 @@ int lower_adaptive_pool(lower_ctx *cx, const ts_node *n) {
     int64_t zero[3] = {0, 0, 0};
     if (is_max && n->nout > 1 && lower_out(cx, n, 1, lv_none(cx))) return -1; /* indices: not computed */
     if (!(x = batched(cx, x, sp, &added))) return -1;
-    ir_op *op = lower_op(cx, is_max ? IR_OP_MAX_POOL : IR_OP_AVG_POOL, added ? "pool" : NULL);
+    ir_op *op = lb_op(cx, is_max ? IR_OP_MAX_POOL : IR_OP_AVG_POOL, added ? "pool" : NULL);
     if (!op || pool_common(cx, op, x, sp, k, k, zero, 0, NULL) ||
-        (!is_max && lower_param_bool(cx, op, "exclude_padding_from_average", 0)))
+        (!is_max && lb_param_bool(cx, op, "exclude_padding_from_average", 0)))
         return -1;
-    return lower_out_tensor(cx, n, 0, unbatch(cx, lower_finish(cx, op), added));
+    return lower_out_tensor(cx, n, 0, unbatch(cx, lb_finish(cx, op), added));
 }
 
 /* mean / sum (self, dim?, keepdim=False, dtype=None), or (self, dtype=None) over all dims. */
@@ -240,10 +240,10 @@ int lower_reduce(lower_ctx *cx, const ts_node *n) {
         int64_t code;
         ir_dtype dt;
         if (lower_int_in(cx, n, dt_i, &code) || lower_scalar_type(cx, code, &dt)) return -1;
-        if (dt != x->type.dtype && !(x = lower_cast(cx, x, dt, "dtype"))) return -1;
+        if (dt != x->type.dtype && !(x = lb_cast(cx, x, dt, "dtype"))) return -1;
     }
-    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
-    if (kind == IR_OP_REDUCE_MEAN && !ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "float")))
+    if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
+    if (kind == IR_OP_REDUCE_MEAN && !ir_dtype_is_float(x->type.dtype) && !(x = lb_cast(cx, x, IR_FP32, "float")))
         return -1;
     if (r == 0) return lower_out_tensor(cx, n, 0, x);
     return lower_out_tensor(cx, n, 0, reduce(cx, kind, x, nax, axes, keep, NULL));

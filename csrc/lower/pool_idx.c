@@ -99,7 +99,7 @@ static ir_value *gather_windows(lower_ctx *cx, ir_value *x, int a, const win_axi
         lower_fail(cx, "max pooling with indices needs at most one symbolic dim");
         return NULL;
     }
-    return lower_reshape(cx, g, r + 1, shape, "windows");
+    return lb_reshape(cx, g, r + 1, shape, "windows");
 }
 
 /* Pool x over its last sp axes by the windows; *idx (when idx != NULL) receives the int32 flat index
@@ -118,11 +118,11 @@ static ir_value *window_max(lower_ctx *cx, ir_value *x, int sp, const win_axis *
         x = lb_reduce(cx, IR_OP_REDUCE_MAX, g, 1, &ax, 0);
         if (!x) return NULL;
         if (!idx) continue;
-        ir_op *am = lower_op(cx, IR_OP_REDUCE_ARGMAX, "slot");
-        if (!am || ir_op_set_input(am, "x", g) || lower_param_i32(cx, am, "axis", a + 1) ||
-            lower_param_bool(cx, am, "keep_dims", 1))
+        ir_op *am = lb_op(cx, IR_OP_REDUCE_ARGMAX, "slot");
+        if (!am || ir_op_set_input(am, "x", g) || lb_param_i32(cx, am, "axis", a + 1) ||
+            lb_param_bool(cx, am, "keep_dims", 1))
             return NULL;
-        ir_value *slot = lower_finish(cx, am);
+        ir_value *slot = lb_finish(cx, am);
         /* slot + o * L indexes the flat table: the position along this axis */
         int64_t tr = r + 1 - a, odims[IR_MAX_RANK];
         float *off = malloc(sizeof(float) * (size_t)w->out);
@@ -135,16 +135,16 @@ static ir_value *window_max(lower_ctx *cx, ir_value *x, int sp, const win_axis *
         for (int i = 1; i < tr; i++) odims[i] = 1;
         ir_value *oc = lb_const(cx, IR_INT32, (int)tr, odims, off, "row");
         free(off);
-        ir_value *pos = oc && slot ? lb_gather(cx, tab, lower_binary(cx, IR_OP_ADD, slot, oc, "flat_slot"), 0) : NULL;
+        ir_value *pos = oc && slot ? lb_gather(cx, tab, lb_binary(cx, IR_OP_ADD, slot, oc, "flat_slot"), 0) : NULL;
         if (!pos) return NULL;
         if (ix) {
             ir_value *ig = gather_windows(cx, ix, a, w, tab);
-            ir_op *ga = ig ? lower_op(cx, IR_OP_GATHER_ALONG_AXIS, "picked") : NULL;
+            ir_op *ga = ig ? lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "picked") : NULL;
             if (!ga || ir_op_set_input(ga, "x", ig) || ir_op_set_input(ga, "indices", slot) ||
-                lower_param_i32(cx, ga, "axis", a + 1))
+                lb_param_i32(cx, ga, "axis", a + 1))
                 return NULL;
-            ir_value *pick = lower_finish(cx, ga);
-            pos = pick ? lower_binary(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_MUL, pos, (double)inner), pick, "flat") : NULL;
+            ir_value *pick = lb_finish(cx, ga);
+            pos = pick ? lb_binary(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_MUL, pos, (double)inner), pick, "flat") : NULL;
         }
         if (!(ix = lb_squeeze(cx, pos, 1, &ax))) return NULL;
         inner *= w->in;
@@ -270,32 +270,32 @@ int lower_max_unpool(lower_ctx *cx, const ts_node *n) {
     }
     if (nsym > 1) return lower_fail(cx, "max_unpool needs at most one symbolic dim");
     flat[lead] = plane;
-    if (ix->type.dtype != IR_INT32 && !(ix = lower_cast(cx, ix, IR_INT32, "int"))) return -1;
-    ir_value *xf = lower_reshape(cx, x, lead + 1, flat, "flat"), *if_ = lower_reshape(cx, ix, lead + 1, flat, "flat_idx");
-    ir_value *shp = xf && if_ ? lower_unary(cx, IR_OP_SHAPE, xf, "shape") : NULL; /* fill_like is iOS16 */
-    ir_op *z = shp ? lower_op(cx, IR_OP_FILL, "zeros") : NULL;
-    if (!z || ir_op_set_input(z, "shape", shp) || lower_param_f(cx, z, "value", 0.0, x->type.dtype)) return -1;
-    ir_value *zeros = lower_finish(cx, z);
+    if (ix->type.dtype != IR_INT32 && !(ix = lb_cast(cx, ix, IR_INT32, "int"))) return -1;
+    ir_value *xf = lb_reshape(cx, x, lead + 1, flat, "flat"), *if_ = lb_reshape(cx, ix, lead + 1, flat, "flat_idx");
+    ir_value *shp = xf && if_ ? lb_unary(cx, IR_OP_SHAPE, xf, "shape") : NULL; /* fill_like is iOS16 */
+    ir_op *z = shp ? lb_op(cx, IR_OP_FILL, "zeros") : NULL;
+    if (!z || ir_op_set_input(z, "shape", shp) || lb_param_f(cx, z, "value", 0.0, x->type.dtype)) return -1;
+    ir_value *zeros = lb_finish(cx, z);
     if (!zeros) return -1;
     if (oplane != plane) {
         ir_op *pd;
         int64_t pads[2] = {0, oplane - plane};
         if (oplane > plane) {
-            pd = lower_op(cx, IR_OP_PAD, "plane");
-            if (!pd || ir_op_set_input(pd, "x", zeros) || lower_param_i32v(cx, pd, "pad", 2, pads) ||
-                lower_param_str(cx, pd, "mode", "constant") || lower_param_f(cx, pd, "constant_val", 0.0, x->type.dtype))
+            pd = lb_op(cx, IR_OP_PAD, "plane");
+            if (!pd || ir_op_set_input(pd, "x", zeros) || lb_param_i32v(cx, pd, "pad", 2, pads) ||
+                lb_param_str(cx, pd, "mode", "constant") || lb_param_f(cx, pd, "constant_val", 0.0, x->type.dtype))
                 return -1;
-            zeros = lower_finish(cx, pd);
+            zeros = lb_finish(cx, pd);
         } else {
             zeros = lb_slice(cx, zeros, lead, 0, oplane, 0, 1, 0);
         }
         if (!zeros) return -1;
     }
-    ir_op *sc = lower_op(cx, IR_OP_SCATTER_ALONG_AXIS, "scatter");
+    ir_op *sc = lb_op(cx, IR_OP_SCATTER_ALONG_AXIS, "scatter");
     if (!sc || ir_op_set_input(sc, "data", zeros) || ir_op_set_input(sc, "indices", if_) ||
-        ir_op_set_input(sc, "updates", xf) || lower_param_i32(cx, sc, "axis", lead) ||
-        lower_param_str(cx, sc, "mode", "update"))
+        ir_op_set_input(sc, "updates", xf) || lb_param_i32(cx, sc, "axis", lead) ||
+        lb_param_str(cx, sc, "mode", "update"))
         return -1;
-    ir_value *y = lower_finish(cx, sc);
-    return lower_out_tensor(cx, n, 0, lower_reshape(cx, y, r, back, NULL));
+    ir_value *y = lb_finish(cx, sc);
+    return lower_out_tensor(cx, n, 0, lb_reshape(cx, y, r, back, NULL));
 }

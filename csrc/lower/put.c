@@ -11,9 +11,9 @@
 #include <string.h>
 
 static ir_value *select_op(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b) {
-    ir_op *op = c && a && b ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* x[..., mask, ...] = v with the mask over dims [dim, dim + k). torch's target shape is
@@ -32,10 +32,10 @@ static ir_value *masked_put(lower_ctx *cx, ir_value *x, ir_value *mask, int dim,
         }
     int64_t ms[IR_MAX_RANK];
     for (int i = 0; i < r; i++) ms[i] = i < dim || i >= dim + k ? 1 : x->type.dims[i];
-    ir_value *mb = k == r ? mask : lower_reshape(cx, mask, r, ms, "mask_b");
+    ir_value *mb = k == r ? mask : lb_reshape(cx, mask, r, ms, "mask_b");
     if (!mb) return NULL;
-    if (v->type.dtype != x->type.dtype && !(v = lower_cast(cx, v, x->type.dtype, "values"))) return NULL;
-    if (v->type.rank > rest && ir_type_numel(&v->type) == 1) v = lower_reshape(cx, v, 0, NULL, "value");
+    if (v->type.dtype != x->type.dtype && !(v = lb_cast(cx, v, x->type.dtype, "values"))) return NULL;
+    if (v->type.rank > rest && ir_type_numel(&v->type) == 1) v = lb_reshape(cx, v, 0, NULL, "value");
     if (v && v->type.rank > rest) { /* v has an axis for the selected elements */
         int a = v->type.rank - rest - 1;
         if (a > dim) {
@@ -53,7 +53,7 @@ static ir_value *masked_put(lower_ctx *cx, ir_value *x, ir_value *mask, int dim,
             for (int j = 0; j < k; j++) shape[m++] = 1;
         } else { /* one row per selected element, in order: row rank(p) at mask position p */
             int64_t all = -1;
-            ir_value *flat = lower_reshape(cx, mask, 1, &all, "mask_flat");
+            ir_value *flat = lb_reshape(cx, mask, 1, &all, "mask_flat");
             if (!(v = lb_gather(cx, v, lb_mask_ranks(cx, flat), a))) return NULL;
             for (int j = 0; j < k; j++) shape[m++] = mask->type.dims[j];
         }
@@ -62,7 +62,7 @@ static ir_value *masked_put(lower_ctx *cx, ir_value *x, ir_value *mask, int dim,
             lower_fail(cx, "values rank exceeds %d", IR_MAX_RANK);
             return NULL;
         }
-        v = lower_reshape(cx, v, (int)m, shape, "placed");
+        v = lb_reshape(cx, v, (int)m, shape, "placed");
     }
     if (!v) return NULL;
     for (int i = 1; i <= v->type.rank; i++) { /* v must now broadcast to x */
@@ -72,7 +72,7 @@ static ir_value *masked_put(lower_ctx *cx, ir_value *x, ir_value *mask, int dim,
             return NULL;
         }
     }
-    if (acc) v = lower_binary(cx, IR_OP_ADD, x, v, "accumulated");
+    if (acc) v = lb_binary(cx, IR_OP_ADD, x, v, "accumulated");
     return select_op(cx, mb, v, x);
 }
 
@@ -82,7 +82,7 @@ static ir_value *const_put(lower_ctx *cx, ir_value *x, ir_value *t, int dim, lv 
     int64_t vshape[IR_MAX_RANK];
     for (int i = 0; i < x->type.rank; i++) vshape[i] = i == dim ? cnt : x->type.dims[i];
     ir_type bt = ir_tensor_type(x->type.dtype, x->type.rank, vshape);
-    ir_value *v = lb_broadcast(cx, lower_as_tensor(cx, vl, x->type.dtype), &bt);
+    ir_value *v = lb_broadcast(cx, lb_as_tensor(cx, vl, x->type.dtype), &bt);
     float *idx = v ? pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1)) : NULL;
     if (!idx) return NULL;
     for (int64_t i = 0; i < size; i++) idx[i] = (float)i;
@@ -92,8 +92,8 @@ static ir_value *const_put(lower_ctx *cx, ir_value *x, ir_value *t, int dim, lv 
         idx[p] = (float)(size + j);
     }
     if (acc) { /* x at the indices + v */
-        ir_value *cur = lb_gather(cx, x, lb_wrap_index(cx, t->type.dtype == IR_INT32 ? t : lower_cast(cx, t, IR_INT32, "idx"), size), dim);
-        if (!(v = lower_binary(cx, IR_OP_ADD, cur, v, "accumulated"))) return NULL;
+        ir_value *cur = lb_gather(cx, x, lb_wrap_index(cx, t->type.dtype == IR_INT32 ? t : lb_cast(cx, t, IR_INT32, "idx"), size), dim);
+        if (!(v = lb_binary(cx, IR_OP_ADD, cur, v, "accumulated"))) return NULL;
     }
     ir_value *both[2] = {x, v};
     ir_value *cat = lb_concat(cx, 2, both, dim);
@@ -155,7 +155,7 @@ static ir_value *scatter_put(lower_ctx *cx, ir_value *x, int nd, const int *d, i
     ir_dtype back = x->type.dtype;
     ir_value *data = back == IR_INT32 || back == IR_FP32 || back == IR_FP16
                          ? x
-                         : lower_cast(cx, x, ir_dtype_is_float(back) ? IR_FP32 : IR_INT32, "data");
+                         : lb_cast(cx, x, ir_dtype_is_float(back) ? IR_FP32 : IR_INT32, "data");
     ir_value *xt = lb_transpose(cx, data, perm);
     if (!xt) return NULL;
     /* torch's target shape P: B in place of adjacent indexed dims, else B first */
@@ -167,7 +167,7 @@ static ir_value *scatter_put(lower_ctx *cx, ir_value *x, int nd, const int *d, i
         if (i < no) P[pr++] = x->type.dims[others[i]];
     }
     ir_type pt = ir_tensor_type(data->type.dtype, pr, P);
-    ir_value *v = lb_broadcast(cx, lower_as_tensor(cx, vl, data->type.dtype), &pt);
+    ir_value *v = lb_broadcast(cx, lb_as_tensor(cx, vl, data->type.dtype), &pt);
     if (!v) return NULL;
     if (at > 0) { /* B to the front: updates are B + the other dims */
         int64_t vp[IR_MAX_RANK];
@@ -185,28 +185,28 @@ static ir_value *scatter_put(lower_ctx *cx, ir_value *x, int nd, const int *d, i
         int k = 0;
         us[k++] = L;
         for (int i = 0; i < no; i++) us[k++] = x->type.dims[others[i]];
-        ir_value *fi = lower_reshape(cx, ix[0], 1, &all, "index_flat");
+        ir_value *fi = lb_reshape(cx, ix[0], 1, &all, "index_flat");
         fi = lb_wrap_index(cx, fi, x->type.dims[d[0]]);
-        if (br != 1 && !(v = lower_reshape(cx, v, k, us, "updates"))) return NULL;
-        ir_op *op = fi ? lower_op(cx, IR_OP_SCATTER, NULL) : NULL;
+        if (br != 1 && !(v = lb_reshape(cx, v, k, us, "updates"))) return NULL;
+        ir_op *op = fi ? lb_op(cx, IR_OP_SCATTER, NULL) : NULL;
         if (!op || ir_op_set_input(op, "data", xt) || ir_op_set_input(op, "indices", fi) || ir_op_set_input(op, "updates", v) ||
-            lower_param_i32(cx, op, "axis", 0) || lower_param_str(cx, op, "mode", mode))
+            lb_param_i32(cx, op, "axis", 0) || lb_param_str(cx, op, "mode", mode))
             return NULL;
-        out = lower_finish(cx, op);
+        out = lb_finish(cx, op);
     } else {
         ir_value *cols[IR_MAX_RANK];
         ir_type bt = ir_tensor_type(IR_INT32, br, B);
         for (int i = 0; i < nd; i++)
             if (!(cols[i] = lb_broadcast(cx, lb_wrap_index(cx, ix[i], x->type.dims[d[i]]), &bt))) return NULL;
         ir_value *coords = lb_stack(cx, nd, cols, br);
-        ir_op *op = coords ? lower_op(cx, IR_OP_SCATTER_ND, NULL) : NULL;
+        ir_op *op = coords ? lb_op(cx, IR_OP_SCATTER_ND, NULL) : NULL;
         if (!op || ir_op_set_input(op, "data", xt) || ir_op_set_input(op, "indices", coords) ||
-            ir_op_set_input(op, "updates", v) || lower_param_str(cx, op, "mode", mode))
+            ir_op_set_input(op, "updates", v) || lb_param_str(cx, op, "mode", mode))
             return NULL;
-        out = lower_finish(cx, op);
+        out = lb_finish(cx, op);
     }
     out = lb_transpose(cx, out, inv);
-    return out && out->type.dtype != back ? lower_cast(cx, out, back, "restored") : out;
+    return out && out->type.dtype != back ? lb_cast(cx, out, back, "restored") : out;
 }
 
 /* index_put / index_put_(self, indices, values, accumulate=False) */
@@ -223,7 +223,7 @@ int lower_index_put(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < l->n; i++) {
         if (l->items[i]->kind == LV_NONE) continue;
         if (nd == IR_MAX_RANK || i >= x->type.rank) return lower_fail(cx, "too many indices for a rank-%d tensor", x->type.rank);
-        if (!(ix[nd] = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
+        if (!(ix[nd] = lb_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
         nbool += ix[nd]->type.dtype == IR_BOOL;
         dims[nd++] = i;
     }
@@ -231,14 +231,14 @@ int lower_index_put(lower_ctx *cx, const ts_node *n) {
     if (nbool) {
         if (nd != 1) return lower_fail(cx, "index_put mixing a bool mask with other index tensors");
         ir_dtype back = x->type.dtype, dt = back == IR_BOOL ? IR_INT32 : back; /* gathers take no bools */
-        ir_value *xd = dt == back ? x : lower_cast(cx, x, dt, "data");
-        ir_value *v = xd ? lower_as_tensor(cx, vl, dt) : NULL;
+        ir_value *xd = dt == back ? x : lb_cast(cx, x, dt, "data");
+        ir_value *v = xd ? lb_as_tensor(cx, vl, dt) : NULL;
         ir_value *r = v ? masked_put(cx, xd, ix[0], dims[0], v, acc) : NULL;
-        return lower_out_tensor(cx, n, 0, r && dt != back ? lower_cast(cx, r, back, "restored") : r);
+        return lower_out_tensor(cx, n, 0, r && dt != back ? lb_cast(cx, r, back, "restored") : r);
     }
     for (int i = 0; i < nd; i++) {
         if (ir_dtype_is_float(ix[i]->type.dtype)) return lower_fail(cx, "a float index tensor");
-        if (ix[i]->type.dtype != IR_INT32 && !(ix[i] = lower_cast(cx, ix[i], IR_INT32, "idx"))) return -1;
+        if (ix[i]->type.dtype != IR_INT32 && !(ix[i] = lb_cast(cx, ix[i], IR_INT32, "idx"))) return -1;
     }
     if (nd == 1 && const_ok(cx, ix[0], x->type.dims[dims[0]]))
         return lower_out_tensor(cx, n, 0, const_put(cx, x, ix[0], dims[0], vl, acc));

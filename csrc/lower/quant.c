@@ -127,11 +127,11 @@ static const lower_qp *qout(lower_ctx *cx, const ts_node *n, int si, int zi, con
 /* ---- building ---- */
 
 static ir_value *clip(lower_ctx *cx, ir_value *x, double lo, double hi, const char *suffix) {
-    ir_op *op = lower_op(cx, IR_OP_CLIP, suffix);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", lo, x->type.dtype) ||
-        lower_param_f(cx, op, "beta", hi, x->type.dtype))
+    ir_op *op = lb_op(cx, IR_OP_CLIP, suffix);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", lo, x->type.dtype) ||
+        lb_param_f(cx, op, "beta", hi, x->type.dtype))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* A [n] vector as a const shaped to broadcast along `axis` of a rank-`rank` tensor. */
@@ -144,14 +144,14 @@ static ir_value *axis_const(lower_ctx *cx, const float *v, int n, int axis, int 
 /* Real values of x quantized by q (relu: also clamped at 0): see the file comment. */
 static ir_value *fake_quant(lower_ctx *cx, ir_value *x, const lower_qp *q, int relu) {
     if (!x) return NULL;
-    if (x->type.dtype != IR_FP32 && x->type.dtype != IR_FP16 && !(x = lower_cast(cx, x, IR_FP32, "f32")))
+    if (x->type.dtype != IR_FP32 && x->type.dtype != IR_FP16 && !(x = lb_cast(cx, x, IR_FP32, "f32")))
         return NULL;
     int uniform = 1;
     for (int k = 1; k < q->n; k++) uniform &= q->zp[k] == q->zp[0];
     if (q->axis < 0 || q->n == 1) {
         float s = (float)q->scale[0];
         ir_value *t = lb_scalar_op(cx, IR_OP_MUL, x, (double)(1.0f / s));
-        ir_value *r = t ? lower_unary(cx, IR_OP_ROUND, t, "qround") : NULL;
+        ir_value *r = t ? lb_unary(cx, IR_OP_ROUND, t, "qround") : NULL;
         double lo = (double)(q->qmin - q->zp[0]), hi = (double)(q->qmax - q->zp[0]);
         if (relu && lo < 0) lo = 0;
         ir_value *c = r ? clip(cx, r, lo, hi, "qclip") : NULL;
@@ -181,8 +181,8 @@ static ir_value *fake_quant(lower_ctx *cx, ir_value *x, const lower_qp *q, int r
         if (relu && lo[k] < 0) lo[k] = 0;
     }
     ir_value *iv = axis_const(cx, inv, q->n, q->axis, rank, "qinv");
-    ir_value *t = iv ? lower_binary(cx, IR_OP_MUL, x, iv, "qscaled") : NULL;
-    ir_value *r = t ? lower_unary(cx, IR_OP_ROUND, t, "qround") : NULL;
+    ir_value *t = iv ? lb_binary(cx, IR_OP_MUL, x, iv, "qscaled") : NULL;
+    ir_value *r = t ? lb_unary(cx, IR_OP_ROUND, t, "qround") : NULL;
     if (!r) return NULL;
     ir_value *c;
     if (uniform) {
@@ -190,11 +190,11 @@ static ir_value *fake_quant(lower_ctx *cx, ir_value *x, const lower_qp *q, int r
     } else {
         ir_value *lv_ = axis_const(cx, lo, q->n, q->axis, rank, "qlo");
         ir_value *hv = lv_ ? axis_const(cx, hi, q->n, q->axis, rank, "qhi") : NULL;
-        ir_value *m = hv ? lower_binary(cx, IR_OP_MAXIMUM, r, lv_, "qmax") : NULL;
-        c = m ? lower_binary(cx, IR_OP_MINIMUM, m, hv, "qclip") : NULL;
+        ir_value *m = hv ? lb_binary(cx, IR_OP_MAXIMUM, r, lv_, "qmax") : NULL;
+        c = m ? lb_binary(cx, IR_OP_MINIMUM, m, hv, "qclip") : NULL;
     }
     ir_value *sv = c ? axis_const(cx, sc, q->n, q->axis, rank, "qscale") : NULL;
-    return sv ? lower_binary(cx, IR_OP_MUL, c, sv, NULL) : NULL;
+    return sv ? lb_binary(cx, IR_OP_MUL, c, sv, NULL) : NULL;
 }
 
 static int out_q(lower_ctx *cx, const ts_node *n, int i, ir_value *v, const lower_qp *q) {
@@ -261,9 +261,9 @@ int lower_qparam(lower_ctx *cx, const ts_node *n) {
     if (strcmp(k, "q_scale") == 0) return lower_out(cx, n, 0, lv_float(cx, q->scale[0]));
     if (strcmp(k, "q_zero_point") == 0) return lower_out(cx, n, 0, lv_int(cx, q->zp[0]));
     /* int_repr: round(x / scale) + zero_point, exact for values on the grid */
-    ir_value *r = lower_unary(cx, IR_OP_ROUND, lb_scalar_op(cx, IR_OP_MUL, x, (double)(1.0f / (float)q->scale[0])), "k");
+    ir_value *r = lb_unary(cx, IR_OP_ROUND, lb_scalar_op(cx, IR_OP_MUL, x, (double)(1.0f / (float)q->scale[0])), "k");
     r = r ? lb_scalar_op(cx, IR_OP_ADD, r, (double)q->zp[0]) : NULL;
-    return lower_out_tensor(cx, n, 0, r ? lower_cast(cx, r, IR_INT32, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, r ? lb_cast(cx, r, IR_INT32, NULL) : NULL);
 }
 
 /* ---- packed parameters ---- */
@@ -338,7 +338,7 @@ int lower_qconv(lower_ctx *cx, const ts_node *n) {
     if (sp < 1 || sp > 3) return lower_fail(cx, "input of rank %d", x->type.rank);
     if (w->type.rank == sp + 3 && w->type.dims[2] == 1) { /* conv1d weights are packed as 2d (O, I, 1, K) */
         int64_t shape[3] = {w->type.dims[0], w->type.dims[1], w->type.dims[3]};
-        if (!(w = lower_reshape(cx, w, 3, shape, "w1d"))) return -1;
+        if (!(w = lb_reshape(cx, w, 3, shape, "w1d"))) return -1;
     }
     if (w->type.rank != sp + 2) return lower_fail(cx, "weight of rank %d for a rank-%d input", w->type.rank, x->type.rank);
     int64_t stride[3], pad[3], dil[3], mil_pad[6], groups;
@@ -346,16 +346,16 @@ int lower_qconv(lower_ctx *cx, const ts_node *n) {
     if (p->items[5]->kind != LV_INT || p->items[5]->dyn) return lower_fail(cx, "packed groups is not an int");
     groups = p->items[5]->i;
     for (int d = 0; d < sp; d++) mil_pad[2 * d] = mil_pad[2 * d + 1] = pad[d];
-    ir_op *op = lower_op(cx, IR_OP_CONV, "conv");
+    ir_op *op = lb_op(cx, IR_OP_CONV, "conv");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) ||
         (bias && bias->konst && ir_op_set_input(op, "bias", bias)) ||
-        lower_conv_params(cx, op, sp, stride, mil_pad, dil, groups))
+        lb_conv_params(cx, op, sp, stride, mil_pad, dil, groups))
         return -1;
-    ir_value *y = lower_finish(cx, op);
+    ir_value *y = lb_finish(cx, op);
     if (y && bias && !bias->konst) {
         int64_t shape[4] = {bias->type.dims[0], 1, 1, 1};
-        ir_value *b = lower_reshape(cx, bias, sp + 1, shape, "bias");
-        y = b ? lower_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
+        ir_value *b = lb_reshape(cx, bias, sp + 1, shape, "bias");
+        y = b ? lb_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
     }
     int relu = strstr(n->kind, "_relu") != NULL;
     return out_q(cx, n, 0, fake_quant(cx, y, qo, relu), qo);
@@ -373,14 +373,14 @@ int lower_qlinear(lower_ctx *cx, const ts_node *n) {
     if (w->type.rank != 2) return lower_fail(cx, "weight of rank %d", w->type.rank);
     ir_value *y;
     if (w->konst && (!bias || bias->konst) && x->type.rank >= 1 && x->type.rank <= 3) {
-        ir_op *op = lower_op(cx, IR_OP_LINEAR, "linear");
+        ir_op *op = lb_op(cx, IR_OP_LINEAR, "linear");
         if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) ||
             (bias && ir_op_set_input(op, "bias", bias)))
             return -1;
-        y = lower_finish(cx, op);
+        y = lb_finish(cx, op);
     } else {
         y = lb_matmul(cx, x, w, 0, 1);
-        if (y && bias) y = lower_binary(cx, IR_OP_ADD, y, bias, "biased");
+        if (y && bias) y = lb_binary(cx, IR_OP_ADD, y, bias, "biased");
     }
     int relu = strstr(n->kind, "_relu") != NULL;
     return out_q(cx, n, 0, fake_quant(cx, y, qo, relu), qo);
@@ -399,7 +399,7 @@ int lower_qbinary(lower_ctx *cx, const ts_node *n) {
     if (!qo) return -1;
     ir_value *y;
     if (strncmp(k, "matmul", 6) == 0) y = lb_matmul(cx, a, b, 0, 0);
-    else y = lower_binary(cx, strncmp(k, "mul", 3) == 0 ? IR_OP_MUL : IR_OP_ADD, a, b, k[0] == 'm' ? "qmul" : "qadd");
+    else y = lb_binary(cx, strncmp(k, "mul", 3) == 0 ? IR_OP_MUL : IR_OP_ADD, a, b, k[0] == 'm' ? "qmul" : "qadd");
     return out_q(cx, n, 0, fake_quant(cx, y, qo, strstr(k, "_relu") != NULL), qo);
 }
 
@@ -436,20 +436,20 @@ int lower_qactivation(lower_ctx *cx, const ts_node *n) {
     const lower_qp *qo;
     if (strcmp(k, "relu6") == 0) { /* the input's quantization */
         qo = qx;
-        y = lower_unary(cx, IR_OP_RELU6, x, "relu6");
+        y = lb_unary(cx, IR_OP_RELU6, x, "relu6");
     } else if (strcmp(k, "leaky_relu") == 0) {
         double slope;
         if (const_num(cx, n, 1, &slope) || !(qo = qout(cx, n, 3, 4, qx))) return -1;
-        ir_op *op = lower_op(cx, IR_OP_LEAKY_RELU, "lrelu");
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_f(cx, op, "alpha", slope, x->type.dtype)) return -1;
-        y = lower_finish(cx, op);
+        ir_op *op = lb_op(cx, IR_OP_LEAKY_RELU, "lrelu");
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", slope, x->type.dtype)) return -1;
+        y = lb_finish(cx, op);
     } else {
         if (!(qo = qout(cx, n, 1, 2, qx))) return -1;
         if (strcmp(k, "sigmoid") == 0) {
-            y = lower_unary(cx, IR_OP_SIGMOID, x, "sig");
+            y = lb_unary(cx, IR_OP_SIGMOID, x, "sig");
         } else { /* hardswish: x * relu6(x + 3) / 6 */
-            ir_value *r6 = lower_unary(cx, IR_OP_RELU6, lb_scalar_op(cx, IR_OP_ADD, x, 3.0), "relu6");
-            ir_value *m = r6 ? lower_binary(cx, IR_OP_MUL, x, r6, "xr6") : NULL;
+            ir_value *r6 = lb_unary(cx, IR_OP_RELU6, lb_scalar_op(cx, IR_OP_ADD, x, 3.0), "relu6");
+            ir_value *m = r6 ? lb_binary(cx, IR_OP_MUL, x, r6, "xr6") : NULL;
             y = m ? lb_scalar_op(cx, IR_OP_REAL_DIV, m, 6.0) : NULL;
         }
     }
@@ -488,8 +488,8 @@ int lower_qbatch_norm(lower_ctx *cx, const ts_node *n) {
     }
     ir_value *av = axis_const(cx, a, c, 1, x->type.rank, "bn_a");
     ir_value *bv = av ? axis_const(cx, b, c, 1, x->type.rank, "bn_b") : NULL;
-    ir_value *y = bv ? lower_binary(cx, IR_OP_MUL, x, av, "bn_scaled") : NULL;
-    y = y ? lower_binary(cx, IR_OP_ADD, y, bv, "bn") : NULL;
+    ir_value *y = bv ? lb_binary(cx, IR_OP_MUL, x, av, "bn_scaled") : NULL;
+    y = y ? lb_binary(cx, IR_OP_ADD, y, bv, "bn") : NULL;
     return out_q(cx, n, 0, fake_quant(cx, y, qo, strstr(n->kind, "_relu") != NULL), qo);
 }
 
@@ -504,7 +504,7 @@ int lower_qembedding(lower_ctx *cx, const ts_node *n) {
     int pruned = 0;
     if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_bool_in(cx, n, 2, &pruned)) return -1;
     if (pruned) return lower_fail(cx, "pruned embedding weights are not supported");
-    if (idx->type.dtype != IR_INT32 && !(idx = lower_cast(cx, idx, IR_INT32, "idx"))) return -1;
+    if (idx->type.dtype != IR_INT32 && !(idx = lb_cast(cx, idx, IR_INT32, "idx"))) return -1;
     return lower_out_tensor(cx, n, 0, lb_gather(cx, w, idx, 0));
 }
 
@@ -515,13 +515,13 @@ int lower_qembedding(lower_ctx *cx, const ts_node *n) {
 static ir_value *param_tensor(lower_ctx *cx, const ts_node *n, int i, int axis, int rank) {
     lv *l = lower_in(cx, n, i);
     if (!l) return NULL;
-    ir_value *v = lower_as_tensor(cx, l, IR_FP32);
+    ir_value *v = lb_as_tensor(cx, l, IR_FP32);
     if (!v) return NULL;
-    if (v->type.dtype != IR_FP32 && !(v = lower_cast(cx, v, IR_FP32, "f32"))) return NULL;
+    if (v->type.dtype != IR_FP32 && !(v = lb_cast(cx, v, IR_FP32, "f32"))) return NULL;
     if (axis >= 0) {
         int64_t dims[8];
         for (int d = 0; d < rank; d++) dims[d] = d == axis ? -1 : 1;
-        if (!(v = lower_reshape(cx, v, rank, dims, "axis"))) return NULL;
+        if (!(v = lb_reshape(cx, v, rank, dims, "axis"))) return NULL;
     }
     return v;
 }
@@ -540,27 +540,27 @@ int lower_qdecomposed(lower_ctx *cx, const ts_node *n) {
     int64_t ax, qmin, qmax;
     if (channel && (lower_int_in(cx, n, 3, &ax) || lower_axis(cx, ax, x->type.rank, &axis))) return -1;
     if (lower_int_in(cx, n, b, &qmin) || lower_int_in(cx, n, b + 1, &qmax)) return -1;
-    if (x->type.dtype != IR_FP32 && !(x = lower_cast(cx, x, IR_FP32, "xf"))) return -1;
+    if (x->type.dtype != IR_FP32 && !(x = lb_cast(cx, x, IR_FP32, "xf"))) return -1;
     ir_value *s = param_tensor(cx, n, 1, axis, x->type.rank);
     ir_value *z = s && !lower_is_none(cx, n, 2) ? param_tensor(cx, n, 2, axis, x->type.rank) : NULL;
     if (!s || (!z && !lower_is_none(cx, n, 2))) return -1;
     ir_value *y;
     if (deq) {
-        y = z ? lower_binary(cx, IR_OP_SUB, x, z, "centered") : x;
-        return lower_out_tensor(cx, n, 0, y ? lower_binary(cx, IR_OP_MUL, y, s, NULL) : NULL);
+        y = z ? lb_binary(cx, IR_OP_SUB, x, z, "centered") : x;
+        return lower_out_tensor(cx, n, 0, y ? lb_binary(cx, IR_OP_MUL, y, s, NULL) : NULL);
     }
-    ir_value *one = lower_const_scalar(cx, 1.0, IR_FP32, "one");
-    ir_value *inv = one ? lower_binary(cx, IR_OP_REAL_DIV, one, s, "inv") : NULL;
-    y = inv ? lower_binary(cx, IR_OP_MUL, x, inv, "scaled") : NULL;
+    ir_value *one = lb_const_scalar(cx, 1.0, IR_FP32, "one");
+    ir_value *inv = one ? lb_binary(cx, IR_OP_REAL_DIV, one, s, "inv") : NULL;
+    y = inv ? lb_binary(cx, IR_OP_MUL, x, inv, "scaled") : NULL;
     if (token) {
-        y = y && z ? lower_binary(cx, IR_OP_ADD, y, z, "shifted") : y;
-        y = y ? lower_unary(cx, IR_OP_ROUND, y, "rounded") : NULL;
+        y = y && z ? lb_binary(cx, IR_OP_ADD, y, z, "shifted") : y;
+        y = y ? lb_unary(cx, IR_OP_ROUND, y, "rounded") : NULL;
     } else {
-        y = y ? lower_unary(cx, IR_OP_ROUND, y, "rounded") : NULL;
-        y = y && z ? lower_binary(cx, IR_OP_ADD, y, z, "shifted") : y;
+        y = y ? lb_unary(cx, IR_OP_ROUND, y, "rounded") : NULL;
+        y = y && z ? lb_binary(cx, IR_OP_ADD, y, z, "shifted") : y;
     }
     y = y ? clip(cx, y, (double)qmin, (double)qmax, "clipped") : NULL;
-    return lower_out_tensor(cx, n, 0, y ? lower_cast(cx, y, IR_INT32, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, y ? lb_cast(cx, y, IR_INT32, NULL) : NULL);
 }
 
 /* quantized_decomposed::choose_qparams_per_token_asymmetric(x, dtype) -> (scales, zero points) over the
@@ -568,31 +568,31 @@ int lower_qdecomposed(lower_ctx *cx, const ts_node *n) {
 int lower_qchoose_per_token(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
-    if (x->type.dtype != IR_FP32 && !(x = lower_cast(cx, x, IR_FP32, "xf"))) return -1;
+    if (x->type.dtype != IR_FP32 && !(x = lb_cast(cx, x, IR_FP32, "xf"))) return -1;
     int64_t last = x->type.rank - 1;
     ir_value *mn = lb_reduce(cx, IR_OP_REDUCE_MIN, x, 1, &last, 1);
     ir_value *mx = mn ? lb_reduce(cx, IR_OP_REDUCE_MAX, x, 1, &last, 1) : NULL;
     mn = mx ? lb_scalar_op(cx, IR_OP_MINIMUM, mn, 0.0) : NULL;
     mx = mn ? lb_scalar_op(cx, IR_OP_MAXIMUM, mx, 0.0) : NULL;
-    ir_value *s = mx ? lower_binary(cx, IR_OP_SUB, mx, mn, "range") : NULL;
+    ir_value *s = mx ? lb_binary(cx, IR_OP_SUB, mx, mn, "range") : NULL;
     s = s ? lb_scalar_op(cx, IR_OP_REAL_DIV, s, 255.0) : NULL;
     s = s ? lb_scalar_op(cx, IR_OP_MAXIMUM, s, (double)1.1920928955078125e-07) : NULL;
-    ir_value *dmin = s ? lower_binary(cx, IR_OP_REAL_DIV, mn, s, "dmin") : NULL;
-    ir_value *dmax = dmin ? lower_binary(cx, IR_OP_REAL_DIV, mx, s, "dmax") : NULL;
+    ir_value *dmin = s ? lb_binary(cx, IR_OP_REAL_DIV, mn, s, "dmin") : NULL;
+    ir_value *dmax = dmin ? lb_binary(cx, IR_OP_REAL_DIV, mx, s, "dmax") : NULL;
     /* (qmin + dmin) + (qmax + dmax) > 0 ? qmin - dmin : qmax - dmax */
     ir_value *emin = dmax ? lb_scalar_op(cx, IR_OP_ADD, dmin, -128.0) : NULL;
     ir_value *emax = emin ? lb_scalar_op(cx, IR_OP_ADD, dmax, 127.0) : NULL;
-    ir_value *sum = emax ? lower_binary(cx, IR_OP_ADD, emin, emax, "errsum") : NULL;
+    ir_value *sum = emax ? lb_binary(cx, IR_OP_ADD, emin, emax, "errsum") : NULL;
     ir_value *cond = sum ? lb_scalar_op(cx, IR_OP_GREATER, sum, 0.0) : NULL;
     ir_value *za = cond ? lb_affine(cx, dmin, -1.0, -128.0) : NULL;
     ir_value *zb = za ? lb_affine(cx, dmax, -1.0, 127.0) : NULL;
-    ir_op *sel = zb ? lower_op(cx, IR_OP_SELECT, "zsel") : NULL;
+    ir_op *sel = zb ? lb_op(cx, IR_OP_SELECT, "zsel") : NULL;
     if (!sel || ir_op_set_input(sel, "cond", cond) || ir_op_set_input(sel, "a", za) || ir_op_set_input(sel, "b", zb))
         return -1;
-    ir_value *z = lower_finish(cx, sel);
+    ir_value *z = lb_finish(cx, sel);
     z = z ? clip(cx, z, -128.0, 127.0, "zclip") : NULL;
-    z = z ? lower_unary(cx, IR_OP_ROUND, z, "zround") : NULL;
-    z = z ? lower_cast(cx, z, IR_INT32, "zp") : NULL;
+    z = z ? lb_unary(cx, IR_OP_ROUND, z, "zround") : NULL;
+    z = z ? lb_cast(cx, z, IR_INT32, "zp") : NULL;
     if (!z || lower_out_tensor(cx, n, 0, s)) return -1;
     return lower_out_tensor(cx, n, 1, z);
 }
@@ -664,7 +664,7 @@ int lower_quant_before(lower_ctx *cx, const ts_node *n, lv **saved) {
     lv *l = cx->vals[n->in[0]->id];
     if (!l || l->kind != LV_TENSOR || !l->q || l->q->axis >= 0) return 0;
     ir_value *k = lb_scalar_op(cx, IR_OP_MUL, l->v, (double)(1.0f / (float)l->q->scale[0]));
-    k = k ? lower_unary(cx, IR_OP_ROUND, k, "steps") : NULL;
+    k = k ? lb_unary(cx, IR_OP_ROUND, k, "steps") : NULL;
     lv *kl = k ? lv_tensor(cx, k) : NULL;
     if (!kl) return -1;
     *saved = l;
@@ -679,7 +679,7 @@ static int finish_average(lower_ctx *cx, const ts_node *n, lv *saved) {
     for (int i = 0; i < n->nout; i++) {
         lv *l = cx->vals[n->out[i]->id];
         if (l->kind != LV_TENSOR || !l->v) continue;
-        ir_value *r = lower_unary(cx, IR_OP_ROUND, l->v, "qround");
+        ir_value *r = lb_unary(cx, IR_OP_ROUND, l->v, "qround");
         r = r ? clip(cx, r, (double)(q->qmin - q->zp[0]), (double)(q->qmax - q->zp[0]), "qclip") : NULL;
         r = r ? lb_scalar_op(cx, IR_OP_MUL, r, (double)(float)q->scale[0]) : NULL;
         lv *nl = r ? lv_tensor(cx, r) : NULL;

@@ -43,10 +43,10 @@ static int float_only(lower_ctx *cx, ir_dtype dt) {
 /* x's shape as an int32 [rank] tensor (a const when static). */
 static ir_value *shape_of(lower_ctx *cx, ir_value *x) {
     if (!x) return NULL;
-    if (ir_type_is_static(&x->type)) return lower_const_i32v(cx, x->type.rank, x->type.dims, "shape");
-    ir_op *op = lower_op(cx, IR_OP_SHAPE, "shape");
+    if (ir_type_is_static(&x->type)) return lb_const_i32v(cx, x->type.rank, x->type.dims, "shape");
+    ir_op *op = lb_op(cx, IR_OP_SHAPE, "shape");
     if (!op || ir_op_set_input(op, "x", x)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* A size list input (static or with run-time entries) as an int32 [rank] tensor. */
@@ -58,22 +58,22 @@ static ir_value *size_in(lower_ctx *cx, const ts_node *n, int i) {
     if (lv_ints(cx, l, d, IR_MAX_RANK, &cnt) == 0) {
         for (int k = 0; k < cnt; k++)
             if (d[k] < 0) return lower_fail(cx, "negative size %lld", (long long)d[k]), NULL;
-        return lower_const_i32v(cx, cnt, d, "shape");
+        return lb_const_i32v(cx, cnt, d, "shape");
     }
-    return lower_shape_tensor(cx, l);
+    return lb_shape_tensor(cx, l);
 }
 
 /* random_<k>(shape, p1 = a, p2 = b, seed = -1); names NULL skip a parameter. */
 static ir_value *draw(lower_ctx *cx, ir_opkind k, ir_value *shape, const char *p1, double a, const char *p2, double b) {
-    ir_op *op = shape ? lower_op(cx, k, "random") : NULL;
-    if (!op || ir_op_set_input(op, "shape", shape) || (p1 && lower_param_f(cx, op, p1, a, IR_FP32)) ||
-        (p2 && lower_param_f(cx, op, p2, b, IR_FP32)) || lower_param_i32(cx, op, "seed", -1))
+    ir_op *op = shape ? lb_op(cx, k, "random") : NULL;
+    if (!op || ir_op_set_input(op, "shape", shape) || (p1 && lb_param_f(cx, op, p1, a, IR_FP32)) ||
+        (p2 && lb_param_f(cx, op, p2, b, IR_FP32)) || lb_param_i32(cx, op, "seed", -1))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 static ir_value *to_dtype(lower_ctx *cx, ir_value *v, ir_dtype dt) {
-    return v && v->type.dtype != dt ? lower_cast(cx, v, dt, "cast") : v;
+    return v && v->type.dtype != dt ? lb_cast(cx, v, dt, "cast") : v;
 }
 
 /* rand / randn (size, [generator,] dtype, layout, device, pin_memory) */
@@ -105,7 +105,7 @@ static ir_value *randint_values(lower_ctx *cx, ir_value *s, int64_t lo, int64_t 
     if (llabs(lo) > (1 << 24) || llabs(hi) > (1 << 24))
         return lower_fail(cx, "randint bounds beyond 2^24 are not exact in fp32"), NULL;
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, s, "low", (double)lo, "high", (double)hi);
-    ir_value *f = u ? lower_unary(cx, IR_OP_FLOOR, u, "floor") : NULL;
+    ir_value *f = u ? lb_unary(cx, IR_OP_FLOOR, u, "floor") : NULL;
     f = f ? lb_scalar_op(cx, IR_OP_MINIMUM, f, (double)(hi - 1)) : NULL;
     return to_dtype(cx, f, dt);
 }
@@ -156,19 +156,19 @@ int lower_multinomial(lower_ctx *cx, const ts_node *n) {
     if (!repl && !IR_IS_SYM(K) && k > K) return lower_fail(cx, "%lld samples without replacement from %lld categories",
                                                             (long long)k, (long long)K);
     if (repl || k == 1) {
-        ir_op *op = lower_op(cx, IR_OP_RANDOM_CATEGORICAL, "categorical");
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_str(cx, op, "mode", "probs") ||
-            lower_param_i32(cx, op, "size", (int32_t)k) || lower_param_i32(cx, op, "seed", -1))
+        ir_op *op = lb_op(cx, IR_OP_RANDOM_CATEGORICAL, "categorical");
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_str(cx, op, "mode", "probs") ||
+            lb_param_i32(cx, op, "size", (int32_t)k) || lb_param_i32(cx, op, "seed", -1))
             return -1;
-        return lower_out_tensor(cx, n, 0, lower_cast(cx, lower_finish(cx, op), IR_INT32, "indices"));
+        return lower_out_tensor(cx, n, 0, lb_cast(cx, lb_finish(cx, op), IR_INT32, "indices"));
     }
     /* without replacement: the k largest of x / E with E ~ Exp(1) = -log(U) */
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, shape_of(cx, x), "low", 0, "high", 1);
-    ir_value *e = u ? lb_scalar_op(cx, IR_OP_MUL, lower_unary(cx, IR_OP_LOG, to_dtype(cx, u, x->type.dtype), "log"), -1) : NULL;
-    ir_value *key = e ? lower_binary(cx, IR_OP_REAL_DIV, x, e, "key") : NULL;
-    ir_op *op = key ? lower_op(cx, IR_OP_TOPK, "topk") : NULL;
-    if (!op || ir_op_set_input(op, "x", key) || lower_param_i32(cx, op, "k", (int32_t)k) ||
-        lower_param_i32(cx, op, "axis", -1) || lower_param_bool(cx, op, "ascending", 0) || !lower_finish(cx, op))
+    ir_value *e = u ? lb_scalar_op(cx, IR_OP_MUL, lb_unary(cx, IR_OP_LOG, to_dtype(cx, u, x->type.dtype), "log"), -1) : NULL;
+    ir_value *key = e ? lb_binary(cx, IR_OP_REAL_DIV, x, e, "key") : NULL;
+    ir_op *op = key ? lb_op(cx, IR_OP_TOPK, "topk") : NULL;
+    if (!op || ir_op_set_input(op, "x", key) || lb_param_i32(cx, op, "k", (int32_t)k) ||
+        lb_param_i32(cx, op, "axis", -1) || lb_param_bool(cx, op, "ascending", 0) || !lb_finish(cx, op))
         return -1;
     return lower_out_tensor(cx, n, 0, op->out[1]);
 }
@@ -177,7 +177,7 @@ int lower_multinomial(lower_ctx *cx, const ts_node *n) {
 static ir_value *below(lower_ctx *cx, ir_value *x, ir_value *p) {
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, shape_of(cx, x), "low", 0, "high", 1);
     ir_value *pf = u ? to_dtype(cx, p, u->type.dtype) : NULL;
-    ir_value *m = pf ? lower_binary(cx, IR_OP_LESS, u, pf, "hit") : NULL;
+    ir_value *m = pf ? lb_binary(cx, IR_OP_LESS, u, pf, "hit") : NULL;
     return to_dtype(cx, m, x->type.dtype);
 }
 
@@ -195,7 +195,7 @@ int lower_bernoulli(lower_ctx *cx, const ts_node *n) {
         ir_value *y = draw(cx, IR_OP_RANDOM_BERNOULLI, shape_of(cx, x), "prob", pr, NULL, 0);
         return lower_out_tensor(cx, n, 0, to_dtype(cx, y, x->type.dtype));
     }
-    ir_value *pt = lower_as_tensor(cx, p, IR_FP32);
+    ir_value *pt = lb_as_tensor(cx, p, IR_FP32);
     return pt ? lower_out_tensor(cx, n, 0, below(cx, x, pt)) : -1;
 }
 
@@ -225,17 +225,17 @@ int lower_normal(lower_ctx *cx, const ts_node *n) {
     if (n->nin != 3) return lower_fail(cx, "this overload of normal (%d inputs) is not supported", n->nin);
     lv *lm = lower_in(cx, n, 0), *ls = lm ? lower_in(cx, n, 1) : NULL;
     if (!ls || no_generator(cx, n, 2)) return -1;
-    ir_value *m = lower_as_tensor(cx, lm, IR_FP32), *s = m ? lower_as_tensor(cx, ls, IR_FP32) : NULL;
+    ir_value *m = lb_as_tensor(cx, lm, IR_FP32), *s = m ? lb_as_tensor(cx, ls, IR_FP32) : NULL;
     if (!s) return -1;
     ir_dtype dt = lm->kind == LV_TENSOR ? m->type.dtype : s->type.dtype;
     if (float_only(cx, dt)) return -1;
     m = to_dtype(cx, m, dt);
     s = to_dtype(cx, s, dt);
     /* the shape of the broadcast of mean and std (a number is rank 0) */
-    ir_value *ref = lm->kind != LV_TENSOR ? s : ls->kind != LV_TENSOR ? m : lower_binary(cx, IR_OP_ADD, m, s, "ref");
+    ir_value *ref = lm->kind != LV_TENSOR ? s : ls->kind != LV_TENSOR ? m : lb_binary(cx, IR_OP_ADD, m, s, "ref");
     ir_value *z = to_dtype(cx, draw(cx, IR_OP_RANDOM_NORMAL, shape_of(cx, ref), "mean", 0, "stddev", 1), dt);
-    ir_value *sz = z ? lower_binary(cx, IR_OP_MUL, s, z, "scaled") : NULL;
-    return lower_out_tensor(cx, n, 0, sz ? lower_binary(cx, IR_OP_ADD, m, sz, NULL) : NULL);
+    ir_value *sz = z ? lb_binary(cx, IR_OP_MUL, s, z, "scaled") : NULL;
+    return lower_out_tensor(cx, n, 0, sz ? lb_binary(cx, IR_OP_ADD, m, sz, NULL) : NULL);
 }
 
 /* uniform_(self, from, to, generator) */

@@ -2,7 +2,7 @@
  * or elementwise of two tensors), amax/amin, prod, argmax/argmin, var/std (unbiased or
  * correction, with their _mean pairs), vector and matrix norms, renorm, logsumexp, and the
  * scans cumsum (MIL cumsum), cumprod and logcumsumexp (log-step scans). */
-#include "lower/math.h"
+#include "lower/build.h"
 
 #include <math.h>
 #include <string.h>
@@ -55,25 +55,25 @@ static ir_value *dtype_in(lower_ctx *cx, const ts_node *n, int i, ir_value *x, i
         int64_t code;
         ir_dtype dt;
         if (lower_int_in(cx, n, i, &code) || lower_scalar_type(cx, code, &dt)) return NULL;
-        return dt == x->type.dtype ? x : lower_cast(cx, x, dt, "dtype");
+        return dt == x->type.dtype ? x : lb_cast(cx, x, dt, "dtype");
     }
-    if (x->type.dtype == IR_BOOL) return lower_cast(cx, x, keep_int ? IR_INT32 : IR_FP32, "num");
-    if (!keep_int && !ir_dtype_is_float(x->type.dtype)) return lower_cast(cx, x, IR_FP32, "float");
+    if (x->type.dtype == IR_BOOL) return lb_cast(cx, x, keep_int ? IR_INT32 : IR_FP32, "num");
+    if (!keep_int && !ir_dtype_is_float(x->type.dtype)) return lb_cast(cx, x, IR_FP32, "float");
     return x;
 }
 
 static ir_value *red(lower_ctx *cx, ir_opkind k, ir_value *x, const axes_t *a, int keep, const char *suffix) {
     if (!x) return NULL;
     if (a->nax == 0) return x; /* rank 0 */
-    ir_op *op = lower_op(cx, k, suffix);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", a->nax, a->axes) ||
-        lower_param_bool(cx, op, "keep_dims", keep))
+    ir_op *op = lb_op(cx, k, suffix);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", a->nax, a->axes) ||
+        lb_param_bool(cx, op, "keep_dims", keep))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 static ir_value *num(lower_ctx *cx, double v, const ir_value *like, const char *suffix) {
-    return like ? lower_const_scalar(cx, v, like->type.dtype, suffix) : NULL;
+    return like ? lb_const_scalar(cx, v, like->type.dtype, suffix) : NULL;
 }
 
 /* Number of elements the axes reduce over (static shapes only). */
@@ -93,7 +93,7 @@ int lower_max_min(lower_ctx *cx, const ts_node *n) {
     int is_max = strcmp(n->kind, "aten::max") == 0;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
-    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
     lv *a1 = n->nin > 1 ? lower_in(cx, n, 1) : NULL;
     if (n->nin > 1 && !a1) return -1;
     axes_t a;
@@ -103,9 +103,9 @@ int lower_max_min(lower_ctx *cx, const ts_node *n) {
         if (ir_dtype_is_float(y->type.dtype) && !ir_dtype_is_float(dt)) dt = y->type.dtype;
         if (y->type.dtype == IR_BOOL || (ir_dtype_is_float(dt) && !ir_dtype_is_float(y->type.dtype)) ||
             (ir_dtype_is_float(dt) && y->type.dtype != dt))
-            y = lower_cast(cx, y, dt, "y");
-        if (x->type.dtype != dt) x = lower_cast(cx, x, dt, "x");
-        return lower_out_tensor(cx, n, 0, lower_binary(cx, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, NULL));
+            y = lb_cast(cx, y, dt, "y");
+        if (x->type.dtype != dt) x = lb_cast(cx, x, dt, "x");
+        return lower_out_tensor(cx, n, 0, lb_binary(cx, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, NULL));
     }
     if (!a1) {
         all_axes(&a, x->type.rank);
@@ -120,11 +120,11 @@ int lower_max_min(lower_ctx *cx, const ts_node *n) {
     ir_value *v = red(cx, is_max ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, x, &a, keep, "values");
     if (!v || lower_out_tensor(cx, n, 0, v)) return -1;
     if (n->nout < 2) return 0;
-    if (x->type.rank == 0) return lower_out_tensor(cx, n, 1, lower_const_scalar(cx, 0, IR_INT32, "index"));
-    ir_op *op = lower_op(cx, is_max ? IR_OP_REDUCE_ARGMAX : IR_OP_REDUCE_ARGMIN, "indices");
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis) || lower_param_bool(cx, op, "keep_dims", keep))
+    if (x->type.rank == 0) return lower_out_tensor(cx, n, 1, lb_const_scalar(cx, 0, IR_INT32, "index"));
+    ir_op *op = lb_op(cx, is_max ? IR_OP_REDUCE_ARGMAX : IR_OP_REDUCE_ARGMIN, "indices");
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis) || lb_param_bool(cx, op, "keep_dims", keep))
         return -1;
-    return lower_out_tensor(cx, n, 1, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 1, lb_finish(cx, op));
 }
 
 /* amax / amin(x, dim=[], keepdim=False). */
@@ -134,10 +134,10 @@ int lower_amax_amin(lower_ctx *cx, const ts_node *n) {
     int keep;
     if (!x || dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 2, 0, &keep)) return -1;
     int bool_in = x->type.dtype == IR_BOOL;
-    if (bool_in && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    if (bool_in && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
     ir_value *r = red(cx, strcmp(n->kind, "aten::amax") == 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, x, &a, keep,
                       bool_in ? "reduce" : NULL);
-    return lower_out_tensor(cx, n, 0, bool_in && r ? lower_cast(cx, r, IR_BOOL, NULL) : r);
+    return lower_out_tensor(cx, n, 0, bool_in && r ? lb_cast(cx, r, IR_BOOL, NULL) : r);
 }
 
 /* prod(x, dtype) or prod(x, dim, keepdim, dtype). */
@@ -167,25 +167,25 @@ int lower_argmax_argmin(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int keep;
     if (!x || optional_bool(cx, n, 2, 0, &keep)) return -1;
-    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
+    if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
     int axis = 0, rank = x->type.rank, flat = n->nin < 2 || lower_is_none(cx, n, 1);
     if (flat) {
         int64_t m1 = -1;
-        if (rank != 1 && !(x = lower_reshape(cx, x, 1, &m1, "flat"))) return -1;
+        if (rank != 1 && !(x = lb_reshape(cx, x, 1, &m1, "flat"))) return -1;
     } else {
         int64_t dim;
         if (lower_int_in(cx, n, 1, &dim) || lower_axis(cx, dim, rank, &axis)) return -1;
-        if (rank == 0) return lower_out_tensor(cx, n, 0, lower_const_scalar(cx, 0, IR_INT32, NULL));
+        if (rank == 0) return lower_out_tensor(cx, n, 0, lb_const_scalar(cx, 0, IR_INT32, NULL));
     }
-    ir_op *op = lower_op(cx, is_max ? IR_OP_REDUCE_ARGMAX : IR_OP_REDUCE_ARGMIN, flat && keep ? "index" : NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis) ||
-        lower_param_bool(cx, op, "keep_dims", flat ? 0 : keep))
+    ir_op *op = lb_op(cx, is_max ? IR_OP_REDUCE_ARGMAX : IR_OP_REDUCE_ARGMIN, flat && keep ? "index" : NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis) ||
+        lb_param_bool(cx, op, "keep_dims", flat ? 0 : keep))
         return -1;
-    ir_value *r = lower_finish(cx, op);
+    ir_value *r = lb_finish(cx, op);
     if (r && flat && keep) { /* every dim kept as 1 */
         int64_t ones[IR_MAX_RANK];
         for (int i = 0; i < rank; i++) ones[i] = 1;
-        r = lower_reshape(cx, r, rank, ones, NULL);
+        r = lb_reshape(cx, r, rank, ones, NULL);
     }
     return lower_out_tensor(cx, n, 0, r);
 }
@@ -215,11 +215,11 @@ int lower_var_std(lower_ctx *cx, const ts_node *n) {
     int64_t cnt = 0;
     if (count_of(cx, x, &a, &cnt)) return -1;
     ir_value *m = red(cx, IR_OP_REDUCE_MEAN, x, &a, 1, "mean");
-    ir_value *d = m ? lower_binary(cx, IR_OP_SUB, x, m, "centered") : NULL;
-    ir_value *ss = red(cx, IR_OP_REDUCE_SUM, d ? lower_unary(cx, IR_OP_SQUARE, d, "sq") : NULL, &a, keep, "ss");
+    ir_value *d = m ? lb_binary(cx, IR_OP_SUB, x, m, "centered") : NULL;
+    ir_value *ss = red(cx, IR_OP_REDUCE_SUM, d ? lb_unary(cx, IR_OP_SQUARE, d, "sq") : NULL, &a, keep, "ss");
     double den = (double)cnt - correction;
-    ir_value *v = ss ? lower_binary(cx, IR_OP_MUL, ss, num(cx, den > 0 ? 1.0 / den : NAN, ss, "inv_n"), is_std ? "var" : NULL) : NULL;
-    if (v && is_std) v = lower_unary(cx, IR_OP_SQRT, v, NULL);
+    ir_value *v = ss ? lb_binary(cx, IR_OP_MUL, ss, num(cx, den > 0 ? 1.0 / den : NAN, ss, "inv_n"), is_std ? "var" : NULL) : NULL;
+    if (v && is_std) v = lb_unary(cx, IR_OP_SQRT, v, NULL);
     if (!v || lower_out_tensor(cx, n, 0, v)) return -1;
     if (!with_mean) return 0;
     if (!keep && a.nax && !(m = red(cx, IR_OP_REDUCE_MEAN, x, &a, 0, "mean_out"))) return -1;
@@ -228,21 +228,21 @@ int lower_var_std(lower_ctx *cx, const ts_node *n) {
 
 /* The p-norm of x over axes a. */
 static ir_value *pnorm(lower_ctx *cx, ir_value *x, double p, const axes_t *a, int keep) {
-    if (p == 2) return lower_unary(cx, IR_OP_SQRT, red(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_SQUARE, x, "sq"), a, keep, "ss"), NULL);
-    ir_value *ab = lower_unary(cx, IR_OP_ABS, x, "abs");
+    if (p == 2) return lb_unary(cx, IR_OP_SQRT, red(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, x, "sq"), a, keep, "ss"), NULL);
+    ir_value *ab = lb_unary(cx, IR_OP_ABS, x, "abs");
     if (p == 1) return red(cx, IR_OP_REDUCE_SUM, ab, a, keep, NULL);
     if (isinf(p)) return red(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, ab, a, keep, NULL);
     if (p == 0) {
-        ir_value *nz = ab ? lower_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero") : NULL;
-        return red(cx, IR_OP_REDUCE_SUM, nz ? lower_cast(cx, nz, x->type.dtype, "count") : NULL, a, keep, NULL);
+        ir_value *nz = ab ? lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero") : NULL;
+        return red(cx, IR_OP_REDUCE_SUM, nz ? lb_cast(cx, nz, x->type.dtype, "count") : NULL, a, keep, NULL);
     }
-    ir_value *pw = ab ? lower_binary(cx, IR_OP_POW, ab, num(cx, p, x, "p"), "pow") : NULL;
+    ir_value *pw = ab ? lb_binary(cx, IR_OP_POW, ab, num(cx, p, x, "p"), "pow") : NULL;
     ir_value *s = red(cx, IR_OP_REDUCE_SUM, pw, a, keep, "sum");
-    return s ? lower_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL) : NULL;
+    return s ? lb_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL) : NULL;
 }
 
 /* See math.h: pnorm over a list of axes. */
-ir_value *lower_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep) {
+ir_value *lb_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep) {
     axes_t a = {nax, {0}};
     for (int i = 0; i < nax && i < IR_MAX_RANK; i++) a.axes[i] = axes[i];
     return pnorm(cx, x, p, &a, keep);
@@ -291,7 +291,7 @@ static ir_value *matrix_norm(lower_ctx *cx, ir_value *x, const char *str, double
         return NULL;
     }
     axes_t s_ax = {1, {isinf(p) ? a1 : a0}}, m_ax = {1, {isinf(p) ? a0 : a1}};
-    ir_value *s = red(cx, IR_OP_REDUCE_SUM, lower_unary(cx, IR_OP_ABS, x, "abs"), &s_ax, 1, "sum");
+    ir_value *s = red(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_ABS, x, "abs"), &s_ax, 1, "sum");
     ir_value *r = red(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, s, &m_ax, 1, keep ? NULL : "keep");
     if (!r || keep) return r;
     int64_t sq[2] = {a0 < a1 ? a0 : a1, a0 < a1 ? a1 : a0};
@@ -372,13 +372,13 @@ int lower_renorm(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < x->type.rank; i++)
         if (i != axis) a.axes[a.nax++] = i;
     ir_value *nr = pnorm(cx, x, p, &a, 1);
-    ir_value *over = nr ? lower_binary(cx, IR_OP_GREATER, nr, num(cx, maxnorm, nr, "maxnorm"), "over") : NULL;
-    ir_value *f = over ? lower_binary(cx, IR_OP_REAL_DIV, num(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale") : NULL;
-    ir_op *op = f ? lower_op(cx, IR_OP_SELECT, "factor") : NULL;
+    ir_value *over = nr ? lb_binary(cx, IR_OP_GREATER, nr, num(cx, maxnorm, nr, "maxnorm"), "over") : NULL;
+    ir_value *f = over ? lb_binary(cx, IR_OP_REAL_DIV, num(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale") : NULL;
+    ir_op *op = f ? lb_op(cx, IR_OP_SELECT, "factor") : NULL;
     if (!op || ir_op_set_input(op, "cond", over) || ir_op_set_input(op, "a", f) || ir_op_set_input(op, "b", num(cx, 1, nr, "one")))
         return -1;
-    ir_value *fac = lower_finish(cx, op);
-    return lower_out_tensor(cx, n, 0, fac ? lower_binary(cx, IR_OP_MUL, x, fac, NULL) : NULL);
+    ir_value *fac = lb_finish(cx, op);
+    return lower_out_tensor(cx, n, 0, fac ? lb_binary(cx, IR_OP_MUL, x, fac, NULL) : NULL);
 }
 
 /* count_nonzero(x, dim=None): sum of (x != 0) as int32; dim an int or a list. */
@@ -386,9 +386,9 @@ int lower_count_nonzero(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     axes_t a;
     if (!x || dims_in(cx, n, 1, x->type.rank, &a)) return -1;
-    if (x->type.dtype == IR_BOOL && !(x = lower_cast(cx, x, IR_INT32, "int"))) return -1;
-    ir_value *nz = lower_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
-    ir_value *c = nz ? lower_cast(cx, nz, IR_INT32, "count") : NULL;
+    if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
+    ir_value *nz = lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
+    ir_value *c = nz ? lb_cast(cx, nz, IR_INT32, "count") : NULL;
     return lower_out_tensor(cx, n, 0, red(cx, IR_OP_REDUCE_SUM, c, &a, 0, NULL));
 }
 
@@ -400,10 +400,10 @@ int lower_logsumexp(lower_ctx *cx, const ts_node *n) {
     if (!x || !(x = dtype_in(cx, n, -1, x, 0)) || dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 2, 0, &keep))
         return -1;
     ir_value *m = red(cx, IR_OP_REDUCE_MAX, x, &a, 1, "max");
-    ir_value *e = m ? lower_unary(cx, IR_OP_EXP, lower_binary(cx, IR_OP_SUB, x, m, "shifted"), "exp") : NULL;
-    ir_value *lg = lower_unary(cx, IR_OP_LOG, red(cx, IR_OP_REDUCE_SUM, e, &a, keep, "sum"), "log");
+    ir_value *e = m ? lb_unary(cx, IR_OP_EXP, lb_binary(cx, IR_OP_SUB, x, m, "shifted"), "exp") : NULL;
+    ir_value *lg = lb_unary(cx, IR_OP_LOG, red(cx, IR_OP_REDUCE_SUM, e, &a, keep, "sum"), "log");
     if (lg && !keep && a.nax && !(m = red(cx, IR_OP_REDUCE_MAX, x, &a, 0, "max_out"))) return -1;
-    return lower_out_tensor(cx, n, 0, lg ? lower_binary(cx, IR_OP_ADD, lg, m, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, lg ? lb_binary(cx, IR_OP_ADD, lg, m, NULL) : NULL);
 }
 
 /* One step of an inclusive scan along axis (Hillis-Steele, no identity element needed):
@@ -415,14 +415,14 @@ static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, in
     ir_value *c;
     if (!lo) return NULL;
     if (!lse) {
-        c = lower_binary(cx, IR_OP_MUL, hi, lo, "prod");
+        c = lb_binary(cx, IR_OP_MUL, hi, lo, "prod");
     } else { /* max(a, b) + log(1 + exp(-|a - b|)) */
-        ir_value *m = lower_binary(cx, IR_OP_MAXIMUM, hi, lo, "max");
-        ir_value *d = m ? lower_unary(cx, IR_OP_ABS, lower_binary(cx, IR_OP_SUB, hi, lo, "diff"), "absdiff") : NULL;
-        ir_value *eq = d ? lower_binary(cx, IR_OP_EQUAL, hi, lo, "same") : NULL; /* equal infinities: d = 0, not NaN */
-        if (eq) d = lm_select(cx, eq, lower_const_scalar(cx, 0, d->type.dtype, "zero"), d, "absdiff_eq");
-        ir_value *sp = d ? lower_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, d, -1), "softplus") : NULL;
-        c = sp ? lower_binary(cx, IR_OP_ADD, m, sp, "lse") : NULL;
+        ir_value *m = lb_binary(cx, IR_OP_MAXIMUM, hi, lo, "max");
+        ir_value *d = m ? lb_unary(cx, IR_OP_ABS, lb_binary(cx, IR_OP_SUB, hi, lo, "diff"), "absdiff") : NULL;
+        ir_value *eq = d ? lb_binary(cx, IR_OP_EQUAL, hi, lo, "same") : NULL; /* equal infinities: d = 0, not NaN */
+        if (eq) d = lb_select(cx, eq, lb_const_scalar(cx, 0, d->type.dtype, "zero"), d, "absdiff_eq");
+        ir_value *sp = d ? lb_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, d, -1), "softplus") : NULL;
+        c = sp ? lb_binary(cx, IR_OP_ADD, m, sp, "lse") : NULL;
     }
     ir_value *parts[2] = {head, c};
     return c ? lb_concat(cx, 2, parts, axis) : NULL;
@@ -444,15 +444,15 @@ int lower_cumulative(lower_ctx *cx, const ts_node *n) {
     if (rank == 0) return lower_out_tensor(cx, n, 0, is_lse ? x : dtype_in(cx, n, dt_i, x, 1));
     if (lower_axis(cx, dim, rank, &axis) || !(x = dtype_in(cx, n, dt_i, x, 1))) return -1;
     if (!is_prod && !is_lse) {
-        ir_op *op = lower_op(cx, IR_OP_CUMSUM, NULL);
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis)) return -1;
-        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+        ir_op *op = lb_op(cx, IR_OP_CUMSUM, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis)) return -1;
+        return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     int64_t len = x->type.dims[axis];
     if (len < 0) return lower_fail(cx, "the size of dim %d must be known at conversion time", axis);
     ir_value *y = x;
     for (int64_t s = 1; s < len && y; s *= 2) y = scan_step(cx, y, axis, len, s, is_lse);
-    if (y == x) y = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    if (y == x) y = lb_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
 
@@ -477,7 +477,7 @@ int lower_diff(lower_ctx *cx, const ts_node *n) {
     }
     if (lower_axis(cx, dim, rank, &axis)) return -1;
     for (int i = 0; i < np; i++)
-        if (parts[i]->type.dtype != dt && !(parts[i] = lower_cast(cx, parts[i], dt, "cast"))) return -1;
+        if (parts[i]->type.dtype != dt && !(parts[i] = lb_cast(cx, parts[i], dt, "cast"))) return -1;
     ir_value *x = np > 1 ? lb_concat(cx, np, parts, axis) : parts[0];
     if (!x) return -1;
     int64_t len = x->type.dims[axis];
@@ -487,8 +487,8 @@ int lower_diff(lower_ctx *cx, const ts_node *n) {
     for (int64_t t = 0; t < times && x; t++) {
         ir_value *hi = lb_slice(cx, x, axis, 1, 0, 1, 1, 0), *lo = lb_slice(cx, x, axis, 0, -1, 0, 1, 0);
         if (!hi || !lo) return -1;
-        x = lower_binary(cx, dt == IR_BOOL ? IR_OP_LOGICAL_XOR : IR_OP_SUB, hi, lo, t + 1 == times ? NULL : "step");
+        x = lb_binary(cx, dt == IR_BOOL ? IR_OP_LOGICAL_XOR : IR_OP_SUB, hi, lo, t + 1 == times ? NULL : "step");
     }
-    if (x && times == 0) x = lower_unary(cx, IR_OP_IDENTITY, x, NULL);
+    if (x && times == 0) x = lb_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, x);
 }

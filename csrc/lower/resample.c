@@ -25,7 +25,7 @@ static ir_value *image_in(lower_ctx *cx, const ts_node *n, int64_t *H, int64_t *
     }
     *H = x->type.dims[2];
     *W = x->type.dims[3];
-    if (!ir_dtype_is_float(x->type.dtype)) x = lower_cast(cx, x, IR_FP32, "fp32");
+    if (!ir_dtype_is_float(x->type.dtype)) x = lb_cast(cx, x, IR_FP32, "fp32");
     return x;
 }
 
@@ -113,38 +113,38 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
 static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *out, int bilinear, int ac, double scale) {
     ir_value *vin = lb_scalar(cx, in, IR_FP32), *vout = vin ? lb_scalar(cx, out, IR_INT32) : NULL;
     ir_value *r0 = vout ? lb_range(cx, vout, 1, "dst") : NULL;
-    ir_value *dst = r0 ? lower_cast(cx, r0, IR_FP32, "dstf") : NULL;
-    ir_value *fout = dst ? lower_cast(cx, vout, IR_FP32, "outf") : NULL, *r;
+    ir_value *dst = r0 ? lb_cast(cx, r0, IR_FP32, "dstf") : NULL;
+    ir_value *fout = dst ? lb_cast(cx, vout, IR_FP32, "outf") : NULL, *r;
     if (!fout) return NULL;
     if (bilinear && ac) { /* (in - 1) / (out - 1), 0 for a single output */
         ir_value *num = lb_scalar_op(cx, IR_OP_SUB, vin, 1), *den = lb_scalar_op(cx, IR_OP_SUB, fout, 1);
         ir_value *safe = den ? lb_scalar_op(cx, IR_OP_MAXIMUM, den, 1) : NULL;
-        r = num && safe ? lower_binary(cx, IR_OP_REAL_DIV, num, safe, "scale") : NULL;
+        r = num && safe ? lb_binary(cx, IR_OP_REAL_DIV, num, safe, "scale") : NULL;
     } else if (scale > 0) {
-        r = lower_const_scalar(cx, 1.0 / scale, IR_FP32, "scale");
+        r = lb_const_scalar(cx, 1.0 / scale, IR_FP32, "scale");
     } else {
-        r = lower_binary(cx, IR_OP_REAL_DIV, vin, fout, "scale");
+        r = lb_binary(cx, IR_OP_REAL_DIV, vin, fout, "scale");
     }
     ir_value *lastf = lb_scalar_op(cx, IR_OP_SUB, vin, 1);
-    ir_value *last = lastf ? lower_cast(cx, lastf, IR_INT32, "last") : NULL;
+    ir_value *last = lastf ? lb_cast(cx, lastf, IR_INT32, "last") : NULL;
     if (!r || !last) return NULL;
     if (!bilinear) { /* min(floor(dst * scale), in - 1) */
-        ir_value *src = lower_unary(cx, IR_OP_FLOOR, lower_binary(cx, IR_OP_MUL, dst, r, "src"), "floor");
-        ir_value *idx = src ? lower_cast(cx, src, IR_INT32, "idx") : NULL;
-        idx = idx ? lower_binary(cx, IR_OP_MINIMUM, idx, last, "clamp") : NULL;
+        ir_value *src = lb_unary(cx, IR_OP_FLOOR, lb_binary(cx, IR_OP_MUL, dst, r, "src"), "floor");
+        ir_value *idx = src ? lb_cast(cx, src, IR_INT32, "idx") : NULL;
+        idx = idx ? lb_binary(cx, IR_OP_MINIMUM, idx, last, "clamp") : NULL;
         return idx ? lb_gather(cx, x, idx, a) : NULL;
     }
-    ir_value *src = lower_binary(cx, IR_OP_MUL, ac ? dst : lb_scalar_op(cx, IR_OP_ADD, dst, 0.5), r, "src");
+    ir_value *src = lb_binary(cx, IR_OP_MUL, ac ? dst : lb_scalar_op(cx, IR_OP_ADD, dst, 0.5), r, "src");
     if (!ac && src) src = lb_scalar_op(cx, IR_OP_MAXIMUM, lb_scalar_op(cx, IR_OP_SUB, src, 0.5), 0);
-    ir_value *fl = src ? lower_unary(cx, IR_OP_FLOOR, src, "floor") : NULL;
-    ir_value *i0 = fl ? lower_binary(cx, IR_OP_MINIMUM, lower_cast(cx, fl, IR_INT32, "i0"), last, "i0c") : NULL;
-    ir_value *i1 = i0 ? lower_binary(cx, IR_OP_MINIMUM, lb_scalar_op(cx, IR_OP_ADD, i0, 1), last, "i1") : NULL;
-    ir_value *l1 = i1 ? lower_binary(cx, IR_OP_SUB, src, lower_cast(cx, i0, IR_FP32, "i0f"), "l1") : NULL;
-    if (l1 && x->type.dtype != IR_FP32) l1 = lower_cast(cx, l1, x->type.dtype, "l1c");
+    ir_value *fl = src ? lb_unary(cx, IR_OP_FLOOR, src, "floor") : NULL;
+    ir_value *i0 = fl ? lb_binary(cx, IR_OP_MINIMUM, lb_cast(cx, fl, IR_INT32, "i0"), last, "i0c") : NULL;
+    ir_value *i1 = i0 ? lb_binary(cx, IR_OP_MINIMUM, lb_scalar_op(cx, IR_OP_ADD, i0, 1), last, "i1") : NULL;
+    ir_value *l1 = i1 ? lb_binary(cx, IR_OP_SUB, src, lb_cast(cx, i0, IR_FP32, "i0f"), "l1") : NULL;
+    if (l1 && x->type.dtype != IR_FP32) l1 = lb_cast(cx, l1, x->type.dtype, "l1c");
     if (l1 && a == 2) l1 = lb_expand(cx, l1, 1, (int64_t[]){1}); /* [out, 1]: broadcasts over W */
     ir_value *g0 = l1 ? lb_gather(cx, x, i0, a) : NULL, *g1 = g0 ? lb_gather(cx, x, i1, a) : NULL;
-    ir_value *d = g1 ? lower_binary(cx, IR_OP_SUB, g1, g0, "diff") : NULL; /* g0 + (g1 - g0) * l1 */
-    return d ? lower_binary(cx, IR_OP_ADD, g0, lower_binary(cx, IR_OP_MUL, d, l1, "step"), NULL) : NULL;
+    ir_value *d = g1 ? lb_binary(cx, IR_OP_SUB, g1, g0, "diff") : NULL; /* g0 + (g1 - g0) * l1 */
+    return d ? lb_binary(cx, IR_OP_ADD, g0, lb_binary(cx, IR_OP_MUL, d, l1, "step"), NULL) : NULL;
 }
 
 /* The run-time form of upsample_{nearest,bilinear}2d (osz: output_size input; si / sh_i: scales as in
@@ -157,12 +157,12 @@ static int upsample_dyn(lower_ctx *cx, const ts_node *n, ir_value *x, int biline
     if (!has_size && !given) return lower_fail(cx, "neither output_size nor scale factors are given");
     if (!has_size && s[0] == floor(s[0]) && s[1] == floor(s[1]) && s[0] < 1 << 16 && s[1] < 1 << 16) {
         /* whole factors: MIL's upsample_* maps pixels as torch does, whatever the input's size */
-        ir_op *op = lower_op(cx, bilinear ? IR_OP_UPSAMPLE_BILINEAR : IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "scale_factor_height", (int32_t)s[0]) ||
-            lower_param_i32(cx, op, "scale_factor_width", (int32_t)s[1]) ||
-            (bilinear && lower_param_bool(cx, op, "align_corners", ac)))
+        ir_op *op = lb_op(cx, bilinear ? IR_OP_UPSAMPLE_BILINEAR : IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "scale_factor_height", (int32_t)s[0]) ||
+            lb_param_i32(cx, op, "scale_factor_width", (int32_t)s[1]) ||
+            (bilinear && lb_param_bool(cx, op, "align_corners", ac)))
             return -1;
-        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+        return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     lv *out[2];
     if (has_size) {
@@ -180,8 +180,8 @@ static int upsample_dyn(lower_ctx *cx, const ts_node *n, ir_value *x, int biline
             if (!in->dyn) {
                 out[k] = lv_int(cx, (int64_t)floor((double)in->i * s[k]));
             } else {
-                ir_value *f = lb_scalar_op(cx, IR_OP_MUL, lower_cast(cx, in->v, IR_FP32, "inf"), s[k]);
-                f = f ? lower_cast(cx, lower_unary(cx, IR_OP_FLOOR, f, "floor"), IR_INT32, "out") : NULL;
+                ir_value *f = lb_scalar_op(cx, IR_OP_MUL, lb_cast(cx, in->v, IR_FP32, "inf"), s[k]);
+                f = f ? lb_cast(cx, lb_unary(cx, IR_OP_FLOOR, f, "floor"), IR_INT32, "out") : NULL;
                 if (f && (out[k] = lv_new(cx, LV_INT))) {
                     out[k]->dyn = 1;
                     out[k]->v = f;
@@ -192,7 +192,7 @@ static int upsample_dyn(lower_ctx *cx, const ts_node *n, ir_value *x, int biline
         if (!in->dyn && !out[k]->dyn && in->i == out[k]->i && (!given || s[k] == 1)) continue; /* same size */
         if (!(x = resample_axis(cx, x, 2 + k, in, out[k], bilinear, ac, given && !has_size ? s[k] : -1))) return -1;
     }
-    return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL));
+    return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_IDENTITY, x, NULL));
 }
 
 static int size_is_dyn(lower_ctx *cx, const ts_node *n, int osz) {
@@ -218,20 +218,20 @@ int lower_upsample_bilinear(lower_ctx *cx, const ts_node *n) {
     if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
     if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
-        op = lower_op(cx, IR_OP_UPSAMPLE_BILINEAR, NULL);
+        op = lb_op(cx, IR_OP_UPSAMPLE_BILINEAR, NULL);
         if (!op || ir_op_set_input(op, "x", x) ||
-            lower_param_i32(cx, op, "scale_factor_height", (int32_t)(OH / H)) ||
-            lower_param_i32(cx, op, "scale_factor_width", (int32_t)(OW / W)) ||
-            lower_param_bool(cx, op, "align_corners", ac))
+            lb_param_i32(cx, op, "scale_factor_height", (int32_t)(OH / H)) ||
+            lb_param_i32(cx, op, "scale_factor_width", (int32_t)(OW / W)) ||
+            lb_param_bool(cx, op, "align_corners", ac))
             return -1;
     } else {
-        op = lower_op(cx, IR_OP_RESIZE_BILINEAR, NULL);
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "target_size_height", (int32_t)OH) ||
-            lower_param_i32(cx, op, "target_size_width", (int32_t)OW) ||
-            lower_param_str(cx, op, "sampling_mode", ac ? "STRICT_ALIGN_CORNERS" : "UNALIGN_CORNERS"))
+        op = lb_op(cx, IR_OP_RESIZE_BILINEAR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "target_size_height", (int32_t)OH) ||
+            lb_param_i32(cx, op, "target_size_width", (int32_t)OW) ||
+            lb_param_str(cx, op, "sampling_mode", ac ? "STRICT_ALIGN_CORNERS" : "UNALIGN_CORNERS"))
             return -1;
     }
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
 /* upsample_nearest2d(x, output_size, scales_h, scales_w) and
@@ -246,17 +246,17 @@ int lower_upsample_nearest(lower_ctx *cx, const ts_node *n) {
     if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
     if (whole_ratio(H, OH) && whole_ratio(W, OW)) {
-        op = lower_op(cx, IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "scale_factor_height", (int32_t)(OH / H)) ||
-            lower_param_i32(cx, op, "scale_factor_width", (int32_t)(OW / W)))
+        op = lb_op(cx, IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "scale_factor_height", (int32_t)(OH / H)) ||
+            lb_param_i32(cx, op, "scale_factor_width", (int32_t)(OW / W)))
             return -1;
     } else {
-        op = lower_op(cx, IR_OP_RESIZE_NEAREST_NEIGHBOR, NULL);
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "target_size_height", (int32_t)OH) ||
-            lower_param_i32(cx, op, "target_size_width", (int32_t)OW))
+        op = lb_op(cx, IR_OP_RESIZE_NEAREST_NEIGHBOR, NULL);
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "target_size_height", (int32_t)OH) ||
+            lb_param_i32(cx, op, "target_size_width", (int32_t)OW))
             return -1;
     }
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
 static int factor_in(lower_ctx *cx, const ts_node *n, ir_value **x, int64_t *f) {
@@ -271,9 +271,9 @@ int lower_pixel_shuffle(lower_ctx *cx, const ts_node *n) {
     ir_value *x;
     int64_t f;
     if (factor_in(cx, n, &x, &f)) return -1;
-    ir_op *op = lower_op(cx, IR_OP_PIXEL_SHUFFLE, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "upscale_factor", (int32_t)f)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    ir_op *op = lb_op(cx, IR_OP_PIXEL_SHUFFLE, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "upscale_factor", (int32_t)f)) return -1;
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
 /* pixel_unshuffle(x, downscale_factor): MIL pixel_unshuffle from iOS16 (CoreML6); before,
@@ -284,14 +284,14 @@ int lower_pixel_unshuffle(lower_ctx *cx, const ts_node *n) {
     if (factor_in(cx, n, &x, &f)) return -1;
     const char *opset = cx->o->opset ? cx->o->opset : "CoreML5";
     if (strcmp(opset, "CoreML5") != 0) {
-        ir_op *op = lower_op(cx, IR_OP_PIXEL_UNSHUFFLE, NULL);
+        ir_op *op = lb_op(cx, IR_OP_PIXEL_UNSHUFFLE, NULL);
         uint32_t u = (uint32_t)f;
         const char *nm = op ? lower_name(cx, "downscale_factor") : NULL;
         ir_value *fv = nm ? ir_const_new(cx->p, cx->b, nm, ir_scalar_type(IR_UINT32), IR_UINT32, &u, 1) : NULL;
         if (!fv || lower_names_add(cx, fv->name, fv) || ir_op_set_input(op, "x", x) ||
             ir_op_set_input(op, "downscale_factor", fv))
             return lower_fail(cx, "out of memory");
-        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+        return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     const int64_t *d = x->type.dims;
     for (int k = 0; k < 4; k++)
@@ -301,11 +301,11 @@ int lower_pixel_unshuffle(lower_ctx *cx, const ts_node *n) {
                           (long long)f);
     int64_t s6[6] = {d[0], d[1], d[2] / f, f, d[3] / f, f}, perm[6] = {0, 1, 3, 5, 2, 4},
             s4[4] = {d[0], d[1] * f * f, d[2] / f, d[3] / f};
-    ir_value *y = lower_reshape(cx, x, 6, s6, "split");
-    ir_op *tr = y ? lower_op(cx, IR_OP_TRANSPOSE, "perm") : NULL;
-    if (!tr || ir_op_set_input(tr, "x", y) || lower_param_i32v(cx, tr, "perm", 6, perm)) return -1;
-    y = lower_finish(cx, tr);
-    return lower_out_tensor(cx, n, 0, lower_reshape(cx, y, 4, s4, NULL));
+    ir_value *y = lb_reshape(cx, x, 6, s6, "split");
+    ir_op *tr = y ? lb_op(cx, IR_OP_TRANSPOSE, "perm") : NULL;
+    if (!tr || ir_op_set_input(tr, "x", y) || lb_param_i32v(cx, tr, "perm", 6, perm)) return -1;
+    y = lb_finish(cx, tr);
+    return lower_out_tensor(cx, n, 0, lb_reshape(cx, y, 4, s4, NULL));
 }
 
 /* grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners) */
@@ -322,14 +322,14 @@ int lower_grid_sampler(lower_ctx *cx, const ts_node *n) {
     if (pad < 0 || pad > 2) return lower_fail(cx, "padding mode %lld is unknown", (long long)pad);
     /* torch's reflection without align_corners reflects about the pixel edges: MIL's "symmetric" */
     const char *pm = pad == 2 && !ac ? "symmetric" : pads[pad];
-    ir_op *op = lower_op(cx, IR_OP_RESAMPLE, NULL);
+    ir_op *op = lb_op(cx, IR_OP_RESAMPLE, NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "coordinates", g) ||
-        lower_param_str(cx, op, "sampling_mode", modes[mode]) || lower_param_str(cx, op, "padding_mode", pm) ||
-        lower_param_f(cx, op, "padding_value", 0.0, IR_FP32) ||
-        lower_param_str(cx, op, "coordinates_mode", "normalized_minus_one_to_one") ||
-        lower_param_bool(cx, op, "align_corners", ac))
+        lb_param_str(cx, op, "sampling_mode", modes[mode]) || lb_param_str(cx, op, "padding_mode", pm) ||
+        lb_param_f(cx, op, "padding_value", 0.0, IR_FP32) ||
+        lb_param_str(cx, op, "coordinates_mode", "normalized_minus_one_to_one") ||
+        lb_param_bool(cx, op, "align_corners", ac))
         return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
 /* channel_shuffle(x, groups) / native_channel_shuffle: (N, C, *) -> (N, g, C/g, *) -> swap 1, 2 -> (N, C, *). */
@@ -343,7 +343,7 @@ int lower_channel_shuffle(lower_ctx *cx, const ts_node *n) {
     for (int i = 1; i < r; i++)
         if (d[i] < 0) return lower_fail(cx, "channel_shuffle needs static channel and spatial dims");
     if (g < 1 || d[1] % g) return lower_fail(cx, "%lld channels in %lld groups", (long long)d[1], (long long)g);
-    if (g == 1 || g == d[1]) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL));
+    if (g == 1 || g == d[1]) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_IDENTITY, x, NULL));
     int64_t split[IR_MAX_RANK], back[IR_MAX_RANK], perm[IR_MAX_RANK];
     split[0] = back[0] = d[0] < 0 ? -1 : d[0];
     split[1] = g;
@@ -353,10 +353,10 @@ int lower_channel_shuffle(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i <= r; i++) perm[i] = i;
     perm[1] = 2;
     perm[2] = 1;
-    ir_value *y = lower_reshape(cx, x, r + 1, split, "groups");
-    ir_op *tr = y ? lower_op(cx, IR_OP_TRANSPOSE, "swapped") : NULL;
-    if (!tr || ir_op_set_input(tr, "x", y) || lower_param_i32v(cx, tr, "perm", r + 1, perm)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_reshape(cx, lower_finish(cx, tr), r, back, NULL));
+    ir_value *y = lb_reshape(cx, x, r + 1, split, "groups");
+    ir_op *tr = y ? lb_op(cx, IR_OP_TRANSPOSE, "swapped") : NULL;
+    if (!tr || ir_op_set_input(tr, "x", y) || lb_param_i32v(cx, tr, "perm", r + 1, perm)) return -1;
+    return lower_out_tensor(cx, n, 0, lb_reshape(cx, lb_finish(cx, tr), r, back, NULL));
 }
 
 /* torch's linspace_from_neg_one in float: linspace(-1, 1, n) (filled from both ends), times (n - 1) / n
@@ -419,5 +419,5 @@ int lower_affine_grid(lower_ctx *cx, const ts_node *n) {
     int64_t shape[5] = {sz[0]};
     for (int d = 0; d < sp; d++) shape[1 + d] = len[d];
     shape[1 + sp] = sp;
-    return lower_out_tensor(cx, n, 0, lower_reshape(cx, y, sp + 2, shape, NULL));
+    return lower_out_tensor(cx, n, 0, lb_reshape(cx, y, sp + 2, shape, NULL));
 }

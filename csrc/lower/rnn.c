@@ -31,19 +31,19 @@
 typedef enum { CELL_LSTM, CELL_GRU, CELL_TANH, CELL_RELU } cell_kind;
 
 static ir_value *linear(lower_ctx *cx, ir_value *x, ir_value *w, ir_value *b) {
-    ir_op *op = lower_op(cx, IR_OP_LINEAR, "linear");
+    ir_op *op = lb_op(cx, IR_OP_LINEAR, "linear");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) || (b && ir_op_set_input(op, "bias", b)))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
-static ir_value *act(lower_ctx *cx, ir_opkind k, ir_value *x) { return lower_unary(cx, k, x, NULL); }
+static ir_value *act(lower_ctx *cx, ir_opkind k, ir_value *x) { return lb_unary(cx, k, x, NULL); }
 
 /* select(m, a, b) */
 static ir_value *keep_where(lower_ctx *cx, ir_value *m, ir_value *a, ir_value *b) {
-    ir_op *op = m && a && b ? lower_op(cx, IR_OP_SELECT, "keep") : NULL;
+    ir_op *op = m && a && b ? lb_op(cx, IR_OP_SELECT, "keep") : NULL;
     if (!op || ir_op_set_input(op, "cond", m) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* One direction of one layer over xs[0..T) ([B, I] each); h, c: [B, H] initial states (c LSTM only).
@@ -60,29 +60,29 @@ static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *
         ir_value *gh = linear(cx, *h, whh, bhh);
         if (!gx || !gh) return -1;
         if (ck == CELL_TANH || ck == CELL_RELU) {
-            *h = act(cx, ck == CELL_TANH ? IR_OP_TANH : IR_OP_RELU, lower_binary(cx, IR_OP_ADD, gx, gh, "pre"));
+            *h = act(cx, ck == CELL_TANH ? IR_OP_TANH : IR_OP_RELU, lb_binary(cx, IR_OP_ADD, gx, gh, "pre"));
         } else if (ck == CELL_LSTM) {
             ir_value *g[4];
-            if (lb_split(cx, lower_binary(cx, IR_OP_ADD, gx, gh, "gates"), 1, G, sizes, g)) return -1;
+            if (lb_split(cx, lb_binary(cx, IR_OP_ADD, gx, gh, "gates"), 1, G, sizes, g)) return -1;
             ir_value *i = act(cx, IR_OP_SIGMOID, g[0]), *f = act(cx, IR_OP_SIGMOID, g[1]);
             ir_value *gg = act(cx, IR_OP_TANH, g[2]), *o = act(cx, IR_OP_SIGMOID, g[3]);
-            ir_value *fc = f && *c ? lower_binary(cx, IR_OP_MUL, f, *c, "fc") : NULL;
-            ir_value *ig = i && gg ? lower_binary(cx, IR_OP_MUL, i, gg, "ig") : NULL;
-            *c = fc && ig ? lower_binary(cx, IR_OP_ADD, fc, ig, "c") : NULL;
+            ir_value *fc = f && *c ? lb_binary(cx, IR_OP_MUL, f, *c, "fc") : NULL;
+            ir_value *ig = i && gg ? lb_binary(cx, IR_OP_MUL, i, gg, "ig") : NULL;
+            *c = fc && ig ? lb_binary(cx, IR_OP_ADD, fc, ig, "c") : NULL;
             ir_value *tc = *c ? act(cx, IR_OP_TANH, *c) : NULL;
-            *h = tc && o ? lower_binary(cx, IR_OP_MUL, o, tc, "h") : NULL;
+            *h = tc && o ? lb_binary(cx, IR_OP_MUL, o, tc, "h") : NULL;
             if (whr && *h) *h = linear(cx, *h, whr, NULL); /* proj_size: h = W_hr (o * tanh(c)) */
         } else { /* GRU: r, z, n; n uses r * (W_hn h + b_hn) */
             ir_value *a[3], *b[3];
             if (lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b)) return -1;
-            ir_value *r = act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
-            ir_value *z = act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[1], b[1], "z"));
-            ir_value *rn = r ? lower_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
-            ir_value *nn = rn ? act(cx, IR_OP_TANH, lower_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
+            ir_value *r = act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
+            ir_value *z = act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[1], b[1], "z"));
+            ir_value *rn = r ? lb_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
+            ir_value *nn = rn ? act(cx, IR_OP_TANH, lb_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
             /* h' = n + z * (h - n) */
-            ir_value *d = nn ? lower_binary(cx, IR_OP_SUB, *h, nn, "hn") : NULL;
-            ir_value *zd = d && z ? lower_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
-            *h = zd ? lower_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
+            ir_value *d = nn ? lb_binary(cx, IR_OP_SUB, *h, nn, "hn") : NULL;
+            ir_value *zd = d && z ? lb_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
+            *h = zd ? lb_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
         }
         if (!*h) return -1;
         if (ms) {
@@ -95,8 +95,8 @@ static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *
 }
 
 static ir_value *tensor_of(lower_ctx *cx, lv *l, ir_dtype dt) {
-    ir_value *v = lower_as_tensor(cx, l, dt);
-    if (v && v->type.dtype != dt) v = lower_cast(cx, v, dt, "cast");
+    ir_value *v = lb_as_tensor(cx, l, dt);
+    if (v && v->type.dtype != dt) v = lb_cast(cx, v, dt, "cast");
     return v;
 }
 
@@ -118,10 +118,10 @@ static ir_value *mil_weight(lower_ctx *cx, cell_kind ck, ir_value *w, ir_value *
 }
 
 static ir_value *reverse_time(lower_ctx *cx, ir_value *x) {
-    ir_op *op = x ? lower_op(cx, IR_OP_REVERSE, "reverse") : NULL;
+    ir_op *op = x ? lb_op(cx, IR_OP_REVERSE, "reverse") : NULL;
     int64_t ax = 0;
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
-    return lower_finish(cx, op);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
+    return lb_finish(cx, op);
 }
 
 /* A new input of block b like v (named after what), known to the lowering's names. */
@@ -139,40 +139,40 @@ static int gru_loop(lower_ctx *cx, ir_value *x, ir_value *h, ir_value *const *w,
     int64_t H = w[1]->type.dims[1], ax0 = 0, sizes[3] = {H, H, H};
     ir_value *G = linear(cx, x, w[0], w[2]);
     if (G && reverse) G = reverse_time(cx, G);
-    ir_value *like = G ? lb_slice(cx, G, 2, 0, H, 0, 1, 0) : NULL, *shp = like ? lower_unary(cx, IR_OP_SHAPE, like, "shape") : NULL;
-    ir_op *f = shp ? lower_op(cx, IR_OP_FILL, "steps") : NULL;
-    if (!f || ir_op_set_input(f, "shape", shp) || lower_param_f(cx, f, "value", 0.0, x->type.dtype)) return -1;
-    ir_value *buf = lower_finish(cx, f), *sx = lower_unary(cx, IR_OP_SHAPE, x, "shape");
-    ir_value *T = sx ? lb_gather(cx, sx, lower_const_scalar(cx, 0, IR_INT32, "time_axis"), 0) : NULL;
-    ir_value *init[3] = {lower_const_scalar(cx, 0, IR_INT32, "step0"), h, buf}, *ci[3], *bi[3], *bo[3];
-    ir_op *op = buf && T && init[0] ? lower_op(cx, IR_OP_WHILE_LOOP, "gru") : NULL;
+    ir_value *like = G ? lb_slice(cx, G, 2, 0, H, 0, 1, 0) : NULL, *shp = like ? lb_unary(cx, IR_OP_SHAPE, like, "shape") : NULL;
+    ir_op *f = shp ? lb_op(cx, IR_OP_FILL, "steps") : NULL;
+    if (!f || ir_op_set_input(f, "shape", shp) || lb_param_f(cx, f, "value", 0.0, x->type.dtype)) return -1;
+    ir_value *buf = lb_finish(cx, f), *sx = lb_unary(cx, IR_OP_SHAPE, x, "shape");
+    ir_value *T = sx ? lb_gather(cx, sx, lb_const_scalar(cx, 0, IR_INT32, "time_axis"), 0) : NULL;
+    ir_value *init[3] = {lb_const_scalar(cx, 0, IR_INT32, "step0"), h, buf}, *ci[3], *bi[3], *bo[3];
+    ir_op *op = buf && T && init[0] ? lb_op(cx, IR_OP_WHILE_LOOP, "gru") : NULL;
     ir_block *cb = op ? ir_op_add_block(op) : NULL, *bb = cb ? ir_op_add_block(op) : NULL, *outer = cx->b;
     if (!bb) return -1;
     cb->fn = bb->fn = cx->fn;
     for (int k = 0; k < 3; k++)
         if (!(ci[k] = block_var(cx, cb, init[k], "gru_c")) || !(bi[k] = block_var(cx, bb, init[k], "gru_v"))) return -1;
     cx->b = cb;
-    ir_value *go = lower_binary(cx, IR_OP_LESS, ci[0], T, "go");
+    ir_value *go = lb_binary(cx, IR_OP_LESS, ci[0], T, "go");
     cx->b = bb;
     if (!go || ir_block_set_outputs(cb, 1, &go)) return cx->b = outer, -1;
     ir_value *a[3], *b[3], *gx = lb_gather(cx, G, bi[0], 0), *gh = linear(cx, bi[1], w[1], w[3]);
     int bad = lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b);
-    ir_value *r = bad ? NULL : act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
-    ir_value *z = r ? act(cx, IR_OP_SIGMOID, lower_binary(cx, IR_OP_ADD, a[1], b[1], "z")) : NULL;
-    ir_value *rn = z ? lower_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
-    ir_value *nn = rn ? act(cx, IR_OP_TANH, lower_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
-    ir_value *d = nn ? lower_binary(cx, IR_OP_SUB, bi[1], nn, "hn") : NULL; /* h' = n + z * (h - n) */
-    ir_value *zd = d ? lower_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
-    ir_value *hn = zd ? lower_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
+    ir_value *r = bad ? NULL : act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
+    ir_value *z = r ? act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[1], b[1], "z")) : NULL;
+    ir_value *rn = z ? lb_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
+    ir_value *nn = rn ? act(cx, IR_OP_TANH, lb_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
+    ir_value *d = nn ? lb_binary(cx, IR_OP_SUB, bi[1], nn, "hn") : NULL; /* h' = n + z * (h - n) */
+    ir_value *zd = d ? lb_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
+    ir_value *hn = zd ? lb_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
     ir_value *upd = hn ? lb_expand(cx, hn, 1, &ax0) : NULL, *at = upd ? lb_expand(cx, bi[0], 1, &ax0) : NULL;
-    ir_op *sc = at ? lower_op(cx, IR_OP_SCATTER, "step_out") : NULL;
+    ir_op *sc = at ? lb_op(cx, IR_OP_SCATTER, "step_out") : NULL;
     if (!sc || ir_op_set_input(sc, "data", bi[2]) || ir_op_set_input(sc, "indices", at) || ir_op_set_input(sc, "updates", upd) ||
-        lower_param_i32(cx, sc, "axis", 0) || lower_param_str(cx, sc, "mode", "update") || !(bo[2] = lower_finish(cx, sc)))
+        lb_param_i32(cx, sc, "axis", 0) || lb_param_str(cx, sc, "mode", "update") || !(bo[2] = lb_finish(cx, sc)))
         return cx->b = outer, -1;
-    bo[0] = lower_binary(cx, IR_OP_ADD, bi[0], lower_const_scalar(cx, 1, IR_INT32, "one"), "next_step");
+    bo[0] = lb_binary(cx, IR_OP_ADD, bi[0], lb_const_scalar(cx, 1, IR_INT32, "one"), "next_step");
     bo[1] = hn;
     cx->b = outer;
-    if (!bo[0] || ir_block_set_outputs(bb, 3, bo) || ir_op_set_inputs(op, "loop_vars", 3, init) || !lower_finish(cx, op)) return -1;
+    if (!bo[0] || ir_block_set_outputs(bb, 3, bo) || ir_op_set_inputs(op, "loop_vars", 3, init) || !lb_finish(cx, op)) return -1;
     *hT = op->out[1];
     *seq = reverse ? reverse_time(cx, op->out[2]) : op->out[2];
     return *seq ? 0 : -1;
@@ -183,17 +183,17 @@ static int gru_loop(lower_ctx *cx, ir_value *x, ir_value *h, ir_value *const *w,
 static int mil_op(lower_ctx *cx, cell_kind ck, ir_value *x, ir_value *h, ir_value *c, ir_value *const *w, const char *dir,
                   ir_value **outs) {
     static const char *const names[6] = {"weight_ih", "weight_hh", "bias", "weight_ih_back", "weight_hh_back", "bias_back"};
-    ir_op *op = lower_op(cx, ck == CELL_LSTM ? IR_OP_LSTM : IR_OP_RNN, ck == CELL_LSTM ? "lstm" : "rnn");
+    ir_op *op = lb_op(cx, ck == CELL_LSTM ? IR_OP_LSTM : IR_OP_RNN, ck == CELL_LSTM ? "lstm" : "rnn");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "initial_h", h) || (c && ir_op_set_input(op, "initial_c", c)))
         return -1;
     for (int i = 0; i < 6; i++)
         if (w[i] && ir_op_set_input(op, names[i], w[i])) return -1;
-    if (lower_param_str(cx, op, "direction", dir) || lower_param_bool(cx, op, "output_sequence", 1)) return -1;
-    if (ck == CELL_LSTM ? lower_param_str(cx, op, "recurrent_activation", "sigmoid") ||
-                              lower_param_str(cx, op, "cell_activation", "tanh") || lower_param_str(cx, op, "activation", "tanh")
-                        : lower_param_str(cx, op, "activation", ck == CELL_RELU ? "relu" : "tanh"))
+    if (lb_param_str(cx, op, "direction", dir) || lb_param_bool(cx, op, "output_sequence", 1)) return -1;
+    if (ck == CELL_LSTM ? lb_param_str(cx, op, "recurrent_activation", "sigmoid") ||
+                              lb_param_str(cx, op, "cell_activation", "tanh") || lb_param_str(cx, op, "activation", "tanh")
+                        : lb_param_str(cx, op, "activation", ck == CELL_RELU ? "relu" : "tanh"))
         return -1;
-    if (!lower_finish(cx, op)) return -1;
+    if (!lb_finish(cx, op)) return -1;
     for (int i = 0; i < op->nout; i++) outs[i] = op->out[i];
     return 0;
 }
@@ -325,7 +325,7 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
         if (packed) { /* its batch size came from batch_sizes[0]: a run-time number, here B */
             ir_value *whh = tensor_of(cx, params->items[1], dt);
             int64_t hs3[3] = {layers * D, B, whh ? whh->type.dims[1] : 0};
-            if (!whh || !(h0[k] = lower_reshape(cx, h0[k], 3, hs3, "h0"))) return -1;
+            if (!whh || !(h0[k] = lb_reshape(cx, h0[k], 3, hs3, "h0"))) return -1;
         }
         if (unbatched) {
             int64_t ax = 1;

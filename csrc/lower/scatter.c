@@ -14,17 +14,17 @@ static ir_value *scatterable(lower_ctx *cx, ir_value *x, ir_dtype *back) {
     if (!x) return NULL;
     *back = x->type.dtype;
     if (x->type.dtype == IR_INT32 || x->type.dtype == IR_FP32 || x->type.dtype == IR_FP16) return x;
-    return lower_cast(cx, x, ir_dtype_is_float(x->type.dtype) ? IR_FP32 : IR_INT32, "data");
+    return lb_cast(cx, x, ir_dtype_is_float(x->type.dtype) ? IR_FP32 : IR_INT32, "data");
 }
 
 static ir_value *restore(lower_ctx *cx, ir_value *v, ir_dtype back) {
     if (!v || v->type.dtype == back) return v;
-    return lower_cast(cx, v, back, "restored");
+    return lb_cast(cx, v, back, "restored");
 }
 
 static ir_value *to_dtype(lower_ctx *cx, ir_value *v, ir_dtype dt, const char *suffix) {
     if (!v || v->type.dtype == dt) return v;
-    return lower_cast(cx, v, dt, suffix);
+    return lb_cast(cx, v, dt, suffix);
 }
 
 /* A constant of the given static shape, every element v. */
@@ -48,7 +48,7 @@ static ir_value *fill_value(lower_ctx *cx, lv *val, ir_dtype dt, int rank, const
         lower_fail(cx, "the value must be a number or a tensor, got %s", lv_kind_name(val->kind));
         return NULL;
     }
-    ir_value *v = to_dtype(cx, lower_as_tensor(cx, val, dt), dt, "value");
+    ir_value *v = to_dtype(cx, lb_as_tensor(cx, val, dt), dt, "value");
     if (!v) return NULL;
     if (ir_type_numel(&v->type) != 1) {
         lower_fail(cx, "the value must have one element");
@@ -56,7 +56,7 @@ static ir_value *fill_value(lower_ctx *cx, lv *val, ir_dtype dt, int rank, const
     }
     int64_t ones[IR_MAX_RANK];
     for (int i = 0; i < rank; i++) ones[i] = 1;
-    v = lower_reshape(cx, v, rank, ones, "value_b");
+    v = lb_reshape(cx, v, rank, ones, "value_b");
     return rank ? lb_tile(cx, v, dims) : v;
 }
 
@@ -68,12 +68,12 @@ static ir_value *scatter_at(lower_ctx *cx, ir_value *data, ir_value *idx, ir_val
     for (int i = 0; i < r; i++) full &= i == axis || idx->type.dims[i] == data->type.dims[i];
     ir_op *op;
     if (full) {
-        op = lower_op(cx, IR_OP_SCATTER_ALONG_AXIS, NULL);
+        op = lb_op(cx, IR_OP_SCATTER_ALONG_AXIS, NULL);
         if (!op || ir_op_set_input(op, "data", data) || ir_op_set_input(op, "indices", idx) ||
-            ir_op_set_input(op, "updates", upd) || lower_param_i32(cx, op, "axis", axis) ||
-            lower_param_str(cx, op, "mode", mode))
+            ir_op_set_input(op, "updates", upd) || lb_param_i32(cx, op, "axis", axis) ||
+            lb_param_str(cx, op, "mode", mode))
             return NULL;
-        return lower_finish(cx, op);
+        return lb_finish(cx, op);
     }
     /* coordinates [*S, r]: the position itself off the axis, the index on it */
     const int64_t *S = idx->type.dims;
@@ -100,11 +100,11 @@ static ir_value *scatter_at(lower_ctx *cx, ir_value *data, ir_value *idx, ir_val
         if (!(cols[d] = lb_const(cx, IR_INT32, r, S, c, "coord"))) return NULL;
     }
     ir_value *coords = lb_stack(cx, r, cols, r);
-    op = coords ? lower_op(cx, IR_OP_SCATTER_ND, NULL) : NULL;
+    op = coords ? lb_op(cx, IR_OP_SCATTER_ND, NULL) : NULL;
     if (!op || ir_op_set_input(op, "data", data) || ir_op_set_input(op, "indices", coords) ||
-        ir_op_set_input(op, "updates", upd) || lower_param_str(cx, op, "mode", mode))
+        ir_op_set_input(op, "updates", upd) || lb_param_str(cx, op, "mode", mode))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* src cut down to the index's shape (torch reads only that corner of src), in dtype dt. */
@@ -182,15 +182,15 @@ int lower_scatter(lower_ctx *cx, const ts_node *n) {
         ir_value *z = const_full(cx, IR_INT32, r, x->type.dims, 0, "zeros");
         ir_value *o = const_full(cx, IR_INT32, r, idx->type.dims, 1, "ones");
         ir_value *hit = scatter_at(cx, z, idx, o, axis, "update");
-        touched = hit ? lower_cast(cx, hit, IR_BOOL, "touched") : NULL;
+        touched = hit ? lb_cast(cx, hit, IR_BOOL, "touched") : NULL;
         double ident = strcmp(mode, "mul") == 0 ? 1 : strcmp(mode, "max") == 0 ? -INFINITY
                                                   : strcmp(mode, "min") == 0 ? INFINITY : 0;
         if (!ir_dtype_is_float(dt) && isinf(ident)) ident = ident < 0 ? -2147483648.0 : 2147483647.0;
-        ir_value *id = touched ? lower_const_scalar(cx, ident, dt, "identity") : NULL;
-        ir_op *op = id ? lower_op(cx, IR_OP_SELECT, "base") : NULL;
+        ir_value *id = touched ? lb_const_scalar(cx, ident, dt, "identity") : NULL;
+        ir_op *op = id ? lb_op(cx, IR_OP_SELECT, "base") : NULL;
         if (!op || ir_op_set_input(op, "cond", touched) || ir_op_set_input(op, "a", id) || ir_op_set_input(op, "b", data))
             return -1;
-        if (!(base = lower_finish(cx, op))) return -1;
+        if (!(base = lb_finish(cx, op))) return -1;
     }
     ir_value *out = scatter_at(cx, base, idx, upd, axis, mode);
     if (out && is_mean) { /* sum / number of terms (self counts once when included) */
@@ -198,7 +198,7 @@ int lower_scatter(lower_ctx *cx, const ts_node *n) {
         ir_value *ones = const_full(cx, dt, r, idx->type.dims, 1, "ones");
         ir_value *cnt = scatter_at(cx, c0, idx, ones, axis, "add");
         ir_value *safe = cnt ? lb_scalar_op(cx, IR_OP_MAXIMUM, cnt, 1) : NULL;
-        out = safe ? lower_binary(cx, IR_OP_REAL_DIV, out, safe, "mean") : NULL;
+        out = safe ? lb_binary(cx, IR_OP_REAL_DIV, out, safe, "mean") : NULL;
     }
     return lower_out_tensor(cx, n, 0, restore(cx, out, back));
 }
@@ -215,16 +215,16 @@ static ir_value *index_vec(lower_ctx *cx, ir_value *idx) {
         return NULL;
     }
     if (!(idx = to_dtype(cx, idx, IR_INT32, "index"))) return NULL;
-    return idx->type.rank == 0 ? lower_reshape(cx, idx, 1, (int64_t[]){1}, "index1") : idx;
+    return idx->type.rank == 0 ? lb_reshape(cx, idx, 1, (int64_t[]){1}, "index1") : idx;
 }
 
 /* MIL scatter: whole slices of data along axis replaced / combined at the indices. */
 static ir_value *scatter_slices(lower_ctx *cx, ir_value *data, ir_value *idx, ir_value *upd, int axis, const char *mode) {
-    ir_op *op = data && idx && upd ? lower_op(cx, IR_OP_SCATTER, NULL) : NULL;
+    ir_op *op = data && idx && upd ? lb_op(cx, IR_OP_SCATTER, NULL) : NULL;
     if (!op || ir_op_set_input(op, "data", data) || ir_op_set_input(op, "indices", idx) ||
-        ir_op_set_input(op, "updates", upd) || lower_param_i32(cx, op, "axis", axis) || lower_param_str(cx, op, "mode", mode))
+        ir_op_set_input(op, "updates", upd) || lb_param_i32(cx, op, "axis", axis) || lb_param_str(cx, op, "mode", mode))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* index_add(self, dim, index, source, alpha=1) and index_fill(self, dim, index, value). */
@@ -251,7 +251,7 @@ int lower_index_add_fill(lower_ctx *cx, const ts_node *n) {
     } else {
         if (val->kind != LV_TENSOR) return lower_fail(cx, "source must be a tensor");
         upd = val->v;
-        if (upd->type.rank == 0 && x->type.rank == 1) upd = lower_reshape(cx, upd, 1, ushape, "source1");
+        if (upd->type.rank == 0 && x->type.rank == 1) upd = lb_reshape(cx, upd, 1, ushape, "source1");
         if (!upd) return -1;
         int same = upd->type.rank == x->type.rank;
         for (int i = 0; same && i < x->type.rank; i++) same = upd->type.dims[i] == ushape[i];
@@ -298,7 +298,7 @@ int lower_slice_scatter(lower_ctx *cx, const ts_node *n) {
     int ok = src->type.rank == x->type.rank;
     for (int i = 0; ok && i < x->type.rank; i++) ok = src->type.dims[i] == (i == axis ? cnt : x->type.dims[i]);
     if (!ok) return lower_fail(cx, "src shape does not match the slice (%lld along dim %d)", (long long)cnt, axis);
-    if (cnt == 0) return lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL));
+    if (cnt == 0) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_IDENTITY, x, NULL));
     src = to_dtype(cx, src, x->type.dtype, "src");
     return lower_out_tensor(cx, n, 0, lb_assign(cx, x, src, axis, begin, end, step));
 }
@@ -322,20 +322,20 @@ int lower_masked_scatter(lower_ctx *cx, const ts_node *n) {
         tile |= reps[i] != 1;
     }
     ir_value *mt = to_dtype(cx, m, IR_INT32, "mask_int");
-    if (mt && m->type.rank != r) mt = lower_reshape(cx, mt, r, ms, "mask_r");
+    if (mt && m->type.rank != r) mt = lb_reshape(cx, mt, r, ms, "mask_r");
     if (mt && tile) mt = lb_tile(cx, mt, reps);
     int64_t all = -1;
-    ir_value *mflat = lower_reshape(cx, mt, 1, &all, "mask_flat");
+    ir_value *mflat = lb_reshape(cx, mt, 1, &all, "mask_flat");
     ir_value *pos = lb_mask_ranks(cx, mflat);
     ir_dtype back;
-    ir_value *sf = lower_reshape(cx, scatterable(cx, src, &back), 1, &all, "source_flat");
+    ir_value *sf = lb_reshape(cx, scatterable(cx, src, &back), 1, &all, "source_flat");
     if (!sf || !pos) return -1;
     if (ir_type_numel(&src->type) == 0) return lower_fail(cx, "empty source");
     ir_value *g = lb_gather(cx, sf, pos, 0);
-    g = lower_reshape(cx, g, r, x->type.dims, "picked");
+    g = lb_reshape(cx, g, r, x->type.dims, "picked");
     g = to_dtype(cx, g, x->type.dtype, "picked_dt");
-    ir_value *mb = mt ? lower_cast(cx, mt, IR_BOOL, "mask_b") : NULL;
-    ir_op *op = g && mb ? lower_op(cx, IR_OP_SELECT, NULL) : NULL;
+    ir_value *mb = mt ? lb_cast(cx, mt, IR_BOOL, "mask_b") : NULL;
+    ir_op *op = g && mb ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "cond", mb) || ir_op_set_input(op, "a", g) || ir_op_set_input(op, "b", x)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }

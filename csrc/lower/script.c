@@ -64,7 +64,7 @@ int lower_contains(lower_ctx *cx, const ts_node *n) {
 
 /* An int operand as a rank-0 int32 tensor. */
 static ir_value *int_tensor(lower_ctx *cx, lv *l) {
-    return lower_as_tensor(cx, l, IR_INT32);
+    return lb_as_tensor(cx, l, IR_INT32);
 }
 
 static int out_dyn_int(lower_ctx *cx, const ts_node *n, ir_value *v) {
@@ -93,7 +93,7 @@ int lower_range_length(lower_ctx *cx, const ts_node *n) {
     }
     /* (hi - lo + s - 1) // s for s > 0, (lo - hi - s - 1) // -s for s < 0, at least 0 */
     ir_value *a = int_tensor(cx, s > 0 ? hi : lo), *b = a ? int_tensor(cx, s > 0 ? lo : hi) : NULL;
-    ir_value *d = b ? lower_binary(cx, IR_OP_SUB, a, b, "span") : NULL;
+    ir_value *d = b ? lb_binary(cx, IR_OP_SUB, a, b, "span") : NULL;
     int64_t as = s > 0 ? s : -s;
     d = d ? lb_scalar_op(cx, IR_OP_ADD, d, (double)(as - 1)) : NULL;
     d = d ? lb_scalar_op(cx, IR_OP_FLOOR_DIV, d, (double)as) : NULL;
@@ -107,7 +107,7 @@ int lower_derive_index(lower_ctx *cx, const ts_node *n) {
     if (!ix || !start || !st) return -1;
     if (!ix->dyn && !start->dyn && !st->dyn) return lower_out(cx, n, 0, lv_int(cx, start->i + ix->i * st->i));
     ir_value *a = int_tensor(cx, ix), *b = a ? int_tensor(cx, st) : NULL;
-    ir_value *m = b ? lower_binary(cx, IR_OP_MUL, a, b, "offset") : NULL;
+    ir_value *m = b ? lb_binary(cx, IR_OP_MUL, a, b, "offset") : NULL;
     ir_value *s = m ? int_tensor(cx, start) : NULL;
-    return out_dyn_int(cx, n, s ? lower_binary(cx, IR_OP_ADD, s, m, NULL) : NULL);
+    return out_dyn_int(cx, n, s ? lb_binary(cx, IR_OP_ADD, s, m, NULL) : NULL);
 }

@@ -2,18 +2,17 @@
  * unsqueeze/squeeze, slice/select, chunk/split. Static dims stay compile-time ints;
  * symbolic dims are read at run time with shape + gather. */
 #include "lower/build.h"
-#include "lower/lower_int.h"
 
 #include <string.h>
 
 lv *lower_dim_lv(lower_ctx *cx, ir_value *x, int d) {
     if (x->type.dims[d] >= 0) return lv_int(cx, x->type.dims[d]);
-    ir_value *s = lower_unary(cx, IR_OP_SHAPE, x, "shape");
-    ir_value *idx = s ? lower_const_scalar(cx, d, IR_INT32, "index") : NULL;
-    ir_op *op = idx ? lower_op(cx, IR_OP_GATHER, "dim") : NULL;
-    if (!op || ir_op_set_input(op, "x", s) || ir_op_set_input(op, "indices", idx) || lower_param_i32(cx, op, "axis", 0))
+    ir_value *s = lb_unary(cx, IR_OP_SHAPE, x, "shape");
+    ir_value *idx = s ? lb_const_scalar(cx, d, IR_INT32, "index") : NULL;
+    ir_op *op = idx ? lb_op(cx, IR_OP_GATHER, "dim") : NULL;
+    if (!op || ir_op_set_input(op, "x", s) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", 0))
         return NULL;
-    ir_value *v = lower_finish(cx, op);
+    ir_value *v = lb_finish(cx, op);
     lv *l = v ? lv_new(cx, LV_INT) : NULL;
     if (l) {
         l->dyn = 1;
@@ -63,11 +62,11 @@ int lower_numel(lower_ctx *cx, const ts_node *n) {
     return lower_out(cx, n, 0, lv_int(cx, k));
 }
 
-ir_value *lower_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
-    ir_value *s = lower_shape_tensor(cx, shape);
-    ir_op *op = s ? lower_op(cx, IR_OP_RESHAPE, NULL) : NULL;
+ir_value *lb_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
+    ir_value *s = lb_shape_tensor(cx, shape);
+    ir_op *op = s ? lb_op(cx, IR_OP_RESHAPE, NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
-    ir_value *r = lower_finish(cx, op);
+    ir_value *r = lb_finish(cx, op);
     /* entries known at conversion time are known dims of the result (the rest stay symbolic) */
     if (r && (shape->kind == LV_LIST || shape->kind == LV_TUPLE) && shape->n == r->type.rank)
         for (int i = 0; i < shape->n; i++) {
@@ -97,9 +96,9 @@ int lower_reshape_op(lower_ctx *cx, const ts_node *n) {
             for (int i = 0; i < cnt; i++) same &= v[i] == x->type.dims[i];
             if (same) return lower_out_tensor(cx, n, 0, x);
         }
-        return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, cnt, v, NULL));
+        return lower_out_tensor(cx, n, 0, lb_reshape(cx, x, cnt, v, NULL));
     }
-    return lower_out_tensor(cx, n, 0, lower_reshape_lv(cx, x, s));
+    return lower_out_tensor(cx, n, 0, lb_reshape_lv(cx, x, s));
 }
 
 /* flatten(self, start_dim=0, end_dim=-1) */
@@ -108,7 +107,7 @@ int lower_flatten(lower_ctx *cx, const ts_node *n) {
     int64_t s0 = 0, e0 = -1;
     if (!x || (n->nin > 1 && lower_int_in(cx, n, 1, &s0)) || (n->nin > 2 && lower_int_in(cx, n, 2, &e0))) return -1;
     int r = x->type.rank, s, e;
-    if (r == 0) return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, 1, (int64_t[]){1}, NULL));
+    if (r == 0) return lower_out_tensor(cx, n, 0, lb_reshape(cx, x, 1, (int64_t[]){1}, NULL));
     if (lower_axis(cx, s0, r, &s) || lower_axis(cx, e0, r, &e)) return -1;
     if (s > e) return lower_fail(cx, "start_dim after end_dim");
     if (s == e) return lower_out_tensor(cx, n, 0, x);
@@ -128,16 +127,16 @@ int lower_flatten(lower_ctx *cx, const ts_node *n) {
         if (!d) return -1;
         shape->items[shape->n++] = d;
     }
-    return lower_out_tensor(cx, n, 0, lower_reshape_lv(cx, x, shape));
+    return lower_out_tensor(cx, n, 0, lb_reshape_lv(cx, x, shape));
 }
 
 static ir_value *transpose(lower_ctx *cx, ir_value *x, int r, const int64_t *perm) {
     int id = 1;
     for (int i = 0; i < r; i++) id &= perm[i] == i;
     if (id) return x;
-    ir_op *op = lower_op(cx, IR_OP_TRANSPOSE, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "perm", r, perm)) return NULL;
-    return lower_finish(cx, op);
+    ir_op *op = lb_op(cx, IR_OP_TRANSPOSE, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "perm", r, perm)) return NULL;
+    return lb_finish(cx, op);
 }
 
 int lower_permute(lower_ctx *cx, const ts_node *n) {
@@ -179,14 +178,14 @@ int lower_cat(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     int64_t dim = 0;
     if (!l || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
-    if (l->kind == LV_LIST && l->dyn) return lower_out_tensor(cx, n, 0, lower_list_cat(cx, l, dim, strcmp(n->kind, "aten::stack") == 0));
+    if (l->kind == LV_LIST && l->dyn) return lower_out_tensor(cx, n, 0, lb_list_cat(cx, l, dim, strcmp(n->kind, "aten::stack") == 0));
     if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n == 0) return lower_fail(cx, "expected a non-empty list of tensors");
     int stack = strcmp(n->kind, "aten::stack") == 0;
     ir_value **vs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
     if (!vs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     ir_dtype dt = IR_DT_INVALID;
     for (int i = 0; i < l->n; i++) {
-        if (!(vs[i] = lower_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
+        if (!(vs[i] = lb_as_tensor(cx, l->items[i], IR_DT_INVALID))) return -1;
         ir_dtype t = vs[i]->type.dtype;
         if (dt == IR_DT_INVALID || (ir_dtype_is_float(t) && !ir_dtype_is_float(dt))) dt = t;
     }
@@ -195,18 +194,18 @@ int lower_cat(lower_ctx *cx, const ts_node *n) {
         int k = 0;
         for (int i = 0; i < nv; i++)
             if (!(vs[i]->type.rank == 1 && vs[i]->type.dims[0] == 0)) vs[k++] = vs[i];
-        if (k == 0) return lower_out_tensor(cx, n, 0, dt == vs[0]->type.dtype ? vs[0] : lower_cast(cx, vs[0], dt, "cast"));
+        if (k == 0) return lower_out_tensor(cx, n, 0, dt == vs[0]->type.dtype ? vs[0] : lb_cast(cx, vs[0], dt, "cast"));
         nv = k;
     }
     for (int i = 0; i < nv; i++)
-        if (vs[i]->type.dtype != dt && !(vs[i] = lower_cast(cx, vs[i], dt, "cast"))) return -1;
+        if (vs[i]->type.dtype != dt && !(vs[i] = lb_cast(cx, vs[i], dt, "cast"))) return -1;
     int r = vs[0]->type.rank, axis;
     if (lower_axis(cx, dim, stack ? r + 1 : r, &axis)) return -1;
     if (nv == 1 && !stack) return lower_out_tensor(cx, n, 0, vs[0]);
-    ir_op *op = lower_op(cx, stack ? IR_OP_STACK : IR_OP_CONCAT, NULL);
-    if (!op || ir_op_set_inputs(op, "values", nv, vs) || lower_param_i32(cx, op, "axis", axis)) return -1;
-    if (!stack && lower_param_bool(cx, op, "interleave", 0)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    ir_op *op = lb_op(cx, stack ? IR_OP_STACK : IR_OP_CONCAT, NULL);
+    if (!op || ir_op_set_inputs(op, "values", nv, vs) || lb_param_i32(cx, op, "axis", axis)) return -1;
+    if (!stack && lb_param_bool(cx, op, "interleave", 0)) return -1;
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
 int lower_unsqueeze(lower_ctx *cx, const ts_node *n) {
@@ -215,9 +214,9 @@ int lower_unsqueeze(lower_ctx *cx, const ts_node *n) {
     int a;
     if (!x || lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank + 1, &a)) return -1;
     int64_t ax = a;
-    ir_op *op = lower_op(cx, IR_OP_EXPAND_DIMS, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", 1, &ax)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    ir_op *op = lb_op(cx, IR_OP_EXPAND_DIMS, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", 1, &ax)) return -1;
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
 /* squeeze(self), squeeze(self, dim), squeeze(self, dims): only dims known to be 1 go
@@ -240,13 +239,13 @@ int lower_squeeze(lower_ctx *cx, const ts_node *n) {
             if (x->type.dims[i] == 1) axes[nax++] = i;
     }
     if (nax == 0) return lower_out_tensor(cx, n, 0, x);
-    if (nax == r) return lower_out_tensor(cx, n, 0, lower_reshape(cx, x, 0, NULL, NULL));
-    ir_op *op = lower_op(cx, IR_OP_SQUEEZE, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "axes", nax, axes)) return -1;
-    return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+    if (nax == r) return lower_out_tensor(cx, n, 0, lb_reshape(cx, x, 0, NULL, NULL));
+    ir_op *op = lb_op(cx, IR_OP_SQUEEZE, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", nax, axes)) return -1;
+    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
 
-ir_value *lower_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
+ir_value *lb_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
     int r = x->type.rank;
     lv *bl = lv_new(cx, LV_LIST), *el = lv_new(cx, LV_LIST);
     if (!bl || !el || !(bl->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)) ||
@@ -263,13 +262,13 @@ ir_value *lower_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, in
         if (!bl->items[i] || !el->items[i]) return NULL;
     }
     bl->n = el->n = r;
-    ir_value *bv = lower_shape_tensor(cx, bl), *ev = bv ? lower_shape_tensor(cx, el) : NULL;
-    ir_op *op = ev ? lower_op(cx, IR_OP_SLICE_BY_INDEX, NULL) : NULL;
+    ir_value *bv = lb_shape_tensor(cx, bl), *ev = bv ? lb_shape_tensor(cx, el) : NULL;
+    ir_op *op = ev ? lb_op(cx, IR_OP_SLICE_BY_INDEX, NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "begin", bv) || ir_op_set_input(op, "end", ev) ||
-        lower_param_i32v(cx, op, "stride", r, stride) || lower_param_boolv(cx, op, "begin_mask", r, bm) ||
-        lower_param_boolv(cx, op, "end_mask", r, em))
+        lb_param_i32v(cx, op, "stride", r, stride) || lb_param_boolv(cx, op, "begin_mask", r, bm) ||
+        lb_param_boolv(cx, op, "end_mask", r, em))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* slice(self, dim=0, start=None, end=None, step=1) */
@@ -296,12 +295,12 @@ static int slice_list(lower_ctx *cx, const ts_node *n, lv *src) {
 static ir_value *bound_dyn(lower_ctx *cx, lv *v, ir_value *len, ir_value *dflt) {
     if (!v || v->kind == LV_NONE) return dflt;
     if (!v->dyn && v->i >= INT32_MAX) return len; /* "to the end" as tracing writes it */
-    if (!v->dyn && v->i <= INT32_MIN) return lower_const_scalar(cx, 0, IR_INT32, "zero");
+    if (!v->dyn && v->i <= INT32_MIN) return lb_const_scalar(cx, 0, IR_INT32, "zero");
     ir_value *b = lb_scalar(cx, v, IR_INT32);
-    ir_value *neg = b ? lower_cast(cx, lb_scalar_op(cx, IR_OP_LESS, b, 0), IR_INT32, "neg") : NULL;
-    ir_value *w = neg ? lower_binary(cx, IR_OP_ADD, b, lower_binary(cx, IR_OP_MUL, neg, len, "wrap"), "bound") : NULL;
+    ir_value *neg = b ? lb_cast(cx, lb_scalar_op(cx, IR_OP_LESS, b, 0), IR_INT32, "neg") : NULL;
+    ir_value *w = neg ? lb_binary(cx, IR_OP_ADD, b, lb_binary(cx, IR_OP_MUL, neg, len, "wrap"), "bound") : NULL;
     w = w ? lb_scalar_op(cx, IR_OP_MAXIMUM, w, 0) : NULL;
-    return w ? lower_binary(cx, IR_OP_MINIMUM, w, len, "clamped") : NULL;
+    return w ? lb_binary(cx, IR_OP_MINIMUM, w, len, "clamped") : NULL;
 }
 
 /* x[b:e:step] along axis a with a step known only at run time (MIL's slice_by_index takes its stride as a
@@ -309,13 +308,13 @@ static ir_value *bound_dyn(lower_ctx *cx, lv *v, ir_value *len, ir_value *dflt) 
 static ir_value *slice_step_dyn(lower_ctx *cx, ir_value *x, int a, lv *b, lv *e, lv *step) {
     lv *size = lower_dim_lv(cx, x, a);
     ir_value *len = size ? lb_scalar(cx, size, IR_INT32) : NULL;
-    ir_value *zero = len ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+    ir_value *zero = len ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
     ir_value *bv = zero ? bound_dyn(cx, b, len, zero) : NULL, *ev = bv ? bound_dyn(cx, e, len, len) : NULL;
     ir_value *sv = ev ? lb_scalar(cx, step, IR_INT32) : NULL;
-    ir_op *op = sv ? lower_op(cx, IR_OP_RANGE_1D, "positions") : NULL;
+    ir_op *op = sv ? lb_op(cx, IR_OP_RANGE_1D, "positions") : NULL;
     if (!op || ir_op_set_input(op, "end", ev) || ir_op_set_input(op, "start", bv) || ir_op_set_input(op, "step", sv))
         return NULL;
-    ir_value *idx = lower_finish(cx, op);
+    ir_value *idx = lb_finish(cx, op);
     return idx ? lb_gather(cx, x, idx, a) : NULL;
 }
 
@@ -339,7 +338,7 @@ int lower_slice(lower_ctx *cx, const ts_node *n) {
         lv *b = !ls || ls->kind == LV_NONE ? lv_int(cx, 0) : ls;
         lv *e = !le || le->kind == LV_NONE || (!le->dyn && le->i >= INT32_MAX) ? NULL : le;
         if (!b) return -1;
-        return lower_out_tensor(cx, n, 0, lower_slice_dyn(cx, x, a, b, e, step));
+        return lower_out_tensor(cx, n, 0, lb_slice_dyn(cx, x, a, b, e, step));
     }
     if (n->nin > 2 && !lower_is_none(cx, n, 2) && lower_int_in(cx, n, 2, &start)) return -1;
     if (n->nin > 3 && !lower_is_none(cx, n, 3) && lower_int_in(cx, n, 3, &end)) return -1;
@@ -370,20 +369,20 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     lv *li = lower_in(cx, n, 2);
     if (!li) return -1;
     if (li->dyn) { /* index known at run time: gather (a negative index counts from the end) */
-        ir_value *i = lower_as_tensor(cx, li, IR_INT32);
+        ir_value *i = lb_as_tensor(cx, li, IR_INT32);
         lv *len = i ? lower_dim_lv(cx, x, a) : NULL;
-        ir_value *lt = len ? lower_as_tensor(cx, len, IR_INT32) : NULL;
-        ir_value *zero = lt ? lower_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
-        ir_value *neg = zero ? lower_binary(cx, IR_OP_LESS, i, zero, "neg") : NULL;
-        ir_value *wrapped = neg ? lower_binary(cx, IR_OP_ADD, i, lt, "wrapped") : NULL;
-        ir_op *sel = wrapped ? lower_op(cx, IR_OP_SELECT, "index") : NULL;
+        ir_value *lt = len ? lb_as_tensor(cx, len, IR_INT32) : NULL;
+        ir_value *zero = lt ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+        ir_value *neg = zero ? lb_binary(cx, IR_OP_LESS, i, zero, "neg") : NULL;
+        ir_value *wrapped = neg ? lb_binary(cx, IR_OP_ADD, i, lt, "wrapped") : NULL;
+        ir_op *sel = wrapped ? lb_op(cx, IR_OP_SELECT, "index") : NULL;
         if (!sel || ir_op_set_input(sel, "cond", neg) || ir_op_set_input(sel, "a", wrapped) || ir_op_set_input(sel, "b", i))
             return -1;
-        ir_value *ix = lower_finish(cx, sel);
-        ir_op *op = ix ? lower_op(cx, IR_OP_GATHER, NULL) : NULL;
-        if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", ix) || lower_param_i32(cx, op, "axis", a))
+        ir_value *ix = lb_finish(cx, sel);
+        ir_op *op = ix ? lb_op(cx, IR_OP_GATHER, NULL) : NULL;
+        if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", ix) || lb_param_i32(cx, op, "axis", a))
             return -1;
-        return lower_out_tensor(cx, n, 0, lower_finish(cx, op));
+        return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     if (lower_int_in(cx, n, 2, &idx)) return -1;
     int64_t size = x->type.dims[a];
@@ -490,9 +489,9 @@ static int split_pieces(lower_ctx *cx, const ts_node *n, ir_value *x, int a, int
             if (!(l->items[i] = lv_tensor(cx, lb_slice(cx, x, a, off, off + sizes[i], 0, 1, 0)))) return -1;
         return lower_out(cx, n, 0, l);
     }
-    ir_op *op = lower_op(cx, IR_OP_SPLIT, NULL);
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "split_sizes", cnt, sizes) ||
-        lower_param_i32(cx, op, "axis", a) || !lower_finish(cx, op))
+    ir_op *op = lb_op(cx, IR_OP_SPLIT, NULL);
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "split_sizes", cnt, sizes) ||
+        lb_param_i32(cx, op, "axis", a) || !lb_finish(cx, op))
         return -1;
     if (op->nout != cnt) return lower_fail(cx, "internal: split made %d outputs for %d pieces", op->nout, cnt);
     for (int i = 0; i < cnt; i++)

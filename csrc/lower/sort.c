@@ -13,39 +13,39 @@ static ir_value *sortable(lower_ctx *cx, ir_value *x, ir_dtype *back) {
     if (!x) return NULL;
     *back = x->type.dtype;
     if (x->type.dtype == IR_INT32 || x->type.dtype == IR_FP32 || x->type.dtype == IR_FP16) return x;
-    return lower_cast(cx, x, ir_dtype_is_float(x->type.dtype) ? IR_FP32 : IR_INT32, "sortable");
+    return lb_cast(cx, x, ir_dtype_is_float(x->type.dtype) ? IR_FP32 : IR_INT32, "sortable");
 }
 
 static ir_value *restore(lower_ctx *cx, ir_value *v, ir_dtype back) {
     if (!v || v->type.dtype == back) return v;
-    return lower_cast(cx, v, back, "restored");
+    return lb_cast(cx, v, back, "restored");
 }
 
 /* topk(x, k, axis, ascending): values and indices. */
 static int topk_op(lower_ctx *cx, ir_value *x, int64_t k, int axis, int ascending, ir_value **vals, ir_value **idx) {
-    ir_op *op = x ? lower_op(cx, IR_OP_TOPK, "topk") : NULL;
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "k", (int32_t)k) ||
-        lower_param_i32(cx, op, "axis", axis) || lower_param_bool(cx, op, "ascending", ascending))
+    ir_op *op = x ? lb_op(cx, IR_OP_TOPK, "topk") : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "k", (int32_t)k) ||
+        lb_param_i32(cx, op, "axis", axis) || lb_param_bool(cx, op, "ascending", ascending))
         return -1;
-    if (!(*vals = lower_finish(cx, op))) return -1;
+    if (!(*vals = lb_finish(cx, op))) return -1;
     *idx = op->out[1];
     return 0;
 }
 
 /* argsort(x, axis, ascending) */
 static ir_value *argsort_op(lower_ctx *cx, ir_value *x, int axis, int ascending) {
-    ir_op *op = x ? lower_op(cx, IR_OP_ARGSORT, "argsort") : NULL;
-    if (!op || ir_op_set_input(op, "x", x) || lower_param_i32(cx, op, "axis", axis) ||
-        lower_param_bool(cx, op, "ascending", ascending))
+    ir_op *op = x ? lb_op(cx, IR_OP_ARGSORT, "argsort") : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis) ||
+        lb_param_bool(cx, op, "ascending", ascending))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 static ir_value *gather_axis(lower_ctx *cx, ir_value *x, ir_value *idx, int axis) {
-    ir_op *op = x && idx ? lower_op(cx, IR_OP_GATHER_ALONG_AXIS, "sorted") : NULL;
-    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", idx) || lower_param_i32(cx, op, "axis", axis))
+    ir_op *op = x && idx ? lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "sorted") : NULL;
+    if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", axis))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* The shared arguments of topk and kthvalue: (self, k, dim=-1, flag) with k checked
@@ -103,9 +103,9 @@ int lower_sort(lower_ctx *cx, const ts_node *n) {
     if (!is_msort && ((n->nin > at && lower_int_in(cx, n, at, &dim)) || (n->nin > at + 1 && lower_bool_in(cx, n, at + 1, &desc))))
         return -1;
     if (x->type.rank == 0) { /* one element: itself, index 0 */
-        ir_value *zero = lower_const_scalar(cx, 0, IR_INT32, "index");
+        ir_value *zero = lb_const_scalar(cx, 0, IR_INT32, "index");
         if (is_arg) return lower_out_tensor(cx, n, 0, zero);
-        if (lower_out_tensor(cx, n, 0, lower_unary(cx, IR_OP_IDENTITY, x, NULL))) return -1;
+        if (lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_IDENTITY, x, NULL))) return -1;
         return n->nout > 1 ? lower_out_tensor(cx, n, 1, zero) : 0;
     }
     if (lower_axis(cx, dim, x->type.rank, &axis)) return -1;
@@ -137,7 +137,7 @@ int lower_searchsorted(lower_ctx *cx, const ts_node *n) {
     if (bucket && seq->type.rank != 1) return lower_fail(cx, "boundaries must be 1-D");
     if (!bucket && n->nin > 5 && !lower_is_none(cx, n, 5)) { /* sorter: the sequence's sorting order */
         ir_value *so = lower_tensor_in(cx, n, 5, IR_DT_INVALID);
-        if (so && so->type.dtype != IR_INT32) so = lower_cast(cx, so, IR_INT32, "sorter");
+        if (so && so->type.dtype != IR_INT32) so = lb_cast(cx, so, IR_INT32, "sorter");
         ir_dtype back;
         ir_value *ss = sortable(cx, seq, &back);
         if (!(seq = restore(cx, gather_axis(cx, ss, so, seq->type.rank - 1), back))) return -1;
@@ -146,8 +146,8 @@ int lower_searchsorted(lower_ctx *cx, const ts_node *n) {
     ir_dtype dt = ir_dtype_is_float(seq->type.dtype) || ir_dtype_is_float(v->type.dtype)
                       ? (seq->type.dtype == IR_FP16 && v->type.dtype == IR_FP16 ? IR_FP16 : IR_FP32)
                       : IR_INT32;
-    if (seq->type.dtype != dt && !(seq = lower_cast(cx, seq, dt, "seq"))) return -1;
-    if (v->type.dtype != dt && !(v = lower_cast(cx, v, dt, "values"))) return -1;
+    if (seq->type.dtype != dt && !(seq = lb_cast(cx, seq, dt, "seq"))) return -1;
+    if (v->type.dtype != dt && !(v = lb_cast(cx, v, dt, "values"))) return -1;
     int sr = seq->type.rank, vr = v->type.rank;
     ir_value *ve, *se;
     if (sr == 1) { /* every value against the whole sequence: values [..., 1] vs seq [M] */
@@ -162,19 +162,19 @@ int lower_searchsorted(lower_ctx *cx, const ts_node *n) {
         ve = lb_expand(cx, v, 1, &a1);
         se = lb_expand(cx, seq, 1, &a2);
     }
-    ir_value *cmp = lower_binary(cx, right ? IR_OP_GREATER_EQUAL : IR_OP_GREATER, ve, se, "cmp");
-    ir_value *ci = lower_cast(cx, cmp, IR_INT32, "cnt");
+    ir_value *cmp = lb_binary(cx, right ? IR_OP_GREATER_EQUAL : IR_OP_GREATER, ve, se, "cmp");
+    ir_value *ci = lb_cast(cx, cmp, IR_INT32, "cnt");
     int64_t last = ci ? ci->type.rank - 1 : 0;
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, ci, 1, &last, 0));
 }
 
 /* scatter(data, indices, updates, axis 0, mode) on 1-D tensors. */
 static ir_value *scatter1(lower_ctx *cx, ir_value *data, ir_value *idx, ir_value *upd, const char *mode) {
-    ir_op *op = data && idx && upd ? lower_op(cx, IR_OP_SCATTER, "scatter") : NULL;
+    ir_op *op = data && idx && upd ? lb_op(cx, IR_OP_SCATTER, "scatter") : NULL;
     if (!op || ir_op_set_input(op, "data", data) || ir_op_set_input(op, "indices", idx) ||
-        ir_op_set_input(op, "updates", upd) || lower_param_i32(cx, op, "axis", 0) || lower_param_str(cx, op, "mode", mode))
+        ir_op_set_input(op, "updates", upd) || lb_param_i32(cx, op, "axis", 0) || lb_param_str(cx, op, "mode", mode))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* _unique2(self, sorted=True, return_inverse=False, return_counts=False) and
@@ -196,7 +196,7 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
     if (len == 0) return lower_fail(cx, "unique of an empty tensor");
     if (!stat && inv && x->type.rank > 1) return lower_fail(cx, "unique inverse of a multi-dim tensor with run-time sizes");
     ir_dtype back;
-    ir_value *flat = lower_reshape(cx, sortable(cx, x, &back), 1, &all, "flat");
+    ir_value *flat = lb_reshape(cx, sortable(cx, x, &back), 1, &all, "flat");
     ir_value *order = NULL, *s = flat;
     if (!consec) {
         order = argsort_op(cx, flat, 0, 1);
@@ -208,13 +208,13 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
     ir_value *mark = start;
     if (len != 1) { /* s[1:] != s[:-1] */
         ir_value *a = lb_slice(cx, s, 0, 1, 0, 1, 1, 0), *b = lb_slice(cx, s, 0, 0, -1, 0, 1, 0);
-        ir_value *ch = a && b ? lower_binary(cx, IR_OP_NOT_EQUAL, a, b, "changed") : NULL;
+        ir_value *ch = a && b ? lb_binary(cx, IR_OP_NOT_EQUAL, a, b, "changed") : NULL;
         ir_value *parts[2] = {start, ch};
         mark = ch ? lb_concat(cx, 2, parts, 0) : NULL;
     }
-    ir_op *op = mark ? lower_op(cx, IR_OP_NON_ZERO, "starts") : NULL;
+    ir_op *op = mark ? lb_op(cx, IR_OP_NON_ZERO, "starts") : NULL;
     if (!op || ir_op_set_input(op, "x", mark)) return -1;
-    ir_value *starts = lower_reshape(cx, lower_finish(cx, op), 1, &all, "starts_flat");
+    ir_value *starts = lb_reshape(cx, lb_finish(cx, op), 1, &all, "starts_flat");
     if (lower_out_tensor(cx, n, 0, restore(cx, lb_gather(cx, s, starts, 0), back))) return -1;
     ir_value *run = NULL;
     if (inv || cnt) {
@@ -226,7 +226,7 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
         if (lower_out_tensor(cx, n, 1, empty)) return -1;
     } else {
         ir_value *r = consec ? run : scatter1(cx, zeros, order, run, "update");
-        if (stat && x->type.rank != 1) r = lower_reshape(cx, r, x->type.rank, x->type.dims, "inverse");
+        if (stat && x->type.rank != 1) r = lb_reshape(cx, r, x->type.rank, x->type.dims, "inverse");
         if (lower_out_tensor(cx, n, 1, r)) return -1;
     }
     if (!cnt) return lower_out_tensor(cx, n, 2, empty);
@@ -246,10 +246,10 @@ int lower_median(lower_ctx *cx, const ts_node *n) {
     if (global) {
         if (lb_static(cx, x, "median's input")) return -1;
         int64_t all = -1;
-        if (!(x = lower_reshape(cx, x, 1, &all, "flat"))) return -1;
+        if (!(x = lb_reshape(cx, x, 1, &all, "flat"))) return -1;
     } else if (x->type.rank == 0) {
         if (lower_out_tensor(cx, n, 0, x)) return -1;
-        return lower_out_tensor(cx, n, 1, lower_const_scalar(cx, 0, IR_INT32, "index"));
+        return lower_out_tensor(cx, n, 1, lb_const_scalar(cx, 0, IR_INT32, "index"));
     } else if (lower_axis(cx, dim, x->type.rank, &axis)) {
         return -1;
     }

@@ -28,11 +28,11 @@ int lower_states_begin(lower_ctx *cx, int first) {
         cx->node = NULL;
         cx->base = s->name;
         cx->loc = pc_sprintf(cx->p->arena, "reading state '%s'", s->name);
-        ir_op *rd = lower_op(cx, IR_OP_READ_STATE, "read");
+        ir_op *rd = lb_op(cx, IR_OP_READ_STATE, "read");
         if (!rd || ir_op_set_input(rd, "input", s)) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
-        ir_value *v = lower_finish(cx, rd);
+        ir_value *v = lb_finish(cx, rd);
         cx->state_in[i] = s;
-        if (v && ls->graph_dtype != v->type.dtype) v = lower_cast(cx, v, ls->graph_dtype, "cast");
+        if (v && ls->graph_dtype != v->type.dtype) v = lb_cast(cx, v, ls->graph_dtype, "cast");
         if (!v || !(cx->vals[tv->id] = lv_tensor(cx, v))) return -1;
         cx->state_read[i] = v;
     }
@@ -57,7 +57,7 @@ int lower_states_end(lower_ctx *cx, int first) {
         if (v->type.rank != s->type.rank || memcmp(v->type.dims, s->type.dims, sizeof(int64_t) * (size_t)v->type.rank))
             return pc_fail(cx->e, PC_E_CONVERT, "the model writes %s into state '%s', which holds %s",
                            ir_type_str(&v->type, got, sizeof got), s->name, ir_type_str(&s->type, want, sizeof want));
-        if (v->type.dtype != s->type.dtype && !(v = lower_cast(cx, v, s->type.dtype, "to_state"))) return -1;
+        if (v->type.dtype != s->type.dtype && !(v = lb_cast(cx, v, s->type.dtype, "to_state"))) return -1;
         const char *nm = lower_name(cx, "write_state");
         ir_op *wr = nm ? ir_op_new(cx->p, cx->b, IR_OP_WRITE_STATE, nm) : NULL;
         if (!wr || ir_op_set_input(wr, "input", s) || ir_op_set_input(wr, "data", v))

@@ -43,7 +43,7 @@ static double *window_in(lower_ctx *cx, const ts_node *n, int i, int64_t n_fft, 
         lower_fail(cx, "a complex window is not supported");
         return NULL;
     }
-    ir_value *v = lower_as_tensor(cx, l, IR_DT_INVALID);
+    ir_value *v = lb_as_tensor(cx, l, IR_DT_INVALID);
     if (!v) return NULL;
     if (!v->konst) {
         lower_fail(cx, "the window must be known at conversion time (a constant tensor)");
@@ -89,7 +89,7 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
     if (cplx && onesided) return lower_fail(cx, "a onesided stft of a complex signal is not defined (onesided=False)");
     if (cplx && ret_complex == 0) return lower_fail(cx, "the stft of a complex signal needs return_complex=True");
     if (r != 1 && r != 2) return lower_fail(cx, "expects a 1-D or 2-D signal, got rank %d", r);
-    if (!ir_dtype_is_float(x->type.dtype) && !(x = lower_cast(cx, x, IR_FP32, "float"))) return -1;
+    if (!ir_dtype_is_float(x->type.dtype) && !(x = lb_cast(cx, x, IR_FP32, "float"))) return -1;
     if (!ir_type_is_static(&x->type)) return lower_fail(cx, "the signal's length must be known at conversion time");
     /* x -> [B, channels, L]: channels 1 (a real signal) or 2 (a complex one's re, im) */
     int64_t cin = 1 + cplx, ax0 = 0, ax1 = 1, pair_first[2] = {1, 0}, pair_mid[3] = {0, 2, 1};
@@ -106,11 +106,11 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
         if (!strcmp(mode, "reflect") && pad[0] >= x->type.dims[2])
             return lower_fail(cx, "reflect padding of %lld needs a longer signal than %lld", (long long)pad[0],
                               (long long)x->type.dims[2]);
-        ir_op *op = lower_op(cx, IR_OP_PAD, "center");
-        if (!op || ir_op_set_input(op, "x", x) || lower_param_i32v(cx, op, "pad", 2, pad) ||
-            lower_param_str(cx, op, "mode", mode) ||
-            (!strcmp(mode, "constant") && lower_param_f(cx, op, "constant_val", 0, x->type.dtype)) ||
-            !(x = lower_finish(cx, op)))
+        ir_op *op = lb_op(cx, IR_OP_PAD, "center");
+        if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "pad", 2, pad) ||
+            lb_param_str(cx, op, "mode", mode) ||
+            (!strcmp(mode, "constant") && lb_param_f(cx, op, "constant_val", 0, x->type.dtype)) ||
+            !(x = lb_finish(cx, op)))
             return -1;
     }
     int64_t b = x->type.dims[0], len = x->type.dims[2];
@@ -132,14 +132,14 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
             }
         }
     int64_t wd[3] = {2 * bins, cin, n_fft}, one = 1, pads[2] = {0, 0}, ax;
-    ir_op *op = lower_op(cx, IR_OP_CONV, "frames");
+    ir_op *op = lb_op(cx, IR_OP_CONV, "frames");
     ir_value *wv = op ? lc_const(cx, x->type.dtype, 3, wd, wt, "basis") : NULL;
     if (!wv || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", wv) ||
-        lower_conv_params(cx, op, 1, &hop, pads, &one, 1))
+        lb_conv_params(cx, op, 1, &hop, pads, &one, 1))
         return -1;
-    ir_value *y = lower_finish(cx, op); /* [B, 2 bins, frames] */
+    ir_value *y = lb_finish(cx, op); /* [B, 2 bins, frames] */
     int64_t sh[4] = {b, bins, 2, frames}, perm[4] = {0, 1, 3, 2};
-    y = lb_transpose(cx, lower_reshape(cx, y, 4, sh, "split"), perm);
+    y = lb_transpose(cx, lb_reshape(cx, y, 4, sh, "split"), perm);
     if (y && r == 1) {
         ax = 0;
         y = lb_squeeze(cx, y, 1, &ax);
@@ -197,15 +197,15 @@ int lower_istft(lower_ctx *cx, const ts_node *n) {
     /* [B, bins, frames, 2] -> [B, 2 used, frames] */
     int64_t perm[4] = {0, 1, 3, 2}, sh[3] = {b, 2 * used, frames};
     if (used < bins && !(p = lb_slice(cx, p, 1, 0, used, 0, 1, 0))) return -1;
-    ir_value *xin = lower_reshape(cx, lb_transpose(cx, p, perm), 3, sh, "channels");
+    ir_value *xin = lb_reshape(cx, lb_transpose(cx, p, perm), 3, sh, "channels");
     int64_t wd[3] = {2 * used, cout, n_fft}, one = 1, pads[2] = {0, 0};
     int64_t full = n_fft + hop * (frames - 1);
-    ir_op *op = xin ? lower_op(cx, IR_OP_CONV_TRANSPOSE, "overlap_add") : NULL;
+    ir_op *op = xin ? lb_op(cx, IR_OP_CONV_TRANSPOSE, "overlap_add") : NULL;
     ir_value *wv = op ? lc_const(cx, p->type.dtype, 3, wd, wt, "basis") : NULL;
     if (!wv || ir_op_set_input(op, "x", xin) || ir_op_set_input(op, "weight", wv) ||
-        lower_conv_params(cx, op, 1, &hop, pads, &one, 1))
+        lb_conv_params(cx, op, 1, &hop, pads, &one, 1))
         return -1;
-    ir_value *y = lower_finish(cx, op); /* [B, cout, full] */
+    ir_value *y = lb_finish(cx, op); /* [B, cout, full] */
     /* trim as torch does, divide by the window envelope (sum of the shifted squared windows) */
     int64_t start = center ? n_fft / 2 : 0;
     int64_t end = length >= 0 ? start + length : center ? full - n_fft / 2 : full;
@@ -224,14 +224,14 @@ int lower_istft(lower_ctx *cx, const ts_node *n) {
     }
     if (y && (start > 0 || stop < full)) y = lb_slice(cx, y, 2, start, stop, 0, 1, 0);
     int64_t ilen = stop - start;
-    y = y ? lower_binary(cx, IR_OP_MUL, y, lc_const(cx, y->type.dtype, 1, &ilen, inv, "envelope"), "normed") : NULL;
+    y = y ? lb_binary(cx, IR_OP_MUL, y, lc_const(cx, y->type.dtype, 1, &ilen, inv, "envelope"), "normed") : NULL;
     if (y && end > full) { /* zero padding past the frames */
         int64_t pad[2] = {0, end - full};
-        ir_op *pop = lower_op(cx, IR_OP_PAD, "tail");
-        if (!pop || ir_op_set_input(pop, "x", y) || lower_param_i32v(cx, pop, "pad", 2, pad) ||
-            lower_param_str(cx, pop, "mode", "constant") || lower_param_f(cx, pop, "constant_val", 0, y->type.dtype))
+        ir_op *pop = lb_op(cx, IR_OP_PAD, "tail");
+        if (!pop || ir_op_set_input(pop, "x", y) || lb_param_i32v(cx, pop, "pad", 2, pad) ||
+            lb_param_str(cx, pop, "mode", "constant") || lb_param_f(cx, pop, "constant_val", 0, y->type.dtype))
             return -1;
-        y = lower_finish(cx, pop);
+        y = lb_finish(cx, pop);
     }
     if (!y) return -1;
     if (cplx_out) { /* [B, 2, T] -> [B, T, 2] */

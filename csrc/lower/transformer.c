@@ -1,6 +1,6 @@
 /* transformer.c: ops of transformer language models (GPT-2 and kin) that no other
  * family covers: embedding lookups, arange over a run-time length. */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 
 /* arange(end, dtype, ...), arange(start, end, dtype, ...), arange(start, end, step, dtype, ...)
  * with bounds known only at run time (a sequence length): MIL range_1d (creation.c calls it). */
@@ -27,16 +27,16 @@ int lower_arange_dyn(lower_ctx *cx, const ts_node *n) {
     }
     lv *zero = lv_int(cx, 0), *one = lv_int(cx, 1);
     lv *start = nb >= 2 ? b[0] : zero, *end = nb >= 2 ? b[1] : b[0], *step = nb == 3 ? b[2] : one;
-    ir_value *vs = lower_as_tensor(cx, start, dt), *ve = vs ? lower_as_tensor(cx, end, dt) : NULL;
-    ir_value *vt = ve ? lower_as_tensor(cx, step, dt) : NULL;
+    ir_value *vs = lb_as_tensor(cx, start, dt), *ve = vs ? lb_as_tensor(cx, end, dt) : NULL;
+    ir_value *vt = ve ? lb_as_tensor(cx, step, dt) : NULL;
     if (!vt) return -1;
-    if (vs->type.rank && !(vs = lower_reshape(cx, vs, 0, NULL, "start"))) return -1;
-    if (ve->type.rank && !(ve = lower_reshape(cx, ve, 0, NULL, "end"))) return -1;
-    if (vt->type.rank && !(vt = lower_reshape(cx, vt, 0, NULL, "step"))) return -1;
-    ir_op *op = lower_op(cx, IR_OP_RANGE_1D, NULL);
+    if (vs->type.rank && !(vs = lb_reshape(cx, vs, 0, NULL, "start"))) return -1;
+    if (ve->type.rank && !(ve = lb_reshape(cx, ve, 0, NULL, "end"))) return -1;
+    if (vt->type.rank && !(vt = lb_reshape(cx, vt, 0, NULL, "step"))) return -1;
+    ir_op *op = lb_op(cx, IR_OP_RANGE_1D, NULL);
     if (!op || ir_op_set_input(op, "end", ve) || ir_op_set_input(op, "start", vs) || ir_op_set_input(op, "step", vt))
         return -1;
-    ir_value *r = lower_finish(cx, op);
-    if (r && out_dt != dt) r = lower_cast(cx, r, out_dt, "cast");
+    ir_value *r = lb_finish(cx, op);
+    if (r && out_dt != dt) r = lb_cast(cx, r, out_dt, "cast");
     return lower_out_tensor(cx, n, 0, r);
 }

@@ -1,11 +1,11 @@
 /* util.c: lowered values, typed input reads and op building shared by the op files. */
-#include "lower/lower_int.h"
+#include "lower/build.h"
 #include "runtime/rt.h"
 
 #include <math.h>
 #include <string.h>
 
-static int oom(lower_ctx *cx) { return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"); }
+static int oom(lower_ctx *cx) { return cx->e->kind ? -1 : pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"); }
 
 /* ---- lowered values ---- */
 lv *lv_new(lower_ctx *cx, lv_kind k) {
@@ -237,7 +237,7 @@ int lower_ints_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out, int max,
     return 0;
 }
 
-ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
+ir_value *lb_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
     switch (l->kind) {
     case LV_TENSOR:
         return l->v;
@@ -246,18 +246,18 @@ ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
     case LV_FLOAT:
         if (l->dyn) {
             if (dt == IR_DT_INVALID || l->v->type.dtype == dt) return l->v;
-            return lower_cast(cx, l->v, dt, "cast");
+            return lb_cast(cx, l->v, dt, "cast");
         }
         if (dt == IR_DT_INVALID) dt = l->kind == LV_FLOAT ? IR_FP32 : l->kind == LV_BOOL ? IR_BOOL : IR_INT32;
-        return lower_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, "const");
+        return lb_const_scalar(cx, l->kind == LV_FLOAT ? l->f : (double)l->i, dt, "const");
     case LV_LIST:
     case LV_TUPLE: {
         if (l->dyn) /* a list built at run time: its elements stacked */
-            return dt == IR_DT_INVALID || l->v->type.dtype == dt ? l->v : lower_cast(cx, l->v, dt, "cast");
+            return dt == IR_DT_INVALID || l->v->type.dtype == dt ? l->v : lb_cast(cx, l->v, dt, "cast");
         int64_t iv[64];
         int cnt;
         if (!lv_ints(cx, l, iv, 64, &cnt) && (dt == IR_DT_INVALID || dt == IR_INT32))
-            return lower_const_i32v(cx, cnt, iv, "const");
+            return lb_const_i32v(cx, cnt, iv, "const");
         int all_num = l->n <= 64;
         float fv[64];
         for (int k = 0; k < l->n && all_num; k++) {
@@ -273,7 +273,7 @@ ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
             else lower_names_add(cx, v->name, v);
             return v;
         }
-        if (dt == IR_DT_INVALID || dt == IR_INT32) return lower_shape_tensor(cx, l);
+        if (dt == IR_DT_INVALID || dt == IR_INT32) return lb_shape_tensor(cx, l);
         break;
     }
     default:
@@ -285,7 +285,7 @@ ir_value *lower_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
 
 ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt) {
     lv *l = lower_in(cx, n, i);
-    return l ? lower_as_tensor(cx, l, dt) : NULL;
+    return l ? lb_as_tensor(cx, l, dt) : NULL;
 }
 
 lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
@@ -301,16 +301,16 @@ lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
     return l;
 }
 
-ir_value *lower_shape_tensor(lower_ctx *cx, lv *l) {
+ir_value *lb_shape_tensor(lower_ctx *cx, lv *l) {
     int64_t iv[IR_MAX_RANK * 8];
     int cnt;
-    if (!lv_ints(cx, l, iv, PC_ARRAY_LEN(iv), &cnt)) return lower_const_i32v(cx, cnt, iv, "shape");
+    if (!lv_ints(cx, l, iv, PC_ARRAY_LEN(iv), &cnt)) return lb_const_i32v(cx, cnt, iv, "shape");
     if (l->kind != LV_LIST && l->kind != LV_TUPLE) {
         if ((l->kind == LV_INT) && l->dyn) {
             int64_t ax = 0;
-            ir_op *op = lower_op(cx, IR_OP_EXPAND_DIMS, "expand");
-            if (!op || ir_op_set_input(op, "x", l->v) || lower_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
-            return lower_finish(cx, op);
+            ir_op *op = lb_op(cx, IR_OP_EXPAND_DIMS, "expand");
+            if (!op || ir_op_set_input(op, "x", l->v) || lb_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
+            return lb_finish(cx, op);
         }
         lower_fail(cx, "expected a list of ints, got %s", lv_kind_name(l->kind));
         return NULL;
@@ -331,27 +331,28 @@ ir_value *lower_shape_tensor(lower_ctx *cx, lv *l) {
         ir_value *piece;
         if (x->dyn) {
             int64_t ax = 0;
-            ir_value *s = x->v->type.dtype == IR_INT32 ? x->v : lower_cast(cx, x->v, IR_INT32, "cast");
-            ir_op *op = s ? lower_op(cx, IR_OP_EXPAND_DIMS, "expand") : NULL;
-            if (!op || ir_op_set_input(op, "x", s) || lower_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
-            piece = lower_finish(cx, op);
+            ir_value *s = x->v->type.dtype == IR_INT32 ? x->v : lb_cast(cx, x->v, IR_INT32, "cast");
+            ir_op *op = s ? lb_op(cx, IR_OP_EXPAND_DIMS, "expand") : NULL;
+            if (!op || ir_op_set_input(op, "x", s) || lb_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
+            piece = lb_finish(cx, op);
         } else {
-            piece = lower_const_i32v(cx, 1, &x->i, "dim");
+            piece = lb_const_i32v(cx, 1, &x->i, "dim");
         }
         if (!piece) return NULL;
         parts[np++] = piece;
     }
-    ir_op *op = lower_op(cx, IR_OP_CONCAT, "shape");
-    if (!op || ir_op_set_inputs(op, "values", np, parts) || lower_param_i32(cx, op, "axis", 0) ||
-        lower_param_bool(cx, op, "interleave", 0))
+    ir_op *op = lb_op(cx, IR_OP_CONCAT, "shape");
+    if (!op || ir_op_set_inputs(op, "values", np, parts) || lb_param_i32(cx, op, "axis", 0) ||
+        lb_param_bool(cx, op, "interleave", 0))
         return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
 /* ---- building ops ---- */
-ir_op *lower_op(lower_ctx *cx, ir_opkind k, const char *suffix) {
+ir_op *lb_op(lower_ctx *cx, ir_opkind k, const char *suffix) {
+    if (cx->e->kind != PC_OK) return NULL; /* sticky: nothing is built after a failure */
     const char *name = lower_name(cx, suffix);
-    ir_op *op = name ? ir_op_new(cx->p, NULL, k, name) : NULL; /* placed by lower_finish, after its params */
+    ir_op *op = name ? ir_op_new(cx->p, NULL, k, name) : NULL; /* placed by lb_finish, after its params */
     if (!op) {
         oom(cx);
         return NULL;
@@ -395,8 +396,8 @@ static int fold_small(lower_ctx *cx, ir_op *op, ir_value **c) {
     return ok < 0 ? pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory") : ok;
 }
 
-ir_value *lower_finish(lower_ctx *cx, ir_op *op) {
-    if (!op) return NULL;
+ir_value *lb_finish(lower_ctx *cx, ir_op *op) {
+    if (!op || cx->e->kind != PC_OK) return NULL;
     if (!op->parent) ir_op_append(cx->b, op);
     if (ir_infer(cx->p, op, cx->e)) {
         const ts_node *n = cx->node;
@@ -436,6 +437,7 @@ static ir_value *named_const(lower_ctx *cx, ir_value *v) {
 }
 
 static const char *param_name(lower_ctx *cx, ir_op *op, const char *pname) {
+    if (!op || cx->e->kind != PC_OK) return NULL;
     const char *save = cx->base;
     cx->base = op->name;
     const char *nm = lower_name(cx, pname);
@@ -449,17 +451,17 @@ static int bind(lower_ctx *cx, ir_op *op, const char *pname, ir_value *v) {
     return 0;
 }
 
-int lower_param_i32(lower_ctx *cx, ir_op *op, const char *pname, int32_t v) {
+int lb_param_i32(lower_ctx *cx, ir_op *op, const char *pname, int32_t v) {
     const char *nm = param_name(cx, op, pname);
     return nm ? bind(cx, op, pname, named_const(cx, ir_const_i32(cx->p, cx->b, nm, v))) : -1;
 }
 
-int lower_param_i32v(lower_ctx *cx, ir_op *op, const char *pname, int n, const int64_t *v) {
+int lb_param_i32v(lower_ctx *cx, ir_op *op, const char *pname, int n, const int64_t *v) {
     const char *nm = param_name(cx, op, pname);
     return nm ? bind(cx, op, pname, named_const(cx, ir_const_i32_vec(cx->p, cx->b, nm, n, v))) : -1;
 }
 
-int lower_param_f(lower_ctx *cx, ir_op *op, const char *pname, double v, ir_dtype dt) {
+int lb_param_f(lower_ctx *cx, ir_op *op, const char *pname, double v, ir_dtype dt) {
     const char *nm = param_name(cx, op, pname);
     float f = (float)v;
     ir_value *c = nm ? ir_const_new(cx->p, cx->b, nm, ir_scalar_type(dt == IR_FP16 ? IR_FP16 : IR_FP32), IR_FP32, &f, 1)
@@ -467,12 +469,12 @@ int lower_param_f(lower_ctx *cx, ir_op *op, const char *pname, double v, ir_dtyp
     return nm ? bind(cx, op, pname, named_const(cx, c)) : -1;
 }
 
-int lower_param_bool(lower_ctx *cx, ir_op *op, const char *pname, int v) {
+int lb_param_bool(lower_ctx *cx, ir_op *op, const char *pname, int v) {
     const char *nm = param_name(cx, op, pname);
     return nm ? bind(cx, op, pname, named_const(cx, ir_const_bool(cx->p, cx->b, nm, v))) : -1;
 }
 
-int lower_param_boolv(lower_ctx *cx, ir_op *op, const char *pname, int n, const int *v) {
+int lb_param_boolv(lower_ctx *cx, ir_op *op, const char *pname, int n, const int *v) {
     const char *nm = param_name(cx, op, pname);
     uint8_t b[IR_MAX_RANK];
     if (n > IR_MAX_RANK) return lower_fail(cx, "internal: mask of %d", n);
@@ -482,22 +484,22 @@ int lower_param_boolv(lower_ctx *cx, ir_op *op, const char *pname, int n, const 
               : -1;
 }
 
-int lower_param_str(lower_ctx *cx, ir_op *op, const char *pname, const char *s) {
+int lb_param_str(lower_ctx *cx, ir_op *op, const char *pname, const char *s) {
     const char *nm = param_name(cx, op, pname);
     return nm ? bind(cx, op, pname, named_const(cx, ir_const_str(cx->p, cx->b, nm, s))) : -1;
 }
 
-int lower_conv_params(lower_ctx *cx, ir_op *op, int sp, const int64_t *strides, const int64_t *pad, const int64_t *dil,
+int lb_conv_params(lower_ctx *cx, ir_op *op, int sp, const int64_t *strides, const int64_t *pad, const int64_t *dil,
                       int64_t groups) {
-    if (lower_param_i32v(cx, op, "strides", sp, strides) || lower_param_str(cx, op, "pad_type", "custom") ||
-        lower_param_i32v(cx, op, "pad", 2 * sp, pad) || lower_param_i32v(cx, op, "dilations", sp, dil) ||
-        lower_param_i32(cx, op, "groups", (int32_t)groups))
+    if (lb_param_i32v(cx, op, "strides", sp, strides) || lb_param_str(cx, op, "pad_type", "custom") ||
+        lb_param_i32v(cx, op, "pad", 2 * sp, pad) || lb_param_i32v(cx, op, "dilations", sp, dil) ||
+        lb_param_i32(cx, op, "groups", (int32_t)groups))
         return -1;
     return 0;
 }
 
-ir_value *lower_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix) {
-    const char *nm = lower_name(cx, suffix);
+ir_value *lb_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix) {
+    const char *nm = cx->e->kind == PC_OK ? lower_name(cx, suffix) : NULL;
     if (!nm) return NULL;
     ir_value *c;
     if (ir_dtype_is_float(dt)) {
@@ -512,33 +514,33 @@ ir_value *lower_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *s
     return named_const(cx, c);
 }
 
-ir_value *lower_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix) {
-    const char *nm = lower_name(cx, suffix);
+ir_value *lb_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix) {
+    const char *nm = cx->e->kind == PC_OK ? lower_name(cx, suffix) : NULL;
     return nm ? named_const(cx, ir_const_i32_vec(cx->p, cx->b, nm, n, v)) : NULL;
 }
 
-ir_value *lower_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix) {
-    ir_op *op = x ? lower_op(cx, k, suffix) : NULL;
+ir_value *lb_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix) {
+    ir_op *op = x ? lb_op(cx, k, suffix) : NULL;
     if (!op || bind(cx, op, "x", x)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
-ir_value *lower_binary(lower_ctx *cx, ir_opkind k, ir_value *x, ir_value *y, const char *suffix) {
-    ir_op *op = x && y ? lower_op(cx, k, suffix) : NULL;
+ir_value *lb_binary(lower_ctx *cx, ir_opkind k, ir_value *x, ir_value *y, const char *suffix) {
+    ir_op *op = x && y ? lb_op(cx, k, suffix) : NULL;
     if (!op || bind(cx, op, "x", x) || bind(cx, op, "y", y)) return NULL;
-    return lower_finish(cx, op);
+    return lb_finish(cx, op);
 }
 
-ir_value *lower_cast(lower_ctx *cx, ir_value *x, ir_dtype dt, const char *suffix) {
-    ir_op *op = x ? lower_op(cx, IR_OP_CAST, suffix) : NULL;
-    if (!op || bind(cx, op, "x", x) || lower_param_str(cx, op, "dtype", ir_dtype_name(dt))) return NULL;
-    return lower_finish(cx, op);
+ir_value *lb_cast(lower_ctx *cx, ir_value *x, ir_dtype dt, const char *suffix) {
+    ir_op *op = x ? lb_op(cx, IR_OP_CAST, suffix) : NULL;
+    if (!op || bind(cx, op, "x", x) || lb_param_str(cx, op, "dtype", ir_dtype_name(dt))) return NULL;
+    return lb_finish(cx, op);
 }
 
-ir_value *lower_reshape(lower_ctx *cx, ir_value *x, int n, const int64_t *shape, const char *suffix) {
-    ir_op *op = x ? lower_op(cx, IR_OP_RESHAPE, suffix) : NULL;
-    if (!op || bind(cx, op, "x", x) || lower_param_i32v(cx, op, "shape", n, shape)) return NULL;
-    return lower_finish(cx, op);
+ir_value *lb_reshape(lower_ctx *cx, ir_value *x, int n, const int64_t *shape, const char *suffix) {
+    ir_op *op = x ? lb_op(cx, IR_OP_RESHAPE, suffix) : NULL;
+    if (!op || bind(cx, op, "x", x) || lb_param_i32v(cx, op, "shape", n, shape)) return NULL;
+    return lb_finish(cx, op);
 }
 
 int lower_axis(lower_ctx *cx, int64_t axis, int rank, int *out) {

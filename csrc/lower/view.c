@@ -32,9 +32,9 @@ int lower_view_writeback(lower_ctx *cx, const ts_value *view) {
         if (!w) return 0;
         lv *bl = cx->vals[w->base->id], *nl = cx->vals[view->id];
         if (!bl || bl->kind != LV_TENSOR || !nl) return 0;
-        ir_value *b = bl->v, *nv = lower_as_tensor(cx, nl, b->type.dtype);
+        ir_value *b = bl->v, *nv = lb_as_tensor(cx, nl, b->type.dtype);
         if (!nv) return -1;
-        if (nv->type.dtype != b->type.dtype && !(nv = lower_cast(cx, nv, b->type.dtype, "cast"))) return -1;
+        if (nv->type.dtype != b->type.dtype && !(nv = lb_cast(cx, nv, b->type.dtype, "cast"))) return -1;
         int a = w->axis;
         if (w->squeeze) {
             int64_t ax = a;
