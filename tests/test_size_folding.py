@@ -1,7 +1,7 @@
 """Sizes computed from x.size() fold to constants when every input shape is static: a model that computes
 its padding, reshape, interpolation or repeat sizes from x.size() converts to the same program as the model
-with those numbers written as literals (the same ops and constants, byte-identical weights; only the value
-names differ, as they come from TorchScript's own value numbering) and matches PyTorch."""
+with those numbers written as literals (byte-identical model.mlmodel and weight.bin: anonymous value names
+are numbered in program order, not by TorchScript's value count) and matches PyTorch."""
 import math
 import os
 import re
@@ -84,8 +84,26 @@ class HeadsLiteral(Heads):
         return x.permute(0, 2, 1, 3).reshape(1, 17, 3, 17).repeat(1, 1, 2, 1)
 
 
-CASES = [(SamePad, SamePad), (Flatten, Flatten), (Upsample, Upsample), (Heads, HeadsLiteral)]
-IDS = ["timm_same_padding", "flatten_view", "interpolate_size", "head_split_repeat"]
+class TimmSame(torch.nn.Module):
+    """timm's own "same" padding layer (create_conv2d(padding="same") with stride 2 pads from the input size);
+    the literal form is the same conv after F.pad with the numbers written out."""
+
+    def __init__(self, literal):
+        super().__init__()
+        timm_layers = pytest.importorskip("timm.layers")
+        torch.manual_seed(0)
+        self.conv = timm_layers.create_conv2d(3, 8, 3, stride=2, padding="same")
+        self.literal = literal
+
+    def forward(self, x):
+        if self.literal:  # timm's pad_same and conv2d_same with the numbers written out
+            x = F.pad(x, [1, 1, 1, 1], value=0.0)
+            return F.conv2d(x, self.conv.weight, self.conv.bias, (2, 2), (0, 0), (1, 1), 1)
+        return self.conv(x)
+
+
+CASES = [(SamePad, SamePad), (TimmSame, TimmSame), (Flatten, Flatten), (Upsample, Upsample), (Heads, HeadsLiteral)]
+IDS = ["same_padding", "timm_create_conv2d_same", "flatten_view", "interpolate_size", "head_split_repeat"]
 
 _NAME = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*")
 
@@ -114,8 +132,33 @@ def test_sizes_fold_like_literals(computed, literal, precision, tmp_path):
     pa, pb = str(tmp_path / "a.mlpackage"), str(tmp_path / "b.mlpackage")
     a.save(pa)
     b.save(pb)
-    wa = os.path.join(pa, "Data", "com.apple.CoreML", "weights", "weight.bin")
-    wb = os.path.join(pb, "Data", "com.apple.CoreML", "weights", "weight.bin")
-    assert os.path.exists(wa) == os.path.exists(wb)
-    if os.path.exists(wa):
-        assert open(wa, "rb").read() == open(wb, "rb").read()
+    for part in ("model.mlmodel", os.path.join("weights", "weight.bin")):
+        fa = os.path.join(pa, "Data", "com.apple.CoreML", part)
+        fb = os.path.join(pb, "Data", "com.apple.CoreML", part)
+        assert os.path.exists(fa) == os.path.exists(fb)
+        if os.path.exists(fa):
+            assert open(fa, "rb").read() == open(fb, "rb").read(), part
+
+
+def test_user_names_are_kept_by_the_numbering():
+    """Names the user gives (inputs, outputs) are never renumbered, and anonymous values skip the numbers they
+    hold, so names stay unique."""
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x * 2) + 1, x.sum(1)
+
+    x = torch.randn(2, 3)
+    t = torch.jit.trace(M().eval(), (x,))
+    ml = ct.convert(t, inputs=[ct.TensorType(name="var_1", shape=(2, 3))],
+                    outputs=[ct.TensorType(name="var_0"), ct.TensorType(name="var_2_s")],
+                    compute_precision=ct.precision.FLOAT32)
+    names = [o["name"] for o in ml._desc["outputs"]]
+    assert names == ["var_0", "var_2_s"]
+    text = ml.get_program_text()
+    assert "%var_1: fp32[2,3]" in text  # the input
+    decl = re.findall(r"^\s*%([A-Za-z0-9_]+):", text, re.M)
+    assert len(decl) == len(set(decl)), text
+    out = ml.predict({"var_1": x.numpy()})
+    with torch.no_grad():
+        r0, r1 = M()(x)
+    assert abs(out["var_0"] - r0.numpy()).max() < 1e-5 and abs(out["var_2_s"] - r1.numpy()).max() < 1e-5

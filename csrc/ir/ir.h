@@ -138,6 +138,7 @@ struct ir_value {
     ir_const *konst;   /* set iff def is a const op */
     int nuses;         /* valid after ir_count_uses() */
     int id;            /* program-unique, dense; for side tables */
+    int user_named;    /* the name was given by the user (an output name passed to convert): passes keep it */
 };
 
 typedef struct ir_arg {

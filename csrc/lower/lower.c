@@ -467,6 +467,7 @@ static int add_outputs(lower_ctx *cx) {
             if (!v) return -1;
         }
         if (want && rename_value(cx, v, want)) return -1;
+        v->user_named = want != NULL;
         outs[i] = v;
     }
     if (ir_block_set_outputs(cx->fn->body, lf.n, outs)) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");

@@ -43,6 +43,8 @@ void pass_swap_name(ir_value *to, ir_value *from, const char *from_new) {
     if (from_new) from->name = from_new;
     if (to->def && to->def->name && strcmp(to->def->name, to->name) == 0) to->def->name = name;
     to->name = name;
+    to->user_named = from->user_named;
+    from->user_named = 0;
 }
 
 ir_value *pass_const_input(const ir_op *op, const char *name) {

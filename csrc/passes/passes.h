@@ -28,5 +28,6 @@ int pass_cast_output(ir_function *fn, int i, ir_dtype dt, pc_err *e); /* output 
 int pass_dedup_const(ir_function *fn, pc_err *e);     /* share identical small consts */
 int pass_reinfer(ir_function *fn, pc_err *e);         /* check declared types against ir_infer */
 int pass_block_outputs(ir_function *fn, pc_err *e);   /* nested block outputs made inside their block */
+int pass_number_names(ir_function *fn, pc_err *e);    /* anonymous names var_<n> numbered in program order */
 
 #endif

@@ -25,5 +25,6 @@ int pass_pipeline(ir_program *p, const pass_opts *o, pc_err *e) {
     if (run(p, "dedup_const", pass_dedup_const, e)) return -1;
     if (run(p, "dead_code", pass_dead_code, e)) return -1;
     if (run(p, "block_outputs", pass_block_outputs, e)) return -1;
+    if (run(p, "number_names", pass_number_names, e)) return -1;
     return 0;
 }
