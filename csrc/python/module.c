@@ -494,6 +494,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
         return NULL;
     }
+    pass_opts po = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16};
     pc_arena *a = pc_arena_new();
     ir_program *sym = ir_program_new(); /* hands out symbol ids; copied into the result */
     if (!a || !sym) {
@@ -504,40 +505,38 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     PyObject *result = NULL;
     ir_program *p = NULL;
     pc_err e = {0};
+    lower_opts lo = {.opset = opset, .debug = debug, .debug_print = py_debug_print};
     py_ext ext;
     memset(&ext, 0, sizeof ext);
-    drv_opts o = {.passes = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16},
-                  .lower = {.opset = opset, .debug = debug, .debug_print = py_debug_print, .debug_ud = &ext},
-                  .lowered = convert_lowered, .lowered_ud = &ext};
-    lower_opts *lo = &o.lower;
+    lo.debug_ud = &ext;
     PyObject *iseq = PySequence_Fast(inputs, "inputs must be a list");
     if (!iseq) goto done;
-    lo->ninputs = (int)PySequence_Fast_GET_SIZE(iseq);
-    lower_input *li = pc_alloc(a, sizeof(lower_input) * (size_t)(lo->ninputs ? lo->ninputs : 1));
+    lo.ninputs = (int)PySequence_Fast_GET_SIZE(iseq);
+    lower_input *li = pc_alloc(a, sizeof(lower_input) * (size_t)(lo.ninputs ? lo.ninputs : 1));
     if (!li) {
         PyErr_NoMemory();
         Py_DECREF(iseq);
         goto done;
     }
-    for (int i = 0; i < lo->ninputs; i++)
+    for (int i = 0; i < lo.ninputs; i++)
         if (parse_input(PySequence_Fast_GET_ITEM(iseq, i), &li[i], sym, a)) {
             Py_DECREF(iseq);
             goto done;
         }
     Py_DECREF(iseq);
-    lo->inputs = li;
-    if (states != Py_None && parse_states(states, lo, sym, a)) goto done;
+    lo.inputs = li;
+    if (states != Py_None && parse_states(states, &lo, sym, a)) goto done;
     if (outputs != Py_None) {
         PyObject *oseq = PySequence_Fast(outputs, "outputs must be a list");
         if (!oseq) goto done;
-        lo->noutputs = (int)PySequence_Fast_GET_SIZE(oseq);
-        lower_output *lout = pc_alloc(a, sizeof(lower_output) * (size_t)(lo->noutputs ? lo->noutputs : 1));
+        lo.noutputs = (int)PySequence_Fast_GET_SIZE(oseq);
+        lower_output *lout = pc_alloc(a, sizeof(lower_output) * (size_t)(lo.noutputs ? lo.noutputs : 1));
         if (!lout) {
             Py_DECREF(oseq);
             PyErr_NoMemory();
             goto done;
         }
-        for (int i = 0; i < lo->noutputs; i++) {
+        for (int i = 0; i < lo.noutputs; i++) {
             PyObject *nm = PySequence_Fast_GET_ITEM(oseq, i);
             if (nm != Py_None) {
                 const char *s = py_cstr(nm, "output name");
@@ -549,18 +548,15 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
             }
         }
         Py_DECREF(oseq);
-        lo->outputs = lout;
+        lo.outputs = lout;
     }
     lower_classifier lc;
-    if (classifier != Py_None) {
-        if (parse_classifier(classifier, &lc, a)) goto done;
-        o.classifier = &lc;
-    }
-    o.next_symbol = sym->next_symbol;
-    if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, lo)) goto done;
-    int r = drv_convert(graph, &o, &p, &e);
-    py_ext_end(&ext); /* when the pipeline stopped before lowering */
-    if (r) {
+    if (classifier != Py_None && parse_classifier(classifier, &lc, a)) goto done;
+    if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, &lo)) goto done;
+    drv_opts o = {.lower = lo, .passes = po, .classifier = classifier != Py_None ? &lc : NULL,
+                  .next_symbol = sym->next_symbol, .lowered = convert_lowered, .lowered_ud = &ext};
+    if (drv_convert(graph, &o, &p, &e)) {
+        py_ext_end(&ext); /* when the pipeline stopped before lowering */
         py_raise(m, &e);
         goto done;
     }
