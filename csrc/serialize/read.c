@@ -2,8 +2,8 @@
  *
  * The Model protobuf is checked (pbcheck.c) and unpacked with protobuf-c, then
  * each MIL function becomes an ir_function: inputs, ops in order with their
- * declared output types, const payloads from immediate values or weight blobs,
- * nested blocks. Names are resolved through a per-function hash table. Anything
+ * declared output types, const payloads from immediate values or weight blobs
+ * (read_values.c), nested blocks. Names are resolved through a per-function hash table. Anything
  * we cannot represent or that does not add up fails with PC_E_FORMAT naming the
  * file and the op. Ops we do not know stay as IR_OP_UNKNOWN with their type name.
  * Attributes other than `name` on non-const ops (older constexpr ops) become

@@ -2,9 +2,9 @@
  *
  * The Model protobuf is built in a scratch arena (ops as MIL Operations: inputs
  * bound by value name, outputs with full types, a `name` attribute on every op,
- * const payloads in attribute `val`). Consts of >= 10 fp16/fp32/uint8/int8
- * elements (from iOS18 also 16/32-bit integers) go to weights/weight.bin as
- * blobs, smaller ones stay inline. The
+ * const payloads in attribute `val`, built by write_values.c). Consts of >= 10
+ * fp16/fp32/uint8/int8 elements (from iOS18 also 16/32-bit integers) go to
+ * weights/weight.bin as blobs, smaller ones stay inline. The
  * package is assembled in a fresh directory beside the target and then put in
  * place (files.c), so a failed save leaves what was there before. */
 #include "serialize/write_int.h"

@@ -1,9 +1,10 @@
 /* read.c: ts_read, a torch._C.Graph walked through the Python C API (see ts.h).
  *
  * Structure (nodes, values, types, constants, source locations) is copied into
- * the graph's arena. Tensor constants are not copied: the reader takes a numpy
- * view of each tensor and keeps the Py_buffer (a ts_hold, malloc'd) until
- * ts_graph_free() or ts_transfer_holds().
+ * the graph's arena; constants.c reads the constants' payloads. Tensor
+ * constants are not copied: the reader takes a numpy view of each tensor and
+ * keeps the Py_buffer (a ts_hold, malloc'd) until ts_graph_free() or
+ * ts_transfer_holds().
  *
  * Values are matched by Value.unique(), which is graph-unique. Method names are
  * interned Python strings created once per read, so the per-node cost is the
