@@ -1,4 +1,4 @@
-"""Control flow (issue 6): scripted loops and branches on run-time values become MIL
+"""Control flow: scripted loops and branches on run-time values become MIL
 while_loop / cond; lists and numbers known only at run time; dynamic input shapes;
 traced submodules called from scripted code. Every model is converted, run in our runtime
 at two or more input sizes and compared with PyTorch; check_parity also saves the package

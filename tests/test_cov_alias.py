@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import pt2coreml as ct
-from cov2_common import Fn, r, run
+from cov_seeded import Fn, r, run
 from parity import TORCH_MAJOR, need_torch2
 
 A = torch.ops.aten

@@ -173,5 +173,5 @@ def test_fp16():
     run(Fn(lambda x, y: ((x > 0) ^ (y > 0)).float() + (x > y).any(-1, keepdim=True).float()), [A, B], precision="fp16")
 
 
-def test_where_one_arg():  # indices of the true elements: non_zero (more in test_cov_index2.py)
+def test_where_one_arg():  # indices of the true elements: non_zero (more in test_cov_index_sort.py)
     run(Fn(lambda x: torch.where(x > 0)[0].float()), [A])

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cov2_common import Fn, r, run
+from cov_seeded import Fn, r, run
 
 CONV = [
     (nn.Conv1d, dict(in_channels=3, out_channels=4, kernel_size=3), (2, 3, 17)),

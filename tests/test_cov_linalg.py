@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from cov2_common import Fn, r, run
+from cov_seeded import Fn, r, run
 
 MATMUL_SHAPES = [
     ((4,), (4,)), ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (2, 4, 3)), ((2, 3, 4), (4,)),

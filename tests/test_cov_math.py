@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import pt2coreml as ct
-from cov2_common import Fn, r, run
+from cov_seeded import Fn, r, run
 from parity import need_torch2
 
 A = r(3, 4, scale=2.0)

@@ -13,7 +13,7 @@ from torch import Tensor
 import pt2coreml as ct
 from cov_common import Fn, ints, r, run, run_sets
 from parity import need_torch2
-from test_cov_gaps import graph_fn, kinds
+from test_cov_hand_written_graphs import graph_fn, kinds
 
 
 # ---------------------------------------------------------------- prim::ConstantChunk

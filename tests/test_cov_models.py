@@ -1,4 +1,4 @@
-"""Whole models of issue 4 (random weights, fixed seeds, small inputs): torchvision classifiers and
+"""Whole models (random weights, fixed seeds, small inputs): torchvision classifiers and
 segmentation networks, and our own small GPT-2-style decoder, BERT-style encoder and LSTM language model,
 converted and compared with PyTorch in fp32 and fp16 through the reference runtime. Every random vision
 model is first checked to be a fair fp16 parity subject (models_common.check_regime); the ones that are

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from cov2_common import r, run
+from cov_seeded import r, run
 
 POOLS = [
     (nn.MaxPool1d(3, stride=2), (2, 3, 11)),

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cov2_common import Fn, r, run
+from cov_seeded import Fn, r, run
 from parity import check_parity, need_torch2
 from lower_common import CHECK_COREMLTOOLS
 

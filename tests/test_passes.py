@@ -343,6 +343,29 @@ def test_dedup_const_respects_blocks_and_outputs():
     """)
 
 
+def test_number_names_in_program_order():
+    """Anonymous roots var_<n> are numbered by first appearance; the input's var_1 is kept and skipped."""
+    expect(run("""
+        program(CoreML5)
+        func main(%var_1: fp32[2]) {
+          %var_14_c: fp32[] = const(val=2)
+          %var_14: fp32[2] = mul(x=%var_1, y=%var_14_c)
+          %x_3: fp32[2] = relu(x=%var_14)
+          %var_7: fp32[2] = exp(x=%x_3)
+          %var_07: fp32[2] = sin(x=%var_7)
+        } -> (%var_07)
+    """, "number_names"), """
+        program(CoreML5)
+        func main(%var_1: fp32[2]) {
+          %var_0_c: fp32[] = const(val=2)
+          %var_0: fp32[2] = mul(x=%var_1, y=%var_0_c)
+          %x_3: fp32[2] = relu(x=%var_0)
+          %var_2: fp32[2] = exp(x=%x_3)
+          %var_3: fp32[2] = sin(x=%var_2)
+        } -> (%var_3)
+    """)
+
+
 def test_unknown_pass():
     p = _core.parse("program(CoreML5)\nfunc main(%x: fp32[2]) {\n} -> (%x)\n")
     with pytest.raises(ValueError, match="no pass named"):

@@ -2,7 +2,7 @@
 runtime by some test: converted, predicted and (in those tests) compared with PyTorch.
 Named to run last; it needs the whole suite, so it skips when only part of tests/ ran.
 Kinds torch's own compiler and freezing rewrite away (aliases, detach, `is None`, implicit
-conversions) are reached by hand-written graphs (torch._C.parse_ir, tests/test_cov_gaps.py)."""
+conversions) are reached by hand-written graphs (torch._C.parse_ir, tests/test_cov_hand_written_graphs.py)."""
 import glob
 import os
 
@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # kind -> why no test reaches it through ct.convert + predict(): reported by the test, not failing it.
 # Empty: kinds torch's compiler or freezing rewrites away are reached by hand-written graphs
-# (tests/test_cov_gaps.py). Keep it that way; an entry here needs a reason that no graph can hold the kind.
+# (tests/test_cov_hand_written_graphs.py). Keep it that way; an entry here needs a reason that no graph can hold the kind.
 UNREACHED = {}
 
 # Kinds registered whose tests do not yet reach them through ct.convert + predict(). Known gaps to

@@ -2,8 +2,10 @@
  *
  * Python stays thin: it prepares the TorchScript graph (freeze, inline) and
  * calls convert(); everything else (reading the graph, lowering, passes,
- * serialization, execution) happens here and below. Module state, no globals;
- * only PyInit__core is exported.
+ * serialization, execution) happens in the C stages. This file only parses
+ * arguments into their options, calls the stages (convert()'s pipeline is
+ * drv_convert, driver/convert.c) and turns their errors into exceptions.
+ * Module state, no globals; only PyInit__core is exported.
  */
 #include "python/bounds.h"
 
@@ -11,11 +13,9 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
-#include "lower/lower.h"
-#include "passes/passes.h"
+#include "driver/driver.h"
 #include "runtime/rt.h"
 #include "serialize/ser.h"
-#include "torchscript/ts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -200,23 +200,6 @@ static PyObject *program_save(ProgramObject *o, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static int pass_by_name(ir_program *p, const char *name, pc_err *e) {
-    static const struct { const char *name; int (*fn)(ir_function *, pc_err *); } table[] = {
-        {"dead_code", pass_dead_code},       {"const_fold", pass_const_fold},
-        {"fuse_conv_bn", pass_fuse_conv_bn}, {"fuse_conv_bias", pass_fuse_conv_bias},
-        {"fp16", pass_fp16},                 {"dedup_const", pass_dedup_const},
-        {"reinfer", pass_reinfer},           {"block_outputs", pass_block_outputs},
-        {"fuse_gelu_tanh", pass_fuse_gelu_tanh}, {"noop_elim", pass_noop_elim},
-    };
-    for (int i = 0; i < PC_ARRAY_LEN(table); i++) {
-        if (strcmp(table[i].name, name) != 0) continue;
-        for (int f = 0; f < p->nfunc; f++)
-            if (table[i].fn(p->funcs[f], e)) return -1;
-        return ir_check(p, e);
-    }
-    return pc_fail(e, PC_E_VALUE, "no pass named '%s'", name);
-}
-
 /* cast_output(i, dtype): output i of main returned as dtype under its name (fp16 image outputs). */
 static PyObject *program_cast_output(ProgramObject *o, PyObject *args) {
     int i;
@@ -240,7 +223,7 @@ static PyObject *program_run_pass(ProgramObject *o, PyObject *args) {
     pc_err e = {0};
     rt_free(o->rt);
     o->rt = NULL;
-    if (pass_by_name(o->prog, name, &e)) return py_raise(o->module, &e);
+    if (drv_run_pass(o->prog, name, &e)) return py_raise(o->module, &e);
     Py_RETURN_NONE;
 }
 
@@ -484,6 +467,13 @@ static int parse_classifier(PyObject *spec, lower_classifier *c, pc_arena *a) {
     return 0;
 }
 
+/* drv_opts.lowered: the converters' session ends with lowering (a converter's exception is
+ * pending again from here); debug text that could not be written stops the conversion. */
+static int convert_lowered(void *ud) {
+    py_ext_end(ud);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 /* convert(graph, inputs, outputs, opset, precision, debug, converters, classifier) -> Program
  *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
  *   graph: torch._C.Graph of a frozen, inlined module
@@ -513,7 +503,6 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
         return PyErr_NoMemory();
     }
     PyObject *result = NULL;
-    ts_graph *g = NULL;
     ir_program *p = NULL;
     pc_err e = {0};
     lower_opts lo = {.opset = opset, .debug = debug, .debug_print = py_debug_print};
@@ -561,40 +550,20 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
         Py_DECREF(oseq);
         lo.outputs = lout;
     }
-    if (ts_read(graph, &g, &e)) {
-        py_raise(m, &e);
-        goto done;
-    }
+    lower_classifier lc;
+    if (classifier != Py_None && parse_classifier(classifier, &lc, a)) goto done;
     if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, &lo)) goto done;
-    int lr = lower_graph(g, &lo, &p, &e);
-    py_ext_end(&ext); /* a converter's exception is pending again from here */
-    if (lr) {
+    drv_opts o = {.lower = lo, .passes = po, .classifier = classifier != Py_None ? &lc : NULL,
+                  .next_symbol = sym->next_symbol, .lowered = convert_lowered, .lowered_ud = &ext};
+    if (drv_convert(graph, &o, &p, &e)) {
+        py_ext_end(&ext); /* when the pipeline stopped before lowering */
         py_raise(m, &e);
         goto done;
-    }
-    if (PyErr_Occurred()) goto done; /* debug output could not be written */
-    p->next_symbol = PC_MAX(p->next_symbol, sym->next_symbol);
-    if (ts_transfer_holds(g, p)) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (pass_pipeline(p, &po, &e)) {
-        py_raise(m, &e);
-        goto done;
-    }
-    if (classifier != Py_None) {
-        lower_classifier lc;
-        if (parse_classifier(classifier, &lc, a)) goto done;
-        if (lower_add_classifier(p, &lc, &e)) {
-            py_raise(m, &e);
-            goto done;
-        }
     }
     result = program_wrap(m, p);
     p = NULL;
 done:
     ir_program_free(p);
-    ts_graph_free(g);
     ir_program_free(sym);
     pc_arena_free(a);
     return result;

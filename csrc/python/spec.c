@@ -11,7 +11,9 @@
  * entries with a string key and a value) as dicts. Fields of model kinds our
  * schema does not declare are not shown. */
 #include "python/py.h"
-#include "serialize/ser_int.h"
+#include "serialize/ser.h"
+
+#include <protobuf-c/protobuf-c.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -152,41 +154,17 @@ fail:
     return NULL;
 }
 
-/* Read and unpack the Model protobuf of a package (or bare model file). */
-static Cml__Model *load_model(const char *path, pc_err *e) {
-    pc_arena *a = pc_arena_new();
-    if (!a) {
-        pc_fail(e, PC_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    ser_model_loc loc;
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    Cml__Model *m = NULL;
-    if (ser_locate_model(path, a, &loc, e)) goto done;
-    int r = ser_read_model_file(&loc, &buf, &len, e) ||
-            ser_pb_check(&cml__model__descriptor, buf, len, SER_MAX_PB_DEPTH, loc.file, e);
-    ser_model_loc_close(&loc);
-    if (r) goto done;
-    m = cml__model__unpack(NULL, len, buf);
-    if (!m) pc_fail(e, PC_E_FORMAT, "%s: corrupt Model protobuf", loc.file);
-done:
-    free(buf);
-    pc_arena_free(a);
-    return m;
-}
-
 /* read_spec(path) -> dict */
 PyObject *py_read_spec(PyObject *module, PyObject *args) {
     const char *path;
     if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
     pc_err e = {0};
-    Cml__Model *m;
+    ProtobufCMessage *m;
     Py_BEGIN_ALLOW_THREADS
-    m = load_model(path, &e);
+    m = ser_read_model_message(path, &e);
     Py_END_ALLOW_THREADS
     if (!m) return py_raise(module, &e);
-    PyObject *r = message_dict(&m->base);
-    cml__model__free_unpacked(m, NULL);
+    PyObject *r = message_dict(m);
+    protobuf_c_message_free_unpacked(m, NULL);
     return r;
 }

@@ -1,6 +1,7 @@
 /* manifest.c: the .mlpackage layout. Reading: Manifest.json -> the root model
  * item -> the path of model.mlmodel. Writing: Manifest.json with one entry for
- * the model and one for the weights directory, keyed by fresh UUIDs. */
+ * the model and one for the weights directory, keyed by fresh UUIDs. And the
+ * Model protobuf a package holds, checked and unpacked (ser_read_model_message). */
 #include "serialize/ser_int.h"
 
 #include <errno.h>
@@ -194,4 +195,27 @@ int ser_write_manifest(const char *pkg, pc_err *e) {
     int r = ser_write_file(p, text, (size_t)n, e);
     free(p);
     return r;
+}
+
+ProtobufCMessage *ser_read_model_message(const char *path, pc_err *e) {
+    pc_arena *a = pc_arena_new();
+    if (!a) {
+        pc_fail(e, PC_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    ser_model_loc loc;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    Cml__Model *m = NULL;
+    if (ser_locate_model(path, a, &loc, e)) goto done;
+    int r = ser_read_model_file(&loc, &buf, &len, e) ||
+            ser_pb_check(&cml__model__descriptor, buf, len, SER_MAX_PB_DEPTH, loc.file, e);
+    ser_model_loc_close(&loc);
+    if (r) goto done;
+    m = cml__model__unpack(NULL, len, buf);
+    if (!m) pc_fail(e, PC_E_FORMAT, "%s: corrupt Model protobuf", loc.file);
+done:
+    free(buf);
+    pc_arena_free(a);
+    return m ? &m->base : NULL;
 }

@@ -80,6 +80,13 @@ int ser_read_package(const char *path, pc_arena *arena, ir_program **p, ser_desc
 int ser_read_model_mem(const unsigned char *buf, size_t len, const char *file, const char *dir, pc_arena *arena,
                        ir_program **p, ser_desc *d, pc_err *e);
 
+/* The Model protobuf of a package (or bare model file) at path, checked like the
+ * reader checks it and unpacked: a protobuf-c message (Model of
+ * serialize/coreml.proto) to walk through its descriptors (the get_spec() view).
+ * Free it with protobuf_c_message_free_unpacked(m, NULL). NULL with e set on failure. */
+struct ProtobufCMessage;
+struct ProtobufCMessage *ser_read_model_message(const char *path, pc_err *e);
+
 /* Does description d say what p's main function takes and returns (names,
  * kinds, dtypes, shapes; flexible dims as coremltools writes them)? PC_E_FORMAT
  * naming `what`, the feature, what the description says and what the program

@@ -1,6 +1,6 @@
-/* ser_int.h: pieces shared inside serialize/ (and by python/spec.c): the JSON
- * reader, the package layout, MIL blob storage, type-code tables, file helpers
- * and the feature-description conversions. Not a stage contract: ser.h is.
+/* ser_int.h: pieces shared inside serialize/: the JSON reader, the package
+ * layout, MIL blob storage, type-code tables, file helpers and the
+ * feature-description conversions. Not a stage contract: ser.h is.
  */
 #ifndef SER_INT_H
 #define SER_INT_H

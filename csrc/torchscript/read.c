@@ -1,33 +1,21 @@
 /* read.c: ts_read, a torch._C.Graph walked through the Python C API (see ts.h).
  *
  * Structure (nodes, values, types, constants, source locations) is copied into
- * the graph's arena. Tensor constants are not copied: the reader takes a numpy
- * view of each tensor and keeps the Py_buffer (a ts_hold, malloc'd) until
- * ts_graph_free() or ts_transfer_holds().
+ * the graph's arena; constants.c reads the constants' payloads. Tensor
+ * constants are not copied: the reader takes a numpy view of each tensor and
+ * keeps the Py_buffer (a ts_hold, malloc'd) until ts_graph_free() or
+ * ts_transfer_holds().
  *
  * Values are matched by Value.unique(), which is graph-unique. Method names are
  * interned Python strings created once per read, so the per-node cost is the
  * method calls themselves.
  */
-#include "python/py.h"
-#include "torchscript/ts.h"
+#include "torchscript/ts_int.h"
 #include "ir/ir.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct ts_hold {
-    struct ts_hold *next;
-    Py_buffer view; /* view.obj holds the numpy array, which holds the tensor */
-} ts_hold;
-
-/* Interned method / attribute names, indexed by enum. */
-enum {
-    N_INPUTS, N_OUTPUTS, N_NODES, N_KIND, N_INPUTS_SIZE, N_INPUTS_AT, N_OUTPUTS_SIZE, N_OUTPUTS_AT,
-    N_BLOCKS, N_DEBUG_NAME, N_UNIQUE, N_TYPE, N_SIZES, N_ELEM_TYPE, N_SOURCE_RANGE, N_SCOPE_NAME,
-    N_HAS_ATTRIBUTE, N_KIND_OF, N_I, N_F, N_S, N_T, N_IVAL, N_IS, N_FS, N_DETACH, N_IS_CONTIGUOUS,
-    N_CONTIGUOUS, N_FLOAT, N_NUMPY, N_DTYPE, N_ATTRIBUTE_NAMES, N_COUNT
-};
 static const char *const method_names[N_COUNT] = {
     "inputs", "outputs", "nodes", "kind", "inputsSize", "inputsAt", "outputsSize", "outputsAt",
     "blocks", "debugName", "unique", "type", "sizes", "getElementType", "sourceRange", "scopeName",
@@ -35,31 +23,11 @@ static const char *const method_names[N_COUNT] = {
     "contiguous", "float", "numpy", "dtype", "attributeNames",
 };
 
-typedef struct {
-    int64_t key;
-    ts_value *v;
-} vslot;
-
-typedef struct {
-    pc_arena *a;
-    ts_graph *g;
-    pc_err *e;
-    PyObject *nm[N_COUNT];
-    PyObject *s_value;     /* "value" */
-    PyObject *bfloat16;    /* torch.bfloat16 */
-    PyObject *getline;     /* linecache.getline */
-    vslot *map;            /* open addressing on unique() */
-    int64_t mapcap, mapn;
-    const char **kinds;    /* interned node kinds */
-    int nkinds, kindcap;
-    int nodeno;            /* for messages */
-} rd;
-
 /* ---- errors ---- */
 
 /* Fail with the pending Python exception's text appended; the exception stays
  * pending (the binding makes it the context of the raised error). */
-static int py_fail(rd *r, const char *what, const char *kind) {
+int ts_py_fail(rd *r, const char *what, const char *kind) {
     char buf[600] = "";
     if (PyErr_Occurred()) {
         PyObject *t, *v, *tb;
@@ -76,12 +44,7 @@ static int py_fail(rd *r, const char *what, const char *kind) {
     return pc_fail(r->e, PC_E_CONVERT, "reading TorchScript graph: %s failed%s", what, buf);
 }
 
-static int nomem(rd *r) { return pc_fail(r->e, PC_E_NOMEM, "reading TorchScript graph: out of memory"); }
-
 /* ---- small helpers ---- */
-
-static PyObject *call0(rd *r, PyObject *o, int m) { return PyObject_CallMethodNoArgs(o, r->nm[m]); }
-static PyObject *call1(rd *r, PyObject *o, int m, PyObject *arg) { return PyObject_CallMethodOneArg(o, r->nm[m], arg); }
 
 static int call_long(rd *r, PyObject *o, int m, int64_t *out) {
     PyObject *x = call0(r, o, m);
@@ -249,13 +212,13 @@ static ts_value *read_value(rd *r, PyObject *pv, const char *kind) {
     v->rank = -1;
     int64_t uniq;
     if (call_str(r, pv, N_DEBUG_NAME, &v->name) || call_long(r, pv, N_UNIQUE, &uniq)) {
-        py_fail(r, "Value.debugName()/unique()", kind);
+        ts_py_fail(r, "Value.debugName()/unique()", kind);
         return NULL;
     }
     PyObject *ty = call0(r, pv, N_TYPE);
     if (!ty || type_kind(r, ty, &v->ty)) {
         Py_XDECREF(ty);
-        py_fail(r, "Value.type()", kind);
+        ts_py_fail(r, "Value.type()", kind);
         return NULL;
     }
     int rc = 0;
@@ -276,7 +239,7 @@ static ts_value *read_value(rd *r, PyObject *pv, const char *kind) {
     }
     Py_DECREF(ty);
     if (rc) {
-        py_fail(r, "reading a value's type", kind);
+        ts_py_fail(r, "reading a value's type", kind);
         return NULL;
     }
     if (map_put(r, uniq, v)) {
@@ -289,7 +252,7 @@ static ts_value *read_value(rd *r, PyObject *pv, const char *kind) {
 static ts_value *lookup_value(rd *r, PyObject *pv, const char *kind) {
     int64_t uniq;
     if (call_long(r, pv, N_UNIQUE, &uniq)) {
-        py_fail(r, "Value.unique()", kind);
+        ts_py_fail(r, "Value.unique()", kind);
         return NULL;
     }
     ts_value *v = map_get(r, uniq);
@@ -392,236 +355,6 @@ static void read_location(rd *r, PyObject *pn, ts_node *n) {
     if (PyErr_Occurred()) PyErr_Clear();
 }
 
-/* ---- constants ---- */
-
-static int format_dtype(const char *fmt, Py_ssize_t itemsize, ts_scalar_type *out) {
-    while (*fmt == '@' || *fmt == '=' || *fmt == '<' || *fmt == '|') fmt++;
-    if (fmt[0] == 0 || fmt[1] != 0) return -1;
-    switch (fmt[0]) {
-    case 'f': *out = TS_FLOAT; return itemsize == 4 ? 0 : -1;
-    case 'd': *out = TS_DOUBLE; return itemsize == 8 ? 0 : -1;
-    case 'e': *out = TS_HALF; return itemsize == 2 ? 0 : -1;
-    case '?': *out = TS_BOOL; return itemsize == 1 ? 0 : -1;
-    case 'b': *out = TS_INT8; return 0;
-    case 'B': *out = TS_UINT8; return 0;
-    case 'h': *out = TS_INT16; return itemsize == 2 ? 0 : -1;
-    case 'i': *out = TS_INT32; return itemsize == 4 ? 0 : -1;
-    case 'l':
-    case 'q':
-        if (itemsize == 8) *out = TS_INT64;
-        else if (itemsize == 4) *out = TS_INT32;
-        else return -1;
-        return 0;
-    default: return -1;
-    }
-}
-
-/* A tensor constant read in place: detach (+contiguous, bfloat16 -> float), numpy(), buffer. */
-static int read_tensor(rd *r, PyObject *t, ts_tensor *out, const char *kind) {
-    PyObject *d = call0(r, t, N_DETACH), *x;
-    if (!d) return py_fail(r, "Tensor.detach()", kind);
-    PyObject *dt = PyObject_GetAttr(d, r->nm[N_DTYPE]);
-    int is_bf16 = dt && r->bfloat16 && dt == r->bfloat16;
-    Py_XDECREF(dt);
-    if (!dt) goto fail;
-    if (is_bf16) {
-        x = call0(r, d, N_FLOAT);
-        Py_DECREF(d);
-        if (!(d = x)) return py_fail(r, "Tensor.float()", kind);
-    }
-    x = call0(r, d, N_IS_CONTIGUOUS);
-    if (!x) goto fail;
-    int contig = PyObject_IsTrue(x);
-    Py_DECREF(x);
-    if (contig < 0) goto fail;
-    if (!contig) {
-        x = call0(r, d, N_CONTIGUOUS);
-        Py_DECREF(d);
-        if (!(d = x)) return py_fail(r, "Tensor.contiguous()", kind);
-    }
-    PyObject *arr = call0(r, d, N_NUMPY);
-    Py_DECREF(d);
-    if (!arr) return py_fail(r, "Tensor.numpy()", kind);
-    ts_hold *h = calloc(1, sizeof *h);
-    if (!h) {
-        Py_DECREF(arr);
-        return nomem(r);
-    }
-    if (PyObject_GetBuffer(arr, &h->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)) {
-        free(h);
-        Py_DECREF(arr);
-        return py_fail(r, "reading a tensor constant's buffer", kind);
-    }
-    Py_DECREF(arr); /* the view keeps it */
-    h->next = r->g->holds;
-    r->g->holds = h;
-    Py_buffer *v = &h->view;
-    if (v->ndim > 8)
-        return pc_fail(r->e, PC_E_CONVERT, "reading TorchScript node %d (%s): tensor constant of rank %d (max 8)",
-                       r->nodeno, kind, v->ndim);
-    if (format_dtype(v->format ? v->format : "B", v->itemsize, &out->dtype))
-        return pc_fail(r->e, PC_E_CONVERT, "reading TorchScript node %d (%s): tensor constant of unsupported dtype '%s'",
-                       r->nodeno, kind, v->format ? v->format : "?");
-    out->rank = v->ndim;
-    out->numel = 1;
-    for (int i = 0; i < v->ndim; i++) {
-        out->dims[i] = v->shape[i];
-        out->numel *= v->shape[i];
-    }
-    out->data = v->buf;
-    return 0;
-fail:
-    Py_XDECREF(d);
-    return py_fail(r, "reading a tensor constant", kind);
-}
-
-/* A Python list of ints / floats / bools / strs -> INTS / FLOATS / BOOLS / STRS; else OTHER. */
-static int read_list(rd *r, PyObject *l, ts_const *c, ts_tykind elem) {
-    Py_ssize_t n = PyList_GET_SIZE(l);
-    int all_bool = 1, all_int = 1, all_num = 1, all_str = n > 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *x = PyList_GET_ITEM(l, i);
-        if (!PyBool_Check(x)) all_bool = 0;
-        if (!PyLong_Check(x) || PyBool_Check(x)) all_int = 0;
-        if (!PyLong_Check(x) && !PyFloat_Check(x)) all_num = 0;
-        if (!PyUnicode_Check(x)) all_str = 0;
-    }
-    if (all_str) {
-        c->kind = TS_C_STRS;
-        c->n = (int)n;
-        if (!(c->strs = pc_alloc(r->a, sizeof(char *) * (size_t)n))) return nomem(r);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const char *s = PyUnicode_AsUTF8(PyList_GET_ITEM(l, i));
-            if (!s) return -1;
-            if (!(c->strs[i] = pc_strdup(r->a, s))) return nomem(r);
-        }
-        return 0;
-    }
-    if (n == 0) {
-        all_bool = elem == TS_TY_BOOL;
-        all_int = elem != TS_TY_FLOAT && !all_bool;
-    }
-    if (!all_num) return 1;
-    c->n = (int)n;
-    c->kind = all_bool ? TS_C_BOOLS : all_int ? TS_C_INTS : TS_C_FLOATS;
-    if (c->kind == TS_C_FLOATS) {
-        c->floats = pc_alloc(r->a, sizeof(double) * (size_t)(n ? n : 1));
-        if (!c->floats) return nomem(r);
-        for (Py_ssize_t i = 0; i < n; i++) c->floats[i] = PyFloat_AsDouble(PyList_GET_ITEM(l, i));
-    } else {
-        c->ints = pc_alloc(r->a, sizeof(int64_t) * (size_t)(n ? n : 1));
-        if (!c->ints) return nomem(r);
-        for (Py_ssize_t i = 0; i < n; i++) c->ints[i] = PyLong_AsLongLong(PyList_GET_ITEM(l, i));
-    }
-    return PyErr_Occurred() ? -1 : 0;
-}
-
-/* Keep repr(x) as an opaque payload. */
-static int read_other(rd *r, PyObject *x, ts_const *c) {
-    c->kind = TS_C_OTHER;
-    PyObject *s = PyObject_Repr(x);
-    const char *t = s ? PyUnicode_AsUTF8(s) : NULL;
-    c->s = t ? pc_strdup(r->a, t) : NULL;
-    Py_XDECREF(s);
-    return c->s ? 0 : -1;
-}
-
-/* An ival payload (a generic IValue converted to Python). */
-static int read_ival(rd *r, PyObject *x, ts_const *c, const ts_value *out, const char *kind) {
-    if (x == Py_None) {
-        c->kind = TS_C_NONE;
-    } else if (PyBool_Check(x)) {
-        c->kind = TS_C_BOOL;
-        c->i = x == Py_True;
-    } else if (PyLong_Check(x)) {
-        c->kind = TS_C_INT;
-        c->i = PyLong_AsLongLong(x);
-        if (c->i == -1 && PyErr_Occurred()) return -1;
-    } else if (PyFloat_Check(x)) {
-        c->kind = TS_C_FLOAT;
-        c->f = PyFloat_AsDouble(x);
-    } else if (PyUnicode_Check(x)) {
-        c->kind = out->ty == TS_TY_DEVICE ? TS_C_DEVICE : TS_C_STR;
-        const char *s = PyUnicode_AsUTF8(x);
-        if (!s || !(c->s = pc_strdup(r->a, s))) return -1;
-    } else if (PyList_Check(x)) {
-        int rc = read_list(r, x, c, out->elem);
-        if (rc < 0) return -1;
-        if (rc > 0) return read_other(r, x, c);
-    } else if (out->ty == TS_TY_DEVICE) {
-        PyObject *s = PyObject_Str(x);
-        const char *t = s ? PyUnicode_AsUTF8(s) : NULL;
-        c->kind = TS_C_DEVICE;
-        c->s = t ? pc_strdup(r->a, t) : NULL;
-        Py_XDECREF(s);
-        if (!c->s) return -1;
-    } else {
-        return read_other(r, x, c);
-    }
-    return 0;
-}
-
-/* The payload of a prim::Constant node (output already read). */
-static int read_constant(rd *r, PyObject *pn, ts_node *n) {
-    ts_value *out = n->out[0];
-    ts_const *c = pc_alloc(r->a, sizeof *c);
-    if (!c) return nomem(r);
-    out->konst = c;
-    PyObject *has = call1(r, pn, N_HAS_ATTRIBUTE, r->s_value);
-    if (!has) return py_fail(r, "Node.hasAttribute('value')", n->kind);
-    int h = PyObject_IsTrue(has);
-    Py_DECREF(has);
-    if (h < 0) return py_fail(r, "Node.hasAttribute('value')", n->kind);
-    if (!h) {
-        c->kind = TS_C_NONE;
-        return 0;
-    }
-    PyObject *k = call1(r, pn, N_KIND_OF, r->s_value);
-    const char *ks = k ? PyUnicode_AsUTF8(k) : NULL;
-    if (!ks) {
-        Py_XDECREF(k);
-        return py_fail(r, "Node.kindOf('value')", n->kind);
-    }
-    int m = strcmp(ks, "i") == 0 ? N_I : strcmp(ks, "f") == 0 ? N_F : strcmp(ks, "s") == 0 ? N_S
-          : strcmp(ks, "t") == 0 ? N_T : strcmp(ks, "ival") == 0 ? N_IVAL : strcmp(ks, "is") == 0 ? N_IS
-          : strcmp(ks, "fs") == 0 ? N_FS : -1;
-    char kname[16];
-    snprintf(kname, sizeof kname, "%s", ks);
-    Py_DECREF(k);
-    if (m < 0) {
-        c->kind = TS_C_OTHER;
-        c->s = pc_sprintf(r->a, "<attribute of kind %s>", kname);
-        return c->s ? 0 : nomem(r);
-    }
-    PyObject *x = call1(r, pn, m, r->s_value);
-    if (!x) return py_fail(r, "reading the constant's value", n->kind);
-    int rc = 0;
-    switch (m) {
-    case N_I:
-        c->i = PyLong_AsLongLong(x);
-        c->kind = out->ty == TS_TY_BOOL ? TS_C_BOOL : TS_C_INT;
-        if (c->kind == TS_C_BOOL) c->i = c->i != 0;
-        rc = (c->i == -1 && PyErr_Occurred()) ? -1 : 0;
-        break;
-    case N_F:
-        c->kind = TS_C_FLOAT;
-        c->f = PyFloat_AsDouble(x);
-        rc = PyErr_Occurred() ? -1 : 0;
-        break;
-    case N_T:
-        c->kind = TS_C_TENSOR;
-        rc = read_tensor(r, x, &c->t, n->kind);
-        Py_DECREF(x);
-        return rc;
-    default:
-        rc = read_ival(r, x, c, out, n->kind);
-        if (!rc && m == N_S && c->kind == TS_C_STR && out->ty == TS_TY_DEVICE) c->kind = TS_C_DEVICE;
-        break;
-    }
-    Py_DECREF(x);
-    return rc ? py_fail(r, "reading the constant's value", n->kind) : 0;
-}
-
 /* ---- nodes and blocks ---- */
 
 /* Kinds whose arguments are node attributes rather than inputs (all int-valued). */
@@ -632,7 +365,7 @@ static int read_int_attrs(rd *r, PyObject *pn, ts_node *n) {
     PyObject *names = call0(r, pn, N_ATTRIBUTE_NAMES);
     PyObject *seq = names ? PySequence_Fast(names, "attribute names") : NULL;
     Py_XDECREF(names);
-    if (!seq) return py_fail(r, "Node.attributeNames()", n->kind);
+    if (!seq) return ts_py_fail(r, "Node.attributeNames()", n->kind);
     Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
     n->attr_names = pc_alloc(r->a, sizeof(*n->attr_names) * (size_t)(k ? k : 1));
     n->attr_ints = pc_alloc(r->a, sizeof(*n->attr_ints) * (size_t)(k ? k : 1));
@@ -649,7 +382,7 @@ static int read_int_attrs(rd *r, PyObject *pn, ts_node *n) {
         Py_XDECREF(kd);
         if (!s || !ks) {
             Py_DECREF(seq);
-            return py_fail(r, "reading the node's attributes", n->kind);
+            return ts_py_fail(r, "reading the node's attributes", n->kind);
         }
         if (!is_int) continue; /* only int attributes are read */
         PyObject *v = call1(r, pn, N_I, nm);
@@ -657,7 +390,7 @@ static int read_int_attrs(rd *r, PyObject *pn, ts_node *n) {
         Py_XDECREF(v);
         if (!v || (x == -1 && PyErr_Occurred())) {
             Py_DECREF(seq);
-            return py_fail(r, "reading an int attribute", n->kind);
+            return ts_py_fail(r, "reading an int attribute", n->kind);
         }
         if (!(n->attr_names[n->nattrs] = pc_strdup(r->a, s))) {
             Py_DECREF(seq);
@@ -694,7 +427,7 @@ static int may_have_blocks(const char *kind) {
 /* A list of values from an iterable of torch Values, looked up (or created when make). */
 static int read_value_seq(rd *r, PyObject *seq_obj, int make, int *n_out, ts_value ***out, const char *kind) {
     PyObject *seq = PySequence_Fast(seq_obj, "expected an iterable of values");
-    if (!seq) return py_fail(r, "listing values", kind);
+    if (!seq) return ts_py_fail(r, "listing values", kind);
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     ts_value **vs = pc_alloc(r->a, sizeof(*vs) * (size_t)(n ? n : 1));
     if (!vs) {
@@ -719,14 +452,14 @@ static int read_value_seq(rd *r, PyObject *seq_obj, int make, int *n_out, ts_val
 static int read_node_values(rd *r, PyObject *pn, int msize, int mat, int make, int *n_out, ts_value ***out,
                             const char *kind) {
     int64_t n;
-    if (call_long(r, pn, msize, &n)) return py_fail(r, "Node.inputsSize()/outputsSize()", kind);
+    if (call_long(r, pn, msize, &n)) return ts_py_fail(r, "Node.inputsSize()/outputsSize()", kind);
     ts_value **vs = pc_alloc(r->a, sizeof(*vs) * (size_t)(n ? n : 1));
     if (!vs) return nomem(r);
     for (int64_t i = 0; i < n; i++) {
         PyObject *idx = PyLong_FromLongLong(i);
         PyObject *pv = idx ? call1(r, pn, mat, idx) : NULL;
         Py_XDECREF(idx);
-        if (!pv) return py_fail(r, "Node.inputsAt()/outputsAt()", kind);
+        if (!pv) return ts_py_fail(r, "Node.inputsAt()/outputsAt()", kind);
         vs[i] = make ? read_value(r, pv, kind) : lookup_value(r, pv, kind);
         Py_DECREF(pv);
         if (!vs[i]) return -1;
@@ -743,12 +476,12 @@ static ts_block *read_block(rd *r, PyObject *pb, const char *kind) {
         return NULL;
     }
     PyObject *ins = call0(r, pb, N_INPUTS);
-    int rc = ins ? read_value_seq(r, ins, 1, &b->nin, &b->in, kind) : py_fail(r, "Block.inputs()", kind);
+    int rc = ins ? read_value_seq(r, ins, 1, &b->nin, &b->in, kind) : ts_py_fail(r, "Block.inputs()", kind);
     Py_XDECREF(ins);
     if (rc) return NULL;
     PyObject *nodes = call0(r, pb, N_NODES);
     PyObject *outs = nodes ? call0(r, pb, N_OUTPUTS) : NULL;
-    rc = outs ? read_block_body(r, nodes, outs, b) : py_fail(r, "Block.nodes()/outputs()", kind);
+    rc = outs ? read_block_body(r, nodes, outs, b) : ts_py_fail(r, "Block.nodes()/outputs()", kind);
     Py_XDECREF(nodes);
     Py_XDECREF(outs);
     return rc ? NULL : b;
@@ -766,7 +499,7 @@ static ts_node *read_node(rd *r, PyObject *pn) {
     n->kind = ks ? intern_kind(r, ks) : NULL;
     Py_XDECREF(k);
     if (!n->kind) {
-        if (!ks) py_fail(r, "Node.kind()", NULL);
+        if (!ks) ts_py_fail(r, "Node.kind()", NULL);
         else nomem(r);
         return NULL;
     }
@@ -776,7 +509,7 @@ static ts_node *read_node(rd *r, PyObject *pn) {
         PyObject *seq = bl ? PySequence_Fast(bl, "blocks") : NULL;
         Py_XDECREF(bl);
         if (!seq) {
-            py_fail(r, "Node.blocks()", n->kind);
+            ts_py_fail(r, "Node.blocks()", n->kind);
             return NULL;
         }
         n->nblocks = (int)PySequence_Fast_GET_SIZE(seq);
@@ -801,7 +534,7 @@ static ts_node *read_node(rd *r, PyObject *pn) {
         n->out[i]->index = i;
     }
     int is_const = strcmp(n->kind, "prim::Constant") == 0;
-    if (is_const && n->nout == 1 && read_constant(r, pn, n)) return NULL;
+    if (is_const && n->nout == 1 && ts_read_constant(r, pn, n)) return NULL;
     if (!is_const && has_int_attrs(n->kind) && read_int_attrs(r, pn, n)) return NULL;
     if (!is_const) read_location(r, pn, n);
     return n;
@@ -809,7 +542,7 @@ static ts_node *read_node(rd *r, PyObject *pn) {
 
 static int read_block_body(rd *r, PyObject *nodes_iter, PyObject *outs, ts_block *b) {
     PyObject *it = PyObject_GetIter(nodes_iter);
-    if (!it) return py_fail(r, "iterating nodes", NULL);
+    if (!it) return ts_py_fail(r, "iterating nodes", NULL);
     pc_vec v = {0};
     PyObject *pn;
     while ((pn = PyIter_Next(it))) {
@@ -821,7 +554,7 @@ static int read_block_body(rd *r, PyObject *nodes_iter, PyObject *outs, ts_block
         }
     }
     Py_DECREF(it);
-    if (PyErr_Occurred()) return py_fail(r, "iterating nodes", NULL);
+    if (PyErr_Occurred()) return ts_py_fail(r, "iterating nodes", NULL);
     b->nnodes = v.n;
     b->nodes = (ts_node **)v.v;
     return read_value_seq(r, outs, 0, &b->nout, &b->out, "return");
@@ -867,7 +600,7 @@ int ts_read(void *py_graph, ts_graph **out, pc_err *e) {
     int rc = -1;
     int gc_was_on = PyGC_Disable(); /* the read makes many short-lived objects and no cycles */
     if (rd_init(&r)) {
-        py_fail(&r, "setting up the reader (import torch)", NULL);
+        ts_py_fail(&r, "setting up the reader (import torch)", NULL);
         goto done;
     }
     g->top = pc_alloc(a, sizeof *g->top);
@@ -877,7 +610,7 @@ int ts_read(void *py_graph, ts_graph **out, pc_err *e) {
     }
     PyObject *ins = call0(&r, graph, N_INPUTS);
     if (!ins) {
-        py_fail(&r, "Graph.inputs() (is this a torch._C.Graph?)", NULL);
+        ts_py_fail(&r, "Graph.inputs() (is this a torch._C.Graph?)", NULL);
         goto done;
     }
     rc = read_value_seq(&r, ins, 1, &g->top->nin, &g->top->in, "graph input");
@@ -888,7 +621,7 @@ int ts_read(void *py_graph, ts_graph **out, pc_err *e) {
     PyObject *outs = nodes ? call0(&r, graph, N_OUTPUTS) : NULL;
     if (!outs) {
         Py_XDECREF(nodes);
-        py_fail(&r, "Graph.nodes()/outputs()", NULL);
+        ts_py_fail(&r, "Graph.nodes()/outputs()", NULL);
         goto done;
     }
     rc = read_block_body(&r, nodes, outs, g->top);

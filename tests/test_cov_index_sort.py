@@ -1,4 +1,4 @@
-"""Op coverage, indexing and sorting (issue 4): scatter / scatter_add / scatter_reduce, index_add,
+"""Op coverage, indexing and sorting: scatter / scatter_add / scatter_reduce, index_add,
 index_fill, select_scatter, slice_scatter, masked_scatter, topk / kthvalue / sort / argsort / msort,
 searchsorted / bucketize, unique / unique_consecutive, one_hot, nonzero / argwhere / where(cond) /
 nonzero_numpy / masked_select, x[mask] with run-time masks, index_put with masks and int tensors.
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import pt2coreml as ct
-from cov2_common import Fn, r, run
+from cov_seeded import Fn, r, run
 from cov_common import ints, run_sets
 from parity import need_torch2
 

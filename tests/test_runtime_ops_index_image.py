@@ -1,6 +1,7 @@
-"""Reference runtime, second op table: activations, reductions, normalization,
-indexing, pixel and image-resampling ops. Each test runs a one-op textual program
-(helpers from test_runtime_ops) and compares with torch / numpy."""
+"""Reference runtime, the indexing and image ops (gather / scatter, sorting, pixel and
+image-resampling ops) with parametric activations, norm / log reductions and the image
+normalizations. Each test runs a one-op textual program (helpers from test_runtime_ops) and
+compares with torch / numpy."""
 import numpy as np
 import pytest
 import torch
@@ -78,7 +79,7 @@ def test_logical_xor():
 
 
 # ---------------------------------------------------------------- reductions
-REDUCE2 = {
+REDUCE_NORM_LOG = {
     "reduce_l1_norm": lambda x, ax, k: np.sum(np.abs(x), axis=ax, keepdims=k),
     "reduce_l2_norm": lambda x, ax, k: np.sqrt(np.sum(x * x, axis=ax, keepdims=k)),
     "reduce_log_sum": lambda x, ax, k: np.log(np.sum(x, axis=ax, keepdims=k)),
@@ -88,13 +89,13 @@ REDUCE2 = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(REDUCE2))
+@pytest.mark.parametrize("name", sorted(REDUCE_NORM_LOG))
 @pytest.mark.parametrize("axes,keep", [(None, False), ((1,), True), ((0, 2), False), ((-1,), False), ((0, -1), True)])
-def test_reduce2(name, axes, keep):
+def test_reduce_norm_log(name, axes, keep):
     x = randn(3, 4, 5).astype(np.float64)
     if name == "reduce_log_sum":
         x = np.abs(x) + 0.1
-    ref = REDUCE2[name](x, axes, keep)
+    ref = REDUCE_NORM_LOG[name](x, axes, keep)
     params = {"keep_dims": keep}
     if axes is not None:
         params["axes"] = list(axes)

@@ -1,6 +1,6 @@
-"""Shape inference for the second op table (activations, reductions, normalization,
-indexing, pixel and resampling ops): each program declares what MIL's op
-definitions give; reinfer recomputes it and must agree."""
+"""Shape inference for the indexing and image ops (gather / scatter, sorting, pixel and
+resampling ops) with parametric activations, norm / log reductions and the image normalizations:
+each program declares what MIL's op definitions give; reinfer recomputes it and must agree."""
 import pytest
 
 from test_ir_infer import prog, reinfer

@@ -1,4 +1,4 @@
-"""Op coverage, issue 4 (normalization, pooling, resampling families): rms_norm, the native_* norm forms
+"""Op coverage, the normalization, pooling and resampling families: rms_norm, the native_* norm forms
 with their statistics outputs, weight norm, max pooling with indices (and max_unpool), adaptive max pooling
 with indices, lp pooling, 1-D / 3-D / bicubic / nearest-exact / antialiased interpolation, unfold / fold,
 affine_grid (+ grid_sample), channel_shuffle. Each is converted, run in our runtime and compared with PyTorch
@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import pt2coreml as ct
-from cov2_common import Fn, r, run
+from cov_seeded import Fn, r, run
 from parity import need_torch2
 
 A = torch.ops.aten
@@ -68,7 +68,7 @@ TORCH2_CASES = {
 
 
 @pytest.mark.parametrize("name", list(NORMS))
-def test_norm_ext(name):
+def test_norm_forms(name):
     if name in TORCH2_CASES:
         need_torch2(TORCH2_CASES[name])
     f = NORMS[name]
@@ -82,7 +82,7 @@ def test_native_bn_2d_input():
 
 
 @pytest.mark.parametrize("name", ["rms_two_dims", "native_gn_stats", "native_bn_train"])
-def test_norm_ext_fp16(name):
+def test_norm_forms_fp16(name):
     if name in TORCH2_CASES:
         need_torch2(TORCH2_CASES[name])
     run(Fn(NORMS[name]), [r(2, 4, 6)], precision="fp16")

@@ -1,4 +1,4 @@
-"""The sentence-completion notebook (issue 6) runs top to bottom: a Hugging Face GPT-2 trained in
+"""The sentence-completion notebook runs top to bottom: a Hugging Face GPT-2 trained in
 the notebook, traced, called from a scripted loop, converted with a flexible context length, and the
 converted model's completions equal PyTorch's token for token (the notebook asserts it)."""
 import os

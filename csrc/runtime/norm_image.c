@@ -1,4 +1,4 @@
-/* norm2.c: instance_norm (per sample and channel over the spatial dims; optional
+/* norm_image.c: instance_norm (per sample and channel over the spatial dims; optional
  * gamma / beta [C]; biased variance), l2_norm (x / sqrt(sum(x^2) + epsilon) over
  * the last three dims, leading dims are batch) and local_response_norm
  * (x / (k + alpha / size * sum of squares over a window of `size` channels)^beta,

@@ -1,0 +1,37 @@
+/* driver.h: the conversion pipeline in plain C, the sequence of stages that
+ * convert() runs: read the TorchScript graph (torchscript/), lower it to MIL
+ * (lower/), run the graph passes (passes/), add the classifier. The binding
+ * (python/module.c) only parses arguments into drv_opts and turns a failure into
+ * a Python exception.
+ */
+#ifndef DRIVER_H
+#define DRIVER_H
+
+#include "common/pc.h"
+#include "ir/ir.h"
+#include "lower/lower.h"
+#include "passes/passes.h"
+
+typedef struct drv_opts {
+    lower_opts lower;                     /* inputs, states, outputs, opset, debug, external converters */
+    pass_opts passes;                     /* precision */
+    const lower_classifier *classifier;   /* NULL: not a classifier */
+    int next_symbol;                      /* symbolic dim ids the input shapes used so far */
+    /* Called once lowering has ended (whether or not it succeeded), before the passes
+     * run: the binding ends its converter session here. Nonzero stops the pipeline
+     * (e left as it is: a caller-side error such as debug text that could not be
+     * written). NULL: none. */
+    int (*lowered)(void *ud);
+    void *lowered_ud;
+} drv_opts;
+
+/* Convert `graph` (a torch._C.Graph of a frozen, inlined module, see ts.h) into a
+ * new program: ts_read -> lower_graph -> pass_pipeline -> lower_add_classifier.
+ * On failure returns -1 with e set (or e untouched when o->lowered stopped it). */
+int drv_convert(void *graph, const drv_opts *o, ir_program **out, pc_err *e);
+
+/* Apply the graph pass called `name` to every function of p, then check p
+ * (text-in / text-out tests run passes one at a time this way). */
+int drv_run_pass(ir_program *p, const char *name, pc_err *e);
+
+#endif
