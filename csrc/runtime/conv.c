@@ -44,7 +44,7 @@ int rt_geom_read(rt_ctx *c, const rt_tensor *x, const int64_t *kernel, int use_d
     }
     if (read_vec(c, "strides", nsp, 1, g->s)) return -1;
     if (use_dil && read_vec(c, "dilations", nsp, 1, g->dil)) return -1;
-    const char *pt = rt_param_str(c, "pad_type", "valid");
+    const char *pt = rt_param_str(c, "pad_type");
     if (!pt) return -1;
     int64_t pad[2 * IR_MAX_RANK];
     int np;
@@ -291,7 +291,7 @@ int rt_k_CONV(rt_ctx *c) {
     if (!w) return -1;
     const rt_tensor *b = rt_in(c, "bias");
     int64_t groups;
-    if (rt_param_int(c, "groups", 1, &groups)) return -1;
+    if (rt_param_int(c, "groups", &groups)) return -1;
     if (w->rank != x->rank) return rt_fail(c, "weight has rank %d, x has rank %d", w->rank, x->rank);
     rt_geom g;
     if (rt_geom_read(c, x, w->dims + 2, 1, &g) || rt_geom_out(c, &g, 0)) return -1;
@@ -405,12 +405,12 @@ int rt_k_CONV_TRANSPOSE(rt_ctx *c) {
     if (!w) return -1;
     const rt_tensor *b = rt_in(c, "bias");
     int64_t groups;
-    if (rt_param_int(c, "groups", 1, &groups)) return -1;
+    if (rt_param_int(c, "groups", &groups)) return -1;
     if (w->rank != x->rank) return rt_fail(c, "weight has rank %d, x has rank %d", w->rank, x->rank);
     rt_geom g;
     /* read strides/dilations/pads; "same" padding is recomputed below for the transposed direction */
     if (rt_geom_read(c, x, w->dims + 2, 1, &g)) return -1;
-    const char *pt = rt_param_str(c, "pad_type", "valid");
+    const char *pt = rt_param_str(c, "pad_type");
     if (!pt) return -1;
     int64_t Cin = g.C, Cog = w->dims[1], Cout = Cog * groups;
     if (groups < 1 || Cin % groups) return rt_fail(c, "groups %lld must divide input channels %lld", (long long)groups, (long long)Cin);

@@ -391,7 +391,13 @@ static Cml__Value *list_value(wr *w, const ir_value *v, const char *what) {
     return lv;
 }
 
-/* Is `v` a const read only as the `classes` of classify ops in b (so it is
+/* Is parameter `pname` of op written as a literal value (its ops.def row marks it '^': classify's classes)? */
+static int is_literal_param(const ir_op *op, const char *pname) {
+    const ir_param *p = ir_op_param(op->kind, pname);
+    return p && p->literal;
+}
+
+/* Is `v` a const read only as literal parameters of ops in b (so it is
  * written as a list literal there and its const op is left out)? */
 static int is_classes_literal(const ir_block *b, const ir_value *v) {
     if (!v->konst) return 0;
@@ -400,7 +406,7 @@ static int is_classes_literal(const ir_block *b, const ir_value *v) {
         for (int i = 0; i < op->nin; i++)
             for (int j = 0; j < op->in[i].n; j++) {
                 if (op->in[i].v[j] != v) continue;
-                if (op->kind != IR_OP_CLASSIFY || strcmp(op->in[i].name, "classes") != 0) return 0;
+                if (!is_literal_param(op, op->in[i].name)) return 0;
                 used = 1;
             }
     for (int i = 0; i < b->nout; i++)
@@ -547,8 +553,7 @@ static Cml__Operation *op_msg(wr *w, const ir_op *op) {
             }
             bs[j] = NEW(w, Cml__Argument__Binding, CML__ARGUMENT__BINDING__INIT);
             if (!bs[j]) goto oom;
-            if (op->kind == IR_OP_CLASSIFY && strcmp(a->name, "classes") == 0 && op->parent &&
-                is_classes_literal(op->parent, a->v[j])) {
+            if (is_literal_param(op, a->name) && op->parent && is_classes_literal(op->parent, a->v[j])) {
                 bs[j]->binding_case = CML__ARGUMENT__BINDING__BINDING_VALUE;
                 if (!(bs[j]->value = list_value(w, a->v[j], what))) return NULL;
                 continue;
@@ -605,10 +610,11 @@ static Cml__Block *block_msg(wr *w, const ir_block *b, int nested, const char *w
         pc_fail(w->e, PC_E_VALUE, "the body of %s has block inputs", where);
         return NULL;
     }
-    int has_classify = 0;
-    for (const ir_op *op = b->first; op; op = op->next) has_classify |= op->kind == IR_OP_CLASSIFY;
+    int has_literal = 0;
+    for (const ir_op *op = b->first; op; op = op->next)
+        for (int i = 0; i < op->nin && !has_literal; i++) has_literal = is_literal_param(op, op->in[i].name);
     for (const ir_op *op = b->first; op; op = op->next) {
-        if (has_classify && op->kind == IR_OP_CONST && op->nout == 1 && is_classes_literal(b, op->out[0]))
+        if (has_literal && op->kind == IR_OP_CONST && op->nout == 1 && is_classes_literal(b, op->out[0]))
             continue; /* bound inline to classify */
         if (!(bm->operations[bm->n_operations++] = op_msg(w, op))) return NULL;
     }
