@@ -286,39 +286,48 @@ static int infer_channel_act(infer_ctx *c, int softplus) {
     return inf_out(c, *x);
 }
 
-/* instance_norm (gamma / beta [C], rank 3..4), l2_norm (rank >= 3),
- * local_response_norm (size >= 1, rank 3..4): same type as x. */
-int inf_norm2(infer_ctx *c) {
+/* x of instance_norm, l2_norm, local_response_norm: known rank, float. */
+static int norm2_x(infer_ctx *c, const ir_type **x) {
+    if (inf_input(c, "x", 1, x)) return -1;
+    if ((*x)->rank < 0) return inf_fail(c, "x needs a known rank");
+    if (!ir_dtype_is_float((*x)->dtype)) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name((*x)->dtype));
+    return 0;
+}
+
+/* instance_norm: gamma / beta [C], rank 3..4; same type as x. */
+int inf_instance_norm(infer_ctx *c) {
     const ir_type *x;
-    if (inf_input(c, "x", 1, &x)) return -1;
-    if (x->rank < 0) return inf_fail(c, "x needs a known rank");
-    if (!ir_dtype_is_float(x->dtype)) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name(x->dtype));
     double eps;
-    if (c->op->kind != IR_OP_LOCAL_RESPONSE_NORM && inf_float(c, "epsilon", &eps)) return -1; /* lrn has none */
-    switch (c->op->kind) {
-    case IR_OP_INSTANCE_NORM:
-        if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
-        for (int i = 0; i < 2; i++) {
-            const ir_type *p;
-            if (inf_input(c, i ? "beta" : "gamma", 0, &p)) return -1;
-            if (p && (p->rank != 1 || !same_dim(p->dims[0], x->dims[1])))
-                return inf_fail(c, "%s %s does not match %lld channels", i ? "beta" : "gamma", inf_tstr(p), (long long)x->dims[1]);
-        }
-        break;
-    case IR_OP_L2_NORM:
-        if (x->rank < 3) return inf_fail(c, "x %s must have rank >= 3", inf_tstr(x));
-        break;
-    default: { /* local_response_norm */
-        int64_t size;
-        double a, b, k;
-        const ir_type *st;
-        if (inf_input(c, "size", 1, &st) || inf_int(c, "size", &size) || inf_float(c, "alpha", &a) ||
-            inf_float(c, "beta", &b) || inf_float(c, "k", &k))
-            return -1;
-        if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
-        if (size < 1) return inf_fail(c, "size must be >= 1, got %lld", (long long)size);
+    if (norm2_x(c, &x) || inf_float(c, "epsilon", &eps)) return -1;
+    if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
+    for (int i = 0; i < 2; i++) {
+        const ir_type *p;
+        if (inf_input(c, i ? "beta" : "gamma", 0, &p)) return -1;
+        if (p && (p->rank != 1 || !same_dim(p->dims[0], x->dims[1])))
+            return inf_fail(c, "%s %s does not match %lld channels", i ? "beta" : "gamma", inf_tstr(p), (long long)x->dims[1]);
     }
-    }
+    return inf_out(c, *x);
+}
+
+/* l2_norm: rank >= 3; same type as x. */
+int inf_l2_norm(infer_ctx *c) {
+    const ir_type *x;
+    double eps;
+    if (norm2_x(c, &x) || inf_float(c, "epsilon", &eps)) return -1;
+    if (x->rank < 3) return inf_fail(c, "x %s must have rank >= 3", inf_tstr(x));
+    return inf_out(c, *x);
+}
+
+/* local_response_norm: size >= 1, rank 3..4; same type as x. */
+int inf_local_response_norm(infer_ctx *c) {
+    const ir_type *x, *st;
+    int64_t size;
+    double a, b, k;
+    if (norm2_x(c, &x) || inf_input(c, "size", 1, &st) || inf_int(c, "size", &size) || inf_float(c, "alpha", &a) ||
+        inf_float(c, "beta", &b) || inf_float(c, "k", &k))
+        return -1;
+    if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
+    if (size < 1) return inf_fail(c, "size must be >= 1, got %lld", (long long)size);
     return inf_out(c, *x);
 }
 
