@@ -62,4 +62,3 @@ int inf_while_loop(infer_ctx *c) {
     }
     return 0;
 }
-

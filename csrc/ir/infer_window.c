@@ -91,4 +91,3 @@ int inf_reshape_like(infer_ctx *c) {
         return inf_fail(c, "x %s has %lld elements, the shape from ref_tensors %lld", inf_tstr(x), (long long)n, (long long)known);
     return inf_out(c, t);
 }
-
