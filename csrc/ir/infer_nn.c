@@ -17,11 +17,20 @@ typedef struct {
     int ceil_mode;
 } window;
 
-/* strides, dilations (conv only), pad_type, pad; defaults per MIL. */
+/* The row's per-spatial-dim default of `name` (ones(s), zeros(2s)) for s spatial dims. */
+static int spatial_default(infer_ctx *c, const char *name, int s, int64_t *v) {
+    if (ir_param_spatial_default(ir_op_param(c->op->kind, name), s, v) >= 0) return 0;
+    return pc_fail(c->e, PC_E_INTERNAL, "ir_infer: ops.def gives %s's '%s' no per-spatial-dim default", ir_op_kind_name(c->op->kind), name);
+}
+
+/* strides, dilations (conv only), pad_type, pad; defaults from the ops.def row. */
 static int read_window(infer_ctx *c, window *w, int dilations) {
     int n;
-    for (int i = 0; i < w->n; i++) w->s[i] = w->d[i] = 1;
     memset(w->pad, 0, sizeof w->pad);
+    for (int i = 0; i < w->n; i++) w->d[i] = 1; /* pools: no dilation */
+    if (spatial_default(c, "strides", w->n, w->s) || (dilations && spatial_default(c, "dilations", w->n, w->d)) ||
+        spatial_default(c, "pad", w->n, w->pad))
+        return -1;
     if (inf_ints(c, "strides", 0, w->s, IR_MAX_RANK, &n)) return -1;
     if (n >= 0 && n != w->n) return inf_fail(c, "strides has %d entries, expected %d", n, w->n);
     if (dilations) {

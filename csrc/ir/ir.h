@@ -73,6 +73,9 @@ typedef struct ir_opsig {
 const ir_opsig *ir_op_sig(ir_opkind k);
 /* Parameter `name` of kind k, or NULL when the row has no such parameter. */
 const ir_param *ir_op_param(ir_opkind k, const char *name);
+/* p's per-spatial-dim default for s spatial dims into v (s ones, or 2*s zeros): its count, or -1
+ * when p (may be NULL) has none. */
+int ir_param_spatial_default(const ir_param *p, int s, int64_t *v);
 /* NULL when every row parsed; else a message naming the row and the token. */
 const char *ir_opsig_error(void);
 const char *ir_ptype_name(ir_ptype t); /* "tensor", "int", "ints", ... */

@@ -149,6 +149,13 @@ const ir_param *ir_op_param(ir_opkind k, const char *name) {
     return NULL;
 }
 
+int ir_param_spatial_default(const ir_param *p, int s, int64_t *v) {
+    if (!p || (p->dflt != IR_PD_ONES_S && p->dflt != IR_PD_ZEROS_2S)) return -1;
+    int n = p->dflt == IR_PD_ONES_S ? s : 2 * s;
+    for (int i = 0; i < n; i++) v[i] = p->dflt == IR_PD_ONES_S;
+    return n;
+}
+
 const char *ir_opsig_error(void) {
     init();
     return tab.err[0] ? tab.err : NULL;

@@ -13,14 +13,17 @@
 #include "runtime/rt_internal.h"
 
 /* ---- geometry ---- */
-static int read_vec(rt_ctx *c, const char *name, int nsp, int64_t def, int64_t *dst3) {
+/* strides or dilations: given, else the row's default (ones per spatial dim). */
+static int read_vec(rt_ctx *c, const char *name, int nsp, int64_t *dst3) {
     int64_t v[IR_MAX_RANK];
     int n;
     if (rt_param_ints(c, name, v, IR_MAX_RANK, &n)) return -1;
+    if (n < 0 && ir_param_spatial_default(ir_op_param(c->op->kind, name), nsp, v) != nsp)
+        return rt_fail(c, "ops.def gives %s's '%s' no default of one per spatial dim", ir_op_kind_name(c->op->kind), name);
     for (int i = 0; i < 3; i++) dst3[i] = 1;
     if (n >= 0 && n != nsp) return rt_fail(c, "'%s' has %d entries, expected %d", name, n, nsp);
     for (int i = 0; i < nsp; i++) {
-        dst3[3 - nsp + i] = n < 0 ? def : v[i];
+        dst3[3 - nsp + i] = v[i];
         if (dst3[3 - nsp + i] < 1) return rt_fail(c, "'%s' entries must be >= 1", name);
     }
     return 0;
@@ -42,8 +45,8 @@ int rt_geom_read(rt_ctx *c, const rt_tensor *x, const int64_t *kernel, int use_d
         g->k[3 - nsp + i] = kernel[i];
         if (kernel[i] < 1) return rt_fail(c, "kernel size %lld must be >= 1", (long long)kernel[i]);
     }
-    if (read_vec(c, "strides", nsp, 1, g->s)) return -1;
-    if (use_dil && read_vec(c, "dilations", nsp, 1, g->dil)) return -1;
+    if (read_vec(c, "strides", nsp, g->s)) return -1;
+    if (use_dil && read_vec(c, "dilations", nsp, g->dil)) return -1;
     const char *pt = rt_param_str(c, "pad_type");
     if (!pt) return -1;
     int64_t pad[2 * IR_MAX_RANK];
