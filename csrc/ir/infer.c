@@ -54,12 +54,41 @@ static const ir_const *param_const(infer_ctx *c, const char *name, int *absent, 
     return a->v[0]->konst;
 }
 
-int inf_int(infer_ctx *c, const char *name, int64_t dflt, int64_t *v) {
+/* The ops.def row's entry for `name` (an internal error when the row lacks it). */
+static const ir_param *row_param(infer_ctx *c, const char *name) {
+    const ir_param *p = ir_op_param(c->op->kind, name);
+    if (!p) pc_fail(c->e, PC_E_INTERNAL, "ir_infer: '%s' is not a parameter of %s in ops.def", name, ir_op_kind_name(c->op->kind));
+    return p;
+}
+
+/* An absent parameter: the row's default (*has = 1), nothing for an optional one without default
+ * (*has = 0), an error for a required one. */
+static int row_default(infer_ctx *c, const char *name, int *has, double *num, const char **str) {
+    const ir_param *p = row_param(c, name);
+    *has = 0;
+    if (!p) return -1;
+    if (p->dflt != IR_PD_VALUE) return p->required ? inf_fail(c, "missing required input '%s'", name) : 0;
+    *has = 1;
+    *num = p->num;
+    *str = p->str;
+    return 0;
+}
+
+static int no_default(infer_ctx *c, const char *name) {
+    return pc_fail(c->e, PC_E_INTERNAL, "ir_infer: ops.def gives %s's parameter '%s' no default", ir_op_kind_name(c->op->kind), name);
+}
+
+static int read_int(infer_ctx *c, const char *name, int has_dflt, int64_t dflt, int64_t *v) {
     int absent, err;
     const ir_const *k = param_const(c, name, &absent, &err);
-    if (err) return -1;
+    if (err || !row_param(c, name)) return -1;
     if (absent) {
-        *v = dflt;
+        double num = 0;
+        const char *str;
+        int has = 0;
+        if (!has_dflt && row_default(c, name, &has, &num, &str)) return -1;
+        if (!has_dflt && !has) return no_default(c, name);
+        *v = has_dflt ? dflt : (int64_t)num;
         return 0;
     }
     if (k->count != 1 || k->store == IR_STRING) return inf_fail(c, "parameter '%s' must be one integer", name);
@@ -67,32 +96,53 @@ int inf_int(infer_ctx *c, const char *name, int64_t dflt, int64_t *v) {
     return 0;
 }
 
-int inf_float(infer_ctx *c, const char *name, int required, double dflt, double *v) {
+int inf_int(infer_ctx *c, const char *name, int64_t *v) { return read_int(c, name, 0, 0, v); }
+int inf_int_or(infer_ctx *c, const char *name, int64_t dflt, int64_t *v) { return read_int(c, name, 1, dflt, v); }
+
+static int read_float(infer_ctx *c, const char *name, int has_dflt, double dflt, double *v) {
     int absent, err;
     const ir_const *k = param_const(c, name, &absent, &err);
-    if (err) return -1;
+    if (err || !row_param(c, name)) return -1;
     if (absent) {
-        *v = dflt;
-        return required ? inf_fail(c, "missing required input '%s'", name) : 0;
+        const char *str;
+        int has = 0;
+        if (!has_dflt && row_default(c, name, &has, v, &str)) return -1;
+        if (!has_dflt && !has) return no_default(c, name);
+        if (has_dflt) *v = dflt;
+        return 0;
     }
     if (k->count != 1 || k->store == IR_STRING) return inf_fail(c, "parameter '%s' must be one number", name);
     *v = ir_const_get_f64(k, 0);
     return 0;
 }
 
-int inf_bool(infer_ctx *c, const char *name, int dflt, int *v) {
+int inf_float(infer_ctx *c, const char *name, double *v) { return read_float(c, name, 0, 0, v); }
+int inf_float_or(infer_ctx *c, const char *name, double dflt, double *v) { return read_float(c, name, 1, dflt, v); }
+
+int inf_bool(infer_ctx *c, const char *name, int *v) {
     int64_t x = 0;
-    if (inf_int(c, name, dflt, &x)) return -1;
+    if (inf_int(c, name, &x)) return -1;
     *v = x != 0;
     return 0;
 }
 
-int inf_str(infer_ctx *c, const char *name, const char *dflt, const char **v) {
+int inf_bool_or(infer_ctx *c, const char *name, int dflt, int *v) {
+    int64_t x = 0;
+    if (inf_int_or(c, name, dflt, &x)) return -1;
+    *v = x != 0;
+    return 0;
+}
+
+int inf_str(infer_ctx *c, const char *name, const char **v) {
     int absent, err;
     const ir_const *k = param_const(c, name, &absent, &err);
-    if (err) return -1;
+    if (err || !row_param(c, name)) return -1;
     if (absent) {
-        *v = dflt;
+        double num;
+        int has = 0;
+        *v = NULL;
+        if (row_default(c, name, &has, &num, v)) return -1;
+        if (!has) *v = NULL;
         return 0;
     }
     if (k->count != 1 || k->store != IR_STRING) return inf_fail(c, "parameter '%s' must be a string", name);
@@ -100,10 +150,12 @@ int inf_str(infer_ctx *c, const char *name, const char *dflt, const char **v) {
     return 0;
 }
 
-int inf_ints(infer_ctx *c, const char *name, int required, int allow_dyn, int64_t *v, int max, int *n) {
+int inf_ints(infer_ctx *c, const char *name, int allow_dyn, int64_t *v, int max, int *n) {
     const ir_arg *a = ir_op_arg(c->op, name);
+    const ir_param *p = row_param(c, name);
     *n = -1;
-    if (!a || a->n == 0) return required ? inf_fail(c, "missing required input '%s'", name) : 0;
+    if (!p) return -1;
+    if (!a || a->n == 0) return p->required ? inf_fail(c, "missing required input '%s'", name) : 0;
     if (a->n != 1) return inf_fail(c, "input '%s' takes one value, got %d", name, a->n);
     const ir_const *k = a->v[0]->konst;
     if (!k) return allow_dyn ? 0 : inf_fail(c, "parameter '%s' must be a constant", name);
@@ -218,13 +270,13 @@ static int infer_unary(infer_ctx *c, ir_dtype force) {
 static int infer_act2(infer_ctx *c, int has_beta) {
     const ir_type *x;
     double a, b;
-    if (inf_input(c, "x", 1, &x) || inf_float(c, "alpha", 1, 0.0, &a) || (has_beta && inf_float(c, "beta", 1, 0.0, &b)))
+    if (inf_input(c, "x", 1, &x) || inf_float(c, "alpha", &a) || (has_beta && inf_float(c, "beta", &b)))
         return -1;
     if (!ir_dtype_is_float(x->dtype)) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name(x->dtype));
     return inf_out(c, *x);
 }
 
-static int infer_select(infer_ctx *c) {
+int inf_select(infer_ctx *c) {
     const ir_type *cond, *a, *b;
     if (inf_input(c, "cond", 1, &cond) || inf_input(c, "a", 1, &a) || inf_input(c, "b", 1, &b)) return -1;
     ir_dtype dt = promote(a->dtype, b->dtype);
@@ -235,11 +287,10 @@ static int infer_select(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_cast(infer_ctx *c) {
+int inf_cast(infer_ctx *c) {
     const ir_type *x;
     const char *dt;
-    if (inf_input(c, "x", 1, &x) || inf_str(c, "dtype", NULL, &dt)) return -1;
-    if (!dt) return inf_fail(c, "missing required input 'dtype'");
+    if (inf_input(c, "x", 1, &x) || inf_str(c, "dtype", &dt)) return -1;
     static const char *const ok[] = {"bool", "fp16", "fp32", "fp64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"};
     ir_dtype t = IR_DT_INVALID;
     for (int i = 0; i < PC_ARRAY_LEN(ok); i++)
@@ -250,11 +301,11 @@ static int infer_cast(infer_ctx *c) {
     return inf_out(c, o);
 }
 
-static int infer_axis_op(infer_ctx *c) { /* softmax: same type, axis must be valid */
+int inf_softmax(infer_ctx *c) { /* softmax: same type, axis must be valid */
     const ir_type *x;
     int64_t axis;
     int ax;
-    if (inf_input(c, "x", 1, &x) || inf_int(c, "axis", -1, &axis)) return -1;
+    if (inf_input(c, "x", 1, &x) || inf_int(c, "axis", &axis)) return -1;
     if (x->rank >= 0 && inf_axis(c, "axis", axis, x->rank, &ax)) return -1;
     return inf_out(c, *x);
 }
@@ -263,15 +314,15 @@ static int infer_axis_op(infer_ctx *c) { /* softmax: same type, axis must be val
 static int infer_reduce(infer_ctx *c, int arg) {
     const ir_type *x;
     int keep;
-    if (inf_input(c, "x", 1, &x) || inf_bool(c, "keep_dims", 0, &keep)) return -1;
+    if (inf_input(c, "x", 1, &x) || inf_bool(c, "keep_dims", &keep)) return -1;
     if (x->rank < 0) return inf_fail(c, "x needs a known rank");
     int red[IR_MAX_RANK] = {0};
     int64_t axes[IR_MAX_RANK];
     int n;
     if (arg) {
-        if (inf_int(c, "axis", -1, &axes[0])) return -1;
+        if (inf_int(c, "axis", &axes[0])) return -1;
         n = 1;
-    } else if (inf_ints(c, "axes", 0, 0, axes, IR_MAX_RANK, &n)) {
+    } else if (inf_ints(c, "axes", 0, axes, IR_MAX_RANK, &n)) {
         return -1;
     }
     if (n < 0)
@@ -294,7 +345,7 @@ static int infer_reduce(infer_ctx *c, int arg) {
 
 /* classify(probabilities: fp32 tensor of N elements, classes: const [N] string or int64)
  * -> (label: scalar of the class dtype, probabilities: dict<class dtype, fp64>). */
-static int infer_classify(infer_ctx *c) {
+int inf_classify(infer_ctx *c) {
     const ir_type *p, *k;
     if (inf_input(c, "probabilities", 1, &p) || inf_input(c, "classes", 1, &k)) return -1;
     if (p->kind != IR_TK_TENSOR || p->dtype != IR_FP32)
@@ -311,7 +362,7 @@ static int infer_classify(infer_ctx *c) {
     return inf_out(c, d);
 }
 
-static int infer_shape_op(infer_ctx *c) {
+int inf_shape_op(infer_ctx *c) {
     const ir_type *x;
     if (inf_input(c, "x", 1, &x)) return -1;
     int64_t d = x->rank < 0 ? inf_fresh(c) : x->rank;
@@ -336,78 +387,35 @@ static int infer_state_op(infer_ctx *c, int write) {
     return 0;
 }
 
+/* ---- the rules of this file, named by ops.def rows ---- */
+int inf_binary(infer_ctx *c) { return infer_binary(c, 0, 0); }
+int inf_compare(infer_ctx *c) { return infer_binary(c, 1, 0); }
+int inf_logical(infer_ctx *c) { return infer_binary(c, 1, 1); }
+int inf_logical_not(infer_ctx *c) { return infer_unary(c, IR_BOOL); }
+int inf_unary(infer_ctx *c) { return infer_unary(c, IR_DT_INVALID); }
+int inf_act_ab(infer_ctx *c) { return infer_act2(c, 1); }
+int inf_act_a(infer_ctx *c) { return infer_act2(c, 0); }
+int inf_reduce(infer_ctx *c) { return infer_reduce(c, 0); }
+int inf_reduce_arg(infer_ctx *c) { return infer_reduce(c, 1); }
+int inf_read_state(infer_ctx *c) { return infer_state_op(c, 0); }
+int inf_write_state(infer_ctx *c) { return infer_state_op(c, 1); }
+
+int inf_const(infer_ctx *c) {
+    if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
+    return inf_out(c, c->op->out[0]->type);
+}
+
+/* One rule per op kind, from the ops.def rows. */
+static int (*const rules[IR_OP_COUNT])(infer_ctx *) = {
+#define IR_OP(E, NAME, OPSET, RULE, ...) [IR_OP_##E] = RULE,
+#include "ir/ops.def"
+#undef IR_OP
+};
+
 static int dispatch(infer_ctx *c) {
-    switch (c->op->kind) {
-    case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_REAL_DIV: case IR_OP_FLOOR_DIV:
-    case IR_OP_MOD: case IR_OP_POW: case IR_OP_MAXIMUM: case IR_OP_MINIMUM:
-        return infer_binary(c, 0, 0);
-    case IR_OP_EQUAL: case IR_OP_NOT_EQUAL: case IR_OP_GREATER: case IR_OP_GREATER_EQUAL:
-    case IR_OP_LESS: case IR_OP_LESS_EQUAL:
-        return infer_binary(c, 1, 0);
-    case IR_OP_LOGICAL_AND: case IR_OP_LOGICAL_OR: case IR_OP_LOGICAL_XOR:
-        return infer_binary(c, 1, 1);
-    case IR_OP_LOGICAL_NOT:
-        return infer_unary(c, IR_BOOL);
-    case IR_OP_ABS: case IR_OP_ACOS: case IR_OP_ASIN: case IR_OP_ATAN: case IR_OP_ATANH: case IR_OP_CEIL: case IR_OP_CLIP:
-    case IR_OP_COS: case IR_OP_COSH: case IR_OP_ELU: case IR_OP_ERF: case IR_OP_EXP: case IR_OP_EXP2:
-    case IR_OP_FLOOR: case IR_OP_GELU: case IR_OP_IDENTITY: case IR_OP_INVERSE: case IR_OP_LEAKY_RELU:
-    case IR_OP_LOG: case IR_OP_RELU: case IR_OP_RELU6: case IR_OP_ROUND: case IR_OP_RSQRT: case IR_OP_SIGMOID:
-    case IR_OP_SIGN: case IR_OP_SILU: case IR_OP_SIN: case IR_OP_SINH: case IR_OP_SOFTPLUS: case IR_OP_SQRT:
-    case IR_OP_SQUARE: case IR_OP_TAN: case IR_OP_TANH: case IR_OP_SOFTSIGN:
-        return infer_unary(c, IR_DT_INVALID);
-    case IR_OP_CLAMPED_RELU: case IR_OP_LINEAR_ACTIVATION: case IR_OP_SCALED_TANH: case IR_OP_SIGMOID_HARD:
-        return infer_act2(c, 1);
-    case IR_OP_THRESHOLD: case IR_OP_THRESHOLDED_RELU:
-        return infer_act2(c, 0);
-    case IR_OP_SELECT: return infer_select(c);
-    case IR_OP_CAST: return infer_cast(c);
-    case IR_OP_SOFTMAX: return infer_axis_op(c);
-    case IR_OP_SHAPE: return infer_shape_op(c);
-    case IR_OP_CLASSIFY: return infer_classify(c);
-    case IR_OP_READ_STATE: return infer_state_op(c, 0);
-    case IR_OP_WRITE_STATE: return infer_state_op(c, 1);
-    case IR_OP_REDUCE_ARGMAX: case IR_OP_REDUCE_ARGMIN:
-        return infer_reduce(c, 1);
-    case IR_OP_REDUCE_MAX: case IR_OP_REDUCE_MEAN: case IR_OP_REDUCE_MIN: case IR_OP_REDUCE_PROD:
-    case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_L1_NORM: case IR_OP_REDUCE_L2_NORM: case IR_OP_REDUCE_LOG_SUM:
-    case IR_OP_REDUCE_LOG_SUM_EXP: case IR_OP_REDUCE_SUM_SQUARE:
-        return infer_reduce(c, 0);
-    case IR_OP_CONV: case IR_OP_CONV_TRANSPOSE: case IR_OP_LINEAR: case IR_OP_MATMUL: case IR_OP_BATCH_NORM:
-    case IR_OP_LAYER_NORM: case IR_OP_MAX_POOL: case IR_OP_AVG_POOL: case IR_OP_L2_POOL: case IR_OP_EINSUM: case IR_OP_PRELU:
-    case IR_OP_SOFTPLUS_PARAMETRIC: case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM:
-    case IR_OP_SCALED_DOT_PRODUCT_ATTENTION: case IR_OP_LSTM: case IR_OP_GRU: case IR_OP_RNN:
-        return inf_nn(c);
-    case IR_OP_RESHAPE: case IR_OP_TRANSPOSE: case IR_OP_CONCAT: case IR_OP_SPLIT: case IR_OP_STACK:
-    case IR_OP_SQUEEZE: case IR_OP_EXPAND_DIMS: case IR_OP_SLICE_BY_INDEX: case IR_OP_SLICE_UPDATE: case IR_OP_GATHER: case IR_OP_TILE:
-    case IR_OP_PAD:
-        return inf_shape(c);
-    case IR_OP_COND: case IR_OP_WHILE_LOOP:
-        return inf_control(c);
-    case IR_OP_GATHER_ALONG_AXIS: case IR_OP_GATHER_ND: case IR_OP_SCATTER: case IR_OP_SCATTER_ALONG_AXIS:
-    case IR_OP_SCATTER_ND: case IR_OP_SLICE_BY_SIZE: case IR_OP_REVERSE: case IR_OP_BAND_PART: case IR_OP_TOPK:
-    case IR_OP_ARGSORT: case IR_OP_CUMSUM: case IR_OP_ONE_HOT: case IR_OP_NON_ZERO: case IR_OP_FILL: case IR_OP_FILL_LIKE:
-    case IR_OP_RANGE_1D: case IR_OP_FLATTEN2D:
-        return inf_index(c);
-    case IR_OP_PIXEL_SHUFFLE: case IR_OP_PIXEL_UNSHUFFLE: case IR_OP_DEPTH_TO_SPACE: case IR_OP_SPACE_TO_DEPTH:
-    case IR_OP_SPACE_TO_BATCH: case IR_OP_BATCH_TO_SPACE: case IR_OP_UPSAMPLE_NEAREST_NEIGHBOR: case IR_OP_UPSAMPLE_BILINEAR:
-    case IR_OP_RESIZE_NEAREST_NEIGHBOR: case IR_OP_RESIZE_BILINEAR: case IR_OP_RESAMPLE:
-        return inf_image(c);
-    case IR_OP_RANDOM_UNIFORM: case IR_OP_RANDOM_NORMAL: case IR_OP_RANDOM_BERNOULLI: case IR_OP_RANDOM_CATEGORICAL:
-    case IR_OP_NON_MAXIMUM_SUPPRESSION:
-        return inf_random(c);
-    case IR_OP_CONSTEXPR_AFFINE_DEQUANTIZE: case IR_OP_CONSTEXPR_CAST: case IR_OP_CONSTEXPR_LUT_TO_DENSE:
-    case IR_OP_CONSTEXPR_SPARSE_TO_DENSE: case IR_OP_QUANTIZE: case IR_OP_DEQUANTIZE:
-    case IR_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE: case IR_OP_CONSTEXPR_LUT_TO_SPARSE:
-    case IR_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE:
-        return inf_quant(c);
-    case IR_OP_CROP: case IR_OP_SLIDING_WINDOWS: case IR_OP_REVERSE_SEQUENCE: case IR_OP_RESHAPE_LIKE:
-        return inf_window(c);
-    case IR_OP_CONST:
-        if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
-        return inf_out(c, c->op->out[0]->type);
-    default:
-        return inf_fail(c, "no shape inference for this op type");
-    }
+    ir_opkind k = c->op->kind;
+    if (k < 0 || k >= IR_OP_COUNT || !rules[k]) return inf_fail(c, "no shape inference for this op type");
+    return rules[k](c);
 }
 
 /* Compute op's output types from its inputs, without changing the op. */

@@ -23,7 +23,7 @@ static int join(infer_ctx *c, ir_type *a, const ir_type *b, const char *what, in
     return 0;
 }
 
-static int infer_cond(infer_ctx *c) {
+int inf_cond(infer_ctx *c) {
     const ir_type *pred;
     if (inf_input(c, "pred", 1, &pred)) return -1;
     if (pred->dtype != IR_BOOL || pred->rank != 0) return inf_fail(c, "pred must be a bool scalar, got %s", inf_tstr(pred));
@@ -41,7 +41,7 @@ static int infer_cond(infer_ctx *c) {
     return 0;
 }
 
-static int infer_while(infer_ctx *c) {
+int inf_while_loop(infer_ctx *c) {
     const ir_op *op = c->op;
     const ir_arg *lv = ir_op_arg(op, "loop_vars");
     if (!lv || lv->n == 0) return inf_fail(c, "missing required input 'loop_vars'");
@@ -61,8 +61,4 @@ static int infer_while(infer_ctx *c) {
         if (join(c, &o, &cb->in[i]->type, "loop var", i) || inf_out(c, o)) return -1;
     }
     return 0;
-}
-
-int inf_control(infer_ctx *c) {
-    return c->op->kind == IR_OP_COND ? infer_cond(c) : infer_while(c);
 }

@@ -33,7 +33,7 @@ static int need_rank4(infer_ctx *c, const ir_type **x) {
 static int infer_pixel(infer_ctx *c, const char *param, int up) {
     const ir_type *x, *p;
     int64_t f;
-    if (need_rank4(c, &x) || inf_input(c, param, 1, &p) || inf_int(c, param, 1, &f)) return -1;
+    if (need_rank4(c, &x) || inf_input(c, param, 1, &p) || inf_int(c, param, &f)) return -1;
     if (f < 1) return inf_fail(c, "%s must be >= 1, got %lld", param, (long long)f);
     ir_type t = *x;
     if (up) {
@@ -103,10 +103,10 @@ static int infer_upsample(infer_ctx *c, int bilinear) {
     const ir_type *x;
     double sh, sw;
     int ac, hp;
-    if (need_image(c, &x) || inf_float(c, "scale_factor_height", 0, 1.0, &sh) ||
-        inf_float(c, "scale_factor_width", 0, 1.0, &sw))
+    if (need_image(c, &x) || inf_float(c, "scale_factor_height", &sh) ||
+        inf_float(c, "scale_factor_width", &sw))
         return -1;
-    if (bilinear && (inf_bool(c, "align_corners", 1, &ac) || inf_bool(c, "half_pixel_centers", !ac, &hp))) return -1;
+    if (bilinear && (inf_bool(c, "align_corners", &ac) || inf_bool_or(c, "half_pixel_centers", !ac, &hp))) return -1;
     if (!(sh > 0) || !(sw > 0)) return inf_fail(c, "scale factors must be > 0");
     ir_type t = *x;
     for (int i = 0; i < 2; i++) {
@@ -127,13 +127,13 @@ static int infer_resize(infer_ctx *c, int bilinear) {
         const ir_type *p;
         if (inf_input(c, "target_size_height", 1, &p) || inf_input(c, "target_size_width", 1, &p)) return -1;
     }
-    if (inf_int(c, "target_size_height", 1, &h) || inf_int(c, "target_size_width", 1, &w)) return -1;
+    if (inf_int(c, "target_size_height", &h) || inf_int(c, "target_size_width", &w)) return -1;
     if (h < 1 || w < 1) return inf_fail(c, "target sizes must be >= 1");
     if (bilinear) {
         const char *m;
         static const char *const modes[] = {"STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "OFFSET_CORNERS",
                                             "UNALIGN_CORNERS"};
-        if (inf_str(c, "sampling_mode", "DEFAULT", &m)) return -1;
+        if (inf_str(c, "sampling_mode", &m)) return -1;
         int ok = 0;
         for (int i = 0; i < PC_ARRAY_LEN(modes); i++) ok |= strcmp(m, modes[i]) == 0;
         if (!ok) return inf_fail(c, "unknown sampling_mode '%s'", m);
@@ -144,7 +144,7 @@ static int infer_resize(infer_ctx *c, int bilinear) {
     return inf_out(c, t);
 }
 
-static int infer_resample(infer_ctx *c) {
+int inf_resample(infer_ctx *c) {
     const ir_type *x, *g, *p;
     static const char *const params[] = {"sampling_mode", "padding_mode", "padding_value", "coordinates_mode", "align_corners"};
     if (inf_input(c, "x", 1, &x) || inf_input(c, "coordinates", 1, &g)) return -1;
@@ -153,9 +153,9 @@ static int infer_resample(infer_ctx *c) {
     const char *sm, *pm, *cm;
     double pv;
     int ac;
-    if (inf_str(c, "sampling_mode", NULL, &sm) || inf_str(c, "padding_mode", NULL, &pm) ||
-        inf_str(c, "coordinates_mode", NULL, &cm) || inf_float(c, "padding_value", 1, 0.0, &pv) ||
-        inf_bool(c, "align_corners", 0, &ac))
+    if (inf_str(c, "sampling_mode", &sm) || inf_str(c, "padding_mode", &pm) ||
+        inf_str(c, "coordinates_mode", &cm) || inf_float(c, "padding_value", &pv) ||
+        inf_bool(c, "align_corners", &ac))
         return -1;
     if (strcmp(sm, "bilinear") && strcmp(sm, "nearest")) return inf_fail(c, "unknown sampling_mode '%s'", sm);
     if (strcmp(pm, "constant") && strcmp(pm, "border") && strcmp(pm, "reflection") && strcmp(pm, "symmetric"))
@@ -172,19 +172,13 @@ static int infer_resample(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-int inf_image(infer_ctx *c) {
-    switch (c->op->kind) {
-    case IR_OP_PIXEL_SHUFFLE: return infer_pixel(c, "upscale_factor", 1);
-    case IR_OP_DEPTH_TO_SPACE: return infer_pixel(c, "block_size", 1);
-    case IR_OP_PIXEL_UNSHUFFLE: return infer_pixel(c, "downscale_factor", 0);
-    case IR_OP_SPACE_TO_DEPTH: return infer_pixel(c, "block_size", 0);
-    case IR_OP_SPACE_TO_BATCH: return infer_space_batch(c, 1);
-    case IR_OP_BATCH_TO_SPACE: return infer_space_batch(c, 0);
-    case IR_OP_UPSAMPLE_NEAREST_NEIGHBOR: return infer_upsample(c, 0);
-    case IR_OP_UPSAMPLE_BILINEAR: return infer_upsample(c, 1);
-    case IR_OP_RESIZE_NEAREST_NEIGHBOR: return infer_resize(c, 0);
-    case IR_OP_RESIZE_BILINEAR: return infer_resize(c, 1);
-    case IR_OP_RESAMPLE: return infer_resample(c);
-    default: return inf_fail(c, "not an image op");
-    }
-}
+int inf_pixel_shuffle(infer_ctx *c) { return infer_pixel(c, "upscale_factor", 1); }
+int inf_depth_to_space(infer_ctx *c) { return infer_pixel(c, "block_size", 1); }
+int inf_pixel_unshuffle(infer_ctx *c) { return infer_pixel(c, "downscale_factor", 0); }
+int inf_space_to_depth(infer_ctx *c) { return infer_pixel(c, "block_size", 0); }
+int inf_space_to_batch(infer_ctx *c) { return infer_space_batch(c, 1); }
+int inf_batch_to_space(infer_ctx *c) { return infer_space_batch(c, 0); }
+int inf_upsample_nearest_neighbor(infer_ctx *c) { return infer_upsample(c, 0); }
+int inf_upsample_bilinear(infer_ctx *c) { return infer_upsample(c, 1); }
+int inf_resize_nearest_neighbor(infer_ctx *c) { return infer_resize(c, 0); }
+int inf_resize_bilinear(infer_ctx *c) { return infer_resize(c, 1); }

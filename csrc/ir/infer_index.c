@@ -25,7 +25,7 @@ static int int_indices(infer_ctx *c, const ir_type *idx) {
 static int check_mode(infer_ctx *c) {
     const char *mode;
     static const char *const modes[] = {"update", "add", "sub", "mul", "div", "max", "min"};
-    if (inf_str(c, "mode", "add", &mode)) return -1;
+    if (inf_str(c, "mode", &mode)) return -1;
     for (int i = 0; i < PC_ARRAY_LEN(modes); i++)
         if (strcmp(mode, modes[i]) == 0) return 0;
     return inf_fail(c, "unknown mode '%s' (update, add, sub, mul, div, max or min)", mode);
@@ -42,12 +42,12 @@ static int check_shape(infer_ctx *c, const char *what, const ir_type *got, int w
     return inf_fail(c, "%s %s should have shape %s", what, inf_tstr(got), inf_tstr(&w));
 }
 
-static int infer_gather_along_axis(infer_ctx *c) {
+int inf_gather_along_axis(infer_ctx *c) {
     const ir_type *x, *idx;
     int64_t axis;
     int ax;
     if (inf_input(c, "x", 1, &x) || inf_input(c, "indices", 1, &idx) || need_rank(c, "x", x) || int_indices(c, idx) ||
-        inf_int(c, "axis", 0, &axis) || inf_axis(c, "axis", axis, x->rank, &ax))
+        inf_int(c, "axis", &axis) || inf_axis(c, "axis", axis, x->rank, &ax))
         return -1;
     if (idx->rank != x->rank) return inf_fail(c, "indices %s and x %s differ in rank", inf_tstr(idx), inf_tstr(x));
     for (int i = 0; i < x->rank; i++)
@@ -58,11 +58,11 @@ static int infer_gather_along_axis(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_gather_nd(infer_ctx *c) {
+int inf_gather_nd(infer_ctx *c) {
     const ir_type *x, *idx;
     int64_t bd;
     if (inf_input(c, "x", 1, &x) || inf_input(c, "indices", 1, &idx) || need_rank(c, "x", x) || int_indices(c, idx) ||
-        inf_int(c, "batch_dims", 0, &bd))
+        inf_int(c, "batch_dims", &bd))
         return -1;
     if (idx->rank < 1 || IR_IS_SYM(idx->dims[idx->rank - 1]))
         return inf_fail(c, "indices %s needs a known last dim", inf_tstr(idx));
@@ -96,7 +96,7 @@ static int infer_scatter(infer_ctx *c, int kind) {
     } else {
         int64_t axis;
         int ax;
-        if (inf_int(c, "axis", 0, &axis) || inf_axis(c, "axis", axis, d->rank, &ax)) return -1;
+        if (inf_int(c, "axis", &axis) || inf_axis(c, "axis", axis, d->rank, &ax)) return -1;
         if (kind == 1) {
             if (idx->rank != d->rank) return inf_fail(c, "indices %s and data %s differ in rank", inf_tstr(idx), inf_tstr(d));
             for (int i = 0; i < d->rank; i++)
@@ -114,13 +114,13 @@ static int infer_scatter(infer_ctx *c, int kind) {
     return inf_out(c, *d);
 }
 
-static int infer_slice_by_size(infer_ctx *c) {
+int inf_slice_by_size(infer_ctx *c) {
     const ir_type *x, *bt, *st;
     int64_t b[IR_MAX_RANK], s[IR_MAX_RANK];
     int nb, ns;
     if (inf_input(c, "x", 1, &x) || inf_input(c, "begin", 1, &bt) || inf_input(c, "size", 1, &st) ||
-        need_rank(c, "x", x) || inf_ints(c, "begin", 1, 1, b, IR_MAX_RANK, &nb) ||
-        inf_ints(c, "size", 1, 1, s, IR_MAX_RANK, &ns))
+        need_rank(c, "x", x) || inf_ints(c, "begin", 1, b, IR_MAX_RANK, &nb) ||
+        inf_ints(c, "size", 1, s, IR_MAX_RANK, &ns))
         return -1;
     if (bt->rank != 1 || st->rank != 1 || !compat(bt->dims[0], x->rank) || !compat(st->dims[0], x->rank))
         return inf_fail(c, "begin %s and size %s must be 1-D with %d entries", inf_tstr(bt), inf_tstr(st), x->rank);
@@ -148,48 +148,56 @@ static int infer_slice_by_size(infer_ctx *c) {
 }
 
 /* reverse, band_part, cumsum, argsort: the shape of x (argsort gives int32). */
-static int infer_same_shape(infer_ctx *c) {
+static int same_shape_x(infer_ctx *c, const ir_type **x) { return inf_input(c, "x", 1, x) || need_rank(c, "x", *x); }
+
+int inf_reverse(infer_ctx *c) {
     const ir_type *x;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, "x", x)) return -1;
-    ir_type t = *x;
     int64_t v[IR_MAX_RANK];
-    int n, ax, k;
-    switch (c->op->kind) {
-    case IR_OP_REVERSE: {
-        int seen[IR_MAX_RANK] = {0};
-        if (inf_ints(c, "axes", 0, 0, v, IR_MAX_RANK, &n)) return -1;
-        for (int i = 0; i < n; i++) {
-            if (inf_axis(c, "axis", v[i], x->rank, &ax)) return -1;
-            if (seen[ax]++) return inf_fail(c, "axis %d repeated", ax);
-        }
-        break;
+    int n, ax, seen[IR_MAX_RANK] = {0};
+    if (same_shape_x(c, &x) || inf_ints(c, "axes", 0, v, IR_MAX_RANK, &n)) return -1;
+    for (int i = 0; i < n; i++) {
+        if (inf_axis(c, "axis", v[i], x->rank, &ax)) return -1;
+        if (seen[ax]++) return inf_fail(c, "axis %d repeated", ax);
     }
-    case IR_OP_BAND_PART:
-        if (inf_int(c, "lower", -1, &v[0]) || inf_int(c, "upper", -1, &v[1])) return -1;
-        if (x->rank < 2) return inf_fail(c, "x %s needs rank >= 2", inf_tstr(x));
-        break;
-    case IR_OP_CUMSUM:
-        if (inf_int(c, "axis", 0, &v[0]) || inf_bool(c, "exclusive", 0, &k) || inf_bool(c, "reverse", 0, &k)) return -1;
-        if (v[0] < -1 || v[0] >= x->rank)
-            return inf_fail(c, "axis %lld must be in [-1, %d]", (long long)v[0], x->rank - 1);
-        break;
-    default: /* argsort */
-        if (inf_int(c, "axis", -1, &v[0]) || inf_axis(c, "axis", v[0], x->rank, &ax) || inf_bool(c, "ascending", 0, &k))
-            return -1;
-        t.dtype = IR_INT32;
-        break;
-    }
+    return inf_out(c, *x);
+}
+
+int inf_band_part(infer_ctx *c) {
+    const ir_type *x;
+    int64_t lo, up;
+    if (same_shape_x(c, &x) || inf_int(c, "lower", &lo) || inf_int(c, "upper", &up)) return -1;
+    if (x->rank < 2) return inf_fail(c, "x %s needs rank >= 2", inf_tstr(x));
+    return inf_out(c, *x);
+}
+
+int inf_cumsum(infer_ctx *c) {
+    const ir_type *x;
+    int64_t axis;
+    int k;
+    if (same_shape_x(c, &x) || inf_int(c, "axis", &axis) || inf_bool(c, "exclusive", &k) || inf_bool(c, "reverse", &k)) return -1;
+    if (axis < -1 || axis >= x->rank) return inf_fail(c, "axis %lld must be in [-1, %d]", (long long)axis, x->rank - 1);
+    return inf_out(c, *x);
+}
+
+int inf_argsort(infer_ctx *c) {
+    const ir_type *x;
+    int64_t axis;
+    int ax, k;
+    if (same_shape_x(c, &x) || inf_int(c, "axis", &axis) || inf_axis(c, "axis", axis, x->rank, &ax) || inf_bool(c, "ascending", &k))
+        return -1;
+    ir_type t = *x;
+    t.dtype = IR_INT32;
     return inf_out(c, t);
 }
 
-static int infer_topk(infer_ctx *c) {
+int inf_topk(infer_ctx *c) {
     const ir_type *x;
     int64_t k, axis;
     int ax, asc, sort, ret_idx;
     const char *idt;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, "x", x) || inf_int(c, "k", 1, &k) || inf_int(c, "axis", -1, &axis) ||
-        inf_axis(c, "axis", axis, x->rank, &ax) || inf_bool(c, "ascending", 0, &asc) || inf_bool(c, "sort", 1, &sort) ||
-        inf_bool(c, "return_indices", 1, &ret_idx) || inf_str(c, "output_indices_dtype", "int32", &idt))
+    if (inf_input(c, "x", 1, &x) || need_rank(c, "x", x) || inf_int(c, "k", &k) || inf_int(c, "axis", &axis) ||
+        inf_axis(c, "axis", axis, x->rank, &ax) || inf_bool(c, "ascending", &asc) || inf_bool(c, "sort", &sort) ||
+        inf_bool(c, "return_indices", &ret_idx) || inf_str(c, "output_indices_dtype", &idt))
         return -1;
     if (strcmp(idt, "int32") && strcmp(idt, "uint16"))
         return inf_fail(c, "output_indices_dtype must be int32 or uint16, got '%s'", idt);
@@ -204,15 +212,15 @@ static int infer_topk(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_one_hot(infer_ctx *c) {
+int inf_one_hot(infer_ctx *c) {
     const ir_type *idx, *n;
     int64_t axis, depth;
     if (inf_input(c, "indices", 1, &idx) || inf_input(c, "one_hot_vector_size", 1, &n) || int_indices(c, idx) ||
-        inf_int(c, "axis", -1, &axis))
+        inf_int(c, "axis", &axis))
         return -1;
     const ir_arg *na = ir_op_arg(c->op, "one_hot_vector_size");
     if (na->v[0]->konst) {
-        if (inf_int(c, "one_hot_vector_size", 0, &depth)) return -1;
+        if (inf_int(c, "one_hot_vector_size", &depth)) return -1;
         if (depth < 0) return inf_fail(c, "one_hot_vector_size must be >= 0, got %lld", (long long)depth);
     } else {
         depth = inf_fresh(c);
@@ -230,7 +238,7 @@ static int infer_one_hot(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_non_zero(infer_ctx *c) {
+int inf_non_zero(infer_ctx *c) {
     const ir_type *x;
     if (inf_input(c, "x", 1, &x) || need_rank(c, "x", x)) return -1;
     int64_t d[2] = {inf_fresh(c), x->rank};
@@ -242,22 +250,22 @@ static int value_dtype(infer_ctx *c, ir_dtype *dt) {
     const ir_type *v;
     if (inf_input(c, "value", 0, &v)) return -1;
     double dummy;
-    if (v && inf_float(c, "value", 0, 0.0, &dummy)) return -1;
+    if (v && inf_float(c, "value", &dummy)) return -1;
     *dt = v ? v->dtype : IR_FP32;
     return 0;
 }
 
-static int infer_fill(infer_ctx *c) {
+int inf_fill(infer_ctx *c) {
     const ir_type *st;
     int64_t sh[IR_MAX_RANK];
     int n;
     ir_dtype dt;
-    if (inf_input(c, "shape", 1, &st) || inf_ints(c, "shape", 1, 1, sh, IR_MAX_RANK, &n) || value_dtype(c, &dt)) return -1;
+    if (inf_input(c, "shape", 1, &st) || inf_ints(c, "shape", 1, sh, IR_MAX_RANK, &n) || value_dtype(c, &dt)) return -1;
     if (!ir_dtype_is_int(st->dtype)) return inf_fail(c, "shape must be integers, got %s", ir_dtype_name(st->dtype));
     return inf_out_shaped(c, dt, st, sh, n);
 }
 
-static int infer_fill_like(infer_ctx *c) {
+int inf_fill_like(infer_ctx *c) {
     const ir_type *r;
     ir_dtype dt;
     if (inf_input(c, "ref_tensor", 1, &r) || value_dtype(c, &dt)) return -1;
@@ -266,7 +274,7 @@ static int infer_fill_like(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_range(infer_ctx *c) {
+int inf_range_1d(infer_ctx *c) {
     const ir_type *s, *e, *st;
     if (inf_input(c, "start", 1, &s) || inf_input(c, "end", 1, &e) || inf_input(c, "step", 1, &st)) return -1;
     if (s->dtype != e->dtype || s->dtype != st->dtype)
@@ -277,7 +285,7 @@ static int infer_range(infer_ctx *c) {
     int64_t len;
     if (ir_op_input(c->op, "start")->konst && ir_op_input(c->op, "end")->konst && ir_op_input(c->op, "step")->konst) {
         double a, b, d;
-        if (inf_float(c, "start", 1, 0, &a) || inf_float(c, "end", 1, 0, &b) || inf_float(c, "step", 1, 0, &d)) return -1;
+        if (inf_float(c, "start", &a) || inf_float(c, "end", &b) || inf_float(c, "step", &d)) return -1;
         if (d == 0) return inf_fail(c, "step is 0");
         double n = ceil((b - a) / d);
         len = n > 0 ? (int64_t)n : 0;
@@ -287,10 +295,10 @@ static int infer_range(infer_ctx *c) {
     return inf_out(c, ir_tensor_type(s->dtype, 1, &len));
 }
 
-static int infer_flatten2d(infer_ctx *c) {
+int inf_flatten2d(infer_ctx *c) {
     const ir_type *x;
     int64_t axis;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, "x", x) || inf_int(c, "axis", 1, &axis)) return -1;
+    if (inf_input(c, "x", 1, &x) || need_rank(c, "x", x) || inf_int(c, "axis", &axis)) return -1;
     if (axis < -x->rank || axis > x->rank) return inf_fail(c, "axis %lld out of range for rank %d", (long long)axis, x->rank);
     int a = (int)(axis < 0 ? axis + x->rank : axis);
     int64_t d[2] = {1, 1};
@@ -302,22 +310,6 @@ static int infer_flatten2d(infer_ctx *c) {
     return inf_out(c, ir_tensor_type(x->dtype, 2, d));
 }
 
-int inf_index(infer_ctx *c) {
-    switch (c->op->kind) {
-    case IR_OP_GATHER_ALONG_AXIS: return infer_gather_along_axis(c);
-    case IR_OP_GATHER_ND: return infer_gather_nd(c);
-    case IR_OP_SCATTER: return infer_scatter(c, 0);
-    case IR_OP_SCATTER_ALONG_AXIS: return infer_scatter(c, 1);
-    case IR_OP_SCATTER_ND: return infer_scatter(c, 2);
-    case IR_OP_SLICE_BY_SIZE: return infer_slice_by_size(c);
-    case IR_OP_REVERSE: case IR_OP_BAND_PART: case IR_OP_CUMSUM: case IR_OP_ARGSORT: return infer_same_shape(c);
-    case IR_OP_TOPK: return infer_topk(c);
-    case IR_OP_ONE_HOT: return infer_one_hot(c);
-    case IR_OP_NON_ZERO: return infer_non_zero(c);
-    case IR_OP_FILL: return infer_fill(c);
-    case IR_OP_FILL_LIKE: return infer_fill_like(c);
-    case IR_OP_RANGE_1D: return infer_range(c);
-    case IR_OP_FLATTEN2D: return infer_flatten2d(c);
-    default: return inf_fail(c, "not an indexing op");
-    }
-}
+int inf_scatter(infer_ctx *c) { return infer_scatter(c, 0); }
+int inf_scatter_along_axis(infer_ctx *c) { return infer_scatter(c, 1); }
+int inf_scatter_nd(infer_ctx *c) { return infer_scatter(c, 2); }

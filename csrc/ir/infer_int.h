@@ -16,14 +16,21 @@ typedef struct infer_ctx {
 int inf_fail(infer_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Type of input `name`; a missing required input is an error, a missing optional one gives *t = NULL. */
 int inf_input(infer_ctx *c, const char *name, int required, const ir_type **t);
-/* Const params (scalar or 1-element). Absent -> the default. Present but not const -> error. */
-int inf_int(infer_ctx *c, const char *name, int64_t dflt, int64_t *v);
-int inf_bool(infer_ctx *c, const char *name, int dflt, int *v);
-/* Const number (int or float payload); a missing required one is an error. */
-int inf_float(infer_ctx *c, const char *name, int required, double dflt, double *v);
-int inf_str(infer_ctx *c, const char *name, const char *dflt, const char **v);
-/* Const int vector: *n = element count, or -1 when absent (optional) or not const (when allow_dyn). */
-int inf_ints(infer_ctx *c, const char *name, int required, int allow_dyn, int64_t *v, int max, int *n);
+/* Const params (scalar or 1-element) read through the op's ops.def row. Absent -> the row's
+ * default; absent and required -> an error; present but not const -> an error. A name the row
+ * lacks, or an absent optional param the row gives no default, is an internal error: use the
+ * _or forms, whose default is given here, for a default the row cannot state (computed from
+ * another input, or a value meaning "not given"). */
+int inf_int(infer_ctx *c, const char *name, int64_t *v);
+int inf_bool(infer_ctx *c, const char *name, int *v);
+int inf_float(infer_ctx *c, const char *name, double *v); /* int or float payload */
+int inf_str(infer_ctx *c, const char *name, const char **v); /* NULL: absent, no default */
+int inf_int_or(infer_ctx *c, const char *name, int64_t dflt, int64_t *v);
+int inf_bool_or(infer_ctx *c, const char *name, int dflt, int *v);
+int inf_float_or(infer_ctx *c, const char *name, double dflt, double *v);
+/* Const int vector: *n = element count, or -1 when absent (optional in the row) or not const
+ * (when allow_dyn). Per-spatial-dim defaults (ones(s), zeros(2s)) are the caller's to apply. */
+int inf_ints(infer_ctx *c, const char *name, int allow_dyn, int64_t *v, int max, int *n);
 /* Normalize an axis into [0, rank). */
 int inf_axis(infer_ctx *c, const char *what, int64_t axis, int rank, int *out);
 int64_t inf_fresh(infer_ctx *c); /* a new symbolic dim */
@@ -36,13 +43,10 @@ int inf_out_shaped(infer_ctx *c, ir_dtype dt, const ir_type *st, const int64_t *
 /* "fp32[1,3,8,8]" into a static per-call buffer ring (for messages). */
 const char *inf_tstr(const ir_type *t);
 
-int inf_nn(infer_ctx *c);    /* conv, conv_transpose, linear, matmul, norms, pools, per-channel activations (infer_nn.c) */
-int inf_shape(infer_ctx *c); /* reshape, transpose, concat, split, ... (infer_shape.c) */
-int inf_control(infer_ctx *c); /* cond, while_loop: types from their blocks (infer_control.c) */
-int inf_image(infer_ctx *c); /* pixel rearranging and image resampling ops (infer_image.c) */
-int inf_index(infer_ctx *c); /* gather/scatter families, topk, cumsum, fill, range_1d, ... (infer_index.c) */
-int inf_quant(infer_ctx *c); /* constexpr_* (iOS16), quantize, dequantize (infer_quant.c) */
-int inf_window(infer_ctx *c); /* crop, sliding_windows, reverse_sequence, reshape_like (infer_window.c) */
-int inf_random(infer_ctx *c); /* random_*, non_maximum_suppression (infer_random.c) */
+/* The shape rules, one per ops.def row (ir/infer*.c; declared from the table, so a row naming a
+ * rule that does not exist fails to link). */
+#define IR_OP(E, NAME, OPSET, RULE, ...) int RULE(infer_ctx *c);
+#include "ir/ops.def"
+#undef IR_OP
 
 #endif

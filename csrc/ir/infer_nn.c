@@ -17,22 +17,31 @@ typedef struct {
     int ceil_mode;
 } window;
 
-/* strides, dilations (conv only), pad_type, pad; defaults per MIL. */
+/* The row's per-spatial-dim default of `name` (ones(s), zeros(2s)) for s spatial dims. */
+static int spatial_default(infer_ctx *c, const char *name, int s, int64_t *v) {
+    if (ir_param_spatial_default(ir_op_param(c->op->kind, name), s, v) >= 0) return 0;
+    return pc_fail(c->e, PC_E_INTERNAL, "ir_infer: ops.def gives %s's '%s' no per-spatial-dim default", ir_op_kind_name(c->op->kind), name);
+}
+
+/* strides, dilations (conv only), pad_type, pad; defaults from the ops.def row. */
 static int read_window(infer_ctx *c, window *w, int dilations) {
     int n;
-    for (int i = 0; i < w->n; i++) w->s[i] = w->d[i] = 1;
     memset(w->pad, 0, sizeof w->pad);
-    if (inf_ints(c, "strides", 0, 0, w->s, IR_MAX_RANK, &n)) return -1;
+    for (int i = 0; i < w->n; i++) w->d[i] = 1; /* pools: no dilation */
+    if (spatial_default(c, "strides", w->n, w->s) || (dilations && spatial_default(c, "dilations", w->n, w->d)) ||
+        spatial_default(c, "pad", w->n, w->pad))
+        return -1;
+    if (inf_ints(c, "strides", 0, w->s, IR_MAX_RANK, &n)) return -1;
     if (n >= 0 && n != w->n) return inf_fail(c, "strides has %d entries, expected %d", n, w->n);
     if (dilations) {
-        if (inf_ints(c, "dilations", 0, 0, w->d, IR_MAX_RANK, &n)) return -1;
+        if (inf_ints(c, "dilations", 0, w->d, IR_MAX_RANK, &n)) return -1;
         if (n >= 0 && n != w->n) return inf_fail(c, "dilations has %d entries, expected %d", n, w->n);
     }
-    if (inf_str(c, "pad_type", "valid", &w->pad_type)) return -1;
+    if (inf_str(c, "pad_type", &w->pad_type)) return -1;
     if (strcmp(w->pad_type, "valid") && strcmp(w->pad_type, "same") && strcmp(w->pad_type, "custom") &&
         strcmp(w->pad_type, "same_lower"))
         return inf_fail(c, "unknown pad_type '%s'", w->pad_type);
-    if (inf_ints(c, "pad", 0, 0, w->pad, 2 * IR_MAX_RANK, &n)) return -1;
+    if (inf_ints(c, "pad", 0, w->pad, 2 * IR_MAX_RANK, &n)) return -1;
     if (!strcmp(w->pad_type, "custom") && n != 2 * w->n)
         return inf_fail(c, "pad has %d entries, expected %d for pad_type custom", n < 0 ? 0 : n, 2 * w->n);
     for (int i = 0; i < w->n; i++) {
@@ -72,7 +81,7 @@ static int infer_conv(infer_ctx *c, int transpose) {
     const ir_type *x, *wt, *b;
     int64_t groups;
     if (inf_input(c, "x", 1, &x) || inf_input(c, "weight", 1, &wt) || inf_input(c, "bias", 0, &b) ||
-        inf_int(c, "groups", 1, &groups))
+        inf_int(c, "groups", &groups))
         return -1;
     if (x->rank < 3 || wt->rank != x->rank)
         return inf_fail(c, "x %s and weight %s must have equal rank >= 3", inf_tstr(x), inf_tstr(wt));
@@ -99,7 +108,7 @@ static int infer_conv(infer_ctx *c, int transpose) {
     if (transpose) {
         int64_t os[IR_MAX_RANK];
         int n;
-        if (inf_ints(c, "output_shape", 0, 1, os, IR_MAX_RANK, &n)) return -1;
+        if (inf_ints(c, "output_shape", 1, os, IR_MAX_RANK, &n)) return -1;
         if (n >= 0) {
             if (n != x->rank) return inf_fail(c, "output_shape has %d entries, expected %d", n, x->rank);
             for (int i = 2; i < n; i++) t.dims[i] = os[i];
@@ -125,18 +134,18 @@ static int infer_conv(infer_ctx *c, int transpose) {
     return inf_out(c, t);
 }
 
-static int infer_pool(infer_ctx *c) {
+int inf_pool(infer_ctx *c) {
     const ir_type *x;
     if (inf_input(c, "x", 1, &x)) return -1;
     window w = {.n = 0};
     int n;
-    if (inf_ints(c, "kernel_sizes", 1, 0, w.k, IR_MAX_RANK, &n)) return -1;
+    if (inf_ints(c, "kernel_sizes", 0, w.k, IR_MAX_RANK, &n)) return -1;
     w.n = n;
     if (x->rank < 0 || x->rank < n + 1 || n < 1)
         return inf_fail(c, "x %s does not fit %d kernel dims", inf_tstr(x), n);
     if (c->op->kind == IR_OP_L2_POOL && (n > 2 || x->rank != n + 2))
         return inf_fail(c, "l2_pool takes 1-D or 2-D windows over x [N, C, ...], got %d for %s", n, inf_tstr(x));
-    if (read_window(c, &w, 0) || inf_bool(c, "ceil_mode", 0, &w.ceil_mode)) return -1;
+    if (read_window(c, &w, 0) || (c->op->kind != IR_OP_L2_POOL && inf_bool(c, "ceil_mode", &w.ceil_mode))) return -1; /* l2_pool has none */
     for (int i = 0; i < n; i++)
         if (w.k[i] < 1) return inf_fail(c, "kernel_sizes must be >= 1");
     ir_type t = *x;
@@ -147,7 +156,7 @@ static int infer_pool(infer_ctx *c) {
 
 static int same_dim(int64_t a, int64_t b) { return a == b || IR_IS_SYM(a) || IR_IS_SYM(b); }
 
-static int infer_linear(infer_ctx *c) {
+int inf_linear(infer_ctx *c) {
     const ir_type *x, *w, *b;
     if (inf_input(c, "x", 1, &x) || inf_input(c, "weight", 1, &w) || inf_input(c, "bias", 0, &b)) return -1;
     if (x->rank < 1 || w->rank != 2) return inf_fail(c, "x %s and weight %s: need rank >= 1 and 2", inf_tstr(x), inf_tstr(w));
@@ -163,15 +172,15 @@ static int infer_linear(infer_ctx *c) {
 
 /* lstm / gru / rnn (MIL recurrent.py): x [s, b, I], weight_ih [G*H, I], weight_hh [G*H, H] (G = 4, 3, 1);
  * outputs [s or 1, b, D*H] and the final h (and c for lstm) [b, D*H], D = 2 for a bidirectional lstm. */
-static int infer_recurrent(infer_ctx *c) {
+int inf_recurrent(infer_ctx *c) {
     ir_opkind k = c->op->kind;
     int G = k == IR_OP_LSTM ? 4 : k == IR_OP_GRU ? 3 : 1, seq;
     const ir_type *x, *h0, *c0 = NULL, *wi, *wh, *b;
     const char *dir;
     if (inf_input(c, "x", 1, &x) || inf_input(c, "initial_h", 1, &h0) ||
         (k == IR_OP_LSTM && inf_input(c, "initial_c", 1, &c0)) || inf_input(c, "weight_ih", 1, &wi) ||
-        inf_input(c, "weight_hh", 1, &wh) || inf_input(c, "bias", 0, &b) || inf_str(c, "direction", "forward", &dir) ||
-        inf_bool(c, "output_sequence", 0, &seq))
+        inf_input(c, "weight_hh", 1, &wh) || inf_input(c, "bias", 0, &b) || inf_str(c, "direction", &dir) ||
+        inf_bool(c, "output_sequence", &seq))
         return -1;
     int D = strcmp(dir, "bidirectional") == 0 ? 2 : 1;
     if (strcmp(dir, "forward") && strcmp(dir, "reverse") && !(D == 2 && k == IR_OP_LSTM))
@@ -206,11 +215,11 @@ static int infer_recurrent(infer_ctx *c) {
     return k == IR_OP_LSTM ? inf_out(c, st) : 0;
 }
 
-static int infer_matmul(infer_ctx *c) {
+int inf_matmul(infer_ctx *c) {
     const ir_type *x, *y;
     int tx, ty;
-    if (inf_input(c, "x", 1, &x) || inf_input(c, "y", 1, &y) || inf_bool(c, "transpose_x", 0, &tx) ||
-        inf_bool(c, "transpose_y", 0, &ty))
+    if (inf_input(c, "x", 1, &x) || inf_input(c, "y", 1, &y) || inf_bool(c, "transpose_x", &tx) ||
+        inf_bool(c, "transpose_y", &ty))
         return -1;
     if (x->rank < 1 || y->rank < 1) return inf_fail(c, "x %s and y %s need rank >= 1", inf_tstr(x), inf_tstr(y));
     if (x->dtype != y->dtype) return inf_fail(c, "x is %s, y is %s", ir_dtype_name(x->dtype), ir_dtype_name(y->dtype));
@@ -255,7 +264,7 @@ static int infer_norm(infer_ctx *c, int layer) {
     }
     int64_t axes[IR_MAX_RANK];
     int n, ax;
-    if (inf_ints(c, "axes", 0, 0, axes, IR_MAX_RANK, &n)) return -1;
+    if (inf_ints(c, "axes", 0, axes, IR_MAX_RANK, &n)) return -1;
     for (int i = 0; i < n; i++)
         if (inf_axis(c, "axis", axes[i], x->rank, &ax)) return -1;
     return inf_out(c, *x);
@@ -286,45 +295,54 @@ static int infer_channel_act(infer_ctx *c, int softplus) {
     return inf_out(c, *x);
 }
 
-/* instance_norm (gamma / beta [C], rank 3..4), l2_norm (rank >= 3),
- * local_response_norm (size >= 1, rank 3..4): same type as x. */
-static int infer_norm2(infer_ctx *c) {
+/* x of instance_norm, l2_norm, local_response_norm: known rank, float. */
+static int norm2_x(infer_ctx *c, const ir_type **x) {
+    if (inf_input(c, "x", 1, x)) return -1;
+    if ((*x)->rank < 0) return inf_fail(c, "x needs a known rank");
+    if (!ir_dtype_is_float((*x)->dtype)) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name((*x)->dtype));
+    return 0;
+}
+
+/* instance_norm: gamma / beta [C], rank 3..4; same type as x. */
+int inf_instance_norm(infer_ctx *c) {
     const ir_type *x;
-    if (inf_input(c, "x", 1, &x)) return -1;
-    if (x->rank < 0) return inf_fail(c, "x needs a known rank");
-    if (!ir_dtype_is_float(x->dtype)) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name(x->dtype));
     double eps;
-    if (inf_float(c, "epsilon", 0, 1e-5, &eps)) return -1;
-    switch (c->op->kind) {
-    case IR_OP_INSTANCE_NORM:
-        if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
-        for (int i = 0; i < 2; i++) {
-            const ir_type *p;
-            if (inf_input(c, i ? "beta" : "gamma", 0, &p)) return -1;
-            if (p && (p->rank != 1 || !same_dim(p->dims[0], x->dims[1])))
-                return inf_fail(c, "%s %s does not match %lld channels", i ? "beta" : "gamma", inf_tstr(p), (long long)x->dims[1]);
-        }
-        break;
-    case IR_OP_L2_NORM:
-        if (x->rank < 3) return inf_fail(c, "x %s must have rank >= 3", inf_tstr(x));
-        break;
-    default: { /* local_response_norm */
-        int64_t size;
-        double a, b, k;
-        const ir_type *st;
-        if (inf_input(c, "size", 1, &st) || inf_int(c, "size", 1, &size) || inf_float(c, "alpha", 0, 1e-4, &a) ||
-            inf_float(c, "beta", 0, 0.75, &b) || inf_float(c, "k", 0, 1.0, &k))
-            return -1;
-        if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
-        if (size < 1) return inf_fail(c, "size must be >= 1, got %lld", (long long)size);
+    if (norm2_x(c, &x) || inf_float(c, "epsilon", &eps)) return -1;
+    if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
+    for (int i = 0; i < 2; i++) {
+        const ir_type *p;
+        if (inf_input(c, i ? "beta" : "gamma", 0, &p)) return -1;
+        if (p && (p->rank != 1 || !same_dim(p->dims[0], x->dims[1])))
+            return inf_fail(c, "%s %s does not match %lld channels", i ? "beta" : "gamma", inf_tstr(p), (long long)x->dims[1]);
     }
-    }
+    return inf_out(c, *x);
+}
+
+/* l2_norm: rank >= 3; same type as x. */
+int inf_l2_norm(infer_ctx *c) {
+    const ir_type *x;
+    double eps;
+    if (norm2_x(c, &x) || inf_float(c, "epsilon", &eps)) return -1;
+    if (x->rank < 3) return inf_fail(c, "x %s must have rank >= 3", inf_tstr(x));
+    return inf_out(c, *x);
+}
+
+/* local_response_norm: size >= 1, rank 3..4; same type as x. */
+int inf_local_response_norm(infer_ctx *c) {
+    const ir_type *x, *st;
+    int64_t size;
+    double a, b, k;
+    if (norm2_x(c, &x) || inf_input(c, "size", 1, &st) || inf_int(c, "size", &size) || inf_float(c, "alpha", &a) ||
+        inf_float(c, "beta", &b) || inf_float(c, "k", &k))
+        return -1;
+    if (x->rank < 3 || x->rank > 4) return inf_fail(c, "x %s must have rank 3 or 4", inf_tstr(x));
+    if (size < 1) return inf_fail(c, "size must be >= 1, got %lld", (long long)size);
     return inf_out(c, *x);
 }
 
 /* scaled_dot_product_attention (iOS18): query [B.., L, E], key [B.., S, E], value [B.., S, EV], same batch
  * dims, optional attn_mask (bool or float) broadcastable to [B.., L, S] -> [B.., L, EV]. */
-static int infer_sdpa(infer_ctx *c) {
+int inf_sdpa(infer_ctx *c) {
     const ir_type *q, *k, *v, *m;
     if (inf_input(c, "query", 1, &q) || inf_input(c, "key", 1, &k) || inf_input(c, "value", 1, &v) ||
         inf_input(c, "attn_mask", 0, &m))
@@ -387,11 +405,11 @@ int ir_einsum_rank(const char *eq, int *rank) {
     return 0;
 }
 
-static int infer_einsum(infer_ctx *c) {
+int inf_einsum(infer_ctx *c) {
     const char *eq;
     const ir_arg *v = ir_op_arg(c->op, "values");
     int rank;
-    if (inf_str(c, "equation", NULL, &eq)) return -1;
+    if (inf_str(c, "equation", &eq)) return -1;
     if (!eq || !v) return inf_fail(c, "missing required input '%s'", eq ? "values" : "equation");
     if (ir_einsum_rank(eq, &rank)) return inf_fail(c, "equation '%s' is not of the form 'nchw,nwhu->nchu' or 'chw,whr->chr'", eq);
     if (v->n != 2) return inf_fail(c, "values must hold two tensors, got %d", v->n);
@@ -414,23 +432,9 @@ static int infer_einsum(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-int inf_nn(infer_ctx *c) {
-    switch (c->op->kind) {
-    case IR_OP_CONV: return infer_conv(c, 0);
-    case IR_OP_CONV_TRANSPOSE: return infer_conv(c, 1);
-    case IR_OP_MAX_POOL:
-    case IR_OP_AVG_POOL: return infer_pool(c);
-    case IR_OP_L2_POOL: return infer_pool(c);
-    case IR_OP_EINSUM: return infer_einsum(c);
-    case IR_OP_LINEAR: return infer_linear(c);
-    case IR_OP_MATMUL: return infer_matmul(c);
-    case IR_OP_LSTM: case IR_OP_GRU: case IR_OP_RNN: return infer_recurrent(c);
-    case IR_OP_BATCH_NORM: return infer_norm(c, 0);
-    case IR_OP_LAYER_NORM: return infer_norm(c, 1);
-    case IR_OP_PRELU: return infer_channel_act(c, 0);
-    case IR_OP_INSTANCE_NORM: case IR_OP_L2_NORM: case IR_OP_LOCAL_RESPONSE_NORM: return infer_norm2(c);
-    case IR_OP_SOFTPLUS_PARAMETRIC: return infer_channel_act(c, 1);
-    case IR_OP_SCALED_DOT_PRODUCT_ATTENTION: return infer_sdpa(c);
-    default: return inf_fail(c, "not an nn op");
-    }
-}
+int inf_conv(infer_ctx *c) { return infer_conv(c, 0); }
+int inf_conv_transpose(infer_ctx *c) { return infer_conv(c, 1); }
+int inf_batch_norm(infer_ctx *c) { return infer_norm(c, 0); }
+int inf_layer_norm(infer_ctx *c) { return infer_norm(c, 1); }
+int inf_prelu(infer_ctx *c) { return infer_channel_act(c, 0); }
+int inf_softplus_parametric(infer_ctx *c) { return infer_channel_act(c, 1); }

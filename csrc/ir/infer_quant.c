@@ -28,8 +28,9 @@ static int per_axis(infer_ctx *c, const ir_type *x, const ir_type *p, const char
     if (p->rank != 1) return inf_fail(c, "%s %s must be a scalar or a vector", name, inf_tstr(p));
     const ir_type *at;
     int64_t axis;
-    if (inf_input(c, "axis", axis_required, &at) || inf_int(c, "axis", 0, &axis)) return -1;
+    if (inf_input(c, "axis", axis_required, &at)) return -1;
     if (!at) return inf_fail(c, "%s is a vector, so axis is required", name);
+    if (inf_int(c, "axis", &axis)) return -1;
     int ax;
     if (x->rank < 0) return 0;
     if (inf_axis(c, "axis", axis, x->rank, &ax)) return -1;
@@ -39,11 +40,11 @@ static int per_axis(infer_ctx *c, const ir_type *x, const ir_type *p, const char
     return 0;
 }
 
-static int infer_affine_dequantize(infer_ctx *c) {
+int inf_constexpr_affine_dequantize(infer_ctx *c) {
     const ir_type *q, *zp, *s, *at;
     int64_t axis;
     if (const_input(c, "quantized_data", 1, &q) || const_input(c, "zero_point", 1, &zp) ||
-        const_input(c, "scale", 1, &s) || const_input(c, "axis", 1, &at) || inf_int(c, "axis", 0, &axis))
+        const_input(c, "scale", 1, &s) || const_input(c, "axis", 1, &at) || inf_int(c, "axis", &axis))
         return -1;
     if (!is_q8(q->dtype)) return inf_fail(c, "quantized_data must be int8 or uint8, got %s", ir_dtype_name(q->dtype));
     if (!is_q8(zp->dtype) && zp->dtype != IR_FP32)
@@ -57,10 +58,10 @@ static int infer_affine_dequantize(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_constexpr_cast(infer_ctx *c) {
+int inf_constexpr_cast(infer_ctx *c) {
     const ir_type *x;
     const char *dt;
-    if (const_input(c, "source_val", 1, &x) || inf_str(c, "output_dtype", NULL, &dt)) return -1;
+    if (const_input(c, "source_val", 1, &x) || inf_str(c, "output_dtype", &dt)) return -1;
     if (!dt) return inf_fail(c, "missing required input 'output_dtype'");
     if (x->dtype != IR_FP16) return inf_fail(c, "source_val must be fp16, got %s", ir_dtype_name(x->dtype));
     if (strcmp(dt, "fp32")) return inf_fail(c, "output_dtype must be 'fp32', got '%s'", dt);
@@ -74,7 +75,7 @@ static int packed_shape(infer_ctx *c, ir_type *t, int64_t *numel) {
     const ir_type *st;
     int64_t sh[IR_MAX_RANK];
     int n;
-    if (const_input(c, "shape", 1, &st) || inf_ints(c, "shape", 1, 0, sh, IR_MAX_RANK, &n)) return -1;
+    if (const_input(c, "shape", 1, &st) || inf_ints(c, "shape", 0, sh, IR_MAX_RANK, &n)) return -1;
     if (st->rank != 1) return inf_fail(c, "shape %s must be 1-D", inf_tstr(st));
     *numel = 1;
     for (int i = 0; i < n; i++) {
@@ -157,7 +158,7 @@ static int scale_offset(infer_ctx *c, const ir_type *x, const char *xn, const ir
     return x ? blocks_ok(c, x, xn, *s, "scale", (*s)->rank) : 0;
 }
 
-static int infer_blockwise(infer_ctx *c) {
+int inf_constexpr_blockwise_shift_scale(infer_ctx *c) {
     const ir_type *d, *s;
     if (inf_input(c, "data", 1, &d) || scale_offset(c, d, "data", &s)) return -1;
     ir_type t = *d;
@@ -179,7 +180,7 @@ static int lut_out(infer_ctx *c, const ir_type *x, const char *xn, ir_type *t) {
     if (V == 1 || IR_IS_SYM(V)) return 0;
     const ir_type *at;
     int ax;
-    if (inf_input(c, "vector_axis", 1, &at) || inf_int(c, "vector_axis", 0, &axis) || inf_axis(c, "vector_axis", axis, x->rank, &ax))
+    if (inf_input(c, "vector_axis", 1, &at) || inf_int(c, "vector_axis", &axis) || inf_axis(c, "vector_axis", axis, x->rank, &ax))
         return -1;
     if (!IR_IS_SYM(t->dims[ax])) t->dims[ax] *= V;
     return 0;
@@ -203,7 +204,7 @@ static int infer_sparse18(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_lut_to_sparse(infer_ctx *c) {
+int inf_constexpr_lut_to_sparse(infer_ctx *c) {
     const ir_type *mask, *nz;
     ir_type t;
     if (inf_input(c, "indices_mask", 1, &mask) || inf_input(c, "indices_nonzero_data", 1, &nz) ||
@@ -218,7 +219,7 @@ static int infer_lut_to_sparse(infer_ctx *c) {
     return inf_out(c, ir_tensor_type(vdt, 1, &n));
 }
 
-static int infer_sparse_blockwise(infer_ctx *c) {
+int inf_constexpr_sparse_blockwise_shift_scale(infer_ctx *c) {
     const ir_type *mask, *nz, *s;
     if (inf_input(c, "data_mask", 1, &mask) || inf_input(c, "nonzero_data", 1, &nz) || scale_offset(c, mask, "data_mask", &s))
         return -1;
@@ -231,11 +232,11 @@ static int infer_sparse_blockwise(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_quantize(infer_ctx *c) {
+int inf_quantize(infer_ctx *c) {
     const ir_type *x, *zp, *s;
     const char *dt;
     if (inf_input(c, "input", 1, &x) || const_input(c, "zero_point", 0, &zp) || const_input(c, "scale", 1, &s) ||
-        inf_str(c, "output_dtype", NULL, &dt))
+        inf_str(c, "output_dtype", &dt))
         return -1;
     if (!dt) return inf_fail(c, "missing required input 'output_dtype'");
     ir_dtype out = ir_dtype_from_name(dt);
@@ -250,7 +251,7 @@ static int infer_quantize(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_dequantize(infer_ctx *c) {
+int inf_dequantize(infer_ctx *c) {
     const ir_type *x, *zp, *s;
     if (inf_input(c, "input", 1, &x) || const_input(c, "zero_point", 0, &zp) || const_input(c, "scale", 1, &s)) return -1;
     if (!is_q8(x->dtype)) return inf_fail(c, "input must be int8 or uint8, got %s", ir_dtype_name(x->dtype));
@@ -262,17 +263,6 @@ static int infer_dequantize(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-int inf_quant(infer_ctx *c) {
-    switch (c->op->kind) {
-    case IR_OP_CONSTEXPR_AFFINE_DEQUANTIZE: return infer_affine_dequantize(c);
-    case IR_OP_CONSTEXPR_CAST: return infer_constexpr_cast(c);
-    case IR_OP_CONSTEXPR_LUT_TO_DENSE: return ir_op_arg(c->op, "shape") ? infer_lut_to_dense(c) : infer_lut18(c);
-    case IR_OP_CONSTEXPR_SPARSE_TO_DENSE: return ir_op_arg(c->op, "shape") ? infer_sparse_to_dense(c) : infer_sparse18(c);
-    case IR_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE: return infer_blockwise(c);
-    case IR_OP_CONSTEXPR_LUT_TO_SPARSE: return infer_lut_to_sparse(c);
-    case IR_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE: return infer_sparse_blockwise(c);
-    case IR_OP_QUANTIZE: return infer_quantize(c);
-    case IR_OP_DEQUANTIZE: return infer_dequantize(c);
-    default: return inf_fail(c, "no shape inference for this op type");
-    }
-}
+/* iOS16 and iOS18 forms under one name: iOS16's has a shape input. */
+int inf_constexpr_lut_to_dense(infer_ctx *c) { return ir_op_arg(c->op, "shape") ? infer_lut_to_dense(c) : infer_lut18(c); }
+int inf_constexpr_sparse_to_dense(infer_ctx *c) { return ir_op_arg(c->op, "shape") ? infer_sparse_to_dense(c) : infer_sparse18(c); }

@@ -15,7 +15,7 @@ static int float_dt(infer_ctx *c, const char *name, ir_dtype *dt) {
     if (inf_input(c, name, 0, &t)) return -1;
     if (!t) return 0;
     double v;
-    if (inf_float(c, name, 0, 0, &v)) return -1;
+    if (inf_float(c, name, &v)) return -1;
     if (t->dtype != IR_FP32 && t->dtype != IR_FP16)
         return inf_fail(c, "%s must be fp16 or fp32, got %s", name, ir_dtype_name(t->dtype));
     if (*dt != IR_DT_INVALID && *dt != t->dtype) return inf_fail(c, "%s has another dtype than the other parameter", name);
@@ -25,7 +25,7 @@ static int float_dt(infer_ctx *c, const char *name, ir_dtype *dt) {
 
 static int seed_ok(infer_ctx *c) {
     int64_t seed;
-    return inf_int(c, "seed", -1, &seed);
+    return inf_int(c, "seed", &seed);
 }
 
 /* The output type from the int32 `shape` (const: its values; else fresh symbols of its length). */
@@ -33,7 +33,7 @@ static int shaped_out(infer_ctx *c, ir_dtype dt) {
     const ir_type *st;
     int64_t sh[IR_MAX_RANK];
     int n;
-    if (inf_input(c, "shape", 1, &st) || inf_ints(c, "shape", 1, 1, sh, IR_MAX_RANK, &n)) return -1;
+    if (inf_input(c, "shape", 1, &st) || inf_ints(c, "shape", 1, sh, IR_MAX_RANK, &n)) return -1;
     if (st->dtype != IR_INT32) return inf_fail(c, "shape must be int32, got %s", ir_dtype_name(st->dtype));
     if (st->rank != 1) return inf_fail(c, "shape %s must be 1-D", inf_tstr(st));
     return inf_out_shaped(c, dt, st, sh, n);
@@ -45,11 +45,11 @@ static int infer_dist(infer_ctx *c, const char *p1, const char *p2) {
     return shaped_out(c, dt == IR_DT_INVALID ? IR_FP32 : dt);
 }
 
-static int infer_categorical(infer_ctx *c) {
+int inf_random_categorical(infer_ctx *c) {
     const ir_type *x;
     const char *mode;
     int64_t size;
-    if (inf_input(c, "x", 1, &x) || inf_str(c, "mode", "logits", &mode) || inf_int(c, "size", 1, &size) || seed_ok(c))
+    if (inf_input(c, "x", 1, &x) || inf_str(c, "mode", &mode) || inf_int(c, "size", &size) || seed_ok(c))
         return -1;
     if (x->dtype != IR_FP32 && x->dtype != IR_FP16) return inf_fail(c, "x must be fp16 or fp32, got %s", ir_dtype_name(x->dtype));
     if (x->rank < 1) return inf_fail(c, "x %s needs rank >= 1", inf_tstr(x));
@@ -60,17 +60,17 @@ static int infer_categorical(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_nms(infer_ctx *c) {
-    const ir_type *b, *s, *st;
+int inf_nms(infer_ctx *c) {
+    const ir_type *b, *s, *st, *it;
     int64_t maxb;
     int per_class;
     double iou;
     if (inf_input(c, "boxes", 1, &b) || inf_input(c, "scores", 1, &s) || inf_input(c, "score_threshold", 0, &st) ||
-        inf_float(c, "iou_threshold", 1, 0, &iou) || inf_int(c, "max_boxes", -1, &maxb) ||
-        inf_bool(c, "per_class_suppression", 0, &per_class))
+        inf_input(c, "iou_threshold", 1, &it) || inf_float(c, "iou_threshold", &iou) || inf_int(c, "max_boxes", &maxb) ||
+        inf_bool(c, "per_class_suppression", &per_class))
         return -1;
     double sthr;
-    if (st && inf_float(c, "score_threshold", 1, 0, &sthr)) return -1;
+    if (st && inf_float(c, "score_threshold", &sthr)) return -1;
     if (!ir_op_input(c->op, "max_boxes")) return inf_fail(c, "missing required input 'max_boxes'");
     if (maxb < 1) return inf_fail(c, "max_boxes must be >= 1, got %lld", (long long)maxb);
     if (b->rank != 3 || s->rank != 3) return inf_fail(c, "boxes %s and scores %s must have rank 3", inf_tstr(b), inf_tstr(s));
@@ -97,13 +97,6 @@ static int infer_nms(infer_ctx *c) {
     return ios17 ? 0 : inf_out(c, ir_tensor_type(IR_INT32, 1, &n));
 }
 
-int inf_random(infer_ctx *c) {
-    switch (c->op->kind) {
-    case IR_OP_RANDOM_UNIFORM: return infer_dist(c, "low", "high");
-    case IR_OP_RANDOM_NORMAL: return infer_dist(c, "mean", "stddev");
-    case IR_OP_RANDOM_BERNOULLI: return infer_dist(c, "prob", NULL);
-    case IR_OP_RANDOM_CATEGORICAL: return infer_categorical(c);
-    case IR_OP_NON_MAXIMUM_SUPPRESSION: return infer_nms(c);
-    default: return inf_fail(c, "not a sampling op");
-    }
-}
+int inf_random_uniform(infer_ctx *c) { return infer_dist(c, "low", "high"); }
+int inf_random_normal(infer_ctx *c) { return infer_dist(c, "mean", "stddev"); }
+int inf_random_bernoulli(infer_ctx *c) { return infer_dist(c, "prob", NULL); }

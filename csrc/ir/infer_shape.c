@@ -11,12 +11,12 @@ static int need_rank(infer_ctx *c, const ir_type *x) {
     return x->rank < 0 ? inf_fail(c, "x needs a known rank") : 0;
 }
 
-static int infer_reshape(infer_ctx *c) {
+int inf_reshape(infer_ctx *c) {
     const ir_type *x, *st;
     int64_t sh[IR_MAX_RANK];
     int n;
     if (inf_input(c, "x", 1, &x) || inf_input(c, "shape", 1, &st)) return -1;
-    if (inf_ints(c, "shape", 1, 1, sh, IR_MAX_RANK, &n)) return -1;
+    if (inf_ints(c, "shape", 1, sh, IR_MAX_RANK, &n)) return -1;
     ir_type t = *x;
     if (n < 0) { /* dynamic shape: rank from the shape tensor's length */
         if (st->rank != 1 || IR_IS_SYM(st->dims[0]) || st->dims[0] > IR_MAX_RANK)
@@ -59,11 +59,11 @@ static int infer_reshape(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_transpose(infer_ctx *c) {
+int inf_transpose(infer_ctx *c) {
     const ir_type *x;
     int64_t perm[IR_MAX_RANK];
     int n, seen[IR_MAX_RANK] = {0};
-    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "perm", 1, 0, perm, IR_MAX_RANK, &n)) return -1;
+    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "perm", 0, perm, IR_MAX_RANK, &n)) return -1;
     if (n != x->rank) return inf_fail(c, "perm has %d entries for rank %d", n, x->rank);
     ir_type t = *x;
     for (int i = 0; i < n; i++) {
@@ -81,7 +81,7 @@ static int infer_join(infer_ctx *c, int stack) {
     int64_t axis;
     int interleave = 0, ax;
     if (!v || v->n < 1) return inf_fail(c, "needs at least one value in 'values'");
-    if (inf_int(c, "axis", 0, &axis) || (!stack && inf_bool(c, "interleave", 0, &interleave))) return -1;
+    if (inf_int(c, "axis", &axis) || (!stack && inf_bool(c, "interleave", &interleave))) return -1;
     const ir_type *x0 = &v->v[0]->type;
     if (need_rank(c, x0) || inf_axis(c, "axis", axis, x0->rank + stack, &ax)) return -1;
     ir_type t = *x0;
@@ -110,13 +110,13 @@ static int infer_join(infer_ctx *c, int stack) {
     return inf_out(c, t);
 }
 
-static int infer_split(infer_ctx *c) {
+int inf_split(infer_ctx *c) {
     const ir_type *x;
     int64_t axis, nsplit, sizes[1024];
     int ax, n;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_int(c, "axis", 0, &axis) ||
-        inf_axis(c, "axis", axis, x->rank, &ax) || inf_int(c, "num_splits", -1, &nsplit) ||
-        inf_ints(c, "split_sizes", 0, 0, sizes, PC_ARRAY_LEN(sizes), &n))
+    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_int(c, "axis", &axis) ||
+        inf_axis(c, "axis", axis, x->rank, &ax) || inf_int_or(c, "num_splits", -1, &nsplit) ||
+        inf_ints(c, "split_sizes", 0, sizes, PC_ARRAY_LEN(sizes), &n))
         return -1;
     int64_t d = x->dims[ax];
     if (n < 0) {
@@ -145,7 +145,7 @@ static int infer_squeeze(infer_ctx *c, int expand) {
     const ir_type *x;
     int64_t axes[IR_MAX_RANK];
     int n, mark[IR_MAX_RANK] = {0};
-    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "axes", expand, 0, axes, IR_MAX_RANK, &n)) return -1;
+    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "axes", 0, axes, IR_MAX_RANK, &n)) return -1;
     int out_rank = expand ? x->rank + n : x->rank;
     if (out_rank > IR_MAX_RANK) return inf_fail(c, "result rank exceeds %d", IR_MAX_RANK);
     for (int i = 0; i < n; i++) {
@@ -182,15 +182,15 @@ static int64_t slice_len(int64_t d, int64_t b, int64_t e, int64_t s, int bm, int
     return b > e ? (b - e + (-s) - 1) / (-s) : 0;
 }
 
-static int infer_slice(infer_ctx *c) {
+int inf_slice_by_index(infer_ctx *c) {
     const ir_type *x;
     int64_t b[IR_MAX_RANK], e[IR_MAX_RANK], s[IR_MAX_RANK], bm[IR_MAX_RANK] = {0}, em[IR_MAX_RANK] = {0},
         sq[IR_MAX_RANK] = {0};
     int nb, ne, ns, nbm, nem, nsq;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "begin", 1, 1, b, IR_MAX_RANK, &nb) ||
-        inf_ints(c, "end", 1, 1, e, IR_MAX_RANK, &ne) || inf_ints(c, "stride", 0, 0, s, IR_MAX_RANK, &ns) ||
-        inf_ints(c, "begin_mask", 0, 0, bm, IR_MAX_RANK, &nbm) || inf_ints(c, "end_mask", 0, 0, em, IR_MAX_RANK, &nem) ||
-        inf_ints(c, "squeeze_mask", 0, 0, sq, IR_MAX_RANK, &nsq))
+    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "begin", 1, b, IR_MAX_RANK, &nb) ||
+        inf_ints(c, "end", 1, e, IR_MAX_RANK, &ne) || inf_ints(c, "stride", 0, s, IR_MAX_RANK, &ns) ||
+        inf_ints(c, "begin_mask", 0, bm, IR_MAX_RANK, &nbm) || inf_ints(c, "end_mask", 0, em, IR_MAX_RANK, &nem) ||
+        inf_ints(c, "squeeze_mask", 0, sq, IR_MAX_RANK, &nsq))
         return -1;
     int r = x->rank;
     if ((nb >= 0 && nb != r) || (ne >= 0 && ne != r) || (ns >= 0 && ns != r) || (nbm >= 0 && nbm != r) ||
@@ -215,9 +215,9 @@ static int infer_slice(infer_ctx *c) {
 }
 
 /* slice_update: x's type, once update has the slice's shape. */
-static int infer_slice_update(infer_ctx *c) {
+int inf_slice_update(infer_ctx *c) {
     const ir_type *x, *u;
-    if (inf_input(c, "update", 1, &u) || infer_slice(c)) return -1;
+    if (inf_input(c, "update", 1, &u) || inf_slice_by_index(c)) return -1;
     x = &ir_op_arg(c->op, "x")->v[0]->type;
     ir_type *s = &c->out[--c->nout];
     if (u->dtype != x->dtype) return inf_fail(c, "update is %s, x %s", ir_dtype_name(u->dtype), ir_dtype_name(x->dtype));
@@ -228,12 +228,12 @@ static int infer_slice_update(infer_ctx *c) {
     return inf_out(c, *x);
 }
 
-static int infer_gather(infer_ctx *c) {
+int inf_gather(infer_ctx *c) {
     const ir_type *x, *idx;
     int64_t axis, bd;
     int ax;
     if (inf_input(c, "x", 1, &x) || inf_input(c, "indices", 1, &idx) || need_rank(c, x) ||
-        inf_int(c, "axis", 0, &axis) || inf_int(c, "batch_dims", 0, &bd) || inf_axis(c, "axis", axis, x->rank, &ax))
+        inf_int(c, "axis", &axis) || inf_int(c, "batch_dims", &bd) || inf_axis(c, "axis", axis, x->rank, &ax))
         return -1;
     if (!ir_dtype_is_int(idx->dtype)) return inf_fail(c, "indices must be integers, got %s", ir_dtype_name(idx->dtype));
     if (idx->rank < 0) return inf_fail(c, "indices need a known rank");
@@ -257,11 +257,11 @@ static int dyn_len(infer_ctx *c, const char *name) {
     return (int)t->dims[0];
 }
 
-static int infer_tile(infer_ctx *c) {
+int inf_tile(infer_ctx *c) {
     const ir_type *x;
     int64_t reps[IR_MAX_RANK];
     int n;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "reps", 1, 1, reps, IR_MAX_RANK, &n)) return -1;
+    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "reps", 1, reps, IR_MAX_RANK, &n)) return -1;
     ir_type t = *x;
     if (n < 0) { /* run-time reps: every dim may change */
         if ((n = dyn_len(c, "reps")) < 0) return -1;
@@ -277,13 +277,13 @@ static int infer_tile(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_pad(infer_ctx *c) {
+int inf_pad(infer_ctx *c) {
     const ir_type *x;
     int64_t pad[2 * IR_MAX_RANK];
     int n;
     const char *mode;
-    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "pad", 1, 1, pad, 2 * IR_MAX_RANK, &n) ||
-        inf_str(c, "mode", "constant", &mode))
+    if (inf_input(c, "x", 1, &x) || need_rank(c, x) || inf_ints(c, "pad", 1, pad, 2 * IR_MAX_RANK, &n) ||
+        inf_str(c, "mode", &mode))
         return -1;
     if (strcmp(mode, "constant") && strcmp(mode, "reflect") && strcmp(mode, "replicate"))
         return inf_fail(c, "unknown mode '%s'", mode);
@@ -306,20 +306,7 @@ static int infer_pad(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-int inf_shape(infer_ctx *c) {
-    switch (c->op->kind) {
-    case IR_OP_RESHAPE: return infer_reshape(c);
-    case IR_OP_TRANSPOSE: return infer_transpose(c);
-    case IR_OP_CONCAT: return infer_join(c, 0);
-    case IR_OP_STACK: return infer_join(c, 1);
-    case IR_OP_SPLIT: return infer_split(c);
-    case IR_OP_SQUEEZE: return infer_squeeze(c, 0);
-    case IR_OP_EXPAND_DIMS: return infer_squeeze(c, 1);
-    case IR_OP_SLICE_BY_INDEX: return infer_slice(c);
-    case IR_OP_SLICE_UPDATE: return infer_slice_update(c);
-    case IR_OP_GATHER: return infer_gather(c);
-    case IR_OP_TILE: return infer_tile(c);
-    case IR_OP_PAD: return infer_pad(c);
-    default: return inf_fail(c, "not a shape op");
-    }
-}
+int inf_concat(infer_ctx *c) { return infer_join(c, 0); }
+int inf_stack(infer_ctx *c) { return infer_join(c, 1); }
+int inf_squeeze(infer_ctx *c) { return infer_squeeze(c, 0); }
+int inf_expand_dims(infer_ctx *c) { return infer_squeeze(c, 1); }

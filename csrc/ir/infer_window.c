@@ -5,11 +5,11 @@
  */
 #include "ir/infer_int.h"
 
-static int infer_crop(infer_ctx *c) {
+int inf_crop(infer_ctx *c) {
     const ir_type *x;
     int64_t h[2], w[2];
     int nh, nw;
-    if (inf_input(c, "x", 1, &x) || inf_ints(c, "crop_height", 1, 0, h, 2, &nh) || inf_ints(c, "crop_width", 1, 0, w, 2, &nw))
+    if (inf_input(c, "x", 1, &x) || inf_ints(c, "crop_height", 0, h, 2, &nh) || inf_ints(c, "crop_width", 0, w, 2, &nw))
         return -1;
     if (x->rank < 3) return inf_fail(c, "x %s needs rank >= 3", inf_tstr(x));
     if (x->dtype != IR_FP16 && x->dtype != IR_FP32) return inf_fail(c, "x must be fp16 or fp32, got %s", inf_tstr(x));
@@ -24,12 +24,12 @@ static int infer_crop(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_sliding_windows(infer_ctx *c) {
+int inf_sliding_windows(infer_ctx *c) {
     const ir_type *x;
     int64_t axis, size, stride;
     int ax;
-    if (inf_input(c, "x", 1, &x) || inf_int(c, "axis", 0, &axis) || inf_int(c, "size", 0, &size) ||
-        inf_int(c, "stride", 1, &stride))
+    if (inf_input(c, "x", 1, &x) || inf_int(c, "axis", &axis) || inf_int(c, "size", &size) ||
+        inf_int(c, "stride", &stride))
         return -1;
     if (!ir_op_arg(c->op, "axis") || !ir_op_arg(c->op, "size")) return inf_fail(c, "missing required input 'axis' or 'size'");
     if (x->rank < 0 || x->rank >= IR_MAX_RANK) return inf_fail(c, "x %s needs a known rank below %d", inf_tstr(x), IR_MAX_RANK);
@@ -45,12 +45,12 @@ static int infer_sliding_windows(infer_ctx *c) {
     return inf_out(c, t);
 }
 
-static int infer_reverse_sequence(infer_ctx *c) {
+int inf_reverse_sequence(infer_ctx *c) {
     const ir_type *x, *len;
     int64_t sa, ba;
     int s, b;
-    if (inf_input(c, "x", 1, &x) || inf_input(c, "lengths", 1, &len) || inf_int(c, "seq_axis", 0, &sa) ||
-        inf_int(c, "batch_axis", 0, &ba))
+    if (inf_input(c, "x", 1, &x) || inf_input(c, "lengths", 1, &len) || inf_int(c, "seq_axis", &sa) ||
+        inf_int(c, "batch_axis", &ba))
         return -1;
     if (x->rank < 0) return inf_fail(c, "x needs a known rank");
     if (inf_axis(c, "seq_axis", sa, x->rank, &s) || inf_axis(c, "batch_axis", ba, x->rank, &b)) return -1;
@@ -58,7 +58,7 @@ static int infer_reverse_sequence(infer_ctx *c) {
     return inf_out(c, *x);
 }
 
-static int infer_reshape_like(infer_ctx *c) {
+int inf_reshape_like(infer_ctx *c) {
     const ir_type *x;
     const ir_arg *refs = ir_op_arg(c->op, "ref_tensors"), *bs = ir_op_arg(c->op, "begins"), *es = ir_op_arg(c->op, "ends"),
                  *ms = ir_op_arg(c->op, "end_masks");
@@ -90,14 +90,4 @@ static int infer_reshape_like(infer_ctx *c) {
     if (!any_sym && n >= 0 && n != known)
         return inf_fail(c, "x %s has %lld elements, the shape from ref_tensors %lld", inf_tstr(x), (long long)n, (long long)known);
     return inf_out(c, t);
-}
-
-int inf_window(infer_ctx *c) {
-    switch (c->op->kind) {
-    case IR_OP_CROP: return infer_crop(c);
-    case IR_OP_SLIDING_WINDOWS: return infer_sliding_windows(c);
-    case IR_OP_REVERSE_SEQUENCE: return infer_reverse_sequence(c);
-    case IR_OP_RESHAPE_LIKE: return infer_reshape_like(c);
-    default: return inf_fail(c, "no shape inference for this op type");
-    }
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char *const op_names[] = {
-#define IR_OP(E, NAME) NAME,
+#define IR_OP(E, NAME, ...) NAME,
 #include "ir/ops.def"
 #undef IR_OP
 };

@@ -20,7 +20,7 @@
 
 /* ---- op kinds, from the one table ---- */
 typedef enum {
-#define IR_OP(E, NAME) IR_OP_##E,
+#define IR_OP(E, NAME, ...) IR_OP_##E,
 #include "ir/ops.def"
 #undef IR_OP
     IR_OP_COUNT,
@@ -32,6 +32,53 @@ const char *ir_op_kind_name(ir_opkind k);
  * 0 with its rank (3 or 4), -1 for any other (infer_nn.c). */
 int ir_einsum_rank(const char *eq, int *rank);      /* "conv"; "?" for UNKNOWN */
 ir_opkind ir_op_kind_from_name(const char *s); /* IR_OP_UNKNOWN if not in the table */
+
+/* ---- op signatures: the parameter column of ops.def, parsed once (ir/opsig.c) ---- */
+typedef enum {
+    IR_PT_TENSOR = 0, /* any tensor (the class when a row names none) */
+    IR_PT_INT,        /* one integer */
+    IR_PT_INTS,       /* a 1-D list of integers */
+    IR_PT_BOOL,
+    IR_PT_BOOLS,      /* a 1-D list of bools */
+    IR_PT_FLOAT,      /* one number */
+    IR_PT_STR
+} ir_ptype;
+
+typedef enum {
+    IR_PD_NONE = 0,   /* no default: required, or absent means "not given" */
+    IR_PD_VALUE,      /* num (int / float / bool) or str */
+    IR_PD_ONES_S,     /* s ones, s = rank(x) - 2 (strides, dilations) */
+    IR_PD_ZEROS_2S    /* 2 * s zeros (pad) */
+} ir_pdefault;
+
+typedef struct ir_param {
+    char name[40];
+    unsigned required : 1, konst : 1, variadic : 1, literal : 1;
+    unsigned written : 1; /* the default is written into the op by the Python builder ('=', not '~') */
+    ir_ptype type;
+    ir_pdefault dflt;
+    double num;           /* IR_PD_VALUE of a number or bool */
+    char str[24];         /* IR_PD_VALUE of a string */
+} ir_param;
+
+typedef struct ir_opsig {
+    const char *name;     /* MIL type name */
+    int opset;            /* first iOS opset defining it: 15..18 */
+    const char *spec;     /* the row's parameter string */
+    int nparams;
+    const ir_param *params;
+} ir_opsig;
+
+/* The row of kind k (NULL for IR_OP_UNKNOWN or out of range). */
+const ir_opsig *ir_op_sig(ir_opkind k);
+/* Parameter `name` of kind k, or NULL when the row has no such parameter. */
+const ir_param *ir_op_param(ir_opkind k, const char *name);
+/* p's per-spatial-dim default for s spatial dims into v (s ones, or 2*s zeros): its count, or -1
+ * when p (may be NULL) has none. */
+int ir_param_spatial_default(const ir_param *p, int s, int64_t *v);
+/* NULL when every row parsed; else a message naming the row and the token. */
+const char *ir_opsig_error(void);
+const char *ir_ptype_name(ir_ptype t); /* "tensor", "int", "ints", ... */
 
 /* ---- types ---- */
 typedef enum {

@@ -628,6 +628,7 @@ static PyMethodDef mod_methods[] = {
     {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
+    {"mil_op_signatures", py_mil_op_signatures, METH_NOARGS, "the ops.def rows: {op: {opset, params}}"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},
     {"set_winograd", mod_set_winograd, METH_VARARGS, "set_winograd(on) -> previous: allow Winograd for 3x3 convs"},
     {NULL, NULL, 0, NULL},

@@ -52,6 +52,9 @@ PyObject *py_desc_to_dict(const struct ser_desc *d);
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);
 
+/* _core.mil_op_signatures(): the ops.def rows (opsig.c) */
+PyObject *py_mil_op_signatures(PyObject *m, PyObject *unused);
+
 /* ---- builder.c: Python converters (register_torch_op) and the mb builder ---- */
 struct lower_opts;
 int py_builder_types(PyObject *module); /* create Var and Builder types (module exec) */

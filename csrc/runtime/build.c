@@ -12,8 +12,8 @@ int rt_k_CUMSUM(rt_ctx *c) {
     if (!x) return -1;
     int64_t axis;
     int excl, rev;
-    if (rt_param_int(c, "axis", 0, &axis) || rt_param_bool(c, "exclusive", 0, &excl) ||
-        rt_param_bool(c, "reverse", 0, &rev))
+    if (rt_param_int(c, "axis", &axis) || rt_param_bool(c, "exclusive", &excl) ||
+        rt_param_bool(c, "reverse", &rev))
         return -1;
     int ax = rt_axis(c, axis, x->rank, "axis");
     if (ax < 0) return -1;
@@ -55,8 +55,8 @@ int rt_k_ONE_HOT(rt_ctx *c) {
     if (!ind || !rt_in_req(c, "one_hot_vector_size")) return -1;
     int64_t D, axis;
     double on, off;
-    if (rt_param_int(c, "one_hot_vector_size", 0, &D) || rt_param_int(c, "axis", -1, &axis) ||
-        rt_param_float(c, "on_value", 1.0, &on) || rt_param_float(c, "off_value", 0.0, &off))
+    if (rt_param_int(c, "one_hot_vector_size", &D) || rt_param_int(c, "axis", &axis) ||
+        rt_param_float(c, "on_value", &on) || rt_param_float(c, "off_value", &off))
         return -1;
     int r = ind->rank;
     if (D < 0) return rt_fail(c, "one_hot_vector_size must be >= 0, got %lld", (long long)D);
@@ -141,7 +141,7 @@ int rt_k_RANGE_1D(rt_ctx *c) {
     int64_t len;
     if (is_float) {
         double a, b, d;
-        if (rt_param_float(c, "start", 0, &a) || rt_param_float(c, "end", 0, &b) || rt_param_float(c, "step", 0, &d)) return -1;
+        if (rt_param_float(c, "start", &a) || rt_param_float(c, "end", &b) || rt_param_float(c, "step", &d)) return -1;
         if (d == 0 || d != d) return rt_fail(c, "step must be a nonzero number");
         double n = ceil((b - a) / d);
         if (!(n < 2147483648.0)) return rt_fail(c, "range of %g elements is too long", n);
@@ -152,7 +152,7 @@ int rt_k_RANGE_1D(rt_ctx *c) {
         return 0;
     }
     int64_t a, b, d;
-    if (rt_param_int(c, "start", 0, &a) || rt_param_int(c, "end", 0, &b) || rt_param_int(c, "step", 0, &d)) return -1;
+    if (rt_param_int(c, "start", &a) || rt_param_int(c, "end", &b) || rt_param_int(c, "step", &d)) return -1;
     if (d == 0) return rt_fail(c, "step must be nonzero");
     double span = ((double)b - (double)a) / (double)d;
     if (span >= 2147483648.0) return rt_fail(c, "range of %g elements is too long", span);

@@ -13,14 +13,17 @@
 #include "runtime/rt_internal.h"
 
 /* ---- geometry ---- */
-static int read_vec(rt_ctx *c, const char *name, int nsp, int64_t def, int64_t *dst3) {
+/* strides or dilations: given, else the row's default (ones per spatial dim). */
+static int read_vec(rt_ctx *c, const char *name, int nsp, int64_t *dst3) {
     int64_t v[IR_MAX_RANK];
     int n;
     if (rt_param_ints(c, name, v, IR_MAX_RANK, &n)) return -1;
+    if (n < 0 && ir_param_spatial_default(ir_op_param(c->op->kind, name), nsp, v) != nsp)
+        return rt_fail(c, "ops.def gives %s's '%s' no default of one per spatial dim", ir_op_kind_name(c->op->kind), name);
     for (int i = 0; i < 3; i++) dst3[i] = 1;
     if (n >= 0 && n != nsp) return rt_fail(c, "'%s' has %d entries, expected %d", name, n, nsp);
     for (int i = 0; i < nsp; i++) {
-        dst3[3 - nsp + i] = n < 0 ? def : v[i];
+        dst3[3 - nsp + i] = v[i];
         if (dst3[3 - nsp + i] < 1) return rt_fail(c, "'%s' entries must be >= 1", name);
     }
     return 0;
@@ -42,9 +45,9 @@ int rt_geom_read(rt_ctx *c, const rt_tensor *x, const int64_t *kernel, int use_d
         g->k[3 - nsp + i] = kernel[i];
         if (kernel[i] < 1) return rt_fail(c, "kernel size %lld must be >= 1", (long long)kernel[i]);
     }
-    if (read_vec(c, "strides", nsp, 1, g->s)) return -1;
-    if (use_dil && read_vec(c, "dilations", nsp, 1, g->dil)) return -1;
-    const char *pt = rt_param_str(c, "pad_type", "valid");
+    if (read_vec(c, "strides", nsp, g->s)) return -1;
+    if (use_dil && read_vec(c, "dilations", nsp, g->dil)) return -1;
+    const char *pt = rt_param_str(c, "pad_type");
     if (!pt) return -1;
     int64_t pad[2 * IR_MAX_RANK];
     int np;
@@ -291,7 +294,7 @@ int rt_k_CONV(rt_ctx *c) {
     if (!w) return -1;
     const rt_tensor *b = rt_in(c, "bias");
     int64_t groups;
-    if (rt_param_int(c, "groups", 1, &groups)) return -1;
+    if (rt_param_int(c, "groups", &groups)) return -1;
     if (w->rank != x->rank) return rt_fail(c, "weight has rank %d, x has rank %d", w->rank, x->rank);
     rt_geom g;
     if (rt_geom_read(c, x, w->dims + 2, 1, &g) || rt_geom_out(c, &g, 0)) return -1;
@@ -405,12 +408,12 @@ int rt_k_CONV_TRANSPOSE(rt_ctx *c) {
     if (!w) return -1;
     const rt_tensor *b = rt_in(c, "bias");
     int64_t groups;
-    if (rt_param_int(c, "groups", 1, &groups)) return -1;
+    if (rt_param_int(c, "groups", &groups)) return -1;
     if (w->rank != x->rank) return rt_fail(c, "weight has rank %d, x has rank %d", w->rank, x->rank);
     rt_geom g;
     /* read strides/dilations/pads; "same" padding is recomputed below for the transposed direction */
     if (rt_geom_read(c, x, w->dims + 2, 1, &g)) return -1;
-    const char *pt = rt_param_str(c, "pad_type", "valid");
+    const char *pt = rt_param_str(c, "pad_type");
     if (!pt) return -1;
     int64_t Cin = g.C, Cog = w->dims[1], Cout = Cog * groups;
     if (groups < 1 || Cin % groups) return rt_fail(c, "groups %lld must divide input channels %lld", (long long)groups, (long long)Cin);

@@ -120,10 +120,27 @@ static int numeric(rt_ctx *c, const char *name, const rt_tensor *t) {
     return 0;
 }
 
+/* The ops.def row's entry for `name` of the running op: NULL with an error when the row lacks it. */
+static const ir_param *row_param(rt_ctx *c, const char *name) {
+    const ir_param *p = ir_op_param(c->op->kind, name);
+    if (!p) rt_fail(c, "'%s' is not a parameter of %s in ops.def", name, ir_op_kind_name(c->op->kind));
+    return p;
+}
+
+/* An absent parameter: 1 with the row's default in *p, or -1 with an error (required, or no default). */
+static int row_default(rt_ctx *c, const char *name, const ir_param **p) {
+    if (!(*p = row_param(c, name))) return -1;
+    if ((*p)->dflt != IR_PD_VALUE && (*p)->required) return rt_fail(c, "missing required input '%s'", name);
+    if ((*p)->dflt != IR_PD_VALUE) return rt_fail(c, "ops.def gives %s's parameter '%s' no default", ir_op_kind_name(c->op->kind), name);
+    return 1;
+}
+
 int rt_param_ints(rt_ctx *c, const char *name, int64_t *dst, int max, int *n) {
     const rt_tensor *t = rt_in(c, name);
+    const ir_param *p = row_param(c, name);
     *n = -1;
-    if (!t) return 0;
+    if (!p) return -1;
+    if (!t) return p->required ? rt_fail(c, "missing required input '%s'", name) : 0;
     if (numeric(c, name, t)) return -1;
     int64_t cnt = rt_numel(t);
     if (cnt > max) return rt_fail(c, "parameter '%s' has %lld elements (at most %d allowed)", name, (long long)cnt, max);
@@ -132,36 +149,65 @@ int rt_param_ints(rt_ctx *c, const char *name, int64_t *dst, int max, int *n) {
     return 0;
 }
 
-int rt_param_int(rt_ctx *c, const char *name, int64_t def, int64_t *out) {
-    const rt_tensor *t = rt_in(c, name);
-    *out = def;
-    if (!t) return 0;
+/* One number of t into *out (as int64 or fp64). */
+static int scalar(rt_ctx *c, const char *name, const rt_tensor *t, ir_dtype as, void *out) {
     if (numeric(c, name, t)) return -1;
     if (rt_numel(t) != 1) return rt_fail(c, "parameter '%s' must be a scalar (has %lld elements)", name, (long long)rt_numel(t));
-    rt_convert(out, IR_INT64, t->data, t->dtype, 1);
+    rt_convert(out, as, t->data, t->dtype, 1);
     return 0;
 }
 
-int rt_param_bool(rt_ctx *c, const char *name, int def, int *out) {
+int rt_param_int(rt_ctx *c, const char *name, int64_t *out) {
+    const rt_tensor *t = rt_in(c, name);
+    const ir_param *p;
+    if (t) return row_param(c, name) ? scalar(c, name, t, IR_INT64, out) : -1;
+    if (row_default(c, name, &p) < 0) return -1;
+    *out = (int64_t)p->num;
+    return 0;
+}
+
+int rt_param_int_or(rt_ctx *c, const char *name, int64_t def, int64_t *out) {
+    const rt_tensor *t = rt_in(c, name);
+    *out = def;
+    if (!row_param(c, name)) return -1;
+    return t ? scalar(c, name, t, IR_INT64, out) : 0;
+}
+
+int rt_param_bool(rt_ctx *c, const char *name, int *out) {
     int64_t v;
-    if (rt_param_int(c, name, def, &v)) return -1;
+    if (rt_param_int(c, name, &v)) return -1;
     *out = v != 0;
     return 0;
 }
 
-int rt_param_float(rt_ctx *c, const char *name, double def, double *out) {
-    const rt_tensor *t = rt_in(c, name);
-    *out = def;
-    if (!t) return 0;
-    if (numeric(c, name, t)) return -1;
-    if (rt_numel(t) != 1) return rt_fail(c, "parameter '%s' must be a scalar (has %lld elements)", name, (long long)rt_numel(t));
-    rt_convert(out, IR_FP64, t->data, t->dtype, 1);
+int rt_param_bool_or(rt_ctx *c, const char *name, int def, int *out) {
+    int64_t v;
+    if (rt_param_int_or(c, name, def, &v)) return -1;
+    *out = v != 0;
     return 0;
 }
 
-const char *rt_param_str(rt_ctx *c, const char *name, const char *def) {
+int rt_param_float(rt_ctx *c, const char *name, double *out) {
     const rt_tensor *t = rt_in(c, name);
-    if (!t) return def;
+    const ir_param *p;
+    if (t) return row_param(c, name) ? scalar(c, name, t, IR_FP64, out) : -1;
+    if (row_default(c, name, &p) < 0) return -1;
+    *out = p->num;
+    return 0;
+}
+
+int rt_param_float_or(rt_ctx *c, const char *name, double def, double *out) {
+    const rt_tensor *t = rt_in(c, name);
+    *out = def;
+    if (!row_param(c, name)) return -1;
+    return t ? scalar(c, name, t, IR_FP64, out) : 0;
+}
+
+const char *rt_param_str(rt_ctx *c, const char *name) {
+    const rt_tensor *t = rt_in(c, name);
+    const ir_param *p;
+    if (!t) return row_default(c, name, &p) < 0 ? NULL : p->str;
+    if (!row_param(c, name)) return NULL;
     if (t->dtype != IR_STRING || rt_numel(t) != 1 || !t->data) {
         rt_fail(c, "parameter '%s' must be a string", name);
         return NULL;

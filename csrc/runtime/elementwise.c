@@ -331,7 +331,7 @@ static ir_dtype cast_dtype(const char *s) {
 
 int rt_k_CAST(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x");
-    const char *ds = x ? rt_param_str(c, "dtype", NULL) : NULL;
+    const char *ds = x ? rt_param_str(c, "dtype") : NULL;
     if (!ds) return x ? rt_fail(c, "missing required input 'dtype'") : -1;
     ir_dtype dt = cast_dtype(ds);
     if (dt == IR_DT_INVALID) return rt_fail(c, "unsupported cast dtype '%s'", ds);

@@ -118,7 +118,7 @@ int rt_k_GATHER(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x"), *ind = x ? rt_in_req(c, "indices") : NULL;
     if (!ind) return -1;
     int64_t axis, bd;
-    if (rt_param_int(c, "axis", 0, &axis) || rt_param_int(c, "batch_dims", 0, &bd)) return -1;
+    if (rt_param_int(c, "axis", &axis) || rt_param_int(c, "batch_dims", &bd)) return -1;
     int ax = rt_axis(c, axis, x->rank, "axis");
     if (ax < 0) return -1;
     if (bd < 0) bd += ind->rank;
@@ -203,14 +203,14 @@ int rt_k_PAD(rt_ctx *c) {
     if (rt_param_ints(c, "pad", pv, 2 * IR_MAX_RANK, &n)) return -1;
     if (n < 0) return rt_fail(c, "missing required input 'pad'");
     if (n % 2 || n / 2 > x->rank) return rt_fail(c, "pad has %d entries for a rank-%d x", n, x->rank);
-    const char *ms = rt_param_str(c, "mode", "constant");
+    const char *ms = rt_param_str(c, "mode");
     if (!ms) return -1;
     int mode = strcmp(ms, "constant") == 0 ? PAD_CONST : strcmp(ms, "reflect") == 0 ? PAD_REFLECT
                : strcmp(ms, "replicate") == 0                                      ? PAD_REPLICATE
                                                                                    : -1;
     if (mode < 0) return rt_fail(c, "unknown pad mode '%s' (constant, reflect or replicate)", ms);
     double cv;
-    if (rt_param_float(c, "constant_val", 0.0, &cv)) return -1;
+    if (rt_param_float(c, "constant_val", &cv)) return -1;
     int r = x->rank;
     int64_t before[IR_MAX_RANK] = {0}, od[IR_MAX_RANK];
     int first = r - n / 2;

@@ -39,7 +39,7 @@ struct rt_model {
 /* ---- dispatch: one case per op kind, generated from ops.def ---- */
 static int dispatch(rt_ctx *c) {
     switch (c->op->kind) {
-#define IR_OP(E, NAME)                                                                                  \
+#define IR_OP(E, NAME, ...)                                                                                  \
     case IR_OP_##E: return rt_k_##E(c);
 #include "ir/ops.def"
 #undef IR_OP

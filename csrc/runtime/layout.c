@@ -59,7 +59,7 @@ int rt_k_BAND_PART(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x");
     if (!x) return -1;
     int64_t lower, upper;
-    if (rt_param_int(c, "lower", -1, &lower) || rt_param_int(c, "upper", -1, &upper)) return -1;
+    if (rt_param_int(c, "lower", &lower) || rt_param_int(c, "upper", &upper)) return -1;
     if (x->rank < 2) return rt_fail(c, "x must have rank >= 2, got %d", x->rank);
     char *o = rt_out(c, 0, x->rank, x->dims, x->dtype);
     if (!o) return -1;
@@ -80,7 +80,7 @@ int rt_k_FLATTEN2D(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x");
     if (!x) return -1;
     int64_t axis;
-    if (rt_param_int(c, "axis", 1, &axis)) return -1;
+    if (rt_param_int(c, "axis", &axis)) return -1;
     if (axis < -x->rank || axis > x->rank) return rt_fail(c, "axis %lld out of range for rank %d", (long long)axis, x->rank);
     int a = (int)(axis < 0 ? axis + x->rank : axis);
     int64_t od[2] = {1, 1};

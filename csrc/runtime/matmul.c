@@ -41,7 +41,7 @@ int rt_k_MATMUL(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x"), *yv = x ? rt_in_req(c, "y") : NULL;
     if (!yv) return -1;
     int tx, ty;
-    if (rt_param_bool(c, "transpose_x", 0, &tx) || rt_param_bool(c, "transpose_y", 0, &ty)) return -1;
+    if (rt_param_bool(c, "transpose_x", &tx) || rt_param_bool(c, "transpose_y", &ty)) return -1;
     if (x->rank < 1 || yv->rank < 1) return rt_fail(c, "matmul operands must have rank >= 1");
     /* view rank-1 operands as matrices: x [K] -> [1, K], y [K] -> [K, 1] */
     int64_t xd[IR_MAX_RANK + 1], yd[IR_MAX_RANK + 1];
@@ -122,7 +122,7 @@ int rt_k_MATMUL(rt_ctx *c) {
 /* einsum (MIL iOS15): y[b, c, h, u] = sum_w a[b, c, h, w] * b[b, w, h, u], B and H broadcast when 1
  * (the equation checked by ir_einsum_rank). */
 int rt_k_EINSUM(rt_ctx *c) {
-    const char *eq = rt_param_str(c, "equation", NULL);
+    const char *eq = rt_param_str(c, "equation");
     int rank;
     if (!eq) return rt_fail(c, "missing required input 'equation'");
     if (ir_einsum_rank(eq, &rank)) return rt_fail(c, "equation '%s' is not of the form 'nchw,nwhu->nchu' or 'chw,whr->chr'", eq);

@@ -36,8 +36,8 @@ int rt_k_NON_MAXIMUM_SUPPRESSION(rt_ctx *c) {
     double iou, sthr;
     int64_t M;
     int per_class;
-    if (rt_param_float(c, "iou_threshold", 0.5, &iou) || rt_param_float(c, "score_threshold", -INFINITY, &sthr) ||
-        rt_param_int(c, "max_boxes", 1, &M) || rt_param_bool(c, "per_class_suppression", 0, &per_class))
+    if (rt_param_float(c, "iou_threshold", &iou) || rt_param_float(c, "score_threshold", &sthr) ||
+        rt_param_int(c, "max_boxes", &M) || rt_param_bool(c, "per_class_suppression", &per_class))
         return -1;
     if (bx->rank != 3 || sc->rank != 3) return rt_fail(c, "boxes and scores must have rank 3");
     int cax = ios17 ? 1 : 2, bax = ios17 ? 2 : 1;

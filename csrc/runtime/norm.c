@@ -11,7 +11,7 @@ int rt_k_BATCH_NORM(rt_ctx *c) {
     if (!var) return -1;
     const rt_tensor *gam = rt_in(c, "gamma"), *bet = rt_in(c, "beta");
     double eps;
-    if (rt_param_float(c, "epsilon", 1e-5, &eps)) return -1;
+    if (rt_param_float(c, "epsilon", &eps)) return -1;
     if (x->rank < 2) return rt_fail(c, "x must have rank >= 2, got %d", x->rank);
     int64_t C = x->dims[1], inner = 1, N = x->dims[0];
     for (int i = 2; i < x->rank; i++) inner *= x->dims[i];
@@ -80,7 +80,7 @@ int rt_k_LAYER_NORM(rt_ctx *c) {
     if (!x) return -1;
     const rt_tensor *gam = rt_in(c, "gamma"), *bet = rt_in(c, "beta");
     double eps;
-    if (rt_param_float(c, "epsilon", 1e-5, &eps)) return -1;
+    if (rt_param_float(c, "epsilon", &eps)) return -1;
     int r = x->rank, red[IR_MAX_RANK];
     int64_t ax[IR_MAX_RANK * 2];
     int n;

@@ -12,7 +12,7 @@ int rt_k_INSTANCE_NORM(rt_ctx *c) {
     if (!x) return -1;
     if (x->rank < 3) return rt_fail(c, "x must have rank >= 3, got %d", x->rank);
     double eps;
-    if (rt_param_float(c, "epsilon", 1e-5, &eps)) return -1;
+    if (rt_param_float(c, "epsilon", &eps)) return -1;
     int64_t N = x->dims[0], C = x->dims[1], S = 1;
     for (int i = 2; i < x->rank; i++) S *= x->dims[i];
     const rt_tensor *ps[2] = {rt_in(c, "gamma"), rt_in(c, "beta")};
@@ -48,7 +48,7 @@ int rt_k_L2_NORM(rt_ctx *c) {
     if (!x) return -1;
     if (x->rank < 3) return rt_fail(c, "x must have rank >= 3, got %d", x->rank);
     double eps;
-    if (rt_param_float(c, "epsilon", 1e-6, &eps)) return -1;
+    if (rt_param_float(c, "epsilon", &eps)) return -1;
     int64_t G = x->dims[x->rank - 1] * x->dims[x->rank - 2] * x->dims[x->rank - 3];
     int64_t B = G ? rt_numel(x) / G : 0;
     const float *xf = rt_f32(c, x);
@@ -69,8 +69,8 @@ int rt_k_LOCAL_RESPONSE_NORM(rt_ctx *c) {
     if (!x || !rt_in_req(c, "size")) return -1;
     int64_t size;
     double alpha, beta, k;
-    if (rt_param_int(c, "size", 1, &size) || rt_param_float(c, "alpha", 1e-4, &alpha) ||
-        rt_param_float(c, "beta", 0.75, &beta) || rt_param_float(c, "k", 1.0, &k))
+    if (rt_param_int(c, "size", &size) || rt_param_float(c, "alpha", &alpha) ||
+        rt_param_float(c, "beta", &beta) || rt_param_float(c, "k", &k))
         return -1;
     if (size < 1) return rt_fail(c, "size must be >= 1, got %lld", (long long)size);
     if (x->rank < 3) return rt_fail(c, "x must have rank >= 3, got %d", x->rank);

@@ -14,7 +14,7 @@ static const rt_tensor *rank4(rt_ctx *c) {
 }
 
 static int factor(rt_ctx *c, const char *name, int64_t *f) {
-    if (!rt_in_req(c, name) || rt_param_int(c, name, 1, f)) return -1;
+    if (!rt_in_req(c, name) || rt_param_int(c, name, f)) return -1;
     if (*f < 1) return rt_fail(c, "%s must be >= 1, got %lld", name, (long long)*f);
     return 0;
 }

@@ -335,8 +335,8 @@ static int pool(rt_ctx *c, int is_max) {
     if (rt_param_ints(c, "kernel_sizes", ks, IR_MAX_RANK, &nk)) return -1;
     if (nk < 0) return rt_fail(c, "missing required input 'kernel_sizes'");
     if (nk != x->rank - 2) return rt_fail(c, "kernel_sizes has %d entries for rank-%d x", nk, x->rank);
-    if (rt_param_bool(c, "ceil_mode", 0, &ceil_mode)) return -1;
-    if (!is_max && rt_param_bool(c, "exclude_padding_from_average", 0, &exclude)) return -1;
+    if (rt_param_bool(c, "ceil_mode", &ceil_mode)) return -1;
+    if (!is_max && rt_param_bool(c, "exclude_padding_from_average", &exclude)) return -1;
     pool_job j;
     memset(&j, 0, sizeof j);
     j.is_max = is_max;

@@ -49,7 +49,7 @@ static int dequant(rt_ctx *c, const char *xname, int axis_required) {
     int64_t axis;
     int have_axis = rt_in(c, "axis") != NULL;
     if (axis_required && !rt_in_req(c, "axis")) return -1;
-    if (rt_param_int(c, "axis", 0, &axis)) return -1;
+    if (rt_param_int_or(c, "axis", 0, &axis)) return -1;
     per_axis s, z;
     if (!rt_in_req(c, "scale") || per_axis_read(c, x, "scale", axis, have_axis, &s) ||
         per_axis_read(c, x, "zero_point", axis, have_axis, &z))
@@ -69,13 +69,13 @@ int rt_k_DEQUANTIZE(rt_ctx *c) { return dequant(c, "input", 0); }
 
 int rt_k_QUANTIZE(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "input");
-    const char *dt = rt_param_str(c, "output_dtype", "");
+    const char *dt = rt_param_str(c, "output_dtype");
     if (!x || !dt) return -1;
     ir_dtype od = ir_dtype_from_name(dt);
     if (od != IR_INT8 && od != IR_UINT8) return rt_fail(c, "output_dtype must be 'int8' or 'uint8', got '%s'", dt);
     int64_t axis;
     per_axis s, z;
-    if (rt_param_int(c, "axis", 0, &axis) || !rt_in_req(c, "scale") ||
+    if (rt_param_int_or(c, "axis", 0, &axis) || !rt_in_req(c, "scale") ||
         per_axis_read(c, x, "scale", axis, rt_in(c, "axis") != NULL, &s) ||
         per_axis_read(c, x, "zero_point", axis, rt_in(c, "axis") != NULL, &z))
         return -1;
@@ -97,7 +97,7 @@ int rt_k_QUANTIZE(rt_ctx *c) {
 
 int rt_k_CONSTEXPR_CAST(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "source_val");
-    const char *dt = rt_param_str(c, "output_dtype", "");
+    const char *dt = rt_param_str(c, "output_dtype");
     if (!x || !dt) return -1;
     if (x->dtype != IR_FP16 || strcmp(dt, "fp32")) return rt_fail(c, "casts fp16 to fp32 only");
     float *y = rt_out(c, 0, x->rank, x->dims, IR_FP32);
@@ -238,7 +238,7 @@ static int lut_read(rt_ctx *c, int r, const int64_t *d, const rt_tensor **lut, s
     *ax = 0;
     if (*V == 1) return 0;
     int64_t a;
-    if (!rt_in_req(c, "vector_axis") || rt_param_int(c, "vector_axis", 0, &a) || (*ax = rt_axis(c, a, r, "vector_axis")) < 0)
+    if (!rt_in_req(c, "vector_axis") || rt_param_int(c, "vector_axis", &a) || (*ax = rt_axis(c, a, r, "vector_axis")) < 0)
         return -1;
     return 0;
 }

@@ -42,7 +42,7 @@ static uint64_t name_hash(const char *s) {
 /* The op's stream key (see the file comment); `salt` is an address of this call. */
 static int stream_key(rt_ctx *c, const void *salt, uint64_t *key) {
     int64_t seed;
-    if (rt_param_int(c, "seed", -1, &seed)) return -1;
+    if (rt_param_int(c, "seed", &seed)) return -1;
     uint64_t k = name_hash(c->op->name);
     if (seed >= 0) {
         *key = mix64(k ^ mix64((uint64_t)seed + GOLDEN));
@@ -86,7 +86,7 @@ int rt_k_RANDOM_UNIFORM(rt_ctx *c) {
     int64_t dims[IR_MAX_RANK];
     double lo, hi;
     uint64_t key;
-    if (out_shape(c, &rank, dims) || rt_param_float(c, "low", 0.0, &lo) || rt_param_float(c, "high", 1.0, &hi)) return -1;
+    if (out_shape(c, &rank, dims) || rt_param_float(c, "low", &lo) || rt_param_float(c, "high", &hi)) return -1;
     if (!(hi >= lo)) return rt_fail(c, "high (%g) must be >= low (%g)", hi, lo);
     int64_t n = rt_numel_dims(rank, dims);
     if (rt_out_f16(c, 0)) {
@@ -117,7 +117,7 @@ int rt_k_RANDOM_NORMAL(rt_ctx *c) {
     int64_t dims[IR_MAX_RANK];
     double mean, sd;
     uint64_t key;
-    if (out_shape(c, &rank, dims) || rt_param_float(c, "mean", 0.0, &mean) || rt_param_float(c, "stddev", 1.0, &sd)) return -1;
+    if (out_shape(c, &rank, dims) || rt_param_float(c, "mean", &mean) || rt_param_float(c, "stddev", &sd)) return -1;
     int64_t n = rt_numel_dims(rank, dims);
     float *o = rt_out(c, 0, rank, dims, IR_FP32);
     if (!o || stream_key(c, o, &key)) return -1;
@@ -135,7 +135,7 @@ int rt_k_RANDOM_BERNOULLI(rt_ctx *c) {
     int64_t dims[IR_MAX_RANK];
     double p;
     uint64_t key;
-    if (out_shape(c, &rank, dims) || rt_param_float(c, "prob", 0.5, &p)) return -1;
+    if (out_shape(c, &rank, dims) || rt_param_float(c, "prob", &p)) return -1;
     int64_t n = rt_numel_dims(rank, dims);
     float *o = rt_out(c, 0, rank, dims, IR_FP32);
     if (!o || stream_key(c, o, &key)) return -1;
@@ -146,10 +146,10 @@ int rt_k_RANDOM_BERNOULLI(rt_ctx *c) {
 int rt_k_RANDOM_CATEGORICAL(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x");
     if (!x) return -1;
-    const char *mode = rt_param_str(c, "mode", "logits");
+    const char *mode = rt_param_str(c, "mode");
     int64_t size;
     uint64_t key;
-    if (!mode || rt_param_int(c, "size", 1, &size)) return -1;
+    if (!mode || rt_param_int(c, "size", &size)) return -1;
     int logits = strcmp(mode, "logits") == 0;
     if (!logits && strcmp(mode, "probs")) return rt_fail(c, "mode must be 'logits' or 'probs', got '%s'", mode);
     if (x->rank < 1) return rt_fail(c, "x needs rank >= 1");

@@ -18,8 +18,8 @@
 
 typedef enum { ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LINEAR, ACT_HARD_SIGMOID } rec_act;
 
-static int read_act(rt_ctx *c, const char *name, const char *dflt, rec_act *out) {
-    const char *s = rt_param_str(c, name, dflt);
+static int read_act(rt_ctx *c, const char *name, rec_act *out) {
+    const char *s = rt_param_str(c, name);
     if (!s) return -1;
     if (!strcmp(s, "sigmoid")) *out = ACT_SIGMOID;
     else if (!strcmp(s, "tanh") || !strcmp(s, "scaled_tanh")) *out = ACT_TANH; /* default alpha = beta = 1 */
@@ -166,13 +166,13 @@ static int recurrent(rt_ctx *c, ir_opkind kind) {
     if (!wh) return -1;
     if (x->rank != 3) return rt_fail(c, "x must be [seq, batch, features], got rank %d", x->rank);
     if (wh->rank != 2) return rt_fail(c, "weight_hh must be rank 2");
-    const char *dir = rt_param_str(c, "direction", "forward");
+    const char *dir = rt_param_str(c, "direction");
     double clip = 0;
-    if (!dir || rt_param_bool(c, "output_sequence", 0, &j.seq_all) ||
-        read_act(c, "recurrent_activation", "sigmoid", &j.ract) || read_act(c, "cell_activation", "tanh", &j.cact) ||
-        read_act(c, "activation", "tanh", &j.oact) ||
-        rt_param_float(c, "clip", 0.0, &clip))
-        return -1;
+    j.ract = ACT_SIGMOID, j.cact = ACT_TANH;
+    if (!dir || rt_param_bool(c, "output_sequence", &j.seq_all) || read_act(c, "activation", &j.oact) ||
+        (kind != IR_OP_RNN && read_act(c, "recurrent_activation", &j.ract)) ||
+        (kind == IR_OP_LSTM && (read_act(c, "cell_activation", &j.cact) || rt_param_float_or(c, "clip", 0.0, &clip))))
+        return -1; /* rnn has no recurrent_activation, only lstm has cell_activation and clip ("not given": none) */
     int rev = !strcmp(dir, "reverse");
     if (!strcmp(dir, "bidirectional") && kind == IR_OP_LSTM) j.D = 2;
     else if (!rev && strcmp(dir, "forward")) return rt_fail(c, "direction '%s' is not supported", dir);

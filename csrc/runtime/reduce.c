@@ -87,7 +87,7 @@ static int reduce_axes(rt_ctx *c, int kind) {
     const rt_tensor *x = rt_in_req(c, "x");
     if (!x) return -1;
     int red[IR_MAX_RANK], keep;
-    if (read_axes(c, x, "axes", red) || rt_param_bool(c, "keep_dims", 0, &keep)) return -1;
+    if (read_axes(c, x, "axes", red) || rt_param_bool(c, "keep_dims", &keep)) return -1;
     int r = x->rank, ro = 0;
     int64_t od[IR_MAX_RANK];
     for (int i = 0; i < r; i++) {
@@ -208,7 +208,7 @@ static int reduce_arg(rt_ctx *c, int want_max) {
     if (!x) return -1;
     int64_t axis;
     int keep;
-    if (rt_param_int(c, "axis", -1, &axis) || rt_param_bool(c, "keep_dims", 0, &keep)) return -1;
+    if (rt_param_int(c, "axis", &axis) || rt_param_bool(c, "keep_dims", &keep)) return -1;
     int r = x->rank;
     int ax = rt_axis(c, axis, r, "axis");
     if (ax < 0) return -1;
@@ -292,7 +292,7 @@ int rt_k_SOFTMAX(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x");
     if (!x) return -1;
     int64_t axis;
-    if (rt_param_int(c, "axis", -1, &axis)) return -1;
+    if (rt_param_int(c, "axis", &axis)) return -1;
     int ax = rt_axis(c, axis, x->rank, "axis");
     if (ax < 0) return -1;
     sm_job j;

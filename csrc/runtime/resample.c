@@ -88,9 +88,9 @@ static int upsample(rt_ctx *c, int bilinear) {
     const rt_tensor *x = image(c, &P, &H, &W);
     double sh, sw;
     int ac = 1, hp = 0;
-    if (!x || rt_param_float(c, "scale_factor_height", 1.0, &sh) || rt_param_float(c, "scale_factor_width", 1.0, &sw))
+    if (!x || rt_param_float(c, "scale_factor_height", &sh) || rt_param_float(c, "scale_factor_width", &sw))
         return -1;
-    if (bilinear && (rt_param_bool(c, "align_corners", 1, &ac) || rt_param_bool(c, "half_pixel_centers", !ac, &hp)))
+    if (bilinear && (rt_param_bool(c, "align_corners", &ac) || rt_param_bool_or(c, "half_pixel_centers", !ac, &hp)))
         return -1;
     if (!(sh > 0) || !(sw > 0)) return rt_fail(c, "scale factors must be > 0");
     int64_t OH = (int64_t)floorf((float)sh * (float)H), OW = (int64_t)floorf((float)sw * (float)W);
@@ -125,13 +125,13 @@ static int resize(rt_ctx *c, int bilinear) {
     const rt_tensor *x = image(c, &P, &H, &W);
     if (!x) return -1;
     if (!bilinear && (!rt_in_req(c, "target_size_height") || !rt_in_req(c, "target_size_width"))) return -1;
-    if (rt_param_int(c, "target_size_height", 1, &OH) || rt_param_int(c, "target_size_width", 1, &OW)) return -1;
+    if (rt_param_int(c, "target_size_height", &OH) || rt_param_int(c, "target_size_width", &OW)) return -1;
     if (OH < 1 || OW < 1) return rt_fail(c, "target sizes must be >= 1");
     int mode = M_DEFAULT;
     if (bilinear) {
         static const char *const names[] = {"STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "OFFSET_CORNERS",
                                             "UNALIGN_CORNERS"};
-        const char *m = rt_param_str(c, "sampling_mode", "DEFAULT");
+        const char *m = rt_param_str(c, "sampling_mode");
         if (!m) return -1;
         for (mode = 0; mode < PC_ARRAY_LEN(names) && strcmp(m, names[mode]); mode++) {
         }
@@ -199,11 +199,11 @@ int rt_k_RESAMPLE(rt_ctx *c) {
     static const char *const req[] = {"sampling_mode", "padding_mode", "padding_value", "coordinates_mode", "align_corners"};
     for (int i = 0; i < PC_ARRAY_LEN(req); i++)
         if (!rt_in_req(c, req[i])) return -1;
-    const char *sm = rt_param_str(c, "sampling_mode", NULL), *pm = sm ? rt_param_str(c, "padding_mode", NULL) : NULL,
-               *cm = pm ? rt_param_str(c, "coordinates_mode", NULL) : NULL;
+    const char *sm = rt_param_str(c, "sampling_mode"), *pm = sm ? rt_param_str(c, "padding_mode") : NULL,
+               *cm = pm ? rt_param_str(c, "coordinates_mode") : NULL;
     double pv;
     int ac;
-    if (!cm || rt_param_float(c, "padding_value", 0.0, &pv) || rt_param_bool(c, "align_corners", 0, &ac)) return -1;
+    if (!cm || rt_param_float(c, "padding_value", &pv) || rt_param_bool(c, "align_corners", &ac)) return -1;
     int nearest = strcmp(sm, "nearest") == 0;
     if (!nearest && strcmp(sm, "bilinear")) return rt_fail(c, "unknown sampling_mode '%s' (bilinear or nearest)", sm);
     int pmode = !strcmp(pm, "constant") ? P_CONSTANT : !strcmp(pm, "border") ? P_BORDER

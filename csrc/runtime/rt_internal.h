@@ -68,7 +68,7 @@ struct rt_ctx {
 };
 
 /* ---- kernels: one per op kind ---- */
-#define IR_OP(E, NAME) int rt_k_##E(rt_ctx *c);
+#define IR_OP(E, NAME, ...) int rt_k_##E(rt_ctx *c);
 #include "ir/ops.def"
 #undef IR_OP
 
@@ -109,14 +109,21 @@ int rt_out_f16(rt_ctx *c, int i);
 /* int64 copy of t's elements (scratch). */
 const int64_t *rt_i64(rt_ctx *c, const rt_tensor *t);
 
-/* Parameter readers. A missing parameter yields the default (returns 0).
- * Ints: *n gets the count (-1 when absent); more than max elements is an error. */
+/* Parameter readers, through the running op's ops.def row. A missing parameter yields the row's
+ * default; a missing required one, or a missing optional one the row gives no default, is an
+ * error, and so is a name the row lacks. The _or forms take the default given here, for a
+ * default the row cannot state (computed from another input, or a value meaning "not given").
+ * Ints: *n gets the count (-1 when absent and optional; per-spatial-dim defaults are the
+ * caller's to apply); more than max elements is an error. */
 int rt_param_ints(rt_ctx *c, const char *name, int64_t *dst, int max, int *n);
-int rt_param_int(rt_ctx *c, const char *name, int64_t def, int64_t *out);
-int rt_param_bool(rt_ctx *c, const char *name, int def, int *out);
-int rt_param_float(rt_ctx *c, const char *name, double def, double *out);
-/* String parameter, or def when absent; NULL with an error when not a string. */
-const char *rt_param_str(rt_ctx *c, const char *name, const char *def);
+int rt_param_int(rt_ctx *c, const char *name, int64_t *out);
+int rt_param_bool(rt_ctx *c, const char *name, int *out);
+int rt_param_float(rt_ctx *c, const char *name, double *out);
+int rt_param_int_or(rt_ctx *c, const char *name, int64_t def, int64_t *out);
+int rt_param_bool_or(rt_ctx *c, const char *name, int def, int *out);
+int rt_param_float_or(rt_ctx *c, const char *name, double def, double *out);
+/* String parameter (the row's default when absent); NULL with an error when not a string. */
+const char *rt_param_str(rt_ctx *c, const char *name);
 
 /* ---- nested blocks (cond / while_loop, control.c) ---- */
 /* Run nested block k of the current op with its inputs bound to `in` (borrowed) and

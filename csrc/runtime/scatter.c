@@ -30,7 +30,7 @@ int rt_k_GATHER_ALONG_AXIS(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x"), *ind = x ? rt_in_req(c, "indices") : NULL;
     if (!ind) return -1;
     int64_t axis;
-    if (rt_param_int(c, "axis", 0, &axis)) return -1;
+    if (rt_param_int(c, "axis", &axis)) return -1;
     int ax = rt_axis(c, axis, x->rank, "axis");
     if (ax < 0) return -1;
     if (ind->rank != x->rank) return rt_fail(c, "indices have rank %d, x has rank %d", ind->rank, x->rank);
@@ -68,7 +68,7 @@ int rt_k_GATHER_ND(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x"), *ind = x ? rt_in_req(c, "indices") : NULL;
     if (!ind) return -1;
     int64_t bd;
-    if (rt_param_int(c, "batch_dims", 0, &bd)) return -1;
+    if (rt_param_int(c, "batch_dims", &bd)) return -1;
     if (ind->rank < 1) return rt_fail(c, "indices must have rank >= 1");
     int64_t K = ind->dims[ind->rank - 1];
     if (bd < 0 || bd >= ind->rank || bd + K > x->rank)
@@ -104,7 +104,7 @@ enum { S_UPDATE, S_ADD, S_SUB, S_MUL, S_DIV, S_MAX, S_MIN };
 
 static int read_mode(rt_ctx *c) {
     static const char *const names[] = {"update", "add", "sub", "mul", "div", "max", "min"};
-    const char *m = rt_param_str(c, "mode", "add");
+    const char *m = rt_param_str(c, "mode");
     if (!m) return -1;
     for (int i = 0; i < PC_ARRAY_LEN(names); i++)
         if (strcmp(m, names[i]) == 0) return i;
@@ -200,7 +200,7 @@ static int scatter_common(rt_ctx *c, int kind) {
     int n = 0, ax = 0;
     if (kind != 2) {
         int64_t axis;
-        if (rt_param_int(c, "axis", 0, &axis)) return -1;
+        if (rt_param_int(c, "axis", &axis)) return -1;
         if ((ax = rt_axis(c, axis, data->rank, "axis")) < 0) return -1;
     }
     if (kind == 0) {

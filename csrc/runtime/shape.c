@@ -149,7 +149,7 @@ int rt_k_CONCAT(rt_ctx *c) {
     if (nv < 1) return rt_fail(c, "missing required input 'values'");
     int64_t axis;
     int inter;
-    if (rt_param_int(c, "axis", 0, &axis) || rt_param_bool(c, "interleave", 0, &inter)) return -1;
+    if (rt_param_int(c, "axis", &axis) || rt_param_bool(c, "interleave", &inter)) return -1;
     const rt_tensor *v0 = rt_in_at(c, "values", 0);
     if (!v0) return rt_fail(c, "missing values[0]");
     int rank = v0->rank ? v0->rank : 1;
@@ -205,7 +205,7 @@ int rt_k_SPLIT(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x");
     if (!x) return -1;
     int64_t axis, ns;
-    if (rt_param_int(c, "axis", 0, &axis) || rt_param_int(c, "num_splits", -1, &ns)) return -1;
+    if (rt_param_int(c, "axis", &axis) || rt_param_int_or(c, "num_splits", -1, &ns)) return -1;
     int ax = rt_axis(c, axis, x->rank, "axis");
     if (ax < 0) return -1;
     int nout = c->op->nout;
@@ -250,7 +250,7 @@ int rt_k_STACK(rt_ctx *c) {
     int nv = rt_in_count(c, "values");
     if (nv < 1) return rt_fail(c, "missing required input 'values'");
     int64_t axis;
-    if (rt_param_int(c, "axis", 0, &axis)) return -1;
+    if (rt_param_int(c, "axis", &axis)) return -1;
     const rt_tensor *v0 = rt_in_at(c, "values", 0);
     if (!v0) return rt_fail(c, "missing values[0]");
     int rank = v0->rank + 1;

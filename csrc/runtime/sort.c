@@ -91,8 +91,8 @@ int rt_k_TOPK(rt_ctx *c) {
     if (!x) return -1;
     int64_t k, axis;
     int asc, ret_idx;
-    if (rt_param_int(c, "k", 1, &k) || rt_param_int(c, "axis", -1, &axis) || rt_param_bool(c, "ascending", 0, &asc) ||
-        rt_param_bool(c, "return_indices", 1, &ret_idx))
+    if (rt_param_int(c, "k", &k) || rt_param_int(c, "axis", &axis) || rt_param_bool(c, "ascending", &asc) ||
+        rt_param_bool(c, "return_indices", &ret_idx))
         return -1;
     int ax = rt_axis(c, axis, x->rank, "axis");
     if (ax < 0) return -1;
@@ -110,7 +110,7 @@ int rt_k_ARGSORT(rt_ctx *c) {
     if (!x) return -1;
     int64_t axis;
     int asc;
-    if (rt_param_int(c, "axis", -1, &axis) || rt_param_bool(c, "ascending", 0, &asc)) return -1;
+    if (rt_param_int(c, "axis", &axis) || rt_param_bool(c, "ascending", &asc)) return -1;
     int ax = rt_axis(c, axis, x->rank, "axis");
     if (ax < 0) return -1;
     if (x->rank == 0) return rt_fail(c, "x must have rank >= 1");

@@ -91,34 +91,19 @@ static inline int64_t vhead_RELU6(const float *x, float *o, int64_t lo, int64_t 
 }
 /* the plain form: scalar loop only */
 #define DEF_UNARY(E, COST, PARAMS, EXPR) DEF_UNARY_V(E, COST, PARAMS, EXPR, vhead_none)
-#define PARAM_A(NAME, DEF)                                                                                     \
+/* Scalar params, defaults and required-ness from the op's ops.def row. */
+#define PARAM_A(NAME)                                                                                          \
     do {                                                                                                       \
         double v_;                                                                                             \
-        if (rt_param_float(c, NAME, DEF, &v_)) return -1;                                                      \
+        if (rt_param_float(c, NAME, &v_)) return -1;                                                           \
         j.a = (float)v_;                                                                                       \
     } while (0)
-#define PARAM_AB(NA, DA, NB, DB)                                                                               \
+#define PARAM_AB                                                                                               \
     do {                                                                                                       \
         double v_;                                                                                             \
-        if (rt_param_float(c, NA, DA, &v_)) return -1;                                                         \
+        if (rt_param_float(c, "alpha", &v_)) return -1;                                                        \
         j.a = (float)v_;                                                                                       \
-        if (rt_param_float(c, NB, DB, &v_)) return -1;                                                         \
-        j.b = (float)v_;                                                                                       \
-    } while (0)
-
-/* Required scalar params (MIL gives them no default). */
-#define PARAM_REQ_A(NAME)                                                                                      \
-    do {                                                                                                       \
-        double v_;                                                                                             \
-        if (!rt_in_req(c, NAME) || rt_param_float(c, NAME, 0.0, &v_)) return -1;                               \
-        j.a = (float)v_;                                                                                       \
-    } while (0)
-#define PARAM_REQ_AB                                                                                           \
-    do {                                                                                                       \
-        double v_;                                                                                             \
-        if (!rt_in_req(c, "alpha") || !rt_in_req(c, "beta") || rt_param_float(c, "alpha", 0.0, &v_)) return -1; \
-        j.a = (float)v_;                                                                                       \
-        if (rt_param_float(c, "beta", 0.0, &v_)) return -1;                                                    \
+        if (rt_param_float(c, "beta", &v_)) return -1;                                                         \
         j.b = (float)v_;                                                                                       \
     } while (0)
 
@@ -147,27 +132,27 @@ DEF_UNARY(SINH, 20, NOPARAM, sinhf(x))
 DEF_UNARY(SQRT, 4, NOPARAM, sqrtf(x))
 DEF_UNARY(TAN, 20, NOPARAM, tanf(x))
 DEF_UNARY(TANH, 20, NOPARAM, tanhf(x))
-DEF_UNARY(INVERSE, 2, PARAM_A("epsilon", 1e-4), 1.0f / (x + a))
-DEF_UNARY(RSQRT, 4, PARAM_A("epsilon", 1e-12), 1.0f / sqrtf(x + a))
-DEF_UNARY(LOG, 20, PARAM_A("epsilon", 1e-45), logf(x + a))
+DEF_UNARY(INVERSE, 2, PARAM_A("epsilon"), 1.0f / (x + a))
+DEF_UNARY(RSQRT, 4, PARAM_A("epsilon"), 1.0f / sqrtf(x + a))
+DEF_UNARY(LOG, 20, PARAM_A("epsilon"), logf(x + a))
 /* relu/relu6 keep nan and turn -0 into +0 */
 DEF_UNARY_V(RELU, 1, NOPARAM, x > 0 ? x : (x == x ? 0.0f : x), vhead_RELU)
 DEF_UNARY_V(RELU6, 1, NOPARAM, x > 6.0f ? 6.0f : x > 0 ? x : (x == x ? 0.0f : x), vhead_RELU6)
 DEF_UNARY(SIGMOID, 20, NOPARAM, sigm(x))
 DEF_UNARY(SILU, 20, NOPARAM, x *sigm(x))
 DEF_UNARY(SOFTPLUS, 40, NOPARAM, softplus1(x))
-DEF_UNARY(ELU, 20, PARAM_A("alpha", 1.0), x > 0 ? x : a * expm1f(x))
-DEF_UNARY(LEAKY_RELU, 1, PARAM_A("alpha", 0.01), x >= 0 ? x : a * x)
-DEF_UNARY(CLIP, 1, PARAM_AB("alpha", 0.0, "beta", 6.0), fminf(fmaxf(x, a), b))
+DEF_UNARY(ELU, 20, PARAM_A("alpha"), x > 0 ? x : a * expm1f(x))
+DEF_UNARY(LEAKY_RELU, 1, PARAM_A("alpha"), x >= 0 ? x : a * x)
+DEF_UNARY(CLIP, 1, PARAM_AB, fminf(fmaxf(x, a), b))
 
 /* scalar-parameter activations (MIL activation.py) */
 DEF_UNARY(SOFTSIGN, 2, NOPARAM, x / (1.0f + fabsf(x)))
-DEF_UNARY(SIGMOID_HARD, 2, PARAM_REQ_AB, fminf(fmaxf(a * x + b, 0.0f), 1.0f))
-DEF_UNARY(SCALED_TANH, 20, PARAM_REQ_AB, a *tanhf(b * x))
-DEF_UNARY(CLAMPED_RELU, 2, PARAM_REQ_AB, fminf(x >= 0 ? x : a * x, b))
-DEF_UNARY(THRESHOLD, 1, PARAM_REQ_A("alpha"), x >= a ? x : (x == x ? a : x)) /* max(x, alpha), nan kept */
-DEF_UNARY(THRESHOLDED_RELU, 1, PARAM_REQ_A("alpha"), x >= a ? x : (x == x ? 0.0f : x))
-DEF_UNARY(LINEAR_ACTIVATION, 1, PARAM_REQ_AB, a *x + b)
+DEF_UNARY(SIGMOID_HARD, 2, PARAM_AB, fminf(fmaxf(a * x + b, 0.0f), 1.0f))
+DEF_UNARY(SCALED_TANH, 20, PARAM_AB, a *tanhf(b * x))
+DEF_UNARY(CLAMPED_RELU, 2, PARAM_AB, fminf(x >= 0 ? x : a * x, b))
+DEF_UNARY(THRESHOLD, 1, PARAM_A("alpha"), x >= a ? x : (x == x ? a : x)) /* max(x, alpha), nan kept */
+DEF_UNARY(THRESHOLDED_RELU, 1, PARAM_A("alpha"), x >= a ? x : (x == x ? 0.0f : x))
+DEF_UNARY(LINEAR_ACTIVATION, 1, PARAM_AB, a *x + b)
 
 /* gelu: three modes, chosen once per op */
 DEF_UNARY(GELU_EXACT_, 30, NOPARAM, gelu_exact(x))
@@ -175,7 +160,7 @@ DEF_UNARY(GELU_TANH_, 30, NOPARAM, gelu_tanh(x))
 DEF_UNARY(GELU_SIGMOID_, 20, NOPARAM, x *sigm(1.702f * x))
 
 int rt_k_GELU(rt_ctx *c) {
-    const char *mode = rt_param_str(c, "mode", "EXACT");
+    const char *mode = rt_param_str(c, "mode");
     if (!mode) return -1;
     if (strcmp(mode, "EXACT") == 0) return rt_k_GELU_EXACT_(c);
     if (strcmp(mode, "TANH_APPROXIMATION") == 0) return rt_k_GELU_TANH_(c);

@@ -30,8 +30,8 @@ int rt_k_CROP(rt_ctx *c) {
 int rt_k_SLIDING_WINDOWS(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x");
     int64_t axis, size, stride;
-    if (!x || !rt_in_req(c, "axis") || !rt_in_req(c, "size") || rt_param_int(c, "axis", 0, &axis) ||
-        rt_param_int(c, "size", 0, &size) || rt_param_int(c, "stride", 1, &stride))
+    if (!x || !rt_in_req(c, "axis") || !rt_in_req(c, "size") || rt_param_int(c, "axis", &axis) ||
+        rt_param_int(c, "size", &size) || rt_param_int(c, "stride", &stride))
         return -1;
     int ax = rt_axis(c, axis, x->rank, "axis");
     if (ax < 0) return -1;
@@ -57,7 +57,7 @@ int rt_k_SLIDING_WINDOWS(rt_ctx *c) {
 int rt_k_REVERSE_SEQUENCE(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x"), *len = x ? rt_in_req(c, "lengths") : NULL;
     int64_t sa, ba;
-    if (!len || rt_param_int(c, "seq_axis", 0, &sa) || rt_param_int(c, "batch_axis", 0, &ba)) return -1;
+    if (!len || rt_param_int(c, "seq_axis", &sa) || rt_param_int(c, "batch_axis", &ba)) return -1;
     int s = rt_axis(c, sa, x->rank, "seq_axis"), b = s < 0 ? -1 : rt_axis(c, ba, x->rank, "batch_axis");
     if (b < 0) return -1;
     const int64_t *L = rt_i64(c, len);

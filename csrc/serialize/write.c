@@ -78,8 +78,7 @@ static Cml__Operation *op_msg(wr *w, const ir_op *op) {
             }
             bs[j] = NEW(w, Cml__Argument__Binding, CML__ARGUMENT__BINDING__INIT);
             if (!bs[j]) goto oom;
-            if (op->kind == IR_OP_CLASSIFY && strcmp(a->name, "classes") == 0 && op->parent &&
-                ser_wr_is_classes_literal(op->parent, a->v[j])) {
+            if (ser_wr_is_literal_param(op, a->name) && op->parent && ser_wr_is_classes_literal(op->parent, a->v[j])) {
                 bs[j]->binding_case = CML__ARGUMENT__BINDING__BINDING_VALUE;
                 if (!(bs[j]->value = ser_wr_list_value(w, a->v[j], what))) return NULL;
                 continue;
@@ -136,10 +135,11 @@ static Cml__Block *block_msg(wr *w, const ir_block *b, int nested, const char *w
         pc_fail(w->e, PC_E_VALUE, "the body of %s has block inputs", where);
         return NULL;
     }
-    int has_classify = 0;
-    for (const ir_op *op = b->first; op; op = op->next) has_classify |= op->kind == IR_OP_CLASSIFY;
+    int has_literal = 0;
+    for (const ir_op *op = b->first; op; op = op->next)
+        for (int i = 0; i < op->nin && !has_literal; i++) has_literal = ser_wr_is_literal_param(op, op->in[i].name);
     for (const ir_op *op = b->first; op; op = op->next) {
-        if (has_classify && op->kind == IR_OP_CONST && op->nout == 1 && ser_wr_is_classes_literal(b, op->out[0]))
+        if (has_literal && op->kind == IR_OP_CONST && op->nout == 1 && ser_wr_is_classes_literal(b, op->out[0]))
             continue; /* bound inline to classify */
         if (!(bm->operations[bm->n_operations++] = op_msg(w, op))) return NULL;
     }

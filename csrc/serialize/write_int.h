@@ -35,6 +35,8 @@ Cml__NamedValueType *ser_wr_named(wr *w, const ir_value *v, const char *what);
 Cml__Value *ser_wr_list_value(wr *w, const ir_value *v, const char *what);
 /* Is `v` a const read only as the `classes` of classify ops in b (written as a list literal there)? */
 int ser_wr_is_classes_literal(const ir_block *b, const ir_value *v);
+/* 1 if parameter pname of op is written as a literal value (its ops.def row marks it '^'). */
+int ser_wr_is_literal_param(const ir_op *op, const char *pname);
 /* A string immediate (an op's `name` attribute). */
 Cml__Value *ser_wr_string_value(wr *w, const char *s);
 /* The `val` of a const: a blob reference (offset filled after layout) or an immediate. */

@@ -363,7 +363,13 @@ Cml__Value *ser_wr_list_value(wr *w, const ir_value *v, const char *what) {
     return lv;
 }
 
-/* Is `v` a const read only as the `classes` of classify ops in b (so it is
+/* Is parameter `pname` of op written as a literal value (its ops.def row marks it '^': classify's classes)? */
+int ser_wr_is_literal_param(const ir_op *op, const char *pname) {
+    const ir_param *p = ir_op_param(op->kind, pname);
+    return p && p->literal;
+}
+
+/* Is `v` a const read only as literal parameters of ops in b (so it is
  * written as a list literal there and its const op is left out)? */
 int ser_wr_is_classes_literal(const ir_block *b, const ir_value *v) {
     if (!v->konst) return 0;
@@ -372,7 +378,7 @@ int ser_wr_is_classes_literal(const ir_block *b, const ir_value *v) {
         for (int i = 0; i < op->nin; i++)
             for (int j = 0; j < op->in[i].n; j++) {
                 if (op->in[i].v[j] != v) continue;
-                if (op->kind != IR_OP_CLASSIFY || strcmp(op->in[i].name, "classes") != 0) return 0;
+                if (!ser_wr_is_literal_param(op, op->in[i].name)) return 0;
                 used = 1;
             }
     for (int i = 0; i < b->nout; i++)
