@@ -38,47 +38,7 @@ typedef struct lower_qp {
     int qtype;            /* torch ScalarType: 12 qint8, 13 quint8, 14 qint32 */
 } lower_qp;
 
-typedef int (*lower_fn)(lower_ctx *cx, const ts_node *n);
-
-/* ---- the registry (registry.def): one row per TorchScript kind ----
- * A row names the lowering function and the payload it reads from cx->row; no lowering function
- * re-reads the kind string. The payload's fields mean what the function's family says: */
-enum {
-    LR_INPLACE = 1 << 0,      /* the in-place spelling "ns::op_" is this row too (lower_row_find) */
-    LR_KEEPS_INT = 1 << 1,    /* unary / activation: an int tensor stays int (bools become int32) */
-    LR_INT_IDENTITY = 1 << 2, /* unary: an int tensor is its own result (floor, round, ...) */
-    LR_FOLD_INT = 1 << 3,     /* unary: .fold of a number known at conversion time gives an int */
-    LR_DTYPE_ARG = 1 << 4,    /* softmax: input 2 is dtype= */
-};
-/* .sub of lower_binary_op (elementwise.c): what the operator computes (its fold and composition) */
-typedef enum { BIN_ADD, BIN_SUB, BIN_RSUB, BIN_MUL, BIN_DIV, BIN_FLOORDIV, BIN_MOD, BIN_POW, BIN_MAX, BIN_MIN, BIN_FMOD,
-               BIN_ATAN2, BIN_TRUNCDIV, BIN_FMAX, BIN_FMIN, BIN_EQ, BIN_NE, BIN_LT, BIN_LE, BIN_GT, BIN_GE } lower_binop;
-/* .sub of lower_unary_op (elementwise.c): UN_MIL is the row's .mil on the tensor; the others compose */
-enum { UN_MIL, UN_ABS, UN_NEG, UN_RECIPROCAL, UN_TRUNC, UN_RSQRT, UN_ROUND, UN_LOGBASE, UN_LOG1P, UN_EXPM1, UN_ISNAN,
-       UN_ISINF, UN_ISFINITE };
-/* .sub of lower_activation (activation.c): ACT_MIL is the row's .mil; the others read arguments or compose */
-enum { ACT_MIL, ACT_HARDTANH, ACT_GELU, ACT_LEAKY_RELU, ACT_ELU, ACT_SOFTPLUS, ACT_SELU, ACT_CELU, ACT_MISH,
-       ACT_HARDSIGMOID, ACT_HARDSWISH, ACT_LOG_SIGMOID, ACT_THRESHOLD, ACT_PRELU, ACT_RRELU, ACT_HARDSHRINK,
-       ACT_SOFTSHRINK, ACT_GLU };
-enum { SOFTMAX_PLAIN, SOFTMAX_LOG };                /* lower_softmax */
-enum { CLAMP_BOTH, CLAMP_MIN, CLAMP_MAX };          /* lower_clamp: the bounds the inputs give */
-enum { MU_SGN, MU_ACOSH, MU_ASINH, MU_ATANH, MU_FRAC, MU_SINC, MU_SCALE, MU_LOGIT }; /* lower_math_unary */
-enum { MB_FLOAT_POWER, MB_XLOGY, MB_HYPOT, MB_LOGADDEXP, MB_LOGADDEXP2, MB_COPYSIGN, MB_HEAVISIDE }; /* lower_math_binary */
-enum { WIN_HANN, WIN_HAMMING, WIN_BLACKMAN, WIN_BARTLETT, WIN_KAISER }; /* lower_window */
-#define LOWER_PI 3.14159265358979323846
-
-typedef struct lower_row {
-    const char *kind;         /* "ns::op" as TorchScript spells it (torch.export: "ns.op.overload") */
-    lower_fn fn;              /* in the file of its op family */
-    const char *note;         /* limits, for the README's op table ("" if none) */
-    unsigned flags;           /* LR_* */
-    const char *inplace_note; /* LR_INPLACE: the in-place spelling's note when it differs (NULL: note) */
-    ir_opkind mil;            /* the MIL op the kind maps onto, where the function reads one */
-    int sub;                  /* variant code of the function's family (above) */
-    double c;                 /* a constant the kind needs (scale, cap, default) */
-    double (*fold)(double);   /* the kind on a number known at conversion time, where it has one */
-    /* A second backend adds its column here (e.g. the NeuralNetwork layer a row maps onto). */
-} lower_row;
+#include "lower/registry.h"
 
 typedef struct lower_names lower_names;
 typedef struct lower_view lower_view;
