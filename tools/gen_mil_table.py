@@ -208,9 +208,11 @@ NOTES = {
 
 
 def emitted():
-    """MIL op types the lowering and the passes create (the IR_OP_ names they use, comparisons excluded)."""
+    """MIL op types the lowering and the passes create (the IR_OP_ names they use, comparisons excluded; the
+    registry rows' .mil included)."""
     names = set()
-    files = glob.glob(os.path.join(ROOT, "csrc", "lower", "*.[ch]")) + glob.glob(os.path.join(ROOT, "csrc", "passes", "*.c"))
+    files = glob.glob(os.path.join(ROOT, "csrc", "lower", "*.[ch]")) + glob.glob(os.path.join(ROOT, "csrc", "lower", "*.def")) + \
+        glob.glob(os.path.join(ROOT, "csrc", "passes", "*.c"))
     for path in sorted(files):
         with open(path, encoding="utf-8") as f:
             text = re.sub(r"(==|!=|case)\s*IR_OP_\w+", "", f.read())

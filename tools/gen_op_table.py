@@ -1,4 +1,5 @@
-"""Regenerate the README's op table from the lowering registry (csrc/lower/registry.def).
+"""Regenerate the README's op table from the lowering registry (csrc/lower/registry.def): every row's kind,
+and the in-place spelling ("aten::add_") of each row flagged LR_INPLACE, as _core.lowered_ops() lists them.
 
     .venv/bin/python tools/gen_op_table.py          # rewrite README.md between the markers
     .venv/bin/python tools/gen_op_table.py --check  # exit 1 if README.md is stale (the tests run this)

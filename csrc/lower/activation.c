@@ -70,30 +70,30 @@ static ir_value *softplus(lower_ctx *cx, ir_value *x, double beta, double th) {
     return lb_finish(cx, op);
 }
 
-/* Activations composed of several MIL ops. Sets *r (NULL when k is not one of them). */
-static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x, ir_value **r) {
+/* Activations composed of several MIL ops (the row's .sub). Sets *r (NULL when sub is not one of them). */
+static int composed(lower_ctx *cx, const ts_node *n, int sub, ir_value *x, ir_value **r) {
     *r = NULL;
-    if (strcmp(k, "selu") == 0) {
+    if (sub == ACT_SELU) {
         *r = elu(cx, x, 1.6732632423543772848170429916717, 1.0507009873554804934193349852946, 1);
-    } else if (strcmp(k, "celu") == 0) { /* alpha * elu(x / alpha) */
+    } else if (sub == ACT_CELU) { /* alpha * elu(x / alpha) */
         double a;
         if (optional_float(cx, n, 1, 1, &a)) return -1;
         if (a == 0) return lower_fail(cx, "celu with alpha 0");
         *r = a == 1 ? elu(cx, x, 1, 1, 1) : scale_by(cx, elu(cx, scale_by(cx, x, 1 / a, "xa"), 1, 1, 1), a, NULL);
-    } else if (strcmp(k, "mish") == 0) { /* x * tanh(softplus(x)) */
+    } else if (sub == ACT_MISH) { /* x * tanh(softplus(x)) */
         ir_value *t = lb_unary(cx, IR_OP_TANH, lb_unary(cx, IR_OP_SOFTPLUS, x, "sp"), "tanh");
         *r = t ? lb_binary(cx, IR_OP_MUL, x, t, NULL) : NULL;
-    } else if (strcmp(k, "hardsigmoid") == 0 || strcmp(k, "hardswish") == 0) {
+    } else if (sub == ACT_HARDSIGMOID || sub == ACT_HARDSWISH) {
         /* relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1): MIL's sigmoid_hard, one op as coremltools writes it (* x) */
-        ir_op *op = lb_op(cx, IR_OP_SIGMOID_HARD, strcmp(k, "hardswish") == 0 ? "hsig" : NULL);
+        ir_op *op = lb_op(cx, IR_OP_SIGMOID_HARD, sub == ACT_HARDSWISH ? "hsig" : NULL);
         if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", 1.0 / 6.0, x->type.dtype) ||
             lb_param_f(cx, op, "beta", 0.5, x->type.dtype))
             return -1;
         ir_value *hs = lb_finish(cx, op);
-        *r = strcmp(k, "hardsigmoid") == 0 || !hs ? hs : lb_binary(cx, IR_OP_MUL, x, hs, NULL);
-    } else if (strcmp(k, "log_sigmoid") == 0) { /* -softplus(-x) */
+        *r = sub == ACT_HARDSIGMOID || !hs ? hs : lb_binary(cx, IR_OP_MUL, x, hs, NULL);
+    } else if (sub == ACT_LOG_SIGMOID) { /* -softplus(-x) */
         *r = scale_by(cx, lb_unary(cx, IR_OP_SOFTPLUS, scale_by(cx, x, -1, "negx"), "sp"), -1, NULL);
-    } else if (strcmp(k, "threshold") == 0) { /* x > threshold ? x : value */
+    } else if (sub == ACT_THRESHOLD) { /* x > threshold ? x : value */
         double th, val;
         if (lower_float_in(cx, n, 1, &th) || lower_float_in(cx, n, 2, &val)) return -1;
         ir_value *t = cst(cx, th, x, "threshold"), *v = t ? cst(cx, val, x, "value") : NULL;
@@ -101,7 +101,7 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
         ir_op *op = c ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
         if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", v)) return -1;
         *r = lb_finish(cx, op);
-    } else if (strcmp(k, "prelu") == 0) { /* max(x, 0) + w * min(x, 0), w along dim 1 */
+    } else if (sub == ACT_PRELU) { /* max(x, 0) + w * min(x, 0), w along dim 1 */
         ir_value *w = lower_tensor_in(cx, n, 1, x->type.dtype);
         if (!w) return -1;
         int64_t c = ir_type_numel(&w->type);
@@ -118,7 +118,7 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
         ir_value *neg = pos ? lb_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
         ir_value *wn = neg ? lb_binary(cx, IR_OP_MUL, neg, w, "wneg") : NULL;
         *r = wn ? lb_binary(cx, IR_OP_ADD, pos, wn, NULL) : NULL;
-    } else if (strcmp(k, "rrelu") == 0) { /* inference: leaky_relu with the mean slope */
+    } else if (sub == ACT_RRELU) { /* inference: leaky_relu with the mean slope */
         double lo, hi;
         int training = 0;
         if (optional_float(cx, n, 1, 1.0 / 8, &lo) || optional_float(cx, n, 2, 1.0 / 3, &hi) ||
@@ -126,10 +126,10 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
             return -1;
         if (training) return lower_fail(cx, "rrelu in training mode is random");
         *r = with_alpha(cx, IR_OP_LEAKY_RELU, x, "alpha", (lo + hi) / 2);
-    } else if (strcmp(k, "hardshrink") == 0 || strcmp(k, "softshrink") == 0) {
+    } else if (sub == ACT_HARDSHRINK || sub == ACT_SOFTSHRINK) {
         double l;
         if (optional_float(cx, n, 1, 0.5, &l)) return -1;
-        if (k[0] == 's') { /* x - clip(x, -l, l) */
+        if (sub == ACT_SOFTSHRINK) { /* x - clip(x, -l, l) */
             ir_op *op = lb_op(cx, IR_OP_CLIP, "inner");
             if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", -l, x->type.dtype) ||
                 lb_param_f(cx, op, "beta", l, x->type.dtype))
@@ -144,7 +144,7 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
                 return -1;
             *r = lb_finish(cx, op);
         }
-    } else if (strcmp(k, "glu") == 0) { /* a * sigmoid(b), a and b the halves along dim */
+    } else if (sub == ACT_GLU) { /* a * sigmoid(b), a and b the halves along dim */
         int64_t dim = -1, sizes[2];
         int axis;
         if ((n->nin > 1 && lower_int_in(cx, n, 1, &dim)) || lower_axis(cx, dim, x->type.rank, &axis)) return -1;
@@ -163,31 +163,23 @@ static int composed(lower_ctx *cx, const ts_node *n, const char *k, ir_value *x,
     return *r ? 0 : -1;
 }
 
+/* The row's .sub: ACT_MIL is its .mil on a float tensor (LR_KEEPS_INT: an int32 tensor stays int, max with 0
+ * and min with .c when it caps); the others read their arguments or compose. */
 int lower_activation(lower_ctx *cx, const ts_node *n) {
-    char k[32];
-    snprintf(k, sizeof k, "%s", n->kind + 6);
-    size_t len = strlen(k);
-    if (len && k[len - 1] == '_') k[len - 1] = 0;
+    const lower_row *row = cx->row;
+    int sub = row->sub;
     ir_value *xi = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    if (xi && xi->type.dtype == IR_INT32 && (strcmp(k, "relu") == 0 || strcmp(k, "relu6") == 0)) { /* stays int */
-        ir_value *z = lb_const_scalar(cx, 0, IR_INT32, "zero");
-        ir_value *m = z ? lb_binary(cx, IR_OP_MAXIMUM, xi, z, k[4] ? "relu" : NULL) : NULL;
-        if (m && k[4]) m = lb_binary(cx, IR_OP_MINIMUM, m, lb_const_scalar(cx, 6, IR_INT32, "six"), NULL);
+    if (xi && xi->type.dtype == IR_INT32 && (row->flags & LR_KEEPS_INT)) { /* relu, relu6: stays int */
+        int cap = row->c != 0;
+        ir_value *m = lb_binary(cx, IR_OP_MAXIMUM, xi, lb_const_scalar(cx, 0, IR_INT32, "zero"), cap ? "relu" : NULL);
+        if (cap) m = lb_binary(cx, IR_OP_MINIMUM, m, lb_const_scalar(cx, row->c, IR_INT32, "six"), NULL);
         return lower_out_tensor(cx, n, 0, m);
     }
     ir_value *x = xi ? float_in(cx, n) : NULL, *r = NULL;
     if (!x) return -1;
-    if (strcmp(k, "relu") == 0) {
-        r = lb_unary(cx, IR_OP_RELU, x, NULL);
-    } else if (strcmp(k, "relu6") == 0) {
-        r = lb_unary(cx, IR_OP_RELU6, x, NULL);
-    } else if (strcmp(k, "sigmoid") == 0) {
-        r = lb_unary(cx, IR_OP_SIGMOID, x, NULL);
-    } else if (strcmp(k, "tanh") == 0) {
-        r = lb_unary(cx, IR_OP_TANH, x, NULL);
-    } else if (strcmp(k, "silu") == 0) {
-        r = lb_unary(cx, IR_OP_SILU, x, NULL);
-    } else if (strcmp(k, "hardtanh") == 0) {
+    if (sub == ACT_MIL) {
+        r = lb_unary(cx, row->mil, x, NULL);
+    } else if (sub == ACT_HARDTANH) {
         double lo, hi;
         if (optional_float(cx, n, 1, -1, &lo) || optional_float(cx, n, 2, 1, &hi)) return -1;
         if (lo == 0 && hi == 6) {
@@ -199,7 +191,7 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
                 return -1;
             r = lb_finish(cx, op);
         }
-    } else if (strcmp(k, "gelu") == 0) {
+    } else if (sub == ACT_GELU) {
         const char *mode = "EXACT";
         if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
             lv *a = lower_in(cx, n, 1);
@@ -210,20 +202,20 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
         ir_op *op = lb_op(cx, IR_OP_GELU, NULL);
         if (!op || ir_op_set_input(op, "x", x) || lb_param_str(cx, op, "mode", mode)) return -1;
         r = lb_finish(cx, op);
-    } else if (strcmp(k, "leaky_relu") == 0) {
+    } else if (sub == ACT_LEAKY_RELU) {
         double a;
         if (optional_float(cx, n, 1, 0.01, &a)) return -1;
         r = with_alpha(cx, IR_OP_LEAKY_RELU, x, "alpha", a);
-    } else if (strcmp(k, "elu") == 0) {
+    } else if (sub == ACT_ELU) {
         double a, scale, iscale;
         if (optional_float(cx, n, 1, 1, &a) || optional_float(cx, n, 2, 1, &scale) || optional_float(cx, n, 3, 1, &iscale))
             return -1;
         r = elu(cx, x, a, scale, iscale);
-    } else if (strcmp(k, "softplus") == 0) {
+    } else if (sub == ACT_SOFTPLUS) {
         double beta, th;
         if (optional_float(cx, n, 1, 1, &beta) || optional_float(cx, n, 2, 20, &th)) return -1;
         r = softplus(cx, x, beta, th);
-    } else if (composed(cx, n, k, x, &r) < 0) {
+    } else if (composed(cx, n, sub, x, &r) < 0) {
         return -1;
     } else if (r) {
         /* composed */
@@ -243,20 +235,21 @@ static ir_value *reduce1(lower_ctx *cx, ir_opkind k, ir_value *x, int axis, cons
     return lb_finish(cx, op);
 }
 
-/* softmax(x, dim, dtype?), log_softmax, and _softmax / _log_softmax(x, dim, half_to_float): the latter as (x - max) - log(sum(exp(x - max))). */
+/* softmax(x, dim, dtype?), log_softmax, and _softmax / _log_softmax(x, dim, half_to_float) (the row's
+ * .sub and LR_DTYPE_ARG): log_softmax as (x - max) - log(sum(exp(x - max))). */
 int lower_softmax(lower_ctx *cx, const ts_node *n) {
     ir_value *x = float_in(cx, n);
     int64_t dim;
     int axis;
     if (!x || lower_int_in(cx, n, 1, &dim) || lower_axis(cx, dim, x->type.rank, &axis)) return -1;
-    if (n->kind[6] != '_' && n->nin > 2 && !lower_is_none(cx, n, 2)) { /* dtype= */
+    if ((cx->row->flags & LR_DTYPE_ARG) && n->nin > 2 && !lower_is_none(cx, n, 2)) { /* dtype= */
         int64_t code;
         ir_dtype dt;
         if (lower_int_in(cx, n, 2, &code) || lower_scalar_type(cx, code, &dt)) return -1;
         if (!ir_dtype_is_float(dt)) return lower_fail(cx, "softmax in a non-float dtype");
         if (dt != x->type.dtype && !(x = lb_cast(cx, x, dt, "dtype"))) return -1;
     }
-    if (strcmp(n->kind, "aten::softmax") == 0 || strcmp(n->kind, "aten::_softmax") == 0) {
+    if (cx->row->sub != SOFTMAX_LOG) {
         ir_op *op = lb_op(cx, IR_OP_SOFTMAX, NULL);
         if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis)) return -1;
         return lower_out_tensor(cx, n, 0, lb_finish(cx, op));

@@ -6,15 +6,6 @@
 
 static int is_num(const lv *l) { return l->kind == LV_INT || l->kind == LV_FLOAT || l->kind == LV_BOOL; }
 
-/* The kind without namespace and in-place underscore, into buf. */
-static const char *base_kind(const ts_node *n, char *buf, size_t cap) {
-    const char *k = strstr(n->kind, "::");
-    snprintf(buf, cap, "%s", k ? k + 2 : n->kind);
-    size_t len = strlen(buf);
-    if (len > 1 && buf[len - 1] == '_' && buf[len - 2] != '_') buf[len - 1] = 0;
-    return buf;
-}
-
 /* Input i as a bool tensor (numbers and other dtypes: != 0). */
 static ir_value *bool_in(lower_ctx *cx, const ts_node *n, int i) {
     ir_value *x = lower_tensor_in(cx, n, i, IR_DT_INVALID);
@@ -62,7 +53,7 @@ static ir_value *select_full(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *
  * is an arithmetic shift, so negative values give their two's complement bits), are combined (a * b,
  * max, (a + b) mod 2) and summed back with their weights; the sign bit (x < 0) is combined alike and
  * weighs INT32_MIN. */
-static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, const char *k) {
+static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, int op) {
     ir_value *x[2], *bits[2], *sign[2];
     float w[31];
     for (int i = 0; i < 31; i++) w[i] = (float)((int64_t)1 << i);
@@ -78,10 +69,10 @@ static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, const char *k) {
         if (!sign[i]) return NULL;
     }
     ir_value *rb, *rs;
-    if (strstr(k, "and")) {
+    if (op == LOGIC_AND) {
         rb = lb_binary(cx, IR_OP_MUL, bits[0], bits[1], "and_bits");
         rs = lb_binary(cx, IR_OP_MUL, sign[0], sign[1], "and_sign");
-    } else if (strstr(k, "xor")) {
+    } else if (op == LOGIC_XOR) {
         rb = lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_ADD, bits[0], bits[1], "bit_sum"), two, "xor_bits");
         rs = lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_ADD, sign[0], sign[1], "sign_sum"), two, "xor_sign");
     } else {
@@ -95,17 +86,17 @@ static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, const char *k) {
     return low && high ? lb_binary(cx, IR_OP_ADD, low, high, NULL) : NULL;
 }
 
-/* logical_and / or / xor / not, and the bitwise forms on bools (&, |, ^, ~). */
+/* logical_and / or / xor / not, and the bitwise forms on bools (&, |, ^, ~): the row's .sub is the
+ * operator (LOGIC_*), LR_BITWISE the bitwise forms. */
 int lower_logical(lower_ctx *cx, const ts_node *n) {
     if (n->nin >= 2 && cx->vals[n->in[0]->id] && cx->vals[n->in[1]->id] && cx->vals[n->in[0]->id]->kind != LV_TENSOR &&
         cx->vals[n->in[1]->id]->kind != LV_TENSOR)
         return lower_logic_scalar(cx, n); /* bools / ints of scripted code (control.c) */
-    char buf[32];
-    const char *k = base_kind(n, buf, sizeof buf);
-    if (strstr(k, "not")) { /* logical_not, bitwise_not */
+    int op = cx->row->sub, bitwise = (cx->row->flags & LR_BITWISE) != 0;
+    if (op == LOGIC_NOT) { /* logical_not, bitwise_not */
         ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
         if (!x) return -1;
-        if (strcmp(k, "bitwise_not") == 0 && x->type.dtype != IR_BOOL) { /* ~x == -x - 1 on ints */
+        if (bitwise && x->type.dtype != IR_BOOL) { /* ~x == -x - 1 on ints */
             if (ir_dtype_is_float(x->type.dtype)) return lower_fail(cx, "bitwise_not of a float tensor");
             ir_value *m = lb_const_scalar(cx, -1, x->type.dtype, "minus_one");
             ir_value *neg = m ? lb_binary(cx, IR_OP_MUL, x, m, "neg") : NULL;
@@ -114,7 +105,6 @@ int lower_logical(lower_ctx *cx, const ts_node *n) {
         ir_value *b = x->type.dtype == IR_BOOL ? x : lb_cast(cx, x, IR_BOOL, "bool");
         return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_LOGICAL_NOT, b, NULL));
     }
-    int bitwise = strncmp(k, "bitwise_", 8) == 0 || k[0] == '_';
     if (bitwise) { /* bools logically; integers bit by bit (int_bitwise) */
         int any_int = 0;
         for (int i = 0; i < 2; i++) {
@@ -125,14 +115,14 @@ int lower_logical(lower_ctx *cx, const ts_node *n) {
                                                          ir_dtype_name(dt));
             any_int |= dt != IR_BOOL;
         }
-        if (any_int) return lower_out_tensor(cx, n, 0, int_bitwise(cx, n, k));
+        if (any_int) return lower_out_tensor(cx, n, 0, int_bitwise(cx, n, op));
     }
     ir_value *a = bool_in(cx, n, 0), *b = a ? bool_in(cx, n, 1) : NULL;
     if (!b) return -1;
     ir_value *r;
-    if (strstr(k, "and")) {
+    if (op == LOGIC_AND) {
         r = lb_binary(cx, IR_OP_LOGICAL_AND, a, b, NULL);
-    } else if (strstr(k, "xor")) { /* (a or b) and not (a and b) */
+    } else if (op == LOGIC_XOR) { /* (a or b) and not (a and b) */
         ir_value *o = lb_binary(cx, IR_OP_LOGICAL_OR, a, b, "or");
         ir_value *both = o ? lb_binary(cx, IR_OP_LOGICAL_AND, a, b, "and") : NULL;
         ir_value *nb = both ? lb_unary(cx, IR_OP_LOGICAL_NOT, both, "nand") : NULL;
@@ -199,9 +189,10 @@ int lower_masked_fill(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, select_full(cx, m, fill, x, NULL));
 }
 
-/* any / all (x), (x, dim, keepdim), (x, dims, keepdim): reduce_max / reduce_min over int32 truth values. */
+/* any / all (x), (x, dim, keepdim), (x, dims, keepdim): reduce_max / reduce_min (the row's .mil) over
+ * int32 truth values. */
 int lower_any_all(lower_ctx *cx, const ts_node *n) {
-    int is_any = strcmp(n->kind, "aten::any") == 0;
+    int is_any = cx->row->mil == IR_OP_REDUCE_MAX;
     lv *l = lower_in(cx, n, 0);
     if (!l) return -1;
     if (l->kind == LV_LIST && !l->dyn) { /* any / all of a list of bools (Python's builtins) */

@@ -48,15 +48,14 @@ static ir_value *pad_end(lower_ctx *cx, ir_value *y, int sp, const int64_t *extr
 }
 
 int lower_convolution(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
     int transposed = 0;
-    /* argument positions per overload */
+    /* argument positions per overload (the row's .sub) */
     int i_stride = 3, i_pad = 4, i_dil = 5, i_groups = 6, i_outpad = -1;
-    if (strcmp(k, "_convolution") == 0) {
+    if (cx->row->sub == CONV_GENERIC) {
         i_outpad = 7;
         i_groups = 8;
         if (lower_bool_in(cx, n, 6, &transposed)) return -1;
-    } else if (strncmp(k, "conv_transpose", 14) == 0) {
+    } else if (cx->row->sub == CONV_TRANSPOSE) {
         transposed = 1;
         i_outpad = 5;
         i_groups = 6;

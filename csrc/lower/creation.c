@@ -134,15 +134,14 @@ static int full_dyn_value(lower_ctx *cx, const ts_node *n, int vi) {
     return lower_out_tensor(cx, n, 0, vv ? lb_binary(cx, IR_OP_ADD, o->v, vv, "value") : NULL);
 }
 
+/* The row's .sub (FILL_* bits) says where the shape, dtype and value come from; .c is the value a kind fixes. */
 int lower_fill_like(lower_ctx *cx, const ts_node *n) {
-    char k[24];
-    snprintf(k, sizeof k, "%s", n->kind + 6);
-    int like = strstr(k, "_like") != NULL, is_new = strncmp(k, "new_", 4) == 0;
-    int inplace = strcmp(k, "fill_") == 0 || strcmp(k, "zero_") == 0;
-    int full = strstr(k, "full") != NULL || strcmp(k, "fill_") == 0;
-    double val = strstr(k, "ones") ? 1 : 0;
+    int sub = cx->row->sub;
+    int like = (sub & FILL_LIKE) != 0, is_new = (sub & FILL_NEW) != 0, inplace = (sub & FILL_SELF) != 0;
+    int full = (sub & FILL_VALUE) != 0;
+    double val = cx->row->c;
     lv_kind vk = LV_FLOAT;
-    if (strcmp(k, "fill_") == 0) { /* a value known only at run time: broadcast it (index.c) */
+    if (inplace && full) { /* fill_ */ /* a value known only at run time: broadcast it (index.c) */
         lv *v = lower_in(cx, n, 1);
         if (!v) return -1;
         if (v->dyn || (v->kind == LV_TENSOR && !v->v->konst)) return lower_copy_fill(cx, n);
@@ -278,7 +277,7 @@ int lower_tensor_ctor(lower_ctx *cx, const ts_node *n) {
     if (!l) return -1;
     ir_dtype dt = IR_DT_INVALID;
     if (dtype_at(cx, n, 1, &dt)) return -1;
-    int scalar = strcmp(n->kind, "aten::scalar_tensor") == 0;
+    int scalar = cx->row->sub == CTOR_SCALAR;
     if (l->dyn || l->kind == LV_TENSOR) { /* a run-time number: its rank-0 value */
         ir_value *v = l->v;
         if (dt == IR_DT_INVALID) dt = scalar ? IR_FP32 : v->type.dtype;

@@ -169,8 +169,8 @@ static ir_value *closed_inv(lower_ctx *cx, ir_value *x, int64_t N, const mat_t *
  * expansion, inv = adjugate / det), elimination with partial pivoting beyond (lu.c). A singular A gives
  * inf / NaN where torch's inverse raises; logdet is NaN for det < 0 and -inf for det = 0, as torch. */
 int lower_det_inv(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6; /* after "aten::" */
-    int is_inv = strstr(k, "inv") != NULL, is_slog = strstr(k, "slogdet") != NULL, is_log = strcmp(k, "logdet") == 0;
+    int sub = cx->row->sub; /* DET_* */
+    int is_inv = sub == DET_INV, is_slog = sub == DET_SLOGDET, is_log = sub == DET_LOGDET;
     ir_value *x = lower_float_tensor_in(cx, n, 0);
     if (!x) return -1;
     int r = x->type.rank;

@@ -5,31 +5,9 @@
 #include <math.h>
 #include <string.h>
 
-typedef enum { B_ADD, B_SUB, B_RSUB, B_MUL, B_DIV, B_FLOORDIV, B_MOD, B_POW, B_MAX, B_MIN, B_FMOD, B_ATAN2, B_TRUNCDIV,
-               B_FMAX, B_FMIN, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE } binop;
+typedef lower_binop binop; /* the row's .sub (lower_int.h) */
 
-static int parse_binop(const char *kind, binop *op) {
-    static const struct { const char *name; binop op; } tab[] = {
-        {"add", B_ADD}, {"sub", B_SUB}, {"rsub", B_RSUB}, {"mul", B_MUL}, {"div", B_DIV}, {"true_divide", B_DIV},
-        {"floor_divide", B_FLOORDIV}, {"floordiv", B_FLOORDIV}, {"remainder", B_MOD}, {"pow", B_POW},
-        {"maximum", B_MAX}, {"minimum", B_MIN}, {"eq", B_EQ}, {"ne", B_NE}, {"lt", B_LT}, {"le", B_LE},
-        {"gt", B_GT}, {"ge", B_GE}, {"fmod", B_FMOD}, {"atan2", B_ATAN2}, {"arctan2", B_ATAN2},
-        {"divide", B_DIV}, {"multiply", B_MUL}, {"subtract", B_SUB}, {"fmax", B_FMAX}, {"fmin", B_FMIN},
-        {"greater", B_GT}, {"greater_equal", B_GE}, {"less", B_LT}, {"less_equal", B_LE}, {"not_equal", B_NE},
-    };
-    const char *k = strstr(kind, "::");
-    k = k ? k + 2 : kind;
-    size_t len = strlen(k);
-    if (len && k[len - 1] == '_') len--;
-    for (int i = 0; i < PC_ARRAY_LEN(tab); i++)
-        if (strlen(tab[i].name) == len && strncmp(tab[i].name, k, len) == 0) {
-            *op = tab[i].op;
-            return 0;
-        }
-    return -1;
-}
-
-static int is_cmp(binop op) { return op >= B_EQ; }
+static int is_cmp(binop op) { return op >= BIN_EQ; }
 static int is_num(const lv *l) { return l->kind == LV_INT || l->kind == LV_FLOAT || l->kind == LV_BOOL; }
 
 /* A static number, or a one-element constant tensor read as a number; NULL otherwise. */
@@ -42,78 +20,51 @@ static lv *const_number(lower_ctx *cx, lv *l) {
     return lv_int(cx, ir_const_get_i64(v->konst, 0));
 }
 
-static ir_opkind ir_kind_of(binop op) {
-    switch (op) {
-    case B_ADD: return IR_OP_ADD;
-    case B_SUB:
-    case B_RSUB: return IR_OP_SUB;
-    case B_MUL: return IR_OP_MUL;
-    case B_DIV: return IR_OP_REAL_DIV;
-    case B_FLOORDIV: return IR_OP_FLOOR_DIV;
-    case B_MOD: return IR_OP_MOD;
-    case B_POW: return IR_OP_POW;
-    case B_MAX:
-    case B_FMAX: return IR_OP_MAXIMUM;
-    case B_MIN:
-    case B_FMIN: return IR_OP_MINIMUM;
-    case B_FMOD:
-    case B_ATAN2:
-    case B_TRUNCDIV: return IR_OP_MOD; /* composed, see composed_binary */
-    case B_EQ: return IR_OP_EQUAL;
-    case B_NE: return IR_OP_NOT_EQUAL;
-    case B_LT: return IR_OP_LESS;
-    case B_LE: return IR_OP_LESS_EQUAL;
-    case B_GT: return IR_OP_GREATER;
-    case B_GE: return IR_OP_GREATER_EQUAL;
-    }
-    return IR_OP_ADD;
-}
-
 /* Both operands compile-time numbers: compute (Python/TorchScript semantics). */
 static lv *fold(lower_ctx *cx, binop op, const lv *a, const lv *b, double alpha) {
-    int fl = a->kind == LV_FLOAT || b->kind == LV_FLOAT || op == B_DIV;
+    int fl = a->kind == LV_FLOAT || b->kind == LV_FLOAT || op == BIN_DIV;
     double x = a->kind == LV_FLOAT ? a->f : (double)a->i, y = b->kind == LV_FLOAT ? b->f : (double)b->i;
     int64_t xi = a->i, yi = b->i;
     switch (op) {
-    case B_ADD: return fl ? lv_float(cx, x + alpha * y) : lv_int(cx, xi + (int64_t)alpha * yi);
-    case B_SUB: return fl ? lv_float(cx, x - alpha * y) : lv_int(cx, xi - (int64_t)alpha * yi);
-    case B_RSUB: return fl ? lv_float(cx, y - alpha * x) : lv_int(cx, yi - (int64_t)alpha * xi);
-    case B_MUL: return fl ? lv_float(cx, x * y) : lv_int(cx, xi * yi);
-    case B_DIV:
+    case BIN_ADD: return fl ? lv_float(cx, x + alpha * y) : lv_int(cx, xi + (int64_t)alpha * yi);
+    case BIN_SUB: return fl ? lv_float(cx, x - alpha * y) : lv_int(cx, xi - (int64_t)alpha * yi);
+    case BIN_RSUB: return fl ? lv_float(cx, y - alpha * x) : lv_int(cx, yi - (int64_t)alpha * xi);
+    case BIN_MUL: return fl ? lv_float(cx, x * y) : lv_int(cx, xi * yi);
+    case BIN_DIV:
         if (y == 0) break;
         return lv_float(cx, x / y);
-    case B_FLOORDIV:
+    case BIN_FLOORDIV:
         if (y == 0) break;
         if (fl) return lv_float(cx, floor(x / y));
         return lv_int(cx, xi / yi - ((xi % yi != 0) && ((xi < 0) != (yi < 0))));
-    case B_MOD:
+    case BIN_MOD:
         if (y == 0) break;
         if (fl) return lv_float(cx, x - floor(x / y) * y);
         return lv_int(cx, ((xi % yi) + yi) % yi);
-    case B_POW:
+    case BIN_POW:
         if (!fl && yi >= 0) {
             int64_t r = 1;
             for (int64_t k = 0; k < yi && k < 64; k++) r *= xi;
             return lv_int(cx, r);
         }
         return lv_float(cx, pow(x, y));
-    case B_MAX: return fl ? lv_float(cx, x > y ? x : y) : lv_int(cx, xi > yi ? xi : yi);
-    case B_MIN: return fl ? lv_float(cx, x < y ? x : y) : lv_int(cx, xi < yi ? xi : yi);
-    case B_FMOD:
+    case BIN_MAX: return fl ? lv_float(cx, x > y ? x : y) : lv_int(cx, xi > yi ? xi : yi);
+    case BIN_MIN: return fl ? lv_float(cx, x < y ? x : y) : lv_int(cx, xi < yi ? xi : yi);
+    case BIN_FMOD:
         if (y == 0) break;
         return fl ? lv_float(cx, fmod(x, y)) : lv_int(cx, xi % yi);
-    case B_ATAN2: return lv_float(cx, atan2(x, y));
-    case B_FMAX: return fl ? lv_float(cx, fmax(x, y)) : lv_int(cx, xi > yi ? xi : yi);
-    case B_FMIN: return fl ? lv_float(cx, fmin(x, y)) : lv_int(cx, xi < yi ? xi : yi);
-    case B_TRUNCDIV:
+    case BIN_ATAN2: return lv_float(cx, atan2(x, y));
+    case BIN_FMAX: return fl ? lv_float(cx, fmax(x, y)) : lv_int(cx, xi > yi ? xi : yi);
+    case BIN_FMIN: return fl ? lv_float(cx, fmin(x, y)) : lv_int(cx, xi < yi ? xi : yi);
+    case BIN_TRUNCDIV:
         if (y == 0) break;
         return fl ? lv_float(cx, trunc(x / y)) : lv_int(cx, xi / yi);
-    case B_EQ: return lv_bool(cx, x == y);
-    case B_NE: return lv_bool(cx, x != y);
-    case B_LT: return lv_bool(cx, x < y);
-    case B_LE: return lv_bool(cx, x <= y);
-    case B_GT: return lv_bool(cx, x > y);
-    case B_GE: return lv_bool(cx, x >= y);
+    case BIN_EQ: return lv_bool(cx, x == y);
+    case BIN_NE: return lv_bool(cx, x != y);
+    case BIN_LT: return lv_bool(cx, x < y);
+    case BIN_LE: return lv_bool(cx, x <= y);
+    case BIN_GT: return lv_bool(cx, x > y);
+    case BIN_GE: return lv_bool(cx, x >= y);
     }
     lower_fail(cx, "division by zero in a constant expression");
     return NULL;
@@ -136,7 +87,7 @@ static ir_dtype promote(const lv *a, const lv *b, binop op) {
     else t = ir_dtype_is_float(ta) ? IR_FP32 : IR_INT32;
     int float_num = (a->kind == LV_FLOAT && !a->dyn) || (b->kind == LV_FLOAT && !b->dyn);
     if (t == IR_DT_INVALID) t = float_num ? IR_FP32 : IR_INT32;
-    if (!ir_dtype_is_float(t) && (float_num || op == B_DIV || op == B_ATAN2)) t = IR_FP32;
+    if (!ir_dtype_is_float(t) && (float_num || op == BIN_DIV || op == BIN_ATAN2)) t = IR_FP32;
     if (t == IR_BOOL) t = IR_INT32; /* Core ML compares and computes on fp16/fp32/int32 only */
     return t;
 }
@@ -178,7 +129,7 @@ static ir_value *rsqrt_of(lower_ctx *cx, ir_value *x) {
  * y == 0. */
 static ir_value *floor_div_float(lower_ctx *cx, ir_value *x, ir_value *y) {
     ir_dtype dt = x->type.dtype;
-    ir_value *m = composed_binary(cx, B_FMOD, x, y);
+    ir_value *m = composed_binary(cx, BIN_FMOD, x, y);
     ir_value *d = m ? lb_binary(cx, IR_OP_REAL_DIV, lb_binary(cx, IR_OP_SUB, x, m, "x_m"), y, "d") : NULL;
     ir_value *mnz = d ? with_num(cx, IR_OP_NOT_EQUAL, m, 0, "m_nz") : NULL;
     ir_value *sd = mnz ? lb_binary(cx, IR_OP_LOGICAL_XOR, with_num(cx, IR_OP_LESS, y, 0, "y_neg"),
@@ -197,20 +148,20 @@ static ir_value *floor_div_float(lower_ctx *cx, ir_value *x, ir_value *y) {
  * already in one dtype). */
 static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value *y) {
     ir_dtype dt = x->type.dtype;
-    if (op == B_FMAX || op == B_FMIN) { /* NaN is missing data: the other operand where one is NaN */
-        ir_value *m = lb_binary(cx, op == B_FMAX ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, op == B_FMAX ? "max" : "min");
+    if (op == BIN_FMAX || op == BIN_FMIN) { /* NaN is missing data: the other operand where one is NaN */
+        ir_value *m = lb_binary(cx, op == BIN_FMAX ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, op == BIN_FMAX ? "max" : "min");
         if (!ir_dtype_is_float(dt) || !m) return m;
         ir_value *xn = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "x_nan"), *yn = xn ? lb_binary(cx, IR_OP_NOT_EQUAL, y, y, "y_nan") : NULL;
         ir_value *r = yn ? select3(cx, yn, x, m, "y_missing") : NULL; /* a / b broadcast to the full shape */
         return r ? select3(cx, xn, y, r, NULL) : NULL;
     }
-    if (op == B_FMOD) { /* sign(x) * mod(|x|, |y|): C fmod, exact */
+    if (op == BIN_FMOD) { /* sign(x) * mod(|x|, |y|): C fmod, exact */
         ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
         ir_value *m = ay ? lb_binary(cx, IR_OP_MOD, ax, ay, "mod") : NULL;
         ir_value *sg = m ? lb_unary(cx, IR_OP_SIGN, x, "sign") : NULL;
         return sg ? lb_binary(cx, IR_OP_MUL, sg, m, NULL) : NULL;
     }
-    if (op == B_TRUNCDIV) {
+    if (op == BIN_TRUNCDIV) {
         if (ir_dtype_is_float(dt)) return trunc_of(cx, lb_binary(cx, IR_OP_REAL_DIV, x, y, "quot"));
         /* ints: sign(x) * sign(y) * (|x| // |y|), exact */
         ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
@@ -219,29 +170,31 @@ static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value 
         ir_value *s = sy ? lb_binary(cx, IR_OP_MUL, sx, sy, "sign") : NULL;
         return s ? lb_binary(cx, IR_OP_MUL, s, q, NULL) : NULL;
     }
-    if (op == B_FLOORDIV) return floor_div_float(cx, x, y);
+    if (op == BIN_FLOORDIV) return floor_div_float(cx, x, y);
     return lb_atan2(cx, x, y);
 }
 
+/* The row's .sub says what the operator computes, its .mil the MIL op it maps onto (none for the composed
+ * ones: fmod, atan2). */
 int lower_binary_op(lower_ctx *cx, const ts_node *n) {
-    binop op;
-    if (parse_binop(n->kind, &op)) return lower_fail(cx, "internal: unknown binary op");
+    binop op = (binop)cx->row->sub;
+    ir_opkind mil = cx->row->mil;
     lv *a = lower_in(cx, n, 0), *b = lower_in(cx, n, 1);
     if (!a || !b) return -1;
     double alpha = 1;
-    if ((op == B_ADD || op == B_SUB || op == B_RSUB) && n->nin >= 3 && lower_float_in(cx, n, 2, &alpha)) return -1;
-    if (op == B_DIV && n->nin >= 3 && !lower_is_none(cx, n, 2)) {
+    if ((op == BIN_ADD || op == BIN_SUB || op == BIN_RSUB) && n->nin >= 3 && lower_float_in(cx, n, 2, &alpha)) return -1;
+    if (op == BIN_DIV && n->nin >= 3 && !lower_is_none(cx, n, 2)) {
         lv *m = lower_in(cx, n, 2);
         if (!m || m->kind != LV_STR) return lower_fail(cx, "rounding_mode must be a str");
-        if (strcmp(m->s, "floor") == 0) op = B_FLOORDIV;
-        else if (strcmp(m->s, "trunc") == 0) op = B_TRUNCDIV;
+        if (strcmp(m->s, "floor") == 0) op = BIN_FLOORDIV, mil = IR_OP_FLOOR_DIV;
+        else if (strcmp(m->s, "trunc") == 0) op = BIN_TRUNCDIV;
         else return lower_fail(cx, "rounding_mode '%s' is not supported (None, 'floor' or 'trunc')", m->s);
     }
     /* list equality (aten::eq.int_list, ne: `x.size() != expected`) */
-    if ((op == B_EQ || op == B_NE) && (a->kind == LV_LIST || a->kind == LV_TUPLE) && (b->kind == LV_LIST || b->kind == LV_TUPLE))
-        return lower_list_equal(cx, n, a, b, op == B_NE);
+    if ((op == BIN_EQ || op == BIN_NE) && (a->kind == LV_LIST || a->kind == LV_TUPLE) && (b->kind == LV_LIST || b->kind == LV_TUPLE))
+        return lower_list_equal(cx, n, a, b, op == BIN_NE);
     /* list concatenation (aten::add.t) */
-    if (op == B_ADD && (a->kind == LV_LIST || a->kind == LV_TUPLE) && a->kind == b->kind) {
+    if (op == BIN_ADD && (a->kind == LV_LIST || a->kind == LV_TUPLE) && a->kind == b->kind) {
         lv *l = lv_new(cx, a->kind);
         if (!l) return -1;
         l->n = a->n + b->n;
@@ -252,7 +205,7 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
         return lower_out(cx, n, 0, l);
     }
     /* list repetition (aten::mul.left_t / right_t: [1] * k), k known at conversion time */
-    if (op == B_MUL && ((a->kind == LV_LIST && !a->dyn && b->kind == LV_INT && !b->dyn) ||
+    if (op == BIN_MUL && ((a->kind == LV_LIST && !a->dyn && b->kind == LV_INT && !b->dyn) ||
                         (b->kind == LV_LIST && !b->dyn && a->kind == LV_INT && !a->dyn))) {
         lv *src = a->kind == LV_LIST ? a : b;
         int64_t k = a->kind == LV_LIST ? b->i : a->i;
@@ -274,7 +227,7 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
     lv *na = const_number(cx, a), *nb = const_number(cx, b);
     if (na && nb) {
         ir_dtype dt = promote(a, b, op);
-        lv *f = fold(cx, op == B_RSUB ? B_SUB : op, op == B_RSUB ? nb : na, op == B_RSUB ? na : nb, alpha);
+        lv *f = fold(cx, op == BIN_RSUB ? BIN_SUB : op, op == BIN_RSUB ? nb : na, op == BIN_RSUB ? na : nb, alpha);
         if (!f) return -1;
         if (f->kind == LV_BOOL) dt = IR_BOOL;
         ir_value *r = lb_const_scalar(cx, f->kind == LV_FLOAT ? f->f : (double)f->i, dt, NULL);
@@ -287,36 +240,36 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
     ir_dtype dt = promote(a, b, op);
     /* bool with bool stays bool in torch (add: or, mul: and, max / min, pow); computed on int32 */
     int bool_result = is_bool(a) && is_bool(b) &&
-                      (op == B_ADD || op == B_MUL || op == B_MAX || op == B_MIN || op == B_FMAX || op == B_FMIN || op == B_POW);
-    if (op == B_RSUB) { /* other - alpha * self */
+                      (op == BIN_ADD || op == BIN_MUL || op == BIN_MAX || op == BIN_MIN || op == BIN_FMAX || op == BIN_FMIN || op == BIN_POW);
+    if (op == BIN_RSUB) { /* other - alpha * self */
         lv *t = a;
         a = b;
         b = t;
-        op = B_SUB;
+        op = BIN_SUB;
     }
     ir_value *x = operand(cx, a, dt, "x"), *y = NULL;
     if (!x) return -1;
-    if (alpha != 1 && op == B_SUB && !(b->kind == LV_TENSOR || b->dyn)) {
-        lv *sb = fold(cx, B_MUL, b, lv_float(cx, alpha), 1);
+    if (alpha != 1 && op == BIN_SUB && !(b->kind == LV_TENSOR || b->dyn)) {
+        lv *sb = fold(cx, BIN_MUL, b, lv_float(cx, alpha), 1);
         y = sb ? operand(cx, sb, dt, "y") : NULL;
     } else if (alpha != 1 && (b->kind == LV_TENSOR || b->dyn)) {
         ir_value *yb = operand(cx, b, dt, "y");
         ir_value *al = yb ? lb_const_scalar(cx, alpha, dt, "alpha") : NULL;
         y = al ? lb_binary(cx, IR_OP_MUL, yb, al, "scaled") : NULL;
     } else if (alpha != 1) {
-        lv *sb = fold(cx, B_MUL, b, lv_float(cx, alpha), 1);
+        lv *sb = fold(cx, BIN_MUL, b, lv_float(cx, alpha), 1);
         y = sb ? operand(cx, sb, dt, "y") : NULL;
     } else {
         y = operand(cx, b, dt, "y");
     }
     if (!y) return -1;
-    lv *ny = op == B_POW && ir_dtype_is_float(dt) ? const_number(cx, b) : NULL;
+    lv *ny = op == BIN_POW && ir_dtype_is_float(dt) ? const_number(cx, b) : NULL;
     double ey = ny ? (ny->kind == LV_FLOAT ? ny->f : (double)ny->i) : 0;
     if (ny && (ey == 0.5 || ey == -0.5) && !scalar_result) /* torch: sqrt / rsqrt (pow(-inf, 0.5) is NaN, not inf) */
         return lower_out_tensor(cx, n, 0, ey > 0 ? lb_unary(cx, IR_OP_SQRT, x, NULL) : rsqrt_of(cx, x));
-    int composed = op == B_FMOD || op == B_ATAN2 || op == B_TRUNCDIV || op == B_FMAX || op == B_FMIN ||
-                   (op == B_FLOORDIV && ir_dtype_is_float(dt));
-    ir_value *r = composed ? composed_binary(cx, op, x, y) : lb_binary(cx, ir_kind_of(op), x, y, NULL);
+    int composed = op == BIN_FMOD || op == BIN_ATAN2 || op == BIN_TRUNCDIV || op == BIN_FMAX || op == BIN_FMIN ||
+                   (op == BIN_FLOORDIV && ir_dtype_is_float(dt));
+    ir_value *r = composed ? composed_binary(cx, op, x, y) : lb_binary(cx, mil, x, y, NULL);
     if (r && bool_result) r = lb_cast(cx, r, IR_BOOL, "bool");
     if (!r) return -1;
     if (scalar_result) {
@@ -353,47 +306,33 @@ static ir_value *with_num(lower_ctx *cx, ir_opkind k, ir_value *x, double c, con
     return v ? lb_binary(cx, k, x, v, suffix) : NULL;
 }
 
-/* Math on a compile-time number; 1 when k is not known here. */
-static int fold_unary(lower_ctx *cx, const ts_node *n, const char *k, const lv *a) {
-    double x = a->kind == LV_FLOAT ? a->f : (double)a->i, r;
-    if (strcmp(k, "neg") == 0) return lower_out(cx, n, 0, a->kind == LV_FLOAT ? lv_float(cx, -x) : lv_int(cx, -a->i));
-    if (strcmp(k, "abs") == 0) return lower_out(cx, n, 0, a->kind == LV_FLOAT ? lv_float(cx, fabs(x)) : lv_int(cx, a->i < 0 ? -a->i : a->i));
-    if (strcmp(k, "floor") == 0) return lower_out(cx, n, 0, lv_int(cx, (int64_t)floor(x)));
-    if (strcmp(k, "ceil") == 0) return lower_out(cx, n, 0, lv_int(cx, (int64_t)ceil(x)));
-    if (strcmp(k, "round") == 0) return lower_out(cx, n, 0, a->kind == LV_FLOAT ? lv_float(cx, nearbyint(x)) : lv_int(cx, a->i));
-    static const struct { const char *name; double (*f)(double); } tab[] = {
-        {"sqrt", sqrt}, {"exp", exp}, {"log", log}, {"sin", sin}, {"cos", cos}, {"tan", tan}, {"asin", asin},
-        {"acos", acos}, {"atan", atan}, {"sinh", sinh}, {"cosh", cosh}, {"tanh", tanh}, {"erf", erf},
-        {"log2", log2}, {"log10", log10}, {"log1p", log1p}, {"exp2", exp2}, {"expm1", expm1}, {"trunc", trunc},
-    };
-    for (int i = 0; i < PC_ARRAY_LEN(tab); i++)
-        if (strcmp(tab[i].name, k) == 0) {
-            r = tab[i].f(x);
-            return lower_out(cx, n, 0, lv_float(cx, r));
-        }
-    return 1;
+/* The row's math on a compile-time number; 1 when it has none. */
+static int fold_unary(lower_ctx *cx, const ts_node *n, const lower_row *row, const lv *a) {
+    double x = a->kind == LV_FLOAT ? a->f : (double)a->i;
+    int isf = a->kind == LV_FLOAT;
+    if (row->sub == UN_NEG) return lower_out(cx, n, 0, isf ? lv_float(cx, -x) : lv_int(cx, -a->i));
+    if (row->sub == UN_ABS) return lower_out(cx, n, 0, isf ? lv_float(cx, fabs(x)) : lv_int(cx, a->i < 0 ? -a->i : a->i));
+    if (!row->fold) return 1;
+    if (row->flags & LR_FOLD_INT) return lower_out(cx, n, 0, lv_int(cx, (int64_t)row->fold(x)));
+    if (row->sub == UN_ROUND && !isf) return lower_out(cx, n, 0, lv_int(cx, a->i));
+    return lower_out(cx, n, 0, lv_float(cx, row->fold(x)));
 }
 
+/* The row's .sub: UN_MIL / UN_ABS is its .mil on the tensor, the others compose; .flags say what ints do
+ * (LR_KEEPS_INT, LR_INT_IDENTITY) and .fold what a number known at conversion time gives. */
 int lower_unary_op(lower_ctx *cx, const ts_node *n) {
-    char k[32];
-    snprintf(k, sizeof k, "%s", n->kind + 6);
-    size_t kl = strlen(k);
-    if (kl > 1 && k[kl - 1] == '_') k[kl - 1] = 0; /* in-place form */
-    if (strcmp(k, "fix") == 0) snprintf(k, sizeof k, "trunc");
-    if (strcmp(k, "negative") == 0) snprintf(k, sizeof k, "neg");
-    if (strncmp(k, "arc", 3) == 0) memmove(k + 1, k + 3, strlen(k + 3) + 1); /* arccos -> acos */
+    const lower_row *row = cx->row;
     lv *a = lower_in(cx, n, 0);
     if (!a) return -1;
     if (is_num(a) && !a->dyn) { /* math on a compile-time number */
-        int rc = fold_unary(cx, n, k, a);
+        int rc = fold_unary(cx, n, row, a);
         return rc == 1 ? lower_fail(cx, "not supported on a number") : rc;
     }
     ir_value *x = lb_as_tensor(cx, a, IR_DT_INVALID);
     if (!x) return -1;
     ir_dtype dt = x->type.dtype;
-    int keeps_int = strcmp(k, "neg") == 0 || strcmp(k, "abs") == 0 || strcmp(k, "square") == 0 || strcmp(k, "sign") == 0;
-    int int_identity = strcmp(k, "floor") == 0 || strcmp(k, "ceil") == 0 || strcmp(k, "round") == 0 || strcmp(k, "trunc") == 0;
-    if (int_identity && !ir_dtype_is_float(dt)) return lower_out(cx, n, 0, a);
+    int keeps_int = (row->flags & LR_KEEPS_INT) != 0;
+    if ((row->flags & LR_INT_IDENTITY) && !ir_dtype_is_float(dt)) return lower_out(cx, n, 0, a);
     if (!keeps_int && !ir_dtype_is_float(dt)) {
         if (!(x = lb_cast(cx, x, IR_FP32, "float"))) return -1;
         dt = IR_FP32;
@@ -403,47 +342,31 @@ int lower_unary_op(lower_ctx *cx, const ts_node *n) {
         dt = IR_INT32;
     }
     ir_value *r;
-    if (strcmp(k, "neg") == 0) {
-        r = with_num(cx, IR_OP_MUL, x, -1, NULL);
-    } else if (strcmp(k, "reciprocal") == 0) {
-        ir_value *one = lb_const_scalar(cx, 1, dt, "one");
-        r = one ? lb_binary(cx, IR_OP_REAL_DIV, one, x, NULL) : NULL;
-    } else if (strcmp(k, "trunc") == 0) {
-        r = trunc_of(cx, x);
-    } else if (strcmp(k, "rsqrt") == 0) {
-        r = rsqrt_of(cx, x);
-    } else if (strcmp(k, "round") == 0 && n->nin > 1 && !lower_is_none(cx, n, 1)) { /* round(x, decimals) */
-        int64_t d;
-        if (lower_int_in(cx, n, 1, &d)) return -1;
-        double sc = pow(10.0, (double)d);
-        r = with_num(cx, IR_OP_REAL_DIV, lb_unary(cx, IR_OP_ROUND, with_num(cx, IR_OP_MUL, x, sc, "scaled"), "round"), sc, NULL);
-    } else if (strcmp(k, "log2") == 0 || strcmp(k, "log10") == 0) { /* log(x) / log(base) */
-        r = with_num(cx, IR_OP_MUL, lb_unary(cx, IR_OP_LOG, x, "log"), 1.0 / log(k[3] == '2' ? 2.0 : 10.0), NULL);
-    } else if (strcmp(k, "log1p") == 0) { /* accurate near 0 (math.c) */
-        r = lb_log1p(cx, x, NULL);
-    } else if (strcmp(k, "expm1") == 0) { /* 2 exp(x/2) sinh(x/2): no cancellation near 0, no overflow */
+    switch (row->sub) {
+    case UN_NEG: r = with_num(cx, IR_OP_MUL, x, -1, NULL); break;
+    case UN_RECIPROCAL: r = lb_binary(cx, IR_OP_REAL_DIV, lb_const_scalar(cx, 1, dt, "one"), x, NULL); break;
+    case UN_TRUNC: r = trunc_of(cx, x); break;
+    case UN_RSQRT: r = rsqrt_of(cx, x); break;
+    case UN_LOGBASE: r = with_num(cx, IR_OP_MUL, lb_unary(cx, IR_OP_LOG, x, "log"), 1.0 / log(row->c), NULL); break;
+    case UN_LOG1P: r = lb_log1p(cx, x, NULL); break; /* accurate near 0 (math.c) */
+    case UN_EXPM1: { /* 2 exp(x/2) sinh(x/2): no cancellation near 0, no overflow */
         ir_value *h = with_num(cx, IR_OP_MUL, x, 0.5, "half");
-        ir_value *p = h ? lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_EXP, h, "exp"), lb_unary(cx, IR_OP_SINH, h, "sinh"), "prod") : NULL;
-        r = p ? with_num(cx, IR_OP_MUL, p, 2, NULL) : NULL;
-    } else if (strcmp(k, "isnan") == 0) {
-        r = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, NULL);
-    } else if (strcmp(k, "isinf") == 0) {
-        r = with_num(cx, IR_OP_EQUAL, lb_unary(cx, IR_OP_ABS, x, "abs"), INFINITY, NULL);
-    } else if (strcmp(k, "isfinite") == 0) { /* x - x is 0 unless x is inf or nan */
-        r = with_num(cx, IR_OP_EQUAL, lb_binary(cx, IR_OP_SUB, x, x, "diff"), 0, NULL);
-    } else {
-        static const struct { const char *name; ir_opkind k; } tab[] = {
-            {"sqrt", IR_OP_SQRT}, {"rsqrt", IR_OP_RSQRT}, {"exp", IR_OP_EXP},   {"log", IR_OP_LOG},
-            {"abs", IR_OP_ABS},   {"floor", IR_OP_FLOOR}, {"ceil", IR_OP_CEIL}, {"sin", IR_OP_SIN},
-            {"cos", IR_OP_COS},   {"erf", IR_OP_ERF},    {"square", IR_OP_SQUARE},
-            {"tan", IR_OP_TAN},   {"asin", IR_OP_ASIN},  {"acos", IR_OP_ACOS},  {"atan", IR_OP_ATAN},
-            {"sinh", IR_OP_SINH}, {"cosh", IR_OP_COSH},  {"tanh", IR_OP_TANH},  {"exp2", IR_OP_EXP2},
-            {"sign", IR_OP_SIGN}, {"round", IR_OP_ROUND},
-        };
-        int i = 0;
-        while (i < PC_ARRAY_LEN(tab) && strcmp(tab[i].name, k) != 0) i++;
-        if (i == PC_ARRAY_LEN(tab)) return lower_fail(cx, "internal: unknown unary op");
-        r = lb_unary(cx, tab[i].k, x, NULL);
+        r = with_num(cx, IR_OP_MUL, lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_EXP, h, "exp"), lb_unary(cx, IR_OP_SINH, h, "sinh"), "prod"), 2, NULL);
+        break;
+    }
+    case UN_ISNAN: r = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, NULL); break;
+    case UN_ISINF: r = with_num(cx, IR_OP_EQUAL, lb_unary(cx, IR_OP_ABS, x, "abs"), INFINITY, NULL); break;
+    case UN_ISFINITE: r = with_num(cx, IR_OP_EQUAL, lb_binary(cx, IR_OP_SUB, x, x, "diff"), 0, NULL); break; /* x - x is 0 unless inf / nan */
+    case UN_ROUND:
+        if (n->nin > 1 && !lower_is_none(cx, n, 1)) { /* round(x, decimals) */
+            int64_t d;
+            if (lower_int_in(cx, n, 1, &d)) return -1;
+            double sc = pow(10.0, (double)d);
+            r = with_num(cx, IR_OP_REAL_DIV, lb_unary(cx, IR_OP_ROUND, with_num(cx, IR_OP_MUL, x, sc, "scaled"), "round"), sc, NULL);
+            break;
+        }
+        /* fall through */
+    default: r = lb_unary(cx, row->mil, x, NULL); break;
     }
     if (!r) return -1;
     if (a->dyn) { /* a run-time number: math.ceil / floor / round of a float give an int */
@@ -541,15 +464,11 @@ int lower_clamp(lower_ctx *cx, const ts_node *n) {
     if (!x) return -1;
     int hlo, hhi;
     lv *lo, *hi;
-    char k[16];
-    snprintf(k, sizeof k, "%s", n->kind + 6);
-    size_t kl = strlen(k);
-    if (kl > 1 && k[kl - 1] == '_') k[kl - 1] = 0; /* in-place form */
-    if (strcmp(k, "clamp_min") == 0) {
+    if (cx->row->sub == CLAMP_MIN) {
         if (bound(cx, n, 1, &hlo, &lo)) return -1;
         hhi = 0;
         hi = NULL;
-    } else if (strcmp(k, "clamp_max") == 0) {
+    } else if (cx->row->sub == CLAMP_MAX) {
         if (bound(cx, n, 1, &hhi, &hi)) return -1;
         hlo = 0;
         lo = NULL;

@@ -74,7 +74,7 @@ int lower_expand(lower_ctx *cx, const ts_node *n) {
     if (!x) return -1;
     lv *want[IR_MAX_RANK];
     int k;
-    if (strcmp(n->kind, "aten::expand_as") == 0) {
+    if (cx->row->sub == EXPAND_AS) {
         ir_value *o = tin(cx, n, 1);
         if (!o) return -1;
         k = o->type.rank;
@@ -97,7 +97,7 @@ int lower_repeat(lower_ctx *cx, const ts_node *n) {
     int k;
     if (!one || int_lvs(cx, l, "repeats", reps, &k)) return -1;
     int r = x->type.rank;
-    int tile = strcmp(n->kind, "aten::tile") == 0;
+    int tile = cx->row->sub == REPEAT_TILE;
     if (!tile && k < r) return lower_fail(cx, "repeat with %d sizes for a rank-%d tensor", k, r);
     int m = k > r ? k : r;
     for (int i = 0; i < m; i++) full[i] = i < m - k ? one : reps[i - (m - k)];
@@ -186,8 +186,8 @@ int lower_flip(lower_ctx *cx, const ts_node *n) {
     int64_t dims[IR_MAX_RANK];
     int k = 1;
     if (!x) return -1;
-    if (strcmp(n->kind, "aten::fliplr") == 0) dims[0] = 1;
-    else if (strcmp(n->kind, "aten::flipud") == 0) dims[0] = 0;
+    if (cx->row->sub == FLIP_LR) dims[0] = 1;
+    else if (cx->row->sub == FLIP_UD) dims[0] = 0;
     else if (lower_ints_in(cx, n, 1, dims, IR_MAX_RANK, &k)) return -1;
     for (int i = 0; i < k && x; i++) {
         int a;
@@ -314,7 +314,7 @@ int lower_movedim(lower_ctx *cx, const ts_node *n) {
     if (!x || lower_ints_in(cx, n, 1, src, IR_MAX_RANK, &ns) || lower_ints_in(cx, n, 2, dst, IR_MAX_RANK, &nd)) return -1;
     r = x->type.rank;
     if (ns != nd) return lower_fail(cx, "%d source dims for %d destinations", ns, nd);
-    int swap = strncmp(n->kind, "aten::swap", 10) == 0;
+    int swap = cx->row->sub == MOVE_SWAP;
     int used[IR_MAX_RANK] = {0}, placed[IR_MAX_RANK] = {0};
     for (int i = 0; i < r; i++) perm[i] = -1;
     for (int i = 0; i < ns; i++) {
@@ -352,8 +352,7 @@ int lower_hvstack(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     if (!l) return -1;
     if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n < 1) return lower_fail(cx, "expected a list of tensors");
-    char which = n->kind[6];
-    if (strcmp(n->kind, "aten::column_stack") == 0) which = 'c';
+    char which = (char)cx->row->sub; /* 'h', 'v', 'd' or 'c' (column_stack) */
     ir_value **vs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
     if (!vs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     int axis = 0;
@@ -437,7 +436,7 @@ int lower_tri(lower_ctx *cx, const ts_node *n) {
     if (r < 2) return lower_fail(cx, "triu/tril of a rank-%d tensor", r);
     int64_t h = x->type.dims[r - 2], w = x->type.dims[r - 1];
     if (h < 0 || w < 0) return lower_fail(cx, "triu/tril of symbolic dims");
-    int upper = strncmp(n->kind, "aten::triu", 10) == 0;
+    int upper = cx->row->sub == TRI_UPPER;
     float *m = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(h * w > 0 ? h * w : 1));
     if (!m) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     for (int64_t i = 0; i < h; i++)

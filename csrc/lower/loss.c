@@ -31,26 +31,26 @@ static ir_value *reduce_loss(lower_ctx *cx, ir_value *l, int64_t red) {
  * huber_loss(.., reduction, delta=1). Huber, with a = |d| and c = min(a, delta):
  * c * (a - c / 2); smooth L1 is Huber / beta (L1 when beta is 0). */
 int lower_regression_loss(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
+    int sub = cx->row->sub; /* LOSS_* */
     ir_value *v[2];
     int64_t red;
     if (lower_common_in(cx, n, 0, 2, 1, v) || reduction_in(cx, n, 2, &red)) return -1;
     ir_value *d = lb_binary(cx, IR_OP_SUB, v[0], v[1], "diff"), *l;
     if (!d) return -1;
-    if (strcmp(k, "mse_loss") == 0) {
+    if (sub == LOSS_MSE) {
         l = lb_unary(cx, IR_OP_SQUARE, d, "sq");
     } else {
         double t = 1;
-        if (k[0] != 'l' && n->nin > 3 && lower_float_in(cx, n, 3, &t)) return -1;
+        if (sub != LOSS_L1 && n->nin > 3 && lower_float_in(cx, n, 3, &t)) return -1;
         ir_value *a = lb_unary(cx, IR_OP_ABS, d, "abs");
-        if (k[0] == 'l' || t == 0) {
+        if (sub == LOSS_L1 || t == 0) {
             l = a;
         } else {
-            if (t < 0) return lower_fail(cx, "%s needs a non-negative beta / delta, got %g", k, t);
+            if (t < 0) return lower_fail(cx, "%s needs a non-negative beta / delta, got %g", n->kind + 6, t);
             ir_value *c = a ? lb_binary(cx, IR_OP_MINIMUM, a, lb_const_scalar(cx, t, a->type.dtype, "delta"), "clipped") : NULL;
             ir_value *h = c ? lb_binary(cx, IR_OP_SUB, a, lb_scalar_op(cx, IR_OP_MUL, c, 0.5), "rest") : NULL;
             l = h ? lb_binary(cx, IR_OP_MUL, c, h, "huber") : NULL;
-            if (l && k[0] == 's') l = lb_scalar_op(cx, IR_OP_MUL, l, 1 / t);
+            if (l && sub == LOSS_SMOOTH_L1) l = lb_scalar_op(cx, IR_OP_MUL, l, 1 / t);
         }
     }
     return lower_out_tensor(cx, n, 0, reduce_loss(cx, l, red));
@@ -61,7 +61,7 @@ int lower_regression_loss(lower_ctx *cx, const ts_node *n) {
  * binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction):
  *   w ((1 - t) x + (1 + (pw - 1) t) softplus(-x)). */
 int lower_bce(lower_ctx *cx, const ts_node *n) {
-    int logits = strstr(n->kind, "logits") != NULL;
+    int logits = cx->row->sub == 1; /* binary_cross_entropy_with_logits */
     ir_value *v[2];
     int64_t red;
     if (lower_common_in(cx, n, 0, 2, 1, v) || reduction_in(cx, n, logits ? 4 : 3, &red)) return -1;
@@ -134,7 +134,7 @@ static ir_value *class_weights(lower_ctx *cx, const ts_node *n, int wi, int64_t 
  * indices or, for cross_entropy, probabilities shaped like self. A one-hot mask (target ==
  * class) times the class weights picks each element's weight; 'mean' divides by their sum. */
 int lower_nll(lower_ctx *cx, const ts_node *n) {
-    int ce = strcmp(n->kind, "aten::cross_entropy_loss") == 0;
+    int ce = cx->row->sub == 1; /* cross_entropy_loss */
     ir_value *x = lower_float_tensor_in(cx, n, 0);
     lv *tl = x ? lower_in(cx, n, 1) : NULL;
     int64_t red, ignore = -100;

@@ -11,30 +11,85 @@
  */
 #include "lower/build.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- registry ---- */
-static const struct {
-    const char *kind;
-    lower_fn fn;
-    const char *note;
-} registry[] = {
-#define LOWER_OP(KIND, FN, NOTE) {KIND, FN, NOTE},
+static const lower_row registry[] = {
+#define LOWER_OP(KIND, FN, ...) {.kind = KIND, .fn = FN, .note = __VA_ARGS__},
 #include "lower/registry.def"
 #undef LOWER_OP
 };
 
-lower_fn lower_find(const char *kind) {
-    for (int i = 0; i < PC_ARRAY_LEN(registry); i++)
-        if (strcmp(registry[i].kind, kind) == 0) return registry[i].fn;
+/* torch's in-place spelling: "op_" (not a dunder such as "__and__"). */
+static int inplace_spelling(const char *op, size_t len) { return len > 2 && op[len - 1] == '_' && op[len - 2] != '_'; }
+
+/* The row of exactly "ns::op", by binary search (the rows are sorted by kind, tests/test_lower_registry.py). */
+static const lower_row *row_exact(const char *kind) {
+    int lo = 0, hi = PC_ARRAY_LEN(registry);
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(registry[mid].kind, kind);
+        if (c == 0) return &registry[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return NULL;
 }
 
+/* A name as TorchScript ("ns::op"), torch.export ("ns.op.overload", "ns::op.overload") or torch.ops
+ * ("torch.ops.ns.op.overload") spell it: a row of the overload when there is one, else the op's; the
+ * in-place "op_" finds the row of op when the row allows it (LR_INPLACE). */
+const lower_row *lower_row_find(const char *name) {
+    char buf[160], *op;
+    if (strncmp(name, "torch.ops.", 10) == 0) name += 10;
+    const char *sep = strstr(name, "::");
+    size_t nslen = sep ? (size_t)(sep - name) : strcspn(name, ".");
+    if (!name[nslen] || nslen + 2 + strlen(name + nslen) >= sizeof buf) return NULL;
+    memcpy(buf, name, nslen);
+    memcpy(buf + nslen, "::", 2);
+    op = buf + nslen + 2;
+    strcpy(op, name + nslen + (sep ? 2 : 1));
+    const lower_row *r = row_exact(buf);
+    if (r) return r;
+    char *dot = strchr(op, '.'); /* the overload */
+    if (dot) {
+        *dot = 0;
+        if ((r = row_exact(buf))) return r;
+    }
+    size_t len = strlen(op);
+    if (!inplace_spelling(op, len)) return NULL;
+    op[len - 1] = 0;
+    r = row_exact(buf);
+    return r && (r->flags & LR_INPLACE) ? r : NULL;
+}
+
+lower_fn lower_find(const char *kind) {
+    const lower_row *r = lower_row_find(kind);
+    return r ? r->fn : NULL;
+}
+
 void lower_list_ops(void (*f)(const char *kind, const char *note, void *ud), void *ud) {
-    for (int i = 0; i < PC_ARRAY_LEN(registry); i++) f(registry[i].kind, registry[i].note, ud);
+    char buf[160];
+    for (int i = 0; i < PC_ARRAY_LEN(registry); i++) {
+        const lower_row *r = &registry[i];
+        f(r->kind, r->note, ud);
+        if (r->flags & LR_INPLACE) {
+            snprintf(buf, sizeof buf, "%s_", r->kind);
+            f(buf, r->inplace_note ? r->inplace_note : r->note, ud);
+        }
+    }
+}
+
+int lower_row_count(void) { return PC_ARRAY_LEN(registry); }
+
+const char *lower_row_kind(int i) { return i >= 0 && i < PC_ARRAY_LEN(registry) ? registry[i].kind : NULL; }
+
+int lower_row_lookup(const char *name) {
+    const lower_row *r = lower_row_find(name);
+    return r ? (int)(r - registry) : -1;
 }
 
 /* ---- unique names (open addressing, arena storage) ---- */
@@ -252,6 +307,7 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
         if (!cx->base) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     }
     cx->loc = n->loc ? pc_sprintf(cx->p->arena, "%s at %s", n->kind, n->loc) : n->kind;
+    cx->row = lower_row_find(n->kind);
     const lower_opts *o = cx->o;
     ir_block *blk = cx->b;
     ir_op *before = blk->last; /* ops after it are this node's (debug) */
@@ -265,17 +321,15 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
     int hooked = lower_complex_node(cx, n); /* complex inputs: complex.c lowers the node or refuses it */
     if (hooked < 0) return -1;
     if (hooked > 0) goto bound;
-    lower_fn fn = lower_find(n->kind);
-    if (!fn) return lower_fail(cx, "no converter for this op");
-    if (fn(cx, n)) return -1;
+    if (!cx->row) return lower_fail(cx, "no converter for this op");
+    if (cx->row->fn(cx, n)) return -1;
 bound:
     for (int i = 0; i < n->nout; i++)
         if (!cx->vals[n->out[i]->id]) return lower_fail(cx, "internal: output %d was not bound", i);
     if (lower_quant_after(cx, n, qsaved)) return -1;
     /* in-place ops (add_, relu_, ...) also rebind the mutated input; their output is that tensor too, so
      * a chained one (x.mul_(a).add_(b)) rebinds x as well */
-    size_t kl = strlen(n->kind);
-    if (kl > 2 && n->kind[kl - 1] == '_' && n->kind[kl - 2] != '_' && n->nin > 0 && n->nout > 0) {
+    if (inplace_spelling(n->kind, strlen(n->kind)) && n->nin > 0 && n->nout > 0) {
         const ts_value *in = n->in[0], *root = cx->inplace_of && cx->inplace_of[in->id] ? cx->inplace_of[in->id] : in;
         lv *self = cx->vals[in->id];
         if (self && (self->kind == LV_TENSOR || self->kind == LV_COMPLEX)) {

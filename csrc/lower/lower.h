@@ -117,4 +117,13 @@ int lower_add_classifier(ir_program *p, const lower_classifier *c, pc_err *e);
  * calls f(kind, note) for each; note says limits ("" if none). */
 void lower_list_ops(void (*f)(const char *kind, const char *note, void *ud), void *ud);
 
+/* The registry's rows (registry.def), shared by every frontend: lower_row_lookup gives the row index a
+ * name converts with, however it is spelled: a TorchScript kind ("aten::add"), its in-place spelling
+ * ("aten::add_", where the row allows it) or torch.export's ("aten.add.Tensor", "aten::add.Tensor": the
+ * overload picks a row only when one names it); -1 if none. lower_row_kind(i): row i's kind, in table
+ * order (sorted), NULL past the end. */
+int lower_row_count(void);
+const char *lower_row_kind(int i);
+int lower_row_lookup(const char *name);
+
 #endif

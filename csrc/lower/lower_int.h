@@ -38,7 +38,7 @@ typedef struct lower_qp {
     int qtype;            /* torch ScalarType: 12 qint8, 13 quint8, 14 qint32 */
 } lower_qp;
 
-typedef int (*lower_fn)(lower_ctx *cx, const ts_node *n);
+#include "lower/registry.h"
 
 typedef struct lower_names lower_names;
 typedef struct lower_view lower_view;
@@ -52,6 +52,7 @@ struct lower_ctx {
     pc_err *e;
     lv **vals;              /* by ts_value id */
     const ts_node *node;    /* being lowered */
+    const lower_row *row;   /* its registry row (NULL for kinds converted from Python) */
     const char *base;       /* name base for the node's ops (sanitized output name) */
     const char *loc;        /* "aten::conv2d at model.py:12" */
     lower_names *names;
@@ -61,10 +62,11 @@ struct lower_ctx {
     ir_value **state_read;  /* by state: the value read at the start, in the buffer's dtype */
 };
 
-/* ---- the registry (registry.def) ---- */
-#define LOWER_OP(KIND, FN, NOTE) int FN(lower_ctx *cx, const ts_node *n);
+/* ---- the registry's functions (registry.def) ---- */
+#define LOWER_OP(KIND, FN, ...) int FN(lower_ctx *cx, const ts_node *n);
 #include "lower/registry.def"
 #undef LOWER_OP
+/* The lowering function of a kind (lower_row_find's row), NULL if none. */
 lower_fn lower_find(const char *kind);
 /* eq / ne of two lists known at conversion time (script.c; lower_binary_op's list form). */
 int lower_list_equal(lower_ctx *cx, const ts_node *n, lv *a, lv *b, int negate);

@@ -151,43 +151,35 @@ static ir_value *atanh_of(lower_ctx *cx, ir_value *x) {
     return m ? with_c(cx, IR_OP_MUL, lb_binary(cx, IR_OP_SUB, p, m, "diff"), 0.5, NULL) : NULL;
 }
 
-/* acosh / asinh / atanh / frac / sinc / deg2rad / rad2deg / logit(x, eps) / sgn. */
-/* The kind without "aten::" and without the in-place '_'. */
-static const char *base_kind(const ts_node *n, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s", n->kind + 6);
-    size_t l = strlen(buf);
-    if (l > 1 && buf[l - 1] == '_') buf[l - 1] = 0;
-    return buf;
-}
-
+/* acosh / asinh / atanh / frac / sinc / deg2rad / rad2deg (x times the row's .c) / logit(x, eps) / sgn:
+ * the row's .sub (MU_*). */
 int lower_math_unary(lower_ctx *cx, const ts_node *n) {
-    char kb[32];
-    const char *k = base_kind(n, kb, sizeof kb);
-    if (strcmp(k, "sgn") == 0) { /* real tensors: sign, ints stay ints */
+    int sub = cx->row->sub;
+    if (sub == MU_SGN) { /* real tensors: sign, ints stay ints */
         ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
         if (x && x->type.dtype == IR_BOOL) return lower_out_tensor(cx, n, 0, x);
         return lower_out_tensor(cx, n, 0, x ? lb_unary(cx, IR_OP_SIGN, x, NULL) : NULL);
     }
     ir_value *x = lower_float_tensor_in(cx, n, 0), *r = NULL;
     if (!x) return -1;
-    if (strcmp(k, "acosh") == 0) {
+    if (sub == MU_ACOSH) {
         r = acosh_of(cx, x);
-    } else if (strcmp(k, "asinh") == 0) {
+    } else if (sub == MU_ASINH) {
         r = asinh_of(cx, x);
-    } else if (strcmp(k, "atanh") == 0) {
+    } else if (sub == MU_ATANH) {
         r = atanh_of(cx, x);
-    } else if (strcmp(k, "frac") == 0) { /* x - sign(x) * floor(|x|) */
+    } else if (sub == MU_FRAC) { /* x - sign(x) * floor(|x|) */
         ir_value *f = lb_unary(cx, IR_OP_FLOOR, lb_unary(cx, IR_OP_ABS, x, "abs"), "floor");
         ir_value *t = f ? lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_SIGN, x, "sign"), f, "trunc") : NULL;
         r = t ? lb_binary(cx, IR_OP_SUB, x, t, NULL) : NULL;
-    } else if (strcmp(k, "sinc") == 0) { /* sin(pi x) / (pi x), 1 at 0 */
+    } else if (sub == MU_SINC) { /* sin(pi x) / (pi x), 1 at 0 */
         ir_value *px = with_c(cx, IR_OP_MUL, x, PI, "pix");
         ir_value *q = px ? lb_binary(cx, IR_OP_REAL_DIV, lb_unary(cx, IR_OP_SIN, px, "sin"), px, "ratio") : NULL;
         ir_value *z = q ? with_c(cx, IR_OP_EQUAL, x, 0, "zero") : NULL;
         r = z ? lb_select(cx, z, num_as(cx, 1, x, "one"), q, NULL) : NULL;
-    } else if (strcmp(k, "deg2rad") == 0 || strcmp(k, "rad2deg") == 0) {
-        r = with_c(cx, IR_OP_MUL, x, k[0] == 'd' ? PI / 180 : 180 / PI, NULL);
-    } else if (strcmp(k, "logit") == 0) { /* log(z / (1 - z)), z = clamp(x, eps, 1 - eps) when eps given */
+    } else if (sub == MU_SCALE) {
+        r = with_c(cx, IR_OP_MUL, x, cx->row->c, NULL);
+    } else if (sub == MU_LOGIT) { /* log(z / (1 - z)), z = clamp(x, eps, 1 - eps) when eps given */
         ir_value *z = x;
         if (n->nin > 1 && !lower_is_none(cx, n, 1)) {
             double eps;
@@ -207,22 +199,21 @@ int lower_math_unary(lower_ctx *cx, const ts_node *n) {
 
 /* ---- binary ---- */
 /* xlogy / hypot / logaddexp / logaddexp2 / copysign / heaviside / float_power (tensor or
- * number operands, broadcast). */
+ * number operands, broadcast): the row's .sub (MB_*). */
 int lower_math_binary(lower_ctx *cx, const ts_node *n) {
-    char kb[32];
-    const char *k = base_kind(n, kb, sizeof kb);
+    int sub = cx->row->sub;
     ir_value *v[2], *r = NULL;
-    int keep_int = strcmp(k, "heaviside") == 0;
+    int keep_int = sub == MB_HEAVISIDE;
     if (lower_common_in(cx, n, 0, 2, !keep_int, v)) return -1;
     ir_value *x = v[0], *y = v[1];
-    if (strcmp(k, "float_power") == 0) {
+    if (sub == MB_FLOAT_POWER) {
         r = lb_binary(cx, IR_OP_POW, x, y, NULL);
-    } else if (strcmp(k, "xlogy") == 0) { /* x * log(y), 0 where x == 0 and y is not NaN */
+    } else if (sub == MB_XLOGY) { /* x * log(y), 0 where x == 0 and y is not NaN */
         ir_value *p = lb_binary(cx, IR_OP_MUL, x, lb_log(cx, y, "log"), "prod");
         ir_value *z = p ? with_c(cx, IR_OP_EQUAL, x, 0, "x_zero") : NULL;
         ir_value *c = z ? lb_binary(cx, IR_OP_LOGICAL_AND, z, lb_binary(cx, IR_OP_EQUAL, y, y, "y_num"), "zero") : NULL;
         r = c ? lb_select(cx, c, num_as(cx, 0, x, "zero_v"), p, NULL) : NULL;
-    } else if (strcmp(k, "hypot") == 0) {
+    } else if (sub == MB_HYPOT) {
         /* m sqrt(1 + (n / m)^2) with m, n = max, min of |x|, |y|: no overflow of the squares; 0 for two
          * zeros, inf where either is infinite (even with a NaN), else NaN propagates */
         ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
@@ -235,9 +226,9 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
         ir_value *inf = h ? lb_binary(cx, IR_OP_LOGICAL_OR, with_c(cx, IR_OP_EQUAL, ax, INFINITY, "x_inf"),
                                          with_c(cx, IR_OP_EQUAL, ay, INFINITY, "y_inf"), "inf") : NULL;
         r = inf ? lb_select(cx, inf, num_as(cx, INFINITY, h, "inf_v"), h, NULL) : NULL;
-    } else if (strcmp(k, "logaddexp") == 0 || strcmp(k, "logaddexp2") == 0) {
+    } else if (sub == MB_LOGADDEXP || sub == MB_LOGADDEXP2) {
         /* max + softplus(-|x - y| c) / c, c = 1 or ln 2 */
-        double c = k[9] == '2' ? log(2.0) : 1.0;
+        double c = sub == MB_LOGADDEXP2 ? log(2.0) : 1.0;
         ir_value *m = lb_binary(cx, IR_OP_MAXIMUM, x, y, "max");
         ir_value *d = m ? lb_unary(cx, IR_OP_ABS, lb_binary(cx, IR_OP_SUB, x, y, "diff"), "absdiff") : NULL;
         ir_value *eq = d ? lb_binary(cx, IR_OP_EQUAL, x, y, "same") : NULL; /* equal infinities: d = 0, not NaN */
@@ -245,11 +236,11 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
         ir_value *sp = d ? lb_unary(cx, IR_OP_SOFTPLUS, with_c(cx, IR_OP_MUL, d, -c, "neg"), "softplus") : NULL;
         if (sp && c != 1.0) sp = with_c(cx, IR_OP_MUL, sp, 1 / c, "log2");
         r = sp ? lb_binary(cx, IR_OP_ADD, m, sp, NULL) : NULL;
-    } else if (strcmp(k, "copysign") == 0) { /* |x| * (1 - 2 [y's sign bit]): -0.0 counts as negative */
+    } else if (sub == MB_COPYSIGN) { /* |x| * (1 - 2 [y's sign bit]): -0.0 counts as negative */
         ir_value *any = signbit_of(cx, y, "negative");
         ir_value *f = any ? lb_affine(cx, lb_cast(cx, any, x->type.dtype, "flag"), -2, 1) : NULL;
         r = f ? lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_ABS, x, "abs"), f, NULL) : NULL;
-    } else if (strcmp(k, "heaviside") == 0) { /* values where x == 0, else [x > 0] (values may be inf / NaN) */
+    } else if (sub == MB_HEAVISIDE) { /* values where x == 0, else [x > 0] (values may be inf / NaN) */
         ir_value *pos = lb_cast(cx, with_c(cx, IR_OP_GREATER, x, 0, "pos"), x->type.dtype, "pos_v");
         r = pos ? lb_select(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), y, pos, NULL) : NULL;
         ir_value *t0 = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
@@ -260,13 +251,14 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, r);
 }
 
-/* addcmul(self, t1, t2, value=1) = self + value * t1 * t2; addcdiv: self + value * t1 / t2. */
+/* addcmul(self, t1, t2, value=1) = self + value * t1 * t2; addcdiv: self + value * t1 / t2 (the row's
+ * .mil: mul or real_div). */
 int lower_addc(lower_ctx *cx, const ts_node *n) {
-    int is_div = strncmp(n->kind + 6, "addcdiv", 7) == 0;
+    int is_div = cx->row->mil == IR_OP_REAL_DIV;
     ir_value *v[3];
     double value = 1;
     if (lower_common_in(cx, n, 0, 3, is_div, v) || (n->nin > 3 && lower_float_in(cx, n, 3, &value))) return -1;
-    ir_value *t = lb_binary(cx, is_div ? IR_OP_REAL_DIV : IR_OP_MUL, v[1], v[2], is_div ? "quot" : "prod");
+    ir_value *t = lb_binary(cx, cx->row->mil, v[1], v[2], is_div ? "quot" : "prod");
     if (t && value != 1) t = with_c(cx, IR_OP_MUL, t, value, "scaled");
     return lower_out_tensor(cx, n, 0, t ? lb_binary(cx, IR_OP_ADD, v[0], t, NULL) : NULL);
 }
@@ -290,13 +282,13 @@ static double bessel_i0(double x) {
 
 /* hann / hamming / blackman / bartlett / kaiser_window(L[, periodic[, alpha / beta[, beta]]],
  * dtype, layout, device, pin_memory): a constant; L known at conversion time. Periodic (the
- * default) is the symmetric window of L + 1 without its last value. */
+ * default) is the symmetric window of L + 1 without its last value. The row's .sub is the window,
+ * .c its first parameter's default (hamming's alpha, kaiser's beta). */
 int lower_window(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
+    int sub = cx->row->sub;
     int64_t len;
     int periodic = 1, extra = n->nin - 5; /* inputs between L and dtype */
-    double a = 0.54, b = 0.46;
-    if (strncmp(k, "kaiser", 6) == 0) a = 12.0;
+    double a = cx->row->c, b = 0.46;
     if (extra < 0 || extra > 3) return lower_fail(cx, "unexpected window signature (%d inputs)", n->nin);
     lv *l = lower_in(cx, n, 0);
     if (!l) return -1;
@@ -320,10 +312,10 @@ int lower_window(lower_ctx *cx, const ts_node *n) {
     for (int64_t i = 0; i < len; i++) {
         double t = len == 1 ? 0 : (double)i / N, v;
         if (len == 1) v = 1;
-        else if (strncmp(k, "hann", 4) == 0) v = 0.5 - 0.5 * cos(2 * PI * t);
-        else if (strncmp(k, "hamming", 7) == 0) v = a - b * cos(2 * PI * t);
-        else if (strncmp(k, "blackman", 8) == 0) v = 0.42 - 0.5 * cos(2 * PI * t) + 0.08 * cos(4 * PI * t);
-        else if (strncmp(k, "bartlett", 8) == 0) v = 1 - fabs(2 * t - 1);
+        else if (sub == WIN_HANN) v = 0.5 - 0.5 * cos(2 * PI * t);
+        else if (sub == WIN_HAMMING) v = a - b * cos(2 * PI * t);
+        else if (sub == WIN_BLACKMAN) v = 0.42 - 0.5 * cos(2 * PI * t) + 0.08 * cos(4 * PI * t);
+        else if (sub == WIN_BARTLETT) v = 1 - fabs(2 * t - 1);
         else { /* kaiser, beta in a */
             double r = 2 * t - 1;
             v = bessel_i0(a * sqrt(fmax(0.0, 1 - r * r))) / bessel_i0(a);

@@ -143,14 +143,14 @@ int lower_pad(lower_ctx *cx, const ts_node *n) {
     if (x->type.rank < 0) return lower_fail(cx, "the input's rank is unknown");
     const char *mode = "constant";
     double value = 0;
-    const char *k = n->kind + 6;
-    if (strncmp(k, "reflection_pad", 14) == 0) {
+    int sub = cx->row->sub; /* the mode a kind fixes (PAD_*) */
+    if (sub == PAD_REFLECT) {
         mode = "reflect";
-    } else if (strncmp(k, "replication_pad", 15) == 0) {
+    } else if (sub == PAD_REPLICATE) {
         mode = "replicate";
-    } else if (strcmp(k, "_pad_circular") == 0) {
+    } else if (sub == PAD_CIRCULAR) {
         mode = "circular";
-    } else if (strcmp(k, "constant_pad_nd") == 0) {
+    } else if (sub == PAD_CONSTANT) {
         if (n->nin > 2 && lower_float_in(cx, n, 2, &value)) return -1;
     } else { /* aten::pad */
         if (n->nin > 2 && !lower_is_none(cx, n, 2)) {

@@ -78,7 +78,7 @@ int lower_constant(lower_ctx *cx, const ts_node *n) {
 }
 
 int lower_list_construct(lower_ctx *cx, const ts_node *n) {
-    lv *l = lv_new(cx, strcmp(n->kind, "prim::TupleConstruct") == 0 ? LV_TUPLE : LV_LIST);
+    lv *l = lv_new(cx, cx->row->sub == LIST_TUPLE ? LV_TUPLE : LV_LIST);
     if (!l) return -1;
     l->n = n->nin;
     l->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(n->nin ? n->nin : 1));
@@ -144,7 +144,7 @@ int lower_is(lower_ctx *cx, const ts_node *n) {
     int an = a->kind == LV_NONE, bn = b->kind == LV_NONE;
     if (!an && !bn && a != b) return lower_fail(cx, "identity of two non-None values is not known at conversion time");
     int same = (an && bn) || a == b;
-    return lower_out(cx, n, 0, lv_bool(cx, strcmp(n->kind, "aten::__is__") == 0 ? same : !same));
+    return lower_out(cx, n, 0, lv_bool(cx, cx->row->sub == IS_IS ? same : !same));
 }
 
 int lower_not(lower_ctx *cx, const ts_node *n) {
@@ -163,7 +163,7 @@ int lower_not(lower_ctx *cx, const ts_node *n) {
 }
 
 int lower_scalar_minmax(lower_ctx *cx, const ts_node *n) {
-    int is_max = strcmp(n->kind, "prim::max") == 0;
+    int is_max = cx->row->mil == IR_OP_MAXIMUM;
     lv *items[2] = {NULL, NULL}, **it = items;
     int cnt = n->nin;
     if (n->nin == 1) {
@@ -209,10 +209,7 @@ int lower_scalar_minmax(lower_ctx *cx, const ts_node *n) {
 int lower_scalar_convert(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     if (!l) return -1;
-    const char *k = n->kind + 6;
-    lv_kind want = strcmp(k, "Int") == 0 || strcmp(k, "IntImplicit") == 0 ? LV_INT
-                 : strcmp(k, "Float") == 0 || strcmp(k, "FloatImplicit") == 0 ? LV_FLOAT
-                 : strcmp(k, "Bool") == 0 ? LV_BOOL : 0;
+    lv_kind want = (lv_kind)cx->row->sub; /* 0: the input's own kind */
     if (l->kind == LV_TENSOR) {
         ir_value *v = l->v;
         if (ir_type_numel(&v->type) != 1) return lower_fail(cx, "a tensor converted to a number must have one element");

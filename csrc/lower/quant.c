@@ -257,9 +257,8 @@ int lower_qparam(lower_ctx *cx, const ts_node *n) {
     const lower_qp *q;
     ir_value *x = qin(cx, n, 0, &q, 0);
     if (!x) return -1;
-    const char *k = n->kind + 6;
-    if (strcmp(k, "q_scale") == 0) return lower_out(cx, n, 0, lv_float(cx, q->scale[0]));
-    if (strcmp(k, "q_zero_point") == 0) return lower_out(cx, n, 0, lv_int(cx, q->zp[0]));
+    if (cx->row->sub == QP_SCALE) return lower_out(cx, n, 0, lv_float(cx, q->scale[0]));
+    if (cx->row->sub == QP_ZERO_POINT) return lower_out(cx, n, 0, lv_int(cx, q->zp[0]));
     /* int_repr: round(x / scale) + zero_point, exact for values on the grid */
     ir_value *r = lb_unary(cx, IR_OP_ROUND, lb_scalar_op(cx, IR_OP_MUL, x, (double)(1.0f / (float)q->scale[0])), "k");
     r = r ? lb_scalar_op(cx, IR_OP_ADD, r, (double)q->zp[0]) : NULL;
@@ -286,7 +285,7 @@ static lv *packed(lower_ctx *cx, const ts_node *n, int i, int want) {
 /* quantized::linear_prepack(w, b) / conv*_prepack(w, b, stride, padding, dilation, groups): the tuple
  * the quantized ops read (the same layout the frontend gives unpacked modules). */
 int lower_qprepack(lower_ctx *cx, const ts_node *n) {
-    int conv = strstr(n->kind, "conv") != NULL;
+    int conv = cx->row->sub == 1; /* conv*_prepack */
     int m = conv ? 7 : 2;
     if (n->nin < (conv ? 6 : 1)) return lower_fail(cx, "%d inputs", n->nin);
     lv *t = lv_new(cx, LV_TUPLE);
@@ -357,7 +356,7 @@ int lower_qconv(lower_ctx *cx, const ts_node *n) {
         ir_value *b = lb_reshape(cx, bias, sp + 1, shape, "bias");
         y = b ? lb_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
     }
-    int relu = strstr(n->kind, "_relu") != NULL;
+    int relu = (cx->row->flags & LR_RELU) != 0;
     return out_q(cx, n, 0, fake_quant(cx, y, qo, relu), qo);
 }
 
@@ -382,15 +381,15 @@ int lower_qlinear(lower_ctx *cx, const ts_node *n) {
         y = lb_matmul(cx, x, w, 0, 1);
         if (y && bias) y = lb_binary(cx, IR_OP_ADD, y, bias, "biased");
     }
-    int relu = strstr(n->kind, "_relu") != NULL;
+    int relu = (cx->row->flags & LR_RELU) != 0;
     return out_q(cx, n, 0, fake_quant(cx, y, qo, relu), qo);
 }
 
 /* ---- quantized elementwise and friends ---- */
 
-/* quantized::add / add_relu / mul / mul_relu / matmul (qa, qb, scale, zero_point). */
+/* quantized::add / add_relu / mul / mul_relu / matmul (qa, qb, scale, zero_point): the row's .mil. */
 int lower_qbinary(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 11;
+    ir_opkind mil = cx->row->mil;
     if (n->nin < 4) return lower_fail(cx, "the Scalar form (add_scalar / mul_scalar) is not supported");
     const lower_qp *qa, *qb;
     ir_value *a = qin(cx, n, 0, &qa, 0);
@@ -398,9 +397,9 @@ int lower_qbinary(lower_ctx *cx, const ts_node *n) {
     const lower_qp *qo = b ? qout(cx, n, 2, 3, qa) : NULL;
     if (!qo) return -1;
     ir_value *y;
-    if (strncmp(k, "matmul", 6) == 0) y = lb_matmul(cx, a, b, 0, 0);
-    else y = lb_binary(cx, strncmp(k, "mul", 3) == 0 ? IR_OP_MUL : IR_OP_ADD, a, b, k[0] == 'm' ? "qmul" : "qadd");
-    return out_q(cx, n, 0, fake_quant(cx, y, qo, strstr(k, "_relu") != NULL), qo);
+    if (mil == IR_OP_MATMUL) y = lb_matmul(cx, a, b, 0, 0);
+    else y = lb_binary(cx, mil, a, b, mil == IR_OP_MUL ? "qmul" : "qadd");
+    return out_q(cx, n, 0, fake_quant(cx, y, qo, (cx->row->flags & LR_RELU) != 0), qo);
 }
 
 /* quantized::cat / cat_relu(tensors, dim, scale?, zero_point?): the first input's quantization when
@@ -422,22 +421,22 @@ int lower_qcat(lower_ctx *cx, const ts_node *n) {
     const lower_qp *qo = l->items[0]->q;
     if (n->nin > 3 && !lower_is_none(cx, n, 2) && !(qo = qout(cx, n, 2, 3, qo))) return -1;
     ir_value *y = lb_concat(cx, l->n, vs, axis);
-    return out_q(cx, n, 0, fake_quant(cx, y, qo, strstr(n->kind, "_relu") != NULL), qo);
+    return out_q(cx, n, 0, fake_quant(cx, y, qo, (cx->row->flags & LR_RELU) != 0), qo);
 }
 
 /* quantized::hardswish(x, scale, zp), sigmoid(x, scale, zp), leaky_relu(x, slope, inplace, scale, zp),
  * relu6(x, inplace) (keeps x's quantization). */
 int lower_qactivation(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 11;
+    const lower_row *row = cx->row; /* .sub: ACT_*, .mil for ACT_MIL */
     const lower_qp *qx;
     ir_value *x = qin(cx, n, 0, &qx, 0);
     if (!x) return -1;
     ir_value *y;
     const lower_qp *qo;
-    if (strcmp(k, "relu6") == 0) { /* the input's quantization */
+    if (row->sub == ACT_MIL && row->mil == IR_OP_RELU6) { /* the input's quantization */
         qo = qx;
         y = lb_unary(cx, IR_OP_RELU6, x, "relu6");
-    } else if (strcmp(k, "leaky_relu") == 0) {
+    } else if (row->sub == ACT_LEAKY_RELU) {
         double slope;
         if (const_num(cx, n, 1, &slope) || !(qo = qout(cx, n, 3, 4, qx))) return -1;
         ir_op *op = lb_op(cx, IR_OP_LEAKY_RELU, "lrelu");
@@ -445,7 +444,7 @@ int lower_qactivation(lower_ctx *cx, const ts_node *n) {
         y = lb_finish(cx, op);
     } else {
         if (!(qo = qout(cx, n, 1, 2, qx))) return -1;
-        if (strcmp(k, "sigmoid") == 0) {
+        if (row->sub == ACT_MIL && row->mil == IR_OP_SIGMOID) {
             y = lb_unary(cx, IR_OP_SIGMOID, x, "sig");
         } else { /* hardswish: x * relu6(x + 3) / 6 */
             ir_value *r6 = lb_unary(cx, IR_OP_RELU6, lb_scalar_op(cx, IR_OP_ADD, x, 3.0), "relu6");
@@ -490,7 +489,7 @@ int lower_qbatch_norm(lower_ctx *cx, const ts_node *n) {
     ir_value *bv = av ? axis_const(cx, b, c, 1, x->type.rank, "bn_b") : NULL;
     ir_value *y = bv ? lb_binary(cx, IR_OP_MUL, x, av, "bn_scaled") : NULL;
     y = y ? lb_binary(cx, IR_OP_ADD, y, bv, "bn") : NULL;
-    return out_q(cx, n, 0, fake_quant(cx, y, qo, strstr(n->kind, "_relu") != NULL), qo);
+    return out_q(cx, n, 0, fake_quant(cx, y, qo, (cx->row->flags & LR_RELU) != 0), qo);
 }
 
 /* quantized::embedding_byte / embedding_4bit(weight, indices, pruned_weights): a gather of the
@@ -530,10 +529,8 @@ static ir_value *param_tensor(lower_ctx *cx, const ts_node *n, int i, int axis, 
  * qmin, qmax, dtype) -> int32 and dequantize_* (q, scale(s), zero point(s), [axis,] qmin, qmax, dtype
  * [, out dtype]) -> fp32. torch rounds before adding the zero point except per token. */
 int lower_qdecomposed(lower_ctx *cx, const ts_node *n) {
-    const char *k = strstr(n->kind, "::") + 2;
-    int deq = strncmp(k, "dequantize", 10) == 0;
-    const char *form = strstr(k, "_per_") + 5;
-    int channel = strcmp(form, "channel") == 0, token = strcmp(form, "token") == 0;
+    int deq = (cx->row->sub & QD_DEQUANTIZE) != 0;
+    int channel = (cx->row->sub & QD_CHANNEL) != 0, token = (cx->row->sub & QD_TOKEN) != 0; /* else per tensor */
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     int axis = -1, b = channel ? 4 : 3;

@@ -90,7 +90,7 @@ static int count_of(lower_ctx *cx, const ir_value *x, const axes_t *a, int64_t *
 
 /* max / min: (x) global; (x, other) elementwise; (x, dim, keepdim) -> (values, indices). */
 int lower_max_min(lower_ctx *cx, const ts_node *n) {
-    int is_max = strcmp(n->kind, "aten::max") == 0;
+    int is_max = cx->row->mil == IR_OP_REDUCE_MAX;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
@@ -135,7 +135,7 @@ int lower_amax_amin(lower_ctx *cx, const ts_node *n) {
     if (!x || dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 2, 0, &keep)) return -1;
     int bool_in = x->type.dtype == IR_BOOL;
     if (bool_in && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
-    ir_value *r = red(cx, strcmp(n->kind, "aten::amax") == 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, x, &a, keep,
+    ir_value *r = red(cx, cx->row->mil, x, &a, keep,
                       bool_in ? "reduce" : NULL);
     return lower_out_tensor(cx, n, 0, bool_in && r ? lb_cast(cx, r, IR_BOOL, NULL) : r);
 }
@@ -163,7 +163,7 @@ int lower_prod(lower_ctx *cx, const ts_node *n) {
 
 /* argmax / argmin(x, dim=None, keepdim=False): no dim means over the flattened input. */
 int lower_argmax_argmin(lower_ctx *cx, const ts_node *n) {
-    int is_max = strcmp(n->kind, "aten::argmax") == 0;
+    int is_max = cx->row->mil == IR_OP_REDUCE_ARGMAX;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int keep;
     if (!x || optional_bool(cx, n, 2, 0, &keep)) return -1;
@@ -193,8 +193,7 @@ int lower_argmax_argmin(lower_ctx *cx, const ts_node *n) {
 /* var / std / var_mean / std_mean:
  *   (x, unbiased), (x, dim, unbiased, keepdim), (x, dim, correction, keepdim). */
 int lower_var_std(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
-    int is_std = k[0] == 's', with_mean = strstr(k, "_mean") != NULL;
+    int is_std = (cx->row->sub & VAR_STD) != 0, with_mean = (cx->row->sub & VAR_WITH_MEAN) != 0;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x || !(x = dtype_in(cx, n, -1, x, 0))) return -1;
     axes_t a;
@@ -302,16 +301,16 @@ static ir_value *matrix_norm(lower_ctx *cx, ir_value *x, const char *str, double
  * keepdim, dtype); linalg_norm(x, ord, dim, keepdim, dtype) (vector or matrix norms by ord and dims);
  * linalg_matrix_norm(x, ord, dim=(-2, -1), keepdim, dtype); frobenius_norm(x, dim, keepdim). */
 int lower_norm(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
+    int sub = cx->row->sub; /* NORM_* */
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     axes_t a;
     int keep = 0, dt_i = -1, has_ord = 0, matrix = 0, rank = x->type.rank;
     double p = 2;
     const char *str = NULL;
-    if (strcmp(k, "frobenius_norm") == 0) {
+    if (sub == NORM_FROBENIUS) {
         if (dims_in(cx, n, 1, rank, &a) || optional_bool(cx, n, 2, 0, &keep)) return -1;
-    } else if (strcmp(k, "norm") == 0) {
+    } else if (sub == NORM_P) {
         if (order_in(cx, n, 1, 2, &p, &str, &has_ord)) return -1;
         if (n->nin <= 3) {
             all_axes(&a, rank);
@@ -322,7 +321,7 @@ int lower_norm(lower_ctx *cx, const ts_node *n) {
         }
         if (str && strcmp(str, "fro") != 0) matrix = 1;
         else if (str) str = NULL; /* 'fro': the 2-norm over the dims */
-    } else if (strcmp(k, "linalg_matrix_norm") == 0) {
+    } else if (sub == NORM_MATRIX) {
         if (order_in(cx, n, 1, 2, &p, &str, &has_ord) || optional_bool(cx, n, 3, 0, &keep)) return -1;
         if (!has_ord) str = "fro";
         int64_t raw[2] = {-2, -1};
@@ -341,7 +340,7 @@ int lower_norm(lower_ctx *cx, const ts_node *n) {
             return -1;
         dt_i = 4;
         int no_dim = n->nin <= 2 || lower_is_none(cx, n, 2);
-        if (strcmp(k, "linalg_vector_norm") == 0) {
+        if (sub == NORM_VECTOR) {
             if (str) return lower_fail(cx, "linalg_vector_norm takes a numeric ord, got '%s'", str);
         } else if (has_ord) {
             if ((no_dim && rank == 2) || (!no_dim && a.nax == 2)) matrix = 1;
@@ -433,8 +432,7 @@ static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, in
  * (exact for negatives and zeros; ints multiply in int32); logcumsumexp combines by log-add-exp,
  * which stays finite where exp would overflow or underflow. */
 int lower_cumulative(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
-    int is_prod = strncmp(k, "cumprod", 7) == 0, is_lse = strcmp(k, "logcumsumexp") == 0;
+    int is_prod = cx->row->sub == CUM_PROD, is_lse = cx->row->sub == CUM_LOGSUMEXP;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t dim;
     int axis;

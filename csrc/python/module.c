@@ -591,6 +591,30 @@ static PyObject *mod_lowered_ops(PyObject *m, PyObject *unused) {
     return l;
 }
 
+/* registry_rows() -> [kind] of the lowering registry's rows, in table order */
+static PyObject *mod_registry_rows(PyObject *m, PyObject *unused) {
+    PyObject *l = PyList_New(lower_row_count());
+    if (!l) return NULL;
+    for (int i = 0; i < lower_row_count(); i++) {
+        PyObject *s = PyUnicode_FromString(lower_row_kind(i));
+        if (!s) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, i, s);
+    }
+    return l;
+}
+
+/* registry_row(name) -> the row index a TorchScript kind or torch.export op name lowers with, or None */
+static PyObject *mod_registry_row(PyObject *m, PyObject *args) {
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    int i = lower_row_lookup(name);
+    if (i < 0) Py_RETURN_NONE;
+    return PyLong_FromLong(i);
+}
+
 /* mil_ops() -> [MIL op type] the IR (and runtime) knows */
 static PyObject *mod_mil_ops(PyObject *m, PyObject *unused) {
     PyObject *l = PyList_New(IR_OP_COUNT);
@@ -627,6 +651,8 @@ static PyMethodDef mod_methods[] = {
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
     {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
+    {"registry_rows", mod_registry_rows, METH_NOARGS, "the lowering registry's rows (kinds), in table order"},
+    {"registry_row", mod_registry_row, METH_VARARGS, "registry_row(name) -> row index of a kind or export op name, or None"},
     {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
     {"mil_op_signatures", py_mil_op_signatures, METH_NOARGS, "the ops.def rows: {op: {opset, params}}"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},
