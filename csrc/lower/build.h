@@ -73,6 +73,9 @@ ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b
 /* 1 when output i of n is read by some node or returned by a block of the graph (nested blocks too). */
 int lb_used(lower_ctx *cx, const ts_node *n, int i);
 
+/* 1 while cx holds no error: every builder tests it (with its value arguments) before it builds. */
+#define LB_LIVE(cx) ((cx)->e->kind == PC_OK)
+
 /* ---- ops and their parameters ---- */
 /* A unique name "<base><suffix>" (suffix may be NULL). */
 const char *lower_name(lower_ctx *cx, const char *suffix);

@@ -60,6 +60,7 @@ lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx) {
 
 /* cat (elements joined along dim) or stack (along a new dim) of a list. */
 ir_value *lb_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack) {
+    if (!l || !LB_LIVE(cx)) return NULL;
     ir_value *v = list_tensor(cx, l);
     if (!v) return NULL;
     int r = v->type.rank - 1, d; /* element rank */

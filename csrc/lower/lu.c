@@ -57,6 +57,7 @@ static ir_value *pivot(lower_ctx *cx, ir_value *m, int64_t n, int64_t k, ir_valu
 
 /* See math.h. */
 ir_value *lb_elim_inverse(lower_ctx *cx, ir_value *a) {
+    if (!a || !LB_LIVE(cx)) return NULL;
     int r = a->type.rank, R = r - 2, C = r - 1;
     int64_t n = a->type.dims[C];
     if (n < 1 || n > LB_ELIM_MAX || a->type.dims[R] != n) {
@@ -89,6 +90,7 @@ ir_value *lb_elim_inverse(lower_ctx *cx, ir_value *a) {
 
 /* See math.h. */
 int lb_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_value **logabs) {
+    if (!a || !LB_LIVE(cx)) return -1;
     int r = a->type.rank, R = r - 2, C = r - 1;
     int64_t n = a->type.dims[C];
     if (n < 1 || n > LB_ELIM_MAX || a->type.dims[R] != n)

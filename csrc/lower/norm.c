@@ -287,6 +287,7 @@ int lower_native_group_norm(lower_ctx *cx, const ts_node *n) {
  * asked for (non-NULL), are computed apart. */
 ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
                                ir_value **rstd) {
+    if (!x || !LB_LIVE(cx)) return NULL;
     int r = x->type.rank, nax = 0;
     int64_t axes[IR_MAX_RANK], perm[IR_MAX_RANK];
     for (int i = 0; i < r; i++) {

@@ -243,6 +243,7 @@ static ir_value *pnorm(lower_ctx *cx, ir_value *x, double p, const axes_t *a, in
 
 /* See math.h: pnorm over a list of axes. */
 ir_value *lb_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep) {
+    if (!x || !LB_LIVE(cx)) return NULL;
     axes_t a = {nax, {0}};
     for (int i = 0; i < nax && i < IR_MAX_RANK; i++) a.axes[i] = axes[i];
     return pnorm(cx, x, p, &a, keep);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 lv *lower_dim_lv(lower_ctx *cx, ir_value *x, int d) {
+    if (!x || !LB_LIVE(cx)) return NULL;
     if (x->type.dims[d] >= 0) return lv_int(cx, x->type.dims[d]);
     ir_value *s = lb_unary(cx, IR_OP_SHAPE, x, "shape");
     ir_value *idx = s ? lb_const_scalar(cx, d, IR_INT32, "index") : NULL;
@@ -63,6 +64,7 @@ int lower_numel(lower_ctx *cx, const ts_node *n) {
 }
 
 ir_value *lb_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
+    if (!x || !shape || !LB_LIVE(cx)) return NULL;
     ir_value *s = lb_shape_tensor(cx, shape);
     ir_op *op = s ? lb_op(cx, IR_OP_RESHAPE, NULL) : NULL;
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
@@ -246,6 +248,7 @@ int lower_squeeze(lower_ctx *cx, const ts_node *n) {
 }
 
 ir_value *lb_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
+    if (!x || !b || !LB_LIVE(cx)) return NULL;
     int r = x->type.rank;
     lv *bl = lv_new(cx, LV_LIST), *el = lv_new(cx, LV_LIST);
     if (!bl || !el || !(bl->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)) ||

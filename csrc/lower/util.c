@@ -238,6 +238,7 @@ int lower_ints_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out, int max,
 }
 
 ir_value *lb_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
+    if (!l || !LB_LIVE(cx)) return NULL;
     switch (l->kind) {
     case LV_TENSOR:
         return l->v;
@@ -302,6 +303,7 @@ lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
 }
 
 ir_value *lb_shape_tensor(lower_ctx *cx, lv *l) {
+    if (!l || !LB_LIVE(cx)) return NULL;
     int64_t iv[IR_MAX_RANK * 8];
     int cnt;
     if (!lv_ints(cx, l, iv, PC_ARRAY_LEN(iv), &cnt)) return lb_const_i32v(cx, cnt, iv, "shape");
