@@ -49,7 +49,7 @@ static ir_value *bool_like(lower_ctx *cx, ir_value *x, int value) {
     ir_op *f = shp ? lb_op(cx, IR_OP_FILL, "mask_i") : NULL;
     if (!f || ir_op_set_input(f, "shape", shp) || lb_param_f(cx, f, "value", value, IR_INT32)) return NULL;
     ir_value *m = lb_finish(cx, f);
-    return m ? lb_cast(cx, m, IR_BOOL, "mask") : NULL;
+    return lb_cast(cx, m, IR_BOOL, "mask");
 }
 
 /* native_dropout(input, p, train: bool?) -> (output, mask). Inference (train False) and p = 0 keep
@@ -102,7 +102,7 @@ int lower_add_relu(lower_ctx *cx, const ts_node *n) {
     if (!s) return -1;
     if (dt == IR_FP32 || dt == IR_FP16) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_RELU, s, NULL));
     ir_value *z = lb_const_scalar(cx, 0, dt, "zero");
-    return lower_out_tensor(cx, n, 0, z ? lb_binary(cx, IR_OP_MAXIMUM, s, z, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_MAXIMUM, s, z, NULL));
 }
 
 /* 1 when lv l is a number known at conversion time and zero (0 when not known). */

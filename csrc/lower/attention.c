@@ -60,7 +60,7 @@ static ir_value *sdpa(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *v, ir_v
     ir_value *s = sdpa_scores(cx, q, k, mask, causal, scale);
     ir_value *p = s ? lb_softmax(cx, s, s->type.rank - 1) : NULL;
     if (probs) *probs = p;
-    return p ? lb_matmul(cx, p, v, 0, 0) : NULL;
+    return lb_matmul(cx, p, v, 0, 0);
 }
 
 /* enable_gqa: key / value [.., Hkv, S, E] serve q's Hq = g * Hkv heads (axis -3), each kv head read by g
@@ -86,7 +86,7 @@ static ir_value *gqa_repeat(lower_ctx *cx, ir_value *q, ir_value *kv, const char
     }
     for (int64_t i = 0; i < hq; i++) idx[i] = (float)(i / (hq / hk));
     ir_value *iv = lb_const(cx, IR_INT32, 1, &hq, idx, "gqa_heads");
-    return iv ? lb_gather(cx, kv, iv, r - 3) : NULL;
+    return lb_gather(cx, kv, iv, r - 3);
 }
 
 /* scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0, is_causal=False, scale=None, enable_gqa=False) */
@@ -128,7 +128,7 @@ int lower_sdpa_flash_cpu(lower_ctx *cx, const ts_node *n) {
                           q->type.rank, k->type.rank, v->type.rank);
     if (mask && mask->type.dtype == IR_BOOL) return lower_fail(cx, "a bool attn_mask (torch takes a float mask here)");
     ir_value *s = sdpa_scores(cx, q, k, mask, causal, scale);
-    ir_value *p = s ? lb_softmax(cx, s, 3) : NULL;
+    ir_value *p = lb_softmax(cx, s, 3);
     if (!p || lower_out_tensor(cx, n, 0, lb_matmul(cx, p, v, 0, 0))) return -1;
     if (s->type.dtype != IR_FP32 && !(s = lb_cast(cx, s, IR_FP32, "scores32"))) return -1;
     int64_t last = 3;
@@ -256,7 +256,7 @@ int lower_encoder_layer(lower_ctx *cx, const ts_node *n) {
     if (unbatched && !(x = lb_expand(cx, x, 1, (int64_t[]){0}))) return -1;
     ir_value *a = first ? lnorm(cx, x, p[10], p[11], eps) : x;
     ir_value *att = a ? mha(cx, a, a, a, E, H, p[3], p[4], p[5], p[6], mask, NULL) : NULL;
-    ir_value *y = att ? lb_binary(cx, IR_OP_ADD, x, att, "res1") : NULL;
+    ir_value *y = lb_binary(cx, IR_OP_ADD, x, att, "res1");
     if (y && !first) y = lnorm(cx, y, p[10], p[11], eps);
     ir_value *f = y && first ? lnorm(cx, y, p[12], p[13], eps) : y;
     f = proj(cx, f, p[14], p[15]);
@@ -268,7 +268,7 @@ int lower_encoder_layer(lower_ctx *cx, const ts_node *n) {
         f = lb_unary(cx, IR_OP_RELU, f, "relu");
     }
     f = proj(cx, f, p[16], p[17]);
-    ir_value *z = f ? lb_binary(cx, IR_OP_ADD, y, f, "res2") : NULL;
+    ir_value *z = lb_binary(cx, IR_OP_ADD, y, f, "res2");
     if (z && !first) z = lnorm(cx, z, p[12], p[13], eps);
     if (z && unbatched) z = lb_squeeze(cx, z, 1, (int64_t[]){0});
     return lower_out_tensor(cx, n, 0, z);

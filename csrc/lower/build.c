@@ -157,11 +157,11 @@ ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffi
 ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) {
     if (!x || !count || !shift || !LB_LIVE(cx)) return NULL;
     lv *len = lower_dim_lv(cx, x, axis);
-    ir_value *lv_len = len ? lb_scalar(cx, len, IR_INT32) : NULL, *cv = lv_len ? lb_scalar(cx, count, IR_INT32) : NULL;
+    ir_value *lv_len = lb_scalar(cx, len, IR_INT32), *cv = lv_len ? lb_scalar(cx, count, IR_INT32) : NULL;
     ir_value *sv = cv ? lb_scalar(cx, shift, IR_INT32) : NULL;
     ir_value *r = sv ? lb_range(cx, cv, 1, "positions") : NULL;
-    ir_value *idx = r ? lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped") : NULL;
-    return idx ? lb_gather(cx, x, idx, axis) : NULL;
+    ir_value *idx = lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped");
+    return lb_gather(cx, x, idx, axis);
 }
 
 ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
@@ -192,7 +192,7 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
     if (dt == IR_INT32 || dt == IR_BOOL) {
         size_t es = dt == IR_INT32 ? 4 : 1;
         uint8_t *buf = pc_alloc(cx->p->arena, (size_t)(n ? n : 1) * es);
-        if (!buf) return NULL;
+        if (!buf) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
         for (int64_t i = 0; i < n; i++) {
             if (dt == IR_INT32) ((int32_t *)buf)[i] = (int32_t)data[i];
             else buf[i] = data[i] != 0;
@@ -200,7 +200,7 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
         v = ir_const_new(cx->p, cx->b, nm, t, dt, buf, 0); /* arena-owned */
     } else {
         float *buf = pc_alloc(cx->p->arena, (size_t)(n ? n : 1) * sizeof(float));
-        if (!buf) return NULL;
+        if (!buf) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
         memcpy(buf, data, (size_t)n * sizeof(float));
         v = ir_const_new(cx->p, cx->b, nm, t, IR_FP32, buf, 0);
     }
@@ -215,7 +215,7 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
 ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s) {
     if (!x || !LB_LIVE(cx)) return NULL;
     ir_value *c = lb_const_scalar(cx, s, x->type.dtype, "c");
-    return c ? lb_binary(cx, k, x, c, NULL) : NULL;
+    return lb_binary(cx, k, x, c, NULL);
 }
 
 ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
@@ -233,10 +233,10 @@ ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
         return lb_const(cx, IR_INT32, idx->type.rank, idx->type.dims, w, "wrapped");
     }
     ir_value *z = lb_const_scalar(cx, 0, IR_INT32, "zero");
-    ir_value *lt = z ? lb_binary(cx, IR_OP_LESS, idx, z, "negative") : NULL;
-    ir_value *li = lt ? lb_cast(cx, lt, IR_INT32, "negative_int") : NULL;
-    ir_value *off = li ? lb_scalar_op(cx, IR_OP_MUL, li, (double)size) : NULL;
-    return off ? lb_binary(cx, IR_OP_ADD, idx, off, "wrapped") : NULL;
+    ir_value *lt = lb_binary(cx, IR_OP_LESS, idx, z, "negative");
+    ir_value *li = lb_cast(cx, lt, IR_INT32, "negative_int");
+    ir_value *off = lb_scalar_op(cx, IR_OP_MUL, li, (double)size);
+    return lb_binary(cx, IR_OP_ADD, idx, off, "wrapped");
 }
 
 ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b) {

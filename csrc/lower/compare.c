@@ -49,8 +49,8 @@ static ir_value *select_full(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *
         ir_value *ai = dt == a->type.dtype ? a : lb_cast(cx, a, dt, "a_int");
         ir_value *cz = ai ? lb_cast(cx, c, dt, "cond_num") : NULL;
         ir_value *z = cz ? lb_const_scalar(cx, 0, dt, "zero") : NULL;
-        ir_value *zc = z ? lb_binary(cx, IR_OP_MUL, cz, z, "zeros") : NULL;
-        a = zc ? lb_binary(cx, IR_OP_ADD, ai, zc, "a_full") : NULL;
+        ir_value *zc = lb_binary(cx, IR_OP_MUL, cz, z, "zeros");
+        a = lb_binary(cx, IR_OP_ADD, ai, zc, "a_full");
         if (a && a->type.dtype != b->type.dtype) a = lb_cast(cx, a, b->type.dtype, "a_back");
         if (!a) return NULL;
     }

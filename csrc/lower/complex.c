@@ -49,9 +49,10 @@ static ir_value *abs2_keep(lower_ctx *cx, ir_value *p) {
 
 /* Zeros shaped like x, exactly (x * 0 is NaN for inf): x - x where that is 0, else 0. */
 static ir_value *zeros_of(lower_ctx *cx, ir_value *x) {
+    if (!x) return NULL;
     ir_value *d = lb_binary(cx, IR_OP_SUB, x, x, "diff");
-    ir_value *ok = d ? lb_binary(cx, IR_OP_EQUAL, d, d, "finite") : NULL;
-    return ok ? lb_select(cx, ok, d, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "zeros") : NULL;
+    ir_value *ok = lb_binary(cx, IR_OP_EQUAL, d, d, "finite");
+    return lb_select(cx, ok, d, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "zeros");
 }
 
 /* A real operand shaped [..., 1] as the pair (x, 0). */
@@ -96,7 +97,7 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
      * by adding the other's zeros */
     if (!ir_type_equal(&a->type, &b->type)) {
         ir_value *za = zeros_of(cx, a), *zb = za ? zeros_of(cx, b) : NULL;
-        a = zb ? lb_binary(cx, IR_OP_ADD, a, zb, "re_b") : NULL;
+        a = lb_binary(cx, IR_OP_ADD, a, zb, "re_b");
         b = a ? lb_binary(cx, IR_OP_ADD, b, za, "im_b") : NULL;
         if (!b) return -1;
     }
@@ -148,8 +149,8 @@ int lower_angle(lower_ctx *cx, const ts_node *n) {
         if (!x) return -1;
         ir_dtype dt = ir_dtype_is_float(x->type.dtype) ? x->type.dtype : IR_FP32;
         ir_value *neg = lb_binary(cx, IR_OP_LESS, x, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "neg");
-        ir_value *f = neg ? lb_cast(cx, neg, dt, "negf") : NULL;
-        ir_value *a = f ? lb_scalar_op(cx, IR_OP_MUL, f, M_PI) : NULL;
+        ir_value *f = lb_cast(cx, neg, dt, "negf");
+        ir_value *a = lb_scalar_op(cx, IR_OP_MUL, f, M_PI);
         if (a && ir_dtype_is_float(x->type.dtype)) /* NaN stays NaN */
             a = lb_select(cx, lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan"), x, a, NULL);
         return a ? lower_out_tensor(cx, n, 0, a) : -1;
@@ -188,7 +189,7 @@ static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, int *is_pair) {
     ir_value *x = lb_as_tensor(cx, l, dt);
     if (x && x->type.dtype != dt) x = lb_cast(cx, x, dt, "cast");
     int64_t ax = -1;
-    return x ? lb_expand(cx, x, 1, &ax) : NULL;
+    return lb_expand(cx, x, 1, &ax);
 }
 
 /* add / sub / rsub (alpha) / mul / div of complex with complex, real or number operands. */
@@ -231,7 +232,7 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
         } else { /* a * conj(b) / |b|^2 */
             ir_value *num = pa ? cmul(cx, a, conj_of(cx, b)) : lb_binary(cx, IR_OP_MUL, a, conj_of(cx, b), "num");
             ir_value *den = num ? abs2_keep(cx, b) : NULL;
-            y = den ? lb_binary(cx, IR_OP_REAL_DIV, num, den, NULL) : NULL;
+            y = lb_binary(cx, IR_OP_REAL_DIV, num, den, NULL);
         }
     } else {
         return lower_fail(cx, "is not supported for complex tensors");

@@ -91,7 +91,7 @@ static int diagonals(lower_ctx *cx, term *t) {
         if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         for (int64_t i = 0; i < nd; i++) idx[i] = (float)(i * (nd + 1));
         ir_value *x = lb_transpose(cx, t->v, perm);
-        x = x ? lb_reshape(cx, x, k + 1, shape, "pairs") : NULL;
+        x = lb_reshape(cx, x, k + 1, shape, "pairs");
         ir_value *iv = x ? lb_const(cx, IR_INT32, 1, &nd, idx, "diagonal") : NULL;
         if (!iv || !(t->v = lb_gather(cx, x, iv, k))) return -1;
         memcpy(t->ix, ix, (size_t)k + 2);
@@ -155,7 +155,7 @@ static ir_value *reshape_to(lower_ctx *cx, ir_value *x, int n, lv *const *sizes)
     for (int i = 0; i < n; i++)
         if (!sizes[i]) return NULL;
     lv *l = lower_list_of(cx, n, sizes);
-    return l ? lb_reshape_lv(cx, x, l) : NULL;
+    return lb_reshape_lv(cx, x, l);
 }
 
 /* contract()'s matmul when some dims are symbolic: a is [bat, ao, con], b is [bat, con, bo]. */
@@ -171,7 +171,7 @@ static ir_value *contract_dyn(lower_ctx *cx, term *a, term *b, int nb, const cha
     sb[nb] = size_of(cx, b, con);
     sb[nb + 1] = size_of(cx, b, bo);
     ir_value *ra = reshape_to(cx, a->v, nb + 2, sa), *rb = ra ? reshape_to(cx, b->v, nb + 2, sb) : NULL;
-    ir_value *m = rb ? lb_matmul(cx, ra, rb, 0, 0) : NULL;
+    ir_value *m = lb_matmul(cx, ra, rb, 0, 0);
     if (!m) return NULL;
     int k = 0;
     for (int i = 0; i < nb; i++) so[k++] = lower_dim_lv(cx, m, i); /* batch dims as the matmul broadcast them */

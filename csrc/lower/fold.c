@@ -88,7 +88,7 @@ int lower_im2col(lower_ctx *cx, const ts_node *n) {
     if (y && sym) { /* [N, C*K, -1] */
         lv *sh[3] = {unb ? lv_int(cx, 1) : lower_dim_lv(cx, y, 0), lv_int(cx, C * K), lv_int(cx, -1)};
         lv *l = sh[0] && sh[1] && sh[2] ? lower_list_of(cx, 3, sh) : NULL;
-        y = l ? lb_reshape_lv(cx, y, l) : NULL;
+        y = lb_reshape_lv(cx, y, l);
     } else {
         int64_t shape[3] = {unb ? 1 : x->type.dims[0] < 0 ? -1 : x->type.dims[0], C * K, OH * OW};
         y = lb_reshape(cx, y, 3, shape, unb ? "cols" : NULL);

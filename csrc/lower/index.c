@@ -67,8 +67,8 @@ static ir_value *gather_along(lower_ctx *cx, ir_value *x, ir_value *idx, int a) 
     }
     ir_value *offs = lb_const(cx, IR_INT32, r, idx->type.dims, off, "offsets");
     ir_value *w = offs ? lb_wrap_index(cx, idx, x->type.dims[a]) : NULL; /* take_along_dim's -1 is the last */
-    ir_value *sc = w ? lb_scalar_op(cx, IR_OP_MUL, w, (double)stride[a]) : NULL;
-    ir_value *flat_idx = sc ? lb_binary(cx, IR_OP_ADD, sc, offs, "flat_index") : NULL;
+    ir_value *sc = lb_scalar_op(cx, IR_OP_MUL, w, (double)stride[a]);
+    ir_value *flat_idx = lb_binary(cx, IR_OP_ADD, sc, offs, "flat_index");
     int64_t all = -1;
     ir_value *flat = flat_idx ? lb_reshape(cx, x, 1, &all, "flat") : NULL;
     return lb_gather(cx, flat, flat_idx, 0);
@@ -118,7 +118,7 @@ static ir_value *mask_positions(lower_ctx *cx, ir_value *m, int64_t *count) {
         if (!op || ir_op_set_input(op, "x", flat)) return NULL;
         ir_value *nz = lb_finish(cx, op);
         *count = -1;
-        return nz ? lb_reshape(cx, nz, 1, &all, "mask_pos") : NULL;
+        return lb_reshape(cx, nz, 1, &all, "mask_pos");
     }
     int64_t total = ir_type_numel(&m->type), k = 0;
     float *pos = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(total ? total : 1));

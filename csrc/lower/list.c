@@ -42,9 +42,9 @@ lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx) {
     ir_value *i;
     if (!idx->dyn && idx->i < 0) { /* from the end */
         lv *len = lower_list_len(cx, l);
-        ir_value *lt = len ? lb_as_tensor(cx, len, IR_INT32) : NULL;
+        ir_value *lt = lb_as_tensor(cx, len, IR_INT32);
         ir_value *off = lt ? lb_const_scalar(cx, (double)idx->i, IR_INT32, "index") : NULL;
-        i = off ? lb_binary(cx, IR_OP_ADD, lt, off, "index") : NULL;
+        i = lb_binary(cx, IR_OP_ADD, lt, off, "index");
     } else {
         i = lb_as_tensor(cx, idx, IR_INT32);
     }

@@ -71,7 +71,7 @@ int lower_masked_select(lower_ctx *cx, const ts_node *n) {
         if (need && !(v = lb_reshape(cx, v, r, s, "bshape"))) return -1;
         if (tile && v->type.dtype == IR_BOOL) { /* tile bools through int32 */
             ir_value *vi = lb_cast(cx, v, IR_INT32, "mask_int");
-            v = vi ? lb_cast(cx, lb_tile(cx, vi, reps), IR_BOOL, "mask_b") : NULL;
+            v = lb_cast(cx, lb_tile(cx, vi, reps), IR_BOOL, "mask_b");
         } else if (tile) {
             v = lb_tile(cx, v, reps);
         }

@@ -100,11 +100,11 @@ static ir_value *norm_from(lower_ctx *cx, ir_value *x, int from, double eps) {
 static int moments(lower_ctx *cx, ir_value *x, int nax, const int64_t *axes, double eps, ir_value **mean,
                    ir_value **d, ir_value **rstd) {
     *mean = lb_reduce(cx, IR_OP_REDUCE_MEAN, x, nax, axes, 1);
-    *d = *mean ? lb_binary(cx, IR_OP_SUB, x, *mean, "centered") : NULL;
-    ir_value *sq = *d ? lb_binary(cx, IR_OP_MUL, *d, *d, "sq") : NULL;
+    *d = lb_binary(cx, IR_OP_SUB, x, *mean, "centered");
+    ir_value *sq = lb_binary(cx, IR_OP_MUL, *d, *d, "sq");
     ir_value *var = lb_reduce(cx, IR_OP_REDUCE_MEAN, sq, nax, axes, 1);
-    ir_value *ve = var ? lb_scalar_op(cx, IR_OP_ADD, var, eps) : NULL;
-    *rstd = ve ? lb_unary(cx, IR_OP_RSQRT, ve, "rstd") : NULL;
+    ir_value *ve = lb_scalar_op(cx, IR_OP_ADD, var, eps);
+    *rstd = lb_unary(cx, IR_OP_RSQRT, ve, "rstd");
     return *rstd ? 0 : -1;
 }
 
@@ -130,11 +130,11 @@ static ir_value *channel_scale_shift(lower_ctx *cx, ir_value *y, ir_value *g, ir
     for (int i = 1; i < r - 1; i++) shape[i] = 1;
     if (g && y) {
         ir_value *gg = r > 2 ? lb_reshape(cx, g, r - 1, shape, "gamma") : g;
-        y = gg ? lb_binary(cx, IR_OP_MUL, y, gg, "scaled") : NULL;
+        y = lb_binary(cx, IR_OP_MUL, y, gg, "scaled");
     }
     if (b && y) {
         ir_value *bb = r > 2 ? lb_reshape(cx, b, r - 1, shape, "beta") : b;
-        y = bb ? lb_binary(cx, IR_OP_ADD, y, bb, "shifted") : NULL;
+        y = lb_binary(cx, IR_OP_ADD, y, bb, "shifted");
     }
     return y;
 }
@@ -163,7 +163,7 @@ int lower_group_norm(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < r; i++) back[i] = i == 0 ? -1 : x->type.dims[i];
     ir_value *y = lb_reshape(cx, x, 3, gs, "grouped");
     y = y ? norm_from(cx, y, 2, eps) : NULL;
-    y = y ? lb_reshape(cx, y, r, back, "ungrouped") : NULL;
+    y = lb_reshape(cx, y, r, back, "ungrouped");
     return lower_out_tensor(cx, n, 0, y ? channel_affine(cx, n, y, 2, 3) : NULL);
 }
 
@@ -217,9 +217,9 @@ int lower_rms_norm(lower_ctx *cx, const ts_node *n) {
     if (opt_tensor(cx, n, 2, x->type.dtype, &w)) return -1;
     ir_value *sq = lb_binary(cx, IR_OP_MUL, x, x, "sq");
     ir_value *ms = lb_reduce(cx, IR_OP_REDUCE_MEAN, sq, k, axes, 1);
-    ir_value *me = ms ? lb_scalar_op(cx, IR_OP_ADD, ms, eps) : NULL;
-    ir_value *rs = me ? lb_unary(cx, IR_OP_RSQRT, me, "rrms") : NULL;
-    ir_value *y = rs ? lb_binary(cx, IR_OP_MUL, x, rs, w ? "normed" : NULL) : NULL;
+    ir_value *me = lb_scalar_op(cx, IR_OP_ADD, ms, eps);
+    ir_value *rs = lb_unary(cx, IR_OP_RSQRT, me, "rrms");
+    ir_value *y = lb_binary(cx, IR_OP_MUL, x, rs, w ? "normed" : NULL);
     if (y && w) y = lb_binary(cx, IR_OP_MUL, y, w, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
@@ -272,7 +272,7 @@ int lower_native_group_norm(lower_ctx *cx, const ts_node *n) {
     ir_value *xg = lb_reshape(cx, x, 3, gs, "grouped"), *mean, *d, *rstd;
     if (!xg || moments(cx, xg, 1, &ax, eps, &mean, &d, &rstd)) return -1;
     ir_value *y = lb_binary(cx, IR_OP_MUL, d, rstd, "normed");
-    y = y ? lb_reshape(cx, y, r, back, "ungrouped") : NULL;
+    y = lb_reshape(cx, y, r, back, "ungrouped");
     y = y ? channel_scale_shift(cx, y, g, b) : NULL;
     if (lower_out_tensor(cx, n, 0, y)) return -1;
     int64_t ng[2] = {N, G};
@@ -367,7 +367,7 @@ int lower_weight_norm(lower_ctx *cx, const ts_node *n) {
         if (i != dim) axes[nax++] = i;
     ir_value *sq = lb_binary(cx, IR_OP_MUL, v, v, "sq");
     ir_value *nrm = lb_unary(cx, IR_OP_SQRT, lb_reduce(cx, IR_OP_REDUCE_SUM, sq, nax, axes, 1), "norm");
-    ir_value *s = nrm ? lb_binary(cx, IR_OP_REAL_DIV, g, nrm, "gain") : NULL;
+    ir_value *s = lb_binary(cx, IR_OP_REAL_DIV, g, nrm, "gain");
     if (!s || lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_MUL, v, s, NULL))) return -1;
     if (n->nout > 1 && lb_used(cx, n, 1)) {
         if (!ir_type_is_static(&g->type)) return lower_fail(cx, "weight norm's norms output needs g of a static shape");

@@ -74,7 +74,7 @@ int lower_pack_padded(lower_ctx *cx, const ts_node *n) {
     for (int64_t t = 0; t < T; t++) steps[t] = (float)t;
     int64_t tshape[2] = {T, 1}, ax0 = 0;
     ir_value *tv = lb_const(cx, IR_INT32, 2, tshape, steps, "steps");
-    ir_value *mask = tv && L ? lb_binary(cx, IR_OP_LESS, tv, L, "mask") : NULL; /* [T, B] */
+    ir_value *mask = lb_binary(cx, IR_OP_LESS, tv, L, "mask"); /* [T, B] */
     ir_op *z = mask ? lb_op(cx, IR_OP_NON_ZERO, "rows") : NULL;
     if (!z || ir_op_set_input(z, "x", mask)) return -1;
     ir_value *nz = lb_finish(cx, z);
@@ -92,7 +92,7 @@ int lower_pack_padded(lower_ctx *cx, const ts_node *n) {
     } else {
         ir_value *mi = lb_cast(cx, mask, IR_INT32, "mask_i");
         int64_t ax1 = 1;
-        ir_value *all = mi ? lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax1, 0) : NULL; /* [T] */
+        ir_value *all = lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax1, 0); /* [T] */
         ir_value *mx = lb_reduce(cx, IR_OP_REDUCE_MAX, L, 1, &ax0, 0);
         bs = all && mx ? head_dyn(cx, all, mx) : NULL;
     }
@@ -144,5 +144,5 @@ int lower_pad_packed(lower_ctx *cx, const ts_node *n) {
     if (lower_out_tensor(cx, n, 0, y)) return -1;
     int64_t ax0 = 0;
     ir_value *mi = lb_cast(cx, mask, IR_INT32, "mask_i");
-    return lower_out_tensor(cx, n, 1, mi ? lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax0, 0) : NULL);
+    return lower_out_tensor(cx, n, 1, lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax0, 0));
 }

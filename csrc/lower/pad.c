@@ -95,8 +95,8 @@ static ir_value *pad_dyn(lower_ctx *cx, ir_value *x, lv *l, const char *mode, do
             if (!size) return NULL;
             if (!lo->dyn && !hi->dyn && lo->i == 0 && hi->i == 0) continue;
             ir_value *c = lb_scalar(cx, size, IR_INT32);
-            c = c ? lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, lo, IR_INT32), "count") : NULL;
-            c = c ? lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, hi, IR_INT32), "count") : NULL;
+            c = lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, lo, IR_INT32), "count");
+            c = lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, hi, IR_INT32), "count");
             lv *cnt = c ? lv_new(cx, LV_INT) : NULL;
             if (!cnt) return NULL;
             cnt->dyn = 1;

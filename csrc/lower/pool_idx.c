@@ -135,7 +135,7 @@ static ir_value *window_max(lower_ctx *cx, ir_value *x, int sp, const win_axis *
         for (int i = 1; i < tr; i++) odims[i] = 1;
         ir_value *oc = lb_const(cx, IR_INT32, (int)tr, odims, off, "row");
         free(off);
-        ir_value *pos = oc && slot ? lb_gather(cx, tab, lb_binary(cx, IR_OP_ADD, slot, oc, "flat_slot"), 0) : NULL;
+        ir_value *pos = lb_gather(cx, tab, lb_binary(cx, IR_OP_ADD, slot, oc, "flat_slot"), 0);
         if (!pos) return NULL;
         if (ix) {
             ir_value *ig = gather_windows(cx, ix, a, w, tab);
@@ -144,7 +144,7 @@ static ir_value *window_max(lower_ctx *cx, ir_value *x, int sp, const win_axis *
                 lb_param_i32(cx, ga, "axis", a + 1))
                 return NULL;
             ir_value *pick = lb_finish(cx, ga);
-            pos = pick ? lb_binary(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_MUL, pos, (double)inner), pick, "flat") : NULL;
+            pos = lb_binary(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_MUL, pos, (double)inner), pick, "flat");
         }
         if (!(ix = lb_squeeze(cx, pos, 1, &ax))) return NULL;
         inner *= w->in;

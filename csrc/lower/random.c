@@ -105,8 +105,8 @@ static ir_value *randint_values(lower_ctx *cx, ir_value *s, int64_t lo, int64_t 
     if (llabs(lo) > (1 << 24) || llabs(hi) > (1 << 24))
         return lower_fail(cx, "randint bounds beyond 2^24 are not exact in fp32"), NULL;
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, s, "low", (double)lo, "high", (double)hi);
-    ir_value *f = u ? lb_unary(cx, IR_OP_FLOOR, u, "floor") : NULL;
-    f = f ? lb_scalar_op(cx, IR_OP_MINIMUM, f, (double)(hi - 1)) : NULL;
+    ir_value *f = lb_unary(cx, IR_OP_FLOOR, u, "floor");
+    f = lb_scalar_op(cx, IR_OP_MINIMUM, f, (double)(hi - 1));
     return to_dtype(cx, f, dt);
 }
 
@@ -165,7 +165,7 @@ int lower_multinomial(lower_ctx *cx, const ts_node *n) {
     /* without replacement: the k largest of x / E with E ~ Exp(1) = -log(U) */
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, shape_of(cx, x), "low", 0, "high", 1);
     ir_value *e = u ? lb_scalar_op(cx, IR_OP_MUL, lb_unary(cx, IR_OP_LOG, to_dtype(cx, u, x->type.dtype), "log"), -1) : NULL;
-    ir_value *key = e ? lb_binary(cx, IR_OP_REAL_DIV, x, e, "key") : NULL;
+    ir_value *key = lb_binary(cx, IR_OP_REAL_DIV, x, e, "key");
     ir_op *op = key ? lb_op(cx, IR_OP_TOPK, "topk") : NULL;
     if (!op || ir_op_set_input(op, "x", key) || lb_param_i32(cx, op, "k", (int32_t)k) ||
         lb_param_i32(cx, op, "axis", -1) || lb_param_bool(cx, op, "ascending", 0) || !lb_finish(cx, op))
@@ -177,7 +177,7 @@ int lower_multinomial(lower_ctx *cx, const ts_node *n) {
 static ir_value *below(lower_ctx *cx, ir_value *x, ir_value *p) {
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, shape_of(cx, x), "low", 0, "high", 1);
     ir_value *pf = u ? to_dtype(cx, p, u->type.dtype) : NULL;
-    ir_value *m = pf ? lb_binary(cx, IR_OP_LESS, u, pf, "hit") : NULL;
+    ir_value *m = lb_binary(cx, IR_OP_LESS, u, pf, "hit");
     return to_dtype(cx, m, x->type.dtype);
 }
 
@@ -234,8 +234,8 @@ int lower_normal(lower_ctx *cx, const ts_node *n) {
     /* the shape of the broadcast of mean and std (a number is rank 0) */
     ir_value *ref = lm->kind != LV_TENSOR ? s : ls->kind != LV_TENSOR ? m : lb_binary(cx, IR_OP_ADD, m, s, "ref");
     ir_value *z = to_dtype(cx, draw(cx, IR_OP_RANDOM_NORMAL, shape_of(cx, ref), "mean", 0, "stddev", 1), dt);
-    ir_value *sz = z ? lb_binary(cx, IR_OP_MUL, s, z, "scaled") : NULL;
-    return lower_out_tensor(cx, n, 0, sz ? lb_binary(cx, IR_OP_ADD, m, sz, NULL) : NULL);
+    ir_value *sz = lb_binary(cx, IR_OP_MUL, s, z, "scaled");
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_ADD, m, sz, NULL));
 }
 
 /* uniform_(self, from, to, generator) */

@@ -182,7 +182,7 @@ int lower_scatter(lower_ctx *cx, const ts_node *n) {
         ir_value *z = const_full(cx, IR_INT32, r, x->type.dims, 0, "zeros");
         ir_value *o = const_full(cx, IR_INT32, r, idx->type.dims, 1, "ones");
         ir_value *hit = scatter_at(cx, z, idx, o, axis, "update");
-        touched = hit ? lb_cast(cx, hit, IR_BOOL, "touched") : NULL;
+        touched = lb_cast(cx, hit, IR_BOOL, "touched");
         double ident = strcmp(mode, "mul") == 0 ? 1 : strcmp(mode, "max") == 0 ? -INFINITY
                                                   : strcmp(mode, "min") == 0 ? INFINITY : 0;
         if (!ir_dtype_is_float(dt) && isinf(ident)) ident = ident < 0 ? -2147483648.0 : 2147483647.0;
@@ -197,8 +197,8 @@ int lower_scatter(lower_ctx *cx, const ts_node *n) {
         ir_value *c0 = const_full(cx, dt, r, x->type.dims, incl ? 1 : 0, "count0");
         ir_value *ones = const_full(cx, dt, r, idx->type.dims, 1, "ones");
         ir_value *cnt = scatter_at(cx, c0, idx, ones, axis, "add");
-        ir_value *safe = cnt ? lb_scalar_op(cx, IR_OP_MAXIMUM, cnt, 1) : NULL;
-        out = safe ? lb_binary(cx, IR_OP_REAL_DIV, out, safe, "mean") : NULL;
+        ir_value *safe = lb_scalar_op(cx, IR_OP_MAXIMUM, cnt, 1);
+        out = lb_binary(cx, IR_OP_REAL_DIV, out, safe, "mean");
     }
     return lower_out_tensor(cx, n, 0, restore(cx, out, back));
 }
@@ -334,7 +334,7 @@ int lower_masked_scatter(lower_ctx *cx, const ts_node *n) {
     ir_value *g = lb_gather(cx, sf, pos, 0);
     g = lb_reshape(cx, g, r, x->type.dims, "picked");
     g = to_dtype(cx, g, x->type.dtype, "picked_dt");
-    ir_value *mb = mt ? lb_cast(cx, mt, IR_BOOL, "mask_b") : NULL;
+    ir_value *mb = lb_cast(cx, mt, IR_BOOL, "mask_b");
     ir_op *op = g && mb ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "cond", mb) || ir_op_set_input(op, "a", g) || ir_op_set_input(op, "b", x)) return -1;
     return lower_out_tensor(cx, n, 0, lb_finish(cx, op));

@@ -93,11 +93,11 @@ int lower_range_length(lower_ctx *cx, const ts_node *n) {
     }
     /* (hi - lo + s - 1) // s for s > 0, (lo - hi - s - 1) // -s for s < 0, at least 0 */
     ir_value *a = int_tensor(cx, s > 0 ? hi : lo), *b = a ? int_tensor(cx, s > 0 ? lo : hi) : NULL;
-    ir_value *d = b ? lb_binary(cx, IR_OP_SUB, a, b, "span") : NULL;
+    ir_value *d = lb_binary(cx, IR_OP_SUB, a, b, "span");
     int64_t as = s > 0 ? s : -s;
-    d = d ? lb_scalar_op(cx, IR_OP_ADD, d, (double)(as - 1)) : NULL;
-    d = d ? lb_scalar_op(cx, IR_OP_FLOOR_DIV, d, (double)as) : NULL;
-    d = d ? lb_scalar_op(cx, IR_OP_MAXIMUM, d, 0) : NULL;
+    d = lb_scalar_op(cx, IR_OP_ADD, d, (double)(as - 1));
+    d = lb_scalar_op(cx, IR_OP_FLOOR_DIV, d, (double)as);
+    d = lb_scalar_op(cx, IR_OP_MAXIMUM, d, 0);
     return out_dyn_int(cx, n, d);
 }
 
@@ -107,9 +107,9 @@ int lower_derive_index(lower_ctx *cx, const ts_node *n) {
     if (!ix || !start || !st) return -1;
     if (!ix->dyn && !start->dyn && !st->dyn) return lower_out(cx, n, 0, lv_int(cx, start->i + ix->i * st->i));
     ir_value *a = int_tensor(cx, ix), *b = a ? int_tensor(cx, st) : NULL;
-    ir_value *m = b ? lb_binary(cx, IR_OP_MUL, a, b, "offset") : NULL;
+    ir_value *m = lb_binary(cx, IR_OP_MUL, a, b, "offset");
     ir_value *s = m ? int_tensor(cx, start) : NULL;
-    return out_dyn_int(cx, n, s ? lb_binary(cx, IR_OP_ADD, s, m, NULL) : NULL);
+    return out_dyn_int(cx, n, lb_binary(cx, IR_OP_ADD, s, m, NULL));
 }
 
 /* ---- bool logic on numbers: __and__ / __or__ / __xor__ of bools or ints, known at

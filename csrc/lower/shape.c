@@ -300,17 +300,17 @@ static ir_value *bound_dyn(lower_ctx *cx, lv *v, ir_value *len, ir_value *dflt) 
     if (!v->dyn && v->i >= INT32_MAX) return len; /* "to the end" as tracing writes it */
     if (!v->dyn && v->i <= INT32_MIN) return lb_const_scalar(cx, 0, IR_INT32, "zero");
     ir_value *b = lb_scalar(cx, v, IR_INT32);
-    ir_value *neg = b ? lb_cast(cx, lb_scalar_op(cx, IR_OP_LESS, b, 0), IR_INT32, "neg") : NULL;
-    ir_value *w = neg ? lb_binary(cx, IR_OP_ADD, b, lb_binary(cx, IR_OP_MUL, neg, len, "wrap"), "bound") : NULL;
-    w = w ? lb_scalar_op(cx, IR_OP_MAXIMUM, w, 0) : NULL;
-    return w ? lb_binary(cx, IR_OP_MINIMUM, w, len, "clamped") : NULL;
+    ir_value *neg = lb_cast(cx, lb_scalar_op(cx, IR_OP_LESS, b, 0), IR_INT32, "neg");
+    ir_value *w = lb_binary(cx, IR_OP_ADD, b, lb_binary(cx, IR_OP_MUL, neg, len, "wrap"), "bound");
+    w = lb_scalar_op(cx, IR_OP_MAXIMUM, w, 0);
+    return lb_binary(cx, IR_OP_MINIMUM, w, len, "clamped");
 }
 
 /* x[b:e:step] along axis a with a step known only at run time (MIL's slice_by_index takes its stride as a
  * constant): a gather at range_1d(b, e, step), the bounds read as Python does. */
 static ir_value *slice_step_dyn(lower_ctx *cx, ir_value *x, int a, lv *b, lv *e, lv *step) {
     lv *size = lower_dim_lv(cx, x, a);
-    ir_value *len = size ? lb_scalar(cx, size, IR_INT32) : NULL;
+    ir_value *len = lb_scalar(cx, size, IR_INT32);
     ir_value *zero = len ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
     ir_value *bv = zero ? bound_dyn(cx, b, len, zero) : NULL, *ev = bv ? bound_dyn(cx, e, len, len) : NULL;
     ir_value *sv = ev ? lb_scalar(cx, step, IR_INT32) : NULL;
@@ -318,7 +318,7 @@ static ir_value *slice_step_dyn(lower_ctx *cx, ir_value *x, int a, lv *b, lv *e,
     if (!op || ir_op_set_input(op, "end", ev) || ir_op_set_input(op, "start", bv) || ir_op_set_input(op, "step", sv))
         return NULL;
     ir_value *idx = lb_finish(cx, op);
-    return idx ? lb_gather(cx, x, idx, a) : NULL;
+    return lb_gather(cx, x, idx, a);
 }
 
 int lower_slice(lower_ctx *cx, const ts_node *n) {
@@ -374,9 +374,9 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     if (li->dyn) { /* index known at run time: gather (a negative index counts from the end) */
         ir_value *i = lb_as_tensor(cx, li, IR_INT32);
         lv *len = i ? lower_dim_lv(cx, x, a) : NULL;
-        ir_value *lt = len ? lb_as_tensor(cx, len, IR_INT32) : NULL;
+        ir_value *lt = lb_as_tensor(cx, len, IR_INT32);
         ir_value *zero = lt ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
-        ir_value *neg = zero ? lb_binary(cx, IR_OP_LESS, i, zero, "neg") : NULL;
+        ir_value *neg = lb_binary(cx, IR_OP_LESS, i, zero, "neg");
         ir_value *wrapped = neg ? lb_binary(cx, IR_OP_ADD, i, lt, "wrapped") : NULL;
         ir_op *sel = wrapped ? lb_op(cx, IR_OP_SELECT, "index") : NULL;
         if (!sel || ir_op_set_input(sel, "cond", neg) || ir_op_set_input(sel, "a", wrapped) || ir_op_set_input(sel, "b", i))

@@ -208,7 +208,7 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
     ir_value *mark = start;
     if (len != 1) { /* s[1:] != s[:-1] */
         ir_value *a = lb_slice(cx, s, 0, 1, 0, 1, 1, 0), *b = lb_slice(cx, s, 0, 0, -1, 0, 1, 0);
-        ir_value *ch = a && b ? lb_binary(cx, IR_OP_NOT_EQUAL, a, b, "changed") : NULL;
+        ir_value *ch = lb_binary(cx, IR_OP_NOT_EQUAL, a, b, "changed");
         ir_value *parts[2] = {start, ch};
         mark = ch ? lb_concat(cx, 2, parts, 0) : NULL;
     }
@@ -221,7 +221,7 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
         if (!(run = lb_mask_ranks(cx, mark))) return -1; /* mark[0] is set: never clamped */
     }
     ir_value *empty = (!inv || !cnt) ? lb_const(cx, IR_INT32, 1, (int64_t[]){0}, NULL, "empty") : NULL;
-    ir_value *zeros = run ? lb_scalar_op(cx, IR_OP_MUL, run, 0) : NULL; /* [len], also for run-time lengths */
+    ir_value *zeros = lb_scalar_op(cx, IR_OP_MUL, run, 0); /* [len], also for run-time lengths */
     if (!inv) {
         if (lower_out_tensor(cx, n, 1, empty)) return -1;
     } else {

@@ -61,6 +61,7 @@ const char *lv_kind_name(lv_kind k) {
 }
 
 lv *lower_in(lower_ctx *cx, const ts_node *n, int i) {
+    if (!LB_LIVE(cx)) return NULL; /* sticky, as the builders: reads after a failure give nothing */
     if (i >= n->nin) {
         lower_fail(cx, "expected at least %d inputs, got %d", i + 1, n->nin);
         return NULL;
@@ -286,7 +287,7 @@ ir_value *lb_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
 
 ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt) {
     lv *l = lower_in(cx, n, i);
-    return l ? lb_as_tensor(cx, l, dt) : NULL;
+    return lb_as_tensor(cx, l, dt);
 }
 
 lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
