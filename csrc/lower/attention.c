@@ -32,8 +32,8 @@ static ir_value *sdpa_scores(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *
         for (int64_t i = 0; i < L; i++)
             for (int64_t j = 0; j < S; j++) m[i * S + j] = j <= i;
         ir_value *cm = lb_const(cx, IR_BOOL, 2, (int64_t[]){L, S}, m, "causal");
-        ir_value *ninf = cm ? lb_const_scalar(cx, -INFINITY, dt, "neg_inf") : NULL;
-        ir_op *op = ninf ? lb_op(cx, IR_OP_SELECT, "causal_scores") : NULL;
+        ir_value *ninf = lb_const_scalar(cx, -INFINITY, dt, "neg_inf");
+        ir_op *op = lb_op(cx, IR_OP_SELECT, "causal_scores");
         if (!op || ir_op_set_input(op, "cond", cm) || ir_op_set_input(op, "a", s) || ir_op_set_input(op, "b", ninf))
             return NULL;
         if (!(s = lb_finish(cx, op))) return NULL;
@@ -41,7 +41,7 @@ static ir_value *sdpa_scores(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *
     if (mask) {
         if (mask->type.dtype == IR_BOOL) {
             ir_value *ninf = lb_const_scalar(cx, -INFINITY, dt, "neg_inf");
-            ir_op *op = ninf ? lb_op(cx, IR_OP_SELECT, "masked_scores") : NULL;
+            ir_op *op = lb_op(cx, IR_OP_SELECT, "masked_scores");
             if (!op || ir_op_set_input(op, "cond", mask) || ir_op_set_input(op, "a", s) || ir_op_set_input(op, "b", ninf))
                 return NULL;
             s = lb_finish(cx, op);
@@ -166,9 +166,9 @@ static ir_value *mha(lower_ctx *cx, ir_value *qi, ir_value *ki, ir_value *vi, in
                    (long long)H);
         return NULL;
     }
-    ir_value *q = proj(cx, qi, part(cx, wqkv, 0, E), bqkv ? part(cx, bqkv, 0, E) : NULL);
-    ir_value *k = proj(cx, ki, part(cx, wqkv, 1, E), bqkv ? part(cx, bqkv, 1, E) : NULL);
-    ir_value *v = proj(cx, vi, part(cx, wqkv, 2, E), bqkv ? part(cx, bqkv, 2, E) : NULL);
+    ir_value *q = proj(cx, qi, part(cx, wqkv, 0, E), part(cx, bqkv, 0, E));
+    ir_value *k = proj(cx, ki, part(cx, wqkv, 1, E), part(cx, bqkv, 1, E));
+    ir_value *v = proj(cx, vi, part(cx, wqkv, 2, E), part(cx, bqkv, 2, E));
     if (!q || !k || !v) return NULL;
     ir_value *probs = NULL;
     if (mask && mask->type.rank == 2 && mask->type.dims[0] == qi->type.dims[0] && mask->type.dims[1] == ki->type.dims[1] &&

@@ -119,7 +119,7 @@ int lower_if(lower_ctx *cx, const ts_node *n) {
         if (!outs) return oom(cx);
         for (int k = 0; k < s.n; k++) {
             ir_value *va = carry_leaf_value(cx, &s, k, s.a[k]), *vb = va ? carry_leaf_value(cx, &s, k, s.b[k]) : NULL;
-            ir_op *sel = vb ? lb_op(cx, IR_OP_SELECT, "picked") : NULL;
+            ir_op *sel = lb_op(cx, IR_OP_SELECT, "picked");
             if (!sel || ir_op_set_input(sel, "cond", pred) || ir_op_set_input(sel, "a", va) || ir_op_set_input(sel, "b", vb) ||
                 !(outs[k] = lb_finish(cx, sel)))
                 return -1;

@@ -148,7 +148,7 @@ ir_value *lb_scalar(lower_ctx *cx, lv *l, ir_dtype dt) {
 ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffix) {
     ir_value *zero = end ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
     ir_value *st = zero ? lb_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
-    ir_op *op = st ? lb_op(cx, IR_OP_RANGE_1D, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_RANGE_1D, suffix);
     if (!op || ir_op_set_input(op, "end", end) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", st))
         return NULL;
     return lb_finish(cx, op);
@@ -157,9 +157,9 @@ ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffi
 ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) {
     if (!x || !count || !shift || !LB_LIVE(cx)) return NULL;
     lv *len = lower_dim_lv(cx, x, axis);
-    ir_value *lv_len = lb_scalar(cx, len, IR_INT32), *cv = lv_len ? lb_scalar(cx, count, IR_INT32) : NULL;
-    ir_value *sv = cv ? lb_scalar(cx, shift, IR_INT32) : NULL;
-    ir_value *r = sv ? lb_range(cx, cv, 1, "positions") : NULL;
+    ir_value *lv_len = lb_scalar(cx, len, IR_INT32), *cv = lb_scalar(cx, count, IR_INT32);
+    ir_value *sv = lb_scalar(cx, shift, IR_INT32);
+    ir_value *r = lb_range(cx, cv, 1, "positions");
     ir_value *idx = lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped");
     return lb_gather(cx, x, idx, axis);
 }
@@ -172,7 +172,7 @@ ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
     if (!l) return NULL;
     if (!lv_ints(cx, l, st, IR_MAX_RANK, &cnt)) return lb_tile(cx, x, st);
     ir_value *rv = lb_shape_tensor(cx, l);
-    ir_op *op = rv ? lb_op(cx, IR_OP_TILE, "tile") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_TILE, "tile");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "reps", rv)) return NULL;
     ir_value *y = lb_finish(cx, op);
     if (y) /* dims tiled a known number of times keep what is known of their size */

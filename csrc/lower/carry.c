@@ -48,6 +48,15 @@ lv *carry_dyn_lv(lower_ctx *cx, lv_kind k, lv_kind elem, ir_value *v) {
     return l;
 }
 
+lv *carry_seq(lower_ctx *cx, const lv *like) {
+    lv *r = lv_new(cx, like->kind);
+    if (!r) return NULL;
+    r->n = like->n;
+    r->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(like->n ? like->n : 1));
+    if (!r->items) return oom(cx), NULL;
+    return r;
+}
+
 /* ---- slots ---- */
 static int slot_add(lower_ctx *cx, slots *s, lv_kind kind, lv_kind elem, lv *a, lv *b) {
     if (s->n == s->cap) {
@@ -162,11 +171,8 @@ lv *carry_tmpl(lower_ctx *cx, lv *a, lv *b, slots *s, const char *what) {
     if (carry_same_static(a, b)) return a;
     if ((a->kind == LV_TUPLE && b->kind == LV_TUPLE && a->n == b->n) ||
         (a->kind == LV_LIST && b->kind == LV_LIST && !a->dyn && !b->dyn && a->n == b->n && a->n > 0)) {
-        lv *r = lv_new(cx, a->kind);
+        lv *r = carry_seq(cx, a);
         if (!r) return NULL;
-        r->n = a->n;
-        r->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)a->n);
-        if (!r->items) return oom(cx), NULL;
         for (int i = 0; i < a->n; i++)
             if (!(r->items[i] = carry_tmpl(cx, a->items[i], b->items[i], s, what))) return NULL;
         return r;
@@ -206,11 +212,8 @@ lv *carry_instantiate(lower_ctx *cx, lv *t, const slots *s, ir_value *const *val
     if (t->kind == LV_SLOT) return carry_dyn_lv(cx, s->kind[t->i], s->elem[t->i], vals[t->i]);
     if (t->kind != LV_TUPLE && t->kind != LV_LIST) return t;
     if (t->dyn) return t;
-    lv *r = lv_new(cx, t->kind);
+    lv *r = carry_seq(cx, t);
     if (!r) return NULL;
-    r->n = t->n;
-    r->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(t->n ? t->n : 1));
-    if (!r->items) return oom(cx), NULL;
     for (int i = 0; i < t->n; i++)
         if (!(r->items[i] = carry_instantiate(cx, t->items[i], s, vals))) return NULL;
     return r;

@@ -23,6 +23,8 @@ int carry_is_num(const lv *l);
 ir_dtype carry_num_dtype(lv_kind k);
 /* An lv of kind k whose value is the run-time v (NULL for a NULL v). */
 lv *carry_dyn_lv(lower_ctx *cx, lv_kind k, lv_kind elem, ir_value *v);
+/* A new list / tuple of like's kind and length, its items to be filled (NULL on OOM). */
+lv *carry_seq(lower_ctx *cx, const lv *like);
 /* The element kind of a list (0 when unknown). */
 lv_kind carry_list_elem(const lv *l);
 /* Equal compile-time values. */

@@ -23,7 +23,7 @@ static ir_value *bool_in(lower_ctx *cx, const ts_node *n, int i) {
 }
 
 static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_SELECT, suffix);
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
     return lb_finish(cx, op);
 }
@@ -177,7 +177,7 @@ static ir_value *value_in(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix)
 int lower_where(lower_ctx *cx, const ts_node *n) {
     if (n->nin < 3) return lower_nonzero_tuple(cx, n);
     ir_value *c = bool_in(cx, n, 0);
-    lv *a = c ? lower_in(cx, n, 1) : NULL, *b = a ? lower_in(cx, n, 2) : NULL;
+    lv *a = lower_in(cx, n, 1), *b = lower_in(cx, n, 2);
     if (!b) return -1;
     ir_dtype dt = value_dtype(a, b);
     ir_value *va = value_in(cx, a, dt, "a"), *vb = va ? value_in(cx, b, dt, "b") : NULL;
@@ -188,7 +188,7 @@ int lower_where(lower_ctx *cx, const ts_node *n) {
 int lower_masked_fill(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     ir_value *m = x ? bool_in(cx, n, 1) : NULL;
-    lv *v = m ? lower_in(cx, n, 2) : NULL;
+    lv *v = lower_in(cx, n, 2);
     if (!v) return -1;
     ir_value *fill = value_in(cx, v, x->type.dtype, "value");
     if (!fill) return -1;

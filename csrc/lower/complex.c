@@ -21,6 +21,7 @@ static ir_value *pair_in(lower_ctx *cx, const ts_node *n, int i) {
 
 /* x[..., k:k+1] of a pair (keeps the pair axis, size 1). */
 static ir_value *part(lower_ctx *cx, ir_value *p, int k) {
+    if (!p) return NULL;
     return lb_slice(cx, p, p->type.rank - 1, k, k + 1, 0, 1, 0);
 }
 
@@ -43,6 +44,7 @@ static ir_value *conj_of(lower_ctx *cx, ir_value *p) {
 
 /* |p|^2 with the pair axis kept (size 1). */
 static ir_value *abs2_keep(lower_ctx *cx, ir_value *p) {
+    if (!p) return NULL;
     int64_t ax = p->type.rank - 1;
     return lb_reduce(cx, IR_OP_REDUCE_SUM_SQUARE, p, 1, &ax, 1);
 }
@@ -78,7 +80,7 @@ static ir_value *cmul(lower_ctx *cx, ir_value *a, ir_value *b) {
 
 /* complex(real, imag); polar(abs, angle): broadcast, then interleaved as pairs. */
 int lower_complex(lower_ctx *cx, const ts_node *n) {
-    ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *b = a ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *b = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     if (!b) return -1;
     if (!ir_dtype_is_float(a->type.dtype) || !ir_dtype_is_float(b->type.dtype))
         return lower_fail(cx, "expects float tensors, got %s and %s", ir_dtype_name(a->type.dtype),
@@ -86,9 +88,9 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
     ir_dtype dt = a->type.dtype;
     if (b->type.dtype != dt && !(b = lb_cast(cx, b, dt, "cast"))) return -1;
     if (strcmp(n->kind, "aten::polar") == 0) {
-        ir_value *c = lb_unary(cx, IR_OP_COS, b, "cos"), *s = c ? lb_unary(cx, IR_OP_SIN, b, "sin") : NULL;
-        ir_value *re = s ? lb_binary(cx, IR_OP_MUL, a, c, "re") : NULL;
-        ir_value *im = re ? lb_binary(cx, IR_OP_MUL, a, s, "im") : NULL;
+        ir_value *c = lb_unary(cx, IR_OP_COS, b, "cos"), *s = lb_unary(cx, IR_OP_SIN, b, "sin");
+        ir_value *re = lb_binary(cx, IR_OP_MUL, a, c, "re");
+        ir_value *im = lb_binary(cx, IR_OP_MUL, a, s, "im");
         if (!im) return -1;
         a = re;
         b = im;
@@ -96,9 +98,9 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
     /* stacked on a new last axis (not masked products: inf * 0 would be NaN), broadcast together first
      * by adding the other's zeros */
     if (!ir_type_equal(&a->type, &b->type)) {
-        ir_value *za = zeros_of(cx, a), *zb = za ? zeros_of(cx, b) : NULL;
+        ir_value *za = zeros_of(cx, a), *zb = zeros_of(cx, b);
         a = lb_binary(cx, IR_OP_ADD, a, zb, "re_b");
-        b = a ? lb_binary(cx, IR_OP_ADD, b, za, "im_b") : NULL;
+        b = lb_binary(cx, IR_OP_ADD, b, za, "im_b");
         if (!b) return -1;
     }
     ir_value *parts[2] = {a, b};
@@ -158,7 +160,7 @@ int lower_angle(lower_ctx *cx, const ts_node *n) {
     ir_value *p = pair_in(cx, n, 0);
     if (!p) return -1;
     int r = p->type.rank - 1;
-    ir_value *re = lb_slice(cx, p, r, 0, 1, 0, 1, 1), *im = re ? lb_slice(cx, p, r, 1, 2, 0, 1, 1) : NULL;
+    ir_value *re = lb_slice(cx, p, r, 0, 1, 0, 1, 1), *im = lb_slice(cx, p, r, 1, 2, 0, 1, 1);
     return im ? lower_out_tensor(cx, n, 0, lb_atan2(cx, im, re)) : -1;
 }
 
@@ -199,7 +201,7 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
     char op[16] = {0};
     memcpy(op, k, kl < 15 ? (k[kl - 1] == '_' ? kl - 1 : kl) : 15);
     if (strcmp(op, "true_divide") == 0) strcpy(op, "div");
-    lv *al = lower_in(cx, n, 0), *bl = al ? lower_in(cx, n, 1) : NULL;
+    lv *al = lower_in(cx, n, 0), *bl = lower_in(cx, n, 1);
     if (!bl) return -1;
     ir_dtype dt = (al->kind == LV_COMPLEX ? al : bl)->v->type.dtype;
     double alpha = 1;

@@ -87,7 +87,7 @@ static int like_dynamic(lower_ctx *cx, const ts_node *n, ir_value *x, int full, 
     ir_dtype wd = dt == IR_BOOL ? IR_INT32 : dt;
     ir_value *b = x->type.dtype == IR_BOOL ? x : lb_cast(cx, x, IR_BOOL, "nonzero");
     ir_value *w = lb_cast(cx, b, wd, "ones");
-    ir_value *z = w ? lb_const_scalar(cx, 0, wd, "zero") : NULL;
+    ir_value *z = lb_const_scalar(cx, 0, wd, "zero");
     ir_value *zs = lb_binary(cx, IR_OP_MUL, w, z, val != 0 || wd != dt ? "zeros" : NULL);
     if (zs && val != 0) {
         ir_value *v = lb_const_scalar(cx, val, wd, "value");
@@ -112,7 +112,7 @@ static int fill_dynamic(lower_ctx *cx, const ts_node *n, lv *sizes, int i, int f
     }
     if (dtype_at(cx, n, i, &dt)) return -1;
     ir_value *v = lb_const_scalar(cx, val, dt, "value");
-    ir_op *op = v ? lb_op(cx, IR_OP_FILL, NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_FILL, NULL);
     if (!op || ir_op_set_input(op, "shape", shape) || ir_op_set_input(op, "value", v)) return -1;
     return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }

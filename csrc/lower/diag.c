@@ -112,7 +112,7 @@ static ir_value *minor_det(lower_ctx *cx, const mat_t *m, const int *rows, const
     if (k == 1) return m->e[rows[0]][cols[0]];
     if (k == 2) {
         ir_value *p = lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[0]], m->e[rows[1]][cols[1]], "ad");
-        ir_value *q = p ? lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[1]], m->e[rows[1]][cols[0]], "bc") : NULL;
+        ir_value *q = lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[1]], m->e[rows[1]][cols[0]], "bc");
         return lb_binary(cx, IR_OP_SUB, p, q, "det2");
     }
     ir_value *acc = NULL;

@@ -92,7 +92,7 @@ static int diagonals(lower_ctx *cx, term *t) {
         for (int64_t i = 0; i < nd; i++) idx[i] = (float)(i * (nd + 1));
         ir_value *x = lb_transpose(cx, t->v, perm);
         x = lb_reshape(cx, x, k + 1, shape, "pairs");
-        ir_value *iv = x ? lb_const(cx, IR_INT32, 1, &nd, idx, "diagonal") : NULL;
+        ir_value *iv = lb_const(cx, IR_INT32, 1, &nd, idx, "diagonal");
         if (!iv || !(t->v = lb_gather(cx, x, iv, k))) return -1;
         memcpy(t->ix, ix, (size_t)k + 2);
     }
@@ -240,7 +240,7 @@ static int contract(lower_ctx *cx, term *a, term *b, const char *keep, term *out
     for (int i = 0; i < nb; i++) shape[i] = b->v->type.dims[i];
     shape[nb] = pc;
     shape[nb + 1] = pb;
-    ir_value *rb = ra ? lb_reshape(cx, b->v, nb + 2, shape, "rhs") : NULL;
+    ir_value *rb = lb_reshape(cx, b->v, nb + 2, shape, "rhs");
     ir_value *m = lb_matmul(cx, ra, rb, 0, 0);
     if (!m) return -1;
     int k2 = 0;
@@ -253,7 +253,7 @@ static int contract(lower_ctx *cx, term *a, term *b, const char *keep, term *out
 }
 
 int lower_einsum(lower_ctx *cx, const ts_node *n) {
-    lv *eq = lower_in(cx, n, 0), *ops = eq ? lower_in(cx, n, 1) : NULL;
+    lv *eq = lower_in(cx, n, 0), *ops = lower_in(cx, n, 1);
     if (!ops) return -1;
     if (eq->kind != LV_STR) return lower_fail(cx, "einsum equation must be a string");
     if ((ops->kind != LV_LIST && ops->kind != LV_TUPLE) || ops->n < 1 || ops->n > 8)

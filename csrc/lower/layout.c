@@ -201,7 +201,7 @@ int lower_flip(lower_ctx *cx, const ts_node *n) {
  * a gather at (i - shift) mod size. No dims: over the flattened tensor. */
 int lower_roll(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
-    lv *sl = x ? lower_in(cx, n, 1) : NULL, *sh[IR_MAX_RANK];
+    lv *sl = lower_in(cx, n, 1), *sh[IR_MAX_RANK];
     int64_t dims[IR_MAX_RANK];
     int ns, nd = 0, r = x ? x->type.rank : 0;
     if (!sl || int_lvs(cx, sl, "roll shifts", sh, &ns)) return -1;
@@ -286,10 +286,10 @@ int lower_narrow(lower_ctx *cx, const ts_node *n) {
     int64_t d, s, len;
     int a;
     if (!x || lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
-    lv *ls = lower_in(cx, n, 2), *ll = ls ? lower_in(cx, n, 3) : NULL;
+    lv *ls = lower_in(cx, n, 2), *ll = lower_in(cx, n, 3);
     if (!ll) return -1;
     if (ls->kind == LV_INT && ll->kind == LV_INT && (ls->dyn || ll->dyn)) { /* end = start + length at run time */
-        ir_value *sv = lb_as_tensor(cx, ls, IR_INT32), *lvv = sv ? lb_as_tensor(cx, ll, IR_INT32) : NULL;
+        ir_value *sv = lb_as_tensor(cx, ls, IR_INT32), *lvv = lb_as_tensor(cx, ll, IR_INT32);
         ir_value *ev = lb_binary(cx, IR_OP_ADD, sv, lvv, "end");
         lv *e = ev ? lv_new(cx, LV_INT) : NULL;
         if (!e) return -1;
@@ -716,6 +716,6 @@ int lower_as_strided(lower_ctx *cx, const ts_node *n) {
     }
     int64_t flat = numel;
     ir_value *xf = lb_reshape(cx, x, 1, &flat, "flat");
-    ir_value *iv = xf ? lb_const(cx, IR_INT32, ns, size, ix, "strided_index") : NULL;
+    ir_value *iv = lb_const(cx, IR_INT32, ns, size, ix, "strided_index");
     return lower_out_tensor(cx, n, 0, lb_gather(cx, xf, iv, 0));
 }

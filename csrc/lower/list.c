@@ -43,12 +43,12 @@ lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx) {
     if (!idx->dyn && idx->i < 0) { /* from the end */
         lv *len = lower_list_len(cx, l);
         ir_value *lt = lb_as_tensor(cx, len, IR_INT32);
-        ir_value *off = lt ? lb_const_scalar(cx, (double)idx->i, IR_INT32, "index") : NULL;
+        ir_value *off = lb_const_scalar(cx, (double)idx->i, IR_INT32, "index");
         i = lb_binary(cx, IR_OP_ADD, lt, off, "index");
     } else {
         i = lb_as_tensor(cx, idx, IR_INT32);
     }
-    ir_op *op = i ? lb_op(cx, IR_OP_GATHER, "item") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_GATHER, "item");
     if (!op || ir_op_set_input(op, "x", v) || ir_op_set_input(op, "indices", i) || lb_param_i32(cx, op, "axis", 0))
         return NULL;
     ir_value *r = lb_finish(cx, op);
@@ -87,7 +87,7 @@ ir_value *lb_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack) {
         shape->items[shape->n++] = x;
     }
     ir_value *s = lb_shape_tensor(cx, shape);
-    ir_op *op = s ? lb_op(cx, IR_OP_RESHAPE, NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_RESHAPE, NULL);
     if (!op || ir_op_set_input(op, "x", t) || ir_op_set_input(op, "shape", s)) return NULL;
     return lb_finish(cx, op);
 }
@@ -108,7 +108,7 @@ int lower_append(lower_ctx *cx, const ts_node *n) {
     } else {
         ir_value *e = lb_as_tensor(cx, x, l->v->type.dtype);
         int64_t ax = 0;
-        ir_op *op = e ? lb_op(cx, IR_OP_EXPAND_DIMS, "item") : NULL;
+        ir_op *op = lb_op(cx, IR_OP_EXPAND_DIMS, "item");
         if (!op || ir_op_set_input(op, "x", e) || lb_param_i32v(cx, op, "axes", 1, &ax)) return -1;
         ir_value *vs[2] = {l->v, lb_finish(cx, op)};
         ir_op *cat = vs[1] ? lb_op(cx, IR_OP_CONCAT, NULL) : NULL;

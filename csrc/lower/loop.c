@@ -81,11 +81,8 @@ static int tmpl_equal(const lv *a, const slots *sa, const lv *b, const slots *sb
 static lv *first_guess(lower_ctx *cx, lv *e, slots *s) {
     if (e->kind == LV_TUPLE || (e->kind == LV_LIST && !e->dyn)) {
         if (e->kind == LV_LIST && e->n == 0) return e;
-        lv *r = lv_new(cx, e->kind);
+        lv *r = carry_seq(cx, e);
         if (!r) return NULL;
-        r->n = e->n;
-        r->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(e->n ? e->n : 1));
-        if (!r->items) return oom(cx), NULL;
         for (int i = 0; i < e->n; i++)
             if (!(r->items[i] = first_guess(cx, e->items[i], s))) return NULL;
         return r;

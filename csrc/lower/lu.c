@@ -27,14 +27,14 @@ static ir_value *pivot(lower_ctx *cx, ir_value *m, int64_t n, int64_t k, ir_valu
         ir_value *ok = col_const(cx, IR_BOOL, n, 2, k, "rows_left");
         a = lb_select(cx, ok, a, lb_const_scalar(cx, -1, dt, "minus_one"), "candidates");
     }
-    ir_op *op = a ? lb_op(cx, IR_OP_REDUCE_ARGMAX, "pivot_row") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_REDUCE_ARGMAX, "pivot_row");
     if (!op || ir_op_set_input(op, "x", a) || lb_param_i32(cx, op, "axis", R) || lb_param_bool(cx, op, "keep_dims", 1))
         return NULL;
     ir_value *p = lb_finish(cx, op); /* [.., 1, 1] */
     ir_value *iota = p ? col_const(cx, IR_INT32, n, 0, k, "iota") : NULL;
     ir_value *ep = lb_cast(cx, lb_binary(cx, IR_OP_EQUAL, iota, p, "is_pivot"), IR_INT32, "pivot_hot");
-    ir_value *diff = ep ? lb_binary(cx, IR_OP_SUB, col_const(cx, IR_INT32, n, 1, k, "diag_hot"), ep, "hot_diff") : NULL;
-    ir_value *d = diff ? lb_scalar_op(cx, IR_OP_SUB, p, (double)k) : NULL; /* p - k */
+    ir_value *diff = lb_binary(cx, IR_OP_SUB, col_const(cx, IR_INT32, n, 1, k, "diag_hot"), ep, "hot_diff");
+    ir_value *d = lb_scalar_op(cx, IR_OP_SUB, p, (double)k); /* p - k */
     /* row order: i, except k -> p and p -> k */
     ir_value *idx = lb_binary(cx, IR_OP_ADD, iota, lb_binary(cx, IR_OP_MUL, d, diff, "moves"), "row_order");
     int64_t reps[IR_MAX_RANK];
@@ -118,7 +118,7 @@ int lb_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_
         if (k == n - 1) break;
         /* rows below k: row_i - (M[i, k] / pivot) * row_k */
         ir_value *f = lb_binary(cx, IR_OP_REAL_DIV, lb_slice(cx, m, C, k, k + 1, 0, 1, 0), piv, "ratios");
-        f = f ? lb_binary(cx, IR_OP_MUL, f, col_const(cx, a->type.dtype, n, 3, k, "below"), "factors") : NULL;
+        f = lb_binary(cx, IR_OP_MUL, f, col_const(cx, a->type.dtype, n, 3, k, "below"), "factors");
         if (!(m = lb_binary(cx, IR_OP_SUB, m, lb_binary(cx, IR_OP_MUL, f, rk, "update"), "eliminated")))
             return -1;
     }

@@ -164,7 +164,7 @@ int lower_cross(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < 3; i++) {
         int j = (i + 1) % 3, k = (i + 2) % 3;
         ir_value *p = lb_binary(cx, IR_OP_MUL, as[j], bs[k], "p");
-        ir_value *q = p ? lb_binary(cx, IR_OP_MUL, as[k], bs[j], "q") : NULL;
+        ir_value *q = lb_binary(cx, IR_OP_MUL, as[k], bs[j], "q");
         if (!(c[i] = lb_binary(cx, IR_OP_SUB, p, q, "c"))) return -1;
     }
     return lower_out_tensor(cx, n, 0, lb_concat(cx, 3, c, axis));
@@ -241,7 +241,7 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
     if (use_mm) { /* as torch: [-2a, |a|^2, 1] . [b, 1, |b|^2], one dot product per pair */
         int64_t last = r - 1;
         ir_value *na = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, a, "a_sq"), 1, &last, 1);
-        ir_value *nb = na ? lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, b, "b_sq"), 1, &last, 1) : NULL;
+        ir_value *nb = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, b, "b_sq"), 1, &last, 1);
         if (!nb) return -1;
         ir_value *d2;
         if (ir_type_is_static(&na->type) && ir_type_is_static(&nb->type) && ir_type_numel(&na->type) <= (1 << 20) &&
@@ -255,7 +255,7 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
             d2 = lb_matmul(cx, lb_concat(cx, 3, pa, r - 1), lb_concat(cx, 3, pb, r - 1), 0, 1);
         } else {
             ir_value *ab = lb_matmul(cx, a, b, 0, 1);
-            ir_value *s = ab ? lb_binary(cx, IR_OP_ADD, na, lb_swap(cx, nb, r - 2, r - 1), "norms") : NULL;
+            ir_value *s = lb_binary(cx, IR_OP_ADD, na, lb_swap(cx, nb, r - 2, r - 1), "norms");
             d2 = lb_binary(cx, IR_OP_SUB, s, lb_scalar_op(cx, IR_OP_MUL, ab, 2), "d2");
         }
         ir_value *cl = d2 ? lb_binary(cx, IR_OP_MAXIMUM, d2, lb_const_scalar(cx, 0, d2->type.dtype, "zero"), "clamped") : NULL;
@@ -291,7 +291,7 @@ int lower_bilinear(lower_ctx *cx, const ts_node *n) {
     ir_value *t = lb_matmul(cx, x1, wt, 0, 0);
     t = lb_reshape(cx, t, r + 1, shape, "per_out");
     int64_t ax = r - 1, last = r;
-    ir_value *x2e = t ? lb_expand(cx, x2, 1, &ax) : NULL;
+    ir_value *x2e = lb_expand(cx, x2, 1, &ax);
     ir_value *p = lb_binary(cx, IR_OP_MUL, t, x2e, "prod");
     ir_value *y = lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &last, 0);
     if (y && b) y = lb_binary(cx, IR_OP_ADD, y, b, NULL);
@@ -337,7 +337,7 @@ int lower_grouped_mm(lower_ctx *cx, const ts_node *n) {
     int64_t g3[3] = {1, S, 1};
     ir_value *gs = lb_reshape(cx, g, 3, g3, "group");
     ir_value *gt = lb_tile(cx, gs, one_sn);
-    ir_op *op = gt ? lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "rows") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "rows");
     if (!op || ir_op_set_input(op, "x", all) || ir_op_set_input(op, "indices", gt) || lb_param_i32(cx, op, "axis", 0))
         return -1;
     ir_value *picked = lb_finish(cx, op);
@@ -366,30 +366,30 @@ int lower_histc(lower_ctx *cx, const ts_node *n) {
     ir_value *vlo, *vhi;
     if (lo == hi) { /* the data's range (widened by one when it is a single value, as torch does) */
         vlo = lb_reduce(cx, IR_OP_REDUCE_MIN, f, 1, &ax0, 0);
-        vhi = vlo ? lb_reduce(cx, IR_OP_REDUCE_MAX, f, 1, &ax0, 0) : NULL;
+        vhi = lb_reduce(cx, IR_OP_REDUCE_MAX, f, 1, &ax0, 0);
         ir_value *same = lb_binary(cx, IR_OP_EQUAL, vlo, vhi, "same");
         ir_value *sf = lb_cast(cx, same, IR_FP32, "same_f");
         vlo = lb_binary(cx, IR_OP_SUB, vlo, sf, "lo");
-        vhi = vlo ? lb_binary(cx, IR_OP_ADD, vhi, sf, "hi") : NULL;
+        vhi = lb_binary(cx, IR_OP_ADD, vhi, sf, "hi");
     } else {
         vlo = lb_const_scalar(cx, lo, IR_FP32, "lo");
-        vhi = vlo ? lb_const_scalar(cx, hi, IR_FP32, "hi") : NULL;
+        vhi = lb_const_scalar(cx, hi, IR_FP32, "hi");
     }
     if (!vhi) return -1;
     /* bin = floor((x - lo) * bins / (hi - lo)), the top edge in the last bin */
     ir_value *span = lb_binary(cx, IR_OP_SUB, vhi, vlo, "span");
-    ir_value *rel = span ? lb_binary(cx, IR_OP_SUB, f, vlo, "rel") : NULL;
+    ir_value *rel = lb_binary(cx, IR_OP_SUB, f, vlo, "rel");
     rel = lb_scalar_op(cx, IR_OP_MUL, rel, (double)bins);
     ir_value *pos = lb_binary(cx, IR_OP_REAL_DIV, rel, span, "pos");
     ir_value *b = lb_unary(cx, IR_OP_FLOOR, pos, "bin_f");
     b = lb_scalar_op(cx, IR_OP_MINIMUM, b, (double)(bins - 1));
     ir_value *bi = lb_cast(cx, b, IR_INT32, "bin");
-    ir_value *in_lo = bi ? lb_binary(cx, IR_OP_GREATER_EQUAL, f, vlo, "in_lo") : NULL;
-    ir_value *in_hi = in_lo ? lb_binary(cx, IR_OP_LESS_EQUAL, f, vhi, "in_hi") : NULL;
+    ir_value *in_lo = lb_binary(cx, IR_OP_GREATER_EQUAL, f, vlo, "in_lo");
+    ir_value *in_hi = lb_binary(cx, IR_OP_LESS_EQUAL, f, vhi, "in_hi");
     ir_value *valid = lb_binary(cx, IR_OP_LOGICAL_AND, in_lo, in_hi, "valid");
     int64_t ax1 = 1, row[2] = {1, bins};
-    ir_value *bc = valid ? lb_expand(cx, bi, 1, &ax1) : NULL; /* [M, 1] */
-    ir_value *vc = bc ? lb_expand(cx, valid, 1, &ax1) : NULL;
+    ir_value *bc = lb_expand(cx, bi, 1, &ax1); /* [M, 1] */
+    ir_value *vc = lb_expand(cx, valid, 1, &ax1);
     ir_value *ids = vc ? iota(cx, 2, row, bins, "bins") : NULL;
     ir_value *hit = lb_binary(cx, IR_OP_EQUAL, bc, ids, "hit");
     hit = lb_binary(cx, IR_OP_LOGICAL_AND, hit, vc, "counted");

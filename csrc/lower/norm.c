@@ -27,7 +27,7 @@ int lower_batch_norm(lower_ctx *cx, const ts_node *n) {
             return -1;
         return lower_out_tensor(cx, n, 0, lb_bn_batch_stats(cx, x, g, b, eps, NULL, NULL));
     }
-    ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = mean ? lower_tensor_in(cx, n, 4, dt) : NULL;
+    ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = lower_tensor_in(cx, n, 4, dt);
     if (!var) return -1;
     if (r == 2) { /* (N, C) -> (N, C, 1) and back */
         int64_t ax = 2;
@@ -179,8 +179,8 @@ int lower_instance_norm(lower_ctx *cx, const ts_node *n) {
         if (lower_is_none(cx, n, 3) || lower_is_none(cx, n, 4))
             return lower_fail(cx, "instance_norm without input statistics needs running statistics");
         ir_dtype dt = x->type.dtype;
-        ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = mean ? lower_tensor_in(cx, n, 4, dt) : NULL;
-        ir_op *op = var ? lb_op(cx, IR_OP_BATCH_NORM, NULL) : NULL;
+        ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = lower_tensor_in(cx, n, 4, dt);
+        ir_op *op = lb_op(cx, IR_OP_BATCH_NORM, NULL);
         if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "mean", mean) || ir_op_set_input(op, "variance", var))
             return -1;
         for (int i = 1; i <= 2; i++) {
@@ -299,7 +299,7 @@ ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b
         if (moments(cx, x, nax, axes, eps, mean, &d, rstd)) return NULL;
     }
     ir_value *xt = lb_transpose(cx, x, perm), *y = NULL;
-    ir_op *op = xt ? lb_op(cx, IR_OP_LAYER_NORM, "normed") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_LAYER_NORM, "normed");
     for (int i = 1; i < r; i++) axes[i - 1] = i;
     if (op && !ir_op_set_input(op, "x", xt) && !lb_param_i32v(cx, op, "axes", r - 1, axes) &&
         !lb_param_f(cx, op, "epsilon", eps, x->type.dtype))
@@ -340,7 +340,7 @@ int lower_native_batch_norm(lower_ctx *cx, const ts_node *n) {
     if (lb_used(cx, n, 1) || lb_used(cx, n, 2))
         return lower_fail(cx, "the saved mean / invstd outputs of inference-mode batch norm are empty tensors in "
                               "torch and cannot be used");
-    ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = mean ? lower_tensor_in(cx, n, 4, dt) : NULL;
+    ir_value *mean = lower_tensor_in(cx, n, 3, dt), *var = lower_tensor_in(cx, n, 4, dt);
     if (!var) return -1;
     int64_t ax = 2;
     if (r == 2 && !(x = lb_expand(cx, x, 1, &ax))) return -1;

@@ -234,12 +234,12 @@ static ir_value *pnorm(lower_ctx *cx, ir_value *x, double p, const axes_t *a, in
     if (p == 1) return red(cx, IR_OP_REDUCE_SUM, ab, a, keep, NULL);
     if (isinf(p)) return red(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, ab, a, keep, NULL);
     if (p == 0) {
-        ir_value *nz = ab ? lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero") : NULL;
+        ir_value *nz = lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
         return red(cx, IR_OP_REDUCE_SUM, lb_cast(cx, nz, x->type.dtype, "count"), a, keep, NULL);
     }
-    ir_value *pw = ab ? lb_binary(cx, IR_OP_POW, ab, num(cx, p, x, "p"), "pow") : NULL;
+    ir_value *pw = lb_binary(cx, IR_OP_POW, ab, num(cx, p, x, "p"), "pow");
     ir_value *s = red(cx, IR_OP_REDUCE_SUM, pw, a, keep, "sum");
-    return s ? lb_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL) : NULL;
+    return lb_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL);
 }
 
 /* See math.h: pnorm over a list of axes. */
@@ -374,9 +374,9 @@ int lower_renorm(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < x->type.rank; i++)
         if (i != axis) a.axes[a.nax++] = i;
     ir_value *nr = pnorm(cx, x, p, &a, 1);
-    ir_value *over = nr ? lb_binary(cx, IR_OP_GREATER, nr, num(cx, maxnorm, nr, "maxnorm"), "over") : NULL;
-    ir_value *f = over ? lb_binary(cx, IR_OP_REAL_DIV, num(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale") : NULL;
-    ir_op *op = f ? lb_op(cx, IR_OP_SELECT, "factor") : NULL;
+    ir_value *over = lb_binary(cx, IR_OP_GREATER, nr, num(cx, maxnorm, nr, "maxnorm"), "over");
+    ir_value *f = lb_binary(cx, IR_OP_REAL_DIV, num(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale");
+    ir_op *op = lb_op(cx, IR_OP_SELECT, "factor");
     if (!op || ir_op_set_input(op, "cond", over) || ir_op_set_input(op, "a", f) || ir_op_set_input(op, "b", num(cx, 1, nr, "one")))
         return -1;
     ir_value *fac = lb_finish(cx, op);
@@ -412,8 +412,8 @@ int lower_logsumexp(lower_ctx *cx, const ts_node *n) {
  * y[i] = y[i] (op) y[i - s] for i >= s, y[i] kept below s; op is mul, or log-add-exp when lse. */
 static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, int64_t s, int lse) {
     ir_value *head = lb_slice(cx, y, axis, 0, s, 0, 1, 0);
-    ir_value *hi = head ? lb_slice(cx, y, axis, s, 0, 1, 1, 0) : NULL;
-    ir_value *lo = hi ? lb_slice(cx, y, axis, 0, len - s, 0, 1, 0) : NULL;
+    ir_value *hi = lb_slice(cx, y, axis, s, 0, 1, 1, 0);
+    ir_value *lo = lb_slice(cx, y, axis, 0, len - s, 0, 1, 0);
     ir_value *c;
     if (!lo) return NULL;
     if (!lse) {
@@ -427,7 +427,7 @@ static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, in
         c = lb_binary(cx, IR_OP_ADD, m, sp, "lse");
     }
     ir_value *parts[2] = {head, c};
-    return c ? lb_concat(cx, 2, parts, axis) : NULL;
+    return lb_concat(cx, 2, parts, axis);
 }
 
 /* cumsum(x, dim, dtype): MIL cumsum (ints stay int32, exact). cumprod(x, dim, dtype) and

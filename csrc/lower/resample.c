@@ -111,10 +111,10 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
 /* x resampled along axis a (2 or 3) from run-time size `in` to `out` (int lvs): nearest or bilinear with
  * torch's source-index formulas; scale > 0: the factor torch maps with (1 / scale), else in / out. */
 static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *out, int bilinear, int ac, double scale) {
-    ir_value *vin = lb_scalar(cx, in, IR_FP32), *vout = vin ? lb_scalar(cx, out, IR_INT32) : NULL;
+    ir_value *vin = lb_scalar(cx, in, IR_FP32), *vout = lb_scalar(cx, out, IR_INT32);
     ir_value *r0 = lb_range(cx, vout, 1, "dst");
     ir_value *dst = lb_cast(cx, r0, IR_FP32, "dstf");
-    ir_value *fout = dst ? lb_cast(cx, vout, IR_FP32, "outf") : NULL, *r;
+    ir_value *fout = lb_cast(cx, vout, IR_FP32, "outf"), *r;
     if (!fout) return NULL;
     if (bilinear && ac) { /* (in - 1) / (out - 1), 0 for a single output */
         ir_value *num = lb_scalar_op(cx, IR_OP_SUB, vin, 1), *den = lb_scalar_op(cx, IR_OP_SUB, fout, 1);
@@ -139,10 +139,10 @@ static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *ou
     ir_value *fl = lb_unary(cx, IR_OP_FLOOR, src, "floor");
     ir_value *i0 = lb_binary(cx, IR_OP_MINIMUM, lb_cast(cx, fl, IR_INT32, "i0"), last, "i0c");
     ir_value *i1 = lb_binary(cx, IR_OP_MINIMUM, lb_scalar_op(cx, IR_OP_ADD, i0, 1), last, "i1");
-    ir_value *l1 = i1 ? lb_binary(cx, IR_OP_SUB, src, lb_cast(cx, i0, IR_FP32, "i0f"), "l1") : NULL;
+    ir_value *l1 = lb_binary(cx, IR_OP_SUB, src, lb_cast(cx, i0, IR_FP32, "i0f"), "l1");
     if (l1 && x->type.dtype != IR_FP32) l1 = lb_cast(cx, l1, x->type.dtype, "l1c");
     if (l1 && a == 2) l1 = lb_expand(cx, l1, 1, (int64_t[]){1}); /* [out, 1]: broadcasts over W */
-    ir_value *g0 = l1 ? lb_gather(cx, x, i0, a) : NULL, *g1 = g0 ? lb_gather(cx, x, i1, a) : NULL;
+    ir_value *g0 = lb_gather(cx, x, i0, a), *g1 = lb_gather(cx, x, i1, a);
     ir_value *d = lb_binary(cx, IR_OP_SUB, g1, g0, "diff"); /* g0 + (g1 - g0) * l1 */
     return lb_binary(cx, IR_OP_ADD, g0, lb_binary(cx, IR_OP_MUL, d, l1, "step"), NULL);
 }
@@ -302,7 +302,7 @@ int lower_pixel_unshuffle(lower_ctx *cx, const ts_node *n) {
     int64_t s6[6] = {d[0], d[1], d[2] / f, f, d[3] / f, f}, perm[6] = {0, 1, 3, 5, 2, 4},
             s4[4] = {d[0], d[1] * f * f, d[2] / f, d[3] / f};
     ir_value *y = lb_reshape(cx, x, 6, s6, "split");
-    ir_op *tr = y ? lb_op(cx, IR_OP_TRANSPOSE, "perm") : NULL;
+    ir_op *tr = lb_op(cx, IR_OP_TRANSPOSE, "perm");
     if (!tr || ir_op_set_input(tr, "x", y) || lb_param_i32v(cx, tr, "perm", 6, perm)) return -1;
     y = lb_finish(cx, tr);
     return lower_out_tensor(cx, n, 0, lb_reshape(cx, y, 4, s4, NULL));
@@ -354,7 +354,7 @@ int lower_channel_shuffle(lower_ctx *cx, const ts_node *n) {
     perm[1] = 2;
     perm[2] = 1;
     ir_value *y = lb_reshape(cx, x, r + 1, split, "groups");
-    ir_op *tr = y ? lb_op(cx, IR_OP_TRANSPOSE, "swapped") : NULL;
+    ir_op *tr = lb_op(cx, IR_OP_TRANSPOSE, "swapped");
     if (!tr || ir_op_set_input(tr, "x", y) || lb_param_i32v(cx, tr, "perm", r + 1, perm)) return -1;
     return lower_out_tensor(cx, n, 0, lb_reshape(cx, lb_finish(cx, tr), r, back, NULL));
 }

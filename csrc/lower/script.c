@@ -92,7 +92,7 @@ int lower_range_length(lower_ctx *cx, const ts_node *n) {
         return lower_out(cx, n, 0, lv_int(cx, len < 0 ? 0 : len));
     }
     /* (hi - lo + s - 1) // s for s > 0, (lo - hi - s - 1) // -s for s < 0, at least 0 */
-    ir_value *a = int_tensor(cx, s > 0 ? hi : lo), *b = a ? int_tensor(cx, s > 0 ? lo : hi) : NULL;
+    ir_value *a = int_tensor(cx, s > 0 ? hi : lo), *b = int_tensor(cx, s > 0 ? lo : hi);
     ir_value *d = lb_binary(cx, IR_OP_SUB, a, b, "span");
     int64_t as = s > 0 ? s : -s;
     d = lb_scalar_op(cx, IR_OP_ADD, d, (double)(as - 1));
@@ -106,9 +106,9 @@ int lower_derive_index(lower_ctx *cx, const ts_node *n) {
     lv *ix = lower_in(cx, n, 0), *start = lower_in(cx, n, 1), *st = lower_in(cx, n, 2);
     if (!ix || !start || !st) return -1;
     if (!ix->dyn && !start->dyn && !st->dyn) return lower_out(cx, n, 0, lv_int(cx, start->i + ix->i * st->i));
-    ir_value *a = int_tensor(cx, ix), *b = a ? int_tensor(cx, st) : NULL;
+    ir_value *a = int_tensor(cx, ix), *b = int_tensor(cx, st);
     ir_value *m = lb_binary(cx, IR_OP_MUL, a, b, "offset");
-    ir_value *s = m ? int_tensor(cx, start) : NULL;
+    ir_value *s = int_tensor(cx, start);
     return out_dyn_int(cx, n, lb_binary(cx, IR_OP_ADD, s, m, NULL));
 }
 
@@ -128,7 +128,7 @@ int lower_logic_scalar(lower_ctx *cx, const ts_node *n) {
         return lower_out(cx, n, 0, (a->kind == LV_BOOL && b->kind == LV_BOOL) ? lv_bool(cx, (int)r) : lv_int(cx, r));
     }
     int logical = strncmp(n->kind + 6, "logical_", 8) == 0;
-    ir_value *x = lb_as_tensor(cx, a, IR_DT_INVALID), *y = x ? lb_as_tensor(cx, b, IR_DT_INVALID) : NULL;
+    ir_value *x = lb_as_tensor(cx, a, IR_DT_INVALID), *y = lb_as_tensor(cx, b, IR_DT_INVALID);
     if (!y) return -1;
     if (!logical && (x->type.dtype != IR_BOOL || y->type.dtype != IR_BOOL))
         return lower_fail(cx, "bitwise ops on integer tensors have no Core ML op (only bools)");

@@ -21,7 +21,7 @@ static ir_value *as_int(lower_ctx *cx, ir_value *b, const char *suffix) { return
 
 /* 1-D int32 [len] of non_zero(mark) (mark [N]); len known only at run time. */
 static ir_value *nonzero_1d(lower_ctx *cx, ir_value *mark, const char *suffix) {
-    ir_op *op = mark ? lb_op(cx, IR_OP_NON_ZERO, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_NON_ZERO, suffix);
     if (!op || ir_op_set_input(op, "x", mark)) return NULL;
     int64_t all = -1;
     return lb_reshape(cx, lb_finish(cx, op), 1, &all, "flat");
@@ -32,7 +32,7 @@ static ir_value *nonzero_1d(lower_ctx *cx, ir_value *mark, const char *suffix) {
 static ir_value *counts_of(lower_ctx *cx, ir_value *ids, ir_value *iota_u) {
     ir_value *zeros = lb_scalar_op(cx, IR_OP_MUL, ids, 0);
     ir_value *ones = lb_scalar_op(cx, IR_OP_ADD, zeros, 1);
-    ir_op *op = ones ? lb_op(cx, IR_OP_SCATTER, "per_id") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_SCATTER, "per_id");
     if (!op || ir_op_set_input(op, "data", zeros) || ir_op_set_input(op, "indices", ids) ||
         ir_op_set_input(op, "updates", ones) || lb_param_i32(cx, op, "axis", 0) || lb_param_str(cx, op, "mode", "add"))
         return NULL;
@@ -86,9 +86,9 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
     } else {
         ir_value *ri = lb_expand(cx, rows, 1, (int64_t[]){1}), *rj = lb_expand(cx, rows, 1, (int64_t[]){0});
         ir_value *eq = lb_binary(cx, IR_OP_EQUAL, ri, rj, "eq"); /* [N, N, K] */
-        ir_value *lt = eq ? lb_binary(cx, IR_OP_LESS, ri, rj, "lt") : NULL;
+        ir_value *lt = lb_binary(cx, IR_OP_LESS, ri, rj, "lt");
         ir_value *ne = lt ? as_int(cx, lb_unary(cx, IR_OP_LOGICAL_NOT, eq, "ne"), "ne_int") : NULL;
-        ir_op *op = ne ? lb_op(cx, IR_OP_CUMSUM, "ne_upto") : NULL;
+        ir_op *op = lb_op(cx, IR_OP_CUMSUM, "ne_upto");
         if (!op || ir_op_set_input(op, "x", ne) || lb_param_i32(cx, op, "axis", 2)) return -1;
         ir_value *before = lb_binary(cx, IR_OP_SUB, lb_finish(cx, op), ne, "ne_before"); /* differing columns before c */
         ir_value *first_diff = lb_scalar_op(cx, IR_OP_EQUAL, before, 0);
@@ -108,7 +108,7 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
         inverse = reduce1(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, less, fcol, "less_firsts"), 0);
         ir_value *firsts = inverse ? nonzero_1d(cx, first, "firsts") : NULL;
         ir_value *ranks = lb_gather(cx, inverse, firsts, 0); /* distinct: any sort order is exact */
-        op = ranks ? lb_op(cx, IR_OP_ARGSORT, "rank_order") : NULL;
+        op = lb_op(cx, IR_OP_ARGSORT, "rank_order");
         if (!op || ir_op_set_input(op, "x", ranks) || lb_param_i32(cx, op, "axis", 0) || lb_param_bool(cx, op, "ascending", 1))
             return -1;
         keep = lb_gather(cx, firsts, lb_finish(cx, op), 0);

@@ -335,7 +335,7 @@ ir_value *lb_shape_tensor(lower_ctx *cx, lv *l) {
         if (x->dyn) {
             int64_t ax = 0;
             ir_value *s = x->v->type.dtype == IR_INT32 ? x->v : lb_cast(cx, x->v, IR_INT32, "cast");
-            ir_op *op = s ? lb_op(cx, IR_OP_EXPAND_DIMS, "expand") : NULL;
+            ir_op *op = lb_op(cx, IR_OP_EXPAND_DIMS, "expand");
             if (!op || ir_op_set_input(op, "x", s) || lb_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
             piece = lb_finish(cx, op);
         } else {
@@ -401,6 +401,12 @@ static int fold_small(lower_ctx *cx, ir_op *op, ir_value **c) {
 
 ir_value *lb_finish(lower_ctx *cx, ir_op *op) {
     if (!op || cx->e->kind != PC_OK) return NULL;
+    for (int i = 0; i < op->nin; i++) /* a NULL bound to a param: the result of a failed builder */
+        for (int j = 0; j < op->in[i].n; j++)
+            if (!op->in[i].v[j]) {
+                lower_fail(cx, "internal: %s has no value for %s", ir_op_kind_name(op->kind), op->in[i].name);
+                return NULL;
+            }
     if (!op->parent) ir_op_append(cx->b, op);
     if (ir_infer(cx->p, op, cx->e)) {
         const ts_node *n = cx->node;
@@ -523,25 +529,25 @@ ir_value *lb_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suff
 }
 
 ir_value *lb_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix) {
-    ir_op *op = x ? lb_op(cx, k, suffix) : NULL;
+    ir_op *op = lb_op(cx, k, suffix);
     if (!op || bind(cx, op, "x", x)) return NULL;
     return lb_finish(cx, op);
 }
 
 ir_value *lb_binary(lower_ctx *cx, ir_opkind k, ir_value *x, ir_value *y, const char *suffix) {
-    ir_op *op = x && y ? lb_op(cx, k, suffix) : NULL;
+    ir_op *op = lb_op(cx, k, suffix);
     if (!op || bind(cx, op, "x", x) || bind(cx, op, "y", y)) return NULL;
     return lb_finish(cx, op);
 }
 
 ir_value *lb_cast(lower_ctx *cx, ir_value *x, ir_dtype dt, const char *suffix) {
-    ir_op *op = x ? lb_op(cx, IR_OP_CAST, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_CAST, suffix);
     if (!op || bind(cx, op, "x", x) || lb_param_str(cx, op, "dtype", ir_dtype_name(dt))) return NULL;
     return lb_finish(cx, op);
 }
 
 ir_value *lb_reshape(lower_ctx *cx, ir_value *x, int n, const int64_t *shape, const char *suffix) {
-    ir_op *op = x ? lb_op(cx, IR_OP_RESHAPE, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_RESHAPE, suffix);
     if (!op || bind(cx, op, "x", x) || lb_param_i32v(cx, op, "shape", n, shape)) return NULL;
     return lb_finish(cx, op);
 }
