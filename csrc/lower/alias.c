@@ -46,10 +46,10 @@ static ir_value *bool_like(lower_ctx *cx, ir_value *x, int value) {
         return lb_const(cx, IR_BOOL, x->type.rank, x->type.dims, ones, "mask");
     }
     ir_value *shp = lb_unary(cx, IR_OP_SHAPE, x, "shape");
-    ir_op *f = shp ? lb_op(cx, IR_OP_FILL, "mask_i") : NULL;
+    ir_op *f = lb_op(cx, IR_OP_FILL, "mask_i");
     if (!f || ir_op_set_input(f, "shape", shp) || lb_param_f(cx, f, "value", value, IR_INT32)) return NULL;
     ir_value *m = lb_finish(cx, f);
-    return m ? lb_cast(cx, m, IR_BOOL, "mask") : NULL;
+    return lb_cast(cx, m, IR_BOOL, "mask");
 }
 
 /* native_dropout(input, p, train: bool?) -> (output, mask). Inference (train False) and p = 0 keep
@@ -80,7 +80,7 @@ int lower_shape_as_tensor(lower_ctx *cx, const ts_node *n) {
  * ints stay ints (maximum with 0). */
 int lower_add_relu(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    lv *o = x ? lower_in(cx, n, 1) : NULL;
+    lv *o = lower_in(cx, n, 1);
     double alpha = 1;
     if (!o || (n->nin > 2 && lower_float_in(cx, n, 2, &alpha))) return -1;
     int fx = x->type.dtype == IR_FP32 || x->type.dtype == IR_FP16;
@@ -102,7 +102,7 @@ int lower_add_relu(lower_ctx *cx, const ts_node *n) {
     if (!s) return -1;
     if (dt == IR_FP32 || dt == IR_FP16) return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_RELU, s, NULL));
     ir_value *z = lb_const_scalar(cx, 0, dt, "zero");
-    return lower_out_tensor(cx, n, 0, z ? lb_binary(cx, IR_OP_MAXIMUM, s, z, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_MAXIMUM, s, z, NULL));
 }
 
 /* 1 when lv l is a number known at conversion time and zero (0 when not known). */

@@ -32,8 +32,8 @@ static ir_value *sdpa_scores(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *
         for (int64_t i = 0; i < L; i++)
             for (int64_t j = 0; j < S; j++) m[i * S + j] = j <= i;
         ir_value *cm = lb_const(cx, IR_BOOL, 2, (int64_t[]){L, S}, m, "causal");
-        ir_value *ninf = cm ? lb_const_scalar(cx, -INFINITY, dt, "neg_inf") : NULL;
-        ir_op *op = ninf ? lb_op(cx, IR_OP_SELECT, "causal_scores") : NULL;
+        ir_value *ninf = lb_const_scalar(cx, -INFINITY, dt, "neg_inf");
+        ir_op *op = lb_op(cx, IR_OP_SELECT, "causal_scores");
         if (!op || ir_op_set_input(op, "cond", cm) || ir_op_set_input(op, "a", s) || ir_op_set_input(op, "b", ninf))
             return NULL;
         if (!(s = lb_finish(cx, op))) return NULL;
@@ -41,7 +41,7 @@ static ir_value *sdpa_scores(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *
     if (mask) {
         if (mask->type.dtype == IR_BOOL) {
             ir_value *ninf = lb_const_scalar(cx, -INFINITY, dt, "neg_inf");
-            ir_op *op = ninf ? lb_op(cx, IR_OP_SELECT, "masked_scores") : NULL;
+            ir_op *op = lb_op(cx, IR_OP_SELECT, "masked_scores");
             if (!op || ir_op_set_input(op, "cond", mask) || ir_op_set_input(op, "a", s) || ir_op_set_input(op, "b", ninf))
                 return NULL;
             s = lb_finish(cx, op);
@@ -60,7 +60,7 @@ static ir_value *sdpa(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *v, ir_v
     ir_value *s = sdpa_scores(cx, q, k, mask, causal, scale);
     ir_value *p = s ? lb_softmax(cx, s, s->type.rank - 1) : NULL;
     if (probs) *probs = p;
-    return p ? lb_matmul(cx, p, v, 0, 0) : NULL;
+    return lb_matmul(cx, p, v, 0, 0);
 }
 
 /* enable_gqa: key / value [.., Hkv, S, E] serve q's Hq = g * Hkv heads (axis -3), each kv head read by g
@@ -86,7 +86,7 @@ static ir_value *gqa_repeat(lower_ctx *cx, ir_value *q, ir_value *kv, const char
     }
     for (int64_t i = 0; i < hq; i++) idx[i] = (float)(i / (hq / hk));
     ir_value *iv = lb_const(cx, IR_INT32, 1, &hq, idx, "gqa_heads");
-    return iv ? lb_gather(cx, kv, iv, r - 3) : NULL;
+    return lb_gather(cx, kv, iv, r - 3);
 }
 
 /* scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0, is_causal=False, scale=None, enable_gqa=False) */
@@ -128,7 +128,7 @@ int lower_sdpa_flash_cpu(lower_ctx *cx, const ts_node *n) {
                           q->type.rank, k->type.rank, v->type.rank);
     if (mask && mask->type.dtype == IR_BOOL) return lower_fail(cx, "a bool attn_mask (torch takes a float mask here)");
     ir_value *s = sdpa_scores(cx, q, k, mask, causal, scale);
-    ir_value *p = s ? lb_softmax(cx, s, 3) : NULL;
+    ir_value *p = lb_softmax(cx, s, 3);
     if (!p || lower_out_tensor(cx, n, 0, lb_matmul(cx, p, v, 0, 0))) return -1;
     if (s->type.dtype != IR_FP32 && !(s = lb_cast(cx, s, IR_FP32, "scores32"))) return -1;
     int64_t last = 3;
@@ -166,9 +166,9 @@ static ir_value *mha(lower_ctx *cx, ir_value *qi, ir_value *ki, ir_value *vi, in
                    (long long)H);
         return NULL;
     }
-    ir_value *q = proj(cx, qi, part(cx, wqkv, 0, E), bqkv ? part(cx, bqkv, 0, E) : NULL);
-    ir_value *k = proj(cx, ki, part(cx, wqkv, 1, E), bqkv ? part(cx, bqkv, 1, E) : NULL);
-    ir_value *v = proj(cx, vi, part(cx, wqkv, 2, E), bqkv ? part(cx, bqkv, 2, E) : NULL);
+    ir_value *q = proj(cx, qi, part(cx, wqkv, 0, E), part(cx, bqkv, 0, E));
+    ir_value *k = proj(cx, ki, part(cx, wqkv, 1, E), part(cx, bqkv, 1, E));
+    ir_value *v = proj(cx, vi, part(cx, wqkv, 2, E), part(cx, bqkv, 2, E));
     if (!q || !k || !v) return NULL;
     ir_value *probs = NULL;
     if (mask && mask->type.rank == 2 && mask->type.dims[0] == qi->type.dims[0] && mask->type.dims[1] == ki->type.dims[1] &&
@@ -256,7 +256,7 @@ int lower_encoder_layer(lower_ctx *cx, const ts_node *n) {
     if (unbatched && !(x = lb_expand(cx, x, 1, (int64_t[]){0}))) return -1;
     ir_value *a = first ? lnorm(cx, x, p[10], p[11], eps) : x;
     ir_value *att = a ? mha(cx, a, a, a, E, H, p[3], p[4], p[5], p[6], mask, NULL) : NULL;
-    ir_value *y = att ? lb_binary(cx, IR_OP_ADD, x, att, "res1") : NULL;
+    ir_value *y = lb_binary(cx, IR_OP_ADD, x, att, "res1");
     if (y && !first) y = lnorm(cx, y, p[10], p[11], eps);
     ir_value *f = y && first ? lnorm(cx, y, p[12], p[13], eps) : y;
     f = proj(cx, f, p[14], p[15]);
@@ -268,7 +268,7 @@ int lower_encoder_layer(lower_ctx *cx, const ts_node *n) {
         f = lb_unary(cx, IR_OP_RELU, f, "relu");
     }
     f = proj(cx, f, p[16], p[17]);
-    ir_value *z = f ? lb_binary(cx, IR_OP_ADD, y, f, "res2") : NULL;
+    ir_value *z = lb_binary(cx, IR_OP_ADD, y, f, "res2");
     if (z && !first) z = lnorm(cx, z, p[12], p[13], eps);
     if (z && unbatched) z = lb_squeeze(cx, z, 1, (int64_t[]){0});
     return lower_out_tensor(cx, n, 0, z);

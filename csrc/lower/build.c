@@ -5,7 +5,7 @@
 
 ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t end, int end_open, int64_t step,
                    int squeeze) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     int r = x->type.rank;
     int64_t b[IR_MAX_RANK] = {0}, e[IR_MAX_RANK] = {0}, s[IR_MAX_RANK];
     int bm[IR_MAX_RANK], em[IR_MAX_RANK];
@@ -40,7 +40,7 @@ ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t 
 }
 
 ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     int r = x->type.rank, id = 1;
     for (int i = 0; i < r; i++) id &= perm[i] == i;
     if (id) return x;
@@ -50,7 +50,7 @@ ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm) {
 }
 
 ir_value *lb_swap(lower_ctx *cx, ir_value *x, int a, int b) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     int64_t perm[IR_MAX_RANK];
     for (int i = 0; i < x->type.rank; i++) perm[i] = i;
     perm[a] = b;
@@ -59,6 +59,7 @@ ir_value *lb_swap(lower_ctx *cx, ir_value *x, int a, int b) {
 }
 
 static ir_value *join(lower_ctx *cx, ir_opkind k, int n, ir_value *const *vs, int axis) {
+    if (!LB_LIVE(cx)) return NULL;
     for (int i = 0; i < n; i++)
         if (!vs[i]) return NULL;
     if (n == 1 && k == IR_OP_CONCAT) return vs[0];
@@ -72,7 +73,7 @@ ir_value *lb_concat(lower_ctx *cx, int n, ir_value *const *vs, int axis) { retur
 ir_value *lb_stack(lower_ctx *cx, int n, ir_value *const *vs, int axis) { return join(cx, IR_OP_STACK, n, vs, axis); }
 
 static ir_value *axes_op(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     if (n == 0) return x;
     ir_op *op = lb_op(cx, k, k == IR_OP_SQUEEZE ? "squeeze" : "expand");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", n, axes)) return NULL;
@@ -87,7 +88,7 @@ ir_value *lb_squeeze(lower_ctx *cx, ir_value *x, int n, const int64_t *axes) {
 }
 
 ir_value *lb_reduce(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes, int keep) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     ir_op *op = lb_op(cx, k, "reduce");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", n, axes) ||
         lb_param_bool(cx, op, "keep_dims", keep))
@@ -96,7 +97,7 @@ ir_value *lb_reduce(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_
 }
 
 ir_value *lb_matmul(lower_ctx *cx, ir_value *x, ir_value *y, int tx, int ty) {
-    if (!x || !y) return NULL;
+    if (!x || !y || !LB_LIVE(cx)) return NULL;
     ir_op *op = lb_op(cx, IR_OP_MATMUL, "matmul");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "y", y) || lb_param_bool(cx, op, "transpose_x", tx) ||
         lb_param_bool(cx, op, "transpose_y", ty))
@@ -105,7 +106,7 @@ ir_value *lb_matmul(lower_ctx *cx, ir_value *x, ir_value *y, int tx, int ty) {
 }
 
 ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis) {
-    if (!x || !idx) return NULL;
+    if (!x || !idx || !LB_LIVE(cx)) return NULL;
     ir_op *op = lb_op(cx, IR_OP_GATHER, "gather");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", axis))
         return NULL;
@@ -113,7 +114,7 @@ ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis) {
 }
 
 int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, ir_value **outs) {
-    if (!x) return -1;
+    if (!x || !LB_LIVE(cx)) return -1;
     if (n == 1) {
         outs[0] = x;
         return 0;
@@ -128,7 +129,7 @@ int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, 
 }
 
 ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     int id = 1;
     for (int i = 0; i < x->type.rank; i++) id &= reps[i] == 1;
     if (id) return x;
@@ -138,6 +139,7 @@ ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
 }
 
 ir_value *lb_scalar(lower_ctx *cx, lv *l, ir_dtype dt) {
+    if (!l || !LB_LIVE(cx)) return NULL;
     ir_value *v = lb_as_tensor(cx, l, dt);
     if (v && v->type.rank) v = lb_reshape(cx, v, 0, NULL, "scalar");
     return v;
@@ -146,30 +148,31 @@ ir_value *lb_scalar(lower_ctx *cx, lv *l, ir_dtype dt) {
 ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffix) {
     ir_value *zero = end ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
     ir_value *st = zero ? lb_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
-    ir_op *op = st ? lb_op(cx, IR_OP_RANGE_1D, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_RANGE_1D, suffix);
     if (!op || ir_op_set_input(op, "end", end) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", st))
         return NULL;
     return lb_finish(cx, op);
 }
 
 ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) {
+    if (!x || !count || !shift || !LB_LIVE(cx)) return NULL;
     lv *len = lower_dim_lv(cx, x, axis);
-    ir_value *lv_len = len ? lb_scalar(cx, len, IR_INT32) : NULL, *cv = lv_len ? lb_scalar(cx, count, IR_INT32) : NULL;
-    ir_value *sv = cv ? lb_scalar(cx, shift, IR_INT32) : NULL;
-    ir_value *r = sv ? lb_range(cx, cv, 1, "positions") : NULL;
-    ir_value *idx = r ? lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped") : NULL;
-    return idx ? lb_gather(cx, x, idx, axis) : NULL;
+    ir_value *lv_len = lb_scalar(cx, len, IR_INT32), *cv = lb_scalar(cx, count, IR_INT32);
+    ir_value *sv = lb_scalar(cx, shift, IR_INT32);
+    ir_value *r = lb_range(cx, cv, 1, "positions");
+    ir_value *idx = lb_binary(cx, IR_OP_MOD, lb_binary(cx, IR_OP_SUB, r, sv, "shifted"), lv_len, "wrapped");
+    return lb_gather(cx, x, idx, axis);
 }
 
 ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     int64_t st[IR_MAX_RANK];
     int cnt, r = x->type.rank;
     lv *l = lower_list_of(cx, r, reps);
     if (!l) return NULL;
     if (!lv_ints(cx, l, st, IR_MAX_RANK, &cnt)) return lb_tile(cx, x, st);
     ir_value *rv = lb_shape_tensor(cx, l);
-    ir_op *op = rv ? lb_op(cx, IR_OP_TILE, "tile") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_TILE, "tile");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "reps", rv)) return NULL;
     ir_value *y = lb_finish(cx, op);
     if (y) /* dims tiled a known number of times keep what is known of their size */
@@ -189,7 +192,7 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
     if (dt == IR_INT32 || dt == IR_BOOL) {
         size_t es = dt == IR_INT32 ? 4 : 1;
         uint8_t *buf = pc_alloc(cx->p->arena, (size_t)(n ? n : 1) * es);
-        if (!buf) return NULL;
+        if (!buf) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
         for (int64_t i = 0; i < n; i++) {
             if (dt == IR_INT32) ((int32_t *)buf)[i] = (int32_t)data[i];
             else buf[i] = data[i] != 0;
@@ -197,7 +200,7 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
         v = ir_const_new(cx->p, cx->b, nm, t, dt, buf, 0); /* arena-owned */
     } else {
         float *buf = pc_alloc(cx->p->arena, (size_t)(n ? n : 1) * sizeof(float));
-        if (!buf) return NULL;
+        if (!buf) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
         memcpy(buf, data, (size_t)n * sizeof(float));
         v = ir_const_new(cx->p, cx->b, nm, t, IR_FP32, buf, 0);
     }
@@ -210,13 +213,13 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
 }
 
 ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     ir_value *c = lb_const_scalar(cx, s, x->type.dtype, "c");
-    return c ? lb_binary(cx, k, x, c, NULL) : NULL;
+    return lb_binary(cx, k, x, c, NULL);
 }
 
 ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
-    if (!idx) return NULL;
+    if (!idx || !LB_LIVE(cx)) return NULL;
     if (idx->konst && idx->konst->count == ir_type_numel(&idx->type)) {
         int64_t cnt = idx->konst->count, neg = 0;
         for (int64_t i = 0; i < cnt; i++) neg |= ir_const_get_i64(idx->konst, i) < 0;
@@ -230,10 +233,10 @@ ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
         return lb_const(cx, IR_INT32, idx->type.rank, idx->type.dims, w, "wrapped");
     }
     ir_value *z = lb_const_scalar(cx, 0, IR_INT32, "zero");
-    ir_value *lt = z ? lb_binary(cx, IR_OP_LESS, idx, z, "negative") : NULL;
-    ir_value *li = lt ? lb_cast(cx, lt, IR_INT32, "negative_int") : NULL;
-    ir_value *off = li ? lb_scalar_op(cx, IR_OP_MUL, li, (double)size) : NULL;
-    return off ? lb_binary(cx, IR_OP_ADD, idx, off, "wrapped") : NULL;
+    ir_value *lt = lb_binary(cx, IR_OP_LESS, idx, z, "negative");
+    ir_value *li = lb_cast(cx, lt, IR_INT32, "negative_int");
+    ir_value *off = lb_scalar_op(cx, IR_OP_MUL, li, (double)size);
+    return lb_binary(cx, IR_OP_ADD, idx, off, "wrapped");
 }
 
 ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b) {
@@ -243,20 +246,20 @@ ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b) {
 }
 
 ir_value *lb_softmax(lower_ctx *cx, ir_value *x, int axis) {
-    if (!x) return NULL;
+    if (!x || !LB_LIVE(cx)) return NULL;
     ir_op *op = lb_op(cx, IR_OP_SOFTMAX, "softmax");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis)) return NULL;
     return lb_finish(cx, op);
 }
 
 int lb_static(lower_ctx *cx, ir_value *x, const char *what) {
-    if (!x) return -1;
+    if (!x || !LB_LIVE(cx)) return -1;
     if (!ir_type_is_static(&x->type)) return lower_fail(cx, "%s needs a static shape", what);
     return 0;
 }
 
 ir_value *lb_assign(lower_ctx *cx, ir_value *b, ir_value *nv, int a, int64_t begin, int64_t end, int64_t step) {
-    if (!b || !nv) return NULL;
+    if (!b || !nv || !LB_LIVE(cx)) return NULL;
     int64_t size = b->type.dims[a];
     if (size < 0) {
         lower_fail(cx, "assignment into a slice of a symbolic dim");
@@ -282,7 +285,7 @@ ir_value *lb_assign(lower_ctx *cx, ir_value *b, ir_value *nv, int a, int64_t beg
 }
 
 ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *m) {
-    if (!m) return NULL;
+    if (!m || !LB_LIVE(cx)) return NULL;
     if (m->type.dtype != IR_INT32 && !(m = lb_cast(cx, m, IR_INT32, "mask_int"))) return NULL;
     ir_op *op = lb_op(cx, IR_OP_CUMSUM, "ranks");
     if (!op || ir_op_set_input(op, "x", m) || lb_param_i32(cx, op, "axis", 0)) return NULL;
@@ -291,7 +294,7 @@ ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *m) {
 }
 
 ir_value *lb_broadcast(lower_ctx *cx, ir_value *v, const ir_type *t) {
-    if (!v) return NULL;
+    if (!v || !LB_LIVE(cx)) return NULL;
     if (v->type.dtype != t->dtype && !(v = lb_cast(cx, v, t->dtype, "cast"))) return NULL;
     int r = t->rank, vr = v->type.rank;
     if (vr > r) {

@@ -65,13 +65,16 @@ ir_value *lb_broadcast(lower_ctx *cx, ir_value *v, const ir_type *t);
 /* For a flattened mask (any dtype, nonzero = true): int32 positions where the k-th true element
  * reads element k of a packed source (cumsum - 1, clamped at 0 before the first true one). */
 ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *mask_flat);
-/* Batch norm on the batch's own statistics (norm_ext.c): x (N, C, *) normalized per channel over every
+/* Batch norm on the batch's own statistics (norm.c): x (N, C, *) normalized per channel over every
  * other dim (biased variance, eps), then the optional [C] scale g and shift b; mean / rstd (kept dims) are
  * computed only when both pointers are given. */
 ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
                                ir_value **rstd);
 /* 1 when output i of n is read by some node or returned by a block of the graph (nested blocks too). */
 int lb_used(lower_ctx *cx, const ts_node *n, int i);
+
+/* 1 while cx holds no error: every builder tests it (with its value arguments) before it builds. */
+#define LB_LIVE(cx) ((cx)->e->kind == PC_OK)
 
 /* ---- ops and their parameters ---- */
 /* A unique name "<base><suffix>" (suffix may be NULL). */

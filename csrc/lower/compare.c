@@ -14,7 +14,7 @@ static ir_value *bool_in(lower_ctx *cx, const ts_node *n, int i) {
 }
 
 static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_SELECT, suffix);
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
     return lb_finish(cx, op);
 }
@@ -40,8 +40,8 @@ static ir_value *select_full(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *
         ir_value *ai = dt == a->type.dtype ? a : lb_cast(cx, a, dt, "a_int");
         ir_value *cz = ai ? lb_cast(cx, c, dt, "cond_num") : NULL;
         ir_value *z = cz ? lb_const_scalar(cx, 0, dt, "zero") : NULL;
-        ir_value *zc = z ? lb_binary(cx, IR_OP_MUL, cz, z, "zeros") : NULL;
-        a = zc ? lb_binary(cx, IR_OP_ADD, ai, zc, "a_full") : NULL;
+        ir_value *zc = lb_binary(cx, IR_OP_MUL, cz, z, "zeros");
+        a = lb_binary(cx, IR_OP_ADD, ai, zc, "a_full");
         if (a && a->type.dtype != b->type.dtype) a = lb_cast(cx, a, b->type.dtype, "a_back");
         if (!a) return NULL;
     }
@@ -91,7 +91,7 @@ static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, int op) {
 int lower_logical(lower_ctx *cx, const ts_node *n) {
     if (n->nin >= 2 && cx->vals[n->in[0]->id] && cx->vals[n->in[1]->id] && cx->vals[n->in[0]->id]->kind != LV_TENSOR &&
         cx->vals[n->in[1]->id]->kind != LV_TENSOR)
-        return lower_logic_scalar(cx, n); /* bools / ints of scripted code (control.c) */
+        return lower_logic_scalar(cx, n); /* bools / ints of scripted code (script.c) */
     int op = cx->row->sub, bitwise = (cx->row->flags & LR_BITWISE) != 0;
     if (op == LOGIC_NOT) { /* logical_not, bitwise_not */
         ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
@@ -167,7 +167,7 @@ static ir_value *value_in(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix)
 int lower_where(lower_ctx *cx, const ts_node *n) {
     if (n->nin < 3) return lower_nonzero_tuple(cx, n);
     ir_value *c = bool_in(cx, n, 0);
-    lv *a = c ? lower_in(cx, n, 1) : NULL, *b = a ? lower_in(cx, n, 2) : NULL;
+    lv *a = lower_in(cx, n, 1), *b = lower_in(cx, n, 2);
     if (!b) return -1;
     ir_dtype dt = value_dtype(a, b);
     ir_value *va = value_in(cx, a, dt, "a"), *vb = va ? value_in(cx, b, dt, "b") : NULL;
@@ -178,7 +178,7 @@ int lower_where(lower_ctx *cx, const ts_node *n) {
 int lower_masked_fill(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     ir_value *m = x ? bool_in(cx, n, 1) : NULL;
-    lv *v = m ? lower_in(cx, n, 2) : NULL;
+    lv *v = lower_in(cx, n, 2);
     if (!v) return -1;
     ir_value *fill = value_in(cx, v, x->type.dtype, "value");
     if (!fill) return -1;

@@ -21,6 +21,7 @@ static ir_value *pair_in(lower_ctx *cx, const ts_node *n, int i) {
 
 /* x[..., k:k+1] of a pair (keeps the pair axis, size 1). */
 static ir_value *part(lower_ctx *cx, ir_value *p, int k) {
+    if (!p) return NULL;
     return lb_slice(cx, p, p->type.rank - 1, k, k + 1, 0, 1, 0);
 }
 
@@ -43,15 +44,17 @@ static ir_value *conj_of(lower_ctx *cx, ir_value *p) {
 
 /* |p|^2 with the pair axis kept (size 1). */
 static ir_value *abs2_keep(lower_ctx *cx, ir_value *p) {
+    if (!p) return NULL;
     int64_t ax = p->type.rank - 1;
     return lb_reduce(cx, IR_OP_REDUCE_SUM_SQUARE, p, 1, &ax, 1);
 }
 
 /* Zeros shaped like x, exactly (x * 0 is NaN for inf): x - x where that is 0, else 0. */
 static ir_value *zeros_of(lower_ctx *cx, ir_value *x) {
+    if (!x) return NULL;
     ir_value *d = lb_binary(cx, IR_OP_SUB, x, x, "diff");
-    ir_value *ok = d ? lb_binary(cx, IR_OP_EQUAL, d, d, "finite") : NULL;
-    return ok ? lb_select(cx, ok, d, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "zeros") : NULL;
+    ir_value *ok = lb_binary(cx, IR_OP_EQUAL, d, d, "finite");
+    return lb_select(cx, ok, d, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "zeros");
 }
 
 /* A real operand shaped [..., 1] as the pair (x, 0). */
@@ -77,7 +80,7 @@ static ir_value *cmul(lower_ctx *cx, ir_value *a, ir_value *b) {
 
 /* complex(real, imag); polar(abs, angle): broadcast, then interleaved as pairs. */
 int lower_complex(lower_ctx *cx, const ts_node *n) {
-    ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *b = a ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *b = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     if (!b) return -1;
     if (!ir_dtype_is_float(a->type.dtype) || !ir_dtype_is_float(b->type.dtype))
         return lower_fail(cx, "expects float tensors, got %s and %s", ir_dtype_name(a->type.dtype),
@@ -85,9 +88,9 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
     ir_dtype dt = a->type.dtype;
     if (b->type.dtype != dt && !(b = lb_cast(cx, b, dt, "cast"))) return -1;
     if (strcmp(n->kind, "aten::polar") == 0) {
-        ir_value *c = lb_unary(cx, IR_OP_COS, b, "cos"), *s = c ? lb_unary(cx, IR_OP_SIN, b, "sin") : NULL;
-        ir_value *re = s ? lb_binary(cx, IR_OP_MUL, a, c, "re") : NULL;
-        ir_value *im = re ? lb_binary(cx, IR_OP_MUL, a, s, "im") : NULL;
+        ir_value *c = lb_unary(cx, IR_OP_COS, b, "cos"), *s = lb_unary(cx, IR_OP_SIN, b, "sin");
+        ir_value *re = lb_binary(cx, IR_OP_MUL, a, c, "re");
+        ir_value *im = lb_binary(cx, IR_OP_MUL, a, s, "im");
         if (!im) return -1;
         a = re;
         b = im;
@@ -95,9 +98,9 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
     /* stacked on a new last axis (not masked products: inf * 0 would be NaN), broadcast together first
      * by adding the other's zeros */
     if (!ir_type_equal(&a->type, &b->type)) {
-        ir_value *za = zeros_of(cx, a), *zb = za ? zeros_of(cx, b) : NULL;
-        a = zb ? lb_binary(cx, IR_OP_ADD, a, zb, "re_b") : NULL;
-        b = a ? lb_binary(cx, IR_OP_ADD, b, za, "im_b") : NULL;
+        ir_value *za = zeros_of(cx, a), *zb = zeros_of(cx, b);
+        a = lb_binary(cx, IR_OP_ADD, a, zb, "re_b");
+        b = lb_binary(cx, IR_OP_ADD, b, za, "im_b");
         if (!b) return -1;
     }
     ir_value *parts[2] = {a, b};
@@ -148,8 +151,8 @@ int lower_angle(lower_ctx *cx, const ts_node *n) {
         if (!x) return -1;
         ir_dtype dt = ir_dtype_is_float(x->type.dtype) ? x->type.dtype : IR_FP32;
         ir_value *neg = lb_binary(cx, IR_OP_LESS, x, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "neg");
-        ir_value *f = neg ? lb_cast(cx, neg, dt, "negf") : NULL;
-        ir_value *a = f ? lb_scalar_op(cx, IR_OP_MUL, f, M_PI) : NULL;
+        ir_value *f = lb_cast(cx, neg, dt, "negf");
+        ir_value *a = lb_scalar_op(cx, IR_OP_MUL, f, M_PI);
         if (a && ir_dtype_is_float(x->type.dtype)) /* NaN stays NaN */
             a = lb_select(cx, lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "isnan"), x, a, NULL);
         return a ? lower_out_tensor(cx, n, 0, a) : -1;
@@ -157,7 +160,7 @@ int lower_angle(lower_ctx *cx, const ts_node *n) {
     ir_value *p = pair_in(cx, n, 0);
     if (!p) return -1;
     int r = p->type.rank - 1;
-    ir_value *re = lb_slice(cx, p, r, 0, 1, 0, 1, 1), *im = re ? lb_slice(cx, p, r, 1, 2, 0, 1, 1) : NULL;
+    ir_value *re = lb_slice(cx, p, r, 0, 1, 0, 1, 1), *im = lb_slice(cx, p, r, 1, 2, 0, 1, 1);
     return im ? lower_out_tensor(cx, n, 0, lb_atan2(cx, im, re)) : -1;
 }
 
@@ -188,7 +191,7 @@ static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, int *is_pair) {
     ir_value *x = lb_as_tensor(cx, l, dt);
     if (x && x->type.dtype != dt) x = lb_cast(cx, x, dt, "cast");
     int64_t ax = -1;
-    return x ? lb_expand(cx, x, 1, &ax) : NULL;
+    return lb_expand(cx, x, 1, &ax);
 }
 
 /* add / sub / rsub (alpha) / mul / div of complex with complex, real or number operands. */
@@ -198,7 +201,7 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
     char op[16] = {0};
     memcpy(op, k, kl < 15 ? (k[kl - 1] == '_' ? kl - 1 : kl) : 15);
     if (strcmp(op, "true_divide") == 0) strcpy(op, "div");
-    lv *al = lower_in(cx, n, 0), *bl = al ? lower_in(cx, n, 1) : NULL;
+    lv *al = lower_in(cx, n, 0), *bl = lower_in(cx, n, 1);
     if (!bl) return -1;
     ir_dtype dt = (al->kind == LV_COMPLEX ? al : bl)->v->type.dtype;
     double alpha = 1;
@@ -231,7 +234,7 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
         } else { /* a * conj(b) / |b|^2 */
             ir_value *num = pa ? cmul(cx, a, conj_of(cx, b)) : lb_binary(cx, IR_OP_MUL, a, conj_of(cx, b), "num");
             ir_value *den = num ? abs2_keep(cx, b) : NULL;
-            y = den ? lb_binary(cx, IR_OP_REAL_DIV, num, den, NULL) : NULL;
+            y = lb_binary(cx, IR_OP_REAL_DIV, num, den, NULL);
         }
     } else {
         return lower_fail(cx, "is not supported for complex tensors");

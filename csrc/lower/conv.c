@@ -29,7 +29,7 @@ static int spatial_param(lower_ctx *cx, const ts_node *n, int i, int sp, int64_t
 static ir_value *add_bias(lower_ctx *cx, ir_value *y, int sp, ir_value *bias) {
     int64_t shape[5] = {bias->type.dims[0], 1, 1, 1, 1};
     ir_value *b = lb_reshape(cx, bias, sp + 1, shape, "bias");
-    return b ? lb_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
+    return lb_binary(cx, IR_OP_ADD, y, b, "biased");
 }
 
 /* y (N, C, *sp) padded with zeros at the end of each spatial dim by extra[d], then + bias (C). */

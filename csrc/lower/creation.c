@@ -86,12 +86,12 @@ static int like_dynamic(lower_ctx *cx, const ts_node *n, ir_value *x, int full, 
     if (!inplace && dtype_at(cx, n, full ? 2 : 1, &dt)) return -1;
     ir_dtype wd = dt == IR_BOOL ? IR_INT32 : dt;
     ir_value *b = x->type.dtype == IR_BOOL ? x : lb_cast(cx, x, IR_BOOL, "nonzero");
-    ir_value *w = b ? lb_cast(cx, b, wd, "ones") : NULL;
-    ir_value *z = w ? lb_const_scalar(cx, 0, wd, "zero") : NULL;
-    ir_value *zs = z ? lb_binary(cx, IR_OP_MUL, w, z, val != 0 || wd != dt ? "zeros" : NULL) : NULL;
+    ir_value *w = lb_cast(cx, b, wd, "ones");
+    ir_value *z = lb_const_scalar(cx, 0, wd, "zero");
+    ir_value *zs = lb_binary(cx, IR_OP_MUL, w, z, val != 0 || wd != dt ? "zeros" : NULL);
     if (zs && val != 0) {
         ir_value *v = lb_const_scalar(cx, val, wd, "value");
-        zs = v ? lb_binary(cx, IR_OP_ADD, zs, v, wd != dt ? "filled" : NULL) : NULL;
+        zs = lb_binary(cx, IR_OP_ADD, zs, v, wd != dt ? "filled" : NULL);
     }
     if (zs && wd != dt) zs = lb_cast(cx, zs, dt, NULL);
     return lower_out_tensor(cx, n, 0, zs);
@@ -112,7 +112,7 @@ static int fill_dynamic(lower_ctx *cx, const ts_node *n, lv *sizes, int i, int f
     }
     if (dtype_at(cx, n, i, &dt)) return -1;
     ir_value *v = lb_const_scalar(cx, val, dt, "value");
-    ir_op *op = v ? lb_op(cx, IR_OP_FILL, NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_FILL, NULL);
     if (!op || ir_op_set_input(op, "shape", shape) || ir_op_set_input(op, "value", v)) return -1;
     return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }
@@ -131,7 +131,7 @@ static int full_dyn_value(lower_ctx *cx, const ts_node *n, int vi) {
     lv *o = rc ? NULL : cx->vals[n->out[0]->id];
     if (!o || o->kind != LV_TENSOR) return rc ? rc : lower_fail(cx, "internal: no tensor made");
     ir_value *vv = lb_as_tensor(cx, v, o->v->type.dtype);
-    return lower_out_tensor(cx, n, 0, vv ? lb_binary(cx, IR_OP_ADD, o->v, vv, "value") : NULL);
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_ADD, o->v, vv, "value"));
 }
 
 /* The row's .sub (FILL_* bits) says where the shape, dtype and value come from; .c is the value a kind fixes. */

@@ -47,7 +47,7 @@ int lower_diagonal(lower_ctx *cx, const ts_node *n) {
     if (len <= 0) return lower_fail(cx, "diagonal with offset %lld of a %lld x %lld matrix is empty", (long long)off, (long long)n1, (long long)n2);
     shp[r - 2] = n1 * n2;
     ir_value *t = lb_transpose(cx, x, perm);
-    ir_value *f = t ? lb_reshape(cx, t, r - 1, shp, "flat") : NULL;
+    ir_value *f = lb_reshape(cx, t, r - 1, shp, "flat");
     int64_t begin = r0 * n2 + c0;
     return lower_out_tensor(cx, n, 0, lb_slice(cx, f, r - 2, begin, begin + (len - 1) * (n2 + 1) + 1, 0, n2 + 1, 0));
 }
@@ -112,8 +112,8 @@ static ir_value *minor_det(lower_ctx *cx, const mat_t *m, const int *rows, const
     if (k == 1) return m->e[rows[0]][cols[0]];
     if (k == 2) {
         ir_value *p = lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[0]], m->e[rows[1]][cols[1]], "ad");
-        ir_value *q = p ? lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[1]], m->e[rows[1]][cols[0]], "bc") : NULL;
-        return q ? lb_binary(cx, IR_OP_SUB, p, q, "det2") : NULL;
+        ir_value *q = lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[1]], m->e[rows[1]][cols[0]], "bc");
+        return lb_binary(cx, IR_OP_SUB, p, q, "det2");
     }
     ir_value *acc = NULL;
     for (int j = 0; j < k; j++) {
@@ -121,7 +121,7 @@ static ir_value *minor_det(lower_ctx *cx, const mat_t *m, const int *rows, const
         for (int q = 0; q < k; q++)
             if (q != j) sub[c++] = cols[q];
         ir_value *d = minor_det(cx, m, rows + 1, sub, k - 1);
-        ir_value *t = d ? lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[j]], d, "term") : NULL;
+        ir_value *t = lb_binary(cx, IR_OP_MUL, m->e[rows[0]][cols[j]], d, "term");
         if (!t) return NULL;
         acc = !acc ? t : lb_binary(cx, j % 2 ? IR_OP_SUB : IR_OP_ADD, acc, t, "acc");
         if (!acc) return NULL;
@@ -157,7 +157,7 @@ static ir_value *closed_inv(lower_ctx *cx, ir_value *x, int64_t N, const mat_t *
             }
             ir_value *c = N == 1 ? lb_const_scalar(cx, 1, x->type.dtype, "unit") : minor_det(cx, m, rr, cc, (int)N - 1);
             if (c && (i + j) % 2) c = lb_scalar_op(cx, IR_OP_MUL, c, -1);
-            if (!(row[j] = c ? lb_binary(cx, IR_OP_MUL, c, inv_det, "entry") : NULL)) return NULL;
+            if (!(row[j] = lb_binary(cx, IR_OP_MUL, c, inv_det, "entry"))) return NULL;
         }
         if (!(out_rows[i] = lb_concat(cx, (int)N, row, r - 1))) return NULL;
     }

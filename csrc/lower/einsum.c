@@ -91,8 +91,8 @@ static int diagonals(lower_ctx *cx, term *t) {
         if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         for (int64_t i = 0; i < nd; i++) idx[i] = (float)(i * (nd + 1));
         ir_value *x = lb_transpose(cx, t->v, perm);
-        x = x ? lb_reshape(cx, x, k + 1, shape, "pairs") : NULL;
-        ir_value *iv = x ? lb_const(cx, IR_INT32, 1, &nd, idx, "diagonal") : NULL;
+        x = lb_reshape(cx, x, k + 1, shape, "pairs");
+        ir_value *iv = lb_const(cx, IR_INT32, 1, &nd, idx, "diagonal");
         if (!iv || !(t->v = lb_gather(cx, x, iv, k))) return -1;
         memcpy(t->ix, ix, (size_t)k + 2);
     }
@@ -155,7 +155,7 @@ static ir_value *reshape_to(lower_ctx *cx, ir_value *x, int n, lv *const *sizes)
     for (int i = 0; i < n; i++)
         if (!sizes[i]) return NULL;
     lv *l = lower_list_of(cx, n, sizes);
-    return l ? lb_reshape_lv(cx, x, l) : NULL;
+    return lb_reshape_lv(cx, x, l);
 }
 
 /* contract()'s matmul when some dims are symbolic: a is [bat, ao, con], b is [bat, con, bo]. */
@@ -171,7 +171,7 @@ static ir_value *contract_dyn(lower_ctx *cx, term *a, term *b, int nb, const cha
     sb[nb] = size_of(cx, b, con);
     sb[nb + 1] = size_of(cx, b, bo);
     ir_value *ra = reshape_to(cx, a->v, nb + 2, sa), *rb = ra ? reshape_to(cx, b->v, nb + 2, sb) : NULL;
-    ir_value *m = rb ? lb_matmul(cx, ra, rb, 0, 0) : NULL;
+    ir_value *m = lb_matmul(cx, ra, rb, 0, 0);
     if (!m) return NULL;
     int k = 0;
     for (int i = 0; i < nb; i++) so[k++] = lower_dim_lv(cx, m, i); /* batch dims as the matmul broadcast them */
@@ -240,7 +240,7 @@ static int contract(lower_ctx *cx, term *a, term *b, const char *keep, term *out
     for (int i = 0; i < nb; i++) shape[i] = b->v->type.dims[i];
     shape[nb] = pc;
     shape[nb + 1] = pb;
-    ir_value *rb = ra ? lb_reshape(cx, b->v, nb + 2, shape, "rhs") : NULL;
+    ir_value *rb = lb_reshape(cx, b->v, nb + 2, shape, "rhs");
     ir_value *m = lb_matmul(cx, ra, rb, 0, 0);
     if (!m) return -1;
     int k2 = 0;
@@ -253,7 +253,7 @@ static int contract(lower_ctx *cx, term *a, term *b, const char *keep, term *out
 }
 
 int lower_einsum(lower_ctx *cx, const ts_node *n) {
-    lv *eq = lower_in(cx, n, 0), *ops = eq ? lower_in(cx, n, 1) : NULL;
+    lv *eq = lower_in(cx, n, 0), *ops = lower_in(cx, n, 1);
     if (!ops) return -1;
     if (eq->kind != LV_STR) return lower_fail(cx, "einsum equation must be a string");
     if ((ops->kind != LV_LIST && ops->kind != LV_TUPLE) || ops->n < 1 || ops->n > 8)

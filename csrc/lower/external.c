@@ -1,4 +1,4 @@
-/* external.c: what converters outside the registry (Python, issue 7) see of the
+/* external.c: what converters outside the registry (Python) see of the
  * lowering context (see lower.h "for external converters"): the program and
  * block to build into, unique names, and the node's inputs and outputs as plain
  * trees (lower_xv) converted from and to lowered values (lv).

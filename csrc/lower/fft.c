@@ -136,7 +136,7 @@ ir_value *lc_dft(lower_ctx *cx, ir_value *x, int in_pair, int axis, int64_t n, l
     }
     for (int i = 0; i < r; i++) inv[perm[i]] = i;
     inv[r] = r;
-    return y ? lb_transpose(cx, y, inv) : NULL;
+    return lb_transpose(cx, y, inv);
 }
 
 /* ---- the torch.fft kinds ---- */

@@ -81,14 +81,14 @@ int lower_im2col(lower_ctx *cx, const ts_node *n) {
     if (!ir_dtype_is_float(x->type.dtype) && !(x = lb_cast(cx, x, IR_FP32, "fp32"))) return -1;
     if (unb && !(x = lb_expand(cx, x, 1, &ax))) return -1;
     ir_value *w = one_hot_kernel(cx, C, &g);
-    ir_op *op = w ? lb_op(cx, IR_OP_CONV, "patches") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_CONV, "patches");
     int64_t pad[4] = {g.p[0], g.p[0], g.p[1], g.p[1]};
     if (!op || conv_params(cx, op, x, w, &g, C, pad)) return -1;
     ir_value *y = lb_finish(cx, op);
     if (y && sym) { /* [N, C*K, -1] */
         lv *sh[3] = {unb ? lv_int(cx, 1) : lower_dim_lv(cx, y, 0), lv_int(cx, C * K), lv_int(cx, -1)};
         lv *l = sh[0] && sh[1] && sh[2] ? lower_list_of(cx, 3, sh) : NULL;
-        y = l ? lb_reshape_lv(cx, y, l) : NULL;
+        y = lb_reshape_lv(cx, y, l);
     } else {
         int64_t shape[3] = {unb ? 1 : x->type.dims[0] < 0 ? -1 : x->type.dims[0], C * K, OH * OW};
         y = lb_reshape(cx, y, 3, shape, unb ? "cols" : NULL);
@@ -132,7 +132,7 @@ int lower_col2im(lower_ctx *cx, const ts_node *n) {
         pads[2 * a + 1] = rest < 0 ? -rest : 0;
         any |= rest < 0;
     }
-    ir_op *op = x4 ? lb_op(cx, IR_OP_CONV_TRANSPOSE, "folded") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_CONV_TRANSPOSE, "folded");
     if (!op || conv_params(cx, op, x4, w, &g, C, crop)) return -1;
     ir_value *y = lb_finish(cx, op);
     if (!y) return -1;

@@ -66,11 +66,11 @@ static ir_value *gather_along(lower_ctx *cx, ir_value *x, ir_value *idx, int a) 
         return NULL;
     }
     ir_value *offs = lb_const(cx, IR_INT32, r, idx->type.dims, off, "offsets");
-    ir_value *w = offs ? lb_wrap_index(cx, idx, x->type.dims[a]) : NULL; /* take_along_dim's -1 is the last */
-    ir_value *sc = w ? lb_scalar_op(cx, IR_OP_MUL, w, (double)stride[a]) : NULL;
-    ir_value *flat_idx = sc ? lb_binary(cx, IR_OP_ADD, sc, offs, "flat_index") : NULL;
+    ir_value *w = lb_wrap_index(cx, idx, x->type.dims[a]); /* take_along_dim's -1 is the last */
+    ir_value *sc = lb_scalar_op(cx, IR_OP_MUL, w, (double)stride[a]);
+    ir_value *flat_idx = lb_binary(cx, IR_OP_ADD, sc, offs, "flat_index");
     int64_t all = -1;
-    ir_value *flat = flat_idx ? lb_reshape(cx, x, 1, &all, "flat") : NULL;
+    ir_value *flat = lb_reshape(cx, x, 1, &all, "flat");
     return lb_gather(cx, flat, flat_idx, 0);
 }
 
@@ -114,11 +114,11 @@ static ir_value *mask_positions(lower_ctx *cx, ir_value *m, int64_t *count) {
     if (!m->konst) {
         int64_t all = -1;
         ir_value *flat = lb_reshape(cx, m, 1, &all, "mask_flat");
-        ir_op *op = flat ? lb_op(cx, IR_OP_NON_ZERO, "mask_nz") : NULL;
+        ir_op *op = lb_op(cx, IR_OP_NON_ZERO, "mask_nz");
         if (!op || ir_op_set_input(op, "x", flat)) return NULL;
         ir_value *nz = lb_finish(cx, op);
         *count = -1;
-        return nz ? lb_reshape(cx, nz, 1, &all, "mask_pos") : NULL;
+        return lb_reshape(cx, nz, 1, &all, "mask_pos");
     }
     int64_t total = ir_type_numel(&m->type), k = 0;
     float *pos = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(total ? total : 1));
@@ -149,7 +149,7 @@ int lower_index(lower_ctx *cx, const ts_node *n) {
 }
 
 static int index_impl(lower_ctx *cx, const ts_node *n, ir_value *x) {
-    lv *l = x ? lower_in(cx, n, 1) : NULL;
+    lv *l = lower_in(cx, n, 1);
     if (!l) return -1;
     if ((l->kind != LV_LIST && l->kind != LV_TUPLE)) return lower_fail(cx, "indices must be a list");
     int r = x->type.rank, nd = 0, first = -1, last = -1, dim = 0;
@@ -254,6 +254,6 @@ static ir_value *fill_like(lower_ctx *cx, ir_value *x, lv *val) {
 /* copy_(self, src, non_blocking=False), fill_(self, value): the new value of self (view.c writes it back). */
 int lower_copy_fill(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    lv *val = x ? lower_in(cx, n, 1) : NULL;
+    lv *val = lower_in(cx, n, 1);
     return val ? lower_out_tensor(cx, n, 0, fill_like(cx, x, val)) : -1;
 }

@@ -145,10 +145,10 @@ static ir_value *apply_map(lower_ctx *cx, ir_value *x, int a, int64_t in, int64_
         }
         int64_t n = out;
         ir_value *ic = lb_const(cx, IR_INT32, 1, &n, idx, "taps");
-        ir_value *g = ic ? lb_gather(cx, x, ic, a) : NULL;
+        ir_value *g = lb_gather(cx, x, ic, a);
         if (g && !ones) {
             ir_value *wc = lb_const(cx, x->type.dtype, r - a, wd, w, "weights");
-            g = wc ? lb_binary(cx, IR_OP_MUL, g, wc, "tap") : NULL;
+            g = lb_binary(cx, IR_OP_MUL, g, wc, "tap");
         }
         if (!g) {
             acc = NULL;

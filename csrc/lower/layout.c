@@ -143,9 +143,9 @@ int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
         for (int i = 0; i <= x->type.rank; i++) reps[i] = i == a + 1 ? rl : one;
         for (int i = 0; i < x->type.rank; i++)
             if (!(shape[i] = i == a ? rest : lower_dim_lv(cx, x, i))) return -1;
-        ir_value *t = e ? lb_tile_lv(cx, e, reps) : NULL;
+        ir_value *t = lb_tile_lv(cx, e, reps);
         lv *sl = t ? lower_list_of(cx, x->type.rank, shape) : NULL;
-        ir_value *y = sl ? lb_reshape_lv(cx, t, sl) : NULL;
+        ir_value *y = lb_reshape_lv(cx, t, sl);
         if (y && !rl->dyn && size >= 0) y->type.dims[a] = size * rl->i;
         return lower_out_tensor(cx, n, 0, y);
     }
@@ -201,7 +201,7 @@ int lower_flip(lower_ctx *cx, const ts_node *n) {
  * a gather at (i - shift) mod size. No dims: over the flattened tensor. */
 int lower_roll(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
-    lv *sl = x ? lower_in(cx, n, 1) : NULL, *sh[IR_MAX_RANK];
+    lv *sl = lower_in(cx, n, 1), *sh[IR_MAX_RANK];
     int64_t dims[IR_MAX_RANK];
     int ns, nd = 0, r = x ? x->type.rank : 0;
     if (!sl || int_lvs(cx, sl, "roll shifts", sh, &ns)) return -1;
@@ -221,7 +221,7 @@ int lower_roll(lower_ctx *cx, const ts_node *n) {
         int64_t size = x->type.dims[a];
         if (size < 0 || sh[i]->dyn) {
             lv *sz = lower_dim_lv(cx, x, a);
-            x = sz ? lb_cyclic(cx, x, a, sz, sh[i]) : NULL;
+            x = lb_cyclic(cx, x, a, sz, sh[i]);
             continue;
         }
         int64_t s = size ? ((sh[i]->i % size) + size) % size : 0;
@@ -234,7 +234,7 @@ int lower_roll(lower_ctx *cx, const ts_node *n) {
         for (int i = 0; i < r; i++)
             if (!(shape[i] = lower_dim_lv(cx, src, i))) return -1;
         lv *l = lower_list_of(cx, r, shape);
-        x = l ? lb_reshape_lv(cx, x, l) : NULL;
+        x = lb_reshape_lv(cx, x, l);
     }
     if (x == src) x = lb_unary(cx, IR_OP_IDENTITY, x, NULL);
     return lower_out_tensor(cx, n, 0, x);
@@ -286,11 +286,11 @@ int lower_narrow(lower_ctx *cx, const ts_node *n) {
     int64_t d, s, len;
     int a;
     if (!x || lower_int_in(cx, n, 1, &d) || lower_axis(cx, d, x->type.rank, &a)) return -1;
-    lv *ls = lower_in(cx, n, 2), *ll = ls ? lower_in(cx, n, 3) : NULL;
+    lv *ls = lower_in(cx, n, 2), *ll = lower_in(cx, n, 3);
     if (!ll) return -1;
     if (ls->kind == LV_INT && ll->kind == LV_INT && (ls->dyn || ll->dyn)) { /* end = start + length at run time */
-        ir_value *sv = lb_as_tensor(cx, ls, IR_INT32), *lvv = sv ? lb_as_tensor(cx, ll, IR_INT32) : NULL;
-        ir_value *ev = lvv ? lb_binary(cx, IR_OP_ADD, sv, lvv, "end") : NULL;
+        ir_value *sv = lb_as_tensor(cx, ls, IR_INT32), *lvv = lb_as_tensor(cx, ll, IR_INT32);
+        ir_value *ev = lb_binary(cx, IR_OP_ADD, sv, lvv, "end");
         lv *e = ev ? lv_new(cx, LV_INT) : NULL;
         if (!e) return -1;
         e->dyn = 1;
@@ -420,7 +420,7 @@ int lower_meshgrid(lower_ctx *cx, const ts_node *n) {
             if (j != pos) axes[na++] = j;
         }
         ir_value *placed = !v[i]->type.rank ? lb_reshape(cx, v[i], k, ones, "axis") : na ? lb_expand(cx, v[i], na, axes) : v[i];
-        ir_value *y = placed ? lb_tile_lv(cx, placed, reps) : NULL;
+        ir_value *y = lb_tile_lv(cx, placed, reps);
         if (y == v[i]) y = lb_unary(cx, IR_OP_IDENTITY, y, NULL);
         if (!(out->items[i] = lv_tensor(cx, y)) || !y) return -1;
     }
@@ -461,7 +461,7 @@ int lower_diag(lower_ctx *cx, const ts_node *n) {
         if (!e || !row) return e ? -1 : pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         for (int64_t i = 0; i < len * len; i++) e[i] = i / len == i % len;
         ir_value *eye = lb_const(cx, x->type.dtype, 2, (int64_t[]){len, len}, e, "eye");
-        ir_value *d = eye ? lb_binary(cx, IR_OP_MUL, eye, row, "d") : NULL;
+        ir_value *d = lb_binary(cx, IR_OP_MUL, eye, row, "d");
         if (!d) return -1;
         if (k == 0) return lower_out_tensor(cx, n, 0, d);
         int64_t pad[4] = {k < 0 ? -k : 0, k < 0 ? 0 : k, k > 0 ? k : 0, k > 0 ? 0 : -k};
@@ -499,22 +499,22 @@ static ir_value *unfold_dyn(lower_ctx *cx, ir_value *x, int a, int64_t size, int
     lv *len = lower_dim_lv(cx, x, a);
     if (!len) return NULL;
     ir_value *lenv = lb_scalar(cx, len, IR_INT32);
-    ir_value *span = lenv ? lb_scalar_op(cx, IR_OP_SUB, lenv, (double)size) : NULL;
-    ir_value *nw = span ? lb_scalar_op(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_FLOOR_DIV, span, (double)step), 1) : NULL;
-    ir_value *end = nw ? lb_scalar_op(cx, IR_OP_MUL, nw, (double)step) : NULL;
-    ir_value *starts = end ? lb_range(cx, end, step, "starts") : NULL;
+    ir_value *span = lb_scalar_op(cx, IR_OP_SUB, lenv, (double)size);
+    ir_value *nw = lb_scalar_op(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_FLOOR_DIV, span, (double)step), 1);
+    ir_value *end = lb_scalar_op(cx, IR_OP_MUL, nw, (double)step);
+    ir_value *starts = lb_range(cx, end, step, "starts");
     int64_t one = 1;
-    starts = starts ? lb_expand(cx, starts, 1, &one) : NULL; /* [nw, 1] */
+    starts = lb_expand(cx, starts, 1, &one); /* [nw, 1] */
     float *off = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
     if (!off || !starts) return NULL;
     for (int64_t j = 0; j < size; j++) off[j] = (float)j;
     ir_value *idx = lb_binary(cx, IR_OP_ADD, starts, lb_const(cx, IR_INT32, 1, &size, off, "offsets"), "windows");
-    ir_value *g = idx ? lb_gather(cx, x, idx, a) : NULL;
+    ir_value *g = lb_gather(cx, x, idx, a);
     int64_t perm[IR_MAX_RANK + 1];
     for (int i = 0, k = 0; i <= r; i++)
         if (i != a + 1) perm[k++] = i;
     perm[r] = a + 1;
-    return g ? lb_transpose(cx, g, perm) : NULL;
+    return lb_transpose(cx, g, perm);
 }
 
 int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
@@ -541,7 +541,7 @@ int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
     for (int64_t w = 0; w < nw; w++)
         for (int64_t j = 0; j < size; j++) ix[w * size + j] = (float)(w * step + j);
     ir_value *iv = lb_const(cx, IR_INT32, 1, &m, ix, "windows");
-    ir_value *g = iv ? lb_gather(cx, x, iv, a) : NULL;
+    ir_value *g = lb_gather(cx, x, iv, a);
     int64_t shape[IR_MAX_RANK + 1], perm[IR_MAX_RANK + 1];
     for (int i = 0, k = 0; i < r; i++) {
         shape[k++] = i == a ? nw : x->type.dims[i];
@@ -550,8 +550,8 @@ int lower_tensor_unfold(lower_ctx *cx, const ts_node *n) {
     for (int i = 0, k = 0; i <= r; i++)
         if (i != a + 1) perm[k++] = i;
     perm[r] = a + 1;
-    ir_value *y = g ? lb_reshape(cx, g, r + 1, shape, "windows") : NULL;
-    return lower_out_tensor(cx, n, 0, y ? lb_transpose(cx, y, perm) : NULL);
+    ir_value *y = lb_reshape(cx, g, r + 1, shape, "windows");
+    return lower_out_tensor(cx, n, 0, lb_transpose(cx, y, perm));
 }
 
 /* torch's strides of a view of sizes nd[0..nn) over a tensor of sizes od / strides os (rank on), or -1 when
@@ -715,6 +715,6 @@ int lower_as_strided(lower_ctx *cx, const ts_node *n) {
     }
     int64_t flat = numel;
     ir_value *xf = lb_reshape(cx, x, 1, &flat, "flat");
-    ir_value *iv = xf ? lb_const(cx, IR_INT32, ns, size, ix, "strided_index") : NULL;
-    return lower_out_tensor(cx, n, 0, iv ? lb_gather(cx, xf, iv, 0) : NULL);
+    ir_value *iv = lb_const(cx, IR_INT32, ns, size, ix, "strided_index");
+    return lower_out_tensor(cx, n, 0, lb_gather(cx, xf, iv, 0));
 }

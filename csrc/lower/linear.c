@@ -82,7 +82,7 @@ int lower_outer(lower_ctx *cx, const ts_node *n) {
     if (!b) return -1;
     if (a->type.rank != 1 || b->type.rank != 1) return lower_fail(cx, "outer of non-vectors");
     ir_value *ca = lb_expand(cx, a, 1, (int64_t[]){1}), *rb = lb_expand(cx, b, 1, (int64_t[]){0});
-    return lower_out_tensor(cx, n, 0, ca && rb ? lb_binary(cx, IR_OP_MUL, ca, rb, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_MUL, ca, rb, NULL));
 }
 
 /* dot / vdot / inner of vectors: sum(a * b), a scalar */

@@ -97,8 +97,8 @@ int lower_bce(lower_ctx *cx, const ts_node *n) {
 static ir_value *log_softmax(lower_ctx *cx, ir_value *x, int axis) {
     int64_t ax = axis;
     ir_value *s = lb_binary(cx, IR_OP_SUB, x, lb_reduce(cx, IR_OP_REDUCE_MAX, x, 1, &ax, 1), "shifted");
-    ir_value *lse = s ? lb_unary(cx, IR_OP_LOG, lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_EXP, s, "exp"), 1, &ax, 1), "lse") : NULL;
-    return lse ? lb_binary(cx, IR_OP_SUB, s, lse, "logp") : NULL;
+    ir_value *lse = lb_unary(cx, IR_OP_LOG, lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_EXP, s, "exp"), 1, &ax, 1), "lse");
+    return lb_binary(cx, IR_OP_SUB, s, lse, "logp");
 }
 
 /* Class weights at input wi (None: ones) laid out along the class axis of a rank-r input
@@ -123,7 +123,7 @@ static ir_value *class_weights(lower_ctx *cx, const ts_node *n, int wi, int64_t 
             return NULL;
         }
         if (u && r - axis > 1) u = lb_reshape(cx, u, r - axis, shp, "weight");
-        w = u ? lb_binary(cx, IR_OP_MUL, u, w, "weights") : NULL;
+        w = lb_binary(cx, IR_OP_MUL, u, w, "weights");
     }
     return w;
 }

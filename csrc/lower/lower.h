@@ -39,7 +39,7 @@ typedef struct lower_output {
     const char *name;   /* NULL: keep the default name */
 } lower_output;
 
-/* A converter written in Python (issue 7) or elsewhere: called for node kinds the
+/* A converter written in Python or elsewhere: called for node kinds the
  * registry lacks (or overrides). Returns 1 if it handled the node, 0 if not, -1 on error. */
 typedef struct lower_ctx lower_ctx;
 typedef int (*lower_external_fn)(void *ud, lower_ctx *cx, const ts_node *n, pc_err *e);

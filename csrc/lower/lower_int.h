@@ -125,7 +125,7 @@ int lower_view_note(lower_ctx *cx, const ts_value *view, const ts_value *base, i
                     int64_t step, int squeeze);
 int lower_view_writeback(lower_ctx *cx, const ts_value *view);
 
-/* Lists known only at run time (control.c): length, element i, all elements concatenated. */
+/* Lists known only at run time (list.c): length, element i, all elements concatenated. */
 lv *lower_list_len(lower_ctx *cx, lv *l);
 lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx);
 /* aten::arange with bounds known only at run time (transformer.c). */
@@ -152,7 +152,7 @@ int lower_quant_check_output(lower_ctx *cx, const lv *l, int i);
 int lower_states_begin(lower_ctx *cx, int first);
 int lower_states_end(lower_ctx *cx, int first);
 
-/* Blocks of control flow (control.c uses it): lower every node of b, in order. */
+/* Blocks of control flow (branch.c and loop.c use it): lower every node of b, in order. */
 int lower_block_nodes(lower_ctx *cx, const ts_block *b);
 
 #endif

@@ -27,20 +27,20 @@ static ir_value *pivot(lower_ctx *cx, ir_value *m, int64_t n, int64_t k, ir_valu
         ir_value *ok = col_const(cx, IR_BOOL, n, 2, k, "rows_left");
         a = lb_select(cx, ok, a, lb_const_scalar(cx, -1, dt, "minus_one"), "candidates");
     }
-    ir_op *op = a ? lb_op(cx, IR_OP_REDUCE_ARGMAX, "pivot_row") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_REDUCE_ARGMAX, "pivot_row");
     if (!op || ir_op_set_input(op, "x", a) || lb_param_i32(cx, op, "axis", R) || lb_param_bool(cx, op, "keep_dims", 1))
         return NULL;
     ir_value *p = lb_finish(cx, op); /* [.., 1, 1] */
     ir_value *iota = p ? col_const(cx, IR_INT32, n, 0, k, "iota") : NULL;
-    ir_value *ep = iota ? lb_cast(cx, lb_binary(cx, IR_OP_EQUAL, iota, p, "is_pivot"), IR_INT32, "pivot_hot") : NULL;
-    ir_value *diff = ep ? lb_binary(cx, IR_OP_SUB, col_const(cx, IR_INT32, n, 1, k, "diag_hot"), ep, "hot_diff") : NULL;
-    ir_value *d = diff ? lb_scalar_op(cx, IR_OP_SUB, p, (double)k) : NULL; /* p - k */
+    ir_value *ep = lb_cast(cx, lb_binary(cx, IR_OP_EQUAL, iota, p, "is_pivot"), IR_INT32, "pivot_hot");
+    ir_value *diff = lb_binary(cx, IR_OP_SUB, col_const(cx, IR_INT32, n, 1, k, "diag_hot"), ep, "hot_diff");
+    ir_value *d = lb_scalar_op(cx, IR_OP_SUB, p, (double)k); /* p - k */
     /* row order: i, except k -> p and p -> k */
-    ir_value *idx = d ? lb_binary(cx, IR_OP_ADD, iota, lb_binary(cx, IR_OP_MUL, d, diff, "moves"), "row_order") : NULL;
+    ir_value *idx = lb_binary(cx, IR_OP_ADD, iota, lb_binary(cx, IR_OP_MUL, d, diff, "moves"), "row_order");
     int64_t reps[IR_MAX_RANK];
     for (int i = 0; i < r; i++) reps[i] = 1;
     reps[C] = m->type.dims[C];
-    ir_value *idx_full = idx ? lb_tile(cx, idx, reps) : NULL; /* [.., n, 1] (rank r, as p) -> [.., n, W] */
+    ir_value *idx_full = lb_tile(cx, idx, reps); /* [.., n, 1] (rank r, as p) -> [.., n, W] */
     if (!idx_full) return NULL;
     op = lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "swapped");
     if (!op || ir_op_set_input(op, "x", m) || ir_op_set_input(op, "indices", idx_full) || lb_param_i32(cx, op, "axis", R))
@@ -50,13 +50,14 @@ static ir_value *pivot(lower_ctx *cx, ir_value *m, int64_t n, int64_t k, ir_valu
         ir_value *sw = lb_cast(cx, lb_binary(cx, IR_OP_NOT_EQUAL, p, lb_const_scalar(cx, (double)k, IR_INT32, "k"),
                                                    "was_swapped"),
                                   dt, "swap");
-        if (!(*flip = sw ? lb_affine(cx, sw, -2, 1) : NULL)) return NULL;
+        if (!(*flip = lb_affine(cx, sw, -2, 1))) return NULL;
     }
     return out;
 }
 
 /* See math.h. */
 ir_value *lb_elim_inverse(lower_ctx *cx, ir_value *a) {
+    if (!a || !LB_LIVE(cx)) return NULL;
     int r = a->type.rank, R = r - 2, C = r - 1;
     int64_t n = a->type.dims[C];
     if (n < 1 || n > LB_ELIM_MAX || a->type.dims[R] != n) {
@@ -77,18 +78,19 @@ ir_value *lb_elim_inverse(lower_ctx *cx, ir_value *a) {
     for (int64_t k = 0; k < n && m; k++) {
         if (k < n - 1 && !(m = pivot(cx, m, n, k, NULL))) return NULL;
         ir_value *piv = lb_slice(cx, lb_slice(cx, m, R, k, k + 1, 0, 1, 0), C, k, k + 1, 0, 1, 0); /* [.., 1, 1] */
-        ir_value *rk = piv ? lb_binary(cx, IR_OP_REAL_DIV, lb_slice(cx, m, R, k, k + 1, 0, 1, 0), piv, "pivot_row") : NULL;
+        ir_value *rk = lb_binary(cx, IR_OP_REAL_DIV, lb_slice(cx, m, R, k, k + 1, 0, 1, 0), piv, "pivot_row");
         /* every row i gets row_i - (M[i, k] - [i == k]) * rk: zero in column k, row k becomes rk */
         ir_value *f = rk ? lb_binary(cx, IR_OP_SUB, lb_slice(cx, m, C, k, k + 1, 0, 1, 0),
                                         col_const(cx, a->type.dtype, n, 1, k, "unit"), "factors")
                          : NULL;
-        m = f ? lb_binary(cx, IR_OP_SUB, m, lb_binary(cx, IR_OP_MUL, f, rk, "update"), "eliminated") : NULL;
+        m = lb_binary(cx, IR_OP_SUB, m, lb_binary(cx, IR_OP_MUL, f, rk, "update"), "eliminated");
     }
-    return m ? lb_slice(cx, m, C, n, 2 * n, 0, 1, 0) : NULL;
+    return lb_slice(cx, m, C, n, 2 * n, 0, 1, 0);
 }
 
 /* See math.h. */
 int lb_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_value **logabs) {
+    if (!a || !LB_LIVE(cx)) return -1;
     int r = a->type.rank, R = r - 2, C = r - 1;
     int64_t n = a->type.dims[C];
     if (n < 1 || n > LB_ELIM_MAX || a->type.dims[R] != n)
@@ -98,7 +100,7 @@ int lb_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_
         ir_value *flip = NULL;
         if (k < n - 1 && !(m = pivot(cx, m, n, k, &flip))) return -1;
         ir_value *rk = lb_slice(cx, m, R, k, k + 1, 0, 1, 0);
-        ir_value *piv = rk ? lb_slice(cx, rk, C, k, k + 1, 0, 1, 0) : NULL;
+        ir_value *piv = lb_slice(cx, rk, C, k, k + 1, 0, 1, 0);
         if (!piv) return -1;
         if (det) {
             ir_value *t = flip ? lb_binary(cx, IR_OP_MUL, piv, flip, "signed_pivot") : piv;
@@ -116,8 +118,8 @@ int lb_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_
         if (k == n - 1) break;
         /* rows below k: row_i - (M[i, k] / pivot) * row_k */
         ir_value *f = lb_binary(cx, IR_OP_REAL_DIV, lb_slice(cx, m, C, k, k + 1, 0, 1, 0), piv, "ratios");
-        f = f ? lb_binary(cx, IR_OP_MUL, f, col_const(cx, a->type.dtype, n, 3, k, "below"), "factors") : NULL;
-        if (!(m = f ? lb_binary(cx, IR_OP_SUB, m, lb_binary(cx, IR_OP_MUL, f, rk, "update"), "eliminated") : NULL))
+        f = lb_binary(cx, IR_OP_MUL, f, col_const(cx, a->type.dtype, n, 3, k, "below"), "factors");
+        if (!(m = lb_binary(cx, IR_OP_SUB, m, lb_binary(cx, IR_OP_MUL, f, rk, "update"), "eliminated")))
             return -1;
     }
     int64_t sq[2] = {R, C};
@@ -165,7 +167,7 @@ int lower_solve_triangular(lower_ctx *cx, const ts_node *n) {
     if (!unit && m) {
         ir_value *diag = lb_binary(cx, IR_OP_MUL, at, tri_mask(cx, dt, sz, 0, upper, "eye"), "diag_part");
         d = diag ? lb_reduce(cx, IR_OP_REDUCE_SUM, diag, 1, (int64_t[]){C}, 1) : NULL;
-        m = d ? lb_binary(cx, IR_OP_REAL_DIV, m, d, "scaled_strict") : NULL;
+        m = lb_binary(cx, IR_OP_REAL_DIV, m, d, "scaled_strict");
     }
     /* left: X = (I + M)^-1 D^-1 B; right (X A = B): X = B (I + M)^-1 D^-1 */
     ir_value *y = b;

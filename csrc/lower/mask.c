@@ -45,7 +45,7 @@ int lower_nonzero_tuple(lower_ctx *cx, const ts_node *n) {
 /* masked_select(x, mask): the elements of x (broadcast with mask) where mask is true, as [N]. */
 int lower_masked_select(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *m = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *m = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     if (!m || lb_static(cx, x, "masked_select input") || lb_static(cx, m, "masked_select mask")) return -1;
     if (m->type.dtype != IR_BOOL && !(m = lb_cast(cx, m, IR_BOOL, "mask"))) return -1;
     /* broadcast both to the common shape */
@@ -71,7 +71,7 @@ int lower_masked_select(lower_ctx *cx, const ts_node *n) {
         if (need && !(v = lb_reshape(cx, v, r, s, "bshape"))) return -1;
         if (tile && v->type.dtype == IR_BOOL) { /* tile bools through int32 */
             ir_value *vi = lb_cast(cx, v, IR_INT32, "mask_int");
-            v = vi ? lb_cast(cx, lb_tile(cx, vi, reps), IR_BOOL, "mask_b") : NULL;
+            v = lb_cast(cx, lb_tile(cx, vi, reps), IR_BOOL, "mask_b");
         } else if (tile) {
             v = lb_tile(cx, v, reps);
         }
@@ -82,7 +82,7 @@ int lower_masked_select(lower_ctx *cx, const ts_node *n) {
     ir_value *nz = nonzero_of(cx, vs[1]);
     int is_bool = x->type.dtype == IR_BOOL; /* MIL gathers take no bools */
     ir_value *src = is_bool ? lb_cast(cx, vs[0], IR_INT32, "int") : vs[0];
-    ir_op *op = nz && src ? lb_op(cx, IR_OP_GATHER_ND, is_bool ? "picked" : NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_GATHER_ND, is_bool ? "picked" : NULL);
     if (!op || ir_op_set_input(op, "x", src) || ir_op_set_input(op, "indices", nz)) return -1;
     ir_value *g = lb_finish(cx, op);
     return lower_out_tensor(cx, n, 0, is_bool && g ? lb_cast(cx, g, IR_BOOL, NULL) : g);
@@ -114,7 +114,7 @@ int lower_one_hot(lower_ctx *cx, const ts_node *n) {
         for (int i = 0; i < x->type.rank; i++) axes[i] = i;
         depth = lb_scalar_op(cx, IR_OP_ADD, lb_reduce(cx, IR_OP_REDUCE_MAX, x, x->type.rank, axes, 0), 1);
     }
-    ir_op *op = depth ? lb_op(cx, IR_OP_ONE_HOT, NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_ONE_HOT, NULL);
     if (!op || ir_op_set_input(op, "indices", x) || ir_op_set_input(op, "one_hot_vector_size", depth) ||
         lb_param_i32(cx, op, "axis", -1) || lb_param_i32(cx, op, "on_value", 1) ||
         lb_param_i32(cx, op, "off_value", 0))

@@ -164,8 +164,8 @@ int lower_cross(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < 3; i++) {
         int j = (i + 1) % 3, k = (i + 2) % 3;
         ir_value *p = lb_binary(cx, IR_OP_MUL, as[j], bs[k], "p");
-        ir_value *q = p ? lb_binary(cx, IR_OP_MUL, as[k], bs[j], "q") : NULL;
-        if (!(c[i] = q ? lb_binary(cx, IR_OP_SUB, p, q, "c") : NULL)) return -1;
+        ir_value *q = lb_binary(cx, IR_OP_MUL, as[k], bs[j], "q");
+        if (!(c[i] = lb_binary(cx, IR_OP_SUB, p, q, "c"))) return -1;
     }
     return lower_out_tensor(cx, n, 0, lb_concat(cx, 3, c, axis));
 }
@@ -198,8 +198,8 @@ int lower_cosine_similarity(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < 2; i++) {
         ir_value *nr = lb_pnorm(cx, v[i], 2, 1, &ax, 1);
         ir_value *e = nr ? lb_const_scalar(cx, eps, nr->type.dtype, "eps") : NULL;
-        ir_value *cl = e ? lb_binary(cx, IR_OP_MAXIMUM, nr, e, "norm") : NULL;
-        if (!(u[i] = cl ? lb_binary(cx, IR_OP_REAL_DIV, v[i], cl, "unit") : NULL)) return -1;
+        ir_value *cl = lb_binary(cx, IR_OP_MAXIMUM, nr, e, "norm");
+        if (!(u[i] = lb_binary(cx, IR_OP_REAL_DIV, v[i], cl, "unit"))) return -1;
     }
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, u[0], u[1], "prod"), 1, &ax, 0));
 }
@@ -241,7 +241,7 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
     if (use_mm) { /* as torch: [-2a, |a|^2, 1] . [b, 1, |b|^2], one dot product per pair */
         int64_t last = r - 1;
         ir_value *na = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, a, "a_sq"), 1, &last, 1);
-        ir_value *nb = na ? lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, b, "b_sq"), 1, &last, 1) : NULL;
+        ir_value *nb = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, b, "b_sq"), 1, &last, 1);
         if (!nb) return -1;
         ir_value *d2;
         if (ir_type_is_static(&na->type) && ir_type_is_static(&nb->type) && ir_type_numel(&na->type) <= (1 << 20) &&
@@ -255,16 +255,16 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
             d2 = lb_matmul(cx, lb_concat(cx, 3, pa, r - 1), lb_concat(cx, 3, pb, r - 1), 0, 1);
         } else {
             ir_value *ab = lb_matmul(cx, a, b, 0, 1);
-            ir_value *s = ab ? lb_binary(cx, IR_OP_ADD, na, lb_swap(cx, nb, r - 2, r - 1), "norms") : NULL;
-            d2 = s ? lb_binary(cx, IR_OP_SUB, s, lb_scalar_op(cx, IR_OP_MUL, ab, 2), "d2") : NULL;
+            ir_value *s = lb_binary(cx, IR_OP_ADD, na, lb_swap(cx, nb, r - 2, r - 1), "norms");
+            d2 = lb_binary(cx, IR_OP_SUB, s, lb_scalar_op(cx, IR_OP_MUL, ab, 2), "d2");
         }
         ir_value *cl = d2 ? lb_binary(cx, IR_OP_MAXIMUM, d2, lb_const_scalar(cx, 0, d2->type.dtype, "zero"), "clamped") : NULL;
-        return lower_out_tensor(cx, n, 0, cl ? lb_unary(cx, IR_OP_SQRT, cl, NULL) : NULL);
+        return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_SQRT, cl, NULL));
     }
     int64_t ea = r - 1, eb = r - 2;
     ir_value *d = lb_binary(cx, IR_OP_SUB, lb_expand(cx, a, 1, &ea), lb_expand(cx, b, 1, &eb), "diff");
     int64_t last = r;
-    return lower_out_tensor(cx, n, 0, d ? lb_pnorm(cx, d, p, 1, &last, 0) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_pnorm(cx, d, p, 1, &last, 0));
 }
 
 /* bilinear(x1 [.., I1], x2 [.., I2], weight [O, I1, I2], bias [O] or None) -> [.., O]:
@@ -287,13 +287,13 @@ int lower_bilinear(lower_ctx *cx, const ts_node *n) {
     shape[r - 1] = O;
     shape[r] = I2;
     ir_value *wt = lb_transpose(cx, w, perm);
-    wt = wt ? lb_reshape(cx, wt, 2, flat, "weight2d") : NULL;
-    ir_value *t = wt ? lb_matmul(cx, x1, wt, 0, 0) : NULL;
-    t = t ? lb_reshape(cx, t, r + 1, shape, "per_out") : NULL;
+    wt = lb_reshape(cx, wt, 2, flat, "weight2d");
+    ir_value *t = lb_matmul(cx, x1, wt, 0, 0);
+    t = lb_reshape(cx, t, r + 1, shape, "per_out");
     int64_t ax = r - 1, last = r;
-    ir_value *x2e = t ? lb_expand(cx, x2, 1, &ax) : NULL;
-    ir_value *p = x2e ? lb_binary(cx, IR_OP_MUL, t, x2e, "prod") : NULL;
-    ir_value *y = p ? lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &last, 0) : NULL;
+    ir_value *x2e = lb_expand(cx, x2, 1, &ax);
+    ir_value *p = lb_binary(cx, IR_OP_MUL, t, x2e, "prod");
+    ir_value *y = lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &last, 0);
     if (y && b) y = lb_binary(cx, IR_OP_ADD, y, b, NULL);
     return lower_out_tensor(cx, n, 0, y);
 }
@@ -330,19 +330,19 @@ int lower_grouped_mm(lower_ctx *cx, const ts_node *n) {
     /* group of row s: how many offsets are <= s, clamped to E - 1 */
     int64_t col[2] = {S, 1}, ax1 = 1, one_sn[3] = {1, 1, N};
     ir_value *rows = all ? iota(cx, 2, col, S, "rows") : NULL;
-    ir_value *ge = rows ? lb_binary(cx, IR_OP_GREATER_EQUAL, rows, offs, "past") : NULL;
-    ir_value *gi = ge ? lb_cast(cx, ge, IR_INT32, "past_i") : NULL;
-    ir_value *g = gi ? lb_reduce(cx, IR_OP_REDUCE_SUM, gi, 1, &ax1, 0) : NULL;
-    g = g ? lb_scalar_op(cx, IR_OP_MINIMUM, g, (double)(E - 1)) : NULL;
+    ir_value *ge = lb_binary(cx, IR_OP_GREATER_EQUAL, rows, offs, "past");
+    ir_value *gi = lb_cast(cx, ge, IR_INT32, "past_i");
+    ir_value *g = lb_reduce(cx, IR_OP_REDUCE_SUM, gi, 1, &ax1, 0);
+    g = lb_scalar_op(cx, IR_OP_MINIMUM, g, (double)(E - 1));
     int64_t g3[3] = {1, S, 1};
-    ir_value *gs = g ? lb_reshape(cx, g, 3, g3, "group") : NULL;
-    ir_value *gt = gs ? lb_tile(cx, gs, one_sn) : NULL;
-    ir_op *op = gt ? lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "rows") : NULL;
+    ir_value *gs = lb_reshape(cx, g, 3, g3, "group");
+    ir_value *gt = lb_tile(cx, gs, one_sn);
+    ir_op *op = lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "rows");
     if (!op || ir_op_set_input(op, "x", all) || ir_op_set_input(op, "indices", gt) || lb_param_i32(cx, op, "axis", 0))
         return -1;
     ir_value *picked = lb_finish(cx, op);
     int64_t ax0 = 0;
-    return lower_out_tensor(cx, n, 0, picked ? lb_squeeze(cx, picked, 1, &ax0) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_squeeze(cx, picked, 1, &ax0));
 }
 
 /* histc(self, bins=100, min=0, max=0): counts of equal-width bins over [min, max] (both 0: the data's
@@ -366,35 +366,35 @@ int lower_histc(lower_ctx *cx, const ts_node *n) {
     ir_value *vlo, *vhi;
     if (lo == hi) { /* the data's range (widened by one when it is a single value, as torch does) */
         vlo = lb_reduce(cx, IR_OP_REDUCE_MIN, f, 1, &ax0, 0);
-        vhi = vlo ? lb_reduce(cx, IR_OP_REDUCE_MAX, f, 1, &ax0, 0) : NULL;
-        ir_value *same = vhi ? lb_binary(cx, IR_OP_EQUAL, vlo, vhi, "same") : NULL;
-        ir_value *sf = same ? lb_cast(cx, same, IR_FP32, "same_f") : NULL;
-        vlo = sf ? lb_binary(cx, IR_OP_SUB, vlo, sf, "lo") : NULL;
-        vhi = vlo ? lb_binary(cx, IR_OP_ADD, vhi, sf, "hi") : NULL;
+        vhi = lb_reduce(cx, IR_OP_REDUCE_MAX, f, 1, &ax0, 0);
+        ir_value *same = lb_binary(cx, IR_OP_EQUAL, vlo, vhi, "same");
+        ir_value *sf = lb_cast(cx, same, IR_FP32, "same_f");
+        vlo = lb_binary(cx, IR_OP_SUB, vlo, sf, "lo");
+        vhi = lb_binary(cx, IR_OP_ADD, vhi, sf, "hi");
     } else {
         vlo = lb_const_scalar(cx, lo, IR_FP32, "lo");
-        vhi = vlo ? lb_const_scalar(cx, hi, IR_FP32, "hi") : NULL;
+        vhi = lb_const_scalar(cx, hi, IR_FP32, "hi");
     }
     if (!vhi) return -1;
     /* bin = floor((x - lo) * bins / (hi - lo)), the top edge in the last bin */
     ir_value *span = lb_binary(cx, IR_OP_SUB, vhi, vlo, "span");
-    ir_value *rel = span ? lb_binary(cx, IR_OP_SUB, f, vlo, "rel") : NULL;
-    rel = rel ? lb_scalar_op(cx, IR_OP_MUL, rel, (double)bins) : NULL;
-    ir_value *pos = rel ? lb_binary(cx, IR_OP_REAL_DIV, rel, span, "pos") : NULL;
-    ir_value *b = pos ? lb_unary(cx, IR_OP_FLOOR, pos, "bin_f") : NULL;
-    b = b ? lb_scalar_op(cx, IR_OP_MINIMUM, b, (double)(bins - 1)) : NULL;
-    ir_value *bi = b ? lb_cast(cx, b, IR_INT32, "bin") : NULL;
-    ir_value *in_lo = bi ? lb_binary(cx, IR_OP_GREATER_EQUAL, f, vlo, "in_lo") : NULL;
-    ir_value *in_hi = in_lo ? lb_binary(cx, IR_OP_LESS_EQUAL, f, vhi, "in_hi") : NULL;
-    ir_value *valid = in_hi ? lb_binary(cx, IR_OP_LOGICAL_AND, in_lo, in_hi, "valid") : NULL;
+    ir_value *rel = lb_binary(cx, IR_OP_SUB, f, vlo, "rel");
+    rel = lb_scalar_op(cx, IR_OP_MUL, rel, (double)bins);
+    ir_value *pos = lb_binary(cx, IR_OP_REAL_DIV, rel, span, "pos");
+    ir_value *b = lb_unary(cx, IR_OP_FLOOR, pos, "bin_f");
+    b = lb_scalar_op(cx, IR_OP_MINIMUM, b, (double)(bins - 1));
+    ir_value *bi = lb_cast(cx, b, IR_INT32, "bin");
+    ir_value *in_lo = lb_binary(cx, IR_OP_GREATER_EQUAL, f, vlo, "in_lo");
+    ir_value *in_hi = lb_binary(cx, IR_OP_LESS_EQUAL, f, vhi, "in_hi");
+    ir_value *valid = lb_binary(cx, IR_OP_LOGICAL_AND, in_lo, in_hi, "valid");
     int64_t ax1 = 1, row[2] = {1, bins};
-    ir_value *bc = valid ? lb_expand(cx, bi, 1, &ax1) : NULL; /* [M, 1] */
-    ir_value *vc = bc ? lb_expand(cx, valid, 1, &ax1) : NULL;
+    ir_value *bc = lb_expand(cx, bi, 1, &ax1); /* [M, 1] */
+    ir_value *vc = lb_expand(cx, valid, 1, &ax1);
     ir_value *ids = vc ? iota(cx, 2, row, bins, "bins") : NULL;
-    ir_value *hit = ids ? lb_binary(cx, IR_OP_EQUAL, bc, ids, "hit") : NULL;
-    hit = hit ? lb_binary(cx, IR_OP_LOGICAL_AND, hit, vc, "counted") : NULL;
-    ir_value *hf = hit ? lb_cast(cx, hit, IR_FP32, "hit_f") : NULL;
-    ir_value *cnt = hf ? lb_reduce(cx, IR_OP_REDUCE_SUM, hf, 1, &ax0, 0) : NULL;
+    ir_value *hit = lb_binary(cx, IR_OP_EQUAL, bc, ids, "hit");
+    hit = lb_binary(cx, IR_OP_LOGICAL_AND, hit, vc, "counted");
+    ir_value *hf = lb_cast(cx, hit, IR_FP32, "hit_f");
+    ir_value *cnt = lb_reduce(cx, IR_OP_REDUCE_SUM, hf, 1, &ax0, 0);
     if (cnt && dt != IR_FP32) cnt = lb_cast(cx, cnt, dt, NULL);
     return lower_out_tensor(cx, n, 0, cnt);
 }

@@ -61,7 +61,7 @@ int lower_sym_constrain(lower_ctx *cx, const ts_node *n) {
  * symbolic dims. */
 int lower_reshape_from_tensor(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *s = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *s = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     if (!s) return -1;
     if (s->type.rank != 1 || s->type.dims[0] < 0)
         return lower_fail(cx, "the shape must be a 1-D tensor of known length, got rank %d", s->type.rank);

@@ -22,7 +22,7 @@
 
 int lower_nms(lower_ctx *cx, const ts_node *n) {
     ir_value *boxes = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *scores = boxes ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *scores = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     double iou;
     if (!scores || lower_float_in(cx, n, 2, &iou)) return -1;
     ir_dtype dt = boxes->type.dtype;
@@ -45,12 +45,12 @@ int lower_nms(lower_ctx *cx, const ts_node *n) {
     int64_t ones[4] = {1, 1, 1, 1};
     if (lb_split(cx, boxes, 1, 4, ones, c)) return -1;
     ir_value *w = lb_binary(cx, IR_OP_SUB, c[2], c[0], "w"), *h = lb_binary(cx, IR_OP_SUB, c[3], c[1], "h");
-    ir_value *cxv = w ? lb_binary(cx, IR_OP_ADD, c[0], lb_scalar_op(cx, IR_OP_MUL, w, 0.5), "cx") : NULL;
-    ir_value *cyv = h ? lb_binary(cx, IR_OP_ADD, c[1], lb_scalar_op(cx, IR_OP_MUL, h, 0.5), "cy") : NULL;
+    ir_value *cxv = lb_binary(cx, IR_OP_ADD, c[0], lb_scalar_op(cx, IR_OP_MUL, w, 0.5), "cx");
+    ir_value *cyv = lb_binary(cx, IR_OP_ADD, c[1], lb_scalar_op(cx, IR_OP_MUL, h, 0.5), "cy");
     ir_value *parts[4] = {cxv, cyv, w, h};
-    ir_value *cs = cxv && cyv ? lb_concat(cx, 4, parts, 1) : NULL; /* [N, 4] */
+    ir_value *cs = lb_concat(cx, 4, parts, 1); /* [N, 4] */
     int64_t a0 = 0, a01[2] = {0, ios17 ? 1 : 2};
-    ir_value *b3 = cs ? lb_expand(cx, cs, 1, &a0) : NULL; /* [1, N, 4] */
+    ir_value *b3 = lb_expand(cx, cs, 1, &a0); /* [1, N, 4] */
     ir_value *s3 = lb_expand(cx, scores, 2, a01);          /* [1, N, 1] / [1, 1, N] */
     if (!b3 || !s3) return -1;
     if (ios17 && !(b3 = lb_transpose(cx, b3, (int64_t[]){0, 2, 1}))) return -1;
@@ -65,16 +65,16 @@ int lower_nms(lower_ctx *cx, const ts_node *n) {
     ir_value *idx = lb_reshape(cx, op->out[2], 1, &all, "indices"); /* [M], -1 after the kept ones */
     ir_value *count;
     if (ios17) {
-        ir_value *valid = idx ? lb_binary(cx, IR_OP_GREATER, idx, lb_const_scalar(cx, -1, IR_INT32, "neg1"), "valid") : NULL;
-        ir_value *vi = valid ? lb_cast(cx, valid, IR_INT32, "valid_i") : NULL;
-        count = vi ? lb_reduce(cx, IR_OP_REDUCE_SUM, vi, 1, &a0, 0) : NULL;
+        ir_value *valid = lb_binary(cx, IR_OP_GREATER, idx, lb_const_scalar(cx, -1, IR_INT32, "neg1"), "valid");
+        ir_value *vi = lb_cast(cx, valid, IR_INT32, "valid_i");
+        count = lb_reduce(cx, IR_OP_REDUCE_SUM, vi, 1, &a0, 0);
     } else {
         count = lb_reshape(cx, op->out[3], 0, NULL, "count");
     }
-    ir_op *r = count ? lb_op(cx, IR_OP_RANGE_1D, "kept") : NULL;
+    ir_op *r = lb_op(cx, IR_OP_RANGE_1D, "kept");
     if (!r || ir_op_set_input(r, "start", lb_const_scalar(cx, 0, IR_INT32, "start")) || ir_op_set_input(r, "end", count) ||
         ir_op_set_input(r, "step", lb_const_scalar(cx, 1, IR_INT32, "step")))
         return -1;
     ir_value *pos = lb_finish(cx, r);
-    return lower_out_tensor(cx, n, 0, pos ? lb_gather(cx, idx, pos, 0) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_gather(cx, idx, pos, 0));
 }

@@ -27,7 +27,7 @@ int lower_packed_parts(lower_ctx *cx, ir_value *data, ir_value **padded, ir_valu
 }
 
 ir_value *lower_packed_data(lower_ctx *cx, ir_value *padded, ir_value *nz) {
-    ir_op *op = padded && nz ? lb_op(cx, IR_OP_GATHER_ND, "packed") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_GATHER_ND, "packed");
     if (!op || ir_op_set_input(op, "x", padded) || ir_op_set_input(op, "indices", nz)) return NULL;
     return lb_finish(cx, op);
 }
@@ -41,7 +41,7 @@ static ir_value *head_dyn(lower_ctx *cx, ir_value *x, ir_value *end) {
     ir_value *e1 = lb_reshape(cx, end, 1, &one, "end");
     ir_value *parts[2] = {e1, r > 1 ? lb_const_i32v(cx, r - 1, zeros, "end_rest") : NULL};
     ir_value *ev = e1 && (r == 1 || parts[1]) ? lb_concat(cx, r > 1 ? 2 : 1, parts, 0) : NULL;
-    ir_op *op = ev ? lb_op(cx, IR_OP_SLICE_BY_INDEX, "head") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_SLICE_BY_INDEX, "head");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "begin", r, zeros) || ir_op_set_input(op, "end", ev) ||
         lb_param_boolv(cx, op, "end_mask", r, em))
         return NULL;
@@ -51,7 +51,7 @@ static ir_value *head_dyn(lower_ctx *cx, ir_value *x, ir_value *end) {
 /* _pack_padded_sequence(input, lengths, batch_first) -> (data, batch_sizes) */
 int lower_pack_padded(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *len = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *len = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     int bf;
     if (!len || lower_bool_in(cx, n, 2, &bf)) return -1;
     if (x->type.rank < 2 || lb_static(cx, x, "the padded input of pack_padded_sequence")) return -1;
@@ -74,8 +74,8 @@ int lower_pack_padded(lower_ctx *cx, const ts_node *n) {
     for (int64_t t = 0; t < T; t++) steps[t] = (float)t;
     int64_t tshape[2] = {T, 1}, ax0 = 0;
     ir_value *tv = lb_const(cx, IR_INT32, 2, tshape, steps, "steps");
-    ir_value *mask = tv && L ? lb_binary(cx, IR_OP_LESS, tv, L, "mask") : NULL; /* [T, B] */
-    ir_op *z = mask ? lb_op(cx, IR_OP_NON_ZERO, "rows") : NULL;
+    ir_value *mask = lb_binary(cx, IR_OP_LESS, tv, L, "mask"); /* [T, B] */
+    ir_op *z = lb_op(cx, IR_OP_NON_ZERO, "rows");
     if (!z || ir_op_set_input(z, "x", mask)) return -1;
     ir_value *nz = lb_finish(cx, z);
     if (lower_out_tensor(cx, n, 0, lower_packed_data(cx, xt, nz))) return -1;
@@ -92,7 +92,7 @@ int lower_pack_padded(lower_ctx *cx, const ts_node *n) {
     } else {
         ir_value *mi = lb_cast(cx, mask, IR_INT32, "mask_i");
         int64_t ax1 = 1;
-        ir_value *all = mi ? lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax1, 0) : NULL; /* [T] */
+        ir_value *all = lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax1, 0); /* [T] */
         ir_value *mx = lb_reduce(cx, IR_OP_REDUCE_MAX, L, 1, &ax0, 0);
         bs = all && mx ? head_dyn(cx, all, mx) : NULL;
     }
@@ -116,7 +116,7 @@ int lower_pad_packed(lower_ctx *cx, const ts_node *n) {
     for (int i = 2; i < r; i++) axes[i - 2] = i;
     ir_value *me = r > 2 ? lb_expand(cx, mask, r - 2, axes) : mask;
     ir_value *pv = lb_const_scalar(cx, pad, xt->type.dtype, "padding");
-    ir_op *s = me && pv ? lb_op(cx, IR_OP_SELECT, "padded") : NULL;
+    ir_op *s = lb_op(cx, IR_OP_SELECT, "padded");
     if (!s || ir_op_set_input(s, "cond", me) || ir_op_set_input(s, "a", xt) || ir_op_set_input(s, "b", pv)) return -1;
     ir_value *y = lb_finish(cx, s);
     if (!y) return -1;
@@ -144,5 +144,5 @@ int lower_pad_packed(lower_ctx *cx, const ts_node *n) {
     if (lower_out_tensor(cx, n, 0, y)) return -1;
     int64_t ax0 = 0;
     ir_value *mi = lb_cast(cx, mask, IR_INT32, "mask_i");
-    return lower_out_tensor(cx, n, 1, mi ? lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax0, 0) : NULL);
+    return lower_out_tensor(cx, n, 1, lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax0, 0));
 }

@@ -63,7 +63,7 @@ static ir_value *pad_nd(lower_ctx *cx, ir_value *x, int np, const int64_t *tp, c
             perm[d] = r - 1;
             perm[r - 1] = d;
             ir_value *t = lb_transpose(cx, x, perm);
-            ir_op *op = t ? lb_op(cx, IR_OP_PAD, "pad") : NULL;
+            ir_op *op = lb_op(cx, IR_OP_PAD, "pad");
             if (!op || ir_op_set_input(op, "x", t) || lb_param_i32v(cx, op, "pad", 2, one) ||
                 lb_param_str(cx, op, "mode", mode))
                 return NULL;
@@ -95,8 +95,8 @@ static ir_value *pad_dyn(lower_ctx *cx, ir_value *x, lv *l, const char *mode, do
             if (!size) return NULL;
             if (!lo->dyn && !hi->dyn && lo->i == 0 && hi->i == 0) continue;
             ir_value *c = lb_scalar(cx, size, IR_INT32);
-            c = c ? lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, lo, IR_INT32), "count") : NULL;
-            c = c ? lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, hi, IR_INT32), "count") : NULL;
+            c = lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, lo, IR_INT32), "count");
+            c = lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, hi, IR_INT32), "count");
             lv *cnt = c ? lv_new(cx, LV_INT) : NULL;
             if (!cnt) return NULL;
             cnt->dyn = 1;
@@ -119,7 +119,7 @@ static ir_value *pad_dyn(lower_ctx *cx, ir_value *x, lv *l, const char *mode, do
     m->n = 2 * r;
     m->items = items;
     ir_value *pv = lb_shape_tensor(cx, m);
-    ir_op *op = pv ? lb_op(cx, IR_OP_PAD, NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_PAD, NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "pad", pv) || lb_param_str(cx, op, "mode", mode))
         return NULL;
     if (strcmp(mode, "constant") == 0 && lb_param_f(cx, op, "constant_val", value, x->type.dtype)) return NULL;

@@ -1,5 +1,5 @@
 /* plumbing.c: constants, lists and tuples, scalar conversions, identity-like ops,
- * aten::to. (Control flow is in control.c.) */
+ * aten::to. (Control flow is in branch.c and loop.c.) */
 #include "lower/build.h"
 
 #include <string.h>

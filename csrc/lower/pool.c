@@ -126,7 +126,7 @@ int lower_avg_pool(lower_ctx *cx, const ts_node *n) {
     ir_value *y = lb_finish(cx, op);
     if (y && divisor && divisor != window) { /* sum / divisor = mean * window / divisor */
         ir_value *c = lb_const_scalar(cx, (double)window / (double)divisor, y->type.dtype, "scale");
-        y = c ? lb_binary(cx, IR_OP_MUL, y, c, added ? "scaled" : NULL) : NULL;
+        y = lb_binary(cx, IR_OP_MUL, y, c, added ? "scaled" : NULL);
     }
     return lower_out_tensor(cx, n, 0, unbatch(cx, y, added));
 }

@@ -135,16 +135,16 @@ static ir_value *window_max(lower_ctx *cx, ir_value *x, int sp, const win_axis *
         for (int i = 1; i < tr; i++) odims[i] = 1;
         ir_value *oc = lb_const(cx, IR_INT32, (int)tr, odims, off, "row");
         free(off);
-        ir_value *pos = oc && slot ? lb_gather(cx, tab, lb_binary(cx, IR_OP_ADD, slot, oc, "flat_slot"), 0) : NULL;
+        ir_value *pos = lb_gather(cx, tab, lb_binary(cx, IR_OP_ADD, slot, oc, "flat_slot"), 0);
         if (!pos) return NULL;
         if (ix) {
             ir_value *ig = gather_windows(cx, ix, a, w, tab);
-            ir_op *ga = ig ? lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "picked") : NULL;
+            ir_op *ga = lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "picked");
             if (!ga || ir_op_set_input(ga, "x", ig) || ir_op_set_input(ga, "indices", slot) ||
                 lb_param_i32(cx, ga, "axis", a + 1))
                 return NULL;
             ir_value *pick = lb_finish(cx, ga);
-            pos = pick ? lb_binary(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_MUL, pos, (double)inner), pick, "flat") : NULL;
+            pos = lb_binary(cx, IR_OP_ADD, lb_scalar_op(cx, IR_OP_MUL, pos, (double)inner), pick, "flat");
         }
         if (!(ix = lb_squeeze(cx, pos, 1, &ax))) return NULL;
         inner *= w->in;
@@ -192,7 +192,7 @@ static int finish(lower_ctx *cx, const ts_node *n, ir_value *v, ir_value *ix, wi
 static int adaptive_indices(lower_ctx *cx, const ts_node *n) {
     int sp = spatial_of(n->kind);
     ir_value *x = pool_input(cx, n, sp), *ix = NULL;
-    lv *ol = x ? lower_in(cx, n, 1) : NULL;
+    lv *ol = lower_in(cx, n, 1);
     if (!ol) return -1;
     int r = x->type.rank;
     win_axis ws[3] = {{0}};
@@ -272,8 +272,8 @@ int lower_max_unpool(lower_ctx *cx, const ts_node *n) {
     flat[lead] = plane;
     if (ix->type.dtype != IR_INT32 && !(ix = lb_cast(cx, ix, IR_INT32, "int"))) return -1;
     ir_value *xf = lb_reshape(cx, x, lead + 1, flat, "flat"), *if_ = lb_reshape(cx, ix, lead + 1, flat, "flat_idx");
-    ir_value *shp = xf && if_ ? lb_unary(cx, IR_OP_SHAPE, xf, "shape") : NULL; /* fill_like is iOS16 */
-    ir_op *z = shp ? lb_op(cx, IR_OP_FILL, "zeros") : NULL;
+    ir_value *shp = lb_unary(cx, IR_OP_SHAPE, xf, "shape"); /* fill_like is iOS16 */
+    ir_op *z = lb_op(cx, IR_OP_FILL, "zeros");
     if (!z || ir_op_set_input(z, "shape", shp) || lb_param_f(cx, z, "value", 0.0, x->type.dtype)) return -1;
     ir_value *zeros = lb_finish(cx, z);
     if (!zeros) return -1;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static ir_value *select_op(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b) {
-    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_SELECT, NULL);
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
     return lb_finish(cx, op);
 }
@@ -188,7 +188,7 @@ static ir_value *scatter_put(lower_ctx *cx, ir_value *x, int nd, const int *d, i
         ir_value *fi = lb_reshape(cx, ix[0], 1, &all, "index_flat");
         fi = lb_wrap_index(cx, fi, x->type.dims[d[0]]);
         if (br != 1 && !(v = lb_reshape(cx, v, k, us, "updates"))) return NULL;
-        ir_op *op = fi ? lb_op(cx, IR_OP_SCATTER, NULL) : NULL;
+        ir_op *op = lb_op(cx, IR_OP_SCATTER, NULL);
         if (!op || ir_op_set_input(op, "data", xt) || ir_op_set_input(op, "indices", fi) || ir_op_set_input(op, "updates", v) ||
             lb_param_i32(cx, op, "axis", 0) || lb_param_str(cx, op, "mode", mode))
             return NULL;
@@ -199,7 +199,7 @@ static ir_value *scatter_put(lower_ctx *cx, ir_value *x, int nd, const int *d, i
         for (int i = 0; i < nd; i++)
             if (!(cols[i] = lb_broadcast(cx, lb_wrap_index(cx, ix[i], x->type.dims[d[i]]), &bt))) return NULL;
         ir_value *coords = lb_stack(cx, nd, cols, br);
-        ir_op *op = coords ? lb_op(cx, IR_OP_SCATTER_ND, NULL) : NULL;
+        ir_op *op = lb_op(cx, IR_OP_SCATTER_ND, NULL);
         if (!op || ir_op_set_input(op, "data", xt) || ir_op_set_input(op, "indices", coords) ||
             ir_op_set_input(op, "updates", v) || lb_param_str(cx, op, "mode", mode))
             return NULL;
@@ -212,8 +212,8 @@ static ir_value *scatter_put(lower_ctx *cx, ir_value *x, int nd, const int *d, i
 /* index_put / index_put_(self, indices, values, accumulate=False) */
 int lower_index_put(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    lv *l = x ? lower_in(cx, n, 1) : NULL;
-    lv *vl = l ? lower_in(cx, n, 2) : NULL;
+    lv *l = lower_in(cx, n, 1);
+    lv *vl = lower_in(cx, n, 2);
     int acc = 0;
     if (!vl || (n->nin > 3 && lower_bool_in(cx, n, 3, &acc))) return -1;
     if ((l->kind != LV_LIST && l->kind != LV_TUPLE)) return lower_fail(cx, "indices must be a list");

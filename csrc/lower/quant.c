@@ -127,6 +127,7 @@ static const lower_qp *qout(lower_ctx *cx, const ts_node *n, int si, int zi, con
 /* ---- building ---- */
 
 static ir_value *clip(lower_ctx *cx, ir_value *x, double lo, double hi, const char *suffix) {
+    if (!x) return NULL;
     ir_op *op = lb_op(cx, IR_OP_CLIP, suffix);
     if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", lo, x->type.dtype) ||
         lb_param_f(cx, op, "beta", hi, x->type.dtype))
@@ -151,11 +152,11 @@ static ir_value *fake_quant(lower_ctx *cx, ir_value *x, const lower_qp *q, int r
     if (q->axis < 0 || q->n == 1) {
         float s = (float)q->scale[0];
         ir_value *t = lb_scalar_op(cx, IR_OP_MUL, x, (double)(1.0f / s));
-        ir_value *r = t ? lb_unary(cx, IR_OP_ROUND, t, "qround") : NULL;
+        ir_value *r = lb_unary(cx, IR_OP_ROUND, t, "qround");
         double lo = (double)(q->qmin - q->zp[0]), hi = (double)(q->qmax - q->zp[0]);
         if (relu && lo < 0) lo = 0;
-        ir_value *c = r ? clip(cx, r, lo, hi, "qclip") : NULL;
-        return c ? lb_scalar_op(cx, IR_OP_MUL, c, (double)s) : NULL;
+        ir_value *c = clip(cx, r, lo, hi, "qclip");
+        return lb_scalar_op(cx, IR_OP_MUL, c, (double)s);
     }
     int rank = x->type.rank;
     if (q->axis >= rank) {
@@ -181,20 +182,20 @@ static ir_value *fake_quant(lower_ctx *cx, ir_value *x, const lower_qp *q, int r
         if (relu && lo[k] < 0) lo[k] = 0;
     }
     ir_value *iv = axis_const(cx, inv, q->n, q->axis, rank, "qinv");
-    ir_value *t = iv ? lb_binary(cx, IR_OP_MUL, x, iv, "qscaled") : NULL;
-    ir_value *r = t ? lb_unary(cx, IR_OP_ROUND, t, "qround") : NULL;
+    ir_value *t = lb_binary(cx, IR_OP_MUL, x, iv, "qscaled");
+    ir_value *r = lb_unary(cx, IR_OP_ROUND, t, "qround");
     if (!r) return NULL;
     ir_value *c;
     if (uniform) {
         c = clip(cx, r, lo[0], hi[0], "qclip");
     } else {
         ir_value *lv_ = axis_const(cx, lo, q->n, q->axis, rank, "qlo");
-        ir_value *hv = lv_ ? axis_const(cx, hi, q->n, q->axis, rank, "qhi") : NULL;
-        ir_value *m = hv ? lb_binary(cx, IR_OP_MAXIMUM, r, lv_, "qmax") : NULL;
-        c = m ? lb_binary(cx, IR_OP_MINIMUM, m, hv, "qclip") : NULL;
+        ir_value *hv = axis_const(cx, hi, q->n, q->axis, rank, "qhi");
+        ir_value *m = lb_binary(cx, IR_OP_MAXIMUM, r, lv_, "qmax");
+        c = lb_binary(cx, IR_OP_MINIMUM, m, hv, "qclip");
     }
-    ir_value *sv = c ? axis_const(cx, sc, q->n, q->axis, rank, "qscale") : NULL;
-    return sv ? lb_binary(cx, IR_OP_MUL, c, sv, NULL) : NULL;
+    ir_value *sv = axis_const(cx, sc, q->n, q->axis, rank, "qscale");
+    return lb_binary(cx, IR_OP_MUL, c, sv, NULL);
 }
 
 static int out_q(lower_ctx *cx, const ts_node *n, int i, ir_value *v, const lower_qp *q) {
@@ -496,7 +497,7 @@ int lower_qbatch_norm(lower_ctx *cx, const ts_node *n) {
  * dequantized rows (float output). */
 int lower_qembedding(lower_ctx *cx, const ts_node *n) {
     ir_value *w = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *idx = w ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *idx = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     if (!idx) return -1;
     if (!w->konst || w->type.rank != 2)
         return lower_fail(cx, "input 0 (packed embedding weights) could not be read as a 2-d constant");
@@ -568,28 +569,28 @@ int lower_qchoose_per_token(lower_ctx *cx, const ts_node *n) {
     if (x->type.dtype != IR_FP32 && !(x = lb_cast(cx, x, IR_FP32, "xf"))) return -1;
     int64_t last = x->type.rank - 1;
     ir_value *mn = lb_reduce(cx, IR_OP_REDUCE_MIN, x, 1, &last, 1);
-    ir_value *mx = mn ? lb_reduce(cx, IR_OP_REDUCE_MAX, x, 1, &last, 1) : NULL;
-    mn = mx ? lb_scalar_op(cx, IR_OP_MINIMUM, mn, 0.0) : NULL;
-    mx = mn ? lb_scalar_op(cx, IR_OP_MAXIMUM, mx, 0.0) : NULL;
-    ir_value *s = mx ? lb_binary(cx, IR_OP_SUB, mx, mn, "range") : NULL;
-    s = s ? lb_scalar_op(cx, IR_OP_REAL_DIV, s, 255.0) : NULL;
-    s = s ? lb_scalar_op(cx, IR_OP_MAXIMUM, s, (double)1.1920928955078125e-07) : NULL;
-    ir_value *dmin = s ? lb_binary(cx, IR_OP_REAL_DIV, mn, s, "dmin") : NULL;
-    ir_value *dmax = dmin ? lb_binary(cx, IR_OP_REAL_DIV, mx, s, "dmax") : NULL;
+    ir_value *mx = lb_reduce(cx, IR_OP_REDUCE_MAX, x, 1, &last, 1);
+    mn = lb_scalar_op(cx, IR_OP_MINIMUM, mn, 0.0);
+    mx = lb_scalar_op(cx, IR_OP_MAXIMUM, mx, 0.0);
+    ir_value *s = lb_binary(cx, IR_OP_SUB, mx, mn, "range");
+    s = lb_scalar_op(cx, IR_OP_REAL_DIV, s, 255.0);
+    s = lb_scalar_op(cx, IR_OP_MAXIMUM, s, (double)1.1920928955078125e-07);
+    ir_value *dmin = lb_binary(cx, IR_OP_REAL_DIV, mn, s, "dmin");
+    ir_value *dmax = lb_binary(cx, IR_OP_REAL_DIV, mx, s, "dmax");
     /* (qmin + dmin) + (qmax + dmax) > 0 ? qmin - dmin : qmax - dmax */
-    ir_value *emin = dmax ? lb_scalar_op(cx, IR_OP_ADD, dmin, -128.0) : NULL;
-    ir_value *emax = emin ? lb_scalar_op(cx, IR_OP_ADD, dmax, 127.0) : NULL;
-    ir_value *sum = emax ? lb_binary(cx, IR_OP_ADD, emin, emax, "errsum") : NULL;
-    ir_value *cond = sum ? lb_scalar_op(cx, IR_OP_GREATER, sum, 0.0) : NULL;
-    ir_value *za = cond ? lb_affine(cx, dmin, -1.0, -128.0) : NULL;
-    ir_value *zb = za ? lb_affine(cx, dmax, -1.0, 127.0) : NULL;
-    ir_op *sel = zb ? lb_op(cx, IR_OP_SELECT, "zsel") : NULL;
+    ir_value *emin = lb_scalar_op(cx, IR_OP_ADD, dmin, -128.0);
+    ir_value *emax = lb_scalar_op(cx, IR_OP_ADD, dmax, 127.0);
+    ir_value *sum = lb_binary(cx, IR_OP_ADD, emin, emax, "errsum");
+    ir_value *cond = lb_scalar_op(cx, IR_OP_GREATER, sum, 0.0);
+    ir_value *za = lb_affine(cx, dmin, -1.0, -128.0);
+    ir_value *zb = lb_affine(cx, dmax, -1.0, 127.0);
+    ir_op *sel = lb_op(cx, IR_OP_SELECT, "zsel");
     if (!sel || ir_op_set_input(sel, "cond", cond) || ir_op_set_input(sel, "a", za) || ir_op_set_input(sel, "b", zb))
         return -1;
     ir_value *z = lb_finish(cx, sel);
-    z = z ? clip(cx, z, -128.0, 127.0, "zclip") : NULL;
-    z = z ? lb_unary(cx, IR_OP_ROUND, z, "zround") : NULL;
-    z = z ? lb_cast(cx, z, IR_INT32, "zp") : NULL;
+    z = clip(cx, z, -128.0, 127.0, "zclip");
+    z = lb_unary(cx, IR_OP_ROUND, z, "zround");
+    z = lb_cast(cx, z, IR_INT32, "zp");
     if (!z || lower_out_tensor(cx, n, 0, s)) return -1;
     return lower_out_tensor(cx, n, 1, z);
 }
@@ -677,8 +678,8 @@ static int finish_average(lower_ctx *cx, const ts_node *n, lv *saved) {
         lv *l = cx->vals[n->out[i]->id];
         if (l->kind != LV_TENSOR || !l->v) continue;
         ir_value *r = lb_unary(cx, IR_OP_ROUND, l->v, "qround");
-        r = r ? clip(cx, r, (double)(q->qmin - q->zp[0]), (double)(q->qmax - q->zp[0]), "qclip") : NULL;
-        r = r ? lb_scalar_op(cx, IR_OP_MUL, r, (double)(float)q->scale[0]) : NULL;
+        r = clip(cx, r, (double)(q->qmin - q->zp[0]), (double)(q->qmax - q->zp[0]), "qclip");
+        r = lb_scalar_op(cx, IR_OP_MUL, r, (double)(float)q->scale[0]);
         lv *nl = r ? lv_tensor(cx, r) : NULL;
         if (!nl) return -1;
         nl->q = q;

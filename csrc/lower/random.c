@@ -65,7 +65,7 @@ static ir_value *size_in(lower_ctx *cx, const ts_node *n, int i) {
 
 /* random_<k>(shape, p1 = a, p2 = b, seed = -1); names NULL skip a parameter. */
 static ir_value *draw(lower_ctx *cx, ir_opkind k, ir_value *shape, const char *p1, double a, const char *p2, double b) {
-    ir_op *op = shape ? lb_op(cx, k, "random") : NULL;
+    ir_op *op = lb_op(cx, k, "random");
     if (!op || ir_op_set_input(op, "shape", shape) || (p1 && lb_param_f(cx, op, p1, a, IR_FP32)) ||
         (p2 && lb_param_f(cx, op, p2, b, IR_FP32)) || lb_param_i32(cx, op, "seed", -1))
         return NULL;
@@ -105,8 +105,8 @@ static ir_value *randint_values(lower_ctx *cx, ir_value *s, int64_t lo, int64_t 
     if (llabs(lo) > (1 << 24) || llabs(hi) > (1 << 24))
         return lower_fail(cx, "randint bounds beyond 2^24 are not exact in fp32"), NULL;
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, s, "low", (double)lo, "high", (double)hi);
-    ir_value *f = u ? lb_unary(cx, IR_OP_FLOOR, u, "floor") : NULL;
-    f = f ? lb_scalar_op(cx, IR_OP_MINIMUM, f, (double)(hi - 1)) : NULL;
+    ir_value *f = lb_unary(cx, IR_OP_FLOOR, u, "floor");
+    f = lb_scalar_op(cx, IR_OP_MINIMUM, f, (double)(hi - 1));
     return to_dtype(cx, f, dt);
 }
 
@@ -130,7 +130,7 @@ int lower_randint(lower_ctx *cx, const ts_node *n) {
  * self's dtype unless given. */
 int lower_randint_like(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    lv *a2 = x ? lower_in(cx, n, 2) : NULL;
+    lv *a2 = lower_in(cx, n, 2);
     if (!a2) return -1;
     int with_low = n->nin >= 8 && a2->kind == LV_INT && !a2->dyn;
     int64_t lo = 0, hi;
@@ -165,8 +165,8 @@ int lower_multinomial(lower_ctx *cx, const ts_node *n) {
     /* without replacement: the k largest of x / E with E ~ Exp(1) = -log(U) */
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, shape_of(cx, x), "low", 0, "high", 1);
     ir_value *e = u ? lb_scalar_op(cx, IR_OP_MUL, lb_unary(cx, IR_OP_LOG, to_dtype(cx, u, x->type.dtype), "log"), -1) : NULL;
-    ir_value *key = e ? lb_binary(cx, IR_OP_REAL_DIV, x, e, "key") : NULL;
-    ir_op *op = key ? lb_op(cx, IR_OP_TOPK, "topk") : NULL;
+    ir_value *key = lb_binary(cx, IR_OP_REAL_DIV, x, e, "key");
+    ir_op *op = lb_op(cx, IR_OP_TOPK, "topk");
     if (!op || ir_op_set_input(op, "x", key) || lb_param_i32(cx, op, "k", (int32_t)k) ||
         lb_param_i32(cx, op, "axis", -1) || lb_param_bool(cx, op, "ascending", 0) || !lb_finish(cx, op))
         return -1;
@@ -177,7 +177,7 @@ int lower_multinomial(lower_ctx *cx, const ts_node *n) {
 static ir_value *below(lower_ctx *cx, ir_value *x, ir_value *p) {
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, shape_of(cx, x), "low", 0, "high", 1);
     ir_value *pf = u ? to_dtype(cx, p, u->type.dtype) : NULL;
-    ir_value *m = pf ? lb_binary(cx, IR_OP_LESS, u, pf, "hit") : NULL;
+    ir_value *m = lb_binary(cx, IR_OP_LESS, u, pf, "hit");
     return to_dtype(cx, m, x->type.dtype);
 }
 
@@ -223,9 +223,9 @@ int lower_normal(lower_ctx *cx, const ts_node *n) {
         return lower_out_tensor(cx, n, 0, to_dtype(cx, y, dt));
     }
     if (n->nin != 3) return lower_fail(cx, "this overload of normal (%d inputs) is not supported", n->nin);
-    lv *lm = lower_in(cx, n, 0), *ls = lm ? lower_in(cx, n, 1) : NULL;
+    lv *lm = lower_in(cx, n, 0), *ls = lower_in(cx, n, 1);
     if (!ls || no_generator(cx, n, 2)) return -1;
-    ir_value *m = lb_as_tensor(cx, lm, IR_FP32), *s = m ? lb_as_tensor(cx, ls, IR_FP32) : NULL;
+    ir_value *m = lb_as_tensor(cx, lm, IR_FP32), *s = lb_as_tensor(cx, ls, IR_FP32);
     if (!s) return -1;
     ir_dtype dt = lm->kind == LV_TENSOR ? m->type.dtype : s->type.dtype;
     if (float_only(cx, dt)) return -1;
@@ -234,8 +234,8 @@ int lower_normal(lower_ctx *cx, const ts_node *n) {
     /* the shape of the broadcast of mean and std (a number is rank 0) */
     ir_value *ref = lm->kind != LV_TENSOR ? s : ls->kind != LV_TENSOR ? m : lb_binary(cx, IR_OP_ADD, m, s, "ref");
     ir_value *z = to_dtype(cx, draw(cx, IR_OP_RANDOM_NORMAL, shape_of(cx, ref), "mean", 0, "stddev", 1), dt);
-    ir_value *sz = z ? lb_binary(cx, IR_OP_MUL, s, z, "scaled") : NULL;
-    return lower_out_tensor(cx, n, 0, sz ? lb_binary(cx, IR_OP_ADD, m, sz, NULL) : NULL);
+    ir_value *sz = lb_binary(cx, IR_OP_MUL, s, z, "scaled");
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_ADD, m, sz, NULL));
 }
 
 /* uniform_(self, from, to, generator) */

@@ -227,21 +227,23 @@ int lower_var_std(lower_ctx *cx, const ts_node *n) {
 
 /* The p-norm of x over axes a. */
 static ir_value *pnorm(lower_ctx *cx, ir_value *x, double p, const axes_t *a, int keep) {
+    if (!x) return NULL;
     if (p == 2) return lb_unary(cx, IR_OP_SQRT, red(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, x, "sq"), a, keep, "ss"), NULL);
     ir_value *ab = lb_unary(cx, IR_OP_ABS, x, "abs");
     if (p == 1) return red(cx, IR_OP_REDUCE_SUM, ab, a, keep, NULL);
     if (isinf(p)) return red(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, ab, a, keep, NULL);
     if (p == 0) {
-        ir_value *nz = ab ? lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero") : NULL;
-        return red(cx, IR_OP_REDUCE_SUM, nz ? lb_cast(cx, nz, x->type.dtype, "count") : NULL, a, keep, NULL);
+        ir_value *nz = lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
+        return red(cx, IR_OP_REDUCE_SUM, lb_cast(cx, nz, x->type.dtype, "count"), a, keep, NULL);
     }
-    ir_value *pw = ab ? lb_binary(cx, IR_OP_POW, ab, num(cx, p, x, "p"), "pow") : NULL;
+    ir_value *pw = lb_binary(cx, IR_OP_POW, ab, num(cx, p, x, "p"), "pow");
     ir_value *s = red(cx, IR_OP_REDUCE_SUM, pw, a, keep, "sum");
-    return s ? lb_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL) : NULL;
+    return lb_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL);
 }
 
 /* See math.h: pnorm over a list of axes. */
 ir_value *lb_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep) {
+    if (!x || !LB_LIVE(cx)) return NULL;
     axes_t a = {nax, {0}};
     for (int i = 0; i < nax && i < IR_MAX_RANK; i++) a.axes[i] = axes[i];
     return pnorm(cx, x, p, &a, keep);
@@ -371,13 +373,13 @@ int lower_renorm(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < x->type.rank; i++)
         if (i != axis) a.axes[a.nax++] = i;
     ir_value *nr = pnorm(cx, x, p, &a, 1);
-    ir_value *over = nr ? lb_binary(cx, IR_OP_GREATER, nr, num(cx, maxnorm, nr, "maxnorm"), "over") : NULL;
-    ir_value *f = over ? lb_binary(cx, IR_OP_REAL_DIV, num(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale") : NULL;
-    ir_op *op = f ? lb_op(cx, IR_OP_SELECT, "factor") : NULL;
+    ir_value *over = lb_binary(cx, IR_OP_GREATER, nr, num(cx, maxnorm, nr, "maxnorm"), "over");
+    ir_value *f = lb_binary(cx, IR_OP_REAL_DIV, num(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale");
+    ir_op *op = lb_op(cx, IR_OP_SELECT, "factor");
     if (!op || ir_op_set_input(op, "cond", over) || ir_op_set_input(op, "a", f) || ir_op_set_input(op, "b", num(cx, 1, nr, "one")))
         return -1;
     ir_value *fac = lb_finish(cx, op);
-    return lower_out_tensor(cx, n, 0, fac ? lb_binary(cx, IR_OP_MUL, x, fac, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_MUL, x, fac, NULL));
 }
 
 /* count_nonzero(x, dim=None): sum of (x != 0) as int32; dim an int or a list. */
@@ -387,7 +389,7 @@ int lower_count_nonzero(lower_ctx *cx, const ts_node *n) {
     if (!x || dims_in(cx, n, 1, x->type.rank, &a)) return -1;
     if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
     ir_value *nz = lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
-    ir_value *c = nz ? lb_cast(cx, nz, IR_INT32, "count") : NULL;
+    ir_value *c = lb_cast(cx, nz, IR_INT32, "count");
     return lower_out_tensor(cx, n, 0, red(cx, IR_OP_REDUCE_SUM, c, &a, 0, NULL));
 }
 
@@ -399,18 +401,18 @@ int lower_logsumexp(lower_ctx *cx, const ts_node *n) {
     if (!x || !(x = dtype_in(cx, n, -1, x, 0)) || dims_in(cx, n, 1, x->type.rank, &a) || optional_bool(cx, n, 2, 0, &keep))
         return -1;
     ir_value *m = red(cx, IR_OP_REDUCE_MAX, x, &a, 1, "max");
-    ir_value *e = m ? lb_unary(cx, IR_OP_EXP, lb_binary(cx, IR_OP_SUB, x, m, "shifted"), "exp") : NULL;
+    ir_value *e = lb_unary(cx, IR_OP_EXP, lb_binary(cx, IR_OP_SUB, x, m, "shifted"), "exp");
     ir_value *lg = lb_unary(cx, IR_OP_LOG, red(cx, IR_OP_REDUCE_SUM, e, &a, keep, "sum"), "log");
     if (lg && !keep && a.nax && !(m = red(cx, IR_OP_REDUCE_MAX, x, &a, 0, "max_out"))) return -1;
-    return lower_out_tensor(cx, n, 0, lg ? lb_binary(cx, IR_OP_ADD, lg, m, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_ADD, lg, m, NULL));
 }
 
 /* One step of an inclusive scan along axis (Hillis-Steele, no identity element needed):
  * y[i] = y[i] (op) y[i - s] for i >= s, y[i] kept below s; op is mul, or log-add-exp when lse. */
 static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, int64_t s, int lse) {
     ir_value *head = lb_slice(cx, y, axis, 0, s, 0, 1, 0);
-    ir_value *hi = head ? lb_slice(cx, y, axis, s, 0, 1, 1, 0) : NULL;
-    ir_value *lo = hi ? lb_slice(cx, y, axis, 0, len - s, 0, 1, 0) : NULL;
+    ir_value *hi = lb_slice(cx, y, axis, s, 0, 1, 1, 0);
+    ir_value *lo = lb_slice(cx, y, axis, 0, len - s, 0, 1, 0);
     ir_value *c;
     if (!lo) return NULL;
     if (!lse) {
@@ -420,11 +422,11 @@ static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, in
         ir_value *d = m ? lb_unary(cx, IR_OP_ABS, lb_binary(cx, IR_OP_SUB, hi, lo, "diff"), "absdiff") : NULL;
         ir_value *eq = d ? lb_binary(cx, IR_OP_EQUAL, hi, lo, "same") : NULL; /* equal infinities: d = 0, not NaN */
         if (eq) d = lb_select(cx, eq, lb_const_scalar(cx, 0, d->type.dtype, "zero"), d, "absdiff_eq");
-        ir_value *sp = d ? lb_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, d, -1), "softplus") : NULL;
-        c = sp ? lb_binary(cx, IR_OP_ADD, m, sp, "lse") : NULL;
+        ir_value *sp = lb_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, d, -1), "softplus");
+        c = lb_binary(cx, IR_OP_ADD, m, sp, "lse");
     }
     ir_value *parts[2] = {head, c};
-    return c ? lb_concat(cx, 2, parts, axis) : NULL;
+    return lb_concat(cx, 2, parts, axis);
 }
 
 /* cumsum(x, dim, dtype): MIL cumsum (ints stay int32, exact). cumprod(x, dim, dtype) and

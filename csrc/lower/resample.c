@@ -111,40 +111,40 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
 /* x resampled along axis a (2 or 3) from run-time size `in` to `out` (int lvs): nearest or bilinear with
  * torch's source-index formulas; scale > 0: the factor torch maps with (1 / scale), else in / out. */
 static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *out, int bilinear, int ac, double scale) {
-    ir_value *vin = lb_scalar(cx, in, IR_FP32), *vout = vin ? lb_scalar(cx, out, IR_INT32) : NULL;
-    ir_value *r0 = vout ? lb_range(cx, vout, 1, "dst") : NULL;
-    ir_value *dst = r0 ? lb_cast(cx, r0, IR_FP32, "dstf") : NULL;
-    ir_value *fout = dst ? lb_cast(cx, vout, IR_FP32, "outf") : NULL, *r;
+    ir_value *vin = lb_scalar(cx, in, IR_FP32), *vout = lb_scalar(cx, out, IR_INT32);
+    ir_value *r0 = lb_range(cx, vout, 1, "dst");
+    ir_value *dst = lb_cast(cx, r0, IR_FP32, "dstf");
+    ir_value *fout = lb_cast(cx, vout, IR_FP32, "outf"), *r;
     if (!fout) return NULL;
     if (bilinear && ac) { /* (in - 1) / (out - 1), 0 for a single output */
         ir_value *num = lb_scalar_op(cx, IR_OP_SUB, vin, 1), *den = lb_scalar_op(cx, IR_OP_SUB, fout, 1);
-        ir_value *safe = den ? lb_scalar_op(cx, IR_OP_MAXIMUM, den, 1) : NULL;
-        r = num && safe ? lb_binary(cx, IR_OP_REAL_DIV, num, safe, "scale") : NULL;
+        ir_value *safe = lb_scalar_op(cx, IR_OP_MAXIMUM, den, 1);
+        r = lb_binary(cx, IR_OP_REAL_DIV, num, safe, "scale");
     } else if (scale > 0) {
         r = lb_const_scalar(cx, 1.0 / scale, IR_FP32, "scale");
     } else {
         r = lb_binary(cx, IR_OP_REAL_DIV, vin, fout, "scale");
     }
     ir_value *lastf = lb_scalar_op(cx, IR_OP_SUB, vin, 1);
-    ir_value *last = lastf ? lb_cast(cx, lastf, IR_INT32, "last") : NULL;
+    ir_value *last = lb_cast(cx, lastf, IR_INT32, "last");
     if (!r || !last) return NULL;
     if (!bilinear) { /* min(floor(dst * scale), in - 1) */
         ir_value *src = lb_unary(cx, IR_OP_FLOOR, lb_binary(cx, IR_OP_MUL, dst, r, "src"), "floor");
-        ir_value *idx = src ? lb_cast(cx, src, IR_INT32, "idx") : NULL;
-        idx = idx ? lb_binary(cx, IR_OP_MINIMUM, idx, last, "clamp") : NULL;
-        return idx ? lb_gather(cx, x, idx, a) : NULL;
+        ir_value *idx = lb_cast(cx, src, IR_INT32, "idx");
+        idx = lb_binary(cx, IR_OP_MINIMUM, idx, last, "clamp");
+        return lb_gather(cx, x, idx, a);
     }
     ir_value *src = lb_binary(cx, IR_OP_MUL, ac ? dst : lb_scalar_op(cx, IR_OP_ADD, dst, 0.5), r, "src");
     if (!ac && src) src = lb_scalar_op(cx, IR_OP_MAXIMUM, lb_scalar_op(cx, IR_OP_SUB, src, 0.5), 0);
-    ir_value *fl = src ? lb_unary(cx, IR_OP_FLOOR, src, "floor") : NULL;
-    ir_value *i0 = fl ? lb_binary(cx, IR_OP_MINIMUM, lb_cast(cx, fl, IR_INT32, "i0"), last, "i0c") : NULL;
-    ir_value *i1 = i0 ? lb_binary(cx, IR_OP_MINIMUM, lb_scalar_op(cx, IR_OP_ADD, i0, 1), last, "i1") : NULL;
-    ir_value *l1 = i1 ? lb_binary(cx, IR_OP_SUB, src, lb_cast(cx, i0, IR_FP32, "i0f"), "l1") : NULL;
+    ir_value *fl = lb_unary(cx, IR_OP_FLOOR, src, "floor");
+    ir_value *i0 = lb_binary(cx, IR_OP_MINIMUM, lb_cast(cx, fl, IR_INT32, "i0"), last, "i0c");
+    ir_value *i1 = lb_binary(cx, IR_OP_MINIMUM, lb_scalar_op(cx, IR_OP_ADD, i0, 1), last, "i1");
+    ir_value *l1 = lb_binary(cx, IR_OP_SUB, src, lb_cast(cx, i0, IR_FP32, "i0f"), "l1");
     if (l1 && x->type.dtype != IR_FP32) l1 = lb_cast(cx, l1, x->type.dtype, "l1c");
     if (l1 && a == 2) l1 = lb_expand(cx, l1, 1, (int64_t[]){1}); /* [out, 1]: broadcasts over W */
-    ir_value *g0 = l1 ? lb_gather(cx, x, i0, a) : NULL, *g1 = g0 ? lb_gather(cx, x, i1, a) : NULL;
-    ir_value *d = g1 ? lb_binary(cx, IR_OP_SUB, g1, g0, "diff") : NULL; /* g0 + (g1 - g0) * l1 */
-    return d ? lb_binary(cx, IR_OP_ADD, g0, lb_binary(cx, IR_OP_MUL, d, l1, "step"), NULL) : NULL;
+    ir_value *g0 = lb_gather(cx, x, i0, a), *g1 = lb_gather(cx, x, i1, a);
+    ir_value *d = lb_binary(cx, IR_OP_SUB, g1, g0, "diff"); /* g0 + (g1 - g0) * l1 */
+    return lb_binary(cx, IR_OP_ADD, g0, lb_binary(cx, IR_OP_MUL, d, l1, "step"), NULL);
 }
 
 /* The run-time form of upsample_{nearest,bilinear}2d (osz: output_size input; si / sh_i: scales as in
@@ -181,7 +181,7 @@ static int upsample_dyn(lower_ctx *cx, const ts_node *n, ir_value *x, int biline
                 out[k] = lv_int(cx, (int64_t)floor((double)in->i * s[k]));
             } else {
                 ir_value *f = lb_scalar_op(cx, IR_OP_MUL, lb_cast(cx, in->v, IR_FP32, "inf"), s[k]);
-                f = f ? lb_cast(cx, lb_unary(cx, IR_OP_FLOOR, f, "floor"), IR_INT32, "out") : NULL;
+                f = lb_cast(cx, lb_unary(cx, IR_OP_FLOOR, f, "floor"), IR_INT32, "out");
                 if (f && (out[k] = lv_new(cx, LV_INT))) {
                     out[k]->dyn = 1;
                     out[k]->v = f;
@@ -302,7 +302,7 @@ int lower_pixel_unshuffle(lower_ctx *cx, const ts_node *n) {
     int64_t s6[6] = {d[0], d[1], d[2] / f, f, d[3] / f, f}, perm[6] = {0, 1, 3, 5, 2, 4},
             s4[4] = {d[0], d[1] * f * f, d[2] / f, d[3] / f};
     ir_value *y = lb_reshape(cx, x, 6, s6, "split");
-    ir_op *tr = y ? lb_op(cx, IR_OP_TRANSPOSE, "perm") : NULL;
+    ir_op *tr = lb_op(cx, IR_OP_TRANSPOSE, "perm");
     if (!tr || ir_op_set_input(tr, "x", y) || lb_param_i32v(cx, tr, "perm", 6, perm)) return -1;
     y = lb_finish(cx, tr);
     return lower_out_tensor(cx, n, 0, lb_reshape(cx, y, 4, s4, NULL));
@@ -354,7 +354,7 @@ int lower_channel_shuffle(lower_ctx *cx, const ts_node *n) {
     perm[1] = 2;
     perm[2] = 1;
     ir_value *y = lb_reshape(cx, x, r + 1, split, "groups");
-    ir_op *tr = y ? lb_op(cx, IR_OP_TRANSPOSE, "swapped") : NULL;
+    ir_op *tr = lb_op(cx, IR_OP_TRANSPOSE, "swapped");
     if (!tr || ir_op_set_input(tr, "x", y) || lb_param_i32v(cx, tr, "perm", r + 1, perm)) return -1;
     return lower_out_tensor(cx, n, 0, lb_reshape(cx, lb_finish(cx, tr), r, back, NULL));
 }
@@ -415,7 +415,7 @@ int lower_affine_grid(lower_ctx *cx, const ts_node *n) {
     }
     free(base);
     for (int d = 0; d < sp; d++) free(lin[d]);
-    ir_value *y = bv ? lb_matmul(cx, bv, th, 0, 1) : NULL;
+    ir_value *y = lb_matmul(cx, bv, th, 0, 1);
     int64_t shape[5] = {sz[0]};
     for (int d = 0; d < sp; d++) shape[1 + d] = len[d];
     shape[1 + sp] = sp;

@@ -41,7 +41,7 @@ static ir_value *act(lower_ctx *cx, ir_opkind k, ir_value *x) { return lb_unary(
 
 /* select(m, a, b) */
 static ir_value *keep_where(lower_ctx *cx, ir_value *m, ir_value *a, ir_value *b) {
-    ir_op *op = m && a && b ? lb_op(cx, IR_OP_SELECT, "keep") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_SELECT, "keep");
     if (!op || ir_op_set_input(op, "cond", m) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
     return lb_finish(cx, op);
 }
@@ -66,23 +66,23 @@ static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *
             if (lb_split(cx, lb_binary(cx, IR_OP_ADD, gx, gh, "gates"), 1, G, sizes, g)) return -1;
             ir_value *i = act(cx, IR_OP_SIGMOID, g[0]), *f = act(cx, IR_OP_SIGMOID, g[1]);
             ir_value *gg = act(cx, IR_OP_TANH, g[2]), *o = act(cx, IR_OP_SIGMOID, g[3]);
-            ir_value *fc = f && *c ? lb_binary(cx, IR_OP_MUL, f, *c, "fc") : NULL;
-            ir_value *ig = i && gg ? lb_binary(cx, IR_OP_MUL, i, gg, "ig") : NULL;
-            *c = fc && ig ? lb_binary(cx, IR_OP_ADD, fc, ig, "c") : NULL;
-            ir_value *tc = *c ? act(cx, IR_OP_TANH, *c) : NULL;
-            *h = tc && o ? lb_binary(cx, IR_OP_MUL, o, tc, "h") : NULL;
+            ir_value *fc = lb_binary(cx, IR_OP_MUL, f, *c, "fc");
+            ir_value *ig = lb_binary(cx, IR_OP_MUL, i, gg, "ig");
+            *c = lb_binary(cx, IR_OP_ADD, fc, ig, "c");
+            ir_value *tc = act(cx, IR_OP_TANH, *c);
+            *h = lb_binary(cx, IR_OP_MUL, o, tc, "h");
             if (whr && *h) *h = linear(cx, *h, whr, NULL); /* proj_size: h = W_hr (o * tanh(c)) */
         } else { /* GRU: r, z, n; n uses r * (W_hn h + b_hn) */
             ir_value *a[3], *b[3];
             if (lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b)) return -1;
             ir_value *r = act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
             ir_value *z = act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[1], b[1], "z"));
-            ir_value *rn = r ? lb_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
-            ir_value *nn = rn ? act(cx, IR_OP_TANH, lb_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
+            ir_value *rn = lb_binary(cx, IR_OP_MUL, r, b[2], "rn");
+            ir_value *nn = act(cx, IR_OP_TANH, lb_binary(cx, IR_OP_ADD, a[2], rn, "n"));
             /* h' = n + z * (h - n) */
-            ir_value *d = nn ? lb_binary(cx, IR_OP_SUB, *h, nn, "hn") : NULL;
-            ir_value *zd = d && z ? lb_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
-            *h = zd ? lb_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
+            ir_value *d = lb_binary(cx, IR_OP_SUB, *h, nn, "hn");
+            ir_value *zd = lb_binary(cx, IR_OP_MUL, z, d, "zd");
+            *h = lb_binary(cx, IR_OP_ADD, nn, zd, "h");
         }
         if (!*h) return -1;
         if (ms) {
@@ -118,7 +118,7 @@ static ir_value *mil_weight(lower_ctx *cx, cell_kind ck, ir_value *w, ir_value *
 }
 
 static ir_value *reverse_time(lower_ctx *cx, ir_value *x) {
-    ir_op *op = x ? lb_op(cx, IR_OP_REVERSE, "reverse") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_REVERSE, "reverse");
     int64_t ax = 0;
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
     return lb_finish(cx, op);
@@ -139,11 +139,11 @@ static int gru_loop(lower_ctx *cx, ir_value *x, ir_value *h, ir_value *const *w,
     int64_t H = w[1]->type.dims[1], ax0 = 0, sizes[3] = {H, H, H};
     ir_value *G = linear(cx, x, w[0], w[2]);
     if (G && reverse) G = reverse_time(cx, G);
-    ir_value *like = G ? lb_slice(cx, G, 2, 0, H, 0, 1, 0) : NULL, *shp = like ? lb_unary(cx, IR_OP_SHAPE, like, "shape") : NULL;
-    ir_op *f = shp ? lb_op(cx, IR_OP_FILL, "steps") : NULL;
+    ir_value *like = lb_slice(cx, G, 2, 0, H, 0, 1, 0), *shp = lb_unary(cx, IR_OP_SHAPE, like, "shape");
+    ir_op *f = lb_op(cx, IR_OP_FILL, "steps");
     if (!f || ir_op_set_input(f, "shape", shp) || lb_param_f(cx, f, "value", 0.0, x->type.dtype)) return -1;
     ir_value *buf = lb_finish(cx, f), *sx = lb_unary(cx, IR_OP_SHAPE, x, "shape");
-    ir_value *T = sx ? lb_gather(cx, sx, lb_const_scalar(cx, 0, IR_INT32, "time_axis"), 0) : NULL;
+    ir_value *T = lb_gather(cx, sx, lb_const_scalar(cx, 0, IR_INT32, "time_axis"), 0);
     ir_value *init[3] = {lb_const_scalar(cx, 0, IR_INT32, "step0"), h, buf}, *ci[3], *bi[3], *bo[3];
     ir_op *op = buf && T && init[0] ? lb_op(cx, IR_OP_WHILE_LOOP, "gru") : NULL;
     ir_block *cb = op ? ir_op_add_block(op) : NULL, *bb = cb ? ir_op_add_block(op) : NULL, *outer = cx->b;
@@ -160,12 +160,12 @@ static int gru_loop(lower_ctx *cx, ir_value *x, ir_value *h, ir_value *const *w,
     ir_value *r = bad ? NULL : act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
     ir_value *z = r ? act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[1], b[1], "z")) : NULL;
     ir_value *rn = z ? lb_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
-    ir_value *nn = rn ? act(cx, IR_OP_TANH, lb_binary(cx, IR_OP_ADD, a[2], rn, "n")) : NULL;
-    ir_value *d = nn ? lb_binary(cx, IR_OP_SUB, bi[1], nn, "hn") : NULL; /* h' = n + z * (h - n) */
-    ir_value *zd = d ? lb_binary(cx, IR_OP_MUL, z, d, "zd") : NULL;
-    ir_value *hn = zd ? lb_binary(cx, IR_OP_ADD, nn, zd, "h") : NULL;
-    ir_value *upd = hn ? lb_expand(cx, hn, 1, &ax0) : NULL, *at = upd ? lb_expand(cx, bi[0], 1, &ax0) : NULL;
-    ir_op *sc = at ? lb_op(cx, IR_OP_SCATTER, "step_out") : NULL;
+    ir_value *nn = act(cx, IR_OP_TANH, lb_binary(cx, IR_OP_ADD, a[2], rn, "n"));
+    ir_value *d = lb_binary(cx, IR_OP_SUB, bi[1], nn, "hn"); /* h' = n + z * (h - n) */
+    ir_value *zd = lb_binary(cx, IR_OP_MUL, z, d, "zd");
+    ir_value *hn = lb_binary(cx, IR_OP_ADD, nn, zd, "h");
+    ir_value *upd = lb_expand(cx, hn, 1, &ax0), *at = lb_expand(cx, bi[0], 1, &ax0);
+    ir_op *sc = lb_op(cx, IR_OP_SCATTER, "step_out");
     if (!sc || ir_op_set_input(sc, "data", bi[2]) || ir_op_set_input(sc, "indices", at) || ir_op_set_input(sc, "updates", upd) ||
         lb_param_i32(cx, sc, "axis", 0) || lb_param_str(cx, sc, "mode", "update") || !(bo[2] = lb_finish(cx, sc)))
         return cx->b = outer, -1;
@@ -286,7 +286,7 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
     int packed = a3->kind == LV_LIST || a3->kind == LV_TUPLE, o = packed; /* data overload: inputs shift by one */
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *mask = NULL, *nz = NULL;
     if (x && packed && lower_packed_parts(cx, x, &x, &mask, &nz)) return -1;
-    lv *hx = x ? lower_in(cx, n, 1 + o) : NULL, *params = hx ? lower_in(cx, n, 2 + o) : NULL;
+    lv *hx = lower_in(cx, n, 1 + o), *params = lower_in(cx, n, 2 + o);
     int has_b, bidir, batch_first = 0, train;
     int64_t layers;
     if (!params || lower_bool_in(cx, n, 3 + o, &has_b) || lower_int_in(cx, n, 4 + o, &layers) ||

@@ -100,7 +100,7 @@ static ir_value *scatter_at(lower_ctx *cx, ir_value *data, ir_value *idx, ir_val
         if (!(cols[d] = lb_const(cx, IR_INT32, r, S, c, "coord"))) return NULL;
     }
     ir_value *coords = lb_stack(cx, r, cols, r);
-    op = coords ? lb_op(cx, IR_OP_SCATTER_ND, NULL) : NULL;
+    op = lb_op(cx, IR_OP_SCATTER_ND, NULL);
     if (!op || ir_op_set_input(op, "data", data) || ir_op_set_input(op, "indices", coords) ||
         ir_op_set_input(op, "updates", upd) || lb_param_str(cx, op, "mode", mode))
         return NULL;
@@ -136,7 +136,7 @@ int lower_scatter(lower_ctx *cx, const ts_node *n) {
     int axis, incl = 1;
     if (!x || lower_int_in(cx, n, 1, &dim)) return -1;
     ir_value *idx = lower_tensor_in(cx, n, 2, IR_DT_INVALID);
-    lv *val = idx ? lower_in(cx, n, 3) : NULL;
+    lv *val = lower_in(cx, n, 3);
     if (!val) return -1;
     if (x->type.rank == 0) return lower_fail(cx, "scatter into a 0-d tensor");
     if (lower_axis(cx, dim, x->type.rank, &axis) || lb_static(cx, x, "scatter target") || lb_static(cx, idx, "scatter index"))
@@ -182,12 +182,12 @@ int lower_scatter(lower_ctx *cx, const ts_node *n) {
         ir_value *z = const_full(cx, IR_INT32, r, x->type.dims, 0, "zeros");
         ir_value *o = const_full(cx, IR_INT32, r, idx->type.dims, 1, "ones");
         ir_value *hit = scatter_at(cx, z, idx, o, axis, "update");
-        touched = hit ? lb_cast(cx, hit, IR_BOOL, "touched") : NULL;
+        touched = lb_cast(cx, hit, IR_BOOL, "touched");
         double ident = strcmp(mode, "mul") == 0 ? 1 : strcmp(mode, "max") == 0 ? -INFINITY
                                                   : strcmp(mode, "min") == 0 ? INFINITY : 0;
         if (!ir_dtype_is_float(dt) && isinf(ident)) ident = ident < 0 ? -2147483648.0 : 2147483647.0;
-        ir_value *id = touched ? lb_const_scalar(cx, ident, dt, "identity") : NULL;
-        ir_op *op = id ? lb_op(cx, IR_OP_SELECT, "base") : NULL;
+        ir_value *id = lb_const_scalar(cx, ident, dt, "identity");
+        ir_op *op = lb_op(cx, IR_OP_SELECT, "base");
         if (!op || ir_op_set_input(op, "cond", touched) || ir_op_set_input(op, "a", id) || ir_op_set_input(op, "b", data))
             return -1;
         if (!(base = lb_finish(cx, op))) return -1;
@@ -197,8 +197,8 @@ int lower_scatter(lower_ctx *cx, const ts_node *n) {
         ir_value *c0 = const_full(cx, dt, r, x->type.dims, incl ? 1 : 0, "count0");
         ir_value *ones = const_full(cx, dt, r, idx->type.dims, 1, "ones");
         ir_value *cnt = scatter_at(cx, c0, idx, ones, axis, "add");
-        ir_value *safe = cnt ? lb_scalar_op(cx, IR_OP_MAXIMUM, cnt, 1) : NULL;
-        out = safe ? lb_binary(cx, IR_OP_REAL_DIV, out, safe, "mean") : NULL;
+        ir_value *safe = lb_scalar_op(cx, IR_OP_MAXIMUM, cnt, 1);
+        out = lb_binary(cx, IR_OP_REAL_DIV, out, safe, "mean");
     }
     return lower_out_tensor(cx, n, 0, restore(cx, out, back));
 }
@@ -220,7 +220,7 @@ static ir_value *index_vec(lower_ctx *cx, ir_value *idx) {
 
 /* MIL scatter: whole slices of data along axis replaced / combined at the indices. */
 static ir_value *scatter_slices(lower_ctx *cx, ir_value *data, ir_value *idx, ir_value *upd, int axis, const char *mode) {
-    ir_op *op = data && idx && upd ? lb_op(cx, IR_OP_SCATTER, NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_SCATTER, NULL);
     if (!op || ir_op_set_input(op, "data", data) || ir_op_set_input(op, "indices", idx) ||
         ir_op_set_input(op, "updates", upd) || lb_param_i32(cx, op, "axis", axis) || lb_param_str(cx, op, "mode", mode))
         return NULL;
@@ -237,7 +237,7 @@ int lower_index_add_fill(lower_ctx *cx, const ts_node *n) {
     if (x->type.rank == 0) return lower_fail(cx, "%s into a 0-d tensor", fill ? "index_fill" : "index_add");
     if (lower_axis(cx, dim, x->type.rank, &axis) || lb_static(cx, x, "target")) return -1;
     ir_value *idx = index_vec(cx, lower_tensor_in(cx, n, 2, IR_DT_INVALID));
-    lv *val = idx ? lower_in(cx, n, 3) : NULL;
+    lv *val = lower_in(cx, n, 3);
     if (!val || lb_static(cx, idx, "index")) return -1;
     ir_dtype back;
     ir_value *data = scatterable(cx, x, &back);
@@ -268,7 +268,7 @@ int lower_index_add_fill(lower_ctx *cx, const ts_node *n) {
 int lower_slice_scatter(lower_ctx *cx, const ts_node *n) {
     int sel = strcmp(n->kind, "aten::select_scatter") == 0;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *src = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *src = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     int64_t dim = 0, begin = 0, end = 0, step = 1;
     int axis;
     if (!src || (n->nin > 2 && lower_int_in(cx, n, 2, &dim))) return -1;
@@ -307,8 +307,8 @@ int lower_slice_scatter(lower_ctx *cx, const ts_node *n) {
  * of source in order. */
 int lower_masked_scatter(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *m = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
-    ir_value *src = m ? lower_tensor_in(cx, n, 2, IR_DT_INVALID) : NULL;
+    ir_value *m = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
+    ir_value *src = lower_tensor_in(cx, n, 2, IR_DT_INVALID);
     if (!src || lb_static(cx, x, "target") || lb_static(cx, m, "mask") || lb_static(cx, src, "source")) return -1;
     int r = x->type.rank;
     if (m->type.rank > r) return lower_fail(cx, "mask of rank %d for a rank-%d tensor", m->type.rank, r);
@@ -334,8 +334,8 @@ int lower_masked_scatter(lower_ctx *cx, const ts_node *n) {
     ir_value *g = lb_gather(cx, sf, pos, 0);
     g = lb_reshape(cx, g, r, x->type.dims, "picked");
     g = to_dtype(cx, g, x->type.dtype, "picked_dt");
-    ir_value *mb = mt ? lb_cast(cx, mt, IR_BOOL, "mask_b") : NULL;
-    ir_op *op = g && mb ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
+    ir_value *mb = lb_cast(cx, mt, IR_BOOL, "mask_b");
+    ir_op *op = lb_op(cx, IR_OP_SELECT, NULL);
     if (!op || ir_op_set_input(op, "cond", mb) || ir_op_set_input(op, "a", g) || ir_op_set_input(op, "b", x)) return -1;
     return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
 }

@@ -2,7 +2,7 @@
  * MultiheadAttention) asks of its environment and of Python's builtins: grad / autocast / nested-tensor
  * queries (answered for inference: a converted model records no gradients, runs no autocast and holds no
  * nested tensors), `x.device.type`, `in` on lists, and the index arithmetic of `for i in range(a, b, s)`. */
-#include "lower/build.h"
+#include "lower/carry.h"
 
 #include <string.h>
 
@@ -92,12 +92,12 @@ int lower_range_length(lower_ctx *cx, const ts_node *n) {
         return lower_out(cx, n, 0, lv_int(cx, len < 0 ? 0 : len));
     }
     /* (hi - lo + s - 1) // s for s > 0, (lo - hi - s - 1) // -s for s < 0, at least 0 */
-    ir_value *a = int_tensor(cx, s > 0 ? hi : lo), *b = a ? int_tensor(cx, s > 0 ? lo : hi) : NULL;
-    ir_value *d = b ? lb_binary(cx, IR_OP_SUB, a, b, "span") : NULL;
+    ir_value *a = int_tensor(cx, s > 0 ? hi : lo), *b = int_tensor(cx, s > 0 ? lo : hi);
+    ir_value *d = lb_binary(cx, IR_OP_SUB, a, b, "span");
     int64_t as = s > 0 ? s : -s;
-    d = d ? lb_scalar_op(cx, IR_OP_ADD, d, (double)(as - 1)) : NULL;
-    d = d ? lb_scalar_op(cx, IR_OP_FLOOR_DIV, d, (double)as) : NULL;
-    d = d ? lb_scalar_op(cx, IR_OP_MAXIMUM, d, 0) : NULL;
+    d = lb_scalar_op(cx, IR_OP_ADD, d, (double)(as - 1));
+    d = lb_scalar_op(cx, IR_OP_FLOOR_DIV, d, (double)as);
+    d = lb_scalar_op(cx, IR_OP_MAXIMUM, d, 0);
     return out_dyn_int(cx, n, d);
 }
 
@@ -106,8 +106,52 @@ int lower_derive_index(lower_ctx *cx, const ts_node *n) {
     lv *ix = lower_in(cx, n, 0), *start = lower_in(cx, n, 1), *st = lower_in(cx, n, 2);
     if (!ix || !start || !st) return -1;
     if (!ix->dyn && !start->dyn && !st->dyn) return lower_out(cx, n, 0, lv_int(cx, start->i + ix->i * st->i));
-    ir_value *a = int_tensor(cx, ix), *b = a ? int_tensor(cx, st) : NULL;
-    ir_value *m = b ? lb_binary(cx, IR_OP_MUL, a, b, "offset") : NULL;
-    ir_value *s = m ? int_tensor(cx, start) : NULL;
-    return out_dyn_int(cx, n, s ? lb_binary(cx, IR_OP_ADD, s, m, NULL) : NULL);
+    ir_value *a = int_tensor(cx, ix), *b = int_tensor(cx, st);
+    ir_value *m = lb_binary(cx, IR_OP_MUL, a, b, "offset");
+    ir_value *s = int_tensor(cx, start);
+    return out_dyn_int(cx, n, lb_binary(cx, IR_OP_ADD, s, m, NULL));
 }
+
+/* ---- bool logic on numbers: __and__ / __or__ / __xor__ of bools or ints, known at
+ * conversion time or at run time (compare.c calls it for non-tensor operands) ---- */
+int lower_logic_scalar(lower_ctx *cx, const ts_node *n) {
+    lv *a = lower_in(cx, n, 0), *b = lower_in(cx, n, 1);
+    if (!a || !b) return -1;
+    const char *k = strstr(n->kind, "::");
+    k = k ? k + 2 : n->kind;
+    while (*k == '_') k++;
+    if (strncmp(k, "logical_", 8) == 0) k += 8;
+    int op = k[0] == 'a' ? 0 : k[0] == 'o' ? 1 : 2;
+    if (carry_is_num(a) && carry_is_num(b) && !a->dyn && !b->dyn) {
+        if (a->kind == LV_FLOAT || b->kind == LV_FLOAT) return lower_fail(cx, "bitwise op on floats");
+        int64_t x = a->i, y = b->i, r = op == 0 ? (x & y) : op == 1 ? (x | y) : (x ^ y);
+        return lower_out(cx, n, 0, (a->kind == LV_BOOL && b->kind == LV_BOOL) ? lv_bool(cx, (int)r) : lv_int(cx, r));
+    }
+    int logical = strncmp(n->kind + 6, "logical_", 8) == 0;
+    ir_value *x = lb_as_tensor(cx, a, IR_DT_INVALID), *y = lb_as_tensor(cx, b, IR_DT_INVALID);
+    if (!y) return -1;
+    if (!logical && (x->type.dtype != IR_BOOL || y->type.dtype != IR_BOOL))
+        return lower_fail(cx, "bitwise ops on integer tensors have no Core ML op (only bools)");
+    if (x->type.dtype != IR_BOOL && !(x = lb_cast(cx, x, IR_BOOL, "bool"))) return -1;
+    if (y->type.dtype != IR_BOOL && !(y = lb_cast(cx, y, IR_BOOL, "bool"))) return -1;
+    ir_value *r = lb_binary(cx, op == 0 ? IR_OP_LOGICAL_AND : op == 1 ? IR_OP_LOGICAL_OR : IR_OP_NOT_EQUAL, x, y, NULL);
+    if (!r) return -1;
+    if (a->kind != LV_TENSOR && b->kind != LV_TENSOR) return lower_out(cx, n, 0, carry_dyn_lv(cx, LV_BOOL, 0, r));
+    return lower_out_tensor(cx, n, 0, r);
+}
+
+/* ---- warnings, uninitialized values, exception messages ---- */
+int lower_format(lower_ctx *cx, const ts_node *n) {
+    lv *l = lv_new(cx, LV_STR);
+    if (!l) return -1;
+    l->s = "<formatted message>";
+    return lower_out(cx, n, 0, l);
+}
+
+int lower_ignore(lower_ctx *cx, const ts_node *n) {
+    for (int i = 0; i < n->nout; i++)
+        if (lower_out(cx, n, i, lv_none(cx))) return -1;
+    return 0;
+}
+
+int lower_uninitialized(lower_ctx *cx, const ts_node *n) { return lower_out(cx, n, 0, lv_none(cx)); }

@@ -6,10 +6,11 @@
 #include <string.h>
 
 lv *lower_dim_lv(lower_ctx *cx, ir_value *x, int d) {
+    if (!x || !LB_LIVE(cx)) return NULL;
     if (x->type.dims[d] >= 0) return lv_int(cx, x->type.dims[d]);
     ir_value *s = lb_unary(cx, IR_OP_SHAPE, x, "shape");
-    ir_value *idx = s ? lb_const_scalar(cx, d, IR_INT32, "index") : NULL;
-    ir_op *op = idx ? lb_op(cx, IR_OP_GATHER, "dim") : NULL;
+    ir_value *idx = lb_const_scalar(cx, d, IR_INT32, "index");
+    ir_op *op = lb_op(cx, IR_OP_GATHER, "dim");
     if (!op || ir_op_set_input(op, "x", s) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", 0))
         return NULL;
     ir_value *v = lb_finish(cx, op);
@@ -63,8 +64,9 @@ int lower_numel(lower_ctx *cx, const ts_node *n) {
 }
 
 ir_value *lb_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
+    if (!x || !shape || !LB_LIVE(cx)) return NULL;
     ir_value *s = lb_shape_tensor(cx, shape);
-    ir_op *op = s ? lb_op(cx, IR_OP_RESHAPE, NULL) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_RESHAPE, NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
     ir_value *r = lb_finish(cx, op);
     /* entries known at conversion time are known dims of the result (the rest stay symbolic) */
@@ -85,7 +87,7 @@ int lower_reshape_op(lower_ctx *cx, const ts_node *n) {
         if (dt != x->type.dtype) return lower_fail(cx, "view as another dtype (reinterpreting the bits) is not supported");
         return lower_out_tensor(cx, n, 0, x);
     }
-    lv *s = x ? lower_in(cx, n, 1) : NULL;
+    lv *s = lower_in(cx, n, 1);
     if (!s) return -1;
     int64_t v[IR_MAX_RANK];
     int cnt;
@@ -246,6 +248,7 @@ int lower_squeeze(lower_ctx *cx, const ts_node *n) {
 }
 
 ir_value *lb_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
+    if (!x || !b || !LB_LIVE(cx)) return NULL;
     int r = x->type.rank;
     lv *bl = lv_new(cx, LV_LIST), *el = lv_new(cx, LV_LIST);
     if (!bl || !el || !(bl->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)) ||
@@ -262,8 +265,8 @@ ir_value *lb_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64
         if (!bl->items[i] || !el->items[i]) return NULL;
     }
     bl->n = el->n = r;
-    ir_value *bv = lb_shape_tensor(cx, bl), *ev = bv ? lb_shape_tensor(cx, el) : NULL;
-    ir_op *op = ev ? lb_op(cx, IR_OP_SLICE_BY_INDEX, NULL) : NULL;
+    ir_value *bv = lb_shape_tensor(cx, bl), *ev = lb_shape_tensor(cx, el);
+    ir_op *op = lb_op(cx, IR_OP_SLICE_BY_INDEX, NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "begin", bv) || ir_op_set_input(op, "end", ev) ||
         lb_param_i32v(cx, op, "stride", r, stride) || lb_param_boolv(cx, op, "begin_mask", r, bm) ||
         lb_param_boolv(cx, op, "end_mask", r, em))
@@ -297,25 +300,25 @@ static ir_value *bound_dyn(lower_ctx *cx, lv *v, ir_value *len, ir_value *dflt) 
     if (!v->dyn && v->i >= INT32_MAX) return len; /* "to the end" as tracing writes it */
     if (!v->dyn && v->i <= INT32_MIN) return lb_const_scalar(cx, 0, IR_INT32, "zero");
     ir_value *b = lb_scalar(cx, v, IR_INT32);
-    ir_value *neg = b ? lb_cast(cx, lb_scalar_op(cx, IR_OP_LESS, b, 0), IR_INT32, "neg") : NULL;
-    ir_value *w = neg ? lb_binary(cx, IR_OP_ADD, b, lb_binary(cx, IR_OP_MUL, neg, len, "wrap"), "bound") : NULL;
-    w = w ? lb_scalar_op(cx, IR_OP_MAXIMUM, w, 0) : NULL;
-    return w ? lb_binary(cx, IR_OP_MINIMUM, w, len, "clamped") : NULL;
+    ir_value *neg = lb_cast(cx, lb_scalar_op(cx, IR_OP_LESS, b, 0), IR_INT32, "neg");
+    ir_value *w = lb_binary(cx, IR_OP_ADD, b, lb_binary(cx, IR_OP_MUL, neg, len, "wrap"), "bound");
+    w = lb_scalar_op(cx, IR_OP_MAXIMUM, w, 0);
+    return lb_binary(cx, IR_OP_MINIMUM, w, len, "clamped");
 }
 
 /* x[b:e:step] along axis a with a step known only at run time (MIL's slice_by_index takes its stride as a
  * constant): a gather at range_1d(b, e, step), the bounds read as Python does. */
 static ir_value *slice_step_dyn(lower_ctx *cx, ir_value *x, int a, lv *b, lv *e, lv *step) {
     lv *size = lower_dim_lv(cx, x, a);
-    ir_value *len = size ? lb_scalar(cx, size, IR_INT32) : NULL;
-    ir_value *zero = len ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
+    ir_value *len = lb_scalar(cx, size, IR_INT32);
+    ir_value *zero = lb_const_scalar(cx, 0, IR_INT32, "zero");
     ir_value *bv = zero ? bound_dyn(cx, b, len, zero) : NULL, *ev = bv ? bound_dyn(cx, e, len, len) : NULL;
-    ir_value *sv = ev ? lb_scalar(cx, step, IR_INT32) : NULL;
-    ir_op *op = sv ? lb_op(cx, IR_OP_RANGE_1D, "positions") : NULL;
+    ir_value *sv = lb_scalar(cx, step, IR_INT32);
+    ir_op *op = lb_op(cx, IR_OP_RANGE_1D, "positions");
     if (!op || ir_op_set_input(op, "end", ev) || ir_op_set_input(op, "start", bv) || ir_op_set_input(op, "step", sv))
         return NULL;
     ir_value *idx = lb_finish(cx, op);
-    return idx ? lb_gather(cx, x, idx, a) : NULL;
+    return lb_gather(cx, x, idx, a);
 }
 
 int lower_slice(lower_ctx *cx, const ts_node *n) {
@@ -370,16 +373,16 @@ int lower_select(lower_ctx *cx, const ts_node *n) {
     if (!li) return -1;
     if (li->dyn) { /* index known at run time: gather (a negative index counts from the end) */
         ir_value *i = lb_as_tensor(cx, li, IR_INT32);
-        lv *len = i ? lower_dim_lv(cx, x, a) : NULL;
-        ir_value *lt = len ? lb_as_tensor(cx, len, IR_INT32) : NULL;
-        ir_value *zero = lt ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
-        ir_value *neg = zero ? lb_binary(cx, IR_OP_LESS, i, zero, "neg") : NULL;
-        ir_value *wrapped = neg ? lb_binary(cx, IR_OP_ADD, i, lt, "wrapped") : NULL;
-        ir_op *sel = wrapped ? lb_op(cx, IR_OP_SELECT, "index") : NULL;
+        lv *len = lower_dim_lv(cx, x, a);
+        ir_value *lt = lb_as_tensor(cx, len, IR_INT32);
+        ir_value *zero = lb_const_scalar(cx, 0, IR_INT32, "zero");
+        ir_value *neg = lb_binary(cx, IR_OP_LESS, i, zero, "neg");
+        ir_value *wrapped = lb_binary(cx, IR_OP_ADD, i, lt, "wrapped");
+        ir_op *sel = lb_op(cx, IR_OP_SELECT, "index");
         if (!sel || ir_op_set_input(sel, "cond", neg) || ir_op_set_input(sel, "a", wrapped) || ir_op_set_input(sel, "b", i))
             return -1;
         ir_value *ix = lb_finish(cx, sel);
-        ir_op *op = ix ? lb_op(cx, IR_OP_GATHER, NULL) : NULL;
+        ir_op *op = lb_op(cx, IR_OP_GATHER, NULL);
         if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", ix) || lb_param_i32(cx, op, "axis", a))
             return -1;
         return lower_out_tensor(cx, n, 0, lb_finish(cx, op));

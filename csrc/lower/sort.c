@@ -23,7 +23,7 @@ static ir_value *restore(lower_ctx *cx, ir_value *v, ir_dtype back) {
 
 /* topk(x, k, axis, ascending): values and indices. */
 static int topk_op(lower_ctx *cx, ir_value *x, int64_t k, int axis, int ascending, ir_value **vals, ir_value **idx) {
-    ir_op *op = x ? lb_op(cx, IR_OP_TOPK, "topk") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_TOPK, "topk");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "k", (int32_t)k) ||
         lb_param_i32(cx, op, "axis", axis) || lb_param_bool(cx, op, "ascending", ascending))
         return -1;
@@ -34,7 +34,7 @@ static int topk_op(lower_ctx *cx, ir_value *x, int64_t k, int axis, int ascendin
 
 /* argsort(x, axis, ascending) */
 static ir_value *argsort_op(lower_ctx *cx, ir_value *x, int axis, int ascending) {
-    ir_op *op = x ? lb_op(cx, IR_OP_ARGSORT, "argsort") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_ARGSORT, "argsort");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis) ||
         lb_param_bool(cx, op, "ascending", ascending))
         return NULL;
@@ -42,7 +42,7 @@ static ir_value *argsort_op(lower_ctx *cx, ir_value *x, int axis, int ascending)
 }
 
 static ir_value *gather_axis(lower_ctx *cx, ir_value *x, ir_value *idx, int axis) {
-    ir_op *op = x && idx ? lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "sorted") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_GATHER_ALONG_AXIS, "sorted");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", axis))
         return NULL;
     return lb_finish(cx, op);
@@ -123,7 +123,7 @@ int lower_sort(lower_ctx *cx, const ts_node *n) {
 int lower_searchsorted(lower_ctx *cx, const ts_node *n) {
     int bucket = strcmp(n->kind, "aten::bucketize") == 0;
     ir_value *seq = lower_tensor_in(cx, n, bucket ? 1 : 0, IR_DT_INVALID);
-    ir_value *v = seq ? lower_tensor_in(cx, n, bucket ? 0 : 1, IR_DT_INVALID) : NULL;
+    ir_value *v = lower_tensor_in(cx, n, bucket ? 0 : 1, IR_DT_INVALID);
     int right = 0;
     if (!v || (n->nin > 3 && lower_bool_in(cx, n, 3, &right))) return -1;
     if (!bucket && n->nin > 4 && !lower_is_none(cx, n, 4)) { /* side overrides right */
@@ -170,7 +170,7 @@ int lower_searchsorted(lower_ctx *cx, const ts_node *n) {
 
 /* scatter(data, indices, updates, axis 0, mode) on 1-D tensors. */
 static ir_value *scatter1(lower_ctx *cx, ir_value *data, ir_value *idx, ir_value *upd, const char *mode) {
-    ir_op *op = data && idx && upd ? lb_op(cx, IR_OP_SCATTER, "scatter") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_SCATTER, "scatter");
     if (!op || ir_op_set_input(op, "data", data) || ir_op_set_input(op, "indices", idx) ||
         ir_op_set_input(op, "updates", upd) || lb_param_i32(cx, op, "axis", 0) || lb_param_str(cx, op, "mode", mode))
         return NULL;
@@ -208,11 +208,11 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
     ir_value *mark = start;
     if (len != 1) { /* s[1:] != s[:-1] */
         ir_value *a = lb_slice(cx, s, 0, 1, 0, 1, 1, 0), *b = lb_slice(cx, s, 0, 0, -1, 0, 1, 0);
-        ir_value *ch = a && b ? lb_binary(cx, IR_OP_NOT_EQUAL, a, b, "changed") : NULL;
+        ir_value *ch = lb_binary(cx, IR_OP_NOT_EQUAL, a, b, "changed");
         ir_value *parts[2] = {start, ch};
-        mark = ch ? lb_concat(cx, 2, parts, 0) : NULL;
+        mark = lb_concat(cx, 2, parts, 0);
     }
-    ir_op *op = mark ? lb_op(cx, IR_OP_NON_ZERO, "starts") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_NON_ZERO, "starts");
     if (!op || ir_op_set_input(op, "x", mark)) return -1;
     ir_value *starts = lb_reshape(cx, lb_finish(cx, op), 1, &all, "starts_flat");
     if (lower_out_tensor(cx, n, 0, restore(cx, lb_gather(cx, s, starts, 0), back))) return -1;
@@ -221,7 +221,7 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
         if (!(run = lb_mask_ranks(cx, mark))) return -1; /* mark[0] is set: never clamped */
     }
     ir_value *empty = (!inv || !cnt) ? lb_const(cx, IR_INT32, 1, (int64_t[]){0}, NULL, "empty") : NULL;
-    ir_value *zeros = run ? lb_scalar_op(cx, IR_OP_MUL, run, 0) : NULL; /* [len], also for run-time lengths */
+    ir_value *zeros = lb_scalar_op(cx, IR_OP_MUL, run, 0); /* [len], also for run-time lengths */
     if (!inv) {
         if (lower_out_tensor(cx, n, 1, empty)) return -1;
     } else {

@@ -79,7 +79,7 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
         return -1;
     if (align == 1) return lower_fail(cx, "align_to_window=True is not supported");
     double *w = window_in(cx, n, 4, n_fft, win);
-    lv *xl = w ? lower_in(cx, n, 0) : NULL;
+    lv *xl = lower_in(cx, n, 0);
     if (!xl) return -1;
     int cplx = xl->kind == LV_COMPLEX; /* a complex signal: its (re, im) pair as two input channels */
     ir_value *x = cplx ? xl->v : lower_tensor_in(cx, n, 0, IR_DT_INVALID);
@@ -200,7 +200,7 @@ int lower_istft(lower_ctx *cx, const ts_node *n) {
     ir_value *xin = lb_reshape(cx, lb_transpose(cx, p, perm), 3, sh, "channels");
     int64_t wd[3] = {2 * used, cout, n_fft}, one = 1, pads[2] = {0, 0};
     int64_t full = n_fft + hop * (frames - 1);
-    ir_op *op = xin ? lb_op(cx, IR_OP_CONV_TRANSPOSE, "overlap_add") : NULL;
+    ir_op *op = lb_op(cx, IR_OP_CONV_TRANSPOSE, "overlap_add");
     ir_value *wv = op ? lc_const(cx, p->type.dtype, 3, wd, wt, "basis") : NULL;
     if (!wv || ir_op_set_input(op, "x", xin) || ir_op_set_input(op, "weight", wv) ||
         lb_conv_params(cx, op, 1, &hop, pads, &one, 1))

@@ -27,8 +27,8 @@ int lower_arange_dyn(lower_ctx *cx, const ts_node *n) {
     }
     lv *zero = lv_int(cx, 0), *one = lv_int(cx, 1);
     lv *start = nb >= 2 ? b[0] : zero, *end = nb >= 2 ? b[1] : b[0], *step = nb == 3 ? b[2] : one;
-    ir_value *vs = lb_as_tensor(cx, start, dt), *ve = vs ? lb_as_tensor(cx, end, dt) : NULL;
-    ir_value *vt = ve ? lb_as_tensor(cx, step, dt) : NULL;
+    ir_value *vs = lb_as_tensor(cx, start, dt), *ve = lb_as_tensor(cx, end, dt);
+    ir_value *vt = lb_as_tensor(cx, step, dt);
     if (!vt) return -1;
     if (vs->type.rank && !(vs = lb_reshape(cx, vs, 0, NULL, "start"))) return -1;
     if (ve->type.rank && !(ve = lb_reshape(cx, ve, 0, NULL, "end"))) return -1;

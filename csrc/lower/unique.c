@@ -14,14 +14,14 @@
 /* op(x, axis) for reduce_* with keep_dims false. */
 static ir_value *reduce1(lower_ctx *cx, ir_opkind k, ir_value *x, int axis) {
     int64_t a = axis;
-    return x ? lb_reduce(cx, k, x, 1, &a, 0) : NULL;
+    return lb_reduce(cx, k, x, 1, &a, 0);
 }
 
-static ir_value *as_int(lower_ctx *cx, ir_value *b, const char *suffix) { return b ? lb_cast(cx, b, IR_INT32, suffix) : NULL; }
+static ir_value *as_int(lower_ctx *cx, ir_value *b, const char *suffix) { return lb_cast(cx, b, IR_INT32, suffix); }
 
 /* 1-D int32 [len] of non_zero(mark) (mark [N]); len known only at run time. */
 static ir_value *nonzero_1d(lower_ctx *cx, ir_value *mark, const char *suffix) {
-    ir_op *op = mark ? lb_op(cx, IR_OP_NON_ZERO, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_NON_ZERO, suffix);
     if (!op || ir_op_set_input(op, "x", mark)) return NULL;
     int64_t all = -1;
     return lb_reshape(cx, lb_finish(cx, op), 1, &all, "flat");
@@ -31,8 +31,8 @@ static ir_value *nonzero_1d(lower_ctx *cx, ir_value *mark, const char *suffix) {
  * taken by gathering at 0..U-1 (`iota_u`, [U]). */
 static ir_value *counts_of(lower_ctx *cx, ir_value *ids, ir_value *iota_u) {
     ir_value *zeros = lb_scalar_op(cx, IR_OP_MUL, ids, 0);
-    ir_value *ones = zeros ? lb_scalar_op(cx, IR_OP_ADD, zeros, 1) : NULL;
-    ir_op *op = ones ? lb_op(cx, IR_OP_SCATTER, "per_id") : NULL;
+    ir_value *ones = lb_scalar_op(cx, IR_OP_ADD, zeros, 1);
+    ir_op *op = lb_op(cx, IR_OP_SCATTER, "per_id");
     if (!op || ir_op_set_input(op, "data", zeros) || ir_op_set_input(op, "indices", ids) ||
         ir_op_set_input(op, "updates", ones) || lb_param_i32(cx, op, "axis", 0) || lb_param_str(cx, op, "mode", "add"))
         return NULL;
@@ -76,7 +76,7 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
         ir_value *mark = lb_const(cx, IR_INT32, 1, &one, (float[]){1}, "first");
         if (N > 1) {
             ir_value *a = lb_slice(cx, rows, 0, 1, N, 0, 1, 0), *b = lb_slice(cx, rows, 0, 0, N - 1, 0, 1, 0);
-            ir_value *ch = reduce1(cx, IR_OP_REDUCE_MAX, as_int(cx, a && b ? lb_binary(cx, IR_OP_NOT_EQUAL, a, b, "differs") : NULL, "differs_int"), 1);
+            ir_value *ch = reduce1(cx, IR_OP_REDUCE_MAX, as_int(cx, lb_binary(cx, IR_OP_NOT_EQUAL, a, b, "differs"), "differs_int"), 1);
             ir_value *parts[2] = {mark, ch};
             mark = ch ? lb_concat(cx, 2, parts, 0) : NULL;
         }
@@ -85,15 +85,15 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
         order_ids = inverse;
     } else {
         ir_value *ri = lb_expand(cx, rows, 1, (int64_t[]){1}), *rj = lb_expand(cx, rows, 1, (int64_t[]){0});
-        ir_value *eq = ri && rj ? lb_binary(cx, IR_OP_EQUAL, ri, rj, "eq") : NULL; /* [N, N, K] */
-        ir_value *lt = eq ? lb_binary(cx, IR_OP_LESS, ri, rj, "lt") : NULL;
+        ir_value *eq = lb_binary(cx, IR_OP_EQUAL, ri, rj, "eq"); /* [N, N, K] */
+        ir_value *lt = lb_binary(cx, IR_OP_LESS, ri, rj, "lt");
         ir_value *ne = lt ? as_int(cx, lb_unary(cx, IR_OP_LOGICAL_NOT, eq, "ne"), "ne_int") : NULL;
-        ir_op *op = ne ? lb_op(cx, IR_OP_CUMSUM, "ne_upto") : NULL;
+        ir_op *op = lb_op(cx, IR_OP_CUMSUM, "ne_upto");
         if (!op || ir_op_set_input(op, "x", ne) || lb_param_i32(cx, op, "axis", 2)) return -1;
         ir_value *before = lb_binary(cx, IR_OP_SUB, lb_finish(cx, op), ne, "ne_before"); /* differing columns before c */
-        ir_value *first_diff = before ? lb_scalar_op(cx, IR_OP_EQUAL, before, 0) : NULL;
+        ir_value *first_diff = lb_scalar_op(cx, IR_OP_EQUAL, before, 0);
         /* less[i, j]: row i < row j (smaller where they first differ); same[i, j]: equal rows */
-        ir_value *less = reduce1(cx, IR_OP_REDUCE_MAX, as_int(cx, first_diff ? lb_binary(cx, IR_OP_LOGICAL_AND, lt, first_diff, "lt_first") : NULL, "lt_int"), 2);
+        ir_value *less = reduce1(cx, IR_OP_REDUCE_MAX, as_int(cx, lb_binary(cx, IR_OP_LOGICAL_AND, lt, first_diff, "lt_first"), "lt_int"), 2);
         ir_value *same = reduce1(cx, IR_OP_REDUCE_MIN, as_int(cx, eq, "eq_int"), 2);
         if (!less || !same) return -1;
         float *tri = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(N * N));
@@ -102,13 +102,13 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
             for (int64_t j = i + 1; j < N; j++) tri[i * N + j] = 1; /* i < j */
         ir_value *earlier = lb_const(cx, IR_INT32, 2, (int64_t[]){N, N}, tri, "earlier");
         ir_value *dup = reduce1(cx, IR_OP_REDUCE_MAX, lb_binary(cx, IR_OP_MUL, same, earlier, "same_before"), 0); /* [N] */
-        ir_value *first = dup ? lb_affine(cx, dup, -1, 1) : NULL; /* the first row of its value */
+        ir_value *first = lb_affine(cx, dup, -1, 1); /* the first row of its value */
         /* rank[i]: distinct values below row i = sum over first rows j of less[j, i] */
         ir_value *fcol = first ? lb_expand(cx, first, 1, (int64_t[]){1}) : NULL;
-        inverse = reduce1(cx, IR_OP_REDUCE_SUM, fcol ? lb_binary(cx, IR_OP_MUL, less, fcol, "less_firsts") : NULL, 0);
+        inverse = reduce1(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, less, fcol, "less_firsts"), 0);
         ir_value *firsts = inverse ? nonzero_1d(cx, first, "firsts") : NULL;
-        ir_value *ranks = firsts ? lb_gather(cx, inverse, firsts, 0) : NULL; /* distinct: any sort order is exact */
-        op = ranks ? lb_op(cx, IR_OP_ARGSORT, "rank_order") : NULL;
+        ir_value *ranks = lb_gather(cx, inverse, firsts, 0); /* distinct: any sort order is exact */
+        op = lb_op(cx, IR_OP_ARGSORT, "rank_order");
         if (!op || ir_op_set_input(op, "x", ranks) || lb_param_i32(cx, op, "axis", 0) || lb_param_bool(cx, op, "ascending", 1))
             return -1;
         keep = lb_gather(cx, firsts, lb_finish(cx, op), 0);

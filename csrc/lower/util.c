@@ -61,6 +61,7 @@ const char *lv_kind_name(lv_kind k) {
 }
 
 lv *lower_in(lower_ctx *cx, const ts_node *n, int i) {
+    if (!LB_LIVE(cx)) return NULL; /* sticky, as the builders: reads after a failure give nothing */
     if (i >= n->nin) {
         lower_fail(cx, "expected at least %d inputs, got %d", i + 1, n->nin);
         return NULL;
@@ -238,6 +239,7 @@ int lower_ints_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out, int max,
 }
 
 ir_value *lb_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
+    if (!l || !LB_LIVE(cx)) return NULL;
     switch (l->kind) {
     case LV_TENSOR:
         return l->v;
@@ -285,7 +287,7 @@ ir_value *lb_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
 
 ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt) {
     lv *l = lower_in(cx, n, i);
-    return l ? lb_as_tensor(cx, l, dt) : NULL;
+    return lb_as_tensor(cx, l, dt);
 }
 
 lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
@@ -302,6 +304,7 @@ lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
 }
 
 ir_value *lb_shape_tensor(lower_ctx *cx, lv *l) {
+    if (!l || !LB_LIVE(cx)) return NULL;
     int64_t iv[IR_MAX_RANK * 8];
     int cnt;
     if (!lv_ints(cx, l, iv, PC_ARRAY_LEN(iv), &cnt)) return lb_const_i32v(cx, cnt, iv, "shape");
@@ -332,7 +335,7 @@ ir_value *lb_shape_tensor(lower_ctx *cx, lv *l) {
         if (x->dyn) {
             int64_t ax = 0;
             ir_value *s = x->v->type.dtype == IR_INT32 ? x->v : lb_cast(cx, x->v, IR_INT32, "cast");
-            ir_op *op = s ? lb_op(cx, IR_OP_EXPAND_DIMS, "expand") : NULL;
+            ir_op *op = lb_op(cx, IR_OP_EXPAND_DIMS, "expand");
             if (!op || ir_op_set_input(op, "x", s) || lb_param_i32v(cx, op, "axes", 1, &ax)) return NULL;
             piece = lb_finish(cx, op);
         } else {
@@ -398,6 +401,12 @@ static int fold_small(lower_ctx *cx, ir_op *op, ir_value **c) {
 
 ir_value *lb_finish(lower_ctx *cx, ir_op *op) {
     if (!op || cx->e->kind != PC_OK) return NULL;
+    for (int i = 0; i < op->nin; i++) /* a NULL bound to a param: the result of a failed builder */
+        for (int j = 0; j < op->in[i].n; j++)
+            if (!op->in[i].v[j]) {
+                lower_fail(cx, "internal: %s has no value for %s", ir_op_kind_name(op->kind), op->in[i].name);
+                return NULL;
+            }
     if (!op->parent) ir_op_append(cx->b, op);
     if (ir_infer(cx->p, op, cx->e)) {
         const ts_node *n = cx->node;
@@ -520,25 +529,25 @@ ir_value *lb_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suff
 }
 
 ir_value *lb_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix) {
-    ir_op *op = x ? lb_op(cx, k, suffix) : NULL;
+    ir_op *op = lb_op(cx, k, suffix);
     if (!op || bind(cx, op, "x", x)) return NULL;
     return lb_finish(cx, op);
 }
 
 ir_value *lb_binary(lower_ctx *cx, ir_opkind k, ir_value *x, ir_value *y, const char *suffix) {
-    ir_op *op = x && y ? lb_op(cx, k, suffix) : NULL;
+    ir_op *op = lb_op(cx, k, suffix);
     if (!op || bind(cx, op, "x", x) || bind(cx, op, "y", y)) return NULL;
     return lb_finish(cx, op);
 }
 
 ir_value *lb_cast(lower_ctx *cx, ir_value *x, ir_dtype dt, const char *suffix) {
-    ir_op *op = x ? lb_op(cx, IR_OP_CAST, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_CAST, suffix);
     if (!op || bind(cx, op, "x", x) || lb_param_str(cx, op, "dtype", ir_dtype_name(dt))) return NULL;
     return lb_finish(cx, op);
 }
 
 ir_value *lb_reshape(lower_ctx *cx, ir_value *x, int n, const int64_t *shape, const char *suffix) {
-    ir_op *op = x ? lb_op(cx, IR_OP_RESHAPE, suffix) : NULL;
+    ir_op *op = lb_op(cx, IR_OP_RESHAPE, suffix);
     if (!op || bind(cx, op, "x", x) || lb_param_i32v(cx, op, "shape", n, shape)) return NULL;
     return lb_finish(cx, op);
 }

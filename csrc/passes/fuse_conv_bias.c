@@ -60,22 +60,13 @@ static int fuse_one(ir_function *fn, ir_op *conv, ir_op *add, pc_err *e) {
     return 1;
 }
 
-static int fuse_block(ir_function *fn, ir_block *blk, pc_err *e) {
-    for (ir_op *op = blk->first; op; op = op->next) {
-        for (int k = 0; k < op->nblocks; k++)
-            if (fuse_block(fn, op->blocks[k], e)) return -1;
-        if (op->kind != IR_OP_CONV || op->nout != 1 || op->out[0]->nuses != 1) continue;
-        ir_op *u = op->next;
-        while (u && !((u->kind == IR_OP_ADD || u->kind == IR_OP_SUB) &&
-                      (ir_op_input(u, "x") == op->out[0] || ir_op_input(u, "y") == op->out[0])))
-            u = u->next;
-        if (!u || u->nout != 1) continue;
-        if (fuse_one(fn, op, u, e) < 0) return -1;
-    }
-    return 0;
+/* The add / sub after conv (in its block) that reads conv's output. */
+static ir_op *bias_user(ir_op *conv) {
+    ir_op *u = conv->next;
+    while (u && !((u->kind == IR_OP_ADD || u->kind == IR_OP_SUB) &&
+                  (ir_op_input(u, "x") == conv->out[0] || ir_op_input(u, "y") == conv->out[0])))
+        u = u->next;
+    return u && u->nout == 1 ? u : NULL;
 }
 
-int pass_fuse_conv_bias(ir_function *fn, pc_err *e) {
-    ir_count_uses(fn);
-    return fuse_block(fn, fn->body, e);
-}
+int pass_fuse_conv_bias(ir_function *fn, pc_err *e) { return pass_fuse_after_conv(fn, bias_user, fuse_one, e); }

@@ -72,24 +72,15 @@ static int fuse_one(ir_function *fn, ir_op *conv, ir_op *bn, pc_err *e) {
     return 1;
 }
 
-static int fuse_block(ir_function *fn, ir_block *blk, pc_err *e) {
-    for (ir_op *op = blk->first; op; op = op->next) {
-        for (int k = 0; k < op->nblocks; k++)
-            if (fuse_block(fn, op->blocks[k], e)) return -1;
-        if (op->kind != IR_OP_CONV || op->nout != 1 || op->out[0]->nuses != 1) continue;
-        ir_op *bn = op->next; /* the one user; find it in this block */
-        while (bn && !(bn->kind == IR_OP_BATCH_NORM && ir_op_input(bn, "x") == op->out[0])) bn = bn->next;
-        if (!bn || bn->nout != 1 || !ir_type_equal(&bn->out[0]->type, &op->out[0]->type)) continue;
-        int uses = 0; /* the conv output must be bn's x only */
-        for (int i = 0; i < bn->nin; i++)
-            for (int j = 0; j < bn->in[i].n; j++) uses += bn->in[i].v[j] == op->out[0];
-        if (uses != 1) continue;
-        if (fuse_one(fn, op, bn, e) < 0) return -1;
-    }
-    return 0;
+/* The batch_norm after conv (in its block) whose x, and only x, is conv's output. */
+static ir_op *bn_user(ir_op *conv) {
+    ir_op *bn = conv->next; /* the one user; find it in this block */
+    while (bn && !(bn->kind == IR_OP_BATCH_NORM && ir_op_input(bn, "x") == conv->out[0])) bn = bn->next;
+    if (!bn || bn->nout != 1 || !ir_type_equal(&bn->out[0]->type, &conv->out[0]->type)) return NULL;
+    int uses = 0; /* the conv output must be bn's x only */
+    for (int i = 0; i < bn->nin; i++)
+        for (int j = 0; j < bn->in[i].n; j++) uses += bn->in[i].v[j] == conv->out[0];
+    return uses == 1 ? bn : NULL;
 }
 
-int pass_fuse_conv_bn(ir_function *fn, pc_err *e) {
-    ir_count_uses(fn);
-    return fuse_block(fn, fn->body, e);
-}
+int pass_fuse_conv_bn(ir_function *fn, pc_err *e) { return pass_fuse_after_conv(fn, bn_user, fuse_one, e); }

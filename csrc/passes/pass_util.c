@@ -62,3 +62,19 @@ static int out_of_block(const ir_block *b, const ir_value *v) {
 }
 
 int pass_is_block_output(ir_function *fn, const ir_value *v) { return out_of_block(fn->body, v); }
+
+static int fuse_after_conv(ir_function *fn, ir_block *blk, pass_conv_user user, pass_conv_fuse fuse, pc_err *e) {
+    for (ir_op *op = blk->first; op; op = op->next) {
+        for (int k = 0; k < op->nblocks; k++)
+            if (fuse_after_conv(fn, op->blocks[k], user, fuse, e)) return -1;
+        if (op->kind != IR_OP_CONV || op->nout != 1 || op->out[0]->nuses != 1) continue;
+        ir_op *u = user(op);
+        if (u && fuse(fn, op, u, e) < 0) return -1;
+    }
+    return 0;
+}
+
+int pass_fuse_after_conv(ir_function *fn, pass_conv_user user, pass_conv_fuse fuse, pc_err *e) {
+    ir_count_uses(fn);
+    return fuse_after_conv(fn, fn->body, user, fuse, e);
+}

@@ -17,5 +17,11 @@ void pass_swap_name(ir_value *to, ir_value *from, const char *from_new);
 ir_value *pass_const_input(const ir_op *op, const char *name);
 /* 1 if v is an output of fn's body or of any nested block. */
 int pass_is_block_output(ir_function *fn, const ir_value *v);
+/* Fusing an op that follows a conv into it: for every conv of fn (nested blocks included) whose output has
+ * one use, `user` finds that op after it in its block (NULL: none) and `fuse` folds it into the conv
+ * (1 fused, 0 left, -1 error). Uses are counted first. */
+typedef ir_op *(*pass_conv_user)(ir_op *conv);
+typedef int (*pass_conv_fuse)(ir_function *fn, ir_op *conv, ir_op *user, pc_err *e);
+int pass_fuse_after_conv(ir_function *fn, pass_conv_user user, pass_conv_fuse fuse, pc_err *e);
 
 #endif
