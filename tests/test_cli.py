@@ -11,8 +11,6 @@ import torch
 
 from pt2coreml import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PKG = os.environ.get("PT2COREML_PKG_DIR") or os.path.join(ROOT, "python")  # as in conftest.py
 
 
 class Net(torch.nn.Module):
@@ -211,11 +209,11 @@ def test_predict_and_inspect_errors(capsys, tmp_path, net_pt):
 
 
 def test_python_dash_m_runs_the_command_line(tmp_path, net_pt):
-    env = dict(os.environ, PYTHONPATH=PKG)
-    r = subprocess.run([sys.executable, "-m", "pt2coreml", "--help"], capture_output=True, text=True, env=env,
+    # the child imports the package under test: conftest.py puts it on PYTHONPATH
+    r = subprocess.run([sys.executable, "-m", "pt2coreml", "--help"], capture_output=True, text=True,
                        cwd=tmp_path, timeout=300)
     assert r.returncode == 0 and "exit status:" in r.stdout and "130" in r.stdout
     r = subprocess.run([sys.executable, "-m", "pt2coreml", "convert", "nothing.pt", "-i", "x:1x3x16x16",
-                        "-o", "o.mlpackage"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+                        "-o", "o.mlpackage"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 3
     assert r.stderr.strip().splitlines()[-1] == "pt2coreml: error: TorchScript file 'nothing.pt' does not exist"

@@ -18,7 +18,6 @@ import pt2coreml as ct
 from pt2coreml import _log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PKG = os.environ.get("PT2COREML_PKG_DIR") or os.path.join(ROOT, "python")  # as in conftest.py
 
 
 def traced():
@@ -56,7 +55,7 @@ def test_no_progress_when_quiet_fast_or_not_a_terminal(monkeypatch, capsys):
 
 
 def _run_with_stderr_on(stderr_fd, code):
-    env = dict(os.environ, PYTHONPATH=PKG)
+    env = dict(os.environ)  # PYTHONPATH names the package under test (conftest.py)
     env.pop("TERM", None)
     p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=stderr_fd, env=env, cwd=ROOT)
@@ -134,3 +133,16 @@ def test_repr_html_shows_io_metadata_ops_and_size(tmp_path):
     assert by_dtype == {"fp16": (4 * 3 * 3 * 3 + 144 * 6) * 2}  # the two weights; biases are inline constants
     assert size > sum(by_dtype.values())
     assert package_stats(mlmodel) == (by_dtype, size)  # an unsaved model: measured on a temporary save
+
+
+def test_command_line_convert_shows_writing_as_its_last_stage(monkeypatch, capsys, tmp_path):
+    from pt2coreml import cli
+    torch.jit.save(traced(), str(tmp_path / "m.pt"))
+    monkeypatch.setattr(_log, "_stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_log, "PROGRESS_DELAY", 0.0)
+    assert cli.main(["convert", str(tmp_path / "m.pt"), "-i", "x:1x3x8x8", "-o", str(tmp_path / "m.mlpackage")]) == 0
+    err = capsys.readouterr().err
+    assert "lowering and passes" in err and "writing" in err and "5/5" in err, err
+    assert cli.main(["convert", str(tmp_path / "m.pt"), "-i", "x:1x3x8x8", "-o", str(tmp_path / "m.mlpackage"),
+                     "-q"]) == 0
+    assert "converting" not in capsys.readouterr().err

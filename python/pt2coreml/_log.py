@@ -9,6 +9,7 @@ graph, lowering and passes in the C core, describing, writing): the C core runs 
 """
 import logging
 import sys
+import threading
 import time
 import warnings
 from typing import Iterable, Optional
@@ -39,7 +40,7 @@ class Progress:
     seconds (PROGRESS_DELAY); every stage is logged at debug level. A Progress opened while another is
     active (convert() inside the command line's convert-and-save) reports its stages into that one."""
 
-    _active: "Optional[Progress]" = None
+    _local = threading.local()  # the active Progress of this thread
 
     def __init__(self, desc: str, stages: Iterable[str], verbose: Optional[bool] = True,
                  delay: Optional[float] = None):
@@ -47,7 +48,7 @@ class Progress:
         self.total = len(list(stages))
         self.delay = PROGRESS_DELAY if delay is None else delay
         self.enabled = verbose is not False and _stderr_is_tty()
-        self.shown = False  # a bar was drawn (tests read it)
+        self.shown = False  # a bar was drawn
         self._bar = None
         self._done = 0
         self._name = ""
@@ -55,9 +56,9 @@ class Progress:
         self._outer: Optional[Progress] = None
 
     def __enter__(self) -> "Progress":
-        self._outer = Progress._active
+        self._outer = getattr(Progress._local, "active", None)
         if self._outer is None:
-            Progress._active = self
+            Progress._local.active = self
         return self
 
     def _draw(self) -> None:
@@ -89,7 +90,7 @@ class Progress:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._outer is not None:
             return
-        Progress._active = None
+        Progress._local.active = None
         if exc_type is None and self._name:
             self._done += 1
             self._name = "done"
