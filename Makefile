@@ -7,7 +7,7 @@
 # Both install what is missing first: Debian packages, the .venv, the C extension.
 
 PY       ?= python3
-VENV     := .venv
+VENV     ?= .venv
 VPY      := $(VENV)/bin/python
 APT_PKGS := protobuf-c-compiler libprotobuf-c-dev libopenblas-dev pkg-config
 PYTEST_ARGS ?=
@@ -15,10 +15,11 @@ SHELL    := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
 # Second supported torch: Debian 12's python3-torch 1.13.1 with Debian's python3 (/usr/bin/python3),
-# in .venv-torch1 (system site packages: torch, torchvision, numpy, pillow come from Debian; only
-# pytest from pip). Its extension is built into build/torch1/lib (package copy + .so), so the in-place
-# build of .venv never gets overwritten (both interpreters use the same .so name); the tests take the
-# package from there through PT2COREML_PKG_DIR. coremltools is absent there: its checks skip.
+# in .venv-torch1 (system site packages: torch, torchvision, numpy, pillow come from Debian; pytest, and a
+# setuptools new enough to read pyproject's SPDX license string, from pip). Its extension is built into
+# build/torch1/lib (package copy + .so), so the in-place build of .venv never gets overwritten (both
+# interpreters use the same .so name); the tests take the package from there through PT2COREML_PKG_DIR.
+# coremltools is absent there: its checks skip.
 T1_VENV  := .venv-torch1
 T1_PY    := $(T1_VENV)/bin/python
 T1_LIB   := build/torch1/lib
@@ -51,8 +52,15 @@ $(VENV)/.stamp: requirements-dev.txt
 
 venv: $(VENV)/.stamp
 
-build: deps venv
+# The package is installed into the venv in editable form (pip install -e, once: `import pt2coreml` and the
+# `pt2coreml` command then work from any folder), which builds the extension in place
+# (python/pt2coreml/_core*.so); later builds only recompile it in place when a C source changed.
+build: deps venv $(VENV)/.editable
 	$(VPY) setup.py -q build_ext --inplace
+
+$(VENV)/.editable: pyproject.toml setup.py | deps venv
+	$(VPY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
+	@touch $@
 
 demo: build
 	$(VPY) examples/demo.py
@@ -62,7 +70,7 @@ test: build
 
 $(T1_VENV)/.stamp: | deps-torch1
 	@test -x $(T1_PY) || /usr/bin/python3 -m venv --system-site-packages $(T1_VENV)
-	$(T1_PY) -m pip install -q --disable-pip-version-check pytest 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(T1_PY) -m pip install -q --disable-pip-version-check pytest 'setuptools>=77' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@$(T1_PY) -c "import PIL" 2>/dev/null || $(T1_PY) -m pip install -q --disable-pip-version-check pillow 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@touch $@
 

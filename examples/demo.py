@@ -12,8 +12,7 @@ import numpy as np
 import torch
 import torchvision
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-import pt2coreml as ct  # noqa: E402
+import pt2coreml as ct  # installed by make build (editable)
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 

@@ -3,10 +3,15 @@ import sys
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# PT2COREML_PKG_DIR: a built copy of the package to test instead of python/ (make test-torch1 uses it,
-# so a second interpreter's build never overwrites the in-place one).
-sys.path.insert(0, os.environ.get("PT2COREML_PKG_DIR") or os.path.join(HERE, "..", "python"))
+# The tests import the package of the tree they run from (python/, built in place), ahead of any installed
+# copy: the venv's editable install may point at another checkout. PT2COREML_PKG_DIR: a built copy of the
+# package to test instead (make test-torch1 and make test-asan use it, so a second build never overwrites
+# the in-place one). Subprocesses (notebook kernels, `python -m pt2coreml`) get the same through PYTHONPATH.
+PKG_DIR = os.path.abspath(os.environ.get("PT2COREML_PKG_DIR") or os.path.join(HERE, "..", "python"))
+sys.path.insert(0, PKG_DIR)
 sys.path.insert(0, HERE)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [PKG_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != PKG_DIR])
 
 # TorchScript is deprecated upstream; our users still have TorchScript models.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\..*deprecated.*")

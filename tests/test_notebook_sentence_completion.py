@@ -17,10 +17,7 @@ NB_DIR = os.path.join(os.path.dirname(HERE), "notebooks")
 def test_sentence_completion_notebook():
     path = os.path.join(NB_DIR, "sentence_completion.ipynb")
     nb = nbformat.read(path, as_version=4)
-    env_path = os.environ.get("PYTHONPATH", "")
-    pkg = os.environ.get("PT2COREML_PKG_DIR") or os.path.join(os.path.dirname(HERE), "python")  # as in conftest.py
-    if pkg not in env_path.split(os.pathsep):  # the kernel imports pt2coreml from this checkout
-        os.environ["PYTHONPATH"] = pkg + (os.pathsep + env_path if env_path else "")
+    # the kernel inherits PYTHONPATH, which names the package under test (conftest.py)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": NB_DIR}})
     client.execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))

@@ -5,7 +5,6 @@ to stay fast, and the converted model's argmax mask must agree with PyTorch's on
 >= 99 % (fp16) of the pixels."""
 import json
 import os
-import sys
 
 import pytest
 
@@ -23,9 +22,7 @@ def run_notebook(name, **env):
     from jupyter_client.kernelspec import NATIVE_KERNEL_NAME
 
     nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
-    kenv = dict(os.environ)
-    pkg = os.environ.get("PT2COREML_PKG_DIR") or os.path.join(ROOT, "python")  # as in conftest.py
-    kenv["PYTHONPATH"] = os.pathsep.join([pkg] + [p for p in sys.path if p])
+    kenv = dict(os.environ)  # PYTHONPATH names the package under test (conftest.py)
     kenv.update({k: str(v) for k, v in env.items()})
     client = nbclient.NotebookClient(nb, timeout=1200, kernel_name=NATIVE_KERNEL_NAME,
                                      resources={"metadata": {"path": NOTEBOOKS}})

@@ -1,9 +1,10 @@
 """convert(): PyTorch TorchScript -> Core ML ML Program, as coremltools' ct.convert."""
-import warnings
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
 
 import numpy as np
 
 from . import __version__, _core, _registry
+from ._log import Progress, warn
 from ._frontend import (bind_defaults, cast_inputs, check_buffer_writes, check_graph_outputs, flatten_tuple_inputs,
                         forward_graph, forward_signature, load_module, state_inputs, trailing_defaults,
                         warn_batch_statistics)
@@ -116,11 +117,10 @@ def _check_input(i, arg, tdtype, tshape, t, spec):
         except TypeError:
             dt = None
         if dt == np.int64:
-            warnings.warn(f"{label}: Core ML has no int64 tensors; the input is int32 (values must fit in int32). "
-                          "Pass dtype=np.int32 to silence this.", UserWarning, stacklevel=3)
+            warn(f"{label}: Core ML has no int64 tensors; the input is int32 (values must fit in int32). "
+                 "Pass dtype=np.int32 to silence this.", UserWarning, stacklevel=4)
         elif dt == np.float64:
-            warnings.warn(f"{label}: Core ML has no float64 tensors; the input is float32.", UserWarning,
-                          stacklevel=3)
+            warn(f"{label}: Core ML has no float64 tensors; the input is float32.", UserWarning, stacklevel=4)
     dtype = spec[1]
     cast_to = None
     if tdtype is not None:
@@ -135,13 +135,35 @@ def _check_input(i, arg, tdtype, tshape, t, spec):
     return cast_to
 
 
-def convert(model, source="auto", inputs=None, outputs=None, classifier_config=None,
-            minimum_deployment_target=None, convert_to=None, compute_precision=None, skip_model_load=False,
-            compute_units=None, package_dir=None, debug=False, pass_pipeline=None, states=None):
+if TYPE_CHECKING:  # pragma: no cover
+    from .models import MLModel
+
+_CONVERT_STAGES = ("reading the model", "preparing the graph", "lowering and passes", "describing")
+
+
+def convert(model: Any, source: str = "auto",
+            inputs: Optional[Sequence[Union[TensorType, ImageType]]] = None,
+            outputs: Optional[Sequence[Union[TensorType, ImageType]]] = None,
+            classifier_config: Optional[ClassifierConfig] = None,
+            minimum_deployment_target: Optional[target] = None, convert_to: Optional[str] = None,
+            compute_precision: Optional[precision] = None, skip_model_load: bool = False,
+            compute_units: Any = None, package_dir: Optional[str] = None, debug: bool = False,
+            pass_pipeline: Any = None, states: Optional[List[StateType]] = None,
+            verbose: bool = True) -> "MLModel":
     """Convert a TorchScript model (traced, scripted or a saved file) to a Core ML ML Program.
 
-    Returns a ct.models.MLModel that can be saved (.mlpackage) and run with predict().
+    `model` is a torch.jit.ScriptModule, a ScriptFunction or the path of a saved one. Returns a
+    ct.models.MLModel that can be saved (.mlpackage) and run with predict(). A conversion that takes
+    longer than about two seconds shows its stages in a progress bar when stderr is a terminal;
+    verbose=False turns that off.
     """
+    with Progress("pt2coreml: converting", _CONVERT_STAGES, verbose) as progress:
+        return _convert(progress, model, source, inputs, outputs, classifier_config, minimum_deployment_target,
+                        convert_to, compute_precision, debug, pass_pipeline, states)
+
+
+def _convert(progress, model, source, inputs, outputs, classifier_config, minimum_deployment_target, convert_to,
+             compute_precision, debug, pass_pipeline, states):
     from .models import MLModel
 
     if source not in ("auto", "pytorch", "torch"):
@@ -173,6 +195,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         raise ValueError("inputs cannot contain a ct.StateType: pass the model's states with states=[...]")
     classifier = _classifier_spec(classifier_config)
 
+    progress.stage("reading the model")
     module = load_module(model)
     state_specs = _state_specs(states, module, compute_precision) if states else []
     signature = forward_signature(module)
@@ -195,6 +218,7 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
                          f"while forward takes ({', '.join(arg_names)}): list them in forward's order")
     casts = [_check_input(i, arg, tdtype, tshape, t, s)
              for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs))]
+    progress.stage("preparing the graph")
     graph, frozen = forward_graph(module, preserve=[s[3] for s in state_specs])
     flatten_tuple_inputs(graph, is_fn)
     cast_inputs(graph, casts, is_fn)
@@ -230,11 +254,13 @@ def convert(model, source="auto", inputs=None, outputs=None, classifier_config=N
         if clash:
             raise ValueError(f"output name(s) {sorted(clash)} clash with input names")
 
+    progress.stage("lowering and passes")
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[7]) for s in specs], out_names,
                          OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
                          classifier=classifier, states=[s[:3] for s in state_specs] or None)
     del frozen  # tensors the program points into are held by the program itself
 
+    progress.stage("describing")
     in_io, out_io = prog.io()
     if outputs is not None:  # image outputs in the type Core ML returns them in (fp16 only for GRAYSCALE_FLOAT16)
         first = 2 if classifier is not None else 0

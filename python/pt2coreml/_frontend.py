@@ -5,9 +5,9 @@ loading and running saved models does not need it.
 """
 import contextlib
 import os
-import warnings
 
 from . import _quant
+from ._log import warn
 
 
 def _torch():
@@ -93,9 +93,9 @@ def warn_batch_statistics(graph):
         flag, rm = ins[5].node(), ins[3].node()
         if flag.kind() == "prim::Constant" and flag.output().toIValue() is True and not (
                 rm.kind() == "prim::Constant" and rm.output().toIValue() is None):
-            warnings.warn("batch_norm was traced in training mode (training=True): the converted model normalizes "
-                          "with each batch's own statistics, as PyTorch did when tracing, not the running "
-                          "statistics. Call model.eval() before tracing for inference behaviour.", stacklevel=3)
+            warn("batch_norm was traced in training mode (training=True): the converted model normalizes "
+                 "with each batch's own statistics, as PyTorch did when tracing, not the running "
+                 "statistics. Call model.eval() before tracing for inference behaviour.", stacklevel=4)
             return
 
 
@@ -119,9 +119,9 @@ def forward_graph(module, preserve=()):
         return graph, module
     training = _is_training(module)
     if training:
-        warnings.warn("the model is in training mode; converting with dropout off (batch norm traced in training "
-                      "mode uses each batch's own statistics, as PyTorch did; scripted code reads self.training as "
-                      "False). Call model.eval() before tracing to silence this.", stacklevel=3)
+        warn("the model is in training mode; converting with dropout off (batch norm traced in training "
+             "mode uses each batch's own statistics, as PyTorch did; scripted code reads self.training as "
+             "False). Call model.eval() before tracing to silence this.", stacklevel=4)
         flags = [(m, m.training) for m in module.modules()]
         module.eval()
         try:

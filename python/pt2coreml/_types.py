@@ -1,6 +1,7 @@
 """Input/output specification classes, named and shaped as in coremltools."""
 import enum
 import math
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -74,7 +75,8 @@ def _fits_int64(what, v):
 class RangeDim:
     """A dimension that may take any size in [lower_bound, upper_bound] (-1: unbounded)."""
 
-    def __init__(self, lower_bound=1, upper_bound=-1, default=None, symbol=None):
+    def __init__(self, lower_bound: int = 1, upper_bound: int = -1, default: Optional[int] = None,
+                 symbol: Optional[str] = None) -> None:
         _fits_int64("RangeDim lower_bound", lower_bound)
         _fits_int64("RangeDim upper_bound", upper_bound)
         if default is not None:
@@ -97,7 +99,8 @@ class RangeDim:
 class Shape:
     """A shape whose entries are ints or RangeDims."""
 
-    def __init__(self, shape, default=None):
+    def __init__(self, shape: Union["Shape", Sequence[Union[int, RangeDim]]],
+                 default: Optional[Sequence[int]] = None) -> None:
         if isinstance(shape, Shape):
             shape = shape.shape
         dims = []
@@ -114,7 +117,7 @@ class Shape:
             d.default if isinstance(d, RangeDim) else d for d in dims)
 
     @property
-    def has_symbolic(self):
+    def has_symbolic(self) -> bool:
         return any(isinstance(d, RangeDim) for d in self.shape)
 
     def __repr__(self):
@@ -124,12 +127,15 @@ class Shape:
 class EnumeratedShapes:
     """A fixed set of allowed shapes (stored; conversion support comes with dynamic shapes)."""
 
-    def __init__(self, shapes, default=None):
+    def __init__(self, shapes: Iterable[Union[Shape, Sequence[int]]], default: Optional[Sequence[int]] = None) -> None:
         self.shapes = [Shape(s) for s in shapes]
         if not self.shapes:
             raise ValueError("EnumeratedShapes needs at least one shape")
         self.default = tuple(default) if default is not None else self.shapes[0].default
 
+
+#: What a TensorType / ImageType shape may be.
+ShapeLike = Union[Shape, EnumeratedShapes, Sequence[Union[int, RangeDim]]]
 
 _DTYPES = {
     np.float32: "fp32", np.float16: "fp16", np.float64: "fp32", np.int32: "int32", np.int64: "int32",
@@ -189,7 +195,8 @@ class _InputType:
 class TensorType(_InputType):
     """A multi-array input or output: name, shape (ints, RangeDim, Shape or EnumeratedShapes) and dtype."""
 
-    def __init__(self, name=None, shape=None, dtype=None, default_value=None):
+    def __init__(self, name: Optional[str] = None, shape: "Optional[ShapeLike]" = None, dtype: Any = None,
+                 default_value: Optional[float] = None) -> None:
         super().__init__(name, shape)
         self.dtype = dtype
         self.dtype_name = _dtype_name(dtype) if dtype is not None else None
@@ -206,7 +213,7 @@ class StateType:
         ct.StateType(wrapped_type=ct.TensorType(shape=(1, 8, 64), dtype=np.float16), name="k_cache")
     """
 
-    def __init__(self, wrapped_type, name=None):
+    def __init__(self, wrapped_type: "TensorType", name: Optional[str] = None) -> None:
         if not isinstance(wrapped_type, TensorType):
             raise ValueError(f"StateType only supports ct.TensorType as wrapped_type, got {type(wrapped_type).__name__}")
         if wrapped_type.name is not None:
@@ -230,7 +237,9 @@ class StateType:
 class ImageType(_InputType):
     """An image input (or output): the program sees ``x * scale + bias`` per channel, NCHW float."""
 
-    def __init__(self, name=None, shape=None, scale=1.0, bias=None, color_layout=colorlayout.RGB, channel_first=None):
+    def __init__(self, name: Optional[str] = None, shape: "Optional[ShapeLike]" = None, scale: float = 1.0,
+                 bias: Union[None, float, Sequence[float]] = None, color_layout: colorlayout = colorlayout.RGB,
+                 channel_first: Optional[bool] = None) -> None:
         super().__init__(name, shape)
         if isinstance(color_layout, str):
             try:
@@ -269,7 +278,8 @@ class ImageType(_InputType):
 class ClassifierConfig:
     """Class labels (a list, or a path to a file with one label per line) for a classifier model."""
 
-    def __init__(self, class_labels, predicted_feature_name="classLabel", predicted_probabilities_output=None):
+    def __init__(self, class_labels: Union[str, Sequence[Union[str, int]]], predicted_feature_name: str = "classLabel",
+                 predicted_probabilities_output: Optional[str] = None) -> None:
         if isinstance(class_labels, str):
             with open(class_labels, encoding="utf-8") as f:
                 class_labels = [line.strip() for line in f if line.strip()]

@@ -7,6 +7,7 @@ runs the program in pt2coreml's reference runtime, on any OS.
 import os
 import shutil
 import tempfile
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -98,8 +99,9 @@ def _wrap(v):
 class MLModel:
     """A Core ML model: ``MLModel(path)`` loads an .mlpackage; convert() returns one too."""
 
-    def __init__(self, model, is_temp_package=False, mil_program=None, skip_model_load=False,
-                 compute_units=None, weights_dir=None, function_name=None):
+    def __init__(self, model: Union[str, "os.PathLike[str]", "MLModel"], is_temp_package: bool = False,
+                 mil_program: Any = None, skip_model_load: bool = False, compute_units: Any = None,
+                 weights_dir: Optional[str] = None, function_name: Optional[str] = None) -> None:
         if isinstance(model, MLModel):
             self._prog, self._desc, self._path = model._prog, _copy_desc(model._desc), model._path
             return
@@ -136,7 +138,7 @@ class MLModel:
     del _meta
 
     @property
-    def user_defined_metadata(self):
+    def user_defined_metadata(self) -> Dict[str, str]:
         return self._desc.setdefault("user_defined", {})
 
     @property
@@ -148,7 +150,7 @@ class MLModel:
         return _Descriptions(self._desc["outputs"])
 
     # ---- program ----
-    def get_spec(self):
+    def get_spec(self) -> "_SpecView":
         """A read-only view of the Model protobuf (fields named as in Apple's schema)."""
         tmp = tempfile.mkdtemp(prefix="pt2coreml-spec-")
         try:
@@ -158,17 +160,17 @@ class MLModel:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def print_program(self, max_const=16):
+    def print_program(self, max_const: int = 16) -> None:
         """Print the ML Program in pt2coreml's textual MIL form."""
         print(self._prog.text(max_const=max_const))
 
-    def get_program_text(self, max_const=16):
+    def get_program_text(self, max_const: int = 16) -> str:
         return self._prog.text(max_const=max_const)
 
-    def op_histogram(self):
+    def op_histogram(self) -> Dict[str, int]:
         return dict(sorted(self._prog.histogram().items()))
 
-    def save(self, path):
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """Write the model as an .mlpackage directory. An existing package there (or an empty directory) is
         replaced whole; any other directory, a file or a symbolic link at `path` is refused (OSError) and left
         as it was."""
@@ -178,13 +180,13 @@ class MLModel:
         self._prog.save(path, self._desc)
 
     # ---- prediction ----
-    def make_state(self):
+    def make_state(self) -> "MLState":
         """A new state for a stateful model (iOS18): its buffers start as zeros, as Core ML's MLModel.makeState()
         allocates them. Pass it to predict(data, state=...), which reads and updates it; a stateless model gives
         an empty state."""
         return MLState(self._prog.states())
 
-    def predict(self, data, state=None):
+    def predict(self, data: Dict[str, Any], state: Optional["MLState"] = None) -> Dict[str, Any]:
         """Run the model in the reference runtime: dict name -> np.ndarray in, dict out. A stateful model
         takes state=make_state(), updated in place."""
         if not isinstance(data, dict):
@@ -211,6 +213,11 @@ class MLModel:
         results = self._prog.run(arrays, state_arrays) if state_arrays else self._prog.run(arrays)
         feats = {f["name"]: f for f in self._desc["outputs"]}
         return {name: _finish_output(r, feats.get(name)) for (name, _), r in zip(outs, results)}
+
+    def _repr_html_(self) -> str:
+        """Inputs, outputs, metadata, op histogram and size, as a notebook shows the model."""
+        from .._describe import as_html, describe
+        return as_html(describe(self))
 
     def __repr__(self):
         ins = ", ".join(f"{f['name']}: {f['kind']} {f.get('dtype', '')}{list(f.get('shape', []))}"

@@ -1,0 +1,91 @@
+"""pt2coreml installs like any other package: `pip wheel .` builds a wheel (offline, with the build tools of this
+environment, no warning from our packaging), which installs into a fresh venv; there, from another folder,
+`import pt2coreml` finds the installed copy and the `pt2coreml` command converts and runs a small model.
+
+The fresh venv sees this environment's packages (torch, numpy, pip) through a .pth file that lists this
+interpreter's site-packages as a plain path, so an editable install of pt2coreml there stays inactive.
+The build reuses the extension setuptools left in build/ when no C source changed since; from a clean
+clone it compiles the extension once (a minute or two)."""
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.environ.get("PT2COREML_PKG_DIR"):
+    pytest.skip("the wheel is built from the source tree, not from PT2COREML_PKG_DIR", allow_module_level=True)
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", ".", "--no-deps", "--no-index",
+                        "--no-build-isolation", "--disable-pip-version-check", "-w", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=1800)
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log[-4000:]
+    wheels = [f for f in os.listdir(out) if f.endswith(".whl")]
+    assert len(wheels) == 1, wheels
+    return os.path.join(out, wheels[0]), log
+
+
+@pytest.mark.slow
+def test_wheel_builds_without_warnings_and_with_metadata(wheel):
+    path, log = wheel
+    warns = [ln for ln in log.splitlines() if re.search("warn", ln, re.I)]
+    assert not warns, "\n".join(warns)
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+        entry = z.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    assert "pt2coreml/py.typed" in names and "pt2coreml/cli.py" in names and "pt2coreml/__main__.py" in names
+    assert any(re.fullmatch(r"pt2coreml/_core\..*\.so", n) for n in names)
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert "License-Expression: BSD-3-Clause" in meta and "Classifier: Typing :: Typed" in meta
+    assert "Requires-Dist: tqdm" in meta and 'extra == "test"' in meta
+    assert "pt2coreml = pt2coreml.cli:entry_point" in entry
+
+
+@pytest.mark.slow
+def test_wheel_installs_into_a_fresh_venv_and_converts(wheel, tmp_path):
+    path, _ = wheel
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    py = str(venv / "bin" / "python")
+    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(site, "zz_parent_env.pth"), "w") as f:  # torch, numpy, pip of this environment
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    r = subprocess.run([py, "-m", "pip", "install", "--no-index", "--no-deps", "--ignore-installed",
+                        "--disable-pip-version-check", path], capture_output=True, text=True, env=_env(),
+                       cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    script = (
+        "import torch, pt2coreml as ct\n"
+        "print(ct.__file__)\n"
+        "m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).eval()\n"
+        "torch.jit.save(torch.jit.trace(m, torch.rand(2, 4)), 'm.pt')\n")
+    r = subprocess.run([py, "-c", script], capture_output=True, text=True, env=_env(), cwd=work, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().startswith(site), (r.stdout, site)  # the installed copy, not the source tree
+
+    cmd = str(venv / "bin" / "pt2coreml")
+    r = subprocess.run([cmd, "convert", "m.pt", "--input", "x:2x4", "-o", "m.mlpackage"], capture_output=True,
+                       text=True, env=_env(), cwd=work, timeout=600)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([cmd, "compare", "m.pt", "m.mlpackage", "--max-rel-error", "0.01"], capture_output=True,
+                       text=True, env=_env(), cwd=work, timeout=600)
+    assert r.returncode == 0, r.stderr
