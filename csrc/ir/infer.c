@@ -402,6 +402,8 @@ static int dispatch(infer_ctx *c) {
         return inf_quant(c);
     case IR_OP_CROP: case IR_OP_SLIDING_WINDOWS: case IR_OP_REVERSE_SEQUENCE: case IR_OP_RESHAPE_LIKE:
         return inf_window(c);
+    case IR_OP_RESIZE: case IR_OP_CROP_RESIZE: case IR_OP_AFFINE: case IR_OP_CONV_QUANTIZED:
+        return inf_foreign(c);
     case IR_OP_CONST:
         if (c->op->nout != 1 || !c->op->out[0]->konst) return inf_fail(c, "a const needs its value");
         return inf_out(c, c->op->out[0]->type);

@@ -416,7 +416,7 @@ static int infer_einsum(infer_ctx *c) {
 
 int inf_nn(infer_ctx *c) {
     switch (c->op->kind) {
-    case IR_OP_CONV: return infer_conv(c, 0);
+    case IR_OP_CONV: case IR_OP_CONV_QUANTIZED: return infer_conv(c, 0);
     case IR_OP_CONV_TRANSPOSE: return infer_conv(c, 1);
     case IR_OP_MAX_POOL:
     case IR_OP_AVG_POOL: return infer_pool(c);

@@ -289,7 +289,10 @@ static int conv_depthwise_tiled(rt_ctx *c, const rt_tensor *x, const float *wf, 
 int rt_k_CONV(rt_ctx *c) {
     const rt_tensor *x = rt_in_req(c, "x"), *w = x ? rt_in_req(c, "weight") : NULL;
     if (!w) return -1;
-    const rt_tensor *b = rt_in(c, "bias");
+    return rt_conv_run(c, x, w, rt_in(c, "bias"));
+}
+
+int rt_conv_run(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, const rt_tensor *b) {
     int64_t groups;
     if (rt_param_int(c, "groups", 1, &groups)) return -1;
     if (w->rank != x->rank) return rt_fail(c, "weight has rank %d, x has rank %d", w->rank, x->rank);

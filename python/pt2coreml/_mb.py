@@ -21,12 +21,17 @@ Var = _core.Var
 # MIL parameters of each op (coremltools ops/defs/iOS15 input specs): "?" optional,
 # "!" must be a constant known at conversion time, "*" a list of values (variadic).
 _PARAMS = {
-    "abs": "x", "acos": "x", "add": "x y", "asin": "x", "atan": "x", "atanh": "x",
+    "abs": "x", "acos": "x", "add": "x y",
+    "affine": "x transform_matrix output_height! output_width! sampling_mode! padding_mode! padding_value! "
+              "coordinates_mode! align_corners!",
+    "asin": "x", "atan": "x", "atanh": "x",
     "avg_pool": "x kernel_sizes! strides?! pad_type! pad?! exclude_padding_from_average?! ceil_mode?!",
     "batch_norm": "x mean! variance! gamma?! beta?! epsilon?!",
     "cast": "x dtype!", "ceil": "x", "classify": "probabilities classes!", "clip": "x alpha! beta!",
     "concat": "values* axis! interleave?!",
     "conv": "x weight bias?! strides?! pad_type?! pad?! dilations?! groups?!",
+    "conv_quantized": "x weight! bias?! quantization_type! nbits?! quant_scale! quant_bias! strides?! pad_type?! pad?! "
+                      "dilations?! groups?!",
     "conv_transpose": "x weight! bias?! pad?! output_shape?! pad_type?! strides?! dilations?! groups?!",
     "cos": "x", "cosh": "x", "elu": "x alpha!", "equal": "x y", "erf": "x", "exp": "x", "exp2": "x",
     "expand_dims": "x axes!", "floor": "x", "floor_div": "x y", "gather": "x indices axis?!", "gelu": "x mode?!",
@@ -58,6 +63,8 @@ _PARAMS = {
     "constexpr_sparse_blockwise_shift_scale": "data_mask! nonzero_data! scale! offset?!",
     "constexpr_sparse_to_dense": "nonzero_data mask shape?!",  # iOS16: shape
     "crop": "x crop_height! crop_width!",
+    "crop_resize": "x roi? boxes? box_indices? target_height?! target_width?! normalized_coordinates?! spatial_scale?! "
+                   "box_coordinate_mode?! sampling_mode?! pad_value?!",
     "cumsum": "x axis?! exclusive?! reverse?!",
     "depth_to_space": "x block_size!",
     "dequantize": "input zero_point?! scale! axis?!",
@@ -95,6 +102,7 @@ _PARAMS = {
     "reduce_log_sum_exp": "x axes?! keep_dims?!",
     "reduce_sum_square": "x axes?! keep_dims?!",
     "resample": "x coordinates sampling_mode! padding_mode! padding_value! coordinates_mode! align_corners!",
+    "resize": "x shape resized_dims! interpolation_mode?! sampling_mode?!",
     "resize_bilinear": "x target_size_height?! target_size_width?! sampling_mode?!",
     "resize_nearest_neighbor": "x target_size_height! target_size_width!",
     "reshape_like": "x ref_tensors* begins*! ends*! end_masks*!",
@@ -146,6 +154,8 @@ def _spatial(rank, f):
 # states every parameter Core ML reads. Keyed by op; called with x's rank (or None).
 _DEFAULTS = {
     "conv": lambda r: dict(pad_type="valid", groups=1, **_spatial(r, lambda s: dict(
+        strides=[1] * s, pad=[0] * (2 * s), dilations=[1] * s))),
+    "conv_quantized": lambda r: dict(pad_type="valid", groups=1, nbits=8, **_spatial(r, lambda s: dict(
         strides=[1] * s, pad=[0] * (2 * s), dilations=[1] * s))),
     "conv_transpose": lambda r: dict(pad_type="valid", groups=1, **_spatial(r, lambda s: dict(
         strides=[1] * s, pad=[0] * (2 * s), dilations=[1] * s))),
