@@ -193,10 +193,7 @@ MIL_OPS = {
 }
 
 # Why an op does not run yet (shown only while it does not).
-_LIST = "needs MIL list values in the runtime (coremltools' TensorFlow frontend writes them for TensorArrays)"
 NOTES = {
-    "make_list": _LIST, "list_length": _LIST, "list_read": _LIST, "list_write": _LIST, "list_gather": _LIST,
-    "list_scatter": _LIST,
     "lstm": "recurrent layers: work in progress", "gru": "recurrent layers: work in progress",
     "rnn": "recurrent layers: work in progress",
     "read_state": "model state (iOS18): work in progress", "write_state": "model state (iOS18): work in progress",

@@ -383,6 +383,9 @@ static int dispatch(infer_ctx *c) {
         return inf_shape(c);
     case IR_OP_COND: case IR_OP_WHILE_LOOP:
         return inf_control(c);
+    case IR_OP_MAKE_LIST: case IR_OP_LIST_LENGTH: case IR_OP_LIST_READ: case IR_OP_LIST_WRITE: case IR_OP_LIST_GATHER:
+    case IR_OP_LIST_SCATTER:
+        return inf_list(c);
     case IR_OP_GATHER_ALONG_AXIS: case IR_OP_GATHER_ND: case IR_OP_SCATTER: case IR_OP_SCATTER_ALONG_AXIS:
     case IR_OP_SCATTER_ND: case IR_OP_SLICE_BY_SIZE: case IR_OP_REVERSE: case IR_OP_BAND_PART: case IR_OP_TOPK:
     case IR_OP_ARGSORT: case IR_OP_CUMSUM: case IR_OP_ONE_HOT: case IR_OP_NON_ZERO: case IR_OP_FILL: case IR_OP_FILL_LIKE:

@@ -44,6 +44,7 @@ int inf_index(infer_ctx *c); /* gather/scatter families, topk, cumsum, fill, ran
 int inf_quant(infer_ctx *c); /* constexpr_* (iOS16), quantize, dequantize (infer_quant.c) */
 int inf_window(infer_ctx *c); /* crop, sliding_windows, reverse_sequence, reshape_like (infer_window.c) */
 int inf_random(infer_ctx *c); /* random_*, non_maximum_suppression (infer_random.c) */
+int inf_list(infer_ctx *c); /* make_list and the list_* ops (infer_list.c) */
 int inf_foreign(infer_ctx *c); /* resize, crop_resize, affine, conv_quantized (infer_foreign.c) */
 
 #endif

@@ -130,6 +130,9 @@ int rt_block_run(rt_ctx *c, int k, int nin, const rt_tensor *in, rt_tensor *out)
  * scratch buffer converted after the kernel returns. The shape is checked against
  * the declared output type (rank and known dims). NULL with an error on failure. */
 void *rt_out(rt_ctx *c, int i, int rank, const int64_t *dims, ir_dtype kdt);
+/* Whether a value of shape (rank, dims) fits declared type ty (known dims equal; a list's value is its
+ * elements stacked on a new first axis, so it has one dim more than the list's element type). */
+int rt_fits_type(const ir_type *ty, int rank, const int64_t *dims);
 /* Scratch memory freed after the op (zeroed when zero != 0). */
 void *rt_scratch(rt_ctx *c, size_t bytes, int zero);
 

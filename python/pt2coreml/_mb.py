@@ -79,7 +79,10 @@ _PARAMS = {
     "l2_norm": "x epsilon?!",
     "l2_pool": "x kernel_sizes! strides?! pad_type! pad?!",
     "linear_activation": "x alpha! beta!",
+    "list_gather": "ls indices", "list_length": "ls", "list_read": "ls index", "list_scatter": "ls indices value",
+    "list_write": "ls index value",
     "local_response_norm": "x size! alpha?! beta?! k?!",
+    "make_list": "init_length? dynamic_length?! elem_shape*! dtype?!",
     "logical_xor": "x y",
     "lstm": "x initial_h initial_c weight_ih! weight_hh! bias?! peephole?! weight_ih_back?! weight_hh_back?! "
             "bias_back?! peephole_back?! direction?! output_sequence?! recurrent_activation?! cell_activation?! "
