@@ -75,3 +75,15 @@ def test_infer_ok(name):
 def test_infer_errors(inputs, body, msg):
     with pytest.raises(ValueError, match=msg):
         reinfer(prog(inputs, body))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_infer_detects_wrong_declaration(name):
+    # the last op's declared output gets an extra dim of 99: its shape rule must object
+    lines = prog(*CASES[name]).splitlines()
+    i = max(k for k, l in enumerate(lines) if " = " in l)
+    lb = lines[i].index("[")
+    rb = lines[i].index("]", lb)
+    lines[i] = lines[i][:rb] + ",99" + lines[i][rb:]
+    with pytest.raises(ValueError, match="reinfer: .* output 0 declared"):
+        reinfer("\n".join(lines) + "\n")
