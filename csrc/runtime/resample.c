@@ -4,7 +4,8 @@
  * resize_bilinear (target sizes; the five MIL sampling modes) and resample
  * (grid sampling of NCHW x at per-pixel (x, y) coordinates: bilinear or
  * nearest, padding constant / border / reflection / symmetric, three
- * coordinate conventions).
+ * coordinate conventions). The sampling-mode grid (rt_grid_point) and the grid
+ * sampler (rt_grid_sample) also serve resize, crop_resize and affine (warp.c).
  *
  * Source positions follow MIL's definitions: bilinear with align_corners uses
  * spacing (in - 1) / (out - 1), otherwise in / out with half-pixel centres
