@@ -193,14 +193,7 @@ MIL_OPS = {
 }
 
 # Why an op does not run yet (shown only while it does not).
-_LIST = "needs MIL list values in the runtime (coremltools' TensorFlow frontend writes them for TensorArrays)"
 NOTES = {
-    "conv_quantized": "NeuralNetwork-only (coremltools never writes it into an ML Program)",
-    "affine": "not yet (bilinear sampling through a per-batch 2-D affine transform)",
-    "crop_resize": "not yet (ROI crops with bilinear resampling)",
-    "resize": "not yet (iOS17: resize to a shape known at run time)",
-    "make_list": _LIST, "list_length": _LIST, "list_read": _LIST, "list_write": _LIST, "list_gather": _LIST,
-    "list_scatter": _LIST,
     "lstm": "recurrent layers: work in progress", "gru": "recurrent layers: work in progress",
     "rnn": "recurrent layers: work in progress",
     "read_state": "model state (iOS18): work in progress", "write_state": "model state (iOS18): work in progress",

@@ -109,7 +109,8 @@ int ir_dtype_is_int(ir_dtype t);            /* signed or unsigned integer (not b
 
 typedef enum {
     IR_TK_TENSOR = 0, /* tensor of `dtype`, `rank` dims; rank 0 is a scalar */
-    IR_TK_LIST,       /* MIL list (reserved for control flow; elem type in dtype/rank/dims) */
+    IR_TK_LIST,       /* MIL list (make_list, list_*): elem type in dtype/rank/dims, length not typed; at run
+                         time its elements stacked on a new first axis (runtime/list.c) */
     IR_TK_DICT,       /* MIL dictionary, keys of `dtype` (string or int64) -> fp64 values; rank 0
                          (classify's probabilities output) */
     IR_TK_STATE       /* MIL state wrapping a tensor of `dtype`, `rank` dims (a function input of a

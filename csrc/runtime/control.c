@@ -40,9 +40,7 @@ static int set_outputs(rt_ctx *c, rt_tensor *res, int n) {
     const ir_op *op = c->op;
     for (int i = 0; i < n; i++) {
         const ir_type *ty = &op->out[i]->type;
-        int bad = res[i].dtype != ty->dtype || (ty->rank >= 0 && res[i].rank != ty->rank);
-        for (int k = 0; !bad && ty->rank >= 0 && k < ty->rank; k++) bad = ty->dims[k] >= 0 && ty->dims[k] != res[i].dims[k];
-        if (bad) {
+        if (res[i].dtype != ty->dtype || !rt_fits_type(ty, res[i].rank, res[i].dims)) {
             char a[200], b[200];
             ir_type got = ir_tensor_type(res[i].dtype, res[i].rank, res[i].dims);
             rt_fail(c, "output %d ('%s') is %s but the program declares %s", i, op->out[i]->name,

@@ -289,25 +289,24 @@ static int conv_depthwise_tiled(rt_ctx *c, const rt_tensor *x, const float *wf, 
     return 0;
 }
 
-/* The inputs and geometry conv and conv_transpose share: x, weight (of x's rank), optional bias, groups, and
- * g read from x and the weight's kernel dims (strides, dilations, pads; no output size yet). */
-static int conv_prologue(rt_ctx *c, const rt_tensor **xp, const rt_tensor **wp, const rt_tensor **bp, int64_t *groupsp,
-                         rt_geom *g) {
-    const rt_tensor *x = rt_in_req(c, "x"), *w = x ? rt_in_req(c, "weight") : NULL;
-    if (!w) return -1;
-    *bp = rt_in(c, "bias");
+/* What conv and conv_transpose share: groups, a weight of x's rank, and g read from x and the weight's kernel
+ * dims (strides, dilations, pads; no output size yet). */
+static int conv_prologue(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, int64_t *groupsp, rt_geom *g) {
     if (rt_param_int(c, "groups", groupsp)) return -1;
     if (w->rank != x->rank) return rt_fail(c, "weight has rank %d, x has rank %d", w->rank, x->rank);
-    *xp = x;
-    *wp = w;
     return rt_geom_read(c, x, w->dims + 2, 1, g);
 }
 
 int rt_k_CONV(rt_ctx *c) {
-    const rt_tensor *x, *w, *b;
+    const rt_tensor *x = rt_in_req(c, "x"), *w = x ? rt_in_req(c, "weight") : NULL;
+    if (!w) return -1;
+    return rt_conv_run(c, x, w, rt_in(c, "bias"));
+}
+
+int rt_conv_run(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, const rt_tensor *b) {
     int64_t groups;
     rt_geom g;
-    if (conv_prologue(c, &x, &w, &b, &groups, &g) || rt_geom_out(c, &g, 0)) return -1;
+    if (conv_prologue(c, x, w, &groups, &g) || rt_geom_out(c, &g, 0)) return -1;
     int64_t Cin = g.C, Cout = w->dims[0];
     if (groups < 1 || Cin % groups || Cout % groups)
         return rt_fail(c, "groups %lld must divide input channels %lld and output channels %lld", (long long)groups,
@@ -414,11 +413,13 @@ static void col2im_range(void *ctx, int64_t c0, int64_t c1) {
 }
 
 int rt_k_CONV_TRANSPOSE(rt_ctx *c) {
-    const rt_tensor *x, *w, *b;
+    const rt_tensor *x = rt_in_req(c, "x"), *w = x ? rt_in_req(c, "weight") : NULL;
+    if (!w) return -1;
+    const rt_tensor *b = rt_in(c, "bias");
     int64_t groups;
     rt_geom g;
     /* strides/dilations/pads read; "same" padding is recomputed below for the transposed direction */
-    if (conv_prologue(c, &x, &w, &b, &groups, &g)) return -1;
+    if (conv_prologue(c, x, w, &groups, &g)) return -1;
     const char *pt = rt_param_str(c, "pad_type");
     if (!pt) return -1;
     int64_t Cin = g.C, Cog = w->dims[1], Cout = Cog * groups;

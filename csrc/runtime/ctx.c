@@ -99,6 +99,15 @@ const float *rt_f32_part(const rt_tensor *t, int64_t off, int64_t n, float *buf)
     return buf;
 }
 
+int rt_fits_type(const ir_type *ty, int rank, const int64_t *dims) {
+    int list = ty->kind == IR_TK_LIST; /* a list's value: its elements stacked on a new first axis */
+    if (ty->rank < 0) return !list || rank >= 1;
+    if (ty->rank + list != rank) return 0;
+    for (int k = 0; k < ty->rank; k++)
+        if (ty->dims[k] >= 0 && ty->dims[k] != dims[k + list]) return 0;
+    return 1;
+}
+
 int rt_out_f16(rt_ctx *c, int i) { return i >= 0 && i < c->op->nout && c->op->out[i]->type.dtype == IR_FP16; }
 
 const int64_t *rt_i64(rt_ctx *c, const rt_tensor *t) {
@@ -225,14 +234,10 @@ void *rt_out(rt_ctx *c, int i, int rank, const int64_t *dims, ir_dtype kdt) {
     }
     const ir_type *ty = &op->out[i]->type;
     char sa[200], sb[200];
-    if (ty->rank >= 0) {
-        int bad = ty->rank != rank;
-        for (int k = 0; !bad && k < rank; k++) bad = ty->dims[k] >= 0 && ty->dims[k] != dims[k];
-        if (bad)
-            return rt_fail(c, "computed output shape %s but the program declares %s for '%s'",
-                           rt_dims_str(rank, dims, sa, sizeof sa), ir_type_str(ty, sb, sizeof sb), op->out[i]->name),
-                   NULL;
-    }
+    if (!rt_fits_type(ty, rank, dims))
+        return rt_fail(c, "computed output shape %s but the program declares %s for '%s'", rt_dims_str(rank, dims, sa, sizeof sa),
+                       ir_type_str(ty, sb, sizeof sb), op->out[i]->name),
+               NULL;
     for (int k = 0; k < rank; k++)
         if (dims[k] < 0) return rt_fail(c, "negative output dim %lld", (long long)dims[k]), NULL;
     ir_dtype dt = ty->dtype;

@@ -304,8 +304,11 @@ static rt_plan *plan_block(planner *pl, const ir_block *b, int d) {
         for (int i = 0; i < op->nout; i++) {
             const ir_value *v = op->out[i];
             if (value_ok(m, v, op->name, e)) return NULL;
-            if (v->type.kind != IR_TK_TENSOR && !(op->kind == IR_OP_CLASSIFY && v->type.kind == IR_TK_DICT)) {
-                pc_fail(e, PC_E_UNSUPPORTED, "op '%s' (%s): list outputs are not supported", op->name, tn);
+            if (v->type.kind != IR_TK_TENSOR && v->type.kind != IR_TK_LIST &&
+                !(op->kind == IR_OP_CLASSIFY && v->type.kind == IR_TK_DICT)) {
+                char ts[200];
+                pc_fail(e, PC_E_UNSUPPORTED, "op '%s' (%s): an output of type %s is not supported", op->name, tn,
+                        ir_type_str(&v->type, ts, sizeof ts));
                 return NULL;
             }
             pl->state[v->id] = 3;

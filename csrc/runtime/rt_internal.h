@@ -137,6 +137,9 @@ int rt_block_run(rt_ctx *c, int k, int nin, const rt_tensor *in, rt_tensor *out)
  * scratch buffer converted after the kernel returns. The shape is checked against
  * the declared output type (rank and known dims). NULL with an error on failure. */
 void *rt_out(rt_ctx *c, int i, int rank, const int64_t *dims, ir_dtype kdt);
+/* Whether a value of shape (rank, dims) fits declared type ty (known dims equal; a list's value is its
+ * elements stacked on a new first axis, so it has one dim more than the list's element type). */
+int rt_fits_type(const ir_type *ty, int rank, const int64_t *dims);
 /* Scratch memory freed after the op (zeroed when zero != 0). */
 void *rt_scratch(rt_ctx *c, size_t bytes, int zero);
 
@@ -197,6 +200,11 @@ int rt_geom_read(rt_ctx *c, const rt_tensor *x, const int64_t *kernel, int use_d
 /* Output spatial sizes for conv / pool (floor, or ceil_mode per MIL). */
 int rt_geom_out(rt_ctx *c, rt_geom *g, int ceil_mode);
 
+/* The conv op's computation with the given x, weight and bias (NULL: none); strides, padding, dilations
+ * and groups come from the op's parameters (conv.c; conv_quantized passes its dequantized weight). w must
+ * be an rt_val's tensor (an input, or a wrapper with f32 = NULL). */
+int rt_conv_run(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, const rt_tensor *b);
+
 /* Depthwise conv (groups == C_in, one input channel per group, 1-D/2-D): y gets
  * [N, Cout, OH, OW] with Cout = C_in * multiplier (depthwise.c). */
 int rt_conv_depthwise(rt_ctx *c, const float *x, const float *w, const float *bias, const rt_geom *g, int64_t Cout,
@@ -212,6 +220,23 @@ int rt_conv_winograd(rt_ctx *c, const rt_tensor *x, const rt_tensor *w, const fl
 /* dst[q] = row[q * s + c0] for q in [lo, hi), every read inside the row of W floats
  * (vectorized for s <= 2; depthwise.c). */
 void rt_row_gather(float *dst, const float *row, int64_t W, int64_t lo, int64_t hi, int64_t s, int64_t c0);
+
+/* ---- image sampling shared by resample, resize, crop_resize and affine (resample.c) ---- */
+/* resize_bilinear's sampling modes (MIL names STRICT_ALIGN_CORNERS ... UNALIGN_CORNERS). */
+enum { RT_SM_STRICT, RT_SM_ALIGN, RT_SM_DEFAULT, RT_SM_OFFSET, RT_SM_UNALIGN };
+/* Read the op's "sampling_mode" (default DEFAULT) into *mode. */
+int rt_sampling_mode(rt_ctx *c, int *mode);
+/* Source position of output index o when X input points are sampled into Y (unclamped; callers clamp to [0, X-1]). */
+double rt_grid_point(int mode, int64_t o, double X, double Y);
+enum { RT_PAD_CONSTANT, RT_PAD_BORDER, RT_PAD_REFLECTION, RT_PAD_SYMMETRIC };
+enum { RT_COORD_UNNORMALIZED, RT_COORD_MINUS_ONE_TO_ONE, RT_COORD_ZERO_TO_ONE };
+typedef struct rt_grid_spec {
+    int nearest, pmode, cmode, ac;
+    float fill; /* outside the image, RT_PAD_CONSTANT */
+} rt_grid_spec;
+/* y[B, C, OH, OW] = x[B, C, H, W] sampled at grid[B, OH, OW, 2] ((x, y) pairs), all fp32. */
+void rt_grid_sample(const float *x, int64_t B, int64_t C, int64_t H, int64_t W, const float *grid, int64_t OH, int64_t OW,
+                    const rt_grid_spec *s, float *y);
 
 /* Most buffers rt_const_value allocates for one constant: a scaled payload's fp32
  * values, their copy in the logical dtype, and that copy's fp32 view. */
