@@ -214,7 +214,7 @@ int lower_adaptive_pool(lower_ctx *cx, const ts_node *n) {
 
 /* mean / sum (self, dim?, keepdim=False, dtype=None), or (self, dtype=None) over all dims. */
 int lower_reduce(lower_ctx *cx, const ts_node *n) {
-    ir_opkind kind = strcmp(n->kind, "aten::mean") == 0 ? IR_OP_REDUCE_MEAN : IR_OP_REDUCE_SUM;
+    ir_opkind kind = cx->row->mil;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     int r = x->type.rank, nax = 0, keep = 0;

@@ -65,8 +65,16 @@ enum { TRI_LOWER, TRI_UPPER };
  * input's own); lower_scalar_minmax's .mil is maximum or minimum */
 enum { LIST_LIST, LIST_TUPLE };
 enum { IS_IS, IS_ISNOT };
+enum { SORT_SORT, SORT_ARG, SORT_M };                    /* lower_sort (sort.c): sort, argsort, msort */
+/* lower_unique (sort.c) and lower_unique_dim (unique.c), which lower_unique calls for unique_consecutive's dim */
+enum { UNIQUE_SORTED, UNIQUE_CONSECUTIVE, UNIQUE_DIM, UNIQUE_DIM_CONSECUTIVE };
 /* Functions with two forms read .sub 1 as the second: lower_bce (with_logits), lower_nll (cross_entropy_loss),
- * lower_qprepack (conv*_prepack). Quantized ops with a fused relu have LR_RELU; lower_qbinary reads .mil
+ * lower_qprepack (conv*_prepack), lower_gather_op (take_along_dim), lower_addmm (addbmm: summed over the batch),
+ * lower_solve_triangular (triangular_solve), lower_matrix_transpose (numpy_T), lower_native_batch_norm
+ * (_no_training), lower_rand / lower_rand_like (randn*), lower_normal (normal_), lower_index_add_fill
+ * (index_fill), lower_slice_scatter (select_scatter), lower_transpose_op (t, t_copy), lower_cat (stack),
+ * lower_split (chunk, unsafe_chunk), lower_searchsorted (bucketize), lower_slice_copy (select_copy).
+ * lower_atleast's .sub is N of atleast_Nd; lower_reduce reads .mil (reduce_mean, reduce_sum). Quantized ops with a fused relu have LR_RELU; lower_qbinary reads .mil
  * (add, mul, matmul), lower_qactivation .sub (ACT_*, with .mil for ACT_MIL). */
 #define LOWER_PI 3.14159265358979323846
 
