@@ -20,6 +20,7 @@ enum {
     LR_DTYPE_ARG = 1 << 4,    /* softmax: input 2 is dtype= */
     LR_BITWISE = 1 << 5,      /* lower_logical: bitwise (integers bit by bit), not logical */
     LR_RELU = 1 << 6,         /* quantized ops: a fused relu */
+    LR_ADAPTIVE = 1 << 7,     /* pools: adaptive (an output size, not a kernel) */
 };
 /* .sub of lower_binary_op (elementwise.c): what the operator computes (its fold and composition) */
 typedef enum { BIN_ADD, BIN_SUB, BIN_RSUB, BIN_MUL, BIN_DIV, BIN_FLOORDIV, BIN_MOD, BIN_POW, BIN_MAX, BIN_MIN, BIN_FMOD,
@@ -65,6 +66,8 @@ enum { TRI_LOWER, TRI_UPPER };
  * input's own); lower_scalar_minmax's .mil is maximum or minimum */
 enum { LIST_LIST, LIST_TUPLE };
 enum { IS_IS, IS_ISNOT };
+/* pool.c, pool_idx.c: a pool's .sub is its number of spatial dims; the adaptive pools (LR_ADAPTIVE) have .mil
+ * max_pool or avg_pool */
 enum { SORT_SORT, SORT_ARG, SORT_M };                    /* lower_sort (sort.c): sort, argsort, msort */
 /* lower_unique (sort.c) and lower_unique_dim (unique.c), which lower_unique calls for unique_consecutive's dim */
 enum { UNIQUE_SORTED, UNIQUE_CONSECUTIVE, UNIQUE_DIM, UNIQUE_DIM_CONSECUTIVE };
