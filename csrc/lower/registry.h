@@ -77,6 +77,8 @@ enum { FFT_FFT, FFT_IFFT, FFT_RFFT, FFT_IRFFT, FFT_HFFT, FFT_IHFFT, FFT_FFTN, FF
  * in-place spelling too */
 enum { CPLX_OWN = 1, CPLX_UNARY, CPLX_BINARY, CPLX_SIZE, CPLX_DIM, CPLX_TO, CPLX_VIEW_DIM, CPLX_VIEW_DIMS,
        CPLX_VIEW_UNSQUEEZE, CPLX_VIEW_PERMUTE, CPLX_VIEW_SHAPE, CPLX_VIEW_CAT, CPLX_VIEW_STACK, CPLX_INPLACE = 0x80 };
+enum { CELL_LSTM, CELL_GRU, CELL_TANH, CELL_RELU };   /* lower_rnn, lower_rnn_cell (rnn.c) */
+enum { SCATTER_PLAIN, SCATTER_ADD, SCATTER_REDUCE };   /* lower_scatter (scatter.c) */
 enum { SORT_SORT, SORT_ARG, SORT_M };                    /* lower_sort (sort.c): sort, argsort, msort */
 /* lower_unique (sort.c) and lower_unique_dim (unique.c), which lower_unique calls for unique_consecutive's dim */
 enum { UNIQUE_SORTED, UNIQUE_CONSECUTIVE, UNIQUE_DIM, UNIQUE_DIM_CONSECUTIVE };

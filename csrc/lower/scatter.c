@@ -129,8 +129,7 @@ static ir_value *src_for(lower_ctx *cx, ir_value *src, const ir_value *idx, ir_d
 /* scatter(self, dim, index, src | value[, reduce]), scatter_add(self, dim, index, src),
  * scatter_reduce(self, dim, index, src, reduce, include_self=True). */
 int lower_scatter(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6; /* after "aten::" */
-    int is_add = strncmp(k, "scatter_add", 11) == 0, is_red = strncmp(k, "scatter_reduce", 14) == 0;
+    int is_add = cx->row->sub == SCATTER_ADD, is_red = cx->row->sub == SCATTER_REDUCE;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t dim;
     int axis, incl = 1;
