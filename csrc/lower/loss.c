@@ -46,7 +46,7 @@ int lower_regression_loss(lower_ctx *cx, const ts_node *n) {
         if (sub == LOSS_L1 || t == 0) {
             l = a;
         } else {
-            if (t < 0) return lower_fail(cx, "%s needs a non-negative beta / delta, got %g", n->kind + 6, t);
+            if (t < 0) return lower_fail(cx, "%s needs a non-negative beta / delta, got %g", cx->row->kind + 6, t);
             ir_value *c = a ? lb_binary(cx, IR_OP_MINIMUM, a, lb_const_scalar(cx, t, a->type.dtype, "delta"), "clipped") : NULL;
             ir_value *h = c ? lb_binary(cx, IR_OP_SUB, a, lb_scalar_op(cx, IR_OP_MUL, c, 0.5), "rest") : NULL;
             l = h ? lb_binary(cx, IR_OP_MUL, c, h, "huber") : NULL;

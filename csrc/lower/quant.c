@@ -656,6 +656,8 @@ static const char *const averaging_kinds[] = {
     "adaptive_avg_pool3d", NULL,
 };
 
+/* lower_quant_before / _after are not dispatch: lower_node runs them on every node, in-place spellings and kinds
+ * without rows (Python's) included, and they match kinds as torch's quantization rules name them. */
 int lower_quant_before(lower_ctx *cx, const ts_node *n, lv **saved) {
     *saved = NULL;
     if (strncmp(n->kind, "aten::", 6) != 0 || !in_list(n->kind + 6, averaging_kinds) || n->nin < 1) return 0;
