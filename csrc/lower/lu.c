@@ -166,7 +166,7 @@ int lower_solve_triangular(lower_ctx *cx, const ts_node *n) {
     ir_value *d = NULL; /* the diagonal as a column [.., n, 1] */
     if (!unit && m) {
         ir_value *diag = lb_binary(cx, IR_OP_MUL, at, tri_mask(cx, dt, sz, 0, upper, "eye"), "diag_part");
-        d = diag ? lb_reduce(cx, IR_OP_REDUCE_SUM, diag, 1, (int64_t[]){C}, 1) : NULL;
+        d = lb_reduce(cx, IR_OP_REDUCE_SUM, diag, 1, (int64_t[]){C}, 1);
         m = lb_binary(cx, IR_OP_REAL_DIV, m, d, "scaled_strict");
     }
     /* left: X = (I + M)^-1 D^-1 B; right (X A = B): X = B (I + M)^-1 D^-1 */
