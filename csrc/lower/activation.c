@@ -42,12 +42,12 @@ static ir_value *elu(lower_ctx *cx, ir_value *x, double alpha, double scale, dou
         r = with_alpha(cx, IR_OP_ELU, x, "alpha", alpha);
     } else { /* max(x, 0) + alpha * (exp(input_scale * min(x, 0)) - 1) */
         ir_value *z = cst(cx, 0, x, "zero");
-        ir_value *pos = z ? lb_binary(cx, IR_OP_MAXIMUM, x, z, "pos") : NULL;
+        ir_value *pos = lb_binary(cx, IR_OP_MAXIMUM, x, z, "pos");
         ir_value *neg = pos ? lb_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
-        ir_value *e = neg ? lb_unary(cx, IR_OP_EXP, scale_by(cx, neg, iscale, "scaled"), "exp") : NULL;
+        ir_value *e = lb_unary(cx, IR_OP_EXP, scale_by(cx, neg, iscale, "scaled"), "exp");
         ir_value *one = e ? cst(cx, 1, x, "one") : NULL;
-        ir_value *em1 = one ? lb_binary(cx, IR_OP_SUB, e, one, "expm1") : NULL;
-        r = em1 ? lb_binary(cx, IR_OP_ADD, pos, scale_by(cx, em1, alpha, "negpart"), "sum") : NULL;
+        ir_value *em1 = lb_binary(cx, IR_OP_SUB, e, one, "expm1");
+        r = lb_binary(cx, IR_OP_ADD, pos, scale_by(cx, em1, alpha, "negpart"), "sum");
     }
     return scale == 1 || !r ? r : scale_by(cx, r, scale, NULL);
 }
@@ -64,7 +64,7 @@ static ir_value *softplus(lower_ctx *cx, ir_value *x, double beta, double th) {
     if (sp && beta != 1) sp = scale_by(cx, sp, 1 / beta, th >= 20 ? NULL : "spb");
     if (!sp || th >= 20) return sp;
     ir_value *t = cst(cx, th, x, "threshold");
-    ir_value *c = t ? lb_binary(cx, IR_OP_GREATER, bx, t, "above") : NULL;
+    ir_value *c = lb_binary(cx, IR_OP_GREATER, bx, t, "above");
     ir_op *op = c ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", sp)) return NULL;
     return lb_finish(cx, op);
@@ -82,7 +82,7 @@ static int composed(lower_ctx *cx, const ts_node *n, int sub, ir_value *x, ir_va
         *r = a == 1 ? elu(cx, x, 1, 1, 1) : scale_by(cx, elu(cx, scale_by(cx, x, 1 / a, "xa"), 1, 1, 1), a, NULL);
     } else if (sub == ACT_MISH) { /* x * tanh(softplus(x)) */
         ir_value *t = lb_unary(cx, IR_OP_TANH, lb_unary(cx, IR_OP_SOFTPLUS, x, "sp"), "tanh");
-        *r = t ? lb_binary(cx, IR_OP_MUL, x, t, NULL) : NULL;
+        *r = lb_binary(cx, IR_OP_MUL, x, t, NULL);
     } else if (sub == ACT_HARDSIGMOID || sub == ACT_HARDSWISH) {
         /* relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1): MIL's sigmoid_hard, one op as coremltools writes it (* x) */
         ir_op *op = lb_op(cx, IR_OP_SIGMOID_HARD, sub == ACT_HARDSWISH ? "hsig" : NULL);
@@ -114,10 +114,10 @@ static int composed(lower_ctx *cx, const ts_node *n, int sub, ir_value *x, ir_va
             return lower_fail(cx, "prelu with %lld weights on a rank-%d input", (long long)c, x->type.rank);
         }
         ir_value *z = cst(cx, 0, x, "zero");
-        ir_value *pos = z ? lb_binary(cx, IR_OP_MAXIMUM, x, z, "pos") : NULL;
+        ir_value *pos = lb_binary(cx, IR_OP_MAXIMUM, x, z, "pos");
         ir_value *neg = pos ? lb_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
-        ir_value *wn = neg ? lb_binary(cx, IR_OP_MUL, neg, w, "wneg") : NULL;
-        *r = wn ? lb_binary(cx, IR_OP_ADD, pos, wn, NULL) : NULL;
+        ir_value *wn = lb_binary(cx, IR_OP_MUL, neg, w, "wneg");
+        *r = lb_binary(cx, IR_OP_ADD, pos, wn, NULL);
     } else if (sub == ACT_RRELU) { /* inference: leaky_relu with the mean slope */
         double lo, hi;
         int training = 0;
@@ -135,7 +135,7 @@ static int composed(lower_ctx *cx, const ts_node *n, int sub, ir_value *x, ir_va
                 lb_param_f(cx, op, "beta", l, x->type.dtype))
                 return -1;
             ir_value *c = lb_finish(cx, op);
-            *r = c ? lb_binary(cx, IR_OP_SUB, x, c, NULL) : NULL;
+            *r = lb_binary(cx, IR_OP_SUB, x, c, NULL);
         } else { /* |x| > l ? x : 0 */
             ir_value *t = cst(cx, l, x, "lambd"), *z = t ? cst(cx, 0, x, "zero") : NULL;
             ir_value *c = z ? lb_binary(cx, IR_OP_GREATER, lb_unary(cx, IR_OP_ABS, x, "abs"), t, "outside") : NULL;
@@ -255,9 +255,9 @@ int lower_softmax(lower_ctx *cx, const ts_node *n) {
         return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     ir_value *m = reduce1(cx, IR_OP_REDUCE_MAX, x, axis, "max");
-    ir_value *s = m ? lb_binary(cx, IR_OP_SUB, x, m, "shifted") : NULL;
-    ir_value *e = s ? lb_unary(cx, IR_OP_EXP, s, "exp") : NULL;
+    ir_value *s = lb_binary(cx, IR_OP_SUB, x, m, "shifted");
+    ir_value *e = lb_unary(cx, IR_OP_EXP, s, "exp");
     ir_value *sum = e ? reduce1(cx, IR_OP_REDUCE_SUM, e, axis, "sum") : NULL;
-    ir_value *lg = sum ? lb_unary(cx, IR_OP_LOG, sum, "log") : NULL;
-    return lower_out_tensor(cx, n, 0, lg ? lb_binary(cx, IR_OP_SUB, s, lg, NULL) : NULL);
+    ir_value *lg = lb_unary(cx, IR_OP_LOG, sum, "log");
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_SUB, s, lg, NULL));
 }

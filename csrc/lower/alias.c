@@ -10,7 +10,7 @@
 
 /* slice_copy / select_copy: slice / select whose output is a copy (no view of the input). */
 int lower_slice_copy(lower_ctx *cx, const ts_node *n) {
-    int sel = strncmp(n->kind, "aten::select", 12) == 0;
+    int sel = cx->row->sub == 1;
     if (sel ? lower_select(cx, n) : lower_slice(cx, n)) return -1;
     if (cx->views) cx->views[n->out[0]->id] = NULL;
     return 0;

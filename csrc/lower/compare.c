@@ -63,8 +63,8 @@ static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, int op) {
         if (!weights || !two || !zero || !(x[i] = lower_tensor_in(cx, n, i, IR_INT32))) return NULL;
         if (x[i]->type.dtype != IR_INT32 && !(x[i] = lb_cast(cx, x[i], IR_INT32, "as_int"))) return NULL;
         ir_value *xe = lb_expand(cx, x[i], 1, (int64_t[]){x[i]->type.rank});
-        ir_value *q = xe ? lb_binary(cx, IR_OP_FLOOR_DIV, xe, weights, "shifted") : NULL;
-        bits[i] = q ? lb_binary(cx, IR_OP_MOD, q, two, "bits") : NULL;
+        ir_value *q = lb_binary(cx, IR_OP_FLOOR_DIV, xe, weights, "shifted");
+        bits[i] = lb_binary(cx, IR_OP_MOD, q, two, "bits");
         sign[i] = bits[i] ? lb_cast(cx, lb_binary(cx, IR_OP_LESS, x[i], zero, "negative"), IR_INT32, "sign_bit") : NULL;
         if (!sign[i]) return NULL;
     }
@@ -99,8 +99,8 @@ int lower_logical(lower_ctx *cx, const ts_node *n) {
         if (bitwise && x->type.dtype != IR_BOOL) { /* ~x == -x - 1 on ints */
             if (ir_dtype_is_float(x->type.dtype)) return lower_fail(cx, "bitwise_not of a float tensor");
             ir_value *m = lb_const_scalar(cx, -1, x->type.dtype, "minus_one");
-            ir_value *neg = m ? lb_binary(cx, IR_OP_MUL, x, m, "neg") : NULL;
-            return lower_out_tensor(cx, n, 0, neg ? lb_binary(cx, IR_OP_ADD, neg, m, NULL) : NULL);
+            ir_value *neg = lb_binary(cx, IR_OP_MUL, x, m, "neg");
+            return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_ADD, neg, m, NULL));
         }
         ir_value *b = x->type.dtype == IR_BOOL ? x : lb_cast(cx, x, IR_BOOL, "bool");
         return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_LOGICAL_NOT, b, NULL));
@@ -125,8 +125,8 @@ int lower_logical(lower_ctx *cx, const ts_node *n) {
     } else if (op == LOGIC_XOR) { /* (a or b) and not (a and b) */
         ir_value *o = lb_binary(cx, IR_OP_LOGICAL_OR, a, b, "or");
         ir_value *both = o ? lb_binary(cx, IR_OP_LOGICAL_AND, a, b, "and") : NULL;
-        ir_value *nb = both ? lb_unary(cx, IR_OP_LOGICAL_NOT, both, "nand") : NULL;
-        r = nb ? lb_binary(cx, IR_OP_LOGICAL_AND, o, nb, NULL) : NULL;
+        ir_value *nb = lb_unary(cx, IR_OP_LOGICAL_NOT, both, "nand");
+        r = lb_binary(cx, IR_OP_LOGICAL_AND, o, nb, NULL);
     } else {
         r = lb_binary(cx, IR_OP_LOGICAL_OR, a, b, NULL);
     }
@@ -235,5 +235,5 @@ int lower_any_all(lower_ctx *cx, const ts_node *n) {
         lb_param_bool(cx, op, "keep_dims", keep))
         return -1;
     ir_value *r = lb_finish(cx, op);
-    return lower_out_tensor(cx, n, 0, r ? lb_cast(cx, r, IR_BOOL, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_cast(cx, r, IR_BOOL, NULL));
 }

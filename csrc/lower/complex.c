@@ -6,7 +6,6 @@
 #include "lower/build.h"
 
 #include <math.h>
-#include <string.h>
 
 /* The pair tensor of input i (complex), or NULL with a failure. */
 static ir_value *pair_in(lower_ctx *cx, const ts_node *n, int i) {
@@ -87,7 +86,7 @@ int lower_complex(lower_ctx *cx, const ts_node *n) {
                           ir_dtype_name(b->type.dtype));
     ir_dtype dt = a->type.dtype;
     if (b->type.dtype != dt && !(b = lb_cast(cx, b, dt, "cast"))) return -1;
-    if (strcmp(n->kind, "aten::polar") == 0) {
+    if (cx->row->sub == 1) { /* polar */
         ir_value *c = lb_unary(cx, IR_OP_COS, b, "cos"), *s = lb_unary(cx, IR_OP_SIN, b, "sin");
         ir_value *re = lb_binary(cx, IR_OP_MUL, a, c, "re");
         ir_value *im = lb_binary(cx, IR_OP_MUL, a, s, "im");
@@ -125,7 +124,7 @@ int lower_view_as_real(lower_ctx *cx, const ts_node *n) {
 
 /* real(z) / imag(z): one half of the pair (real of a real tensor is itself). */
 int lower_real_imag(lower_ctx *cx, const ts_node *n) {
-    int im = strcmp(n->kind, "aten::imag") == 0;
+    int im = cx->row->sub == 1;
     if (!lc_is_complex(cx, n, 0)) {
         if (im) return lower_fail(cx, "imag is not implemented for real tensors");
         lv *l = lower_in(cx, n, 0);
@@ -139,7 +138,7 @@ int lower_real_imag(lower_ctx *cx, const ts_node *n) {
 int lower_conj(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     if (!l) return -1;
-    int resolve = strncmp(n->kind, "aten::resolve_", 14) == 0;
+    int resolve = cx->row->sub == 1;
     if (l->kind != LV_COMPLEX || resolve) return lower_out(cx, n, 0, l);
     return lower_out(cx, n, 0, lc_new(cx, conj_of(cx, l->v)));
 }
@@ -170,8 +169,8 @@ int lower_angle(lower_ctx *cx, const ts_node *n) {
 static int complex_unary(lower_ctx *cx, const ts_node *n) {
     ir_value *p = pair_in(cx, n, 0);
     if (!p) return -1;
-    if (strncmp(n->kind, "aten::neg", 9) == 0) return lower_out(cx, n, 0, lc_new(cx, lb_scalar_op(cx, IR_OP_MUL, p, -1)));
-    if (strncmp(n->kind, "aten::reciprocal", 16) == 0) {
+    if (cx->row->sub == UN_NEG) return lower_out(cx, n, 0, lc_new(cx, lb_scalar_op(cx, IR_OP_MUL, p, -1)));
+    if (cx->row->sub == UN_RECIPROCAL) {
         ir_value *c = conj_of(cx, p), *d = c ? abs2_keep(cx, p) : NULL;
         return d ? lower_out(cx, n, 0, lc_new(cx, lb_binary(cx, IR_OP_REAL_DIV, c, d, NULL))) : -1;
     }
@@ -196,24 +195,19 @@ static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, int *is_pair) {
 
 /* add / sub / rsub (alpha) / mul / div of complex with complex, real or number operands. */
 static int complex_binary(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
-    size_t kl = strlen(k);
-    char op[16] = {0};
-    memcpy(op, k, kl < 15 ? (k[kl - 1] == '_' ? kl - 1 : kl) : 15);
-    if (strcmp(op, "true_divide") == 0) strcpy(op, "div");
+    int op = cx->row->sub; /* BIN_ADD, BIN_SUB, BIN_RSUB, BIN_MUL or BIN_DIV */
     lv *al = lower_in(cx, n, 0), *bl = lower_in(cx, n, 1);
     if (!bl) return -1;
     ir_dtype dt = (al->kind == LV_COMPLEX ? al : bl)->v->type.dtype;
     double alpha = 1;
-    int has_alpha = !strcmp(op, "add") || !strcmp(op, "sub") || !strcmp(op, "rsub");
+    int has_alpha = op == BIN_ADD || op == BIN_SUB || op == BIN_RSUB;
     if (has_alpha && n->nin >= 3 && lower_float_in(cx, n, 2, &alpha)) return -1;
-    if (!strcmp(op, "div") && n->nin >= 3 && !lower_is_none(cx, n, 2))
+    if (op == BIN_DIV && n->nin >= 3 && !lower_is_none(cx, n, 2))
         return lower_fail(cx, "rounding_mode is not defined for complex tensors");
-    if (!strcmp(op, "rsub")) { /* other - alpha * self */
+    if (op == BIN_RSUB) { /* other - alpha * self */
         lv *t = al;
         al = bl;
         bl = t;
-        strcpy(op, "rsub_");
     }
     int pa, pb;
     ir_value *a = operand(cx, al, dt, &pa), *b = a ? operand(cx, bl, dt, &pb) : NULL;
@@ -225,10 +219,10 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
          * multiplies in complex: an infinite real part gives a NaN imaginary one) */
         if (!pa && !(a = lb_binary(cx, IR_OP_MUL, a, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
         if (!pb && !(b = lb_binary(cx, IR_OP_MUL, b, pair_const(cx, dt, 1, 0, "re_only"), "as_pair"))) return -1;
-        y = lb_binary(cx, strcmp(op, "add") == 0 ? IR_OP_ADD : IR_OP_SUB, a, b, NULL);
-    } else if (!strcmp(op, "mul")) {
+        y = lb_binary(cx, op == BIN_ADD ? IR_OP_ADD : IR_OP_SUB, a, b, NULL);
+    } else if (op == BIN_MUL) {
         y = pa && pb ? cmul(cx, a, b) : lb_binary(cx, IR_OP_MUL, a, b, NULL);
-    } else if (!strcmp(op, "div")) {
+    } else if (op == BIN_DIV) {
         if (!pb) {
             y = lb_binary(cx, IR_OP_REAL_DIV, a, b, NULL);
         } else { /* a * conj(b) / |b|^2 */
@@ -247,7 +241,7 @@ static int complex_shape(lower_ctx *cx, const ts_node *n) {
     ir_value *p = pair_in(cx, n, 0);
     if (!p) return -1;
     int r = p->type.rank - 1;
-    if (strcmp(n->kind, "aten::dim") == 0) return lower_out(cx, n, 0, lv_int(cx, r));
+    if ((cx->row->cplx & ~CPLX_INPLACE) == CPLX_DIM) return lower_out(cx, n, 0, lv_int(cx, r));
     if (n->nin >= 2) {
         int64_t d;
         int ax;
@@ -272,18 +266,16 @@ static int complex_shape(lower_ctx *cx, const ts_node *n) {
  * pairs (real items join as (x, 0)). The node's inputs are rebound for the call and restored after. */
 
 typedef struct {
-    const char *kind;
     signed char dim[2]; /* inputs holding dims (int or int list), -1: none */
     char plus1;         /* dims count one more axis (unsqueeze, stack) */
     char what;          /* 'p' permute, 's' a shape, 'l' a list of tensors as input 0 */
 } view_spec;
 
+/* by the row's .cplx: select, slice, narrow, squeeze, unbind; transpose, movedim, flatten; ... */
 static const view_spec VIEWS[] = {
-    {"aten::select", {1, -1}, 0, 0},    {"aten::slice", {1, -1}, 0, 0},   {"aten::narrow", {1, -1}, 0, 0},
-    {"aten::transpose", {1, 2}, 0, 0},  {"aten::movedim", {1, 2}, 0, 0},  {"aten::flatten", {1, 2}, 0, 0},
-    {"aten::squeeze", {1, -1}, 0, 0},   {"aten::unsqueeze", {1, -1}, 1, 0}, {"aten::unbind", {1, -1}, 0, 0},
-    {"aten::permute", {1, -1}, 0, 'p'}, {"aten::reshape", {-1, -1}, 0, 's'}, {"aten::view", {-1, -1}, 0, 's'},
-    {"aten::cat", {1, -1}, 0, 'l'},     {"aten::stack", {1, -1}, 1, 'l'},
+    [CPLX_VIEW_DIM] = {{1, -1}, 0, 0},       [CPLX_VIEW_DIMS] = {{1, 2}, 0, 0},      [CPLX_VIEW_UNSQUEEZE] = {{1, -1}, 1, 0},
+    [CPLX_VIEW_PERMUTE] = {{1, -1}, 0, 'p'}, [CPLX_VIEW_SHAPE] = {{-1, -1}, 0, 's'}, [CPLX_VIEW_CAT] = {{1, -1}, 0, 'l'},
+    [CPLX_VIEW_STACK] = {{1, -1}, 1, 'l'},
 };
 
 /* A dim (or a list of them) normalized against rank; `append` adds one more int (permute's pair axis). */
@@ -365,11 +357,8 @@ static lv *as_complex(lower_ctx *cx, lv *l) {
 }
 
 static int complex_view(lower_ctx *cx, const ts_node *n) {
-    const view_spec *sp = NULL;
-    for (int i = 0; i < PC_ARRAY_LEN(VIEWS); i++)
-        if (strcmp(VIEWS[i].kind, n->kind) == 0) sp = &VIEWS[i];
-    lower_fn fn = lower_find(n->kind);
-    if (!sp || !fn) return lower_fail(cx, "internal: not a view op");
+    const view_spec *sp = &VIEWS[cx->row->cplx & ~CPLX_INPLACE];
+    lower_fn fn = cx->row->fn;
     lv *x = lower_in(cx, n, 0);
     if (!x) return -1;
     int rank = x->kind == LV_COMPLEX ? x->v->type.rank - 1 : 0;
@@ -426,48 +415,29 @@ static int complex_to(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 0, re && re->type.dtype != dt ? lb_cast(cx, re, dt, NULL) : re);
 }
 
-typedef struct {
-    const char *kind;
-    int (*fn)(lower_ctx *cx, const ts_node *n); /* NULL: the registry's function takes complex values */
-} complex_entry;
-
-static const complex_entry HOOK[] = {
-    {"aten::abs", complex_unary},       {"aten::neg", complex_unary},         {"aten::add", complex_binary},
-    {"aten::add_", complex_binary},     {"aten::sub", complex_binary},        {"aten::sub_", complex_binary},
-    {"aten::rsub", complex_binary},     {"aten::mul", complex_binary},        {"aten::mul_", complex_binary},
-    {"aten::div", complex_binary},      {"aten::div_", complex_binary},       {"aten::true_divide", complex_binary},
-    {"aten::size", complex_shape},      {"aten::dim", complex_shape},         {"aten::reciprocal", complex_unary},
-    {"aten::to", complex_to},
-    /* these kinds' own functions take complex values */
-    {"prim::TupleConstruct", NULL},     {"prim::ListConstruct", NULL},        {"prim::TupleUnpack", NULL},
-    {"prim::ListUnpack", NULL},         {"prim::TupleIndex", NULL},           {"aten::__getitem__", NULL},
-    {"aten::detach", NULL},             {"aten::clone", NULL},                {"aten::contiguous", NULL},
-    {"aten::dropout", NULL},            {"aten::view_as_real", NULL},         {"aten::real", NULL},
-    {"aten::imag", NULL},               {"aten::angle", NULL},                {"aten::conj", NULL},
-    {"aten::_conj", NULL},              {"aten::conj_physical", NULL},        {"aten::resolve_conj", NULL},
-    {"aten::resolve_neg", NULL},        {"aten::istft", NULL},                {"aten::len", NULL},
-    {"aten::list", NULL},               {"aten::fft_fftshift", NULL},         {"aten::fft_ifftshift", NULL},
-    {"aten::stft", NULL},               {"aten::pad", NULL},                  {"aten::constant_pad_nd", NULL},
-    {"aten::reflection_pad1d", NULL},   {"aten::reflection_pad2d", NULL},     {"aten::reflection_pad3d", NULL},
-    {"aten::replication_pad1d", NULL},  {"aten::replication_pad2d", NULL},    {"aten::replication_pad3d", NULL},
-    {"aten::_pad_circular", NULL},
-};
 
 int lower_complex_node(lower_ctx *cx, const ts_node *n) {
     int first = -1;
     for (int i = 0; i < n->nin && first < 0; i++) {
         const lv *l = cx->vals[n->in[i]->id];
         if (l && l->kind == LV_COMPLEX) first = i;
-        if (l && (l->kind == LV_LIST || l->kind == LV_TUPLE) && n->kind[0] == 'a') /* aten::cat([z, ...]) */
+        /* aten::cat([z, ...]); not dispatch: a list's items count for aten ops, prim ops (rowless ones too) move lists */
+        if (l && (l->kind == LV_LIST || l->kind == LV_TUPLE) && n->kind[0] == 'a')
             for (int k = 0; k < l->n && first < 0; k++)
                 if (l->items[k]->kind == LV_COMPLEX) first = i;
     }
     if (first < 0) return 0;
-    if (strncmp(n->kind, "aten::fft_", 10) == 0) return 0;
-    for (int i = 0; i < PC_ARRAY_LEN(HOOK); i++)
-        if (strcmp(HOOK[i].kind, n->kind) == 0) return HOOK[i].fn ? (HOOK[i].fn(cx, n) ? -1 : 1) : 0;
-    for (int i = 0; i < PC_ARRAY_LEN(VIEWS); i++)
-        if (strcmp(VIEWS[i].kind, n->kind) == 0) return complex_view(cx, n);
+    int how = !cx->row || (cx->via_inplace && !(cx->row->cplx & CPLX_INPLACE)) ? 0 : cx->row->cplx & ~CPLX_INPLACE;
+    switch (how) {
+    case CPLX_OWN: return 0;
+    case CPLX_UNARY: return complex_unary(cx, n) ? -1 : 1;
+    case CPLX_BINARY: return complex_binary(cx, n) ? -1 : 1;
+    case CPLX_SIZE:
+    case CPLX_DIM: return complex_shape(cx, n) ? -1 : 1;
+    case CPLX_TO: return complex_to(cx, n) ? -1 : 1;
+    case 0: break;
+    default: return complex_view(cx, n);
+    }
     return lower_fail(cx, "input %d (%%%s) is a complex tensor, which this op cannot take (Core ML has no complex "
                           "type; complex values convert through torch.fft / stft, arithmetic, abs, angle, real, imag "
                           "and view_as_real)",

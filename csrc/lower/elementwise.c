@@ -130,7 +130,7 @@ static ir_value *rsqrt_of(lower_ctx *cx, ir_value *x) {
 static ir_value *floor_div_float(lower_ctx *cx, ir_value *x, ir_value *y) {
     ir_dtype dt = x->type.dtype;
     ir_value *m = composed_binary(cx, BIN_FMOD, x, y);
-    ir_value *d = m ? lb_binary(cx, IR_OP_REAL_DIV, lb_binary(cx, IR_OP_SUB, x, m, "x_m"), y, "d") : NULL;
+    ir_value *d = lb_binary(cx, IR_OP_REAL_DIV, lb_binary(cx, IR_OP_SUB, x, m, "x_m"), y, "d");
     ir_value *mnz = d ? with_num(cx, IR_OP_NOT_EQUAL, m, 0, "m_nz") : NULL;
     ir_value *sd = mnz ? lb_binary(cx, IR_OP_LOGICAL_XOR, with_num(cx, IR_OP_LESS, y, 0, "y_neg"),
                                       with_num(cx, IR_OP_LESS, m, 0, "m_neg"), "signs") : NULL;
@@ -152,23 +152,23 @@ static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value 
         ir_value *m = lb_binary(cx, op == BIN_FMAX ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, op == BIN_FMAX ? "max" : "min");
         if (!ir_dtype_is_float(dt) || !m) return m;
         ir_value *xn = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "x_nan"), *yn = xn ? lb_binary(cx, IR_OP_NOT_EQUAL, y, y, "y_nan") : NULL;
-        ir_value *r = yn ? select3(cx, yn, x, m, "y_missing") : NULL; /* a / b broadcast to the full shape */
+        ir_value *r = select3(cx, yn, x, m, "y_missing"); /* a / b broadcast to the full shape */
         return r ? select3(cx, xn, y, r, NULL) : NULL;
     }
     if (op == BIN_FMOD) { /* sign(x) * mod(|x|, |y|): C fmod, exact */
         ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
-        ir_value *m = ay ? lb_binary(cx, IR_OP_MOD, ax, ay, "mod") : NULL;
+        ir_value *m = lb_binary(cx, IR_OP_MOD, ax, ay, "mod");
         ir_value *sg = m ? lb_unary(cx, IR_OP_SIGN, x, "sign") : NULL;
-        return sg ? lb_binary(cx, IR_OP_MUL, sg, m, NULL) : NULL;
+        return lb_binary(cx, IR_OP_MUL, sg, m, NULL);
     }
     if (op == BIN_TRUNCDIV) {
         if (ir_dtype_is_float(dt)) return trunc_of(cx, lb_binary(cx, IR_OP_REAL_DIV, x, y, "quot"));
         /* ints: sign(x) * sign(y) * (|x| // |y|), exact */
         ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
-        ir_value *q = ay ? lb_binary(cx, IR_OP_FLOOR_DIV, ax, ay, "quot") : NULL;
+        ir_value *q = lb_binary(cx, IR_OP_FLOOR_DIV, ax, ay, "quot");
         ir_value *sx = q ? lb_unary(cx, IR_OP_SIGN, x, "signx") : NULL, *sy = sx ? lb_unary(cx, IR_OP_SIGN, y, "signy") : NULL;
-        ir_value *s = sy ? lb_binary(cx, IR_OP_MUL, sx, sy, "sign") : NULL;
-        return s ? lb_binary(cx, IR_OP_MUL, s, q, NULL) : NULL;
+        ir_value *s = lb_binary(cx, IR_OP_MUL, sx, sy, "sign");
+        return lb_binary(cx, IR_OP_MUL, s, q, NULL);
     }
     if (op == BIN_FLOORDIV) return floor_div_float(cx, x, y);
     return lb_atan2(cx, x, y);
@@ -286,7 +286,7 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
 /* trunc(x) of a float tensor: ceil below zero, floor above. */
 static ir_value *trunc_of(lower_ctx *cx, ir_value *x) {
     ir_value *z = lb_const_scalar(cx, 0, x->type.dtype, "zero");
-    ir_value *neg = z ? lb_binary(cx, IR_OP_LESS, x, z, "negative") : NULL;
+    ir_value *neg = lb_binary(cx, IR_OP_LESS, x, z, "negative");
     ir_value *c = neg ? lb_unary(cx, IR_OP_CEIL, x, "ceil") : NULL;
     ir_value *f = c ? lb_unary(cx, IR_OP_FLOOR, x, "floor") : NULL;
     ir_op *op = f ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;

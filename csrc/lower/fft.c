@@ -147,12 +147,22 @@ typedef struct {
     int sign, inverse, nd; /* nd: 0 one dim, 1 n-d, 2 the 2-d form (dims default to the last two) */
 } fft_spec;
 
+/* indexed by the row's .sub (FFT_*, registry.h) */
 static const fft_spec SPECS[] = {
-    {"fft", LC_C2C, -1, 0, 0},   {"ifft", LC_C2C, 1, 1, 0},   {"rfft", LC_R2C, -1, 0, 0},
-    {"irfft", LC_C2R, 1, 1, 0},  {"hfft", LC_C2R, -1, 0, 0},  {"ihfft", LC_R2C, 1, 1, 0},
-    {"fftn", LC_C2C, -1, 0, 1},  {"ifftn", LC_C2C, 1, 1, 1},  {"rfftn", LC_R2C, -1, 0, 1},
-    {"irfftn", LC_C2R, 1, 1, 1}, {"fft2", LC_C2C, -1, 0, 2},  {"ifft2", LC_C2C, 1, 1, 2},
-    {"rfft2", LC_R2C, -1, 0, 2}, {"irfft2", LC_C2R, 1, 1, 2},
+    [FFT_FFT] = {"fft", LC_C2C, -1, 0, 0},
+    [FFT_IFFT] = {"ifft", LC_C2C, 1, 1, 0},
+    [FFT_RFFT] = {"rfft", LC_R2C, -1, 0, 0},
+    [FFT_IRFFT] = {"irfft", LC_C2R, 1, 1, 0},
+    [FFT_HFFT] = {"hfft", LC_C2R, -1, 0, 0},
+    [FFT_IHFFT] = {"ihfft", LC_R2C, 1, 1, 0},
+    [FFT_FFTN] = {"fftn", LC_C2C, -1, 0, 1},
+    [FFT_IFFTN] = {"ifftn", LC_C2C, 1, 1, 1},
+    [FFT_RFFTN] = {"rfftn", LC_R2C, -1, 0, 1},
+    [FFT_IRFFTN] = {"irfftn", LC_C2R, 1, 1, 1},
+    [FFT_FFT2] = {"fft2", LC_C2C, -1, 0, 2},
+    [FFT_IFFT2] = {"ifft2", LC_C2C, 1, 1, 2},
+    [FFT_RFFT2] = {"rfft2", LC_R2C, -1, 0, 2},
+    [FFT_IRFFT2] = {"irfft2", LC_C2R, 1, 1, 2},
 };
 
 /* One axis: the pair (or real) x transformed; *pair says what x is before and after. */
@@ -171,11 +181,7 @@ static ir_value *one_axis(lower_ctx *cx, const ts_node *n, ir_value *x, int *pai
 
 /* fft_<kind>(self, n=None, dim=-1, norm=None) and fft_<kind>n / fft_<kind>2(self, s=None, dim=None, norm=None). */
 int lower_fft(lower_ctx *cx, const ts_node *n) {
-    const char *name = strncmp(n->kind, "aten::fft_", 10) == 0 ? n->kind + 10 : "";
-    const fft_spec *sp = NULL;
-    for (int i = 0; i < PC_ARRAY_LEN(SPECS); i++)
-        if (strcmp(SPECS[i].name, name) == 0) sp = &SPECS[i];
-    if (!sp) return lower_fail(cx, "internal: not a torch.fft kind");
+    const fft_spec *sp = &SPECS[cx->row->sub];
     lv *xl = lower_in(cx, n, 0);
     if (!xl) return -1;
     int pair = xl->kind == LV_COMPLEX;
@@ -237,7 +243,7 @@ int lower_fft(lower_ctx *cx, const ts_node *n) {
 /* fft_fftshift / fft_ifftshift(self, dim=None): a roll by n / 2 (ifftshift: by -(n / 2)) of each dim (all dims
  * when None), as two slices and a concat; complex tensors roll their pairs. */
 int lower_fftshift(lower_ctx *cx, const ts_node *n) {
-    int inv = strcmp(n->kind, "aten::fft_ifftshift") == 0;
+    int inv = cx->row->sub == 1; /* ifftshift */
     lv *xl = lower_in(cx, n, 0);
     if (!xl) return -1;
     int pair = xl->kind == LV_COMPLEX;
@@ -267,7 +273,7 @@ int lower_fftshift(lower_ctx *cx, const ts_node *n) {
 
 /* fft_fftfreq / fft_rfftfreq(n, d=1.0, dtype, layout, device, pin_memory): the sample frequencies, a constant. */
 int lower_fftfreq(lower_ctx *cx, const ts_node *n) {
-    int rf = strcmp(n->kind, "aten::fft_rfftfreq") == 0;
+    int rf = cx->row->sub == 1; /* rfftfreq */
     int64_t len, code;
     double d = 1.0;
     ir_dtype dt = IR_FP32;

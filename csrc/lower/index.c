@@ -77,7 +77,7 @@ static ir_value *gather_along(lower_ctx *cx, ir_value *x, ir_value *idx, int a) 
 /* gather(self, dim, index, sparse_grad=False), take_along_dim(self, indices, dim) */
 int lower_gather_op(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    int take = strcmp(n->kind, "aten::take_along_dim") == 0;
+    int take = cx->row->sub == 1;
     int64_t d = 0;
     int a;
     if (!x) return -1;

@@ -594,7 +594,7 @@ static const ts_value *strided_storage(lower_ctx *cx, const ts_value *v) {
                                          "as_strided", "split", "chunk", "unbind", "indices", "real", "imag", "view_as_real"};
     const ts_value *chain[64];
     int nc = 0;
-    for (;;) {
+    for (;;) { /* not dispatch: the kinds of the ops that produced the input, classified by torch's view semantics */
         const char *k = v->def && strncmp(v->def->kind, "aten::", 6) == 0 ? v->def->kind + 6 : "";
         int is_view = 0;
         for (int i = 0; i < PC_ARRAY_LEN(shape_views) && !is_view; i++) is_view = strcmp(k, shape_views[i]) == 0;

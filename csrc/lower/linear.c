@@ -52,7 +52,7 @@ int lower_addmm(lower_ctx *cx, const ts_node *n) {
     ir_value *a = bias ? lower_tensor_in(cx, n, 1, bias->type.dtype) : NULL;
     ir_value *m = a ? lower_tensor_in(cx, n, 2, bias->type.dtype) : NULL;
     ir_value *p = m ? matmul(cx, a, m, 0, "matmul") : NULL;
-    if (p && strcmp(n->kind, "aten::addbmm") == 0) p = lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, (int64_t[]){0}, 0);
+    if (p && cx->row->sub == 1) p = lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, (int64_t[]){0}, 0);
     if (!p) return -1;
     ir_dtype dt = p->type.dtype;
     if (alpha != 1) {

@@ -46,10 +46,10 @@ int lower_regression_loss(lower_ctx *cx, const ts_node *n) {
         if (sub == LOSS_L1 || t == 0) {
             l = a;
         } else {
-            if (t < 0) return lower_fail(cx, "%s needs a non-negative beta / delta, got %g", n->kind + 6, t);
+            if (t < 0) return lower_fail(cx, "%s needs a non-negative beta / delta, got %g", cx->row->kind + 6, t);
             ir_value *c = a ? lb_binary(cx, IR_OP_MINIMUM, a, lb_const_scalar(cx, t, a->type.dtype, "delta"), "clipped") : NULL;
-            ir_value *h = c ? lb_binary(cx, IR_OP_SUB, a, lb_scalar_op(cx, IR_OP_MUL, c, 0.5), "rest") : NULL;
-            l = h ? lb_binary(cx, IR_OP_MUL, c, h, "huber") : NULL;
+            ir_value *h = lb_binary(cx, IR_OP_SUB, a, lb_scalar_op(cx, IR_OP_MUL, c, 0.5), "rest");
+            l = lb_binary(cx, IR_OP_MUL, c, h, "huber");
             if (l && sub == LOSS_SMOOTH_L1) l = lb_scalar_op(cx, IR_OP_MUL, l, 1 / t);
         }
     }
@@ -74,21 +74,21 @@ int lower_bce(lower_ctx *cx, const ts_node *n) {
         if (sp && !lower_is_none(cx, n, 3)) {
             ir_value *pw = lower_tensor_in(cx, n, 3, dt);
             if (pw && pw->type.dtype != dt) pw = lb_cast(cx, pw, dt, "pos_weight");
-            ir_value *lw = pw ? lb_affine(cx, lb_binary(cx, IR_OP_MUL, lb_scalar_op(cx, IR_OP_SUB, pw, 1), t, "pw_t"), 1, 1) : NULL;
-            sp = lw ? lb_binary(cx, IR_OP_MUL, lw, sp, "weighted") : NULL;
+            ir_value *lw = lb_affine(cx, lb_binary(cx, IR_OP_MUL, lb_scalar_op(cx, IR_OP_SUB, pw, 1), t, "pw_t"), 1, 1);
+            sp = lb_binary(cx, IR_OP_MUL, lw, sp, "weighted");
         }
-        l = sp ? lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, omt, x, "lin"), sp, "bce") : NULL;
+        l = lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, omt, x, "lin"), sp, "bce");
     } else {
         ir_value *lo = lb_const_scalar(cx, -100, dt, "floor");
-        ir_value *lx = lo ? lb_binary(cx, IR_OP_MAXIMUM, lb_log(cx, x, "log"), lo, "log_c") : NULL;
+        ir_value *lx = lb_binary(cx, IR_OP_MAXIMUM, lb_log(cx, x, "log"), lo, "log_c");
         ir_value *l1 = lx ? lb_binary(cx, IR_OP_MAXIMUM, lb_log(cx, lb_affine(cx, x, -1, 1), "log1m"), lo, "log1m_c") : NULL;
-        ir_value *s = l1 ? lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, t, lx, "pos"), lb_binary(cx, IR_OP_MUL, omt, l1, "neg"), "sum") : NULL;
-        l = s ? lb_scalar_op(cx, IR_OP_MUL, s, -1) : NULL;
+        ir_value *s = lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, t, lx, "pos"), lb_binary(cx, IR_OP_MUL, omt, l1, "neg"), "sum");
+        l = lb_scalar_op(cx, IR_OP_MUL, s, -1);
     }
     if (l && !lower_is_none(cx, n, 2)) {
         ir_value *w = lower_tensor_in(cx, n, 2, dt);
         if (w && w->type.dtype != dt) w = lb_cast(cx, w, dt, "weight");
-        l = w ? lb_binary(cx, IR_OP_MUL, l, w, "weighted_loss") : NULL;
+        l = lb_binary(cx, IR_OP_MUL, l, w, "weighted_loss");
     }
     return lower_out_tensor(cx, n, 0, reduce_loss(cx, l, red));
 }
@@ -157,7 +157,7 @@ int lower_nll(lower_ctx *cx, const ts_node *n) {
         if (t->type.dtype != dt && !(t = lb_cast(cx, t, dt, "target"))) return -1;
         if (eps != 0 && !(t = lb_affine(cx, t, 1 - eps, eps / (double)C))) return -1;
         ir_value *p = lb_binary(cx, IR_OP_MUL, lb_binary(cx, IR_OP_MUL, x, t, "xt"), w, "xtw");
-        ir_value *l = p ? lb_scalar_op(cx, IR_OP_MUL, lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &cax, 0), -1) : NULL;
+        ir_value *l = lb_scalar_op(cx, IR_OP_MUL, lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, &cax, 0), -1);
         return lower_out_tensor(cx, n, 0, reduce_loss(cx, l, red)); /* 'mean': over the N * .. elements */
     }
     if (t->type.dtype != IR_INT32 && !(t = lb_cast(cx, t, IR_INT32, "target"))) return -1;
@@ -170,9 +170,9 @@ int lower_nll(lower_ctx *cx, const ts_node *n) {
     shp[0] = C;
     for (int i = 1; i < r - axis; i++) shp[i] = 1;
     ir_value *onehot = lb_binary(cx, IR_OP_EQUAL, lb_expand(cx, t, 1, &cax), lb_const(cx, IR_INT32, r - axis, shp, cls, "classes"), "onehot");
-    ir_value *mw = onehot ? lb_binary(cx, IR_OP_MUL, lb_cast(cx, onehot, dt, "mask"), w, "picked_w") : NULL;
-    ir_value *pk = mw ? lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, mw, x, "picked"), 1, &cax, 0) : NULL;
-    ir_value *l = pk ? lb_scalar_op(cx, IR_OP_MUL, pk, -1) : NULL;
+    ir_value *mw = lb_binary(cx, IR_OP_MUL, lb_cast(cx, onehot, dt, "mask"), w, "picked_w");
+    ir_value *pk = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, mw, x, "picked"), 1, &cax, 0);
+    ir_value *l = lb_scalar_op(cx, IR_OP_MUL, pk, -1);
     ir_value *den = NULL;
     if (l && red == 1 && !(den = reduce_all(cx, mw, IR_OP_REDUCE_SUM))) return -1;
     ir_value *nll = !l ? NULL : red == 1 ? lb_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, l, IR_OP_REDUCE_SUM), den, "mean")

@@ -308,6 +308,7 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
     }
     cx->loc = n->loc ? pc_sprintf(cx->p->arena, "%s at %s", n->kind, n->loc) : n->kind;
     cx->row = lower_row_find(n->kind);
+    cx->via_inplace = cx->row && strcmp(cx->row->kind, n->kind) != 0;
     const lower_opts *o = cx->o;
     ir_block *blk = cx->b;
     ir_op *before = blk->last; /* ops after it are this node's (debug) */

@@ -53,6 +53,7 @@ struct lower_ctx {
     lv **vals;              /* by ts_value id */
     const ts_node *node;    /* being lowered */
     const lower_row *row;   /* its registry row (NULL for kinds converted from Python) */
+    int via_inplace;        /* the node is the in-place spelling "op_" of its row (LR_INPLACE) */
     const char *base;       /* name base for the node's ops (sanitized output name) */
     const char *loc;        /* "aten::conv2d at model.py:12" */
     lower_names *names;

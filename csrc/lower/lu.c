@@ -147,7 +147,7 @@ static ir_value *tri_mask(lower_ctx *cx, ir_dtype dt, int64_t n, int strict, int
  * to the power 2^s >= n: applied to B that is 2 matmuls per doubling, log2(n) of them, over any batch.
  * Entries of the other triangle are ignored, as torch does. */
 int lower_solve_triangular(lower_ctx *cx, const ts_node *n) {
-    int legacy = strcmp(n->kind, "aten::triangular_solve") == 0;
+    int legacy = cx->row->sub == 1;
     int upper = legacy, left = 1, unit = 0, transpose = 0;
     ir_value *a = lower_float_tensor_in(cx, n, legacy ? 1 : 0), *b = lower_float_tensor_in(cx, n, legacy ? 0 : 1);
     if (!a || !b) return -1;
@@ -166,7 +166,7 @@ int lower_solve_triangular(lower_ctx *cx, const ts_node *n) {
     ir_value *d = NULL; /* the diagonal as a column [.., n, 1] */
     if (!unit && m) {
         ir_value *diag = lb_binary(cx, IR_OP_MUL, at, tri_mask(cx, dt, sz, 0, upper, "eye"), "diag_part");
-        d = diag ? lb_reduce(cx, IR_OP_REDUCE_SUM, diag, 1, (int64_t[]){C}, 1) : NULL;
+        d = lb_reduce(cx, IR_OP_REDUCE_SUM, diag, 1, (int64_t[]){C}, 1);
         m = lb_binary(cx, IR_OP_REAL_DIV, m, d, "scaled_strict");
     }
     /* left: X = (I + M)^-1 D^-1 B; right (X A = B): X = B (I + M)^-1 D^-1 */

@@ -103,7 +103,7 @@ static lv *atleast(lower_ctx *cx, lv *l, int want) {
 
 /* atleast_Nd(x) or atleast_Nd(list of tensors): see atleast(). */
 int lower_atleast(lower_ctx *cx, const ts_node *n) {
-    int want = n->kind[14] - '0'; /* aten::atleast_Nd */
+    int want = cx->row->sub; /* atleast_Nd: N */
     lv *l = lower_in(cx, n, 0);
     if (!l) return -1;
     if (l->kind != LV_LIST && l->kind != LV_TUPLE) return lower_out(cx, n, 0, atleast(cx, l, want));
@@ -124,7 +124,7 @@ int lower_matrix_transpose(lower_ctx *cx, const ts_node *n) {
     int r = x->type.rank;
     int64_t perm[IR_MAX_RANK];
     for (int i = 0; i < r; i++) perm[i] = i;
-    if (strcmp(n->kind, "aten::numpy_T") == 0) {
+    if (cx->row->sub == 1) { /* numpy_T */
         for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
     } else {
         if (r < 2) return lower_fail(cx, "needs a tensor of at least 2 dims, got %d", r);

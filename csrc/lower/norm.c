@@ -315,7 +315,7 @@ ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b
  * so reading them is refused). Training (or no statistics): normalized with the batch's own statistics over
  * every dim but 1; the saved mean and 1/sqrt(var + eps) are [C]. Running statistics are not updated. */
 int lower_native_batch_norm(lower_ctx *cx, const ts_node *n) {
-    int no_train = strcmp(n->kind, "aten::_native_batch_norm_legit_no_training") == 0;
+    int no_train = cx->row->sub == 1;
     int no_stats = !no_train && n->nin == 6;
     int i_train = no_stats ? 3 : 5, i_eps = no_train ? 6 : no_stats ? 5 : 7, training = 0;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *g, *b;

@@ -5,8 +5,6 @@
 
 #include <string.h>
 
-static int spatial_of(const char *kind) { return strstr(kind, "1d") ? 1 : strstr(kind, "3d") ? 3 : 2; }
-
 static int list_param(lower_ctx *cx, const ts_node *n, int i, int sp, int64_t dflt, int64_t *out, int *given) {
     int64_t v[8];
     int cnt = 0;
@@ -81,7 +79,7 @@ static int pool_common(lower_ctx *cx, ir_op *op, ir_value *x, int sp, const int6
 
 /* max_pool{1,2}d(self, kernel_size, stride=[], padding=0, dilation=1, ceil_mode=False) */
 int lower_max_pool(lower_ctx *cx, const ts_node *n) {
-    int sp = spatial_of(n->kind), given, ceil_mode = 0, added;
+    int sp = cx->row->sub, given, ceil_mode = 0, added;
     int64_t k[3], s[3], p[3], dil[3];
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x || list_param(cx, n, 1, sp, 1, k, &given) || list_param(cx, n, 2, sp, 0, s, &given)) return -1;
@@ -99,7 +97,7 @@ int lower_max_pool(lower_ctx *cx, const ts_node *n) {
 /* avg_pool{1,2}d(self, kernel_size, stride=[], padding=0, ceil_mode=False, count_include_pad=True,
  * divisor_override=None (2d only)) */
 int lower_avg_pool(lower_ctx *cx, const ts_node *n) {
-    int sp = spatial_of(n->kind), given, ceil_mode = 0, include_pad = 1, added;
+    int sp = cx->row->sub, given, ceil_mode = 0, include_pad = 1, added;
     int64_t k[3], s[3], p[3], divisor = 0;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x || list_param(cx, n, 1, sp, 1, k, &given) || list_param(cx, n, 2, sp, 0, s, &given)) return -1;
@@ -162,7 +160,7 @@ static ir_value *adaptive_axis(lower_ctx *cx, ir_value *x, int axis, int64_t out
 /* adaptive_avg_pool{1,2,3}d(self, output_size), adaptive_max_pool{1,2,3}d(self, output_size) -> (values, indices);
  * when the indices are read, pool_idx.c computes both. */
 int lower_adaptive_pool(lower_ctx *cx, const ts_node *n) {
-    int sp = spatial_of(n->kind), added, is_max = strstr(n->kind, "max") != NULL;
+    int sp = cx->row->sub, added, is_max = cx->row->mil == IR_OP_MAX_POOL;
     int64_t out[3];
     if (is_max && lb_used(cx, n, 1)) return lower_max_pool_indices(cx, n); /* indices read: pool_idx.c */
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
@@ -214,7 +212,7 @@ int lower_adaptive_pool(lower_ctx *cx, const ts_node *n) {
 
 /* mean / sum (self, dim?, keepdim=False, dtype=None), or (self, dtype=None) over all dims. */
 int lower_reduce(lower_ctx *cx, const ts_node *n) {
-    ir_opkind kind = strcmp(n->kind, "aten::mean") == 0 ? IR_OP_REDUCE_MEAN : IR_OP_REDUCE_SUM;
+    ir_opkind kind = cx->row->mil;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     int r = x->type.rank, nax = 0, keep = 0;

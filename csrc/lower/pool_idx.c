@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int spatial_of(const char *kind) { return strstr(kind, "1d") ? 1 : strstr(kind, "3d") ? 3 : 2; }
-
 /* Windows of one axis: out rows of L input positions. */
 typedef struct {
     int64_t in, out, L;
@@ -190,7 +188,7 @@ static int finish(lower_ctx *cx, const ts_node *n, ir_value *v, ir_value *ix, wi
 
 /* adaptive_max_pool{1,2,3}d(self, output_size) -> (values, indices) with the indices used. */
 static int adaptive_indices(lower_ctx *cx, const ts_node *n) {
-    int sp = spatial_of(n->kind);
+    int sp = cx->row->sub;
     ir_value *x = pool_input(cx, n, sp), *ix = NULL;
     lv *ol = lower_in(cx, n, 1);
     if (!ol) return -1;
@@ -218,8 +216,8 @@ fail:
  * -> (values, indices); also max_pool{1,2,3}d with a dilation (values only, from pool.c) and the adaptive
  * max pools whose indices are read (from pool.c). Without dilation and with the indices unused: MIL max_pool. */
 int lower_max_pool_indices(lower_ctx *cx, const ts_node *n) {
-    if (strstr(n->kind, "adaptive")) return adaptive_indices(cx, n);
-    int sp = spatial_of(n->kind), given, ceil_mode = 0, want_idx = n->nout > 1 && lb_used(cx, n, 1), dilated = 0;
+    if (cx->row->flags & LR_ADAPTIVE) return adaptive_indices(cx, n);
+    int sp = cx->row->sub, given, ceil_mode = 0, want_idx = n->nout > 1 && lb_used(cx, n, 1), dilated = 0;
     int64_t k[3], s[3], p[3], dil[3];
     if (spatial_list(cx, n, 1, sp, 1, k, &given) || spatial_list(cx, n, 2, sp, 0, s, &given)) return -1;
     if (!given) memcpy(s, k, sizeof s);
@@ -246,7 +244,7 @@ int lower_max_pool_indices(lower_ctx *cx, const ts_node *n) {
 /* max_unpool2d(self, indices, output_size) / max_unpool3d(self, indices, output_size, stride, padding):
  * every value written at its flat index of an output plane of zeros (scatter_along_axis). */
 int lower_max_unpool(lower_ctx *cx, const ts_node *n) {
-    int sp = spatial_of(n->kind), cnt;
+    int sp = cx->row->sub, cnt;
     int64_t os[3];
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *ix = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
     if (!ix || lower_ints_in(cx, n, 2, os, 3, &cnt)) return -1;

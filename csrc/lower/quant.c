@@ -263,7 +263,7 @@ int lower_qparam(lower_ctx *cx, const ts_node *n) {
     /* int_repr: round(x / scale) + zero_point, exact for values on the grid */
     ir_value *r = lb_unary(cx, IR_OP_ROUND, lb_scalar_op(cx, IR_OP_MUL, x, (double)(1.0f / (float)q->scale[0])), "k");
     r = r ? lb_scalar_op(cx, IR_OP_ADD, r, (double)q->zp[0]) : NULL;
-    return lower_out_tensor(cx, n, 0, r ? lb_cast(cx, r, IR_INT32, NULL) : NULL);
+    return lower_out_tensor(cx, n, 0, lb_cast(cx, r, IR_INT32, NULL));
 }
 
 /* ---- packed parameters ---- */
@@ -355,7 +355,7 @@ int lower_qconv(lower_ctx *cx, const ts_node *n) {
     if (y && bias && !bias->konst) {
         int64_t shape[4] = {bias->type.dims[0], 1, 1, 1};
         ir_value *b = lb_reshape(cx, bias, sp + 1, shape, "bias");
-        y = b ? lb_binary(cx, IR_OP_ADD, y, b, "biased") : NULL;
+        y = lb_binary(cx, IR_OP_ADD, y, b, "biased");
     }
     int relu = (cx->row->flags & LR_RELU) != 0;
     return out_q(cx, n, 0, fake_quant(cx, y, qo, relu), qo);
@@ -449,8 +449,8 @@ int lower_qactivation(lower_ctx *cx, const ts_node *n) {
             y = lb_unary(cx, IR_OP_SIGMOID, x, "sig");
         } else { /* hardswish: x * relu6(x + 3) / 6 */
             ir_value *r6 = lb_unary(cx, IR_OP_RELU6, lb_scalar_op(cx, IR_OP_ADD, x, 3.0), "relu6");
-            ir_value *m = r6 ? lb_binary(cx, IR_OP_MUL, x, r6, "xr6") : NULL;
-            y = m ? lb_scalar_op(cx, IR_OP_REAL_DIV, m, 6.0) : NULL;
+            ir_value *m = lb_binary(cx, IR_OP_MUL, x, r6, "xr6");
+            y = lb_scalar_op(cx, IR_OP_REAL_DIV, m, 6.0);
         }
     }
     return out_q(cx, n, 0, fake_quant(cx, y, qo, 0), qo);
@@ -548,8 +548,8 @@ int lower_qdecomposed(lower_ctx *cx, const ts_node *n) {
         return lower_out_tensor(cx, n, 0, y ? lb_binary(cx, IR_OP_MUL, y, s, NULL) : NULL);
     }
     ir_value *one = lb_const_scalar(cx, 1.0, IR_FP32, "one");
-    ir_value *inv = one ? lb_binary(cx, IR_OP_REAL_DIV, one, s, "inv") : NULL;
-    y = inv ? lb_binary(cx, IR_OP_MUL, x, inv, "scaled") : NULL;
+    ir_value *inv = lb_binary(cx, IR_OP_REAL_DIV, one, s, "inv");
+    y = lb_binary(cx, IR_OP_MUL, x, inv, "scaled");
     if (token) {
         y = y && z ? lb_binary(cx, IR_OP_ADD, y, z, "shifted") : y;
         y = y ? lb_unary(cx, IR_OP_ROUND, y, "rounded") : NULL;
@@ -656,6 +656,8 @@ static const char *const averaging_kinds[] = {
     "adaptive_avg_pool3d", NULL,
 };
 
+/* lower_quant_before / _after are not dispatch: lower_node runs them on every node, in-place spellings and kinds
+ * without rows (Python's) included, and they match kinds as torch's quantization rules name them. */
 int lower_quant_before(lower_ctx *cx, const ts_node *n, lv **saved) {
     *saved = NULL;
     if (strncmp(n->kind, "aten::", 6) != 0 || !in_list(n->kind + 6, averaging_kinds) || n->nin < 1) return 0;

@@ -78,7 +78,7 @@ static ir_value *to_dtype(lower_ctx *cx, ir_value *v, ir_dtype dt) {
 
 /* rand / randn (size, [generator,] dtype, layout, device, pin_memory) */
 int lower_rand(lower_ctx *cx, const ts_node *n) {
-    int normal = strcmp(n->kind, "aten::randn") == 0, gen = n->nin == 6;
+    int normal = cx->row->sub == 1, gen = n->nin == 6;
     ir_dtype dt;
     if ((gen && no_generator(cx, n, 1)) || dtype_in(cx, n, gen ? 2 : 1, IR_FP32, &dt) || float_only(cx, dt)) return -1;
     ir_value *s = size_in(cx, n, 0);
@@ -89,7 +89,7 @@ int lower_rand(lower_ctx *cx, const ts_node *n) {
 
 /* rand_like / randn_like (self, dtype, layout, device, pin_memory, memory_format) */
 int lower_rand_like(lower_ctx *cx, const ts_node *n) {
-    int normal = strcmp(n->kind, "aten::randn_like") == 0;
+    int normal = cx->row->sub == 1;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     ir_dtype dt;
     if (!x || dtype_in(cx, n, 1, x->type.dtype, &dt) || float_only(cx, dt)) return -1;
@@ -202,7 +202,7 @@ int lower_bernoulli(lower_ctx *cx, const ts_node *n) {
 /* normal(mean, std, generator) with tensor / number operands; normal(mean, std, size, generator, dtype,
  * layout, device, pin_memory); normal_(self, mean, std, generator). */
 int lower_normal(lower_ctx *cx, const ts_node *n) {
-    if (strcmp(n->kind, "aten::normal_") == 0) {
+    if (cx->row->sub == 1) { /* normal_ */
         ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
         double m, s;
         if (!x || lower_float_in(cx, n, 1, &m) || lower_float_in(cx, n, 2, &s) || no_generator(cx, n, 3) ||

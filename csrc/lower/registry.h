@@ -20,6 +20,7 @@ enum {
     LR_DTYPE_ARG = 1 << 4,    /* softmax: input 2 is dtype= */
     LR_BITWISE = 1 << 5,      /* lower_logical: bitwise (integers bit by bit), not logical */
     LR_RELU = 1 << 6,         /* quantized ops: a fused relu */
+    LR_ADAPTIVE = 1 << 7,     /* pools: adaptive (an output size, not a kernel) */
 };
 /* .sub of lower_binary_op (elementwise.c): what the operator computes (its fold and composition) */
 typedef enum { BIN_ADD, BIN_SUB, BIN_RSUB, BIN_MUL, BIN_DIV, BIN_FLOORDIV, BIN_MOD, BIN_POW, BIN_MAX, BIN_MIN, BIN_FMOD,
@@ -65,8 +66,30 @@ enum { TRI_LOWER, TRI_UPPER };
  * input's own); lower_scalar_minmax's .mil is maximum or minimum */
 enum { LIST_LIST, LIST_TUPLE };
 enum { IS_IS, IS_ISNOT };
+/* pool.c, pool_idx.c: a pool's .sub is its number of spatial dims; the adaptive pools (LR_ADAPTIVE) have .mil
+ * max_pool or avg_pool */
+/* lower_fft (fft.c): the transform; lower_fftshift (ifftshift) and lower_fftfreq (rfftfreq) read .sub 1 */
+enum { FFT_FFT, FFT_IFFT, FFT_RFFT, FFT_IRFFT, FFT_HFFT, FFT_IHFFT, FFT_FFTN, FFT_IFFTN, FFT_RFFTN, FFT_IRFFTN, FFT_FFT2,
+       FFT_IFFT2, FFT_RFFT2, FFT_IRFFT2 };
+/* .cplx (complex.c, lower_complex_node): what a node with a complex input does. 0: refused; CPLX_OWN: the row's
+ * function takes complex values; the others are complex.c's own lowerings (unary, binary reading the row's .sub,
+ * size, dim, to) or the row's function on the pair tensor with its dims mapped (CPLX_VIEW_*); CPLX_INPLACE: the
+ * in-place spelling too */
+enum { CPLX_OWN = 1, CPLX_UNARY, CPLX_BINARY, CPLX_SIZE, CPLX_DIM, CPLX_TO, CPLX_VIEW_DIM, CPLX_VIEW_DIMS,
+       CPLX_VIEW_UNSQUEEZE, CPLX_VIEW_PERMUTE, CPLX_VIEW_SHAPE, CPLX_VIEW_CAT, CPLX_VIEW_STACK, CPLX_INPLACE = 0x80 };
+enum { CELL_LSTM, CELL_GRU, CELL_TANH, CELL_RELU };   /* lower_rnn, lower_rnn_cell (rnn.c) */
+enum { SCATTER_PLAIN, SCATTER_ADD, SCATTER_REDUCE };   /* lower_scatter (scatter.c) */
+enum { SORT_SORT, SORT_ARG, SORT_M };                    /* lower_sort (sort.c): sort, argsort, msort */
+/* lower_unique (sort.c) and lower_unique_dim (unique.c), which lower_unique calls for unique_consecutive's dim */
+enum { UNIQUE_SORTED, UNIQUE_CONSECUTIVE, UNIQUE_DIM, UNIQUE_DIM_CONSECUTIVE };
 /* Functions with two forms read .sub 1 as the second: lower_bce (with_logits), lower_nll (cross_entropy_loss),
- * lower_qprepack (conv*_prepack). Quantized ops with a fused relu have LR_RELU; lower_qbinary reads .mil
+ * lower_qprepack (conv*_prepack), lower_gather_op (take_along_dim), lower_addmm (addbmm: summed over the batch),
+ * lower_solve_triangular (triangular_solve), lower_matrix_transpose (numpy_T), lower_native_batch_norm
+ * (_no_training), lower_rand / lower_rand_like (randn*), lower_normal (normal_), lower_index_add_fill
+ * (index_fill), lower_slice_scatter (select_scatter), lower_transpose_op (t, t_copy), lower_cat (stack),
+ * lower_split (chunk, unsafe_chunk), lower_searchsorted (bucketize), lower_slice_copy (select_copy), lower_complex
+ * (polar), lower_real_imag (imag), lower_conj (resolve_conj, resolve_neg).
+ * lower_atleast's .sub is N of atleast_Nd; lower_reduce reads .mil (reduce_mean, reduce_sum). Quantized ops with a fused relu have LR_RELU; lower_qbinary reads .mil
  * (add, mul, matmul), lower_qactivation .sub (ACT_*, with .mil for ACT_MIL). */
 #define LOWER_PI 3.14159265358979323846
 
@@ -80,6 +103,7 @@ typedef struct lower_row {
     int sub;                  /* variant code of the function's family (above) */
     double c;                 /* a constant the kind needs (scale, cap, default) */
     double (*fold)(double);   /* the kind on a number known at conversion time, where it has one */
+    unsigned char cplx;       /* complex inputs: CPLX_* (complex.c) */
     /* A second backend adds its column here (e.g. the NeuralNetwork layer a row maps onto). */
 } lower_row;
 

@@ -32,7 +32,7 @@ static ir_value *image_in(lower_ctx *cx, const ts_node *n, int64_t *H, int64_t *
 static int scale_const_fail(lower_ctx *cx, const ts_node *n) {
     return lower_fail(cx, "scale factors known only at run time: MIL's %s takes scale_factor_height / scale_factor_width "
                           "as constants known at conversion time (interpolate to a size= computed from the input's "
-                          "size instead)", strstr(n->kind, "nearest") ? "upsample_nearest_neighbor" : "upsample_bilinear");
+                          "size instead)", cx->row->mil == IR_OP_UPSAMPLE_NEAREST_NEIGHBOR ? "upsample_nearest_neighbor" : "upsample_bilinear");
 }
 
 /* Two scale factors from input i: a list of 2 numbers, a single number, or None (*given = 0). */

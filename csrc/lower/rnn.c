@@ -28,7 +28,7 @@
 
 #include <string.h>
 
-typedef enum { CELL_LSTM, CELL_GRU, CELL_TANH, CELL_RELU } cell_kind;
+typedef int cell_kind; /* CELL_* (registry.h): the row's .sub */
 
 static ir_value *linear(lower_ctx *cx, ir_value *x, ir_value *w, ir_value *b) {
     ir_op *op = lb_op(cx, IR_OP_LINEAR, "linear");
@@ -278,8 +278,7 @@ static int rnn_outputs(lower_ctx *cx, const ts_node *n, ir_value *seq, ir_value 
 }
 
 int lower_rnn(lower_ctx *cx, const ts_node *n) {
-    cell_kind ck = strcmp(n->kind, "aten::lstm") == 0 ? CELL_LSTM : strcmp(n->kind, "aten::gru") == 0 ? CELL_GRU
-                 : strcmp(n->kind, "aten::rnn_relu") == 0 ? CELL_RELU : CELL_TANH;
+    cell_kind ck = cx->row->sub;
     if (n->nin != 9) return lower_fail(cx, "only the (input, hx, params, ...) and (data, batch_sizes, hx, params, ...) overloads are supported");
     lv *a3 = lower_in(cx, n, 3);
     if (!a3) return -1;
@@ -395,9 +394,7 @@ int lower_rnn(lower_ctx *cx, const ts_node *n) {
  * rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> h: one step of the layers above.
  * input [B, I] or unbatched [I]; hx None means zeros. */
 int lower_rnn_cell(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6;
-    cell_kind ck = strncmp(k, "lstm", 4) == 0 ? CELL_LSTM : strncmp(k, "gru", 3) == 0 ? CELL_GRU
-                 : strncmp(k, "rnn_relu", 8) == 0 ? CELL_RELU : CELL_TANH;
+    cell_kind ck = cx->row->sub;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!x) return -1;
     ir_dtype dt = x->type.dtype;

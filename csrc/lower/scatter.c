@@ -129,8 +129,7 @@ static ir_value *src_for(lower_ctx *cx, ir_value *src, const ir_value *idx, ir_d
 /* scatter(self, dim, index, src | value[, reduce]), scatter_add(self, dim, index, src),
  * scatter_reduce(self, dim, index, src, reduce, include_self=True). */
 int lower_scatter(lower_ctx *cx, const ts_node *n) {
-    const char *k = n->kind + 6; /* after "aten::" */
-    int is_add = strncmp(k, "scatter_add", 11) == 0, is_red = strncmp(k, "scatter_reduce", 14) == 0;
+    int is_add = cx->row->sub == SCATTER_ADD, is_red = cx->row->sub == SCATTER_REDUCE;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t dim;
     int axis, incl = 1;
@@ -229,7 +228,7 @@ static ir_value *scatter_slices(lower_ctx *cx, ir_value *data, ir_value *idx, ir
 
 /* index_add(self, dim, index, source, alpha=1) and index_fill(self, dim, index, value). */
 int lower_index_add_fill(lower_ctx *cx, const ts_node *n) {
-    int fill = strncmp(n->kind, "aten::index_fill", 16) == 0;
+    int fill = cx->row->sub == 1;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t dim;
     int axis;
@@ -266,7 +265,7 @@ int lower_index_add_fill(lower_ctx *cx, const ts_node *n) {
 
 /* select_scatter(self, src, dim, index), slice_scatter(self, src, dim=0, start=None, end=None, step=1). */
 int lower_slice_scatter(lower_ctx *cx, const ts_node *n) {
-    int sel = strcmp(n->kind, "aten::select_scatter") == 0;
+    int sel = cx->row->sub == 1;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     ir_value *src = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     int64_t dim = 0, begin = 0, end = 0, step = 1;

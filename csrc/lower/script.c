@@ -117,17 +117,13 @@ int lower_derive_index(lower_ctx *cx, const ts_node *n) {
 int lower_logic_scalar(lower_ctx *cx, const ts_node *n) {
     lv *a = lower_in(cx, n, 0), *b = lower_in(cx, n, 1);
     if (!a || !b) return -1;
-    const char *k = strstr(n->kind, "::");
-    k = k ? k + 2 : n->kind;
-    while (*k == '_') k++;
-    if (strncmp(k, "logical_", 8) == 0) k += 8;
-    int op = k[0] == 'a' ? 0 : k[0] == 'o' ? 1 : 2;
+    int op = cx->row->sub == LOGIC_AND ? 0 : cx->row->sub == LOGIC_OR ? 1 : 2; /* lower_logical's row */
     if (carry_is_num(a) && carry_is_num(b) && !a->dyn && !b->dyn) {
         if (a->kind == LV_FLOAT || b->kind == LV_FLOAT) return lower_fail(cx, "bitwise op on floats");
         int64_t x = a->i, y = b->i, r = op == 0 ? (x & y) : op == 1 ? (x | y) : (x ^ y);
         return lower_out(cx, n, 0, (a->kind == LV_BOOL && b->kind == LV_BOOL) ? lv_bool(cx, (int)r) : lv_int(cx, r));
     }
-    int logical = strncmp(n->kind + 6, "logical_", 8) == 0;
+    int logical = !(cx->row->flags & LR_BITWISE);
     ir_value *x = lb_as_tensor(cx, a, IR_DT_INVALID), *y = lb_as_tensor(cx, b, IR_DT_INVALID);
     if (!y) return -1;
     if (!logical && (x->type.dtype != IR_BOOL || y->type.dtype != IR_BOOL))

@@ -160,7 +160,7 @@ int lower_transpose_op(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tensor_in(cx, n);
     if (!x) return -1;
     int r = x->type.rank, a = 0, b = 1;
-    if (strcmp(n->kind, "aten::t") == 0 || strcmp(n->kind, "aten::t_copy") == 0) {
+    if (cx->row->sub == 1) { /* t, t_copy */
         if (r < 2) return lower_out_tensor(cx, n, 0, x);
     } else {
         int64_t d0, d1;
@@ -180,9 +180,9 @@ int lower_cat(lower_ctx *cx, const ts_node *n) {
     lv *l = lower_in(cx, n, 0);
     int64_t dim = 0;
     if (!l || (n->nin > 1 && lower_int_in(cx, n, 1, &dim))) return -1;
-    if (l->kind == LV_LIST && l->dyn) return lower_out_tensor(cx, n, 0, lb_list_cat(cx, l, dim, strcmp(n->kind, "aten::stack") == 0));
+    if (l->kind == LV_LIST && l->dyn) return lower_out_tensor(cx, n, 0, lb_list_cat(cx, l, dim, cx->row->sub == 1));
     if ((l->kind != LV_LIST && l->kind != LV_TUPLE) || l->n == 0) return lower_fail(cx, "expected a non-empty list of tensors");
-    int stack = strcmp(n->kind, "aten::stack") == 0;
+    int stack = cx->row->sub == 1;
     ir_value **vs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)l->n);
     if (!vs) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     ir_dtype dt = IR_DT_INVALID;
@@ -452,7 +452,7 @@ int lower_split(lower_ctx *cx, const ts_node *n) {
     if (size < 0) return lower_fail(cx, "splitting a symbolic dim");
     lv *arg = lower_in(cx, n, 1);
     if (!arg) return -1;
-    int is_chunk = strcmp(n->kind, "aten::chunk") == 0 || strcmp(n->kind, "aten::unsafe_chunk") == 0;
+    int is_chunk = cx->row->sub == 1;
     if (arg->kind == LV_INT && !arg->dyn) {
         int64_t k = arg->i;
         if (k <= 0) return lower_fail(cx, "chunk / split size must be positive");

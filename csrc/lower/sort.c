@@ -95,7 +95,7 @@ int lower_kthvalue(lower_ctx *cx, const ts_node *n) {
 /* sort(self, dim=-1, descending=False), sort.stable(self, stable, dim=-1, descending=False),
  * argsort (same forms), msort(self): argsort, then the values gathered along the axis. */
 int lower_sort(lower_ctx *cx, const ts_node *n) {
-    int is_msort = strcmp(n->kind, "aten::msort") == 0, is_arg = strcmp(n->kind, "aten::argsort") == 0;
+    int is_msort = cx->row->sub == SORT_M, is_arg = cx->row->sub == SORT_ARG;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t dim = is_msort ? 0 : -1;
     int desc = 0, axis, at = n->nin >= 4 ? 2 : 1; /* the .stable forms put `stable` first */
@@ -121,7 +121,7 @@ int lower_sort(lower_ctx *cx, const ts_node *n) {
  * bucketize(self, boundaries, out_int32, right): for each value, how many sequence entries are
  * < it (left) or <= it (right), by comparing against the whole (last) axis and summing. */
 int lower_searchsorted(lower_ctx *cx, const ts_node *n) {
-    int bucket = strcmp(n->kind, "aten::bucketize") == 0;
+    int bucket = cx->row->sub == 1;
     ir_value *seq = lower_tensor_in(cx, n, bucket ? 1 : 0, IR_DT_INVALID);
     ir_value *v = lower_tensor_in(cx, n, bucket ? 0 : 1, IR_DT_INVALID);
     int right = 0;
@@ -184,7 +184,7 @@ static ir_value *scatter1(lower_ctx *cx, ir_value *data, ir_value *idx, ir_value
  * number of each element (cumsum of the marks - 1, scattered back through the sort order);
  * counts: the run lengths (ones scatter-added by run number). Skipped outputs are empty. */
 int lower_unique(lower_ctx *cx, const ts_node *n) {
-    int consec = strcmp(n->kind, "aten::unique_consecutive") == 0;
+    int consec = cx->row->sub == UNIQUE_CONSECUTIVE;
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int inv = 0, cnt = 0, at = consec ? 1 : 2;
     if (!x || (n->nin > at && lower_bool_in(cx, n, at, &inv)) || (n->nin > at + 1 && lower_bool_in(cx, n, at + 1, &cnt)))

@@ -44,7 +44,7 @@ static ir_value *counts_of(lower_ctx *cx, ir_value *ids, ir_value *iota_u) {
  * unique_consecutive(self, return_inverse=False, return_counts=False, dim): (values, inverse, counts);
  * skipped outputs are empty. */
 int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
-    int plain = strcmp(n->kind, "aten::unique_dim") == 0, tail = strcmp(n->kind, "aten::unique_consecutive") == 0;
+    int plain = cx->row->sub == UNIQUE_DIM, tail = cx->row->sub == UNIQUE_CONSECUTIVE;
     int consec = !plain, inv = 0, cnt = 0;
     int at_dim = tail ? 3 : 1, at_flags = tail ? 1 : plain ? 3 : 2;
     int64_t dim;
