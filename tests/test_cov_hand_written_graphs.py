@@ -161,6 +161,7 @@ CASES = {
     "conv1d_run_time_weight": ("aten::conv1d", ["%x0", "%x1", None, [2], [1], [1], 1],
                                [f32(2, 3, 7), f32(4, 3, 3, seed=1)]),
     # unary
+    "absolute": ("aten::absolute", ["%x0"], [A]),
     "arccos": ("aten::arccos", ["%x0"], [UNIT]),
     "arcsin": ("aten::arcsin", ["%x0"], [UNIT]),
     "arctan": ("aten::arctan", ["%x0"], [A * 3]),

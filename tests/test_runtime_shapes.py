@@ -165,6 +165,41 @@ def test_interpolate_computed_size_align_corners():
     _run_shapes(InterpHalf(), HW, SIZES)
 
 
+class InterpRunTimeScale(torch.nn.Module):
+    """Scale factors known only at run time (a number read from an input in scripted code)."""
+
+    def __init__(self, mode, align_corners=None):
+        super().__init__()
+        self.mode = mode
+        self.ac = align_corners
+
+    def forward(self, x, s):
+        f = float(s)
+        if self.mode == "nearest":
+            return F.interpolate(x, scale_factor=f, mode="nearest")
+        return F.interpolate(x, scale_factor=[f, f * 0.5 + 1.0], mode="bilinear", align_corners=self.ac)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("mode,ac", [("nearest", None), ("bilinear", False), ("bilinear", True)])
+def test_interpolate_run_time_scale_factor(mode, ac, precision):
+    """The output size floor(in * scale) and torch's source positions (1 / scale) are computed at run time,
+    with a static input and with a RangeDim one."""
+    sm = torch.jit.script(InterpRunTimeScale(mode, ac).eval())
+    prec = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
+    for shape in [(1, 3, 9, 13), HW]:
+        ml = ct.convert(sm, inputs=[ct.TensorType(name="x", shape=shape), ct.TensorType(name="s", shape=(1,))],
+                        compute_precision=prec)
+        name = ml._desc["outputs"][0]["name"]
+        for hw, sv in [((9, 13), 1.5), ((9, 13), 2.0), ((9, 13), 2.7), ((9, 13), 0.6), ((16, 8), 1.25)]:
+            if shape != HW and hw != (9, 13):
+                continue
+            x, s = torch.randn(1, 3, *hw), torch.tensor([sv])
+            with torch.no_grad():
+                ref = sm(x, s).numpy()
+            compare(f"{mode} scale {sv} at {hw}", ml.predict({"x": x.numpy(), "s": s.numpy()})[name], ref, TOL[precision])
+
+
 @pytest.mark.parametrize("mode,scale", [("nearest", 2.0), ("bilinear", 2.0), ("nearest", 0.5), ("bilinear", 1.5)])
 def test_interpolate_scale_factor(mode, scale):
     _run_shapes(InterpScale(mode, scale), HW, SIZES)
@@ -346,18 +381,15 @@ def test_roll_on_run_time_shape_traced():
     _run_shapes(Roll(), HW, SIZES)
 
 
-def test_run_time_scale_factor_names_the_mil_constant():
-    class Net(torch.nn.Module):
-        def forward(self, x):
-            return F.interpolate(x, scale_factor=float(x.size(2)) / 8.0, mode="nearest")
+class ScaleFromSize(torch.nn.Module):
+    """A scale factor computed from the input's run-time size in scripted code."""
 
-    sm = torch.jit.script(Net().eval())
-    with pytest.raises(ct.ConversionError) as ei:
-        ct.convert(sm, inputs=[ct.TensorType(name="x", shape=HW)])
-    msg = str(ei.value)
-    for frag in ("aten::upsample_nearest2d", "upsample_nearest_neighbor", "scale_factor_height",
-                 "constants known at conversion time"):
-        assert frag in msg, (frag, msg)
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=float(x.size(2)) / 8.0, mode="nearest")
+
+
+def test_run_time_scale_factor_from_size():
+    _run_shapes(ScaleFromSize(), HW, [(16, 16), (8, 8), (9, 13), (31, 20)], script=True)
 
 
 # ---- fp16 compute: the positions a run-time resize reads are computed in fp32 ----

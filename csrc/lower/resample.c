@@ -102,6 +102,40 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
     return 0;
 }
 
+/* The two scale factors as number lvs (a run-time one is a rank-0 value, dyn), from the list at si (.vec) or
+ * scales_h / scales_w at sh_i, sh_i + 1; *given = 0 when there are none. */
+static int scale_lvs(lower_ctx *cx, const ts_node *n, int si, int sh_i, lv **s, int *given) {
+    *given = 0;
+    if (si >= 0) {
+        if (si >= n->nin || lower_is_none(cx, n, si)) return 0;
+        lv *l = lower_in(cx, n, si);
+        if (!l) return -1;
+        if (l->kind == LV_LIST || l->kind == LV_TUPLE) {
+            if (l->n != 2) return lower_fail(cx, "scale factors: %d values for 2 spatial dims", l->n);
+            s[0] = l->items[0], s[1] = l->items[1];
+        } else {
+            s[0] = s[1] = l;
+        }
+    } else {
+        if (sh_i + 1 >= n->nin || lower_is_none(cx, n, sh_i) || lower_is_none(cx, n, sh_i + 1)) return 0;
+        if (!(s[0] = lower_in(cx, n, sh_i)) || !(s[1] = lower_in(cx, n, sh_i + 1))) return -1;
+    }
+    for (int k = 0; k < 2; k++)
+        if (s[k]->kind != LV_FLOAT && s[k]->kind != LV_INT) return lower_fail(cx, "scale factors must be numbers");
+    *given = 1;
+    return 0;
+}
+
+/* 1 when a scale factor of the node is known only at run time. */
+static int scales_dyn(lower_ctx *cx, const ts_node *n, int si, int sh_i) {
+    lv *s[2];
+    int given = 0;
+    if (scale_lvs(cx, n, si, sh_i, s, &given) || !given) return 0;
+    return s[0]->dyn || s[1]->dyn;
+}
+
+static double lv_num(const lv *l) { return l->kind == LV_FLOAT ? l->f : (double)l->i; }
+
 /* ---- sizes known only at run time ----
  * An input of symbolic H or W, or an output_size computed from run-time sizes: whole-number scale factors
  * keep MIL's upsample_* (its scale factors are constants, the input's size may vary); everything else maps
@@ -109,8 +143,9 @@ static int out_size(lower_ctx *cx, const ts_node *n, int osz, int si, int sh_i, 
  * MIL's resize_* ops need their target sizes at conversion time. */
 
 /* x resampled along axis a (2 or 3) from run-time size `in` to `out` (int lvs): nearest or bilinear with
- * torch's source-index formulas; scale > 0: the factor torch maps with (1 / scale), else in / out. */
-static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *out, int bilinear, int ac, double scale) {
+ * torch's source-index formulas; scale (a number lv, known now or at run time): the factor torch maps with
+ * (1 / scale); NULL: in / out. */
+static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *out, int bilinear, int ac, lv *scale) {
     ir_value *vin = lb_scalar(cx, in, IR_FP32), *vout = lb_scalar(cx, out, IR_INT32);
     ir_value *r0 = lb_range(cx, vout, 1, "dst");
     ir_value *dst = lb_cast(cx, r0, IR_FP32, "dstf");
@@ -120,8 +155,10 @@ static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *ou
         ir_value *num = lb_scalar_op(cx, IR_OP_SUB, vin, 1), *den = lb_scalar_op(cx, IR_OP_SUB, fout, 1);
         ir_value *safe = lb_scalar_op(cx, IR_OP_MAXIMUM, den, 1);
         r = lb_binary(cx, IR_OP_REAL_DIV, num, safe, "scale");
-    } else if (scale > 0) {
-        r = lb_const_scalar(cx, 1.0 / scale, IR_FP32, "scale");
+    } else if (scale && !scale->dyn) {
+        r = lb_const_scalar(cx, 1.0 / lv_num(scale), IR_FP32, "scale");
+    } else if (scale) { /* 1 / scale at run time */
+        r = lb_binary(cx, IR_OP_REAL_DIV, lb_const_scalar(cx, 1.0, IR_FP32, "one"), lb_scalar(cx, scale, IR_FP32), "scale");
     } else {
         r = lb_binary(cx, IR_OP_REAL_DIV, vin, fout, "scale");
     }
@@ -150,12 +187,17 @@ static ir_value *resample_axis(lower_ctx *cx, ir_value *x, int a, lv *in, lv *ou
 /* The run-time form of upsample_{nearest,bilinear}2d (osz: output_size input; si / sh_i: scales as in
  * out_size). */
 static int upsample_dyn(lower_ctx *cx, const ts_node *n, ir_value *x, int bilinear, int ac, int osz, int si, int sh_i) {
-    double s[2];
+    lv *sl[2];
+    double s[2] = {0, 0};
     int given;
-    if (node_scales(cx, n, si, sh_i, s, &given)) return -1;
+    if (scale_lvs(cx, n, si, sh_i, sl, &given)) return -1;
     int has_size = osz < n->nin && !lower_is_none(cx, n, osz);
     if (!has_size && !given) return lower_fail(cx, "neither output_size nor scale factors are given");
-    if (!has_size && s[0] == floor(s[0]) && s[1] == floor(s[1]) && s[0] < 1 << 16 && s[1] < 1 << 16) {
+    int static_scales = given && !sl[0]->dyn && !sl[1]->dyn;
+    for (int k = 0; k < 2 && static_scales; k++)
+        if (!((s[k] = lv_num(sl[k])) > 0)) return lower_fail(cx, "scale factors must be > 0, got %g", s[k]);
+    if (!has_size && static_scales && s[0] == floor(s[0]) && s[1] == floor(s[1]) && s[0] < 1 << 16 &&
+        s[1] < 1 << 16) {
         /* whole factors: MIL's upsample_* maps pixels as torch does, whatever the input's size */
         ir_op *op = lb_op(cx, bilinear ? IR_OP_UPSAMPLE_BILINEAR : IR_OP_UPSAMPLE_NEAREST_NEIGHBOR, NULL);
         if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "scale_factor_height", (int32_t)s[0]) ||
@@ -177,10 +219,12 @@ static int upsample_dyn(lower_ctx *cx, const ts_node *n, ir_value *x, int biline
         lv *in = lower_dim_lv(cx, x, 2 + k);
         if (!in) return -1;
         if (!has_size) { /* floor(in * scale) */
-            if (!in->dyn) {
+            if (!in->dyn && static_scales) {
                 out[k] = lv_int(cx, (int64_t)floor((double)in->i * s[k]));
             } else {
-                ir_value *f = lb_scalar_op(cx, IR_OP_MUL, lb_cast(cx, in->v, IR_FP32, "inf"), s[k]);
+                ir_value *fin = in->dyn ? lb_cast(cx, in->v, IR_FP32, "inf") : lb_scalar(cx, in, IR_FP32);
+                ir_value *f = static_scales ? lb_scalar_op(cx, IR_OP_MUL, fin, s[k])
+                                            : lb_binary(cx, IR_OP_MUL, fin, lb_scalar(cx, sl[k], IR_FP32), "ins");
                 f = lb_cast(cx, lb_unary(cx, IR_OP_FLOOR, f, "floor"), IR_INT32, "out");
                 if (f && (out[k] = lv_new(cx, LV_INT))) {
                     out[k]->dyn = 1;
@@ -189,8 +233,9 @@ static int upsample_dyn(lower_ctx *cx, const ts_node *n, ir_value *x, int biline
             }
             if (!out[k]) return -1;
         }
-        if (!in->dyn && !out[k]->dyn && in->i == out[k]->i && (!given || s[k] == 1)) continue; /* same size */
-        if (!(x = resample_axis(cx, x, 2 + k, in, out[k], bilinear, ac, given && !has_size ? s[k] : -1))) return -1;
+        if (!in->dyn && !out[k]->dyn && in->i == out[k]->i && (!given || (static_scales && s[k] == 1)))
+            continue; /* same size */
+        if (!(x = resample_axis(cx, x, 2 + k, in, out[k], bilinear, ac, given && !has_size ? sl[k] : NULL))) return -1;
     }
     return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_IDENTITY, x, NULL));
 }
@@ -213,7 +258,8 @@ int lower_upsample_bilinear(lower_ctx *cx, const ts_node *n) {
     ir_value *x = image_in(cx, n, &H, &W);
     if (!x || lower_bool_in(cx, n, 2, &ac)) return -1;
     int vec = n->nin == 4;
-    if (H < 0 || W < 0 || size_is_dyn(cx, n, 1)) return upsample_dyn(cx, n, x, 1, ac, 1, vec ? 3 : -1, 3);
+    if (H < 0 || W < 0 || size_is_dyn(cx, n, 1) || scales_dyn(cx, n, vec ? 3 : -1, 3))
+        return upsample_dyn(cx, n, x, 1, ac, 1, vec ? 3 : -1, 3);
     int rc = out_size(cx, n, 1, vec ? 3 : -1, 3, H, W, &OH, &OW);
     if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
@@ -241,7 +287,8 @@ int lower_upsample_nearest(lower_ctx *cx, const ts_node *n) {
     ir_value *x = image_in(cx, n, &H, &W);
     if (!x) return -1;
     int vec = n->nin == 3;
-    if (H < 0 || W < 0 || size_is_dyn(cx, n, 1)) return upsample_dyn(cx, n, x, 0, 0, 1, vec ? 2 : -1, 2);
+    if (H < 0 || W < 0 || size_is_dyn(cx, n, 1) || scales_dyn(cx, n, vec ? 2 : -1, 2))
+        return upsample_dyn(cx, n, x, 0, 0, 1, vec ? 2 : -1, 2);
     int rc = out_size(cx, n, 1, vec ? 2 : -1, 2, H, W, &OH, &OW);
     if (rc) return rc < 0 ? -1 : lower_interp(cx, n);
     ir_op *op;
