@@ -267,7 +267,7 @@ static int infer_unary(infer_ctx *c, ir_dtype force) {
 }
 
 /* Activations with scalar const alpha (and beta): same type as x. */
-static int infer_act2(infer_ctx *c, int has_beta) {
+static int infer_act_alpha_beta(infer_ctx *c, int has_beta) {
     const ir_type *x;
     double a, b;
     if (inf_input(c, "x", 1, &x) || inf_float(c, "alpha", &a) || (has_beta && inf_float(c, "beta", &b)))
@@ -393,8 +393,8 @@ int inf_compare(infer_ctx *c) { return infer_binary(c, 1, 0); }
 int inf_logical(infer_ctx *c) { return infer_binary(c, 1, 1); }
 int inf_logical_not(infer_ctx *c) { return infer_unary(c, IR_BOOL); }
 int inf_unary(infer_ctx *c) { return infer_unary(c, IR_DT_INVALID); }
-int inf_act_ab(infer_ctx *c) { return infer_act2(c, 1); }
-int inf_act_a(infer_ctx *c) { return infer_act2(c, 0); }
+int inf_act_ab(infer_ctx *c) { return infer_act_alpha_beta(c, 1); }
+int inf_act_a(infer_ctx *c) { return infer_act_alpha_beta(c, 0); }
 int inf_reduce(infer_ctx *c) { return infer_reduce(c, 0); }
 int inf_reduce_arg(infer_ctx *c) { return infer_reduce(c, 1); }
 int inf_read_state(infer_ctx *c) { return infer_state_op(c, 0); }
