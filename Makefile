@@ -70,7 +70,7 @@ test: build
 
 $(T1_VENV)/.stamp: | deps-torch1
 	@test -x $(T1_PY) || /usr/bin/python3 -m venv --system-site-packages $(T1_VENV)
-	$(T1_PY) -m pip install -q --disable-pip-version-check pytest 'setuptools>=77' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(T1_PY) -m pip install -q --disable-pip-version-check pytest 'setuptools>=77' tqdm 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@$(T1_PY) -c "import PIL" 2>/dev/null || $(T1_PY) -m pip install -q --disable-pip-version-check pillow 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@touch $@
 

@@ -42,6 +42,13 @@ def load_module(model):
                     f"got {type(model).__name__}")
 
 
+def _add_input(graph, name):
+    """A new graph input named `name` (torch 1.13's Graph.addInput takes no name)."""
+    v = graph.addInput()
+    v.setDebugName(name)
+    return v
+
+
 def _is_training(module):
     try:
         return bool(module.training) or any(m.training for m in module.modules())
@@ -320,7 +327,7 @@ def state_inputs(graph, names):
         if full in names:
             found.setdefault(full, []).append(out)
     for name in names:
-        v = graph.addInput(name.replace(".", "_"))
+        v = _add_input(graph, name.replace(".", "_"))
         for out in found.get(name, []):
             v.setType(out.type())
             out.replaceAllUsesWith(v)
@@ -410,13 +417,13 @@ def flatten_tuple_inputs(graph, is_function):
     for v in old:
         n = _tuple_elements(v.type())
         if n is None:
-            nv = graph.addInput(v.debugName().split(".")[0])
+            nv = _add_input(graph, v.debugName().split(".")[0])
             nv.setType(v.type())
             v.replaceAllUsesWith(nv)
             continue
         parts = []
         for k in range(n):
-            p = graph.addInput(f"{v.debugName().split('.')[0]}_{k}")
+            p = _add_input(graph, f"{v.debugName().split('.')[0]}_{k}")
             p.setType(v.type().elements()[k])
             parts.append(p)
         tc = graph.create("prim::TupleConstruct", parts)
