@@ -127,6 +127,7 @@ class MHA(torch.nn.Module):
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_scripted_multihead_attention(precision):
+    need_torch2("scripted nn.MultiheadAttention as torch 2 writes it (torch 1.13's calls str(device) and str.find)")
     torch.manual_seed(0)
     check_parity(MHA(), [torch.randn(2, 5, 16)], precision=precision, script=True)
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import pt2coreml as ct
+from parity import need_torch2
 from cov_common import Fn
 
 INF, NAN = float("inf"), float("nan")
@@ -100,6 +101,8 @@ FLOAT_OPS = {
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("op", sorted(FLOAT_OPS))
 def test_binary_special_values(op, precision):
+    if op.startswith("lerp"):
+        need_torch2("lerp's special values as torch 2 computes them (torch 1.13 uses another formula)")
     x, y = grid(precision)
     vals = x[:, 0].tolist()
     check_grid(FLOAT_OPS[op], [x, y], precision, labels=lambda w: f"({vals[w[-2]]}, {vals[w[-1]]})")
