@@ -77,6 +77,11 @@ static long *entry(numbering *t, const char *k, size_t len, long v) {
     return &t->val[i];
 }
 
+/* 1 if the number written k[0..len) is held by a kept name (a lookup: nothing is added). */
+static int taken(const numbering *t, const char *k, size_t len) {
+    return t->cap && t->key[slot(t, k, len)] != NULL;
+}
+
 /* Mark the number a kept name (an input or a user's name) holds as taken, its digits as written. */
 static void keep(numbering *t, const char *name) {
     size_t n = root_len(name);
@@ -98,9 +103,7 @@ static const char *renamed(renamer *r, const char *name) {
         char buf[32];
         for (;;) { /* the next number no kept name holds */
             int k = snprintf(buf, sizeof buf, "%ld", r->old.next++);
-            long *t = entry(&r->taken, buf, (size_t)k, 0);
-            if (!t) return NULL;
-            if (*t != -1) break;
+            if (!taken(&r->taken, buf, (size_t)k)) break;
         }
         *v = r->old.next - 1;
     }
