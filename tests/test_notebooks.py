@@ -1,8 +1,10 @@
 """Execute the notebooks (nbclient, the current interpreter's ipykernel) and check what they report.
 
 The segmentation notebook runs 448x448 fp16 by default; here it runs at 160 (SEG_SIZE) in fp32 and fp16
-to stay fast, and the converted model's argmax mask must agree with PyTorch's on >= 99.9 % (fp32) /
->= 99 % (fp16) of the pixels."""
+to stay fast. It trains its DeepLabV3 head on drawn scenes (once: the second run loads the weights the
+first saved, SEG_WEIGHTS); the converted model's argmax mask must agree with PyTorch's on >= 99.9 % (fp32) /
+>= 99 % (fp16) of the pixels, on its picture and on held-out scenes, and its mean IoU against the held-out
+scenes' true masks must be well above chance (> 0.5; chance is about 0.1)."""
 import json
 import os
 
@@ -39,14 +41,22 @@ def printed(nb, prefix):
     raise AssertionError(f"the notebook printed no line starting with {prefix!r}")
 
 
+@pytest.fixture(scope="module")
+def seg_weights(tmp_path_factory):
+    return tmp_path_factory.mktemp("seg") / "segmenter.pt"
+
+
 @pytest.mark.parametrize("precision,floor", [("fp32", 0.999), ("fp16", 0.99)])
-def test_segmentation_notebook(precision, floor, tmp_path):
-    nb = run_notebook("segmentation.ipynb", SEG_SIZE=160, SEG_PRECISION=precision, SEG_OUT_DIR=tmp_path)
+def test_segmentation_notebook(precision, floor, tmp_path, seg_weights):
+    nb = run_notebook("segmentation.ipynb", SEG_SIZE=160, SEG_PRECISION=precision, SEG_OUT_DIR=tmp_path,
+                      SEG_WEIGHTS=seg_weights)
     res = json.loads(printed(nb, "RESULT "))
     print(res)
     assert res["size"] == 160 and res["precision"] == precision
     assert res["agreement"] >= floor, f"mask agreement {res['agreement']:.4%} < {floor:.1%}"
+    assert res["held_out_agreement"] >= floor, f"held-out mask agreement {res['held_out_agreement']:.4%} < {floor:.1%}"
+    assert res["mean_iou"] > 0.5, f"mean IoU {res['mean_iou']:.3f} against the true masks: {res['iou']}"
     images = [o for c in nb.cells for o in c.get("outputs", [])
               if {"image/png", "image/jpeg"} & set(o.get("data", {}))]
-    assert len(images) >= 2  # the input picture and the mask overlay
+    assert len(images) >= 3  # the scenes, the masks, the held-out overlays
     assert (tmp_path / "SegmentationModel.mlpackage" / "Manifest.json").is_file()  # saved where it was told
