@@ -1,5 +1,5 @@
 """Helpers for notebooks/segmentation.ipynb: drawn scenes whose masks are known, and a DeepLabV3
-whose head is trained on them in well under a minute on a laptop CPU.
+whose head is trained on them in about a minute on a laptop CPU.
 
 Nothing is downloaded. The scenes (sky, sun, grass, houses, trees) are drawn with PIL; each shape's class
 is drawn at the same time into a mask, so every picture comes with its exact ground truth. The model is

@@ -1,6 +1,6 @@
 """Execute the notebooks (nbclient, the current interpreter's ipykernel) and check what they report.
 
-The segmentation notebook runs 448x448 fp16 by default; here it runs at 160 (SEG_SIZE) in fp32 and fp16
+The segmentation notebook runs 256x256 fp16 by default; here it runs at 160 (SEG_SIZE) in fp32 and fp16
 to stay fast. It trains its DeepLabV3 head on drawn scenes (once: the second run loads the weights the
 first saved, SEG_WEIGHTS); the converted model's argmax mask must agree with PyTorch's on >= 99.9 % (fp32) /
 >= 99 % (fp16) of the pixels, on its picture and on held-out scenes, and its mean IoU against the held-out
