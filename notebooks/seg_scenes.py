@@ -155,14 +155,15 @@ def _bn_momentum(module, momentum):
             m.momentum = momentum
 
 
-def train(size=128, scenes=48, steps=200, batch=8, seed=0, lr=3e-3, residual_scale=0.2, log=print):
+def train(size=128, scenes=48, steps=200, batch=8, seed=0, lr=3e-3, residual_scale=0.2, calibration=16, log=print):
     """Build the Segmenter and train the end of its head on `scenes` random scenes of size x size.
 
     The backbone keeps random weights, started the way torchvision's `zero_init_residual` option starts a
     ResNet: the last BatchNorm of each residual block scales its branch down (here to `residual_scale`
-    rather than 0), so what the first layers see reaches the head. Its BatchNorm statistics are measured on
-    16 scenes. Then the ASPP branches run once over every scene, and the ASPP projection and the layers
-    after it (conv 3x3, BatchNorm, ReLU, conv 1x1 to the classes) are trained with Adam on those features.
+    rather than 0), so what the first layers see reaches the head. Its BatchNorm statistics are measured
+    on the first `calibration` scenes. Then the ASPP branches run once over every scene, and the ASPP
+    projection and the layers after it (conv 3x3, BatchNorm, ReLU, conv 1x1 to the classes) are trained
+    with Adam on those features, `steps` steps of `batch` scenes.
     Returns (model in eval mode, list of (step, loss))."""
     torch.manual_seed(seed)
     t0 = time.perf_counter()
@@ -176,14 +177,14 @@ def train(size=128, scenes=48, steps=200, batch=8, seed=0, lr=3e-3, residual_sca
     y = torch.from_numpy(np.stack([m for _, m in pics])).long()
     aspp = net.classifier[0]
 
-    # BatchNorm statistics measured on the scenes: a plain average over two batches
+    # BatchNorm statistics measured on the scenes: a plain average over the batches
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.reset_running_stats()
     _bn_momentum(net, None)
     net.train()
     with torch.no_grad():
-        for i in range(0, min(16, scenes), 8):
+        for i in range(0, min(calibration, scenes), 8):
             aspp(net.backbone(x[i:i + 8])["out"])
     net.eval()
 
@@ -210,8 +211,9 @@ def train(size=128, scenes=48, steps=200, batch=8, seed=0, lr=3e-3, residual_sca
         if step % 50 == 0 or step == steps - 1:
             hist.append((step, round(loss.item(), 4)))
     model.eval()
-    log(f"{scenes} scenes of {size}x{size}: features {t_feats:.1f} s, training {time.perf_counter() - t0 - t_feats:.1f} s "
-        f"({steps} steps), loss {hist[0][1]} -> {hist[-1][1]}")
+    t_train = time.perf_counter() - t0 - t_feats
+    log(f"{scenes} scenes of {size}x{size}: features {t_feats:.1f} s, training {t_train:.1f} s ({steps} steps), "
+        f"loss {hist[0][1]} -> {hist[-1][1]}")
     return model, hist
 
 
