@@ -421,7 +421,10 @@ static int replace_in_block(ir_block *b, ir_value *from, ir_value *to) {
     return n;
 }
 
-int ir_replace_uses(ir_function *fn, ir_value *from, ir_value *to) { return replace_in_block(fn->body, from, to); }
+int ir_replace_uses(ir_function *fn, ir_value *from, ir_value *to) {
+    if (from->src_name && from != to) to->src_name = from->src_name; /* the debugger's torch counterpart follows */
+    return replace_in_block(fn->body, from, to);
+}
 
 static void zero_uses(ir_block *b) {
     for (int i = 0; i < b->nin; i++) b->in[i]->nuses = 0;

@@ -187,6 +187,8 @@ struct ir_value {
     int nuses;         /* valid after ir_count_uses() */
     int id;            /* program-unique, dense; for side tables */
     int user_named;    /* the name was given by the user (an output name passed to convert): passes keep it */
+    const char *src_name; /* debug info: the TorchScript value (its debug name) this value computes, set by the
+                           * lowering; NULL when none. ir_replace_uses hands it to the replacement. */
 };
 
 typedef struct ir_arg {
@@ -280,7 +282,8 @@ void ir_op_insert_before(ir_op *pos, ir_op *op);
 void ir_op_insert_after(ir_op *pos, ir_op *op);
 void ir_op_unlink(ir_op *op);                  /* detach from its block (memory stays in arena) */
 /* Replace every use of `from` by `to` in the block tree of fn (op inputs, block and
- * function outputs). Returns the number of uses replaced. */
+ * function outputs). `to` now stands for `from`, so it takes from's src_name when from has one.
+ * Returns the number of uses replaced. */
 int ir_replace_uses(ir_function *fn, ir_value *from, ir_value *to);
 /* Recompute nuses for every value of fn (op inputs and block outputs count). */
 void ir_count_uses(ir_function *fn);

@@ -16,6 +16,7 @@
 #include "driver/driver.h"
 #include "runtime/rt.h"
 #include "serialize/ser.h"
+#include "torchscript/ts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,69 @@ static PyObject *program_check(ProgramObject *o, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* ops(): every op of main in program order (nested blocks in place) but consts, for the numerical
+ * debugger: (name, type, [input value names], [(output name, (dtype, shape), TorchScript value or None)],
+ * location or None, depth of nesting). */
+typedef struct {
+    PyObject *list;
+    int depth;
+} ops_walk;
+
+static int ops_block(ops_walk *w, const ir_block *b);
+
+static PyObject *names_of_inputs(const ir_op *op) {
+    PyObject *l = PyList_New(0);
+    for (int i = 0; l && i < op->nin; i++)
+        for (int j = 0; j < op->in[i].n; j++) {
+            PyObject *n = op->in[i].v[j] ? py_str(op->in[i].v[j]->name) : NULL;
+            if (!n || PyList_Append(l, n)) Py_CLEAR(l);
+            Py_XDECREF(n);
+            if (!l) break;
+        }
+    return l;
+}
+
+static int ops_block(ops_walk *w, const ir_block *b) {
+    for (const ir_op *op = b->first; op; op = op->next) {
+        if (op->kind != IR_OP_CONST) {
+            PyObject *outs = PyList_New(op->nout);
+            for (int i = 0; outs && i < op->nout; i++) {
+                const ir_value *v = op->out[i];
+                PyObject *t = type_tuple(&v->type);
+                PyObject *e = t ? Py_BuildValue("(NNN)", py_str(v->name), t,
+                                                v->src_name ? py_str(v->src_name) : Py_NewRef(Py_None))
+                                : NULL;
+                if (!e) Py_CLEAR(outs);
+                else PyList_SET_ITEM(outs, i, e);
+            }
+            PyObject *ins = outs ? names_of_inputs(op) : NULL;
+            PyObject *row = ins ? Py_BuildValue("(NNNNNi)", py_str(op->name), py_str(op->type_name), ins, outs,
+                                                op->loc ? py_str(op->loc) : Py_NewRef(Py_None), w->depth)
+                                : NULL;
+            if (!row) {
+                Py_XDECREF(outs);
+                return -1;
+            }
+            int r = PyList_Append(w->list, row);
+            Py_DECREF(row);
+            if (r) return -1;
+        }
+        w->depth++;
+        for (int k = 0; k < op->nblocks; k++)
+            if (ops_block(w, op->blocks[k])) return -1;
+        w->depth--;
+    }
+    return 0;
+}
+
+static PyObject *program_ops(ProgramObject *o, PyObject *unused) {
+    ir_function *fn = ir_program_main(o->prog);
+    ops_walk w = {PyList_New(0), 0};
+    if (!w.list || !fn) return w.list;
+    if (ops_block(&w, fn->body)) Py_CLEAR(w.list);
+    return w.list;
+}
+
 static PyMethodDef program_methods[] = {
     {"text", (PyCFunction)(void (*)(void))program_text, METH_VARARGS | METH_KEYWORDS,
      "text(max_const=16): the program in our textual MIL form"},
@@ -241,6 +305,10 @@ static PyMethodDef program_methods[] = {
     {"histogram", (PyCFunction)program_histogram, METH_NOARGS, "histogram(): {op type: count}"},
     {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc): write an .mlpackage"},
     {"run", (PyCFunction)py_program_run, METH_VARARGS, "run([arrays]): execute main in the reference runtime"},
+    {"run_capture", (PyCFunction)py_program_run_capture, METH_VARARGS,
+     "run_capture([arrays], names=None) -> (outputs, {name: array}): run() keeping intermediate values"},
+    {"ops", (PyCFunction)program_ops, METH_NOARGS,
+     "ops(): [(name, type, [inputs], [(output, (dtype, shape), torch value)], loc, depth)] of main, consts left out"},
     {"set_description", (PyCFunction)py_program_set_description, METH_O,
      "set_description(desc): check the description dict against main; run() then enforces its input bounds"},
     {"memory_plan", (PyCFunction)py_program_memory_plan, METH_NOARGS,
@@ -474,27 +542,67 @@ static int convert_lowered(void *ud) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* pass_opts.fp16_select over a Python callable(op_type, name, {param: [(value, (dtype, shape))]},
+ * [(output, (dtype, shape))]) -> truthy for fp16 (_convert.py wraps the user's op_selector). */
+static PyObject *typed_values(int n, ir_value *const *v) {
+    PyObject *l = PyList_New(n);
+    for (int i = 0; l && i < n; i++) {
+        PyObject *t = v[i] ? type_tuple(&v[i]->type) : NULL;
+        PyObject *e = t ? Py_BuildValue("(NN)", py_str(v[i]->name), t) : NULL;
+        if (!e) Py_CLEAR(l);
+        else PyList_SET_ITEM(l, i, e);
+    }
+    return l;
+}
+
+static int py_fp16_select(void *ud, const ir_op *op) {
+    PyObject *ins = PyDict_New();
+    for (int i = 0; ins && i < op->nin; i++) {
+        PyObject *vals = typed_values(op->in[i].n, op->in[i].v);
+        if (!vals || PyDict_SetItemString(ins, op->in[i].name, vals)) Py_CLEAR(ins);
+        Py_XDECREF(vals);
+    }
+    PyObject *outs = ins ? typed_values(op->nout, op->out) : NULL;
+    PyObject *r = outs ? PyObject_CallFunction((PyObject *)ud, "NNOO", py_str(op->type_name), py_str(op->name), ins, outs) : NULL;
+    Py_XDECREF(ins);
+    Py_XDECREF(outs);
+    if (!r) return -1;
+    int t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t < 0 ? -1 : t;
+}
+
 /* convert(graph, inputs, outputs, opset, precision, debug, converters, classifier) -> Program
  *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
  *   graph: torch._C.Graph of a frozen, inlined module
  *   inputs: [(name|None, dtype, shape[, (scale, [bias])])], one per graph input after self;
  *           the optional 4th item is image preprocessing (None: none)
  *   outputs: [name|None] or None
- *   precision: "fp16" | "fp32" */
+ *   precision: "fp16" | "fp32"
+ *   fp16_selector: None, or a callable(op_type, name, inputs, outputs) -> bool: False keeps the op fp32 */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier",
-                          "states", NULL};
-    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None;
+                          "states", "fp16_selector", NULL};
+    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None,
+             *selector = Py_None;
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
-                                     &converters, &classifier, &states))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
+                                     &converters, &classifier, &states, &selector))
         return NULL;
+    if (selector != Py_None && !PyCallable_Check(selector)) {
+        PyErr_SetString(PyExc_TypeError, "fp16_selector must be callable or None");
+        return NULL;
+    }
     if (converters != Py_None && !PyDict_Check(converters)) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
         return NULL;
     }
     pass_opts po = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16};
+    if (selector != Py_None) {
+        po.fp16_select = py_fp16_select;
+        po.fp16_select_ud = selector;
+    }
     pc_arena *a = pc_arena_new();
     ir_program *sym = ir_program_new(); /* hands out symbol ids; copied into the result */
     if (!a || !sym) {
@@ -643,11 +751,43 @@ static PyObject *mod_set_winograd(PyObject *m, PyObject *args) {
     return PyBool_FromLong(rt_set_winograd(on));
 }
 
+/* graph_sources(graph) -> {TorchScript value name: (node kind, "file.py:12" or None, source line or None)}:
+ * where each node output of a torch._C.Graph comes from, read as convert() reads it (torchscript/read.c). */
+static int sources_block(PyObject *d, const ts_block *b) {
+    for (int i = 0; i < b->nnodes; i++) {
+        const ts_node *n = b->nodes[i];
+        for (int k = 0; k < n->nout; k++) {
+            PyObject *row = Py_BuildValue("(NNN)", py_str(n->kind), n->loc ? py_str(n->loc) : Py_NewRef(Py_None),
+                                          n->src ? py_str(n->src) : Py_NewRef(Py_None));
+            int r = row ? PyDict_SetItemString(d, n->out[k]->name, row) : -1;
+            Py_XDECREF(row);
+            if (r) return -1;
+        }
+        for (int k = 0; k < n->nblocks; k++)
+            if (sources_block(d, n->blocks[k])) return -1;
+    }
+    return 0;
+}
+
+static PyObject *mod_graph_sources(PyObject *m, PyObject *args) {
+    PyObject *graph;
+    if (!PyArg_ParseTuple(args, "O", &graph)) return NULL;
+    ts_graph *g = NULL;
+    pc_err e = {0};
+    if (ts_read(graph, &g, &e)) return py_raise(m, &e);
+    PyObject *d = PyDict_New();
+    if (d && sources_block(d, g->top)) Py_CLEAR(d);
+    ts_graph_free(g);
+    return d;
+}
+
 static PyMethodDef mod_methods[] = {
     {"convert", (PyCFunction)(void (*)(void))mod_convert, METH_VARARGS | METH_KEYWORDS,
      "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, converters=None, classifier=None, "
-     "states=None) -> Program"},
+     "states=None, fp16_selector=None) -> Program"},
     {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
+    {"graph_sources", mod_graph_sources, METH_VARARGS,
+     "graph_sources(graph) -> {value name: (kind, loc, source line)} of a torch._C.Graph's nodes"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
     {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},

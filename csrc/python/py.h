@@ -41,6 +41,7 @@ typedef struct {
 
 /* run.c: the Program methods that run it */
 PyObject *py_program_run(ProgramObject *o, PyObject *args);
+PyObject *py_program_run_capture(ProgramObject *o, PyObject *args);
 PyObject *py_program_memory_plan(ProgramObject *o, PyObject *unused);
 PyObject *py_program_set_description(ProgramObject *o, PyObject *desc);
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from . import __version__, _core, _registry
 from ._log import Progress, warn
+from .transform import FP16ComputePrecision
 from ._frontend import (bind_defaults, cast_inputs, check_buffer_writes, check_graph_outputs, flatten_tuple_inputs,
                         forward_graph, forward_signature, load_module, state_inputs, trailing_defaults,
                         warn_batch_statistics)
@@ -146,7 +147,7 @@ def convert(model: Any, source: str = "auto",
             outputs: Optional[Sequence[Union[TensorType, ImageType]]] = None,
             classifier_config: Optional[ClassifierConfig] = None,
             minimum_deployment_target: Optional[target] = None, convert_to: Optional[str] = None,
-            compute_precision: Optional[precision] = None, skip_model_load: bool = False,
+            compute_precision: Optional[Union[precision, FP16ComputePrecision]] = None, skip_model_load: bool = False,
             compute_units: Any = None, package_dir: Optional[str] = None, debug: bool = False,
             pass_pipeline: Any = None, states: Optional[List[StateType]] = None,
             verbose: bool = True) -> "MLModel":
@@ -185,8 +186,13 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
                          "(macOS12) or later")
     if compute_precision is None:
         compute_precision = precision.FLOAT16
+    fp16_selector = None
+    if isinstance(compute_precision, FP16ComputePrecision):
+        fp16_selector = compute_precision._c_selector()
+        compute_precision = precision.FLOAT16
     if not isinstance(compute_precision, precision):
-        raise TypeError("compute_precision must be ct.precision.FLOAT16 or ct.precision.FLOAT32")
+        raise TypeError("compute_precision must be ct.precision.FLOAT16, ct.precision.FLOAT32 or "
+                        "ct.transform.FP16ComputePrecision(op_selector=...)")
     if inputs is None:
         raise ValueError("inputs= is required for PyTorch models, e.g. inputs=[ct.TensorType(shape=(1, 3, 224, 224))]")
     if not isinstance(inputs, (list, tuple)):
@@ -257,7 +263,8 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
     progress.stage("lowering and passes")
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[7]) for s in specs], out_names,
                          OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
-                         classifier=classifier, states=[s[:3] for s in state_specs] or None)
+                         classifier=classifier, states=[s[:3] for s in state_specs] or None,
+                         fp16_selector=fp16_selector)
     del frozen  # tensors the program points into are held by the program itself
 
     progress.stage("describing")
