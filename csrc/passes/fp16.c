@@ -15,7 +15,8 @@
  *   computation, a nested block's output) reads a cast to fp16;
  * - ops an op selector keeps (coremltools' FP16ComputePrecision(op_selector): False keeps the op fp32) compute
  *   in fp32 as the recurrent ops above do, their outputs keeping their names and cast to fp16 (<name>_to_fp16)
- *   for fp16 readers; a kept op reading another's output reads the fp32 value, not its fp16 cast;
+ *   for fp16 readers; a kept op reading another's output, or a function input, reads the fp32 value, not its
+ *   fp16 cast;
  * - each fp32 function output gets `cast(x=..., dtype="fp32")` at the end, and
  *   the cast's output carries the output's original name (the fp16 value is
  *   renamed <name>_cast_fp16), so output names and dtypes do not change.
@@ -165,12 +166,15 @@ static int fp32_coordinates(ir_op *op, void *vctx) {
 
 static int is_recurrent(const ir_op *op) { return op->kind == IR_OP_LSTM || op->kind == IR_OP_GRU || op->kind == IR_OP_RNN; }
 
-/* The fp32 value an fp16 cast made for a kept op stands for (see fp32_op), or NULL. */
-static ir_value *fp32_source(const fp16_ctx *c, const ir_value *v) {
+/* The fp32 value an fp16 cast this pass made stands for (a function input, or a kept op's output when
+ * `kept_only`), or NULL. */
+static ir_value *fp32_source_of(const fp16_ctx *c, const ir_value *v, int kept_only) {
     for (int i = 0; i < c->nmade; i++)
-        if (c->made[i] == v) return c->made_from[i];
+        if (c->made[i] == v) return kept_only && !c->made_from[i]->def ? NULL : c->made_from[i];
     return NULL;
 }
+
+static ir_value *fp32_source(const fp16_ctx *c, const ir_value *v) { return fp32_source_of(c, v, 0); }
 
 static int remember(fp16_ctx *c, ir_value *y, ir_value *v) {
     if (c->nmade == c->capmade) {
@@ -248,7 +252,7 @@ static int fp32_op(fp16_ctx *c, ir_op *op, int swap) {
 static int fp32_ops(ir_op *op, void *vctx) {
     fp16_ctx *c = vctx;
     if (op->kind == IR_OP_CAST) {
-        ir_value *x = ir_op_input(op, "x"), *src = x ? fp32_source(c, x) : NULL;
+        ir_value *x = ir_op_input(op, "x"), *src = x ? fp32_source_of(c, x, 1) : NULL;
         if (src && op->nout == 1 && op->out[0]->type.dtype == IR_FP32) ir_op_set_input(op, "x", src);
         return 0;
     }
@@ -285,7 +289,7 @@ int pass_fp16_select(ir_function *fn, int (*select)(void *ud, const ir_op *op), 
         if (x->type.dtype != IR_FP32 || x->type.kind != IR_TK_TENSOR) continue;
         ir_value *y = cast_op(fn, body, anchor, pass_unique_name(fn, pc_sprintf(p->arena, "%s_to_fp16", x->name)), x,
                               IR_FP16);
-        if (!y) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
+        if (!y || remember(&c, y, x)) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
         ir_replace_uses(fn, x, y);
         ir_op_set_input(y->def, "x", x); /* the cast itself reads the input */
         for (int k = 0; k < body->nout; k++) /* an input returned as is stays itself */

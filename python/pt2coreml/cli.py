@@ -380,9 +380,28 @@ def cmd_compare(args) -> int:
         worst = max(worst, rel)
         print(f"{name:<24} {str(list(r.shape)):<20} {abs_err:>14.4g} {rel:>14.4g}")
     print(f"(seed {args.seed}; relative error = max abs error / max |PyTorch output|)", file=sys.stderr)
+    if not args.outputs_only:
+        _debug_report(module, mlmodel, data, feats, args)
     if args.max_rel_error is not None and worst > args.max_rel_error:
         raise Mismatch(f"max relative error {worst:.4g} is above --max-rel-error {args.max_rel_error:g}")
     return EXIT_OK
+
+
+def _debug_report(module, mlmodel, data, feats, args) -> None:
+    """compare's second part: every intermediate value against PyTorch (pt2coreml.debug), the first op out of
+    tolerance with its source line, the worst ops and, for an fp16 program, the ops to keep fp32."""
+    from . import debug
+    if any(f.get("kind") == "image" for f in feats):
+        print("(intermediate values are not compared for image inputs)", file=sys.stderr)
+        return
+    try:
+        report = debug.compare(module, mlmodel, {f["name"]: data[f["name"]] for f in feats}, rtol=args.rtol,
+                               atol=args.atol)
+    except Exception as exc:  # the outputs were compared; say why the intermediate values were not
+        print(f"(intermediate values not compared: {_one_line(exc)})", file=sys.stderr)
+        return
+    print()
+    print(report)
 
 
 # ---- the parser ----
@@ -437,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_predict)
 
     m = sub.add_parser("compare", parents=[common], formatter_class=fmt, epilog=EXIT_CODES,
-                       help="run PyTorch and the converted model on the same random inputs and report the errors")
+                       help="run PyTorch and the converted model on the same random inputs and report the errors: "
+                            "the outputs, then the first intermediate op out of tolerance, its source line and the "
+                            "worst ops (pt2coreml.debug)")
     m.add_argument("model", metavar="MODEL", help="the TorchScript file that was converted")
     m.add_argument("package", metavar="OUT", help="the .mlpackage converted from it")
     m.add_argument("--input", "-i", action="append", default=[], metavar="SPEC",
@@ -445,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     m.add_argument("--max-rel-error", type=float, metavar="E",
                    help=f"exit with status {EXIT_MISMATCH} when an output's max relative error is above E")
+    m.add_argument("--rtol", type=float, metavar="R", help="the debugger's relative tolerance per intermediate "
+                   "value (default 1e-4 for fp32 programs, 1e-2 for fp16)")
+    m.add_argument("--atol", type=float, metavar="A", help="the debugger's absolute tolerance (default 1e-5 / 1e-3)")
+    m.add_argument("--outputs-only", action="store_true",
+                   help="compare the outputs only, not every intermediate value")
     m.set_defaults(func=cmd_compare)
     return p
 

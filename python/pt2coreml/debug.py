@@ -380,11 +380,12 @@ def compare(model: Any, mlmodel: Any, inputs: Union[Dict[str, Any], Sequence[Any
             for (vname, _t, src) in op[3]:
                 if src and src not in mil_of and src in ref and vname not in in_names:
                     mil_of[src] = vname
-    else:
+    else:  # by name; a value of another element count is not the same value
         for t in order:
             s = _mil_identifier(t)
             for cand in (s, s + "_cast_fp16"):
-                if cand in producer and producer[cand][5] == 0:
+                if cand in producer and producer[cand][5] == 0 and t in ref and \
+                        _numel(dict((n, ty) for n, ty, _ in producer[cand][3])[cand]) in (None, np.size(ref[t])):
                     mil_of[t] = cand
                     break
     _outs, ours = prog.run_capture([_prepare(mlmodel, n, arrays[n]) for n in names], sorted(set(mil_of.values())))
@@ -419,6 +420,12 @@ def compare(model: Any, mlmodel: Any, inputs: Union[Dict[str, Any], Sequence[Any
     outputs = {o: by_torch[o].max_rel for o in out_names if o in by_torch}
     return Report(results, first_bad, path, worst, fp16, fp16_program, rtol, atol, unmatched, outputs,
                   not has_src, fp16_threshold)
+
+
+def _numel(ty):
+    """Element count of a (dtype, shape) type, None when a dim is symbolic."""
+    shape = ty[1]
+    return None if any(d is None for d in shape) else int(np.prod(shape, dtype=np.int64))
 
 
 def _prepare(mlmodel, name, arr):
