@@ -150,6 +150,33 @@ def test_fp16_overflow_is_named_and_the_suggested_selector_fixes_it():
     assert after.ok and not after.fp16
 
 
+class Norm3(torch.nn.Module):
+    def forward(self, x):
+        return torch.linalg.vector_norm(x * 50.0, ord=3, dim=1) / 10  # NORM LINE
+
+
+def test_fp16_overflow_inside_one_torch_op_is_found_in_its_mil_ops():
+    """The ord-3 norm lowers to abs, pow, reduce_sum, pow: the sum of cubes leaves fp16's range although the norm
+    does not. PyTorch has no such value; the program's fp32 copy (fp32_compute) does."""
+    torch.manual_seed(0)
+    m = Norm3().eval()
+    x = torch.randn(2, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(m, x)
+    spec = [ct.TensorType(name="x", shape=(2, 8))]
+    ml = ct.convert(traced, inputs=spec)
+    report = ct.debug.compare(traced, ml, {"x": x.numpy()})
+    assert report.first_bad.kind == "aten::linalg_vector_norm"
+    assert {(f.mil_type, f.reason.split()[0]) for f in report.fp16} == {("pow", "|x|"), ("reduce_sum", "|x|"),
+                                                                        ("pow", "reads")}
+    inner = next(f for f in report.fp16 if f.mil_type == "reduce_sum")
+    assert inner.torch_name is None and inner.where == f"aten::linalg_vector_norm at test_debugger.py:{_line('NORM LINE')}"
+    fixed = ct.convert(traced, inputs=spec, compute_precision=report.compute_precision)
+    got = next(iter(fixed.predict({"x": x.numpy()}).values()))
+    np.testing.assert_allclose(got, m(x).numpy(), rtol=2e-3)
+
+
 def test_fp16_compute_precision_is_coremltools_op_selector():
     torch.manual_seed(0)
     m = Overflow().eval()

@@ -37,7 +37,7 @@ int drv_run_pass(ir_program *p, const char *name, pc_err *e) {
         {"fp16", pass_fp16},                 {"dedup_const", pass_dedup_const},
         {"reinfer", pass_reinfer},           {"block_outputs", pass_block_outputs},
         {"fuse_gelu_tanh", pass_fuse_gelu_tanh}, {"noop_elim", pass_noop_elim},
-        {"number_names", pass_number_names},
+        {"number_names", pass_number_names}, {"fp32_compute", pass_fp32_compute},
     };
     for (int i = 0; i < PC_ARRAY_LEN(table); i++) {
         if (strcmp(table[i].name, name) != 0) continue;

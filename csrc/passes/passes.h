@@ -32,6 +32,7 @@ int pass_fuse_gelu_tanh(ir_function *fn, pc_err *e);  /* written-out tanh GELU -
 int pass_fp16(ir_function *fn, pc_err *e);            /* fp32 -> fp16 compute, casts at the edges */
 /* pass_fp16 with an op selector (pass_opts.fp16_select; NULL: every op) */
 int pass_fp16_select(ir_function *fn, int (*select)(void *ud, const ir_op *op), void *ud, pc_err *e);
+int pass_fp32_compute(ir_function *fn, pc_err *e);    /* fp16 values computed in fp32 (the debugger's reference) */
 int pass_cast_output(ir_function *fn, int i, ir_dtype dt, pc_err *e); /* output i returned as dt (fp16.c) */
 int pass_dedup_const(ir_function *fn, pc_err *e);     /* share identical small consts */
 int pass_reinfer(ir_function *fn, pc_err *e);         /* check declared types against ir_infer */

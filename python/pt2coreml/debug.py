@@ -388,7 +388,8 @@ def compare(model: Any, mlmodel: Any, inputs: Union[Dict[str, Any], Sequence[Any
                         _numel(dict((n, ty) for n, ty, _ in producer[cand][3])[cand]) in (None, np.size(ref[t])):
                     mil_of[t] = cand
                     break
-    _outs, ours = prog.run_capture([_prepare(mlmodel, n, arrays[n]) for n in names], sorted(set(mil_of.values())))
+    feed = [_prepare(mlmodel, n, arrays[n]) for n in names]
+    _outs, ours = prog.run_capture(feed, None if fp16_program else sorted(set(mil_of.values())))
 
     results, by_torch = [], {}
     for t in order:
@@ -415,7 +416,15 @@ def compare(model: Any, mlmodel: Any, inputs: Union[Dict[str, Any], Sequence[Any
     path.reverse()
     worst = sorted(results, key=lambda x: (-x.max_rel if np.isfinite(x.max_rel) else -np.inf, x.index))[:top]
     worst = [w for w in worst if w.max_rel > 0 or not w.ok]
-    fp16 = _fp16_ops(results, by_torch, ops, producer, fp16_threshold, has_src) if fp16_program else []
+    fp16 = []
+    if fp16_program:
+        torch_of = {r.mil_name: r for r in results}
+        try:
+            ref32 = _fp32_reference(mlmodel).run_capture(feed)[1]
+        except Exception:  # a program the fp32 copy cannot run: PyTorch's values stand in for fp32's
+            fp16 = _fp16_ops(results, by_torch, ops, producer, fp16_threshold, has_src)
+        else:
+            fp16 = _fp16_ops_fp32(ops, ours, ref32, torch_of, fp16_threshold, has_src)
     unmatched = [t for t in order if t in ref and t not in by_torch]
     outputs = {o: by_torch[o].max_rel for o in out_names if o in by_torch}
     return Report(results, first_bad, path, worst, fp16, fp16_program, rtol, atol, unmatched, outputs,
@@ -435,6 +444,64 @@ def _prepare(mlmodel, name, arr):
     return np.ascontiguousarray(np.asarray(arr).astype(_NP.get(dtype, np.float32)))
 
 
+def _fp32_reference(mlmodel):
+    """A copy of mlmodel's program with every fp16 value computed in fp32 (the fp32_compute pass): the same ops
+    under the same names, so each value answers for the fp16 program's value of that name."""
+    import os
+    import shutil
+    import tempfile
+    if getattr(mlmodel, "_path", None):
+        prog, _desc = _core.load(mlmodel._path)
+    else:
+        tmp = tempfile.mkdtemp(prefix="pt2coreml-debug-")
+        try:
+            path = os.path.join(tmp, "reference.mlpackage")
+            mlmodel._prog.save(path, mlmodel._desc)
+            prog, _desc = _core.load(path)  # weights are read into memory
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    prog.run_pass("fp32_compute")
+    return prog
+
+
+def _selector_name(name, has_src):
+    # coremltools names an op <name>_cast_fp16 after its fp16 pass; its op selector saw <name>
+    return name[:-len("_cast_fp16")] if not has_src and name.endswith("_cast_fp16") else name
+
+
+def _fp16_ops_fp32(ops, v16, v32, torch_of, threshold, has_src):
+    """The ops of an fp16 program to keep fp32, from the program run as it is (v16) and its fp32 copy (v32), value
+    by value: ops with an fp16 output past fp16's range in fp32, ops reading such a value, and ops where the
+    relative error first passes `threshold` (none of their inputs is past it). Casts are left out (no selector
+    chooses them), but a cast of an input past the range makes its readers count."""
+    rel, scale, out = {}, {}, []
+    for op in ops:
+        for (v, _t, _src) in op[3]:
+            if v in v16 and v in v32:
+                err, sc, _ = _errors(v16[v], v32[v])
+                rel[v], scale[v] = (err / sc if sc > 0 else err), sc
+    big = {v for op in ops for (v, (dt, _), _) in op[3] if dt == "fp16" and scale.get(v, 0.0) > FP16_MAX}
+    for op in ops:
+        outs = [v for (v, (dt, _), _) in op[3] if dt == "fp16" and v in rel]
+        if not outs or op[1] in ("cast", "const"):
+            continue
+        past = [v for v in outs if v in big]
+        reads = [i for i in op[2] if i in big]
+        if past:
+            reason = f"|x| reaches {max(scale[v] for v in past):.4g} in fp32, past fp16's 65504"
+        elif reads:
+            reason = f"reads {reads[0]}, which is past fp16's range"
+        elif max(rel[v] for v in outs) > threshold and all(rel.get(i, 0.0) <= threshold for i in op[2]):
+            reason = f"relative error {max(rel[v] for v in outs):.3g} in fp16 (threshold {threshold:g})"
+        else:
+            continue
+        r = next((torch_of[v] for v in outs if v in torch_of), None)
+        out.append(FP16Op(mil_op=_selector_name(op[0], has_src), mil_type=op[1], reason=reason,
+                          torch_name=r.torch_name if r else None, max_value=max(scale[v] for v in outs),
+                          max_rel=max(rel[v] for v in outs), where=r.where if r else (op[4] or "")))
+    return out
+
+
 def _fp16_ops(results, by_torch, ops, producer, threshold, has_src):
     """The MIL ops of an fp16 program to keep fp32: those whose PyTorch (fp32) values leave fp16's range, those
     that read such a value, and those where the relative error first passes `threshold` (none of the op's
@@ -444,9 +511,7 @@ def _fp16_ops(results, by_torch, ops, producer, threshold, has_src):
     def add(op, reason, r):
         if not any(dt == "fp16" for (_, (dt, _), _) in op[3]):
             return  # computes in fp32 already
-        name = op[0]
-        if not has_src and name.endswith("_cast_fp16"):
-            name = name[:-len("_cast_fp16")]  # coremltools names ops <name>_cast_fp16 after its fp16 pass
+        name = _selector_name(op[0], has_src)
         if name in seen:
             return
         seen.add(name)
