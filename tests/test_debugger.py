@@ -227,6 +227,25 @@ def test_a_package_written_by_coremltools(tmp_path):
     relu = next(r for r in report.ops if r.kind == "aten::relu")
     assert relu.mil_type == "relu" and 0 < relu.max_rel < 1e-2 and relu.loc.endswith(f":{_line('RELU LINE')}")
 
+    # an overflowing fp16 package of coremltools: the ops named as coremltools' op selector sees them, so that
+    # coremltools converts with the suggested FP16ComputePrecision into a package that matches PyTorch here
+    torch.manual_seed(0)
+    m = Overflow().eval()
+    x = torch.randn(3, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(m, x)
+        kw = dict(inputs=[coremltools.TensorType(name="x", shape=(3, 4))], convert_to="mlprogram", skip_model_load=True)
+        coremltools.convert(traced, **kw).save(str(tmp_path / "over.mlpackage"))
+        report = ct.debug.compare(traced, ct.models.MLModel(str(tmp_path / "over.mlpackage")), {"x": x.numpy()})
+        assert report.first_bad.loc.endswith(f":{_line('OVERFLOW LINE')}") and len(report.fp16) == 2, str(report)
+        assert not any(name.endswith("_cast_fp16") for name in report.fp32_ops)
+        fixed = coremltools.convert(traced, compute_precision=coremltools.transform.FP16ComputePrecision(
+            op_selector=report.op_selector), **kw)
+    fixed.save(str(tmp_path / "fixed.mlpackage"))
+    got = next(iter(ct.models.MLModel(str(tmp_path / "fixed.mlpackage")).predict({"x": x.numpy()}).values()))
+    np.testing.assert_allclose(got, m(x).detach().numpy(), rtol=2e-3, atol=1e-3)
+
 
 def test_cli_compare_prints_the_debugger_report(tmp_path, capsys):
     m, traced, x = _net()
