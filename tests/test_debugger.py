@@ -261,3 +261,26 @@ def test_cli_compare_prints_the_debugger_report(tmp_path, capsys):
     assert "FIRST BAD: aten::relu" in out and "torch.relu(" in out.split("FIRST BAD")[1].splitlines()[1]
     code = cli.main(["compare", str(pt), str(pkg), "--outputs-only"])
     assert code == 0 and "FIRST BAD" not in capsys.readouterr().out
+
+
+def test_fp32_compute_pass_computes_an_fp16_program_in_fp32():
+    from pt2coreml import _core
+    p = _core.parse(
+        "program(CoreML6)\n"
+        "func main(%x: fp16[2], %i: int32[2]) {\n"
+        "  %dt: string[] = const(val=\"fp16\")\n"
+        "  %f: fp16[2] = cast(x=%i, dtype=%dt)\n"
+        "  %k: fp16[] = const(val=300)\n"
+        "  %a: fp16[2] = mul(x=%x, y=%k)\n"
+        "  %b: fp16[2] = mul(x=%a, y=%k)\n"
+        "  %c: fp16[2] = add(x=%b, y=%f)\n"
+        "} -> (%c)\n")
+    x, i = np.array([1.0, -2.0], np.float16), np.array([3, 4], np.int32)
+    assert not np.all(np.isfinite(p.run([x, i])[0]))  # 90000 is past fp16's range
+    p.run_pass("fp32_compute")
+    p.check()
+    p.run_pass("reinfer")
+    text = p.text()
+    assert "fp16[2] = " not in text.split("{", 1)[1] and "%c: fp32[2] = add" in text  # names and order kept
+    np.testing.assert_array_equal(p.run([x, i])[0], np.array([90003.0, 180004.0], np.float32) * [1, -1] +
+                                  np.array([0, 8], np.float32))

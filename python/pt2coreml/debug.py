@@ -216,10 +216,14 @@ def _torch_values(module, args):
     Returns ({value name: ndarray}, [value names in graph order], {value name: [input value names]},
     {value name: (kind, loc, source line)}, [graph output names])."""
     import torch
-    from ._frontend import flatten_tuple_inputs, forward_graph
+    from ._frontend import bind_defaults, flatten_tuple_inputs, forward_graph, forward_signature, trailing_defaults
     is_fn = isinstance(module, torch.jit.ScriptFunction)
     graph, _frozen = forward_graph(module)
     flatten_tuple_inputs(graph, is_fn)
+    if len(forward_signature(module)) > len(args):  # trailing arguments take their defaults, as in convert()
+        defaults = trailing_defaults(module, len(args))
+        if defaults is not None:
+            bind_defaults(graph, len(args), defaults, is_fn)
     sources = _core.graph_sources(graph)
     order, preds, kept = [], {}, []
     none = None
