@@ -248,7 +248,7 @@ static PyObject *names_of_inputs(const ir_op *op) {
     PyObject *l = PyList_New(0);
     for (int i = 0; l && i < op->nin; i++)
         for (int j = 0; j < op->in[i].n; j++) {
-            PyObject *n = op->in[i].v[j] ? py_str(op->in[i].v[j]->name) : NULL;
+            PyObject *n = op->in[i].v[j] ? py_str(op->in[i].v[j]->name) : Py_NewRef(Py_None);
             if (!n || PyList_Append(l, n)) Py_CLEAR(l);
             Py_XDECREF(n);
             if (!l) break;
@@ -547,8 +547,8 @@ static int convert_lowered(void *ud) {
 static PyObject *typed_values(int n, ir_value *const *v) {
     PyObject *l = PyList_New(n);
     for (int i = 0; l && i < n; i++) {
-        PyObject *t = v[i] ? type_tuple(&v[i]->type) : NULL;
-        PyObject *e = t ? Py_BuildValue("(NN)", py_str(v[i]->name), t) : NULL;
+        PyObject *t = v[i] ? type_tuple(&v[i]->type) : Py_BuildValue("(s())", "?");
+        PyObject *e = t ? Py_BuildValue("(NN)", v[i] ? py_str(v[i]->name) : Py_NewRef(Py_None), t) : NULL;
         if (!e) Py_CLEAR(l);
         else PyList_SET_ITEM(l, i, e);
     }
