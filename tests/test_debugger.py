@@ -263,6 +263,28 @@ def test_cli_compare_prints_the_debugger_report(tmp_path, capsys):
     assert code == 0 and "FIRST BAD" not in capsys.readouterr().out
 
 
+def test_image_inputs_reach_pytorch_preprocessed():
+    class Cnn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return torch.relu(self.conv(x)).mean((2, 3))
+
+    torch.manual_seed(0)
+    m = Cnn().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(m, torch.rand(1, 3, 8, 8))
+    ml = ct.convert(traced, inputs=[ct.ImageType(name="img", shape=(1, 3, 8, 8), scale=1 / 255, bias=[-0.5, 0, 0.5])],
+                    compute_precision=ct.precision.FLOAT32)
+    pixels = np.random.default_rng(0).integers(0, 256, (1, 3, 8, 8)).astype(np.float32)
+    report = ct.debug.compare(traced, ml, {"img": pixels})
+    assert report.ok and [r.kind for r in report.ops] == ["aten::_convolution", "aten::relu", "aten::mean"]
+    assert max(r.max_rel for r in report.ops) < 1e-5
+
+
 def test_fp32_compute_pass_computes_an_fp16_program_in_fp32():
     from pt2coreml import _core
     p = _core.parse(

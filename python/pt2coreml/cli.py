@@ -391,9 +391,6 @@ def _debug_report(module, mlmodel, data, feats, args) -> None:
     """compare's second part: every intermediate value against PyTorch (pt2coreml.debug), the first op out of
     tolerance with its source line, the worst ops and, for an fp16 program, the ops to keep fp32."""
     from . import debug
-    if any(f.get("kind") == "image" for f in feats):
-        print("(intermediate values are not compared for image inputs)", file=sys.stderr)
-        return
     try:
         report = debug.compare(module, mlmodel, {f["name"]: data[f["name"]] for f in feats}, rtol=args.rtol,
                                atol=args.atol)

@@ -325,7 +325,8 @@ def compare(model: Any, mlmodel: Any, inputs: Union[Dict[str, Any], Sequence[Any
             atol: Optional[float] = None, fp16_threshold: float = 1e-2, top: int = 10) -> Report:
     """Run `model` (the torch module, traced or scripted module, or TorchScript file that was converted) and
     `mlmodel` (what convert() returned, or an .mlpackage read with MLModel, ours or coremltools') on `inputs`
-    (dict input name -> array, or the forward arguments in order) and compare every intermediate value that has
+    (dict input name -> array, or the forward arguments in order; an image input takes the (1, C, H, W) pixels
+    Core ML feeds, or a PIL image, and PyTorch gets them as the program preprocesses them) and compare every intermediate value that has
     a PyTorch counterpart. A value fails when max|ours - torch| > atol + rtol * max|torch| (the tolerance scales
     with the tensor, so values that cancel to near zero do not trip it); defaults: rtol 1e-4, atol 1e-5 for an
     fp32 program, rtol 1e-2, atol 1e-3 for an fp16 one. For an fp16 program, `fp16_threshold` is the relative
@@ -335,9 +336,6 @@ def compare(model: Any, mlmodel: Any, inputs: Union[Dict[str, Any], Sequence[Any
         mlmodel = MLModel(mlmodel)
     prog = mlmodel._prog
     feats = mlmodel._desc["inputs"]
-    if any(f.get("kind") == "image" for f in feats):
-        raise NotImplementedError("compare(): image inputs are not supported yet (PyTorch takes the preprocessed "
-                                  "pixels): convert with a TensorType to debug the model")
     names = [f["name"] for f in feats]
     if isinstance(inputs, dict):
         unknown = sorted(set(inputs) - set(names))
@@ -351,29 +349,43 @@ def compare(model: Any, mlmodel: Any, inputs: Union[Dict[str, Any], Sequence[Any
         if len(given) != len(names):
             raise ValueError(f"compare(): the model takes {len(names)} input(s) {names}, got {len(given)}")
     arrays = {}
-    for n, v in zip(names, given):
+    for f, v in zip(feats, given):
         if hasattr(v, "detach"):
             v = v.detach().cpu().numpy()
-        arrays[n] = np.asarray(v)
+        if f.get("kind") == "image" and not isinstance(v, np.ndarray):
+            from .models.model import _image_to_array
+            v = _image_to_array(f["name"], v, f)
+        arrays[f["name"]] = np.asarray(v)
+    ops = prog.ops()
+    producer = {v: op for op in ops for (v, _t, _src) in op[3]}  # MIL value -> its op's row
+    feed = [_prepare(mlmodel, n, arrays[n]) for n in names]
+    torch_arrays = dict(arrays)
+    images = [f["name"] for f in feats if f.get("kind") == "image"]
+    if images:  # PyTorch takes the pixels after the program's preprocessing (scale, bias, channel-last)
+        pre = {}
+        for n in images:
+            for cand in (n + sfx + cast for sfx in ("__channel_last__", "__biased__", "__scaled__")
+                         for cast in ("", "_cast_fp16")):
+                if cand in producer:
+                    pre[n] = cand
+                    break
+        if pre:
+            got = prog.run_capture(feed, sorted(pre.values()))[1]
+            torch_arrays.update({n: got[v].astype(np.float32) for n, v in pre.items()})
     import torch
     if isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
-        args0 = [torch.from_numpy(np.ascontiguousarray(arrays[n])) for n in names]
+        args0 = [torch.from_numpy(np.ascontiguousarray(torch_arrays[n])) for n in names]
         module = _module(model, args0)
     else:
         module = _module(model, [])
-    args = torch_arguments(module, mlmodel, arrays)
+    args = torch_arguments(module, mlmodel, torch_arrays)
     ref, order, preds, sources, out_names = _torch_values(module, args)
 
-    ops = prog.ops()
     fp16_program = any(dt == "fp16" for op in ops for (_, (dt, _), _) in op[3])
     rtol = (1e-2 if fp16_program else 1e-4) if rtol is None else float(rtol)
     atol = (1e-3 if fp16_program else 1e-5) if atol is None else float(atol)
 
-    # MIL value -> (op row); TorchScript value -> MIL value
-    producer = {}
-    for op in ops:
-        for (vname, _t, _src) in op[3]:
-            producer[vname] = op
+    # TorchScript value -> MIL value
     has_src = any(src for op in ops for (_, _, src) in op[3])
     in_names = {n for n, _ in prog.io()[0]}
     mil_of = {}
@@ -392,7 +404,6 @@ def compare(model: Any, mlmodel: Any, inputs: Union[Dict[str, Any], Sequence[Any
                         _numel(dict((n, ty) for n, ty, _ in producer[cand][3])[cand]) in (None, np.size(ref[t])):
                     mil_of[t] = cand
                     break
-    feed = [_prepare(mlmodel, n, arrays[n]) for n in names]
     _outs, ours = prog.run_capture(feed, None if fp16_program else sorted(set(mil_of.values())))
 
     results, by_torch = [], {}
