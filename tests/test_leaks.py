@@ -137,3 +137,17 @@ def test_save_and_load_keep_no_memory(tiny, tmp_path):
     kb = _growth_kb(round_trip, ROUND_TRIPS, warmup=5)
     assert kb < ROUND_TRIP_KB, f"{ROUND_TRIPS} save + load + predict round trips keep {kb:.3f} KB each " \
                                f"(bound {ROUND_TRIP_KB} KB)"
+
+
+def test_run_capture_keeps_no_memory(tiny):
+    """The numerical debugger's capture (every intermediate value copied out of the run) frees what it kept."""
+    traced, x = tiny
+    model = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=x.shape)])
+    outs, values = model._prog.run_capture([x.numpy()])
+    assert len(values) >= 4 and np.array_equal(values[model._prog.io()[1][0][0]], outs[0])
+    kb = _growth_kb(lambda: model._prog.run_capture([x.numpy()]), PREDICTS, warmup=50)
+    assert kb < PREDICT_KB, f"{PREDICTS} run_capture calls keep {kb:.3f} KB each (bound {PREDICT_KB} KB)"
+    with pytest.raises(KeyError):
+        model._prog.run_capture([x.numpy()], ["missing"])
+    kb = _growth_kb(lambda: pytest.raises(KeyError, model._prog.run_capture, [x.numpy()], ["missing"]), 200)
+    assert kb < PREDICT_KB, f"a refused run_capture keeps {kb:.3f} KB"
