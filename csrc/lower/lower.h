@@ -113,7 +113,7 @@ typedef struct lower_classifier {
  * first two outputs, replacing the probabilities output. */
 int lower_add_classifier(ir_program *p, const lower_classifier *c, pc_err *e);
 
-/* The TorchScript kinds the registry handles, for the README's op table:
+/* The TorchScript kinds the registry handles, for the op table, docs/ops.md:
  * calls f(kind, note) for each; note says limits ("" if none). */
 void lower_list_ops(void (*f)(const char *kind, const char *note, void *ud), void *ud);
 
