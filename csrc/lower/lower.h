@@ -60,6 +60,7 @@ typedef struct lower_opts {
      * prints: the binding turns these into writes to Python's sys.stdout. */
     void (*debug_print)(void *ud, const char *text);
     void *debug_ud;
+    pc_progress *progress; /* "lowering ops": top-level TorchScript nodes lowered / all; NULL: none */
 } lower_opts;
 
 /* ---- for external converters (lower/external.c) ----
