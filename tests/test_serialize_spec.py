@@ -238,6 +238,14 @@ def test_spec_paths_and_defaults():
     kinds = [f.name for f in s.DESCRIPTOR.oneofs_by_name["Type"].fields]
     assert "mlProgram" in kinds and "neuralNetwork" in kinds and "pipeline" in kinds
     assert s.mlProgram.DESCRIPTOR.fields_by_name["functions"].is_repeated
+    import copy
+    assert copy.deepcopy(s) is s and copy.copy(s.description) is s.description  # immutable: its own copy
+    listed = dict(s.description.ListFields())
+    fields = s.description.DESCRIPTOR.fields_by_name
+    assert set(listed) == {fields["input"], fields["output"], fields["metadata"]}  # descriptors compare equal
+    assert fields["input"] != fields["output"] and fields["input"].containing_type == s.description.DESCRIPTOR
+    assert x.type.DESCRIPTOR.fields_by_name["imageType"].containing_oneof == \
+        x.type.DESCRIPTOR.fields_by_name["multiArrayType"].containing_oneof
     with pytest.raises(AttributeError, match="read-only"):
         s.specificationVersion = 7
     with pytest.raises(TypeError):

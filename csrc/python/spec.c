@@ -306,6 +306,11 @@ static PyObject *oneof_descriptor_new(py_state *st, const ProtobufCMessageDescri
     if (o) {
         o->desc = d;
         o->name = name;
+        for (size_t i = 0; i < N_ONEOFS; i++) /* the first row's copy of the name: one pointer per oneof */
+            if (strcmp(SPEC_ONEOFS[i].oneof, name) == 0 && strcmp(SPEC_ONEOFS[i].message, d->name) == 0) {
+                o->name = SPEC_ONEOFS[i].oneof;
+                break;
+            }
     }
     return (PyObject *)o;
 }
@@ -591,6 +596,9 @@ static PyObject *message_ByteSize(SpecMessage *o, PyObject *unused) {
 
 static PyObject *message_IsInitialized(SpecMessage *o, PyObject *unused) { Py_RETURN_TRUE; }
 
+/* copy.copy / copy.deepcopy: the message never changes, so it is its own copy */
+static PyObject *message_copy(SpecMessage *o, PyObject *unused) { return Py_NewRef(o); }
+
 static PyObject *message_descriptor(SpecMessage *o, void *c) { return descriptor_new(state_of((PyObject *)o), o->desc); }
 
 /* ---- protobuf's text format (str(spec)) ---- */
@@ -804,6 +812,8 @@ static PyMethodDef message_methods[] = {
     {"ByteSize", (PyCFunction)message_ByteSize, METH_NOARGS, "length of SerializeToString()"},
     {"IsInitialized", (PyCFunction)message_IsInitialized, METH_NOARGS, "True (proto3 has no required fields)"},
     {"__dir__", (PyCFunction)message_dir, METH_NOARGS, NULL},
+    {"__copy__", (PyCFunction)message_copy, METH_NOARGS, NULL},
+    {"__deepcopy__", (PyCFunction)message_copy, METH_O, NULL},
     {NULL},
 };
 
@@ -967,9 +977,33 @@ static PyType_Slot map_slots[] = {
 static PyType_Spec map_spec = {"pt2coreml._core.SpecMap", sizeof(SpecMap), 0,
                                Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_MAPPING, map_slots};
 
+/* Descriptors are equal when they describe the same thing (each access makes a new object): the key of
+ * each is its message descriptor plus the field or the oneof name (interned in the oneof table). */
+static const void *descr_key(PyObject *o, const void **extra) {
+    py_state *st = state_of(o);
+    *extra = NULL;
+    if (Py_TYPE(o) == st->SpecFieldDescriptorType) *extra = ((SpecFieldDescriptor *)o)->f;
+    if (Py_TYPE(o) == st->SpecOneofDescriptorType) *extra = ((SpecOneofDescriptor *)o)->name;
+    return ((SpecDescriptor *)o)->desc; /* desc is the first member of all three */
+}
+
+static PyObject *descr_richcompare(PyObject *a, PyObject *b, int op) {
+    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(a) != Py_TYPE(b)) Py_RETURN_NOTIMPLEMENTED;
+    const void *xa, *xb;
+    int same = descr_key(a, &xa) == descr_key(b, &xb) && xa == xb;
+    return PyBool_FromLong(op == Py_EQ ? same : !same);
+}
+
+static Py_hash_t descr_hash(PyObject *o) {
+    const void *x;
+    Py_hash_t h = (Py_hash_t)((uintptr_t)descr_key(o, &x) >> 4) ^ (Py_hash_t)((uintptr_t)x >> 3);
+    return h == -1 ? -2 : h;
+}
+
 #define DESCRIPTOR_TYPE(cname, pyname, getset, repr)                                                            \
     static PyType_Slot cname##_slots[] = {                                                                      \
-        {Py_tp_dealloc, plain_dealloc}, {Py_tp_getset, getset}, {Py_tp_repr, repr}, {0, NULL}};                 \
+        {Py_tp_dealloc, plain_dealloc}, {Py_tp_getset, getset}, {Py_tp_repr, repr},                             \
+        {Py_tp_richcompare, descr_richcompare}, {Py_tp_hash, descr_hash}, {0, NULL}};                           \
     static PyType_Spec cname##_spec = {"pt2coreml._core." pyname, sizeof(cname), 0,                             \
                                        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, cname##_slots};
 DESCRIPTOR_TYPE(SpecDescriptor, "SpecDescriptor", desc_getset, desc_repr)
