@@ -89,12 +89,12 @@ bench: build
 	PYTHONPATH=python $(VPY) benchmarks/rt_kernels.py --threads 2
 
 # the model-zoo sweep: every transformers architecture of the swept families and one model per timm
-# architecture family, converted and compared with PyTorch; prints the tables and rewrites them in the
-# README (transformers about an hour on 2 cores; timm's time is in the README)
+# architecture family, converted and compared with PyTorch; prints the tables and rewrites them in
+# docs/models.md (transformers about an hour on 2 cores; timm's time is in docs/models.md)
 zoo: build
-	$(VPY) tools/zoo.py --readme
+	$(VPY) tools/zoo.py --write
 
-# ---- AddressSanitizer + UndefinedBehaviorSanitizer (README: "Sanitizers") ----
+# ---- AddressSanitizer + UndefinedBehaviorSanitizer (docs/development.md: "Sanitizers and fuzzing") ----
 # The extension built with gcc -fsanitize=address,undefined into build/asan/lib (package copy + .so,
 # like test-torch1: the in-place build stays as it is) and the suite run against it. libasan must be
 # the first library of the process, so it is preloaded into python; libstdc++ too, because ASan's

@@ -151,3 +151,28 @@ def test_run_capture_keeps_no_memory(tiny):
         model._prog.run_capture([x.numpy()], ["missing"])
     kb = _growth_kb(lambda: pytest.raises(KeyError, model._prog.run_capture, [x.numpy()], ["missing"]), 200)
     assert kb < PREDICT_KB, f"a refused run_capture keeps {kb:.3f} KB"
+
+
+def test_get_spec_keeps_no_memory(tiny, tmp_path):
+    """get_spec()'s message, walked every way (fields, maps, repeated fields, descriptors, text, bytes, errors)."""
+    from pt2coreml import _core
+    traced, x = tiny
+    model = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=x.shape)])
+    path = str(tmp_path / "tiny.mlpackage")
+    model.save(path)
+
+    def walk():
+        s = _core.read_spec(path)
+        str(s), s.SerializeToString(), s.description.SerializeToString(), s.WhichOneof("Type")
+        for fd, _ in s.ListFields():
+            fd.message_type, fd.containing_oneof, fd.full_name, fd.containing_type
+        s.DESCRIPTOR.oneofs_by_name["Type"].fields, s.DESCRIPTOR.fields_by_number
+        ops = s.mlProgram.functions["main"].block_specializations["CoreML5"].operations
+        [(op.type, dict(op.inputs), list(op.attributes["name"].immediateValue.tensor.strings.values)) for op in ops]
+        s.description.metadata.userDefined["missing"], list(s.description.input[0].type.multiArrayType.shape)
+        try:
+            s.HasField("nope")
+        except ValueError:
+            pass
+    kb = _growth_kb(walk, ROUND_TRIPS, warmup=5)
+    assert kb < ROUND_TRIP_KB, f"{ROUND_TRIPS} get_spec walks keep {kb:.3f} KB each (bound {ROUND_TRIP_KB} KB)"

@@ -3,7 +3,7 @@ small random config (a few layers, width 64), traced the plain way (default atte
 cache settings; only a wrapper that returns the main tensor), converted, and compared with PyTorch.
 
 Nothing is downloaded: configs are the library's defaults, shrunk. Used by tests/test_zoo.py (a sample)
-and tools/zoo.py (the whole sweep, `make zoo`, which prints the README's table).
+and tools/zoo.py (the whole sweep, `make zoo`, which writes docs/models.md's table).
 """
 import contextlib
 import importlib

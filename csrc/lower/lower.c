@@ -366,6 +366,16 @@ int lower_block_nodes(lower_ctx *cx, const ts_block *b) {
     return 0;
 }
 
+/* The graph's own nodes, counted for the progress report (nested blocks lower inside their node). */
+static int lower_top_nodes(lower_ctx *cx, const ts_block *b, pc_progress *progress) {
+    pc_progress_report(progress, "lowering ops", 0, b->nnodes);
+    for (int i = 0; i < b->nnodes; i++) {
+        if (lower_node(cx, b->nodes[i])) return -1;
+        pc_progress_report(progress, "lowering ops", i + 1, b->nnodes);
+    }
+    return 0;
+}
+
 /* ---- inputs and outputs ---- */
 
 /* An image input's preprocessing, as coremltools emits it for ML Programs:
@@ -563,7 +573,8 @@ int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err
     }
     cx.b = cx.fn->body;
     int first_state = g->top->nin - o->nstates;
-    if (add_inputs(&cx) || lower_block_nodes(&cx, g->top) || lower_states_end(&cx, first_state) || add_outputs(&cx)) {
+    if (add_inputs(&cx) || lower_top_nodes(&cx, g->top, o->progress) || lower_states_end(&cx, first_state) ||
+        add_outputs(&cx)) {
         debug_failure(&cx);
         ir_program_free(p);
         return -1;

@@ -96,7 +96,7 @@ enum { UNIQUE_SORTED, UNIQUE_CONSECUTIVE, UNIQUE_DIM, UNIQUE_DIM_CONSECUTIVE };
 typedef struct lower_row {
     const char *kind;         /* "ns::op" as TorchScript spells it (torch.export: "ns.op.overload") */
     lower_fn fn;              /* in the file of its op family */
-    const char *note;         /* limits, for the README's op table ("" if none) */
+    const char *note;         /* limits, for the op table, docs/ops.md ("" if none) */
     unsigned flags;           /* LR_* */
     const char *inplace_note; /* LR_INPLACE: the in-place spelling's note when it differs (NULL: note) */
     ir_opkind mil;            /* the MIL op the kind maps onto, where the function reads one */

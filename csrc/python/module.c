@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-PyObject *py_read_spec(PyObject *module, PyObject *args);
 
 static py_state *get_state(PyObject *module) { return (py_state *)PyModule_GetState(module); }
 
@@ -180,10 +179,39 @@ static PyObject *program_histogram(ProgramObject *o, PyObject *unused) {
     return d;
 }
 
+/* pc_progress callback: calls the Python callable ud(what, done, total) under the GIL (the stages may
+ * run without it). A failure in the callable is reported as unraisable: progress never stops a stage,
+ * and an exception already pending stays as it was. */
+static void progress_call(void *ud, const char *what, int64_t done, int64_t total) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyObject *r = PyObject_CallFunction((PyObject *)ud, "sLL", what, (long long)done, (long long)total);
+    if (r) Py_DECREF(r);
+    else PyErr_WriteUnraisable((PyObject *)ud);
+    PyErr_Restore(et, ev, tb);
+    PyGILState_Release(g);
+}
+
+static int progress_arg(PyObject *cb, pc_progress *pr) {
+    memset(pr, 0, sizeof *pr);
+    if (cb == Py_None) return 0;
+    if (!PyCallable_Check(cb)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be a callable(what, done, total) or None");
+        return -1;
+    }
+    pr->fn = progress_call;
+    pr->ud = cb;
+    return 1;
+}
+
 static PyObject *program_save(ProgramObject *o, PyObject *args) {
     const char *path;
-    PyObject *desc;
-    if (!PyArg_ParseTuple(args, "sO!", &path, &PyDict_Type, &desc)) return NULL;
+    PyObject *desc, *progress = Py_None;
+    if (!PyArg_ParseTuple(args, "sO!|O", &path, &PyDict_Type, &desc, &progress)) return NULL;
+    pc_progress pr;
+    int has_progress = progress_arg(progress, &pr);
+    if (has_progress < 0) return NULL;
     pc_arena *a = pc_arena_new();
     if (!a) return PyErr_NoMemory();
     ser_desc d;
@@ -194,7 +222,7 @@ static PyObject *program_save(ProgramObject *o, PyObject *args) {
     pc_err e = {0};
     int r;
     Py_BEGIN_ALLOW_THREADS
-    r = ser_write_package(o->prog, &d, path, &e);
+    r = ser_write_package(o->prog, &d, path, has_progress ? &pr : NULL, &e);
     Py_END_ALLOW_THREADS
     pc_arena_free(a);
     if (r) return py_raise(o->module, &e);
@@ -303,7 +331,7 @@ static PyMethodDef program_methods[] = {
     {"io", (PyCFunction)program_io, METH_NOARGS, "io(): inputs and outputs of main as (name, (dtype, shape))"},
     {"states", (PyCFunction)program_states, METH_NOARGS, "states(): state inputs of main as (name, (dtype, shape))"},
     {"histogram", (PyCFunction)program_histogram, METH_NOARGS, "histogram(): {op type: count}"},
-    {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc): write an .mlpackage"},
+    {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc, progress=None): write an .mlpackage; progress(what, done, total) hears of the weight bytes written"},
     {"run", (PyCFunction)py_program_run, METH_VARARGS, "run([arrays]): execute main in the reference runtime"},
     {"run_capture", (PyCFunction)py_program_run_capture, METH_VARARGS,
      "run_capture([arrays], names=None) -> (outputs, {name: array}): run() keeping intermediate values"},
@@ -582,18 +610,21 @@ static int py_fp16_select(void *ud, const ir_op *op) {
  *   fp16_selector: None, or a callable(op_type, name, inputs, outputs) -> bool: False keeps the op fp32 */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier",
-                          "states", "fp16_selector", NULL};
+                          "states", "fp16_selector", "progress", NULL};
     PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None,
-             *selector = Py_None;
+             *selector = Py_None, *progress = Py_None;
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
-                                     &converters, &classifier, &states, &selector))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOOO", kws, &graph, &inputs, &outputs, &opset, &precision,
+                                     &debug, &converters, &classifier, &states, &selector, &progress))
         return NULL;
     if (selector != Py_None && !PyCallable_Check(selector)) {
         PyErr_SetString(PyExc_TypeError, "fp16_selector must be callable or None");
         return NULL;
     }
+    pc_progress pr;
+    int has_progress = progress_arg(progress, &pr);
+    if (has_progress < 0) return NULL;
     if (converters != Py_None && !PyDict_Check(converters)) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
         return NULL;
@@ -617,6 +648,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     py_ext ext;
     memset(&ext, 0, sizeof ext);
     lo.debug_ud = &ext;
+    lo.progress = has_progress ? &pr : NULL;
     PyObject *iseq = PySequence_Fast(inputs, "inputs must be a list");
     if (!iseq) goto done;
     lo.ninputs = (int)PySequence_Fast_GET_SIZE(iseq);
@@ -784,12 +816,12 @@ static PyObject *mod_graph_sources(PyObject *m, PyObject *args) {
 static PyMethodDef mod_methods[] = {
     {"convert", (PyCFunction)(void (*)(void))mod_convert, METH_VARARGS | METH_KEYWORDS,
      "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, converters=None, classifier=None, "
-     "states=None, fp16_selector=None) -> Program"},
+     "states=None, fp16_selector=None, progress=None) -> Program; progress(what, done, total) hears of the ops lowered"},
     {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
     {"graph_sources", mod_graph_sources, METH_VARARGS,
      "graph_sources(graph) -> {value name: (kind, loc, source line)} of a torch._C.Graph's nodes"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
-    {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},
+    {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as a read-only message (get_spec())"},
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"registry_rows", mod_registry_rows, METH_NOARGS, "the lowering registry's rows (kinds), in table order"},
     {"registry_row", mod_registry_row, METH_VARARGS, "registry_row(name) -> row index of a kind or export op name, or None"},
@@ -808,7 +840,7 @@ static int mod_exec(PyObject *m) {
     if (!st->ConversionError || PyModule_AddObjectRef(m, "ConversionError", st->ConversionError) < 0) return -1;
     st->ProgramType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &program_spec, NULL);
     if (!st->ProgramType || PyModule_AddObjectRef(m, "Program", (PyObject *)st->ProgramType) < 0) return -1;
-    if (py_builder_types(m)) return -1;
+    if (py_builder_types(m) || py_spec_types(m)) return -1;
     return 0;
 }
 
@@ -818,6 +850,12 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->ProgramType);
     Py_VISIT(st->VarType);
     Py_VISIT(st->BuilderType);
+    Py_VISIT(st->SpecMessageType);
+    Py_VISIT(st->SpecRepeatedType);
+    Py_VISIT(st->SpecMapType);
+    Py_VISIT(st->SpecDescriptorType);
+    Py_VISIT(st->SpecFieldDescriptorType);
+    Py_VISIT(st->SpecOneofDescriptorType);
     return 0;
 }
 
@@ -827,6 +865,12 @@ static int mod_clear(PyObject *m) {
     Py_CLEAR(st->ProgramType);
     Py_CLEAR(st->VarType);
     Py_CLEAR(st->BuilderType);
+    Py_CLEAR(st->SpecMessageType);
+    Py_CLEAR(st->SpecRepeatedType);
+    Py_CLEAR(st->SpecMapType);
+    Py_CLEAR(st->SpecDescriptorType);
+    Py_CLEAR(st->SpecFieldDescriptorType);
+    Py_CLEAR(st->SpecOneofDescriptorType);
     return 0;
 }
 

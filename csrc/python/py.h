@@ -14,6 +14,9 @@ typedef struct py_state {
     PyTypeObject *ProgramType;
     PyTypeObject *VarType;     /* builder.c: a value of the program being built */
     PyTypeObject *BuilderType; /* builder.c: what Python converters build ops with */
+    /* spec.c: get_spec()'s message, repeated field and descriptor types */
+    PyTypeObject *SpecMessageType, *SpecRepeatedType, *SpecMapType, *SpecDescriptorType, *SpecFieldDescriptorType,
+        *SpecOneofDescriptorType;
 } py_state;
 
 /* Raise the Python exception that matches e->kind (a pending Python error wins when
@@ -55,6 +58,10 @@ void py_release_object(void *obj);
 
 /* _core.mil_op_signatures(): the ops.def rows (opsig.c) */
 PyObject *py_mil_op_signatures(PyObject *m, PyObject *unused);
+
+/* ---- spec.c: get_spec() ---- */
+int py_spec_types(PyObject *module);                  /* create the Spec* types (module exec) */
+PyObject *py_read_spec(PyObject *module, PyObject *args); /* read_spec(path) -> the Model message */
 
 /* ---- builder.c: Python converters (register_torch_op) and the mb builder ---- */
 struct lower_opts;

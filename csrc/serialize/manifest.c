@@ -197,7 +197,7 @@ int ser_write_manifest(const char *pkg, pc_err *e) {
     return r;
 }
 
-ProtobufCMessage *ser_read_model_message(const char *path, pc_err *e) {
+ProtobufCMessage *ser_read_model_message(const char *path, unsigned char **bytes, size_t *nbytes, pc_err *e) {
     pc_arena *a = pc_arena_new();
     if (!a) {
         pc_fail(e, PC_E_NOMEM, "out of memory");
@@ -214,6 +214,11 @@ ProtobufCMessage *ser_read_model_message(const char *path, pc_err *e) {
     if (r) goto done;
     m = cml__model__unpack(NULL, len, buf);
     if (!m) pc_fail(e, PC_E_FORMAT, "%s: corrupt Model protobuf", loc.file);
+    if (m && bytes) {
+        *bytes = buf;
+        *nbytes = len;
+        buf = NULL;
+    }
 done:
     free(buf);
     pc_arena_free(a);

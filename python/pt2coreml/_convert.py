@@ -155,8 +155,8 @@ def convert(model: Any, source: str = "auto",
 
     `model` is a torch.jit.ScriptModule, a ScriptFunction or the path of a saved one. Returns a
     ct.models.MLModel that can be saved (.mlpackage) and run with predict(). A conversion that takes
-    longer than about two seconds shows its stages in a progress bar when stderr is a terminal;
-    verbose=False turns that off.
+    longer than about two seconds shows its stages (and the ops lowered) in a progress bar when stderr is a
+    terminal; verbose=False turns that off.
     """
     with Progress("pt2coreml: converting", _CONVERT_STAGES, verbose) as progress:
         return _convert(progress, model, source, inputs, outputs, classifier_config, minimum_deployment_target,
@@ -264,7 +264,7 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[7]) for s in specs], out_names,
                          OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
                          classifier=classifier, states=[s[:3] for s in state_specs] or None,
-                         fp16_selector=fp16_selector)
+                         fp16_selector=fp16_selector, progress=progress.reporter())
     del frozen  # tensors the program points into are held by the program itself
 
     progress.stage("describing")
