@@ -649,6 +649,8 @@ static PyMethodDef mod_methods[] = {
      "states=None) -> Program"},
     {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
+    {"pt2_archive", py_pt2_archive, METH_VARARGS, "pt2_archive(path) -> what a .pt2 archive holds (entries, tensors)"},
+    {"pt2_tensor", py_pt2_tensor, METH_VARARGS, "pt2_tensor(path, fqn) -> (numpy copy of a tensor, copied by the reader)"},
     {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"registry_rows", mod_registry_rows, METH_NOARGS, "the lowering registry's rows (kinds), in table order"},
