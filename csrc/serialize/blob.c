@@ -176,7 +176,8 @@ static int put(FILE *f, const void *p, size_t n, const char *path, pc_err *e) {
     return 0;
 }
 
-static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, void *buf, pc_err *e) {
+static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, const ir_program *p, void *buf,
+                       pc_err *e) {
     unsigned char h[HEADER_BYTES] = {0}, zeros[SER_BLOB_ALIGN] = {0};
     wr32(h, (uint32_t)n);
     wr32(h + 4, SER_BLOB_VERSION);
@@ -205,12 +206,13 @@ static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, 
                 if (put(f, buf, (size_t)k * es, path, e)) return -1;
             }
         }
+        ir_program_pages_done(p, b->c->data, (size_t)b->c->count * ir_dtype_size(b->c->store));
         pos = b->meta_off + META_BYTES + b->nbytes;
     }
     return 0;
 }
 
-int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_err *e) {
+int ser_blob_write(const char *path, const ser_blob *blobs, int n, const ir_program *p, pc_err *e) {
     if (n < 0) return pc_fail(e, PC_E_INTERNAL, "blob writer: negative blob count");
     FILE *f = fopen(path, "wbx");
     if (!f) return pc_fail(e, PC_E_IO, "cannot create %s: %s", path, strerror(errno));
@@ -222,7 +224,7 @@ int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_err *e) {
         return pc_fail(e, PC_E_NOMEM, "out of memory writing %s", path);
     }
     setvbuf(f, iobuf, _IOFBF, 1u << 20);
-    int r = write_blobs(f, path, blobs, n, buf, e);
+    int r = write_blobs(f, path, blobs, n, p, buf, e);
     if (fclose(f) != 0 && r == 0) r = pc_fail(e, PC_E_IO, "cannot write %s: %s", path, strerror(errno));
     free(iobuf);
     free(buf);

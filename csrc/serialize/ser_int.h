@@ -136,8 +136,10 @@ typedef struct ser_blob {
 /* Assign metadata offsets to blobs[0..n) in order, 64-byte aligned after the header. */
 void ser_blob_layout(ser_blob *blobs, int n);
 /* Write the weight file: header, then per blob its metadata and data. Payloads
- * whose store differs from dtype are converted through a small buffer. */
-int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_err *e);
+ * whose store differs from dtype are converted through a small buffer. After each
+ * payload is written its memory is handed to ir_program_pages_done(p, ...) (p may be
+ * NULL), so weights read from a mapped file do not stay resident. */
+int ser_blob_write(const char *path, const ser_blob *blobs, int n, const ir_program *p, pc_err *e);
 
 /* ---- feature descriptions (features.c) ---- */
 /* Model.description -> d (strings copied into a). `what` names the file. */
