@@ -72,7 +72,7 @@ static int zfail(const exa_archive *a, pc_err *e, const char *fmt, ...) {
     return pc_fail(e, PC_E_FORMAT, "%s: %s", a->what, msg);
 }
 
-static uint32_t crc32_of(const unsigned char *p, uint64_t n) {
+static __attribute__((unused)) uint32_t crc32_of(const unsigned char *p, uint64_t n) {
     uint32_t table[256];
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
@@ -248,8 +248,10 @@ static int small_entry(const exa_archive *a, const char *rel, int optional, cons
     *data = NULL;
     *len = 0;
     if (!z) return optional ? 0 : zfail(a, e, "not a pt2 archive: no entry '%s'", name);
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* the fuzz build: let mutated documents through */
     if (crc32_of(a->base + z->off, z->size) != z->crc)
         return zfail(a, e, "entry '%s' is corrupt (its CRC-32 does not match)", name);
+#endif
     *data = (const char *)a->base + z->off;
     *len = (size_t)z->size;
     return 0;
