@@ -13,7 +13,26 @@ SKIPPED_FILES = set()  # test files skipped whole at collection (an optional pac
 _last = threading.local()
 
 
+def _export_kinds(text):
+    """The kinds the torch.export reader makes of a serialized program's nodes (csrc/export/read.c)."""
+    import json
+    from pt2coreml import _core
+    rows = _core.registry_rows()
+    out = set()
+    for n in json.loads(text)["graph_module"]["graph"]["nodes"]:
+        t = n["target"]
+        if not t.startswith("torch.ops."):
+            continue
+        ns, rest = t[10:].split(".", 1)
+        op, ov = rest.rsplit(".", 1) if "." in rest else (rest, "default")
+        i = _core.registry_row(f"{ns}::{op}.{ov}")
+        out.add(rows[i] if i is not None and "." in rows[i] else f"{ns}::{op}")
+    return out
+
+
 def _kinds(graph):
+    if isinstance(graph, bytes):
+        return _export_kinds(graph)
     out = set()
     stack = [graph.nodes()]
     while stack:

@@ -1,16 +1,15 @@
 /* convert.c: drv_convert, the conversion pipeline as a list of calls (see
  * driver.h), and drv_run_pass, one pass by name. */
 #include "driver/driver.h"
+#include "export/export.h"
 #include "torchscript/ts.h"
 
 #include <string.h>
 
-int drv_convert(void *graph, const drv_opts *o, ir_program **out, pc_err *e) {
-    *out = NULL;
-    ts_graph *g = NULL;
+/* What both frontends share once their reader has made g (which it frees). */
+static int convert_graph(ts_graph *g, const drv_opts *o, ir_program **out, pc_err *e) {
     ir_program *p = NULL;
     int rc = -1;
-    if (ts_read(graph, &g, e)) goto done;
     int lr = lower_graph(g, &o->lower, &p, e);
     int stop = o->lowered ? o->lowered(o->lowered_ud) : 0;
     if (lr || stop) goto done;
@@ -28,6 +27,21 @@ done:
     ir_program_free(p);
     ts_graph_free(g);
     return rc;
+}
+
+int drv_convert(void *graph, const drv_opts *o, ir_program **out, pc_err *e) {
+    *out = NULL;
+    ts_graph *g = NULL;
+    if (ts_read(graph, &g, e)) return -1;
+    return convert_graph(g, o, out, e);
+}
+
+int drv_convert_export(const char *json, size_t len, const ex_weights *w, const drv_opts *o, ir_program **out,
+                       pc_err *e) {
+    *out = NULL;
+    ts_graph *g = NULL;
+    if (ex_read(json, len, w, &g, e)) return -1;
+    return convert_graph(g, o, out, e);
 }
 
 int drv_run_pass(ir_program *p, const char *name, pc_err *e) {

@@ -14,6 +14,7 @@
 #include <numpy/arrayobject.h>
 
 #include "driver/driver.h"
+#include "export/export.h"
 #include "runtime/rt.h"
 #include "serialize/ser.h"
 
@@ -476,20 +477,27 @@ static int convert_lowered(void *ud) {
 
 /* convert(graph, inputs, outputs, opset, precision, debug, converters, classifier) -> Program
  *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
- *   graph: torch._C.Graph of a frozen, inlined module
+ *   graph: torch._C.Graph of a frozen, inlined module, or the bytes of a serialized ExportedProgram
+ *          (torch._export.serde's JSON) whose weights= dict {fully-qualified name: array} resolves its
+ *          parameters, buffers and tensor constants
  *   inputs: [(name|None, dtype, shape[, (scale, [bias])])], one per graph input after self;
  *           the optional 4th item is image preprocessing (None: none)
  *   outputs: [name|None] or None
  *   precision: "fp16" | "fp32" */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier",
-                          "states", NULL};
+                          "states", "weights", NULL};
     PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None;
+    PyObject *weights = Py_None;
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
-                                     &converters, &classifier, &states))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
+                                     &converters, &classifier, &states, &weights))
         return NULL;
+    if (PyBytes_Check(graph) && !PyDict_Check(weights)) {
+        PyErr_SetString(PyExc_TypeError, "an exported program (JSON bytes) needs weights= a dict {name: array}");
+        return NULL;
+    }
     if (converters != Py_None && !PyDict_Check(converters)) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
         return NULL;
@@ -555,7 +563,15 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, &lo)) goto done;
     drv_opts o = {.lower = lo, .passes = po, .classifier = classifier != Py_None ? &lc : NULL,
                   .next_symbol = sym->next_symbol, .lowered = convert_lowered, .lowered_ud = &ext};
-    if (drv_convert(graph, &o, &p, &e)) {
+    int failed;
+    if (PyBytes_Check(graph)) {
+        ex_weights w;
+        py_weights_dict(&w, weights);
+        failed = drv_convert_export(PyBytes_AS_STRING(graph), (size_t)PyBytes_GET_SIZE(graph), &w, &o, &p, &e);
+    } else {
+        failed = drv_convert(graph, &o, &p, &e);
+    }
+    if (failed) {
         py_ext_end(&ext); /* when the pipeline stopped before lowering */
         py_raise(m, &e);
         goto done;

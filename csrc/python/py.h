@@ -49,6 +49,10 @@ struct ser_desc;
 int py_desc_from_dict(PyObject *dict, struct ser_desc *d, pc_arena *a);
 PyObject *py_desc_to_dict(const struct ser_desc *d);
 
+/* weights.c: an ex_weights (export/export.h) over dict {fully-qualified name: array}, borrowed. */
+struct ex_weights;
+void py_weights_dict(struct ex_weights *w, PyObject *dict);
+
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);
 
