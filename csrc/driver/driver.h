@@ -37,6 +37,11 @@ struct ex_weights;
 int drv_convert_export(const char *json, size_t len, const struct ex_weights *w, const drv_opts *o, ir_program **out,
                        pc_err *e);
 
+/* The same for a .pt2 archive (torch.export.save) at `path`: its program and weights read by
+ * export/archive.h, the weights in place in the archive's mapping. The program holds the archive
+ * and has it as a pager, so that writing the package gives each weight's pages back. */
+int drv_convert_pt2(const char *path, const drv_opts *o, ir_program **out, pc_err *e);
+
 /* Apply the graph pass called `name` to every function of p, then check p
  * (text-in / text-out tests run passes one at a time this way). */
 int drv_run_pass(ir_program *p, const char *name, pc_err *e);

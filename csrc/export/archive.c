@@ -7,7 +7,7 @@
  * the file and the entry. */
 #include "export/archive.h"
 
-#include "serialize/ser_int.h" /* the strict JSON reader */
+#include "common/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +40,7 @@ typedef struct {
     const char *fqn;
     const char *record; /* full entry name of its payload */
     int use_pickle;
-    const ser_json *meta; /* tensor_meta (NULL: a custom object) */
+    const pc_json *meta; /* tensor_meta (NULL: a custom object) */
 } payload;
 
 struct exa_archive {
@@ -333,11 +333,11 @@ static int read_program(exa_archive *a, pc_err *e) {
     if (!tmp) return pc_fail(e, PC_E_NOMEM, "out of memory");
     char what[1300];
     snprintf(what, sizeof what, "%s: entry '%s/%s'", a->what, a->root, rel);
-    ser_json *j;
+    pc_json *j;
     int rc = -1;
-    if (ser_json_parse(a->json, a->json_len, what, tmp, &j, e)) goto done;
-    const ser_json *sv = ser_json_get(j, "schema_version"), *mj = ser_json_get(sv, "major"), *mn = ser_json_get(sv, "minor");
-    if (!mj || mj->kind != SER_JS_NUM || (mn && mn->kind != SER_JS_NUM)) {
+    if (pc_json_parse(a->json, a->json_len, what, tmp, &j, e)) goto done;
+    const pc_json *sv = pc_json_get(j, "schema_version"), *mj = pc_json_get(sv, "major"), *mn = pc_json_get(sv, "minor");
+    if (!mj || mj->kind != PC_JS_NUM || (mn && mn->kind != PC_JS_NUM)) {
         pc_fail(e, PC_E_FORMAT, "%s: no schema_version {major, minor}: not a serialized ExportedProgram", what);
         goto done;
     }
@@ -348,8 +348,8 @@ static int read_program(exa_archive *a, pc_err *e) {
                 what, mj->num, mn ? mn->num : 0.0, EXA_SCHEMA_MAJOR);
         goto done;
     }
-    const ser_json *tv = ser_json_get(j, "torch_version");
-    a->torch_version = pc_strdup(a->arena, tv && tv->kind == SER_JS_STR ? tv->str : "");
+    const pc_json *tv = pc_json_get(j, "torch_version");
+    a->torch_version = pc_strdup(a->arena, tv && tv->kind == PC_JS_STR ? tv->str : "");
     if (!a->torch_version) pc_fail(e, PC_E_NOMEM, "out of memory");
     else rc = 0;
 done:
@@ -367,23 +367,23 @@ static int read_config(exa_archive *a, const char *rel, const char *dir, pc_vec 
     char what[1300];
     snprintf(what, sizeof what, "%s: entry '%s/%s'", a->what, a->root, rel);
     const char *w = pc_strdup(a->arena, what);
-    ser_json *j;
+    pc_json *j;
     if (!w) return pc_fail(e, PC_E_NOMEM, "out of memory");
-    if (ser_json_parse(d, n, w, a->arena, &j, e)) return -1;
-    const ser_json *cfg = ser_json_get(j, "config");
-    if (!cfg || cfg->kind != SER_JS_OBJ) return pc_fail(e, PC_E_FORMAT, "%s: no \"config\" object", w);
+    if (pc_json_parse(d, n, w, a->arena, &j, e)) return -1;
+    const pc_json *cfg = pc_json_get(j, "config");
+    if (!cfg || cfg->kind != PC_JS_OBJ) return pc_fail(e, PC_E_FORMAT, "%s: no \"config\" object", w);
     for (int i = 0; i < cfg->n; i++) {
-        const ser_json *m = cfg->items[i], *pn = ser_json_get(m, "path_name"), *up = ser_json_get(m, "use_pickle"),
-                       *tm = ser_json_get(m, "tensor_meta");
-        if (!pn || pn->kind != SER_JS_STR || (up && up->kind != SER_JS_BOOL) ||
-            (tm && tm->kind != SER_JS_OBJ && tm->kind != SER_JS_NULL))
+        const pc_json *m = cfg->items[i], *pn = pc_json_get(m, "path_name"), *up = pc_json_get(m, "use_pickle"),
+                       *tm = pc_json_get(m, "tensor_meta");
+        if (!pn || pn->kind != PC_JS_STR || (up && up->kind != PC_JS_BOOL) ||
+            (tm && tm->kind != PC_JS_OBJ && tm->kind != PC_JS_NULL))
             return pc_fail(e, PC_E_FORMAT, "%s: the entry of '%s' has no path_name or a malformed one", w, cfg->keys[i]);
         payload *p = pc_alloc(a->arena, sizeof *p);
         if (!p || !(p->record = pc_sprintf(a->arena, "%s/%s/%s", a->root, dir, pn->str)) || pc_vec_push(a->arena, out, p))
             return pc_fail(e, PC_E_NOMEM, "out of memory");
         p->fqn = cfg->keys[i];
         p->use_pickle = up && up->b;
-        p->meta = tm && tm->kind == SER_JS_OBJ ? tm : NULL;
+        p->meta = tm && tm->kind == PC_JS_OBJ ? tm : NULL;
     }
     return 0;
 }
@@ -496,9 +496,9 @@ static int scalar_type(int code, ts_scalar_type *t, int *es) {
 }
 
 /* {"as_int": n} with 0 <= n < 2^53. */
-static int as_int(const ser_json *j, int64_t *v) {
-    const ser_json *x = ser_json_get(j, "as_int");
-    if (!x || x->kind != SER_JS_NUM || !(x->num >= 0 && x->num < 9007199254740992.0) || x->num != (double)(int64_t)x->num)
+static int as_int(const pc_json *j, int64_t *v) {
+    const pc_json *x = pc_json_get(j, "as_int");
+    if (!x || x->kind != PC_JS_NUM || !(x->num >= 0 && x->num < 9007199254740992.0) || x->num != (double)(int64_t)x->num)
         return -1;
     *v = (int64_t)x->num;
     return 0;
@@ -509,6 +509,8 @@ static const payload *find_payload(const exa_archive *a, const char *fqn) {
         if (strcmp(a->pay[i].fqn, fqn) == 0) return &a->pay[i];
     return NULL;
 }
+
+int exa_has_tensor(const exa_archive *a, const char *fqn) { return find_payload(a, fqn) != NULL; }
 
 static float bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
@@ -528,13 +530,13 @@ int exa_tensor(exa_archive *a, const char *fqn, ts_tensor *out, int *copied, pc_
     if (!p->meta)
         return pc_fail(e, PC_E_UNSUPPORTED, "%s: '%s' is a custom object (record '%s'), not a tensor", a->what, fqn,
                        p->record);
-    const ser_json *dt = ser_json_get(p->meta, "dtype"), *sz = ser_json_get(p->meta, "sizes"),
-                   *st = ser_json_get(p->meta, "strides"), *so = ser_json_get(p->meta, "storage_offset"),
-                   *lay = ser_json_get(p->meta, "layout");
-    if (!dt || dt->kind != SER_JS_NUM || !sz || sz->kind != SER_JS_ARR || !st || st->kind != SER_JS_ARR ||
+    const pc_json *dt = pc_json_get(p->meta, "dtype"), *sz = pc_json_get(p->meta, "sizes"),
+                   *st = pc_json_get(p->meta, "strides"), *so = pc_json_get(p->meta, "storage_offset"),
+                   *lay = pc_json_get(p->meta, "layout");
+    if (!dt || dt->kind != PC_JS_NUM || !sz || sz->kind != PC_JS_ARR || !st || st->kind != PC_JS_ARR ||
         st->n != sz->n || !so)
         return zfail(a, e, "the tensor metadata of '%s' is malformed (dtype, sizes, strides, storage_offset)", fqn);
-    if (lay && !(lay->kind == SER_JS_NUM && lay->num == 7))
+    if (lay && !(lay->kind == PC_JS_NUM && lay->num == 7))
         return pc_fail(e, PC_E_UNSUPPORTED, "%s: '%s' is not a strided (dense) tensor", a->what, fqn);
     ts_scalar_type t;
     int es;

@@ -66,6 +66,7 @@ const char *exa_torch_version(const exa_archive *a);
 /* The names the payload configs list: weights (parameters and buffers) first, then constants. */
 int exa_tensor_count(const exa_archive *a);
 const char *exa_tensor_name(const exa_archive *a, int i);
+int exa_has_tensor(const exa_archive *a, const char *fqn);
 /* The tensor called `fqn` ("conv1.weight"): 0 and *out set; -1 (PC_E_FORMAT,
  * PC_E_UNSUPPORTED for a pickled tensor subclass, a custom object, a dtype we do
  * not read; PC_E_VALUE when no payload has that name). *copied says whether its

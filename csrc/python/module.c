@@ -479,27 +479,29 @@ static int convert_lowered(void *ud) {
  *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
  *   graph: torch._C.Graph of a frozen, inlined module, or the bytes of a serialized ExportedProgram
  *          (torch._export.serde's JSON) whose weights= dict {fully-qualified name: array} resolves its
- *          parameters, buffers and tensor constants
+ *          parameters, buffers and tensor constants; ignored when archive= names a .pt2 file (torch.export.save),
+ *          whose program and weights the C core reads itself
  *   inputs: [(name|None, dtype, shape[, (scale, [bias])])], one per graph input after self;
  *           the optional 4th item is image preprocessing (None: none)
  *   outputs: [name|None] or None
  *   precision: "fp16" | "fp32" */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier",
-                          "states", "weights", NULL};
+                          "states", "weights", "archive", NULL};
     PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None;
-    PyObject *weights = Py_None;
+    PyObject *weights = Py_None, *archive = NULL; /* archive: a .pt2 path (bytes, from PyUnicode_FSConverter) */
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
-                                     &converters, &classifier, &states, &weights))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOOO&", kws, &graph, &inputs, &outputs, &opset, &precision,
+                                     &debug, &converters, &classifier, &states, &weights, PyUnicode_FSConverter, &archive))
         return NULL;
-    if (PyBytes_Check(graph) && !PyDict_Check(weights)) {
+    if (!archive && PyBytes_Check(graph) && !PyDict_Check(weights)) {
         PyErr_SetString(PyExc_TypeError, "an exported program (JSON bytes) needs weights= a dict {name: array}");
         return NULL;
     }
     if (converters != Py_None && !PyDict_Check(converters)) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
+        Py_XDECREF(archive);
         return NULL;
     }
     pass_opts po = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16};
@@ -508,6 +510,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     if (!a || !sym) {
         pc_arena_free(a);
         ir_program_free(sym);
+        Py_XDECREF(archive);
         return PyErr_NoMemory();
     }
     PyObject *result = NULL;
@@ -564,7 +567,9 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     drv_opts o = {.lower = lo, .passes = po, .classifier = classifier != Py_None ? &lc : NULL,
                   .next_symbol = sym->next_symbol, .lowered = convert_lowered, .lowered_ud = &ext};
     int failed;
-    if (PyBytes_Check(graph)) {
+    if (archive) {
+        failed = drv_convert_pt2(PyBytes_AS_STRING(archive), &o, &p, &e);
+    } else if (PyBytes_Check(graph)) {
         ex_weights w;
         py_weights_dict(&w, weights);
         failed = drv_convert_export(PyBytes_AS_STRING(graph), (size_t)PyBytes_GET_SIZE(graph), &w, &o, &p, &e);
@@ -579,6 +584,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     result = program_wrap(m, p);
     p = NULL;
 done:
+    Py_XDECREF(archive);
     ir_program_free(p);
     ir_program_free(sym);
     pc_arena_free(a);

@@ -4,6 +4,7 @@
 #include "python/py.h"
 
 #include "export/archive.h"
+#include "export/export.h"
 
 #define NO_IMPORT_ARRAY
 #define PY_ARRAY_UNIQUE_SYMBOL pt2coreml_ARRAY_API
@@ -25,13 +26,53 @@ static exa_archive *open_arg(PyObject *m, PyObject *path) {
     return r ? NULL : a;
 }
 
-/* pt2_archive(path) -> {"root", "model", "torch_version", "entries": [(name, offset, size)], "tensors": [fqn]} */
+static const char *dtype_name(int code) {
+    switch (code) {
+    case TS_UINT8: return "uint8";
+    case TS_INT8: return "int8";
+    case TS_INT16: return "int16";
+    case TS_INT32: return "int32";
+    case TS_INT64: return "int64";
+    case TS_HALF: return "float16";
+    case TS_FLOAT: return "float32";
+    case TS_DOUBLE: return "float64";
+    case TS_BOOL: return "bool";
+    case TS_BFLOAT16: return "bfloat16";
+    default: return "unknown";
+    }
+}
+
+/* ex_user_inputs' callback: (name, torch dtype name, shape with None for symbolic dims) appended to a list */
+static void add_input(void *ud, const char *name, int dtype, int rank, const int64_t *dims) {
+    PyObject *l = ud, *shape = PyErr_Occurred() ? NULL : PyList_New(rank);
+    if (!shape) return;
+    for (int i = 0; i < rank; i++) {
+        PyObject *d = dims[i] < 0 ? Py_NewRef(Py_None) : PyLong_FromLongLong(dims[i]);
+        if (!d) {
+            Py_DECREF(shape);
+            return;
+        }
+        PyList_SET_ITEM(shape, i, d);
+    }
+    PyObject *t = Py_BuildValue("(NsN)", py_str(name), dtype_name(dtype), shape);
+    if (t) {
+        PyList_Append(l, t);
+        Py_DECREF(t);
+    }
+}
+
+/* pt2_archive(path) -> {"root", "model", "torch_version", "entries": [(name, offset, size)], "tensors": [fqn],
+ *                       "inputs": [(name, torch dtype name, shape with None for symbolic dims)]} */
 PyObject *py_pt2_archive(PyObject *m, PyObject *args) {
     PyObject *path;
     if (!PyArg_ParseTuple(args, "O", &path)) return NULL;
     exa_archive *a = open_arg(m, path);
-    if (!a) return NULL;
-    PyObject *d = NULL, *ents = PyList_New(exa_entry_count(a)), *ts = PyList_New(exa_tensor_count(a));
+    PyObject *path_b = NULL;
+    if (!a || !PyUnicode_FSConverter(path, &path_b)) {
+        exa_close(a);
+        return NULL;
+    }
+    PyObject *ins = NULL, *d = NULL, *ents = PyList_New(exa_entry_count(a)), *ts = PyList_New(exa_tensor_count(a));
     if (!ents || !ts) goto done;
     for (int i = 0; i < exa_entry_count(a); i++) {
         PyObject *t = Py_BuildValue("(NKK)", py_str(exa_entry_name(a, i)), (unsigned long long)exa_entry_offset(a, i),
@@ -44,11 +85,24 @@ PyObject *py_pt2_archive(PyObject *m, PyObject *args) {
         if (!s) goto done;
         PyList_SET_ITEM(ts, i, s);
     }
-    d = Py_BuildValue("{sNsNsNsOsO}", "root", py_str(exa_root(a)), "model", py_str(exa_model(a)), "torch_version",
-                      py_str(exa_torch_version(a)), "entries", ents, "tensors", ts);
+    const char *json;
+    size_t len;
+    exa_program_json(a, &json, &len);
+    pc_err e = {0};
+    if (!(ins = PyList_New(0))) goto done;
+    if (ex_user_inputs(json, len, add_input, ins, &e)) {
+        pc_prefix(&e, "%s: ", PyBytes_AS_STRING(path_b));
+        py_raise(m, &e);
+        goto done;
+    }
+    if (PyErr_Occurred()) goto done;
+    d = Py_BuildValue("{sNsNsNsOsOsO}", "root", py_str(exa_root(a)), "model", py_str(exa_model(a)), "torch_version",
+                      py_str(exa_torch_version(a)), "entries", ents, "tensors", ts, "inputs", ins);
 done:
     Py_XDECREF(ents);
     Py_XDECREF(ts);
+    Py_XDECREF(ins);
+    Py_XDECREF(path_b);
     exa_close(a);
     return d;
 }

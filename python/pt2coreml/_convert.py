@@ -3,7 +3,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import __version__, _core, _export, _registry
+from . import __version__, _core, _export, _pt2, _registry
 from ._log import Progress, warn
 from ._frontend import (bind_defaults, cast_inputs, check_buffer_writes, check_graph_outputs, flatten_tuple_inputs,
                         forward_graph, forward_signature, load_module, state_inputs, trailing_defaults,
@@ -194,8 +194,21 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
     if inputs is not None and any(isinstance(t, StateType) for t in inputs):
         raise ValueError("inputs cannot contain a ct.StateType: pass the model's states with states=[...]")
     classifier = _classifier_spec(classifier_config)
-    weights = None
-    if _export.is_exported_program(model):
+    weights, archive, source = None, None, None
+    if _pt2.is_archive(model):  # read by the C core, torch not imported
+        if states:
+            raise ValueError("states= is not supported for torch.export programs yet")
+        progress.stage("reading the model")
+        archive = _pt2.path_of(model)
+        info = _core.pt2_archive(archive)
+        inputs = _export.input_types(None, inputs, _pt2.user_inputs(info))
+        specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
+        names = [s[0] for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"input names must be unique, got {names}")
+        graph, state_specs, frozen, source = None, [], None, _pt2.torch_version(info)
+        progress.stage("preparing the graph")
+    elif _export.is_exported_program(model):
         if states:
             raise ValueError("states= is not supported for torch.export programs yet: convert the TorchScript "
                              "module (torch.jit.trace) to keep buffers as Core ML states")
@@ -216,7 +229,8 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
     progress.stage("lowering and passes")
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[7]) for s in specs], out_names,
                          OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
-                         classifier=classifier, states=[s[:3] for s in state_specs] or None, weights=weights)
+                         classifier=classifier, states=[s[:3] for s in state_specs] or None, weights=weights,
+                         **({"archive": archive} if archive else {}))
     del frozen  # tensors the program points into are held by the program itself
 
     progress.stage("describing")
@@ -258,7 +272,7 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
             "states": [{"name": name, "kind": "state", "dtype": "fp16", "shape": list(shape), "upper": list(shape)}
                        for name, _, shape, _ in state_specs],
             "short_description": "", "version": "", "author": "", "license": "",
-            "user_defined": {"pt2coreml.source": "torch==" + _torch_version(),
+            "user_defined": {"pt2coreml.source": "torch==" + (source or _torch_version()),
                              "pt2coreml.version": __version__},
             "class_labels": None, "predicted_feature_name": label_name, "predicted_probabilities_name": probs_name}
     return MLModel._from_program(prog, desc)

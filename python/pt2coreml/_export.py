@@ -67,10 +67,12 @@ def user_inputs(ep):
     return out
 
 
-def input_types(ep, inputs):
+def input_types(ep, inputs, prog=None):
     """inputs= for the program: each user input's type (given or derived), in the program's order, and the
-    program's input list. Given types map by position, or by name when their names are the program's."""
-    prog = user_inputs(ep)
+    program's input list. Given types map by position, or by name when their names are the program's.
+    prog: the program's user inputs as user_inputs() gives them, when there is no ep (a .pt2 archive)."""
+    if prog is None:
+        prog = user_inputs(ep)
     names = [p[0] for p in prog]
     if inputs is None:
         inputs = [None] * len(prog)
