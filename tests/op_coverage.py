@@ -30,6 +30,15 @@ def _export_kinds(text):
     return out
 
 
+def _archive_kinds(path):
+    """A .pt2 archive's program (convert(path) hands the C core only the path)."""
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        names = [n for n in z.namelist() if n.split("/")[1:2] == ["models"] and n.endswith(".json")]
+        name = next((n for n in names if n.endswith("/model.json")), names[0])
+        return _export_kinds(z.read(name))
+
+
 def _kinds(graph):
     if isinstance(graph, bytes):
         return _export_kinds(graph)
@@ -52,7 +61,7 @@ def install():
     real_predict = model_mod.MLModel.predict
 
     def convert(graph, *a, **k):
-        _last.kinds = _kinds(graph)
+        _last.kinds = _kinds(graph) if graph is not None else _archive_kinds(k["archive"])
         return real_convert(graph, *a, **k)
 
     def api_convert(*a, **k):

@@ -3,13 +3,20 @@
 corrupt, truncated and foreign archives, and the conversion of an archive."""
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
 import pytest
 import torch
 
+import pt2coreml as ct
+from parity import TOL, TORCH_MAJOR, compare, coremltools_check
 from pt2coreml import _core
+
+if TORCH_MAJOR < 2:
+    pytest.skip("torch.export needs torch >= 2", allow_module_level=True)
 
 
 class Odd(torch.nn.Module):
@@ -157,3 +164,103 @@ def test_truncated_and_garbled_archives_fail_clearly(odd, tmp_path):
             assert "cut.pt2" in str(e)
     with pytest.raises(OSError, match="cannot open"):
         _core.pt2_archive(str(tmp_path / "absent.pt2"))
+
+
+# ---- conversion ----
+
+@pytest.fixture(scope="module")
+def resnet18(tmp_path_factory):
+    import torchvision
+    torch.manual_seed(0)
+    m = torchvision.models.resnet18().eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        ep = torch.export.export(m, (x,))
+        ref = m(x).numpy()
+    d = tmp_path_factory.mktemp("r18")
+    path = str(d / "r18.pt2")
+    torch.export.save(ep, path)
+    return ep, path, x, ref, d
+
+
+def test_resnet18_pt2_converts_and_matches_pytorch(resnet18):
+    _, path, x, ref, d = resnet18
+    ml = ct.convert(path, compute_precision=ct.precision.FLOAT32)  # inputs= from the program
+    assert [f["name"] for f in ml._desc["inputs"]] == ["x"] and ml._desc["inputs"][0]["shape"] == [1, 3, 224, 224]
+    out = ml.predict({"x": x.numpy()})
+    (name,) = out
+    compare(name, out[name], ref, TOL["fp32"])
+    pkg = str(d / "fp32.mlpackage")
+    ml.save(pkg)
+    coremltools_check(pkg)
+
+
+_NO_TORCH = """
+import sys
+class NoTorch:  # the archive path must not need torch
+    def find_spec(self, name, *a, **k):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("import torch is blocked in this process")
+sys.meta_path.insert(0, NoTorch())
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+import pt2coreml as ct
+base = status("VmRSS")
+ct.convert(sys.argv[1]).save(sys.argv[2])
+print("torch" in sys.modules, base, status("VmHWM"))
+"""
+
+
+def test_pt2_converts_without_torch_to_the_package_of_the_live_program(resnet18):
+    """In a process where `import torch` fails, the archive converts to the very bytes the live program
+    converts to; the weights stream through: the peak stays below half their size above the baseline."""
+    ep, path, _, _, d = resnet18
+    live, archived = str(d / "live.mlpackage"), str(d / "archived.mlpackage")
+    ct.convert(ep).save(live)
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH, path, archived], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    torch_loaded, base, peak = r.stdout.split()
+    assert torch_loaded == "False"
+    for rel in ("model.mlmodel", "weights/weight.bin"):
+        with open(os.path.join(live, "Data", "com.apple.CoreML", rel), "rb") as f:
+            a = f.read()
+        with open(os.path.join(archived, "Data", "com.apple.CoreML", rel), "rb") as f:
+            b = f.read()
+        assert a == b, f"{rel} differs ({len(a)} vs {len(b)} bytes)"
+    weights = sum(t.numel() * t.element_size() for t in ep.state_dict.values())
+    assert int(peak) - int(base) < weights / 2, (int(peak) - int(base), weights)
+
+
+def test_pt2_inputs_given_and_checked(resnet18):
+    _, path, x, _, _ = resnet18
+    ml = ct.convert(path, inputs=[ct.TensorType(name="image", shape=(1, 3, 224, 224))])
+    assert [f["name"] for f in ml._desc["inputs"]] == ["image"]
+    with pytest.raises(ValueError, match="static"):
+        ct.convert(path, inputs=[ct.TensorType(shape=(1, 3, 112, 112))])
+
+
+def test_bad_archives_fail_clearly_in_convert(odd, tmp_path):
+    bad = _rewrite(odd[0], str(tmp_path / "bad.pt2"), change=_json_change(
+        "models/model.json", lambda d: d.update(schema_version={"major": 3, "minor": 0})))
+    with pytest.raises(ValueError, match=r"bad\.pt2.*schema version 3\.0"):
+        ct.convert(bad)
+    cut = tmp_path / "cut.pt2"
+    cut.write_bytes(open(odd[0], "rb").read()[:5000])
+    with pytest.raises(ValueError, match=r"cut\.pt2: not a zip archive"):
+        ct.convert(str(cut))
+    with pytest.raises(OSError, match="absent.pt2"):
+        ct.convert(str(tmp_path / "absent.pt2"))
+
+
+def test_odd_payloads_convert_and_match(odd):
+    """Strided, shared, offset, bfloat16 and int payloads and a tensor constant, read from the archive."""
+    path, ep = odd
+    x = torch.randn(2, 6)
+    with torch.no_grad():
+        ref = ep.module()(x).numpy()
+    ml = ct.convert(path, compute_precision=ct.precision.FLOAT32)
+    out = ml.predict({ml._desc["inputs"][0]["name"]: x.numpy()})
+    (name,) = out
+    compare(name, out[name], ref, TOL["fp32"])
