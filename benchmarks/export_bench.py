@@ -1,15 +1,18 @@
 """A GPT-2-medium-sized .pt2 (torch.export.save) converted side by side: pt2coreml from the archive, without
 torch in the process, vs coremltools from the ExportedProgram (ct.convert(ep)).
 
-The parent builds the model (random init, fixed seed: transformers' GPT2LMHeadModel with n_embd=1024,
-n_layer=24, n_head=16, about 355M parameters, or --model plain: a plain torch decoder of the same size),
-exports it at a fixed sequence length and saves it as .pt2 in a temp dir. Each tool then runs in a fresh
+The parent builds the model (random init, fixed seed: --model plain, the default, a plain torch decoder of GPT-2 medium's size
+(24 layers of width 1024, 16 heads, tied embedding and head: about 355M parameters), or --model gpt2,
+transformers' GPT2LMHeadModel with n_embd=1024, n_layer=24, n_head=16, which coremltools 9 does not convert
+(its exported program has aten.diff)),
+exports it at a fixed sequence length (ATen dialect: run_decompositions({}), which coremltools asks for) and
+saves it as .pt2 in a temp dir. Each tool then runs in a fresh
 subprocess, convert + save timed, its RSS sampled every millisecond (and the kernel's VmHWM read at the
 end): the peak is the whole process's, imports included, so pt2coreml's must stay below the weights' fp32
 size. coremltools' process loads the archive first (torch.export.load, not timed: the ep a user of
 ct.convert(ep) already holds); its peak counts that too, and is also given above the RSS after loading.
 
-    nice .venv/bin/python benchmarks/export_bench.py [--model gpt2|plain] [--layers 24] [--width 1024]
+    nice .venv/bin/python benchmarks/export_bench.py [--model plain|gpt2] [--layers 24] [--width 1024]
         [--tools pt2coreml coremltools]
 """
 import argparse
@@ -116,11 +119,11 @@ def build(kind, layers, width, seq):
     else:
         m = PlainDecoder(layers, width).eval()
     ids = torch.randint(0, 50257, (1, seq))
-    with torch.no_grad():
-        ep = torch.export.export(m, (ids,))
-    nbytes = sum(t.numel() * 4 for t in {id(t): t for t in list(ep.state_dict.values()) +
-                                           [c for c in ep.constants.values() if hasattr(c, "numel")]}.values())
-    return ep, nbytes
+    with torch.no_grad():  # ATen dialect: coremltools converts no other (run_decompositions({}) keeps the ops)
+        ep = torch.export.export(m, (ids,)).run_decompositions({})
+    uniq = {t.untyped_storage().data_ptr(): t for t in list(ep.state_dict.values()) +
+            [c for c in ep.constants.values() if hasattr(c, "numel")]}.values()
+    return ep, sum(t.numel() for t in uniq), sum(t.numel() * 4 for t in uniq)
 
 
 def PlainDecoder(layers, width, vocab=50257, seq_max=1024):  # noqa: N802 - a module factory
@@ -150,6 +153,7 @@ def PlainDecoder(layers, width, vocab=50257, seq_max=1024):  # noqa: N802 - a mo
             self.blocks = nn.ModuleList(Block() for _ in range(layers))
             self.ln = nn.LayerNorm(width)
             self.head = nn.Linear(width, vocab, bias=False)
+            self.head.weight = self.wte.weight  # tied, as GPT-2's (the archive stores it once, two names)
 
         def forward(self, ids):
             x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
@@ -174,7 +178,7 @@ def run_child(tool, path, tmp):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["gpt2", "plain"], default="gpt2")
+    ap.add_argument("--model", choices=["gpt2", "plain"], default="plain")
     ap.add_argument("--layers", type=int, default=24)
     ap.add_argument("--width", type=int, default=1024)
     ap.add_argument("--seq", type=int, default=64)
@@ -190,10 +194,9 @@ def main():
     try:
         import torch
         t0 = time.perf_counter()
-        ep, wbytes = build(a.model, a.layers, a.width, a.seq)
+        ep, params, wbytes = build(a.model, a.layers, a.width, a.seq)
         path = os.path.join(tmp, "model.pt2")
         torch.export.save(ep, path)
-        params = sum(p.numel() for p in ep.state_dict.values())
         print(f"{a.model}: {a.layers} layers, width {a.width}, {params / 1e6:.0f}M parameters, weights "
               f"{wbytes / 2**20:.0f} MB fp32, archive {os.path.getsize(path) / 2**20:.0f} MB "
               f"(built, exported and saved in {time.perf_counter() - t0:.0f} s)")
