@@ -264,3 +264,28 @@ def test_odd_payloads_convert_and_match(odd):
     out = ml.predict({ml._desc["inputs"][0]["name"]: x.numpy()})
     (name,) = out
     compare(name, out[name], ref, TOL["fp32"])
+
+
+def test_archive_mapping_released(odd, tmp_path):
+    """The mapping goes with the program, on every path: converted, failed reading a tensor, failed opening."""
+    import gc
+    path, _ = odd
+
+    def mapped(p):
+        with open("/proc/self/maps") as f:
+            return sum(p in line for line in f)
+
+    ml = ct.convert(path)
+    assert mapped(path) == 1  # the program's weights point into it
+    del ml
+    gc.collect()
+    assert mapped(path) == 0
+
+    def grow(d):
+        d["config"]["a"]["tensor_meta"]["sizes"][0]["as_int"] = 10 ** 6
+    bad = _rewrite(path, str(tmp_path / "big.pt2"), change=_json_change("data/weights/model_weights_config.json", grow))
+    with pytest.raises(ValueError, match="'a': sizes, strides and storage offset reach"):
+        ct.convert(bad)
+    _core.pt2_archive(bad)
+    gc.collect()
+    assert mapped(bad) == 0
