@@ -631,6 +631,14 @@ static PyObject *mod_registry_row(PyObject *m, PyObject *args) {
     return PyLong_FromLong(i);
 }
 
+/* export_schema(name) -> (arguments, returns) of the aten schema row the torch.export reader uses, or None */
+static PyObject *mod_export_schema(PyObject *m, PyObject *args) {
+    const char *name, *a, *r;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    if (ex_schema_lookup(name, &a, &r)) Py_RETURN_NONE;
+    return Py_BuildValue("(ss)", a, r);
+}
+
 /* mil_ops() -> [MIL op type] the IR (and runtime) knows */
 static PyObject *mod_mil_ops(PyObject *m, PyObject *unused) {
     PyObject *l = PyList_New(IR_OP_COUNT);
@@ -669,6 +677,8 @@ static PyMethodDef mod_methods[] = {
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"registry_rows", mod_registry_rows, METH_NOARGS, "the lowering registry's rows (kinds), in table order"},
     {"registry_row", mod_registry_row, METH_VARARGS, "registry_row(name) -> row index of a kind or export op name, or None"},
+    {"export_schema", mod_export_schema, METH_VARARGS,
+     "export_schema(name) -> (arguments, returns) of csrc/export/aten_schemas.def's row, or None"},
     {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
     {"mil_op_signatures", py_mil_op_signatures, METH_NOARGS, "the ops.def rows: {op: {opset, params}}"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},
