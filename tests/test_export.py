@@ -241,3 +241,41 @@ def test_debug_output_names_export_nodes(capsys):
     ct.convert(ep, debug=True)
     out = capsys.readouterr().out
     assert "[lower] aten::conv2d -> %conv2d" in out and "test_export.py:" in out, out[:2000]
+
+
+@torch.library.custom_op("pt2coreml_test::scale_shift", mutates_args=())
+def _scale_shift(x: torch.Tensor, k: float) -> torch.Tensor:
+    return x * k + 1.0
+
+
+@_scale_shift.register_fake
+def _(x, k):
+    return torch.empty_like(x)
+
+
+class CustomOp(torch.nn.Module):
+    def forward(self, x):
+        return torch.ops.pt2coreml_test.scale_shift(torch.relu(x), 3.0) - x
+
+
+def test_custom_op_with_register_torch_op():
+    """A custom op has no aten schema row: it reaches a register_torch_op converter by its kind, with the
+    serialized arguments in order; without one the error names it and the user's line."""
+    x = torch.randn(2, 3)
+    ep = export(CustomOp(), [x])
+    with pytest.raises(ct.ConversionError, match=r"pt2coreml_test::scale_shift \(1 use, first at test_export.py:\d+"):
+        ct.convert(ep)
+    seen = []
+
+    @ct.register_torch_op(torch_alias=["pt2coreml_test::scale_shift"])
+    def scale_shift(context, node):
+        x, k = context[node.inputs[0]], context[node.inputs[1]]
+        seen.append((node.kind, k, node.loc))
+        context.add(ct.mb.add(x=ct.mb.mul(x=x, y=float(k)), y=1.0, name=node.name))
+
+    try:
+        export_parity(ep, [x], "fp32")
+    finally:
+        ct.unregister_torch_op("scale_shift")
+        ct.unregister_torch_op("pt2coreml_test::scale_shift")
+    assert seen[0][0] == "pt2coreml_test::scale_shift" and seen[0][1] == 3.0 and "test_export.py:" in seen[0][2]
