@@ -279,3 +279,26 @@ def test_custom_op_with_register_torch_op():
         ct.unregister_torch_op("scale_shift")
         ct.unregister_torch_op("pt2coreml_test::scale_shift")
     assert seen[0][0] == "pt2coreml_test::scale_shift" and seen[0][1] == 3.0 and "test_export.py:" in seen[0][2]
+
+
+class TokenModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(20, 6)
+
+    def forward(self, ids, mask):
+        return self.emb(ids) * mask.unsqueeze(-1)
+
+
+def test_int_inputs_default_to_int32_and_kinds_are_checked():
+    """The program's int64 token ids become an int32 input (Core ML has no int64); a declared dtype of another
+    kind is refused. export_inputs reads the user inputs from the serialized program, as a .pt2 has them."""
+    ids, mask = torch.randint(0, 20, (2, 5)), torch.rand(2, 5)
+    ep = export(TokenModel(), [ids, mask])
+    from pt2coreml import _core, _export
+    assert _core.export_inputs(_export.serialize(ep)) == [("ids", 4, [2, 5]), ("mask", 6, [2, 5])]
+    m = export_parity(ep, [ids, mask], "fp32")
+    assert [f["dtype"] for f in m._desc["inputs"]] == ["int32", "fp32"]
+    with pytest.raises(ValueError, match=r"inputs\[1\] \(mask\): declared int32 but the exported program's input "
+                                         r"'mask' is a float tensor"):
+        ct.convert(ep, inputs=[ct.TensorType(shape=(2, 5), dtype=np.int32), ct.TensorType(shape=(2, 5), dtype=np.int32)])
