@@ -26,23 +26,8 @@ static exa_archive *open_arg(PyObject *m, PyObject *path) {
     return r ? NULL : a;
 }
 
-static const char *dtype_name(int code) {
-    switch (code) {
-    case TS_UINT8: return "uint8";
-    case TS_INT8: return "int8";
-    case TS_INT16: return "int16";
-    case TS_INT32: return "int32";
-    case TS_INT64: return "int64";
-    case TS_HALF: return "float16";
-    case TS_FLOAT: return "float32";
-    case TS_DOUBLE: return "float64";
-    case TS_BOOL: return "bool";
-    case TS_BFLOAT16: return "bfloat16";
-    default: return "unknown";
-    }
-}
-
-/* ex_user_inputs' callback: (name, torch dtype name, shape with None for symbolic dims) appended to a list */
+/* ex_user_inputs' callback: (name, dtype code, shape with None for symbolic dims) appended to a list, as
+ * _core.export_inputs gives them */
 static void add_input(void *ud, const char *name, int dtype, int rank, const int64_t *dims) {
     PyObject *l = ud, *shape = PyErr_Occurred() ? NULL : PyList_New(rank);
     if (!shape) return;
@@ -54,7 +39,7 @@ static void add_input(void *ud, const char *name, int dtype, int rank, const int
         }
         PyList_SET_ITEM(shape, i, d);
     }
-    PyObject *t = Py_BuildValue("(NsN)", py_str(name), dtype_name(dtype), shape);
+    PyObject *t = Py_BuildValue("(NiN)", py_str(name), dtype, shape);
     if (t) {
         PyList_Append(l, t);
         Py_DECREF(t);
@@ -62,7 +47,7 @@ static void add_input(void *ud, const char *name, int dtype, int rank, const int
 }
 
 /* pt2_archive(path) -> {"root", "model", "torch_version", "entries": [(name, offset, size)], "tensors": [fqn],
- *                       "inputs": [(name, torch dtype name, shape with None for symbolic dims)]} */
+ *                       "inputs": [(name, TorchScript dtype code, shape with None for symbolic dims)]} */
 PyObject *py_pt2_archive(PyObject *m, PyObject *args) {
     PyObject *path;
     if (!PyArg_ParseTuple(args, "O", &path)) return NULL;

@@ -195,32 +195,26 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
         raise ValueError("inputs cannot contain a ct.StateType: pass the model's states with states=[...]")
     classifier = _classifier_spec(classifier_config)
     weights, archive, source = None, None, None
-    if _pt2.is_archive(model):  # read by the C core, torch not imported
-        if states:
-            raise ValueError("states= is not supported for torch.export programs yet")
-        progress.stage("reading the model")
-        archive = _pt2.path_of(model)
-        info = _core.pt2_archive(archive)
-        inputs = _export.input_types(None, inputs, _pt2.user_inputs(info))
-        specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
-        names = [s[0] for s in specs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"input names must be unique, got {names}")
-        graph, state_specs, frozen, source = None, [], None, _pt2.torch_version(info)
-        progress.stage("preparing the graph")
-    elif _export.is_exported_program(model):
+    if _pt2.is_archive(model) or _export.is_exported_program(model):
         if states:
             raise ValueError("states= is not supported for torch.export programs yet: convert the TorchScript "
                              "module (torch.jit.trace) to keep buffers as Core ML states")
         progress.stage("reading the model")
-        inputs = _export.input_types(model, inputs)
+        if _pt2.is_archive(model):  # a .pt2 file, read by the C core: torch is not imported
+            archive = _pt2.path_of(model)
+            info = _core.pt2_archive(archive)
+            graph, program_inputs, source = None, _pt2.user_inputs(info), _pt2.torch_version(info)
+        else:
+            graph, weights = _export.serialize(model), _export.weights(model)
+            program_inputs = _export.user_inputs(graph)
+        frozen = None
+        inputs = _export.input_types(program_inputs, inputs)
         specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
         names = [s[0] for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"input names must be unique, got {names}")
         state_specs = []
         progress.stage("preparing the graph")
-        graph, weights, frozen = _export.serialize(model), _export.weights(model), None
     else:
         graph, frozen, specs, names, state_specs = _torchscript_graph(progress, model, inputs, states, spec,
                                                                         compute_precision)

@@ -6,7 +6,7 @@ import zipfile
 
 import numpy as np
 
-from ._export import _NP_OF_TORCH
+from ._export import _NP_OF_CODE
 
 _PROGRAM = re.compile(r"[^/]+/models/[^/]+\.json")
 
@@ -30,9 +30,9 @@ def path_of(model):
 
 
 def user_inputs(info):
-    """The program's user inputs, as _export.user_inputs gives a live program's: [(name, shape with None for
-    symbolic dims, numpy dtype)], from _core.pt2_archive's reading of the archive."""
-    return [(name, shape, _NP_OF_TORCH.get(dtype, np.float32)) for name, dtype, shape in info["inputs"]]
+    """The program's user inputs, as _export.user_inputs gives a live program's (the same C reader,
+    ex_user_inputs): [(name, shape with None for symbolic dims, numpy dtype)]."""
+    return [(name, shape, _NP_OF_CODE.get(code, np.float32)) for name, code, shape in info["inputs"]]
 
 
 def torch_version(info):
