@@ -292,3 +292,28 @@ def test_archive_mapping_released(odd, tmp_path):
     _core.pt2_archive(bad)
     gc.collect()
     assert mapped(bad) == 0
+
+
+_CLI_NO_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, *a, **k):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("import torch is blocked in this process")
+sys.meta_path.insert(0, NoTorch())
+from pt2coreml import cli
+code = cli.main(["convert", sys.argv[1], "-o", sys.argv[2], "-q"])
+print(code, "torch" in sys.modules)
+"""
+
+
+def test_cli_converts_pt2_without_torch(resnet18):
+    ep, path, _, _, d = resnet18
+    out = str(d / "cli.mlpackage")
+    r = subprocess.run([sys.executable, "-c", _CLI_NO_TORCH, path, out], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split()[-2:] == ["0", "False"], r.stdout + r.stderr[-3000:]
+    w = os.path.join("Data", "com.apple.CoreML", "weights", "weight.bin")
+    live = str(d / "live.mlpackage")
+    if not os.path.exists(live):
+        ct.convert(ep).save(live)
+    assert open(os.path.join(out, w), "rb").read() == open(os.path.join(live, w), "rb").read()
