@@ -232,8 +232,9 @@ def test_pt2_converts_without_torch_to_the_package_of_the_live_program(resnet18)
         with open(os.path.join(archived, "Data", "com.apple.CoreML", rel), "rb") as f:
             b = f.read()
         assert a == b, f"{rel} differs ({len(a)} vs {len(b)} bytes)"
-    weights = sum(t.numel() * t.element_size() for t in ep.state_dict.values())
-    assert int(peak) - int(base) < weights / 2, (int(peak) - int(base), weights)
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):  # ASan's allocator and shadow memory are not ours
+        weights = sum(t.numel() * t.element_size() for t in ep.state_dict.values())
+        assert int(peak) - int(base) < weights / 2, (int(peak) - int(base), weights)
 
 
 def test_pt2_inputs_given_and_checked(resnet18):
