@@ -374,3 +374,25 @@ def test_forms(name, decompose):
     f, args, *mods = FORMS[name]
     torch.manual_seed(0)
     export_parity(export(Fn(f, *mods), args), args, "fp32", decompose)
+
+
+class SizeArithmetic(torch.nn.Module):
+    def forward(self, x):
+        b = x.shape[0]
+        return x.view(b * 2, -1).sum(0) + x.shape[1] // 2, torch.ones(b // 2 + 1)
+
+
+def test_dynamic_batch_sizes_and_their_arithmetic():
+    """A dynamic dim's sym_size and Python arithmetic on it (operator.mul, floordiv, add) lower as TorchScript's
+    int ops: folded for a static input shape, computed at run time for a RangeDim."""
+    x = torch.randn(4, 6)
+    ep = torch.export.export(SizeArithmetic(), (x,), dynamic_shapes=({0: torch.export.Dim("b", min=2, max=64)},))
+    with pytest.raises(ValueError, match=r"input 'x' has dynamic dims \(None, 6\): give its shape"):
+        ct.convert(ep)
+    export_parity(ep, [x], "fp32", inputs=[ct.TensorType(shape=(4, 6))])
+    m = ct.convert(ep, inputs=[ct.TensorType(shape=(ct.RangeDim(2, 64), 6))], compute_precision=ct.precision.FLOAT32)
+    for b in (2, 6, 10):
+        xb = torch.randn(b, 6)
+        out, refs = m.predict({"x": xb.numpy()}), ep.module()(xb)
+        for got, ref in zip(out.values(), refs):
+            compare(f"batch {b}", got, ref.numpy(), TOL["fp32"])
