@@ -13,7 +13,35 @@ SKIPPED_FILES = set()  # test files skipped whole at collection (an optional pac
 _last = threading.local()
 
 
+def _export_kinds(text):
+    """The kinds the torch.export reader makes of a serialized program's nodes (csrc/export/read.c)."""
+    import json
+    from pt2coreml import _core
+    rows = _core.registry_rows()
+    out = set()
+    for n in json.loads(text)["graph_module"]["graph"]["nodes"]:
+        t = n["target"]
+        if not t.startswith("torch.ops."):
+            continue
+        ns, rest = t[10:].split(".", 1)
+        op, ov = rest.rsplit(".", 1) if "." in rest else (rest, "default")
+        i = _core.registry_row(f"{ns}::{op}.{ov}")
+        out.add(rows[i] if i is not None and "." in rows[i] else f"{ns}::{op}")
+    return out
+
+
+def _archive_kinds(path):
+    """A .pt2 archive's program (convert(path) hands the C core only the path)."""
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        names = [n for n in z.namelist() if n.split("/")[1:2] == ["models"] and n.endswith(".json")]
+        name = next((n for n in names if n.endswith("/model.json")), names[0])
+        return _export_kinds(z.read(name))
+
+
 def _kinds(graph):
+    if isinstance(graph, bytes):
+        return _export_kinds(graph)
     out = set()
     stack = [graph.nodes()]
     while stack:
@@ -33,7 +61,7 @@ def install():
     real_predict = model_mod.MLModel.predict
 
     def convert(graph, *a, **k):
-        _last.kinds = _kinds(graph)
+        _last.kinds = _kinds(graph) if graph is not None else _archive_kinds(k["archive"])
         return real_convert(graph, *a, **k)
 
     def api_convert(*a, **k):

@@ -249,6 +249,13 @@ ir_program *ir_program_new(void);              /* NULL on OOM */
 void ir_program_free(ir_program *p);           /* runs hold callbacks, frees the arena */
 /* Keep `obj` alive as long as p: release(obj) is called by ir_program_free. */
 int ir_program_hold(ir_program *p, void *obj, void (*release)(void *));
+/* Memory that constants point into and that can give its pages back once they have been
+ * read (a mapped file, export/archive.h): writers that stream constants out (the blob
+ * writer) call ir_program_pages_done(p, data, n) after reading [data, data + n), which calls
+ * pages_done(obj, data, n) of every pager (each ignores memory that is not its own). obj
+ * must live as long as p (hold it too). */
+int ir_program_add_pager(ir_program *p, void *obj, void (*pages_done)(void *obj, const void *data, size_t n));
+void ir_program_pages_done(const ir_program *p, const void *data, size_t n);
 ir_function *ir_function_new(ir_program *p, const char *name, const char *opset);
 ir_function *ir_program_main(const ir_program *p); /* the function named "main", else the first */
 /* A fresh value name "prefix_N", unique in the program. */

@@ -14,6 +14,7 @@
 #include <numpy/arrayobject.h>
 
 #include "driver/driver.h"
+#include "export/export.h"
 #include "runtime/rt.h"
 #include "serialize/ser.h"
 #include "torchscript/ts.h"
@@ -602,7 +603,10 @@ static int py_fp16_select(void *ud, const ir_op *op) {
 
 /* convert(graph, inputs, outputs, opset, precision, debug, converters, classifier) -> Program
  *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
- *   graph: torch._C.Graph of a frozen, inlined module
+ *   graph: torch._C.Graph of a frozen, inlined module, or the bytes of a serialized ExportedProgram
+ *          (torch._export.serde's JSON) whose weights= dict {fully-qualified name: array} resolves its
+ *          parameters, buffers and tensor constants; ignored when archive= names a .pt2 file (torch.export.save),
+ *          whose program and weights the C core reads itself
  *   inputs: [(name|None, dtype, shape[, (scale, [bias])])], one per graph input after self;
  *           the optional 4th item is image preprocessing (None: none)
  *   outputs: [name|None] or None
@@ -610,23 +614,34 @@ static int py_fp16_select(void *ud, const ir_op *op) {
  *   fp16_selector: None, or a callable(op_type, name, inputs, outputs) -> bool: False keeps the op fp32 */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier",
-                          "states", "fp16_selector", "progress", NULL};
+                          "states", "fp16_selector", "progress", "weights", "archive", NULL};
     PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None,
              *selector = Py_None, *progress = Py_None;
+    PyObject *weights = Py_None, *archive = NULL; /* archive: a .pt2 path (bytes, from PyUnicode_FSConverter) */
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOOO", kws, &graph, &inputs, &outputs, &opset, &precision,
-                                     &debug, &converters, &classifier, &states, &selector, &progress))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOOOOO&", kws, &graph, &inputs, &outputs, &opset, &precision,
+                                     &debug, &converters, &classifier, &states, &selector, &progress, &weights,
+                                     PyUnicode_FSConverter, &archive))
         return NULL;
     if (selector != Py_None && !PyCallable_Check(selector)) {
         PyErr_SetString(PyExc_TypeError, "fp16_selector must be callable or None");
+        Py_XDECREF(archive);
+        return NULL;
+    }
+    if (!archive && PyBytes_Check(graph) && !PyDict_Check(weights)) {
+        PyErr_SetString(PyExc_TypeError, "an exported program (JSON bytes) needs weights= a dict {name: array}");
         return NULL;
     }
     pc_progress pr;
     int has_progress = progress_arg(progress, &pr);
-    if (has_progress < 0) return NULL;
+    if (has_progress < 0) {
+        Py_XDECREF(archive);
+        return NULL;
+    }
     if (converters != Py_None && !PyDict_Check(converters)) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
+        Py_XDECREF(archive);
         return NULL;
     }
     pass_opts po = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16};
@@ -639,6 +654,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     if (!a || !sym) {
         pc_arena_free(a);
         ir_program_free(sym);
+        Py_XDECREF(archive);
         return PyErr_NoMemory();
     }
     PyObject *result = NULL;
@@ -695,7 +711,17 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, &lo)) goto done;
     drv_opts o = {.lower = lo, .passes = po, .classifier = classifier != Py_None ? &lc : NULL,
                   .next_symbol = sym->next_symbol, .lowered = convert_lowered, .lowered_ud = &ext};
-    if (drv_convert(graph, &o, &p, &e)) {
+    int failed;
+    if (archive) {
+        failed = drv_convert_pt2(PyBytes_AS_STRING(archive), &o, &p, &e);
+    } else if (PyBytes_Check(graph)) {
+        ex_weights w;
+        py_weights_dict(&w, weights);
+        failed = drv_convert_export(PyBytes_AS_STRING(graph), (size_t)PyBytes_GET_SIZE(graph), &w, &o, &p, &e);
+    } else {
+        failed = drv_convert(graph, &o, &p, &e);
+    }
+    if (failed) {
         py_ext_end(&ext); /* when the pipeline stopped before lowering */
         py_raise(m, &e);
         goto done;
@@ -703,6 +729,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     result = program_wrap(m, p);
     p = NULL;
 done:
+    Py_XDECREF(archive);
     ir_program_free(p);
     ir_program_free(sym);
     pc_arena_free(a);
@@ -753,6 +780,52 @@ static PyObject *mod_registry_row(PyObject *m, PyObject *args) {
     int i = lower_row_lookup(name);
     if (i < 0) Py_RETURN_NONE;
     return PyLong_FromLong(i);
+}
+
+/* export_schema(name) -> (arguments, returns) of the aten schema row the torch.export reader uses, or None */
+static PyObject *mod_export_schema(PyObject *m, PyObject *args) {
+    const char *name, *a, *r;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    if (ex_schema_lookup(name, &a, &r)) Py_RETURN_NONE;
+    return Py_BuildValue("(ss)", a, r);
+}
+
+static void add_user_input(void *ud, const char *name, int dtype, int rank, const int64_t *dims) {
+    PyObject *l = ud, *shape = PyErr_Occurred() ? NULL : PyList_New(rank);
+    if (!shape) return;
+    for (int i = 0; i < rank; i++) {
+        PyObject *d = dims[i] < 0 ? Py_NewRef(Py_None) : PyLong_FromLongLong(dims[i]);
+        if (!d) {
+            Py_DECREF(shape);
+            return;
+        }
+        PyList_SET_ITEM(shape, i, d);
+    }
+    PyObject *t = Py_BuildValue("(NiN)", py_str(name), dtype, shape);
+    if (t) {
+        PyList_Append(l, t);
+        Py_DECREF(t);
+    }
+}
+
+/* export_inputs(json) -> [(name, TorchScript dtype code or -1, shape with None for symbolic dims)]: the user
+ * inputs of a serialized ExportedProgram */
+static PyObject *mod_export_inputs(PyObject *m, PyObject *args) {
+    const char *json;
+    Py_ssize_t len;
+    if (!PyArg_ParseTuple(args, "y#", &json, &len)) return NULL;
+    PyObject *l = PyList_New(0);
+    pc_err e = {0};
+    if (!l) return NULL;
+    if (ex_user_inputs(json, (size_t)len, add_user_input, l, &e)) {
+        Py_DECREF(l);
+        return py_raise(m, &e);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(l);
+        return NULL;
+    }
+    return l;
 }
 
 /* mil_ops() -> [MIL op type] the IR (and runtime) knows */
@@ -821,10 +894,16 @@ static PyMethodDef mod_methods[] = {
     {"graph_sources", mod_graph_sources, METH_VARARGS,
      "graph_sources(graph) -> {value name: (kind, loc, source line)} of a torch._C.Graph's nodes"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
+    {"pt2_archive", py_pt2_archive, METH_VARARGS, "pt2_archive(path) -> what a .pt2 archive holds (entries, tensors)"},
+    {"pt2_tensor", py_pt2_tensor, METH_VARARGS, "pt2_tensor(path, fqn) -> (numpy copy of a tensor, copied by the reader)"},
     {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as a read-only message (get_spec())"},
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"registry_rows", mod_registry_rows, METH_NOARGS, "the lowering registry's rows (kinds), in table order"},
     {"registry_row", mod_registry_row, METH_VARARGS, "registry_row(name) -> row index of a kind or export op name, or None"},
+    {"export_schema", mod_export_schema, METH_VARARGS,
+     "export_schema(name) -> (arguments, returns) of csrc/export/aten_schemas.def's row, or None"},
+    {"export_inputs", mod_export_inputs, METH_VARARGS,
+     "export_inputs(json) -> [(name, dtype code, shape)] of a serialized ExportedProgram's user inputs"},
     {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
     {"mil_op_signatures", py_mil_op_signatures, METH_NOARGS, "the ops.def rows: {op: {opset, params}}"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},

@@ -53,8 +53,16 @@ struct ser_desc;
 int py_desc_from_dict(PyObject *dict, struct ser_desc *d, pc_arena *a);
 PyObject *py_desc_to_dict(const struct ser_desc *d);
 
+/* weights.c: an ex_weights (export/export.h) over dict {fully-qualified name: array}, borrowed. */
+struct ex_weights;
+void py_weights_dict(struct ex_weights *w, PyObject *dict);
+
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);
+
+/* pt2.c: _core.pt2_archive(path) and _core.pt2_tensor(path, fqn), the .pt2 reader seen from Python */
+PyObject *py_pt2_archive(PyObject *m, PyObject *args);
+PyObject *py_pt2_tensor(PyObject *m, PyObject *args);
 
 /* _core.mil_op_signatures(): the ops.def rows (opsig.c) */
 PyObject *py_mil_op_signatures(PyObject *m, PyObject *unused);

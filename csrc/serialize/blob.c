@@ -178,7 +178,8 @@ static int put(FILE *f, const void *p, size_t n, const char *path, pc_err *e) {
 
 #define RAW_CHUNK (1u << 24) /* bytes written between progress reports when no conversion is needed */
 
-static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, void *buf, pc_progress *progress,
+static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, const ir_program *p, void *buf,
+                       pc_progress *progress,
                        pc_err *e) {
     unsigned char h[HEADER_BYTES] = {0}, zeros[SER_BLOB_ALIGN] = {0};
     int64_t total = 0, done = 0;
@@ -219,12 +220,14 @@ static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, 
         }
         done += (int64_t)b->nbytes;
         pc_progress_report(progress, "writing weights", done, total);
+        ir_program_pages_done(p, b->c->data, (size_t)b->c->count * ir_dtype_size(b->c->store));
         pos = b->meta_off + META_BYTES + b->nbytes;
     }
     return 0;
 }
 
-int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_progress *progress, pc_err *e) {
+int ser_blob_write(const char *path, const ser_blob *blobs, int n, const ir_program *p, pc_progress *progress,
+                   pc_err *e) {
     if (n < 0) return pc_fail(e, PC_E_INTERNAL, "blob writer: negative blob count");
     FILE *f = fopen(path, "wbx");
     if (!f) return pc_fail(e, PC_E_IO, "cannot create %s: %s", path, strerror(errno));
@@ -236,7 +239,7 @@ int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_progress *
         return pc_fail(e, PC_E_NOMEM, "out of memory writing %s", path);
     }
     setvbuf(f, iobuf, _IOFBF, 1u << 20);
-    int r = write_blobs(f, path, blobs, n, buf, progress, e);
+    int r = write_blobs(f, path, blobs, n, p, buf, progress, e);
     if (fclose(f) != 0 && r == 0) r = pc_fail(e, PC_E_IO, "cannot write %s: %s", path, strerror(errno));
     free(iobuf);
     free(buf);

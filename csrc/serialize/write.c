@@ -369,7 +369,7 @@ int ser_write_package(const ir_program *p, const ser_desc *d, const char *path_i
     }
     if (ser_mkdirs(wdir, e)) goto done;
     /* like coremltools: no weight.bin when no const went to the blob file */
-    if (w.nblobs && ser_blob_write(wfile, w.blobs, w.nblobs, progress, e)) goto done;
+    if (w.nblobs && ser_blob_write(wfile, w.blobs, w.nblobs, p, progress, e)) goto done;
     if (ser_write_file(mfile, buf, len, e)) goto done;
     if (ser_write_manifest(tmp, e)) goto done;
     if (ser_replace_dir(tmp, path, e)) goto done;

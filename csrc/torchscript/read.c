@@ -641,19 +641,33 @@ done:
     return 0;
 }
 
-static void hold_release(void *obj) {
-    ts_hold *h = obj;
+void ts_pybuf_release(void *obj) {
+    ts_pybuf *h = obj;
     PyGILState_STATE st = PyGILState_Ensure();
     PyBuffer_Release(&h->view);
     PyGILState_Release(st);
     free(h);
 }
 
+int ts_graph_hold(ts_graph *g, void *obj, void (*release)(void *obj)) {
+    ts_hold *h = malloc(sizeof *h);
+    if (!h) {
+        release(obj);
+        return -1;
+    }
+    h->obj = obj;
+    h->release = release;
+    h->next = g->holds;
+    g->holds = h;
+    return 0;
+}
+
 void ts_graph_free(ts_graph *g) {
     if (!g) return;
     for (ts_hold *h = g->holds, *next; h; h = next) {
         next = h->next;
-        hold_release(h);
+        h->release(h->obj);
+        free(h);
     }
     pc_arena_free(g->arena);
 }
@@ -661,8 +675,9 @@ void ts_graph_free(ts_graph *g) {
 int ts_transfer_holds(ts_graph *g, struct ir_program *p) {
     while (g->holds) {
         ts_hold *h = g->holds;
-        if (ir_program_hold(p, h, hold_release)) return -1;
+        if (ir_program_hold(p, h->obj, h->release)) return -1;
         g->holds = h->next;
+        free(h);
     }
     return 0;
 }

@@ -11,8 +11,15 @@
 
 typedef struct ts_hold {
     struct ts_hold *next;
-    Py_buffer view; /* view.obj holds the numpy array, which holds the tensor */
+    void *obj;
+    void (*release)(void *obj);
 } ts_hold;
+
+/* A held Python buffer (obj of a ts_hold, released by ts_pybuf_release). */
+typedef struct ts_pybuf {
+    Py_buffer view; /* view.obj holds the numpy array, which holds the tensor */
+} ts_pybuf;
+void ts_pybuf_release(void *obj);
 
 /* Interned method / attribute names, indexed by enum. */
 enum {

@@ -261,7 +261,15 @@ def cmd_convert(args) -> int:
     kwargs = {"compute_precision": ct.precision.FLOAT32 if args.precision == "fp32" else ct.precision.FLOAT16}
     if args.target:
         kwargs["minimum_deployment_target"] = _target(args.target)
-    module = _load_torch(args.model)
+    from . import _pt2
+    if _pt2.is_archive(args.model):  # read by the C core, without torch
+        _check_readable(args.model, ".pt2 archive")
+        module, inputs = args.model, inputs or None
+    elif not inputs:
+        raise UsageError("--input is required for a TorchScript model (one per forward argument, e.g. "
+                         "-i x:1x3x224x224); only a .pt2 archive may leave it out")
+    else:
+        module = _load_torch(args.model)
     verbose = not args.quiet
     t0 = time.perf_counter()
     stages = ("reading the model", "preparing the graph", "lowering and passes", "describing", "writing")
@@ -423,11 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     c = sub.add_parser("convert", parents=[common], formatter_class=fmt, epilog=EXIT_CODES,
-                       help="convert a saved TorchScript model to an .mlpackage",
-                       description="Convert a TorchScript file (torch.jit.save of a traced or scripted model).")
-    c.add_argument("model", metavar="MODEL", help="TorchScript file (.pt)")
-    c.add_argument("--input", "-i", action="append", default=[], metavar="SPEC", required=True,
-                   help="one per forward argument, in order: NAME:DIMS[:DTYPE][,image][,scale=S][,bias=B|B1/B2/B3]"
+                       help="convert a saved TorchScript model or .pt2 archive to an .mlpackage",
+                       description="Convert a TorchScript file (torch.jit.save of a traced or scripted model) or a "
+                                   ".pt2 archive (torch.export.save; read without torch).")
+    c.add_argument("model", metavar="MODEL", help="TorchScript file (.pt) or torch.export archive (.pt2)")
+    c.add_argument("--input", "-i", action="append", default=[], metavar="SPEC",
+                   help="(required for TorchScript; a .pt2 archive's default to its program's) "
+                        "one per forward argument, in order: NAME:DIMS[:DTYPE][,image][,scale=S][,bias=B|B1/B2/B3]"
                         "[,color=RGB|BGR|GRAYSCALE]; DIMS like 1x3x224x224, a dim may be a range 1..64 (1.. for no "
                         "upper bound); DTYPE fp32 (default), fp16, int32, bool")
     c.add_argument("--output", action="append", default=[], metavar="NAME", help="name the outputs, in order")
