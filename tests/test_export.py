@@ -460,3 +460,14 @@ def test_malformed_programs_fail_cleanly():
             except (ValueError, TypeError, RuntimeError, ct.ConversionError) as e:
                 outcomes[type(e).__name__] = outcomes.get(type(e).__name__, 0) + 1
     assert outcomes.get("ValueError", 0) > 10 and outcomes.get("converted", 0) > 10, outcomes
+
+
+class Cond(torch.nn.Module):
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda x: x + 1, lambda x: x - 1, (x,))
+
+
+def test_control_flow_fails_naming_the_op_and_the_users_line():
+    ep = export(Cond(), [torch.randn(3)])
+    with pytest.raises(ct.ConversionError, match=r"higher_order.cond at test_export.py:\d+: return torch.cond\(x.sum"):
+        ct.convert(ep)
