@@ -490,3 +490,14 @@ def test_transformers_grouped_mm_fallback():
     x, offs = torch.randn(6, 4), torch.tensor([2, 2, 6], dtype=torch.int32)
     ep = export(GroupedMM(), [x, offs])
     export_parity(ep, [x, offs], "fp32")
+
+
+class NamedTupleOut(torch.nn.Module):
+    def forward(self, x):
+        return torch.max(x, dim=1)  # a torch.return_types.max, which torch's serializer cannot name
+
+
+def test_unserializable_program_is_a_clear_error():
+    ep = export(NamedTupleOut(), [torch.randn(2, 3)])
+    with pytest.raises(ValueError, match="torch cannot serialize this exported program .*return plain tuples"):
+        ct.convert(ep)
