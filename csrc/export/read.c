@@ -259,17 +259,20 @@ static const char *trim_copy(exr *r, const char *s, const char *end) {
 }
 
 /* stack_trace: 'File "path", line N, in fn\n    code' per frame, outermost first. The innermost frame
- * outside torch's own package is the user's line. */
+ * outside torch's own package is the user's line; code torch generated ("<eval_with_key>.5", a higher-order
+ * op's body) only when there is no other. */
 static void parse_stack(exr *r, const char *st, ts_node *n) {
-    const char *best = NULL;
+    const char *best = NULL, *generated = NULL;
     for (const char *f = strstr(st, "File \""); f; f = strstr(f + 6, "File \"")) {
         const char *p = f + 6, *pe = strchr(p, '"');
         if (!pe) break;
         int in_torch = 0;
         for (const char *q = p; q + 7 <= pe; q++)
             if (memcmp(q, "/torch/", 7) == 0 || memcmp(q, "\\torch\\", 7) == 0) in_torch = 1;
-        if (!in_torch) best = f;
+        if (!in_torch && *p == '<') generated = f;
+        else if (!in_torch) best = f;
     }
+    if (!best) best = generated;
     if (!best) return;
     const char *p = best + 6, *pe = strchr(p, '"');
     const char *ln = strstr(pe, ", line ");
@@ -330,7 +333,8 @@ static int read_outputs(exr *r, ts_node *n, const pc_json *outs) {
             o = new_value(r, NULL, TS_TY_LIST);
             if (!o) return -1;
             o->elem = TS_TY_TENSOR;
-            if (!(o->name = pc_sprintf(r->a, "%s_list", v->n ? obj_str(v->items[0], "name") : "empty"))) return nomem(r);
+            const char *first = v->n ? obj_str(v->items[0], "name") : NULL;
+            if (!(o->name = pc_sprintf(r->a, "%s_list", first ? first : "empty"))) return nomem(r);
             ts_node *un = ex_node(r, "prim::ListUnpack", 1, v->n);
             if (!un) return -1;
             un->in[0] = o;
@@ -429,9 +433,16 @@ static int read_node(exr *r, const pc_json *jn) {
     snprintf(plain, sizeof plain, "%s::%s", ns, opname);
     if (!kind) kind = plain;
     const char *args = NULL, *rets = NULL;
-    if (ex_schema_lookup(key, &args, &rets) && row >= 0 && strcmp(ns, "aten") == 0)
-        return ex_fail(r, PC_E_INTERNAL, "%s has no row in csrc/export/aten_schemas.def (run tools/gen_aten_schemas.py)",
-                       key);
+    /* a kind the registry lowers is read with its schema (its functions index the arguments TorchScript gives
+       them); an op without a row is a custom op, for a register_torch_op converter, arguments in order */
+    if (ex_schema_lookup(key, &args, &rets) && row >= 0)
+        return ex_fail(r, PC_E_UNSUPPORTED, "%s has no row in csrc/export/aten_schemas.def, so its left-out "
+                       "arguments cannot be filled in", key);
+    if (rets) {
+        int want = ex_schema_nreturns(rets);
+        if (outs->n != want)
+            return ex_fail(r, PC_E_FORMAT, "%d outputs where the op's schema returns %d", outs->n, want);
+    }
     ts_node *n = ex_node(r, kind, 0, 0);
     if (!n) return -1;
     n->loc = tmp.loc, n->src = tmp.src, n->scope = tmp.scope;

@@ -10,6 +10,7 @@ Converts a few small models with pt2coreml and writes
   OUTDIR/seeds/fuzz_manifest/<m>      Manifest.json variants
   OUTDIR/seeds/fuzz_ir_text/<m>       each program's IR text (constants in full)
   OUTDIR/seeds/fuzz_pt2/<m>           small .pt2 archives (torch.export.save), one rewritten with ZIP64 records
+  OUTDIR/seeds/fuzz_export/<m>        serialized torch.export programs (as exported and in core ATen form)
 Nothing generated here is committed; tests/fuzz/regressions holds the small committed inputs.
 """
 import os
@@ -111,6 +112,20 @@ def pt2_seeds(seeds, tmp):
             write(os.path.join(seeds, "fuzz_pt2", name + "_zip64"), read(z64))
 
 
+def export_seeds():
+    """(name, serialized program) of a few small models exported with torch.export, both forms."""
+    from pt2coreml import _export
+    torch.manual_seed(0)
+    x, tok = torch.randn(1, 3, 8, 8), torch.randint(0, 20, (2, 4))
+    for name, m, args in (("cnn", _cnn(), (x,)), ("misc", _misc(), (torch.randn(2, 12),)), ("norms", Norms(), (tok,))):
+        try:
+            ep = torch.export.export(m.eval(), args)
+            yield name, _export.serialize(ep)
+            yield name + "_core", _export.serialize(ep.run_decompositions())
+        except Exception as exc:  # a model this torch cannot export: fewer seeds
+            print(f"make_seeds: skipping the export of {name}: {exc}", file=sys.stderr)
+
+
 def read(path):
     with open(path, "rb") as f:
         return f.read()
@@ -156,6 +171,9 @@ def main(out):
             print(f"make_seeds: no .pt2 seeds: {exc}", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    for name, text in export_seeds():
+        if len(text) <= 65536:  # FUZZ_OPTS's -max_len
+            write(os.path.join(seeds, "fuzz_export", name), text)
     if "cnn" not in made:
         sys.exit("make_seeds: the reference model (cnn) did not convert")
     print(f"make_seeds: {len(made)} models -> {seeds}")
