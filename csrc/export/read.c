@@ -385,8 +385,7 @@ static int read_node(exr *r, const pc_json *jn) {
     ns[dot - name] = 0;
     memcpy(opname, op, (size_t)(ov - op));
     opname[ov - op] = 0;
-    if (strcmp(ns, "higher_order") == 0)
-        return ex_fail(r, PC_E_UNSUPPORTED, "the higher-order op %s cannot be converted yet", opname);
+    if (strcmp(ns, "higher_order") == 0) return ex_read_hop(r, opname, jn, &tmp);
     if (strcmp(ns, "aten") == 0 && dropped(opname)) return 0;
     snprintf(key, sizeof key, "%s::%s.%s", ns, opname, *ov ? ov + 1 : "default");
     /* the kind: "ns::op", or "ns::op.overload" when the registry has a row of that overload */
@@ -411,6 +410,9 @@ static int read_node(exr *r, const pc_json *jn) {
     if (pc_vec_push(r->a, &r->nodes, n)) return nomem(r);
     return read_outputs(r, n, outs);
 }
+
+int ex_read_node(exr *r, const pc_json *jn) { return read_node(r, jn); }
+int ex_read_outputs(exr *r, ts_node *n, const pc_json *outs) { return read_outputs(r, n, outs); }
 
 /* ---- inputs, lifted tensors, outputs ---- */
 
