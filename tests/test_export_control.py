@@ -178,3 +178,29 @@ def test_unknown_higher_order_op_names_it(monkeypatch):
     monkeypatch.setattr(_export, "serialize", lambda e: real(e).replace(b"higher_order.cond", b"higher_order.scan"))
     with pytest.raises(Exception, match="higher-order op scan"):
         ct.convert(ep)
+
+
+class CondOnDynamicShape(torch.nn.Module):
+    def forward(self, x):
+        return torch.cond(x.shape[0] > 4, lambda x: x * 2, lambda x: x - 1, (x,))
+
+
+def test_cond_on_dynamic_shape_runs_at_run_time():
+    from torch.export import Dim
+    with torch.no_grad():
+        ep = torch.export.export(CondOnDynamicShape(), (torch.rand(3, 4),),
+                                 dynamic_shapes={"x": {0: Dim("b", min=2, max=9)}})
+    torch.manual_seed(5)
+    m = check(ep, [[torch.rand(3, 4)], [torch.rand(6, 4)]], "fp32")
+    assert "cond(" in mil_ops(m)
+
+
+def test_map_over_dynamic_batch():
+    from torch.export import Dim
+    torch.manual_seed(0)
+    with torch.no_grad():
+        ep = torch.export.export(MapBatch().eval(), (torch.rand(4, 3), torch.rand(3)),
+                                 dynamic_shapes={"xs": {0: Dim("b", min=2, max=9)}, "y": None})
+    torch.manual_seed(6)
+    m = check(ep, [[torch.rand(2, 3), torch.rand(3)], [torch.rand(7, 3), torch.rand(3)]], "fp32")
+    assert "while_loop(" in mil_ops(m)

@@ -207,12 +207,15 @@ static ts_block *new_block(exr *r, ts_value **in, int nin, const pc_vec *nodes, 
     ts_block *b = pc_alloc(r->a, sizeof *b);
     if (!b) return nomem(r), NULL;
     b->nin = nin;
-    b->in = in ? in : pc_alloc(r->a, sizeof(ts_value *));
     b->nnodes = nodes->n;
-    b->nodes = nodes->n ? (ts_node **)nodes->v : pc_alloc(r->a, sizeof(ts_node *));
     b->nout = nout;
-    b->out = out ? out : pc_alloc(r->a, sizeof(ts_value *));
+    /* in and out are copied (callers may pass arrays of their own) */
+    b->in = pc_alloc(r->a, sizeof(ts_value *) * (size_t)(nin ? nin : 1));
+    b->out = pc_alloc(r->a, sizeof(ts_value *) * (size_t)(nout ? nout : 1));
+    b->nodes = nodes->n ? (ts_node **)nodes->v : pc_alloc(r->a, sizeof(ts_node *));
     if (!b->in || !b->nodes || !b->out) return nomem(r), NULL;
+    if (nin) memcpy(b->in, in, sizeof(ts_value *) * (size_t)nin);
+    if (nout) memcpy(b->out, out, sizeof(ts_value *) * (size_t)nout);
     return b;
 }
 
@@ -395,5 +398,6 @@ int ex_read_hop(exr *r, const char *op, const pc_json *jn, const ts_node *where)
     if (strcmp(op, "cond") == 0) return read_cond(r, inputs, outs, where);
     if (strcmp(op, "while_loop") == 0) return read_while(r, inputs, outs, where);
     if (strcmp(op, "map_impl") == 0) return read_map(r, inputs, outs, where);
-    return ex_fail(r, PC_E_UNSUPPORTED, "the higher-order op %s cannot be converted (cond, while_loop and map can)", op);
+    return ex_fail(r, PC_E_UNSUPPORTED, "the higher-order op %s cannot be converted (cond, while_loop and map can)",
+                   op);
 }

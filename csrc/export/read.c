@@ -371,6 +371,8 @@ static int read_node(exr *r, const pc_json *jn) {
     ts_node tmp = {0}; /* the location, before the node exists (messages about its arguments) */
     read_metadata(r, jn, &tmp);
     r->cur = &tmp;
+    int sym = ex_read_symbolic(r, target, jn, &tmp);
+    if (sym <= 0) return sym;
     if (strncmp(target, "torch.ops.", 10) != 0)
         return ex_fail(r, PC_E_UNSUPPORTED, "'%s' is not an operator torch.ops names; only aten and registered "
                        "custom ops can be converted yet", target);

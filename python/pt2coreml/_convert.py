@@ -201,7 +201,7 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
                              "module (torch.jit.trace) to keep buffers as Core ML states")
         progress.stage("reading the model")
         graph, weights, frozen = _export.serialize(model), _export.weights(model), None
-        inputs = _export.input_types(_export.user_inputs(graph), inputs)
+        inputs = _export.input_types(_export.user_inputs(graph), inputs, _export.dim_ranges(graph))
         specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
         names = [s[0] for s in specs]
         if len(set(names)) != len(names):
