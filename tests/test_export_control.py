@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import pt2coreml as ct
-from parity import TOL, TORCH_MAJOR, compare
+from parity import TOL, TORCH_MAJOR, compare, coremltools_check
 
 if TORCH_MAJOR < 2 or not hasattr(torch, "cond"):
     pytest.skip("torch.cond needs torch >= 2.5", allow_module_level=True)
@@ -35,9 +35,14 @@ def export(module, args):
         return torch.export.export(module.eval(), tuple(args))
 
 
-def check(ep, arg_sets, precision, tol=None, int_out=False):
-    """Convert once, predict on each argument set, compare with ep.module()."""
+def check(ep, arg_sets, precision, tol=None, apple_reader=None):
+    """Convert once, predict on each argument set, compare with ep.module(); with apple_reader (a tmp_path),
+    coremltools' reader loads the saved package too."""
     m = ct.convert(ep, compute_precision=PREC[precision])
+    if apple_reader is not None:
+        path = str(apple_reader / "m.mlpackage")
+        m.save(path)
+        coremltools_check(path)
     names = [f["name"] for f in m._desc["inputs"]]
     outs = [f["name"] for f in m._desc["outputs"]]
     for args in arg_sets:
@@ -119,9 +124,11 @@ def test_cond_branches_use_weights(precision):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_nested_cond(precision):
+def test_nested_cond(precision, tmp_path):
     ep = export(NestedCond(), [torch.rand(2, 3), torch.rand(2, 3)])
-    check(ep, _sign_sets((2, 3), 2, [(1, 1), (1, -1), (-1, 1)]), precision)
+    m = check(ep, _sign_sets((2, 3), 2, [(1, 1), (1, -1), (-1, 1)]), precision,
+              apple_reader=tmp_path if precision == "fp32" else None)
+    assert mil_ops(m).count("cond(") == 2
 
 
 class CondOnShape(torch.nn.Module):
@@ -146,10 +153,11 @@ class CountTo(torch.nn.Module):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_while_loop_input_bound(precision):
+def test_while_loop_input_bound(precision, tmp_path):
     ep = export(CountTo(), [torch.tensor([3], dtype=torch.int32), torch.rand(2, 3)])
     torch.manual_seed(2)
-    m = check(ep, [[torch.tensor([k], dtype=torch.int32), torch.rand(2, 3)] for k in (0, 1, 5)], precision)
+    m = check(ep, [[torch.tensor([k], dtype=torch.int32), torch.rand(2, 3)] for k in (0, 1, 5)], precision,
+              apple_reader=tmp_path if precision == "fp32" else None)
     assert "while_loop(" in mil_ops(m)
 
 
@@ -195,12 +203,29 @@ def test_cond_on_dynamic_shape_runs_at_run_time():
     assert "cond(" in mil_ops(m)
 
 
-def test_map_over_dynamic_batch():
+def test_map_over_dynamic_batch(tmp_path):
     from torch.export import Dim
     torch.manual_seed(0)
     with torch.no_grad():
         ep = torch.export.export(MapBatch().eval(), (torch.rand(4, 3), torch.rand(3)),
                                  dynamic_shapes={"xs": {0: Dim("b", min=2, max=9)}, "y": None})
     torch.manual_seed(6)
-    m = check(ep, [[torch.rand(2, 3), torch.rand(3)], [torch.rand(7, 3), torch.rand(3)]], "fp32")
+    m = check(ep, [[torch.rand(2, 3), torch.rand(3)], [torch.rand(7, 3), torch.rand(3)]], "fp32", apple_reader=tmp_path)
     assert "while_loop(" in mil_ops(m)
+
+
+def test_malformed_branch_fails_naming_it(monkeypatch):
+    import json
+    from pt2coreml import _export
+    ep = export(CondTwoInputs(), [torch.rand(2, 3), torch.rand(2, 3)])
+    real = _export.serialize
+
+    def drop_output(e):
+        doc = json.loads(real(e))
+        for n in doc["graph_module"]["graph"]["nodes"]:
+            if n["target"].endswith("higher_order.cond"):
+                n["inputs"][2]["arg"]["as_graph"]["graph"]["outputs"] = []
+        return json.dumps(doc).encode()
+    monkeypatch.setattr(_export, "serialize", drop_output)
+    with pytest.raises(Exception, match="the branch false_graph_0 returns 0 values for 1 outputs"):
+        ct.convert(ep)

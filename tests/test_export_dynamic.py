@@ -168,3 +168,33 @@ def test_symbolic_int_arithmetic(precision):
     m = ct.convert(ep, compute_precision=PREC[precision])
     torch.manual_seed(5)
     predict_at(ep, m, [[torch.rand(2, 4)], [torch.rand(5, 4)]], precision)
+
+
+def test_storage_offset_and_identity_ops(monkeypatch):
+    """sym_storage_offset (0) and operator.pos, which torch writes for other programs, spliced into one:
+    rows = pos(storage_offset(x) + 2 * b) - 1 computes what the program computes."""
+    import json
+    from pt2coreml import _export
+    ep = export(SymArith(), [torch.rand(3, 4)], {"x": {0: Dim("b", min=2, max=9)}})
+    real = _export.serialize
+
+    def splice(e):
+        doc = json.loads(real(e))
+        nodes = doc["graph_module"]["graph"]["nodes"]
+        k = next(i for i, n in enumerate(nodes) if n["target"] == "_operator.sub")
+        mul = nodes[k]["inputs"][0]["arg"]["as_sym_int"]["as_name"]
+        sym = lambda name: {"as_sym_int": {"as_name": name}}  # noqa: E731
+        nodes[k]["inputs"][0]["arg"] = sym("pos_0")
+        nodes[k:k] = [
+            {"target": "torch.ops.aten.sym_storage_offset.default", "inputs": [
+                {"name": "self", "arg": {"as_tensor": {"name": "x"}}, "kind": 1}], "outputs": [sym("off_0")]},
+            {"target": "_operator.add", "inputs": [{"name": "a", "arg": sym("off_0"), "kind": 1},
+                                                   {"name": "b", "arg": sym(mul), "kind": 1}],
+             "outputs": [sym("add_0")]},
+            {"target": "_operator.pos", "inputs": [{"name": "a", "arg": sym("add_0"), "kind": 1}],
+             "outputs": [sym("pos_0")]}]
+        return json.dumps(doc).encode()
+    monkeypatch.setattr(_export, "serialize", splice)
+    m = ct.convert(ep, compute_precision=ct.precision.FLOAT32)
+    torch.manual_seed(6)
+    predict_at(ep, m, [[torch.rand(2, 4)], [torch.rand(6, 4)]], "fp32")
