@@ -8,6 +8,7 @@ import tempfile
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import pt2coreml as ct
 from parity import TOL, TORCH_MAJOR, compare, coremltools_check
@@ -302,3 +303,97 @@ def test_int_inputs_default_to_int32_and_kinds_are_checked():
     with pytest.raises(ValueError, match=r"inputs\[1\] \(mask\): declared int32 but the exported program's input "
                                          r"'mask' is a float tensor"):
         ct.convert(ep, inputs=[ct.TensorType(shape=(2, 5), dtype=np.int32), ct.TensorType(shape=(2, 5), dtype=np.int32)])
+
+
+class Fn(torch.nn.Module):
+    def __init__(self, f, *mods):
+        super().__init__()
+        self.f, self.mods = f, torch.nn.ModuleList(mods)
+
+    def forward(self, *args):
+        return self.f(self, *args)
+
+
+def _slice_assign(s, x):
+    y = x.clone()
+    y[:, 1:3] = 0.5
+    y[:, 0] = x[:, 4] * 2
+    return y
+
+
+def _in_place(s, x):
+    y = x * 1
+    y.add_(1).mul_(2)
+    return torch.relu_(y)
+
+
+_x2, _x3, _x4 = torch.randn(3, 5), torch.randn(2, 5, 6), torch.randn(1, 4, 8, 8)
+
+# Small programs whose two forms (training IR, core ATen) reach the reader's argument kinds (lists of
+# tensors, optional tensors, int lists, dtypes, devices, memory formats, left-out defaults, multiple and
+# list outputs) and the core ATen ops TorchScript never produces (convolution, copy, _adaptive_avg_pool*,
+# empty_strided / empty_permuted, native_layer_norm, _to_copy, full, scalar_tensor, ...).
+FORMS = {
+    "slice_assign": (_slice_assign, [_x2]),
+    "in_place": (_in_place, [_x2]),
+    "index_gather_scatter": (lambda s, x: x[torch.tensor([2, 0])][:, torch.tensor([1, 3])]
+                             + torch.gather(x, 1, torch.tensor([[0, 2], [1, 1], [4, 0]]))[:2]
+                             + torch.zeros(2, 2).scatter(1, torch.tensor([[1], [0]]), 1.0), [_x2]),
+    "index_put": (lambda s, x: x.index_put((torch.tensor([0, 2]),), torch.tensor(9.0)), [_x2]),
+    "interpolate_pad": (lambda s, x: F.pad(F.interpolate(x, scale_factor=2, mode="bilinear"), (1, 2, 3, 1),
+                                           mode="reflect"), [_x4]),
+    "pools": (lambda s, x: F.adaptive_avg_pool2d(x, (3, 2)).sum() + F.max_pool2d(x, 3, 2, 1, ceil_mode=True).mean()
+              + F.avg_pool2d(x, 3, 2, 1, count_include_pad=False) .mean()
+              + F.adaptive_avg_pool3d(x[None], (2, 2, 2)).sum(), [_x4]),
+    "topk_sort_max": (lambda s, x: tuple(torch.topk(x, 2, dim=1)) + tuple(torch.sort(x, dim=1, descending=True))
+                      + tuple(torch.max(x, dim=1)), [_x2]),
+    "split_chunk_unbind": (lambda s, x: torch.split(x, [2, 4], dim=2)[1].sum(2) + torch.chunk(x, 2, dim=2)[0].sum(2)
+                           + sum(torch.unbind(x, 0))[None, :, 0], [_x3]),
+    "creation": (lambda s, x: x + torch.arange(5.0) + torch.full((3, 5), 2.0) + torch.zeros_like(x) + x.new_ones(3, 5)
+                 + torch.empty_strided((3, 5), (5, 1)).fill_(0.5) + torch.scalar_tensor(1.5)
+                 + torch.empty_like(x).fill_(1.0), [_x2]),
+    "dtypes": (lambda s, x: (x * 3).to(torch.int32).to(torch.float32) + (x > 0).float() + x.half().float()
+               + torch.div(x * 10, 3, rounding_mode="floor"), [_x2]),
+    "norms": (lambda s, x: s.mods[1](s.mods[0](x)), [_x4], torch.nn.GroupNorm(2, 4), torch.nn.InstanceNorm2d(4)),
+    "layer_norm_gelu_where": (lambda s, x: torch.where(x > 0, F.gelu(s.mods[0](x)), x.masked_fill(x < -1, 0.0)),
+                              [_x3], torch.nn.LayerNorm(6)),
+    "attention": (lambda s, x: s.mods[0](x, x, x)[0] + F.scaled_dot_product_attention(
+        x, x, x, attn_mask=torch.ones(5, 5, dtype=torch.bool).tril()), [_x3],
+        torch.nn.MultiheadAttention(6, 2, batch_first=True)),
+    "gru_bilstm": (lambda s, x: s.mods[0](x)[0].sum(-1) + s.mods[1](x)[0].sum(-1), [_x3],
+                   torch.nn.GRU(6, 4, batch_first=True), torch.nn.LSTM(6, 4, batch_first=True, bidirectional=True)),
+    "conv_transpose_depthwise": (lambda s, x: s.mods[0](s.mods[1](x)), [_x4],
+                                 torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1),
+                                 torch.nn.Conv2d(4, 4, 3, groups=4)),
+}
+
+
+@pytest.mark.parametrize("decompose", [False, True], ids=["export", "core_aten"])
+@pytest.mark.parametrize("name", list(FORMS))
+def test_forms(name, decompose):
+    f, args, *mods = FORMS[name]
+    torch.manual_seed(0)
+    export_parity(export(Fn(f, *mods), args), args, "fp32", decompose)
+
+
+class SizeArithmetic(torch.nn.Module):
+    def forward(self, x):
+        b = x.shape[0]
+        return x.view(b * 2, -1).sum(0) + x.shape[1] // 2, torch.ones(b // 2 + 1)
+
+
+def test_dynamic_batch_sizes_and_their_arithmetic():
+    """A dynamic dim's sym_size and Python arithmetic on it (operator.mul, floordiv, add) lower as TorchScript's
+    int ops: folded for a static input shape, computed at run time for a RangeDim."""
+    x = torch.randn(4, 6)
+    ep = torch.export.export(SizeArithmetic(), (x,), dynamic_shapes=({0: torch.export.Dim("b", min=2, max=64)},))
+    m = ct.convert(ep)  # inputs= left out: the dynamic dim is a RangeDim over the program's range
+    arr = m.get_spec().description.input[0].type.multiArrayType
+    assert [(r.lowerBound, r.upperBound) for r in arr.shapeRange.sizeRanges] == [(2, 64), (6, 6)]
+    export_parity(ep, [x], "fp32", inputs=[ct.TensorType(shape=(4, 6))])
+    m = ct.convert(ep, inputs=[ct.TensorType(shape=(ct.RangeDim(2, 64), 6))], compute_precision=ct.precision.FLOAT32)
+    for b in (2, 6, 10):
+        xb = torch.randn(b, 6)
+        out, refs = m.predict({"x": xb.numpy()}), ep.module()(xb)
+        for got, ref in zip(out.values(), refs):
+            compare(f"batch {b}", got, ref.numpy(), TOL["fp32"])

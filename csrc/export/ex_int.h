@@ -68,9 +68,9 @@ int ex_read_outputs(exr *r, ts_node *n, const pc_json *outs);
 /* A higher-order op (torch.ops.higher_order.<op>: cond, while_loop, map_impl) as TorchScript control
  * flow (control.c); `where` holds its location. */
 int ex_read_hop(exr *r, const char *op, const pc_json *jn, const ts_node *where);
-/* Symbolic-int arithmetic (symint.c): Python operators on SymInts ("_operator.mul", "torch.sym_max", ...) as
- * the TorchScript kinds of the same int ops, and the aten sym queries lowering has no row of (sym_numel as a
- * product of sizes, sym_storage_offset as 0). 0 read, 1 not such a node, -1 error. */
+/* The symbolic-int nodes read.c's operator table leaves out (symint.c): the aten sym queries lowering has no
+ * row of (sym_numel as a product of sizes, sym_storage_offset as 0), operator.pos, math.trunc. 0 read, 1 not
+ * such a node, -1 error. */
 int ex_read_symbolic(exr *r, const char *target, const pc_json *jn, const ts_node *where);
 
 /* Fail naming the node being read and its source line. */

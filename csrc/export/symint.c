@@ -1,25 +1,19 @@
-/* symint.c: the symbolic-int arithmetic of a program exported with dynamic shapes. torch.export writes
- * Python's operators on SymInts as nodes whose target is the Python function ("_operator.mul",
- * "torch.sym_max", "math.trunc"); they become the TorchScript kinds of the same int ops (aten::mul,
- * prim::max, aten::Int), which the lowering folds when the operands are known and otherwise builds as
- * rank-0 int ops on the run-time shape (aten::size of a RangeDim input). The aten queries without a lowering
- * row of their own are rewritten here: sym_numel as the product of the sizes, sym_storage_offset as 0 (a
- * converted program's tensors are contiguous). */
+/* symint.c: the symbolic-int queries and operators of a program exported with dynamic shapes that the
+ * reader's table of Python operators (read.c: operator.mul as aten::mul.int, ...) does not cover. The aten
+ * queries without a lowering row of their own: sym_numel as the product of the sizes (run-time ints on a
+ * RangeDim input, folded when static), sym_storage_offset as 0 (a converted program's tensors are
+ * contiguous); operator.pos as the identity, math.trunc as aten::Int, torch.sym_max / sym_min as prim::max / min. */
 #include "export/ex_int.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Python op target -> TorchScript kind (sorted by target; "" : the identity). */
+/* Python op targets the reader's own table (read.c) leaves out -> TorchScript kind (sorted by target;
+ * "": the identity). torch.sym_max / sym_min are read here as prim::max / prim::min on their two operands
+ * (aten_schemas.def has no prim:: rows to read them through read.c's table). */
 static const struct { const char *target, *kind; } PYOPS[] = {
-    {"_operator.add", "aten::add"},      {"_operator.and_", "aten::__and__"}, {"_operator.eq", "aten::eq"},
-    {"_operator.floordiv", "aten::floordiv"}, {"_operator.ge", "aten::ge"}, {"_operator.gt", "aten::gt"},
-    {"_operator.le", "aten::le"},        {"_operator.lt", "aten::lt"},        {"_operator.mod", "aten::remainder"},
-    {"_operator.mul", "aten::mul"},      {"_operator.ne", "aten::ne"},        {"_operator.neg", "aten::neg"},
-    {"_operator.or_", "aten::__or__"},   {"_operator.pos", ""},               {"_operator.pow", "aten::pow"},
-    {"_operator.sub", "aten::sub"},      {"_operator.truediv", "aten::div"},  {"math.trunc", "aten::Int"},
-    {"torch.sym_float", "aten::Float"},  {"torch.sym_int", "aten::Int"},      {"torch.sym_max", "prim::max"},
-    {"torch.sym_min", "prim::min"},      {"torch.sym_not", "aten::__not__"},
+    {"_operator.pos", ""}, {"math.trunc", "aten::Int"}, {"operator.pos", ""},
+    {"torch.sym_max", "prim::max"}, {"torch.sym_min", "prim::min"},
 };
 
 static const char *union_of(const pc_json *j, const pc_json **val) {
