@@ -198,3 +198,21 @@ def test_storage_offset_and_identity_ops(monkeypatch):
     m = ct.convert(ep, compute_precision=ct.precision.FLOAT32)
     torch.manual_seed(6)
     predict_at(ep, m, [[torch.rand(2, 4)], [torch.rand(6, 4)]], "fp32")
+
+
+def test_unbounded_dim_range_as_coremltools_writes_it():
+    """A Dim without max: upper bound 2**31 - 1 (coremltools' bound for an exported program's unbounded dim),
+    lower bound the program's."""
+    n = Dim("n")
+    ep = export(Derived(), [torch.rand(6, 4), torch.rand(3, 4)], {"x": {0: 2 * n}, "y": {0: n}})
+    lows = {str(k): v.lower for k, v in ep.range_constraints.items()}
+    m = ct.convert(ep, compute_precision=ct.precision.FLOAT32)
+    sizes = [[(r.lowerBound, r.upperBound) for r in f.type.multiArrayType.shapeRange.sizeRanges]
+             for f in m.get_spec().description.input]
+    sym = [k for k in lows if "*" not in k][0]
+    assert sizes == [[(int(lows[f"2*{sym}"]), 2 ** 31 - 1), (4, 4)], [(int(lows[sym]), 2 ** 31 - 1), (4, 4)]]
+    torch.manual_seed(7)
+    predict_at(ep, m, [[torch.rand(2 * k, 4), torch.rand(k, 4)] for k in (3, 20)], "fp32")
+    # a declared bounded or unbounded range fits an unbounded program dim
+    ct.convert(ep, inputs=[ct.TensorType(shape=(ct.RangeDim(2, 40), 4)),
+                           ct.TensorType(shape=(ct.RangeDim(1, -1), 4))])

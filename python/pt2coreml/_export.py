@@ -95,9 +95,13 @@ def dim_ranges(program_json):
     return out
 
 
+_MAX_DIM = 2 ** 31 - 1  # an unbounded dim's upper bound, as coremltools writes it for an exported program
+
+
 def _range_shape(shape, ranges):
     """The program's shape with a RangeDim(min, max) for each symbolic dim."""
-    return Shape([RangeDim(r[0], r[1]) if p is None else p for p, r in zip(shape, ranges)])
+    return Shape([RangeDim(r[0], _MAX_DIM if r[1] == -1 else r[1]) if p is None else p
+                  for p, r in zip(shape, ranges)])
 
 
 def input_types(prog, inputs, ranges=None):
