@@ -117,9 +117,12 @@ def test_cond_two_inputs(precision):
     assert "cond(" in mil_ops(m)
 
 
+@pytest.mark.parametrize("decompose", [False, True], ids=["export", "core_aten"])
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_cond_branches_use_weights(precision):
+def test_cond_branches_use_weights(precision, decompose):
     ep = export(CondWithWeights(), [torch.rand(2, 4)])
+    if decompose:  # the branches' subgraphs are decomposed too (linear -> addmm / permute)
+        ep = ep.run_decompositions()
     check(ep, _sign_sets((2, 4), 1, [(1,), (-1,)]), precision)
 
 
@@ -201,6 +204,16 @@ def test_cond_on_dynamic_shape_runs_at_run_time():
     torch.manual_seed(5)
     m = check(ep, [[torch.rand(3, 4)], [torch.rand(6, 4)]], "fp32")
     assert "cond(" in mil_ops(m)
+
+
+def test_while_loop_over_dynamic_batch():
+    from torch.export import Dim
+    with torch.no_grad():
+        ep = torch.export.export(CountTo(), (torch.tensor([3], dtype=torch.int32), torch.rand(2, 3)),
+                                 dynamic_shapes={"n": None, "x": {0: Dim("b", min=1, max=9)}})
+    torch.manual_seed(7)
+    check(ep, [[torch.tensor([4], dtype=torch.int32), torch.rand(5, 3)],
+               [torch.tensor([2], dtype=torch.int32), torch.rand(1, 3)]], "fp32")
 
 
 def test_map_over_dynamic_batch(tmp_path):
