@@ -242,3 +242,28 @@ def test_malformed_branch_fails_naming_it(monkeypatch):
     monkeypatch.setattr(_export, "serialize", drop_output)
     with pytest.raises(Exception, match="the branch false_graph_0 returns 0 values for 1 outputs"):
         ct.convert(ep)
+
+
+def test_malformed_control_flow_programs_fail_cleanly():
+    """Programs with subgraphs, edited at random (test_export's mutations): each converts or fails with a Python
+    exception, never a crash."""
+    import json
+    import random
+    from pt2coreml import _core, _export
+    from test_export import _mutations
+    progs = [(export(NestedCond(), [torch.rand(2, 3), torch.rand(2, 3)]),
+              [("x", "fp32", [2, 3], None), ("y", "fp32", [2, 3], None)]),
+             (export(CountTo(), [torch.tensor([3], dtype=torch.int32), torch.rand(2, 3)]),
+              [("n", "int32", [1], None), ("x", "fp32", [2, 3], None)]),
+             (export(MapBatch(), [torch.rand(4, 3), torch.rand(3)]),
+              [("xs", "fp32", [4, 3], None), ("y", "fp32", [3], None)])]
+    rng, outcomes = random.Random(1), {}
+    for ep, inputs in progs:
+        doc, weights = json.loads(_export.serialize(ep)), _export.weights(ep)
+        for text in _mutations(doc, rng, 50):
+            try:
+                _core.convert(text, inputs, None, "CoreML5", "fp32", False, {}, weights=weights)
+                outcomes["converted"] = outcomes.get("converted", 0) + 1
+            except (ValueError, TypeError, RuntimeError, ct.ConversionError) as e:
+                outcomes[type(e).__name__] = outcomes.get(type(e).__name__, 0) + 1
+    assert outcomes.get("ValueError", 0) > 10 and outcomes.get("converted", 0) > 10, outcomes
