@@ -267,3 +267,15 @@ def test_malformed_control_flow_programs_fail_cleanly():
             except (ValueError, TypeError, RuntimeError, ct.ConversionError) as e:
                 outcomes[type(e).__name__] = outcomes.get(type(e).__name__, 0) + 1
     assert outcomes.get("ValueError", 0) > 10 and outcomes.get("converted", 0) > 10, outcomes
+
+
+def test_error_inside_a_branch_names_the_users_line(monkeypatch):
+    """A node of a subgraph is located at the user's torch.cond call (its stack trace's other frames are
+    torch's and the generated code of the subgraph)."""
+    from pt2coreml import _export
+    ep = export(CondTwoInputs(), [torch.rand(2, 3), torch.rand(2, 3)])
+    real = _export.serialize
+    monkeypatch.setattr(_export, "serialize", lambda e: real(e).replace(b"aten.exp.default", b"aten.nope.default"))
+    with pytest.raises(Exception, match=r"aten::nope.* at test_export_control\.py:\d+: return torch\.cond\(") as ei:
+        ct.convert(ep)
+    assert "eval_with_key" not in str(ei.value)
