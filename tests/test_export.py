@@ -461,3 +461,20 @@ def test_malformed_programs_fail_cleanly():
             except (ValueError, TypeError, RuntimeError, ct.ConversionError) as e:
                 outcomes[type(e).__name__] = outcomes.get(type(e).__name__, 0) + 1
     assert outcomes.get("ValueError", 0) > 10 and outcomes.get("converted", 0) > 10, outcomes
+
+
+class Cond(torch.nn.Module):
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda x: x + 1, lambda x: x - 1, (x,))
+
+
+def test_unsupported_higher_order_op_fails_naming_the_op_and_the_users_line(monkeypatch):
+    """cond, while_loop and map convert (tests/test_export_control.py); another higher-order op fails naming
+    itself and the user's line."""
+    from pt2coreml import _export
+    ep = export(Cond(), [torch.randn(3)])
+    real = _export.serialize
+    monkeypatch.setattr(_export, "serialize", lambda e: real(e).replace(b"higher_order.cond", b"higher_order.scan"))
+    with pytest.raises(ct.ConversionError, match=r"higher_order.scan at test_export.py:\d+: return torch.cond\(x.sum"
+                                                 r".*the higher-order op scan cannot be converted"):
+        ct.convert(ep)
