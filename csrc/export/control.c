@@ -80,13 +80,13 @@ static ts_value *value_arg(exr *r, const pc_json *arg, const char *what) {
         if (nm && nm->kind == PC_JS_STR) return ex_value(r, nm->str);
     } else if (strcmp(k, "as_bool") == 0 && v->kind == PC_JS_BOOL) {
         return bool_const(r, v->b);
-    } else if (strcmp(k, "as_int") == 0 && v->kind == PC_JS_NUM) {
+    } else if (strcmp(k, "as_int") == 0 && v->kind == PC_JS_NUM && v->is_int) {
         return int_const(r, v->i);
     } else if (strcmp(k, "as_sym_bool") == 0 || strcmp(k, "as_sym_int") == 0) {
         const char *sk = union_of(v, &x);
         if (sk && strcmp(sk, "as_name") == 0 && x->kind == PC_JS_STR) return ex_value(r, x->str);
         if (sk && strcmp(sk, "as_bool") == 0 && x->kind == PC_JS_BOOL) return bool_const(r, x->b);
-        if (sk && strcmp(sk, "as_int") == 0 && x->kind == PC_JS_NUM) return int_const(r, x->i);
+        if (sk && strcmp(sk, "as_int") == 0 && x->kind == PC_JS_NUM && x->is_int) return int_const(r, x->i);
     } else {
         return ex_fail(r, PC_E_UNSUPPORTED, "%s is a %s; only tensors, ints and bools can be converted", what, k + 3),
                NULL;
@@ -110,12 +110,12 @@ static int values_arg(exr *r, const pc_json *arg, const char *what, ts_value ***
             const pc_json *nm = x->kind == PC_JS_OBJ ? pc_json_get(x, "name") : NULL;
             if (!nm || nm->kind != PC_JS_STR) return ex_fail(r, PC_E_FORMAT, "%s: a tensor without a name", what);
             vs[i] = ex_value(r, nm->str);
-        } else if (x->kind == PC_JS_NUM) {
+        } else if (x->kind == PC_JS_NUM && x->is_int) {
             vs[i] = int_const(r, x->i);
         } else {
             const char *sk = union_of(x, &y);
             if (sk && strcmp(sk, "as_name") == 0 && y->kind == PC_JS_STR) vs[i] = ex_value(r, y->str);
-            else if (sk && strcmp(sk, "as_int") == 0 && y->kind == PC_JS_NUM) vs[i] = int_const(r, y->i);
+            else if (sk && strcmp(sk, "as_int") == 0 && y->kind == PC_JS_NUM && y->is_int) vs[i] = int_const(r, y->i);
             else return ex_fail(r, PC_E_FORMAT, "%s: a malformed int", what);
         }
         if (!vs[i]) return -1;

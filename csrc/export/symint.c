@@ -32,7 +32,7 @@ static ts_value *scalar_arg(exr *r, const pc_json *arg, int i) {
         if (sk && strcmp(sk, "as_name") == 0 && x->kind == PC_JS_STR) return ex_value(r, x->str);
         k = sk, v = x;
     }
-    if (k && strcmp(k, "as_int") == 0 && v->kind == PC_JS_NUM) c.kind = TS_C_INT, c.i = v->i;
+    if (k && strcmp(k, "as_int") == 0 && v->kind == PC_JS_NUM && v->is_int) c.kind = TS_C_INT, c.i = v->i;
     else if (k && strcmp(k, "as_float") == 0 && v->kind == PC_JS_NUM) c.kind = TS_C_FLOAT, c.f = v->num;
     else if (k && strcmp(k, "as_bool") == 0 && v->kind == PC_JS_BOOL) c.kind = TS_C_BOOL, c.i = v->b;
     else return ex_fail(r, PC_E_UNSUPPORTED, "argument %d is a %s; symbolic arithmetic on ints, floats and bools "
