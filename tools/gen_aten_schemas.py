@@ -4,7 +4,7 @@ without torch: argument names, order, types, defaults and which are keyword-only
 torch's serializer leaves out every argument equal to its default, so the reader (csrc/export/) fills
 them in from these rows; a .pt2 file can then be converted in a process without torch. The rows cover
 every overload of every kind the lowering registry has (csrc/lower/registry_*.def; aten ones with their in-place
-spelling "op_"; torchvision:: and quantized_decomposed:: ones too, prim:: aside), plus the ops torch tags `core` (what run_decompositions() produces), minus the
+spelling "op_"; torchvision::, quantized_decomposed:: and transformers:: ones too, prim:: aside), plus the ops torch tags `core` (what run_decompositions() produces), minus the
 out= variants and the named-tensor (Dimname) overloads, which torch.export never writes.
 
     .venv/bin/python tools/gen_aten_schemas.py          # rewrite csrc/export/aten_schemas.def
@@ -109,9 +109,9 @@ def row(s):
 
 def load_libraries():
     """Register the operators of the libraries whose kinds the registry has (torchvision::,
-    quantized_decomposed::), so that torch lists their schemas."""
+    quantized_decomposed::, transformers::), so that torch lists their schemas."""
     import importlib
-    for mod in ("torchvision", "torch.ao.quantization.fx._decomposed"):
+    for mod in ("torchvision", "torch.ao.quantization.fx._decomposed", "transformers.integrations.moe"):
         try:
             importlib.import_module(mod)
         except ImportError:  # pragma: no cover
