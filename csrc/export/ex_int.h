@@ -61,6 +61,18 @@ ts_value *ex_value(exr *r, const char *name);
 /* torch.export's ScalarType code -> TorchScript's (ts_scalar_type); -1 when Core ML has no such type. */
 int ex_dtype_code(int64_t serde);
 
+/* Read one serialized node (read.c) into the current node vector; its outputs (read.c: tensors, symbolic
+ * scalars, lists) onto n. */
+int ex_read_node(exr *r, const pc_json *jn);
+int ex_read_outputs(exr *r, ts_node *n, const pc_json *outs);
+/* A higher-order op (torch.ops.higher_order.<op>: cond, while_loop, map_impl) as TorchScript control
+ * flow (control.c); `where` holds its location. */
+int ex_read_hop(exr *r, const char *op, const pc_json *jn, const ts_node *where);
+/* The symbolic-int nodes read.c's operator table leaves out (symint.c): the aten sym queries lowering has no
+ * row of (sym_numel as a product of sizes, sym_storage_offset as 0), operator.pos, math.trunc. 0 read, 1 not
+ * such a node, -1 error. */
+int ex_read_symbolic(exr *r, const char *target, const pc_json *jn, const ts_node *where);
+
 /* Fail naming the node being read and its source line. */
 int ex_fail(exr *r, pc_errkind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -392,6 +392,8 @@ static int read_node(exr *r, const pc_json *jn) {
     ts_node tmp = {0}; /* the location, before the node exists (messages about its arguments) */
     read_metadata(r, jn, &tmp);
     r->cur = &tmp;
+    int sym = ex_read_symbolic(r, target, jn, &tmp);
+    if (sym <= 0) return sym;
     const char *name = target + 10;
     char mapped[96];
     if (strncmp(target, "torch.ops.", 10) != 0) {
@@ -421,8 +423,7 @@ static int read_node(exr *r, const pc_json *jn) {
     ns[dot - name] = 0;
     memcpy(opname, op, (size_t)(ov - op));
     opname[ov - op] = 0;
-    if (strcmp(ns, "higher_order") == 0)
-        return ex_fail(r, PC_E_UNSUPPORTED, "the higher-order op %s cannot be converted yet", opname);
+    if (strcmp(ns, "higher_order") == 0) return ex_read_hop(r, opname, jn, &tmp);
     if (strcmp(ns, "aten") == 0 && dropped(opname)) return 0;
     snprintf(key, sizeof key, "%s::%s.%s", ns, opname, *ov ? ov + 1 : "default");
     /* the kind: "ns::op", or "ns::op.overload" when the registry has a row of that overload */
@@ -454,6 +455,9 @@ static int read_node(exr *r, const pc_json *jn) {
     if (pc_vec_push(r->a, &r->nodes, n)) return nomem(r);
     return read_outputs(r, n, outs);
 }
+
+int ex_read_node(exr *r, const pc_json *jn) { return read_node(r, jn); }
+int ex_read_outputs(exr *r, ts_node *n, const pc_json *outs) { return read_outputs(r, n, outs); }
 
 /* ---- inputs, lifted tensors, outputs ---- */
 

@@ -47,7 +47,8 @@ static void add_input(void *ud, const char *name, int dtype, int rank, const int
 }
 
 /* pt2_archive(path) -> {"root", "model", "torch_version", "entries": [(name, offset, size)], "tensors": [fqn],
- *                       "inputs": [(name, TorchScript dtype code, shape with None for symbolic dims)]} */
+ *                       "inputs": [(name, TorchScript dtype code, shape with None for symbolic dims)],
+ *                       "program": the program's JSON (bytes: its range constraints give symbolic dims' ranges)} */
 PyObject *py_pt2_archive(PyObject *m, PyObject *args) {
     PyObject *path;
     if (!PyArg_ParseTuple(args, "O", &path)) return NULL;
@@ -81,8 +82,9 @@ PyObject *py_pt2_archive(PyObject *m, PyObject *args) {
         goto done;
     }
     if (PyErr_Occurred()) goto done;
-    d = Py_BuildValue("{sNsNsNsOsOsO}", "root", py_str(exa_root(a)), "model", py_str(exa_model(a)), "torch_version",
-                      py_str(exa_torch_version(a)), "entries", ents, "tensors", ts, "inputs", ins);
+    d = Py_BuildValue("{sNsNsNsOsOsOsy#}", "root", py_str(exa_root(a)), "model", py_str(exa_model(a)),
+                      "torch_version", py_str(exa_torch_version(a)), "entries", ents, "tensors", ts, "inputs", ins,
+                      "program", json, (Py_ssize_t)len);
 done:
     Py_XDECREF(ents);
     Py_XDECREF(ts);

@@ -210,11 +210,12 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
             archive = _pt2.path_of(model)
             info = _core.pt2_archive(archive)
             graph, program_inputs, source = None, _pt2.user_inputs(info), _pt2.torch_version(info)
+            program_json = info["program"]
         else:
             graph, weights = _export.serialize(model), _export.weights(model)
-            program_inputs = _export.user_inputs(graph)
+            program_inputs, program_json = _export.user_inputs(graph), graph
         frozen = None
-        inputs = _export.input_types(program_inputs, inputs)
+        inputs = _export.input_types(program_inputs, inputs, _export.dim_ranges(program_json))
         specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
         names = [s[0] for s in specs]
         if len(set(names)) != len(names):

@@ -60,7 +60,55 @@ def user_inputs(program_json):
     return [(name, shape, _NP_OF_CODE.get(code, np.float32)) for name, code, shape in _core.export_inputs(program_json)]
 
 
-def input_types(prog, inputs):
+def dim_ranges(program_json):
+    """{user input name: [None for a static dim, (min, max) for a symbolic one (max -1: unbounded)]} from a
+    serialized program's range_constraints (keyed by each dim's expression, derived dims such as 2*s0 too)."""
+    import json
+    import re
+    doc = json.loads(program_json)
+    ranges = doc.get("range_constraints") or {}
+    graph = doc["graph_module"]["graph"]
+    tv = graph.get("tensor_values", {})
+    out = {}
+    for spec in doc["graph_module"]["signature"]["input_specs"]:
+        arg = spec.get("user_input", {}).get("arg", {}).get("as_tensor")
+        if not arg or arg["name"] not in tv:
+            continue
+        dims = []
+        for d in tv[arg["name"]]["sizes"]:
+            if "as_int" in d:
+                dims.append(None)
+                continue
+            expr = d.get("as_expr", {}).get("expr_str", "")
+            m = re.fullmatch(r"Symbol\('([^']+)'.*\)", expr)
+            key = m.group(1) if m else None
+            if key is None:
+                try:
+                    import sympy
+                    key = str(sympy.sympify(expr))
+                except Exception:  # no sympy, or an expression it cannot read: no range known
+                    key = None
+            vr = ranges.get(key) if key else None
+            if vr is None:
+                dims.append((1, -1))
+                continue
+            hi = vr.get("max_val")
+            dims.append((max(int(vr.get("min_val") or 0), 0),
+                         -1 if hi is None or not isinstance(hi, int) or hi >= 2 ** 62 else int(hi)))
+        out[arg["name"]] = dims
+    return out
+
+
+_MAX_DIM = 2 ** 31 - 1  # an unbounded dim's upper bound, as coremltools writes it for an exported program
+
+
+def _range_shape(shape, ranges):
+    """The program's shape with a RangeDim(min, max) for each symbolic dim."""
+    return Shape([RangeDim(r[0], _MAX_DIM if r[1] == -1 else r[1]) if p is None else p
+                  for p, r in zip(shape, ranges)])
+
+
+def input_types(prog, inputs, ranges=None):
     """inputs= for a program whose user inputs are prog (user_inputs()): each input's type, given or
     derived, in the program's order. Given types map by position, or by name when their names are the
     program's."""
@@ -77,11 +125,9 @@ def input_types(prog, inputs):
         inputs = [inputs[given.index(n)] for n in names]
     out = []
     for i, (t, (name, shape, dtype)) in enumerate(zip(inputs, prog)):
+        rng = (ranges or {}).get(name) or [None if p is not None else (1, -1) for p in shape]
         if t is None:
-            if None in shape:
-                raise ValueError(f"the exported program's input '{name}' has dynamic dims {tuple(shape)}: give its "
-                                 "shape in inputs= (a ct.RangeDim for each dynamic dim)")
-            out.append(TensorType(name=name, shape=shape, dtype=dtype))
+            out.append(TensorType(name=name, shape=_range_shape(shape, rng) if None in shape else shape, dtype=dtype))
             continue
         if not isinstance(t, (TensorType, ImageType)):
             raise TypeError(f"inputs[{i}] must be ct.TensorType or ct.ImageType, got {type(t).__name__}")
@@ -89,14 +135,11 @@ def input_types(prog, inputs):
         if t.name is None:
             t.name = name
         if t.shape is None:
-            if None in shape:
-                raise ValueError(f"inputs[{i}] ({t.name}): the program's input '{name}' has dynamic dims "
-                                 f"{tuple(shape)}: give its shape")
-            t.shape = Shape(shape)
+            t.shape = _range_shape(shape, rng) if None in shape else Shape(shape)
         if isinstance(t, TensorType) and t.dtype is None:
             t.dtype, t.dtype_name = dtype, _dtype_name(dtype)
         _check_dtype(i, t, name, dtype)
-        _check_shape(i, t, name, shape)
+        _check_shape(i, t, name, shape, rng)
         out.append(t)
     return out
 
@@ -112,9 +155,10 @@ def _check_dtype(i, t, name, dtype):
                          f"{'a ' + want if want != 'int' else 'an int'} tensor: declare a {want} dtype")
 
 
-def _check_shape(i, t, name, shape):
+def _check_shape(i, t, name, shape, ranges=None):
     """A declared shape must have the program's rank and, where the program's dims are static, its sizes
-    (the program was specialized to them: its views and reshapes hold those numbers)."""
+    (the program was specialized to them: its views and reshapes hold those numbers); where they are
+    symbolic, sizes within the range the program was exported for."""
     shapes = t.shape.shapes if isinstance(t.shape, EnumeratedShapes) else [t.shape]
     for sh in shapes:
         dims = list(sh.shape if hasattr(sh, "shape") else sh)
@@ -125,8 +169,21 @@ def _check_shape(i, t, name, shape):
                              f"program's input '{name}' has shape {tuple(shape)} (rank {len(shape)})")
         for k, (d, p) in enumerate(zip(dims, shape)):
             if p is None:
+                _check_range(i, t, name, k, d, ranges[k] if ranges else None)
                 continue
             if isinstance(d, RangeDim) or int(d) != p:
                 raise ValueError(f"inputs[{i}] ({t.name}): dim {k} is {d} but the program was exported with "
                                  f"{name}.shape[{k}] == {p} (static): export with dynamic_shapes to convert "
                                  "other sizes")
+
+
+def _check_range(i, t, name, k, d, rng):
+    """A declared size (int or RangeDim) of a symbolic dim must lie within the program's [min, max]."""
+    if rng is None:
+        return
+    lo, hi = rng
+    d_lo, d_hi = (d.lower_bound, d.upper_bound) if isinstance(d, RangeDim) else (int(d), int(d))
+    if d_lo < lo or (hi != -1 and (d_hi == -1 or d_hi > hi)):
+        have = f"[{d_lo}, {'inf' if d_hi == -1 else d_hi}]" if isinstance(d, RangeDim) else str(d_lo)
+        raise ValueError(f"inputs[{i}] ({t.name}): dim {k} allows {have} but the program was exported for "
+                         f"{name}.shape[{k}] in [{lo}, {'inf' if hi == -1 else hi}] (its dynamic_shapes range)")
