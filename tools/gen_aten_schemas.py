@@ -15,7 +15,7 @@ A row: EX_SCHEMA("aten::conv2d.default", "input:T weight:T bias:T?=None stride:i
   - arguments separated by spaces, `name:type` with `=default` when the schema has one; `*` before the first
     keyword-only argument
   - types: T Tensor, i int / SymInt, f float, b bool, s str, S Scalar, dtype ScalarType, layout Layout,
-    device Device, mformat MemoryFormat, gen Generator; `[]` a list (`[N]` of fixed length N), `?` optional
+    device Device, mformat MemoryFormat, gen Generator, any a type variable; `[]` a list (`[N]` of fixed length N), `?` optional
   - defaults: None, True / False, ints, floats (repr), 'strings', [lists]
   - the returns, comma-separated, in the same type letters ("" for none)
 """
@@ -53,6 +53,8 @@ def type_code(t, n=None):
         return type_code(t[5:-1]) + (f"[{n}]" if n else "[]")
     if t == "Dimname":
         raise Skip("named tensors")
+    if t[:1] == "t" and t[1:].isdigit():  # a type variable (aten::__is__(t1 self, t2 obj))
+        return "any"
     if t not in _BASE:
         raise Skip(f"type {t}")
     return _BASE[t]

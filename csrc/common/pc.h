@@ -4,7 +4,7 @@
  * - A function that can fail returns int: 0 on success, -1 on failure with the
  *   reason written into a pc_err. It never prints and never aborts.
  * - Graphs and everything in them live in an arena, freed in one call.
- * - Module prefixes: pc_ (common), ir_, ts_, lower_, pass_, ser_, rt_, py_.
+ * - Module prefixes: pc_ (common), ir_, ts_, ex_ (export), lower_, pass_, ser_, rt_, py_.
  */
 #ifndef PC_H
 #define PC_H

@@ -363,6 +363,23 @@ static void read_metadata(exr *r, const pc_json *jn, ts_node *n) {
     if (ms) parse_scope(r, ms, n);
 }
 
+/* Python's operators on symbolic sizes (operator.mul(s0, 2), math.ceil, torch.sym_max) as the TorchScript
+ * kinds of the same arithmetic on ints: the registry lowers those, folding what is known at conversion time. */
+static const struct { const char *target, *key; } sym_ops[] = {
+    {"_operator.add", "aten::add.int"},          {"_operator.sub", "aten::sub.int"},
+    {"_operator.mul", "aten::mul.int"},          {"_operator.floordiv", "aten::floordiv.int"},
+    {"_operator.mod", "aten::remainder.int"},    {"_operator.truediv", "aten::div.int"},
+    {"_operator.pow", "aten::pow.int"},          {"_operator.neg", "aten::neg.int"},
+    {"_operator.eq", "aten::eq.int"},            {"_operator.ne", "aten::ne.int"},
+    {"_operator.lt", "aten::lt.int"},            {"_operator.le", "aten::le.int"},
+    {"_operator.gt", "aten::gt.int"},            {"_operator.ge", "aten::ge.int"},
+    {"_operator.and_", "aten::__and__.bool"},    {"_operator.or_", "aten::__or__.bool"},
+    {"_operator.not_", "aten::__not__.default"}, {"torch.sym_not", "aten::__not__.default"},
+    {"torch.sym_max", "prim::max.int"},          {"torch.sym_min", "prim::min.int"},
+    {"torch.sym_float", "aten::Float.Scalar"},   {"torch.sym_int", "aten::Int.Scalar"},
+    {"math.ceil", "aten::ceil.float"},           {"math.floor", "aten::floor.float"},
+};
+
 static int read_node(exr *r, const pc_json *jn) {
     const char *target = obj_str(jn, "target");
     const pc_json *inputs = obj_get(jn, "inputs", PC_JS_ARR), *outs = obj_get(jn, "outputs", PC_JS_ARR);
@@ -371,10 +388,25 @@ static int read_node(exr *r, const pc_json *jn) {
     ts_node tmp = {0}; /* the location, before the node exists (messages about its arguments) */
     read_metadata(r, jn, &tmp);
     r->cur = &tmp;
-    if (strncmp(target, "torch.ops.", 10) != 0)
-        return ex_fail(r, PC_E_UNSUPPORTED, "'%s' is not an operator torch.ops names; only aten and registered "
-                       "custom ops can be converted yet", target);
-    const char *name = target + 10, *dot = strchr(name, '.');
+    const char *name = target + 10;
+    char mapped[96];
+    if (strncmp(target, "torch.ops.", 10) != 0) {
+        const char *key = NULL;
+        for (int i = 0; i < PC_ARRAY_LEN(sym_ops) && !key; i++)
+            if (strcmp(sym_ops[i].target, target) == 0 || (strncmp(target, "operator.", 9) == 0 &&
+                                                           strcmp(sym_ops[i].target + 1, target) == 0))
+                key = sym_ops[i].key;
+        if (!key)
+            return ex_fail(r, PC_E_UNSUPPORTED, "'%s' is not an operator torch.ops names; only aten ops, registered "
+                           "custom ops and arithmetic on sizes can be converted", target);
+        /* "ns::op.overload" spelled as the torch.ops tail "ns.op.overload" for the parse below */
+        snprintf(mapped, sizeof mapped, "%s", key);
+        char *sep = strstr(mapped, "::");
+        memmove(sep + 1, sep + 2, strlen(sep + 2) + 1);
+        *sep = '.';
+        name = mapped;
+    }
+    const char *dot = strchr(name, '.');
     if (!dot) return ex_fail(r, PC_E_FORMAT, "a target without a namespace");
     const char *op = dot + 1, *ov = strrchr(op, '.');
     if (!ov) ov = op + strlen(op);

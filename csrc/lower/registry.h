@@ -43,7 +43,8 @@ enum { LOGIC_AND, LOGIC_OR, LOGIC_XOR, LOGIC_NOT };
 enum { CONV_PLAIN, CONV_TRANSPOSE, CONV_GENERIC /* _convolution: transposed is an argument */ };
 /* lower_fill_like (creation.c), bits; .c is the fill value where the kind fixes one (ones: 1) */
 enum { FILL_LIKE = 1, FILL_NEW = 2, FILL_SELF = 4 /* fill_, zero_: the input's shape and dtype */,
-       FILL_VALUE = 8 /* a value argument */ };
+       FILL_VALUE = 8 /* a value argument */,
+       FILL_STRIDED = 16 /* an int list after the size (empty_strided's strides, empty_permuted's layout): ignored */ };
 enum { CTOR_TENSOR, CTOR_SCALAR };                       /* lower_tensor_ctor */
 enum { DET_DET, DET_INV, DET_SLOGDET, DET_LOGDET };       /* lower_det_inv (diag.c) */
 enum { LOSS_MSE, LOSS_L1, LOSS_SMOOTH_L1, LOSS_HUBER };   /* lower_regression_loss (loss.c) */

@@ -631,6 +631,52 @@ static PyObject *mod_registry_row(PyObject *m, PyObject *args) {
     return PyLong_FromLong(i);
 }
 
+/* export_schema(name) -> (arguments, returns) of the aten schema row the torch.export reader uses, or None */
+static PyObject *mod_export_schema(PyObject *m, PyObject *args) {
+    const char *name, *a, *r;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    if (ex_schema_lookup(name, &a, &r)) Py_RETURN_NONE;
+    return Py_BuildValue("(ss)", a, r);
+}
+
+static void add_user_input(void *ud, const char *name, int dtype, int rank, const int64_t *dims) {
+    PyObject *l = ud, *shape = PyErr_Occurred() ? NULL : PyList_New(rank);
+    if (!shape) return;
+    for (int i = 0; i < rank; i++) {
+        PyObject *d = dims[i] < 0 ? Py_NewRef(Py_None) : PyLong_FromLongLong(dims[i]);
+        if (!d) {
+            Py_DECREF(shape);
+            return;
+        }
+        PyList_SET_ITEM(shape, i, d);
+    }
+    PyObject *t = Py_BuildValue("(NiN)", py_str(name), dtype, shape);
+    if (t) {
+        PyList_Append(l, t);
+        Py_DECREF(t);
+    }
+}
+
+/* export_inputs(json) -> [(name, TorchScript dtype code or -1, shape with None for symbolic dims)]: the user
+ * inputs of a serialized ExportedProgram */
+static PyObject *mod_export_inputs(PyObject *m, PyObject *args) {
+    const char *json;
+    Py_ssize_t len;
+    if (!PyArg_ParseTuple(args, "y#", &json, &len)) return NULL;
+    PyObject *l = PyList_New(0);
+    pc_err e = {0};
+    if (!l) return NULL;
+    if (ex_user_inputs(json, (size_t)len, add_user_input, l, &e)) {
+        Py_DECREF(l);
+        return py_raise(m, &e);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(l);
+        return NULL;
+    }
+    return l;
+}
+
 /* mil_ops() -> [MIL op type] the IR (and runtime) knows */
 static PyObject *mod_mil_ops(PyObject *m, PyObject *unused) {
     PyObject *l = PyList_New(IR_OP_COUNT);
@@ -669,6 +715,10 @@ static PyMethodDef mod_methods[] = {
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"registry_rows", mod_registry_rows, METH_NOARGS, "the lowering registry's rows (kinds), in table order"},
     {"registry_row", mod_registry_row, METH_VARARGS, "registry_row(name) -> row index of a kind or export op name, or None"},
+    {"export_schema", mod_export_schema, METH_VARARGS,
+     "export_schema(name) -> (arguments, returns) of csrc/export/aten_schemas.def's row, or None"},
+    {"export_inputs", mod_export_inputs, METH_VARARGS,
+     "export_inputs(json) -> [(name, dtype code, shape)] of a serialized ExportedProgram's user inputs"},
     {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
     {"mil_op_signatures", py_mil_op_signatures, METH_NOARGS, "the ops.def rows: {op: {opset, params}}"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},

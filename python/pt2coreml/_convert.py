@@ -200,14 +200,14 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
             raise ValueError("states= is not supported for torch.export programs yet: convert the TorchScript "
                              "module (torch.jit.trace) to keep buffers as Core ML states")
         progress.stage("reading the model")
-        inputs = _export.input_types(model, inputs)
+        graph, weights, frozen = _export.serialize(model), _export.weights(model), None
+        inputs = _export.input_types(_export.user_inputs(graph), inputs)
         specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
         names = [s[0] for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"input names must be unique, got {names}")
         state_specs = []
         progress.stage("preparing the graph")
-        graph, weights, frozen = _export.serialize(model), _export.weights(model), None
     else:
         graph, frozen, specs, names, state_specs = _torchscript_graph(progress, model, inputs, states, spec,
                                                                         compute_precision)

@@ -5,11 +5,7 @@ import copy
 
 import numpy as np
 
-from ._types import EnumeratedShapes, ImageType, RangeDim, Shape, TensorType
-
-_NP_OF_TORCH = {"float32": np.float32, "float16": np.float16, "float64": np.float32, "bfloat16": np.float32,
-                "int64": np.int32, "int32": np.int32, "int16": np.int16, "int8": np.int8, "uint8": np.uint8,
-                "bool": np.bool_}
+from ._types import EnumeratedShapes, ImageType, RangeDim, Shape, TensorType, _dtype_name
 
 
 def is_exported_program(model):
@@ -47,30 +43,23 @@ def weights(ep):
     return out
 
 
-def user_inputs(ep):
-    """[(name, shape with None for symbolic dims, numpy dtype)] of the program's user inputs, in order."""
-    import torch
-    from torch.export.graph_signature import InputKind
-    placeholders = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
-    out = []
-    for spec in ep.graph_signature.input_specs:
-        if spec.kind != InputKind.USER_INPUT:
-            continue
-        name = spec.arg.name
-        val = placeholders[name].meta.get("val") if name in placeholders else None
-        if not isinstance(val, torch.Tensor):
-            raise ValueError(f"the exported program's input '{name}' is a {type(val).__name__}; only tensor inputs "
-                             "can be converted")
-        shape = [int(d) if isinstance(d, int) or (hasattr(d, "node") and d.node.is_constant()) else None
-                 for d in val.shape]
-        out.append((name, shape, _NP_OF_TORCH.get(str(val.dtype).replace("torch.", ""), np.float32)))
-    return out
+# TorchScript ScalarType codes (ts_scalar_type) -> the numpy dtype of the Core ML input that feeds a program
+# input of that type (Core ML inputs are fp32, fp16 from iOS16, int32 or bool; fp16 is declared, not defaulted)
+_NP_OF_CODE = {0: np.int32, 1: np.int32, 2: np.int32, 3: np.int32, 4: np.int32, 5: np.float32, 6: np.float32,
+               7: np.float32, 11: np.bool_, 15: np.float32}
 
 
-def input_types(ep, inputs):
-    """inputs= for the program: each user input's type (given or derived), in the program's order, and the
-    program's input list. Given types map by position, or by name when their names are the program's."""
-    prog = user_inputs(ep)
+def user_inputs(program_json):
+    """[(name, shape with None for symbolic dims, numpy dtype)] of a serialized program's user inputs, in
+    order, as the C reader sees them (the same for a live program and a .pt2 archive's)."""
+    from . import _core
+    return [(name, shape, _NP_OF_CODE.get(code, np.float32)) for name, code, shape in _core.export_inputs(program_json)]
+
+
+def input_types(prog, inputs):
+    """inputs= for a program whose user inputs are prog (user_inputs()): each input's type, given or
+    derived, in the program's order. Given types map by position, or by name when their names are the
+    program's."""
     names = [p[0] for p in prog]
     if inputs is None:
         inputs = [None] * len(prog)
@@ -101,10 +90,22 @@ def input_types(ep, inputs):
                                  f"{tuple(shape)}: give its shape")
             t.shape = Shape(shape)
         if isinstance(t, TensorType) and t.dtype is None:
-            t.dtype, t.dtype_name = dtype, TensorType(dtype=dtype).dtype_name
+            t.dtype, t.dtype_name = dtype, _dtype_name(dtype)
+        _check_dtype(i, t, name, dtype)
         _check_shape(i, t, name, shape)
         out.append(t)
     return out
+
+
+def _check_dtype(i, t, name, dtype):
+    """A declared dtype of another kind (int / float / bool) than the program's input would change what the
+    program computes: refused (a float input declared int32 would need a cast the reader does not add)."""
+    declared = _dtype_name(t.dtype) if isinstance(t, TensorType) else "fp32"
+    kind = {"fp32": "float", "fp16": "float", "int32": "int", "bool": "bool"}
+    want = kind[_dtype_name(dtype)]
+    if kind.get(declared, declared) != want:
+        raise ValueError(f"inputs[{i}] ({t.name}): declared {declared} but the exported program's input '{name}' is "
+                         f"{'a ' + want if want != 'int' else 'an int'} tensor: declare a {want} dtype")
 
 
 def _check_shape(i, t, name, shape):
