@@ -119,20 +119,22 @@ test-asan: asan-build
 
 # ---- fuzzing (tests/fuzz/README.md) ----
 # One libFuzzer target per reader: fuzz_model (model.mlmodel + weight.bin, then a zero-input run),
-# fuzz_weights (weight.bin), fuzz_manifest (Manifest.json), fuzz_ir_text (the IR text parser).
-# They link the C stages that need no Python (common, ir, serialize, runtime) built with clang
+# fuzz_weights (weight.bin), fuzz_manifest (Manifest.json), fuzz_ir_text (the IR text parser),
+# fuzz_export (a serialized torch.export program, lowered and run).
+# They link the C stages that need no Python (common, ir, serialize, runtime, export, lower, passes) built with clang
 # -fsanitize=fuzzer,address,undefined into build/fuzz. Seeds come from real conversions
 # (tests/fuzz/make_seeds.py, into build/fuzz/seeds) plus tests/fuzz/regressions; the corpus each
 # run grows is build/fuzz/corpus/<target>. Crashes land in build/fuzz/crashes/<target>: copy each
 # into tests/fuzz/regressions/<target>/ (the test suite replays them) and fix it.
 FUZZ_APT     := clang libclang-rt-14-dev
 FUZZ_DIR     := build/fuzz
-FUZZ_TARGETS := fuzz_model fuzz_weights fuzz_manifest fuzz_ir_text
+FUZZ_TARGETS := fuzz_model fuzz_weights fuzz_manifest fuzz_ir_text fuzz_export
 FUZZ_SECONDS ?= 600
 FUZZ_ARGS    ?=
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Icsrc -Ibuild/gen \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRCS    := $(sort $(wildcard csrc/common/*.c csrc/ir/*.c csrc/serialize/*.c csrc/runtime/*.c)) \
+FUZZ_SRCS    := $(sort $(wildcard csrc/common/*.c csrc/ir/*.c csrc/serialize/*.c csrc/runtime/*.c csrc/export/*.c \
+                  csrc/lower/*.c csrc/passes/*.c)) csrc/torchscript/graph.c \
                 build/gen/coreml.pb-c.c tests/fuzz/fuzz_common.c
 FUZZ_OBJS    := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRCS))
 # libFuzzer options of every run: inputs up to 64 KB, 2 GB RSS, 60 s per input (wall clock: a busy machine stalls)

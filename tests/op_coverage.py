@@ -35,9 +35,13 @@ def _export_kinds(text):
     from pt2coreml import _core
     rows = _core.registry_rows()
     out = set()
-    for n in json.loads(text)["graph_module"]["graph"]["nodes"]:
-        t = n["target"]
-        if not t.startswith("torch.ops."):
+    try:
+        nodes = json.loads(text)["graph_module"]["graph"]["nodes"]
+        targets = [n["target"] for n in nodes]
+    except (ValueError, KeyError, TypeError):  # a malformed program (the reader's tests): nothing to record
+        return out
+    for t in targets:
+        if not isinstance(t, str) or not t.startswith("torch.ops.") or "." not in t[10:]:
             continue
         ns, rest = t[10:].split(".", 1)
         op, ov = rest.rsplit(".", 1) if "." in rest else (rest, "default")

@@ -3,8 +3,8 @@ without torch: argument names, order, types, defaults and which are keyword-only
 
 torch's serializer leaves out every argument equal to its default, so the reader (csrc/export/) fills
 them in from these rows; a .pt2 file can then be converted in a process without torch. The rows cover
-every overload of every aten kind the lowering registry has (csrc/lower/registry_*.def, and the in-place
-spelling "op_" of each), plus the ops torch tags `core` (what run_decompositions() produces), minus the
+every overload of every kind the lowering registry has (csrc/lower/registry_*.def; aten ones with their in-place
+spelling "op_"; torchvision:: and quantized_decomposed:: ones too, prim:: aside), plus the ops torch tags `core` (what run_decompositions() produces), minus the
 out= variants and the named-tensor (Dimname) overloads, which torch.export never writes.
 
     .venv/bin/python tools/gen_aten_schemas.py          # rewrite csrc/export/aten_schemas.def
@@ -107,16 +107,28 @@ def row(s):
     return f"{s.name}.{s.overload_name or 'default'}", " ".join(args), rets
 
 
+def load_libraries():
+    """Register the operators of the libraries whose kinds the registry has (torchvision::,
+    quantized_decomposed::), so that torch lists their schemas."""
+    import importlib
+    for mod in ("torchvision", "torch.ao.quantization.fx._decomposed"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:  # pragma: no cover
+            pass
+
+
 def aten_kinds():
-    """The aten op names ("aten::conv2d") of the lowering registry's rows, with their in-place spellings."""
+    """The op names ("aten::conv2d", "torchvision::nms") of the lowering registry's rows (prim:: aside: torch.export
+    writes none), with the in-place spellings of the aten ones."""
     from pt2coreml import _core
     names = set()
     for kind in _core.registry_rows():
-        if not kind.startswith("aten::"):
+        if kind.startswith("prim::"):
             continue
         op = kind.split(".", 1)[0]
         names.add(op)
-        if not op.endswith("_"):
+        if kind.startswith("aten::") and not op.endswith("_"):
             names.add(op + "_")
     return names
 
@@ -138,6 +150,7 @@ def core_ops():
 def rows():
     """{key: (arguments, returns)} for every overload of the wanted ops."""
     import torch
+    load_libraries()
     wanted = aten_kinds() | core_ops()
     out = {}
     for s in torch._C._jit_get_all_schemas():

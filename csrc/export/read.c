@@ -330,7 +330,8 @@ static int read_outputs(exr *r, ts_node *n, const pc_json *outs) {
             o = new_value(r, NULL, TS_TY_LIST);
             if (!o) return -1;
             o->elem = TS_TY_TENSOR;
-            if (!(o->name = pc_sprintf(r->a, "%s_list", v->n ? obj_str(v->items[0], "name") : "empty"))) return nomem(r);
+            const char *first = v->n ? obj_str(v->items[0], "name") : NULL;
+            if (!(o->name = pc_sprintf(r->a, "%s_list", first ? first : "empty"))) return nomem(r);
             ts_node *un = ex_node(r, "prim::ListUnpack", 1, v->n);
             if (!un) return -1;
             un->in[0] = o;
@@ -429,9 +430,16 @@ static int read_node(exr *r, const pc_json *jn) {
     snprintf(plain, sizeof plain, "%s::%s", ns, opname);
     if (!kind) kind = plain;
     const char *args = NULL, *rets = NULL;
-    if (ex_schema_lookup(key, &args, &rets) && row >= 0 && strcmp(ns, "aten") == 0)
-        return ex_fail(r, PC_E_INTERNAL, "%s has no row in csrc/export/aten_schemas.def (run tools/gen_aten_schemas.py)",
-                       key);
+    /* a kind the registry lowers is read with its schema (its functions index the arguments TorchScript gives
+       them); an op without a row is a custom op, for a register_torch_op converter, arguments in order */
+    if (ex_schema_lookup(key, &args, &rets) && row >= 0)
+        return ex_fail(r, PC_E_UNSUPPORTED, "%s has no row in csrc/export/aten_schemas.def, so its left-out "
+                       "arguments cannot be filled in", key);
+    if (rets) {
+        int want = ex_schema_nreturns(rets);
+        if (outs->n != want)
+            return ex_fail(r, PC_E_FORMAT, "%d outputs where the op's schema returns %d", outs->n, want);
+    }
     ts_node *n = ex_node(r, kind, 0, 0);
     if (!n) return -1;
     n->loc = tmp.loc, n->src = tmp.src, n->scope = tmp.scope;

@@ -6,28 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ts_buffer_dtype(const char *fmt, size_t itemsize, ts_scalar_type *out) {
-    while (*fmt == '@' || *fmt == '=' || *fmt == '<' || *fmt == '|') fmt++;
-    if (fmt[0] == 0 || fmt[1] != 0) return -1;
-    switch (fmt[0]) {
-    case 'f': *out = TS_FLOAT; return itemsize == 4 ? 0 : -1;
-    case 'd': *out = TS_DOUBLE; return itemsize == 8 ? 0 : -1;
-    case 'e': *out = TS_HALF; return itemsize == 2 ? 0 : -1;
-    case '?': *out = TS_BOOL; return itemsize == 1 ? 0 : -1;
-    case 'b': *out = TS_INT8; return 0;
-    case 'B': *out = TS_UINT8; return 0;
-    case 'h': *out = TS_INT16; return itemsize == 2 ? 0 : -1;
-    case 'i': *out = TS_INT32; return itemsize == 4 ? 0 : -1;
-    case 'l':
-    case 'q':
-        if (itemsize == 8) *out = TS_INT64;
-        else if (itemsize == 4) *out = TS_INT32;
-        else return -1;
-        return 0;
-    default: return -1;
-    }
-}
-
 /* A tensor constant read in place: detach (+contiguous, bfloat16 -> float), numpy(), buffer. */
 static int read_tensor(rd *r, PyObject *t, ts_tensor *out, const char *kind) {
     PyObject *d = call0(r, t, N_DETACH), *x;

@@ -9,12 +9,6 @@
 
 #include "torchscript/ts.h"
 
-typedef struct ts_hold {
-    struct ts_hold *next;
-    void *obj;
-    void (*release)(void *obj);
-} ts_hold;
-
 /* A held Python buffer (obj of a ts_hold, released by ts_pybuf_release). */
 typedef struct ts_pybuf {
     Py_buffer view; /* view.obj holds the numpy array, which holds the tensor */

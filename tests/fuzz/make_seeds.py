@@ -9,6 +9,7 @@ Converts a few small models with pt2coreml and writes
   OUTDIR/seeds/fuzz_weights/<m>       weight.bin of the models whose program is the reference's
   OUTDIR/seeds/fuzz_manifest/<m>      Manifest.json variants
   OUTDIR/seeds/fuzz_ir_text/<m>       each program's IR text (constants in full)
+  OUTDIR/seeds/fuzz_export/<m>        serialized torch.export programs (as exported and in core ATen form)
 Nothing generated here is committed; tests/fuzz/regressions holds the small committed inputs.
 """
 import os
@@ -73,6 +74,20 @@ def models():
         name="tok", shape=ct.Shape((2, ct.RangeDim(1, 16))), dtype=np.int32)])
 
 
+def export_seeds():
+    """(name, serialized program) of a few small models exported with torch.export, both forms."""
+    from pt2coreml import _export
+    torch.manual_seed(0)
+    x, tok = torch.randn(1, 3, 8, 8), torch.randint(0, 20, (2, 4))
+    for name, m, args in (("cnn", _cnn(), (x,)), ("misc", _misc(), (torch.randn(2, 12),)), ("norms", Norms(), (tok,))):
+        try:
+            ep = torch.export.export(m.eval(), args)
+            yield name, _export.serialize(ep)
+            yield name + "_core", _export.serialize(ep.run_decompositions())
+        except Exception as exc:  # a model this torch cannot export: fewer seeds
+            print(f"make_seeds: skipping the export of {name}: {exc}", file=sys.stderr)
+
+
 def read(path):
     with open(path, "rb") as f:
         return f.read()
@@ -114,6 +129,9 @@ def main(out):
             made.append(name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    for name, text in export_seeds():
+        if len(text) <= 65536:  # FUZZ_OPTS's -max_len
+            write(os.path.join(seeds, "fuzz_export", name), text)
     if "cnn" not in made:
         sys.exit("make_seeds: the reference model (cnn) did not convert")
     print(f"make_seeds: {len(made)} models -> {seeds}")
