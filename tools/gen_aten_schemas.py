@@ -109,9 +109,9 @@ def row(s):
 
 def load_libraries():
     """Register the operators of the libraries whose kinds the registry has (torchvision::,
-    quantized_decomposed::), so that torch lists their schemas."""
+    quantized_decomposed::, transformers::), so that torch lists their schemas."""
     import importlib
-    for mod in ("torchvision", "torch.ao.quantization.fx._decomposed"):
+    for mod in ("torchvision", "torch.ao.quantization.fx._decomposed", "transformers.integrations.moe"):
         try:
             importlib.import_module(mod)
         except ImportError:  # pragma: no cover
