@@ -137,3 +137,24 @@ def test_save_and_load_keep_no_memory(tiny, tmp_path):
     kb = _growth_kb(round_trip, ROUND_TRIPS, warmup=5)
     assert kb < ROUND_TRIP_KB, f"{ROUND_TRIPS} save + load + predict round trips keep {kb:.3f} KB each " \
                                f"(bound {ROUND_TRIP_KB} KB)"
+
+
+def test_export_reader_keeps_nothing():
+    """The torch.export path's C part (read the serialized program, lower, passes, free) keeps nothing per
+    conversion: the same JSON and weights converted in a loop, failures (a missing weight) too."""
+    pytest.importorskip("torch.export")
+    from pt2coreml import _core, _export
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 4, 8)
+    ep = torch.export.export(_Tiny().eval(), (x,))
+    text, weights = _export.serialize(ep), _export.weights(ep)
+    spec = [("x", "fp32", [1, 2, 4, 8], None)]
+    missing = dict(list(weights.items())[1:])
+
+    def once():
+        _core.convert(text, spec, None, "CoreML5", "fp16", False, {}, weights=weights)
+        with pytest.raises(ValueError):
+            _core.convert(text, spec, None, "CoreML5", "fp16", False, {}, weights=missing)
+    kb = _growth_kb(once, CONVERTS)
+    print(f"export convert + failed convert: {kb:.3f} KB per iteration")
+    assert kb < CONVERT_KB

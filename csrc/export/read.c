@@ -259,17 +259,20 @@ static const char *trim_copy(exr *r, const char *s, const char *end) {
 }
 
 /* stack_trace: 'File "path", line N, in fn\n    code' per frame, outermost first. The innermost frame
- * outside torch's own package is the user's line. */
+ * outside torch's own package is the user's line; code torch generated ("<eval_with_key>.5", a higher-order
+ * op's body) only when there is no other. */
 static void parse_stack(exr *r, const char *st, ts_node *n) {
-    const char *best = NULL;
+    const char *best = NULL, *generated = NULL;
     for (const char *f = strstr(st, "File \""); f; f = strstr(f + 6, "File \"")) {
         const char *p = f + 6, *pe = strchr(p, '"');
         if (!pe) break;
         int in_torch = 0;
         for (const char *q = p; q + 7 <= pe; q++)
             if (memcmp(q, "/torch/", 7) == 0 || memcmp(q, "\\torch\\", 7) == 0) in_torch = 1;
-        if (!in_torch) best = f;
+        if (!in_torch && *p == '<') generated = f;
+        else if (!in_torch) best = f;
     }
+    if (!best) best = generated;
     if (!best) return;
     const char *p = best + 6, *pe = strchr(p, '"');
     const char *ln = strstr(pe, ", line ");

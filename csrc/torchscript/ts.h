@@ -98,7 +98,8 @@ struct ts_node {
     const char *loc;      /* "file.py:12" of the innermost user frame, or NULL */
     const char *src;      /* the source line text when known, or NULL */
     const char *scope;    /* module scope ("__module.layer1.0.conv1") when known */
-    const char *schema;   /* overload schema string when available (may be NULL) */
+    const char *schema;   /* overload schema string when available (may be NULL); the torch.export reader
+                           * puts the overload there ("aten::conv2d.default") */
     int nattrs;           /* int attributes, read only for the kinds that carry their arguments as
                            * attributes (prim::ConstantChunk: chunks, dim); 0 for all others */
     const char **attr_names;
