@@ -471,3 +471,33 @@ def test_control_flow_fails_naming_the_op_and_the_users_line():
     ep = export(Cond(), [torch.randn(3)])
     with pytest.raises(ct.ConversionError, match=r"higher_order.cond at test_export.py:\d+: return torch.cond\(x.sum"):
         ct.convert(ep)
+
+
+class GroupedMM(torch.nn.Module):
+    """transformers' mixture-of-experts layers export their expert matmuls as its own operator."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(3, 4, 5))
+
+    def forward(self, x, offs):
+        return torch.ops.transformers.grouped_mm_fallback(x, self.w, offs) * 2
+
+
+def test_transformers_grouped_mm_fallback():
+    pytest.importorskip("transformers.integrations.moe")
+    torch.manual_seed(0)
+    x, offs = torch.randn(6, 4), torch.tensor([2, 2, 6], dtype=torch.int32)
+    ep = export(GroupedMM(), [x, offs])
+    export_parity(ep, [x, offs], "fp32")
+
+
+class NamedTupleOut(torch.nn.Module):
+    def forward(self, x):
+        return torch.max(x, dim=1)  # a torch.return_types.max, which torch's serializer cannot name
+
+
+def test_unserializable_program_is_a_clear_error():
+    ep = export(NamedTupleOut(), [torch.randn(2, 3)])
+    with pytest.raises(ValueError, match="torch cannot serialize this exported program .*return plain tuples"):
+        ct.convert(ep)

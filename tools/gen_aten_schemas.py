@@ -4,7 +4,7 @@ without torch: argument names, order, types, defaults and which are keyword-only
 torch's serializer leaves out every argument equal to its default, so the reader (csrc/export/) fills
 them in from these rows; a .pt2 file can then be converted in a process without torch. The rows cover
 every overload of every kind the lowering registry has (csrc/lower/registry_*.def; aten ones with their in-place
-spelling "op_"; torchvision:: and quantized_decomposed:: ones too, prim:: aside), plus the ops torch tags `core` (what run_decompositions() produces), minus the
+spelling "op_"; torchvision::, quantized_decomposed:: and transformers:: ones too, prim:: aside), plus the ops torch tags `core` (what run_decompositions() produces), minus the
 out= variants and the named-tensor (Dimname) overloads, which torch.export never writes.
 
     .venv/bin/python tools/gen_aten_schemas.py          # rewrite csrc/export/aten_schemas.def

@@ -16,7 +16,11 @@ def is_exported_program(model):
 def serialize(ep):
     """The serialized program (torch._export.serde's JSON, as a .pt2 stores it) as bytes, weights left out."""
     from torch._export.serde.serialize import serialize as _serialize
-    art = _serialize(ep, serialize_state_dict=False, serialize_constants=False, serialize_example_inputs=False)
+    try:
+        art = _serialize(ep, serialize_state_dict=False, serialize_constants=False, serialize_example_inputs=False)
+    except NotImplementedError as e:  # e.g. a torch.return_types namedtuple output, which its serializer has no name for
+        raise ValueError(f"torch cannot serialize this exported program ({e}); return plain tuples of tensors "
+                         "from forward (torch.export.save fails on it too)") from e
     return art.exported_program
 
 
