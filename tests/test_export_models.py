@@ -9,8 +9,8 @@ test_library_forms.MHA, the sentence-completion notebook's Hugging Face GPT-2 (n
 the zoo sample (tests/zoo_models.py with frontend="export": transformers' decoders, a mixture of experts, an
 audio model; timm).
 
-Every one of them converts and matches (PT2COREML_EXPORT_MODELS=all runs them all, a few minutes on
-2 cores); by default each architecture family runs once (DEFAULT), to keep the suite fast. Stateful models
+Every one of them converts and matches (PT2COREML_EXPORT_MODELS=all runs them all: 173 cases, 13.5 min on
+2 busy cores); by default each architecture family runs once (DEFAULT), to keep the suite fast. Stateful models
 (test_stateful.py) are not here: states= does not take a torch.export program yet."""
 import functools
 import os
