@@ -2,7 +2,7 @@
 
 The segmentation notebook runs 448x448 fp16 by default; here it runs at 160 (SEG_SIZE) in fp32 and fp16
 to stay fast, and the converted model's argmax mask must agree with PyTorch's on >= 99.9 % (fp32) /
->= 99 % (fp16) of the pixels."""
+>= 99 % (fp16) of the pixels, converted from the trace and from torch.export."""
 import json
 import os
 
@@ -46,6 +46,8 @@ def test_segmentation_notebook(precision, floor, tmp_path):
     print(res)
     assert res["size"] == 160 and res["precision"] == precision
     assert res["agreement"] >= floor, f"mask agreement {res['agreement']:.4%} < {floor:.1%}"
+    ex = json.loads(printed(nb, "RESULT_EXPORT "))  # the same model through torch.export
+    assert ex["precision"] == precision and ex["agreement"] >= floor, f"torch.export mask agreement: {ex}"
     images = [o for c in nb.cells for o in c.get("outputs", [])
               if {"image/png", "image/jpeg"} & set(o.get("data", {}))]
     assert len(images) >= 2  # the input picture and the mask overlay
