@@ -89,12 +89,12 @@ bench: build
 	PYTHONPATH=python $(VPY) benchmarks/rt_kernels.py --threads 2
 
 # the model-zoo sweep: every transformers architecture of the swept families and one model per timm
-# architecture family, converted and compared with PyTorch; prints the tables and rewrites them in the
-# README (transformers about an hour on 2 cores; timm's time is in the README)
+# architecture family, converted and compared with PyTorch; prints the tables and rewrites them in
+# docs/models.md (transformers about an hour on 2 cores; timm's time is in docs/models.md)
 zoo: build
-	$(VPY) tools/zoo.py --readme
+	$(VPY) tools/zoo.py --write
 
-# ---- AddressSanitizer + UndefinedBehaviorSanitizer (README: "Sanitizers") ----
+# ---- AddressSanitizer + UndefinedBehaviorSanitizer (docs/development.md: "Sanitizers and fuzzing") ----
 # The extension built with gcc -fsanitize=address,undefined into build/asan/lib (package copy + .so,
 # like test-torch1: the in-place build stays as it is) and the suite run against it. libasan must be
 # the first library of the process, so it is preloaded into python; libstdc++ too, because ASan's
@@ -119,20 +119,24 @@ test-asan: asan-build
 
 # ---- fuzzing (tests/fuzz/README.md) ----
 # One libFuzzer target per reader: fuzz_model (model.mlmodel + weight.bin, then a zero-input run),
-# fuzz_weights (weight.bin), fuzz_manifest (Manifest.json), fuzz_ir_text (the IR text parser).
-# They link the C stages that need no Python (common, ir, serialize, runtime) built with clang
+# fuzz_weights (weight.bin), fuzz_manifest (Manifest.json), fuzz_ir_text (the IR text parser), fuzz_pt2
+# (a .pt2 archive: zip directory, pt2 layout, tensors), fuzz_export (a serialized torch.export program,
+# lowered and run).
+# They link the C stages that need no Python (common, ir, serialize, runtime, export, lower, passes) built with clang
 # -fsanitize=fuzzer,address,undefined into build/fuzz. Seeds come from real conversions
 # (tests/fuzz/make_seeds.py, into build/fuzz/seeds) plus tests/fuzz/regressions; the corpus each
-# run grows is build/fuzz/corpus/<target>. Crashes land in build/fuzz/crashes/<target>: copy each
+# run grows is build/fuzz/corpus/<target>. FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION skips checksums (the
+# CRC-32 of a .pt2's JSON entries) so that mutated documents reach the parsers. Crashes land in build/fuzz/crashes/<target>: copy each
 # into tests/fuzz/regressions/<target>/ (the test suite replays them) and fix it.
 FUZZ_APT     := clang libclang-rt-14-dev
 FUZZ_DIR     := build/fuzz
-FUZZ_TARGETS := fuzz_model fuzz_weights fuzz_manifest fuzz_ir_text
+FUZZ_TARGETS := fuzz_model fuzz_weights fuzz_manifest fuzz_ir_text fuzz_pt2 fuzz_export
 FUZZ_SECONDS ?= 600
 FUZZ_ARGS    ?=
-FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Icsrc -Ibuild/gen \
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -g -O1 -fno-omit-frame-pointer -Icsrc -Ibuild/gen \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRCS    := $(sort $(wildcard csrc/common/*.c csrc/ir/*.c csrc/serialize/*.c csrc/runtime/*.c)) \
+FUZZ_SRCS    := $(sort $(wildcard csrc/common/*.c csrc/ir/*.c csrc/serialize/*.c csrc/runtime/*.c csrc/export/*.c \
+                  csrc/lower/*.c csrc/passes/*.c)) csrc/torchscript/graph.c \
                 build/gen/coreml.pb-c.c tests/fuzz/fuzz_common.c
 FUZZ_OBJS    := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRCS))
 # libFuzzer options of every run: inputs up to 64 KB, 2 GB RSS, 60 s per input (wall clock: a busy machine stalls)

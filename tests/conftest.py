@@ -29,3 +29,11 @@ def pytest_collectreport(report):
     counts as run for test_zz_op_coverage.py: it reaches no kind in this environment."""
     if report.skipped:
         op_coverage.SKIPPED_FILES.add(os.path.basename(report.nodeid.split("::")[0]))
+
+
+def pytest_sessionfinish(session):
+    """PT2COREML_OP_FRONTENDS=add: this run's per-frontend evidence goes into tests/op_coverage_frontends.txt
+    (=write, a full run, is test_zz_op_coverage.py's)."""
+    if os.environ.get("PT2COREML_OP_FRONTENDS") == "add":
+        from pt2coreml import _core
+        op_coverage.add_to_record({k for k, _ in _core.lowered_ops()})

@@ -5,7 +5,7 @@ import re
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DOC = os.path.join(ROOT, "docs", "architecture.md")
-SYMBOL = re.compile(r"^(ir|lower|lb|rt|pass|ser|ts|pc|py|drv)_[a-z0-9_]+$")
+SYMBOL = re.compile(r"^(ir|lower|lb|rt|pass|ser|ts|pc|py|drv|ex|exa)_[a-z0-9_]+$")
 FILE = re.compile(r"^[\w./-]+\.(c|h|def|py|proto|md)$")
 
 

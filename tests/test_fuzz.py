@@ -10,7 +10,7 @@ import sys
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-TARGETS = ["fuzz_model", "fuzz_weights", "fuzz_manifest", "fuzz_ir_text"]
+TARGETS = ["fuzz_model", "fuzz_weights", "fuzz_manifest", "fuzz_ir_text", "fuzz_pt2", "fuzz_export"]
 SECONDS = int(os.environ.get("FUZZ_TEST_SECONDS", "30"))
 # the tools and targets run without make test-asan's preloaded gcc ASan runtime (they carry clang's)
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}

@@ -137,3 +137,65 @@ def test_save_and_load_keep_no_memory(tiny, tmp_path):
     kb = _growth_kb(round_trip, ROUND_TRIPS, warmup=5)
     assert kb < ROUND_TRIP_KB, f"{ROUND_TRIPS} save + load + predict round trips keep {kb:.3f} KB each " \
                                f"(bound {ROUND_TRIP_KB} KB)"
+
+
+def test_run_capture_keeps_no_memory(tiny):
+    """The numerical debugger's capture (every intermediate value copied out of the run) frees what it kept."""
+    traced, x = tiny
+    model = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=x.shape)])
+    outs, values = model._prog.run_capture([x.numpy()])
+    assert len(values) >= 4 and np.array_equal(values[model._prog.io()[1][0][0]], outs[0])
+    kb = _growth_kb(lambda: model._prog.run_capture([x.numpy()]), PREDICTS, warmup=50)
+    assert kb < PREDICT_KB, f"{PREDICTS} run_capture calls keep {kb:.3f} KB each (bound {PREDICT_KB} KB)"
+    with pytest.raises(KeyError):
+        model._prog.run_capture([x.numpy()], ["missing"])
+    kb = _growth_kb(lambda: pytest.raises(KeyError, model._prog.run_capture, [x.numpy()], ["missing"]), 200)
+    assert kb < PREDICT_KB, f"a refused run_capture keeps {kb:.3f} KB"
+
+
+def test_get_spec_keeps_no_memory(tiny, tmp_path):
+    """get_spec()'s message, walked every way (fields, maps, repeated fields, descriptors, text, bytes, errors)."""
+    from pt2coreml import _core
+    traced, x = tiny
+    model = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=x.shape)])
+    path = str(tmp_path / "tiny.mlpackage")
+    model.save(path)
+
+    def walk():
+        s = _core.read_spec(path)
+        str(s), s.SerializeToString(), s.description.SerializeToString(), s.WhichOneof("Type")
+        for fd, _ in s.ListFields():
+            fd.message_type, fd.containing_oneof, fd.full_name, fd.containing_type
+        s.DESCRIPTOR.oneofs_by_name["Type"].fields, s.DESCRIPTOR.fields_by_number
+        ops = s.mlProgram.functions["main"].block_specializations["CoreML5"].operations
+        [(op.type, dict(op.inputs), list(op.attributes["name"].immediateValue.tensor.strings.values)) for op in ops]
+        s.description.metadata.userDefined["missing"], list(s.description.input[0].type.multiArrayType.shape)
+        try:
+            s.HasField("nope")
+        except ValueError:
+            pass
+    # A leak repeats in every window; a one-time growth of an interpreter-wide table (the interned strings, a
+    # dict resized once, which a long test session can leave for this test) shows in one window at most.
+    kb = min(_growth_kb(walk, ROUND_TRIPS, warmup=5) for _ in range(2))
+    assert kb < ROUND_TRIP_KB, f"{ROUND_TRIPS} get_spec walks keep {kb:.3f} KB each (bound {ROUND_TRIP_KB} KB)"
+
+
+def test_export_reader_keeps_nothing():
+    """The torch.export path's C part (read the serialized program, lower, passes, free) keeps nothing per
+    conversion: the same JSON and weights converted in a loop, failures (a missing weight) too."""
+    pytest.importorskip("torch.export")
+    from pt2coreml import _core, _export
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 4, 8)
+    ep = torch.export.export(_Tiny().eval(), (x,))
+    text, weights = _export.serialize(ep), _export.weights(ep)
+    spec = [("x", "fp32", [1, 2, 4, 8], None)]
+    missing = dict(list(weights.items())[1:])
+
+    def once():
+        _core.convert(text, spec, None, "CoreML5", "fp16", False, {}, weights=weights)
+        with pytest.raises(ValueError):
+            _core.convert(text, spec, None, "CoreML5", "fp16", False, {}, weights=missing)
+    kb = _growth_kb(once, CONVERTS)
+    print(f"export convert + failed convert: {kb:.3f} KB per iteration")
+    assert kb < CONVERT_KB

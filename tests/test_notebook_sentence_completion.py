@@ -1,6 +1,7 @@
 """The sentence-completion notebook runs top to bottom: a Hugging Face GPT-2 trained in
 the notebook, traced, called from a scripted loop, converted with a flexible context length, and the
-converted model's completions equal PyTorch's token for token (the notebook asserts it)."""
+converted model's completions equal PyTorch's token for token (the notebook asserts it); and the same
+predictor through torch.export, with a Python loop around predict()."""
 import os
 
 import pytest
@@ -22,4 +23,5 @@ def test_sentence_completion_notebook():
     client.execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "token for token the same as PyTorch: True" in text
+    assert "torch.export: token for token the same as PyTorch: True" in text  # the exported predictor too
     assert "The Manhattan Bridge is" in text

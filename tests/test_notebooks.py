@@ -4,7 +4,8 @@ The segmentation notebook runs 256x256 fp16 by default; here it runs at 160 (SEG
 to stay fast. It trains its DeepLabV3 head on drawn scenes (once: the second run loads the weights the
 first saved, SEG_WEIGHTS); the converted model's argmax mask must agree with PyTorch's on >= 99.9 % (fp32) /
 >= 99 % (fp16) of the pixels, on its picture and on held-out scenes, and its mean IoU against the held-out
-scenes' true masks must be well above chance (> 0.5; chance is about 0.1)."""
+scenes' true masks must be well above chance (> 0.5; chance is about 0.1). The same model converted from
+torch.export must agree with PyTorch as closely."""
 import json
 import os
 
@@ -56,6 +57,8 @@ def test_segmentation_notebook(precision, floor, tmp_path, seg_weights):
     assert res["agreement"] >= floor, f"mask agreement {res['agreement']:.4%} < {floor:.1%}"
     assert res["held_out_agreement"] >= floor, f"held-out mask agreement {res['held_out_agreement']:.4%} < {floor:.1%}"
     assert res["mean_iou"] > 0.5, f"mean IoU {res['mean_iou']:.3f} against the true masks: {res['iou']}"
+    ex = json.loads(printed(nb, "RESULT_EXPORT "))  # the same model through torch.export
+    assert ex["precision"] == precision and ex["agreement"] >= floor, f"torch.export mask agreement: {ex}"
     images = [o for c in nb.cells for o in c.get("outputs", [])
               if {"image/png", "image/jpeg"} & set(o.get("data", {}))]
     assert len(images) >= 3  # the scenes, the masks, the held-out overlays

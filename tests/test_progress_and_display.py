@@ -4,6 +4,7 @@ import fcntl
 import logging
 import os
 import pty
+import re
 import select
 import struct
 import subprocess
@@ -54,6 +55,44 @@ def test_no_progress_when_quiet_fast_or_not_a_terminal(monkeypatch, capsys):
     assert "converting" not in capsys.readouterr().err
 
 
+def test_progress_counts_ops_lowered_and_weight_bytes_written(monkeypatch, capsys, tmp_path):
+    """The C core reports what it counts: the ops it lowered (of the graph's) and the weight bytes it wrote."""
+    monkeypatch.setattr(_log, "_stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_log, "PROGRESS_DELAY", 0.0)
+    mlmodel = ct.convert(traced(), inputs=INPUTS)
+    err = capsys.readouterr().err
+    done = re.findall(r"lowering ops (\d+)/(\d+)", err)
+    assert done and done[0][0] == "0" and done[-1][0] == done[-1][1] != "0", err
+    mlmodel.save(str(tmp_path / "m.mlpackage"))
+    err = capsys.readouterr().err
+    assert "pt2coreml: saving" in err and "writing weights 0 B/1.9 KB" in err and "writing weights 1.9 KB/1.9 KB" in err, err
+
+
+def test_progress_reports_are_throttled_not_per_op(monkeypatch):
+    """A graph of 600 nodes reports at most once per whole percent (plus the first and the last), however fast."""
+    calls = []
+    monkeypatch.setattr(_log, "_stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_log, "PROGRESS_DELAY", 3600.0)  # no bar drawn; the reports still arrive
+    monkeypatch.setattr(_log.Progress, "detail", lambda self, what, done, total: calls.append((what, done, total)))
+
+    class Chain(torch.nn.Module):
+        def forward(self, x):
+            for i in range(300):
+                x = torch.relu(x) + i
+            return x
+
+    ct.convert(torch.jit.trace(Chain().eval(), torch.rand(2, 3)), inputs=[ct.TensorType(name="x", shape=(2, 3))])
+    ops = [c for c in calls if c[0] == "lowering ops"]
+    total = ops[0][2]
+    assert total >= 600 and ops[0][1] == 0 and ops[-1][1] == total
+    assert 2 <= len(ops) <= 102, len(ops)
+    assert [d for _, d, _ in ops] == sorted(d for _, d, _ in ops)
+    calls.clear()
+    monkeypatch.setattr(_log, "_stderr_is_tty", lambda: False)  # nothing to show: the C core is not even asked
+    ct.convert(torch.jit.trace(Chain().eval(), torch.rand(2, 3)), inputs=[ct.TensorType(name="x", shape=(2, 3))])
+    assert calls == []
+
+
 def _run_with_stderr_on(stderr_fd, code):
     env = dict(os.environ)  # PYTHONPATH names the package under test (conftest.py)
     env.pop("TERM", None)
@@ -67,8 +106,11 @@ import warnings, torch, pt2coreml as ct
 from pt2coreml import _log
 warnings.simplefilter("ignore")
 _log.PROGRESS_DELAY = 0.0
-m = torch.jit.trace(torch.nn.Linear(4, 2).eval(), torch.rand(1, 4))
-ct.convert(m, inputs=[ct.TensorType(name="x", shape=(1, 4))])
+m = torch.jit.trace(torch.nn.Linear(8, 4).eval(), torch.rand(1, 8))
+mm = ct.convert(m, inputs=[ct.TensorType(name="x", shape=(1, 8))])
+import tempfile, os
+with tempfile.TemporaryDirectory() as d:
+    mm.save(os.path.join(d, "m.mlpackage"))
 print("converted")
 """
 
@@ -96,11 +138,13 @@ def test_progress_on_a_real_pty_and_not_on_a_pipe():
         os.close(master)
     assert p.returncode == 0 and b"converted" in out
     assert b"pt2coreml: converting" in seen and b"lowering and passes" in seen, seen[-2000:]
+    assert re.search(rb"lowering ops (\d+)/\1", seen), seen[-2000:]  # counted by the C core
+    assert b"pt2coreml: saving" in seen and b"writing weights 0 B/64 B" in seen, seen[-2000:]
 
     p = _run_with_stderr_on(subprocess.PIPE, CHILD)
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0 and b"converted" in out
-    assert b"converting" not in err, err
+    assert b"converting" not in err and b"lowering ops" not in err and b"saving" not in err, err
 
 
 def test_warnings_go_to_the_pt2coreml_logger(caplog):

@@ -57,3 +57,27 @@ def test_every_lowered_kind_runs_through_the_runtime(request):
     assert not reached, f"now covered, remove from UNREACHED: {reached}"
     gaps = [k for k in lowered if k in UNREACHED]
     print(f"{len(lowered) - len(gaps)} of {len(lowered)} lowered kinds run through predict(); known gaps: {gaps}")
+    _check_frontend_record(set(lowered))
+
+
+def _check_frontend_record(lowered):
+    """The per-frontend tally of this full run is what tests/op_coverage_frontends.txt records (and so what
+    docs/ops_by_frontend.md says): a kind a frontend now reaches, or no longer reaches, makes it stale."""
+    run = op_coverage.tally(lowered)
+    if os.environ.get("PT2COREML_OP_FRONTENDS") == "write":
+        op_coverage.write_record(run)
+    rec = op_coverage.read_record()
+    new = sorted(f"{k} ({f})" for k in lowered for f in run[k] - rec.get(k, set()))
+    lost = sorted(f"{k} ({f})" for k in lowered for f in rec.get(k, set()) - run[k])
+    import importlib.util
+    if op_coverage.SKIPPED_FILES or not all(importlib.util.find_spec(m) for m in ("transformers", "timm")):
+        lost = []  # an optional package is missing: its tests' evidence cannot be checked here
+    if new or lost:
+        import tempfile
+        out = os.path.join(tempfile.gettempdir(), "op_coverage_frontends.txt")
+        op_coverage.write_record(run, out)
+        raise AssertionError(
+            f"tests/op_coverage_frontends.txt is stale: this run reached {new[:8]} ({len(new)}) that it does not "
+            f"record, and not {lost[:8]} ({len(lost)}) that it does. This run's record is {out}: copy it over "
+            "tests/op_coverage_frontends.txt (or rerun with PT2COREML_OP_FRONTENDS=write), then run "
+            "tools/gen_op_table.py (docs/ops_by_frontend.md)")

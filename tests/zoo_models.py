@@ -3,7 +3,7 @@ small random config (a few layers, width 64), traced the plain way (default atte
 cache settings; only a wrapper that returns the main tensor), converted, and compared with PyTorch.
 
 Nothing is downloaded: configs are the library's defaults, shrunk. Used by tests/test_zoo.py (a sample)
-and tools/zoo.py (the whole sweep, `make zoo`, which prints the README's table).
+and tools/zoo.py (the whole sweep, `make zoo`, which writes docs/models.md's table).
 """
 import contextlib
 import importlib
@@ -207,9 +207,11 @@ def _first_line(e):
     return f"{type(e).__name__}: {' | '.join(lines)}"[:400]
 
 
-def run(family, model_type, cls_name, precision="fp32", use_cache=None, timeout=240, reader_check=False):
+def run(family, model_type, cls_name, precision="fp32", use_cache=None, timeout=240, reader_check=False,
+        frontend="trace"):
     """Try one architecture. Returns a dict: stage reached ('build', 'trace', 'convert', 'predict',
-    'match', 'ok'), the error's first line, max relative error, seconds."""
+    'match', 'ok'), the error's first line, max relative error, seconds. frontend="export" takes the
+    model through torch.export.export instead of torch.jit.trace (stage 'trace' is then the export)."""
     import pt2coreml as ct
     from parity import TOL
     res = {"family": family, "model_type": model_type, "class": cls_name, "precision": precision,
@@ -228,9 +230,13 @@ def run(family, model_type, cls_name, precision="fp32", use_cache=None, timeout=
             res["stage"] = "trace"
             wrapped = MainTensor(model).eval()
             with torch.no_grad():
-                traced = torch.jit.trace(wrapped, (x,), check_trace=False, strict=False)
-                ref = traced(x)
-                again = traced(x)
+                if frontend == "export":
+                    traced = torch.export.export(wrapped, (x,))
+                    ref, again = traced.module()(x), traced.module()(x)
+                else:
+                    traced = torch.jit.trace(wrapped, (x,), check_trace=False, strict=False)
+                    ref = traced(x)
+                    again = traced(x)
             if isinstance(ref, torch.Tensor) and ref.is_floating_point() and not torch.allclose(
                     ref, again, rtol=1e-5, atol=0, equal_nan=True):
                 # RWKV without cache rescales its own weights in place on every call: the traced module

@@ -1,9 +1,9 @@
 """The model-zoo sweep (`make zoo`): every architecture of transformers' causal-LM, masked-LM, encoder,
 vision and audio families (tests/zoo_models.py builds each from a small random config), traced the plain
-way, converted, run in our runtime and compared with PyTorch in fp32. Prints the table the README shows
-and, with --readme, rewrites it there (between the zoo markers).
+way, converted, run in our runtime and compared with PyTorch in fp32. Prints the tables docs/models.md shows
+and, with --write, rewrites them there (between the zoo markers).
 
-    python tools/zoo.py [--family causal-lm ...] [--jobs-file build/zoo/results.jsonl] [--readme]
+    python tools/zoo.py [--family causal-lm ...] [--jobs-file build/zoo/results.jsonl] [--write]
 
 Results go to a JSON-lines file as they come (--resume skips architectures already in it), so a crash of
 one architecture never loses the others'.
@@ -157,7 +157,7 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--retry", action="store_true", help="run again the architectures of --out that did not match")
     ap.add_argument("--table-only", action="store_true", help="print the table of an earlier run")
-    ap.add_argument("--readme", action="store_true", help="rewrite the README's zoo table")
+    ap.add_argument("--write", action="store_true", help="rewrite the zoo tables of docs/models.md")
     ap.add_argument("--max-runs", type=int, help=argparse.SUPPRESS)  # a chunk's worker
     a = ap.parse_args()
     t0 = time.time()
@@ -172,8 +172,8 @@ def main():
     tt = timm_table(results)
     print("\n\n".join(x for x in (t, tt) if x))
     print(f"\n{len(results)} runs in {time.time() - t0:.0f} s")
-    if a.readme:
-        path = os.path.join(ROOT, "README.md")
+    if a.write:
+        path = os.path.join(ROOT, "docs", "models.md")
         text = open(path).read()
         if t:
             text = _replace_between(text, BEGIN, END, t)

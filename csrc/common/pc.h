@@ -4,7 +4,7 @@
  * - A function that can fail returns int: 0 on success, -1 on failure with the
  *   reason written into a pc_err. It never prints and never aborts.
  * - Graphs and everything in them live in an arena, freed in one call.
- * - Module prefixes: pc_ (common), ir_, ts_, lower_, pass_, ser_, rt_, py_.
+ * - Module prefixes: pc_ (common), ir_, ts_, ex_ (export), lower_, pass_, ser_, rt_, py_.
  */
 #ifndef PC_H
 #define PC_H
@@ -64,6 +64,20 @@ void pc_f32_to_f16_n(uint16_t *dst, const float *src, size_t n);
 void pc_f16_to_f32_n(float *dst, const uint16_t *src, size_t n);
 /* The CPU has F16C (x86; read from CPUID: clang before 15 has no "f16c" for __builtin_cpu_supports). */
 int pc_cpu_has_f16c(void);
+
+/* ---- progress of a long stage (progress.c) ----
+ * A stage that counts its work (ops lowered, weight bytes written) reports it through
+ * pc_progress_report; the report reaches `fn` throttled: when the whole percentage moved
+ * and PC_PROGRESS_MS passed since the last call, and always at the first and the last
+ * unit. `fn` cannot stop the stage. A NULL pc_progress (or fn) reports nothing. */
+#define PC_PROGRESS_MS 50
+typedef struct pc_progress {
+    void (*fn)(void *ud, const char *what, int64_t done, int64_t total);
+    void *ud;
+    int last_pct;  /* throttle state: zero-initialise */
+    double last_t; /* seconds, monotonic */
+} pc_progress;
+void pc_progress_report(pc_progress *p, const char *what, int64_t done, int64_t total);
 
 /* ---- small utilities ---- */
 #define PC_ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))

@@ -1,5 +1,6 @@
 /* driver.h: the conversion pipeline in plain C, the sequence of stages that
- * convert() runs: read the TorchScript graph (torchscript/), lower it to MIL
+ * convert() runs: read the TorchScript graph (torchscript/) or the torch.export program
+ * (export/), lower it to MIL
  * (lower/), run the graph passes (passes/), add the classifier. The binding
  * (python/module.c) only parses arguments into drv_opts and turns a failure into
  * a Python exception.
@@ -29,6 +30,17 @@ typedef struct drv_opts {
  * new program: ts_read -> lower_graph -> pass_pipeline -> lower_add_classifier.
  * On failure returns -1 with e set (or e untouched when o->lowered stopped it). */
 int drv_convert(void *graph, const drv_opts *o, ir_program **out, pc_err *e);
+
+/* The same pipeline for a torch.export program: ex_read (export/export.h: the serialized
+ * ExportedProgram json[0..len), its weights resolved through w) -> lower_graph -> ... */
+struct ex_weights;
+int drv_convert_export(const char *json, size_t len, const struct ex_weights *w, const drv_opts *o, ir_program **out,
+                       pc_err *e);
+
+/* The same for a .pt2 archive (torch.export.save) at `path`: its program and weights read by
+ * export/archive.h, the weights in place in the archive's mapping. The program holds the archive
+ * and has it as a pager, so that writing the package gives each weight's pages back. */
+int drv_convert_pt2(const char *path, const drv_opts *o, ir_program **out, pc_err *e);
 
 /* Apply the graph pass called `name` to every function of p, then check p
  * (text-in / text-out tests run passes one at a time this way). */

@@ -176,6 +176,7 @@ typedef struct ir_hold {
     struct ir_hold *next;
     void *obj;
     void (*release)(void *);
+    void (*pages_done)(void *, const void *, size_t); /* a pager (ir_program_add_pager) */
 } ir_hold;
 
 ir_program *ir_program_new(void) {
@@ -205,6 +206,22 @@ int ir_program_hold(ir_program *p, void *obj, void (*release)(void *)) {
     h->next = p->holds;
     p->holds = h;
     return 0;
+}
+
+int ir_program_add_pager(ir_program *p, void *obj, void (*pages_done)(void *obj, const void *data, size_t n)) {
+    ir_hold *h = pc_alloc(p->arena, sizeof *h);
+    if (!h) return -1;
+    h->obj = obj;
+    h->pages_done = pages_done;
+    h->next = p->holds;
+    p->holds = h;
+    return 0;
+}
+
+void ir_program_pages_done(const ir_program *p, const void *data, size_t n) {
+    if (!p || !data || !n) return;
+    for (const ir_hold *h = p->holds; h; h = h->next)
+        if (h->pages_done) h->pages_done(h->obj, data, n);
 }
 
 ir_function *ir_function_new(ir_program *p, const char *name, const char *opset) {
@@ -421,7 +438,10 @@ static int replace_in_block(ir_block *b, ir_value *from, ir_value *to) {
     return n;
 }
 
-int ir_replace_uses(ir_function *fn, ir_value *from, ir_value *to) { return replace_in_block(fn->body, from, to); }
+int ir_replace_uses(ir_function *fn, ir_value *from, ir_value *to) {
+    if (from->src_name && from != to) to->src_name = from->src_name; /* the debugger's torch counterpart follows */
+    return replace_in_block(fn->body, from, to);
+}
 
 static void zero_uses(ir_block *b) {
     for (int i = 0; i < b->nin; i++) b->in[i]->nuses = 0;

@@ -187,6 +187,8 @@ struct ir_value {
     int nuses;         /* valid after ir_count_uses() */
     int id;            /* program-unique, dense; for side tables */
     int user_named;    /* the name was given by the user (an output name passed to convert): passes keep it */
+    const char *src_name; /* debug info: the TorchScript value (its debug name) this value computes, set by the
+                           * lowering; NULL when none. ir_replace_uses hands it to the replacement. */
 };
 
 typedef struct ir_arg {
@@ -247,6 +249,13 @@ ir_program *ir_program_new(void);              /* NULL on OOM */
 void ir_program_free(ir_program *p);           /* runs hold callbacks, frees the arena */
 /* Keep `obj` alive as long as p: release(obj) is called by ir_program_free. */
 int ir_program_hold(ir_program *p, void *obj, void (*release)(void *));
+/* Memory that constants point into and that can give its pages back once they have been
+ * read (a mapped file, export/archive.h): writers that stream constants out (the blob
+ * writer) call ir_program_pages_done(p, data, n) after reading [data, data + n), which calls
+ * pages_done(obj, data, n) of every pager (each ignores memory that is not its own). obj
+ * must live as long as p (hold it too). */
+int ir_program_add_pager(ir_program *p, void *obj, void (*pages_done)(void *obj, const void *data, size_t n));
+void ir_program_pages_done(const ir_program *p, const void *data, size_t n);
 ir_function *ir_function_new(ir_program *p, const char *name, const char *opset);
 ir_function *ir_program_main(const ir_program *p); /* the function named "main", else the first */
 /* A fresh value name "prefix_N", unique in the program. */
@@ -280,7 +289,8 @@ void ir_op_insert_before(ir_op *pos, ir_op *op);
 void ir_op_insert_after(ir_op *pos, ir_op *op);
 void ir_op_unlink(ir_op *op);                  /* detach from its block (memory stays in arena) */
 /* Replace every use of `from` by `to` in the block tree of fn (op inputs, block and
- * function outputs). Returns the number of uses replaced. */
+ * function outputs). `to` now stands for `from`, so it takes from's src_name when from has one.
+ * Returns the number of uses replaced. */
 int ir_replace_uses(ir_function *fn, ir_value *from, ir_value *to);
 /* Recompute nuses for every value of fn (op inputs and block outputs count). */
 void ir_count_uses(ir_function *fn);

@@ -13,6 +13,7 @@ static ir_value *float_in(lower_ctx *cx, const ts_node *n) {
 
 /* op(x=x, <pname>=v) with a float scalar parameter. */
 static ir_value *with_alpha(lower_ctx *cx, ir_opkind k, ir_value *x, const char *pname, double v) {
+    if (LB_SKIP(cx, x)) return NULL;
     ir_op *op = lb_op(cx, k, NULL);
     if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, pname, v, x->type.dtype)) return NULL;
     return lb_finish(cx, op);
@@ -24,15 +25,10 @@ static int optional_float(lower_ctx *cx, const ts_node *n, int i, double dflt, d
     return lower_float_in(cx, n, i, out);
 }
 
-/* A scalar constant of x's dtype. */
-static ir_value *cst(lower_ctx *cx, double v, const ir_value *x, const char *suffix) {
-    return lb_const_scalar(cx, v, x->type.dtype, suffix);
-}
-
 /* x * v (v a number). */
 static ir_value *scale_by(lower_ctx *cx, ir_value *x, double v, const char *suffix) {
-    ir_value *c = x ? cst(cx, v, x, "k") : NULL;
-    return c ? lb_binary(cx, IR_OP_MUL, x, c, suffix) : NULL;
+    ir_value *c = lb_const_like(cx, v, x, "k");
+    return lb_binary(cx, IR_OP_MUL, x, c, suffix);
 }
 
 /* torch elu: scale * (x if x > 0 else alpha * (exp(input_scale * x) - 1)). */
@@ -41,15 +37,15 @@ static ir_value *elu(lower_ctx *cx, ir_value *x, double alpha, double scale, dou
     if (iscale == 1) {
         r = with_alpha(cx, IR_OP_ELU, x, "alpha", alpha);
     } else { /* max(x, 0) + alpha * (exp(input_scale * min(x, 0)) - 1) */
-        ir_value *z = cst(cx, 0, x, "zero");
+        ir_value *z = lb_const_like(cx, 0, x, "zero");
         ir_value *pos = lb_binary(cx, IR_OP_MAXIMUM, x, z, "pos");
-        ir_value *neg = pos ? lb_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
+        ir_value *neg = lb_binary(cx, IR_OP_MINIMUM, x, z, "neg");
         ir_value *e = lb_unary(cx, IR_OP_EXP, scale_by(cx, neg, iscale, "scaled"), "exp");
-        ir_value *one = e ? cst(cx, 1, x, "one") : NULL;
+        ir_value *one = lb_const_like(cx, 1, x, "one");
         ir_value *em1 = lb_binary(cx, IR_OP_SUB, e, one, "expm1");
         r = lb_binary(cx, IR_OP_ADD, pos, scale_by(cx, em1, alpha, "negpart"), "sum");
     }
-    return scale == 1 || !r ? r : scale_by(cx, r, scale, NULL);
+    return scale == 1 ? r : scale_by(cx, r, scale, NULL);
 }
 
 /* torch softplus: x if beta * x > threshold else log(1 + exp(beta * x)) / beta. The
@@ -60,14 +56,12 @@ static ir_value *softplus(lower_ctx *cx, ir_value *x, double beta, double th) {
         return NULL;
     }
     ir_value *bx = beta == 1 ? x : scale_by(cx, x, beta, "bx");
-    ir_value *sp = bx ? lb_unary(cx, IR_OP_SOFTPLUS, bx, beta == 1 && th >= 20 ? NULL : "sp") : NULL;
-    if (sp && beta != 1) sp = scale_by(cx, sp, 1 / beta, th >= 20 ? NULL : "spb");
-    if (!sp || th >= 20) return sp;
-    ir_value *t = cst(cx, th, x, "threshold");
+    ir_value *sp = lb_unary(cx, IR_OP_SOFTPLUS, bx, beta == 1 && th >= 20 ? NULL : "sp");
+    if (beta != 1) sp = scale_by(cx, sp, 1 / beta, th >= 20 ? NULL : "spb");
+    if (th >= 20) return sp;
+    ir_value *t = lb_const_like(cx, th, x, "threshold");
     ir_value *c = lb_binary(cx, IR_OP_GREATER, bx, t, "above");
-    ir_op *op = c ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
-    if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", sp)) return NULL;
-    return lb_finish(cx, op);
+    return lb_select(cx, c, x, sp, NULL);
 }
 
 /* Activations composed of several MIL ops (the row's .sub). Sets *r (NULL when sub is not one of them). */
@@ -90,17 +84,15 @@ static int composed(lower_ctx *cx, const ts_node *n, int sub, ir_value *x, ir_va
             lb_param_f(cx, op, "beta", 0.5, x->type.dtype))
             return -1;
         ir_value *hs = lb_finish(cx, op);
-        *r = sub == ACT_HARDSIGMOID || !hs ? hs : lb_binary(cx, IR_OP_MUL, x, hs, NULL);
+        *r = sub == ACT_HARDSIGMOID ? hs : lb_binary(cx, IR_OP_MUL, x, hs, NULL);
     } else if (sub == ACT_LOG_SIGMOID) { /* -softplus(-x) */
         *r = scale_by(cx, lb_unary(cx, IR_OP_SOFTPLUS, scale_by(cx, x, -1, "negx"), "sp"), -1, NULL);
     } else if (sub == ACT_THRESHOLD) { /* x > threshold ? x : value */
         double th, val;
         if (lower_float_in(cx, n, 1, &th) || lower_float_in(cx, n, 2, &val)) return -1;
-        ir_value *t = cst(cx, th, x, "threshold"), *v = t ? cst(cx, val, x, "value") : NULL;
-        ir_value *c = v ? lb_binary(cx, IR_OP_GREATER, x, t, "above") : NULL;
-        ir_op *op = c ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
-        if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", v)) return -1;
-        *r = lb_finish(cx, op);
+        ir_value *t = lb_const_like(cx, th, x, "threshold"), *v = lb_const_like(cx, val, x, "value");
+        ir_value *c = lb_binary(cx, IR_OP_GREATER, x, t, "above");
+        *r = lb_select(cx, c, x, v, NULL);
     } else if (sub == ACT_PRELU) { /* max(x, 0) + w * min(x, 0), w along dim 1 */
         ir_value *w = lower_tensor_in(cx, n, 1, x->type.dtype);
         if (!w) return -1;
@@ -113,9 +105,9 @@ static int composed(lower_ctx *cx, const ts_node *n, int sub, ir_value *x, ir_va
         } else if (c != 1) {
             return lower_fail(cx, "prelu with %lld weights on a rank-%d input", (long long)c, x->type.rank);
         }
-        ir_value *z = cst(cx, 0, x, "zero");
+        ir_value *z = lb_const_like(cx, 0, x, "zero");
         ir_value *pos = lb_binary(cx, IR_OP_MAXIMUM, x, z, "pos");
-        ir_value *neg = pos ? lb_binary(cx, IR_OP_MINIMUM, x, z, "neg") : NULL;
+        ir_value *neg = lb_binary(cx, IR_OP_MINIMUM, x, z, "neg");
         ir_value *wn = lb_binary(cx, IR_OP_MUL, neg, w, "wneg");
         *r = lb_binary(cx, IR_OP_ADD, pos, wn, NULL);
     } else if (sub == ACT_RRELU) { /* inference: leaky_relu with the mean slope */
@@ -137,12 +129,9 @@ static int composed(lower_ctx *cx, const ts_node *n, int sub, ir_value *x, ir_va
             ir_value *c = lb_finish(cx, op);
             *r = lb_binary(cx, IR_OP_SUB, x, c, NULL);
         } else { /* |x| > l ? x : 0 */
-            ir_value *t = cst(cx, l, x, "lambd"), *z = t ? cst(cx, 0, x, "zero") : NULL;
-            ir_value *c = z ? lb_binary(cx, IR_OP_GREATER, lb_unary(cx, IR_OP_ABS, x, "abs"), t, "outside") : NULL;
-            ir_op *op = c ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
-            if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", z))
-                return -1;
-            *r = lb_finish(cx, op);
+            ir_value *t = lb_const_like(cx, l, x, "lambd"), *z = lb_const_like(cx, 0, x, "zero");
+            ir_value *c = lb_binary(cx, IR_OP_GREATER, lb_unary(cx, IR_OP_ABS, x, "abs"), t, "outside");
+            *r = lb_select(cx, c, x, z, NULL);
         }
     } else if (sub == ACT_GLU) { /* a * sigmoid(b), a and b the halves along dim */
         int64_t dim = -1, sizes[2];
@@ -156,7 +145,7 @@ static int composed(lower_ctx *cx, const ts_node *n, int sub, ir_value *x, ir_va
             lb_param_i32(cx, op, "axis", axis) || !lb_finish(cx, op))
             return -1;
         ir_value *s = lb_unary(cx, IR_OP_SIGMOID, op->out[1], "gate");
-        *r = s ? lb_binary(cx, IR_OP_MUL, op->out[0], s, NULL) : NULL;
+        *r = lb_binary(cx, IR_OP_MUL, op->out[0], s, NULL);
     } else {
         return 0;
     }
@@ -175,7 +164,7 @@ int lower_activation(lower_ctx *cx, const ts_node *n) {
         if (cap) m = lb_binary(cx, IR_OP_MINIMUM, m, lb_const_scalar(cx, row->c, IR_INT32, "six"), NULL);
         return lower_out_tensor(cx, n, 0, m);
     }
-    ir_value *x = xi ? float_in(cx, n) : NULL, *r = NULL;
+    ir_value *x = float_in(cx, n), *r = NULL;
     if (!x) return -1;
     if (sub == ACT_MIL) {
         r = lb_unary(cx, row->mil, x, NULL);
@@ -257,7 +246,7 @@ int lower_softmax(lower_ctx *cx, const ts_node *n) {
     ir_value *m = reduce1(cx, IR_OP_REDUCE_MAX, x, axis, "max");
     ir_value *s = lb_binary(cx, IR_OP_SUB, x, m, "shifted");
     ir_value *e = lb_unary(cx, IR_OP_EXP, s, "exp");
-    ir_value *sum = e ? reduce1(cx, IR_OP_REDUCE_SUM, e, axis, "sum") : NULL;
+    ir_value *sum = reduce1(cx, IR_OP_REDUCE_SUM, e, axis, "sum");
     ir_value *lg = lb_unary(cx, IR_OP_LOG, sum, "log");
     return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_SUB, s, lg, NULL));
 }

@@ -58,7 +58,8 @@ static ir_value *sdpa_scores(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *
 static ir_value *sdpa(lower_ctx *cx, ir_value *q, ir_value *k, ir_value *v, ir_value *mask, int causal, double scale,
                       ir_value **probs) {
     ir_value *s = sdpa_scores(cx, q, k, mask, causal, scale);
-    ir_value *p = s ? lb_softmax(cx, s, s->type.rank - 1) : NULL;
+    if (!s) return NULL; /* its rank names the softmax axis */
+    ir_value *p = lb_softmax(cx, s, s->type.rank - 1);
     if (probs) *probs = p;
     return lb_matmul(cx, p, v, 0, 0);
 }
@@ -92,8 +93,8 @@ static ir_value *gqa_repeat(lower_ctx *cx, ir_value *q, ir_value *kv, const char
 /* scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0, is_causal=False, scale=None, enable_gqa=False) */
 int lower_sdpa(lower_ctx *cx, const ts_node *n) {
     ir_value *q = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *k = q ? lower_tensor_in(cx, n, 1, q->type.dtype) : NULL;
-    ir_value *v = k ? lower_tensor_in(cx, n, 2, q->type.dtype) : NULL;
+    ir_value *k = lower_tensor_in_as(cx, n, 1, q);
+    ir_value *v = lower_tensor_in_as(cx, n, 2, q);
     if (!v) return -1;
     ir_value *mask = NULL;
     int causal = 0, gqa = 0;
@@ -112,8 +113,8 @@ int lower_sdpa(lower_ctx *cx, const ts_node *n) {
  * row's softmax denominator (fp32, as torch keeps it). */
 int lower_sdpa_flash_cpu(lower_ctx *cx, const ts_node *n) {
     ir_value *q = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *k = q ? lower_tensor_in(cx, n, 1, q->type.dtype) : NULL;
-    ir_value *v = k ? lower_tensor_in(cx, n, 2, q->type.dtype) : NULL;
+    ir_value *k = lower_tensor_in_as(cx, n, 1, q);
+    ir_value *v = lower_tensor_in_as(cx, n, 2, q);
     if (!v) return -1;
     double drop = 0, scale = 0;
     int causal = 0;
@@ -135,9 +136,9 @@ int lower_sdpa_flash_cpu(lower_ctx *cx, const ts_node *n) {
     return lower_out_tensor(cx, n, 1, lb_reduce(cx, IR_OP_REDUCE_LOG_SUM_EXP, s, 1, &last, 0));
 }
 
-/* rows [i*E, (i+1)*E) of a packed projection weight / bias */
+/* rows [i*E, (i+1)*E) of a packed projection weight / bias (an absent bias: NULL) */
 static ir_value *part(lower_ctx *cx, ir_value *w, int i, int64_t E) {
-    return lb_slice(cx, w, 0, i * E, (i + 1) * E, 0, 1, 0);
+    return w ? lb_slice(cx, w, 0, i * E, (i + 1) * E, 0, 1, 0) : NULL;
 }
 
 /* x [B, L, E] -> [B, H, L, E/H] */
@@ -148,7 +149,7 @@ static ir_value *heads(lower_ctx *cx, ir_value *x, int64_t H) {
 }
 
 static ir_value *proj(lower_ctx *cx, ir_value *x, ir_value *w, ir_value *b) {
-    if (!x || !w) return NULL;
+    if (LB_SKIP(cx, x, w)) return NULL;
     ir_op *op = lb_op(cx, IR_OP_LINEAR, "proj");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", w) || (b && ir_op_set_input(op, "bias", b)))
         return NULL;
@@ -181,7 +182,7 @@ static ir_value *mha(lower_ctx *cx, ir_value *qi, ir_value *ki, ir_value *vi, in
     }
     ir_value *o = sdpa(cx, heads(cx, q, H), heads(cx, k, H), heads(cx, v, H), mask, 0, 0, &probs);
     o = lb_transpose(cx, o, (int64_t[]){0, 2, 1, 3});
-    o = o ? lb_reshape(cx, o, 3, (int64_t[]){qi->type.dims[0], qi->type.dims[1], E}, "merged") : NULL;
+    o = lb_reshape(cx, o, 3, (int64_t[]){qi->type.dims[0], qi->type.dims[1], E}, "merged");
     if (avg_probs && probs) *avg_probs = lb_reduce(cx, IR_OP_REDUCE_MEAN, probs, 1, (int64_t[]){1}, 0);
     return proj(cx, o, wo, bo);
 }
@@ -192,7 +193,7 @@ int lower_native_mha(lower_ctx *cx, const ts_node *n) {
     ir_value *q = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     if (!q) return -1;
     ir_dtype dt = q->type.dtype;
-    ir_value *k = lower_tensor_in(cx, n, 1, dt), *v = k ? lower_tensor_in(cx, n, 2, dt) : NULL;
+    ir_value *k = lower_tensor_in(cx, n, 1, dt), *v = lower_tensor_in(cx, n, 2, dt);
     int64_t E, H;
     int need = 1, avg = 1;
     if (!v || lower_int_in(cx, n, 3, &E) || lower_int_in(cx, n, 4, &H)) return -1;
@@ -224,6 +225,7 @@ int lower_native_mha(lower_ctx *cx, const ts_node *n) {
 }
 
 static ir_value *lnorm(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps) {
+    if (LB_SKIP(cx, x)) return NULL;
     int64_t ax = x->type.rank - 1;
     ir_op *op = lb_op(cx, IR_OP_LAYER_NORM, "norm");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", 1, &ax) || ir_op_set_input(op, "gamma", g) ||
@@ -255,10 +257,10 @@ int lower_encoder_layer(lower_ctx *cx, const ts_node *n) {
     int unbatched = x->type.rank == 2;
     if (unbatched && !(x = lb_expand(cx, x, 1, (int64_t[]){0}))) return -1;
     ir_value *a = first ? lnorm(cx, x, p[10], p[11], eps) : x;
-    ir_value *att = a ? mha(cx, a, a, a, E, H, p[3], p[4], p[5], p[6], mask, NULL) : NULL;
+    ir_value *att = mha(cx, a, a, a, E, H, p[3], p[4], p[5], p[6], mask, NULL);
     ir_value *y = lb_binary(cx, IR_OP_ADD, x, att, "res1");
-    if (y && !first) y = lnorm(cx, y, p[10], p[11], eps);
-    ir_value *f = y && first ? lnorm(cx, y, p[12], p[13], eps) : y;
+    if (!first) y = lnorm(cx, y, p[10], p[11], eps);
+    ir_value *f = first ? lnorm(cx, y, p[12], p[13], eps) : y;
     f = proj(cx, f, p[14], p[15]);
     if (f && gelu) {
         ir_op *op = lb_op(cx, IR_OP_GELU, "gelu");

@@ -118,7 +118,7 @@ int lower_if(lower_ctx *cx, const ts_node *n) {
         ir_value **outs = pc_alloc(cx->p->arena, sizeof(ir_value *) * (size_t)s.n);
         if (!outs) return oom(cx);
         for (int k = 0; k < s.n; k++) {
-            ir_value *va = carry_leaf_value(cx, &s, k, s.a[k]), *vb = va ? carry_leaf_value(cx, &s, k, s.b[k]) : NULL;
+            ir_value *va = carry_leaf_value(cx, &s, k, s.a[k]), *vb = carry_leaf_value(cx, &s, k, s.b[k]);
             ir_op *sel = lb_op(cx, IR_OP_SELECT, "picked");
             if (!sel || ir_op_set_input(sel, "cond", pred) || ir_op_set_input(sel, "a", va) || ir_op_set_input(sel, "b", vb) ||
                 !(outs[k] = lb_finish(cx, sel)))

@@ -3,9 +3,19 @@
 
 #include <string.h>
 
+int lb_skip(lower_ctx *cx, int n, const void *const *vals) {
+    if (!LB_LIVE(cx)) return 1;
+    for (int i = 0; i < n; i++)
+        if (!vals[i]) {
+            lower_fail(cx, "internal: value argument %d of a builder is missing, with no error recorded", i);
+            return 1;
+        }
+    return 0;
+}
+
 ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t end, int end_open, int64_t step,
                    int squeeze) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     int r = x->type.rank;
     int64_t b[IR_MAX_RANK] = {0}, e[IR_MAX_RANK] = {0}, s[IR_MAX_RANK];
     int bm[IR_MAX_RANK], em[IR_MAX_RANK];
@@ -40,7 +50,7 @@ ir_value *lb_slice(lower_ctx *cx, ir_value *x, int axis, int64_t begin, int64_t 
 }
 
 ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     int r = x->type.rank, id = 1;
     for (int i = 0; i < r; i++) id &= perm[i] == i;
     if (id) return x;
@@ -50,7 +60,7 @@ ir_value *lb_transpose(lower_ctx *cx, ir_value *x, const int64_t *perm) {
 }
 
 ir_value *lb_swap(lower_ctx *cx, ir_value *x, int a, int b) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     int64_t perm[IR_MAX_RANK];
     for (int i = 0; i < x->type.rank; i++) perm[i] = i;
     perm[a] = b;
@@ -61,7 +71,7 @@ ir_value *lb_swap(lower_ctx *cx, ir_value *x, int a, int b) {
 static ir_value *join(lower_ctx *cx, ir_opkind k, int n, ir_value *const *vs, int axis) {
     if (!LB_LIVE(cx)) return NULL;
     for (int i = 0; i < n; i++)
-        if (!vs[i]) return NULL;
+        if (LB_SKIP(cx, vs[i])) return NULL;
     if (n == 1 && k == IR_OP_CONCAT) return vs[0];
     ir_op *op = lb_op(cx, k, k == IR_OP_CONCAT ? "concat" : "stack");
     if (!op || ir_op_set_inputs(op, "values", n, vs) || lb_param_i32(cx, op, "axis", axis)) return NULL;
@@ -73,7 +83,7 @@ ir_value *lb_concat(lower_ctx *cx, int n, ir_value *const *vs, int axis) { retur
 ir_value *lb_stack(lower_ctx *cx, int n, ir_value *const *vs, int axis) { return join(cx, IR_OP_STACK, n, vs, axis); }
 
 static ir_value *axes_op(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     if (n == 0) return x;
     ir_op *op = lb_op(cx, k, k == IR_OP_SQUEEZE ? "squeeze" : "expand");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", n, axes)) return NULL;
@@ -88,7 +98,7 @@ ir_value *lb_squeeze(lower_ctx *cx, ir_value *x, int n, const int64_t *axes) {
 }
 
 ir_value *lb_reduce(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_t *axes, int keep) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     ir_op *op = lb_op(cx, k, "reduce");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", n, axes) ||
         lb_param_bool(cx, op, "keep_dims", keep))
@@ -97,7 +107,7 @@ ir_value *lb_reduce(lower_ctx *cx, ir_opkind k, ir_value *x, int n, const int64_
 }
 
 ir_value *lb_matmul(lower_ctx *cx, ir_value *x, ir_value *y, int tx, int ty) {
-    if (!x || !y || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x, y)) return NULL;
     ir_op *op = lb_op(cx, IR_OP_MATMUL, "matmul");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "y", y) || lb_param_bool(cx, op, "transpose_x", tx) ||
         lb_param_bool(cx, op, "transpose_y", ty))
@@ -106,7 +116,7 @@ ir_value *lb_matmul(lower_ctx *cx, ir_value *x, ir_value *y, int tx, int ty) {
 }
 
 ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis) {
-    if (!x || !idx || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x, idx)) return NULL;
     ir_op *op = lb_op(cx, IR_OP_GATHER, "gather");
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", axis))
         return NULL;
@@ -114,7 +124,7 @@ ir_value *lb_gather(lower_ctx *cx, ir_value *x, ir_value *idx, int axis) {
 }
 
 int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, ir_value **outs) {
-    if (!x || !LB_LIVE(cx)) return -1;
+    if (LB_SKIP(cx, x)) return -1;
     if (n == 1) {
         outs[0] = x;
         return 0;
@@ -129,7 +139,7 @@ int lb_split(lower_ctx *cx, ir_value *x, int axis, int n, const int64_t *sizes, 
 }
 
 ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     int id = 1;
     for (int i = 0; i < x->type.rank; i++) id &= reps[i] == 1;
     if (id) return x;
@@ -139,15 +149,16 @@ ir_value *lb_tile(lower_ctx *cx, ir_value *x, const int64_t *reps) {
 }
 
 ir_value *lb_scalar(lower_ctx *cx, lv *l, ir_dtype dt) {
-    if (!l || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, l)) return NULL;
     ir_value *v = lb_as_tensor(cx, l, dt);
     if (v && v->type.rank) v = lb_reshape(cx, v, 0, NULL, "scalar");
     return v;
 }
 
 ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffix) {
-    ir_value *zero = end ? lb_const_scalar(cx, 0, IR_INT32, "zero") : NULL;
-    ir_value *st = zero ? lb_const_scalar(cx, (double)step, IR_INT32, "step") : NULL;
+    if (LB_SKIP(cx, end)) return NULL;
+    ir_value *zero = lb_const_scalar(cx, 0, IR_INT32, "zero");
+    ir_value *st = lb_const_scalar(cx, (double)step, IR_INT32, "step");
     ir_op *op = lb_op(cx, IR_OP_RANGE_1D, suffix);
     if (!op || ir_op_set_input(op, "end", end) || ir_op_set_input(op, "start", zero) || ir_op_set_input(op, "step", st))
         return NULL;
@@ -155,7 +166,7 @@ ir_value *lb_range(lower_ctx *cx, ir_value *end, int64_t step, const char *suffi
 }
 
 ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) {
-    if (!x || !count || !shift || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x, count, shift)) return NULL;
     lv *len = lower_dim_lv(cx, x, axis);
     ir_value *lv_len = lb_scalar(cx, len, IR_INT32), *cv = lb_scalar(cx, count, IR_INT32);
     ir_value *sv = lb_scalar(cx, shift, IR_INT32);
@@ -165,7 +176,7 @@ ir_value *lb_cyclic(lower_ctx *cx, ir_value *x, int axis, lv *count, lv *shift) 
 }
 
 ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     int64_t st[IR_MAX_RANK];
     int cnt, r = x->type.rank;
     lv *l = lower_list_of(cx, r, reps);
@@ -184,7 +195,8 @@ ir_value *lb_tile_lv(lower_ctx *cx, ir_value *x, lv *const *reps) {
 }
 
 ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, const float *data, const char *suffix) {
-    const char *nm = cx->e->kind == PC_OK ? lower_name(cx, suffix) : NULL;
+    if (!LB_LIVE(cx)) return NULL;
+    const char *nm = lower_name(cx, suffix);
     if (!nm) return NULL;
     ir_type t = ir_tensor_type(dt, rank, dims);
     int64_t n = ir_type_numel(&t);
@@ -212,20 +224,25 @@ ir_value *lb_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, co
     return lower_names_add(cx, v->name, v) ? NULL : v;
 }
 
+ir_value *lb_const_like(lower_ctx *cx, double v, const ir_value *like, const char *suffix) {
+    if (LB_SKIP(cx, like)) return NULL;
+    return lb_const_scalar(cx, v, like->type.dtype, suffix);
+}
+
 ir_value *lb_scalar_op(lower_ctx *cx, ir_opkind k, ir_value *x, double s) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     ir_value *c = lb_const_scalar(cx, s, x->type.dtype, "c");
     return lb_binary(cx, k, x, c, NULL);
 }
 
 ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
-    if (!idx || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, idx)) return NULL;
     if (idx->konst && idx->konst->count == ir_type_numel(&idx->type)) {
         int64_t cnt = idx->konst->count, neg = 0;
         for (int64_t i = 0; i < cnt; i++) neg |= ir_const_get_i64(idx->konst, i) < 0;
         if (!neg) return idx;
         float *w = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(cnt ? cnt : 1));
-        if (!w) return NULL;
+        if (!w) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
         for (int64_t i = 0; i < cnt; i++) {
             int64_t v = ir_const_get_i64(idx->konst, i);
             w[i] = (float)(v < 0 ? v + size : v);
@@ -240,26 +257,27 @@ ir_value *lb_wrap_index(lower_ctx *cx, ir_value *idx, int64_t size) {
 }
 
 ir_value *lb_affine(lower_ctx *cx, ir_value *x, double a, double b) {
-    if (x && a != 1) x = lb_scalar_op(cx, IR_OP_MUL, x, a);
-    if (x && b != 0) x = lb_scalar_op(cx, IR_OP_ADD, x, b);
+    if (LB_SKIP(cx, x)) return NULL;
+    if (a != 1) x = lb_scalar_op(cx, IR_OP_MUL, x, a);
+    if (b != 0) x = lb_scalar_op(cx, IR_OP_ADD, x, b);
     return x;
 }
 
 ir_value *lb_softmax(lower_ctx *cx, ir_value *x, int axis) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     ir_op *op = lb_op(cx, IR_OP_SOFTMAX, "softmax");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32(cx, op, "axis", axis)) return NULL;
     return lb_finish(cx, op);
 }
 
 int lb_static(lower_ctx *cx, ir_value *x, const char *what) {
-    if (!x || !LB_LIVE(cx)) return -1;
+    if (LB_SKIP(cx, x)) return -1;
     if (!ir_type_is_static(&x->type)) return lower_fail(cx, "%s needs a static shape", what);
     return 0;
 }
 
 ir_value *lb_assign(lower_ctx *cx, ir_value *b, ir_value *nv, int a, int64_t begin, int64_t end, int64_t step) {
-    if (!b || !nv || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, b, nv)) return NULL;
     int64_t size = b->type.dims[a];
     if (size < 0) {
         lower_fail(cx, "assignment into a slice of a symbolic dim");
@@ -268,8 +286,8 @@ ir_value *lb_assign(lower_ctx *cx, ir_value *b, ir_value *nv, int a, int64_t beg
     if (step != 1) { /* interleave: gather from concat(base, new) with constant indices */
         ir_value *both[2] = {b, nv};
         ir_value *cat = lb_concat(cx, 2, both, a);
-        float *idx = cat ? pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1)) : NULL;
-        if (!idx) return NULL;
+        float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
+        if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
         for (int64_t i = 0; i < size; i++) {
             int in = i >= begin && i < end && (i - begin) % step == 0;
             idx[i] = (float)(in ? size + (i - begin) / step : i);
@@ -285,7 +303,7 @@ ir_value *lb_assign(lower_ctx *cx, ir_value *b, ir_value *nv, int a, int64_t beg
 }
 
 ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *m) {
-    if (!m || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, m)) return NULL;
     if (m->type.dtype != IR_INT32 && !(m = lb_cast(cx, m, IR_INT32, "mask_int"))) return NULL;
     ir_op *op = lb_op(cx, IR_OP_CUMSUM, "ranks");
     if (!op || ir_op_set_input(op, "x", m) || lb_param_i32(cx, op, "axis", 0)) return NULL;
@@ -294,7 +312,7 @@ ir_value *lb_mask_ranks(lower_ctx *cx, ir_value *m) {
 }
 
 ir_value *lb_broadcast(lower_ctx *cx, ir_value *v, const ir_type *t) {
-    if (!v || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, v)) return NULL;
     if (v->type.dtype != t->dtype && !(v = lb_cast(cx, v, t->dtype, "cast"))) return NULL;
     int r = t->rank, vr = v->type.rank;
     if (vr > r) {

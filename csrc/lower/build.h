@@ -2,9 +2,11 @@
  * being lowered and return the op's output 0 (or an int status).
  *
  * Sticky errors: once cx->e holds an error, every builder returns NULL (or -1) without adding
- * anything, and every builder accepts NULL for a value argument (the result of a failed builder).
+ * anything, and every builder accepts NULL for a value argument (the result of a failed builder, see
+ * LB_SKIP).
  * A lowering function can therefore chain builders without checking each result and check once,
- * at its end (lower_out_tensor fails on a NULL value). Not a stage contract (lower.h is). */
+ * at its end (lower_out / lower_out_tensor fail on a NULL value or a held error). Not a stage contract
+ * (lower.h is). */
 #ifndef LOWER_BUILD_H
 #define LOWER_BUILD_H
 
@@ -73,8 +75,15 @@ ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b
 /* 1 when output i of n is read by some node or returned by a block of the graph (nested blocks too). */
 int lb_used(lower_ctx *cx, const ts_node *n, int i);
 
-/* 1 while cx holds no error: every builder tests it (with its value arguments) before it builds. */
+/* 1 while cx holds no error: a builder without value arguments tests it before it builds. */
 #define LB_LIVE(cx) ((cx)->e->kind == PC_OK)
+/* 1 when a builder must not build: cx holds an error, or one of the n value arguments (ir_value * or lv *)
+ * is NULL. A NULL value is the result of a failed builder, so it comes with an error; one without is a bug
+ * of its caller, recorded here as an internal error. Every builder with value arguments starts with
+ * LB_SKIP, so none dereferences NULL and a NULL result always comes with an error. */
+int lb_skip(lower_ctx *cx, int n, const void *const *vals);
+#define LB_SKIP(cx, ...) \
+    lb_skip((cx), (int)(sizeof((const void *[]){__VA_ARGS__}) / sizeof(void *)), (const void *[]){__VA_ARGS__})
 
 /* ---- ops and their parameters ---- */
 /* A unique name "<base><suffix>" (suffix may be NULL). */
@@ -98,6 +107,8 @@ int lb_conv_params(lower_ctx *cx, ir_op *op, int sp, const int64_t *strides, con
 /* Const values (not bound). */
 ir_value *lb_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix);
 ir_value *lb_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix);
+/* A rank-0 constant v of like's dtype (a NULL like: NULL, as for any value argument). */
+ir_value *lb_const_like(lower_ctx *cx, double v, const ir_value *like, const char *suffix);
 
 /* Common one-liners: op(x=x) and op(x=x, y=y). */
 ir_value *lb_unary(lower_ctx *cx, ir_opkind k, ir_value *x, const char *suffix);

@@ -221,6 +221,7 @@ lv *carry_instantiate(lower_ctx *cx, lv *t, const slots *s, ir_value *const *val
 
 /* Emit (in cx->b) the IR value of a leaf for slot k. */
 ir_value *carry_leaf_value(lower_ctx *cx, const slots *s, int k, lv *l) {
+    if (LB_SKIP(cx, l)) return NULL;
     const ir_type *t = &s->t[k];
     ir_value *v = NULL;
     if (s->kind[k] == LV_LIST && !l->dyn) {

@@ -13,12 +13,6 @@ static ir_value *bool_in(lower_ctx *cx, const ts_node *n, int i) {
     return lb_cast(cx, x, IR_BOOL, "bool");
 }
 
-static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    ir_op *op = lb_op(cx, IR_OP_SELECT, suffix);
-    if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
-    return lb_finish(cx, op);
-}
-
 /* Does broadcasting a and b already give cond's shape? Core ML's select takes its output
  * shape from a and b only, so a cond of a larger shape must be folded into a. */
 static int covers(const ir_type *a, const ir_type *b, const ir_type *c) {
@@ -34,18 +28,18 @@ static int covers(const ir_type *a, const ir_type *b, const ir_type *c) {
 
 /* select(cond, a, b) whose output has the full broadcast shape of all three. */
 static ir_value *select_full(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    if (!c || !a || !b) return NULL;
+    if (LB_SKIP(cx, c, a, b)) return NULL;
     if (!covers(&a->type, &b->type, &c->type)) { /* a + 0 * cond, in a's dtype (bool via int32) */
         ir_dtype dt = a->type.dtype == IR_BOOL ? IR_INT32 : a->type.dtype;
         ir_value *ai = dt == a->type.dtype ? a : lb_cast(cx, a, dt, "a_int");
-        ir_value *cz = ai ? lb_cast(cx, c, dt, "cond_num") : NULL;
-        ir_value *z = cz ? lb_const_scalar(cx, 0, dt, "zero") : NULL;
+        ir_value *cz = lb_cast(cx, c, dt, "cond_num");
+        ir_value *z = lb_const_scalar(cx, 0, dt, "zero");
         ir_value *zc = lb_binary(cx, IR_OP_MUL, cz, z, "zeros");
         a = lb_binary(cx, IR_OP_ADD, ai, zc, "a_full");
         if (a && a->type.dtype != b->type.dtype) a = lb_cast(cx, a, b->type.dtype, "a_back");
         if (!a) return NULL;
     }
-    return select3(cx, c, a, b, suffix);
+    return lb_select(cx, c, a, b, suffix);
 }
 
 /* a & b, a | b or a ^ b of int32 tensors (bools count as 0 / 1); Core ML has no bit operations. The 31
@@ -65,8 +59,7 @@ static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, int op) {
         ir_value *xe = lb_expand(cx, x[i], 1, (int64_t[]){x[i]->type.rank});
         ir_value *q = lb_binary(cx, IR_OP_FLOOR_DIV, xe, weights, "shifted");
         bits[i] = lb_binary(cx, IR_OP_MOD, q, two, "bits");
-        sign[i] = bits[i] ? lb_cast(cx, lb_binary(cx, IR_OP_LESS, x[i], zero, "negative"), IR_INT32, "sign_bit") : NULL;
-        if (!sign[i]) return NULL;
+        sign[i] = lb_cast(cx, lb_binary(cx, IR_OP_LESS, x[i], zero, "negative"), IR_INT32, "sign_bit");
     }
     ir_value *rb, *rs;
     if (op == LOGIC_AND) {
@@ -83,7 +76,7 @@ static ir_value *int_bitwise(lower_ctx *cx, const ts_node *n, int op) {
     int ax = rb->type.rank - 1;
     ir_value *low = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, rb, weights, "weighted"), 1, (int64_t[]){ax}, 0);
     ir_value *high = lb_binary(cx, IR_OP_MUL, rs, lb_const_scalar(cx, (double)INT32_MIN, IR_INT32, "int32_min"), "high");
-    return low && high ? lb_binary(cx, IR_OP_ADD, low, high, NULL) : NULL;
+    return lb_binary(cx, IR_OP_ADD, low, high, NULL);
 }
 
 /* logical_and / or / xor / not, and the bitwise forms on bools (&, |, ^, ~): the row's .sub is the
@@ -117,14 +110,12 @@ int lower_logical(lower_ctx *cx, const ts_node *n) {
         }
         if (any_int) return lower_out_tensor(cx, n, 0, int_bitwise(cx, n, op));
     }
-    ir_value *a = bool_in(cx, n, 0), *b = a ? bool_in(cx, n, 1) : NULL;
-    if (!b) return -1;
-    ir_value *r;
+    ir_value *a = bool_in(cx, n, 0), *b = bool_in(cx, n, 1), *r;
     if (op == LOGIC_AND) {
         r = lb_binary(cx, IR_OP_LOGICAL_AND, a, b, NULL);
     } else if (op == LOGIC_XOR) { /* (a or b) and not (a and b) */
         ir_value *o = lb_binary(cx, IR_OP_LOGICAL_OR, a, b, "or");
-        ir_value *both = o ? lb_binary(cx, IR_OP_LOGICAL_AND, a, b, "and") : NULL;
+        ir_value *both = lb_binary(cx, IR_OP_LOGICAL_AND, a, b, "and");
         ir_value *nb = lb_unary(cx, IR_OP_LOGICAL_NOT, both, "nand");
         r = lb_binary(cx, IR_OP_LOGICAL_AND, o, nb, NULL);
     } else {
@@ -155,6 +146,7 @@ static ir_dtype value_dtype(const lv *a, const lv *b) {
 }
 
 static ir_value *value_in(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) {
+    if (LB_SKIP(cx, l)) return NULL;
     if (l->kind != LV_TENSOR && !is_num(l)) {
         lower_fail(cx, "expected a tensor or a number, got %s", lv_kind_name(l->kind));
         return NULL;
@@ -170,16 +162,16 @@ int lower_where(lower_ctx *cx, const ts_node *n) {
     lv *a = lower_in(cx, n, 1), *b = lower_in(cx, n, 2);
     if (!b) return -1;
     ir_dtype dt = value_dtype(a, b);
-    ir_value *va = value_in(cx, a, dt, "a"), *vb = va ? value_in(cx, b, dt, "b") : NULL;
+    ir_value *va = value_in(cx, a, dt, "a"), *vb = value_in(cx, b, dt, "b");
     return lower_out_tensor(cx, n, 0, select_full(cx, c, va, vb, NULL));
 }
 
 /* masked_fill(x, mask, value): value (a number or a one-element tensor) where mask is true. */
 int lower_masked_fill(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *m = x ? bool_in(cx, n, 1) : NULL;
+    ir_value *m = bool_in(cx, n, 1);
     lv *v = lower_in(cx, n, 2);
-    if (!v) return -1;
+    if (!x || !v) return -1;
     ir_value *fill = value_in(cx, v, x->type.dtype, "value");
     if (!fill) return -1;
     if (fill->type.rank > 0) {
@@ -203,13 +195,10 @@ int lower_any_all(lower_ctx *cx, const ts_node *n) {
             else if (is_any ? it->i != 0 : it->i == 0) acc = is_any;
         }
         if (known || acc == is_any) return lower_out(cx, n, 0, lv_bool(cx, acc));
-        ir_value *t = lb_as_tensor(cx, l, IR_BOOL), *xi = t ? lb_cast(cx, t, IR_INT32, "int") : NULL;
+        ir_value *t = lb_as_tensor(cx, l, IR_BOOL), *xi = lb_cast(cx, t, IR_INT32, "int");
         int64_t ax = 0;
-        ir_value *red = xi ? lb_reduce(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, xi, 1, &ax, 0) : NULL;
-        lv *r = red ? lv_new(cx, LV_BOOL) : NULL;
-        if (!r || !(r->v = lb_cast(cx, red, IR_BOOL, NULL))) return -1;
-        r->dyn = 1;
-        return lower_out(cx, n, 0, r);
+        ir_value *red = lb_reduce(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, xi, 1, &ax, 0);
+        return lower_out(cx, n, 0, lv_dyn(cx, LV_BOOL, lb_cast(cx, red, IR_BOOL, NULL)));
     }
     ir_value *x = bool_in(cx, n, 0);
     if (!x) return -1;
@@ -230,7 +219,7 @@ int lower_any_all(lower_ctx *cx, const ts_node *n) {
     }
     if (rank == 0) return lower_out_tensor(cx, n, 0, x);
     ir_value *xi = lb_cast(cx, x, IR_INT32, "int");
-    ir_op *op = xi ? lb_op(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, "reduce") : NULL;
+    ir_op *op = lb_op(cx, is_any ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, "reduce");
     if (!op || ir_op_set_input(op, "x", xi) || lb_param_i32v(cx, op, "axes", nax, axes) ||
         lb_param_bool(cx, op, "keep_dims", keep))
         return -1;

@@ -20,7 +20,7 @@ static ir_value *pair_in(lower_ctx *cx, const ts_node *n, int i) {
 
 /* x[..., k:k+1] of a pair (keeps the pair axis, size 1). */
 static ir_value *part(lower_ctx *cx, ir_value *p, int k) {
-    if (!p) return NULL;
+    if (LB_SKIP(cx, p)) return NULL;
     return lb_slice(cx, p, p->type.rank - 1, k, k + 1, 0, 1, 0);
 }
 
@@ -38,19 +38,20 @@ static ir_value *pair_const(lower_ctx *cx, ir_dtype dt, double a, double b, cons
 }
 
 static ir_value *conj_of(lower_ctx *cx, ir_value *p) {
+    if (LB_SKIP(cx, p)) return NULL;
     return lb_binary(cx, IR_OP_MUL, p, pair_const(cx, p->type.dtype, 1, -1, "conj_sign"), "conj");
 }
 
 /* |p|^2 with the pair axis kept (size 1). */
 static ir_value *abs2_keep(lower_ctx *cx, ir_value *p) {
-    if (!p) return NULL;
+    if (LB_SKIP(cx, p)) return NULL;
     int64_t ax = p->type.rank - 1;
     return lb_reduce(cx, IR_OP_REDUCE_SUM_SQUARE, p, 1, &ax, 1);
 }
 
 /* Zeros shaped like x, exactly (x * 0 is NaN for inf): x - x where that is 0, else 0. */
 static ir_value *zeros_of(lower_ctx *cx, ir_value *x) {
-    if (!x) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     ir_value *d = lb_binary(cx, IR_OP_SUB, x, x, "diff");
     ir_value *ok = lb_binary(cx, IR_OP_EQUAL, d, d, "finite");
     return lb_select(cx, ok, d, lb_const_scalar(cx, 0, x->type.dtype, "zero"), "zeros");
@@ -58,8 +59,9 @@ static ir_value *zeros_of(lower_ctx *cx, ir_value *x) {
 
 /* A real operand shaped [..., 1] as the pair (x, 0). */
 static ir_value *real_pair(lower_ctx *cx, ir_value *x) {
+    if (LB_SKIP(cx, x)) return NULL;
     ir_value *parts[2] = {x, zeros_of(cx, x)};
-    return parts[1] ? lb_concat(cx, 2, parts, x->type.rank - 1) : NULL;
+    return lb_concat(cx, 2, parts, x->type.rank - 1);
 }
 
 /* a * b of two pairs: (ar br - ai bi, ar bi + ai br). */
@@ -68,11 +70,11 @@ static ir_value *cmul(lower_ctx *cx, ir_value *a, ir_value *b) {
     if (!ar || !ai || !br || !bi) return NULL;
     ir_value *re = lb_binary(cx, IR_OP_SUB, lb_binary(cx, IR_OP_MUL, ar, br, "rr"),
                                 lb_binary(cx, IR_OP_MUL, ai, bi, "ii"), "re");
-    ir_value *im = re ? lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, ar, bi, "ri"),
-                                     lb_binary(cx, IR_OP_MUL, ai, br, "ir"), "im")
-                      : NULL;
+    ir_value *im = lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, ar, bi, "ri"),
+                             lb_binary(cx, IR_OP_MUL, ai, br, "ir"), "im");
+    if (!re) return NULL; /* its rank names the pair axis */
     ir_value *parts[2] = {re, im};
-    return im ? lb_concat(cx, 2, parts, re->type.rank - 1) : NULL;
+    return lb_concat(cx, 2, parts, re->type.rank - 1);
 }
 
 /* ---- kinds that make or read complex values ---- */
@@ -171,8 +173,8 @@ static int complex_unary(lower_ctx *cx, const ts_node *n) {
     if (!p) return -1;
     if (cx->row->sub == UN_NEG) return lower_out(cx, n, 0, lc_new(cx, lb_scalar_op(cx, IR_OP_MUL, p, -1)));
     if (cx->row->sub == UN_RECIPROCAL) {
-        ir_value *c = conj_of(cx, p), *d = c ? abs2_keep(cx, p) : NULL;
-        return d ? lower_out(cx, n, 0, lc_new(cx, lb_binary(cx, IR_OP_REAL_DIV, c, d, NULL))) : -1;
+        ir_value *c = conj_of(cx, p), *d = abs2_keep(cx, p);
+        return lower_out(cx, n, 0, lc_new(cx, lb_binary(cx, IR_OP_REAL_DIV, c, d, NULL)));
     }
     int64_t ax = p->type.rank - 1;
     return lower_out_tensor(cx, n, 0, lb_reduce(cx, IR_OP_REDUCE_L2_NORM, p, 1, &ax, 0));
@@ -181,6 +183,7 @@ static int complex_unary(lower_ctx *cx, const ts_node *n) {
 /* An operand of complex arithmetic as a pair (*is_pair = 1) or as a real tensor / number shaped to
  * broadcast against pairs (trailing axis of size 1, *is_pair = 0), in dtype dt. */
 static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, int *is_pair) {
+    if (LB_SKIP(cx, l)) return NULL;
     *is_pair = l->kind == LV_COMPLEX;
     if (*is_pair) return l->v->type.dtype == dt ? l->v : lb_cast(cx, l->v, dt, "cast");
     if (l->kind != LV_TENSOR && l->kind != LV_INT && l->kind != LV_FLOAT && l->kind != LV_BOOL) {
@@ -210,8 +213,8 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
         bl = t;
     }
     int pa, pb;
-    ir_value *a = operand(cx, al, dt, &pa), *b = a ? operand(cx, bl, dt, &pb) : NULL;
-    if (!b) return -1;
+    ir_value *a = operand(cx, al, dt, &pa), *b = operand(cx, bl, dt, &pb);
+    if (!a || !b) return -1;
     ir_value *y = NULL;
     if (has_alpha) {
         if (alpha != 1.0 && !(b = lb_scalar_op(cx, IR_OP_MUL, b, alpha))) return -1;
@@ -227,7 +230,7 @@ static int complex_binary(lower_ctx *cx, const ts_node *n) {
             y = lb_binary(cx, IR_OP_REAL_DIV, a, b, NULL);
         } else { /* a * conj(b) / |b|^2 */
             ir_value *num = pa ? cmul(cx, a, conj_of(cx, b)) : lb_binary(cx, IR_OP_MUL, a, conj_of(cx, b), "num");
-            ir_value *den = num ? abs2_keep(cx, b) : NULL;
+            ir_value *den = abs2_keep(cx, b);
             y = lb_binary(cx, IR_OP_REAL_DIV, num, den, NULL);
         }
     } else {

@@ -62,7 +62,7 @@ int lower_convolution(lower_ctx *cx, const ts_node *n) {
         i_dil = 7;
     }
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *w = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
+    ir_value *w = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
     if (!x || !w) return -1;
     int sp = w->type.rank - 2;
     if (sp < 1 || sp > 3) return lower_fail(cx, "weight of rank %d", w->type.rank);

@@ -105,6 +105,7 @@ static int fill_dynamic(lower_ctx *cx, const ts_node *n, lv *sizes, int i, int f
     ir_value *shape = lb_shape_tensor(cx, sizes);
     if (!shape) return -1;
     i++;
+    if (cx->row->sub & FILL_STRIDED) i++;
     lv_kind vk = LV_FLOAT;
     if (full) {
         if (number_at(cx, n, i++, &val, &vk)) return -1;
@@ -175,6 +176,7 @@ int lower_fill_like(lower_ctx *cx, const ts_node *n) {
             return fill_dynamic(cx, n, sl, i, full, is_new, val, dt);
     }
     if (!like && !inplace && size_at(cx, n, i++, dims, &rank)) return -1;
+    if (sub & FILL_STRIDED) i++;
     if (full) {
         if (number_at(cx, n, i++, &val, &vk)) return -1;
         if (!like && !is_new && !inplace) dt = dtype_of_kind(vk);

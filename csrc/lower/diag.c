@@ -187,7 +187,7 @@ int lower_det_inv(lower_ctx *cx, const ts_node *n) {
         ir_value *inv;
         if (N <= 4) {
             det = closed_det(cx, x, N, &m);
-            inv = det ? closed_inv(cx, x, N, &m, det) : NULL;
+            inv = closed_inv(cx, x, N, &m, det);
         } else {
             inv = lb_elim_inverse(cx, x);
         }
@@ -203,7 +203,7 @@ int lower_det_inv(lower_ctx *cx, const ts_node *n) {
     }
     if (N <= 4) {
         ir_value *d = closed_det(cx, x, N, &m);
-        if (!(det = d ? lb_squeeze(cx, d, 2, sq) : NULL)) return -1;
+        if (!(det = lb_squeeze(cx, d, 2, sq))) return -1;
         if (is_slog) {
             sign = lb_unary(cx, IR_OP_SIGN, det, "sign");
             logabs = lb_log(cx, lb_unary(cx, IR_OP_ABS, det, "abs_det"), "logabsdet");

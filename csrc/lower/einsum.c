@@ -153,7 +153,7 @@ static lv *size_of(lower_ctx *cx, const term *t, const char *cs) {
 /* x reshaped to n sizes (int lvs). */
 static ir_value *reshape_to(lower_ctx *cx, ir_value *x, int n, lv *const *sizes) {
     for (int i = 0; i < n; i++)
-        if (!sizes[i]) return NULL;
+        if (LB_SKIP(cx, sizes[i])) return NULL;
     lv *l = lower_list_of(cx, n, sizes);
     return lb_reshape_lv(cx, x, l);
 }
@@ -170,7 +170,7 @@ static ir_value *contract_dyn(lower_ctx *cx, term *a, term *b, int nb, const cha
     sa[nb + 1] = size_of(cx, a, con);
     sb[nb] = size_of(cx, b, con);
     sb[nb + 1] = size_of(cx, b, bo);
-    ir_value *ra = reshape_to(cx, a->v, nb + 2, sa), *rb = ra ? reshape_to(cx, b->v, nb + 2, sb) : NULL;
+    ir_value *ra = reshape_to(cx, a->v, nb + 2, sa), *rb = reshape_to(cx, b->v, nb + 2, sb);
     ir_value *m = lb_matmul(cx, ra, rb, 0, 0);
     if (!m) return NULL;
     int k = 0;

@@ -99,6 +99,7 @@ static int is_bool(const lv *l) {
 }
 
 static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) {
+    if (LB_SKIP(cx, l)) return NULL;
     if (l->kind == LV_TENSOR || l->dyn) {
         if (l->v->type.dtype == dt) return l->v;
         return lb_cast(cx, l->v, dt, suffix);
@@ -111,7 +112,6 @@ static ir_value *operand(lower_ctx *cx, lv *l, ir_dtype dt, const char *suffix) 
 }
 
 static ir_value *trunc_of(lower_ctx *cx, ir_value *x);
-static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix);
 
 static ir_value *with_num(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix);
 static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value *y);
@@ -119,8 +119,9 @@ static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value 
 /* rsqrt as 1 / sqrt(x): MIL's rsqrt adds epsilon (default 1e-12: rsqrt(0) = 1e6, rsqrt(-0) = +inf;
  * torch gives inf and -inf). */
 static ir_value *rsqrt_of(lower_ctx *cx, ir_value *x) {
-    ir_value *one = x ? lb_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
-    return one ? lb_binary(cx, IR_OP_REAL_DIV, one, lb_unary(cx, IR_OP_SQRT, x, "sqrt"), NULL) : NULL;
+    if (LB_SKIP(cx, x)) return NULL;
+    ir_value *one = lb_const_scalar(cx, 1, x->type.dtype, "one");
+    return lb_binary(cx, IR_OP_REAL_DIV, one, lb_unary(cx, IR_OP_SQRT, x, "sqrt"), NULL);
 }
 
 /* Float floor division as torch computes it (exact where floor(x / y) rounds wrong, NaN for an
@@ -131,17 +132,17 @@ static ir_value *floor_div_float(lower_ctx *cx, ir_value *x, ir_value *y) {
     ir_dtype dt = x->type.dtype;
     ir_value *m = composed_binary(cx, BIN_FMOD, x, y);
     ir_value *d = lb_binary(cx, IR_OP_REAL_DIV, lb_binary(cx, IR_OP_SUB, x, m, "x_m"), y, "d");
-    ir_value *mnz = d ? with_num(cx, IR_OP_NOT_EQUAL, m, 0, "m_nz") : NULL;
-    ir_value *sd = mnz ? lb_binary(cx, IR_OP_LOGICAL_XOR, with_num(cx, IR_OP_LESS, y, 0, "y_neg"),
-                                      with_num(cx, IR_OP_LESS, m, 0, "m_neg"), "signs") : NULL;
-    ir_value *adj = sd ? lb_cast(cx, lb_binary(cx, IR_OP_LOGICAL_AND, mnz, sd, "adjust"), dt, "adjust_v") : NULL;
-    d = adj ? lb_binary(cx, IR_OP_SUB, d, adj, "d_adj") : NULL;
-    ir_value *f = d ? lb_unary(cx, IR_OP_FLOOR, d, "floor") : NULL;
-    ir_value *up = f ? with_num(cx, IR_OP_GREATER, lb_binary(cx, IR_OP_SUB, d, f, "frac"), 0.5, "round_up") : NULL;
-    f = up ? lb_binary(cx, IR_OP_ADD, f, lb_cast(cx, up, dt, "round_up_v"), "floor_adj") : NULL;
-    ir_value *q = f ? lb_binary(cx, IR_OP_REAL_DIV, x, y, "quot") : NULL;
-    ir_value *yz = q ? with_num(cx, IR_OP_EQUAL, y, 0, "y_zero") : NULL;
-    return yz ? select3(cx, yz, q, f, NULL) : NULL;
+    ir_value *mnz = with_num(cx, IR_OP_NOT_EQUAL, m, 0, "m_nz");
+    ir_value *sd = lb_binary(cx, IR_OP_LOGICAL_XOR, with_num(cx, IR_OP_LESS, y, 0, "y_neg"),
+                             with_num(cx, IR_OP_LESS, m, 0, "m_neg"), "signs");
+    ir_value *adj = lb_cast(cx, lb_binary(cx, IR_OP_LOGICAL_AND, mnz, sd, "adjust"), dt, "adjust_v");
+    d = lb_binary(cx, IR_OP_SUB, d, adj, "d_adj");
+    ir_value *f = lb_unary(cx, IR_OP_FLOOR, d, "floor");
+    ir_value *up = with_num(cx, IR_OP_GREATER, lb_binary(cx, IR_OP_SUB, d, f, "frac"), 0.5, "round_up");
+    f = lb_binary(cx, IR_OP_ADD, f, lb_cast(cx, up, dt, "round_up_v"), "floor_adj");
+    ir_value *q = lb_binary(cx, IR_OP_REAL_DIV, x, y, "quot");
+    ir_value *yz = with_num(cx, IR_OP_EQUAL, y, 0, "y_zero");
+    return lb_select(cx, yz, q, f, NULL);
 }
 
 /* fmod, atan2, truncating division, float floor division and fmax / fmin, composed from MIL ops (x, y
@@ -151,22 +152,22 @@ static ir_value *composed_binary(lower_ctx *cx, binop op, ir_value *x, ir_value 
     if (op == BIN_FMAX || op == BIN_FMIN) { /* NaN is missing data: the other operand where one is NaN */
         ir_value *m = lb_binary(cx, op == BIN_FMAX ? IR_OP_MAXIMUM : IR_OP_MINIMUM, x, y, op == BIN_FMAX ? "max" : "min");
         if (!ir_dtype_is_float(dt) || !m) return m;
-        ir_value *xn = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "x_nan"), *yn = xn ? lb_binary(cx, IR_OP_NOT_EQUAL, y, y, "y_nan") : NULL;
-        ir_value *r = select3(cx, yn, x, m, "y_missing"); /* a / b broadcast to the full shape */
-        return r ? select3(cx, xn, y, r, NULL) : NULL;
+        ir_value *xn = lb_binary(cx, IR_OP_NOT_EQUAL, x, x, "x_nan"), *yn = lb_binary(cx, IR_OP_NOT_EQUAL, y, y, "y_nan");
+        ir_value *r = lb_select(cx, yn, x, m, "y_missing"); /* a / b broadcast to the full shape */
+        return lb_select(cx, xn, y, r, NULL);
     }
     if (op == BIN_FMOD) { /* sign(x) * mod(|x|, |y|): C fmod, exact */
-        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = lb_unary(cx, IR_OP_ABS, y, "absy");
         ir_value *m = lb_binary(cx, IR_OP_MOD, ax, ay, "mod");
-        ir_value *sg = m ? lb_unary(cx, IR_OP_SIGN, x, "sign") : NULL;
+        ir_value *sg = lb_unary(cx, IR_OP_SIGN, x, "sign");
         return lb_binary(cx, IR_OP_MUL, sg, m, NULL);
     }
     if (op == BIN_TRUNCDIV) {
         if (ir_dtype_is_float(dt)) return trunc_of(cx, lb_binary(cx, IR_OP_REAL_DIV, x, y, "quot"));
         /* ints: sign(x) * sign(y) * (|x| // |y|), exact */
-        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = lb_unary(cx, IR_OP_ABS, y, "absy");
         ir_value *q = lb_binary(cx, IR_OP_FLOOR_DIV, ax, ay, "quot");
-        ir_value *sx = q ? lb_unary(cx, IR_OP_SIGN, x, "signx") : NULL, *sy = sx ? lb_unary(cx, IR_OP_SIGN, y, "signy") : NULL;
+        ir_value *sx = lb_unary(cx, IR_OP_SIGN, x, "signx"), *sy = lb_unary(cx, IR_OP_SIGN, y, "signy");
         ir_value *s = lb_binary(cx, IR_OP_MUL, sx, sy, "sign");
         return lb_binary(cx, IR_OP_MUL, s, q, NULL);
     }
@@ -251,14 +252,14 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
     if (!x) return -1;
     if (alpha != 1 && op == BIN_SUB && !(b->kind == LV_TENSOR || b->dyn)) {
         lv *sb = fold(cx, BIN_MUL, b, lv_float(cx, alpha), 1);
-        y = sb ? operand(cx, sb, dt, "y") : NULL;
+        y = operand(cx, sb, dt, "y");
     } else if (alpha != 1 && (b->kind == LV_TENSOR || b->dyn)) {
         ir_value *yb = operand(cx, b, dt, "y");
-        ir_value *al = yb ? lb_const_scalar(cx, alpha, dt, "alpha") : NULL;
-        y = al ? lb_binary(cx, IR_OP_MUL, yb, al, "scaled") : NULL;
+        ir_value *al = lb_const_scalar(cx, alpha, dt, "alpha");
+        y = lb_binary(cx, IR_OP_MUL, yb, al, "scaled");
     } else if (alpha != 1) {
         lv *sb = fold(cx, BIN_MUL, b, lv_float(cx, alpha), 1);
-        y = sb ? operand(cx, sb, dt, "y") : NULL;
+        y = operand(cx, sb, dt, "y");
     } else {
         y = operand(cx, b, dt, "y");
     }
@@ -285,25 +286,19 @@ int lower_binary_op(lower_ctx *cx, const ts_node *n) {
 /* ---- unary ---- */
 /* trunc(x) of a float tensor: ceil below zero, floor above. */
 static ir_value *trunc_of(lower_ctx *cx, ir_value *x) {
+    if (LB_SKIP(cx, x)) return NULL;
     ir_value *z = lb_const_scalar(cx, 0, x->type.dtype, "zero");
     ir_value *neg = lb_binary(cx, IR_OP_LESS, x, z, "negative");
-    ir_value *c = neg ? lb_unary(cx, IR_OP_CEIL, x, "ceil") : NULL;
-    ir_value *f = c ? lb_unary(cx, IR_OP_FLOOR, x, "floor") : NULL;
-    ir_op *op = f ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
-    if (!op || ir_op_set_input(op, "cond", neg) || ir_op_set_input(op, "a", c) || ir_op_set_input(op, "b", f)) return NULL;
-    return lb_finish(cx, op);
-}
-
-static ir_value *select3(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, suffix) : NULL;
-    if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
-    return lb_finish(cx, op);
+    ir_value *c = lb_unary(cx, IR_OP_CEIL, x, "ceil");
+    ir_value *f = lb_unary(cx, IR_OP_FLOOR, x, "floor");
+    return lb_select(cx, neg, c, f, NULL);
 }
 
 /* x (op) c for a number c in x's dtype. */
 static ir_value *with_num(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix) {
-    ir_value *v = x ? lb_const_scalar(cx, c, x->type.dtype, "c") : NULL;
-    return v ? lb_binary(cx, k, x, v, suffix) : NULL;
+    if (LB_SKIP(cx, x)) return NULL;
+    ir_value *v = lb_const_scalar(cx, c, x->type.dtype, "c");
+    return lb_binary(cx, k, x, v, suffix);
 }
 
 /* The row's math on a compile-time number; 1 when it has none. */
@@ -415,7 +410,7 @@ int lower_nan_to_num(lower_ctx *cx, const ts_node *n) {
     ir_value *r = x;
     for (int i = 0; i < k && r; i++) {
         ir_value *c = ovf[i] != 0 ? with_num(cx, IR_OP_EQUAL, r, ovf[i], "overflow") : cond[i];
-        r = select3(cx, c, val[i], r, i == k - 1 ? NULL : "replaced");
+        r = lb_select(cx, c, val[i], r, i == k - 1 ? NULL : "replaced");
     }
     return lower_out_tensor(cx, n, 0, r);
 }
@@ -428,21 +423,22 @@ int lower_lerp(lower_ctx *cx, const ts_node *n) {
     if (!a) return -1;
     ir_dtype dt = ir_dtype_is_float(a->type.dtype) ? a->type.dtype : IR_FP32;
     if (a->type.dtype != dt && !(a = lb_cast(cx, a, dt, "start"))) return -1;
-    ir_value *b = lower_tensor_in(cx, n, 1, dt), *w = b ? lower_tensor_in(cx, n, 2, dt) : NULL;
-    if (b && b->type.dtype != dt) b = lb_cast(cx, b, dt, "end");
-    if (w && w->type.dtype != dt) w = lb_cast(cx, w, dt, "weight");
-    ir_value *d = b && w ? lb_binary(cx, IR_OP_SUB, b, a, "diff") : NULL;
+    ir_value *b = lower_tensor_in(cx, n, 1, dt), *w = lower_tensor_in(cx, n, 2, dt);
+    if (!b || !w) return -1;
+    if (b->type.dtype != dt) b = lb_cast(cx, b, dt, "end");
+    if (w->type.dtype != dt) w = lb_cast(cx, w, dt, "weight");
+    ir_value *d = lb_binary(cx, IR_OP_SUB, b, a, "diff");
     int small = 0, wnum = w && w->konst && w->konst->count == 1;
     if (wnum) small = fabs(ir_const_get_f64(w->konst, 0)) < 0.5;
     ir_value *lo = NULL, *hi = NULL;
-    if (d && (!wnum || small)) lo = lb_binary(cx, IR_OP_ADD, a, lb_binary(cx, IR_OP_MUL, w, d, "step"), "from_start");
-    if (d && (!wnum || !small)) {
+    if (!wnum || small) lo = lb_binary(cx, IR_OP_ADD, a, lb_binary(cx, IR_OP_MUL, w, d, "step"), "from_start");
+    if (!wnum || !small) {
         ir_value *rest = lb_affine(cx, w, -1, 1); /* 1 - weight */
-        hi = rest ? lb_binary(cx, IR_OP_SUB, b, lb_binary(cx, IR_OP_MUL, d, rest, "back"), "from_end") : NULL;
+        hi = lb_binary(cx, IR_OP_SUB, b, lb_binary(cx, IR_OP_MUL, d, rest, "back"), "from_end");
     }
     if (wnum) return lower_out_tensor(cx, n, 0, small ? lo : hi);
-    ir_value *near = lo && hi ? with_num(cx, IR_OP_LESS, lb_unary(cx, IR_OP_ABS, w, "absw"), 0.5, "near_start") : NULL;
-    return lower_out_tensor(cx, n, 0, near ? select3(cx, near, lo, hi, NULL) : NULL);
+    ir_value *near = with_num(cx, IR_OP_LESS, lb_unary(cx, IR_OP_ABS, w, "absw"), 0.5, "near_start");
+    return lower_out_tensor(cx, n, 0, lb_select(cx, near, lo, hi, NULL));
 }
 
 /* ---- clamp ---- */

@@ -31,6 +31,7 @@ double lc_sin(int64_t k, int64_t t, int64_t n) {
 }
 
 ir_value *lc_const(lower_ctx *cx, ir_dtype dt, int rank, const int64_t *dims, float *data, const char *suffix) {
+    if (!LB_LIVE(cx)) return NULL;
     const char *nm = lower_name(cx, suffix);
     ir_value *v = nm ? ir_const_new(cx->p, cx->b, nm, ir_tensor_type(dt, rank, dims), IR_FP32, data, 0) : NULL;
     if (!v || lower_names_add(cx, v->name, v)) {
@@ -116,19 +117,20 @@ ir_value *lc_dft(lower_ctx *cx, ir_value *x, int in_pair, int axis, int64_t n, l
     perm[j++] = axis;
     if (in_pair) perm[j++] = r;
     ir_value *t = lb_transpose(cx, x, perm);
-    if (t && rows < len) t = lb_slice(cx, t, r - 1, 0, rows, 0, 1, 0);
+    if (!t) return NULL; /* no DFT matrix computed for nothing */
+    if (rows < len) t = lb_slice(cx, t, r - 1, 0, rows, 0, 1, 0);
     for (int i = 0; i < r - 1; i++) shape[i] = x->type.dims[perm[i]];
-    if (t && in_pair) {
+    if (in_pair) {
         shape[r - 1] = rows * 2;
         t = lb_reshape(cx, t, r, shape, "rows");
     }
-    float *w = t ? dft_matrix(cx, kind, sign, n, rows, cin, cols, cout, scale) : NULL;
-    if (t && !w) {
+    float *w = dft_matrix(cx, kind, sign, n, rows, cin, cols, cout, scale);
+    if (!w) {
         pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         return NULL;
     }
     int64_t wd[2] = {rows * cin, cols * cout};
-    ir_value *y = t ? lb_matmul(cx, t, lc_const(cx, x->type.dtype, 2, wd, w, "dft"), 0, 0) : NULL;
+    ir_value *y = lb_matmul(cx, t, lc_const(cx, x->type.dtype, 2, wd, w, "dft"), 0, 0);
     if (y && cout == 2) {
         shape[r - 1] = cols;
         shape[r] = 2;
@@ -265,7 +267,7 @@ int lower_fftshift(lower_ctx *cx, const ts_node *n) {
         int64_t cut = inv ? size / 2 : size - size / 2; /* the first `cut` values move to the end */
         if (cut == 0 || cut == size) continue;
         ir_value *parts[2] = {lb_slice(cx, x, a, cut, size, 0, 1, 0), lb_slice(cx, x, a, 0, cut, 0, 1, 0)};
-        x = parts[0] && parts[1] ? lb_concat(cx, 2, parts, a) : NULL;
+        x = lb_concat(cx, 2, parts, a);
     }
     if (!x) return -1;
     return pair ? lower_out(cx, n, 0, lc_new(cx, x)) : lower_out_tensor(cx, n, 0, x);

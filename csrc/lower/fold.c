@@ -87,7 +87,7 @@ int lower_im2col(lower_ctx *cx, const ts_node *n) {
     ir_value *y = lb_finish(cx, op);
     if (y && sym) { /* [N, C*K, -1] */
         lv *sh[3] = {unb ? lv_int(cx, 1) : lower_dim_lv(cx, y, 0), lv_int(cx, C * K), lv_int(cx, -1)};
-        lv *l = sh[0] && sh[1] && sh[2] ? lower_list_of(cx, 3, sh) : NULL;
+        lv *l = lower_list_of(cx, 3, sh);
         y = lb_reshape_lv(cx, y, l);
     } else {
         int64_t shape[3] = {unb ? 1 : x->type.dims[0] < 0 ? -1 : x->type.dims[0], C * K, OH * OW};
@@ -120,7 +120,7 @@ int lower_col2im(lower_ctx *cx, const ts_node *n) {
     if (!ir_dtype_is_float(x->type.dtype) && !(x = lb_cast(cx, x, IR_FP32, "fp32"))) return -1;
     int64_t s4[4] = {N, C * K, OH, OW};
     ir_value *w = one_hot_kernel(cx, C, &g);
-    ir_value *x4 = w ? lb_reshape(cx, x, 4, s4, "blocks") : NULL;
+    ir_value *x4 = lb_reshape(cx, x, 4, s4, "blocks");
     /* The transpose covers the padded rows [0, full); the output is [p, p + os): crop p at the start,
      * what lies past p + os at the end, and add zero rows where no window reaches. */
     int64_t crop[4], pads[4], any = 0;

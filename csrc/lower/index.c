@@ -6,7 +6,7 @@
 #include <string.h>
 
 static ir_value *as_index(lower_ctx *cx, ir_value *i) {
-    if (!i) return NULL;
+    if (LB_SKIP(cx, i)) return NULL;
     if (i->type.dtype == IR_INT32) return i;
     if (i->type.dtype == IR_BOOL) {
         lower_fail(cx, "a bool index here");
@@ -29,7 +29,7 @@ int lower_index_select(lower_ctx *cx, const ts_node *n) {
 /* embedding(weight, indices, padding_idx=-1, scale_grad_by_freq, sparse): rows of weight. */
 int lower_embedding(lower_ctx *cx, const ts_node *n) {
     ir_value *w = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *idx = w ? as_index(cx, lower_tensor_in(cx, n, 1, IR_DT_INVALID)) : NULL;
+    ir_value *idx = as_index(cx, lower_tensor_in(cx, n, 1, IR_DT_INVALID));
     return lower_out_tensor(cx, n, 0, lb_gather(cx, w, idx, 0));
 }
 

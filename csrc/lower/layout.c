@@ -91,8 +91,8 @@ int lower_expand(lower_ctx *cx, const ts_node *n) {
 /* repeat(self, repeats), tile(self, dims): counts known at conversion time or at run time */
 int lower_repeat(lower_ctx *cx, const ts_node *n) {
     ir_value *x = tin(cx, n, 0);
-    lv *l = x ? lower_in(cx, n, 1) : NULL;
-    if (!l) return -1;
+    lv *l = lower_in(cx, n, 1);
+    if (!x || !l) return -1;
     lv *reps[IR_MAX_RANK], *full[IR_MAX_RANK], *one = lv_int(cx, 1);
     int k;
     if (!one || int_lvs(cx, l, "repeats", reps, &k)) return -1;
@@ -144,7 +144,7 @@ int lower_repeat_interleave(lower_ctx *cx, const ts_node *n) {
         for (int i = 0; i < x->type.rank; i++)
             if (!(shape[i] = i == a ? rest : lower_dim_lv(cx, x, i))) return -1;
         ir_value *t = lb_tile_lv(cx, e, reps);
-        lv *sl = t ? lower_list_of(cx, x->type.rank, shape) : NULL;
+        lv *sl = lower_list_of(cx, x->type.rank, shape);
         ir_value *y = lb_reshape_lv(cx, t, sl);
         if (y && !rl->dyn && size >= 0) y->type.dims[a] = size * rl->i;
         return lower_out_tensor(cx, n, 0, y);
@@ -291,10 +291,8 @@ int lower_narrow(lower_ctx *cx, const ts_node *n) {
     if (ls->kind == LV_INT && ll->kind == LV_INT && (ls->dyn || ll->dyn)) { /* end = start + length at run time */
         ir_value *sv = lb_as_tensor(cx, ls, IR_INT32), *lvv = lb_as_tensor(cx, ll, IR_INT32);
         ir_value *ev = lb_binary(cx, IR_OP_ADD, sv, lvv, "end");
-        lv *e = ev ? lv_new(cx, LV_INT) : NULL;
-        if (!e) return -1;
-        e->dyn = 1;
-        e->v = ev;
+        lv *e = lv_dyn(cx, LV_INT, ev);
+        if (!e) return -1; /* a NULL end would mean "to the end" */
         return lower_out_tensor(cx, n, 0, lb_slice_dyn(cx, x, a, ls, e, 1));
     }
     if (lower_int_in(cx, n, 2, &s) || lower_int_in(cx, n, 3, &len)) return -1;
@@ -342,8 +340,8 @@ int lower_movedim(lower_ctx *cx, const ts_node *n) {
 
 /* view_as / reshape_as(self, other) */
 int lower_view_as(lower_ctx *cx, const ts_node *n) {
-    ir_value *x = tin(cx, n, 0), *o = x ? tin(cx, n, 1) : NULL;
-    if (!o || lb_static(cx, o, "view_as")) return -1;
+    ir_value *x = tin(cx, n, 0), *o = tin(cx, n, 1);
+    if (!x || !o || lb_static(cx, o, "view_as")) return -1;
     return lower_out_tensor(cx, n, 0, lb_reshape(cx, x, o->type.rank, o->type.dims, NULL));
 }
 
@@ -442,10 +440,8 @@ int lower_tri(lower_ctx *cx, const ts_node *n) {
     for (int64_t i = 0; i < h; i++)
         for (int64_t j = 0; j < w; j++) m[i * w + j] = upper ? (j - i >= k) : (j - i <= k);
     ir_value *mask = lb_const(cx, IR_BOOL, 2, (int64_t[]){h, w}, m, "mask");
-    ir_value *zero = mask ? lb_const_scalar(cx, 0, x->type.dtype, "zero") : NULL;
-    ir_op *op = zero ? lb_op(cx, IR_OP_SELECT, NULL) : NULL;
-    if (!op || ir_op_set_input(op, "cond", mask) || ir_op_set_input(op, "a", x) || ir_op_set_input(op, "b", zero)) return -1;
-    return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
+    ir_value *zero = lb_const_scalar(cx, 0, x->type.dtype, "zero");
+    return lower_out_tensor(cx, n, 0, lb_select(cx, mask, x, zero, NULL));
 }
 
 /* diag(self, diagonal=0): a vector -> a square matrix with it on a diagonal; a matrix -> that diagonal. */

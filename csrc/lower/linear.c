@@ -6,6 +6,7 @@
 /* MIL matmul with vector operands made matrices first (Core ML's matmul rule wants rank >= 2 for y,
  * and a rank-1 x against a batched y), the added dims squeezed after. */
 static ir_value *matmul(lower_ctx *cx, ir_value *x, ir_value *y, int ty, const char *suffix) {
+    if (LB_SKIP(cx, x, y)) return NULL;
     int xv = x->type.rank == 1, yv = y->type.rank == 1;
     if (xv && !(x = lb_expand(cx, x, 1, (int64_t[]){0}))) return NULL;
     if (yv && !(y = lb_expand(cx, y, 1, (int64_t[]){ty ? 0 : 1}))) return NULL;
@@ -27,7 +28,7 @@ static ir_value *matmul(lower_ctx *cx, ir_value *x, ir_value *y, int ty, const c
  * rank 1..3; otherwise matmul(transpose_y) + add. */
 int lower_linear(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *w = x ? lower_tensor_in(cx, n, 1, x->type.dtype) : NULL;
+    ir_value *w = lower_tensor_in_as(cx, n, 1, x);
     if (!w) return -1;
     ir_value *b = NULL;
     if (n->nin > 2 && !lower_is_none(cx, n, 2) && !(b = lower_tensor_in(cx, n, 2, x->type.dtype))) return -1;
@@ -38,7 +39,7 @@ int lower_linear(lower_ctx *cx, const ts_node *n) {
         return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     ir_value *r = matmul(cx, x, w, 1, b ? "matmul" : NULL);
-    if (r && b) r = lb_binary(cx, IR_OP_ADD, r, b, NULL);
+    if (b) r = lb_binary(cx, IR_OP_ADD, r, b, NULL);
     return lower_out_tensor(cx, n, 0, r);
 }
 
@@ -49,10 +50,10 @@ int lower_addmm(lower_ctx *cx, const ts_node *n) {
     if (n->nin > 3 && lower_float_in(cx, n, 3, &beta)) return -1;
     if (n->nin > 4 && lower_float_in(cx, n, 4, &alpha)) return -1;
     ir_value *bias = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *a = bias ? lower_tensor_in(cx, n, 1, bias->type.dtype) : NULL;
-    ir_value *m = a ? lower_tensor_in(cx, n, 2, bias->type.dtype) : NULL;
-    ir_value *p = m ? matmul(cx, a, m, 0, "matmul") : NULL;
-    if (p && cx->row->sub == 1) p = lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, (int64_t[]){0}, 0);
+    ir_value *a = lower_tensor_in_as(cx, n, 1, bias);
+    ir_value *m = lower_tensor_in_as(cx, n, 2, bias);
+    ir_value *p = matmul(cx, a, m, 0, "matmul");
+    if (cx->row->sub == 1) p = lb_reduce(cx, IR_OP_REDUCE_SUM, p, 1, (int64_t[]){0}, 0);
     if (!p) return -1;
     ir_dtype dt = p->type.dtype;
     if (alpha != 1) {
@@ -70,7 +71,7 @@ int lower_addmm(lower_ctx *cx, const ts_node *n) {
 /* matmul / mm / bmm: numpy-style matmul, which MIL matmul follows (rank-1 operands included). */
 int lower_matmul(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *y = x ? lower_tensor_in(cx, n, 1, x->type.dtype) : NULL;
+    ir_value *y = lower_tensor_in_as(cx, n, 1, x);
     if (!y) return -1;
     return lower_out_tensor(cx, n, 0, matmul(cx, x, y, 0, NULL));
 }
@@ -78,7 +79,7 @@ int lower_matmul(lower_ctx *cx, const ts_node *n) {
 /* outer / ger (a, b): a[:, None] * b[None, :] */
 int lower_outer(lower_ctx *cx, const ts_node *n) {
     ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *b = a ? lower_tensor_in(cx, n, 1, a->type.dtype) : NULL;
+    ir_value *b = lower_tensor_in_as(cx, n, 1, a);
     if (!b) return -1;
     if (a->type.rank != 1 || b->type.rank != 1) return lower_fail(cx, "outer of non-vectors");
     ir_value *ca = lb_expand(cx, a, 1, (int64_t[]){1}), *rb = lb_expand(cx, b, 1, (int64_t[]){0});
@@ -88,7 +89,7 @@ int lower_outer(lower_ctx *cx, const ts_node *n) {
 /* dot / vdot / inner of vectors: sum(a * b), a scalar */
 int lower_dot(lower_ctx *cx, const ts_node *n) {
     ir_value *a = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *b = a ? lower_tensor_in(cx, n, 1, a->type.dtype) : NULL;
+    ir_value *b = lower_tensor_in_as(cx, n, 1, a);
     if (!b) return -1;
     if (a->type.rank != 1 || b->type.rank != 1) return lower_fail(cx, "dot of non-vectors");
     ir_value *m = lb_binary(cx, IR_OP_MUL, a, b, "prod");

@@ -60,7 +60,7 @@ lv *lower_list_item(lower_ctx *cx, lv *l, lv *idx) {
 
 /* cat (elements joined along dim) or stack (along a new dim) of a list. */
 ir_value *lb_list_cat(lower_ctx *cx, lv *l, int64_t dim, int stack) {
-    if (!l || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, l)) return NULL;
     ir_value *v = list_tensor(cx, l);
     if (!v) return NULL;
     int r = v->type.rank - 1, d; /* element rank */
@@ -111,7 +111,7 @@ int lower_append(lower_ctx *cx, const ts_node *n) {
         ir_op *op = lb_op(cx, IR_OP_EXPAND_DIMS, "item");
         if (!op || ir_op_set_input(op, "x", e) || lb_param_i32v(cx, op, "axes", 1, &ax)) return -1;
         ir_value *vs[2] = {l->v, lb_finish(cx, op)};
-        ir_op *cat = vs[1] ? lb_op(cx, IR_OP_CONCAT, NULL) : NULL;
+        ir_op *cat = lb_op(cx, IR_OP_CONCAT, NULL);
         if (!cat || ir_op_set_inputs(cat, "values", 2, vs) || lb_param_i32(cx, cat, "axis", 0) ||
             lb_param_bool(cx, cat, "interleave", 0) || !(r->v = lb_finish(cx, cat)))
             return -1;

@@ -16,7 +16,8 @@ static int reduction_in(lower_ctx *cx, const ts_node *n, int i, int64_t *red) {
 }
 
 static ir_value *reduce_all(lower_ctx *cx, ir_value *x, ir_opkind k) {
-    if (!x || x->type.rank == 0) return x;
+    if (LB_SKIP(cx, x)) return NULL;
+    if (x->type.rank == 0) return x;
     int64_t axes[IR_MAX_RANK];
     for (int i = 0; i < x->type.rank; i++) axes[i] = i;
     return lb_reduce(cx, k, x, x->type.rank, axes, 0);
@@ -47,10 +48,10 @@ int lower_regression_loss(lower_ctx *cx, const ts_node *n) {
             l = a;
         } else {
             if (t < 0) return lower_fail(cx, "%s needs a non-negative beta / delta, got %g", cx->row->kind + 6, t);
-            ir_value *c = a ? lb_binary(cx, IR_OP_MINIMUM, a, lb_const_scalar(cx, t, a->type.dtype, "delta"), "clipped") : NULL;
+            ir_value *c = lb_binary(cx, IR_OP_MINIMUM, a, lb_const_like(cx, t, a, "delta"), "clipped");
             ir_value *h = lb_binary(cx, IR_OP_SUB, a, lb_scalar_op(cx, IR_OP_MUL, c, 0.5), "rest");
             l = lb_binary(cx, IR_OP_MUL, c, h, "huber");
-            if (l && sub == LOSS_SMOOTH_L1) l = lb_scalar_op(cx, IR_OP_MUL, l, 1 / t);
+            if (sub == LOSS_SMOOTH_L1) l = lb_scalar_op(cx, IR_OP_MUL, l, 1 / t);
         }
     }
     return lower_out_tensor(cx, n, 0, reduce_loss(cx, l, red));
@@ -81,7 +82,7 @@ int lower_bce(lower_ctx *cx, const ts_node *n) {
     } else {
         ir_value *lo = lb_const_scalar(cx, -100, dt, "floor");
         ir_value *lx = lb_binary(cx, IR_OP_MAXIMUM, lb_log(cx, x, "log"), lo, "log_c");
-        ir_value *l1 = lx ? lb_binary(cx, IR_OP_MAXIMUM, lb_log(cx, lb_affine(cx, x, -1, 1), "log1m"), lo, "log1m_c") : NULL;
+        ir_value *l1 = lb_binary(cx, IR_OP_MAXIMUM, lb_log(cx, lb_affine(cx, x, -1, 1), "log1m"), lo, "log1m_c");
         ir_value *s = lb_binary(cx, IR_OP_ADD, lb_binary(cx, IR_OP_MUL, t, lx, "pos"), lb_binary(cx, IR_OP_MUL, omt, l1, "neg"), "sum");
         l = lb_scalar_op(cx, IR_OP_MUL, s, -1);
     }
@@ -136,10 +137,10 @@ static ir_value *class_weights(lower_ctx *cx, const ts_node *n, int wi, int64_t 
 int lower_nll(lower_ctx *cx, const ts_node *n) {
     int ce = cx->row->sub == 1; /* cross_entropy_loss */
     ir_value *x = lower_float_tensor_in(cx, n, 0);
-    lv *tl = x ? lower_in(cx, n, 1) : NULL;
+    lv *tl = lower_in(cx, n, 1);
     int64_t red, ignore = -100;
     double eps = 0;
-    if (!tl || reduction_in(cx, n, 3, &red) || (n->nin > 4 && lower_int_in(cx, n, 4, &ignore)) ||
+    if (!x || !tl || reduction_in(cx, n, 3, &red) || (n->nin > 4 && lower_int_in(cx, n, 4, &ignore)) ||
         (ce && n->nin > 5 && lower_float_in(cx, n, 5, &eps)))
         return -1;
     int r = x->type.rank, axis = r == 1 ? 0 : 1;
@@ -174,18 +175,18 @@ int lower_nll(lower_ctx *cx, const ts_node *n) {
     ir_value *pk = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, mw, x, "picked"), 1, &cax, 0);
     ir_value *l = lb_scalar_op(cx, IR_OP_MUL, pk, -1);
     ir_value *den = NULL;
-    if (l && red == 1 && !(den = reduce_all(cx, mw, IR_OP_REDUCE_SUM))) return -1;
-    ir_value *nll = !l ? NULL : red == 1 ? lb_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, l, IR_OP_REDUCE_SUM), den, "mean")
-                                         : reduce_loss(cx, l, red);
-    if (!nll || !ce || eps == 0) return lower_out_tensor(cx, n, 0, nll);
+    if (red == 1 && !(den = reduce_all(cx, mw, IR_OP_REDUCE_SUM))) return -1;
+    ir_value *nll = red == 1 ? lb_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, l, IR_OP_REDUCE_SUM), den, "mean")
+                             : reduce_loss(cx, l, red);
+    if (!ce || eps == 0) return lower_out_tensor(cx, n, 0, nll);
     /* label smoothing: (1 - eps) nll + eps / C * smooth, smooth = -sum_c(w logp), 0 at ignored targets */
     ir_value *ign = lb_binary(cx, IR_OP_NOT_EQUAL, t, lb_const_scalar(cx, (double)ignore, IR_INT32, "ignore"), "kept");
-    ir_value *wr = ign ? class_weights(cx, n, 2, C, r, axis, dt, C) : NULL; /* weights without the ignore mask */
-    ir_value *ws = wr ? lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, x, wr, "xw"), 1, &cax, 0) : NULL;
-    ir_value *sm = ws ? lb_binary(cx, IR_OP_MUL, lb_scalar_op(cx, IR_OP_MUL, ws, -1), lb_cast(cx, ign, dt, "kept_f"), "smooth") : NULL;
-    ir_value *sr = !sm ? NULL : red == 1 ? lb_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, sm, IR_OP_REDUCE_SUM), den, "smooth_mean")
-                                         : reduce_loss(cx, sm, red);
-    ir_value *a = sr ? lb_scalar_op(cx, IR_OP_MUL, nll, 1 - eps) : NULL;
-    ir_value *b = a ? lb_scalar_op(cx, IR_OP_MUL, sr, eps / (double)C) : NULL;
-    return lower_out_tensor(cx, n, 0, b ? lb_binary(cx, IR_OP_ADD, a, b, NULL) : NULL);
+    ir_value *wr = class_weights(cx, n, 2, C, r, axis, dt, C); /* weights without the ignore mask */
+    ir_value *ws = lb_reduce(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, x, wr, "xw"), 1, &cax, 0);
+    ir_value *sm = lb_binary(cx, IR_OP_MUL, lb_scalar_op(cx, IR_OP_MUL, ws, -1), lb_cast(cx, ign, dt, "kept_f"), "smooth");
+    ir_value *sr = red == 1 ? lb_binary(cx, IR_OP_REAL_DIV, reduce_all(cx, sm, IR_OP_REDUCE_SUM), den, "smooth_mean")
+                            : reduce_loss(cx, sm, red);
+    ir_value *a = lb_scalar_op(cx, IR_OP_MUL, nll, 1 - eps);
+    ir_value *b = lb_scalar_op(cx, IR_OP_MUL, sr, eps / (double)C);
+    return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_ADD, a, b, NULL));
 }

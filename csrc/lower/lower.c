@@ -299,6 +299,19 @@ static void debug_failure(lower_ctx *cx) {
 }
 
 /* ---- lowering nodes ---- */
+
+/* Debug info for the numerical debugger: each tensor output's value records the TorchScript value it
+ * computes, unless it already stands for an earlier one (a view or no-op returns its input's value). */
+static int record_sources(lower_ctx *cx, const ts_node *n) {
+    for (int i = 0; i < n->nout; i++) {
+        lv *l = cx->vals[n->out[i]->id];
+        if (!l || l->kind != LV_TENSOR || !l->v || l->v->konst || l->v->src_name) continue;
+        if (!(l->v->src_name = pc_strdup(cx->p->arena, n->out[i]->name)))
+            return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    }
+    return 0;
+}
+
 static int lower_node(lower_ctx *cx, const ts_node *n) {
     cx->node = n;
     cx->base = NULL;
@@ -342,6 +355,7 @@ bound:
         }
         if (lower_view_writeback(cx, root)) return -1; /* slice assignment: update the viewed tensor */
     }
+    if (record_sources(cx, n)) return -1;
     if (o->debug) debug_node(cx, n, blk, before);
     return 0;
 }
@@ -349,6 +363,16 @@ bound:
 int lower_block_nodes(lower_ctx *cx, const ts_block *b) {
     for (int i = 0; i < b->nnodes; i++)
         if (lower_node(cx, b->nodes[i])) return -1;
+    return 0;
+}
+
+/* The graph's own nodes, counted for the progress report (nested blocks lower inside their node). */
+static int lower_top_nodes(lower_ctx *cx, const ts_block *b, pc_progress *progress) {
+    pc_progress_report(progress, "lowering ops", 0, b->nnodes);
+    for (int i = 0; i < b->nnodes; i++) {
+        if (lower_node(cx, b->nodes[i])) return -1;
+        pc_progress_report(progress, "lowering ops", i + 1, b->nnodes);
+    }
     return 0;
 }
 
@@ -430,6 +454,8 @@ static int add_inputs(lower_ctx *cx) {
         ir_value *v = ir_function_add_input(cx->fn, name, t);
         if (!v || lower_names_add(cx, v->name, v)) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         if (li->preprocess && !(v = preprocess_image(cx, li, v))) return -1;
+        if (!v->src_name && !(v->src_name = pc_strdup(cx->p->arena, tv->name)))
+            return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
         if (!(cx->vals[tv->id] = lv_tensor(cx, v))) return -1;
     }
     return lower_states_begin(cx, first + n);
@@ -547,7 +573,8 @@ int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err
     }
     cx.b = cx.fn->body;
     int first_state = g->top->nin - o->nstates;
-    if (add_inputs(&cx) || lower_block_nodes(&cx, g->top) || lower_states_end(&cx, first_state) || add_outputs(&cx)) {
+    if (add_inputs(&cx) || lower_top_nodes(&cx, g->top, o->progress) || lower_states_end(&cx, first_state) ||
+        add_outputs(&cx)) {
         debug_failure(&cx);
         ir_program_free(p);
         return -1;

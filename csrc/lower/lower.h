@@ -60,6 +60,7 @@ typedef struct lower_opts {
      * prints: the binding turns these into writes to Python's sys.stdout. */
     void (*debug_print)(void *ud, const char *text);
     void *debug_ud;
+    pc_progress *progress; /* "lowering ops": top-level TorchScript nodes lowered / all; NULL: none */
 } lower_opts;
 
 /* ---- for external converters (lower/external.c) ----
@@ -113,7 +114,7 @@ typedef struct lower_classifier {
  * first two outputs, replacing the probabilities output. */
 int lower_add_classifier(ir_program *p, const lower_classifier *c, pc_err *e);
 
-/* The TorchScript kinds the registry handles, for the README's op table:
+/* The TorchScript kinds the registry handles, for the op table, docs/ops.md:
  * calls f(kind, note) for each; note says limits ("" if none). */
 void lower_list_ops(void (*f)(const char *kind, const char *note, void *ud), void *ud);
 

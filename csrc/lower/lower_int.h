@@ -75,6 +75,8 @@ int lower_list_equal(lower_ctx *cx, const ts_node *n, lv *a, lv *b, int negate);
 /* ---- lowered values ---- */
 lv *lv_new(lower_ctx *cx, lv_kind k);
 lv *lv_tensor(lower_ctx *cx, ir_value *v);
+/* A number (kind k) known only at run time, the rank-0 value v; NULL when v is (a failed builder's). */
+lv *lv_dyn(lower_ctx *cx, lv_kind k, ir_value *v);
 lv *lv_int(lower_ctx *cx, int64_t i);
 lv *lv_float(lower_ctx *cx, double f);
 lv *lv_bool(lower_ctx *cx, int b);
@@ -83,7 +85,8 @@ const char *lv_kind_name(lv_kind k);
 
 /* Input i of n (fails naming the node when missing). */
 lv *lower_in(lower_ctx *cx, const ts_node *n, int i);
-/* Bind output i of n. */
+/* Bind output i of n to v: the lowering function's one check at its end, failing (-1) when v is NULL or the
+ * context holds an error (a builder failed on the way). */
 int lower_out(lower_ctx *cx, const ts_node *n, int i, lv *v);
 int lower_out_tensor(lower_ctx *cx, const ts_node *n, int i, ir_value *v);
 /* Fail (PC_E_CONVERT) naming the node; returns -1. */
@@ -99,6 +102,8 @@ int lower_ints_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out, int max,
 int lv_ints(lower_ctx *cx, const lv *l, int64_t *out, int max, int *cnt); /* -1 (no error set) if not static */
 /* Input i as an IR tensor; scalars become consts of dtype dt (IR_DT_INVALID: their own). */
 ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt);
+/* Input i as a tensor of like's dtype; NULL (the error kept) when like is NULL, a failed read before it. */
+ir_value *lower_tensor_in_as(lower_ctx *cx, const ts_node *n, int i, const ir_value *like);
 /* Input i as a float tensor: ints and bools cast to fp32, numbers become fp32 constants. */
 ir_value *lower_float_tensor_in(lower_ctx *cx, const ts_node *n, int i);
 /* Inputs first .. first+cnt-1 as tensors of one dtype, torch-style: a float tensor's dtype (fp32

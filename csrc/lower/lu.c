@@ -31,7 +31,7 @@ static ir_value *pivot(lower_ctx *cx, ir_value *m, int64_t n, int64_t k, ir_valu
     if (!op || ir_op_set_input(op, "x", a) || lb_param_i32(cx, op, "axis", R) || lb_param_bool(cx, op, "keep_dims", 1))
         return NULL;
     ir_value *p = lb_finish(cx, op); /* [.., 1, 1] */
-    ir_value *iota = p ? col_const(cx, IR_INT32, n, 0, k, "iota") : NULL;
+    ir_value *iota = col_const(cx, IR_INT32, n, 0, k, "iota");
     ir_value *ep = lb_cast(cx, lb_binary(cx, IR_OP_EQUAL, iota, p, "is_pivot"), IR_INT32, "pivot_hot");
     ir_value *diff = lb_binary(cx, IR_OP_SUB, col_const(cx, IR_INT32, n, 1, k, "diag_hot"), ep, "hot_diff");
     ir_value *d = lb_scalar_op(cx, IR_OP_SUB, p, (double)k); /* p - k */
@@ -57,7 +57,7 @@ static ir_value *pivot(lower_ctx *cx, ir_value *m, int64_t n, int64_t k, ir_valu
 
 /* See math.h. */
 ir_value *lb_elim_inverse(lower_ctx *cx, ir_value *a) {
-    if (!a || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, a)) return NULL;
     int r = a->type.rank, R = r - 2, C = r - 1;
     int64_t n = a->type.dims[C];
     if (n < 1 || n > LB_ELIM_MAX || a->type.dims[R] != n) {
@@ -72,9 +72,9 @@ ir_value *lb_elim_inverse(lower_ctx *cx, ir_value *a) {
     for (int64_t i = 0; i < n; i++) eye[i * n + i] = 1;
     /* [A | I] with I broadcast over A's batch (A * 0 + I keeps symbolic batch dims) */
     ir_value *z = lb_scalar_op(cx, IR_OP_MUL, a, 0);
-    ir_value *id = z ? lb_binary(cx, IR_OP_ADD, z, lb_const(cx, a->type.dtype, 2, (int64_t[]){n, n}, eye, "eye"), "identity") : NULL;
+    ir_value *id = lb_binary(cx, IR_OP_ADD, z, lb_const(cx, a->type.dtype, 2, (int64_t[]){n, n}, eye, "eye"), "identity");
     ir_value *parts[2] = {a, id};
-    ir_value *m = id ? lb_concat(cx, 2, parts, C) : NULL;
+    ir_value *m = lb_concat(cx, 2, parts, C);
     for (int64_t k = 0; k < n && m; k++) {
         if (k < n - 1 && !(m = pivot(cx, m, n, k, NULL))) return NULL;
         ir_value *piv = lb_slice(cx, lb_slice(cx, m, R, k, k + 1, 0, 1, 0), C, k, k + 1, 0, 1, 0); /* [.., 1, 1] */
@@ -90,7 +90,7 @@ ir_value *lb_elim_inverse(lower_ctx *cx, ir_value *a) {
 
 /* See math.h. */
 int lb_elim_det(lower_ctx *cx, ir_value *a, ir_value **det, ir_value **sign, ir_value **logabs) {
-    if (!a || !LB_LIVE(cx)) return -1;
+    if (LB_SKIP(cx, a)) return -1;
     int r = a->type.rank, R = r - 2, C = r - 1;
     int64_t n = a->type.dims[C];
     if (n < 1 || n > LB_ELIM_MAX || a->type.dims[R] != n)
@@ -162,7 +162,7 @@ int lower_solve_triangular(lower_ctx *cx, const ts_node *n) {
     ir_value *at = transpose ? lb_swap(cx, a, R, C) : a;
     if (transpose) upper = !upper;
     ir_dtype dt = a->type.dtype;
-    ir_value *m = at ? lb_binary(cx, IR_OP_MUL, at, tri_mask(cx, dt, sz, 1, upper, "strict"), "strict_part") : NULL;
+    ir_value *m = lb_binary(cx, IR_OP_MUL, at, tri_mask(cx, dt, sz, 1, upper, "strict"), "strict_part");
     ir_value *d = NULL; /* the diagonal as a column [.., n, 1] */
     if (!unit && m) {
         ir_value *diag = lb_binary(cx, IR_OP_MUL, at, tri_mask(cx, dt, sz, 0, upper, "eye"), "diag_part");

@@ -11,45 +11,43 @@
 #define PI 3.14159265358979323846
 
 /* ---- helpers ---- */
-static ir_value *num_as(lower_ctx *cx, double v, const ir_value *like, const char *suffix) {
-    return like ? lb_const_scalar(cx, v, like->type.dtype, suffix) : NULL;
-}
-
 /* x (k) c for a number c in x's dtype, named by suffix. */
 static ir_value *with_c(lower_ctx *cx, ir_opkind k, ir_value *x, double c, const char *suffix) {
-    ir_value *v = num_as(cx, c, x, "c");
+    ir_value *v = lb_const_like(cx, c, x, "c");
     return lb_binary(cx, k, x, v, suffix);
 }
 
 /* See math.h. */
 ir_value *lb_log(lower_ctx *cx, ir_value *x, const char *suffix) {
-    ir_op *op = x ? lb_op(cx, IR_OP_LOG, suffix) : NULL;
+    if (LB_SKIP(cx, x)) return NULL;
+    ir_op *op = lb_op(cx, IR_OP_LOG, suffix);
     if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "epsilon", 0, x->type.dtype)) return NULL;
     return lb_finish(cx, op);
 }
 
 /* See math.h. */
 ir_value *lb_select(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b, const char *suffix) {
-    ir_op *op = c && a && b ? lb_op(cx, IR_OP_SELECT, suffix) : NULL;
+    if (LB_SKIP(cx, c, a, b)) return NULL;
+    ir_op *op = lb_op(cx, IR_OP_SELECT, suffix);
     if (!op || ir_op_set_input(op, "cond", c) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
     return lb_finish(cx, op);
 }
 
 /* See math.h. */
 ir_value *lb_log1p(lower_ctx *cx, ir_value *u, const char *suffix) {
-    if (!u || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, u)) return NULL;
     ir_value *w = with_c(cx, IR_OP_ADD, u, 1, "w");
     ir_value *d = with_c(cx, IR_OP_SUB, w, 1, "wm1");
-    ir_value *q = d ? lb_binary(cx, IR_OP_MUL, lb_log(cx, w, "logw"), u, "logw_u") : NULL;
+    ir_value *q = lb_binary(cx, IR_OP_MUL, lb_log(cx, w, "logw"), u, "logw_u");
     ir_value *r = lb_binary(cx, IR_OP_REAL_DIV, q, d, "ratio");
-    ir_value *one = r ? with_c(cx, IR_OP_EQUAL, w, 1, "tiny") : NULL;
+    ir_value *one = with_c(cx, IR_OP_EQUAL, w, 1, "tiny");
     return lb_select(cx, one, u, r, suffix);
 }
 
 /* The sign bit of x as bool: x < 0 or 1 / x < 0 (so -0.0 counts; NaN does not). */
 static ir_value *signbit_of(lower_ctx *cx, ir_value *x, const char *suffix) {
     ir_value *lt = with_c(cx, IR_OP_LESS, x, 0, "lt0");
-    ir_value *one = lt ? lb_const_scalar(cx, 1, x->type.dtype, "one") : NULL;
+    ir_value *one = lb_const_like(cx, 1, x, "one");
     ir_value *inv = lb_binary(cx, IR_OP_REAL_DIV, one, x, "inv");
     return lb_binary(cx, IR_OP_LOGICAL_OR, lt, with_c(cx, IR_OP_LESS, inv, 0, "inv_lt0"), suffix);
 }
@@ -59,26 +57,26 @@ static ir_value *signbit_of(lower_ctx *cx, ir_value *x, const char *suffix) {
  * propagates through max / min. (select's a and b carry the full shape: Core ML's select does not
  * broadcast them to cond's.) */
 ir_value *lb_atan2(lower_ctx *cx, ir_value *y, ir_value *x) {
-    if (!y || !x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, y, x)) return NULL;
     ir_dtype dt = y->type.dtype;
-    ir_value *ay = lb_unary(cx, IR_OP_ABS, y, "absy"), *ax = ay ? lb_unary(cx, IR_OP_ABS, x, "absx") : NULL;
+    ir_value *ay = lb_unary(cx, IR_OP_ABS, y, "absy"), *ax = lb_unary(cx, IR_OP_ABS, x, "absx");
     ir_value *mx = lb_binary(cx, IR_OP_MAXIMUM, ay, ax, "max");
-    ir_value *mn = mx ? lb_binary(cx, IR_OP_MINIMUM, ay, ax, "min") : NULL;
+    ir_value *mn = lb_binary(cx, IR_OP_MINIMUM, ay, ax, "min");
     ir_value *t = lb_binary(cx, IR_OP_REAL_DIV, mn, mx, "ratio");
-    ir_value *zero = t ? lb_const_scalar(cx, 0, dt, "zero") : NULL, *one = zero ? lb_const_scalar(cx, 1, dt, "one") : NULL;
-    ir_value *infs = one ? with_c(cx, IR_OP_EQUAL, mn, INFINITY, "infs") : NULL;
+    ir_value *zero = lb_const_scalar(cx, 0, dt, "zero"), *one = lb_const_scalar(cx, 1, dt, "one");
+    ir_value *infs = with_c(cx, IR_OP_EQUAL, mn, INFINITY, "infs");
     t = lb_select(cx, infs, one, t, "ratio_inf");
-    ir_value *zeros = t ? with_c(cx, IR_OP_EQUAL, mx, 0, "zeros") : NULL;
+    ir_value *zeros = with_c(cx, IR_OP_EQUAL, mx, 0, "zeros");
     t = lb_select(cx, zeros, zero, t, "ratio_zero");
     ir_value *a = lb_unary(cx, IR_OP_ATAN, t, "atan");
-    ir_value *steep = a ? lb_binary(cx, IR_OP_GREATER, ay, ax, "steep") : NULL;
-    ir_value *comp = steep ? lb_affine(cx, a, -1, PI / 2) : NULL;
+    ir_value *steep = lb_binary(cx, IR_OP_GREATER, ay, ax, "steep");
+    ir_value *comp = lb_affine(cx, a, -1, PI / 2);
     a = lb_select(cx, steep, comp, a, "octant");
-    ir_value *left = a ? signbit_of(cx, x, "left") : NULL;
-    ir_value *back = left ? lb_affine(cx, a, -1, PI) : NULL;
+    ir_value *left = signbit_of(cx, x, "left");
+    ir_value *back = lb_affine(cx, a, -1, PI);
     a = lb_select(cx, left, back, a, "half");
-    ir_value *below = a ? signbit_of(cx, y, "below") : NULL;
-    ir_value *neg = below ? with_c(cx, IR_OP_MUL, a, -1, "neg") : NULL;
+    ir_value *below = signbit_of(cx, y, "below");
+    ir_value *neg = with_c(cx, IR_OP_MUL, a, -1, "neg");
     return lb_select(cx, below, neg, a, NULL);
 }
 
@@ -127,11 +125,11 @@ static ir_value *acosh_of(lower_ctx *cx, ir_value *x) {
     ir_value *pr = lb_binary(cx, IR_OP_MUL, d, with_c(cx, IR_OP_ADD, x, 1, "xp1"), "prod");
     ir_value *u = lb_binary(cx, IR_OP_ADD, d, lb_unary(cx, IR_OP_SQRT, pr, "root"), "u");
     ir_value *nearv = lb_log1p(cx, u, "near");
-    ir_value *inv = nearv ? lb_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, x, "one"), x, "inv") : NULL;
+    ir_value *inv = lb_binary(cx, IR_OP_REAL_DIV, lb_const_like(cx, 1, x, "one"), x, "inv");
     ir_value *pf = lb_binary(cx, IR_OP_MUL, lb_affine(cx, inv, -1, 1), with_c(cx, IR_OP_ADD, inv, 1, "inv_p1"), "prod_far");
     ir_value *lf = lb_log(cx, with_c(cx, IR_OP_ADD, lb_unary(cx, IR_OP_SQRT, pf, "root_far"), 1, "one_plus"), "log_far");
     ir_value *far = lb_binary(cx, IR_OP_ADD, lb_log(cx, x, "logx"), lf, "far");
-    ir_value *small = far ? with_c(cx, IR_OP_LESS, x, 2, "below2") : NULL;
+    ir_value *small = with_c(cx, IR_OP_LESS, x, 2, "below2");
     return lb_select(cx, small, nearv, far, NULL);
 }
 
@@ -139,7 +137,7 @@ static ir_value *acosh_of(lower_ctx *cx, ir_value *x) {
  * divided through by a, so nothing overflows; a = 0 gives 0). */
 static ir_value *asinh_of(lower_ctx *cx, ir_value *x) {
     ir_value *a = lb_unary(cx, IR_OP_ABS, x, "abs");
-    ir_value *inv = lb_binary(cx, IR_OP_REAL_DIV, num_as(cx, 1, x, "one"), a, "inv");
+    ir_value *inv = lb_binary(cx, IR_OP_REAL_DIV, lb_const_like(cx, 1, x, "one"), a, "inv");
     ir_value *rt = lb_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lb_unary(cx, IR_OP_SQUARE, inv, "inv_sq"), 1, "inv_sq_p1"), "root");
     ir_value *q = lb_binary(cx, IR_OP_REAL_DIV, a, lb_binary(cx, IR_OP_ADD, inv, rt, "den"), "q");
     ir_value *l = lb_log1p(cx, lb_binary(cx, IR_OP_ADD, a, q, "u"), "log1p");
@@ -149,7 +147,7 @@ static ir_value *asinh_of(lower_ctx *cx, ir_value *x) {
 /* atanh: (log1p(x) - log1p(-x)) / 2; +-1 give +-inf, |x| > 1 NaN. */
 static ir_value *atanh_of(lower_ctx *cx, ir_value *x) {
     ir_value *p = lb_log1p(cx, x, "log1p_pos");
-    ir_value *m = p ? lb_log1p(cx, with_c(cx, IR_OP_MUL, x, -1, "neg"), "log1p_neg") : NULL;
+    ir_value *m = lb_log1p(cx, with_c(cx, IR_OP_MUL, x, -1, "neg"), "log1p_neg");
     return with_c(cx, IR_OP_MUL, lb_binary(cx, IR_OP_SUB, p, m, "diff"), 0.5, NULL);
 }
 
@@ -177,8 +175,8 @@ int lower_math_unary(lower_ctx *cx, const ts_node *n) {
     } else if (sub == MU_SINC) { /* sin(pi x) / (pi x), 1 at 0 */
         ir_value *px = with_c(cx, IR_OP_MUL, x, PI, "pix");
         ir_value *q = lb_binary(cx, IR_OP_REAL_DIV, lb_unary(cx, IR_OP_SIN, px, "sin"), px, "ratio");
-        ir_value *z = q ? with_c(cx, IR_OP_EQUAL, x, 0, "zero") : NULL;
-        r = lb_select(cx, z, num_as(cx, 1, x, "one"), q, NULL);
+        ir_value *z = with_c(cx, IR_OP_EQUAL, x, 0, "zero");
+        r = lb_select(cx, z, lb_const_like(cx, 1, x, "one"), q, NULL);
     } else if (sub == MU_SCALE) {
         r = with_c(cx, IR_OP_MUL, x, cx->row->c, NULL);
     } else if (sub == MU_LOGIT) { /* log(z / (1 - z)), z = clamp(x, eps, 1 - eps) when eps given */
@@ -212,41 +210,41 @@ int lower_math_binary(lower_ctx *cx, const ts_node *n) {
         r = lb_binary(cx, IR_OP_POW, x, y, NULL);
     } else if (sub == MB_XLOGY) { /* x * log(y), 0 where x == 0 and y is not NaN */
         ir_value *p = lb_binary(cx, IR_OP_MUL, x, lb_log(cx, y, "log"), "prod");
-        ir_value *z = p ? with_c(cx, IR_OP_EQUAL, x, 0, "x_zero") : NULL;
+        ir_value *z = with_c(cx, IR_OP_EQUAL, x, 0, "x_zero");
         ir_value *c = lb_binary(cx, IR_OP_LOGICAL_AND, z, lb_binary(cx, IR_OP_EQUAL, y, y, "y_num"), "zero");
-        r = lb_select(cx, c, num_as(cx, 0, x, "zero_v"), p, NULL);
+        r = lb_select(cx, c, lb_const_like(cx, 0, x, "zero_v"), p, NULL);
     } else if (sub == MB_HYPOT) {
         /* m sqrt(1 + (n / m)^2) with m, n = max, min of |x|, |y|: no overflow of the squares; 0 for two
          * zeros, inf where either is infinite (even with a NaN), else NaN propagates */
-        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = ax ? lb_unary(cx, IR_OP_ABS, y, "absy") : NULL;
+        ir_value *ax = lb_unary(cx, IR_OP_ABS, x, "absx"), *ay = lb_unary(cx, IR_OP_ABS, y, "absy");
         ir_value *m = lb_binary(cx, IR_OP_MAXIMUM, ax, ay, "max");
         ir_value *q = lb_binary(cx, IR_OP_REAL_DIV, lb_binary(cx, IR_OP_MINIMUM, ax, ay, "min"), m, "ratio");
-        ir_value *mz = q ? with_c(cx, IR_OP_EQUAL, m, 0, "zeros") : NULL;
-        q = lb_select(cx, mz, num_as(cx, 0, q, "zero"), q, "ratio_z");
+        ir_value *mz = with_c(cx, IR_OP_EQUAL, m, 0, "zeros");
+        q = lb_select(cx, mz, lb_const_like(cx, 0, q, "zero"), q, "ratio_z");
         ir_value *s = lb_unary(cx, IR_OP_SQRT, with_c(cx, IR_OP_ADD, lb_unary(cx, IR_OP_SQUARE, q, "sq"), 1, "one_sq"), "root");
         ir_value *h = lb_binary(cx, IR_OP_MUL, m, s, "scaled");
-        ir_value *inf = h ? lb_binary(cx, IR_OP_LOGICAL_OR, with_c(cx, IR_OP_EQUAL, ax, INFINITY, "x_inf"),
-                                         with_c(cx, IR_OP_EQUAL, ay, INFINITY, "y_inf"), "inf") : NULL;
-        r = inf ? lb_select(cx, inf, num_as(cx, INFINITY, h, "inf_v"), h, NULL) : NULL;
+        ir_value *inf = lb_binary(cx, IR_OP_LOGICAL_OR, with_c(cx, IR_OP_EQUAL, ax, INFINITY, "x_inf"),
+                                  with_c(cx, IR_OP_EQUAL, ay, INFINITY, "y_inf"), "inf");
+        r = lb_select(cx, inf, lb_const_like(cx, INFINITY, h, "inf_v"), h, NULL);
     } else if (sub == MB_LOGADDEXP || sub == MB_LOGADDEXP2) {
         /* max + softplus(-|x - y| c) / c, c = 1 or ln 2 */
         double c = sub == MB_LOGADDEXP2 ? log(2.0) : 1.0;
         ir_value *m = lb_binary(cx, IR_OP_MAXIMUM, x, y, "max");
-        ir_value *d = m ? lb_unary(cx, IR_OP_ABS, lb_binary(cx, IR_OP_SUB, x, y, "diff"), "absdiff") : NULL;
-        ir_value *eq = d ? lb_binary(cx, IR_OP_EQUAL, x, y, "same") : NULL; /* equal infinities: d = 0, not NaN */
-        if (eq) d = lb_select(cx, eq, num_as(cx, 0, d, "zero"), d, "absdiff_eq");
+        ir_value *d = lb_unary(cx, IR_OP_ABS, lb_binary(cx, IR_OP_SUB, x, y, "diff"), "absdiff");
+        ir_value *eq = lb_binary(cx, IR_OP_EQUAL, x, y, "same"); /* equal infinities: d = 0, not NaN */
+        d = lb_select(cx, eq, lb_const_like(cx, 0, d, "zero"), d, "absdiff_eq");
         ir_value *sp = lb_unary(cx, IR_OP_SOFTPLUS, with_c(cx, IR_OP_MUL, d, -c, "neg"), "softplus");
-        if (sp && c != 1.0) sp = with_c(cx, IR_OP_MUL, sp, 1 / c, "log2");
+        if (c != 1.0) sp = with_c(cx, IR_OP_MUL, sp, 1 / c, "log2");
         r = lb_binary(cx, IR_OP_ADD, m, sp, NULL);
     } else if (sub == MB_COPYSIGN) { /* |x| * (1 - 2 [y's sign bit]): -0.0 counts as negative */
         ir_value *any = signbit_of(cx, y, "negative");
-        ir_value *f = any ? lb_affine(cx, lb_cast(cx, any, x->type.dtype, "flag"), -2, 1) : NULL;
+        ir_value *f = lb_affine(cx, lb_cast(cx, any, x->type.dtype, "flag"), -2, 1);
         r = lb_binary(cx, IR_OP_MUL, lb_unary(cx, IR_OP_ABS, x, "abs"), f, NULL);
     } else if (sub == MB_HEAVISIDE) { /* values where x == 0, else [x > 0] (values may be inf / NaN) */
         ir_value *pos = lb_cast(cx, with_c(cx, IR_OP_GREATER, x, 0, "pos"), x->type.dtype, "pos_v");
         r = lb_select(cx, with_c(cx, IR_OP_EQUAL, x, 0, "zero"), y, pos, NULL);
         ir_value *t0 = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-        if (r && t0 && t0->type.dtype == IR_BOOL) r = lb_cast(cx, r, IR_BOOL, "bool"); /* torch: bools stay bool */
+        if (t0 && t0->type.dtype == IR_BOOL) r = lb_cast(cx, r, IR_BOOL, "bool"); /* torch: bools stay bool */
     } else {
         return lower_fail(cx, "internal: unknown math op");
     }

@@ -33,7 +33,7 @@ static ir_value *rank_up(lower_ctx *cx, ir_value *x, int r) {
 /* x broadcast to the shape (rank, dims) (from bcast_shape): leading 1-dims, then a tile of its
  * 1-dims (to sizes known at conversion time). */
 static ir_value *bcast_to(lower_ctx *cx, ir_value *x, int rank, const int64_t *dims) {
-    if (!(x = rank_up(cx, x, rank))) return NULL;
+    if (LB_SKIP(cx, x) || !(x = rank_up(cx, x, rank))) return NULL;
     int64_t reps[IR_MAX_RANK];
     for (int i = 0; i < rank; i++) {
         reps[i] = x->type.dims[i] != 1 || dims[i] == 1 ? 1 : dims[i]; /* only 1-dims grow */
@@ -51,7 +51,7 @@ static int bcast_pair(lower_ctx *cx, ir_value **a, ir_value **b) {
     int r;
     if (bcast_shape(cx, &(*a)->type, &(*b)->type, &r, dims)) return -1;
     *a = bcast_to(cx, *a, r, dims);
-    *b = *a ? bcast_to(cx, *b, r, dims) : NULL;
+    *b = bcast_to(cx, *b, r, dims);
     return *b ? 0 : -1;
 }
 
@@ -197,7 +197,7 @@ int lower_cosine_similarity(lower_ctx *cx, const ts_node *n) {
     ir_value *u[2];
     for (int i = 0; i < 2; i++) {
         ir_value *nr = lb_pnorm(cx, v[i], 2, 1, &ax, 1);
-        ir_value *e = nr ? lb_const_scalar(cx, eps, nr->type.dtype, "eps") : NULL;
+        ir_value *e = lb_const_like(cx, eps, nr, "eps");
         ir_value *cl = lb_binary(cx, IR_OP_MAXIMUM, nr, e, "norm");
         if (!(u[i] = lb_binary(cx, IR_OP_REAL_DIV, v[i], cl, "unit"))) return -1;
     }
@@ -214,7 +214,7 @@ int lower_pairwise_distance(lower_ctx *cx, const ts_node *n) {
         (n->nin > 3 && lower_float_in(cx, n, 3, &eps)) || (n->nin > 4 && lower_bool_in(cx, n, 4, &keep)))
         return -1;
     ir_value *d = lb_binary(cx, IR_OP_SUB, v[0], v[1], "diff");
-    ir_value *e = d ? lb_const_scalar(cx, eps, d->type.dtype, "eps") : NULL;
+    ir_value *e = lb_const_like(cx, eps, d, "eps");
     if (!e || !(d = lb_binary(cx, IR_OP_ADD, d, e, "shifted"))) return -1;
     if (d->type.rank == 0) return lower_fail(cx, "pairwise_distance needs inputs of at least 1 dim");
     int64_t ax = d->type.rank - 1;
@@ -258,7 +258,7 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
             ir_value *s = lb_binary(cx, IR_OP_ADD, na, lb_swap(cx, nb, r - 2, r - 1), "norms");
             d2 = lb_binary(cx, IR_OP_SUB, s, lb_scalar_op(cx, IR_OP_MUL, ab, 2), "d2");
         }
-        ir_value *cl = d2 ? lb_binary(cx, IR_OP_MAXIMUM, d2, lb_const_scalar(cx, 0, d2->type.dtype, "zero"), "clamped") : NULL;
+        ir_value *cl = lb_binary(cx, IR_OP_MAXIMUM, d2, lb_const_like(cx, 0, d2, "zero"), "clamped");
         return lower_out_tensor(cx, n, 0, lb_unary(cx, IR_OP_SQRT, cl, NULL));
     }
     int64_t ea = r - 1, eb = r - 2;
@@ -271,8 +271,8 @@ int lower_cdist(lower_ctx *cx, const ts_node *n) {
  * y_o = x1 W_o x2^T + b_o, as one matmul of x1 with W laid out [I1, O * I2], a product with x2 and a sum. */
 int lower_bilinear(lower_ctx *cx, const ts_node *n) {
     ir_value *x1 = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *x2 = x1 ? lower_tensor_in(cx, n, 1, x1->type.dtype) : NULL;
-    ir_value *w = x2 ? lower_tensor_in(cx, n, 2, x1->type.dtype) : NULL, *b = NULL;
+    ir_value *x2 = lower_tensor_in_as(cx, n, 1, x1);
+    ir_value *w = lower_tensor_in_as(cx, n, 2, x1), *b = NULL;
     if (!w || (n->nin > 3 && !lower_is_none(cx, n, 3) && !(b = lower_tensor_in(cx, n, 3, x1->type.dtype)))) return -1;
     if (lb_static(cx, x1, "bilinear's input1") || lb_static(cx, x2, "bilinear's input2") || lb_static(cx, w, "bilinear's weight"))
         return -1;
@@ -300,6 +300,7 @@ int lower_bilinear(lower_ctx *cx, const ts_node *n) {
 
 /* A constant int32 vector 0, 1, .., n-1 shaped by dims (rank r, n elements). */
 static ir_value *iota(lower_ctx *cx, int r, const int64_t *dims, int64_t n, const char *suffix) {
+    if (!LB_LIVE(cx)) return NULL;
     float *v = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(n > 0 ? n : 1));
     if (!v) {
         pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
@@ -315,8 +316,8 @@ static ir_value *iota(lower_ctx *cx, int r, const int64_t *dims, int64_t n, cons
  * Rows past the last offset (left unwritten by torch) take the last expert. */
 int lower_grouped_mm(lower_ctx *cx, const ts_node *n) {
     ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID);
-    ir_value *w = x ? lower_tensor_in(cx, n, 1, x->type.dtype) : NULL;
-    ir_value *offs = w && n->nin > 2 && !lower_is_none(cx, n, 2) ? lower_tensor_in(cx, n, 2, IR_INT32) : NULL;
+    ir_value *w = lower_tensor_in_as(cx, n, 1, x);
+    ir_value *offs = n->nin > 2 && !lower_is_none(cx, n, 2) ? lower_tensor_in(cx, n, 2, IR_INT32) : NULL; /* optional */
     if (!w) return -1;
     if (!offs) return lower_fail(cx, "grouped_mm without offsets");
     if (n->nin > 3 && !lower_is_none(cx, n, 3)) return lower_fail(cx, "grouped_mm with a bias");
@@ -329,7 +330,7 @@ int lower_grouped_mm(lower_ctx *cx, const ts_node *n) {
     ir_value *all = lb_matmul(cx, x, w, 0, 0); /* [E, S, N] */
     /* group of row s: how many offsets are <= s, clamped to E - 1 */
     int64_t col[2] = {S, 1}, ax1 = 1, one_sn[3] = {1, 1, N};
-    ir_value *rows = all ? iota(cx, 2, col, S, "rows") : NULL;
+    ir_value *rows = iota(cx, 2, col, S, "rows");
     ir_value *ge = lb_binary(cx, IR_OP_GREATER_EQUAL, rows, offs, "past");
     ir_value *gi = lb_cast(cx, ge, IR_INT32, "past_i");
     ir_value *g = lb_reduce(cx, IR_OP_REDUCE_SUM, gi, 1, &ax1, 0);
@@ -390,7 +391,7 @@ int lower_histc(lower_ctx *cx, const ts_node *n) {
     int64_t ax1 = 1, row[2] = {1, bins};
     ir_value *bc = lb_expand(cx, bi, 1, &ax1); /* [M, 1] */
     ir_value *vc = lb_expand(cx, valid, 1, &ax1);
-    ir_value *ids = vc ? iota(cx, 2, row, bins, "bins") : NULL;
+    ir_value *ids = iota(cx, 2, row, bins, "bins");
     ir_value *hit = lb_binary(cx, IR_OP_EQUAL, bc, ids, "hit");
     hit = lb_binary(cx, IR_OP_LOGICAL_AND, hit, vc, "counted");
     ir_value *hf = lb_cast(cx, hit, IR_FP32, "hit_f");

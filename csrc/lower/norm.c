@@ -86,6 +86,7 @@ int lower_layer_norm(lower_ctx *cx, const ts_node *n) {
 /* x normalized over its axes [from, rank) (layer_norm without affine), per-channel gamma/beta
  * (shape [C], channel axis 1) applied after. */
 static ir_value *norm_from(lower_ctx *cx, ir_value *x, int from, double eps) {
+    if (LB_SKIP(cx, x)) return NULL;
     int64_t axes[IR_MAX_RANK];
     int k = 0;
     for (int i = from; i < x->type.rank; i++) axes[k++] = i;
@@ -124,15 +125,16 @@ static int unused_none(lower_ctx *cx, const ts_node *n, int from) {
 
 /* y * g + b with g, b of shape [C] laid along axis 1 of a rank-r y (r <= 2: as they are). */
 static ir_value *channel_scale_shift(lower_ctx *cx, ir_value *y, ir_value *g, ir_value *b) {
+    if (LB_SKIP(cx, y)) return NULL;
     int r = y->type.rank;
     int64_t shape[IR_MAX_RANK];
     shape[0] = -1;
     for (int i = 1; i < r - 1; i++) shape[i] = 1;
-    if (g && y) {
+    if (g) {
         ir_value *gg = r > 2 ? lb_reshape(cx, g, r - 1, shape, "gamma") : g;
         y = lb_binary(cx, IR_OP_MUL, y, gg, "scaled");
     }
-    if (b && y) {
+    if (b) {
         ir_value *bb = r > 2 ? lb_reshape(cx, b, r - 1, shape, "beta") : b;
         y = lb_binary(cx, IR_OP_ADD, y, bb, "shifted");
     }
@@ -141,6 +143,7 @@ static ir_value *channel_scale_shift(lower_ctx *cx, ir_value *y, ir_value *g, ir
 
 /* y * weight + bias per channel, from inputs ig / ib (None: skipped). */
 static ir_value *channel_affine(lower_ctx *cx, const ts_node *n, ir_value *y, int ig, int ib) {
+    if (LB_SKIP(cx, y)) return NULL;
     ir_value *g, *b;
     if (opt_tensor(cx, n, ig, y->type.dtype, &g) || opt_tensor(cx, n, ib, y->type.dtype, &b)) return NULL;
     return channel_scale_shift(cx, y, g, b);
@@ -162,9 +165,9 @@ int lower_group_norm(lower_ctx *cx, const ts_node *n) {
     int64_t gs[3] = {-1, g, c / g * rest}, back[IR_MAX_RANK];
     for (int i = 0; i < r; i++) back[i] = i == 0 ? -1 : x->type.dims[i];
     ir_value *y = lb_reshape(cx, x, 3, gs, "grouped");
-    y = y ? norm_from(cx, y, 2, eps) : NULL;
+    y = norm_from(cx, y, 2, eps);
     y = lb_reshape(cx, y, r, back, "ungrouped");
-    return lower_out_tensor(cx, n, 0, y ? channel_affine(cx, n, y, 2, 3) : NULL);
+    return lower_out_tensor(cx, n, 0, channel_affine(cx, n, y, 2, 3));
 }
 
 /* instance_norm(input, weight?, bias?, running_mean?, running_var?, use_input_stats, momentum, eps, cudnn):
@@ -192,7 +195,7 @@ int lower_instance_norm(lower_ctx *cx, const ts_node *n) {
         return lower_out_tensor(cx, n, 0, lb_finish(cx, op));
     }
     ir_value *y = norm_from(cx, x, 2, eps);
-    return lower_out_tensor(cx, n, 0, y ? channel_affine(cx, n, y, 1, 2) : NULL);
+    return lower_out_tensor(cx, n, 0, channel_affine(cx, n, y, 1, 2));
 }
 
 /* rms_norm(input, normalized_shape, weight?, eps?): x / sqrt(mean(x^2 over the last dims) + eps) * weight;
@@ -273,7 +276,7 @@ int lower_native_group_norm(lower_ctx *cx, const ts_node *n) {
     if (!xg || moments(cx, xg, 1, &ax, eps, &mean, &d, &rstd)) return -1;
     ir_value *y = lb_binary(cx, IR_OP_MUL, d, rstd, "normed");
     y = lb_reshape(cx, y, r, back, "ungrouped");
-    y = y ? channel_scale_shift(cx, y, g, b) : NULL;
+    y = channel_scale_shift(cx, y, g, b);
     if (lower_out_tensor(cx, n, 0, y)) return -1;
     int64_t ng[2] = {N, G};
     if (lb_used(cx, n, 1) && lower_out_tensor(cx, n, 1, lb_reshape(cx, mean, 2, ng, "mean"))) return -1;
@@ -287,7 +290,7 @@ int lower_native_group_norm(lower_ctx *cx, const ts_node *n) {
  * asked for (non-NULL), are computed apart. */
 ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b, double eps, ir_value **mean,
                                ir_value **rstd) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     int r = x->type.rank, nax = 0;
     int64_t axes[IR_MAX_RANK], perm[IR_MAX_RANK];
     for (int i = 0; i < r; i++) {
@@ -304,7 +307,7 @@ ir_value *lb_bn_batch_stats(lower_ctx *cx, ir_value *x, ir_value *g, ir_value *b
     if (op && !ir_op_set_input(op, "x", xt) && !lb_param_i32v(cx, op, "axes", r - 1, axes) &&
         !lb_param_f(cx, op, "epsilon", eps, x->type.dtype))
         y = lb_transpose(cx, lb_finish(cx, op), perm);
-    return y ? channel_scale_shift(cx, y, g, b) : NULL;
+    return channel_scale_shift(cx, y, g, b);
 }
 
 /* native_batch_norm(input, weight?, bias?, running_mean?, running_var?, training, momentum, eps),
@@ -350,14 +353,14 @@ int lower_native_batch_norm(lower_ctx *cx, const ts_node *n) {
         (b && ir_op_set_input(op, "beta", b)) || lb_param_f(cx, op, "epsilon", eps, dt))
         return -1;
     ir_value *y = lb_finish(cx, op);
-    if (y && r == 2) y = lb_squeeze(cx, y, 1, &ax);
+    if (r == 2) y = lb_squeeze(cx, y, 1, &ax);
     return lower_out_tensor(cx, n, 0, y) ? -1 : unused_none(cx, n, 1);
 }
 
 /* _weight_norm(v, g, dim) and _weight_norm_interface(v, g, dim) -> (w, norms):
  * w = v * g / ||v|| with the 2-norm over every dim but `dim` (dim -1: over the whole tensor); norms has g's shape. */
 int lower_weight_norm(lower_ctx *cx, const ts_node *n) {
-    ir_value *v = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *g = v ? lower_tensor_in(cx, n, 1, v->type.dtype) : NULL;
+    ir_value *v = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *g = lower_tensor_in_as(cx, n, 1, v);
     int64_t dim, axes[IR_MAX_RANK];
     if (!g || lower_int_in(cx, n, 2, &dim)) return -1;
     int r = v->type.rank, nax = 0;

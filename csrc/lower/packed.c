@@ -34,13 +34,14 @@ ir_value *lower_packed_data(lower_ctx *cx, ir_value *padded, ir_value *nz) {
 
 /* x[0:end] along axis 0 for an int32 scalar `end` known at run time. */
 static ir_value *head_dyn(lower_ctx *cx, ir_value *x, ir_value *end) {
+    if (LB_SKIP(cx, x, end)) return NULL;
     int r = x->type.rank;
     int64_t zeros[IR_MAX_RANK] = {0}, one = 1;
     int em[IR_MAX_RANK];
     for (int i = 0; i < r; i++) em[i] = i != 0;
     ir_value *e1 = lb_reshape(cx, end, 1, &one, "end");
     ir_value *parts[2] = {e1, r > 1 ? lb_const_i32v(cx, r - 1, zeros, "end_rest") : NULL};
-    ir_value *ev = e1 && (r == 1 || parts[1]) ? lb_concat(cx, r > 1 ? 2 : 1, parts, 0) : NULL;
+    ir_value *ev = lb_concat(cx, r > 1 ? 2 : 1, parts, 0);
     ir_op *op = lb_op(cx, IR_OP_SLICE_BY_INDEX, "head");
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "begin", r, zeros) || ir_op_set_input(op, "end", ev) ||
         lb_param_boolv(cx, op, "end_mask", r, em))
@@ -94,7 +95,7 @@ int lower_pack_padded(lower_ctx *cx, const ts_node *n) {
         int64_t ax1 = 1;
         ir_value *all = lb_reduce(cx, IR_OP_REDUCE_SUM, mi, 1, &ax1, 0); /* [T] */
         ir_value *mx = lb_reduce(cx, IR_OP_REDUCE_MAX, L, 1, &ax0, 0);
-        bs = all && mx ? head_dyn(cx, all, mx) : NULL;
+        bs = head_dyn(cx, all, mx);
     }
     return lower_out_tensor(cx, n, 1, bs);
 }

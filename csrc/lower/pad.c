@@ -8,6 +8,7 @@
 
 /* Crop negative amounts (slices), then pad the rest with MIL pad in `mode`. */
 static ir_value *pad_nd(lower_ctx *cx, ir_value *x, int np, const int64_t *tp, const char *mode, double value) {
+    if (LB_SKIP(cx, x)) return NULL;
     int r = x->type.rank, nd = np / 2;
     if (np % 2 || nd > r) {
         lower_fail(cx, "pad of %d values for a rank-%d tensor", np, r);
@@ -97,10 +98,8 @@ static ir_value *pad_dyn(lower_ctx *cx, ir_value *x, lv *l, const char *mode, do
             ir_value *c = lb_scalar(cx, size, IR_INT32);
             c = lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, lo, IR_INT32), "count");
             c = lb_binary(cx, IR_OP_ADD, c, lb_scalar(cx, hi, IR_INT32), "count");
-            lv *cnt = c ? lv_new(cx, LV_INT) : NULL;
+            lv *cnt = lv_dyn(cx, LV_INT, c);
             if (!cnt) return NULL;
-            cnt->dyn = 1;
-            cnt->v = c;
             x = lb_cyclic(cx, x, d, cnt, lo);
         }
         return x;
@@ -134,8 +133,8 @@ int lower_pad(lower_ctx *cx, const ts_node *n) {
     ir_value *x = !xl ? NULL : cplx ? xl->v : lower_tensor_in(cx, n, 0, IR_DT_INVALID);
     int64_t tp[2 * IR_MAX_RANK + 2] = {0, 0};
     int np;
-    lv *pl = x ? lower_in(cx, n, 1) : NULL;
-    if (!pl) return -1;
+    lv *pl = lower_in(cx, n, 1);
+    if (!x || !pl) return -1;
     /* pad amounts known only at run time (not for complex inputs, whose pair axis comes first in tp) */
     int dyn = !cplx && (pl->kind == LV_LIST || pl->kind == LV_TUPLE) && lv_ints(cx, pl, tp, 2 * IR_MAX_RANK, &np);
     if (!dyn && lower_ints_in(cx, n, 1, tp + 2 * cplx, 2 * IR_MAX_RANK, &np)) return -1;
@@ -170,10 +169,10 @@ int lower_pad(lower_ctx *cx, const ts_node *n) {
         y = pad_nd(cx, x, np, tp, mode, 0);
     } else { /* the fill is value + 0i: the parts padded apart */
         int last = x->type.rank - 1;
-        ir_value *re = lb_slice(cx, x, last, 0, 1, 0, 1, 1), *im = re ? lb_slice(cx, x, last, 1, 2, 0, 1, 1) : NULL;
-        ir_value *parts[2] = {re ? pad_nd(cx, re, np - 2, tp + 2, mode, value) : NULL, NULL};
-        parts[1] = parts[0] && im ? pad_nd(cx, im, np - 2, tp + 2, mode, 0) : NULL;
-        y = parts[1] ? lb_stack(cx, 2, parts, last) : NULL;
+        ir_value *re = lb_slice(cx, x, last, 0, 1, 0, 1, 1), *im = lb_slice(cx, x, last, 1, 2, 0, 1, 1);
+        ir_value *parts[2] = {pad_nd(cx, re, np - 2, tp + 2, mode, value), NULL};
+        parts[1] = pad_nd(cx, im, np - 2, tp + 2, mode, 0);
+        y = lb_stack(cx, 2, parts, last);
     }
     return y ? lower_out(cx, n, 0, lc_new(cx, y)) : -1;
 }

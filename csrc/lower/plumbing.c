@@ -153,10 +153,7 @@ int lower_not(lower_ctx *cx, const ts_node *n) {
     if (!l) return -1;
     if (l->dyn || l->kind == LV_TENSOR) {
         ir_value *v = lb_as_tensor(cx, l, IR_BOOL);
-        lv *r = v ? lv_new(cx, LV_BOOL) : NULL;
-        if (!r || !(r->v = lb_unary(cx, IR_OP_LOGICAL_NOT, v, NULL))) return -1;
-        r->dyn = 1;
-        return lower_out(cx, n, 0, r);
+        return lower_out(cx, n, 0, lv_dyn(cx, LV_BOOL, lb_unary(cx, IR_OP_LOGICAL_NOT, v, NULL)));
     }
     if (lower_bool_in(cx, n, 0, &b)) return -1;
     return lower_out(cx, n, 0, lv_bool(cx, !b));
@@ -188,13 +185,9 @@ int lower_scalar_minmax(lower_ctx *cx, const ts_node *n) {
         ir_value *acc = lb_as_tensor(cx, it[0], dt);
         for (int i = 1; i < cnt && acc; i++) {
             ir_value *v = lb_as_tensor(cx, it[i], dt);
-            acc = v ? lb_binary(cx, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, acc, v, NULL) : NULL;
+            acc = lb_binary(cx, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, acc, v, NULL);
         }
-        lv *r = acc ? lv_new(cx, any_float ? LV_FLOAT : LV_INT) : NULL;
-        if (!r) return -1;
-        r->dyn = 1;
-        r->v = acc;
-        return lower_out(cx, n, 0, r);
+        return lower_out(cx, n, 0, lv_dyn(cx, any_float ? LV_FLOAT : LV_INT, acc));
     }
     double best = 0;
     for (int i = 0; i < cnt; i++) {
@@ -232,11 +225,7 @@ int lower_scalar_convert(lower_ctx *cx, const ts_node *n) {
     if (!want || want == l->kind) return lower_out(cx, n, 0, l);
     if (l->dyn) {
         ir_value *v = lb_cast(cx, l->v, want == LV_FLOAT ? IR_FP32 : want == LV_BOOL ? IR_BOOL : IR_INT32, "cast");
-        lv *r = v ? lv_new(cx, want) : NULL;
-        if (!r) return -1;
-        r->dyn = 1;
-        r->v = v;
-        return lower_out(cx, n, 0, r);
+        return lower_out(cx, n, 0, lv_dyn(cx, want, v));
     }
     double d = l->kind == LV_FLOAT ? l->f : (double)l->i;
     return lower_out(cx, n, 0, want == LV_FLOAT ? lv_float(cx, d) : want == LV_BOOL ? lv_bool(cx, d != 0) : lv_int(cx, (int64_t)d));

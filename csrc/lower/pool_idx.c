@@ -111,7 +111,7 @@ static ir_value *window_max(lower_ctx *cx, ir_value *x, int sp, const win_axis *
         int a = r - sp + d;
         int64_t n = w->out * w->L, ax = a + 1;
         ir_value *tab = lb_const(cx, IR_INT32, 1, &n, w->pos, "window");
-        ir_value *g = tab ? gather_windows(cx, x, a, w, tab) : NULL;
+        ir_value *g = gather_windows(cx, x, a, w, tab);
         if (!g) return NULL;
         x = lb_reduce(cx, IR_OP_REDUCE_MAX, g, 1, &ax, 0);
         if (!x) return NULL;
@@ -246,8 +246,8 @@ int lower_max_pool_indices(lower_ctx *cx, const ts_node *n) {
 int lower_max_unpool(lower_ctx *cx, const ts_node *n) {
     int sp = cx->row->sub, cnt;
     int64_t os[3];
-    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *ix = x ? lower_tensor_in(cx, n, 1, IR_DT_INVALID) : NULL;
-    if (!ix || lower_ints_in(cx, n, 2, os, 3, &cnt)) return -1;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *ix = lower_tensor_in(cx, n, 1, IR_DT_INVALID);
+    if (!x || !ix || lower_ints_in(cx, n, 2, os, 3, &cnt)) return -1;
     if (cnt != sp) return lower_fail(cx, "output_size has %d values for %d spatial dims", cnt, sp);
     int r = x->type.rank, lead = r - sp, nsym = 0;
     if (r != sp + 1 && r != sp + 2) return lower_fail(cx, "input of rank %d for %dd unpooling", r, sp);

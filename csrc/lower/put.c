@@ -19,6 +19,7 @@ static ir_value *select_op(lower_ctx *cx, ir_value *c, ir_value *a, ir_value *b)
 /* x[..., mask, ...] = v with the mask over dims [dim, dim + k). torch's target shape is
  * x.dims[:dim] + [N] + x.dims[dim+k:]; v broadcasts to it. */
 static ir_value *masked_put(lower_ctx *cx, ir_value *x, ir_value *mask, int dim, ir_value *v, int acc) {
+    if (LB_SKIP(cx, x, mask, v)) return NULL;
     int r = x->type.rank, k = mask->type.rank, rest = r - dim - k;
     if (lb_static(cx, mask, "bool index")) return NULL;
     if (k == 0 || rest < 0) {
@@ -83,8 +84,8 @@ static ir_value *const_put(lower_ctx *cx, ir_value *x, ir_value *t, int dim, lv 
     for (int i = 0; i < x->type.rank; i++) vshape[i] = i == dim ? cnt : x->type.dims[i];
     ir_type bt = ir_tensor_type(x->type.dtype, x->type.rank, vshape);
     ir_value *v = lb_broadcast(cx, lb_as_tensor(cx, vl, x->type.dtype), &bt);
-    float *idx = v ? pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1)) : NULL;
-    if (!idx) return NULL;
+    float *idx = pc_alloc(cx->p->arena, sizeof(float) * (size_t)(size ? size : 1));
+    if (!idx) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory"), NULL;
     for (int64_t i = 0; i < size; i++) idx[i] = (float)i;
     for (int64_t j = 0; j < cnt; j++) {
         int64_t p = ir_const_get_i64(t->konst, j);
@@ -232,9 +233,9 @@ int lower_index_put(lower_ctx *cx, const ts_node *n) {
         if (nd != 1) return lower_fail(cx, "index_put mixing a bool mask with other index tensors");
         ir_dtype back = x->type.dtype, dt = back == IR_BOOL ? IR_INT32 : back; /* gathers take no bools */
         ir_value *xd = dt == back ? x : lb_cast(cx, x, dt, "data");
-        ir_value *v = xd ? lb_as_tensor(cx, vl, dt) : NULL;
-        ir_value *r = v ? masked_put(cx, xd, ix[0], dims[0], v, acc) : NULL;
-        return lower_out_tensor(cx, n, 0, r && dt != back ? lb_cast(cx, r, back, "restored") : r);
+        ir_value *v = lb_as_tensor(cx, vl, dt);
+        ir_value *r = masked_put(cx, xd, ix[0], dims[0], v, acc);
+        return lower_out_tensor(cx, n, 0, dt != back ? lb_cast(cx, r, back, "restored") : r);
     }
     for (int i = 0; i < nd; i++) {
         if (ir_dtype_is_float(ix[i]->type.dtype)) return lower_fail(cx, "a float index tensor");

@@ -127,7 +127,7 @@ static const lower_qp *qout(lower_ctx *cx, const ts_node *n, int si, int zi, con
 /* ---- building ---- */
 
 static ir_value *clip(lower_ctx *cx, ir_value *x, double lo, double hi, const char *suffix) {
-    if (!x) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     ir_op *op = lb_op(cx, IR_OP_CLIP, suffix);
     if (!op || ir_op_set_input(op, "x", x) || lb_param_f(cx, op, "alpha", lo, x->type.dtype) ||
         lb_param_f(cx, op, "beta", hi, x->type.dtype))
@@ -262,7 +262,7 @@ int lower_qparam(lower_ctx *cx, const ts_node *n) {
     if (cx->row->sub == QP_ZERO_POINT) return lower_out(cx, n, 0, lv_int(cx, q->zp[0]));
     /* int_repr: round(x / scale) + zero_point, exact for values on the grid */
     ir_value *r = lb_unary(cx, IR_OP_ROUND, lb_scalar_op(cx, IR_OP_MUL, x, (double)(1.0f / (float)q->scale[0])), "k");
-    r = r ? lb_scalar_op(cx, IR_OP_ADD, r, (double)q->zp[0]) : NULL;
+    r = lb_scalar_op(cx, IR_OP_ADD, r, (double)q->zp[0]);
     return lower_out_tensor(cx, n, 0, lb_cast(cx, r, IR_INT32, NULL));
 }
 
@@ -327,10 +327,11 @@ static int ints_item(lower_ctx *cx, lv *p, int k, int sp, int64_t *out) {
 int lower_qconv(lower_ctx *cx, const ts_node *n) {
     const lower_qp *qx;
     ir_value *x = qin(cx, n, 0, &qx, 0);
-    lv *p = x ? packed(cx, n, 1, 6) : NULL;
-    if (!p) return -1;
+    lv *p = packed(cx, n, 1, 6);
+    if (!x || !p) return -1;
     const lower_qp *qo = qout(cx, n, 2, 3, qx);
-    ir_value *bias, *w = qo ? weight_of(cx, p, &bias) : NULL;
+    if (!qo) return -1;
+    ir_value *bias, *w = weight_of(cx, p, &bias);
     if (!w) return -1;
     if (p->n > 6 && p->items[6]->kind == LV_BOOL && p->items[6]->i)
         return lower_fail(cx, "quantized transposed convolution is not supported");
@@ -365,10 +366,11 @@ int lower_qconv(lower_ctx *cx, const ts_node *n) {
 int lower_qlinear(lower_ctx *cx, const ts_node *n) {
     const lower_qp *qx;
     ir_value *x = qin(cx, n, 0, &qx, 0);
-    lv *p = x ? packed(cx, n, 1, 2) : NULL;
-    if (!p) return -1;
+    lv *p = packed(cx, n, 1, 2);
+    if (!x || !p) return -1;
     const lower_qp *qo = qout(cx, n, 2, 3, qx);
-    ir_value *bias, *w = qo ? weight_of(cx, p, &bias) : NULL;
+    if (!qo) return -1;
+    ir_value *bias, *w = weight_of(cx, p, &bias);
     if (!w) return -1;
     if (w->type.rank != 2) return lower_fail(cx, "weight of rank %d", w->type.rank);
     ir_value *y;
@@ -394,8 +396,9 @@ int lower_qbinary(lower_ctx *cx, const ts_node *n) {
     if (n->nin < 4) return lower_fail(cx, "the Scalar form (add_scalar / mul_scalar) is not supported");
     const lower_qp *qa, *qb;
     ir_value *a = qin(cx, n, 0, &qa, 0);
-    ir_value *b = a ? qin(cx, n, 1, &qb, 0) : NULL;
-    const lower_qp *qo = b ? qout(cx, n, 2, 3, qa) : NULL;
+    ir_value *b = qin(cx, n, 1, &qb, 0);
+    if (!a || !b) return -1;
+    const lower_qp *qo = qout(cx, n, 2, 3, qa);
     if (!qo) return -1;
     ir_value *y;
     if (mil == IR_OP_MATMUL) y = lb_matmul(cx, a, b, 0, 0);
@@ -487,9 +490,9 @@ int lower_qbatch_norm(lower_ctx *cx, const ts_node *n) {
         b[k] = (float)(bb - ir_const_get_f64(pw[2], k) * s);
     }
     ir_value *av = axis_const(cx, a, c, 1, x->type.rank, "bn_a");
-    ir_value *bv = av ? axis_const(cx, b, c, 1, x->type.rank, "bn_b") : NULL;
-    ir_value *y = bv ? lb_binary(cx, IR_OP_MUL, x, av, "bn_scaled") : NULL;
-    y = y ? lb_binary(cx, IR_OP_ADD, y, bv, "bn") : NULL;
+    ir_value *bv = axis_const(cx, b, c, 1, x->type.rank, "bn_b");
+    ir_value *y = lb_binary(cx, IR_OP_MUL, x, av, "bn_scaled");
+    y = lb_binary(cx, IR_OP_ADD, y, bv, "bn");
     return out_q(cx, n, 0, fake_quant(cx, y, qo, (cx->row->flags & LR_RELU) != 0), qo);
 }
 
@@ -540,25 +543,25 @@ int lower_qdecomposed(lower_ctx *cx, const ts_node *n) {
     if (lower_int_in(cx, n, b, &qmin) || lower_int_in(cx, n, b + 1, &qmax)) return -1;
     if (x->type.dtype != IR_FP32 && !(x = lb_cast(cx, x, IR_FP32, "xf"))) return -1;
     ir_value *s = param_tensor(cx, n, 1, axis, x->type.rank);
-    ir_value *z = s && !lower_is_none(cx, n, 2) ? param_tensor(cx, n, 2, axis, x->type.rank) : NULL;
+    ir_value *z = lower_is_none(cx, n, 2) ? NULL : param_tensor(cx, n, 2, axis, x->type.rank); /* optional */
     if (!s || (!z && !lower_is_none(cx, n, 2))) return -1;
     ir_value *y;
     if (deq) {
         y = z ? lb_binary(cx, IR_OP_SUB, x, z, "centered") : x;
-        return lower_out_tensor(cx, n, 0, y ? lb_binary(cx, IR_OP_MUL, y, s, NULL) : NULL);
+        return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_MUL, y, s, NULL));
     }
     ir_value *one = lb_const_scalar(cx, 1.0, IR_FP32, "one");
     ir_value *inv = lb_binary(cx, IR_OP_REAL_DIV, one, s, "inv");
     y = lb_binary(cx, IR_OP_MUL, x, inv, "scaled");
     if (token) {
-        y = y && z ? lb_binary(cx, IR_OP_ADD, y, z, "shifted") : y;
-        y = y ? lb_unary(cx, IR_OP_ROUND, y, "rounded") : NULL;
+        if (z) y = lb_binary(cx, IR_OP_ADD, y, z, "shifted");
+        y = lb_unary(cx, IR_OP_ROUND, y, "rounded");
     } else {
-        y = y ? lb_unary(cx, IR_OP_ROUND, y, "rounded") : NULL;
-        y = y && z ? lb_binary(cx, IR_OP_ADD, y, z, "shifted") : y;
+        y = lb_unary(cx, IR_OP_ROUND, y, "rounded");
+        if (z) y = lb_binary(cx, IR_OP_ADD, y, z, "shifted");
     }
-    y = y ? clip(cx, y, (double)qmin, (double)qmax, "clipped") : NULL;
-    return lower_out_tensor(cx, n, 0, y ? lb_cast(cx, y, IR_INT32, NULL) : NULL);
+    y = clip(cx, y, (double)qmin, (double)qmax, "clipped");
+    return lower_out_tensor(cx, n, 0, lb_cast(cx, y, IR_INT32, NULL));
 }
 
 /* quantized_decomposed::choose_qparams_per_token_asymmetric(x, dtype) -> (scales, zero points) over the
@@ -664,8 +667,9 @@ int lower_quant_before(lower_ctx *cx, const ts_node *n, lv **saved) {
     lv *l = cx->vals[n->in[0]->id];
     if (!l || l->kind != LV_TENSOR || !l->q || l->q->axis >= 0) return 0;
     ir_value *k = lb_scalar_op(cx, IR_OP_MUL, l->v, (double)(1.0f / (float)l->q->scale[0]));
-    k = k ? lb_unary(cx, IR_OP_ROUND, k, "steps") : NULL;
-    lv *kl = k ? lv_tensor(cx, k) : NULL;
+    k = lb_unary(cx, IR_OP_ROUND, k, "steps");
+    if (!k) return -1; /* lv_tensor would wrap NULL */
+    lv *kl = lv_tensor(cx, k);
     if (!kl) return -1;
     *saved = l;
     cx->vals[n->in[0]->id] = kl;
@@ -682,7 +686,8 @@ static int finish_average(lower_ctx *cx, const ts_node *n, lv *saved) {
         ir_value *r = lb_unary(cx, IR_OP_ROUND, l->v, "qround");
         r = clip(cx, r, (double)(q->qmin - q->zp[0]), (double)(q->qmax - q->zp[0]), "qclip");
         r = lb_scalar_op(cx, IR_OP_MUL, r, (double)(float)q->scale[0]);
-        lv *nl = r ? lv_tensor(cx, r) : NULL;
+        if (!r) return -1; /* lv_tensor would wrap NULL */
+        lv *nl = lv_tensor(cx, r);
         if (!nl) return -1;
         nl->q = q;
         cx->vals[n->out[i]->id] = nl;

@@ -164,7 +164,7 @@ int lower_multinomial(lower_ctx *cx, const ts_node *n) {
     }
     /* without replacement: the k largest of x / E with E ~ Exp(1) = -log(U) */
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, shape_of(cx, x), "low", 0, "high", 1);
-    ir_value *e = u ? lb_scalar_op(cx, IR_OP_MUL, lb_unary(cx, IR_OP_LOG, to_dtype(cx, u, x->type.dtype), "log"), -1) : NULL;
+    ir_value *e = lb_scalar_op(cx, IR_OP_MUL, lb_unary(cx, IR_OP_LOG, to_dtype(cx, u, x->type.dtype), "log"), -1);
     ir_value *key = lb_binary(cx, IR_OP_REAL_DIV, x, e, "key");
     ir_op *op = lb_op(cx, IR_OP_TOPK, "topk");
     if (!op || ir_op_set_input(op, "x", key) || lb_param_i32(cx, op, "k", (int32_t)k) ||
@@ -176,7 +176,8 @@ int lower_multinomial(lower_ctx *cx, const ts_node *n) {
 /* 1 where a uniform draw of x's shape is below p (any tensor broadcasting to x), in x's dtype. */
 static ir_value *below(lower_ctx *cx, ir_value *x, ir_value *p) {
     ir_value *u = draw(cx, IR_OP_RANDOM_UNIFORM, shape_of(cx, x), "low", 0, "high", 1);
-    ir_value *pf = u ? to_dtype(cx, p, u->type.dtype) : NULL;
+    if (!u) return NULL; /* its dtype is p's */
+    ir_value *pf = to_dtype(cx, p, u->type.dtype);
     ir_value *m = lb_binary(cx, IR_OP_LESS, u, pf, "hit");
     return to_dtype(cx, m, x->type.dtype);
 }

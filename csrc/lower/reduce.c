@@ -63,17 +63,13 @@ static ir_value *dtype_in(lower_ctx *cx, const ts_node *n, int i, ir_value *x, i
 }
 
 static ir_value *red(lower_ctx *cx, ir_opkind k, ir_value *x, const axes_t *a, int keep, const char *suffix) {
-    if (!x) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     if (a->nax == 0) return x; /* rank 0 */
     ir_op *op = lb_op(cx, k, suffix);
     if (!op || ir_op_set_input(op, "x", x) || lb_param_i32v(cx, op, "axes", a->nax, a->axes) ||
         lb_param_bool(cx, op, "keep_dims", keep))
         return NULL;
     return lb_finish(cx, op);
-}
-
-static ir_value *num(lower_ctx *cx, double v, const ir_value *like, const char *suffix) {
-    return like ? lb_const_scalar(cx, v, like->type.dtype, suffix) : NULL;
 }
 
 /* Number of elements the axes reduce over (static shapes only). */
@@ -214,12 +210,12 @@ int lower_var_std(lower_ctx *cx, const ts_node *n) {
     int64_t cnt = 0;
     if (count_of(cx, x, &a, &cnt)) return -1;
     ir_value *m = red(cx, IR_OP_REDUCE_MEAN, x, &a, 1, "mean");
-    ir_value *d = m ? lb_binary(cx, IR_OP_SUB, x, m, "centered") : NULL;
-    ir_value *ss = red(cx, IR_OP_REDUCE_SUM, d ? lb_unary(cx, IR_OP_SQUARE, d, "sq") : NULL, &a, keep, "ss");
+    ir_value *d = lb_binary(cx, IR_OP_SUB, x, m, "centered");
+    ir_value *ss = red(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, d, "sq"), &a, keep, "ss");
     double den = (double)cnt - correction;
-    ir_value *v = ss ? lb_binary(cx, IR_OP_MUL, ss, num(cx, den > 0 ? 1.0 / den : NAN, ss, "inv_n"), is_std ? "var" : NULL) : NULL;
-    if (v && is_std) v = lb_unary(cx, IR_OP_SQRT, v, NULL);
-    if (!v || lower_out_tensor(cx, n, 0, v)) return -1;
+    ir_value *v = lb_binary(cx, IR_OP_MUL, ss, lb_const_like(cx, den > 0 ? 1.0 / den : NAN, ss, "inv_n"), is_std ? "var" : NULL);
+    if (is_std) v = lb_unary(cx, IR_OP_SQRT, v, NULL);
+    if (lower_out_tensor(cx, n, 0, v)) return -1;
     if (!with_mean) return 0;
     if (!keep && a.nax && !(m = red(cx, IR_OP_REDUCE_MEAN, x, &a, 0, "mean_out"))) return -1;
     return lower_out_tensor(cx, n, 1, m);
@@ -227,23 +223,23 @@ int lower_var_std(lower_ctx *cx, const ts_node *n) {
 
 /* The p-norm of x over axes a. */
 static ir_value *pnorm(lower_ctx *cx, ir_value *x, double p, const axes_t *a, int keep) {
-    if (!x) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     if (p == 2) return lb_unary(cx, IR_OP_SQRT, red(cx, IR_OP_REDUCE_SUM, lb_unary(cx, IR_OP_SQUARE, x, "sq"), a, keep, "ss"), NULL);
     ir_value *ab = lb_unary(cx, IR_OP_ABS, x, "abs");
     if (p == 1) return red(cx, IR_OP_REDUCE_SUM, ab, a, keep, NULL);
     if (isinf(p)) return red(cx, p > 0 ? IR_OP_REDUCE_MAX : IR_OP_REDUCE_MIN, ab, a, keep, NULL);
     if (p == 0) {
-        ir_value *nz = lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
+        ir_value *nz = lb_binary(cx, IR_OP_NOT_EQUAL, x, lb_const_like(cx, 0, x, "zero"), "nonzero");
         return red(cx, IR_OP_REDUCE_SUM, lb_cast(cx, nz, x->type.dtype, "count"), a, keep, NULL);
     }
-    ir_value *pw = lb_binary(cx, IR_OP_POW, ab, num(cx, p, x, "p"), "pow");
+    ir_value *pw = lb_binary(cx, IR_OP_POW, ab, lb_const_like(cx, p, x, "p"), "pow");
     ir_value *s = red(cx, IR_OP_REDUCE_SUM, pw, a, keep, "sum");
-    return lb_binary(cx, IR_OP_POW, s, num(cx, 1 / p, x, "inv_p"), NULL);
+    return lb_binary(cx, IR_OP_POW, s, lb_const_like(cx, 1 / p, x, "inv_p"), NULL);
 }
 
 /* See math.h: pnorm over a list of axes. */
 ir_value *lb_pnorm(lower_ctx *cx, ir_value *x, double p, int nax, const int64_t *axes, int keep) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     axes_t a = {nax, {0}};
     for (int i = 0; i < nax && i < IR_MAX_RANK; i++) a.axes[i] = axes[i];
     return pnorm(cx, x, p, &a, keep);
@@ -373,10 +369,10 @@ int lower_renorm(lower_ctx *cx, const ts_node *n) {
     for (int i = 0; i < x->type.rank; i++)
         if (i != axis) a.axes[a.nax++] = i;
     ir_value *nr = pnorm(cx, x, p, &a, 1);
-    ir_value *over = lb_binary(cx, IR_OP_GREATER, nr, num(cx, maxnorm, nr, "maxnorm"), "over");
-    ir_value *f = lb_binary(cx, IR_OP_REAL_DIV, num(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale");
+    ir_value *over = lb_binary(cx, IR_OP_GREATER, nr, lb_const_like(cx, maxnorm, nr, "maxnorm"), "over");
+    ir_value *f = lb_binary(cx, IR_OP_REAL_DIV, lb_const_like(cx, maxnorm, nr, "max"), lb_scalar_op(cx, IR_OP_ADD, nr, 1e-7), "scale");
     ir_op *op = lb_op(cx, IR_OP_SELECT, "factor");
-    if (!op || ir_op_set_input(op, "cond", over) || ir_op_set_input(op, "a", f) || ir_op_set_input(op, "b", num(cx, 1, nr, "one")))
+    if (!op || ir_op_set_input(op, "cond", over) || ir_op_set_input(op, "a", f) || ir_op_set_input(op, "b", lb_const_like(cx, 1, nr, "one")))
         return -1;
     ir_value *fac = lb_finish(cx, op);
     return lower_out_tensor(cx, n, 0, lb_binary(cx, IR_OP_MUL, x, fac, NULL));
@@ -388,7 +384,7 @@ int lower_count_nonzero(lower_ctx *cx, const ts_node *n) {
     axes_t a;
     if (!x || dims_in(cx, n, 1, x->type.rank, &a)) return -1;
     if (x->type.dtype == IR_BOOL && !(x = lb_cast(cx, x, IR_INT32, "int"))) return -1;
-    ir_value *nz = lb_binary(cx, IR_OP_NOT_EQUAL, x, num(cx, 0, x, "zero"), "nonzero");
+    ir_value *nz = lb_binary(cx, IR_OP_NOT_EQUAL, x, lb_const_like(cx, 0, x, "zero"), "nonzero");
     ir_value *c = lb_cast(cx, nz, IR_INT32, "count");
     return lower_out_tensor(cx, n, 0, red(cx, IR_OP_REDUCE_SUM, c, &a, 0, NULL));
 }
@@ -419,9 +415,9 @@ static ir_value *scan_step(lower_ctx *cx, ir_value *y, int axis, int64_t len, in
         c = lb_binary(cx, IR_OP_MUL, hi, lo, "prod");
     } else { /* max(a, b) + log(1 + exp(-|a - b|)) */
         ir_value *m = lb_binary(cx, IR_OP_MAXIMUM, hi, lo, "max");
-        ir_value *d = m ? lb_unary(cx, IR_OP_ABS, lb_binary(cx, IR_OP_SUB, hi, lo, "diff"), "absdiff") : NULL;
-        ir_value *eq = d ? lb_binary(cx, IR_OP_EQUAL, hi, lo, "same") : NULL; /* equal infinities: d = 0, not NaN */
-        if (eq) d = lb_select(cx, eq, lb_const_scalar(cx, 0, d->type.dtype, "zero"), d, "absdiff_eq");
+        ir_value *d = lb_unary(cx, IR_OP_ABS, lb_binary(cx, IR_OP_SUB, hi, lo, "diff"), "absdiff");
+        ir_value *eq = lb_binary(cx, IR_OP_EQUAL, hi, lo, "same"); /* equal infinities: d = 0, not NaN */
+        d = lb_select(cx, eq, lb_const_scalar(cx, 0, y->type.dtype, "zero"), d, "absdiff_eq");
         ir_value *sp = lb_unary(cx, IR_OP_SOFTPLUS, lb_scalar_op(cx, IR_OP_MUL, d, -1), "softplus");
         c = lb_binary(cx, IR_OP_ADD, m, sp, "lse");
     }

@@ -43,7 +43,8 @@ enum { LOGIC_AND, LOGIC_OR, LOGIC_XOR, LOGIC_NOT };
 enum { CONV_PLAIN, CONV_TRANSPOSE, CONV_GENERIC /* _convolution: transposed is an argument */ };
 /* lower_fill_like (creation.c), bits; .c is the fill value where the kind fixes one (ones: 1) */
 enum { FILL_LIKE = 1, FILL_NEW = 2, FILL_SELF = 4 /* fill_, zero_: the input's shape and dtype */,
-       FILL_VALUE = 8 /* a value argument */ };
+       FILL_VALUE = 8 /* a value argument */,
+       FILL_STRIDED = 16 /* an int list after the size (empty_strided's strides, empty_permuted's layout): ignored */ };
 enum { CTOR_TENSOR, CTOR_SCALAR };                       /* lower_tensor_ctor */
 enum { DET_DET, DET_INV, DET_SLOGDET, DET_LOGDET };       /* lower_det_inv (diag.c) */
 enum { LOSS_MSE, LOSS_L1, LOSS_SMOOTH_L1, LOSS_HUBER };   /* lower_regression_loss (loss.c) */
@@ -96,7 +97,7 @@ enum { UNIQUE_SORTED, UNIQUE_CONSECUTIVE, UNIQUE_DIM, UNIQUE_DIM_CONSECUTIVE };
 typedef struct lower_row {
     const char *kind;         /* "ns::op" as TorchScript spells it (torch.export: "ns.op.overload") */
     lower_fn fn;              /* in the file of its op family */
-    const char *note;         /* limits, for the README's op table ("" if none) */
+    const char *note;         /* limits, for the op table, docs/ops.md ("" if none) */
     unsigned flags;           /* LR_* */
     const char *inplace_note; /* LR_INPLACE: the in-place spelling's note when it differs (NULL: note) */
     ir_opkind mil;            /* the MIL op the kind maps onto, where the function reads one */

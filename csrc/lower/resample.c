@@ -361,7 +361,7 @@ int lower_grid_sampler(lower_ctx *cx, const ts_node *n) {
     static const char *const pads[] = {"constant", "border", "reflection"};
     int64_t mode, pad;
     int ac;
-    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *g = x ? lower_tensor_in(cx, n, 1, x->type.dtype) : NULL;
+    ir_value *x = lower_tensor_in(cx, n, 0, IR_DT_INVALID), *g = lower_tensor_in_as(cx, n, 1, x);
     if (!g || lower_int_in(cx, n, 2, &mode) || lower_int_in(cx, n, 3, &pad) || lower_bool_in(cx, n, 4, &ac)) return -1;
     if (x->type.rank != 4) return lower_fail(cx, "input of rank %d; only 4-D grid sampling is supported", x->type.rank);
     if (mode < 0 || mode > 1)

@@ -39,13 +39,6 @@ static ir_value *linear(lower_ctx *cx, ir_value *x, ir_value *w, ir_value *b) {
 
 static ir_value *act(lower_ctx *cx, ir_opkind k, ir_value *x) { return lb_unary(cx, k, x, NULL); }
 
-/* select(m, a, b) */
-static ir_value *keep_where(lower_ctx *cx, ir_value *m, ir_value *a, ir_value *b) {
-    ir_op *op = lb_op(cx, IR_OP_SELECT, "keep");
-    if (!op || ir_op_set_input(op, "cond", m) || ir_op_set_input(op, "a", a) || ir_op_set_input(op, "b", b)) return NULL;
-    return lb_finish(cx, op);
-}
-
 /* One direction of one layer over xs[0..T) ([B, I] each); h, c: [B, H] initial states (c LSTM only).
  * ms: NULL, or per step a bool [B, 1] (off: the state does not change). Writes hs[t] and the final h / c. */
 static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *wih, ir_value *whh, ir_value *bih,
@@ -86,8 +79,8 @@ static int run_dir(lower_ctx *cx, cell_kind ck, int T, ir_value **xs, ir_value *
         }
         if (!*h) return -1;
         if (ms) {
-            if (!(*h = keep_where(cx, ms[t], *h, hp))) return -1;
-            if (ck == CELL_LSTM && !(*c = keep_where(cx, ms[t], *c, cp))) return -1;
+            if (!(*h = lb_select(cx, ms[t], *h, hp, "keep"))) return -1;
+            if (ck == CELL_LSTM && !(*c = lb_select(cx, ms[t], *c, cp, "keep"))) return -1;
         }
         hs[t] = *h;
     }
@@ -138,16 +131,17 @@ static ir_value *block_var(lower_ctx *cx, ir_block *b, ir_value *v, const char *
 static int gru_loop(lower_ctx *cx, ir_value *x, ir_value *h, ir_value *const *w, int reverse, ir_value **seq, ir_value **hT) {
     int64_t H = w[1]->type.dims[1], ax0 = 0, sizes[3] = {H, H, H};
     ir_value *G = linear(cx, x, w[0], w[2]);
-    if (G && reverse) G = reverse_time(cx, G);
+    if (reverse) G = reverse_time(cx, G);
     ir_value *like = lb_slice(cx, G, 2, 0, H, 0, 1, 0), *shp = lb_unary(cx, IR_OP_SHAPE, like, "shape");
     ir_op *f = lb_op(cx, IR_OP_FILL, "steps");
     if (!f || ir_op_set_input(f, "shape", shp) || lb_param_f(cx, f, "value", 0.0, x->type.dtype)) return -1;
     ir_value *buf = lb_finish(cx, f), *sx = lb_unary(cx, IR_OP_SHAPE, x, "shape");
     ir_value *T = lb_gather(cx, sx, lb_const_scalar(cx, 0, IR_INT32, "time_axis"), 0);
     ir_value *init[3] = {lb_const_scalar(cx, 0, IR_INT32, "step0"), h, buf}, *ci[3], *bi[3], *bo[3];
-    ir_op *op = buf && T && init[0] ? lb_op(cx, IR_OP_WHILE_LOOP, "gru") : NULL;
-    ir_block *cb = op ? ir_op_add_block(op) : NULL, *bb = cb ? ir_op_add_block(op) : NULL, *outer = cx->b;
-    if (!bb) return -1;
+    ir_op *op = lb_op(cx, IR_OP_WHILE_LOOP, "gru");
+    if (!op) return -1;
+    ir_block *cb = ir_op_add_block(op), *bb = ir_op_add_block(op), *outer = cx->b;
+    if (!cb || !bb) return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
     cb->fn = bb->fn = cx->fn;
     for (int k = 0; k < 3; k++)
         if (!(ci[k] = block_var(cx, cb, init[k], "gru_c")) || !(bi[k] = block_var(cx, bb, init[k], "gru_v"))) return -1;
@@ -156,10 +150,10 @@ static int gru_loop(lower_ctx *cx, ir_value *x, ir_value *h, ir_value *const *w,
     cx->b = bb;
     if (!go || ir_block_set_outputs(cb, 1, &go)) return cx->b = outer, -1;
     ir_value *a[3], *b[3], *gx = lb_gather(cx, G, bi[0], 0), *gh = linear(cx, bi[1], w[1], w[3]);
-    int bad = lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b);
-    ir_value *r = bad ? NULL : act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
-    ir_value *z = r ? act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[1], b[1], "z")) : NULL;
-    ir_value *rn = z ? lb_binary(cx, IR_OP_MUL, r, b[2], "rn") : NULL;
+    if (lb_split(cx, gx, 1, 3, sizes, a) || lb_split(cx, gh, 1, 3, sizes, b)) return cx->b = outer, -1; /* a, b unset */
+    ir_value *r = act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[0], b[0], "r"));
+    ir_value *z = act(cx, IR_OP_SIGMOID, lb_binary(cx, IR_OP_ADD, a[1], b[1], "z"));
+    ir_value *rn = lb_binary(cx, IR_OP_MUL, r, b[2], "rn");
     ir_value *nn = act(cx, IR_OP_TANH, lb_binary(cx, IR_OP_ADD, a[2], rn, "n"));
     ir_value *d = lb_binary(cx, IR_OP_SUB, bi[1], nn, "hn"); /* h' = n + z * (h - n) */
     ir_value *zd = lb_binary(cx, IR_OP_MUL, z, d, "zd");

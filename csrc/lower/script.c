@@ -67,13 +67,7 @@ static ir_value *int_tensor(lower_ctx *cx, lv *l) {
     return lb_as_tensor(cx, l, IR_INT32);
 }
 
-static int out_dyn_int(lower_ctx *cx, const ts_node *n, ir_value *v) {
-    lv *r = v ? lv_new(cx, LV_INT) : NULL;
-    if (!r) return -1;
-    r->dyn = 1;
-    r->v = v;
-    return lower_out(cx, n, 0, r);
-}
+static int out_dyn_int(lower_ctx *cx, const ts_node *n, ir_value *v) { return lower_out(cx, n, 0, lv_dyn(cx, LV_INT, v)); }
 
 static int64_t floor_div(int64_t a, int64_t b) {
     int64_t q = a / b;

@@ -6,20 +6,14 @@
 #include <string.h>
 
 lv *lower_dim_lv(lower_ctx *cx, ir_value *x, int d) {
-    if (!x || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x)) return NULL;
     if (x->type.dims[d] >= 0) return lv_int(cx, x->type.dims[d]);
     ir_value *s = lb_unary(cx, IR_OP_SHAPE, x, "shape");
     ir_value *idx = lb_const_scalar(cx, d, IR_INT32, "index");
     ir_op *op = lb_op(cx, IR_OP_GATHER, "dim");
     if (!op || ir_op_set_input(op, "x", s) || ir_op_set_input(op, "indices", idx) || lb_param_i32(cx, op, "axis", 0))
         return NULL;
-    ir_value *v = lb_finish(cx, op);
-    lv *l = v ? lv_new(cx, LV_INT) : NULL;
-    if (l) {
-        l->dyn = 1;
-        l->v = v;
-    }
-    return l;
+    return lv_dyn(cx, LV_INT, lb_finish(cx, op));
 }
 
 static ir_value *tensor_in(lower_ctx *cx, const ts_node *n) {
@@ -64,7 +58,7 @@ int lower_numel(lower_ctx *cx, const ts_node *n) {
 }
 
 ir_value *lb_reshape_lv(lower_ctx *cx, ir_value *x, lv *shape) {
-    if (!x || !shape || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x, shape)) return NULL;
     ir_value *s = lb_shape_tensor(cx, shape);
     ir_op *op = lb_op(cx, IR_OP_RESHAPE, NULL);
     if (!op || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "shape", s)) return NULL;
@@ -248,7 +242,7 @@ int lower_squeeze(lower_ctx *cx, const ts_node *n) {
 }
 
 ir_value *lb_slice_dyn(lower_ctx *cx, ir_value *x, int axis, lv *b, lv *e, int64_t step) {
-    if (!x || !b || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, x, b)) return NULL;
     int r = x->type.rank;
     lv *bl = lv_new(cx, LV_LIST), *el = lv_new(cx, LV_LIST);
     if (!bl || !el || !(bl->items = pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)r)) ||
@@ -312,7 +306,7 @@ static ir_value *slice_step_dyn(lower_ctx *cx, ir_value *x, int a, lv *b, lv *e,
     lv *size = lower_dim_lv(cx, x, a);
     ir_value *len = lb_scalar(cx, size, IR_INT32);
     ir_value *zero = lb_const_scalar(cx, 0, IR_INT32, "zero");
-    ir_value *bv = zero ? bound_dyn(cx, b, len, zero) : NULL, *ev = bv ? bound_dyn(cx, e, len, len) : NULL;
+    ir_value *bv = bound_dyn(cx, b, len, zero), *ev = bound_dyn(cx, e, len, len);
     ir_value *sv = lb_scalar(cx, step, IR_INT32);
     ir_op *op = lb_op(cx, IR_OP_RANGE_1D, "positions");
     if (!op || ir_op_set_input(op, "end", ev) || ir_op_set_input(op, "start", bv) || ir_op_set_input(op, "step", sv))

@@ -221,7 +221,7 @@ int lower_unique(lower_ctx *cx, const ts_node *n) {
         if (!(run = lb_mask_ranks(cx, mark))) return -1; /* mark[0] is set: never clamped */
     }
     ir_value *empty = (!inv || !cnt) ? lb_const(cx, IR_INT32, 1, (int64_t[]){0}, NULL, "empty") : NULL;
-    ir_value *zeros = lb_scalar_op(cx, IR_OP_MUL, run, 0); /* [len], also for run-time lengths */
+    ir_value *zeros = run ? lb_scalar_op(cx, IR_OP_MUL, run, 0) : NULL; /* [len], also for run-time lengths */
     if (!inv) {
         if (lower_out_tensor(cx, n, 1, empty)) return -1;
     } else {

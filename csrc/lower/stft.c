@@ -133,7 +133,7 @@ int lower_stft(lower_ctx *cx, const ts_node *n) {
         }
     int64_t wd[3] = {2 * bins, cin, n_fft}, one = 1, pads[2] = {0, 0}, ax;
     ir_op *op = lb_op(cx, IR_OP_CONV, "frames");
-    ir_value *wv = op ? lc_const(cx, x->type.dtype, 3, wd, wt, "basis") : NULL;
+    ir_value *wv = lc_const(cx, x->type.dtype, 3, wd, wt, "basis");
     if (!wv || ir_op_set_input(op, "x", x) || ir_op_set_input(op, "weight", wv) ||
         lb_conv_params(cx, op, 1, &hop, pads, &one, 1))
         return -1;
@@ -201,7 +201,7 @@ int lower_istft(lower_ctx *cx, const ts_node *n) {
     int64_t wd[3] = {2 * used, cout, n_fft}, one = 1, pads[2] = {0, 0};
     int64_t full = n_fft + hop * (frames - 1);
     ir_op *op = lb_op(cx, IR_OP_CONV_TRANSPOSE, "overlap_add");
-    ir_value *wv = op ? lc_const(cx, p->type.dtype, 3, wd, wt, "basis") : NULL;
+    ir_value *wv = lc_const(cx, p->type.dtype, 3, wd, wt, "basis");
     if (!wv || ir_op_set_input(op, "x", xin) || ir_op_set_input(op, "weight", wv) ||
         lb_conv_params(cx, op, 1, &hop, pads, &one, 1))
         return -1;
@@ -224,7 +224,8 @@ int lower_istft(lower_ctx *cx, const ts_node *n) {
     }
     if (y && (start > 0 || stop < full)) y = lb_slice(cx, y, 2, start, stop, 0, 1, 0);
     int64_t ilen = stop - start;
-    y = y ? lb_binary(cx, IR_OP_MUL, y, lc_const(cx, y->type.dtype, 1, &ilen, inv, "envelope"), "normed") : NULL;
+    if (!y) return -1; /* its dtype is the envelope's */
+    y = lb_binary(cx, IR_OP_MUL, y, lc_const(cx, y->type.dtype, 1, &ilen, inv, "envelope"), "normed");
     if (y && end > full) { /* zero padding past the frames */
         int64_t pad[2] = {0, end - full};
         ir_op *pop = lb_op(cx, IR_OP_PAD, "tail");

@@ -78,7 +78,7 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
             ir_value *a = lb_slice(cx, rows, 0, 1, N, 0, 1, 0), *b = lb_slice(cx, rows, 0, 0, N - 1, 0, 1, 0);
             ir_value *ch = reduce1(cx, IR_OP_REDUCE_MAX, as_int(cx, lb_binary(cx, IR_OP_NOT_EQUAL, a, b, "differs"), "differs_int"), 1);
             ir_value *parts[2] = {mark, ch};
-            mark = ch ? lb_concat(cx, 2, parts, 0) : NULL;
+            mark = lb_concat(cx, 2, parts, 0);
         }
         keep = nonzero_1d(cx, mark, "starts");
         inverse = lb_mask_ranks(cx, mark); /* run number: cumsum - 1 */
@@ -87,7 +87,7 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
         ir_value *ri = lb_expand(cx, rows, 1, (int64_t[]){1}), *rj = lb_expand(cx, rows, 1, (int64_t[]){0});
         ir_value *eq = lb_binary(cx, IR_OP_EQUAL, ri, rj, "eq"); /* [N, N, K] */
         ir_value *lt = lb_binary(cx, IR_OP_LESS, ri, rj, "lt");
-        ir_value *ne = lt ? as_int(cx, lb_unary(cx, IR_OP_LOGICAL_NOT, eq, "ne"), "ne_int") : NULL;
+        ir_value *ne = as_int(cx, lb_unary(cx, IR_OP_LOGICAL_NOT, eq, "ne"), "ne_int");
         ir_op *op = lb_op(cx, IR_OP_CUMSUM, "ne_upto");
         if (!op || ir_op_set_input(op, "x", ne) || lb_param_i32(cx, op, "axis", 2)) return -1;
         ir_value *before = lb_binary(cx, IR_OP_SUB, lb_finish(cx, op), ne, "ne_before"); /* differing columns before c */
@@ -104,9 +104,9 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
         ir_value *dup = reduce1(cx, IR_OP_REDUCE_MAX, lb_binary(cx, IR_OP_MUL, same, earlier, "same_before"), 0); /* [N] */
         ir_value *first = lb_affine(cx, dup, -1, 1); /* the first row of its value */
         /* rank[i]: distinct values below row i = sum over first rows j of less[j, i] */
-        ir_value *fcol = first ? lb_expand(cx, first, 1, (int64_t[]){1}) : NULL;
+        ir_value *fcol = lb_expand(cx, first, 1, (int64_t[]){1});
         inverse = reduce1(cx, IR_OP_REDUCE_SUM, lb_binary(cx, IR_OP_MUL, less, fcol, "less_firsts"), 0);
-        ir_value *firsts = inverse ? nonzero_1d(cx, first, "firsts") : NULL;
+        ir_value *firsts = nonzero_1d(cx, first, "firsts");
         ir_value *ranks = lb_gather(cx, inverse, firsts, 0); /* distinct: any sort order is exact */
         op = lb_op(cx, IR_OP_ARGSORT, "rank_order");
         if (!op || ir_op_set_input(op, "x", ranks) || lb_param_i32(cx, op, "axis", 0) || lb_param_bool(cx, op, "ascending", 1))
@@ -122,5 +122,5 @@ int lower_unique_dim(lower_ctx *cx, const ts_node *n) {
     if (lower_out_tensor(cx, n, 1, inv ? inverse : empty)) return -1;
     if (!cnt) return lower_out_tensor(cx, n, 2, empty);
     ir_value *iota_u = lb_gather(cx, order_ids, keep, 0); /* 0, 1, ..., U-1 */
-    return lower_out_tensor(cx, n, 2, iota_u ? counts_of(cx, order_ids, iota_u) : NULL);
+    return lower_out_tensor(cx, n, 2, counts_of(cx, order_ids, iota_u));
 }

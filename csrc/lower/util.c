@@ -24,6 +24,16 @@ lv *lv_tensor(lower_ctx *cx, ir_value *v) {
     return l;
 }
 
+lv *lv_dyn(lower_ctx *cx, lv_kind k, ir_value *v) {
+    if (LB_SKIP(cx, v)) return NULL;
+    lv *l = lv_new(cx, k);
+    if (l) {
+        l->dyn = 1;
+        l->v = v;
+    }
+    return l;
+}
+
 lv *lv_int(lower_ctx *cx, int64_t i) {
     lv *l = lv_new(cx, LV_INT);
     if (l) l->i = i;
@@ -72,14 +82,14 @@ lv *lower_in(lower_ctx *cx, const ts_node *n, int i) {
 }
 
 int lower_out(lower_ctx *cx, const ts_node *n, int i, lv *v) {
-    if (!v) return -1;
+    if (LB_SKIP(cx, v)) return -1; /* the lowering function's one check: nothing failed on the way to v */
     if (i >= n->nout) return lower_fail(cx, "internal: output %d of %d", i, n->nout);
     cx->vals[n->out[i]->id] = v;
     return 0;
 }
 
 int lower_out_tensor(lower_ctx *cx, const ts_node *n, int i, ir_value *v) {
-    if (!v) return -1;
+    if (LB_SKIP(cx, v)) return -1;
     return lower_out(cx, n, i, lv_tensor(cx, v));
 }
 
@@ -239,7 +249,7 @@ int lower_ints_in(lower_ctx *cx, const ts_node *n, int i, int64_t *out, int max,
 }
 
 ir_value *lb_as_tensor(lower_ctx *cx, lv *l, ir_dtype dt) {
-    if (!l || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, l)) return NULL;
     switch (l->kind) {
     case LV_TENSOR:
         return l->v;
@@ -290,6 +300,11 @@ ir_value *lower_tensor_in(lower_ctx *cx, const ts_node *n, int i, ir_dtype dt) {
     return lb_as_tensor(cx, l, dt);
 }
 
+ir_value *lower_tensor_in_as(lower_ctx *cx, const ts_node *n, int i, const ir_value *like) {
+    if (LB_SKIP(cx, like)) return NULL;
+    return lower_tensor_in(cx, n, i, like->type.dtype);
+}
+
 lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
     lv *l = lv_new(cx, LV_LIST);
     lv **it = l ? pc_alloc(cx->p->arena, sizeof(lv *) * (size_t)(n ? n : 1)) : NULL;
@@ -304,7 +319,7 @@ lv *lower_list_of(lower_ctx *cx, int n, lv *const *items) {
 }
 
 ir_value *lb_shape_tensor(lower_ctx *cx, lv *l) {
-    if (!l || !LB_LIVE(cx)) return NULL;
+    if (LB_SKIP(cx, l)) return NULL;
     int64_t iv[IR_MAX_RANK * 8];
     int cnt;
     if (!lv_ints(cx, l, iv, PC_ARRAY_LEN(iv), &cnt)) return lb_const_i32v(cx, cnt, iv, "shape");
@@ -455,7 +470,7 @@ static const char *param_name(lower_ctx *cx, ir_op *op, const char *pname) {
 }
 
 static int bind(lower_ctx *cx, ir_op *op, const char *pname, ir_value *v) {
-    if (!v) return -1;
+    if (LB_SKIP(cx, v)) return -1;
     if (ir_op_set_input(op, pname, v)) return oom(cx);
     return 0;
 }
@@ -508,7 +523,8 @@ int lb_conv_params(lower_ctx *cx, ir_op *op, int sp, const int64_t *strides, con
 }
 
 ir_value *lb_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suffix) {
-    const char *nm = cx->e->kind == PC_OK ? lower_name(cx, suffix) : NULL;
+    if (!LB_LIVE(cx)) return NULL;
+    const char *nm = lower_name(cx, suffix);
     if (!nm) return NULL;
     ir_value *c;
     if (ir_dtype_is_float(dt)) {
@@ -524,7 +540,8 @@ ir_value *lb_const_scalar(lower_ctx *cx, double v, ir_dtype dt, const char *suff
 }
 
 ir_value *lb_const_i32v(lower_ctx *cx, int n, const int64_t *v, const char *suffix) {
-    const char *nm = cx->e->kind == PC_OK ? lower_name(cx, suffix) : NULL;
+    if (!LB_LIVE(cx)) return NULL;
+    const char *nm = lower_name(cx, suffix);
     return nm ? named_const(cx, ir_const_i32_vec(cx->p, cx->b, nm, n, v)) : NULL;
 }
 

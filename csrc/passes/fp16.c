@@ -13,6 +13,10 @@
  *   constants through elementwise ops (the source positions of a resize to a run-time size) would round
  *   in fp16 and pick other pixels than torch; it keeps fp32, and any other op that reads it (an fp16
  *   computation, a nested block's output) reads a cast to fp16;
+ * - ops an op selector keeps (coremltools' FP16ComputePrecision(op_selector): False keeps the op fp32) compute
+ *   in fp32 as the recurrent ops above do, their outputs keeping their names and cast to fp16 (<name>_to_fp16)
+ *   for fp16 readers; a kept op reading another's output, or a function input, reads the fp32 value, not its
+ *   fp16 cast;
  * - each fp32 function output gets `cast(x=..., dtype="fp32")` at the end, and
  *   the cast's output carries the output's original name (the fp16 value is
  *   renamed <name>_cast_fp16), so output names and dtypes do not change.
@@ -31,6 +35,11 @@ typedef struct {
     unsigned char *index;     /* by value id: fp32 index arithmetic that stays fp32 */
     int nids;                 /* ids the tables cover (values made by the pass come after) */
     pc_err *e;
+    int (*select)(void *ud, const ir_op *op); /* 1: the op computes in fp16, 0: it stays fp32; NULL: all fp16 */
+    void *select_ud;
+    int recurrent_fp32;       /* lstm / gru / rnn stay fp32 (opsets before CoreML7) */
+    ir_value **made, **made_from; /* step 4's casts to fp16 of kept ops' outputs, and those fp32 outputs */
+    int nmade, capmade;
 } fp16_ctx;
 
 static int is_index(const fp16_ctx *c, const ir_value *v) { return v->id >= 0 && v->id < c->nids && c->index[v->id]; }
@@ -157,51 +166,114 @@ static int fp32_coordinates(ir_op *op, void *vctx) {
 
 static int is_recurrent(const ir_op *op) { return op->kind == IR_OP_LSTM || op->kind == IR_OP_GRU || op->kind == IR_OP_RNN; }
 
-/* lstm / gru / rnn back to fp32 for opsets before CoreML7 (see the header). */
-static int fp32_recurrent(ir_op *op, void *vctx) {
-    fp16_ctx *c = vctx;
-    if (!is_recurrent(op)) return 0;
+/* The fp32 value an fp16 cast this pass made stands for (a function input, or a kept op's output when
+ * `kept_only`), or NULL. */
+static ir_value *fp32_source_of(const fp16_ctx *c, const ir_value *v, int kept_only) {
+    for (int i = 0; i < c->nmade; i++)
+        if (c->made[i] == v) return kept_only && !c->made_from[i]->def ? NULL : c->made_from[i];
+    return NULL;
+}
+
+static ir_value *fp32_source(const fp16_ctx *c, const ir_value *v) { return fp32_source_of(c, v, 0); }
+
+static int remember(fp16_ctx *c, ir_value *y, ir_value *v) {
+    if (c->nmade == c->capmade) {
+        int cap = c->capmade ? c->capmade * 2 : 16;
+        ir_value **a = pc_alloc(c->fn->prog->arena, sizeof(*a) * (size_t)cap);
+        ir_value **b = pc_alloc(c->fn->prog->arena, sizeof(*b) * (size_t)cap);
+        if (!a || !b) return -1;
+        if (c->nmade) {
+            memcpy(a, c->made, sizeof(*a) * (size_t)c->nmade);
+            memcpy(b, c->made_from, sizeof(*b) * (size_t)c->nmade);
+        }
+        c->made = a, c->made_from = b, c->capmade = cap;
+    }
+    c->made[c->nmade] = y;
+    c->made_from[c->nmade++] = v;
+    return 0;
+}
+
+/* Op back to fp32 (a recurrent op before iOS17, or one the op selector keeps): its fp16 tensor inputs read
+ * fp32 (the fp32 value behind a cast this step made for another kept op, the op's own constant retyped, a
+ * shared constant copied, else a cast to fp32) and its outputs turn fp32, each followed by a cast to fp16 that
+ * its readers read. `swap`: the fp16 cast takes the output's name and the fp32 output becomes <name>_fp32
+ * (the recurrent ops' naming); otherwise names stay and the cast is <name>_to_fp16. */
+static int fp32_op(fp16_ctx *c, ir_op *op, int swap) {
     ir_function *fn = c->fn;
     ir_program *p = fn->prog;
-    for (int i = 0; i < op->nin; i++) {
-        ir_value *v = op->in[i].n == 1 ? op->in[i].v[0] : NULL, *nv = NULL;
-        if (!v || v->type.dtype != IR_FP16) continue;
-        const char *nm = pass_unique_name(fn, pc_sprintf(p->arena, "%s_fp32", v->name));
-        if (!nm) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
-        if (v->konst && v->nuses == 1) { /* the op's own constant: its payload is fp32 anyway */
-            v->type.dtype = IR_FP32;
-            continue;
+    for (int i = 0; i < op->nin; i++)
+        for (int j = 0; j < op->in[i].n; j++) {
+            ir_value *v = op->in[i].v[j], *nv = NULL;
+            if (!v || v->type.dtype != IR_FP16) continue;
+            if ((nv = fp32_source(c, v))) {
+                op->in[i].v[j] = nv;
+                continue;
+            }
+            const char *nm = pass_unique_name(fn, pc_sprintf(p->arena, "%s_fp32", v->name));
+            if (!nm) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+            if (v->konst && v->nuses == 1 && op->in[i].n == 1) { /* the op's own constant: its payload is fp32 anyway */
+                v->type.dtype = IR_FP32;
+                continue;
+            }
+            if (v->konst) { /* shared: an fp32 copy of the values for this op */
+                int64_t n = ir_type_numel(&v->type);
+                float *f = pc_alloc(p->arena, sizeof(float) * (size_t)(n + 1));
+                ir_type t = v->type;
+                t.dtype = IR_FP32;
+                if (f) ir_const_read_f32(v->konst, f);
+                if (f && (nv = ir_const_new(p, NULL, nm, t, IR_FP32, f, 0))) ir_op_insert_before(op, nv->def);
+            } else {
+                nv = cast_op(fn, NULL, op, nm, v, IR_FP32);
+            }
+            if (!nv) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+            op->in[i].v[j] = nv;
         }
-        if (v->konst) { /* shared: an fp32 copy of the values for this op */
-            int64_t n = ir_type_numel(&v->type);
-            float *f = pc_alloc(p->arena, sizeof(float) * (size_t)(n + 1));
-            ir_type t = v->type;
-            t.dtype = IR_FP32;
-            if (f) ir_const_read_f32(v->konst, f);
-            if (f && (nv = ir_const_new(p, NULL, nm, t, IR_FP32, f, 0))) ir_op_insert_before(op, nv->def);
-        } else {
-            nv = cast_op(fn, NULL, op, nm, v, IR_FP32);
-        }
-        if (!nv || ir_op_set_input(op, op->in[i].name, nv)) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
-    }
     for (int i = op->nout - 1; i >= 0; i--) {
         ir_value *v = op->out[i];
         if (v->type.dtype != IR_FP16) continue;
         v->type.dtype = IR_FP32;
-        const char *nm = pass_unique_name(fn, pc_sprintf(p->arena, "%s_fp32", v->name));
-        ir_value *y = nm ? cast_op(fn, op->parent, op->next, pass_unique_name(fn, pc_sprintf(p->arena, "%s_fp16", v->name)), v, IR_FP16) : NULL;
-        if (!y) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
+        const char *src = v->src_name;
+        const char *nm = swap ? pass_unique_name(fn, pc_sprintf(p->arena, "%s_fp32", v->name)) : "";
+        const char *cn = nm ? pass_unique_name(fn, pc_sprintf(p->arena, swap ? "%s_fp16" : "%s_to_fp16", v->name)) : NULL;
+        ir_value *y = cn ? cast_op(fn, op->parent, op->next, cn, v, IR_FP16) : NULL;
+        if (!y || remember(c, y, v)) return pc_fail(c->e, PC_E_NOMEM, "fp16: out of memory");
         ir_replace_uses(fn, v, y);
         ir_op_set_input(y->def, "x", v); /* the cast itself reads the fp32 output */
-        pass_swap_name(y, v, nm);
+        y->src_name = NULL;                /* the fp32 value is the one computed (the debugger compares it) */
+        v->src_name = src;
+        if (swap) pass_swap_name(y, v, nm);
     }
     return 0;
 }
 
-int pass_fp16(ir_function *fn, pc_err *e) {
+/* Step 4: which ops go back to fp32, in program order: recurrent ops before iOS17, the ops the caller's
+ * selector keeps, and a cast to fp32 of a value a kept op computed reads that value itself (a kept op's
+ * output returned by the function is not rounded to fp16 on its way out). */
+static int fp32_ops(ir_op *op, void *vctx) {
+    fp16_ctx *c = vctx;
+    if (op->kind == IR_OP_CAST) {
+        ir_value *x = ir_op_input(op, "x"), *src = x ? fp32_source_of(c, x, 1) : NULL;
+        if (src && op->nout == 1 && op->out[0]->type.dtype == IR_FP32) ir_op_set_input(op, "x", src);
+        return 0;
+    }
+    if (op->kind == IR_OP_CONST || op->nblocks) return 0;
+    int fp16_out = 0;
+    for (int i = 0; i < op->nout; i++) fp16_out |= op->out[i]->type.dtype == IR_FP16 && op->out[i]->id < c->nids;
+    if (!fp16_out) return 0; /* computes no fp16 (or was made by this pass) */
+    if (is_recurrent(op) && c->recurrent_fp32) return fp32_op(c, op, 1);
+    if (!c->select) return 0;
+    int r = c->select(c->select_ud, op);
+    if (r < 0) return pc_fail(c->e, PC_E_VALUE, "compute_precision's op_selector failed on op '%s' (%s)", op->name,
+                              op->type_name);
+    return r ? 0 : fp32_op(c, op, 0);
+}
+
+int pass_fp16(ir_function *fn, pc_err *e) { return pass_fp16_select(fn, NULL, NULL, e); }
+
+int pass_fp16_select(ir_function *fn, int (*select)(void *ud, const ir_op *op), void *ud, pc_err *e) {
     ir_program *p = fn->prog;
     ir_block *body = fn->body;
-    fp16_ctx c = {.fn = fn, .e = e};
+    fp16_ctx c = {.fn = fn, .e = e, .select = select, .select_ud = ud};
     /* 1. convert the graph (before adding casts, whose types are already right) */
     c.converted = pc_alloc(p->arena, (size_t)p->next_value_id + 1);
     c.index = pc_alloc(p->arena, (size_t)p->next_value_id + 1);
@@ -217,7 +289,7 @@ int pass_fp16(ir_function *fn, pc_err *e) {
         if (x->type.dtype != IR_FP32 || x->type.kind != IR_TK_TENSOR) continue;
         ir_value *y = cast_op(fn, body, anchor, pass_unique_name(fn, pc_sprintf(p->arena, "%s_to_fp16", x->name)), x,
                               IR_FP16);
-        if (!y) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
+        if (!y || remember(&c, y, x)) return pc_fail(e, PC_E_NOMEM, "fp16: out of memory");
         ir_replace_uses(fn, x, y);
         ir_op_set_input(y->def, "x", x); /* the cast itself reads the input */
         for (int k = 0; k < body->nout; k++) /* an input returned as is stays itself */
@@ -241,12 +313,10 @@ int pass_fp16(ir_function *fn, pc_err *e) {
         }
         body->out[i] = y;
     }
-    /* 4. lstm / gru / rnn before iOS17: back to fp32 */
-    if (!fn->opset || strncmp(fn->opset, "CoreML", 6) != 0 || atoi(fn->opset + 6) < 7) {
-        ir_count_uses(fn);
-        if (ir_walk(fn, fp32_recurrent, &c)) return -1;
-    }
-    return 0;
+    /* 4. lstm / gru / rnn before iOS17, and the ops the selector keeps: back to fp32 */
+    c.recurrent_fp32 = !fn->opset || strncmp(fn->opset, "CoreML", 6) != 0 || atoi(fn->opset + 6) < 7;
+    ir_count_uses(fn);
+    return ir_walk(fn, fp32_ops, &c);
 }
 
 /* Output i of fn returned as dtype dt (a GRAYSCALE_FLOAT16 image output is fp16): a cast at the end that takes

@@ -8,7 +8,9 @@
  * roots in the order they first appear (function inputs, then ops in order with nested blocks in place,
  * each op's name before its outputs), so the package written depends only on the program it holds.
  *
- * Requires: a well-formed function; runs last. Keeps: function inputs, values the user named (user_named)
+ * Requires: a well-formed function; runs before fp16 (so that an op selector of fp16 compute sees the names the
+ * package will hold), after which passes only derive names from existing ones (<name>_to_fp16, <name>_out) or
+ * drop ops. Keeps: function inputs, values the user named (user_named)
  * and every name not of the form var_<digits> or var_<digits>_<rest>; a number a kept name uses is skipped.
  * Breaks: nothing (names stay unique: the renaming maps roots one to one).
  */

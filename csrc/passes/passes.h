@@ -12,6 +12,12 @@ typedef enum { PASS_FP32 = 0, PASS_FP16 = 1 } pass_precision;
 
 typedef struct pass_opts {
     pass_precision precision;  /* FP16: fp16 compute with fp32 inputs/outputs (coremltools' default) */
+    /* FP16 only: which ops compute in fp16 (coremltools' FP16ComputePrecision op_selector), asked once per op
+     * the fp16 pass made compute fp16 (consts, casts and ops with blocks are not asked), with its final name
+     * (number_names runs before fp16): 1 fp16, 0 the op stays fp32, -1 stop (the caller's error, e.g. a
+     * pending Python exception). NULL: every op fp16. */
+    int (*fp16_select)(void *ud, const ir_op *op);
+    void *fp16_select_ud;
 } pass_opts;
 
 int pass_pipeline(ir_program *p, const pass_opts *o, pc_err *e);
@@ -24,6 +30,9 @@ int pass_fuse_conv_bias(ir_function *fn, pc_err *e);  /* conv -> add(const) into
 int pass_noop_elim(ir_function *fn, pc_err *e);        /* add 0, mul 1, same-shape reshape, identity transpose */
 int pass_fuse_gelu_tanh(ir_function *fn, pc_err *e);  /* written-out tanh GELU -> gelu(TANH_APPROXIMATION) */
 int pass_fp16(ir_function *fn, pc_err *e);            /* fp32 -> fp16 compute, casts at the edges */
+/* pass_fp16 with an op selector (pass_opts.fp16_select; NULL: every op) */
+int pass_fp16_select(ir_function *fn, int (*select)(void *ud, const ir_op *op), void *ud, pc_err *e);
+int pass_fp32_compute(ir_function *fn, pc_err *e);    /* fp16 values computed in fp32 (the debugger's reference) */
 int pass_cast_output(ir_function *fn, int i, ir_dtype dt, pc_err *e); /* output i returned as dt (fp16.c) */
 int pass_dedup_const(ir_function *fn, pc_err *e);     /* share identical small consts */
 int pass_reinfer(ir_function *fn, pc_err *e);         /* check declared types against ir_infer */

@@ -14,13 +14,14 @@
 #include <numpy/arrayobject.h>
 
 #include "driver/driver.h"
+#include "export/export.h"
 #include "runtime/rt.h"
 #include "serialize/ser.h"
+#include "torchscript/ts.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-PyObject *py_read_spec(PyObject *module, PyObject *args);
 
 static py_state *get_state(PyObject *module) { return (py_state *)PyModule_GetState(module); }
 
@@ -179,10 +180,39 @@ static PyObject *program_histogram(ProgramObject *o, PyObject *unused) {
     return d;
 }
 
+/* pc_progress callback: calls the Python callable ud(what, done, total) under the GIL (the stages may
+ * run without it). A failure in the callable is reported as unraisable: progress never stops a stage,
+ * and an exception already pending stays as it was. */
+static void progress_call(void *ud, const char *what, int64_t done, int64_t total) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyObject *r = PyObject_CallFunction((PyObject *)ud, "sLL", what, (long long)done, (long long)total);
+    if (r) Py_DECREF(r);
+    else PyErr_WriteUnraisable((PyObject *)ud);
+    PyErr_Restore(et, ev, tb);
+    PyGILState_Release(g);
+}
+
+static int progress_arg(PyObject *cb, pc_progress *pr) {
+    memset(pr, 0, sizeof *pr);
+    if (cb == Py_None) return 0;
+    if (!PyCallable_Check(cb)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be a callable(what, done, total) or None");
+        return -1;
+    }
+    pr->fn = progress_call;
+    pr->ud = cb;
+    return 1;
+}
+
 static PyObject *program_save(ProgramObject *o, PyObject *args) {
     const char *path;
-    PyObject *desc;
-    if (!PyArg_ParseTuple(args, "sO!", &path, &PyDict_Type, &desc)) return NULL;
+    PyObject *desc, *progress = Py_None;
+    if (!PyArg_ParseTuple(args, "sO!|O", &path, &PyDict_Type, &desc, &progress)) return NULL;
+    pc_progress pr;
+    int has_progress = progress_arg(progress, &pr);
+    if (has_progress < 0) return NULL;
     pc_arena *a = pc_arena_new();
     if (!a) return PyErr_NoMemory();
     ser_desc d;
@@ -193,7 +223,7 @@ static PyObject *program_save(ProgramObject *o, PyObject *args) {
     pc_err e = {0};
     int r;
     Py_BEGIN_ALLOW_THREADS
-    r = ser_write_package(o->prog, &d, path, &e);
+    r = ser_write_package(o->prog, &d, path, has_progress ? &pr : NULL, &e);
     Py_END_ALLOW_THREADS
     pc_arena_free(a);
     if (r) return py_raise(o->module, &e);
@@ -233,14 +263,81 @@ static PyObject *program_check(ProgramObject *o, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* ops(): every op of main in program order (nested blocks in place) but consts, for the numerical
+ * debugger: (name, type, [input value names], [(output name, (dtype, shape), TorchScript value or None)],
+ * location or None, depth of nesting). */
+typedef struct {
+    PyObject *list;
+    int depth;
+} ops_walk;
+
+static int ops_block(ops_walk *w, const ir_block *b);
+
+static PyObject *names_of_inputs(const ir_op *op) {
+    PyObject *l = PyList_New(0);
+    for (int i = 0; l && i < op->nin; i++)
+        for (int j = 0; j < op->in[i].n; j++) {
+            PyObject *n = op->in[i].v[j] ? py_str(op->in[i].v[j]->name) : Py_NewRef(Py_None);
+            if (!n || PyList_Append(l, n)) Py_CLEAR(l);
+            Py_XDECREF(n);
+            if (!l) break;
+        }
+    return l;
+}
+
+static int ops_block(ops_walk *w, const ir_block *b) {
+    for (const ir_op *op = b->first; op; op = op->next) {
+        if (op->kind != IR_OP_CONST) {
+            PyObject *outs = PyList_New(op->nout);
+            for (int i = 0; outs && i < op->nout; i++) {
+                const ir_value *v = op->out[i];
+                PyObject *t = type_tuple(&v->type);
+                PyObject *e = t ? Py_BuildValue("(NNN)", py_str(v->name), t,
+                                                v->src_name ? py_str(v->src_name) : Py_NewRef(Py_None))
+                                : NULL;
+                if (!e) Py_CLEAR(outs);
+                else PyList_SET_ITEM(outs, i, e);
+            }
+            PyObject *ins = outs ? names_of_inputs(op) : NULL;
+            PyObject *row = ins ? Py_BuildValue("(NNNNNi)", py_str(op->name), py_str(op->type_name), ins, outs,
+                                                op->loc ? py_str(op->loc) : Py_NewRef(Py_None), w->depth)
+                                : NULL;
+            if (!row) {
+                Py_XDECREF(outs);
+                return -1;
+            }
+            int r = PyList_Append(w->list, row);
+            Py_DECREF(row);
+            if (r) return -1;
+        }
+        w->depth++;
+        for (int k = 0; k < op->nblocks; k++)
+            if (ops_block(w, op->blocks[k])) return -1;
+        w->depth--;
+    }
+    return 0;
+}
+
+static PyObject *program_ops(ProgramObject *o, PyObject *unused) {
+    ir_function *fn = ir_program_main(o->prog);
+    ops_walk w = {PyList_New(0), 0};
+    if (!w.list || !fn) return w.list;
+    if (ops_block(&w, fn->body)) Py_CLEAR(w.list);
+    return w.list;
+}
+
 static PyMethodDef program_methods[] = {
     {"text", (PyCFunction)(void (*)(void))program_text, METH_VARARGS | METH_KEYWORDS,
      "text(max_const=16): the program in our textual MIL form"},
     {"io", (PyCFunction)program_io, METH_NOARGS, "io(): inputs and outputs of main as (name, (dtype, shape))"},
     {"states", (PyCFunction)program_states, METH_NOARGS, "states(): state inputs of main as (name, (dtype, shape))"},
     {"histogram", (PyCFunction)program_histogram, METH_NOARGS, "histogram(): {op type: count}"},
-    {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc): write an .mlpackage"},
+    {"save", (PyCFunction)program_save, METH_VARARGS, "save(path, desc, progress=None): write an .mlpackage; progress(what, done, total) hears of the weight bytes written"},
     {"run", (PyCFunction)py_program_run, METH_VARARGS, "run([arrays]): execute main in the reference runtime"},
+    {"run_capture", (PyCFunction)py_program_run_capture, METH_VARARGS,
+     "run_capture([arrays], names=None) -> (outputs, {name: array}): run() keeping intermediate values"},
+    {"ops", (PyCFunction)program_ops, METH_NOARGS,
+     "ops(): [(name, type, [inputs], [(output, (dtype, shape), torch value)], loc, depth)] of main, consts left out"},
     {"set_description", (PyCFunction)py_program_set_description, METH_O,
      "set_description(desc): check the description dict against main; run() then enforces its input bounds"},
     {"memory_plan", (PyCFunction)py_program_memory_plan, METH_NOARGS,
@@ -474,32 +571,90 @@ static int convert_lowered(void *ud) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* pass_opts.fp16_select over a Python callable(op_type, name, {param: [(value, (dtype, shape))]},
+ * [(output, (dtype, shape))]) -> truthy for fp16 (_convert.py wraps the user's op_selector). */
+static PyObject *typed_values(int n, ir_value *const *v) {
+    PyObject *l = PyList_New(n);
+    for (int i = 0; l && i < n; i++) {
+        PyObject *t = v[i] ? type_tuple(&v[i]->type) : Py_BuildValue("(s())", "?");
+        PyObject *e = t ? Py_BuildValue("(NN)", v[i] ? py_str(v[i]->name) : Py_NewRef(Py_None), t) : NULL;
+        if (!e) Py_CLEAR(l);
+        else PyList_SET_ITEM(l, i, e);
+    }
+    return l;
+}
+
+static int py_fp16_select(void *ud, const ir_op *op) {
+    PyObject *ins = PyDict_New();
+    for (int i = 0; ins && i < op->nin; i++) {
+        PyObject *vals = typed_values(op->in[i].n, op->in[i].v);
+        if (!vals || PyDict_SetItemString(ins, op->in[i].name, vals)) Py_CLEAR(ins);
+        Py_XDECREF(vals);
+    }
+    PyObject *outs = ins ? typed_values(op->nout, op->out) : NULL;
+    PyObject *r = outs ? PyObject_CallFunction((PyObject *)ud, "NNOO", py_str(op->type_name), py_str(op->name), ins, outs) : NULL;
+    Py_XDECREF(ins);
+    Py_XDECREF(outs);
+    if (!r) return -1;
+    int t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t < 0 ? -1 : t;
+}
+
 /* convert(graph, inputs, outputs, opset, precision, debug, converters, classifier) -> Program
  *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
- *   graph: torch._C.Graph of a frozen, inlined module
+ *   graph: torch._C.Graph of a frozen, inlined module, or the bytes of a serialized ExportedProgram
+ *          (torch._export.serde's JSON) whose weights= dict {fully-qualified name: array} resolves its
+ *          parameters, buffers and tensor constants; ignored when archive= names a .pt2 file (torch.export.save),
+ *          whose program and weights the C core reads itself
  *   inputs: [(name|None, dtype, shape[, (scale, [bias])])], one per graph input after self;
  *           the optional 4th item is image preprocessing (None: none)
  *   outputs: [name|None] or None
- *   precision: "fp16" | "fp32" */
+ *   precision: "fp16" | "fp32"
+ *   fp16_selector: None, or a callable(op_type, name, inputs, outputs) -> bool: False keeps the op fp32 */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier",
-                          "states", NULL};
-    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None;
+                          "states", "fp16_selector", "progress", "weights", "archive", NULL};
+    PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None,
+             *selector = Py_None, *progress = Py_None;
+    PyObject *weights = Py_None, *archive = NULL; /* archive: a .pt2 path (bytes, from PyUnicode_FSConverter) */
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOO", kws, &graph, &inputs, &outputs, &opset, &precision, &debug,
-                                     &converters, &classifier, &states))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOOOOO&", kws, &graph, &inputs, &outputs, &opset, &precision,
+                                     &debug, &converters, &classifier, &states, &selector, &progress, &weights,
+                                     PyUnicode_FSConverter, &archive))
         return NULL;
+    if (selector != Py_None && !PyCallable_Check(selector)) {
+        PyErr_SetString(PyExc_TypeError, "fp16_selector must be callable or None");
+        Py_XDECREF(archive);
+        return NULL;
+    }
+    if (!archive && PyBytes_Check(graph) && !PyDict_Check(weights)) {
+        PyErr_SetString(PyExc_TypeError, "an exported program (JSON bytes) needs weights= a dict {name: array}");
+        return NULL;
+    }
+    pc_progress pr;
+    int has_progress = progress_arg(progress, &pr);
+    if (has_progress < 0) {
+        Py_XDECREF(archive);
+        return NULL;
+    }
     if (converters != Py_None && !PyDict_Check(converters)) {
         PyErr_SetString(PyExc_TypeError, "converters must be a dict {TorchScript kind: callable} or None");
+        Py_XDECREF(archive);
         return NULL;
     }
     pass_opts po = {.precision = strcmp(precision, "fp32") == 0 ? PASS_FP32 : PASS_FP16};
+    if (selector != Py_None) {
+        po.fp16_select = py_fp16_select;
+        po.fp16_select_ud = selector;
+    }
     pc_arena *a = pc_arena_new();
     ir_program *sym = ir_program_new(); /* hands out symbol ids; copied into the result */
     if (!a || !sym) {
         pc_arena_free(a);
         ir_program_free(sym);
+        Py_XDECREF(archive);
         return PyErr_NoMemory();
     }
     PyObject *result = NULL;
@@ -509,6 +664,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     py_ext ext;
     memset(&ext, 0, sizeof ext);
     lo.debug_ud = &ext;
+    lo.progress = has_progress ? &pr : NULL;
     PyObject *iseq = PySequence_Fast(inputs, "inputs must be a list");
     if (!iseq) goto done;
     lo.ninputs = (int)PySequence_Fast_GET_SIZE(iseq);
@@ -555,7 +711,17 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, &lo)) goto done;
     drv_opts o = {.lower = lo, .passes = po, .classifier = classifier != Py_None ? &lc : NULL,
                   .next_symbol = sym->next_symbol, .lowered = convert_lowered, .lowered_ud = &ext};
-    if (drv_convert(graph, &o, &p, &e)) {
+    int failed;
+    if (archive) {
+        failed = drv_convert_pt2(PyBytes_AS_STRING(archive), &o, &p, &e);
+    } else if (PyBytes_Check(graph)) {
+        ex_weights w;
+        py_weights_dict(&w, weights);
+        failed = drv_convert_export(PyBytes_AS_STRING(graph), (size_t)PyBytes_GET_SIZE(graph), &w, &o, &p, &e);
+    } else {
+        failed = drv_convert(graph, &o, &p, &e);
+    }
+    if (failed) {
         py_ext_end(&ext); /* when the pipeline stopped before lowering */
         py_raise(m, &e);
         goto done;
@@ -563,6 +729,7 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     result = program_wrap(m, p);
     p = NULL;
 done:
+    Py_XDECREF(archive);
     ir_program_free(p);
     ir_program_free(sym);
     pc_arena_free(a);
@@ -615,6 +782,52 @@ static PyObject *mod_registry_row(PyObject *m, PyObject *args) {
     return PyLong_FromLong(i);
 }
 
+/* export_schema(name) -> (arguments, returns) of the aten schema row the torch.export reader uses, or None */
+static PyObject *mod_export_schema(PyObject *m, PyObject *args) {
+    const char *name, *a, *r;
+    if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+    if (ex_schema_lookup(name, &a, &r)) Py_RETURN_NONE;
+    return Py_BuildValue("(ss)", a, r);
+}
+
+static void add_user_input(void *ud, const char *name, int dtype, int rank, const int64_t *dims) {
+    PyObject *l = ud, *shape = PyErr_Occurred() ? NULL : PyList_New(rank);
+    if (!shape) return;
+    for (int i = 0; i < rank; i++) {
+        PyObject *d = dims[i] < 0 ? Py_NewRef(Py_None) : PyLong_FromLongLong(dims[i]);
+        if (!d) {
+            Py_DECREF(shape);
+            return;
+        }
+        PyList_SET_ITEM(shape, i, d);
+    }
+    PyObject *t = Py_BuildValue("(NiN)", py_str(name), dtype, shape);
+    if (t) {
+        PyList_Append(l, t);
+        Py_DECREF(t);
+    }
+}
+
+/* export_inputs(json) -> [(name, TorchScript dtype code or -1, shape with None for symbolic dims)]: the user
+ * inputs of a serialized ExportedProgram */
+static PyObject *mod_export_inputs(PyObject *m, PyObject *args) {
+    const char *json;
+    Py_ssize_t len;
+    if (!PyArg_ParseTuple(args, "y#", &json, &len)) return NULL;
+    PyObject *l = PyList_New(0);
+    pc_err e = {0};
+    if (!l) return NULL;
+    if (ex_user_inputs(json, (size_t)len, add_user_input, l, &e)) {
+        Py_DECREF(l);
+        return py_raise(m, &e);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(l);
+        return NULL;
+    }
+    return l;
+}
+
 /* mil_ops() -> [MIL op type] the IR (and runtime) knows */
 static PyObject *mod_mil_ops(PyObject *m, PyObject *unused) {
     PyObject *l = PyList_New(IR_OP_COUNT);
@@ -643,16 +856,54 @@ static PyObject *mod_set_winograd(PyObject *m, PyObject *args) {
     return PyBool_FromLong(rt_set_winograd(on));
 }
 
+/* graph_sources(graph) -> {TorchScript value name: (node kind, "file.py:12" or None, source line or None)}:
+ * where each node output of a torch._C.Graph comes from, read as convert() reads it (torchscript/read.c). */
+static int sources_block(PyObject *d, const ts_block *b) {
+    for (int i = 0; i < b->nnodes; i++) {
+        const ts_node *n = b->nodes[i];
+        for (int k = 0; k < n->nout; k++) {
+            PyObject *row = Py_BuildValue("(NNN)", py_str(n->kind), n->loc ? py_str(n->loc) : Py_NewRef(Py_None),
+                                          n->src ? py_str(n->src) : Py_NewRef(Py_None));
+            int r = row ? PyDict_SetItemString(d, n->out[k]->name, row) : -1;
+            Py_XDECREF(row);
+            if (r) return -1;
+        }
+        for (int k = 0; k < n->nblocks; k++)
+            if (sources_block(d, n->blocks[k])) return -1;
+    }
+    return 0;
+}
+
+static PyObject *mod_graph_sources(PyObject *m, PyObject *args) {
+    PyObject *graph;
+    if (!PyArg_ParseTuple(args, "O", &graph)) return NULL;
+    ts_graph *g = NULL;
+    pc_err e = {0};
+    if (ts_read(graph, &g, &e)) return py_raise(m, &e);
+    PyObject *d = PyDict_New();
+    if (d && sources_block(d, g->top)) Py_CLEAR(d);
+    ts_graph_free(g);
+    return d;
+}
+
 static PyMethodDef mod_methods[] = {
     {"convert", (PyCFunction)(void (*)(void))mod_convert, METH_VARARGS | METH_KEYWORDS,
      "convert(graph, inputs, outputs=None, opset='CoreML5', precision='fp16', debug=False, converters=None, classifier=None, "
-     "states=None) -> Program"},
+     "states=None, fp16_selector=None, progress=None) -> Program; progress(what, done, total) hears of the ops lowered"},
     {"parse", mod_parse, METH_VARARGS, "parse(text) -> Program"},
+    {"graph_sources", mod_graph_sources, METH_VARARGS,
+     "graph_sources(graph) -> {value name: (kind, loc, source line)} of a torch._C.Graph's nodes"},
     {"load", mod_load, METH_VARARGS, "load(path) -> (Program, description dict)"},
-    {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as nested dicts (get_spec view)"},
+    {"pt2_archive", py_pt2_archive, METH_VARARGS, "pt2_archive(path) -> what a .pt2 archive holds (entries, tensors)"},
+    {"pt2_tensor", py_pt2_tensor, METH_VARARGS, "pt2_tensor(path, fqn) -> (numpy copy of a tensor, copied by the reader)"},
+    {"read_spec", py_read_spec, METH_VARARGS, "read_spec(path) -> the Model protobuf as a read-only message (get_spec())"},
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"registry_rows", mod_registry_rows, METH_NOARGS, "the lowering registry's rows (kinds), in table order"},
     {"registry_row", mod_registry_row, METH_VARARGS, "registry_row(name) -> row index of a kind or export op name, or None"},
+    {"export_schema", mod_export_schema, METH_VARARGS,
+     "export_schema(name) -> (arguments, returns) of csrc/export/aten_schemas.def's row, or None"},
+    {"export_inputs", mod_export_inputs, METH_VARARGS,
+     "export_inputs(json) -> [(name, dtype code, shape)] of a serialized ExportedProgram's user inputs"},
     {"mil_ops", mod_mil_ops, METH_NOARGS, "MIL op types the IR and runtime know"},
     {"mil_op_signatures", py_mil_op_signatures, METH_NOARGS, "the ops.def rows: {op: {opset, params}}"},
     {"set_num_threads", mod_set_num_threads, METH_VARARGS, "threads for the runtime's BLAS"},
@@ -668,7 +919,7 @@ static int mod_exec(PyObject *m) {
     if (!st->ConversionError || PyModule_AddObjectRef(m, "ConversionError", st->ConversionError) < 0) return -1;
     st->ProgramType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &program_spec, NULL);
     if (!st->ProgramType || PyModule_AddObjectRef(m, "Program", (PyObject *)st->ProgramType) < 0) return -1;
-    if (py_builder_types(m)) return -1;
+    if (py_builder_types(m) || py_spec_types(m)) return -1;
     return 0;
 }
 
@@ -678,6 +929,12 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->ProgramType);
     Py_VISIT(st->VarType);
     Py_VISIT(st->BuilderType);
+    Py_VISIT(st->SpecMessageType);
+    Py_VISIT(st->SpecRepeatedType);
+    Py_VISIT(st->SpecMapType);
+    Py_VISIT(st->SpecDescriptorType);
+    Py_VISIT(st->SpecFieldDescriptorType);
+    Py_VISIT(st->SpecOneofDescriptorType);
     return 0;
 }
 
@@ -687,6 +944,12 @@ static int mod_clear(PyObject *m) {
     Py_CLEAR(st->ProgramType);
     Py_CLEAR(st->VarType);
     Py_CLEAR(st->BuilderType);
+    Py_CLEAR(st->SpecMessageType);
+    Py_CLEAR(st->SpecRepeatedType);
+    Py_CLEAR(st->SpecMapType);
+    Py_CLEAR(st->SpecDescriptorType);
+    Py_CLEAR(st->SpecFieldDescriptorType);
+    Py_CLEAR(st->SpecOneofDescriptorType);
     return 0;
 }
 

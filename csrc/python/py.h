@@ -14,6 +14,9 @@ typedef struct py_state {
     PyTypeObject *ProgramType;
     PyTypeObject *VarType;     /* builder.c: a value of the program being built */
     PyTypeObject *BuilderType; /* builder.c: what Python converters build ops with */
+    /* spec.c: get_spec()'s message, repeated field and descriptor types */
+    PyTypeObject *SpecMessageType, *SpecRepeatedType, *SpecMapType, *SpecDescriptorType, *SpecFieldDescriptorType,
+        *SpecOneofDescriptorType;
 } py_state;
 
 /* Raise the Python exception that matches e->kind (a pending Python error wins when
@@ -41,6 +44,7 @@ typedef struct {
 
 /* run.c: the Program methods that run it */
 PyObject *py_program_run(ProgramObject *o, PyObject *args);
+PyObject *py_program_run_capture(ProgramObject *o, PyObject *args);
 PyObject *py_program_memory_plan(ProgramObject *o, PyObject *unused);
 PyObject *py_program_set_description(ProgramObject *o, PyObject *desc);
 
@@ -49,11 +53,23 @@ struct ser_desc;
 int py_desc_from_dict(PyObject *dict, struct ser_desc *d, pc_arena *a);
 PyObject *py_desc_to_dict(const struct ser_desc *d);
 
+/* weights.c: an ex_weights (export/export.h) over dict {fully-qualified name: array}, borrowed. */
+struct ex_weights;
+void py_weights_dict(struct ex_weights *w, PyObject *dict);
+
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);
 
+/* pt2.c: _core.pt2_archive(path) and _core.pt2_tensor(path, fqn), the .pt2 reader seen from Python */
+PyObject *py_pt2_archive(PyObject *m, PyObject *args);
+PyObject *py_pt2_tensor(PyObject *m, PyObject *args);
+
 /* _core.mil_op_signatures(): the ops.def rows (opsig.c) */
 PyObject *py_mil_op_signatures(PyObject *m, PyObject *unused);
+
+/* ---- spec.c: get_spec() ---- */
+int py_spec_types(PyObject *module);                  /* create the Spec* types (module exec) */
+PyObject *py_read_spec(PyObject *module, PyObject *args); /* read_spec(path) -> the Model message */
 
 /* ---- builder.c: Python converters (register_torch_op) and the mb builder ---- */
 struct lower_opts;

@@ -148,10 +148,7 @@ static PyObject *state_array(const ir_value *v, PyObject *given) {
  * dtype (the Python layer converts and checks names); a stateful model's states in the order of
  * states(), updated in place. Releases the GIL. A classifier's label is a str / int and its
  * probabilities a dict. */
-PyObject *py_program_run(ProgramObject *o, PyObject *args) {
-    PyObject *seq_in, *st_in = NULL;
-    if (!PyArg_ParseTuple(args, "O|O", &seq_in, &st_in)) return NULL;
-    if (ensure_rt(o)) return NULL;
+static PyObject *run_with(ProgramObject *o, PyObject *seq_in, PyObject *st_in, const rt_observer *obs) {
     PyObject *seq = PySequence_Fast(seq_in, "run() takes a list of arrays");
     if (!seq) return NULL;
     int nin = rt_num_inputs(o->rt), nout = rt_num_outputs(o->rt), nst = 0;
@@ -197,7 +194,7 @@ PyObject *py_program_run(ProgramObject *o, PyObject *args) {
     pc_err e = {0};
     int r;
     Py_BEGIN_ALLOW_THREADS
-    r = rt_run(o->rt, ins, outs, &e);
+    r = rt_run_observed(o->rt, ins, outs, obs, &e);
     Py_END_ALLOW_THREADS
     if (r) {
         py_raise(o->module, &e);
@@ -242,6 +239,111 @@ done:
     free(ins);
     free(outs);
     Py_DECREF(seq);
+    return result;
+}
+
+PyObject *py_program_run(ProgramObject *o, PyObject *args) {
+    PyObject *seq_in, *st_in = NULL;
+    if (!PyArg_ParseTuple(args, "O|O", &seq_in, &st_in)) return NULL;
+    if (ensure_rt(o)) return NULL;
+    return run_with(o, seq_in, st_in, NULL);
+}
+
+/* ---- run_capture: the numerical debugger's view of every intermediate value ---- */
+typedef struct capture {
+    int nids;
+    const ir_value **want; /* by value id: the values to keep (NULL: not wanted) */
+    rt_tensor *kept;       /* by value id: the last value computed (a loop body's: its last iteration) */
+} capture;
+
+/* rt_observer.fn (runs without the GIL): a copy of each wanted value. */
+static int capture_value(void *ud, const ir_value *v, const rt_tensor *t) {
+    capture *c = ud;
+    if (v->id < 0 || v->id >= c->nids || !c->want[v->id] || ir_to_np_dtype(t->dtype) < 0) return 0;
+    rt_tensor *k = &c->kept[v->id];
+    free(k->data);
+    *k = *t;
+    size_t nb = ir_dtype_size(t->dtype);
+    for (int d = 0; d < t->rank; d++) nb *= (size_t)t->dims[d];
+    k->owned = 1;
+    if (!(k->data = malloc(nb ? nb : 1))) return -1;
+    if (nb && t->data) memcpy(k->data, t->data, nb);
+    return 0;
+}
+
+typedef struct {
+    capture *c;
+    PyObject *names; /* set of the names still to find, or NULL: every non-const op output */
+} want_walk;
+
+static int want_op(ir_op *op, void *ud) {
+    want_walk *w = ud;
+    if (op->kind == IR_OP_CONST) return 0;
+    for (int i = 0; i < op->nout; i++) {
+        const ir_value *v = op->out[i];
+        if (v->id < 0 || v->id >= w->c->nids) continue;
+        if (w->names) {
+            PyObject *k = py_str(v->name);
+            int hit = k ? PySet_Discard(w->names, k) : -1; /* 1: it was asked for */
+            Py_XDECREF(k);
+            if (hit < 0) return -1;
+            if (!hit) continue;
+        }
+        w->c->want[v->id] = v;
+    }
+    return 0;
+}
+
+/* run_capture([ndarray], names=None) -> ([outputs], {name: ndarray}): run() that also returns the value of
+ * every op output named in names (None: every non-const op output) as computed; a value inside a loop body
+ * is its last iteration's. A name no op output has is a KeyError. */
+PyObject *py_program_run_capture(ProgramObject *o, PyObject *args) {
+    PyObject *seq_in, *names_in = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O", &seq_in, &names_in)) return NULL;
+    if (ensure_rt(o)) return NULL;
+    ir_function *fn = ir_program_main(o->prog);
+    if (!fn) return PyErr_Format(PyExc_ValueError, "the program has no main function");
+    capture c = {.nids = o->prog->next_value_id};
+    c.want = calloc((size_t)(c.nids ? c.nids : 1), sizeof(*c.want));
+    c.kept = calloc((size_t)(c.nids ? c.nids : 1), sizeof(rt_tensor));
+    want_walk w = {.c = &c};
+    PyObject *result = NULL, *outs = NULL, *dict = NULL;
+    if (!c.want || !c.kept) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (names_in != Py_None && !(w.names = PySet_New(names_in))) goto done;
+    if (ir_walk(fn, want_op, &w)) goto done;
+    if (w.names && PySet_GET_SIZE(w.names)) {
+        PyObject *left = PySequence_List(w.names);
+        if (left && !PyList_Sort(left)) PyErr_Format(PyExc_KeyError, "no op output named %R in the program", left);
+        Py_XDECREF(left);
+        goto done;
+    }
+    rt_observer obs = {capture_value, &c};
+    if (!(outs = run_with(o, seq_in, Py_None, &obs)) || !(dict = PyDict_New())) goto done;
+    for (int i = 0; i < c.nids; i++) {
+        rt_tensor *k = &c.kept[i];
+        if (!k->data || !c.want[i]) continue;
+        npy_intp dims[IR_MAX_RANK];
+        for (int d = 0; d < k->rank; d++) dims[d] = (npy_intp)k->dims[d];
+        PyObject *arr = output_array(k, dims, ir_to_np_dtype(k->dtype)); /* takes k's buffer */
+        PyObject *key = arr ? py_str(c.want[i]->name) : NULL;
+        int r = key ? PyDict_SetItem(dict, key, arr) : -1;
+        Py_XDECREF(key);
+        Py_XDECREF(arr);
+        if (r) goto done;
+    }
+    result = PyTuple_Pack(2, outs, dict);
+done:
+    if (c.kept)
+        for (int i = 0; i < c.nids; i++)
+            if (c.kept[i].owned) free(c.kept[i].data);
+    free(c.kept);
+    free(c.want);
+    Py_XDECREF(w.names);
+    Py_XDECREF(outs);
+    Py_XDECREF(dict);
     return result;
 }
 

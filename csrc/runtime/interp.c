@@ -468,6 +468,7 @@ typedef struct run_state {
     const rt_model *m;
     rt_val *vals;      /* [nslots] */
     rt_bufpool *pool;  /* this run's buffer pool */
+    const rt_observer *obs; /* the caller's view of every value (NULL: none) */
 } run_state;
 
 static const rt_val *run_lookup(rt_ctx *c, const ir_value *v) {
@@ -546,6 +547,8 @@ static int exec_plan(run_state *st, const rt_plan *p, pc_err *e) {
             release_to(st->pool, &slot->t); /* a loop body's value from the previous iteration */
             slot->t = outs[i];
             slot->f32 = NULL;
+            if (st->obs && st->obs->fn(st->obs->ud, op->out[i], &slot->t))
+                return pc_fail(e, PC_E_NOMEM, "out of memory keeping the value of '%s'", op->out[i]->name);
         }
         for (int k = p->free_start[s]; k < p->free_start[s + 1]; k++) release_to(st->pool, &vals[p->free_ids[k]].t);
     }
@@ -593,6 +596,10 @@ int rt_block_run(rt_ctx *c, int k, int nin, const rt_tensor *in, rt_tensor *out)
 }
 
 int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) {
+    return rt_run_observed(m, inputs, outputs, NULL, e);
+}
+
+int rt_run_observed(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, const rt_observer *obs, pc_err *e) {
     static uint64_t empty_input[1];
     const ir_function *fn = m->fn;
     for (int i = 0; i < m->nout; i++) memset(&outputs[i], 0, sizeof outputs[i]);
@@ -620,7 +627,7 @@ int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e) 
         vals[v->id].t.owned = 0;
         if (!vals[v->id].t.data) vals[v->id].t.data = empty_input;
     }
-    run_state st = {m, vals, pool};
+    run_state st = {m, vals, pool, obs && obs->fn ? obs : NULL};
     if (exec_plan(&st, m->top, e)) {
         r = -1;
         goto done;

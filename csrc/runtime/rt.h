@@ -36,6 +36,16 @@ const ir_value *rt_output(const rt_model *m, int i);
 int rt_run(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, pc_err *e);
 void rt_tensor_release(rt_tensor *t);
 
+/* What rt_run_observed shows its caller: fn is called after every op (nested blocks included, once per
+ * iteration of a loop body) for each output value, with the tensor as computed (valid during the call
+ * only: copy what you keep). A nonzero return stops the run as out of memory (the observer's copies). */
+typedef struct rt_observer {
+    int (*fn)(void *ud, const ir_value *v, const rt_tensor *t);
+    void *ud;
+} rt_observer;
+/* rt_run, showing every intermediate value to obs (NULL: rt_run). The numerical debugger's capture. */
+int rt_run_observed(rt_model *m, const rt_tensor *inputs, rt_tensor *outputs, const rt_observer *obs, pc_err *e);
+
 /* Evaluate one op whose inputs are all constant (constant folding reuses the
  * kernels). Outputs are allocated (owned = 1). Returns -1 with e set when the op
  * cannot be evaluated (unknown op kind, non-const input). */

@@ -176,8 +176,15 @@ static int put(FILE *f, const void *p, size_t n, const char *path, pc_err *e) {
     return 0;
 }
 
-static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, void *buf, pc_err *e) {
+#define RAW_CHUNK (1u << 24) /* bytes written between progress reports when no conversion is needed */
+
+static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, const ir_program *p, void *buf,
+                       pc_progress *progress,
+                       pc_err *e) {
     unsigned char h[HEADER_BYTES] = {0}, zeros[SER_BLOB_ALIGN] = {0};
+    int64_t total = 0, done = 0;
+    for (int i = 0; i < n; i++) total += (int64_t)blobs[i].nbytes;
+    pc_progress_report(progress, "writing weights", 0, total);
     wr32(h, (uint32_t)n);
     wr32(h + 4, SER_BLOB_VERSION);
     if (put(f, h, sizeof h, path, e)) return -1;
@@ -197,20 +204,30 @@ static int write_blobs(FILE *f, const char *path, const ser_blob *blobs, int n, 
         wr64(m + 16, b->meta_off + META_BYTES);
         if (put(f, m, sizeof m, path, e)) return -1;
         if (b->c->store == b->dtype && ir_const_is_raw(b->c)) {
-            if (put(f, b->c->data, (size_t)b->nbytes, path, e)) return -1;
+            const unsigned char *src = b->c->data;
+            for (uint64_t o = 0; o < b->nbytes; o += RAW_CHUNK) {
+                size_t k = (size_t)PC_MIN((uint64_t)RAW_CHUNK, b->nbytes - o);
+                if (put(f, src + o, k, path, e)) return -1;
+                pc_progress_report(progress, "writing weights", done + (int64_t)(o + k), total);
+            }
         } else {
             for (int64_t i0 = 0; i0 < b->c->count; i0 += CHUNK_ELEMS) {
                 int64_t k = PC_MIN((int64_t)CHUNK_ELEMS, b->c->count - i0);
                 if (convert(b->c, b->dtype, i0, k, buf, e)) return -1;
                 if (put(f, buf, (size_t)k * es, path, e)) return -1;
+                pc_progress_report(progress, "writing weights", done + (i0 + k) * (int64_t)es, total);
             }
         }
+        done += (int64_t)b->nbytes;
+        pc_progress_report(progress, "writing weights", done, total);
+        ir_program_pages_done(p, b->c->data, (size_t)b->c->count * ir_dtype_size(b->c->store));
         pos = b->meta_off + META_BYTES + b->nbytes;
     }
     return 0;
 }
 
-int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_err *e) {
+int ser_blob_write(const char *path, const ser_blob *blobs, int n, const ir_program *p, pc_progress *progress,
+                   pc_err *e) {
     if (n < 0) return pc_fail(e, PC_E_INTERNAL, "blob writer: negative blob count");
     FILE *f = fopen(path, "wbx");
     if (!f) return pc_fail(e, PC_E_IO, "cannot create %s: %s", path, strerror(errno));
@@ -222,7 +239,7 @@ int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_err *e) {
         return pc_fail(e, PC_E_NOMEM, "out of memory writing %s", path);
     }
     setvbuf(f, iobuf, _IOFBF, 1u << 20);
-    int r = write_blobs(f, path, blobs, n, buf, e);
+    int r = write_blobs(f, path, blobs, n, p, buf, progress, e);
     if (fclose(f) != 0 && r == 0) r = pc_fail(e, PC_E_IO, "cannot write %s: %s", path, strerror(errno));
     free(iobuf);
     free(buf);

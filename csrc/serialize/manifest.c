@@ -79,26 +79,26 @@ static int locate(const char *path, pc_arena *a, ser_model_loc *loc, pc_err *e) 
     unsigned char *buf;
     size_t len;
     if (ser_read_file(loc->rootfd, "Manifest.json", 1, mpath, MANIFEST_MAX_BYTES, &buf, &len, e)) return -1;
-    ser_json *root;
-    int r = ser_json_parse((const char *)buf, len, mpath, a, &root, e);
+    pc_json *root;
+    int r = pc_json_parse((const char *)buf, len, mpath, a, &root, e);
     free(buf);
     if (r) return -1;
-    if (root->kind != SER_JS_OBJ) return pc_fail(e, PC_E_FORMAT, "%s: the manifest is not a JSON object", mpath);
-    const ser_json *ver = ser_json_get(root, "fileFormatVersion");
+    if (root->kind != PC_JS_OBJ) return pc_fail(e, PC_E_FORMAT, "%s: the manifest is not a JSON object", mpath);
+    const pc_json *ver = pc_json_get(root, "fileFormatVersion");
     long v[3];
-    if (!ver || ver->kind != SER_JS_STR || parse_version(ver->str, v))
+    if (!ver || ver->kind != PC_JS_STR || parse_version(ver->str, v))
         return pc_fail(e, PC_E_FORMAT, "%s: missing or malformed fileFormatVersion", mpath);
     if (v[0] != 1 || v[1] > 0)
         return pc_fail(e, PC_E_FORMAT, "%s: manifest version %s is newer than 1.0.x, which we read", mpath, ver->str);
-    const ser_json *entries = ser_json_get(root, "itemInfoEntries");
-    const ser_json *rootid = ser_json_get(root, "rootModelIdentifier");
-    if (!entries || entries->kind != SER_JS_OBJ) return pc_fail(e, PC_E_FORMAT, "%s: missing itemInfoEntries", mpath);
-    if (!rootid || rootid->kind != SER_JS_STR) return pc_fail(e, PC_E_FORMAT, "%s: missing rootModelIdentifier", mpath);
-    const ser_json *item = ser_json_get(entries, rootid->str);
-    if (!item || item->kind != SER_JS_OBJ)
+    const pc_json *entries = pc_json_get(root, "itemInfoEntries");
+    const pc_json *rootid = pc_json_get(root, "rootModelIdentifier");
+    if (!entries || entries->kind != PC_JS_OBJ) return pc_fail(e, PC_E_FORMAT, "%s: missing itemInfoEntries", mpath);
+    if (!rootid || rootid->kind != PC_JS_STR) return pc_fail(e, PC_E_FORMAT, "%s: missing rootModelIdentifier", mpath);
+    const pc_json *item = pc_json_get(entries, rootid->str);
+    if (!item || item->kind != PC_JS_OBJ)
         return pc_fail(e, PC_E_FORMAT, "%s: rootModelIdentifier '%s' has no entry in itemInfoEntries", mpath, rootid->str);
-    const ser_json *ipath = ser_json_get(item, "path");
-    if (!ipath || ipath->kind != SER_JS_STR) return pc_fail(e, PC_E_FORMAT, "%s: the root model entry has no path", mpath);
+    const pc_json *ipath = pc_json_get(item, "path");
+    if (!ipath || ipath->kind != PC_JS_STR) return pc_fail(e, PC_E_FORMAT, "%s: the root model entry has no path", mpath);
     if (!safe_relpath(ipath->str))
         return pc_fail(e, PC_E_FORMAT, "%s: the root model path '%s' leaves the package", mpath, ipath->str);
     loc->file_rel = pc_sprintf(a, "Data/%s", ipath->str);
@@ -197,7 +197,7 @@ int ser_write_manifest(const char *pkg, pc_err *e) {
     return r;
 }
 
-ProtobufCMessage *ser_read_model_message(const char *path, pc_err *e) {
+ProtobufCMessage *ser_read_model_message(const char *path, unsigned char **bytes, size_t *nbytes, pc_err *e) {
     pc_arena *a = pc_arena_new();
     if (!a) {
         pc_fail(e, PC_E_NOMEM, "out of memory");
@@ -214,6 +214,11 @@ ProtobufCMessage *ser_read_model_message(const char *path, pc_err *e) {
     if (r) goto done;
     m = cml__model__unpack(NULL, len, buf);
     if (!m) pc_fail(e, PC_E_FORMAT, "%s: corrupt Model protobuf", loc.file);
+    if (m && bytes) {
+        *bytes = buf;
+        *nbytes = len;
+        buf = NULL;
+    }
 done:
     free(buf);
     pc_arena_free(a);

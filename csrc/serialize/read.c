@@ -357,19 +357,11 @@ static int read_function(rd *r, const char *fname, const Cml__Function *fs) {
     return read_block(r, fn->body, body, 0, ctx);
 }
 
-/* Which model kind the Model.Type oneof holds, by field number (for messages). */
+/* Which model kind the Model.Type oneof holds: its field's name in the schema (NULL: none). */
 static const char *model_kind(const Cml__Model *m) {
-    static const struct { uint32_t num; const char *name; } kinds[] = {
-        {200, "pipelineClassifier"}, {201, "pipelineRegressor"}, {202, "pipeline"}, {300, "glmRegressor"},
-        {301, "supportVectorRegressor"}, {302, "treeEnsembleRegressor"}, {303, "neuralNetworkRegressor"},
-        {400, "glmClassifier"}, {401, "supportVectorClassifier"}, {402, "treeEnsembleClassifier"},
-        {403, "neuralNetworkClassifier"}, {404, "kNearestNeighborsClassifier"}, {500, "neuralNetwork"},
-        {555, "customModel"}, {556, "linkedModel"}, {2000, "textClassifier"}, {2001, "wordTagger"},
-    };
-    for (unsigned i = 0; i < m->base.n_unknown_fields; i++)
-        for (int k = 0; k < PC_ARRAY_LEN(kinds); k++)
-            if (m->base.unknown_fields[i].tag == kinds[k].num) return kinds[k].name;
-    return NULL;
+    if (m->type_case == CML__MODEL__TYPE__NOT_SET) return NULL;
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(&cml__model__descriptor, m->type_case);
+    return f ? f->name : NULL;
 }
 
 static int read_model(rd *r, const Cml__Model *m) {

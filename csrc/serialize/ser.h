@@ -67,7 +67,7 @@ typedef struct ser_desc {
 /* Write `p` (its "main" function and any others) with description d to `path`
  * (a directory ending in .mlpackage). The package is built beside the target and
  * renamed into place, so an existing package is replaced whole or left as it was. */
-int ser_write_package(const ir_program *p, const ser_desc *d, const char *path, pc_err *e);
+int ser_write_package(const ir_program *p, const ser_desc *d, const char *path, pc_progress *progress, pc_err *e);
 
 /* Read a package (or a bare model.mlmodel file that holds an ML Program with no
  * blob weights) into a new program and description. Weights from weight.bin are
@@ -83,9 +83,10 @@ int ser_read_model_mem(const unsigned char *buf, size_t len, const char *file, c
 /* The Model protobuf of a package (or bare model file) at path, checked like the
  * reader checks it and unpacked: a protobuf-c message (Model of
  * serialize/coreml.proto) to walk through its descriptors (the get_spec() view).
- * Free it with protobuf_c_message_free_unpacked(m, NULL). NULL with e set on failure. */
+ * Free it with protobuf_c_message_free_unpacked(m, NULL). NULL with e set on failure.
+ * With `bytes` non-NULL, *bytes / *nbytes receive the file's bytes too (free() them). */
 struct ProtobufCMessage;
-struct ProtobufCMessage *ser_read_model_message(const char *path, pc_err *e);
+struct ProtobufCMessage *ser_read_model_message(const char *path, unsigned char **bytes, size_t *nbytes, pc_err *e);
 
 /* Does description d say what p's main function takes and returns (names,
  * kinds, dtypes, shapes; flexible dims as coremltools writes them)? PC_E_FORMAT

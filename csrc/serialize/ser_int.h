@@ -1,4 +1,4 @@
-/* ser_int.h: pieces shared inside serialize/: the JSON reader, the package
+/* ser_int.h: pieces shared inside serialize/: the package
  * layout, MIL blob storage, type-code tables, file helpers and the
  * feature-description conversions. Not a stage contract: ser.h is.
  */
@@ -6,30 +6,12 @@
 #define SER_INT_H
 
 #include "serialize/ser.h"
+#include "common/json.h"
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdio.h>
 
 #include "coreml.pb-c.h"
-
-/* ---- JSON (json.c): a strict reader for small documents such as Manifest.json ---- */
-typedef enum { SER_JS_NULL, SER_JS_BOOL, SER_JS_NUM, SER_JS_STR, SER_JS_ARR, SER_JS_OBJ } ser_jskind;
-
-typedef struct ser_json {
-    ser_jskind kind;
-    int b;                   /* BOOL */
-    double num;              /* NUM */
-    const char *str;         /* STR (NUL-terminated; embedded NULs are rejected) */
-    int n;                   /* ARR / OBJ: number of items */
-    const char **keys;       /* OBJ: keys, in document order (unique) */
-    struct ser_json **items; /* ARR / OBJ: values */
-} ser_json;
-
-/* Parse text[0..len) into a tree in `a`. Errors are PC_E_FORMAT naming `what`
- * (the file) and the line/column of the problem. */
-int ser_json_parse(const char *text, size_t len, const char *what, pc_arena *a, ser_json **out, pc_err *e);
-/* Member `key` of an object (NULL if absent or j is not an object). */
-const ser_json *ser_json_get(const ser_json *j, const char *key);
 
 /* ---- package layout (manifest.c) ---- */
 /* Where a model's files are. Files inside a package are opened below rootfd
@@ -136,8 +118,12 @@ typedef struct ser_blob {
 /* Assign metadata offsets to blobs[0..n) in order, 64-byte aligned after the header. */
 void ser_blob_layout(ser_blob *blobs, int n);
 /* Write the weight file: header, then per blob its metadata and data. Payloads
- * whose store differs from dtype are converted through a small buffer. */
-int ser_blob_write(const char *path, const ser_blob *blobs, int n, pc_err *e);
+ * whose store differs from dtype are converted through a small buffer. The bytes
+ * written are reported to `progress` ("writing weights", may be NULL). After each
+ * payload is written its memory is handed to ir_program_pages_done(p, ...) (p may be
+ * NULL), so weights read from a mapped file do not stay resident. */
+int ser_blob_write(const char *path, const ser_blob *blobs, int n, const ir_program *p, pc_progress *progress,
+                   pc_err *e);
 
 /* ---- feature descriptions (features.c) ---- */
 /* Model.description -> d (strings copied into a). `what` names the file. */

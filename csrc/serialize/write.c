@@ -328,7 +328,7 @@ static char *make_temp_dir(pc_arena *a, const char *path, pc_err *e) {
     return NULL;
 }
 
-int ser_write_package(const ir_program *p, const ser_desc *d, const char *path_in, pc_err *e) {
+int ser_write_package(const ir_program *p, const ser_desc *d, const char *path_in, pc_progress *progress, pc_err *e) {
     if (!p || !d || !path_in || !*path_in) return pc_fail(e, PC_E_VALUE, "ser_write_package: missing program, description or path");
     pc_err local;
     if (!e) e = &local;
@@ -369,7 +369,7 @@ int ser_write_package(const ir_program *p, const ser_desc *d, const char *path_i
     }
     if (ser_mkdirs(wdir, e)) goto done;
     /* like coremltools: no weight.bin when no const went to the blob file */
-    if (w.nblobs && ser_blob_write(wfile, w.blobs, w.nblobs, e)) goto done;
+    if (w.nblobs && ser_blob_write(wfile, w.blobs, w.nblobs, p, progress, e)) goto done;
     if (ser_write_file(mfile, buf, len, e)) goto done;
     if (ser_write_manifest(tmp, e)) goto done;
     if (ser_replace_dir(tmp, path, e)) goto done;

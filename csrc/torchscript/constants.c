@@ -6,28 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int format_dtype(const char *fmt, Py_ssize_t itemsize, ts_scalar_type *out) {
-    while (*fmt == '@' || *fmt == '=' || *fmt == '<' || *fmt == '|') fmt++;
-    if (fmt[0] == 0 || fmt[1] != 0) return -1;
-    switch (fmt[0]) {
-    case 'f': *out = TS_FLOAT; return itemsize == 4 ? 0 : -1;
-    case 'd': *out = TS_DOUBLE; return itemsize == 8 ? 0 : -1;
-    case 'e': *out = TS_HALF; return itemsize == 2 ? 0 : -1;
-    case '?': *out = TS_BOOL; return itemsize == 1 ? 0 : -1;
-    case 'b': *out = TS_INT8; return 0;
-    case 'B': *out = TS_UINT8; return 0;
-    case 'h': *out = TS_INT16; return itemsize == 2 ? 0 : -1;
-    case 'i': *out = TS_INT32; return itemsize == 4 ? 0 : -1;
-    case 'l':
-    case 'q':
-        if (itemsize == 8) *out = TS_INT64;
-        else if (itemsize == 4) *out = TS_INT32;
-        else return -1;
-        return 0;
-    default: return -1;
-    }
-}
-
 /* A tensor constant read in place: detach (+contiguous, bfloat16 -> float), numpy(), buffer. */
 static int read_tensor(rd *r, PyObject *t, ts_tensor *out, const char *kind) {
     PyObject *d = call0(r, t, N_DETACH), *x;
@@ -54,7 +32,7 @@ static int read_tensor(rd *r, PyObject *t, ts_tensor *out, const char *kind) {
     PyObject *arr = call0(r, d, N_NUMPY);
     Py_DECREF(d);
     if (!arr) return ts_py_fail(r, "Tensor.numpy()", kind);
-    ts_hold *h = calloc(1, sizeof *h);
+    ts_pybuf *h = calloc(1, sizeof *h);
     if (!h) {
         Py_DECREF(arr);
         return nomem(r);
@@ -65,13 +43,12 @@ static int read_tensor(rd *r, PyObject *t, ts_tensor *out, const char *kind) {
         return ts_py_fail(r, "reading a tensor constant's buffer", kind);
     }
     Py_DECREF(arr); /* the view keeps it */
-    h->next = r->g->holds;
-    r->g->holds = h;
+    if (ts_graph_hold(r->g, h, ts_pybuf_release)) return nomem(r);
     Py_buffer *v = &h->view;
     if (v->ndim > 8)
         return pc_fail(r->e, PC_E_CONVERT, "reading TorchScript node %d (%s): tensor constant of rank %d (max 8)",
                        r->nodeno, kind, v->ndim);
-    if (format_dtype(v->format ? v->format : "B", v->itemsize, &out->dtype))
+    if (ts_buffer_dtype(v->format ? v->format : "B", (size_t)v->itemsize, &out->dtype))
         return pc_fail(r->e, PC_E_CONVERT, "reading TorchScript node %d (%s): tensor constant of unsupported dtype '%s'",
                        r->nodeno, kind, v->format ? v->format : "?");
     out->rank = v->ndim;

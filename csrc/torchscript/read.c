@@ -402,15 +402,6 @@ static int read_int_attrs(rd *r, PyObject *pn, ts_node *n) {
     return 0;
 }
 
-int ts_node_attr_int(const ts_node *n, const char *name, int64_t *out) {
-    for (int i = 0; i < n->nattrs; i++)
-        if (strcmp(n->attr_names[i], name) == 0) {
-            *out = n->attr_ints[i];
-            return 0;
-        }
-    return -1;
-}
-
 static int read_block_body(rd *r, PyObject *nodes_iter, PyObject *outs, ts_block *b);
 
 /* Kinds that never carry blocks: skip the (costly) blocks() call for them. */
@@ -641,28 +632,11 @@ done:
     return 0;
 }
 
-static void hold_release(void *obj) {
-    ts_hold *h = obj;
+void ts_pybuf_release(void *obj) {
+    ts_pybuf *h = obj;
     PyGILState_STATE st = PyGILState_Ensure();
     PyBuffer_Release(&h->view);
     PyGILState_Release(st);
     free(h);
 }
 
-void ts_graph_free(ts_graph *g) {
-    if (!g) return;
-    for (ts_hold *h = g->holds, *next; h; h = next) {
-        next = h->next;
-        hold_release(h);
-    }
-    pc_arena_free(g->arena);
-}
-
-int ts_transfer_holds(ts_graph *g, struct ir_program *p) {
-    while (g->holds) {
-        ts_hold *h = g->holds;
-        if (ir_program_hold(p, h, hold_release)) return -1;
-        g->holds = h->next;
-    }
-    return 0;
-}

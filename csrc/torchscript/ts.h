@@ -98,7 +98,8 @@ struct ts_node {
     const char *loc;      /* "file.py:12" of the innermost user frame, or NULL */
     const char *src;      /* the source line text when known, or NULL */
     const char *scope;    /* module scope ("__module.layer1.0.conv1") when known */
-    const char *schema;   /* overload schema string when available (may be NULL) */
+    const char *schema;   /* overload schema string when available (may be NULL); the torch.export reader
+                           * puts the overload there ("aten::conv2d.default") */
     int nattrs;           /* int attributes, read only for the kinds that carry their arguments as
                            * attributes (prim::ConstantChunk: chunks, dim); 0 for all others */
     const char **attr_names;
@@ -119,17 +120,25 @@ typedef struct ts_graph {
     ts_block *top;        /* graph inputs are top->in (self first when has_self) */
     int has_self;
     int nvalues;
-    struct ts_hold *holds;/* Python objects kept alive (tensor buffers) */
+    struct ts_hold *holds;/* what tensor data lives in (Python buffers, mapped files), see ts_graph_hold */
 } ts_graph;
 
 /* Read `graph` (a torch._C.Graph). On failure returns -1 with e set (a Python
  * exception may also be pending; the binding clears it in favour of e). */
 int ts_read(void *py_graph, ts_graph **out, pc_err *e);
 void ts_graph_free(ts_graph *g);
+/* Keep `obj` (what some tensor data of g lives in) until the graph is freed, or, after
+ * ts_transfer_holds, the program: release(obj) is called then (it may take the GIL). 0, or -1
+ * when out of memory (release(obj) is called at once then). Other readers of the ts_graph
+ * contract (export/) hold their buffers this way. */
+int ts_graph_hold(ts_graph *g, void *obj, void (*release)(void *obj));
 /* The int attribute `name` of n (see ts_node.nattrs): 0 and *out set, or -1 when n has none. */
 int ts_node_attr_int(const ts_node *n, const char *name, int64_t *out);
-/* Move the graph's Python references (tensor buffers) to p: they stay alive as long
- * as the IR program whose constants point into them. */
+/* The dtype of a buffer-protocol format ("f", "<e", "q", ...) of items of itemsize bytes: 0, or -1
+ * when it is none of ts_scalar_type. */
+int ts_buffer_dtype(const char *fmt, size_t itemsize, ts_scalar_type *out);
+/* Move the graph's holds (tensor buffers) to p: they stay alive as long as the IR
+ * program whose constants point into them. */
 struct ir_program;
 int ts_transfer_holds(ts_graph *g, struct ir_program *p);
 

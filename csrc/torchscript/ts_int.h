@@ -9,10 +9,11 @@
 
 #include "torchscript/ts.h"
 
-typedef struct ts_hold {
-    struct ts_hold *next;
+/* A held Python buffer (obj of a ts_hold, released by ts_pybuf_release). */
+typedef struct ts_pybuf {
     Py_buffer view; /* view.obj holds the numpy array, which holds the tensor */
-} ts_hold;
+} ts_pybuf;
+void ts_pybuf_release(void *obj);
 
 /* Interned method / attribute names, indexed by enum. */
 enum {

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from . import models, utils  # noqa: E402,F401
 from ._mb import mb  # noqa: E402,F401
+from . import debug, transform  # noqa: E402,F401
 from ._registry import register_torch_op, unregister_torch_op  # noqa: E402,F401
 from ._convert import convert  # noqa: E402,F401
 from ._core import ConversionError  # noqa: E402,F401
@@ -17,4 +18,4 @@ from ._types import (ClassifierConfig, ComputeUnit, EnumeratedShapes, ImageType,
 
 __all__ = ["convert", "ConversionError", "TensorType", "ImageType", "StateType", "RangeDim", "Shape", "EnumeratedShapes",
            "precision", "target", "colorlayout", "ComputeUnit", "ClassifierConfig", "models", "utils", "mb",
-           "register_torch_op", "unregister_torch_op", "__version__"]
+           "register_torch_op", "unregister_torch_op", "debug", "transform", "__version__"]

@@ -3,8 +3,9 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import __version__, _core, _registry
+from . import __version__, _core, _export, _pt2, _registry
 from ._log import Progress, warn
+from .transform import FP16ComputePrecision
 from ._frontend import (bind_defaults, cast_inputs, check_buffer_writes, check_graph_outputs, flatten_tuple_inputs,
                         forward_graph, forward_signature, load_module, state_inputs, trailing_defaults,
                         warn_batch_statistics)
@@ -146,16 +147,18 @@ def convert(model: Any, source: str = "auto",
             outputs: Optional[Sequence[Union[TensorType, ImageType]]] = None,
             classifier_config: Optional[ClassifierConfig] = None,
             minimum_deployment_target: Optional[target] = None, convert_to: Optional[str] = None,
-            compute_precision: Optional[precision] = None, skip_model_load: bool = False,
+            compute_precision: Optional[Union[precision, FP16ComputePrecision]] = None, skip_model_load: bool = False,
             compute_units: Any = None, package_dir: Optional[str] = None, debug: bool = False,
             pass_pipeline: Any = None, states: Optional[List[StateType]] = None,
             verbose: bool = True) -> "MLModel":
-    """Convert a TorchScript model (traced, scripted or a saved file) to a Core ML ML Program.
+    """Convert a TorchScript model (traced, scripted or a saved file) or a torch.export program to a Core ML
+    ML Program.
 
-    `model` is a torch.jit.ScriptModule, a ScriptFunction or the path of a saved one. Returns a
+    `model` is a torch.jit.ScriptModule, a ScriptFunction, the path of a saved one, or a
+    torch.export.ExportedProgram (inputs= optional: names, shapes and dtypes default to its own). Returns a
     ct.models.MLModel that can be saved (.mlpackage) and run with predict(). A conversion that takes
-    longer than about two seconds shows its stages in a progress bar when stderr is a terminal;
-    verbose=False turns that off.
+    longer than about two seconds shows its stages (and the ops lowered) in a progress bar when stderr is a
+    terminal; verbose=False turns that off.
     """
     with Progress("pt2coreml: converting", _CONVERT_STAGES, verbose) as progress:
         return _convert(progress, model, source, inputs, outputs, classifier_config, minimum_deployment_target,
@@ -167,7 +170,7 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
     from .models import MLModel
 
     if source not in ("auto", "pytorch", "torch"):
-        raise ValueError(f"source={source!r}: pt2coreml converts PyTorch (TorchScript) models only")
+        raise ValueError(f"source={source!r}: pt2coreml converts PyTorch (TorchScript or torch.export) models only")
     if states and (convert_to not in (None, "mlprogram") or minimum_deployment_target is None or
                    int(minimum_deployment_target) < int(target.iOS18)):
         got = f"convert_to={convert_to!r}" if convert_to not in (None, "mlprogram") else \
@@ -185,79 +188,51 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
                          "(macOS12) or later")
     if compute_precision is None:
         compute_precision = precision.FLOAT16
+    fp16_selector = None
+    if isinstance(compute_precision, FP16ComputePrecision):
+        fp16_selector = compute_precision._c_selector()
+        compute_precision = precision.FLOAT16
     if not isinstance(compute_precision, precision):
-        raise TypeError("compute_precision must be ct.precision.FLOAT16 or ct.precision.FLOAT32")
-    if inputs is None:
-        raise ValueError("inputs= is required for PyTorch models, e.g. inputs=[ct.TensorType(shape=(1, 3, 224, 224))]")
-    if not isinstance(inputs, (list, tuple)):
+        raise TypeError("compute_precision must be ct.precision.FLOAT16, ct.precision.FLOAT32 or "
+                        "ct.transform.FP16ComputePrecision(op_selector=...)")
+    if inputs is not None and not isinstance(inputs, (list, tuple)):
         raise TypeError("inputs must be a list of ct.TensorType / ct.ImageType")
-    if any(isinstance(t, StateType) for t in inputs):
+    if inputs is not None and any(isinstance(t, StateType) for t in inputs):
         raise ValueError("inputs cannot contain a ct.StateType: pass the model's states with states=[...]")
     classifier = _classifier_spec(classifier_config)
-
-    progress.stage("reading the model")
-    module = load_module(model)
-    state_specs = _state_specs(states, module, compute_precision) if states else []
-    signature = forward_signature(module)
-    arg_names = [a[0] for a in signature]
-    is_fn = not hasattr(module, "forward")  # a ScriptFunction
-    fwd = getattr(module, "name", "f") if is_fn else "forward"
-    defaults = trailing_defaults(module, len(inputs)) if len(inputs) < len(signature) else None
-    if defaults is not None:  # trailing arguments with defaults (None state of an RNN cell) take them
-        signature = signature[:len(inputs)]
-    if len(inputs) != len(signature):
-        raise ValueError(f"{'the function ' + fwd if is_fn else 'the model' + chr(39) + 's forward'} takes "
-                         f"{len(signature)} input(s) but inputs= lists {len(inputs)}: give one ct.TensorType per "
-                         f"argument of {fwd}({', '.join(arg_names)}), in order")
-    specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
-    names = [s[0] for s in specs if s[0]]
-    if len(set(names)) != len(names):
-        raise ValueError(f"input names must be unique, got {names}")
-    if len(names) == len(arg_names) and set(names) == set(arg_names) and names != arg_names:
-        raise ValueError(f"inputs= are matched to forward's arguments by position, but they are named {names} "
-                         f"while forward takes ({', '.join(arg_names)}): list them in forward's order")
-    casts = [_check_input(i, arg, tdtype, tshape, t, s)
-             for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs))]
-    progress.stage("preparing the graph")
-    graph, frozen = forward_graph(module, preserve=[s[3] for s in state_specs])
-    flatten_tuple_inputs(graph, is_fn)
-    cast_inputs(graph, casts, is_fn)
-    if defaults is not None:
-        bind_defaults(graph, len(inputs), defaults, is_fn)
-    if state_specs:
-        state_inputs(graph, [s[3] for s in state_specs])
-    check_buffer_writes(graph, module)
-    check_graph_outputs(graph)
-    warn_batch_statistics(graph)
-    out_names = None
-    if outputs is not None:
-        if not isinstance(outputs, (list, tuple)):
-            raise TypeError("outputs must be a list of ct.TensorType (or ct.ImageType)")
-        out_names = []
-        for i, o in enumerate(outputs):
-            if isinstance(o, str):
-                raise TypeError(f"outputs[{i}] is the string {o!r}: name outputs with "
-                                f"outputs=[ct.TensorType(name={o!r}), ...]")
-            if not isinstance(o, (TensorType, ImageType)):
-                raise TypeError(f"outputs[{i}] must be ct.TensorType or ct.ImageType, got {type(o).__name__}")
-            if isinstance(o, ImageType) and o.color_layout == colorlayout.GRAYSCALE_FLOAT16 and spec < int(target.iOS16):
-                raise TypeError(f"outputs[{i}]: float16 dtype for outputs (a GRAYSCALE_FLOAT16 image) is only supported "
-                                "for deployment target >= iOS16/macOS13/watchOS9/tvOS16: pass "
-                                "minimum_deployment_target=ct.target.iOS16")
-            out_names.append(o.name)
-        given = [n for n in out_names if n]
-        if any(not isinstance(n, str) or not n.strip() for n in given):
-            raise ValueError("output names must be non-empty strings")
-        if len(set(given)) != len(given):
-            raise ValueError(f"output names must be unique, got {given}")
-        clash = set(given) & set(names)
-        if clash:
-            raise ValueError(f"output name(s) {sorted(clash)} clash with input names")
+    weights, archive, source = None, None, None
+    if _pt2.is_archive(model) or _export.is_exported_program(model):
+        if states:
+            raise ValueError("states= is not supported for torch.export programs yet: convert the TorchScript "
+                             "module (torch.jit.trace) to keep buffers as Core ML states")
+        progress.stage("reading the model")
+        if _pt2.is_archive(model):  # a .pt2 file, read by the C core: torch is not imported
+            archive = _pt2.path_of(model)
+            info = _core.pt2_archive(archive)
+            graph, program_inputs, source = None, _pt2.user_inputs(info), _pt2.torch_version(info)
+            program_json = info["program"]
+        else:
+            graph, weights = _export.serialize(model), _export.weights(model)
+            program_inputs, program_json = _export.user_inputs(graph), graph
+        frozen = None
+        inputs = _export.input_types(program_inputs, inputs, _export.dim_ranges(program_json))
+        specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
+        names = [s[0] for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"input names must be unique, got {names}")
+        state_specs = []
+        progress.stage("preparing the graph")
+    else:
+        graph, frozen, specs, names, state_specs = _torchscript_graph(progress, model, inputs, states, spec,
+                                                                        compute_precision)
+    out_names = _output_names(outputs, spec, names)
 
     progress.stage("lowering and passes")
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[7]) for s in specs], out_names,
                          OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
-                         classifier=classifier, states=[s[:3] for s in state_specs] or None)
+                         classifier=classifier, states=[s[:3] for s in state_specs] or None,
+                         fp16_selector=fp16_selector, progress=progress.reporter(), weights=weights,
+                         **({"archive": archive} if archive else {}))
     del frozen  # tensors the program points into are held by the program itself
 
     progress.stage("describing")
@@ -299,10 +274,80 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
             "states": [{"name": name, "kind": "state", "dtype": "fp16", "shape": list(shape), "upper": list(shape)}
                        for name, _, shape, _ in state_specs],
             "short_description": "", "version": "", "author": "", "license": "",
-            "user_defined": {"pt2coreml.source": "torch==" + _torch_version(),
+            "user_defined": {"pt2coreml.source": "torch==" + (source or _torch_version()),
                              "pt2coreml.version": __version__},
             "class_labels": None, "predicted_feature_name": label_name, "predicted_probabilities_name": probs_name}
     return MLModel._from_program(prog, desc)
+
+
+def _torchscript_graph(progress, model, inputs, states, spec, compute_precision):
+    """A TorchScript module's forward graph, prepared for the C reader, and its inputs' specs."""
+    if inputs is None:
+        raise ValueError("inputs= is required for PyTorch models, e.g. inputs=[ct.TensorType(shape=(1, 3, 224, 224))]")
+    progress.stage("reading the model")
+    module = load_module(model)
+    state_specs = _state_specs(states, module, compute_precision) if states else []
+    signature = forward_signature(module)
+    arg_names = [a[0] for a in signature]
+    is_fn = not hasattr(module, "forward")  # a ScriptFunction
+    fwd = getattr(module, "name", "f") if is_fn else "forward"
+    defaults = trailing_defaults(module, len(inputs)) if len(inputs) < len(signature) else None
+    if defaults is not None:  # trailing arguments with defaults (None state of an RNN cell) take them
+        signature = signature[:len(inputs)]
+    if len(inputs) != len(signature):
+        raise ValueError(f"{'the function ' + fwd if is_fn else 'the model' + chr(39) + 's forward'} takes "
+                         f"{len(signature)} input(s) but inputs= lists {len(inputs)}: give one ct.TensorType per "
+                         f"argument of {fwd}({', '.join(arg_names)}), in order")
+    specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
+    names = [s[0] for s in specs if s[0]]
+    if len(set(names)) != len(names):
+        raise ValueError(f"input names must be unique, got {names}")
+    if len(names) == len(arg_names) and set(names) == set(arg_names) and names != arg_names:
+        raise ValueError(f"inputs= are matched to forward's arguments by position, but they are named {names} "
+                         f"while forward takes ({', '.join(arg_names)}): list them in forward's order")
+    casts = [_check_input(i, arg, tdtype, tshape, t, s)
+             for i, ((arg, tdtype, tshape), t, s) in enumerate(zip(signature, inputs, specs))]
+    progress.stage("preparing the graph")
+    graph, frozen = forward_graph(module, preserve=[s[3] for s in state_specs])
+    flatten_tuple_inputs(graph, is_fn)
+    cast_inputs(graph, casts, is_fn)
+    if defaults is not None:
+        bind_defaults(graph, len(inputs), defaults, is_fn)
+    if state_specs:
+        state_inputs(graph, [s[3] for s in state_specs])
+    check_buffer_writes(graph, module)
+    check_graph_outputs(graph)
+    warn_batch_statistics(graph)
+    return graph, frozen, specs, names, state_specs
+
+
+def _output_names(outputs, spec, names):
+    """outputs= checked: the names given (None where not), or None when outputs= is not given."""
+    if outputs is None:
+        return None
+    if not isinstance(outputs, (list, tuple)):
+        raise TypeError("outputs must be a list of ct.TensorType (or ct.ImageType)")
+    out_names = []
+    for i, o in enumerate(outputs):
+        if isinstance(o, str):
+            raise TypeError(f"outputs[{i}] is the string {o!r}: name outputs with "
+                            f"outputs=[ct.TensorType(name={o!r}), ...]")
+        if not isinstance(o, (TensorType, ImageType)):
+            raise TypeError(f"outputs[{i}] must be ct.TensorType or ct.ImageType, got {type(o).__name__}")
+        if isinstance(o, ImageType) and o.color_layout == colorlayout.GRAYSCALE_FLOAT16 and spec < int(target.iOS16):
+            raise TypeError(f"outputs[{i}]: float16 dtype for outputs (a GRAYSCALE_FLOAT16 image) is only supported "
+                            "for deployment target >= iOS16/macOS13/watchOS9/tvOS16: pass "
+                            "minimum_deployment_target=ct.target.iOS16")
+        out_names.append(o.name)
+    given = [n for n in out_names if n]
+    if any(not isinstance(n, str) or not n.strip() for n in given):
+        raise ValueError("output names must be non-empty strings")
+    if len(set(given)) != len(given):
+        raise ValueError(f"output names must be unique, got {given}")
+    clash = set(given) & set(names)
+    if clash:
+        raise ValueError(f"output name(s) {sorted(clash)} clash with input names")
+    return out_names
 
 
 def _state_specs(states, module, compute_precision):

@@ -5,14 +5,16 @@ NullHandler: nothing is printed twice unless the application configures logging 
 
 A conversion shows a tqdm progress bar on stderr when it runs longer than PROGRESS_DELAY seconds, stderr is a
 terminal and the caller did not pass verbose=False. The bar moves at stage boundaries (reading the TorchScript
-graph, lowering and passes in the C core, describing, writing): the C core runs each stage in one call.
+graph, lowering and passes in the C core, describing, writing), and within the C core's stages with the work they
+count (ops lowered, weight bytes written), which the C core reports through `Progress.reporter()`, throttled on
+its side (pc_progress_report: about every whole percent, at most every 50 ms).
 """
 import logging
 import sys
 import threading
 import time
 import warnings
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 logger = logging.getLogger("pt2coreml")
 logger.addHandler(logging.NullHandler())
@@ -52,6 +54,7 @@ class Progress:
         self._bar = None
         self._done = 0
         self._name = ""
+        self._detail = ""
         self._t0 = time.perf_counter()
         self._outer: Optional[Progress] = None
 
@@ -74,17 +77,38 @@ class Progress:
                              bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed} {postfix}")
             self.shown = True
         self._bar.n = self._done
-        self._bar.set_postfix_str(self._name)  # draws
+        self._bar.set_postfix_str(f"{self._name}: {self._detail}" if self._detail else self._name)  # draws
 
     def stage(self, name: str) -> None:
         """Start stage `name` (the previous one, if any, is done)."""
         if self._outer is not None:
             self._outer.stage(name)
             return
+        if name == self._name:  # already there (save() inside the command line's "writing")
+            return
         logger.debug("%s: %s (%.2f s)", self.desc, name, time.perf_counter() - self._t0)
         if self._name:
             self._done += 1
         self._name = name
+        self._detail = ""
+        self._draw()
+
+    def reporter(self) -> Optional[Callable[[str, int, int], None]]:
+        """What the C core reports its counted work to (`detail`), or None when no bar can show it (not a
+        terminal, verbose=False), so that the C core does not report at all."""
+        top = self._outer if self._outer is not None else self
+        return top.detail if top.enabled else None
+
+    def detail(self, what: str, done: int, total: int) -> None:
+        """Work counted within the current stage: `what` is "lowering ops" or "writing weights" (bytes)."""
+        if self._outer is not None:
+            self._outer.detail(what, done, total)
+            return
+        if what.endswith("weights"):
+            from ._describe import human_bytes
+            self._detail = f"{what} {human_bytes(done)}/{human_bytes(total)}"
+        else:
+            self._detail = f"{what} {done}/{total}"
         self._draw()
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -261,7 +261,15 @@ def cmd_convert(args) -> int:
     kwargs = {"compute_precision": ct.precision.FLOAT32 if args.precision == "fp32" else ct.precision.FLOAT16}
     if args.target:
         kwargs["minimum_deployment_target"] = _target(args.target)
-    module = _load_torch(args.model)
+    from . import _pt2
+    if _pt2.is_archive(args.model):  # read by the C core, without torch
+        _check_readable(args.model, ".pt2 archive")
+        module, inputs = args.model, inputs or None
+    elif not inputs:
+        raise UsageError("--input is required for a TorchScript model (one per forward argument, e.g. "
+                         "-i x:1x3x224x224); only a .pt2 archive may leave it out")
+    else:
+        module = _load_torch(args.model)
     verbose = not args.quiet
     t0 = time.perf_counter()
     stages = ("reading the model", "preparing the graph", "lowering and passes", "describing", "writing")
@@ -380,9 +388,25 @@ def cmd_compare(args) -> int:
         worst = max(worst, rel)
         print(f"{name:<24} {str(list(r.shape)):<20} {abs_err:>14.4g} {rel:>14.4g}")
     print(f"(seed {args.seed}; relative error = max abs error / max |PyTorch output|)", file=sys.stderr)
+    if not args.outputs_only:
+        _debug_report(module, mlmodel, data, feats, args)
     if args.max_rel_error is not None and worst > args.max_rel_error:
         raise Mismatch(f"max relative error {worst:.4g} is above --max-rel-error {args.max_rel_error:g}")
     return EXIT_OK
+
+
+def _debug_report(module, mlmodel, data, feats, args) -> None:
+    """compare's second part: every intermediate value against PyTorch (pt2coreml.debug), the first op out of
+    tolerance with its source line, the worst ops and, for an fp16 program, the ops to keep fp32."""
+    from . import debug
+    try:
+        report = debug.compare(module, mlmodel, {f["name"]: data[f["name"]] for f in feats}, rtol=args.rtol,
+                               atol=args.atol)
+    except Exception as exc:  # the outputs were compared; say why the intermediate values were not
+        print(f"(intermediate values not compared: {_one_line(exc)})", file=sys.stderr)
+        return
+    print()
+    print(report)
 
 
 # ---- the parser ----
@@ -407,11 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     c = sub.add_parser("convert", parents=[common], formatter_class=fmt, epilog=EXIT_CODES,
-                       help="convert a saved TorchScript model to an .mlpackage",
-                       description="Convert a TorchScript file (torch.jit.save of a traced or scripted model).")
-    c.add_argument("model", metavar="MODEL", help="TorchScript file (.pt)")
-    c.add_argument("--input", "-i", action="append", default=[], metavar="SPEC", required=True,
-                   help="one per forward argument, in order: NAME:DIMS[:DTYPE][,image][,scale=S][,bias=B|B1/B2/B3]"
+                       help="convert a saved TorchScript model or .pt2 archive to an .mlpackage",
+                       description="Convert a TorchScript file (torch.jit.save of a traced or scripted model) or a "
+                                   ".pt2 archive (torch.export.save; read without torch).")
+    c.add_argument("model", metavar="MODEL", help="TorchScript file (.pt) or torch.export archive (.pt2)")
+    c.add_argument("--input", "-i", action="append", default=[], metavar="SPEC",
+                   help="(required for TorchScript; a .pt2 archive's default to its program's) "
+                        "one per forward argument, in order: NAME:DIMS[:DTYPE][,image][,scale=S][,bias=B|B1/B2/B3]"
                         "[,color=RGB|BGR|GRAYSCALE]; DIMS like 1x3x224x224, a dim may be a range 1..64 (1.. for no "
                         "upper bound); DTYPE fp32 (default), fp16, int32, bool")
     c.add_argument("--output", action="append", default=[], metavar="NAME", help="name the outputs, in order")
@@ -437,7 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_predict)
 
     m = sub.add_parser("compare", parents=[common], formatter_class=fmt, epilog=EXIT_CODES,
-                       help="run PyTorch and the converted model on the same random inputs and report the errors")
+                       help="run PyTorch and the converted model on the same random inputs and report the errors: "
+                            "the outputs, then the first intermediate op out of tolerance, its source line and the "
+                            "worst ops (pt2coreml.debug)")
     m.add_argument("model", metavar="MODEL", help="the TorchScript file that was converted")
     m.add_argument("package", metavar="OUT", help="the .mlpackage converted from it")
     m.add_argument("--input", "-i", action="append", default=[], metavar="SPEC",
@@ -445,6 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     m.add_argument("--max-rel-error", type=float, metavar="E",
                    help=f"exit with status {EXIT_MISMATCH} when an output's max relative error is above E")
+    m.add_argument("--rtol", type=float, metavar="R", help="the debugger's relative tolerance per intermediate "
+                   "value (default 1e-4 for fp32 programs, 1e-2 for fp16)")
+    m.add_argument("--atol", type=float, metavar="A", help="the debugger's absolute tolerance (default 1e-5 / 1e-3)")
+    m.add_argument("--outputs-only", action="store_true",
+                   help="compare the outputs only, not every intermediate value")
     m.set_defaults(func=cmd_compare)
     return p
 

@@ -9,6 +9,8 @@ Converts a few small models with pt2coreml and writes
   OUTDIR/seeds/fuzz_weights/<m>       weight.bin of the models whose program is the reference's
   OUTDIR/seeds/fuzz_manifest/<m>      Manifest.json variants
   OUTDIR/seeds/fuzz_ir_text/<m>       each program's IR text (constants in full)
+  OUTDIR/seeds/fuzz_pt2/<m>           small .pt2 archives (torch.export.save), one rewritten with ZIP64 records
+  OUTDIR/seeds/fuzz_export/<m>        serialized torch.export programs (as exported and in core ATen form)
 Nothing generated here is committed; tests/fuzz/regressions holds the small committed inputs.
 """
 import os
@@ -73,6 +75,57 @@ def models():
         name="tok", shape=ct.Shape((2, ct.RangeDim(1, 16))), dtype=np.int32)])
 
 
+class Payloads(torch.nn.Module):
+    """Archive payloads of every kind: a strided buffer, two views of one storage, bfloat16, ints, a constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 3)
+        self.register_buffer("t", torch.randn(4, 3).t())
+        base = torch.randn(6, 3)
+        self.register_buffer("a", base[:2])
+        self.register_buffer("b", base[3:])
+        self.register_buffer("h", torch.randn(3).to(torch.bfloat16))
+        self.register_buffer("i", torch.arange(3, dtype=torch.int32))
+        self.c = torch.randn(3)
+
+    def forward(self, x):
+        return self.lin(x) + self.t.sum(1) + self.a.sum(0) + self.b.sum(0) + self.c + self.h.float() + self.i
+
+
+def pt2_seeds(seeds, tmp):
+    """fuzz_pt2's seeds: small archives as torch.export.save writes them, and one with ZIP64 records."""
+    import unittest.mock
+    import zipfile
+    torch.manual_seed(0)
+    for name, m in (("linear", torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())), ("payloads", Payloads())):
+        path = os.path.join(tmp, name + ".pt2")
+        torch.export.save(torch.export.export(m.eval(), (torch.randn(1, 4),)), path)
+        write(os.path.join(seeds, "fuzz_pt2", name), read(path))
+        if name == "payloads":
+            z64 = os.path.join(tmp, "zip64.pt2")
+            with unittest.mock.patch.object(zipfile, "ZIP64_LIMIT", 0), \
+                    unittest.mock.patch.object(zipfile, "ZIP_FILECOUNT_LIMIT", 0), \
+                    zipfile.ZipFile(path) as zi, zipfile.ZipFile(z64, "w") as zo:
+                for info in zi.infolist():
+                    zo.writestr(info.filename, zi.read(info.filename))
+            write(os.path.join(seeds, "fuzz_pt2", name + "_zip64"), read(z64))
+
+
+def export_seeds():
+    """(name, serialized program) of a few small models exported with torch.export, both forms."""
+    from pt2coreml import _export
+    torch.manual_seed(0)
+    x, tok = torch.randn(1, 3, 8, 8), torch.randint(0, 20, (2, 4))
+    for name, m, args in (("cnn", _cnn(), (x,)), ("misc", _misc(), (torch.randn(2, 12),)), ("norms", Norms(), (tok,))):
+        try:
+            ep = torch.export.export(m.eval(), args)
+            yield name, _export.serialize(ep)
+            yield name + "_core", _export.serialize(ep.run_decompositions())
+        except Exception as exc:  # a model this torch cannot export: fewer seeds
+            print(f"make_seeds: skipping the export of {name}: {exc}", file=sys.stderr)
+
+
 def read(path):
     with open(path, "rb") as f:
         return f.read()
@@ -112,8 +165,15 @@ def main(out):
                 write(os.path.join(seeds, "fuzz_manifest", name), manifest)
                 write(os.path.join(seeds, "fuzz_manifest", name + "_min"), manifest.replace(b"\n", b"").replace(b"  ", b""))
             made.append(name)
+        try:
+            pt2_seeds(seeds, tmp)
+        except Exception as exc:  # a torch without torch.export: no archive seeds
+            print(f"make_seeds: no .pt2 seeds: {exc}", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    for name, text in export_seeds():
+        if len(text) <= 65536:  # FUZZ_OPTS's -max_len
+            write(os.path.join(seeds, "fuzz_export", name), text)
     if "cnn" not in made:
         sys.exit("make_seeds: the reference model (cnn) did not convert")
     print(f"make_seeds: {len(made)} models -> {seeds}")

@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 
 from .. import _core
+from .._log import Progress
 
 _NP = {"fp32": np.float32, "fp16": np.float16, "fp64": np.float64, "int32": np.int32, "int64": np.int64,
        "bool": np.bool_, "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16}
@@ -45,55 +46,6 @@ class _Descriptions:
 
     def __repr__(self):
         return repr({f["name"]: f.get("short_description", "") for f in self._features})
-
-
-class _SpecView:
-    """Read-only attribute view of a protobuf-as-dicts tree (get_spec())."""
-
-    def __init__(self, d):
-        object.__setattr__(self, "_d", d)
-
-    def __getattr__(self, k):
-        try:
-            return _wrap(self._d[k])
-        except KeyError:
-            raise AttributeError(k) from None
-
-    def __setattr__(self, k, v):
-        raise AttributeError("get_spec() returns a read-only view; edit metadata through MLModel's properties")
-
-    def __getitem__(self, k):
-        return _wrap(self._d[k])
-
-    def __contains__(self, k):
-        return k in self._d
-
-    def HasField(self, k):
-        return k in self._d and self._d[k] not in (None, {}, [])
-
-    def WhichOneof(self, group):
-        for k in self._d.get("_oneofs", {}).get(group, []):
-            if k in self._d:
-                return k
-        return None
-
-    def keys(self):
-        return self._d.keys()
-
-    def __repr__(self):
-        return f"Spec({self._d!r})"
-
-
-class _ListView(tuple):
-    pass
-
-
-def _wrap(v):
-    if isinstance(v, dict):
-        return _SpecView(v)
-    if isinstance(v, list):
-        return _ListView(_wrap(x) for x in v)
-    return v
 
 
 class MLModel:
@@ -150,13 +102,14 @@ class MLModel:
         return _Descriptions(self._desc["outputs"])
 
     # ---- program ----
-    def get_spec(self) -> "_SpecView":
-        """A read-only view of the Model protobuf (fields named as in Apple's schema)."""
+    def get_spec(self) -> Any:
+        """The Model protobuf, read-only, answering as coremltools' spec object does: fields named as in Apple's
+        schema, `WhichOneof`, `HasField`, `ListFields`, `SerializeToString()` (the bytes of model.mlmodel)."""
         tmp = tempfile.mkdtemp(prefix="pt2coreml-spec-")
         try:
             path = os.path.join(tmp, "model.mlpackage")
             self.save(path)
-            return _SpecView(_core.read_spec(path))
+            return _core.read_spec(path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -177,7 +130,9 @@ class MLModel:
         path = os.fspath(path)
         if not path.endswith(".mlpackage"):
             raise ValueError(f"pt2coreml saves ML Programs as .mlpackage directories; got '{path}'")
-        self._prog.save(path, self._desc)
+        with Progress("pt2coreml: saving", ["writing"]) as progress:  # a bar when it takes long, on a terminal
+            progress.stage("writing")
+            self._prog.save(path, self._desc, progress.reporter())
 
     # ---- prediction ----
     def make_state(self) -> "MLState":

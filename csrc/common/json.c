@@ -1,9 +1,9 @@
-/* json.c: a strict JSON reader (RFC 8259) for the small documents of a package.
- * Rejects what a lenient parser would guess at: trailing commas, comments,
- * control characters and bad escapes in strings, lone surrogates, embedded NULs,
- * duplicate object keys, trailing garbage, nesting deeper than JS_MAX_DEPTH. */
-#include "serialize/ser_int.h"
+/* json.c: a strict JSON reader (RFC 8259), see json.h. Integer literals are also kept exactly
+ * (int64); duplicate keys of a large object are found through a hash of its keys. */
+#include "common/json.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,7 +150,8 @@ static int js_string(jsp *j, const char **out) {
     return 0;
 }
 
-static int js_number(jsp *j, double *out) {
+static int js_number(jsp *j, pc_json *v) {
+    double *out = &v->num;
     const char *st = j->p;
     if (j->p < j->end && *j->p == '-') j->p++;
     if (j->p >= j->end) return js_fail(j, "truncated number");
@@ -174,6 +175,19 @@ static int js_number(jsp *j, double *out) {
     }
     char tmp[64];
     size_t l = (size_t)(j->p - st);
+    int integral = 1;
+    for (const char *q = st; q < j->p; q++)
+        if (*q == '.' || *q == 'e' || *q == 'E') integral = 0;
+    if (integral && l < sizeof tmp) {
+        memcpy(tmp, st, l);
+        tmp[l] = 0;
+        errno = 0;
+        long long x = strtoll(tmp, NULL, 10);
+        if (errno == 0) {
+            v->is_int = 1;
+            v->i = x;
+        }
+    }
     if (l >= sizeof tmp) {
         *out = 0; /* absurdly long literal: value irrelevant for our documents */
         char *big = pc_strndup(j->a, st, l);
@@ -193,14 +207,14 @@ static int js_literal(jsp *j, const char *word) {
     return 0;
 }
 
-static int js_value(jsp *j, ser_json **out, int depth);
+static int js_value(jsp *j, pc_json **out, int depth);
 
-static int js_push(jsp *j, ser_json *v, int *cap, const char *key, ser_json *item) {
+static int js_push(jsp *j, pc_json *v, int *cap, const char *key, pc_json *item) {
     if (v->n == *cap) {
         int nc = *cap ? *cap * 2 : 4;
-        ser_json **ni = pc_alloc(j->a, sizeof(*ni) * (size_t)nc);
-        const char **nk = v->kind == SER_JS_OBJ ? pc_alloc(j->a, sizeof(*nk) * (size_t)nc) : NULL;
-        if (!ni || (v->kind == SER_JS_OBJ && !nk)) return pc_fail(j->e, PC_E_NOMEM, "%s: out of memory reading JSON", j->what);
+        pc_json **ni = pc_alloc(j->a, sizeof(*ni) * (size_t)nc);
+        const char **nk = v->kind == PC_JS_OBJ ? pc_alloc(j->a, sizeof(*nk) * (size_t)nc) : NULL;
+        if (!ni || (v->kind == PC_JS_OBJ && !nk)) return pc_fail(j->e, PC_E_NOMEM, "%s: out of memory reading JSON", j->what);
         if (v->n) {
             memcpy(ni, v->items, sizeof(*ni) * (size_t)v->n);
             if (nk) memcpy(nk, v->keys, sizeof(*nk) * (size_t)v->n);
@@ -214,8 +228,47 @@ static int js_push(jsp *j, ser_json *v, int *cap, const char *key, ser_json *ite
     return 0;
 }
 
-static int js_container(jsp *j, ser_json *v, int depth) {
-    int obj = v->kind == SER_JS_OBJ, cap = 0;
+static uint64_t key_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* Is `key` already a key of object v? A linear search while v is small; from JS_HASH_MIN keys on, an
+ * open-addressing set of key indexes (*set, *setcap; rebuilt as the object grows). */
+#define JS_HASH_MIN 16
+static int js_dup_key(jsp *j, const pc_json *v, const char *key, int **set, int *setcap, int *err) {
+    if (v->n < JS_HASH_MIN) {
+        for (int i = 0; i < v->n; i++)
+            if (strcmp(v->keys[i], key) == 0) return 1;
+        return 0;
+    }
+    if ((v->n + 1) * 2 > *setcap) {
+        int cap = *setcap ? *setcap * 2 : 4 * JS_HASH_MIN;
+        while ((v->n + 1) * 2 > cap) cap *= 2;
+        int *ns = pc_alloc(j->a, sizeof(int) * (size_t)cap);
+        if (!ns) {
+            *err = 1;
+            return 0;
+        }
+        for (int i = 0; i < cap; i++) ns[i] = -1;
+        for (int i = 0; i < v->n; i++) {
+            size_t h = key_hash(v->keys[i]) & (size_t)(cap - 1);
+            while (ns[h] >= 0) h = (h + 1) & (size_t)(cap - 1);
+            ns[h] = i;
+        }
+        *set = ns;
+        *setcap = cap;
+    }
+    size_t h = key_hash(key) & (size_t)(*setcap - 1);
+    for (; (*set)[h] >= 0; h = (h + 1) & (size_t)(*setcap - 1))
+        if (strcmp(v->keys[(*set)[h]], key) == 0) return 1;
+    (*set)[h] = v->n; /* the key about to be pushed */
+    return 0;
+}
+
+static int js_container(jsp *j, pc_json *v, int depth) {
+    int obj = v->kind == PC_JS_OBJ, cap = 0, *set = NULL, setcap = 0;
     char close = obj ? '}' : ']';
     j->p++;
     js_ws(j);
@@ -230,13 +283,14 @@ static int js_container(jsp *j, ser_json *v, int depth) {
         if (obj) {
             if (j->p >= j->end || *j->p != '"') return js_fail(j, "object key (a string) expected");
             if (js_string(j, &key)) return -1;
-            for (int i = 0; i < v->n; i++)
-                if (strcmp(v->keys[i], key) == 0) return js_fail(j, "duplicate object key");
+            int err = 0;
+            if (js_dup_key(j, v, key, &set, &setcap, &err)) return js_fail(j, "duplicate object key");
+            if (err) return pc_fail(j->e, PC_E_NOMEM, "%s: out of memory reading JSON", j->what);
             js_ws(j);
             if (j->p >= j->end || *j->p != ':') return js_fail(j, "':' expected after object key");
             j->p++;
         }
-        ser_json *item;
+        pc_json *item;
         if (js_value(j, &item, depth + 1)) return -1;
         if (js_push(j, v, &cap, key, item)) return -1;
         js_ws(j);
@@ -253,30 +307,30 @@ static int js_container(jsp *j, ser_json *v, int depth) {
     }
 }
 
-static int js_value(jsp *j, ser_json **out, int depth) {
+static int js_value(jsp *j, pc_json **out, int depth) {
     if (depth > JS_MAX_DEPTH) return js_fail(j, "nesting too deep");
     js_ws(j);
     if (j->p >= j->end) return js_fail(j, "unexpected end of document");
-    ser_json *v = pc_alloc(j->a, sizeof *v);
+    pc_json *v = pc_alloc(j->a, sizeof *v);
     if (!v) return pc_fail(j->e, PC_E_NOMEM, "%s: out of memory reading JSON", j->what);
     *out = v;
     switch (*j->p) {
-    case '{': v->kind = SER_JS_OBJ; return js_container(j, v, depth);
-    case '[': v->kind = SER_JS_ARR; return js_container(j, v, depth);
-    case '"': v->kind = SER_JS_STR; return js_string(j, &v->str);
-    case 't': v->kind = SER_JS_BOOL; v->b = 1; return js_literal(j, "true");
-    case 'f': v->kind = SER_JS_BOOL; return js_literal(j, "false");
-    case 'n': v->kind = SER_JS_NULL; return js_literal(j, "null");
+    case '{': v->kind = PC_JS_OBJ; return js_container(j, v, depth);
+    case '[': v->kind = PC_JS_ARR; return js_container(j, v, depth);
+    case '"': v->kind = PC_JS_STR; return js_string(j, &v->str);
+    case 't': v->kind = PC_JS_BOOL; v->b = 1; return js_literal(j, "true");
+    case 'f': v->kind = PC_JS_BOOL; return js_literal(j, "false");
+    case 'n': v->kind = PC_JS_NULL; return js_literal(j, "null");
     default:
         if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
-            v->kind = SER_JS_NUM;
-            return js_number(j, &v->num);
+            v->kind = PC_JS_NUM;
+            return js_number(j, v);
         }
         return js_fail(j, "unexpected character");
     }
 }
 
-int ser_json_parse(const char *text, size_t len, const char *what, pc_arena *a, ser_json **out, pc_err *e) {
+int pc_json_parse(const char *text, size_t len, const char *what, pc_arena *a, pc_json **out, pc_err *e) {
     jsp j = {.s = text, .end = text + len, .p = text, .what = what, .a = a, .e = e};
     if (memchr(text, 0, len)) {
         j.p = memchr(text, 0, len);
@@ -288,8 +342,8 @@ int ser_json_parse(const char *text, size_t len, const char *what, pc_arena *a, 
     return 0;
 }
 
-const ser_json *ser_json_get(const ser_json *j, const char *key) {
-    if (!j || j->kind != SER_JS_OBJ) return NULL;
+const pc_json *pc_json_get(const pc_json *j, const char *key) {
+    if (!j || j->kind != PC_JS_OBJ) return NULL;
     for (int i = 0; i < j->n; i++)
         if (strcmp(j->keys[i], key) == 0) return j->items[i];
     return NULL;

@@ -1,0 +1,79 @@
+/* ex_int.h: what the torch.export reader's files share (not a stage contract: export.h is): a schema
+ * row's arguments (schema.c) and the reader's state (read.c, args.c). */
+#ifndef EX_INT_H
+#define EX_INT_H
+
+#include "common/json.h"
+#include "export/export.h"
+
+/* The base type of a schema argument (its row's type code without [] and ?). */
+typedef enum {
+    EX_T_TENSOR, EX_T_INT, EX_T_FLOAT, EX_T_BOOL, EX_T_STR, EX_T_SCALAR, EX_T_DTYPE, EX_T_LAYOUT, EX_T_DEVICE,
+    EX_T_MFORMAT, EX_T_OTHER
+} ex_base;
+
+typedef struct ex_arg {
+    const char *name;
+    ex_base base;
+    int list;          /* a list of base */
+    int fixed;         /* a list's fixed length (int[2]), 0 if none */
+    int optional;      /* the argument may be None */
+    int elem_optional; /* Tensor?[] */
+    int kwarg_only;
+    int has_default;
+    const char *def;   /* the default as the row writes it ("None", "[1,1]", "'mean'", "1e-05") */
+} ex_arg;
+
+/* A row's argument string -> ex_arg records in a; -1 on a malformed row or out of memory. */
+int ex_schema_args(pc_arena *a, const char *spec, ex_arg **out, int *n);
+/* The number of returns of a row's return string. */
+int ex_schema_nreturns(const char *returns);
+
+/* A string -> pointer map (open addressing), storage in an arena. */
+typedef struct ex_map {
+    const char **key;
+    void **val;
+    int cap, n;
+} ex_map;
+int ex_map_put(pc_arena *a, ex_map *m, const char *key, void *val);
+void *ex_map_get(const ex_map *m, const char *key);
+
+/* The reader's state. */
+typedef struct exr {
+    pc_arena *a;          /* the graph's arena */
+    ts_graph *g;
+    pc_err *e;
+    const ex_weights *w;
+    ex_map values;        /* value name -> ts_value */
+    ex_map tmeta;         /* tensor value name -> its TensorMeta (graph.tensor_values) */
+    ex_map kinds;         /* interned node kinds */
+    pc_vec nodes;         /* the top block's nodes, in order */
+    const char *target;   /* the node being read (messages) */
+    ts_node *cur;         /* ... and its ts_node, for loc / src in messages */
+} exr;
+
+/* A new node (kind interned) with room for nin inputs and nout outputs, appended to the top block. */
+ts_node *ex_node(exr *r, const char *kind, int nin, int nout);
+/* A prim::Constant node holding c; its output (named `name`, NULL: anonymous) is returned. */
+ts_value *ex_const(exr *r, const char *name, const ts_const *c);
+/* The value named `name` (failing when it is not defined yet). */
+ts_value *ex_value(exr *r, const char *name);
+/* torch.export's ScalarType code -> TorchScript's (ts_scalar_type); -1 when Core ML has no such type. */
+int ex_dtype_code(int64_t serde);
+
+/* Read one serialized node (read.c) into the current node vector; its outputs (read.c: tensors, symbolic
+ * scalars, lists) onto n. */
+int ex_read_node(exr *r, const pc_json *jn);
+int ex_read_outputs(exr *r, ts_node *n, const pc_json *outs);
+/* A higher-order op (torch.ops.higher_order.<op>: cond, while_loop, map_impl) as TorchScript control
+ * flow (control.c); `where` holds its location. */
+int ex_read_hop(exr *r, const char *op, const pc_json *jn, const ts_node *where);
+/* The symbolic-int nodes read.c's operator table leaves out (symint.c): the aten sym queries lowering has no
+ * row of (sym_numel as a product of sizes, sym_storage_offset as 0), operator.pos, math.trunc. 0 read, 1 not
+ * such a node, -1 error. */
+int ex_read_symbolic(exr *r, const char *target, const pc_json *jn, const ts_node *where);
+
+/* Fail naming the node being read and its source line. */
+int ex_fail(exr *r, pc_errkind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
