@@ -62,6 +62,18 @@ PyObject *py_raise(PyObject *module, const pc_err *e) {
     return NULL;
 }
 
+int py_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot, const char *name) {
+    *slot = (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+    if (!*slot || (name && PyModule_AddObjectRef(module, name, (PyObject *)*slot) < 0)) return -1;
+    return 0;
+}
+
+void py_free_object(PyObject *o) {
+    PyTypeObject *t = Py_TYPE(o);
+    PyObject_Free(o);
+    Py_DECREF(t);
+}
+
 void py_release_object(void *obj) {
     PyGILState_STATE g = PyGILState_Ensure();
     Py_XDECREF((PyObject *)obj);
@@ -464,12 +476,12 @@ static PyObject *mod_lowered_ops(PyObject *m, PyObject *unused) {
     return l;
 }
 
-/* registry_rows() -> [kind] of the lowering registry's rows, in table order */
-static PyObject *mod_registry_rows(PyObject *m, PyObject *unused) {
-    PyObject *l = PyList_New(lower_row_count());
+/* [name(0), ..., name(n - 1)] */
+static PyObject *names_list(int n, const char *(*name)(int i)) {
+    PyObject *l = PyList_New(n);
     if (!l) return NULL;
-    for (int i = 0; i < lower_row_count(); i++) {
-        PyObject *s = PyUnicode_FromString(lower_row_kind(i));
+    for (int i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_FromString(name(i));
         if (!s) {
             Py_DECREF(l);
             return NULL;
@@ -478,6 +490,9 @@ static PyObject *mod_registry_rows(PyObject *m, PyObject *unused) {
     }
     return l;
 }
+
+/* registry_rows() -> [kind] of the lowering registry's rows, in table order */
+static PyObject *mod_registry_rows(PyObject *m, PyObject *unused) { return names_list(lower_row_count(), lower_row_kind); }
 
 /* registry_row(name) -> the row index a TorchScript kind or torch.export op name lowers with, or None */
 static PyObject *mod_registry_row(PyObject *m, PyObject *args) {
@@ -516,20 +531,10 @@ static PyObject *mod_export_inputs(PyObject *m, PyObject *args) {
     return l;
 }
 
+static const char *op_kind_name(int i) { return ir_op_kind_name((ir_opkind)i); }
+
 /* mil_ops() -> [MIL op type] the IR (and runtime) knows */
-static PyObject *mod_mil_ops(PyObject *m, PyObject *unused) {
-    PyObject *l = PyList_New(IR_OP_COUNT);
-    if (!l) return NULL;
-    for (int i = 0; i < IR_OP_COUNT; i++) {
-        PyObject *s = PyUnicode_FromString(ir_op_kind_name((ir_opkind)i));
-        if (!s) {
-            Py_DECREF(l);
-            return NULL;
-        }
-        PyList_SET_ITEM(l, i, s);
-    }
-    return l;
-}
+static PyObject *mod_mil_ops(PyObject *m, PyObject *unused) { return names_list(IR_OP_COUNT, op_kind_name); }
 
 static PyObject *mod_set_num_threads(PyObject *m, PyObject *args) {
     int n;

@@ -24,13 +24,11 @@ PyObject *py_program_wrap(PyObject *module, ir_program *p) {
 }
 
 static void program_dealloc(ProgramObject *o) {
-    PyTypeObject *tp = Py_TYPE(o);
     rt_free(o->rt);
     py_bounds_free(o->bounds);
     ir_program_free(o->prog);
     Py_XDECREF(o->module);
-    PyObject_Free(o);
-    Py_DECREF(tp);
+    py_free_object((PyObject *)o);
 }
 
 static PyObject *program_text(ProgramObject *o, PyObject *args, PyObject *kw) {
@@ -303,9 +301,8 @@ static PyType_Spec program_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = program_slots,
 };
+
 int py_program_type(PyObject *m) {
     py_state *st = PyModule_GetState(m);
-    st->ProgramType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &program_spec, NULL);
-    if (!st->ProgramType || PyModule_AddObjectRef(m, "Program", (PyObject *)st->ProgramType) < 0) return -1;
-    return 0;
+    return py_add_type(m, &program_spec, &st->ProgramType, "Program");
 }

@@ -23,6 +23,10 @@ typedef struct py_state {
     X(ConversionError) X(ProgramType) X(VarType) X(BuilderType) X(SpecMessageType) X(SpecRepeatedType)          \
         X(SpecMapType) X(SpecDescriptorType) X(SpecFieldDescriptorType) X(SpecOneofDescriptorType)
 
+/* Create the type of spec into *slot of the module state (module exec) and, when name is not NULL, add it
+ * to the module under name: 0, or -1 with an exception. */
+int py_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot, const char *name);
+
 /* Raise the Python exception that matches e->kind (a pending Python error wins when
  * e->kind is PC_OK). Returns NULL for convenience. */
 PyObject *py_raise(PyObject *module, const pc_err *e);
@@ -69,6 +73,9 @@ PyObject *py_desc_to_dict(const struct ser_desc *d);
 /* weights.c: an ex_weights (export/export.h) over dict {fully-qualified name: array}, borrowed. */
 struct ex_weights;
 void py_weights_dict(struct ex_weights *w, PyObject *dict);
+
+/* The end of every dealloc of the module's (heap) types: free o, then drop its reference to its type. */
+void py_free_object(PyObject *o);
 
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);

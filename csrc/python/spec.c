@@ -232,12 +232,10 @@ static PyObject *message_new(py_state *st, PyObject *owner, const ProtobufCMessa
 }
 
 static void message_dealloc(SpecMessage *o) {
-    PyTypeObject *t = Py_TYPE(o);
     Py_XDECREF(o->owner);
     Py_XDECREF(o->raw);
     Py_XDECREF(o->cache);
-    PyObject_Free(o);
-    Py_DECREF(t);
+    py_free_object((PyObject *)o);
 }
 
 static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d, PyObject *name) {
@@ -413,11 +411,9 @@ static PyGetSetDef message_getset[] = {
 /* ------------------------------------------------------------------ repeated fields */
 
 static void repeated_dealloc(SpecRepeated *o) {
-    PyTypeObject *t = Py_TYPE(o);
     Py_XDECREF(o->owner);
     Py_XDECREF(o->items);
-    PyObject_Free(o);
-    Py_DECREF(t);
+    py_free_object((PyObject *)o);
 }
 
 static PyObject *repeated_items(SpecRepeated *o) {
@@ -479,11 +475,9 @@ static PyObject *repeated_iter(SpecRepeated *o) {
 /* ------------------------------------------------------------------ maps */
 
 static void map_dealloc(SpecMap *o) {
-    PyTypeObject *t = Py_TYPE(o);
     Py_XDECREF(o->proxy);
     Py_XDECREF(o->dflt);
-    PyObject_Free(o);
-    Py_DECREF(t);
+    py_free_object((PyObject *)o);
 }
 
 static Py_ssize_t map_len(SpecMap *o) { return PyObject_Length(o->proxy); }
@@ -567,9 +561,8 @@ static PyType_Spec map_spec = {"pt2coreml._core.SpecMap", sizeof(SpecMap), 0,
 
 int py_spec_types(PyObject *m) {
     py_state *st = PyModule_GetState(m);
-    if (!(st->SpecMessageType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &message_spec, NULL)) ||
-        !(st->SpecRepeatedType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &repeated_spec, NULL)) ||
-        !(st->SpecMapType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &map_spec, NULL)))
+    if (py_add_type(m, &message_spec, &st->SpecMessageType, NULL) ||
+        py_add_type(m, &repeated_spec, &st->SpecRepeatedType, NULL) || py_add_type(m, &map_spec, &st->SpecMapType, NULL))
         return -1;
     return py_spec_descriptor_types(m);
 }

@@ -105,12 +105,6 @@ static PyObject *oneof_descriptor_new(py_state *st, const ProtobufCMessageDescri
     return (PyObject *)o;
 }
 
-static void plain_dealloc(PyObject *o) {
-    PyTypeObject *t = Py_TYPE(o);
-    PyObject_Free(o);
-    Py_DECREF(t);
-}
-
 static PyObject *desc_name(SpecDescriptor *o, void *c) { return PyUnicode_FromString(o->desc->short_name); }
 static PyObject *desc_full_name(SpecDescriptor *o, void *c) { return PyUnicode_FromString(o->desc->name); }
 
@@ -266,7 +260,7 @@ static Py_hash_t descr_hash(PyObject *o) {
 
 #define DESCRIPTOR_TYPE(cname, pyname, getset, repr)                                                            \
     static PyType_Slot cname##_slots[] = {                                                                      \
-        {Py_tp_dealloc, plain_dealloc}, {Py_tp_getset, getset}, {Py_tp_repr, repr},                             \
+        {Py_tp_dealloc, py_free_object}, {Py_tp_getset, getset}, {Py_tp_repr, repr},                             \
         {Py_tp_richcompare, descr_richcompare}, {Py_tp_hash, descr_hash}, {0, NULL}};                           \
     static PyType_Spec cname##_spec = {"pt2coreml._core." pyname, sizeof(cname), 0,                             \
                                        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, cname##_slots};
@@ -299,9 +293,9 @@ static int field_constants(PyTypeObject *t) {
 
 int py_spec_descriptor_types(PyObject *m) {
     py_state *st = PyModule_GetState(m);
-    if (!(st->SpecDescriptorType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &SpecDescriptor_spec, NULL)) ||
-        !(st->SpecFieldDescriptorType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &SpecFieldDescriptor_spec, NULL)) ||
-        !(st->SpecOneofDescriptorType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &SpecOneofDescriptor_spec, NULL)))
+    if (py_add_type(m, &SpecDescriptor_spec, &st->SpecDescriptorType, NULL) ||
+        py_add_type(m, &SpecFieldDescriptor_spec, &st->SpecFieldDescriptorType, NULL) ||
+        py_add_type(m, &SpecOneofDescriptor_spec, &st->SpecOneofDescriptorType, NULL))
         return -1;
     return field_constants(st->SpecFieldDescriptorType);
 }
