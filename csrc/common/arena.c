@@ -94,6 +94,19 @@ char *pc_strndup(pc_arena *a, const char *s, size_t n) {
 
 char *pc_strdup(pc_arena *a, const char *s) { return s ? pc_strndup(a, s, strlen(s)) : NULL; }
 
+char *pc_strndup_trim(pc_arena *a, const char *s, const char *end) {
+    while (s < end && (*s == ' ' || *s == '\t')) s++;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) end--;
+    return s < end ? pc_strndup(a, s, (size_t)(end - s)) : NULL;
+}
+
+const char *pc_path_base(const char *p, const char *end) {
+    const char *b = p;
+    for (const char *q = p; q < end; q++)
+        if (*q == '/' || *q == '\\') b = q + 1;
+    return b;
+}
+
 char *pc_sprintf(pc_arena *a, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

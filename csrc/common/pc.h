@@ -49,6 +49,10 @@ void *pc_alloc(pc_arena *a, size_t n);                 /* NULL on OOM */
 void *pc_alloc_aligned(pc_arena *a, size_t n, size_t align); /* align: power of two, <= 4096 */
 char *pc_strdup(pc_arena *a, const char *s);           /* NULL s -> NULL */
 char *pc_strndup(pc_arena *a, const char *s, size_t n);
+/* [s, end) without the spaces and tabs at both ends (and a CR at the end); NULL when nothing is left */
+char *pc_strndup_trim(pc_arena *a, const char *s, const char *end);
+/* The file name of path [p, end): what follows its last '/' or '\\' */
+const char *pc_path_base(const char *p, const char *end);
 char *pc_sprintf(pc_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t pc_arena_bytes(const pc_arena *a);              /* bytes reserved so far */
 

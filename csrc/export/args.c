@@ -8,34 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-static const char *union_of(const pc_json *j, const pc_json **val) {
-    if (!j || j->kind != PC_JS_OBJ || j->n != 1) return NULL;
-    *val = j->items[0];
-    return j->keys[0];
-}
-
-static int as_i64(const pc_json *j, int64_t *out) {
-    if (!j || j->kind != PC_JS_NUM) return -1;
-    *out = j->is_int ? j->i : (int64_t)j->num;
-    return 0;
-}
-
-static int as_f64(const pc_json *j, double *out) {
-    if (j && j->kind == PC_JS_NUM) {
-        *out = j->num;
-        return 0;
-    }
-    if (j && j->kind == PC_JS_STR) {
-        if (strcmp(j->str, "Infinity") == 0) *out = INFINITY;
-        else if (strcmp(j->str, "-Infinity") == 0) *out = -INFINITY;
-        else if (strcmp(j->str, "NaN") == 0) *out = NAN;
-        else return -1;
-        return 0;
-    }
-    return -1;
-}
-
 static ts_value *cnst(exr *r, const ts_const *c) { return ex_const(r, NULL, c); }
 
 /* ---- list arguments ---- */
@@ -43,7 +15,7 @@ static ts_value *cnst(exr *r, const ts_const *c) { return ex_const(r, NULL, c); 
 /* A prim::ListConstruct of vals (elements of kind elem). */
 static ts_value *list_of(exr *r, ts_value **vals, int n, ts_tykind elem) {
     ts_node *ln = ex_node(r, "prim::ListConstruct", n, 1);
-    ts_value *v = ln ? pc_alloc(r->a, sizeof *v) : NULL;
+    ts_value *v = ln ? ts_value_new(r->g) : NULL;
     if (!v) {
         if (ln) pc_fail(r->e, PC_E_NOMEM, "reading the exported program: out of memory");
         return NULL;
@@ -52,8 +24,6 @@ static ts_value *list_of(exr *r, ts_value **vals, int n, ts_tykind elem) {
     ln->out[0] = v;
     if (r->cur) ln->loc = r->cur->loc, ln->src = r->cur->src, ln->scope = r->cur->scope;
     v->def = ln;
-    v->id = r->g->nvalues++;
-    v->rank = -1;
     v->ty = TS_TY_LIST;
     v->elem = elem;
     v->type_str = "list";
@@ -76,7 +46,7 @@ static ts_value *sym_list(exr *r, const pc_json *v, ts_tykind elem, const ex_arg
     int all_const = 1;
     for (int i = 0; i < v->n; i++) {
         const pc_json *x = NULL;
-        const char *k = union_of(v->items[i], &x);
+        const char *k = ex_union_of(v->items[i], &x);
         if (!k) return ex_fail(r, PC_E_FORMAT, "a malformed list element"), NULL;
         if (strcmp(k, "as_name") == 0) all_const = 0;
     }
@@ -87,10 +57,10 @@ static ts_value *sym_list(exr *r, const pc_json *v, ts_tykind elem, const ex_arg
         if (!c.ints || !c.floats) return pc_fail(r->e, PC_E_NOMEM, "out of memory"), NULL;
         for (int i = 0; i < v->n; i++) {
             const pc_json *x = NULL;
-            const char *k = union_of(v->items[i], &x);
+            const char *k = ex_union_of(v->items[i], &x);
             if (!k) return NULL;
-            if (elem == TS_TY_FLOAT ? as_f64(x, &c.floats[i]) : elem == TS_TY_BOOL ? (x->kind != PC_JS_BOOL)
-                                                                                    : as_i64(x, &c.ints[i]))
+            if (elem == TS_TY_FLOAT ? ex_json_float(x, &c.floats[i]) : elem == TS_TY_BOOL ? (x->kind != PC_JS_BOOL)
+                                                                                    : ex_json_int(x, &c.ints[i]))
                 return ex_fail(r, PC_E_FORMAT, "a malformed %s list element", k), NULL;
             if (elem == TS_TY_BOOL) c.ints[i] = x->b;
         }
@@ -100,14 +70,14 @@ static ts_value *sym_list(exr *r, const pc_json *v, ts_tykind elem, const ex_arg
     if (!vs) return NULL;
     for (int i = 0; i < v->n; i++) {
         const pc_json *x = NULL;
-        const char *k = union_of(v->items[i], &x);
+        const char *k = ex_union_of(v->items[i], &x);
         if (!k) return NULL;
         if (strcmp(k, "as_name") == 0) {
             if (x->kind != PC_JS_STR || !(vs[i] = ex_value(r, x->str))) return NULL;
             continue;
         }
         ts_const c = {.kind = elem == TS_TY_FLOAT ? TS_C_FLOAT : elem == TS_TY_BOOL ? TS_C_BOOL : TS_C_INT};
-        if (elem == TS_TY_FLOAT ? as_f64(x, &c.f) : elem == TS_TY_BOOL ? (x->kind != PC_JS_BOOL) : as_i64(x, &c.i))
+        if (elem == TS_TY_FLOAT ? ex_json_float(x, &c.f) : elem == TS_TY_BOOL ? (x->kind != PC_JS_BOOL) : ex_json_int(x, &c.i))
             return ex_fail(r, PC_E_FORMAT, "a malformed list element"), NULL;
         if (elem == TS_TY_BOOL) c.i = x->b;
         if (!(vs[i] = cnst(r, &c))) return NULL;
@@ -120,7 +90,7 @@ static ts_value *sym_list(exr *r, const pc_json *v, ts_tykind elem, const ex_arg
 
 static ts_value *read_arg(exr *r, const pc_json *arg, const ex_arg *sa, const char *aname) {
     const pc_json *v;
-    const char *k = union_of(arg, &v);
+    const char *k = ex_union_of(arg, &v);
     if (!k) return ex_fail(r, PC_E_FORMAT, "argument '%s' is not a serialized Argument", aname), NULL;
     ts_const c = {.kind = TS_C_NONE};
     int want_float = sa && sa->base == EX_T_FLOAT; /* an int written for a float parameter stays a float */
@@ -130,13 +100,13 @@ static ts_value *read_arg(exr *r, const pc_json *arg, const ex_arg *sa, const ch
     }
     if (strcmp(k, "as_none") == 0) return cnst(r, &c);
     if (strcmp(k, "as_int") == 0) {
-        if (as_i64(v, &c.i)) goto malformed;
+        if (ex_json_int(v, &c.i)) goto malformed;
         if (want_float) c.kind = TS_C_FLOAT, c.f = (double)c.i;
         else c.kind = TS_C_INT;
         return cnst(r, &c);
     }
     if (strcmp(k, "as_float") == 0) {
-        if (as_f64(v, &c.f)) goto malformed;
+        if (ex_json_float(v, &c.f)) goto malformed;
         c.kind = TS_C_FLOAT;
         return cnst(r, &c);
     }
@@ -153,7 +123,7 @@ static ts_value *read_arg(exr *r, const pc_json *arg, const ex_arg *sa, const ch
     }
     if (strcmp(k, "as_scalar_type") == 0 || strcmp(k, "as_layout") == 0 || strcmp(k, "as_memory_format") == 0) {
         int64_t x;
-        if (as_i64(v, &x)) goto malformed;
+        if (ex_json_int(v, &x)) goto malformed;
         c.kind = TS_C_INT;
         if (k[3] == 's') { /* ScalarType */
             c.i = ex_dtype_code(x);
@@ -172,7 +142,7 @@ static ts_value *read_arg(exr *r, const pc_json *arg, const ex_arg *sa, const ch
         int64_t i;
         if (!ty || ty->kind != PC_JS_STR) goto malformed;
         c.kind = TS_C_DEVICE;
-        c.s = ix && !as_i64(ix, &i) ? pc_sprintf(r->a, "%s:%lld", ty->str, (long long)i) : pc_strdup(r->a, ty->str);
+        c.s = ix && !ex_json_int(ix, &i) ? pc_sprintf(r->a, "%s:%lld", ty->str, (long long)i) : pc_strdup(r->a, ty->str);
         if (!c.s) goto oom;
         return cnst(r, &c);
     }
@@ -190,9 +160,9 @@ static ts_value *read_arg(exr *r, const pc_json *arg, const ex_arg *sa, const ch
                 if (v->items[i]->kind != PC_JS_BOOL) goto malformed;
                 c.ints[i] = v->items[i]->b;
             } else if (fl) {
-                if (as_f64(v->items[i], &c.floats[i])) goto malformed;
+                if (ex_json_float(v->items[i], &c.floats[i])) goto malformed;
             } else {
-                if (as_i64(v->items[i], &x)) goto malformed;
+                if (ex_json_int(v->items[i], &x)) goto malformed;
                 c.ints[i] = x;
             }
         }
@@ -228,7 +198,7 @@ static ts_value *read_arg(exr *r, const pc_json *arg, const ex_arg *sa, const ch
     if (strcmp(k, "as_optional_tensor") == 0) return read_arg(r, v, sa, aname);
     if (strcmp(k, "as_sym_int") == 0 || strcmp(k, "as_sym_bool") == 0 || strcmp(k, "as_sym_float") == 0) {
         const pc_json *x;
-        const char *sk = union_of(v, &x);
+        const char *sk = ex_union_of(v, &x);
         if (!sk) goto malformed;
         if (strcmp(sk, "as_name") == 0) return x->kind == PC_JS_STR ? ex_value(r, x->str) : NULL;
         int kind = k[7]; /* i, b, f */
@@ -236,10 +206,10 @@ static ts_value *read_arg(exr *r, const pc_json *arg, const ex_arg *sa, const ch
             if (x->kind != PC_JS_BOOL) goto malformed;
             c.kind = TS_C_BOOL, c.i = x->b;
         } else if (kind == 'f' || want_float) {
-            if (as_f64(x, &c.f)) goto malformed;
+            if (ex_json_float(x, &c.f)) goto malformed;
             c.kind = TS_C_FLOAT;
         } else {
-            if (as_i64(x, &c.i)) goto malformed;
+            if (ex_json_int(x, &c.i)) goto malformed;
             c.kind = TS_C_INT;
         }
         return cnst(r, &c);

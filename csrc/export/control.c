@@ -15,12 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *union_of(const pc_json *j, const pc_json **val) {
-    if (!j || j->kind != PC_JS_OBJ || j->n != 1) return NULL;
-    *val = j->items[0];
-    return j->keys[0];
-}
-
 static const pc_json *obj_arr(const pc_json *j, const char *key) {
     const pc_json *v = pc_json_get(j, key);
     return v && v->kind == PC_JS_ARR ? v : NULL;
@@ -32,10 +26,8 @@ static int nomem(exr *r) { return pc_fail(r->e, PC_E_NOMEM, "reading the exporte
 static ts_value *anon(exr *r, ts_tykind ty, const char *stem) {
     static const char *const tystr[] = {[TS_TY_TENSOR] = "Tensor", [TS_TY_INT] = "int", [TS_TY_BOOL] = "bool",
                                         [TS_TY_LIST] = "Tensor[]"};
-    ts_value *v = pc_alloc(r->a, sizeof *v);
+    ts_value *v = ts_value_new(r->g);
     if (!v) return nomem(r), NULL;
-    v->id = r->g->nvalues++;
-    v->rank = -1;
     v->ty = ty;
     v->elem = ty == TS_TY_LIST ? TS_TY_TENSOR : TS_TY_OTHER;
     v->type_str = ty < (int)PC_ARRAY_LEN(tystr) && tystr[ty] ? tystr[ty] : "object";
@@ -73,7 +65,7 @@ static const pc_json *hop_arg(const pc_json *inputs, int i) {
 /* A value argument: a tensor, a (symbolic) int or bool, a constant. */
 static ts_value *value_arg(exr *r, const pc_json *arg, const char *what) {
     const pc_json *v, *x;
-    const char *k = union_of(arg, &v);
+    const char *k = ex_union_of(arg, &v);
     if (!k) return ex_fail(r, PC_E_FORMAT, "%s is not a serialized argument", what), NULL;
     if (strcmp(k, "as_tensor") == 0) {
         const pc_json *nm = pc_json_get(v, "name");
@@ -83,7 +75,7 @@ static ts_value *value_arg(exr *r, const pc_json *arg, const char *what) {
     } else if (strcmp(k, "as_int") == 0 && v->kind == PC_JS_NUM && v->is_int) {
         return int_const(r, v->i);
     } else if (strcmp(k, "as_sym_bool") == 0 || strcmp(k, "as_sym_int") == 0) {
-        const char *sk = union_of(v, &x);
+        const char *sk = ex_union_of(v, &x);
         if (sk && strcmp(sk, "as_name") == 0 && x->kind == PC_JS_STR) return ex_value(r, x->str);
         if (sk && strcmp(sk, "as_bool") == 0 && x->kind == PC_JS_BOOL) return bool_const(r, x->b);
         if (sk && strcmp(sk, "as_int") == 0 && x->kind == PC_JS_NUM && x->is_int) return int_const(r, x->i);
@@ -97,7 +89,7 @@ static ts_value *value_arg(exr *r, const pc_json *arg, const char *what) {
 /* A list argument (operands, carried values): its values into *out (count *n). */
 static int values_arg(exr *r, const pc_json *arg, const char *what, ts_value ***out, int *n) {
     const pc_json *v;
-    const char *k = union_of(arg, &v);
+    const char *k = ex_union_of(arg, &v);
     if (!k || v->kind != PC_JS_ARR) return ex_fail(r, PC_E_FORMAT, "%s is not a list of values", what);
     int tensors = strcmp(k, "as_tensors") == 0;
     if (!tensors && strcmp(k, "as_sym_ints") != 0 && strcmp(k, "as_ints") != 0)
@@ -113,7 +105,7 @@ static int values_arg(exr *r, const pc_json *arg, const char *what, ts_value ***
         } else if (x->kind == PC_JS_NUM && x->is_int) {
             vs[i] = int_const(r, x->i);
         } else {
-            const char *sk = union_of(x, &y);
+            const char *sk = ex_union_of(x, &y);
             if (sk && strcmp(sk, "as_name") == 0 && y->kind == PC_JS_STR) vs[i] = ex_value(r, y->str);
             else if (sk && strcmp(sk, "as_int") == 0 && y->kind == PC_JS_NUM && y->is_int) vs[i] = int_const(r, y->i);
             else return ex_fail(r, PC_E_FORMAT, "%s: a malformed int", what);
@@ -128,7 +120,7 @@ static int values_arg(exr *r, const pc_json *arg, const char *what, ts_value ***
 /* The serialized Graph of a subgraph argument (and its name, for messages). */
 static const pc_json *graph_arg(exr *r, const pc_json *arg, const char *what, const char **name) {
     const pc_json *v;
-    const char *k = union_of(arg, &v);
+    const char *k = ex_union_of(arg, &v);
     const pc_json *g = k && strcmp(k, "as_graph") == 0 ? pc_json_get(v, "graph") : NULL;
     const pc_json *nm = g ? pc_json_get(v, "name") : NULL;
     if (!g || g->kind != PC_JS_OBJ) return ex_fail(r, PC_E_FORMAT, "%s is not a subgraph", what), NULL;
@@ -156,7 +148,7 @@ static int read_graph(exr *r, const pc_json *jg, const char *gname, ts_value **b
     r->nodes = *into;
     for (int i = 0; i < nb; i++) {
         const pc_json *v, *x;
-        const char *k = union_of(ins->items[i], &v), *nm = NULL;
+        const char *k = ex_union_of(ins->items[i], &v), *nm = NULL;
         if (k && strcmp(k, "as_tensor") == 0 && (x = pc_json_get(v, "name")) && x->kind == PC_JS_STR) nm = x->str;
         else if (k && strncmp(k, "as_sym_", 7) == 0 && (x = pc_json_get(v, "as_name")) && x->kind == PC_JS_STR)
             nm = x->str;

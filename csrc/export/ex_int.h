@@ -61,6 +61,13 @@ ts_value *ex_value(exr *r, const char *name);
 /* torch.export's ScalarType code -> TorchScript's (ts_scalar_type); -1 when Core ML has no such type. */
 int ex_dtype_code(int64_t serde);
 
+/* JSON of the serialized program (read.c): a union ({"as_tensor": {...}}): its one member's key, *val its
+ * value (NULL: not a union); an integer; a float as torch writes it (a number, or "Infinity" / "-Infinity" /
+ * "NaN"). The numbers: 0, or -1 when j is not one. */
+const char *ex_union_of(const pc_json *j, const pc_json **val);
+int ex_json_int(const pc_json *j, int64_t *out);
+int ex_json_float(const pc_json *j, double *out);
+
 /* Read one serialized node (read.c) into the current node vector; its outputs (read.c: tensors, symbolic
  * scalars, lists) onto n. */
 int ex_read_node(exr *r, const pc_json *jn);

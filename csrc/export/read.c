@@ -9,6 +9,7 @@
 #include "export/ex_int.h"
 #include "lower/lower.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,29 +90,27 @@ static const char *obj_str(const pc_json *j, const char *key) {
     return v ? v->str : NULL;
 }
 
-/* A serialized union ({"as_tensor": {...}}): its one member's key, *val its value. */
-static const char *union_of(const pc_json *j, const pc_json **val) {
+const char *ex_union_of(const pc_json *j, const pc_json **val) {
     if (!j || j->kind != PC_JS_OBJ || j->n != 1) return NULL;
     *val = j->items[0];
     return j->keys[0];
 }
 
-static int json_int(const pc_json *j, int64_t *out) {
+int ex_json_int(const pc_json *j, int64_t *out) {
     if (!j || j->kind != PC_JS_NUM) return -1;
     *out = j->is_int ? j->i : (int64_t)j->num;
     return 0;
 }
 
-/* A float as torch writes it: a number, or "Infinity" / "-Infinity" / "NaN". */
-static int json_float(const pc_json *j, double *out) {
+int ex_json_float(const pc_json *j, double *out) {
     if (j && j->kind == PC_JS_NUM) {
         *out = j->num;
         return 0;
     }
     if (j && j->kind == PC_JS_STR) {
-        if (strcmp(j->str, "Infinity") == 0) *out = 1.0 / 0.0;
-        else if (strcmp(j->str, "-Infinity") == 0) *out = -1.0 / 0.0;
-        else if (strcmp(j->str, "NaN") == 0) *out = 0.0 / 0.0;
+        if (strcmp(j->str, "Infinity") == 0) *out = INFINITY;
+        else if (strcmp(j->str, "-Infinity") == 0) *out = -INFINITY;
+        else if (strcmp(j->str, "NaN") == 0) *out = NAN;
         else return -1;
         return 0;
     }
@@ -134,13 +133,11 @@ int ex_dtype_code(int64_t serde) {
 /* ---- values and nodes ---- */
 
 static ts_value *new_value(exr *r, const char *name, ts_tykind ty) {
-    ts_value *v = pc_alloc(r->a, sizeof *v);
+    ts_value *v = ts_value_new(r->g);
     if (!v) {
         nomem(r);
         return NULL;
     }
-    v->id = r->g->nvalues++;
-    v->rank = -1;
     v->ty = ty;
     static const char *const tystr[] = {[TS_TY_TENSOR] = "Tensor", [TS_TY_INT] = "int", [TS_TY_FLOAT] = "float",
                                         [TS_TY_BOOL] = "bool", [TS_TY_NONE] = "NoneType", [TS_TY_STR] = "str",
@@ -171,8 +168,8 @@ static ts_value *new_tensor(exr *r, const char *name) {
         int ok = 1;
         for (int i = 0; i < sizes->n && ok; i++) {
             const pc_json *d;
-            const char *k = union_of(sizes->items[i], &d);
-            ok = k && strcmp(k, "as_int") == 0 && !json_int(d, &v->dims[i]) && v->dims[i] >= 0;
+            const char *k = ex_union_of(sizes->items[i], &d);
+            ok = k && strcmp(k, "as_int") == 0 && !ex_json_int(d, &v->dims[i]) && v->dims[i] >= 0;
         }
         if (ok) v->rank = sizes->n;
     }
@@ -252,12 +249,6 @@ ts_value *ex_value(exr *r, const char *name) {
 
 /* ---- source locations ---- */
 
-static const char *trim_copy(exr *r, const char *s, const char *end) {
-    while (s < end && (*s == ' ' || *s == '\t')) s++;
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) end--;
-    return s < end ? pc_strndup(r->a, s, (size_t)(end - s)) : NULL;
-}
-
 /* stack_trace: 'File "path", line N, in fn\n    code' per frame, outermost first. The innermost frame
  * outside torch's own package is the user's line; code torch generated ("<eval_with_key>.5", a higher-order
  * op's body) only when there is no other. */
@@ -278,15 +269,13 @@ static void parse_stack(exr *r, const char *st, ts_node *n) {
     const char *ln = strstr(pe, ", line ");
     if (!ln) return;
     long line = strtol(ln + 7, NULL, 10);
-    const char *b = p;
-    for (const char *q = p; q < pe; q++)
-        if (*q == '/' || *q == '\\') b = q + 1;
+    const char *b = pc_path_base(p, pe);
     n->loc = pc_sprintf(r->a, "%.*s:%ld", (int)(pe - b), b, line);
     const char *nl = strchr(ln, '\n');
     if (nl) {
         const char *s = nl + 1, *e = strchr(s, '\n');
         if (!e) e = s + strlen(s);
-        if (!(e - s >= 7 && memcmp(s + strspn(s, " "), "File \"", 6) == 0)) n->src = trim_copy(r, s, e);
+        if (!(e - s >= 7 && memcmp(s + strspn(s, " "), "File \"", 6) == 0)) n->src = pc_strndup_trim(r->a, s, e);
     }
 }
 
@@ -320,7 +309,7 @@ static int read_outputs(exr *r, ts_node *n, const pc_json *outs) {
     if (!(n->out = pc_alloc(r->a, sizeof(*n->out) * (size_t)(k ? k : 1)))) return nomem(r);
     for (int i = 0; i < k; i++) {
         const pc_json *v;
-        const char *u = union_of(outs->items[i], &v);
+        const char *u = ex_union_of(outs->items[i], &v);
         ts_value *o = NULL;
         const char *nm;
         if (!u) return ex_fail(r, PC_E_FORMAT, "output %d is not an argument", i);
@@ -475,8 +464,8 @@ static int lifted(exr *r, const char *arg, const char *fqn, ex_wkind kind) {
         for (int i = 0; ok && i < sizes->n; i++) {
             const pc_json *d;
             int64_t x;
-            const char *k = union_of(sizes->items[i], &d);
-            ok = k && strcmp(k, "as_int") == 0 && !json_int(d, &x) && x == c.t.dims[i];
+            const char *k = ex_union_of(sizes->items[i], &d);
+            ok = k && strcmp(k, "as_int") == 0 && !ex_json_int(d, &x) && x == c.t.dims[i];
         }
         if (!ok) return ex_fail(r, PC_E_VALUE, "the %s '%s' has another shape than the program says", what[kind], fqn);
     }
@@ -490,12 +479,12 @@ static int lifted(exr *r, const char *arg, const char *fqn, ex_wkind kind) {
 static int read_inputs(exr *r, const pc_json *specs, pc_vec *user) {
     for (int i = 0; i < specs->n; i++) {
         const pc_json *s;
-        const char *k = union_of(specs->items[i], &s);
+        const char *k = ex_union_of(specs->items[i], &s);
         if (!k || s->kind != PC_JS_OBJ) return bad(r, "an input spec is not a union");
         const pc_json *arg = pc_json_get(s, "arg"), *av = NULL;
         const char *argname = NULL;
         if (strcmp(k, "user_input") == 0) {
-            const char *ak = union_of(arg, &av);
+            const char *ak = ex_union_of(arg, &av);
             if (ak && strcmp(ak, "as_tensor") == 0 && (argname = obj_str(av, "name"))) {
                 ts_value *v = new_tensor(r, argname);
                 if (!v || pc_vec_push(r->a, user, v)) return v ? nomem(r) : -1;
@@ -517,11 +506,11 @@ static int read_inputs(exr *r, const pc_json *specs, pc_vec *user) {
         } else if (strcmp(k, "constant_input") == 0) {
             const char *nm = obj_str(s, "name");
             const pc_json *val = pc_json_get(s, "value"), *cv;
-            const char *ck = union_of(val, &cv);
+            const char *ck = ex_union_of(val, &cv);
             ts_const c = {.kind = TS_C_NONE};
             if (!nm || !ck) return bad(r, "a constant input without name or value");
-            if (strcmp(ck, "as_int") == 0 && !json_int(cv, &c.i)) c.kind = TS_C_INT;
-            else if (strcmp(ck, "as_float") == 0 && !json_float(cv, &c.f)) c.kind = TS_C_FLOAT;
+            if (strcmp(ck, "as_int") == 0 && !ex_json_int(cv, &c.i)) c.kind = TS_C_INT;
+            else if (strcmp(ck, "as_float") == 0 && !ex_json_float(cv, &c.f)) c.kind = TS_C_FLOAT;
             else if (strcmp(ck, "as_bool") == 0 && cv->kind == PC_JS_BOOL) c.kind = TS_C_BOOL, c.i = cv->b;
             else if (strcmp(ck, "as_string") == 0 && cv->kind == PC_JS_STR) c.kind = TS_C_STR, c.s = pc_strdup(r->a, cv->str);
             if (!ex_const(r, nm, &c)) return -1;
@@ -541,10 +530,10 @@ static int read_inputs(exr *r, const pc_json *specs, pc_vec *user) {
 static int read_outputs_spec(exr *r, const pc_json *specs, pc_vec *outs) {
     for (int i = 0; i < specs->n; i++) {
         const pc_json *s, *av;
-        const char *k = union_of(specs->items[i], &s);
+        const char *k = ex_union_of(specs->items[i], &s);
         if (!k || s->kind != PC_JS_OBJ) return bad(r, "an output spec is not a union");
         if (strcmp(k, "user_output") != 0) continue; /* buffer / input mutations: a converted model keeps no state */
-        const char *ak = union_of(pc_json_get(s, "arg"), &av);
+        const char *ak = ex_union_of(pc_json_get(s, "arg"), &av);
         ts_value *v = NULL;
         if (ak && strcmp(ak, "as_tensor") == 0 && obj_str(av, "name")) {
             v = ex_value(r, obj_str(av, "name"));
@@ -555,8 +544,8 @@ static int read_outputs_spec(exr *r, const pc_json *specs, pc_vec *outs) {
             v = ex_const(r, NULL, &c);
         } else {
             ts_const c = {.kind = TS_C_NONE};
-            if (ak && strcmp(ak, "as_int") == 0 && !json_int(av, &c.i)) c.kind = TS_C_INT;
-            else if (ak && strcmp(ak, "as_float") == 0 && !json_float(av, &c.f)) c.kind = TS_C_FLOAT;
+            if (ak && strcmp(ak, "as_int") == 0 && !ex_json_int(av, &c.i)) c.kind = TS_C_INT;
+            else if (ak && strcmp(ak, "as_float") == 0 && !ex_json_float(av, &c.f)) c.kind = TS_C_FLOAT;
             else return ex_fail(r, PC_E_UNSUPPORTED, "output %d is a %s; only tensors can be outputs", outs->n, ak ? ak + 3 : "?");
             v = ex_const(r, NULL, &c);
         }
@@ -568,6 +557,28 @@ static int read_outputs_spec(exr *r, const pc_json *specs, pc_vec *outs) {
 static int index_tensor_values(exr *r, const pc_json *tv) {
     for (int i = 0; i < tv->n; i++)
         if (ex_map_put(r->a, &r->tmeta, tv->keys[i], tv->items[i])) return nomem(r);
+    return 0;
+}
+
+/* The parts of a serialized ExportedProgram the readers use: the signature's input (and output) specs, the
+ * graph's tensor_values (and nodes). whole: the outputs and nodes are needed too. -1 with e set when the JSON
+ * does not parse or a part is missing. */
+typedef struct {
+    const pc_json *ispecs, *ospecs, *nodes, *tv;
+} ex_doc;
+
+static int parse_doc(exr *r, const char *json, size_t len, pc_arena *tmp, int whole, ex_doc *d) {
+    pc_json *root;
+    if (pc_json_parse(json, len, "the serialized exported program", tmp, &root, r->e)) return -1;
+    const pc_json *gm = obj_get(root, "graph_module", PC_JS_OBJ);
+    const pc_json *graph = gm ? obj_get(gm, "graph", PC_JS_OBJ) : NULL;
+    const pc_json *sig = gm ? obj_get(gm, "signature", PC_JS_OBJ) : NULL;
+    d->ispecs = sig ? obj_get(sig, "input_specs", PC_JS_ARR) : NULL;
+    d->ospecs = sig ? obj_get(sig, "output_specs", PC_JS_ARR) : NULL;
+    d->nodes = graph ? obj_get(graph, "nodes", PC_JS_ARR) : NULL;
+    d->tv = graph ? obj_get(graph, "tensor_values", PC_JS_OBJ) : NULL;
+    if (!d->ispecs || !d->tv || (whole && (!d->nodes || !d->ospecs)))
+        return bad(r, "no graph_module with a graph and a signature");
     return 0;
 }
 
@@ -583,20 +594,10 @@ int ex_read(const char *json, size_t len, const ex_weights *w, ts_graph **out, p
     g->arena = a;
     exr r = {.a = a, .g = g, .e = e, .w = w};
     pc_vec user = {0}, outs = {0};
-    pc_json *root;
     int rc = -1;
-    if (pc_json_parse(json, len, "the serialized exported program", tmp, &root, e)) goto done;
-    const pc_json *gm = obj_get(root, "graph_module", PC_JS_OBJ);
-    const pc_json *graph = gm ? obj_get(gm, "graph", PC_JS_OBJ) : NULL;
-    const pc_json *sig = gm ? obj_get(gm, "signature", PC_JS_OBJ) : NULL;
-    const pc_json *ispecs = sig ? obj_get(sig, "input_specs", PC_JS_ARR) : NULL;
-    const pc_json *ospecs = sig ? obj_get(sig, "output_specs", PC_JS_ARR) : NULL;
-    const pc_json *nodes = graph ? obj_get(graph, "nodes", PC_JS_ARR) : NULL;
-    const pc_json *tv = graph ? obj_get(graph, "tensor_values", PC_JS_OBJ) : NULL;
-    if (!nodes || !ispecs || !ospecs || !tv) {
-        bad(&r, "no graph_module with a graph and a signature");
-        goto done;
-    }
+    ex_doc d;
+    if (parse_doc(&r, json, len, tmp, 1, &d)) goto done;
+    const pc_json *ispecs = d.ispecs, *ospecs = d.ospecs, *nodes = d.nodes, *tv = d.tv;
     /* lifted tensors become constants (the graph's tensors read from the serialized weights' owner) */
     r.tmeta.cap = 0;
     if (index_tensor_values(&r, tv) || read_inputs(&r, ispecs, &user)) goto done;
@@ -638,23 +639,15 @@ int ex_user_inputs(const char *json, size_t len,
     pc_arena *tmp = pc_arena_new();
     if (!tmp) return pc_fail(e, PC_E_NOMEM, "reading the exported program: out of memory");
     exr r = {.a = tmp, .e = e};
-    pc_json *root;
     int rc = -1;
-    if (pc_json_parse(json, len, "the serialized exported program", tmp, &root, e)) goto done;
-    const pc_json *gm = obj_get(root, "graph_module", PC_JS_OBJ);
-    const pc_json *graph = gm ? obj_get(gm, "graph", PC_JS_OBJ) : NULL;
-    const pc_json *sig = gm ? obj_get(gm, "signature", PC_JS_OBJ) : NULL;
-    const pc_json *ispecs = sig ? obj_get(sig, "input_specs", PC_JS_ARR) : NULL;
-    const pc_json *tv = graph ? obj_get(graph, "tensor_values", PC_JS_OBJ) : NULL;
-    if (!ispecs || !tv) {
-        bad(&r, "no graph_module with a graph and a signature");
-        goto done;
-    }
+    ex_doc d;
+    if (parse_doc(&r, json, len, tmp, 0, &d)) goto done;
+    const pc_json *ispecs = d.ispecs, *tv = d.tv;
     for (int i = 0; i < ispecs->n; i++) {
         const pc_json *s, *av;
-        const char *k = union_of(ispecs->items[i], &s);
+        const char *k = ex_union_of(ispecs->items[i], &s);
         if (!k || strcmp(k, "user_input") != 0) continue;
-        const char *ak = union_of(pc_json_get(s, "arg"), &av);
+        const char *ak = ex_union_of(pc_json_get(s, "arg"), &av);
         const char *nm = ak && strcmp(ak, "as_tensor") == 0 ? obj_str(av, "name") : NULL;
         const pc_json *meta = nm ? pc_json_get(tv, nm) : NULL;
         const pc_json *sizes = meta ? obj_get(meta, "sizes", PC_JS_ARR) : NULL;
@@ -665,10 +658,10 @@ int ex_user_inputs(const char *json, size_t len,
         }
         for (int d = 0; d < sizes->n; d++) {
             const pc_json *x;
-            const char *dk = union_of(sizes->items[d], &x);
-            if (!dk || strcmp(dk, "as_int") != 0 || json_int(x, &dims[d])) dims[d] = -1;
+            const char *dk = ex_union_of(sizes->items[d], &x);
+            if (!dk || strcmp(dk, "as_int") != 0 || ex_json_int(x, &dims[d])) dims[d] = -1;
         }
-        json_int(pc_json_get(meta, "dtype"), &dt);
+        ex_json_int(pc_json_get(meta, "dtype"), &dt);
         f(ud, nm, ex_dtype_code(dt), sizes->n, dims);
     }
     rc = 0;

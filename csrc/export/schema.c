@@ -16,15 +16,10 @@ static const schema_row rows[] = {
 #undef EX_SCHEMA
 };
 
+static int row_cmp(const void *key, const void *row) { return strcmp(key, ((const schema_row *)row)->key); }
+
 static const schema_row *find_row(const char *key) {
-    int lo = 0, hi = PC_ARRAY_LEN(rows);
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(rows[mid].key, key);
-        if (c == 0) return &rows[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
+    return bsearch(key, rows, PC_ARRAY_LEN(rows), sizeof rows[0], row_cmp);
 }
 
 int ex_schema_lookup(const char *name, const char **args, const char **returns) {

@@ -16,19 +16,13 @@ static const struct { const char *target, *kind; } PYOPS[] = {
     {"torch.sym_max", "prim::max"}, {"torch.sym_min", "prim::min"},
 };
 
-static const char *union_of(const pc_json *j, const pc_json **val) {
-    if (!j || j->kind != PC_JS_OBJ || j->n != 1) return NULL;
-    *val = j->items[0];
-    return j->keys[0];
-}
-
 /* A scalar argument: a symbolic value by name, or a constant. */
 static ts_value *scalar_arg(exr *r, const pc_json *arg, int i) {
     const pc_json *v, *x;
-    const char *k = union_of(arg, &v);
+    const char *k = ex_union_of(arg, &v);
     ts_const c = {.kind = TS_C_NONE};
     if (k && strncmp(k, "as_sym_", 7) == 0) {
-        const char *sk = union_of(v, &x);
+        const char *sk = ex_union_of(v, &x);
         if (sk && strcmp(sk, "as_name") == 0 && x->kind == PC_JS_STR) return ex_value(r, x->str);
         k = sk, v = x;
     }
@@ -46,7 +40,7 @@ static int nomem(exr *r) { return pc_fail(r->e, PC_E_NOMEM, "reading the exporte
 static const char *sym_out_name(const pc_json *outs) {
     const pc_json *v, *x;
     if (!outs || outs->kind != PC_JS_ARR || outs->n != 1) return NULL;
-    const char *k = union_of(outs->items[0], &v);
+    const char *k = ex_union_of(outs->items[0], &v);
     if (!k || strncmp(k, "as_sym_", 7) != 0) return NULL;
     x = pc_json_get(v, "as_name");
     return x && x->kind == PC_JS_STR ? x->str : NULL;
@@ -61,7 +55,7 @@ static ts_node *new_node(exr *r, const char *kind, int nin, const ts_node *where
 /* sym_numel(self): size(self, 0) * size(self, 1) * ... (the rank from the tensor's recorded sizes). */
 static int read_numel(exr *r, const pc_json *inputs, const pc_json *outs, const ts_node *where) {
     const pc_json *a = inputs->n == 1 ? pc_json_get(inputs->items[0], "arg") : NULL, *v;
-    const char *k = union_of(a, &v);
+    const char *k = ex_union_of(a, &v);
     const pc_json *nm = k && strcmp(k, "as_tensor") == 0 ? pc_json_get(v, "name") : NULL;
     if (!nm || nm->kind != PC_JS_STR) return ex_fail(r, PC_E_FORMAT, "sym_numel of something other than a tensor");
     ts_value *self = ex_value(r, nm->str);
@@ -82,9 +76,9 @@ static int read_numel(exr *r, const pc_json *inputs, const pc_json *outs, const 
             pc_json arr = {.kind = PC_JS_ARR, .n = 1, .items = (pc_json **)&o};
             return ex_read_outputs(r, sz, &arr);
         }
-        ts_value *s = pc_alloc(r->a, sizeof *s);
+        ts_value *s = ts_value_new(r->g);
         if (!s) return nomem(r);
-        s->id = r->g->nvalues++, s->rank = -1, s->ty = TS_TY_INT, s->type_str = "int";
+        s->ty = TS_TY_INT, s->type_str = "int";
         if (!(s->name = pc_sprintf(r->a, "numel_d%d_%d", d, s->id))) return nomem(r);
         sz->nout = 1, sz->out[0] = s, s->def = sz;
         if (!acc) {
@@ -95,9 +89,9 @@ static int read_numel(exr *r, const pc_json *inputs, const pc_json *outs, const 
         if (!mul) return -1;
         mul->in[0] = acc, mul->in[1] = s;
         if (d == sizes->n - 1) return ex_read_outputs(r, mul, outs);
-        ts_value *p = pc_alloc(r->a, sizeof *p);
+        ts_value *p = ts_value_new(r->g);
         if (!p) return nomem(r);
-        p->id = r->g->nvalues++, p->rank = -1, p->ty = TS_TY_INT, p->type_str = "int";
+        p->ty = TS_TY_INT, p->type_str = "int";
         if (!(p->name = pc_sprintf(r->a, "numel_p%d_%d", d, p->id))) return nomem(r);
         mul->nout = 1, mul->out[0] = p, p->def = mul;
         acc = p;

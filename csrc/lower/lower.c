@@ -28,15 +28,10 @@ static const lower_row registry[] = {
 static int inplace_spelling(const char *op, size_t len) { return len > 2 && op[len - 1] == '_' && op[len - 2] != '_'; }
 
 /* The row of exactly "ns::op", by binary search (the rows are sorted by kind, tests/test_lower_registry.py). */
+static int row_cmp(const void *kind, const void *row) { return strcmp(kind, ((const lower_row *)row)->kind); }
+
 static const lower_row *row_exact(const char *kind) {
-    int lo = 0, hi = PC_ARRAY_LEN(registry);
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(registry[mid].kind, kind);
-        if (c == 0) return &registry[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
+    return bsearch(kind, registry, PC_ARRAY_LEN(registry), sizeof registry[0], row_cmp);
 }
 
 /* A name as TorchScript ("ns::op"), torch.export ("ns.op.overload", "ns::op.overload") or torch.ops

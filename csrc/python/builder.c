@@ -69,13 +69,11 @@ static PyObject *var_new(BuilderObject *b, ir_value *v) {
 }
 
 static void var_dealloc(VarObject *o) {
-    PyTypeObject *tp = Py_TYPE(o);
     Py_XDECREF(o->builder);
     Py_XDECREF(o->name);
     Py_XDECREF(o->shape);
     Py_XDECREF(o->dtype);
-    PyObject_Free(o);
-    Py_DECREF(tp);
+    py_free_object((PyObject *)o);
 }
 
 static PyObject *var_get_name(VarObject *o, void *c) { return Py_NewRef(o->name); }
@@ -150,10 +148,8 @@ static PyType_Spec var_spec = {
 
 /* ---- Builder ---- */
 static void builder_dealloc(BuilderObject *o) {
-    PyTypeObject *tp = Py_TYPE(o);
     Py_XDECREF(o->module);
-    PyObject_Free(o);
-    Py_DECREF(tp);
+    py_free_object((PyObject *)o);
 }
 
 static int builder_live(BuilderObject *b) {
@@ -372,11 +368,8 @@ static PyType_Spec builder_spec = {
 
 int py_builder_types(PyObject *m) {
     py_state *st = state_of(m);
-    st->VarType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &var_spec, NULL);
-    if (!st->VarType || PyModule_AddObjectRef(m, "Var", (PyObject *)st->VarType) < 0) return -1;
-    st->BuilderType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &builder_spec, NULL);
-    if (!st->BuilderType || PyModule_AddObjectRef(m, "Builder", (PyObject *)st->BuilderType) < 0) return -1;
-    return 0;
+    if (py_add_type(m, &var_spec, &st->VarType, "Var")) return -1;
+    return py_add_type(m, &builder_spec, &st->BuilderType, "Builder");
 }
 
 /* ---- the lower_opts.external hooks ---- */

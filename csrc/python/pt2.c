@@ -26,9 +26,7 @@ static exa_archive *open_arg(PyObject *m, PyObject *path) {
     return r ? NULL : a;
 }
 
-/* ex_user_inputs' callback: (name, dtype code, shape with None for symbolic dims) appended to a list, as
- * _core.export_inputs gives them */
-static void add_input(void *ud, const char *name, int dtype, int rank, const int64_t *dims) {
+void py_add_user_input(void *ud, const char *name, int dtype, int rank, const int64_t *dims) {
     PyObject *l = ud, *shape = PyErr_Occurred() ? NULL : PyList_New(rank);
     if (!shape) return;
     for (int i = 0; i < rank; i++) {
@@ -76,7 +74,7 @@ PyObject *py_pt2_archive(PyObject *m, PyObject *args) {
     exa_program_json(a, &json, &len);
     pc_err e = {0};
     if (!(ins = PyList_New(0))) goto done;
-    if (ex_user_inputs(json, len, add_input, ins, &e)) {
+    if (ex_user_inputs(json, len, py_add_user_input, ins, &e)) {
         pc_prefix(&e, "%s: ", PyBytes_AS_STRING(path_b));
         py_raise(m, &e);
         goto done;

@@ -14,10 +14,18 @@ typedef struct py_state {
     PyTypeObject *ProgramType;
     PyTypeObject *VarType;     /* builder.c: a value of the program being built */
     PyTypeObject *BuilderType; /* builder.c: what Python converters build ops with */
-    /* spec.c: get_spec()'s message, repeated field and descriptor types */
+    /* spec.c, spec_descriptor.c: get_spec()'s message, repeated field, map and descriptor types */
     PyTypeObject *SpecMessageType, *SpecRepeatedType, *SpecMapType, *SpecDescriptorType, *SpecFieldDescriptorType,
         *SpecOneofDescriptorType;
 } py_state;
+/* The references py_state holds, each visited by the module's traverse and cleared by its clear. */
+#define PY_STATE_REFS(X)                                                                                        \
+    X(ConversionError) X(ProgramType) X(VarType) X(BuilderType) X(SpecMessageType) X(SpecRepeatedType)          \
+        X(SpecMapType) X(SpecDescriptorType) X(SpecFieldDescriptorType) X(SpecOneofDescriptorType)
+
+/* Create the type of spec into *slot of the module state (module exec) and, when name is not NULL, add it
+ * to the module under name: 0, or -1 with an exception. */
+int py_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot, const char *name);
 
 /* Raise the Python exception that matches e->kind (a pending Python error wins when
  * e->kind is PC_OK). Returns NULL for convenience. */
@@ -42,6 +50,15 @@ typedef struct {
     struct py_bounds *bounds; /* input sizes the description allows (NULL: only the program's types) */
 } ProgramObject;
 
+/* program.c: the Program type (module exec creates it) and the helpers module.c's functions share with it */
+int py_program_type(PyObject *module);
+/* A new Program owning p (freed on failure). */
+PyObject *py_program_wrap(PyObject *module, ir_program *p);
+/* (dtype, shape) of a type, None for symbolic dims; ("dict", ()) for a dictionary. */
+PyObject *py_type_tuple(const ir_type *t);
+/* A progress= argument (callable(what, done, total) or None) into pr: 1 set, 0 None, -1 TypeError. */
+int py_progress_arg(PyObject *cb, pc_progress *pr);
+
 /* run.c: the Program methods that run it */
 PyObject *py_program_run(ProgramObject *o, PyObject *args);
 PyObject *py_program_run_capture(ProgramObject *o, PyObject *args);
@@ -57,12 +74,17 @@ PyObject *py_desc_to_dict(const struct ser_desc *d);
 struct ex_weights;
 void py_weights_dict(struct ex_weights *w, PyObject *dict);
 
+/* The end of every dealloc of the module's (heap) types: free o, then drop its reference to its type. */
+void py_free_object(PyObject *o);
+
 /* ir_program_hold release callback for a PyObject (takes the GIL). */
 void py_release_object(void *obj);
 
 /* pt2.c: _core.pt2_archive(path) and _core.pt2_tensor(path, fqn), the .pt2 reader seen from Python */
 PyObject *py_pt2_archive(PyObject *m, PyObject *args);
 PyObject *py_pt2_tensor(PyObject *m, PyObject *args);
+/* ex_user_inputs' callback: (name, dtype code, shape with None for symbolic dims) appended to list ud */
+void py_add_user_input(void *ud, const char *name, int dtype, int rank, const int64_t *dims);
 
 /* _core.mil_op_signatures(): the ops.def rows (opsig.c) */
 PyObject *py_mil_op_signatures(PyObject *m, PyObject *unused);
@@ -70,6 +92,35 @@ PyObject *py_mil_op_signatures(PyObject *m, PyObject *unused);
 /* ---- spec.c: get_spec() ---- */
 int py_spec_types(PyObject *module);                  /* create the Spec* types (module exec) */
 PyObject *py_read_spec(PyObject *module, PyObject *args); /* read_spec(path) -> the Model message */
+/* spec.c's facts of the schema (protobuf-c's descriptors), shared with spec_descriptor.c and spec_text.c */
+struct ProtobufCMessage;
+struct ProtobufCMessageDescriptor;
+struct ProtobufCFieldDescriptor;
+/* The oneof groups of the .proto (protobuf-c keeps no oneof names): setup.py's table, one row per member. */
+struct py_spec_oneof {
+    const char *message, *oneof;
+    unsigned field;
+};
+extern const struct py_spec_oneof py_spec_oneofs[];
+extern const size_t py_spec_n_oneofs;
+/* A map entry message (string key, value) / a map field (repeated map entries). */
+int py_spec_is_map_entry(const struct ProtobufCMessageDescriptor *d);
+int py_spec_is_map(const struct ProtobufCFieldDescriptor *f);
+/* Bytes one element of field f takes in its message or repeated array. */
+size_t py_spec_elem_size(const struct ProtobufCFieldDescriptor *f);
+/* Is field f of m set (proto3: a message or oneof member present, a scalar not its default)? m NULL: no. */
+int py_spec_field_present(const struct ProtobufCMessage *m, const struct ProtobufCFieldDescriptor *f);
+/* One value of field f stored at p (NULL: the field's default); a message value needs st and its owner. */
+PyObject *py_spec_scalar(py_state *st, PyObject *owner, const struct ProtobufCFieldDescriptor *f, const void *p);
+/* Append str s to list parts: 0, or -1 with an exception. */
+int py_spec_put(PyObject *parts, const char *s);
+/* spec_descriptor.c: the descriptor objects (their types are created by py_spec_types) */
+int py_spec_descriptor_types(PyObject *module);
+PyObject *py_spec_descriptor_new(py_state *st, const struct ProtobufCMessageDescriptor *d);
+PyObject *py_spec_field_descriptor_new(py_state *st, const struct ProtobufCMessageDescriptor *d,
+                                       const struct ProtobufCFieldDescriptor *f);
+/* spec_text.c: protobuf's text format of message m of type d (m NULL: an unset message) */
+PyObject *py_spec_text(const struct ProtobufCMessage *m, const struct ProtobufCMessageDescriptor *d);
 
 /* ---- builder.c: Python converters (register_torch_op) and the mb builder ---- */
 struct lower_opts;

@@ -31,19 +31,13 @@ static int dict_get(void *ud, const char *fqn, ex_wkind kind, ts_graph *g, ts_te
     }
     Py_buffer *v = &h->view;
     if (ts_graph_hold(g, h, release_buffer)) return pc_fail(e, PC_E_NOMEM, "reading the exported program: out of memory");
-    if (v->ndim > 8)
+    int bad = ts_buffer_tensor(v, t);
+    if (bad == -1)
         return pc_fail(e, PC_E_CONVERT, "reading the exported program: the weight '%s' has rank %d (at most 8)", fqn,
                        v->ndim);
-    if (ts_buffer_dtype(v->format ? v->format : "B", (size_t)v->itemsize, &t->dtype))
+    if (bad)
         return pc_fail(e, PC_E_CONVERT, "reading the exported program: the weight '%s' has an unsupported dtype ('%s')",
                        fqn, v->format ? v->format : "?");
-    t->rank = v->ndim;
-    t->numel = 1;
-    for (int i = 0; i < v->ndim; i++) {
-        t->dims[i] = v->shape[i];
-        t->numel *= v->shape[i];
-    }
-    t->data = v->buf;
     (void)kind;
     return 0;
 }

@@ -6,6 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+int ts_buffer_tensor(const Py_buffer *v, ts_tensor *t) {
+    if (v->ndim > 8) return -1;
+    if (ts_buffer_dtype(v->format ? v->format : "B", (size_t)v->itemsize, &t->dtype)) return -2;
+    t->rank = v->ndim;
+    t->numel = 1;
+    for (int i = 0; i < v->ndim; i++) {
+        t->dims[i] = v->shape[i];
+        t->numel *= v->shape[i];
+    }
+    t->data = v->buf;
+    return 0;
+}
+
 /* A tensor constant read in place: detach (+contiguous, bfloat16 -> float), numpy(), buffer. */
 static int read_tensor(rd *r, PyObject *t, ts_tensor *out, const char *kind) {
     PyObject *d = call0(r, t, N_DETACH), *x;
@@ -45,19 +58,13 @@ static int read_tensor(rd *r, PyObject *t, ts_tensor *out, const char *kind) {
     Py_DECREF(arr); /* the view keeps it */
     if (ts_graph_hold(r->g, h, ts_pybuf_release)) return nomem(r);
     Py_buffer *v = &h->view;
-    if (v->ndim > 8)
+    int bad = ts_buffer_tensor(v, out);
+    if (bad == -1)
         return pc_fail(r->e, PC_E_CONVERT, "reading TorchScript node %d (%s): tensor constant of rank %d (max 8)",
                        r->nodeno, kind, v->ndim);
-    if (ts_buffer_dtype(v->format ? v->format : "B", (size_t)v->itemsize, &out->dtype))
+    if (bad)
         return pc_fail(r->e, PC_E_CONVERT, "reading TorchScript node %d (%s): tensor constant of unsupported dtype '%s'",
                        r->nodeno, kind, v->format ? v->format : "?");
-    out->rank = v->ndim;
-    out->numel = 1;
-    for (int i = 0; i < v->ndim; i++) {
-        out->dims[i] = v->shape[i];
-        out->numel *= v->shape[i];
-    }
-    out->data = v->buf;
     return 0;
 fail:
     Py_XDECREF(d);

@@ -35,6 +35,14 @@ int ts_buffer_dtype(const char *fmt, size_t itemsize, ts_scalar_type *out) {
     }
 }
 
+ts_value *ts_value_new(ts_graph *g) {
+    ts_value *v = pc_alloc(g->arena, sizeof *v);
+    if (!v) return NULL;
+    v->id = g->nvalues++;
+    v->rank = -1;
+    return v;
+}
+
 int ts_node_attr_int(const ts_node *n, const char *name, int64_t *out) {
     for (int i = 0; i < n->nattrs; i++)
         if (strcmp(n->attr_names[i], name) == 0) {

@@ -203,13 +203,11 @@ static int tensor_sizes(rd *r, PyObject *ty, ts_value *v) {
 
 /* A new ts_value for a torch Value (name, type, shape) registered under its unique(). */
 static ts_value *read_value(rd *r, PyObject *pv, const char *kind) {
-    ts_value *v = pc_alloc(r->a, sizeof *v);
+    ts_value *v = ts_value_new(r->g);
     if (!v) {
         nomem(r);
         return NULL;
     }
-    v->id = r->g->nvalues++;
-    v->rank = -1;
     int64_t uniq;
     if (call_str(r, pv, N_DEBUG_NAME, &v->name) || call_long(r, pv, N_UNIQUE, &uniq)) {
         ts_py_fail(r, "Value.debugName()/unique()", kind);
@@ -262,20 +260,6 @@ static ts_value *lookup_value(rd *r, PyObject *pv, const char *kind) {
 
 /* ---- source locations ---- */
 
-static const char *base_name(const char *p, const char *end) {
-    const char *b = p;
-    for (const char *q = p; q < end; q++)
-        if (*q == '/' || *q == '\\') b = q + 1;
-    return b;
-}
-
-/* Trim spaces at both ends and copy. */
-static const char *copy_trim(rd *r, const char *s, const char *end) {
-    while (s < end && (*s == ' ' || *s == '\t')) s++;
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) end--;
-    return s < end ? pc_strndup(r->a, s, (size_t)(end - s)) : NULL;
-}
-
 /* Scripted ranges: '  File "path", line N\n<context>\n<~~~ markers>'. */
 static void parse_scripted(rd *r, const char *sr, ts_node *n) {
     const char *f = strstr(sr, "File \"");
@@ -286,7 +270,7 @@ static void parse_scripted(rd *r, const char *sr, ts_node *n) {
     const char *ln = strstr(fe, ", line ");
     if (!ln) return;
     long line = strtol(ln + 7, NULL, 10);
-    const char *b = base_name(f, fe);
+    const char *b = pc_path_base(f, fe);
     n->loc = pc_sprintf(r->a, "%.*s:%ld", (int)(fe - b), b, line);
     /* the source line is the one right above the first marker line */
     const char *prev = NULL, *prev_end = NULL;
@@ -297,7 +281,7 @@ static void parse_scripted(rd *r, const char *sr, ts_node *n) {
         const char *q = s;
         while (q < e && *q == ' ') q++;
         if (q < e && *q == '~') {
-            if (prev) n->src = copy_trim(r, prev, prev_end);
+            if (prev) n->src = pc_strndup_trim(r->a, prev, prev_end);
             return;
         }
         prev = s;
@@ -321,13 +305,13 @@ static void parse_traced(rd *r, const char *sr, ts_node *n) {
                 if (memcmp(q, "/torch/", 7) == 0 || memcmp(q, "\\torch\\", 7) == 0) in_torch = 1;
             if (!in_torch) {
                 long line = strtol(lp + 1, NULL, 10);
-                const char *b = base_name(s, lp);
+                const char *b = pc_path_base(s, lp);
                 n->loc = pc_sprintf(r->a, "%.*s:%ld", (int)(lp - b), b, line);
                 if (r->getline) {
                     PyObject *path = PyUnicode_FromStringAndSize(s, lp - s);
                     PyObject *txt = path ? PyObject_CallFunction(r->getline, "Ol", path, line) : NULL;
                     const char *c = txt && PyUnicode_Check(txt) ? PyUnicode_AsUTF8(txt) : NULL;
-                    if (c) n->src = copy_trim(r, c, c + strcspn(c, "\n"));
+                    if (c) n->src = pc_strndup_trim(r->a, c, c + strcspn(c, "\n"));
                     if (!c) PyErr_Clear();
                     Py_XDECREF(txt);
                     Py_XDECREF(path);

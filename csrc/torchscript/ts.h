@@ -132,11 +132,18 @@ void ts_graph_free(ts_graph *g);
  * when out of memory (release(obj) is called at once then). Other readers of the ts_graph
  * contract (export/) hold their buffers this way. */
 int ts_graph_hold(ts_graph *g, void *obj, void (*release)(void *obj));
+/* A new value of g in its arena: the next id, rank unknown, the rest zero. NULL when out of memory. */
+ts_value *ts_value_new(ts_graph *g);
 /* The int attribute `name` of n (see ts_node.nattrs): 0 and *out set, or -1 when n has none. */
 int ts_node_attr_int(const ts_node *n, const char *name, int64_t *out);
 /* The dtype of a buffer-protocol format ("f", "<e", "q", ...) of items of itemsize bytes: 0, or -1
  * when it is none of ts_scalar_type. */
 int ts_buffer_dtype(const char *fmt, size_t itemsize, ts_scalar_type *out);
+#ifdef Py_PYTHON_H
+/* t (dtype, rank, dims, numel, data) over the C-contiguous buffer-protocol view v (constants.c), its memory
+ * borrowed: 0, -1 when its rank is above 8, -2 when its format is none of ts_scalar_type. */
+int ts_buffer_tensor(const Py_buffer *v, ts_tensor *t);
+#endif
 /* Move the graph's holds (tensor buffers) to p: they stay alive as long as the IR
  * program whose constants point into them. */
 struct ir_program;
