@@ -60,6 +60,27 @@ def user_inputs(program_json):
     return [(name, shape, _NP_OF_CODE.get(code, np.float32)) for name, code, shape in _core.export_inputs(program_json)]
 
 
+_TORCH_DTYPE = {1: "torch.uint8", 2: "torch.int8", 3: "torch.int16", 4: "torch.int32", 5: "torch.int64",
+                6: "torch.float16", 7: "torch.float32", 8: "torch.float64", 12: "torch.bool", 13: "torch.bfloat16"}
+
+
+def buffers(program_json):
+    """{buffer name: (shape, dtype as torch spells it)} of a serialized program's lifted buffers (what
+    states= may name); a symbolic dim is -1."""
+    import json
+    doc = json.loads(program_json)
+    tv = doc["graph_module"]["graph"].get("tensor_values", {})
+    out = {}
+    for spec in doc["graph_module"]["signature"]["input_specs"]:
+        b = spec.get("buffer")
+        if not b or b.get("arg", {}).get("name") not in tv:
+            continue
+        meta = tv[b["arg"]["name"]]
+        shape = tuple(d["as_int"] if "as_int" in d else -1 for d in meta["sizes"])
+        out[b["buffer_name"]] = (shape, _TORCH_DTYPE.get(meta.get("dtype"), "another dtype"))
+    return out
+
+
 def dim_ranges(program_json):
     """{user input name: [None for a static dim, (min, max) for a symbolic one (max -1: unbounded)]} from a
     serialized program's range_constraints (keyed by each dim's expression, derived dims such as 2*s0 too)."""
