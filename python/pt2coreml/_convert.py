@@ -210,6 +210,7 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
             graph, program_inputs, source = None, _pt2.user_inputs(info), _pt2.torch_version(info)
             program_json = info["program"]
         else:
+            _export.check_mutating_custom_ops(model)
             graph, weights = _export.serialize(model), _export.weights(model)
             program_inputs, program_json = _export.user_inputs(graph), graph
         frozen = None

@@ -24,6 +24,20 @@ def serialize(ep):
     return art.exported_program
 
 
+def check_mutating_custom_ops(ep):
+    """A custom op that writes its arguments (torch.library's mutates_args) leaves the written tensor's later
+    reads to see the new value, which a converted node cannot give: refused, naming the op and arguments."""
+    for node in ep.graph.nodes:
+        schema = getattr(getattr(node, "target", None), "_schema", None)
+        if node.op != "call_function" or schema is None or schema.name.startswith(("aten::", "prim::")):
+            continue
+        written = [a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write]
+        if written:
+            raise ValueError(f"the custom op {schema.name} writes its argument(s) {', '.join(written)} "
+                             "(mutates_args): custom ops that mutate their inputs cannot be converted from an "
+                             "exported program yet; return the new values from the op instead")
+
+
 def _array(t):
     import torch
     t = t.detach()
