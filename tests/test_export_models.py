@@ -11,7 +11,7 @@ audio model; timm).
 
 Every one of them converts and matches (PT2COREML_EXPORT_MODELS=all runs them all: 173 cases, 13.5 min on
 2 busy cores); by default each architecture family runs once (DEFAULT), to keep the suite fast. Stateful models
-(test_stateful.py) are not here: states= does not take a torch.export program yet."""
+(test_stateful.py) are exported and converted with states= in test_export_state.py."""
 import functools
 import os
 import sys

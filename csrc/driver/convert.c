@@ -41,7 +41,13 @@ int drv_convert_export(const char *json, size_t len, const ex_weights *w, const 
                        pc_err *e) {
     *out = NULL;
     ts_graph *g = NULL;
-    if (ex_read(json, len, w, &g, e)) return -1;
+    const char *buffers[64];
+    int ns = o->lower.nstates;
+    if (ns > PC_ARRAY_LEN(buffers)) return pc_fail(e, PC_E_VALUE, "at most %d states", PC_ARRAY_LEN(buffers));
+    for (int i = 0; i < ns; i++)
+        if (!(buffers[i] = o->lower.states[i].buffer))
+            return pc_fail(e, PC_E_VALUE, "state '%s' names no buffer of the exported program", o->lower.states[i].name);
+    if (ex_read(json, len, w, buffers, ns, &g, e)) return -1;
     return convert_graph(g, o, out, e);
 }
 

@@ -48,6 +48,8 @@ typedef struct exr {
     ex_map tmeta;         /* tensor value name -> its TensorMeta (graph.tensor_values) */
     ex_map kinds;         /* interned node kinds */
     pc_vec nodes;         /* the top block's nodes, in order */
+    pc_vec bufs;          /* (value, buffer fqn, the lifted buffer's value) triples: lifted buffers and views of
+                             them, so that an in-place write of a buffer that is not a state fails (read.c) */
     const char *target;   /* the node being read (messages) */
     ts_node *cur;         /* ... and its ts_node, for loc / src in messages */
 } exr;

@@ -18,6 +18,12 @@
  * - stack_trace metadata becomes ts_node.loc / src (the innermost frame outside torch),
  *   nn_module_stack the scope ("__module.layer1.0.conv1").
  * The graph's inputs are the program's user inputs, in order; its outputs the user outputs.
+ *
+ * States (iOS18): each lifted buffer named in `states` becomes a graph input after the user inputs, in the
+ * order of `states`, instead of a constant (lower/state.c reads it with read_state), and its
+ * buffer_mutation output (the buffer's new value) an aten::copy_ onto that input at the end of the graph,
+ * as the TorchScript frontend leaves an in-place write of a state (lower/state.c writes it back). A
+ * mutated buffer that is not a state fails saying how to declare it.
  */
 #ifndef EXPORT_H
 #define EXPORT_H
@@ -43,7 +49,8 @@ typedef struct ex_weights {
 /* Read the serialized ExportedProgram json[0..len) into a new graph. On failure returns -1 with e set
  * (PC_E_FORMAT for a document that is not a serialized program, PC_E_UNSUPPORTED / PC_E_CONVERT naming
  * the op and its source line for what cannot be read). */
-int ex_read(const char *json, size_t len, const ex_weights *w, ts_graph **out, pc_err *e);
+int ex_read(const char *json, size_t len, const ex_weights *w, const char *const *states, int nstates, ts_graph **out,
+            pc_err *e);
 
 /* The schema row of an aten overload ("aten::conv2d.default"; the overload may be left out for
  * "default"): its arguments and returns as aten_schemas.def writes them; -1 when the table has none. */

@@ -373,6 +373,56 @@ static const struct { const char *target, *key; } sym_ops[] = {
     {"math.ceil", "aten::ceil.float"},           {"math.floor", "aten::floor.float"},
 };
 
+/* ---- writes of lifted buffers ---- */
+
+static const char *const view_ops[] = {"alias", "as_strided", "detach", "diagonal", "expand", "narrow", "permute",
+                                       "select", "slice", "squeeze", "t", "transpose", "unflatten", "unsqueeze",
+                                       "view", "view_as"};
+
+static int buffer_of(const exr *r, const ts_value *v) {
+    for (int i = 0; v && i + 2 < r->bufs.n; i += 3)
+        if (r->bufs.v[i] == v) return i;
+    return -1;
+}
+
+static int how_to_declare(exr *r, const char *fqn, const char *shape) {
+    return ex_fail(r, PC_E_VALUE, "the model updates its buffer '%s' in place; a Core ML model keeps such a buffer "
+                   "between predictions only as a state (iOS18): convert with states=[ct.StateType(wrapped_type="
+                   "ct.TensorType(shape=%s, dtype=np.float16), name='%s')] and minimum_deployment_target="
+                   "ct.target.iOS18, then predict with state=mlmodel.make_state()", fqn, shape, fqn);
+}
+
+/* "(1, 3)" / "(1,)" of dims[0..rank). */
+static const char *dims_text(int rank, const int64_t *dims, char *buf, size_t cap) {
+    size_t at = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < rank && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%lld", i ? ", " : "", (long long)dims[i]);
+    if (at < cap) snprintf(buf + at, cap - at, rank == 1 ? ",)" : ")");
+    return buf;
+}
+
+/* After node n (op `opname`) is read: a view of a lifted buffer is one too; an in-place op on one (a
+ * program torch.export left unfunctionalized writes buffers with add_, copy_, index_put_ ...) fails, since the
+ * buffer is a constant: only a state keeps what the model writes. */
+static int buffer_write(exr *r, const ts_node *n, const char *opname) {
+    int at = n->nin > 0 && n->nout > 0 ? buffer_of(r, n->in[0]) : -1;
+    if (at < 0) return 0;
+    size_t len = strlen(opname);
+    if (len > 1 && opname[len - 1] == '_' && strncmp(opname, "__", 2) != 0) {
+        const ts_value *base = r->bufs.v[at + 2];
+        char shape[160];
+        return how_to_declare(r, r->bufs.v[at + 1], dims_text(base->rank, base->dims, shape, sizeof shape));
+    }
+    for (int i = 0; i < PC_ARRAY_LEN(view_ops); i++)
+        if (strcmp(view_ops[i], opname) == 0) {
+            if (pc_vec_push(r->a, &r->bufs, n->out[0]) || pc_vec_push(r->a, &r->bufs, r->bufs.v[at + 1]) ||
+                pc_vec_push(r->a, &r->bufs, r->bufs.v[at + 2]))
+                return nomem(r);
+            break;
+        }
+    return 0;
+}
+
 static int read_node(exr *r, const pc_json *jn) {
     const char *target = obj_str(jn, "target");
     const pc_json *inputs = obj_get(jn, "inputs", PC_JS_ARR), *outs = obj_get(jn, "outputs", PC_JS_ARR);
@@ -442,7 +492,8 @@ static int read_node(exr *r, const pc_json *jn) {
     r->cur = n;
     if (ex_read_args(r, n, inputs, args)) return -1;
     if (pc_vec_push(r->a, &r->nodes, n)) return nomem(r);
-    return read_outputs(r, n, outs);
+    if (read_outputs(r, n, outs)) return -1;
+    return buffer_write(r, n, opname);
 }
 
 int ex_read_node(exr *r, const pc_json *jn) { return read_node(r, jn); }
@@ -473,10 +524,44 @@ static int lifted(exr *r, const char *arg, const char *fqn, ex_wkind kind) {
     if (!v) return -1;
     /* the MIL const is named after the fully-qualified name; the graph refers to it by the arg name */
     if (!(v->name = pc_strdup(r->a, fqn)) || ex_map_put(r->a, &r->values, pc_strdup(r->a, arg), v)) return nomem(r);
+    if (kind == EX_W_BUFFER && (pc_vec_push(r->a, &r->bufs, v) || pc_vec_push(r->a, &r->bufs, (void *)v->name) ||
+                                pc_vec_push(r->a, &r->bufs, v)))
+        return nomem(r);
     return 0;
 }
 
-static int read_inputs(exr *r, const pc_json *specs, pc_vec *user) {
+/* The states: the buffers (fully-qualified names) the caller keeps as Core ML states, and the graph input each
+ * becomes (set by read_inputs). */
+typedef struct {
+    const char *const *names;
+    int n;
+    ts_value **in;
+} ex_states;
+
+static int state_index(const ex_states *st, const char *fqn) {
+    for (int i = 0; fqn && i < st->n; i++)
+        if (strcmp(st->names[i], fqn) == 0) return i;
+    return -1;
+}
+
+/* The buffer's shape as "(1, 3)" (symbolic dims as -1), for messages. */
+static const char *shape_text(exr *r, const char *arg, char *buf, size_t cap) {
+    const pc_json *meta = arg ? ex_map_get(&r->tmeta, arg) : NULL;
+    const pc_json *sizes = meta ? obj_get(meta, "sizes", PC_JS_ARR) : NULL;
+    size_t at = 0;
+    at += (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; sizes && i < sizes->n && at < cap; i++) {
+        const pc_json *d;
+        int64_t x = -1;
+        const char *k = union_of(sizes->items[i], &d);
+        if (!k || strcmp(k, "as_int") != 0 || json_int(d, &x)) x = -1;
+        at += (size_t)snprintf(buf + at, cap - at, "%s%lld", i ? ", " : "", (long long)x);
+    }
+    if (at < cap) snprintf(buf + at, cap - at, sizes && sizes->n == 1 ? ",)" : ")");
+    return buf;
+}
+
+static int read_inputs(exr *r, const pc_json *specs, pc_vec *user, ex_states *st) {
     for (int i = 0; i < specs->n; i++) {
         const pc_json *s;
         const char *k = ex_union_of(specs->items[i], &s);
@@ -501,6 +586,12 @@ static int read_inputs(exr *r, const pc_json *specs, pc_vec *user) {
             const char *fqn = obj_str(s, k[0] == 'p' ? "parameter_name" : k[0] == 'b' ? "buffer_name"
                                                                                       : "tensor_constant_name");
             if (!argname || !fqn) return bad(r, "a lifted input without its names");
+            int si = k[0] == 'b' ? state_index(st, fqn) : -1;
+            if (si >= 0) { /* a state: a graph input after the user inputs */
+                if (st->in[si]) return ex_fail(r, PC_E_FORMAT, "the buffer '%s' is lifted twice", fqn);
+                if (!(st->in[si] = new_tensor(r, argname))) return -1;
+                continue;
+            }
             if (lifted(r, argname, fqn, k[0] == 'p' ? EX_W_PARAMETER : k[0] == 'b' ? EX_W_BUFFER : EX_W_CONSTANT))
                 return -1;
         } else if (strcmp(k, "constant_input") == 0) {
@@ -527,12 +618,49 @@ static int read_inputs(exr *r, const pc_json *specs, pc_vec *user) {
     return 0;
 }
 
-static int read_outputs_spec(exr *r, const pc_json *specs, pc_vec *outs) {
+/* A buffer_mutation output: the buffer's new value, copied onto its state input (aten::copy_, which the
+ * lowering's in-place rule rebinds the state with); a buffer that is not a state fails. */
+static int buffer_mutation(exr *r, const pc_json *s, const pc_json *ispecs, ex_states *st) {
+    const char *fqn = obj_str(s, "buffer_name"), *val = obj_str(pc_json_get(s, "arg"), "name"); /* a TensorArgument */
+    if (!fqn || !val) return bad(r, "a buffer mutation without its buffer or value");
+    int si = state_index(st, fqn);
+    if (si < 0) {
+        const char *arg = NULL; /* the buffer's lifted input, for its shape */
+        for (int i = 0; i < ispecs->n && !arg; i++) {
+            const pc_json *is;
+            const char *k = union_of(ispecs->items[i], &is);
+            if (k && strcmp(k, "buffer") == 0 && obj_str(is, "buffer_name") && strcmp(obj_str(is, "buffer_name"), fqn) == 0)
+                arg = obj_str(pc_json_get(is, "arg"), "name");
+        }
+        char shape[160];
+        return how_to_declare(r, fqn, shape_text(r, arg, shape, sizeof shape));
+    }
+    ts_value *state = st->in[si], *v = ex_value(r, val);
+    if (!v) return -1;
+    ts_const f = {.kind = TS_C_BOOL, .i = 0};
+    ts_value *nb = ex_const(r, NULL, &f);
+    ts_node *n = nb ? ex_node(r, "aten::copy_", 3, 1) : NULL;
+    ts_value *o = n ? new_value(r, NULL, TS_TY_TENSOR) : NULL;
+    if (!o) return -1;
+    if (!(n->schema = pc_strdup(r->a, "aten::copy_.default")) || !(o->name = pc_sprintf(r->a, "%s_new", state->name)))
+        return nomem(r);
+    n->in[0] = state, n->in[1] = v, n->in[2] = nb;
+    o->rank = state->rank;
+    memcpy(o->dims, state->dims, sizeof o->dims);
+    set_out(n, 0, o);
+    return 0;
+}
+
+static int read_outputs_spec(exr *r, const pc_json *specs, const pc_json *ispecs, pc_vec *outs, ex_states *st) {
     for (int i = 0; i < specs->n; i++) {
         const pc_json *s, *av;
         const char *k = ex_union_of(specs->items[i], &s);
         if (!k || s->kind != PC_JS_OBJ) return bad(r, "an output spec is not a union");
-        if (strcmp(k, "user_output") != 0) continue; /* buffer / input mutations: a converted model keeps no state */
+        if (strcmp(k, "buffer_mutation") == 0) {
+            if (buffer_mutation(r, s, ispecs, st)) return -1;
+            continue;
+        }
+        if (strcmp(k, "user_output") != 0) continue; /* user input mutations: a Core ML input is not written back */
         const char *ak = ex_union_of(pc_json_get(s, "arg"), &av);
         ts_value *v = NULL;
         if (ak && strcmp(ak, "as_tensor") == 0 && obj_str(av, "name")) {
@@ -582,7 +710,8 @@ static int parse_doc(exr *r, const char *json, size_t len, pc_arena *tmp, int wh
     return 0;
 }
 
-int ex_read(const char *json, size_t len, const ex_weights *w, ts_graph **out, pc_err *e) {
+int ex_read(const char *json, size_t len, const ex_weights *w, const char *const *states, int nstates, ts_graph **out,
+            pc_err *e) {
     *out = NULL;
     pc_arena *a = pc_arena_new(), *tmp = pc_arena_new();
     ts_graph *g = a ? pc_alloc(a, sizeof *g) : NULL;
@@ -600,12 +729,27 @@ int ex_read(const char *json, size_t len, const ex_weights *w, ts_graph **out, p
     const pc_json *ispecs = d.ispecs, *ospecs = d.ospecs, *nodes = d.nodes, *tv = d.tv;
     /* lifted tensors become constants (the graph's tensors read from the serialized weights' owner) */
     r.tmeta.cap = 0;
-    if (index_tensor_values(&r, tv) || read_inputs(&r, ispecs, &user)) goto done;
+    ex_states st = {states, nstates > 0 ? nstates : 0, pc_alloc(a, sizeof(ts_value *) * (size_t)(nstates > 0 ? nstates : 1))};
+    if (!st.in) {
+        nomem(&r);
+        goto done;
+    }
+    if (index_tensor_values(&r, tv) || read_inputs(&r, ispecs, &user, &st)) goto done;
+    for (int i = 0; i < st.n; i++)
+        if (!st.in[i]) {
+            ex_fail(&r, PC_E_VALUE, "state '%s' is not a buffer of the exported program", st.names[i]);
+            goto done;
+        }
     for (int i = 0; i < nodes->n; i++)
         if (read_node(&r, nodes->items[i])) goto done;
     r.target = NULL;
     r.cur = NULL;
-    if (read_outputs_spec(&r, ospecs, &outs)) goto done;
+    if (read_outputs_spec(&r, ospecs, ispecs, &outs, &st)) goto done;
+    for (int i = 0; i < st.n; i++) /* the states follow the user inputs */
+        if (pc_vec_push(a, &user, st.in[i])) {
+            nomem(&r);
+            goto done;
+        }
     if (!(g->top = pc_alloc(a, sizeof *g->top))) {
         nomem(&r);
         goto done;

@@ -33,6 +33,8 @@ typedef struct lower_state {
     const char *name;   /* the buffer's name (MIL input name) */
     ir_type type;       /* IR_TK_STATE, fp16, fixed shape */
     ir_dtype graph_dtype; /* the buffer's dtype in the graph (fp32 or fp16) */
+    const char *buffer; /* the buffer's fully-qualified name, which the torch.export reader makes this graph input
+                           of (export.h); NULL for TorchScript, whose frontend already did */
 } lower_state;
 
 typedef struct lower_output {

@@ -159,7 +159,8 @@ static int parse_preprocess(PyObject *pre, lower_input *in) {
 
 static int parse_input(PyObject *spec, lower_input *in, ir_program *symbols, pc_arena *a);
 
-/* The states: [(name, buffer dtype, shape)], one per graph input after the inputs; each a fp16
+/* The states: [(name, buffer dtype, shape[, buffer fully-qualified name: an exported program's])], one per
+ * graph input after the inputs; each a fp16
  * state of that shape, read and written as the buffer's dtype. */
 static int parse_states(PyObject *states, lower_opts *lo, ir_program *symbols, pc_arena *a) {
     PyObject *seq = PySequence_Fast(states, "states must be a list");
@@ -173,7 +174,20 @@ static int parse_states(PyObject *states, lower_opts *lo, ir_program *symbols, p
     }
     for (int i = 0; i < lo->nstates; i++) {
         lower_input in;
-        if (parse_input(PySequence_Fast_GET_ITEM(seq, i), &in, symbols, a)) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i), *head = NULL;
+        ls[i].buffer = NULL;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 4) { /* (name, dtype, shape, buffer fqn) */
+            const char *fqn = py_cstr(PyTuple_GET_ITEM(item, 3), "state buffer name");
+            if (!fqn || !(ls[i].buffer = pc_strdup(a, fqn)) || !(head = PyTuple_GetSlice(item, 0, 3))) {
+                Py_DECREF(seq);
+                if (!PyErr_Occurred()) PyErr_NoMemory();
+                return -1;
+            }
+            item = head;
+        }
+        int bad = parse_input(item, &in, symbols, a);
+        Py_XDECREF(head);
+        if (bad) {
             Py_DECREF(seq);
             return -1;
         }

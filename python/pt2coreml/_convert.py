@@ -201,10 +201,8 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
         raise ValueError("inputs cannot contain a ct.StateType: pass the model's states with states=[...]")
     classifier = _classifier_spec(classifier_config)
     weights, archive, source = None, None, None
-    if _pt2.is_archive(model) or _export.is_exported_program(model):
-        if states:
-            raise ValueError("states= is not supported for torch.export programs yet: convert the TorchScript "
-                             "module (torch.jit.trace) to keep buffers as Core ML states")
+    graph_is_export = _pt2.is_archive(model) or _export.is_exported_program(model)
+    if graph_is_export:
         progress.stage("reading the model")
         if _pt2.is_archive(model):  # a .pt2 file, read by the C core: torch is not imported
             archive = _pt2.path_of(model)
@@ -212,6 +210,7 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
             graph, program_inputs, source = None, _pt2.user_inputs(info), _pt2.torch_version(info)
             program_json = info["program"]
         else:
+            _export.check_mutating_custom_ops(model)
             graph, weights = _export.serialize(model), _export.weights(model)
             program_inputs, program_json = _export.user_inputs(graph), graph
         frozen = None
@@ -220,7 +219,10 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
         names = [s[0] for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"input names must be unique, got {names}")
-        state_specs = []
+        state_specs = _state_specs(states, _export.buffers(program_json), compute_precision) if states else []
+        clash = {s[0] for s in state_specs} & set(names)
+        if clash:
+            raise ValueError(f"state name(s) {sorted(clash)} clash with input names")
         progress.stage("preparing the graph")
     else:
         graph, frozen, specs, names, state_specs = _torchscript_graph(progress, model, inputs, states, spec,
@@ -230,7 +232,8 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
     progress.stage("lowering and passes")
     prog = _core.convert(graph, [(s[0], s[1], s[2], s[7]) for s in specs], out_names,
                          OPSET_OF_SPEC[spec], compute_precision.value, bool(debug), _registry.handlers(),
-                         classifier=classifier, states=[s[:3] for s in state_specs] or None,
+                         classifier=classifier,
+                         states=[tuple(s) if graph_is_export else s[:3] for s in state_specs] or None,
                          fp16_selector=fp16_selector, progress=progress.reporter(), weights=weights,
                          **({"archive": archive} if archive else {}))
     del frozen  # tensors the program points into are held by the program itself
@@ -286,7 +289,7 @@ def _torchscript_graph(progress, model, inputs, states, spec, compute_precision)
         raise ValueError("inputs= is required for PyTorch models, e.g. inputs=[ct.TensorType(shape=(1, 3, 224, 224))]")
     progress.stage("reading the model")
     module = load_module(model)
-    state_specs = _state_specs(states, module, compute_precision) if states else []
+    state_specs = _state_specs(states, _module_buffers(module), compute_precision) if states else []
     signature = forward_signature(module)
     arg_names = [a[0] for a in signature]
     is_fn = not hasattr(module, "forward")  # a ScriptFunction
@@ -350,13 +353,18 @@ def _output_names(outputs, spec, names):
     return out_names
 
 
-def _state_specs(states, module, compute_precision):
+def _module_buffers(module):
+    """{name: (shape, dtype name as torch spells it)} of a module's named_buffers()."""
+    items = module.named_buffers() if hasattr(module, "named_buffers") else []
+    return {name: (tuple(b.shape), str(b.dtype)) for name, b in items}
+
+
+def _state_specs(states, buffers, compute_precision):
     """ct.StateType list -> [(Core ML name, buffer dtype, shape, buffer name)], checked as coremltools checks
-    them: each names a buffer of the module (named_buffers()), has its shape and is fp16."""
-    import torch
+    them: each names a buffer of the model (buffers: {name: (shape, "torch.float32"...)}, the module's
+    named_buffers() or an exported program's lifted buffers), has its shape and is fp16."""
     if not isinstance(states, (list, tuple)):
         raise TypeError("states must be a list of ct.StateType")
-    buffers = dict(module.named_buffers()) if hasattr(module, "named_buffers") else {}
     out, seen = [], set()
     for i, st in enumerate(states):
         if not isinstance(st, StateType):
@@ -368,25 +376,25 @@ def _state_specs(states, module, compute_precision):
         if st.name in seen:
             raise ValueError(f"states: buffer {st.name!r} is listed twice")
         seen.add(st.name)
-        buf = buffers[st.name]
+        buf_shape, buf_dtype = buffers[st.name]
         if st.shape is None:
-            raise ValueError(f"state {st.name!r} needs a shape: ct.TensorType(shape={tuple(buf.shape)}, dtype=np.float16)")
+            raise ValueError(f"state {st.name!r} needs a shape: ct.TensorType(shape={tuple(buf_shape)}, dtype=np.float16)")
         if isinstance(st.shape, EnumeratedShapes) or st.shape.has_symbolic:
             raise ValueError(f"state {st.name!r}: flexible shape model states are not supported; give the fixed "
-                             f"shape {tuple(buf.shape)}")
+                             f"shape {tuple(buf_shape)}")
         shape = tuple(int(d) for d in st.shape.shape)
-        if shape != tuple(buf.shape):
-            raise ValueError(f"StateType shape {shape} must match the torch buffer shape {tuple(buf.shape)} "
+        if shape != tuple(buf_shape):
+            raise ValueError(f"StateType shape {shape} must match the torch buffer shape {tuple(buf_shape)} "
                              f"(state {st.name!r})")
         dtype = st.wrapped_type.dtype_name or ("fp16" if compute_precision == precision.FLOAT16 else "fp32")
         if dtype != "fp16":
             raise ValueError(f"state {st.name!r} is {dtype}: Core ML states are fp16 only; declare "
                              f"ct.StateType(wrapped_type=ct.TensorType(shape={shape}, dtype=np.float16), name={st.name!r})")
-        if buf.dtype not in (torch.float32, torch.float16, torch.float64):
-            raise ValueError(f"state {st.name!r}: the buffer is {buf.dtype}; Core ML states hold fp16, so only "
+        if buf_dtype not in ("torch.float32", "torch.float16", "torch.float64"):
+            raise ValueError(f"state {st.name!r}: the buffer is {buf_dtype}; Core ML states hold fp16, so only "
                              "floating-point buffers can be states")
         name = "".join(c if c.isalnum() or c == "_" else "_" for c in st.name)
-        out.append((name, "fp16" if buf.dtype == torch.float16 else "fp32", list(shape), st.name))
+        out.append((name, "fp16" if buf_dtype == "torch.float16" else "fp32", list(shape), st.name))
     names = [s[0] for s in out]
     if len(set(names)) != len(names):
         raise ValueError(f"states: buffer names {[s[3] for s in out]} give the same Core ML name twice")

@@ -24,6 +24,20 @@ def serialize(ep):
     return art.exported_program
 
 
+def check_mutating_custom_ops(ep):
+    """A custom op that writes its arguments (torch.library's mutates_args) leaves the written tensor's later
+    reads to see the new value, which a converted node cannot give: refused, naming the op and arguments."""
+    for node in ep.graph.nodes:
+        schema = getattr(getattr(node, "target", None), "_schema", None)
+        if node.op != "call_function" or schema is None or schema.name.startswith(("aten::", "prim::")):
+            continue
+        written = [a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write]
+        if written:
+            raise ValueError(f"the custom op {schema.name} writes its argument(s) {', '.join(written)} "
+                             "(mutates_args): custom ops that mutate their inputs cannot be converted from an "
+                             "exported program yet; return the new values from the op instead")
+
+
 def _array(t):
     import torch
     t = t.detach()
@@ -58,6 +72,27 @@ def user_inputs(program_json):
     order, as the C reader sees them (the same for a live program and a .pt2 archive's)."""
     from . import _core
     return [(name, shape, _NP_OF_CODE.get(code, np.float32)) for name, code, shape in _core.export_inputs(program_json)]
+
+
+_TORCH_DTYPE = {1: "torch.uint8", 2: "torch.int8", 3: "torch.int16", 4: "torch.int32", 5: "torch.int64",
+                6: "torch.float16", 7: "torch.float32", 8: "torch.float64", 12: "torch.bool", 13: "torch.bfloat16"}
+
+
+def buffers(program_json):
+    """{buffer name: (shape, dtype as torch spells it)} of a serialized program's lifted buffers (what
+    states= may name); a symbolic dim is -1."""
+    import json
+    doc = json.loads(program_json)
+    tv = doc["graph_module"]["graph"].get("tensor_values", {})
+    out = {}
+    for spec in doc["graph_module"]["signature"]["input_specs"]:
+        b = spec.get("buffer")
+        if not b or b.get("arg", {}).get("name") not in tv:
+            continue
+        meta = tv[b["arg"]["name"]]
+        shape = tuple(d["as_int"] if "as_int" in d else -1 for d in meta["sizes"])
+        out[b["buffer_name"]] = (shape, _TORCH_DTYPE.get(meta.get("dtype"), "another dtype"))
+    return out
 
 
 def dim_ranges(program_json):
