@@ -553,8 +553,8 @@ static const char *shape_text(exr *r, const char *arg, char *buf, size_t cap) {
     for (int i = 0; sizes && i < sizes->n && at < cap; i++) {
         const pc_json *d;
         int64_t x = -1;
-        const char *k = union_of(sizes->items[i], &d);
-        if (!k || strcmp(k, "as_int") != 0 || json_int(d, &x)) x = -1;
+        const char *k = ex_union_of(sizes->items[i], &d);
+        if (!k || strcmp(k, "as_int") != 0 || ex_json_int(d, &x)) x = -1;
         at += (size_t)snprintf(buf + at, cap - at, "%s%lld", i ? ", " : "", (long long)x);
     }
     if (at < cap) snprintf(buf + at, cap - at, sizes && sizes->n == 1 ? ",)" : ")");
@@ -628,7 +628,7 @@ static int buffer_mutation(exr *r, const pc_json *s, const pc_json *ispecs, ex_s
         const char *arg = NULL; /* the buffer's lifted input, for its shape */
         for (int i = 0; i < ispecs->n && !arg; i++) {
             const pc_json *is;
-            const char *k = union_of(ispecs->items[i], &is);
+            const char *k = ex_union_of(ispecs->items[i], &is);
             if (k && strcmp(k, "buffer") == 0 && obj_str(is, "buffer_name") && strcmp(obj_str(is, "buffer_name"), fqn) == 0)
                 arg = obj_str(pc_json_get(is, "arg"), "name");
         }
