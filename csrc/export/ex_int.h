@@ -84,5 +84,9 @@ int ex_read_symbolic(exr *r, const char *target, const pc_json *jn, const ts_nod
 
 /* Fail naming the node being read and its source line. */
 int ex_fail(exr *r, pc_errkind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* buffers.c: after node n (op `opname`) is read, a view of a lifted buffer is tracked as one too, and an
+ * in-place op on one fails (ex_how_to_declare: the message naming the states= to declare, shape "(1, 3)"). */
+int ex_buffer_write(exr *r, const ts_node *n, const char *opname);
+int ex_how_to_declare(exr *r, const char *fqn, const char *shape);
 
 #endif
