@@ -162,29 +162,3 @@ def test_undeclared_write_through_a_view_is_refused():
         ct.convert(ep, inputs=[ct.TensorType(name="x", shape=(1, 1, 16)),
                                ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
                    states=[state("v_cache", (1, 8, 16))], minimum_deployment_target=IOS18)
-
-
-@torch.library.custom_op("pt2coreml_test::scale_into", mutates_args=("out",))
-def _scale_into(x: torch.Tensor, out: torch.Tensor, k: float) -> torch.Tensor:
-    out.copy_(x * k)
-    return x + 1
-
-
-@_scale_into.register_fake
-def _(x, out, k):
-    return torch.empty_like(x)
-
-
-def test_custom_op_mutating_its_input_is_refused():
-    """Not converted yet (neither the op itself nor its auto_functionalized form): refused naming the op."""
-
-    class M(torch.nn.Module):
-        def forward(self, x):
-            buf = torch.zeros_like(x)
-            return _scale_into(x, buf, 3.0) + buf
-
-    ep = torch.export.export(M(), (torch.randn(2, 3),))
-    with pytest.raises(ValueError, match=r"pt2coreml_test::scale_into writes its argument\(s\) out"):
-        ct.convert(ep)
-    with pytest.raises(Exception, match="auto_functionalized"):
-        ct.convert(ep.run_decompositions({}))

@@ -18,8 +18,9 @@ A row: EX_SCHEMA("aten::conv2d.default", "input:T weight:T bias:T?=None stride:i
     device Device, mformat MemoryFormat, gen Generator, any a type variable; `[]` a list (`[N]` of fixed length N), `?` optional
   - defaults: None, True / False, ints, floats (repr), 'strings', [lists]
   - the returns, comma-separated, in the same type letters ("" for none)
+  - custom ops' rows (made at conversion time by python/pt2coreml/_schema_rows.py, never in this table) put `!`
+    after the type of each tensor the op writes ("out:T!")
 """
-import math
 import os
 import sys
 
@@ -35,76 +36,7 @@ HEADER = """\
  * key; the row format is described at the top of tools/gen_aten_schemas.py. */
 """
 
-_BASE = {"Tensor": "T", "int": "i", "SymInt": "i", "float": "f", "SymFloat": "f", "bool": "b", "SymBool": "b",
-         "str": "s", "number": "S", "Scalar": "S", "ScalarType": "dtype", "Layout": "layout", "Device": "device",
-         "MemoryFormat": "mformat", "Generator": "gen", "Storage": "storage", "Stream": "stream", "t": "any",
-         "Any": "any", "complex": "complex"}
-
-
-class Skip(Exception):
-    pass
-
-
-def type_code(t, n=None):
-    """torch's real_type string ("Optional[List[int]]") -> our type code ("i[]?")."""
-    if t.startswith("Optional[") and t.endswith("]"):
-        return type_code(t[9:-1], n) + "?"
-    if t.startswith("List[") and t.endswith("]"):
-        return type_code(t[5:-1]) + (f"[{n}]" if n else "[]")
-    if t == "Dimname":
-        raise Skip("named tensors")
-    if t[:1] == "t" and t[1:].isdigit():  # a type variable (aten::__is__(t1 self, t2 obj))
-        return "any"
-    if t not in _BASE:
-        raise Skip(f"type {t}")
-    return _BASE[t]
-
-
-def default_code(v):
-    """A default value as the row writes it."""
-    if v is None:
-        return "None"
-    if isinstance(v, bool):
-        return "True" if v else "False"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if math.isnan(v):
-            return "nan"
-        return repr(v)
-    if isinstance(v, str):
-        if any(c in v for c in "'\"\\ "):
-            raise Skip(f"string default {v!r}")
-        return f"'{v}'"
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(default_code(x) for x in v) + "]"
-    import torch
-    if isinstance(v, torch.dtype):  # ScalarType defaults come as ints in torch's schemas; kept just in case
-        raise Skip(f"dtype default {v}")
-    raise Skip(f"default {v!r} ({type(v).__name__})")
-
-
-def is_out_variant(s):
-    return any(a.alias_info is not None and a.alias_info.is_write and a.kwarg_only for a in s.arguments)
-
-
-def row(s):
-    """One schema (torch._C.FunctionSchema) -> (key, arguments, returns), or raise Skip."""
-    if is_out_variant(s):
-        raise Skip("out= variant")
-    args, kw = [], False
-    for a in s.arguments:
-        if a.kwarg_only and not kw:
-            args.append("*")
-            kw = True
-        code = f"{a.name}:{type_code(str(a.real_type), a.N)}"
-        if a.has_default_value():
-            code += "=" + default_code(a.default_value)
-        args.append(code)
-    rets = ",".join(type_code(str(r.real_type) if hasattr(r, "real_type") else str(r.type)) for r in s.returns)
-    return f"{s.name}.{s.overload_name or 'default'}", " ".join(args), rets
+from pt2coreml._schema_rows import Skip, default_code, row, type_code  # noqa: E402,F401  (the row format, shared with custom ops)
 
 
 def load_libraries():

@@ -47,7 +47,8 @@ int drv_convert_export(const char *json, size_t len, const ex_weights *w, const 
     for (int i = 0; i < ns; i++)
         if (!(buffers[i] = o->lower.states[i].buffer))
             return pc_fail(e, PC_E_VALUE, "state '%s' names no buffer of the exported program", o->lower.states[i].name);
-    if (ex_read(json, len, w, buffers, ns, &g, e)) return -1;
+    ex_opts xo = {.states = buffers, .nstates = ns, .ops = o->ops, .nops = o->nops};
+    if (ex_read(json, len, w, &xo, &g, e)) return -1;
     return convert_graph(g, o, out, e);
 }
 

@@ -13,6 +13,8 @@
 #include "lower/lower.h"
 #include "passes/passes.h"
 
+struct ex_oprow;
+
 typedef struct drv_opts {
     lower_opts lower;                     /* inputs, states, outputs, opset, debug, external converters */
     pass_opts passes;                     /* precision */
@@ -24,6 +26,8 @@ typedef struct drv_opts {
      * written). NULL: none. */
     int (*lowered)(void *ud);
     void *lowered_ud;
+    const struct ex_oprow *ops;           /* torch.export: custom ops' schema rows (export.h), nops of them */
+    int nops;
 } drv_opts;
 
 /* Convert `graph` (a torch._C.Graph of a frozen, inlined module, see ts.h) into a

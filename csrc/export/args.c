@@ -319,11 +319,16 @@ int ex_read_args(exr *r, ts_node *n, const pc_json *inputs, const char *schema_a
             if (!(in[i] = read_arg(r, given[i], NULL, gname[i]))) return -1;
     } else {
         for (int a = 0; a < ns; a++) {
-            int k = -1;
+            int k = -1, pre = -1;
+            for (int i = 0; i < r->npre && pre < 0; i++)
+                if (strcmp(r->pre_name[i], sa[a].name) == 0) pre = i;
             for (int i = 0; i < inputs->n && k < 0; i++)
                 if (!used[i] && strcmp(gname[i], sa[a].name) == 0) k = i;
-            if (k >= 0) {
-                used[k] = 1;
+            if (k >= 0) used[k] = 1; /* a pre-made value replaces the serialized one */
+            if (sa[a].written && a < 64) n->writes |= (uint64_t)1 << a;
+            if (pre >= 0) {
+                in[a] = r->pre_val[pre];
+            } else if (k >= 0) {
                 in[a] = read_arg(r, given[k], &sa[a], sa[a].name);
             } else if (sa[a].has_default) {
                 in[a] = default_arg(r, &sa[a]);

@@ -37,6 +37,14 @@ static const char *dims_text(int rank, const int64_t *dims, char *buf, size_t ca
  * program torch.export left unfunctionalized writes buffers with add_, copy_, index_put_ ...) fails, since the
  * buffer is a constant: only a state keeps what the model writes. */
 int ex_buffer_write(exr *r, const ts_node *n, const char *opname) {
+    for (int i = 0; i < n->nin && i < 64; i++) { /* an argument the op writes (a custom op's mutates_args) */
+        int w = (n->writes >> i) & 1 ? buffer_of(r, n->in[i]) : -1;
+        if (w >= 0) {
+            const ts_value *base = r->bufs.v[w + 2];
+            char shape[160];
+            return ex_how_to_declare(r, r->bufs.v[w + 1], dims_text(base->rank, base->dims, shape, sizeof shape));
+        }
+    }
     int at = n->nin > 0 && n->nout > 0 ? buffer_of(r, n->in[0]) : -1;
     if (at < 0) return 0;
     size_t len = strlen(opname);

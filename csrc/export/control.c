@@ -35,8 +35,7 @@ static ts_value *anon(exr *r, ts_tykind ty, const char *stem) {
     return v;
 }
 
-/* A node of `kind` over in[0..nin) with one anonymous output of kind ty, located where the hop is. */
-static ts_value *add_node(exr *r, const char *kind, ts_value **in, int nin, ts_tykind ty, const char *stem) {
+ts_value *ex_add_node(exr *r, const char *kind, ts_value **in, int nin, ts_tykind ty, const char *stem) {
     ts_node *n = ex_node(r, kind, nin, 1);
     ts_value *o = n ? anon(r, ty, stem) : NULL;
     if (!o) return NULL;
@@ -233,7 +232,7 @@ static int read_cond(exr *r, const pc_json *inputs, const pc_json *outs, const t
     ts_value **ops;
     int nops;
     if (!pred || values_arg(r, hop_arg(inputs, 3), "the operands", &ops, &nops)) return -1;
-    if (pred->ty == TS_TY_TENSOR && !(pred = add_node(r, "aten::Bool", &pred, 1, TS_TY_BOOL, "pred"))) return -1;
+    if (pred->ty == TS_TY_TENSOR && !(pred = ex_add_node(r, "aten::Bool", &pred, 1, TS_TY_BOOL, "pred"))) return -1;
     ts_block *blk[2];
     for (int k = 0; k < 2; k++) {
         const char *gname;
@@ -267,7 +266,7 @@ static ts_value *loop_cond(exr *r, const pc_json *jcond, const char *cname, ts_v
     if (co[0]->ty != TS_TY_TENSOR) return co[0];
     pc_vec sn = r->nodes;
     r->nodes = *into;
-    ts_value *b = add_node(r, "aten::Bool", co, 1, TS_TY_BOOL, "cond");
+    ts_value *b = ex_add_node(r, "aten::Bool", co, 1, TS_TY_BOOL, "cond");
     pc_vec grown = r->nodes;
     r->nodes = sn;
     *into = grown;
@@ -333,12 +332,12 @@ static int read_map(exr *r, const pc_json *inputs, const pc_json *outs, const ts
         return -1;
     if (nx < 1) return ex_fail(r, PC_E_FORMAT, "map_impl over no tensors");
     ts_value *zero = int_const(r, 0);
-    ts_value *trip = zero ? add_node(r, "aten::size", (ts_value *[]){xs[0], zero}, 2, TS_TY_INT, "trips") : NULL;
+    ts_value *trip = zero ? ex_add_node(r, "aten::size", (ts_value *[]){xs[0], zero}, 2, TS_TY_INT, "trips") : NULL;
     ts_value *always = trip ? bool_const(r, 1) : NULL;
     ts_value **lists = always ? pc_alloc(r->a, sizeof(*lists) * (size_t)(no ? no : 1)) : NULL;
     if (!lists) return always ? nomem(r) : -1;
     for (int k = 0; k < no; k++)
-        if (!(lists[k] = add_node(r, "prim::ListConstruct", NULL, 0, TS_TY_LIST, "results"))) return -1;
+        if (!(lists[k] = ex_add_node(r, "prim::ListConstruct", NULL, 0, TS_TY_LIST, "results"))) return -1;
     /* the body: row i of each xs, the subgraph, the appends */
     ts_value *iter = anon(r, TS_TY_INT, "iter");
     ts_value **bind = iter ? pc_alloc(r->a, sizeof(*bind) * (size_t)(nx + na)) : NULL;
@@ -346,7 +345,7 @@ static int read_map(exr *r, const pc_json *inputs, const pc_json *outs, const ts
     pc_vec nodes = {0}, sn = r->nodes;
     r->nodes = nodes;
     for (int j = 0; j < nx; j++)
-        if (!(bind[j] = add_node(r, "aten::select", (ts_value *[]){xs[j], zero, iter}, 3, TS_TY_TENSOR, "row"))) {
+        if (!(bind[j] = ex_add_node(r, "aten::select", (ts_value *[]){xs[j], zero, iter}, 3, TS_TY_TENSOR, "row"))) {
             r->nodes = sn;
             return -1;
         }
@@ -361,7 +360,7 @@ static int read_map(exr *r, const pc_json *inputs, const pc_json *outs, const ts
     ts_value *go = NULL;
     int ok = 1;
     for (int k = 0; k < no && ok; k++)
-        ok = add_node(r, "aten::append", (ts_value *[]){lists[k], bo[k]}, 2, TS_TY_LIST, "appended") != NULL;
+        ok = ex_add_node(r, "aten::append", (ts_value *[]){lists[k], bo[k]}, 2, TS_TY_LIST, "appended") != NULL;
     if (ok) go = bool_const(r, 1);
     nodes = r->nodes;
     r->nodes = sn;
@@ -390,6 +389,8 @@ int ex_read_hop(exr *r, const char *op, const pc_json *jn, const ts_node *where)
     if (strcmp(op, "cond") == 0) return read_cond(r, inputs, outs, where);
     if (strcmp(op, "while_loop") == 0) return read_while(r, inputs, outs, where);
     if (strcmp(op, "map_impl") == 0) return read_map(r, inputs, outs, where);
-    return ex_fail(r, PC_E_UNSUPPORTED, "the higher-order op %s cannot be converted (cond, while_loop and map can)",
-                   op);
+    if (strcmp(op, "auto_functionalized") == 0 || strcmp(op, "auto_functionalized_v2") == 0)
+        return ex_read_auto_functionalized(r, op[19] == '_', jn, where);
+    return ex_fail(r, PC_E_UNSUPPORTED, "the higher-order op %s cannot be converted (cond, while_loop, map and "
+                   "auto_functionalized can)", op);
 }

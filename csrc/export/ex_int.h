@@ -21,11 +21,16 @@ typedef struct ex_arg {
     int elem_optional; /* Tensor?[] */
     int kwarg_only;
     int has_default;
+    int written;       /* the op writes this tensor (a custom op's row: "out:T!") */
     const char *def;   /* the default as the row writes it ("None", "[1,1]", "'mean'", "1e-05") */
 } ex_arg;
 
 /* A row's argument string -> ex_arg records in a; -1 on a malformed row or out of memory. */
 int ex_schema_args(pc_arena *a, const char *spec, ex_arg **out, int *n);
+/* The row of `key` ("ns::op.overload", or "ns::op" for .default): the aten table's, else a custom op's
+ * (o->ops, o may be NULL); `custom_first` looks in the custom rows first (their written tensors are marked). 0, or -1
+ * when neither has one. */
+int ex_find_row(const ex_opts *o, const char *key, int custom_first, const char **args, const char **returns);
 /* The number of returns of a row's return string. */
 int ex_schema_nreturns(const char *returns);
 
@@ -50,6 +55,11 @@ typedef struct exr {
     pc_vec nodes;         /* the top block's nodes, in order */
     pc_vec bufs;          /* (value, buffer fqn, the lifted buffer's value) triples: lifted buffers and views of
                              them, so that an in-place write of a buffer that is not a state fails (read.c) */
+    const ex_opts *o;     /* states, custom ops' rows */
+    /* arguments ex_read_args takes from here, by name, instead of the serialized node (mutation.c) */
+    int npre;
+    const char **pre_name;
+    ts_value **pre_val;
     const char *target;   /* the node being read (messages) */
     ts_node *cur;         /* ... and its ts_node, for loc / src in messages */
 } exr;
@@ -58,6 +68,9 @@ typedef struct exr {
 ts_node *ex_node(exr *r, const char *kind, int nin, int nout);
 /* A prim::Constant node holding c; its output (named `name`, NULL: anonymous) is returned. */
 ts_value *ex_const(exr *r, const char *name, const ts_const *c);
+/* A node of `kind` over in[0..nin) with one anonymous output of kind ty (named stem<id>), located where
+ * r->cur is (control.c). */
+ts_value *ex_add_node(exr *r, const char *kind, ts_value **in, int nin, ts_tykind ty, const char *stem);
 /* The value named `name` (failing when it is not defined yet). */
 ts_value *ex_value(exr *r, const char *name);
 /* torch.export's ScalarType code -> TorchScript's (ts_scalar_type); -1 when Core ML has no such type. */
@@ -70,6 +83,10 @@ const char *ex_union_of(const pc_json *j, const pc_json **val);
 int ex_json_int(const pc_json *j, int64_t *out);
 int ex_json_float(const pc_json *j, double *out);
 
+/* n's inputs from the serialized NamedArguments `inputs` (args.c): in the order of the row's arguments
+ * `schema_args` (its defaults filling those left out; r->pre_* taking precedence by name), each a row marks
+ * written setting its bit of n->writes; NULL schema_args: the serialized order. */
+int ex_read_args(exr *r, ts_node *n, const pc_json *inputs, const char *schema_args);
 /* Read one serialized node (read.c) into the current node vector; its outputs (read.c: tensors, symbolic
  * scalars, lists) onto n. */
 int ex_read_node(exr *r, const pc_json *jn);
@@ -77,6 +94,9 @@ int ex_read_outputs(exr *r, ts_node *n, const pc_json *outs);
 /* A higher-order op (torch.ops.higher_order.<op>: cond, while_loop, map_impl) as TorchScript control
  * flow (control.c); `where` holds its location. */
 int ex_read_hop(exr *r, const char *op, const pc_json *jn, const ts_node *where);
+/* torch.ops.higher_order.auto_functionalized / auto_functionalized_v2 (mutation.c): the mutating op it
+ * wraps, called on copies of the written bases (see export.h). */
+int ex_read_auto_functionalized(exr *r, int v2, const pc_json *jn, const ts_node *where);
 /* The symbolic-int nodes read.c's operator table leaves out (symint.c): the aten sym queries lowering has no
  * row of (sym_numel as a product of sizes, sym_storage_offset as 0), operator.pos, math.trunc. 0 read, 1 not
  * such a node, -1 error. */

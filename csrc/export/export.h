@@ -46,11 +46,38 @@ typedef struct ex_weights {
     int (*get)(void *ud, const char *fqn, ex_wkind kind, ts_graph *g, ts_tensor *t, pc_err *e);
 } ex_weights;
 
+/* The schema row of an op the aten table does not hold (a custom op, torch.library): the key
+ * ("ns::op.overload"), arguments and returns in aten_schemas.def's row format, where a tensor the op writes
+ * (`Tensor(a!)`, torch.library's mutates_args) has `!` after its type ("out:T!"). The serialized program
+ * does not carry custom ops' schemas: the binding passes those torch knows (python/pt2coreml/_export.py). */
+typedef struct ex_oprow {
+    const char *key, *args, *returns;
+} ex_oprow;
+
+/* What ex_read takes besides the document and its weights (all may be zero). */
+typedef struct ex_opts {
+    const char *const *states; /* lifted buffers that become state inputs (see "States" above) */
+    int nstates;
+    const ex_oprow *ops;       /* custom ops' schema rows */
+    int nops;
+} ex_opts;
+
 /* Read the serialized ExportedProgram json[0..len) into a new graph. On failure returns -1 with e set
  * (PC_E_FORMAT for a document that is not a serialized program, PC_E_UNSUPPORTED / PC_E_CONVERT naming
- * the op and its source line for what cannot be read). */
-int ex_read(const char *json, size_t len, const ex_weights *w, const char *const *states, int nstates, ts_graph **out,
-            pc_err *e);
+ * the op and its source line for what cannot be read).
+ *
+ * Custom ops: one with a row in o->ops is read in its schema's order with its defaults, and each tensor it
+ * writes is marked in ts_node.writes (its converter gives the new value, lower.h); one without a row keeps
+ * the serialized order. auto_functionalized / auto_functionalized_v2 (a mutating op after
+ * run_decompositions()) become a call of the op itself on a copy of each written base (a slice of it where
+ * the op writes a slice), the op's written results reading that copy; the op's row is needed for where the
+ * written arguments go. */
+int ex_read(const char *json, size_t len, const ex_weights *w, const ex_opts *o, ts_graph **out, pc_err *e);
+
+/* The custom ops (neither aten:: nor a higher-order op; also those auto_functionalized calls) a serialized
+ * program calls, nested graphs included: f(key "ns::op.overload") once per op, in first-use order. 0, or -1
+ * with e set. */
+int ex_custom_ops(const char *json, size_t len, void (*f)(void *ud, const char *key), void *ud, pc_err *e);
 
 /* The schema row of an aten overload ("aten::conv2d.default"; the overload may be left out for
  * "default"): its arguments and returns as aten_schemas.def writes them; -1 when the table has none. */

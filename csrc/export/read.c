@@ -292,7 +292,6 @@ static void parse_scope(exr *r, const char *ms, ts_node *n) {
 
 /* ---- nodes ---- */
 
-int ex_read_args(exr *r, ts_node *n, const pc_json *inputs, const char *schema_args);
 
 /* Ops that only check (or constrain symbols) and compute nothing a converted model needs. */
 static int dropped(const char *op) {
@@ -425,7 +424,7 @@ static int read_node(exr *r, const pc_json *jn) {
     const char *args = NULL, *rets = NULL;
     /* a kind the registry lowers is read with its schema (its functions index the arguments TorchScript gives
        them); an op without a row is a custom op, for a register_torch_op converter, arguments in order */
-    if (ex_schema_lookup(key, &args, &rets) && row >= 0)
+    if (ex_find_row(r->o, key, 0, &args, &rets) && row >= 0)
         return ex_fail(r, PC_E_UNSUPPORTED, "%s has no row in csrc/export/aten_schemas.def, so its left-out "
                        "arguments cannot be filled in", key);
     if (rets) {
@@ -660,8 +659,11 @@ static int parse_doc(exr *r, const char *json, size_t len, pc_arena *tmp, int wh
     return 0;
 }
 
-int ex_read(const char *json, size_t len, const ex_weights *w, const char *const *states, int nstates, ts_graph **out,
-            pc_err *e) {
+int ex_read(const char *json, size_t len, const ex_weights *w, const ex_opts *o, ts_graph **out, pc_err *e) {
+    static const ex_opts none = {0};
+    if (!o) o = &none;
+    const char *const *states = o->states;
+    int nstates = o->nstates;
     *out = NULL;
     pc_arena *a = pc_arena_new(), *tmp = pc_arena_new();
     ts_graph *g = a ? pc_alloc(a, sizeof *g) : NULL;
@@ -671,7 +673,7 @@ int ex_read(const char *json, size_t len, const ex_weights *w, const char *const
         return pc_fail(e, PC_E_NOMEM, "reading the exported program: out of memory");
     }
     g->arena = a;
-    exr r = {.a = a, .g = g, .e = e, .w = w};
+    exr r = {.a = a, .g = g, .e = e, .w = w, .o = o};
     pc_vec user = {0}, outs = {0};
     int rc = -1;
     ex_doc d;

@@ -39,6 +39,21 @@ int ex_schema_lookup(const char *name, const char **args, const char **returns) 
     return 0;
 }
 
+int ex_find_row(const ex_opts *o, const char *key, int custom_first, const char **args, const char **returns) {
+    if (!custom_first && ex_schema_lookup(key, args, returns) == 0) return 0;
+    size_t n = strlen(key);
+    int plain = strchr(strstr(key, "::") ? strstr(key, "::") : key, '.') == NULL;
+    for (int i = 0; o && i < o->nops; i++) {
+        const char *k = o->ops[i].key;
+        if (strcmp(k, key) == 0 || (plain && strncmp(k, key, n) == 0 && strcmp(k + n, ".default") == 0)) {
+            if (args) *args = o->ops[i].args;
+            if (returns) *returns = o->ops[i].returns;
+            return 0;
+        }
+    }
+    return custom_first ? ex_schema_lookup(key, args, returns) : -1;
+}
+
 /* One type code ("i[2]?", "T?[]", "dtype?") into a. */
 static void parse_type(const char *s, size_t n, ex_arg *a) {
     static const struct { const char *code; ex_base base; } bases[] = {
@@ -47,7 +62,7 @@ static void parse_type(const char *s, size_t n, ex_arg *a) {
         {"device", EX_T_DEVICE}, {"mformat", EX_T_MFORMAT}, {"gen", EX_T_OTHER}, {"complex", EX_T_FLOAT},
     };
     size_t k = 0;
-    while (k < n && s[k] != '[' && s[k] != '?') k++;
+    while (k < n && s[k] != '[' && s[k] != '?' && s[k] != '!') k++;
     a->base = EX_T_OTHER;
     for (int i = 0; i < PC_ARRAY_LEN(bases); i++)
         if (strlen(bases[i].code) == k && memcmp(bases[i].code, s, k) == 0) a->base = bases[i].base;
@@ -59,6 +74,8 @@ static void parse_type(const char *s, size_t n, ex_arg *a) {
             a->fixed = (int)strtol(s + i + 1, NULL, 10);
         } else if (s[i] == '?') {
             a->optional = 1;
+        } else if (s[i] == '!') {
+            a->written = 1;
         }
     }
 }

@@ -121,3 +121,27 @@ int lower_ext_is_bound(lower_ctx *cx, int i) {
     const ts_node *n = cx->node;
     return n && i >= 0 && i < n->nout && cx->vals[n->out[i]->id] != NULL;
 }
+
+int lower_ext_write(lower_ctx *cx, int i, const lower_xv *val, pc_err *e) {
+    const ts_node *n = cx->node;
+    if (!n || i < 0 || i >= n->nin) return pc_fail(e, PC_E_VALUE, "lowering: no input %d", i);
+    if (i >= 64 || !((n->writes >> i) & 1))
+        return pc_fail(e, PC_E_VALUE, "input %d (%%%s) is not one the op writes (its schema marks the tensors it "
+                       "writes, Tensor(a!))", i, n->in[i]->name);
+    lv *old = cx->vals[n->in[i]->id];
+    if (!old || old->kind != LV_TENSOR)
+        return pc_fail(e, PC_E_VALUE, "input %d (%%%s) is not a tensor here: only tensors are written", i,
+                       n->in[i]->name);
+    if (val->kind != LOWER_X_TENSOR || !val->v)
+        return pc_fail(e, PC_E_VALUE, "the new value of input %d (%%%s) must be a tensor", i, n->in[i]->name);
+    lv *l = from_x(cx, val, e);
+    if (!l) return -1;
+    pc_err *saved = cx->e;
+    cx->e = e;
+    /* an earlier write of this node may have changed what the views between this input and its base read */
+    int rc = (cx->ext_written && lower_view_refresh(cx, n->in[i])) || lower_write_input(cx, n->in[i], l);
+    cx->e = saved;
+    if (rc) return -1;
+    cx->ext_written |= (uint64_t)1 << i;
+    return 0;
+}

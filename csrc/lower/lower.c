@@ -307,6 +307,29 @@ static int record_sources(lower_ctx *cx, const ts_node *n) {
     return 0;
 }
 
+int lower_write_input(lower_ctx *cx, const ts_value *in, lv *l) {
+    const ts_value *root = cx->inplace_of && cx->inplace_of[in->id] ? cx->inplace_of[in->id] : in;
+    cx->vals[in->id] = cx->vals[root->id] = l;
+    if (!cx->inplace_of &&
+        !(cx->inplace_of = pc_alloc(cx->p->arena, sizeof(*cx->inplace_of) * (size_t)(cx->g->nvalues ? cx->g->nvalues : 1))))
+        return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+    return lower_view_writeback(cx, root); /* slice assignment: update the viewed tensor */
+}
+
+/* A registry op that writes inputs other than an in-place op's self (an out= variant, `Tensor(a!) out`):
+ * each written input, in order, is the op's output of the same rank in order. */
+static int out_variant_writes(lower_ctx *cx, const ts_node *n) {
+    for (int i = 0, k = 0; i < n->nin && i < 64; i++) {
+        if (!((n->writes >> i) & 1) || (cx->via_inplace && i == 0)) continue;
+        lv *w = cx->vals[n->in[i]->id];
+        if (!w || w->kind != LV_TENSOR) continue; /* an optional out= left None */
+        if (k >= n->nout)
+            return lower_fail(cx, "the op writes its input %d in place and has no result left to write there", i);
+        if (lower_write_input(cx, n->in[i], cx->vals[n->out[k++]->id])) return -1;
+    }
+    return 0;
+}
+
 static int lower_node(lower_ctx *cx, const ts_node *n) {
     cx->node = n;
     cx->base = NULL;
@@ -323,15 +346,25 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
     lv *qsaved = NULL; /* quant.c: an averaging op's quantized input, swapped for its integer steps */
     if (lower_quant_before(cx, n, &qsaved)) return -1;
     if (o->external && o->external_has && o->external_has(o->external_ud, n->kind)) {
+        cx->ext_written = 0;
         int r = o->external(o->external_ud, cx, n, cx->e);
         if (r < 0) return -1;
-        if (r > 0) goto bound;
+        if (r > 0) {
+            for (int i = 0; i < n->nin && i < 64; i++)
+                if ((n->writes >> i) & 1 && !((cx->ext_written >> i) & 1) && cx->vals[n->in[i]->id] &&
+                    cx->vals[n->in[i]->id]->kind == LV_TENSOR)
+                    return lower_fail(cx, "the op writes its input %d (%%%s) in place, and its converter did not give "
+                                      "the new value: context.add(new_value, torch_name=node.inputs[%d])", i,
+                                      n->in[i]->name, i);
+            goto bound;
+        }
     }
     int hooked = lower_complex_node(cx, n); /* complex inputs: complex.c lowers the node or refuses it */
     if (hooked < 0) return -1;
     if (hooked > 0) goto bound;
     if (!cx->row) return lower_fail(cx, "no converter for this op");
     if (cx->row->fn(cx, n)) return -1;
+    if (out_variant_writes(cx, n)) return -1;
 bound:
     for (int i = 0; i < n->nout; i++)
         if (!cx->vals[n->out[i]->id]) return lower_fail(cx, "internal: output %d was not bound", i);
@@ -342,13 +375,11 @@ bound:
         const ts_value *in = n->in[0], *root = cx->inplace_of && cx->inplace_of[in->id] ? cx->inplace_of[in->id] : in;
         lv *self = cx->vals[in->id];
         if (self && (self->kind == LV_TENSOR || self->kind == LV_COMPLEX)) {
-            cx->vals[in->id] = cx->vals[root->id] = cx->vals[n->out[0]->id];
-            if (!cx->inplace_of &&
-                !(cx->inplace_of = pc_alloc(cx->p->arena, sizeof(*cx->inplace_of) * (size_t)(cx->g->nvalues ? cx->g->nvalues : 1))))
-                return pc_fail(cx->e, PC_E_NOMEM, "lowering: out of memory");
+            if (lower_write_input(cx, in, cx->vals[n->out[0]->id])) return -1;
             cx->inplace_of[n->out[0]->id] = root;
+        } else if (lower_view_writeback(cx, root)) {
+            return -1;
         }
-        if (lower_view_writeback(cx, root)) return -1; /* slice assignment: update the viewed tensor */
     }
     if (record_sources(cx, n)) return -1;
     if (o->debug) debug_node(cx, n, blk, before);

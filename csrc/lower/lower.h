@@ -95,6 +95,10 @@ int lower_ext_input(lower_ctx *cx, int i, lower_xv **out, pc_err *e);
 /* Bind output i of the node being lowered to `val` (copied). */
 int lower_ext_bind(lower_ctx *cx, int i, const lower_xv *val, pc_err *e);
 int lower_ext_is_bound(lower_ctx *cx, int i);
+/* Input i of the node being lowered, a tensor its op writes in place (ts_node.writes: a custom op's
+ * mutates_args), holds `val` from now on (copied): later readers of it, and of the tensor it is a slice of,
+ * see the new value. An external converter of an op that writes inputs gives each one's new value so. */
+int lower_ext_write(lower_ctx *cx, int i, const lower_xv *val, pc_err *e);
 
 /* Lower g into a new program with one function "main". */
 int lower_graph(const ts_graph *g, const lower_opts *o, ir_program **out, pc_err *e);

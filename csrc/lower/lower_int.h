@@ -59,6 +59,7 @@ struct lower_ctx {
     lower_names *names;
     lower_view **views;     /* by ts_value id: what a slice/select output is a view of (view.c), lazily made */
     const ts_value **inplace_of; /* by ts_value id: the tensor an in-place op's output is (lower_node), lazily made */
+    uint64_t ext_written;   /* inputs of the node whose new value its external converter gave (lower_ext_write) */
     ir_value **state_in;    /* by state (lower_opts.states): the state function input (state.c) */
     ir_value **state_read;  /* by state: the value read at the start, in the buffer's dtype */
 };
@@ -69,6 +70,9 @@ struct lower_ctx {
 #undef LOWER_OP
 /* The lowering function of a kind (lower_row_find's row), NULL if none. */
 lower_fn lower_find(const char *kind);
+/* Input `in` of the node being lowered now holds l (an in-place write): its readers from here on, the
+ * tensor it is an in-place result of, and the base it is a view of (view.c) see the new value (lower.c). */
+int lower_write_input(lower_ctx *cx, const ts_value *in, lv *l);
 /* eq / ne of two lists known at conversion time (script.c; lower_binary_op's list form). */
 int lower_list_equal(lower_ctx *cx, const ts_node *n, lv *a, lv *b, int negate);
 
@@ -130,6 +134,9 @@ int lower_names_has(lower_ctx *cx, const char *name);
 int lower_view_note(lower_ctx *cx, const ts_value *view, const ts_value *base, int axis, int64_t begin, int64_t end,
                     int64_t step, int squeeze);
 int lower_view_writeback(lower_ctx *cx, const ts_value *view);
+/* The views between `view` and the tensor it is (through views) a view of, read again from that tensor's
+ * current value: a node that writes several views of one tensor read them all before its first write. */
+int lower_view_refresh(lower_ctx *cx, const ts_value *view);
 
 /* Lists known only at run time (list.c): length, element i, all elements concatenated. */
 lv *lower_list_len(lower_ctx *cx, lv *l);

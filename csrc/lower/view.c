@@ -46,3 +46,19 @@ int lower_view_writeback(lower_ctx *cx, const ts_value *view) {
     }
     return lower_fail(cx, "views nested more than 64 deep");
 }
+
+int lower_view_refresh(lower_ctx *cx, const ts_value *view) {
+    const ts_value *chain[64];
+    int n = 0;
+    for (const ts_value *v = view; cx->views && cx->views[v->id] && n < 64; v = cx->views[v->id]->base) chain[n++] = v;
+    for (int k = n - 1; k >= 1; k--) { /* from the view next to the root down to the one view reads */
+        lower_view *w = cx->views[chain[k]->id];
+        lv *bl = cx->vals[w->base->id];
+        if (!bl || bl->kind != LV_TENSOR) return 0;
+        ir_value *b = bl->v, *s = b;
+        if (!(w->begin == 0 && w->end == b->type.dims[w->axis] && w->step == 1 && !w->squeeze))
+            s = lb_slice(cx, b, w->axis, w->begin, w->end, 0, w->step, w->squeeze);
+        if (!s || !(cx->vals[chain[k]->id] = lv_tensor(cx, s))) return -1;
+    }
+    return 0;
+}

@@ -345,10 +345,24 @@ static PyObject *builder_bind(BuilderObject *b, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* write(i, value): input i of the node, which its op writes in place, holds value from now on. */
+static PyObject *builder_write(BuilderObject *b, PyObject *args) {
+    int i;
+    PyObject *val;
+    if (!PyArg_ParseTuple(args, "iO", &i, &val)) return NULL;
+    if (builder_live(b)) return NULL;
+    lower_xv x;
+    if (to_xv(b, val, &x)) return NULL;
+    pc_err e = {0};
+    if (lower_ext_write(b->cx, i, &x, &e)) return py_raise(b->module, &e);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef builder_methods[] = {
     {"op", (PyCFunction)builder_op, METH_VARARGS, "op(type, name, {param: Var | [Var]}) -> tuple of output Vars"},
     {"const", (PyCFunction)builder_const, METH_VARARGS, "const(ndarray | str, name) -> Var"},
     {"bind", (PyCFunction)builder_bind, METH_VARARGS, "bind(i, value): bind output i of the node"},
+    {"write", (PyCFunction)builder_write, METH_VARARGS, "write(i, value): the new value of input i, which the op writes"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -422,7 +436,21 @@ static PyObject *names_tuple(int n, ts_value *const *v) {
     return t;
 }
 
-/* (kind, input names, output names, loc, src, input values) for the Python handler. */
+/* The indices of the inputs n's op writes (ts_node.writes). */
+static PyObject *written_tuple(const ts_node *n) {
+    int k = 0;
+    for (int i = 0; i < n->nin && i < 64; i++) k += (int)((n->writes >> i) & 1);
+    PyObject *t = PyTuple_New(k);
+    for (int i = 0, j = 0; t && i < n->nin && i < 64; i++) {
+        if (!((n->writes >> i) & 1)) continue;
+        PyObject *x = PyLong_FromLong(i);
+        if (!x) Py_CLEAR(t);
+        else PyTuple_SET_ITEM(t, j++, x);
+    }
+    return t;
+}
+
+/* (kind, input names, output names, loc, src, input values, written input indices) for the Python handler. */
 static PyObject *node_info(BuilderObject *b, const ts_node *n, pc_err *e) {
     PyObject *vals = PyList_New(n->nin);
     for (int i = 0; vals && i < n->nin; i++) {
@@ -436,8 +464,8 @@ static PyObject *node_info(BuilderObject *b, const ts_node *n, pc_err *e) {
         else PyList_SET_ITEM(vals, i, o);
     }
     if (!vals) return NULL;
-    return Py_BuildValue("(sNNzzN)", n->kind, names_tuple(n->nin, n->in), names_tuple(n->nout, n->out), n->loc,
-                         n->src, vals);
+    return Py_BuildValue("(sNNzzNN)", n->kind, names_tuple(n->nin, n->in), names_tuple(n->nout, n->out), n->loc,
+                         n->src, vals, written_tuple(n));
 }
 
 static int node_fail(const ts_node *n, pc_err *e, const char *fmt, const char *detail) {

@@ -333,6 +333,32 @@ static int py_fp16_select(void *ud, const ir_op *op) {
     return t < 0 ? -1 : t;
 }
 
+/* custom_ops: [(key, arguments, returns)], custom ops' schema rows for the torch.export reader (export.h). */
+static int parse_op_rows(PyObject *list, ex_oprow **out, int *n, pc_arena *a) {
+    PyObject *seq = PySequence_Fast(list, "custom_ops must be a list of (key, arguments, returns)");
+    if (!seq) return -1;
+    *n = (int)PySequence_Fast_GET_SIZE(seq);
+    ex_oprow *rows = pc_alloc(a, sizeof *rows * (size_t)(*n ? *n : 1));
+    if (!rows) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < *n; i++) {
+        const char *k, *ar, *r;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "sss", &k, &ar, &r) ||
+            !(rows[i].key = pc_strdup(a, k)) || !(rows[i].args = pc_strdup(a, ar)) ||
+            !(rows[i].returns = pc_strdup(a, r))) {
+            Py_DECREF(seq);
+            if (!PyErr_Occurred()) PyErr_NoMemory();
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    *out = rows;
+    return 0;
+}
+
 /* convert(graph, inputs, outputs, opset, precision, debug, converters, classifier) -> Program
  *   classifier: None or (labels, predicted_feature_name|None, probabilities output name|None)
  *   graph: torch._C.Graph of a frozen, inlined module, or the bytes of a serialized ExportedProgram
@@ -343,18 +369,20 @@ static int py_fp16_select(void *ud, const ir_op *op) {
  *           the optional 4th item is image preprocessing (None: none)
  *   outputs: [name|None] or None
  *   precision: "fp16" | "fp32"
- *   fp16_selector: None, or a callable(op_type, name, inputs, outputs) -> bool: False keeps the op fp32 */
+ *   fp16_selector: None, or a callable(op_type, name, inputs, outputs) -> bool: False keeps the op fp32
+ *   custom_ops: None, or [(key, arguments, returns)] schema rows of the custom ops an exported program calls */
 static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     static char *kws[] = {"graph", "inputs", "outputs", "opset", "precision", "debug", "converters", "classifier",
-                          "states", "fp16_selector", "progress", "weights", "archive", NULL};
+                          "states", "fp16_selector", "progress", "weights", "archive", "custom_ops", NULL};
     PyObject *graph, *inputs, *outputs = Py_None, *converters = Py_None, *classifier = Py_None, *states = Py_None,
              *selector = Py_None, *progress = Py_None;
     PyObject *weights = Py_None, *archive = NULL; /* archive: a .pt2 path (bytes, from PyUnicode_FSConverter) */
+    PyObject *custom_ops = Py_None;
     const char *opset = "CoreML5", *precision = "fp16";
     int debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOOOOO&", kws, &graph, &inputs, &outputs, &opset, &precision,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OsspOOOOOOO&O", kws, &graph, &inputs, &outputs, &opset, &precision,
                                      &debug, &converters, &classifier, &states, &selector, &progress, &weights,
-                                     PyUnicode_FSConverter, &archive))
+                                     PyUnicode_FSConverter, &archive, &custom_ops))
         return NULL;
     if (selector != Py_None && !PyCallable_Check(selector)) {
         PyErr_SetString(PyExc_TypeError, "fp16_selector must be callable or None");
@@ -440,9 +468,13 @@ static PyObject *mod_convert(PyObject *m, PyObject *args, PyObject *kw) {
     }
     lower_classifier lc;
     if (classifier != Py_None && parse_classifier(classifier, &lc, a)) goto done;
+    ex_oprow *rows = NULL;
+    int nrows = 0;
+    if (custom_ops != Py_None && parse_op_rows(custom_ops, &rows, &nrows, a)) goto done;
     if (converters != Py_None && PyDict_GET_SIZE(converters) && py_ext_begin(&ext, m, converters, &lo)) goto done;
     drv_opts o = {.lower = lo, .passes = po, .classifier = classifier != Py_None ? &lc : NULL,
-                  .next_symbol = sym->next_symbol, .lowered = convert_lowered, .lowered_ud = &ext};
+                  .next_symbol = sym->next_symbol, .lowered = convert_lowered, .lowered_ud = &ext, .ops = rows,
+                  .nops = nrows};
     int failed;
     if (archive) {
         failed = drv_convert_pt2(PyBytes_AS_STRING(archive), &o, &p, &e);
@@ -523,6 +555,29 @@ static PyObject *mod_export_schema(PyObject *m, PyObject *args) {
     if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
     if (ex_schema_lookup(name, &a, &r)) Py_RETURN_NONE;
     return Py_BuildValue("(ss)", a, r);
+}
+
+static void py_add_key(void *ud, const char *key) {
+    if (PyErr_Occurred()) return; /* an earlier key failed: the caller raises it */
+    PyObject *s = PyUnicode_FromString(key);
+    if (s) PyList_Append(ud, s);
+    Py_XDECREF(s);
+}
+
+/* export_custom_ops(json) -> ["ns::op.overload"] of the custom ops a serialized ExportedProgram calls */
+static PyObject *mod_export_custom_ops(PyObject *m, PyObject *args) {
+    const char *json;
+    Py_ssize_t len;
+    if (!PyArg_ParseTuple(args, "y#", &json, &len)) return NULL;
+    PyObject *l = PyList_New(0);
+    pc_err e = {0};
+    if (!l) return NULL;
+    if (ex_custom_ops(json, (size_t)len, py_add_key, l, &e)) {
+        Py_DECREF(l);
+        return py_raise(m, &e);
+    }
+    if (PyErr_Occurred()) Py_CLEAR(l);
+    return l;
 }
 
 /* export_inputs(json) -> [(name, TorchScript dtype code or -1, shape with None for symbolic dims)]: the user
@@ -607,6 +662,8 @@ static PyMethodDef mod_methods[] = {
     {"lowered_ops", mod_lowered_ops, METH_NOARGS, "TorchScript ops the converter lowers"},
     {"registry_rows", mod_registry_rows, METH_NOARGS, "the lowering registry's rows (kinds), in table order"},
     {"registry_row", mod_registry_row, METH_VARARGS, "registry_row(name) -> row index of a kind or export op name, or None"},
+    {"export_custom_ops", mod_export_custom_ops, METH_VARARGS,
+     "export_custom_ops(json) -> the custom ops ('ns::op.overload') a serialized ExportedProgram calls"},
     {"export_schema", mod_export_schema, METH_VARARGS,
      "export_schema(name) -> (arguments, returns) of csrc/export/aten_schemas.def's row, or None"},
     {"export_inputs", mod_export_inputs, METH_VARARGS,

@@ -20,7 +20,7 @@ static const char *const method_names[N_COUNT] = {
     "inputs", "outputs", "nodes", "kind", "inputsSize", "inputsAt", "outputsSize", "outputsAt",
     "blocks", "debugName", "unique", "type", "sizes", "getElementType", "sourceRange", "scopeName",
     "hasAttribute", "kindOf", "i", "f", "s", "t", "ival", "is_", "fs", "detach", "is_contiguous",
-    "contiguous", "float", "numpy", "dtype", "attributeNames",
+    "contiguous", "float", "numpy", "dtype", "attributeNames", "schema",
 };
 
 /* ---- errors ---- */
@@ -462,6 +462,57 @@ static ts_block *read_block(rd *r, PyObject *pb, const char *kind) {
     return rc ? NULL : b;
 }
 
+/* The arguments a schema string marks written ("t::op(Tensor x, Tensor(a1!) out, float k) -> Tensor": bit 1):
+ * an argument's type (its text before the first space at depth 0) holds a '!'. */
+static uint64_t schema_writes(const char *s, int kwarg_only) {
+    const char *p = strchr(s, '(');
+    uint64_t w = 0;
+    if (!p) return 0;
+    int arg = 0, depth = 0, in_type = 1, star = 0, kw = 0;
+    char quote = 0;
+    for (p++; *p && arg < 64; p++) {
+        char c = *p;
+        if (quote) {
+            if (c == quote) quote = 0;
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '(' || c == '[') {
+            depth++;
+        } else if (c == ')' || c == ']') {
+            if (depth-- == 0) break;
+        } else if (depth == 0 && c == ',') {
+            arg += !star; /* "*, Scalar alpha": the marker is no argument */
+            star = 0;
+            in_type = 1;
+        } else if (depth == 0 && c == '*') {
+            star = kw = 1;
+        } else if (depth == 0 && c == ' ' && p[-1] != ',') {
+            in_type = 0;
+        } else if (c == '!' && in_type && (kw || !kwarg_only)) {
+            w |= (uint64_t)1 << arg;
+        }
+    }
+    return w;
+}
+
+/* The inputs n's op writes (ts_node.writes) from Node.schema(): a custom op's, and an out= variant's
+ * (keyword-only) `out`; aten's in-place ops (self) are known by name, and a few aten ops write positional
+ * arguments the lowering does not follow (native_batch_norm's running stats, at inference unchanged). */
+static int read_writes(rd *r, PyObject *pn, ts_node *n) {
+    if (strncmp(n->kind, "prim::", 6) == 0) return 0;
+    int aten = strncmp(n->kind, "aten::", 6) == 0;
+    PyObject *s = call0(r, pn, N_SCHEMA);
+    const char *str = s ? PyUnicode_AsUTF8(s) : NULL;
+    if (!str) {
+        Py_XDECREF(s);
+        PyErr_Clear(); /* a node without a schema writes nothing we know of */
+        return 0;
+    }
+    n->writes = schema_writes(str, aten);
+    Py_DECREF(s);
+    return 0;
+}
+
 static ts_node *read_node(rd *r, PyObject *pn) {
     ts_node *n = pc_alloc(r->a, sizeof *n);
     if (!n) {
@@ -479,6 +530,7 @@ static ts_node *read_node(rd *r, PyObject *pn) {
         return NULL;
     }
     if (read_node_values(r, pn, N_INPUTS_SIZE, N_INPUTS_AT, 0, &n->nin, &n->in, n->kind)) return NULL;
+    if (read_writes(r, pn, n)) return NULL;
     if (may_have_blocks(n->kind)) {
         PyObject *bl = call0(r, pn, N_BLOCKS);
         PyObject *seq = bl ? PySequence_Fast(bl, "blocks") : NULL;

@@ -100,6 +100,9 @@ struct ts_node {
     const char *scope;    /* module scope ("__module.layer1.0.conv1") when known */
     const char *schema;   /* overload schema string when available (may be NULL); the torch.export reader
                            * puts the overload there ("aten::conv2d.default") */
+    uint64_t writes;      /* bit i: the op writes input i in place (its schema's `Tensor(a!)` argument: a custom
+                           * op's mutates_args); set for ops other than aten's in-place spellings (add_ etc.,
+                           * which the lowering knows by name); inputs past 63 are never marked */
     int nattrs;           /* int attributes, read only for the kinds that carry their arguments as
                            * attributes (prim::ConstantChunk: chunks, dim); 0 for all others */
     const char **attr_names;

@@ -210,7 +210,6 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
             graph, program_inputs, source = None, _pt2.user_inputs(info), _pt2.torch_version(info)
             program_json = info["program"]
         else:
-            _export.check_mutating_custom_ops(model)
             graph, weights = _export.serialize(model), _export.weights(model)
             program_inputs, program_json = _export.user_inputs(graph), graph
         frozen = None
@@ -235,6 +234,7 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
                          classifier=classifier,
                          states=[tuple(s) if graph_is_export else s[:3] for s in state_specs] or None,
                          fp16_selector=fp16_selector, progress=progress.reporter(), weights=weights,
+                         custom_ops=_export.custom_op_rows(program_json) if graph_is_export else None,
                          **({"archive": archive} if archive else {}))
     del frozen  # tensors the program points into are held by the program itself
 

@@ -5,6 +5,7 @@ import copy
 
 import numpy as np
 
+from . import _core
 from ._types import EnumeratedShapes, ImageType, RangeDim, Shape, TensorType, _dtype_name
 
 
@@ -24,18 +25,26 @@ def serialize(ep):
     return art.exported_program
 
 
-def check_mutating_custom_ops(ep):
-    """A custom op that writes its arguments (torch.library's mutates_args) leaves the written tensor's later
-    reads to see the new value, which a converted node cannot give: refused, naming the op and arguments."""
-    for node in ep.graph.nodes:
-        schema = getattr(getattr(node, "target", None), "_schema", None)
-        if node.op != "call_function" or schema is None or schema.name.startswith(("aten::", "prim::")):
+def custom_op_rows(program_json):
+    """[(key, arguments, returns)]: the schema rows (marking the tensors each writes) of the custom ops a
+    serialized program calls, for those torch has registered; the program itself does not hold them. torch is
+    only asked when it is already imported (a .pt2 converts without it; its custom ops then keep their
+    serialized arguments, and one called through auto_functionalized fails naming the op)."""
+    import sys
+    torch = sys.modules.get("torch")
+    rows = []
+    if torch is None:
+        return rows
+    from ._schema_rows import Skip, row
+    for key in _core.export_custom_ops(program_json):
+        ns, rest = key.split("::", 1)
+        op, _, overload = rest.partition(".")
+        try:
+            schema = getattr(getattr(getattr(torch.ops, ns), op), overload or "default")._schema
+            rows.append(row(schema, mark_writes=True))
+        except (AttributeError, RuntimeError, Skip):  # not registered here, or a type the rows cannot say
             continue
-        written = [a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write]
-        if written:
-            raise ValueError(f"the custom op {schema.name} writes its argument(s) {', '.join(written)} "
-                             "(mutates_args): custom ops that mutate their inputs cannot be converted from an "
-                             "exported program yet; return the new values from the op instead")
+    return rows
 
 
 def _array(t):

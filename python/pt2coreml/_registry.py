@@ -11,7 +11,10 @@
 A converter receives the TorchScript node and a context: ``context[name]`` is the value
 of one of the node's inputs (an ``mb`` Var for tensors; a Python int / float / bool /
 str / list / None when it is known at conversion time), and ``context.add(value)``
-binds the node's outputs. A function's name (or each name in ``torch_alias``) selects
+binds the node's outputs. An op that writes some of its inputs in place (a custom op's
+``mutates_args``, ``Tensor(a!)`` in its schema) lists them in ``node.written``; its converter
+gives each one's new value with ``context.add(value, torch_name=name)``, and the model's
+later reads of that tensor (or of the tensor it is a slice of) see it. A function's name (or each name in ``torch_alias``) selects
 the TorchScript kinds it converts: a bare name ``selu`` means ``aten::selu`` (and the
 in-place ``aten::selu_``); a name with a namespace (``my_ns::op``) means exactly that.
 Names pt2coreml already converts need ``override=True``.
@@ -90,15 +93,19 @@ def handlers():
 class Node:
     """A TorchScript node being converted."""
 
-    __slots__ = ("kind", "inputs", "outputs", "loc", "source", "_values")
+    __slots__ = ("kind", "inputs", "outputs", "written", "loc", "source", "_values", "_written_at")
 
-    def __init__(self, kind, inputs, outputs, loc, source, values):
+    def __init__(self, kind, inputs, outputs, loc, source, values, written=()):
         self.kind = kind                 # "aten::selu", "my_ns::op", ...
         self.inputs = list(inputs)       # input value names (keys of context)
         self.outputs = list(outputs)     # output value names
+        self.written = [self.inputs[i] for i in written]  # inputs the op writes in place (Tensor(a!))
         self.loc = loc                   # "model.py:12" or None
         self.source = source             # that source line, or None
         self._values = dict(zip(self.inputs, values))
+        self._written_at = {}            # written input name -> its index
+        for i in written:
+            self._written_at.setdefault(self.inputs[i], i)
 
     @property
     def name(self):
@@ -148,10 +155,15 @@ class Context:
         `torch_name` if given, else the output named like the Var, else the next unbound output.
         A list/tuple as long as the node's outputs (when it has several) binds them in order."""
         outs = self._node.outputs
+        if torch_name is not None and torch_name not in outs and torch_name in self._node._written_at:
+            self._builder.write(self._node._written_at[torch_name], value)  # the written input's new value
+            self._node._values[torch_name] = value
+            return
         if torch_name is not None:
             if torch_name not in outs:
+                written = f"; the inputs it writes are {self._node.written}" if self._node.written else ""
                 raise ValueError(f"context.add: '{torch_name}' is not an output of {self._node.kind} "
-                                 f"(its outputs are {outs})")
+                                 f"(its outputs are {outs}{written})")
             self._bind(outs.index(torch_name), value)
             return
         if isinstance(value, (list, tuple)) and len(outs) > 1 and len(value) == len(outs) and not self._bound:
@@ -181,8 +193,8 @@ def _sanitize(name):
 
 
 def _dispatch(func, builder, info):
-    kind, inputs, outputs, loc, source, values = info
-    node = Node(kind, inputs, outputs, loc, source, values)
+    kind, inputs, outputs, loc, source, values, written = info
+    node = Node(kind, inputs, outputs, loc, source, values, written)
     prev = _mb._push(builder, node)
     try:
         func(Context(builder, node), node)

@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ex_weights w = {.ud = &d, .get = weights_get};
     ts_graph *g = NULL;
     user_inputs u = {.n = 0};
-    if (ex_read((const char *)data, size, &w, NULL, 0, &g, &e) == 0 &&
+    if (ex_read((const char *)data, size, &w, NULL, &g, &e) == 0 &&
         ex_user_inputs((const char *)data, size, add_input, &u, &e) == 0 &&
         u.n <= 16) {
         lower_opts lo = {.ninputs = u.n, .inputs = u.in, .opset = "CoreML7"};
