@@ -90,7 +90,7 @@ MODELS = [(IntoSlice, (2, 3)), (Whole, (2, 3)), (SharedBase, (2, 1))]
 
 
 def _check(ml, model, x, prec, tmp_path):
-    want = model(torch.from_numpy(x))
+    want = model(torch.from_numpy(x.copy()))  # a model may write its input
     want = [t.detach().numpy() for t in (want if isinstance(want, tuple) else (want,))]
     got = list(ml.predict({ml._desc["inputs"][0]["name"]: x}).values())
     assert len(got) == len(want)
@@ -306,3 +306,22 @@ def test_out_variants_in_scripted_code_write_their_out_argument(tmp_path):
     path = str(tmp_path / "out.mlpackage")
     ml.save(path)
     coremltools_check(path)
+
+
+@pytest.mark.parametrize("form", ["exported", "v2"])
+def test_a_program_writing_its_input_warns_and_its_outputs_see_the_write(form, tmp_path):
+    class WritesInput(torch.nn.Module):
+        def forward(self, x):
+            x.add_(1.0)
+            buf = torch.zeros(2, 3)
+            r = scale_into(x, buf, 2.0)
+            return x * 2, r + buf
+
+    x = _x((2, 3), 7)
+    ep = _export(WritesInput().eval(), x, form)
+    if form == "v2":
+        with pytest.warns(UserWarning, match="writes its input.*x in place"):
+            ml = ct.convert(ep, compute_precision=ct.precision.FLOAT32)
+    else:
+        ml = ct.convert(ep, compute_precision=ct.precision.FLOAT32)
+    _check(ml, WritesInput().eval(), x, "fp32", tmp_path)

@@ -213,6 +213,11 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
             graph, weights = _export.serialize(model), _export.weights(model)
             program_inputs, program_json = _export.user_inputs(graph), graph
         frozen = None
+        written = _export.written_user_inputs(program_json)
+        if written:
+            warn(f"the exported program writes its input(s) {', '.join(written)} in place: the model's outputs "
+                 "see the written values, but a Core ML model does not write its inputs back", UserWarning,
+                 stacklevel=3)
         inputs = _export.input_types(program_inputs, inputs, _export.dim_ranges(program_json))
         specs = [_input_spec(i, t, spec) for i, t in enumerate(inputs)]
         names = [s[0] for s in specs]

@@ -104,6 +104,15 @@ def buffers(program_json):
     return out
 
 
+def written_user_inputs(program_json):
+    """The user inputs a serialized program writes in place (its user_input_mutation outputs, in the
+    functional form; the form as exported writes them with in-place ops, which the outputs already see)."""
+    import json
+    doc = json.loads(program_json)
+    return [s["user_input_mutation"].get("user_input_name", "?")
+            for s in doc["graph_module"]["signature"]["output_specs"] if "user_input_mutation" in s]
+
+
 def dim_ranges(program_json):
     """{user input name: [None for a static dim, (min, max) for a symbolic one (max -1: unbounded)]} from a
     serialized program's range_constraints (keyed by each dim's expression, derived dims such as 2*s0 too)."""
