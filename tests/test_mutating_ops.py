@@ -325,3 +325,24 @@ def test_a_program_writing_its_input_warns_and_its_outputs_see_the_write(form, t
     else:
         ml = ct.convert(ep, compute_precision=ct.precision.FLOAT32)
     _check(ml, WritesInput().eval(), x, "fp32", tmp_path)
+
+
+@torch.library.custom_op("pt2coreml_mut::unconverted", mutates_args=())
+def unconverted(x: torch.Tensor) -> torch.Tensor:
+    return x * 3
+
+
+@unconverted.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+def test_an_op_without_converter_is_named_in_the_exported_programs_words():
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return unconverted(x) + 1
+
+    ep = torch.export.export(M().eval(), (torch.ones(2, 3),))
+    with pytest.raises(ct.ConversionError, match=r"^1 op cannot be converted:\n  pt2coreml_mut::unconverted "
+                                                 r"\(1 use, first at test_mutating_ops.py:\d+: return unconverted"):
+        ct.convert(ep)

@@ -226,7 +226,9 @@ static int check_kinds(const ts_graph *g, const lower_opts *o, pc_err *e) {
     collect_missing(o, g->top, m, &nm, PC_ARRAY_LEN(m));
     if (!nm) return 0;
     char msg[sizeof e->msg];
-    int k = snprintf(msg, sizeof msg, "%d TorchScript op kind%s cannot be converted:", nm, nm > 1 ? "s" : "");
+    /* the torch.export reader gives every op node its overload (ts_node.schema), TorchScript's never */
+    const char *what = m[0].first->schema ? "op" : "TorchScript op kind";
+    int k = snprintf(msg, sizeof msg, "%d %s%s cannot be converted:", nm, what, nm > 1 ? "s" : "");
     for (int i = 0; i < nm && k < (int)sizeof msg; i++) {
         const ts_node *n = m[i].first;
         k += snprintf(msg + k, sizeof msg - (size_t)k, "\n  %s (%d use%s%s%s%s%s)", m[i].kind, m[i].count,
