@@ -13,6 +13,8 @@
  *   constants through elementwise ops (the source positions of a resize to a run-time size) would round
  *   in fp16 and pick other pixels than torch; it keeps fp32, and any other op that reads it (an fp16
  *   computation, a nested block's output) reads a cast to fp16;
+ * - an op reading an fp32 constant with a finite value past fp16's range (|v| > 65504, below 1e38) computes in
+ *   fp32 as coremltools' fp16_overflow rule has it, like the kept ops below;
  * - ops an op selector keeps (coremltools' FP16ComputePrecision(op_selector): False keeps the op fp32) compute
  *   in fp32 as the recurrent ops above do, their outputs keeping their names and cast to fp16 (<name>_to_fp16)
  *   for fp16 readers; a kept op reading another's output, or a function input, reads the fp32 value, not its
@@ -246,6 +248,28 @@ static int fp32_op(fp16_ctx *c, ir_op *op, int swap) {
     return 0;
 }
 
+/* An fp32 constant input of op holding a finite value past fp16's range (|v| > 65504, below 1e38: larger ones
+ * stand for infinity, as attention masks' float32 minimum does, and may round to fp16's): coremltools keeps
+ * such an op in fp32 (its fp16_overflow rule), where fp16 would compute with inf. */
+static int overflows_fp16(const fp16_ctx *c, const ir_op *op) {
+    float buf[1024];
+    for (int i = 0; i < op->nin; i++)
+        for (int j = 0; j < op->in[i].n; j++) {
+            const ir_value *v = op->in[i].v[j];
+            if (!v || !v->konst || (v->konst->store != IR_FP32 && v->konst->store != IR_FP64) || v->id < 0 || v->id >= c->nids || !c->converted[v->id])
+                continue;
+            for (int64_t at = 0; at < v->konst->count; at += PC_ARRAY_LEN(buf)) {
+                int64_t n = PC_MIN((int64_t)PC_ARRAY_LEN(buf), v->konst->count - at);
+                ir_const_read_f32_range(v->konst, at, n, buf);
+                for (int64_t k = 0; k < n; k++) {
+                    float a = buf[k] < 0 ? -buf[k] : buf[k];
+                    if (a > 65504.0f && a < 1e38f) return 1;
+                }
+            }
+        }
+    return 0;
+}
+
 /* Step 4: which ops go back to fp32, in program order: recurrent ops before iOS17, the ops the caller's
  * selector keeps, and a cast to fp32 of a value a kept op computed reads that value itself (a kept op's
  * output returned by the function is not rounded to fp16 on its way out). */
@@ -261,6 +285,7 @@ static int fp32_ops(ir_op *op, void *vctx) {
     for (int i = 0; i < op->nout; i++) fp16_out |= op->out[i]->type.dtype == IR_FP16 && op->out[i]->id < c->nids;
     if (!fp16_out) return 0; /* computes no fp16 (or was made by this pass) */
     if (is_recurrent(op) && c->recurrent_fp32) return fp32_op(c, op, 1);
+    if (overflows_fp16(c, op)) return fp32_op(c, op, 0);
     if (!c->select) return 0;
     int r = c->select(c->select_ud, op);
     if (r < 0) return pc_fail(c->e, PC_E_VALUE, "compute_precision's op_selector failed on op '%s' (%s)", op->name,

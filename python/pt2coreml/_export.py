@@ -22,6 +22,13 @@ def serialize(ep):
     except NotImplementedError as e:  # e.g. a torch.return_types namedtuple output, which its serializer has no name for
         raise ValueError(f"torch cannot serialize this exported program ({e}); return plain tuples of tensors "
                          "from forward (torch.export.save fails on it too)") from e
+    except Exception as e:  # torch's SerializeError, e.g. a Python int carried through while_loop
+        if type(e).__name__ != "SerializeError":
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"torch cannot serialize this exported program: {first} (torch.export.save fails on it "
+                         "too; a while_loop or cond must carry tensors, e.g. torch.tensor(0), not Python "
+                         "numbers)") from e
     return art.exported_program
 
 
