@@ -12,29 +12,11 @@ import torch
 import torch.nn.functional as F
 
 import pt2coreml as ct
+from export_common import PREC, export, predict_compare
 from parity import TOL, TORCH_MAJOR, compare, coremltools_check
 
 if TORCH_MAJOR < 2:
     pytest.skip("torch.export needs torch >= 2", allow_module_level=True)
-
-PREC = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
-
-
-def _flat(out):
-    if isinstance(out, torch.Tensor):
-        return [out]
-    flat = []
-    for o in out:
-        flat.extend(_flat(o) if isinstance(o, (list, tuple)) else [o])
-    return flat
-
-
-def export(module, args):
-    torch.manual_seed(0)
-    module = module.eval()
-    with torch.no_grad():
-        return torch.export.export(module, tuple(args))
-
 
 _CORE = {}  # id(ep) -> (ep, its core ATen form): a program's decomposition is made once
 
@@ -49,15 +31,8 @@ def export_parity(ep, args, precision="fp32", decompose=False, tol=None, check_c
     """Convert ep (or its core ATen form), predict on args, compare each output with ep.module()'s."""
     if decompose:
         ep = core_aten(ep)
-    with torch.no_grad():
-        refs = [r.detach().numpy() for r in _flat(ep.module()(*args))]
     mlmodel = ct.convert(ep, compute_precision=PREC[precision], **kw)
-    names = [f["name"] for f in mlmodel._desc["inputs"]]
-    out = mlmodel.predict({n: a.numpy() for n, a in zip(names, args)})
-    out_names = [f["name"] for f in mlmodel._desc["outputs"]]
-    assert len(out_names) == len(refs), f"{len(out_names)} outputs, torch has {len(refs)}"
-    for n, r in zip(out_names, refs):
-        compare(n, out[n], r, tol if tol is not None else TOL[precision])
+    predict_compare(ep, mlmodel, [args], precision, tol)
     if check_coremltools:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "m.mlpackage")

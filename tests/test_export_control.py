@@ -1,12 +1,12 @@
 """torch.export control flow: torch.cond -> MIL cond (prim::If), while_loop -> MIL while_loop (prim::Loop with
 the condition inlined before the loop and after the body), map -> a loop stacking its results. Each program is
 converted, predicted in our runtime on inputs taking every path, and compared with the program's own outputs."""
-import numpy as np
 import pytest
 import torch
 
 import pt2coreml as ct
-from parity import TOL, TORCH_MAJOR, compare, coremltools_check
+from export_common import PREC, export, predict_compare
+from parity import TORCH_MAJOR, coremltools_check
 
 if TORCH_MAJOR < 2 or not hasattr(torch, "cond"):
     pytest.skip("torch.cond needs torch >= 2.5", allow_module_level=True)
@@ -17,23 +17,6 @@ while_loop = getattr(torch, "while_loop", None)
 if while_loop is None:
     from torch._higher_order_ops.while_loop import while_loop
 
-PREC = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
-
-
-def _flat(out):
-    if isinstance(out, torch.Tensor):
-        return [out]
-    flat = []
-    for o in out:
-        flat.extend(_flat(o) if isinstance(o, (list, tuple)) else [o])
-    return flat
-
-
-def export(module, args):
-    torch.manual_seed(0)
-    with torch.no_grad():
-        return torch.export.export(module.eval(), tuple(args))
-
 
 def check(ep, arg_sets, precision, tol=None, apple_reader=None):
     """Convert once, predict on each argument set, compare with ep.module(); with apple_reader (a tmp_path),
@@ -43,16 +26,7 @@ def check(ep, arg_sets, precision, tol=None, apple_reader=None):
         path = str(apple_reader / "m.mlpackage")
         m.save(path)
         coremltools_check(path)
-    names = [f["name"] for f in m._desc["inputs"]]
-    outs = [f["name"] for f in m._desc["outputs"]]
-    for args in arg_sets:
-        with torch.no_grad():
-            refs = [r.detach().numpy() for r in _flat(ep.module()(*args))]
-        got = m.predict({n: a.numpy() for n, a in zip(names, args)})
-        assert len(outs) == len(refs)
-        for n, r in zip(outs, refs):
-            compare(n, got[n], r.astype(np.float32) if r.dtype != np.float32 else r,
-                    tol if tol is not None else TOL[precision])
+    predict_compare(ep, m, arg_sets, precision, tol)
     return m
 
 

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import pt2coreml as ct
+from export_common import PREC, flat
 from lower_common import CHECK_COREMLTOOLS
 from models_common import check_regime, init_batch_norm
 from parity import TOL, TORCH_MAJOR, compare, coremltools_check
@@ -31,7 +32,6 @@ if TORCH_MAJOR < 2:
 import test_cov_models as cov  # noqa: E402
 import test_models  # noqa: E402
 
-PREC = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 
 
@@ -118,14 +118,8 @@ def _subject(name):
     with torch.no_grad():
         refs = module(*args)
         ep = torch.export.export(module, tuple(args))
-    refs = [r.numpy() for r in _flat(refs)]
+    refs = [r.numpy() for r in flat(refs)]
     return module, args, refs, ep
-
-
-def _flat(out):
-    if isinstance(out, torch.Tensor):
-        return [out]
-    return [t for o in out for t in _flat(o)]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{n}-{f}" for n, f in CASES])
