@@ -88,20 +88,58 @@ def _run_steps(ml, module, steps, tol, st=None):
     return ref, st, worst
 
 
+def steps_1x3(n=6, seed=0):
+    """n steps of a (1, 3) random input x: (predict() feed, the module's args)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        x = rng.standard_normal((1, 3)).astype(np.float32)
+        out.append(({"x": x}, (torch.from_numpy(x),)))
+    return out
+
+
+def kv_steps(n):
+    """n attention steps of KVCache (draws from torch's generator): x (1, 1, 16) at positions 0..n-1."""
+    steps = []
+    for i in range(n):
+        x = torch.randn(1, 1, 16)
+        steps.append(({"x": x.numpy(), "pos": np.array([i], np.int32)}, (x, torch.tensor([i]))))
+    return steps
+
+
+def check_accumulator(ml, m, tol):
+    """The converted Accumulator ml against the module m over 6 steps: each output, the state at the end, and
+    one read_state and one write_state in the program."""
+    ref, st, _ = _run_steps(ml, m, steps_1x3(), tol)
+    np.testing.assert_allclose(st.read_state("acc"), ref.acc.numpy(), atol=1e-2)
+    hist = ml.op_histogram()
+    assert hist["read_state"] == 1 and hist["write_state"] == 1
+
+
+def check_kv_cache(ml, m, tol):
+    """The converted KVCache ml against the module m over 8 steps: each output and both caches at the end."""
+    ref, st, _ = _run_steps(ml, m, kv_steps(8), tol)
+    for name in ("k_cache", "v_cache"):
+        np.testing.assert_allclose(st.read_state(name), getattr(ref, name).numpy(), atol=2e-2)
+
+
+def check_nested(ml, m):
+    """The converted Nested ml (states inner_last and steps) against the module m over 4 steps."""
+    assert [f["name"] for f in ml._desc["states"]] == ["inner_last", "steps"]  # a MIL name: the dot becomes _
+    steps = []
+    for k in range(4):
+        x = np.full((2, 4), k + 0.5, np.float32)
+        steps.append(({"x": x}, (torch.from_numpy(x),)))
+    _, st, _ = _run_steps(ml, m, steps, 1e-3)
+    assert st.read_state("steps").tolist() == [4.0]
+
+
 @pytest.mark.parametrize("prec", ["fp32", "fp16"])
 def test_accumulator_matches_torch_step_by_step(prec):
     m = Accumulator()
     ml = ct.convert(trace(m, torch.ones(1, 3)), inputs=[ct.TensorType(name="x", shape=(1, 3))],
                     states=[state("acc", (1, 3))], minimum_deployment_target=IOS18, compute_precision=PREC[prec])
-    rng = np.random.default_rng(0)
-    steps = []
-    for _ in range(6):
-        x = rng.standard_normal((1, 3)).astype(np.float32)
-        steps.append(({"x": x}, (torch.from_numpy(x),)))
-    ref, st, _ = _run_steps(ml, m, steps, TOL[prec])
-    np.testing.assert_allclose(st.read_state("acc"), ref.acc.numpy(), atol=1e-2)
-    hist = ml.op_histogram()
-    assert hist["read_state"] == 1 and hist["write_state"] == 1
+    check_accumulator(ml, m, TOL[prec])
 
 
 @pytest.mark.parametrize("prec", ["fp32", "fp16"])
@@ -113,26 +151,14 @@ def test_kv_cache_attention_matches_torch_step_by_step(prec):
                                 ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
                     states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))],
                     minimum_deployment_target=IOS18, compute_precision=PREC[prec])
-    steps = []
-    for i in range(8):
-        x = torch.randn(1, 1, 16)
-        steps.append(({"x": x.numpy(), "pos": np.array([i], np.int32)}, (x, torch.tensor([i]))))
-    ref, st, _ = _run_steps(ml, m, steps, TOL[prec])
-    for name in ("k_cache", "v_cache"):
-        np.testing.assert_allclose(st.read_state(name), getattr(ref, name).numpy(), atol=2e-2)
+    check_kv_cache(ml, m, TOL[prec])
 
 
 def test_nested_buffer_copy_and_counter():
     m = Nested()
     ml = ct.convert(trace(m, torch.ones(2, 4)), inputs=[ct.TensorType(name="x", shape=(2, 4))],
                     states=[state("inner.last", (2, 4)), state("steps", (1,))], minimum_deployment_target=IOS18)
-    assert [f["name"] for f in ml._desc["states"]] == ["inner_last", "steps"]  # a MIL name: the dot becomes _
-    steps = []
-    for k in range(4):
-        x = np.full((2, 4), k + 0.5, np.float32)
-        steps.append(({"x": x}, (torch.from_numpy(x),)))
-    _, st, _ = _run_steps(ml, m, steps, 1e-3)
-    assert st.read_state("steps").tolist() == [4.0]
+    check_nested(ml, m)
 
 
 def test_states_persist_and_are_independent():
@@ -233,11 +259,7 @@ def test_saved_package_holds_states_and_loads_back(tmp_path):
     assert [f["name"] for f in loaded._desc["inputs"]] == ["x", "pos"]
     spec = loaded.get_spec()
     assert spec.specificationVersion == 9
-    steps = []
-    for i in range(4):
-        x = torch.randn(1, 1, 16)
-        steps.append(({"x": x.numpy(), "pos": np.array([i], np.int32)}, (x, torch.tensor([i]))))
-    _run_steps(loaded, m, steps, TOL["fp16"])
+    _run_steps(loaded, m, kv_steps(4), TOL["fp16"])
     coremltools_check(path)
 
 
