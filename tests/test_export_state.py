@@ -11,7 +11,7 @@ import torch
 import pt2coreml as ct
 from parity import TORCH_MAJOR, coremltools_check
 from test_stateful import (IOS18, PREC, TOL, Accumulator, KVCache, Nested, _run_steps, check_accumulator,
-                          check_kv_cache, check_nested, state, steps_1x3)
+                          check_kv_cache, check_nested, convert_kv_cache, state, steps_1x3)
 
 if TORCH_MAJOR < 2:
     pytest.skip("torch.export needs torch >= 2", allow_module_level=True)
@@ -46,10 +46,7 @@ def test_kv_cache_attention_matches_torch_step_by_step(prec, how):
     torch.manual_seed(0)
     m = KVCache()
     ep = how(m, torch.randn(1, 1, 16), torch.tensor([0]))
-    ml = ct.convert(ep, inputs=[ct.TensorType(name="x", shape=(1, 1, 16)),
-                                ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
-                    states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))],
-                    minimum_deployment_target=IOS18, compute_precision=PREC[prec])
+    ml = convert_kv_cache(ep, compute_precision=PREC[prec])
     check_kv_cache(ml, m, TOL[prec])
     assert ml.op_histogram()["write_state"] == 2
 

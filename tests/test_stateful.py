@@ -116,6 +116,14 @@ def check_accumulator(ml, m, tol):
     assert hist["read_state"] == 1 and hist["write_state"] == 1
 
 
+def convert_kv_cache(model, **kw):
+    """ct.convert of a traced or exported KVCache: inputs x (1, 1, 16) and pos (int32), both caches states."""
+    return ct.convert(model, inputs=[ct.TensorType(name="x", shape=(1, 1, 16)),
+                                     ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
+                      states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))],
+                      minimum_deployment_target=IOS18, **kw)
+
+
 def check_kv_cache(ml, m, tol):
     """The converted KVCache ml against the module m over 8 steps: each output and both caches at the end."""
     ref, st, _ = _run_steps(ml, m, kv_steps(8), tol)
@@ -147,10 +155,7 @@ def test_kv_cache_attention_matches_torch_step_by_step(prec):
     torch.manual_seed(0)
     m = KVCache()
     tr = trace(m, torch.randn(1, 1, 16), torch.tensor([0]))
-    ml = ct.convert(tr, inputs=[ct.TensorType(name="x", shape=(1, 1, 16)),
-                                ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
-                    states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))],
-                    minimum_deployment_target=IOS18, compute_precision=PREC[prec])
+    ml = convert_kv_cache(tr, compute_precision=PREC[prec])
     check_kv_cache(ml, m, TOL[prec])
 
 
@@ -249,9 +254,7 @@ def test_scripted_loop_with_chained_in_place_ops():
 def test_saved_package_holds_states_and_loads_back(tmp_path):
     torch.manual_seed(0)
     m = KVCache()
-    ml = ct.convert(trace(m, torch.randn(1, 1, 16), torch.tensor([0])),
-                    inputs=[ct.TensorType(name="x", shape=(1, 1, 16)), ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
-                    states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))], minimum_deployment_target=IOS18)
+    ml = convert_kv_cache(trace(m, torch.randn(1, 1, 16), torch.tensor([0])))
     path = os.path.join(tmp_path, "kv.mlpackage")
     ml.save(path)
     loaded = ct.models.MLModel(path)
