@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import pt2coreml as ct
-from export_common import PREC, export, predict_compare
+from export_common import PREC, export, malformed_outcomes, predict_compare
 from parity import TORCH_MAJOR, coremltools_check
 
 if TORCH_MAJOR < 2 or not hasattr(torch, "cond"):
@@ -219,27 +219,16 @@ def test_malformed_branch_fails_naming_it(monkeypatch):
 
 
 def test_malformed_control_flow_programs_fail_cleanly():
-    """Programs with subgraphs, edited at random (test_export's mutations): each converts or fails with a Python
+    """Programs with subgraphs, edited at random (export_common.mutations): each converts or fails with a Python
     exception, never a crash."""
-    import json
     import random
-    from pt2coreml import _core, _export
-    from test_export import _mutations
     progs = [(export(NestedCond(), [torch.rand(2, 3), torch.rand(2, 3)]),
               [("x", "fp32", [2, 3], None), ("y", "fp32", [2, 3], None)]),
              (export(CountTo(), [torch.tensor([3], dtype=torch.int32), torch.rand(2, 3)]),
               [("n", "int32", [1], None), ("x", "fp32", [2, 3], None)]),
              (export(MapBatch(), [torch.rand(4, 3), torch.rand(3)]),
               [("xs", "fp32", [4, 3], None), ("y", "fp32", [3], None)])]
-    rng, outcomes = random.Random(1), {}
-    for ep, inputs in progs:
-        doc, weights = json.loads(_export.serialize(ep)), _export.weights(ep)
-        for text in _mutations(doc, rng, 50):
-            try:
-                _core.convert(text, inputs, None, "CoreML5", "fp32", False, {}, weights=weights)
-                outcomes["converted"] = outcomes.get("converted", 0) + 1
-            except (ValueError, TypeError, RuntimeError, ct.ConversionError) as e:
-                outcomes[type(e).__name__] = outcomes.get(type(e).__name__, 0) + 1
+    outcomes = malformed_outcomes(progs, random.Random(1), 50)
     assert outcomes.get("ValueError", 0) > 10 and outcomes.get("converted", 0) > 10, outcomes
 
 
