@@ -31,6 +31,7 @@ if TORCH_MAJOR < 2:
 
 import test_cov_models as cov  # noqa: E402
 import test_models  # noqa: E402
+import test_zoo  # noqa: E402
 
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 
@@ -169,39 +170,22 @@ ZOO = [("causal-lm", "gpt2", None), ("causal-lm", "llama", None), ("causal-lm", 
 ZOO_FP16 = [("causal-lm", "llama", None)]
 TIMM = [("efficientnet", "test_efficientnet"), ("byobnet", "test_byobnet")]
 if ALL:
-    import test_zoo
     ZOO, TIMM = test_zoo.SAMPLE, test_zoo.TIMM
     ZOO_FP16 = test_zoo.FP16
-
-
-def _zoo(family, model_type, use_cache, precision):
-    import zoo_models
-    pytest.importorskip("transformers")
-    archs = dict(zoo_models.architectures(family))
-    if model_type not in archs:
-        pytest.skip(f"this transformers has no {family} {model_type}")
-    r = zoo_models.run(family, model_type, archs[model_type], precision=precision, use_cache=use_cache,
-                       frontend="export")
-    assert r["stage"] == "ok", f"{model_type}: failed at {r['stage']}: {r['error']}"
 
 
 @pytest.mark.parametrize("family,model_type,use_cache", ZOO,
                          ids=[f"{m}-{'cache' if c is None else 'nocache'}" for _, m, c in ZOO])
 def test_export_zoo(family, model_type, use_cache):
-    _zoo(family, model_type, use_cache, "fp32")
+    test_zoo.check(family, model_type, use_cache, "fp32", frontend="export")
 
 
 @pytest.mark.parametrize("family,model_type,use_cache", ZOO_FP16, ids=[m for _, m, _ in ZOO_FP16])
 def test_export_zoo_fp16(family, model_type, use_cache):
-    _zoo(family, model_type, use_cache, "fp16")
+    test_zoo.check(family, model_type, use_cache, "fp16", frontend="export")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("family,name", TIMM, ids=[n for _, n in TIMM])
 def test_export_timm(family, name, precision):
-    import zoo_models
-    timm = pytest.importorskip("timm")
-    if name not in timm.list_models(module=family):
-        pytest.skip(f"this timm has no {name} in {family}")
-    r = zoo_models.run("timm", family, name, precision=precision, frontend="export")
-    assert r["stage"] == "ok", f"{name}: failed at {r['stage']}: {r['error']}"
+    test_zoo.check_timm(family, name, precision, frontend="export")
