@@ -11,7 +11,8 @@ import torch
 import pt2coreml as ct
 from parity import TORCH_MAJOR, coremltools_check
 from test_stateful import (IOS18, PREC, TOL, Accumulator, KVCache, Nested, _run_steps, check_accumulator,
-                          check_kv_cache, check_nested, convert_kv_cache, state, steps_1x3)
+                          check_kv_cache, check_nested, check_states_independent, convert_kv_cache, state,
+                          steps_1x3)
 
 if TORCH_MAJOR < 2:
     pytest.skip("torch.export needs torch >= 2", allow_module_level=True)
@@ -65,13 +66,7 @@ def test_nested_buffer_copy_and_counter_loads_in_coremltools(tmp_path, how):
 def test_states_persist_and_are_independent():
     ml = ct.convert(export(Accumulator(), torch.ones(1, 3)), states=[state("acc", (1, 3))],
                     minimum_deployment_target=IOS18)
-    a, b = ml.make_state(), ml.make_state()
-    one = {"x": np.ones((1, 3), np.float32)}
-    for _ in range(3):
-        ml.predict(one, state=a)
-    out_b = ml.predict({"x": np.full((1, 3), 5, np.float32)}, state=b)
-    out_a = ml.predict(one, state=a)
-    assert np.allclose(list(out_a.values())[0], 8) and np.allclose(list(out_b.values())[0], 10)
+    check_states_independent(ml)
 
 
 def test_read_only_buffer_state_and_plain_buffers():

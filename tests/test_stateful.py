@@ -124,6 +124,22 @@ def convert_kv_cache(model, **kw):
                       minimum_deployment_target=IOS18, **kw)
 
 
+def check_states_independent(ml):
+    """Two states of the converted Accumulator ml: each starts at zero, keeps what its predicts added and
+    nothing of the other's, and reads back what write_state put in."""
+    a, b = ml.make_state(), ml.make_state()
+    assert not a.read_state("acc").any()  # Core ML allocates states as zeros
+    one = {"x": np.ones((1, 3), np.float32)}
+    for _ in range(3):
+        ml.predict(one, state=a)
+    out_b = ml.predict({"x": np.full((1, 3), 5, np.float32)}, state=b)
+    out_a = ml.predict(one, state=a)
+    assert np.allclose(list(out_a.values())[0], 8) and np.allclose(list(out_b.values())[0], 10)
+    assert np.allclose(a.read_state("acc"), 4) and np.allclose(b.read_state("acc"), 5)
+    a.write_state("acc", np.full((1, 3), -1.0))
+    assert np.allclose(list(ml.predict(one, state=a).values())[0], 0)
+
+
 def check_kv_cache(ml, m, tol):
     """The converted KVCache ml against the module m over 8 steps: each output and both caches at the end."""
     ref, st, _ = _run_steps(ml, m, kv_steps(8), tol)
@@ -170,17 +186,7 @@ def test_states_persist_and_are_independent():
     m = Accumulator()
     ml = ct.convert(trace(m, torch.ones(1, 3)), inputs=[ct.TensorType(name="x", shape=(1, 3))],
                     states=[state("acc", (1, 3))], minimum_deployment_target=IOS18)
-    a, b = ml.make_state(), ml.make_state()
-    assert not a.read_state("acc").any()  # Core ML allocates states as zeros
-    one = {"x": np.ones((1, 3), np.float32)}
-    for _ in range(3):
-        ml.predict(one, state=a)
-    out_b = ml.predict({"x": np.full((1, 3), 5, np.float32)}, state=b)
-    out_a = ml.predict(one, state=a)
-    assert np.allclose(list(out_a.values())[0], 8) and np.allclose(list(out_b.values())[0], 10)
-    assert np.allclose(a.read_state("acc"), 4) and np.allclose(b.read_state("acc"), 5)
-    a.write_state("acc", np.full((1, 3), -1.0))
-    assert np.allclose(list(ml.predict(one, state=a).values())[0], 0)
+    check_states_independent(ml)
 
 
 def test_read_only_state_starts_at_zero_not_at_the_buffer():
