@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
-from _proc import rss_kb as _rss_kb  # noqa: E402
+from _proc import PeakSampler as _PeakSampler, rss_kb as _rss_kb  # noqa: E402
 
 MODELS = {
     "resnet18": (224, lambda tv: tv.models.resnet18(weights=None)),
@@ -39,33 +39,6 @@ MODELS = {
 class _SegWrap:  # replaced by a real nn.Module subclass in build(); kept simple for pickling-free use
     def __init__(self, m):
         self.m = m
-
-
-class _PeakSampler:
-    """Samples VmRSS every millisecond in a thread: the peak of the timed region. (Resetting the
-    kernel's VmHWM through /proc/self/clear_refs does not work in every container.)"""
-
-    def __init__(self):
-        import threading
-        self.peak = _rss_kb("VmRSS")
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-        with open("/proc/self/statm") as f:
-            while not self._stop.is_set():
-                f.seek(0)
-                self.peak = max(self.peak, int(f.read().split()[1]) * page_kb)
-                self._stop.wait(0.001)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
 
 
 def build(name):

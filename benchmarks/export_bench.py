@@ -22,42 +22,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+from _proc import PeakSampler as _PeakSampler, rss_kb as _status_kb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "..", "python")
-
-
-def _status_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-class _PeakSampler:
-    def __init__(self):
-        self.peak = _status_kb("VmRSS")
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-        with open("/proc/self/statm") as f:
-            while not self._stop.is_set():
-                f.seek(0)
-                self.peak = max(self.peak, int(f.read().split()[1]) * page_kb)
-                self._stop.wait(0.001)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
 
 
 # ---- the child processes ----

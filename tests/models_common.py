@@ -1,5 +1,5 @@
 """What the whole-model tests share: a batch norm recipe that puts a randomly initialized network where an
-fp16 comparison means something, and a check that the network is there.
+fp16 comparison means something, a check that the network is there, and the layers of a small image network.
 
 A random network is a poor parity subject in two opposite ways:
 - degenerate: with torchvision's init and BatchNorm's default statistics (mean 0, variance 1) many
@@ -58,3 +58,15 @@ def check_regime(model, x, min_sensitivity=1e-2, max_floor=1e-3):
     assert floor <= max_floor, (f"chaotic random model: rounding the input to fp16 alone moves the output by "
                                 f"{floor:.2e} of its scale; lower init_batch_norm's gain")
     return sens, floor
+
+
+class SmallConvLayers(nn.Module):
+    """The layers of a small image network (conv 3->8, BatchNorm, conv 8->8, linear 8->5) whose forward each
+    test writes itself (the debugger's source lines, the dynamic batch of an exported program)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 5)

@@ -15,7 +15,7 @@ import torchvision
 
 from lower_common import CHECK_COREMLTOOLS
 from models_common import check_regime, init_batch_norm
-from parity import check_parity, need_torch2
+from parity import check_parity, need_torch2, torch_outputs
 
 tv = torchvision.models
 seg = torchvision.models.segmentation
@@ -150,14 +150,14 @@ TEXT_MODELS = {
 }
 
 
-def convert_and_compare(traced, inputs, precision):
+def convert_and_compare(traced, inputs, precision, refs=None):
     t0 = time.time()
-    _, err = check_parity(traced, inputs, precision=precision, check_coremltools=CHECK_COREMLTOOLS)
+    _, err = check_parity(traced, inputs, precision=precision, check_coremltools=CHECK_COREMLTOOLS, refs=refs)
     print(f"{precision}: max error {err:.2e} x scale ({time.time() - t0:.1f} s)")
     return err
 
 
-@functools.lru_cache(maxsize=1)  # the fp32 and fp16 cases of a model run one after the other
+@functools.lru_cache(maxsize=1)  # the fp32 and fp16 cases of a model run one after the other, on one PyTorch run
 def vision_subject(name):
     make, size, gain = VISION_MODELS[name]
     torch.manual_seed(0)
@@ -168,15 +168,15 @@ def vision_subject(name):
     sens, floor = check_regime(m, x)
     with torch.no_grad():
         traced = torch.jit.trace(m, (x,), check_trace=False)
-    return traced, x, sens, floor
+    return traced, x, sens, floor, torch_outputs(traced, [x])
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("name", list(VISION_MODELS))
 def test_vision_model(name, precision):
-    traced, x, sens, floor = vision_subject(name)
+    traced, x, sens, floor, refs = vision_subject(name)
     print(f"{name}: another input moves the output {sens:.2e}, fp16 input rounding {floor:.2e} (x scale)")
-    convert_and_compare(traced, [x], precision)
+    convert_and_compare(traced, [x], precision, refs)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])

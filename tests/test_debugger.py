@@ -9,17 +9,11 @@ import pytest
 import torch
 
 import pt2coreml as ct
+from models_common import SmallConvLayers
 from pt2coreml import cli, mb
 
 
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c1 = torch.nn.Conv2d(3, 8, 3, padding=1)
-        self.bn = torch.nn.BatchNorm2d(8)
-        self.c2 = torch.nn.Conv2d(8, 8, 3, padding=1)
-        self.fc = torch.nn.Linear(8, 5)
-
+class Net(SmallConvLayers):
     def forward(self, x):
         x = self.bn(self.c1(x))
         x = torch.relu(x)  # RELU LINE
@@ -46,6 +40,16 @@ class Overflow(torch.nn.Module):
 def _line(marker):
     src, first = inspect.getsourcelines(inspect.getmodule(Net))
     return next(i for i, text in enumerate(src, 1) if marker in text and "def _line" not in text)
+
+
+def _traced(cls, *shape):
+    """A module of class cls (seed 0, eval), a random input of that shape, and the module traced on it."""
+    torch.manual_seed(0)
+    m = cls().eval()
+    x = torch.randn(*shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return m, x, torch.jit.trace(m, x)
 
 
 def _net():
@@ -118,12 +122,7 @@ def test_a_right_conversion_is_within_tolerance():
 
 
 def test_fp16_overflow_is_named_and_the_suggested_selector_fixes_it():
-    torch.manual_seed(0)
-    m = Overflow().eval()
-    x = torch.randn(3, 4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(m, x)
+    m, x, traced = _traced(Overflow, 3, 4)
     spec = [ct.TensorType(name="x", shape=(3, 4))]
     ml = ct.convert(traced, inputs=spec)  # fp16 compute, coremltools' default
     ref = m(x).detach().numpy()
@@ -158,12 +157,7 @@ class Norm3(torch.nn.Module):
 def test_fp16_overflow_inside_one_torch_op_is_found_in_its_mil_ops():
     """The ord-3 norm lowers to abs, pow, reduce_sum, pow: the sum of cubes leaves fp16's range although the norm
     does not. PyTorch has no such value; the program's fp32 copy (fp32_compute) does."""
-    torch.manual_seed(0)
-    m = Norm3().eval()
-    x = torch.randn(2, 8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(m, x)
+    m, x, traced = _traced(Norm3, 2, 8)
     spec = [ct.TensorType(name="x", shape=(2, 8))]
     ml = ct.convert(traced, inputs=spec)
     report = ct.debug.compare(traced, ml, {"x": x.numpy()})
@@ -178,12 +172,7 @@ def test_fp16_overflow_inside_one_torch_op_is_found_in_its_mil_ops():
 
 
 def test_fp16_compute_precision_is_coremltools_op_selector():
-    torch.manual_seed(0)
-    m = Overflow().eval()
-    x = torch.randn(3, 4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(m, x)
+    m, x, traced = _traced(Overflow, 3, 4)
     seen = []
 
     def keep_linear_fp32(op):
@@ -229,12 +218,9 @@ def test_a_package_written_by_coremltools(tmp_path):
 
     # an overflowing fp16 package of coremltools: the ops named as coremltools' op selector sees them, so that
     # coremltools converts with the suggested FP16ComputePrecision into a package that matches PyTorch here
-    torch.manual_seed(0)
-    m = Overflow().eval()
-    x = torch.randn(3, 4)
+    m, x, traced = _traced(Overflow, 3, 4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(m, x)
         kw = dict(inputs=[coremltools.TensorType(name="x", shape=(3, 4))], convert_to="mlprogram", skip_model_load=True)
         coremltools.convert(traced, **kw).save(str(tmp_path / "over.mlpackage"))
         report = ct.debug.compare(traced, ct.models.MLModel(str(tmp_path / "over.mlpackage")), {"x": x.numpy()})

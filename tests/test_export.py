@@ -2,7 +2,6 @@
 through the TorchScript pipeline. Each model is exported (random weights, fixed seeds), converted as
 export() returns it (training IR: aten.conv2d, aten.linear, ...) and after run_decompositions() (core
 ATen), predicted in our runtime and compared with the PyTorch program's own outputs."""
-import json
 import os
 import tempfile
 
@@ -12,29 +11,11 @@ import torch
 import torch.nn.functional as F
 
 import pt2coreml as ct
+from export_common import PREC, export, malformed_outcomes, predict_compare
 from parity import TOL, TORCH_MAJOR, compare, coremltools_check
 
 if TORCH_MAJOR < 2:
     pytest.skip("torch.export needs torch >= 2", allow_module_level=True)
-
-PREC = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
-
-
-def _flat(out):
-    if isinstance(out, torch.Tensor):
-        return [out]
-    flat = []
-    for o in out:
-        flat.extend(_flat(o) if isinstance(o, (list, tuple)) else [o])
-    return flat
-
-
-def export(module, args):
-    torch.manual_seed(0)
-    module = module.eval()
-    with torch.no_grad():
-        return torch.export.export(module, tuple(args))
-
 
 _CORE = {}  # id(ep) -> (ep, its core ATen form): a program's decomposition is made once
 
@@ -49,15 +30,8 @@ def export_parity(ep, args, precision="fp32", decompose=False, tol=None, check_c
     """Convert ep (or its core ATen form), predict on args, compare each output with ep.module()'s."""
     if decompose:
         ep = core_aten(ep)
-    with torch.no_grad():
-        refs = [r.detach().numpy() for r in _flat(ep.module()(*args))]
     mlmodel = ct.convert(ep, compute_precision=PREC[precision], **kw)
-    names = [f["name"] for f in mlmodel._desc["inputs"]]
-    out = mlmodel.predict({n: a.numpy() for n, a in zip(names, args)})
-    out_names = [f["name"] for f in mlmodel._desc["outputs"]]
-    assert len(out_names) == len(refs), f"{len(out_names)} outputs, torch has {len(refs)}"
-    for n, r in zip(out_names, refs):
-        compare(n, out[n], r, tol if tol is not None else TOL[precision])
+    predict_compare(ep, mlmodel, [args], precision, tol)
     if check_coremltools:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "m.mlpackage")
@@ -407,59 +381,16 @@ def test_dynamic_batch_sizes_and_their_arithmetic():
             compare(f"batch {b}", got, ref.numpy(), TOL["fp32"])
 
 
-def _mutations(doc, rng, count):
-    """count copies of the JSON tree doc, each with 1-3 random edits (a key or element removed or duplicated, a
-    value replaced by one of another kind)."""
-    import copy
-    values = [None, 0, -1, 2**63 - 1, 1.5, "x", "", [], {}, [1, 2], {"as_int": 3}, {"as_tensor": {"name": "x"}},
-              {"as_tensors": []}, {"as_none": True}, {"as_sym_int": {"as_name": "nope"}}, True, "Infinity",
-              {"as_ints": [1]}, {"as_scalar_type": 99}]
-
-    def paths(t, p=()):
-        yield p
-        items = t.items() if isinstance(t, dict) else enumerate(t) if isinstance(t, list) else ()
-        for k, v in items:
-            yield from paths(v, p + (k,))
-
-    every = [p for p in paths(doc) if p]
-    for _ in range(count):
-        d = copy.deepcopy(doc)
-        for _ in range(rng.randint(1, 3)):
-            p, parent = rng.choice(every), d
-            try:
-                for k in p[:-1]:
-                    parent = parent[k]
-                r = rng.random()
-                if r < 0.3 and isinstance(parent, (dict, list)):
-                    del parent[p[-1]]
-                elif r < 0.4 and isinstance(parent, list):
-                    parent.append(copy.deepcopy(parent[p[-1]]))
-                else:
-                    parent[p[-1]] = copy.deepcopy(rng.choice(values))
-            except (KeyError, IndexError, TypeError):
-                pass
-        yield json.dumps(d).encode()
-
-
 def test_malformed_programs_fail_cleanly():
     """A serialized program is untrusted input (a .pt2 file): edited at random, it converts or fails with a Python
     exception, never a crash."""
     import random
-    from pt2coreml import _core, _export
     x, y = torch.randn(1, 3, 6, 6), torch.randn(1, 6)
     ep = export(Fn(lambda s, x, y: (torch.cat([s.mods[0](x).mean((2, 3)), torch.split(y, 3, 1)[0]], 1).max(1)[0],
                                     s.mods[1](y[None, :, :4])[0]), torch.nn.Conv2d(3, 4, 3), torch.nn.LSTM(4, 4)),
                 [x, y])
     inputs = [("x", "fp32", [1, 3, 6, 6], None), ("y", "fp32", [1, 6], None)]
-    rng, outcomes = random.Random(0), {}
-    for form in (ep, ep.run_decompositions()):
-        doc, weights = json.loads(_export.serialize(form)), _export.weights(form)
-        for text in _mutations(doc, rng, 60):
-            try:
-                _core.convert(text, inputs, None, "CoreML5", "fp32", False, {}, weights=weights)
-                outcomes["converted"] = outcomes.get("converted", 0) + 1
-            except (ValueError, TypeError, RuntimeError, ct.ConversionError) as e:
-                outcomes[type(e).__name__] = outcomes.get(type(e).__name__, 0) + 1
+    outcomes = malformed_outcomes([(ep, inputs), (ep.run_decompositions(), inputs)], random.Random(0), 60)
     assert outcomes.get("ValueError", 0) > 10 and outcomes.get("converted", 0) > 10, outcomes
 
 

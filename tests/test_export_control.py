@@ -1,12 +1,12 @@
 """torch.export control flow: torch.cond -> MIL cond (prim::If), while_loop -> MIL while_loop (prim::Loop with
 the condition inlined before the loop and after the body), map -> a loop stacking its results. Each program is
 converted, predicted in our runtime on inputs taking every path, and compared with the program's own outputs."""
-import numpy as np
 import pytest
 import torch
 
 import pt2coreml as ct
-from parity import TOL, TORCH_MAJOR, compare, coremltools_check
+from export_common import PREC, export, malformed_outcomes, predict_compare
+from parity import TORCH_MAJOR, coremltools_check
 
 if TORCH_MAJOR < 2 or not hasattr(torch, "cond"):
     pytest.skip("torch.cond needs torch >= 2.5", allow_module_level=True)
@@ -17,23 +17,6 @@ while_loop = getattr(torch, "while_loop", None)
 if while_loop is None:
     from torch._higher_order_ops.while_loop import while_loop
 
-PREC = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
-
-
-def _flat(out):
-    if isinstance(out, torch.Tensor):
-        return [out]
-    flat = []
-    for o in out:
-        flat.extend(_flat(o) if isinstance(o, (list, tuple)) else [o])
-    return flat
-
-
-def export(module, args):
-    torch.manual_seed(0)
-    with torch.no_grad():
-        return torch.export.export(module.eval(), tuple(args))
-
 
 def check(ep, arg_sets, precision, tol=None, apple_reader=None):
     """Convert once, predict on each argument set, compare with ep.module(); with apple_reader (a tmp_path),
@@ -43,16 +26,7 @@ def check(ep, arg_sets, precision, tol=None, apple_reader=None):
         path = str(apple_reader / "m.mlpackage")
         m.save(path)
         coremltools_check(path)
-    names = [f["name"] for f in m._desc["inputs"]]
-    outs = [f["name"] for f in m._desc["outputs"]]
-    for args in arg_sets:
-        with torch.no_grad():
-            refs = [r.detach().numpy() for r in _flat(ep.module()(*args))]
-        got = m.predict({n: a.numpy() for n, a in zip(names, args)})
-        assert len(outs) == len(refs)
-        for n, r in zip(outs, refs):
-            compare(n, got[n], r.astype(np.float32) if r.dtype != np.float32 else r,
-                    tol if tol is not None else TOL[precision])
+    predict_compare(ep, m, arg_sets, precision, tol)
     return m
 
 
@@ -245,27 +219,16 @@ def test_malformed_branch_fails_naming_it(monkeypatch):
 
 
 def test_malformed_control_flow_programs_fail_cleanly():
-    """Programs with subgraphs, edited at random (test_export's mutations): each converts or fails with a Python
+    """Programs with subgraphs, edited at random (export_common.mutations): each converts or fails with a Python
     exception, never a crash."""
-    import json
     import random
-    from pt2coreml import _core, _export
-    from test_export import _mutations
     progs = [(export(NestedCond(), [torch.rand(2, 3), torch.rand(2, 3)]),
               [("x", "fp32", [2, 3], None), ("y", "fp32", [2, 3], None)]),
              (export(CountTo(), [torch.tensor([3], dtype=torch.int32), torch.rand(2, 3)]),
               [("n", "int32", [1], None), ("x", "fp32", [2, 3], None)]),
              (export(MapBatch(), [torch.rand(4, 3), torch.rand(3)]),
               [("xs", "fp32", [4, 3], None), ("y", "fp32", [3], None)])]
-    rng, outcomes = random.Random(1), {}
-    for ep, inputs in progs:
-        doc, weights = json.loads(_export.serialize(ep)), _export.weights(ep)
-        for text in _mutations(doc, rng, 50):
-            try:
-                _core.convert(text, inputs, None, "CoreML5", "fp32", False, {}, weights=weights)
-                outcomes["converted"] = outcomes.get("converted", 0) + 1
-            except (ValueError, TypeError, RuntimeError, ct.ConversionError) as e:
-                outcomes[type(e).__name__] = outcomes.get(type(e).__name__, 0) + 1
+    outcomes = malformed_outcomes(progs, random.Random(1), 50)
     assert outcomes.get("ValueError", 0) > 10 and outcomes.get("converted", 0) > 10, outcomes
 
 

@@ -2,47 +2,21 @@
 input dim (its [min, max] from the program's range_constraints) when inputs= is left out, or with the
 declared RangeDim / EnumeratedShapes (checked against that range); sym_size and the int arithmetic on it
 lower to run-time shape ops. Each model is predicted at several sizes and compared with the program."""
-import numpy as np
 import pytest
 import torch
 
 import pt2coreml as ct
-from parity import TOL, TORCH_MAJOR, compare, coremltools_check
+from export_common import PREC, export, predict_compare
+from models_common import SmallConvLayers
+from parity import TORCH_MAJOR, coremltools_check
 
 if TORCH_MAJOR < 2:
     pytest.skip("torch.export needs torch >= 2", allow_module_level=True)
 
 from torch.export import Dim  # noqa: E402
 
-PREC = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
 
-
-def export(module, args, dynamic_shapes):
-    torch.manual_seed(0)
-    with torch.no_grad():
-        return torch.export.export(module.eval(), tuple(args), dynamic_shapes=dynamic_shapes)
-
-
-def predict_at(ep, m, arg_sets, precision, tol=None):
-    names = [f["name"] for f in m._desc["inputs"]]
-    outs = [f["name"] for f in m._desc["outputs"]]
-    for args in arg_sets:
-        with torch.no_grad():
-            refs = ep.module()(*args)
-        refs = [refs] if isinstance(refs, torch.Tensor) else list(refs)
-        got = m.predict({n: a.numpy() for n, a in zip(names, args)})
-        for n, r in zip(outs, refs):
-            compare(n, got[n], r.detach().numpy(), tol if tol is not None else TOL[precision])
-
-
-class ConvNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c1 = torch.nn.Conv2d(3, 8, 3, padding=1)
-        self.bn = torch.nn.BatchNorm2d(8)
-        self.c2 = torch.nn.Conv2d(8, 8, 3, padding=1)
-        self.fc = torch.nn.Linear(8, 5)
-
+class ConvNet(SmallConvLayers):
     def forward(self, x):
         y = torch.relu(self.bn(self.c1(x)))
         y = torch.relu(self.c2(y) + y)
@@ -64,7 +38,7 @@ def convnet():
 def test_conv_net_dynamic_batch(convnet, precision, tmp_path):
     m = ct.convert(convnet, compute_precision=PREC[precision])
     torch.manual_seed(1)
-    predict_at(convnet, m, [[torch.rand(1, 3, 16, 16)], [torch.rand(5, 3, 16, 16)]], precision)
+    predict_compare(convnet, m, [[torch.rand(1, 3, 16, 16)], [torch.rand(5, 3, 16, 16)]], precision)
     if precision == "fp32":
         spec = m.get_spec()
         arr = spec.description.input[0].type.multiArrayType
@@ -94,10 +68,10 @@ def test_declared_range_dim_and_enumerated_shapes(convnet):
     assert [(r.lowerBound, r.upperBound) for r in
             m.get_spec().description.input[0].type.multiArrayType.shapeRange.sizeRanges][0] == (1, 4)
     torch.manual_seed(2)
-    predict_at(convnet, m, [[torch.rand(3, 3, 16, 16)]], "fp32")
+    predict_compare(convnet, m, [[torch.rand(3, 3, 16, 16)]], "fp32")
     m = ct.convert(convnet, inputs=[ct.TensorType(shape=ct.EnumeratedShapes([(1, 3, 16, 16), (6, 3, 16, 16)]))],
                    compute_precision=fp32)
-    predict_at(convnet, m, [[torch.rand(6, 3, 16, 16)], [torch.rand(1, 3, 16, 16)]], "fp32")
+    predict_compare(convnet, m, [[torch.rand(6, 3, 16, 16)], [torch.rand(1, 3, 16, 16)]], "fp32")
 
 
 def test_declared_shape_outside_the_programs_range(convnet):
@@ -127,8 +101,8 @@ def test_transformer_dynamic_sequence(precision):
     ep = export(Encoder(), [torch.rand(1, 6, 16)], {"x": {1: Dim("seq", min=2, max=32)}})
     m = ct.convert(ep, compute_precision=PREC[precision])
     torch.manual_seed(3)
-    predict_at(ep, m, [[torch.rand(1, 5, 16)], [torch.rand(1, 12, 16)]], precision,
-               tol=None if precision == "fp32" else 3e-2)
+    predict_compare(ep, m, [[torch.rand(1, 5, 16)], [torch.rand(1, 12, 16)]], precision,
+                    tol=None if precision == "fp32" else 3e-2)
     arr = m.get_spec().description.input[0].type.multiArrayType
     assert [(r.lowerBound, r.upperBound) for r in arr.shapeRange.sizeRanges][1] == (2, 32)
 
@@ -150,7 +124,7 @@ def test_derived_dim(precision):
              for f in m.get_spec().description.input]
     assert sizes == [[(2, 20), (4, 4)], [(1, 10), (4, 4)]]
     torch.manual_seed(4)  # torch's guards exclude n == 1
-    predict_at(ep, m, [[torch.rand(2 * k, 4), torch.rand(k, 4)] for k in (2, 4, 7)], precision)
+    predict_compare(ep, m, [[torch.rand(2 * k, 4), torch.rand(k, 4)] for k in (2, 4, 7)], precision)
 
 
 class SymArith(torch.nn.Module):
@@ -167,7 +141,7 @@ def test_symbolic_int_arithmetic(precision):
     assert {"aten.sym_numel.default", "<built-in function mul>", "<built-in function sub>"} <= targets
     m = ct.convert(ep, compute_precision=PREC[precision])
     torch.manual_seed(5)
-    predict_at(ep, m, [[torch.rand(2, 4)], [torch.rand(5, 4)]], precision)
+    predict_compare(ep, m, [[torch.rand(2, 4)], [torch.rand(5, 4)]], precision)
 
 
 def test_storage_offset_and_identity_ops(monkeypatch):
@@ -197,7 +171,7 @@ def test_storage_offset_and_identity_ops(monkeypatch):
     monkeypatch.setattr(_export, "serialize", splice)
     m = ct.convert(ep, compute_precision=ct.precision.FLOAT32)
     torch.manual_seed(6)
-    predict_at(ep, m, [[torch.rand(2, 4)], [torch.rand(6, 4)]], "fp32")
+    predict_compare(ep, m, [[torch.rand(2, 4)], [torch.rand(6, 4)]], "fp32")
 
 
 def test_unbounded_dim_range_as_coremltools_writes_it():
@@ -212,7 +186,7 @@ def test_unbounded_dim_range_as_coremltools_writes_it():
     sym = [k for k in lows if "*" not in k][0]
     assert sizes == [[(int(lows[f"2*{sym}"]), 2 ** 31 - 1), (4, 4)], [(int(lows[sym]), 2 ** 31 - 1), (4, 4)]]
     torch.manual_seed(7)
-    predict_at(ep, m, [[torch.rand(2 * k, 4), torch.rand(k, 4)] for k in (3, 20)], "fp32")
+    predict_compare(ep, m, [[torch.rand(2 * k, 4), torch.rand(k, 4)] for k in (3, 20)], "fp32")
     # a declared bounded or unbounded range fits an unbounded program dim
     ct.convert(ep, inputs=[ct.TensorType(shape=(ct.RangeDim(2, 40), 4)),
                            ct.TensorType(shape=(ct.RangeDim(1, -1), 4))])

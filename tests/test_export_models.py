@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import pt2coreml as ct
+from export_common import PREC, flat
 from lower_common import CHECK_COREMLTOOLS
 from models_common import check_regime, init_batch_norm
 from parity import TOL, TORCH_MAJOR, compare, coremltools_check
@@ -30,8 +31,8 @@ if TORCH_MAJOR < 2:
 
 import test_cov_models as cov  # noqa: E402
 import test_models  # noqa: E402
+import test_zoo  # noqa: E402
 
-PREC = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 
 
@@ -118,14 +119,8 @@ def _subject(name):
     with torch.no_grad():
         refs = module(*args)
         ep = torch.export.export(module, tuple(args))
-    refs = [r.numpy() for r in _flat(refs)]
+    refs = [r.numpy() for r in flat(refs)]
     return module, args, refs, ep
-
-
-def _flat(out):
-    if isinstance(out, torch.Tensor):
-        return [out]
-    return [t for o in out for t in _flat(o)]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{n}-{f}" for n, f in CASES])
@@ -175,39 +170,22 @@ ZOO = [("causal-lm", "gpt2", None), ("causal-lm", "llama", None), ("causal-lm", 
 ZOO_FP16 = [("causal-lm", "llama", None)]
 TIMM = [("efficientnet", "test_efficientnet"), ("byobnet", "test_byobnet")]
 if ALL:
-    import test_zoo
     ZOO, TIMM = test_zoo.SAMPLE, test_zoo.TIMM
     ZOO_FP16 = test_zoo.FP16
-
-
-def _zoo(family, model_type, use_cache, precision):
-    import zoo_models
-    pytest.importorskip("transformers")
-    archs = dict(zoo_models.architectures(family))
-    if model_type not in archs:
-        pytest.skip(f"this transformers has no {family} {model_type}")
-    r = zoo_models.run(family, model_type, archs[model_type], precision=precision, use_cache=use_cache,
-                       frontend="export")
-    assert r["stage"] == "ok", f"{model_type}: failed at {r['stage']}: {r['error']}"
 
 
 @pytest.mark.parametrize("family,model_type,use_cache", ZOO,
                          ids=[f"{m}-{'cache' if c is None else 'nocache'}" for _, m, c in ZOO])
 def test_export_zoo(family, model_type, use_cache):
-    _zoo(family, model_type, use_cache, "fp32")
+    test_zoo.check(family, model_type, use_cache, "fp32", frontend="export")
 
 
 @pytest.mark.parametrize("family,model_type,use_cache", ZOO_FP16, ids=[m for _, m, _ in ZOO_FP16])
 def test_export_zoo_fp16(family, model_type, use_cache):
-    _zoo(family, model_type, use_cache, "fp16")
+    test_zoo.check(family, model_type, use_cache, "fp16", frontend="export")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("family,name", TIMM, ids=[n for _, n in TIMM])
 def test_export_timm(family, name, precision):
-    import zoo_models
-    timm = pytest.importorskip("timm")
-    if name not in timm.list_models(module=family):
-        pytest.skip(f"this timm has no {name} in {family}")
-    r = zoo_models.run("timm", family, name, precision=precision, frontend="export")
-    assert r["stage"] == "ok", f"{name}: failed at {r['stage']}: {r['error']}"
+    test_zoo.check_timm(family, name, precision, frontend="export")

@@ -10,7 +10,9 @@ import torch
 
 import pt2coreml as ct
 from parity import TORCH_MAJOR, coremltools_check
-from test_stateful import IOS18, PREC, TOL, Accumulator, KVCache, Nested, _run_steps, state
+from test_stateful import (IOS18, PREC, TOL, Accumulator, KVCache, Nested, _run_steps, check_accumulator,
+                          check_kv_cache, check_nested, check_states_independent, convert_kv_cache, state,
+                          steps_1x3)
 
 if TORCH_MAJOR < 2:
     pytest.skip("torch.export needs torch >= 2", allow_module_level=True)
@@ -29,15 +31,6 @@ def functional(m, *example):
     return ep
 
 
-def _steps_1x3(n=6, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        x = rng.standard_normal((1, 3)).astype(np.float32)
-        out.append(({"x": x}, (torch.from_numpy(x),)))
-    return out
-
-
 @pytest.mark.parametrize("how", [export, functional])
 @pytest.mark.parametrize("prec", ["fp32", "fp16"])
 def test_accumulator_matches_torch_step_by_step(prec, how):
@@ -45,10 +38,7 @@ def test_accumulator_matches_torch_step_by_step(prec, how):
     ml = ct.convert(how(m, torch.ones(1, 3)), states=[state("acc", (1, 3))], minimum_deployment_target=IOS18,
                     compute_precision=PREC[prec])
     assert [f["name"] for f in ml._desc["inputs"]] == ["x"] and len(ml._desc["outputs"]) == 1
-    ref, st, _ = _run_steps(ml, m, _steps_1x3(), TOL[prec])
-    np.testing.assert_allclose(st.read_state("acc"), ref.acc.numpy(), atol=1e-2)
-    hist = ml.op_histogram()
-    assert hist["read_state"] == 1 and hist["write_state"] == 1
+    check_accumulator(ml, m, TOL[prec])
 
 
 @pytest.mark.parametrize("how", [export, functional])
@@ -57,17 +47,8 @@ def test_kv_cache_attention_matches_torch_step_by_step(prec, how):
     torch.manual_seed(0)
     m = KVCache()
     ep = how(m, torch.randn(1, 1, 16), torch.tensor([0]))
-    ml = ct.convert(ep, inputs=[ct.TensorType(name="x", shape=(1, 1, 16)),
-                                ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
-                    states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))],
-                    minimum_deployment_target=IOS18, compute_precision=PREC[prec])
-    steps = []
-    for i in range(8):
-        x = torch.randn(1, 1, 16)
-        steps.append(({"x": x.numpy(), "pos": np.array([i], np.int32)}, (x, torch.tensor([i]))))
-    ref, st, _ = _run_steps(ml, m, steps, TOL[prec])
-    for name in ("k_cache", "v_cache"):
-        np.testing.assert_allclose(st.read_state(name), getattr(ref, name).numpy(), atol=2e-2)
+    ml = convert_kv_cache(ep, compute_precision=PREC[prec])
+    check_kv_cache(ml, m, TOL[prec])
     assert ml.op_histogram()["write_state"] == 2
 
 
@@ -76,13 +57,7 @@ def test_nested_buffer_copy_and_counter_loads_in_coremltools(tmp_path, how):
     m = Nested()
     ml = ct.convert(how(m, torch.ones(2, 4)), states=[state("inner.last", (2, 4)), state("steps", (1,))],
                     minimum_deployment_target=IOS18)
-    assert [f["name"] for f in ml._desc["states"]] == ["inner_last", "steps"]
-    steps = []
-    for k in range(4):
-        x = np.full((2, 4), k + 0.5, np.float32)
-        steps.append(({"x": x}, (torch.from_numpy(x),)))
-    _, st, _ = _run_steps(ml, m, steps, 1e-3)
-    assert st.read_state("steps").tolist() == [4.0]
+    check_nested(ml, m)
     path = str(tmp_path / "nested.mlpackage")
     ml.save(path)
     coremltools_check(path)
@@ -91,13 +66,7 @@ def test_nested_buffer_copy_and_counter_loads_in_coremltools(tmp_path, how):
 def test_states_persist_and_are_independent():
     ml = ct.convert(export(Accumulator(), torch.ones(1, 3)), states=[state("acc", (1, 3))],
                     minimum_deployment_target=IOS18)
-    a, b = ml.make_state(), ml.make_state()
-    one = {"x": np.ones((1, 3), np.float32)}
-    for _ in range(3):
-        ml.predict(one, state=a)
-    out_b = ml.predict({"x": np.full((1, 3), 5, np.float32)}, state=b)
-    out_a = ml.predict(one, state=a)
-    assert np.allclose(list(out_a.values())[0], 8) and np.allclose(list(out_b.values())[0], 10)
+    check_states_independent(ml)
 
 
 def test_read_only_buffer_state_and_plain_buffers():
@@ -115,7 +84,7 @@ def test_read_only_buffer_state_and_plain_buffers():
 
     m = M()
     ml = ct.convert(export(m, torch.ones(1, 3)), states=[state("acc", (1, 3))], minimum_deployment_target=IOS18)
-    _run_steps(ml, m, _steps_1x3(3), 2e-3)
+    _run_steps(ml, m, steps_1x3(3), 2e-3)
 
 
 def test_pt2_archive_with_states(tmp_path):
@@ -125,7 +94,7 @@ def test_pt2_archive_with_states(tmp_path):
         warnings.simplefilter("ignore")
         torch.export.save(functional(m, torch.ones(1, 3)), path)
     ml = ct.convert(path, states=[state("acc", (1, 3))], minimum_deployment_target=IOS18)
-    ref, st, _ = _run_steps(ml, m, _steps_1x3(4, seed=1), TOL["fp16"])
+    ref, st, _ = _run_steps(ml, m, steps_1x3(4, seed=1), TOL["fp16"])
     np.testing.assert_allclose(st.read_state("acc"), ref.acc.numpy(), atol=1e-2)
 
 

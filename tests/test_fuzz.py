@@ -1,5 +1,5 @@
 """The libFuzzer targets (tests/fuzz): every committed regression input replays cleanly, then a short
-run of each target on seeds from real conversions (FUZZ_TEST_SECONDS each, default 30) finds no crash,
+run of each target on seeds from real conversions (FUZZ_TEST_SECONDS each, default 10) finds no crash,
 sanitizer report, leak or timeout. Skips when clang or its libFuzzer runtime is missing (`make fuzz`
 installs them); the long runs are `make fuzz` (tests/fuzz/README.md)."""
 import os
@@ -11,7 +11,7 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 TARGETS = ["fuzz_model", "fuzz_weights", "fuzz_manifest", "fuzz_ir_text", "fuzz_pt2", "fuzz_export"]
-SECONDS = int(os.environ.get("FUZZ_TEST_SECONDS", "30"))
+SECONDS = int(os.environ.get("FUZZ_TEST_SECONDS", "10"))
 # the tools and targets run without make test-asan's preloaded gcc ASan runtime (they carry clang's)
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
 

@@ -152,10 +152,8 @@ def test_infer_ok(name):
     reinfer(prog(*CASES[name]))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_infer_detects_wrong_declaration(name):
-    text = prog(*CASES[name])
-    # change the last declared dim of the last op's first output to a wrong size
+def wrong_declaration(text):
+    """text with the last declared dim of its last op's first output changed to a wrong size (99 appended)."""
     lines = text.splitlines()
     i = max(k for k, l in enumerate(lines) if " = " in l)
     l = lines[i]
@@ -163,8 +161,13 @@ def test_infer_detects_wrong_declaration(name):
     rb = l.index("]", lb)
     dims = l[lb + 1:rb]
     lines[i] = l[:lb + 1] + (dims + ",99" if dims else "99") + l[rb:]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_infer_detects_wrong_declaration(name):
     with pytest.raises(ValueError, match="reinfer: .* output 0 declared"):
-        reinfer("\n".join(lines) + "\n")
+        reinfer(wrong_declaration(prog(*CASES[name])))
 
 
 BAD = [

@@ -88,57 +88,45 @@ def _run_steps(ml, module, steps, tol, st=None):
     return ref, st, worst
 
 
-@pytest.mark.parametrize("prec", ["fp32", "fp16"])
-def test_accumulator_matches_torch_step_by_step(prec):
-    m = Accumulator()
-    ml = ct.convert(trace(m, torch.ones(1, 3)), inputs=[ct.TensorType(name="x", shape=(1, 3))],
-                    states=[state("acc", (1, 3))], minimum_deployment_target=IOS18, compute_precision=PREC[prec])
-    rng = np.random.default_rng(0)
-    steps = []
-    for _ in range(6):
+def steps_1x3(n=6, seed=0):
+    """n steps of a (1, 3) random input x: (predict() feed, the module's args)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
         x = rng.standard_normal((1, 3)).astype(np.float32)
-        steps.append(({"x": x}, (torch.from_numpy(x),)))
-    ref, st, _ = _run_steps(ml, m, steps, TOL[prec])
+        out.append(({"x": x}, (torch.from_numpy(x),)))
+    return out
+
+
+def kv_steps(n):
+    """n attention steps of KVCache (draws from torch's generator): x (1, 1, 16) at positions 0..n-1."""
+    steps = []
+    for i in range(n):
+        x = torch.randn(1, 1, 16)
+        steps.append(({"x": x.numpy(), "pos": np.array([i], np.int32)}, (x, torch.tensor([i]))))
+    return steps
+
+
+def check_accumulator(ml, m, tol):
+    """The converted Accumulator ml against the module m over 6 steps: each output, the state at the end, and
+    one read_state and one write_state in the program."""
+    ref, st, _ = _run_steps(ml, m, steps_1x3(), tol)
     np.testing.assert_allclose(st.read_state("acc"), ref.acc.numpy(), atol=1e-2)
     hist = ml.op_histogram()
     assert hist["read_state"] == 1 and hist["write_state"] == 1
 
 
-@pytest.mark.parametrize("prec", ["fp32", "fp16"])
-def test_kv_cache_attention_matches_torch_step_by_step(prec):
-    torch.manual_seed(0)
-    m = KVCache()
-    tr = trace(m, torch.randn(1, 1, 16), torch.tensor([0]))
-    ml = ct.convert(tr, inputs=[ct.TensorType(name="x", shape=(1, 1, 16)),
-                                ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
-                    states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))],
-                    minimum_deployment_target=IOS18, compute_precision=PREC[prec])
-    steps = []
-    for i in range(8):
-        x = torch.randn(1, 1, 16)
-        steps.append(({"x": x.numpy(), "pos": np.array([i], np.int32)}, (x, torch.tensor([i]))))
-    ref, st, _ = _run_steps(ml, m, steps, TOL[prec])
-    for name in ("k_cache", "v_cache"):
-        np.testing.assert_allclose(st.read_state(name), getattr(ref, name).numpy(), atol=2e-2)
+def convert_kv_cache(model, **kw):
+    """ct.convert of a traced or exported KVCache: inputs x (1, 1, 16) and pos (int32), both caches states."""
+    return ct.convert(model, inputs=[ct.TensorType(name="x", shape=(1, 1, 16)),
+                                     ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
+                      states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))],
+                      minimum_deployment_target=IOS18, **kw)
 
 
-def test_nested_buffer_copy_and_counter():
-    m = Nested()
-    ml = ct.convert(trace(m, torch.ones(2, 4)), inputs=[ct.TensorType(name="x", shape=(2, 4))],
-                    states=[state("inner.last", (2, 4)), state("steps", (1,))], minimum_deployment_target=IOS18)
-    assert [f["name"] for f in ml._desc["states"]] == ["inner_last", "steps"]  # a MIL name: the dot becomes _
-    steps = []
-    for k in range(4):
-        x = np.full((2, 4), k + 0.5, np.float32)
-        steps.append(({"x": x}, (torch.from_numpy(x),)))
-    _, st, _ = _run_steps(ml, m, steps, 1e-3)
-    assert st.read_state("steps").tolist() == [4.0]
-
-
-def test_states_persist_and_are_independent():
-    m = Accumulator()
-    ml = ct.convert(trace(m, torch.ones(1, 3)), inputs=[ct.TensorType(name="x", shape=(1, 3))],
-                    states=[state("acc", (1, 3))], minimum_deployment_target=IOS18)
+def check_states_independent(ml):
+    """Two states of the converted Accumulator ml: each starts at zero, keeps what its predicts added and
+    nothing of the other's, and reads back what write_state put in."""
     a, b = ml.make_state(), ml.make_state()
     assert not a.read_state("acc").any()  # Core ML allocates states as zeros
     one = {"x": np.ones((1, 3), np.float32)}
@@ -150,6 +138,55 @@ def test_states_persist_and_are_independent():
     assert np.allclose(a.read_state("acc"), 4) and np.allclose(b.read_state("acc"), 5)
     a.write_state("acc", np.full((1, 3), -1.0))
     assert np.allclose(list(ml.predict(one, state=a).values())[0], 0)
+
+
+def check_kv_cache(ml, m, tol):
+    """The converted KVCache ml against the module m over 8 steps: each output and both caches at the end."""
+    ref, st, _ = _run_steps(ml, m, kv_steps(8), tol)
+    for name in ("k_cache", "v_cache"):
+        np.testing.assert_allclose(st.read_state(name), getattr(ref, name).numpy(), atol=2e-2)
+
+
+def check_nested(ml, m):
+    """The converted Nested ml (states inner_last and steps) against the module m over 4 steps."""
+    assert [f["name"] for f in ml._desc["states"]] == ["inner_last", "steps"]  # a MIL name: the dot becomes _
+    steps = []
+    for k in range(4):
+        x = np.full((2, 4), k + 0.5, np.float32)
+        steps.append(({"x": x}, (torch.from_numpy(x),)))
+    _, st, _ = _run_steps(ml, m, steps, 1e-3)
+    assert st.read_state("steps").tolist() == [4.0]
+
+
+@pytest.mark.parametrize("prec", ["fp32", "fp16"])
+def test_accumulator_matches_torch_step_by_step(prec):
+    m = Accumulator()
+    ml = ct.convert(trace(m, torch.ones(1, 3)), inputs=[ct.TensorType(name="x", shape=(1, 3))],
+                    states=[state("acc", (1, 3))], minimum_deployment_target=IOS18, compute_precision=PREC[prec])
+    check_accumulator(ml, m, TOL[prec])
+
+
+@pytest.mark.parametrize("prec", ["fp32", "fp16"])
+def test_kv_cache_attention_matches_torch_step_by_step(prec):
+    torch.manual_seed(0)
+    m = KVCache()
+    tr = trace(m, torch.randn(1, 1, 16), torch.tensor([0]))
+    ml = convert_kv_cache(tr, compute_precision=PREC[prec])
+    check_kv_cache(ml, m, TOL[prec])
+
+
+def test_nested_buffer_copy_and_counter():
+    m = Nested()
+    ml = ct.convert(trace(m, torch.ones(2, 4)), inputs=[ct.TensorType(name="x", shape=(2, 4))],
+                    states=[state("inner.last", (2, 4)), state("steps", (1,))], minimum_deployment_target=IOS18)
+    check_nested(ml, m)
+
+
+def test_states_persist_and_are_independent():
+    m = Accumulator()
+    ml = ct.convert(trace(m, torch.ones(1, 3)), inputs=[ct.TensorType(name="x", shape=(1, 3))],
+                    states=[state("acc", (1, 3))], minimum_deployment_target=IOS18)
+    check_states_independent(ml)
 
 
 def test_read_only_state_starts_at_zero_not_at_the_buffer():
@@ -223,9 +260,7 @@ def test_scripted_loop_with_chained_in_place_ops():
 def test_saved_package_holds_states_and_loads_back(tmp_path):
     torch.manual_seed(0)
     m = KVCache()
-    ml = ct.convert(trace(m, torch.randn(1, 1, 16), torch.tensor([0])),
-                    inputs=[ct.TensorType(name="x", shape=(1, 1, 16)), ct.TensorType(name="pos", shape=(1,), dtype=np.int32)],
-                    states=[state("k_cache", (1, 8, 16)), state("v_cache", (1, 8, 16))], minimum_deployment_target=IOS18)
+    ml = convert_kv_cache(trace(m, torch.randn(1, 1, 16), torch.tensor([0])))
     path = os.path.join(tmp_path, "kv.mlpackage")
     ml.save(path)
     loaded = ct.models.MLModel(path)
@@ -233,11 +268,7 @@ def test_saved_package_holds_states_and_loads_back(tmp_path):
     assert [f["name"] for f in loaded._desc["inputs"]] == ["x", "pos"]
     spec = loaded.get_spec()
     assert spec.specificationVersion == 9
-    steps = []
-    for i in range(4):
-        x = torch.randn(1, 1, 16)
-        steps.append(({"x": x.numpy(), "pos": np.array([i], np.int32)}, (x, torch.tensor([i]))))
-    _run_steps(loaded, m, steps, TOL["fp16"])
+    _run_steps(loaded, m, kv_steps(4), TOL["fp16"])
     coremltools_check(path)
 
 

@@ -57,17 +57,44 @@ def test_wheel_builds_without_warnings_and_with_metadata(wheel):
     assert "pt2coreml = pt2coreml.cli:entry_point" in entry
 
 
+# setup.py run as `python setup.py ...` with distutils compiling the extension's sources on every core: the same
+# compiler commands, in threads (setuptools' own --parallel only runs whole extensions side by side, and we have one)
+_SETUP_PY_PARALLEL = """
+import os, runpy, sys
+from concurrent.futures import ThreadPoolExecutor
+import setuptools  # noqa: F401 (distutils is setuptools' own from here on)
+from distutils import ccompiler
+
+def compile(self, sources, output_dir=None, macros=None, include_dirs=None, debug=False, extra_preargs=None,
+            extra_postargs=None, depends=None):
+    macros, objects, extra_postargs, pp_opts, build = self._setup_compile(
+        output_dir, macros, include_dirs, sources, depends, extra_postargs)
+    cc_args = self._get_cc_args(pp_opts, debug, extra_preargs)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(lambda obj: self._compile(obj, *build[obj], cc_args, extra_postargs, pp_opts),
+                      [obj for obj in objects if obj in build]))
+    return objects
+
+if all(hasattr(ccompiler.CCompiler, a) for a in ("_setup_compile", "_get_cc_args", "_compile")):
+    ccompiler.CCompiler.compile = compile  # else (another distutils) one source after the other, as setup.py does
+sys.argv[0] = "setup.py"
+runpy.run_path("setup.py", run_name="__main__")
+"""
+
+
 @pytest.mark.slow
 def test_setup_py_build_ext_gives_no_warning(wheel, tmp_path):
     """`python setup.py build_ext` (what `make build` runs in place) warns of nothing either, with Python's
     warnings all shown (-W default): no SetuptoolsDeprecationWarning, no ResourceWarning of setup.py's own
-    file handling, no compiler warning. It reuses the objects the wheel's build left in build/."""
-    r = subprocess.run([sys.executable, "-W", "default", "setup.py", "build_ext", "--build-lib", str(tmp_path)],
-                       cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=1800)
+    file handling, no compiler warning. Into an empty build lib, every source is compiled again (the objects
+    in build/ are not reused), on all cores."""
+    r = subprocess.run([sys.executable, "-W", "default", "-c", _SETUP_PY_PARALLEL, "build_ext", "--build-lib",
+                        str(tmp_path)], cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=1800)
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-4000:]
     warns = [ln for ln in log.splitlines() if re.search("warn", ln, re.I)]
     assert not warns, "\n".join(warns)
+    assert log.count(" -c csrc/") >= 100  # compiled here, not skipped as up to date
     assert any(f.startswith("_core.") for f in os.listdir(tmp_path / "pt2coreml"))
 
 

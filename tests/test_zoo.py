@@ -33,36 +33,39 @@ def _cls(family, model_type):
     return archs[model_type]
 
 
-def _check(family, model_type, use_cache, precision):
+def check(family, model_type, use_cache, precision, **run_kw):
+    """zoo_models.run of one transformers architecture (skipped when this transformers lacks it) reaches "ok";
+    run_kw: reader_check=True (coremltools' reader), frontend="export" (test_export_models.py)."""
     r = zoo_models.run(family, model_type, _cls(family, model_type), precision=precision, use_cache=use_cache,
-                       reader_check=True)
+                       **run_kw)
     assert r["stage"] == "ok", f"{model_type}: failed at {r['stage']}: {r['error']}"
 
 
 @pytest.mark.parametrize("family,model_type,use_cache", SAMPLE,
                          ids=[f"{m}-{'cache' if c is None else 'nocache'}" for _, m, c in SAMPLE])
 def test_zoo_sample(family, model_type, use_cache):
-    _check(family, model_type, use_cache, "fp32")
+    check(family, model_type, use_cache, "fp32", reader_check=True)
 
 
 @pytest.mark.parametrize("family,model_type,use_cache", FP16, ids=[m for _, m, _ in FP16])
 def test_zoo_sample_fp16(family, model_type, use_cache):
-    _check(family, model_type, use_cache, "fp16")
+    check(family, model_type, use_cache, "fp16", reader_check=True)
 
 
-def _check_timm(family, name, precision):
+def check_timm(family, name, precision, **run_kw):
+    """zoo_models.run of one timm model (skipped when this timm lacks it) reaches "ok"; run_kw as check's."""
     timm = pytest.importorskip("timm")
     if name not in timm.list_models(module=family):
         pytest.skip(f"this timm has no {name} in {family}")
-    r = zoo_models.run("timm", family, name, precision=precision, reader_check=True)
+    r = zoo_models.run("timm", family, name, precision=precision, **run_kw)
     assert r["stage"] == "ok", f"{name}: failed at {r['stage']}: {r['error']}"
 
 
 @pytest.mark.parametrize("family,name", TIMM, ids=[n for _, n in TIMM])
 def test_zoo_timm_sample(family, name):
-    _check_timm(family, name, "fp32")
+    check_timm(family, name, "fp32", reader_check=True)
 
 
 @pytest.mark.parametrize("family,name", TIMM_FP16, ids=[n for _, n in TIMM_FP16])
 def test_zoo_timm_sample_fp16(family, name):
-    _check_timm(family, name, "fp16")
+    check_timm(family, name, "fp16", reader_check=True)
