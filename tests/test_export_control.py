@@ -242,3 +242,20 @@ def test_error_inside_a_branch_names_the_users_line(monkeypatch):
     with pytest.raises(Exception, match=r"aten::nope.* at test_export_control\.py:\d+: return torch\.cond\(") as ei:
         ct.convert(ep)
     assert "eval_with_key" not in str(ei.value)
+
+
+def test_a_while_loop_carrying_a_python_number_names_the_cause():
+    """torch's serializer (torch.export.save too) cannot write a Python int carried through while_loop."""
+    from torch._higher_order_ops.while_loop import while_loop
+
+    class CountsInPython(torch.nn.Module):
+        def forward(self, x):
+            return while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * 2), (0, x))[1]
+
+    try:
+        ep = torch.export.export(CountsInPython(), (torch.ones(2),))
+    except Exception as e:  # a torch that refuses it at export time
+        pytest.skip(f"torch does not export it: {type(e).__name__}")
+    with pytest.raises(ValueError, match=r"torch cannot serialize this exported program: .*while_loop.*"
+                                         r"must carry tensors, e\.g\. torch\.tensor\(0\)"):
+        ct.convert(ep)
