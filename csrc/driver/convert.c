@@ -15,7 +15,7 @@ static int convert_graph(ts_graph *g, const drv_opts *o, ir_program **out, pc_er
     int stop = o->lowered ? o->lowered(o->lowered_ud) : 0;
     if (lr || stop) goto done;
     p->next_symbol = PC_MAX(p->next_symbol, o->next_symbol);
-    if (ts_transfer_holds(g, p)) {
+    if (ts_transfer_holds(g, p) || (o->pages_done && ir_program_add_pager(p, o->pager, o->pages_done))) {
         pc_fail(e, PC_E_NOMEM, "out of memory");
         goto done;
     }
@@ -79,7 +79,10 @@ int drv_convert_pt2(const char *path, const drv_opts *o, ir_program **out, pc_er
     const char *json;
     size_t len;
     exa_program_json(a, &json, &len);
-    if (drv_convert_export(json, len, &w, o, out, e)) {
+    drv_opts po = *o; /* the archive pages its weights out once they are read (passes, then the blob writer) */
+    po.pager = a;
+    po.pages_done = exa_pages_done;
+    if (drv_convert_export(json, len, &w, &po, out, e)) {
         if (!pw.held) exa_close(a);
         return -1;
     }
@@ -87,11 +90,6 @@ int drv_convert_pt2(const char *path, const drv_opts *o, ir_program **out, pc_er
     if (!pw.held && ir_program_hold(*out, a, exa_release)) {
         exa_close(a);
         ir_program_free(*out);
-        *out = NULL;
-        return pc_fail(e, PC_E_NOMEM, "out of memory");
-    }
-    if (ir_program_add_pager(*out, a, exa_pages_done)) {
-        ir_program_free(*out); /* releases the archive */
         *out = NULL;
         return pc_fail(e, PC_E_NOMEM, "out of memory");
     }

@@ -28,6 +28,10 @@ typedef struct drv_opts {
     void *lowered_ud;
     const struct ex_oprow *ops;           /* torch.export: custom ops' schema rows (export.h), nops of them */
     int nops;
+    /* A pager of the weights' memory (ir_program_add_pager), registered on the program before the passes run,
+     * so that a pass reading every weight (fp16's overflow check) gives its pages back. NULL: none. */
+    void *pager;
+    void (*pages_done)(void *obj, const void *data, size_t n);
 } drv_opts;
 
 /* Convert `graph` (a torch._C.Graph of a frozen, inlined module, see ts.h) into a

@@ -258,14 +258,18 @@ static int overflows_fp16(const fp16_ctx *c, const ir_op *op) {
             const ir_value *v = op->in[i].v[j];
             if (!v || !v->konst || (v->konst->store != IR_FP32 && v->konst->store != IR_FP64) || v->id < 0 || v->id >= c->nids || !c->converted[v->id])
                 continue;
-            for (int64_t at = 0; at < v->konst->count; at += PC_ARRAY_LEN(buf)) {
+            int past = 0;
+            for (int64_t at = 0; at < v->konst->count && !past; at += PC_ARRAY_LEN(buf)) {
                 int64_t n = PC_MIN((int64_t)PC_ARRAY_LEN(buf), v->konst->count - at);
                 ir_const_read_f32_range(v->konst, at, n, buf);
-                for (int64_t k = 0; k < n; k++) {
+                for (int64_t k = 0; k < n && !past; k++) {
                     float a = buf[k] < 0 ? -buf[k] : buf[k];
-                    if (a > 65504.0f && a < 1e38f) return 1;
+                    past = a > 65504.0f && a < 1e38f;
                 }
             }
+            /* weights mapped from a file (a .pt2) are paged in by the scan: give the pages back */
+            ir_program_pages_done(c->fn->prog, v->konst->data, (size_t)v->konst->count * ir_dtype_size(v->konst->store));
+            if (past) return 1;
         }
     return 0;
 }

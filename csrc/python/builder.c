@@ -332,8 +332,9 @@ static int to_xv(BuilderObject *b, PyObject *o, lower_xv *x) {
     return -1;
 }
 
-/* bind(i, value): output i of the node being converted becomes value. */
-static PyObject *builder_bind(BuilderObject *b, PyObject *args) {
+/* (i, value) -> set(cx, i, value): bind() and write() below. */
+static PyObject *builder_set(BuilderObject *b, PyObject *args,
+                             int (*set)(lower_ctx *cx, int i, const lower_xv *val, pc_err *e)) {
     int i;
     PyObject *val;
     if (!PyArg_ParseTuple(args, "iO", &i, &val)) return NULL;
@@ -341,22 +342,15 @@ static PyObject *builder_bind(BuilderObject *b, PyObject *args) {
     lower_xv x;
     if (to_xv(b, val, &x)) return NULL;
     pc_err e = {0};
-    if (lower_ext_bind(b->cx, i, &x, &e)) return py_raise(b->module, &e);
+    if (set(b->cx, i, &x, &e)) return py_raise(b->module, &e);
     Py_RETURN_NONE;
 }
 
+/* bind(i, value): output i of the node being converted becomes value. */
+static PyObject *builder_bind(BuilderObject *b, PyObject *args) { return builder_set(b, args, lower_ext_bind); }
+
 /* write(i, value): input i of the node, which its op writes in place, holds value from now on. */
-static PyObject *builder_write(BuilderObject *b, PyObject *args) {
-    int i;
-    PyObject *val;
-    if (!PyArg_ParseTuple(args, "iO", &i, &val)) return NULL;
-    if (builder_live(b)) return NULL;
-    lower_xv x;
-    if (to_xv(b, val, &x)) return NULL;
-    pc_err e = {0};
-    if (lower_ext_write(b->cx, i, &x, &e)) return py_raise(b->module, &e);
-    Py_RETURN_NONE;
-}
+static PyObject *builder_write(BuilderObject *b, PyObject *args) { return builder_set(b, args, lower_ext_write); }
 
 static PyMethodDef builder_methods[] = {
     {"op", (PyCFunction)builder_op, METH_VARARGS, "op(type, name, {param: Var | [Var]}) -> tuple of output Vars"},

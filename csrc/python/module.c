@@ -564,15 +564,18 @@ static void py_add_key(void *ud, const char *key) {
     Py_XDECREF(s);
 }
 
-/* export_custom_ops(json) -> ["ns::op.overload"] of the custom ops a serialized ExportedProgram calls */
-static PyObject *mod_export_custom_ops(PyObject *m, PyObject *args) {
+/* A list the walker fills from a serialized ExportedProgram (args: its JSON bytes): the walker appends to the
+ * list through its callback, which stops adding once a Python error is pending. */
+typedef int (*json_walker)(const char *json, size_t len, PyObject *list, pc_err *e);
+
+static PyObject *json_list(PyObject *m, PyObject *args, json_walker walk) {
     const char *json;
     Py_ssize_t len;
     if (!PyArg_ParseTuple(args, "y#", &json, &len)) return NULL;
     PyObject *l = PyList_New(0);
     pc_err e = {0};
     if (!l) return NULL;
-    if (ex_custom_ops(json, (size_t)len, py_add_key, l, &e)) {
+    if (walk(json, (size_t)len, l, &e)) {
         Py_DECREF(l);
         return py_raise(m, &e);
     }
@@ -580,25 +583,20 @@ static PyObject *mod_export_custom_ops(PyObject *m, PyObject *args) {
     return l;
 }
 
+static int walk_custom_ops(const char *json, size_t len, PyObject *l, pc_err *e) {
+    return ex_custom_ops(json, len, py_add_key, l, e);
+}
+
+static int walk_user_inputs(const char *json, size_t len, PyObject *l, pc_err *e) {
+    return ex_user_inputs(json, len, py_add_user_input, l, e);
+}
+
+/* export_custom_ops(json) -> ["ns::op.overload"] of the custom ops a serialized ExportedProgram calls */
+static PyObject *mod_export_custom_ops(PyObject *m, PyObject *args) { return json_list(m, args, walk_custom_ops); }
+
 /* export_inputs(json) -> [(name, TorchScript dtype code or -1, shape with None for symbolic dims)]: the user
  * inputs of a serialized ExportedProgram */
-static PyObject *mod_export_inputs(PyObject *m, PyObject *args) {
-    const char *json;
-    Py_ssize_t len;
-    if (!PyArg_ParseTuple(args, "y#", &json, &len)) return NULL;
-    PyObject *l = PyList_New(0);
-    pc_err e = {0};
-    if (!l) return NULL;
-    if (ex_user_inputs(json, (size_t)len, py_add_user_input, l, &e)) {
-        Py_DECREF(l);
-        return py_raise(m, &e);
-    }
-    if (PyErr_Occurred()) {
-        Py_DECREF(l);
-        return NULL;
-    }
-    return l;
-}
+static PyObject *mod_export_inputs(PyObject *m, PyObject *args) { return json_list(m, args, walk_user_inputs); }
 
 static const char *op_kind_name(int i) { return ir_op_kind_name((ir_opkind)i); }
 
