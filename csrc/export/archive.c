@@ -56,6 +56,7 @@ struct exa_archive {
     size_t json_len;
     int npay;
     payload *pay; /* weights, then constants */
+    const payload **by_fqn; /* pay sorted by fqn (then by position: a name given twice finds its first) */
 };
 
 static uint16_t r16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -388,6 +389,12 @@ static int read_config(exa_archive *a, const char *rel, const char *dir, pc_vec 
     return 0;
 }
 
+static int cmp_pay(const void *x, const void *y) {
+    const payload *p = *(const payload *const *)x, *q = *(const payload *const *)y;
+    int c = strcmp(p->fqn, q->fqn);
+    return c ? c : (p > q) - (p < q);
+}
+
 static int open_common(exa_archive *a, exa_archive **out, pc_err *e) {
     if (read_directory(a, e) || find_root_and_model(a, e) || check_markers(a, e) || read_program(a, e)) goto fail;
     pc_vec pays = {0};
@@ -403,6 +410,12 @@ static int open_common(exa_archive *a, exa_archive **out, pc_err *e) {
         goto fail;
     }
     for (int i = 0; i < pays.n; i++) a->pay[i] = *(payload *)pays.v[i];
+    if (!(a->by_fqn = pc_alloc(a->arena, sizeof *a->by_fqn * (size_t)(pays.n ? pays.n : 1)))) {
+        pc_fail(e, PC_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < pays.n; i++) a->by_fqn[i] = &a->pay[i];
+    qsort(a->by_fqn, (size_t)pays.n, sizeof *a->by_fqn, cmp_pay);
     *out = a;
     return 0;
 fail:
@@ -505,9 +518,14 @@ static int as_int(const pc_json *j, int64_t *v) {
 }
 
 static const payload *find_payload(const exa_archive *a, const char *fqn) {
-    for (int i = 0; i < a->npay; i++)
-        if (strcmp(a->pay[i].fqn, fqn) == 0) return &a->pay[i];
-    return NULL;
+    int lo = 0, hi = a->npay - 1, at = -1;
+    while (lo <= hi) { /* the first of the names equal to fqn */
+        int mid = lo + (hi - lo) / 2, c = strcmp(a->by_fqn[mid]->fqn, fqn);
+        if (c >= 0) hi = mid - 1;
+        else lo = mid + 1;
+        if (c == 0) at = mid;
+    }
+    return at >= 0 ? a->by_fqn[at] : NULL;
 }
 
 int exa_has_tensor(const exa_archive *a, const char *fqn) { return find_payload(a, fqn) != NULL; }
