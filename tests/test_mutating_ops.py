@@ -346,3 +346,42 @@ def test_an_op_without_converter_is_named_in_the_exported_programs_words():
     with pytest.raises(ct.ConversionError, match=r"^1 op cannot be converted:\n  pt2coreml_mut::unconverted "
                                                  r"\(1 use, first at test_mutating_ops.py:\d+: return unconverted"):
         ct.convert(ep)
+
+
+_LIB = torch.library.Library("pt2coreml_mut2", "DEF")  # kept alive: the op lives as long as the library
+_LIB.define("scale_(Tensor(a!) self, float k) -> Tensor(a!)")
+_LIB.impl("scale_", lambda self, k: self.mul_(k), "CompositeExplicitAutograd")
+
+
+@torch.library.register_fake("pt2coreml_mut2::scale_")
+def _(self, k):
+    return self
+
+
+@register_torch_op(torch_alias=["pt2coreml_mut2::scale_"])
+def _scale_(context, node):
+    y = mb.mul(x=context[node.inputs[0]], y=float(context[node.inputs[1]]))
+    context.add(y, torch_name=node.inputs[0])
+    context.add(y, torch_name=node.outputs[0])
+
+
+class InPlaceAlias(torch.nn.Module):
+    """An in-place custom op returning the tensor it writes (Tensor(a!) -> Tensor(a!)), on a slice."""
+
+    def forward(self, x):
+        buf = x + 1
+        r = torch.ops.pt2coreml_mut2.scale_(buf[:, 1:3], 3.0)
+        return r * 2, buf
+
+
+@pytest.mark.parametrize("form", ["torchscript", "exported"])
+def test_an_in_place_custom_op_returning_what_it_writes(form, tmp_path):
+    """(torch cannot functionalize an op whose output aliases an input: run_decompositions() refuses it.)"""
+    x = _x((2, 4), 8)
+    m = InPlaceAlias().eval()
+    if form == "torchscript":
+        model = torch.jit.trace(m, (torch.from_numpy(x.copy()),), check_trace=False)
+    else:
+        model = torch.export.export(m, (torch.from_numpy(x.copy()),))
+    ml = ct.convert(model, inputs=[ct.TensorType(name="x", shape=(2, 4))], compute_precision=ct.precision.FLOAT32)
+    _check(ml, m, x, "fp32", tmp_path)
