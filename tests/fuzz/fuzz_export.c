@@ -99,7 +99,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ex_weights w = {.ud = &d, .get = weights_get};
     ts_graph *g = NULL;
     user_inputs u = {.n = 0};
-    if (ex_read((const char *)data, size, &w, NULL, &g, &e) == 0 &&
+    /* the custom op make_seeds.py's "mutating" program calls (as exported and through auto_functionalized_v2),
+       so that its mutated forms reach export/mutation.c */
+    static const ex_oprow rows[] = {{"pt2coreml_seed::scale_into.default", "x:T out:T! k:f=2.0", "T"}};
+    ex_opts xo = {.ops = rows, .nops = 1};
+    if (ex_read((const char *)data, size, &w, &xo, &g, &e) == 0 &&
         ex_user_inputs((const char *)data, size, add_input, &u, &e) == 0 &&
         u.n <= 16) {
         lower_opts lo = {.ninputs = u.n, .inputs = u.in, .opset = "CoreML7"};

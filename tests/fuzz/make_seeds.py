@@ -112,12 +112,37 @@ def pt2_seeds(seeds, tmp):
             write(os.path.join(seeds, "fuzz_pt2", name + "_zip64"), read(z64))
 
 
+def _mutating():
+    """A custom op that writes a slice of a tensor (fuzz_export.c has its schema row): as exported the op itself,
+    after run_decompositions() an auto_functionalized_v2 node."""
+    @torch.library.custom_op("pt2coreml_seed::scale_into", mutates_args=("out",))
+    def scale_into(x: torch.Tensor, out: torch.Tensor, k: float = 2.0) -> torch.Tensor:
+        out.copy_(x * k)
+        return x + 1
+
+    @scale_into.register_fake
+    def _(x, out, k=2.0):
+        return torch.empty_like(x)
+
+    class Mutating(torch.nn.Module):
+        def forward(self, x):
+            buf = torch.zeros(2, 5)
+            return scale_into(x, buf[:, 1:4], 3.0) * 2, buf + 1
+
+    return Mutating()
+
+
 def export_seeds():
     """(name, serialized program) of a few small models exported with torch.export, both forms."""
     from pt2coreml import _export
     torch.manual_seed(0)
     x, tok = torch.randn(1, 3, 8, 8), torch.randint(0, 20, (2, 4))
-    for name, m, args in (("cnn", _cnn(), (x,)), ("misc", _misc(), (torch.randn(2, 12),)), ("norms", Norms(), (tok,))):
+    try:
+        mutating = [("mutating", _mutating(), (torch.randn(2, 3),))]
+    except Exception as exc:  # no torch.library.custom_op (torch before 2.4)
+        print(f"make_seeds: skipping the mutating program: {exc}", file=sys.stderr)
+        mutating = []
+    for name, m, args in [("cnn", _cnn(), (x,)), ("misc", _misc(), (torch.randn(2, 12),)), ("norms", Norms(), (tok,))] + mutating:
         try:
             ep = torch.export.export(m.eval(), args)
             yield name, _export.serialize(ep)
