@@ -385,3 +385,36 @@ def test_an_in_place_custom_op_returning_what_it_writes(form, tmp_path):
         model = torch.export.export(m, (torch.from_numpy(x.copy()),))
     ml = ct.convert(model, inputs=[ct.TensorType(name="x", shape=(2, 4))], compute_precision=ct.precision.FLOAT32)
     _check(ml, m, x, "fp32", tmp_path)
+
+
+@torch.library.custom_op("pt2coreml_mut::add_to_all", mutates_args=("xs",))
+def add_to_all(xs: list[torch.Tensor], y: torch.Tensor) -> None:
+    for x in xs:
+        x.add_(y)
+
+
+@register_torch_op(torch_alias=["pt2coreml_mut::add_to_all"])
+def _add_to_all(context, node):
+    xs, y = context[node.inputs[0]], context[node.inputs[1]]
+    assert node.written == [node.inputs[0]] and isinstance(xs, list)
+    context.add([mb.add(x=x, y=y) for x in xs], torch_name=node.inputs[0])
+
+
+class WritesAList(torch.nn.Module):
+    """A custom op writing a list of tensors: a whole tensor, and two slices of one buffer. (TorchScript drops
+    such a call, traced or scripted: its alias analysis does not see the write of a list's tensors.)"""
+
+    def forward(self, x):
+        a = x * 2
+        buf = torch.zeros(2, 6)
+        add_to_all([a, buf[:, 0:3], buf[:, 3:6]], x)
+        return a, buf
+
+
+@pytest.mark.parametrize("form", ["exported", "v2"])
+def test_a_custom_op_writing_a_list_of_tensors(form, tmp_path):
+    x = _x((2, 3), 9)
+    m = WritesAList().eval()
+    model = _export(m, x.copy(), form)
+    ml = ct.convert(model, inputs=[ct.TensorType(name="x", shape=(2, 3))], compute_precision=ct.precision.FLOAT32)
+    _check(ml, m, x, "fp32", tmp_path)

@@ -172,12 +172,45 @@ int ex_read_auto_functionalized(exr *r, int v2, const pc_json *jn, const ts_node
             if (!base || !(copies[b] = copy_of(r, base, outs->items[nret + lead + b]))) return -1;
         }
         for (int a = 0; a < ns; a++) {
-            if (!view_arg(r, inputs, sa[a].name, "base_index")) {
-                if (view_arg(r, inputs, sa[a].name, "length"))
-                    return ex_fail(r, PC_E_UNSUPPORTED, "%s writes the tensors of the list '%s': written lists cannot "
-                                   "be converted yet", key, sa[a].name);
+            const pc_json *len = view_arg(r, inputs, sa[a].name, "length");
+            if (len) { /* Tensor(a!)[]: `_<arg>_length`, then each element's view as `_<arg>_<i>_...` */
+                int64_t k = 0;
+                int none = int_arg(len, &k);
+                pre_name[npre] = sa[a].name;
+                if (none == 1) {
+                    ts_const c = {.kind = TS_C_NONE};
+                    if (!(pre_val[npre++] = ex_const(r, NULL, &c))) return -1;
+                    continue;
+                }
+                if (none < 0 || k < 0 || k > 4096)
+                    return ex_fail(r, PC_E_FORMAT, "the written list '%s' has no valid length", sa[a].name);
+                ts_node *ln = ex_node(r, "prim::ListConstruct", (int)k, 1);
+                ts_value *lv = ln ? ts_value_new(r->g) : NULL;
+                if (!lv) return ln ? nomem(r) : -1;
+                for (int i = 0; i < k; i++) {
+                    char el[200];
+                    snprintf(el, sizeof el, "%s_%d", sa[a].name, i);
+                    r->nodes.n--; /* the element's view goes before the list */
+                    ts_value *ev = written_view(r, inputs, el, copies, bl->n);
+                    if (!ev) return -1;
+                    if (pc_vec_push(r->a, &r->nodes, ln)) return nomem(r);
+                    if (ev->ty != TS_TY_TENSOR)
+                        return ex_fail(r, PC_E_UNSUPPORTED, "%s: element %d of the written list '%s' is None", key, i,
+                                       sa[a].name);
+                    ln->in[i] = ev;
+                }
+                if (r->cur) ln->loc = r->cur->loc, ln->src = r->cur->src, ln->scope = r->cur->scope;
+                ln->out[0] = lv;
+                lv->def = ln;
+                lv->ty = TS_TY_LIST;
+                lv->elem = TS_TY_TENSOR;
+                lv->type_str = "Tensor[]";
+                if (!(lv->name = pc_sprintf(r->a, "written%d", lv->id))) return nomem(r);
+                written[a] = 1;
+                pre_val[npre++] = lv;
                 continue;
             }
+            if (!view_arg(r, inputs, sa[a].name, "base_index")) continue;
             int64_t bi;
             written[a] = int_arg(view_arg(r, inputs, sa[a].name, "base_index"), &bi) == 0;
             pre_name[npre] = sa[a].name;

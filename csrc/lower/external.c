@@ -122,26 +122,51 @@ int lower_ext_is_bound(lower_ctx *cx, int i) {
     return n && i >= 0 && i < n->nout && cx->vals[n->out[i]->id] != NULL;
 }
 
-int lower_ext_write(lower_ctx *cx, int i, const lower_xv *val, pc_err *e) {
-    const ts_node *n = cx->node;
-    if (!n || i < 0 || i >= n->nin) return pc_fail(e, PC_E_VALUE, "lowering: no input %d", i);
-    if (i >= 64 || !((n->writes >> i) & 1))
-        return pc_fail(e, PC_E_VALUE, "input %d (%%%s) is not one the op writes (its schema marks the tensors it "
-                       "writes, Tensor(a!))", i, n->in[i]->name);
-    lv *old = cx->vals[n->in[i]->id];
-    if (!old || old->kind != LV_TENSOR)
-        return pc_fail(e, PC_E_VALUE, "input %d (%%%s) is not a tensor here: only tensors are written", i,
-                       n->in[i]->name);
-    if (val->kind != LOWER_X_TENSOR || !val->v)
-        return pc_fail(e, PC_E_VALUE, "the new value of input %d (%%%s) must be a tensor", i, n->in[i]->name);
-    lv *l = from_x(cx, val, e);
-    if (!l) return -1;
+/* The new value l of the tensor `in` (an input the op writes, or an element of a written list). */
+static int write_tensor(lower_ctx *cx, const ts_value *in, lv *l, pc_err *e) {
     pc_err *saved = cx->e;
     cx->e = e;
     /* an earlier write of this node may have changed what the views between this input and its base read */
-    int rc = (cx->ext_written && lower_view_refresh(cx, n->in[i])) || lower_write_input(cx, n->in[i], l);
+    int rc = (cx->ext_written && lower_view_refresh(cx, in)) || lower_write_input(cx, in, l);
     cx->e = saved;
-    if (rc) return -1;
+    return rc;
+}
+
+int lower_ext_write(lower_ctx *cx, int i, const lower_xv *val, pc_err *e) {
+    const ts_node *n = cx->node;
+    if (!n || i < 0 || i >= n->nin) return pc_fail(e, PC_E_VALUE, "lowering: no input %d", i);
+    const ts_value *in = n->in[i];
+    if (i >= 64 || !((n->writes >> i) & 1))
+        return pc_fail(e, PC_E_VALUE, "input %d (%%%s) is not one the op writes (its schema marks the tensors it "
+                       "writes, Tensor(a!))", i, in->name);
+    lv *old = cx->vals[in->id];
+    if (old && old->kind == LV_LIST && !old->dyn) { /* Tensor(a!)[]: each element, as the list was built */
+        const ts_node *def = in->def;
+        if (!def || strcmp(def->kind, "prim::ListConstruct") != 0 || def->nin != old->n)
+            return pc_fail(e, PC_E_VALUE, "input %d (%%%s): a written list must be built in the model (a list "
+                           "of tensors)", i, in->name);
+        if ((val->kind != LOWER_X_LIST && val->kind != LOWER_X_TUPLE) || val->n != old->n)
+            return pc_fail(e, PC_E_VALUE, "the new value of input %d (%%%s) must be a list of %d tensors", i,
+                           in->name, old->n);
+        lv *l = from_x(cx, val, e);
+        if (!l) return -1;
+        for (int k = 0; k < l->n; k++) {
+            if (l->items[k]->kind != LV_TENSOR || !cx->vals[def->in[k]->id] ||
+                cx->vals[def->in[k]->id]->kind != LV_TENSOR)
+                return pc_fail(e, PC_E_VALUE, "input %d (%%%s), element %d: only tensors are written", i, in->name, k);
+            if (write_tensor(cx, def->in[k], l->items[k], e)) return -1;
+            cx->ext_written |= (uint64_t)1 << i; /* the next element's views are read again */
+        }
+        l->kind = LV_LIST;
+        cx->vals[in->id] = l;
+        return 0;
+    }
+    if (!old || old->kind != LV_TENSOR)
+        return pc_fail(e, PC_E_VALUE, "input %d (%%%s) is not a tensor here: only tensors are written", i, in->name);
+    if (val->kind != LOWER_X_TENSOR || !val->v)
+        return pc_fail(e, PC_E_VALUE, "the new value of input %d (%%%s) must be a tensor", i, in->name);
+    lv *l = from_x(cx, val, e);
+    if (!l || write_tensor(cx, in, l, e)) return -1;
     cx->ext_written |= (uint64_t)1 << i;
     return 0;
 }

@@ -354,7 +354,8 @@ static int lower_node(lower_ctx *cx, const ts_node *n) {
         if (r > 0) {
             for (int i = 0; i < n->nin && i < 64; i++)
                 if ((n->writes >> i) & 1 && !((cx->ext_written >> i) & 1) && cx->vals[n->in[i]->id] &&
-                    cx->vals[n->in[i]->id]->kind == LV_TENSOR)
+                    (cx->vals[n->in[i]->id]->kind == LV_TENSOR ||
+                     (cx->vals[n->in[i]->id]->kind == LV_LIST && !cx->vals[n->in[i]->id]->dyn)))
                     return lower_fail(cx, "the op writes its input %d (%%%s) in place, and its converter did not give "
                                       "the new value: context.add(new_value, torch_name=node.inputs[%d])", i,
                                       n->in[i]->name, i);
