@@ -57,7 +57,10 @@ static int op_key(const char *target, char *buf, size_t cap) {
     if (!dot || !dot[1]) return -1;
     int k = snprintf(buf, cap, "%.*s::%s", (int)(dot - name), name, dot + 1);
     if (k < 0 || (size_t)k >= cap) return -1;
-    if (!strchr(strstr(buf, "::") + 2, '.') && (size_t)k + 8 < cap) strcat(buf, ".default");
+    if (!strchr(strstr(buf, "::") + 2, '.')) {
+        if ((size_t)k + 9 > cap) return -1;
+        strcat(buf, ".default");
+    }
     return 0;
 }
 
@@ -66,7 +69,7 @@ static const char *kind_of(exr *r, const char *key) {
     int row = lower_row_lookup(key);
     if (row >= 0 && strchr(lower_row_kind(row), '.')) return lower_row_kind(row);
     const char *dot = strchr(strstr(key, "::") + 2, '.');
-    return pc_strndup(r->a, key, (size_t)(dot - key));
+    return pc_strndup(r->a, key, dot ? (size_t)(dot - key) : strlen(key));
 }
 
 /* The copy of `base` the op writes, its output read from `out` (the hop's output naming the new value),
