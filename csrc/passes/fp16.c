@@ -28,6 +28,7 @@
  */
 #include "passes/pass_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,25 +249,65 @@ static int fp32_op(fp16_ctx *c, ir_op *op, int swap) {
     return 0;
 }
 
-/* An fp32 constant input of op holding a finite value past fp16's range (|v| > 65504, below 1e38: larger ones
- * stand for infinity, as attention masks' float32 minimum does, and may round to fp16's): coremltools keeps
- * such an op in fp32 (its fp16_overflow rule), where fp16 would compute with inf. */
-static int overflows_fp16(const fp16_ctx *c, const ir_op *op) {
+/* The largest |p[k]| below `limit` (0 if none); eight running maxima, so that the loop runs at the speed of
+ * memory (weights of a large model are scanned whole). */
+static float max_abs_below(const float *p, int64_t n, float limit) {
+    float m[8] = {0};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) {
+            float a = fabsf(p[k + j]);
+            a = a < limit ? a : 0.0f;
+            m[j] = m[j] > a ? m[j] : a;
+        }
+    for (; k < n; k++) {
+        float a = fabsf(p[k]);
+        a = a < limit ? a : 0.0f;
+        m[0] = m[0] > a ? m[0] : a;
+    }
+    for (int j = 1; j < 8; j++) m[0] = m[0] > m[j] ? m[0] : m[j];
+    return m[0];
+}
+
+/* A value of constant c in [at, at + n) past fp16's range: |v| > 65504 and below 1e38 (read converted). */
+static int range_past_fp16(const ir_const *c, int64_t at, int64_t n) {
     float buf[1024];
+    for (int64_t i = at; i < at + n; i += PC_ARRAY_LEN(buf)) {
+        int64_t k = PC_MIN((int64_t)PC_ARRAY_LEN(buf), at + n - i);
+        ir_const_read_f32_range(c, i, k, buf);
+        if (max_abs_below(buf, k, 1e38f) > 65504.0f) return 1;
+    }
+    return 0;
+}
+
+/* Constant c holds a finite value past fp16's range (|v| > 65504, below 1e38: larger ones stand for infinity,
+ * as attention masks' float32 minimum does, and may round to fp16's). A raw fp32 payload is scanned in place;
+ * a scaled one (a folded batch norm) slice by slice, exactly only where its largest value times the scale
+ * passes 65504. */
+static int past_fp16(const ir_const *c) {
+    if (c->store == IR_FP32 && !c->scale) return max_abs_below(c->data, c->count, 1e38f) > 65504.0f;
+    if (c->store == IR_FP32 && c->scale_inner > 0) {
+        for (int64_t s = 0; s * c->scale_inner < c->count; s++) {
+            int64_t at = s * c->scale_inner, n = PC_MIN(c->scale_inner, c->count - at);
+            if (max_abs_below((const float *)c->data + at, n, INFINITY) * fabsf(c->scale[s]) > 65504.0f &&
+                range_past_fp16(c, at, n))
+                return 1;
+        }
+        return 0;
+    }
+    return range_past_fp16(c, 0, c->count);
+}
+
+/* An fp32 constant input of op past fp16's range: coremltools keeps such an op in fp32 (its fp16_overflow
+ * rule), where fp16 would compute with inf. */
+static int overflows_fp16(const fp16_ctx *c, const ir_op *op) {
     for (int i = 0; i < op->nin; i++)
         for (int j = 0; j < op->in[i].n; j++) {
             const ir_value *v = op->in[i].v[j];
-            if (!v || !v->konst || (v->konst->store != IR_FP32 && v->konst->store != IR_FP64) || v->id < 0 || v->id >= c->nids || !c->converted[v->id])
+            if (!v || !v->konst || (v->konst->store != IR_FP32 && v->konst->store != IR_FP64) || v->id < 0 ||
+                v->id >= c->nids || !c->converted[v->id])
                 continue;
-            int past = 0;
-            for (int64_t at = 0; at < v->konst->count && !past; at += PC_ARRAY_LEN(buf)) {
-                int64_t n = PC_MIN((int64_t)PC_ARRAY_LEN(buf), v->konst->count - at);
-                ir_const_read_f32_range(v->konst, at, n, buf);
-                for (int64_t k = 0; k < n && !past; k++) {
-                    float a = buf[k] < 0 ? -buf[k] : buf[k];
-                    past = a > 65504.0f && a < 1e38f;
-                }
-            }
+            int past = past_fp16(v->konst);
             /* weights mapped from a file (a .pt2) are paged in by the scan: give the pages back */
             ir_program_pages_done(c->fn->prog, v->konst->data, (size_t)v->konst->count * ir_dtype_size(v->konst->store));
             if (past) return 1;

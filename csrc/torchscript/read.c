@@ -495,12 +495,32 @@ static uint64_t schema_writes(const char *s, int kwarg_only) {
     return w;
 }
 
+/* read_writes' memo: the overload a node calls follows from its kind, its number of inputs and its last
+ * input's type (an out= variant takes one more tensor, or a tensor where another overload takes a str). */
+typedef struct {
+    const char *kind; /* interned */
+    int nin;
+    ts_tykind last;
+    uint64_t writes;
+} writes_memo;
+
 /* The inputs n's op writes (ts_node.writes) from Node.schema(): a custom op's, and an out= variant's
  * (keyword-only) `out`; aten's in-place ops (self) are known by name, and a few aten ops write positional
  * arguments the lowering does not follow (native_batch_norm's running stats, at inference unchanged). */
 static int read_writes(rd *r, PyObject *pn, ts_node *n) {
     if (strncmp(n->kind, "prim::", 6) == 0) return 0;
     int aten = strncmp(n->kind, "aten::", 6) == 0;
+    ts_tykind last = n->nin ? n->in[n->nin - 1]->ty : TS_TY_NONE;
+    for (int i = 0; i < r->writes.n; i++) {
+        const writes_memo *m = r->writes.v[i];
+        if (m->kind == n->kind && m->nin == n->nin && m->last == last) {
+            n->writes = m->writes;
+            return 0;
+        }
+    }
+    writes_memo *m = pc_alloc(r->a, sizeof *m);
+    if (!m || pc_vec_push(r->a, &r->writes, m)) return nomem(r);
+    *m = (writes_memo){n->kind, n->nin, last, 0};
     PyObject *s = call0(r, pn, N_SCHEMA);
     const char *str = s ? PyUnicode_AsUTF8(s) : NULL;
     if (!str) {
@@ -508,7 +528,7 @@ static int read_writes(rd *r, PyObject *pn, ts_node *n) {
         PyErr_Clear(); /* a node without a schema writes nothing we know of */
         return 0;
     }
-    n->writes = schema_writes(str, aten);
+    n->writes = m->writes = schema_writes(str, aten);
     Py_DECREF(s);
     return 0;
 }

@@ -40,6 +40,7 @@ typedef struct {
     int64_t mapcap, mapn;
     const char **kinds;    /* interned node kinds */
     int nkinds, kindcap;
+    pc_vec writes;         /* read_writes' memo: Node.schema() costs tens of microseconds a call */
     int nodeno;            /* for messages */
 } rd;
 
