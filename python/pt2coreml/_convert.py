@@ -224,6 +224,7 @@ def _convert(progress, model, source, inputs, outputs, classifier_config, minimu
         if len(set(names)) != len(names):
             raise ValueError(f"input names must be unique, got {names}")
         state_specs = _state_specs(states, _export.buffers(program_json), compute_precision) if states else []
+        _export._document.cache_clear()  # the parsed program is not kept past this conversion
         clash = {s[0] for s in state_specs} & set(names)
         if clash:
             raise ValueError(f"state name(s) {sorted(clash)} clash with input names")

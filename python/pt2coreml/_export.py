@@ -2,6 +2,7 @@
 JSON torch's own serializer writes (in memory), with its parameters, buffers and tensor constants as
 numpy views read in place. inputs= is optional: names, shapes and dtypes default to the program's."""
 import copy
+import functools
 
 import numpy as np
 
@@ -94,11 +95,18 @@ _TORCH_DTYPE = {1: "torch.uint8", 2: "torch.int8", 3: "torch.int16", 4: "torch.i
                 6: "torch.float16", 7: "torch.float32", 8: "torch.float64", 12: "torch.bool", 13: "torch.bfloat16"}
 
 
+@functools.lru_cache(maxsize=1)
+def _document(program_json):
+    """The serialized program parsed once per conversion (buffers, written_user_inputs and dim_ranges read it;
+    convert() clears the cache when it is done with them); callers do not change it."""
+    import json
+    return json.loads(program_json)
+
+
 def buffers(program_json):
     """{buffer name: (shape, dtype as torch spells it)} of a serialized program's lifted buffers (what
     states= may name); a symbolic dim is -1."""
-    import json
-    doc = json.loads(program_json)
+    doc = _document(program_json)
     tv = doc["graph_module"]["graph"].get("tensor_values", {})
     out = {}
     for spec in doc["graph_module"]["signature"]["input_specs"]:
@@ -114,8 +122,7 @@ def buffers(program_json):
 def written_user_inputs(program_json):
     """The user inputs a serialized program writes in place (its user_input_mutation outputs, in the
     functional form; the form as exported writes them with in-place ops, which the outputs already see)."""
-    import json
-    doc = json.loads(program_json)
+    doc = _document(program_json)
     return [s["user_input_mutation"].get("user_input_name", "?")
             for s in doc["graph_module"]["signature"]["output_specs"] if "user_input_mutation" in s]
 
@@ -123,9 +130,8 @@ def written_user_inputs(program_json):
 def dim_ranges(program_json):
     """{user input name: [None for a static dim, (min, max) for a symbolic one (max -1: unbounded)]} from a
     serialized program's range_constraints (keyed by each dim's expression, derived dims such as 2*s0 too)."""
-    import json
     import re
-    doc = json.loads(program_json)
+    doc = _document(program_json)
     ranges = doc.get("range_constraints") or {}
     graph = doc["graph_module"]["graph"]
     tv = graph.get("tensor_values", {})
