@@ -29,10 +29,9 @@ static const pc_json *named(const pc_json *inputs, const char *name) {
 }
 
 /* The view kwarg `_<arg>_<what>` of a written argument (its "arg" union), NULL when absent. */
-static const pc_json *view_arg(exr *r, const pc_json *inputs, const char *arg, const char *what) {
+static const pc_json *view_arg(const pc_json *inputs, const char *arg, const char *what) {
     char key[200];
     snprintf(key, sizeof key, "_%s_%s", arg, what);
-    (void)r;
     return named(inputs, key);
 }
 
@@ -72,13 +71,11 @@ static const char *kind_of(exr *r, const char *key) {
     return pc_strndup(r->a, key, dot ? (size_t)(dot - key) : strlen(key));
 }
 
-/* The copy of `base` the op writes, its output read from `out` (the hop's output naming the new value),
- * or anonymous when out is NULL. */
+/* The copy of `base` the op writes, its output read from `out` (the hop's output naming the new value). */
 static ts_value *copy_of(exr *r, ts_value *base, const pc_json *out) {
     ts_const none = {.kind = TS_C_NONE};
     ts_value *in[2] = {base, ex_const(r, NULL, &none)};
     if (!in[1]) return NULL;
-    if (!out) return ex_add_node(r, "aten::clone", in, 2, TS_TY_TENSOR, "written");
     ts_node *n = ex_node(r, "aten::clone", 2, 0);
     if (!n) return NULL;
     memcpy(n->in, in, sizeof in);
@@ -93,7 +90,7 @@ static ts_value *copy_of(exr *r, ts_value *base, const pc_json *out) {
 /* v2: the value the op writes for argument `arg` (a view of its copied base), or a None constant. */
 static ts_value *written_view(exr *r, const pc_json *inputs, const char *arg, ts_value **copies, int nbases) {
     int64_t bi = 0, dim, start, end;
-    int k = int_arg(view_arg(r, inputs, arg, "base_index"), &bi);
+    int k = int_arg(view_arg(inputs, arg, "base_index"), &bi);
     if (k == 1) {
         ts_const none = {.kind = TS_C_NONE};
         return ex_const(r, NULL, &none);
@@ -101,24 +98,24 @@ static ts_value *written_view(exr *r, const pc_json *inputs, const char *arg, ts
     if (k < 0 || bi < 0 || bi >= nbases)
         return ex_fail(r, PC_E_FORMAT, "the written argument '%s' has no base among the %d given", arg, nbases), NULL;
     ts_value *base = copies[bi];
-    if (view_arg(r, inputs, arg, "alias")) return base;
-    if (view_arg(r, inputs, arg, "slice_dim")) {
-        if (int_arg(view_arg(r, inputs, arg, "slice_dim"), &dim) || int_arg(view_arg(r, inputs, arg, "slice_start"), &start) ||
-            int_arg(view_arg(r, inputs, arg, "slice_end"), &end))
+    if (view_arg(inputs, arg, "alias")) return base;
+    if (view_arg(inputs, arg, "slice_dim")) {
+        if (int_arg(view_arg(inputs, arg, "slice_dim"), &dim) || int_arg(view_arg(inputs, arg, "slice_start"), &start) ||
+            int_arg(view_arg(inputs, arg, "slice_end"), &end))
             return ex_fail(r, PC_E_FORMAT, "the written argument '%s': a slice view without its bounds", arg), NULL;
         ts_value *in[5] = {base, int_const(r, dim), int_const(r, start), int_const(r, end), int_const(r, 1)};
         for (int i = 1; i < 5; i++)
             if (!in[i]) return NULL;
         return ex_add_node(r, "aten::slice", in, 5, TS_TY_TENSOR, "written");
     }
-    const pc_json *size = view_arg(r, inputs, arg, "size");
-    if (size || view_arg(r, inputs, arg, "storage_offset")) {
+    const pc_json *size = view_arg(inputs, arg, "size");
+    if (size || view_arg(inputs, arg, "storage_offset")) {
         /* as_strided: only the whole base, contiguous, is followed */
         const pc_json *sz, *st;
-        const char *ks = ex_union_of(size, &sz), *kt = ex_union_of(view_arg(r, inputs, arg, "stride"), &st);
+        const char *ks = ex_union_of(size, &sz), *kt = ex_union_of(view_arg(inputs, arg, "stride"), &st);
         int64_t off = -1, want = 1;
         int whole = ks && kt && strcmp(ks, "as_ints") == 0 && strcmp(kt, "as_ints") == 0 && sz->n == st->n &&
-                    base->rank == sz->n && int_arg(view_arg(r, inputs, arg, "storage_offset"), &off) == 0 && off == 0;
+                    base->rank == sz->n && int_arg(view_arg(inputs, arg, "storage_offset"), &off) == 0 && off == 0;
         for (int i = sz && whole ? sz->n - 1 : -1; i >= 0 && whole; i--) {
             int64_t s = 0, t = 0;
             whole = !ex_json_int(sz->items[i], &s) && !ex_json_int(st->items[i], &t) && s == base->dims[i] &&
@@ -175,7 +172,7 @@ int ex_read_auto_functionalized(exr *r, int v2, const pc_json *jn, const ts_node
             if (!base || !(copies[b] = copy_of(r, base, outs->items[nret + lead + b]))) return -1;
         }
         for (int a = 0; a < ns; a++) {
-            const pc_json *len = view_arg(r, inputs, sa[a].name, "length");
+            const pc_json *len = view_arg(inputs, sa[a].name, "length");
             if (len) { /* Tensor(a!)[]: `_<arg>_length`, then each element's view as `_<arg>_<i>_...` */
                 int64_t k = 0;
                 int none = int_arg(len, &k);
@@ -213,9 +210,9 @@ int ex_read_auto_functionalized(exr *r, int v2, const pc_json *jn, const ts_node
                 pre_val[npre++] = lv;
                 continue;
             }
-            if (!view_arg(r, inputs, sa[a].name, "base_index")) continue;
+            if (!view_arg(inputs, sa[a].name, "base_index")) continue;
             int64_t bi;
-            written[a] = int_arg(view_arg(r, inputs, sa[a].name, "base_index"), &bi) == 0;
+            written[a] = int_arg(view_arg(inputs, sa[a].name, "base_index"), &bi) == 0;
             pre_name[npre] = sa[a].name;
             if (!(pre_val[npre++] = written_view(r, inputs, sa[a].name, copies, bl->n))) return -1;
         }
