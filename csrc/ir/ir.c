@@ -198,24 +198,23 @@ void ir_program_free(ir_program *p) {
     pc_arena_free(p->arena);
 }
 
-int ir_program_hold(ir_program *p, void *obj, void (*release)(void *)) {
+/* A new entry of p's holds list: obj with its release (a hold) or its pages_done (a pager). */
+static int add_hold(ir_program *p, void *obj, void (*release)(void *),
+                    void (*pages_done)(void *obj, const void *data, size_t n)) {
     ir_hold *h = pc_alloc(p->arena, sizeof *h);
     if (!h) return -1;
     h->obj = obj;
     h->release = release;
+    h->pages_done = pages_done;
     h->next = p->holds;
     p->holds = h;
     return 0;
 }
 
+int ir_program_hold(ir_program *p, void *obj, void (*release)(void *)) { return add_hold(p, obj, release, NULL); }
+
 int ir_program_add_pager(ir_program *p, void *obj, void (*pages_done)(void *obj, const void *data, size_t n)) {
-    ir_hold *h = pc_alloc(p->arena, sizeof *h);
-    if (!h) return -1;
-    h->obj = obj;
-    h->pages_done = pages_done;
-    h->next = p->holds;
-    p->holds = h;
-    return 0;
+    return add_hold(p, obj, NULL, pages_done);
 }
 
 void ir_program_pages_done(const ir_program *p, const void *data, size_t n) {
